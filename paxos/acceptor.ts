@@ -1,0 +1,271 @@
+/**
+ * The acceptor core: `step(state, request) → { state, persist, replies }` (DESIGN.md §3.2, §7.1).
+ * Pure and synchronous. Guard → assert → mutate, then the caller checks the invariants
+ * (paxos/acceptor-invariants.ts). Replies come back `Held`: the node releases them only after
+ * `persist` is durable.
+ */
+import { assert } from "../verify/runtime/assert.ts";
+import { type Ballot, OWNER_BALLOT, ballotEq, ballotGe, ballotLt, isOwnerBallot, isValidBallot, maxBallot } from "./ballot.ts";
+import { type Held, hold } from "./held.ts";
+import { LIMITS, allocSpaceOf, isIndex, isSpaceName, isUserSpaceName } from "./limits.ts";
+import type {
+  AddressState,
+  Entry,
+  Learned,
+  Mutation,
+  RangePromise,
+  Refusal,
+  Reply,
+  ReportedAddress,
+  Request,
+  SpaceName,
+} from "./messages.ts";
+
+export interface SpaceState {
+  trimMark: number;
+  ranges: RangePromise[];
+  addresses: Map<number, AddressState>;
+}
+
+export interface AcceptorState {
+  readonly spaces: Map<SpaceName, SpaceState>;
+}
+
+export interface StepResult {
+  readonly state: AcceptorState;
+  readonly persist: readonly Mutation[];
+  readonly replies: Held<readonly Reply[]>;
+  /** Values this step learned were chosen; published to watchers once `persist` is durable. */
+  readonly learned: readonly Learned[];
+}
+
+const EMPTY: AddressState = Object.freeze({ promised: OWNER_BALLOT, committed: false });
+
+export function emptyAcceptor(): AcceptorState {
+  return { spaces: new Map() };
+}
+
+export function emptySpace(): SpaceState {
+  return { trimMark: 0, ranges: [], addresses: new Map() };
+}
+
+/** The promise in force at `index`: the max of the address's own and every range covering it. */
+export function effectivePromise(space: SpaceState, index: number): Ballot {
+  let promised = space.addresses.get(index)?.promised ?? OWNER_BALLOT;
+  for (const r of space.ranges) if (r.from <= index && index < r.to) promised = maxBallot(promised, r.ballot);
+  return promised;
+}
+
+/** The highest effective promise over [from, to). */
+export function maxPromiseIn(space: SpaceState, from: number, to: number): Ballot {
+  let promised = OWNER_BALLOT;
+  for (const r of space.ranges) if (r.from < to && from < r.to) promised = maxBallot(promised, r.ballot);
+  forEachOwn(space, from, to, (_, s) => {
+    promised = maxBallot(promised, s.promised);
+  });
+  return promised;
+}
+
+/** Visit the addresses with their own state in [from, to), in index order. */
+export function forEachOwn(space: SpaceState, from: number, to: number, visit: (index: number, s: AddressState) => void): void {
+  if (to - from <= space.addresses.size) {
+    for (let i = from; i < to; i++) {
+      const s = space.addresses.get(i);
+      if (s) visit(i, s);
+    }
+    return;
+  }
+  const hits = [...space.addresses.keys()].filter((i) => i >= from && i < to).sort((a, b) => a - b);
+  for (const i of hits) visit(i, space.addresses.get(i)!);
+}
+
+function report(space: SpaceState, index: number, s: AddressState): ReportedAddress {
+  const promised = effectivePromise(space, index);
+  return s.accepted
+    ? { index, promised, accepted: s.accepted, committed: s.committed }
+    : { index, promised, committed: s.committed };
+}
+
+function err(code: "unknownSpace" | "invalid" | "tooLarge", message: string): Reply {
+  return { kind: "error", code, message };
+}
+
+class Step {
+  readonly persist: Mutation[] = [];
+  readonly replies: Reply[] = [];
+  readonly learned: Learned[] = [];
+  constructor(readonly state: AcceptorState) {}
+
+  done(): StepResult {
+    return { state: this.state, persist: this.persist, replies: hold(this.replies), learned: this.learned };
+  }
+  reply(r: Reply): StepResult {
+    this.replies.push(r);
+    return this.done();
+  }
+  setAddress(name: SpaceName, space: SpaceState, index: number, s: AddressState): void {
+    space.addresses.set(index, s);
+    this.persist.push({ kind: "address", space: name, index, state: s });
+  }
+}
+
+export function step(state: AcceptorState, request: Request): StepResult {
+  const st = new Step(state);
+  if (request.kind === "createSpace") return createSpace(st, request.space);
+  if (!isSpaceName(request.space)) return st.reply(err("invalid", `invalid space name ${JSON.stringify(request.space)}`));
+  const space = state.spaces.get(request.space);
+  if (!space) return st.reply(err("unknownSpace", `unknown space ${JSON.stringify(request.space)}`));
+  switch (request.kind) {
+    case "prepare":
+      return prepare(st, request.space, space, request.from, request.to, request.ballot);
+    case "accept":
+      return accept(st, request.space, space, request.ballot, request.entries);
+    case "commit":
+      return commit(st, request.space, space, request.ballot, request.indexes);
+    case "read":
+      return read(st, space, request.from, request.to);
+    case "trim":
+      return trim(st, request.space, space, request.below);
+  }
+}
+
+function createSpace(st: Step, name: SpaceName): StepResult {
+  if (!isUserSpaceName(name)) return st.reply(err("invalid", `invalid space name ${JSON.stringify(name)}`));
+  for (const n of [name, allocSpaceOf(name)]) {
+    if (st.state.spaces.has(n)) continue;
+    st.state.spaces.set(n, emptySpace());
+    st.persist.push({ kind: "space", space: n });
+  }
+  return st.reply({ kind: "spaceCreated" });
+}
+
+function checkRange(from: number, to: number): Reply | undefined {
+  if (!isIndex(from) || !isIndex(to) || from >= to) return err("invalid", `invalid range [${from}, ${to})`);
+  if (to - from > LIMITS.rangeMax) return err("tooLarge", `range of ${to - from} addresses exceeds ${LIMITS.rangeMax}`);
+  return undefined;
+}
+
+function prepare(st: Step, name: SpaceName, space: SpaceState, from: number, to: number, ballot: Ballot): StepResult {
+  const bad = checkRange(from, to);
+  if (bad) return st.reply(bad);
+  if (!isValidBallot(ballot) || isOwnerBallot(ballot)) return st.reply(err("invalid", "prepare needs a proposer ballot"));
+  if (from < space.trimMark) return st.reply({ kind: "trimmed", mark: space.trimMark });
+  const promised = maxPromiseIn(space, from, to);
+  if (ballotLt(ballot, promised)) return st.reply({ kind: "prepareRejected", promised });
+  if (to - from === 1) {
+    const s = space.addresses.get(from) ?? EMPTY;
+    st.setAddress(name, space, from, { ...s, promised: ballot });
+  } else {
+    const kept = space.ranges.filter((r) => !(from <= r.from && r.to <= to && ballotLt(r.ballot, ballot)));
+    if (kept.length >= LIMITS.rangeRowsMax) return st.reply(err("tooLarge", `space holds ${kept.length} range promises; trim it`));
+    space.ranges = [...kept, { from, to, ballot }].sort((a, b) => a.from - b.from);
+    st.persist.push({ kind: "ranges", space: name, ranges: space.ranges });
+  }
+  const accepted: ReportedAddress[] = [];
+  forEachOwn(space, from, to, (i, s) => {
+    if (s.accepted) accepted.push(report(space, i, s));
+  });
+  return st.reply({ kind: "promise", ballot, accepted });
+}
+
+function accept(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, entries: readonly Entry[]): StepResult {
+  if (!isValidBallot(ballot)) return st.reply(err("invalid", "invalid ballot"));
+  if (entries.length === 0 || entries.length > LIMITS.entriesMax) return st.reply(err("invalid", `accept needs 1..${LIMITS.entriesMax} entries`));
+  const seen = new Set<number>();
+  for (const e of entries) {
+    if (!isIndex(e.index) || seen.has(e.index)) return st.reply(err("invalid", `invalid or repeated index ${e.index}`));
+    if (e.value.byteLength > LIMITS.valueBytesMax) return st.reply(err("tooLarge", `value of ${e.value.byteLength} bytes`));
+    seen.add(e.index);
+  }
+  const refused: Refusal[] = [];
+  for (const e of entries) {
+    const refusal = acceptOne(st, name, space, ballot, e);
+    if (refusal) refused.push(refusal);
+  }
+  return st.reply({ kind: "voted", ballot, refused });
+}
+
+function acceptOne(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, e: Entry): Refusal | undefined {
+  if (e.index < space.trimMark) return { index: e.index, promised: OWNER_BALLOT, trimmed: true };
+  const s = space.addresses.get(e.index) ?? EMPTY;
+  const promised = effectivePromise(space, e.index);
+  const chosen = s.committed && s.accepted ? { chosen: s.accepted.value } : {};
+  const refuse = (): Refusal => ({ index: e.index, promised, trimmed: false, ...chosen });
+  if (isOwnerBallot(ballot)) {
+    // The owner ballot skips phase 1: only where nobody promised or accepted anything, or as an
+    // idempotent repeat of the very same owner write.
+    if (!isOwnerBallot(promised)) return refuse();
+    if (s.accepted) return bytesEqual(s.accepted.value, e.value) ? undefined : refuse();
+  } else if (ballotLt(ballot, promised)) {
+    return refuse();
+  }
+  if (s.accepted && ballotEq(s.accepted.ballot, ballot)) {
+    // One ballot proposes one value per address: a different value here is a faulty proposer.
+    return bytesEqual(s.accepted.value, e.value) ? undefined : refuse();
+  }
+  if (s.committed && s.accepted && !bytesEqual(s.accepted.value, e.value)) return refuse();
+  assert(ballotGe(ballot, s.promised), "accept below the address's own promise");
+  st.setAddress(name, space, e.index, { promised: ballot, accepted: { ballot, value: e.value }, committed: s.committed });
+  return undefined;
+}
+
+function commit(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, indexes: readonly number[]): StepResult {
+  if (!isValidBallot(ballot)) return st.reply(err("invalid", "invalid ballot"));
+  if (indexes.length > LIMITS.entriesMax) return st.reply(err("tooLarge", "too many indexes"));
+  for (const index of indexes) {
+    if (!isIndex(index)) return st.reply(err("invalid", `invalid index ${index}`));
+    const s = space.addresses.get(index);
+    if (!s?.accepted || s.committed || !ballotEq(s.accepted.ballot, ballot)) continue;
+    st.setAddress(name, space, index, { ...s, committed: true });
+    st.learned.push({ space: name, index, value: s.accepted.value });
+  }
+  return st.reply({ kind: "committed" });
+}
+
+function read(st: Step, space: SpaceState, from: number, to: number): StepResult {
+  const bad = checkRange(from, to);
+  if (bad) return st.reply(bad);
+  const addresses: ReportedAddress[] = [];
+  forEachOwn(space, Math.max(from, space.trimMark), to, (i, s) => {
+    addresses.push(report(space, i, s));
+  });
+  const ranges = space.ranges.filter((r) => r.from < to && from < r.to);
+  return st.reply({ kind: "states", trimMark: space.trimMark, addresses, ranges });
+}
+
+function trim(st: Step, name: SpaceName, space: SpaceState, below: number): StepResult {
+  if (!isIndex(below)) return st.reply(err("invalid", `invalid trim mark ${below}`));
+  if (below > space.trimMark) {
+    space.trimMark = below;
+    for (const i of [...space.addresses.keys()]) if (i < below) space.addresses.delete(i);
+    const ranges = space.ranges.filter((r) => r.to > below);
+    if (ranges.length !== space.ranges.length) {
+      space.ranges = ranges;
+      st.persist.push({ kind: "ranges", space: name, ranges });
+    }
+    st.persist.push({ kind: "trim", space: name, mark: below });
+  }
+  return st.reply({ kind: "trimmed", mark: space.trimMark });
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Apply durable mutations to a state: how a node rebuilds its core state from storage. */
+export function applyMutation(state: AcceptorState, m: Mutation): void {
+  if (m.kind === "space") {
+    if (!state.spaces.has(m.space)) state.spaces.set(m.space, emptySpace());
+    return;
+  }
+  const space = state.spaces.get(m.space);
+  assert(space, () => `mutation for unknown space ${m.space}`);
+  if (m.kind === "address") space.addresses.set(m.index, m.state);
+  else if (m.kind === "ranges") space.ranges = [...m.ranges];
+  else {
+    space.trimMark = Math.max(space.trimMark, m.mark);
+    for (const i of [...space.addresses.keys()]) if (i < m.mark) space.addresses.delete(i);
+  }
+}
