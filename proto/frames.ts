@@ -1,0 +1,31 @@
+/**
+ * The session's frames as domain types: what travels, batched, in one envelope of the acceptor's
+ * bidirectional stream (DESIGN.md §3.3). Codecs (proto/codec.ts) turn bytes into these after
+ * validation; nothing past the codec sees raw protobuf.
+ */
+import type { Reply, Request, SpaceName } from "../paxos/messages.ts";
+
+/** Client → acceptor. `id` correlates the replies; it is chosen by the client and unique per session. */
+export type ClientFrame =
+  | { readonly id: number; readonly kind: "request"; readonly request: Request }
+  /** Push every value this acceptor learns is chosen in `space` at index ≥ from (existing ones first). */
+  | { readonly id: number; readonly kind: "watch"; readonly space: SpaceName; readonly from: number }
+  | { readonly id: number; readonly kind: "unwatch"; readonly watchId: number };
+
+/** Acceptor → client. */
+export type ServerFrame =
+  | { readonly id: number; readonly kind: "reply"; readonly reply: Reply }
+  /** A learned (committed) value for the watch whose frame id is `id`. */
+  | { readonly id: number; readonly kind: "learned"; readonly space: SpaceName; readonly index: number; readonly value: Uint8Array };
+
+/** Malformed input at the gateway: never an exception, always this value. */
+export interface CodecError {
+  readonly _tag: "CodecError";
+  readonly code: "malformed" | "tooLarge" | "invalid";
+  readonly message: string;
+}
+
+/** A frame that failed validation keeps its id (when it could be read) so the node can answer it. */
+export type DecodedClientFrame = ClientFrame | { readonly id: number; readonly kind: "invalid"; readonly error: CodecError };
+
+export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: CodecError };
