@@ -193,6 +193,12 @@ export class ReadTally extends Tally {
     if (!final && (canReach(best, left, quorum) || canReach(none, left, quorum))) return { kind: "undecided" };
     return { kind: "pending" };
   }
+  /** True when a quorum answered and every reported address has a verdict (`final`: no more replies). */
+  decided(final: boolean): boolean {
+    if (this.replies.length < this.electorate.quorum) return false;
+    for (const i of this.reportedIndexes()) if (this.outcome(i, final).kind === "undecided") return false;
+    return true;
+  }
   /** The acceptors that answered with states (a read needs a quorum of them). */
   get answers(): number {
     return this.replies.length;
