@@ -1,0 +1,69 @@
+/**
+ * What WOR operations return (DESIGN.md §3.1). Protocol outcomes are discriminated unions;
+ * operational failures are `WorFailure`s; programmer errors are assertions.
+ */
+import type { Ballot } from "../../paxos/ballot.ts";
+import type { SpaceName } from "../../paxos/messages.ts";
+
+/** A held range capture: phase 1 done at `ballot` for [from, to). Preemptible, not a lease. */
+export interface Capture {
+  readonly space: SpaceName;
+  readonly from: number;
+  readonly to: number;
+  readonly ballot: Ballot;
+}
+
+export type CaptureResult =
+  /** Phase 1 succeeded. `written` holds the addresses of the range that already had a value: the
+   *  capture finished each under its own ballot (never overwrote), so they are chosen. */
+  | { readonly _tag: "Captured"; readonly capture: Capture; readonly written: ReadonlyMap<number, Uint8Array> }
+  | { readonly _tag: "Preempted"; readonly by: Ballot }
+  | { readonly _tag: "Trimmed"; readonly mark: number };
+
+export type WriteResult =
+  | { readonly _tag: "Ok" }
+  /** The address holds a chosen value: equal bytes mean an earlier attempt of ours landed. */
+  | { readonly _tag: "AlreadyWritten"; readonly value: Uint8Array }
+  /** A higher capture got in. The outcome is UNKNOWN: a later capturer may adopt our value.
+   *  Settle it by reading back (`read(..., { recover: true })`). */
+  | { readonly _tag: "Preempted"; readonly by: Ballot; readonly outcome: "unknown" }
+  | { readonly _tag: "Trimmed" };
+
+export type ReadResult =
+  | { readonly _tag: "Written"; readonly value: Uint8Array }
+  | { readonly _tag: "Unwritten" }
+  /** A mixed picture (some acceptor holds an unchosen value). Ask for `recover` to settle it. */
+  | { readonly _tag: "Pending" }
+  | { readonly _tag: "Trimmed" };
+
+export type AllocResult =
+  | { readonly _tag: "Allocated"; readonly meta: Uint8Array }
+  /** Another allocator won; here is its metadata. */
+  | { readonly _tag: "AlreadyAllocated"; readonly meta: Uint8Array }
+  | { readonly _tag: "Trimmed" };
+
+export type CheckResult =
+  | { readonly _tag: "Allocated"; readonly meta: Uint8Array }
+  | { readonly _tag: "Unallocated" }
+  | { readonly _tag: "Pending" }
+  | { readonly _tag: "Trimmed" };
+
+export type FailureCode =
+  /** No quorum answered before the deadline. For writes the outcome is unknown. */
+  | "timeout"
+  | "unavailable"
+  | "unknownSpace"
+  | "invalid"
+  | "tooLarge"
+  | "notReady"
+  | "unauthenticated"
+  /** Retries ran out while other proposers kept preempting (alloc). */
+  | "contended"
+  | "internal";
+
+export interface WorFailure {
+  readonly code: FailureCode;
+  readonly message: string;
+}
+
+export type OpResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: WorFailure };
