@@ -5,6 +5,7 @@
  * `persist` is durable.
  */
 import { assert } from "../verify/runtime/assert.ts";
+import { planted } from "../verify/runtime/planted.ts";
 import { type Ballot, OWNER_BALLOT, ballotEq, ballotGe, ballotLt, isOwnerBallot, isValidBallot, maxBallot } from "./ballot.ts";
 import { type Held, hold } from "./held.ts";
 import { LIMITS, allocSpaceOf, isIndex, isSpaceName, isUserSpaceName } from "./limits.ts";
@@ -196,7 +197,7 @@ function acceptOne(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot,
     // idempotent repeat of the very same owner write.
     if (!isOwnerBallot(promised)) return refuse();
     if (s.accepted) return bytesEqual(s.accepted.value, e.value) ? undefined : refuse();
-  } else if (ballotLt(ballot, promised)) {
+  } else if (ballotLt(ballot, promised) && !planted("acceptBelowPromise")) {
     return refuse();
   }
   if (s.accepted && ballotEq(s.accepted.ballot, ballot)) {
@@ -204,7 +205,7 @@ function acceptOne(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot,
     return bytesEqual(s.accepted.value, e.value) ? undefined : refuse();
   }
   if (s.committed && s.accepted && !bytesEqual(s.accepted.value, e.value)) return refuse();
-  assert(ballotGe(ballot, s.promised), "accept below the address's own promise");
+  assert(planted("acceptBelowPromise") || ballotGe(ballot, s.promised), "accept below the address's own promise");
   st.setAddress(name, space, e.index, { promised: ballot, accepted: { ballot, value: e.value }, committed: s.committed });
   return undefined;
 }
@@ -235,7 +236,7 @@ function read(st: Step, space: SpaceState, from: number, to: number): StepResult
 
 function trim(st: Step, name: SpaceName, space: SpaceState, below: number): StepResult {
   if (!isIndex(below)) return st.reply(err("invalid", `invalid trim mark ${below}`));
-  if (below > space.trimMark) {
+  if (below > space.trimMark || (planted("trimBackwards") && below !== space.trimMark)) {
     space.trimMark = below;
     for (const i of [...space.addresses.keys()]) if (i < below) space.addresses.delete(i);
     const ranges = space.ranges.filter((r) => r.to > below);

@@ -5,6 +5,7 @@
  * reports as written, unwritten or pending.
  */
 import { assert } from "../verify/runtime/assert.ts";
+import { planted } from "../verify/runtime/planted.ts";
 import { type Ballot, OWNER_BALLOT, ballotEq, ballotLt, maxBallot } from "./ballot.ts";
 import type { Accepted, ErrorCode, Reply } from "./messages.ts";
 import { canReach } from "./quorum.ts";
@@ -64,7 +65,7 @@ export class PrepareTally extends Tally {
       for (const a of reply.accepted) {
         if (!a.accepted) continue;
         const prev = this.adopted.get(a.index);
-        if (!prev || ballotLt(prev.ballot, a.accepted.ballot)) this.adopted.set(a.index, a.accepted);
+        if ((!prev || ballotLt(prev.ballot, a.accepted.ballot)) && !planted("ignoreAdoptedValue")) this.adopted.set(a.index, a.accepted);
         if (a.committed) this.chosen.add(a.index);
       }
     } else if (reply.kind === "prepareRejected") {
@@ -185,7 +186,7 @@ export class ReadTally extends Tally {
       else byBallot.push({ ballot: s.accepted.ballot, value: s.accepted.value, n: 1 });
     }
     const best = byBallot.reduce((m, b) => Math.max(m, b.n), 0);
-    const hit = byBallot.find((b) => b.n >= quorum);
+    const hit = byBallot.find((b) => b.n >= (planted("readWithoutQuorum") ? 1 : quorum));
     if (hit) return { kind: "written", value: hit.value };
     if (none >= quorum) return { kind: "unwritten" };
     if (this.replies.length < quorum) return { kind: "undecided" };

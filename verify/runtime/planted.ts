@@ -1,0 +1,49 @@
+/**
+ * Planted bugs: deliberate protocol faults, off by default, that the verifiers must catch (issue #3:
+ * "prove the checkers can fail"). A core site reads `planted(name)` (one property lookup); only
+ * tests switch a bug on, through `plantBugForTest`.
+ */
+export const PLANTED_BUGS = [
+  /** acceptor: accept a ballot below the promise in force (paxos/acceptor.ts acceptOne). */
+  "acceptBelowPromise",
+  /** proposer: phase 1 ignores accepted values reported in promises (paxos/proposer.ts PrepareTally). */
+  "ignoreAdoptedValue",
+  /** acceptor driver: release replies before the step's mutations are durable (verify/sim, verify/mc). */
+  "replyBeforePersist",
+  /** reader: report a value seen at a single acceptor as written (paxos/proposer.ts ReadTally). */
+  "readWithoutQuorum",
+  /** acceptor: a trim to a lower mark moves the mark back (paxos/acceptor.ts trim). */
+  "trimBackwards",
+] as const;
+
+export type PlantedBug = (typeof PLANTED_BUGS)[number];
+
+const switches: Record<PlantedBug, boolean> = {
+  acceptBelowPromise: false,
+  ignoreAdoptedValue: false,
+  replyBeforePersist: false,
+  readWithoutQuorum: false,
+  trimBackwards: false,
+};
+
+/** Is `bug` switched on? Always false outside tests that plant it. */
+export function planted(bug: PlantedBug): boolean {
+  return switches[bug];
+}
+
+/** TEST ONLY: switch `bug` on for the duration of `fn` (switched off again even if `fn` throws). */
+export function plantBugForTest<T>(bug: PlantedBug, fn: () => T): T {
+  switches[bug] = true;
+  try {
+    const out = fn();
+    if (out instanceof Promise) throw new Error("plantBugForTest takes a synchronous function");
+    return out;
+  } finally {
+    switches[bug] = false;
+  }
+}
+
+/** TEST ONLY: the bugs currently switched on. */
+export function plantedBugs(): PlantedBug[] {
+  return PLANTED_BUGS.filter((b) => switches[b]);
+}
