@@ -1,0 +1,222 @@
+/**
+ * The WOR client shell: drives the pure client core (wor/core/client-core.ts) with a real clock
+ * and one link per acceptor. Batches everything issued in the same tick into one envelope per
+ * acceptor, arms one timer for the core's next deadline, and resolves promises on completions.
+ */
+import type { Entry, SpaceName } from "../../paxos/messages.ts";
+import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
+import { CLIENT_DEFAULTS, type ClientCoreConfig, type Op, WorClientCore } from "../../wor/core/client-core.ts";
+import type { AllocResult, Capture, CaptureResult, CheckResult, OpResult, ReadResult, WorFailure, WriteResult } from "../core/results.ts";
+import type { AcceptorLink, Transport } from "./link.ts";
+import { WatchFeed } from "./watch-feed.ts";
+
+/** An operational failure (timeout, unavailable, unknown space, bad input...). */
+export class WorError extends Error {
+  override readonly name = "WorError";
+  readonly _tag = "WorError";
+  constructor(readonly failure: WorFailure) {
+    super(`${failure.code}: ${failure.message}`);
+  }
+  get code(): WorFailure["code"] {
+    return this.failure.code;
+  }
+}
+
+export interface WorClientOptions extends Partial<Omit<ClientCoreConfig, "acceptors" | "quorum" | "proposerId" | "segmentSize">> {
+  readonly transport: Transport;
+  readonly acceptors: number;
+  readonly quorum?: number;
+  readonly segmentSize: number;
+  /** Defaults to a random 48-bit id: proposer ids must be unique per client instance. */
+  readonly proposerId?: number;
+  readonly watchBufferMax?: number;
+}
+
+/** What a single-address capture found. */
+export type CaptureOne =
+  | { readonly _tag: "Captured"; readonly capture: Capture }
+  | { readonly _tag: "Written"; readonly value: Uint8Array }
+  | Exclude<CaptureResult, { _tag: "Captured" }>;
+
+const WATCH_ID_BASE = 2 ** 52;
+
+export class WorClient {
+  private readonly core: WorClientCore;
+  private readonly links: AcceptorLink[] = [];
+  private readonly waiting = new Map<number, { resolve: (r: OpResult<unknown>) => void }>();
+  private readonly feeds = new Map<number, { space: SpaceName; feed: WatchFeed }>();
+  private nextWatch = WATCH_ID_BASE;
+  private flushQueued = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private closed = false;
+
+  constructor(readonly options: WorClientOptions) {
+    const quorum = options.quorum ?? Math.floor(options.acceptors / 2) + 1;
+    this.core = new WorClientCore({
+      ...CLIENT_DEFAULTS,
+      ...stripUndefined(options),
+      acceptors: options.acceptors,
+      quorum,
+      segmentSize: options.segmentSize,
+      proposerId: options.proposerId ?? 1 + Math.floor(Math.random() * 2 ** 48),
+    });
+    for (let a = 0; a < options.acceptors; a++) {
+      this.links.push(
+        options.transport.connect(a, {
+          onFrames: (frames) => this.onFrames(a, frames),
+          onUp: () => {
+            this.core.onReconnect(a);
+            this.resendWatches(a);
+            this.scheduleFlush();
+          },
+          onDown: () => {},
+        }),
+      );
+    }
+  }
+
+  get proposerId(): number {
+    return this.core.config.proposerId;
+  }
+  get segmentSize(): number {
+    return this.core.config.segmentSize;
+  }
+
+  createSpace(space: SpaceName): Promise<void> {
+    return this.run(this.core.createSpace(space, now()));
+  }
+  /** Phase 1 on one address. `Written` means a value was already there (and is now finished). */
+  async capture(space: SpaceName, index: number): Promise<CaptureOne> {
+    const r = await this.captureRange(space, index, index + 1);
+    if (r._tag !== "Captured") return r;
+    const v = r.written.get(index);
+    return v ? { _tag: "Written", value: v } : { _tag: "Captured", capture: r.capture };
+  }
+  /** One phase 1 for a whole range: afterwards each write in it is one round trip. */
+  captureRange(space: SpaceName, from: number, to: number): Promise<CaptureResult> {
+    return this.run(this.core.capture(space, from, to, now()));
+  }
+  async write(held: Capture, index: number, value: Uint8Array): Promise<WriteResult> {
+    return (await this.writeMany(held, [{ index, value }])).get(index)!;
+  }
+  writeMany(held: Capture, entries: readonly Entry[]): Promise<Map<number, WriteResult>> {
+    return this.run(this.core.write(held, entries, now()));
+  }
+  /** Owner-ballot write, skipping phase 1: ONLY for the address's single owner (asserted per client). */
+  async unsafeWrite(space: SpaceName, index: number, value: Uint8Array): Promise<WriteResult> {
+    return (await this.run(this.core.unsafeWrite(space, [{ index, value }], now()))).get(index)!;
+  }
+  async read(space: SpaceName, index: number, opts: { recover?: boolean } = {}): Promise<ReadResult> {
+    return (await this.readRange(space, index, index + 1, opts)).get(index)!;
+  }
+  readRange(space: SpaceName, from: number, to: number, opts: { recover?: boolean } = {}): Promise<Map<number, ReadResult>> {
+    return this.run(this.core.read(space, from, to, opts.recover ?? false, now()));
+  }
+  /** Trim below `below`; resolves with the mark a quorum holds. */
+  trim(space: SpaceName, below: number): Promise<number> {
+    return this.run(this.core.trim(space, below, now()));
+  }
+  alloc(space: SpaceName, segment: number, meta: Uint8Array): Promise<AllocResult> {
+    return this.run(this.core.alloc(space, segment, meta, now()));
+  }
+  check(space: SpaceName, segment: number): Promise<CheckResult> {
+    return this.run(this.core.check(space, segment, now()));
+  }
+
+  /** Values as they are learned chosen in `space` at index ≥ from (pushed, not polled; any order). */
+  watch(space: SpaceName, from = 0): WatchFeed {
+    const id = this.nextWatch++;
+    const feed = new WatchFeed(from, this.options.watchBufferMax ?? 65_536, () => {
+      this.feeds.delete(id);
+      if (!this.closed) for (const l of this.links) l.send([{ id: this.nextWatch++, kind: "unwatch", watchId: id }]);
+    });
+    this.feeds.set(id, { space, feed });
+    for (const l of this.links) l.send([{ id, kind: "watch", space, from }]);
+    return feed;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const { feed } of this.feeds.values()) feed.fail(new Error("client closed"));
+    for (const l of this.links) l.close();
+    for (const w of this.waiting.values()) w.resolve({ ok: false, failure: { code: "unavailable", message: "client closed" } });
+    this.waiting.clear();
+  }
+
+  private run<T>(op: Op<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new WorError({ code: "unavailable", message: "client closed" }));
+    const p = new Promise<OpResult<unknown>>((resolve) => this.waiting.set(op, { resolve }));
+    this.scheduleFlush();
+    return p.then((r) => {
+      if (!r.ok) throw new WorError(r.failure);
+      return r.value as T;
+    });
+  }
+
+  private onFrames(acceptor: number, frames: readonly ServerFrame[]): void {
+    const t = now();
+    for (const f of frames) {
+      if (f.kind === "reply") this.core.onReply(acceptor, f.id, f.reply, t);
+      else {
+        const w = this.feeds.get(f.id);
+        if (w && w.space === f.space) w.feed.push(f.index, f.value);
+      }
+    }
+    this.scheduleFlush();
+  }
+
+  private resendWatches(acceptor: number): void {
+    for (const [id, w] of this.feeds) this.links[acceptor]?.send([{ id, kind: "watch", space: w.space, from: w.feed.from }]);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushQueued || this.closed) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.closed) return;
+    const out = this.core.takeOutputs();
+    if (out.sends.length > 0) {
+      const byAcceptor: ClientFrame[][] = this.links.map(() => []);
+      for (const s of out.sends) byAcceptor[s.to]!.push(s.frame);
+      byAcceptor.forEach((frames, a) => {
+        if (frames.length > 0) this.links[a]!.send(frames);
+      });
+    }
+    for (const c of out.completions) {
+      const w = this.waiting.get(c.op);
+      this.waiting.delete(c.op);
+      w?.resolve(c.result);
+    }
+    this.arm();
+  }
+
+  private arm(): void {
+    const at = this.core.nextWakeup();
+    if (at === undefined || at >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.core.tick(now());
+      this.flush();
+    }, Math.max(0, at - now()));
+  }
+}
+
+function now(): number {
+  return performance.now();
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,34 @@
+/** gRPC credentials and the cluster token for clients (DESIGN.md §3.3: TLS, mutual TLS, token). */
+import * as grpc from "@grpc/grpc-js";
+
+export interface ClientSecurity {
+  /** PEM bytes. `ca` alone: server-authenticated TLS; with `key` and `cert`: mutual TLS. */
+  readonly tls?: { readonly ca?: Uint8Array; readonly key?: Uint8Array; readonly cert?: Uint8Array; readonly serverName?: string };
+  /** Sent as `authorization: Bearer <token>` on every call. */
+  readonly token?: string;
+}
+
+export function channelCredentials(security: ClientSecurity = {}): grpc.ChannelCredentials {
+  const t = security.tls;
+  if (!t) return grpc.credentials.createInsecure();
+  const buf = (b?: Uint8Array) => (b ? Buffer.from(b) : null);
+  return grpc.credentials.createSsl(buf(t.ca), buf(t.key), buf(t.cert));
+}
+
+export function callMetadata(security: ClientSecurity = {}): grpc.Metadata {
+  const md = new grpc.Metadata();
+  if (security.token) md.set("authorization", `Bearer ${security.token}`);
+  return md;
+}
+
+export function channelOptions(security: ClientSecurity = {}): Partial<grpc.ChannelOptions> {
+  const o: Record<string, string | number> = {
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.initial_reconnect_backoff_ms": 50,
+    "grpc.max_reconnect_backoff_ms": 1_000,
+  };
+  if (security.tls?.serverName) o["grpc.ssl_target_name_override"] = security.tls.serverName;
+  return o;
+}

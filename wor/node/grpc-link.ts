@@ -1,0 +1,104 @@
+/**
+ * The gRPC transport: one long-lived bidirectional Session stream per client–acceptor pair,
+ * carrying batched envelopes (DESIGN.md §3.3). Reconnects with short backoff; frames sent while
+ * the stream is down are dropped, and the client core resends what went unanswered on `onUp`.
+ */
+import type * as grpc from "@grpc/grpc-js";
+import { decodeServerFrames, encodeClientFrames } from "../../proto/codec.ts";
+import type { ClientFrame } from "../../proto/frames.ts";
+import { ACCEPTOR_CHANNEL_OPTIONS, type AcceptorClient, makeAcceptorClient } from "../../proto/service.ts";
+import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "./credentials.ts";
+import type { AcceptorLink, LinkEvents, Transport } from "./link.ts";
+import { reconnectDelayMs } from "./link.ts";
+import { StreamWriter } from "./stream-writer.ts";
+
+export interface GrpcTransportOptions extends ClientSecurity {
+  /** "host:port" of each acceptor, indexed like the client's acceptors. */
+  readonly addresses: readonly string[];
+}
+
+export class LinkCounters {
+  malformedEnvelopes = 0;
+  reconnects = 0;
+}
+
+export function grpcTransport(options: GrpcTransportOptions): Transport & { readonly counters: LinkCounters } {
+  const counters = new LinkCounters();
+  return {
+    counters,
+    connect(acceptor, events) {
+      const address = options.addresses[acceptor];
+      if (address === undefined) throw new Error(`no address for acceptor ${acceptor}`);
+      return new GrpcLink(address, options, events, counters);
+    },
+  };
+}
+
+class GrpcLink implements AcceptorLink {
+  private readonly client: AcceptorClient;
+  private call: grpc.ClientDuplexStream<Uint8Array, Uint8Array> | undefined;
+  private writer: StreamWriter<ClientFrame> | undefined;
+  private attempt = 0;
+  private retry: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    address: string,
+    private readonly security: ClientSecurity,
+    private readonly events: LinkEvents,
+    private readonly counters: LinkCounters,
+  ) {
+    this.client = new makeAcceptorClient(address, channelCredentials(security), { ...ACCEPTOR_CHANNEL_OPTIONS, ...channelOptions(security) });
+    this.open();
+  }
+
+  send(frames: readonly ClientFrame[]): void {
+    if (!this.writer || this.writer.failed) return;
+    this.writer.push(frames);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.writer?.close();
+    this.call?.cancel();
+    this.client.close();
+  }
+
+  private open(): void {
+    const call = this.client.session(callMetadata(this.security));
+    this.call = call;
+    let down = false;
+    const onDown = (reason: string) => {
+      if (down) return;
+      down = true;
+      this.writer?.close();
+      this.writer = undefined;
+      this.call = undefined;
+      if (this.closed) return;
+      this.events.onDown(reason);
+      this.retry = setTimeout(() => {
+        this.retry = undefined;
+        this.counters.reconnects++;
+        this.open();
+        this.events.onUp();
+      }, reconnectDelayMs(this.attempt++));
+    };
+    this.writer = new StreamWriter<ClientFrame>(call, {
+      encode: encodeClientFrames,
+      onFail: (e) => {
+        call.cancel();
+        onDown(e.message);
+      },
+    });
+    call.on("data", (bytes: Uint8Array) => {
+      this.attempt = 0;
+      const decoded = decodeServerFrames(bytes);
+      if (decoded.ok) this.events.onFrames(decoded.value);
+      else this.counters.malformedEnvelopes++;
+    });
+    call.on("error", (e: grpc.ServiceError) => onDown(e.details || e.message));
+    call.on("end", () => onDown("stream ended"));
+  }
+}

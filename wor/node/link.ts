@@ -1,0 +1,27 @@
+/**
+ * The client's port to one acceptor: a long-lived session that carries batched frames both ways
+ * (DESIGN.md §3.3, §7.8). Implementations: gRPC (grpc-link.ts) and in-memory (memory-transport.ts).
+ */
+import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
+
+export interface LinkEvents {
+  onFrames(frames: readonly ServerFrame[]): void;
+  /** The session is (re)established: anything unanswered should be sent again. */
+  onUp(): void;
+  onDown(reason: string): void;
+}
+
+export interface AcceptorLink {
+  /** Queue frames; they go out batched, honouring the stream's backpressure. Never throws. */
+  send(frames: readonly ClientFrame[]): void;
+  close(): void;
+}
+
+export interface Transport {
+  connect(acceptor: number, events: LinkEvents): AcceptorLink;
+}
+
+/** Reconnect delays: short, growing, capped (DESIGN.md §3.3). */
+export function reconnectDelayMs(attempt: number): number {
+  return Math.min(1_000, 25 * 2 ** Math.min(attempt, 6));
+}
