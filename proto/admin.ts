@@ -30,3 +30,6 @@ export interface InspectReply {
   readonly addresses: readonly ReportedAddress[];
   readonly ranges: readonly RangePromise[];
 }
+
+/** The Status call takes no arguments. */
+export type StatusRequest = Readonly<Record<string, never>>;

@@ -1,0 +1,174 @@
+/**
+ * Client → acceptor: ClientEnvelope bytes ⇄ validated ClientFrames (the acceptor side of the gateway).
+ *
+ * A frame that parses but fails validation keeps its id and becomes `{ kind: "invalid" }`, so the
+ * node answers that frame alone; only a broken envelope fails the whole batch.
+ */
+import { BinaryReader, type BinaryWriter } from "@bufbuild/protobuf/wire";
+import { LIMITS, isUserSpaceName } from "../paxos/limits.ts";
+import type { Entry, Request } from "../paxos/messages.ts";
+import { unreachable } from "../verify/runtime/assert.ts";
+import {
+  ballot,
+  checkEnvelopeSize,
+  copyValue,
+  count,
+  fail,
+  frameEnd,
+  nextFrameLength,
+  ok,
+  range,
+  recoverFrameId,
+  reject,
+  space,
+  toCodecError,
+  writeEnvelope,
+} from "./codec-common.ts";
+import type { ClientFrame, Decoded, DecodedClientFrame } from "./frames.ts";
+import * as pb from "./gen/wormspace/v1/acceptor.ts";
+
+// ---- encode ----
+
+function requestToPb(r: Request): pb.Request {
+  switch (r.kind) {
+    case "prepare":
+      return { kind: { $case: "prepare", value: { space: r.space, from: r.from, to: r.to, ballot: r.ballot } } };
+    case "accept":
+      // Domain entries have the wire shape ({index, value}); encode reads them as they are.
+      return { kind: { $case: "accept", value: { space: r.space, ballot: r.ballot, entries: r.entries as Entry[] } } };
+    case "commit":
+      return { kind: { $case: "commit", value: { space: r.space, ballot: r.ballot, indexes: r.indexes as number[] } } };
+    case "read":
+      return { kind: { $case: "read", value: { space: r.space, from: r.from, to: r.to } } };
+    case "trim":
+      return { kind: { $case: "trim", value: { space: r.space, below: r.below } } };
+    case "createSpace":
+      return { kind: { $case: "createSpace", value: { space: r.space } } };
+    default:
+      return unreachable(r, "request kind");
+  }
+}
+
+function clientFrameToPb(f: ClientFrame): pb.ClientFrame {
+  switch (f.kind) {
+    case "request":
+      return { id: f.id, kind: { $case: "request", value: requestToPb(f.request) } };
+    case "watch":
+      return { id: f.id, kind: { $case: "watch", value: { space: f.space, from: f.from } } };
+    case "unwatch":
+      return { id: f.id, kind: { $case: "unwatch", value: { watchId: f.watchId } } };
+    default:
+      return unreachable(f, "client frame kind");
+  }
+}
+
+function writeClientFrame(f: ClientFrame, w: BinaryWriter): void {
+  pb.ClientFrame.encode(clientFrameToPb(f), w);
+}
+
+/** Encode one batch. Domain values are trusted (they come from inside); the peer validates. */
+export function encodeClientFrames(frames: readonly ClientFrame[]): Uint8Array {
+  return writeEnvelope(frames, writeClientFrame);
+}
+
+// ---- decode ----
+
+/** Reuses the decoded entry objects (same shape) after copying their values out of the buffer. */
+function entries(list: pb.Entry[]): Entry[] {
+  if (list.length === 0) reject("invalid", "accept: needs at least one entry");
+  count(list.length, LIMITS.entriesMax, "accept: entries");
+  for (let i = 0; i < list.length; i++) {
+    const e = list[i]!;
+    e.value = copyValue(e.value, "accept: value");
+  }
+  return list;
+}
+
+function toRequest(r: pb.Request): Request {
+  const k = r.kind;
+  if (k === undefined) reject("invalid", "request: no operation set");
+  switch (k.$case) {
+    case "prepare": {
+      const v = k.value;
+      range(v.from, v.to, "prepare");
+      return { kind: "prepare", space: space(v.space, "prepare"), from: v.from, to: v.to, ballot: ballot(v.ballot, "prepare") };
+    }
+    case "accept": {
+      const v = k.value;
+      return { kind: "accept", space: space(v.space, "accept"), ballot: ballot(v.ballot, "accept"), entries: entries(v.entries) };
+    }
+    case "commit": {
+      const v = k.value;
+      count(v.indexes.length, LIMITS.entriesMax, "commit: indexes");
+      return { kind: "commit", space: space(v.space, "commit"), ballot: ballot(v.ballot, "commit"), indexes: v.indexes };
+    }
+    case "read": {
+      const v = k.value;
+      range(v.from, v.to, "read");
+      return { kind: "read", space: space(v.space, "read"), from: v.from, to: v.to };
+    }
+    case "trim":
+      return { kind: "trim", space: space(k.value.space, "trim"), below: k.value.below };
+    case "createSpace": {
+      const name = k.value.space;
+      if (!isUserSpaceName(name)) reject("invalid", `createSpace: invalid space name ${JSON.stringify(name.slice(0, 80))}`);
+      return { kind: "createSpace", space: name };
+    }
+  }
+}
+
+function toClientFrame(f: pb.ClientFrame): ClientFrame {
+  const k = f.kind;
+  if (k === undefined) reject("invalid", "frame: no request, watch or unwatch set");
+  switch (k.$case) {
+    case "request":
+      return { id: f.id, kind: "request", request: toRequest(k.value) };
+    case "watch":
+      return { id: f.id, kind: "watch", space: space(k.value.space, "watch"), from: k.value.from };
+    case "unwatch":
+      return { id: f.id, kind: "unwatch", watchId: k.value.watchId };
+  }
+}
+
+function decodeFrame(bytes: Uint8Array, reader: BinaryReader, length: number): DecodedClientFrame {
+  const start = reader.pos;
+  const end = start + length;
+  let f: pb.ClientFrame;
+  try {
+    f = pb.ClientFrame.decode(reader, length);
+    frameEnd(reader, end);
+  } catch (e) {
+    // The body is broken (or carries an integer beyond 2^53) but its bounds are sound: answer it
+    // alone when its id is readable, else give up on the envelope.
+    const error = toCodecError(e);
+    const id = recoverFrameId(bytes.subarray(start, end));
+    if (id === undefined) throw error;
+    reader.pos = end;
+    return { id, kind: "invalid", error };
+  }
+  try {
+    return toClientFrame(f);
+  } catch (e) {
+    return { id: f.id, kind: "invalid", error: toCodecError(e) };
+  }
+}
+
+/**
+ * Decode one batch. `{ok: false}` when the envelope is too large, holds too many frames or cannot be
+ * framed; otherwise one entry per frame, invalid frames included (with their ids).
+ */
+export function decodeClientFrames(bytes: Uint8Array): Decoded<DecodedClientFrame[]> {
+  const big = checkEnvelopeSize(bytes);
+  if (big) return fail(big);
+  const out: DecodedClientFrame[] = [];
+  try {
+    const reader = new BinaryReader(bytes);
+    while (reader.pos < reader.len) {
+      const length = nextFrameLength(reader, out.length);
+      out.push(decodeFrame(bytes, reader, length));
+    }
+  } catch (e) {
+    return fail(toCodecError(e));
+  }
+  return ok(out);
+}

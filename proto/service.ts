@@ -1,0 +1,84 @@
+/**
+ * The Acceptor gRPC service, hand-written over raw bytes: grpc-js only moves buffers, and bytes
+ * become domain values in proto/codec.ts alone. Deserializers are the identity, so malformed input
+ * can never throw inside grpc-js and kill a stream; the handler decodes and answers with a typed error.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { LIMITS } from "../paxos/limits.ts";
+
+export const ACCEPTOR_SERVICE_NAME = "wormspace.v1.Acceptor";
+
+export const ACCEPTOR_METHOD_PATHS = Object.freeze({
+  session: `/${ACCEPTOR_SERVICE_NAME}/Session`,
+  status: `/${ACCEPTOR_SERVICE_NAME}/Status`,
+  inspect: `/${ACCEPTOR_SERVICE_NAME}/Inspect`,
+});
+
+/** A view of the same bytes as a Buffer (no copy). */
+const serialize = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+/** Identity: the codec copies what it keeps. */
+const deserialize = (b: Buffer): Uint8Array => b;
+
+function method(path: string, originalName: string, streaming: boolean): grpc.MethodDefinition<Uint8Array, Uint8Array> {
+  return {
+    path,
+    originalName,
+    requestStream: streaming,
+    responseStream: streaming,
+    requestSerialize: serialize,
+    requestDeserialize: deserialize,
+    responseSerialize: serialize,
+    responseDeserialize: deserialize,
+  };
+}
+
+/** Server handlers: every message is raw bytes, to be passed through proto/codec.ts. */
+export interface AcceptorHandlers extends grpc.UntypedServiceImplementation {
+  /** ClientEnvelope bytes in, ServerEnvelope bytes out. */
+  session: grpc.handleBidiStreamingCall<Uint8Array, Uint8Array>;
+  /** StatusRequest bytes in, AcceptorStatus bytes out. */
+  status: grpc.handleUnaryCall<Uint8Array, Uint8Array>;
+  /** InspectRequest bytes in, InspectReply bytes out. */
+  inspect: grpc.handleUnaryCall<Uint8Array, Uint8Array>;
+}
+
+export const AcceptorService: grpc.ServiceDefinition<AcceptorHandlers> = {
+  session: method(ACCEPTOR_METHOD_PATHS.session, "Session", true),
+  status: method(ACCEPTOR_METHOD_PATHS.status, "Status", false),
+  inspect: method(ACCEPTOR_METHOD_PATHS.inspect, "Inspect", false),
+};
+
+/**
+ * Channel/server options both ends need: grpc-js caps received messages at 4 MiB by default, below
+ * an envelope's limit. The codec still enforces LIMITS.envelopeBytesMax itself.
+ */
+export const ACCEPTOR_CHANNEL_OPTIONS: Readonly<grpc.ChannelOptions> = Object.freeze({
+  "grpc.max_receive_message_length": LIMITS.envelopeBytesMax + 1024,
+  "grpc.max_send_message_length": LIMITS.envelopeBytesMax + 1024,
+});
+
+type UnaryCallback = (err: grpc.ServiceError | null, value?: Uint8Array) => void;
+
+/** The generated client, typed: methods take and give raw bytes. */
+export interface AcceptorClient extends grpc.Client {
+  session(metadata?: grpc.Metadata, options?: Partial<grpc.CallOptions>): grpc.ClientDuplexStream<Uint8Array, Uint8Array>;
+  session(options?: Partial<grpc.CallOptions>): grpc.ClientDuplexStream<Uint8Array, Uint8Array>;
+  status(request: Uint8Array, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: UnaryCallback): grpc.ClientUnaryCall;
+  status(request: Uint8Array, metadata: grpc.Metadata, callback: UnaryCallback): grpc.ClientUnaryCall;
+  status(request: Uint8Array, callback: UnaryCallback): grpc.ClientUnaryCall;
+  inspect(request: Uint8Array, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: UnaryCallback): grpc.ClientUnaryCall;
+  inspect(request: Uint8Array, metadata: grpc.Metadata, callback: UnaryCallback): grpc.ClientUnaryCall;
+  inspect(request: Uint8Array, callback: UnaryCallback): grpc.ClientUnaryCall;
+}
+
+export interface AcceptorClientConstructor {
+  new (address: string, credentials: grpc.ChannelCredentials, options?: Partial<grpc.ChannelOptions>): AcceptorClient;
+  readonly service: grpc.ServiceDefinition;
+  readonly serviceName: string;
+}
+
+/** `new makeAcceptorClient(address, credentials, { ...ACCEPTOR_CHANNEL_OPTIONS, ...keepalive })`. */
+export const makeAcceptorClient = grpc.makeGenericClientConstructor(
+  AcceptorService,
+  ACCEPTOR_SERVICE_NAME,
+) as unknown as AcceptorClientConstructor;
