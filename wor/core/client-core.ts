@@ -27,7 +27,7 @@ export interface ClientCoreConfig {
   /** Unanswered requests are sent again after this long (requests are idempotent). */
   readonly resendMs: number;
   readonly cacheEntriesMax: number;
-  readonly allocAttemptsMax: number;
+  readonly preemptRetriesMax: number;
   /** Owner writes remembered to assert single ownership. */
   readonly ownerWritesMax: number;
 }
@@ -36,7 +36,7 @@ export const CLIENT_DEFAULTS = {
   roundTimeoutMs: 5_000,
   resendMs: 1_000,
   cacheEntriesMax: 100_000,
-  allocAttemptsMax: 16,
+  preemptRetriesMax: 16,
   ownerWritesMax: 100_000,
 } as const;
 
@@ -102,7 +102,7 @@ export class WorClientCore {
       forgetBelow: (s, below) => this.cache.trim(s, below),
       segmentSize: config.segmentSize,
       proposerId: config.proposerId,
-      allocAttemptsMax: config.allocAttemptsMax,
+      preemptRetriesMax: config.preemptRetriesMax,
     };
   }
 

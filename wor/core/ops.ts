@@ -34,7 +34,7 @@ export interface OpContext {
   forgetBelow(space: SpaceName, below: number): void;
   readonly segmentSize: number;
   readonly proposerId: number;
-  readonly allocAttemptsMax: number;
+  readonly preemptRetriesMax: number;
 }
 
 export const ok = <T>(value: T): OpResult<T> => ({ ok: true, value });
@@ -122,30 +122,37 @@ export function* read(ctx: OpContext, space: SpaceName, from: number, to: number
   if (!missing) return ok(out);
   const o = (yield { kind: "read", space, from, to }) as ReadRoundOutcome;
   if (isFailure(o)) return { ok: false, failure: fromRound(o) };
-  const pending: number[] = [];
+  const unsettled: number[] = [];
   for (let i = from; i < to; i++) {
     const r = o.outcome(i, true) as ReadOutcome;
     if (r.kind === "written") {
       ctx.remember(space, i, r.value);
       out.set(i, { _tag: "Written", value: r.value });
-    } else if (r.kind === "unwritten") out.set(i, { _tag: "Unwritten" });
-    else if (r.kind === "trimmed") out.set(i, { _tag: "Trimmed" });
+    } else if (r.kind === "trimmed") out.set(i, { _tag: "Trimmed" });
     else {
-      out.set(i, { _tag: "Pending" });
-      pending.push(i);
+      out.set(i, r.kind === "unwritten" ? { _tag: "Unwritten" } : { _tag: "Pending" });
+      unsettled.push(i);
     }
   }
-  if (recover) {
-    for (const i of pending) {
-      // Recovery: capture the one address; a found value is finished under our ballot.
-      const c = yield* capture(ctx, space, i, i + 1);
-      if (!c.ok) return c;
-      const r = c.value;
-      if (r._tag === "Captured") {
+  if (recover && unsettled.length > 0) {
+    // Recovery: one capture over the unsettled span fences every older ballot and finishes any
+    // value it finds; afterwards the answer is final either way.
+    const lo = unsettled[0]!;
+    const hi = unsettled[unsettled.length - 1]! + 1;
+    let c = yield* capture(ctx, space, lo, hi);
+    for (let attempt = 1; attempt < ctx.preemptRetriesMax && c.ok && c.value._tag === "Preempted"; attempt++) {
+      yield { kind: "sleep", ms: attempt * (1 + (ctx.proposerId % 7)) };
+      c = yield* capture(ctx, space, lo, hi);
+    }
+    if (!c.ok) return c;
+    const r = c.value;
+    if (r._tag === "Preempted") return fail("contended", `recovery of [${lo}, ${hi}) in ${space}: preempted ${ctx.preemptRetriesMax} times`);
+    if (r._tag === "Captured") {
+      for (const i of unsettled) {
         const v = r.written.get(i);
         out.set(i, v ? { _tag: "Written", value: v } : { _tag: "Unwritten" });
-      } else if (r._tag === "Trimmed") out.set(i, { _tag: "Trimmed" });
-    }
+      }
+    } else if (r._tag === "Trimmed") for (const i of unsettled) if (i < r.mark) out.set(i, { _tag: "Trimmed" });
   }
   return ok(out);
 }
@@ -172,7 +179,7 @@ export function* alloc(ctx: OpContext, space: SpaceName, segment: number, meta: 
   const reg = allocSpaceOf(space);
   const decide = (v: Uint8Array): AllocResult =>
     bytesEqual(v, meta) ? { _tag: "Allocated", meta: v } : { _tag: "AlreadyAllocated", meta: v };
-  for (let attempt = 0; attempt < ctx.allocAttemptsMax; attempt++) {
+  for (let attempt = 0; attempt < ctx.preemptRetriesMax; attempt++) {
     if (attempt > 0) yield { kind: "sleep", ms: attempt * (1 + (ctx.proposerId % 7)) };
     const c = yield* capture(ctx, reg, segment, segment + 1);
     if (!c.ok) return c;
@@ -187,7 +194,7 @@ export function* alloc(ctx: OpContext, space: SpaceName, segment: number, meta: 
     if (r._tag === "AlreadyWritten") return ok(decide(r.value));
     if (r._tag === "Trimmed") return ok({ _tag: "Trimmed" });
   }
-  return fail("contended", `segment ${segment} of ${space}: preempted ${ctx.allocAttemptsMax} times`);
+  return fail("contended", `segment ${segment} of ${space}: preempted ${ctx.preemptRetriesMax} times`);
 }
 
 export function* check(ctx: OpContext, space: SpaceName, segment: number): OpGen<CheckResult> {

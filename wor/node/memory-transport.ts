@@ -1,0 +1,108 @@
+/**
+ * The in-memory transport (DESIGN.md §3.3, §7.8): the real client shell talks to real
+ * `AcceptorNode`s without sockets. Frames still go through the codecs both ways, so tests exercise
+ * the same bytes → domain path as gRPC. Links can be cut and healed to test reconnects.
+ */
+import { decodeClientFrames, decodeServerFrames, encodeClientFrames, encodeServerFrames } from "../../proto/codec.ts";
+import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
+import type { AcceptorNode, FrameSink } from "./acceptor-node.ts";
+import type { AcceptorLink, LinkEvents, Transport } from "./link.ts";
+
+export class MemoryTransport implements Transport {
+  private readonly links = new Set<MemoryLink>();
+  private readonly cut = new Set<number>();
+
+  constructor(private readonly nodes: readonly AcceptorNode[]) {}
+
+  connect(acceptor: number, events: LinkEvents): AcceptorLink {
+    const node = this.nodes[acceptor];
+    if (!node) throw new Error(`no acceptor ${acceptor}`);
+    const link = new MemoryLink(acceptor, node, events, this);
+    this.links.add(link);
+    return link;
+  }
+
+  isCut(acceptor: number): boolean {
+    return this.cut.has(acceptor);
+  }
+
+  /** Cut every session to `acceptor`: frames in flight and sent meanwhile are lost. */
+  disconnect(acceptor: number): void {
+    this.cut.add(acceptor);
+    for (const l of this.links) if (l.acceptor === acceptor) l.drop("disconnected");
+  }
+
+  /** Restore sessions to `acceptor`; clients resend what went unanswered. */
+  reconnect(acceptor: number): void {
+    this.cut.delete(acceptor);
+    for (const l of this.links) if (l.acceptor === acceptor) l.restore();
+  }
+
+  forget(link: MemoryLink): void {
+    this.links.delete(link);
+  }
+}
+
+class MemoryLink implements AcceptorLink {
+  private sink: Session | undefined;
+  private closed = false;
+
+  constructor(
+    readonly acceptor: number,
+    private readonly node: AcceptorNode,
+    private readonly events: LinkEvents,
+    private readonly transport: MemoryTransport,
+  ) {
+    if (!transport.isCut(acceptor)) this.sink = new Session(events);
+  }
+
+  send(frames: readonly ClientFrame[]): void {
+    const sink = this.sink;
+    if (!sink || this.closed || frames.length === 0) return;
+    const bytes = encodeClientFrames(frames);
+    queueMicrotask(() => {
+      if (sink.closed) return;
+      const decoded = decodeClientFrames(bytes);
+      if (decoded.ok) this.node.handle(decoded.value, sink);
+    });
+  }
+
+  drop(reason: string): void {
+    if (!this.sink) return;
+    this.sink.closed = true;
+    this.node.detach(this.sink);
+    this.sink = undefined;
+    this.events.onDown(reason);
+  }
+
+  restore(): void {
+    if (this.sink || this.closed) return;
+    this.sink = new Session(this.events);
+    this.events.onUp();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.sink) {
+      this.sink.closed = true;
+      this.node.detach(this.sink);
+    }
+    this.sink = undefined;
+    this.transport.forget(this);
+  }
+}
+
+/** The acceptor's side of one session: server frames cross back through the codec. */
+class Session implements FrameSink {
+  closed = false;
+  constructor(private readonly events: LinkEvents) {}
+  send(frames: ServerFrame[]): void {
+    if (this.closed || frames.length === 0) return;
+    const bytes = encodeServerFrames(frames);
+    queueMicrotask(() => {
+      if (this.closed) return;
+      const decoded = decodeServerFrames(bytes);
+      if (decoded.ok) this.events.onFrames(decoded.value);
+    });
+  }
+}
