@@ -25,9 +25,10 @@ export const maxBallot = (a: Ballot, b: Ballot): Ballot => (compareBallots(a, b)
 export const isOwnerBallot = (b: Ballot): boolean => b.round === 0 && b.proposer === 0;
 
 /** A well-formed ballot: non-negative exact integers; round 0 only as the owner ballot. */
+const isBallotPart = (x: number): boolean => Number.isSafeInteger(x) && x >= 0 && x <= BALLOT_PART_MAX;
+
 export function isValidBallot(b: Ballot): boolean {
-  const part = (x: number) => Number.isSafeInteger(x) && x >= 0 && x <= BALLOT_PART_MAX;
-  if (!part(b.round) || !part(b.proposer)) return false;
+  if (!isBallotPart(b.round) || !isBallotPart(b.proposer)) return false;
   return b.round > 0 ? b.proposer > 0 : b.proposer === 0;
 }
 
