@@ -1,0 +1,114 @@
+/**
+ * Acceptor storage in memory (DESIGN.md §7.8): the same port as storage-level.ts, for the in-memory
+ * transport, tests and benchmarks of everything above the disk.
+ *
+ * The "disk" is a state image plus an identity. By default a commit is durable at once (one
+ * microtask later). With `manualSync` a commit only lands in a volatile buffer, and its receipt
+ * comes when the test calls `sync()`; `crash()` drops the volatile buffer, as a power cut would,
+ * and fails the waiting commits. `failNextCommit` makes the next sync fail, like a failed fsync.
+ */
+import { applyMutation, emptyAcceptor, type AcceptorState } from "../../paxos/acceptor.ts";
+import { mintReceipt, type Receipt } from "../../paxos/held.ts";
+import type { Mutation } from "../../paxos/messages.ts";
+import { assert } from "../../verify/runtime/assert.ts";
+import { type AcceptorStorage, type Loaded, type NodeIdentity, assertLoadedState, mutationsOf, replay } from "./storage.ts";
+
+export interface MemoryStorageOptions {
+  /** Commits wait for an explicit `sync()` (the test plays the disk). */
+  readonly manualSync?: boolean;
+}
+
+interface Pending {
+  readonly batch: readonly Mutation[];
+  readonly resolve: (r: Receipt) => void;
+  readonly reject: (e: Error) => void;
+}
+
+export class MemoryStorage implements AcceptorStorage {
+  private durable: AcceptorState = emptyAcceptor();
+  private identity: NodeIdentity | undefined;
+  private volatile: Pending[] = [];
+  private batches = 0;
+  private failure: Error | undefined;
+  private closed = false;
+  /** Commit calls that reached the disk (for tests and benchmarks). */
+  commits = 0;
+
+  constructor(private readonly options: MemoryStorageOptions = {}) {}
+
+  async load(): Promise<Loaded> {
+    this.closed = false;
+    const mutations = mutationsOf(this.durable);
+    assertLoadedState(replay(mutations));
+    return { identity: this.identity, mutations };
+  }
+
+  commit(batch: readonly Mutation[]): Promise<Receipt> {
+    if (this.closed) return Promise.reject(new Error("memory storage is closed"));
+    if (batch.length === 0) return Promise.resolve(mintReceipt(this.batches));
+    // Copy now: what the caller does to its objects afterwards must not reach the "disk".
+    const copy = batch.map(copyMutation);
+    return new Promise<Receipt>((resolve, reject) => {
+      this.volatile.push({ batch: copy, resolve, reject });
+      if (!this.options.manualSync) queueMicrotask(() => this.sync());
+    });
+  }
+
+  /** Make every volatile batch durable, in order, and hand out their receipts. */
+  sync(): number {
+    const pending = this.volatile;
+    this.volatile = [];
+    for (const p of pending) {
+      if (this.failure) {
+        p.reject(this.failure);
+        continue;
+      }
+      for (const m of p.batch) applyMutation(this.durable, m);
+      this.commits++;
+      p.resolve(mintReceipt(++this.batches));
+    }
+    this.failure = undefined;
+    return pending.length;
+  }
+
+  /** Lose everything not yet synced; the waiting commits fail. */
+  crash(): void {
+    const pending = this.volatile;
+    this.volatile = [];
+    for (const p of pending) p.reject(new Error("simulated crash: unsynced batch lost"));
+  }
+
+  /** The next `sync()` fails every waiting batch, as a failed fsync would. */
+  failNextCommit(error = new Error("simulated fsync failure")): void {
+    this.failure = error;
+  }
+
+  /** Batches waiting for `sync()`. */
+  get unsynced(): number {
+    return this.volatile.length;
+  }
+
+  async writeIdentity(id: NodeIdentity): Promise<void> {
+    assert(!this.closed, "memory storage is closed");
+    this.identity = { ...id };
+  }
+
+  /** Forget everything, as a wiped data directory would. */
+  wipe(): void {
+    this.crash();
+    this.durable = emptyAcceptor();
+    this.identity = undefined;
+  }
+
+  async close(): Promise<void> {
+    this.crash();
+    this.closed = true;
+  }
+}
+
+function copyMutation(m: Mutation): Mutation {
+  if (m.kind !== "address") return m.kind === "ranges" ? { ...m, ranges: [...m.ranges] } : m;
+  const s = m.state;
+  const state = s.accepted ? { ...s, accepted: { ballot: s.accepted.ballot, value: s.accepted.value.slice() } } : { ...s };
+  return { ...m, state };
+}

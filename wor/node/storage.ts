@@ -1,0 +1,93 @@
+/**
+ * The acceptor's durable storage, as a port (DESIGN.md §3.3, §7.8): a memory implementation
+ * (storage-memory.ts) for tests and the in-memory transport, a classic-level one (storage-level.ts)
+ * for real nodes. Both obey the same contract:
+ *
+ * - `commit(batch)` makes every mutation of `batch` durable (fsynced), in order, and only then
+ *   resolves with a `Receipt` minted by `mintReceipt` (paxos/held.ts). A rejected commit leaves the
+ *   disk in an unknown state: the caller must treat it as fatal (group-commit.ts does).
+ * - `commit([])` writes nothing and resolves with a receipt: with nothing pending, everything handed
+ *   over before is already durable.
+ * - `load()` returns mutations whose replay through `applyMutation` (paxos/acceptor.ts), in order,
+ *   rebuilds the acceptor's core state: every `space` mutation first, then trims, ranges, addresses.
+ * - `writeIdentity` durably records which acceptor of which cluster this data directory belongs to.
+ */
+import { applyMutation, emptyAcceptor, type AcceptorState } from "../../paxos/acceptor.ts";
+import type { Receipt } from "../../paxos/held.ts";
+import type { Mutation } from "../../paxos/messages.ts";
+import { assert } from "../../verify/runtime/assert.ts";
+
+/** Which acceptor of which cluster a data directory belongs to; written once, when it is initialised. */
+export interface NodeIdentity {
+  readonly clusterId: string;
+  readonly acceptorId: number;
+  /** ISO-8601 time of initialisation. */
+  readonly createdAt: string;
+}
+
+export interface Loaded {
+  readonly identity: NodeIdentity | undefined;
+  readonly mutations: Mutation[];
+}
+
+export interface AcceptorStorage {
+  load(): Promise<Loaded>;
+  commit(batch: readonly Mutation[]): Promise<Receipt>;
+  writeIdentity(id: NodeIdentity): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Rebuild the core state from loaded mutations. */
+export function replay(mutations: readonly Mutation[]): AcceptorState {
+  const state = emptyAcceptor();
+  for (const m of mutations) applyMutation(state, m);
+  return state;
+}
+
+/**
+ * The mutations that rebuild `state`, in load order (spaces, trims, ranges, addresses by index).
+ * Used by storages that keep a state image rather than a key-value layout.
+ */
+export function mutationsOf(state: AcceptorState): Mutation[] {
+  const out: Mutation[] = [];
+  const names = [...state.spaces.keys()].sort();
+  for (const space of names) out.push({ kind: "space", space });
+  for (const space of names) {
+    const s = state.spaces.get(space)!;
+    if (s.trimMark > 0) out.push({ kind: "trim", space, mark: s.trimMark });
+    if (s.ranges.length > 0) out.push({ kind: "ranges", space, ranges: [...s.ranges] });
+    const indexes = [...s.addresses.keys()].sort((a, b) => a - b);
+    for (const index of indexes) out.push({ kind: "address", space, index, state: s.addresses.get(index)! });
+  }
+  return out;
+}
+
+/** Assertions every loaded state must satisfy (DESIGN.md §7.4: assert after load). */
+export function assertLoadedState(state: AcceptorState): void {
+  for (const [name, space] of state.spaces) {
+    assert(Number.isSafeInteger(space.trimMark) && space.trimMark >= 0, () => `${name}: bad trim mark ${space.trimMark}`);
+    let last = -1;
+    for (const r of space.ranges) {
+      assert(r.from < r.to, () => `${name}: empty range promise [${r.from}, ${r.to})`);
+      assert(r.from >= last, () => `${name}: range promises not sorted`);
+      last = r.from;
+    }
+    for (const [i, s] of space.addresses) {
+      assert(i >= space.trimMark, () => `${name}[${i}] loaded below trim mark ${space.trimMark}`);
+      assert(!s.committed || s.accepted !== undefined, () => `${name}[${i}] committed without a value`);
+    }
+  }
+}
+
+/** A data directory's identity as JSON; validated when read back. */
+export function encodeIdentity(id: NodeIdentity): string {
+  return JSON.stringify({ clusterId: id.clusterId, acceptorId: id.acceptorId, createdAt: id.createdAt });
+}
+
+export function decodeIdentity(text: string): NodeIdentity {
+  const v = JSON.parse(text) as Partial<NodeIdentity>;
+  assert(typeof v.clusterId === "string" && v.clusterId.length > 0, "stored identity has no clusterId");
+  assert(typeof v.acceptorId === "number" && Number.isSafeInteger(v.acceptorId), "stored identity has no acceptorId");
+  assert(typeof v.createdAt === "string", "stored identity has no createdAt");
+  return { clusterId: v.clusterId, acceptorId: v.acceptorId, createdAt: v.createdAt };
+}
