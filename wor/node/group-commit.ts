@@ -1,0 +1,186 @@
+/**
+ * Self-clocking group commit (DESIGN.md §3.3): every submission that arrives while a batch is being
+ * synced joins the next batch, so one fsync serves everything that queued behind it. There is no
+ * linger timer: the disk's own latency sets the batch size.
+ *
+ * Ordering: callbacks fire in submission order, each only after the batch holding its mutations
+ * (and every earlier batch) is durable. A submission without mutations fires at once when nothing
+ * is queued or in flight (there is nothing it could depend on), and otherwise waits its turn: the
+ * reply it carries may report state that an in-flight batch is still making durable.
+ *
+ * A commit failure is fatal: after a failed fsync the disk state is unknown, so no callback fires
+ * again, every later submission is dropped, and `onFatal` tells the owner to stop the node.
+ */
+import type { Receipt } from "../../paxos/held.ts";
+import type { Mutation } from "../../paxos/messages.ts";
+import { assert } from "../../verify/runtime/assert.ts";
+import type { AcceptorStorage } from "./storage.ts";
+
+export const GROUP_COMMIT_LIMITS = Object.freeze({
+  /** Mutations in one storage commit; a larger backlog is split at submission boundaries. */
+  batchMutationsMax: 16_384,
+});
+
+/** Counters for benchmarks: how well batching works. */
+export class GroupCommitCounters {
+  submissions = 0;
+  commits = 0;
+  mutations = 0;
+  /** Batches that needed no disk write. */
+  freeBatches = 0;
+  largestBatch = 0;
+  /** histogram[k] = commits whose mutation count had bit length k (1, 2-3, 4-7, ...). */
+  readonly histogram: number[] = [];
+
+  record(mutations: number): void {
+    this.commits++;
+    this.mutations += mutations;
+    this.largestBatch = Math.max(this.largestBatch, mutations);
+    const k = 32 - Math.clz32(mutations);
+    this.histogram[k] = (this.histogram[k] ?? 0) + 1;
+  }
+}
+
+export interface GroupCommitOptions {
+  readonly batchMutationsMax?: number;
+  /** Called once when a commit fails; the node must stop. */
+  readonly onFatal?: (error: unknown) => void;
+  /** Called after the callbacks of one batch fired (lets the owner flush what they produced). */
+  readonly afterBatch?: () => void;
+  readonly counters?: GroupCommitCounters;
+}
+
+interface Submission {
+  readonly mutations: readonly Mutation[];
+  readonly onDurable: (r: Receipt) => void;
+}
+
+export class GroupCommit {
+  readonly counters: GroupCommitCounters;
+  private readonly queue: Submission[] = [];
+  private inFlight = false;
+  /** Callbacks of a batch are running: a submission now must queue, not jump ahead of them. */
+  private firing = false;
+  private lastReceipt: Receipt | undefined;
+  private fatal: unknown;
+  private failed = false;
+  private readonly idleWaiters: (() => void)[] = [];
+  private readonly batchMax: number;
+
+  constructor(
+    private readonly storage: AcceptorStorage,
+    private readonly options: GroupCommitOptions = {},
+  ) {
+    this.counters = options.counters ?? new GroupCommitCounters();
+    this.batchMax = options.batchMutationsMax ?? GROUP_COMMIT_LIMITS.batchMutationsMax;
+    assert(Number.isSafeInteger(this.batchMax) && this.batchMax > 0, "batchMutationsMax must be a positive integer");
+  }
+
+  /** The error of the failed commit, once one failed. */
+  get failure(): unknown {
+    return this.failed ? this.fatal : undefined;
+  }
+
+  get busy(): boolean {
+    return this.inFlight || this.queue.length > 0;
+  }
+
+  submit(mutations: readonly Mutation[], onDurable: (r: Receipt) => void): void {
+    if (this.failed) return;
+    this.counters.submissions++;
+    if (mutations.length === 0 && !this.busy && !this.firing && this.lastReceipt) {
+      this.counters.freeBatches++;
+      onDurable(this.lastReceipt);
+      this.options.afterBatch?.();
+      return;
+    }
+    this.queue.push({ mutations, onDurable });
+    if (!this.firing) this.next();
+  }
+
+  /** Resolves once everything submitted so far has been made durable (or the group failed). */
+  idle(): Promise<void> {
+    if (!this.busy || this.failed) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Take the next batch: a prefix of the queue within the size limit (at least one submission). */
+  private next(): void {
+    if (this.inFlight || this.failed || this.queue.length === 0) return;
+    let count = 0;
+    let size = 0;
+    while (count < this.queue.length) {
+      const n = this.queue[count]!.mutations.length;
+      if (count > 0 && size + n > this.batchMax) break;
+      count++;
+      size += n;
+    }
+    // A batch with nothing to write completes synchronously: it must not overtake the callbacks
+    // of the batch being released right now. It runs right after them.
+    if (size === 0 && this.firing) return;
+    const batch = this.queue.splice(0, count);
+    this.inFlight = true;
+    void this.write(batch, size);
+  }
+
+  private async write(batch: readonly Submission[], size: number): Promise<void> {
+    let receipt: Receipt;
+    try {
+      if (size === 0 && this.lastReceipt) {
+        this.counters.freeBatches++;
+        receipt = this.lastReceipt;
+      } else {
+        receipt = await this.commitChunks(batch, size);
+      }
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    if (this.failed) return;
+    this.lastReceipt = receipt;
+    this.inFlight = false;
+    this.firing = true;
+    // Start the next fsync before running callbacks: the disk works while replies go out.
+    this.next();
+    try {
+      for (const s of batch) s.onDurable(receipt);
+      this.options.afterBatch?.();
+    } catch (error) {
+      // An assertion failure in the owner's callback is a crash like any other.
+      this.fail(error);
+      return;
+    } finally {
+      this.firing = false;
+    }
+    this.next();
+    if (!this.busy) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** One commit, or several in order when a single submission alone exceeds the limit. */
+  private async commitChunks(batch: readonly Submission[], size: number): Promise<Receipt> {
+    const all: Mutation[] = [];
+    for (const s of batch) for (const m of s.mutations) all.push(m);
+    if (size <= this.batchMax) {
+      this.counters.record(size);
+      return this.storage.commit(all);
+    }
+    // Splitting one step's mutations across synced batches is safe: each mutation is a monotone
+    // acceptor fact on its own, and no reply is released before the last chunk is durable.
+    let receipt: Receipt | undefined;
+    for (let at = 0; at < all.length; at += this.batchMax) {
+      const chunk = all.slice(at, at + this.batchMax);
+      this.counters.record(chunk.length);
+      receipt = await this.storage.commit(chunk);
+    }
+    return receipt!;
+  }
+
+  private fail(error: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.fatal = error;
+    this.queue.length = 0;
+    for (const w of this.idleWaiters.splice(0)) w();
+    this.options.onFatal?.(error);
+  }
+}
