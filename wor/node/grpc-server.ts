@@ -1,0 +1,206 @@
+/**
+ * The acceptor's gRPC server (DESIGN.md §3.3): one long-lived bidirectional Session stream per
+ * client, carrying batched envelopes, plus the unary admin calls Status and Inspect.
+ *
+ * Bytes become frames only through proto/codec.ts. A malformed envelope is answered with an error
+ * frame (id 0) and the stream keeps serving. Replies go out through a StreamWriter, which honours
+ * the stream's backpressure and coalesces what queues meanwhile. With a token configured, every
+ * call must carry `authorization: Bearer <token>`. A storage failure stops the node; the server
+ * then shuts down rather than serve from a disk in an unknown state.
+ */
+import { timingSafeEqual } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import {
+  decodeClientFrames,
+  decodeInspectRequest,
+  decodeStatusRequest,
+  encodeInspectReply,
+  encodeServerFrames,
+  encodeStatus,
+} from "../../proto/codec.ts";
+import type { ServerFrame } from "../../proto/frames.ts";
+import { ACCEPTOR_CHANNEL_OPTIONS, type AcceptorHandlers, AcceptorService } from "../../proto/service.ts";
+import type { ErrorCode } from "../../paxos/messages.ts";
+import type { AcceptorNode, FrameSink } from "./acceptor-node.ts";
+import { StreamWriter } from "./stream-writer.ts";
+
+export const SERVER_LIMITS = Object.freeze({
+  keepaliveTimeMs: 20_000,
+  keepaliveTimeoutMs: 5_000,
+  /** Clients ping every 10 s when idle (wor/node/credentials.ts); allow down to this interval. */
+  minPingIntervalWithoutDataMs: 5_000,
+  /** How long `close` waits for calls to finish before cancelling them. */
+  shutdownGraceMs: 2_000,
+});
+
+export interface ServerTls {
+  /** PEM. */
+  readonly key: Uint8Array;
+  readonly cert: Uint8Array;
+  /** PEM of the CA that signs client certificates (mutual TLS). */
+  readonly ca?: Uint8Array;
+  readonly requireClientCert?: boolean;
+}
+
+export interface AcceptorServerOptions {
+  readonly node: AcceptorNode;
+  readonly host?: string;
+  readonly port?: number;
+  readonly tls?: ServerTls;
+  readonly token?: string;
+  /** Queue limit of each session's reply writer (frames). */
+  readonly queuedFramesMax?: number;
+  /** Called when the server stopped on its own (a storage failure). */
+  readonly onStopped?: (reason: unknown) => void;
+}
+
+export interface AcceptorServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+interface Session {
+  readonly sink: FrameSink;
+  readonly writer: StreamWriter<ServerFrame>;
+  end(): void;
+}
+
+const INSPECT_STATUS: Record<ErrorCode, grpc.status> = {
+  unknownSpace: grpc.status.NOT_FOUND,
+  invalid: grpc.status.INVALID_ARGUMENT,
+  tooLarge: grpc.status.RESOURCE_EXHAUSTED,
+  notReady: grpc.status.UNAVAILABLE,
+  unauthenticated: grpc.status.UNAUTHENTICATED,
+  internal: grpc.status.INTERNAL,
+};
+
+const statusError = (code: grpc.status, details: string): Partial<grpc.ServiceError> => ({ code, details, message: details });
+
+export async function startAcceptorServer(options: AcceptorServerOptions): Promise<AcceptorServer> {
+  const { node } = options;
+  const sessions = new Set<Session>();
+  const server = new grpc.Server({
+    ...ACCEPTOR_CHANNEL_OPTIONS,
+    "grpc.keepalive_time_ms": SERVER_LIMITS.keepaliveTimeMs,
+    "grpc.keepalive_timeout_ms": SERVER_LIMITS.keepaliveTimeoutMs,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.min_ping_interval_without_data_ms": SERVER_LIMITS.minPingIntervalWithoutDataMs,
+  });
+  const authorized = tokenCheck(options.token);
+
+  const handlers: AcceptorHandlers = {
+    session(call) {
+      if (!authorized(call.metadata)) {
+        call.emit("error", statusError(grpc.status.UNAUTHENTICATED, "missing or wrong cluster token"));
+        return;
+      }
+      let closed = false;
+      const teardown = () => {
+        if (closed) return;
+        closed = true;
+        writer.close();
+        node.detach(sink);
+        sessions.delete(session);
+      };
+      const writer = new StreamWriter<ServerFrame>(call, {
+        encode: encodeServerFrames,
+        queuedFramesMax: options.queuedFramesMax,
+        oversize: (f, bytes) =>
+          f.kind === "reply" ? { id: f.id, kind: "reply", reply: { kind: "error", code: "tooLarge", message: `reply of ${bytes} bytes exceeds an envelope; ask for less` } } : undefined,
+        onFail: (error) => {
+          teardown();
+          call.emit("error", statusError(grpc.status.RESOURCE_EXHAUSTED, error.message));
+        },
+      });
+      const sink: FrameSink = {
+        send: (frames) => {
+          writer.push(frames);
+        },
+        get closed() {
+          return closed;
+        },
+      };
+      const session: Session = {
+        sink,
+        writer,
+        end: () => {
+          node.detach(sink);
+          writer.end();
+        },
+      };
+      sessions.add(session);
+      call.on("data", (bytes: Uint8Array) => {
+        if (closed) return;
+        const decoded = decodeClientFrames(bytes);
+        node.handle(decoded.ok ? decoded.value : [{ id: 0, kind: "invalid", error: decoded.error }], sink);
+      });
+      // The client half-closed: answer what it sent, then end our side.
+      call.on("end", () => node.barrier(() => session.end()));
+      call.on("cancelled", teardown);
+      call.on("close", teardown);
+      call.on("error", teardown);
+    },
+    status(call, callback) {
+      if (!authorized(call.metadata)) return callback(statusError(grpc.status.UNAUTHENTICATED, "missing or wrong cluster token"));
+      const req = decodeStatusRequest(call.request);
+      if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
+      callback(null, encodeStatus(node.status()));
+    },
+    inspect(call, callback) {
+      if (!authorized(call.metadata)) return callback(statusError(grpc.status.UNAUTHENTICATED, "missing or wrong cluster token"));
+      const req = decodeInspectRequest(call.request);
+      if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
+      const r = node.inspect(req.value);
+      if (!r.ok) return callback(statusError(INSPECT_STATUS[r.code], r.message));
+      callback(null, encodeInspectReply(r.value));
+    },
+  };
+  server.addService(AcceptorService, handlers);
+
+  const host = options.host ?? "127.0.0.1";
+  const target = `${host.includes(":") ? `[${host}]` : host}:${options.port ?? 0}`;
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(target, serverCredentials(options.tls), (err, bound) => (err ? reject(err) : resolve(bound))),
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      for (const s of [...sessions]) s.end();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, SERVER_LIMITS.shutdownGraceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      for (const s of [...sessions]) s.writer.close();
+      await node.close();
+    })());
+
+  node.onFailure((error) => {
+    void close().then(() => options.onStopped?.(error));
+  });
+  return { port, close };
+}
+
+function serverCredentials(tls: ServerTls | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  const pair = { private_key: Buffer.from(tls.key), cert_chain: Buffer.from(tls.cert) };
+  if (tls.requireClientCert && !tls.ca) throw new Error("mutual TLS needs the CA that signs client certificates");
+  return grpc.ServerCredentials.createSsl(tls.ca ? Buffer.from(tls.ca) : null, [pair], tls.requireClientCert ?? false);
+}
+
+/** `authorization: Bearer <token>`, compared in constant time; everything passes without a token. */
+function tokenCheck(token: string | undefined): (md: grpc.Metadata) => boolean {
+  if (token === undefined) return () => true;
+  const want = Buffer.from(`Bearer ${token}`);
+  return (md) =>
+    md.get("authorization").some((v) => {
+      const got = Buffer.from(typeof v === "string" ? v : v.toString());
+      return got.length === want.length && timingSafeEqual(got, want);
+    });
+}
