@@ -12,12 +12,13 @@ import {
   decodeStatus,
   encodeClientFrames,
   encodeInspectRequest,
+  encodeServerFrames,
   encodeStatusRequest,
 } from "../../proto/codec.ts";
 import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
 import { ACCEPTOR_CHANNEL_OPTIONS, type AcceptorClient, makeAcceptorClient } from "../../proto/service.ts";
 import { AcceptorNode } from "../../wor/node/acceptor-node.ts";
-import { type AcceptorServer, type ServerTls, startAcceptorServer } from "../../wor/node/grpc-server.ts";
+import { type AcceptorServer, type ServerTls, serverFrameBytes, startAcceptorServer } from "../../wor/node/grpc-server.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
 
 const dirs: string[] = [];
@@ -174,6 +175,20 @@ describe("acceptor gRPC server", () => {
     await s.ended;
     assert.equal(node.ready, false);
     c.close();
+  });
+
+  test("the frame size estimate is at least the encoded size", () => {
+    const value = new Uint8Array(1000);
+    const addr = { index: 2 ** 40, promised: b(2 ** 50, 2 ** 50), accepted: { ballot: b(2 ** 50, 3), value }, committed: true };
+    const frames: ServerFrame[] = [
+      { id: 2 ** 50, kind: "learned", space: "a-space-name", index: 2 ** 52, value },
+      { id: 1, kind: "reply", reply: { kind: "states", trimMark: 2 ** 40, addresses: [addr, addr], ranges: [{ from: 1, to: 2 ** 50, ballot: b(2 ** 50, 2 ** 50) }] } },
+      { id: 1, kind: "reply", reply: { kind: "promise", ballot: b(2 ** 50, 1), accepted: [addr] } },
+      { id: 1, kind: "reply", reply: { kind: "voted", ballot: b(2 ** 50, 1), refused: [{ index: 2 ** 50, promised: b(2 ** 50, 2 ** 50), trimmed: true, chosen: value }] } },
+      { id: 1, kind: "reply", reply: { kind: "error", code: "invalid", message: "ünïcödé message" } },
+      { id: 2 ** 50, kind: "reply", reply: { kind: "prepareRejected", promised: b(2 ** 50, 2 ** 50) } },
+    ];
+    for (const f of frames) assert.ok(serverFrameBytes(f) >= encodeServerFrames([f]).byteLength, `estimate too small for ${kinds([f])}`);
   });
 
   test("mutual TLS: a client without a certificate is refused, one with a certificate served", async (t) => {

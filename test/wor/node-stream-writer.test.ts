@@ -108,3 +108,18 @@ describe("StreamWriter", () => {
     assert.deepEqual(stream.written, [[1], [2]]);
   });
 });
+
+describe("StreamWriter with a size estimate", () => {
+  test("picks each envelope's frames before encoding, so large frames are not encoded over and over", () => {
+    let encoded = 0;
+    const sum = (frames: readonly number[]) => {
+      encoded += frames.length;
+      return new Uint8Array(frames.reduce((n, f) => n + f, 0));
+    };
+    const stream = new FakeStream(100);
+    const w = new StreamWriter<number>(stream, { encode: sum, onFail: (e) => assert.fail(e), envelopeBytesMax: 100, frameBytes: (f) => f });
+    w.push([60, 30, 50, 50, 90, 10]);
+    assert.deepEqual(stream.written.map((c) => c.length), [90, 100, 100]);
+    assert.equal(encoded, 6, "every frame encoded exactly once");
+  });
+});

@@ -104,6 +104,7 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
       };
       const writer = new StreamWriter<ServerFrame>(call, {
         encode: encodeServerFrames,
+        frameBytes: serverFrameBytes,
         queuedFramesMax: options.queuedFramesMax,
         oversize: (f, bytes) =>
           f.kind === "reply" ? { id: f.id, kind: "reply", reply: { kind: "error", code: "tooLarge", message: `reply of ${bytes} bytes exceeds an envelope; ask for less` } } : undefined,
@@ -185,6 +186,25 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
     void close().then(() => options.onStopped?.(error));
   });
   return { port, close };
+}
+
+/** An upper-ish estimate of a server frame's encoded size: its byte values plus per-item overhead. */
+export function serverFrameBytes(f: ServerFrame): number {
+  if (f.kind === "learned") return 32 + f.space.length + f.value.byteLength;
+  const r = f.reply;
+  const values = (list: readonly { accepted?: { value: Uint8Array } }[]) => list.reduce((n, a) => n + 64 + (a.accepted?.value.byteLength ?? 0), 0);
+  switch (r.kind) {
+    case "promise":
+      return 48 + values(r.accepted);
+    case "states":
+      return 48 + values(r.addresses) + 48 * r.ranges.length;
+    case "voted":
+      return 48 + r.refused.reduce((n, x) => n + 48 + (x.chosen?.byteLength ?? 0), 0);
+    case "error":
+      return 32 + r.message.length * 3;
+    default:
+      return 48;
+  }
 }
 
 function serverCredentials(tls: ServerTls | undefined): grpc.ServerCredentials {

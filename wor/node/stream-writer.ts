@@ -35,6 +35,11 @@ export interface StreamWriterOptions<T> {
    * same id) or undefined to fail the writer.
    */
   readonly oversize?: (frame: T, bytes: number) => T | undefined;
+  /**
+   * An estimate of a frame's encoded size. With it the writer picks an envelope's frames before
+   * encoding, instead of encoding too much and halving (which matters with large values).
+   */
+  readonly frameBytes?: (frame: T) => number;
 }
 
 export class StreamWriterCounters {
@@ -131,6 +136,17 @@ export class StreamWriter<T> {
   /** Encode the longest prefix of the queue that fits one envelope, and take it off the queue. */
   private nextEnvelope(): Uint8Array | undefined {
     let count = Math.min(this.queue.length, this.framesMax);
+    const estimate = this.options.frameBytes;
+    if (estimate) {
+      let sum = 0;
+      for (let i = 0; i < count; i++) {
+        sum += estimate(this.queue[i]!);
+        if (sum > this.bytesMax && i > 0) {
+          count = i;
+          break;
+        }
+      }
+    }
     for (;;) {
       const chunk = this.queue.slice(0, count);
       const bytes = this.options.encode(chunk);
