@@ -1,0 +1,104 @@
+/**
+ * Runs the `worm` command tree (effect/cli) as the process's main program: parse errors and
+ * handler failures become one line on stderr with an exit code (errors.ts); SIGINT/SIGTERM
+ * interrupt the command, whose finalizers close servers and storage. A serving command (dev, node)
+ * stopped by a signal exits 0: that is how it is meant to end.
+ */
+import { Cause, Effect, Exit, Layer } from "effect";
+import { CliError, CliOutput, Command, type HelpDoc } from "effect/cli";
+import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner";
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem";
+import * as NodePath from "@effect/platform-node/NodePath";
+import * as NodeStdio from "@effect/platform-node/NodeStdio";
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal";
+import { CliFailure, EXIT, oneLine, toFailure } from "./errors.ts";
+
+/**
+ * The platform services a command needs. (NodeServices.layer is not used: @effect/platform-node
+ * 4.0.6 imports `effect/Crypto`, which effect 4.1 no longer has.)
+ */
+const NodeLayer = Layer.provideMerge(
+  NodeChildProcessSpawner.layer,
+  Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeStdio.layer, NodeTerminal.layer),
+);
+
+let serving = false;
+/** A long-running command calls this once it serves: a signal then ends it with exit code 0. */
+export const markServing = (): void => {
+  serving = true;
+};
+
+function writeLine(stream: NodeJS.WriteStream, text: string): void {
+  stream.write(text.endsWith("\n") ? text : `${text}\n`);
+}
+
+/** The one-line message of a parse error. */
+function parseErrorLine(e: CliError.CliError): string {
+  if (e._tag === "UnknownSubcommand") {
+    const where = e.parent && e.parent.length > 0 ? ` for "${e.parent.join(" ")}"` : "";
+    const hint = e.suggestions.length > 0 ? `; did you mean ${e.suggestions.map((s) => `"${s}"`).join(" or ")}?` : "";
+    return `unknown command "${e.subcommand}"${where}${hint}`;
+  }
+  if (e._tag === "UnrecognizedOption") {
+    const hint = e.suggestions.length > 0 ? `; did you mean ${e.suggestions.join(" or ")}?` : "";
+    return `unknown flag ${e.option}${e.command ? ` for "${e.command.join(" ")}"` : ""}${hint}`;
+  }
+  return oneLine(e.message);
+}
+
+function failureOf(cause: Cause.Cause<unknown>, implicitHelp: HelpDoc.HelpDoc | undefined): CliFailure {
+  const e = Cause.squash(cause);
+  if (CliError.isCliError(e)) {
+    if (e._tag === "ShowHelp") {
+      const first = e.errors[0];
+      const path = e.commandPath.join(" ");
+      if (first) return new CliFailure(`${parseErrorLine(first)} (see '${path} --help')`, EXIT.usage);
+      const subs = implicitHelp?.subcommands?.flatMap((g) => g.commands.map((c) => c.name)) ?? [];
+      const list = subs.length > 0 ? `: one of ${subs.join(", ")}` : "";
+      return new CliFailure(`"${path}" needs a command${list} (see '${path} --help')`, EXIT.usage);
+    }
+    if (e._tag === "UserError") return toFailure(e.cause);
+    return new CliFailure(parseErrorLine(e), EXIT.usage);
+  }
+  return toFailure(e);
+}
+
+/** Run `root` on `argv` and exit the process with the command's exit code. */
+export function runCli<Name extends string, Input, E, R extends never, CI>(root: Command.Command<Name, Input, CI, E, R>, argv: readonly string[], version: string): void {
+  let implicitHelp: HelpDoc.HelpDoc | undefined;
+  const presenter: CliOutput.Presenter = {
+    present: (event) =>
+      Effect.sync(() => {
+        const formatter = CliOutput.defaultFormatter({ colors: process.stdout.isTTY === true });
+        if (event._tag === "Version") writeLine(process.stdout, formatter.formatVersion(event.name, event.version));
+        else if (event._tag === "Help" && event.reason === "Requested") writeLine(process.stdout, formatter.formatHelpDoc(event.helpDoc));
+        else if (event._tag === "Help") implicitHelp = event.helpDoc;
+        // InvalidInvocation: reported as one line when the program exits.
+      }),
+  };
+  const program = Command.runWith(root, { version })(argv).pipe(Effect.provide(Layer.mergeAll(NodeLayer, CliOutput.layerPresenter(presenter))));
+  const fiber = Effect.runFork(program as Effect.Effect<void, unknown, never>);
+  let signalled = false;
+  const onSignal = () => {
+    if (signalled) return;
+    signalled = true;
+    fiber.interruptUnsafe();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  fiber.addObserver((exit) => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    let code: number = EXIT.ok;
+    if (Exit.isFailure(exit)) {
+      if (Cause.hasInterruptsOnly(exit.cause)) code = serving && signalled ? EXIT.ok : 130;
+      else {
+        const f = failureOf(exit.cause, implicitHelp);
+        writeLine(process.stderr, `worm: ${oneLine(f.message)}`);
+        code = f.exitCode;
+      }
+    }
+    // gRPC channels and timers may still hold the loop: the command is over, so leave now.
+    process.exit(code);
+  });
+}
