@@ -10,7 +10,9 @@ import { Option } from "effect";
 import { Argument, Command, Flag } from "effect/cli";
 import { bytesEqual } from "../../paxos/acceptor.ts";
 import { LIMITS } from "../../paxos/limits.ts";
-import type { ReadResult } from "../../wor/core/results.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { CaptureResult, ReadResult } from "../../wor/core/results.ts";
+import type { CaptureOne, WorClient } from "../../wor/node/client.ts";
 import { checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
 import { CliFailure, EXIT, task, usage } from "./errors.ts";
 import { inputBytes, jsonValue, printJson, printLine, showBallot, showValue, table } from "./output.ts";
@@ -28,6 +30,27 @@ const segmentArg = Argument.Int("segment").pipe(Argument.withDescription("the se
 const refused = (message: string) => new CliFailure(message, EXIT.refused);
 const unknownOutcome = (message: string) => new CliFailure(message, EXIT.unknown);
 
+/** Captures a fresh client loses to older ballots (every process starts at round 1): retried above them. */
+export const CAPTURE_ATTEMPTS_MAX = 8;
+
+/** Capture, retrying preemptions: the client learned the higher ballot, so each retry goes above it. */
+export async function captureRange(client: WorClient, space: string, from: number, to: number): Promise<CaptureResult> {
+  let r = await client.captureRange(space, from, to);
+  for (let attempt = 1; attempt < CAPTURE_ATTEMPTS_MAX && r._tag === "Preempted"; attempt++) {
+    await sleep(Math.floor(Math.random() * 10 * attempt));
+    r = await client.captureRange(space, from, to);
+  }
+  return r;
+}
+
+/** `captureRange` on one address, shaped like `WorClient.capture`. */
+export async function captureOne(client: WorClient, space: string, index: number): Promise<CaptureOne> {
+  const r = await captureRange(client, space, index, index + 1);
+  if (r._tag !== "Captured") return r;
+  const v = r.written.get(index);
+  return v ? { _tag: "Written", value: v } : { _tag: "Captured", capture: r.capture };
+}
+
 const givenBytes = (v: { value: Option.Option<string>; hex: Option.Option<string> }) => inputBytes(Option.getOrUndefined(v.value), Option.getOrUndefined(v.hex));
 
 const capture = Command.make(
@@ -40,7 +63,7 @@ const capture = Command.make(
       const to = Option.getOrElse(c.to, () => from + 1);
       checkRange(from, to);
       const target = await resolveTarget(c.conn);
-      const r = await withClient(target, (client) => client.captureRange(space, from, to));
+      const r = await withClient(target, (client) => captureRange(client, space, from, to));
       if (c.json) {
         if (r._tag === "Captured") {
           const written = [...r.written].map(([address, v]) => ({ address, value: jsonValue(v) }));
@@ -67,7 +90,7 @@ const write = Command.make("write", { space: spaceArg, address: addressArg, ...v
       if (c.json) printJson({ space, address: index, ...doc });
     };
     await withClient(target, async (client) => {
-      const cap = await client.capture(space, index);
+      const cap = await captureOne(client, space, index);
       if (cap._tag === "Written") {
         const same = bytesEqual(cap.value, value);
         report({ result: "AlreadyWritten", same, value: jsonValue(cap.value) });
@@ -155,7 +178,16 @@ const read = Command.make(
       const to = Option.getOrElse(c.to, () => from + 1);
       checkRange(from, to);
       const target = await resolveTarget(c.conn);
-      const results = await withClient(target, (client) => client.readRange(space, from, to, { recover: c.recover }));
+      const results = await withClient(target, async (client) => {
+        const out = await client.readRange(space, from, to, { recover: c.recover });
+        // A recovery capture this fresh client lost to an older ballot leaves the address pending: retry above it.
+        for (let attempt = 1; c.recover && attempt < CAPTURE_ATTEMPTS_MAX; attempt++) {
+          const pending = [...out].filter(([, r]) => r._tag === "Pending").map(([i]) => i);
+          if (pending.length === 0) break;
+          for (const i of pending) out.set(i, await client.read(space, i, { recover: true }));
+        }
+        return out;
+      });
       const rows = [...results].sort(([a], [b]) => a - b);
       if (c.json) {
         printJson({ space, from, to, results: rows.map(([address, r]) => ({ address, result: r._tag, ...(r._tag === "Written" ? { value: jsonValue(r.value) } : {}) })) });

@@ -1,6 +1,8 @@
 #!/usr/bin/env -S node --import tsx
 /** `worm`: the WormSpace command line (apps/cli/README.md). */
 import { Command } from "effect/cli";
+import { devCommand } from "../dev.ts";
+import { nodeCommand } from "../node.ts";
 import { spaceCommand } from "../space.ts";
 import { runCli } from "../run.ts";
 import { worCommand } from "../wor.ts";
@@ -9,7 +11,7 @@ const VERSION = "0.1.0";
 
 const worm = Command.make("worm").pipe(
   Command.withDescription("WormSpace: Paxos-backed write-once registers. Run a cluster, write and read registers, inspect acceptors."),
-  Command.withSubcommands([worCommand, spaceCommand]),
+  Command.withSubcommands([devCommand, nodeCommand, worCommand, spaceCommand]),
 );
 
 runCli(worm, process.argv.slice(2), VERSION);

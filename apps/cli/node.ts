@@ -1,0 +1,202 @@
+/**
+ * `worm node`: run one acceptor (DESIGN.md §3.3) on classic-level storage, serving gRPC until
+ * SIGINT/SIGTERM. Prints JSON lines on stdout: `{"event":"listening",...,"port":N}` once it serves,
+ * `{"event":"stopped",...}` after a clean shutdown.
+ *
+ * A data directory is initialised only with `--init`. An empty or wiped directory is refused: a
+ * wiped acceptor forgot its promises and accepted values, and letting it rejoin under its old id
+ * could let a second value be chosen.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, readFile } from "node:fs/promises";
+import { Effect, Option } from "effect";
+import { Command, Flag } from "effect/cli";
+import { AcceptorNode, IdentityRefused } from "../../wor/node/acceptor-node.ts";
+import { type ClusterConfig, acceptorOf, readTlsFiles } from "../../wor/node/cluster-config.ts";
+import { type ServerTls, startAcceptorServer } from "../../wor/node/grpc-server.ts";
+import { LevelStorage } from "../../wor/node/storage-level.ts";
+import { loadCluster } from "./cluster.ts";
+import { CliFailure, EXIT, operational, task, usage } from "./errors.ts";
+import { markServing } from "./run.ts";
+
+export interface AcceptorSpec {
+  readonly clusterId: string;
+  readonly acceptorId: number;
+  readonly dataDir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly init: boolean;
+  readonly tls?: ServerTls;
+  readonly token?: string;
+}
+
+export interface RunningAcceptor {
+  readonly acceptorId: number;
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly node: AcceptorNode;
+  /** Rejects if the acceptor stopped on its own (a storage failure); never resolves otherwise. */
+  readonly stopped: Promise<never>;
+  close(): Promise<void>;
+}
+
+/** Open the storage, load (or initialise) the identity, and serve. Cleans up after itself on failure. */
+export async function startAcceptor(spec: AcceptorSpec): Promise<RunningAcceptor> {
+  const who = `acceptor ${spec.acceptorId} of cluster ${spec.clusterId}`;
+  if (!spec.init && !existsSync(spec.dataDir)) throw refusedDataDir(who, spec.dataDir);
+  await mkdir(spec.dataDir, { recursive: true });
+  let storage: LevelStorage;
+  try {
+    storage = await LevelStorage.open(spec.dataDir);
+  } catch (e) {
+    const why = String((e as { cause?: unknown }).cause ?? (e as Error).message);
+    if (/lock/i.test(why)) throw operational(`${who}: the data directory ${spec.dataDir} is in use by another process`);
+    throw operational(`${who}: cannot open the data directory ${spec.dataDir}: ${why}`);
+  }
+  let node: AcceptorNode;
+  try {
+    node = await AcceptorNode.open({ storage, identity: { clusterId: spec.clusterId, acceptorId: spec.acceptorId }, init: spec.init });
+  } catch (e) {
+    await storage.close().catch(() => {});
+    if (e instanceof IdentityRefused && e.reason === "noIdentity") throw refusedDataDir(who, spec.dataDir);
+    if (e instanceof IdentityRefused) throw usage(`refusing to start ${who}: ${e.message}`);
+    throw e;
+  }
+  let fail: (e: unknown) => void = () => {};
+  const stopped = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  stopped.catch(() => {}); // observed by whoever waits on it; never an unhandled rejection
+  try {
+    const server = await startAcceptorServer({
+      node,
+      host: spec.host,
+      port: spec.port,
+      ...(spec.tls ? { tls: spec.tls } : {}),
+      ...(spec.token ? { token: spec.token } : {}),
+      onStopped: (reason) => fail(operational(`${who} stopped after a storage failure: ${(reason as Error)?.message ?? String(reason)}`)),
+    });
+    return { acceptorId: spec.acceptorId, host: spec.host, port: server.port, dataDir: spec.dataDir, node, stopped, close: () => server.close() };
+  } catch (e) {
+    await node.close().catch(() => {});
+    const msg = (e as Error).message ?? String(e);
+    throw operational(`${who}: cannot listen on ${spec.host}:${spec.port}: ${/in use|EADDRINUSE/i.test(msg) ? "address in use" : msg}`);
+  }
+}
+
+function refusedDataDir(who: string, dataDir: string): CliFailure {
+  return new CliFailure(
+    `refusing to start ${who}: ${dataDir} holds no acceptor state. For a new acceptor, start it once with --init. ` +
+      "If this acceptor's data was wiped or lost, it must not rejoin under its old id: it forgot its promises and accepted values, " +
+      "which could let a second value be chosen; replace it with a new acceptor id.",
+    EXIT.usage,
+  );
+}
+
+/** "host:port", ":port" or "port"; port 0 picks a free port. */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]*))?:?(\d+)$/.exec(text.trim());
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65_535) throw usage(`--listen must be host:port with a port from 0 to 65535 (got ${JSON.stringify(text)})`);
+  return { host: m[1] ?? (m[2] || "127.0.0.1"), port };
+}
+
+const opt = <A>(f: Flag.Flag<A>) => Flag.optional(f);
+
+const nodeFlags = {
+  id: Flag.Int("id").pipe(Flag.withDescription("this acceptor's id (in the cluster file)")),
+  cluster: opt(Flag.String("cluster").pipe(Flag.withDescription("cluster file: cluster id, this acceptor's address, TLS, token"))),
+  listen: opt(Flag.String("listen").pipe(Flag.withDescription("host:port to listen on (port 0: any free port); overrides the cluster file's address"))),
+  clusterId: opt(Flag.String("cluster-id").pipe(Flag.withDescription("the cluster's id (without --cluster)"))),
+  dataDir: opt(Flag.String("data-dir").pipe(Flag.withDescription("the acceptor's data directory (default: the cluster file's dataDir)"))),
+  init: Flag.Boolean("init").pipe(Flag.withDefault(false), Flag.withDescription("initialise an empty data directory as this acceptor (never for a wiped one)")),
+  tlsCert: opt(Flag.String("tls-cert").pipe(Flag.withDescription("server certificate (PEM)"))),
+  tlsKey: opt(Flag.String("tls-key").pipe(Flag.withDescription("server key (PEM)"))),
+  tlsCa: opt(Flag.String("tls-ca").pipe(Flag.withDescription("CA (PEM) that signs client certificates"))),
+  requireClientCert: Flag.Boolean("require-client-cert").pipe(Flag.withDefault(false), Flag.withDescription("mutual TLS: refuse clients without a certificate signed by --tls-ca")),
+  token: opt(Flag.String("token").pipe(Flag.withDescription("cluster token every call must carry"))),
+};
+
+type NodeInput = {
+  readonly id: number;
+  readonly cluster: Option.Option<string>;
+  readonly listen: Option.Option<string>;
+  readonly clusterId: Option.Option<string>;
+  readonly dataDir: Option.Option<string>;
+  readonly init: boolean;
+  readonly tlsCert: Option.Option<string>;
+  readonly tlsKey: Option.Option<string>;
+  readonly tlsCa: Option.Option<string>;
+  readonly requireClientCert: boolean;
+  readonly token: Option.Option<string>;
+};
+
+const CLUSTER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+async function nodeSpec(c: NodeInput): Promise<AcceptorSpec> {
+  if (!Number.isSafeInteger(c.id) || c.id < 0) throw usage(`--id must be a non-negative integer (got ${c.id})`);
+  let config: ClusterConfig | undefined;
+  const clusterFile = Option.getOrUndefined(c.cluster);
+  if (clusterFile !== undefined) config = await loadCluster(clusterFile);
+  const entry = config ? acceptorOf(config, c.id) : undefined;
+  if (config && !entry) throw usage(`acceptor ${c.id} is not in the cluster file ${clusterFile} (ids: ${config.acceptors.map((a) => a.id).join(", ")})`);
+  let clusterId = Option.getOrUndefined(c.clusterId);
+  if (config && clusterId !== undefined && clusterId !== config.clusterId) throw usage(`--cluster-id ${clusterId} disagrees with the cluster file's ${config.clusterId}`);
+  clusterId ??= config?.clusterId;
+  if (clusterId === undefined) throw usage("give --cluster FILE, or --listen host:port with --cluster-id ID");
+  if (!CLUSTER_ID.test(clusterId)) throw usage(`invalid --cluster-id ${JSON.stringify(clusterId)}`);
+  const listen = Option.getOrUndefined(c.listen);
+  const where = listen !== undefined ? parseListen(listen) : entry ? { host: entry.host, port: entry.port } : undefined;
+  if (!where) throw usage("where to listen? give --listen host:port or --cluster FILE");
+  const dataDir = Option.getOrUndefined(c.dataDir) ?? entry?.dataDir;
+  if (dataDir === undefined) throw usage("give --data-dir DIR (the cluster file has no dataDir for this acceptor)");
+  const token = Option.getOrUndefined(c.token) ?? config?.token;
+  if (token !== undefined && (token.length < 16 || /\s/.test(token))) throw usage("--token must be at least 16 characters without whitespace");
+  const tls = await serverTls(c, config);
+  return { clusterId, acceptorId: c.id, dataDir, host: where.host, port: where.port, init: c.init, ...(tls ? { tls } : {}), ...(token ? { token } : {}) };
+}
+
+async function serverTls(c: NodeInput, config: ClusterConfig | undefined): Promise<ServerTls | undefined> {
+  const read = async (flag: string, p: string | undefined): Promise<Uint8Array | undefined> => {
+    if (p === undefined) return undefined;
+    try {
+      return new Uint8Array(await readFile(p));
+    } catch (e) {
+      throw usage(`${flag}: cannot read ${p}: ${(e as Error).message}`);
+    }
+  };
+  const files = config?.tls ? await readTlsFiles(config.tls).catch((e: Error) => Promise.reject(usage(`cluster file tls: ${e.message}`))) : {};
+  const cert = (await read("--tls-cert", Option.getOrUndefined(c.tlsCert))) ?? files.cert;
+  const key = (await read("--tls-key", Option.getOrUndefined(c.tlsKey))) ?? files.key;
+  const ca = (await read("--tls-ca", Option.getOrUndefined(c.tlsCa))) ?? files.ca;
+  const requireClientCert = c.requireClientCert || (config?.tls?.requireClientCert ?? false);
+  if ((cert === undefined) !== (key === undefined)) throw usage("--tls-cert and --tls-key go together");
+  if (cert === undefined || key === undefined) {
+    if (requireClientCert) throw usage("--require-client-cert needs --tls-cert, --tls-key and --tls-ca");
+    return undefined;
+  }
+  if (requireClientCert && ca === undefined) throw usage("--require-client-cert needs --tls-ca, the CA that signs client certificates");
+  return { cert, key, ...(ca ? { ca } : {}), requireClientCert };
+}
+
+export const nodeCommand = Command.make("node", nodeFlags, (c) =>
+  Effect.acquireUseRelease(
+    task(async () => startAcceptor(await nodeSpec(c))),
+    (a) =>
+      Effect.andThen(
+        Effect.sync(() => {
+          markServing();
+          process.stdout.write(
+            `${JSON.stringify({ event: "listening", acceptorId: a.acceptorId, clusterId: a.node.identity?.clusterId, host: a.host, port: a.port, dataDir: a.dataDir })}\n`,
+          );
+        }),
+        task(() => a.stopped),
+      ),
+    (a) =>
+      Effect.promise(async () => {
+        await a.close();
+        process.stdout.write(`${JSON.stringify({ event: "stopped", acceptorId: a.acceptorId })}\n`);
+      }),
+  ),
+).pipe(Command.withDescription("Run one acceptor on durable storage until SIGINT/SIGTERM; prints a JSON line with its port when it listens"));
