@@ -2,6 +2,7 @@
 /** `worm`: the WormSpace command line (apps/cli/README.md). */
 import { Command } from "effect/cli";
 import { devCommand } from "../dev.ts";
+import { inspectCommand } from "../inspect.ts";
 import { nodeCommand } from "../node.ts";
 import { spaceCommand } from "../space.ts";
 import { runCli } from "../run.ts";
@@ -11,7 +12,7 @@ const VERSION = "0.1.0";
 
 const worm = Command.make("worm").pipe(
   Command.withDescription("WormSpace: Paxos-backed write-once registers. Run a cluster, write and read registers, inspect acceptors."),
-  Command.withSubcommands([devCommand, nodeCommand, worCommand, spaceCommand]),
+  Command.withSubcommands([devCommand, nodeCommand, inspectCommand, worCommand, spaceCommand]),
 );
 
 runCli(worm, process.argv.slice(2), VERSION);

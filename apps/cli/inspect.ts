@@ -1,0 +1,247 @@
+/**
+ * `worm inspect`: what the acceptors hold (DESIGN.md §4.6). Per acceptor: identity and, per space,
+ * the trim mark, address and range-promise counts and the highest accepted index (Status). Per
+ * space: its segments with their allocation metadata (read through the client's `check`). With
+ * `--space`: per address, each acceptor's promised / accepted / committed state (Inspect).
+ */
+import { Option } from "effect";
+import { Command, Flag } from "effect/cli";
+import type { Ballot } from "../../paxos/ballot.ts";
+import { LIMITS, allocSpaceOf, isUserSpaceName } from "../../paxos/limits.ts";
+import type { CheckResult } from "../../wor/core/results.ts";
+import type { AcceptorStatus, InspectReply } from "../../proto/admin.ts";
+import { AdminClient } from "../../wor/node/admin-client.ts";
+import { type Target, checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
+import { operational, task, toFailure, usage } from "./errors.ts";
+import { Progress, jsonValue, printJson, printLine, showBallot, showValue, table } from "./output.ts";
+
+export const INSPECT_LIMITS = Object.freeze({
+  /** Segments checked per space (the rest are counted, not read). */
+  segmentsMax: 256,
+  /** Addresses shown by default after the trim mark. */
+  addressesDefault: 32,
+  /** Segment checks in flight at once. */
+  checksInFlightMax: 16,
+});
+
+type Answer<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+
+async function settle<T>(p: Promise<T>): Promise<Answer<T>> {
+  try {
+    return { ok: true, value: await p };
+  } catch (e) {
+    return { ok: false, error: toFailure(e).message };
+  }
+}
+
+async function eachAcceptor<T>(target: Target, f: (admin: AdminClient) => Promise<T>): Promise<Answer<T>[]> {
+  return Promise.all(
+    target.addresses.map(async (address) => {
+      const admin = new AdminClient(address, { ...target.security, deadlineMs: target.timeoutMs });
+      try {
+        return await settle(f(admin));
+      } finally {
+        admin.close();
+      }
+    }),
+  );
+}
+
+interface SegmentRow {
+  readonly space: string;
+  readonly segment: number;
+  readonly result: CheckResult | { readonly _tag: "Error"; readonly error: string };
+}
+
+const sortedNames = (names: Iterable<string>) => [...new Set(names)].sort();
+
+export async function runInspect(c: {
+  conn: Parameters<typeof resolveTarget>[0];
+  space: Option.Option<string>;
+  from: Option.Option<number>;
+  to: Option.Option<number>;
+  json: boolean;
+}): Promise<void> {
+  const only = Option.map(c.space, checkSpaceName);
+  if (Option.isNone(only) && (Option.isSome(c.from) || Option.isSome(c.to))) throw usage("--from and --to need --space");
+  const target = await resolveTarget(c.conn);
+  const statuses = await eachAcceptor(target, (a) => a.status());
+  if (statuses.every((s) => !s.ok)) {
+    throw operational(`no acceptor answered: ${statuses.map((s, k) => `${target.addresses[k]} (${s.ok ? "" : s.error})`).join(", ")}`);
+  }
+  const live = statuses.flatMap((s) => (s.ok ? [s.value] : []));
+  const wanted = (name: string) => Option.isNone(only) || name === only.value || name === allocSpaceOf(only.value);
+  const userSpaces = sortedNames(live.flatMap((s) => s.spaces.map((x) => x.name)).filter((n) => isUserSpaceName(n) && wanted(n)));
+  if (Option.isSome(only) && !userSpaces.includes(only.value)) throw usage(`unknown space ${JSON.stringify(only.value)}: no acceptor that answered holds it`);
+
+  const segments = await readSegments(target, live, userSpaces, c.json);
+  const addresses = Option.isSome(only) ? await readAddresses(target, live, only.value, c.from, c.to) : undefined;
+
+  if (c.json) {
+    printJson({
+      cluster: { clusterId: target.clusterId, segmentSize: target.segmentSize, quorum: target.quorum, acceptors: target.addresses.length },
+      acceptors: statuses.map((s, k) => ({ address: target.addresses[k], ...(s.ok ? { status: { ...s.value, spaces: s.value.spaces.filter((x) => wanted(x.name)) } } : { error: s.error }) })),
+      segments: segments.map((r) => ({ space: r.space, segment: r.segment, result: r.result._tag, ...segmentDetail(r.result) })),
+      ...(addresses
+        ? {
+            addresses: {
+              space: addresses.space,
+              from: addresses.from,
+              to: addresses.to,
+              byAcceptor: addresses.replies.map((r, k) => ({
+                address: target.addresses[k],
+                ...(r.ok ? { trimMark: r.value.trimMark, ranges: r.value.ranges, addresses: r.value.addresses.map((a) => ({ ...a, accepted: a.accepted ? { ballot: a.accepted.ballot, value: jsonValue(a.accepted.value) } : undefined })) } : { error: r.error }),
+              })),
+            },
+          }
+        : {}),
+    });
+    return;
+  }
+
+  printLine(`cluster ${target.clusterId ?? "(from --peers)"}: ${target.addresses.length} acceptors, quorum ${target.quorum}, segment size ${target.segmentSize}`);
+  printLine("");
+  printLine(
+    table(
+      ["ACCEPTOR", "ADDRESS", "CLUSTER", "VERSION", "STATE"],
+      statuses.map((s, k) => (s.ok ? [String(s.value.acceptorId), target.addresses[k]!, s.value.clusterId, s.value.version, "up"] : [String(target.acceptorIds[k] ?? "?"), target.addresses[k]!, "", "", `unreachable: ${s.error}`])),
+    ),
+  );
+  printLine("");
+  const spaceRows: string[][] = [];
+  for (const name of sortedNames(live.flatMap((s) => s.spaces.map((x) => x.name)).filter(wanted))) {
+    statuses.forEach((s) => {
+      if (!s.ok) return;
+      const x = s.value.spaces.find((y) => y.name === name);
+      spaceRows.push(x ? [name, String(s.value.acceptorId), String(x.trimMark), String(x.addresses), String(x.ranges), x.highestAccepted < 0 ? "-" : String(x.highestAccepted)] : [name, String(s.value.acceptorId), "(missing)", "", "", ""]);
+    });
+  }
+  printLine(spaceRows.length > 0 ? table(["SPACE", "ACCEPTOR", "TRIM", "ADDRESSES", "RANGES", "HIGHEST"], spaceRows) : "no spaces");
+  if (segments.length > 0) {
+    printLine("");
+    printLine(
+      table(
+        ["SPACE", "SEGMENT", "ADDRESSES", "ALLOCATION", "META"],
+        segments.map((r) => [r.space, String(r.segment), `${r.segment * target.segmentSize}..${(r.segment + 1) * target.segmentSize - 1}`, r.result._tag.toLowerCase(), segmentMeta(r.result)]),
+      ),
+    );
+  }
+  if (addresses) printAddresses(target, addresses);
+}
+
+function segmentDetail(r: SegmentRow["result"]): Record<string, unknown> {
+  if (r._tag === "Allocated") return { meta: jsonValue(r.meta) };
+  if (r._tag === "Error") return { error: r.error };
+  return {};
+}
+
+function segmentMeta(r: SegmentRow["result"]): string {
+  if (r._tag === "Allocated") return showValue(r.meta, 60);
+  if (r._tag === "Error") return r.error;
+  return "";
+}
+
+/** Segments from the lowest untrimmed one to the highest holding data or an allocation. */
+async function readSegments(target: Target, live: readonly AcceptorStatus[], spaces: readonly string[], quiet: boolean): Promise<SegmentRow[]> {
+  const jobs: { space: string; segment: number }[] = [];
+  for (const space of spaces) {
+    let highest = -1;
+    let trim = 0;
+    let allocHighest = -1;
+    for (const s of live) {
+      for (const x of s.spaces) {
+        if (x.name === space) {
+          highest = Math.max(highest, x.highestAccepted);
+          trim = Math.max(trim, x.trimMark);
+        } else if (x.name === allocSpaceOf(space)) allocHighest = Math.max(allocHighest, x.highestAccepted);
+      }
+    }
+    const last = Math.max(highest < 0 ? -1 : Math.floor(highest / target.segmentSize), allocHighest);
+    const first = Math.floor(trim / target.segmentSize);
+    for (let seg = first; seg <= last && seg < first + INSPECT_LIMITS.segmentsMax; seg++) jobs.push({ space, segment: seg });
+  }
+  if (jobs.length === 0) return [];
+  const progress = quiet ? undefined : new Progress("checking segments", jobs.length);
+  const rows: SegmentRow[] = new Array(jobs.length);
+  await withClient(target, async (client) => {
+    let next = 0;
+    const worker = async () => {
+      while (next < jobs.length) {
+        const k = next++;
+        const j = jobs[k]!;
+        const r = await settle(client.check(j.space, j.segment));
+        rows[k] = { ...j, result: r.ok ? r.value : { _tag: "Error", error: r.error } };
+        progress?.tick();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(INSPECT_LIMITS.checksInFlightMax, jobs.length) }, worker));
+  });
+  progress?.finish();
+  return rows;
+}
+
+interface AddressView {
+  readonly space: string;
+  readonly from: number;
+  readonly to: number;
+  readonly replies: Answer<InspectReply>[];
+}
+
+async function readAddresses(target: Target, live: readonly AcceptorStatus[], space: string, fromFlag: Option.Option<number>, toFlag: Option.Option<number>): Promise<AddressView> {
+  const summaries = live.flatMap((s) => s.spaces.filter((x) => x.name === space));
+  const trim = Math.min(...summaries.map((x) => x.trimMark));
+  const highest = Math.max(-1, ...summaries.map((x) => x.highestAccepted));
+  const from = Option.isSome(fromFlag) ? checkIndex(fromFlag.value, "--from") : trim;
+  const to = Option.isSome(toFlag) ? checkIndex(toFlag.value, "--to") : Math.max(from + 1, Math.min(highest + 1, from + INSPECT_LIMITS.addressesDefault));
+  if (to <= from) throw usage(`--to ${to} must be above --from ${from}`);
+  if (to - from > LIMITS.rangeMax) throw usage(`inspect at most ${LIMITS.rangeMax} addresses at once`);
+  const replies = await eachAcceptor(target, (a) => a.inspect({ space, from, to }));
+  return { space, from, to, replies };
+}
+
+function printAddresses(target: Target, v: AddressView): void {
+  printLine("");
+  printLine(`${v.space}[${v.from}, ${v.to}): per acceptor (addresses with no state of their own are not listed)`);
+  const rows: string[][] = [];
+  const byIndex = new Map<number, string[][]>();
+  v.replies.forEach((r, k) => {
+    const who = String(target.acceptorIds[k] ?? target.addresses[k]);
+    if (!r.ok) {
+      rows.push(["*", who, `error: ${r.error}`, "", "", ""]);
+      return;
+    }
+    for (const a of r.value.addresses) {
+      const row = [String(a.index), who, ballotText(a.promised), a.accepted ? ballotText(a.accepted.ballot) : "-", a.committed ? "yes" : "no", a.accepted ? showValue(a.accepted.value, 50) : ""];
+      const list = byIndex.get(a.index) ?? [];
+      list.push(row);
+      byIndex.set(a.index, list);
+    }
+  });
+  for (const i of [...byIndex.keys()].sort((a, b) => a - b)) rows.push(...byIndex.get(i)!);
+  printLine(rows.length > 0 ? table(["ADDRESS", "ACCEPTOR", "PROMISED", "ACCEPTED", "COMMITTED", "VALUE"], rows) : "(no address in range holds state)");
+  const ranges: string[][] = [];
+  v.replies.forEach((r, k) => {
+    if (!r.ok) return;
+    const who = String(target.acceptorIds[k] ?? target.addresses[k]);
+    for (const p of r.value.ranges) ranges.push([who, `[${p.from}, ${p.to})`, ballotText(p.ballot)]);
+    if (r.value.trimMark > 0) ranges.push([who, `[0, ${r.value.trimMark})`, "trimmed"]);
+  });
+  if (ranges.length > 0) {
+    printLine("");
+    printLine(table(["ACCEPTOR", "RANGE", "PROMISE"], ranges));
+  }
+}
+
+const ballotText = (b: Ballot): string => showBallot(b);
+
+export const inspectCommand = Command.make(
+  "inspect",
+  {
+    space: Flag.optional(Flag.String("space").pipe(Flag.withDescription("show this space's addresses per acceptor"))),
+    from: Flag.optional(Flag.Int("from").pipe(Flag.withDescription("first address (default: the trim mark)"))),
+    to: Flag.optional(Flag.Int("to").pipe(Flag.withDescription(`end address, exclusive (default: up to ${INSPECT_LIMITS.addressesDefault} addresses)`))),
+    json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print one JSON document")),
+    conn: connectionFlags,
+  },
+  (c) => task(() => runInspect(c)),
+).pipe(Command.withDescription("Show spaces, trim marks, segments and, per address, each acceptor's promised/accepted/committed state"));
