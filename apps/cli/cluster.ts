@@ -198,7 +198,7 @@ export async function withClient<T>(target: Target, f: (client: WorClient) => Pr
 }
 
 /** grpc-js reasons are long; keep the part that says what happened. */
-function shortReason(reason: string): string {
+export function shortReason(reason: string): string {
   const m = /(ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|ECONNRESET)/.exec(reason);
   if (m) return m[1] === "ECONNREFUSED" ? "connection refused" : m[1]!;
   return reason.length > 80 ? `${reason.slice(0, 79)}…` : reason;

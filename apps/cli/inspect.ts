@@ -11,7 +11,7 @@ import { LIMITS, allocSpaceOf, isUserSpaceName } from "../../paxos/limits.ts";
 import type { CheckResult } from "../../wor/core/results.ts";
 import type { AcceptorStatus, InspectReply } from "../../proto/admin.ts";
 import { AdminClient } from "../../wor/node/admin-client.ts";
-import { type Target, checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
+import { type Target, checkIndex, shortReason, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
 import { operational, task, toFailure, usage } from "./errors.ts";
 import { Progress, jsonValue, printJson, printLine, showBallot, showValue, table } from "./output.ts";
 
@@ -30,7 +30,7 @@ async function settle<T>(p: Promise<T>): Promise<Answer<T>> {
   try {
     return { ok: true, value: await p };
   } catch (e) {
-    return { ok: false, error: toFailure(e).message };
+    return { ok: false, error: shortReason(toFailure(e).message) };
   }
 }
 
