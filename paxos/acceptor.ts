@@ -217,7 +217,10 @@ function commit(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, in
     if (!isIndex(index)) return st.reply(err("invalid", `invalid index ${index}`));
     const s = space.addresses.get(index);
     if (!s?.accepted || s.committed || !ballotEq(s.accepted.ballot, ballot)) continue;
-    st.setAddress(name, space, index, { ...s, committed: true });
+    // The committed flag is a hint that is true forever once set (the value is chosen), so it is
+    // kept in memory only: losing it in a crash is safe, and persisting it would cost every write a
+    // second fsync. It reaches the disk whenever the address is persisted again.
+    space.addresses.set(index, { ...s, committed: true });
     st.learned.push({ space: name, index, value: s.accepted.value });
   }
   return st.reply({ kind: "committed" });

@@ -112,7 +112,9 @@ describe("AcceptorNode", () => {
       [50, "learned@2"],
       [50, "learned@4"],
     ]);
-    // A commit of 7 goes out to the watcher only after it is durable.
+    // A commit of 7 that arrives while a batch is syncing goes out to the watcher only after that
+    // batch is durable (the commit flag itself is volatile, but replies keep their order).
+    node.handle([req(30, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 8, value: v(8) }] })], writer);
     node.handle([req(3, { kind: "commit", space: "s", ballot: b(0, 0), indexes: [7] })], writer);
     await tick();
     assert.equal(watcher.frames.length, 2);
@@ -139,6 +141,8 @@ describe("AcceptorNode", () => {
     node.handle([req(1, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 3, value: v(3) }] })], writer);
     storage.sync();
     await tick();
+    // Something else is syncing when the commit and then the watch arrive.
+    node.handle([req(20, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 4, value: v(4) }] })], writer);
     node.handle([req(2, { kind: "commit", space: "s", ballot: b(0, 0), indexes: [3] })], writer);
     const watcher = new ArraySink();
     node.handle([{ id: 9, kind: "watch", space: "s", from: 0 }], watcher);

@@ -63,8 +63,10 @@ interface Running {
   wakeAt?: number;
 }
 
+/** A round in flight; accept rounds may be shared by several write ops (batching). */
 interface ActiveRound {
   readonly tally: RoundTally;
+  readonly participants: readonly number[];
   /** Frame id sent to each acceptor; an acceptor is removed once it answered. */
   readonly unanswered: Map<number, number>;
   readonly frames: Map<number, ClientFrame>;
@@ -72,10 +74,20 @@ interface ActiveRound {
   resendAt: number;
 }
 
+/** Accept rounds of one (space, ballot) issued in the same tick, merged into one round at flush. */
+interface FormingBatch {
+  readonly space: SpaceName;
+  readonly ballot: Ballot;
+  readonly entries: Entry[];
+  readonly indexes: Set<number>;
+  readonly participants: number[];
+}
+
 export class WorClientCore {
   private readonly running = new Map<number, Running>();
-  /** frame id → (op id, acceptor) for the rounds in flight. */
-  private readonly inflight = new Map<number, { op: number; acceptor: number }>();
+  /** frame id → (round, acceptor) for the rounds in flight. */
+  private readonly inflight = new Map<number, { round: ActiveRound; acceptor: number }>();
+  private readonly forming = new Map<string, FormingBatch[]>();
   private readonly cache: ValueCache;
   private readonly ownerWrites = new Map<string, Uint8Array>();
   private readonly commits = new Map<string, { space: SpaceName; ballot: Ballot; indexes: number[] }>();
@@ -145,39 +157,36 @@ export class WorClientCore {
     this.now = Math.max(this.now, now);
     const f = this.inflight.get(frameId);
     if (!f || f.acceptor !== acceptor) return; // late, duplicate, or a commit's ack
-    const run = this.running.get(f.op);
-    const round = run?.round;
-    if (!run || !round || round.unanswered.get(acceptor) !== frameId) return;
+    const round = f.round;
+    if (round.unanswered.get(acceptor) !== frameId) return;
     round.unanswered.delete(acceptor);
     this.inflight.delete(frameId);
     round.tally.add(acceptor, reply);
-    const outcome = round.tally.decide(false);
-    if (outcome) this.resume(f.op, run, outcome);
-    else if (round.unanswered.size === 0) this.resume(f.op, run, round.tally.decide(true)!);
+    const outcome = round.tally.decide(round.unanswered.size === 0);
+    if (outcome) this.finish(round, outcome);
   }
 
   /** Advance time: resend what went unanswered, fail rounds past their deadline, wake sleepers. */
   tick(now: number): void {
     this.now = Math.max(this.now, now);
+    const due = new Set<ActiveRound>();
     for (const [id, run] of [...this.running]) {
       if (run.wakeAt !== undefined && run.wakeAt <= this.now) {
         run.wakeAt = undefined;
         this.resume(id, run, { kind: "slept" });
-        continue;
-      }
-      const r = run.round;
-      if (!r) continue;
-      if (r.deadline <= this.now) this.resume(id, run, r.tally.decide(true)!);
+      } else if (run.round) due.add(run.round);
+    }
+    for (const r of due) {
+      if (r.deadline <= this.now) this.finish(r, r.tally.decide(true)!);
       else if (r.resendAt <= this.now) this.resend(r);
     }
   }
 
   /** A link to `acceptor` came back: send it everything it has not answered. */
   onReconnect(acceptor: number): void {
-    for (const run of this.running.values()) {
-      const id = run.round?.unanswered.get(acceptor);
-      if (id !== undefined) this.sends.push({ to: acceptor, frame: run.round!.frames.get(acceptor)! });
-    }
+    const rounds = new Set<ActiveRound>();
+    for (const run of this.running.values()) if (run.round?.unanswered.has(acceptor)) rounds.add(run.round);
+    for (const r of rounds) this.sends.push({ to: acceptor, frame: r.frames.get(acceptor)! });
   }
 
   /** The earliest time `tick` has work to do, if any. */
@@ -191,6 +200,7 @@ export class WorClientCore {
   }
 
   takeOutputs(): Outputs {
+    this.sendForming();
     this.flushCommits();
     const out = { sends: this.sends, completions: this.completions };
     this.sends = [];
@@ -216,9 +226,18 @@ export class WorClientCore {
   }
 
   private resume(id: number, run: Running, outcome: RoundOutcome): void {
-    if (run.round) for (const frameId of run.round.unanswered.values()) this.inflight.delete(frameId);
     run.round = undefined;
     this.advance(id, run, run.gen.next(outcome));
+  }
+
+  /** A round has its verdict: forget its frames and resume every op that waited on it. */
+  private finish(round: ActiveRound, outcome: RoundOutcome): void {
+    for (const frameId of round.unanswered.values()) this.inflight.delete(frameId);
+    round.unanswered.clear();
+    for (const op of round.participants) {
+      const run = this.running.get(op);
+      if (run?.round === round) this.resume(op, run, outcome);
+    }
   }
 
   private advance(id: number, run: Running, step: IteratorResult<Round, OpResult<unknown>>): void {
@@ -232,9 +251,45 @@ export class WorClientCore {
       run.wakeAt = this.now + round.ms;
       return;
     }
+    if (round.kind === "accept") {
+      this.join(id, round.space, round.ballot, round.entries);
+      return;
+    }
+    run.round = this.send(round, [id]);
+  }
+
+  /** Add a write op's entries to the batch forming for its (space, ballot). */
+  private join(op: number, space: SpaceName, ballot: Ballot, entries: readonly Entry[]): void {
+    const key = `${space}\u0000${ballot.round}.${ballot.proposer}`;
+    let list = this.forming.get(key);
+    if (!list) this.forming.set(key, (list = []));
+    let batch = list.find((b) => b.entries.length + entries.length <= LIMITS.entriesMax && entries.every((e) => !b.indexes.has(e.index)));
+    if (!batch) list.push((batch = { space, ballot, entries: [], indexes: new Set(), participants: [] }));
+    for (const e of entries) {
+      batch.entries.push(e);
+      batch.indexes.add(e.index);
+    }
+    batch.participants.push(op);
+  }
+
+  private sendForming(): void {
+    for (const list of this.forming.values()) {
+      for (const b of list) {
+        const round = this.send({ kind: "accept", space: b.space, ballot: b.ballot, entries: b.entries }, b.participants);
+        for (const op of b.participants) {
+          const run = this.running.get(op);
+          if (run) run.round = round;
+        }
+      }
+    }
+    this.forming.clear();
+  }
+
+  private send(round: Exclude<Round, { kind: "sleep" }>, participants: readonly number[]): ActiveRound {
     const request = roundRequest(round);
     const active: ActiveRound = {
       tally: new RoundTally(round, this.config),
+      participants,
       unanswered: new Map(),
       frames: new Map(),
       deadline: this.now + this.config.roundTimeoutMs,
@@ -244,10 +299,10 @@ export class WorClientCore {
       const frame: ClientFrame = { id: this.nextFrame++, kind: "request", request };
       active.unanswered.set(a, frame.id);
       active.frames.set(a, frame);
-      this.inflight.set(frame.id, { op: id, acceptor: a });
+      this.inflight.set(frame.id, { round: active, acceptor: a });
       this.sends.push({ to: a, frame });
     }
-    run.round = active;
+    return active;
   }
 
   private resend(r: ActiveRound): void {

@@ -175,7 +175,8 @@ export class WorClient {
   private scheduleFlush(): void {
     if (this.flushQueued || this.closed) return;
     this.flushQueued = true;
-    queueMicrotask(() => {
+    // After every microtask has run: all ops issued in this turn leave in one envelope per acceptor.
+    setImmediate(() => {
       this.flushQueued = false;
       this.flush();
     });
