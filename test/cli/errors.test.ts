@@ -90,7 +90,18 @@ describe("worm fails fast and in one line when acceptors are unreachable", { con
   });
 });
 
-describe("worm node refuses a data directory with no identity", () => {
+describe("worm node refuses to start", { concurrency: 2 }, () => {
+  test("on a port in use: exit 1, one line", async (t) => {
+    const dir = await tempDir(t, "worm-cli-");
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    t.after(() => server.close());
+    const port = (server.address() as { port: number }).port;
+    const f = await runWorm(["node", "--id", "1", "--cluster-id", "c1", "--listen", `127.0.0.1:${port}`, "--data-dir", join(dir, "a1"), "--init"]);
+    assert.equal(f.code, 1, f.stderr);
+    assert.equal(oneLineError(f), `worm: acceptor 1 of cluster c1: cannot listen on 127.0.0.1:${port}: address in use`);
+  });
+
   test("an empty data directory without --init: exit 2 and why", async (t) => {
     const dir = await tempDir(t, "worm-cli-");
     const data = join(dir, "a1");
