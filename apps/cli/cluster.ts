@@ -187,8 +187,10 @@ export async function withClient<T>(target: Target, f: (client: WorClient) => Pr
     return await f(client);
   } catch (e) {
     if (e instanceof WorError && (e.code === "timeout" || e.code === "unavailable")) {
-      const down = [...lastError].map(([a, why]) => `${target.addresses[a]} (${shortReason(why)})`);
-      const detail = down.length > 0 ? `; unreachable: ${down.join(", ")}` : "";
+      const auth = [...lastError].filter(([, why]) => /token|unauthenticated/i.test(why)).map(([a]) => target.addresses[a]);
+      const down = [...lastError].filter(([, why]) => !/token|unauthenticated/i.test(why)).map(([a, why]) => `${target.addresses[a]} (${shortReason(why)})`);
+      let detail = down.length > 0 ? `; unreachable: ${down.join(", ")}` : "";
+      if (auth.length > 0) detail += `; refused the cluster token (check --token or the cluster file): ${auth.join(", ")}`;
       throw new CliFailure(`no quorum (${target.quorum} of ${target.addresses.length} acceptors) answered within ${target.timeoutMs} ms${detail}`, EXIT.operational);
     }
     throw toFailure(e);

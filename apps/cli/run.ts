@@ -5,7 +5,7 @@
  * stopped by a signal exits 0: that is how it is meant to end.
  */
 import { Cause, Effect, Exit, Layer } from "effect";
-import { CliError, CliOutput, Command, type HelpDoc } from "effect/cli";
+import { CliConfig, CliError, CliOutput, Command, GlobalFlag, type HelpDoc } from "effect/cli";
 import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner";
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem";
 import * as NodePath from "@effect/platform-node/NodePath";
@@ -21,6 +21,9 @@ const NodeLayer = Layer.provideMerge(
   NodeChildProcessSpawner.layer,
   Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeStdio.layer, NodeTerminal.layer),
 );
+
+/** --help, --version, --completions; no interactive wizard, no log level (worm does not log through Effect). */
+const BUILT_INS = [GlobalFlag.Help, GlobalFlag.Version, GlobalFlag.Completions];
 
 let serving = false;
 /** A long-running command calls this once it serves: a signal then ends it with exit code 0. */
@@ -76,7 +79,7 @@ export function runCli<Name extends string, Input, E, R extends never, CI>(root:
         // InvalidInvocation: reported as one line when the program exits.
       }),
   };
-  const program = Command.runWith(root, { version })(argv).pipe(Effect.provide(Layer.mergeAll(NodeLayer, CliOutput.layerPresenter(presenter))));
+  const program = Command.runWith(root, { version })(argv).pipe(Effect.provide(Layer.mergeAll(NodeLayer, CliOutput.layerPresenter(presenter), CliConfig.layer({ builtIns: BUILT_INS }))));
   const fiber = Effect.runFork(program as Effect.Effect<void, unknown, never>);
   let signalled = false;
   const onSignal = () => {
