@@ -7,14 +7,14 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, rename, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { Effect } from "effect";
 import { Command, Flag } from "effect/cli";
 import { majority } from "../../paxos/quorum.ts";
 import { CLUSTER_LIMITS } from "../../wor/node/cluster-config.ts";
 import { DEFAULT_SEGMENT_SIZE, type Target, loadCluster, withClient } from "./cluster.ts";
-import { operational, task, usage } from "./errors.ts";
+import { CliFailure, operational, task, usage } from "./errors.ts";
 import { type RunningAcceptor, startAcceptor } from "./node.ts";
 import { printJson, printLine, showValue, table } from "./output.ts";
 import { markServing } from "./run.ts";
@@ -74,10 +74,11 @@ export async function startDevCluster(o: DevOptions): Promise<DevCluster> {
   await mkdir(dataDir, { recursive: true });
 
   const ids = Array.from({ length: o.acceptors }, (_, k) => k + 1);
+  const fresh = ids.filter((id) => !existsSync(acceptorDir(dataDir, id)));
   const started = await Promise.allSettled(
     ids.map((id) => {
       const dir = acceptorDir(dataDir, id);
-      return startAcceptor({ clusterId, acceptorId: id, dataDir: dir, host, port: o.basePort === 0 ? 0 : o.basePort + id - 1, init: !existsSync(dir) });
+      return startAcceptor({ clusterId, acceptorId: id, dataDir: dir, host, port: o.basePort === 0 ? 0 : o.basePort + id - 1, init: fresh.includes(id) });
     }),
   );
   const acceptors = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
@@ -87,7 +88,12 @@ export async function startDevCluster(o: DevOptions): Promise<DevCluster> {
   };
   if (failed) {
     await closeAll();
-    throw failed.reason;
+    // Directories this run initialised hold nothing but an identity and no cluster file names them yet:
+    // remove them, so that the next run starts fresh instead of refusing leftovers.
+    if (!existsSync(clusterFile)) await Promise.all(fresh.map((id) => rm(acceptorDir(dataDir, id), { recursive: true, force: true })));
+    const e = failed.reason;
+    if (e instanceof CliFailure && /address in use/.test(e.message)) throw new CliFailure(`${e.message}; pick another --base-port, or --base-port 0 for free ports`, e.exitCode);
+    throw e;
   }
 
   const file = {
