@@ -136,8 +136,10 @@ export class WorClient {
     return feed;
   }
 
+  /** Stop: queued frames (commit notices) still go out, pending operations fail with `unavailable`. */
   close(): void {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     for (const { feed } of this.feeds.values()) feed.fail(new Error("client closed"));

@@ -61,8 +61,8 @@ class GrpcLink implements AcceptorLink {
     if (this.closed) return;
     this.closed = true;
     if (this.retry) clearTimeout(this.retry);
-    this.writer?.close();
-    this.call?.cancel();
+    // Half-close after what is queued: the acceptor answers what it got, then ends the stream.
+    this.writer?.end();
     this.client.close();
   }
 
