@@ -9,7 +9,7 @@ import { grpcTransport } from "../wor/node/grpc-link.ts";
 import { WorClient } from "../wor/node/client.ts";
 import type { Capture } from "../wor/core/results.ts";
 import { startProcessCluster } from "./lib/cluster.ts";
-import { emit, round, summarize } from "./lib/stats.ts";
+import { closedLoop, emit, round, summarize } from "./lib/stats.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -49,14 +49,7 @@ try {
   // 1. Sequential writes, one client, on a range-captured segment (phase 2 only: one round trip).
   {
     const cap = await captured(w, "bench", 1000, 1000 + SEQ);
-    const lat: number[] = [];
-    const t0 = performance.now();
-    for (let i = 0; i < SEQ; i++) {
-      const s = performance.now();
-      check((await w.write(cap, 1000 + i, value))._tag);
-      lat.push(performance.now() - s);
-    }
-    const secs = (performance.now() - t0) / 1000;
+    const { lat, secs } = await closedLoop(SEQ, 1, async (i) => check((await w.write(cap, 1000 + i, value))._tag));
     emit({ bench: "wor.write.sequential", acceptors: 3, value_bytes: value.length, ...summarize(lat), ops_per_s: round(SEQ / secs, 0) });
   }
 
@@ -64,53 +57,28 @@ try {
   const base = 100_000;
   {
     const cap = await captured(w, "bench", base, base + N);
-    const lat: number[] = [];
-    let next = 0;
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: C }, async () => {
-        for (let i = next++; i < N; i = next++) {
-          const s = performance.now();
-          check((await w.write(cap, base + i, value))._tag);
-          lat.push(performance.now() - s);
-        }
-      }),
-    );
-    const secs = (performance.now() - t0) / 1000;
+    const { lat, secs } = await closedLoop(N, C, async (i) => check((await w.write(cap, base + i, value))._tag));
     emit({ bench: "wor.write.concurrent", acceptors: 3, in_flight: C, value_bytes: value.length, ...summarize(lat), ops_per_s: round(N / secs, 0) });
   }
 
   // 3. Reads of written values, cache off (each read asks the acceptors).
   {
     const r = client(0);
-    const lat: number[] = [];
-    let next = 0;
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: C }, async () => {
-        for (let i = next++; i < N; i = next++) {
-          const s = performance.now();
-          const got = await r.read("bench", base + i);
-          if (got._tag !== "Written") throw new Error(`read: ${got._tag}`);
-          lat.push(performance.now() - s);
-        }
-      }),
-    );
-    const secs = (performance.now() - t0) / 1000;
+    const { lat, secs } = await closedLoop(N, C, async (i) => {
+      const got = await r.read("bench", base + i);
+      if (got._tag !== "Written") throw new Error(`read: ${got._tag}`);
+    });
     emit({ bench: "wor.read.concurrent", acceptors: 3, in_flight: C, cache: false, ...summarize(lat), ops_per_s: round(N / secs, 0) });
     r.close();
   }
 
   // 4. Capture + write (two rounds) per address, sequential.
   {
-    const lat: number[] = [];
     const from = 10_000_000;
-    for (let i = 0; i < SEQ / 2; i++) {
-      const s = performance.now();
+    const { lat } = await closedLoop(SEQ / 2, 1, async (i) => {
       const cap = await captured(w, "bench", from + i, from + i + 1);
       check((await w.write(cap, from + i, value))._tag);
-      lat.push(performance.now() - s);
-    }
+    });
     emit({ bench: "wor.capture_write.sequential", acceptors: 3, ...summarize(lat) });
   }
   w.close();

@@ -19,3 +19,20 @@ export const round = (x: number, digits = 3): number => Math.round(x * 10 ** dig
 export function emit(record: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ system: "wormspace-ts", ...record })}\n`);
 }
+
+/** Run `op(i)` for i in [0, n) with `concurrency` in flight; return the latencies and elapsed seconds. */
+export async function closedLoop(n: number, concurrency: number, op: (i: number) => Promise<void>): Promise<{ lat: number[]; secs: number }> {
+  const lat: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < n; i = next++) {
+        const s = performance.now();
+        await op(i);
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  return { lat, secs: (performance.now() - t0) / 1000 };
+}
