@@ -41,6 +41,8 @@ test("register: sequential and concurrent histories that are linearizable", () =
   assert.ok(check([op(1, 10, W("a"), ok), op(2, 9, W("b"), { kind: "alreadyWritten", value: "a" }), op(11, 12, R, written("a"))]));
   // Capture finds nothing, or finishes the value found.
   assert.ok(check([op(1, 2, C, { kind: "captured" }), op(3, 4, W("a"), ok), op(5, 6, C, written("a"))]));
+  // alreadyWritten with our own value: our write landed (another capture finished it first).
+  assert.ok(check([op(1, 10, W("a"), { kind: "alreadyWritten", value: "a" }), op(2, 3, C, written("a"))]));
   // A pending read says nothing.
   assert.ok(check([op(1, 2, W("a"), ok), op(3, 4, R, { kind: "pending" })]));
 });
@@ -76,8 +78,12 @@ test("register: histories that are not linearizable", () => {
 
 test("register: trims", () => {
   assert.ok(check([op(1, 2, W("a"), ok), op(3, 4, T, ok), op(5, 6, R, trimmed), op(7, 8, W("b"), trimmed)]));
-  // After a trim completed, nothing answers the old value.
-  assert.equal(check([op(1, 2, W("a"), ok), op(3, 4, T, ok), op(5, 6, R, written("a"))]), false);
+  // After a trim completed, no write succeeds, and nothing reads a value other than the one chosen
+  // (a client may still answer the chosen value from its cache).
+  assert.equal(check([op(1, 2, T, ok), op(3, 4, W("a"), ok)]), false);
+  assert.equal(check([op(1, 2, W("a"), ok), op(3, 4, T, ok), op(5, 6, R, unwritten)]), false);
+  assert.equal(check([op(1, 2, W("a"), ok), op(3, 4, T, ok), op(5, 6, R, written("b"))]), false);
+  assert.ok(check([op(1, 2, W("a"), ok), op(3, 4, T, ok), op(5, 6, R, written("a"))]));
   // Trimmed before any trim was invoked.
   assert.equal(check([op(1, 2, R, trimmed), op(3, 4, T, ok)]), false);
   // A trim with an unknown outcome may have reached a minority: reads may flap.

@@ -1,9 +1,11 @@
 /**
  * The address-space spec: many spaces of write-once registers plus monotone trim marks
  * (DESIGN.md §3.1). Registers are independent except for trims, so a history partitions per address:
- * a `trim(space, below)` becomes one register-level `trim` on each address of that space below the
- * mark that the history touches (each part may linearize at its own point: a slightly weaker check
- * than the atomic trim, and the standard price of partitioning). `addressSpaceSpec` is the
+ * a `trim(space, below)` becomes, on each address of that space below the mark that the history
+ * touches, a trim of unknown outcome over its interval (a trim in flight is visible at some
+ * acceptors only, so operations may or may not answer `trimmed`) and, if it returned ok, an instant
+ * definite trim at its return. Each address may see the trim at its own point: weaker than an atomic
+ * trim, which is the price of partitioning and of trims being garbage collection, not data. `addressSpaceSpec` is the
  * unpartitioned form over a fixed set of addresses, used to cross-check the partitioned one.
  */
 import type { Operation } from "../history/history.ts";
@@ -38,7 +40,12 @@ export function partitionByAddress(ops: readonly Operation<SpaceInput, SpaceOutp
   for (const t of trims) {
     const input = t.input as Extract<SpaceInput, { kind: "trim" }>;
     for (const p of parts.values()) {
-      if (p.at.space === input.space && p.at.index < input.below) p.ops.push({ ...t, input: { kind: "trim" } });
+      if (p.at.space !== input.space || p.at.index >= input.below) continue;
+      // While a trim is in flight, its mark may be seen at some acceptors and not at others: over
+      // [call, ret] it is a trim of unknown outcome. Once it returned ok it holds everywhere: an
+      // instant "trim ok" at its return.
+      p.ops.push({ ...t, input: { kind: "trim" }, output: undefined });
+      if (t.output !== undefined) p.ops.push({ ...t, input: { kind: "trim" }, call: t.ret });
     }
   }
   return [...parts].map(([key, p]) => ({ key, ops: p.ops.sort((a, b) => a.call - b.call) }));

@@ -13,6 +13,7 @@
 import type { AcceptorState } from "../../paxos/acceptor.ts";
 import { bytesEqual } from "../../paxos/acceptor.ts";
 import { formatBallot } from "../../paxos/ballot.ts";
+import type { Mutation } from "../../paxos/messages.ts";
 
 export type AddrKey = string;
 export const addrKey = (space: string, index: number): AddrKey => `${space}[${index}]`;
@@ -46,6 +47,21 @@ export function recordVotes(log: VoteLog, state: AcceptorState): VoteLog {
       next ??= new Map(log);
       next.set(k, { addr, ballot, value: s.accepted.value });
     }
+  }
+  return next ?? log;
+}
+
+/** Add the votes carried by durable mutations (a batch may trim away an address it also voted on). */
+export function recordVotesFromMutations(log: VoteLog, mutations: readonly Mutation[]): VoteLog {
+  let next: Map<string, { addr: AddrKey; ballot: string; value: Uint8Array }> | undefined;
+  for (const m of mutations) {
+    if (m.kind !== "address" || !m.state.accepted) continue;
+    const addr = addrKey(m.space, m.index);
+    const ballot = formatBallot(m.state.accepted.ballot);
+    const k = `${addr}@${ballot}`;
+    if (log.has(k) || next?.has(k)) continue;
+    next ??= new Map(log);
+    next.set(k, { addr, ballot, value: m.state.accepted.value });
   }
   return next ?? log;
 }

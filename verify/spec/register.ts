@@ -3,7 +3,8 @@
  * Values are strings (the simulator records bytes as hex).
  *
  * Trims: a trim that completed `ok` reached a quorum, so from its linearization point every
- * operation on the register answers `trimmed`. A trim with an unknown outcome may have reached only
+ * operation on the register answers `trimmed`, except answers that report the value chosen before
+ * (immutable): a read served from a client's cache, a write refused as alreadyWritten. A trim with an unknown outcome may have reached only
  * some acceptors: from its point on, operations may answer `trimmed` or behave as before.
  */
 import type { Spec } from "../history/linearizability.ts";
@@ -18,7 +19,7 @@ export type RegisterInput =
 export type RegisterOutput =
   /** write: the value is chosen. trim: done. */
   | { readonly kind: "ok" }
-  /** write: the register already held `value`. */
+  /** write: the register already held `value` (our own value: our write landed). */
   | { readonly kind: "alreadyWritten"; readonly value: string }
   /** read: the chosen value; capture: the capture found and finished `value`. */
   | { readonly kind: "written"; readonly value: string }
@@ -53,10 +54,17 @@ export function registerStep(s: RegisterState, input: RegisterInput, output: Reg
   if (output === undefined || (output.kind === "preempted" && input.kind === "write")) return unknownStep(s, input);
   if (input.kind === "trim") return output.kind === "ok" ? { value: s.value, trim: Trim.Yes } : undefined;
   if (output.kind === "trimmed") return s.trim !== Trim.No ? s : undefined;
-  if (s.trim === Trim.Yes) return undefined;
+  // After a trim, an answer may still report the value that was chosen (immutable): a read from a
+  // client's cache, or a write refused by an acceptor that knows the value was chosen.
+  if (s.trim === Trim.Yes) {
+    const reportsChosen = (output.kind === "written" && input.kind === "read") || (output.kind === "alreadyWritten" && input.kind === "write");
+    return reportsChosen && s.value === output.value ? s : undefined;
+  }
   switch (input.kind) {
     case "write":
-      if (output.kind === "ok") {
+      // alreadyWritten with our own bytes: our value is chosen (perhaps finished by another
+      // proposer's capture), so the write itself took effect, like ok.
+      if (output.kind === "ok" || (output.kind === "alreadyWritten" && output.value === input.value)) {
         if (s.value === undefined) return { value: input.value, trim: s.trim };
         return s.value === input.value ? s : undefined;
       }
