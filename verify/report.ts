@@ -1,0 +1,45 @@
+/**
+ * Plain-text summaries of the model checker and simulator runs, for the CLI (`worm check mc|sim`).
+ * Pure string building: the caller prints.
+ */
+import type { ModelCheckSummary } from "./mc/run.ts";
+import { formatTrace } from "./mc/engine.ts";
+import type { SimulationSummary } from "./sim/run.ts";
+
+function table(rows: readonly (readonly [string, string])[]): string {
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");
+}
+
+export function formatModelCheck(s: ModelCheckSummary): string {
+  const m = s.model;
+  const rows: [string, string][] = [
+    ["model", `1 address, ${m.acceptors} acceptors, ${m.proposers} proposers, ${m.attempts} phase-1 round(s) each, ${m.readers} reader(s)`],
+    ["faults", `loss, duplication, reordering; ${m.crashes} crash(es) (${m.persist} persist)`],
+    ["states", String(s.states)],
+    ["transitions", String(s.transitions)],
+    ["depth", String(s.maxDepth)],
+    ["time", `${(s.ms / 1000).toFixed(1)} s (${s.statesPerSecond} states/s)`],
+    ["result", s.violation ? `VIOLATION of ${s.violation.property}` : s.complete ? "exhaustive, no violation" : "stopped at the state limit"],
+  ];
+  for (const p of s.sometimes) rows.push([`sometimes: ${p.name}`, p.hit ? "yes" : "NO (vacuous?)"]);
+  const out = [table(rows)];
+  if (s.violation) out.push("", s.violation.message, "", formatTrace(s.violation.trace));
+  return out.join("\n");
+}
+
+export function formatSimulation(s: SimulationSummary): string {
+  const rows: [string, string][] = [
+    ["seeds", `${s.seeds} run, ${s.passed} passed, ${s.failures.length} failed`],
+    ["operations", String(s.operations)],
+    ["events", String(s.events)],
+    ["virtual time", `${(s.virtualMs / 1000).toFixed(0)} s`],
+    ["wall time", `${(s.ms / 1000).toFixed(1)} s`],
+  ];
+  for (const [k, v] of Object.entries(s.probes)) rows.push([`probe ${k}`, String(v)]);
+  for (const [k, v] of Object.entries(s.buggify)) rows.push([`buggify ${k}`, String(v)]);
+  for (const [k, v] of Object.entries(s.outcomes)) rows.push([`outcome ${k}`, String(v)]);
+  const out = [table(rows)];
+  for (const f of s.failures) out.push("", `seed ${f.seed} FAILED:`, ...f.violations, `replay: ${f.replay}`);
+  return out.join("\n");
+}
