@@ -97,3 +97,12 @@ test("full config (the issue's target) is exhaustive and clean", { skip: process
   assert.equal(s.complete, true);
   for (const p of s.sometimes) assert.ok(p.hit, p.name);
 });
+
+test("group-commit model (persist: async): clean on its first 30,000 states; catches replies released before the sync", () => {
+  const async = { ...MC_CONFIGS.small, persist: "async" as const, commits: false, statesMax: 30_000, now };
+  const clean = runModelCheck(async);
+  assert.equal(clean.violation, undefined, clean.violation && formatTrace(clean.violation.trace));
+  assert.equal(clean.states, 30_000);
+  const bad = plantBugForTest("replyBeforePersist", () => runModelCheck(async));
+  assert.match(bad.violation?.message ?? "", /acknowledged write/);
+});
