@@ -27,6 +27,8 @@ export type WriteResult =
   /** A higher capture got in. The outcome is UNKNOWN: a later capturer may adopt our value.
    *  Settle it by reading back (`read(..., { recover: true })`). */
   | { readonly _tag: "Preempted"; readonly by: Ballot; readonly outcome: "unknown" }
+  /** Some acceptor holds a trim mark above the address. If the trim was still in flight, the value
+   *  may have been chosen at the others first: treat the outcome as unknown, like Preempted. */
   | { readonly _tag: "Trimmed" };
 
 export type ReadResult =

@@ -2,6 +2,7 @@
 /** `worm`: the WormSpace command line (apps/cli/README.md). */
 import * as grpc from "@grpc/grpc-js";
 import { Command } from "effect/cli";
+import { checkCommand } from "../check.ts";
 import { devCommand } from "../dev.ts";
 import { inspectCommand } from "../inspect.ts";
 import { nodeCommand } from "../node.ts";
@@ -16,8 +17,8 @@ const VERSION = "0.1.0";
 if (process.env.GRPC_VERBOSITY === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
 
 const worm = Command.make("worm").pipe(
-  Command.withDescription("WormSpace: Paxos-backed write-once registers. Run a cluster, write and read registers, inspect acceptors."),
-  Command.withSubcommands([devCommand, nodeCommand, inspectCommand, worCommand, spaceCommand]),
+  Command.withDescription("WormSpace: Paxos-backed write-once registers. Run a cluster, write and read registers, inspect acceptors, check the protocol."),
+  Command.withSubcommands([devCommand, nodeCommand, inspectCommand, worCommand, spaceCommand, checkCommand]),
 );
 
 runCli(worm, process.argv.slice(2), VERSION);

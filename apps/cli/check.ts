@@ -1,0 +1,77 @@
+/**
+ * `worm check mc` and `worm check sim`: the verifier from the command line (verify/README.md).
+ * Exit 0 when clean, 1 when a checker found a violation (the report says which, and how to replay).
+ */
+import { Command, Flag } from "effect/cli";
+import { MC_CONFIGS, type McConfigName, runModelCheck } from "../../verify/mc/run.ts";
+import { formatModelCheck, formatSimulation } from "../../verify/report.ts";
+import { runSimulation } from "../../verify/sim/run.ts";
+import { CliFailure, EXIT, task, usage } from "./errors.ts";
+import { Progress, printJson, printLine } from "./output.ts";
+
+const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print one JSON document"));
+
+function count(raw: string, what: string, min: number): number {
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min) throw usage(`--${what} must be a whole number ≥ ${min}, not ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const mc = Command.make(
+  "mc",
+  {
+    config: Flag.String("config").pipe(Flag.withDefault("full"), Flag.withDescription(`one of ${Object.keys(MC_CONFIGS).join(", ")}`)),
+    acceptors: Flag.optional(Flag.String("acceptors").pipe(Flag.withDescription("acceptors in the model (default 3)"))),
+    proposers: Flag.optional(Flag.String("proposers").pipe(Flag.withDescription("proposers in the model (default 2)"))),
+    attempts: Flag.optional(Flag.String("attempts").pipe(Flag.withDescription("phase-1 rounds each proposer may start"))),
+    crashes: Flag.optional(Flag.String("crashes").pipe(Flag.withDescription("acceptor crashes allowed per run"))),
+    statesMax: Flag.optional(Flag.String("states-max").pipe(Flag.withDescription("stop after this many distinct states"))),
+    json,
+  },
+  (c) =>
+    task(async () => {
+      if (!(c.config in MC_CONFIGS)) throw usage(`--config must be one of ${Object.keys(MC_CONFIGS).join(", ")}, not ${JSON.stringify(c.config)}`);
+      const base = MC_CONFIGS[c.config as McConfigName];
+      const pick = (o: { _tag: string; value?: string }, what: string, min: number) => (o._tag === "Some" ? { [what]: count(o.value!, what, min) } : {});
+      const overrides = {
+        ...pick(c.acceptors, "acceptors", 1),
+        ...pick(c.proposers, "proposers", 1),
+        ...pick(c.attempts, "attempts", 1),
+        ...pick(c.crashes, "crashes", 0),
+      };
+      const statesMax = c.statesMax._tag === "Some" ? count(c.statesMax.value, "states-max", 1) : undefined;
+      const live = process.stdout.isTTY === true && !c.json;
+      const summary = runModelCheck(
+        { ...base, ...overrides, ...(statesMax !== undefined ? { statesMax } : {}), now: () => performance.now() },
+        live ? (p) => process.stdout.write(`\rexploring: ${p.states} states, frontier ${p.frontier}   `) : undefined,
+      );
+      if (live) process.stdout.write("\r\u001b[2K");
+      if (c.json) printJson(summary);
+      else printLine(formatModelCheck(summary));
+      if (summary.violation) throw new CliFailure(`model check found a violation of ${summary.violation.property}`, EXIT.operational);
+    }),
+).pipe(Command.withDescription("Explore every interleaving of the register core (3 acceptors, 2 proposers, faults) and check the invariants"));
+
+const sim = Command.make(
+  "sim",
+  {
+    seeds: Flag.String("seeds").pipe(Flag.withDefault("1..1000"), Flag.withDescription("inclusive seed range A..B (or one seed)")),
+    json,
+  },
+  (c) =>
+    task(async () => {
+      const m = /^(\d+)(?:\.\.(\d+))?$/.exec(c.seeds);
+      if (!m) throw usage(`--seeds must be A..B or N, not ${JSON.stringify(c.seeds)}`);
+      const from = Number(m[1]);
+      const to = Number(m[2] ?? m[1]);
+      if (to < from) throw usage(`--seeds ${c.seeds}: the range is empty`);
+      const bar = new Progress("simulating", to - from + 1);
+      const summary = runSimulation({ seeds: { from, to }, now: () => performance.now() }, c.json ? undefined : (p) => bar.set(p.done));
+      bar.finish();
+      if (c.json) printJson(summary);
+      else printLine(formatSimulation(summary));
+      if (summary.failures.length > 0) throw new CliFailure(`simulation failed at seed ${summary.failures[0]!.seed}; replay: ${summary.failures[0]!.replay}`, EXIT.operational);
+    }),
+).pipe(Command.withDescription("Run whole-register-layer simulations with faults, one per seed; a failure prints its replay command"));
+
+export const checkCommand = Command.make("check").pipe(Command.withDescription("The verifier: model checker and deterministic simulator"), Command.withSubcommands([mc, sim]));

@@ -1,0 +1,30 @@
+/** `worm check mc|sim` from the command line: clean runs exit 0 with a summary, bad input exits 2. */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { runWorm } from "../e2e/harness.ts";
+
+describe("worm check", { concurrency: 2 }, () => {
+  test("sim over a few seeds passes and reports the seeds and probes", async () => {
+    const r = await runWorm(["check", "sim", "--seeds", "1..40", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout) as { seeds: number; passed: number; failures: unknown[]; operations: number };
+    assert.equal(summary.seeds, 40);
+    assert.equal(summary.passed, 40);
+    assert.deepEqual(summary.failures, []);
+    assert.ok(summary.operations > 0);
+  });
+  test("mc explores the small configuration exhaustively", async () => {
+    const r = await runWorm(["check", "mc", "--config", "small"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /exhaustive, no violation/);
+    assert.doesNotMatch(r.stdout, /NO \(vacuous\?\)/);
+  });
+  test("bad seeds and configs are one-line usage errors", async () => {
+    const seeds = await runWorm(["check", "sim", "--seeds", "9..3"]);
+    assert.equal(seeds.code, 2);
+    assert.match(seeds.stderr, /^worm: --seeds 9\.\.3: the range is empty\n$/);
+    const config = await runWorm(["check", "mc", "--config", "huge"]);
+    assert.equal(config.code, 2);
+    assert.match(config.stderr, /--config must be one of full, small, reads, deep/);
+  });
+});
