@@ -72,7 +72,11 @@ describe("acceptor: prepare", () => {
     const s = withSpace();
     run(s, { kind: "prepare", space: "s", from: 50, to: 51, ballot: b(5, 2) });
     assert.deepEqual(run(s, { kind: "prepare", space: "s", from: 0, to: 100, ballot: b(4, 9) }).reply, { kind: "prepareRejected", promised: b(5, 2) });
-    assert.equal(run(s, { kind: "prepare", space: "s", from: 50, to: 51, ballot: b(5, 2) }).reply.kind, "promise");
+    const again = run(s, { kind: "prepare", space: "s", from: 50, to: 51, ballot: b(5, 2) });
+    assert.deepEqual([again.reply.kind, again.persist.length], ["promise", 0], "a repeated prepare persists nothing");
+    run(s, { kind: "prepare", space: "s", from: 60, to: 70, ballot: b(6, 2) });
+    const rangeAgain = run(s, { kind: "prepare", space: "s", from: 60, to: 70, ballot: b(6, 2) });
+    assert.deepEqual([rangeAgain.reply.kind, rangeAgain.persist.length], ["promise", 0]);
   });
   it("refuses the owner ballot, empty or oversized ranges", () => {
     const s = withSpace();
