@@ -88,6 +88,16 @@ export async function resolveTarget(input: ConnectionInput): Promise<Target> {
 }
 
 /** Load a cluster file with CLI-shaped errors. */
+/** The bytes of a file named by a flag (PEM for TLS), or undefined when the flag is absent. */
+export async function readFlagFile(flag: string, path: string | undefined): Promise<Uint8Array | undefined> {
+  if (path === undefined) return undefined;
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    throw usage(`${flag}: cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
 export async function loadCluster(path: string): Promise<ClusterConfig> {
   try {
     return await loadClusterConfig(path);
@@ -117,17 +127,9 @@ export function parsePeers(text: string): string[] {
 
 async function clientSecurity(input: ConnectionInput, config: ClusterConfig | undefined): Promise<ClientSecurity> {
   const token = Option.getOrUndefined(input.token) ?? config?.token;
-  const read = async (flag: string, p: string | undefined): Promise<Uint8Array | undefined> => {
-    if (p === undefined) return undefined;
-    try {
-      return new Uint8Array(await readFile(p));
-    } catch (e) {
-      throw usage(`${flag}: cannot read ${p}: ${(e as Error).message}`);
-    }
-  };
-  let ca = await read("--tls-ca", Option.getOrUndefined(input.tlsCa));
-  let cert = await read("--tls-cert", Option.getOrUndefined(input.tlsCert));
-  let key = await read("--tls-key", Option.getOrUndefined(input.tlsKey));
+  let ca = await readFlagFile("--tls-ca", Option.getOrUndefined(input.tlsCa));
+  let cert = await readFlagFile("--tls-cert", Option.getOrUndefined(input.tlsCert));
+  let key = await readFlagFile("--tls-key", Option.getOrUndefined(input.tlsKey));
   if ((cert === undefined) !== (key === undefined)) throw usage("--tls-cert and --tls-key go together");
   if (config?.tls) {
     const files = await readTlsFiles(config.tls).catch((e: Error) => {

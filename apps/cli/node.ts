@@ -8,14 +8,14 @@
  * could let a second value be chosen.
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
 import { AcceptorNode, IdentityRefused } from "../../wor/node/acceptor-node.ts";
 import { type ClusterConfig, acceptorOf, readTlsFiles } from "../../wor/node/cluster-config.ts";
 import { type ServerTls, startAcceptorServer } from "../../wor/node/grpc-server.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
-import { loadCluster } from "./cluster.ts";
+import { loadCluster, readFlagFile } from "./cluster.ts";
 import { CliFailure, EXIT, operational, task, usage } from "./errors.ts";
 import { markServing } from "./run.ts";
 
@@ -158,18 +158,10 @@ async function nodeSpec(c: NodeInput): Promise<AcceptorSpec> {
 }
 
 async function serverTls(c: NodeInput, config: ClusterConfig | undefined): Promise<ServerTls | undefined> {
-  const read = async (flag: string, p: string | undefined): Promise<Uint8Array | undefined> => {
-    if (p === undefined) return undefined;
-    try {
-      return new Uint8Array(await readFile(p));
-    } catch (e) {
-      throw usage(`${flag}: cannot read ${p}: ${(e as Error).message}`);
-    }
-  };
   const files = config?.tls ? await readTlsFiles(config.tls).catch((e: Error) => Promise.reject(usage(`cluster file tls: ${e.message}`))) : {};
-  const cert = (await read("--tls-cert", Option.getOrUndefined(c.tlsCert))) ?? files.cert;
-  const key = (await read("--tls-key", Option.getOrUndefined(c.tlsKey))) ?? files.key;
-  const ca = (await read("--tls-ca", Option.getOrUndefined(c.tlsCa))) ?? files.ca;
+  const cert = (await readFlagFile("--tls-cert", Option.getOrUndefined(c.tlsCert))) ?? files.cert;
+  const key = (await readFlagFile("--tls-key", Option.getOrUndefined(c.tlsKey))) ?? files.key;
+  const ca = (await readFlagFile("--tls-ca", Option.getOrUndefined(c.tlsCa))) ?? files.ca;
   const requireClientCert = c.requireClientCert || (config?.tls?.requireClientCert ?? false);
   if ((cert === undefined) !== (key === undefined)) throw usage("--tls-cert and --tls-key go together");
   if (cert === undefined || key === undefined) {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { PLANTED_BUGS, plantBugForTest } from "../../verify/runtime/planted.ts";
 import { runSeed, runSimulation } from "../../verify/sim/run.ts";
-import { NO_FAULTS } from "../../verify/sim/world.ts";
+import { NO_FAULTS } from "../../verify/sim/options.ts";
 import { EventQueue } from "../../verify/sim/queue.ts";
 
 const now = () => performance.now();

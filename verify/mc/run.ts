@@ -3,7 +3,8 @@
  * clock reading passed in; progress goes to a callback.
  */
 import { type CheckSummary, type Progress, check } from "./engine.ts";
-import { type WorModelOptions, WOR_MODEL_DEFAULTS, worModel } from "./wor-model.ts";
+import { worModel } from "./wor-model.ts";
+import { type WorModelOptions, WOR_MODEL_DEFAULTS } from "./wor-state.ts";
 
 export interface ModelCheckOptions extends Partial<WorModelOptions> {
   /** Stop after this many distinct states (the summary then says `complete: false`). */

@@ -28,9 +28,9 @@
  * the register-layer invariants (verify/spec/register-invariants.ts) against a ghost of the chosen
  * value and of every acceptor's durable votes.
  */
-import { type AcceptorState, type SpaceState, applyMutation, emptyAcceptor, step } from "../../paxos/acceptor.ts";
+import { type SpaceState, emptyAcceptor, step } from "../../paxos/acceptor.ts";
 import { checkAcceptorState, checkAcceptorStep } from "../../paxos/acceptor-invariants.ts";
-import { type Ballot, OWNER_BALLOT, formatBallot, maxBallot, nextBallot } from "../../paxos/ballot.ts";
+import { OWNER_BALLOT, maxBallot, nextBallot } from "../../paxos/ballot.ts";
 import { type Held, mintReceipt, release } from "../../paxos/held.ts";
 import type { Mutation, Reply, Request } from "../../paxos/messages.ts";
 import { AcceptTally, PrepareTally, ReadTally } from "../../paxos/proposer.ts";
@@ -38,210 +38,45 @@ import { majority } from "../../paxos/quorum.ts";
 import { assert } from "../runtime/assert.ts";
 import { planted } from "../runtime/planted.ts";
 import {
-  type ChosenGhost,
   EMPTY_VOTES,
-  type VoteLog,
   checkAcked,
   checkCommitted,
   checkReadValue,
   observeChosen,
   recordVotes,
-  showValue,
 } from "../spec/register-invariants.ts";
 import type { Model } from "./engine.ts";
+import {
+  type Acc,
+  cloneSpace,
+  dedupeValues,
+  rebuild,
+  wrap,
+  cached,
+  EMPTY_MEMO,
+  encAcc,
+  encAddrSpace,
+  encDurablePart,
+  encMsg,
+  encProp,
+  encReply,
+  encRequest,
+  EV,
+  hex,
+  INDEX,
+  type Msg,
+  type Prop,
+  propCodes,
+  sentCodes,
+  SPACE,
+  WOR_MODEL_DEFAULTS,
+  type WorAction,
+  type WorModelOptions,
+  type WorState,
+} from "./wor-state.ts";
 
-export interface WorModelOptions {
-  readonly acceptors: number;
-  readonly proposers: number;
-  /** Phase-1 rounds each proposer may start (first attempt included). */
-  readonly attempts: number;
-  /** Acceptor crashes allowed in a run. */
-  readonly crashes: number;
-  readonly persist: "sync" | "async";
-  /** Proposers send commit after an acknowledged write. */
-  readonly commits: boolean;
-  /** How many proposers read the register once their write finished. */
-  readonly readers: number;
-  /** Acceptor symmetry reduction (acceptors are interchangeable). */
-  readonly symmetry: boolean;
-}
-
-export const WOR_MODEL_DEFAULTS: WorModelOptions = {
-  acceptors: 3,
-  proposers: 2,
-  attempts: 2,
-  crashes: 1,
-  persist: "sync",
-  commits: true,
-  readers: 1,
-  symmetry: true,
-};
-
-const SPACE = "s";
-const EMPTY_MEMO: ReadonlySet<string> = new Set();
-const INDEX = 0;
-
-type Phase = "prepare" | "accept" | "read" | "finished";
-
-interface Prop {
-  readonly phase: Phase;
-  readonly attempt: number;
-  readonly seen: Ballot;
-  readonly ballot: Ballot;
-  /** Round counter: replies carry it; replies of older rounds are discarded. */
-  readonly tag: number;
-  readonly proposing?: Uint8Array;
-  /** Replies of the current round: acceptor, reply, reply encoding; sorted by acceptor. */
-  readonly replies: readonly (readonly [number, Reply, string])[];
-  readonly outcome?: string;
-}
-
-interface HeldReply {
-  readonly to: number;
-  readonly tag: number;
-  readonly replies: Held<readonly Reply[]>;
-  /** Canonical encoding of what determined the replies: the request and the state it met. */
-  readonly code: string;
-}
-
-interface Acc {
-  readonly durable: SpaceState;
-  readonly volatile: SpaceState;
-  /** Mutations persisted since the last sync (async mode). */
-  readonly pending: readonly Mutation[];
-  readonly held: readonly HeldReply[];
-  /** Ghost: votes made durable, and votes including the unsynced ones. */
-  readonly votes: VoteLog;
-  readonly volVotes: VoteLog;
-  /**
-   * Requests already received, with their replies delivered, in this very state (not encoded: it
-   * only prunes actions). Receiving one again changes nothing: the same state gives the same reply,
-   * and its proposer has heard from this acceptor in that round already, or has left the round.
-   */
-  readonly memo: ReadonlySet<string>;
-}
-
-/** `code` is the message's encoding without the acceptor id (which symmetry renames). */
-type Msg =
-  | { readonly kind: "req"; readonly from: number; readonly to: number; readonly tag: number; readonly req: Request; readonly code: string }
-  | { readonly kind: "rep"; readonly from: number; readonly to: number; readonly tag: number; readonly rep: Reply; readonly code: string };
-
-export interface WorState {
-  readonly acc: readonly Acc[];
-  readonly props: readonly Prop[];
-  /** Every message sent (and still useful), keyed by its identity-permutation encoding. */
-  readonly sent: ReadonlyMap<string, Msg>;
-  readonly crashLeft: number;
-  readonly chosen: ChosenGhost;
-  /** Values acknowledged to writers (checked durable at a quorum in every state). */
-  readonly acked: readonly Uint8Array[];
-  // Not part of the encoding: what the transition into this state did and found.
-  readonly events: number;
-  readonly bad?: string;
-}
-
-export type WorAction =
-  | { readonly kind: "receive"; readonly msg: string }
-  /** Receive a request; its reply is lost. */
-  | { readonly kind: "receiveLoseReply"; readonly msg: string }
-  | { readonly kind: "sync"; readonly acceptor: number }
-  | { readonly kind: "crash"; readonly acceptor: number }
-  /** Sync mode: deliver a request, then crash before the step's mutations are durable. */
-  | { readonly kind: "crashAfter"; readonly msg: string }
-  | { readonly kind: "timeout"; readonly proposer: number };
-
-/** Events recorded on transitions, for the `sometimes` properties. */
-export const EV = {
-  capturePreempted: 1,
-  adopted: 2,
-  writeAcked: 4,
-  readWritten: 8,
-  crashLostState: 16,
-  writePreempted: 32,
-  readUnwritten: 64,
-  timedOut: 128,
-  duplicateReceived: 256,
-} as const;
-
-// ---- Encoding. ----
-const b = formatBallot;
-const hex = showValue;
-function encAddrSpace(sp: SpaceState): string {
-  const s = sp.addresses.get(INDEX);
-  const ranges = sp.ranges.map((r) => `${r.from}-${r.to}@${b(r.ballot)}`).join(",");
-  const t = sp.trimMark > 0 ? `t${sp.trimMark}` : "";
-  if (!s) return `${t}${ranges}_`;
-  return `${t}${ranges}${b(s.promised)}${s.accepted ? `/${b(s.accepted.ballot)}=${hex(s.accepted.value)}` : ""}${s.committed ? "!" : ""}`;
-}
-/** The state as storage rebuilds it: commit flags are in-memory hints (paxos/acceptor.ts commit). */
-const encDurablePart = (sp: SpaceState): string => encAddrSpace(sp).replace("!", "");
-
-function encRequest(r: Request): string {
-  switch (r.kind) {
-    case "prepare":
-      return `P${b(r.ballot)}`;
-    case "accept":
-      return `A${b(r.ballot)}=${r.entries.map((e) => hex(e.value)).join(",")}`;
-    case "commit":
-      return `C${b(r.ballot)}`;
-    case "read":
-      return "R";
-    default:
-      return r.kind;
-  }
-}
-const encReported = (a: { promised: Ballot; accepted?: { ballot: Ballot; value: Uint8Array }; committed: boolean }) =>
-  `${b(a.promised)}${a.accepted ? `/${b(a.accepted.ballot)}=${hex(a.accepted.value)}` : ""}${a.committed ? "!" : ""}`;
-function encReply(r: Reply): string {
-  switch (r.kind) {
-    case "promise":
-      return `p${b(r.ballot)}[${r.accepted.map(encReported).join(",")}]`;
-    case "prepareRejected":
-      return `j${b(r.promised)}`;
-    case "voted":
-      return `v${b(r.ballot)}[${r.refused.map((x) => `${b(x.promised)}${x.trimmed ? "t" : ""}${x.chosen ? `=${hex(x.chosen)}` : ""}`).join(",")}]`;
-    case "states":
-      return `s${r.trimMark}[${r.addresses.map(encReported).join(",")}]`;
-    case "committed":
-      return "c";
-    default:
-      return r.kind;
-  }
-}
-const encMsg = (m: Msg, perm: readonly number[]): string =>
-  m.kind === "req" ? `>${m.from}${perm[m.to]}#${m.tag}${m.code}` : `<${perm[m.from]}${m.to}#${m.tag}${m.code}`;
-const encVotes = (log: VoteLog): string => [...log.keys()].sort().join(",");
-const accCodes = new WeakMap<Acc, string>();
-function encAcc(a: Acc): string {
-  let code = accCodes.get(a);
-  if (code === undefined) {
-    const d = encAddrSpace(a.durable);
-    const vol = encAddrSpace(a.volatile);
-    const v = vol !== d || a.volVotes !== a.votes ? `~${vol}<${encVotes(a.volVotes)}>` : "";
-    code = `${d}<${encVotes(a.votes)}>${v}{${a.held.map((h) => `${h.to}#${h.tag}${h.code}`).join(";")}}`;
-    accCodes.set(a, code);
-  }
-  return code;
-}
-function encProp(p: Prop, perm: readonly number[]): string {
-  const replies = p.replies.map(([a, , code]) => `${perm[a]}:${code}`).sort();
-  return `${p.phase}${p.attempt}${b(p.seen)}@${b(p.ballot)}#${p.tag}${p.proposing ? `=${hex(p.proposing)}` : ""}(${replies.join(";")})${p.outcome ?? ""}`;
-}
-
-/** Encodings of immutable parts, per acceptor renaming: states share most of their parts. */
-const sentCodes = new WeakMap<object, Map<string, string>>();
-const propCodes = new WeakMap<object, Map<string, string>>();
-function cached(table: WeakMap<object, Map<string, string>>, key: object, perm: string, make: () => string): string {
-  let byPerm = table.get(key);
-  if (!byPerm) table.set(key, (byPerm = new Map()));
-  let code = byPerm.get(perm);
-  if (code === undefined) byPerm.set(perm, (code = make()));
-  return code;
-}
 
 // ---- Transitions. ----
-const wrap = (sp: SpaceState): AcceptorState => ({ spaces: new Map([[SPACE, sp]]) });
-const cloneSpace = (sp: SpaceState): SpaceState => ({ trimMark: sp.trimMark, ranges: [...sp.ranges], addresses: new Map(sp.addresses) });
 
 export function worModel(options: Partial<WorModelOptions> = {}): Model<WorState, WorAction> & { readonly options: WorModelOptions } {
   const o: WorModelOptions = { ...WOR_MODEL_DEFAULTS, ...options };
@@ -369,13 +204,6 @@ export function worModel(options: Partial<WorModelOptions> = {}): Model<WorState
         c.changed = true;
       }
     }
-  };
-
-  /** Rebuild a durable state from persisted mutations, as a restarting node does. */
-  const rebuild = (durable: SpaceState, mutations: readonly Mutation[]): SpaceState => {
-    const st = wrap(cloneSpace(durable));
-    for (const m of mutations) applyMutation(st, m);
-    return st.spaces.get(SPACE)!;
   };
 
   /** The real step, its invariant checks and (sync mode) the rebuild from its mutations, memoised:
@@ -663,10 +491,4 @@ export function worModel(options: Partial<WorModelOptions> = {}): Model<WorState
     ],
     eventually: [{ name: "every proposer finished", check: (s) => s.props.every((p) => p.phase === "finished") }],
   };
-}
-
-function dedupeValues(vs: readonly Uint8Array[]): readonly Uint8Array[] {
-  const seen = new Map<string, Uint8Array>();
-  for (const v of vs) seen.set(hex(v), v);
-  return seen.size === vs.length ? vs : [...seen.values()];
 }

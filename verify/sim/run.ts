@@ -5,7 +5,8 @@
 import { buggifyFired, withSimulation } from "../runtime/buggify.ts";
 import { Prng } from "../runtime/prng.ts";
 import { probeCounts, resetProbes } from "../runtime/probe.ts";
-import { ALL_FAULTS, type Faults, type RunResult, WORLD_DEFAULTS, type WorldOptions, runWorld } from "./world.ts";
+import { ALL_FAULTS, type Faults, type RunResult, WORLD_DEFAULTS, type WorldOptions } from "./options.ts";
+import { runWorld } from "./world.ts";
 
 export interface SimulationOptions extends Partial<Omit<WorldOptions, "seed">> {
   /** Seeds to run, inclusive. */

@@ -36,7 +36,6 @@ export function grpcTransport(options: GrpcTransportOptions): Transport & { read
 
 class GrpcLink implements AcceptorLink {
   private readonly client: AcceptorClient;
-  private call: grpc.ClientDuplexStream<Uint8Array, Uint8Array> | undefined;
   private writer: StreamWriter<ClientFrame> | undefined;
   private attempt = 0;
   private retry: NodeJS.Timeout | undefined;
@@ -68,14 +67,12 @@ class GrpcLink implements AcceptorLink {
 
   private open(): void {
     const call = this.client.session(callMetadata(this.security));
-    this.call = call;
     let down = false;
     const onDown = (reason: string) => {
       if (down) return;
       down = true;
       this.writer?.close();
       this.writer = undefined;
-      this.call = undefined;
       if (this.closed) return;
       this.events.onDown(reason);
       this.retry = setTimeout(() => {
