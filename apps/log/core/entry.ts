@@ -1,0 +1,193 @@
+/**
+ * What a log slot holds (DESIGN.md §4.1): an entry (idempotency key, stream tags each with a
+ * backpointer, payload) or a fill marker. Hand-written binary codec: slot values cross the register
+ * layer as opaque bytes, so this is the log's gateway; `decodeSlot` returns a typed error for bytes
+ * it cannot read and never throws.
+ *
+ *   fill:  [0x02]                                        (one byte: every filler writes equal bytes)
+ *   entry: [0x01] key.client(str) key.seq(varint) streams(varint n) n × (tag(str) prev(varint)) payload(rest)
+ *   str = varint byte length + UTF-8; prev = 0 none, 1 unknown, slot + 2 otherwise
+ */
+import { assert } from "../../../verify/runtime/assert.ts";
+
+/** Who appended, and which of its appends: a retried append carries the same key. */
+export interface IdempotencyKey {
+  readonly client: string;
+  readonly seq: number;
+}
+
+/** Where the previous entry of a stream is: a slot, none (first of its stream), or unknown
+ *  (the sequencer that issued the token did not know; readers scan back from here). */
+export type Backpointer = number;
+export const PREV_NONE: Backpointer = -1;
+export const PREV_UNKNOWN: Backpointer = -2;
+
+export interface StreamLink {
+  readonly tag: string;
+  readonly prev: Backpointer;
+}
+
+export interface LogEntry {
+  readonly key: IdempotencyKey;
+  readonly streams: readonly StreamLink[];
+  readonly payload: Uint8Array;
+}
+
+export type SlotValue = { readonly kind: "entry"; readonly entry: LogEntry } | { readonly kind: "fill" };
+
+export const ENTRY_LIMITS = Object.freeze({
+  /** Bytes of a stream tag or a key's client id. */
+  nameBytesMax: 64,
+  /** Stream tags on one entry. */
+  streamsPerEntryMax: 16,
+});
+
+const KIND_ENTRY = 0x01;
+const KIND_FILL = 0x02;
+export const FILL_BYTES: Uint8Array = Uint8Array.of(KIND_FILL);
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+
+/** `undefined` if `name` is a valid stream tag or client id, else why not. */
+export function nameProblem(what: string, name: string): string | undefined {
+  const n = utf8.encode(name).length;
+  if (n === 0) return `${what} is empty`;
+  if (n > ENTRY_LIMITS.nameBytesMax) return `${what} is ${n} bytes (limit ${ENTRY_LIMITS.nameBytesMax})`;
+  return undefined;
+}
+
+/** `undefined` if the entry may be appended, else why not. */
+export function entryProblem(e: { readonly key: IdempotencyKey; readonly streams: readonly string[] }): string | undefined {
+  const c = nameProblem("idempotency key client", e.key.client);
+  if (c) return c;
+  if (!Number.isSafeInteger(e.key.seq) || e.key.seq < 0) return `idempotency key seq ${e.key.seq} is not a non-negative integer`;
+  if (e.streams.length > ENTRY_LIMITS.streamsPerEntryMax) return `${e.streams.length} stream tags (limit ${ENTRY_LIMITS.streamsPerEntryMax})`;
+  if (new Set(e.streams).size !== e.streams.length) return "a stream tag is repeated";
+  for (const s of e.streams) {
+    const p = nameProblem("stream tag", s);
+    if (p) return p;
+  }
+  return undefined;
+}
+
+export const sameKey = (a: IdempotencyKey, b: IdempotencyKey): boolean => a.client === b.client && a.seq === b.seq;
+export const keyString = (k: IdempotencyKey): string => `${k.client}#${k.seq}`;
+
+class Writer {
+  private buf = new Uint8Array(64);
+  private n = 0;
+  private room(k: number): void {
+    if (this.n + k <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
+    next.set(this.buf.subarray(0, this.n));
+    this.buf = next;
+  }
+  byte(b: number): void {
+    this.room(1);
+    this.buf[this.n++] = b;
+  }
+  varint(x: number): void {
+    assert(Number.isSafeInteger(x) && x >= 0, () => `varint of a non-negative safe integer (${x})`);
+    this.room(8);
+    while (x >= 0x80) {
+      this.buf[this.n++] = (x % 0x80) | 0x80;
+      x = Math.floor(x / 0x80);
+    }
+    this.buf[this.n++] = x;
+  }
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.n);
+    this.n += b.length;
+  }
+  str(s: string): void {
+    const b = utf8.encode(s);
+    this.varint(b.length);
+    this.bytes(b);
+  }
+  done(): Uint8Array {
+    return this.buf.slice(0, this.n);
+  }
+}
+
+export function encodeEntry(e: LogEntry): Uint8Array {
+  assert(entryProblem({ key: e.key, streams: e.streams.map((s) => s.tag) }) === undefined, () => `entry ${keyString(e.key)} is valid`);
+  const w = new Writer();
+  w.byte(KIND_ENTRY);
+  w.str(e.key.client);
+  w.varint(e.key.seq);
+  w.varint(e.streams.length);
+  for (const s of e.streams) {
+    assert(s.prev >= PREV_UNKNOWN && Number.isSafeInteger(s.prev), () => `backpointer ${s.prev} is a slot, none or unknown`);
+    w.str(s.tag);
+    w.varint(s.prev + 2);
+  }
+  w.bytes(e.payload);
+  return w.done();
+}
+
+export class SlotDecodeError {
+  readonly _tag = "SlotDecodeError";
+  constructor(readonly message: string) {}
+}
+
+class Reader {
+  private at = 0;
+  constructor(private readonly b: Uint8Array) {}
+  byte(): number {
+    if (this.at >= this.b.length) throw new SlotDecodeError("truncated");
+    return this.b[this.at++]!;
+  }
+  varint(): number {
+    let x = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.byte();
+      x += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        if (!Number.isSafeInteger(x)) throw new SlotDecodeError("varint out of range");
+        return x;
+      }
+      scale *= 0x80;
+    }
+    throw new SlotDecodeError("varint too long");
+  }
+  str(what: string): string {
+    const n = this.varint();
+    if (n > ENTRY_LIMITS.nameBytesMax || n === 0) throw new SlotDecodeError(`${what} of ${n} bytes`);
+    if (this.at + n > this.b.length) throw new SlotDecodeError("truncated");
+    const s = this.b.subarray(this.at, this.at + n);
+    this.at += n;
+    try {
+      return utf8Strict.decode(s);
+    } catch {
+      throw new SlotDecodeError(`${what} is not UTF-8`);
+    }
+  }
+  rest(): Uint8Array {
+    const r = this.b.slice(this.at);
+    this.at = this.b.length;
+    return r;
+  }
+}
+
+/** Bytes read from a slot → what the slot holds, or why they are not a log slot value. */
+export function decodeSlot(bytes: Uint8Array): SlotValue | SlotDecodeError {
+  try {
+    const r = new Reader(bytes);
+    const kind = r.byte();
+    if (kind === KIND_FILL) return bytes.length === 1 ? { kind: "fill" } : new SlotDecodeError("fill marker with trailing bytes");
+    if (kind !== KIND_ENTRY) return new SlotDecodeError(`unknown slot kind ${kind}`);
+    const client = r.str("key client");
+    const seq = r.varint();
+    const n = r.varint();
+    if (n > ENTRY_LIMITS.streamsPerEntryMax) return new SlotDecodeError(`${n} stream tags`);
+    const streams: StreamLink[] = [];
+    for (let i = 0; i < n; i++) streams.push({ tag: r.str("stream tag"), prev: r.varint() - 2 });
+    return { kind: "entry", entry: { key: { client, seq }, streams, payload: r.rest() } };
+  } catch (e) {
+    if (e instanceof SlotDecodeError) return e;
+    throw e;
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The in-order buffer behind `subscribe(from)` (DESIGN.md §4.1): values arrive pushed (any order,
+ * maybe twice) or read; they leave strictly in slot order, fills skipped. Tells its driver which
+ * slot it is stuck on, so the driver can read it and, past the hole timeout, fill it. Pure.
+ */
+import type { SettledRead } from "./read.ts";
+
+export class InOrder {
+  private readonly held = new Map<number, SettledRead>();
+  private highest = -1;
+  /** When the buffer first got stuck at `next` (for the hole timeout), or undefined. */
+  private stuckSince: number | undefined;
+
+  constructor(
+    private nextSlot: number,
+    /** Slots held ahead of `next` before the oldest pushes are dropped (they will be read again). */
+    private readonly heldMax: number,
+  ) {}
+
+  get next(): number {
+    return this.nextSlot;
+  }
+  /** The highest slot known to hold a value (-1 if none). */
+  get highestSeen(): number {
+    return this.highest;
+  }
+
+  offer(s: SettledRead, now: number): void {
+    if (s.slot < this.nextSlot || this.held.has(s.slot)) return;
+    if (this.held.size >= this.heldMax && s.slot > this.nextSlot) return;
+    this.held.set(s.slot, s);
+    if (s.slot > this.highest) this.highest = s.slot;
+    if (this.stuckSince === undefined && !this.held.has(this.nextSlot)) this.stuckSince = now;
+  }
+
+  /** Settled slots in order from `next`, fills and trimmed slots consumed but not returned. */
+  take(now: number): SettledRead[] {
+    const out: SettledRead[] = [];
+    const before = this.nextSlot;
+    for (let s = this.held.get(this.nextSlot); s; s = this.held.get(this.nextSlot)) {
+      this.held.delete(this.nextSlot);
+      this.nextSlot++;
+      if (s.kind === "entry") out.push(s);
+    }
+    if (this.nextSlot !== before) this.stuckSince = this.held.size > 0 ? now : undefined;
+    return out;
+  }
+
+  /** The slot blocking delivery while later ones are known, and since when; undefined if none. */
+  stuck(): { readonly slot: number; readonly since: number } | undefined {
+    return this.stuckSince !== undefined && this.highest > this.nextSlot ? { slot: this.nextSlot, since: this.stuckSince } : undefined;
+  }
+
+  /** Skip to `slot` (everything below is trimmed). */
+  skipTo(slot: number): void {
+    if (slot <= this.nextSlot) return;
+    for (const k of this.held.keys()) if (k < slot) this.held.delete(k);
+    this.nextSlot = slot;
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The sequencer shell: one `SequencerCore` per log, driven with a real `WorClient` and a timer.
+ * Used embedded (an appender's own sequencer: single-writer mode, tokens cost no round trip) and
+ * behind the sequencer server (many appenders, one sequencer process).
+ */
+import type { WorClient } from "../../../wor/node/client.ts";
+import { SEQUENCER_DEFAULTS, SequencerCore, type SequencerConfig } from "../core/sequencer.ts";
+import type { GrantRequest, LogResult } from "../core/steps.ts";
+import type { Grant } from "../core/tokens.ts";
+import { registerStep } from "./driver.ts";
+import type { TokenSource } from "./token-source.ts";
+
+export interface SequencerNodeOptions {
+  readonly client: WorClient;
+  /** Unique per sequencer incarnation; written into the allocation metadata of its segments. */
+  readonly owner: string;
+  readonly config?: Partial<Omit<SequencerConfig, "log" | "owner" | "segmentSize">>;
+}
+
+export interface SequencerLogStatus {
+  readonly log: string;
+  readonly phase: string;
+  readonly next: number;
+  readonly captured: number;
+  readonly recoveries: number;
+  readonly queued: number;
+  readonly streams: number;
+}
+
+export class SequencerNode implements TokenSource {
+  private readonly cores = new Map<string, SequencerCore>();
+  private readonly waiting = new Map<number, (r: LogResult<Grant>) => void>();
+  private nextId = 1;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly options: SequencerNodeOptions) {}
+
+  grant(log: string, request: GrantRequest): Promise<LogResult<Grant>> {
+    if (this.closed) return Promise.resolve({ ok: false, failure: { code: "unavailable", message: "sequencer closed" } });
+    const core = this.core(log);
+    const id = this.nextId++;
+    const p = new Promise<LogResult<Grant>>((resolve) => this.waiting.set(id, resolve));
+    core.request(id, request, Date.now());
+    this.pump(core);
+    return p;
+  }
+
+  status(): SequencerLogStatus[] {
+    return [...this.cores].map(([log, c]) => ({ log, ...c.status }));
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const resolve of this.waiting.values()) resolve({ ok: false, failure: { code: "unavailable", message: "sequencer closed" } });
+    this.waiting.clear();
+  }
+
+  private core(log: string): SequencerCore {
+    let c = this.cores.get(log);
+    if (!c) {
+      c = new SequencerCore({
+        ...SEQUENCER_DEFAULTS,
+        ...this.options.config,
+        log,
+        owner: this.options.owner,
+        segmentSize: this.options.client.segmentSize,
+      });
+      this.cores.set(log, c);
+    }
+    return c;
+  }
+
+  private pump(core: SequencerCore): void {
+    if (this.closed) return;
+    const out = core.takeOutputs();
+    for (const g of out.grants) {
+      const resolve = this.waiting.get(g.id);
+      this.waiting.delete(g.id);
+      resolve?.(g.result);
+    }
+    for (const s of out.steps) {
+      void registerStep(this.options.client, s.step).then((r) => {
+        if (this.closed) return;
+        core.onResult(s.id, r);
+        this.pump(core);
+      });
+    }
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const wakeups = [...this.cores.values()].map((c) => c.nextWakeup()).filter((w): w is number => w !== undefined);
+    if (wakeups.length === 0) return;
+    this.timer = setTimeout(
+      () => {
+        const now = Date.now();
+        for (const c of this.cores.values()) {
+          c.tick(now);
+          this.pump(c);
+        }
+      },
+      Math.max(0, Math.min(...wakeups) - Date.now()),
+    );
+    this.timer.unref();
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * `subscribe(from)` (DESIGN.md §4.1): catch up by reading (for one stream: by its backpointers),
+ * then follow pushed values (the register layer's watch) through the in-order buffer. Reads fill
+ * in what pushes missed; a slot that stays empty below later values past the hole timeout is filled.
+ */
+import type { WorClient } from "../../../wor/node/client.ts";
+import type { Watched } from "../../../wor/node/watch-feed.ts";
+import { InOrder } from "../core/in-order.ts";
+import { type ReadConfig, type SettledRead, fill, readSlots, slotRead } from "../core/read.ts";
+import type { LogGen, LogResult } from "../core/steps.ts";
+import { readStream } from "../core/stream.ts";
+import { delay, runLog } from "./driver.ts";
+import { LogError } from "./log-error.ts";
+import type { TokenSource } from "./token-source.ts";
+
+export interface SubscriptionPorts {
+  readonly client: WorClient;
+  readonly tokens: TokenSource | undefined;
+  readonly config: ReadConfig;
+}
+
+/** Slots held ahead of the next one to deliver; beyond, pushes are dropped and read again later. */
+const HELD_MAX = 65_536;
+/** With nothing known beyond the next slot, look anyway this often (pushes can be lost). */
+const IDLE_READ_MS = 250;
+
+export async function* subscribe(ports: SubscriptionPorts, from: number, stream?: string): AsyncGenerator<SettledRead> {
+  const { client, tokens, config } = ports;
+  const run = <T>(gen: LogGen<LogResult<T>>): Promise<T> => runLog(gen, client, tokens);
+  const wanted = (s: SettledRead): boolean => s.kind === "entry" && (stream === undefined || s.entry.streams.some((l) => l.tag === stream));
+  let start = from;
+  if (stream !== undefined && tokens) {
+    // Catch up on one stream by its backpointers, without reading the rest of the log.
+    const tail = await tokens.grant(config.log, { asks: [] });
+    if (!tail.ok) throw new LogError(tail.failure);
+    for (const e of await run(readStream(config, stream, from, tail.value.tail))) yield { kind: "entry", slot: e.slot, entry: e.entry };
+    start = Math.max(from, tail.value.tail);
+  }
+  const order = new InOrder(start, HELD_MAX);
+  let feed = client.watch(config.log, start);
+  let push: Promise<IteratorResult<Watched>> | undefined;
+  let lastRead = 0;
+  try {
+    for (;;) {
+      for (const s of order.take(Date.now())) if (wanted(s)) yield s;
+      const stuck = order.stuck();
+      const now = Date.now();
+      if (stuck && now - stuck.since >= config.holeTimeoutMs) {
+        order.offer(await run(fill(config, stuck.slot)), Date.now());
+        continue;
+      }
+      if (now - lastRead >= (stuck ? config.pollMs : IDLE_READ_MS)) {
+        lastRead = now;
+        const got = await run(readSlots(config, order.next, order.next + config.readChunkMax));
+        for (const s of got) {
+          if (s.kind === "trimmed") order.skipTo(s.slot + 1);
+          else if (s.kind !== "unwritten") order.offer(s, Date.now());
+        }
+        continue;
+      }
+      push ??= feed.next();
+      const wait = (stuck ? config.pollMs : IDLE_READ_MS) - (now - lastRead);
+      const r = await Promise.race([push.catch((e: unknown) => e as Error), delay(Math.max(1, wait))]);
+      if (r === undefined) continue;
+      push = undefined;
+      if (r instanceof Error || r.done) {
+        // The feed fell behind or ended: reads carry on, and a new watch starts where we are.
+        feed.return();
+        feed = client.watch(config.log, order.next);
+        continue;
+      }
+      const s = slotRead(r.value.index, r.value.value);
+      if (!s.ok) throw new LogError(s.failure);
+      if (s.value.kind !== "unwritten") order.offer(s.value, Date.now());
+    }
+  } finally {
+    feed.return();
+  }
+}

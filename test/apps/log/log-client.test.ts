@@ -1,0 +1,136 @@
+/**
+ * The shared log over real acceptor nodes and real client shells in memory: appends through an
+ * embedded sequencer, reads, tail, streams, subscribe, holes, sequencer failover and trim.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { LogObserver } from "../../../apps/log/core/invariants.ts";
+import { type WormLog as WormLogT, WormLog } from "../../../apps/log/node/log-client.ts";
+import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
+import { MemoryCluster, bytes, text } from "../../wor/memory-cluster.ts";
+
+const SEGMENT = 64;
+
+describe("WormLog over an in-memory cluster", () => {
+  let cluster: MemoryCluster;
+  before(async () => {
+    cluster = await MemoryCluster.start(3);
+  });
+  after(() => cluster.close());
+
+  const open = (log: string, owner: string, extra: Partial<ConstructorParameters<typeof WormLog>[0]> = {}): { log: WormLogT; seq: SequencerNode } => {
+    const { client } = cluster.client({ segmentSize: SEGMENT });
+    const seq = new SequencerNode({ client, owner, config: { retryMs: 5 } });
+    return { log: new WormLog({ client, log, tokens: seq, read: { holeTimeoutMs: 50, pollMs: 5 }, ...extra }), seq };
+  };
+
+  it("appends get consecutive slots, read back, and tail follows", async () => {
+    const { client } = cluster.client({ segmentSize: SEGMENT });
+    await WormLog.create(client, "l1");
+    const { log, seq } = open("l1", "s1");
+    const slots = await Promise.all(Array.from({ length: 100 }, (_, i) => log.append(bytes(`e${i}`))));
+    assert.deepEqual(
+      slots.map((s) => s.slot),
+      Array.from({ length: 100 }, (_, i) => i),
+    );
+    const got = await log.readRange(0, 100);
+    assert.deepEqual(
+      got.map((s) => (s.kind === "entry" ? text(s.entry.payload) : s.kind)),
+      Array.from({ length: 100 }, (_, i) => `e${i}`),
+    );
+    assert.equal(await log.tail(), 100);
+    const one = await log.read(7);
+    assert.equal(one.kind === "entry" && text(one.entry.payload), "e7");
+    assert.equal((await log.read(100)).kind, "unwritten");
+    seq.close();
+  });
+
+  it("a retried key is stored once; a new sequencer seals the old one's segments and continues", async () => {
+    const { client } = cluster.client({ segmentSize: SEGMENT });
+    await WormLog.create(client, "l2");
+    const a = open("l2", "s-a");
+    const first = await a.log.append(bytes("x"), { key: { client: "c", seq: 1 } });
+    const again = await a.log.append(bytes("x"), { key: { client: "c", seq: 1 } });
+    assert.equal(again.slot, first.slot);
+    assert.equal(again.duplicate, true);
+    await a.log.append(bytes("y"), { streams: ["t"] });
+    a.seq.close();
+    // The new sequencer recovers: the old one's segments are sealed, tokens come from a fresh one.
+    const b = open("l2", "s-b");
+    const z = await b.log.append(bytes("z"), { streams: ["t"] });
+    assert.ok(z.slot >= 2 * SEGMENT, `new tokens come after the sealed segments (got ${z.slot})`);
+    const again2 = await b.log.append(bytes("x"), { key: { client: "c", seq: 1 } });
+    assert.deepEqual(again2, { slot: first.slot, duplicate: true }, "the key table is rebuilt from the sealed segments");
+    const all = await b.log.readRange(0, await b.log.tail());
+    const obs = new LogObserver();
+    for (const s of all) assert.deepEqual(obs.observe(s), []);
+    assert.deepEqual(
+      all.filter((s) => s.kind === "entry").map((s) => (s.kind === "entry" ? text(s.entry.payload) : "")),
+      ["x", "y", "z"],
+    );
+    const stream = await b.log.readStream("t");
+    assert.deepEqual(
+      stream.map((e) => text(e.entry.payload)),
+      ["y", "z"],
+    );
+    b.seq.close();
+  });
+
+  it("streams are read by backpointers, in log order", async () => {
+    const { client } = cluster.client({ segmentSize: SEGMENT });
+    await WormLog.create(client, "l3");
+    const { log, seq } = open("l3", "s3");
+    for (let i = 0; i < 40; i++) {
+      const streams = [i % 2 === 0 ? "even" : "odd", ...(i % 5 === 0 ? ["five"] : [])];
+      await log.append(bytes(`${i}`), { streams });
+    }
+    const five = await log.readStream("five");
+    assert.deepEqual(
+      five.map((e) => text(e.entry.payload)),
+      ["0", "5", "10", "15", "20", "25", "30", "35"],
+    );
+    const odd = await log.readStream("odd", 10, 20);
+    assert.deepEqual(
+      odd.map((e) => e.slot),
+      [11, 13, 15, 17, 19],
+    );
+    assert.deepEqual(await log.readStream("none"), []);
+    seq.close();
+  });
+
+  it("subscribe delivers in slot order, follows new appends, and fills a hole", async () => {
+    const { client } = cluster.client({ segmentSize: SEGMENT });
+    await WormLog.create(client, "l4");
+    const { log, seq } = open("l4", "s4");
+    await log.append(bytes("a"));
+    // A hole: a token taken and never written (an appender that crashed after getting it).
+    const g = await seq.grant("l4", { asks: [{ key: { client: "dead", seq: 0 }, streams: [] }] });
+    assert.ok(g.ok);
+    const sub = log.subscribe(0);
+    const later = log.append(bytes("c"));
+    const seen: string[] = [];
+    for await (const s of sub) {
+      if (s.kind === "entry") seen.push(`${s.slot}:${text(s.entry.payload)}`);
+      if (seen.length === 2) break;
+    }
+    assert.deepEqual(seen, ["0:a", `2:c`]);
+    await later;
+    assert.equal((await log.read(1)).kind, "fill", "the reader filled the hole");
+    seq.close();
+  });
+
+  it("trim makes reads below answer trimmed", async () => {
+    const { client } = cluster.client({ segmentSize: SEGMENT });
+    await WormLog.create(client, "l5");
+    const { log, seq } = open("l5", "s5");
+    for (let i = 0; i < 10; i++) await log.append(bytes(`${i}`));
+    assert.equal(await log.trim(5), 5);
+    assert.equal((await log.read(3)).kind, "trimmed");
+    const rest = await log.readRange(3, 10);
+    assert.deepEqual(
+      rest.map((s) => s.kind),
+      ["trimmed", "trimmed", "entry", "entry", "entry", "entry", "entry"],
+    );
+    seq.close();
+  });
+});
