@@ -5,6 +5,7 @@
 import { Command, Flag } from "effect/cli";
 import { MC_CONFIGS, type McConfigName, runModelCheck } from "../../verify/mc/run.ts";
 import { formatModelCheck, formatSimulation } from "../../verify/report.ts";
+import { runLogSimulation } from "../../verify/sim/log-run.ts";
 import { runSimulation } from "../../verify/sim/run.ts";
 import { CliFailure, EXIT, task, usage } from "./errors.ts";
 import { Progress, printJson, printLine } from "./output.ts";
@@ -56,6 +57,7 @@ const sim = Command.make(
   "sim",
   {
     seeds: Flag.String("seeds").pipe(Flag.withDefault("1..1000"), Flag.withDescription("inclusive seed range A..B (or one seed)")),
+    layer: Flag.String("layer").pipe(Flag.withDefault("register"), Flag.withDescription("register (paxos + WOR) or log (the whole shared-log stack)")),
     json,
   },
   (c) =>
@@ -66,12 +68,14 @@ const sim = Command.make(
       const to = Number(m[2] ?? m[1]);
       if (to < from) throw usage(`--seeds ${c.seeds}: the range is empty`);
       const bar = new Progress("simulating", to - from + 1);
-      const summary = runSimulation({ seeds: { from, to }, now: () => performance.now() }, c.json ? undefined : (p) => bar.set(p.done));
+      if (c.layer !== "register" && c.layer !== "log") throw usage(`--layer must be register or log, not ${JSON.stringify(c.layer)}`);
+      const simulate = c.layer === "log" ? runLogSimulation : runSimulation;
+      const summary = simulate({ seeds: { from, to }, now: () => performance.now() }, c.json ? undefined : (p) => bar.set(p.done));
       bar.finish();
       if (c.json) printJson(summary);
       else printLine(formatSimulation(summary));
       if (summary.failures.length > 0) throw new CliFailure(`simulation failed at seed ${summary.failures[0]!.seed}; replay: ${summary.failures[0]!.replay}`, EXIT.operational);
     }),
-).pipe(Command.withDescription("Run whole-register-layer simulations with faults, one per seed; a failure prints its replay command"));
+).pipe(Command.withDescription("Run whole-stack simulations (register layer, or --layer log) with faults, one per seed; a failure prints its replay command"));
 
 export const checkCommand = Command.make("check").pipe(Command.withDescription("The verifier: model checker and deterministic simulator"), Command.withSubcommands([mc, sim]));

@@ -14,6 +14,9 @@ export const PLANTED_BUGS = [
   "readWithoutQuorum",
   /** acceptor: a trim to a lower mark moves the mark back (paxos/acceptor.ts trim). */
   "trimBackwards",
+  /** log appender: a write with an unknown outcome is retried at a new token without settling its
+   *  slot (apps/log/core/append.ts). */
+  "appendWithoutSettle",
 ] as const;
 
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
@@ -24,6 +27,7 @@ const switches: Record<PlantedBug, boolean> = {
   replyBeforePersist: false,
   readWithoutQuorum: false,
   trimBackwards: false,
+  appendWithoutSettle: false,
 };
 
 /** Is `bug` switched on? Always false outside tests that plant it. */

@@ -50,9 +50,26 @@ export function runSeed(seed: number, options: Partial<Omit<WorldOptions, "seed"
 }
 
 export function runSimulation(options: SimulationOptions, onProgress?: (p: SimulationProgress) => void): SimulationSummary {
+  const { seeds, stopOnFailure, now, ...world } = options;
+  return runSeeds({ seeds, stopOnFailure, now }, (seed) => runSeed(seed, { ...WORLD_DEFAULTS, faults: ALL_FAULTS, ...world }), replayCommand, onProgress);
+}
+
+export interface SeedsOptions {
+  readonly seeds: { readonly from: number; readonly to: number };
+  readonly stopOnFailure?: boolean | undefined;
+  readonly now?: (() => number) | undefined;
+}
+
+/** Run `runOne` over a range of seeds and sum up (shared by the register and the log simulators). */
+export function runSeeds(
+  options: SeedsOptions,
+  runOne: (seed: number) => RunResult & { readonly buggify: ReadonlyMap<string, number> },
+  replay: (seed: number) => string,
+  onProgress?: (p: SimulationProgress) => void,
+): SimulationSummary {
   const now = options.now ?? (() => 0);
   const t0 = now();
-  const { seeds, stopOnFailure = true, now: _now, ...world } = options;
+  const { seeds, stopOnFailure = true } = options;
   const total = seeds.to - seeds.from + 1;
   const failures: { seed: number; violations: readonly string[]; replay: string }[] = [];
   const outcomes: Record<string, number> = {};
@@ -63,14 +80,14 @@ export function runSimulation(options: SimulationOptions, onProgress?: (p: Simul
   let done = 0;
   resetProbes();
   for (let seed = seeds.from; seed <= seeds.to; seed++) {
-    const r = runSeed(seed, { ...WORLD_DEFAULTS, faults: ALL_FAULTS, ...world });
+    const r = runOne(seed);
     done++;
     events += r.events;
     operations += r.operations;
     virtualMs += r.virtualMs;
     for (const [k, v] of Object.entries(r.completed)) outcomes[k] = (outcomes[k] ?? 0) + v;
     for (const [k, v] of r.buggify) buggify[k] = (buggify[k] ?? 0) + v;
-    if (!r.ok) failures.push({ seed, violations: r.violations, replay: replayCommand(seed) });
+    if (!r.ok) failures.push({ seed, violations: r.violations, replay: replay(seed) });
     onProgress?.({ done, total, failed: failures.length, ms: now() - t0 });
     if (!r.ok && stopOnFailure) break;
   }

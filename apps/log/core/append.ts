@@ -7,6 +7,7 @@
  */
 import { bytesEqual } from "../../../paxos/acceptor.ts";
 import type { Ballot } from "../../../paxos/ballot.ts";
+import { planted } from "../../../verify/runtime/planted.ts";
 import { FILL_BYTES, type IdempotencyKey, decodeSlot, encodeEntry, sameKey } from "./entry.ts";
 import { type LogGen, type LogResult, isTransient, logFail, logOk, run, sleep } from "./steps.ts";
 import type { Token } from "./tokens.ts";
@@ -64,7 +65,7 @@ export function* append(cfg: AppendConfig, input: AppendInput): LogGen<LogResult
     const value = encodeEntry({ key: input.key, streams: input.streams.map((tag, i) => ({ tag, prev: t.prev[i]! })), payload: input.payload });
     const w = yield* write(t, value);
     if (w === "ok") return logOk({ slot: t.slot, duplicate: false });
-    if (w !== "theirs") {
+    if (w !== "theirs" && !planted("appendWithoutSettle")) {
       if (w !== "unknown") preemptedBy = w;
       const s = yield* settle(cfg, t.slot, input.key, value);
       if (!s.ok) return s;

@@ -1,0 +1,66 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { plantBugForTest } from "../../../verify/runtime/planted.ts";
+import { LOG_NO_FAULTS } from "../../../verify/sim/log-options.ts";
+import { runLogSeed, runLogSimulation } from "../../../verify/sim/log-run.ts";
+
+const now = () => performance.now();
+/** Seeds in the default run; WORM_LOG_SIM_SEEDS=N runs more. */
+const SEEDS = Number(process.env.WORM_LOG_SIM_SEEDS ?? 1_000);
+
+test(`${SEEDS} seeds of the whole log stack with every fault on are clean`, () => {
+  const s = runLogSimulation({ seeds: { from: 1, to: SEEDS }, now });
+  console.log(`# log sim: ${s.seeds} seeds, ${s.operations} operations, ${s.events} events, ${(s.virtualMs / 1000).toFixed(0)} virtual s in ${(s.ms / 1000).toFixed(1)} s`);
+  console.log(`# probes: ${JSON.stringify(s.probes)}`);
+  console.log(`# outcomes: ${JSON.stringify(s.outcomes)}`);
+  assert.deepEqual(
+    s.failures.map((f) => `${f.seed}: ${f.violations.join("; ")}\n${f.replay}`),
+    [],
+  );
+  assert.equal(s.seeds, SEEDS);
+  for (const p of [
+    "sim.acceptor.crash",
+    "sim.net.partition",
+    "log.sequencer.crash",
+    "log.sequencer.takeover",
+    "log.reader.fillHole",
+    "log.token.prior",
+    "log.seq.captureFoundValues",
+    "log.appender.captureFoundValue",
+  ]) {
+    assert.ok((s.probes[p] ?? 0) > 0, `probe ${p} never reached`);
+  }
+  for (const o of ["append:ok", "scan:ok", "stream:ok", "fill:fill", "fill:entry"]) assert.ok((s.outcomes[o] ?? 0) > 0, `no ${o} outcome`);
+});
+
+test("without faults every append succeeds (reads may time out behind buggified slow messages)", () => {
+  const s = runLogSimulation({ seeds: { from: 1, to: 30 }, faults: LOG_NO_FAULTS });
+  assert.equal(s.failures.length, 0, JSON.stringify(s.failures));
+  for (const k of Object.keys(s.outcomes)) assert.ok(!k.startsWith("append:failed") && !k.startsWith("fill:failed"), `${k} without faults`);
+});
+
+test("the same seed gives the same log run, bit for bit", () => {
+  const a = runLogSeed(777, { keepLog: true });
+  const b = runLogSeed(777, { keepLog: true });
+  assert.ok(a.log.length > 100);
+  assert.deepEqual(a.log, b.log);
+  assert.equal(a.traceHash, b.traceHash);
+  assert.equal(runLogSeed(777).traceHash, a.traceHash);
+  assert.notEqual(runLogSeed(778).traceHash, a.traceHash);
+});
+
+test("the log simulator catches the planted bug appendWithoutSettle, and prints the replay command", () => {
+  const s = plantBugForTest("appendWithoutSettle", () => runLogSimulation({ seeds: { from: 1, to: 1_000 } }));
+  assert.equal(s.failures.length, 1, "appendWithoutSettle was not caught in 1,000 seeds");
+  const f = s.failures[0]!;
+  assert.match(f.replay, new RegExp(`--layer log --seeds ${f.seed}\\.\\.${f.seed}`));
+  assert.match(f.violations.join("\n"), /stored twice|observed at two slots|acknowledged/);
+  console.log(`# appendWithoutSettle: caught at seed ${f.seed}: ${f.violations[0]!.split("\n")[0]!.slice(0, 140)}`);
+  assert.deepEqual(plantBugForTest("appendWithoutSettle", () => runLogSeed(f.seed)).violations, f.violations);
+  assert.equal(runLogSeed(f.seed).ok, true);
+});
+
+test("appends retried with the same key by fresh appenders (crashes, failures) stay exactly-once", { todo: "the sequencer remembers one slot per key: a token whose grant never arrived hides the older slot" }, () => {
+  const s = runLogSimulation({ seeds: { from: 1, to: 200 }, keyRetries: true });
+  assert.deepEqual(s.failures.map((f) => `${f.seed}: ${f.violations[0]}`), []);
+});
