@@ -3,37 +3,16 @@
  */
 import { LIMITS } from "../paxos/limits.ts";
 import type { AcceptorStatus, InspectReply, InspectRequest, SpaceSummary, StatusRequest } from "./admin.ts";
-import {
-  checkEnvelopeSize,
-  fail,
-  ok,
-  range,
-  rangePromises,
-  reject,
-  reportedAddresses,
-  space,
-  toCodecError,
-} from "./codec-common.ts";
+import { decodeMessage, range, rangePromises, reject, reportedAddresses, space } from "./codec-common.ts";
 import type { Decoded } from "./frames.ts";
 import * as pb from "./gen/wormspace/v1/acceptor.ts";
-
-/** Parse with ts-proto and convert; every failure becomes a CodecError. */
-function decodeWith<M, T>(bytes: Uint8Array, fns: pb.MessageFns<M>, convert: (m: M) => T): Decoded<T> {
-  const big = checkEnvelopeSize(bytes);
-  if (big) return fail(big);
-  try {
-    return ok(convert(fns.decode(bytes)));
-  } catch (e) {
-    return fail(toCodecError(e));
-  }
-}
 
 // ---- status ----
 
 export const encodeStatusRequest = (_request: StatusRequest = {}): Uint8Array => pb.StatusRequest.encode({}).finish();
 
 export const decodeStatusRequest = (bytes: Uint8Array): Decoded<StatusRequest> =>
-  decodeWith(bytes, pb.StatusRequest, (): StatusRequest => ({}));
+  decodeMessage(bytes, pb.StatusRequest, (): StatusRequest => ({}));
 
 export const encodeStatus = (s: AcceptorStatus): Uint8Array =>
   pb.AcceptorStatus.encode({
@@ -61,7 +40,7 @@ const toStatus = (s: pb.AcceptorStatus): AcceptorStatus => ({
   spaces: s.spaces.map(summary),
 });
 
-export const decodeStatus = (bytes: Uint8Array): Decoded<AcceptorStatus> => decodeWith(bytes, pb.AcceptorStatus, toStatus);
+export const decodeStatus = (bytes: Uint8Array): Decoded<AcceptorStatus> => decodeMessage(bytes, pb.AcceptorStatus, toStatus);
 
 // ---- inspect ----
 
@@ -74,7 +53,7 @@ function toInspectRequest(r: pb.InspectRequest): InspectRequest {
 }
 
 export const decodeInspectRequest = (bytes: Uint8Array): Decoded<InspectRequest> =>
-  decodeWith(bytes, pb.InspectRequest, toInspectRequest);
+  decodeMessage(bytes, pb.InspectRequest, toInspectRequest);
 
 export const encodeInspectReply = (r: InspectReply): Uint8Array =>
   pb.InspectReply.encode({
@@ -89,4 +68,4 @@ const toInspectReply = (r: pb.InspectReply): InspectReply => ({
   ranges: rangePromises(r.ranges, "inspect: ranges"),
 });
 
-export const decodeInspectReply = (bytes: Uint8Array): Decoded<InspectReply> => decodeWith(bytes, pb.InspectReply, toInspectReply);
+export const decodeInspectReply = (bytes: Uint8Array): Decoded<InspectReply> => decodeMessage(bytes, pb.InspectReply, toInspectReply);

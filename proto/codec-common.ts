@@ -152,6 +152,89 @@ export function recoverFrameId(body: Uint8Array): number | undefined {
   }
 }
 
+/** The part of a ts-proto message's functions the decoders use. */
+export interface MessageDecoder<M> {
+  decode(input: BinaryReader | Uint8Array, length?: number): M;
+}
+
+/** A unary message (admin calls): parse with ts-proto and convert; every failure becomes a CodecError. */
+export function decodeMessage<M, T>(bytes: Uint8Array, fns: MessageDecoder<M>, convert: (m: M) => T): Decoded<T> {
+  const big = checkEnvelopeSize(bytes);
+  if (big) return fail(big);
+  try {
+    return ok(convert(fns.decode(bytes)));
+  } catch (e) {
+    return fail(toCodecError(e));
+  }
+}
+
+/** An envelope from a server: the client does not trust a malformed server, so any frame that
+ *  fails to parse or validate fails the whole envelope. */
+export function decodeStrictEnvelope<M, T>(bytes: Uint8Array, fns: MessageDecoder<M>, convert: (m: M) => T): Decoded<T[]> {
+  const big = checkEnvelopeSize(bytes);
+  if (big) return fail(big);
+  const out: T[] = [];
+  try {
+    const reader = new BinaryReader(bytes);
+    while (reader.pos < reader.len) {
+      const length = nextFrameLength(reader, out.length);
+      const end = reader.pos + length;
+      const m = fns.decode(reader, length);
+      frameEnd(reader, end);
+      out.push(convert(m));
+    }
+  } catch (e) {
+    return fail(toCodecError(e));
+  }
+  return ok(out);
+}
+
+/**
+ * An envelope from a client: a frame that parses but fails validation, or whose body is broken but
+ * whose id is readable, becomes `invalid(id, error)` so the server answers that frame alone. A broken
+ * envelope (too large, too many frames, bad framing, an unreadable id) fails as a whole.
+ */
+export function decodeLenientEnvelope<M extends { id: number }, T>(
+  bytes: Uint8Array,
+  fns: MessageDecoder<M>,
+  convert: (m: M) => T,
+  invalid: (id: number, error: CodecError) => T,
+): Decoded<T[]> {
+  const big = checkEnvelopeSize(bytes);
+  if (big) return fail(big);
+  const out: T[] = [];
+  try {
+    const reader = new BinaryReader(bytes);
+    while (reader.pos < reader.len) {
+      const length = nextFrameLength(reader, out.length);
+      const start = reader.pos;
+      const end = start + length;
+      let m: M;
+      try {
+        m = fns.decode(reader, length);
+        frameEnd(reader, end);
+      } catch (e) {
+        // The body is broken (or carries an integer beyond 2^53) but its bounds are sound: answer it
+        // alone when its id is readable, else give up on the envelope.
+        const error = toCodecError(e);
+        const id = recoverFrameId(bytes.subarray(start, end));
+        if (id === undefined) throw error;
+        reader.pos = end;
+        out.push(invalid(id, error));
+        continue;
+      }
+      try {
+        out.push(convert(m));
+      } catch (e) {
+        out.push(invalid(m.id, toCodecError(e)));
+      }
+    }
+  } catch (e) {
+    return fail(toCodecError(e));
+  }
+  return ok(out);
+}
+
 /** Write an envelope: each frame as field 1. */
 export function writeEnvelope<F>(frames: readonly F[], encodeFrame: (f: F, w: BinaryWriter) => void): Uint8Array {
   const w = new BinaryWriter();

@@ -4,24 +4,19 @@
  * A client does not trust a malformed server: any frame that fails to parse or validate fails the
  * whole envelope (there is no per-frame "invalid" for replies; the session treats it as a fault).
  */
-import { BinaryReader, type BinaryWriter } from "@bufbuild/protobuf/wire";
+import type { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { LIMITS } from "../paxos/limits.ts";
 import type { ErrorCode, Refusal, ReportedAddress, Reply } from "../paxos/messages.ts";
 import { unreachable } from "../verify/runtime/assert.ts";
 import {
   ballot,
-  checkEnvelopeSize,
   copyValue,
   count,
-  fail,
-  frameEnd,
-  nextFrameLength,
-  ok,
+  decodeStrictEnvelope,
   rangePromises,
   reject,
   reportedAddresses,
   space,
-  toCodecError,
   writeEnvelope,
 } from "./codec-common.ts";
 import type { Decoded, ServerFrame } from "./frames.ts";
@@ -156,21 +151,4 @@ function toServerFrame(f: pb.ServerFrame): ServerFrame {
 }
 
 /** Decode one batch; any broken or invalid frame fails it. */
-export function decodeServerFrames(bytes: Uint8Array): Decoded<ServerFrame[]> {
-  const big = checkEnvelopeSize(bytes);
-  if (big) return fail(big);
-  const out: ServerFrame[] = [];
-  try {
-    const reader = new BinaryReader(bytes);
-    while (reader.pos < reader.len) {
-      const length = nextFrameLength(reader, out.length);
-      const end = reader.pos + length;
-      const f = pb.ServerFrame.decode(reader, length);
-      frameEnd(reader, end);
-      out.push(toServerFrame(f));
-    }
-  } catch (e) {
-    return fail(toCodecError(e));
-  }
-  return ok(out);
-}
+export const decodeServerFrames = (bytes: Uint8Array): Decoded<ServerFrame[]> => decodeStrictEnvelope(bytes, pb.ServerFrame, toServerFrame);

@@ -4,26 +4,11 @@
  * A frame that parses but fails validation keeps its id and becomes `{ kind: "invalid" }`, so the
  * node answers that frame alone; only a broken envelope fails the whole batch.
  */
-import { BinaryReader, type BinaryWriter } from "@bufbuild/protobuf/wire";
+import type { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { LIMITS, isUserSpaceName } from "../paxos/limits.ts";
 import type { Entry, Request } from "../paxos/messages.ts";
 import { unreachable } from "../verify/runtime/assert.ts";
-import {
-  ballot,
-  checkEnvelopeSize,
-  copyValue,
-  count,
-  fail,
-  frameEnd,
-  nextFrameLength,
-  ok,
-  range,
-  recoverFrameId,
-  reject,
-  space,
-  toCodecError,
-  writeEnvelope,
-} from "./codec-common.ts";
+import { ballot, copyValue, count, decodeLenientEnvelope, range, reject, space, writeEnvelope } from "./codec-common.ts";
 import type { ClientFrame, Decoded, DecodedClientFrame } from "./frames.ts";
 import * as pb from "./gen/wormspace/v1/acceptor.ts";
 
@@ -130,45 +115,9 @@ function toClientFrame(f: pb.ClientFrame): ClientFrame {
   }
 }
 
-function decodeFrame(bytes: Uint8Array, reader: BinaryReader, length: number): DecodedClientFrame {
-  const start = reader.pos;
-  const end = start + length;
-  let f: pb.ClientFrame;
-  try {
-    f = pb.ClientFrame.decode(reader, length);
-    frameEnd(reader, end);
-  } catch (e) {
-    // The body is broken (or carries an integer beyond 2^53) but its bounds are sound: answer it
-    // alone when its id is readable, else give up on the envelope.
-    const error = toCodecError(e);
-    const id = recoverFrameId(bytes.subarray(start, end));
-    if (id === undefined) throw error;
-    reader.pos = end;
-    return { id, kind: "invalid", error };
-  }
-  try {
-    return toClientFrame(f);
-  } catch (e) {
-    return { id: f.id, kind: "invalid", error: toCodecError(e) };
-  }
-}
-
 /**
  * Decode one batch. `{ok: false}` when the envelope is too large, holds too many frames or cannot be
  * framed; otherwise one entry per frame, invalid frames included (with their ids).
  */
-export function decodeClientFrames(bytes: Uint8Array): Decoded<DecodedClientFrame[]> {
-  const big = checkEnvelopeSize(bytes);
-  if (big) return fail(big);
-  const out: DecodedClientFrame[] = [];
-  try {
-    const reader = new BinaryReader(bytes);
-    while (reader.pos < reader.len) {
-      const length = nextFrameLength(reader, out.length);
-      out.push(decodeFrame(bytes, reader, length));
-    }
-  } catch (e) {
-    return fail(toCodecError(e));
-  }
-  return ok(out);
-}
+export const decodeClientFrames = (bytes: Uint8Array): Decoded<DecodedClientFrame[]> =>
+  decodeLenientEnvelope<pb.ClientFrame, DecodedClientFrame>(bytes, pb.ClientFrame, toClientFrame, (id, error) => ({ id, kind: "invalid", error }));

@@ -19,7 +19,8 @@ const serialize = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset,
 /** Identity: the codec copies what it keeps. */
 const deserialize = (b: Buffer): Uint8Array => b;
 
-function method(path: string, originalName: string, streaming: boolean): grpc.MethodDefinition<Uint8Array, Uint8Array> {
+/** A method over raw bytes (both directions streaming, or both unary). */
+export function rawMethod(path: string, originalName: string, streaming: boolean): grpc.MethodDefinition<Uint8Array, Uint8Array> {
   return {
     path,
     originalName,
@@ -43,9 +44,9 @@ export interface AcceptorHandlers extends grpc.UntypedServiceImplementation {
 }
 
 export const AcceptorService: grpc.ServiceDefinition<AcceptorHandlers> = {
-  session: method(ACCEPTOR_METHOD_PATHS.session, "Session", true),
-  status: method(ACCEPTOR_METHOD_PATHS.status, "Status", false),
-  inspect: method(ACCEPTOR_METHOD_PATHS.inspect, "Inspect", false),
+  session: rawMethod(ACCEPTOR_METHOD_PATHS.session, "Session", true),
+  status: rawMethod(ACCEPTOR_METHOD_PATHS.status, "Status", false),
+  inspect: rawMethod(ACCEPTOR_METHOD_PATHS.inspect, "Inspect", false),
 };
 
 /**
@@ -57,7 +58,7 @@ export const ACCEPTOR_CHANNEL_OPTIONS: Readonly<grpc.ChannelOptions> = Object.fr
   "grpc.max_send_message_length": LIMITS.envelopeBytesMax + 1024,
 });
 
-type UnaryCallback = (err: grpc.ServiceError | null, value?: Uint8Array) => void;
+export type UnaryCallback = (err: grpc.ServiceError | null, value?: Uint8Array) => void;
 
 /** The generated client, typed: methods take and give raw bytes. */
 export interface AcceptorClient extends grpc.Client {

@@ -1,0 +1,166 @@
+/**
+ * The sequencer's gateway (DESIGN.md §7.5): GrantRequestEnvelope / GrantReplyEnvelope / status bytes
+ * ⇄ validated proto/sequencer-frames.ts values. Same rules as the acceptor's codecs (proto/README.md):
+ * every decode returns `Decoded<T>`; a request frame that fails validation keeps its id and becomes
+ * `{kind: "invalid"}`; a reply envelope is all-or-nothing; encoders trust domain values.
+ *
+ * Validation: log names are user space names; each ask's key and stream tags pass `entryProblem`;
+ * queried stream tags pass `nameProblem`; counts stay within SEQUENCER_WIRE_LIMITS; ballots are
+ * valid; a token's slot lies in its capture and its backpointers point back (or are none / unknown);
+ * failure codes are known.
+ */
+import type { BinaryWriter } from "@bufbuild/protobuf/wire";
+import { ENTRY_LIMITS, PREV_UNKNOWN, entryProblem, nameProblem } from "../apps/log/core/entry.ts";
+import type { GrantRequest, LogFailure, LogResult, TokenAsk } from "../apps/log/core/steps.ts";
+import type { Grant, Token } from "../apps/log/core/tokens.ts";
+import { isUserSpaceName } from "../paxos/limits.ts";
+import { ballot, count, decodeLenientEnvelope, decodeMessage, decodeStrictEnvelope, reject, space, writeEnvelope } from "./codec-common.ts";
+import type { Decoded } from "./frames.ts";
+import * as pb from "./gen/wormspace/v1/sequencer.ts";
+import { type DecodedGrantRequestFrame, type GrantReplyFrame, type GrantRequestFrame, SEQUENCER_WIRE_LIMITS, type SequencerStatus } from "./sequencer-frames.ts";
+
+const L = SEQUENCER_WIRE_LIMITS;
+
+const FAILURE_CODE_TO_PB: { readonly [K in LogFailure["code"]]: pb.LogFailureCode } = {
+  timeout: pb.LogFailureCode.LOG_FAILURE_CODE_TIMEOUT,
+  unavailable: pb.LogFailureCode.LOG_FAILURE_CODE_UNAVAILABLE,
+  unknownSpace: pb.LogFailureCode.LOG_FAILURE_CODE_UNKNOWN_SPACE,
+  invalid: pb.LogFailureCode.LOG_FAILURE_CODE_INVALID,
+  tooLarge: pb.LogFailureCode.LOG_FAILURE_CODE_TOO_LARGE,
+  notReady: pb.LogFailureCode.LOG_FAILURE_CODE_NOT_READY,
+  unauthenticated: pb.LogFailureCode.LOG_FAILURE_CODE_UNAUTHENTICATED,
+  contended: pb.LogFailureCode.LOG_FAILURE_CODE_CONTENDED,
+  internal: pb.LogFailureCode.LOG_FAILURE_CODE_INTERNAL,
+  trimmed: pb.LogFailureCode.LOG_FAILURE_CODE_TRIMMED,
+  corrupt: pb.LogFailureCode.LOG_FAILURE_CODE_CORRUPT,
+  exhausted: pb.LogFailureCode.LOG_FAILURE_CODE_EXHAUSTED,
+};
+
+const FAILURE_CODE_FROM_PB = new Map<number, LogFailure["code"]>(
+  (Object.keys(FAILURE_CODE_TO_PB) as LogFailure["code"][]).map((k) => [FAILURE_CODE_TO_PB[k], k]),
+);
+
+const PHASES = new Set(["idle", "recovering", "ready"]);
+
+function logName(name: string, what: string): string {
+  if (!isUserSpaceName(name)) reject("invalid", `${what}: invalid log name ${JSON.stringify(name.slice(0, 80))}`);
+  return name;
+}
+
+// ---- requests (client → sequencer) ----
+
+function writeGrantRequest(f: GrantRequestFrame, w: BinaryWriter): void {
+  const asks: pb.TokenAsk[] = f.request.asks.map((a) => ({ key: { client: a.key.client, seq: a.key.seq }, streams: a.streams as string[], preemptedBy: a.preemptedBy }));
+  pb.GrantRequest.encode({ id: f.id, log: f.log, asks, streams: (f.request.streams ?? []) as string[] }, w);
+}
+
+/** Encode one batch of grant requests. */
+export const encodeGrantRequests = (frames: readonly GrantRequestFrame[]): Uint8Array => writeEnvelope(frames, writeGrantRequest);
+
+function toAsk(a: pb.TokenAsk): TokenAsk {
+  if (a.key === undefined) reject("invalid", "grant: an ask without an idempotency key");
+  const key = { client: a.key.client, seq: a.key.seq };
+  const problem = entryProblem({ key, streams: a.streams });
+  if (problem) reject("invalid", `grant: ${problem}`);
+  return a.preemptedBy === undefined ? { key, streams: a.streams } : { key, streams: a.streams, preemptedBy: ballot(a.preemptedBy, "grant: preemptedBy") };
+}
+
+function toGrantRequestFrame(m: pb.GrantRequest): GrantRequestFrame {
+  const log = logName(m.log, "grant");
+  count(m.asks.length, L.asksMax, "grant: asks");
+  count(m.streams.length, L.streamQueriesMax, "grant: stream queries");
+  for (const tag of m.streams) {
+    const problem = nameProblem("queried stream tag", tag);
+    if (problem) reject("invalid", `grant: ${problem}`);
+  }
+  const asks = m.asks.map(toAsk);
+  const request: GrantRequest = m.streams.length > 0 ? { asks, streams: m.streams } : { asks };
+  return { id: m.id, kind: "grant", log, request };
+}
+
+/**
+ * Decode one batch of grant requests. `{ok: false}` for a broken envelope; otherwise one entry per
+ * frame, invalid frames included (with their ids).
+ */
+export const decodeGrantRequests = (bytes: Uint8Array): Decoded<DecodedGrantRequestFrame[]> =>
+  decodeLenientEnvelope<pb.GrantRequest, DecodedGrantRequestFrame>(bytes, pb.GrantRequest, toGrantRequestFrame, (id, error) => ({ id, kind: "invalid", error }));
+
+// ---- replies (sequencer → client) ----
+
+function grantToPb(g: Grant): pb.Grant {
+  const tokens: pb.Token[] = g.tokens.map((t) => ({
+    slot: t.slot,
+    capture: { space: t.capture.space, from: t.capture.from, to: t.capture.to, ballot: t.capture.ballot },
+    prev: t.prev as number[],
+    prior: t.prior,
+  }));
+  return { tokens, tail: g.tail, streamTails: g.streamTails as number[] };
+}
+
+function writeGrantReply(f: GrantReplyFrame, w: BinaryWriter): void {
+  const r = f.result;
+  const result: pb.GrantReply["result"] = r.ok
+    ? { $case: "grant", value: grantToPb(r.value) }
+    : { $case: "failure", value: { code: FAILURE_CODE_TO_PB[r.failure.code], message: r.failure.message } };
+  pb.GrantReply.encode({ id: f.id, result }, w);
+}
+
+/** Encode one batch of grant replies. */
+export const encodeGrantReplies = (frames: readonly GrantReplyFrame[]): Uint8Array => writeEnvelope(frames, writeGrantReply);
+
+function backpointer(p: number, below: number, what: string): number {
+  if (p < PREV_UNKNOWN) reject("invalid", `${what}: backpointer ${p} below ${PREV_UNKNOWN}`);
+  if (p >= below) reject("invalid", `${what}: backpointer ${p} does not point below ${below}`);
+  return p;
+}
+
+function toToken(t: pb.Token): Token {
+  const c = t.capture;
+  if (c === undefined) reject("invalid", `token ${t.slot}: missing capture`);
+  const capture = { space: space(c.space, "token capture"), from: c.from, to: c.to, ballot: ballot(c.ballot, "token capture") };
+  if (t.slot < c.from || t.slot >= c.to) reject("invalid", `token ${t.slot}: outside its capture [${c.from}, ${c.to})`);
+  count(t.prev.length, ENTRY_LIMITS.streamsPerEntryMax, `token ${t.slot}: backpointers`);
+  const prev = t.prev.map((p) => backpointer(p, t.slot, `token ${t.slot}`));
+  return t.prior === undefined ? { slot: t.slot, capture, prev } : { slot: t.slot, capture, prev, prior: t.prior };
+}
+
+function toResult(m: pb.GrantReply): LogResult<Grant> {
+  const r = m.result;
+  if (r === undefined) reject("invalid", `reply ${m.id}: neither grant nor failure set`);
+  if (r.$case === "failure") {
+    const code = FAILURE_CODE_FROM_PB.get(r.value.code);
+    if (code === undefined) reject("invalid", `reply ${m.id}: unknown failure code ${r.value.code}`);
+    count(r.value.message.length, L.messageCharsMax, `reply ${m.id}: message characters`);
+    return { ok: false, failure: { code, message: r.value.message } };
+  }
+  const g = r.value;
+  count(g.tokens.length, L.asksMax, `reply ${m.id}: tokens`);
+  count(g.streamTails.length, L.streamQueriesMax, `reply ${m.id}: stream tails`);
+  const streamTails = g.streamTails.map((p) => backpointer(p, Number.MAX_SAFE_INTEGER, `reply ${m.id}: stream tail`));
+  return { ok: true, value: { tokens: g.tokens.map(toToken), tail: g.tail, streamTails } };
+}
+
+/** Decode one batch of grant replies; any broken or invalid frame fails it. */
+export const decodeGrantReplies = (bytes: Uint8Array): Decoded<GrantReplyFrame[]> =>
+  decodeStrictEnvelope(bytes, pb.GrantReply, (m): GrantReplyFrame => ({ id: m.id, result: toResult(m) }));
+
+// ---- status (unary) ----
+
+export const encodeSequencerStatusRequest = (): Uint8Array => pb.SequencerStatusRequest.encode({}).finish();
+
+export const decodeSequencerStatusRequest = (bytes: Uint8Array): Decoded<Record<string, never>> =>
+  decodeMessage(bytes, pb.SequencerStatusRequest, () => ({}));
+
+export const encodeSequencerStatus = (s: SequencerStatus): Uint8Array => pb.SequencerStatus.encode({ logs: s.logs.map((l) => ({ ...l })) }).finish();
+
+function toStatus(s: pb.SequencerStatus): SequencerStatus {
+  count(s.logs.length, L.statusLogsMax, "status: logs");
+  return {
+    logs: s.logs.map((l) => {
+      if (!PHASES.has(l.phase)) reject("invalid", `status: unknown phase ${JSON.stringify(l.phase.slice(0, 40))}`);
+      return { ...l, log: logName(l.log, "status") };
+    }),
+  };
+}
+
+export const decodeSequencerStatus = (bytes: Uint8Array): Decoded<SequencerStatus> => decodeMessage(bytes, pb.SequencerStatus, toStatus);
