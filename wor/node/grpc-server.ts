@@ -8,7 +8,6 @@
  * call must carry `authorization: Bearer <token>`. A storage failure stops the node; the server
  * then shuts down rather than serve from a disk in an unknown state.
  */
-import { timingSafeEqual } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import {
   decodeClientFrames,
@@ -19,28 +18,13 @@ import {
   encodeStatus,
 } from "../../proto/codec.ts";
 import type { ServerFrame } from "../../proto/frames.ts";
-import { ACCEPTOR_CHANNEL_OPTIONS, type AcceptorHandlers, AcceptorService } from "../../proto/service.ts";
+import { type AcceptorHandlers, AcceptorService } from "../../proto/service.ts";
 import type { ErrorCode } from "../../paxos/messages.ts";
 import type { AcceptorNode, FrameSink } from "./acceptor-node.ts";
+import { type ServerTls, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "./grpc-serving.ts";
 import { StreamWriter } from "./stream-writer.ts";
 
-export const SERVER_LIMITS = Object.freeze({
-  keepaliveTimeMs: 20_000,
-  keepaliveTimeoutMs: 5_000,
-  /** Clients ping every 10 s when idle (wor/node/credentials.ts); allow down to this interval. */
-  minPingIntervalWithoutDataMs: 5_000,
-  /** How long `close` waits for calls to finish before cancelling them. */
-  shutdownGraceMs: 2_000,
-});
-
-export interface ServerTls {
-  /** PEM. */
-  readonly key: Uint8Array;
-  readonly cert: Uint8Array;
-  /** PEM of the CA that signs client certificates (mutual TLS). */
-  readonly ca?: Uint8Array;
-  readonly requireClientCert?: boolean;
-}
+export type { ServerTls } from "./grpc-serving.ts";
 
 export interface AcceptorServerOptions {
   readonly node: AcceptorNode;
@@ -74,24 +58,16 @@ const INSPECT_STATUS: Record<ErrorCode, grpc.status> = {
   internal: grpc.status.INTERNAL,
 };
 
-const statusError = (code: grpc.status, details: string): Partial<grpc.ServiceError> => ({ code, details, message: details });
-
 export async function startAcceptorServer(options: AcceptorServerOptions): Promise<AcceptorServer> {
   const { node } = options;
   const sessions = new Set<Session>();
-  const server = new grpc.Server({
-    ...ACCEPTOR_CHANNEL_OPTIONS,
-    "grpc.keepalive_time_ms": SERVER_LIMITS.keepaliveTimeMs,
-    "grpc.keepalive_timeout_ms": SERVER_LIMITS.keepaliveTimeoutMs,
-    "grpc.keepalive_permit_without_calls": 1,
-    "grpc.http2.min_ping_interval_without_data_ms": SERVER_LIMITS.minPingIntervalWithoutDataMs,
-  });
+  const server = newServer();
   const authorized = tokenCheck(options.token);
 
   const handlers: AcceptorHandlers = {
     session(call) {
       if (!authorized(call.metadata)) {
-        call.emit("error", statusError(grpc.status.UNAUTHENTICATED, "missing or wrong cluster token"));
+        call.emit("error", unauthenticated());
         return;
       }
       let closed = false;
@@ -142,13 +118,13 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
       call.on("error", teardown);
     },
     status(call, callback) {
-      if (!authorized(call.metadata)) return callback(statusError(grpc.status.UNAUTHENTICATED, "missing or wrong cluster token"));
+      if (!authorized(call.metadata)) return callback(unauthenticated());
       const req = decodeStatusRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
       callback(null, encodeStatus(node.status()));
     },
     inspect(call, callback) {
-      if (!authorized(call.metadata)) return callback(statusError(grpc.status.UNAUTHENTICATED, "missing or wrong cluster token"));
+      if (!authorized(call.metadata)) return callback(unauthenticated());
       const req = decodeInspectRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
       const r = node.inspect(req.value);
@@ -158,26 +134,13 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
   };
   server.addService(AcceptorService, handlers);
 
-  const host = options.host ?? "127.0.0.1";
-  const target = `${host.includes(":") ? `[${host}]` : host}:${options.port ?? 0}`;
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(target, serverCredentials(options.tls), (err, bound) => (err ? reject(err) : resolve(bound))),
-  );
+  const port = await bindServer(server, options.host ?? "127.0.0.1", options.port ?? 0, options.tls);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       for (const s of [...sessions]) s.end();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, SERVER_LIMITS.shutdownGraceMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await shutdownServer(server);
       for (const s of [...sessions]) s.writer.close();
       await node.close();
     })());
@@ -205,22 +168,4 @@ export function serverFrameBytes(f: ServerFrame): number {
     default:
       return 48;
   }
-}
-
-function serverCredentials(tls: ServerTls | undefined): grpc.ServerCredentials {
-  if (!tls) return grpc.ServerCredentials.createInsecure();
-  const pair = { private_key: Buffer.from(tls.key), cert_chain: Buffer.from(tls.cert) };
-  if (tls.requireClientCert && !tls.ca) throw new Error("mutual TLS needs the CA that signs client certificates");
-  return grpc.ServerCredentials.createSsl(tls.ca ? Buffer.from(tls.ca) : null, [pair], tls.requireClientCert ?? false);
-}
-
-/** `authorization: Bearer <token>`, compared in constant time; everything passes without a token. */
-function tokenCheck(token: string | undefined): (md: grpc.Metadata) => boolean {
-  if (token === undefined) return () => true;
-  const want = Buffer.from(`Bearer ${token}`);
-  return (md) =>
-    md.get("authorization").some((v) => {
-      const got = Buffer.from(typeof v === "string" ? v : v.toString());
-      return got.length === want.length && timingSafeEqual(got, want);
-    });
 }

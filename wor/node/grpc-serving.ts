@@ -1,0 +1,79 @@
+/**
+ * What every WormSpace gRPC server shares (the acceptor's, wor/node/grpc-server.ts, and the log
+ * sequencer's, apps/log/node/sequencer-server.ts): keepalive settings, TLS / mutual TLS credentials,
+ * the cluster-token check, binding, and a graceful shutdown with a deadline (DESIGN.md §3.3).
+ */
+import { timingSafeEqual } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import { ACCEPTOR_CHANNEL_OPTIONS } from "../../proto/service.ts";
+
+export const SERVER_LIMITS = Object.freeze({
+  keepaliveTimeMs: 20_000,
+  keepaliveTimeoutMs: 5_000,
+  /** Clients ping every 10 s when idle (wor/node/credentials.ts); allow down to this interval. */
+  minPingIntervalWithoutDataMs: 5_000,
+  /** How long `close` waits for calls to finish before cancelling them. */
+  shutdownGraceMs: 2_000,
+});
+
+export interface ServerTls {
+  /** PEM. */
+  readonly key: Uint8Array;
+  readonly cert: Uint8Array;
+  /** PEM of the CA that signs client certificates (mutual TLS). */
+  readonly ca?: Uint8Array;
+  readonly requireClientCert?: boolean;
+}
+
+export const statusError = (code: grpc.status, details: string): Partial<grpc.ServiceError> => ({ code, details, message: details });
+
+export const unauthenticated = (): Partial<grpc.ServiceError> => statusError(grpc.status.UNAUTHENTICATED, "missing or wrong cluster token");
+
+/** A server with the channel limits and keepalive settings both ends agree on. */
+export function newServer(): grpc.Server {
+  return new grpc.Server({
+    ...ACCEPTOR_CHANNEL_OPTIONS,
+    "grpc.keepalive_time_ms": SERVER_LIMITS.keepaliveTimeMs,
+    "grpc.keepalive_timeout_ms": SERVER_LIMITS.keepaliveTimeoutMs,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.min_ping_interval_without_data_ms": SERVER_LIMITS.minPingIntervalWithoutDataMs,
+  });
+}
+
+/** Listen on host:port (port 0: any free port); resolves with the bound port. */
+export function bindServer(server: grpc.Server, host: string, port: number, tls: ServerTls | undefined): Promise<number> {
+  const target = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  return new Promise<number>((resolve, reject) => server.bindAsync(target, serverCredentials(tls), (err, bound) => (err ? reject(err) : resolve(bound))));
+}
+
+/** Stop taking calls; wait up to `shutdownGraceMs` for the running ones, then cancel them. */
+export function shutdownServer(server: grpc.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, SERVER_LIMITS.shutdownGraceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+function serverCredentials(tls: ServerTls | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  const pair = { private_key: Buffer.from(tls.key), cert_chain: Buffer.from(tls.cert) };
+  if (tls.requireClientCert && !tls.ca) throw new Error("mutual TLS needs the CA that signs client certificates");
+  return grpc.ServerCredentials.createSsl(tls.ca ? Buffer.from(tls.ca) : null, [pair], tls.requireClientCert ?? false);
+}
+
+/** `authorization: Bearer <token>`, compared in constant time; everything passes without a token. */
+export function tokenCheck(token: string | undefined): (md: grpc.Metadata) => boolean {
+  if (token === undefined) return () => true;
+  const want = Buffer.from(`Bearer ${token}`);
+  return (md) =>
+    md.get("authorization").some((v) => {
+      const got = Buffer.from(typeof v === "string" ? v : v.toString());
+      return got.length === want.length && timingSafeEqual(got, want);
+    });
+}
