@@ -12,7 +12,7 @@
 import type { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { ENTRY_LIMITS, PREV_UNKNOWN, entryProblem, nameProblem } from "../apps/log/core/entry.ts";
 import type { GrantRequest, LogFailure, LogResult, TokenAsk } from "../apps/log/core/steps.ts";
-import type { Grant, Token } from "../apps/log/core/tokens.ts";
+import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "../apps/log/core/tokens.ts";
 import { isUserSpaceName } from "../paxos/limits.ts";
 import { ballot, count, decodeLenientEnvelope, decodeMessage, decodeStrictEnvelope, reject, space, writeEnvelope } from "./codec-common.ts";
 import type { Decoded } from "./frames.ts";
@@ -92,7 +92,7 @@ function grantToPb(g: Grant): pb.Grant {
     slot: t.slot,
     capture: { space: t.capture.space, from: t.capture.from, to: t.capture.to, ballot: t.capture.ballot },
     prev: t.prev as number[],
-    prior: t.prior,
+    priors: t.priors as number[],
   }));
   return { tokens, tail: g.tail, streamTails: g.streamTails as number[] };
 }
@@ -121,7 +121,9 @@ function toToken(t: pb.Token): Token {
   if (t.slot < c.from || t.slot >= c.to) reject("invalid", `token ${t.slot}: outside its capture [${c.from}, ${c.to})`);
   count(t.prev.length, ENTRY_LIMITS.streamsPerEntryMax, `token ${t.slot}: backpointers`);
   const prev = t.prev.map((p) => backpointer(p, t.slot, `token ${t.slot}`));
-  return t.prior === undefined ? { slot: t.slot, capture, prev } : { slot: t.slot, capture, prev, prior: t.prior };
+  count(t.priors.length, SEQUENCER_PRIORS_MAX, `token ${t.slot}: priors`);
+  for (const p of t.priors) if (p >= t.slot) reject("invalid", `token ${t.slot}: prior slot ${p} is not below it`);
+  return { slot: t.slot, capture, prev, priors: t.priors };
 }
 
 function toResult(m: pb.GrantReply): LogResult<Grant> {

@@ -26,10 +26,9 @@ export interface LogWorldOptions {
   readonly segmentSize: number;
   /**
    * Appenders crash at writes (`faults.appenderCrash`) and a crashed or failed append is retried
-   * with the same key by a fresh generator (exercising Token.prior). Off by default: the sequencer
-   * remembers one slot per key, so a chain of two tokens for one key whose older grant never
-   * reached an appender loses the older slot, and the key can be stored twice (reported to the
-   * lead; test/apps/log/sim.test.ts keeps a todo test on it).
+   * with the same key by a fresh generator (exercising Token.priors). Off by default: across a
+   * sequencer failover, a key's earlier attempt in a segment older than the sealed ones is not
+   * known to the new sequencer (the dedupe window; test/apps/log/sim.test.ts keeps a todo on it).
    */
   readonly keyRetries: boolean;
   /** Virtual ms after which faults stop and the heal phase begins. */

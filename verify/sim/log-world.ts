@@ -246,8 +246,8 @@ class LogWorld implements LogHost {
           this.record(`drop>@${e.to} grant`);
           return;
         }
-        this.record(`@${e.to}<seq grant ${e.result.ok ? e.result.value.tokens.map((t) => `${t.slot}${t.prior === undefined ? "" : `(prior ${t.prior})`}`).join(",") : e.result.failure.code}`);
-        if (e.result.ok && e.result.value.tokens.some((t) => t.prior !== undefined)) probe("log.token.prior");
+        this.record(`@${e.to}<seq grant ${e.result.ok ? e.result.value.tokens.map((t) => `${t.slot}${t.priors.length === 0 ? "" : `(priors ${t.priors.join(" ")})`}`).join(",") : e.result.failure.code}`);
+        if (e.result.ok && e.result.value.tokens.some((t) => t.priors.length > 0)) probe("log.token.prior");
         p.answer(e.stepId, e.result);
         this.settle(p);
         return;

@@ -52,14 +52,16 @@ export function* append(cfg: AppendConfig, input: AppendInput): LogGen<LogResult
       continue;
     }
     const t = g.value.tokens[0]!;
-    if (t.prior !== undefined && !settled.has(t.prior)) {
-      // This key was issued a slot before (a retry from a restarted client): did it land there?
-      settled.add(t.prior);
-      const p = yield* settle(cfg, t.prior, input.key, FILL_BYTES);
+    for (const prior of t.priors) {
+      if (settled.has(prior)) continue;
+      // This key was issued this slot before (a retry, maybe from a restarted client, or a grant
+      // that never reached us): settle it for good; if the key landed there, we are done.
+      const p = yield* settle(cfg, prior, input.key, FILL_BYTES);
       if (!p.ok) return p;
+      settled.add(prior);
       if (p.value) {
         yield* run({ kind: "write", capture: t.capture, entries: [{ index: t.slot, value: FILL_BYTES }] });
-        return logOk({ slot: t.prior, duplicate: true });
+        return logOk({ slot: prior, duplicate: true });
       }
     }
     const value = encodeEntry({ key: input.key, streams: input.streams.map((tag, i) => ({ tag, prev: t.prev[i]! })), payload: input.payload });

@@ -16,7 +16,7 @@ import { PREV_NONE, PREV_UNKNOWN, decodeSlot, keyString } from "./entry.ts";
 import { type ClaimResult, type SegmentConfig, claim, lastAllocated, seal } from "./segments.ts";
 import { type LogFailure, type GrantRequest, type LogResult, type RegGen, type RegisterStep, type StepResult, type TokenAsk, isTransient, logFail, logOk, sleep } from "./steps.ts";
 import { TaskRunner } from "./tasks.ts";
-import type { Grant, Token } from "./tokens.ts";
+import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "./tokens.ts";
 
 export interface SequencerConfig extends SegmentConfig {
   /** Written in each segment's allocation metadata: unique per sequencer incarnation. */
@@ -25,8 +25,10 @@ export interface SequencerConfig extends SegmentConfig {
   readonly aheadSegments: number;
   /** Segments sealed on recovery: at least `aheadSegments + 1` of every sequencer of this log. */
   readonly sealSegments: number;
-  /** Idempotency keys remembered (slot last issued per key). */
+  /** Idempotency keys remembered (every slot issued per key). */
   readonly keysMax: number;
+  /** Slots remembered per key; a key asking for more tokens than this is refused, not forgotten. */
+  readonly priorsMax: number;
   /** Stream tails remembered; beyond, the oldest is forgotten (its next backpointer is unknown). */
   readonly streamsMax: number;
   /** Tokens one request may ask for. */
@@ -39,6 +41,7 @@ export const SEQUENCER_DEFAULTS = {
   aheadSegments: 1,
   sealSegments: 2,
   keysMax: 1 << 20,
+  priorsMax: SEQUENCER_PRIORS_MAX,
   streamsMax: 1 << 16,
   asksMax: 4_096,
   askTimeoutMs: 5_000,
@@ -78,7 +81,7 @@ export class SequencerCore {
   private readonly streams = new Map<string, number>();
   /** Every stream's whole history is known (a fresh log, or sealed back to its start). */
   private streamsComplete = false;
-  private readonly keys = new Map<string, number>();
+  private readonly keys = new Map<string, number[]>();
   private queue: Queued[] = [];
   private grants: { id: number; result: LogResult<Grant> }[] = [];
   private recoveries = 0;
@@ -235,6 +238,11 @@ export class SequencerCore {
       const capturedEnd = this.captures.at(-1)?.to ?? this.next;
       if (capturedEnd - this.next < q.req.asks.length) return;
       this.queue.shift();
+      const spent = q.req.asks.find((a) => (this.keys.get(keyString(a.key))?.length ?? 0) >= this.config.priorsMax);
+      if (spent) {
+        this.grants.push({ id: q.id, result: logFail("exhausted", `key ${keyString(spent.key)} was issued ${this.config.priorsMax} slots already`) });
+        continue;
+      }
       const tokens = q.req.asks.map((a) => this.issue(a));
       const streamTails = (q.req.streams ?? []).map((tag) => this.streamTail(tag));
       this.grants.push({ id: q.id, result: logOk({ tokens, tail: this.next, streamTails }) });
@@ -252,9 +260,9 @@ export class SequencerCore {
       return p;
     });
     const k = keyString(ask.key);
-    const prior = this.keys.get(k);
+    const priors = [...(this.keys.get(k) ?? [])];
     this.noteKey(k, slot);
-    return prior === undefined ? { slot, capture, prev } : { slot, capture, prev, prior };
+    return { slot, capture, prev, priors };
   }
 
   private noteStream(tag: string, slot: number): void {
@@ -267,8 +275,10 @@ export class SequencerCore {
   }
 
   private noteKey(k: string, slot: number): void {
+    const slots = this.keys.get(k) ?? [];
+    slots.push(slot);
     this.keys.delete(k);
-    this.keys.set(k, slot);
+    this.keys.set(k, slots);
     if (this.keys.size > this.config.keysMax) this.keys.delete(this.keys.keys().next().value!);
   }
 

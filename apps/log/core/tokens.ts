@@ -11,9 +11,13 @@ export interface Token {
   readonly capture: Capture;
   /** One backpointer per stream tag of the ask, in the ask's order. */
   readonly prev: readonly Backpointer[];
-  /** The slot this sequencer last issued for the same idempotency key, if it remembers one. */
-  readonly prior?: number;
+  /** Every slot this sequencer issued before for the same idempotency key, oldest first: an
+   *  earlier attempt may have landed at any of them, so the appender settles each before writing. */
+  readonly priors: readonly number[];
 }
+
+/** Slots a sequencer remembers per idempotency key (and a token may carry as priors). */
+export const SEQUENCER_PRIORS_MAX = 64;
 
 /** The tokens for a batch of asks, in the asks' order, and the sequencer's view after issuing. */
 export interface Grant {

@@ -59,11 +59,10 @@ const requestArb: fc.Arbitrary<GrantRequestFrame> = fc
   .record({ id: fc.maxSafeNat(), asks: fc.array(ask, { maxLength: 5 }), streams: fc.uniqueArray(tag, { maxLength: 3 }) })
   .map(({ id, asks, streams }) => ({ id, kind: "grant", log: "orders", request: streams.length > 0 ? { asks, streams } : { asks } }));
 const token: fc.Arbitrary<Token> = fc
-  .record({ from: fc.nat(1_000_000), off: fc.nat(63), ballot, prev: fc.array(fc.integer({ min: -2, max: 10 }), { maxLength: 4 }), prior: fc.option(fc.nat(), { nil: undefined }) })
-  .map(({ from, off, ballot, prev, prior }) => {
+  .record({ from: fc.nat(1_000_000), off: fc.nat(63), ballot, prev: fc.array(fc.integer({ min: -2, max: 10 }), { maxLength: 4 }), priors: fc.array(fc.nat(), { maxLength: 3 }) })
+  .map(({ from, off, ballot, prev, priors }) => {
     const slot = from + off;
-    const t = { slot, capture: { space: "orders", from, to: from + 64, ballot }, prev: prev.map((p) => Math.min(p, slot - 1)) };
-    return prior === undefined ? t : { ...t, prior };
+    return { slot, capture: { space: "orders", from, to: from + 64, ballot }, prev: prev.map((p) => Math.min(p, slot - 1)), priors: priors.filter((p) => p < slot) };
   });
 const replyArb: fc.Arbitrary<GrantReplyFrame> = fc.oneof(
   fc.record({ id: fc.maxSafeNat(), tokens: fc.array(token, { maxLength: 4 }), tail: fc.maxSafeNat(), tails: fc.array(fc.integer({ min: -2, max: 1_000 }), { maxLength: 3 }) }).map(({ id, tokens, tail, tails }) => ({
@@ -167,20 +166,21 @@ describe("malformed replies fail the envelope", () => {
   const capture = { space: "orders", from: 64, to: 128, ballot: B };
 
   it("a token outside its capture, without a capture or with a bad ballot is invalid", () => {
-    expectError(decodeGrantReplies(grant([{ slot: 10, capture, prev: [] }])), "invalid");
-    expectError(decodeGrantReplies(grant([{ slot: 128, capture, prev: [] }])), "invalid");
-    expectError(decodeGrantReplies(grant([{ slot: 70, prev: [] }])), "invalid");
-    expectError(decodeGrantReplies(grant([{ slot: 70, capture: { ...capture, ballot: undefined }, prev: [] }])), "invalid");
-    expectError(decodeGrantReplies(grant([{ slot: 70, capture: { ...capture, space: "" }, prev: [] }])), "invalid");
-    assert.ok(decodeGrantReplies(grant([{ slot: 70, capture, prev: [PREV_NONE, PREV_UNKNOWN, 69] }])).ok);
+    expectError(decodeGrantReplies(grant([{ slot: 10, capture, prev: [], priors: [] }])), "invalid");
+    expectError(decodeGrantReplies(grant([{ slot: 128, capture, prev: [], priors: [] }])), "invalid");
+    expectError(decodeGrantReplies(grant([{ slot: 70, prev: [], priors: [] }])), "invalid");
+    expectError(decodeGrantReplies(grant([{ slot: 70, capture: { ...capture, ballot: undefined }, prev: [], priors: [] }])), "invalid");
+    expectError(decodeGrantReplies(grant([{ slot: 70, capture: { ...capture, space: "" }, prev: [], priors: [] }])), "invalid");
+    assert.ok(decodeGrantReplies(grant([{ slot: 70, capture, prev: [PREV_NONE, PREV_UNKNOWN, 69], priors: [3, 69] }])).ok);
+    expectError(decodeGrantReplies(grant([{ slot: 70, capture, prev: [], priors: [70] }])), "invalid");
   });
 
   it("backpointers point back, and are none (-1) or unknown (-2) otherwise", () => {
-    expectError(decodeGrantReplies(grant([{ slot: 70, capture, prev: [70] }])), "invalid");
-    expectError(decodeGrantReplies(grant([{ slot: 70, capture, prev: [-3] }])), "invalid");
+    expectError(decodeGrantReplies(grant([{ slot: 70, capture, prev: [70], priors: [] }])), "invalid");
+    expectError(decodeGrantReplies(grant([{ slot: 70, capture, prev: [-3], priors: [] }])), "invalid");
     expectError(decodeGrantReplies(grant([], [-3])), "invalid");
     const many = Array.from({ length: ENTRY_LIMITS.streamsPerEntryMax + 1 }, () => PREV_NONE);
-    expectError(decodeGrantReplies(grant([{ slot: 70, capture, prev: many }])), "tooLarge");
+    expectError(decodeGrantReplies(grant([{ slot: 70, capture, prev: many, priors: [] }])), "tooLarge");
   });
 
   it("a reply without a result, or with an unknown failure code, is invalid", () => {

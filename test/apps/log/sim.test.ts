@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { plantBugForTest } from "../../../verify/runtime/planted.ts";
-import { LOG_NO_FAULTS } from "../../../verify/sim/log-options.ts";
+import { LOG_ALL_FAULTS, LOG_NO_FAULTS } from "../../../verify/sim/log-options.ts";
 import { runLogSeed, runLogSimulation } from "../../../verify/sim/log-run.ts";
 
 const now = () => performance.now();
@@ -60,7 +60,24 @@ test("the log simulator catches the planted bug appendWithoutSettle, and prints 
   assert.equal(runLogSeed(f.seed).ok, true);
 });
 
-test("appends retried with the same key by fresh appenders (crashes, failures) stay exactly-once", { todo: "the sequencer remembers one slot per key: a token whose grant never arrived hides the older slot" }, () => {
-  const s = runLogSimulation({ seeds: { from: 1, to: 200 }, keyRetries: true });
-  assert.deepEqual(s.failures.map((f) => `${f.seed}: ${f.violations[0]}`), []);
+test("appends retried with the same key by fresh appenders (crashes, failures) stay exactly-once", () => {
+  // Every slot a sequencer issued for a key travels with the next token as a prior, and the
+  // appender settles each before writing: no key is stored twice while the sequencer lives.
+  const s = runLogSimulation({ seeds: { from: 1, to: 200 }, keyRetries: true, faults: { ...LOG_ALL_FAULTS, sequencerCrash: 0, sequencerReplace: 0 } });
+  assert.deepEqual(
+    s.failures.map((f) => `${f.seed}: ${f.violations[0]}`),
+    [],
+  );
 });
+
+test(
+  "key retries across a sequencer failover stay exactly-once",
+  { todo: "a new sequencer knows the keys of the segments it seals only; an attempt that lands later in an older segment (a crashed appender's write finished by a hole filler) is not deduplicated — e.g. keyRetries seeds 17, 156, 201" },
+  () => {
+    const s = runLogSimulation({ seeds: { from: 1, to: 200 }, keyRetries: true });
+    assert.deepEqual(
+      s.failures.map((f) => `${f.seed}: ${f.violations[0]}`),
+      [],
+    );
+  },
+);

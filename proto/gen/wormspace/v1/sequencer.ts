@@ -98,8 +98,8 @@ export interface Token {
     | undefined;
   /** One backpointer per stream tag of the ask, in the ask's order: a slot, -1 none, -2 unknown. */
   prev: number[];
-  /** The slot this sequencer last issued for the same idempotency key, if it remembers one. */
-  prior?: number | undefined;
+  /** Every slot this sequencer issued before for the same idempotency key, oldest first. */
+  priors: number[];
 }
 
 export interface Grant {
@@ -433,7 +433,7 @@ export const TokenCapture: MessageFns<TokenCapture> = {
 };
 
 function createBaseToken(): Token {
-  return { slot: 0, capture: undefined, prev: [], prior: undefined };
+  return { slot: 0, capture: undefined, prev: [], priors: [] };
 }
 
 export const Token: MessageFns<Token> = {
@@ -451,8 +451,12 @@ export const Token: MessageFns<Token> = {
       }
       writer.join();
     }
-    if (message.prior !== undefined) {
-      writer.uint32(32).uint64(message.prior);
+    if (message.priors.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.priors) {
+        writer.uint64(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -505,12 +509,22 @@ export const Token: MessageFns<Token> = {
             break;
           }
           case 4: {
-            if (tag !== 32) {
-              break;
+            if (tag === 32) {
+              message.priors.push(longToNumber(reader.uint64()));
+
+              continue;
             }
 
-            message.prior = longToNumber(reader.uint64());
-            continue;
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.priors.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
           }
         }
         if ((tag & 7) === 4 || tag === 0) {
