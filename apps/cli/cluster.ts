@@ -87,7 +87,6 @@ export async function resolveTarget(input: ConnectionInput): Promise<Target> {
   return { addresses, acceptorIds: addresses.map(() => undefined), segmentSize, quorum, security, timeoutMs };
 }
 
-/** Load a cluster file with CLI-shaped errors. */
 /** The bytes of a file named by a flag (PEM for TLS), or undefined when the flag is absent. */
 export async function readFlagFile(flag: string, path: string | undefined): Promise<Uint8Array | undefined> {
   if (path === undefined) return undefined;
@@ -98,6 +97,7 @@ export async function readFlagFile(flag: string, path: string | undefined): Prom
   }
 }
 
+/** Load a cluster file with CLI-shaped errors. */
 export async function loadCluster(path: string): Promise<ClusterConfig> {
   try {
     return await loadClusterConfig(path);
@@ -109,17 +109,18 @@ export async function loadCluster(path: string): Promise<ClusterConfig> {
   }
 }
 
-export function parsePeers(text: string): string[] {
+/** `host:port,host:port,...` given to `flag`: distinct addresses, at least one. */
+export function parsePeers(text: string, flag = "--peers"): string[] {
   const parts = text
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
-  if (parts.length === 0) throw usage("--peers needs at least one host:port");
+  if (parts.length === 0) throw usage(`${flag} needs at least one host:port`);
   const out: string[] = [];
   for (const p of parts) {
     const a = parseAddress(p);
-    if (typeof a === "string") throw usage(`--peers: ${p}: ${a}`);
-    if (out.includes(a.address)) throw usage(`--peers: ${a.address} appears twice`);
+    if (typeof a === "string") throw usage(`${flag}: ${p}: ${a}`);
+    if (out.includes(a.address)) throw usage(`${flag}: ${a.address} appears twice`);
     out.push(a.address);
   }
   return out;
@@ -171,8 +172,15 @@ export interface ClientOptions {
   readonly proposerId?: number;
 }
 
-/** Open a client, run `f`, close the client; failures become CliFailures naming unreachable acceptors. */
-export async function withClient<T>(target: Target, f: (client: WorClient) => Promise<T>, options: ClientOptions = {}): Promise<T> {
+/** A client to the target's acceptors, and why each acceptor last failed (for error messages). */
+export interface OpenClient {
+  readonly client: WorClient;
+  /** Timeouts and unreachable acceptors as a CliFailure naming them; anything else via toFailure. */
+  failure(e: unknown): CliFailure;
+}
+
+/** Open a long-lived client; the caller closes `client`. */
+export function openClient(target: Target, options: ClientOptions = {}): OpenClient {
   const lastError = new Map<number, string>();
   const transport = recordingTransport(grpcTransport({ addresses: target.addresses, ...target.security }), lastError);
   const client = new WorClient({
@@ -185,17 +193,26 @@ export async function withClient<T>(target: Target, f: (client: WorClient) => Pr
     ...(options.cache === false ? { cacheEntriesMax: 0 } : {}),
     ...(options.proposerId !== undefined ? { proposerId: options.proposerId } : {}),
   });
-  try {
-    return await f(client);
-  } catch (e) {
+  const failure = (e: unknown): CliFailure => {
     if (e instanceof WorError && (e.code === "timeout" || e.code === "unavailable")) {
       const auth = [...lastError].filter(([, why]) => /token|unauthenticated/i.test(why)).map(([a]) => target.addresses[a]);
       const down = [...lastError].filter(([, why]) => !/token|unauthenticated/i.test(why)).map(([a, why]) => `${target.addresses[a]} (${shortReason(why)})`);
       let detail = down.length > 0 ? `; unreachable: ${down.join(", ")}` : "";
       if (auth.length > 0) detail += `; refused the cluster token (check --token or the cluster file): ${auth.join(", ")}`;
-      throw new CliFailure(`no quorum (${target.quorum} of ${target.addresses.length} acceptors) answered within ${target.timeoutMs} ms${detail}`, EXIT.operational);
+      return new CliFailure(`no quorum (${target.quorum} of ${target.addresses.length} acceptors) answered within ${target.timeoutMs} ms${detail}`, EXIT.operational);
     }
-    throw toFailure(e);
+    return toFailure(e);
+  };
+  return { client, failure };
+}
+
+/** Open a client, run `f`, close the client; failures become CliFailures naming unreachable acceptors. */
+export async function withClient<T>(target: Target, f: (client: WorClient) => Promise<T>, options: ClientOptions = {}): Promise<T> {
+  const { client, failure } = openClient(target, options);
+  try {
+    return await f(client);
+  } catch (e) {
+    throw failure(e);
   } finally {
     client.close();
   }

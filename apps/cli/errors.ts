@@ -12,6 +12,7 @@ import { Effect } from "effect";
 import { ClusterConfigError } from "../../wor/node/cluster-config.ts";
 import { WorError } from "../../wor/node/client.ts";
 import { IdentityRefused } from "../../wor/node/acceptor-node.ts";
+import { LogError } from "../log/node/log-error.ts";
 
 export const EXIT = Object.freeze({ ok: 0, operational: 1, usage: 2, refused: 3, unknown: 4 });
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -40,6 +41,7 @@ export function toFailure(e: unknown): CliFailure {
     const code = INPUT_CODES.has(e.code) ? EXIT.usage : EXIT.operational;
     return new CliFailure(describeWor(e), code);
   }
+  if (e instanceof LogError) return new CliFailure(describeLog(e), LOG_EXIT[e.failure.code] ?? EXIT.operational);
   if (e instanceof ClusterConfigError) return usage(`invalid cluster file: ${e.errors.join("; ")}`);
   if (e instanceof IdentityRefused) return usage(`refusing to start: ${e.message}`);
   if (e instanceof Error) {
@@ -59,6 +61,20 @@ function describeWor(e: WorError): string {
       return `${e.failure.message} (create it with 'worm space create')`;
     default:
       return `${e.code}: ${e.failure.message}`;
+  }
+}
+
+/** Log failure codes that are not operational (exit 1). */
+const LOG_EXIT: Partial<Record<LogError["failure"]["code"], ExitCode>> = { invalid: EXIT.usage, tooLarge: EXIT.usage, unknownSpace: EXIT.usage, trimmed: EXIT.refused };
+
+function describeLog(e: LogError): string {
+  switch (e.failure.code) {
+    case "unknownSpace":
+      return `${e.failure.message} (create the log with 'worm log create')`;
+    case "timeout":
+      return `timed out: ${e.failure.message}`;
+    default:
+      return `${e.failure.code}: ${e.failure.message}`;
   }
 }
 

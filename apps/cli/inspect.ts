@@ -2,7 +2,8 @@
  * `worm inspect`: what the acceptors hold (DESIGN.md §4.6). Per acceptor: identity and, per space,
  * the trim mark, address and range-promise counts and the highest accepted index (Status). Per
  * space: its segments with their allocation metadata (read through the client's `check`). With
- * `--space`: per address, each acceptor's promised / accepted / committed state (Inspect).
+ * `--space`: per address, each acceptor's promised / accepted / committed state (Inspect). Per log
+ * (a space with allocation records): its tail, trim mark and last segment (inspect-logs.ts).
  */
 import { Option } from "effect";
 import { Command, Flag } from "effect/cli";
@@ -13,6 +14,7 @@ import type { AcceptorStatus, InspectReply } from "../../proto/admin.ts";
 import { AdminClient } from "../../wor/node/admin-client.ts";
 import { type Target, checkIndex, shortReason, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
 import { operational, task, toFailure, usage } from "./errors.ts";
+import { inspectLogs, logSpaces, printLogs } from "./inspect-logs.ts";
 import { Progress, jsonValue, printJson, printLine, showBallot, showValue, table } from "./output.ts";
 
 export const INSPECT_LIMITS = Object.freeze({
@@ -75,6 +77,7 @@ export async function runInspect(c: {
   if (Option.isSome(only) && !userSpaces.includes(only.value)) throw usage(`unknown space ${JSON.stringify(only.value)}: no acceptor that answered holds it`);
 
   const segments = await readSegments(target, live, userSpaces, c.json);
+  const logs = await withClient(target, (client) => inspectLogs(client, live, logSpaces(live, userSpaces)));
   const addresses = Option.isSome(only) ? await readAddresses(target, live, only.value, c.from, c.to) : undefined;
 
   if (c.json) {
@@ -82,6 +85,7 @@ export async function runInspect(c: {
       cluster: { clusterId: target.clusterId, segmentSize: target.segmentSize, quorum: target.quorum, acceptors: target.addresses.length },
       acceptors: statuses.map((s, k) => ({ address: target.addresses[k], ...(s.ok ? { status: { ...s.value, spaces: s.value.spaces.filter((x) => wanted(x.name)) } } : { error: s.error }) })),
       segments: segments.map((r) => ({ space: r.space, segment: r.segment, result: r.result._tag, ...segmentDetail(r.result) })),
+      logs: logs.map((r) => (r.ok ? r.view : { log: r.log, error: r.error })),
       ...(addresses
         ? {
             addresses: {
@@ -126,6 +130,7 @@ export async function runInspect(c: {
       ),
     );
   }
+  printLogs(logs);
   if (addresses) printAddresses(target, addresses);
 }
 
@@ -244,4 +249,4 @@ export const inspectCommand = Command.make(
     conn: connectionFlags,
   },
   (c) => task(() => runInspect(c)),
-).pipe(Command.withDescription("Show spaces, trim marks, segments and, per address, each acceptor's promised/accepted/committed state"));
+).pipe(Command.withDescription("Show spaces, trim marks, segments, logs (tail, holes, streams) and, per address, each acceptor's promised/accepted/committed state"));

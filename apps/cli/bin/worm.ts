@@ -5,6 +5,7 @@ import { Command } from "effect/cli";
 import { checkCommand } from "../check.ts";
 import { devCommand } from "../dev.ts";
 import { inspectCommand } from "../inspect.ts";
+import { logCommand } from "../log.ts";
 import { nodeCommand } from "../node.ts";
 import { spaceCommand } from "../space.ts";
 import { runCli } from "../run.ts";
@@ -17,8 +18,8 @@ const VERSION = "0.1.0";
 if (process.env.GRPC_VERBOSITY === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
 
 const worm = Command.make("worm").pipe(
-  Command.withDescription("WormSpace: Paxos-backed write-once registers. Run a cluster, write and read registers, inspect acceptors, check the protocol."),
-  Command.withSubcommands([devCommand, nodeCommand, inspectCommand, worCommand, spaceCommand, checkCommand]),
+  Command.withDescription("WormSpace: Paxos-backed write-once registers. Run a cluster, write and read registers, use shared logs, inspect acceptors, check the protocol."),
+  Command.withSubcommands([devCommand, nodeCommand, inspectCommand, worCommand, spaceCommand, logCommand, checkCommand]),
 );
 
 runCli(worm, process.argv.slice(2), VERSION);

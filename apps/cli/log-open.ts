@@ -1,0 +1,80 @@
+/**
+ * How a `worm log` command reaches its log: a client to the acceptors, and a token source, which is
+ * a remote sequencer (`--sequencer host:port[,host:port]`, tried in order), an embedded one
+ * (single-writer mode: this process is the log's only sequencer while it runs), or none (reads;
+ * the tail by scanning).
+ */
+import { randomUUID } from "node:crypto";
+import { Option } from "effect";
+import { Flag } from "effect/cli";
+import { type Backpointer, PREV_UNKNOWN } from "../log/core/entry.ts";
+import { READ_DEFAULTS, scanTail } from "../log/core/read.ts";
+import { type GrantRequest, type LogResult, logFail, logOk } from "../log/core/steps.ts";
+import type { Grant } from "../log/core/tokens.ts";
+import { drive } from "../log/node/driver.ts";
+import { WormLog } from "../log/node/log-client.ts";
+import { RemoteTokenSource } from "../log/node/remote-tokens.ts";
+import { SequencerNode } from "../log/node/sequencer-node.ts";
+import type { TokenSource } from "../log/node/token-source.ts";
+import type { WorClient } from "../../wor/node/client.ts";
+import { type ConnectionInput, type Target, checkSpaceName, openClient, parsePeers, resolveTarget } from "./cluster.ts";
+
+export const sequencerFlag = Flag.optional(
+  Flag.String("sequencer").pipe(Flag.withDescription("remote sequencer(s) host:port[,host:port] in failover order (see 'worm log sequencer')")),
+);
+
+/** Which token source a command wants. */
+export type Tokens = "remote-or-embedded" | "remote-or-scan";
+
+/**
+ * A token source for reads without a sequencer: it grants no tokens; its tail is the scanned one
+ * and every stream's tail is unknown, so stream readers scan back from the tail.
+ */
+class ScannedTails implements TokenSource {
+  constructor(private readonly client: WorClient) {}
+
+  async grant(log: string, request: GrantRequest): Promise<LogResult<Grant>> {
+    if (request.asks.length > 0) return logFail("unavailable", "no sequencer: this command only reads");
+    const tail = await drive(scanTail({ ...READ_DEFAULTS, log, segmentSize: this.client.segmentSize }), this.client, undefined);
+    if (!tail.ok) return tail;
+    const streamTails: Backpointer[] = (request.streams ?? []).map(() => PREV_UNKNOWN);
+    return logOk({ tokens: [], tail: tail.value, streamTails });
+  }
+
+  close(): void {}
+}
+
+export interface OpenLog {
+  readonly log: WormLog;
+  readonly target: Target;
+  /** "sequencer" (remote), "embedded" or "scan". */
+  readonly tokens: "sequencer" | "embedded" | "scan";
+}
+
+/** Open the log named `name`, run `f`, close everything; failures become CliFailures. */
+export async function withLog<T>(conn: ConnectionInput, name: string, sequencer: Option.Option<string>, tokens: Tokens, f: (o: OpenLog) => Promise<T>): Promise<T> {
+  const log = checkSpaceName(name);
+  const remote = Option.map(sequencer, (s) => parsePeers(s, "--sequencer"));
+  const target = await resolveTarget(conn);
+  const { client, failure } = openClient(target);
+  let source: TokenSource;
+  let kind: OpenLog["tokens"];
+  if (Option.isSome(remote)) {
+    source = new RemoteTokenSource({ addresses: remote.value, ...target.security });
+    kind = "sequencer";
+  } else if (tokens === "remote-or-embedded") {
+    source = new SequencerNode({ client, owner: `worm-cli-${randomUUID()}` });
+    kind = "embedded";
+  } else {
+    source = new ScannedTails(client);
+    kind = "scan";
+  }
+  try {
+    return await f({ log: new WormLog({ client, log, tokens: source }), target, tokens: kind });
+  } catch (e) {
+    throw failure(e);
+  } finally {
+    await source.close();
+    client.close();
+  }
+}

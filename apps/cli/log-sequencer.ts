@@ -1,0 +1,80 @@
+/**
+ * `worm log sequencer`: run a remote sequencer (DESIGN.md §4.1) for every log its appenders ask
+ * about, serving gRPC until SIGINT/SIGTERM. Prints `{"event":"listening","host":…,"port":N,"owner":…}`
+ * once it serves and `{"event":"stopped"}` after a clean shutdown.
+ *
+ * The owner id goes into the allocation metadata of the segments it claims; each run must use a new
+ * one (default: random). A new sequencer fences the old one's tokens by capturing with a higher
+ * ballot and finds the tail by scanning. With a cluster file, the sequencer serves with the
+ * cluster's TLS certificate and requires its token, like an acceptor.
+ */
+import { randomUUID } from "node:crypto";
+import { Effect, Option } from "effect";
+import { Command, Flag } from "effect/cli";
+import { SequencerNode } from "../log/node/sequencer-node.ts";
+import { startSequencerServer } from "../log/node/sequencer-server.ts";
+import { readTlsFiles } from "../../wor/node/cluster-config.ts";
+import type { ServerTls } from "../../wor/node/grpc-serving.ts";
+import { type ConnectionInput, connectionFlags, loadCluster, openClient, resolveTarget } from "./cluster.ts";
+import { operational, task, usage } from "./errors.ts";
+import { parseListen } from "./node.ts";
+import { printJson } from "./output.ts";
+import { markServing } from "./run.ts";
+
+/** The cluster file's server certificate, when it has one. */
+async function clusterTls(conn: ConnectionInput): Promise<ServerTls | undefined> {
+  const file = Option.getOrUndefined(conn.cluster);
+  if (file === undefined) return undefined;
+  const tls = (await loadCluster(file)).tls;
+  if (!tls) return undefined;
+  const files = await readTlsFiles(tls).catch((e: Error) => Promise.reject(usage(`cluster file tls: ${e.message}`)));
+  if (!files.cert || !files.key) return undefined;
+  return { cert: files.cert, key: files.key, ...(files.ca ? { ca: files.ca } : {}), requireClientCert: tls.requireClientCert ?? false };
+}
+
+async function start(c: { listen: string; owner: Option.Option<string>; conn: ConnectionInput }) {
+  const where = parseListen(c.listen);
+  const owner = Option.getOrElse(c.owner, () => `sequencer-${randomUUID()}`);
+  if (owner.length === 0 || owner.length > 128 || /\s/.test(owner)) throw usage("--owner must be 1-128 characters without whitespace");
+  const target = await resolveTarget(c.conn);
+  const tls = await clusterTls(c.conn);
+  const { client } = openClient(target);
+  const sequencer = new SequencerNode({ client, owner });
+  try {
+    const server = await startSequencerServer({ sequencer, host: where.host, port: where.port, ...(tls ? { tls } : {}), ...(target.security.token ? { token: target.security.token } : {}) });
+    return { host: where.host, owner, server, sequencer, client };
+  } catch (e) {
+    sequencer.close();
+    client.close();
+    const msg = (e as Error).message ?? String(e);
+    throw operational(`sequencer: cannot listen on ${where.host}:${where.port}: ${/in use|EADDRINUSE/i.test(msg) ? "address in use" : msg}`);
+  }
+}
+
+export const logSequencerCommand = Command.make(
+  "sequencer",
+  {
+    listen: Flag.String("listen").pipe(Flag.withDescription("host:port to listen on (port 0: any free port)")),
+    owner: Flag.optional(Flag.String("owner").pipe(Flag.withDescription("this sequencer's unique id, written into the segments it claims (default: random)"))),
+    conn: connectionFlags,
+  },
+  (c) =>
+    Effect.acquireUseRelease(
+      task(() => start(c)),
+      (s) =>
+        Effect.andThen(
+          Effect.sync(() => {
+            markServing();
+            printJson({ event: "listening", host: s.host, port: s.server.port, owner: s.owner });
+          }),
+          Effect.never,
+        ),
+      (s) =>
+        Effect.promise(async () => {
+          await s.server.close();
+          s.sequencer.close();
+          s.client.close();
+          printJson({ event: "stopped", owner: s.owner });
+        }),
+    ),
+).pipe(Command.withDescription("Run a remote sequencer for the cluster's logs until SIGINT/SIGTERM; prints a JSON line with its port when it listens"));
