@@ -12,7 +12,7 @@ import type { LogGen, LogResult } from "../core/steps.ts";
 import { type StreamEntry, readStream } from "../core/stream.ts";
 import { runLog } from "./driver.ts";
 import { LogError } from "./log-error.ts";
-import { subscribe } from "./subscription.ts";
+import { type SubscribeOptions, subscribe } from "./subscription.ts";
 import type { TokenSource } from "./token-source.ts";
 
 export interface WormLogOptions {
@@ -93,8 +93,8 @@ export class WormLog {
   }
 
   /** Entries from slot `from` on, in slot order (fills skipped), following new appends by push. */
-  subscribe(from: number, opts: { stream?: string } = {}): AsyncIterableIterator<SettledRead> {
-    return subscribe({ client: this.options.client, tokens: this.options.tokens, config: this.readConfig }, from, opts.stream);
+  subscribe(from: number, opts: SubscribeOptions = {}): AsyncIterableIterator<SettledRead> {
+    return subscribe({ client: this.options.client, tokens: this.options.tokens, config: this.readConfig }, from, opts);
   }
 
   /** Trim below `below`: reads there answer trimmed from now on. Resolves with the mark in force. */

@@ -24,7 +24,19 @@ const HELD_MAX = 65_536;
 /** With nothing known beyond the next slot, look anyway this often (pushes can be lost). */
 const IDLE_READ_MS = 250;
 
-export async function* subscribe(ports: SubscriptionPorts, from: number, stream?: string): AsyncGenerator<SettledRead> {
+export interface SubscribeOptions {
+  /** Only entries carrying this stream tag (caught up by backpointers when a sequencer is known). */
+  readonly stream?: string;
+  /** Ends the subscription (the iterator finishes), even while it waits for the next entry. */
+  readonly signal?: AbortSignal;
+}
+
+export async function* subscribe(ports: SubscriptionPorts, from: number, opts: SubscribeOptions = {}): AsyncGenerator<SettledRead> {
+  const { stream, signal } = opts;
+  const aborted = new Promise<"aborted">((resolve) => {
+    if (signal?.aborted) resolve("aborted");
+    signal?.addEventListener("abort", () => resolve("aborted"), { once: true });
+  });
   const { client, tokens, config } = ports;
   const run = <T>(gen: LogGen<LogResult<T>>): Promise<T> => runLog(gen, client, tokens);
   const wanted = (s: SettledRead): boolean => s.kind === "entry" && (stream === undefined || s.entry.streams.some((l) => l.tag === stream));
@@ -41,7 +53,7 @@ export async function* subscribe(ports: SubscriptionPorts, from: number, stream?
   let push: Promise<IteratorResult<Watched>> | undefined;
   let lastRead = 0;
   try {
-    for (;;) {
+    while (!signal?.aborted) {
       for (const s of order.take(Date.now())) if (wanted(s)) yield s;
       const stuck = order.stuck();
       const now = Date.now();
@@ -60,8 +72,8 @@ export async function* subscribe(ports: SubscriptionPorts, from: number, stream?
       }
       push ??= feed.next();
       const wait = (stuck ? config.pollMs : IDLE_READ_MS) - (now - lastRead);
-      const r = await Promise.race([push.catch((e: unknown) => e as Error), delay(Math.max(1, wait))]);
-      if (r === undefined) continue;
+      const r = await Promise.race([push.catch((e: unknown) => e as Error), delay(Math.max(1, wait)), aborted]);
+      if (r === undefined || r === "aborted") continue;
       push = undefined;
       if (r instanceof Error || r.done) {
         // The feed fell behind or ended: reads carry on, and a new watch starts where we are.
