@@ -7,3 +7,4 @@ N=${1:-20000}; C=${2:-64}
 PEERS=../shared/peers/compare.sh
 if [ -x "$PEERS" ]; then bash "$PEERS" "$N" "$C"; else echo '{"note":"peers not found beside the checkout"}'; fi
 npx tsx bench/wor.ts --n "$N" --concurrency "$C"
+npx tsx bench/log.ts --n "$N" --concurrency "$C"
