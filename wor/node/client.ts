@@ -2,10 +2,14 @@
  * The WOR client shell: drives the pure client core (wor/core/client-core.ts) with a real clock
  * and one link per acceptor. Batches everything issued in the same tick into one envelope per
  * acceptor, arms one timer for the core's next deadline, and resolves promises on completions.
+ *
+ * Completions are resolved as soon as the replies that decide them arrive, while frames wait for
+ * the flush after the turn: the commit notices of finished writes then leave in the same envelope
+ * as the writes their callers issue next (one event-loop hop per round, not two).
  */
 import type { Entry, SpaceName } from "../../paxos/messages.ts";
 import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
-import { CLIENT_DEFAULTS, type ClientCoreConfig, type Op, WorClientCore } from "../../wor/core/client-core.ts";
+import { CLIENT_DEFAULTS, type ClientCoreConfig, type Completion, type Op, WorClientCore } from "../../wor/core/client-core.ts";
 import type { AllocResult, Capture, CaptureResult, CheckResult, OpResult, ReadResult, WorFailure, WriteResult } from "../core/results.ts";
 import type { AcceptorLink, Transport } from "./link.ts";
 import { WatchFeed } from "./watch-feed.ts";
@@ -46,6 +50,8 @@ export class WorClient {
   private readonly waiting = new Map<number, { resolve: (r: OpResult<unknown>) => void }>();
   private readonly feeds = new Map<number, { space: SpaceName; feed: WatchFeed }>();
   private nextWatch = WATCH_ID_BASE;
+  /** Frames taken from the core, per acceptor, waiting for the flush. */
+  private readonly outbox: ClientFrame[][] = [];
   private flushQueued = false;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
@@ -62,6 +68,7 @@ export class WorClient {
       proposerId: options.proposerId ?? 1 + Math.floor(Math.random() * 2 ** 48),
     });
     for (let a = 0; a < options.acceptors; a++) {
+      this.outbox.push([]);
       this.links.push(
         options.transport.connect(a, {
           onFrames: (frames) => this.onFrames(a, frames),
@@ -167,6 +174,7 @@ export class WorClient {
         if (w && w.space === f.space) w.feed.push(f.index, f.value);
       }
     }
+    this.complete(this.take());
     this.scheduleFlush();
   }
 
@@ -186,20 +194,29 @@ export class WorClient {
 
   private flush(): void {
     if (this.closed) return;
+    const completions = this.take();
+    this.outbox.forEach((frames, a) => {
+      if (frames.length === 0) return;
+      this.outbox[a] = [];
+      this.links[a]!.send(frames);
+    });
+    this.complete(completions);
+    this.arm();
+  }
+
+  /** Move the core's outputs: frames into the outbox; the completions are returned. */
+  private take(): Completion[] {
     const out = this.core.takeOutputs();
-    if (out.sends.length > 0) {
-      const byAcceptor: ClientFrame[][] = this.links.map(() => []);
-      for (const s of out.sends) byAcceptor[s.to]!.push(s.frame);
-      byAcceptor.forEach((frames, a) => {
-        if (frames.length > 0) this.links[a]!.send(frames);
-      });
-    }
-    for (const c of out.completions) {
+    for (const s of out.sends) this.outbox[s.to]!.push(s.frame);
+    return out.completions;
+  }
+
+  private complete(completions: readonly Completion[]): void {
+    for (const c of completions) {
       const w = this.waiting.get(c.op);
       this.waiting.delete(c.op);
       w?.resolve(c.result);
     }
-    this.arm();
   }
 
   private arm(): void {
