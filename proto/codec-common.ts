@@ -6,12 +6,13 @@
  * validation failure throws a `CodecError` value (a plain object, no stack trace); the public
  * decode functions catch it, so nothing ever escapes the gateway.
  */
-import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { BinaryReader, type BinaryWriter } from "@bufbuild/protobuf/wire";
 import { type Ballot, isValidBallot } from "../paxos/ballot.ts";
 import { LIMITS, isSpaceName } from "../paxos/limits.ts";
 import type { Accepted, RangePromise, ReportedAddress } from "../paxos/messages.ts";
 import type { CodecError, Decoded } from "./frames.ts";
 import type * as pb from "./gen/wormspace/v1/acceptor.ts";
+import { WireReader, WireWriter } from "./wire.ts";
 
 export const codecError = (code: CodecError["code"], message: string): CodecError => ({ _tag: "CodecError", code, message });
 
@@ -38,12 +39,15 @@ export const fail = <T>(error: CodecError): Decoded<T> => ({ ok: false, error })
 export const ok = <T>(value: T): Decoded<T> => ({ ok: true, value });
 
 /**
- * Copy a value out of the decode buffer, which the transport may reuse. `new Uint8Array(view)` always
- * copies and always gives a plain Uint8Array (Buffer#slice would return a view of a gRPC Buffer).
+ * Copy a value out of the decode buffer, which the transport may reuse, into a fresh plain
+ * Uint8Array (Buffer#slice would return a view of a gRPC Buffer). `set` is a memcpy, where
+ * `new Uint8Array(view)` copies element by element.
  */
 export function copyValue(bytes: Uint8Array, what: string): Uint8Array {
   if (bytes.byteLength > LIMITS.valueBytesMax) reject("tooLarge", `${what} of ${bytes.byteLength} bytes exceeds ${LIMITS.valueBytesMax}`);
-  return new Uint8Array(bytes);
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
 }
 
 export function space(name: string, what: string): string {
@@ -162,7 +166,7 @@ export function decodeMessage<M, T>(bytes: Uint8Array, fns: MessageDecoder<M>, c
   const big = checkEnvelopeSize(bytes);
   if (big) return fail(big);
   try {
-    return ok(convert(fns.decode(bytes)));
+    return ok(convert(fns.decode(new WireReader(bytes))));
   } catch (e) {
     return fail(toCodecError(e));
   }
@@ -175,7 +179,7 @@ export function decodeStrictEnvelope<M, T>(bytes: Uint8Array, fns: MessageDecode
   if (big) return fail(big);
   const out: T[] = [];
   try {
-    const reader = new BinaryReader(bytes);
+    const reader = new WireReader(bytes);
     while (reader.pos < reader.len) {
       const length = nextFrameLength(reader, out.length);
       const end = reader.pos + length;
@@ -204,7 +208,7 @@ export function decodeLenientEnvelope<M extends { id: number }, T>(
   if (big) return fail(big);
   const out: T[] = [];
   try {
-    const reader = new BinaryReader(bytes);
+    const reader = new WireReader(bytes);
     while (reader.pos < reader.len) {
       const length = nextFrameLength(reader, out.length);
       const start = reader.pos;
@@ -237,7 +241,7 @@ export function decodeLenientEnvelope<M extends { id: number }, T>(
 
 /** Write an envelope: each frame as field 1. */
 export function writeEnvelope<F>(frames: readonly F[], encodeFrame: (f: F, w: BinaryWriter) => void): Uint8Array {
-  const w = new BinaryWriter();
+  const w = new WireWriter();
   for (let i = 0; i < frames.length; i++) {
     encodeFrame(frames[i]!, w.uint32(FRAME_TAG).fork());
     w.join();

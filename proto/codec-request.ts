@@ -11,6 +11,7 @@ import { unreachable } from "../verify/runtime/assert.ts";
 import { ballot, copyValue, count, decodeLenientEnvelope, range, reject, space, writeEnvelope } from "./codec-common.ts";
 import type { ClientFrame, Decoded, DecodedClientFrame } from "./frames.ts";
 import * as pb from "./gen/wormspace/v1/acceptor.ts";
+import { WireWriter } from "./wire.ts";
 
 // ---- encode ----
 
@@ -34,10 +35,8 @@ function requestToPb(r: Request): pb.Request {
   }
 }
 
-function clientFrameToPb(f: ClientFrame): pb.ClientFrame {
+function watchFrameToPb(f: Exclude<ClientFrame, { kind: "request" }>): pb.ClientFrame {
   switch (f.kind) {
-    case "request":
-      return { id: f.id, kind: { $case: "request", value: requestToPb(f.request) } };
     case "watch":
       return { id: f.id, kind: { $case: "watch", value: { space: f.space, from: f.from } } };
     case "unwatch":
@@ -47,8 +46,33 @@ function clientFrameToPb(f: ClientFrame): pb.ClientFrame {
   }
 }
 
+/**
+ * A request's encoded body, by identity. A round sends one request object to every acceptor (and
+ * again on resends), so it is encoded once, not once per acceptor. Requests are immutable values.
+ */
+const requestBodies = new WeakMap<Request, Uint8Array>();
+
+function requestBody(r: Request): Uint8Array {
+  let body = requestBodies.get(r);
+  if (body === undefined) {
+    body = pb.Request.encode(requestToPb(r), new WireWriter()).finish();
+    requestBodies.set(r, body);
+  }
+  return body;
+}
+
+/** ClientFrame field numbers: id = 1 (varint), request = 2 (length-delimited). */
+const ID_TAG = (1 << 3) | 0;
+const REQUEST_TAG = (2 << 3) | 2;
+
 function writeClientFrame(f: ClientFrame, w: BinaryWriter): void {
-  pb.ClientFrame.encode(clientFrameToPb(f), w);
+  if (f.kind !== "request") {
+    pb.ClientFrame.encode(watchFrameToPb(f), w);
+    return;
+  }
+  // The bytes ts-proto writes for {id, request}: the id unless 0 (proto3 default), then the body.
+  if (f.id !== 0) w.uint32(ID_TAG).uint64(f.id);
+  w.uint32(REQUEST_TAG).bytes(requestBody(f.request));
 }
 
 /** Encode one batch. Domain values are trusted (they come from inside); the peer validates. */
