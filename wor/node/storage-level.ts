@@ -108,28 +108,33 @@ export class LevelStorage implements AcceptorStorage {
     return { identity, mutations };
   }
 
+  /**
+   * One synced LevelDB batch. Built as a chained batch: each put crosses into the binding once with
+   * its key and value, where an array batch has the binding look up every op's fields by name.
+   */
   async commit(batch: readonly Mutation[]): Promise<Receipt> {
     if (batch.length === 0) return mintReceipt(this.batches);
-    const ops: Op[] = [];
+    const ops = this.db.batch();
     const trims: { space: string; mark: number }[] = [];
     for (const m of batch) {
       switch (m.kind) {
         case "space":
-          ops.push({ type: "put", key: spaceKey(m.space), value: EMPTY });
+          ops.put(spaceKey(m.space), EMPTY);
           break;
         case "address":
-          ops.push({ type: "put", key: addressKey(m.space, m.index), value: encodeAddress(m.state) });
+          ops.put(addressKey(m.space, m.index), encodeAddress(m.state));
           break;
         case "ranges":
-          ops.push(m.ranges.length === 0 ? { type: "del", key: rangesKey(m.space) } : { type: "put", key: rangesKey(m.space), value: encodeRanges(m.ranges) });
+          if (m.ranges.length === 0) ops.del(rangesKey(m.space));
+          else ops.put(rangesKey(m.space), encodeRanges(m.ranges));
           break;
         case "trim":
-          ops.push({ type: "put", key: trimKey(m.space), value: writeUint(new Uint8Array(8), 0, m.mark) });
+          ops.put(trimKey(m.space), writeUint(new Uint8Array(8), 0, m.mark));
           trims.push({ space: m.space, mark: m.mark });
           break;
       }
     }
-    await this.db.batch(ops, SYNC);
+    await ops.write(SYNC);
     this.commits++;
     const receipt = mintReceipt(++this.batches);
     for (const t of trims) await this.clearBelow(t.space, t.mark);
