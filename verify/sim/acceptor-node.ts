@@ -13,7 +13,9 @@ import { type AcceptorState, applyMutation, emptyAcceptor, step } from "../../pa
 import { checkAcceptorStep, snapshotAcceptor } from "../../paxos/acceptor-invariants.ts";
 import { type Held, mintReceipt, release } from "../../paxos/held.ts";
 import type { Mutation, Reply, Request } from "../../paxos/messages.ts";
+import { buggify } from "../runtime/buggify.ts";
 import { planted } from "../runtime/planted.ts";
+import type { Prng } from "../runtime/prng.ts";
 import { probe } from "../runtime/probe.ts";
 
 export interface HeldReply {
@@ -120,4 +122,18 @@ export class SimAcceptor {
   get busy(): boolean {
     return this.syncing !== undefined;
   }
+}
+
+/**
+ * The acceptor-crash fault both simulators share: with chance `p`, crash one acceptor that is up,
+ * keeping a quorum up unless buggify takes more down (liveness then waits for the heal). Returns the
+ * crashed acceptor and when to restart it.
+ */
+export function maybeCrashAcceptor(prng: Prng, acceptors: readonly SimAcceptor[], quorum: number, p: number): { readonly acceptor: SimAcceptor; readonly restartInMs: number } | undefined {
+  const up = acceptors.filter((a) => a.up);
+  if (up.length === 0 || !prng.chance(p) || !(up.length > quorum || buggify("sim.crash.belowQuorum"))) return undefined;
+  const acceptor = prng.pick(up);
+  probe("sim.acceptor.crash");
+  acceptor.crash();
+  return { acceptor, restartInMs: 20 + prng.int(300) };
 }

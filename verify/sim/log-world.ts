@@ -27,7 +27,7 @@ import { buggify } from "../runtime/buggify.ts";
 import { Prng, hashString32 } from "../runtime/prng.ts";
 import { probe } from "../runtime/probe.ts";
 import { type LogInput, type LogOutput, checkLogHistory } from "../spec/log.ts";
-import { SimAcceptor } from "./acceptor-node.ts";
+import { SimAcceptor, maybeCrashAcceptor } from "./acceptor-node.ts";
 import { ChosenSlots } from "./log-chosen.ts";
 import { SimNet } from "./log-net.ts";
 import { LOG_WORLD_DEFAULTS, type LogWorldOptions } from "./log-options.ts";
@@ -407,13 +407,10 @@ class LogWorld implements LogHost {
   private faultTick(): void {
     if (this.healed) return;
     const f = this.options.faults;
-    const up = this.acceptors.filter((a) => a.up);
-    if (up.length > 0 && this.prng.chance(f.crash) && (up.length > this.quorum || buggify("sim.crash.belowQuorum"))) {
-      const a = this.prng.pick(up);
-      this.record(`a${a.id} crash`);
-      probe("sim.acceptor.crash");
-      a.crash();
-      this.queue.push(this.now + 20 + this.prng.int(300), { kind: "restart", acceptor: a.id });
+    const crashed = maybeCrashAcceptor(this.prng, this.acceptors, this.quorum, f.crash);
+    if (crashed) {
+      this.record(`a${crashed.acceptor.id} crash`);
+      this.queue.push(this.now + crashed.restartInMs, { kind: "restart", acceptor: crashed.acceptor.id });
     }
     if (this.prng.chance(f.partition)) {
       const names = [...new Set([...this.procs.values()].map((p) => p.name))].sort();

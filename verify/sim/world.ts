@@ -32,7 +32,7 @@ import {
   recordVotesFromMutations,
   showValue,
 } from "../spec/register-invariants.ts";
-import { SimAcceptor } from "./acceptor-node.ts";
+import { SimAcceptor, maybeCrashAcceptor } from "./acceptor-node.ts";
 import { EventQueue } from "./queue.ts";
 import { type RunResult, WORLD_DEFAULTS, type WorldOptions } from "./options.ts";
 
@@ -266,15 +266,11 @@ class World {
   private faultTick(): void {
     if (this.healed) return;
     const f = this.o.faults;
-    const up = this.acceptors.filter((a) => a.up);
-    // Keep a quorum up most of the time, but sometimes take more down (liveness waits for heal).
-    if (up.length > 0 && this.prng.chance(f.crash) && (up.length > this.quorum || buggify("sim.crash.belowQuorum"))) {
-      const a = this.prng.pick(up);
-      this.record(`a${a.id} crash`);
-      probe("sim.acceptor.crash");
-      a.crash();
+    const crashed = maybeCrashAcceptor(this.prng, this.acceptors, this.quorum, f.crash);
+    if (crashed) {
+      this.record(`a${crashed.acceptor.id} crash`);
       this.checkDurable();
-      this.queue.push(this.now + 20 + this.prng.int(300), { kind: "restart", acceptor: a.id });
+      this.queue.push(this.now + crashed.restartInMs, { kind: "restart", acceptor: crashed.acceptor.id });
     }
     if (this.prng.chance(f.partition)) {
       const client = this.prng.int(this.o.clients);

@@ -20,10 +20,6 @@ export class InOrder {
   get next(): number {
     return this.nextSlot;
   }
-  /** The highest slot known to hold a value (-1 if none). */
-  get highestSeen(): number {
-    return this.highest;
-  }
 
   offer(s: SettledRead, now: number): void {
     if (s.slot < this.nextSlot || this.held.has(s.slot)) return;

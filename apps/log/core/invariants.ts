@@ -99,8 +99,4 @@ export class LogObserver {
     }
     return out;
   }
-
-  get observedSlots(): number {
-    return this.slots.size;
-  }
 }

@@ -133,7 +133,7 @@ export class SequencerCore {
     return { phase: this.phase, next: this.next, captured: capturedEnd - this.next, recoveries: this.recoveries, queued: this.queue.length, streams: this.streams.size };
   }
   /** The last slot issued for `tag` (a backpointer: none / unknown when not remembered). */
-  streamTail(tag: string): number {
+  private streamTail(tag: string): number {
     return this.streams.get(tag) ?? (this.streamsComplete ? PREV_NONE : PREV_UNKNOWN);
   }
 

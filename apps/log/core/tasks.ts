@@ -36,11 +36,6 @@ export class TaskRunner<S, R> {
     return out;
   }
 
-  /** Steps issued and not yet answered. */
-  get running(): number {
-    return this.waiting.size;
-  }
-
   private advance(w: Waiting<S, R>, input: R | undefined): void {
     const r = w.gen.next(input as R);
     if (r.done) {
