@@ -66,7 +66,7 @@ function failureOf(cause: Cause.Cause<unknown>, implicitHelp: HelpDoc.HelpDoc | 
   return toFailure(e);
 }
 
-/** Run `root` on `argv` and exit the process with the command's exit code. */
+/** Run `root` on `argv`; the process ends with the command's exit code once everything it opened is closed. */
 export function runCli<Name extends string, Input, E, R extends never, CI>(root: Command.Command<Name, Input, CI, E, R>, argv: readonly string[], version: string): void {
   let implicitHelp: HelpDoc.HelpDoc | undefined;
   const presenter: CliOutput.Presenter = {
@@ -101,7 +101,9 @@ export function runCli<Name extends string, Input, E, R extends never, CI>(root:
         code = f.exitCode;
       }
     }
-    // gRPC channels and timers may still hold the loop: the command is over, so leave now.
-    process.exit(code);
+    // Never process.exit: it can deadlock against a background compile (nodejs/node#54918) and it
+    // cuts piped output short. Every command closes what it opened, so the loop ends on its own
+    // once stdout and stderr have drained.
+    process.exitCode = code;
   });
 }

@@ -5,22 +5,9 @@
  * bad input as one-line errors with exit 2.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { test } from "node:test";
-import { type Finished, Procs, REPO, WORM, oneLineError, runWorm, tempDir } from "../e2e/harness.ts";
-
-/** Run `worm args` with `input` on stdin. */
-function runWithStdin(args: readonly string[], input: string): Promise<Finished> {
-  const started = performance.now();
-  const child = spawn(process.execPath, ["--import", "tsx", WORM, ...args], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-  child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-  child.stdin.end(input);
-  return new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr, ms: performance.now() - started })));
-}
+import { type Finished, Procs, oneLineError, runWorm, tempDir } from "../e2e/harness.ts";
 
 const lines = (f: Finished) =>
   f.stdout
@@ -48,11 +35,11 @@ test("worm log: create, append, read, tail, subscribe, trim, a remote sequencer,
   const first = lines(ok(await worm("log", "append", "orders", "--data", "hello", "--stream", "s1", "--json"), "append --data"))[0]!;
   assert.equal(first.duplicate, false);
   const helloSlot = first.slot as number;
-  const piped = lines(ok(await runWithStdin(["log", "append", "orders", "--key", "me:1", "--stream", "s2", "--json", ...conn], "a\nb\n"), "append from stdin"));
+  const piped = lines(ok(await runWorm(["log", "append", "orders", "--key", "me:1", "--stream", "s2", "--json", ...conn], { input: "a\nb\n" }), "append from stdin"));
   assert.deepEqual(piped.map((l) => l.duplicate), [false, false]);
   const [aSlot, bSlot] = piped.map((l) => l.slot as number);
   assert.ok(helloSlot < aSlot! && aSlot! < bSlot!, "stdin lines are appended in order");
-  const again = lines(ok(await runWithStdin(["log", "append", "orders", "--key", "me:1", "--json", ...conn], "a\nb\n"), "append again"));
+  const again = lines(ok(await runWorm(["log", "append", "orders", "--key", "me:1", "--json", ...conn], { input: "a\nb\n" }), "append again"));
   assert.deepEqual(again, [
     { slot: aSlot, duplicate: true },
     { slot: bSlot, duplicate: true },
@@ -123,7 +110,7 @@ test("worm log: create, append, read, tail, subscribe, trim, a remote sequencer,
     assert.equal(f.code, 2, `${args.join(" ")}: exit ${f.code}; stderr ${f.stderr}`);
     oneLineError(f);
   }
-  const noData = await runWithStdin(["log", "append", "orders", ...conn], "");
+  const noData = await runWorm(["log", "append", "orders", ...conn], { input: "" });
   assert.equal(noData.code, 2, noData.stderr);
   assert.match(oneLineError(noData), /nothing to append/);
 });

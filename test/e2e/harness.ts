@@ -15,12 +15,22 @@ import { WorClient } from "../../wor/node/client.ts";
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const WORM = join(REPO, "apps/cli/bin/worm.ts");
 
+/** No process a test starts outlives this (a hung child fails its test instead of the whole run). */
+export const PROCESS_DEADLINE_MS = 150_000;
+
 export interface Finished {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
   readonly ms: number;
+}
+
+export interface WormOptions {
+  readonly cwd?: string;
+  /** Written to the process's stdin, which is then closed (default: no stdin). */
+  readonly input?: string;
+  readonly deadlineMs?: number;
 }
 
 /** A running `worm` process: its output so far, its JSON lines, and its exit. */
@@ -32,8 +42,19 @@ export class Worm {
   private readonly started = performance.now();
   private readonly waiters = new Set<() => void>();
 
-  constructor(args: readonly string[], cwd = REPO) {
-    this.child = spawn(process.execPath, ["--import", "tsx", WORM, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+  constructor(args: readonly string[], options: WormOptions = {}) {
+    const { cwd = REPO, input, deadlineMs = PROCESS_DEADLINE_MS } = options;
+    this.child = spawn(process.execPath, ["--import", "tsx", WORM, ...args], {
+      cwd,
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    if (input !== undefined) this.child.stdin!.end(input);
+    const deadline = setTimeout(() => {
+      this.stderr += `\n[harness: killed after ${deadlineMs} ms]`;
+      this.child.kill("SIGKILL");
+    }, deadlineMs);
+    deadline.unref();
     this.child.stdout!.setEncoding("utf8").on("data", (s: string) => {
       this.stdout += s;
       for (const w of this.waiters) w();
@@ -43,6 +64,7 @@ export class Worm {
     });
     this.exited = new Promise((resolve) => {
       this.child.on("close", (code, signal) => {
+        clearTimeout(deadline);
         for (const w of this.waiters) w();
         resolve({ code, signal, stdout: this.stdout, stderr: this.stderr, ms: performance.now() - this.started });
       });
@@ -100,8 +122,8 @@ export class Worm {
 }
 
 /** Run `worm args` to completion. */
-export function runWorm(args: readonly string[], cwd = REPO): Promise<Finished> {
-  return new Worm(args, cwd).exited;
+export function runWorm(args: readonly string[], options: WormOptions = {}): Promise<Finished> {
+  return new Worm(args, options).exited;
 }
 
 /** Every process started through this tracker is SIGKILLed when the test ends. */

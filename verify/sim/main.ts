@@ -11,11 +11,16 @@ const at = args.indexOf("--seed");
 const seed = at >= 0 ? Number(args[at + 1]) : Number.NaN;
 if (!Number.isSafeInteger(seed) || seed < 0) {
   console.error("usage: node --import tsx verify/sim/main.ts [--layer log] --seed N [--log]");
-  process.exit(2);
+  process.exitCode = 2;
+} else {
+  replay(seed);
 }
-const layer = args.indexOf("--layer");
-const r = layer >= 0 && args[layer + 1] === "log" ? runLogSeed(seed, { keepLog: true }) : runSeed(seed, { keepLog: true });
-if (args.includes("--log")) for (const line of r.log) console.log(line);
-console.log(`seed ${seed}: ${r.ok ? "ok" : "FAILED"}; ${r.events} events, ${r.operations} operations, ${r.virtualMs} virtual ms, trace ${r.traceHash.toString(16)}`);
-for (const v of r.violations) console.log(v);
-process.exit(r.ok ? 0 : 1);
+
+function replay(seed: number): void {
+  const layer = args.indexOf("--layer");
+  const r = layer >= 0 && args[layer + 1] === "log" ? runLogSeed(seed, { keepLog: true }) : runSeed(seed, { keepLog: true });
+  if (args.includes("--log")) for (const line of r.log) console.log(line);
+  console.log(`seed ${seed}: ${r.ok ? "ok" : "FAILED"}; ${r.events} events, ${r.operations} operations, ${r.virtualMs} virtual ms, trace ${r.traceHash.toString(16)}`);
+  for (const v of r.violations) console.log(v);
+  process.exitCode = r.ok ? 0 : 1;
+}
