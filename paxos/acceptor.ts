@@ -8,7 +8,7 @@ import { assert } from "../verify/runtime/assert.ts";
 import { planted } from "../verify/runtime/planted.ts";
 import { type Ballot, OWNER_BALLOT, ballotEq, ballotGe, ballotLt, isOwnerBallot, isValidBallot, maxBallot } from "./ballot.ts";
 import { type Held, hold } from "./held.ts";
-import { LIMITS, allocSpaceOf, isIndex, isSpaceName, isUserSpaceName } from "./limits.ts";
+import { LIMITS, isIndex, isSpaceName, isUserSpaceName, spacesOf } from "./limits.ts";
 import type {
   AddressState,
   Entry,
@@ -132,7 +132,7 @@ export function step(state: AcceptorState, request: Request): StepResult {
 
 function createSpace(st: Step, name: SpaceName): StepResult {
   if (!isUserSpaceName(name)) return st.reply(err("invalid", `invalid space name ${JSON.stringify(name)}`));
-  for (const n of [name, allocSpaceOf(name)]) {
+  for (const n of spacesOf(name)) {
     if (st.state.spaces.has(n)) continue;
     st.state.spaces.set(n, emptySpace());
     st.persist.push({ kind: "space", space: n });

@@ -18,15 +18,30 @@ export const LIMITS = Object.freeze({
 
 const USER_SPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const ALLOC_PREFIX = "$alloc/";
+const META_PREFIX = "$meta/";
 
 /** A space users may create and address. */
 export const isUserSpaceName = (name: string): boolean => USER_SPACE.test(name);
 
-/** Any space an acceptor may hold: a user space or the allocation registers of one. */
-export const isSpaceName = (name: string): boolean =>
-  isUserSpaceName(name) || (name.startsWith(ALLOC_PREFIX) && isUserSpaceName(name.slice(ALLOC_PREFIX.length)));
-
 /** The space holding the allocation register of each segment of `space` (address = segment number). */
 export const allocSpaceOf = (space: string): string => ALLOC_PREFIX + space;
+
+/** The space whose address 0 holds `space`'s metadata (kind, geometry): written once, at creation. */
+export const metaSpaceOf = (space: string): string => META_PREFIX + space;
+
+/** Every space an acceptor creates for user space `space`: the space itself and its system spaces. */
+export const spacesOf = (space: string): readonly string[] => [space, allocSpaceOf(space), metaSpaceOf(space)];
+
+/** The user space a system space belongs to, or undefined for a user space. */
+export function ownerOfSystemSpace(name: string): string | undefined {
+  for (const prefix of [ALLOC_PREFIX, META_PREFIX]) if (name.startsWith(prefix)) return name.slice(prefix.length);
+  return undefined;
+}
+
+/** Any space an acceptor may hold: a user space or one of its system spaces. */
+export const isSpaceName = (name: string): boolean => {
+  const owner = ownerOfSystemSpace(name);
+  return isUserSpaceName(owner ?? name);
+};
 
 export const isIndex = (x: number): boolean => Number.isSafeInteger(x) && x >= 0;

@@ -34,6 +34,7 @@ const FAILURE_CODE_TO_PB: { readonly [K in LogFailure["code"]]: pb.LogFailureCod
   trimmed: pb.LogFailureCode.LOG_FAILURE_CODE_TRIMMED,
   corrupt: pb.LogFailureCode.LOG_FAILURE_CODE_CORRUPT,
   exhausted: pb.LogFailureCode.LOG_FAILURE_CODE_EXHAUSTED,
+  wrongKind: pb.LogFailureCode.LOG_FAILURE_CODE_WRONG_KIND,
 };
 
 const FAILURE_CODE_FROM_PB = new Map<number, LogFailure["code"]>(

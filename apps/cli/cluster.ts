@@ -9,6 +9,7 @@ import { Option } from "effect";
 import { Flag } from "effect/cli";
 import { isValidQuorum, majority } from "../../paxos/quorum.ts";
 import { isUserSpaceName } from "../../paxos/limits.ts";
+import { type SpaceKind, type SpaceMeta, spaceMetaProblem } from "../../wor/core/space-meta.ts";
 import { WorClient, WorError } from "../../wor/node/client.ts";
 import { type ClusterConfig, loadClusterConfig, parseAddress, readTlsFiles } from "../../wor/node/cluster-config.ts";
 import type { ClientSecurity } from "../../wor/node/credentials.ts";
@@ -22,7 +23,11 @@ const opt = <A>(f: Flag.Flag<A>) => Flag.optional(f);
 export const connectionFlags = {
   cluster: opt(Flag.String("cluster").pipe(Flag.withDescription("cluster file (JSON): acceptor addresses, segment size, quorum, TLS, token"))),
   peers: opt(Flag.String("peers").pipe(Flag.withDescription("acceptor addresses host:port,... (instead of --cluster)"))),
-  segmentSize: opt(Flag.Int("segment-size").pipe(Flag.withDescription("segment size with --peers (default 4096)"))),
+  segmentSize: opt(
+    Flag.Int("segment-size").pipe(
+      Flag.withDescription("segment size of a space being created (default: the cluster file's, or 4096); elsewhere the space's own, checked"),
+    ),
+  ),
   token: opt(Flag.String("token").pipe(Flag.withDescription("cluster token (overrides the cluster file's)"))),
   tlsCa: opt(Flag.String("tls-ca").pipe(Flag.withDescription("PEM file of the CA that signs the acceptors' certificates"))),
   tlsCert: opt(Flag.String("tls-cert").pipe(Flag.withDescription("client certificate (PEM) for mutual TLS"))),
@@ -49,7 +54,10 @@ export interface Target {
   readonly addresses: readonly string[];
   readonly acceptorIds: readonly (number | undefined)[];
   readonly clusterId?: string;
+  /** The segment size of spaces created by this command (--segment-size, else the cluster file's). */
   readonly segmentSize: number;
+  /** --segment-size as given: a space opened by the command must have this one. */
+  readonly segmentSizeGiven?: number;
   readonly quorum: number;
   readonly security: ClientSecurity;
   readonly timeoutMs: number;
@@ -65,26 +73,44 @@ export async function resolveTarget(input: ConnectionInput): Promise<Target> {
   let config: ClusterConfig | undefined;
   if (cluster !== undefined) config = await loadCluster(cluster);
   const security = await clientSecurity(input, config);
+  const given = Option.getOrUndefined(input.segmentSize);
+  if (given !== undefined) {
+    const problem = spaceMetaProblem({ kind: "registers", segmentSize: given });
+    if (problem) throw usage(`--segment-size: ${problem}`);
+  }
+  const sizes = { segmentSize: given ?? config?.segmentSize ?? DEFAULT_SEGMENT_SIZE, ...(given !== undefined ? { segmentSizeGiven: given } : {}) };
   if (config) {
-    if (Option.isSome(input.segmentSize) && input.segmentSize.value !== config.segmentSize) {
-      throw usage(`--segment-size ${input.segmentSize.value} disagrees with the cluster file's ${config.segmentSize}`);
-    }
     return {
       addresses: config.acceptors.map((a) => a.address),
       acceptorIds: config.acceptors.map((a) => a.id),
       clusterId: config.clusterId,
-      segmentSize: config.segmentSize,
+      ...sizes,
       quorum: config.quorum,
       security,
       timeoutMs,
     };
   }
   const addresses = parsePeers(peers!);
-  const segmentSize = Option.getOrElse(input.segmentSize, () => DEFAULT_SEGMENT_SIZE);
-  if (!Number.isSafeInteger(segmentSize) || segmentSize < 1 || (segmentSize & (segmentSize - 1)) !== 0) throw usage(`--segment-size must be a power of two (got ${segmentSize})`);
   const quorum = majority(addresses.length);
   if (!isValidQuorum(quorum, addresses.length)) throw usage("no valid quorum for these peers");
-  return { addresses, acceptorIds: addresses.map(() => undefined), segmentSize, quorum, security, timeoutMs };
+  return { addresses, acceptorIds: addresses.map(() => undefined), ...sizes, quorum, security, timeoutMs };
+}
+
+/**
+ * The metadata of `space`, which must be of `kind` (and have --segment-size, when given): checked
+ * before a command writes anything, so a verb never touches a space of another kind.
+ */
+export async function openTyped(client: WorClient, target: Target, space: string, kind: SpaceKind): Promise<SpaceMeta> {
+  const meta = await client.openSpace(space, kind);
+  checkGeometry(target, space, meta);
+  return meta;
+}
+
+/** --segment-size, when given, must be the space's own. */
+export function checkGeometry(target: Target, space: string, meta: SpaceMeta): void {
+  if (target.segmentSizeGiven !== undefined && target.segmentSizeGiven !== meta.segmentSize) {
+    throw usage(`--segment-size ${target.segmentSizeGiven} disagrees with ${space}'s segment size ${meta.segmentSize} (chosen when it was created)`);
+  }
 }
 
 /** The bytes of a file named by a flag (PEM for TLS), or undefined when the flag is absent. */

@@ -32,7 +32,7 @@ export const usage = (message: string): CliFailure => new CliFailure(message, EX
 export const operational = (message: string): CliFailure => new CliFailure(message, EXIT.operational);
 
 /** WOR failure codes that mean the input was wrong, not the cluster. */
-const INPUT_CODES = new Set(["invalid", "tooLarge", "unknownSpace"]);
+const INPUT_CODES = new Set(["invalid", "tooLarge", "unknownSpace", "wrongKind"]);
 
 /** Any thrown value as a CliFailure with one line of text. */
 export function toFailure(e: unknown): CliFailure {
@@ -59,18 +59,22 @@ function describeWor(e: WorError): string {
       return `no quorum of acceptors answered in time (${e.failure.message})`;
     case "unknownSpace":
       return `${e.failure.message} (create it with 'worm space create')`;
+    case "wrongKind":
+      return e.failure.message;
     default:
       return `${e.code}: ${e.failure.message}`;
   }
 }
 
 /** Log failure codes that are not operational (exit 1). */
-const LOG_EXIT: Partial<Record<LogError["failure"]["code"], ExitCode>> = { invalid: EXIT.usage, tooLarge: EXIT.usage, unknownSpace: EXIT.usage, trimmed: EXIT.refused };
+const LOG_EXIT: Partial<Record<LogError["failure"]["code"], ExitCode>> = { invalid: EXIT.usage, tooLarge: EXIT.usage, unknownSpace: EXIT.usage, wrongKind: EXIT.usage, trimmed: EXIT.refused };
 
 function describeLog(e: LogError): string {
   switch (e.failure.code) {
     case "unknownSpace":
       return `${e.failure.message} (create the log with 'worm log create')`;
+    case "wrongKind":
+      return e.failure.message;
     case "timeout":
       return `timed out: ${e.failure.message}`;
     default:

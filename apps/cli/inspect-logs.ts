@@ -1,17 +1,16 @@
 /**
- * `worm inspect`'s view of shared logs (DESIGN.md §4.1, §4.6): for every space with allocation
- * records, its last allocated segment, the tail found by scanning, the trim mark, and what the last
+ * `worm inspect`'s view of shared logs (DESIGN.md §4.1, §4.6): for every space of kind log, its last allocated segment, the tail found by scanning, the trim mark, and what the last
  * segments hold (from the one holding the tail's last slot to the last allocated one: a sequencer
  * claims segments ahead of its tail): entries, fills, unwritten slots below the tail (holes, or
  * appends in flight) and the stream tags seen there with their counts. Read through the log core,
  * driven like the node API.
  */
 import type { AcceptorStatus } from "../../proto/admin.ts";
-import { allocSpaceOf } from "../../paxos/limits.ts";
 import { READ_DEFAULTS, type ReadConfig, readSlots, scanTail } from "../log/core/read.ts";
 import { lastAllocated } from "../log/core/segments.ts";
 import type { LogResult } from "../log/core/steps.ts";
 import { drive } from "../log/node/driver.ts";
+import type { SpaceMeta } from "../../wor/core/space-meta.ts";
 import type { WorClient } from "../../wor/node/client.ts";
 import { printLine, table } from "./output.ts";
 
@@ -31,18 +30,14 @@ export const INSPECT_LOG_SEGMENTS_MAX = 4;
 
 export type LogRow = { readonly log: string; readonly ok: true; readonly view: LogView } | { readonly log: string; readonly ok: false; readonly error: string };
 
-/** User spaces with allocation records at any acceptor that answered. */
-export function logSpaces(live: readonly AcceptorStatus[], spaces: readonly string[]): string[] {
-  return spaces.filter((name) => live.some((s) => s.spaces.some((x) => x.name === allocSpaceOf(name) && x.highestAccepted >= 0)));
-}
 
 const unwrap = <T>(r: LogResult<T>): T => {
   if (!r.ok) throw new Error(`${r.failure.code}: ${r.failure.message}`);
   return r.value;
 };
 
-async function inspectLog(client: WorClient, log: string, trimMark: number): Promise<LogView> {
-  const cfg: ReadConfig = { ...READ_DEFAULTS, log, segmentSize: client.segmentSize };
+async function inspectLog(client: WorClient, log: string, segmentSize: number, trimMark: number): Promise<LogView> {
+  const cfg: ReadConfig = { ...READ_DEFAULTS, log, segmentSize };
   const lastSegment = unwrap(await drive(lastAllocated({ log, segmentSize: cfg.segmentSize, retryMs: cfg.retryMs, preemptRetriesMax: 0 }), client, undefined));
   const tail = unwrap(await drive(scanTail(cfg), client, undefined));
   const to = lastSegment < 0 ? 0 : (lastSegment + 1) * cfg.segmentSize;
@@ -66,13 +61,13 @@ async function inspectLog(client: WorClient, log: string, trimMark: number): Pro
   return { log, trimMark, lastSegment, tail, lastSegmentSlots: counts, streams };
 }
 
-/** One row per log; a space whose slots are not log entries reports why. */
-export async function inspectLogs(client: WorClient, live: readonly AcceptorStatus[], logs: readonly string[]): Promise<LogRow[]> {
+/** One row per log (a space of kind log); a log whose slots are not log entries reports why. */
+export async function inspectLogs(client: WorClient, live: readonly AcceptorStatus[], logs: ReadonlyMap<string, SpaceMeta>): Promise<LogRow[]> {
   const rows: LogRow[] = [];
-  for (const log of logs) {
+  for (const [log, meta] of logs) {
     const trimMark = Math.max(0, ...live.flatMap((s) => s.spaces.filter((x) => x.name === log).map((x) => x.trimMark)));
     try {
-      rows.push({ log, ok: true, view: await inspectLog(client, log, trimMark) });
+      rows.push({ log, ok: true, view: await inspectLog(client, log, meta.segmentSize, trimMark) });
     } catch (e) {
       rows.push({ log, ok: false, error: (e as Error).message });
     }

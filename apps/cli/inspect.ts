@@ -1,20 +1,22 @@
 /**
  * `worm inspect`: what the acceptors hold (DESIGN.md §4.6). Per acceptor: identity and, per space,
  * the trim mark, address and range-promise counts and the highest accepted index (Status). Per
- * space: its segments with their allocation metadata (read through the client's `check`). With
- * `--space`: per address, each acceptor's promised / accepted / committed state (Inspect). Per log
- * (a space with allocation records): its tail, trim mark and last segment (inspect-logs.ts).
+ * space: its kind and segment size (its metadata register) and its segments with their allocation
+ * metadata (read through the client's `check`). With `--space`: per address, each acceptor's
+ * promised / accepted / committed state (Inspect). Per log (a space of kind log): its tail, trim
+ * mark and last segment (inspect-logs.ts).
  */
 import { Option } from "effect";
 import { Command, Flag } from "effect/cli";
 import type { Ballot } from "../../paxos/ballot.ts";
-import { LIMITS, allocSpaceOf, isUserSpaceName } from "../../paxos/limits.ts";
+import { LIMITS, allocSpaceOf, isUserSpaceName, spacesOf } from "../../paxos/limits.ts";
 import type { CheckResult } from "../../wor/core/results.ts";
+import type { SpaceMeta } from "../../wor/core/space-meta.ts";
 import type { AcceptorStatus, InspectReply } from "../../proto/admin.ts";
 import { AdminClient } from "../../wor/node/admin-client.ts";
 import { type Target, checkIndex, shortReason, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
 import { operational, task, toFailure, usage } from "./errors.ts";
-import { inspectLogs, logSpaces, printLogs } from "./inspect-logs.ts";
+import { inspectLogs, printLogs } from "./inspect-logs.ts";
 import { Progress, jsonValue, printJson, printLine, showBallot, showValue, table } from "./output.ts";
 
 export const INSPECT_LIMITS = Object.freeze({
@@ -51,6 +53,7 @@ async function eachAcceptor<T>(target: Target, f: (admin: AdminClient) => Promis
 
 interface SegmentRow {
   readonly space: string;
+  readonly segmentSize: number;
   readonly segment: number;
   readonly result: CheckResult | { readonly _tag: "Error"; readonly error: string };
 }
@@ -72,17 +75,22 @@ export async function runInspect(c: {
     throw operational(`no acceptor answered: ${statuses.map((s, k) => `${target.addresses[k]} (${s.ok ? "" : s.error})`).join(", ")}`);
   }
   const live = statuses.flatMap((s) => (s.ok ? [s.value] : []));
-  const wanted = (name: string) => Option.isNone(only) || name === only.value || name === allocSpaceOf(only.value);
+  const wanted = (name: string) => Option.isNone(only) || spacesOf(only.value).includes(name);
   const userSpaces = sortedNames(live.flatMap((s) => s.spaces.map((x) => x.name)).filter((n) => isUserSpaceName(n) && wanted(n)));
   if (Option.isSome(only) && !userSpaces.includes(only.value)) throw usage(`unknown space ${JSON.stringify(only.value)}: no acceptor that answered holds it`);
 
-  const segments = await readSegments(target, live, userSpaces, c.json);
-  const logs = await withClient(target, (client) => inspectLogs(client, live, logSpaces(live, userSpaces)));
+  const metas = await withClient(target, (client) => Promise.all(userSpaces.map((name) => settle(client.spaceMeta(name)))));
+  const kinds = new Map(userSpaces.map((name, k) => [name, metas[k]!] as const));
+  const typed = new Map<string, SpaceMeta>();
+  for (const [name, m] of kinds) if (m.ok && m.value._tag === "Typed") typed.set(name, m.value.meta);
+  const segments = await readSegments(target, live, userSpaces, typed, c.json);
+  const logs = await withClient(target, (client) => inspectLogs(client, live, new Map([...typed].filter(([, m]) => m.kind === "log"))));
   const addresses = Option.isSome(only) ? await readAddresses(target, live, only.value, c.from, c.to) : undefined;
 
   if (c.json) {
     printJson({
       cluster: { clusterId: target.clusterId, segmentSize: target.segmentSize, quorum: target.quorum, acceptors: target.addresses.length },
+      spaces: [...kinds].map(([name, m]) => ({ name, ...(m.ok ? (m.value._tag === "Typed" ? m.value.meta : { kind: null, note: "no metadata: its creation did not finish" }) : { error: m.error }) })),
       acceptors: statuses.map((s, k) => ({ address: target.addresses[k], ...(s.ok ? { status: { ...s.value, spaces: s.value.spaces.filter((x) => wanted(x.name)) } } : { error: s.error }) })),
       segments: segments.map((r) => ({ space: r.space, segment: r.segment, result: r.result._tag, ...segmentDetail(r.result) })),
       logs: logs.map((r) => (r.ok ? r.view : { log: r.log, error: r.error })),
@@ -103,7 +111,16 @@ export async function runInspect(c: {
     return;
   }
 
-  printLine(`cluster ${target.clusterId ?? "(from --peers)"}: ${target.addresses.length} acceptors, quorum ${target.quorum}, segment size ${target.segmentSize}`);
+  printLine(`cluster ${target.clusterId ?? "(from --peers)"}: ${target.addresses.length} acceptors, quorum ${target.quorum}, default segment size ${target.segmentSize}`);
+  if (kinds.size > 0) {
+    printLine("");
+    printLine(
+      table(
+        ["SPACE", "KIND", "SEGMENT SIZE"],
+        [...kinds].map(([name, m]) => (m.ok ? (m.value._tag === "Typed" ? [name, m.value.meta.kind, String(m.value.meta.segmentSize)] : [name, "(no metadata: creation did not finish)", ""]) : [name, `error: ${m.error}`, ""])),
+      ),
+    );
+  }
   printLine("");
   printLine(
     table(
@@ -113,7 +130,9 @@ export async function runInspect(c: {
   );
   printLine("");
   const spaceRows: string[][] = [];
-  for (const name of sortedNames(live.flatMap((s) => s.spaces.map((x) => x.name)).filter(wanted))) {
+  // System spaces ($alloc/, $meta/) are listed only for the space asked about with --space.
+  const listed = (name: string) => wanted(name) && (Option.isSome(only) || isUserSpaceName(name));
+  for (const name of sortedNames(live.flatMap((s) => s.spaces.map((x) => x.name)).filter(listed))) {
     statuses.forEach((s) => {
       if (!s.ok) return;
       const x = s.value.spaces.find((y) => y.name === name);
@@ -126,7 +145,7 @@ export async function runInspect(c: {
     printLine(
       table(
         ["SPACE", "SEGMENT", "ADDRESSES", "ALLOCATION", "META"],
-        segments.map((r) => [r.space, String(r.segment), `${r.segment * target.segmentSize}..${(r.segment + 1) * target.segmentSize - 1}`, r.result._tag.toLowerCase(), segmentMeta(r.result)]),
+        segments.map((r) => [r.space, String(r.segment), `${r.segment * r.segmentSize}..${(r.segment + 1) * r.segmentSize - 1}`, r.result._tag.toLowerCase(), segmentMeta(r.result)]),
       ),
     );
   }
@@ -147,9 +166,11 @@ function segmentMeta(r: SegmentRow["result"]): string {
 }
 
 /** Segments from the lowest untrimmed one to the highest holding data or an allocation. */
-async function readSegments(target: Target, live: readonly AcceptorStatus[], spaces: readonly string[], quiet: boolean): Promise<SegmentRow[]> {
-  const jobs: { space: string; segment: number }[] = [];
+async function readSegments(target: Target, live: readonly AcceptorStatus[], spaces: readonly string[], typed: ReadonlyMap<string, SpaceMeta>, quiet: boolean): Promise<SegmentRow[]> {
+  const jobs: { space: string; segmentSize: number; segment: number }[] = [];
   for (const space of spaces) {
+    const segmentSize = typed.get(space)?.segmentSize;
+    if (segmentSize === undefined) continue;
     let highest = -1;
     let trim = 0;
     let allocHighest = -1;
@@ -161,9 +182,9 @@ async function readSegments(target: Target, live: readonly AcceptorStatus[], spa
         } else if (x.name === allocSpaceOf(space)) allocHighest = Math.max(allocHighest, x.highestAccepted);
       }
     }
-    const last = Math.max(highest < 0 ? -1 : Math.floor(highest / target.segmentSize), allocHighest);
-    const first = Math.floor(trim / target.segmentSize);
-    for (let seg = first; seg <= last && seg < first + INSPECT_LIMITS.segmentsMax; seg++) jobs.push({ space, segment: seg });
+    const last = Math.max(highest < 0 ? -1 : Math.floor(highest / segmentSize), allocHighest);
+    const first = Math.floor(trim / segmentSize);
+    for (let seg = first; seg <= last && seg < first + INSPECT_LIMITS.segmentsMax; seg++) jobs.push({ space, segmentSize, segment: seg });
   }
   if (jobs.length === 0) return [];
   const progress = quiet ? undefined : new Progress("checking segments", jobs.length);

@@ -16,8 +16,9 @@ import { WormLog } from "../log/node/log-client.ts";
 import { RemoteTokenSource } from "../log/node/remote-tokens.ts";
 import { SequencerNode } from "../log/node/sequencer-node.ts";
 import type { TokenSource } from "../log/node/token-source.ts";
-import type { WorClient } from "../../wor/node/client.ts";
-import { type ConnectionInput, type Target, checkSpaceName, openClient, parsePeers, resolveTarget } from "./cluster.ts";
+import { type WorClient, WorError } from "../../wor/node/client.ts";
+import { type ConnectionInput, type Target, checkSpaceName, openClient, openTyped, parsePeers, resolveTarget } from "./cluster.ts";
+import { usage } from "./errors.ts";
 
 export const sequencerFlag = Flag.optional(
   Flag.String("sequencer").pipe(Flag.withDescription("remote sequencer(s) host:port[,host:port] in failover order (see 'worm log sequencer')")),
@@ -35,7 +36,14 @@ class ScannedTails implements TokenSource {
 
   async grant(log: string, request: GrantRequest): Promise<LogResult<Grant>> {
     if (request.asks.length > 0) return logFail("unavailable", "no sequencer: this command only reads");
-    const tail = await drive(scanTail({ ...READ_DEFAULTS, log, segmentSize: this.client.segmentSize }), this.client, undefined);
+    let segmentSize: number;
+    try {
+      segmentSize = (await this.client.openSpace(log, "log")).segmentSize;
+    } catch (e) {
+      if (e instanceof WorError) return { ok: false, failure: e.failure };
+      throw e;
+    }
+    const tail = await drive(scanTail({ ...READ_DEFAULTS, log, segmentSize }), this.client, undefined);
     if (!tail.ok) return tail;
     const streamTails: Backpointer[] = (request.streams ?? []).map(() => PREV_UNKNOWN);
     return logOk({ tokens: [], tail: tail.value, streamTails });
@@ -70,6 +78,11 @@ export async function withLog<T>(conn: ConnectionInput, name: string, sequencer:
     kind = "scan";
   }
   try {
+    // Refuse a space of another kind (or of another --segment-size) before anything is written.
+    await openTyped(client, target, log, "log").catch((e: unknown) => {
+      if (e instanceof WorError && e.code === "unknownSpace") throw usage(`no log named ${JSON.stringify(log)} (create it with 'worm log create ${log}')`);
+      throw e;
+    });
     return await f({ log: new WormLog({ client, log, tokens: source }), target, tokens: kind });
   } catch (e) {
     throw failure(e);

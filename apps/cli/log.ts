@@ -8,10 +8,10 @@ import { readFile } from "node:fs/promises";
 import { Option } from "effect";
 import { Command, Flag } from "effect/cli";
 import { type IdempotencyKey, entryProblem } from "../log/core/entry.ts";
-import { WormLog } from "../log/node/log-client.ts";
 import { checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
 import { task, usage } from "./errors.ts";
 import { sequencerFlag, withLog } from "./log-open.ts";
+import { reportCreate } from "./space.ts";
 import { json, logNameArg, logReadCommands } from "./log-read.ts";
 import { logSequencerCommand } from "./log-sequencer.ts";
 import { printJson, printLine } from "./output.ts";
@@ -19,11 +19,11 @@ import { printJson, printLine } from "./output.ts";
 const create = Command.make("create", { name: logNameArg, json, conn: connectionFlags }, (c) =>
   task(async () => {
     const log = checkSpaceName(c.name);
-    await withClient(await resolveTarget(c.conn), (client) => WormLog.create(client, log));
-    if (c.json) printJson({ log, result: "Created" });
-    else printLine(`log ${log} exists`);
+    const target = await resolveTarget(c.conn);
+    const r = await withClient(target, (client) => client.createSpace(log, { kind: "log", segmentSize: target.segmentSize }));
+    reportCreate("log", log, "log", target, r, c.json);
   }),
-).pipe(Command.withDescription("Create a log (its space); creating an existing log is a no-op"));
+).pipe(Command.withDescription("Create a log (its space; --segment-size sets its segment size); creating an existing log is a no-op"));
 
 /** `client:seq` → an idempotency key (the client part may itself hold colons). */
 export function parseKey(text: string): IdempotencyKey {

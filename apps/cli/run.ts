@@ -89,11 +89,20 @@ export function runCli<Name extends string, Input, E, R extends never, CI>(root:
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // The reader of our output went away (`worm ... | head`): stop quietly, as a pipe's SIGPIPE would.
+  let readerGone = false;
+  const onStdoutError = (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE" || readerGone) return;
+    readerGone = true;
+    fiber.interruptUnsafe();
+  };
+  process.stdout.on("error", onStdoutError);
   fiber.addObserver((exit) => {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     let code: number = EXIT.ok;
-    if (Exit.isFailure(exit)) {
+    if (readerGone) code = EXIT.ok;
+    else if (Exit.isFailure(exit)) {
       if (Cause.hasInterruptsOnly(exit.cause)) code = serving && signalled ? EXIT.ok : 130;
       else {
         const f = failureOf(exit.cause, implicitHelp);

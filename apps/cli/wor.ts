@@ -13,7 +13,7 @@ import { LIMITS } from "../../paxos/limits.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CaptureResult, ReadResult } from "../../wor/core/results.ts";
 import type { CaptureOne, WorClient } from "../../wor/node/client.ts";
-import { checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
+import { checkIndex, checkSpaceName, connectionFlags, openTyped, resolveTarget, withClient } from "./cluster.ts";
 import { CliFailure, EXIT, task, usage } from "./errors.ts";
 import { inputBytes, jsonValue, printJson, printLine, showBallot, showValue, table } from "./output.ts";
 
@@ -63,7 +63,10 @@ const capture = Command.make(
       const to = Option.getOrElse(c.to, () => from + 1);
       checkRange(from, to);
       const target = await resolveTarget(c.conn);
-      const r = await withClient(target, (client) => captureRange(client, space, from, to));
+      const r = await withClient(target, async (client) => {
+        await openTyped(client, target, space, "registers");
+        return captureRange(client, space, from, to);
+      });
       if (c.json) {
         if (r._tag === "Captured") {
           const written = [...r.written].map(([address, v]) => ({ address, value: jsonValue(v) }));
@@ -90,6 +93,7 @@ const write = Command.make("write", { space: spaceArg, address: addressArg, ...v
       if (c.json) printJson({ space, address: index, ...doc });
     };
     await withClient(target, async (client) => {
+      await openTyped(client, target, space, "registers");
       const cap = await captureOne(client, space, index);
       if (cap._tag === "Written") {
         const same = bytesEqual(cap.value, value);
@@ -139,7 +143,10 @@ const unsafeWrite = Command.make("unsafe-write", { space: spaceArg, address: add
     const value = givenBytes(c);
     const target = await resolveTarget(c.conn);
     const at = `${space}[${index}]`;
-    const w = await withClient(target, (client) => client.unsafeWrite(space, index, value));
+    const w = await withClient(target, async (client) => {
+      await openTyped(client, target, space, "registers");
+      return client.unsafeWrite(space, index, value);
+    });
     if (c.json) printJson({ space, address: index, result: w._tag, ...(w._tag === "AlreadyWritten" ? { same: bytesEqual(w.value, value), value: jsonValue(w.value) } : {}), ...(w._tag === "Preempted" ? { by: w.by, outcome: "unknown" } : {}) });
     switch (w._tag) {
       case "Ok":
@@ -207,7 +214,10 @@ const trim = Command.make("trim", { space: spaceArg, below: Argument.Int("below"
     const space = checkSpaceName(c.space);
     const below = checkIndex(c.below, "below");
     const target = await resolveTarget(c.conn);
-    const mark = await withClient(target, (client) => client.trim(space, below));
+    const mark = await withClient(target, async (client) => {
+      await openTyped(client, target, space, "registers");
+      return client.trim(space, below);
+    });
     if (c.json) printJson({ space, requested: below, mark });
     else printLine(`trimmed ${space} below ${mark}${mark > below ? ` (it was already trimmed further than ${below})` : ""}`);
   }),
@@ -219,7 +229,10 @@ const alloc = Command.make("alloc", { space: spaceArg, segment: segmentArg, ...v
     const segment = checkIndex(c.segment, "segment");
     const meta = givenBytes(c);
     const target = await resolveTarget(c.conn);
-    const r = await withClient(target, (client) => client.alloc(space, segment, meta));
+    const r = await withClient(target, async (client) => {
+      await openTyped(client, target, space, "registers");
+      return client.alloc(space, segment, meta);
+    });
     if (c.json) printJson({ space, segment, result: r._tag, ...(r._tag !== "Trimmed" ? { meta: jsonValue(r.meta) } : {}) });
     if (r._tag === "Trimmed") throw refused(`segment ${segment} of ${space} is trimmed`);
     if (r._tag === "AlreadyAllocated") throw refused(`segment ${segment} of ${space} was already allocated by another allocator: ${showValue(r.meta)}`);

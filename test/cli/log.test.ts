@@ -29,7 +29,7 @@ test("worm log: create, append, read, tail, subscribe, trim, a remote sequencer,
   const conn = ["--cluster", ready.clusterFile as string];
   const worm = (...args: string[]) => runWorm([...args, ...conn]);
 
-  assert.match(ok(await worm("log", "create", "orders"), "create").stdout, /^log orders exists\n$/);
+  assert.match(ok(await worm("log", "create", "orders"), "create").stdout, /^created log orders \(log, segment size 4096\)\n$/);
 
   // Single-writer mode: each append command embeds its own sequencer.
   const first = lines(ok(await worm("log", "append", "orders", "--data", "hello", "--stream", "s1", "--json"), "append --data"))[0]!;

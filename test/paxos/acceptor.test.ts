@@ -29,11 +29,11 @@ function withSpace(): AcceptorState {
 }
 
 describe("acceptor: spaces", () => {
-  it("createSpace creates the space and its allocation space, idempotently, and persists once", () => {
+  it("createSpace creates the space and its allocation and metadata spaces, idempotently, and persists once", () => {
     const s = emptyAcceptor();
     const first = run(s, { kind: "createSpace", space: "s" });
     assert.equal(first.reply.kind, "spaceCreated");
-    assert.deepEqual(first.persist.map((m) => m.kind === "space" && m.space), ["s", "$alloc/s"]);
+    assert.deepEqual(first.persist.map((m) => m.kind === "space" && m.space), ["s", "$alloc/s", "$meta/s"]);
     assert.equal(run(s, { kind: "createSpace", space: "s" }).persist.length, 0);
   });
   it("rejects bad names and unknown spaces with clear errors", () => {

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Net, bytes, text } from "./core-harness.ts";
+import { Net, REGISTERS, bytes, text } from "./core-harness.ts";
 
 describe("WOR client core against acceptor cores", () => {
   it("creates a space, captures, writes and reads back", () => {
     const net = new Net();
     const c = net.client(1);
-    net.value(0, c.createSpace("s", net.now));
+    net.value(0, c.createSpace("s", REGISTERS, net.now));
     const cap = net.value(0, c.capture("s", 0, 16, net.now));
     assert.equal(cap._tag, "Captured");
     if (cap._tag !== "Captured") return;
@@ -25,7 +25,7 @@ describe("WOR client core against acceptor cores", () => {
     const net = new Net();
     const a = net.client(1);
     const b = net.client(2);
-    net.value(0, a.createSpace("s", net.now));
+    net.bootstrap("s");
     const ca = net.value(0, a.capture("s", 0, 1, net.now));
     assert.equal(ca._tag, "Captured");
     if (ca._tag !== "Captured") return;
@@ -53,7 +53,7 @@ describe("WOR client core against acceptor cores", () => {
   it("unsafeWrite at the owner ballot is refused where a capture already promised", () => {
     const net = new Net();
     const a = net.client(1);
-    net.value(0, a.createSpace("s", net.now));
+    net.bootstrap("s");
     net.value(0, a.capture("s", 5, 6, net.now));
     const w = net.value(0, a.unsafeWrite("s", [{ index: 5, value: bytes("v") }], net.now));
     assert.equal(w.get(5)?._tag, "Preempted");
@@ -66,7 +66,7 @@ describe("WOR client core against acceptor cores", () => {
     const net = new Net();
     const a = net.client(1);
     const b = net.client(2);
-    net.value(0, a.createSpace("log", net.now));
+    net.bootstrap("log");
     const ra = net.value(0, a.alloc("log", 0, bytes("owner=a"), net.now));
     const rb = net.value(1, b.alloc("log", 0, bytes("owner=b"), net.now));
     assert.equal(ra._tag, "Allocated");
@@ -79,7 +79,7 @@ describe("WOR client core against acceptor cores", () => {
   it("trim refuses every operation below the mark", () => {
     const net = new Net();
     const a = net.client(1, { cacheEntriesMax: 0 });
-    net.value(0, a.createSpace("s", net.now));
+    net.bootstrap("s");
     const cap = net.value(0, a.capture("s", 0, 32, net.now));
     if (cap._tag !== "Captured") throw new Error("not captured");
     net.value(0, a.write(cap.capture, [{ index: 1, value: bytes("1") }, { index: 20, value: bytes("20") }], net.now));
@@ -96,7 +96,7 @@ describe("WOR client core against acceptor cores", () => {
     const net = new Net();
     const a = net.client(1);
     const r = net.client(2, { cacheEntriesMax: 0 });
-    net.value(0, a.createSpace("s", net.now));
+    net.bootstrap("s");
     const cap = net.value(0, a.capture("s", 0, 1, net.now));
     if (cap._tag !== "Captured") throw new Error("not captured");
     a.write(cap.capture, [{ index: 0, value: bytes("half") }], net.now);

@@ -6,16 +6,20 @@
 import { type AcceptorState, emptyAcceptor, step } from "../../paxos/acceptor.ts";
 import { checkAcceptorStep, snapshotAcceptor } from "../../paxos/acceptor-invariants.ts";
 import { mintReceipt, release } from "../../paxos/held.ts";
-import type { Reply } from "../../paxos/messages.ts";
+import type { Reply, Request } from "../../paxos/messages.ts";
+import { spaceSetup } from "../../wor/core/space-meta.ts";
 import { CLIENT_DEFAULTS, type Op, WorClientCore } from "../../wor/core/client-core.ts";
 import type { OpResult } from "../../wor/core/results.ts";
+
+/** The metadata of the spaces these tests create. */
+export const REGISTERS = { kind: "registers", segmentSize: 16 } as const;
 
 export class Net {
   readonly acceptors: AcceptorState[];
   readonly clients: WorClientCore[] = [];
   readonly down = new Set<number>();
   readonly results = new Map<string, OpResult<unknown>>();
-  queue: { client: number; to: number; frameId: number; request: import("../../paxos/messages.ts").Request }[] = [];
+  queue: { client: number; to: number; frameId: number; request: Request }[] = [];
   now = 0;
   violations: string[] = [];
 
@@ -69,6 +73,12 @@ export class Net {
     if (!r) throw new Error(`op ${op} of client ${client} did not complete`);
     if (!r.ok) throw new Error(`op failed: ${r.failure.code}: ${r.failure.message}`);
     return r.value;
+  }
+
+  /** Create a register space at every acceptor directly, its metadata chosen at the owner ballot
+   *  (setup that spends no ballot of any client under test). */
+  bootstrap(space: string): void {
+    for (const a of this.acceptors) for (const r of spaceSetup(space, REGISTERS)) step(a, r);
   }
 
   advance(ms: number): void {

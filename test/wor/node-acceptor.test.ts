@@ -197,6 +197,7 @@ describe("AcceptorNode", () => {
       status.spaces.map((s) => [s.name, s.addresses, s.highestAccepted]),
       [
         ["$alloc/s", 0, -1],
+        ["$meta/s", 0, -1],
         ["s", 1, 5],
       ],
     );

@@ -15,6 +15,7 @@
  */
 import type { Reply, Request } from "../../paxos/messages.ts";
 import { majority } from "../../paxos/quorum.ts";
+import { spaceSetup } from "../../wor/core/space-meta.ts";
 import { FILL_BYTES } from "../../apps/log/core/entry.ts";
 import { LogObserver } from "../../apps/log/core/invariants.ts";
 import { slotRead } from "../../apps/log/core/read.ts";
@@ -91,7 +92,7 @@ class LogWorld implements LogHost {
       record: (line) => this.record(line),
     });
     this.acceptors = Array.from({ length: options.acceptors }, (_, i) => new SimAcceptor(i));
-    for (const a of this.acceptors) a.bootstrap({ kind: "createSpace", space: LOG_NAME });
+    for (const a of this.acceptors) for (const r of spaceSetup(LOG_NAME, { kind: "log", segmentSize: options.segmentSize })) a.bootstrap(r);
     this.workload = new LogWorkload(this);
   }
 

@@ -15,6 +15,7 @@ import type { Reply, Request } from "../../paxos/messages.ts";
 import { majority } from "../../paxos/quorum.ts";
 import { CLIENT_DEFAULTS, type Completion, WorClientCore } from "../../wor/core/client-core.ts";
 import type { Capture, CaptureResult, OpResult, ReadResult, WriteResult } from "../../wor/core/results.ts";
+import { spaceSetup } from "../../wor/core/space-meta.ts";
 import { HistoryRecorder } from "../history/history.ts";
 import { AssertionFailed } from "../runtime/assert.ts";
 import { buggify } from "../runtime/buggify.ts";
@@ -24,6 +25,7 @@ import { type SpaceInput, type SpaceOutput, checkAddressSpace, partitionByAddres
 import {
   type ChosenGhost,
   EMPTY_VOTES,
+  recordVotes,
   type VoteLog,
   checkAcked,
   checkCommitted,
@@ -50,6 +52,8 @@ type Event =
 type Pending = { readonly history: number; readonly kind: string; readonly space: string; readonly index: number; readonly value?: Uint8Array };
 
 const SPACES = ["s", "own"] as const;
+/** Large enough that trims never reach the allocation registers (this world does not allocate). */
+const SEGMENT_SIZE = 1 << 20;
 
 export function runWorld(options: Partial<WorldOptions> & { seed: number }): RunResult {
   const o: WorldOptions = { ...WORLD_DEFAULTS, ...options };
@@ -85,8 +89,10 @@ class World {
     this.prng = new Prng(o.seed);
     this.quorum = majority(o.acceptors);
     this.acceptors = Array.from({ length: o.acceptors }, (_, i) => new SimAcceptor(i));
-    for (const a of this.acceptors) for (const s of SPACES) a.bootstrap({ kind: "createSpace", space: s });
-    this.votes = this.acceptors.map(() => EMPTY_VOTES);
+    for (const a of this.acceptors) for (const s of SPACES) for (const r of spaceSetup(s, { kind: "registers", segmentSize: SEGMENT_SIZE })) a.bootstrap(r);
+    // The setup's votes (each space's metadata) count like any other durable vote.
+    this.votes = this.acceptors.map((a) => recordVotes(EMPTY_VOTES, a.durableState));
+    this.checkDurable();
     this.clients = Array.from(
       { length: o.clients },
       (_, i) =>
@@ -95,7 +101,7 @@ class World {
           acceptors: o.acceptors,
           quorum: this.quorum,
           proposerId: i + 1,
-          segmentSize: 1 << 20,
+          segmentSize: SEGMENT_SIZE,
           roundTimeoutMs: 400,
           resendMs: 60,
         }),

@@ -12,7 +12,8 @@ import type { Entry, Reply, SpaceName } from "../../paxos/messages.ts";
 import type { ClientFrame } from "../../proto/frames.ts";
 import * as ops from "./ops.ts";
 import type { OpContext, OpGen } from "./ops.ts";
-import type { AllocResult, Capture, CaptureResult, CheckResult, OpResult, ReadResult, WriteResult } from "./results.ts";
+import type { AllocResult, Capture, CaptureResult, CheckResult, CreateSpaceResult, OpResult, ReadResult, SpaceMetaResult, WriteResult } from "./results.ts";
+import type { SpaceMeta } from "./space-meta.ts";
 import { type Round, RoundTally, type RoundOutcome, roundRequest } from "./rounds.ts";
 import { ValueCache } from "./value-cache.ts";
 
@@ -142,8 +143,11 @@ export class WorClientCore {
   trim(space: SpaceName, below: number, now: number): Op<number> {
     return this.start(ops.trim(this.ctx, space, below), now);
   }
-  createSpace(space: SpaceName, now: number): Op<void> {
-    return this.start(ops.createSpace(this.ctx, space), now);
+  createSpace(space: SpaceName, meta: SpaceMeta, now: number): Op<CreateSpaceResult> {
+    return this.start(ops.createSpace(this.ctx, space, meta), now);
+  }
+  spaceMeta(space: SpaceName, now: number): Op<SpaceMetaResult> {
+    return this.start(ops.spaceMeta(this.ctx, space), now);
   }
   alloc(space: SpaceName, segment: number, meta: Uint8Array, now: number): Op<AllocResult> {
     return this.start(ops.alloc(this.ctx, space, segment, meta), now);

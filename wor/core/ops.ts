@@ -4,7 +4,7 @@
  */
 import { type Ballot, OWNER_BALLOT } from "../../paxos/ballot.ts";
 import { bytesEqual } from "../../paxos/acceptor.ts";
-import { allocSpaceOf } from "../../paxos/limits.ts";
+import { allocSpaceOf, metaSpaceOf } from "../../paxos/limits.ts";
 import type { Entry, SpaceName } from "../../paxos/messages.ts";
 import type { PrepareOutcome, ReadOutcome, RoundFailure } from "../../paxos/proposer.ts";
 import type { AcceptOutcome, AckOutcome, ReadRoundOutcome, Round, RoundOutcome } from "./rounds.ts";
@@ -14,12 +14,15 @@ import type {
   Capture,
   CaptureResult,
   CheckResult,
+  CreateSpaceResult,
   FailureCode,
   OpResult,
   ReadResult,
+  SpaceMetaResult,
   WorFailure,
   WriteResult,
 } from "./results.ts";
+import { type SpaceMeta, decodeSpaceMeta, encodeSpaceMeta } from "./space-meta.ts";
 
 export type OpGen<T> = Generator<Round, OpResult<T>, RoundOutcome>;
 
@@ -158,7 +161,9 @@ export function* read(ctx: OpContext, space: SpaceName, from: number, to: number
 }
 
 export function* trim(ctx: OpContext, space: SpaceName, below: number): OpGen<number> {
-  const segments = Math.floor(below / ctx.segmentSize);
+  const m = yield* typedMeta(ctx, space);
+  if (!m.ok) return m;
+  const segments = Math.floor(below / m.value.segmentSize);
   if (segments > 0) {
     const a = (yield { kind: "trim", space: allocSpaceOf(space), below: segments }) as AckOutcome;
     if (a.kind === "failed") return { ok: false, failure: fromRound(a) };
@@ -169,37 +174,81 @@ export function* trim(ctx: OpContext, space: SpaceName, below: number): OpGen<nu
   return ok(o.mark);
 }
 
-export function* createSpace(_ctx: OpContext, space: SpaceName): OpGen<void> {
+/** Create a space (and its system spaces) at the acceptors, then choose its metadata: the first
+ *  creator's metadata wins, and a later creator learns it (`Exists`, maybe with another kind). */
+export function* createSpace(ctx: OpContext, space: SpaceName, meta: SpaceMeta): OpGen<CreateSpaceResult> {
   const o = (yield { kind: "createSpace", space }) as AckOutcome;
-  return o.kind === "failed" ? { ok: false, failure: fromRound(o) } : ok(undefined);
+  if (o.kind === "failed") return { ok: false, failure: fromRound(o) };
+  const w = yield* firstWins(ctx, metaSpaceOf(space), 0, encodeSpaceMeta(meta), `the metadata of ${space}`);
+  if (!w.ok) return w;
+  if (w.value._tag === "Won") return ok({ _tag: "Created", meta });
+  if (w.value._tag === "Trimmed") return fail("internal", `the metadata register of ${space} was trimmed`);
+  const found = decodeSpaceMeta(w.value.value);
+  if (!found.ok) return fail("internal", `the metadata of ${space} is unreadable: ${found.message}`);
+  return ok({ _tag: "Exists", meta: found.meta });
+}
+
+/** A space's metadata, read from its register (and cached: it never changes once written). */
+export function* spaceMeta(ctx: OpContext, space: SpaceName): OpGen<SpaceMetaResult> {
+  const r = yield* read(ctx, metaSpaceOf(space), 0, 1, true);
+  if (!r.ok) return inUserNouns(space, r.failure);
+  const v = r.value.get(0)!;
+  if (v._tag !== "Written") return ok({ _tag: "Untyped" });
+  const found = decodeSpaceMeta(v.value);
+  if (!found.ok) return fail("internal", `the metadata of ${space} is unreadable: ${found.message}`);
+  return ok({ _tag: "Typed", meta: found.meta });
+}
+
+/** The metadata of a space whose creation finished, or a failure saying why there is none. */
+export function* typedMeta(ctx: OpContext, space: SpaceName): OpGen<SpaceMeta> {
+  const m = yield* spaceMeta(ctx, space);
+  if (!m.ok) return m;
+  if (m.value._tag === "Typed") return ok(m.value.meta);
+  return fail("wrongKind", `space ${space} has no metadata: its creation did not finish (create it again)`);
+}
+
+/** A failure on a system space of `space`, told in terms of `space` (users never name system spaces). */
+function inUserNouns(space: SpaceName, f: WorFailure): OpResult<never> {
+  return f.code === "unknownSpace" ? fail("unknownSpace", `unknown space ${JSON.stringify(space)}`) : { ok: false, failure: f };
+}
+
+/** `Won`: this call wrote the value. `Found`: a value was there first (maybe equal to ours, e.g. an
+ *  earlier attempt of the same caller that landed). */
+type FirstWins = { readonly _tag: "Won" } | { readonly _tag: "Found"; readonly value: Uint8Array } | { readonly _tag: "Trimmed" };
+
+/** Write-once by the first writer: capture the register and write `value` unless a value is there
+ *  (then that one is finished and returned). Retries a bounded number of times when preempted. */
+function* firstWins(ctx: OpContext, space: SpaceName, index: number, value: Uint8Array, what: string): OpGen<FirstWins> {
+  for (let attempt = 0; attempt < ctx.preemptRetriesMax; attempt++) {
+    if (attempt > 0) yield { kind: "sleep", ms: attempt * (1 + (ctx.proposerId % 7)) };
+    const c = yield* capture(ctx, space, index, index + 1);
+    if (!c.ok) return c;
+    if (c.value._tag === "Trimmed") return ok({ _tag: "Trimmed" });
+    if (c.value._tag === "Preempted") continue;
+    const found = c.value.written.get(index);
+    if (found) return ok({ _tag: "Found", value: found });
+    const w = yield* write(ctx, c.value.capture, [{ index, value }]);
+    if (!w.ok) return w;
+    const r = w.value.get(index)!;
+    if (r._tag === "Ok") return ok({ _tag: "Won" });
+    if (r._tag === "AlreadyWritten") return ok({ _tag: "Found", value: r.value });
+    if (r._tag === "Trimmed") return ok({ _tag: "Trimmed" });
+  }
+  return fail("contended", `${what}: preempted ${ctx.preemptRetriesMax} times`);
 }
 
 /** Allocate a segment: a write-once of `meta` at the segment's allocation register; first wins. */
 export function* alloc(ctx: OpContext, space: SpaceName, segment: number, meta: Uint8Array): OpGen<AllocResult> {
-  const reg = allocSpaceOf(space);
-  const decide = (v: Uint8Array): AllocResult =>
-    bytesEqual(v, meta) ? { _tag: "Allocated", meta: v } : { _tag: "AlreadyAllocated", meta: v };
-  for (let attempt = 0; attempt < ctx.preemptRetriesMax; attempt++) {
-    if (attempt > 0) yield { kind: "sleep", ms: attempt * (1 + (ctx.proposerId % 7)) };
-    const c = yield* capture(ctx, reg, segment, segment + 1);
-    if (!c.ok) return c;
-    if (c.value._tag === "Trimmed") return ok({ _tag: "Trimmed" });
-    if (c.value._tag === "Preempted") continue;
-    const found = c.value.written.get(segment);
-    if (found) return ok(decide(found));
-    const w = yield* write(ctx, c.value.capture, [{ index: segment, value: meta }]);
-    if (!w.ok) return w;
-    const r = w.value.get(segment)!;
-    if (r._tag === "Ok") return ok({ _tag: "Allocated", meta });
-    if (r._tag === "AlreadyWritten") return ok(decide(r.value));
-    if (r._tag === "Trimmed") return ok({ _tag: "Trimmed" });
-  }
-  return fail("contended", `segment ${segment} of ${space}: preempted ${ctx.preemptRetriesMax} times`);
+  const w = yield* firstWins(ctx, allocSpaceOf(space), segment, meta, `segment ${segment} of ${space}`);
+  if (!w.ok) return w;
+  if (w.value._tag === "Trimmed") return ok({ _tag: "Trimmed" });
+  if (w.value._tag === "Won" || bytesEqual(w.value.value, meta)) return ok({ _tag: "Allocated", meta });
+  return ok({ _tag: "AlreadyAllocated", meta: w.value.value });
 }
 
 export function* check(ctx: OpContext, space: SpaceName, segment: number): OpGen<CheckResult> {
   const r = yield* read(ctx, allocSpaceOf(space), segment, segment + 1, true);
-  if (!r.ok) return r;
+  if (!r.ok) return inUserNouns(space, r.failure);
   const v = r.value.get(segment)!;
   if (v._tag === "Written") return ok({ _tag: "Allocated", meta: v.value });
   return ok(v._tag === "Unwritten" ? { _tag: "Unallocated" } : v);

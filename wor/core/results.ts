@@ -4,6 +4,7 @@
  */
 import type { Ballot } from "../../paxos/ballot.ts";
 import type { SpaceName } from "../../paxos/messages.ts";
+import type { SpaceMeta } from "./space-meta.ts";
 
 /** A held range capture: phase 1 done at `ballot` for [from, to). Preemptible, not a lease. */
 export interface Capture {
@@ -50,6 +51,16 @@ export type CheckResult =
   | { readonly _tag: "Pending" }
   | { readonly _tag: "Trimmed" };
 
+export type CreateSpaceResult =
+  | { readonly _tag: "Created"; readonly meta: SpaceMeta }
+  /** The space was created before; `meta` is what its first creator chose (maybe another kind). */
+  | { readonly _tag: "Exists"; readonly meta: SpaceMeta };
+
+export type SpaceMetaResult =
+  | { readonly _tag: "Typed"; readonly meta: SpaceMeta }
+  /** The space exists but its metadata was never chosen: its creation did not finish. */
+  | { readonly _tag: "Untyped" };
+
 export type FailureCode =
   /** No quorum answered before the deadline. For writes the outcome is unknown. */
   | "timeout"
@@ -61,6 +72,8 @@ export type FailureCode =
   | "unauthenticated"
   /** Retries ran out while other proposers kept preempting (alloc). */
   | "contended"
+  /** The space is of another kind than the operation needs, or its creation did not finish. */
+  | "wrongKind"
   | "internal";
 
 export interface WorFailure {

@@ -10,7 +10,19 @@
 import type { Entry, SpaceName } from "../../paxos/messages.ts";
 import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
 import { CLIENT_DEFAULTS, type ClientCoreConfig, type Completion, type Op, WorClientCore } from "../../wor/core/client-core.ts";
-import type { AllocResult, Capture, CaptureResult, CheckResult, OpResult, ReadResult, WorFailure, WriteResult } from "../core/results.ts";
+import type {
+  AllocResult,
+  Capture,
+  CaptureResult,
+  CheckResult,
+  CreateSpaceResult,
+  OpResult,
+  ReadResult,
+  SpaceMetaResult,
+  WorFailure,
+  WriteResult,
+} from "../core/results.ts";
+import { type SpaceKind, type SpaceMeta, kindNoun, spaceMetaProblem } from "../core/space-meta.ts";
 import type { AcceptorLink, Transport } from "./link.ts";
 import { WatchFeed } from "./watch-feed.ts";
 
@@ -90,8 +102,26 @@ export class WorClient {
     return this.core.config.segmentSize;
   }
 
-  createSpace(space: SpaceName): Promise<void> {
-    return this.run(this.core.createSpace(space, now()));
+  /**
+   * Create a space of `kind` (default: a register space with this client's segment size). The first
+   * creator's metadata wins: `Exists` carries what the space is, which may be another kind.
+   */
+  createSpace(space: SpaceName, meta: Partial<SpaceMeta> = {}): Promise<CreateSpaceResult> {
+    const full = { kind: meta.kind ?? "registers", segmentSize: meta.segmentSize ?? this.segmentSize };
+    const problem = spaceMetaProblem(full);
+    if (problem) return Promise.reject(new WorError({ code: "invalid", message: `space ${space}: ${problem}` }));
+    return this.run(this.core.createSpace(space, full, now()));
+  }
+  /** What a space is (kind, segment size), from its write-once metadata register (cached). */
+  spaceMeta(space: SpaceName): Promise<SpaceMetaResult> {
+    return this.run(this.core.spaceMeta(space, now()));
+  }
+  /** The metadata of a space that must be of `kind`; rejects with `wrongKind` before anything is written. */
+  async openSpace(space: SpaceName, kind: SpaceKind): Promise<SpaceMeta> {
+    const r = await this.spaceMeta(space);
+    if (r._tag === "Untyped") throw new WorError({ code: "wrongKind", message: `space ${space} has no metadata: its creation did not finish (create it again)` });
+    if (r.meta.kind !== kind) throw new WorError({ code: "wrongKind", message: `${space} is ${kindNoun(r.meta.kind)}, not ${kindNoun(kind)}` });
+    return r.meta;
   }
   /** Phase 1 on one address. `Written` means a value was already there (and is now finished). */
   async capture(space: SpaceName, index: number): Promise<CaptureOne> {

@@ -4,7 +4,9 @@
  * stream reads and subscriptions read the registers directly. Failures are thrown as `LogError`.
  */
 import { randomUUID } from "node:crypto";
-import type { WorClient } from "../../../wor/node/client.ts";
+import type { CreateSpaceResult } from "../../../wor/core/results.ts";
+import { kindNoun } from "../../../wor/core/space-meta.ts";
+import { WorError, type WorClient } from "../../../wor/node/client.ts";
 import { APPEND_DEFAULTS, type AppendConfig, type Appended, append } from "../core/append.ts";
 import { type IdempotencyKey, entryProblem } from "../core/entry.ts";
 import { READ_DEFAULTS, type ReadConfig, type SettledRead, type SlotRead, readSettled, readSlots, scanTail } from "../core/read.ts";
@@ -42,64 +44,93 @@ export { LogError };
 export class WormLog {
   readonly clientId: string;
   private seq = 0;
-  private readonly readConfig: ReadConfig;
+  /** The read settings, once the log's metadata said it is a log and gave its segment size. */
+  private opened: Promise<ReadConfig> | undefined;
   private readonly appendConfig: AppendConfig;
 
   constructor(private readonly options: WormLogOptions) {
     this.clientId = options.clientId ?? randomUUID();
-    this.readConfig = { ...READ_DEFAULTS, ...options.read, log: options.log, segmentSize: options.client.segmentSize };
     this.appendConfig = { ...APPEND_DEFAULTS, ...options.append, log: options.log };
   }
 
-  /** Create the log's space (once per log). */
-  static create(client: WorClient, name: string): Promise<void> {
-    return client.createSpace(name);
+  /**
+   * Create the log's space (once per log; again is a no-op). Rejects with `wrongKind` when a space
+   * of another kind has the name, or `invalid` when it is a log of another segment size.
+   */
+  static async create(client: WorClient, name: string, opts: { readonly segmentSize?: number } = {}): Promise<CreateSpaceResult> {
+    const r = await client.createSpace(name, { kind: "log", ...(opts.segmentSize !== undefined ? { segmentSize: opts.segmentSize } : {}) });
+    if (r.meta.kind !== "log") throw new WorError({ code: "wrongKind", message: `${name} is ${kindNoun(r.meta.kind)}, not a log` });
+    if (opts.segmentSize !== undefined && r.meta.segmentSize !== opts.segmentSize) {
+      throw new WorError({ code: "invalid", message: `log ${name} exists with segment size ${r.meta.segmentSize}, not ${opts.segmentSize}` });
+    }
+    return r;
   }
 
   get name(): string {
     return this.options.log;
   }
 
+  /** The log's segment size (from its metadata; the first call reads it). */
+  async segmentSize(): Promise<number> {
+    return (await this.open()).segmentSize;
+  }
+
   /** Append one entry; resolves once it is chosen (durable on a quorum) with its slot. */
-  append(payload: Uint8Array, opts: AppendOptions = {}): Promise<Appended> {
+  async append(payload: Uint8Array, opts: AppendOptions = {}): Promise<Appended> {
     const key = opts.key ?? { client: this.clientId, seq: this.seq++ };
     const streams = opts.streams ?? [];
     const problem = entryProblem({ key, streams });
-    if (problem) return Promise.reject(new LogError({ code: "invalid", message: problem }));
+    if (problem) throw new LogError({ code: "invalid", message: problem });
+    await this.open();
     return this.run(append(this.appendConfig, { key, streams, payload }));
   }
 
   /** What slot `slot` holds now (no waiting, no filling). */
   async read(slot: number): Promise<SlotRead> {
-    return (await this.run(readSlots(this.readConfig, slot, slot + 1)))[0]!;
+    return (await this.run(readSlots(await this.open(), slot, slot + 1)))[0]!;
   }
 
   /** Slots [from, to) settled for good: waits for appends in flight and fills holes that stay empty
    *  past the hole timeout. Only for ranges below the tail. */
-  readRange(from: number, to: number): Promise<SettledRead[]> {
-    return this.run(readSettled(this.readConfig, from, to));
+  async readRange(from: number, to: number): Promise<SettledRead[]> {
+    return this.run(readSettled(await this.open(), from, to));
   }
 
   /** Entries of one stream in [from, to) (to: the tail), following backpointers. */
-  readStream(tag: string, from = 0, to?: number): Promise<StreamEntry[]> {
-    return this.run(readStream(this.readConfig, tag, from, to));
+  async readStream(tag: string, from = 0, to?: number): Promise<StreamEntry[]> {
+    return this.run(readStream(await this.open(), tag, from, to));
   }
 
   /** The next slot to be issued (from the sequencer), or, read-only, one past the last chosen slot. */
   async tail(): Promise<number> {
+    const config = await this.open();
     const t = this.options.tokens;
-    if (!t) return this.run(scanTail(this.readConfig));
+    if (!t) return this.run(scanTail(config));
     return unwrap(await t.grant(this.options.log, { asks: [] })).tail;
   }
 
   /** Entries from slot `from` on, in slot order (fills skipped), following new appends by push. */
-  subscribe(from: number, opts: SubscribeOptions = {}): AsyncIterableIterator<SettledRead> {
-    return subscribe({ client: this.options.client, tokens: this.options.tokens, config: this.readConfig }, from, opts);
+  async *subscribe(from: number, opts: SubscribeOptions = {}): AsyncIterableIterator<SettledRead> {
+    const config = await this.open();
+    yield* subscribe({ client: this.options.client, tokens: this.options.tokens, config }, from, opts);
   }
 
   /** Trim below `below`: reads there answer trimmed from now on. Resolves with the mark in force. */
-  trim(below: number): Promise<number> {
+  async trim(below: number): Promise<number> {
+    await this.open();
     return this.options.client.trim(this.options.log, below);
+  }
+
+  /** Check, once, that the space is a log and learn its segment size; nothing is written before. */
+  private open(): Promise<ReadConfig> {
+    this.opened ??= this.options.client.openSpace(this.options.log, "log").then(
+      (meta) => ({ ...READ_DEFAULTS, ...this.options.read, log: this.options.log, segmentSize: meta.segmentSize }),
+      (e: unknown) => {
+        this.opened = undefined; // a timeout is worth another try on the next call
+        throw e instanceof WorError ? new LogError(e.failure) : e;
+      },
+    );
+    return this.opened;
   }
 
   private run<T>(gen: LogGen<LogResult<T>>): Promise<T> {

@@ -3,7 +3,7 @@
  * Used embedded (an appender's own sequencer: single-writer mode, tokens cost no round trip) and
  * behind the sequencer server (many appenders, one sequencer process).
  */
-import type { WorClient } from "../../../wor/node/client.ts";
+import { WorError, type WorClient } from "../../../wor/node/client.ts";
 import { SEQUENCER_DEFAULTS, SequencerCore, type SequencerConfig } from "../core/sequencer.ts";
 import type { GrantRequest, LogResult } from "../core/steps.ts";
 import type { Grant } from "../core/tokens.ts";
@@ -29,6 +29,8 @@ export interface SequencerLogStatus {
 
 export class SequencerNode implements TokenSource {
   private readonly cores = new Map<string, SequencerCore>();
+  /** Logs whose metadata is being read before their core starts (nothing is written before). */
+  private readonly opening = new Map<string, Promise<LogResult<SequencerCore>>>();
   private readonly waiting = new Map<number, (r: LogResult<Grant>) => void>();
   private nextId = 1;
   private timer: NodeJS.Timeout | undefined;
@@ -36,9 +38,12 @@ export class SequencerNode implements TokenSource {
 
   constructor(private readonly options: SequencerNodeOptions) {}
 
-  grant(log: string, request: GrantRequest): Promise<LogResult<Grant>> {
-    if (this.closed) return Promise.resolve({ ok: false, failure: { code: "unavailable", message: "sequencer closed" } });
-    const core = this.core(log);
+  async grant(log: string, request: GrantRequest): Promise<LogResult<Grant>> {
+    if (this.closed) return { ok: false, failure: { code: "unavailable", message: "sequencer closed" } };
+    const opened = this.cores.get(log) ?? (await this.open(log));
+    if (!(opened instanceof SequencerCore)) return opened;
+    if (this.closed) return { ok: false, failure: { code: "unavailable", message: "sequencer closed" } };
+    const core = opened;
     const id = this.nextId++;
     const p = new Promise<LogResult<Grant>>((resolve) => this.waiting.set(id, resolve));
     core.request(id, request, Date.now());
@@ -57,19 +62,26 @@ export class SequencerNode implements TokenSource {
     this.waiting.clear();
   }
 
-  private core(log: string): SequencerCore {
-    let c = this.cores.get(log);
-    if (!c) {
-      c = new SequencerCore({
-        ...SEQUENCER_DEFAULTS,
-        ...this.options.config,
-        log,
-        owner: this.options.owner,
-        segmentSize: this.options.client.segmentSize,
-      });
-      this.cores.set(log, c);
+  /** Start the core of `log` once its metadata says it is a log (and gives its segment size). */
+  private async open(log: string): Promise<SequencerCore | LogResult<never>> {
+    let p = this.opening.get(log);
+    if (!p) {
+      p = this.options.client.openSpace(log, "log").then(
+        (meta): LogResult<SequencerCore> => {
+          const c = this.cores.get(log) ?? new SequencerCore({ ...SEQUENCER_DEFAULTS, ...this.options.config, log, owner: this.options.owner, segmentSize: meta.segmentSize });
+          this.cores.set(log, c);
+          return { ok: true, value: c };
+        },
+        (e: unknown): LogResult<SequencerCore> => {
+          if (e instanceof WorError) return { ok: false, failure: e.failure };
+          throw e;
+        },
+      );
+      this.opening.set(log, p);
+      void p.then(() => this.opening.delete(log));
     }
-    return c;
+    const r = await p;
+    return r.ok ? r.value : r;
   }
 
   private pump(core: SequencerCore): void {

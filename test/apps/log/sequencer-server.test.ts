@@ -44,7 +44,7 @@ describe("sequencer server", () => {
 
   before(async () => {
     cluster = await MemoryCluster.start();
-    await cluster.client().client.createSpace(LOG);
+    await WormLog.create(cluster.client().client, LOG);
   });
 
   after(async () => {

@@ -36,6 +36,7 @@ export const LogFailureCode = {
   LOG_FAILURE_CODE_TRIMMED: 10,
   LOG_FAILURE_CODE_CORRUPT: 11,
   LOG_FAILURE_CODE_EXHAUSTED: 12,
+  LOG_FAILURE_CODE_WRONG_KIND: 13,
   UNRECOGNIZED: -1,
 } as const;
 
@@ -55,6 +56,7 @@ export namespace LogFailureCode {
   export type LOG_FAILURE_CODE_TRIMMED = typeof LogFailureCode.LOG_FAILURE_CODE_TRIMMED;
   export type LOG_FAILURE_CODE_CORRUPT = typeof LogFailureCode.LOG_FAILURE_CODE_CORRUPT;
   export type LOG_FAILURE_CODE_EXHAUSTED = typeof LogFailureCode.LOG_FAILURE_CODE_EXHAUSTED;
+  export type LOG_FAILURE_CODE_WRONG_KIND = typeof LogFailureCode.LOG_FAILURE_CODE_WRONG_KIND;
   export type UNRECOGNIZED = typeof LogFailureCode.UNRECOGNIZED;
 }
 
