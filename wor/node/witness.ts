@@ -16,7 +16,7 @@
  * never changes size afterwards: a missing or short witness beside a non-empty store is damage.
  */
 import { writeSync } from "node:fs";
-import { type FileHandle, open, readFile } from "node:fs/promises";
+import { type FileHandle, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { assert } from "../../verify/runtime/assert.ts";
@@ -52,20 +52,30 @@ export class Witness {
 
   private constructor(private readonly file: FileHandle) {}
 
-  /** Create the witness of an empty store (both slots at batch 0), durably, with its directory entry. */
+  /**
+   * Create the witness of an empty store (both slots at batch 0), durably and atomically: written
+   * and synced under a temporary name, renamed, and the directory synced. A crash leaves no witness
+   * or a whole one, never a short one.
+   */
   static async create(dir: string): Promise<Witness> {
-    const file = await open(join(dir, WITNESS_FILE), "wx");
-    const w = new Witness(file);
-    w.write(0, 0);
-    w.write(0, SLOT_STRIDE);
-    await file.sync();
+    const tmp = join(dir, `${WITNESS_FILE}.tmp`);
+    const file = await open(tmp, "w");
+    try {
+      const w = new Witness(file);
+      w.write(0, 0);
+      w.write(0, SLOT_STRIDE);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(tmp, join(dir, WITNESS_FILE));
     const parent = await open(dir, "r");
     try {
       await parent.sync();
     } finally {
       await parent.close();
     }
-    return w;
+    return Witness.open(dir);
   }
 
   /** Open an existing witness for recording. */
