@@ -10,6 +10,7 @@ import { cp, mkdtemp, open, readFile, readdir, rm, stat, truncate, writeFile } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { ClassicLevel } from "classic-level";
 import { emptyAcceptor, step } from "../../paxos/acceptor.ts";
 import type { AcceptorState } from "../../paxos/acceptor.ts";
 import { AcceptorNode, IdentityRefused } from "../../wor/node/acceptor-node.ts";
@@ -163,6 +164,45 @@ describe("LevelStorage refuses damaged storage", () => {
     assert.ok(at > 0, "the value's bytes are in the table verbatim");
     await overwrite(table, at + 10, Uint8Array.of(bytes[at + 10]! ^ 0x10));
     await refused(dir, /^the stored value of address 41 of space s fails its checksum$/);
+  });
+
+  test("an entry that vanished, or an older version of it that came back (LevelDB's tags lie outside the seals)", async () => {
+    // A flipped bit in a table can turn an entry into a deletion or let an older version win:
+    // LevelDB keeps each key's sequence number and value/deletion tag outside our seal. Done here
+    // through LevelDB itself, so that the damage lands exactly there.
+    const raw = async (dir: string, f: (db: ClassicLevel<string, Uint8Array>) => Promise<void>) => {
+      const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
+      await db.open();
+      try {
+        await f(db);
+      } finally {
+        await db.close();
+      }
+    };
+    const key = "a/s/0000000000000005";
+
+    const vanished = await tempDir();
+    const w = await Writer.create(vanished);
+    await w.batches(5);
+    await w.storage.close();
+    await raw(vanished, (db) => db.del(key));
+    await refused(vanished, /^the store's entries do not match the digest batch 7 recorded: an entry vanished or changed, or an older version of one came back$/);
+
+    const older = await tempDir();
+    const o = await Writer.create(older);
+    await o.batches(5);
+    let before: Uint8Array | undefined;
+    await o.storage.close();
+    await raw(older, async (db) => {
+      before = await db.get(key);
+    });
+    const s = await LevelStorage.open(older);
+    await s.load();
+    await s.commit(step(o.state, { kind: "prepare", space: SPACE, from: 0, to: 8, ballot: { round: 3, proposer: 1 } }).persist);
+    await s.commit(step(o.state, { kind: "accept", space: SPACE, ballot: { round: 3, proposer: 1 }, entries: [{ index: 5, value: Uint8Array.of(5) }] }).persist);
+    await s.close();
+    await raw(older, (db) => db.put(key, before!));
+    await refused(older, /^the store's entries do not match the digest batch 9 recorded/);
   });
 
   test("a store emptied while its witness stayed; a witness file deleted or damaged", async () => {

@@ -39,9 +39,14 @@ function seal(key: string, buf: Uint8Array): Uint8Array {
 export function unseal(key: string, buf: Uint8Array): Uint8Array | undefined {
   const end = buf.byteLength - SEAL_BYTES;
   if (end < 0) return undefined;
-  const c = crc32(buf.subarray(0, end), crc32(key));
-  const stored = ((buf[end]! << 24) | (buf[end + 1]! << 16) | (buf[end + 2]! << 8) | buf[end + 3]!) >>> 0;
-  return stored === c ? buf.subarray(0, end) : undefined;
+  return sealOf(buf) === crc32(buf.subarray(0, end), crc32(key)) ? buf.subarray(0, end) : undefined;
+}
+
+/** The seal a stored value ends with (a uint32). */
+export function sealOf(buf: Uint8Array): number {
+  const end = buf.byteLength - SEAL_BYTES;
+  assert(end >= 0, "a stored value holds its seal");
+  return ((buf[end]! << 24) | (buf[end + 1]! << 16) | (buf[end + 2]! << 8) | buf[end + 3]!) >>> 0;
 }
 
 /** `payload` sealed under `key` (a copy). */

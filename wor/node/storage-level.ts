@@ -4,7 +4,7 @@
  *
  * Key layout (utf8 keys; fixed-width hex numbers so key order is numeric order):
  *   i                          this data directory's identity (JSON)
- *   b/<16 hex digits>          the batch marker: the number of the last synced batch
+ *   b/<16 hex digits>          the batch marker: the last synced batch's number; its value, the digest
  *   s/<space>                  the space exists
  *   t/<space>                  trim mark
  *   r/<space>                  every range promise of the space, one value
@@ -22,7 +22,9 @@
  *   store whose marker is below the witness lost acknowledged batches at its end (a truncated log,
  *   the store's files replaced by an older copy).
  * - Every value's seal is checked (LevelDB reads table blocks without verifying their checksums),
- *   and a corruption LevelDB itself reports while loading is damage too.
+ *   and the seals of all live entries must add up to the digest the marker recorded
+ *   (storage-digest.ts): an entry that vanished or an older version that came back is found too.
+ *   A corruption LevelDB itself reports while loading is damage as well.
  * The check uses only what is stored, never LevelDB's info log (LOG): see wor/README.md.
  *
  * Trim: the batch holding the trim mark is written (synced) first; the address keys below the mark
@@ -34,7 +36,8 @@ import { type ChainedBatch, ClassicLevel } from "classic-level";
 import { mintReceipt, type Receipt } from "../../paxos/held.ts";
 import type { AddressState, Mutation, RangePromise } from "../../paxos/messages.ts";
 import { assert } from "../../verify/runtime/assert.ts";
-import { decodeAddress, decodeRanges, encodeAddress, encodeRanges, encodeUint, readUint, sealed, unseal } from "./storage-codec.ts";
+import { decodeAddress, decodeRanges, encodeAddress, encodeRanges, encodeUint, readUint, sealOf, sealed, unseal } from "./storage-codec.ts";
+import { Digest } from "./storage-digest.ts";
 import {
   type AcceptorStorage,
   type Loaded,
@@ -67,11 +70,13 @@ const prefixEnd = (prefix: string) => prefix.slice(0, -1) + String.fromCharCode(
 interface Scan {
   entries: number;
   identity: NodeIdentity | undefined;
-  readonly markers: number[];
+  readonly markers: { batch: number; digest: number }[];
   readonly spaces: string[];
   readonly marks: Map<string, number>;
   readonly ranges: { space: string; ranges: RangePromise[] }[];
-  readonly addresses: { space: string; index: number; state: AddressState }[];
+  readonly addresses: { space: string; index: number; state: AddressState; seal: number }[];
+  /** The seal of every entry but the markers and the addresses. */
+  readonly seals: Map<string, number>;
 }
 
 export class LevelStorage implements AcceptorStorage {
@@ -79,6 +84,10 @@ export class LevelStorage implements AcceptorStorage {
   private batches = 0;
   /** Open from a successful `load` on; every write needs it. */
   private witness: Witness | undefined;
+  /** The digest of the live entries as of the last batch (written into its marker). */
+  private digest = new Digest();
+  /** A write failed: the disk's state is unknown, and the digest may be ahead of it. */
+  private failed = false;
   /** Synced batches written (for benchmarks). */
   commits = 0;
 
@@ -104,15 +113,17 @@ export class LevelStorage implements AcceptorStorage {
     if (witnessed.kind === "damaged") throw new StorageDamaged(witnessed.why);
     const scan = await this.scan();
     const [first, ...later] = scan.markers;
-    if (later.length > 0) throw new StorageDamaged(`batch ${first! + 1} is missing: the store holds batch ${first} and later batches up to ${later.at(-1)}`);
+    if (later.length > 0) throw new StorageDamaged(`batch ${first!.batch + 1} is missing: the store holds batch ${first!.batch} and later batches up to ${later.at(-1)!.batch}`);
     if (first === undefined && scan.entries > 0) throw new StorageDamaged("the store holds acceptor state but no batch marker");
-    const end = first ?? 0;
+    const end = first?.batch ?? 0;
     if (witnessed.kind === "missing") {
       if (scan.entries > 0) throw new StorageDamaged(`its witness file ${WITNESS_FILE} is missing`);
     } else if (witnessed.batch > end) {
       throw new StorageDamaged(`batch ${witnessed.batch} was acknowledged but the store ${end === 0 ? "is empty" : `ends at batch ${end}`}`);
     }
 
+    const digest = new Digest();
+    for (const [key, seal] of scan.seals) digest.put(key, seal);
     const mutations: Mutation[] = [];
     const spaces = new Set(scan.spaces);
     const known = (space: string, what: string) => {
@@ -130,12 +141,20 @@ export class LevelStorage implements AcceptorStorage {
     const stale = new Set<string>();
     for (const a of scan.addresses) {
       known(a.space, `address ${a.index}`);
-      if (a.index < (scan.marks.get(a.space) ?? 0)) stale.add(a.space); // left by a crash between a trim's batch and its range delete
-      else mutations.push({ kind: "address", space: a.space, index: a.index, state: a.state });
+      if (a.index < (scan.marks.get(a.space) ?? 0)) {
+        stale.add(a.space); // left by a crash between a trim's batch and its range delete
+        continue;
+      }
+      mutations.push({ kind: "address", space: a.space, index: a.index, state: a.state });
+      digest.putAddress(a.space, a.index, a.seal);
+    }
+    if (digest.value !== (first?.digest ?? 0)) {
+      throw new StorageDamaged(`the store's entries do not match the digest batch ${end} recorded: an entry vanished or changed, or an older version of one came back`);
     }
     assertLoadedState(replay(mutations));
 
     this.batches = end;
+    this.digest = digest;
     this.witness = witnessed.kind === "missing" ? await Witness.create(this.dir) : await Witness.open(this.dir);
     for (const space of stale) await this.clearBelow(space, scan.marks.get(space)!);
     return { identity: scan.identity, mutations };
@@ -151,7 +170,7 @@ export class LevelStorage implements AcceptorStorage {
     const n = await this.write((ops) => {
       for (const m of batch) {
         if (m.kind === "trim") trims.push({ space: m.space, mark: m.mark });
-        put(ops, m);
+        this.put(ops, m);
       }
     });
     this.commits++;
@@ -161,7 +180,11 @@ export class LevelStorage implements AcceptorStorage {
   }
 
   async writeIdentity(id: NodeIdentity): Promise<void> {
-    await this.write((ops) => ops.put(IDENTITY_KEY, sealed(IDENTITY_KEY, new TextEncoder().encode(encodeIdentity(id)))));
+    await this.write((ops) => {
+      const value = sealed(IDENTITY_KEY, new TextEncoder().encode(encodeIdentity(id)));
+      ops.put(IDENTITY_KEY, value);
+      this.digest.put(IDENTITY_KEY, sealOf(value));
+    });
   }
 
   async close(): Promise<void> {
@@ -177,7 +200,7 @@ export class LevelStorage implements AcceptorStorage {
     await this.write((ops) => {
       for (const m of batch) {
         assert(m.kind === "trim" || m.kind === "address", "writeWithoutClear takes trims and addresses");
-        put(ops, m);
+        this.put(ops, m);
       }
     });
   }
@@ -189,20 +212,57 @@ export class LevelStorage implements AcceptorStorage {
     return n;
   }
 
-  /** Write the next numbered batch (synced), then record it in the witness; returns its number. */
+  /** Write the next numbered batch (synced) with its marker and digest, then record it in the witness; returns its number. */
   private async write(fill: (ops: Batch) => void): Promise<number> {
     const witness = this.witness;
     assert(witness !== undefined, "storage written before load");
+    assert(!this.failed, "storage written after a failed write");
     const ops = this.db.batch();
     fill(ops);
     const n = this.batches + 1;
     const marker = markerKey(n);
-    ops.put(marker, sealed(marker, EMPTY));
+    ops.put(marker, encodeUint(marker, this.digest.value));
     if (this.batches > 0) ops.del(markerKey(this.batches));
-    await ops.write(SYNC);
+    try {
+      await ops.write(SYNC);
+    } catch (e) {
+      this.failed = true;
+      throw e;
+    }
     this.batches = n;
     witness.record(n);
     return n;
+  }
+
+  /** Add one mutation to a batch, and its entry to the digest. */
+  private put(ops: Batch, m: Mutation): void {
+    const set = (key: string, value: Uint8Array) => {
+      ops.put(key, value);
+      this.digest.put(key, sealOf(value));
+    };
+    switch (m.kind) {
+      case "space":
+        set(spaceKey(m.space), sealed(spaceKey(m.space), EMPTY));
+        break;
+      case "address": {
+        const key = addressKey(m.space, m.index);
+        const value = encodeAddress(key, m.state);
+        ops.put(key, value);
+        this.digest.putAddress(m.space, m.index, sealOf(value));
+        break;
+      }
+      case "ranges":
+        if (m.ranges.length > 0) set(rangesKey(m.space), encodeRanges(rangesKey(m.space), m.ranges));
+        else {
+          ops.del(rangesKey(m.space));
+          this.digest.del(rangesKey(m.space));
+        }
+        break;
+      case "trim":
+        set(trimKey(m.space), encodeUint(trimKey(m.space), m.mark));
+        this.digest.trim(m.space, m.mark);
+        break;
+    }
   }
 
   /** Range-delete the address keys of `space` below `mark` (not synced; see the file comment). */
@@ -212,35 +272,40 @@ export class LevelStorage implements AcceptorStorage {
 
   /** One pass over every key: check each seal, sort the entries by kind. */
   private async scan(): Promise<Scan> {
-    const scan: Scan = { entries: 0, identity: undefined, markers: [], spaces: [], marks: new Map(), ranges: [], addresses: [] };
+    const scan: Scan = { entries: 0, identity: undefined, markers: [], spaces: [], marks: new Map(), ranges: [], addresses: [], seals: new Map() };
     try {
       for await (const [key, value] of this.db.iterator()) {
         scan.entries++;
         const payload = unseal(key, value);
         if (payload === undefined) throw new StorageDamaged(`the stored value of ${describeKey(key)} fails its checksum`);
+        const seal = sealOf(value);
+        const rest = key.slice(2);
         if (key === IDENTITY_KEY) {
           scan.identity = decodeIdentity(new TextDecoder().decode(payload));
+          scan.seals.set(key, seal);
           continue;
         }
-        const rest = key.slice(2);
         switch (key.slice(0, 2)) {
           case "b/":
-            assert(payload.byteLength === 0 && /^[0-9a-f]{16}$/.test(rest), () => `malformed batch marker ${key}`);
-            scan.markers.push(Number.parseInt(rest, 16));
+            assert(/^[0-9a-f]{16}$/.test(rest), () => `malformed batch marker ${key}`);
+            scan.markers.push({ batch: Number.parseInt(rest, 16), digest: readUint(payload, 0) });
             break;
           case "s/":
             scan.spaces.push(rest);
+            scan.seals.set(key, seal);
             break;
           case "t/":
             scan.marks.set(rest, readUint(payload, 0));
+            scan.seals.set(key, seal);
             break;
           case "r/":
             scan.ranges.push({ space: rest, ranges: decodeRanges(payload) });
+            scan.seals.set(key, seal);
             break;
           case "a/": {
             const index = Number.parseInt(key.slice(-16), 16);
             assert(key[key.length - 17] === "/" && Number.isSafeInteger(index), () => `malformed address key ${key}`);
-            scan.addresses.push({ space: key.slice(2, -17), index, state: decodeAddress(payload) });
+            scan.addresses.push({ space: key.slice(2, -17), index, state: decodeAddress(payload), seal });
             break;
           }
           default:
@@ -251,26 +316,6 @@ export class LevelStorage implements AcceptorStorage {
       throw asDamage(e, "LevelDB reports") ?? e;
     }
     return scan;
-  }
-}
-
-function put(ops: Batch, m: Mutation): void {
-  switch (m.kind) {
-    case "space":
-      ops.put(spaceKey(m.space), sealed(spaceKey(m.space), EMPTY));
-      break;
-    case "address": {
-      const key = addressKey(m.space, m.index);
-      ops.put(key, encodeAddress(key, m.state));
-      break;
-    }
-    case "ranges":
-      if (m.ranges.length === 0) ops.del(rangesKey(m.space));
-      else ops.put(rangesKey(m.space), encodeRanges(rangesKey(m.space), m.ranges));
-      break;
-    case "trim":
-      ops.put(trimKey(m.space), encodeUint(trimKey(m.space), m.mark));
-      break;
   }
 }
 
