@@ -7,10 +7,10 @@
 import assert from "node:assert/strict";
 import { cp, open, readdir, rm, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { bytesEqual } from "../../paxos/acceptor.ts";
-import { WorClient, WorError } from "../../wor/node/client.ts";
+import { type WorClient, WorError } from "../../wor/node/client.ts";
 import { type NodeHandle, Procs, client, oneLineError, restartNode, runWorm, startNode, tempDir, text } from "./harness.ts";
 
 const CLUSTER = "damaged";
@@ -45,7 +45,7 @@ class Load {
   }
 
   /** Every acknowledged write reads back identically through a fresh client. */
-  async check(t: Parameters<typeof client>[0], port: number): Promise<void> {
+  async check(t: TestContext, port: number): Promise<void> {
     const reader = client(t, [`127.0.0.1:${port}`], { cache: false, proposerId: 99 });
     const top = Math.max(...this.acked.keys()) + 1;
     for (let from = 0; from < top; from += READ_CHUNK) {

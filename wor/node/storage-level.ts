@@ -122,32 +122,7 @@ export class LevelStorage implements AcceptorStorage {
       throw new StorageDamaged(`batch ${witnessed.batch} was acknowledged but the store ${end === 0 ? "is empty" : `ends at batch ${end}`}`);
     }
 
-    const digest = new Digest();
-    for (const [key, seal] of scan.seals) digest.put(key, seal);
-    const mutations: Mutation[] = [];
-    const spaces = new Set(scan.spaces);
-    const known = (space: string, what: string) => {
-      if (!spaces.has(space)) throw new StorageDamaged(`${what} of space ${space} is stored, but the space is not`);
-    };
-    for (const space of scan.spaces) mutations.push({ kind: "space", space });
-    for (const [space, mark] of scan.marks) {
-      known(space, "the trim mark");
-      if (mark > 0) mutations.push({ kind: "trim", space, mark });
-    }
-    for (const r of scan.ranges) {
-      known(r.space, "the range promises");
-      mutations.push({ kind: "ranges", space: r.space, ranges: r.ranges });
-    }
-    const stale = new Set<string>();
-    for (const a of scan.addresses) {
-      known(a.space, `address ${a.index}`);
-      if (a.index < (scan.marks.get(a.space) ?? 0)) {
-        stale.add(a.space); // left by a crash between a trim's batch and its range delete
-        continue;
-      }
-      mutations.push({ kind: "address", space: a.space, index: a.index, state: a.state });
-      digest.putAddress(a.space, a.index, a.seal);
-    }
+    const { mutations, digest, stale } = rebuild(scan);
     if (digest.value !== (first?.digest ?? 0)) {
       throw new StorageDamaged(`the store's entries do not match the digest batch ${end} recorded: an entry vanished or changed, or an older version of one came back`);
     }
@@ -180,11 +155,7 @@ export class LevelStorage implements AcceptorStorage {
   }
 
   async writeIdentity(id: NodeIdentity): Promise<void> {
-    await this.write((ops) => {
-      const value = sealed(IDENTITY_KEY, new TextEncoder().encode(encodeIdentity(id)));
-      ops.put(IDENTITY_KEY, value);
-      this.digest.put(IDENTITY_KEY, sealOf(value));
-    });
+    await this.write((ops) => this.putEntry(ops, IDENTITY_KEY, sealed(IDENTITY_KEY, new TextEncoder().encode(encodeIdentity(id)))));
   }
 
   async close(): Promise<void> {
@@ -236,13 +207,9 @@ export class LevelStorage implements AcceptorStorage {
 
   /** Add one mutation to a batch, and its entry to the digest. */
   private put(ops: Batch, m: Mutation): void {
-    const set = (key: string, value: Uint8Array) => {
-      ops.put(key, value);
-      this.digest.put(key, sealOf(value));
-    };
     switch (m.kind) {
       case "space":
-        set(spaceKey(m.space), sealed(spaceKey(m.space), EMPTY));
+        this.putEntry(ops, spaceKey(m.space), sealed(spaceKey(m.space), EMPTY));
         break;
       case "address": {
         const key = addressKey(m.space, m.index);
@@ -252,17 +219,22 @@ export class LevelStorage implements AcceptorStorage {
         break;
       }
       case "ranges":
-        if (m.ranges.length > 0) set(rangesKey(m.space), encodeRanges(rangesKey(m.space), m.ranges));
+        if (m.ranges.length > 0) this.putEntry(ops, rangesKey(m.space), encodeRanges(rangesKey(m.space), m.ranges));
         else {
           ops.del(rangesKey(m.space));
           this.digest.del(rangesKey(m.space));
         }
         break;
       case "trim":
-        set(trimKey(m.space), encodeUint(trimKey(m.space), m.mark));
+        this.putEntry(ops, trimKey(m.space), encodeUint(trimKey(m.space), m.mark));
         this.digest.trim(m.space, m.mark);
         break;
     }
+  }
+
+  private putEntry(ops: Batch, key: string, value: Uint8Array): void {
+    ops.put(key, value);
+    this.digest.put(key, sealOf(value));
   }
 
   /** Range-delete the address keys of `space` below `mark` (not synced; see the file comment). */
@@ -317,6 +289,40 @@ export class LevelStorage implements AcceptorStorage {
     }
     return scan;
   }
+}
+
+/**
+ * The load-order mutations (spaces, trims, ranges, addresses) and the digest of what a scan found;
+ * address keys below their space's trim mark are left out and their spaces named in `stale`.
+ */
+function rebuild(scan: Scan): { mutations: Mutation[]; digest: Digest; stale: Set<string> } {
+  const digest = new Digest();
+  for (const [key, seal] of scan.seals) digest.put(key, seal);
+  const mutations: Mutation[] = [];
+  const spaces = new Set(scan.spaces);
+  const known = (space: string, what: string) => {
+    if (!spaces.has(space)) throw new StorageDamaged(`${what} of space ${space} is stored, but the space is not`);
+  };
+  for (const space of scan.spaces) mutations.push({ kind: "space", space });
+  for (const [space, mark] of scan.marks) {
+    known(space, "the trim mark");
+    if (mark > 0) mutations.push({ kind: "trim", space, mark });
+  }
+  for (const r of scan.ranges) {
+    known(r.space, "the range promises");
+    mutations.push({ kind: "ranges", space: r.space, ranges: r.ranges });
+  }
+  const stale = new Set<string>();
+  for (const a of scan.addresses) {
+    known(a.space, `address ${a.index}`);
+    if (a.index < (scan.marks.get(a.space) ?? 0)) {
+      stale.add(a.space); // left by a crash between a trim's batch and its range delete
+      continue;
+    }
+    mutations.push({ kind: "address", space: a.space, index: a.index, state: a.state });
+    digest.putAddress(a.space, a.index, a.seal);
+  }
+  return { mutations, digest, stale };
 }
 
 /** A key in the user's nouns (for damage reports). */
