@@ -88,6 +88,8 @@ export class LevelStorage implements AcceptorStorage {
   private digest = new Digest();
   /** A write failed: the disk's state is unknown, and the digest may be ahead of it. */
   private failed = false;
+  /** A batch is being written (batches are numbered in order: one at a time). */
+  private writing = false;
   /** Synced batches written (for benchmarks). */
   commits = 0;
 
@@ -188,17 +190,21 @@ export class LevelStorage implements AcceptorStorage {
     const witness = this.witness;
     assert(witness !== undefined, "storage written before load");
     assert(!this.failed, "storage written after a failed write");
-    const ops = this.db.batch();
-    fill(ops);
+    assert(!this.writing, "one batch at a time");
+    this.writing = true;
     const n = this.batches + 1;
-    const marker = markerKey(n);
-    ops.put(marker, encodeUint(marker, this.digest.value));
-    if (this.batches > 0) ops.del(markerKey(this.batches));
     try {
+      const ops = this.db.batch();
+      fill(ops);
+      const marker = markerKey(n);
+      ops.put(marker, encodeUint(marker, this.digest.value));
+      if (this.batches > 0) ops.del(markerKey(this.batches));
       await ops.write(SYNC);
     } catch (e) {
       this.failed = true;
       throw e;
+    } finally {
+      this.writing = false;
     }
     this.batches = n;
     witness.record(n);
