@@ -52,7 +52,7 @@ export async function startAcceptor(spec: AcceptorSpec): Promise<RunningAcceptor
   try {
     storage = await LevelStorage.open(spec.dataDir);
   } catch (e) {
-    if (e instanceof StorageDamaged) throw usage(`refusing to start ${who} on ${spec.dataDir}: ${damagedRefusal(e).message}`);
+    if (e instanceof StorageDamaged) throw refusedDamaged(who, spec.dataDir, damagedRefusal(e));
     const why = String((e as { cause?: unknown }).cause ?? (e as Error).message);
     if (/lock/i.test(why)) throw operational(`${who}: the data directory ${spec.dataDir} is in use by another process`);
     throw operational(`${who}: cannot open the data directory ${spec.dataDir}: ${why}`);
@@ -63,7 +63,7 @@ export async function startAcceptor(spec: AcceptorSpec): Promise<RunningAcceptor
   } catch (e) {
     await storage.close().catch(() => {});
     if (e instanceof IdentityRefused && e.reason === "noIdentity") throw refusedDataDir(who, spec.dataDir);
-    if (e instanceof IdentityRefused && e.reason === "damaged") throw usage(`refusing to start ${who} on ${spec.dataDir}: ${e.message}`);
+    if (e instanceof IdentityRefused && e.reason === "damaged") throw refusedDamaged(who, spec.dataDir, e);
     if (e instanceof IdentityRefused) throw usage(`refusing to start ${who}: ${e.message}`);
     throw e;
   }
@@ -96,6 +96,10 @@ function refusedDataDir(who: string, dataDir: string): CliFailure {
       "which could let a second value be chosen; replace it with a new acceptor id.",
     EXIT.usage,
   );
+}
+
+function refusedDamaged(who: string, dataDir: string, refusal: IdentityRefused): CliFailure {
+  return usage(`refusing to start ${who} on ${dataDir}: ${refusal.message}`);
 }
 
 /** "host:port", ":port" or "port"; port 0 picks a free port. */
