@@ -5,15 +5,17 @@
  *
  * A data directory is initialised only with `--init`. An empty or wiped directory is refused: a
  * wiped acceptor forgot its promises and accepted values, and letting it rejoin under its old id
- * could let a second value be chosen.
+ * could let a second value be chosen. A damaged directory (its storage lost a batch it acknowledged,
+ * or a stored value changed; see wor/README.md) is refused for the same reason.
  */
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
-import { AcceptorNode, IdentityRefused } from "../../wor/node/acceptor-node.ts";
+import { AcceptorNode, IdentityRefused, damagedRefusal } from "../../wor/node/acceptor-node.ts";
 import { type ClusterConfig, acceptorOf, readTlsFiles } from "../../wor/node/cluster-config.ts";
 import { type ServerTls, startAcceptorServer } from "../../wor/node/grpc-server.ts";
+import { StorageDamaged } from "../../wor/node/storage.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
 import { loadCluster, readFlagFile } from "./cluster.ts";
 import { CliFailure, EXIT, operational, task, usage } from "./errors.ts";
@@ -50,6 +52,7 @@ export async function startAcceptor(spec: AcceptorSpec): Promise<RunningAcceptor
   try {
     storage = await LevelStorage.open(spec.dataDir);
   } catch (e) {
+    if (e instanceof StorageDamaged) throw refusedDamaged(who, spec.dataDir, damagedRefusal(e));
     const why = String((e as { cause?: unknown }).cause ?? (e as Error).message);
     if (/lock/i.test(why)) throw operational(`${who}: the data directory ${spec.dataDir} is in use by another process`);
     throw operational(`${who}: cannot open the data directory ${spec.dataDir}: ${why}`);
@@ -60,6 +63,7 @@ export async function startAcceptor(spec: AcceptorSpec): Promise<RunningAcceptor
   } catch (e) {
     await storage.close().catch(() => {});
     if (e instanceof IdentityRefused && e.reason === "noIdentity") throw refusedDataDir(who, spec.dataDir);
+    if (e instanceof IdentityRefused && e.reason === "damaged") throw refusedDamaged(who, spec.dataDir, e);
     if (e instanceof IdentityRefused) throw usage(`refusing to start ${who}: ${e.message}`);
     throw e;
   }
@@ -92,6 +96,10 @@ function refusedDataDir(who: string, dataDir: string): CliFailure {
       "which could let a second value be chosen; replace it with a new acceptor id.",
     EXIT.usage,
   );
+}
+
+function refusedDamaged(who: string, dataDir: string, refusal: IdentityRefused): CliFailure {
+  return usage(`refusing to start ${who} on ${dataDir}: ${refusal.message}`);
 }
 
 /** "host:port", ":port" or "port"; port 0 picks a free port. */

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { type AcceptorState, emptyAcceptor, step } from "../../paxos/acceptor.ts";
 import type { Mutation, Request } from "../../paxos/messages.ts";
-import { LevelStorage, decodeAddress, encodeAddress } from "../../wor/node/storage-level.ts";
+import { SEAL_BYTES, decodeAddress, encodeAddress, unseal } from "../../wor/node/storage-codec.ts";
+import { LevelStorage } from "../../wor/node/storage-level.ts";
 import { MemoryStorage } from "../../wor/node/storage-memory.ts";
 import { mutationsOf, replay } from "../../wor/node/storage.ts";
 
@@ -63,9 +64,10 @@ describe("LevelStorage", () => {
     await s1.writeIdentity({ clusterId: "c1", acceptorId: 3, createdAt: "2024-01-01T00:00:00.000Z" });
     const receipts = [];
     for (const batch of batches) receipts.push(await s1.commit(batch));
+    // Batch 1 wrote the identity; every commit is the next numbered batch.
     assert.deepEqual(
       receipts.map((r) => r.batch),
-      batches.map((_, i) => i + 1),
+      batches.map((_, i) => i + 2),
     );
     await s1.close();
 
@@ -82,11 +84,13 @@ describe("LevelStorage", () => {
     assert.deepEqual(log.ranges.map((r) => [r.from, r.to]), [[0, 1000], [500, 600]]);
     assert.deepEqual(rebuilt.spaces.get("kv")?.addresses.get(2 ** 40)?.accepted?.value, bytes());
     assert.deepEqual(rebuilt.spaces.get("kv")?.addresses.get(7)?.promised, b(Number.MAX_SAFE_INTEGER, 2 ** 53 - 2));
+    assert.equal((await s2.commit([{ kind: "space", space: "after" }])).batch, batches.length + 2, "numbering continues after a restart");
     await s2.close();
   });
 
   test("trim range-deletes the address keys below the mark", async () => {
     const s = await LevelStorage.open(await tempDir());
+    await s.load();
     const state = emptyAcceptor();
     await s.commit(step(state, { kind: "createSpace", space: "t" }).persist);
     await s.commit(step(state, { kind: "accept", space: "t", ballot: b(0, 0), entries: [1, 2, 3, 4, 300].map((index) => ({ index, value: bytes(index & 255) })) }).persist);
@@ -99,6 +103,7 @@ describe("LevelStorage", () => {
   test("a crash between a trim's batch and its range delete loses nothing and resurrects nothing", async () => {
     const dir = await tempDir();
     const s1 = await LevelStorage.open(dir);
+    await s1.load();
     const state = emptyAcceptor();
     await s1.commit(step(state, { kind: "createSpace", space: "t" }).persist);
     const accepted = step(state, { kind: "accept", space: "t", ballot: b(0, 0), entries: [1, 2, 3, 9].map((index) => ({ index, value: bytes(index) })) });
@@ -117,13 +122,17 @@ describe("LevelStorage", () => {
     await s2.close();
   });
 
-  test("address values encode compactly and decode exactly", () => {
+  test("address values encode compactly, sealed under their key, and decode exactly", () => {
     const value = bytes(0, 0, 1, 0);
     const s = { promised: b(9, 4), accepted: { ballot: b(9, 4), value }, committed: true };
-    const enc = encodeAddress(s);
-    assert.equal(enc.byteLength, 33 + value.byteLength);
-    assert.deepEqual(decodeAddress(enc), s);
-    assert.deepEqual(decodeAddress(encodeAddress({ promised: b(1, 1), committed: false })), { promised: b(1, 1), committed: false });
+    const key = "a/log/0000000000000011";
+    const enc = encodeAddress(key, s);
+    assert.equal(enc.byteLength, 33 + value.byteLength + SEAL_BYTES);
+    assert.deepEqual(decodeAddress(unseal(key, enc)!), s);
+    assert.equal(unseal("a/log/0000000000000012", enc), undefined, "the seal covers the key");
+    enc[33] = 9;
+    assert.equal(unseal(key, enc), undefined, "the seal covers the value");
+    assert.deepEqual(decodeAddress(unseal(key, encodeAddress(key, { promised: b(1, 1), committed: false }))!), { promised: b(1, 1), committed: false });
     assert.throws(() => decodeAddress(bytes(8, ...new Array(16).fill(0))), /flags/);
   });
 });

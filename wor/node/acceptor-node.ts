@@ -8,7 +8,8 @@
  * to start on a directory that holds no identity unless told to initialise it (`init: true`), and
  * refuses a directory that belongs to another acceptor or cluster. An acceptor whose disk was wiped
  * must never rejoin under its old id: it forgot its promises and accepted values, so a proposer
- * could assemble a quorum that misses a chosen value and get a second value chosen.
+ * could assemble a quorum that misses a chosen value and get a second value chosen. The same holds
+ * for a directory whose storage finds it damaged (storage.ts, `StorageDamaged`): it is refused too.
  */
 import { type AcceptorState, effectivePromise, forEachOwn, step } from "../../paxos/acceptor.ts";
 import { checkAcceptorState, checkAcceptorStep, snapshotAcceptor } from "../../paxos/acceptor-invariants.ts";
@@ -19,7 +20,7 @@ import type { AcceptorStatus, InspectReply, InspectRequest, SpaceSummary } from 
 import type { CodecError, DecodedClientFrame, ServerFrame } from "../../proto/frames.ts";
 import { assert } from "../../verify/runtime/assert.ts";
 import { GroupCommit, type GroupCommitCounters } from "./group-commit.ts";
-import { type AcceptorStorage, type NodeIdentity, replay } from "./storage.ts";
+import { type AcceptorStorage, type Loaded, type NodeIdentity, StorageDamaged, replay } from "./storage.ts";
 
 export const ACCEPTOR_VERSION = "wormspace-ts/0.1.0";
 
@@ -55,11 +56,21 @@ export interface AcceptorNodeOptions {
 export class IdentityRefused extends Error {
   override readonly name = "IdentityRefused";
   constructor(
-    readonly reason: "noIdentity" | "stateWithoutIdentity" | "mismatch",
+    readonly reason: "noIdentity" | "stateWithoutIdentity" | "mismatch" | "damaged",
     message: string,
   ) {
     super(message);
   }
+}
+
+/** The refusal of a data directory whose storage is damaged: what was found, and what to do. */
+export function damagedRefusal(e: StorageDamaged): IdentityRefused {
+  return new IdentityRefused(
+    "damaged",
+    `the data directory is damaged: ${e.message}. It may have forgotten promises and accepted values, which could let a ` +
+      "second value be chosen, so it must not rejoin under its old id: replace it through reconfiguration with a new id " +
+      "(keep the directory for inspection)",
+  );
 }
 
 export type InspectResult = { readonly ok: true; readonly value: InspectReply } | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
@@ -138,7 +149,13 @@ export class AcceptorNode {
 
   async load(): Promise<void> {
     assert(this.state === undefined, "node loaded twice");
-    const { identity, mutations } = await this.options.storage.load();
+    let loaded: Loaded;
+    try {
+      loaded = await this.options.storage.load();
+    } catch (e) {
+      throw e instanceof StorageDamaged ? damagedRefusal(e) : e;
+    }
+    const { identity, mutations } = loaded;
     const want = this.options.identity;
     if (!identity) {
       if (!this.options.init) {

@@ -2,110 +2,139 @@
  * Acceptor storage on classic-level (LevelDB), DESIGN.md §3.3. Every write is `{ sync: true }`: a
  * commit resolves only after LevelDB fsynced its log, and only then is a receipt minted.
  *
- * Key layout (utf8 keys; fixed-width hex indexes so key order is index order):
+ * Key layout (utf8 keys; fixed-width hex numbers so key order is numeric order):
  *   i                          this data directory's identity (JSON)
- *   s/<space>                  the space exists (empty value)
- *   t/<space>                  trim mark (8 bytes)
+ *   b/<16 hex digits>          the batch marker: the last synced batch's number; its value, the digest
+ *   s/<space>                  the space exists
+ *   t/<space>                  trim mark
  *   r/<space>                  every range promise of the space, one value
  *   a/<space>/<16 hex digits>  one address's state
+ * Values are storage-codec.ts's compact byte forms, each sealed with a CRC-32 of key and payload.
  * One space's keys never share a prefix with another's: user names hold no '/', and allocation
  * spaces are "$alloc/<name>", while '$' never starts a user name.
  *
- * Values are a compact binary form (the hot path is ~100-byte values, thousands per second):
- *   address: flags(1: bit0 accepted, bit1 committed) promised(16) [acceptedBallot(16) value(rest)]
- *   ballot:  round(8) proposer(8), each a big-endian uint64 that is an exact JS integer
- *   ranges:  count(4) then count × from(8) to(8) ballot(16)
+ * Damage: `load` refuses (StorageDamaged) a store that is not what this storage acknowledged.
+ * - Every synced write is a numbered batch: batch n puts marker n and deletes marker n - 1, so a sound
+ *   store holds exactly one marker. LevelDB's log recovery silently drops a record that fails its
+ *   checksum (with the rest of its 32 KB block); a dropped batch k leaves marker k - 1 undeleted
+ *   beside a later one, so two markers mean a lost batch.
+ * - After each synced batch its number goes to the witness (witness.ts), a file outside LevelDB; a
+ *   store whose marker is below the witness lost acknowledged batches at its end (a truncated log,
+ *   the store's files replaced by an older copy).
+ * - Every value's seal is checked (LevelDB reads table blocks without verifying their checksums),
+ *   and the seals of all live entries must add up to the digest the marker recorded
+ *   (storage-digest.ts): an entry that vanished or an older version that came back is found too.
+ *   A corruption LevelDB itself reports while loading is damage as well.
+ * The check uses only what is stored, never LevelDB's info log (LOG): see wor/README.md.
  *
  * Trim: the batch holding the trim mark is written (synced) first; the address keys below the mark
  * are then range-deleted with `db.clear`, which LevelDB does not sync and which is not part of the
  * batch. A crash between the two leaves stale keys below the mark; `load` ignores them (and clears
  * them again), so nothing is lost and nothing below a trim mark comes back.
  */
-import { ClassicLevel } from "classic-level";
-import type { Ballot } from "../../paxos/ballot.ts";
+import { type ChainedBatch, ClassicLevel } from "classic-level";
 import { mintReceipt, type Receipt } from "../../paxos/held.ts";
 import type { AddressState, Mutation, RangePromise } from "../../paxos/messages.ts";
 import { assert } from "../../verify/runtime/assert.ts";
+import { decodeAddress, decodeRanges, encodeAddress, encodeRanges, encodeUint, readUint, sealOf, sealed, unseal } from "./storage-codec.ts";
+import { Digest } from "./storage-digest.ts";
 import {
   type AcceptorStorage,
   type Loaded,
   type NodeIdentity,
+  StorageDamaged,
   assertLoadedState,
   decodeIdentity,
   encodeIdentity,
   replay,
 } from "./storage.ts";
+import { WITNESS_FILE, Witness, readWitness } from "./witness.ts";
 
 type Db = ClassicLevel<string, Uint8Array>;
-type Op = { type: "put"; key: string; value: Uint8Array } | { type: "del"; key: string };
+type Batch = ChainedBatch<Db, string, Uint8Array>;
 
 const IDENTITY_KEY = "i";
 const SYNC = { sync: true } as const;
 const EMPTY = new Uint8Array(0);
-const TWO_32 = 2 ** 32;
-const FLAG_ACCEPTED = 1;
-const FLAG_COMMITTED = 2;
 
 export const indexKey = (index: number): string => index.toString(16).padStart(16, "0");
 export const addressKey = (space: string, index: number): string => `a/${space}/${indexKey(index)}`;
+const markerKey = (batch: number) => `b/${indexKey(batch)}`;
 const spaceKey = (space: string) => `s/${space}`;
 const trimKey = (space: string) => `t/${space}`;
 const rangesKey = (space: string) => `r/${space}`;
 /** The keys strictly after every key starting with `prefix` ("/" + 1 = "0"). */
 const prefixEnd = (prefix: string) => prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 
+/** Everything one pass over the store found, in key order, every seal checked. */
+interface Scan {
+  entries: number;
+  identity: NodeIdentity | undefined;
+  readonly markers: { batch: number; digest: number }[];
+  readonly spaces: string[];
+  readonly marks: Map<string, number>;
+  readonly ranges: { space: string; ranges: RangePromise[] }[];
+  readonly addresses: { space: string; index: number; state: AddressState; seal: number }[];
+  /** The seal of every entry but the markers and the addresses. */
+  readonly seals: Map<string, number>;
+}
+
 export class LevelStorage implements AcceptorStorage {
+  /** The number of the last synced batch (its marker is the store's one marker). */
   private batches = 0;
+  /** Open from a successful `load` on; every write needs it. */
+  private witness: Witness | undefined;
+  /** The digest of the live entries as of the last batch (written into its marker). */
+  private digest = new Digest();
+  /** A write failed: the disk's state is unknown, and the digest may be ahead of it. */
+  private failed = false;
+  /** A batch is being written (batches are numbered in order: one at a time). */
+  private writing = false;
   /** Synced batches written (for benchmarks). */
   commits = 0;
 
-  private constructor(private readonly db: Db) {}
+  private constructor(
+    private readonly db: Db,
+    private readonly dir: string,
+  ) {}
 
-  /** Open (creating if missing) the LevelDB directory `dir`. */
+  /** Open (creating if missing) the LevelDB directory `dir`; rejects with StorageDamaged if LevelDB finds it corrupt. */
   static async open(dir: string): Promise<LevelStorage> {
     const db: Db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
-    await db.open();
-    return new LevelStorage(db);
+    try {
+      await db.open();
+    } catch (e) {
+      throw asDamage(e, "LevelDB cannot open it") ?? e;
+    }
+    return new LevelStorage(db, dir);
   }
 
   async load(): Promise<Loaded> {
-    const raw = await this.db.get(IDENTITY_KEY);
-    const identity = raw === undefined ? undefined : decodeIdentity(new TextDecoder().decode(raw));
-    const mutations: Mutation[] = [];
-    const spaces = new Set<string>();
-    for await (const key of this.db.keys({ gte: "s/", lt: "s0" })) {
-      const space = key.slice(2);
-      spaces.add(space);
-      mutations.push({ kind: "space", space });
+    assert(this.witness === undefined, "storage loaded twice");
+    const witnessed = await readWitness(this.dir);
+    if (witnessed.kind === "damaged") throw new StorageDamaged(witnessed.why);
+    const scan = await this.scan();
+    const [first, ...later] = scan.markers;
+    if (later.length > 0) throw new StorageDamaged(`batch ${first!.batch + 1} is missing: the store holds batch ${first!.batch} and later batches up to ${later.at(-1)!.batch}`);
+    if (first === undefined && scan.entries > 0) throw new StorageDamaged("the store holds acceptor state but no batch marker");
+    const end = first?.batch ?? 0;
+    if (witnessed.kind === "missing") {
+      if (scan.entries > 0) throw new StorageDamaged(`its witness file ${WITNESS_FILE} is missing`);
+    } else if (witnessed.batch > end) {
+      throw new StorageDamaged(`batch ${witnessed.batch} was acknowledged but the store ${end === 0 ? "is empty" : `ends at batch ${end}`}`);
     }
-    const marks = new Map<string, number>();
-    for await (const [key, value] of this.db.iterator({ gte: "t/", lt: "t0" })) {
-      const space = key.slice(2);
-      assert(spaces.has(space), () => `trim mark for unknown space ${space}`);
-      const mark = readUint(value, 0);
-      marks.set(space, mark);
-      if (mark > 0) mutations.push({ kind: "trim", space, mark });
+
+    const { mutations, digest, stale } = rebuild(scan);
+    if (digest.value !== (first?.digest ?? 0)) {
+      throw new StorageDamaged(`the store's entries do not match the digest batch ${end} recorded: an entry vanished or changed, or an older version of one came back`);
     }
-    for await (const [key, value] of this.db.iterator({ gte: "r/", lt: "r0" })) {
-      const space = key.slice(2);
-      assert(spaces.has(space), () => `range promises for unknown space ${space}`);
-      mutations.push({ kind: "ranges", space, ranges: decodeRanges(value) });
-    }
-    const stale = new Set<string>();
-    for await (const [key, value] of this.db.iterator({ gte: "a/", lt: "a0" })) {
-      const space = key.slice(2, -17);
-      const index = Number.parseInt(key.slice(-16), 16);
-      assert(key[key.length - 17] === "/" && Number.isSafeInteger(index), () => `malformed address key ${key}`);
-      assert(spaces.has(space), () => `address ${index} of unknown space ${space}`);
-      if (index < (marks.get(space) ?? 0)) {
-        stale.add(space); // left by a crash between a trim's batch and its range delete
-        continue;
-      }
-      mutations.push({ kind: "address", space, index, state: decodeAddress(value) });
-    }
-    for (const space of stale) await this.clearBelow(space, marks.get(space)!);
     assertLoadedState(replay(mutations));
-    return { identity, mutations };
+
+    this.batches = end;
+    this.digest = digest;
+    this.witness = witnessed.kind === "missing" ? await Witness.create(this.dir) : await Witness.open(this.dir);
+    for (const space of stale) await this.clearBelow(space, scan.marks.get(space)!);
+    return { identity: scan.identity, mutations };
   }
 
   /**
@@ -114,55 +143,39 @@ export class LevelStorage implements AcceptorStorage {
    */
   async commit(batch: readonly Mutation[]): Promise<Receipt> {
     if (batch.length === 0) return mintReceipt(this.batches);
-    const ops = this.db.batch();
     const trims: { space: string; mark: number }[] = [];
-    for (const m of batch) {
-      switch (m.kind) {
-        case "space":
-          ops.put(spaceKey(m.space), EMPTY);
-          break;
-        case "address":
-          ops.put(addressKey(m.space, m.index), encodeAddress(m.state));
-          break;
-        case "ranges":
-          if (m.ranges.length === 0) ops.del(rangesKey(m.space));
-          else ops.put(rangesKey(m.space), encodeRanges(m.ranges));
-          break;
-        case "trim":
-          ops.put(trimKey(m.space), writeUint(new Uint8Array(8), 0, m.mark));
-          trims.push({ space: m.space, mark: m.mark });
-          break;
+    const n = await this.write((ops) => {
+      for (const m of batch) {
+        if (m.kind === "trim") trims.push({ space: m.space, mark: m.mark });
+        this.put(ops, m);
       }
-    }
-    await ops.write(SYNC);
+    });
     this.commits++;
-    const receipt = mintReceipt(++this.batches);
+    const receipt = mintReceipt(n);
     for (const t of trims) await this.clearBelow(t.space, t.mark);
     return receipt;
   }
 
   async writeIdentity(id: NodeIdentity): Promise<void> {
-    await this.db.put(IDENTITY_KEY, new TextEncoder().encode(encodeIdentity(id)), SYNC);
+    await this.write((ops) => this.putEntry(ops, IDENTITY_KEY, sealed(IDENTITY_KEY, new TextEncoder().encode(encodeIdentity(id)))));
   }
 
   async close(): Promise<void> {
-    await this.db.close();
+    try {
+      await this.db.close();
+    } finally {
+      await this.witness?.close();
+    }
   }
 
-  /** Range-delete the address keys of `space` below `mark` (not synced; see the file comment). */
-  private async clearBelow(space: string, mark: number): Promise<void> {
-    await this.db.clear({ gte: `a/${space}/`, lt: addressKey(space, mark) });
-  }
-
-  /** Raw access for crash-simulation tests: write the keys a trim batch writes, without the clear. */
+  /** Raw access for crash-simulation tests: write a batch of trims and addresses, without the clear. */
   async writeWithoutClear(batch: readonly Mutation[]): Promise<void> {
-    const ops: Op[] = batch.map((m) => {
-      assert(m.kind === "trim" || m.kind === "address", "writeWithoutClear takes trims and addresses");
-      return m.kind === "trim"
-        ? { type: "put", key: trimKey(m.space), value: writeUint(new Uint8Array(8), 0, m.mark) }
-        : { type: "put", key: addressKey(m.space, m.index), value: encodeAddress(m.state) };
+    await this.write((ops) => {
+      for (const m of batch) {
+        assert(m.kind === "trim" || m.kind === "address", "writeWithoutClear takes trims and addresses");
+        this.put(ops, m);
+      }
     });
-    await this.db.batch(ops, SYNC);
   }
 
   /** Count the raw address keys of a space (tests: did the range delete happen?). */
@@ -171,83 +184,178 @@ export class LevelStorage implements AcceptorStorage {
     for await (const _ of this.db.keys({ gte: `a/${space}/`, lt: prefixEnd(`a/${space}/`) })) n++;
     return n;
   }
-}
 
-// ---- binary values ----
-
-/** Big-endian uint64 of an exact JS integer, byte by byte (the hot path: no DataView, no closure). */
-function writeUint(buf: Uint8Array, at: number, x: number): Uint8Array {
-  if (!Number.isSafeInteger(x) || x < 0) assert(false, `not an exact uint: ${x}`);
-  const hi = Math.floor(x / TWO_32);
-  const lo = x >>> 0;
-  buf[at] = hi >>> 24;
-  buf[at + 1] = hi >>> 16;
-  buf[at + 2] = hi >>> 8;
-  buf[at + 3] = hi;
-  buf[at + 4] = lo >>> 24;
-  buf[at + 5] = lo >>> 16;
-  buf[at + 6] = lo >>> 8;
-  buf[at + 7] = lo;
-  return buf;
-}
-
-function readUint(buf: Uint8Array, at: number): number {
-  assert(buf.byteLength >= at + 8, "truncated value");
-  const hi = ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
-  const lo = ((buf[at + 4]! << 24) | (buf[at + 5]! << 16) | (buf[at + 6]! << 8) | buf[at + 7]!) >>> 0;
-  const x = hi * TWO_32 + lo;
-  assert(Number.isSafeInteger(x), "stored integer is not exact");
-  return x;
-}
-
-function writeBallot(buf: Uint8Array, at: number, b: Ballot): void {
-  writeUint(buf, at, b.round);
-  writeUint(buf, at + 8, b.proposer);
-}
-
-const readBallot = (buf: Uint8Array, at: number): Ballot => ({ round: readUint(buf, at), proposer: readUint(buf, at + 8) });
-
-export function encodeAddress(s: AddressState): Uint8Array {
-  const size = s.accepted ? 33 + s.accepted.value.byteLength : 17;
-  const buf = new Uint8Array(size);
-  buf[0] = (s.accepted ? FLAG_ACCEPTED : 0) | (s.committed ? FLAG_COMMITTED : 0);
-  writeBallot(buf, 1, s.promised);
-  if (s.accepted) {
-    writeBallot(buf, 17, s.accepted.ballot);
-    buf.set(s.accepted.value, 33);
+  /** Write the next numbered batch (synced) with its marker and digest, then record it in the witness; returns its number. */
+  private async write(fill: (ops: Batch) => void): Promise<number> {
+    const witness = this.witness;
+    assert(witness !== undefined, "storage written before load");
+    assert(!this.failed, "storage written after a failed write");
+    assert(!this.writing, "one batch at a time");
+    this.writing = true;
+    const n = this.batches + 1;
+    try {
+      const ops = this.db.batch();
+      fill(ops);
+      const marker = markerKey(n);
+      ops.put(marker, encodeUint(marker, this.digest.value));
+      if (this.batches > 0) ops.del(markerKey(this.batches));
+      await ops.write(SYNC);
+    } catch (e) {
+      this.failed = true;
+      throw e;
+    } finally {
+      this.writing = false;
+    }
+    this.batches = n;
+    witness.record(n);
+    return n;
   }
-  return buf;
-}
 
-export function decodeAddress(buf: Uint8Array): AddressState {
-  const flags = buf[0];
-  assert(flags !== undefined && (flags & ~(FLAG_ACCEPTED | FLAG_COMMITTED)) === 0, "bad address flags");
-  const promised = readBallot(buf, 1);
-  const committed = (flags & FLAG_COMMITTED) !== 0;
-  if ((flags & FLAG_ACCEPTED) === 0) {
-    assert(buf.byteLength === 17, "address without a value has trailing bytes");
-    return { promised, committed };
+  /** Add one mutation to a batch, and its entry to the digest. */
+  private put(ops: Batch, m: Mutation): void {
+    switch (m.kind) {
+      case "space":
+        this.putEntry(ops, spaceKey(m.space), sealed(spaceKey(m.space), EMPTY));
+        break;
+      case "address": {
+        const key = addressKey(m.space, m.index);
+        const value = encodeAddress(key, m.state);
+        ops.put(key, value);
+        this.digest.putAddress(m.space, m.index, sealOf(value));
+        break;
+      }
+      case "ranges":
+        if (m.ranges.length > 0) this.putEntry(ops, rangesKey(m.space), encodeRanges(rangesKey(m.space), m.ranges));
+        else {
+          ops.del(rangesKey(m.space));
+          this.digest.del(rangesKey(m.space));
+        }
+        break;
+      case "trim":
+        this.putEntry(ops, trimKey(m.space), encodeUint(trimKey(m.space), m.mark));
+        this.digest.trim(m.space, m.mark);
+        break;
+    }
   }
-  return { promised, accepted: { ballot: readBallot(buf, 17), value: new Uint8Array(buf.subarray(33)) }, committed };
-}
 
-export function encodeRanges(ranges: readonly RangePromise[]): Uint8Array {
-  const buf = new Uint8Array(4 + 32 * ranges.length);
-  new DataView(buf.buffer).setUint32(0, ranges.length);
-  ranges.forEach((r, k) => {
-    writeUint(buf, 4 + 32 * k, r.from);
-    writeUint(buf, 12 + 32 * k, r.to);
-    writeBallot(buf, 20 + 32 * k, r.ballot);
-  });
-  return buf;
-}
-
-export function decodeRanges(buf: Uint8Array): RangePromise[] {
-  const count = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getUint32(0);
-  assert(buf.byteLength === 4 + 32 * count, "range promises value has the wrong length");
-  const out: RangePromise[] = [];
-  for (let k = 0; k < count; k++) {
-    out.push({ from: readUint(buf, 4 + 32 * k), to: readUint(buf, 12 + 32 * k), ballot: readBallot(buf, 20 + 32 * k) });
+  private putEntry(ops: Batch, key: string, value: Uint8Array): void {
+    ops.put(key, value);
+    this.digest.put(key, sealOf(value));
   }
-  return out;
+
+  /** Range-delete the address keys of `space` below `mark` (not synced; see the file comment). */
+  private async clearBelow(space: string, mark: number): Promise<void> {
+    await this.db.clear({ gte: `a/${space}/`, lt: addressKey(space, mark) });
+  }
+
+  /** One pass over every key: check each seal, sort the entries by kind. */
+  private async scan(): Promise<Scan> {
+    const scan: Scan = { entries: 0, identity: undefined, markers: [], spaces: [], marks: new Map(), ranges: [], addresses: [], seals: new Map() };
+    try {
+      for await (const [key, value] of this.db.iterator()) {
+        scan.entries++;
+        const payload = unseal(key, value);
+        if (payload === undefined) throw new StorageDamaged(`the stored value of ${describeKey(key)} fails its checksum`);
+        const seal = sealOf(value);
+        const rest = key.slice(2);
+        if (key === IDENTITY_KEY) {
+          scan.identity = decodeIdentity(new TextDecoder().decode(payload));
+          scan.seals.set(key, seal);
+          continue;
+        }
+        switch (key.slice(0, 2)) {
+          case "b/":
+            assert(/^[0-9a-f]{16}$/.test(rest), () => `malformed batch marker ${key}`);
+            scan.markers.push({ batch: Number.parseInt(rest, 16), digest: readUint(payload, 0) });
+            break;
+          case "s/":
+            scan.spaces.push(rest);
+            scan.seals.set(key, seal);
+            break;
+          case "t/":
+            scan.marks.set(rest, readUint(payload, 0));
+            scan.seals.set(key, seal);
+            break;
+          case "r/":
+            scan.ranges.push({ space: rest, ranges: decodeRanges(payload) });
+            scan.seals.set(key, seal);
+            break;
+          case "a/": {
+            const index = Number.parseInt(key.slice(-16), 16);
+            assert(key[key.length - 17] === "/" && Number.isSafeInteger(index), () => `malformed address key ${key}`);
+            scan.addresses.push({ space: key.slice(2, -17), index, state: decodeAddress(payload), seal });
+            break;
+          }
+          default:
+            assert(false, () => `unknown key ${JSON.stringify(key)}`);
+        }
+      }
+    } catch (e) {
+      throw asDamage(e, "LevelDB reports") ?? e;
+    }
+    return scan;
+  }
+}
+
+/**
+ * The load-order mutations (spaces, trims, ranges, addresses) and the digest of what a scan found;
+ * address keys below their space's trim mark are left out and their spaces named in `stale`.
+ */
+function rebuild(scan: Scan): { mutations: Mutation[]; digest: Digest; stale: Set<string> } {
+  const digest = new Digest();
+  for (const [key, seal] of scan.seals) digest.put(key, seal);
+  const mutations: Mutation[] = [];
+  const spaces = new Set(scan.spaces);
+  const known = (space: string, what: string) => {
+    if (!spaces.has(space)) throw new StorageDamaged(`${what} of space ${space} is stored, but the space is not`);
+  };
+  for (const space of scan.spaces) mutations.push({ kind: "space", space });
+  for (const [space, mark] of scan.marks) {
+    known(space, "the trim mark");
+    if (mark > 0) mutations.push({ kind: "trim", space, mark });
+  }
+  for (const r of scan.ranges) {
+    known(r.space, "the range promises");
+    mutations.push({ kind: "ranges", space: r.space, ranges: r.ranges });
+  }
+  const stale = new Set<string>();
+  for (const a of scan.addresses) {
+    known(a.space, `address ${a.index}`);
+    if (a.index < (scan.marks.get(a.space) ?? 0)) {
+      stale.add(a.space); // left by a crash between a trim's batch and its range delete
+      continue;
+    }
+    mutations.push({ kind: "address", space: a.space, index: a.index, state: a.state });
+    digest.putAddress(a.space, a.index, a.seal);
+  }
+  return { mutations, digest, stale };
+}
+
+/** A key in the user's nouns (for damage reports). */
+function describeKey(key: string): string {
+  if (key === IDENTITY_KEY) return "the identity";
+  const rest = key.slice(2);
+  switch (key.slice(0, 2)) {
+    case "a/":
+      return `address ${Number.parseInt(key.slice(-16), 16)} of space ${key.slice(2, -17)}`;
+    case "b/":
+      return "the batch marker";
+    case "s/":
+      return `space ${rest}`;
+    case "t/":
+      return `the trim mark of space ${rest}`;
+    case "r/":
+      return `the range promises of space ${rest}`;
+    default:
+      return `key ${JSON.stringify(key)}`;
+  }
+}
+
+/** A corruption LevelDB reported (on this error or its cause) as StorageDamaged; undefined otherwise. */
+function asDamage(e: unknown, what: string): StorageDamaged | undefined {
+  if (e instanceof StorageDamaged) return e;
+  for (let c = e as { code?: unknown; message?: unknown; cause?: unknown } | undefined; c; c = c.cause as typeof c) {
+    if (c.code === "LEVEL_CORRUPTION") return new StorageDamaged(`${what} ${String(c.message)}`);
+  }
+  return undefined;
 }

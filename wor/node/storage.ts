@@ -10,6 +10,9 @@
  *   over before is already durable.
  * - `load()` returns mutations whose replay through `applyMutation` (paxos/acceptor.ts), in order,
  *   rebuilds the acceptor's core state: every `space` mutation first, then trims, ranges, addresses.
+ *   It rejects with `StorageDamaged`, before writing anything itself, when the durable state is not
+ *   what the storage acknowledged (it lost a batch, or a stored value changed): an acceptor that
+ *   forgot a promise or an accepted value must not serve. `load` comes before any write.
  * - `writeIdentity` durably records which acceptor of which cluster this data directory belongs to.
  */
 import { applyMutation, emptyAcceptor, type AcceptorState } from "../../paxos/acceptor.ts";
@@ -35,6 +38,11 @@ export interface AcceptorStorage {
   commit(batch: readonly Mutation[]): Promise<Receipt>;
   writeIdentity(id: NodeIdentity): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The storage found that its durable state is not what it acknowledged; the message says what. */
+export class StorageDamaged extends Error {
+  override readonly name = "StorageDamaged";
 }
 
 /** Rebuild the core state from loaded mutations. */
