@@ -11,7 +11,8 @@ import type { Entry, SpaceName } from "../../paxos/messages.ts";
 import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
 import { CLIENT_DEFAULTS, type ClientCoreConfig, type Completion, type Op, WorClientCore } from "../../wor/core/client-core.ts";
 import type { AllocResult, Capture, CaptureResult, CheckResult, OpResult, ReadResult, WorFailure, WriteResult } from "../core/results.ts";
-import type { AcceptorLink, Transport } from "./link.ts";
+import { checkMark, checkSpace } from "../core/validate.ts";
+import { type AcceptorLink, type Transport, shortReason } from "./link.ts";
 import { WatchFeed } from "./watch-feed.ts";
 
 /** An operational failure (timeout, unavailable, unknown space, bad input...). */
@@ -77,7 +78,12 @@ export class WorClient {
             this.resendWatches(a);
             this.scheduleFlush();
           },
-          onDown: () => {},
+          onDown: (reason) => {
+            if (this.closed) return;
+            this.core.onLinkDown(a, shortReason(reason), now());
+            this.complete(this.take());
+            this.scheduleFlush();
+          },
         }),
       );
     }
@@ -90,49 +96,60 @@ export class WorClient {
     return this.core.config.segmentSize;
   }
 
+  // Every entry point settles through the returned promise, whatever it is given: the core checks
+  // the arguments (invalid / tooLarge, before any round trip), and `run` turns anything thrown into
+  // a rejection.
   createSpace(space: SpaceName): Promise<void> {
-    return this.run(this.core.createSpace(space, now()));
+    return this.run(() => this.core.createSpace(space, now()));
   }
   /** Phase 1 on one address. `Written` means a value was already there (and is now finished). */
   async capture(space: SpaceName, index: number): Promise<CaptureOne> {
-    const r = await this.captureRange(space, index, index + 1);
+    const r = await this.captureRange(space, index, next(index));
     if (r._tag !== "Captured") return r;
     const v = r.written.get(index);
     return v ? { _tag: "Written", value: v } : { _tag: "Captured", capture: r.capture };
   }
-  /** One phase 1 for a whole range: afterwards each write in it is one round trip. */
+  /** One phase 1 for a whole range: afterwards each write in it is one round trip. A capture
+   *  preempted by a higher ballot is retried above it (wor/README.md, "Retries"). */
   captureRange(space: SpaceName, from: number, to: number): Promise<CaptureResult> {
-    return this.run(this.core.capture(space, from, to, now()));
+    return this.run(() => this.core.capture(space, from, to, now()));
   }
   async write(held: Capture, index: number, value: Uint8Array): Promise<WriteResult> {
     return (await this.writeMany(held, [{ index, value }])).get(index)!;
   }
   writeMany(held: Capture, entries: readonly Entry[]): Promise<Map<number, WriteResult>> {
-    return this.run(this.core.write(held, entries, now()));
+    return this.run(() => this.core.write(held, entries, now()));
   }
-  /** Owner-ballot write, skipping phase 1: ONLY for the address's single owner (asserted per client). */
+  /** Owner-ballot write, skipping phase 1: ONLY for the address's single owner (checked per client). */
   async unsafeWrite(space: SpaceName, index: number, value: Uint8Array): Promise<WriteResult> {
-    return (await this.run(this.core.unsafeWrite(space, [{ index, value }], now()))).get(index)!;
+    return (await this.run(() => this.core.unsafeWrite(space, [{ index, value }], now()))).get(index)!;
   }
   async read(space: SpaceName, index: number, opts: { recover?: boolean } = {}): Promise<ReadResult> {
-    return (await this.readRange(space, index, index + 1, opts)).get(index)!;
+    return (await this.readRange(space, index, next(index), opts)).get(index)!;
   }
   readRange(space: SpaceName, from: number, to: number, opts: { recover?: boolean } = {}): Promise<Map<number, ReadResult>> {
-    return this.run(this.core.read(space, from, to, opts.recover ?? false, now()));
+    return this.run(() => this.core.read(space, from, to, opts?.recover ?? false, now()));
   }
   /** Trim below `below`; resolves with the mark a quorum holds. */
   trim(space: SpaceName, below: number): Promise<number> {
-    return this.run(this.core.trim(space, below, now()));
+    return this.run(() => this.core.trim(space, below, now()));
   }
   alloc(space: SpaceName, segment: number, meta: Uint8Array): Promise<AllocResult> {
-    return this.run(this.core.alloc(space, segment, meta, now()));
+    return this.run(() => this.core.alloc(space, segment, meta, now()));
   }
   check(space: SpaceName, segment: number): Promise<CheckResult> {
-    return this.run(this.core.check(space, segment, now()));
+    return this.run(() => this.core.check(space, segment, now()));
   }
 
   /** Values as they are learned chosen in `space` at index ≥ from (pushed, not polled; any order). */
   watch(space: SpaceName, from = 0): WatchFeed {
+    const bad = checkSpace(space) ?? checkMark(from, "watch start");
+    if (bad || this.closed) {
+      // Bad arguments (or a closed client): a feed whose first `next()` rejects with why.
+      const feed = new WatchFeed(0, 0, () => {});
+      feed.fail(new WorError(bad ?? { code: "unavailable", message: "client closed" }));
+      return feed;
+    }
     const id = this.nextWatch++;
     const feed = new WatchFeed(from, this.options.watchBufferMax ?? 65_536, () => {
       this.feeds.delete(id);
@@ -155,8 +172,14 @@ export class WorClient {
     this.waiting.clear();
   }
 
-  private run<T>(op: Op<T>): Promise<T> {
+  private run<T>(start: () => Op<T>): Promise<T> {
     if (this.closed) return Promise.reject(new WorError({ code: "unavailable", message: "client closed" }));
+    let op: Op<T>;
+    try {
+      op = start();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const p = new Promise<OpResult<unknown>>((resolve) => this.waiting.set(op, { resolve }));
     this.scheduleFlush();
     return p.then((r) => {
@@ -236,6 +259,9 @@ export class WorClient {
 function now(): number {
   return performance.now();
 }
+
+/** The end of the one-address range at `index`; garbage stays garbage for the core to refuse. */
+const next = (index: unknown): number => (typeof index === "number" ? index + 1 : (index as number));
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;

@@ -11,6 +11,7 @@ import type { AcceptorLink, LinkEvents, Transport } from "./link.ts";
 export class MemoryTransport implements Transport {
   private readonly links = new Set<MemoryLink>();
   private readonly cut = new Set<number>();
+  private readonly paused = new Set<number>();
 
   constructor(private readonly nodes: readonly AcceptorNode[]) {}
 
@@ -24,6 +25,15 @@ export class MemoryTransport implements Transport {
 
   isCut(acceptor: number): boolean {
     return this.cut.has(acceptor);
+  }
+
+  isPaused(acceptor: number): boolean {
+    return this.paused.has(acceptor);
+  }
+
+  /** `acceptor` stops answering but its sessions stay up (a stopped process): frames vanish silently. */
+  pause(acceptor: number): void {
+    this.paused.add(acceptor);
   }
 
   /** Cut every session to `acceptor`: frames in flight and sent meanwhile are lost. */
@@ -58,7 +68,7 @@ class MemoryLink implements AcceptorLink {
 
   send(frames: readonly ClientFrame[]): void {
     const sink = this.sink;
-    if (!sink || this.closed || frames.length === 0) return;
+    if (!sink || this.closed || frames.length === 0 || this.transport.isPaused(this.acceptor)) return;
     const bytes = encodeClientFrames(frames);
     queueMicrotask(() => {
       if (sink.closed) return;
