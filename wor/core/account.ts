@@ -26,7 +26,8 @@ const WORDS: Record<Verdict["kind"], (vs: readonly Verdict[]) => string> = {
 
 const distinct = (xs: readonly string[]): string => [...new Set(xs)].join(", ");
 
-/** "2 of 3 acceptors answered (…), acceptor 3 unreachable (…), acceptor 1 did not answer within 3000 ms". */
+/** "2 of 3 acceptors answered (…), acceptor 3 unreachable (…), acceptor 1 did not answer within 3000 ms"
+ *  (or "had not answered yet" when the round was decided before its deadline). */
 export function describeAccount(a: RoundAccount, name: NameAcceptor = acceptorNumber): string {
   const byKind = new Map<Verdict["kind"], Verdict[]>();
   for (const { verdict } of a.answered) {
@@ -40,7 +41,8 @@ export function describeAccount(a: RoundAccount, name: NameAcceptor = acceptorNu
   for (const u of a.unreachable) byReason.set(u.reason, [...(byReason.get(u.reason) ?? []), u.acceptor]);
   for (const [reason, who] of byReason) parts.push(`${who.map(name).join(", ")} unreachable (${reason})`);
   if (a.silent.length > 0) {
-    parts.push(`${a.silent.map(name).join(", ")} did not answer${a.timedOutAfterMs !== undefined ? ` within ${a.timedOutAfterMs} ms` : ""}`);
+    const who = a.silent.map(name).join(", ");
+    parts.push(a.timedOutAfterMs !== undefined ? `${who} did not answer within ${a.timedOutAfterMs} ms` : `${who} had not answered yet`);
   }
   return parts.join(", ");
 }
