@@ -1,7 +1,9 @@
 /**
  * The in-memory transport (DESIGN.md §3.3, §7.8): the real client shell talks to real
  * `AcceptorNode`s without sockets. Frames still go through the codecs both ways, so tests exercise
- * the same bytes → domain path as gRPC. Links can be cut and healed to test reconnects.
+ * the same bytes → domain path as gRPC. Links can be cut (reported down, like a refused connection)
+ * and healed to test reconnects, or an acceptor paused (silent while its links look up, like a
+ * stopped process).
  */
 import { decodeClientFrames, decodeServerFrames, encodeClientFrames, encodeServerFrames } from "../../proto/codec.ts";
 import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
@@ -64,6 +66,8 @@ class MemoryLink implements AcceptorLink {
     private readonly transport: MemoryTransport,
   ) {
     if (!transport.isCut(acceptor)) this.sink = new Session(events);
+    // A link opened to a cut acceptor fails to connect, as a refused connection does.
+    else queueMicrotask(() => !this.closed && !this.sink && events.onDown("disconnected"));
   }
 
   send(frames: readonly ClientFrame[]): void {
