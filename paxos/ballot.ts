@@ -37,4 +37,5 @@ export function nextBallot(seen: Ballot, proposer: number): Ballot {
   return { round: seen.round + 1, proposer };
 }
 
-export const formatBallot = (b: Ballot): string => (isOwnerBallot(b) ? "owner" : `${b.round}.${b.proposer}`);
+/** `round:proposer`, both as integers ("3:1234"; never "3.1234", which reads as a fraction), or "owner". */
+export const formatBallot = (b: Ballot): string => (isOwnerBallot(b) ? "owner" : `${b.round}:${b.proposer}`);

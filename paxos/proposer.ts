@@ -2,7 +2,11 @@
  * Proposer round logic, pure (DESIGN.md §3.2): tallies that take acceptor replies one at a time and
  * say when a round is decided. Phase 1 (`PrepareTally`) adopts the highest accepted value per
  * address; phase 2 (`AcceptTally`) counts votes per address; `ReadTally` classifies what a quorum
- * reports as written, unwritten or pending.
+ * reports as written, unwritten or pending; `AckTally` counts acknowledgements (trim, createSpace).
+ *
+ * A tally waits only for acceptors that may still answer: one whose link is known down
+ * (`setDown`) is not waited for, so a round that cannot reach a quorum without it is decided at
+ * once. Every tally keeps what each acceptor answered (`answerList`), for a failure's account.
  */
 import { assert } from "../verify/runtime/assert.ts";
 import { planted } from "../verify/runtime/planted.ts";
@@ -15,23 +19,77 @@ export interface Electorate {
   readonly quorum: number;
 }
 
-export type RoundFailure = { readonly kind: "failed"; readonly code: ErrorCode | "noQuorum"; readonly message: string };
+/**
+ * A round that failed. `noQuorum`: no quorum answered before the deadline; `unreachable`: the
+ * acceptors that could still have made a quorum are known down (decided before the deadline).
+ */
+export type RoundFailure = { readonly kind: "failed"; readonly code: ErrorCode | "noQuorum" | "unreachable"; readonly message: string };
+
+/** What one acceptor answered in a round. The word for a yes depends on the round. */
+export type Verdict =
+  | { readonly kind: "promised" | "voted" | "reported" | "acknowledged" }
+  /** It holds a higher promise (a prepare rejected, or an accept refused at some address). */
+  | { readonly kind: "rejected"; readonly promised: Ballot }
+  | { readonly kind: "trimmed"; readonly mark: number }
+  /** An answer that counts for nothing here (a promise or a vote for another ballot). */
+  | { readonly kind: "stale" }
+  | { readonly kind: "error"; readonly code: ErrorCode; readonly message: string };
+
+export interface Answer {
+  readonly acceptor: number;
+  readonly verdict: Verdict;
+}
+
+const PROMISED: Verdict = Object.freeze({ kind: "promised" });
+const VOTED: Verdict = Object.freeze({ kind: "voted" });
+const REPORTED: Verdict = Object.freeze({ kind: "reported" });
+const ACKNOWLEDGED: Verdict = Object.freeze({ kind: "acknowledged" });
+const STALE: Verdict = Object.freeze({ kind: "stale" });
 
 abstract class Tally {
-  protected readonly answered = new Set<number>();
+  private readonly verdicts = new Map<number, Verdict>();
+  private readonly down = new Set<number>();
+  /** Acceptors that may still answer: neither answered nor known down. */
+  protected outstanding: number;
   protected readonly errors: { code: ErrorCode; message: string }[] = [];
-  constructor(protected readonly electorate: Electorate) {}
+  constructor(protected readonly electorate: Electorate) {
+    this.outstanding = electorate.acceptors;
+  }
 
   /** Record one acceptor's reply; a repeated reply from the same acceptor is ignored. */
   add(acceptor: number, reply: Reply): void {
     assert(acceptor >= 0 && acceptor < this.electorate.acceptors, "reply from an acceptor outside the electorate");
-    if (this.answered.has(acceptor)) return;
-    this.answered.add(acceptor);
-    if (reply.kind === "error") this.errors.push({ code: reply.code, message: reply.message });
-    else this.take(reply);
+    if (this.verdicts.has(acceptor)) return;
+    if (!this.down.has(acceptor)) this.outstanding--;
+    let verdict: Verdict;
+    if (reply.kind === "error") {
+      verdict = { kind: "error", code: reply.code, message: reply.message };
+      this.errors.push({ code: reply.code, message: reply.message });
+    } else verdict = this.take(reply);
+    this.verdicts.set(acceptor, verdict);
   }
-  protected get outstanding(): number {
-    return this.electorate.acceptors - this.answered.size;
+  /** `acceptor`'s link is down (or back up): a round does not wait for an acceptor that cannot answer. */
+  setDown(acceptor: number, down: boolean): void {
+    if (down === this.down.has(acceptor)) return;
+    if (down) this.down.add(acceptor);
+    else this.down.delete(acceptor);
+    if (!this.verdicts.has(acceptor)) this.outstanding += down ? -1 : 1;
+  }
+  hasAnswered(acceptor: number): boolean {
+    return this.verdicts.has(acceptor);
+  }
+  /** What each acceptor that answered said, by acceptor. */
+  answerList(): Answer[] {
+    return [...this.verdicts].sort(([a], [b]) => a - b).map(([acceptor, verdict]) => ({ acceptor, verdict }));
+  }
+  /** The highest promise any acceptor rejected this round with: the next attempt goes above it. */
+  highestRejection(): Ballot | undefined {
+    let hi: Ballot | undefined;
+    for (const v of this.verdicts.values()) if (v.kind === "rejected") hi = hi ? maxBallot(hi, v.promised) : v.promised;
+    return hi;
+  }
+  protected get answered(): number {
+    return this.verdicts.size;
   }
   protected failure(): RoundFailure {
     const first = this.errors[0];
@@ -39,7 +97,8 @@ abstract class Tally {
       ? { kind: "failed", code: first.code, message: first.message }
       : { kind: "failed", code: "noQuorum", message: "no quorum of acceptors answered" };
   }
-  protected abstract take(reply: Reply): void;
+  /** Count a reply that is not an error; say what it was. */
+  protected abstract take(reply: Reply): Verdict;
 }
 
 export type PrepareOutcome =
@@ -58,9 +117,9 @@ export class PrepareTally extends Tally {
   constructor(electorate: Electorate, readonly ballot: Ballot) {
     super(electorate);
   }
-  protected take(reply: Reply): void {
+  protected take(reply: Reply): Verdict {
     if (reply.kind === "promise") {
-      if (!ballotEq(reply.ballot, this.ballot)) return;
+      if (!ballotEq(reply.ballot, this.ballot)) return STALE;
       this.promises++;
       for (const a of reply.accepted) {
         if (!a.accepted) continue;
@@ -68,18 +127,38 @@ export class PrepareTally extends Tally {
         if ((!prev || ballotLt(prev.ballot, a.accepted.ballot)) && !planted("ignoreAdoptedValue")) this.adopted.set(a.index, a.accepted);
         if (a.committed) this.chosen.add(a.index);
       }
-    } else if (reply.kind === "prepareRejected") {
-      this.rejectedBy = this.rejectedBy ? maxBallot(this.rejectedBy, reply.promised) : reply.promised;
-    } else if (reply.kind === "trimmed") {
-      this.trimMark = Math.max(this.trimMark ?? 0, reply.mark);
+      return PROMISED;
     }
+    if (reply.kind === "prepareRejected") {
+      this.rejectedBy = this.rejectedBy ? maxBallot(this.rejectedBy, reply.promised) : reply.promised;
+      return { kind: "rejected", promised: reply.promised };
+    }
+    if (reply.kind === "trimmed") {
+      this.trimMark = Math.max(this.trimMark ?? 0, reply.mark);
+      return { kind: "trimmed", mark: reply.mark };
+    }
+    return STALE;
   }
-  outcome(): PrepareOutcome {
+  /**
+   * Captured once a quorum promised. Preempted once a rejection is in and either a quorum has
+   * answered or no quorum of promises can come any more: the next attempt then goes above the
+   * rejecting ballot, instead of waiting out the deadline for an acceptor that may be down (which
+   * could at best capture below a ballot that is already out there). `deadline`: no more replies
+   * will count; a round with a rejection is then preempted, one without fails.
+   */
+  outcome(deadline = false): PrepareOutcome {
     const { quorum } = this.electorate;
     if (this.trimMark !== undefined) return { kind: "trimmed", mark: this.trimMark };
     if (this.promises >= quorum) return { kind: "captured", adopted: this.adopted, chosen: this.chosen };
-    if (canReach(this.promises, this.outstanding, quorum)) return { kind: "pending" };
-    return this.rejectedBy ? { kind: "preempted", by: this.rejectedBy } : this.failure();
+    const reachable = !deadline && canReach(this.promises, this.outstanding, quorum);
+    if (planted("waitOutRejection")) {
+      // The old way: wait for every acceptor, down or not; at the deadline, fail without the rejection.
+      const waiting = canReach(this.promises, this.electorate.acceptors - this.answered, quorum);
+      if (!deadline && waiting) return { kind: "pending" };
+      return this.rejectedBy && !waiting ? { kind: "preempted", by: this.rejectedBy } : this.failure();
+    }
+    if (this.rejectedBy && (!reachable || this.answered >= quorum)) return { kind: "preempted", by: this.rejectedBy };
+    return reachable ? { kind: "pending" } : this.failure();
   }
 }
 
@@ -105,15 +184,20 @@ export class AcceptTally extends Tally {
     for (const i of indexes) this.counts.set(i, { votes: 0, refusals: 0, by: OWNER_BALLOT, trimmed: false });
   }
   override add(acceptor: number, reply: Reply): void {
-    const fresh = !this.answered.has(acceptor);
+    const fresh = !this.hasAnswered(acceptor);
     super.add(acceptor, reply);
     if (fresh && reply.kind === "error") for (const c of this.counts.values()) c.refusals++;
   }
-  protected take(reply: Reply): void {
+  protected take(reply: Reply): Verdict {
     if (reply.kind !== "voted" || !ballotEq(reply.ballot, this.ballot)) {
       for (const c of this.counts.values()) c.refusals++;
-      return;
+      return STALE;
     }
+    if (reply.refused.length === 0) {
+      for (const c of this.counts.values()) c.votes++;
+      return VOTED;
+    }
+    let highest = OWNER_BALLOT;
     const refused = new Map(reply.refused.map((r) => [r.index, r]));
     for (const [i, c] of this.counts) {
       const r = refused.get(i);
@@ -123,9 +207,11 @@ export class AcceptTally extends Tally {
       }
       c.refusals++;
       c.by = maxBallot(c.by, r.promised);
+      highest = maxBallot(highest, r.promised);
       if (r.trimmed) c.trimmed = true;
       if (r.chosen) c.chosen = r.chosen;
     }
+    return { kind: "rejected", promised: highest };
   }
   /** Per address: its outcome, or "pending" while more replies could change it. */
   outcome(index: number): VoteOutcome | { readonly kind: "pending" } {
@@ -160,12 +246,13 @@ export class ReadTally extends Tally {
   constructor(electorate: Electorate, readonly from: number, readonly to: number) {
     super(electorate);
   }
-  protected take(reply: Reply): void {
-    if (reply.kind !== "states") return;
+  protected take(reply: Reply): Verdict {
+    if (reply.kind !== "states") return STALE;
     this.trimMark = Math.max(this.trimMark, reply.trimMark);
     const seen = new Map<number, Seen>();
     for (const a of reply.addresses) if (a.accepted) seen.set(a.index, { accepted: a.accepted, committed: a.committed });
     this.replies.push(seen);
+    return REPORTED;
   }
   /** Classify one address; `final` asks for a verdict now (all replies that will come are in). */
   outcome(index: number, final = this.outstanding === 0): ReadOutcome | { readonly kind: "undecided" } {
@@ -212,5 +299,26 @@ export class ReadTally extends Tally {
   }
   failed(): RoundFailure | undefined {
     return canReach(this.replies.length, this.outstanding, this.electorate.quorum) ? undefined : this.failure();
+  }
+}
+
+export type AckOutcome = { readonly kind: "acked"; readonly mark: number } | RoundFailure;
+
+/** Counts acknowledgements of trim and createSpace (idempotent, no ballots). */
+export class AckTally extends Tally {
+  private acks = 0;
+  private mark = 0;
+  protected take(reply: Reply): Verdict {
+    if (reply.kind === "trimmed") this.mark = Math.max(this.mark, reply.mark);
+    else if (reply.kind !== "spaceCreated") return STALE;
+    this.acks++;
+    return ACKNOWLEDGED;
+  }
+  /** Acked once a quorum acknowledged; failed once that cannot happen (or at the `deadline`). */
+  outcome(deadline = false): AckOutcome | { readonly kind: "pending" } {
+    const { quorum } = this.electorate;
+    if (this.acks >= quorum) return { kind: "acked", mark: this.mark };
+    if (!deadline && canReach(this.acks, this.outstanding, quorum)) return { kind: "pending" };
+    return this.failure();
   }
 }

@@ -2,6 +2,7 @@
  * Plain-text summaries of the model checker and simulator runs, for the CLI (`worm check mc|sim`).
  * Pure string building: the caller prints.
  */
+import { formatBallot } from "../paxos/ballot.ts";
 import type { ModelCheckSummary } from "./mc/run.ts";
 import { formatTrace } from "./mc/engine.ts";
 import type { SimulationSummary } from "./sim/run.ts";
@@ -15,7 +16,10 @@ export function formatModelCheck(s: ModelCheckSummary): string {
   const m = s.model;
   const rows: [string, string][] = [
     ["model", `1 address, ${m.acceptors} acceptors, ${m.proposers} proposers, ${m.attempts} phase-1 round(s) each, ${m.readers} reader(s)`],
-    ["faults", `loss, duplication, reordering; ${m.crashes} crash(es) (${m.persist} persist)`],
+    ["faults", `loss, duplication, reordering; ${m.crashes} crash(es) (${m.persist} persist)${m.unreachable.length > 0 ? `; acceptor(s) ${m.unreachable.join(", ")} unreachable` : ""}`],
+    ...(m.promised.some((b) => b)
+      ? [["initial promises", m.promised.map((b, a) => (b ? `acceptor ${a}: ${formatBallot(b)}` : "")).filter((x) => x).join(", ")] as [string, string]]
+      : []),
     ["states", String(s.states)],
     ["transitions", String(s.transitions)],
     ["depth", String(s.maxDepth)],

@@ -1,20 +1,21 @@
 /**
  * Which cluster a client command talks to: a cluster file (`--cluster FILE`) or a list of acceptor
  * addresses (`--peers host:port,...`), plus security (token, TLS) and the per-round timeout. Builds
- * a `WorClient` over the gRPC transport and remembers why each acceptor was unreachable, so that a
- * timeout names the addresses that did not answer.
+ * a `WorClient` over the gRPC transport; a round that finds no quorum is reported from its account
+ * (wor/core/account.ts), naming each acceptor by id and address: who answered what, who was
+ * unreachable and why, who stayed silent.
  */
 import { readFile } from "node:fs/promises";
 import { Option } from "effect";
 import { Flag } from "effect/cli";
 import { isValidQuorum, majority } from "../../paxos/quorum.ts";
 import { isUserSpaceName } from "../../paxos/limits.ts";
+import { noQuorumMessage } from "../../wor/core/account.ts";
 import { type SpaceKind, type SpaceMeta, spaceMetaProblem } from "../../wor/core/space-meta.ts";
 import { WorClient, WorError } from "../../wor/node/client.ts";
 import { type ClusterConfig, loadClusterConfig, parseAddress, readTlsFiles } from "../../wor/node/cluster-config.ts";
 import type { ClientSecurity } from "../../wor/node/credentials.ts";
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
-import type { Transport } from "../../wor/node/link.ts";
 import { CliFailure, EXIT, toFailure, usage } from "./errors.ts";
 
 const opt = <A>(f: Flag.Flag<A>) => Flag.optional(f);
@@ -173,42 +174,22 @@ async function clientSecurity(input: ConnectionInput, config: ClusterConfig | un
   return { ...(tls ? { tls } : {}), ...(token ? { token } : {}) };
 }
 
-/** A transport that remembers each acceptor's last connection error. */
-function recordingTransport(inner: Transport, lastError: Map<number, string>): Transport {
-  return {
-    connect(acceptor, events) {
-      return inner.connect(acceptor, {
-        onFrames: (frames) => {
-          lastError.delete(acceptor);
-          events.onFrames(frames);
-        },
-        onUp: () => events.onUp(),
-        onDown: (reason) => {
-          lastError.set(acceptor, reason);
-          events.onDown(reason);
-        },
-      });
-    },
-  };
-}
-
 export interface ClientOptions {
   /** Cache chosen values (default on; off for tests that must read from acceptors). */
   readonly cache?: boolean;
   readonly proposerId?: number;
 }
 
-/** A client to the target's acceptors, and why each acceptor last failed (for error messages). */
+/** A client to the target's acceptors, and how its failures read. */
 export interface OpenClient {
   readonly client: WorClient;
-  /** Timeouts and unreachable acceptors as a CliFailure naming them; anything else via toFailure. */
+  /** A round short of a quorum as a CliFailure naming the acceptors; anything else via toFailure. */
   failure(e: unknown): CliFailure;
 }
 
 /** Open a long-lived client; the caller closes `client`. */
 export function openClient(target: Target, options: ClientOptions = {}): OpenClient {
-  const lastError = new Map<number, string>();
-  const transport = recordingTransport(grpcTransport({ addresses: target.addresses, ...target.security }), lastError);
+  const transport = grpcTransport({ addresses: target.addresses, ...target.security });
   const client = new WorClient({
     transport,
     acceptors: target.addresses.length,
@@ -220,17 +201,20 @@ export function openClient(target: Target, options: ClientOptions = {}): OpenCli
     ...(options.proposerId !== undefined ? { proposerId: options.proposerId } : {}),
   });
   const failure = (e: unknown): CliFailure => {
-    if (e instanceof WorError && (e.code === "timeout" || e.code === "unavailable")) {
-      const auth = [...lastError].filter(([, why]) => /token|unauthenticated/i.test(why)).map(([a]) => target.addresses[a]);
-      const down = [...lastError].filter(([, why]) => !/token|unauthenticated/i.test(why)).map(([a, why]) => `${target.addresses[a]} (${shortReason(why)})`);
-      let detail = down.length > 0 ? `; unreachable: ${down.join(", ")}` : "";
-      if (auth.length > 0) detail += `; refused the cluster token (check --token or the cluster file): ${auth.join(", ")}`;
-      return new CliFailure(`no quorum (${target.quorum} of ${target.addresses.length} acceptors) answered within ${target.timeoutMs} ms${detail}`, EXIT.operational);
-    }
-    return toFailure(e);
+    const account = e instanceof WorError && (e.code === "timeout" || e.code === "unavailable") ? e.failure.account : undefined;
+    if (!account) return toFailure(e);
+    const name = acceptorName(target);
+    const token = account.unreachable.some((u) => /token|unauthenticated/i.test(u.reason));
+    return new CliFailure(`${noQuorumMessage(account, name)}${token ? "; check --token or the cluster file's token" : ""}`, EXIT.operational);
   };
   return { client, failure };
 }
+
+/** Acceptor `k` of the target by id and address, for messages: "acceptor 3 (127.0.0.1:7102)". */
+export const acceptorName =
+  (target: Target) =>
+  (k: number): string =>
+    `acceptor ${target.acceptorIds[k] ?? k + 1} (${target.addresses[k]})`;
 
 /** Open a client, run `f`, close the client; failures become CliFailures naming unreachable acceptors. */
 export async function withClient<T>(target: Target, f: (client: WorClient) => Promise<T>, options: ClientOptions = {}): Promise<T> {
@@ -244,12 +228,6 @@ export async function withClient<T>(target: Target, f: (client: WorClient) => Pr
   }
 }
 
-/** grpc-js reasons are long; keep the part that says what happened. */
-export function shortReason(reason: string): string {
-  const m = /(ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|ECONNRESET)/.exec(reason);
-  if (m) return m[1] === "ECONNREFUSED" ? "connection refused" : m[1]!;
-  return reason.length > 80 ? `${reason.slice(0, 79)}…` : reason;
-}
 
 /** A user space name, or a bad-input failure. */
 export function checkSpaceName(name: string): string {

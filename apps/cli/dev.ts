@@ -18,7 +18,6 @@ import { CliFailure, operational, task, usage } from "./errors.ts";
 import { type RunningAcceptor, startAcceptor } from "./node.ts";
 import { printJson, printLine, showValue, table } from "./output.ts";
 import { markServing } from "./run.ts";
-import { captureOne } from "./wor.ts";
 
 export const DEV_SPACE = "dev";
 
@@ -139,7 +138,7 @@ export async function selfCheck(dev: DevCluster): Promise<SelfCheck> {
   const value = new TextEncoder().encode(`self-check ${new Date().toISOString()}`);
   for (let address = highest + 1; address < highest + 1 + 8; address++) {
     const wrote = await withClient(dev.target, async (c) => {
-      const cap = await captureOne(c, DEV_SPACE, address);
+      const cap = await c.capture(DEV_SPACE, address);
       if (cap._tag === "Written") return false; // someone else's value: try the next address
       if (cap._tag !== "Captured") throw operational(`self-check: capture of ${DEV_SPACE}[${address}] gave ${cap._tag}`);
       const w = await c.write(cap.capture, address, value);

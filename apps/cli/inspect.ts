@@ -14,7 +14,10 @@ import type { CheckResult } from "../../wor/core/results.ts";
 import type { SpaceMeta } from "../../wor/core/space-meta.ts";
 import type { AcceptorStatus, InspectReply } from "../../proto/admin.ts";
 import { AdminClient } from "../../wor/node/admin-client.ts";
-import { type Target, checkIndex, shortReason, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
+import { shortReason } from "../../wor/node/link.ts";
+import { noQuorumMessage } from "../../wor/core/account.ts";
+import type { RoundAccount } from "../../wor/core/results.ts";
+import { type Target, acceptorName, checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
 import { operational, task, toFailure, usage } from "./errors.ts";
 import { inspectLogs, printLogs } from "./inspect-logs.ts";
 import { Progress, jsonValue, printJson, printLine, showBallot, showValue, table } from "./output.ts";
@@ -108,6 +111,7 @@ export async function runInspect(c: {
           }
         : {}),
     });
+    failShortOfQuorum(target, statuses);
     return;
   }
 
@@ -151,6 +155,21 @@ export async function runInspect(c: {
   }
   printLogs(logs);
   if (addresses) printAddresses(target, addresses);
+  failShortOfQuorum(target, statuses);
+}
+
+/** After printing what the acceptors that answered hold: exit 1 when fewer than a quorum answered. */
+function failShortOfQuorum(target: Target, statuses: readonly Answer<AcceptorStatus>[]): void {
+  if (statuses.filter((s) => s.ok).length >= target.quorum) return;
+  const account: RoundAccount = {
+    round: "inspect",
+    acceptors: target.addresses.length,
+    quorum: target.quorum,
+    answered: statuses.flatMap((s, acceptor) => (s.ok ? [{ acceptor, verdict: { kind: "reported" } as const }] : [])),
+    unreachable: statuses.flatMap((s, acceptor) => (s.ok ? [] : [{ acceptor, reason: s.error }])),
+    silent: [],
+  };
+  throw operational(noQuorumMessage(account, acceptorName(target)));
 }
 
 function segmentDetail(r: SegmentRow["result"]): Record<string, unknown> {

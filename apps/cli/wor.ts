@@ -4,15 +4,16 @@
  * A capture lives only as long as the command: `write` captures and writes in one command. Its
  * outcomes are reported as they are: written, already written (with the value that won), not written
  * (preempted before writing, trimmed) and outcome unknown (preempted after the value was sent: a
- * later capture may still choose it; settle it with `read --recover`).
+ * later capture may still choose it; settle it with `read --recover`). A capture preempted by a
+ * higher ballot is retried above it by the library itself (wor/README.md, "Retries").
  */
 import { Option } from "effect";
 import { Argument, Command, Flag } from "effect/cli";
 import { bytesEqual } from "../../paxos/acceptor.ts";
+import { isOwnerBallot } from "../../paxos/ballot.ts";
 import { LIMITS } from "../../paxos/limits.ts";
-import { setTimeout as sleep } from "node:timers/promises";
-import type { CaptureResult, ReadResult } from "../../wor/core/results.ts";
-import type { CaptureOne, WorClient } from "../../wor/node/client.ts";
+import type { ReadResult } from "../../wor/core/results.ts";
+import { checkAddress, checkRange } from "../../wor/core/validate.ts";
 import { checkIndex, checkSpaceName, connectionFlags, openTyped, resolveTarget, withClient } from "./cluster.ts";
 import { CliFailure, EXIT, task, usage } from "./errors.ts";
 import { inputBytes, jsonValue, printJson, printLine, showBallot, showValue, table } from "./output.ts";
@@ -30,27 +31,6 @@ const segmentArg = Argument.Int("segment").pipe(Argument.withDescription("the se
 const refused = (message: string) => new CliFailure(message, EXIT.refused);
 const unknownOutcome = (message: string) => new CliFailure(message, EXIT.unknown);
 
-/** Captures a fresh client loses to older ballots (every process starts at round 1): retried above them. */
-export const CAPTURE_ATTEMPTS_MAX = 8;
-
-/** Capture, retrying preemptions: the client learned the higher ballot, so each retry goes above it. */
-export async function captureRange(client: WorClient, space: string, from: number, to: number): Promise<CaptureResult> {
-  let r = await client.captureRange(space, from, to);
-  for (let attempt = 1; attempt < CAPTURE_ATTEMPTS_MAX && r._tag === "Preempted"; attempt++) {
-    await sleep(Math.floor(Math.random() * 10 * attempt));
-    r = await client.captureRange(space, from, to);
-  }
-  return r;
-}
-
-/** `captureRange` on one address, shaped like `WorClient.capture`. */
-export async function captureOne(client: WorClient, space: string, index: number): Promise<CaptureOne> {
-  const r = await captureRange(client, space, index, index + 1);
-  if (r._tag !== "Captured") return r;
-  const v = r.written.get(index);
-  return v ? { _tag: "Written", value: v } : { _tag: "Captured", capture: r.capture };
-}
-
 const givenBytes = (v: { value: Option.Option<string>; hex: Option.Option<string> }) => inputBytes(Option.getOrUndefined(v.value), Option.getOrUndefined(v.hex));
 
 const capture = Command.make(
@@ -59,13 +39,11 @@ const capture = Command.make(
   (c) =>
     task(async () => {
       const space = checkSpaceName(c.space);
-      const from = checkIndex(c.address, "address");
-      const to = Option.getOrElse(c.to, () => from + 1);
-      checkRange(from, to);
+      const { from, to } = addressRange(c.address, c.to);
       const target = await resolveTarget(c.conn);
       const r = await withClient(target, async (client) => {
         await openTyped(client, target, space, "registers");
-        return captureRange(client, space, from, to);
+        return client.captureRange(space, from, to);
       });
       if (c.json) {
         if (r._tag === "Captured") {
@@ -84,7 +62,7 @@ const capture = Command.make(
 const write = Command.make("write", { space: spaceArg, address: addressArg, ...valueFlags, json, conn: connectionFlags }, (c) =>
   task(async () => {
     const space = checkSpaceName(c.space);
-    const index = checkIndex(c.address, "address");
+    const index = address(c.address);
     const value = givenBytes(c);
     if (value.byteLength > LIMITS.valueBytesMax) throw usage(`value of ${value.byteLength} bytes exceeds ${LIMITS.valueBytesMax}`);
     const target = await resolveTarget(c.conn);
@@ -94,7 +72,7 @@ const write = Command.make("write", { space: spaceArg, address: addressArg, ...v
     };
     await withClient(target, async (client) => {
       await openTyped(client, target, space, "registers");
-      const cap = await captureOne(client, space, index);
+      const cap = await client.capture(space, index);
       if (cap._tag === "Written") {
         const same = bytesEqual(cap.value, value);
         report({ result: "AlreadyWritten", same, value: jsonValue(cap.value) });
@@ -139,8 +117,9 @@ const write = Command.make("write", { space: spaceArg, address: addressArg, ...v
 const unsafeWrite = Command.make("unsafe-write", { space: spaceArg, address: addressArg, ...valueFlags, json, conn: connectionFlags }, (c) =>
   task(async () => {
     const space = checkSpaceName(c.space);
-    const index = checkIndex(c.address, "address");
+    const index = address(c.address);
     const value = givenBytes(c);
+    if (value.byteLength > LIMITS.valueBytesMax) throw usage(`value of ${value.byteLength} bytes exceeds ${LIMITS.valueBytesMax}`);
     const target = await resolveTarget(c.conn);
     const at = `${space}[${index}]`;
     const w = await withClient(target, async (client) => {
@@ -157,7 +136,12 @@ const unsafeWrite = Command.make("unsafe-write", { space: spaceArg, address: add
         if (!c.json) printLine(`already written: ${at} = ${showValue(w.value)} (the same value)`);
         return;
       case "Preempted":
-        throw refused(`not written: ${at} was promised to ballot ${showBallot(w.by)}: an owner-ballot write only lands where nobody captured`);
+        // The owner ballot lands only where nothing was written or promised: say which it met.
+        throw refused(
+          isOwnerBallot(w.by)
+            ? `not written: ${at} already holds another value written at the owner ballot (see it with 'worm wor read ${space} ${index}')`
+            : `not written: ${at} is captured by someone else (ballot ${showBallot(w.by)}): an owner-ballot write lands only where nobody captured or wrote`,
+        );
       case "Trimmed":
         throw refused(`not written: ${at} was trimmed`);
     }
@@ -181,20 +165,9 @@ const read = Command.make(
   (c) =>
     task(async () => {
       const space = checkSpaceName(c.space);
-      const from = checkIndex(c.address, "address");
-      const to = Option.getOrElse(c.to, () => from + 1);
-      checkRange(from, to);
+      const { from, to } = addressRange(c.address, c.to);
       const target = await resolveTarget(c.conn);
-      const results = await withClient(target, async (client) => {
-        const out = await client.readRange(space, from, to, { recover: c.recover });
-        // A recovery capture this fresh client lost to an older ballot leaves the address pending: retry above it.
-        for (let attempt = 1; c.recover && attempt < CAPTURE_ATTEMPTS_MAX; attempt++) {
-          const pending = [...out].filter(([, r]) => r._tag === "Pending").map(([i]) => i);
-          if (pending.length === 0) break;
-          for (const i of pending) out.set(i, await client.read(space, i, { recover: true }));
-        }
-        return out;
-      });
+      const results = await withClient(target, (client) => client.readRange(space, from, to, { recover: c.recover }));
       const rows = [...results].sort(([a], [b]) => a - b);
       if (c.json) {
         printJson({ space, from, to, results: rows.map(([address, r]) => ({ address, result: r._tag, ...(r._tag === "Written" ? { value: jsonValue(r.value) } : {}) })) });
@@ -251,10 +224,22 @@ const check = Command.make("check", { space: spaceArg, segment: segmentArg, json
   }),
 ).pipe(Command.withDescription("Read a segment's allocation metadata"));
 
-function checkRange(from: number, to: number): void {
-  checkIndex(to, "--to");
+/** An address argument, checked as the library checks it (0..the highest address). */
+function address(n: number): number {
+  const bad = checkAddress(n);
+  if (bad) throw usage(bad.message);
+  return n;
+}
+
+/** [address, --to), or the one address; a bad --to is blamed only when it was given. */
+function addressRange(at: number, toFlag: Option.Option<number>): { from: number; to: number } {
+  const from = address(at);
+  if (Option.isNone(toFlag)) return { from, to: from + 1 };
+  const to = checkIndex(toFlag.value, "--to");
   if (to <= from) throw usage(`--to ${to} must be above the address ${from}`);
-  if (to - from > LIMITS.rangeMax) throw usage(`a range may cover at most ${LIMITS.rangeMax} addresses`);
+  const bad = checkRange(from, to);
+  if (bad) throw usage(`--to ${to}: ${bad.message}`);
+  return { from, to };
 }
 
 export const worCommand = Command.make("wor").pipe(

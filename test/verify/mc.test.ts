@@ -73,6 +73,20 @@ test("WOR model, reads config: exhaustive, no violation, reads saw both written 
   }
 });
 
+test("minority config: one acceptor unreachable, the others holding different promises: a capture still succeeds", () => {
+  const s = runModelCheck({ ...MC_CONFIGS.minority, now });
+  console.log(`# mc minority: ${s.states} states, ${(s.ms / 1000).toFixed(1)} s`);
+  assert.equal(s.violation, undefined, s.violation && `${s.violation.message}\n${formatTrace(s.violation.trace)}`);
+  assert.equal(s.complete, true);
+  const hit = (name: string) => s.sometimes.find((p) => p.name === name)?.hit;
+  for (const name of ["a capture succeeded with a minority unreachable", "a value was chosen", "a read returned a written value", "a capture was preempted"]) assert.ok(hit(name), name);
+  // Before the fix (planted): the prepare waits for the unreachable acceptor, fails at its
+  // deadline without the rejecting ballot, and each retry climbs one round: never captures.
+  const old = plantBugForTest("waitOutRejection", () => runModelCheck({ ...MC_CONFIGS.minority, now }));
+  assert.equal(old.violation, undefined);
+  assert.equal(old.sometimes.find((p) => p.name === "a capture succeeded with a minority unreachable")?.hit, false);
+});
+
 const caught: [PlantedBug, keyof typeof MC_CONFIGS, RegExp][] = [
   ["acceptBelowPromise", "small", /below promise|promise went back/],
   ["ignoreAdoptedValue", "small", /chosen|durable/],

@@ -72,6 +72,8 @@ describe("WOR over the in-memory transport", () => {
     if (cap._tag !== "Captured") throw new Error("not captured");
     transport.disconnect(1);
     transport.disconnect(2);
+    // Two of three links went down before the write: it waits out its deadline (the memory links
+    // make no new connection attempt that could fail it sooner), its outcome unknown.
     await assert.rejects(a.write(cap.capture, 300, bytes("maybe")), (e: unknown) => e instanceof WorError && e.code === "timeout");
     transport.reconnect(1);
     transport.reconnect(2);

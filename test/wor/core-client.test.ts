@@ -59,7 +59,9 @@ describe("WOR client core against acceptor cores", () => {
     assert.equal(w.get(5)?._tag, "Preempted");
     const ok = net.value(0, a.unsafeWrite("s", [{ index: 6, value: bytes("v") }], net.now));
     assert.equal(ok.get(6)?._tag, "Ok");
-    assert.throws(() => a.unsafeWrite("s", [{ index: 6, value: bytes("w") }], net.now), /single owner/);
+    const second = net.result(0, a.unsafeWrite("s", [{ index: 6, value: bytes("w") }], net.now));
+    assert.ok(second && !second.ok && second.failure.code === "invalid", "a second owner value is refused before any round trip");
+    assert.match(second.failure.message, /single owner/);
   });
 
   it("alloc is first-wins and the loser learns the winner's metadata", () => {

@@ -40,12 +40,26 @@ export function runModelCheck(options: ModelCheckOptions = {}, onProgress?: (p: 
  *  - small: no reader: seconds (tests).
  *  - reads: a reader, no commits: seconds (tests; what catches a read without a quorum).
  *  - deep: two phase-1 rounds per proposer (retries after preemption or timeout): minutes.
+ *  - minority: acceptor 0 unreachable all along, acceptor 1 holding an idle proposer's promise of
+ *    round 3, one proposer with two phase-1 rounds and a reader: a capture must still succeed
+ *    (a `sometimes` property). Seconds.
  */
 export const MC_CONFIGS = {
   full: { ...WOR_MODEL_DEFAULTS, attempts: 1, commits: true, readers: 1, crashes: 1 },
   small: { ...WOR_MODEL_DEFAULTS, attempts: 1, commits: true, readers: 0, crashes: 1 },
   reads: { ...WOR_MODEL_DEFAULTS, attempts: 1, commits: false, readers: 1, crashes: 1 },
   deep: { ...WOR_MODEL_DEFAULTS, attempts: 2, commits: true, readers: 1, crashes: 1 },
+  minority: {
+    ...WOR_MODEL_DEFAULTS,
+    proposers: 1,
+    attempts: 2,
+    commits: true,
+    readers: 1,
+    crashes: 1,
+    symmetry: false,
+    unreachable: [0],
+    promised: [undefined, { round: 3, proposer: 3 }],
+  },
 } as const satisfies Record<string, WorModelOptions>;
 
 export type McConfigName = keyof typeof MC_CONFIGS;

@@ -20,9 +20,16 @@
  * (commit hints aside): a step that forgot to persist something is caught.
  *
  * Proposer p (id p+1) proposes the value [0x10+p]: prepare at its next ballot; on a promise quorum,
- * accept the adopted value if any, else its own; on preemption or a timeout retry at a higher ballot,
- * `attempts` phase-1 rounds in all; after an acknowledged write, commit; then (the first `readers`
- * proposers) read the register once. A proposer may time out at any moment of a round.
+ * accept the adopted value if any, else its own; on preemption or a timeout retry at a higher ballot
+ * (above every rejection its round met, as the client core does), `attempts` phase-1 rounds in all;
+ * after an acknowledged write, commit; then (the first `readers` proposers) read the register once. A
+ * proposer may time out at any moment of a round.
+ *
+ * Option `unreachable` takes acceptors out for the whole run (no request reaches them) and
+ * `promised` gives acceptors a promise of an idle proposer from the start: the `minority` config
+ * has acceptor 0 down and the other two holding different promises, and asks that a capture
+ * still succeeds (issue 8, item 1: a prepare that met one promise and one rejection used to wait
+ * for the down acceptor until its deadline, then retry one round higher, forever).
  *
  * Invariants after every transition: the acceptor step invariants (paxos/acceptor-invariants.ts) and
  * the register-layer invariants (verify/spec/register-invariants.ts) against a ghost of the chosen
@@ -81,6 +88,7 @@ import {
 export function worModel(options: Partial<WorModelOptions> = {}): Model<WorState, WorAction> & { readonly options: WorModelOptions } {
   const o: WorModelOptions = { ...WOR_MODEL_DEFAULTS, ...options };
   assert(o.acceptors >= 1 && o.proposers >= 1 && o.attempts >= 1, "model needs acceptors, proposers and attempts");
+  assert(o.unreachable.length === 0 || !o.symmetry, "unreachable acceptors are not interchangeable: turn symmetry off");
   const quorum = majority(o.acceptors);
   const electorate = { acceptors: o.acceptors, quorum };
   const identity = Array.from({ length: o.acceptors }, (_, i) => i);
@@ -113,7 +121,7 @@ export function worModel(options: Partial<WorModelOptions> = {}): Model<WorState
   };
   const broadcast = (c: Ctx, from: number, tag: number, req: Request) => {
     const code = encRequest(req);
-    for (let a = 0; a < o.acceptors; a++) send(c, { kind: "req", from, to: a, tag, req, code });
+    for (let a = 0; a < o.acceptors; a++) if (!o.unreachable.includes(a)) send(c, { kind: "req", from, to: a, tag, req, code });
   };
 
   /** Start the next phase-1 round, or give the write up (unknown outcome). */
@@ -142,6 +150,7 @@ export function worModel(options: Partial<WorModelOptions> = {}): Model<WorState
       const out = t.outcome();
       if (out.kind === "pending") return q;
       if (out.kind === "captured") {
+        c.events |= EV.captured;
         const adopted = out.adopted.get(INDEX);
         if (adopted) c.events |= EV.adopted;
         const value = adopted?.value ?? own(i);
@@ -176,6 +185,15 @@ export function worModel(options: Partial<WorModelOptions> = {}): Model<WorState
     }
     if (p.phase === "read") return readVerdict(q, c, false);
     return p;
+  };
+
+  /** At a prepare's deadline the tally's verdict: a rejection it met lifts the proposer's ballot. */
+  const deadlineSeen = (p: Prop): Prop => {
+    if (p.phase !== "prepare") return p;
+    const t = new PrepareTally(electorate, p.ballot);
+    for (const [a, r] of p.replies) t.add(a, r);
+    const out = t.outcome(true);
+    return out.kind === "preempted" ? { ...p, seen: maxBallot(p.seen, out.by) } : p;
   };
 
   const readVerdict = (p: Prop, c: Ctx, timedOut: boolean): Prop => {
@@ -293,10 +311,15 @@ export function worModel(options: Partial<WorModelOptions> = {}): Model<WorState
   };
 
   const init = (): WorState => {
-    const space = step(emptyAcceptor(), { kind: "createSpace", space: SPACE }).state.spaces.get(SPACE)!;
-    const acc: Acc[] = identity.map(() => ({
-      durable: space,
-      volatile: space,
+    const created = step(emptyAcceptor(), { kind: "createSpace", space: SPACE }).state.spaces.get(SPACE)!;
+    const promisedAt = (a: number): SpaceState => {
+      const ballot = o.promised[a];
+      if (!ballot) return created;
+      return step(wrap(cloneSpace(created)), { kind: "prepare", space: SPACE, from: INDEX, to: INDEX + 1, ballot }).state.spaces.get(SPACE)!;
+    };
+    const acc: Acc[] = identity.map((a) => ({
+      durable: promisedAt(a),
+      volatile: promisedAt(a),
       pending: [],
       held: [],
       votes: EMPTY_VOTES,
@@ -386,7 +409,7 @@ export function worModel(options: Partial<WorModelOptions> = {}): Model<WorState
       case "timeout": {
         const p = props[action.proposer]!;
         c.events |= EV.timedOut;
-        props[action.proposer] = p.phase === "read" ? readVerdict(p, c, true) : retry(p, action.proposer, c, "unknown");
+        props[action.proposer] = p.phase === "read" ? readVerdict(p, c, true) : retry(deadlineSeen(p), action.proposer, c, "unknown");
         c.changed = true;
         break;
       }
@@ -488,6 +511,9 @@ export function worModel(options: Partial<WorModelOptions> = {}): Model<WorState
           ]
         : []),
       ...(o.crashes > 0 ? [{ name: "a crash lost unsynced state", check: (s: WorState) => (s.events & EV.crashLostState) !== 0 }] : []),
+      ...(o.unreachable.length > 0
+        ? [{ name: "a capture succeeded with a minority unreachable", check: (s: WorState) => (s.events & EV.captured) !== 0 }]
+        : []),
     ],
     eventually: [{ name: "every proposer finished", check: (s) => s.props.every((p) => p.phase === "finished") }],
   };

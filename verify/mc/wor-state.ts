@@ -26,8 +26,12 @@ export interface WorModelOptions {
   readonly commits: boolean;
   /** How many proposers read the register once their write finished. */
   readonly readers: number;
-  /** Acceptor symmetry reduction (acceptors are interchangeable). */
+  /** Acceptor symmetry reduction (acceptors are interchangeable). Off with `unreachable` acceptors. */
   readonly symmetry: boolean;
+  /** Acceptors no request ever reaches (down for the whole run; the proposers are not told). */
+  readonly unreachable: readonly number[];
+  /** Per acceptor, a promise it holds from the start (of an idle proposer outside the model). */
+  readonly promised: readonly (Ballot | undefined)[];
 }
 
 export const WOR_MODEL_DEFAULTS: WorModelOptions = {
@@ -39,6 +43,8 @@ export const WOR_MODEL_DEFAULTS: WorModelOptions = {
   commits: true,
   readers: 1,
   symmetry: true,
+  unreachable: [],
+  promised: [],
 };
 
 export const SPACE = "s";
@@ -125,6 +131,7 @@ export const EV = {
   readUnwritten: 64,
   timedOut: 128,
   duplicateReceived: 256,
+  captured: 512,
 } as const;
 
 // ---- Encoding. ----

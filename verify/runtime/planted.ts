@@ -10,6 +10,9 @@ export const PLANTED_BUGS = [
   "ignoreAdoptedValue",
   /** acceptor driver: release replies before the step's mutations are durable (verify/sim, verify/mc). */
   "replyBeforePersist",
+  /** proposer (liveness): a prepare with a rejection waits for acceptors that may be down, and its
+   *  deadline failure drops the rejecting ballot (paxos/proposer.ts PrepareTally; issue 8 item 1). */
+  "waitOutRejection",
   /** reader: report a value seen at a single acceptor as written (paxos/proposer.ts ReadTally). */
   "readWithoutQuorum",
   /** acceptor: a trim to a lower mark moves the mark back (paxos/acceptor.ts trim). */
@@ -25,6 +28,7 @@ const switches: Record<PlantedBug, boolean> = {
   acceptBelowPromise: false,
   ignoreAdoptedValue: false,
   replyBeforePersist: false,
+  waitOutRejection: false,
   readWithoutQuorum: false,
   trimBackwards: false,
   appendWithoutSettle: false,

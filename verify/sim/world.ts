@@ -3,14 +3,18 @@
  * acceptor step behind simulated disks, sim/acceptor-node.ts) and several clients running the real
  * WOR client core (wor/core/client-core.ts), on virtual time, every random choice drawn from one
  * PRNG seeded by the run's seed. Faults: message loss, duplication, delay and reordering, partitions
- * between clients and acceptors, acceptor crashes that lose unsynced writes, and restarts.
+ * between clients and acceptors, acceptor crashes that lose unsynced writes, and restarts. Clients
+ * learn of crashes and partitions as a transport reports a link down (`onLinkDown`), and of
+ * restarts and healed partitions as a link back up. Captures that start with a minority down and
+ * mixed promises at the rest are watched (sim/minority.ts): some must succeed.
  *
  * After every event the invariants run (acceptor step invariants in the node driver; the register
  * invariants of verify/spec/register-invariants.ts here). Then a heal phase: faults stop, crashed
  * acceptors restart, and every pending operation must finish, after which a recovering read of each
  * address must succeed. The history of operations is checked for linearizability at the end.
  */
-import { type AcceptorState, bytesEqual } from "../../paxos/acceptor.ts";
+import { type AcceptorState, bytesEqual, maxPromiseIn } from "../../paxos/acceptor.ts";
+import { nextBallot } from "../../paxos/ballot.ts";
 import type { Reply, Request } from "../../paxos/messages.ts";
 import { majority } from "../../paxos/quorum.ts";
 import { CLIENT_DEFAULTS, type Completion, WorClientCore } from "../../wor/core/client-core.ts";
@@ -35,6 +39,7 @@ import {
   showValue,
 } from "../spec/register-invariants.ts";
 import { SimAcceptor, maybeCrashAcceptor } from "./acceptor-node.ts";
+import { MinorityWatch } from "./minority.ts";
 import { EventQueue } from "./queue.ts";
 import { type RunResult, WORLD_DEFAULTS, type WorldOptions } from "./options.ts";
 
@@ -84,6 +89,7 @@ class World {
   private nextValue = 1;
   private readonly tickAt: (number | undefined)[] = [];
   private trimTarget = 0;
+  private readonly minority = new MinorityWatch();
 
   constructor(private readonly o: WorldOptions) {
     this.prng = new Prng(o.seed);
@@ -104,6 +110,8 @@ class World {
           segmentSize: SEGMENT_SIZE,
           roundTimeoutMs: 400,
           resendMs: 60,
+          // Few, so that captures also run out of retries under contention.
+          preemptRetriesMax: 3,
         }),
     );
     this.pending = this.clients.map(() => new Map());
@@ -182,6 +190,9 @@ class World {
           return;
         }
         this.record(`a${e.to}<c${e.from} #${e.frameId} ${e.request.kind}`);
+        const q = e.request;
+        if (q.space === "s" && q.kind === "prepare") this.minority.ballotArrived(e.from, q.from, q.to);
+        if (q.space === "s" && q.kind === "accept") for (const en of q.entries) this.minority.ballotArrived(e.from, en.index, en.index + 1);
         const r = a.receive(e.from, e.frameId, e.request, this.violations);
         for (const v of checkCommitted(this.ghost, [a.volatileState])) this.violations.push(`acceptor ${e.to}: ${v}`);
         for (const out of r.now) this.reply(e.to, out.to, out.frameId, out.replies);
@@ -224,19 +235,22 @@ class World {
       case "restart":
         this.record(`a${e.acceptor} restart`);
         this.acceptors[e.acceptor]!.restart();
-        for (let c = 0; c < this.o.clients; c++) this.clients[c]!.onReconnect(e.acceptor);
-        for (let c = 0; c < this.o.clients; c++) this.drain(c);
+        for (let c = 0; c < this.o.clients; c++) this.linkUp(c, e.acceptor);
         return;
       case "partitionEnd":
         this.record(`heal c${e.client}|a${e.acceptor}`);
         this.blocked.delete(`${e.client}:${e.acceptor}`);
-        this.clients[e.client]!.onReconnect(e.acceptor);
-        this.drain(e.client);
+        this.linkUp(e.client, e.acceptor);
         return;
       case "heal": {
         this.record("heal");
         this.healed = true;
+        const partitioned = [...this.blocked];
         this.blocked.clear();
+        for (const key of partitioned) {
+          const [c, a] = key.split(":").map(Number) as [number, number];
+          this.linkUp(c, a);
+        }
         for (const a of this.acceptors) if (!a.up) this.queue.push(this.now, { kind: "restart", acceptor: a.id });
         return;
       }
@@ -244,6 +258,16 @@ class World {
   }
 
   // ---- Network and disks. ----
+  /** A client's transport reports its link to an acceptor down (crash, partition) or back. */
+  private linkDown(c: number, a: number, reason: string): void {
+    this.clients[c]!.onLinkDown(a, reason, this.now);
+    this.drain(c);
+  }
+  private linkUp(c: number, a: number): void {
+    this.minority.reconnected(c, a);
+    this.clients[c]!.onReconnect(a);
+    this.drain(c);
+  }
   private delay(): number {
     const f = this.healed ? 0 : this.o.faults.jitterMs;
     const slow = !this.healed && buggify("sim.net.slowMessage") ? 50 + this.prng.int(200) : 0;
@@ -277,6 +301,7 @@ class World {
       this.record(`a${crashed.acceptor.id} crash`);
       this.checkDurable();
       this.queue.push(this.now + crashed.restartInMs, { kind: "restart", acceptor: crashed.acceptor.id });
+      for (let c = 0; c < this.o.clients; c++) this.linkDown(c, crashed.acceptor.id, "crashed");
     }
     if (this.prng.chance(f.partition)) {
       const client = this.prng.int(this.o.clients);
@@ -285,6 +310,7 @@ class World {
       probe("sim.net.partition");
       this.blocked.add(`${client}:${acceptor}`);
       this.queue.push(this.now + 50 + this.prng.int(400), { kind: "partitionEnd", client, acceptor });
+      this.linkDown(client, acceptor, "partitioned");
     }
     this.queue.push(this.now + 10, { kind: "faultTick" });
   }
@@ -330,8 +356,19 @@ class World {
       this.captures[c] = undefined;
       pend = this.invoke(c, "write", held.space, held.from, { kind: "write", value: showValue(value) }, value);
     } else if (r < 40) {
+      const next = nextBallot(core.highestBallot, core.config.proposerId);
       op = core.capture("s", index, index + 1, this.now);
       pend = this.invoke(c, "capture", "s", index, { kind: "capture" });
+      this.minority.start({
+        client: c,
+        op,
+        index,
+        acceptors: this.o.acceptors,
+        quorum: this.quorum,
+        next,
+        reachable: (a) => this.acceptors[a]!.up && !this.blocked.has(`${c}:${a}`),
+        promised: (a) => maxPromiseIn(this.acceptors[a]!.volatileState.spaces.get("s")!, index, index + 1),
+      });
     } else if (r < 75) {
       const space = p.chance(0.7) ? "s" : "own";
       op = core.read(space, index, index + 1, p.chance(0.5), this.now);
@@ -386,9 +423,12 @@ class World {
     const v = r.ok ? (r.value instanceof Map ? r.value.get(pend.index) : r.value) : undefined;
     const tag = r.ok ? ((v as { _tag?: string } | undefined)?._tag ?? "ok") : `failed:${r.failure.code}`;
     this.record(`c${c} done op${done.op} ${pend.kind} ${tag}`);
+    if (pend.kind === "capture") this.minority.finish(c, done.op, tag === "Captured");
     this.completed[`${pend.kind}:${tag}`] = (this.completed[`${pend.kind}:${tag}`] ?? 0) + 1;
     this.classify(c, pend, r);
-    if (pend.kind !== "finalRead") this.queue.push(this.now + this.prng.int(30), { kind: "startOp", client: c });
+    // A client told "unavailable" (a majority of its links down) backs off before its next operation.
+    const backoff = !r.ok && r.failure.code === "unavailable" ? 50 + this.prng.int(100) : 0;
+    if (pend.kind !== "finalRead") this.queue.push(this.now + backoff + this.prng.int(30), { kind: "startOp", client: c });
   }
 
   /** Record the outcome in the history and check what it claims against the ghost. */

@@ -2,6 +2,12 @@
  * The WOR client core (DESIGN.md §3.1, §7.1): pure and synchronous. The shell (wor/node/client.ts)
  * or the simulator calls the API methods, feeds replies and ticks with a clock reading, and drains
  * `takeOutputs()`: frames to send and completed operations. It never reads a clock or a socket.
+ *
+ * Every API method checks its arguments first (wor/core/validate.ts): bad ones complete the
+ * operation at once with `invalid` or `tooLarge`, before any round trip. The shell reports links
+ * going down (`onLinkDown`) and coming back (`onReconnect`): a round waits only for acceptors that
+ * can answer, so one that cannot reach a quorum is decided at once. Every rejection a round meets
+ * raises the ballot the next round starts above.
  */
 import { assert } from "../../verify/runtime/assert.ts";
 import { type Ballot, OWNER_BALLOT, maxBallot, nextBallot } from "../../paxos/ballot.ts";
@@ -12,9 +18,11 @@ import type { Entry, Reply, SpaceName } from "../../paxos/messages.ts";
 import type { ClientFrame } from "../../proto/frames.ts";
 import * as ops from "./ops.ts";
 import type { OpContext, OpGen } from "./ops.ts";
-import type { AllocResult, Capture, CaptureResult, CheckResult, CreateSpaceResult, OpResult, ReadResult, SpaceMetaResult, WriteResult } from "./results.ts";
-import type { SpaceMeta } from "./space-meta.ts";
+import type { AllocResult, Capture, CaptureResult, CheckResult, CreateSpaceResult, OpResult, ReadResult, SpaceMetaResult, WorFailure, WriteResult } from "./results.ts";
+import { type SpaceMeta, spaceMetaProblem } from "./space-meta.ts";
 import { type Round, RoundTally, type RoundOutcome, roundRequest } from "./rounds.ts";
+import * as check from "./validate.ts";
+import { CLIENT_LIMITS } from "./validate.ts";
 import { ValueCache } from "./value-cache.ts";
 
 export interface ClientCoreConfig {
@@ -28,8 +36,9 @@ export interface ClientCoreConfig {
   /** Unanswered requests are sent again after this long (requests are idempotent). */
   readonly resendMs: number;
   readonly cacheEntriesMax: number;
+  /** Attempts in all of a preempted capture (and of alloc), each above every ballot seen. */
   readonly preemptRetriesMax: number;
-  /** Owner writes remembered to assert single ownership. */
+  /** Owner writes remembered, to refuse a second value at an address (single ownership). */
   readonly ownerWritesMax: number;
 }
 
@@ -81,6 +90,7 @@ interface FormingBatch {
   readonly ballot: Ballot;
   readonly entries: Entry[];
   readonly indexes: Set<number>;
+  bytes: number;
   readonly participants: number[];
 }
 
@@ -119,41 +129,51 @@ export class WorClientCore {
     };
   }
 
-  // ---- API: each returns an op; its result arrives as a completion. ----
+  // ---- API: each returns an op; its result arrives as a completion. Arguments are checked first. ----
   capture(space: SpaceName, from: number, to: number, now: number): Op<CaptureResult> {
-    return this.start(ops.capture(this.ctx, space, from, to), now);
+    const bad = check.checkSpace(space) ?? check.checkRange(from, to);
+    return bad ? this.refuse(bad, now) : this.start(ops.capture(this.ctx, space, from, to), now);
   }
   write(held: Capture, entries: readonly Entry[], now: number): Op<Map<number, WriteResult>> {
-    return this.start(ops.write(this.ctx, held, entries), now);
+    const bad = check.checkCapture(held) ?? check.checkEntries(entries, held);
+    return bad ? this.refuse(bad, now) : this.start(ops.write(this.ctx, held, entries), now);
   }
-  /** Owner-ballot write. Safe only for the address's single owner: asserted per client. */
+  /** Owner-ballot write. Safe only for the address's single owner: a second value at an address
+   *  this client owner-wrote is refused (`invalid`). */
   unsafeWrite(space: SpaceName, entries: readonly Entry[], now: number): Op<Map<number, WriteResult>> {
+    const bad = check.checkSpace(space) ?? check.checkEntries(entries) ?? this.checkSingleOwner(space, entries);
+    if (bad) return this.refuse(bad, now);
     for (const e of entries) {
       const key = `${space}\u0000${e.index}`;
-      const prev = this.ownerWrites.get(key);
-      assert(!prev || bytesEqual(prev, e.value), () => `unsafeWrite of two different values at ${space}[${e.index}]: not its single owner`);
-      if (!prev) this.ownerWrites.set(key, e.value);
+      if (!this.ownerWrites.has(key)) this.ownerWrites.set(key, e.value);
       if (this.ownerWrites.size > this.config.ownerWritesMax) this.ownerWrites.delete(this.ownerWrites.keys().next().value!);
     }
     return this.start(ops.unsafeWrite(this.ctx, space, entries), now);
   }
   read(space: SpaceName, from: number, to: number, recover: boolean, now: number): Op<Map<number, ReadResult>> {
-    return this.start(ops.read(this.ctx, space, from, to, recover), now);
+    const bad = check.checkSpace(space) ?? check.checkRange(from, to) ?? check.checkFlag(recover, "recover");
+    return bad ? this.refuse(bad, now) : this.start(ops.read(this.ctx, space, from, to, recover), now);
   }
   trim(space: SpaceName, below: number, now: number): Op<number> {
-    return this.start(ops.trim(this.ctx, space, below), now);
+    const bad = check.checkSpace(space) ?? check.checkMark(below, "trim mark");
+    return bad ? this.refuse(bad, now) : this.start(ops.trim(this.ctx, space, below), now);
   }
   createSpace(space: SpaceName, meta: SpaceMeta, now: number): Op<CreateSpaceResult> {
-    return this.start(ops.createSpace(this.ctx, space, meta), now);
+    const problem = typeof meta === "object" && meta !== null ? spaceMetaProblem(meta) : "metadata must be an object";
+    const bad = check.checkNewSpace(space) ?? (problem ? ({ code: "invalid", message: `space ${space}: ${problem}` } as const) : undefined);
+    return bad ? this.refuse(bad, now) : this.start(ops.createSpace(this.ctx, space, meta), now);
   }
   spaceMeta(space: SpaceName, now: number): Op<SpaceMetaResult> {
-    return this.start(ops.spaceMeta(this.ctx, space), now);
+    const bad = check.checkNewSpace(space);
+    return bad ? this.refuse(bad, now) : this.start(ops.spaceMeta(this.ctx, space), now);
   }
   alloc(space: SpaceName, segment: number, meta: Uint8Array, now: number): Op<AllocResult> {
-    return this.start(ops.alloc(this.ctx, space, segment, meta), now);
+    const bad = check.checkSpace(space) ?? check.checkAddress(segment, "segment") ?? check.checkValue(meta, "segment metadata");
+    return bad ? this.refuse(bad, now) : this.start(ops.alloc(this.ctx, space, segment, meta), now);
   }
   check(space: SpaceName, segment: number, now: number): Op<CheckResult> {
-    return this.start(ops.check(this.ctx, space, segment), now);
+    const bad = check.checkSpace(space) ?? check.checkAddress(segment, "segment");
+    return bad ? this.refuse(bad, now) : this.start(ops.check(this.ctx, space, segment), now);
   }
 
   // ---- Driving. ----
@@ -166,7 +186,7 @@ export class WorClientCore {
     round.unanswered.delete(acceptor);
     this.inflight.delete(frameId);
     round.tally.add(acceptor, reply);
-    const outcome = round.tally.decide(round.unanswered.size === 0);
+    const outcome = round.tally.decide(false);
     if (outcome) this.finish(round, outcome);
   }
 
@@ -188,9 +208,27 @@ export class WorClientCore {
 
   /** A link to `acceptor` came back: send it everything it has not answered. */
   onReconnect(acceptor: number): void {
-    const rounds = new Set<ActiveRound>();
-    for (const run of this.running.values()) if (run.round?.unanswered.has(acceptor)) rounds.add(run.round);
-    for (const r of rounds) this.sends.push({ to: acceptor, frame: r.frames.get(acceptor)! });
+    for (const r of this.waitingOn(acceptor)) {
+      r.tally.setDown(acceptor, undefined);
+      this.sends.push({ to: acceptor, frame: r.frames.get(acceptor)! });
+    }
+  }
+
+  /**
+   * The link to `acceptor` went down (`reason`: what the transport said): the rounds in flight stop
+   * waiting for it, and one that cannot reach a quorum without it is decided now. Only rounds that
+   * were waiting when it happened: a round started while a link is down waits for the link's next
+   * connection attempt, whose failure (a refused connection) decides it. A long-lived client thus
+   * rides out a reconnect, and a fresh one learns of a refused connection at once.
+   */
+  onLinkDown(acceptor: number, reason: string, now: number): void {
+    assert(Number.isInteger(acceptor) && acceptor >= 0 && acceptor < this.config.acceptors, "link down for an acceptor outside the electorate");
+    this.now = Math.max(this.now, now);
+    for (const r of this.waitingOn(acceptor)) {
+      r.tally.setDown(acceptor, reason);
+      const outcome = r.tally.decide(false);
+      if (outcome) this.finish(r, outcome);
+    }
   }
 
   /** The earliest time `tick` has work to do, if any. */
@@ -204,7 +242,8 @@ export class WorClientCore {
   }
 
   takeOutputs(): Outputs {
-    this.sendForming();
+    // Sending a batch can complete ops whose successors form the next one: send until none forms.
+    while (this.forming.size > 0) this.sendForming();
     this.flushCommits();
     const out = { sends: this.sends, completions: this.completions };
     this.sends = [];
@@ -220,6 +259,32 @@ export class WorClientCore {
   }
 
   // ---- Internals. ----
+  /** The rounds in flight still waiting for `acceptor`'s answer. */
+  private waitingOn(acceptor: number): ActiveRound[] {
+    const rounds = new Set<ActiveRound>();
+    for (const run of this.running.values()) if (run.round?.unanswered.has(acceptor)) rounds.add(run.round);
+    return [...rounds];
+  }
+
+  /** An operation refused before any round trip: it completes at once with `failure`. */
+  private refuse<T>(failure: WorFailure, now: number): Op<T> {
+    this.now = Math.max(this.now, now);
+    const id = this.nextOp++;
+    this.completions.push({ op: id, result: { ok: false, failure } });
+    return id as Op<T>;
+  }
+
+  /** An owner writes one value per address: a second, different one is refused. */
+  private checkSingleOwner(space: SpaceName, entries: readonly Entry[]): WorFailure | undefined {
+    for (const e of entries) {
+      const prev = this.ownerWrites.get(`${space}\u0000${e.index}`);
+      if (prev && !bytesEqual(prev, e.value)) {
+        return { code: "invalid", message: `unsafeWrite of a second value at ${space}[${e.index}]: an owner writes one value per address (is this client its single owner?)` };
+      }
+    }
+    return undefined;
+  }
+
   private start<T>(gen: OpGen<T>, now: number): Op<T> {
     this.now = Math.max(this.now, now);
     const id = this.nextOp++;
@@ -238,6 +303,8 @@ export class WorClientCore {
   private finish(round: ActiveRound, outcome: RoundOutcome): void {
     for (const frameId of round.unanswered.values()) this.inflight.delete(frameId);
     round.unanswered.clear();
+    const rejected = round.tally.highestRejection();
+    if (rejected) this.ctx.learnBallot(rejected);
     for (const op of round.participants) {
       const run = this.running.get(op);
       if (run?.round === round) this.resume(op, run, outcome);
@@ -267,32 +334,36 @@ export class WorClientCore {
     const key = `${space}\u0000${ballot.round}.${ballot.proposer}`;
     let list = this.forming.get(key);
     if (!list) this.forming.set(key, (list = []));
-    let batch = list.find((b) => b.entries.length + entries.length <= LIMITS.entriesMax && entries.every((e) => !b.indexes.has(e.index)));
-    if (!batch) list.push((batch = { space, ballot, entries: [], indexes: new Set(), participants: [] }));
+    let bytes = 0;
+    for (const e of entries) bytes += e.value.byteLength;
+    const fits = (b: FormingBatch) =>
+      b.entries.length + entries.length <= LIMITS.entriesMax && b.bytes + bytes <= CLIENT_LIMITS.acceptBytesMax && entries.every((e) => !b.indexes.has(e.index));
+    let batch = list.find(fits);
+    if (!batch) list.push((batch = { space, ballot, entries: [], indexes: new Set(), bytes: 0, participants: [] }));
     for (const e of entries) {
       batch.entries.push(e);
       batch.indexes.add(e.index);
     }
+    batch.bytes += bytes;
     batch.participants.push(op);
   }
 
   private sendForming(): void {
-    for (const list of this.forming.values()) {
-      for (const b of list) {
-        const round = this.send({ kind: "accept", space: b.space, ballot: b.ballot, entries: b.entries }, b.participants);
-        for (const op of b.participants) {
-          const run = this.running.get(op);
-          if (run) run.round = round;
-        }
+    const forming = [...this.forming.values()].flat();
+    this.forming.clear();
+    for (const b of forming) {
+      const round = this.send({ kind: "accept", space: b.space, ballot: b.ballot, entries: b.entries }, b.participants);
+      for (const op of b.participants) {
+        const run = this.running.get(op);
+        if (run) run.round = round;
       }
     }
-    this.forming.clear();
   }
 
   private send(round: Exclude<Round, { kind: "sleep" }>, participants: readonly number[]): ActiveRound {
     const request = roundRequest(round);
     const active: ActiveRound = {
-      tally: new RoundTally(round, this.config),
+      tally: new RoundTally(round, this.config, this.config.roundTimeoutMs),
       participants,
       unanswered: new Map(),
       frames: new Map(),

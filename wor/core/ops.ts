@@ -43,11 +43,32 @@ export interface OpContext {
 export const ok = <T>(value: T): OpResult<T> => ({ ok: true, value });
 export const fail = (code: FailureCode, message: string): OpResult<never> => ({ ok: false, failure: { code, message } });
 
-function fromRound(f: RoundFailure): WorFailure {
-  return { code: f.code === "noQuorum" ? "timeout" : f.code, message: f.message };
+function fromRound(f: RoundFailure & { account?: WorFailure["account"] }): WorFailure {
+  const code = f.code === "noQuorum" ? "timeout" : f.code === "unreachable" ? "unavailable" : f.code;
+  return { code, message: f.message, ...(f.account ? { account: f.account } : {}) };
 }
 
+/** The pause before retry `attempt` (1, 2, ...) of a preempted capture: none before the first (the
+ *  ballot that preempted it is now known, and is usually an older, idle one), then growing and
+ *  spread by proposer id so that two contenders stop colliding. */
+const preemptBackoffMs = (ctx: OpContext, attempt: number): number => (attempt - 1) * (1 + (ctx.proposerId % 7));
+
+/**
+ * Phase 1 over [from, to), retried while preempted: each attempt's ballot is above every ballot
+ * seen, so a capture that lost to an older, idle ballot succeeds on its second attempt. Bounded:
+ * `preemptRetriesMax` attempts in all; when they run out the last `Preempted` is returned.
+ */
 export function* capture(ctx: OpContext, space: SpaceName, from: number, to: number): OpGen<CaptureResult> {
+  let c = yield* captureOnce(ctx, space, from, to);
+  for (let attempt = 1; attempt < ctx.preemptRetriesMax && c.ok && c.value._tag === "Preempted"; attempt++) {
+    const ms = preemptBackoffMs(ctx, attempt);
+    if (ms > 0) yield { kind: "sleep", ms };
+    c = yield* captureOnce(ctx, space, from, to);
+  }
+  return c;
+}
+
+function* captureOnce(ctx: OpContext, space: SpaceName, from: number, to: number): OpGen<CaptureResult> {
   const ballot = ctx.nextBallot();
   const p = (yield { kind: "prepare", space, from, to, ballot }) as PrepareOutcome;
   if (p.kind === "failed") return { ok: false, failure: fromRound(p) };
@@ -101,11 +122,8 @@ function* accept(ctx: OpContext, space: SpaceName, ballot: Ballot, entries: read
   return ok(results);
 }
 
-/** Phase 2 under a held capture (one round trip). */
+/** Phase 2 under a held capture (one round trip). The client core checked the entries lie in it. */
 export function* write(ctx: OpContext, held: Capture, entries: readonly Entry[]): OpGen<Map<number, WriteResult>> {
-  for (const e of entries) {
-    if (e.index < held.from || e.index >= held.to) return fail("invalid", `address ${e.index} is outside the capture [${held.from}, ${held.to})`);
-  }
   return yield* accept(ctx, held.space, held.ballot, entries);
 }
 
@@ -142,11 +160,7 @@ export function* read(ctx: OpContext, space: SpaceName, from: number, to: number
     // value it finds; afterwards the answer is final either way.
     const lo = unsettled[0]!;
     const hi = unsettled[unsettled.length - 1]! + 1;
-    let c = yield* capture(ctx, space, lo, hi);
-    for (let attempt = 1; attempt < ctx.preemptRetriesMax && c.ok && c.value._tag === "Preempted"; attempt++) {
-      yield { kind: "sleep", ms: attempt * (1 + (ctx.proposerId % 7)) };
-      c = yield* capture(ctx, space, lo, hi);
-    }
+    const c = yield* capture(ctx, space, lo, hi);
     if (!c.ok) return c;
     const r = c.value;
     if (r._tag === "Preempted") return fail("contended", `recovery of [${lo}, ${hi}) in ${space}: preempted ${ctx.preemptRetriesMax} times`);
@@ -220,8 +234,8 @@ type FirstWins = { readonly _tag: "Won" } | { readonly _tag: "Found"; readonly v
  *  (then that one is finished and returned). Retries a bounded number of times when preempted. */
 function* firstWins(ctx: OpContext, space: SpaceName, index: number, value: Uint8Array, what: string): OpGen<FirstWins> {
   for (let attempt = 0; attempt < ctx.preemptRetriesMax; attempt++) {
-    if (attempt > 0) yield { kind: "sleep", ms: attempt * (1 + (ctx.proposerId % 7)) };
-    const c = yield* capture(ctx, space, index, index + 1);
+    if (attempt > 1) yield { kind: "sleep", ms: preemptBackoffMs(ctx, attempt) };
+    const c = yield* captureOnce(ctx, space, index, index + 1);
     if (!c.ok) return c;
     if (c.value._tag === "Trimmed") return ok({ _tag: "Trimmed" });
     if (c.value._tag === "Preempted") continue;

@@ -4,6 +4,7 @@
  */
 import type { Ballot } from "../../paxos/ballot.ts";
 import type { SpaceName } from "../../paxos/messages.ts";
+import type { Answer } from "../../paxos/proposer.ts";
 import type { SpaceMeta } from "./space-meta.ts";
 
 /** A held range capture: phase 1 done at `ballot` for [from, to). Preemptible, not a lease. */
@@ -64,6 +65,8 @@ export type SpaceMetaResult =
 export type FailureCode =
   /** No quorum answered before the deadline. For writes the outcome is unknown. */
   | "timeout"
+  /** The acceptors that could still have made a quorum are unreachable (their links are down):
+   *  decided at once, not at the deadline. For writes the outcome is unknown, as for a timeout. */
   | "unavailable"
   | "unknownSpace"
   | "invalid"
@@ -79,6 +82,24 @@ export type FailureCode =
 export interface WorFailure {
   readonly code: FailureCode;
   readonly message: string;
+  /** For a round that failed: who answered what, who was unreachable and why. */
+  readonly account?: RoundAccount;
+}
+
+/** The account of a failed round (wor/core/account.ts renders it). Acceptors are 0-based indexes. */
+export interface RoundAccount {
+  /** The round in the user's nouns: "prepare of demo[0, 1280)". */
+  readonly round: string;
+  readonly acceptors: number;
+  readonly quorum: number;
+  /** Every acceptor that answered, and what it said. */
+  readonly answered: readonly Answer[];
+  /** Acceptors whose link was down, and why. */
+  readonly unreachable: readonly { readonly acceptor: number; readonly reason: string }[];
+  /** Acceptors that neither answered nor were known down. */
+  readonly silent: readonly number[];
+  /** Set when the round ran out of time: how long it waited. */
+  readonly timedOutAfterMs?: number;
 }
 
 export type OpResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: WorFailure };

@@ -22,8 +22,9 @@ import type {
   WorFailure,
   WriteResult,
 } from "../core/results.ts";
-import { type SpaceKind, type SpaceMeta, kindNoun, spaceMetaProblem } from "../core/space-meta.ts";
-import type { AcceptorLink, Transport } from "./link.ts";
+import { type SpaceKind, type SpaceMeta, kindNoun } from "../core/space-meta.ts";
+import { checkMark, checkSpace } from "../core/validate.ts";
+import { type AcceptorLink, type Transport, shortReason } from "./link.ts";
 import { WatchFeed } from "./watch-feed.ts";
 
 /** An operational failure (timeout, unavailable, unknown space, bad input...). */
@@ -89,7 +90,12 @@ export class WorClient {
             this.resendWatches(a);
             this.scheduleFlush();
           },
-          onDown: () => {},
+          onDown: (reason) => {
+            if (this.closed) return;
+            this.core.onLinkDown(a, shortReason(reason), now());
+            this.complete(this.take());
+            this.scheduleFlush();
+          },
         }),
       );
     }
@@ -102,19 +108,20 @@ export class WorClient {
     return this.core.config.segmentSize;
   }
 
+  // Every entry point settles through the returned promise, whatever it is given: the core checks
+  // the arguments (invalid / tooLarge, before any round trip), and `run` turns anything thrown into
+  // a rejection.
+
   /**
    * Create a space of `kind` (default: a register space with this client's segment size). The first
    * creator's metadata wins: `Exists` carries what the space is, which may be another kind.
    */
   createSpace(space: SpaceName, meta: Partial<SpaceMeta> = {}): Promise<CreateSpaceResult> {
-    const full = { kind: meta.kind ?? "registers", segmentSize: meta.segmentSize ?? this.segmentSize };
-    const problem = spaceMetaProblem(full);
-    if (problem) return Promise.reject(new WorError({ code: "invalid", message: `space ${space}: ${problem}` }));
-    return this.run(this.core.createSpace(space, full, now()));
+    return this.run(() => this.core.createSpace(space, { kind: meta?.kind ?? "registers", segmentSize: meta?.segmentSize ?? this.segmentSize }, now()));
   }
   /** What a space is (kind, segment size), from its write-once metadata register (cached). */
   spaceMeta(space: SpaceName): Promise<SpaceMetaResult> {
-    return this.run(this.core.spaceMeta(space, now()));
+    return this.run(() => this.core.spaceMeta(space, now()));
   }
   /** The metadata of a space that must be of `kind`; rejects with `wrongKind` before anything is written. */
   async openSpace(space: SpaceName, kind: SpaceKind): Promise<SpaceMeta> {
@@ -125,44 +132,52 @@ export class WorClient {
   }
   /** Phase 1 on one address. `Written` means a value was already there (and is now finished). */
   async capture(space: SpaceName, index: number): Promise<CaptureOne> {
-    const r = await this.captureRange(space, index, index + 1);
+    const r = await this.captureRange(space, index, next(index));
     if (r._tag !== "Captured") return r;
     const v = r.written.get(index);
     return v ? { _tag: "Written", value: v } : { _tag: "Captured", capture: r.capture };
   }
-  /** One phase 1 for a whole range: afterwards each write in it is one round trip. */
+  /** One phase 1 for a whole range: afterwards each write in it is one round trip. A capture
+   *  preempted by a higher ballot is retried above it (wor/README.md, "Retries"). */
   captureRange(space: SpaceName, from: number, to: number): Promise<CaptureResult> {
-    return this.run(this.core.capture(space, from, to, now()));
+    return this.run(() => this.core.capture(space, from, to, now()));
   }
   async write(held: Capture, index: number, value: Uint8Array): Promise<WriteResult> {
     return (await this.writeMany(held, [{ index, value }])).get(index)!;
   }
   writeMany(held: Capture, entries: readonly Entry[]): Promise<Map<number, WriteResult>> {
-    return this.run(this.core.write(held, entries, now()));
+    return this.run(() => this.core.write(held, entries, now()));
   }
-  /** Owner-ballot write, skipping phase 1: ONLY for the address's single owner (asserted per client). */
+  /** Owner-ballot write, skipping phase 1: ONLY for the address's single owner (checked per client). */
   async unsafeWrite(space: SpaceName, index: number, value: Uint8Array): Promise<WriteResult> {
-    return (await this.run(this.core.unsafeWrite(space, [{ index, value }], now()))).get(index)!;
+    return (await this.run(() => this.core.unsafeWrite(space, [{ index, value }], now()))).get(index)!;
   }
   async read(space: SpaceName, index: number, opts: { recover?: boolean } = {}): Promise<ReadResult> {
-    return (await this.readRange(space, index, index + 1, opts)).get(index)!;
+    return (await this.readRange(space, index, next(index), opts)).get(index)!;
   }
   readRange(space: SpaceName, from: number, to: number, opts: { recover?: boolean } = {}): Promise<Map<number, ReadResult>> {
-    return this.run(this.core.read(space, from, to, opts.recover ?? false, now()));
+    return this.run(() => this.core.read(space, from, to, opts?.recover ?? false, now()));
   }
   /** Trim below `below`; resolves with the mark a quorum holds. */
   trim(space: SpaceName, below: number): Promise<number> {
-    return this.run(this.core.trim(space, below, now()));
+    return this.run(() => this.core.trim(space, below, now()));
   }
   alloc(space: SpaceName, segment: number, meta: Uint8Array): Promise<AllocResult> {
-    return this.run(this.core.alloc(space, segment, meta, now()));
+    return this.run(() => this.core.alloc(space, segment, meta, now()));
   }
   check(space: SpaceName, segment: number): Promise<CheckResult> {
-    return this.run(this.core.check(space, segment, now()));
+    return this.run(() => this.core.check(space, segment, now()));
   }
 
   /** Values as they are learned chosen in `space` at index ≥ from (pushed, not polled; any order). */
   watch(space: SpaceName, from = 0): WatchFeed {
+    const bad = checkSpace(space) ?? checkMark(from, "watch start");
+    if (bad || this.closed) {
+      // Bad arguments (or a closed client): a feed whose first `next()` rejects with why.
+      const feed = new WatchFeed(0, 0, () => {});
+      feed.fail(new WorError(bad ?? { code: "unavailable", message: "client closed" }));
+      return feed;
+    }
     const id = this.nextWatch++;
     const feed = new WatchFeed(from, this.options.watchBufferMax ?? 65_536, () => {
       this.feeds.delete(id);
@@ -185,8 +200,14 @@ export class WorClient {
     this.waiting.clear();
   }
 
-  private run<T>(op: Op<T>): Promise<T> {
+  private run<T>(start: () => Op<T>): Promise<T> {
     if (this.closed) return Promise.reject(new WorError({ code: "unavailable", message: "client closed" }));
+    let op: Op<T>;
+    try {
+      op = start();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const p = new Promise<OpResult<unknown>>((resolve) => this.waiting.set(op, { resolve }));
     this.scheduleFlush();
     return p.then((r) => {
@@ -266,6 +287,9 @@ export class WorClient {
 function now(): number {
   return performance.now();
 }
+
+/** The end of the one-address range at `index`; garbage stays garbage for the core to refuse. */
+const next = (index: unknown): number => (typeof index === "number" ? index + 1 : (index as number));
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;

@@ -28,6 +28,10 @@ export function channelOptions(security: ClientSecurity = {}): Partial<grpc.Chan
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.initial_reconnect_backoff_ms": 50,
     "grpc.max_reconnect_backoff_ms": 1_000,
+    // Each client its own connections: grpc-js otherwise shares a subchannel between clients of the
+    // same address, and a fresh client would inherit another's reconnect backoff (its first call
+    // failing at once with "No connection established" although the acceptor is up).
+    "grpc.use_local_subchannel_pool": 1,
   };
   if (security.tls?.serverName) o["grpc.ssl_target_name_override"] = security.tls.serverName;
   return o;

@@ -1,7 +1,9 @@
 /**
  * The in-memory transport (DESIGN.md §3.3, §7.8): the real client shell talks to real
  * `AcceptorNode`s without sockets. Frames still go through the codecs both ways, so tests exercise
- * the same bytes → domain path as gRPC. Links can be cut and healed to test reconnects.
+ * the same bytes → domain path as gRPC. Links can be cut (reported down, like a refused connection)
+ * and healed to test reconnects, or an acceptor paused (silent while its links look up, like a
+ * stopped process).
  */
 import { decodeClientFrames, decodeServerFrames, encodeClientFrames, encodeServerFrames } from "../../proto/codec.ts";
 import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
@@ -11,6 +13,7 @@ import type { AcceptorLink, LinkEvents, Transport } from "./link.ts";
 export class MemoryTransport implements Transport {
   private readonly links = new Set<MemoryLink>();
   private readonly cut = new Set<number>();
+  private readonly paused = new Set<number>();
 
   constructor(private readonly nodes: readonly AcceptorNode[]) {}
 
@@ -24,6 +27,15 @@ export class MemoryTransport implements Transport {
 
   isCut(acceptor: number): boolean {
     return this.cut.has(acceptor);
+  }
+
+  isPaused(acceptor: number): boolean {
+    return this.paused.has(acceptor);
+  }
+
+  /** `acceptor` stops answering but its sessions stay up (a stopped process): frames vanish silently. */
+  pause(acceptor: number): void {
+    this.paused.add(acceptor);
   }
 
   /** Cut every session to `acceptor`: frames in flight and sent meanwhile are lost. */
@@ -54,11 +66,13 @@ class MemoryLink implements AcceptorLink {
     private readonly transport: MemoryTransport,
   ) {
     if (!transport.isCut(acceptor)) this.sink = new Session(events);
+    // A link opened to a cut acceptor fails to connect, as a refused connection does.
+    else queueMicrotask(() => !this.closed && !this.sink && events.onDown("disconnected"));
   }
 
   send(frames: readonly ClientFrame[]): void {
     const sink = this.sink;
-    if (!sink || this.closed || frames.length === 0) return;
+    if (!sink || this.closed || frames.length === 0 || this.transport.isPaused(this.acceptor)) return;
     const bytes = encodeClientFrames(frames);
     queueMicrotask(() => {
       if (sink.closed) return;
