@@ -54,6 +54,12 @@ declare const opBrand: unique symbol;
 /** A submitted operation; its completion carries an `OpResult<T>`. */
 export type Op<T> = number & { readonly [opBrand]: T };
 
+/** The connection attempt a link failure ended: when it began, and whether it had been established. */
+export interface LinkAttempt {
+  readonly startedAt: number;
+  readonly established: boolean;
+}
+
 export interface Send {
   readonly to: number;
   readonly frame: ClientFrame;
@@ -76,6 +82,8 @@ interface Running {
 /** A round in flight; accept rounds may be shared by several write ops (batching). */
 interface ActiveRound {
   readonly tally: RoundTally;
+  /** When the round was sent: a link failure counts against it only if it happened in its time. */
+  readonly startedAt: number;
   readonly participants: readonly number[];
   /** Frame id sent to each acceptor; an acceptor is removed once it answered. */
   readonly unanswered: Map<number, number>;
@@ -215,16 +223,19 @@ export class WorClientCore {
   }
 
   /**
-   * The link to `acceptor` went down (`reason`: what the transport said): the rounds in flight stop
-   * waiting for it, and one that cannot reach a quorum without it is decided now. Only rounds that
-   * were waiting when it happened: a round started while a link is down waits for the link's next
-   * connection attempt, whose failure (a refused connection) decides it. A long-lived client thus
-   * rides out a reconnect, and a fresh one learns of a refused connection at once.
+   * The link to `acceptor` went down (`reason`: what the transport said). A round waiting on it stops
+   * waiting, and is decided now if it cannot reach a quorum without it, when the failure happened in
+   * the round's time: the connection had been established and broke (`attempt.established`), or the
+   * connection attempt that failed began after the round was sent. A failed attempt that began
+   * before the round (a link still backing off from an earlier outage) does not count: the round
+   * waits for the next attempt. So a fresh client learns of a refused connection within one
+   * reconnect delay, and a long-lived one rides out an acceptor's restart.
    */
-  onLinkDown(acceptor: number, reason: string, now: number): void {
+  onLinkDown(acceptor: number, reason: string, now: number, attempt: LinkAttempt = { startedAt: now, established: true }): void {
     assert(Number.isInteger(acceptor) && acceptor >= 0 && acceptor < this.config.acceptors, "link down for an acceptor outside the electorate");
     this.now = Math.max(this.now, now);
     for (const r of this.waitingOn(acceptor)) {
+      if (!attempt.established && attempt.startedAt < r.startedAt) continue;
       r.tally.setDown(acceptor, reason);
       const outcome = r.tally.decide(false);
       if (outcome) this.finish(r, outcome);
@@ -367,6 +378,7 @@ export class WorClientCore {
       participants,
       unanswered: new Map(),
       frames: new Map(),
+      startedAt: this.now,
       deadline: this.now + this.config.roundTimeoutMs,
       resendAt: this.now + this.config.resendMs,
     };

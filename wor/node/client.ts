@@ -82,17 +82,24 @@ export class WorClient {
     });
     for (let a = 0; a < options.acceptors; a++) {
       this.outbox.push([]);
+      // The current connection attempt of each link: when it began, and whether frames came back.
+      const attempt = { startedAt: now(), established: false };
       this.links.push(
         options.transport.connect(a, {
-          onFrames: (frames) => this.onFrames(a, frames),
+          onFrames: (frames) => {
+            attempt.established = true;
+            this.onFrames(a, frames);
+          },
           onUp: () => {
+            attempt.startedAt = now();
+            attempt.established = false;
             this.core.onReconnect(a);
             this.resendWatches(a);
             this.scheduleFlush();
           },
           onDown: (reason) => {
             if (this.closed) return;
-            this.core.onLinkDown(a, shortReason(reason), now());
+            this.core.onLinkDown(a, shortReason(reason), now(), { ...attempt });
             this.complete(this.take());
             this.scheduleFlush();
           },
