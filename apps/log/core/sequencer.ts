@@ -68,7 +68,7 @@ interface Queued {
 }
 
 /** An own segment whose tokens are all issued, waiting to be sealed behind us. */
-interface Issued {
+interface FullSegment {
   readonly segment: number;
   /** When its last token was issued. */
   readonly at: number;
@@ -88,7 +88,7 @@ export class SequencerCore {
   /** Every segment below this one is sealed (written into the metadata of each segment we claim). */
   private sealedBelow = 0;
   /** Own segments fully issued and not yet sealed, oldest first (the first is `sealedBelow`). */
-  private issued: Issued[] = [];
+  private issued: FullSegment[] = [];
   /** Of the sealed segments from `entriesFrom` on, those that hold an entry (ascending). */
   private entriesFrom = 0;
   private entrySegments: number[] = [];
