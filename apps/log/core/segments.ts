@@ -23,7 +23,7 @@ export interface SegmentConfig {
   readonly sealChunkMax: number;
 }
 
-export const SEAL_CHUNK_MAX = LIMITS.entriesMax;
+const SEAL_CHUNK_MAX = LIMITS.entriesMax;
 
 /**
  * A segment's allocation metadata, written once by whoever claims it (JSON, additive: readers

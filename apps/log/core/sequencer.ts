@@ -17,7 +17,7 @@ import { assert } from "../../../verify/runtime/assert.ts";
 import { FILL_BYTES, PREV_NONE, PREV_UNKNOWN, isFill, keyString } from "./entry.ts";
 import { KeyTable } from "./key-table.ts";
 import { type Recovered, type RecoveryConfig, recoverSegments } from "./recovery.ts";
-import { type ClaimResult, SEAL_CHUNK_MAX, type SegmentMeta, claim, seal } from "./segments.ts";
+import { type ClaimResult, type SegmentMeta, claim, seal } from "./segments.ts";
 import { type LogFailure, type GrantRequest, type LogResult, type RegGen, type RegisterStep, type StepResult, type TokenAsk, isTransient, logFail, logOk, sleep } from "./steps.ts";
 import { TaskRunner } from "./tasks.ts";
 import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "./tokens.ts";
@@ -44,7 +44,8 @@ export const SEQUENCER_DEFAULTS = {
   aheadSegments: 1,
   sealAfterMs: 2_000,
   dedupeSegments: 64,
-  sealChunkMax: SEAL_CHUNK_MAX,
+  // A read's or capture's replies carry every value of the chunk: no more than one default segment.
+  sealChunkMax: 4_096,
   keysMax: 1 << 20,
   priorsMax: SEQUENCER_PRIORS_MAX,
   streamsMax: 1 << 16,
