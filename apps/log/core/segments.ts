@@ -132,8 +132,9 @@ export function* lastAllocated(cfg: Pick<SegmentConfig, "log">): RegGen<LogResul
  * a chosen value. `visit` gets those values (what was there, and `fill` where nothing was), in slot
  * order, one chunk of at most `sealChunkMax` slots at a time. A chunk whose slots all read as
  * chosen is sealed already (a former owner or an earlier seal finished it) and costs one read
- * round; any other chunk is captured under a higher ballot (fencing every older capture, finishing
- * any value found) and its empty slots get `fill`.
+ * round; in any other chunk the span from its first to its last slot not yet chosen is captured
+ * under a higher ballot (fencing every older capture there, finishing any value found) and its
+ * empty slots get `fill`. Slots already chosen need no fencing: nothing else can be chosen there.
  */
 export function* seal(cfg: SegmentConfig, first: number, last: number, fill: Uint8Array, visit: (slot: number, value: Uint8Array) => void): RegGen<LogResult<void>> {
   const end = (last + 1) * cfg.segmentSize;
