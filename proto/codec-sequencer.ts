@@ -51,7 +51,7 @@ function logName(name: string, what: string): string {
 // ---- requests (client → sequencer) ----
 
 function writeGrantRequest(f: GrantRequestFrame, w: BinaryWriter): void {
-  const asks: pb.TokenAsk[] = f.request.asks.map((a) => ({ key: { client: a.key.client, seq: a.key.seq }, streams: a.streams as string[], preemptedBy: a.preemptedBy }));
+  const asks: pb.TokenAsk[] = f.request.asks.map((a) => ({ key: { client: a.key.client, seq: a.key.seq }, streams: a.streams as string[], preemptedBy: a.preemptedBy, since: a.since }));
   pb.GrantRequest.encode({ id: f.id, log: f.log, asks, streams: (f.request.streams ?? []) as string[] }, w);
 }
 
@@ -63,7 +63,12 @@ function toAsk(a: pb.TokenAsk): TokenAsk {
   const key = { client: a.key.client, seq: a.key.seq };
   const problem = entryProblem({ key, streams: a.streams });
   if (problem) reject("invalid", `grant: ${problem}`);
-  return a.preemptedBy === undefined ? { key, streams: a.streams } : { key, streams: a.streams, preemptedBy: ballot(a.preemptedBy, "grant: preemptedBy") };
+  return {
+    key,
+    streams: a.streams,
+    ...(a.preemptedBy === undefined ? {} : { preemptedBy: ballot(a.preemptedBy, "grant: preemptedBy") }),
+    ...(a.since === undefined ? {} : { since: a.since }),
+  };
 }
 
 function toGrantRequestFrame(m: pb.GrantRequest): GrantRequestFrame {

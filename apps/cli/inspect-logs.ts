@@ -38,7 +38,7 @@ const unwrap = <T>(r: LogResult<T>): T => {
 
 async function inspectLog(client: WorClient, log: string, segmentSize: number, trimMark: number): Promise<LogView> {
   const cfg: ReadConfig = { ...READ_DEFAULTS, log, segmentSize };
-  const lastSegment = unwrap(await drive(lastAllocated({ log, segmentSize: cfg.segmentSize, retryMs: cfg.retryMs, preemptRetriesMax: 0 }), client, undefined));
+  const lastSegment = unwrap(await drive(lastAllocated({ log }), client, undefined));
   const tail = unwrap(await drive(scanTail(cfg), client, undefined));
   const to = lastSegment < 0 ? 0 : (lastSegment + 1) * cfg.segmentSize;
   const tailSegment = Math.floor(Math.max(0, tail - 1) / cfg.segmentSize);

@@ -20,6 +20,9 @@ export const PLANTED_BUGS = [
   /** log appender: a write with an unknown outcome is retried at a new token without settling its
    *  slot (apps/log/core/append.ts). */
   "appendWithoutSettle",
+  /** log sequencer: recovery seals and learns keys from the last two segments only, ignoring the
+   *  sealed-below mark and the dedupe window (apps/log/core/recovery.ts). */
+  "recoverOnlyLastSegments",
 ] as const;
 
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
@@ -32,6 +35,7 @@ const switches: Record<PlantedBug, boolean> = {
   readWithoutQuorum: false,
   trimBackwards: false,
   appendWithoutSettle: false,
+  recoverOnlyLastSegments: false,
 };
 
 /** Is `bug` switched on? Always false outside tests that plant it. */

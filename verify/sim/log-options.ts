@@ -26,9 +26,8 @@ export interface LogWorldOptions {
   readonly segmentSize: number;
   /**
    * Appenders crash at writes (`faults.appenderCrash`) and a crashed or failed append is retried
-   * with the same key by a fresh generator (exercising Token.priors). Off by default: across a
-   * sequencer failover, a key's earlier attempt in a segment older than the sealed ones is not
-   * known to the new sequencer (the dedupe window; test/apps/log/sim.test.ts keeps a todo on it).
+   * with the same key by a fresh generator, through whichever sequencer runs then (exercising
+   * Token.priors, the sealed-below marks and the key table a recovery rebuilds).
    */
   readonly keyRetries: boolean;
   /** Virtual ms after which faults stop and the heal phase begins. */
@@ -46,7 +45,7 @@ export const LOG_WORLD_DEFAULTS: Omit<LogWorldOptions, "seed"> = {
   appendsPerAppender: 6,
   readsPerReader: 5,
   segmentSize: 8,
-  keyRetries: false,
+  keyRetries: true,
   faultMs: 1_500,
   healMs: 30_000,
   keepLog: false,

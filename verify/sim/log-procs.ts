@@ -97,7 +97,17 @@ export class SequencerProc extends Proc {
 
   constructor(endpoint: number, wor: WorClientCore, segmentSize: number) {
     super(endpoint, "seq", "sequencer", wor);
-    this.core = new SequencerCore({ ...SEQUENCER_DEFAULTS, log: LOG_NAME, owner: `seq-${endpoint}`, segmentSize, retryMs: 20, askTimeoutMs: 1_000 });
+    // Seals behind itself soon (slow appenders get fenced) and in chunks of two segments.
+    this.core = new SequencerCore({
+      ...SEQUENCER_DEFAULTS,
+      log: LOG_NAME,
+      owner: `seq-${endpoint}`,
+      segmentSize,
+      retryMs: 20,
+      askTimeoutMs: 1_000,
+      sealAfterMs: 150,
+      sealChunkMax: 2 * segmentSize,
+    });
   }
   answer(stepId: number, result: StepResult): void {
     this.core.onResult(stepId, result);

@@ -10,7 +10,7 @@ import { type IdempotencyKey, keyString } from "../../apps/log/core/entry.ts";
 import type { LogObserver } from "../../apps/log/core/invariants.ts";
 import { type ReadConfig, type SettledRead, fill, readSettled } from "../../apps/log/core/read.ts";
 import type { LogGen, LogResult } from "../../apps/log/core/steps.ts";
-import { logOk, run } from "../../apps/log/core/steps.ts";
+import { isTransient, logOk, run } from "../../apps/log/core/steps.ts";
 import { readStream } from "../../apps/log/core/stream.ts";
 import type { HistoryRecorder } from "../history/history.ts";
 import type { Prng } from "../runtime/prng.ts";
@@ -44,10 +44,16 @@ interface Job {
 /** Entry or fill as the history's output. */
 const output = (s: SettledRead): LogOutput => (s.kind === "entry" ? { kind: "entry", key: keyString(s.entry.key) } : { kind: "fill" });
 
+/** Tail requests one read makes before it gives up (a recovering sequencer answers late). */
+const TAIL_ATTEMPTS_MAX = 8;
+
 /** The tail the sequencer reports (a token request for no tokens). */
 function* tail(): LogGen<LogResult<number>> {
-  const g = yield* run({ kind: "tokens", log: LOG_NAME, request: { asks: [] } });
-  return g.ok ? logOk(g.value.tail) : g;
+  for (let attempt = 1; ; attempt++) {
+    const g = yield* run({ kind: "tokens", log: LOG_NAME, request: { asks: [] } });
+    if (g.ok) return logOk(g.value.tail);
+    if (attempt >= TAIL_ATTEMPTS_MAX || !isTransient(g.failure.code)) return g;
+  }
 }
 
 export class LogWorkload {

@@ -30,6 +30,7 @@ import { probe } from "../runtime/probe.ts";
 import { type LogInput, type LogOutput, checkLogHistory } from "../spec/log.ts";
 import { SimAcceptor, maybeCrashAcceptor } from "./acceptor-node.ts";
 import { ChosenSlots } from "./log-chosen.ts";
+import { LogCoverage } from "./log-coverage.ts";
 import { SimNet } from "./log-net.ts";
 import { LOG_WORLD_DEFAULTS, type LogWorldOptions } from "./log-options.ts";
 import { LOG_NAME, LogClient, type Proc, type RegisterOpStep, SequencerProc, startRegisterOp, worCore } from "./log-procs.ts";
@@ -71,6 +72,7 @@ class LogWorld implements LogHost {
   private readonly tickAt = new Map<number, number>();
   private readonly tokenAsks = new Map<number, { endpoint: number; stepId: number }>();
   private readonly chosen: ChosenSlots;
+  private readonly coverage: LogCoverage;
   private readonly blocked = new Set<string>();
   private readonly violations: string[] = [];
   private readonly log: string[] = [];
@@ -86,6 +88,7 @@ class LogWorld implements LogHost {
     this.prng = new Prng(options.seed);
     this.quorum = majority(options.acceptors);
     this.chosen = new ChosenSlots(LOG_NAME, this.quorum);
+    this.coverage = new LogCoverage(options.segmentSize);
     this.net = new SimNet(this.queue, this.prng, options.faults, {
       now: () => this.now,
       healed: () => this.healed,
@@ -314,7 +317,13 @@ class LogWorld implements LogHost {
       const steps = p.takeSteps();
       for (const s of steps) if (p.alive) this.dispatch(p, s);
       if (!p.alive) return;
-      if (p instanceof SequencerProc) for (const g of p.takeGrants()) this.sendGrant(g.id, g.result);
+      if (p instanceof SequencerProc) {
+        for (const g of p.takeGrants()) {
+          if (g.result.ok) this.coverage.issued(p.endpoint, g.result.value.tokens, (e) => this.procs.has(e));
+          this.sendGrant(g.id, g.result);
+        }
+        this.coverage.ran(p.endpoint, p.core);
+      }
       const out = p.wor.takeOutputs();
       for (const s of out.sends) {
         if (s.frame.kind !== "request") continue;

@@ -9,7 +9,7 @@ import { bytesEqual } from "../../../paxos/acceptor.ts";
 import type { Ballot } from "../../../paxos/ballot.ts";
 import { planted } from "../../../verify/runtime/planted.ts";
 import { FILL_BYTES, type IdempotencyKey, decodeSlot, encodeEntry, sameKey } from "./entry.ts";
-import { type LogGen, type LogResult, isTransient, logFail, logOk, run, sleep } from "./steps.ts";
+import { type LogGen, type LogResult, type TokenAsk, isTransient, logFail, logOk, run, sleep } from "./steps.ts";
 import type { Token } from "./tokens.ts";
 
 export interface AppendConfig {
@@ -27,6 +27,9 @@ export interface AppendInput {
   readonly key: IdempotencyKey;
   readonly streams: readonly string[];
   readonly payload: Uint8Array;
+  /** A retry that knows no earlier attempt of its key is below this slot (e.g. the tail read before
+   *  the first attempt): refused if the sequencer's dedupe window starts above it. */
+  readonly since?: number;
 }
 
 export interface Appended {
@@ -44,7 +47,12 @@ export function* append(cfg: AppendConfig, input: AppendInput): LogGen<LogResult
   let preemptedBy: Ballot | undefined;
   const settled = new Set<number>();
   for (let attempt = 0; attempt < cfg.appendAttemptsMax; attempt++) {
-    const ask = preemptedBy ? { key: input.key, streams: input.streams, preemptedBy } : { key: input.key, streams: input.streams };
+    const ask: TokenAsk = {
+      key: input.key,
+      streams: input.streams,
+      ...(preemptedBy ? { preemptedBy } : {}),
+      ...(input.since !== undefined ? { since: input.since } : {}),
+    };
     const g = yield* run({ kind: "tokens", log: cfg.log, request: { asks: [ask] } });
     if (!g.ok) {
       if (!isTransient(g.failure.code)) return g;

@@ -45,6 +45,8 @@ export const ENTRY_LIMITS = Object.freeze({
 const KIND_ENTRY = 0x01;
 const KIND_FILL = 0x02;
 export const FILL_BYTES: Uint8Array = Uint8Array.of(KIND_FILL);
+/** Do these bytes hold the fill marker (without decoding an entry)? */
+export const isFill = (bytes: Uint8Array): boolean => bytes.length === 1 && bytes[0] === KIND_FILL;
 
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });

@@ -125,7 +125,7 @@ export function* readSettled(cfg: ReadConfig, from: number, to: number): LogGen<
 /** The tail as the registers show it, without a sequencer: one past the highest chosen slot of the
  *  allocated segments (a lower bound on the sequencer's tail: issued slots may still be in flight). */
 export function* scanTail(cfg: ReadConfig): LogGen<LogResult<number>> {
-  const last = yield* lastAllocated({ ...cfg, preemptRetriesMax: 0 });
+  const last = yield* lastAllocated(cfg);
   if (!last.ok) return last;
   for (let seg = last.value; seg >= 0; seg--) {
     const segFrom = seg * cfg.segmentSize;

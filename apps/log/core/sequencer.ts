@@ -4,29 +4,32 @@
  * sends the grants. Embedded in an appender it is the single-writer mode (tokens cost nothing);
  * behind a server it serves many appenders.
  *
- * Lifecycle: recover (find the last allocated segment, seal the last `sealSegments` of them so no
- * token an older sequencer issued there can still land, learn stream tails and keys from what they
- * hold) → ready (issue tokens from claimed segments, claiming `aheadSegments` ahead of demand).
+ * Lifecycle: recover (core/recovery.ts: seal everything an older sequencer left unsealed, so no
+ * token it issued can still land, and learn keys and stream tails from the dedupe window) → ready
+ * (issue tokens from claimed segments, claiming `aheadSegments` ahead of demand, and seal each
+ * segment whose tokens are all issued `sealAfterMs` later; each claim records in the segment's
+ * allocation metadata how far behind it everything is sealed, which bounds the next recovery).
  * An appender fenced by a ballot above ours makes us recover again with a higher ballot.
  */
 import { type Ballot, compareBallots } from "../../../paxos/ballot.ts";
 import type { Capture } from "../../../wor/core/results.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
-import { PREV_NONE, PREV_UNKNOWN, decodeSlot, keyString } from "./entry.ts";
-import { type ClaimResult, type SegmentConfig, claim, lastAllocated, seal } from "./segments.ts";
+import { FILL_BYTES, PREV_NONE, PREV_UNKNOWN, isFill, keyString } from "./entry.ts";
+import { KeyTable } from "./key-table.ts";
+import { type Recovered, type RecoveryConfig, recoverSegments } from "./recovery.ts";
+import { type ClaimResult, type SegmentMeta, claim, seal } from "./segments.ts";
 import { type LogFailure, type GrantRequest, type LogResult, type RegGen, type RegisterStep, type StepResult, type TokenAsk, isTransient, logFail, logOk, sleep } from "./steps.ts";
 import { TaskRunner } from "./tasks.ts";
 import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "./tokens.ts";
 
-export interface SequencerConfig extends SegmentConfig {
+export interface SequencerConfig extends RecoveryConfig {
   /** Written in each segment's allocation metadata: unique per sequencer incarnation. */
   readonly owner: string;
   /** Claimed segments kept ahead of the next slot. */
   readonly aheadSegments: number;
-  /** Segments sealed on recovery: at least `aheadSegments + 1` of every sequencer of this log. */
-  readonly sealSegments: number;
-  /** Idempotency keys remembered (every slot issued per key). */
-  readonly keysMax: number;
+  /** A segment whose tokens are all issued is sealed this long after its last one was issued
+   *  (an appender still writing with a token there by then is fenced and settles its slot). */
+  readonly sealAfterMs: number;
   /** Slots remembered per key; a key asking for more tokens than this is refused, not forgotten. */
   readonly priorsMax: number;
   /** Stream tails remembered; beyond, the oldest is forgotten (its next backpointer is unknown). */
@@ -39,7 +42,10 @@ export interface SequencerConfig extends SegmentConfig {
 
 export const SEQUENCER_DEFAULTS = {
   aheadSegments: 1,
-  sealSegments: 2,
+  sealAfterMs: 2_000,
+  dedupeSegments: 64,
+  // A read's or capture's replies carry every value of the chunk: no more than one default segment.
+  sealChunkMax: 4_096,
   keysMax: 1 << 20,
   priorsMax: SEQUENCER_PRIORS_MAX,
   streamsMax: 1 << 16,
@@ -56,17 +62,17 @@ export interface SequencerOutputs {
 
 type Phase = "idle" | "recovering" | "ready";
 
-/** What recovery found: the last allocated segment, and the values of the sealed ones from `from`. */
-interface Recovered {
-  readonly last: number;
-  readonly sealed: ReadonlyMap<number, Uint8Array>;
-  readonly from: number;
-}
-
 interface Queued {
   readonly id: number;
   readonly req: GrantRequest;
   readonly deadline: number;
+}
+
+/** An own segment whose tokens are all issued, waiting to be sealed behind us. */
+interface FullSegment {
+  readonly segment: number;
+  /** When its last token was issued. */
+  readonly at: number;
 }
 
 export class SequencerCore {
@@ -74,24 +80,36 @@ export class SequencerCore {
   private phase: Phase = "idle";
   /** Bumped by every recovery: work started under an older epoch is discarded. */
   private epoch = 0;
+  /** The latest time the driver told us (`request`, `tick`). */
+  private now = 0;
   private captures: Capture[] = [];
   private next = 0;
   private nextSegment = 0;
   private claiming = false;
+  /** Every segment below this one is sealed (written into the metadata of each segment we claim). */
+  private sealedBelow = 0;
+  /** Own segments fully issued and not yet sealed, oldest first (the first is `sealedBelow`). */
+  private issued: FullSegment[] = [];
+  /** Of the sealed segments from `entriesFrom` on, those that hold an entry (ascending). */
+  private entriesFrom = 0;
+  private entrySegments: number[] = [];
+  private sealing = false;
   private readonly streams = new Map<string, number>();
-  /** Every stream's whole history is known (a fresh log, or sealed back to its start). */
+  /** Every stream's whole history is known (a fresh log, or recovered back to its start). */
   private streamsComplete = false;
-  private readonly keys = new Map<string, number[]>();
+  private keys: KeyTable;
   private queue: Queued[] = [];
   private grants: { id: number; result: LogResult<Grant> }[] = [];
   private recoveries = 0;
 
   constructor(readonly config: SequencerConfig) {
-    assert(config.aheadSegments >= 1 && config.sealSegments > config.aheadSegments, "sealSegments > aheadSegments ≥ 1");
+    assert(config.aheadSegments >= 1 && config.dedupeSegments >= 1 && config.sealAfterMs >= 0, "aheadSegments ≥ 1, dedupeSegments ≥ 1, sealAfterMs ≥ 0");
+    this.keys = new KeyTable(config.keysMax, 0);
   }
 
   /** Ask for one token per ask; the grant leaves through `takeOutputs()`, now or later. */
   request(id: number, req: GrantRequest, now: number): void {
+    this.now = Math.max(this.now, now);
     if (req.asks.length > this.config.asksMax) {
       this.grants.push({ id, result: logFail("tooLarge", `${req.asks.length} tokens asked (limit ${this.config.asksMax})`) });
       return;
@@ -107,15 +125,20 @@ export class SequencerCore {
     this.pump();
   }
 
-  /** Expire requests past their deadline. */
+  /** Expire requests past their deadline; seal behind us what is due. */
   tick(now: number): void {
+    this.now = Math.max(this.now, now);
     const [late, keep] = partition(this.queue, (q) => q.deadline <= now);
     this.queue = keep;
     for (const q of late) this.grants.push({ id: q.id, result: logFail("timeout", `no token within ${this.config.askTimeoutMs} ms (sequencer ${this.phase})`) });
+    this.pump();
   }
 
   nextWakeup(): number | undefined {
-    return this.queue.length > 0 ? Math.min(...this.queue.map((q) => q.deadline)) : undefined;
+    const due = [...this.queue.map((q) => q.deadline)];
+    const seal = this.sealDue();
+    if (seal !== undefined && !this.sealing) due.push(seal);
+    return due.length > 0 ? Math.min(...due) : undefined;
   }
 
   takeOutputs(): SequencerOutputs {
@@ -128,9 +151,18 @@ export class SequencerCore {
   get tail(): number | undefined {
     return this.phase === "ready" ? this.next : undefined;
   }
-  get status(): { phase: Phase; next: number; captured: number; recoveries: number; queued: number; streams: number } {
+  get status(): { phase: Phase; next: number; captured: number; recoveries: number; queued: number; streams: number; sealedBelow: number; dedupeFrom: number } {
     const capturedEnd = this.captures.at(-1)?.to ?? this.next;
-    return { phase: this.phase, next: this.next, captured: capturedEnd - this.next, recoveries: this.recoveries, queued: this.queue.length, streams: this.streams.size };
+    return {
+      phase: this.phase,
+      next: this.next,
+      captured: capturedEnd - this.next,
+      recoveries: this.recoveries,
+      queued: this.queue.length,
+      streams: this.streams.size,
+      sealedBelow: this.sealedBelow,
+      dedupeFrom: this.keys.from,
+    };
   }
   /** The last slot issued for `tag` (a backpointer: none / unknown when not remembered). */
   private streamTail(tag: string): number {
@@ -139,6 +171,8 @@ export class SequencerCore {
 
   private fencedBy(by: Ballot): void {
     if (this.phase !== "ready") return;
+    // Our own ballots (a seal behind us fencing a slow appender) do not fence our live segments.
+    if (this.captures.some((c) => c.ballot.proposer === by.proposer)) return;
     if (this.captures.some((c) => compareBallots(c.ballot, by) < 0)) this.recover();
   }
 
@@ -147,7 +181,9 @@ export class SequencerCore {
     this.recoveries++;
     this.phase = "recovering";
     this.captures = [];
+    this.issued = [];
     this.claiming = false;
+    this.sealing = false;
     const epoch = this.epoch;
     this.tasks.start(this.recoverTask(), (r) => {
       if (epoch !== this.epoch) return;
@@ -164,35 +200,20 @@ export class SequencerCore {
   /** Recover, retrying while the cluster is unreachable or another sequencer keeps preempting. */
   private *recoverTask(): RegGen<LogResult<Recovered>> {
     for (;;) {
-      const r = yield* this.tryRecover();
+      const r = yield* recoverSegments(this.config);
       if (r.ok || !isTransient(r.failure.code)) return r;
       yield* sleep(this.config.retryMs);
     }
   }
 
-  private *tryRecover(): RegGen<LogResult<Recovered>> {
-    const last = yield* lastAllocated(this.config);
-    if (!last.ok) return last;
-    const from = Math.max(0, last.value - this.config.sealSegments + 1);
-    const sealed = new Map<number, Uint8Array>();
-    for (let s = from; s <= last.value; s++) {
-      const r = yield* seal(this.config, s);
-      if (!r.ok) return r;
-      for (const [i, v] of r.value) sealed.set(i, v);
-    }
-    return logOk({ last: last.value, sealed, from });
-  }
-
   private adopt(r: Recovered): void {
     this.streams.clear();
-    this.keys.clear();
     this.streamsComplete = r.from === 0;
-    for (const [slot, bytes] of [...r.sealed].sort(([a], [b]) => a - b)) {
-      const v = decodeSlot(bytes);
-      if ("_tag" in v || v.kind === "fill") continue;
-      for (const s of v.entry.streams) this.noteStream(s.tag, slot);
-      this.noteKey(keyString(v.entry.key), slot);
-    }
+    for (const [tag, slot] of [...r.streams].sort(([, a], [, b]) => a - b)) this.noteStream(tag, slot);
+    this.keys = r.keys;
+    this.entriesFrom = r.from;
+    this.entrySegments = [...r.entrySegments];
+    this.sealedBelow = r.last + 1;
     this.nextSegment = r.last + 1;
     this.next = this.nextSegment * this.config.segmentSize;
     this.phase = "ready";
@@ -205,7 +226,14 @@ export class SequencerCore {
     this.claiming = true;
     const epoch = this.epoch;
     const segment = this.nextSegment;
-    this.tasks.start(this.claimTask(segment), (r) => {
+    // What the next owner need not seal or read back: the mark, and which sealed segments of the
+    // dedupe window behind this one hold entries.
+    if (this.entrySegments.length > this.config.dedupeSegments) {
+      this.entrySegments = this.entrySegments.slice(-this.config.dedupeSegments);
+      this.entriesFrom = this.entrySegments[0]!;
+    }
+    const meta = { sealedBelow: this.sealedBelow, entriesFrom: this.entriesFrom, entrySegments: [...this.entrySegments] };
+    this.tasks.start(this.claimTask(segment, meta), (r) => {
       if (epoch !== this.epoch) return;
       this.claiming = false;
       if (!r.ok) {
@@ -221,26 +249,59 @@ export class SequencerCore {
     });
   }
 
-  private *claimTask(segment: number): RegGen<LogResult<ClaimResult>> {
+  private *claimTask(segment: number, meta: Omit<SegmentMeta, "owner">): RegGen<LogResult<ClaimResult>> {
     for (;;) {
-      const r = yield* claim(this.config, this.config.owner, segment);
+      const r = yield* claim(this.config, this.config.owner, segment, meta);
       if (r.ok || !isTransient(r.failure.code)) return r;
       yield* sleep(this.config.retryMs);
     }
+  }
+
+  /** When the oldest fully issued segment is due to be sealed. */
+  private sealDue(): number | undefined {
+    const first = this.issued[0];
+    return this.phase === "ready" && first ? first.at + this.config.sealAfterMs : undefined;
+  }
+
+  /** Seal the oldest fully issued segment once it is due, one at a time, in order. */
+  private sealBehind(): void {
+    const due = this.sealDue();
+    if (this.sealing || due === undefined || due > this.now) return;
+    const { segment } = this.issued[0]!;
+    assert(segment === this.sealedBelow, () => `segment ${segment} is the next to seal (${this.sealedBelow})`);
+    this.sealing = true;
+    const epoch = this.epoch;
+    let entries = false;
+    const visit = (_slot: number, v: Uint8Array): void => {
+      entries ||= !isFill(v);
+    };
+    this.tasks.start(seal(this.config, segment, segment, FILL_BYTES, visit), (r) => {
+      if (epoch !== this.epoch) return;
+      this.sealing = false;
+      if (!r.ok) {
+        // Try again later; a recovery would seal it anyway.
+        this.issued[0] = { segment, at: this.now };
+        return;
+      }
+      this.issued.shift();
+      this.sealedBelow = segment + 1;
+      if (entries) this.entrySegments.push(segment);
+    });
   }
 
   private pump(): void {
     for (;;) {
       this.claimAhead();
       if (this.phase !== "ready") return;
+      this.sealBehind();
       const q = this.queue[0];
       if (!q) return;
       const capturedEnd = this.captures.at(-1)?.to ?? this.next;
       if (capturedEnd - this.next < q.req.asks.length) return;
       this.queue.shift();
-      const spent = q.req.asks.find((a) => (this.keys.get(keyString(a.key))?.length ?? 0) >= this.config.priorsMax);
-      if (spent) {
-        this.grants.push({ id: q.id, result: logFail("exhausted", `key ${keyString(spent.key)} was issued ${this.config.priorsMax} slots already`) });
+      const refused = this.refusal(q.req);
+      if (refused) {
+        this.grants.push({ id: q.id, result: refused });
         continue;
       }
       const tokens = q.req.asks.map((a) => this.issue(a));
@@ -249,19 +310,37 @@ export class SequencerCore {
     }
   }
 
+  /** Why these asks get no tokens, if they do not. */
+  private refusal(req: GrantRequest): LogResult<never> | undefined {
+    for (const a of req.asks) {
+      const k = keyString(a.key);
+      if (this.keys.priors(k).length >= this.config.priorsMax) return logFail("exhausted", `key ${k} was issued ${this.config.priorsMax} slots already`);
+      if (a.since !== undefined && a.since < this.keys.from) {
+        return logFail(
+          "exhausted",
+          `key ${k}: an earlier attempt may be at slot ${a.since} or later, but this sequencer knows the keys from slot ${this.keys.from} on (its dedupe window); read the log from slot ${a.since} to look for it`,
+        );
+      }
+    }
+    return undefined;
+  }
+
   private issue(ask: TokenAsk): Token {
-    while (this.captures[0] && this.captures[0].to <= this.next) this.captures.shift();
     const capture = this.captures[0];
-    assert(capture !== undefined && capture.from <= this.next, () => `a claimed capture covers the next slot ${this.next}`);
+    assert(capture !== undefined && capture.from <= this.next && this.next < capture.to, () => `a claimed capture covers the next slot ${this.next}`);
     const slot = this.next++;
+    if (this.next === capture.to) {
+      this.captures.shift();
+      this.issued.push({ segment: Math.floor(slot / this.config.segmentSize), at: this.now });
+    }
     const prev = ask.streams.map((tag) => {
       const p = this.streamTail(tag);
       this.noteStream(tag, slot);
       return p;
     });
     const k = keyString(ask.key);
-    const priors = [...(this.keys.get(k) ?? [])];
-    this.noteKey(k, slot);
+    const priors = [...this.keys.priors(k)];
+    this.keys.note(k, slot);
     return { slot, capture, prev, priors };
   }
 
@@ -272,14 +351,6 @@ export class SequencerCore {
       this.streams.delete(this.streams.keys().next().value!);
       this.streamsComplete = false;
     }
-  }
-
-  private noteKey(k: string, slot: number): void {
-    const slots = this.keys.get(k) ?? [];
-    slots.push(slot);
-    this.keys.delete(k);
-    this.keys.set(k, slots);
-    if (this.keys.size > this.config.keysMax) this.keys.delete(this.keys.keys().next().value!);
   }
 
   private failQueued(f: LogFailure): void {

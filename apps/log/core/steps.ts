@@ -15,6 +15,9 @@ export interface TokenAsk {
   readonly streams: readonly string[];
   /** The appender's last token was fenced by this ballot: the sequencer re-captures if it is behind. */
   readonly preemptedBy?: Ballot;
+  /** No earlier attempt of this key is below this slot (e.g. the tail read before the first one):
+   *  a sequencer whose dedupe window starts above it refuses rather than risk a duplicate. */
+  readonly since?: number;
 }
 
 export type RegisterStep =

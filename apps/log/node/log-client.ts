@@ -4,6 +4,7 @@
  * stream reads and subscriptions read the registers directly. Failures are thrown as `LogError`.
  */
 import { randomUUID } from "node:crypto";
+import { isIndex } from "../../../paxos/limits.ts";
 import type { CreateSpaceResult } from "../../../wor/core/results.ts";
 import { kindNoun } from "../../../wor/core/space-meta.ts";
 import { WorError, type WorClient } from "../../../wor/node/client.ts";
@@ -30,8 +31,13 @@ export interface WormLogOptions {
 
 export interface AppendOptions {
   readonly streams?: readonly string[];
-  /** Retrying an append with the same key never stores it twice. Generated when absent. */
+  /** Retrying an append with the same key never stores it twice (within the sequencer's dedupe
+   *  window, apps/log/README.md). Generated when absent. */
   readonly key?: IdempotencyKey;
+  /** For a retry: no earlier attempt of this key is below this slot (e.g. `tail()` read before the
+   *  first attempt). The append is refused (`exhausted`) rather than risk a duplicate when the
+   *  sequencer's dedupe window starts above it. */
+  readonly since?: number;
 }
 
 const unwrap = <T>(r: LogResult<T>): T => {
@@ -79,10 +85,10 @@ export class WormLog {
   async append(payload: Uint8Array, opts: AppendOptions = {}): Promise<Appended> {
     const key = opts.key ?? { client: this.clientId, seq: this.seq++ };
     const streams = opts.streams ?? [];
-    const problem = entryProblem({ key, streams });
+    const problem = entryProblem({ key, streams }) ?? (opts.since === undefined || isIndex(opts.since) ? undefined : `since ${opts.since} is not a slot`);
     if (problem) throw new LogError({ code: "invalid", message: problem });
     await this.open();
-    return this.run(append(this.appendConfig, { key, streams, payload }));
+    return this.run(append(this.appendConfig, { key, streams, payload, ...(opts.since !== undefined ? { since: opts.since } : {}) }));
   }
 
   /** What slot `slot` holds now (no waiting, no filling). */

@@ -53,8 +53,8 @@ function expectInvalidRequest(bytes: Uint8Array, id: number, code: CodecError["c
 const tag = fc.stringMatching(/^[a-z][a-z0-9.-]{0,20}$/);
 const ballot = fc.record({ round: fc.integer({ min: 1, max: 1 << 30 }), proposer: fc.integer({ min: 1, max: 1 << 20 }) }).map(({ round, proposer }) => ({ round, proposer }));
 const ask: fc.Arbitrary<TokenAsk> = fc
-  .record({ client: tag, seq: fc.maxSafeNat(), streams: fc.uniqueArray(tag, { maxLength: 4 }), preemptedBy: fc.option(ballot, { nil: undefined }) })
-  .map(({ client, seq, streams, preemptedBy }) => (preemptedBy ? { key: { client, seq }, streams, preemptedBy } : { key: { client, seq }, streams }));
+  .record({ client: tag, seq: fc.maxSafeNat(), streams: fc.uniqueArray(tag, { maxLength: 4 }), preemptedBy: fc.option(ballot, { nil: undefined }), since: fc.option(fc.maxSafeNat(), { nil: undefined }) })
+  .map(({ client, seq, streams, preemptedBy, since }) => ({ key: { client, seq }, streams, ...(preemptedBy ? { preemptedBy } : {}), ...(since === undefined ? {} : { since }) }));
 const requestArb: fc.Arbitrary<GrantRequestFrame> = fc
   .record({ id: fc.maxSafeNat(), asks: fc.array(ask, { maxLength: 5 }), streams: fc.uniqueArray(tag, { maxLength: 3 }) })
   .map(({ id, asks, streams }) => ({ id, kind: "grant", log: "orders", request: streams.length > 0 ? { asks, streams } : { asks } }));

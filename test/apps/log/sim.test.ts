@@ -27,6 +27,10 @@ test(`${SEEDS} seeds of the whole log stack with every fault on are clean`, () =
     "log.token.prior",
     "log.seq.captureFoundValues",
     "log.appender.captureFoundValue",
+    "log.appender.crashBeforeWrite",
+    "log.appender.crashAfterWrite",
+    "log.seq.sealBehind",
+    "log.token.priorFromOtherSequencer",
   ]) {
     assert.ok((s.probes[p] ?? 0) > 0, `probe ${p} never reached`);
   }
@@ -63,21 +67,36 @@ test("the log simulator catches the planted bug appendWithoutSettle, and prints 
 test("appends retried with the same key by fresh appenders (crashes, failures) stay exactly-once", () => {
   // Every slot a sequencer issued for a key travels with the next token as a prior, and the
   // appender settles each before writing: no key is stored twice while the sequencer lives.
-  const s = runLogSimulation({ seeds: { from: 1, to: 200 }, keyRetries: true, faults: { ...LOG_ALL_FAULTS, sequencerCrash: 0, sequencerReplace: 0 } });
+  const s = runLogSimulation({ seeds: { from: 1, to: 200 }, faults: { ...LOG_ALL_FAULTS, sequencerCrash: 0, sequencerReplace: 0 } });
   assert.deepEqual(
     s.failures.map((f) => `${f.seed}: ${f.violations[0]}`),
     [],
   );
 });
 
-test(
-  "key retries across a sequencer failover stay exactly-once",
-  { todo: "a new sequencer knows the keys of the segments it seals only; an attempt that lands later in an older segment (a crashed appender's write finished by a hole filler) is not deduplicated — e.g. keyRetries seeds 17, 156, 201" },
-  () => {
-    const s = runLogSimulation({ seeds: { from: 1, to: 200 }, keyRetries: true });
-    assert.deepEqual(
-      s.failures.map((f) => `${f.seed}: ${f.violations[0]}`),
-      [],
-    );
-  },
-);
+/** Sequencers crash and are replaced (the old one running on) often, and appenders crash often. */
+const FAILOVERS = { ...LOG_ALL_FAULTS, sequencerCrash: 0.02, sequencerReplace: 0.02, appenderCrash: 0.15 };
+
+test("key retries across sequencer failovers and takeovers stay exactly-once (the dedupe window survives recovery)", () => {
+  // A restarted appender retries its key through a new sequencer (the old one dead, or still
+  // running for a while): the new one sealed everything the old ones left unsealed (sealed-below
+  // marks) and learned the keys of the dedupe window, so the retry settles the earlier attempt.
+  const s = runLogSimulation({ seeds: { from: 1, to: 1_000 }, faults: FAILOVERS, stopOnFailure: false, now });
+  console.log(`# failovers: ${s.seeds} seeds in ${(s.ms / 1000).toFixed(1)} s; probes: ${JSON.stringify(s.probes)}`);
+  assert.deepEqual(
+    s.failures.map((f) => `${f.seed}: ${f.violations[0]}`),
+    [],
+  );
+  for (const p of ["log.token.priorFromOtherSequencer", "log.token.priorFromLiveOtherSequencer", "log.token.priorBeyondLastTwoSegments", "log.seq.sealBehind"]) {
+    assert.ok((s.probes[p] ?? 0) > 0, `probe ${p} never reached`);
+  }
+});
+
+test("the log simulator catches the planted bug recoverOnlyLastSegments (a key stored twice across a failover)", () => {
+  const s = plantBugForTest("recoverOnlyLastSegments", () => runLogSimulation({ seeds: { from: 1, to: 1_000 }, faults: FAILOVERS }));
+  assert.equal(s.failures.length, 1, "recoverOnlyLastSegments was not caught in 1,000 seeds");
+  const f = s.failures[0]!;
+  assert.match(f.violations.join("\n"), /stored twice|acknowledged/);
+  console.log(`# recoverOnlyLastSegments: caught at seed ${f.seed}: ${f.violations[0]!.slice(0, 140)}`);
+  assert.equal(runLogSeed(f.seed, { faults: FAILOVERS }).ok, true);
+});

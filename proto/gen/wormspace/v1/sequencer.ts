@@ -71,7 +71,14 @@ export interface TokenAsk {
   key?: IdempotencyKey | undefined;
   streams: string[];
   /** The appender's last token was fenced by this ballot: the sequencer re-captures if it is behind. */
-  preemptedBy?: Ballot | undefined;
+  preemptedBy?:
+    | Ballot
+    | undefined;
+  /**
+   * A retry: no earlier attempt of this key is below this slot. A sequencer whose dedupe window
+   * starts above it refuses the ask (exhausted) rather than risk storing the key twice.
+   */
+  since?: number | undefined;
 }
 
 /**
@@ -209,7 +216,7 @@ export const IdempotencyKey: MessageFns<IdempotencyKey> = {
 };
 
 function createBaseTokenAsk(): TokenAsk {
-  return { key: undefined, streams: [], preemptedBy: undefined };
+  return { key: undefined, streams: [], preemptedBy: undefined, since: undefined };
 }
 
 export const TokenAsk: MessageFns<TokenAsk> = {
@@ -222,6 +229,9 @@ export const TokenAsk: MessageFns<TokenAsk> = {
     }
     if (message.preemptedBy !== undefined) {
       Ballot.encode(message.preemptedBy, writer.uint32(26).fork()).join();
+    }
+    if (message.since !== undefined) {
+      writer.uint32(32).uint64(message.since);
     }
     return writer;
   },
@@ -261,6 +271,14 @@ export const TokenAsk: MessageFns<TokenAsk> = {
             }
 
             message.preemptedBy = Ballot.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.since = longToNumber(reader.uint64());
             continue;
           }
         }

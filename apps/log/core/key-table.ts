@@ -1,0 +1,48 @@
+/**
+ * The sequencer's key table (DESIGN.md §4.1): for each idempotency key, every slot the key was
+ * issued or found chosen at, so a retry's token carries them as priors and the appender settles
+ * them first. Bounded: `keysMax` keys, least recently noted forgotten first. The table knows where
+ * its knowledge starts: every key with an attempt at a slot ≥ `from` is in it. Forgetting a key
+ * moves `from` past that key's last slot, so the bound stays true.
+ */
+import { assert } from "../../../verify/runtime/assert.ts";
+
+export class KeyTable {
+  private readonly slots = new Map<string, number[]>();
+  private start: number;
+
+  constructor(
+    private readonly keysMax: number,
+    /** The first slot whose keys are all known (the start of the dedupe window). */
+    from: number,
+  ) {
+    assert(keysMax >= 1 && Number.isSafeInteger(from) && from >= 0, "keysMax ≥ 1, from a slot");
+    this.start = from;
+  }
+
+  /** Every key with an attempt at a slot ≥ `from` is known. */
+  get from(): number {
+    return this.start;
+  }
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  /** Every slot noted for key `k`, oldest first. */
+  priors(k: string): readonly number[] {
+    return this.slots.get(k) ?? [];
+  }
+
+  /** Key `k` was issued, or found chosen, at `slot` (noted in increasing slot order). */
+  note(k: string, slot: number): void {
+    const slots = this.slots.get(k) ?? [];
+    if (!slots.includes(slot)) slots.push(slot);
+    this.slots.delete(k);
+    this.slots.set(k, slots);
+    if (this.slots.size <= this.keysMax) return;
+    const [oldest, gone] = this.slots.entries().next().value!;
+    this.slots.delete(oldest);
+    this.start = Math.max(this.start, Math.max(...gone) + 1);
+  }
+}
