@@ -13,8 +13,11 @@ import { WorClient, WorError } from "../../wor/node/client.ts";
 import { type ClusterConfig, loadClusterConfig, parseAddress, readTlsFiles } from "../../wor/node/cluster-config.ts";
 import type { ClientSecurity } from "../../wor/node/credentials.ts";
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
+import { shortReason } from "../../wor/node/grpc-reason.ts";
 import type { Transport } from "../../wor/node/link.ts";
 import { CliFailure, EXIT, toFailure, usage } from "./errors.ts";
+
+export { shortReason };
 
 const opt = <A>(f: Flag.Flag<A>) => Flag.optional(f);
 
@@ -218,12 +221,6 @@ export async function withClient<T>(target: Target, f: (client: WorClient) => Pr
   }
 }
 
-/** grpc-js reasons are long; keep the part that says what happened. */
-export function shortReason(reason: string): string {
-  const m = /(ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|ECONNRESET)/.exec(reason);
-  if (m) return m[1] === "ECONNREFUSED" ? "connection refused" : m[1]!;
-  return reason.length > 80 ? `${reason.slice(0, 79)}…` : reason;
-}
 
 /** A user space name, or a bad-input failure. */
 export function checkSpaceName(name: string): string {

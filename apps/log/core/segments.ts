@@ -21,16 +21,20 @@ export interface SegmentConfig {
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder();
 
-/** The allocation metadata a sequencer writes: who owns the segment's tokens. */
-export const ownerMeta = (owner: string): Uint8Array => utf8.encode(JSON.stringify({ sequencer: owner }));
-export function metaOwner(meta: Uint8Array): string | undefined {
+/** The allocation metadata a sequencer writes: who owns the segment's tokens, and where that
+ *  sequencer serves (none when it is embedded in an appender). */
+export const ownerMeta = (owner: string, address?: string): Uint8Array => utf8.encode(JSON.stringify(address === undefined ? { sequencer: owner } : { sequencer: owner, address }));
+function metaField(meta: Uint8Array, field: "sequencer" | "address"): string | undefined {
   try {
     const v = JSON.parse(utf8d.decode(meta)) as unknown;
-    return typeof v === "object" && v !== null && typeof (v as { sequencer?: unknown }).sequencer === "string" ? (v as { sequencer: string }).sequencer : undefined;
+    const x = typeof v === "object" && v !== null ? (v as Record<string, unknown>)[field] : undefined;
+    return typeof x === "string" ? x : undefined;
   } catch {
     return undefined;
   }
 }
+export const metaOwner = (meta: Uint8Array): string | undefined => metaField(meta, "sequencer");
+export const metaAddress = (meta: Uint8Array): string | undefined => metaField(meta, "address");
 
 /** Is segment `s` allocated (or trimmed, or being allocated)? */
 function* allocated(cfg: SegmentConfig, s: number): RegGen<LogResult<boolean>> {
@@ -111,9 +115,10 @@ function* fillEmpty(capture: Capture, values: Map<number, Uint8Array>): RegGen<L
 
 export type ClaimResult = { readonly kind: "claimed"; readonly capture: Capture } | { readonly kind: "rival"; readonly why: string };
 
-/** Allocate segment `s` in `owner`'s name and capture it. `rival` when another sequencer got there. */
-export function* claim(cfg: SegmentConfig, owner: string, s: number): RegGen<LogResult<ClaimResult>> {
-  const a = yield* run({ kind: "alloc", space: cfg.log, segment: s, meta: ownerMeta(owner) });
+/** Allocate segment `s` in `owner`'s name (serving at `address`) and capture it. `rival` when
+ *  another sequencer got there. */
+export function* claim(cfg: SegmentConfig, owner: string, s: number, address?: string): RegGen<LogResult<ClaimResult>> {
+  const a = yield* run({ kind: "alloc", space: cfg.log, segment: s, meta: ownerMeta(owner, address) });
   if (!a.ok) return a;
   if (a.value._tag === "Trimmed") return logOk({ kind: "rival", why: `segment ${s} is trimmed` });
   if (a.value._tag === "AlreadyAllocated" && metaOwner(a.value.meta) !== owner) {

@@ -7,20 +7,32 @@
  * Lifecycle: recover (find the last allocated segment, seal the last `sealSegments` of them so no
  * token an older sequencer issued there can still land, learn stream tails and keys from what they
  * hold) → ready (issue tokens from claimed segments, claiming `aheadSegments` ahead of demand).
- * An appender fenced by a ballot above ours makes us recover again with a higher ballot.
+ * An appender fenced by a ballot above ours, or a segment claim lost to another sequencer, makes us
+ * recover again with a higher ballot.
+ *
+ * Standby (a lease-free rule: a wrongful takeover costs time, never safety): the log's active
+ * sequencer is the owner of its last allocated segment. A sequencer that serves at an address finds,
+ * when it would recover, whether another one that serves elsewhere owns that segment; then it stands
+ * by and answers every request with a redirect there, instead of fencing it. It takes the log over
+ * only when a request carries a takeover hint naming that active sequencer (the client gave up on
+ * it: a grant missed its deadline or the stream failed). An embedded sequencer (no address) never
+ * stands by.
  */
 import { type Ballot, compareBallots } from "../../../paxos/ballot.ts";
 import type { Capture } from "../../../wor/core/results.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
 import { PREV_NONE, PREV_UNKNOWN, decodeSlot, keyString } from "./entry.ts";
-import { type ClaimResult, type SegmentConfig, claim, lastAllocated, seal } from "./segments.ts";
-import { type LogFailure, type GrantRequest, type LogResult, type RegGen, type RegisterStep, type StepResult, type TokenAsk, isTransient, logFail, logOk, sleep } from "./steps.ts";
+import { type ClaimResult, type SegmentConfig, claim, lastAllocated, metaAddress, metaOwner, seal } from "./segments.ts";
+import { type ActiveSequencer, type LogFailure, type GrantRequest, type LogResult, type RegGen, type RegisterStep, type StepResult, type TokenAsk, isTransient, logFail, logOk, run, sleep } from "./steps.ts";
 import { TaskRunner } from "./tasks.ts";
 import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "./tokens.ts";
 
 export interface SequencerConfig extends SegmentConfig {
   /** Written in each segment's allocation metadata: unique per sequencer incarnation. */
   readonly owner: string;
+  /** Where this sequencer serves ("host:port"), written with `owner`: a standby redirects clients
+   *  here. None: embedded in an appender, never standing by. */
+  readonly address?: string;
   /** Claimed segments kept ahead of the next slot. */
   readonly aheadSegments: number;
   /** Segments sealed on recovery: at least `aheadSegments + 1` of every sequencer of this log. */
@@ -54,10 +66,15 @@ export interface SequencerOutputs {
   readonly grants: readonly { readonly id: number; readonly result: LogResult<Grant> }[];
 }
 
-type Phase = "idle" | "recovering" | "ready";
+type Phase = "idle" | "recovering" | "ready" | "standby";
 
-/** What recovery found: the last allocated segment, and the values of the sealed ones from `from`. */
-interface Recovered {
+/** What recovery found: the last allocated segment, and the values of the sealed ones from `from`;
+ *  or that another sequencer serves the log. */
+type Recovered = Sealed | { readonly kind: "standby"; readonly active: ActiveSequencer };
+/** Who owns the log's last segment, as far as this sequencer is concerned. */
+type LastOwner = "ours" | "fence" | ActiveSequencer;
+interface Sealed {
+  readonly kind: "sealed";
   readonly last: number;
   readonly sealed: ReadonlyMap<number, Uint8Array>;
   readonly from: number;
@@ -76,8 +93,12 @@ export class SequencerCore {
   private epoch = 0;
   private captures: Capture[] = [];
   private next = 0;
+  /** The first slot issued since the last recovery. */
+  private issuedFrom = 0;
   private nextSegment = 0;
   private claiming = false;
+  /** Finding out who owns the last segment (after a token found its slot taken). */
+  private checking = false;
   private readonly streams = new Map<string, number>();
   /** Every stream's whole history is known (a fresh log, or sealed back to its start). */
   private streamsComplete = false;
@@ -85,6 +106,8 @@ export class SequencerCore {
   private queue: Queued[] = [];
   private grants: { id: number; result: LogResult<Grant> }[] = [];
   private recoveries = 0;
+  /** While standing by: the sequencer clients are redirected to. */
+  private active: ActiveSequencer | undefined;
 
   constructor(readonly config: SequencerConfig) {
     assert(config.aheadSegments >= 1 && config.sealSegments > config.aheadSegments, "sealSegments > aheadSegments ≥ 1");
@@ -96,9 +119,16 @@ export class SequencerCore {
       this.grants.push({ id, result: logFail("tooLarge", `${req.asks.length} tokens asked (limit ${this.config.asksMax})`) });
       return;
     }
+    if (this.phase === "standby" && req.takeover !== this.active?.address) {
+      this.grants.push({ id, result: this.redirect(this.active!) });
+      return;
+    }
     this.queue.push({ id, req, deadline: now + this.config.askTimeoutMs });
-    for (const a of req.asks) if (a.preemptedBy) this.fencedBy(a.preemptedBy);
-    if (this.phase === "idle") this.recover();
+    for (const a of req.asks) {
+      if (a.preemptedBy) this.fencedBy(a.preemptedBy);
+      if (a.taken !== undefined) this.takenAt(a.taken);
+    }
+    if (this.phase === "idle" || this.phase === "standby") this.recover();
     this.pump();
   }
 
@@ -128,9 +158,10 @@ export class SequencerCore {
   get tail(): number | undefined {
     return this.phase === "ready" ? this.next : undefined;
   }
-  get status(): { phase: Phase; next: number; captured: number; recoveries: number; queued: number; streams: number } {
+  get status(): { phase: Phase; next: number; captured: number; recoveries: number; queued: number; streams: number; active?: string } {
     const capturedEnd = this.captures.at(-1)?.to ?? this.next;
-    return { phase: this.phase, next: this.next, captured: capturedEnd - this.next, recoveries: this.recoveries, queued: this.queue.length, streams: this.streams.size };
+    const s = { phase: this.phase, next: this.next, captured: capturedEnd - this.next, recoveries: this.recoveries, queued: this.queue.length, streams: this.streams.size };
+    return this.active ? { ...s, active: this.active.address } : s;
   }
   /** The last slot issued for `tag` (a backpointer: none / unknown when not remembered). */
   private streamTail(tag: string): number {
@@ -142,12 +173,35 @@ export class SequencerCore {
     if (this.captures.some((c) => compareBallots(c.ballot, by) < 0)) this.recover();
   }
 
+  /** A slot we issued since we last recovered holds another value: a hole filler, or a sequencer
+   *  that captured over us. Find who owns the last segment: stand by, fence it, or carry on. */
+  private takenAt(slot: number): void {
+    if (this.phase !== "ready" || this.checking || slot < this.issuedFrom || slot >= this.next) return;
+    this.checking = true;
+    const epoch = this.epoch;
+    this.tasks.start(this.ownerTask(), (r) => {
+      if (epoch !== this.epoch) return;
+      this.checking = false;
+      if (!r.ok || r.value === "ours") return;
+      if (r.value === "fence") this.recover();
+      else this.standBy(r.value);
+    });
+  }
+
+  private *ownerTask(): RegGen<LogResult<LastOwner>> {
+    const last = yield* lastAllocated(this.config);
+    if (!last.ok) return last;
+    return yield* this.ownerAt(last.value);
+  }
+
   private recover(): void {
     this.epoch++;
     this.recoveries++;
     this.phase = "recovering";
+    this.active = undefined;
     this.captures = [];
     this.claiming = false;
+    this.checking = false;
     const epoch = this.epoch;
     this.tasks.start(this.recoverTask(), (r) => {
       if (epoch !== this.epoch) return;
@@ -156,7 +210,8 @@ export class SequencerCore {
         this.failQueued(r.failure);
         return;
       }
-      this.adopt(r.value);
+      if (r.value.kind === "standby") this.standBy(r.value.active);
+      else this.adopt(r.value);
       this.pump();
     });
   }
@@ -173,6 +228,9 @@ export class SequencerCore {
   private *tryRecover(): RegGen<LogResult<Recovered>> {
     const last = yield* lastAllocated(this.config);
     if (!last.ok) return last;
+    const owner = yield* this.ownerAt(last.value);
+    if (!owner.ok) return owner;
+    if (typeof owner.value === "object") return logOk({ kind: "standby", active: owner.value });
     const from = Math.max(0, last.value - this.config.sealSegments + 1);
     const sealed = new Map<number, Uint8Array>();
     for (let s = from; s <= last.value; s++) {
@@ -180,10 +238,41 @@ export class SequencerCore {
       if (!r.ok) return r;
       for (const [i, v] of r.value) sealed.set(i, v);
     }
-    return logOk({ last: last.value, sealed, from });
+    return logOk({ kind: "sealed", last: last.value, sealed, from });
   }
 
-  private adopt(r: Recovered): void {
+  /** Who owns segment `last` (the log's active sequencer): us (or nobody yet), another sequencer to
+   *  fence (embedded, a previous incarnation at our address, or one a queued request asks us to take
+   *  over from), or another one that serves elsewhere, to stand by for. */
+  private *ownerAt(last: number): RegGen<LogResult<LastOwner>> {
+    if (last < 0) return logOk("ours");
+    const c = yield* run({ kind: "check", space: this.config.log, segment: last });
+    if (!c.ok) return c;
+    if (c.value._tag !== "Allocated") return logOk("ours");
+    const owner = metaOwner(c.value.meta);
+    const address = metaAddress(c.value.meta);
+    if (owner === this.config.owner) return logOk("ours");
+    if (owner === undefined || address === undefined || this.config.address === undefined || address === this.config.address) return logOk("fence");
+    if (this.queue.some((q) => q.req.takeover === address)) return logOk("fence");
+    return logOk({ owner, address });
+  }
+
+  private standBy(active: ActiveSequencer): void {
+    this.epoch++;
+    this.phase = "standby";
+    this.active = active;
+    this.captures = [];
+    this.claiming = false;
+    this.checking = false;
+    for (const q of this.queue) this.grants.push({ id: q.id, result: this.redirect(active) });
+    this.queue = [];
+  }
+
+  private redirect(active: ActiveSequencer): LogResult<never> {
+    return { ok: false, failure: { code: "redirect", message: `sequencer ${this.config.owner} stands by: ${active.owner} at ${active.address} serves log ${this.config.log}`, active } };
+  }
+
+  private adopt(r: Sealed): void {
     this.streams.clear();
     this.keys.clear();
     this.streamsComplete = r.from === 0;
@@ -195,6 +284,7 @@ export class SequencerCore {
     }
     this.nextSegment = r.last + 1;
     this.next = this.nextSegment * this.config.segmentSize;
+    this.issuedFrom = this.next;
     this.phase = "ready";
   }
 
@@ -223,7 +313,7 @@ export class SequencerCore {
 
   private *claimTask(segment: number): RegGen<LogResult<ClaimResult>> {
     for (;;) {
-      const r = yield* claim(this.config, this.config.owner, segment);
+      const r = yield* claim(this.config, this.config.owner, segment, this.config.address);
       if (r.ok || !isTransient(r.failure.code)) return r;
       yield* sleep(this.config.retryMs);
     }

@@ -15,6 +15,9 @@ export interface TokenAsk {
   readonly streams: readonly string[];
   /** The appender's last token was fenced by this ballot: the sequencer re-captures if it is behind. */
   readonly preemptedBy?: Ballot;
+  /** The appender's last token, at this slot, found another value there (a fill): someone captured
+   *  over the sequencer, which checks whether it still serves the log if it issued that slot. */
+  readonly taken?: number;
 }
 
 export type RegisterStep =
@@ -30,6 +33,9 @@ export type RegisterStep =
 export interface GrantRequest {
   readonly asks: readonly TokenAsk[];
   readonly streams?: readonly string[];
+  /** Takeover hint: the address of a sequencer the client gave up on (deadline missed, stream
+   *  failed). A standby sequencer takes the log over when this names the active one. */
+  readonly takeover?: string;
 }
 
 export type LogStep = RegisterStep | { readonly kind: "tokens"; readonly log: string; readonly request: GrantRequest };
@@ -59,14 +65,20 @@ export function* run<S extends LogStep>(step: S): Generator<S, StepResults[S["ki
 
 export const sleep = (ms: number): RegGen<undefined> => run({ kind: "sleep", ms } as const);
 
-/** A log operation's failure: the register layer's codes plus the log's own. */
-export interface LogFailure {
-  readonly code: FailureCode | "trimmed" | "corrupt" | "exhausted";
-  readonly message: string;
+/** The sequencer that serves a log: the owner of its last allocated segment, and where it serves. */
+export interface ActiveSequencer {
+  readonly owner: string;
+  readonly address: string;
 }
+
+/** A log operation's failure: the register layer's codes plus the log's own. `redirect`: a standby
+ *  sequencer's answer, naming the `active` one (remote token sources follow it). */
+export type LogFailure =
+  | { readonly code: FailureCode | "trimmed" | "corrupt" | "exhausted"; readonly message: string }
+  | { readonly code: "redirect"; readonly message: string; readonly active: ActiveSequencer };
 export type LogResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: LogFailure };
 export const logOk = <T>(value: T): LogResult<T> => ({ ok: true, value });
-export const logFail = (code: LogFailure["code"], message: string): LogResult<never> => ({ ok: false, failure: { code, message } });
+export const logFail = (code: Exclude<LogFailure["code"], "redirect">, message: string): LogResult<never> => ({ ok: false, failure: { code, message } });
 
 /** Failures worth retrying after a pause: the cluster or the sequencer may come back. */
 export const isTransient = (code: LogFailure["code"]): boolean => code === "timeout" || code === "unavailable" || code === "notReady" || code === "contended";

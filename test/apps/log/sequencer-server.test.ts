@@ -1,7 +1,8 @@
 /**
  * The remote sequencer over real gRPC (apps/log/node/sequencer-server.ts, remote-tokens.ts) in front
  * of an in-memory acceptor cluster: batched grants, appends through it, failover to the next
- * address, deadlines, unreachable sequencers, bad requests and the cluster token.
+ * address, deadlines, unreachable sequencers, bad requests, the cluster token, and a standby that
+ * redirects to the active sequencer until a client's takeover hint makes it take over.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -27,11 +28,12 @@ describe("sequencer server", () => {
   const running: Running[] = [];
   const sources: RemoteTokenSource[] = [];
 
-  async function sequencer(owner: string, token?: string): Promise<Running> {
+  async function sequencer(owner: string, token?: string, o: { advertise?: boolean } = {}): Promise<Running> {
     const { client } = cluster.client({ roundTimeoutMs: 1_000 });
     const node = new SequencerNode({ client, owner });
     const server = await startSequencerServer({ sequencer: node, port: 0, ...(token ? { token } : {}) });
     const r = { sequencer: node, server, address: `127.0.0.1:${server.port}` };
+    if (o.advertise) node.advertise(r.address);
     running.push(r);
     return r;
   }
@@ -151,5 +153,31 @@ describe("sequencer server", () => {
     assert.ok(!without.ok && without.failure.code === "unavailable" && /token/.test(without.failure.message), JSON.stringify(without));
     const withToken = await source([a.address], { token }).grant(LOG, { asks: [ask(2)] });
     assert.ok(withToken.ok, JSON.stringify(withToken));
+  });
+
+  it("a second sequencer stands by and redirects to the active one; a takeover hint makes it take over, and the fenced one steps down", async () => {
+    const log = "standby";
+    await cluster.client().client.createSpace(log);
+    const a = await sequencer("seq-active", undefined, { advertise: true });
+    const b = await sequencer("seq-standby", undefined, { advertise: true });
+    const viaA = source([a.address]);
+    const viaB = source([b.address]);
+    const appendA = new WormLog({ client: cluster.client().client, log, tokens: viaA, clientId: "a" });
+    const appendB = new WormLog({ client: cluster.client().client, log, tokens: viaB, clientId: "b" });
+    const first = await appendA.append(bytes("one"));
+    const second = await appendB.append(bytes("two"));
+    assert.equal(second.slot, first.slot + 1, "the standby's client appended through the active sequencer");
+    assert.equal(viaB.counters.redirects, 1);
+    assert.equal(viaB.address, a.address);
+    assert.deepEqual(b.sequencer.status().find((l) => l.log === log), { log, phase: "standby", next: 0, captured: 0, recoveries: 1, queued: 0, streams: 0, active: a.address });
+
+    const hinted = await source([b.address]).grant(log, { asks: [], takeover: a.address });
+    assert.ok(hinted.ok, JSON.stringify(hinted));
+    assert.equal(b.sequencer.status().find((l) => l.log === log)?.phase, "ready", "the hint made the standby take over");
+    const third = await appendA.append(bytes("three"));
+    assert.ok(third.slot > second.slot);
+    assert.equal(viaA.address, b.address, "the fenced sequencer redirected its client to the new active one");
+    const stepped = a.sequencer.status().find((l) => l.log === log);
+    assert.deepEqual([stepped?.phase, stepped?.active, stepped?.recoveries], ["standby", b.address, 1], "it stepped down without recovering again");
   });
 });
