@@ -15,6 +15,7 @@ import type { ClientSecurity } from "../../wor/node/credentials.ts";
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
 import { shortReason } from "../../wor/node/grpc-reason.ts";
 import type { Transport } from "../../wor/node/link.ts";
+import { LogError } from "../log/node/log-error.ts";
 import { CliFailure, EXIT, toFailure, usage } from "./errors.ts";
 
 export { shortReason };
@@ -30,7 +31,7 @@ export const connectionFlags = {
   tlsCa: opt(Flag.String("tls-ca").pipe(Flag.withDescription("PEM file of the CA that signs the acceptors' certificates"))),
   tlsCert: opt(Flag.String("tls-cert").pipe(Flag.withDescription("client certificate (PEM) for mutual TLS"))),
   tlsKey: opt(Flag.String("tls-key").pipe(Flag.withDescription("client key (PEM) for mutual TLS"))),
-  timeout: Flag.Int("timeout").pipe(Flag.withDefault(3_000), Flag.withDescription("milliseconds a round may take before it fails")),
+  timeout: Flag.Int("timeout").pipe(Flag.withDefault(3_000), Flag.withDescription("milliseconds a round (for 'worm log': a whole operation) may take before it fails")),
 };
 
 export interface ConnectionInput {
@@ -56,6 +57,8 @@ export interface Target {
   readonly quorum: number;
   readonly security: ClientSecurity;
   readonly timeoutMs: number;
+  /** Log sequencers named by the cluster file, in failover order (none with --peers). */
+  readonly sequencers: readonly string[];
 }
 
 export async function resolveTarget(input: ConnectionInput): Promise<Target> {
@@ -80,6 +83,7 @@ export async function resolveTarget(input: ConnectionInput): Promise<Target> {
       quorum: config.quorum,
       security,
       timeoutMs,
+      sequencers: config.sequencers ?? [],
     };
   }
   const addresses = parsePeers(peers!);
@@ -87,7 +91,7 @@ export async function resolveTarget(input: ConnectionInput): Promise<Target> {
   if (!Number.isSafeInteger(segmentSize) || segmentSize < 1 || (segmentSize & (segmentSize - 1)) !== 0) throw usage(`--segment-size must be a power of two (got ${segmentSize})`);
   const quorum = majority(addresses.length);
   if (!isValidQuorum(quorum, addresses.length)) throw usage("no valid quorum for these peers");
-  return { addresses, acceptorIds: addresses.map(() => undefined), segmentSize, quorum, security, timeoutMs };
+  return { addresses, acceptorIds: addresses.map(() => undefined), segmentSize, quorum, security, timeoutMs, sequencers: [] };
 }
 
 /** The bytes of a file named by a flag (PEM for TLS), or undefined when the flag is absent. */
@@ -196,14 +200,20 @@ export function openClient(target: Target, options: ClientOptions = {}): OpenCli
     ...(options.cache === false ? { cacheEntriesMax: 0 } : {}),
     ...(options.proposerId !== undefined ? { proposerId: options.proposerId } : {}),
   });
+  /** The acceptors that did not answer, and why. */
+  const unanswered = (): string => {
+    const auth = [...lastError].filter(([, why]) => /token|unauthenticated/i.test(why)).map(([a]) => target.addresses[a]);
+    const down = [...lastError].filter(([, why]) => !/token|unauthenticated/i.test(why)).map(([a, why]) => `${target.addresses[a]} (${shortReason(why)})`);
+    let detail = down.length > 0 ? `; unreachable: ${down.join(", ")}` : "";
+    if (auth.length > 0) detail += `; refused the cluster token (check --token or the cluster file): ${auth.join(", ")}`;
+    return detail;
+  };
   const failure = (e: unknown): CliFailure => {
     if (e instanceof WorError && (e.code === "timeout" || e.code === "unavailable")) {
-      const auth = [...lastError].filter(([, why]) => /token|unauthenticated/i.test(why)).map(([a]) => target.addresses[a]);
-      const down = [...lastError].filter(([, why]) => !/token|unauthenticated/i.test(why)).map(([a, why]) => `${target.addresses[a]} (${shortReason(why)})`);
-      let detail = down.length > 0 ? `; unreachable: ${down.join(", ")}` : "";
-      if (auth.length > 0) detail += `; refused the cluster token (check --token or the cluster file): ${auth.join(", ")}`;
-      return new CliFailure(`no quorum (${target.quorum} of ${target.addresses.length} acceptors) answered within ${target.timeoutMs} ms${detail}`, EXIT.operational);
+      return new CliFailure(`no quorum (${target.quorum} of ${target.addresses.length} acceptors) answered within ${target.timeoutMs} ms${unanswered()}`, EXIT.operational);
     }
+    // A log operation out of time: what it waited for, and the acceptors that did not answer.
+    if (e instanceof LogError && (e.failure.code === "timeout" || e.failure.code === "unavailable")) return new CliFailure(`${toFailure(e).message}${unanswered()}`, EXIT.operational);
     return toFailure(e);
   };
   return { client, failure };

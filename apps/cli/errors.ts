@@ -73,6 +73,8 @@ function describeLog(e: LogError): string {
       return `${e.failure.message} (create the log with 'worm log create')`;
     case "timeout":
       return `timed out: ${e.failure.message}`;
+    case "unavailable":
+      return e.failure.message;
     default:
       return `${e.failure.code}: ${e.failure.message}`;
   }

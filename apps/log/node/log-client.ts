@@ -4,13 +4,14 @@
  * stream reads and subscriptions read the registers directly. Failures are thrown as `LogError`.
  */
 import { randomUUID } from "node:crypto";
+import { LIMITS } from "../../../paxos/limits.ts";
 import type { WorClient } from "../../../wor/node/client.ts";
 import { APPEND_DEFAULTS, type AppendConfig, type Appended, append } from "../core/append.ts";
-import { type IdempotencyKey, entryProblem } from "../core/entry.ts";
+import { type IdempotencyKey, encodeEntry, entryProblem } from "../core/entry.ts";
 import { READ_DEFAULTS, type ReadConfig, type SettledRead, type SlotRead, readSettled, readSlots, scanTail } from "../core/read.ts";
 import type { LogGen, LogResult } from "../core/steps.ts";
 import { type StreamEntry, readStream } from "../core/stream.ts";
-import { runLog } from "./driver.ts";
+import { type Bound, bounded, runLog } from "./driver.ts";
 import { LogError } from "./log-error.ts";
 import { type SubscribeOptions, subscribe } from "./subscription.ts";
 import type { TokenSource } from "./token-source.ts";
@@ -24,6 +25,10 @@ export interface WormLogOptions {
   readonly clientId?: string;
   readonly read?: Partial<Omit<ReadConfig, "log" | "segmentSize">>;
   readonly append?: Partial<Omit<AppendConfig, "log">>;
+  /** Each operation (append, read, readRange, readStream, tail; each read of a subscription) gives
+   *  up after this long with a `LogError` (`timeout`, or `unavailable` naming an unreachable
+   *  sequencer); an append's outcome is then unknown (append again with the same key). None: no bound. */
+  readonly timeoutMs?: number;
 }
 
 export interface AppendOptions {
@@ -66,35 +71,41 @@ export class WormLog {
     const streams = opts.streams ?? [];
     const problem = entryProblem({ key, streams });
     if (problem) return Promise.reject(new LogError({ code: "invalid", message: problem }));
-    return this.run(append(this.appendConfig, { key, streams, payload }));
+    const bytes = entryBytes(key, streams, payload);
+    if (bytes > LIMITS.valueBytesMax) {
+      const message = `entry of ${bytes} bytes (payload ${payload.length}) exceeds the ${LIMITS.valueBytesMax} bytes a log slot holds (payload, key and stream tags)`;
+      return Promise.reject(new LogError({ code: "tooLarge", message }));
+    }
+    return this.run(append(this.appendConfig, { key, streams, payload }), `append to ${this.name}`);
   }
 
   /** What slot `slot` holds now (no waiting, no filling). */
   async read(slot: number): Promise<SlotRead> {
-    return (await this.run(readSlots(this.readConfig, slot, slot + 1)))[0]!;
+    return (await this.run(readSlots(this.readConfig, slot, slot + 1), `read of ${this.name}[${slot}]`))[0]!;
   }
 
   /** Slots [from, to) settled for good: waits for appends in flight and fills holes that stay empty
    *  past the hole timeout. Only for ranges below the tail. */
   readRange(from: number, to: number): Promise<SettledRead[]> {
-    return this.run(readSettled(this.readConfig, from, to));
+    return this.run(readSettled(this.readConfig, from, to), `read of ${this.name}[${from}..${to})`);
   }
 
   /** Entries of one stream in [from, to) (to: the tail), following backpointers. */
   readStream(tag: string, from = 0, to?: number): Promise<StreamEntry[]> {
-    return this.run(readStream(this.readConfig, tag, from, to));
+    return this.run(readStream(this.readConfig, tag, from, to), `read of stream ${tag} of ${this.name}`);
   }
 
   /** The next slot to be issued (from the sequencer), or, read-only, one past the last chosen slot. */
   async tail(): Promise<number> {
     const t = this.options.tokens;
-    if (!t) return this.run(scanTail(this.readConfig));
-    return unwrap(await t.grant(this.options.log, { asks: [] })).tail;
+    const what = `tail of ${this.name}`;
+    if (!t) return this.run(scanTail(this.readConfig), what);
+    return unwrap(await bounded(t.grant(this.options.log, { asks: [] }), this.bound(what))).tail;
   }
 
   /** Entries from slot `from` on, in slot order (fills skipped), following new appends by push. */
   subscribe(from: number, opts: SubscribeOptions = {}): AsyncIterableIterator<SettledRead> {
-    return subscribe({ client: this.options.client, tokens: this.options.tokens, config: this.readConfig }, from, opts);
+    return subscribe({ client: this.options.client, tokens: this.options.tokens, config: this.readConfig, bound: this.bound(`subscription to ${this.name}`) }, from, opts);
   }
 
   /** Trim below `below`: reads there answer trimmed from now on. Resolves with the mark in force. */
@@ -102,7 +113,16 @@ export class WormLog {
     return this.options.client.trim(this.options.log, below);
   }
 
-  private run<T>(gen: LogGen<LogResult<T>>): Promise<T> {
-    return runLog(gen, this.options.client, this.options.tokens);
+  private run<T>(gen: LogGen<LogResult<T>>, what: string): Promise<T> {
+    return runLog(gen, this.options.client, this.options.tokens, this.bound(what));
   }
+
+  private bound(what: string): Bound | undefined {
+    return this.options.timeoutMs === undefined ? undefined : { timeoutMs: this.options.timeoutMs, what };
+  }
+}
+
+/** The most bytes an entry takes in its slot, whatever backpointers its token brings. */
+function entryBytes(key: IdempotencyKey, streams: readonly string[], payload: Uint8Array): number {
+  return encodeEntry({ key, streams: streams.map((tag) => ({ tag, prev: Number.MAX_SAFE_INTEGER - 2 })), payload }).length;
 }
