@@ -54,8 +54,8 @@ interface Ack {
   readonly slot: number;
 }
 
-/** `n` appenders looping until `stop()`; each retries an append with its key until it lands. */
-function appenders(wor: WorClient, tokens: RemoteTokenSource, n: number, name: string) {
+/** `n` appenders looping until `stop()` (or the test's end); each retries an append with its key until it lands. */
+function appenders(t: TestContext, wor: WorClient, tokens: RemoteTokenSource, n: number, name: string) {
   const acks: Ack[] = [];
   let stopped = false;
   const done = Promise.all(
@@ -77,13 +77,12 @@ function appenders(wor: WorClient, tokens: RemoteTokenSource, n: number, name: s
       }
     }),
   );
-  return {
-    acks,
-    stop: () => {
-      stopped = true;
-      return done;
-    },
+  const stop = () => {
+    stopped = true;
+    return done;
   };
+  t.after(stop);
+  return { acks, stop };
 }
 
 /** The longest time without an ack inside [from, to]. */
@@ -117,7 +116,7 @@ test("a paused sequencer stalls its appenders for about one grant deadline, then
   const deadlineMs = 500;
   const tokens = new RemoteTokenSource({ addresses: [active.address, standby.address], deadlineMs });
   t.after(() => tokens.close());
-  const load = appenders(cluster.client(), tokens, 16, "app");
+  const load = appenders(t, cluster.client(), tokens, 16, "app");
 
   await sleep(1_500);
   const before = load.acks.length;
@@ -157,9 +156,9 @@ test("two live sequencers of one log do not fight: clients split between them co
       probe.close();
     }
   };
-  const a = appenders(cluster.client(), tokensA, 8, "a");
+  const a = appenders(t, cluster.client(), tokensA, 8, "a");
   await sleep(500);
-  const b = appenders(cluster.client(), tokensB, 8, "b");
+  const b = appenders(t, cluster.client(), tokensB, 8, "b");
   /** Appends/s of each group over a window, once both had time to settle on one sequencer. */
   const measure = async (what: string) => {
     const from = performance.now() + 1_000;
