@@ -10,20 +10,19 @@
  * An appender fenced by a ballot above ours, or a segment claim lost to another sequencer, makes us
  * recover again with a higher ballot.
  *
- * Standby (a lease-free rule: a wrongful takeover costs time, never safety): the log's active
- * sequencer is the owner of its last allocated segment. A sequencer that serves at an address finds,
- * when it would recover, whether another one that serves elsewhere owns that segment; then it stands
- * by and answers every request with a redirect there, instead of fencing it. It takes the log over
- * only when a request carries a takeover hint naming that active sequencer (the client gave up on
- * it: a grant missed its deadline or the stream failed). An embedded sequencer (no address) never
- * stands by.
+ * Standby (./standby.ts): a sequencer that serves at an address finds, when it would recover, whether
+ * another one serving elsewhere owns the log's last segment; then it stands by and answers every
+ * request with a redirect there, instead of fencing it. It takes the log over only when a request
+ * carries a takeover hint naming that sequencer. A ready sequencer told that a slot it issued holds
+ * someone else's value looks the owner up the same way. An embedded sequencer never stands by.
  */
 import { type Ballot, compareBallots } from "../../../paxos/ballot.ts";
 import type { Capture } from "../../../wor/core/results.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
 import { PREV_NONE, PREV_UNKNOWN, decodeSlot, keyString } from "./entry.ts";
-import { type ClaimResult, type SegmentConfig, claim, lastAllocated, metaAddress, metaOwner, seal } from "./segments.ts";
-import { type ActiveSequencer, type LogFailure, type GrantRequest, type LogResult, type RegGen, type RegisterStep, type StepResult, type TokenAsk, isTransient, logFail, logOk, run, sleep } from "./steps.ts";
+import { type ClaimResult, type SegmentConfig, claim, lastAllocated, seal } from "./segments.ts";
+import { type LastOwner, lastOwner, ownerOf, redirect } from "./standby.ts";
+import { type ActiveSequencer, type LogFailure, type GrantRequest, type LogResult, type RegGen, type RegisterStep, type StepResult, type TokenAsk, isTransient, logFail, logOk, sleep } from "./steps.ts";
 import { TaskRunner } from "./tasks.ts";
 import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "./tokens.ts";
 
@@ -71,8 +70,6 @@ type Phase = "idle" | "recovering" | "ready" | "standby";
 /** What recovery found: the last allocated segment, and the values of the sealed ones from `from`;
  *  or that another sequencer serves the log. */
 type Recovered = Sealed | { readonly kind: "standby"; readonly active: ActiveSequencer };
-/** Who owns the log's last segment, as far as this sequencer is concerned. */
-type LastOwner = "ours" | "fence" | ActiveSequencer;
 interface Sealed {
   readonly kind: "sealed";
   readonly last: number;
@@ -120,7 +117,7 @@ export class SequencerCore {
       return;
     }
     if (this.phase === "standby" && req.takeover !== this.active?.address) {
-      this.grants.push({ id, result: this.redirect(this.active!) });
+      this.grants.push({ id, result: redirect(this.config, this.config.log, this.active!) });
       return;
     }
     this.queue.push({ id, req, deadline: now + this.config.askTimeoutMs });
@@ -179,7 +176,7 @@ export class SequencerCore {
     if (this.phase !== "ready" || this.checking || slot < this.issuedFrom || slot >= this.next) return;
     this.checking = true;
     const epoch = this.epoch;
-    this.tasks.start(this.ownerTask(), (r) => {
+    this.tasks.start(lastOwner(this.config, this.config, (a) => this.hinted(a)), (r) => {
       if (epoch !== this.epoch) return;
       this.checking = false;
       if (!r.ok || r.value === "ours") return;
@@ -188,10 +185,9 @@ export class SequencerCore {
     });
   }
 
-  private *ownerTask(): RegGen<LogResult<LastOwner>> {
-    const last = yield* lastAllocated(this.config);
-    if (!last.ok) return last;
-    return yield* this.ownerAt(last.value);
+  /** A queued request asks us to take over from the sequencer at `address`. */
+  private hinted(address: string): boolean {
+    return this.queue.some((q) => q.req.takeover === address);
   }
 
   private recover(): void {
@@ -228,7 +224,7 @@ export class SequencerCore {
   private *tryRecover(): RegGen<LogResult<Recovered>> {
     const last = yield* lastAllocated(this.config);
     if (!last.ok) return last;
-    const owner = yield* this.ownerAt(last.value);
+    const owner: LogResult<LastOwner> = yield* ownerOf(this.config, this.config, last.value, (a) => this.hinted(a));
     if (!owner.ok) return owner;
     if (typeof owner.value === "object") return logOk({ kind: "standby", active: owner.value });
     const from = Math.max(0, last.value - this.config.sealSegments + 1);
@@ -241,22 +237,6 @@ export class SequencerCore {
     return logOk({ kind: "sealed", last: last.value, sealed, from });
   }
 
-  /** Who owns segment `last` (the log's active sequencer): us (or nobody yet), another sequencer to
-   *  fence (embedded, a previous incarnation at our address, or one a queued request asks us to take
-   *  over from), or another one that serves elsewhere, to stand by for. */
-  private *ownerAt(last: number): RegGen<LogResult<LastOwner>> {
-    if (last < 0) return logOk("ours");
-    const c = yield* run({ kind: "check", space: this.config.log, segment: last });
-    if (!c.ok) return c;
-    if (c.value._tag !== "Allocated") return logOk("ours");
-    const owner = metaOwner(c.value.meta);
-    const address = metaAddress(c.value.meta);
-    if (owner === this.config.owner) return logOk("ours");
-    if (owner === undefined || address === undefined || this.config.address === undefined || address === this.config.address) return logOk("fence");
-    if (this.queue.some((q) => q.req.takeover === address)) return logOk("fence");
-    return logOk({ owner, address });
-  }
-
   private standBy(active: ActiveSequencer): void {
     this.epoch++;
     this.phase = "standby";
@@ -264,12 +244,8 @@ export class SequencerCore {
     this.captures = [];
     this.claiming = false;
     this.checking = false;
-    for (const q of this.queue) this.grants.push({ id: q.id, result: this.redirect(active) });
+    for (const q of this.queue) this.grants.push({ id: q.id, result: redirect(this.config, this.config.log, active) });
     this.queue = [];
-  }
-
-  private redirect(active: ActiveSequencer): LogResult<never> {
-    return { ok: false, failure: { code: "redirect", message: `sequencer ${this.config.owner} stands by: ${active.owner} at ${active.address} serves log ${this.config.log}`, active } };
   }
 
   private adopt(r: Sealed): void {
