@@ -247,6 +247,7 @@ export class RemoteTokenSource implements TokenSource {
     this.drop(stream);
     this.failAll(code, `sequencer ${stream.address} ${what}`);
     if (suspect) this.takeover = stream.address;
+    this.hops = 0;
     if (this.redirected !== undefined) this.redirected = undefined;
     else if (this.options.addresses.length > 1) this.current = (this.current + 1) % this.options.addresses.length;
     if (this.address !== stream.address) this.counters.failovers++;

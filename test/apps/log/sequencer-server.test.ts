@@ -10,7 +10,8 @@ import { WormLog } from "../../../apps/log/node/log-client.ts";
 import { RemoteTokenSource } from "../../../apps/log/node/remote-tokens.ts";
 import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
 import { type SequencerServer, startSequencerServer } from "../../../apps/log/node/sequencer-server.ts";
-import { SequencerService } from "../../../proto/service-sequencer.ts";
+import { decodeGrantRequests, encodeGrantReplies } from "../../../proto/codec-sequencer.ts";
+import { type SequencerHandlers, SequencerService } from "../../../proto/service-sequencer.ts";
 import { bindServer, newServer, shutdownServer } from "../../../wor/node/grpc-serving.ts";
 import { MemoryCluster, bytes, text } from "../../wor/memory-cluster.ts";
 
@@ -136,6 +137,31 @@ describe("sequencer server", () => {
     assert.ok(!r.ok && r.failure.code === "timeout", JSON.stringify(r));
     assert.ok(Date.now() - started < 2_000);
     tokens.close(); // cancels the stream, so the server shuts down at once
+  });
+
+  it("two sequencers that redirect to each other: the grant fails after a bounded number of hops", async (t) => {
+    const ports: number[] = [];
+    for (const k of [0, 1]) {
+      const server = newServer();
+      const handlers: SequencerHandlers = {
+        session: (call) =>
+          call.on("data", (bytes: Uint8Array) => {
+            const d = decodeGrantRequests(bytes);
+            if (!d.ok) return;
+            const active = { owner: `loop-${1 - k}`, address: `127.0.0.1:${ports[1 - k]}` };
+            call.write(encodeGrantReplies(d.value.map((f) => ({ id: f.id, result: { ok: false, failure: { code: "redirect", message: "elsewhere", active } } }))));
+          }),
+        status: () => {},
+      };
+      server.addService(SequencerService, handlers);
+      ports.push(await bindServer(server, "127.0.0.1", 0, undefined));
+      t.after(() => shutdownServer(server));
+    }
+    const tokens = source([`127.0.0.1:${ports[0]}`]);
+    const r = await tokens.grant(LOG, { asks: [ask(1)] });
+    assert.ok(!r.ok && r.failure.code === "unavailable" && /redirected 5 times without an answer/.test(r.failure.message), JSON.stringify(r));
+    assert.equal(tokens.counters.redirects, 4);
+    tokens.close();
   });
 
   it("an unreachable sequencer fails grants as unavailable", async () => {
