@@ -7,13 +7,15 @@
  * Validation: log names are user space names; each ask's key and stream tags pass `entryProblem`;
  * queried stream tags pass `nameProblem`; counts stay within SEQUENCER_WIRE_LIMITS; ballots are
  * valid; a token's slot lies in its capture and its backpointers point back (or are none / unknown);
- * failure codes are known.
+ * failure codes are known; a takeover hint and a redirect's address are "host:port" addresses and a
+ * redirect names its owner. A `redirect` failure travels as the reply's own `redirect` case.
  */
 import type { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { ENTRY_LIMITS, PREV_UNKNOWN, entryProblem, nameProblem } from "../apps/log/core/entry.ts";
 import type { GrantRequest, LogFailure, LogResult, TokenAsk } from "../apps/log/core/steps.ts";
 import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "../apps/log/core/tokens.ts";
 import { isUserSpaceName } from "../paxos/limits.ts";
+import { parseAddress } from "../wor/node/cluster-config.ts";
 import { ballot, count, decodeLenientEnvelope, decodeMessage, decodeStrictEnvelope, reject, space, writeEnvelope } from "./codec-common.ts";
 import type { Decoded } from "./frames.ts";
 import * as pb from "./gen/wormspace/v1/sequencer.ts";
@@ -21,7 +23,9 @@ import { type DecodedGrantRequestFrame, type GrantReplyFrame, type GrantRequestF
 
 const L = SEQUENCER_WIRE_LIMITS;
 
-const FAILURE_CODE_TO_PB: { readonly [K in LogFailure["code"]]: pb.LogFailureCode } = {
+type WireFailureCode = Exclude<LogFailure["code"], "redirect">;
+
+const FAILURE_CODE_TO_PB: { readonly [K in WireFailureCode]: pb.LogFailureCode } = {
   timeout: pb.LogFailureCode.LOG_FAILURE_CODE_TIMEOUT,
   unavailable: pb.LogFailureCode.LOG_FAILURE_CODE_UNAVAILABLE,
   unknownSpace: pb.LogFailureCode.LOG_FAILURE_CODE_UNKNOWN_SPACE,
@@ -37,22 +41,27 @@ const FAILURE_CODE_TO_PB: { readonly [K in LogFailure["code"]]: pb.LogFailureCod
   wrongKind: pb.LogFailureCode.LOG_FAILURE_CODE_WRONG_KIND,
 };
 
-const FAILURE_CODE_FROM_PB = new Map<number, LogFailure["code"]>(
-  (Object.keys(FAILURE_CODE_TO_PB) as LogFailure["code"][]).map((k) => [FAILURE_CODE_TO_PB[k], k]),
-);
+const FAILURE_CODE_FROM_PB = new Map<number, WireFailureCode>((Object.keys(FAILURE_CODE_TO_PB) as WireFailureCode[]).map((k) => [FAILURE_CODE_TO_PB[k], k]));
 
-const PHASES = new Set(["idle", "recovering", "ready"]);
+const PHASES = new Set(["idle", "recovering", "ready", "standby"]);
 
 function logName(name: string, what: string): string {
   if (!isUserSpaceName(name)) reject("invalid", `${what}: invalid log name ${JSON.stringify(name.slice(0, 80))}`);
   return name;
 }
 
+/** A sequencer's "host:port" (a takeover hint, a redirect, a status's active sequencer). */
+function sequencerAddress(text: string, what: string): string {
+  const a = parseAddress(text);
+  if (typeof a === "string" || a.address !== text) reject("invalid", `${what}: invalid sequencer address ${JSON.stringify(text.slice(0, 80))}`);
+  return text;
+}
+
 // ---- requests (client → sequencer) ----
 
 function writeGrantRequest(f: GrantRequestFrame, w: BinaryWriter): void {
-  const asks: pb.TokenAsk[] = f.request.asks.map((a) => ({ key: { client: a.key.client, seq: a.key.seq }, streams: a.streams as string[], preemptedBy: a.preemptedBy, since: a.since }));
-  pb.GrantRequest.encode({ id: f.id, log: f.log, asks, streams: (f.request.streams ?? []) as string[] }, w);
+  const asks: pb.TokenAsk[] = f.request.asks.map((a) => ({ key: { client: a.key.client, seq: a.key.seq }, streams: a.streams as string[], preemptedBy: a.preemptedBy, since: a.since, taken: a.taken }));
+  pb.GrantRequest.encode({ id: f.id, log: f.log, asks, streams: (f.request.streams ?? []) as string[], takeover: f.request.takeover ?? "" }, w);
 }
 
 /** Encode one batch of grant requests. */
@@ -68,6 +77,7 @@ function toAsk(a: pb.TokenAsk): TokenAsk {
     streams: a.streams,
     ...(a.preemptedBy === undefined ? {} : { preemptedBy: ballot(a.preemptedBy, "grant: preemptedBy") }),
     ...(a.since === undefined ? {} : { since: a.since }),
+    ...(a.taken === undefined ? {} : { taken: a.taken }),
   };
 }
 
@@ -80,7 +90,11 @@ function toGrantRequestFrame(m: pb.GrantRequest): GrantRequestFrame {
     if (problem) reject("invalid", `grant: ${problem}`);
   }
   const asks = m.asks.map(toAsk);
-  const request: GrantRequest = m.streams.length > 0 ? { asks, streams: m.streams } : { asks };
+  const request: GrantRequest = {
+    asks,
+    ...(m.streams.length > 0 ? { streams: m.streams } : {}),
+    ...(m.takeover !== "" ? { takeover: sequencerAddress(m.takeover, "grant: takeover") } : {}),
+  };
   return { id: m.id, kind: "grant", log, request };
 }
 
@@ -105,9 +119,10 @@ function grantToPb(g: Grant): pb.Grant {
 
 function writeGrantReply(f: GrantReplyFrame, w: BinaryWriter): void {
   const r = f.result;
-  const result: pb.GrantReply["result"] = r.ok
-    ? { $case: "grant", value: grantToPb(r.value) }
-    : { $case: "failure", value: { code: FAILURE_CODE_TO_PB[r.failure.code], message: r.failure.message } };
+  let result: pb.GrantReply["result"];
+  if (r.ok) result = { $case: "grant", value: grantToPb(r.value) };
+  else if (r.failure.code === "redirect") result = { $case: "redirect", value: { ...r.failure.active } };
+  else result = { $case: "failure", value: { code: FAILURE_CODE_TO_PB[r.failure.code], message: r.failure.message } };
   pb.GrantReply.encode({ id: f.id, result }, w);
 }
 
@@ -141,6 +156,12 @@ function toResult(m: pb.GrantReply): LogResult<Grant> {
     count(r.value.message.length, L.messageCharsMax, `reply ${m.id}: message characters`);
     return { ok: false, failure: { code, message: r.value.message } };
   }
+  if (r.$case === "redirect") {
+    const owner = r.value.owner;
+    if (owner.length === 0 || owner.length > L.ownerCharsMax) reject("invalid", `reply ${m.id}: redirect owner of ${owner.length} characters (1..${L.ownerCharsMax})`);
+    const address = sequencerAddress(r.value.address, `reply ${m.id}: redirect`);
+    return { ok: false, failure: { code: "redirect", message: `sequencer ${owner} at ${address} serves this log`, active: { owner, address } } };
+  }
   const g = r.value;
   count(g.tokens.length, L.asksMax, `reply ${m.id}: tokens`);
   count(g.streamTails.length, L.streamQueriesMax, `reply ${m.id}: stream tails`);
@@ -159,14 +180,15 @@ export const encodeSequencerStatusRequest = (): Uint8Array => pb.SequencerStatus
 export const decodeSequencerStatusRequest = (bytes: Uint8Array): Decoded<Record<string, never>> =>
   decodeMessage(bytes, pb.SequencerStatusRequest, () => ({}));
 
-export const encodeSequencerStatus = (s: SequencerStatus): Uint8Array => pb.SequencerStatus.encode({ logs: s.logs.map((l) => ({ ...l })) }).finish();
+export const encodeSequencerStatus = (s: SequencerStatus): Uint8Array => pb.SequencerStatus.encode({ logs: s.logs.map((l) => ({ ...l, active: l.active ?? "" })) }).finish();
 
 function toStatus(s: pb.SequencerStatus): SequencerStatus {
   count(s.logs.length, L.statusLogsMax, "status: logs");
   return {
     logs: s.logs.map((l) => {
       if (!PHASES.has(l.phase)) reject("invalid", `status: unknown phase ${JSON.stringify(l.phase.slice(0, 40))}`);
-      return { ...l, log: logName(l.log, "status") };
+      const { active, ...rest } = l;
+      return { ...rest, log: logName(l.log, "status"), ...(active !== "" ? { active: sequencerAddress(active, "status") } : {}) };
     }),
   };
 }

@@ -39,4 +39,6 @@ export const SEQUENCER_WIRE_LIMITS = Object.freeze({
   messageCharsMax: 4_096,
   /** Logs one status may list. */
   statusLogsMax: 65_536,
+  /** Characters of a sequencer owner id a redirect names (as `worm log sequencer --owner`). */
+  ownerCharsMax: 128,
 });

@@ -16,7 +16,12 @@ import { WorClient, WorError } from "../../wor/node/client.ts";
 import { type ClusterConfig, loadClusterConfig, parseAddress, readTlsFiles } from "../../wor/node/cluster-config.ts";
 import type { ClientSecurity } from "../../wor/node/credentials.ts";
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
+import { shortReason } from "../../wor/node/grpc-reason.ts";
+import type { Transport } from "../../wor/node/link.ts";
+import { LogError } from "../log/node/log-error.ts";
 import { CliFailure, EXIT, toFailure, usage } from "./errors.ts";
+
+export { shortReason };
 
 const opt = <A>(f: Flag.Flag<A>) => Flag.optional(f);
 
@@ -33,7 +38,7 @@ export const connectionFlags = {
   tlsCa: opt(Flag.String("tls-ca").pipe(Flag.withDescription("PEM file of the CA that signs the acceptors' certificates"))),
   tlsCert: opt(Flag.String("tls-cert").pipe(Flag.withDescription("client certificate (PEM) for mutual TLS"))),
   tlsKey: opt(Flag.String("tls-key").pipe(Flag.withDescription("client key (PEM) for mutual TLS"))),
-  timeout: Flag.Int("timeout").pipe(Flag.withDefault(3_000), Flag.withDescription("milliseconds a round may take before it fails")),
+  timeout: Flag.Int("timeout").pipe(Flag.withDefault(3_000), Flag.withDescription("milliseconds a round (for 'worm log': a whole operation) may take before it fails")),
 };
 
 export interface ConnectionInput {
@@ -62,6 +67,8 @@ export interface Target {
   readonly quorum: number;
   readonly security: ClientSecurity;
   readonly timeoutMs: number;
+  /** Log sequencers named by the cluster file, in failover order (none with --peers). */
+  readonly sequencers: readonly string[];
 }
 
 export async function resolveTarget(input: ConnectionInput): Promise<Target> {
@@ -89,12 +96,13 @@ export async function resolveTarget(input: ConnectionInput): Promise<Target> {
       quorum: config.quorum,
       security,
       timeoutMs,
+      sequencers: config.sequencers ?? [],
     };
   }
   const addresses = parsePeers(peers!);
   const quorum = majority(addresses.length);
   if (!isValidQuorum(quorum, addresses.length)) throw usage("no valid quorum for these peers");
-  return { addresses, acceptorIds: addresses.map(() => undefined), ...sizes, quorum, security, timeoutMs };
+  return { addresses, acceptorIds: addresses.map(() => undefined), ...sizes, quorum, security, timeoutMs, sequencers: [] };
 }
 
 /**
@@ -174,6 +182,26 @@ async function clientSecurity(input: ConnectionInput, config: ClusterConfig | un
   return { ...(tls ? { tls } : {}), ...(token ? { token } : {}) };
 }
 
+/** A transport that remembers each acceptor's last connection error (for a log operation that ran
+ *  out of time: its message names the acceptors that were not answering). */
+function recordingTransport(inner: Transport, lastError: Map<number, string>): Transport {
+  return {
+    connect(acceptor, events) {
+      return inner.connect(acceptor, {
+        onFrames: (frames) => {
+          lastError.delete(acceptor);
+          events.onFrames(frames);
+        },
+        onUp: () => events.onUp(),
+        onDown: (reason) => {
+          lastError.set(acceptor, reason);
+          events.onDown(reason);
+        },
+      });
+    },
+  };
+}
+
 export interface ClientOptions {
   /** Cache chosen values (default on; off for tests that must read from acceptors). */
   readonly cache?: boolean;
@@ -189,7 +217,8 @@ export interface OpenClient {
 
 /** Open a long-lived client; the caller closes `client`. */
 export function openClient(target: Target, options: ClientOptions = {}): OpenClient {
-  const transport = grpcTransport({ addresses: target.addresses, ...target.security });
+  const lastError = new Map<number, string>();
+  const transport = recordingTransport(grpcTransport({ addresses: target.addresses, ...target.security }), lastError);
   const client = new WorClient({
     transport,
     acceptors: target.addresses.length,
@@ -200,12 +229,24 @@ export function openClient(target: Target, options: ClientOptions = {}): OpenCli
     ...(options.cache === false ? { cacheEntriesMax: 0 } : {}),
     ...(options.proposerId !== undefined ? { proposerId: options.proposerId } : {}),
   });
+  /** The acceptors that did not answer, and why. */
+  const unanswered = (): string => {
+    const auth = [...lastError].filter(([, why]) => /token|unauthenticated/i.test(why)).map(([a]) => target.addresses[a]);
+    const down = [...lastError].filter(([, why]) => !/token|unauthenticated/i.test(why)).map(([a, why]) => `${target.addresses[a]} (${shortReason(why)})`);
+    let detail = down.length > 0 ? `; unreachable: ${down.join(", ")}` : "";
+    if (auth.length > 0) detail += `; refused the cluster token (check --token or the cluster file): ${auth.join(", ")}`;
+    return detail;
+  };
   const failure = (e: unknown): CliFailure => {
     const account = e instanceof WorError && (e.code === "timeout" || e.code === "unavailable") ? e.failure.account : undefined;
-    if (!account) return toFailure(e);
-    const name = acceptorName(target);
-    const token = account.unreachable.some((u) => /token|unauthenticated/i.test(u.reason));
-    return new CliFailure(`${noQuorumMessage(account, name)}${token ? "; check --token or the cluster file's token" : ""}`, EXIT.operational);
+    if (account) {
+      const name = acceptorName(target);
+      const token = account.unreachable.some((u) => /token|unauthenticated/i.test(u.reason));
+      return new CliFailure(`${noQuorumMessage(account, name)}${token ? "; check --token or the cluster file's token" : ""}`, EXIT.operational);
+    }
+    // A log operation out of time: what it waited for, and the acceptors that did not answer.
+    if (e instanceof LogError && (e.failure.code === "timeout" || e.failure.code === "unavailable")) return new CliFailure(`${toFailure(e).message}${unanswered()}`, EXIT.operational);
+    return toFailure(e);
   };
   return { client, failure };
 }

@@ -1,11 +1,12 @@
 /**
  * `worm dev`: a local cluster of N acceptors in this one process, on classic-level storage under a
- * data directory. The first run initialises each acceptor's identity; later runs reuse them (and the
- * cluster id, from `<data-dir>/cluster.json`). Writes the cluster file, runs a self-check over gRPC
- * (create space `dev`, capture + write + read one register with the cache off) and serves until
- * SIGINT/SIGTERM, then closes servers and storage.
+ * data directory, and a log sequencer for it (`worm log` uses it by default: consecutive appends
+ * land in consecutive slots). The first run initialises each acceptor's identity; later runs reuse
+ * them (and the cluster id, from `<data-dir>/cluster.json`). Writes the cluster file (naming the
+ * sequencer), runs a self-check over gRPC (create space `dev`, capture + write + read one register
+ * with the cache off) and serves until SIGINT/SIGTERM, then closes servers and storage.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
@@ -13,7 +14,9 @@ import { Effect } from "effect";
 import { Command, Flag } from "effect/cli";
 import { majority } from "../../paxos/quorum.ts";
 import { CLUSTER_LIMITS } from "../../wor/node/cluster-config.ts";
-import { DEFAULT_SEGMENT_SIZE, type Target, loadCluster, withClient } from "./cluster.ts";
+import { SequencerNode } from "../log/node/sequencer-node.ts";
+import { type SequencerServer, startSequencerServer } from "../log/node/sequencer-server.ts";
+import { DEFAULT_SEGMENT_SIZE, type Target, loadCluster, openClient, withClient } from "./cluster.ts";
 import { CliFailure, operational, task, usage } from "./errors.ts";
 import { type RunningAcceptor, startAcceptor } from "./node.ts";
 import { printJson, printLine, showValue, table } from "./output.ts";
@@ -24,7 +27,7 @@ export const DEV_SPACE = "dev";
 export interface DevOptions {
   readonly dataDir: string;
   readonly acceptors: number;
-  /** Acceptor i (1-based) listens on basePort + i - 1; 0: any free ports. */
+  /** Acceptor i (1-based) listens on basePort + i - 1, the sequencer on the next port; 0: any free ports. */
   readonly basePort: number;
   readonly host?: string;
 }
@@ -33,6 +36,8 @@ export interface DevCluster {
   readonly clusterId: string;
   readonly clusterFile: string;
   readonly acceptors: readonly RunningAcceptor[];
+  /** Where the log sequencer serves. */
+  readonly sequencer: string;
   readonly target: Target;
   /** Rejects when an acceptor stops on its own. */
   readonly stopped: Promise<never>;
@@ -52,7 +57,9 @@ export async function startDevCluster(o: DevOptions): Promise<DevCluster> {
   if (!Number.isSafeInteger(o.acceptors) || o.acceptors < 1 || o.acceptors > CLUSTER_LIMITS.acceptorsMax) {
     throw usage(`--acceptors must be 1..${CLUSTER_LIMITS.acceptorsMax} (got ${o.acceptors})`);
   }
-  if (!Number.isSafeInteger(o.basePort) || o.basePort < 0 || o.basePort + o.acceptors - 1 > 65_535) throw usage(`--base-port must be 0 or a port such that all ${o.acceptors} ports fit below 65536`);
+  if (!Number.isSafeInteger(o.basePort) || o.basePort < 0 || o.basePort + o.acceptors > 65_535) {
+    throw usage(`--base-port must be 0 or a port such that all ${o.acceptors + 1} ports (acceptors and the sequencer) fit below 65536`);
+  }
   const dataDir = resolve(o.dataDir);
   const clusterFile = join(dataDir, "cluster.json");
   const host = o.host ?? "127.0.0.1";
@@ -95,33 +102,69 @@ export async function startDevCluster(o: DevOptions): Promise<DevCluster> {
     throw e;
   }
 
+  const addresses = acceptors.map((a) => `${a.host}:${a.port}`);
+  const acceptorTarget: Target = { addresses, acceptorIds: ids, clusterId, segmentSize, quorum: majority(o.acceptors), security: {}, timeoutMs: 5_000, sequencers: [] };
+  let sequencer: DevSequencer;
+  try {
+    sequencer = await startDevSequencer(acceptorTarget, host, o.basePort === 0 ? 0 : o.basePort + o.acceptors);
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+  const closeEverything = async () => {
+    await sequencer.close();
+    await closeAll();
+  };
   const file = {
     clusterId,
     segmentSize,
-    quorum: majority(o.acceptors),
-    acceptors: acceptors.map((a) => ({ id: a.acceptorId, address: `${a.host}:${a.port}`, dataDir: relative(dataDir, a.dataDir) })),
+    quorum: acceptorTarget.quorum,
+    acceptors: acceptors.map((a, k) => ({ id: a.acceptorId, address: addresses[k]!, dataDir: relative(dataDir, a.dataDir) })),
+    sequencers: [sequencer.address],
   };
   try {
     const tmp = `${clusterFile}.tmp`;
     await writeFile(tmp, `${JSON.stringify(file, null, 2)}\n`);
     await rename(tmp, clusterFile);
   } catch (e) {
-    await closeAll();
+    await closeEverything();
     throw operational(`cannot write ${clusterFile}: ${(e as Error).message}`);
   }
-  const target: Target = {
-    addresses: file.acceptors.map((a) => a.address),
-    acceptorIds: ids,
-    clusterId,
-    segmentSize,
-    quorum: file.quorum,
-    security: {},
-    timeoutMs: 5_000,
-  };
+  const target: Target = { ...acceptorTarget, sequencers: file.sequencers };
   const stopped = Promise.race(acceptors.map((a) => a.stopped));
   stopped.catch(() => {});
   let closing: Promise<void> | undefined;
-  return { clusterId, clusterFile, acceptors, target, stopped, close: () => (closing ??= closeAll()) };
+  return { clusterId, clusterFile, acceptors, sequencer: sequencer.address, target, stopped, close: () => (closing ??= closeEverything()) };
+}
+
+interface DevSequencer {
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/** The cluster's log sequencer, in this process: a `worm log sequencer` with a fresh owner. */
+async function startDevSequencer(target: Target, host: string, port: number): Promise<DevSequencer> {
+  const { client } = openClient(target);
+  const node = new SequencerNode({ client, owner: `dev-sequencer-${randomUUID()}` });
+  let server: SequencerServer;
+  try {
+    server = await startSequencerServer({ sequencer: node, host, port });
+  } catch (e) {
+    node.close();
+    client.close();
+    const msg = (e as Error).message ?? String(e);
+    throw operational(`sequencer: cannot listen on ${host}:${port}: ${/in use|EADDRINUSE/i.test(msg) ? "address in use; pick another --base-port, or --base-port 0 for free ports" : msg}`);
+  }
+  const address = `${host}:${server.port}`;
+  node.advertise(address);
+  return {
+    address,
+    async close() {
+      await server.close();
+      node.close();
+      client.close();
+    },
+  };
 }
 
 export interface SelfCheck {
@@ -157,12 +200,13 @@ function announce(dev: DevCluster, check: SelfCheck, json: boolean): void {
   const file = displayPath(dev.clusterFile);
   if (json) {
     for (const a of dev.acceptors) printJson({ event: "listening", acceptorId: a.acceptorId, clusterId: dev.clusterId, host: a.host, port: a.port, dataDir: a.dataDir });
-    printJson({ event: "ready", clusterId: dev.clusterId, clusterFile: dev.clusterFile, addresses: dev.target.addresses, selfCheck: { space: check.space, address: check.address, ok: true } });
+    printJson({ event: "ready", clusterId: dev.clusterId, clusterFile: dev.clusterFile, addresses: dev.target.addresses, sequencer: dev.sequencer, selfCheck: { space: check.space, address: check.address, ok: true } });
     return;
   }
   const q = dev.target.quorum;
   printLine(`worm dev: cluster ${dev.clusterId}, ${dev.acceptors.length} acceptors (quorum ${q}), segment size ${dev.target.segmentSize}`);
   printLine(table(["ACCEPTOR", "ADDRESS", "DATA"], dev.acceptors.map((a) => [String(a.acceptorId), `${a.host}:${a.port}`, displayPath(a.dataDir)])));
+  printLine(`log sequencer: ${dev.sequencer}`);
   printLine(`cluster file: ${file}`);
   printLine(`self-check passed: wrote ${check.space}[${check.address}] = ${showValue(check.value)} and read it back`);
   printLine("");
@@ -171,6 +215,9 @@ function announce(dev: DevCluster, check: SelfCheck, json: boolean): void {
   printLine(`  ${w} wor write ${DEV_SPACE} ${check.address + 1} --value hello --cluster ${file}`);
   printLine(`  ${w} wor read ${DEV_SPACE} 0 --to ${check.address + 2} --cluster ${file}`);
   printLine(`  ${w} space create orders --cluster ${file}`);
+  printLine(`  ${w} log create events --cluster ${file}`);
+  printLine(`  ${w} log append events --data hello --cluster ${file}`);
+  printLine(`  ${w} log read events --cluster ${file}`);
   printLine(`  ${w} inspect --cluster ${file} --space ${DEV_SPACE}`);
   printLine("");
   printLine("serving; Ctrl-C to stop");
@@ -181,7 +228,10 @@ export const devCommand = Command.make(
   {
     dataDir: Flag.String("data-dir").pipe(Flag.withDefault(".data/dev"), Flag.withDescription("where the acceptors keep their state")),
     acceptors: Flag.Int("acceptors").pipe(Flag.withDefault(3), Flag.withDescription("how many acceptors")),
-    basePort: Flag.Int("base-port").pipe(Flag.withDefault(7100), Flag.withDescription("acceptor i listens on base-port + i - 1; 0 picks free ports")),
+    basePort: Flag.Int("base-port").pipe(
+      Flag.withDefault(7100),
+      Flag.withDescription("acceptor i listens on base-port + i - 1, the log sequencer on the port after the last acceptor's; 0 picks free ports"),
+    ),
     json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print JSON lines instead of text")),
   },
   (c) =>
@@ -210,4 +260,4 @@ export const devCommand = Command.make(
           else printLine("worm dev: stopped");
         }),
     ),
-).pipe(Command.withDescription("Run a local cluster in this process (embedded storage), self-check it, and serve until Ctrl-C"));
+).pipe(Command.withDescription("Run a local cluster in this process (embedded storage) and a log sequencer for it, self-check it, and serve until Ctrl-C"));

@@ -77,6 +77,8 @@ function describeLog(e: LogError): string {
       return e.failure.message;
     case "timeout":
       return `timed out: ${e.failure.message}`;
+    case "unavailable":
+      return e.failure.message;
     default:
       return `${e.failure.code}: ${e.failure.message}`;
   }

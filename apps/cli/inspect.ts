@@ -14,7 +14,7 @@ import type { CheckResult } from "../../wor/core/results.ts";
 import type { SpaceMeta } from "../../wor/core/space-meta.ts";
 import type { AcceptorStatus, InspectReply } from "../../proto/admin.ts";
 import { AdminClient } from "../../wor/node/admin-client.ts";
-import { shortReason } from "../../wor/node/link.ts";
+import { shortReason } from "../../wor/node/grpc-reason.ts";
 import { noQuorumMessage } from "../../wor/core/account.ts";
 import type { RoundAccount } from "../../wor/core/results.ts";
 import { type Target, acceptorName, checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";

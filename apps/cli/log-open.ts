@@ -1,31 +1,37 @@
 /**
  * How a `worm log` command reaches its log: a client to the acceptors, and a token source, which is
- * a remote sequencer (`--sequencer host:port[,host:port]`, tried in order), an embedded one
- * (single-writer mode: this process is the log's only sequencer while it runs), or none (reads;
- * the tail by scanning).
+ * a remote sequencer (`--sequencer host:port[,host:port]`, else the cluster file's `sequencers`,
+ * tried in order), an embedded one (`--embedded-sequencer`, single-writer mode: this process is the
+ * log's only sequencer while it runs), or none (reads; the tail by scanning). `--timeout` bounds
+ * each log operation as a whole; a failure names what did not answer, and a log that does not exist
+ * says so in the log's words.
  */
 import { randomUUID } from "node:crypto";
 import { Option } from "effect";
 import { Flag } from "effect/cli";
 import { type Backpointer, PREV_UNKNOWN } from "../log/core/entry.ts";
 import { READ_DEFAULTS, scanTail } from "../log/core/read.ts";
+import { LogError } from "../log/node/log-error.ts";
 import { type GrantRequest, type LogResult, logFail, logOk } from "../log/core/steps.ts";
 import type { Grant } from "../log/core/tokens.ts";
 import { drive } from "../log/node/driver.ts";
 import { WormLog } from "../log/node/log-client.ts";
-import { RemoteTokenSource } from "../log/node/remote-tokens.ts";
+import { REMOTE_TOKEN_DEFAULTS, RemoteTokenSource } from "../log/node/remote-tokens.ts";
 import { SequencerNode } from "../log/node/sequencer-node.ts";
 import type { TokenSource } from "../log/node/token-source.ts";
 import { type WorClient, WorError } from "../../wor/node/client.ts";
 import { type ConnectionInput, type Target, checkSpaceName, openClient, openTyped, parsePeers, resolveTarget } from "./cluster.ts";
-import { usage } from "./errors.ts";
+import { type CliFailure, usage } from "./errors.ts";
 
 export const sequencerFlag = Flag.optional(
-  Flag.String("sequencer").pipe(Flag.withDescription("remote sequencer(s) host:port[,host:port] in failover order (see 'worm log sequencer')")),
+  Flag.String("sequencer").pipe(
+    Flag.withDescription("remote sequencer(s) host:port[,host:port] in failover order (default: the cluster file's sequencers; see 'worm log sequencer')"),
+  ),
 );
 
-/** Which token source a command wants. */
-export type Tokens = "remote-or-embedded" | "remote-or-scan";
+/** Which token source a command wants: appends need one (remote, or embedded on request); reads
+ *  use a remote one when there is one, else scan. */
+export type Tokens = { readonly kind: "append"; readonly embedded: boolean } | { readonly kind: "read" };
 
 /**
  * A token source for reads without a sequencer: it grants no tokens; its tail is the scanned one
@@ -62,15 +68,21 @@ export interface OpenLog {
 /** Open the log named `name`, run `f`, close everything; failures become CliFailures. */
 export async function withLog<T>(conn: ConnectionInput, name: string, sequencer: Option.Option<string>, tokens: Tokens, f: (o: OpenLog) => Promise<T>): Promise<T> {
   const log = checkSpaceName(name);
-  const remote = Option.map(sequencer, (s) => parsePeers(s, "--sequencer"));
+  const flagged = Option.map(sequencer, (s) => parsePeers(s, "--sequencer"));
+  const embedded = tokens.kind === "append" && tokens.embedded;
+  if (embedded && Option.isSome(flagged)) throw usage("give --sequencer or --embedded-sequencer, not both");
   const target = await resolveTarget(conn);
+  const remote = Option.getOrElse(flagged, () => (embedded ? [] : target.sequencers));
+  if (tokens.kind === "append" && !embedded && remote.length === 0) {
+    throw usage("no sequencer to append through: give --sequencer host:port, name sequencers in the cluster file, or --embedded-sequencer (single-writer mode)");
+  }
   const { client, failure } = openClient(target);
   let source: TokenSource;
   let kind: OpenLog["tokens"];
-  if (Option.isSome(remote)) {
-    source = new RemoteTokenSource({ addresses: remote.value, ...target.security });
+  if (remote.length > 0) {
+    source = new RemoteTokenSource({ addresses: remote, deadlineMs: Math.min(REMOTE_TOKEN_DEFAULTS.deadlineMs, target.timeoutMs), ...target.security });
     kind = "sequencer";
-  } else if (tokens === "remote-or-embedded") {
+  } else if (embedded) {
     source = new SequencerNode({ client, owner: `worm-cli-${randomUUID()}` });
     kind = "embedded";
   } else {
@@ -79,15 +91,18 @@ export async function withLog<T>(conn: ConnectionInput, name: string, sequencer:
   }
   try {
     // Refuse a space of another kind (or of another --segment-size) before anything is written.
-    await openTyped(client, target, log, "log").catch((e: unknown) => {
-      if (e instanceof WorError && e.code === "unknownSpace") throw usage(`no log named ${JSON.stringify(log)} (create it with 'worm log create ${log}')`);
-      throw e;
-    });
-    return await f({ log: new WormLog({ client, log, tokens: source }), target, tokens: kind });
+    await openTyped(client, target, log, "log");
+    return await f({ log: new WormLog({ client, log, tokens: source, timeoutMs: target.timeoutMs }), target, tokens: kind });
   } catch (e) {
-    throw failure(e);
+    throw noSuchLog(e, log) ?? failure(e);
   } finally {
     await source.close();
     client.close();
   }
+}
+
+/** A log that does not exist, in the log's words. */
+function noSuchLog(e: unknown, log: string): CliFailure | undefined {
+  const unknown = (e instanceof WorError && e.code === "unknownSpace") || (e instanceof LogError && e.failure.code === "unknownSpace");
+  return unknown ? usage(`no log named ${log}; create it with 'worm log create ${log}'`) : undefined;
 }

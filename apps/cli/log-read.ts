@@ -10,7 +10,7 @@ import { keyString } from "../log/core/entry.ts";
 import type { SlotRead } from "../log/core/read.ts";
 import { checkIndex, connectionFlags } from "./cluster.ts";
 import { task, usage } from "./errors.ts";
-import { withLog } from "./log-open.ts";
+import { sequencerFlag, withLog } from "./log-open.ts";
 import { markServing } from "./run.ts";
 import { jsonValue, printJson, printLine, showValue, table } from "./output.ts";
 
@@ -52,8 +52,9 @@ const read = Command.make(
     name: logNameArg,
     slot: Argument.optional(Argument.Int("slot").pipe(Argument.withDescription("one slot, as it is now (entry, fill, unwritten or trimmed)"))),
     from: Flag.optional(Flag.Int("from").pipe(Flag.withDescription("first slot of a range (default 0)"))),
-    to: Flag.optional(Flag.Int("to").pipe(Flag.withDescription("end of a range, exclusive (default and at most: the scanned tail)"))),
+    to: Flag.optional(Flag.Int("to").pipe(Flag.withDescription("end of a range, exclusive (default and at most: the tail)"))),
     stream: streamFlag,
+    sequencer: sequencerFlag,
     json,
     conn: connectionFlags,
   },
@@ -63,7 +64,7 @@ const read = Command.make(
       if (Option.isSome(one) && (Option.isSome(c.from) || Option.isSome(c.to) || Option.isSome(c.stream))) throw usage("give a SLOT, or a range with --from/--to (and maybe --stream), not both");
       const from = checkIndex(Option.getOrElse(c.from, () => 0), "--from");
       const toFlag = Option.map(c.to, (t) => checkIndex(t, "--to"));
-      await withLog(c.conn, c.name, Option.none(), "remote-or-scan", async ({ log }) => {
+      await withLog(c.conn, c.name, c.sequencer, { kind: "read" }, async ({ log }) => {
         if (Option.isSome(one)) {
           const r = await log.read(one.value);
           if (c.json) printJson(slotJson(r));
@@ -100,7 +101,7 @@ const subscribe = Command.make(
       const from = checkIndex(c.from, "--from");
       const count = Option.map(c.count, (n) => checkIndex(n, "--count"));
       if (Option.isSome(count) && count.value === 0) return;
-      await withLog(c.conn, c.name, Option.none(), "remote-or-scan", async ({ log }) => {
+      await withLog(c.conn, c.name, Option.none(), { kind: "read" }, async ({ log }) => {
         if (Option.isNone(count)) markServing();
         let seen = 0;
         for await (const r of log.subscribe(from, Option.isSome(c.stream) ? { stream: c.stream.value } : {})) {

@@ -3,10 +3,13 @@
  * about, serving gRPC until SIGINT/SIGTERM. Prints `{"event":"listening","host":…,"port":N,"owner":…}`
  * once it serves and `{"event":"stopped"}` after a clean shutdown.
  *
- * The owner id goes into the allocation metadata of the segments it claims; each run must use a new
- * one (default: random). A new sequencer fences the old one's tokens by capturing with a higher
- * ballot and finds the tail by scanning. With a cluster file, the sequencer serves with the
- * cluster's TLS certificate and requires its token, like an acceptor.
+ * The owner id and the address it serves at (`--advertise`, default the listen address) go into the
+ * allocation metadata of the segments it claims; each run must use a new owner (default: random).
+ * A sequencer that finds another one serving the log stands by and redirects its clients there; it
+ * takes over (fencing the old one's tokens by capturing with a higher ballot, and finding the tail
+ * from the allocation registers) when a client reports that the active one stopped answering. With a
+ * cluster file, the sequencer serves with the cluster's TLS certificate and requires its token, like
+ * an acceptor.
  */
 import { randomUUID } from "node:crypto";
 import { Effect, Option } from "effect";
@@ -15,7 +18,7 @@ import { SequencerNode } from "../log/node/sequencer-node.ts";
 import { startSequencerServer } from "../log/node/sequencer-server.ts";
 import { readTlsFiles } from "../../wor/node/cluster-config.ts";
 import type { ServerTls } from "../../wor/node/grpc-serving.ts";
-import { type ConnectionInput, connectionFlags, loadCluster, openClient, resolveTarget } from "./cluster.ts";
+import { type ConnectionInput, connectionFlags, loadCluster, openClient, parsePeers, resolveTarget } from "./cluster.ts";
 import { operational, task, usage } from "./errors.ts";
 import { parseListen } from "./node.ts";
 import { printJson } from "./output.ts";
@@ -32,8 +35,10 @@ async function clusterTls(conn: ConnectionInput): Promise<ServerTls | undefined>
   return { cert: files.cert, key: files.key, ...(files.ca ? { ca: files.ca } : {}), requireClientCert: tls.requireClientCert ?? false };
 }
 
-async function start(c: { listen: string; owner: Option.Option<string>; conn: ConnectionInput }) {
+async function start(c: { listen: string; advertise: Option.Option<string>; owner: Option.Option<string>; conn: ConnectionInput }) {
   const where = parseListen(c.listen);
+  const advertise = Option.map(c.advertise, (a) => parsePeers(a, "--advertise"));
+  if (Option.isSome(advertise) && advertise.value.length !== 1) throw usage("--advertise takes one host:port");
   const owner = Option.getOrElse(c.owner, () => `sequencer-${randomUUID()}`);
   if (owner.length === 0 || owner.length > 128 || /\s/.test(owner)) throw usage("--owner must be 1-128 characters without whitespace");
   const target = await resolveTarget(c.conn);
@@ -42,7 +47,9 @@ async function start(c: { listen: string; owner: Option.Option<string>; conn: Co
   const sequencer = new SequencerNode({ client, owner });
   try {
     const server = await startSequencerServer({ sequencer, host: where.host, port: where.port, ...(tls ? { tls } : {}), ...(target.security.token ? { token: target.security.token } : {}) });
-    return { host: where.host, owner, server, sequencer, client };
+    const address = Option.isSome(advertise) ? advertise.value[0]! : `${where.host.includes(":") ? `[${where.host}]` : where.host}:${server.port}`;
+    sequencer.advertise(address);
+    return { host: where.host, owner, address, server, sequencer, client };
   } catch (e) {
     sequencer.close();
     client.close();
@@ -56,6 +63,9 @@ export const logSequencerCommand = Command.make(
   {
     listen: Flag.String("listen").pipe(Flag.withDescription("host:port to listen on (port 0: any free port)")),
     owner: Flag.optional(Flag.String("owner").pipe(Flag.withDescription("this sequencer's unique id, written into the segments it claims (default: random)"))),
+    advertise: Flag.optional(
+      Flag.String("advertise").pipe(Flag.withDescription("host:port clients reach this sequencer at, written into the segments it claims (default: the listen address)")),
+    ),
     conn: connectionFlags,
   },
   (c) =>
@@ -65,7 +75,7 @@ export const logSequencerCommand = Command.make(
         Effect.andThen(
           Effect.sync(() => {
             markServing();
-            printJson({ event: "listening", host: s.host, port: s.server.port, owner: s.owner });
+            printJson({ event: "listening", host: s.host, port: s.server.port, address: s.address, owner: s.owner });
           }),
           Effect.never,
         ),

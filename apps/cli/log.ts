@@ -1,15 +1,17 @@
 /**
  * `worm log create|append|read|tail|subscribe|trim|sequencer`: the shared log (DESIGN.md §4.1) from
  * the command line. A log is a space; slot n is address n. Appends get their tokens from a remote
- * sequencer (`--sequencer`) or, without one, from a sequencer embedded in the command
- * (single-writer mode).
+ * sequencer (`--sequencer`, else the cluster file's `sequencers`, as `worm dev` writes them) or, on
+ * request (`--embedded-sequencer`), from a sequencer embedded in the command (single-writer mode).
+ * A payload over the slot limit is refused before anything is sent.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { Option } from "effect";
 import { Command, Flag } from "effect/cli";
-import { type IdempotencyKey, entryProblem } from "../log/core/entry.ts";
+import { LIMITS } from "../../paxos/limits.ts";
+import { ENTRY_LIMITS, type IdempotencyKey, entryProblem, entryTooLarge } from "../log/core/entry.ts";
 import { checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
-import { task, usage } from "./errors.ts";
+import { CliFailure, task, usage } from "./errors.ts";
 import { sequencerFlag, withLog } from "./log-open.ts";
 import { reportCreate } from "./space.ts";
 import { json, logNameArg, logReadCommands } from "./log-read.ts";
@@ -38,11 +40,16 @@ async function payloads(data: string | undefined, dataFile: string | undefined):
   if (data !== undefined && dataFile !== undefined) throw usage("give --data or --data-file, not both");
   if (data !== undefined) return [new TextEncoder().encode(data)];
   if (dataFile !== undefined) {
+    let bytes: Uint8Array;
     try {
-      return [new Uint8Array(await readFile(dataFile))];
+      const size = (await stat(dataFile)).size;
+      if (size > LIMITS.valueBytesMax) throw usage(`--data-file: ${dataFile} is ${size} bytes; a log entry holds at most ${LIMITS.valueBytesMax} bytes (payload, key and stream tags)`);
+      bytes = new Uint8Array(await readFile(dataFile));
     } catch (e) {
+      if (e instanceof CliFailure) throw e;
       throw usage(`--data-file: cannot read ${dataFile}: ${(e as Error).message}`);
     }
+    return [bytes];
   }
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -56,6 +63,10 @@ const append = Command.make(
   {
     name: logNameArg,
     sequencer: sequencerFlag,
+    embeddedSequencer: Flag.Boolean("embedded-sequencer").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("append through a sequencer embedded in this command (single-writer mode: it fences every other sequencer of the log while it runs; its first append starts a new segment)"),
+    ),
     stream: Flag.String("stream").pipe(Flag.atLeast(0), Flag.withDescription("a stream tag for the entry (repeatable)")),
     key: Flag.optional(Flag.String("key").pipe(Flag.withDescription("idempotency key CLIENT:SEQ: a retry with the same key is never stored twice (stdin lines get SEQ, SEQ+1, ...)"))),
     data: Flag.optional(Flag.String("data").pipe(Flag.withDescription("the payload as UTF-8 text"))),
@@ -71,7 +82,13 @@ const append = Command.make(
       if (problem) throw usage(problem);
       const entries = await payloads(Option.getOrUndefined(c.data), Option.getOrUndefined(c.dataFile));
       if (entries.length === 0) throw usage("nothing to append: give --data TEXT, --data-file FILE, or lines on stdin");
-      await withLog(c.conn, c.name, c.sequencer, "remote-or-embedded", async ({ log }) => {
+      // Refused before the cluster is contacted (a generated key is at most this long).
+      const worstKey = Option.getOrElse(key, () => ({ client: "x".repeat(ENTRY_LIMITS.nameBytesMax), seq: Number.MAX_SAFE_INTEGER }));
+      for (const payload of entries) {
+        const tooLarge = entryTooLarge({ key: worstKey, streams }, payload);
+        if (tooLarge) throw usage(tooLarge);
+      }
+      await withLog(c.conn, c.name, c.sequencer, { kind: "append", embedded: c.embeddedSequencer }, async ({ log }) => {
         for (const [k, payload] of entries.entries()) {
           const a = await log.append(payload, { streams, ...(Option.isSome(key) ? { key: { client: key.value.client, seq: key.value.seq + k } } : {}) });
           if (c.json) printJson({ slot: a.slot, duplicate: a.duplicate });
@@ -81,25 +98,27 @@ const append = Command.make(
     }),
 ).pipe(
   Command.withDescription(
-    "Append entries (--data, --data-file, or one per stdin line, in order) and print each one's slot. Without --sequencer the command embeds its own sequencer " +
-      "(single-writer mode: it fences any other sequencer of the log while it runs, and its first append starts a new segment); with several appenders, run 'worm log sequencer'",
+    "Append entries (--data, --data-file, or one per stdin line, in order) and print each one's slot. Tokens come from --sequencer, else from the cluster file's sequencers " +
+      "('worm dev' runs one), else, with --embedded-sequencer, from a sequencer embedded in the command (single-writer mode)",
   ),
 );
 
 const tail = Command.make("tail", { name: logNameArg, sequencer: sequencerFlag, json, conn: connectionFlags }, (c) =>
   task(async () => {
-    await withLog(c.conn, c.name, c.sequencer, "remote-or-scan", async ({ log, tokens }) => {
+    await withLog(c.conn, c.name, c.sequencer, { kind: "read" }, async ({ log, tokens }) => {
       const t = await log.tail();
       if (c.json) printJson({ log: log.name, tail: t, source: tokens });
       else printLine(String(t));
     });
   }),
-).pipe(Command.withDescription("Print the next slot to be issued (from --sequencer) or, without one, one past the highest chosen slot (by scanning)"));
+).pipe(
+  Command.withDescription("Print the next slot to be issued (from --sequencer, else the cluster file's sequencers) or, without one, one past the highest chosen slot (by scanning)"),
+);
 
 const trim = Command.make("trim", { name: logNameArg, below: Flag.Int("below").pipe(Flag.withDescription("trim every slot below this one")), json, conn: connectionFlags }, (c) =>
   task(async () => {
     const below = checkIndex(c.below, "--below");
-    await withLog(c.conn, c.name, Option.none(), "remote-or-scan", async ({ log }) => {
+    await withLog(c.conn, c.name, Option.none(), { kind: "read" }, async ({ log }) => {
       const mark = await log.trim(below);
       if (c.json) printJson({ log: log.name, mark });
       else printLine(`${log.name} trimmed below ${mark}`);

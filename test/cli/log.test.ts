@@ -1,8 +1,9 @@
 /**
  * `worm log` against a `worm dev` cluster: create, append (--data, stdin lines with idempotency
- * keys, through an embedded and through a remote `worm log sequencer`), read (one slot, a range, a
- * stream), tail, subscribe (an entry appended while it waits), trim, `worm inspect`'s log view, and
- * bad input as one-line errors with exit 2.
+ * keys; through the sequencer `worm dev` runs, through a second `worm log sequencer`, which stands by
+ * and redirects there, and through an embedded sequencer), read (one slot, a range, a stream), tail,
+ * subscribe (an entry appended while it waits), trim, `worm inspect`'s log view, and bad input as
+ * one-line errors with exit 2.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -31,31 +32,33 @@ test("worm log: create, append, read, tail, subscribe, trim, a remote sequencer,
 
   assert.match(ok(await worm("log", "create", "orders"), "create").stdout, /^created log orders \(log, segment size 4096\)\n$/);
 
-  // Single-writer mode: each append command embeds its own sequencer.
+  // Appends go through the sequencer worm dev runs (the cluster file names it).
   const first = lines(ok(await worm("log", "append", "orders", "--data", "hello", "--stream", "s1", "--json"), "append --data"))[0]!;
   assert.equal(first.duplicate, false);
   const helloSlot = first.slot as number;
   const piped = lines(ok(await runWorm(["log", "append", "orders", "--key", "me:1", "--stream", "s2", "--json", ...conn], { input: "a\nb\n" }), "append from stdin"));
   assert.deepEqual(piped.map((l) => l.duplicate), [false, false]);
   const [aSlot, bSlot] = piped.map((l) => l.slot as number);
-  assert.ok(helloSlot < aSlot! && aSlot! < bSlot!, "stdin lines are appended in order");
+  assert.deepEqual([aSlot, bSlot], [helloSlot + 1, helloSlot + 2], "stdin lines are appended in order, in consecutive slots");
   const again = lines(ok(await runWorm(["log", "append", "orders", "--key", "me:1", "--json", ...conn], { input: "a\nb\n" }), "append again"));
   assert.deepEqual(again, [
     { slot: aSlot, duplicate: true },
     { slot: bSlot, duplicate: true },
   ]);
 
-  // A remote sequencer serves appends and the tail.
+  // A second sequencer stands by: it redirects appends and the tail to the active one.
   const seq = procs.start(["log", "sequencer", "--listen", "127.0.0.1:0", ...conn]);
   const listening = await seq.waitForJson((l) => l.event === "listening", 30_000);
   const at = `127.0.0.1:${listening.port as number}`;
   const remote = ok(await worm("log", "append", "orders", "--sequencer", at, "--data", "via-sequencer", "--stream", "s1"), "append --sequencer");
   const remoteSlot = Number(remote.stdout.trim());
-  assert.ok(remoteSlot > bSlot!);
+  assert.ok(remoteSlot > bSlot!, "after the slots the duplicates used (each filled)");
   const tail = JSON.parse(ok(await worm("log", "tail", "orders", "--sequencer", at, "--json"), "tail --sequencer").stdout) as { tail: number; source: string };
   assert.equal(tail.source, "sequencer");
-  assert.ok(tail.tail > remoteSlot);
-  assert.equal(Number(ok(await worm("log", "tail", "orders"), "tail by scanning").stdout.trim()), remoteSlot + 1);
+  assert.equal(tail.tail, remoteSlot + 1);
+  assert.equal(Number(ok(await worm("log", "tail", "orders"), "tail from the cluster's sequencer").stdout.trim()), remoteSlot + 1);
+  const scanned = await runWorm(["log", "tail", "orders", "--peers", (ready.addresses as string[]).join(",")]);
+  assert.equal(Number(ok(scanned, "tail by scanning").stdout.trim()), remoteSlot + 1);
 
   // Reads: one slot, a range (holes between segments are filled), one stream.
   const one = JSON.parse(ok(await worm("log", "read", "orders", String(helloSlot), "--json"), "read slot").stdout) as Record<string, unknown>;
@@ -85,8 +88,12 @@ test("worm log: create, append, read, tail, subscribe, trim, a remote sequencer,
   const view = inspect.logs.find((l) => l.log === "orders");
   assert.ok(view, JSON.stringify(inspect.logs));
   assert.equal(view.tail, late + 1);
-  assert.deepEqual(view.streams, { s1: 1 });
-  assert.equal(view.lastSegmentSlots.entries, 2);
+  assert.deepEqual(view.streams, { s1: 2, s2: 2 });
+  assert.equal(view.lastSegmentSlots.entries, 5);
+
+  // The embedded single-writer mode, on request: it fences the other sequencers and starts a new segment.
+  const embedded = Number(ok(await worm("log", "append", "orders", "--embedded-sequencer", "--data", "alone"), "append --embedded-sequencer").stdout.trim());
+  assert.ok(embedded > late && embedded % 4096 === 0, `an embedded sequencer starts a new segment (${embedded})`);
 
   // Trim: slots below the mark read as trimmed.
   assert.equal(JSON.parse(ok(await worm("log", "trim", "orders", "--below", String(aSlot), "--json"), "trim").stdout).mark, aSlot);
@@ -103,6 +110,7 @@ test("worm log: create, append, read, tail, subscribe, trim, a remote sequencer,
     ["log", "read", "orders", "1", "--from", "0"],
     ["log", "append", "orders", "--key", "nocolon", "--data", "x"],
     ["log", "append", "orders", "--sequencer", "nowhere", "--data", "x"],
+    ["log", "append", "orders", "--sequencer", "127.0.0.1:1", "--embedded-sequencer", "--data", "x"],
     ["log", "append", "orders", "--stream", "a", "--stream", "a", "--data", "x"],
     ["log", "trim", "orders", "--below", "-1"],
   ]) {

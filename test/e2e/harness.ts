@@ -134,8 +134,8 @@ export class Procs {
       await Promise.all([...this.all].map((p) => p.kill("SIGKILL")));
     });
   }
-  start(args: readonly string[]): Worm {
-    const w = new Worm(args);
+  start(args: readonly string[], options: WormOptions = {}): Worm {
+    const w = new Worm(args, options);
     this.all.add(w);
     return w;
   }

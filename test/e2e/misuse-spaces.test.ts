@@ -55,5 +55,5 @@ test("a verb of one kind never writes to a space of another; geometry disagreeme
   assert.equal(oneLine(writeToLog), "worm: lg is a log, not a register space");
   const noLog = await worm("log", "read", "nosuch", "0");
   assert.equal(noLog.code, 2);
-  assert.equal(oneLine(noLog), `worm: no log named "nosuch" (create it with 'worm log create nosuch')`);
+  assert.equal(oneLine(noLog), "worm: no log named nosuch; create it with 'worm log create nosuch'");
 });

@@ -82,6 +82,15 @@ describe("cluster config", () => {
     assert.throws(() => clusterConfigFromText("{}"), (e: unknown) => e instanceof ClusterConfigError && e.errors.length >= 3);
   });
 
+  test("sequencers: optional host:port addresses in failover order, normalised, distinct", () => {
+    assert.equal(clusterConfigFromText(JSON.stringify(base)).sequencers, undefined);
+    assert.deepEqual(clusterConfigFromText(JSON.stringify({ ...base, sequencers: ["7103", "10.0.0.2:7103"] })).sequencers, ["127.0.0.1:7103", "10.0.0.2:7103"]);
+    assert.match(errorsOf({ ...base, sequencers: "127.0.0.1:7103" }).join(), /^sequencers: must be an array/);
+    assert.match(errorsOf({ ...base, sequencers: ["127.0.0.1:7103", "nowhere"] }).join(), /^sequencers\[1\]: must be "host:port"/);
+    assert.match(errorsOf({ ...base, sequencers: ["7103", "127.0.0.1:7103"] }).join(), /^sequencers\[1\]: 127.0.0.1:7103 appears twice/);
+    assert.match(errorsOf({ ...base, sequencers: Array.from({ length: 17 }, (_, k) => `h:${k + 1}`) }).join(), /^sequencers: at most 16/);
+  });
+
   test("addresses", () => {
     assert.deepEqual(parseAddress("[::1]:80"), { host: "::1", port: 80, address: "[::1]:80" });
     assert.deepEqual(parseAddress("node-a.local:9000"), { host: "node-a.local", port: 9000, address: "node-a.local:9000" });

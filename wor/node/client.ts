@@ -24,7 +24,8 @@ import type {
 } from "../core/results.ts";
 import { type SpaceKind, type SpaceMeta, kindNoun } from "../core/space-meta.ts";
 import { checkMark, checkSpace } from "../core/validate.ts";
-import { type AcceptorLink, type Transport, shortReason } from "./link.ts";
+import { shortReason } from "./grpc-reason.ts";
+import type { AcceptorLink, Transport } from "./link.ts";
 import { WatchFeed } from "./watch-feed.ts";
 
 /** An operational failure (timeout, unavailable, unknown space, bad input...). */

@@ -1,13 +1,14 @@
 /**
  * The cluster file (DESIGN.md §3.3): which acceptors exist, where they listen, the segment size,
- * the quorum, and the optional TLS files and cluster token. Parsed from JSON with one clear message
- * per bad field; every message names the field's path.
+ * the quorum, the optional log sequencers (in failover order), TLS files and cluster token. Parsed
+ * from JSON with one clear message per bad field; every message names the field's path.
  *
  * {
  *   "clusterId": "prod-1",
  *   "segmentSize": 4096,
  *   "quorum": 2,                                   // default: a majority
  *   "acceptors": [{ "id": 1, "address": "127.0.0.1:7001", "dataDir": "data/a1" }, ...],
+ *   "sequencers": ["127.0.0.1:7003"],              // optional: `worm log` uses them by default
  *   "tls": { "cert": "tls/node.pem", "key": "tls/node.key", "ca": "tls/ca.pem", "requireClientCert": true },
  *   "token": "..."
  * }
@@ -21,6 +22,7 @@ export const CLUSTER_LIMITS = Object.freeze({
   segmentSizeMax: 1 << 20,
   acceptorsMax: 15,
   acceptorIdMax: 2 ** 31 - 1,
+  sequencersMax: 16,
 });
 
 export interface AcceptorEntry {
@@ -44,6 +46,8 @@ export interface ClusterConfig {
   readonly segmentSize: number;
   readonly quorum: number;
   readonly acceptors: readonly AcceptorEntry[];
+  /** Log sequencers "host:port" (normalised), in failover order. */
+  readonly sequencers?: readonly string[];
   readonly tls?: ClusterTlsPaths;
   readonly token?: string;
 }
@@ -59,7 +63,7 @@ export class ClusterConfigError extends Error {
 
 const CLUSTER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const DEFAULT_HOST = "127.0.0.1";
-const KNOWN = new Set(["clusterId", "segmentSize", "quorum", "acceptors", "tls", "token"]);
+const KNOWN = new Set(["clusterId", "segmentSize", "quorum", "acceptors", "sequencers", "tls", "token"]);
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 const isPowerOfTwo = (n: number) => Number.isSafeInteger(n) && n > 0 && (n & (n - 1)) === 0;
@@ -99,6 +103,7 @@ export function parseClusterConfig(text: string): ConfigResult {
       quorum = raw.quorum;
     }
   }
+  const sequencers = parseSequencers(raw.sequencers, errors);
   const tls = parseTls(raw.tls, errors);
   let token: string | undefined;
   if (raw.token !== undefined) {
@@ -114,6 +119,7 @@ export function parseClusterConfig(text: string): ConfigResult {
     segmentSize: segmentSize as number,
     quorum,
     acceptors,
+    ...(sequencers ? { sequencers } : {}),
     ...(tls ? { tls } : {}),
     ...(token ? { token } : {}),
   };
@@ -148,6 +154,23 @@ function parseAcceptors(raw: unknown, errors: string[]): AcceptorEntry[] {
     ids.set(id, k);
     addresses.set(addr.address, k);
     out.push({ id, ...addr, ...(typeof a.dataDir === "string" && a.dataDir ? { dataDir: a.dataDir } : {}) });
+  });
+  return out;
+}
+
+function parseSequencers(raw: unknown, errors: string[]): string[] | undefined {
+  if (raw === undefined) return undefined;
+  if (!Array.isArray(raw)) {
+    errors.push('sequencers: must be an array of "host:port" addresses, in failover order');
+    return undefined;
+  }
+  if (raw.length > CLUSTER_LIMITS.sequencersMax) errors.push(`sequencers: at most ${CLUSTER_LIMITS.sequencersMax} (got ${raw.length})`);
+  const out: string[] = [];
+  raw.forEach((r: unknown, k) => {
+    const a = parseAddress(r);
+    if (typeof a === "string") errors.push(`sequencers[${k}]: ${a}`);
+    else if (out.includes(a.address)) errors.push(`sequencers[${k}]: ${a.address} appears twice`);
+    else out.push(a.address);
   });
   return out;
 }

@@ -25,10 +25,3 @@ export interface Transport {
 export function reconnectDelayMs(attempt: number): number {
   return Math.min(1_000, 25 * 2 ** Math.min(attempt, 6));
 }
-
-/** Transport errors are long (grpc-js): keep the part that says what happened. */
-export function shortReason(reason: string): string {
-  const m = /(ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|ECONNRESET)/.exec(reason);
-  if (m) return m[1] === "ECONNREFUSED" ? "connection refused" : m[1]!;
-  return reason.length > 80 ? `${reason.slice(0, 79)}…` : reason;
-}

@@ -45,6 +45,8 @@ const isOurs = (bytes: Uint8Array, key: IdempotencyKey): boolean => {
 
 export function* append(cfg: AppendConfig, input: AppendInput): LogGen<LogResult<Appended>> {
   let preemptedBy: Ballot | undefined;
+  /** Our last token's slot held another value: someone captured over the sequencer. */
+  let taken: number | undefined;
   const settled = new Set<number>();
   for (let attempt = 0; attempt < cfg.appendAttemptsMax; attempt++) {
     const ask: TokenAsk = {
@@ -52,6 +54,7 @@ export function* append(cfg: AppendConfig, input: AppendInput): LogGen<LogResult
       streams: input.streams,
       ...(preemptedBy ? { preemptedBy } : {}),
       ...(input.since !== undefined ? { since: input.since } : {}),
+      ...(taken !== undefined ? { taken } : {}),
     };
     const g = yield* run({ kind: "tokens", log: cfg.log, request: { asks: [ask] } });
     if (!g.ok) {
@@ -75,6 +78,7 @@ export function* append(cfg: AppendConfig, input: AppendInput): LogGen<LogResult
     const value = encodeEntry({ key: input.key, streams: input.streams.map((tag, i) => ({ tag, prev: t.prev[i]! })), payload: input.payload });
     const w = yield* write(t, value);
     if (w === "ok") return logOk({ slot: t.slot, duplicate: false });
+    taken = w === "theirs" ? t.slot : undefined;
     if (w !== "theirs" && !planted("appendWithoutSettle")) {
       if (w !== "unknown") preemptedBy = w;
       const s = yield* settle(cfg, t.slot, input.key, value);

@@ -8,6 +8,7 @@
  *   entry: [0x01] key.client(str) key.seq(varint) streams(varint n) n × (tag(str) prev(varint)) payload(rest)
  *   str = varint byte length + UTF-8; prev = 0 none, 1 unknown, slot + 2 otherwise
  */
+import { LIMITS } from "../../../paxos/limits.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
 
 /** Who appended, and which of its appends: a retried append carries the same key. */
@@ -71,6 +72,16 @@ export function entryProblem(e: { readonly key: IdempotencyKey; readonly streams
     if (p) return p;
   }
   return undefined;
+}
+
+/**
+ * `undefined` if the entry fits one slot (LIMITS.valueBytesMax) whatever backpointers its token
+ * brings, else why not: checked before anything is sent.
+ */
+export function entryTooLarge(e: { readonly key: IdempotencyKey; readonly streams: readonly string[] }, payload: Uint8Array): string | undefined {
+  const bytes = encodeEntry({ key: e.key, streams: e.streams.map((tag) => ({ tag, prev: Number.MAX_SAFE_INTEGER - 2 })), payload }).length;
+  if (bytes <= LIMITS.valueBytesMax) return undefined;
+  return `entry of ${bytes} bytes (payload ${payload.length}) exceeds the ${LIMITS.valueBytesMax} bytes a log slot holds (payload, key and stream tags)`;
 }
 
 export const sameKey = (a: IdempotencyKey, b: IdempotencyKey): boolean => a.client === b.client && a.seq === b.seq;

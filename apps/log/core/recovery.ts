@@ -20,7 +20,7 @@
 import { planted } from "../../../verify/runtime/planted.ts";
 import { FILL_BYTES, decodeSlot, keyString } from "./entry.ts";
 import { KeyTable } from "./key-table.ts";
-import { type SegmentConfig, type SegmentMeta, lastSegment, seal } from "./segments.ts";
+import { type LastSegment, type SegmentConfig, type SegmentMeta, lastSegment, seal } from "./segments.ts";
 import { type LogResult, type RegGen, logOk } from "./steps.ts";
 
 export interface RecoveryConfig extends SegmentConfig {
@@ -44,11 +44,16 @@ export interface Recovered {
   readonly entrySegments: readonly number[];
 }
 
-export function* recoverSegments(cfg: RecoveryConfig): RegGen<LogResult<Recovered>> {
-  const found = yield* lastSegment(cfg);
-  if (!found.ok) return found;
-  const last = found.value.segment;
-  const meta = found.value.meta;
+/** Recover the log; `known`: its last segment, when the caller already found it. */
+export function* recoverSegments(cfg: RecoveryConfig, known?: LastSegment): RegGen<LogResult<Recovered>> {
+  let found = known;
+  if (!found) {
+    const r = yield* lastSegment(cfg);
+    if (!r.ok) return r;
+    found = r.value;
+  }
+  const last = found.segment;
+  const meta = found.meta;
   const listed = new Set(meta.entrySegments);
   // Planted bug: the recovery before sealed-below marks (only the last two segments).
   const from = planted("recoverOnlyLastSegments") ? Math.max(0, last - 1) : firstToRecover(cfg.dedupeSegments, last, meta);

@@ -29,12 +29,14 @@ const SEAL_CHUNK_MAX = LIMITS.entriesMax;
  * A segment's allocation metadata, written once by whoever claims it (JSON, additive: readers
  * ignore fields they do not know, and a field missing means "not known"):
  *  - `sequencer`: the owner, unique per incarnation;
+ *  - `address`: where the owner serves (none: a sequencer embedded in an appender);
  *  - `sealedBelow`: every segment below this one was sealed when the owner claimed this segment;
  *  - `entriesFrom`, `entrySegments`: of the sealed segments from `entriesFrom` on, only those
  *    listed may hold anything but fills (so a new owner reads back only those).
  */
 export interface SegmentMeta {
   readonly owner?: string;
+  readonly address?: string;
   readonly sealedBelow?: number;
   readonly entriesFrom?: number;
   readonly entrySegments?: readonly number[];
@@ -51,6 +53,7 @@ export function encodeSegmentMeta(owner: string, m: Omit<SegmentMeta, "owner"> =
   return utf8.encode(
     JSON.stringify({
       sequencer: owner,
+      ...(m.address !== undefined ? { address: m.address } : {}),
       ...(m.sealedBelow !== undefined ? { sealedBelow: m.sealedBelow } : {}),
       ...(listed ? { entriesFrom: m.entriesFrom, entrySegments: m.entrySegments } : {}),
     }),
@@ -68,10 +71,11 @@ export function decodeSegmentMeta(meta: Uint8Array): SegmentMeta {
     return {};
   }
   if (typeof v !== "object" || v === null) return {};
-  const { sequencer, sealedBelow, entriesFrom, entrySegments } = v as Record<string, unknown>;
+  const { sequencer, address, sealedBelow, entriesFrom, entrySegments } = v as Record<string, unknown>;
   const listed = isSegment(entriesFrom) && Array.isArray(entrySegments) && entrySegments.length <= ENTRY_SEGMENTS_MAX && entrySegments.every(isSegment);
   return {
     ...(typeof sequencer === "string" ? { owner: sequencer } : {}),
+    ...(typeof address === "string" ? { address } : {}),
     ...(isSegment(sealedBelow) ? { sealedBelow } : {}),
     ...(listed ? { entriesFrom, entrySegments: entrySegments as number[] } : {}),
   };
@@ -207,8 +211,8 @@ function* fillEmpty(capture: Capture, values: Map<number, Uint8Array>, fill: Uin
 
 export type ClaimResult = { readonly kind: "claimed"; readonly capture: Capture } | { readonly kind: "rival"; readonly why: string };
 
-/** Allocate segment `s` in `owner`'s name (recording `meta`: how far below it everything is
- *  sealed) and capture it. `rival` when another owner got there. */
+/** Allocate segment `s` in `owner`'s name (recording `meta`: where the owner serves, how far below
+ *  it everything is sealed) and capture it. `rival` when another owner got there. */
 export function* claim(cfg: SegmentConfig, owner: string, s: number, meta: Omit<SegmentMeta, "owner">): RegGen<LogResult<ClaimResult>> {
   const a = yield* run({ kind: "alloc", space: cfg.log, segment: s, meta: encodeSegmentMeta(owner, meta) });
   if (!a.ok) return a;

@@ -9,7 +9,14 @@
  * (issue tokens from claimed segments, claiming `aheadSegments` ahead of demand, and seal each
  * segment whose tokens are all issued `sealAfterMs` later; each claim records in the segment's
  * allocation metadata how far behind it everything is sealed, which bounds the next recovery).
- * An appender fenced by a ballot above ours makes us recover again with a higher ballot.
+ * An appender fenced by a ballot above ours, or a segment claim lost to another sequencer, makes us
+ * recover again with a higher ballot.
+ *
+ * Standby (./standby.ts): a sequencer that serves at an address finds, when it would recover, whether
+ * another one serving elsewhere owns the log's last segment; then it stands by and answers every
+ * request with a redirect there, instead of fencing it. It takes the log over only when a request
+ * carries a takeover hint naming that sequencer. A ready sequencer told that a slot it issued holds
+ * someone else's value looks the owner up the same way. An embedded sequencer never stands by.
  */
 import { type Ballot, compareBallots } from "../../../paxos/ballot.ts";
 import type { Capture } from "../../../wor/core/results.ts";
@@ -17,14 +24,18 @@ import { assert } from "../../../verify/runtime/assert.ts";
 import { FILL_BYTES, PREV_NONE, PREV_UNKNOWN, isFill, keyString } from "./entry.ts";
 import { KeyTable } from "./key-table.ts";
 import { type Recovered, type RecoveryConfig, recoverSegments } from "./recovery.ts";
-import { type ClaimResult, type SegmentMeta, claim, seal } from "./segments.ts";
-import { type LogFailure, type GrantRequest, type LogResult, type RegGen, type RegisterStep, type StepResult, type TokenAsk, isTransient, logFail, logOk, sleep } from "./steps.ts";
+import { type ClaimResult, type SegmentMeta, claim, lastSegment, seal } from "./segments.ts";
+import { lastOwner, ownerIn, redirect } from "./standby.ts";
+import { type ActiveSequencer, type LogFailure, type GrantRequest, type LogResult, type RegGen, type RegisterStep, type StepResult, type TokenAsk, isTransient, logFail, logOk, sleep } from "./steps.ts";
 import { TaskRunner } from "./tasks.ts";
 import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "./tokens.ts";
 
 export interface SequencerConfig extends RecoveryConfig {
   /** Written in each segment's allocation metadata: unique per sequencer incarnation. */
   readonly owner: string;
+  /** Where this sequencer serves ("host:port"), written with `owner`: a standby redirects clients
+   *  here. None: embedded in an appender, never standing by. */
+  readonly address?: string;
   /** Claimed segments kept ahead of the next slot. */
   readonly aheadSegments: number;
   /** A segment whose tokens are all issued is sealed this long after its last one was issued
@@ -60,7 +71,10 @@ export interface SequencerOutputs {
   readonly grants: readonly { readonly id: number; readonly result: LogResult<Grant> }[];
 }
 
-type Phase = "idle" | "recovering" | "ready";
+type Phase = "idle" | "recovering" | "ready" | "standby";
+
+/** What recovery found: the sealed log to serve, or that another sequencer serves it. */
+type Recovery = ({ readonly kind: "sealed" } & Recovered) | { readonly kind: "standby"; readonly active: ActiveSequencer };
 
 interface Queued {
   readonly id: number;
@@ -84,8 +98,12 @@ export class SequencerCore {
   private now = 0;
   private captures: Capture[] = [];
   private next = 0;
+  /** The first slot issued since the last recovery. */
+  private issuedFrom = 0;
   private nextSegment = 0;
   private claiming = false;
+  /** Finding out who owns the last segment (after a token found its slot taken). */
+  private checking = false;
   /** Every segment below this one is sealed (written into the metadata of each segment we claim). */
   private sealedBelow = 0;
   /** Own segments fully issued and not yet sealed, oldest first (the first is `sealedBelow`). */
@@ -101,6 +119,8 @@ export class SequencerCore {
   private queue: Queued[] = [];
   private grants: { id: number; result: LogResult<Grant> }[] = [];
   private recoveries = 0;
+  /** While standing by: the sequencer clients are redirected to. */
+  private active: ActiveSequencer | undefined;
 
   constructor(readonly config: SequencerConfig) {
     assert(config.aheadSegments >= 1 && config.dedupeSegments >= 1 && config.sealAfterMs >= 0, "aheadSegments ≥ 1, dedupeSegments ≥ 1, sealAfterMs ≥ 0");
@@ -114,9 +134,16 @@ export class SequencerCore {
       this.grants.push({ id, result: logFail("tooLarge", `${req.asks.length} tokens asked (limit ${this.config.asksMax})`) });
       return;
     }
+    if (this.phase === "standby" && req.takeover !== this.active?.address) {
+      this.grants.push({ id, result: redirect(this.config, this.config.log, this.active!) });
+      return;
+    }
     this.queue.push({ id, req, deadline: now + this.config.askTimeoutMs });
-    for (const a of req.asks) if (a.preemptedBy) this.fencedBy(a.preemptedBy);
-    if (this.phase === "idle") this.recover();
+    for (const a of req.asks) {
+      if (a.preemptedBy) this.fencedBy(a.preemptedBy);
+      if (a.taken !== undefined) this.takenAt(a.taken);
+    }
+    if (this.phase === "idle" || this.phase === "standby") this.recover();
     this.pump();
   }
 
@@ -151,7 +178,7 @@ export class SequencerCore {
   get tail(): number | undefined {
     return this.phase === "ready" ? this.next : undefined;
   }
-  get status(): { phase: Phase; next: number; captured: number; recoveries: number; queued: number; streams: number; sealedBelow: number; dedupeFrom: number } {
+  get status(): { phase: Phase; next: number; captured: number; recoveries: number; queued: number; streams: number; sealedBelow: number; dedupeFrom: number; active?: string } {
     const capturedEnd = this.captures.at(-1)?.to ?? this.next;
     return {
       phase: this.phase,
@@ -162,6 +189,7 @@ export class SequencerCore {
       streams: this.streams.size,
       sealedBelow: this.sealedBelow,
       dedupeFrom: this.keys.from,
+      ...(this.active ? { active: this.active.address } : {}),
     };
   }
   /** The last slot issued for `tag` (a backpointer: none / unknown when not remembered). */
@@ -176,14 +204,36 @@ export class SequencerCore {
     if (this.captures.some((c) => compareBallots(c.ballot, by) < 0)) this.recover();
   }
 
+  /** A slot we issued since we last recovered holds another value: a hole filler, or a sequencer
+   *  that captured over us. Find who owns the last segment: stand by, fence it, or carry on. */
+  private takenAt(slot: number): void {
+    if (this.phase !== "ready" || this.checking || slot < this.issuedFrom || slot >= this.next) return;
+    this.checking = true;
+    const epoch = this.epoch;
+    this.tasks.start(lastOwner(this.config, this.config, (a) => this.hinted(a)), (r) => {
+      if (epoch !== this.epoch) return;
+      this.checking = false;
+      if (!r.ok || r.value === "ours") return;
+      if (r.value === "fence") this.recover();
+      else this.standBy(r.value);
+    });
+  }
+
+  /** A queued request asks us to take over from the sequencer at `address`. */
+  private hinted(address: string): boolean {
+    return this.queue.some((q) => q.req.takeover === address);
+  }
+
   private recover(): void {
     this.epoch++;
     this.recoveries++;
     this.phase = "recovering";
+    this.active = undefined;
     this.captures = [];
     this.issued = [];
     this.claiming = false;
     this.sealing = false;
+    this.checking = false;
     const epoch = this.epoch;
     this.tasks.start(this.recoverTask(), (r) => {
       if (epoch !== this.epoch) return;
@@ -192,18 +242,43 @@ export class SequencerCore {
         this.failQueued(r.failure);
         return;
       }
-      this.adopt(r.value);
+      if (r.value.kind === "standby") this.standBy(r.value.active);
+      else this.adopt(r.value);
       this.pump();
     });
   }
 
   /** Recover, retrying while the cluster is unreachable or another sequencer keeps preempting. */
-  private *recoverTask(): RegGen<LogResult<Recovered>> {
+  private *recoverTask(): RegGen<LogResult<Recovery>> {
     for (;;) {
-      const r = yield* recoverSegments(this.config);
+      const r = yield* this.tryRecover();
       if (r.ok || !isTransient(r.failure.code)) return r;
       yield* sleep(this.config.retryMs);
     }
+  }
+
+  /** Stand by if another sequencer serves the log (and no client asked us to take over from it);
+   *  otherwise seal what is unsealed and learn the dedupe window. */
+  private *tryRecover(): RegGen<LogResult<Recovery>> {
+    const found = yield* lastSegment(this.config);
+    if (!found.ok) return found;
+    const owner = ownerIn(this.config, found.value, (a) => this.hinted(a));
+    if (typeof owner === "object") return logOk({ kind: "standby", active: owner });
+    const r = yield* recoverSegments(this.config, found.value);
+    return r.ok ? logOk({ kind: "sealed", ...r.value }) : r;
+  }
+
+  private standBy(active: ActiveSequencer): void {
+    this.epoch++;
+    this.phase = "standby";
+    this.active = active;
+    this.captures = [];
+    this.issued = [];
+    this.claiming = false;
+    this.sealing = false;
+    this.checking = false;
+    for (const q of this.queue) this.grants.push({ id: q.id, result: redirect(this.config, this.config.log, active) });
+    this.queue = [];
   }
 
   private adopt(r: Recovered): void {
@@ -216,6 +291,7 @@ export class SequencerCore {
     this.sealedBelow = r.last + 1;
     this.nextSegment = r.last + 1;
     this.next = this.nextSegment * this.config.segmentSize;
+    this.issuedFrom = this.next;
     this.phase = "ready";
   }
 
@@ -232,7 +308,12 @@ export class SequencerCore {
       this.entrySegments = this.entrySegments.slice(-this.config.dedupeSegments);
       this.entriesFrom = this.entrySegments[0]!;
     }
-    const meta = { sealedBelow: this.sealedBelow, entriesFrom: this.entriesFrom, entrySegments: [...this.entrySegments] };
+    const meta = {
+      ...(this.config.address !== undefined ? { address: this.config.address } : {}),
+      sealedBelow: this.sealedBelow,
+      entriesFrom: this.entriesFrom,
+      entrySegments: [...this.entrySegments],
+    };
     this.tasks.start(this.claimTask(segment, meta), (r) => {
       if (epoch !== this.epoch) return;
       this.claiming = false;

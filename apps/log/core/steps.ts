@@ -18,6 +18,9 @@ export interface TokenAsk {
   /** No earlier attempt of this key is below this slot (e.g. the tail read before the first one):
    *  a sequencer whose dedupe window starts above it refuses rather than risk a duplicate. */
   readonly since?: number;
+  /** The appender's last token, at this slot, found another value there (a fill): someone captured
+   *  over the sequencer, which checks whether it still serves the log if it issued that slot. */
+  readonly taken?: number;
 }
 
 export type RegisterStep =
@@ -33,6 +36,9 @@ export type RegisterStep =
 export interface GrantRequest {
   readonly asks: readonly TokenAsk[];
   readonly streams?: readonly string[];
+  /** Takeover hint: the address of a sequencer the client gave up on (deadline missed, stream
+   *  failed). A standby sequencer takes the log over when this names the active one. */
+  readonly takeover?: string;
 }
 
 export type LogStep = RegisterStep | { readonly kind: "tokens"; readonly log: string; readonly request: GrantRequest };
@@ -62,14 +68,20 @@ export function* run<S extends LogStep>(step: S): Generator<S, StepResults[S["ki
 
 export const sleep = (ms: number): RegGen<undefined> => run({ kind: "sleep", ms } as const);
 
-/** A log operation's failure: the register layer's codes plus the log's own. */
-export interface LogFailure {
-  readonly code: FailureCode | "trimmed" | "corrupt" | "exhausted";
-  readonly message: string;
+/** The sequencer that serves a log: the owner of its last allocated segment, and where it serves. */
+export interface ActiveSequencer {
+  readonly owner: string;
+  readonly address: string;
 }
+
+/** A log operation's failure: the register layer's codes plus the log's own. `redirect`: a standby
+ *  sequencer's answer, naming the `active` one (remote token sources follow it). */
+export type LogFailure =
+  | { readonly code: FailureCode | "trimmed" | "corrupt" | "exhausted"; readonly message: string }
+  | { readonly code: "redirect"; readonly message: string; readonly active: ActiveSequencer };
 export type LogResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: LogFailure };
 export const logOk = <T>(value: T): LogResult<T> => ({ ok: true, value });
-export const logFail = (code: LogFailure["code"], message: string): LogResult<never> => ({ ok: false, failure: { code, message } });
+export const logFail = (code: Exclude<LogFailure["code"], "redirect">, message: string): LogResult<never> => ({ ok: false, failure: { code, message } });
 
 /** Failures worth retrying after a pause: the cluster or the sequencer may come back. */
 export const isTransient = (code: LogFailure["code"]): boolean => code === "timeout" || code === "unavailable" || code === "notReady" || code === "contended";

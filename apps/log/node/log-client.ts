@@ -9,11 +9,11 @@ import type { CreateSpaceResult } from "../../../wor/core/results.ts";
 import { kindNoun } from "../../../wor/core/space-meta.ts";
 import { WorError, type WorClient } from "../../../wor/node/client.ts";
 import { APPEND_DEFAULTS, type AppendConfig, type Appended, append } from "../core/append.ts";
-import { type IdempotencyKey, entryProblem } from "../core/entry.ts";
+import { type IdempotencyKey, entryProblem, entryTooLarge } from "../core/entry.ts";
 import { READ_DEFAULTS, type ReadConfig, type SettledRead, type SlotRead, readSettled, readSlots, scanTail } from "../core/read.ts";
 import type { LogGen, LogResult } from "../core/steps.ts";
 import { type StreamEntry, readStream } from "../core/stream.ts";
-import { runLog } from "./driver.ts";
+import { type Bound, bounded, runLog } from "./driver.ts";
 import { LogError } from "./log-error.ts";
 import { type SubscribeOptions, subscribe } from "./subscription.ts";
 import type { TokenSource } from "./token-source.ts";
@@ -27,6 +27,10 @@ export interface WormLogOptions {
   readonly clientId?: string;
   readonly read?: Partial<Omit<ReadConfig, "log" | "segmentSize">>;
   readonly append?: Partial<Omit<AppendConfig, "log">>;
+  /** Each operation (append, read, readRange, readStream, tail; each read of a subscription) gives
+   *  up after this long with a `LogError` (`timeout`, or `unavailable` naming an unreachable
+   *  sequencer); an append's outcome is then unknown (append again with the same key). None: no bound. */
+  readonly timeoutMs?: number;
 }
 
 export interface AppendOptions {
@@ -87,38 +91,41 @@ export class WormLog {
     const streams = opts.streams ?? [];
     const problem = entryProblem({ key, streams }) ?? (opts.since === undefined || isIndex(opts.since) ? undefined : `since ${opts.since} is not a slot`);
     if (problem) throw new LogError({ code: "invalid", message: problem });
+    const tooLarge = entryTooLarge({ key, streams }, payload);
+    if (tooLarge) throw new LogError({ code: "tooLarge", message: tooLarge });
     await this.open();
-    return this.run(append(this.appendConfig, { key, streams, payload, ...(opts.since !== undefined ? { since: opts.since } : {}) }));
+    return this.run(append(this.appendConfig, { key, streams, payload, ...(opts.since !== undefined ? { since: opts.since } : {}) }), `append to ${this.name}`);
   }
 
   /** What slot `slot` holds now (no waiting, no filling). */
   async read(slot: number): Promise<SlotRead> {
-    return (await this.run(readSlots(await this.open(), slot, slot + 1)))[0]!;
+    return (await this.run(readSlots(await this.open(), slot, slot + 1), `read of ${this.name}[${slot}]`))[0]!;
   }
 
   /** Slots [from, to) settled for good: waits for appends in flight and fills holes that stay empty
    *  past the hole timeout. Only for ranges below the tail. */
   async readRange(from: number, to: number): Promise<SettledRead[]> {
-    return this.run(readSettled(await this.open(), from, to));
+    return this.run(readSettled(await this.open(), from, to), `read of ${this.name}[${from}..${to})`);
   }
 
   /** Entries of one stream in [from, to) (to: the tail), following backpointers. */
   async readStream(tag: string, from = 0, to?: number): Promise<StreamEntry[]> {
-    return this.run(readStream(await this.open(), tag, from, to));
+    return this.run(readStream(await this.open(), tag, from, to), `read of stream ${tag} of ${this.name}`);
   }
 
   /** The next slot to be issued (from the sequencer), or, read-only, one past the last chosen slot. */
   async tail(): Promise<number> {
     const config = await this.open();
     const t = this.options.tokens;
-    if (!t) return this.run(scanTail(config));
-    return unwrap(await t.grant(this.options.log, { asks: [] })).tail;
+    const what = `tail of ${this.name}`;
+    if (!t) return this.run(scanTail(config), what);
+    return unwrap(await bounded(t.grant(this.options.log, { asks: [] }), this.bound(what))).tail;
   }
 
   /** Entries from slot `from` on, in slot order (fills skipped), following new appends by push. */
   async *subscribe(from: number, opts: SubscribeOptions = {}): AsyncIterableIterator<SettledRead> {
     const config = await this.open();
-    yield* subscribe({ client: this.options.client, tokens: this.options.tokens, config }, from, opts);
+    yield* subscribe({ client: this.options.client, tokens: this.options.tokens, config, bound: this.bound(`subscription to ${this.name}`) }, from, opts);
   }
 
   /** Trim below `below`: reads there answer trimmed from now on. Resolves with the mark in force. */
@@ -139,7 +146,11 @@ export class WormLog {
     return this.opened;
   }
 
-  private run<T>(gen: LogGen<LogResult<T>>): Promise<T> {
-    return runLog(gen, this.options.client, this.options.tokens);
+  private run<T>(gen: LogGen<LogResult<T>>, what: string): Promise<T> {
+    return runLog(gen, this.options.client, this.options.tokens, this.bound(what));
+  }
+
+  private bound(what: string): Bound | undefined {
+    return this.options.timeoutMs === undefined ? undefined : { timeoutMs: this.options.timeoutMs, what };
   }
 }

@@ -1,30 +1,39 @@
 /**
  * Tokens from a remote sequencer (apps/log/node/sequencer-server.ts) over one long-lived gRPC
- * stream (DESIGN.md §4.1). Every grant asked in one tick leaves in one envelope. Each request has a
- * deadline (a `timeout` failure). When the stream fails or the sequencer is unreachable, every
- * pending request fails as `unavailable` and the source moves to the next configured address
- * (failover list), reconnecting after a short backoff once there is something to send.
+ * stream (DESIGN.md §4.1). Every grant asked in one tick leaves in one envelope.
+ *
+ * Failover: when the stream fails, the sequencer is unreachable, or a grant misses its deadline (a
+ * paused sequencer answers nothing, and only keepalive would notice), the source gives up on that
+ * sequencer at once: every pending request fails (`timeout` / `unavailable`, both retryable), the
+ * source moves to the next configured address, reconnecting after a short backoff once there is
+ * something to send, and its requests carry a takeover hint naming the sequencer given up on, until
+ * a sequencer answers. A standby sequencer answers with a redirect to the log's active one: the
+ * source resends what is pending there (at most `redirectsMax` hops without an answer); when that
+ * one fails, it goes back to the one that redirected it, with the hint, so it takes over.
  *
  * A failed grant is harmless to retry: tokens issued but never used become holes, which readers fill.
  */
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { decodeGrantReplies, decodeSequencerStatus, encodeGrantRequests, encodeSequencerStatusRequest } from "../../../proto/codec-sequencer.ts";
 import type { GrantReplyFrame, GrantRequestFrame, SequencerStatus } from "../../../proto/sequencer-frames.ts";
 import { ACCEPTOR_CHANNEL_OPTIONS } from "../../../proto/service.ts";
 import { type SequencerClient, makeSequencerClient } from "../../../proto/service-sequencer.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
 import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "../../../wor/node/credentials.ts";
+import { shortReason } from "../../../wor/node/grpc-reason.ts";
 import { reconnectDelayMs } from "../../../wor/node/link.ts";
 import { StreamWriter } from "../../../wor/node/stream-writer.ts";
-import { type GrantRequest, type LogResult, logFail } from "../core/steps.ts";
+import { type ActiveSequencer, type GrantRequest, type LogResult, logFail } from "../core/steps.ts";
 import type { Grant } from "../core/tokens.ts";
 import type { TokenSource } from "./token-source.ts";
 
 export const REMOTE_TOKEN_DEFAULTS = Object.freeze({
-  /** A grant not answered by then fails with `timeout`. */
+  /** A grant not answered by then fails with `timeout`, and the source gives up on that sequencer. */
   deadlineMs: 2_000,
   /** Grant requests waiting for an answer; beyond, new ones fail at once as unavailable. */
   pendingMax: 65_536,
+  /** Redirects followed without an answer; beyond, pending requests fail as unavailable. */
+  redirectsMax: 4,
 });
 
 export interface RemoteTokenOptions extends ClientSecurity {
@@ -34,8 +43,7 @@ export interface RemoteTokenOptions extends ClientSecurity {
 }
 
 interface Pending {
-  readonly log: string;
-  readonly asks: number;
+  readonly frame: GrantRequestFrame;
   readonly timer: NodeJS.Timeout;
   readonly resolve: (r: LogResult<Grant>) => void;
 }
@@ -49,6 +57,7 @@ interface Stream {
 export class RemoteTokenCounters {
   envelopes = 0;
   failovers = 0;
+  redirects = 0;
   malformedEnvelopes = 0;
 }
 
@@ -59,6 +68,12 @@ export class RemoteTokenSource implements TokenSource {
   private unsent: GrantRequestFrame[] = [];
   private stream: Stream | undefined;
   private current = 0;
+  /** A sequencer a redirect sent us to, outside the configured list. */
+  private redirected: string | undefined;
+  /** The sequencer given up on, named in requests until a sequencer answers. */
+  private takeover: string | undefined;
+  /** Redirects followed since the last answer. */
+  private hops = 0;
   private attempt = 0;
   private nextId = 1;
   private flushScheduled = false;
@@ -71,9 +86,9 @@ export class RemoteTokenSource implements TokenSource {
     this.deadlineMs = options.deadlineMs ?? REMOTE_TOKEN_DEFAULTS.deadlineMs;
   }
 
-  /** The sequencer currently used (the next one after a failure). */
+  /** The sequencer currently used (the next one after a failure, the active one after a redirect). */
   get address(): string {
-    return this.options.addresses[this.current]!;
+    return this.redirected ?? this.options.addresses[this.current]!;
   }
 
   grant(log: string, request: GrantRequest): Promise<LogResult<Grant>> {
@@ -83,9 +98,10 @@ export class RemoteTokenSource implements TokenSource {
     }
     const id = this.nextId++;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.settle(id, logFail("timeout", `no grant from sequencer ${this.address} within ${this.deadlineMs} ms`)), this.deadlineMs);
-      this.pending.set(id, { log, asks: request.asks.length, timer, resolve });
-      this.unsent.push({ id, kind: "grant", log, request });
+      const frame: GrantRequestFrame = { id, kind: "grant", log, request };
+      const timer = setTimeout(() => this.missed(id), this.deadlineMs);
+      this.pending.set(id, { frame, timer, resolve });
+      this.unsent.push(frame);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -110,9 +126,7 @@ export class RemoteTokenSource implements TokenSource {
     this.closed = true;
     if (this.retry) clearTimeout(this.retry);
     this.failAll("unavailable", "remote token source closed");
-    this.stream?.writer.close();
-    this.stream?.call.cancel();
-    this.stream = undefined;
+    if (this.stream) this.drop(this.stream);
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
   }
@@ -124,7 +138,8 @@ export class RemoteTokenSource implements TokenSource {
       if (!this.retry) this.open();
       return;
     }
-    const frames = this.unsent;
+    const hint = this.takeover;
+    const frames = hint === undefined ? this.unsent : this.unsent.map((f) => ({ ...f, request: { ...f.request, takeover: hint } }));
     this.unsent = [];
     this.counters.envelopes++;
     this.stream.writer.push(frames);
@@ -144,7 +159,7 @@ export class RemoteTokenSource implements TokenSource {
     const call = this.client(address).session(callMetadata(this.options));
     const writer = new StreamWriter<GrantRequestFrame>(call, {
       encode: encodeGrantRequests,
-      onFail: (e) => this.down(stream, e.message),
+      onFail: (e) => this.down(stream, "unavailable", `failed (${e.message})`),
     });
     const stream: Stream = { call, writer, address };
     this.stream = stream;
@@ -154,23 +169,62 @@ export class RemoteTokenSource implements TokenSource {
       const decoded = decodeGrantReplies(bytes);
       if (!decoded.ok) {
         this.counters.malformedEnvelopes++;
-        return this.down(stream, `malformed reply envelope (${decoded.error.message})`);
+        return this.down(stream, "unavailable", `sent a malformed reply envelope (${decoded.error.message})`);
       }
       for (const f of decoded.value) this.onReply(stream, f);
     });
-    call.on("error", (e: grpc.ServiceError) => this.down(stream, e.details || e.message));
-    call.on("end", () => this.down(stream, "stream ended"));
+    call.on("error", (e: grpc.ServiceError) =>
+      this.down(stream, "unavailable", e.code === grpc.status.UNAVAILABLE ? `unreachable (${shortReason(e.details || e.message)})` : `failed: ${e.details || e.message}`),
+    );
+    call.on("end", () => this.down(stream, "unavailable", "ended the stream"));
     this.flush();
   }
 
   private onReply(stream: Stream, f: GrantReplyFrame): void {
+    if (this.stream !== stream) return;
     if (f.id === 0) {
       // The sequencer could not read one of our envelopes: which requests it held is unknown.
-      this.down(stream, `sequencer refused an envelope: ${f.result.ok ? "?" : f.result.failure.message}`);
+      this.down(stream, "unavailable", `refused an envelope: ${f.result.ok ? "?" : f.result.failure.message}`);
       return;
     }
     const p = this.pending.get(f.id);
-    if (p) this.settle(f.id, checked(stream.address, p, f.result)); // else: answered after its deadline
+    if (!p) return; // answered after its deadline
+    if (!f.result.ok && f.result.failure.code === "redirect") {
+      this.follow(stream, f.result.failure.active);
+      return;
+    }
+    this.takeover = undefined;
+    this.hops = 0;
+    this.settle(f.id, checked(stream.address, p.frame, f.result));
+  }
+
+  /** A grant missed its deadline: give up on this sequencer (it may be paused), not just on the grant. */
+  private missed(id: number): void {
+    if (!this.pending.has(id)) return;
+    if (this.stream) this.down(this.stream, "timeout", `did not answer within ${this.deadlineMs} ms`);
+    else this.settle(id, logFail("timeout", `no sequencer answered within ${this.deadlineMs} ms (last tried: ${this.address})`));
+  }
+
+  /** A standby's redirect: resend everything pending to the active sequencer. */
+  private follow(stream: Stream, active: ActiveSequencer): void {
+    if (++this.hops > REMOTE_TOKEN_DEFAULTS.redirectsMax || active.address === stream.address) {
+      this.down(stream, "unavailable", `redirected ${this.hops} times without an answer (last: to ${active.owner} at ${active.address})`, false);
+      return;
+    }
+    this.counters.redirects++;
+    this.drop(stream);
+    const k = this.options.addresses.indexOf(active.address);
+    if (k >= 0) this.current = k;
+    this.redirected = k >= 0 ? undefined : active.address;
+    this.takeover = undefined;
+    this.unsent = [...this.pending.values()].map((p) => p.frame);
+    this.open();
+  }
+
+  private drop(stream: Stream): void {
+    this.stream = undefined;
+    stream.writer.close();
+    stream.call.cancel();
   }
 
   private settle(id: number, r: LogResult<Grant>): void {
@@ -181,22 +235,22 @@ export class RemoteTokenSource implements TokenSource {
     p.resolve(r);
   }
 
-  private failAll(code: "unavailable", message: string): void {
+  private failAll(code: "unavailable" | "timeout", message: string): void {
     this.unsent = [];
     for (const id of [...this.pending.keys()]) this.settle(id, logFail(code, message));
   }
 
-  /** The stream failed: fail what is pending, move to the next address, reconnect when needed. */
-  private down(stream: Stream, reason: string): void {
+  /** Give up on this stream's sequencer: fail what is pending, move on (back to the sequencer that
+   *  redirected us, or to the next address), name it in a takeover hint (`suspect`), reconnect when needed. */
+  private down(stream: Stream, code: "unavailable" | "timeout", what: string, suspect = true): void {
     if (this.stream !== stream || this.closed) return;
-    this.stream = undefined;
-    stream.writer.close();
-    stream.call.cancel();
-    this.failAll("unavailable", `sequencer ${stream.address}: ${reason}`);
-    if (this.options.addresses.length > 1) {
-      this.current = (this.current + 1) % this.options.addresses.length;
-      this.counters.failovers++;
-    }
+    this.drop(stream);
+    this.failAll(code, `sequencer ${stream.address} ${what}`);
+    if (suspect) this.takeover = stream.address;
+    this.hops = 0;
+    if (this.redirected !== undefined) this.redirected = undefined;
+    else if (this.options.addresses.length > 1) this.current = (this.current + 1) % this.options.addresses.length;
+    if (this.address !== stream.address) this.counters.failovers++;
     this.retry = setTimeout(() => {
       this.retry = undefined;
       if (this.unsent.length > 0) this.open();
@@ -205,9 +259,10 @@ export class RemoteTokenSource implements TokenSource {
 }
 
 /** A grant must carry one token per ask, each in the log asked about. */
-function checked(address: string, p: Pending, r: LogResult<Grant>): LogResult<Grant> {
+function checked(address: string, f: GrantRequestFrame, r: LogResult<Grant>): LogResult<Grant> {
   if (!r.ok) return r;
-  if (r.value.tokens.length !== p.asks) return logFail("internal", `sequencer ${address} granted ${r.value.tokens.length} tokens for ${p.asks} asks`);
-  if (r.value.tokens.some((t) => t.capture.space !== p.log)) return logFail("internal", `sequencer ${address} granted a token outside log ${p.log}`);
+  const asks = f.request.asks.length;
+  if (r.value.tokens.length !== asks) return logFail("internal", `sequencer ${address} granted ${r.value.tokens.length} tokens for ${asks} asks`);
+  if (r.value.tokens.some((t) => t.capture.space !== f.log)) return logFail("internal", `sequencer ${address} granted a token outside log ${f.log}`);
   return r;
 }

@@ -14,7 +14,10 @@ export interface SequencerNodeOptions {
   readonly client: WorClient;
   /** Unique per sequencer incarnation; written into the allocation metadata of its segments. */
   readonly owner: string;
-  readonly config?: Partial<Omit<SequencerConfig, "log" | "owner" | "segmentSize">>;
+  /** Where it serves (written with its segments; a standby of the log redirects clients here).
+   *  None: embedded, or set later with `advertise`. */
+  readonly address?: string;
+  readonly config?: Partial<Omit<SequencerConfig, "log" | "owner" | "segmentSize" | "address">>;
 }
 
 export interface SequencerLogStatus {
@@ -25,6 +28,8 @@ export interface SequencerLogStatus {
   readonly recoveries: number;
   readonly queued: number;
   readonly streams: number;
+  /** Standing by: where the active sequencer serves. */
+  readonly active?: string;
 }
 
 export class SequencerNode implements TokenSource {
@@ -35,8 +40,17 @@ export class SequencerNode implements TokenSource {
   private nextId = 1;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private address: string | undefined;
 
-  constructor(private readonly options: SequencerNodeOptions) {}
+  constructor(private readonly options: SequencerNodeOptions) {
+    this.address = options.address;
+  }
+
+  /** Serve at `address` (known once the server is bound; call it before serving: a log first
+   *  asked about earlier keeps no address). */
+  advertise(address: string): void {
+    this.address = address;
+  }
 
   async grant(log: string, request: GrantRequest): Promise<LogResult<Grant>> {
     if (this.closed) return { ok: false, failure: { code: "unavailable", message: "sequencer closed" } };
@@ -68,7 +82,16 @@ export class SequencerNode implements TokenSource {
     if (!p) {
       p = this.options.client.openSpace(log, "log").then(
         (meta): LogResult<SequencerCore> => {
-          const c = this.cores.get(log) ?? new SequencerCore({ ...SEQUENCER_DEFAULTS, ...this.options.config, log, owner: this.options.owner, segmentSize: meta.segmentSize });
+          const c =
+            this.cores.get(log) ??
+            new SequencerCore({
+              ...SEQUENCER_DEFAULTS,
+              ...this.options.config,
+              log,
+              owner: this.options.owner,
+              ...(this.address !== undefined ? { address: this.address } : {}),
+              segmentSize: meta.segmentSize,
+            });
           this.cores.set(log, c);
           return { ok: true, value: c };
         },

@@ -9,7 +9,7 @@ import { InOrder } from "../core/in-order.ts";
 import { type ReadConfig, type SettledRead, fill, readSlots, slotRead } from "../core/read.ts";
 import type { LogGen, LogResult } from "../core/steps.ts";
 import { readStream } from "../core/stream.ts";
-import { delay, runLog } from "./driver.ts";
+import { type Bound, bounded, delay, runLog } from "./driver.ts";
 import { LogError } from "./log-error.ts";
 import type { TokenSource } from "./token-source.ts";
 
@@ -17,6 +17,8 @@ export interface SubscriptionPorts {
   readonly client: WorClient;
   readonly tokens: TokenSource | undefined;
   readonly config: ReadConfig;
+  /** Bounds each read and fill (not the wait for new entries). */
+  readonly bound?: Bound;
 }
 
 /** Slots held ahead of the next one to deliver; beyond, pushes are dropped and read again later. */
@@ -37,13 +39,13 @@ export async function* subscribe(ports: SubscriptionPorts, from: number, opts: S
     if (signal?.aborted) resolve("aborted");
     signal?.addEventListener("abort", () => resolve("aborted"), { once: true });
   });
-  const { client, tokens, config } = ports;
-  const run = <T>(gen: LogGen<LogResult<T>>): Promise<T> => runLog(gen, client, tokens);
+  const { client, tokens, config, bound } = ports;
+  const run = <T>(gen: LogGen<LogResult<T>>): Promise<T> => runLog(gen, client, tokens, bound);
   const wanted = (s: SettledRead): boolean => s.kind === "entry" && (stream === undefined || s.entry.streams.some((l) => l.tag === stream));
   let start = from;
   if (stream !== undefined && tokens) {
     // Catch up on one stream by its backpointers, without reading the rest of the log.
-    const tail = await tokens.grant(config.log, { asks: [] });
+    const tail = await bounded(tokens.grant(config.log, { asks: [] }), bound);
     if (!tail.ok) throw new LogError(tail.failure);
     for (const e of await run(readStream(config, stream, from, tail.value.tail))) yield { kind: "entry", slot: e.slot, entry: e.entry };
     start = Math.max(from, tail.value.tail);

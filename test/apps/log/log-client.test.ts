@@ -1,11 +1,14 @@
 /**
  * The shared log over real acceptor nodes and real client shells in memory: appends through an
- * embedded sequencer, reads, tail, streams, subscribe, holes, sequencer failover and trim.
+ * embedded sequencer, reads, tail, streams, subscribe, holes, sequencer failover and trim; an
+ * entry over the slot limit refused before any round trip; an operation bounded by `timeoutMs`.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { LogObserver } from "../../../apps/log/core/invariants.ts";
-import { type WormLog as WormLogT, WormLog } from "../../../apps/log/node/log-client.ts";
+import { LogError, type WormLog as WormLogT, WormLog } from "../../../apps/log/node/log-client.ts";
+import type { TokenSource } from "../../../apps/log/node/token-source.ts";
+import { LIMITS } from "../../../paxos/limits.ts";
 import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
 import { MemoryCluster, bytes, text } from "../../wor/memory-cluster.ts";
 
@@ -132,5 +135,36 @@ describe("WormLog over an in-memory cluster", () => {
       ["trimmed", "trimmed", "entry", "entry", "entry", "entry", "entry"],
     );
     seq.close();
+  });
+
+  it("an entry over the slot limit is refused before any round trip, naming the limit", async () => {
+    const { client } = cluster.client({ segmentSize: SEGMENT });
+    let asked = 0;
+    const tokens: TokenSource = {
+      grant: () => {
+        asked++;
+        return new Promise(() => {});
+      },
+      close: () => {},
+    };
+    const log = new WormLog({ client, log: "nolog", tokens });
+    const err = await log.append(new Uint8Array(LIMITS.valueBytesMax), { streams: ["s"] }).catch((e: unknown) => e);
+    assert.ok(err instanceof LogError && err.failure.code === "tooLarge", String(err));
+    assert.match(err.message, new RegExp(`exceeds the ${LIMITS.valueBytesMax} bytes a log slot holds`));
+    assert.equal(asked, 0, "no token was asked for");
+  });
+
+  it("with timeoutMs, an operation whose sequencer never answers gives up in time, saying what it waited for", async () => {
+    const { client } = cluster.client({ segmentSize: SEGMENT });
+    await WormLog.create(client, "l6");
+    const tokens: TokenSource = { grant: () => new Promise(() => {}), close: () => {} };
+    const log = new WormLog({ client, log: "l6", tokens, timeoutMs: 150 });
+    const started = performance.now();
+    const err = await log.append(bytes("x")).catch((e: unknown) => e);
+    assert.ok(err instanceof LogError && err.failure.code === "timeout", String(err));
+    assert.match(err.message, /append to l6 did not finish within 150 ms \(waiting for tokens from the sequencer\)/);
+    assert.ok(performance.now() - started < 1_000);
+    const tail = await log.tail().catch((e: unknown) => e);
+    assert.ok(tail instanceof LogError && /tail of l6 did not finish within 150 ms/.test(tail.message), String(tail));
   });
 });

@@ -33,7 +33,7 @@ function envelope(...frames: Uint8Array[]): Uint8Array {
   return w.finish();
 }
 
-const requestFrame = (m: Partial<pb.GrantRequest>): Uint8Array => pb.GrantRequest.encode({ id: 5, log: "orders", asks: [], streams: [], ...m }).finish();
+const requestFrame = (m: Partial<pb.GrantRequest>): Uint8Array => pb.GrantRequest.encode({ id: 5, log: "orders", asks: [], streams: [], takeover: "", ...m }).finish();
 
 /** The one decoded request of a one-frame envelope. */
 function onlyRequest(bytes: Uint8Array) {
@@ -53,11 +53,30 @@ function expectInvalidRequest(bytes: Uint8Array, id: number, code: CodecError["c
 const tag = fc.stringMatching(/^[a-z][a-z0-9.-]{0,20}$/);
 const ballot = fc.record({ round: fc.integer({ min: 1, max: 1 << 30 }), proposer: fc.integer({ min: 1, max: 1 << 20 }) }).map(({ round, proposer }) => ({ round, proposer }));
 const ask: fc.Arbitrary<TokenAsk> = fc
-  .record({ client: tag, seq: fc.maxSafeNat(), streams: fc.uniqueArray(tag, { maxLength: 4 }), preemptedBy: fc.option(ballot, { nil: undefined }), since: fc.option(fc.maxSafeNat(), { nil: undefined }) })
-  .map(({ client, seq, streams, preemptedBy, since }) => ({ key: { client, seq }, streams, ...(preemptedBy ? { preemptedBy } : {}), ...(since === undefined ? {} : { since }) }));
+  .record({
+    client: tag,
+    seq: fc.maxSafeNat(),
+    streams: fc.uniqueArray(tag, { maxLength: 4 }),
+    preemptedBy: fc.option(ballot, { nil: undefined }),
+    since: fc.option(fc.maxSafeNat(), { nil: undefined }),
+    taken: fc.option(fc.maxSafeNat(), { nil: undefined }),
+  })
+  .map(({ client, seq, streams, preemptedBy, since, taken }) => ({
+    key: { client, seq },
+    streams,
+    ...(preemptedBy ? { preemptedBy } : {}),
+    ...(since === undefined ? {} : { since }),
+    ...(taken === undefined ? {} : { taken }),
+  }));
+const address = fc.record({ octet: fc.integer({ min: 0, max: 255 }), port: fc.integer({ min: 1, max: 65_535 }) }).map(({ octet, port }) => `127.0.0.${octet}:${port}`);
 const requestArb: fc.Arbitrary<GrantRequestFrame> = fc
-  .record({ id: fc.maxSafeNat(), asks: fc.array(ask, { maxLength: 5 }), streams: fc.uniqueArray(tag, { maxLength: 3 }) })
-  .map(({ id, asks, streams }) => ({ id, kind: "grant", log: "orders", request: streams.length > 0 ? { asks, streams } : { asks } }));
+  .record({ id: fc.maxSafeNat(), asks: fc.array(ask, { maxLength: 5 }), streams: fc.uniqueArray(tag, { maxLength: 3 }), takeover: fc.option(address, { nil: undefined }) })
+  .map(({ id, asks, streams, takeover }) => ({
+    id,
+    kind: "grant",
+    log: "orders",
+    request: { asks, ...(streams.length > 0 ? { streams } : {}), ...(takeover !== undefined ? { takeover } : {}) },
+  }));
 const token: fc.Arbitrary<Token> = fc
   .record({ from: fc.nat(1_000_000), off: fc.nat(63), ballot, prev: fc.array(fc.integer({ min: -2, max: 10 }), { maxLength: 4 }), priors: fc.array(fc.nat(), { maxLength: 3 }) })
   .map(({ from, off, ballot, prev, priors }) => {
@@ -72,6 +91,10 @@ const replyArb: fc.Arbitrary<GrantReplyFrame> = fc.oneof(
   fc.record({ id: fc.maxSafeNat(), code: fc.constantFrom("timeout", "unavailable", "contended", "trimmed", "exhausted", "corrupt") as fc.Arbitrary<"timeout">, message: fc.string() }).map(({ id, code, message }) => ({
     id,
     result: { ok: false as const, failure: { code, message } },
+  })),
+  fc.record({ id: fc.maxSafeNat(), owner: tag, address }).map(({ id, owner, address }) => ({
+    id,
+    result: { ok: false as const, failure: { code: "redirect" as const, message: `sequencer ${owner} at ${address} serves this log`, active: { owner, address } } },
   })),
 );
 
@@ -97,7 +120,12 @@ describe("round trips", () => {
   });
 
   it("status decodes to what was encoded", () => {
-    const s = { logs: [{ log: "orders", phase: "ready", next: 130, captured: 62, recoveries: 1, queued: 0, streams: 2 }] };
+    const s = {
+      logs: [
+        { log: "orders", phase: "ready", next: 130, captured: 62, recoveries: 1, queued: 0, streams: 2 },
+        { log: "events", phase: "standby", next: 0, captured: 0, recoveries: 1, queued: 0, streams: 0, active: "127.0.0.1:7103" },
+      ],
+    };
     assert.deepEqual(decodeSequencerStatus(encodeSequencerStatus(s)), { ok: true, value: s });
   });
 });
@@ -117,6 +145,7 @@ describe("malformed requests", () => {
     const key = { client: "c", seq: 1 };
     expectInvalidRequest(envelope(requestFrame({ log: "$alloc/x" })), 5, "invalid");
     expectInvalidRequest(envelope(requestFrame({ log: "" })), 5, "invalid");
+    expectInvalidRequest(envelope(requestFrame({ takeover: "not an address" })), 5, "invalid");
     expectInvalidRequest(envelope(requestFrame({ asks: [{ streams: [] }] })), 5, "invalid");
     expectInvalidRequest(envelope(requestFrame({ asks: [{ key: { client: "", seq: 1 }, streams: [] }] })), 5, "invalid");
     expectInvalidRequest(envelope(requestFrame({ asks: [{ key, streams: ["a", "a"] }] })), 5, "invalid");
@@ -191,6 +220,16 @@ describe("malformed replies fail the envelope", () => {
     expectError(decodeGrantReplies(reply({ id: 1, result: { $case: "failure", value: { code: pb.LogFailureCode.LOG_FAILURE_CODE_TIMEOUT, message: long } } })), "tooLarge");
   });
 
+  it("a redirect names an owner and a host:port address", () => {
+    const redirect = (owner: string, address: string) => reply({ id: 1, result: { $case: "redirect", value: { owner, address } } });
+    assert.ok(decodeGrantReplies(redirect("seq-1", "127.0.0.1:7103")).ok);
+    expectError(decodeGrantReplies(redirect("", "127.0.0.1:7103")), "invalid");
+    expectError(decodeGrantReplies(redirect("o".repeat(SEQUENCER_WIRE_LIMITS.ownerCharsMax + 1), "127.0.0.1:7103")), "invalid");
+    expectError(decodeGrantReplies(redirect("seq-1", "")), "invalid");
+    expectError(decodeGrantReplies(redirect("seq-1", "127.0.0.1:0")), "invalid");
+    expectError(decodeGrantReplies(redirect("seq-1", "somewhere")), "invalid");
+  });
+
   it("a slot beyond 2^53 - 1 is invalid", () => {
     const t = new BinaryWriter().uint32(8).uint64(TWO_53 + 5n).finish();
     const g = new BinaryWriter().uint32(10).bytes(t).finish();
@@ -198,8 +237,9 @@ describe("malformed replies fail the envelope", () => {
   });
 
   it("a status with an unknown phase or a bad log name is invalid", () => {
-    const row = { log: "orders", phase: "ready", next: 1, captured: 0, recoveries: 0, queued: 0, streams: 0 };
+    const row = { log: "orders", phase: "ready", next: 1, captured: 0, recoveries: 0, queued: 0, streams: 0, active: "" };
     expectError(decodeSequencerStatus(pb.SequencerStatus.encode({ logs: [{ ...row, phase: "sleeping" }] }).finish()), "invalid");
     expectError(decodeSequencerStatus(pb.SequencerStatus.encode({ logs: [{ ...row, log: "$x" }] }).finish()), "invalid");
+    expectError(decodeSequencerStatus(pb.SequencerStatus.encode({ logs: [{ ...row, phase: "standby", active: "nowhere" }] }).finish()), "invalid");
   });
 });

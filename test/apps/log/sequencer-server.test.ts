@@ -1,7 +1,8 @@
 /**
  * The remote sequencer over real gRPC (apps/log/node/sequencer-server.ts, remote-tokens.ts) in front
  * of an in-memory acceptor cluster: batched grants, appends through it, failover to the next
- * address, deadlines, unreachable sequencers, bad requests and the cluster token.
+ * address, deadlines, unreachable sequencers, bad requests, the cluster token, and a standby that
+ * redirects to the active sequencer until a client's takeover hint makes it take over.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -9,7 +10,8 @@ import { WormLog } from "../../../apps/log/node/log-client.ts";
 import { RemoteTokenSource } from "../../../apps/log/node/remote-tokens.ts";
 import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
 import { type SequencerServer, startSequencerServer } from "../../../apps/log/node/sequencer-server.ts";
-import { SequencerService } from "../../../proto/service-sequencer.ts";
+import { decodeGrantRequests, encodeGrantReplies } from "../../../proto/codec-sequencer.ts";
+import { type SequencerHandlers, SequencerService } from "../../../proto/service-sequencer.ts";
 import { bindServer, newServer, shutdownServer } from "../../../wor/node/grpc-serving.ts";
 import { MemoryCluster, bytes, text } from "../../wor/memory-cluster.ts";
 
@@ -27,11 +29,12 @@ describe("sequencer server", () => {
   const running: Running[] = [];
   const sources: RemoteTokenSource[] = [];
 
-  async function sequencer(owner: string, token?: string): Promise<Running> {
+  async function sequencer(owner: string, token?: string, o: { advertise?: boolean } = {}): Promise<Running> {
     const { client } = cluster.client({ roundTimeoutMs: 1_000 });
     const node = new SequencerNode({ client, owner });
     const server = await startSequencerServer({ sequencer: node, port: 0, ...(token ? { token } : {}) });
     const r = { sequencer: node, server, address: `127.0.0.1:${server.port}` };
+    if (o.advertise) node.advertise(r.address);
     running.push(r);
     return r;
   }
@@ -136,6 +139,31 @@ describe("sequencer server", () => {
     tokens.close(); // cancels the stream, so the server shuts down at once
   });
 
+  it("two sequencers that redirect to each other: the grant fails after a bounded number of hops", async (t) => {
+    const ports: number[] = [];
+    for (const k of [0, 1]) {
+      const server = newServer();
+      const handlers: SequencerHandlers = {
+        session: (call) =>
+          call.on("data", (bytes: Uint8Array) => {
+            const d = decodeGrantRequests(bytes);
+            if (!d.ok) return;
+            const active = { owner: `loop-${1 - k}`, address: `127.0.0.1:${ports[1 - k]}` };
+            call.write(encodeGrantReplies(d.value.map((f) => ({ id: f.id, result: { ok: false, failure: { code: "redirect", message: "elsewhere", active } } }))));
+          }),
+        status: () => {},
+      };
+      server.addService(SequencerService, handlers);
+      ports.push(await bindServer(server, "127.0.0.1", 0, undefined));
+      t.after(() => shutdownServer(server));
+    }
+    const tokens = source([`127.0.0.1:${ports[0]}`]);
+    const r = await tokens.grant(LOG, { asks: [ask(1)] });
+    assert.ok(!r.ok && r.failure.code === "unavailable" && /redirected 5 times without an answer/.test(r.failure.message), JSON.stringify(r));
+    assert.equal(tokens.counters.redirects, 4);
+    tokens.close();
+  });
+
   it("an unreachable sequencer fails grants as unavailable", async () => {
     const a = await sequencer("seq-gone");
     await a.server.close();
@@ -151,5 +179,42 @@ describe("sequencer server", () => {
     assert.ok(!without.ok && without.failure.code === "unavailable" && /token/.test(without.failure.message), JSON.stringify(without));
     const withToken = await source([a.address], { token }).grant(LOG, { asks: [ask(2)] });
     assert.ok(withToken.ok, JSON.stringify(withToken));
+  });
+
+  it("a second sequencer stands by and redirects to the active one; a takeover hint makes it take over, and the fenced one steps down", async () => {
+    const log = "standby";
+    await WormLog.create(cluster.client().client, log);
+    const a = await sequencer("seq-active", undefined, { advertise: true });
+    const b = await sequencer("seq-standby", undefined, { advertise: true });
+    const viaA = source([a.address]);
+    const viaB = source([b.address]);
+    const appendA = new WormLog({ client: cluster.client().client, log, tokens: viaA, clientId: "a" });
+    const appendB = new WormLog({ client: cluster.client().client, log, tokens: viaB, clientId: "b" });
+    const first = await appendA.append(bytes("one"));
+    const second = await appendB.append(bytes("two"));
+    assert.equal(second.slot, first.slot + 1, "the standby's client appended through the active sequencer");
+    assert.equal(viaB.counters.redirects, 1);
+    assert.equal(viaB.address, a.address);
+    assert.deepEqual(b.sequencer.status().find((l) => l.log === log), {
+      log,
+      phase: "standby",
+      next: 0,
+      captured: 0,
+      recoveries: 1,
+      queued: 0,
+      streams: 0,
+      sealedBelow: 0,
+      dedupeFrom: 0,
+      active: a.address,
+    });
+
+    const hinted = await source([b.address]).grant(log, { asks: [], takeover: a.address });
+    assert.ok(hinted.ok, JSON.stringify(hinted));
+    assert.equal(b.sequencer.status().find((l) => l.log === log)?.phase, "ready", "the hint made the standby take over");
+    const third = await appendA.append(bytes("three"));
+    assert.ok(third.slot > second.slot);
+    assert.equal(viaA.address, b.address, "the fenced sequencer redirected its client to the new active one");
+    const stepped = a.sequencer.status().find((l) => l.log === log);
+    assert.deepEqual([stepped?.phase, stepped?.active, stepped?.recoveries], ["standby", b.address, 1], "it stepped down without recovering again");
   });
 });

@@ -78,7 +78,14 @@ export interface TokenAsk {
    * A retry: no earlier attempt of this key is below this slot. A sequencer whose dedupe window
    * starts above it refuses the ask (exhausted) rather than risk storing the key twice.
    */
-  since?: number | undefined;
+  since?:
+    | number
+    | undefined;
+  /**
+   * The appender's last token, at this slot, found another value there (a fill): someone captured
+   * over the sequencer. The sequencer checks whether it still serves the log if it issued that slot.
+   */
+  taken?: number | undefined;
 }
 
 /**
@@ -90,6 +97,11 @@ export interface GrantRequest {
   log: string;
   asks: TokenAsk[];
   streams: string[];
+  /**
+   * A takeover hint: the address of a sequencer this client gave up on (a grant missed its deadline
+   * or the stream failed). A standby sequencer takes the log over when it names the active one.
+   */
+  takeover: string;
 }
 
 /** The sequencer's range capture a token writes under. */
@@ -125,10 +137,19 @@ export interface GrantFailure {
   message: string;
 }
 
+/** A standby sequencer's answer: ask the log's active sequencer, which serves at `address`. */
+export interface Redirect {
+  owner: string;
+  address: string;
+}
+
 /** Sequencer -> client: the answer to the request whose id is `id` (0: a whole envelope was unreadable). */
 export interface GrantReply {
   id: number;
-  result?: { $case: "grant"; value: Grant } | { $case: "failure"; value: GrantFailure } | undefined;
+  result?: { $case: "grant"; value: Grant } | { $case: "failure"; value: GrantFailure } | {
+    $case: "redirect";
+    value: Redirect;
+  } | undefined;
 }
 
 /** One batch on the session stream. Only field 1 may appear. */
@@ -145,13 +166,15 @@ export interface SequencerStatusRequest {
 
 export interface SequencerLogStatus {
   log: string;
-  /** idle, recovering or ready. */
+  /** idle, recovering, ready or standby. */
   phase: string;
   next: number;
   captured: number;
   recoveries: number;
   queued: number;
   streams: number;
+  /** Standby: the address of the active sequencer it redirects to. */
+  active: string;
 }
 
 export interface SequencerStatus {
@@ -216,7 +239,7 @@ export const IdempotencyKey: MessageFns<IdempotencyKey> = {
 };
 
 function createBaseTokenAsk(): TokenAsk {
-  return { key: undefined, streams: [], preemptedBy: undefined, since: undefined };
+  return { key: undefined, streams: [], preemptedBy: undefined, since: undefined, taken: undefined };
 }
 
 export const TokenAsk: MessageFns<TokenAsk> = {
@@ -232,6 +255,9 @@ export const TokenAsk: MessageFns<TokenAsk> = {
     }
     if (message.since !== undefined) {
       writer.uint32(32).uint64(message.since);
+    }
+    if (message.taken !== undefined) {
+      writer.uint32(40).uint64(message.taken);
     }
     return writer;
   },
@@ -281,6 +307,14 @@ export const TokenAsk: MessageFns<TokenAsk> = {
             message.since = longToNumber(reader.uint64());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.taken = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -295,7 +329,7 @@ export const TokenAsk: MessageFns<TokenAsk> = {
 };
 
 function createBaseGrantRequest(): GrantRequest {
-  return { id: 0, log: "", asks: [], streams: [] };
+  return { id: 0, log: "", asks: [], streams: [], takeover: "" };
 }
 
 export const GrantRequest: MessageFns<GrantRequest> = {
@@ -311,6 +345,9 @@ export const GrantRequest: MessageFns<GrantRequest> = {
     }
     for (const v of message.streams) {
       writer.uint32(34).string(v!);
+    }
+    if (message.takeover !== "") {
+      writer.uint32(42).string(message.takeover);
     }
     return writer;
   },
@@ -358,6 +395,14 @@ export const GrantRequest: MessageFns<GrantRequest> = {
             }
 
             message.streams.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.takeover = reader.string();
             continue;
           }
         }
@@ -698,6 +743,63 @@ export const GrantFailure: MessageFns<GrantFailure> = {
   },
 };
 
+function createBaseRedirect(): Redirect {
+  return { owner: "", address: "" };
+}
+
+export const Redirect: MessageFns<Redirect> = {
+  encode(message: Redirect, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.owner !== "") {
+      writer.uint32(10).string(message.owner);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Redirect {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRedirect();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseGrantReply(): GrantReply {
   return { id: 0, result: undefined };
 }
@@ -713,6 +815,9 @@ export const GrantReply: MessageFns<GrantReply> = {
         break;
       case "failure":
         GrantFailure.encode(message.result.value, writer.uint32(26).fork()).join();
+        break;
+      case "redirect":
+        Redirect.encode(message.result.value, writer.uint32(34).fork()).join();
         break;
     }
     return writer;
@@ -753,6 +858,14 @@ export const GrantReply: MessageFns<GrantReply> = {
             }
 
             message.result = { $case: "failure", value: GrantFailure.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.result = { $case: "redirect", value: Redirect.decode(reader, reader.uint32()) };
             continue;
           }
         }
@@ -896,7 +1009,7 @@ export const SequencerStatusRequest: MessageFns<SequencerStatusRequest> = {
 };
 
 function createBaseSequencerLogStatus(): SequencerLogStatus {
-  return { log: "", phase: "", next: 0, captured: 0, recoveries: 0, queued: 0, streams: 0 };
+  return { log: "", phase: "", next: 0, captured: 0, recoveries: 0, queued: 0, streams: 0, active: "" };
 }
 
 export const SequencerLogStatus: MessageFns<SequencerLogStatus> = {
@@ -921,6 +1034,9 @@ export const SequencerLogStatus: MessageFns<SequencerLogStatus> = {
     }
     if (message.streams !== 0) {
       writer.uint32(56).uint64(message.streams);
+    }
+    if (message.active !== "") {
+      writer.uint32(66).string(message.active);
     }
     return writer;
   },
@@ -992,6 +1108,14 @@ export const SequencerLogStatus: MessageFns<SequencerLogStatus> = {
             }
 
             message.streams = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.active = reader.string();
             continue;
           }
         }

@@ -1,0 +1,42 @@
+/**
+ * Which sequencer serves a log (DESIGN.md §4.1, a lease-free rule in the spirit of §4.2: a wrongful
+ * takeover costs time, never safety). The log's **active** sequencer is the owner of its last
+ * allocated segment, as its allocation metadata says (`{sequencer, address}`). Another sequencer
+ * that serves at an address stands by for it (redirecting clients there) unless a client asks it
+ * to take over, naming that address (a takeover hint: the client gave up on it). An embedded
+ * sequencer (no address), or an earlier incarnation at our own address, is fenced instead.
+ */
+import { type LastSegment, type SegmentConfig, lastSegment } from "./segments.ts";
+import { type ActiveSequencer, type LogResult, type RegGen, logOk } from "./steps.ts";
+
+/** A sequencer as its segments name it: its owner id, and where it serves (none: embedded). */
+export interface SequencerSelf {
+  readonly owner: string;
+  readonly address?: string;
+}
+
+/** What to do about the last segment's owner: it is us (or nobody yet), fence it, or stand by for it. */
+export type LastOwner = "ours" | "fence" | ActiveSequencer;
+
+/** Who owns the last allocated segment `found`, as far as `self` is concerned; `takeover(address)`:
+ *  a client asked us to take over from the sequencer at `address`. */
+export function ownerIn(self: SequencerSelf, found: LastSegment, takeover: (address: string) => boolean): LastOwner {
+  if (found.segment < 0) return "ours";
+  const { owner, address } = found.meta;
+  if (owner === undefined || owner === self.owner) return "ours";
+  if (address === undefined || self.address === undefined || address === self.address || takeover(address)) return "fence";
+  return { owner, address };
+}
+
+/** `ownerIn` the log's last allocated segment. */
+export function* lastOwner(cfg: Pick<SegmentConfig, "log">, self: SequencerSelf, takeover: (address: string) => boolean): RegGen<LogResult<LastOwner>> {
+  const found = yield* lastSegment(cfg);
+  if (!found.ok) return found;
+  return logOk(ownerIn(self, found.value, takeover));
+}
+
+/** A standby's answer to a grant request. */
+export const redirect = (self: SequencerSelf, log: string, active: ActiveSequencer): LogResult<never> => ({
+  ok: false,
+  failure: { code: "redirect", message: `sequencer ${self.owner} stands by: ${active.owner} at ${active.address} serves log ${log}`, active },
+});
