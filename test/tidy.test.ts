@@ -29,3 +29,18 @@ test("no code calls process.exit() (it can deadlock on Node 24 and cuts piped ou
     .map((f) => relative(REPO, f));
   assert.deepEqual(offenders, []);
 });
+
+test("the lock file is complete: every optional dependency of every locked package is locked too (npm ci installs it as is)", () => {
+  const lock = JSON.parse(readFileSync(join(REPO, "package-lock.json"), "utf8")) as {
+    packages: Record<string, { optionalDependencies?: Record<string, string> }>;
+  };
+  const missing: string[] = [];
+  for (const [path, pkg] of Object.entries(lock.packages)) {
+    for (const dep of Object.keys(pkg.optionalDependencies ?? {})) {
+      // npm resolves a dependency in the package's own node_modules first, then up the tree.
+      const candidates = [path === "" ? `node_modules/${dep}` : `${path}/node_modules/${dep}`, `node_modules/${dep}`];
+      if (!candidates.some((c) => c in lock.packages)) missing.push(`${path || "(root)"} → ${dep}`);
+    }
+  }
+  assert.deepEqual(missing, [], "npm install would rewrite the lock (run it on a machine that writes the complete lock and commit the result)");
+});
