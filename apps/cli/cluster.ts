@@ -11,7 +11,7 @@ import { isValidQuorum, majority } from "../../paxos/quorum.ts";
 import { isUserSpaceName } from "../../paxos/limits.ts";
 import { WorClient, WorError } from "../../wor/node/client.ts";
 import { type ClusterConfig, loadClusterConfig, parseAddress, readTlsFiles } from "../../wor/node/cluster-config.ts";
-import type { ClientSecurity } from "../../wor/node/credentials.ts";
+import { type ClientSecurity, clusterMismatch } from "../../wor/node/credentials.ts";
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
 import type { Transport } from "../../wor/node/link.ts";
 import { CliFailure, EXIT, toFailure, usage } from "./errors.ts";
@@ -75,7 +75,8 @@ export async function resolveTarget(input: ConnectionInput): Promise<Target> {
       clusterId: config.clusterId,
       segmentSize: config.segmentSize,
       quorum: config.quorum,
-      security,
+      // Sent on every call: an acceptor of another cluster refuses it.
+      security: { ...security, clusterId: config.clusterId },
       timeoutMs,
     };
   }
@@ -195,6 +196,8 @@ export function openClient(target: Target, options: ClientOptions = {}): OpenCli
   });
   const failure = (e: unknown): CliFailure => {
     if (e instanceof WorError && (e.code === "timeout" || e.code === "unavailable")) {
+      const foreign = foreignAcceptors(target, lastError);
+      if (foreign) return usage(foreign);
       const auth = [...lastError].filter(([, why]) => /token|unauthenticated/i.test(why)).map(([a]) => target.addresses[a]);
       const down = [...lastError].filter(([, why]) => !/token|unauthenticated/i.test(why)).map(([a, why]) => `${target.addresses[a]} (${shortReason(why)})`);
       let detail = down.length > 0 ? `; unreachable: ${down.join(", ")}` : "";
@@ -216,6 +219,21 @@ export async function withClient<T>(target: Target, f: (client: WorClient) => Pr
   } finally {
     client.close();
   }
+}
+
+/** "acceptor A belongs to cluster X, not Y: check --cluster" when acceptors refused the target's cluster id. */
+function foreignAcceptors(target: Target, lastError: ReadonlyMap<number, string>): string | undefined {
+  const byCluster = new Map<string, string[]>();
+  let client = "";
+  for (const [a, why] of [...lastError].sort(([x], [y]) => x - y)) {
+    const m = clusterMismatch(why);
+    if (!m) continue;
+    client = m.client;
+    byCluster.set(m.acceptor, [...(byCluster.get(m.acceptor) ?? []), target.addresses[a]!]);
+  }
+  if (byCluster.size === 0) return undefined;
+  const parts = [...byCluster].map(([cluster, addrs]) => `${addrs.length === 1 ? "acceptor" : "acceptors"} ${addrs.join(", ")} ${addrs.length === 1 ? "belongs" : "belong"} to cluster ${cluster}`);
+  return `${parts.join("; ")}, not ${client}: check --cluster`;
 }
 
 /** grpc-js reasons are long; keep the part that says what happened. */

@@ -7,9 +7,9 @@
  * the stream's backpressure and coalesces what queues meanwhile. A session budget bounds the reply
  * bytes held for clients that do not read: a backed-up session's requests are not read until it
  * catches up, and one backed up too long is closed with RESOURCE_EXHAUSTED (session-budget.ts).
- * With a token configured, every call must carry `authorization: Bearer <token>`. A storage
- * failure stops the node; the server then shuts down rather than serve from a disk in an unknown
- * state.
+ * With a token configured, every call must carry `authorization: Bearer <token>`; a call naming
+ * another cluster id is refused. A storage failure stops the node; the server then shuts down
+ * rather than serve from a disk in an unknown state.
  */
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -24,7 +24,7 @@ import type { ServerFrame } from "../../proto/frames.ts";
 import { type AcceptorHandlers, AcceptorService } from "../../proto/service.ts";
 import type { ErrorCode } from "../../paxos/messages.ts";
 import type { AcceptorNode, FrameSink } from "./acceptor-node.ts";
-import { type ServerTls, bindServer, exhaustCall, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "./grpc-serving.ts";
+import { type ServerTls, bindServer, clusterCheck, exhaustCall, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "./grpc-serving.ts";
 import { SessionBudget, type SessionBudgetLimits } from "./session-budget.ts";
 import { StreamWriter } from "./stream-writer.ts";
 
@@ -71,12 +71,18 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
   const sessions = new Set<Session>();
   const server = newServer();
   const authorized = tokenCheck(options.token);
+  const sameCluster = clusterCheck(node.clusterId);
   const budget = new SessionBudget(options.budget);
 
   const handlers: AcceptorHandlers = {
     session(call) {
       if (!authorized(call.metadata)) {
         call.emit("error", unauthenticated());
+        return;
+      }
+      const refused = sameCluster(call.metadata);
+      if (refused) {
+        call.emit("error", refused);
         return;
       }
       let closed = false;
@@ -135,12 +141,16 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
     },
     status(call, callback) {
       if (!authorized(call.metadata)) return callback(unauthenticated());
+      const refused = sameCluster(call.metadata);
+      if (refused) return callback(refused);
       const req = decodeStatusRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
       callback(null, encodeStatus(node.status()));
     },
     inspect(call, callback) {
       if (!authorized(call.metadata)) return callback(unauthenticated());
+      const refused = sameCluster(call.metadata);
+      if (refused) return callback(refused);
       const req = decodeInspectRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
       const r = node.inspect(req.value);
