@@ -123,7 +123,7 @@ async function stallRound(node: NodeHandle, good: WorClient, next: { index: numb
     const served = serve(good, next, () => allClosed);
     const closed = await Promise.race([
       Promise.all(sessions.map((s) => s.closed)),
-      sleep(LIMITS.backedUpMsMax + 15_000).then(() => undefined),
+      sleep(LIMITS.backedUpMsMax + 15_000, undefined, { ref: false }),
     ]);
     allClosed = true;
     const latencies = await served;
