@@ -53,8 +53,9 @@ export interface AcceptorServer {
 
 interface Session {
   readonly sink: FrameSink;
-  readonly writer: StreamWriter<ServerFrame>;
   end(): void;
+  /** Drop what it holds (its stream is gone or being cancelled). */
+  teardown(): void;
 }
 
 const INSPECT_STATUS: Record<ErrorCode, grpc.status> = {
@@ -121,7 +122,7 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
       };
       const session: Session = {
         sink,
-        writer,
+        teardown,
         end: () => {
           node.detach(sink);
           writer.end();
@@ -167,7 +168,7 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
     (closing ??= (async () => {
       for (const s of [...sessions]) s.end();
       await shutdownServer(server);
-      for (const s of [...sessions]) s.writer.close();
+      for (const s of [...sessions]) s.teardown();
       await node.close();
     })());
 
