@@ -107,10 +107,6 @@ export class BudgetMember {
     return this.timer !== undefined;
   }
 
-  get bytes(): number {
-    return this.held;
-  }
-
   /** The session now holds `bytes` (its writer's pendingBytes); `stalled`: its stream pushes back. */
   update(bytes: number, stalled = false): void {
     if (this.left || (bytes === this.held && stalled === this.stalled)) return;
