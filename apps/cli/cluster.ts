@@ -14,7 +14,7 @@ import { noQuorumMessage } from "../../wor/core/account.ts";
 import { type SpaceKind, type SpaceMeta, spaceMetaProblem } from "../../wor/core/space-meta.ts";
 import { WorClient, WorError } from "../../wor/node/client.ts";
 import { type ClusterConfig, loadClusterConfig, parseAddress, readTlsFiles } from "../../wor/node/cluster-config.ts";
-import type { ClientSecurity } from "../../wor/node/credentials.ts";
+import { type ClientSecurity, clusterMismatch } from "../../wor/node/credentials.ts";
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
 import { shortReason } from "../../wor/node/grpc-reason.ts";
 import type { Transport } from "../../wor/node/link.ts";
@@ -94,7 +94,8 @@ export async function resolveTarget(input: ConnectionInput): Promise<Target> {
       clusterId: config.clusterId,
       ...sizes,
       quorum: config.quorum,
-      security,
+      // Sent on every call: an acceptor of another cluster refuses it.
+      security: { ...security, clusterId: config.clusterId },
       timeoutMs,
       sequencers: config.sequencers ?? [],
     };
@@ -238,6 +239,8 @@ export function openClient(target: Target, options: ClientOptions = {}): OpenCli
     return detail;
   };
   const failure = (e: unknown): CliFailure => {
+    const foreign = foreignAcceptors(target, lastError);
+    if (foreign && (e instanceof WorError || e instanceof LogError)) return usage(foreign);
     const account = e instanceof WorError && (e.code === "timeout" || e.code === "unavailable") ? e.failure.account : undefined;
     if (account) {
       const name = acceptorName(target);
@@ -269,6 +272,20 @@ export async function withClient<T>(target: Target, f: (client: WorClient) => Pr
   }
 }
 
+/** "acceptor A belongs to cluster X, not Y: check --cluster" when acceptors refused the target's cluster id. */
+function foreignAcceptors(target: Target, lastError: ReadonlyMap<number, string>): string | undefined {
+  const byCluster = new Map<string, string[]>();
+  let client = "";
+  for (const [a, why] of [...lastError].sort(([x], [y]) => x - y)) {
+    const m = clusterMismatch(why);
+    if (!m) continue;
+    client = m.client;
+    byCluster.set(m.acceptor, [...(byCluster.get(m.acceptor) ?? []), target.addresses[a]!]);
+  }
+  if (byCluster.size === 0) return undefined;
+  const parts = [...byCluster].map(([cluster, addrs]) => `${addrs.length === 1 ? "acceptor" : "acceptors"} ${addrs.join(", ")} ${addrs.length === 1 ? "belongs" : "belong"} to cluster ${cluster}`);
+  return `${parts.join("; ")}, not ${client}: check --cluster`;
+}
 
 /** A user space name, or a bad-input failure. */
 export function checkSpaceName(name: string): string {

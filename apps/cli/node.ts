@@ -3,6 +3,9 @@
  * SIGINT/SIGTERM. Prints JSON lines on stdout: `{"event":"listening",...,"port":N}` once it serves,
  * `{"event":"stopped",...}` after a clean shutdown.
  *
+ * The server closes a session whose client leaves its replies unread too long (wor/node/session-budget.ts)
+ * and says so on stdout: `{"event":"sessionClosed","peer":...,"reason":...}`.
+ *
  * A data directory is initialised only with `--init`. An empty or wiped directory is refused: a
  * wiped acceptor forgot its promises and accepted values, and letting it rejoin under its old id
  * could let a second value be chosen. A damaged directory (its storage lost a batch it acknowledged,
@@ -15,6 +18,7 @@ import { Command, Flag } from "effect/cli";
 import { AcceptorNode, IdentityRefused, damagedRefusal } from "../../wor/node/acceptor-node.ts";
 import { type ClusterConfig, acceptorOf, readTlsFiles } from "../../wor/node/cluster-config.ts";
 import { type ServerTls, startAcceptorServer } from "../../wor/node/grpc-server.ts";
+import { SESSION_BUDGET_LIMITS, type SessionBudgetLimits } from "../../wor/node/session-budget.ts";
 import { StorageDamaged } from "../../wor/node/storage.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
 import { loadCluster, readFlagFile } from "./cluster.ts";
@@ -30,6 +34,8 @@ export interface AcceptorSpec {
   readonly init: boolean;
   readonly tls?: ServerTls;
   readonly token?: string;
+  readonly budget?: Partial<SessionBudgetLimits>;
+  readonly onSessionClosed?: (peer: string, reason: string) => void;
 }
 
 export interface RunningAcceptor {
@@ -79,6 +85,8 @@ export async function startAcceptor(spec: AcceptorSpec): Promise<RunningAcceptor
       port: spec.port,
       ...(spec.tls ? { tls: spec.tls } : {}),
       ...(spec.token ? { token: spec.token } : {}),
+      ...(spec.budget ? { budget: spec.budget } : {}),
+      ...(spec.onSessionClosed ? { onSessionClosed: spec.onSessionClosed } : {}),
       onStopped: (reason) => fail(operational(`${who} stopped after a storage failure: ${(reason as Error)?.message ?? String(reason)}`)),
     });
     return { acceptorId: spec.acceptorId, host: spec.host, port: server.port, dataDir: spec.dataDir, node, stopped, close: () => server.close() };
@@ -124,6 +132,9 @@ const nodeFlags = {
   tlsCa: opt(Flag.String("tls-ca").pipe(Flag.withDescription("CA (PEM) that signs client certificates"))),
   requireClientCert: Flag.Boolean("require-client-cert").pipe(Flag.withDefault(false), Flag.withDescription("mutual TLS: refuse clients without a certificate signed by --tls-ca")),
   token: opt(Flag.String("token").pipe(Flag.withDescription("cluster token every call must carry"))),
+  sessionBytesMax: opt(Flag.Int("session-bytes-max").pipe(Flag.withDescription(`reply bytes one client may leave unread before its requests wait (default ${SESSION_BUDGET_LIMITS.sessionBytesMax})`))),
+  allSessionsBytesMax: opt(Flag.Int("all-sessions-bytes-max").pipe(Flag.withDescription(`the same for all clients together (default ${SESSION_BUDGET_LIMITS.allSessionsBytesMax})`))),
+  backedUpMsMax: opt(Flag.Int("backed-up-ms-max").pipe(Flag.withDescription(`a client whose replies stay backed up this long is disconnected (default ${SESSION_BUDGET_LIMITS.backedUpMsMax})`))),
 };
 
 type NodeInput = {
@@ -138,6 +149,9 @@ type NodeInput = {
   readonly tlsCa: Option.Option<string>;
   readonly requireClientCert: boolean;
   readonly token: Option.Option<string>;
+  readonly sessionBytesMax: Option.Option<number>;
+  readonly allSessionsBytesMax: Option.Option<number>;
+  readonly backedUpMsMax: Option.Option<number>;
 };
 
 const CLUSTER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -162,7 +176,23 @@ async function nodeSpec(c: NodeInput): Promise<AcceptorSpec> {
   const token = Option.getOrUndefined(c.token) ?? config?.token;
   if (token !== undefined && (token.length < 16 || /\s/.test(token))) throw usage("--token must be at least 16 characters without whitespace");
   const tls = await serverTls(c, config);
-  return { clusterId, acceptorId: c.id, dataDir, host: where.host, port: where.port, init: c.init, ...(tls ? { tls } : {}), ...(token ? { token } : {}) };
+  const budget = sessionBudget(c);
+  return { clusterId, acceptorId: c.id, dataDir, host: where.host, port: where.port, init: c.init, budget, ...(tls ? { tls } : {}), ...(token ? { token } : {}) };
+}
+
+function sessionBudget(c: NodeInput): Partial<SessionBudgetLimits> {
+  const budget: { -readonly [K in keyof SessionBudgetLimits]?: number } = {};
+  const flags = { sessionBytesMax: "--session-bytes-max", allSessionsBytesMax: "--all-sessions-bytes-max", backedUpMsMax: "--backed-up-ms-max" } as const;
+  for (const key of Object.keys(flags) as (keyof typeof flags)[]) {
+    const v = Option.getOrUndefined(c[key]);
+    if (v === undefined) continue;
+    if (!Number.isSafeInteger(v) || v < 1 || v > 2 ** 31 - 1) throw usage(`${flags[key]} must be an integer from 1 to ${2 ** 31 - 1} (got ${v})`);
+    budget[key] = v;
+  }
+  const session = budget.sessionBytesMax ?? SESSION_BUDGET_LIMITS.sessionBytesMax;
+  const all = budget.allSessionsBytesMax ?? SESSION_BUDGET_LIMITS.allSessionsBytesMax;
+  if (session > all) throw usage(`--session-bytes-max (${session}) cannot exceed --all-sessions-bytes-max (${all})`);
+  return budget;
 }
 
 async function serverTls(c: NodeInput, config: ClusterConfig | undefined): Promise<ServerTls | undefined> {
@@ -182,7 +212,12 @@ async function serverTls(c: NodeInput, config: ClusterConfig | undefined): Promi
 
 export const nodeCommand = Command.make("node", nodeFlags, (c) =>
   Effect.acquireUseRelease(
-    task(async () => startAcceptor(await nodeSpec(c))),
+    task(async () =>
+      startAcceptor({
+        ...(await nodeSpec(c)),
+        onSessionClosed: (peer, reason) => process.stdout.write(`${JSON.stringify({ event: "sessionClosed", peer, reason })}\n`),
+      }),
+    ),
     (a) =>
       Effect.andThen(
         Effect.sync(() => {

@@ -156,8 +156,11 @@ export interface NodeHandle {
 }
 
 /** Start `worm node` and wait for its listening line (port 0: any free port, reported back). */
-export async function startNode(procs: Procs, o: { id: number; dataDir: string; clusterId: string; port?: number; init?: boolean }): Promise<NodeHandle> {
-  const args = ["node", "--id", String(o.id), "--cluster-id", o.clusterId, "--listen", `127.0.0.1:${o.port ?? 0}`, "--data-dir", o.dataDir];
+export async function startNode(
+  procs: Procs,
+  o: { id: number; dataDir: string; clusterId: string; port?: number; init?: boolean; args?: readonly string[] },
+): Promise<NodeHandle> {
+  const args = ["node", "--id", String(o.id), "--cluster-id", o.clusterId, "--listen", `127.0.0.1:${o.port ?? 0}`, "--data-dir", o.dataDir, ...(o.args ?? [])];
   if (o.init ?? true) args.push("--init");
   const proc = procs.start(args);
   const line = await proc.waitForJson((l) => l.event === "listening");

@@ -3,23 +3,31 @@ import { EventEmitter } from "node:events";
 import { describe, test } from "node:test";
 import { type FrameStream, StreamWriter } from "../../wor/node/stream-writer.ts";
 
-/** A stream that accepts `capacity` writes, then pushes back until the test drains it. */
+/**
+ * A stream that accepts `capacity` writes, then pushes back until the test drains it. Like a grpc-js
+ * call, it passes a write on (runs its callback) only when drained.
+ */
 class FakeStream extends EventEmitter implements FrameStream {
   readonly written: number[][] = [];
   ended = false;
   private buffered = 0;
+  private callbacks: (() => void)[] = [];
   constructor(private readonly capacity: number) {
     super();
   }
-  write(chunk: Uint8Array): boolean {
+  write(chunk: Uint8Array, done: () => void): boolean {
     assert.equal(this.ended, false, "write after end");
     this.written.push(decode(chunk));
+    this.callbacks.push(done);
     this.buffered++;
     return this.buffered < this.capacity;
   }
+  /** Pass every write on; 'drain' if the stream had pushed back. */
   drain(): void {
+    const full = this.buffered >= this.capacity;
     this.buffered = 0;
-    this.emit("drain");
+    for (const done of this.callbacks.splice(0)) done();
+    if (full) this.emit("drain");
   }
   end(): void {
     this.ended = true;
@@ -106,6 +114,57 @@ describe("StreamWriter", () => {
     stream.drain();
     assert.equal(stream.ended, true);
     assert.deepEqual(stream.written, [[1], [2]]);
+  });
+});
+
+describe("StreamWriter byte accounting", () => {
+  const bytes = (frames: readonly number[]) => new Uint8Array(frames.reduce((n, f) => n + f, 0));
+
+  test("stops writing while unflushedBytesMax bytes were not passed on, though write() still says true", () => {
+    const stream = new FakeStream(1_000);
+    const changes: number[] = [];
+    const w: StreamWriter<number> = new StreamWriter<number>(stream, {
+      encode: bytes,
+      frameBytes: (f) => f,
+      onFail: (e) => assert.fail(e),
+      unflushedBytesMax: 100,
+      onPendingChange: () => changes.push(w.pendingBytes),
+    });
+    w.push([60]);
+    w.push([50]);
+    assert.equal(stream.written.length, 2, "60 + 50: the second write crosses the bound");
+    assert.equal(w.stalled, true);
+    w.push([30]);
+    w.push([40]);
+    assert.equal(stream.written.length, 2, "nothing more is written");
+    assert.equal(w.pendingBytes, 180, "110 unflushed + 70 queued");
+    stream.drain();
+    assert.deepEqual(stream.written.map((c) => c.length), [60, 50, 70], "the queue went out coalesced");
+    assert.equal(w.pendingBytes, 70);
+    stream.drain();
+    assert.equal(w.pendingBytes, 0);
+    assert.deepEqual(changes, [60, 110, 140, 180, 120, 70, 0], "the owner hears of every change");
+  });
+
+  test("coalesces up to coalesceBytesMax; a larger frame goes alone", () => {
+    const stream = new FakeStream(1);
+    const w = new StreamWriter<number>(stream, { encode: bytes, frameBytes: (f) => f, onFail: (e) => assert.fail(e), coalesceBytesMax: 100, envelopeBytesMax: 1_000 });
+    w.push([1]);
+    w.push([40, 40, 40, 500, 10, 10]);
+    while (w.queued > 0) stream.drain();
+    assert.deepEqual(stream.written.map((c) => c.length), [1, 80, 40, 500, 20]);
+  });
+
+  test("a closed writer holds nothing", () => {
+    const stream = new FakeStream(1);
+    const w = new StreamWriter<number>(stream, { encode: bytes, frameBytes: (f) => f, onFail: (e) => assert.fail(e) });
+    w.push([5]);
+    w.push([7, 9]);
+    assert.equal(w.pendingBytes, 21);
+    w.close();
+    assert.equal(w.queued, 0);
+    stream.drain();
+    assert.equal(w.pendingBytes, 0);
   });
 });
 

@@ -147,6 +147,11 @@ export class AcceptorNode {
     return this.stored;
   }
 
+  /** The cluster this node is configured to belong to. */
+  get clusterId(): string {
+    return this.options.identity.clusterId;
+  }
+
   async load(): Promise<void> {
     assert(this.state === undefined, "node loaded twice");
     let loaded: Loaded;

@@ -10,7 +10,7 @@ import {
 import type { Decoded } from "../../proto/frames.ts";
 import { ACCEPTOR_CHANNEL_OPTIONS, makeAcceptorClient } from "../../proto/service.ts";
 import { WorError } from "./client.ts";
-import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "./credentials.ts";
+import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, clusterMismatch } from "./credentials.ts";
 
 export interface AdminOptions extends ClientSecurity {
   readonly deadlineMs?: number;
@@ -46,6 +46,11 @@ export class AdminClient {
       invoke(
         (err, value) => {
           if (err) {
+            const foreign = clusterMismatch(err.details ?? "");
+            if (foreign) {
+              reject(new WorError({ code: "invalid", message: `acceptor ${this.address} belongs to cluster ${foreign.acceptor}, not ${foreign.client}` }));
+              return;
+            }
             const code = err.code === 16 ? "unauthenticated" : err.code === 4 ? "timeout" : "unavailable";
             reject(new WorError({ code, message: `${this.address}: ${err.details || err.message}` }));
             return;

@@ -1,4 +1,4 @@
-/** gRPC credentials and the cluster token for clients (DESIGN.md §3.3: TLS, mutual TLS, token). */
+/** gRPC credentials, the cluster token and the cluster id for clients (DESIGN.md §3.3: TLS, mutual TLS, token). */
 import * as grpc from "@grpc/grpc-js";
 
 export interface ClientSecurity {
@@ -6,6 +6,21 @@ export interface ClientSecurity {
   readonly tls?: { readonly ca?: Uint8Array; readonly key?: Uint8Array; readonly cert?: Uint8Array; readonly serverName?: string };
   /** Sent as `authorization: Bearer <token>` on every call. */
   readonly token?: string;
+  /** The cluster the client means (its cluster file's `clusterId`): an acceptor of another refuses it. */
+  readonly clusterId?: string;
+}
+
+/** The metadata key carrying the client's cluster id. */
+export const CLUSTER_ID_METADATA = "wormspace-cluster-id";
+
+/** An acceptor's refusal of a client of another cluster (the status details the client gets). */
+export const clusterRefusal = (acceptor: string, client: string): string => `this acceptor belongs to cluster ${acceptor}, not ${client}`;
+const CLUSTER_MISMATCH = /belongs to cluster (\S+), not (\S+)$/;
+
+/** The acceptor's and the client's cluster ids, when `reason` is `clusterRefusal`'s text. */
+export function clusterMismatch(reason: string): { readonly acceptor: string; readonly client: string } | undefined {
+  const m = CLUSTER_MISMATCH.exec(reason);
+  return m ? { acceptor: m[1]!, client: m[2]! } : undefined;
 }
 
 export function channelCredentials(security: ClientSecurity = {}): grpc.ChannelCredentials {
@@ -18,6 +33,7 @@ export function channelCredentials(security: ClientSecurity = {}): grpc.ChannelC
 export function callMetadata(security: ClientSecurity = {}): grpc.Metadata {
   const md = new grpc.Metadata();
   if (security.token) md.set("authorization", `Bearer ${security.token}`);
+  if (security.clusterId) md.set(CLUSTER_ID_METADATA, security.clusterId);
   return md;
 }
 

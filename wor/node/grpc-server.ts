@@ -4,9 +4,12 @@
  *
  * Bytes become frames only through proto/codec.ts. A malformed envelope is answered with an error
  * frame (id 0) and the stream keeps serving. Replies go out through a StreamWriter, which honours
- * the stream's backpressure and coalesces what queues meanwhile. With a token configured, every
- * call must carry `authorization: Bearer <token>`. A storage failure stops the node; the server
- * then shuts down rather than serve from a disk in an unknown state.
+ * the stream's backpressure and coalesces what queues meanwhile. A session budget bounds the reply
+ * bytes held for clients that do not read: a backed-up session's requests are not read until it
+ * catches up, and one backed up too long is closed with RESOURCE_EXHAUSTED (session-budget.ts).
+ * With a token configured, every call must carry `authorization: Bearer <token>`; a call naming
+ * another cluster id is refused. A storage failure stops the node; the server then shuts down
+ * rather than serve from a disk in an unknown state.
  */
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -21,7 +24,8 @@ import type { ServerFrame } from "../../proto/frames.ts";
 import { type AcceptorHandlers, AcceptorService } from "../../proto/service.ts";
 import type { ErrorCode } from "../../paxos/messages.ts";
 import type { AcceptorNode, FrameSink } from "./acceptor-node.ts";
-import { type ServerTls, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "./grpc-serving.ts";
+import { type ServerTls, bindServer, clusterCheck, exhaustCall, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "./grpc-serving.ts";
+import { SessionBudget, type SessionBudgetLimits } from "./session-budget.ts";
 import { StreamWriter } from "./stream-writer.ts";
 
 export type { ServerTls } from "./grpc-serving.ts";
@@ -34,8 +38,12 @@ export interface AcceptorServerOptions {
   readonly token?: string;
   /** Queue limit of each session's reply writer (frames). */
   readonly queuedFramesMax?: number;
+  /** Bounds on the reply bytes held for clients that do not read (defaults: SESSION_BUDGET_LIMITS). */
+  readonly budget?: Partial<SessionBudgetLimits>;
   /** Called when the server stopped on its own (a storage failure). */
   readonly onStopped?: (reason: unknown) => void;
+  /** Called when the server closed a session on its own (a client that does not read). */
+  readonly onSessionClosed?: (peer: string, reason: string) => void;
 }
 
 export interface AcceptorServer {
@@ -45,8 +53,9 @@ export interface AcceptorServer {
 
 interface Session {
   readonly sink: FrameSink;
-  readonly writer: StreamWriter<ServerFrame>;
   end(): void;
+  /** Drop what it holds (its stream is gone or being cancelled). */
+  teardown(): void;
 }
 
 const INSPECT_STATUS: Record<ErrorCode, grpc.status> = {
@@ -63,6 +72,8 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
   const sessions = new Set<Session>();
   const server = newServer();
   const authorized = tokenCheck(options.token);
+  const sameCluster = clusterCheck(node.clusterId);
+  const budget = new SessionBudget(options.budget);
 
   const handlers: AcceptorHandlers = {
     session(call) {
@@ -70,24 +81,36 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
         call.emit("error", unauthenticated());
         return;
       }
+      const refused = sameCluster(call.metadata);
+      if (refused) {
+        call.emit("error", refused);
+        return;
+      }
       let closed = false;
       const teardown = () => {
         if (closed) return;
         closed = true;
         writer.close();
+        member.leave();
         node.detach(sink);
         sessions.delete(session);
       };
+      // The server gives up on the session: drop what it holds, reset the stream, say why.
+      const exhaust = (reason: string) => {
+        const peer = call.getPeer();
+        teardown();
+        exhaustCall(call, reason);
+        options.onSessionClosed?.(peer, reason);
+      };
+      const member = budget.join({ pause: () => call.pause(), resume: () => call.resume(), exhaust });
       const writer = new StreamWriter<ServerFrame>(call, {
         encode: encodeServerFrames,
         frameBytes: serverFrameBytes,
         queuedFramesMax: options.queuedFramesMax,
         oversize: (f, bytes) =>
           f.kind === "reply" ? { id: f.id, kind: "reply", reply: { kind: "error", code: "tooLarge", message: `reply of ${bytes} bytes exceeds an envelope; ask for less` } } : undefined,
-        onFail: (error) => {
-          teardown();
-          call.emit("error", statusError(grpc.status.RESOURCE_EXHAUSTED, error.message));
-        },
+        onFail: (error) => exhaust(error.message),
+        onPendingChange: () => member.update(writer.pendingBytes, writer.stalled),
       });
       const sink: FrameSink = {
         send: (frames) => {
@@ -99,7 +122,7 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
       };
       const session: Session = {
         sink,
-        writer,
+        teardown,
         end: () => {
           node.detach(sink);
           writer.end();
@@ -119,12 +142,16 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
     },
     status(call, callback) {
       if (!authorized(call.metadata)) return callback(unauthenticated());
+      const refused = sameCluster(call.metadata);
+      if (refused) return callback(refused);
       const req = decodeStatusRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
       callback(null, encodeStatus(node.status()));
     },
     inspect(call, callback) {
       if (!authorized(call.metadata)) return callback(unauthenticated());
+      const refused = sameCluster(call.metadata);
+      if (refused) return callback(refused);
       const req = decodeInspectRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
       const r = node.inspect(req.value);
@@ -141,7 +168,7 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
     (closing ??= (async () => {
       for (const s of [...sessions]) s.end();
       await shutdownServer(server);
-      for (const s of [...sessions]) s.writer.close();
+      for (const s of [...sessions]) s.teardown();
       await node.close();
     })());
 

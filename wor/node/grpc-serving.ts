@@ -1,11 +1,14 @@
 /**
  * What every WormSpace gRPC server shares (the acceptor's, wor/node/grpc-server.ts, and the log
  * sequencer's, apps/log/node/sequencer-server.ts): keepalive settings, TLS / mutual TLS credentials,
- * the cluster-token check, binding, and a graceful shutdown with a deadline (DESIGN.md §3.3).
+ * the cluster-token and cluster-id checks, binding, a graceful shutdown with a deadline, and closing
+ * a call whose client stopped reading (DESIGN.md §3.3).
  */
 import { timingSafeEqual } from "node:crypto";
+import { constants as http2 } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { ACCEPTOR_CHANNEL_OPTIONS } from "../../proto/service.ts";
+import { CLUSTER_ID_METADATA, clusterRefusal } from "./credentials.ts";
 
 export const SERVER_LIMITS = Object.freeze({
   keepaliveTimeMs: 20_000,
@@ -28,6 +31,31 @@ export interface ServerTls {
 export const statusError = (code: grpc.status, details: string): Partial<grpc.ServiceError> => ({ code, details, message: details });
 
 export const unauthenticated = (): Partial<grpc.ServiceError> => statusError(grpc.status.UNAUTHENTICATED, "missing or wrong cluster token");
+
+/** A client that names another cluster is refused; one that names none (`--peers`) is served. */
+export function clusterCheck(clusterId: string): (md: grpc.Metadata) => Partial<grpc.ServiceError> | undefined {
+  return (md) => {
+    const named = md.get(CLUSTER_ID_METADATA).map((v) => (typeof v === "string" ? v : v.toString()));
+    const other = named.find((v) => v !== clusterId);
+    return other === undefined ? undefined : statusError(grpc.status.FAILED_PRECONDITION, clusterRefusal(clusterId, other));
+  };
+}
+
+/**
+ * End a streaming call at once with RESOURCE_EXHAUSTED, dropping what it buffered for the client.
+ * A status goes out as trailers behind every reply still queued, which a client that stopped reading
+ * never lets through, so the call would hold its buffers forever: the HTTP/2 stream is reset with
+ * ENHANCE_YOUR_CALM instead, which gRPC clients report as RESOURCE_EXHAUSTED. grpc-js has no public
+ * way to reset a server stream; without its (internal) stream the status is sent the usual way.
+ */
+export function exhaustCall(call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>, details: string): void {
+  const stream = (call as unknown as { call?: { stream?: { close?: (code: number) => void; destroyed?: boolean } } }).call?.stream;
+  if (typeof stream?.close === "function") {
+    if (!stream.destroyed) stream.close(http2.NGHTTP2_ENHANCE_YOUR_CALM);
+    return;
+  }
+  call.emit("error", statusError(grpc.status.RESOURCE_EXHAUSTED, details));
+}
 
 /** A server with the channel limits and keepalive settings both ends agree on. */
 export function newServer(): grpc.Server {

@@ -3,9 +3,17 @@
  * session: the server writes ServerFrames, the client ClientFrames.
  *
  * While the stream is writable, `push` encodes the frames into an envelope and writes it at once.
- * When `write()` returns false the writer stops writing and queues; on 'drain' it coalesces the
- * whole queue into as few envelopes as the limits allow. The batching is self-clocking: the slower
- * the peer reads, the larger the envelopes. The queue is bounded: past `queuedFramesMax` the writer
+ * The writer stops writing and queues when `write()` returns false (until 'drain') and when more
+ * than `unflushedBytesMax` encoded bytes were handed to the stream without its write callback
+ * firing: a grpc-js call buffers 16 messages before `write()` says false, which with large envelopes
+ * is hundreds of megabytes. Once the stream catches up, the writer coalesces the queue into
+ * envelopes of up to `coalesceBytesMax` (by the `frameBytes` estimate; a single larger frame goes
+ * alone, up to `envelopeBytesMax`): the slower the peer reads, the larger the envelopes, but never so
+ * large that the 16 messages a grpc-js peer buffers without reading them hold much.
+ *
+ * `pendingBytes` is what the writer holds for the peer: the queue (by the `frameBytes` estimate)
+ * plus the unflushed bytes. The owner bounds it (wor/node/session-budget.ts), told of every change
+ * through `onPendingChange`. The queue is also bounded in frames: past `queuedFramesMax` the writer
  * fails (the owner closes the stream) rather than grow without limit.
  */
 import { LIMITS } from "../../paxos/limits.ts";
@@ -13,7 +21,8 @@ import { assert } from "../../verify/runtime/assert.ts";
 
 /** The part of a Node writable (a grpc-js call, a Duplex) the writer needs. */
 export interface FrameStream {
-  write(chunk: Uint8Array): boolean;
+  /** `done` runs once the stream has passed the chunk on (for grpc-js: written into HTTP/2). */
+  write(chunk: Uint8Array, done: (error?: Error | null) => void): boolean;
   once(event: "drain", listener: () => void): unknown;
   end?(): unknown;
 }
@@ -21,15 +30,23 @@ export interface FrameStream {
 export const STREAM_WRITER_LIMITS = Object.freeze({
   /** Frames queued behind a stream that stopped reading before the writer gives up on it. */
   queuedFramesMax: 65_536,
+  /** Encoded bytes handed to the stream and not yet passed on; past it the writer queues instead. */
+  unflushedBytesMax: 4 << 20,
+  /** Estimated bytes of queued frames coalesced into one envelope. */
+  coalesceBytesMax: 1 << 20,
 });
 
 export interface StreamWriterOptions<T> {
   readonly encode: (frames: readonly T[]) => Uint8Array;
   /** Called once when the writer gives up (queue overflow, unencodable frame). */
   readonly onFail: (error: Error) => void;
+  /** Called whenever `pendingBytes` may have changed (frames queued, envelopes passed on). */
+  readonly onPendingChange?: () => void;
   readonly envelopeBytesMax?: number;
   readonly framesPerEnvelopeMax?: number;
   readonly queuedFramesMax?: number;
+  readonly unflushedBytesMax?: number;
+  readonly coalesceBytesMax?: number;
   /**
    * A single frame too large for any envelope: return a replacement (e.g. an error reply with the
    * same id) or undefined to fail the writer.
@@ -37,7 +54,8 @@ export interface StreamWriterOptions<T> {
   readonly oversize?: (frame: T, bytes: number) => T | undefined;
   /**
    * An estimate of a frame's encoded size. With it the writer picks an envelope's frames before
-   * encoding, instead of encoding too much and halving (which matters with large values).
+   * encoding, instead of encoding too much and halving (which matters with large values), and
+   * counts its queue in `pendingBytes`.
    */
   readonly frameBytes?: (frame: T) => number;
 }
@@ -46,20 +64,28 @@ export class StreamWriterCounters {
   envelopes = 0;
   frames = 0;
   bytes = 0;
-  /** Times the stream pushed back (`write()` returned false). */
+  /** Times the stream pushed back (`write()` returned false or too much was unflushed). */
   stalls = 0;
 }
 
 export class StreamWriter<T> {
   readonly counters = new StreamWriterCounters();
   private queue: T[] = [];
-  private waiting = false;
+  /** The `frameBytes` estimate of each queued frame (0 without an estimate). */
+  private sizes: number[] = [];
+  private queuedBytes = 0;
+  private unflushed = 0;
+  private awaitingDrain = false;
+  private flushing = false;
   private ending = false;
+  /** The stream was ended (after the queue went out) or dropped: nothing is written any more. */
   private done = false;
   private failure: Error | undefined;
   private readonly bytesMax: number;
   private readonly framesMax: number;
   private readonly queuedMax: number;
+  private readonly unflushedMax: number;
+  private readonly coalesceMax: number;
 
   constructor(
     private readonly stream: FrameStream,
@@ -68,12 +94,19 @@ export class StreamWriter<T> {
     this.bytesMax = options.envelopeBytesMax ?? LIMITS.envelopeBytesMax;
     this.framesMax = options.framesPerEnvelopeMax ?? LIMITS.framesMax;
     this.queuedMax = options.queuedFramesMax ?? STREAM_WRITER_LIMITS.queuedFramesMax;
-    assert(this.bytesMax > 0 && this.framesMax > 0 && this.queuedMax > 0, "stream writer limits must be positive");
+    this.unflushedMax = options.unflushedBytesMax ?? STREAM_WRITER_LIMITS.unflushedBytesMax;
+    this.coalesceMax = Math.min(this.bytesMax, options.coalesceBytesMax ?? STREAM_WRITER_LIMITS.coalesceBytesMax);
+    assert(this.bytesMax > 0 && this.framesMax > 0 && this.queuedMax > 0 && this.unflushedMax > 0 && this.coalesceMax > 0, "stream writer limits must be positive");
   }
 
-  /** Frames waiting for the stream to drain. */
+  /** Frames waiting for the stream to catch up. */
   get queued(): number {
     return this.queue.length;
+  }
+
+  /** Bytes held for the peer: the queue (estimated) plus what the stream has not passed on yet. */
+  get pendingBytes(): number {
+    return this.queuedBytes + this.unflushed;
   }
 
   get failed(): Error | undefined {
@@ -82,19 +115,26 @@ export class StreamWriter<T> {
 
   /** True while the stream pushes back. */
   get stalled(): boolean {
-    return this.waiting;
+    return this.awaitingDrain || this.unflushed >= this.unflushedMax;
   }
 
   /** Queue frames for writing; false when the writer is closed or failed (the frames are dropped). */
   push(frames: readonly T[]): boolean {
     if (this.done || this.ending) return false;
     if (frames.length === 0) return true;
-    for (const f of frames) this.queue.push(f);
+    const estimate = this.options.frameBytes;
+    for (const f of frames) {
+      const size = estimate ? estimate(f) : 0;
+      this.queue.push(f);
+      this.sizes.push(size);
+      this.queuedBytes += size;
+    }
     if (this.queue.length > this.queuedMax) {
       this.fail(new Error(`${this.queue.length} frames queued behind a stream that is not reading (limit ${this.queuedMax})`));
       return false;
     }
-    if (!this.waiting) this.flush();
+    this.flush();
+    this.options.onPendingChange?.();
     return this.failure === undefined;
   }
 
@@ -109,39 +149,57 @@ export class StreamWriter<T> {
   close(): void {
     this.done = true;
     this.queue = [];
+    this.sizes = [];
+    this.queuedBytes = 0;
   }
 
   private flush(): void {
-    while (this.queue.length > 0 && !this.waiting && !this.done) {
-      const envelope = this.nextEnvelope();
-      if (!envelope) return;
-      this.counters.envelopes++;
-      this.counters.bytes += envelope.byteLength;
-      if (!this.stream.write(envelope)) {
-        this.counters.stalls++;
-        this.waiting = true;
-        this.stream.once("drain", () => {
-          this.waiting = false;
-          this.flush();
-        });
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0 && !this.stalled && !this.done) {
+        const envelope = this.nextEnvelope();
+        if (!envelope) return;
+        this.write(envelope);
       }
+      // A stream may end while it pushes back: it still delivers what it buffered.
+      if (this.ending && !this.done && this.queue.length === 0) {
+        this.done = true;
+        this.stream.end?.();
+      }
+    } finally {
+      this.flushing = false;
     }
-    // A stream may end while it pushes back: it still delivers what it buffered.
-    if (this.ending && !this.done && this.queue.length === 0) {
-      this.done = true;
-      this.stream.end?.();
+  }
+
+  private write(envelope: Uint8Array): void {
+    this.counters.envelopes++;
+    this.counters.bytes += envelope.byteLength;
+    this.unflushed += envelope.byteLength;
+    const writable = this.stream.write(envelope, () => {
+      this.unflushed -= envelope.byteLength;
+      this.flush();
+      this.options.onPendingChange?.();
+    });
+    if (!writable) {
+      this.awaitingDrain = true;
+      this.stream.once("drain", () => {
+        this.awaitingDrain = false;
+        this.flush();
+        this.options.onPendingChange?.();
+      });
     }
+    if (this.stalled) this.counters.stalls++;
   }
 
   /** Encode the longest prefix of the queue that fits one envelope, and take it off the queue. */
   private nextEnvelope(): Uint8Array | undefined {
     let count = Math.min(this.queue.length, this.framesMax);
-    const estimate = this.options.frameBytes;
-    if (estimate) {
+    if (this.options.frameBytes) {
       let sum = 0;
       for (let i = 0; i < count; i++) {
-        sum += estimate(this.queue[i]!);
-        if (sum > this.bytesMax && i > 0) {
+        sum += this.sizes[i]!;
+        if (sum > this.coalesceMax && i > 0) {
           count = i;
           break;
         }
@@ -152,6 +210,7 @@ export class StreamWriter<T> {
       const bytes = this.options.encode(chunk);
       if (bytes.byteLength <= this.bytesMax) {
         this.queue.splice(0, count);
+        for (const size of this.sizes.splice(0, count)) this.queuedBytes -= size;
         this.counters.frames += count;
         return bytes;
       }
@@ -164,7 +223,10 @@ export class StreamWriter<T> {
         this.fail(new Error(`a frame of ${bytes.byteLength} bytes exceeds the envelope limit of ${this.bytesMax}`));
         return undefined;
       }
+      const size = this.options.frameBytes?.(replacement) ?? 0;
+      this.queuedBytes += size - this.sizes[0]!;
       this.queue[0] = replacement;
+      this.sizes[0] = size;
     }
   }
 

@@ -5,7 +5,9 @@
  *
  * Bytes become frames only through proto/codec-sequencer.ts: a frame that fails validation is
  * answered alone with an `invalid` / `tooLarge` failure, an unreadable envelope with a failure of id 0.
- * Replies leave through a StreamWriter (backpressure, bounded queue). TLS, token check, binding and
+ * Replies leave through a StreamWriter (backpressure, bounded queue) under the acceptor server's
+ * session budget (wor/node/session-budget.ts): a session whose replies back up is not read until it
+ * catches up, and closed with RESOURCE_EXHAUSTED if it stays backed up. TLS, token check, binding and
  * shutdown are the acceptor server's (wor/node/grpc-serving.ts). The server does not own the
  * sequencer: closing it leaves the sequencer to its owner.
  */
@@ -14,7 +16,8 @@ import { decodeGrantRequests, decodeSequencerStatusRequest, encodeGrantReplies, 
 import type { CodecError } from "../../../proto/frames.ts";
 import type { DecodedGrantRequestFrame, GrantReplyFrame } from "../../../proto/sequencer-frames.ts";
 import { type SequencerHandlers, SequencerService } from "../../../proto/service-sequencer.ts";
-import { type ServerTls, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
+import { type ServerTls, bindServer, exhaustCall, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
+import { type BudgetMember, SessionBudget, type SessionBudgetLimits } from "../../../wor/node/session-budget.ts";
 import { StreamWriter } from "../../../wor/node/stream-writer.ts";
 import { logFail } from "../core/steps.ts";
 import type { SequencerNode } from "./sequencer-node.ts";
@@ -32,6 +35,8 @@ export interface SequencerServerOptions {
   readonly token?: string;
   /** Queue limit of each session's reply writer (frames). */
   readonly queuedFramesMax?: number;
+  /** Bounds on the reply bytes held for appenders that do not read (defaults: SESSION_BUDGET_LIMITS). */
+  readonly budget?: Partial<SessionBudgetLimits>;
 }
 
 export interface SequencerServer {
@@ -41,6 +46,15 @@ export interface SequencerServer {
 
 const codecFailure = (id: number, e: CodecError): GrantReplyFrame => ({ id, result: logFail(e.code === "tooLarge" ? "tooLarge" : "invalid", e.message) });
 
+/** An upper-ish estimate of a grant reply's encoded size (the session budget counts queued replies by it). */
+export function grantReplyBytes(f: GrantReplyFrame): number {
+  const r = f.result;
+  if (!r.ok) return 32 + 3 * r.failure.message.length;
+  let n = 32 + 12 * r.value.streamTails.length;
+  for (const t of r.value.tokens) n += 64 + 3 * t.capture.space.length + 24 * t.prev.length + 12 * t.priors.length;
+  return n;
+}
+
 /** One appender's session: answers its requests, batching the replies of one tick. */
 class Session {
   private readonly writer: StreamWriter<GrantReplyFrame>;
@@ -48,21 +62,27 @@ class Session {
   private flushing = false;
   private inFlight = 0;
   private ending = false;
+  private readonly member: BudgetMember;
   closed = false;
 
   constructor(
     call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>,
     private readonly sequencer: SequencerNode,
     queuedFramesMax: number | undefined,
+    budget: SessionBudget,
     private readonly onClosed: (s: Session) => void,
   ) {
+    const exhaust = (reason: string) => {
+      this.teardown();
+      exhaustCall(call, reason);
+    };
+    this.member = budget.join({ pause: () => call.pause(), resume: () => call.resume(), exhaust });
     this.writer = new StreamWriter<GrantReplyFrame>(call, {
       encode: encodeGrantReplies,
+      frameBytes: grantReplyBytes,
       queuedFramesMax,
-      onFail: (error) => {
-        this.teardown();
-        call.emit("error", statusError(grpc.status.RESOURCE_EXHAUSTED, error.message));
-      },
+      onFail: (error) => exhaust(error.message),
+      onPendingChange: () => this.member.update(this.writer.pendingBytes, this.writer.stalled),
     });
     call.on("data", (bytes: Uint8Array) => this.onEnvelope(bytes));
     // The client half-closed: answer what it sent, then end our side.
@@ -80,6 +100,7 @@ class Session {
     if (this.closed) return;
     this.closed = true;
     this.writer.close();
+    this.member.leave();
     this.onClosed(this);
   }
 
@@ -135,6 +156,7 @@ export async function startSequencerServer(options: SequencerServerOptions): Pro
   const sessions = new Set<Session>();
   const server = newServer();
   const authorized = tokenCheck(options.token);
+  const budget = new SessionBudget(options.budget);
 
   const handlers: SequencerHandlers = {
     session(call) {
@@ -142,7 +164,7 @@ export async function startSequencerServer(options: SequencerServerOptions): Pro
         call.emit("error", unauthenticated());
         return;
       }
-      sessions.add(new Session(call, options.sequencer, options.queuedFramesMax, (s) => sessions.delete(s)));
+      sessions.add(new Session(call, options.sequencer, options.queuedFramesMax, budget, (s) => sessions.delete(s)));
     },
     status(call, callback) {
       if (!authorized(call.metadata)) return callback(unauthenticated());
