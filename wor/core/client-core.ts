@@ -54,10 +54,12 @@ declare const opBrand: unique symbol;
 /** A submitted operation; its completion carries an `OpResult<T>`. */
 export type Op<T> = number & { readonly [opBrand]: T };
 
-/** The connection attempt a link failure ended: when it began, and whether it had been established. */
+/** The connection attempt a link failure ended: when it began, whether it had been established,
+ *  and whether the link had reached its acceptor on an earlier attempt. */
 export interface LinkAttempt {
   readonly startedAt: number;
   readonly established: boolean;
+  readonly reachedBefore: boolean;
 }
 
 export interface Send {
@@ -225,17 +227,18 @@ export class WorClientCore {
   /**
    * The link to `acceptor` went down (`reason`: what the transport said). A round waiting on it stops
    * waiting, and is decided now if it cannot reach a quorum without it, when the failure happened in
-   * the round's time: the connection had been established and broke (`attempt.established`), or the
-   * connection attempt that failed began after the round was sent. A failed attempt that began
-   * before the round (a link still backing off from an earlier outage) does not count: the round
-   * waits for the next attempt. So a fresh client learns of a refused connection within one
-   * reconnect delay, and a long-lived one rides out an acceptor's restart.
+   * the round's time: the connection had been established and broke (`attempt.established`), or a
+   * link that never reached its acceptor failed a connection attempt begun after the round was sent
+   * (a refused connection: a fresh client learns of it within one reconnect delay). A link that has
+   * reached its acceptor before and fails to reconnect (the acceptor restarting; gRPC also fails
+   * calls at once while it backs off, with the last error) does not decide anything: the round waits
+   * for the reconnect or its deadline, so a long-lived client rides out an acceptor's restart.
    */
-  onLinkDown(acceptor: number, reason: string, now: number, attempt: LinkAttempt = { startedAt: now, established: true }): void {
+  onLinkDown(acceptor: number, reason: string, now: number, attempt: LinkAttempt = { startedAt: now, established: true, reachedBefore: true }): void {
     assert(Number.isInteger(acceptor) && acceptor >= 0 && acceptor < this.config.acceptors, "link down for an acceptor outside the electorate");
     this.now = Math.max(this.now, now);
     for (const r of this.waitingOn(acceptor)) {
-      if (!attempt.established && attempt.startedAt < r.startedAt) continue;
+      if (!attempt.established && (attempt.reachedBefore || attempt.startedAt < r.startedAt)) continue;
       r.tally.setDown(acceptor, reason);
       const outcome = r.tally.decide(false);
       if (outcome) this.finish(r, outcome);

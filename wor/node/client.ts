@@ -84,7 +84,7 @@ export class WorClient {
     for (let a = 0; a < options.acceptors; a++) {
       this.outbox.push([]);
       // The current connection attempt of each link: when it began, and whether frames came back.
-      const attempt = { startedAt: now(), established: false };
+      const attempt = { startedAt: now(), established: false, reachedBefore: false };
       this.links.push(
         options.transport.connect(a, {
           onFrames: (frames) => {
@@ -92,6 +92,7 @@ export class WorClient {
             this.onFrames(a, frames);
           },
           onUp: () => {
+            attempt.reachedBefore ||= attempt.established;
             attempt.startedAt = now();
             attempt.established = false;
             this.core.onReconnect(a);
