@@ -75,6 +75,12 @@ export async function runInspect(c: {
   const target = await resolveTarget(c.conn);
   const statuses = await eachAcceptor(target, (a) => a.status());
   if (statuses.every((s) => !s.ok)) {
+    // Every acceptor refused the cluster file's cluster id: the file is the wrong one.
+    const foreign = statuses.map((s) => (s.ok ? undefined : /belongs to cluster (\S+), not (\S+?)$/.exec(s.error)));
+    if (foreign.every((m) => m)) {
+      const [, theirs, ours] = foreign[0]!;
+      throw usage(`acceptors ${target.addresses.join(", ")} belong to cluster ${theirs}, not ${ours}: check --cluster`);
+    }
     throw operational(`no acceptor answered: ${statuses.map((s, k) => `${target.addresses[k]} (${s.ok ? "" : s.error})`).join(", ")}`);
   }
   const live = statuses.flatMap((s) => (s.ok ? [s.value] : []));

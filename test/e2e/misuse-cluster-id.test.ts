@@ -31,6 +31,9 @@ test("a cluster file naming another cluster id is refused before anything is wri
   const create = await runWorm(["space", "create", "elsewhere", "--cluster", edited, "--timeout", "1000"]);
   assert.equal(create.code, 2, create.stderr);
   assert.equal(oneLineError(create), refusal);
+  const inspect = await runWorm(["inspect", "--cluster", edited, "--timeout", "1000"]);
+  assert.equal(inspect.code, 2, inspect.stderr);
+  assert.equal(oneLineError(inspect), refusal);
 
   // One acceptor of another cluster in an otherwise right file is named alone.
   const stray = join(dir, "stray.json");
