@@ -3,7 +3,8 @@
  * call the same functions. Each returns a list of violations (empty when the invariant holds).
  */
 import { type Ballot, ballotEq, ballotLt, formatBallot, isOwnerBallot } from "./ballot.ts";
-import { type AcceptorState, type SpaceState, bytesEqual, effectivePromise } from "./acceptor.ts";
+import { type AcceptorState, type SpaceState, effectivePromise } from "./acceptor.ts";
+import { bytesEqual } from "../verify/runtime/bytes.ts";
 import type { AddressState, Request } from "./messages.ts";
 
 /** A deep copy of the parts the transition invariants compare. */

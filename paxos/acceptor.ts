@@ -9,18 +9,8 @@ import { planted } from "../verify/runtime/planted.ts";
 import { type Ballot, OWNER_BALLOT, ballotEq, ballotGe, ballotLt, isOwnerBallot, isValidBallot, maxBallot } from "./ballot.ts";
 import { type Held, hold } from "./held.ts";
 import { LIMITS, isIndex, isSpaceName, isUserSpaceName, spacesOf } from "./limits.ts";
-import type {
-  AddressState,
-  Entry,
-  Learned,
-  Mutation,
-  RangePromise,
-  Refusal,
-  Reply,
-  ReportedAddress,
-  Request,
-  SpaceName,
-} from "./messages.ts";
+import type { AddressState, Entry, Learned, Mutation, RangePromise, Refusal, Reply, ReportedAddress, Request, SpaceName } from "./messages.ts";
+import { bytesEqual } from "../verify/runtime/bytes.ts";
 
 export interface SpaceState {
   trimMark: number;
@@ -253,11 +243,6 @@ function trim(st: Step, name: SpaceName, space: SpaceState, below: number): Step
   return st.reply({ kind: "trimmed", mark: space.trimMark });
 }
 
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** Apply durable mutations to a state: how a node rebuilds its core state from storage. */
 export function applyMutation(state: AcceptorState, m: Mutation): void {

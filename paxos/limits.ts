@@ -10,18 +10,19 @@ export const LIMITS = Object.freeze({
   rangeRowsMax: 4_096,
   /** Largest address index: an exact JS integer. */
   indexMax: Number.MAX_SAFE_INTEGER,
-  /** Frames in one envelope. */
-  framesMax: 4_096,
-  /** Bytes of one envelope on the wire. */
-  envelopeBytesMax: 16 << 20,
 });
 
-const USER_SPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** The grammar of every name users give (spaces, cluster ids), as words for error messages. */
+export const NAME_GRAMMAR = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit";
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** A name of `NAME_GRAMMAR`. */
+export const isName = (name: string): boolean => NAME.test(name);
 const ALLOC_PREFIX = "$alloc/";
 const META_PREFIX = "$meta/";
 
 /** A space users may create and address. */
-export const isUserSpaceName = (name: string): boolean => USER_SPACE.test(name);
+export const isUserSpaceName = isName;
 
 /** The space holding the allocation register of each segment of `space` (address = segment number). */
 export const allocSpaceOf = (space: string): string => ALLOC_PREFIX + space;

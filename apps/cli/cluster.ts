@@ -9,11 +9,12 @@ import { readFile } from "node:fs/promises";
 import { Option } from "effect";
 import { Flag } from "effect/cli";
 import { isValidQuorum, majority } from "../../paxos/quorum.ts";
-import { isUserSpaceName } from "../../paxos/limits.ts";
+import { isUserSpaceName, NAME_GRAMMAR } from "../../paxos/limits.ts";
 import { noQuorumMessage } from "../../wor/core/account.ts";
 import { type SpaceKind, type SpaceMeta, spaceMetaProblem } from "../../wor/core/space-meta.ts";
 import { WorClient, WorError } from "../../wor/node/client.ts";
-import { type ClusterConfig, loadClusterConfig, parseAddress, readTlsFiles } from "../../wor/node/cluster-config.ts";
+import { type ClusterConfig, loadClusterConfig, readTlsFiles } from "../../wor/node/cluster-config.ts";
+import { parseAddress } from "../../wor/wire/address.ts";
 import { type ClientSecurity, clusterMismatch } from "../../wor/node/credentials.ts";
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
 import { shortReason } from "../../wor/node/grpc-reason.ts";
@@ -290,7 +291,7 @@ function foreignAcceptors(target: Target, lastError: ReadonlyMap<number, string>
 /** A user space name, or a bad-input failure. */
 export function checkSpaceName(name: string): string {
   if (!isUserSpaceName(name)) {
-    throw usage(`invalid space name ${JSON.stringify(name)}: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+    throw usage(`invalid space name ${JSON.stringify(name)}: ${NAME_GRAMMAR}`);
   }
   return name;
 }

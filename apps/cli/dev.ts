@@ -18,7 +18,7 @@ import { SequencerNode } from "../log/node/sequencer-node.ts";
 import { type SequencerServer, startSequencerServer } from "../log/node/sequencer-server.ts";
 import { DEFAULT_SEGMENT_SIZE, type Target, loadCluster, openClient, withClient } from "./cluster.ts";
 import { CliFailure, operational, task, usage } from "./errors.ts";
-import { type RunningAcceptor, startAcceptor } from "./node.ts";
+import { type RunningAcceptor, startAcceptor } from "../../wor/node/run-acceptor.ts";
 import { printJson, printLine, showValue, table } from "./output.ts";
 import { markServing } from "./run.ts";
 

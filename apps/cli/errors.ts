@@ -12,6 +12,7 @@ import { Effect } from "effect";
 import { ClusterConfigError } from "../../wor/node/cluster-config.ts";
 import { WorError } from "../../wor/node/client.ts";
 import { IdentityRefused } from "../../wor/node/acceptor-node.ts";
+import { AcceptorStartFailure } from "../../wor/node/run-acceptor.ts";
 import { LogError } from "../log/node/log-error.ts";
 
 export const EXIT = Object.freeze({ ok: 0, operational: 1, usage: 2, refused: 3, unknown: 4 });
@@ -44,6 +45,7 @@ export function toFailure(e: unknown): CliFailure {
   if (e instanceof LogError) return new CliFailure(describeLog(e), LOG_EXIT[e.failure.code] ?? EXIT.operational);
   if (e instanceof ClusterConfigError) return usage(`invalid cluster file: ${e.errors.join("; ")}`);
   if (e instanceof IdentityRefused) return usage(`refusing to start: ${e.message}`);
+  if (e instanceof AcceptorStartFailure) return e.reason === "refused" ? usage(e.message) : operational(e.message);
   if (e instanceof Error) {
     const sys = e as NodeJS.ErrnoException;
     if (sys.code === "ENOENT" && sys.path) return usage(`no such file: ${sys.path}`);

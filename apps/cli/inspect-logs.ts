@@ -5,7 +5,7 @@
  * appends in flight) and the stream tags seen there with their counts. Read through the log core,
  * driven like the node API.
  */
-import type { AcceptorStatus } from "../../proto/admin.ts";
+import type { AcceptorStatus } from "../../wor/wire/admin.ts";
 import { READ_DEFAULTS, type ReadConfig, readSlots, scanTail } from "../log/core/read.ts";
 import { lastAllocated } from "../log/core/segments.ts";
 import type { LogResult } from "../log/core/steps.ts";

@@ -12,7 +12,7 @@ import type { Ballot } from "../../paxos/ballot.ts";
 import { LIMITS, allocSpaceOf, isUserSpaceName, spacesOf } from "../../paxos/limits.ts";
 import type { CheckResult } from "../../wor/core/results.ts";
 import type { SpaceMeta } from "../../wor/core/space-meta.ts";
-import type { AcceptorStatus, InspectReply } from "../../proto/admin.ts";
+import type { AcceptorStatus, InspectReply } from "../../wor/wire/admin.ts";
 import { AdminClient } from "../../wor/node/admin-client.ts";
 import { shortReason } from "../../wor/node/grpc-reason.ts";
 import { noQuorumMessage } from "../../wor/core/account.ts";

@@ -11,104 +11,16 @@
  * could let a second value be chosen. A damaged directory (its storage lost a batch it acknowledged,
  * or a stored value changed; see wor/README.md) is refused for the same reason.
  */
-import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
 import { Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
-import { AcceptorNode, IdentityRefused, damagedRefusal } from "../../wor/node/acceptor-node.ts";
 import { type ClusterConfig, acceptorOf, readTlsFiles } from "../../wor/node/cluster-config.ts";
-import { type ServerTls, startAcceptorServer } from "../../wor/node/grpc-server.ts";
+import type { ServerTls } from "../../wor/node/grpc-server.ts";
+import { type AcceptorSpec, startAcceptor } from "../../wor/node/run-acceptor.ts";
 import { SESSION_BUDGET_LIMITS, type SessionBudgetLimits } from "../../wor/node/session-budget.ts";
-import { StorageDamaged } from "../../wor/node/storage.ts";
-import { LevelStorage } from "../../wor/node/storage-level.ts";
 import { loadCluster, readFlagFile } from "./cluster.ts";
-import { CliFailure, EXIT, operational, task, usage } from "./errors.ts";
+import { task, usage } from "./errors.ts";
 import { markServing } from "./run.ts";
-
-export interface AcceptorSpec {
-  readonly clusterId: string;
-  readonly acceptorId: number;
-  readonly dataDir: string;
-  readonly host: string;
-  readonly port: number;
-  readonly init: boolean;
-  readonly tls?: ServerTls;
-  readonly token?: string;
-  readonly budget?: Partial<SessionBudgetLimits>;
-  readonly onSessionClosed?: (peer: string, reason: string) => void;
-}
-
-export interface RunningAcceptor {
-  readonly acceptorId: number;
-  readonly host: string;
-  readonly port: number;
-  readonly dataDir: string;
-  readonly node: AcceptorNode;
-  /** Rejects if the acceptor stopped on its own (a storage failure); never resolves otherwise. */
-  readonly stopped: Promise<never>;
-  close(): Promise<void>;
-}
-
-/** Open the storage, load (or initialise) the identity, and serve. Cleans up after itself on failure. */
-export async function startAcceptor(spec: AcceptorSpec): Promise<RunningAcceptor> {
-  const who = `acceptor ${spec.acceptorId} of cluster ${spec.clusterId}`;
-  if (!spec.init && !existsSync(spec.dataDir)) throw refusedDataDir(who, spec.dataDir);
-  await mkdir(spec.dataDir, { recursive: true });
-  let storage: LevelStorage;
-  try {
-    storage = await LevelStorage.open(spec.dataDir);
-  } catch (e) {
-    if (e instanceof StorageDamaged) throw refusedDamaged(who, spec.dataDir, damagedRefusal(e));
-    const why = String((e as { cause?: unknown }).cause ?? (e as Error).message);
-    if (/lock/i.test(why)) throw operational(`${who}: the data directory ${spec.dataDir} is in use by another process`);
-    throw operational(`${who}: cannot open the data directory ${spec.dataDir}: ${why}`);
-  }
-  let node: AcceptorNode;
-  try {
-    node = await AcceptorNode.open({ storage, identity: { clusterId: spec.clusterId, acceptorId: spec.acceptorId }, init: spec.init });
-  } catch (e) {
-    await storage.close().catch(() => {});
-    if (e instanceof IdentityRefused && e.reason === "noIdentity") throw refusedDataDir(who, spec.dataDir);
-    if (e instanceof IdentityRefused && e.reason === "damaged") throw refusedDamaged(who, spec.dataDir, e);
-    if (e instanceof IdentityRefused) throw usage(`refusing to start ${who}: ${e.message}`);
-    throw e;
-  }
-  let fail: (e: unknown) => void = () => {};
-  const stopped = new Promise<never>((_, reject) => {
-    fail = reject;
-  });
-  stopped.catch(() => {}); // observed by whoever waits on it; never an unhandled rejection
-  try {
-    const server = await startAcceptorServer({
-      node,
-      host: spec.host,
-      port: spec.port,
-      ...(spec.tls ? { tls: spec.tls } : {}),
-      ...(spec.token ? { token: spec.token } : {}),
-      ...(spec.budget ? { budget: spec.budget } : {}),
-      ...(spec.onSessionClosed ? { onSessionClosed: spec.onSessionClosed } : {}),
-      onStopped: (reason) => fail(operational(`${who} stopped after a storage failure: ${(reason as Error)?.message ?? String(reason)}`)),
-    });
-    return { acceptorId: spec.acceptorId, host: spec.host, port: server.port, dataDir: spec.dataDir, node, stopped, close: () => server.close() };
-  } catch (e) {
-    await node.close().catch(() => {});
-    const msg = (e as Error).message ?? String(e);
-    throw operational(`${who}: cannot listen on ${spec.host}:${spec.port}: ${/in use|EADDRINUSE/i.test(msg) ? "address in use" : msg}`);
-  }
-}
-
-function refusedDataDir(who: string, dataDir: string): CliFailure {
-  return new CliFailure(
-    `refusing to start ${who}: ${dataDir} holds no acceptor state. For a new acceptor, start it once with --init. ` +
-      "If this acceptor's data was wiped or lost, it must not rejoin under its old id: it forgot its promises and accepted values, " +
-      "which could let a second value be chosen; replace it with a new acceptor id.",
-    EXIT.usage,
-  );
-}
-
-function refusedDamaged(who: string, dataDir: string, refusal: IdentityRefused): CliFailure {
-  return usage(`refusing to start ${who} on ${dataDir}: ${refusal.message}`);
-}
+import { NAME_GRAMMAR, isName } from "../../paxos/limits.ts";
 
 /** "host:port", ":port" or "port"; port 0 picks a free port. */
 export function parseListen(text: string): { host: string; port: number } {
@@ -154,7 +66,6 @@ type NodeInput = {
   readonly backedUpMsMax: Option.Option<number>;
 };
 
-const CLUSTER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 async function nodeSpec(c: NodeInput): Promise<AcceptorSpec> {
   if (!Number.isSafeInteger(c.id) || c.id < 0) throw usage(`--id must be a non-negative integer (got ${c.id})`);
@@ -167,7 +78,7 @@ async function nodeSpec(c: NodeInput): Promise<AcceptorSpec> {
   if (config && clusterId !== undefined && clusterId !== config.clusterId) throw usage(`--cluster-id ${clusterId} disagrees with the cluster file's ${config.clusterId}`);
   clusterId ??= config?.clusterId;
   if (clusterId === undefined) throw usage("give --cluster FILE, or --listen host:port with --cluster-id ID");
-  if (!CLUSTER_ID.test(clusterId)) throw usage(`invalid --cluster-id ${JSON.stringify(clusterId)}`);
+  if (!isName(clusterId)) throw usage(`invalid --cluster-id ${JSON.stringify(clusterId)}: ${NAME_GRAMMAR}`);
   const listen = Option.getOrUndefined(c.listen);
   const where = listen !== undefined ? parseListen(listen) : entry ? { host: entry.host, port: entry.port } : undefined;
   if (!where) throw usage("where to listen? give --listen host:port or --cluster FILE");

@@ -8,6 +8,7 @@ import { type SpaceKind, type SpaceMeta, describeSpaceMeta, kindNoun } from "../
 import { checkSpaceName, connectionFlags, resolveTarget, withClient, type Target } from "./cluster.ts";
 import { task, usage } from "./errors.ts";
 import { printJson, printLine } from "./output.ts";
+import { NAME_GRAMMAR } from "../../paxos/limits.ts";
 
 /**
  * Report a create: "created" or "exists" when the space is what was asked for; a usage failure when
@@ -26,7 +27,7 @@ export function reportCreate(what: string, name: string, kind: SpaceKind, target
 const create = Command.make(
   "create",
   {
-    name: Argument.String("name").pipe(Argument.withDescription("1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")),
+    name: Argument.String("name").pipe(Argument.withDescription(NAME_GRAMMAR)),
     json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print one JSON document")),
     conn: connectionFlags,
   },

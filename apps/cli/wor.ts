@@ -9,7 +9,7 @@
  */
 import { Option } from "effect";
 import { Argument, Command, Flag } from "effect/cli";
-import { bytesEqual } from "../../paxos/acceptor.ts";
+import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import { isOwnerBallot } from "../../paxos/ballot.ts";
 import { LIMITS } from "../../paxos/limits.ts";
 import type { ReadResult } from "../../wor/core/results.ts";

@@ -9,11 +9,12 @@ import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { LIMITS } from "../../paxos/limits.ts";
 import type { Reply } from "../../paxos/messages.ts";
-import { decodeServerFrames, encodeClientFrames } from "../../proto/codec.ts";
-import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
-import { ACCEPTOR_CHANNEL_OPTIONS, makeAcceptorClient } from "../../proto/service.ts";
-import { bytesEqual } from "../../paxos/acceptor.ts";
+import { decodeServerFrames, encodeClientFrames } from "../../wor/wire/codec.ts";
+import type { ClientFrame, ServerFrame } from "../../wor/wire/frames.ts";
+import { makeAcceptorClient } from "../../wor/wire/service.ts";
+import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import { Procs, client, startNode, tempDir, text } from "./harness.ts";
+import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 
 test("garbage, oversize, unknown-space and invalid-ballot frames get error frames; the node keeps serving", async (t) => {
   const procs = new Procs(t);
@@ -21,7 +22,7 @@ test("garbage, oversize, unknown-space and invalid-ballot frames get error frame
   const node = await startNode(procs, { id: 1, dataDir: join(dir, "a1"), clusterId: "raw" });
   const address = `127.0.0.1:${node.port}`;
 
-  const raw = new makeAcceptorClient(address, grpc.credentials.createInsecure(), ACCEPTOR_CHANNEL_OPTIONS);
+  const raw = new makeAcceptorClient(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   t.after(() => raw.close());
   const call = raw.session();
   t.after(() => call.cancel());

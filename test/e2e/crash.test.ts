@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { bytesEqual } from "../../paxos/acceptor.ts";
+import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import { WorError } from "../../wor/node/client.ts";
 import { Procs, addressesOf, client, restartNode, startCluster, tempDir, text, untext } from "./harness.ts";
 

@@ -9,7 +9,7 @@ import { cp, open, readdir, rm, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { bytesEqual } from "../../paxos/acceptor.ts";
+import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import { type WorClient, WorError } from "../../wor/node/client.ts";
 import { type NodeHandle, Procs, client, oneLineError, restartNode, runWorm, startNode, tempDir, text } from "./harness.ts";
 

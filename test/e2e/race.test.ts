@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { bytesEqual } from "../../paxos/acceptor.ts";
+import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import type { WorClient } from "../../wor/node/client.ts";
 import { Procs, addressesOf, client, startCluster, tempDir, text, untext } from "./harness.ts";
 

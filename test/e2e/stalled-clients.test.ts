@@ -17,11 +17,12 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
-import type { ClientFrame } from "../../proto/frames.ts";
-import { encodeClientFrames } from "../../proto/codec.ts";
-import { ACCEPTOR_CHANNEL_OPTIONS, makeAcceptorClient } from "../../proto/service.ts";
+import type { ClientFrame } from "../../wor/wire/frames.ts";
+import { encodeClientFrames } from "../../wor/wire/codec.ts";
+import { makeAcceptorClient } from "../../wor/wire/service.ts";
 import type { WorClient } from "../../wor/node/client.ts";
 import { type NodeHandle, Procs, client, startNode, tempDir, text } from "./harness.ts";
+import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 
 const MiB = 1 << 20;
 const SPACE = "big";
@@ -48,7 +49,7 @@ const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync
 /** A session that keeps asking for every address and never reads an answer. */
 function stalledSession(address: string) {
   // Its own connection, like a separate client process.
-  const c = new makeAcceptorClient(address, grpc.credentials.createInsecure(), { ...ACCEPTOR_CHANNEL_OPTIONS, "grpc.use_local_subchannel_pool": 1 });
+  const c = new makeAcceptorClient(address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS, "grpc.use_local_subchannel_pool": 1 });
   const call = c.session();
   // Paused after grpc-js took its first reply: once its buffer of 16 replies is full it stops reading
   // the HTTP/2 stream, and flow control holds the rest at the acceptor.

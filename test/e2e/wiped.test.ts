@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { mkdir, rm } from "node:fs/promises";
 import { test } from "node:test";
-import { bytesEqual } from "../../paxos/acceptor.ts";
+import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import { Procs, addressesOf, client, oneLineError, startCluster, tempDir, text, untext } from "./harness.ts";
 
 test("a wiped acceptor refuses to start; the cluster keeps serving without a second value anywhere", async (t) => {

@@ -3,8 +3,8 @@ import fc from "fast-check";
 import type { Ballot } from "../../paxos/ballot.ts";
 import { allocSpaceOf } from "../../paxos/limits.ts";
 import type { Entry, ErrorCode, RangePromise, Refusal, Reply, ReportedAddress, Request } from "../../paxos/messages.ts";
-import type { AcceptorStatus, InspectReply, InspectRequest, SpaceSummary } from "../../proto/admin.ts";
-import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
+import type { AcceptorStatus, InspectReply, InspectRequest, SpaceSummary } from "../../wor/wire/admin.ts";
+import type { ClientFrame, ServerFrame } from "../../wor/wire/frames.ts";
 
 const MAX = Number.MAX_SAFE_INTEGER;
 

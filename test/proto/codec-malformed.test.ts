@@ -3,18 +3,11 @@ import { describe, it } from "node:test";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import fc from "fast-check";
 import { LIMITS, isSpaceName } from "../../paxos/limits.ts";
-import type { ClientFrame, CodecError, Decoded, ServerFrame } from "../../proto/codec.ts";
-import {
-  decodeClientFrames,
-  decodeInspectReply,
-  decodeInspectRequest,
-  decodeServerFrames,
-  decodeStatus,
-  encodeClientFrames,
-  encodeServerFrames,
-} from "../../proto/codec.ts";
+import type { ClientFrame, CodecError, Decoded, ServerFrame } from "../../wor/wire/codec.ts";
+import { decodeClientFrames, decodeInspectReply, decodeInspectRequest, decodeServerFrames, decodeStatus, encodeClientFrames, encodeServerFrames } from "../../wor/wire/codec.ts";
 import * as pb from "../../proto/gen/wormspace/v1/acceptor.ts";
 import * as arb from "./arbitraries.ts";
+import { WIRE_LIMITS } from "../../proto/limits.ts";
 
 const TWO_53 = 2n ** 53n;
 
@@ -137,19 +130,19 @@ describe("malformed input never throws", () => {
 
 describe("limits", () => {
   it("an envelope over envelopeBytesMax is tooLarge before parsing", () => {
-    const huge = new Uint8Array(LIMITS.envelopeBytesMax + 1);
+    const huge = new Uint8Array(WIRE_LIMITS.envelopeBytesMax + 1);
     expectError(decodeClientFrames(huge), "tooLarge");
     expectError(decodeServerFrames(huge), "tooLarge");
     expectError(decodeStatus(huge), "tooLarge");
   });
 
   it("more than framesMax frames is tooLarge; exactly framesMax is fine", () => {
-    const frames: ClientFrame[] = Array.from({ length: LIMITS.framesMax }, (_, i) => ({ id: i, kind: "unwatch", watchId: i }));
+    const frames: ClientFrame[] = Array.from({ length: WIRE_LIMITS.framesMax }, (_, i) => ({ id: i, kind: "unwatch", watchId: i }));
     const d = decodeClientFrames(encodeClientFrames(frames));
     assert.ok(d.ok);
-    assert.equal(d.value.length, LIMITS.framesMax);
+    assert.equal(d.value.length, WIRE_LIMITS.framesMax);
     expectError(decodeClientFrames(encodeClientFrames([...frames, { id: 1, kind: "unwatch", watchId: 1 }])), "tooLarge");
-    const server: ServerFrame[] = Array.from({ length: LIMITS.framesMax + 1 }, (_, i) => ({ id: i, kind: "reply", reply: { kind: "committed" } }));
+    const server: ServerFrame[] = Array.from({ length: WIRE_LIMITS.framesMax + 1 }, (_, i) => ({ id: i, kind: "reply", reply: { kind: "committed" } }));
     expectError(decodeServerFrames(encodeServerFrames(server)), "tooLarge");
   });
 

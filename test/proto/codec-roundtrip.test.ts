@@ -1,20 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import {
-  decodeClientFrames,
-  decodeInspectReply,
-  decodeInspectRequest,
-  decodeServerFrames,
-  decodeStatus,
-  decodeStatusRequest,
-  encodeClientFrames,
-  encodeInspectReply,
-  encodeInspectRequest,
-  encodeServerFrames,
-  encodeStatus,
-  encodeStatusRequest,
-} from "../../proto/codec.ts";
+import { decodeClientFrames, decodeInspectReply, decodeInspectRequest, decodeServerFrames, decodeStatus, decodeStatusRequest, encodeClientFrames, encodeInspectReply, encodeInspectRequest, encodeServerFrames, encodeStatus, encodeStatusRequest } from "../../wor/wire/codec.ts";
 import * as arb from "./arbitraries.ts";
 
 describe("codec round trips", () => {

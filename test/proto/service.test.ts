@@ -1,26 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import type { AcceptorStatus } from "../../proto/admin.ts";
-import {
-  decodeClientFrames,
-  decodeServerFrames,
-  decodeStatus,
-  decodeStatusRequest,
-  encodeClientFrames,
-  encodeServerFrames,
-  encodeStatus,
-  encodeStatusRequest,
-} from "../../proto/codec.ts";
-import type { ServerFrame } from "../../proto/frames.ts";
-import {
-  ACCEPTOR_CHANNEL_OPTIONS,
-  ACCEPTOR_METHOD_PATHS,
-  type AcceptorClient,
-  type AcceptorHandlers,
-  AcceptorService,
-  makeAcceptorClient,
-} from "../../proto/service.ts";
+import type { AcceptorStatus } from "../../wor/wire/admin.ts";
+import { decodeClientFrames, decodeServerFrames, decodeStatus, decodeStatusRequest, encodeClientFrames, encodeServerFrames, encodeStatus, encodeStatusRequest } from "../../wor/wire/codec.ts";
+import type { ServerFrame } from "../../wor/wire/frames.ts";
+import { ACCEPTOR_METHOD_PATHS, type AcceptorClient, type AcceptorHandlers, AcceptorService, makeAcceptorClient } from "../../wor/wire/service.ts";
+import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 
 const STATUS: AcceptorStatus = {
   acceptorId: 3,
@@ -59,12 +44,12 @@ describe("Acceptor service over loopback gRPC", () => {
   let client: AcceptorClient;
 
   before(async () => {
-    server = new grpc.Server(ACCEPTOR_CHANNEL_OPTIONS);
+    server = new grpc.Server(CHANNEL_OPTIONS);
     server.addService(AcceptorService, handlers);
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
-    client = new makeAcceptorClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), ACCEPTOR_CHANNEL_OPTIONS);
+    client = new makeAcceptorClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   });
 
   after(() => {

@@ -3,14 +3,7 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { HistoryRecorder, type Operation } from "../../verify/history/history.ts";
 import { checkOperations } from "../../verify/history/linearizability.ts";
-import {
-  type Address,
-  type SpaceInput,
-  type SpaceOutput,
-  addressSpaceSpec,
-  checkAddressSpace,
-  partitionByAddress,
-} from "../../verify/spec/address-space.ts";
+import { type Address, type SpaceInput, type SpaceOutput, addressSpaceSpec, checkAddressSpace, partitionByAddress } from "../../verify/spec/address-space.ts";
 import { type RegisterInput, type RegisterOutput, registerSpec } from "../../verify/spec/register.ts";
 import { Prng } from "../../verify/runtime/prng.ts";
 

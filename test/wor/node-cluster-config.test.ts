@@ -3,7 +3,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { ClusterConfigError, clusterConfigFromText, loadClusterConfig, parseAddress, parseClusterConfig } from "../../wor/node/cluster-config.ts";
+import { ClusterConfigError, clusterConfigFromText, loadClusterConfig, parseClusterConfig } from "../../wor/node/cluster-config.ts";
+import { parseAddress } from "../../wor/wire/address.ts";
 
 const base = {
   clusterId: "c1",

@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { decodeServerFrames, encodeClientFrames, encodeInspectRequest, encodeStatusRequest } from "../../proto/codec.ts";
-import { ACCEPTOR_CHANNEL_OPTIONS, type AcceptorClient, makeAcceptorClient } from "../../proto/service.ts";
+import { decodeServerFrames, encodeClientFrames, encodeInspectRequest, encodeStatusRequest } from "../../wor/wire/codec.ts";
+import { type AcceptorClient, makeAcceptorClient } from "../../wor/wire/service.ts";
 import { AcceptorNode } from "../../wor/node/acceptor-node.ts";
 import { AdminClient } from "../../wor/node/admin-client.ts";
 import { WorClient, type WorError } from "../../wor/node/client.ts";
@@ -19,6 +19,7 @@ import { CLUSTER_ID_METADATA, callMetadata, clusterMismatch } from "../../wor/no
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
 import { type AcceptorServer, startAcceptorServer } from "../../wor/node/grpc-server.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
+import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 
 const CLUSTER = "dev-1234";
 
@@ -33,7 +34,7 @@ describe("the cluster id", { timeout: 30_000 }, () => {
     const node = await AcceptorNode.open({ storage: await LevelStorage.open(dir), identity: { clusterId: CLUSTER, acceptorId: 1 }, init: true });
     server = await startAcceptorServer({ node });
     address = `127.0.0.1:${server.port}`;
-    raw = new makeAcceptorClient(address, grpc.credentials.createInsecure(), ACCEPTOR_CHANNEL_OPTIONS);
+    raw = new makeAcceptorClient(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   });
   after(async () => {
     raw.close();

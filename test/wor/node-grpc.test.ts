@@ -6,20 +6,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import {
-  decodeInspectReply,
-  decodeServerFrames,
-  decodeStatus,
-  encodeClientFrames,
-  encodeInspectRequest,
-  encodeServerFrames,
-  encodeStatusRequest,
-} from "../../proto/codec.ts";
-import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
-import { ACCEPTOR_CHANNEL_OPTIONS, type AcceptorClient, makeAcceptorClient } from "../../proto/service.ts";
+import { decodeInspectReply, decodeServerFrames, decodeStatus, encodeClientFrames, encodeInspectRequest, encodeServerFrames, encodeStatusRequest } from "../../wor/wire/codec.ts";
+import type { ClientFrame, ServerFrame } from "../../wor/wire/frames.ts";
+import { type AcceptorClient, makeAcceptorClient } from "../../wor/wire/service.ts";
 import { AcceptorNode } from "../../wor/node/acceptor-node.ts";
 import { type AcceptorServer, type ServerTls, serverFrameBytes, startAcceptorServer } from "../../wor/node/grpc-server.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
+import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 
 const dirs: string[] = [];
 after(async () => {
@@ -73,7 +66,7 @@ function session(client: AcceptorClient, md = new grpc.Metadata()) {
 }
 
 const client = (port: number, creds = grpc.credentials.createInsecure(), extra: Partial<grpc.ChannelOptions> = {}) =>
-  new makeAcceptorClient(`127.0.0.1:${port}`, creds, { ...ACCEPTOR_CHANNEL_OPTIONS, ...extra });
+  new makeAcceptorClient(`127.0.0.1:${port}`, creds, { ...CHANNEL_OPTIONS, ...extra });
 
 function unary(c: AcceptorClient, method: "status" | "inspect", bytes: Uint8Array, md = new grpc.Metadata()): Promise<Uint8Array> {
   return new Promise((resolve, reject) => c[method](bytes, md, (err, value) => (err ? reject(err) : resolve(value!))));

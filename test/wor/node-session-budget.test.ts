@@ -10,13 +10,14 @@ import { join } from "node:path";
 import { describe, mock, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
-import { decodeServerFrames, encodeClientFrames } from "../../proto/codec.ts";
-import type { ClientFrame } from "../../proto/frames.ts";
-import { ACCEPTOR_CHANNEL_OPTIONS, makeAcceptorClient } from "../../proto/service.ts";
+import { decodeServerFrames, encodeClientFrames } from "../../wor/wire/codec.ts";
+import type { ClientFrame } from "../../wor/wire/frames.ts";
+import { makeAcceptorClient } from "../../wor/wire/service.ts";
 import { AcceptorNode } from "../../wor/node/acceptor-node.ts";
 import { startAcceptorServer } from "../../wor/node/grpc-server.ts";
 import { type BudgetedSession, SessionBudget } from "../../wor/node/session-budget.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
+import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 
 /** A session that records what the budget did to it. */
 function recorder() {
@@ -119,7 +120,7 @@ describe("the acceptor server under a session budget", () => {
     const closedSessions: string[] = [];
     const server = await startAcceptorServer({ node, budget, onSessionClosed: (_peer, reason) => closedSessions.push(reason) });
     t.after(() => server.close());
-    const c = new makeAcceptorClient(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure(), ACCEPTOR_CHANNEL_OPTIONS);
+    const c = new makeAcceptorClient(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
     t.after(() => c.close());
 
     // 64 values of 4 KiB: a read of all of them answers about 260 KiB.

@@ -44,43 +44,9 @@ import { AcceptTally, PrepareTally, ReadTally } from "../../paxos/proposer.ts";
 import { majority } from "../../paxos/quorum.ts";
 import { assert } from "../runtime/assert.ts";
 import { planted } from "../runtime/planted.ts";
-import {
-  EMPTY_VOTES,
-  checkAcked,
-  checkCommitted,
-  checkReadValue,
-  observeChosen,
-  recordVotes,
-} from "../spec/register-invariants.ts";
+import { EMPTY_VOTES, checkAcked, checkCommitted, checkReadValue, observeChosen, recordVotes } from "../spec/register-invariants.ts";
 import type { Model } from "./engine.ts";
-import {
-  type Acc,
-  cloneSpace,
-  dedupeValues,
-  rebuild,
-  wrap,
-  cached,
-  EMPTY_MEMO,
-  encAcc,
-  encAddrSpace,
-  encDurablePart,
-  encMsg,
-  encProp,
-  encReply,
-  encRequest,
-  EV,
-  hex,
-  INDEX,
-  type Msg,
-  type Prop,
-  propCodes,
-  sentCodes,
-  SPACE,
-  WOR_MODEL_DEFAULTS,
-  type WorAction,
-  type WorModelOptions,
-  type WorState,
-} from "./wor-state.ts";
+import { type Acc, cloneSpace, dedupeValues, rebuild, wrap, cached, EMPTY_MEMO, encAcc, encAddrSpace, encDurablePart, encMsg, encProp, encReply, encRequest, EV, hex, INDEX, type Msg, type Prop, propCodes, sentCodes, SPACE, WOR_MODEL_DEFAULTS, type WorAction, type WorModelOptions, type WorState } from "./wor-state.ts";
 
 
 // ---- Transitions. ----

@@ -8,11 +8,7 @@ import { type AcceptorState, type SpaceState, applyMutation } from "../../paxos/
 import { type Ballot, formatBallot } from "../../paxos/ballot.ts";
 import type { Held } from "../../paxos/held.ts";
 import type { Mutation, Reply, Request } from "../../paxos/messages.ts";
-import {
-  type ChosenGhost,
-  type VoteLog,
-  showValue,
-} from "../spec/register-invariants.ts";
+import { type ChosenGhost, type VoteLog, showValue } from "../spec/register-invariants.ts";
 
 export interface WorModelOptions {
   readonly acceptors: number;

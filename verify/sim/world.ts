@@ -13,7 +13,8 @@
  * acceptors restart, and every pending operation must finish, after which a recovering read of each
  * address must succeed. The history of operations is checked for linearizability at the end.
  */
-import { type AcceptorState, bytesEqual, maxPromiseIn } from "../../paxos/acceptor.ts";
+import { type AcceptorState, maxPromiseIn } from "../../paxos/acceptor.ts";
+import { bytesEqual } from "../runtime/bytes.ts";
 import { nextBallot } from "../../paxos/ballot.ts";
 import type { Reply, Request } from "../../paxos/messages.ts";
 import { majority } from "../../paxos/quorum.ts";
@@ -26,18 +27,7 @@ import { buggify } from "../runtime/buggify.ts";
 import { Prng, hashString32 } from "../runtime/prng.ts";
 import { probe } from "../runtime/probe.ts";
 import { type SpaceInput, type SpaceOutput, checkAddressSpace, partitionByAddress } from "../spec/address-space.ts";
-import {
-  type ChosenGhost,
-  EMPTY_VOTES,
-  recordVotes,
-  type VoteLog,
-  checkAcked,
-  checkCommitted,
-  checkReadValue,
-  observeChosen,
-  recordVotesFromMutations,
-  showValue,
-} from "../spec/register-invariants.ts";
+import { type ChosenGhost, EMPTY_VOTES, recordVotes, type VoteLog, checkAcked, checkCommitted, checkReadValue, observeChosen, recordVotesFromMutations, showValue } from "../spec/register-invariants.ts";
 import { SimAcceptor, maybeCrashAcceptor } from "./acceptor-node.ts";
 import { MinorityWatch } from "./minority.ts";
 import { EventQueue } from "./queue.ts";

@@ -11,7 +11,7 @@
  * Depends only on paxos/ (not on wor/).
  */
 import type { AcceptorState } from "../../paxos/acceptor.ts";
-import { bytesEqual } from "../../paxos/acceptor.ts";
+import { bytesEqual } from "../runtime/bytes.ts";
 import { formatBallot } from "../../paxos/ballot.ts";
 import type { Mutation } from "../../paxos/messages.ts";
 

@@ -11,11 +11,11 @@
  */
 import { assert } from "../../verify/runtime/assert.ts";
 import { type Ballot, OWNER_BALLOT, maxBallot, nextBallot } from "../../paxos/ballot.ts";
-import { bytesEqual } from "../../paxos/acceptor.ts";
+import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import { LIMITS } from "../../paxos/limits.ts";
 import { isValidQuorum } from "../../paxos/quorum.ts";
 import type { Entry, Reply, SpaceName } from "../../paxos/messages.ts";
-import type { ClientFrame } from "../../proto/frames.ts";
+import type { ClientFrame } from "../wire/frames.ts";
 import * as ops from "./ops.ts";
 import type { OpContext, OpGen } from "./ops.ts";
 import type { AllocResult, Capture, CaptureResult, CheckResult, CreateSpaceResult, OpResult, ReadResult, SpaceMetaResult, WorFailure, WriteResult } from "./results.ts";

@@ -3,25 +3,13 @@
  * its outcome, and returns an `OpResult`. Pure: the client core drives them.
  */
 import { type Ballot, OWNER_BALLOT } from "../../paxos/ballot.ts";
-import { bytesEqual } from "../../paxos/acceptor.ts";
+import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import { allocSpaceOf, metaSpaceOf } from "../../paxos/limits.ts";
 import type { Entry, SpaceName } from "../../paxos/messages.ts";
 import type { PrepareOutcome, ReadOutcome, RoundFailure } from "../../paxos/proposer.ts";
 import type { AcceptOutcome, AckOutcome, ReadRoundOutcome, Round, RoundOutcome } from "./rounds.ts";
 import { isFailure } from "./rounds.ts";
-import type {
-  AllocResult,
-  Capture,
-  CaptureResult,
-  CheckResult,
-  CreateSpaceResult,
-  FailureCode,
-  OpResult,
-  ReadResult,
-  SpaceMetaResult,
-  WorFailure,
-  WriteResult,
-} from "./results.ts";
+import type { AllocResult, Capture, CaptureResult, CheckResult, CreateSpaceResult, FailureCode, OpResult, ReadResult, SpaceMetaResult, WorFailure, WriteResult } from "./results.ts";
 import { type SpaceMeta, decodeSpaceMeta, encodeSpaceMeta } from "./space-meta.ts";
 
 export type OpGen<T> = Generator<Round, OpResult<T>, RoundOutcome>;

@@ -6,17 +6,7 @@
 import type { Ballot } from "../../paxos/ballot.ts";
 import { metaSpaceOf, ownerOfSystemSpace } from "../../paxos/limits.ts";
 import type { Entry, Reply, Request, SpaceName } from "../../paxos/messages.ts";
-import {
-  AcceptTally,
-  type AckOutcome,
-  AckTally,
-  type Electorate,
-  PrepareTally,
-  type PrepareOutcome,
-  ReadTally,
-  type RoundFailure,
-  type VoteOutcome,
-} from "../../paxos/proposer.ts";
+import { AcceptTally, type AckOutcome, AckTally, type Electorate, PrepareTally, type PrepareOutcome, ReadTally, type RoundFailure, type VoteOutcome } from "../../paxos/proposer.ts";
 import { noQuorumMessage } from "./account.ts";
 import type { RoundAccount } from "./results.ts";
 

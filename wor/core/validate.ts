@@ -8,15 +8,16 @@
  * its captures to appenders by design (apps/log tokens). Its ballot must still be a real one.
  */
 import { isOwnerBallot, isValidBallot } from "../../paxos/ballot.ts";
-import { LIMITS, isSpaceName, isUserSpaceName } from "../../paxos/limits.ts";
+import { isSpaceName, isUserSpaceName, LIMITS, NAME_GRAMMAR } from "../../paxos/limits.ts";
 import type { Entry } from "../../paxos/messages.ts";
 import type { Capture, WorFailure } from "./results.ts";
+import { WIRE_LIMITS } from "../../proto/limits.ts";
 
 export const CLIENT_LIMITS = Object.freeze({
   /** The highest address: reading or capturing it needs the range [a, a + 1), whose end is an index. */
   addressMax: LIMITS.indexMax - 1,
   /** Value bytes one accept round may carry: an envelope's limit less room for its framing. */
-  acceptBytesMax: LIMITS.envelopeBytesMax - (1 << 20),
+  acceptBytesMax: WIRE_LIMITS.envelopeBytesMax - (1 << 20),
 });
 
 export type Check = WorFailure | undefined;
@@ -38,7 +39,7 @@ const isInteger = (x: unknown): x is number => typeof x === "number" && Number.i
 
 export function checkSpace(space: unknown): Check {
   if (typeof space === "string" && isSpaceName(space)) return undefined;
-  return invalid(`invalid space name ${show(space)}: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  return invalid(`invalid space name ${show(space)}: ${NAME_GRAMMAR}`);
 }
 
 /** A space a user may create (not a hidden allocation space). */
@@ -103,6 +104,6 @@ export function checkEntries(entries: unknown, within?: { readonly from: number;
     seen.add(at);
     bytes += (value as Uint8Array).byteLength;
   }
-  if (bytes > CLIENT_LIMITS.acceptBytesMax) return tooLarge(`one write of ${bytes} value bytes exceeds the limit of ${CLIENT_LIMITS.acceptBytesMax} (what one envelope, LIMITS.envelopeBytesMax, carries)`);
+  if (bytes > CLIENT_LIMITS.acceptBytesMax) return tooLarge(`one write of ${bytes} value bytes exceeds the limit of ${CLIENT_LIMITS.acceptBytesMax} (what one envelope, WIRE_LIMITS.envelopeBytesMax, carries)`);
   return undefined;
 }

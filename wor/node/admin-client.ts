@@ -1,16 +1,12 @@
 /** Unary admin calls to one acceptor (status, inspect), each with a deadline. Not for protocol traffic. */
 import type * as grpc from "@grpc/grpc-js";
-import type { AcceptorStatus, InspectReply, InspectRequest } from "../../proto/admin.ts";
-import {
-  decodeInspectReply,
-  decodeStatus,
-  encodeInspectRequest,
-  encodeStatusRequest,
-} from "../../proto/codec.ts";
-import type { Decoded } from "../../proto/frames.ts";
-import { ACCEPTOR_CHANNEL_OPTIONS, makeAcceptorClient } from "../../proto/service.ts";
+import type { AcceptorStatus, InspectReply, InspectRequest } from "../wire/admin.ts";
+import { decodeInspectReply, decodeStatus, encodeInspectRequest, encodeStatusRequest } from "../wire/codec.ts";
+import { makeAcceptorClient } from "../wire/service.ts";
 import { WorError } from "./client.ts";
 import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, clusterMismatch } from "./credentials.ts";
+import type { Decoded } from "../../proto/codec-kernel.ts";
+import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 
 export interface AdminOptions extends ClientSecurity {
   readonly deadlineMs?: number;
@@ -22,7 +18,7 @@ export class AdminClient {
     readonly address: string,
     private readonly options: AdminOptions = {},
   ) {
-    this.client = new makeAcceptorClient(address, channelCredentials(options), { ...ACCEPTOR_CHANNEL_OPTIONS, ...channelOptions(options) });
+    this.client = new makeAcceptorClient(address, channelCredentials(options), { ...CHANNEL_OPTIONS, ...channelOptions(options) });
   }
 
   status(): Promise<AcceptorStatus> {

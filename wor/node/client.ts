@@ -8,20 +8,9 @@
  * as the writes their callers issue next (one event-loop hop per round, not two).
  */
 import type { Entry, SpaceName } from "../../paxos/messages.ts";
-import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
-import { CLIENT_DEFAULTS, type ClientCoreConfig, type Completion, type Op, WorClientCore } from "../../wor/core/client-core.ts";
-import type {
-  AllocResult,
-  Capture,
-  CaptureResult,
-  CheckResult,
-  CreateSpaceResult,
-  OpResult,
-  ReadResult,
-  SpaceMetaResult,
-  WorFailure,
-  WriteResult,
-} from "../core/results.ts";
+import type { ClientFrame, ServerFrame } from "../wire/frames.ts";
+import { CLIENT_DEFAULTS, type ClientCoreConfig, type Completion, type Op, WorClientCore } from "../core/client-core.ts";
+import type { AllocResult, Capture, CaptureResult, CheckResult, CreateSpaceResult, OpResult, ReadResult, SpaceMetaResult, WorFailure, WriteResult } from "../core/results.ts";
 import { type SpaceKind, type SpaceMeta, kindNoun } from "../core/space-meta.ts";
 import { checkMark, checkSpace } from "../core/validate.ts";
 import { shortReason } from "./grpc-reason.ts";

@@ -17,6 +17,8 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { isValidQuorum, majority } from "../../paxos/quorum.ts";
+import { parseAddress } from "../wire/address.ts";
+import { NAME_GRAMMAR, isName } from "../../paxos/limits.ts";
 
 export const CLUSTER_LIMITS = Object.freeze({
   segmentSizeMax: 1 << 20,
@@ -61,8 +63,6 @@ export class ClusterConfigError extends Error {
   }
 }
 
-const CLUSTER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const DEFAULT_HOST = "127.0.0.1";
 const KNOWN = new Set(["clusterId", "segmentSize", "quorum", "acceptors", "sequencers", "tls", "token"]);
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
@@ -81,8 +81,8 @@ export function parseClusterConfig(text: string): ConfigResult {
   for (const key of Object.keys(raw)) if (!KNOWN.has(key)) errors.push(`${key}: unknown field`);
 
   const clusterId = raw.clusterId;
-  if (typeof clusterId !== "string" || !CLUSTER_ID.test(clusterId)) {
-    errors.push("clusterId: required, 1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit");
+  if (typeof clusterId !== "string" || !isName(clusterId)) {
+    errors.push(`clusterId: required, ${NAME_GRAMMAR}`);
   }
   const segmentSize = raw.segmentSize;
   if (typeof segmentSize !== "number" || !isPowerOfTwo(segmentSize) || segmentSize > CLUSTER_LIMITS.segmentSizeMax) {
@@ -175,22 +175,6 @@ function parseSequencers(raw: unknown, errors: string[]): string[] | undefined {
   return out;
 }
 
-/** "host:port", "[v6]:port", ":port" or "port"; returns a message when invalid. */
-export function parseAddress(raw: unknown): { host: string; port: number; address: string } | string {
-  if (typeof raw !== "string" && typeof raw !== "number") return `required, "host:port" (got ${JSON.stringify(raw)})`;
-  const text = String(raw).trim();
-  const bad = `must be "host:port" with a port from 1 to 65535 (got ${JSON.stringify(raw)})`;
-  const colon = text.lastIndexOf(":");
-  const hostPart = colon < 0 ? "" : text.slice(0, colon);
-  const portText = colon < 0 ? text : text.slice(colon + 1);
-  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : 0;
-  if (port < 1 || port > 65_535) return bad;
-  let host = DEFAULT_HOST;
-  if (hostPart.startsWith("[") && hostPart.endsWith("]") && /^[0-9A-Fa-f:.]+$/.test(hostPart.slice(1, -1))) host = hostPart.slice(1, -1);
-  else if (/^[A-Za-z0-9.-]+$/.test(hostPart)) host = hostPart;
-  else if (hostPart !== "") return bad;
-  return { host, port, address: `${host.includes(":") ? `[${host}]` : host}:${port}` };
-}
 
 function parseTls(raw: unknown, errors: string[]): ClusterTlsPaths | undefined {
   if (raw === undefined) return undefined;

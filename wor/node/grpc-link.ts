@@ -4,13 +4,14 @@
  * the stream is down are dropped, and the client core resends what went unanswered on `onUp`.
  */
 import type * as grpc from "@grpc/grpc-js";
-import { decodeServerFrames, encodeClientFrames } from "../../proto/codec.ts";
-import type { ClientFrame } from "../../proto/frames.ts";
-import { ACCEPTOR_CHANNEL_OPTIONS, type AcceptorClient, makeAcceptorClient } from "../../proto/service.ts";
+import { decodeServerFrames, encodeClientFrames } from "../wire/codec.ts";
+import type { ClientFrame } from "../wire/frames.ts";
+import { type AcceptorClient, makeAcceptorClient } from "../wire/service.ts";
 import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "./credentials.ts";
 import type { AcceptorLink, LinkEvents, Transport } from "./link.ts";
 import { reconnectDelayMs } from "./link.ts";
 import { StreamWriter } from "./stream-writer.ts";
+import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 
 export interface GrpcTransportOptions extends ClientSecurity {
   /** "host:port" of each acceptor, indexed like the client's acceptors. */
@@ -47,7 +48,7 @@ class GrpcLink implements AcceptorLink {
     private readonly events: LinkEvents,
     private readonly counters: LinkCounters,
   ) {
-    this.client = new makeAcceptorClient(address, channelCredentials(security), { ...ACCEPTOR_CHANNEL_OPTIONS, ...channelOptions(security) });
+    this.client = new makeAcceptorClient(address, channelCredentials(security), { ...CHANNEL_OPTIONS, ...channelOptions(security) });
     this.open();
   }
 

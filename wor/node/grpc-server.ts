@@ -2,7 +2,7 @@
  * The acceptor's gRPC server (DESIGN.md §3.3): one long-lived bidirectional Session stream per
  * client, carrying batched envelopes, plus the unary admin calls Status and Inspect.
  *
- * Bytes become frames only through proto/codec.ts. A malformed envelope is answered with an error
+ * Bytes become frames only through wor/wire/codec.ts. A malformed envelope is answered with an error
  * frame (id 0) and the stream keeps serving. Replies go out through a StreamWriter, which honours
  * the stream's backpressure and coalesces what queues meanwhile. A session budget bounds the reply
  * bytes held for clients that do not read: a backed-up session's requests are not read until it
@@ -12,16 +12,9 @@
  * rather than serve from a disk in an unknown state.
  */
 import * as grpc from "@grpc/grpc-js";
-import {
-  decodeClientFrames,
-  decodeInspectRequest,
-  decodeStatusRequest,
-  encodeInspectReply,
-  encodeServerFrames,
-  encodeStatus,
-} from "../../proto/codec.ts";
-import type { ServerFrame } from "../../proto/frames.ts";
-import { type AcceptorHandlers, AcceptorService } from "../../proto/service.ts";
+import { decodeClientFrames, decodeInspectRequest, decodeStatusRequest, encodeInspectReply, encodeServerFrames, encodeStatus } from "../wire/codec.ts";
+import type { ServerFrame } from "../wire/frames.ts";
+import { type AcceptorHandlers, AcceptorService } from "../wire/service.ts";
 import type { ErrorCode } from "../../paxos/messages.ts";
 import type { AcceptorNode, FrameSink } from "./acceptor-node.ts";
 import { type ServerTls, bindServer, clusterCheck, exhaustCall, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "./grpc-serving.ts";

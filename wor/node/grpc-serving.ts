@@ -7,8 +7,8 @@
 import { timingSafeEqual } from "node:crypto";
 import { constants as http2 } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
-import { ACCEPTOR_CHANNEL_OPTIONS } from "../../proto/service.ts";
 import { CLUSTER_ID_METADATA, clusterRefusal } from "./credentials.ts";
+import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 
 export const SERVER_LIMITS = Object.freeze({
   keepaliveTimeMs: 20_000,
@@ -60,7 +60,7 @@ export function exhaustCall(call: grpc.ServerDuplexStream<Uint8Array, Uint8Array
 /** A server with the channel limits and keepalive settings both ends agree on. */
 export function newServer(): grpc.Server {
   return new grpc.Server({
-    ...ACCEPTOR_CHANNEL_OPTIONS,
+    ...CHANNEL_OPTIONS,
     "grpc.keepalive_time_ms": SERVER_LIMITS.keepaliveTimeMs,
     "grpc.keepalive_timeout_ms": SERVER_LIMITS.keepaliveTimeoutMs,
     "grpc.keepalive_permit_without_calls": 1,

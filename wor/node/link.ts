@@ -2,7 +2,7 @@
  * The client's port to one acceptor: a long-lived session that carries batched frames both ways
  * (DESIGN.md §3.3, §7.8). Implementations: gRPC (grpc-link.ts) and in-memory (memory-transport.ts).
  */
-import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
+import type { ClientFrame, ServerFrame } from "../wire/frames.ts";
 
 export interface LinkEvents {
   onFrames(frames: readonly ServerFrame[]): void;

@@ -5,8 +5,8 @@
  * and healed to test reconnects, or an acceptor paused (silent while its links look up, like a
  * stopped process).
  */
-import { decodeClientFrames, decodeServerFrames, encodeClientFrames, encodeServerFrames } from "../../proto/codec.ts";
-import type { ClientFrame, ServerFrame } from "../../proto/frames.ts";
+import { decodeClientFrames, decodeServerFrames, encodeClientFrames, encodeServerFrames } from "../wire/codec.ts";
+import type { ClientFrame, ServerFrame } from "../wire/frames.ts";
 import type { AcceptorNode, FrameSink } from "./acceptor-node.ts";
 import type { AcceptorLink, LinkEvents, Transport } from "./link.ts";
 

@@ -38,16 +38,7 @@ import type { AddressState, Mutation, RangePromise } from "../../paxos/messages.
 import { assert } from "../../verify/runtime/assert.ts";
 import { decodeAddress, decodeRanges, encodeAddress, encodeRanges, encodeUint, readUint, sealOf, sealed, unseal } from "./storage-codec.ts";
 import { Digest } from "./storage-digest.ts";
-import {
-  type AcceptorStorage,
-  type Loaded,
-  type NodeIdentity,
-  StorageDamaged,
-  assertLoadedState,
-  decodeIdentity,
-  encodeIdentity,
-  replay,
-} from "./storage.ts";
+import { type AcceptorStorage, type Loaded, type NodeIdentity, StorageDamaged, assertLoadedState, decodeIdentity, encodeIdentity, replay } from "./storage.ts";
 import { WITNESS_FILE, Witness, readWitness } from "./witness.ts";
 
 type Db = ClassicLevel<string, Uint8Array>;

@@ -1,23 +1,6 @@
-/**
- * Writing batched frames to a stream with backpressure (DESIGN.md §3.3), for both ends of the
- * session: the server writes ServerFrames, the client ClientFrames.
- *
- * While the stream is writable, `push` encodes the frames into an envelope and writes it at once.
- * The writer stops writing and queues when `write()` returns false (until 'drain') and when more
- * than `unflushedBytesMax` encoded bytes were handed to the stream without its write callback
- * firing: a grpc-js call buffers 16 messages before `write()` says false, which with large envelopes
- * is hundreds of megabytes. Once the stream catches up, the writer coalesces the queue into
- * envelopes of up to `coalesceBytesMax` (by the `frameBytes` estimate; a single larger frame goes
- * alone, up to `envelopeBytesMax`): the slower the peer reads, the larger the envelopes, but never so
- * large that the 16 messages a grpc-js peer buffers without reading them hold much.
- *
- * `pendingBytes` is what the writer holds for the peer: the queue (by the `frameBytes` estimate)
- * plus the unflushed bytes. The owner bounds it (wor/node/session-budget.ts), told of every change
- * through `onPendingChange`. The queue is also bounded in frames: past `queuedFramesMax` the writer
- * fails (the owner closes the stream) rather than grow without limit.
- */
-import { LIMITS } from "../../paxos/limits.ts";
+
 import { assert } from "../../verify/runtime/assert.ts";
+import { WIRE_LIMITS } from "../../proto/limits.ts";
 
 /** The part of a Node writable (a grpc-js call, a Duplex) the writer needs. */
 export interface FrameStream {
@@ -91,8 +74,8 @@ export class StreamWriter<T> {
     private readonly stream: FrameStream,
     private readonly options: StreamWriterOptions<T>,
   ) {
-    this.bytesMax = options.envelopeBytesMax ?? LIMITS.envelopeBytesMax;
-    this.framesMax = options.framesPerEnvelopeMax ?? LIMITS.framesMax;
+    this.bytesMax = options.envelopeBytesMax ?? WIRE_LIMITS.envelopeBytesMax;
+    this.framesMax = options.framesPerEnvelopeMax ?? WIRE_LIMITS.framesMax;
     this.queuedMax = options.queuedFramesMax ?? STREAM_WRITER_LIMITS.queuedFramesMax;
     this.unflushedMax = options.unflushedBytesMax ?? STREAM_WRITER_LIMITS.unflushedBytesMax;
     this.coalesceMax = Math.min(this.bytesMax, options.coalesceBytesMax ?? STREAM_WRITER_LIMITS.coalesceBytesMax);

@@ -5,7 +5,7 @@
  * key is ever chosen at two slots. A slot that a hole filler or a new sequencer filled sends us back
  * for a new token.
  */
-import { bytesEqual } from "../../../paxos/acceptor.ts";
+import { bytesEqual } from "../../../verify/runtime/bytes.ts";
 import type { Ballot } from "../../../paxos/ballot.ts";
 import { planted } from "../../../verify/runtime/planted.ts";
 import { FILL_BYTES, type IdempotencyKey, decodeSlot, encodeEntry, sameKey } from "./entry.ts";

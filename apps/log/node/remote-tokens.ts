@@ -14,10 +14,9 @@
  * A failed grant is harmless to retry: tokens issued but never used become holes, which readers fill.
  */
 import * as grpc from "@grpc/grpc-js";
-import { decodeGrantReplies, decodeSequencerStatus, encodeGrantRequests, encodeSequencerStatusRequest } from "../../../proto/codec-sequencer.ts";
-import type { GrantReplyFrame, GrantRequestFrame, SequencerStatus } from "../../../proto/sequencer-frames.ts";
-import { ACCEPTOR_CHANNEL_OPTIONS } from "../../../proto/service.ts";
-import { type SequencerClient, makeSequencerClient } from "../../../proto/service-sequencer.ts";
+import { decodeGrantReplies, decodeSequencerStatus, encodeGrantRequests, encodeSequencerStatusRequest } from "../wire/codec.ts";
+import type { GrantReplyFrame, GrantRequestFrame, SequencerStatus } from "../wire/frames.ts";
+import { type SequencerClient, makeSequencerClient } from "../wire/service.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
 import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "../../../wor/node/credentials.ts";
 import { shortReason } from "../../../wor/node/grpc-reason.ts";
@@ -26,6 +25,7 @@ import { StreamWriter } from "../../../wor/node/stream-writer.ts";
 import { type ActiveSequencer, type GrantRequest, type LogResult, logFail } from "../core/steps.ts";
 import type { Grant } from "../core/tokens.ts";
 import type { TokenSource } from "./token-source.ts";
+import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
 
 export const REMOTE_TOKEN_DEFAULTS = Object.freeze({
   /** A grant not answered by then fails with `timeout`, and the source gives up on that sequencer. */
@@ -148,7 +148,7 @@ export class RemoteTokenSource implements TokenSource {
   private client(address: string): SequencerClient {
     let c = this.clients.get(address);
     if (!c) {
-      c = new makeSequencerClient(address, channelCredentials(this.options), { ...ACCEPTOR_CHANNEL_OPTIONS, ...channelOptions(this.options) });
+      c = new makeSequencerClient(address, channelCredentials(this.options), { ...CHANNEL_OPTIONS, ...channelOptions(this.options) });
       this.clients.set(address, c);
     }
     return c;

@@ -9,6 +9,7 @@ import type { GrantRequest, LogResult } from "../core/steps.ts";
 import type { Grant } from "../core/tokens.ts";
 import { registerStep } from "./driver.ts";
 import type { TokenSource } from "./token-source.ts";
+import type { SequencerLogStatus } from "../wire/frames.ts";
 
 export interface SequencerNodeOptions {
   readonly client: WorClient;
@@ -20,17 +21,6 @@ export interface SequencerNodeOptions {
   readonly config?: Partial<Omit<SequencerConfig, "log" | "owner" | "segmentSize" | "address">>;
 }
 
-export interface SequencerLogStatus {
-  readonly log: string;
-  readonly phase: string;
-  readonly next: number;
-  readonly captured: number;
-  readonly recoveries: number;
-  readonly queued: number;
-  readonly streams: number;
-  /** Standing by: where the active sequencer serves. */
-  readonly active?: string;
-}
 
 export class SequencerNode implements TokenSource {
   private readonly cores = new Map<string, SequencerCore>();

@@ -3,7 +3,7 @@
  * stream each, carrying batched grant requests; the server answers each from its `SequencerNode`
  * and batches the replies of one tick into one envelope. Plus the unary Status call.
  *
- * Bytes become frames only through proto/codec-sequencer.ts: a frame that fails validation is
+ * Bytes become frames only through apps/log/wire/codec.ts: a frame that fails validation is
  * answered alone with an `invalid` / `tooLarge` failure, an unreadable envelope with a failure of id 0.
  * Replies leave through a StreamWriter (backpressure, bounded queue) under the acceptor server's
  * session budget (wor/node/session-budget.ts): a session whose replies back up is not read until it
@@ -12,15 +12,15 @@
  * sequencer: closing it leaves the sequencer to its owner.
  */
 import * as grpc from "@grpc/grpc-js";
-import { decodeGrantRequests, decodeSequencerStatusRequest, encodeGrantReplies, encodeSequencerStatus } from "../../../proto/codec-sequencer.ts";
-import type { CodecError } from "../../../proto/frames.ts";
-import type { DecodedGrantRequestFrame, GrantReplyFrame } from "../../../proto/sequencer-frames.ts";
-import { type SequencerHandlers, SequencerService } from "../../../proto/service-sequencer.ts";
+import { decodeGrantRequests, decodeSequencerStatusRequest, encodeGrantReplies, encodeSequencerStatus } from "../wire/codec.ts";
+import type { DecodedGrantRequestFrame, GrantReplyFrame } from "../wire/frames.ts";
+import { type SequencerHandlers, SequencerService } from "../wire/service.ts";
 import { type ServerTls, bindServer, exhaustCall, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
 import { type BudgetMember, SessionBudget, type SessionBudgetLimits } from "../../../wor/node/session-budget.ts";
 import { StreamWriter } from "../../../wor/node/stream-writer.ts";
 import { logFail } from "../core/steps.ts";
 import type { SequencerNode } from "./sequencer-node.ts";
+import type { CodecError } from "../../../proto/codec-kernel.ts";
 
 export const SEQUENCER_SERVER_LIMITS = Object.freeze({
   /** Grant requests one session may have in flight; beyond, new ones fail at once as unavailable. */

@@ -1,4 +1,4 @@
-/** The sequencer's gateway (proto/codec-sequencer.ts): round trips, limits and malformed input. */
+/** The sequencer's gateway (apps/log/wire/codec.ts): round trips, limits and malformed input. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
@@ -6,17 +6,10 @@ import fc from "fast-check";
 import { ENTRY_LIMITS, PREV_NONE, PREV_UNKNOWN } from "../../../apps/log/core/entry.ts";
 import type { TokenAsk } from "../../../apps/log/core/steps.ts";
 import type { Token } from "../../../apps/log/core/tokens.ts";
-import {
-  decodeGrantReplies,
-  decodeGrantRequests,
-  decodeSequencerStatus,
-  encodeGrantReplies,
-  encodeGrantRequests,
-  encodeSequencerStatus,
-} from "../../../proto/codec-sequencer.ts";
-import type { CodecError, Decoded } from "../../../proto/frames.ts";
+import { decodeGrantReplies, decodeGrantRequests, decodeSequencerStatus, encodeGrantReplies, encodeGrantRequests, encodeSequencerStatus } from "../../../apps/log/wire/codec.ts";
 import * as pb from "../../../proto/gen/wormspace/v1/sequencer.ts";
-import { type GrantReplyFrame, type GrantRequestFrame, SEQUENCER_WIRE_LIMITS } from "../../../proto/sequencer-frames.ts";
+import { type GrantReplyFrame, type GrantRequestFrame, SEQUENCER_WIRE_LIMITS } from "../../../apps/log/wire/frames.ts";
+import type { CodecError, Decoded } from "../../../proto/codec-kernel.ts";
 
 const TWO_53 = 2n ** 53n;
 const B = { round: 3, proposer: 7 };

@@ -10,8 +10,8 @@ import { WormLog } from "../../../apps/log/node/log-client.ts";
 import { RemoteTokenSource } from "../../../apps/log/node/remote-tokens.ts";
 import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
 import { type SequencerServer, startSequencerServer } from "../../../apps/log/node/sequencer-server.ts";
-import { decodeGrantRequests, encodeGrantReplies } from "../../../proto/codec-sequencer.ts";
-import { type SequencerHandlers, SequencerService } from "../../../proto/service-sequencer.ts";
+import { decodeGrantRequests, encodeGrantReplies } from "../../../apps/log/wire/codec.ts";
+import { type SequencerHandlers, SequencerService } from "../../../apps/log/wire/service.ts";
 import { bindServer, newServer, shutdownServer } from "../../../wor/node/grpc-serving.ts";
 import { MemoryCluster, bytes, text } from "../../wor/memory-cluster.ts";
 

@@ -10,9 +10,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
 import { grantReplyBytes, startSequencerServer } from "../../../apps/log/node/sequencer-server.ts";
-import { encodeGrantReplies } from "../../../proto/codec-sequencer.ts";
-import type { GrantReplyFrame } from "../../../proto/sequencer-frames.ts";
-import { makeSequencerClient } from "../../../proto/service-sequencer.ts";
+import { encodeGrantReplies } from "../../../apps/log/wire/codec.ts";
+import type { GrantReplyFrame } from "../../../apps/log/wire/frames.ts";
+import { makeSequencerClient } from "../../../apps/log/wire/service.ts";
 import { MemoryCluster } from "../../wor/memory-cluster.ts";
 
 describe("sequencer server session budget", () => {

@@ -14,8 +14,8 @@ export const protobufFileName = "wormspace/v1/acceptor.proto";
 /**
  * Wire schema of the WormSpace acceptor (DESIGN.md §3.2, §3.3).
  *
- * Gateway rule: nothing outside proto/codec*.ts reads these messages. The codecs turn bytes into the
- * validated domain types of paxos/messages.ts, proto/frames.ts and proto/admin.ts.
+ * Gateway rule: nothing outside wor/wire/codec*.ts reads these messages. The codecs turn bytes into the
+ * validated domain types of paxos/messages.ts, wor/wire/frames.ts and wor/wire/admin.ts.
  *
  * Every uint64 must stay an exact JS integer (≤ 2^53 - 1); larger values are rejected as invalid.
  */

@@ -16,8 +16,8 @@ export const protobufFileName = "wormspace/v1/sequencer.proto";
  * Wire schema of the shared log's sequencer (DESIGN.md §4.1): appenders ask it for tokens
  * (slot, capture) in batches over one long-lived stream.
  *
- * Gateway rule: nothing outside proto/codec-sequencer.ts reads these messages. The codec turns bytes
- * into the domain types of apps/log/core (steps.ts, tokens.ts) and proto/sequencer-frames.ts.
+ * Gateway rule: nothing outside apps/log/wire/codec.ts reads these messages. The codec turns bytes
+ * into the domain types of apps/log/core (steps.ts, tokens.ts) and apps/log/wire/frames.ts.
  *
  * Every uint64 / sint64 must stay an exact JS integer (|x| ≤ 2^53 - 1); larger values are rejected.
  */

@@ -1,6 +1,6 @@
 /**
  * The sequencer's gateway (DESIGN.md §7.5): GrantRequestEnvelope / GrantReplyEnvelope / status bytes
- * ⇄ validated proto/sequencer-frames.ts values. Same rules as the acceptor's codecs (proto/README.md):
+ * ⇄ validated apps/log/wire/frames.ts values. Same rules as the acceptor's codecs (proto/README.md):
  * every decode returns `Decoded<T>`; a request frame that fails validation keeps its id and becomes
  * `{kind: "invalid"}`; a reply envelope is all-or-nothing; encoders trust domain values.
  *
@@ -11,15 +11,15 @@
  * redirect names its owner. A `redirect` failure travels as the reply's own `redirect` case.
  */
 import type { BinaryWriter } from "@bufbuild/protobuf/wire";
-import { ENTRY_LIMITS, PREV_UNKNOWN, entryProblem, nameProblem } from "../apps/log/core/entry.ts";
-import type { GrantRequest, LogFailure, LogResult, TokenAsk } from "../apps/log/core/steps.ts";
-import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "../apps/log/core/tokens.ts";
-import { isUserSpaceName } from "../paxos/limits.ts";
-import { parseAddress } from "../wor/node/cluster-config.ts";
-import { ballot, count, decodeLenientEnvelope, decodeMessage, decodeStrictEnvelope, reject, space, writeEnvelope } from "./codec-common.ts";
-import type { Decoded } from "./frames.ts";
-import * as pb from "./gen/wormspace/v1/sequencer.ts";
-import { type DecodedGrantRequestFrame, type GrantReplyFrame, type GrantRequestFrame, SEQUENCER_WIRE_LIMITS, type SequencerStatus } from "./sequencer-frames.ts";
+import { ENTRY_LIMITS, PREV_UNKNOWN, entryProblem, nameProblem } from "../core/entry.ts";
+import type { GrantRequest, LogFailure, LogResult, TokenAsk } from "../core/steps.ts";
+import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "../core/tokens.ts";
+import { isUserSpaceName } from "../../../paxos/limits.ts";
+import { parseAddress } from "../../../wor/wire/address.ts";
+import { type Decoded, count, decodeLenientEnvelope, decodeMessage, decodeStrictEnvelope, reject, writeEnvelope } from "../../../proto/codec-kernel.ts";
+import * as pb from "../../../proto/gen/wormspace/v1/sequencer.ts";
+import { type DecodedGrantRequestFrame, type GrantReplyFrame, type GrantRequestFrame, SEQUENCER_WIRE_LIMITS, type SequencerStatus } from "./frames.ts";
+import { ballot, space } from "../../../wor/wire/codec-domain.ts";
 
 const L = SEQUENCER_WIRE_LIMITS;
 

@@ -5,13 +5,14 @@
  * node answers that frame alone; only a broken envelope fails the whole batch.
  */
 import type { BinaryWriter } from "@bufbuild/protobuf/wire";
-import { LIMITS, isUserSpaceName } from "../paxos/limits.ts";
-import type { Entry, Request } from "../paxos/messages.ts";
-import { unreachable } from "../verify/runtime/assert.ts";
-import { ballot, copyValue, count, decodeLenientEnvelope, range, reject, space, writeEnvelope } from "./codec-common.ts";
-import type { ClientFrame, Decoded, DecodedClientFrame } from "./frames.ts";
-import * as pb from "./gen/wormspace/v1/acceptor.ts";
-import { WireWriter } from "./wire.ts";
+import { LIMITS, isUserSpaceName } from "../../paxos/limits.ts";
+import type { Entry, Request } from "../../paxos/messages.ts";
+import { unreachable } from "../../verify/runtime/assert.ts";
+import { type Decoded, count, decodeLenientEnvelope, reject, writeEnvelope } from "../../proto/codec-kernel.ts";
+import type { ClientFrame, DecodedClientFrame } from "./frames.ts";
+import * as pb from "../../proto/gen/wormspace/v1/acceptor.ts";
+import { WireWriter } from "../../proto/wire.ts";
+import { ballot, range, space, copyRegisterValue } from "./codec-domain.ts";
 
 // ---- encode ----
 
@@ -88,7 +89,7 @@ function entries(list: pb.Entry[]): Entry[] {
   count(list.length, LIMITS.entriesMax, "accept: entries");
   for (let i = 0; i < list.length; i++) {
     const e = list[i]!;
-    e.value = copyValue(e.value, "accept: value");
+    e.value = copyRegisterValue(e.value, "accept: value");
   }
   return list;
 }

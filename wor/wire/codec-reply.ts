@@ -5,22 +5,13 @@
  * whole envelope (there is no per-frame "invalid" for replies; the session treats it as a fault).
  */
 import type { BinaryWriter } from "@bufbuild/protobuf/wire";
-import { LIMITS } from "../paxos/limits.ts";
-import type { ErrorCode, Refusal, ReportedAddress, Reply } from "../paxos/messages.ts";
-import { unreachable } from "../verify/runtime/assert.ts";
-import {
-  ballot,
-  copyValue,
-  count,
-  decodeStrictEnvelope,
-  rangePromises,
-  reject,
-  reportedAddresses,
-  space,
-  writeEnvelope,
-} from "./codec-common.ts";
-import type { Decoded, ServerFrame } from "./frames.ts";
-import * as pb from "./gen/wormspace/v1/acceptor.ts";
+import { LIMITS } from "../../paxos/limits.ts";
+import type { ErrorCode, Refusal, ReportedAddress, Reply } from "../../paxos/messages.ts";
+import { unreachable } from "../../verify/runtime/assert.ts";
+import { type Decoded, count, decodeStrictEnvelope, reject, writeEnvelope } from "../../proto/codec-kernel.ts";
+import type { ServerFrame } from "./frames.ts";
+import * as pb from "../../proto/gen/wormspace/v1/acceptor.ts";
+import { ballot, rangePromises, reportedAddresses, space, copyRegisterValue } from "./codec-domain.ts";
 
 const ERROR_CODE_TO_PB: { readonly [K in ErrorCode]: pb.ErrorCode } = {
   unknownSpace: pb.ErrorCode.ERROR_CODE_UNKNOWN_SPACE,
@@ -97,7 +88,7 @@ function refusals(list: readonly pb.Refusal[]): Refusal[] {
     out[i] =
       r.chosen === undefined
         ? { index: r.index, promised, trimmed: r.trimmed }
-        : { index: r.index, promised, trimmed: r.trimmed, chosen: copyValue(r.chosen, "refusal: chosen value") };
+        : { index: r.index, promised, trimmed: r.trimmed, chosen: copyRegisterValue(r.chosen, "refusal: chosen value") };
   }
   return out;
 }
@@ -145,7 +136,7 @@ function toServerFrame(f: pb.ServerFrame): ServerFrame {
       return { id: f.id, kind: "reply", reply: toReply(k.value) };
     case "learned": {
       const v = k.value;
-      return { id: f.id, kind: "learned", space: space(v.space, "learned"), index: v.index, value: copyValue(v.value, "learned value") };
+      return { id: f.id, kind: "learned", space: space(v.space, "learned"), index: v.index, value: copyRegisterValue(v.value, "learned value") };
     }
   }
 }

@@ -1,5 +1,5 @@
 /** Admin (unary) calls as domain types: status and inspection. Not for protocol traffic. */
-import type { RangePromise, ReportedAddress, SpaceName } from "../paxos/messages.ts";
+import type { RangePromise, ReportedAddress, SpaceName } from "../../paxos/messages.ts";
 
 export interface SpaceSummary {
   readonly name: SpaceName;

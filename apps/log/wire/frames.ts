@@ -1,13 +1,12 @@
 /**
  * The sequencer session's frames as domain types (DESIGN.md §4.1): grant requests from appenders,
  * grant replies from the sequencer, batched in envelopes on one bidirectional stream. The codec
- * (proto/codec-sequencer.ts) turns bytes into these after validation.
+ * (apps/log/wire/codec.ts) turns bytes into these after validation.
  */
-import type { GrantRequest, LogResult } from "../apps/log/core/steps.ts";
-import type { Grant } from "../apps/log/core/tokens.ts";
-import { SEQUENCER_DEFAULTS } from "../apps/log/core/sequencer.ts";
-import type { SequencerLogStatus } from "../apps/log/node/sequencer-node.ts";
-import type { CodecError } from "./frames.ts";
+import type { GrantRequest, LogResult } from "../core/steps.ts";
+import type { Grant } from "../core/tokens.ts";
+import { SEQUENCER_DEFAULTS } from "../core/sequencer.ts";
+import type { CodecError } from "../../../proto/codec-kernel.ts";
 
 /** Client → sequencer: tokens for `request.asks` in log `log`. `id` is unique per session. */
 export interface GrantRequestFrame {
@@ -42,3 +41,16 @@ export const SEQUENCER_WIRE_LIMITS = Object.freeze({
   /** Characters of a sequencer owner id a redirect names (as `worm log sequencer --owner`). */
   ownerCharsMax: 128,
 });
+
+/** One log's sequencer, as Status reports it. */
+export interface SequencerLogStatus {
+  readonly log: string;
+  readonly phase: string;
+  readonly next: number;
+  readonly captured: number;
+  readonly recoveries: number;
+  readonly queued: number;
+  readonly streams: number;
+  /** Standing by: where the active sequencer serves. */
+  readonly active?: string;
+}

@@ -15,4 +15,5 @@ export {
   encodeInspectReply,
   decodeInspectReply,
 } from "./codec-admin.ts";
-export type { ClientFrame, ServerFrame, DecodedClientFrame, CodecError, Decoded } from "./frames.ts";
+export type { ClientFrame, ServerFrame, DecodedClientFrame } from "./frames.ts";
+export type { CodecError, Decoded } from "../../proto/codec-kernel.ts";

@@ -1,18 +1,25 @@
 /**
- * Shared pieces of the gateway (proto/codec.ts): the typed rejection, envelope framing, and the
- * converters for the messages every direction uses (ballots, reported addresses, range promises).
+ * The codec kernel every gateway shares (docs/ARCHITECTURE.md §2, §7.5): the typed rejection
+ * (`CodecError`, `Decoded<T>`), envelope framing (strict for envelopes from a server, lenient for
+ * envelopes from a client: a frame that fails alone is answered alone), bounded copies of byte
+ * values, and the wire limits. It knows no domain: the acceptor's gateway is wor/wire/, each app's
+ * is apps/<app>/wire/.
  *
- * Converters take freshly decoded ts-proto objects, validate them and return domain values. A
- * validation failure throws a `CodecError` value (a plain object, no stack trace); the public
- * decode functions catch it, so nothing ever escapes the gateway.
+ * Converters throw a `CodecError` value (a plain object, no stack trace) to reject; the decode
+ * functions here catch it, so nothing ever escapes a gateway.
  */
 import { BinaryReader, type BinaryWriter } from "@bufbuild/protobuf/wire";
-import { type Ballot, isValidBallot } from "../paxos/ballot.ts";
-import { LIMITS, isSpaceName } from "../paxos/limits.ts";
-import type { Accepted, RangePromise, ReportedAddress } from "../paxos/messages.ts";
-import type { CodecError, Decoded } from "./frames.ts";
-import type * as pb from "./gen/wormspace/v1/acceptor.ts";
+import { WIRE_LIMITS } from "./limits.ts";
 import { WireReader, WireWriter } from "./wire.ts";
+
+/** Malformed input at a gateway: never an exception, always this value. */
+export interface CodecError {
+  readonly _tag: "CodecError";
+  readonly code: "malformed" | "tooLarge" | "invalid";
+  readonly message: string;
+}
+
+export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: CodecError };
 
 export const codecError = (code: CodecError["code"], message: string): CodecError => ({ _tag: "CodecError", code, message });
 
@@ -43,68 +50,21 @@ export const ok = <T>(value: T): Decoded<T> => ({ ok: true, value });
  * Uint8Array (Buffer#slice would return a view of a gRPC Buffer). `set` is a memcpy, where
  * `new Uint8Array(view)` copies element by element.
  */
-export function copyValue(bytes: Uint8Array, what: string): Uint8Array {
-  if (bytes.byteLength > LIMITS.valueBytesMax) reject("tooLarge", `${what} of ${bytes.byteLength} bytes exceeds ${LIMITS.valueBytesMax}`);
+export function copyValue(bytes: Uint8Array, max: number, what: string): Uint8Array {
+  if (bytes.byteLength > max) reject("tooLarge", `${what} of ${bytes.byteLength} bytes exceeds ${max}`);
   const copy = new Uint8Array(bytes.byteLength);
   copy.set(bytes);
   return copy;
-}
-
-export function space(name: string, what: string): string {
-  if (!isSpaceName(name)) reject("invalid", `${what}: invalid space name ${JSON.stringify(name.slice(0, 80))}`);
-  return name;
-}
-
-/** uint64 fields are ≥ 0 and exact (ts-proto checked); this guards the range arithmetic. */
-export function range(from: number, to: number, what: string): void {
-  if (from >= to) reject("invalid", `${what}: empty range [${from}, ${to})`);
-  if (to - from > LIMITS.rangeMax) reject("tooLarge", `${what}: range of ${to - from} addresses exceeds ${LIMITS.rangeMax}`);
-}
-
-/** A decoded ballot is a fresh object of the domain's shape; validate and keep it. */
-export function ballot(b: pb.Ballot | undefined, what: string): Ballot {
-  if (b === undefined) reject("invalid", `${what}: missing ballot`);
-  if (!isValidBallot(b)) reject("invalid", `${what}: invalid ballot ${b.round}.${b.proposer}`);
-  return b;
 }
 
 export function count(n: number, max: number, what: string): void {
   if (n > max) reject("tooLarge", `${what}: ${n} exceeds ${max}`);
 }
 
-function accepted(a: pb.Accepted): Accepted {
-  return { ballot: ballot(a.ballot, "accepted"), value: copyValue(a.value, "accepted value") };
-}
-
-export function reportedAddresses(list: readonly pb.ReportedAddress[], max: number, what: string): ReportedAddress[] {
-  count(list.length, max, what);
-  const out: ReportedAddress[] = new Array(list.length);
-  for (let i = 0; i < list.length; i++) {
-    const a = list[i]!;
-    const promised = ballot(a.promised, what);
-    out[i] =
-      a.accepted === undefined
-        ? { index: a.index, promised, committed: a.committed }
-        : { index: a.index, promised, accepted: accepted(a.accepted), committed: a.committed };
-  }
-  return out;
-}
-
-export function rangePromises(list: readonly pb.RangePromise[], what: string): RangePromise[] {
-  count(list.length, LIMITS.rangeRowsMax, what);
-  const out: RangePromise[] = new Array(list.length);
-  for (let i = 0; i < list.length; i++) {
-    const r = list[i]!;
-    if (r.from >= r.to) reject("invalid", `${what}: empty range promise [${r.from}, ${r.to})`);
-    out[i] = { from: r.from, to: r.to, ballot: ballot(r.ballot, what) };
-  }
-  return out;
-}
-
 /** The envelope byte limit, checked before parsing anything. */
 export function checkEnvelopeSize(bytes: Uint8Array): CodecError | undefined {
-  if (bytes.byteLength > LIMITS.envelopeBytesMax) {
-    return codecError("tooLarge", `envelope of ${bytes.byteLength} bytes exceeds ${LIMITS.envelopeBytesMax}`);
+  if (bytes.byteLength > WIRE_LIMITS.envelopeBytesMax) {
+    return codecError("tooLarge", `envelope of ${bytes.byteLength} bytes exceeds ${WIRE_LIMITS.envelopeBytesMax}`);
   }
   return undefined;
 }
@@ -120,7 +80,7 @@ export const FRAME_TAG = (1 << 3) | 2;
 export function nextFrameLength(reader: BinaryReader, frames: number): number {
   const tag = reader.uint32();
   if (tag !== FRAME_TAG) reject("malformed", `envelope holds field ${tag >>> 3} of wire type ${tag & 7}; only frames (field 1) may appear`);
-  if (frames >= LIMITS.framesMax) reject("tooLarge", `envelope holds more than ${LIMITS.framesMax} frames`);
+  if (frames >= WIRE_LIMITS.framesMax) reject("tooLarge", `envelope holds more than ${WIRE_LIMITS.framesMax} frames`);
   const length = reader.uint32();
   if (length > reader.len - reader.pos) reject("malformed", "truncated frame");
   return length;

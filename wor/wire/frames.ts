@@ -1,9 +1,10 @@
 /**
  * The session's frames as domain types: what travels, batched, in one envelope of the acceptor's
- * bidirectional stream (DESIGN.md §3.3). Codecs (proto/codec.ts) turn bytes into these after
+ * bidirectional stream (DESIGN.md §3.3). Codecs (wor/wire/codec.ts) turn bytes into these after
  * validation; nothing past the codec sees raw protobuf.
  */
-import type { Reply, Request, SpaceName } from "../paxos/messages.ts";
+import type { Reply, Request, SpaceName } from "../../paxos/messages.ts";
+import type { CodecError } from "../../proto/codec-kernel.ts";
 
 /** Client → acceptor. `id` correlates the replies; it is chosen by the client and unique per session. */
 export type ClientFrame =
@@ -18,14 +19,5 @@ export type ServerFrame =
   /** A learned (committed) value for the watch whose frame id is `id`. */
   | { readonly id: number; readonly kind: "learned"; readonly space: SpaceName; readonly index: number; readonly value: Uint8Array };
 
-/** Malformed input at the gateway: never an exception, always this value. */
-export interface CodecError {
-  readonly _tag: "CodecError";
-  readonly code: "malformed" | "tooLarge" | "invalid";
-  readonly message: string;
-}
-
 /** A frame that failed validation keeps its id (when it could be read) so the node can answer it. */
 export type DecodedClientFrame = ClientFrame | { readonly id: number; readonly kind: "invalid"; readonly error: CodecError };
-
-export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: CodecError };

@@ -1,10 +1,10 @@
 /**
  * The Acceptor gRPC service, hand-written over raw bytes: grpc-js only moves buffers, and bytes
- * become domain values in proto/codec.ts alone. Deserializers are the identity, so malformed input
+ * become domain values in wor/wire/codec.ts alone (proto/grpc-raw.ts). Deserializers are the identity, so malformed input
  * can never throw inside grpc-js and kill a stream; the handler decodes and answers with a typed error.
  */
 import * as grpc from "@grpc/grpc-js";
-import { LIMITS } from "../paxos/limits.ts";
+import { type UnaryCallback, rawMethod } from "../../proto/grpc-raw.ts";
 
 export const ACCEPTOR_SERVICE_NAME = "wormspace.v1.Acceptor";
 
@@ -14,26 +14,7 @@ export const ACCEPTOR_METHOD_PATHS = Object.freeze({
   inspect: `/${ACCEPTOR_SERVICE_NAME}/Inspect`,
 });
 
-/** A view of the same bytes as a Buffer (no copy). */
-const serialize = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-/** Identity: the codec copies what it keeps. */
-const deserialize = (b: Buffer): Uint8Array => b;
-
-/** A method over raw bytes (both directions streaming, or both unary). */
-export function rawMethod(path: string, originalName: string, streaming: boolean): grpc.MethodDefinition<Uint8Array, Uint8Array> {
-  return {
-    path,
-    originalName,
-    requestStream: streaming,
-    responseStream: streaming,
-    requestSerialize: serialize,
-    requestDeserialize: deserialize,
-    responseSerialize: serialize,
-    responseDeserialize: deserialize,
-  };
-}
-
-/** Server handlers: every message is raw bytes, to be passed through proto/codec.ts. */
+/** Server handlers: every message is raw bytes, to be passed through wor/wire/codec.ts. */
 export interface AcceptorHandlers extends grpc.UntypedServiceImplementation {
   /** ClientEnvelope bytes in, ServerEnvelope bytes out. */
   session: grpc.handleBidiStreamingCall<Uint8Array, Uint8Array>;
@@ -49,16 +30,6 @@ export const AcceptorService: grpc.ServiceDefinition<AcceptorHandlers> = {
   inspect: rawMethod(ACCEPTOR_METHOD_PATHS.inspect, "Inspect", false),
 };
 
-/**
- * Channel/server options both ends need: grpc-js caps received messages at 4 MiB by default, below
- * an envelope's limit. The codec still enforces LIMITS.envelopeBytesMax itself.
- */
-export const ACCEPTOR_CHANNEL_OPTIONS: Readonly<grpc.ChannelOptions> = Object.freeze({
-  "grpc.max_receive_message_length": LIMITS.envelopeBytesMax + 1024,
-  "grpc.max_send_message_length": LIMITS.envelopeBytesMax + 1024,
-});
-
-export type UnaryCallback = (err: grpc.ServiceError | null, value?: Uint8Array) => void;
 
 /** The generated client, typed: methods take and give raw bytes. */
 export interface AcceptorClient extends grpc.Client {
@@ -78,7 +49,7 @@ export interface AcceptorClientConstructor {
   readonly serviceName: string;
 }
 
-/** `new makeAcceptorClient(address, credentials, { ...ACCEPTOR_CHANNEL_OPTIONS, ...keepalive })`. */
+/** `new makeAcceptorClient(address, credentials, { ...CHANNEL_OPTIONS, ...keepalive })`. */
 export const makeAcceptorClient = grpc.makeGenericClientConstructor(
   AcceptorService,
   ACCEPTOR_SERVICE_NAME,

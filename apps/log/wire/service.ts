@@ -1,10 +1,10 @@
 /**
  * The Sequencer gRPC service (proto/wormspace/v1/sequencer.proto), hand-written over raw bytes like
- * the Acceptor's (proto/service.ts): grpc-js only moves buffers; bytes become domain values in
- * proto/codec-sequencer.ts alone. Use ACCEPTOR_CHANNEL_OPTIONS on both ends.
+ * the Acceptor's (wor/wire/service.ts): grpc-js only moves buffers; bytes become domain values in
+ * apps/log/wire/codec.ts alone. Use CHANNEL_OPTIONS on both ends.
  */
 import * as grpc from "@grpc/grpc-js";
-import { type UnaryCallback, rawMethod } from "./service.ts";
+import { type UnaryCallback, rawMethod } from "../../../proto/grpc-raw.ts";
 
 export const SEQUENCER_SERVICE_NAME = "wormspace.v1.Sequencer";
 

@@ -1,11 +1,11 @@
 /**
- * Admin (unary) calls: bytes ⇄ validated proto/admin.ts types. Not on the hot path.
+ * Admin (unary) calls: bytes ⇄ validated wor/wire/admin.ts types. Not on the hot path.
  */
-import { LIMITS } from "../paxos/limits.ts";
+import { LIMITS } from "../../paxos/limits.ts";
 import type { AcceptorStatus, InspectReply, InspectRequest, SpaceSummary, StatusRequest } from "./admin.ts";
-import { decodeMessage, range, rangePromises, reject, reportedAddresses, space } from "./codec-common.ts";
-import type { Decoded } from "./frames.ts";
-import * as pb from "./gen/wormspace/v1/acceptor.ts";
+import { type Decoded, decodeMessage, reject } from "../../proto/codec-kernel.ts";
+import * as pb from "../../proto/gen/wormspace/v1/acceptor.ts";
+import { range, rangePromises, reportedAddresses, space } from "./codec-domain.ts";
 
 // ---- status ----
 
