@@ -1,31 +1,31 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { mintReceipt, type Receipt } from "../../paxos/held.ts";
+import { mintReceipt } from "../../paxos/held.ts";
 import type { Mutation } from "../../paxos/messages.ts";
 import { GroupCommit } from "../../wor/node/group-commit.ts";
-import type { AcceptorStorage, Loaded, NodeIdentity } from "../../wor/node/storage.ts";
+import type { AcceptorStorage, CommitDone, Loaded, NodeIdentity } from "../../wor/node/storage.ts";
 
-/** A storage whose commits resolve only when the test says so. */
+/** A storage whose commits complete only when the test says so. */
 class ManualStorage implements AcceptorStorage {
-  readonly pending: { batch: readonly Mutation[]; resolve: (r: Receipt) => void; reject: (e: Error) => void }[] = [];
+  readonly pending: { batch: readonly Mutation[]; done: CommitDone }[] = [];
   readonly committed: (readonly Mutation[])[] = [];
   private n = 0;
   async load(): Promise<Loaded> {
     return { identity: undefined, mutations: [] };
   }
-  commit(batch: readonly Mutation[]): Promise<Receipt> {
-    return new Promise((resolve, reject) => this.pending.push({ batch, resolve, reject }));
+  commit(batch: readonly Mutation[], done: CommitDone): void {
+    this.pending.push({ batch, done });
   }
-  /** Resolve the oldest commit; returns its batch. */
+  /** Complete the oldest commit; returns its batch. */
   resolveNext(): readonly Mutation[] {
     const p = this.pending.shift();
     assert.ok(p, "no commit is pending");
     this.committed.push(p.batch);
-    p.resolve(mintReceipt(++this.n));
+    p.done(mintReceipt(++this.n));
     return p.batch;
   }
   failNext(): void {
-    this.pending.shift()!.reject(new Error("fsync failed"));
+    this.pending.shift()!.done(new Error("fsync failed"));
   }
   async writeIdentity(_id: NodeIdentity): Promise<void> {}
   async close(): Promise<void> {}
@@ -91,6 +91,24 @@ describe("GroupCommit", () => {
     storage.resolveNext();
     await tick();
     assert.equal(fired, true);
+  });
+
+  test("a storage may complete an empty commit at once; later batches keep their order", async () => {
+    const storage = new ManualStorage();
+    const commit = storage.commit.bind(storage);
+    storage.commit = (batch, done) => (batch.length === 0 ? done(mintReceipt(0)) : commit(batch, done));
+    const gc = new GroupCommit(storage);
+    const order: string[] = [];
+    gc.submit([], () => order.push("first read"));
+    assert.deepEqual(order, ["first read"], "nothing was pending: the receipt came at once");
+    gc.submit([m("a")], () => order.push("a"));
+    gc.submit([], () => order.push("read"));
+    gc.submit([m("b")], () => order.push("b"));
+    assert.deepEqual(order, ["first read"]);
+    storage.resolveNext();
+    storage.resolveNext();
+    assert.deepEqual(order, ["first read", "a", "read", "b"]);
+    await gc.idle();
   });
 
   test("batches respect batchMutationsMax, split at submissions, and one oversize submission is chunked", async () => {

@@ -15,6 +15,7 @@ import { emptyAcceptor, step } from "../../paxos/acceptor.ts";
 import type { AcceptorState } from "../../paxos/acceptor.ts";
 import { AcceptorNode, IdentityRefused } from "../../wor/node/acceptor-node.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
+import { committed } from "./storage-commit.ts";
 import { replay } from "../../wor/node/storage.ts";
 
 const dirs: string[] = [];
@@ -47,7 +48,7 @@ class Writer {
     await storage.load();
     await storage.writeIdentity({ ...ME, createdAt: "2026-01-01T00:00:00.000Z" });
     const w = new Writer(storage);
-    await storage.commit(step(w.state, { kind: "createSpace", space: SPACE }).persist);
+    await committed(storage, step(w.state, { kind: "createSpace", space: SPACE }).persist);
     return w;
   }
 
@@ -55,7 +56,7 @@ class Writer {
   async batches(n: number): Promise<void> {
     for (let k = 0; k < n; k++) {
       const entries = Array.from({ length: PER_BATCH }, () => ({ index: this.next++, value: new Uint8Array(randomBytes(100)) }));
-      await this.storage.commit(step(this.state, { kind: "accept", space: SPACE, ballot: { round: 0, proposer: 0 }, entries }).persist);
+      await committed(this.storage, step(this.state, { kind: "accept", space: SPACE, ballot: { round: 0, proposer: 0 }, entries }).persist);
       for (const e of entries) this.acked.set(e.index, e.value);
     }
   }
@@ -140,8 +141,8 @@ describe("LevelStorage refuses damaged storage", () => {
     await cp(dir, old, { recursive: true });
     const s = await LevelStorage.open(dir);
     await s.load();
-    await s.commit([{ kind: "space", space: "later" }]);
-    await s.commit([{ kind: "space", space: "later2" }]);
+    await committed(s, [{ kind: "space", space: "later" }]);
+    await committed(s, [{ kind: "space", space: "later2" }]);
     await s.close();
     // Restore every file LevelDB owns from the older copy; the witness stays.
     for (const f of await readdir(dir)) if (f !== WITNESS) await rm(join(dir, f), { recursive: true });
@@ -198,8 +199,8 @@ describe("LevelStorage refuses damaged storage", () => {
     });
     const s = await LevelStorage.open(older);
     await s.load();
-    await s.commit(step(o.state, { kind: "prepare", space: SPACE, from: 0, to: 8, ballot: { round: 3, proposer: 1 } }).persist);
-    await s.commit(step(o.state, { kind: "accept", space: SPACE, ballot: { round: 3, proposer: 1 }, entries: [{ index: 5, value: Uint8Array.of(5) }] }).persist);
+    await committed(s, step(o.state, { kind: "prepare", space: SPACE, from: 0, to: 8, ballot: { round: 3, proposer: 1 } }).persist);
+    await committed(s, step(o.state, { kind: "accept", space: SPACE, ballot: { round: 3, proposer: 1 }, entries: [{ index: 5, value: Uint8Array.of(5) }] }).persist);
     await s.close();
     await raw(older, (db) => db.put(key, before!));
     await refused(older, /^the store's entries do not match the digest batch 9 recorded/);
@@ -252,7 +253,7 @@ describe("LevelStorage does not refuse sound storage", () => {
     const dir = await tempDir();
     const w = await Writer.create(dir);
     await w.batches(10);
-    await w.storage.commit(step(w.state, { kind: "trim", space: SPACE, below: 8 }).persist);
+    await committed(w.storage, step(w.state, { kind: "trim", space: SPACE, below: 8 }).persist);
     await w.storage.close();
     for (let round = 0; round < 3; round++) {
       const s = await LevelStorage.open(dir);
@@ -292,7 +293,7 @@ describe("LevelStorage does not refuse sound storage", () => {
     // It goes on from batch 31, and restarts stay clean.
     const s = await LevelStorage.open(dir);
     await s.load();
-    assert.equal((await s.commit([{ kind: "space", space: "next" }])).batch, 32);
+    assert.equal((await committed(s, [{ kind: "space", space: "next" }])).batch, 32);
     await s.close();
     await reload(dir);
   });

@@ -8,6 +8,7 @@ import type { Mutation, Request } from "../../paxos/messages.ts";
 import { SEAL_BYTES, decodeAddress, encodeAddress, unseal } from "../../wor/node/storage-codec.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
 import { MemoryStorage } from "../../wor/node/storage-memory.ts";
+import { committed } from "./storage-commit.ts";
 import { mutationsOf, replay } from "../../wor/node/storage.ts";
 
 const dirs: string[] = [];
@@ -63,7 +64,7 @@ describe("LevelStorage", () => {
     assert.equal((await s1.load()).identity, undefined);
     await s1.writeIdentity({ clusterId: "c1", acceptorId: 3, createdAt: "2024-01-01T00:00:00.000Z" });
     const receipts = [];
-    for (const batch of batches) receipts.push(await s1.commit(batch));
+    for (const batch of batches) receipts.push(await committed(s1, batch));
     // Batch 1 wrote the identity; every commit is the next numbered batch.
     assert.deepEqual(
       receipts.map((r) => r.batch),
@@ -84,7 +85,7 @@ describe("LevelStorage", () => {
     assert.deepEqual(log.ranges.map((r) => [r.from, r.to]), [[0, 1000], [500, 600]]);
     assert.deepEqual(rebuilt.spaces.get("kv")?.addresses.get(2 ** 40)?.accepted?.value, bytes());
     assert.deepEqual(rebuilt.spaces.get("kv")?.addresses.get(7)?.promised, b(Number.MAX_SAFE_INTEGER, 2 ** 53 - 2));
-    assert.equal((await s2.commit([{ kind: "space", space: "after" }])).batch, batches.length + 2, "numbering continues after a restart");
+    assert.equal((await committed(s2, [{ kind: "space", space: "after" }])).batch, batches.length + 2, "numbering continues after a restart");
     await s2.close();
   });
 
@@ -92,10 +93,10 @@ describe("LevelStorage", () => {
     const s = await LevelStorage.open(await tempDir());
     await s.load();
     const state = emptyAcceptor();
-    await s.commit(step(state, { kind: "createSpace", space: "t" }).persist);
-    await s.commit(step(state, { kind: "accept", space: "t", ballot: b(0, 0), entries: [1, 2, 3, 4, 300].map((index) => ({ index, value: bytes(index & 255) })) }).persist);
+    await committed(s, step(state, { kind: "createSpace", space: "t" }).persist);
+    await committed(s, step(state, { kind: "accept", space: "t", ballot: b(0, 0), entries: [1, 2, 3, 4, 300].map((index) => ({ index, value: bytes(index & 255) })) }).persist);
     assert.equal(await s.countAddressKeys("t"), 5);
-    await s.commit(step(state, { kind: "trim", space: "t", below: 4 }).persist);
+    await committed(s, step(state, { kind: "trim", space: "t", below: 4 }).persist);
     assert.equal(await s.countAddressKeys("t"), 2);
     await s.close();
   });
@@ -105,9 +106,9 @@ describe("LevelStorage", () => {
     const s1 = await LevelStorage.open(dir);
     await s1.load();
     const state = emptyAcceptor();
-    await s1.commit(step(state, { kind: "createSpace", space: "t" }).persist);
+    await committed(s1, step(state, { kind: "createSpace", space: "t" }).persist);
     const accepted = step(state, { kind: "accept", space: "t", ballot: b(0, 0), entries: [1, 2, 3, 9].map((index) => ({ index, value: bytes(index) })) });
-    await s1.commit(accepted.persist);
+    await committed(s1, accepted.persist);
     // The trim's synced batch lands, the (unsynced) clear does not.
     await s1.writeWithoutClear([{ kind: "trim", space: "t", mark: 3 }]);
     assert.equal(await s1.countAddressKeys("t"), 4);
@@ -142,13 +143,13 @@ describe("MemoryStorage", () => {
     const s = new MemoryStorage({ manualSync: true });
     const state = emptyAcceptor();
     let receipted = 0;
-    const first = s.commit(step(state, { kind: "createSpace", space: "m" }).persist).then(() => receipted++);
+    const first = committed(s, step(state, { kind: "createSpace", space: "m" }).persist).then(() => receipted++);
     await new Promise((r) => setImmediate(r));
     assert.equal(receipted, 0);
     assert.equal(s.sync(), 1);
     await first;
     assert.equal(receipted, 1);
-    const lost = s.commit(step(state, { kind: "accept", space: "m", ballot: b(0, 0), entries: [{ index: 1, value: bytes(1) }] }).persist);
+    const lost = committed(s, step(state, { kind: "accept", space: "m", ballot: b(0, 0), entries: [{ index: 1, value: bytes(1) }] }).persist);
     s.crash();
     await assert.rejects(lost, /crash/);
     const rebuilt = replay((await s.load()).mutations);
@@ -158,7 +159,7 @@ describe("MemoryStorage", () => {
 
   test("a failed sync rejects the commit", async () => {
     const s = new MemoryStorage({ manualSync: true });
-    const p = s.commit([{ kind: "space", space: "x" }]);
+    const p = committed(s, [{ kind: "space", space: "x" }]);
     s.failNextCommit();
     s.sync();
     await assert.rejects(p, /fsync/);

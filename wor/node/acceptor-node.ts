@@ -110,6 +110,17 @@ export class AcceptorNode {
     return node;
   }
 
+  /**
+   * A node over state its storage already loaded, built synchronously (the simulator restarts an
+   * acceptor this way, inside one event). It never initialises a data directory, which takes a
+   * write: that is `open`'s. Throws `IdentityRefused` like `open`.
+   */
+  static fromLoaded(options: Omit<AcceptorNodeOptions, "init">, loaded: Loaded): AcceptorNode {
+    const node = new AcceptorNode(options);
+    node.adopt(loaded);
+    return node;
+  }
+
   /** A node that answers `notReady` until `load()` finished. */
   constructor(private readonly options: AcceptorNodeOptions) {
     this.commit = new GroupCommit(options.storage, {
@@ -144,6 +155,11 @@ export class AcceptorNode {
     return () => this.fatalListeners.delete(listener);
   }
 
+  /** The core state as it is, possibly ahead of the disk (checkers and the simulator read it; never write it). */
+  get core(): AcceptorState | undefined {
+    return this.state;
+  }
+
   get identity(): NodeIdentity | undefined {
     return this.stored;
   }
@@ -161,36 +177,41 @@ export class AcceptorNode {
     } catch (e) {
       throw e instanceof StorageDamaged ? damagedRefusal(e) : e;
     }
-    const { identity, mutations } = loaded;
-    const want = this.options.identity;
-    if (!identity) {
-      if (!this.options.init) {
-        throw new IdentityRefused(
-          "noIdentity",
-          `the data directory holds no acceptor state for acceptor ${want.acceptorId} of cluster ${want.clusterId}. ` +
-            "If this is a new acceptor, start it once with init. If this acceptor's data was lost or wiped, it must not " +
-            "rejoin under its old id: it forgot its promises and accepted values, which could let a second value be " +
-            "chosen; replace it through reconfiguration with a new id.",
-        );
-      }
-      if (mutations.length > 0) {
+    if (!loaded.identity && this.options.init) {
+      if (loaded.mutations.length > 0) {
         throw new IdentityRefused("stateWithoutIdentity", "the data directory holds acceptor state but no identity; refusing to adopt it");
       }
-      const created: NodeIdentity = { ...want, createdAt: (this.options.now?.() ?? new Date()).toISOString() };
+      const created: NodeIdentity = { ...this.options.identity, createdAt: (this.options.now?.() ?? new Date()).toISOString() };
       await this.options.storage.writeIdentity(created);
-      this.stored = created;
-    } else if (identity.clusterId !== want.clusterId || identity.acceptorId !== want.acceptorId) {
+      loaded = { identity: created, mutations: [] };
+    }
+    this.adopt(loaded);
+  }
+
+  /** Take loaded state as this node's, if its identity is the configured one. */
+  private adopt({ identity, mutations }: Loaded): void {
+    assert(this.state === undefined, "node loaded twice");
+    const want = this.options.identity;
+    if (!identity) {
+      throw new IdentityRefused(
+        "noIdentity",
+        `the data directory holds no acceptor state for acceptor ${want.acceptorId} of cluster ${want.clusterId}. ` +
+          "If this is a new acceptor, start it once with init. If this acceptor's data was lost or wiped, it must not " +
+          "rejoin under its old id: it forgot its promises and accepted values, which could let a second value be " +
+          "chosen; replace it through reconfiguration with a new id.",
+      );
+    }
+    if (identity.clusterId !== want.clusterId || identity.acceptorId !== want.acceptorId) {
       throw new IdentityRefused(
         "mismatch",
         `the data directory belongs to acceptor ${identity.acceptorId} of cluster ${identity.clusterId}, ` +
           `but this node is configured as acceptor ${want.acceptorId} of cluster ${want.clusterId}`,
       );
-    } else {
-      this.stored = identity;
     }
     const state = replay(mutations);
     const violations = checkAcceptorState(state);
     assert(violations.length === 0, () => `loaded state violates invariants: ${violations.join("; ")}`);
+    this.stored = identity;
     this.state = state;
   }
 

@@ -10,6 +10,10 @@
  *
  * A commit failure is fatal: after a failed fsync the disk state is unknown, so no callback fires
  * again, every later submission is dropped, and `onFatal` tells the owner to stop the node.
+ *
+ * There is no `await` here: the storage port's commit takes a callback (storage.ts), so the same
+ * code runs on a real disk and in the simulator, whose simulated disk completes a commit inside one
+ * event on virtual time (verify/sim/sim-storage.ts).
  */
 import type { Receipt } from "../../paxos/held.ts";
 import type { Mutation } from "../../paxos/messages.ts";
@@ -28,6 +32,8 @@ export class GroupCommitCounters {
   mutations = 0;
   /** Batches that needed no disk write. */
   freeBatches = 0;
+  /** Batches that carried more than one submission (what group commit is for). */
+  batched = 0;
   largestBatch = 0;
   /** histogram[k] = commits whose mutation count had bit length k (1, 2-3, 4-7, ...). */
   readonly histogram: number[] = [];
@@ -119,24 +125,43 @@ export class GroupCommit {
     // of the batch being released right now. It runs right after them.
     if (size === 0 && this.firing) return;
     const batch = this.queue.splice(0, count);
+    if (count > 1) this.counters.batched++;
     this.inFlight = true;
-    void this.write(batch, size);
-  }
-
-  private async write(batch: readonly Submission[], size: number): Promise<void> {
-    let receipt: Receipt;
-    try {
-      if (size === 0 && this.lastReceipt) {
-        this.counters.freeBatches++;
-        receipt = this.lastReceipt;
-      } else {
-        receipt = await this.commitChunks(batch, size);
-      }
-    } catch (error) {
-      this.fail(error);
+    if (size === 0 && this.lastReceipt) {
+      this.counters.freeBatches++;
+      this.durable(batch, this.lastReceipt);
       return;
     }
-    if (this.failed) return;
+    const all: Mutation[] = [];
+    for (const s of batch) for (const m of s.mutations) all.push(m);
+    this.commitChunks(all, 0, (receipt) => this.durable(batch, receipt));
+  }
+
+  /**
+   * Commit `all` from `at` on: one commit, or several in order when a single submission alone
+   * exceeds the limit. Splitting one step's mutations across synced batches is safe: each mutation
+   * is a monotone acceptor fact on its own, and no callback runs before the last chunk is durable.
+   */
+  private commitChunks(all: readonly Mutation[], at: number, durable: (r: Receipt) => void): void {
+    const chunk = at === 0 && all.length <= this.batchMax ? all : all.slice(at, at + this.batchMax);
+    const end = at + chunk.length;
+    this.counters.record(chunk.length);
+    try {
+      this.storage.commit(chunk, (result) => {
+        if (result instanceof Error) this.fail(result);
+        else if (this.failed) return;
+        else if (end < all.length) this.commitChunks(all, end, durable);
+        else durable(result);
+      });
+    } catch (error) {
+      // A storage that throws instead of calling back failed all the same.
+      this.fail(error);
+    }
+  }
+
+  /** A batch is durable: start the next one, then run its callbacks in submission order. */
+  private durable(batch: readonly Submission[], receipt: Receipt): void {
+    assert(!this.firing, "a commit completed while a batch's callbacks were running");
     this.lastReceipt = receipt;
     this.inFlight = false;
     this.firing = true;
@@ -154,25 +179,6 @@ export class GroupCommit {
     }
     this.next();
     if (!this.busy) for (const w of this.idleWaiters.splice(0)) w();
-  }
-
-  /** One commit, or several in order when a single submission alone exceeds the limit. */
-  private async commitChunks(batch: readonly Submission[], size: number): Promise<Receipt> {
-    const all: Mutation[] = [];
-    for (const s of batch) for (const m of s.mutations) all.push(m);
-    if (size <= this.batchMax) {
-      this.counters.record(size);
-      return this.storage.commit(all);
-    }
-    // Splitting one step's mutations across synced batches is safe: each mutation is a monotone
-    // acceptor fact on its own, and no reply is released before the last chunk is durable.
-    let receipt: Receipt | undefined;
-    for (let at = 0; at < all.length; at += this.batchMax) {
-      const chunk = all.slice(at, at + this.batchMax);
-      this.counters.record(chunk.length);
-      receipt = await this.storage.commit(chunk);
-    }
-    return receipt!;
   }
 
   private fail(error: unknown): void {

@@ -38,7 +38,7 @@ import type { AddressState, Mutation, RangePromise } from "../../paxos/messages.
 import { assert } from "../../verify/runtime/assert.ts";
 import { decodeAddress, decodeRanges, encodeAddress, encodeRanges, encodeUint, readUint, sealOf, sealed, unseal } from "./storage-codec.ts";
 import { Digest } from "./storage-digest.ts";
-import { type AcceptorStorage, type Loaded, type NodeIdentity, StorageDamaged, assertLoadedState, decodeIdentity, encodeIdentity, replay } from "./storage.ts";
+import { type AcceptorStorage, type CommitDone, type Loaded, type NodeIdentity, StorageDamaged, assertLoadedState, decodeIdentity, encodeIdentity, replay } from "./storage.ts";
 import { WITNESS_FILE, Witness, readWitness } from "./witness.ts";
 
 type Db = ClassicLevel<string, Uint8Array>;
@@ -128,23 +128,12 @@ export class LevelStorage implements AcceptorStorage {
     return { identity: scan.identity, mutations };
   }
 
-  /**
-   * One synced LevelDB batch. Built as a chained batch: each put crosses into the binding once with
-   * its key and value, where an array batch has the binding look up every op's fields by name.
-   */
-  async commit(batch: readonly Mutation[]): Promise<Receipt> {
-    if (batch.length === 0) return mintReceipt(this.batches);
-    const trims: { space: string; mark: number }[] = [];
-    const n = await this.write((ops) => {
-      for (const m of batch) {
-        if (m.kind === "trim") trims.push({ space: m.space, mark: m.mark });
-        this.put(ops, m);
-      }
-    });
-    this.commits++;
-    const receipt = mintReceipt(n);
-    for (const t of trims) await this.clearBelow(t.space, t.mark);
-    return receipt;
+  commit(batch: readonly Mutation[], done: CommitDone): void {
+    if (batch.length === 0) {
+      done(mintReceipt(this.batches));
+      return;
+    }
+    this.writeBatch(batch).then(done, (e: unknown) => done(e instanceof Error ? e : new Error(String(e))));
   }
 
   async writeIdentity(id: NodeIdentity): Promise<void> {
@@ -174,6 +163,24 @@ export class LevelStorage implements AcceptorStorage {
     let n = 0;
     for await (const _ of this.db.keys({ gte: `a/${space}/`, lt: prefixEnd(`a/${space}/`) })) n++;
     return n;
+  }
+
+  /**
+   * One synced LevelDB batch. Built as a chained batch: each put crosses into the binding once with
+   * its key and value, where an array batch has the binding look up every op's fields by name.
+   */
+  private async writeBatch(batch: readonly Mutation[]): Promise<Receipt> {
+    const trims: { space: string; mark: number }[] = [];
+    const n = await this.write((ops) => {
+      for (const m of batch) {
+        if (m.kind === "trim") trims.push({ space: m.space, mark: m.mark });
+        this.put(ops, m);
+      }
+    });
+    this.commits++;
+    const receipt = mintReceipt(n);
+    for (const t of trims) await this.clearBelow(t.space, t.mark);
+    return receipt;
   }
 
   /** Write the next numbered batch (synced) with its marker and digest, then record it in the witness; returns its number. */

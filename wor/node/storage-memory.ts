@@ -8,10 +8,10 @@
  * and fails the waiting commits. `failNextCommit` makes the next sync fail, like a failed fsync.
  */
 import { applyMutation, emptyAcceptor, type AcceptorState } from "../../paxos/acceptor.ts";
-import { mintReceipt, type Receipt } from "../../paxos/held.ts";
+import { mintReceipt } from "../../paxos/held.ts";
 import type { Mutation } from "../../paxos/messages.ts";
 import { assert } from "../../verify/runtime/assert.ts";
-import { type AcceptorStorage, type Loaded, type NodeIdentity, assertLoadedState, mutationsOf, replay } from "./storage.ts";
+import { type AcceptorStorage, type CommitDone, type Loaded, type NodeIdentity, assertLoadedState, copyMutation, mutationsOf, replay } from "./storage.ts";
 
 export interface MemoryStorageOptions {
   /** Commits wait for an explicit `sync()` (the test plays the disk). */
@@ -20,8 +20,7 @@ export interface MemoryStorageOptions {
 
 interface Pending {
   readonly batch: readonly Mutation[];
-  readonly resolve: (r: Receipt) => void;
-  readonly reject: (e: Error) => void;
+  readonly done: CommitDone;
 }
 
 export class MemoryStorage implements AcceptorStorage {
@@ -43,15 +42,18 @@ export class MemoryStorage implements AcceptorStorage {
     return { identity: this.identity, mutations };
   }
 
-  commit(batch: readonly Mutation[]): Promise<Receipt> {
-    if (this.closed) return Promise.reject(new Error("memory storage is closed"));
-    if (batch.length === 0) return Promise.resolve(mintReceipt(this.batches));
+  commit(batch: readonly Mutation[], done: CommitDone): void {
+    if (this.closed) {
+      queueMicrotask(() => done(new Error("memory storage is closed")));
+      return;
+    }
+    if (batch.length === 0) {
+      done(mintReceipt(this.batches));
+      return;
+    }
     // Copy now: what the caller does to its objects afterwards must not reach the "disk".
-    const copy = batch.map(copyMutation);
-    return new Promise<Receipt>((resolve, reject) => {
-      this.volatile.push({ batch: copy, resolve, reject });
-      if (!this.options.manualSync) queueMicrotask(() => this.sync());
-    });
+    this.volatile.push({ batch: batch.map(copyMutation), done });
+    if (!this.options.manualSync) queueMicrotask(() => this.sync());
   }
 
   /** Make every volatile batch durable, in order, and hand out their receipts. */
@@ -60,12 +62,12 @@ export class MemoryStorage implements AcceptorStorage {
     this.volatile = [];
     for (const p of pending) {
       if (this.failure) {
-        p.reject(this.failure);
+        p.done(this.failure);
         continue;
       }
       for (const m of p.batch) applyMutation(this.durable, m);
       this.commits++;
-      p.resolve(mintReceipt(++this.batches));
+      p.done(mintReceipt(++this.batches));
     }
     this.failure = undefined;
     return pending.length;
@@ -75,7 +77,7 @@ export class MemoryStorage implements AcceptorStorage {
   crash(): void {
     const pending = this.volatile;
     this.volatile = [];
-    for (const p of pending) p.reject(new Error("simulated crash: unsynced batch lost"));
+    for (const p of pending) p.done(new Error("simulated crash: unsynced batch lost"));
   }
 
   /** The next `sync()` fails every waiting batch, as a failed fsync would. */
@@ -104,11 +106,4 @@ export class MemoryStorage implements AcceptorStorage {
     this.crash();
     this.closed = true;
   }
-}
-
-function copyMutation(m: Mutation): Mutation {
-  if (m.kind !== "address") return m.kind === "ranges" ? { ...m, ranges: [...m.ranges] } : m;
-  const s = m.state;
-  const state = s.accepted ? { ...s, accepted: { ballot: s.accepted.ballot, value: s.accepted.value.slice() } } : { ...s };
-  return { ...m, state };
 }

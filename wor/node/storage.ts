@@ -3,11 +3,16 @@
  * (storage-memory.ts) for tests and the in-memory transport, a classic-level one (storage-level.ts)
  * for real nodes. Both obey the same contract:
  *
- * - `commit(batch)` makes every mutation of `batch` durable (fsynced), in order, and only then
- *   resolves with a `Receipt` minted by `mintReceipt` (paxos/held.ts). A rejected commit leaves the
- *   disk in an unknown state: the caller must treat it as fatal (group-commit.ts does).
- * - `commit([])` writes nothing and resolves with a receipt: with nothing pending, everything handed
- *   over before is already durable.
+ * - `commit(batch, done)` makes every mutation of `batch` durable (fsynced), in order, and only then
+ *   calls `done` with a `Receipt` minted by `mintReceipt` (paxos/held.ts); or calls it with an Error
+ *   when the write failed, which leaves the disk in an unknown state: the caller must treat it as
+ *   fatal (group-commit.ts does). `done` runs exactly once, and for a batch with mutations never
+ *   before `commit` returned. The port is a callback, not a promise, so that one group commit runs
+ *   unchanged on a real disk and on the simulator's virtual time (verify/sim/sim-storage.ts), which
+ *   must complete a commit inside one simulated event, with no microtask in between.
+ * - `commit([], done)` writes nothing and may call `done` at once with a receipt: with nothing
+ *   pending, everything handed over before is already durable.
+ * - Commits are handed over one at a time: the next only after the previous one's `done`.
  * - `load()` returns mutations whose replay through `applyMutation` (paxos/acceptor.ts), in order,
  *   rebuilds the acceptor's core state: every `space` mutation first, then trims, ranges, addresses.
  *   It rejects with `StorageDamaged`, before writing anything itself, when the durable state is not
@@ -33,9 +38,12 @@ export interface Loaded {
   readonly mutations: Mutation[];
 }
 
+/** The end of one commit: its receipt, or the error that made the disk's state unknown. */
+export type CommitDone = (result: Receipt | Error) => void;
+
 export interface AcceptorStorage {
   load(): Promise<Loaded>;
-  commit(batch: readonly Mutation[]): Promise<Receipt>;
+  commit(batch: readonly Mutation[], done: CommitDone): void;
   writeIdentity(id: NodeIdentity): Promise<void>;
   close(): Promise<void>;
 }
@@ -68,6 +76,17 @@ export function mutationsOf(state: AcceptorState): Mutation[] {
     for (const index of indexes) out.push({ kind: "address", space, index, state: s.addresses.get(index)! });
   }
   return out;
+}
+
+/**
+ * A copy of `m` that shares nothing mutable with the caller's objects: what a storage keeps between
+ * `commit` and the sync, so that what the caller does to its objects afterwards never reaches the disk.
+ */
+export function copyMutation(m: Mutation): Mutation {
+  if (m.kind !== "address") return m.kind === "ranges" ? { ...m, ranges: [...m.ranges] } : m;
+  const s = m.state;
+  const state = s.accepted ? { ...s, accepted: { ballot: s.accepted.ballot, value: s.accepted.value.slice() } } : { ...s };
+  return { ...m, state };
 }
 
 /** Assertions every loaded state must satisfy (DESIGN.md §7.4: assert after load). */
