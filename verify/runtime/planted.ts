@@ -8,7 +8,8 @@ export const PLANTED_BUGS = [
   "acceptBelowPromise",
   /** proposer: phase 1 ignores accepted values reported in promises (paxos/proposer.ts PrepareTally). */
   "ignoreAdoptedValue",
-  /** acceptor driver: release replies before the step's mutations are durable (verify/sim, verify/mc). */
+  /** group commit: release replies before the step's mutations are durable (wor/node/group-commit.ts,
+   *  and verify/mc's own acceptor driver). */
   "replyBeforePersist",
   /** proposer (liveness): a prepare with a rejection waits for acceptors that may be down, and its
    *  deadline failure drops the rejecting ballot (paxos/proposer.ts PrepareTally; issue 8 item 1). */

@@ -1,6 +1,6 @@
 /**
  * One deterministic simulation run of the whole shared-log stack (DESIGN.md §4.1, §5): 3 acceptors
- * (the real acceptor step behind simulated disks), a sequencer process running the real
+ * (the real acceptor node and group commit over simulated disks, sim/acceptor.ts), a sequencer process running the real
  * `SequencerCore` behind its own WOR client core, and appenders and readers running the real log
  * operations (apps/log/core) behind theirs, on virtual time with one seeded PRNG. Token requests
  * and grants travel as simulated messages like the register frames (loss, duplication, delay).
@@ -14,6 +14,7 @@
  * final check and the log spec's history check (verify/spec/log.ts).
  */
 import type { Reply, Request } from "../../paxos/messages.ts";
+import type { ServerFrame } from "../../wor/wire/frames.ts";
 import { majority } from "../../paxos/quorum.ts";
 import { spaceSetup } from "../../wor/core/space-meta.ts";
 import { FILL_BYTES } from "../../apps/log/core/entry.ts";
@@ -23,12 +24,12 @@ import type { GrantRequest, LogGen, LogResult, LogStep, StepResult } from "../..
 import type { Issued } from "../../apps/log/core/tasks.ts";
 import type { Grant } from "../../apps/log/core/tokens.ts";
 import { HistoryRecorder } from "../history/history.ts";
-import { AssertionFailed } from "../runtime/assert.ts";
+import { AssertionFailed, assert } from "../runtime/assert.ts";
 import { buggify } from "../runtime/buggify.ts";
 import { Prng, hashString32 } from "../runtime/prng.ts";
 import { probe } from "../runtime/probe.ts";
 import { type LogInput, type LogOutput, checkLogHistory } from "../spec/log.ts";
-import { SimAcceptor, maybeCrashAcceptor } from "./acceptor-node.ts";
+import { SimAcceptor, maybeCrashAcceptor } from "./acceptor.ts";
 import { ChosenSlots } from "./log-chosen.ts";
 import { LogCoverage } from "./log-coverage.ts";
 import { SimNet } from "./log-net.ts";
@@ -94,8 +95,9 @@ class LogWorld implements LogHost {
       healed: () => this.healed,
       record: (line) => this.record(line),
     });
-    this.acceptors = Array.from({ length: options.acceptors }, (_, i) => new SimAcceptor(i));
-    for (const a of this.acceptors) for (const r of spaceSetup(LOG_NAME, { kind: "log", segmentSize: options.segmentSize })) a.bootstrap(r);
+    const setup = spaceSetup(LOG_NAME, { kind: "log", segmentSize: options.segmentSize });
+    const host = { syncStarted: (a: SimAcceptor) => this.scheduleSync(a), send: (from: number, to: number, frames: readonly ServerFrame[]) => this.reply(from, to, frames) };
+    this.acceptors = Array.from({ length: options.acceptors }, (_, i) => new SimAcceptor(i, host, setup));
     this.workload = new LogWorkload(this);
   }
 
@@ -186,23 +188,18 @@ class LogWorld implements LogHost {
           return;
         }
         this.record(`a${e.to}<@${e.from} #${e.frameId} ${e.request.kind}`);
-        const r = a.receive(e.from, e.frameId, e.request, this.violations);
-        for (const out of r.now) this.reply(e.to, out.to, out.frameId, out.replies);
-        if (r.startSync) this.scheduleSync(a);
+        a.receive(e.from, e.frameId, e.request);
         return;
       }
       case "syncDone": {
         const a = this.acceptors[e.acceptor]!;
         if (a.epoch !== e.epoch || !a.up) return;
         this.record(`a${e.acceptor} synced`);
-        const r = a.syncDone();
-        for (const v of this.chosen.add(e.acceptor, r.mutations)) {
+        for (const v of this.chosen.add(e.acceptor, a.syncDone(e.epoch) ?? [])) {
           const read = slotRead(v.slot, v.value);
           if (!read.ok) this.violations.push(`slot ${v.slot}: chosen bytes are not a log value: ${read.failure.message}`);
           else if (read.value.kind !== "unwritten") this.check(this.observer.observe(read.value));
         }
-        for (const out of r.released) this.reply(e.acceptor, out.to, out.frameId, out.replies);
-        if (r.startSync) this.scheduleSync(a);
         return;
       }
       case "toClient": {
@@ -263,6 +260,8 @@ class LogWorld implements LogHost {
         this.faultTick();
         return;
       case "restart":
+        // The heal restarts every acceptor that is down; a restart scheduled at its crash may come later.
+        if (this.acceptors[e.acceptor]!.up) return;
         this.record(`a${e.acceptor} restart`);
         this.acceptors[e.acceptor]!.restart();
         for (const p of [...this.procs.values()]) {
@@ -406,8 +405,11 @@ class LogWorld implements LogHost {
   }
 
   // ---- Network and disks. ----
-  private reply(from: number, to: number, frameId: number, replies: readonly Reply[]): void {
-    for (const reply of replies) this.net.send({ kind: "toClient", to, from, frameId, reply }, `a${from}>@${to} #${frameId}`);
+  private reply(from: number, to: number, frames: readonly ServerFrame[]): void {
+    for (const f of frames) {
+      assert(f.kind === "reply", "this world watches nothing");
+      this.net.send({ kind: "toClient", to, from, frameId: f.id, reply: f.reply }, `a${from}>@${to} #${f.id}`);
+    }
   }
   private scheduleSync(a: SimAcceptor): void {
     const slow = buggify("sim.disk.slowSync") ? 20 + this.prng.int(60) : 0;

@@ -1,6 +1,6 @@
 /**
  * One deterministic simulation run of the register layer (DESIGN.md §5): 3 acceptors (the real
- * acceptor step behind simulated disks, sim/acceptor-node.ts) and several clients running the real
+ * acceptor node and group commit over simulated disks, sim/acceptor.ts) and several clients running the real
  * WOR client core (wor/core/client-core.ts), on virtual time, every random choice drawn from one
  * PRNG seeded by the run's seed. Faults: message loss, duplication, delay and reordering, partitions
  * between clients and acceptors, acceptor crashes that lose unsynced writes, and restarts. Clients
@@ -8,7 +8,7 @@
  * restarts and healed partitions as a link back up. Captures that start with a minority down and
  * mixed promises at the rest are watched (sim/minority.ts): some must succeed.
  *
- * After every event the invariants run (acceptor step invariants in the node driver; the register
+ * After every event the invariants run (acceptor step invariants in the node; the register
  * invariants of verify/spec/register-invariants.ts here). Then a heal phase: faults stop, crashed
  * acceptors restart, and every pending operation must finish, after which a recovering read of each
  * address must succeed. The history of operations is checked for linearizability at the end.
@@ -17,18 +17,19 @@ import { type AcceptorState, maxPromiseIn } from "../../paxos/acceptor.ts";
 import { bytesEqual } from "../runtime/bytes.ts";
 import { nextBallot } from "../../paxos/ballot.ts";
 import type { Reply, Request } from "../../paxos/messages.ts";
+import type { ServerFrame } from "../../wor/wire/frames.ts";
 import { majority } from "../../paxos/quorum.ts";
 import { CLIENT_DEFAULTS, type Completion, WorClientCore } from "../../wor/core/client-core.ts";
 import type { Capture, CaptureResult, OpResult, ReadResult, WriteResult } from "../../wor/core/results.ts";
 import { spaceSetup } from "../../wor/core/space-meta.ts";
 import { HistoryRecorder } from "../history/history.ts";
-import { AssertionFailed } from "../runtime/assert.ts";
+import { AssertionFailed, assert } from "../runtime/assert.ts";
 import { buggify } from "../runtime/buggify.ts";
 import { Prng, hashString32 } from "../runtime/prng.ts";
 import { probe } from "../runtime/probe.ts";
 import { type SpaceInput, type SpaceOutput, checkAddressSpace, partitionByAddress } from "../spec/address-space.ts";
 import { type ChosenGhost, EMPTY_VOTES, recordVotes, type VoteLog, checkAcked, checkCommitted, checkReadValue, observeChosen, recordVotesFromMutations, showValue } from "../spec/register-invariants.ts";
-import { SimAcceptor, maybeCrashAcceptor } from "./acceptor-node.ts";
+import { SimAcceptor, maybeCrashAcceptor } from "./acceptor.ts";
 import { MinorityWatch } from "./minority.ts";
 import { EventQueue } from "./queue.ts";
 import { type RunResult, WORLD_DEFAULTS, type WorldOptions } from "./options.ts";
@@ -84,8 +85,9 @@ class World {
   constructor(private readonly o: WorldOptions) {
     this.prng = new Prng(o.seed);
     this.quorum = majority(o.acceptors);
-    this.acceptors = Array.from({ length: o.acceptors }, (_, i) => new SimAcceptor(i));
-    for (const a of this.acceptors) for (const s of SPACES) for (const r of spaceSetup(s, { kind: "registers", segmentSize: SEGMENT_SIZE })) a.bootstrap(r);
+    const setup = SPACES.flatMap((s) => spaceSetup(s, { kind: "registers", segmentSize: SEGMENT_SIZE }));
+    const host = { syncStarted: (a: SimAcceptor) => this.scheduleSync(a), send: (from: number, to: number, frames: readonly ServerFrame[]) => this.reply(from, to, frames) };
+    this.acceptors = Array.from({ length: o.acceptors }, (_, i) => new SimAcceptor(i, host, setup));
     // The setup's votes (each space's metadata) count like any other durable vote.
     this.votes = this.acceptors.map((a) => recordVotes(EMPTY_VOTES, a.durableState));
     this.checkDurable();
@@ -183,21 +185,17 @@ class World {
         const q = e.request;
         if (q.space === "s" && q.kind === "prepare") this.minority.ballotArrived(e.from, q.from, q.to);
         if (q.space === "s" && q.kind === "accept") for (const en of q.entries) this.minority.ballotArrived(e.from, en.index, en.index + 1);
-        const r = a.receive(e.from, e.frameId, e.request, this.violations);
+        a.receive(e.from, e.frameId, e.request);
         for (const v of checkCommitted(this.ghost, [a.volatileState])) this.violations.push(`acceptor ${e.to}: ${v}`);
-        for (const out of r.now) this.reply(e.to, out.to, out.frameId, out.replies);
-        if (r.startSync) this.scheduleSync(a);
         return;
       }
       case "syncDone": {
         const a = this.acceptors[e.acceptor]!;
         if (a.epoch !== e.epoch || !a.up) return;
         this.record(`a${e.acceptor} synced`);
-        const r = a.syncDone();
-        this.votes[e.acceptor] = recordVotesFromMutations(this.votes[e.acceptor]!, r.mutations);
+        const durable = a.syncDone(e.epoch);
+        if (durable) this.votes[e.acceptor] = recordVotesFromMutations(this.votes[e.acceptor]!, durable);
         this.checkDurable();
-        for (const out of r.released) this.reply(e.acceptor, out.to, out.frameId, out.replies);
-        if (r.startSync) this.scheduleSync(a);
         return;
       }
       case "toClient": {
@@ -223,6 +221,8 @@ class World {
         this.faultTick();
         return;
       case "restart":
+        // The heal restarts every acceptor that is down; a restart scheduled at its crash may come later.
+        if (this.acceptors[e.acceptor]!.up) return;
         this.record(`a${e.acceptor} restart`);
         this.acceptors[e.acceptor]!.restart();
         for (let c = 0; c < this.o.clients; c++) this.linkUp(c, e.acceptor);
@@ -275,8 +275,11 @@ class World {
       this.queue.push(this.now + this.delay(), event);
     }
   }
-  private reply(from: number, to: number, frameId: number, replies: readonly Reply[]): void {
-    for (const reply of replies) this.transmit({ kind: "toClient", to, from, frameId, reply }, `a${from}>c${to} #${frameId}`);
+  private reply(from: number, to: number, frames: readonly ServerFrame[]): void {
+    for (const f of frames) {
+      assert(f.kind === "reply", "this world watches nothing");
+      this.transmit({ kind: "toClient", to, from, frameId: f.id, reply: f.reply }, `a${from}>c${to} #${f.id}`);
+    }
   }
   private scheduleSync(a: SimAcceptor): void {
     const slow = buggify("sim.disk.slowSync") ? 20 + this.prng.int(60) : 0;

@@ -15,9 +15,10 @@
  * code runs on a real disk and in the simulator, whose simulated disk completes a commit inside one
  * event on virtual time (verify/sim/sim-storage.ts).
  */
-import type { Receipt } from "../../paxos/held.ts";
+import { mintReceipt, type Receipt } from "../../paxos/held.ts";
 import type { Mutation } from "../../paxos/messages.ts";
 import { assert } from "../../verify/runtime/assert.ts";
+import { planted } from "../../verify/runtime/planted.ts";
 import type { AcceptorStorage } from "./storage.ts";
 
 export const GROUP_COMMIT_LIMITS = Object.freeze({
@@ -94,6 +95,14 @@ export class GroupCommit {
   submit(mutations: readonly Mutation[], onDurable: (r: Receipt) => void): void {
     if (this.failed) return;
     this.counters.submissions++;
+    if (planted("replyBeforePersist") && mutations.length > 0) {
+      // PLANTED BUG (verify/runtime/planted.ts): the callback runs before its mutations are durable.
+      this.queue.push({ mutations, onDurable: () => {} });
+      onDurable(this.lastReceipt ?? mintReceipt(0));
+      this.options.afterBatch?.();
+      if (!this.firing) this.next();
+      return;
+    }
     if (mutations.length === 0 && !this.busy && !this.firing && this.lastReceipt) {
       this.counters.freeBatches++;
       onDurable(this.lastReceipt);

@@ -1,0 +1,146 @@
+/**
+ * A simulated acceptor is the real one: an `AcceptorNode` (wor/node/acceptor-node.ts) with its real
+ * group commit, over a `SimStorage` (sim-storage.ts). Frames from each endpoint reach the node as
+ * one session; the node's server frames go to a sink that hands them to the world's network.
+ * Replies are `Held` and leave only with the receipt the simulated disk minted when it synced the
+ * batch that made them durable (paxos/held.ts).
+ *
+ * A crash drops the node (its volatile state and its group commit, with the batch being formed)
+ * and the disk's commit in flight; a restart builds a new node, synchronously, from what the disk
+ * synced. The node checks the acceptor invariants after every step (`checkInvariants`): a violation
+ * throws `AssertionFailed`, which the world reports; so does a node that stopped on a failure.
+ */
+import { type AcceptorState, emptyAcceptor } from "../../paxos/acceptor.ts";
+import type { Mutation, Request } from "../../paxos/messages.ts";
+import { AcceptorNode, type FrameSink } from "../../wor/node/acceptor-node.ts";
+import { GroupCommitCounters } from "../../wor/node/group-commit.ts";
+import type { ServerFrame } from "../../wor/wire/frames.ts";
+import { assert } from "../runtime/assert.ts";
+import { buggify } from "../runtime/buggify.ts";
+import type { Prng } from "../runtime/prng.ts";
+import { probe } from "../runtime/probe.ts";
+import { SimStorage } from "./sim-storage.ts";
+
+/** What an acceptor needs from its world. */
+export interface AcceptorHost {
+  /** A commit went to `acceptor`'s disk: schedule `syncDone(acceptor.epoch)` after the disk's latency. */
+  syncStarted(acceptor: SimAcceptor): void;
+  /** Server frames from acceptor `from` to endpoint `to`. */
+  send(from: number, to: number, frames: readonly ServerFrame[]): void;
+}
+
+const CLUSTER = "sim";
+const NOTHING: AcceptorState = emptyAcceptor();
+
+export class SimAcceptor {
+  readonly storage: SimStorage;
+  private node: AcceptorNode | undefined;
+  private readonly sinks = new Map<number, FrameSink>();
+  /** Shared by every incarnation, so batching is counted across restarts. */
+  private readonly counters = new GroupCommitCounters();
+  private batched = 0;
+  private booting = true;
+
+  /** An acceptor whose disk holds what `setup` (e.g. each space's creation) makes durable. */
+  constructor(
+    readonly id: number,
+    private readonly host: AcceptorHost,
+    setup: readonly Request[],
+  ) {
+    this.storage = new SimStorage({ clusterId: CLUSTER, acceptorId: id, createdAt: new Date(0).toISOString() }, () => {
+      if (!this.booting) host.syncStarted(this);
+    });
+    const node = (this.node = this.start());
+    // The setup runs through the node like any frame, and its batch is synced before the run starts.
+    const replies: ServerFrame[] = [];
+    node.handle(
+      setup.map((request, id) => ({ id, kind: "request", request })),
+      { closed: false, send: (frames) => replies.push(...frames) },
+    );
+    this.storage.syncDone(this.storage.epoch);
+    this.booting = false;
+    for (const f of replies) assert(f.kind === "reply" && f.reply.kind !== "error", () => `acceptor ${id}: setup failed: ${JSON.stringify(f)}`);
+    assert(replies.length === setup.length, () => `acceptor ${id}: ${setup.length - replies.length} setup replies missing`);
+  }
+
+  get up(): boolean {
+    return this.node !== undefined;
+  }
+
+  /** Tags a scheduled `syncDone`: one from before a crash is void. */
+  get epoch(): number {
+    return this.storage.epoch;
+  }
+
+  /** The node's core state (possibly ahead of the disk); nothing while it is down. */
+  get volatileState(): AcceptorState {
+    return this.node?.core ?? NOTHING;
+  }
+
+  get durableState(): AcceptorState {
+    return this.storage.durable;
+  }
+
+  /** A request frame from endpoint `from`. */
+  receive(from: number, frameId: number, request: Request): void {
+    const node = this.node;
+    assert(node, () => `acceptor ${this.id} received a frame while down`);
+    node.handle([{ id: frameId, kind: "request", request }], this.sink(from));
+    this.afterEvent();
+  }
+
+  /** The disk finished a sync; returns the mutations it made durable (undefined when a crash voided it). */
+  syncDone(epoch: number): readonly Mutation[] | undefined {
+    const durable = this.storage.syncDone(epoch);
+    this.afterEvent();
+    return durable;
+  }
+
+  /** Crash: lose the node (volatile state, the batch being formed) and the disk's commit in flight. */
+  crash(): void {
+    assert(this.node, () => `acceptor ${this.id} crashed while down`);
+    // Between events the group commit queues submissions only behind a commit in flight: a crash
+    // loses unsynced writes exactly when the disk had one.
+    if (this.storage.crash()) probe("sim.acceptor.crash.lostUnsyncedWrites");
+    this.node = undefined;
+  }
+
+  /** Restart from what the disk synced. */
+  restart(): void {
+    assert(!this.node, () => `acceptor ${this.id} restarted while up`);
+    this.node = this.start();
+  }
+
+  private start(): AcceptorNode {
+    return AcceptorNode.fromLoaded({ storage: this.storage, identity: { clusterId: CLUSTER, acceptorId: this.id }, checkInvariants: true, counters: this.counters }, this.storage.loaded());
+  }
+
+  private sink(to: number): FrameSink {
+    let sink = this.sinks.get(to);
+    if (!sink) this.sinks.set(to, (sink = { closed: false, send: (frames) => this.host.send(this.id, to, frames) }));
+    return sink;
+  }
+
+  private afterEvent(): void {
+    const failure = this.node?.failure;
+    if (failure !== undefined) throw failure;
+    if (this.counters.batched > this.batched) {
+      this.batched = this.counters.batched;
+      probe("sim.acceptor.groupCommit.batched");
+    }
+  }
+}
+
+/**
+ * The acceptor-crash fault both simulators share: with chance `p`, crash one acceptor that is up,
+ * keeping a quorum up unless buggify takes more down (liveness then waits for the heal). Returns the
+ * crashed acceptor and when to restart it.
+ */
+export function maybeCrashAcceptor(prng: Prng, acceptors: readonly SimAcceptor[], quorum: number, p: number): { readonly acceptor: SimAcceptor; readonly restartInMs: number } | undefined {
+  const up = acceptors.filter((a) => a.up);
+  if (up.length === 0 || !prng.chance(p) || !(up.length > quorum || buggify("sim.crash.belowQuorum"))) return undefined;
+  const acceptor = prng.pick(up);
+  probe("sim.acceptor.crash");
+  acceptor.crash();
+  return { acceptor, restartInMs: 20 + prng.int(300) };
+}
