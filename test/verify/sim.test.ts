@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { PLANTED_BUGS, plantBugForTest } from "../../verify/runtime/planted.ts";
 import { runSeed, runSimulation } from "../../verify/sim/run.ts";
 import { MINORITY_PROBES } from "../../verify/sim/minority.ts";
@@ -85,6 +88,19 @@ test("a capture with a minority down and mixed promises succeeds; with the plant
   assert.ok(got(fixed, MINORITY_PROBES.captured) > 0, "no capture with a minority down and mixed promises succeeded");
   assert.ok(got(buggy, MINORITY_PROBES.started) > 0, "the scenario never arose");
   assert.equal(got(buggy, MINORITY_PROBES.captured), 0, "waiting out a rejection should never capture while the minority stays down");
+});
+
+test("the simulator's acceptors are the real AcceptorNode and GroupCommit: bugs planted only in wor/node/group-commit.ts are caught", () => {
+  // The simulator holds no planted-bug site of its own: what it catches is a bug in the real code.
+  const dir = fileURLToPath(new URL("../../verify/sim/", import.meta.url));
+  for (const f of readdirSync(dir)) assert.doesNotMatch(readFileSync(join(dir, f), "utf8"), /planted\(/, `verify/sim/${f} plants a bug of its own`);
+  // A reply released before its batch is durable; a read (or a repeated accept) answered ahead of
+  // the batch in flight, which may hold the very state it reports.
+  for (const bug of ["replyBeforePersist", "readAheadOfSync"] as const) {
+    const s = plantBugForTest(bug, () => runSimulation({ seeds: { from: 1, to: 200 } }));
+    assert.equal(s.failures.length, 1, `${bug} was not caught in 200 seeds`);
+    assert.match(s.failures[0]!.violations[0]!, /acknowledged write .* but nothing is chosen there|durable at only/);
+  }
 });
 
 for (const bug of PLANTED_BUGS.filter((b) => b !== "appendWithoutSettle" && b !== "recoverOnlyLastSegments" && b !== "waitOutRejection")) {

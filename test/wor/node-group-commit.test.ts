@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { mintReceipt } from "../../paxos/held.ts";
 import type { Mutation } from "../../paxos/messages.ts";
+import { plantBugForTest } from "../../verify/runtime/planted.ts";
 import { GroupCommit } from "../../wor/node/group-commit.ts";
 import type { AcceptorStorage, CommitDone, Loaded, NodeIdentity } from "../../wor/node/storage.ts";
 
@@ -109,6 +110,28 @@ describe("GroupCommit", () => {
     storage.resolveNext();
     assert.deepEqual(order, ["first read", "a", "read", "b"]);
     await gc.idle();
+  });
+
+  test("the planted bugs break exactly these rules: replyBeforePersist fires before the commit, readAheadOfSync overtakes it", () => {
+    const early = plantBugForTest("replyBeforePersist", () => {
+      const storage = new ManualStorage();
+      const gc = new GroupCommit(storage);
+      const fired: string[] = [];
+      gc.submit([m("a")], () => fired.push("a"));
+      return { fired, pending: storage.pending.length };
+    });
+    assert.deepEqual(early, { fired: ["a"], pending: 1 }, "the callback ran while its batch was still in flight");
+    const ahead = plantBugForTest("readAheadOfSync", () => {
+      const storage = new ManualStorage();
+      const gc = new GroupCommit(storage);
+      const fired: string[] = [];
+      gc.submit([m("a")], () => fired.push("a"));
+      storage.resolveNext();
+      gc.submit([m("b")], () => fired.push("b"));
+      gc.submit([], () => fired.push("read"));
+      return fired;
+    });
+    assert.deepEqual(ahead, ["a", "read"], "the read's reply left before b, which it may report, was durable");
   });
 
   test("batches respect batchMutationsMax, split at submissions, and one oversize submission is chunked", async () => {

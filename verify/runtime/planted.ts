@@ -11,6 +11,10 @@ export const PLANTED_BUGS = [
   /** group commit: release replies before the step's mutations are durable (wor/node/group-commit.ts,
    *  and verify/mc's own acceptor driver). */
   "replyBeforePersist",
+  /** group commit: a submission without mutations (a read, a repeated prepare or accept) fires at
+   *  once while a batch is in flight, so its reply may report state that is not durable yet
+   *  (wor/node/group-commit.ts submit). */
+  "readAheadOfSync",
   /** proposer (liveness): a prepare with a rejection waits for acceptors that may be down, and its
    *  deadline failure drops the rejecting ballot (paxos/proposer.ts PrepareTally; issue 8 item 1). */
   "waitOutRejection",
@@ -32,6 +36,7 @@ const switches: Record<PlantedBug, boolean> = {
   acceptBelowPromise: false,
   ignoreAdoptedValue: false,
   replyBeforePersist: false,
+  readAheadOfSync: false,
   waitOutRejection: false,
   readWithoutQuorum: false,
   trimBackwards: false,

@@ -103,7 +103,7 @@ export class GroupCommit {
       if (!this.firing) this.next();
       return;
     }
-    if (mutations.length === 0 && !this.busy && !this.firing && this.lastReceipt) {
+    if (mutations.length === 0 && (!this.busy || planted("readAheadOfSync")) && !this.firing && this.lastReceipt) {
       this.counters.freeBatches++;
       onDurable(this.lastReceipt);
       this.options.afterBatch?.();
