@@ -64,6 +64,15 @@ test("the log simulator catches the planted bug appendWithoutSettle, and prints 
   assert.equal(runLogSeed(f.seed).ok, true);
 });
 
+test("the log simulator's acceptors are the real node too: replyBeforePersist, planted in wor/node/group-commit.ts, is caught", () => {
+  const s = plantBugForTest("replyBeforePersist", () => runLogSimulation({ seeds: { from: 1, to: 300 } }));
+  assert.equal(s.failures.length, 1, "replyBeforePersist was not caught in 300 seeds");
+  const f = s.failures[0]!;
+  console.log(`# replyBeforePersist: caught at seed ${f.seed}: ${f.violations[0]!.slice(0, 140)}`);
+  assert.deepEqual(plantBugForTest("replyBeforePersist", () => runLogSeed(f.seed)).violations, f.violations);
+  assert.equal(runLogSeed(f.seed).ok, true);
+});
+
 test("appends retried with the same key by fresh appenders (crashes, failures) stay exactly-once", () => {
   // Every slot a sequencer issued for a key travels with the next token as a prior, and the
   // appender settles each before writing: no key is stored twice while the sequencer lives.
