@@ -47,7 +47,7 @@ export class SimAcceptor {
     private readonly host: AcceptorHost,
     setup: readonly Request[],
   ) {
-    this.storage = new SimStorage({ clusterId: CLUSTER, acceptorId: id, createdAt: new Date(0).toISOString() }, () => {
+    this.storage = new SimStorage({ clusterId: CLUSTER, acceptorId: id, createdAt: "1970-01-01T00:00:00.000Z" }, () => {
       if (!this.booting) host.syncStarted(this);
     });
     const node = (this.node = this.start());
