@@ -20,14 +20,16 @@
  */
 import { type Ballot, compareBallots } from "../../../paxos/ballot.ts";
 import type { Capture } from "../../../wor/core/results.ts";
+import { type ClaimResult, type SegmentConfig, claim, lastSegment, seal } from "../../../wor/core/segments.ts";
+import { type RegGen, type RegisterStep, sleep } from "../../../wor/core/steps.ts";
+import { TaskRunner } from "../../../wor/core/tasks.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
 import { FILL_BYTES, PREV_NONE, PREV_UNKNOWN, isFill, keyString } from "./entry.ts";
 import { KeyTable } from "./key-table.ts";
 import { type Recovered, type RecoveryConfig, recoverSegments } from "./recovery.ts";
-import { type ClaimResult, type SegmentMeta, claim, lastSegment, seal } from "./segments.ts";
+import { LOG_SEGMENT_META, type LogSegmentFields, segmentsOf } from "./segments.ts";
 import { lastOwner, ownerIn, redirect } from "./standby.ts";
-import { type ActiveSequencer, type LogFailure, type GrantRequest, type LogResult, type RegGen, type RegisterStep, type StepResult, type TokenAsk, isTransient, logFail, logOk, sleep } from "./steps.ts";
-import { TaskRunner } from "./tasks.ts";
+import { type ActiveSequencer, type LogFailure, type GrantRequest, type LogResult, type TokenAsk, isTransient, logFail, logOk } from "./steps.ts";
 import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "./tokens.ts";
 
 export interface SequencerConfig extends RecoveryConfig {
@@ -55,7 +57,7 @@ export const SEQUENCER_DEFAULTS = {
   aheadSegments: 1,
   sealAfterMs: 2_000,
   dedupeSegments: 64,
-  // A read's or capture's replies carry every value of the chunk: no more than one default segment.
+  // Slots one seal round reads (and captures where they are open): one default segment.
   sealChunkMax: 4_096,
   keysMax: 1 << 20,
   priorsMax: SEQUENCER_PRIORS_MAX,
@@ -90,7 +92,9 @@ interface FullSegment {
 }
 
 export class SequencerCore {
-  private readonly tasks = new TaskRunner<RegisterStep, StepResult>();
+  private readonly tasks = new TaskRunner<RegisterStep, unknown>();
+  /** The log's space, as segment ownership (wor/core/segments.ts) sees it. */
+  private readonly segments: SegmentConfig;
   private phase: Phase = "idle";
   /** Bumped by every recovery: work started under an older epoch is discarded. */
   private epoch = 0;
@@ -125,6 +129,7 @@ export class SequencerCore {
   constructor(readonly config: SequencerConfig) {
     assert(config.aheadSegments >= 1 && config.dedupeSegments >= 1 && config.sealAfterMs >= 0, "aheadSegments ≥ 1, dedupeSegments ≥ 1, sealAfterMs ≥ 0");
     this.keys = new KeyTable(config.keysMax, 0);
+    this.segments = segmentsOf(config);
   }
 
   /** Ask for one token per ask; the grant leaves through `takeOutputs()`, now or later. */
@@ -147,7 +152,7 @@ export class SequencerCore {
     this.pump();
   }
 
-  onResult(stepId: number, result: StepResult): void {
+  onResult(stepId: number, result: unknown): void {
     this.tasks.onResult(stepId, result);
     this.pump();
   }
@@ -210,7 +215,7 @@ export class SequencerCore {
     if (this.phase !== "ready" || this.checking || slot < this.issuedFrom || slot >= this.next) return;
     this.checking = true;
     const epoch = this.epoch;
-    this.tasks.start(lastOwner(this.config, this.config, (a) => this.hinted(a)), (r) => {
+    this.tasks.start(lastOwner(this.config.log, this.config, (a) => this.hinted(a)), (r) => {
       if (epoch !== this.epoch) return;
       this.checking = false;
       if (!r.ok || r.value === "ours") return;
@@ -260,7 +265,7 @@ export class SequencerCore {
   /** Stand by if another sequencer serves the log (and no client asked us to take over from it);
    *  otherwise seal what is unsealed and learn the dedupe window. */
   private *tryRecover(): RegGen<LogResult<Recovery>> {
-    const found = yield* lastSegment(this.config);
+    const found = yield* lastSegment(this.config.log, LOG_SEGMENT_META);
     if (!found.ok) return found;
     const owner = ownerIn(this.config, found.value, (a) => this.hinted(a));
     if (typeof owner === "object") return logOk({ kind: "standby", active: owner });
@@ -330,9 +335,9 @@ export class SequencerCore {
     });
   }
 
-  private *claimTask(segment: number, meta: Omit<SegmentMeta, "owner">): RegGen<LogResult<ClaimResult>> {
+  private *claimTask(segment: number, meta: LogSegmentFields & { sealedBelow: number }): RegGen<LogResult<ClaimResult>> {
     for (;;) {
-      const r = yield* claim(this.config, this.config.owner, segment, meta);
+      const r = yield* claim(this.segments, LOG_SEGMENT_META, segment, { owner: this.config.owner, ...meta });
       if (r.ok || !isTransient(r.failure.code)) return r;
       yield* sleep(this.config.retryMs);
     }
@@ -356,7 +361,7 @@ export class SequencerCore {
     const visit = (_slot: number, v: Uint8Array): void => {
       entries ||= !isFill(v);
     };
-    this.tasks.start(seal(this.config, segment, segment, FILL_BYTES, visit), (r) => {
+    this.tasks.start(seal(this.segments, segment, segment, FILL_BYTES, visit), (r) => {
       if (epoch !== this.epoch) return;
       this.sealing = false;
       if (!r.ok) {
