@@ -173,6 +173,10 @@ describe("sequencer recovery keeps keys exactly-once", () => {
     const marked = { sealedBelow: 3, entriesFrom: 1, entrySegments: [2] };
     assert.deepEqual(LOG_SEGMENT_META.decode(LOG_SEGMENT_META.encode({ owner: "new", ...marked })), { owner: "new", ...marked });
     assert.deepEqual(JSON.parse(new TextDecoder().decode(LOG_SEGMENT_META.encode({ owner: "new", ...marked }))).sequencer, "new", "older readers still find the owner");
+    // Metadata as sequencers wrote it before segment ownership moved to wor/core still reads whole.
+    const written = '{"sequencer":"s1","address":"h:7","sealedBelow":3,"entriesFrom":1,"entrySegments":[2]}';
+    assert.deepEqual(LOG_SEGMENT_META.decode(new TextEncoder().encode(written)), { owner: "s1", address: "h:7", ...marked });
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(LOG_SEGMENT_META.encode({ owner: "s1", address: "h:7", ...marked }))), JSON.parse(written), "and is written the same way");
     const p = incarnation("legacy");
     assert.deepEqual(await p.log.append(bytes("pay"), { key }), { slot: 5, duplicate: true });
     assert.equal((await p.log.read(6)).kind, "fill", "the old segments were sealed");
