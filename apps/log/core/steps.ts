@@ -43,7 +43,7 @@ export interface TokensStep {
 export type LogStep = RegisterStep | TokensStep;
 
 /** What each log step resumes with. */
-export type LogResults = RegisterResults & { tokens: LogResult<Grant> };
+type LogResults = RegisterResults & { tokens: LogResult<Grant> };
 export type StepResult = LogResults[keyof LogResults];
 
 /** A log operation: yields steps, resumes with their results, returns T. */
