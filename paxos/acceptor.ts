@@ -143,11 +143,15 @@ function prepare(st: Step, name: SpaceName, space: SpaceState, from: number, to:
   if (from < space.trimMark) return st.reply({ kind: "trimmed", mark: space.trimMark });
   const promised = maxPromiseIn(space, from, to);
   if (ballotLt(ballot, promised)) return st.reply({ kind: "prepareRejected", promised });
-  // A repeated prepare (a resend, a duplicate) changes nothing and costs no fsync.
-  if (to - from === 1) {
+  // A repeated prepare (a resend, a duplicate), or one of part of a range promised at this ballot
+  // (a client asking again in halves for replies that fit an envelope), changes nothing and costs
+  // no fsync.
+  if (space.ranges.some((r) => r.from <= from && to <= r.to && ballotEq(r.ballot, ballot))) {
+    // held already
+  } else if (to - from === 1) {
     const s = space.addresses.get(from) ?? EMPTY;
     if (!ballotEq(s.promised, ballot)) st.setAddress(name, space, from, { ...s, promised: ballot });
-  } else if (!space.ranges.some((r) => r.from === from && r.to === to && ballotEq(r.ballot, ballot))) {
+  } else {
     const kept = space.ranges.filter((r) => !(from <= r.from && r.to <= to && ballotLt(r.ballot, ballot)));
     if (kept.length >= LIMITS.rangeRowsMax) return st.reply(err("tooLarge", `space holds ${kept.length} range promises; trim it`));
     space.ranges = [...kept, { from, to, ballot }].sort((a, b) => a.from - b.from);

@@ -7,11 +7,11 @@
  */
 import type { AcceptorStatus } from "../../wor/wire/admin.ts";
 import { READ_DEFAULTS, type ReadConfig, readSlots, scanTail } from "../log/core/read.ts";
-import { lastAllocated } from "../log/core/segments.ts";
 import type { LogResult } from "../log/core/steps.ts";
-import { drive } from "../log/node/driver.ts";
+import { lastAllocated } from "../../wor/core/segments.ts";
 import type { SpaceMeta } from "../../wor/core/space-meta.ts";
 import type { WorClient } from "../../wor/node/client.ts";
+import { drive } from "../../wor/node/driver.ts";
 import { printLine, table } from "./output.ts";
 
 export interface LogView {
@@ -38,8 +38,8 @@ const unwrap = <T>(r: LogResult<T>): T => {
 
 async function inspectLog(client: WorClient, log: string, segmentSize: number, trimMark: number): Promise<LogView> {
   const cfg: ReadConfig = { ...READ_DEFAULTS, log, segmentSize };
-  const lastSegment = unwrap(await drive(lastAllocated({ log }), client, undefined));
-  const tail = unwrap(await drive(scanTail(cfg), client, undefined));
+  const lastSegment = unwrap(await drive(lastAllocated(log), client));
+  const tail = unwrap(await drive(scanTail(cfg), client));
   const to = lastSegment < 0 ? 0 : (lastSegment + 1) * cfg.segmentSize;
   const tailSegment = Math.floor(Math.max(0, tail - 1) / cfg.segmentSize);
   const first = Math.max(tailSegment, lastSegment + 1 - INSPECT_LOG_SEGMENTS_MAX, 0);
@@ -47,7 +47,7 @@ async function inspectLog(client: WorClient, log: string, segmentSize: number, t
   const counts = { from, to, entries: 0, fills: 0, holes: 0, unwrittenAboveTail: 0 };
   const streams: Record<string, number> = {};
   for (let at = from; at < to; at += cfg.readChunkMax) {
-    for (const s of unwrap(await drive(readSlots(cfg, at, Math.min(to, at + cfg.readChunkMax)), client, undefined))) {
+    for (const s of unwrap(await drive(readSlots(cfg, at, Math.min(to, at + cfg.readChunkMax)), client))) {
       if (s.kind === "entry") {
         counts.entries++;
         for (const l of s.entry.streams) streams[l.tag] = (streams[l.tag] ?? 0) + 1;

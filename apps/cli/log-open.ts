@@ -14,12 +14,12 @@ import { READ_DEFAULTS, scanTail } from "../log/core/read.ts";
 import { LogError } from "../log/node/log-error.ts";
 import { type GrantRequest, type LogResult, logFail, logOk } from "../log/core/steps.ts";
 import type { Grant } from "../log/core/tokens.ts";
-import { drive } from "../log/node/driver.ts";
 import { WormLog } from "../log/node/log-client.ts";
 import { REMOTE_TOKEN_DEFAULTS, RemoteTokenSource } from "../log/node/remote-tokens.ts";
 import { SequencerNode } from "../log/node/sequencer-node.ts";
 import type { TokenSource } from "../log/node/token-source.ts";
 import { type WorClient, WorError } from "../../wor/node/client.ts";
+import { drive } from "../../wor/node/driver.ts";
 import { type ConnectionInput, type Target, checkSpaceName, openClient, openTyped, parsePeers, resolveTarget } from "./cluster.ts";
 import { type CliFailure, usage } from "./errors.ts";
 
@@ -49,7 +49,7 @@ class ScannedTails implements TokenSource {
       if (e instanceof WorError) return { ok: false, failure: e.failure };
       throw e;
     }
-    const tail = await drive(scanTail({ ...READ_DEFAULTS, log, segmentSize }), this.client, undefined);
+    const tail = await drive(scanTail({ ...READ_DEFAULTS, log, segmentSize }), this.client);
     if (!tail.ok) return tail;
     const streamTails: Backpointer[] = (request.streams ?? []).map(() => PREV_UNKNOWN);
     return logOk({ tokens: [], tail: tail.value, streamTails });

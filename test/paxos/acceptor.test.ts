@@ -78,6 +78,23 @@ describe("acceptor: prepare", () => {
     const rangeAgain = run(s, { kind: "prepare", space: "s", from: 60, to: 70, ballot: b(6, 2) });
     assert.deepEqual([rangeAgain.reply.kind, rangeAgain.persist.length], ["promise", 0]);
   });
+  it("a prepare of part of a range promised at the same ballot (a client asking again in halves) persists nothing and reports that part", () => {
+    const s = withSpace();
+    run(s, { kind: "prepare", space: "s", from: 0, to: 1, ballot: b(1, 1) });
+    run(s, { kind: "accept", space: "s", ballot: b(1, 1), entries: [{ index: 0, value: v("x") }] });
+    run(s, { kind: "prepare", space: "s", from: 0, to: 100, ballot: b(2, 1) });
+    for (const [from, to] of [
+      [0, 50],
+      [50, 100],
+      [0, 1],
+    ] as const) {
+      const half = run(s, { kind: "prepare", space: "s", from, to, ballot: b(2, 1) });
+      assert.equal(half.persist.length, 0, `[${from}, ${to}) persists nothing`);
+      assert.equal(half.reply.kind, "promise");
+      if (half.reply.kind === "promise") assert.deepEqual(half.reply.accepted.map((a) => a.index), from === 0 ? [0] : []);
+    }
+    assert.deepEqual(s.spaces.get("s")!.ranges, [{ from: 0, to: 100, ballot: b(2, 1) }], "no row was added");
+  });
   it("refuses the owner ballot, empty or oversized ranges", () => {
     const s = withSpace();
     for (const r of [

@@ -10,7 +10,8 @@ import { decodeInspectReply, decodeServerFrames, decodeStatus, encodeClientFrame
 import type { ClientFrame, ServerFrame } from "../../wor/wire/frames.ts";
 import { type AcceptorClient, makeAcceptorClient } from "../../wor/wire/service.ts";
 import { AcceptorNode } from "../../wor/node/acceptor-node.ts";
-import { type AcceptorServer, type ServerTls, serverFrameBytes, startAcceptorServer } from "../../wor/node/grpc-server.ts";
+import { type AcceptorServer, type ServerTls, startAcceptorServer } from "../../wor/node/grpc-server.ts";
+import { serverFrameBytes } from "../../wor/node/reply-writer.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
 import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 

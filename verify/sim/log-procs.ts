@@ -8,7 +8,7 @@ import { CLIENT_DEFAULTS, WorClientCore } from "../../wor/core/client-core.ts";
 import { majority } from "../../paxos/quorum.ts";
 import { SEQUENCER_DEFAULTS, SequencerCore } from "../../apps/log/core/sequencer.ts";
 import type { LogGen, LogResult, LogStep, StepResult } from "../../apps/log/core/steps.ts";
-import { type Issued, TaskRunner } from "../../apps/log/core/tasks.ts";
+import { type Issued, TaskRunner } from "../../wor/core/tasks.ts";
 import type { Grant } from "../../apps/log/core/tokens.ts";
 
 export const LOG_NAME = "log";
@@ -26,26 +26,6 @@ export function worCore(acceptors: number, endpoint: number, segmentSize: number
     roundTimeoutMs: 400,
     resendMs: 60,
   });
-}
-
-export type RegisterOpStep = Exclude<LogStep, { kind: "sleep" | "tokens" }>;
-
-/** Start the WOR operation that answers a register step; returns its op id. */
-export function startRegisterOp(w: WorClientCore, step: RegisterOpStep, now: number): number {
-  switch (step.kind) {
-    case "capture":
-      return w.capture(step.space, step.from, step.to, now);
-    case "write":
-      return w.write(step.capture, step.entries, now);
-    case "read":
-      return w.read(step.space, step.from, step.to, step.recover, now);
-    case "alloc":
-      return w.alloc(step.space, step.segment, step.meta, now);
-    case "check":
-      return w.check(step.space, step.segment, now);
-    case "trim":
-      return w.trim(step.space, step.below, now);
-  }
 }
 
 export abstract class Proc {

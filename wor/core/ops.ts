@@ -5,8 +5,9 @@
 import { type Ballot, OWNER_BALLOT } from "../../paxos/ballot.ts";
 import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import { allocSpaceOf, metaSpaceOf } from "../../paxos/limits.ts";
-import type { Entry, SpaceName } from "../../paxos/messages.ts";
-import type { PrepareOutcome, ReadOutcome, RoundFailure } from "../../paxos/proposer.ts";
+import type { Accepted, Entry, SpaceName } from "../../paxos/messages.ts";
+import type { PrepareOutcome, ReadOutcome, ReadTally, RoundFailure } from "../../paxos/proposer.ts";
+import { chunkEntries, halves, replyTooLarge } from "./chunks.ts";
 import type { AcceptOutcome, AckOutcome, ReadRoundOutcome, Round, RoundOutcome } from "./rounds.ts";
 import { isFailure } from "./rounds.ts";
 import type { AllocResult, Capture, CaptureResult, CheckResult, CreateSpaceResult, FailureCode, OpResult, ReadResult, SpaceMetaResult, WorFailure, WriteResult } from "./results.ts";
@@ -56,9 +57,26 @@ export function* capture(ctx: OpContext, space: SpaceName, from: number, to: num
   return c;
 }
 
+/** Phase 1 over [from, to) at `ballot`. A reply too large for an envelope (a range holding many
+ *  large values) makes it prepare each half again at the same ballot, recursively: where an
+ *  acceptor holds the promise already, that is a no-op but for the reply. */
+function* prepare(space: SpaceName, from: number, to: number, ballot: Ballot): Generator<Round, PrepareOutcome, RoundOutcome> {
+  const p = (yield { kind: "prepare", space, from, to, ballot }) as PrepareOutcome;
+  if (p.kind !== "failed" || to - from === 1 || !replyTooLarge(p)) return p;
+  const adopted = new Map<number, Accepted>();
+  const chosen = new Set<number>();
+  for (const [lo, hi] of halves(from, to)) {
+    const h = yield* prepare(space, lo, hi, ballot);
+    if (h.kind !== "captured") return h;
+    for (const [i, a] of h.adopted) adopted.set(i, a);
+    for (const i of h.chosen) chosen.add(i);
+  }
+  return { kind: "captured", adopted, chosen };
+}
+
 function* captureOnce(ctx: OpContext, space: SpaceName, from: number, to: number): OpGen<CaptureResult> {
   const ballot = ctx.nextBallot();
-  const p = (yield { kind: "prepare", space, from, to, ballot }) as PrepareOutcome;
+  const p = yield* prepare(space, from, to, ballot);
   if (p.kind === "failed") return { ok: false, failure: fromRound(p) };
   if (p.kind === "preempted") {
     ctx.learnBallot(p.by);
@@ -68,9 +86,10 @@ function* captureOnce(ctx: OpContext, space: SpaceName, from: number, to: number
   if (p.kind === "pending") return fail("internal", "prepare resumed while pending");
   const held: Capture = { space, from, to, ballot };
   const written = new Map<number, Uint8Array>();
-  if (p.adopted.size > 0) {
-    // Finish every value found, under our ballot: never overwrite what may be chosen.
-    const entries = [...p.adopted].map(([index, a]) => ({ index, value: a.value }));
+  // Finish every value found, under our ballot (never overwrite what may be chosen), in accepts
+  // within the wire's limits.
+  const found = [...p.adopted].map(([index, a]) => ({ index, value: a.value }));
+  for (const entries of chunkEntries(found)) {
     const done = yield* accept(ctx, held.space, ballot, entries);
     if (!done.ok) return done;
     for (const e of entries) {
@@ -120,6 +139,21 @@ export function* unsafeWrite(ctx: OpContext, space: SpaceName, entries: readonly
   return yield* accept(ctx, space, OWNER_BALLOT, entries);
 }
 
+/** One read round over [from, to): its tallies, in order, each covering a sub-range. One unless a
+ *  reply was too large for an envelope: then each half is read again, recursively. */
+function* readRound(space: SpaceName, from: number, to: number): Generator<Round, ReadTally[] | RoundFailure, RoundOutcome> {
+  const o = (yield { kind: "read", space, from, to }) as ReadRoundOutcome;
+  if (!isFailure(o)) return [o];
+  if (to - from === 1 || !replyTooLarge(o)) return o;
+  const out: ReadTally[] = [];
+  for (const [lo, hi] of halves(from, to)) {
+    const h = yield* readRound(space, lo, hi);
+    if (isFailure(h)) return h;
+    out.push(...h);
+  }
+  return out;
+}
+
 export function* read(ctx: OpContext, space: SpaceName, from: number, to: number, recover: boolean): OpGen<Map<number, ReadResult>> {
   const out = new Map<number, ReadResult>();
   let missing = false;
@@ -129,11 +163,13 @@ export function* read(ctx: OpContext, space: SpaceName, from: number, to: number
     else missing = true;
   }
   if (!missing) return ok(out);
-  const o = (yield { kind: "read", space, from, to }) as ReadRoundOutcome;
-  if (isFailure(o)) return { ok: false, failure: fromRound(o) };
+  const tallies = yield* readRound(space, from, to);
+  if (isFailure(tallies)) return { ok: false, failure: fromRound(tallies) };
   const unsettled: number[] = [];
+  let t = 0;
   for (let i = from; i < to; i++) {
-    const r = o.outcome(i, true) as ReadOutcome;
+    while (i >= tallies[t]!.to) t++;
+    const r = tallies[t]!.outcome(i, true) as ReadOutcome;
     if (r.kind === "written") {
       ctx.remember(space, i, r.value);
       out.set(i, { _tag: "Written", value: r.value });

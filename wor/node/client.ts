@@ -12,6 +12,8 @@ import type { ClientFrame, ServerFrame } from "../wire/frames.ts";
 import { CLIENT_DEFAULTS, type ClientCoreConfig, type Completion, type Op, WorClientCore } from "../core/client-core.ts";
 import type { AllocResult, Capture, CaptureResult, CheckResult, CreateSpaceResult, OpResult, ReadResult, SpaceMetaResult, WorFailure, WriteResult } from "../core/results.ts";
 import { type SpaceKind, type SpaceMeta, kindNoun } from "../core/space-meta.ts";
+import { type RegisterOpStep, startRegisterOp } from "../core/step-ops.ts";
+import type { RegisterResults } from "../core/steps.ts";
 import { checkMark, checkSpace } from "../core/validate.ts";
 import { shortReason } from "./grpc-reason.ts";
 import type { AcceptorLink, Transport } from "./link.ts";
@@ -167,6 +169,12 @@ export class WorClient {
     return this.run(() => this.core.check(space, segment, now()));
   }
 
+  /** Answer an app's register step (wor/core/steps.ts, through wor/core/step-ops.ts): resolves
+   *  with the step's result, a failure included (wor/node/driver.ts runs app operations with it). */
+  step<S extends RegisterOpStep>(step: S): Promise<RegisterResults[S["kind"]]> {
+    return this.settle(() => startRegisterOp(this.core, step, now())) as Promise<RegisterResults[S["kind"]]>;
+  }
+
   /** Values as they are learned chosen in `space` at index ≥ from (pushed, not polled; any order). */
   watch(space: SpaceName, from = 0): WatchFeed {
     const bad = checkSpace(space) ?? checkMark(from, "watch start");
@@ -199,7 +207,15 @@ export class WorClient {
   }
 
   private run<T>(start: () => Op<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new WorError({ code: "unavailable", message: "client closed" }));
+    return this.settle(start).then((r) => {
+      if (!r.ok) throw new WorError(r.failure);
+      return r.value;
+    });
+  }
+
+  /** The operation `start` submits to the core, settled: a failure is a value, not a rejection. */
+  private settle<T>(start: () => Op<T>): Promise<OpResult<T>> {
+    if (this.closed) return Promise.resolve({ ok: false, failure: { code: "unavailable", message: "client closed" } });
     let op: Op<T>;
     try {
       op = start();
@@ -208,10 +224,7 @@ export class WorClient {
     }
     const p = new Promise<OpResult<unknown>>((resolve) => this.waiting.set(op, { resolve }));
     this.scheduleFlush();
-    return p.then((r) => {
-      if (!r.ok) throw new WorError(r.failure);
-      return r.value as T;
-    });
+    return p as Promise<OpResult<T>>;
   }
 
   private onFrames(acceptor: number, frames: readonly ServerFrame[]): void {

@@ -12,14 +12,13 @@
  * rather than serve from a disk in an unknown state.
  */
 import * as grpc from "@grpc/grpc-js";
-import { decodeClientFrames, decodeInspectRequest, decodeStatusRequest, encodeInspectReply, encodeServerFrames, encodeStatus } from "../wire/codec.ts";
-import type { ServerFrame } from "../wire/frames.ts";
+import { decodeClientFrames, decodeInspectRequest, decodeStatusRequest, encodeInspectReply, encodeStatus } from "../wire/codec.ts";
 import { type AcceptorHandlers, AcceptorService } from "../wire/service.ts";
 import type { ErrorCode } from "../../paxos/messages.ts";
 import type { AcceptorNode, FrameSink } from "./acceptor-node.ts";
 import { type ServerTls, bindServer, clusterCheck, exhaustCall, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "./grpc-serving.ts";
 import { SessionBudget, type SessionBudgetLimits } from "./session-budget.ts";
-import { StreamWriter } from "./stream-writer.ts";
+import { replyWriter } from "./reply-writer.ts";
 
 export type { ServerTls } from "./grpc-serving.ts";
 
@@ -96,12 +95,8 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
         options.onSessionClosed?.(peer, reason);
       };
       const member = budget.join({ pause: () => call.pause(), resume: () => call.resume(), exhaust });
-      const writer = new StreamWriter<ServerFrame>(call, {
-        encode: encodeServerFrames,
-        frameBytes: serverFrameBytes,
+      const writer = replyWriter(call, {
         queuedFramesMax: options.queuedFramesMax,
-        oversize: (f, bytes) =>
-          f.kind === "reply" ? { id: f.id, kind: "reply", reply: { kind: "error", code: "tooLarge", message: `reply of ${bytes} bytes exceeds an envelope; ask for less` } } : undefined,
         onFail: (error) => exhaust(error.message),
         onPendingChange: () => member.update(writer.pendingBytes, writer.stalled),
       });
@@ -169,23 +164,4 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
     void close().then(() => options.onStopped?.(error));
   });
   return { port, close };
-}
-
-/** An upper-ish estimate of a server frame's encoded size: its byte values plus per-item overhead. */
-export function serverFrameBytes(f: ServerFrame): number {
-  if (f.kind === "learned") return 32 + f.space.length + f.value.byteLength;
-  const r = f.reply;
-  const values = (list: readonly { accepted?: { value: Uint8Array } }[]) => list.reduce((n, a) => n + 64 + (a.accepted?.value.byteLength ?? 0), 0);
-  switch (r.kind) {
-    case "promise":
-      return 48 + values(r.accepted);
-    case "states":
-      return 48 + values(r.addresses) + 48 * r.ranges.length;
-    case "voted":
-      return 48 + r.refused.reduce((n, x) => n + 48 + (x.chosen?.byteLength ?? 0), 0);
-    case "error":
-      return 32 + r.message.length * 3;
-    default:
-      return 48;
-  }
 }

@@ -5,10 +5,12 @@
  * and healed to test reconnects, or an acceptor paused (silent while its links look up, like a
  * stopped process).
  */
-import { decodeClientFrames, decodeServerFrames, encodeClientFrames, encodeServerFrames } from "../wire/codec.ts";
+import { decodeClientFrames, decodeServerFrames, encodeClientFrames } from "../wire/codec.ts";
 import type { ClientFrame, ServerFrame } from "../wire/frames.ts";
 import type { AcceptorNode, FrameSink } from "./acceptor-node.ts";
 import type { AcceptorLink, LinkEvents, Transport } from "./link.ts";
+import { replyWriter } from "./reply-writer.ts";
+import type { FrameStream, StreamWriter } from "./stream-writer.ts";
 
 export class MemoryTransport implements Transport {
   private readonly links = new Set<MemoryLink>();
@@ -106,17 +108,29 @@ class MemoryLink implements AcceptorLink {
   }
 }
 
-/** The acceptor's side of one session: server frames cross back through the codec. */
+/** The acceptor's side of one session: server frames cross back through the codec, in envelopes
+ *  made by the gRPC server's reply writer (so a reply too large for one is refused the same way). */
 class Session implements FrameSink {
   closed = false;
-  constructor(private readonly events: LinkEvents) {}
+  private readonly writer: StreamWriter<ServerFrame>;
+  constructor(events: LinkEvents) {
+    const stream: FrameStream = {
+      write: (envelope, done) => {
+        queueMicrotask(() => {
+          if (!this.closed) {
+            const decoded = decodeServerFrames(envelope);
+            if (decoded.ok) events.onFrames(decoded.value);
+          }
+          done();
+        });
+        return true;
+      },
+      once: () => stream,
+    };
+    this.writer = replyWriter(stream, { onFail: () => {} });
+  }
   send(frames: ServerFrame[]): void {
     if (this.closed || frames.length === 0) return;
-    const bytes = encodeServerFrames(frames);
-    queueMicrotask(() => {
-      if (this.closed) return;
-      const decoded = decodeServerFrames(bytes);
-      if (decoded.ok) this.events.onFrames(decoded.value);
-    });
+    this.writer.push(frames);
   }
 }

@@ -9,7 +9,8 @@ import { bytesEqual } from "../../../verify/runtime/bytes.ts";
 import type { Ballot } from "../../../paxos/ballot.ts";
 import { planted } from "../../../verify/runtime/planted.ts";
 import { FILL_BYTES, type IdempotencyKey, decodeSlot, encodeEntry, sameKey } from "./entry.ts";
-import { type LogGen, type LogResult, type TokenAsk, isTransient, logFail, logOk, run, sleep } from "./steps.ts";
+import { sleep } from "../../../wor/core/steps.ts";
+import { type LogGen, type LogResult, type TokenAsk, isTransient, logFail, logOk, run } from "./steps.ts";
 import type { Token } from "./tokens.ts";
 
 export interface AppendConfig {

@@ -3,9 +3,10 @@
  * tail found by scanning when no sequencer is asked. A reader never returns a value that is not
  * chosen (the register layer's guarantee), so every reader sees the same value at every slot.
  */
+import { lastAllocated } from "../../../wor/core/segments.ts";
+import { type RegGen, run, sleep } from "../../../wor/core/steps.ts";
 import { FILL_BYTES, type LogEntry, decodeSlot } from "./entry.ts";
-import { lastAllocated } from "./segments.ts";
-import { type LogGen, type LogResult, isTransient, logFail, logOk, run, sleep } from "./steps.ts";
+import { type LogResult, isTransient, logFail, logOk } from "./steps.ts";
 
 export type SlotRead =
   | { readonly kind: "entry"; readonly slot: number; readonly entry: LogEntry }
@@ -38,7 +39,7 @@ export function slotRead(slot: number, bytes: Uint8Array): LogResult<SlotRead> {
 }
 
 /** One read round over [from, to): what each slot holds now (a pending slot reads as unwritten). */
-export function* readSlots(cfg: ReadConfig, from: number, to: number): LogGen<LogResult<SlotRead[]>> {
+export function* readSlots(cfg: ReadConfig, from: number, to: number): RegGen<LogResult<SlotRead[]>> {
   const r = yield* run({ kind: "read", space: cfg.log, from, to, recover: false });
   if (!r.ok) return r;
   const out: SlotRead[] = [];
@@ -55,7 +56,7 @@ export function* readSlots(cfg: ReadConfig, from: number, to: number): LogGen<Lo
 
 /** Fill the hole at `slot`: capture it, and if it is still empty write a fill marker. Returns what
  *  the slot holds afterwards: the fill, or the value a slow appender got in first. */
-export function* fill(cfg: ReadConfig, slot: number): LogGen<LogResult<SettledRead>> {
+export function* fill(cfg: ReadConfig, slot: number): RegGen<LogResult<SettledRead>> {
   for (;;) {
     const c = yield* run({ kind: "capture", space: cfg.log, from: slot, to: slot + 1 });
     if (!c.ok) return c;
@@ -84,7 +85,7 @@ function settledRead(slot: number, bytes: Uint8Array): LogResult<SettledRead> {
 
 /** Read [from, to), a range below the tail, waiting for slots in flight and filling the holes that
  *  stay empty past `holeTimeoutMs`. Every slot of the answer is settled for good. */
-export function* readSettled(cfg: ReadConfig, from: number, to: number): LogGen<LogResult<SettledRead[]>> {
+export function* readSettled(cfg: ReadConfig, from: number, to: number): RegGen<LogResult<SettledRead[]>> {
   const out: SettledRead[] = [];
   let at = from;
   let waited = 0;
@@ -124,8 +125,8 @@ export function* readSettled(cfg: ReadConfig, from: number, to: number): LogGen<
 
 /** The tail as the registers show it, without a sequencer: one past the highest chosen slot of the
  *  allocated segments (a lower bound on the sequencer's tail: issued slots may still be in flight). */
-export function* scanTail(cfg: ReadConfig): LogGen<LogResult<number>> {
-  const last = yield* lastAllocated(cfg);
+export function* scanTail(cfg: ReadConfig): RegGen<LogResult<number>> {
+  const last = yield* lastAllocated(cfg.log);
   if (!last.ok) return last;
   for (let seg = last.value; seg >= 0; seg--) {
     const segFrom = seg * cfg.segmentSize;

@@ -17,13 +17,15 @@
  * table knows or was appended before the window (the documented limit, apps/log/README.md).
  * Metadata without a mark (a log written before marks existed) counts as sealed below the window.
  */
+import { type LastSegment, lastSegment, seal, unsealedFrom } from "../../../wor/core/segments.ts";
+import type { RegGen } from "../../../wor/core/steps.ts";
 import { planted } from "../../../verify/runtime/planted.ts";
 import { FILL_BYTES, decodeSlot, keyString } from "./entry.ts";
 import { KeyTable } from "./key-table.ts";
-import { type LastSegment, type SegmentConfig, type SegmentMeta, lastSegment, seal } from "./segments.ts";
-import { type LogResult, type RegGen, logOk } from "./steps.ts";
+import { LOG_SEGMENT_META, type LogSegmentConfig, type LogSegmentFields, type LogSegmentMeta, segmentsOf } from "./segments.ts";
+import { type LogResult, logOk } from "./steps.ts";
 
-export interface RecoveryConfig extends SegmentConfig {
+export interface RecoveryConfig extends LogSegmentConfig {
   /** The dedupe window: a new sequencer learns the keys of this many segments holding entries
    *  behind its first one (fill-only segments do not count). */
   readonly dedupeSegments: number;
@@ -45,10 +47,10 @@ export interface Recovered {
 }
 
 /** Recover the log; `known`: its last segment, when the caller already found it. */
-export function* recoverSegments(cfg: RecoveryConfig, known?: LastSegment): RegGen<LogResult<Recovered>> {
+export function* recoverSegments(cfg: RecoveryConfig, known?: LastSegment<LogSegmentFields>): RegGen<LogResult<Recovered>> {
   let found = known;
   if (!found) {
-    const r = yield* lastSegment(cfg);
+    const r = yield* lastSegment(cfg.log, LOG_SEGMENT_META);
     if (!r.ok) return r;
     found = r.value;
   }
@@ -57,7 +59,7 @@ export function* recoverSegments(cfg: RecoveryConfig, known?: LastSegment): RegG
   const listed = new Set(meta.entrySegments);
   // Planted bug: the recovery before sealed-below marks (only the last two segments).
   const from = planted("recoverOnlyLastSegments") ? Math.max(0, last - 1) : firstToRecover(cfg.dedupeSegments, last, meta);
-  const mark = meta.sealedBelow ?? from;
+  const mark = unsealedFrom(found, from);
   const keys = new KeyTable(cfg.keysMax, from * cfg.segmentSize);
   const streams = new Map<string, number>();
   const entrySegments = new Set<number>();
@@ -74,7 +76,7 @@ export function* recoverSegments(cfg: RecoveryConfig, known?: LastSegment): RegG
     if (!wanted(s)) continue;
     let end = s;
     while (end < last && wanted(end + 1)) end++;
-    const r = yield* seal(cfg, s, end, FILL_BYTES, learn);
+    const r = yield* seal(segmentsOf(cfg), s, end, FILL_BYTES, learn);
     if (!r.ok) return r;
     s = end;
   }
@@ -87,7 +89,7 @@ export function* recoverSegments(cfg: RecoveryConfig, known?: LastSegment): RegG
  * fills only are free, so a sparse log's window reaches far back). Without a mark or a list (a log
  * written before them), the last `window` segments.
  */
-export function firstToRecover(window: number, last: number, meta: SegmentMeta): number {
+export function firstToRecover(window: number, last: number, meta: LogSegmentMeta): number {
   const plain = Math.max(0, last + 1 - window);
   const mark = meta.sealedBelow;
   if (mark === undefined) return plain;

@@ -20,14 +20,17 @@
  */
 import { type Ballot, compareBallots } from "../../../paxos/ballot.ts";
 import type { Capture } from "../../../wor/core/results.ts";
+import { type ClaimResult, type SegmentConfig, claim, lastSegment, seal } from "../../../wor/core/segments.ts";
+import { type RegGen, type RegisterStep, sleep } from "../../../wor/core/steps.ts";
+import { TaskRunner } from "../../../wor/core/tasks.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
 import { FILL_BYTES, PREV_NONE, PREV_UNKNOWN, isFill, keyString } from "./entry.ts";
 import { KeyTable } from "./key-table.ts";
 import { type Recovered, type RecoveryConfig, recoverSegments } from "./recovery.ts";
-import { type ClaimResult, type SegmentMeta, claim, lastSegment, seal } from "./segments.ts";
+import { SealBehind } from "./seal-behind.ts";
+import { LOG_SEGMENT_META, type LogSegmentFields, segmentsOf } from "./segments.ts";
 import { lastOwner, ownerIn, redirect } from "./standby.ts";
-import { type ActiveSequencer, type LogFailure, type GrantRequest, type LogResult, type RegGen, type RegisterStep, type StepResult, type TokenAsk, isTransient, logFail, logOk, sleep } from "./steps.ts";
-import { TaskRunner } from "./tasks.ts";
+import { type ActiveSequencer, type LogFailure, type GrantRequest, type LogResult, type TokenAsk, isTransient, logFail, logOk } from "./steps.ts";
 import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "./tokens.ts";
 
 export interface SequencerConfig extends RecoveryConfig {
@@ -55,7 +58,7 @@ export const SEQUENCER_DEFAULTS = {
   aheadSegments: 1,
   sealAfterMs: 2_000,
   dedupeSegments: 64,
-  // A read's or capture's replies carry every value of the chunk: no more than one default segment.
+  // Slots one seal round reads (and captures where they are open): one default segment.
   sealChunkMax: 4_096,
   keysMax: 1 << 20,
   priorsMax: SEQUENCER_PRIORS_MAX,
@@ -82,15 +85,10 @@ interface Queued {
   readonly deadline: number;
 }
 
-/** An own segment whose tokens are all issued, waiting to be sealed behind us. */
-interface FullSegment {
-  readonly segment: number;
-  /** When its last token was issued. */
-  readonly at: number;
-}
-
 export class SequencerCore {
-  private readonly tasks = new TaskRunner<RegisterStep, StepResult>();
+  private readonly tasks = new TaskRunner<RegisterStep, unknown>();
+  /** The log's space, as segment ownership (wor/core/segments.ts) sees it. */
+  private readonly segments: SegmentConfig;
   private phase: Phase = "idle";
   /** Bumped by every recovery: work started under an older epoch is discarded. */
   private epoch = 0;
@@ -104,14 +102,8 @@ export class SequencerCore {
   private claiming = false;
   /** Finding out who owns the last segment (after a token found its slot taken). */
   private checking = false;
-  /** Every segment below this one is sealed (written into the metadata of each segment we claim). */
-  private sealedBelow = 0;
-  /** Own segments fully issued and not yet sealed, oldest first (the first is `sealedBelow`). */
-  private issued: FullSegment[] = [];
-  /** Of the sealed segments from `entriesFrom` on, those that hold an entry (ascending). */
-  private entriesFrom = 0;
-  private entrySegments: number[] = [];
-  private sealing = false;
+  /** Sealing our full segments behind us, and what each claim records of it. */
+  private readonly behind: SealBehind;
   private readonly streams = new Map<string, number>();
   /** Every stream's whole history is known (a fresh log, or recovered back to its start). */
   private streamsComplete = false;
@@ -125,6 +117,8 @@ export class SequencerCore {
   constructor(readonly config: SequencerConfig) {
     assert(config.aheadSegments >= 1 && config.dedupeSegments >= 1 && config.sealAfterMs >= 0, "aheadSegments ≥ 1, dedupeSegments ≥ 1, sealAfterMs ≥ 0");
     this.keys = new KeyTable(config.keysMax, 0);
+    this.segments = segmentsOf(config);
+    this.behind = new SealBehind(config.sealAfterMs, config.dedupeSegments);
   }
 
   /** Ask for one token per ask; the grant leaves through `takeOutputs()`, now or later. */
@@ -147,7 +141,7 @@ export class SequencerCore {
     this.pump();
   }
 
-  onResult(stepId: number, result: StepResult): void {
+  onResult(stepId: number, result: unknown): void {
     this.tasks.onResult(stepId, result);
     this.pump();
   }
@@ -163,8 +157,8 @@ export class SequencerCore {
 
   nextWakeup(): number | undefined {
     const due = [...this.queue.map((q) => q.deadline)];
-    const seal = this.sealDue();
-    if (seal !== undefined && !this.sealing) due.push(seal);
+    const seal = this.phase === "ready" ? this.behind.due() : undefined;
+    if (seal !== undefined) due.push(seal);
     return due.length > 0 ? Math.min(...due) : undefined;
   }
 
@@ -187,7 +181,7 @@ export class SequencerCore {
       recoveries: this.recoveries,
       queued: this.queue.length,
       streams: this.streams.size,
-      sealedBelow: this.sealedBelow,
+      sealedBelow: this.behind.sealedBelow,
       dedupeFrom: this.keys.from,
       ...(this.active ? { active: this.active.address } : {}),
     };
@@ -210,7 +204,7 @@ export class SequencerCore {
     if (this.phase !== "ready" || this.checking || slot < this.issuedFrom || slot >= this.next) return;
     this.checking = true;
     const epoch = this.epoch;
-    this.tasks.start(lastOwner(this.config, this.config, (a) => this.hinted(a)), (r) => {
+    this.tasks.start(lastOwner(this.config.log, this.config, (a) => this.hinted(a)), (r) => {
       if (epoch !== this.epoch) return;
       this.checking = false;
       if (!r.ok || r.value === "ours") return;
@@ -230,9 +224,8 @@ export class SequencerCore {
     this.phase = "recovering";
     this.active = undefined;
     this.captures = [];
-    this.issued = [];
+    this.behind.stop();
     this.claiming = false;
-    this.sealing = false;
     this.checking = false;
     const epoch = this.epoch;
     this.tasks.start(this.recoverTask(), (r) => {
@@ -260,7 +253,7 @@ export class SequencerCore {
   /** Stand by if another sequencer serves the log (and no client asked us to take over from it);
    *  otherwise seal what is unsealed and learn the dedupe window. */
   private *tryRecover(): RegGen<LogResult<Recovery>> {
-    const found = yield* lastSegment(this.config);
+    const found = yield* lastSegment(this.config.log, LOG_SEGMENT_META);
     if (!found.ok) return found;
     const owner = ownerIn(this.config, found.value, (a) => this.hinted(a));
     if (typeof owner === "object") return logOk({ kind: "standby", active: owner });
@@ -273,9 +266,8 @@ export class SequencerCore {
     this.phase = "standby";
     this.active = active;
     this.captures = [];
-    this.issued = [];
+    this.behind.stop();
     this.claiming = false;
-    this.sealing = false;
     this.checking = false;
     for (const q of this.queue) this.grants.push({ id: q.id, result: redirect(this.config, this.config.log, active) });
     this.queue = [];
@@ -286,9 +278,7 @@ export class SequencerCore {
     this.streamsComplete = r.from === 0;
     for (const [tag, slot] of [...r.streams].sort(([, a], [, b]) => a - b)) this.noteStream(tag, slot);
     this.keys = r.keys;
-    this.entriesFrom = r.from;
-    this.entrySegments = [...r.entrySegments];
-    this.sealedBelow = r.last + 1;
+    this.behind.recovered(r.last, r.from, r.entrySegments);
     this.nextSegment = r.last + 1;
     this.next = this.nextSegment * this.config.segmentSize;
     this.issuedFrom = this.next;
@@ -302,18 +292,8 @@ export class SequencerCore {
     this.claiming = true;
     const epoch = this.epoch;
     const segment = this.nextSegment;
-    // What the next owner need not seal or read back: the mark, and which sealed segments of the
-    // dedupe window behind this one hold entries.
-    if (this.entrySegments.length > this.config.dedupeSegments) {
-      this.entrySegments = this.entrySegments.slice(-this.config.dedupeSegments);
-      this.entriesFrom = this.entrySegments[0]!;
-    }
-    const meta = {
-      ...(this.config.address !== undefined ? { address: this.config.address } : {}),
-      sealedBelow: this.sealedBelow,
-      entriesFrom: this.entriesFrom,
-      entrySegments: [...this.entrySegments],
-    };
+    // What the next owner need not seal or read back.
+    const meta = { ...(this.config.address !== undefined ? { address: this.config.address } : {}), ...this.behind.claimMeta() };
     this.tasks.start(this.claimTask(segment, meta), (r) => {
       if (epoch !== this.epoch) return;
       this.claiming = false;
@@ -330,43 +310,27 @@ export class SequencerCore {
     });
   }
 
-  private *claimTask(segment: number, meta: Omit<SegmentMeta, "owner">): RegGen<LogResult<ClaimResult>> {
+  private *claimTask(segment: number, meta: LogSegmentFields & { sealedBelow: number }): RegGen<LogResult<ClaimResult>> {
     for (;;) {
-      const r = yield* claim(this.config, this.config.owner, segment, meta);
+      const r = yield* claim(this.segments, LOG_SEGMENT_META, segment, { owner: this.config.owner, ...meta });
       if (r.ok || !isTransient(r.failure.code)) return r;
       yield* sleep(this.config.retryMs);
     }
   }
 
-  /** When the oldest fully issued segment is due to be sealed. */
-  private sealDue(): number | undefined {
-    const first = this.issued[0];
-    return this.phase === "ready" && first ? first.at + this.config.sealAfterMs : undefined;
-  }
-
   /** Seal the oldest fully issued segment once it is due, one at a time, in order. */
   private sealBehind(): void {
-    const due = this.sealDue();
-    if (this.sealing || due === undefined || due > this.now) return;
-    const { segment } = this.issued[0]!;
-    assert(segment === this.sealedBelow, () => `segment ${segment} is the next to seal (${this.sealedBelow})`);
-    this.sealing = true;
+    const segment = this.phase === "ready" ? this.behind.start(this.now) : undefined;
+    if (segment === undefined) return;
     const epoch = this.epoch;
     let entries = false;
     const visit = (_slot: number, v: Uint8Array): void => {
       entries ||= !isFill(v);
     };
-    this.tasks.start(seal(this.config, segment, segment, FILL_BYTES, visit), (r) => {
+    this.tasks.start(seal(this.segments, segment, segment, FILL_BYTES, visit), (r) => {
       if (epoch !== this.epoch) return;
-      this.sealing = false;
-      if (!r.ok) {
-        // Try again later; a recovery would seal it anyway.
-        this.issued[0] = { segment, at: this.now };
-        return;
-      }
-      this.issued.shift();
-      this.sealedBelow = segment + 1;
-      if (entries) this.entrySegments.push(segment);
+      if (r.ok) this.behind.sealed(segment, entries);
+      else this.behind.failed(segment, this.now);
     });
   }
 
@@ -412,7 +376,7 @@ export class SequencerCore {
     const slot = this.next++;
     if (this.next === capture.to) {
       this.captures.shift();
-      this.issued.push({ segment: Math.floor(slot / this.config.segmentSize), at: this.now });
+      this.behind.issued(Math.floor(slot / this.config.segmentSize), this.now);
     }
     const prev = ask.streams.map((tag) => {
       const p = this.streamTail(tag);

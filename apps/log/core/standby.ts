@@ -6,8 +6,10 @@
  * to take over, naming that address (a takeover hint: the client gave up on it). An embedded
  * sequencer (no address), or an earlier incarnation at our own address, is fenced instead.
  */
-import { type LastSegment, type SegmentConfig, lastSegment } from "./segments.ts";
-import { type ActiveSequencer, type LogResult, type RegGen, logOk } from "./steps.ts";
+import { type LastSegment, lastSegment } from "../../../wor/core/segments.ts";
+import type { RegGen } from "../../../wor/core/steps.ts";
+import { LOG_SEGMENT_META, type LogSegmentFields } from "./segments.ts";
+import { type ActiveSequencer, type LogResult, logOk } from "./steps.ts";
 
 /** A sequencer as its segments name it: its owner id, and where it serves (none: embedded). */
 export interface SequencerSelf {
@@ -20,7 +22,7 @@ export type LastOwner = "ours" | "fence" | ActiveSequencer;
 
 /** Who owns the last allocated segment `found`, as far as `self` is concerned; `takeover(address)`:
  *  a client asked us to take over from the sequencer at `address`. */
-export function ownerIn(self: SequencerSelf, found: LastSegment, takeover: (address: string) => boolean): LastOwner {
+export function ownerIn(self: SequencerSelf, found: LastSegment<LogSegmentFields>, takeover: (address: string) => boolean): LastOwner {
   if (found.segment < 0) return "ours";
   const { owner, address } = found.meta;
   if (owner === undefined || owner === self.owner) return "ours";
@@ -29,8 +31,8 @@ export function ownerIn(self: SequencerSelf, found: LastSegment, takeover: (addr
 }
 
 /** `ownerIn` the log's last allocated segment. */
-export function* lastOwner(cfg: Pick<SegmentConfig, "log">, self: SequencerSelf, takeover: (address: string) => boolean): RegGen<LogResult<LastOwner>> {
-  const found = yield* lastSegment(cfg);
+export function* lastOwner(log: string, self: SequencerSelf, takeover: (address: string) => boolean): RegGen<LogResult<LastOwner>> {
+  const found = yield* lastSegment(log, LOG_SEGMENT_META);
   if (!found.ok) return found;
   return logOk(ownerIn(self, found.value, takeover));
 }

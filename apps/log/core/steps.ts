@@ -1,11 +1,12 @@
 /**
- * The steps log operations yield (DESIGN.md §7.1): register operations, token requests to the
- * sequencer, and sleeps. Log operations are generators over these steps, so one core runs under the
- * async node driver (apps/log/node/driver.ts) and under the simulator, which answer each step.
+ * The log's own step and failures (DESIGN.md §3.4): log operations are generators over the register
+ * steps (wor/core/steps.ts) plus one step of the log's, a token request to its sequencer. One core
+ * then runs under the node driver (wor/node/driver.ts, with apps/log/node/driver.ts answering token
+ * steps) and under the simulator.
  */
 import type { Ballot } from "../../../paxos/ballot.ts";
-import type { Entry } from "../../../paxos/messages.ts";
-import type { AllocResult, Capture, CaptureResult, CheckResult, FailureCode, OpResult, ReadResult, WriteResult } from "../../../wor/core/results.ts";
+import type { FailureCode } from "../../../wor/core/results.ts";
+import { type RegisterResults, type RegisterStep, type StepGen, stepRunner } from "../../../wor/core/steps.ts";
 import type { IdempotencyKey } from "./entry.ts";
 import type { Grant } from "./tokens.ts";
 
@@ -23,15 +24,6 @@ export interface TokenAsk {
   readonly taken?: number;
 }
 
-export type RegisterStep =
-  | { readonly kind: "capture"; readonly space: string; readonly from: number; readonly to: number }
-  | { readonly kind: "write"; readonly capture: Capture; readonly entries: readonly Entry[] }
-  | { readonly kind: "read"; readonly space: string; readonly from: number; readonly to: number; readonly recover: boolean }
-  | { readonly kind: "alloc"; readonly space: string; readonly segment: number; readonly meta: Uint8Array }
-  | { readonly kind: "check"; readonly space: string; readonly segment: number }
-  | { readonly kind: "trim"; readonly space: string; readonly below: number }
-  | { readonly kind: "sleep"; readonly ms: number };
-
 /** A request to the sequencer: tokens for `asks` (may be none), and the tails of `streams`. */
 export interface GrantRequest {
   readonly asks: readonly TokenAsk[];
@@ -41,32 +33,24 @@ export interface GrantRequest {
   readonly takeover?: string;
 }
 
-export type LogStep = RegisterStep | { readonly kind: "tokens"; readonly log: string; readonly request: GrantRequest };
-
-/** What each step resumes with. */
-export interface StepResults {
-  capture: OpResult<CaptureResult>;
-  write: OpResult<Map<number, WriteResult>>;
-  read: OpResult<Map<number, ReadResult>>;
-  alloc: OpResult<AllocResult>;
-  check: OpResult<CheckResult>;
-  trim: OpResult<number>;
-  sleep: undefined;
-  tokens: LogResult<Grant>;
+/** The log's own step: a request to the log's sequencer (answered by a `TokenSource`). */
+export interface TokensStep {
+  readonly kind: "tokens";
+  readonly log: string;
+  readonly request: GrantRequest;
 }
-export type StepResult = StepResults[keyof StepResults];
+
+export type LogStep = RegisterStep | TokensStep;
+
+/** What each log step resumes with. */
+type LogResults = RegisterResults & { tokens: LogResult<Grant> };
+export type StepResult = LogResults[keyof LogResults];
 
 /** A log operation: yields steps, resumes with their results, returns T. */
-export type LogGen<T> = Generator<LogStep, T, StepResult>;
-/** One that only needs the registers (the sequencer's work). */
-export type RegGen<T> = Generator<RegisterStep, T, StepResult>;
+export type LogGen<T> = StepGen<LogStep, T>;
 
-/** Yield one step and get its result, typed by the step's kind. */
-export function* run<S extends LogStep>(step: S): Generator<S, StepResults[S["kind"]], StepResult> {
-  return (yield step) as StepResults[S["kind"]];
-}
-
-export const sleep = (ms: number): RegGen<undefined> => run({ kind: "sleep", ms } as const);
+/** Yield one log step and get its result, typed by the step's kind. */
+export const run = stepRunner<LogStep, LogResults>();
 
 /** The sequencer that serves a log: the owner of its last allocated segment, and where it serves. */
 export interface ActiveSequencer {

@@ -13,7 +13,8 @@ import { type IdempotencyKey, entryProblem, entryTooLarge } from "../core/entry.
 import { READ_DEFAULTS, type ReadConfig, type SettledRead, type SlotRead, readSettled, readSlots, scanTail } from "../core/read.ts";
 import type { LogGen, LogResult } from "../core/steps.ts";
 import { type StreamEntry, readStream } from "../core/stream.ts";
-import { type Bound, bounded, runLog } from "./driver.ts";
+import type { Bound } from "../../../wor/node/driver.ts";
+import { bounded, runLog } from "./driver.ts";
 import { LogError } from "./log-error.ts";
 import { type SubscribeOptions, subscribe } from "./subscription.ts";
 import type { TokenSource } from "./token-source.ts";

@@ -7,7 +7,7 @@ import { WorError, type WorClient } from "../../../wor/node/client.ts";
 import { SEQUENCER_DEFAULTS, SequencerCore, type SequencerConfig } from "../core/sequencer.ts";
 import type { GrantRequest, LogResult } from "../core/steps.ts";
 import type { Grant } from "../core/tokens.ts";
-import { registerStep } from "./driver.ts";
+import { registerStep } from "../../../wor/node/driver.ts";
 import type { TokenSource } from "./token-source.ts";
 import type { SequencerLogStatus } from "../wire/frames.ts";
 

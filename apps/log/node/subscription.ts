@@ -9,7 +9,8 @@ import { InOrder } from "../core/in-order.ts";
 import { type ReadConfig, type SettledRead, fill, readSlots, slotRead } from "../core/read.ts";
 import type { LogGen, LogResult } from "../core/steps.ts";
 import { readStream } from "../core/stream.ts";
-import { type Bound, bounded, delay, runLog } from "./driver.ts";
+import { type Bound, delay } from "../../../wor/node/driver.ts";
+import { bounded, runLog } from "./driver.ts";
 import { LogError } from "./log-error.ts";
 import type { TokenSource } from "./token-source.ts";
 

@@ -12,11 +12,13 @@ import { FILL_BYTES, encodeEntry } from "../../../apps/log/core/entry.ts";
 import { LogObserver } from "../../../apps/log/core/invariants.ts";
 import { KeyTable } from "../../../apps/log/core/key-table.ts";
 import { firstToRecover } from "../../../apps/log/core/recovery.ts";
-import { type SegmentMeta, decodeSegmentMeta, encodeSegmentMeta, lastSegment } from "../../../apps/log/core/segments.ts";
+import { LOG_SEGMENT_META, type LogSegmentMeta } from "../../../apps/log/core/segments.ts";
 import { SEQUENCER_DEFAULTS, type SequencerConfig, SequencerCore } from "../../../apps/log/core/sequencer.ts";
-import type { GrantRequest, LogResult, RegisterStep } from "../../../apps/log/core/steps.ts";
+import type { GrantRequest, LogResult } from "../../../apps/log/core/steps.ts";
 import type { Grant } from "../../../apps/log/core/tokens.ts";
-import { drive, registerStep } from "../../../apps/log/node/driver.ts";
+import { lastSegment } from "../../../wor/core/segments.ts";
+import type { RegisterStep } from "../../../wor/core/steps.ts";
+import { drive, registerStep } from "../../../wor/node/driver.ts";
 import { LogError, WormLog } from "../../../apps/log/node/log-client.ts";
 import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
 import type { WorClient } from "../../../wor/node/client.ts";
@@ -42,7 +44,7 @@ describe("sequencer recovery keeps keys exactly-once", () => {
   };
   const meta = async (log: string) => {
     const { client } = cluster.client({ segmentSize: SEGMENT });
-    const r = await drive(lastSegment({ log }), client, undefined);
+    const r = await drive(lastSegment(log, LOG_SEGMENT_META), client);
     assert.ok(r.ok);
     return r.value;
   };
@@ -167,10 +169,14 @@ describe("sequencer recovery keeps keys exactly-once", () => {
     assert.equal(c._tag, "Captured");
     if (c._tag !== "Captured") return;
     await client.writeMany(c.capture, [{ index: 5, value: encodeEntry({ key, streams: [], payload: bytes("pay") }) }]);
-    assert.deepEqual(decodeSegmentMeta(new TextEncoder().encode(JSON.stringify({ sequencer: "old" }))), { owner: "old" });
+    assert.deepEqual(LOG_SEGMENT_META.decode(new TextEncoder().encode(JSON.stringify({ sequencer: "old" }))), { owner: "old" });
     const marked = { sealedBelow: 3, entriesFrom: 1, entrySegments: [2] };
-    assert.deepEqual(decodeSegmentMeta(encodeSegmentMeta("new", marked)), { owner: "new", ...marked });
-    assert.deepEqual(JSON.parse(new TextDecoder().decode(encodeSegmentMeta("new", marked))).sequencer, "new", "older readers still find the owner");
+    assert.deepEqual(LOG_SEGMENT_META.decode(LOG_SEGMENT_META.encode({ owner: "new", ...marked })), { owner: "new", ...marked });
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(LOG_SEGMENT_META.encode({ owner: "new", ...marked }))).sequencer, "new", "older readers still find the owner");
+    // Metadata as sequencers wrote it before segment ownership moved to wor/core still reads whole.
+    const written = '{"sequencer":"s1","address":"h:7","sealedBelow":3,"entriesFrom":1,"entrySegments":[2]}';
+    assert.deepEqual(LOG_SEGMENT_META.decode(new TextEncoder().encode(written)), { owner: "s1", address: "h:7", ...marked });
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(LOG_SEGMENT_META.encode({ owner: "s1", address: "h:7", ...marked }))), JSON.parse(written), "and is written the same way");
     const p = incarnation("legacy");
     assert.deepEqual(await p.log.append(bytes("pay"), { key }), { slot: 5, duplicate: true });
     assert.equal((await p.log.read(6)).kind, "fill", "the old segments were sealed");
@@ -181,7 +187,7 @@ describe("sequencer recovery keeps keys exactly-once", () => {
     const big = 2 * LIMITS.entriesMax;
     const { client } = cluster.client({ segmentSize: big, roundTimeoutMs: 5_000 });
     await WormLog.create(client, "big");
-    await client.alloc("big", 0, encodeSegmentMeta("old"));
+    await client.alloc("big", 0, LOG_SEGMENT_META.encode({ owner: "old" }));
     const c = await client.captureRange("big", 0, big);
     assert.equal(c._tag, "Captured");
     if (c._tag !== "Captured") return;
@@ -200,7 +206,7 @@ describe("sequencer recovery keeps keys exactly-once", () => {
   it("the dedupe window counts the segments that hold entries; the unsealed suffix counts whole", () => {
     const meta = { sealedBelow: 20, entriesFrom: 3, entrySegments: [3, 9, 15, 17] };
     // [window, last, meta] → first segment to recover
-    const cases: [number, number, SegmentMeta, number][] = [
+    const cases: [number, number, LogSegmentMeta, number][] = [
       [64, 21, meta, 3], // every listed segment fits: back to where the list starts
       [4, 21, meta, 15], // the suffix [20, 21] and the two latest listed segments
       [2, 21, meta, 20], // the suffix alone fills the window

@@ -1,6 +1,8 @@
 /**
- * Runs step generators for a sans-IO core: each yielded step leaves through `takeSteps()` with an id,
- * and the generator resumes when the driver answers that id with `onResult`. Pure and synchronous.
+ * Runs step generators (wor/core/steps.ts) for a sans-IO core that has many operations under way at
+ * once (the log's sequencer: recovery, claims, seals): each yielded step leaves through
+ * `takeSteps()` with an id, and the generator resumes when the driver answers that id with
+ * `onResult`. Pure and synchronous.
  */
 export interface Issued<S> {
   readonly id: number;
