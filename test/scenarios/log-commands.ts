@@ -98,9 +98,9 @@ export const LOG_COMMANDS: CommandTable = {
     const p = w.proc(a.word("process"));
     const log = a.word("log");
     const [first, end] = a.range("segments");
-    const cfg = { ...readConfig(w, log), preemptRetriesMax: SEQUENCER_DEFAULTS.preemptRetriesMax, sealChunkMax: 2 * logMeta(w, log).segmentSize };
+    const cfg = { space: log, segmentSize: logMeta(w, log).segmentSize, retryMs: readConfig(w, log).retryMs, preemptRetriesMax: SEQUENCER_DEFAULTS.preemptRetriesMax, sealChunkMax: 2 * logMeta(w, log).segmentSize };
     const found: { index: number; text: string }[] = [];
-    const gen = seal(cfg, first, end - 1, FILL_BYTES, (slot, v) => found.push({ index: slot, text: fmt.value(v) }));
+    const gen = seal(cfg, first, end - 1, FILL_BYTES, (slot: number, v: Uint8Array) => found.push({ index: slot, text: fmt.value(v) }));
     op(w, a, () => w.startTask(p, `seal ${log} segments [${first},${end})`, gen, (r) => result(r, () => fmt.runs(log, found, " "))));
   },
   status: (w, a) => {
