@@ -5,7 +5,7 @@
 import { formatBallot } from "../paxos/ballot.ts";
 import type { ModelCheckSummary } from "./mc/run.ts";
 import { formatTrace } from "./mc/engine.ts";
-import type { SimulationSummary } from "./sim/run.ts";
+import type { SimulationSummary } from "./sim/kernel/run.ts";
 
 function table(rows: readonly (readonly [string, string])[]): string {
   const w = Math.max(...rows.map(([k]) => k.length));
@@ -34,6 +34,7 @@ export function formatModelCheck(s: ModelCheckSummary): string {
 
 export function formatSimulation(s: SimulationSummary): string {
   const rows: [string, string][] = [
+    ["layer", s.layer],
     ["seeds", `${s.seeds} run, ${s.passed} passed, ${s.failures.length} failed`],
     ["operations", String(s.operations)],
     ["events", String(s.events)],
