@@ -15,7 +15,7 @@ const now = () => performance.now();
 const runSimulation = (o: SimulationOptions<WorOptions>) => simulate(worWorld, o);
 const runSeed = (seed: number, o: Partial<Omit<WorOptions, "seed">> = {}) => runSeedOf(worWorld, seed, o);
 /** Seeds in the default run; WORM_SIM_SEEDS=N runs more. */
-const SEEDS = Number(process.env.WORM_SIM_SEEDS ?? 3_000);
+const SEEDS = Number(process.env.WORM_SIM_SEEDS ?? 2_000);
 
 test("event queue pops by time, then in scheduling order", () => {
   const q = new EventQueue<string>();

@@ -33,6 +33,8 @@ type Event =
   | { readonly kind: "syncDone"; readonly acceptor: number; readonly epoch: number }
   | { readonly kind: "message"; readonly from: string; readonly to: string; readonly deliver: () => void; readonly desc: string }
   | { readonly kind: "call"; readonly fn: () => void }
+  | { readonly kind: "tick"; readonly endpoint: number; readonly at: number }
+  | { readonly kind: "resume"; readonly endpoint: number; readonly stepId: number; readonly result: unknown }
   | { readonly kind: "faultTick" }
   | { readonly kind: "restart"; readonly acceptor: number }
   | { readonly kind: "heal" }
@@ -51,7 +53,7 @@ export class Kernel {
   private world: World | undefined;
   private readonly violations: string[] = [];
   private readonly log: string[] = [];
-  private readonly completed: Record<string, number> = {};
+  private readonly completed = new Map<string, number>();
   private hash = 0x811c9dc5;
   private events = 0;
 
@@ -75,7 +77,8 @@ export class Kernel {
       quorum: this.quorum,
       world: () => this.world!,
       record: (line) => this.record(line),
-      later: (ms, fn) => this.later(ms, fn),
+      wake: (p, at) => this.queue.push(at, { kind: "tick", endpoint: p.endpoint, at }),
+      resume: (p, stepId, result, ms) => this.queue.push(this.now + ms, { kind: "resume", endpoint: p.endpoint, stepId, result }),
       send: (p, to, frame) => this.toAcceptor(p, to, frame),
       endSessions: (endpoint) => {
         for (const a of this.acceptors) a.endSession(endpoint);
@@ -86,7 +89,11 @@ export class Kernel {
   /** Run `world` to its end: the workload, the heal phase, the final operations, the end checks. */
   run(world: World): RunResult {
     this.world = world;
-    this.guard(() => world.begin());
+    try {
+      world.begin();
+    } catch (err) {
+      this.caught(err);
+    }
     this.queue.push(0, { kind: "faultTick" });
     this.queue.push(this.options.faultMs, { kind: "heal" });
     const end = this.options.faultMs + this.options.healMs;
@@ -97,7 +104,13 @@ export class Kernel {
         if (final || this.violations.length > 0) break;
         final = true;
         if (world.pending > 0) this.violations.push(`${world.pending} operations never finished`);
-        else this.guard(() => world.final());
+        else {
+          try {
+            world.final();
+          } catch (err) {
+            this.caught(err);
+          }
+        }
         continue;
       }
       if (e.at > end) {
@@ -106,7 +119,11 @@ export class Kernel {
       }
       this.now = Math.max(this.now, e.at);
       this.events++;
-      this.guard(() => this.handle(e.event));
+      try {
+        this.handle(e.event);
+      } catch (err) {
+        this.caught(err);
+      }
       if (this.violations.length > 0) break;
     }
     if (this.violations.length === 0) this.violations.push(...world.finish());
@@ -119,7 +136,7 @@ export class Kernel {
       traceHash: this.hash >>> 0,
       log: this.log,
       operations: world.operations,
-      completed: this.completed,
+      completed: Object.fromEntries(this.completed),
     };
   }
 
@@ -135,7 +152,7 @@ export class Kernel {
   }
   /** Count an operation outcome ("write:Ok"). */
   outcome(what: string): void {
-    this.completed[what] = (this.completed[what] ?? 0) + 1;
+    this.completed.set(what, (this.completed.get(what) ?? 0) + 1);
   }
   later(ms: number, fn: () => void): void {
     this.queue.push(this.now + ms, { kind: "call", fn });
@@ -210,6 +227,16 @@ export class Kernel {
       case "call":
         e.fn();
         return;
+      case "tick": {
+        const p = this.procs.get(e.endpoint);
+        if (p) this.procs.tick(p, e.at);
+        return;
+      }
+      case "resume": {
+        const p = this.procs.get(e.endpoint);
+        if (p) this.procs.answer(p, e.stepId, e.result);
+        return;
+      }
       case "faultTick":
         this.faultTick();
         return;
@@ -297,12 +324,9 @@ export class Kernel {
     this.queue.push(this.now + 1 + this.prng.int(2) + slow, { kind: "syncDone", acceptor: a.id, epoch: a.epoch });
   }
 
-  private guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      if (!(err instanceof AssertionFailed)) throw err;
-      this.violations.push(`assertion failed: ${err.message}`);
-    }
+  /** A failed assertion (an invariant the node or a core checks) is a violation; anything else a bug here. */
+  private caught(err: unknown): void {
+    if (!(err instanceof AssertionFailed)) throw err;
+    this.violations.push(`assertion failed: ${err.message}`);
   }
 }

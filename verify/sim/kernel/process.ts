@@ -73,15 +73,8 @@ export class SimProcess {
   /** The steps yielded since the last call, under process-wide ids. */
   takeSteps(): Issued<Step>[] {
     const out: Issued<Step>[] = [];
-    const take = (service: boolean, steps: readonly Issued<Step>[]) => {
-      for (const s of steps) {
-        const id = this.nextStep++;
-        this.routes.set(id, { service, id: s.id });
-        out.push({ id, step: s.step });
-      }
-    };
-    if (this.service) take(true, this.service.takeSteps());
-    take(false, this.runner.takeSteps());
+    if (this.service) this.route(true, this.service.takeSteps(), out);
+    this.route(false, this.runner.takeSteps(), out);
     return out;
   }
 
@@ -92,6 +85,14 @@ export class SimProcess {
     this.routes.delete(id);
     if (r.service) this.service!.onResult(r.id, result);
     else this.runner.onResult(r.id, result);
+  }
+
+  private route(service: boolean, steps: readonly Issued<Step>[], out: Issued<Step>[]): void {
+    for (const s of steps) {
+      const id = this.nextStep++;
+      this.routes.set(id, { service, id: s.id });
+      out.push({ id, step: s.step });
+    }
   }
 
   tick(now: number): void {

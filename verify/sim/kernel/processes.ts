@@ -28,7 +28,10 @@ export interface ProcessHost {
   readonly quorum: number;
   world(): World;
   record(line: string): void;
-  later(ms: number, fn: () => void): void;
+  /** Call `tick(p, at)` at virtual time `at`. */
+  wake(p: SimProcess, at: number): void;
+  /** Call `answer(p, stepId, result)` after `ms`. */
+  resume(p: SimProcess, stepId: number, result: unknown, ms: number): void;
   /** A client frame from `p` to acceptor `to`, over the network. */
   send(p: SimProcess, to: number, frame: ClientFrame): void;
   /** Endpoint `endpoint` died: its sessions at every acceptor end. */
@@ -94,7 +97,7 @@ export class Processes {
 
   /** Answer step `id` of `p` after `ms` (a sleep, a timeout); a second answer is ignored. */
   answerLater(p: SimProcess, id: number, result: unknown, ms: number): void {
-    this.host.later(ms, () => this.answer(p, id, result));
+    this.host.resume(p, id, result, ms);
   }
 
   /** Start the client core op that answers register step `id` (a world that intercepted the step
@@ -181,11 +184,14 @@ export class Processes {
     const scheduled = this.tickAt.get(p.endpoint);
     if (scheduled !== undefined && scheduled <= at && scheduled >= now) return;
     this.tickAt.set(p.endpoint, at);
-    this.host.later(at - now, () => {
-      if (!p.alive || this.tickAt.get(p.endpoint) !== at) return;
-      this.tickAt.delete(p.endpoint);
-      p.tick(at);
-      this.settle(p);
-    });
+    this.host.wake(p, at);
+  }
+
+  /** A wake-up `armTick` asked for: time passed for the process's cores (unless a later one replaced it). */
+  tick(p: SimProcess, at: number): void {
+    if (!p.alive || this.tickAt.get(p.endpoint) !== at) return;
+    this.tickAt.delete(p.endpoint);
+    p.tick(at);
+    this.settle(p);
   }
 }

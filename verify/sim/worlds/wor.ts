@@ -64,7 +64,7 @@ class WorWorld implements World, WorChecks {
     this.workload = new WorWorkload(k, o, this, this.minority);
     // The setup's votes (each space's metadata) count like any other durable vote.
     this.votes = k.acceptors.map((a) => recordVotes(EMPTY_VOTES, a.durableState));
-    this.checkDurable();
+    this.checkDurable(true);
   }
 
   get pending(): number {
@@ -105,17 +105,18 @@ class WorWorld implements World, WorChecks {
       if (q.kind === "prepare") this.minority.ballotArrived(from, q.from, q.to);
       if (q.kind === "accept") for (const e of q.entries) this.minority.ballotArrived(from, e.index, e.index + 1);
     }
-    this.k.check(checkCommitted(this.ghost, [a.volatileState]).map((v) => `acceptor ${a.id}: ${v}`));
+    for (const v of checkCommitted(this.ghost, [a.volatileState])) this.k.check([`acceptor ${a.id}: ${v}`]);
   }
 
   synced(a: SimAcceptor, durable: readonly Mutation[]): void {
-    this.votes[a.id] = recordVotesFromMutations(this.votes[a.id]!, durable);
-    this.checkDurable();
+    const before = this.votes[a.id]!;
+    this.votes[a.id] = recordVotesFromMutations(before, durable);
+    this.checkDurable(this.votes[a.id] !== before);
   }
 
   crashed(): void {
     if (this.workload.trimsInFlight > 0) probe("wor.trim.acceptorCrashed");
-    this.checkDurable();
+    this.checkDurable(false);
   }
 
   restarted(a: SimAcceptor): void {
@@ -151,11 +152,14 @@ class WorWorld implements World, WorChecks {
     return this.k.acceptors.map((a) => a.durableState);
   }
 
-  /** After durable state changed (a sync or a crash): what is chosen, and acked writes still durable. */
-  private checkDurable(): void {
-    const seen = observeChosen(this.ghost, this.votes, this.k.quorum);
-    this.ghost = seen.ghost;
-    this.k.check(seen.violations);
+  /** After durable state changed (a sync or a crash): what is chosen (when `voted`: new durable
+   *  votes), and acked writes still durable. */
+  private checkDurable(voted: boolean): void {
+    if (voted) {
+      const seen = observeChosen(this.ghost, this.votes, this.k.quorum);
+      this.ghost = seen.ghost;
+      this.k.check(seen.violations);
+    }
     const durable = this.durables();
     for (const a of this.ackedWrites.values()) this.k.check(checkAcked(this.ghost, durable, this.k.quorum, a.space, a.index, a.value));
   }
