@@ -20,7 +20,7 @@ import { buggify } from "../../runtime/buggify.ts";
 import { Prng, hashString32 } from "../../runtime/prng.ts";
 import { probe } from "../../runtime/probe.ts";
 import { SimAcceptor, maybeCrashAcceptor } from "./acceptor.ts";
-import { Net, acceptorName } from "./net.ts";
+import { Net, acceptorIndex, acceptorName } from "./net.ts";
 import { FAULT_TICK_MS, type KernelOptions, type RunResult } from "./options.ts";
 import type { SimProcess } from "./process.ts";
 import { Processes } from "./processes.ts";
@@ -299,13 +299,12 @@ export class Kernel {
     });
   }
 
-  /** Call `fn` for every live process on a process–acceptor link `a|b`. */
+  /** Call `fn` for every live process on `a|b` if it is a process–acceptor link. */
   private onLink(a: string, b: string, fn: (p: SimProcess, acceptor: number) => void): void {
-    const acc = /^a(\d+)$/;
-    const [name, other] = acc.test(b) && !acc.test(a) ? [a, b] : [b, a];
-    const m = acc.exec(other);
-    if (!m || acc.test(name)) return;
-    for (const p of this.procs.all()) if (p.name === name) fn(p, Number(m[1]));
+    const [ia, ib] = [acceptorIndex(a), acceptorIndex(b)];
+    if ((ia === undefined) === (ib === undefined)) return;
+    const [name, acceptor] = ia === undefined ? [a, ib!] : [b, ia];
+    for (const p of this.procs.all()) if (p.name === name) fn(p, acceptor);
   }
 
   private linkUp(p: SimProcess, acceptor: number): void {

@@ -11,17 +11,25 @@ import { probe } from "../../runtime/probe.ts";
 import type { Faults } from "./options.ts";
 import type { EventQueue } from "./queue.ts";
 
-export interface NetClock {
+interface NetClock {
   now(): number;
   healed(): boolean;
   record(line: string): void;
 }
 
 /** The link between two endpoints, either way round ("a0|c1"). */
-export const linkOf = (a: string, b: string): string => (a < b ? `${a}|${b}` : `${b}|${a}`);
+const linkOf = (a: string, b: string): string => (a < b ? `${a}|${b}` : `${b}|${a}`);
 
 /** The endpoint name of acceptor `i`. */
 export const acceptorName = (i: number): string => `a${i}`;
+
+const ACCEPTOR_NAME = /^a(\d+)$/;
+
+/** The acceptor an endpoint name names, if it names one (process names never do). */
+export function acceptorIndex(name: string): number | undefined {
+  const m = ACCEPTOR_NAME.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
 
 export class Net<E> {
   /** Per ordered stream: when its last message arrives (later ones may not overtake it). */

@@ -20,7 +20,7 @@ export interface StepSource {
 }
 
 /** A watch the process holds: values pushed as acceptors learn they are chosen. */
-export interface SimWatch {
+interface SimWatch {
   readonly space: string;
   readonly from: number;
   /** Indexes already delivered (an acceptor each may push one; the first counts). */

@@ -10,6 +10,7 @@ import { type Step, type StepGen, isRegisterStep } from "../../../wor/core/steps
 import type { Issued } from "../../../wor/core/tasks.ts";
 import type { ClientFrame, ServerFrame } from "../../../wor/wire/frames.ts";
 import { assert } from "../../runtime/assert.ts";
+import { acceptorIndex } from "./net.ts";
 import { SimProcess, type StepSource } from "./process.ts";
 import type { World } from "./world.ts";
 
@@ -22,8 +23,9 @@ const SIM_CLIENT = { ...CLIENT_DEFAULTS, roundTimeoutMs: 400, resendMs: 60 } as 
 const WATCH_ID_BASE = 1 << 30;
 
 /** What the process table needs of the kernel. */
-export interface ProcessHost {
+interface ProcessHost {
   now(): number;
+  /** How many acceptors there are. */
   readonly acceptors: number;
   readonly quorum: number;
   world(): World;
@@ -62,6 +64,7 @@ export class Processes {
   /** A new process (a new endpoint) named `name`, with its own client core (`config` over the
    *  simulator's defaults) and optionally an app core of its own, made for its endpoint. */
   spawn(name: string, config: SpawnConfig, service?: (endpoint: number) => StepSource): SimProcess {
+    assert(acceptorIndex(name) === undefined, () => `process name ${name} is an acceptor's`);
     const h = this.host;
     const endpoint = this.nextEndpoint++;
     const wor = new WorClientCore({ ...SIM_CLIENT, ...config, acceptors: h.acceptors, quorum: h.quorum, proposerId: endpoint });

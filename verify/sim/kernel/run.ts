@@ -10,10 +10,10 @@ import { Kernel } from "./kernel.ts";
 import type { KernelOptions, RunResult } from "./options.ts";
 import type { WorldDef } from "./world.ts";
 
-export type SeedResult = RunResult & { readonly buggify: ReadonlyMap<string, number> };
+type SeedResult = RunResult & { readonly buggify: ReadonlyMap<string, number> };
 
 /** A world's options without the seed, any of them overridden. */
-export type WorldOverrides<O extends KernelOptions> = Partial<Omit<O, "seed">>;
+type WorldOverrides<O extends KernelOptions> = Partial<Omit<O, "seed">>;
 
 export interface SimulationOptions<O extends KernelOptions> {
   /** Seeds to run, inclusive. */
@@ -50,7 +50,7 @@ export interface SimulationSummary {
 }
 
 /** The command that replays one seed of `layer`. */
-export const replayCommand = (layer: string, seed: number): string =>
+const replayCommand = (layer: string, seed: number): string =>
   `npm run worm -- check sim --layer ${layer} --seeds ${seed}..${seed}   (or: node --import tsx verify/sim/main.ts --layer ${layer} --seed ${seed})`;
 
 /** Run one seed of `def`'s world. */

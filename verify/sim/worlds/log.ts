@@ -58,7 +58,7 @@ class LogWorld implements World, LogHost {
   private readonly workload: LogWorkload;
   private readonly chosen: ChosenSlots;
   private readonly coverage: LogCoverage;
-  private readonly roles = new Map<SimProcess, Role>();
+  private readonly roles = new WeakMap<SimProcess, Role>();
   private seq: SimProcess | undefined;
   /** Token asks in flight: ask id → the process and step waiting for the grant. */
   private readonly asks = new Map<number, { readonly proc: SimProcess; readonly stepId: number }>();

@@ -45,7 +45,7 @@ export interface OwnerWriteStep {
   readonly entries: readonly Entry[];
 }
 
-export type WorStep = RegisterStep | OwnerWriteStep;
+type WorStep = RegisterStep | OwnerWriteStep;
 type WorResults = RegisterResults & { ownerWrite: OpResult<Map<number, WriteResult>> };
 export type WorGen<T> = StepGen<WorStep, T>;
 

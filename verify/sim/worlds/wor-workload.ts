@@ -159,6 +159,7 @@ export class WorWorkload {
   private capture(c: Client): void {
     const { from, to } = this.range();
     const at = this.invokeAll(c, "s", from, to, { kind: "capture" });
+    // Watched from before its prepare leaves; `op` is the id `go` gives it below.
     const op = this.nextOp;
     const core = c.proc.wor;
     this.minority.start({
