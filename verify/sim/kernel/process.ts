@@ -41,7 +41,6 @@ export class SimProcess {
   /** Process step id → the source's own id (`service` true for the StepSource's steps). */
   private readonly routes = new Map<number, { readonly service: boolean; readonly id: number }>();
   private nextStep = 1;
-  private running = 0;
 
   constructor(
     readonly endpoint: number,
@@ -56,18 +55,9 @@ export class SimProcess {
     return `${this.name}@${this.endpoint}`;
   }
 
-  /** Operations started by `start` and not finished. */
-  get busy(): boolean {
-    return this.running > 0;
-  }
-
   /** Run an app generator; `done` gets its return value. */
   start<T>(gen: StepGen<Step, T>, done: (value: T) => void): void {
-    this.running++;
-    this.runner.start(gen, (v) => {
-      this.running--;
-      done(v);
-    });
+    this.runner.start(gen, done);
   }
 
   /** The steps yielded since the last call, under process-wide ids. */
