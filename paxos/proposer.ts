@@ -1,5 +1,5 @@
 /**
- * Proposer round logic, pure (DESIGN.md §3.2): tallies that take acceptor replies one at a time and
+ * Proposer round logic, pure (docs/ARCHITECTURE.md §3.2): tallies that take acceptor replies one at a time and
  * say when a round is decided. Phase 1 (`PrepareTally`) adopts the highest accepted value per
  * address; phase 2 (`AcceptTally`) counts votes per address; `ReadTally` classifies what a quorum
  * reports as written, unwritten or pending; `AckTally` counts acknowledgements (trim, createSpace).

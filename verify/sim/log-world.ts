@@ -1,5 +1,5 @@
 /**
- * One deterministic simulation run of the whole shared-log stack (DESIGN.md §4.1, §5): 3 acceptors
+ * One deterministic simulation run of the whole shared-log stack (docs/ARCHITECTURE.md §4.1, §5): 3 acceptors
  * (the real acceptor node and group commit over simulated disks, sim/acceptor.ts), a sequencer process running the real
  * `SequencerCore` behind its own WOR client core, and appenders and readers running the real log
  * operations (apps/log/core) behind theirs, on virtual time with one seeded PRNG. Token requests

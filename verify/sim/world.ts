@@ -1,5 +1,5 @@
 /**
- * One deterministic simulation run of the register layer (DESIGN.md §5): 3 acceptors (the real
+ * One deterministic simulation run of the register layer (docs/ARCHITECTURE.md §5): 3 acceptors (the real
  * acceptor node and group commit over simulated disks, sim/acceptor.ts) and several clients running the real
  * WOR client core (wor/core/client-core.ts), on virtual time, every random choice drawn from one
  * PRNG seeded by the run's seed. Faults: message loss, duplication, delay and reordering, partitions
