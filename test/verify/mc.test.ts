@@ -87,6 +87,17 @@ test("minority config: one acceptor unreachable, the others holding different pr
   assert.equal(old.sometimes.find((p) => p.name === "a capture succeeded with a minority unreachable")?.hit, false);
 });
 
+test("recover config: a read recovers what it finds unsettled with the real read operation; exhaustive and clean", () => {
+  const s = runModelCheck({ ...MC_CONFIGS.recover, now });
+  console.log(`# mc recover: ${s.states} states, ${(s.ms / 1000).toFixed(1)} s`);
+  assert.equal(s.violation, undefined, s.violation && `${s.violation.message}\n${formatTrace(s.violation.trace)}`);
+  assert.equal(s.complete, true);
+  for (const p of s.sometimes) assert.ok(p.hit, `sometimes "${p.name}" never happened`);
+  for (const name of ["a read recovered what it found unsettled", "a range capture succeeded", "a capture's promises reported two accepted ballots at one address"]) {
+    assert.ok(s.sometimes.some((p) => p.name === name), name);
+  }
+});
+
 const caught: [PlantedBug, keyof typeof MC_CONFIGS, RegExp][] = [
   ["acceptBelowPromise", "small", /below promise|promise went back/],
   ["ignoreAdoptedValue", "small", /chosen|durable/],
@@ -94,23 +105,25 @@ const caught: [PlantedBug, keyof typeof MC_CONFIGS, RegExp][] = [
   ["readWithoutQuorum", "reads", /read of s\[0\] returned/],
 ];
 for (const [bug, config, message] of caught) {
-  test(`WOR model catches the planted bug ${bug}`, () => {
+  test(`WOR model catches the planted bug ${bug} (${config} config)`, () => {
     const s = plantBugForTest(bug, () => runModelCheck({ ...MC_CONFIGS[config], now }));
     assert.ok(s.violation, `${bug} was not caught`);
     assert.match(s.violation.message, message);
     assert.ok(s.violation.trace.length >= 2);
     assert.match(s.violation.trace.at(-1)!.state, /VIOLATION/);
-    console.log(`# ${bug}: caught after ${s.states} states (trace of ${s.violation.trace.length - 1} steps): ${s.violation.message.slice(0, 120)}`);
+    console.log(`# ${bug} (${config}): caught after ${s.states} states (trace of ${s.violation.trace.length - 1} steps): ${s.violation.message.slice(0, 120)}`);
   });
 }
 
-test("full config (the issue's target) is exhaustive and clean", { skip: process.env.WORM_MC_FULL ? false : "set WORM_MC_FULL=1 (about 30 s)" }, () => {
-  const s = runModelCheck({ ...MC_CONFIGS.full, now });
-  console.log(`# mc full: ${s.states} states, ${(s.ms / 1000).toFixed(1)} s, ${s.statesPerSecond} states/s`);
-  assert.equal(s.violation, undefined);
-  assert.equal(s.complete, true);
-  for (const p of s.sometimes) assert.ok(p.hit, p.name);
-});
+for (const config of ["full", "range"] as const) {
+  test(`${config} config is exhaustive and clean (< 60 s)`, { skip: process.env.WORM_MC_FULL ? false : "set WORM_MC_FULL=1 (about 30 s each)" }, () => {
+    const s = runModelCheck({ ...MC_CONFIGS[config], now });
+    console.log(`# mc ${config}: ${s.states} states, ${(s.ms / 1000).toFixed(1)} s, ${s.statesPerSecond} states/s`);
+    assert.equal(s.violation, undefined);
+    assert.equal(s.complete, true);
+    for (const p of s.sometimes) assert.ok(p.hit, p.name);
+  });
+}
 
 test("group-commit model (persist: async): clean on its first 30,000 states; catches replies released before the sync", () => {
   const async = { ...MC_CONFIGS.small, persist: "async" as const, commits: false, statesMax: 30_000, now };
