@@ -103,6 +103,11 @@ const caught: [PlantedBug, keyof typeof MC_CONFIGS, RegExp][] = [
   ["ignoreAdoptedValue", "small", /chosen|durable/],
   ["replyBeforePersist", "small", /chosen|durable/],
   ["readWithoutQuorum", "reads", /read of s\[0\] returned/],
+  // A capture whose promises report two accepted ballots at one address: only with a third ballot.
+  ["adoptLowestBallot", "range", /acknowledged write of 10 at s\[0\] is durable at only 1/],
+  ["adoptLowestBallot", "recover", /acknowledged write of 10 at s\[0\] is durable at only 1/],
+  // Caught at the first range prepare: its new promise is in the state but not in what it persisted.
+  ["forgetRangePromises", "range", /persisted mutations do not rebuild the state/],
 ];
 for (const [bug, config, message] of caught) {
   test(`WOR model catches the planted bug ${bug} (${config} config)`, () => {
@@ -114,6 +119,16 @@ for (const [bug, config, message] of caught) {
     console.log(`# ${bug} (${config}): caught after ${s.states} states (trace of ${s.violation.trace.length - 1} steps): ${s.violation.message.slice(0, 120)}`);
   });
 }
+
+test("a range promise lost in a crash lets an older capture's write be accepted (rebuild check off)", () => {
+  const s = plantBugForTest("forgetRangePromises", () => runModelCheck({ ...MC_CONFIGS.range, rebuildCheck: false, now }));
+  assert.ok(s.violation, "not caught");
+  assert.match(s.violation.message, /acknowledged write of .* is durable at only 1|two values chosen/);
+  assert.ok(s.violation.trace.some((t) => /crash/.test(t.action)), "the counterexample has a crash");
+  console.log(`# forgetRangePromises, rebuild check off: caught after ${s.states} states (trace of ${s.violation.trace.length - 1} steps): ${s.violation.message}`);
+  const clean = runModelCheck({ ...MC_CONFIGS.range, rebuildCheck: false, statesMax: s.states, now });
+  assert.equal(clean.violation, undefined, "the same search without the bug is clean");
+});
 
 for (const config of ["full", "range"] as const) {
   test(`${config} config is exhaustive and clean (< 60 s)`, { skip: process.env.WORM_MC_FULL ? false : "set WORM_MC_FULL=1 (about 30 s each)" }, () => {
