@@ -93,7 +93,7 @@ test("recover config: a read recovers what it finds unsettled with the real read
   assert.equal(s.violation, undefined, s.violation && `${s.violation.message}\n${formatTrace(s.violation.trace)}`);
   assert.equal(s.complete, true);
   for (const p of s.sometimes) assert.ok(p.hit, `sometimes "${p.name}" never happened`);
-  for (const name of ["a read recovered what it found unsettled", "a range capture succeeded", "a capture's promises reported two accepted ballots at one address"]) {
+  for (const name of ["a read recovered what it found unsettled", "a range capture succeeded", "a capture saw two accepted ballots at one address"]) {
     assert.ok(s.sometimes.some((p) => p.name === name), name);
   }
 });
@@ -131,7 +131,7 @@ test("a range promise lost in a crash lets an older capture's write be accepted 
 });
 
 for (const config of ["full", "range"] as const) {
-  test(`${config} config is exhaustive and clean (< 60 s)`, { skip: process.env.WORM_MC_FULL ? false : "set WORM_MC_FULL=1 (about 30 s each)" }, () => {
+  test(`${config} config is exhaustive and clean (< 60 s)`, { skip: process.env.WORM_MC_FULL ? false : "set WORM_MC_FULL=1 (10 to 20 s each)" }, () => {
     const s = runModelCheck({ ...MC_CONFIGS[config], now });
     console.log(`# mc ${config}: ${s.states} states, ${(s.ms / 1000).toFixed(1)} s, ${s.statesPerSecond} states/s`);
     assert.equal(s.violation, undefined);

@@ -29,7 +29,7 @@ const rebuild = (durable: SpaceState, mutations: readonly Mutation[]): SpaceStat
 };
 
 /** Where released replies go: to proposer `to`'s round `tag`, from acceptor `from`. */
-export type ReleaseReplies = (c: Transition, from: number, to: number, tag: number, replies: readonly Reply[]) => void;
+type ReleaseReplies = (c: Transition, from: number, to: number, tag: number, replies: readonly Reply[]) => void;
 
 /** The real step, its invariant checks and (sync mode) the rebuild from its mutations. */
 interface Stepped {

@@ -13,8 +13,13 @@
  * fresh script: the operations are deterministic given their inputs and their context, whose only
  * state is the highest ballot seen (rebuilt by the replay; the value cache is off, so every read
  * asks the acceptors). Replays are memoised by the verdicts' encodings. A verdict's encoding holds
- * everything an operation reads of it (failure messages aside: the script acts on failure codes),
- * so two interleavings that reach the same verdicts and the same replies are one state.
+ * everything an operation reads of it (failure messages aside: the script acts on failure codes).
+ *
+ * The state's encoding is smaller than the history: the script meets its context only through the
+ * values handed to it, round outcomes and the ballots `nextBallot` returns (a rejection only raises
+ * the highest ballot seen). So a proposer is encoded by its outcomes, the ballots it made, the
+ * highest ballot seen while it may still make one, and its current round's replies: two
+ * interleavings that differ only in rejections that changed no ballot are one state.
  */
 import { type Ballot, OWNER_BALLOT, maxBallot, nextBallot } from "../../../paxos/ballot.ts";
 import type { Reply, Request, SpaceName } from "../../../paxos/messages.ts";
@@ -29,9 +34,11 @@ import { EV, SPACE, type Transition, type WorModelOptions, b, encReply, encReque
 type SentRound = Exclude<Round, { kind: "sleep" }>;
 
 /** A round's outcome as fed to the script, with the highest rejection the round met. */
-export interface Verdict {
+interface Verdict {
   readonly outcome: RoundOutcome;
   readonly rejection?: Ballot;
+  /** The outcome's encoding, and (`code`) with the rejection: what a replay depends on. */
+  readonly outcomeCode: string;
   readonly code: string;
 }
 
@@ -43,10 +50,12 @@ export interface Prop {
   readonly replies: readonly (readonly [number, Reply, string])[];
   /** What the script returned (for traces). */
   readonly result?: string;
+  /** The outcomes, the ballots made, and the highest ballot seen if another may be made. */
+  readonly code: string;
 }
 
 /** Replies carry their round's tag; replies of older rounds are discarded. Commits go at tag 0. */
-export const propTag = (p: Prop): number => p.verdicts.length + 1;
+const propTag = (p: Prop): number => p.verdicts.length + 1;
 
 /** What the script did while taking its latest verdict. */
 interface Effects {
@@ -60,8 +69,8 @@ const noEffects = (): Effects => ({ commits: [], acked: [], reads: [], events: 0
 /** The operations' context: ballots above every one seen, no cache, commits as requests. */
 class ScriptContext implements OpContext {
   seen: Ballot = OWNER_BALLOT;
-  /** Phase-1 rounds started so far. */
-  ballots = 0;
+  /** The ballots of the phase-1 rounds started so far. */
+  readonly made: Ballot[] = [];
   preemptRetriesMax = 1;
   reading = false;
   fx: Effects = noEffects();
@@ -70,11 +79,17 @@ class ScriptContext implements OpContext {
   constructor(
     readonly proposerId: number,
     private readonly commits: boolean,
+    /** The most ballots the script makes (the encoding leaves `seen` out once they are made). */
+    readonly ballotsMax: number,
   ) {}
+  get ballots(): number {
+    return this.made.length;
+  }
   nextBallot(): Ballot {
-    this.ballots++;
+    assert(this.made.length < this.ballotsMax, "a proposer made more ballots than its script allows");
     if (this.reading) this.fx.events |= EV.recovered;
     this.seen = nextBallot(this.seen, this.proposerId);
+    this.made.push(this.seen);
     return this.seen;
   }
   learnBallot(ballot: Ballot): void {
@@ -193,7 +208,7 @@ function roundEvents(round: SentRound, o: RoundOutcome, replies: Prop["replies"]
       for (const a of r.accepted) {
         if (!a.accepted) continue;
         const seen = ballots.get(a.index);
-        if (seen !== undefined && seen !== b(a.accepted.ballot)) ev |= EV.adoptedTwoBallots;
+        if (seen !== undefined && seen !== b(a.accepted.ballot)) ev |= EV.sawTwoBallots;
         ballots.set(a.index, b(a.accepted.ballot));
       }
     }
@@ -207,6 +222,8 @@ interface Replay {
   readonly round?: SentRound;
   readonly result?: string;
   readonly fx: Effects;
+  /** The ballots made, and the highest seen while another may be made. */
+  readonly ballots: string;
 }
 
 /** Sleeps (backoff between preempted attempts) pass at once: nothing else happens to this proposer meanwhile. */
@@ -233,7 +250,7 @@ export function proposers(o: WorModelOptions, broadcast: (c: Transition, from: n
     let hit = memo.get(key);
     if (hit) return hit;
     const plan = plans[i]!;
-    const ctx = new ScriptContext(plan.proposerId, o.commits);
+    const ctx = new ScriptContext(plan.proposerId, o.commits, plan.attempts + (plan.read && plan.recover ? 1 : 0));
     const gen = script(ctx, plan);
     let r = resume(gen);
     verdicts.forEach((v, k) => {
@@ -242,7 +259,8 @@ export function proposers(o: WorModelOptions, broadcast: (c: Transition, from: n
       if (v.rejection) ctx.learnBallot(v.rejection);
       r = resume(gen, v.outcome);
     });
-    hit = r.done ? { result: r.value, fx: ctx.fx } : { round: r.value as SentRound, fx: ctx.fx };
+    const ballots = `${ctx.made.map(b).join(",")}${ctx.ballots < ctx.ballotsMax ? `<${b(ctx.seen)}` : ""}`;
+    hit = r.done ? { result: r.value, fx: ctx.fx, ballots } : { round: r.value as SentRound, fx: ctx.fx, ballots };
     memo.set(key, hit);
     return hit;
   };
@@ -254,7 +272,8 @@ export function proposers(o: WorModelOptions, broadcast: (c: Transition, from: n
     c.acked.push(...r.fx.acked);
     c.reads.push(...r.fx.reads);
     c.events |= r.fx.events;
-    const p: Prop = { verdicts, replies: [], ...(r.round ? { round: r.round } : {}), ...(r.result !== undefined ? { result: r.result } : {}) };
+    const code = `${verdicts.map((v) => v.outcomeCode).join(";")}[${r.ballots}]`;
+    const p: Prop = { verdicts, replies: [], code, ...(r.round ? { round: r.round } : {}), ...(r.result !== undefined ? { result: r.result } : {}) };
     if (r.round) broadcast(c, i, propTag(p), roundRequest(r.round));
     return p;
   };
@@ -267,9 +286,10 @@ export function proposers(o: WorModelOptions, broadcast: (c: Transition, from: n
     const outcome = t.decide(deadline);
     if (!outcome) return p;
     const rejection = t.highestRejection();
-    const code = `${encOutcome(round, outcome)}${rejection ? `^${b(rejection)}` : ""}`;
+    const outcomeCode = encOutcome(round, outcome);
+    const code = `${outcomeCode}${rejection ? `^${b(rejection)}` : ""}`;
     c.events |= roundEvents(round, outcome, p.replies);
-    return enter(c, i, [...p.verdicts, { outcome, code, ...(rejection ? { rejection } : {}) }]);
+    return enter(c, i, [...p.verdicts, { outcome, outcomeCode, code, ...(rejection ? { rejection } : {}) }]);
   };
 
   return {
@@ -298,7 +318,7 @@ export function proposers(o: WorModelOptions, broadcast: (c: Transition, from: n
     encode(p: Prop, perm: readonly number[]): string {
       if (!p.round) return ".";
       const replies = p.replies.map(([a, , code]) => `${perm[a]}:${code}`).sort();
-      return `${p.verdicts.map((v) => v.code).join(";")}(${replies.join(";")})`;
+      return `${p.code}(${replies.join(";")})`;
     },
     format(p: Prop): string {
       const now = p.round ? `waiting on ${encRequest(roundRequest(p.round))}, replies (${p.replies.map(([a, , code]) => `${a}:${code}`).join("; ")})` : `returned: ${p.result}`;

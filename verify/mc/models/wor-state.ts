@@ -92,7 +92,6 @@ export type Msg =
   | { readonly kind: "req"; readonly from: number; readonly to: number; readonly tag: number; readonly req: Request; readonly code: string }
   | { readonly kind: "rep"; readonly from: number; readonly to: number; readonly tag: number; readonly rep: Reply; readonly code: string };
 export type ReqMsg = Extract<Msg, { kind: "req" }>;
-export type RepMsg = Extract<Msg, { kind: "rep" }>;
 
 export interface WorState {
   readonly acc: readonly Acc[];
@@ -130,7 +129,7 @@ export const EV = {
   timedOut: 128,
   recovered: 256,
   captured: 512,
-  adoptedTwoBallots: 1024,
+  sawTwoBallots: 1024,
   /** A proposer's first capture operation (which retries inside itself while preempted) succeeded. */
   firstCaptureSucceeded: 2048,
 } as const;
@@ -194,7 +193,7 @@ export function encReply(r: Reply): string {
 }
 export const encMsg = (m: Msg, perm: readonly number[]): string =>
   m.kind === "req" ? `>${m.from}${perm[m.to]}#${m.tag}${m.code}` : `<${perm[m.from]}${m.to}#${m.tag}${m.code}`;
-export const encVotes = (log: VoteLog): string => [...log.keys()].sort().join(",");
+const encVotes = (log: VoteLog): string => [...log.keys()].sort().join(",");
 const accCodes = new WeakMap<Acc, string>();
 export function encAcc(a: Acc): string {
   let code = accCodes.get(a);

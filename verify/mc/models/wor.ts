@@ -248,7 +248,7 @@ export function worModel(options: Partial<WorModelOptions> = {}): Model<WorState
       ...(o.readers > 0 && o.recover ? [{ name: "a read recovered what it found unsettled", check: ev(EV.recovered) }] : []),
       ...(o.addresses > 1 ? [{ name: "a range capture succeeded", check: ev(EV.captured) }] : []),
       ...(phase2Ballots >= 3
-        ? [{ name: "a capture's promises reported two accepted ballots at one address", check: ev(EV.adoptedTwoBallots) }]
+        ? [{ name: "a capture saw two accepted ballots at one address", check: ev(EV.sawTwoBallots) }]
         : []),
       ...(lossyCrashes ? [{ name: "a crash lost unsynced state", check: ev(EV.crashLostState) }] : []),
       ...(o.unreachable.length > 0 ? [{ name: "a capture succeeded with a minority unreachable", check: ev(EV.firstCaptureSucceeded) }] : []),
