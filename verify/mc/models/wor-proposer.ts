@@ -28,7 +28,7 @@ import { majority } from "../../../paxos/quorum.ts";
 import * as ops from "../../../wor/core/ops.ts";
 import type { OpContext } from "../../../wor/core/ops.ts";
 import { type Round, type RoundOutcome, RoundTally, isFailure, roundRequest } from "../../../wor/core/rounds.ts";
-import { assert } from "../../runtime/assert.ts";
+import { AssertionFailed, assert } from "../../runtime/assert.ts";
 import { EV, SPACE, type Transition, type WorModelOptions, b, encReply, encRequest, hex } from "./wor-state.ts";
 
 type SentRound = Exclude<Round, { kind: "sleep" }>;
@@ -190,7 +190,7 @@ function encOutcome(round: SentRound, o: RoundOutcome): string {
       return `R[${out.join(",")}]`;
     }
     default:
-      return `K${(o as { mark?: number }).mark ?? ""}`;
+      throw new AssertionFailed(`the script yielded a ${round.kind} round`);
   }
 }
 
