@@ -155,7 +155,7 @@ function prepare(st: Step, name: SpaceName, space: SpaceState, from: number, to:
     const kept = space.ranges.filter((r) => !(from <= r.from && r.to <= to && ballotLt(r.ballot, ballot)));
     if (kept.length >= LIMITS.rangeRowsMax) return st.reply(err("tooLarge", `space holds ${kept.length} range promises; trim it`));
     space.ranges = [...kept, { from, to, ballot }].sort((a, b) => a.from - b.from);
-    st.persist.push({ kind: "ranges", space: name, ranges: space.ranges });
+    if (!planted("forgetRangePromises")) st.persist.push({ kind: "ranges", space: name, ranges: space.ranges });
   }
   const accepted: ReportedAddress[] = [];
   forEachOwn(space, from, to, (i, s) => {

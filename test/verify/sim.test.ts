@@ -103,9 +103,11 @@ test("the simulator's acceptors are the real AcceptorNode and GroupCommit: bugs 
   }
 });
 
-for (const bug of PLANTED_BUGS.filter((b) => b !== "appendWithoutSettle" && b !== "recoverOnlyLastSegments" && b !== "waitOutRejection")) {
+const notForRegisterSim = ["appendWithoutSettle", "recoverOnlyLastSegments", "waitOutRejection", "forgetRangePromises"];
+for (const bug of PLANTED_BUGS.filter((b) => !notForRegisterSim.includes(b))) {
   // (appendWithoutSettle and recoverOnlyLastSegments are log-layer bugs: test/apps/log/sim.test.ts;
-  // waitOutRejection is a liveness bug, caught by a sometimes property above)
+  // waitOutRejection is a liveness bug, caught by a sometimes property above; forgetRangePromises
+  // needs range captures, which this workload does not make yet: the model checker's range config)
   test(`the simulator catches the planted bug ${bug}, and prints the replay command`, () => {
     const s = plantBugForTest(bug, () => runSimulation({ seeds: { from: 1, to: 500 } }));
     assert.equal(s.failures.length, 1, `${bug} was not caught in 500 seeds`);
