@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The peers and our benchmarks side by side, in one run (DESIGN.md §6). JSON lines on stdout.
+# The peers and our benchmarks side by side, in one run (docs/ARCHITECTURE.md §6). JSON lines on stdout.
 # usage: bench/compare.sh [ops=20000] [concurrency=64]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 /**
- * Acceptor invariants (DESIGN.md §3.2), exported so unit tests, the simulator and the model checker
+ * Acceptor invariants (docs/ARCHITECTURE.md §3.2), exported so unit tests, the simulator and the model checker
  * call the same functions. Each returns a list of violations (empty when the invariant holds).
  */
 import { type Ballot, ballotEq, ballotLt, formatBallot, isOwnerBallot } from "./ballot.ts";

@@ -1,5 +1,5 @@
 /**
- * The acceptor core: `step(state, request) → { state, persist, replies }` (DESIGN.md §3.2, §7.1).
+ * The acceptor core: `step(state, request) → { state, persist, replies }` (docs/ARCHITECTURE.md §3.2, §7.1).
  * Pure and synchronous. Guard → assert → mutate, then the caller checks the invariants
  * (paxos/acceptor-invariants.ts). Replies come back `Held`: the node releases them only after
  * `persist` is durable.

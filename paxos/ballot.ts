@@ -1,5 +1,5 @@
 /**
- * Ballots: (round, proposer), ordered lexicographically (DESIGN.md §3.2).
+ * Ballots: (round, proposer), ordered lexicographically (docs/ARCHITECTURE.md §3.2).
  * Ballot 0 = (0, 0) is the reserved owner ballot used by `unsafeWrite`; every proposer id is > 0.
  */
 export interface Ballot {

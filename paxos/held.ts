@@ -1,5 +1,5 @@
 /**
- * Persist-before-reply, in the type system (DESIGN.md §3.2). A core never hands out replies
+ * Persist-before-reply, in the type system (docs/ARCHITECTURE.md §3.2). A core never hands out replies
  * directly: it wraps them in `Held`, which only a `Receipt` can open, and only storage mints a
  * receipt, after the batch holding the step's mutations is durable.
  */

@@ -1,4 +1,4 @@
-/** Named limits of the register protocol (DESIGN.md §7.6). Codecs and cores both enforce them. */
+/** Named limits of the register protocol (docs/ARCHITECTURE.md §7.6). Codecs and cores both enforce them. */
 export const LIMITS = Object.freeze({
   /** Addresses one prepare or read may cover. */
   rangeMax: 1 << 20,

@@ -1,5 +1,5 @@
 /**
- * The acceptor protocol as domain types (DESIGN.md §3.2). These are what the codecs produce after
+ * The acceptor protocol as domain types (docs/ARCHITECTURE.md §3.2). These are what the codecs produce after
  * validation and what the pure cores consume; the wire forms live in proto/.
  */
 import type { Ballot } from "./ballot.ts";

@@ -1,5 +1,5 @@
 /**
- * Proposer round logic, pure (DESIGN.md §3.2): tallies that take acceptor replies one at a time and
+ * Proposer round logic, pure (docs/ARCHITECTURE.md §3.2): tallies that take acceptor replies one at a time and
  * say when a round is decided. Phase 1 (`PrepareTally`) adopts the highest accepted value per
  * address; phase 2 (`AcceptTally`) counts votes per address; `ReadTally` classifies what a quorum
  * reports as written, unwritten or pending; `AckTally` counts acknowledgements (trim, createSpace).
@@ -124,7 +124,9 @@ export class PrepareTally extends Tally {
       for (const a of reply.accepted) {
         if (!a.accepted) continue;
         const prev = this.adopted.get(a.index);
-        if ((!prev || ballotLt(prev.ballot, a.accepted.ballot)) && !planted("ignoreAdoptedValue")) this.adopted.set(a.index, a.accepted);
+        // The value of the highest accepted ballot (the planted bug takes the lowest).
+        const beats = !prev || (planted("adoptLowestBallot") ? ballotLt(a.accepted.ballot, prev.ballot) : ballotLt(prev.ballot, a.accepted.ballot));
+        if (beats && !planted("ignoreAdoptedValue")) this.adopted.set(a.index, a.accepted);
         if (a.committed) this.chosen.add(a.index);
       }
       return PROMISED;

@@ -50,7 +50,7 @@ const mc = Command.make(
       else printLine(formatModelCheck(summary));
       if (summary.violation) throw new CliFailure(`model check found a violation of ${summary.violation.property}`, EXIT.operational);
     }),
-).pipe(Command.withDescription("Explore every interleaving of the register core (3 acceptors, 2 proposers, faults) and check the invariants"));
+).pipe(Command.withDescription("Explore every interleaving of the register core (acceptors, proposers running the real operations, faults) and check the invariants"));
 
 const LAYER_NAMES = Object.keys(SIM_LAYERS);
 

@@ -1,5 +1,5 @@
 /**
- * `worm inspect`'s view of shared logs (DESIGN.md §4.1, §4.6): for every space of kind log, its last allocated segment, the tail found by scanning, the trim mark, and what the last
+ * `worm inspect`'s view of shared logs (docs/ARCHITECTURE.md §4.1, §4.6): for every space of kind log, its last allocated segment, the tail found by scanning, the trim mark, and what the last
  * segments hold (from the one holding the tail's last slot to the last allocated one: a sequencer
  * claims segments ahead of its tail): entries, fills, unwritten slots below the tail (holes, or
  * appends in flight) and the stream tags seen there with their counts. Read through the log core,

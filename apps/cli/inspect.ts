@@ -1,5 +1,5 @@
 /**
- * `worm inspect`: what the acceptors hold (DESIGN.md §4.6). Per acceptor: identity and, per space,
+ * `worm inspect`: what the acceptors hold (docs/ARCHITECTURE.md §4.6). Per acceptor: identity and, per space,
  * the trim mark, address and range-promise counts and the highest accepted index (Status). Per
  * space: its kind and segment size (its metadata register) and its segments with their allocation
  * metadata (read through the client's `check`). With `--space`: per address, each acceptor's

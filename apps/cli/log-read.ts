@@ -1,5 +1,5 @@
 /**
- * `worm log read|subscribe`: what slots hold (DESIGN.md §4.1). `read` shows one slot as it is now,
+ * `worm log read|subscribe`: what slots hold (docs/ARCHITECTURE.md §4.1). `read` shows one slot as it is now,
  * or a range below the tail settled for good (it waits for appends in flight and fills holes that
  * stay empty past the hole timeout), or one stream's entries by their backpointers. `subscribe`
  * prints one JSON line per entry as it arrives, in slot order (fills skipped).

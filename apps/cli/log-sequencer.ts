@@ -1,5 +1,5 @@
 /**
- * `worm log sequencer`: run a remote sequencer (DESIGN.md §4.1) for every log its appenders ask
+ * `worm log sequencer`: run a remote sequencer (docs/ARCHITECTURE.md §4.1) for every log its appenders ask
  * about, serving gRPC until SIGINT/SIGTERM. Prints `{"event":"listening","host":…,"port":N,"owner":…}`
  * once it serves and `{"event":"stopped"}` after a clean shutdown.
  *

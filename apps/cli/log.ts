@@ -1,5 +1,5 @@
 /**
- * `worm log create|append|read|tail|subscribe|trim|sequencer`: the shared log (DESIGN.md §4.1) from
+ * `worm log create|append|read|tail|subscribe|trim|sequencer`: the shared log (docs/ARCHITECTURE.md §4.1) from
  * the command line. A log is a space; slot n is address n. Appends get their tokens from a remote
  * sequencer (`--sequencer`, else the cluster file's `sequencers`, as `worm dev` writes them) or, on
  * request (`--embedded-sequencer`), from a sequencer embedded in the command (single-writer mode).

@@ -1,5 +1,5 @@
 /**
- * `worm node`: run one acceptor (DESIGN.md §3.3) on classic-level storage, serving gRPC until
+ * `worm node`: run one acceptor (docs/ARCHITECTURE.md §3.3) on classic-level storage, serving gRPC until
  * SIGINT/SIGTERM. Prints JSON lines on stdout: `{"event":"listening",...,"port":N}` once it serves,
  * `{"event":"stopped",...}` after a clean shutdown.
  *

@@ -1,5 +1,5 @@
 /**
- * `worm wor capture|write|unsafe-write|read|trim|alloc|check`: the register verbs (DESIGN.md §3.1).
+ * `worm wor capture|write|unsafe-write|read|trim|alloc|check`: the register verbs (docs/ARCHITECTURE.md §3.1).
  *
  * A capture lives only as long as the command: `write` captures and writes in one command. Its
  * outcomes are reported as they are: written, already written (with the value that won), not written

@@ -1,5 +1,5 @@
 /**
- * The gateway over the wire (DESIGN.md §7.5): a raw session stream to a real `worm node` sends
+ * The gateway over the wire (docs/ARCHITECTURE.md §7.5): a raw session stream to a real `worm node` sends
  * garbage bytes, an oversize value, an unknown space, an invalid space name and an invalid ballot.
  * Each gets a clear error frame, the stream stays open, and the node keeps serving a normal client.
  */

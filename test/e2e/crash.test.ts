@@ -1,5 +1,5 @@
 /**
- * Durability over real crashes (DESIGN.md §3.2: an acknowledged write survives any minority of
+ * Durability over real crashes (docs/ARCHITECTURE.md §3.2: an acknowledged write survives any minority of
  * crashes). A writer keeps writing while acceptors are SIGKILLed one at a time — each restarted on
  * its data directory before the next is killed — and every write that was acknowledged Ok reads
  * back identically afterwards, from a fresh client with the cache off.

@@ -2,7 +2,7 @@
  * Write-once under contention, over real processes: three `worm node` acceptors, several clients
  * (different proposer ids) racing to write their own value at the same addresses. Each address ends
  * with exactly one value: every reader sees the same one, and each writer's Ok / AlreadyWritten
- * agrees with it (DESIGN.md §3.1).
+ * agrees with it (docs/ARCHITECTURE.md §3.1).
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";

@@ -1,4 +1,4 @@
-/** Every acceptor transition, with the invariants checked after every step (DESIGN.md §3.2). */
+/** Every acceptor transition, with the invariants checked after every step (docs/ARCHITECTURE.md §3.2). */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";

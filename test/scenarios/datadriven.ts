@@ -1,5 +1,5 @@
 /**
- * The transcript file format, after etcd's datadriven tests (DESIGN.md §7.7). A file is blocks:
+ * The transcript file format, after etcd's datadriven tests (docs/ARCHITECTURE.md §7.7). A file is blocks:
  *
  *     # comment lines and blank lines between blocks are kept as they are
  *     command args...

@@ -1,5 +1,5 @@
 /**
- * The WOR client shell over the in-memory transport against real acceptor nodes (DESIGN.md §3.1):
+ * The WOR client shell over the in-memory transport against real acceptor nodes (docs/ARCHITECTURE.md §3.1):
  * races, adoption, unknown outcomes settled by reading back, trim, alloc, watch.
  */
 import assert from "node:assert/strict";

@@ -1,5 +1,5 @@
 /**
- * Operation histories (DESIGN.md §5): each operation is invoked, then completes `ok` with an output,
+ * Operation histories (docs/ARCHITECTURE.md §5): each operation is invoked, then completes `ok` with an output,
  * `fail`s (it certainly had no effect: it is dropped from the history), or ends `unknown` (it may or
  * may not have taken effect, e.g. a timed-out or preempted write). An unknown operation keeps its call
  * time, has no output, and returns at +∞: it may linearize anywhere after its call, or never matter.

@@ -1,6 +1,6 @@
 /**
  * Assertions shared by every core. An assertion failure is a programmer error: it throws
- * `AssertionFailed`, which the shells treat as a crash (DESIGN.md §7.4).
+ * `AssertionFailed`, which the shells treat as a crash (docs/ARCHITECTURE.md §7.4).
  */
 export class AssertionFailed extends Error {
   override readonly name = "AssertionFailed";

@@ -8,6 +8,9 @@ export const PLANTED_BUGS = [
   "acceptBelowPromise",
   /** proposer: phase 1 ignores accepted values reported in promises (paxos/proposer.ts PrepareTally). */
   "ignoreAdoptedValue",
+  /** proposer: phase 1 adopts the lowest accepted ballot per address, not the highest
+   *  (paxos/proposer.ts PrepareTally; issue 10). */
+  "adoptLowestBallot",
   /** acceptor: a range prepare's promise is not persisted (paxos/acceptor.ts prepare; issue 10). */
   "forgetRangePromises",
   /** acceptor: an accept checks the address's own promise only, ignoring the range promises over it
@@ -40,6 +43,7 @@ export type PlantedBug = (typeof PLANTED_BUGS)[number];
 const switches: Record<PlantedBug, boolean> = {
   acceptBelowPromise: false,
   ignoreAdoptedValue: false,
+  adoptLowestBallot: false,
   forgetRangePromises: false,
   ignoreRangePromises: false,
   replyBeforePersist: false,

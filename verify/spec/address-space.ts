@@ -1,6 +1,6 @@
 /**
  * The address-space spec: many spaces of write-once registers plus monotone trim marks
- * (DESIGN.md §3.1). Registers are independent except for trims, so a history partitions per address:
+ * (docs/ARCHITECTURE.md §3.1). Registers are independent except for trims, so a history partitions per address:
  * a `trim(space, below)` becomes, on each address of that space below the mark that the history
  * touches, a trim of unknown outcome over its interval (a trim in flight is visible at some
  * acceptors only, so operations may or may not answer `trimmed`) and, if it returned ok, an instant

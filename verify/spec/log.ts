@@ -1,5 +1,5 @@
 /**
- * The shared log's sequential spec for history checking (DESIGN.md §4.1), reduced to one
+ * The shared log's sequential spec for history checking (docs/ARCHITECTURE.md §4.1), reduced to one
  * write-once register per slot (verify/spec/register.ts), so a history partitions per slot:
  *  - an acknowledged `append(key) → slot s` is a write of `key` to register s that returned ok;
  *  - a settled read of slot s (`entry key` or `fill`) is a read that returned that value;

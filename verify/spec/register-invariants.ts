@@ -1,5 +1,5 @@
 /**
- * Global (cross-acceptor) invariants of the register layer (DESIGN.md §3.2), shared by the model
+ * Global (cross-acceptor) invariants of the register layer (docs/ARCHITECTURE.md §3.2), shared by the model
  * checker and the simulator. Pure functions over acceptor states plus a ghost record of what has
  * been chosen, read and acknowledged:
  *  - at most one value is chosen per address (chosen = a quorum of acceptors made a vote for the

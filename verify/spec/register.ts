@@ -1,5 +1,5 @@
 /**
- * The sequential spec of one write-once register (DESIGN.md §3.1), for history checking.
+ * The sequential spec of one write-once register (docs/ARCHITECTURE.md §3.1), for history checking.
  * Values are strings (the simulator records bytes as hex).
  *
  * Trims: a trim that completed `ok` reached a quorum, so from its linearization point every

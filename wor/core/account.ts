@@ -1,5 +1,5 @@
 /**
- * A failed round's account in words (DESIGN.md §3.1: failures say what happened):
+ * A failed round's account in words (docs/ARCHITECTURE.md §3.1: failures say what happened):
  * "no quorum for prepare of demo[0, 1280): 2 of 3 acceptors answered (1 promised, 1 rejected:
  * promised 3.1234), acceptor 3 unreachable (connection refused)". Acceptors are named by `name`
  * (default "acceptor N", counting from 1); the CLI names them by id and address.

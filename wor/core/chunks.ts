@@ -1,5 +1,5 @@
 /**
- * Rounds within the wire's limits (DESIGN.md §3.1). An accept carries at most `LIMITS.entriesMax`
+ * Rounds within the wire's limits (docs/ARCHITECTURE.md §3.1). An accept carries at most `LIMITS.entriesMax`
  * entries and `CLIENT_LIMITS.acceptBytesMax` value bytes (what an envelope holds): a capture that
  * finishes the values it found, or a seal that fills a segment, may have more, and sends them in
  * consecutive chunks. A prepare's or read's reply carries every value of its range: an acceptor

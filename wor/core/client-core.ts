@@ -1,5 +1,5 @@
 /**
- * The WOR client core (DESIGN.md §3.1, §7.1): pure and synchronous. The shell (wor/node/client.ts)
+ * The WOR client core (docs/ARCHITECTURE.md §3.1, §7.1): pure and synchronous. The shell (wor/node/client.ts)
  * or the simulator calls the API methods, feeds replies and ticks with a clock reading, and drains
  * `takeOutputs()`: frames to send and completed operations. It never reads a clock or a socket.
  *

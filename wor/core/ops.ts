@@ -1,5 +1,5 @@
 /**
- * WOR operations as generators over rounds (DESIGN.md §3.1): each yields a `Round`, resumes with
+ * WOR operations as generators over rounds (docs/ARCHITECTURE.md §3.1): each yields a `Round`, resumes with
  * its outcome, and returns an `OpResult`. Pure: the client core drives them.
  */
 import { type Ballot, OWNER_BALLOT } from "../../paxos/ballot.ts";

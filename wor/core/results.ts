@@ -1,5 +1,5 @@
 /**
- * What WOR operations return (DESIGN.md §3.1). Protocol outcomes are discriminated unions;
+ * What WOR operations return (docs/ARCHITECTURE.md §3.1). Protocol outcomes are discriminated unions;
  * operational failures are `WorFailure`s; programmer errors are assertions.
  */
 import type { Ballot } from "../../paxos/ballot.ts";

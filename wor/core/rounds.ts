@@ -1,5 +1,5 @@
 /**
- * One round = one request to every acceptor and a tally of their replies (DESIGN.md §3.2).
+ * One round = one request to every acceptor and a tally of their replies (docs/ARCHITECTURE.md §3.2).
  * Operations (wor/core/ops.ts) are generators that yield rounds and resume with their outcomes;
  * the client core (wor/core/client-core.ts) sends, resends and times them out.
  */

@@ -1,5 +1,5 @@
 /**
- * A segment's allocation metadata (DESIGN.md §3.4): the value an owner writes, once, into the
+ * A segment's allocation metadata (docs/ARCHITECTURE.md §3.4): the value an owner writes, once, into the
  * allocation register of each segment it claims (wor/core/segments.ts). The platform's fields are
  * the **owner** (unique per incarnation: whoever owns the last allocated segment owns the space's
  * next ones) and the **sealed-below mark** (every segment below this one was sealed when it was

@@ -1,5 +1,5 @@
 /**
- * Segment ownership (DESIGN.md §3.4), the primitive every app that owns the next segments of a
+ * Segment ownership (docs/ARCHITECTURE.md §3.4), the primitive every app that owns the next segments of a
  * space builds on (the log's sequencer; an SMR leader, a LogPlayer epoch, a transaction record):
  *  - **find the last** allocated segment and its metadata (segments are allocated in order: an
  *    exponential probe, then a binary search, O(log n) `check` rounds);

@@ -1,5 +1,5 @@
 /**
- * A space's metadata (DESIGN.md §3.1): what kind of space it is and its geometry, chosen once when
+ * A space's metadata (docs/ARCHITECTURE.md §3.1): what kind of space it is and its geometry, chosen once when
  * the space is created and never changed. It lives in a write-once register (address 0 of the
  * space's `$meta/` system space), so every client reads the same answer from the cluster, and a
  * verb of one kind can refuse a space of another before it writes anything.

@@ -1,5 +1,5 @@
 /**
- * The app model's vocabulary (DESIGN.md §2, §3.4): an app operation is a generator that yields
+ * The app model's vocabulary (docs/ARCHITECTURE.md §2, §3.4): an app operation is a generator that yields
  * **steps** and resumes with each step's result. Register steps (capture, write, read, alloc,
  * check, trim) and sleeps are the platform's; an app adds its own message steps (the log's token
  * request to its sequencer) by naming their kinds and results. One pure core then runs under every

@@ -1,5 +1,5 @@
 /**
- * Argument checks of the client's entry points (DESIGN.md §3.1: bad input is a tagged error, never
+ * Argument checks of the client's entry points (docs/ARCHITECTURE.md §3.1: bad input is a tagged error, never
  * a crash). Every operation is checked before any round trip: a failure is `invalid`, or
  * `tooLarge` naming the limit. Inputs are `unknown`: anything may arrive from JavaScript, so a
  * check never throws (and renders what it got with `show`, which cannot throw either).

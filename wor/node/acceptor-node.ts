@@ -1,5 +1,5 @@
 /**
- * The acceptor node (DESIGN.md §3.3): the shell around the pure acceptor core. It owns the core
+ * The acceptor node (docs/ARCHITECTURE.md §3.3): the shell around the pure acceptor core. It owns the core
  * state, runs `step` for every request frame, hands `persist` to the group commit, and releases the
  * replies only with the receipt of the batch that made them durable (paxos/held.ts). Replies on a
  * session leave in request order; all replies one receipt releases for one session go in one send.

@@ -1,5 +1,5 @@
 /**
- * The cluster file (DESIGN.md §3.3): which acceptors exist, where they listen, the segment size,
+ * The cluster file (docs/ARCHITECTURE.md §3.3): which acceptors exist, where they listen, the segment size,
  * the quorum, the optional log sequencers (in failover order), TLS files and cluster token. Parsed
  * from JSON with one clear message per bad field; every message names the field's path.
  *

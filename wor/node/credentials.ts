@@ -1,4 +1,4 @@
-/** gRPC credentials, the cluster token and the cluster id for clients (DESIGN.md §3.3: TLS, mutual TLS, token). */
+/** gRPC credentials, the cluster token and the cluster id for clients (docs/ARCHITECTURE.md §3.3: TLS, mutual TLS, token). */
 import * as grpc from "@grpc/grpc-js";
 
 export interface ClientSecurity {

@@ -1,5 +1,5 @@
 /**
- * The node driver of the app model (DESIGN.md §3.4): runs any app operation (a generator over
+ * The node driver of the app model (docs/ARCHITECTURE.md §3.4): runs any app operation (a generator over
  * wor/core/steps.ts) against a real `WorClient`. Register steps are answered by the client
  * (`WorClient.step`), sleeps by timers, the app's own steps by the handler the app passes in (the
  * log's token requests go to its sequencer). Everything issued in one turn is batched by the client

@@ -1,5 +1,5 @@
 /**
- * Self-clocking group commit (DESIGN.md §3.3): every submission that arrives while a batch is being
+ * Self-clocking group commit (docs/ARCHITECTURE.md §3.3): every submission that arrives while a batch is being
  * synced joins the next batch, so one fsync serves everything that queued behind it. There is no
  * linger timer: the disk's own latency sets the batch size.
  *

@@ -1,6 +1,6 @@
 /**
  * The gRPC transport: one long-lived bidirectional Session stream per client–acceptor pair,
- * carrying batched envelopes (DESIGN.md §3.3). Reconnects with short backoff; frames sent while
+ * carrying batched envelopes (docs/ARCHITECTURE.md §3.3). Reconnects with short backoff; frames sent while
  * the stream is down are dropped, and the client core resends what went unanswered on `onUp`.
  */
 import type * as grpc from "@grpc/grpc-js";

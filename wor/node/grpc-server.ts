@@ -1,5 +1,5 @@
 /**
- * The acceptor's gRPC server (DESIGN.md §3.3): one long-lived bidirectional Session stream per
+ * The acceptor's gRPC server (docs/ARCHITECTURE.md §3.3): one long-lived bidirectional Session stream per
  * client, carrying batched envelopes, plus the unary admin calls Status and Inspect.
  *
  * Bytes become frames only through wor/wire/codec.ts. A malformed envelope is answered with an error

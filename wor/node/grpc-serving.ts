@@ -2,7 +2,7 @@
  * What every WormSpace gRPC server shares (the acceptor's, wor/node/grpc-server.ts, and the log
  * sequencer's, apps/log/node/sequencer-server.ts): keepalive settings, TLS / mutual TLS credentials,
  * the cluster-token and cluster-id checks, binding, a graceful shutdown with a deadline, and closing
- * a call whose client stopped reading (DESIGN.md §3.3).
+ * a call whose client stopped reading (docs/ARCHITECTURE.md §3.3).
  */
 import { timingSafeEqual } from "node:crypto";
 import { constants as http2 } from "node:http2";

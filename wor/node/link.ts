@@ -1,6 +1,6 @@
 /**
  * The client's port to one acceptor: a long-lived session that carries batched frames both ways
- * (DESIGN.md §3.3, §7.8). Implementations: gRPC (grpc-link.ts) and in-memory (memory-transport.ts).
+ * (docs/ARCHITECTURE.md §3.3, §7.8). Implementations: gRPC (grpc-link.ts) and in-memory (memory-transport.ts).
  */
 import type { ClientFrame, ServerFrame } from "../wire/frames.ts";
 
@@ -21,7 +21,7 @@ export interface Transport {
   connect(acceptor: number, events: LinkEvents): AcceptorLink;
 }
 
-/** Reconnect delays: short, growing, capped (DESIGN.md §3.3). */
+/** Reconnect delays: short, growing, capped (docs/ARCHITECTURE.md §3.3). */
 export function reconnectDelayMs(attempt: number): number {
   return Math.min(1_000, 25 * 2 ** Math.min(attempt, 6));
 }

@@ -1,5 +1,5 @@
 /**
- * The in-memory transport (DESIGN.md §3.3, §7.8): the real client shell talks to real
+ * The in-memory transport (docs/ARCHITECTURE.md §3.3, §7.8): the real client shell talks to real
  * `AcceptorNode`s without sockets. Frames still go through the codecs both ways, so tests exercise
  * the same bytes → domain path as gRPC. Links can be cut (reported down, like a refused connection)
  * and healed to test reconnects, or an acceptor paused (silent while its links look up, like a

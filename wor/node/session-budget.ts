@@ -1,5 +1,5 @@
 /**
- * How many reply bytes a server holds for clients that do not read them (DESIGN.md §3.3, §7.6).
+ * How many reply bytes a server holds for clients that do not read them (docs/ARCHITECTURE.md §3.3, §7.6).
  * Shared by the acceptor's server and the log sequencer's.
  *
  * Each session reports the bytes its StreamWriter holds (queued plus unflushed) and whether its

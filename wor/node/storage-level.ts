@@ -1,5 +1,5 @@
 /**
- * Acceptor storage on classic-level (LevelDB), DESIGN.md §3.3. Every write is `{ sync: true }`: a
+ * Acceptor storage on classic-level (LevelDB), docs/ARCHITECTURE.md §3.3. Every write is `{ sync: true }`: a
  * commit resolves only after LevelDB fsynced its log, and only then is a receipt minted.
  *
  * Key layout (utf8 keys; fixed-width hex numbers so key order is numeric order):

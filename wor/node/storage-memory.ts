@@ -1,5 +1,5 @@
 /**
- * Acceptor storage in memory (DESIGN.md §7.8): the same port as storage-level.ts, for the in-memory
+ * Acceptor storage in memory (docs/ARCHITECTURE.md §7.8): the same port as storage-level.ts, for the in-memory
  * transport, tests and benchmarks of everything above the disk.
  *
  * The "disk" is a state image plus an identity. By default a commit is durable at once (one

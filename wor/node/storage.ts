@@ -1,5 +1,5 @@
 /**
- * The acceptor's durable storage, as a port (DESIGN.md §3.3, §7.8): a memory implementation
+ * The acceptor's durable storage, as a port (docs/ARCHITECTURE.md §3.3, §7.8): a memory implementation
  * (storage-memory.ts) for tests and the in-memory transport, a classic-level one (storage-level.ts)
  * for real nodes. Both obey the same contract:
  *
@@ -89,7 +89,7 @@ export function copyMutation(m: Mutation): Mutation {
   return { ...m, state };
 }
 
-/** Assertions every loaded state must satisfy (DESIGN.md §7.4: assert after load). */
+/** Assertions every loaded state must satisfy (docs/ARCHITECTURE.md §7.4: assert after load). */
 export function assertLoadedState(state: AcceptorState): void {
   for (const [name, space] of state.spaces) {
     assert(Number.isSafeInteger(space.trimMark) && space.trimMark >= 0, () => `${name}: bad trim mark ${space.trimMark}`);

@@ -1,5 +1,5 @@
 /**
- * The witness (DESIGN.md §3.3): a small file beside LevelDB's own files that records the last batch
+ * The witness (docs/ARCHITECTURE.md §3.3): a small file beside LevelDB's own files that records the last batch
  * the storage acknowledged, so that a store missing acknowledged batches at its end (a truncated log,
  * the store's files replaced by an older copy) is refused at load instead of served.
  *

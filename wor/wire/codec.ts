@@ -1,5 +1,5 @@
 /**
- * The gateway (DESIGN.md §7.5): the only place bytes become domain values. Every decode returns
+ * The gateway (docs/ARCHITECTURE.md §7.5): the only place bytes become domain values. Every decode returns
  * `Decoded<T>`: malformed, oversized or invalid input is a `CodecError` value, never an exception.
  * Decoded byte values are fresh copies, never views of the transport's buffer.
  */

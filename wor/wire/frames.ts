@@ -1,6 +1,6 @@
 /**
  * The session's frames as domain types: what travels, batched, in one envelope of the acceptor's
- * bidirectional stream (DESIGN.md §3.3). Codecs (wor/wire/codec.ts) turn bytes into these after
+ * bidirectional stream (docs/ARCHITECTURE.md §3.3). Codecs (wor/wire/codec.ts) turn bytes into these after
  * validation; nothing past the codec sees raw protobuf.
  */
 import type { Reply, Request, SpaceName } from "../../paxos/messages.ts";

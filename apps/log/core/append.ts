@@ -1,5 +1,5 @@
 /**
- * Append (DESIGN.md §4.1): token from the sequencer + one write round. Exactly once per idempotency
+ * Append (docs/ARCHITECTURE.md §4.1): token from the sequencer + one write round. Exactly once per idempotency
  * key: an attempt whose outcome is unknown (preempted, timed out) is settled by capturing its slot
  * (which finishes whatever is there, or lets us finish our own entry) before any new attempt, so no
  * key is ever chosen at two slots. A slot that a hole filler or a new sequencer filled sends us back

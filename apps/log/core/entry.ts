@@ -1,5 +1,5 @@
 /**
- * What a log slot holds (DESIGN.md §4.1): an entry (idempotency key, stream tags each with a
+ * What a log slot holds (docs/ARCHITECTURE.md §4.1): an entry (idempotency key, stream tags each with a
  * backpointer, payload) or a fill marker. Hand-written binary codec: slot values cross the register
  * layer as opaque bytes, so this is the log's gateway; `decodeSlot` returns a typed error for bytes
  * it cannot read and never throws.

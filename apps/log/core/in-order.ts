@@ -1,5 +1,5 @@
 /**
- * The in-order buffer behind `subscribe(from)` (DESIGN.md §4.1): values arrive pushed (any order,
+ * The in-order buffer behind `subscribe(from)` (docs/ARCHITECTURE.md §4.1): values arrive pushed (any order,
  * maybe twice) or read; they leave strictly in slot order, fills skipped. Tells its driver which
  * slot it is stuck on, so the driver can read it and, past the hole timeout, fill it. Pure.
  */

@@ -1,5 +1,5 @@
 /**
- * The shared log's invariants (DESIGN.md §4.1), as one ghost observer that unit tests, the simulator
+ * The shared log's invariants (docs/ARCHITECTURE.md §4.1), as one ghost observer that unit tests, the simulator
  * and the real-process tests feed with what they saw. Each method returns the violations it found
  * (empty when all is well):
  *  - every slot holds at most one value forever (entry or fill), whoever reads it;

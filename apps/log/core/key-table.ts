@@ -1,5 +1,5 @@
 /**
- * The sequencer's key table (DESIGN.md §4.1): for each idempotency key, every slot the key was
+ * The sequencer's key table (docs/ARCHITECTURE.md §4.1): for each idempotency key, every slot the key was
  * issued or found chosen at, so a retry's token carries them as priors and the appender settles
  * them first. Bounded: `keysMax` keys, least recently noted forgotten first. The table knows where
  * its knowledge starts: every key with an attempt at a slot ≥ `from` is in it. Forgetting a key

@@ -1,5 +1,5 @@
 /**
- * Reading the log (DESIGN.md §4.1): slots by number or range, holes filled after a timeout, and the
+ * Reading the log (docs/ARCHITECTURE.md §4.1): slots by number or range, holes filled after a timeout, and the
  * tail found by scanning when no sequencer is asked. A reader never returns a value that is not
  * chosen (the register layer's guarantee), so every reader sees the same value at every slot.
  */

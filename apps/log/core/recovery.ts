@@ -1,5 +1,5 @@
 /**
- * A sequencer's recovery (DESIGN.md §4.1): what a new sequencer must do before it issues a token,
+ * A sequencer's recovery (docs/ARCHITECTURE.md §4.1): what a new sequencer must do before it issues a token,
  * so that a key retried through it is never stored twice.
  *
  * 1. Find the last allocated segment L and read its allocation metadata: `sealedBelow` says every

@@ -1,5 +1,5 @@
 /**
- * Sealing behind (DESIGN.md §4.1, apps/log/README.md "Exactly-once"): a ready sequencer seals each
+ * Sealing behind (docs/ARCHITECTURE.md §4.1, apps/log/README.md "Exactly-once"): a ready sequencer seals each
  * of its segments once every token of it is issued, `sealAfterMs` later (an appender still writing
  * there by then is fenced and settles its slot), one at a time, in order. What it has sealed goes
  * into each segment it claims: the sealed-below mark (a new owner seals only from there,

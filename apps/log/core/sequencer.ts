@@ -1,5 +1,5 @@
 /**
- * The sequencer (DESIGN.md §4.1): soft state that hands out tokens (slot, capture) in batches.
+ * The sequencer (docs/ARCHITECTURE.md §4.1): soft state that hands out tokens (slot, capture) in batches.
  * Sans-IO: the driver calls `request`/`tick`, answers the register steps from `takeOutputs()`, and
  * sends the grants. Embedded in an appender it is the single-writer mode (tokens cost nothing);
  * behind a server it serves many appenders.

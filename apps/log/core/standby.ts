@@ -1,5 +1,5 @@
 /**
- * Which sequencer serves a log (DESIGN.md §4.1, a lease-free rule in the spirit of §4.2: a wrongful
+ * Which sequencer serves a log (docs/ARCHITECTURE.md §4.1, a lease-free rule in the spirit of §4.2: a wrongful
  * takeover costs time, never safety). The log's **active** sequencer is the owner of its last
  * allocated segment, as its allocation metadata says (`{sequencer, address}`). Another sequencer
  * that serves at an address stands by for it (redirecting clients there) unless a client asks it

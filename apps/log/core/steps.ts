@@ -1,5 +1,5 @@
 /**
- * The log's own step and failures (DESIGN.md §3.4): log operations are generators over the register
+ * The log's own step and failures (docs/ARCHITECTURE.md §3.4): log operations are generators over the register
  * steps (wor/core/steps.ts) plus one step of the log's, a token request to its sequencer. One core
  * then runs under the node driver (wor/node/driver.ts, with apps/log/node/driver.ts answering token
  * steps) and under the simulator.

@@ -1,5 +1,5 @@
 /**
- * Reading one stream without scanning the log (DESIGN.md §4.1, FuzzyLog/Boki): start at the
+ * Reading one stream without scanning the log (docs/ARCHITECTURE.md §4.1, FuzzyLog/Boki): start at the
  * stream's tail (from the sequencer) and follow each entry's backpointer for that tag. Only where a
  * backpointer is unknown (a sequencer that took over and had not seen the stream) or lands on a fill
  * (the appender moved to another slot) does the reader scan back, and only until the stream's next

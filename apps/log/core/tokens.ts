@@ -1,5 +1,5 @@
 /**
- * Tokens (DESIGN.md §4.1): the sequencer's grant of one slot under its range capture. Holding a
+ * Tokens (docs/ARCHITECTURE.md §4.1): the sequencer's grant of one slot under its range capture. Holding a
  * token is the right to write one entry at that slot with that capture, in one round trip.
  */
 import type { Capture } from "../../../wor/core/results.ts";

@@ -1,5 +1,5 @@
 /**
- * WormLog: the shared log's client API (DESIGN.md §4.1). Appends go through a token source (an
+ * WormLog: the shared log's client API (docs/ARCHITECTURE.md §4.1). Appends go through a token source (an
  * embedded sequencer for single-writer mode, or a remote one) and one write round; reads, tails,
  * stream reads and subscriptions read the registers directly. Failures are thrown as `LogError`.
  */

@@ -1,6 +1,6 @@
 /**
  * Tokens from a remote sequencer (apps/log/node/sequencer-server.ts) over one long-lived gRPC
- * stream (DESIGN.md §4.1). Every grant asked in one tick leaves in one envelope.
+ * stream (docs/ARCHITECTURE.md §4.1). Every grant asked in one tick leaves in one envelope.
  *
  * Failover: when the stream fails, the sequencer is unreachable, or a grant misses its deadline (a
  * paused sequencer answers nothing, and only keepalive would notice), the source gives up on that

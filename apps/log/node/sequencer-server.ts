@@ -1,5 +1,5 @@
 /**
- * The sequencer's gRPC server (DESIGN.md §4.1): appenders hold one long-lived bidirectional Session
+ * The sequencer's gRPC server (docs/ARCHITECTURE.md §4.1): appenders hold one long-lived bidirectional Session
  * stream each, carrying batched grant requests; the server answers each from its `SequencerNode`
  * and batches the replies of one tick into one envelope. Plus the unary Status call.
  *

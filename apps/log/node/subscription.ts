@@ -1,5 +1,5 @@
 /**
- * `subscribe(from)` (DESIGN.md §4.1): catch up by reading (for one stream: by its backpointers),
+ * `subscribe(from)` (docs/ARCHITECTURE.md §4.1): catch up by reading (for one stream: by its backpointers),
  * then follow pushed values (the register layer's watch) through the in-order buffer. Reads fill
  * in what pushes missed; a slot that stays empty below later values past the hole timeout is filled.
  */

@@ -1,5 +1,5 @@
 /**
- * The sequencer's gateway (DESIGN.md §7.5): GrantRequestEnvelope / GrantReplyEnvelope / status bytes
+ * The sequencer's gateway (docs/ARCHITECTURE.md §7.5): GrantRequestEnvelope / GrantReplyEnvelope / status bytes
  * ⇄ validated apps/log/wire/frames.ts values. Same rules as the acceptor's codecs (proto/README.md):
  * every decode returns `Decoded<T>`; a request frame that fails validation keeps its id and becomes
  * `{kind: "invalid"}`; a reply envelope is all-or-nothing; encoders trust domain values.

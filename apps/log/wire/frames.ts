@@ -1,5 +1,5 @@
 /**
- * The sequencer session's frames as domain types (DESIGN.md §4.1): grant requests from appenders,
+ * The sequencer session's frames as domain types (docs/ARCHITECTURE.md §4.1): grant requests from appenders,
  * grant replies from the sequencer, batched in envelopes on one bidirectional stream. The codec
  * (apps/log/wire/codec.ts) turns bytes into these after validation.
  */

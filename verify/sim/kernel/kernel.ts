@@ -1,5 +1,5 @@
 /**
- * The simulator kernel (DESIGN.md §5): one deterministic run of any layer, on virtual time, every
+ * The simulator kernel (docs/ARCHITECTURE.md §5): one deterministic run of any layer, on virtual time, every
  * random choice drawn from one PRNG seeded by the run's seed. It owns the event queue, the network
  * (net.ts), the acceptors (the real node and group commit over simulated disks, acceptor.ts), the
  * processes (process.ts: app generators over a real WOR client core), the faults every layer shares

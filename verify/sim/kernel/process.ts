@@ -1,5 +1,5 @@
 /**
- * A simulated process (DESIGN.md §3.4): app generators plus a mailbox. It owns one real WOR client
+ * A simulated process (docs/ARCHITECTURE.md §3.4): app generators plus a mailbox. It owns one real WOR client
  * core (its endpoint towards the acceptors; its proposer id is the endpoint, so a fresh incarnation
  * never reuses a ballot of an earlier one) and a `TaskRunner` for the app operations it runs. An app
  * with a sans-IO core of its own (the log's sequencer) plugs it in as a `StepSource`. Every step

@@ -1,5 +1,5 @@
 /**
- * What a world is (DESIGN.md §3.4, §5): one layer's workload, faults and checks, run by the kernel
+ * What a world is (docs/ARCHITECTURE.md §3.4, §5): one layer's workload, faults and checks, run by the kernel
  * (kernel.ts), which owns everything else: the event queue, virtual time, the network, the acceptors
  * over their simulated disks, the shared faults, the processes and the trace. A world is one file
  * (plus its workload) under verify/sim/worlds/ exporting a `WorldDef`, and one line in

@@ -1,5 +1,5 @@
 /**
- * The shared-log world (DESIGN.md §4.1, §5): a sequencer process running the real `SequencerCore`
+ * The shared-log world (docs/ARCHITECTURE.md §4.1, §5): a sequencer process running the real `SequencerCore`
  * (worlds/log-sequencer.ts) and appenders and readers running the real log operations (apps/log/core)
  * as app generators (worlds/log-workload.ts), each behind its own WOR client core. Token requests
  * are the log's own step: the world sends them to whichever sequencer runs when they arrive, over

@@ -1,5 +1,5 @@
 /**
- * The register world (DESIGN.md §3.1, §5): 3 acceptors and clients running register operations
+ * The register world (docs/ARCHITECTURE.md §3.1, §5): 3 acceptors and clients running register operations
  * (worlds/wor-workload.ts) through the real WOR client core, plus a watcher, under the kernel's
  * faults. Captures that start with a minority down and mixed promises at the rest are watched
  * (worlds/minority.ts): some must succeed.

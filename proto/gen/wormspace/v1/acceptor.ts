@@ -12,7 +12,7 @@ export const protobufPackage = "wormspace.v1";
 export const protobufFileName = "wormspace/v1/acceptor.proto";
 
 /**
- * Wire schema of the WormSpace acceptor (DESIGN.md §3.2, §3.3).
+ * Wire schema of the WormSpace acceptor (docs/ARCHITECTURE.md §3.2, §3.3).
  *
  * Gateway rule: nothing outside wor/wire/codec*.ts reads these messages. The codecs turn bytes into the
  * validated domain types of paxos/messages.ts, wor/wire/frames.ts and wor/wire/admin.ts.

@@ -13,7 +13,7 @@ export const protobufPackage = "wormspace.v1";
 export const protobufFileName = "wormspace/v1/sequencer.proto";
 
 /**
- * Wire schema of the shared log's sequencer (DESIGN.md §4.1): appenders ask it for tokens
+ * Wire schema of the shared log's sequencer (docs/ARCHITECTURE.md §4.1): appenders ask it for tokens
  * (slot, capture) in batches over one long-lived stream.
  *
  * Gateway rule: nothing outside apps/log/wire/codec.ts reads these messages. The codec turns bytes
