@@ -36,8 +36,8 @@ import { type WorGen, type WorOptions, run } from "./wor-options.ts";
 
 /** What the workload asks of the world: checks against the ghost. */
 export interface WorChecks {
-  /** An operation reported `value` chosen at space[index] (a read, a capture, a check, a watch). */
-  reported(space: string, index: number, value: Uint8Array): void;
+  /** An operation reported `value` chosen at space[index] (`by`: a read, a capture, a check, a watch). */
+  reported(space: string, index: number, value: Uint8Array, by?: string): void;
   /** A write of `value` at space[index] was acknowledged (ok, or already written). */
   acked(space: string, index: number, value: Uint8Array): void;
   /** A trim of `space` below `below` returned ok. */
@@ -90,7 +90,7 @@ export class WorWorkload {
   /** A value pushed to a watch: chosen, and a read of it at this instant. */
   learned(proc: SimProcess, space: string, index: number, value: Uint8Array): void {
     probe("wor.watch.learned");
-    this.checks.reported(space, index, value);
+    this.checks.reported(space, index, value, "watch");
     const h = this.history.invoke(this.o.clients, { kind: "register", at: { space, index }, op: { kind: "read" } });
     this.history.ok(h, { kind: "written", value: showValue(value) });
     this.k.record(`${proc.label} learned ${space}[${index}] ${showValue(value)}`);

@@ -134,8 +134,8 @@ class WorWorld implements World, WorChecks {
   }
 
   // ---- WorChecks: what operations claimed, against the ghost. ----
-  reported(space: string, index: number, value: Uint8Array): void {
-    this.k.check(checkReadValue(this.ghost, space, index, value));
+  reported(space: string, index: number, value: Uint8Array, by = "read"): void {
+    for (const v of checkReadValue(this.ghost, space, index, value)) this.k.check([v.replace(/^read/, by)]);
   }
 
   acked(space: string, index: number, value: Uint8Array): void {
