@@ -36,7 +36,7 @@ export function emptyAcceptor(): AcceptorState {
   return { spaces: new Map() };
 }
 
-export function emptySpace(): SpaceState {
+function emptySpace(): SpaceState {
   return { trimMark: 0, ranges: [], addresses: new Map() };
 }
 

@@ -10,7 +10,7 @@ export interface Ballot {
 export const OWNER_BALLOT: Ballot = Object.freeze({ round: 0, proposer: 0 });
 
 /** Largest round or proposer id we accept: both travel as uint64 but stay exact JS integers. */
-export const BALLOT_PART_MAX = Number.MAX_SAFE_INTEGER;
+const BALLOT_PART_MAX = Number.MAX_SAFE_INTEGER;
 
 export function compareBallots(a: Ballot, b: Ballot): number {
   if (a.round !== b.round) return a.round < b.round ? -1 : 1;

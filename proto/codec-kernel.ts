@@ -21,7 +21,7 @@ export interface CodecError {
 
 export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: CodecError };
 
-export const codecError = (code: CodecError["code"], message: string): CodecError => ({ _tag: "CodecError", code, message });
+const codecError = (code: CodecError["code"], message: string): CodecError => ({ _tag: "CodecError", code, message });
 
 export const isCodecError = (e: unknown): e is CodecError =>
   typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "CodecError";
@@ -32,7 +32,7 @@ export function reject(code: CodecError["code"], message: string): never {
 }
 
 /** Any exception out of ts-proto or our converters, as the CodecError it stands for. */
-export function toCodecError(e: unknown): CodecError {
+function toCodecError(e: unknown): CodecError {
   if (isCodecError(e)) return e;
   const message = e instanceof Error ? e.message : String(e);
   // ts-proto's forceLong=number refuses uint64/sint64 values that are not exact JS integers.
@@ -62,7 +62,7 @@ export function count(n: number, max: number, what: string): void {
 }
 
 /** The envelope byte limit, checked before parsing anything. */
-export function checkEnvelopeSize(bytes: Uint8Array): CodecError | undefined {
+function checkEnvelopeSize(bytes: Uint8Array): CodecError | undefined {
   if (bytes.byteLength > WIRE_LIMITS.envelopeBytesMax) {
     return codecError("tooLarge", `envelope of ${bytes.byteLength} bytes exceeds ${WIRE_LIMITS.envelopeBytesMax}`);
   }
@@ -70,14 +70,14 @@ export function checkEnvelopeSize(bytes: Uint8Array): CodecError | undefined {
 }
 
 /** Field 1, wire type 2: the only tag an envelope may hold. */
-export const FRAME_TAG = (1 << 3) | 2;
+const FRAME_TAG = (1 << 3) | 2;
 
 /**
  * Envelope framing is strict (unlike ts-proto, which skips unknown fields): only field 1 may appear,
  * so garbage rarely passes as an empty envelope. Reads the next frame's length at `reader`, checking
  * the tag, the frame count and the bounds; throws CodecError.
  */
-export function nextFrameLength(reader: BinaryReader, frames: number): number {
+function nextFrameLength(reader: BinaryReader, frames: number): number {
   const tag = reader.uint32();
   if (tag !== FRAME_TAG) reject("malformed", `envelope holds field ${tag >>> 3} of wire type ${tag & 7}; only frames (field 1) may appear`);
   if (frames >= WIRE_LIMITS.framesMax) reject("tooLarge", `envelope holds more than ${WIRE_LIMITS.framesMax} frames`);
@@ -87,7 +87,7 @@ export function nextFrameLength(reader: BinaryReader, frames: number): number {
 }
 
 /** After a frame decoded, the reader must stand exactly at its end. */
-export function frameEnd(reader: BinaryReader, end: number): void {
+function frameEnd(reader: BinaryReader, end: number): void {
   if (reader.pos !== end) reject("malformed", "frame body does not match its length");
 }
 
@@ -96,7 +96,7 @@ export function frameEnd(reader: BinaryReader, end: number): void {
  * before the body became unreadable (0 when the body is readable and has none, as in proto3);
  * undefined when no exact id can be read. Rare path: allocation is fine here.
  */
-export function recoverFrameId(body: Uint8Array): number | undefined {
+function recoverFrameId(body: Uint8Array): number | undefined {
   const r = new BinaryReader(body);
   let id: number | undefined;
   try {

@@ -54,7 +54,7 @@ export interface ConnectionInput {
 }
 
 export const DEFAULT_SEGMENT_SIZE = 4_096;
-export const TIMEOUT_MS_MAX = 600_000;
+const TIMEOUT_MS_MAX = 600_000;
 
 /** Everything needed to reach a cluster. */
 export interface Target {
@@ -118,7 +118,7 @@ export async function openTyped(client: WorClient, target: Target, space: string
 }
 
 /** --segment-size, when given, must be the space's own. */
-export function checkGeometry(target: Target, space: string, meta: SpaceMeta): void {
+function checkGeometry(target: Target, space: string, meta: SpaceMeta): void {
   if (target.segmentSizeGiven !== undefined && target.segmentSizeGiven !== meta.segmentSize) {
     throw usage(`--segment-size ${target.segmentSizeGiven} disagrees with ${space}'s segment size ${meta.segmentSize} (chosen when it was created)`);
   }

@@ -22,7 +22,7 @@ import { type RunningAcceptor, startAcceptor } from "../../wor/node/run-acceptor
 import { printJson, printLine, showValue, table } from "./output.ts";
 import { markServing } from "./run.ts";
 
-export const DEV_SPACE = "dev";
+const DEV_SPACE = "dev";
 
 export interface DevOptions {
   readonly dataDir: string;
@@ -45,7 +45,7 @@ export interface DevCluster {
 }
 
 /** A path as the user would type it: relative below the working directory, absolute elsewhere. */
-export function displayPath(p: string): string {
+function displayPath(p: string): string {
   const r = relative(process.cwd(), p);
   return r === "" || r.startsWith("..") ? p : r;
 }
@@ -53,7 +53,7 @@ export function displayPath(p: string): string {
 const acceptorDir = (dataDir: string, id: number) => join(dataDir, `acceptor-${id}`);
 
 /** Start the acceptors and write the cluster file. */
-export async function startDevCluster(o: DevOptions): Promise<DevCluster> {
+async function startDevCluster(o: DevOptions): Promise<DevCluster> {
   if (!Number.isSafeInteger(o.acceptors) || o.acceptors < 1 || o.acceptors > CLUSTER_LIMITS.acceptorsMax) {
     throw usage(`--acceptors must be 1..${CLUSTER_LIMITS.acceptorsMax} (got ${o.acceptors})`);
   }

@@ -26,7 +26,7 @@ export interface LogView {
 }
 
 /** Segments counted per log at most (the last allocated ones). */
-export const INSPECT_LOG_SEGMENTS_MAX = 4;
+const INSPECT_LOG_SEGMENTS_MAX = 4;
 
 export type LogRow = { readonly log: string; readonly ok: true; readonly view: LogView } | { readonly log: string; readonly ok: false; readonly error: string };
 

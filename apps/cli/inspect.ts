@@ -22,7 +22,7 @@ import { operational, task, toFailure, usage } from "./errors.ts";
 import { inspectLogs, printLogs } from "./inspect-logs.ts";
 import { Progress, jsonValue, printJson, printLine, showBallot, showValue, table } from "./output.ts";
 
-export const INSPECT_LIMITS = Object.freeze({
+const INSPECT_LIMITS = Object.freeze({
   /** Segments checked per space (the rest are counted, not read). */
   segmentsMax: 256,
   /** Addresses shown by default after the trim mark. */
@@ -63,7 +63,7 @@ interface SegmentRow {
 
 const sortedNames = (names: Iterable<string>) => [...new Set(names)].sort();
 
-export async function runInspect(c: {
+async function runInspect(c: {
   conn: Parameters<typeof resolveTarget>[0];
   space: Option.Option<string>;
   from: Option.Option<number>;

@@ -14,7 +14,7 @@ import { sequencerFlag, withLog } from "./log-open.ts";
 import { markServing } from "./run.ts";
 import { jsonValue, printJson, printLine, showValue, table } from "./output.ts";
 
-export const LOG_READ_LIMITS = Object.freeze({
+const LOG_READ_LIMITS = Object.freeze({
   /** Slots one `worm log read --from --to` may cover. */
   rangeSlotsMax: 100_000,
 });
@@ -24,7 +24,7 @@ export const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.with
 const streamFlag = Flag.optional(Flag.String("stream").pipe(Flag.withDescription("only entries carrying this stream tag")));
 
 /** A slot as JSON: kind, and for an entry its key, stream tags (with backpointers) and payload. */
-export function slotJson(r: SlotRead): Record<string, unknown> {
+function slotJson(r: SlotRead): Record<string, unknown> {
   if (r.kind !== "entry") return { slot: r.slot, kind: r.kind };
   const e = r.entry;
   return { slot: r.slot, kind: "entry", key: e.key, streams: e.streams.map((s) => s.tag), prev: e.streams.map((s) => s.prev), value: jsonValue(e.payload) };

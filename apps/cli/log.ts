@@ -28,7 +28,7 @@ const create = Command.make("create", { name: logNameArg, json, conn: connection
 ).pipe(Command.withDescription("Create a log (its space; --segment-size sets its segment size); creating an existing log is a no-op"));
 
 /** `client:seq` → an idempotency key (the client part may itself hold colons). */
-export function parseKey(text: string): IdempotencyKey {
+function parseKey(text: string): IdempotencyKey {
   const at = text.lastIndexOf(":");
   const seq = at < 0 ? Number.NaN : Number(text.slice(at + 1));
   if (at <= 0 || !/^\d+$/.test(text.slice(at + 1)) || !Number.isSafeInteger(seq)) throw usage(`--key must be CLIENT:SEQ with SEQ a non-negative integer (got ${JSON.stringify(text)})`);

@@ -33,12 +33,12 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), ...rows.map(line)].join("\n");
 }
 
-export const toHex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+const toHex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** The value as printable text, or undefined when it is not printable UTF-8. */
-export function asText(b: Uint8Array): string | undefined {
+function asText(b: Uint8Array): string | undefined {
   try {
     const s = utf8.decode(b);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
@@ -71,7 +71,7 @@ export function inputBytes(text: string | undefined, hex: string | undefined, wh
   throw usage(`missing ${what}: give --${what} TEXT or --hex HEX`);
 }
 
-export function parseHex(hex: string): Uint8Array {
+function parseHex(hex: string): Uint8Array {
   const h = hex.startsWith("0x") || hex.startsWith("0X") ? hex.slice(2) : hex;
   if (h.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(h)) throw usage(`not a hex string: ${JSON.stringify(hex.slice(0, 40))}`);
   return new Uint8Array(Buffer.from(h, "hex"));

@@ -10,7 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { LIMITS } from "../../paxos/limits.ts";
 import type { Reply } from "../../paxos/messages.ts";
 import { decodeServerFrames, encodeClientFrames } from "../../wor/wire/codec.ts";
-import type { ClientFrame, ServerFrame } from "../../wor/wire/frames.ts";
+import type { ClientFrame, ServerFrame } from "../../wor/core/frames.ts";
 import { makeAcceptorClient } from "../../wor/wire/service.ts";
 import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import { Procs, client, startNode, tempDir, text } from "./harness.ts";

@@ -11,6 +11,11 @@ import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import { WorError } from "../../wor/node/client.ts";
 import { Procs, addressesOf, client, restartNode, startCluster, tempDir, text, untext } from "./harness.ts";
 
+/** Wait until `cond` holds, checking every 50 ms, for at most `ms` (the assertions after say what is missing). */
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  for (const end = performance.now() + ms; !cond() && performance.now() < end; ) await sleep(50);
+}
+
 test("every acknowledged write survives SIGKILL of each acceptor in turn", async (t) => {
   const procs = new Procs(t);
   const dir = await tempDir(t);
@@ -66,11 +71,14 @@ test("every acknowledged write survives SIGKILL of each acceptor in turn", async
       down = k;
       const killed = await nodes[k]!.proc.kill("SIGKILL");
       assert.equal(killed.signal, "SIGKILL");
-      await sleep(600); // writes continue on the other two
+      // Writes continue on the other two: wait for some (a loaded machine may be slow to get there).
+      await until(() => ackedWhileDown[k]! >= 20, 15_000);
       down = undefined;
       await restartNode(procs, nodes[k]!, "crash");
       // Let the writer's link to it reconnect (backoff ≤ 1 s) before the next acceptor goes down.
       await sleep(1_200);
+      const after = acked.size;
+      await until(() => acked.size > after, 15_000);
       assert.ok(acked.size > before, `no write was acknowledged around the crash of acceptor ${k + 1}`);
     }
   } finally {

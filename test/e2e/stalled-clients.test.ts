@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
-import type { ClientFrame } from "../../wor/wire/frames.ts";
+import type { ClientFrame } from "../../wor/core/frames.ts";
 import { encodeClientFrames } from "../../wor/wire/codec.ts";
 import { makeAcceptorClient } from "../../wor/wire/service.ts";
 import type { WorClient } from "../../wor/node/client.ts";

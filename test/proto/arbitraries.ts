@@ -4,7 +4,7 @@ import type { Ballot } from "../../paxos/ballot.ts";
 import { allocSpaceOf } from "../../paxos/limits.ts";
 import type { Entry, ErrorCode, RangePromise, Refusal, Reply, ReportedAddress, Request } from "../../paxos/messages.ts";
 import type { AcceptorStatus, InspectReply, InspectRequest, SpaceSummary } from "../../wor/wire/admin.ts";
-import type { ClientFrame, ServerFrame } from "../../wor/wire/frames.ts";
+import type { ClientFrame, ServerFrame } from "../../wor/core/frames.ts";
 
 const MAX = Number.MAX_SAFE_INTEGER;
 

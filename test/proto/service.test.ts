@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import type { AcceptorStatus } from "../../wor/wire/admin.ts";
 import { decodeClientFrames, decodeServerFrames, decodeStatus, decodeStatusRequest, encodeClientFrames, encodeServerFrames, encodeStatus, encodeStatusRequest } from "../../wor/wire/codec.ts";
-import type { ServerFrame } from "../../wor/wire/frames.ts";
+import type { ServerFrame } from "../../wor/core/frames.ts";
 import { ACCEPTOR_METHOD_PATHS, type AcceptorClient, type AcceptorHandlers, AcceptorService, makeAcceptorClient } from "../../wor/wire/service.ts";
 import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 

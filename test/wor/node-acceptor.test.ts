@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import type { Request } from "../../paxos/messages.ts";
-import type { DecodedClientFrame, ServerFrame } from "../../wor/wire/frames.ts";
+import type { DecodedClientFrame, ServerFrame } from "../../wor/core/frames.ts";
 import { AcceptorNode, type FrameSink, IdentityRefused } from "../../wor/node/acceptor-node.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
 import { MemoryStorage } from "../../wor/node/storage-memory.ts";

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { decodeInspectReply, decodeServerFrames, decodeStatus, encodeClientFrames, encodeInspectRequest, encodeServerFrames, encodeStatusRequest } from "../../wor/wire/codec.ts";
-import type { ClientFrame, ServerFrame } from "../../wor/wire/frames.ts";
+import type { ClientFrame, ServerFrame } from "../../wor/core/frames.ts";
 import { type AcceptorClient, makeAcceptorClient } from "../../wor/wire/service.ts";
 import { AcceptorNode } from "../../wor/node/acceptor-node.ts";
 import { type AcceptorServer, type ServerTls, startAcceptorServer } from "../../wor/node/grpc-server.ts";

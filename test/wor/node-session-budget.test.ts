@@ -11,7 +11,7 @@ import { describe, mock, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { decodeServerFrames, encodeClientFrames } from "../../wor/wire/codec.ts";
-import type { ClientFrame } from "../../wor/wire/frames.ts";
+import type { ClientFrame } from "../../wor/core/frames.ts";
 import { makeAcceptorClient } from "../../wor/wire/service.ts";
 import { AcceptorNode } from "../../wor/node/acceptor-node.ts";
 import { startAcceptorServer } from "../../wor/node/grpc-server.ts";

@@ -31,7 +31,7 @@ export type LogOutput =
   | { readonly kind: "fill" };
 
 /** The register value standing for a fill marker (keys look like `client#seq`). */
-export const FILL_VALUE = "<fill>";
+const FILL_VALUE = "<fill>";
 
 const registerValue = (o: Exclude<LogOutput, { kind: "appended" }>): string => (o.kind === "fill" ? FILL_VALUE : o.key);
 

@@ -16,7 +16,7 @@ import { formatBallot } from "../../paxos/ballot.ts";
 import type { Mutation } from "../../paxos/messages.ts";
 
 export type AddrKey = string;
-export const addrKey = (space: string, index: number): AddrKey => `${space}[${index}]`;
+const addrKey = (space: string, index: number): AddrKey => `${space}[${index}]`;
 
 export const showValue = (v: Uint8Array): string => {
   let s = "";
@@ -66,19 +66,9 @@ export function recordVotesFromMutations(log: VoteLog, mutations: readonly Mutat
   return next ?? log;
 }
 
-/** Add every vote of `extra` to `log`. */
-export function mergeVotes(log: VoteLog, extra: VoteLog): VoteLog {
-  let next: Map<string, { addr: AddrKey; ballot: string; value: Uint8Array }> | undefined;
-  for (const [k, v] of extra) {
-    if (log.has(k)) continue;
-    next ??= new Map(log);
-    next.set(k, v);
-  }
-  return next ?? log;
-}
 
 /** The values chosen by these acceptors' durable votes: a quorum voted for one ballot. */
-export function chosenIn(logs: readonly VoteLog[], quorum: number): { chosen: Map<AddrKey, Uint8Array>; violations: string[] } {
+function chosenIn(logs: readonly VoteLog[], quorum: number): { chosen: Map<AddrKey, Uint8Array>; violations: string[] } {
   const tally = new Map<string, { addr: AddrKey; ballot: string; value: Uint8Array; n: number }>();
   const violations: string[] = [];
   for (const log of logs) {

@@ -10,7 +10,7 @@ import type { RoundAccount } from "./results.ts";
 
 export type NameAcceptor = (acceptor: number) => string;
 
-export const acceptorNumber: NameAcceptor = (a) => `acceptor ${a + 1}`;
+const acceptorNumber: NameAcceptor = (a) => `acceptor ${a + 1}`;
 
 /** The words for one kind of answer, given every answer of that kind. */
 const WORDS: Record<Verdict["kind"], (vs: readonly Verdict[]) => string> = {
@@ -28,7 +28,7 @@ const distinct = (xs: readonly string[]): string => [...new Set(xs)].join(", ");
 
 /** "2 of 3 acceptors answered (…), acceptor 3 unreachable (…), acceptor 1 did not answer within 3000 ms"
  *  (or "had not answered yet" when the round was decided before its deadline). */
-export function describeAccount(a: RoundAccount, name: NameAcceptor = acceptorNumber): string {
+function describeAccount(a: RoundAccount, name: NameAcceptor = acceptorNumber): string {
   const byKind = new Map<Verdict["kind"], Verdict[]>();
   for (const { verdict } of a.answered) {
     const list = byKind.get(verdict.kind) ?? [];

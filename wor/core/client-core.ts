@@ -12,18 +12,17 @@
 import { assert } from "../../verify/runtime/assert.ts";
 import { type Ballot, OWNER_BALLOT, maxBallot, nextBallot } from "../../paxos/ballot.ts";
 import { bytesEqual } from "../../verify/runtime/bytes.ts";
-import { LIMITS } from "../../paxos/limits.ts";
 import { isValidQuorum } from "../../paxos/quorum.ts";
 import type { Entry, Reply, SpaceName } from "../../paxos/messages.ts";
-import type { ClientFrame } from "../wire/frames.ts";
+import type { ClientFrame } from "./frames.ts";
 import * as ops from "./ops.ts";
 import type { OpContext, OpGen } from "./ops.ts";
 import type { AllocResult, Capture, CaptureResult, CheckResult, CreateSpaceResult, OpResult, ReadResult, SpaceMetaResult, WorFailure, WriteResult } from "./results.ts";
 import { type SpaceMeta, spaceMetaProblem } from "./space-meta.ts";
 import { type Round, RoundTally, type RoundOutcome, roundRequest } from "./rounds.ts";
 import * as check from "./validate.ts";
-import { CLIENT_LIMITS } from "./validate.ts";
 import { ValueCache } from "./value-cache.ts";
+import { AcceptBatches, CommitQueue } from "./batches.ts";
 
 export interface ClientCoreConfig {
   readonly acceptors: number;
@@ -94,24 +93,15 @@ interface ActiveRound {
   resendAt: number;
 }
 
-/** Accept rounds of one (space, ballot) issued in the same tick, merged into one round at flush. */
-interface FormingBatch {
-  readonly space: SpaceName;
-  readonly ballot: Ballot;
-  readonly entries: Entry[];
-  readonly indexes: Set<number>;
-  bytes: number;
-  readonly participants: number[];
-}
 
 export class WorClientCore {
   private readonly running = new Map<number, Running>();
   /** frame id → (round, acceptor) for the rounds in flight. */
   private readonly inflight = new Map<number, { round: ActiveRound; acceptor: number }>();
-  private readonly forming = new Map<string, FormingBatch[]>();
+  private readonly forming = new AcceptBatches();
   private readonly cache: ValueCache;
   private readonly ownerWrites = new Map<string, Uint8Array>();
-  private readonly commits = new Map<string, { space: SpaceName; ballot: Ballot; indexes: number[] }>();
+  private readonly commits = new CommitQueue();
   private sends: Send[] = [];
   private completions: Completion[] = [];
   private seen: Ballot = OWNER_BALLOT;
@@ -131,7 +121,7 @@ export class WorClientCore {
       },
       cached: (s, i) => this.cache.get(s, i),
       remember: (s, i, v) => this.cache.put(s, i, v),
-      commit: (space, ballot, indexes) => this.queueCommit(space, ballot, indexes),
+      commit: (space, ballot, indexes) => this.commits.add(space, ballot, indexes),
       forgetBelow: (s, below) => this.cache.trim(s, below),
       segmentSize: config.segmentSize,
       proposerId: config.proposerId,
@@ -337,35 +327,14 @@ export class WorClientCore {
       return;
     }
     if (round.kind === "accept") {
-      this.join(id, round.space, round.ballot, round.entries);
+      this.forming.join(id, round.space, round.ballot, round.entries);
       return;
     }
     run.round = this.send(round, [id]);
   }
 
-  /** Add a write op's entries to the batch forming for its (space, ballot). */
-  private join(op: number, space: SpaceName, ballot: Ballot, entries: readonly Entry[]): void {
-    const key = `${space}\u0000${ballot.round}.${ballot.proposer}`;
-    let list = this.forming.get(key);
-    if (!list) this.forming.set(key, (list = []));
-    let bytes = 0;
-    for (const e of entries) bytes += e.value.byteLength;
-    const fits = (b: FormingBatch) =>
-      b.entries.length + entries.length <= LIMITS.entriesMax && b.bytes + bytes <= CLIENT_LIMITS.acceptBytesMax && entries.every((e) => !b.indexes.has(e.index));
-    let batch = list.find(fits);
-    if (!batch) list.push((batch = { space, ballot, entries: [], indexes: new Set(), bytes: 0, participants: [] }));
-    for (const e of entries) {
-      batch.entries.push(e);
-      batch.indexes.add(e.index);
-    }
-    batch.bytes += bytes;
-    batch.participants.push(op);
-  }
-
   private sendForming(): void {
-    const forming = [...this.forming.values()].flat();
-    this.forming.clear();
-    for (const b of forming) {
+    for (const b of this.forming.take()) {
       const round = this.send({ kind: "accept", space: b.space, ballot: b.ballot, entries: b.entries }, b.participants);
       for (const op of b.participants) {
         const run = this.running.get(op);
@@ -400,20 +369,9 @@ export class WorClientCore {
     for (const a of r.unanswered.keys()) this.sends.push({ to: a, frame: r.frames.get(a)! });
   }
 
-  private queueCommit(space: SpaceName, ballot: Ballot, indexes: readonly number[]): void {
-    const key = `${space}\u0000${ballot.round}.${ballot.proposer}`;
-    const c = this.commits.get(key);
-    if (c) c.indexes.push(...indexes);
-    else this.commits.set(key, { space, ballot, indexes: [...indexes] });
-  }
-
   private flushCommits(): void {
-    for (const { space, ballot, indexes } of this.commits.values()) {
-      for (let at = 0; at < indexes.length; at += LIMITS.entriesMax) {
-        const request = { kind: "commit", space, ballot, indexes: indexes.slice(at, at + LIMITS.entriesMax) } as const;
-        for (let a = 0; a < this.config.acceptors; a++) this.sends.push({ to: a, frame: { id: this.nextFrame++, kind: "request", request } });
-      }
+    for (const request of this.commits.take()) {
+      for (let a = 0; a < this.config.acceptors; a++) this.sends.push({ to: a, frame: { id: this.nextFrame++, kind: "request", request } });
     }
-    this.commits.clear();
   }
 }

@@ -238,7 +238,7 @@ export function* spaceMeta(ctx: OpContext, space: SpaceName): OpGen<SpaceMetaRes
 }
 
 /** The metadata of a space whose creation finished, or a failure saying why there is none. */
-export function* typedMeta(ctx: OpContext, space: SpaceName): OpGen<SpaceMeta> {
+function* typedMeta(ctx: OpContext, space: SpaceName): OpGen<SpaceMeta> {
   const m = yield* spaceMeta(ctx, space);
   if (!m.ok) return m;
   if (m.value._tag === "Typed") return ok(m.value.meta);

@@ -57,7 +57,7 @@ function addresses(space: string, from: number, to: number): string {
 }
 
 /** The round in the user's nouns, for failure messages. */
-export function describeRound(round: Exclude<Round, { kind: "sleep" }>): string {
+function describeRound(round: Exclude<Round, { kind: "sleep" }>): string {
   switch (round.kind) {
     case "prepare":
       return `prepare of ${addresses(round.space, round.from, round.to)}`;

@@ -22,7 +22,7 @@ export interface SpaceMeta {
   readonly segmentSize: number;
 }
 
-export const SPACE_META_LIMITS = Object.freeze({
+const SPACE_META_LIMITS = Object.freeze({
   /** Largest segment size a space may have. */
   segmentSizeMax: 1 << 20,
   /** Bytes of an encoded metadata document. */
@@ -71,7 +71,6 @@ export function decodeSpaceMeta(bytes: Uint8Array): DecodedSpaceMeta {
   return { ok: true, meta: { kind: o.kind as SpaceKind, segmentSize: o.segmentSize as number } };
 }
 
-export const sameSpaceMeta = (a: SpaceMeta, b: SpaceMeta): boolean => a.kind === b.kind && a.segmentSize === b.segmentSize;
 
 /** "a register space", "a log", ...: how errors name a kind. */
 export function kindNoun(kind: SpaceKind): string {

@@ -17,15 +17,15 @@ import { type Held, type Receipt, release } from "../../paxos/held.ts";
 import { LIMITS, isIndex, isSpaceName } from "../../paxos/limits.ts";
 import type { ErrorCode, Learned, Mutation, Reply, ReportedAddress, SpaceName } from "../../paxos/messages.ts";
 import type { AcceptorStatus, InspectReply, InspectRequest, SpaceSummary } from "../wire/admin.ts";
-import type { DecodedClientFrame, ServerFrame } from "../wire/frames.ts";
+import type { DecodedClientFrame, ServerFrame } from "../core/frames.ts";
 import { assert } from "../../verify/runtime/assert.ts";
 import { GroupCommit, type GroupCommitCounters } from "./group-commit.ts";
 import { type AcceptorStorage, type Loaded, type NodeIdentity, StorageDamaged, replay } from "./storage.ts";
 import type { CodecError } from "../../proto/codec-kernel.ts";
 
-export const ACCEPTOR_VERSION = "wormspace-ts/0.1.0";
+const ACCEPTOR_VERSION = "wormspace-ts/0.1.0";
 
-export const NODE_LIMITS = Object.freeze({
+const NODE_LIMITS = Object.freeze({
   /** Committed values one watch may ask to catch up on; beyond it the client reads instead. */
   watchCatchUpMax: 16_384,
   /** Watches one session may hold. */

@@ -8,7 +8,7 @@
  * as the writes their callers issue next (one event-loop hop per round, not two).
  */
 import type { Entry, SpaceName } from "../../paxos/messages.ts";
-import type { ClientFrame, ServerFrame } from "../wire/frames.ts";
+import type { ClientFrame, ServerFrame } from "../core/frames.ts";
 import { CLIENT_DEFAULTS, type ClientCoreConfig, type Completion, type Op, WorClientCore } from "../core/client-core.ts";
 import type { AllocResult, Capture, CaptureResult, CheckResult, CreateSpaceResult, OpResult, ReadResult, SpaceMetaResult, WorFailure, WriteResult } from "../core/results.ts";
 import { type SpaceKind, type SpaceMeta, kindNoun } from "../core/space-meta.ts";

@@ -21,7 +21,7 @@ import { assert } from "../../verify/runtime/assert.ts";
 import { planted } from "../../verify/runtime/planted.ts";
 import type { AcceptorStorage } from "./storage.ts";
 
-export const GROUP_COMMIT_LIMITS = Object.freeze({
+const GROUP_COMMIT_LIMITS = Object.freeze({
   /** Mutations in one storage commit; a larger backlog is split at submission boundaries. */
   batchMutationsMax: 16_384,
 });

@@ -5,7 +5,7 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import { decodeServerFrames, encodeClientFrames } from "../wire/codec.ts";
-import type { ClientFrame } from "../wire/frames.ts";
+import type { ClientFrame } from "../core/frames.ts";
 import { type AcceptorClient, makeAcceptorClient } from "../wire/service.ts";
 import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "./credentials.ts";
 import type { AcceptorLink, LinkEvents, Transport } from "./link.ts";
@@ -18,7 +18,7 @@ export interface GrpcTransportOptions extends ClientSecurity {
   readonly addresses: readonly string[];
 }
 
-export class LinkCounters {
+class LinkCounters {
   malformedEnvelopes = 0;
   reconnects = 0;
 }

@@ -10,7 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { CLUSTER_ID_METADATA, clusterRefusal } from "./credentials.ts";
 import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 
-export const SERVER_LIMITS = Object.freeze({
+const SERVER_LIMITS = Object.freeze({
   keepaliveTimeMs: 20_000,
   keepaliveTimeoutMs: 5_000,
   /** Clients ping every 10 s when idle (wor/node/credentials.ts); allow down to this interval. */

@@ -2,7 +2,7 @@
  * The client's port to one acceptor: a long-lived session that carries batched frames both ways
  * (docs/ARCHITECTURE.md §3.3, §7.8). Implementations: gRPC (grpc-link.ts) and in-memory (memory-transport.ts).
  */
-import type { ClientFrame, ServerFrame } from "../wire/frames.ts";
+import type { ClientFrame, ServerFrame } from "../core/frames.ts";
 
 export interface LinkEvents {
   onFrames(frames: readonly ServerFrame[]): void;

@@ -6,7 +6,7 @@
  * stopped process).
  */
 import { decodeClientFrames, decodeServerFrames, encodeClientFrames } from "../wire/codec.ts";
-import type { ClientFrame, ServerFrame } from "../wire/frames.ts";
+import type { ClientFrame, ServerFrame } from "../core/frames.ts";
 import type { AcceptorNode, FrameSink } from "./acceptor-node.ts";
 import type { AcceptorLink, LinkEvents, Transport } from "./link.ts";
 import { replyWriter } from "./reply-writer.ts";

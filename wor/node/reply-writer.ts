@@ -7,7 +7,7 @@
  */
 import { REPLY_TOO_LARGE } from "../core/chunks.ts";
 import { encodeServerFrames } from "../wire/codec.ts";
-import type { ServerFrame } from "../wire/frames.ts";
+import type { ServerFrame } from "../core/frames.ts";
 import { type FrameStream, StreamWriter, type StreamWriterOptions } from "./stream-writer.ts";
 
 /** A writer of server frames onto `stream`; `options` are the session's (failure, backpressure). */

@@ -48,7 +48,7 @@ const IDENTITY_KEY = "i";
 const SYNC = { sync: true } as const;
 const EMPTY = new Uint8Array(0);
 
-export const indexKey = (index: number): string => index.toString(16).padStart(16, "0");
+const indexKey = (index: number): string => index.toString(16).padStart(16, "0");
 export const addressKey = (space: string, index: number): string => `a/${space}/${indexKey(index)}`;
 const markerKey = (batch: number) => `b/${indexKey(batch)}`;
 const spaceKey = (space: string) => `s/${space}`;

@@ -10,7 +10,7 @@ export interface FrameStream {
   end?(): unknown;
 }
 
-export const STREAM_WRITER_LIMITS = Object.freeze({
+const STREAM_WRITER_LIMITS = Object.freeze({
   /** Frames queued behind a stream that stopped reading before the writer gives up on it. */
   queuedFramesMax: 65_536,
   /** Encoded bytes handed to the stream and not yet passed on; past it the writer queues instead. */
@@ -43,7 +43,7 @@ export interface StreamWriterOptions<T> {
   readonly frameBytes?: (frame: T) => number;
 }
 
-export class StreamWriterCounters {
+class StreamWriterCounters {
   envelopes = 0;
   frames = 0;
   bytes = 0;

@@ -9,7 +9,7 @@ import { LIMITS } from "../../paxos/limits.ts";
 import type { ErrorCode, Refusal, ReportedAddress, Reply } from "../../paxos/messages.ts";
 import { unreachable } from "../../verify/runtime/assert.ts";
 import { type Decoded, count, decodeStrictEnvelope, reject, writeEnvelope } from "../../proto/codec-kernel.ts";
-import type { ServerFrame } from "./frames.ts";
+import type { ServerFrame } from "../core/frames.ts";
 import * as pb from "../../proto/gen/wormspace/v1/acceptor.ts";
 import { ballot, rangePromises, reportedAddresses, space, copyRegisterValue } from "./codec-domain.ts";
 

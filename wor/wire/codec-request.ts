@@ -9,7 +9,7 @@ import { LIMITS, isUserSpaceName } from "../../paxos/limits.ts";
 import type { Entry, Request } from "../../paxos/messages.ts";
 import { unreachable } from "../../verify/runtime/assert.ts";
 import { type Decoded, count, decodeLenientEnvelope, reject, writeEnvelope } from "../../proto/codec-kernel.ts";
-import type { ClientFrame, DecodedClientFrame } from "./frames.ts";
+import type { ClientFrame, DecodedClientFrame } from "../core/frames.ts";
 import * as pb from "../../proto/gen/wormspace/v1/acceptor.ts";
 import { WireWriter } from "../../proto/wire.ts";
 import { ballot, range, space, copyRegisterValue } from "./codec-domain.ts";

@@ -15,5 +15,5 @@ export {
   encodeInspectReply,
   decodeInspectReply,
 } from "./codec-admin.ts";
-export type { ClientFrame, ServerFrame, DecodedClientFrame } from "./frames.ts";
+export type { ClientFrame, ServerFrame, DecodedClientFrame } from "../core/frames.ts";
 export type { CodecError, Decoded } from "../../proto/codec-kernel.ts";

@@ -6,7 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { type UnaryCallback, rawMethod } from "../../proto/grpc-raw.ts";
 
-export const ACCEPTOR_SERVICE_NAME = "wormspace.v1.Acceptor";
+const ACCEPTOR_SERVICE_NAME = "wormspace.v1.Acceptor";
 
 export const ACCEPTOR_METHOD_PATHS = Object.freeze({
   session: `/${ACCEPTOR_SERVICE_NAME}/Session`,

@@ -140,7 +140,7 @@ export function encodeEntry(e: LogEntry): Uint8Array {
   return w.done();
 }
 
-export class SlotDecodeError {
+class SlotDecodeError {
   readonly _tag = "SlotDecodeError";
   constructor(readonly message: string) {}
 }

@@ -23,7 +23,7 @@ export interface LogSegmentFields {
 export type LogSegmentMeta = SegmentMeta<LogSegmentFields>;
 
 /** Segments one metadata record may list. */
-export const ENTRY_SEGMENTS_MAX = 4_096;
+const ENTRY_SEGMENTS_MAX = 4_096;
 
 export const LOG_SEGMENT_META = jsonSegmentMeta<LogSegmentFields>({
   ownerKey: "sequencer",

@@ -24,7 +24,7 @@ import { type ClaimResult, type SegmentConfig, claim, lastSegment, seal } from "
 import { type RegGen, type RegisterStep, sleep } from "../../../wor/core/steps.ts";
 import { TaskRunner } from "../../../wor/core/tasks.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
-import { FILL_BYTES, PREV_NONE, PREV_UNKNOWN, isFill, keyString } from "./entry.ts";
+import { FILL_BYTES, isFill, keyString } from "./entry.ts";
 import { KeyTable } from "./key-table.ts";
 import { type Recovered, type RecoveryConfig, recoverSegments } from "./recovery.ts";
 import { SealBehind } from "./seal-behind.ts";
@@ -32,6 +32,7 @@ import { LOG_SEGMENT_META, type LogSegmentFields, segmentsOf } from "./segments.
 import { lastOwner, ownerIn, redirect } from "./standby.ts";
 import { type ActiveSequencer, type LogFailure, type GrantRequest, type LogResult, type TokenAsk, isTransient, logFail, logOk } from "./steps.ts";
 import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "./tokens.ts";
+import { StreamTails } from "./stream-tails.ts";
 
 export interface SequencerConfig extends RecoveryConfig {
   /** Written in each segment's allocation metadata: unique per sequencer incarnation. */
@@ -104,9 +105,7 @@ export class SequencerCore {
   private checking = false;
   /** Sealing our full segments behind us, and what each claim records of it. */
   private readonly behind: SealBehind;
-  private readonly streams = new Map<string, number>();
-  /** Every stream's whole history is known (a fresh log, or recovered back to its start). */
-  private streamsComplete = false;
+  private readonly streams: StreamTails;
   private keys: KeyTable;
   private queue: Queued[] = [];
   private grants: { id: number; result: LogResult<Grant> }[] = [];
@@ -119,6 +118,7 @@ export class SequencerCore {
     this.keys = new KeyTable(config.keysMax, 0);
     this.segments = segmentsOf(config);
     this.behind = new SealBehind(config.sealAfterMs, config.dedupeSegments);
+    this.streams = new StreamTails(config.streamsMax);
   }
 
   /** Ask for one token per ask; the grant leaves through `takeOutputs()`, now or later. */
@@ -186,11 +186,6 @@ export class SequencerCore {
       ...(this.active ? { active: this.active.address } : {}),
     };
   }
-  /** The last slot issued for `tag` (a backpointer: none / unknown when not remembered). */
-  private streamTail(tag: string): number {
-    return this.streams.get(tag) ?? (this.streamsComplete ? PREV_NONE : PREV_UNKNOWN);
-  }
-
   private fencedBy(by: Ballot): void {
     if (this.phase !== "ready") return;
     // Our own ballots (a seal behind us fencing a slow appender) do not fence our live segments.
@@ -274,9 +269,7 @@ export class SequencerCore {
   }
 
   private adopt(r: Recovered): void {
-    this.streams.clear();
-    this.streamsComplete = r.from === 0;
-    for (const [tag, slot] of [...r.streams].sort(([, a], [, b]) => a - b)) this.noteStream(tag, slot);
+    this.streams.reset(r.streams, r.from === 0);
     this.keys = r.keys;
     this.behind.recovered(r.last, r.from, r.entrySegments);
     this.nextSegment = r.last + 1;
@@ -350,7 +343,7 @@ export class SequencerCore {
         continue;
       }
       const tokens = q.req.asks.map((a) => this.issue(a));
-      const streamTails = (q.req.streams ?? []).map((tag) => this.streamTail(tag));
+      const streamTails = (q.req.streams ?? []).map((tag) => this.streams.tail(tag));
       this.grants.push({ id: q.id, result: logOk({ tokens, tail: this.next, streamTails }) });
     }
   }
@@ -379,23 +372,14 @@ export class SequencerCore {
       this.behind.issued(Math.floor(slot / this.config.segmentSize), this.now);
     }
     const prev = ask.streams.map((tag) => {
-      const p = this.streamTail(tag);
-      this.noteStream(tag, slot);
+      const p = this.streams.tail(tag);
+      this.streams.note(tag, slot);
       return p;
     });
     const k = keyString(ask.key);
     const priors = [...this.keys.priors(k)];
     this.keys.note(k, slot);
     return { slot, capture, prev, priors };
-  }
-
-  private noteStream(tag: string, slot: number): void {
-    this.streams.delete(tag);
-    this.streams.set(tag, slot);
-    if (this.streams.size > this.config.streamsMax) {
-      this.streams.delete(this.streams.keys().next().value!);
-      this.streamsComplete = false;
-    }
   }
 
   private failQueued(f: LogFailure): void {

@@ -54,7 +54,7 @@ interface Stream {
   readonly address: string;
 }
 
-export class RemoteTokenCounters {
+class RemoteTokenCounters {
   envelopes = 0;
   failovers = 0;
   redirects = 0;

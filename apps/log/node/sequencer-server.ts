@@ -22,7 +22,7 @@ import { logFail } from "../core/steps.ts";
 import type { SequencerNode } from "./sequencer-node.ts";
 import type { CodecError } from "../../../proto/codec-kernel.ts";
 
-export const SEQUENCER_SERVER_LIMITS = Object.freeze({
+const SEQUENCER_SERVER_LIMITS = Object.freeze({
   /** Grant requests one session may have in flight; beyond, new ones fail at once as unavailable. */
   requestsInFlightMax: 16_384,
 });

@@ -6,9 +6,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { type UnaryCallback, rawMethod } from "../../../proto/grpc-raw.ts";
 
-export const SEQUENCER_SERVICE_NAME = "wormspace.v1.Sequencer";
+const SEQUENCER_SERVICE_NAME = "wormspace.v1.Sequencer";
 
-export const SEQUENCER_METHOD_PATHS = Object.freeze({
+const SEQUENCER_METHOD_PATHS = Object.freeze({
   session: `/${SEQUENCER_SERVICE_NAME}/Session`,
   status: `/${SEQUENCER_SERVICE_NAME}/Status`,
 });

@@ -16,7 +16,7 @@ import { type AcceptorState, emptyAcceptor } from "../../../paxos/acceptor.ts";
 import type { Mutation, Request } from "../../../paxos/messages.ts";
 import { AcceptorNode, type FrameSink } from "../../../wor/node/acceptor-node.ts";
 import { GroupCommitCounters } from "../../../wor/node/group-commit.ts";
-import type { ClientFrame, ServerFrame } from "../../../wor/wire/frames.ts";
+import type { ClientFrame, ServerFrame } from "../../../wor/core/frames.ts";
 import { assert } from "../../runtime/assert.ts";
 import { buggify } from "../../runtime/buggify.ts";
 import type { Prng } from "../../runtime/prng.ts";

@@ -14,7 +14,7 @@
  */
 import type { Request } from "../../../paxos/messages.ts";
 import { majority } from "../../../paxos/quorum.ts";
-import type { ClientFrame, ServerFrame } from "../../../wor/wire/frames.ts";
+import type { ClientFrame, ServerFrame } from "../../../wor/core/frames.ts";
 import { AssertionFailed } from "../../runtime/assert.ts";
 import { buggify } from "../../runtime/buggify.ts";
 import { Prng, hashString32 } from "../../runtime/prng.ts";

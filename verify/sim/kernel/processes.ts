@@ -8,7 +8,7 @@ import { CLIENT_DEFAULTS, type ClientCoreConfig, WorClientCore } from "../../../
 import { type RegisterOpStep, startRegisterOp } from "../../../wor/core/step-ops.ts";
 import { type Step, type StepGen, isRegisterStep } from "../../../wor/core/steps.ts";
 import type { Issued } from "../../../wor/core/tasks.ts";
-import type { ClientFrame, ServerFrame } from "../../../wor/wire/frames.ts";
+import type { ClientFrame, ServerFrame } from "../../../wor/core/frames.ts";
 import { assert } from "../../runtime/assert.ts";
 import { acceptorIndex } from "./net.ts";
 import { SimProcess, type StepSource } from "./process.ts";

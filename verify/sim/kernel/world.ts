@@ -7,7 +7,7 @@
  */
 import type { Mutation, Request } from "../../../paxos/messages.ts";
 import type { Step } from "../../../wor/core/steps.ts";
-import type { ClientFrame } from "../../../wor/wire/frames.ts";
+import type { ClientFrame } from "../../../wor/core/frames.ts";
 import type { SimAcceptor } from "./acceptor.ts";
 import type { Kernel } from "./kernel.ts";
 import type { KernelOptions } from "./options.ts";

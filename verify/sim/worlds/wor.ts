@@ -16,7 +16,7 @@ import type { AcceptorState } from "../../../paxos/acceptor.ts";
 import type { Mutation } from "../../../paxos/messages.ts";
 import { spaceSetup } from "../../../wor/core/space-meta.ts";
 import type { Step } from "../../../wor/core/steps.ts";
-import type { ClientFrame } from "../../../wor/wire/frames.ts";
+import type { ClientFrame } from "../../../wor/core/frames.ts";
 import { probe } from "../../runtime/probe.ts";
 import { checkAddressSpace, partitionByAddress } from "../../spec/address-space.ts";
 import {
