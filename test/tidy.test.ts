@@ -9,7 +9,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
-const SKIP = new Set(["node_modules", ".git", "gen", ".data"]);
+const SKIP = new Set(["node_modules", ".git", "gen", ".data", "dist"]);
 
 function sourceFiles(dir = REPO): string[] {
   const out: string[] = [];

@@ -78,4 +78,4 @@ const sim = Command.make(
     }),
 ).pipe(Command.withDescription("Run whole-stack simulations (register layer, or --layer log) with faults, one per seed; a failure prints its replay command"));
 
-export const checkCommand = Command.make("check").pipe(Command.withDescription("The verifier: model checker and deterministic simulator"), Command.withSubcommands([mc, sim]));
+export const checkCommand = Command.make("check").pipe(Command.withSubcommands([mc, sim]));

@@ -10,7 +10,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import { Command, Flag } from "effect/cli";
 import { majority } from "../../paxos/quorum.ts";
 import { CLUSTER_LIMITS } from "../../wor/node/cluster-config.ts";
@@ -19,7 +19,7 @@ import { type SequencerServer, startSequencerServer } from "../log/node/sequence
 import { DEFAULT_SEGMENT_SIZE, type Target, loadCluster, openClient, withClient } from "./cluster.ts";
 import { CliFailure, operational, task, usage } from "./errors.ts";
 import { type RunningAcceptor, startAcceptor } from "../../wor/node/run-acceptor.ts";
-import { printJson, printLine, showValue, table } from "./output.ts";
+import { printJson, printLine, showValue, table, wormCommand } from "./output.ts";
 import { markServing } from "./run.ts";
 
 export const DEV_SPACE = "dev";
@@ -211,7 +211,7 @@ function announce(dev: DevCluster, check: SelfCheck, json: boolean): void {
   printLine(`self-check passed: wrote ${check.space}[${check.address}] = ${showValue(check.value)} and read it back`);
   printLine("");
   printLine("try:");
-  const w = `npm run worm --`;
+  const w = wormCommand();
   printLine(`  ${w} wor write ${DEV_SPACE} ${check.address + 1} --value hello --cluster ${file}`);
   printLine(`  ${w} wor read ${DEV_SPACE} 0 --to ${check.address + 2} --cluster ${file}`);
   printLine(`  ${w} space create orders --cluster ${file}`);
@@ -260,4 +260,4 @@ export const devCommand = Command.make(
           else printLine("worm dev: stopped");
         }),
     ),
-).pipe(Command.withDescription("Run a local cluster in this process (embedded storage) and a log sequencer for it, self-check it, and serve until Ctrl-C"));
+);

@@ -8,11 +8,11 @@
  *   3  refused by the protocol: the register holds another value, was trimmed, or a capture was preempted
  *   4  outcome unknown: a write was preempted after it was sent (settle with `worm wor read --recover`)
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import { ClusterConfigError } from "../../wor/node/cluster-config.ts";
 import { WorError } from "../../wor/node/client.ts";
 import { IdentityRefused } from "../../wor/node/acceptor-node.ts";
-import { AcceptorStartFailure } from "../../wor/node/run-acceptor.ts";
+import { AcceptorStartFailure } from "../../wor/node/start-failure.ts";
 import { LogError } from "../log/node/log-error.ts";
 
 export const EXIT = Object.freeze({ ok: 0, operational: 1, usage: 2, refused: 3, unknown: 4 });

@@ -6,7 +6,7 @@
  * promised / accepted / committed state (Inspect). Per log (a space of kind log): its tail, trim
  * mark and last segment (inspect-logs.ts).
  */
-import { Option } from "effect";
+import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import type { Ballot } from "../../paxos/ballot.ts";
 import { LIMITS, allocSpaceOf, isUserSpaceName, spacesOf } from "../../paxos/limits.ts";
@@ -295,4 +295,4 @@ export const inspectCommand = Command.make(
     conn: connectionFlags,
   },
   (c) => task(() => runInspect(c)),
-).pipe(Command.withDescription("Show spaces, trim marks, segments, logs (tail, holes, streams) and, per address, each acceptor's promised/accepted/committed state"));
+);

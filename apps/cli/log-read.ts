@@ -4,7 +4,7 @@
  * stay empty past the hole timeout), or one stream's entries by their backpointers. `subscribe`
  * prints one JSON line per entry as it arrives, in slot order (fills skipped).
  */
-import { Option } from "effect";
+import * as Option from "effect/Option";
 import { Argument, Command, Flag } from "effect/cli";
 import { keyString } from "../log/core/entry.ts";
 import type { SlotRead } from "../log/core/read.ts";

@@ -6,7 +6,7 @@
  * A payload over the slot limit is refused before anything is sent.
  */
 import { readFile, stat } from "node:fs/promises";
-import { Option } from "effect";
+import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import { LIMITS } from "../../paxos/limits.ts";
 import { ENTRY_LIMITS, type IdempotencyKey, entryProblem, entryTooLarge } from "../log/core/entry.ts";
@@ -126,7 +126,4 @@ const trim = Command.make("trim", { name: logNameArg, below: Flag.Int("below").p
   }),
 ).pipe(Command.withDescription("Trim the log below --below (monotone, durable): reads there answer trimmed from now on"));
 
-export const logCommand = Command.make("log").pipe(
-  Command.withDescription("The shared log: create, append, read, tail, subscribe, trim, and run a sequencer"),
-  Command.withSubcommands([create, append, ...logReadCommands, tail, trim, logSequencerCommand]),
-);
+export const logCommand = Command.make("log").pipe(Command.withSubcommands([create, append, ...logReadCommands, tail, trim, logSequencerCommand]));

@@ -6,6 +6,12 @@
 import { formatBallot, type Ballot } from "../../paxos/ballot.ts";
 import { usage } from "./errors.ts";
 
+/** The npm scripts that run worm from a clone (`npm run worm -- …`, `npm run dev`). */
+export const NPM_SCRIPTS: ReadonlySet<string> = new Set(["worm", "dev"]);
+
+/** How the user runs worm, for the commands worm suggests: `npm run worm --` through a clone's npm scripts, else `worm`. */
+export const wormCommand = (): string => (NPM_SCRIPTS.has(process.env.npm_lifecycle_event ?? "") ? "npm run worm --" : "worm");
+
 export function printLine(text = ""): void {
   process.stdout.write(`${text}\n`);
 }

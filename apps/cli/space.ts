@@ -40,4 +40,4 @@ const create = Command.make(
     }),
 ).pipe(Command.withDescription("Create a register space (--segment-size sets its segment size); creating an existing one is a no-op"));
 
-export const spaceCommand = Command.make("space").pipe(Command.withDescription("Spaces of registers"), Command.withSubcommands([create]));
+export const spaceCommand = Command.make("space").pipe(Command.withSubcommands([create]));

@@ -7,7 +7,7 @@
  * later capture may still choose it; settle it with `read --recover`). A capture preempted by a
  * higher ballot is retried above it by the library itself (wor/README.md, "Retries").
  */
-import { Option } from "effect";
+import * as Option from "effect/Option";
 import { Argument, Command, Flag } from "effect/cli";
 import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import { isOwnerBallot } from "../../paxos/ballot.ts";
@@ -242,7 +242,4 @@ function addressRange(at: number, toFlag: Option.Option<number>): { from: number
   return { from, to };
 }
 
-export const worCommand = Command.make("wor").pipe(
-  Command.withDescription("Write-once registers: capture, write, read, trim, allocate"),
-  Command.withSubcommands([capture, write, unsafeWrite, read, trim, alloc, check]),
-);
+export const worCommand = Command.make("wor").pipe(Command.withSubcommands([capture, write, unsafeWrite, read, trim, alloc, check]));

@@ -28,6 +28,11 @@ export interface Finished {
 
 export interface WormOptions {
   readonly cwd?: string;
+  /** Run this `worm` executable (an installed one, started through its shebang) instead of the repository's source. */
+  readonly bin?: string;
+  /** Environment variables to set (undefined: remove). WORM_CLUSTER is removed and WORM_CONFIG_DIR points at
+   *  a directory that does not exist unless given here, so the caller's own contexts never leak into a test. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
   /** Written to the process's stdin, which is then closed (default: no stdin). */
   readonly input?: string;
   readonly deadlineMs?: number;
@@ -43,11 +48,13 @@ export class Worm {
   private readonly waiters = new Set<() => void>();
 
   constructor(args: readonly string[], options: WormOptions = {}) {
-    const { cwd = REPO, input, deadlineMs = PROCESS_DEADLINE_MS } = options;
-    this.child = spawn(process.execPath, ["--import", "tsx", WORM, ...args], {
+    const { cwd = REPO, input, deadlineMs = PROCESS_DEADLINE_MS, bin } = options;
+    const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", WORM_CLUSTER: undefined, WORM_CONFIG_DIR: join(tmpdir(), "worm-harness-no-config"), ...options.env };
+    for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+    this.child = spawn(bin ?? process.execPath, bin ? args : ["--import", "tsx", WORM, ...args], {
       cwd,
       stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
+      env,
     });
     if (input !== undefined) this.child.stdin!.end(input);
     const deadline = setTimeout(() => {
