@@ -89,5 +89,5 @@ function describeLog(e: LogError): string {
 /** One line: newlines and runs of spaces folded. */
 export const oneLine = (message: string): string => message.replace(/\s*\n\s*/g, "; ").replace(/\s+/g, " ").trim();
 
-/** A promise-returning task as an Effect whose failure is a CliFailure. */
-export const task = <A>(f: () => Promise<A>): Effect.Effect<A, CliFailure> => Effect.tryPromise({ try: f, catch: toFailure });
+/** A promise-returning task as an Effect whose failure is a CliFailure; `signal` aborts when the command is interrupted (Ctrl-C). */
+export const task = <A>(f: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, CliFailure> => Effect.tryPromise({ try: f, catch: toFailure });

@@ -98,6 +98,9 @@ export function runCli<Name extends string, Input, E, R, CI>(root: Command.Comma
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // Started by `worm dev --processes`, which holds an IPC channel to this process: stop when it goes away, even killed.
+  process.channel?.unref();
+  process.once("disconnect", onSignal);
   // The reader of our output went away (`worm ... | head`): stop quietly, as a pipe's SIGPIPE would.
   let readerGone = false;
   const onStdoutError = (e: NodeJS.ErrnoException) => {
@@ -109,6 +112,7 @@ export function runCli<Name extends string, Input, E, R, CI>(root: Command.Comma
   fiber.addObserver((exit) => {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    process.off("disconnect", onSignal);
     let code: number = EXIT.ok;
     if (readerGone) code = EXIT.ok;
     else if (Exit.isFailure(exit)) {

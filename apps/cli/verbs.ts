@@ -38,5 +38,10 @@ export const VERBS: readonly Verb[] = [
     description: "The shared log: create, append, read, tail, subscribe, trim, and run a sequencer",
     load: async () => (await import("./log.ts")).logCommand,
   },
+  {
+    name: "context",
+    description: "Named clusters: save a cluster file under a name, use it by default, list them",
+    load: async () => (await import("./context.ts")).contextCommand,
+  },
   { name: "check", description: "The verifier: model checker and deterministic simulator", load: async () => (await import("./check.ts")).checkCommand },
 ];

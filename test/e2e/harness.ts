@@ -14,6 +14,8 @@ import { WorClient } from "../../wor/node/client.ts";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const WORM = join(REPO, "apps/cli/bin/worm.ts");
+/** tsx's loader by its full address: a `worm` started in a directory outside the repository finds it too. */
+const TSX = import.meta.resolve("tsx");
 
 /** No process a test starts outlives this (a hung child fails its test instead of the whole run). */
 export const PROCESS_DEADLINE_MS = 150_000;
@@ -51,7 +53,7 @@ export class Worm {
     const { cwd = REPO, input, deadlineMs = PROCESS_DEADLINE_MS, bin } = options;
     const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", WORM_CLUSTER: undefined, WORM_CONFIG_DIR: join(tmpdir(), "worm-harness-no-config"), ...options.env };
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-    this.child = spawn(bin ?? process.execPath, bin ? args : ["--import", "tsx", WORM, ...args], {
+    this.child = spawn(bin ?? process.execPath, bin ? args : ["--import", TSX, WORM, ...args], {
       cwd,
       stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
       env,
