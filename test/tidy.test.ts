@@ -3,7 +3,8 @@
  * tree and names the offending files.
  */
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -43,4 +44,13 @@ test("the lock file is complete: every optional dependency of every locked packa
     }
   }
   assert.deepEqual(missing, [], "npm install would rewrite the lock (run it on a machine that writes the complete lock and commit the result)");
+});
+
+test("no file refers to a path outside the repository (the design notes and the peers' harness live beside checkouts, not in them)", () => {
+  const outside = /\/work\/|\.\.\/shared\/|\bDESIGN\.md\b|shared\/(peers|research)\b/;
+  const tracked = execFileSync("git", ["ls-files", "-z"], { cwd: REPO, encoding: "utf8" })
+    .split("\0")
+    .filter((f) => f.length > 0 && f !== "package-lock.json" && !f.endsWith("tidy.test.ts") && existsSync(join(REPO, f)));
+  const offenders = tracked.filter((f) => outside.test(readFileSync(join(REPO, f), "utf8")));
+  assert.deepEqual(offenders, []);
 });

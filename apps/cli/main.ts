@@ -21,6 +21,8 @@ if (callerDir !== undefined && NPM_SCRIPTS.has(process.env.npm_lifecycle_event ?
 // grpc-js logs some failures (a port in use) on stderr itself; worm reports them in its one line.
 // GRPC_VERBOSITY=DEBUG|INFO|ERROR still turns its logging on.
 process.env.GRPC_VERBOSITY ??= "NONE";
+// Node warns (DEP0123) each time grpc-js dials an IP address over TLS, breaking worm's one line on stderr.
+process.noDeprecation = true;
 
 const argv = process.argv.slice(2);
 const named = VERBS.find((v) => v.name === argv.find((a) => !a.startsWith("-")));
