@@ -54,3 +54,10 @@ test("no file refers to a path outside the repository (the design notes and the 
   const offenders = tracked.filter((f) => outside.test(readFileSync(join(REPO, f), "utf8")));
   assert.deepEqual(offenders, []);
 });
+
+test("the README and docs/OPERATIONS.md name the Node version package.json's engines requires", () => {
+  const engines = (JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { engines: { node: string } }).engines.node;
+  const version = /^>=(\d+\.\d+)$/.exec(engines)?.[1];
+  assert.ok(version, `engines.node is ${engines}`);
+  for (const doc of ["README.md", "docs/OPERATIONS.md"]) assert.match(readFileSync(join(REPO, doc), "utf8"), new RegExp(`Node ≥ ${version.replace(".", "\\.")}\\b`), doc);
+});
