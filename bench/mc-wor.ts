@@ -1,6 +1,6 @@
 /**
  * Model-checker benchmark: explores a WOR model configuration exhaustively and prints one JSON line.
- * Usage: node --import tsx bench/mc-wor.ts [full|small|reads|deep]
+ * Usage: node --import tsx bench/mc-wor.ts [config] (a name in MC_CONFIGS, verify/mc/run.ts; default full)
  */
 import { MC_CONFIGS, type McConfigName, runModelCheck } from "../verify/mc/run.ts";
 

@@ -155,7 +155,7 @@ function prepare(st: Step, name: SpaceName, space: SpaceState, from: number, to:
     const kept = space.ranges.filter((r) => !(from <= r.from && r.to <= to && ballotLt(r.ballot, ballot)));
     if (kept.length >= LIMITS.rangeRowsMax) return st.reply(err("tooLarge", `space holds ${kept.length} range promises; trim it`));
     space.ranges = [...kept, { from, to, ballot }].sort((a, b) => a.from - b.from);
-    st.persist.push({ kind: "ranges", space: name, ranges: space.ranges });
+    if (!planted("forgetRangePromises")) st.persist.push({ kind: "ranges", space: name, ranges: space.ranges });
   }
   const accepted: ReportedAddress[] = [];
   forEachOwn(space, from, to, (i, s) => {
@@ -184,7 +184,7 @@ function accept(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, en
 function acceptOne(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, e: Entry): Refusal | undefined {
   if (e.index < space.trimMark) return { index: e.index, promised: OWNER_BALLOT, trimmed: true };
   const s = space.addresses.get(e.index) ?? EMPTY;
-  const promised = effectivePromise(space, e.index);
+  const promised = planted("ignoreRangePromises") ? s.promised : effectivePromise(space, e.index);
   const chosen = s.committed && s.accepted ? { chosen: s.accepted.value } : {};
   const refuse = (): Refusal => ({ index: e.index, promised, trimmed: false, ...chosen });
   if (isOwnerBallot(ballot)) {

@@ -124,7 +124,9 @@ export class PrepareTally extends Tally {
       for (const a of reply.accepted) {
         if (!a.accepted) continue;
         const prev = this.adopted.get(a.index);
-        if ((!prev || ballotLt(prev.ballot, a.accepted.ballot)) && !planted("ignoreAdoptedValue")) this.adopted.set(a.index, a.accepted);
+        // The value of the highest accepted ballot (the planted bug takes the lowest).
+        const beats = !prev || (planted("adoptLowestBallot") ? ballotLt(a.accepted.ballot, prev.ballot) : ballotLt(prev.ballot, a.accepted.ballot));
+        if (beats && !planted("ignoreAdoptedValue")) this.adopted.set(a.index, a.accepted);
         if (a.committed) this.chosen.add(a.index);
       }
       return PROMISED;

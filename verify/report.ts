@@ -3,9 +3,17 @@
  * Pure string building: the caller prints.
  */
 import { formatBallot } from "../paxos/ballot.ts";
+import type { Request } from "../paxos/messages.ts";
 import type { ModelCheckSummary } from "./mc/run.ts";
 import { formatTrace } from "./mc/engine.ts";
-import type { SimulationSummary } from "./sim/run.ts";
+import type { SimulationSummary } from "./sim/kernel/run.ts";
+
+/** A request an acceptor served before the run, in the user's nouns. */
+function describeSeed(r: Request): string {
+  if (r.kind === "prepare") return `promised [${r.from}, ${r.to}) to ${formatBallot(r.ballot)}`;
+  if (r.kind === "accept") return `accepted ${r.entries.map((e) => `[${e.index}]`).join("")} at ${formatBallot(r.ballot)}`;
+  return r.kind;
+}
 
 function table(rows: readonly (readonly [string, string])[]): string {
   const w = Math.max(...rows.map(([k]) => k.length));
@@ -15,10 +23,10 @@ function table(rows: readonly (readonly [string, string])[]): string {
 export function formatModelCheck(s: ModelCheckSummary): string {
   const m = s.model;
   const rows: [string, string][] = [
-    ["model", `1 address, ${m.acceptors} acceptors, ${m.proposers} proposers, ${m.attempts} phase-1 round(s) each, ${m.readers} reader(s)`],
+    ["model", `${m.addresses === 1 ? "1 address" : `${m.addresses} addresses (range captures)`}, ${m.acceptors} acceptors, ${m.proposers} proposers, ${m.attempts} phase-1 round(s) each, ${m.readers} reader(s)${m.recover ? " that recover" : ""}`],
     ["faults", `loss, duplication, reordering; ${m.crashes} crash(es) (${m.persist} persist)${m.unreachable.length > 0 ? `; acceptor(s) ${m.unreachable.join(", ")} unreachable` : ""}`],
-    ...(m.promised.some((b) => b)
-      ? [["initial promises", m.promised.map((b, a) => (b ? `acceptor ${a}: ${formatBallot(b)}` : "")).filter((x) => x).join(", ")] as [string, string]]
+    ...(m.seed.some((reqs) => reqs.length > 0)
+      ? [["seed", m.seed.map((reqs, a) => (reqs.length > 0 ? `acceptor ${a}: ${reqs.map(describeSeed).join(", ")}` : "")).filter((x) => x).join("; ")] as [string, string]]
       : []),
     ["states", String(s.states)],
     ["transitions", String(s.transitions)],
@@ -34,6 +42,7 @@ export function formatModelCheck(s: ModelCheckSummary): string {
 
 export function formatSimulation(s: SimulationSummary): string {
   const rows: [string, string][] = [
+    ["layer", s.layer],
     ["seeds", `${s.seeds} run, ${s.passed} passed, ${s.failures.length} failed`],
     ["operations", String(s.operations)],
     ["events", String(s.events)],

@@ -6,8 +6,7 @@ import { Command, Flag } from "effect/cli";
 import type { Progress } from "../../verify/mc/engine.ts";
 import { MC_CONFIGS, type McConfigName, runModelCheck } from "../../verify/mc/run.ts";
 import { formatModelCheck, formatSimulation } from "../../verify/report.ts";
-import { runLogSimulation } from "../../verify/sim/log-run.ts";
-import { runSimulation } from "../../verify/sim/run.ts";
+import { SIM_LAYERS } from "../../verify/sim/layers.ts";
 import { CliFailure, EXIT, task, usage } from "./errors.ts";
 import { withDefaultShown } from "./flags.ts";
 import { Progress as Bar, StatusLine, printJson, printLine } from "./output.ts";
@@ -72,13 +71,17 @@ const mc = Command.make(
       else printLine(formatModelCheck(summary));
       if (summary.violation) throw new CliFailure(`model check found a violation of ${summary.violation.property}`, EXIT.operational);
     }),
-).pipe(Command.withDescription("Explore every interleaving of the register core (3 acceptors, 2 proposers, faults) and check the invariants"));
+).pipe(Command.withDescription("Explore every interleaving of the register core (acceptors, proposers running the real operations, faults) and check the invariants"));
+
+const LAYER_NAMES = Object.keys(SIM_LAYERS);
 
 const sim = Command.make(
   "sim",
   {
     seeds: Flag.String("seeds").pipe(withDefaultShown("inclusive seed range A..B (or one seed)", "1..1000")),
-    layer: Flag.String("layer").pipe(withDefaultShown("register (paxos + WOR) or log (the whole shared-log stack)", "register")),
+    layer: Flag.String("layer").pipe(
+      withDefaultShown(`${[...LAYER_NAMES, "all"].join(", ")}: ${LAYER_NAMES.map((l) => `${l} is ${SIM_LAYERS[l]!.title}`).join("; ")}`, "wor"),
+    ),
     json,
   },
   (c) =>
@@ -88,15 +91,19 @@ const sim = Command.make(
       const from = Number(m[1]);
       const to = Number(m[2] ?? m[1]);
       if (to < from) throw usage(`--seeds ${c.seeds}: the range is empty`);
-      const bar = new Bar("simulating", to - from + 1);
-      if (c.layer !== "register" && c.layer !== "log") throw usage(`--layer must be register or log, not ${JSON.stringify(c.layer)}`);
-      const simulate = c.layer === "log" ? runLogSimulation : runSimulation;
-      const summary = simulate({ seeds: { from, to }, now: () => performance.now() }, c.json ? undefined : (p) => bar.set(p.done));
-      bar.finish();
-      if (c.json) printJson(summary);
-      else printLine(formatSimulation(summary));
-      if (summary.failures.length > 0) throw new CliFailure(`simulation failed at seed ${summary.failures[0]!.seed}; replay: ${summary.failures[0]!.replay}`, EXIT.operational);
+      if (c.layer !== "all" && !(c.layer in SIM_LAYERS)) throw usage(`--layer must be one of ${[...LAYER_NAMES, "all"].join(", ")}, not ${JSON.stringify(c.layer)}`);
+      const layers = c.layer === "all" ? LAYER_NAMES : [c.layer];
+      const summaries = layers.map((layer) => {
+        const bar = new Bar(`simulating ${layer}`, to - from + 1);
+        const summary = SIM_LAYERS[layer]!.simulate({ seeds: { from, to }, now: () => performance.now() }, c.json ? undefined : (p) => bar.set(p.done));
+        bar.finish();
+        if (!c.json) printLine(formatSimulation(summary));
+        return summary;
+      });
+      if (c.json) printJson(summaries.length === 1 ? summaries[0] : summaries);
+      const failed = summaries.find((s) => s.failures.length > 0);
+      if (failed) throw new CliFailure(`simulation of ${failed.layer} failed at seed ${failed.failures[0]!.seed}; replay: ${failed.failures[0]!.replay}`, EXIT.operational);
     }),
-).pipe(Command.withDescription("Run whole-stack simulations (register layer, or --layer log) with faults, one per seed; a failure prints its replay command"));
+).pipe(Command.withDescription("Run whole-stack simulations of a layer (--layer wor, log or all) with faults, one per seed; a failure prints its replay command"));
 
 export const checkCommand = Command.make("check").pipe(Command.withSubcommands([mc, sim]));

@@ -13,6 +13,25 @@ describe("worm check", { concurrency: 2 }, () => {
     assert.deepEqual(summary.failures, []);
     assert.ok(summary.operations > 0);
   });
+  test("sim --layer log and --layer all run their worlds; a failure would name the layer", async () => {
+    const log = await runWorm(["check", "sim", "--layer", "log", "--seeds", "1..5", "--json"]);
+    assert.equal(log.code, 0, log.stderr);
+    const one = JSON.parse(log.stdout) as { layer: string; seeds: number; passed: number };
+    assert.deepEqual([one.layer, one.seeds, one.passed], ["log", 5, 5]);
+    const all = await runWorm(["check", "sim", "--layer", "all", "--seeds", "1..5", "--json"]);
+    assert.equal(all.code, 0, all.stderr);
+    const each = JSON.parse(all.stdout) as { layer: string; seeds: number; passed: number }[];
+    assert.deepEqual(
+      each.map((s) => [s.layer, s.seeds, s.passed]),
+      [
+        ["wor", 5, 5],
+        ["log", 5, 5],
+      ],
+    );
+    const text = await runWorm(["check", "sim", "--layer", "all", "--seeds", "3"]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /layer +wor[\s\S]*layer +log/);
+  });
   test("mc explores the small configuration exhaustively", async () => {
     const r = await runWorm(["check", "mc", "--config", "small"]);
     assert.equal(r.code, 0, r.stderr);
@@ -23,6 +42,9 @@ describe("worm check", { concurrency: 2 }, () => {
     const seeds = await runWorm(["check", "sim", "--seeds", "9..3"]);
     assert.equal(seeds.code, 2);
     assert.match(seeds.stderr, /^worm: --seeds 9\.\.3: the range is empty\n$/);
+    const layer = await runWorm(["check", "sim", "--layer", "smr"]);
+    assert.equal(layer.code, 2);
+    assert.match(layer.stderr, /^worm: --layer must be one of wor, log, all, not "smr"\n$/);
     const config = await runWorm(["check", "mc", "--config", "huge"]);
     assert.equal(config.code, 2);
     assert.match(config.stderr, /--config must be one of full, small, reads, deep/);

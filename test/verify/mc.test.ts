@@ -87,30 +87,58 @@ test("minority config: one acceptor unreachable, the others holding different pr
   assert.equal(old.sometimes.find((p) => p.name === "a capture succeeded with a minority unreachable")?.hit, false);
 });
 
+test("recover config: a read recovers what it finds unsettled with the real read operation; exhaustive and clean", () => {
+  const s = runModelCheck({ ...MC_CONFIGS.recover, now });
+  console.log(`# mc recover: ${s.states} states, ${(s.ms / 1000).toFixed(1)} s`);
+  assert.equal(s.violation, undefined, s.violation && `${s.violation.message}\n${formatTrace(s.violation.trace)}`);
+  assert.equal(s.complete, true);
+  for (const p of s.sometimes) assert.ok(p.hit, `sometimes "${p.name}" never happened`);
+  for (const name of ["a read recovered what it found unsettled", "a range capture succeeded", "a capture saw two accepted ballots at one address"]) {
+    assert.ok(s.sometimes.some((p) => p.name === name), name);
+  }
+});
+
 const caught: [PlantedBug, keyof typeof MC_CONFIGS, RegExp][] = [
   ["acceptBelowPromise", "small", /below promise|promise went back/],
   ["ignoreAdoptedValue", "small", /chosen|durable/],
   ["replyBeforePersist", "small", /chosen|durable/],
   ["readWithoutQuorum", "reads", /read of s\[0\] returned/],
+  // A capture whose promises report two accepted ballots at one address: only with a third ballot.
+  ["adoptLowestBallot", "range", /acknowledged write of 10 at s\[0\] is durable at only 1/],
+  ["adoptLowestBallot", "recover", /acknowledged write of 10 at s\[0\] is durable at only 1/],
+  // Caught at the first range prepare: its new promise is in the state but not in what it persisted.
+  ["forgetRangePromises", "range", /persisted mutations do not rebuild the state/],
 ];
 for (const [bug, config, message] of caught) {
-  test(`WOR model catches the planted bug ${bug}`, () => {
+  test(`WOR model catches the planted bug ${bug} (${config} config)`, () => {
     const s = plantBugForTest(bug, () => runModelCheck({ ...MC_CONFIGS[config], now }));
     assert.ok(s.violation, `${bug} was not caught`);
     assert.match(s.violation.message, message);
     assert.ok(s.violation.trace.length >= 2);
     assert.match(s.violation.trace.at(-1)!.state, /VIOLATION/);
-    console.log(`# ${bug}: caught after ${s.states} states (trace of ${s.violation.trace.length - 1} steps): ${s.violation.message.slice(0, 120)}`);
+    console.log(`# ${bug} (${config}): caught after ${s.states} states (trace of ${s.violation.trace.length - 1} steps): ${s.violation.message.slice(0, 120)}`);
   });
 }
 
-test("full config (the issue's target) is exhaustive and clean", { skip: process.env.WORM_MC_FULL ? false : "set WORM_MC_FULL=1 (about 30 s)" }, () => {
-  const s = runModelCheck({ ...MC_CONFIGS.full, now });
-  console.log(`# mc full: ${s.states} states, ${(s.ms / 1000).toFixed(1)} s, ${s.statesPerSecond} states/s`);
-  assert.equal(s.violation, undefined);
-  assert.equal(s.complete, true);
-  for (const p of s.sometimes) assert.ok(p.hit, p.name);
+test("a range promise lost in a crash lets an older capture's write be accepted (rebuild check off)", () => {
+  const s = plantBugForTest("forgetRangePromises", () => runModelCheck({ ...MC_CONFIGS.range, rebuildCheck: false, now }));
+  assert.ok(s.violation, "not caught");
+  assert.match(s.violation.message, /acknowledged write of .* is durable at only 1|two values chosen/);
+  assert.ok(s.violation.trace.some((t) => /crash/.test(t.action)), "the counterexample has a crash");
+  console.log(`# forgetRangePromises, rebuild check off: caught after ${s.states} states (trace of ${s.violation.trace.length - 1} steps): ${s.violation.message}`);
+  const clean = runModelCheck({ ...MC_CONFIGS.range, rebuildCheck: false, statesMax: s.states, now });
+  assert.equal(clean.violation, undefined, "the same search without the bug is clean");
 });
+
+for (const config of ["full", "range"] as const) {
+  test(`${config} config is exhaustive and clean (< 60 s)`, { skip: process.env.WORM_MC_FULL ? false : "set WORM_MC_FULL=1 (10 to 20 s each)" }, () => {
+    const s = runModelCheck({ ...MC_CONFIGS[config], now });
+    console.log(`# mc ${config}: ${s.states} states, ${(s.ms / 1000).toFixed(1)} s, ${s.statesPerSecond} states/s`);
+    assert.equal(s.violation, undefined);
+    assert.equal(s.complete, true);
+    for (const p of s.sometimes) assert.ok(p.hit, p.name);
+  });
+}
 
 test("group-commit model (persist: async): clean on its first 30,000 states; catches replies released before the sync", () => {
   const async = { ...MC_CONFIGS.small, persist: "async" as const, commits: false, statesMax: 30_000, now };

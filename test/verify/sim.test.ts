@@ -4,14 +4,18 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { PLANTED_BUGS, plantBugForTest } from "../../verify/runtime/planted.ts";
-import { runSeed, runSimulation } from "../../verify/sim/run.ts";
-import { MINORITY_PROBES } from "../../verify/sim/minority.ts";
-import { NO_FAULTS } from "../../verify/sim/options.ts";
-import { EventQueue } from "../../verify/sim/queue.ts";
+import { NO_FAULTS } from "../../verify/sim/kernel/options.ts";
+import { EventQueue } from "../../verify/sim/kernel/queue.ts";
+import { type SimulationOptions, runSeed as runSeedOf, simulate } from "../../verify/sim/kernel/run.ts";
+import { MINORITY_PROBES } from "../../verify/sim/worlds/minority.ts";
+import type { WorOptions } from "../../verify/sim/worlds/wor-options.ts";
+import { worWorld } from "../../verify/sim/worlds/wor.ts";
 
 const now = () => performance.now();
+const runSimulation = (o: SimulationOptions<WorOptions>) => simulate(worWorld, o);
+const runSeed = (seed: number, o: Partial<Omit<WorOptions, "seed">> = {}) => runSeedOf(worWorld, seed, o);
 /** Seeds in the default run; WORM_SIM_SEEDS=N runs more. */
-const SEEDS = Number(process.env.WORM_SIM_SEEDS ?? 3_000);
+const SEEDS = Number(process.env.WORM_SIM_SEEDS ?? 2_000);
 
 test("event queue pops by time, then in scheduling order", () => {
   const q = new EventQueue<string>();
@@ -45,21 +49,26 @@ test(`${SEEDS} seeds of the register layer with every fault on are clean`, () =>
     "sim.net.duplicated",
     "sim.net.partition",
     "wor.capture.finishedFoundValue",
+    "wor.capture.rangeFoundValues",
     "wor.write.preemptedUnknown",
     "wor.write.alreadyWrittenOther",
+    "wor.write.rangeUnderOneCapture",
+    "wor.alloc.raced",
+    "wor.watch.learned",
+    "wor.trim.acceptorCrashed",
     // sometimes: a capture with a minority down and mixed promises at the rest succeeded
     MINORITY_PROBES.captured,
   ]) {
     assert.ok((s.probes[p] ?? 0) > 0, `probe ${p} never reached`);
   }
-  for (const o of ["write:Ok", "capture:Preempted", "read:Written", "read:Unwritten", "finalRead:Written", "trim:ok"]) {
+  for (const o of ["write:Ok", "capture:Preempted", "read:Written", "read:Unwritten", "finalRead:Written", "trim:ok", "alloc:Allocated", "alloc:AlreadyAllocated", "check:Allocated", "finalCheck:Allocated"]) {
     assert.ok((s.outcomes[o] ?? 0) > 0, `no ${o} outcome`);
   }
   assert.ok(Object.keys(s.buggify).length > 0, "no buggify site fired");
 });
 
 test("without faults every operation succeeds", () => {
-  const s = runSimulation({ seeds: { from: 1, to: 50 }, faults: NO_FAULTS });
+  const s = runSimulation({ seeds: { from: 1, to: 50 }, world: { faults: NO_FAULTS } });
   assert.equal(s.failures.length, 0);
   for (const k of Object.keys(s.outcomes)) assert.ok(!k.includes("failed"), `${k} without faults`);
 });
@@ -93,7 +102,9 @@ test("a capture with a minority down and mixed promises succeeds; with the plant
 test("the simulator's acceptors are the real AcceptorNode and GroupCommit: bugs planted only in wor/node/group-commit.ts are caught", () => {
   // The simulator holds no planted-bug site of its own: what it catches is a bug in the real code.
   const dir = fileURLToPath(new URL("../../verify/sim/", import.meta.url));
-  for (const f of readdirSync(dir)) assert.doesNotMatch(readFileSync(join(dir, f), "utf8"), /planted\(/, `verify/sim/${f} plants a bug of its own`);
+  const files = readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
+  assert.ok(files.length > 10);
+  for (const f of files) assert.doesNotMatch(readFileSync(join(dir, f), "utf8"), /planted\(/, `verify/sim/${f} plants a bug of its own`);
   // A reply released before its batch is durable; a read (or a repeated accept) answered ahead of
   // the batch in flight, which may hold the very state it reports.
   for (const bug of ["replyBeforePersist", "readAheadOfSync"] as const) {
@@ -103,14 +114,15 @@ test("the simulator's acceptors are the real AcceptorNode and GroupCommit: bugs 
   }
 });
 
-for (const bug of PLANTED_BUGS.filter((b) => b !== "appendWithoutSettle" && b !== "recoverOnlyLastSegments" && b !== "waitOutRejection")) {
+const notForRegisterSim = ["appendWithoutSettle", "recoverOnlyLastSegments", "waitOutRejection"];
+for (const bug of PLANTED_BUGS.filter((b) => !notForRegisterSim.includes(b))) {
   // (appendWithoutSettle and recoverOnlyLastSegments are log-layer bugs: test/apps/log/sim.test.ts;
   // waitOutRejection is a liveness bug, caught by a sometimes property above)
   test(`the simulator catches the planted bug ${bug}, and prints the replay command`, () => {
     const s = plantBugForTest(bug, () => runSimulation({ seeds: { from: 1, to: 500 } }));
     assert.equal(s.failures.length, 1, `${bug} was not caught in 500 seeds`);
     const f = s.failures[0]!;
-    assert.match(f.replay, new RegExp(`--seeds ${f.seed}\\.\\.${f.seed}`));
+    assert.match(f.replay, new RegExp(`--layer wor --seeds ${f.seed}\\.\\.${f.seed}`));
     console.log(`# ${bug}: caught at seed ${f.seed}: ${f.violations[0]!.split("\n")[0]!.slice(0, 140)}`);
     // The same seed replays the failure; without the bug it is clean.
     const again = plantBugForTest(bug, () => runSeed(f.seed));
@@ -119,3 +131,36 @@ for (const bug of PLANTED_BUGS.filter((b) => b !== "appendWithoutSettle" && b !=
     assert.equal(runSeed(f.seed).ok, true);
   });
 }
+
+test("the register world exercises range captures, alloc/check, watch and trims under crashes", () => {
+  const s = runSimulation({ seeds: { from: 1, to: 200 } });
+  assert.equal(s.failures.length, 0);
+  const probes = {
+    // a capture of several addresses that found values and finished them (re-capture of a range with values)
+    "wor.capture.rangeFoundValues": "range re-capture",
+    // one write of several addresses under one capture, all chosen
+    "wor.write.rangeUnderOneCapture": "multi-address write",
+    // a second write under the same capture, for addresses the first left
+    "wor.write.secondUnderOneCapture": "second write under a capture",
+    // an allocation lost to another client's (alloc raced)
+    "wor.alloc.raced": "alloc raced",
+    // a value pushed to the watcher (checked against the ghost, recorded as a read)
+    "wor.watch.learned": "watch delivered",
+    // an acceptor crashed while a trim was in flight; one restarted below an acknowledged trim mark
+    "wor.trim.acceptorCrashed": "trim under a crash",
+    "wor.trim.restartedBehind": "restart behind a trim",
+  };
+  for (const [p, what] of Object.entries(probes)) assert.ok((s.probes[p] ?? 0) > 0, `${what}: probe ${p} never reached`);
+  for (const o of ["check:Allocated", "check:Unallocated", "alloc:Allocated", "alloc:AlreadyAllocated", "capture:Trimmed"]) assert.ok((s.outcomes[o] ?? 0) > 0, `no ${o} outcome`);
+  console.log(`# register world, 200 seeds: ${Object.keys(probes).map((p) => `${p} ${s.probes[p]}`).join(", ")}`);
+});
+
+test("the range-promise mutants are caught because the register world captures ranges: with single-address captures only (the old workload) neither is", () => {
+  for (const bug of ["forgetRangePromises", "ignoreRangePromises"] as const) {
+    const ranges = plantBugForTest(bug, () => runSimulation({ seeds: { from: 1, to: 500 } }));
+    assert.equal(ranges.failures.length, 1, `${bug} was not caught in 500 seeds`);
+    const single = plantBugForTest(bug, () => runSimulation({ seeds: { from: 1, to: 200 }, world: { rangeMax: 1 } }));
+    assert.equal(single.failures.length, 0, `${bug} caught without range captures: ${single.failures[0]?.violations[0]}`);
+    console.log(`# ${bug}: caught at seed ${ranges.failures[0]!.seed} (${ranges.failures[0]!.violations[0]!.slice(0, 100)}); without range captures 200 seeds clean`);
+  }
+});

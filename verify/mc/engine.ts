@@ -3,7 +3,9 @@
  * the states of a `Model`, deduplicated by a 53-bit fingerprint of each state's canonical encoding,
  * with parent pointers to rebuild the shortest path to any state. Properties:
  *  - `always`: checked in every reachable state; a violation stops the search with a trace;
- *  - `sometimes`: non-vacuity — some reachable state satisfies it (an example path is kept);
+ *  - `sometimes`: non-vacuity — some reachable state satisfies it (an example path is kept). It is
+ *    checked on every transition, even into a state already visited: a state may record what the
+ *    transition into it did (an event), which the state's encoding leaves out;
  *  - `eventually` (bounded, on acyclic runs): every terminal state (one with no successors) was
  *    reached by a path on which the predicate held at some state. As in stateright, the per-path
  *    bits ride with the first path that reaches a state, so the check can miss violations but never
@@ -91,7 +93,9 @@ export function check<S, A>(model: Model<S, A>, options: EngineOptions = {}, onP
   const parent: number[] = [];
   const via: number[] = [];
   const depthOf: number[] = [];
-  const sometimesHit: (number | undefined)[] = model.sometimes.map(() => undefined);
+  /** Per sometimes-property: the state it was seen from, and the action taken there (if any). */
+  const sometimesHit: ({ id: number; action?: number } | undefined)[] = model.sometimes.map(() => undefined);
+  let sometimesLeft = model.sometimes.length;
   const evCount = model.eventually.length;
   const allEv = evCount === 0 ? 0 : (1 << evCount) - 1;
   let frontier: { id: number; state: S; ev: number; fp: number }[] = [];
@@ -117,9 +121,13 @@ export function check<S, A>(model: Model<S, A>, options: EngineOptions = {}, onP
     }
     return undefined;
   };
-  const noteSometimes = (id: number, s: S): void => {
+  const noteSometimes = (s: S, id: number, action?: number): void => {
+    if (sometimesLeft === 0) return;
     model.sometimes.forEach((p, i) => {
-      if (sometimesHit[i] === undefined && p.check(s)) sometimesHit[i] = id;
+      if (sometimesHit[i] === undefined && p.check(s)) {
+        sometimesHit[i] = action === undefined ? { id } : { id, action };
+        sometimesLeft--;
+      }
     });
   };
   let lastFp = 0;
@@ -140,7 +148,7 @@ export function check<S, A>(model: Model<S, A>, options: EngineOptions = {}, onP
     if (id === undefined || violation) return;
     const v = violates(s);
     if (v) violation = { id, ...v };
-    noteSometimes(id, s);
+    noteSometimes(s, id);
     frontier.push({ id, state: s, ev: evBits(s, 0), fp: lastFp });
   });
 
@@ -169,8 +177,8 @@ export function check<S, A>(model: Model<S, A>, options: EngineOptions = {}, onP
         }
         const sid = add(s, id, ai, depth + 1);
         if (lastFp !== fp) successors++; // a self-loop does not keep a run going
+        noteSometimes(s, id, ai);
         if (sid === undefined) continue;
-        noteSometimes(sid, s);
         nextFrontier.push({ id: sid, state: s, ev: evBits(s, ev), fp: lastFp });
         if (parent.length >= statesMax) break search;
       }
@@ -232,7 +240,7 @@ export function check<S, A>(model: Model<S, A>, options: EngineOptions = {}, onP
     ...(violation ? { violation: { property: violation.property, message: violation.message, trace: trace(violation.id, violation.action) } } : {}),
     sometimes: model.sometimes.map((p, i) => {
       const hit = sometimesHit[i];
-      return hit === undefined ? { name: p.name, hit: false } : { name: p.name, hit: true, example: trace(hit) };
+      return hit === undefined ? { name: p.name, hit: false } : { name: p.name, hit: true, example: trace(hit.id, hit.action) };
     }),
     terminalStates,
   };

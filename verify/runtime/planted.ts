@@ -8,6 +8,14 @@ export const PLANTED_BUGS = [
   "acceptBelowPromise",
   /** proposer: phase 1 ignores accepted values reported in promises (paxos/proposer.ts PrepareTally). */
   "ignoreAdoptedValue",
+  /** proposer: phase 1 adopts the lowest accepted ballot per address, not the highest
+   *  (paxos/proposer.ts PrepareTally; issue 10). */
+  "adoptLowestBallot",
+  /** acceptor: a range prepare's promise is not persisted (paxos/acceptor.ts prepare; issue 10). */
+  "forgetRangePromises",
+  /** acceptor: an accept checks the address's own promise only, ignoring the range promises over it
+   *  (paxos/acceptor.ts acceptOne; issue 10). */
+  "ignoreRangePromises",
   /** group commit: release replies before the step's mutations are durable (wor/node/group-commit.ts,
    *  and verify/mc's own acceptor driver). */
   "replyBeforePersist",
@@ -35,6 +43,9 @@ export type PlantedBug = (typeof PLANTED_BUGS)[number];
 const switches: Record<PlantedBug, boolean> = {
   acceptBelowPromise: false,
   ignoreAdoptedValue: false,
+  adoptLowestBallot: false,
+  forgetRangePromises: false,
+  ignoreRangePromises: false,
   replyBeforePersist: false,
   readAheadOfSync: false,
   waitOutRejection: false,

@@ -7,7 +7,7 @@
  *  - an acceptor's committed value is the chosen one;
  *  - a read that returned a value returned the chosen value (so it never sees another);
  *  - an acknowledged write's value is chosen and durable at a quorum: it survives any minority of
- *    crashes.
+ *    crashes; so is an acknowledged trim's mark.
  * Depends only on paxos/ (not on wor/).
  */
 import type { AcceptorState } from "../../paxos/acceptor.ts";
@@ -162,4 +162,11 @@ export function checkAcked(ghost: ChosenGhost, durable: readonly AcceptorState[]
   }
   if (holding < quorum) out.push(`acknowledged write of ${showValue(value)} at ${addrKey(space, index)} is durable at only ${holding} acceptors`);
   return out;
+}
+
+/** A trim of `space` below `below` returned ok: a quorum of durable states holds a mark at least as
+ *  high, so it survives any minority of crashes. */
+export function checkTrimAcked(durable: readonly AcceptorState[], quorum: number, space: string, below: number): string[] {
+  const holding = durable.filter((st) => (st.spaces.get(space)?.trimMark ?? 0) >= below).length;
+  return holding >= quorum ? [] : [`acknowledged trim of ${space} below ${below} is durable at only ${holding} acceptors`];
 }

@@ -13,7 +13,7 @@
  *
  * There is no `await` here: the storage port's commit takes a callback (storage.ts), so the same
  * code runs on a real disk and in the simulator, whose simulated disk completes a commit inside one
- * event on virtual time (verify/sim/sim-storage.ts).
+ * event on virtual time (verify/sim/kernel/sim-storage.ts).
  */
 import { mintReceipt, type Receipt } from "../../paxos/held.ts";
 import type { Mutation } from "../../paxos/messages.ts";

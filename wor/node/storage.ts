@@ -8,7 +8,7 @@
  *   when the write failed, which leaves the disk in an unknown state: the caller must treat it as
  *   fatal (group-commit.ts does). `done` runs exactly once, and for a batch with mutations never
  *   before `commit` returned. The port is a callback, not a promise, so that one group commit runs
- *   unchanged on a real disk and on the simulator's virtual time (verify/sim/sim-storage.ts), which
+ *   unchanged on a real disk and on the simulator's virtual time (verify/sim/kernel/sim-storage.ts), which
  *   must complete a commit inside one simulated event, with no microtask in between.
  * - `commit([], done)` writes nothing and may call `done` at once with a receipt: with nothing
  *   pending, everything handed over before is already durable.

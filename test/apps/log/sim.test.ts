@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { plantBugForTest } from "../../../verify/runtime/planted.ts";
-import { LOG_ALL_FAULTS, LOG_NO_FAULTS } from "../../../verify/sim/log-options.ts";
-import { runLogSeed, runLogSimulation } from "../../../verify/sim/log-run.ts";
+import { type SimulationOptions, runSeed, simulate } from "../../../verify/sim/kernel/run.ts";
+import { LOG_ALL_FAULTS, LOG_NO_FAULTS, type LogWorldOptions } from "../../../verify/sim/worlds/log-options.ts";
+import { logWorld } from "../../../verify/sim/worlds/log.ts";
 
 const now = () => performance.now();
+const runLogSimulation = (o: SimulationOptions<LogWorldOptions>) => simulate(logWorld, o);
+const runLogSeed = (seed: number, o: Partial<Omit<LogWorldOptions, "seed">> = {}) => runSeed(logWorld, seed, o);
 /** Seeds in the default run; WORM_LOG_SIM_SEEDS=N runs more. */
 const SEEDS = Number(process.env.WORM_LOG_SIM_SEEDS ?? 1_000);
 
@@ -38,7 +41,7 @@ test(`${SEEDS} seeds of the whole log stack with every fault on are clean`, () =
 });
 
 test("without faults every append succeeds (reads may time out behind buggified slow messages)", () => {
-  const s = runLogSimulation({ seeds: { from: 1, to: 30 }, faults: LOG_NO_FAULTS });
+  const s = runLogSimulation({ seeds: { from: 1, to: 30 }, world: { faults: LOG_NO_FAULTS } });
   assert.equal(s.failures.length, 0, JSON.stringify(s.failures));
   for (const k of Object.keys(s.outcomes)) assert.ok(!k.startsWith("append:failed") && !k.startsWith("fill:failed"), `${k} without faults`);
 });
@@ -76,7 +79,7 @@ test("the log simulator's acceptors are the real node too: replyBeforePersist, p
 test("appends retried with the same key by fresh appenders (crashes, failures) stay exactly-once", () => {
   // Every slot a sequencer issued for a key travels with the next token as a prior, and the
   // appender settles each before writing: no key is stored twice while the sequencer lives.
-  const s = runLogSimulation({ seeds: { from: 1, to: 200 }, faults: { ...LOG_ALL_FAULTS, sequencerCrash: 0, sequencerReplace: 0 } });
+  const s = runLogSimulation({ seeds: { from: 1, to: 200 }, world: { faults: { ...LOG_ALL_FAULTS, sequencerCrash: 0, sequencerReplace: 0 } } });
   assert.deepEqual(
     s.failures.map((f) => `${f.seed}: ${f.violations[0]}`),
     [],
@@ -90,7 +93,7 @@ test("key retries across sequencer failovers and takeovers stay exactly-once (th
   // A restarted appender retries its key through a new sequencer (the old one dead, or still
   // running for a while): the new one sealed everything the old ones left unsealed (sealed-below
   // marks) and learned the keys of the dedupe window, so the retry settles the earlier attempt.
-  const s = runLogSimulation({ seeds: { from: 1, to: 1_000 }, faults: FAILOVERS, stopOnFailure: false, now });
+  const s = runLogSimulation({ seeds: { from: 1, to: 1_000 }, world: { faults: FAILOVERS }, stopOnFailure: false, now });
   console.log(`# failovers: ${s.seeds} seeds in ${(s.ms / 1000).toFixed(1)} s; probes: ${JSON.stringify(s.probes)}`);
   assert.deepEqual(
     s.failures.map((f) => `${f.seed}: ${f.violations[0]}`),
@@ -102,10 +105,20 @@ test("key retries across sequencer failovers and takeovers stay exactly-once (th
 });
 
 test("the log simulator catches the planted bug recoverOnlyLastSegments (a key stored twice across a failover)", () => {
-  const s = plantBugForTest("recoverOnlyLastSegments", () => runLogSimulation({ seeds: { from: 1, to: 1_000 }, faults: FAILOVERS }));
+  const s = plantBugForTest("recoverOnlyLastSegments", () => runLogSimulation({ seeds: { from: 1, to: 1_000 }, world: { faults: FAILOVERS } }));
   assert.equal(s.failures.length, 1, "recoverOnlyLastSegments was not caught in 1,000 seeds");
   const f = s.failures[0]!;
   assert.match(f.violations.join("\n"), /stored twice|acknowledged/);
   console.log(`# recoverOnlyLastSegments: caught at seed ${f.seed}: ${f.violations[0]!.slice(0, 140)}`);
   assert.equal(runLogSeed(f.seed, { faults: FAILOVERS }).ok, true);
 });
+
+for (const bug of ["forgetRangePromises", "ignoreRangePromises"] as const) {
+  test(`the log simulator catches the planted bug ${bug} too (a segment is range-captured)`, () => {
+    const s = plantBugForTest(bug, () => runLogSimulation({ seeds: { from: 1, to: 1_000 } }));
+    assert.equal(s.failures.length, 1, `${bug} was not caught in 1,000 seeds`);
+    const f = s.failures[0]!;
+    console.log(`# ${bug}: caught at seed ${f.seed}: ${f.violations[0]!.slice(0, 140)}`);
+    assert.equal(runLogSeed(f.seed).ok, true);
+  });
+}

@@ -1,4 +1,4 @@
-/** The simulator's knobs: faults, sizes and phases of one run, and what a run reports. */
+/** The kernel's knobs (every world's options extend them) and what one run reports. */
 
 export interface Faults {
   readonly loss: number;
@@ -14,32 +14,21 @@ export interface Faults {
 export const ALL_FAULTS: Faults = { loss: 0.05, duplication: 0.03, jitterMs: 8, crash: 0.04, partition: 0.04 };
 export const NO_FAULTS: Faults = { loss: 0, duplication: 0, jitterMs: 0, crash: 0, partition: 0 };
 
-export interface WorldOptions {
+export interface KernelOptions {
+  /** The one number a run is a function of. */
   readonly seed: number;
   readonly faults: Faults;
   readonly acceptors: number;
-  readonly clients: number;
-  /** Addresses per space ("s" for captures and writes, "own" for owner writes). */
-  readonly addresses: number;
-  readonly opsPerClient: number;
   /** Virtual ms after which faults stop and the heal phase begins. */
   readonly faultMs: number;
-  /** Virtual ms the heal phase may take before pending operations count as stuck. */
+  /** Virtual ms the heal phase (and the final operations) may take before what is pending counts as stuck. */
   readonly healMs: number;
-  /** Keep the full event log (for replay and trace hashing); otherwise only its hash. */
+  /** Keep the full event log (for replay); its hash is always computed. */
   readonly keepLog: boolean;
 }
 
-export const WORLD_DEFAULTS: Omit<WorldOptions, "seed"> = {
-  faults: ALL_FAULTS,
-  acceptors: 3,
-  clients: 3,
-  addresses: 3,
-  opsPerClient: 20,
-  faultMs: 2_500,
-  healMs: 20_000,
-  keepLog: false,
-};
+/** Milliseconds between fault ticks. */
+export const FAULT_TICK_MS = 10;
 
 export interface RunResult {
   readonly seed: number;
@@ -51,5 +40,6 @@ export interface RunResult {
   readonly traceHash: number;
   readonly log: readonly string[];
   readonly operations: number;
+  /** Operation outcomes ("write:Ok", "append:failed:timeout", ...), counted. */
   readonly completed: Record<string, number>;
 }

@@ -1,5 +1,5 @@
 /**
- * The minority-down capture (a `sometimes` property of the register simulation): a capture that
+ * The minority-down capture (a `sometimes` property of the register world): a capture that
  * starts while a minority of acceptors is unreachable from its client and the reachable bare
  * majority holds mixed promises, one of them above the client's next ballot. Its first prepare
  * cannot capture (one rejection, one promise, the rest down); it must still succeed, because the
@@ -10,13 +10,14 @@
  * while the case held throughout: the same acceptors unreachable (a link that came back voids it)
  * and no other client's ballot reaching the address meanwhile (that could change the promises).
  */
-import { type Ballot, ballotLt } from "../../paxos/ballot.ts";
-import { probe } from "../runtime/probe.ts";
+import { type Ballot, ballotLt } from "../../../paxos/ballot.ts";
+import { probe } from "../../runtime/probe.ts";
 
 export interface CaptureStart {
   readonly client: number;
   readonly op: number;
-  readonly index: number;
+  readonly from: number;
+  readonly to: number;
   readonly acceptors: number;
   readonly quorum: number;
   /** The ballot the client's next prepare will carry. */
@@ -32,8 +33,8 @@ export const MINORITY_PROBES = {
 } as const;
 
 export class MinorityWatch {
-  /** `${client}:${op}` → the address and the acceptors unreachable at its start. */
-  private readonly watched = new Map<string, { readonly index: number; readonly down: readonly number[] }>();
+  /** `${client}:${op}` → the range and the acceptors unreachable at its start. */
+  private readonly watched = new Map<string, { readonly from: number; readonly to: number; readonly down: readonly number[] }>();
 
   start(s: CaptureStart): void {
     const down: number[] = [];
@@ -43,7 +44,7 @@ export class MinorityWatch {
     const rejects = up.filter((a) => ballotLt(s.next, s.promised(a))).length;
     if (rejects === 0 || rejects === up.length) return;
     probe(MINORITY_PROBES.started);
-    this.watched.set(`${s.client}:${s.op}`, { index: s.index, down });
+    this.watched.set(`${s.client}:${s.op}`, { from: s.from, to: s.to, down });
   }
 
   /** `client`'s link to `acceptor` came back: its watched captures no longer qualify. */
@@ -53,7 +54,7 @@ export class MinorityWatch {
 
   /** A ballot of `client` reached an acceptor over [from, to): other clients' captures there no longer qualify. */
   ballotArrived(client: number, from: number, to: number): void {
-    for (const [key, w] of this.watched) if (!key.startsWith(`${client}:`) && from <= w.index && w.index < to) this.watched.delete(key);
+    for (const [key, w] of this.watched) if (!key.startsWith(`${client}:`) && from < w.to && w.from < to) this.watched.delete(key);
   }
 
   finish(client: number, op: number, captured: boolean): void {

@@ -1,5 +1,5 @@
-/** The log simulator's knobs (verify/sim/log-world.ts): faults, sizes and phases of one run. */
-import { ALL_FAULTS, type Faults, NO_FAULTS } from "./options.ts";
+/** The log simulator's knobs (worlds/log.ts): faults, sizes and phases of one run. */
+import { ALL_FAULTS, type Faults, type KernelOptions, NO_FAULTS } from "../kernel/options.ts";
 
 export interface LogFaults extends Faults {
   /** Chance per fault tick that the sequencer crashes (all its soft state lost). */
@@ -15,10 +15,8 @@ export interface LogFaults extends Faults {
 export const LOG_ALL_FAULTS: LogFaults = { ...ALL_FAULTS, sequencerCrash: 0.01, sequencerReplace: 0.008, appenderCrash: 0.08, tokenDisorder: true };
 export const LOG_NO_FAULTS: LogFaults = { ...NO_FAULTS, sequencerCrash: 0, sequencerReplace: 0, appenderCrash: 0, tokenDisorder: false };
 
-export interface LogWorldOptions {
-  readonly seed: number;
+export interface LogWorldOptions extends KernelOptions {
   readonly faults: LogFaults;
-  readonly acceptors: number;
   readonly appenders: number;
   readonly readers: number;
   readonly appendsPerAppender: number;
@@ -30,11 +28,6 @@ export interface LogWorldOptions {
    * Token.priors, the sealed-below marks and the key table a recovery rebuilds).
    */
   readonly keyRetries: boolean;
-  /** Virtual ms after which faults stop and the heal phase begins. */
-  readonly faultMs: number;
-  /** Virtual ms the heal phase (and the final reads) may take. */
-  readonly healMs: number;
-  readonly keepLog: boolean;
 }
 
 export const LOG_WORLD_DEFAULTS: Omit<LogWorldOptions, "seed"> = {

@@ -1,11 +1,11 @@
 /**
- * Probes of the log simulation's sequencer paths (verify/sim/log-world.ts): which sequencer issued
+ * Probes of the log simulation's sequencer paths (worlds/log.ts): which sequencer issued
  * each slot, so a token whose priors came from another incarnation (learned by recovery, or through
  * a takeover while the other still runs) is counted, and when a sequencer sealed behind itself.
  */
-import type { SequencerCore } from "../../apps/log/core/sequencer.ts";
-import type { Token } from "../../apps/log/core/tokens.ts";
-import { probe } from "../runtime/probe.ts";
+import type { SequencerCore } from "../../../apps/log/core/sequencer.ts";
+import type { Token } from "../../../apps/log/core/tokens.ts";
+import { probe } from "../../runtime/probe.ts";
 
 export class LogCoverage {
   /** slot → the endpoint of the sequencer that issued it. */

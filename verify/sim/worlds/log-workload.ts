@@ -1,37 +1,34 @@
 /**
- * The log simulation's workload (verify/sim/log-world.ts): appenders running the real `append`
+ * The log world's workload (worlds/log.ts): appenders running the real `append`
  * (some with stream tags; a crashed appender's key is retried by a fresh incarnation with the same
  * key), readers running `readSettled` over growing ranges below the tail (delivering in order),
  * single-slot reads, explicit hole fills and `readStream`, and after the heal one final reader of
  * every slot and stream. Outcomes go to the history (verify/spec/log.ts) and the `LogObserver`.
  */
-import { APPEND_DEFAULTS, type AppendConfig, append } from "../../apps/log/core/append.ts";
-import { type IdempotencyKey, keyString } from "../../apps/log/core/entry.ts";
-import type { LogObserver } from "../../apps/log/core/invariants.ts";
-import { type ReadConfig, type SettledRead, fill, readSettled } from "../../apps/log/core/read.ts";
-import type { LogGen, LogResult } from "../../apps/log/core/steps.ts";
-import { isTransient, logOk, run } from "../../apps/log/core/steps.ts";
-import { readStream } from "../../apps/log/core/stream.ts";
-import type { HistoryRecorder } from "../history/history.ts";
-import type { Prng } from "../runtime/prng.ts";
-import type { LogInput, LogOutput } from "../spec/log.ts";
+import { APPEND_DEFAULTS, type AppendConfig, append } from "../../../apps/log/core/append.ts";
+import { type IdempotencyKey, keyString } from "../../../apps/log/core/entry.ts";
+import type { LogObserver } from "../../../apps/log/core/invariants.ts";
+import { type ReadConfig, type SettledRead, fill, readSettled } from "../../../apps/log/core/read.ts";
+import type { LogGen, LogResult } from "../../../apps/log/core/steps.ts";
+import { isTransient, logOk, run } from "../../../apps/log/core/steps.ts";
+import { readStream } from "../../../apps/log/core/stream.ts";
+import type { HistoryRecorder } from "../../history/history.ts";
+import type { LogInput, LogOutput } from "../../spec/log.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import type { SimProcess } from "../kernel/process.ts";
 import { type LogWorldOptions, STREAM_TAGS } from "./log-options.ts";
-import { LOG_NAME, type LogClient } from "./log-procs.ts";
+import { LOG_NAME } from "./log-sequencer.ts";
+
+export type Role = "appender" | "reader" | "sequencer";
 
 /** What the workload needs from the world. */
 export interface LogHost {
-  readonly prng: Prng;
-  readonly now: number;
-  readonly healed: boolean;
+  readonly k: Kernel;
   readonly options: LogWorldOptions;
   readonly observer: LogObserver;
   readonly history: HistoryRecorder<LogInput, LogOutput>;
-  spawn(name: string, role: "appender" | "reader"): LogClient;
-  later(ms: number, fn: () => void): void;
-  runOp<T>(p: LogClient, gen: LogGen<T>, done: (value: T) => void): void;
-  check(found: readonly string[]): void;
-  outcome(what: string): void;
-  record(line: string): void;
+  spawn(name: string, role: Role): SimProcess;
+  runOp<T>(p: SimProcess, gen: LogGen<T>, done: (value: T) => void): void;
 }
 
 interface Job {
@@ -72,24 +69,24 @@ export class LogWorkload {
     for (let i = 0; i < this.h.options.appenders; i++) {
       const state = { proc: this.h.spawn(`ap${i}`, "appender"), seq: 0 };
       const next = () => {
-        if (this.h.healed || state.seq >= this.h.options.appendsPerAppender) return;
-        const streams = i === 0 ? [] : STREAM_TAGS.filter(() => this.h.prng.chance(0.5));
+        if (this.h.k.healed || state.seq >= this.h.options.appendsPerAppender) return;
+        const streams = i === 0 ? [] : STREAM_TAGS.filter(() => this.h.k.prng.chance(0.5));
         const job: Job = { key: { client: `ap${i}`, seq: state.seq++ }, streams, payload: Uint8Array.of(i, state.seq), tries: 0 };
         this.appendJob(i, state, job, next);
       };
-      this.h.later(this.h.prng.int(20), next);
+      this.h.k.later(this.h.k.prng.int(20), next);
     }
     for (let j = 0; j < this.h.options.readers; j++) {
       const state = { proc: this.h.spawn(`r${j}`, "reader"), left: this.h.options.readsPerReader, cursor: 0 };
       const next = () => {
-        if (this.h.healed || state.left-- <= 0) return;
-        this.readOp(j, state.proc, state, () => this.h.later(this.h.prng.int(40), next));
+        if (this.h.k.healed || state.left-- <= 0) return;
+        this.readOp(j, state.proc, state, () => this.h.k.later(this.h.k.prng.int(40), next));
       };
-      this.h.later(this.h.prng.int(40), next);
+      this.h.k.later(this.h.k.prng.int(40), next);
     }
   }
 
-  private appendJob(i: number, state: { proc: LogClient }, job: Job, next: () => void): void {
+  private appendJob(i: number, state: { proc: SimProcess }, job: Job, next: () => void): void {
     const h = this.h;
     const k = keyString(job.key);
     const op = h.history.invoke(i, { kind: "append", key: k });
@@ -98,8 +95,8 @@ export class LogWorkload {
     state.proc.onDeath = () => {
       // Crashed mid-append: the outcome is unknown; a fresh incarnation retries the same key.
       h.history.unknown(op);
-      h.outcome("append:crashed");
-      h.later(20 + h.prng.int(250), () => {
+      this.outcome("append:crashed");
+      h.k.later(20 + h.k.prng.int(250), () => {
         this.pending--;
         state.proc = h.spawn(`ap${i}`, "appender");
         this.appendJob(i, state, job, next);
@@ -110,33 +107,33 @@ export class LogWorkload {
       this.pending--;
       if (r.ok) {
         h.history.ok(op, { kind: "appended", slot: r.value.slot });
-        h.outcome(r.value.duplicate ? "append:duplicate" : "append:ok");
-        h.check(h.observer.acked(job.key, r.value.slot));
-        h.later(h.prng.int(30), next);
+        this.outcome(r.value.duplicate ? "append:duplicate" : "append:ok");
+        h.k.check(h.observer.acked(job.key, r.value.slot));
+        h.k.later(h.k.prng.int(30), next);
         return;
       }
       h.history.unknown(op);
-      h.outcome(`append:failed:${r.failure.code}`);
+      this.outcome(`append:failed:${r.failure.code}`);
       // The outcome is unknown: append again with the same key (as the failure tells the caller).
-      if (h.healed && job.tries > 3) h.check([`append of ${k} keeps failing after the heal: ${r.failure.message}`]);
-      else if (h.options.keyRetries) h.later(20, () => this.appendJob(i, state, job, next));
-      else h.later(h.prng.int(30), next);
+      if (h.k.healed && job.tries > 3) h.k.check([`append of ${k} keeps failing after the heal: ${r.failure.message}`]);
+      else if (h.options.keyRetries) h.k.later(20, () => this.appendJob(i, state, job, next));
+      else h.k.later(h.k.prng.int(30), next);
     });
   }
 
-  private readOp(j: number, proc: LogClient, state: { cursor: number }, done: () => void): void {
+  private readOp(j: number, proc: SimProcess, state: { cursor: number }, done: () => void): void {
     const h = this.h;
-    const r = h.prng.int(100);
+    const r = h.k.prng.int(100);
     const reader = `r${j}`;
     if (r < 50 || this.knownTail === 0) {
       this.scan(j, proc, state.cursor, 12, (got) => {
-        for (const s of got) h.check(s.kind === "entry" ? h.observer.deliver(reader, s) : h.observer.observe(s));
+        for (const s of got) h.k.check(s.kind === "entry" ? h.observer.deliver(reader, s) : h.observer.observe(s));
         state.cursor += got.length;
         done();
       });
       return;
     }
-    const slot = h.prng.int(this.knownTail);
+    const slot = h.k.prng.int(this.knownTail);
     if (r < 70) {
       this.readRange(j, proc, slot, slot + 1, () => done());
       return;
@@ -146,20 +143,20 @@ export class LogWorkload {
       this.pending++;
       h.runOp(proc, fill(this.readCfg, slot), (f) => {
         this.pending--;
-        h.outcome(f.ok ? `fill:${f.value.kind}` : `fill:failed:${f.failure.code}`);
+        this.outcome(f.ok ? `fill:${f.value.kind}` : `fill:failed:${f.failure.code}`);
         if (f.ok) {
-          h.check(h.observer.observe(f.value));
+          h.k.check(h.observer.observe(f.value));
           h.history.ok(op, output(f.value));
         } else h.history.unknown(op);
         done();
       });
       return;
     }
-    this.stream(j, proc, h.prng.pick(STREAM_TAGS), slot, () => done());
+    this.stream(j, proc, h.k.prng.pick(STREAM_TAGS), slot, () => done());
   }
 
   /** Read [from, from + limit) below the sequencer's tail: per-slot read operations in the history. */
-  private scan(client: number, proc: LogClient, from: number, limit: number, done: (got: readonly SettledRead[]) => void): void {
+  private scan(client: number, proc: SimProcess, from: number, limit: number, done: (got: readonly SettledRead[]) => void): void {
     const h = this.h;
     this.pending++;
     const self = this;
@@ -172,18 +169,18 @@ export class LogWorkload {
     }
     h.runOp(proc, gen(), (r) => {
       this.pending--;
-      h.outcome(r.ok ? "scan:ok" : `scan:failed:${r.failure.code}`);
-      if (!r.ok && proc.name === "final") h.check([`final read failed after the heal: ${r.failure.message}`]);
+      this.outcome(r.ok ? "scan:ok" : `scan:failed:${r.failure.code}`);
+      if (!r.ok && proc.name === "final") h.k.check([`final read failed after the heal: ${r.failure.message}`]);
       done(r.ok ? r.value : []);
     });
   }
 
-  private readRange(client: number, proc: LogClient, from: number, to: number, done: (got: readonly SettledRead[]) => void): void {
+  private readRange(client: number, proc: SimProcess, from: number, to: number, done: (got: readonly SettledRead[]) => void): void {
     this.pending++;
     this.h.runOp(proc, this.recordedRange(client, from, to), (r) => {
       this.pending--;
-      this.h.outcome(r.ok ? "read:ok" : `read:failed:${r.failure.code}`);
-      if (r.ok) for (const s of r.value) this.h.check(this.h.observer.observe(s));
+      this.outcome(r.ok ? "read:ok" : `read:failed:${r.failure.code}`);
+      if (r.ok) for (const s of r.value) this.h.k.check(this.h.observer.observe(s));
       done(r.ok ? r.value : []);
     });
   }
@@ -202,7 +199,7 @@ export class LogWorkload {
 
   /** `readStream(tag)` over [from, tail): checked against everything the observer saw. A returned
    *  entry is a read of its slot, recorded at the end (the slot was settled before). */
-  private stream(client: number, proc: LogClient, tag: string, from: number, done: (ok: boolean) => void): void {
+  private stream(client: number, proc: SimProcess, tag: string, from: number, done: (ok: boolean) => void): void {
     const h = this.h;
     const cfg = this.readCfg;
     this.pending++;
@@ -216,15 +213,21 @@ export class LogWorkload {
     }
     h.runOp(proc, gen(), (r) => {
       this.pending--;
-      h.outcome(r.ok ? "stream:ok" : `stream:failed:${r.failure.code}`);
+      this.outcome(r.ok ? "stream:ok" : `stream:failed:${r.failure.code}`);
       if (!r.ok) {
         done(false);
         return;
       }
-      h.check(h.observer.streamRead(tag, r.value.from, r.value.to, r.value.got));
+      h.k.check(h.observer.streamRead(tag, r.value.from, r.value.to, r.value.got));
       for (const s of r.value.got) h.history.ok(h.history.invoke(client, { kind: "read", slot: s.slot }), output(s));
       done(true);
     });
+  }
+
+  /** Count an outcome and note it in the event log. */
+  private outcome(what: string): void {
+    this.h.k.outcome(what);
+    this.h.k.record(what);
   }
 
   /** After the heal: read every slot below the tail, then every stream whole; then the final check. */
@@ -233,14 +236,14 @@ export class LogWorkload {
     const proc = h.spawn("final", "reader");
     const client = h.options.appenders + h.options.readers;
     this.scan(client, proc, 0, Number.MAX_SAFE_INTEGER, (got) => {
-      for (const s of got) h.check(h.observer.observe(s));
-      h.record(`final reads: ${got.length} slots`);
+      for (const s of got) h.k.check(h.observer.observe(s));
+      h.k.record(`final reads: ${got.length} slots`);
       let left = STREAM_TAGS.length;
       for (const tag of STREAM_TAGS) {
         this.stream(client, proc, tag, 0, (ok) => {
-          if (!ok) h.check([`final read of stream ${tag} failed after the heal`]);
+          if (!ok) h.k.check([`final read of stream ${tag} failed after the heal`]);
           if (--left > 0) return;
-          h.check(h.observer.finalCheck());
+          h.k.check(h.observer.finalCheck());
           this.finalDone = true;
         });
       }

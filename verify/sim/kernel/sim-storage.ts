@@ -2,18 +2,18 @@
  * The simulator's disk, behind the acceptor storage port (wor/node/storage.ts), so that the real
  * group commit and acceptor node (wor/node/group-commit.ts, acceptor-node.ts) run in simulation.
  *
- * A commit goes in flight and `started` tells the world, which schedules the disk's completion (a
+ * A commit goes in flight and `started` tells the kernel, which schedules the disk's completion (a
  * `syncDone` event after a simulated latency). `syncDone` makes the batch durable, mints its
  * receipt and hands it to the group commit, all inside that one event: no microtask ever runs in
  * the simulator. A crash loses the batch in flight (the batch being formed is lost with the group
  * commit that holds it, which the crash drops with its node); what was synced stays, and a restart
  * loads it (`loaded`) synchronously.
  */
-import { type AcceptorState, applyMutation, emptyAcceptor } from "../../paxos/acceptor.ts";
-import { mintReceipt } from "../../paxos/held.ts";
-import type { Mutation } from "../../paxos/messages.ts";
-import { type AcceptorStorage, type CommitDone, type Loaded, type NodeIdentity, copyMutation, mutationsOf } from "../../wor/node/storage.ts";
-import { assert } from "../runtime/assert.ts";
+import { type AcceptorState, applyMutation, emptyAcceptor } from "../../../paxos/acceptor.ts";
+import { mintReceipt } from "../../../paxos/held.ts";
+import type { Mutation } from "../../../paxos/messages.ts";
+import { type AcceptorStorage, type CommitDone, type Loaded, type NodeIdentity, copyMutation, mutationsOf } from "../../../wor/node/storage.ts";
+import { assert } from "../../runtime/assert.ts";
 
 export class SimStorage implements AcceptorStorage {
   /** What was synced: every durable mutation applied, in order. */

@@ -2,8 +2,8 @@
  * Which log slots are chosen, from the acceptors' durable votes (a ghost of the log simulation):
  * once a quorum of acceptors made a vote for one ballot durable at a slot, its value is chosen.
  */
-import { formatBallot } from "../../paxos/ballot.ts";
-import type { Mutation } from "../../paxos/messages.ts";
+import { formatBallot } from "../../../paxos/ballot.ts";
+import type { Mutation } from "../../../paxos/messages.ts";
 
 export class ChosenSlots {
   /** Durable votes per `slot@ballot`: which acceptors, and the value. */

@@ -1,27 +1,29 @@
 /**
  * A simulated acceptor is the real one: an `AcceptorNode` (wor/node/acceptor-node.ts) with its real
  * group commit, over a `SimStorage` (sim-storage.ts). Frames from each endpoint reach the node as
- * one session; the node's server frames go to a sink that hands them to the world's network.
+ * one session; the node's server frames go to a sink that hands them to the kernel's network. A
+ * session ends when its process dies or its link is cut (the node forgets its watches, as when a
+ * stream ends); the next frame from that endpoint opens a new one.
  * Replies are `Held` and leave only with the receipt the simulated disk minted when it synced the
  * batch that made them durable (paxos/held.ts).
  *
  * A crash drops the node (its volatile state and its group commit, with the batch being formed)
  * and the disk's commit in flight; a restart builds a new node, synchronously, from what the disk
  * synced. The node checks the acceptor invariants after every step (`checkInvariants`): a violation
- * throws `AssertionFailed`, which the world reports; so does a node that stopped on a failure.
+ * throws `AssertionFailed`, which the kernel reports; so does a node that stopped on a failure.
  */
-import { type AcceptorState, emptyAcceptor } from "../../paxos/acceptor.ts";
-import type { Mutation, Request } from "../../paxos/messages.ts";
-import { AcceptorNode, type FrameSink } from "../../wor/node/acceptor-node.ts";
-import { GroupCommitCounters } from "../../wor/node/group-commit.ts";
-import type { ServerFrame } from "../../wor/wire/frames.ts";
-import { assert } from "../runtime/assert.ts";
-import { buggify } from "../runtime/buggify.ts";
-import type { Prng } from "../runtime/prng.ts";
-import { probe } from "../runtime/probe.ts";
+import { type AcceptorState, emptyAcceptor } from "../../../paxos/acceptor.ts";
+import type { Mutation, Request } from "../../../paxos/messages.ts";
+import { AcceptorNode, type FrameSink } from "../../../wor/node/acceptor-node.ts";
+import { GroupCommitCounters } from "../../../wor/node/group-commit.ts";
+import type { ClientFrame, ServerFrame } from "../../../wor/wire/frames.ts";
+import { assert } from "../../runtime/assert.ts";
+import { buggify } from "../../runtime/buggify.ts";
+import type { Prng } from "../../runtime/prng.ts";
+import { probe } from "../../runtime/probe.ts";
 import { SimStorage } from "./sim-storage.ts";
 
-/** What an acceptor needs from its world. */
+/** What an acceptor needs from the kernel. */
 export interface AcceptorHost {
   /** A commit went to `acceptor`'s disk: schedule `syncDone(acceptor.epoch)` after the disk's latency. */
   syncStarted(acceptor: SimAcceptor): void;
@@ -35,7 +37,7 @@ const NOTHING: AcceptorState = emptyAcceptor();
 export class SimAcceptor {
   readonly storage: SimStorage;
   private node: AcceptorNode | undefined;
-  private readonly sinks = new Map<number, FrameSink>();
+  private readonly sinks = new Map<number, FrameSink & { closed: boolean }>();
   /** Shared by every incarnation, so batching is counted across restarts. */
   private readonly counters = new GroupCommitCounters();
   private batched = 0;
@@ -81,12 +83,21 @@ export class SimAcceptor {
     return this.storage.durable;
   }
 
-  /** A request frame from endpoint `from`. */
-  receive(from: number, frameId: number, request: Request): void {
+  /** A frame from endpoint `from` (a request, or a watch). */
+  receive(from: number, frame: ClientFrame): void {
     const node = this.node;
     assert(node, () => `acceptor ${this.id} received a frame while down`);
-    node.handle([{ id: frameId, kind: "request", request }], this.sink(from));
+    node.handle([frame], this.sink(from));
     this.afterEvent();
+  }
+
+  /** Endpoint `to`'s session ended (its process died, or its link was cut): its watches are gone. */
+  endSession(to: number): void {
+    const sink = this.sinks.get(to);
+    if (!sink) return;
+    this.sinks.delete(to);
+    sink.closed = true;
+    this.node?.detach(sink);
   }
 
   /** The disk finished a sync; returns the mutations it made durable (undefined when a crash voided it). */
@@ -103,6 +114,8 @@ export class SimAcceptor {
     // loses unsynced writes exactly when the disk had one.
     if (this.storage.crash()) probe("sim.acceptor.crash.lostUnsyncedWrites");
     this.node = undefined;
+    for (const sink of this.sinks.values()) sink.closed = true;
+    this.sinks.clear();
   }
 
   /** Restart from what the disk synced. */
@@ -115,7 +128,7 @@ export class SimAcceptor {
     return AcceptorNode.fromLoaded({ storage: this.storage, identity: { clusterId: CLUSTER, acceptorId: this.id }, checkInvariants: true, counters: this.counters }, this.storage.loaded());
   }
 
-  private sink(to: number): FrameSink {
+  private sink(to: number): FrameSink & { closed: boolean } {
     let sink = this.sinks.get(to);
     if (!sink) this.sinks.set(to, (sink = { closed: false, send: (frames) => this.host.send(this.id, to, frames) }));
     return sink;
@@ -132,7 +145,7 @@ export class SimAcceptor {
 }
 
 /**
- * The acceptor-crash fault both simulators share: with chance `p`, crash one acceptor that is up,
+ * The acceptor-crash fault (the kernel's, for every world): with chance `p`, crash one acceptor that is up,
  * keeping a quorum up unless buggify takes more down (liveness then waits for the heal). Returns the
  * crashed acceptor and when to restart it.
  */

@@ -1,0 +1,12 @@
+/**
+ * The simulated layers, by name (`worm check sim --layer <name>`, `verify/sim/main.ts --layer <name>`):
+ * each a world under worlds/. Adding a world is adding its file and one line here.
+ */
+import { type SimLayer, simLayer } from "./kernel/run.ts";
+import { logWorld } from "./worlds/log.ts";
+import { worWorld } from "./worlds/wor.ts";
+
+export const SIM_LAYERS: Readonly<Record<string, SimLayer>> = {
+  wor: simLayer(worWorld),
+  log: simLayer(logWorld),
+};
