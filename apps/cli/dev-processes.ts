@@ -60,14 +60,16 @@ class DevChild {
     return new Promise((resolve, reject) => {
       let out = "";
       const timer = setTimeout(() => reject(operational(`${this.role} did not start within ${DEV_PROCESS_LIMITS.startMsMax} ms`)), DEV_PROCESS_LIMITS.startMsMax);
-      this.proc.stdout!.setEncoding("utf8").on("data", (s: string) => {
+      const stdout = this.proc.stdout!.setEncoding("utf8");
+      const onData = (s: string) => {
         out += s;
         const line = out.split("\n").find((l) => l.startsWith('{"event":"listening"'));
         if (!line) return;
         clearTimeout(timer);
+        stdout.off("data", onData).resume(); // later lines (sessionClosed) are not kept
         resolve(JSON.parse(line) as { port: number });
-        this.proc.stdout!.resume(); // later lines (sessionClosed) are not read
-      });
+      };
+      stdout.on("data", onData);
       void this.exited.then(() => {
         clearTimeout(timer);
         const said = this.stderr.trim().split("\n").at(-1)?.replace(/^worm: /, "") ?? "";
@@ -147,8 +149,18 @@ export async function startDevProcesses(o: DevOptions, onChange: (rows: StatusRo
   const rows = () => children.map(row);
   let last = rows();
   let closing = false;
+  const probe = async (k: number): Promise<boolean> => {
+    try {
+      if (k >= admins.length) return await accepts(sequencerAddress);
+      await admins[k]!.status();
+      return true;
+    } catch {
+      return false;
+    }
+  };
   const look = async () => {
-    const seen = await Promise.all(children.map((_, k) => (k < admins.length ? admins[k]!.status().then(() => true, () => false) : accepts(sequencerAddress))));
+    if (closing) return;
+    const seen = await Promise.all(children.map((_, k) => probe(k)));
     if (closing) return;
     seen.forEach((ok, k) => {
       answering[k] = ok;
