@@ -36,6 +36,12 @@ export const PLANTED_BUGS = [
   /** log sequencer: recovery seals and learns keys from the last two segments only, ignoring the
    *  sealed-below mark and the dedupe window (apps/log/core/recovery.ts). */
   "recoverOnlyLastSegments",
+  /** transaction: the outcome is committed when no vote is NO, though some vote is still missing
+   *  (apps/txn/core/outcome.ts decide). */
+  "commitWithVoteMissing",
+  /** transaction recoverer: writes NO where its read found no vote, even where its capture then found
+   *  a late YES, and counts its NO there (apps/txn/core/resolve.ts). */
+  "recoverOverwritesYes",
 ] as const;
 
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
@@ -53,6 +59,8 @@ const switches: Record<PlantedBug, boolean> = {
   trimBackwards: false,
   appendWithoutSettle: false,
   recoverOnlyLastSegments: false,
+  commitWithVoteMissing: false,
+  recoverOverwritesYes: false,
 };
 
 /** Is `bug` switched on? Always false outside tests that plant it. */

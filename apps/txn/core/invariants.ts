@@ -1,0 +1,62 @@
+/**
+ * The transaction invariants (docs/ARCHITECTURE.md §4.3), checked against a ghost of what the
+ * registers chose: the unit tests, the simulator's txn world and the model checker feed the same
+ * observer.
+ *  - an outcome follows from the chosen votes: committed only if every vote is a chosen YES,
+ *    aborted only if some vote is a chosen NO;
+ *  - everyone learns the same outcome, and an outcome never changes;
+ *  - no participant applies a commit of an aborted transaction or the reverse, nor anything twice.
+ */
+import { type Outcome, decide } from "./outcome.ts";
+import type { Vote } from "./record.ts";
+
+interface Ghost {
+  readonly votes: (Vote | undefined)[];
+  outcome?: { readonly outcome: Outcome; readonly by: string };
+  readonly applied: Set<string>;
+}
+
+export class TxnObserver {
+  private readonly txns = new Map<string, Ghost>();
+
+  private ghost(txn: string, participants: number): Ghost {
+    let g = this.txns.get(txn);
+    if (!g) this.txns.set(txn, (g = { votes: new Array<Vote | undefined>(participants).fill(undefined), applied: new Set() }));
+    return g;
+  }
+
+  /** Vote `index` of `txn` (of `participants` votes) is chosen. */
+  chosen(txn: string, participants: number, index: number, vote: Vote): void {
+    this.ghost(txn, participants).votes[index] = vote;
+  }
+
+  /** The outcome the chosen votes imply so far (undefined: not decided yet). */
+  implied(txn: string): Outcome | undefined {
+    const g = this.txns.get(txn);
+    return g ? decide(g.votes) : undefined;
+  }
+
+  /** `by` (a coordinator, a recoverer, a participant) learned `outcome` for `txn`. */
+  decided(txn: string, participants: number, by: string, outcome: Outcome): string[] {
+    const g = this.ghost(txn, participants);
+    const bad: string[] = [];
+    if (outcome === "committed") {
+      const missing = g.votes.flatMap((v, i) => (v?.kind === "yes" ? [] : [`${i}: ${v ? "NO" : "not chosen"}`]));
+      if (missing.length > 0) bad.push(`transaction ${txn}: ${by} decided committed, but not every vote is a chosen YES (${missing.join(", ")})`);
+    } else if (!g.votes.some((v) => v?.kind === "no")) {
+      bad.push(`transaction ${txn}: ${by} decided aborted, but no vote is a chosen NO`);
+    }
+    if (g.outcome && g.outcome.outcome !== outcome) bad.push(`transaction ${txn}: ${g.outcome.by} learned ${g.outcome.outcome}, ${by} learned ${outcome}`);
+    g.outcome ??= { outcome, by };
+    return bad;
+  }
+
+  /** Participant `who` applied `outcome` for `txn` (once per participant and transaction). */
+  applied(txn: string, participants: number, who: string, outcome: Outcome): string[] {
+    const g = this.ghost(txn, participants);
+    const bad = this.decided(txn, participants, `participant ${who}`, outcome);
+    if (g.applied.has(who)) bad.push(`transaction ${txn}: participant ${who} applied it twice`);
+    g.applied.add(who);
+    return bad;
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * A participant (docs/ARCHITECTURE.md §4.3): the account book (bank.ts) behind the transaction
+ * protocol. Pure: the node (apps/txn/node/accounts.ts) and the simulator run its operations and make
+ * its decisions durable (`onDecided`: the balances a commit changed, the decision, and `scanFrom`).
+ *
+ *  - **prepare**: vote YES (locking the accounts) or NO, and cast the vote at our address
+ *    (vote.ts). A YES is in doubt until the outcome is known.
+ *  - **learn** the outcome by the votes pushed to a watch (`pushed`), the coordinator's word
+ *    (`notified`), or past the deadline by resolving (`resolveDoubt`, resolve.ts); then decide.
+ *  - **restart** (`restart`): the vote registers are the only record of our votes, so a new life
+ *    first fences and reads every block where an earlier one may have voted (from the persisted
+ *    `scanFrom` through the last claimed block): one range capture per block, which finishes every
+ *    vote in flight and stops every owner write still on its way; among the values it finds, ours
+ *    (they name us) are our votes. Later prepares in those blocks get NO, written by capture: only
+ *    blocks claimed after the restart see our owner writes, so no address ever gets two of ours.
+ * `scanFrom` stays at or below every transaction we voted YES in and have not durably decided, and
+ * below every segment we may still vote YES in (`floor`, which only rises): we vote NO below it.
+ */
+import { assert } from "../../../verify/runtime/assert.ts";
+import { type AccountBook, type Op, decodeOps } from "./bank.ts";
+import { lastBlock } from "./blocks.ts";
+import { type Outcome, decide } from "./outcome.ts";
+import { TXN_LIMITS, type Vote, decodeAllocMeta, decodeVote } from "./record.ts";
+import { type RecoverConfig, type TxnRef, resolve } from "./resolve.ts";
+import { type PrepareRequest, type TxnGen, type TxnResult, run, txnFail, txnOk } from "./steps.ts";
+import { type VoteConfig, castVote } from "./vote.ts";
+
+export interface ParticipantConfig extends VoteConfig, RecoverConfig {
+  readonly name: string;
+  /** Blocks behind the newest transaction seen below which we vote NO: bounds a restart's scan. */
+  readonly slackBlocks: number;
+}
+
+interface Doubt {
+  readonly ref: TxnRef;
+  readonly index: number;
+  /** The votes known so far; ours once chosen. */
+  readonly votes: (Vote | undefined)[];
+}
+
+/** A decision to make durable: the ops it applied (none on abort), and where a restart must scan from. */
+export interface Decided {
+  readonly txn: number;
+  readonly outcome: Outcome;
+  readonly ops: readonly Op[];
+  readonly scanFrom: number;
+}
+
+const K = TXN_LIMITS.blockSegments;
+const blockOf = (segment: number): number => segment - (segment % K);
+
+export class ParticipantCore {
+  private readonly doubts = new Map<number, Doubt>();
+  /** Segments from here on were claimed after this life began: nothing of an earlier life is there. */
+  private ownFrom = Number.MAX_SAFE_INTEGER;
+  /** The highest transaction a prepare named. */
+  private newest = 0;
+
+  constructor(
+    readonly cfg: ParticipantConfig,
+    readonly book: AccountBook,
+    private readonly onDecided: (d: Decided) => void,
+  ) {}
+
+  /** The transactions we hold a YES in (or are casting one in), with their deadlines. */
+  get inDoubt(): ReadonlyMap<number, { readonly deadline: number }> {
+    return new Map([...this.doubts].map(([txn, d]) => [txn, { deadline: d.ref.record.deadline }]));
+  }
+
+  /** Below this segment we vote NO (only rises). */
+  private get floor(): number {
+    return Math.max(this.ownFrom, blockOf(this.newest) - this.cfg.slackBlocks * K);
+  }
+
+  /** Where a restart must scan from. */
+  get scanFrom(): number {
+    return Math.min(this.floor, ...this.doubts.keys());
+  }
+
+  private key(txn: number): string {
+    return `${this.cfg.space}:${txn}`;
+  }
+
+  /** Vote on `req`: the vote chosen at our address (a failure: unknown; we stay in doubt). */
+  *prepare(req: PrepareRequest): TxnGen<TxnResult<Vote>> {
+    assert(this.ownFrom !== Number.MAX_SAFE_INTEGER, "a participant prepared before its restart scan");
+    const meta = decodeAllocMeta(req.record);
+    if (req.space !== this.cfg.space) return txnFail("invalid", `${this.cfg.name} serves ${this.cfg.space}, not ${req.space}`);
+    if (meta.kind !== "txn" || meta.record.participants[req.index] !== this.cfg.name) return txnFail("invalid", `transaction ${req.txn}: participant ${req.index} is not ${this.cfg.name}`);
+    const known = this.doubts.get(req.txn)?.votes[req.index];
+    if (known) return txnOk(known);
+    if (this.book.decided.has(this.key(req.txn))) return txnFail("invalid", `transaction ${req.txn} of ${req.space} is decided already`);
+    this.newest = Math.max(this.newest, req.txn);
+    // A prepare again while our YES is being cast casts the same way (the same bytes, the same mode).
+    const fresh = this.doubts.has(req.txn) || req.txn >= this.floor;
+    const yes = fresh && this.book.prepare(this.key(req.txn), decodeOps(req.payload)) === true;
+    const ref: TxnRef = { space: req.space, segmentSize: this.cfg.segmentSize, txn: req.txn, record: meta.record };
+    const mine: Vote = yes ? { kind: "yes", participant: this.cfg.name, record: req.record, payload: req.payload } : { kind: "no", participant: this.cfg.name };
+    if (yes && !this.doubts.has(req.txn)) this.doubts.set(req.txn, { ref, index: req.index, votes: meta.record.participants.map(() => undefined) });
+    const c = yield* castVote(this.cfg, req.txn, req.index, mine, fresh ? "owner" : "capture");
+    if (!c.ok) return c;
+    assert(yes || c.value.kind === "no" || c.value.participant !== this.cfg.name, () => `transaction ${req.txn}: found a YES of ours we did not cast`);
+    if (yes) this.learn(req.txn, req.index, c.value);
+    else this.decide(req.txn, "aborted");
+    return c;
+  }
+
+  /** A value chosen at `index` of the space, pushed to our watch. */
+  pushed(index: number, value: Uint8Array): void {
+    const txn = Math.floor(index / this.cfg.segmentSize);
+    const d = this.doubts.get(txn);
+    const i = index - txn * this.cfg.segmentSize;
+    if (d && i < d.votes.length) this.learn(txn, i, decodeVote(value));
+  }
+
+  /** Whoever decided `txn` told us its outcome. */
+  notified(txn: number, outcome: Outcome): void {
+    if (this.doubts.has(txn)) this.decide(txn, outcome);
+  }
+
+  /** Past its deadline: resolve `txn` (capturing the votes still missing). */
+  *resolveDoubt(txn: number): TxnGen<TxnResult<Outcome | undefined>> {
+    const d = this.doubts.get(txn);
+    if (!d) return txnOk(undefined);
+    const r = yield* resolve(d.ref, this.cfg, false);
+    if (!r.ok) return r;
+    if (r.value.outcome && this.doubts.has(txn)) this.decide(txn, r.value.outcome);
+    return txnOk(r.value.outcome);
+  }
+
+  private learn(txn: number, index: number, vote: Vote): void {
+    const d = this.doubts.get(txn)!;
+    d.votes[index] = vote;
+    const outcome = decide(d.votes);
+    if (outcome) this.decide(txn, outcome);
+  }
+
+  private decide(txn: number, outcome: Outcome, ops?: readonly Op[]): void {
+    this.doubts.delete(txn);
+    const applied = this.book.decide(this.key(txn), outcome, ops);
+    if (applied) this.onDecided({ txn, outcome, ops: applied, scanFrom: this.scanFrom });
+  }
+
+  /**
+   * A new life's first operation: find our votes in every block from `scanFrom` (persisted) through
+   * the last claimed one, fencing each block as we go; decide what is decided, hold the rest in doubt.
+   */
+  *restart(scanFrom: number): TxnGen<TxnResult<void>> {
+    const last = yield* lastBlock(this.cfg.space);
+    if (!last.ok) return last;
+    const S = this.cfg.segmentSize;
+    for (let block = blockOf(scanFrom); block <= last.value; block += K) {
+      const found = yield* this.fence(block * S, (block + K) * S);
+      if (!found.ok) return found;
+      for (const [address, bytes] of found.value) {
+        const vote = decodeVote(bytes);
+        if (vote.participant !== this.cfg.name) continue;
+        const txn = Math.floor(address / S);
+        if (this.book.decided.has(this.key(txn))) continue;
+        if (vote.kind === "no") {
+          this.decide(txn, "aborted");
+          continue;
+        }
+        const meta = decodeAllocMeta(vote.record);
+        const ops = decodeOps(vote.payload);
+        assert(meta.kind === "txn" && ops !== undefined, () => `our YES in transaction ${txn} does not hold a record and ops`);
+        const votes = meta.record.participants.map((_, i) => {
+          const v = found.value.get(txn * S + i);
+          return v ? decodeVote(v) : undefined;
+        });
+        const outcome = decide(votes);
+        if (outcome) this.decide(txn, outcome, ops);
+        else {
+          this.book.restore(this.key(txn), ops);
+          this.doubts.set(txn, { ref: { space: this.cfg.space, segmentSize: S, txn, record: meta.record }, index: address - txn * S, votes });
+        }
+      }
+    }
+    this.ownFrom = last.value < 0 ? 0 : last.value + K;
+    this.newest = Math.max(this.newest, this.ownFrom);
+    return txnOk(undefined);
+  }
+
+  /** Capture [from, to) (retrying preemptions): every value there, now chosen; nothing else can land. */
+  private *fence(from: number, to: number): TxnGen<TxnResult<ReadonlyMap<number, Uint8Array>>> {
+    for (let attempt = 0; attempt < this.cfg.preemptRetriesMax; attempt++) {
+      const c = yield* run({ kind: "capture", space: this.cfg.space, from, to });
+      if (!c.ok) return c;
+      if (c.value._tag === "Captured") return txnOk(c.value.written);
+      if (c.value._tag === "Trimmed") {
+        if (c.value.mark >= to) return txnOk(new Map());
+        from = Math.max(from, c.value.mark);
+      }
+    }
+    return txnFail("contended", `fencing [${from}, ${to}) of ${this.cfg.space}: preempted ${this.cfg.preemptRetriesMax} times`);
+  }
+}
