@@ -55,6 +55,12 @@ export class TxnIds {
     this.blocks.push(block);
   }
 
+  /** Use no more numbers of the block holding `txn` (it was fenced). */
+  abandon(txn: number): void {
+    const b = this.blocks[0];
+    if (b && b.first <= txn && txn < b.end) this.next = b.end;
+  }
+
   /** The next unused number, or undefined: claim a block first. */
   take(): number | undefined {
     while (this.blocks.length > 0) {

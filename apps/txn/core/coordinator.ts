@@ -33,8 +33,15 @@ export interface TxnStart {
   readonly payloads: readonly Uint8Array[];
 }
 
+export interface Committed {
+  readonly outcome: Outcome;
+  /** A vote is a NO naming nobody: forced by a recoverer, or by a participant that restarted and
+   *  fenced the block. Either way this block is a poor place for the next transaction. */
+  readonly fenced: boolean;
+}
+
 /** Commit `t`: its outcome, once decided (every vote chosen, or one chosen NO). */
-export function* commitTxn(cfg: CoordinatorConfig, t: TxnStart): TxnGen<TxnResult<Outcome>> {
+export function* commitTxn(cfg: CoordinatorConfig, t: TxnStart): TxnGen<TxnResult<Committed>> {
   const record = encodeRecord(t.record);
   const { participants } = t.record;
   const steps: TxnStep[] = [
@@ -58,7 +65,7 @@ export function* commitTxn(cfg: CoordinatorConfig, t: TxnStart): TxnGen<TxnResul
   }
   const decided = outcome;
   yield* parallel(participants.map((participant) => ({ kind: "notify" as const, participant, space: cfg.space, txn: t.txn, outcome: decided })));
-  return txnOk(decided);
+  return txnOk({ outcome: decided, fenced: votes.some((v) => v?.kind === "no" && v.participant === undefined) });
 }
 
 /**

@@ -20,7 +20,7 @@ import { assert } from "../../../verify/runtime/assert.ts";
 import { type AccountBook, type Op, decodeOps } from "./bank.ts";
 import { lastBlock } from "./blocks.ts";
 import { type Outcome, decide } from "./outcome.ts";
-import { TXN_LIMITS, type Vote, decodeAllocMeta, decodeVote } from "./record.ts";
+import { NO_VOTE, TXN_LIMITS, type Vote, decodeAllocMeta, decodeVote } from "./record.ts";
 import { type RecoverConfig, type TxnRef, resolve } from "./resolve.ts";
 import { type PrepareRequest, type TxnGen, type TxnResult, run, txnFail, txnOk } from "./steps.ts";
 import { type VoteConfig, castVote } from "./vote.ts";
@@ -95,7 +95,8 @@ export class ParticipantCore {
     const fresh = this.doubts.has(req.txn) || req.txn >= this.floor;
     const yes = fresh && this.book.prepare(this.key(req.txn), decodeOps(req.payload)) === true;
     const ref: TxnRef = { space: req.space, segmentSize: this.cfg.segmentSize, txn: req.txn, record: meta.record };
-    const mine: Vote = yes ? { kind: "yes", participant: this.cfg.name, record: req.record, payload: req.payload } : { kind: "no", participant: this.cfg.name };
+    // A NO below the floor names nobody, like a recoverer's: the coordinator learns its block is fenced.
+    const mine: Vote = yes ? { kind: "yes", participant: this.cfg.name, record: req.record, payload: req.payload } : fresh ? { kind: "no", participant: this.cfg.name } : NO_VOTE;
     if (yes && !this.doubts.has(req.txn)) this.doubts.set(req.txn, { ref, index: req.index, votes: meta.record.participants.map(() => undefined) });
     const c = yield* castVote(this.cfg, req.txn, req.index, mine, fresh ? "owner" : "capture");
     if (!c.ok) return c;
@@ -129,7 +130,8 @@ export class ParticipantCore {
   }
 
   private learn(txn: number, index: number, vote: Vote): void {
-    const d = this.doubts.get(txn)!;
+    const d = this.doubts.get(txn);
+    if (!d) return; // decided meanwhile (a push, the coordinator's word)
     d.votes[index] = vote;
     const outcome = decide(d.votes);
     if (outcome) this.decide(txn, outcome);

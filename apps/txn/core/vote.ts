@@ -9,7 +9,8 @@
  *
  * When the owner write's outcome is unknown (preempted, timed out) the vote is **settled**: capture
  * the address (fencing the owner write for good, finishing it if it landed anywhere) and write into
- * it if it is still empty: our vote, or NO once we saw a rival ballot (a recoverer is at work). A
+ * it if it is still empty: our vote, or a NO naming nobody once we saw a rival ballot (a recoverer,
+ * or a restarted participant fencing the block, is at work: the coordinator then leaves the block). A
  * participant that may have owner-written this address in an earlier life (apps/txn/README.md,
  * "Restarts") never owner-writes it again: it casts by capture from the start.
  */

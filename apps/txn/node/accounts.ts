@@ -6,8 +6,10 @@
  * its YES vote itself (the vote register holds the ops), so a prepare costs no local write.
  *
  * It learns outcomes three ways: the coordinator's word (`commit`, `abort`), a watch of the votes
- * (pushed as acceptors learn them), and, for a transaction still in doubt `graceMs` after its
- * deadline, by resolving it itself. Opening a store runs the restart scan first (core `restart`).
+ * (pushed as acceptors learn them), and by reading them itself: once `catchUpMs` after it entered
+ * doubt (a vote pushed before it voted was not for a transaction it was in), and, still in doubt
+ * `graceMs` after the deadline, by resolving the transaction. Opening a store runs the restart scan
+ * first (core `restart`).
  */
 import { ClassicLevel } from "classic-level";
 import type { WorClient } from "../../../wor/node/client.ts";
@@ -33,6 +35,8 @@ export interface AccountStoreOptions {
   readonly watch?: boolean;
   /** Past a transaction's deadline, leave its coordinator this long before resolving it (default 200 ms). */
   readonly graceMs?: number;
+  /** In doubt this long (default 100 ms), read the votes once: ones pushed before we voted were missed. */
+  readonly catchUpMs?: number;
   readonly retryMs?: number;
   readonly preemptRetriesMax?: number;
   readonly slackBlocks?: number;
@@ -183,27 +187,27 @@ export class AccountStore implements Participant {
     })();
   }
 
-  /** A timer per transaction in doubt: `graceMs` after its deadline, resolve it ourselves. */
+  /** A timer per transaction in doubt: read its votes `catchUpMs` later; resolve it `graceMs` past its deadline. */
   private arm(): void {
-    if (this.closed) return;
-    for (const [txn, { deadline }] of this.core.inDoubt) {
-      if (this.timers.has(txn)) continue;
-      const wait = Math.max(0, deadline + (this.o.graceMs ?? 200) - Date.now());
-      this.timers.set(
-        txn,
-        setTimeout(() => void this.settle(txn), wait),
-      );
-    }
+    for (const txn of this.core.inDoubt.keys()) if (!this.timers.has(txn)) this.later(txn, this.o.catchUpMs ?? 100);
+  }
+
+  private later(txn: number, ms: number): void {
+    if (!this.closed) this.timers.set(txn, setTimeout(() => void this.settle(txn), ms));
   }
 
   private async settle(txn: number): Promise<void> {
-    let outcome: Outcome | undefined;
     try {
-      outcome = await runTxn(this.core.resolveDoubt(txn), this.o.client);
+      // Before the deadline this only reads the votes; past it, it resolves the transaction.
+      await runTxn(this.core.resolveDoubt(txn), this.o.client);
     } catch {
-      outcome = undefined;
+      // Not now (no quorum, contended): again later.
     }
-    this.timers.delete(txn);
-    if (outcome === undefined && !this.closed && this.core.inDoubt.has(txn)) this.timers.set(txn, setTimeout(() => void this.settle(txn), 10 * (this.o.retryMs ?? 20)));
+    const doubt = this.core.inDoubt.get(txn);
+    if (!doubt) {
+      this.timers.delete(txn);
+      return;
+    }
+    this.later(txn, Math.max(10 * (this.o.retryMs ?? 20), doubt.deadline + (this.o.graceMs ?? 200) - Date.now()));
   }
 }

@@ -75,8 +75,9 @@ export class TxnCoordinator {
     const problem = recordProblem(record, cfg.segmentSize) ?? parts.map((p) => (p.payload.byteLength > TXN_LIMITS.payloadBytesMax ? `payload of ${p.participant} exceeds ${TXN_LIMITS.payloadBytesMax} bytes` : undefined)).find((x) => x);
     if (problem) throw new TxnError({ code: "invalid", message: problem });
     const txn = await this.nextTxn(cfg);
-    const outcome = await runTxn(commitTxn(cfg, { txn, record, payloads: parts.map((p) => p.payload) }), this.o.client, this.o.participants);
-    return { txn, outcome };
+    const r = await runTxn(commitTxn(cfg, { txn, record, payloads: parts.map((p) => p.payload) }), this.o.client, this.o.participants);
+    if (r.fenced) this.ids.abandon(txn);
+    return { txn, outcome: r.outcome };
   }
 
   /** A fresh transaction number; claims the next block when this one runs low. */

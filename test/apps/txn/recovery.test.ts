@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Bank, transferParts, transferRequests, until } from "./txn-harness.ts";
+
+test("a coordinator that dies once the votes are cast blocks nobody: the participants learn the commit from the votes they watch", { timeout: 30_000 }, async (t) => {
+  const bank = await Bank.start(t, 2);
+  const txn = await bank.freshTxn();
+  const [r0, r1] = transferRequests(txn, 0, 1, 25, Date.now() + 60_000);
+  const votes = await Promise.all([bank.store("p0").prepare(r0!), bank.store("p1").prepare(r1!)]);
+  assert.deepEqual(votes.map((v) => v.ok && v.value.kind), ["yes", "yes"]);
+  // Nobody tells them; long before the deadline each learns the outcome by its watch.
+  await until(() => bank.store("p0").inDoubt.length === 0 && bank.store("p1").inDoubt.length === 0, "both participants to decide");
+  assert.equal(bank.store("p0").balances.get("a0"), 75);
+  assert.equal(bank.store("p1").balances.get("a1"), 125);
+  // The record never landed (its coordinator died): the status reads it from a YES vote.
+  const s = await bank.coordinator().status(txn);
+  assert.equal(s.outcome, "committed");
+  assert.deepEqual(s.record.participants, ["p0", "p1"]);
+});
+
+test("a participant never asked: past the deadline the other resolves the transaction (NO in the missing vote), and the late YES is refused", { timeout: 30_000 }, async (t) => {
+  const bank = await Bank.start(t, 2);
+  const txn = await bank.freshTxn();
+  const [r0, r1] = transferRequests(txn, 0, 1, 40, Date.now() + 300);
+  const v0 = await bank.store("p0").prepare(r0!);
+  assert.ok(v0.ok && v0.value.kind === "yes");
+  assert.deepEqual(bank.store("p0").inDoubt, [txn]);
+  await until(() => bank.store("p0").inDoubt.length === 0, "p0 to resolve after the deadline");
+  assert.equal(bank.store("p0").balances.get("a0"), 100, "the debit was released, not applied");
+  const late = await bank.store("p1").prepare(r1!);
+  assert.ok(late.ok && late.value.kind === "no", "the late YES lost to the recoverer's NO");
+  assert.deepEqual(bank.store("p1").inDoubt, []);
+  assert.equal(bank.store("p1").balances.get("a1"), 100);
+  const s = await bank.coordinator().status(txn);
+  assert.equal(s.outcome, "aborted");
+});
+
+test("a participant restarted while in doubt finds its YES in the vote registers and applies the outcome", { timeout: 30_000 }, async (t) => {
+  const bank = await Bank.start(t, 2);
+  const txn = await bank.freshTxn();
+  const [r0, r1] = transferRequests(txn, 0, 1, 10, Date.now() + 60_000);
+  assert.ok((await bank.store("p1").prepare(r1!)).ok);
+  await bank.crash("p1");
+  assert.ok((await bank.store("p0").prepare(r0!)).ok);
+  await until(() => bank.store("p0").inDoubt.length === 0, "p0 to learn the commit");
+  assert.equal(bank.store("p0").balances.get("a0"), 90);
+  const p1 = await bank.open("p1");
+  assert.deepEqual(p1.inDoubt, [], "the restart scan decided it");
+  assert.equal(p1.balances.get("a1"), 110);
+  // Opened again: the commit is not applied twice.
+  await bank.crash("p1");
+  assert.equal((await bank.open("p1")).balances.get("a1"), 110);
+});
+
+test("a participant restarted before the outcome holds its locks in doubt; its restart fenced the block, so the missing vote is refused and the transaction aborts", { timeout: 30_000 }, async (t) => {
+  const bank = await Bank.start(t, 3);
+  const txn = await bank.freshTxn();
+  const [r0, r1] = transferRequests(txn, 0, 1, 10, Date.now() + 60_000);
+  assert.ok((await bank.store("p0").prepare(r0!)).ok);
+  await bank.crash("p0");
+  const p0 = await bank.open("p0");
+  assert.deepEqual(p0.inDoubt, [txn], "its YES holds a0 again");
+  // Another transfer from a0 meanwhile gets NO (a0 is locked by the transaction in doubt).
+  const other = await bank.coordinator().commit(transferParts(0, 2, 5));
+  assert.equal(other.outcome, "aborted");
+  // p0's restart captured every block an earlier life may have voted in: p1's owner write is refused.
+  const late = await bank.store("p1").prepare(r1!);
+  assert.ok(late.ok && late.value.kind === "no" && late.value.participant === undefined);
+  await until(() => p0.inDoubt.length === 0, "p0 to learn the abort");
+  assert.equal(p0.balances.get("a0"), 100);
+  // In a block claimed before its restart p0 votes NO, naming nobody (the coordinator leaves the block).
+  const [old0] = transferRequests(txn + 1, 0, 2, 1, Date.now() + 60_000);
+  const v = await p0.prepare(old0!);
+  assert.ok(v.ok && v.value.kind === "no" && v.value.participant === undefined);
+  // A coordinator's next transaction goes to a fresh block and commits.
+  assert.equal((await bank.coordinator().commit(transferParts(0, 2, 5))).outcome, "committed");
+});
+
+test("two coordinators of one transaction agree: a second resolving it forces nothing new", { timeout: 30_000 }, async (t) => {
+  const bank = await Bank.start(t, 2);
+  const c = bank.coordinator();
+  const r = await c.commit(transferParts(0, 1, 5));
+  assert.equal(r.outcome, "committed");
+  const again = await bank.coordinator().resolve(r.txn, true);
+  assert.equal(again.outcome, "committed");
+  assert.equal(again.recovered, false);
+  // Two recoverers race on a transaction in doubt: both end with the same outcome.
+  const txn = await bank.freshTxn();
+  const [r0] = transferRequests(txn, 0, 1, 1, Date.now() + 60_000);
+  assert.ok((await bank.store("p0").prepare(r0!)).ok);
+  const [a, b] = await Promise.all([bank.coordinator().resolve(txn, true), bank.coordinator().resolve(txn, true)]);
+  assert.equal(a.outcome, "aborted");
+  assert.equal(b.outcome, "aborted");
+  await until(() => bank.store("p0").inDoubt.length === 0, "p0 to learn the abort");
+});
