@@ -14,6 +14,7 @@
  */
 import { allocSpaceOf } from "../../../paxos/limits.ts";
 import { bytesEqual } from "../../../verify/runtime/bytes.ts";
+import { probe } from "../../../verify/runtime/probe.ts";
 import type { OpResult, WriteResult } from "../../../wor/core/results.ts";
 import { run, sleep } from "../../../wor/core/steps.ts";
 import { type Outcome, decide } from "./outcome.ts";
@@ -53,7 +54,7 @@ export function* commitTxn(cfg: CoordinatorConfig, t: TxnStart): TxnGen<TxnResul
     })),
   ];
   const results = yield* parallel(steps);
-  const allocated = yield* settleRecord(cfg, t.txn, record, results[0] as OpResult<WriteResult>);
+  const allocated = yield* settleRecord(cfg, t.txn, record, results[0] as OpResult<Map<number, WriteResult>>);
   if (!allocated.ok) return allocated;
   const votes = results.slice(1).map((r) => ((r as TxnResult<Vote>).ok ? (r as { value: Vote }).value : undefined));
   let outcome = decide(votes);
@@ -73,8 +74,10 @@ export function* commitTxn(cfg: CoordinatorConfig, t: TxnStart): TxnGen<TxnResul
  * captured the register meanwhile, a timeout) is finished by allocating: capture, adopt what is
  * there or write the record. Only this transaction's record can ever be there (the block is ours).
  */
-function* settleRecord(cfg: CoordinatorConfig, txn: number, record: Uint8Array, w: OpResult<WriteResult>): TxnGen<TxnResult<void>> {
-  if (w.ok && (w.value._tag === "Ok" || (w.value._tag === "AlreadyWritten" && bytesEqual(w.value.value, record)))) return txnOk(undefined);
+function* settleRecord(cfg: CoordinatorConfig, txn: number, record: Uint8Array, written: OpResult<Map<number, WriteResult>>): TxnGen<TxnResult<void>> {
+  const w = written.ok ? written.value.get(txn)! : undefined;
+  if (w && (w._tag === "Ok" || (w._tag === "AlreadyWritten" && bytesEqual(w.value, record)))) return txnOk(undefined);
+  probe("txn.coordinator.recordSettled");
   const a = yield* run({ kind: "alloc", space: cfg.space, segment: txn, meta: record });
   if (!a.ok) return a;
   if (a.value._tag === "Allocated") return txnOk(undefined);

@@ -1,13 +1,13 @@
 /**
  * The transaction invariants (docs/ARCHITECTURE.md §4.3), checked against a ghost of what the
  * registers chose: the unit tests, the simulator's txn world and the model checker feed the same
- * observer.
+ * observer. It judges by the rule itself, never by `decide` (whose planted bug it must catch).
  *  - an outcome follows from the chosen votes: committed only if every vote is a chosen YES,
  *    aborted only if some vote is a chosen NO;
  *  - everyone learns the same outcome, and an outcome never changes;
  *  - no participant applies a commit of an aborted transaction or the reverse, nor anything twice.
  */
-import { type Outcome, decide } from "./outcome.ts";
+import type { Outcome } from "./outcome.ts";
 import type { Vote } from "./record.ts";
 
 interface Ghost {
@@ -32,8 +32,9 @@ export class TxnObserver {
 
   /** The outcome the chosen votes imply so far (undefined: not decided yet). */
   implied(txn: string): Outcome | undefined {
-    const g = this.txns.get(txn);
-    return g ? decide(g.votes) : undefined;
+    const votes = this.txns.get(txn)?.votes ?? [];
+    if (votes.some((v) => v?.kind === "no")) return "aborted";
+    return votes.length > 0 && votes.every((v) => v?.kind === "yes") ? "committed" : undefined;
   }
 
   /** `by` (a coordinator, a recoverer, a participant) learned `outcome` for `txn`. */

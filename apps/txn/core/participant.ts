@@ -17,6 +17,7 @@
  * below every segment we may still vote YES in (`floor`, which only rises): we vote NO below it.
  */
 import { assert } from "../../../verify/runtime/assert.ts";
+import { probe } from "../../../verify/runtime/probe.ts";
 import { type AccountBook, type Op, decodeOps } from "./bank.ts";
 import { lastBlock } from "./blocks.ts";
 import { type Outcome, decide } from "./outcome.ts";
@@ -55,6 +56,8 @@ export class ParticipantCore {
   private ownFrom = Number.MAX_SAFE_INTEGER;
   /** The highest transaction a prepare named. */
   private newest = 0;
+  /** While a restart scans: where it started (nothing before the scan ends is known above it). */
+  private scanning: number | undefined;
 
   constructor(
     readonly cfg: ParticipantConfig,
@@ -74,7 +77,7 @@ export class ParticipantCore {
 
   /** Where a restart must scan from. */
   get scanFrom(): number {
-    return Math.min(this.floor, ...this.doubts.keys());
+    return Math.min(this.scanning ?? this.floor, ...this.doubts.keys());
   }
 
   private key(txn: number): string {
@@ -101,6 +104,7 @@ export class ParticipantCore {
     const c = yield* castVote(this.cfg, req.txn, req.index, mine, fresh ? "owner" : "capture");
     if (!c.ok) return c;
     assert(yes || c.value.kind === "no" || c.value.participant !== this.cfg.name, () => `transaction ${req.txn}: found a YES of ours we did not cast`);
+    if (yes && c.value.kind === "no") probe("txn.participant.lateYesRefused");
     if (yes) this.learn(req.txn, req.index, c.value);
     else this.decide(req.txn, "aborted");
     return c;
@@ -111,7 +115,9 @@ export class ParticipantCore {
     const txn = Math.floor(index / this.cfg.segmentSize);
     const d = this.doubts.get(txn);
     const i = index - txn * this.cfg.segmentSize;
-    if (d && i < d.votes.length) this.learn(txn, i, decodeVote(value));
+    if (!d || i >= d.votes.length) return;
+    this.learn(txn, i, decodeVote(value));
+    if (!this.doubts.has(txn)) probe("txn.participant.learnedByWatch");
   }
 
   /** Whoever decided `txn` told us its outcome. */
@@ -148,6 +154,7 @@ export class ParticipantCore {
    * the last claimed one, fencing each block as we go; decide what is decided, hold the rest in doubt.
    */
   *restart(scanFrom: number): TxnGen<TxnResult<void>> {
+    this.scanning = Math.min(scanFrom, this.scanning ?? scanFrom);
     const last = yield* lastBlock(this.cfg.space);
     if (!last.ok) return last;
     const S = this.cfg.segmentSize;
@@ -171,6 +178,7 @@ export class ParticipantCore {
           return v ? decodeVote(v) : undefined;
         });
         const outcome = decide(votes);
+        probe(outcome ? "txn.participant.restartDecided" : "txn.participant.restartInDoubt");
         if (outcome) this.decide(txn, outcome, ops);
         else {
           this.book.restore(this.key(txn), ops);
@@ -180,6 +188,7 @@ export class ParticipantCore {
     }
     this.ownFrom = last.value < 0 ? 0 : last.value + K;
     this.newest = Math.max(this.newest, this.ownFrom);
+    this.scanning = undefined;
     return txnOk(undefined);
   }
 

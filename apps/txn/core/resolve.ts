@@ -10,6 +10,7 @@ import { allocSpaceOf } from "../../../paxos/limits.ts";
 import type { ReadResult } from "../../../wor/core/results.ts";
 import { sleep } from "../../../wor/core/steps.ts";
 import { planted } from "../../../verify/runtime/planted.ts";
+import { probe } from "../../../verify/runtime/probe.ts";
 import { type Outcome, decide } from "./outcome.ts";
 import { NO_VOTE, type TxnRecord, type Vote, decodeAllocMeta, decodeVote, encodeVote, isBlockStart, voteAddress } from "./record.ts";
 import { type TxnGen, type TxnResult, now, run, txnFail, txnOk } from "./steps.ts";
@@ -111,6 +112,7 @@ export function* resolve(ref: TxnRef, cfg: RecoverConfig, force: boolean): TxnGe
   if (!force && (yield* now()) < ref.record.deadline) return txnOk({ outcome: undefined, votes: r.value, recovered: false });
   const v = yield* recoverVotes(ref, cfg, r.value);
   if (!v.ok) return v;
+  probe(`txn.recovered.${decide(v.value)}`);
   const votes: VoteRead[] = v.value.map((vote) => ({ state: "chosen", vote }));
   return txnOk({ outcome: decide(v.value), votes, recovered: true });
 }

@@ -65,7 +65,8 @@ export const txnOk = <T>(value: T): TxnResult<T> => ({ ok: true, value });
 export const txnFail = (code: TxnFailure["code"], message: string): TxnResult<never> => ({ ok: false, failure: { code, message } });
 
 type TxnResults = RegisterResults & {
-  ownerWrite: OpResult<WriteResult>;
+  /** As the client core's owner write answers: the one address's result. */
+  ownerWrite: OpResult<Map<number, WriteResult>>;
   prepare: TxnResult<Vote>;
   notify: undefined;
   now: number;

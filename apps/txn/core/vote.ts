@@ -37,7 +37,7 @@ export function* castVote(cfg: VoteConfig, txn: number, index: number, vote: Vot
   if (mode === "owner") {
     const w = yield* run({ kind: "ownerWrite", space: cfg.space, index: address, value: encodeVote(vote) });
     if (w.ok) {
-      const r = w.value;
+      const r = w.value.get(address)!;
       if (r._tag === "Ok") return txnOk(vote);
       if (r._tag === "AlreadyWritten") return txnOk(decodeVote(r.value));
       if (r._tag === "Trimmed") return txnFail("unknownTxn", `transaction ${txn} of ${cfg.space} is trimmed`);

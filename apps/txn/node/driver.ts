@@ -25,9 +25,9 @@ const NO_PARTICIPANTS: ParticipantLink = {
   notify: () => {},
 };
 
-async function ownerWrite(client: WorClient, space: string, index: number, value: Uint8Array): Promise<OpResult<WriteResult>> {
+async function ownerWrite(client: WorClient, space: string, index: number, value: Uint8Array): Promise<OpResult<Map<number, WriteResult>>> {
   try {
-    return { ok: true, value: await client.unsafeWrite(space, index, value) };
+    return { ok: true, value: new Map([[index, await client.unsafeWrite(space, index, value)]]) };
   } catch (e) {
     if (e instanceof WorError) return { ok: false, failure: e.failure };
     throw e;
