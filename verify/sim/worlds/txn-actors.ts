@@ -100,7 +100,10 @@ export class SimParticipant {
 
   prepare(req: PrepareRequest, answer: (r: TxnResult<Vote>) => void): void {
     const { proc, core } = this;
-    if (!this.ready || !proc || !core) return this.h.k.record(`${this.name} not serving: prepare ${req.txn} dropped`);
+    if (!this.ready || !proc || !core) {
+      this.h.k.record(`${this.name} not serving: prepare ${req.txn} dropped`);
+      return;
+    }
     this.h.run(proc, core.prepare(req), (r) => {
       this.h.k.record(`${proc.label} voted in ${req.txn}: ${r.ok ? `${r.value.kind}${r.value.participant === undefined ? " (forced)" : ""}` : r.failure.code}`);
       answer(r);

@@ -111,12 +111,12 @@ class TxnWorld implements World, TxnHost {
       case "parallel": {
         const results: unknown[] = new Array(s.steps.length);
         let left = s.steps.length;
-        s.steps.forEach((sub, i) =>
+        s.steps.forEach((sub, i) => {
           this.k.procs.start(p, one(sub), (r) => {
             results[i] = r;
             if (--left === 0) this.k.procs.answer(p, id, results);
-          }),
-        );
+          });
+        });
         return true;
       }
       case "ownerWrite":
