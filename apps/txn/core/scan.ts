@@ -5,7 +5,8 @@
  */
 import { allocSpaceOf } from "../../../paxos/limits.ts";
 import { type Outcome, decide } from "./outcome.ts";
-import { type TxnRecord, decodeAllocMeta, isBlockStart, voteAddress } from "./record.ts";
+import type { ReadResult } from "../../../wor/core/results.ts";
+import { type AllocMeta, type TxnRecord, decodeAllocMeta, decodeVote, isBlockStart, voteAddress } from "./record.ts";
 import { type TxnRef, type VoteRead, readVotes, voteRead } from "./resolve.ts";
 import { type TxnGen, type TxnResult, run, txnOk } from "./steps.ts";
 
@@ -32,26 +33,35 @@ export function* txnStatus(ref: TxnRef): TxnGen<TxnResult<TxnStatus>> {
   return r.ok ? txnOk(statusOf(ref, r.value)) : r;
 }
 
-/** Every transaction allocated in segments [from, to) of `space`, with its votes (trimmed ones are skipped). */
+/**
+ * Every transaction in segments [from, to) of `space`, with its votes (trimmed ones are skipped): its
+ * record from its allocation register or, while that is not chosen (its coordinator died before the
+ * record landed), from a YES vote, which carries it.
+ */
 export function* scanTxns(space: string, segmentSize: number, from: number, to: number): TxnGen<TxnResult<TxnStatus[]>> {
   const a = yield* run({ kind: "read", space: allocSpaceOf(space), from, to, recover: false });
   if (!a.ok) return a;
-  const refs: TxnRef[] = [];
-  for (let s = from; s < to; s++) {
-    const v = a.value.get(s)!;
-    if (isBlockStart(s) || v._tag !== "Written") continue;
-    const meta = decodeAllocMeta(v.value);
-    if (meta.kind === "txn") refs.push({ space, segmentSize, txn: s, record: meta.record });
-  }
-  if (refs.length === 0) return txnOk([]);
-  const lo = voteAddress(segmentSize, refs[0]!.txn, 0);
-  const hi = voteAddress(segmentSize, refs[refs.length - 1]!.txn, segmentSize);
-  const r = yield* run({ kind: "read", space, from: lo, to: hi, recover: false });
+  const r = yield* run({ kind: "read", space, from: voteAddress(segmentSize, from, 0), to: voteAddress(segmentSize, to, 0), recover: false });
   if (!r.ok) return r;
   const out: TxnStatus[] = [];
-  for (const ref of refs) {
-    const votes = ref.record.participants.map((_, i) => voteRead(r.value.get(voteAddress(segmentSize, ref.txn, i))!));
-    if (votes.every((v) => v !== undefined)) out.push(statusOf(ref, votes));
+  for (let s = from; s < to; s++) {
+    const v = a.value.get(s)!;
+    if (isBlockStart(s) || v._tag === "Trimmed") continue;
+    const record = v._tag === "Written" ? decodeAllocMeta(v.value) : recordInVotes(r.value, segmentSize, s);
+    if (record?.kind !== "txn") continue;
+    const ref: TxnRef = { space, segmentSize, txn: s, record: record.record };
+    const votes = ref.record.participants.map((_, i) => voteRead(r.value.get(voteAddress(segmentSize, s, i))!));
+    if (votes.every((x) => x !== undefined)) out.push(statusOf(ref, votes));
   }
   return txnOk(out);
+}
+
+/** The record a YES vote of segment `txn` carries, if any. */
+function recordInVotes(votes: ReadonlyMap<number, ReadResult>, segmentSize: number, txn: number): AllocMeta | undefined {
+  for (let i = 0; i < segmentSize; i++) {
+    const w = votes.get(voteAddress(segmentSize, txn, i));
+    const vote = w?._tag === "Written" ? decodeVote(w.value) : undefined;
+    if (vote?.kind === "yes") return decodeAllocMeta(vote.record);
+  }
+  return undefined;
 }
