@@ -50,7 +50,7 @@ export class TxnCoordinator {
   }
 
   /** Create a transaction space (a no-op if it exists as one). */
-  static create(client: WorClient, space: string, segmentSize = TXN_SEGMENT_SIZE): Promise<CreateSpaceResult> {
+  static create(client: WorClient, space: string, segmentSize: number = TXN_SEGMENT_SIZE): Promise<CreateSpaceResult> {
     return client.createSpace(space, { kind: "txn", segmentSize });
   }
 
