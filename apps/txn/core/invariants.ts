@@ -10,6 +10,15 @@
 import type { Outcome } from "./outcome.ts";
 import type { Vote } from "./record.ts";
 
+/** Why `outcome` does not follow from the chosen `votes` (undefined: it does). */
+export function outcomeProblem(votes: readonly (Vote | undefined)[], outcome: Outcome): string | undefined {
+  if (outcome === "committed") {
+    const missing = votes.flatMap((v, i) => (v?.kind === "yes" ? [] : [`${i}: ${v ? "NO" : "not chosen"}`]));
+    return missing.length > 0 ? `committed, but not every vote is a chosen YES (${missing.join(", ")})` : undefined;
+  }
+  return votes.some((v) => v?.kind === "no") ? undefined : "aborted, but no vote is a chosen NO";
+}
+
 interface Ghost {
   readonly votes: (Vote | undefined)[];
   outcome?: { readonly outcome: Outcome; readonly by: string };
@@ -41,12 +50,8 @@ export class TxnObserver {
   decided(txn: string, participants: number, by: string, outcome: Outcome): string[] {
     const g = this.ghost(txn, participants);
     const bad: string[] = [];
-    if (outcome === "committed") {
-      const missing = g.votes.flatMap((v, i) => (v?.kind === "yes" ? [] : [`${i}: ${v ? "NO" : "not chosen"}`]));
-      if (missing.length > 0) bad.push(`transaction ${txn}: ${by} decided committed, but not every vote is a chosen YES (${missing.join(", ")})`);
-    } else if (!g.votes.some((v) => v?.kind === "no")) {
-      bad.push(`transaction ${txn}: ${by} decided aborted, but no vote is a chosen NO`);
-    }
+    const problem = outcomeProblem(g.votes, outcome);
+    if (problem) bad.push(`transaction ${txn}: ${by} decided ${problem}`);
     if (g.outcome && g.outcome.outcome !== outcome) bad.push(`transaction ${txn}: ${g.outcome.by} learned ${g.outcome.outcome}, ${by} learned ${outcome}`);
     g.outcome ??= { outcome, by };
     return bad;
