@@ -15,6 +15,7 @@ import { task } from "./errors.ts";
 import { withDefaultShown } from "./flags.ts";
 import { printJson, printLine, table } from "./output.ts";
 import { reportCreate } from "./space.ts";
+import { txnParticipantCommand } from "./txn-participant.ts";
 
 const TXN_CLI_LIMITS = Object.freeze({
   /** Claimed blocks `worm txn list` reads (the last ones): 63 transactions each. */
@@ -114,4 +115,4 @@ const list = Command.make(
     }),
 ).pipe(Command.withDescription(`List the transactions of the last ${TXN_CLI_LIMITS.listBlocksMax} claimed blocks with their votes and outcomes (--in-doubt: only the undecided)`));
 
-export const txnCommand = Command.make("txn").pipe(Command.withSubcommands([create, status, resolveVerb, list]));
+export const txnCommand = Command.make("txn").pipe(Command.withSubcommands([create, status, resolveVerb, list, txnParticipantCommand]));
