@@ -41,7 +41,7 @@ const mc = Command.make(
     model: Flag.String("model").pipe(withDefaultShown("wor (write-once registers) or txn (one WormTX transaction over them)", "wor")),
     config: Flag.optional(
       Flag.String("config").pipe(
-        Flag.withDescription(`wor: one of ${Object.keys(MC_CONFIGS).join(", ")} (default full); txn: one of ${Object.keys(TXN_MC_CONFIGS).join(", ")} (default small)`),
+        Flag.withDescription(`one of ${Object.keys(MC_CONFIGS).join(", ")} (default: full); with --model txn one of ${Object.keys(TXN_MC_CONFIGS).join(", ")} (default there: small)`),
       ),
     ),
     participants: Flag.optional(Flag.String("participants").pipe(Flag.withDescription("txn: participants voting YES"))),

@@ -56,7 +56,7 @@ export function* readVotes(ref: TxnRef): TxnGen<TxnResult<VoteRead[]>> {
 }
 
 /** Capture every vote not chosen in `seen` and write NO where nothing is: every vote, chosen. */
-export function* recoverVotes(ref: TxnRef, cfg: RecoverConfig, seen: readonly VoteRead[]): TxnGen<TxnResult<Vote[]>> {
+function* recoverVotes(ref: TxnRef, cfg: RecoverConfig, seen: readonly VoteRead[]): TxnGen<TxnResult<Vote[]>> {
   const base = voteAddress(ref.segmentSize, ref.txn, 0);
   const votes = votesOf(seen);
   const open = votes.flatMap((v, i) => (v ? [] : [i]));

@@ -53,7 +53,7 @@ export const TEV = {
 } as const;
 
 /** The transaction under check: segment 0 of the space, its votes at addresses [0, participants). */
-export const modelTxn = (participants: number): TxnRef => ({
+const modelTxn = (participants: number): TxnRef => ({
   space: SPACE,
   segmentSize: participants,
   txn: 0,
