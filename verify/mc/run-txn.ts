@@ -3,7 +3,7 @@
  * tests. Named configurations, all over 3 acceptors and a network that loses, duplicates and
  * reorders, every actor able to time out at any moment:
  *  - small: one participant and one recoverer (what catches a recoverer overwriting a late YES):
- *    98,250 states, exhaustive in about 15 s of CPU.
+ *    98,250 states, exhaustive in about 20 s of CPU.
  *  - coordinator: two participants and a coordinator that reads the votes (what catches a commit
  *    with a vote missing, in 381 states); its whole space takes more than minutes (a bounded
  *    search: --states-max).
