@@ -5,7 +5,8 @@
  * transfers over it. Opening the store runs its restart scan first: transactions it voted YES in
  * and did not see decided are held in doubt again and resolved (by the votes it watches, or past
  * their deadline by itself). Prints `{"event":"listening","name":…,"port":N}` once it serves and
- * `{"event":"stopped",…}` after a clean shutdown.
+ * `{"event":"stopped",…}` after a clean shutdown. With a cluster file it serves with the cluster's
+ * TLS certificate and requires its token, like an acceptor.
  */
 import * as Effect from "effect/Effect";
 import { Command, Flag } from "effect/cli";
@@ -15,6 +16,7 @@ import { startParticipantServer } from "../txn/node/participant-server.ts";
 import { type ConnectionInput, checkSpaceName, connectionFlags, openClient, openTyped, resolveTarget } from "./cluster.ts";
 import { operational, task, usage } from "./errors.ts";
 import { withDefaultShown } from "./flags.ts";
+import { clusterTls } from "./log-sequencer.ts";
 import { parseListen } from "./node.ts";
 import { printJson } from "./output.ts";
 import { markServing } from "./run.ts";
@@ -36,12 +38,19 @@ async function start(c: { name: string; dataDir: string; space: string; listen: 
   const where = parseListen(c.listen);
   const accounts = new Map(c.account.map(parseAccount));
   const target = await resolveTarget(c.conn);
+  const tls = await clusterTls(target);
   const { client, failure } = openClient(target);
   try {
     await openTyped(client, target, space, "txn");
     const store = await AccountStore.open({ name: c.name, dir: c.dataDir, client, space, accounts });
     try {
-      const server = await startParticipantServer({ participant: store, host: where.host, port: where.port, ...(target.security.token ? { token: target.security.token } : {}) });
+      const server = await startParticipantServer({
+        participant: store,
+        host: where.host,
+        port: where.port,
+        ...(tls ? { tls } : {}),
+        ...(target.security.token ? { token: target.security.token } : {}),
+      });
       return { server, store, client };
     } catch (e) {
       await store.close();
