@@ -2,9 +2,8 @@
  * `worm txn participant`: run WormTX's in-repo participant, an account store on classic-level
  * (apps/txn/node/accounts.ts), served over gRPC (apps/txn/node/participant-server.ts) until
  * SIGINT/SIGTERM, so that a coordinator in another process (`remoteParticipants`) can commit
- * transfers over it. Opening the store runs its restart scan first: transactions it voted YES in
- * and did not see decided are held in doubt again and resolved (by the votes it watches, or past
- * their deadline by itself). Prints `{"event":"listening","name":…,"port":N}` once it serves and
+ * transfers over it. Opening the store runs its restart scan first: it fences the blocks an earlier
+ * life may have voted in and decides every transaction it voted YES in and did not see decided. Prints `{"event":"listening","name":…,"port":N}` once it serves and
  * `{"event":"stopped",…}` after a clean shutdown. With a cluster file it serves with the cluster's
  * TLS certificate and requires its token, like an acceptor.
  */

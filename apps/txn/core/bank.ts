@@ -86,13 +86,6 @@ export class AccountBook {
     return [...after.values()].every((b) => b >= 0);
   }
 
-  /** After a restart: transaction `key` holds a YES vote of ours with these ops and is undecided. */
-  restore(key: string, ops: readonly Op[]): void {
-    if (this.decided.has(key) || this.prepared.has(key)) return;
-    for (const o of ops) this.locks.set(o.account, key);
-    this.prepared.set(key, { ops, yes: true });
-  }
-
   /**
    * `key` is decided: release its locks and, on commit, apply its ops (from the prepare, or `ops`
    * read back from our vote when this life never prepared it). Returns the ops applied (none on

@@ -4,8 +4,8 @@
  * the coordinator owner-writes the record (participants, deadline) into the segment's allocation
  * register while every participant, asked to prepare, owner-writes its vote; each answers with the
  * vote chosen at its address. The outcome follows from the votes (outcome.ts). A vote still unknown
- * (a participant that did not answer) is read back once; if the transaction is still in doubt, the
- * coordinator waits for the deadline and resolves it like any recoverer (resolve.ts). Then it tells
+ * (a participant that did not answer) is read back once and then watched; if the transaction is
+ * still in doubt at the deadline, the coordinator resolves it like any recoverer (resolve.ts). Then it tells
  * the participants, who also learn it by watching the votes.
  *
  * Nothing here is the coordinator's own state: a second coordinator of the same transaction (or a
@@ -16,11 +16,10 @@ import { allocSpaceOf } from "../../../paxos/limits.ts";
 import { bytesEqual } from "../../../verify/runtime/bytes.ts";
 import { probe } from "../../../verify/runtime/probe.ts";
 import type { OpResult, WriteResult } from "../../../wor/core/results.ts";
-import { run, sleep } from "../../../wor/core/steps.ts";
 import { type Outcome, decide } from "./outcome.ts";
-import { type TxnRecord, type Vote, encodeRecord } from "./record.ts";
+import { type TxnRecord, type Vote, decodeVote, encodeRecord, voteAddress } from "./record.ts";
 import { type RecoverConfig, type TxnRef, readVotes, resolve } from "./resolve.ts";
-import { type TxnGen, type TxnResult, type TxnStep, now, parallel, txnFail, txnOk } from "./steps.ts";
+import { type TxnGen, type TxnResult, type TxnStep, now, parallel, run, txnFail, txnOk } from "./steps.ts";
 
 export interface CoordinatorConfig extends RecoverConfig {
   readonly space: string;
@@ -85,14 +84,24 @@ function* settleRecord(cfg: CoordinatorConfig, txn: number, record: Uint8Array, 
   return txnFail("corrupt", `segment ${txn} of ${cfg.space} holds another record: is another coordinator using this block?`);
 }
 
-/** Votes a participant did not report: read them back once, else wait for the deadline and resolve. */
+/**
+ * Votes a participant did not report: read them back once, then watch them (the acceptors push each
+ * vote as it is chosen) until the outcome follows or the deadline passes; then resolve. A vote
+ * chosen between the read and the watch is not pushed: resolving finds it.
+ */
 function* awaitOutcome(cfg: CoordinatorConfig, ref: TxnRef): TxnGen<TxnResult<Outcome>> {
   const r = yield* readVotes(ref);
   if (!r.ok) return r;
-  const known = decide(r.value.map((v) => (v.state === "chosen" ? v.vote : undefined)));
-  if (known) return txnOk(known);
-  const wait = ref.record.deadline - (yield* now());
-  if (wait > 0) yield* sleep(wait);
+  const votes = r.value.map((v) => (v.state === "chosen" ? v.vote : undefined));
+  const base = voteAddress(ref.segmentSize, ref.txn, 0);
+  for (;;) {
+    const known = decide(votes);
+    if (known) return txnOk(known);
+    if ((yield* now()) >= ref.record.deadline) break;
+    const pushed = yield* run({ kind: "awaitChosen", space: ref.space, from: base, to: base + votes.length, until: ref.record.deadline } as const);
+    for (const [index, value] of pushed) votes[index - base] = decodeVote(value);
+  }
+  probe("txn.coordinator.resolvedAtDeadline");
   const res = yield* resolve(ref, cfg, true);
   if (!res.ok) return res;
   return res.value.outcome ? txnOk(res.value.outcome) : txnFail("internal", `transaction ${ref.txn} of ${ref.space}: recovery left a vote undecided`);

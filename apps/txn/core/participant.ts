@@ -10,9 +10,12 @@
  *  - **restart** (`restart`): the vote registers are the only record of our votes, so a new life
  *    first fences and reads every block where an earlier one may have voted (from the persisted
  *    `scanFrom` through the last claimed block): one range capture per block, which finishes every
- *    vote in flight and stops every owner write still on its way; among the values it finds, ours
- *    (they name us) are our votes. Later prepares in those blocks get NO, written by capture: only
- *    blocks claimed after the restart see our owner writes, so no address ever gets two of ours.
+ *    vote in flight and stops every owner write still on its way, then a NO naming nobody into
+ *    every vote address still empty (an owner write accepted at a minority the capture missed can
+ *    never be chosen later). Every vote there is then chosen: among them, ours (they name us) are
+ *    our votes, and each of their transactions is decided. Later prepares in those blocks get NO,
+ *    written by capture: only blocks claimed after the restart see our owner writes, so no address
+ *    ever gets two of ours.
  * `scanFrom` stays at or below every transaction we voted YES in and have not durably decided, and
  * below every segment we may still vote YES in (`floor`, which only rises): we vote NO below it.
  */
@@ -21,7 +24,7 @@ import { probe } from "../../../verify/runtime/probe.ts";
 import { type AccountBook, type Op, decodeOps } from "./bank.ts";
 import { lastBlock } from "./blocks.ts";
 import { type Outcome, decide } from "./outcome.ts";
-import { NO_VOTE, TXN_LIMITS, type Vote, decodeAllocMeta, decodeVote } from "./record.ts";
+import { NO_VOTE, TXN_LIMITS, type Vote, decodeAllocMeta, decodeVote, encodeVote, isBlockStart } from "./record.ts";
 import { type RecoverConfig, type TxnRef, resolve } from "./resolve.ts";
 import { type PrepareRequest, type TxnGen, type TxnResult, run, txnFail, txnOk } from "./steps.ts";
 import { type VoteConfig, castVote } from "./vote.ts";
@@ -159,7 +162,7 @@ export class ParticipantCore {
     if (!last.ok) return last;
     const S = this.cfg.segmentSize;
     for (let block = blockOf(scanFrom); block <= last.value; block += K) {
-      const found = yield* this.fence(block * S, (block + K) * S);
+      const found = yield* this.fence(block);
       if (!found.ok) return found;
       for (const [address, bytes] of found.value) {
         const vote = decodeVote(bytes);
@@ -177,13 +180,11 @@ export class ParticipantCore {
           const v = found.value.get(txn * S + i);
           return v ? decodeVote(v) : undefined;
         });
+        // After the fence every vote of the block is chosen (or trimmed: the transaction is gone).
         const outcome = decide(votes);
-        probe(outcome ? "txn.participant.restartDecided" : "txn.participant.restartInDoubt");
-        if (outcome) this.decide(txn, outcome, ops);
-        else {
-          this.book.restore(this.key(txn), ops);
-          this.doubts.set(txn, { ref: { space: this.cfg.space, segmentSize: S, txn, record: meta.record }, index: address - txn * S, votes });
-        }
+        if (!outcome) continue;
+        probe("txn.participant.restartDecided");
+        this.decide(txn, outcome, ops);
       }
     }
     this.ownFrom = last.value < 0 ? 0 : last.value + K;
@@ -192,17 +193,47 @@ export class ParticipantCore {
     return txnOk(undefined);
   }
 
-  /** Capture [from, to) (retrying preemptions): every value there, now chosen; nothing else can land. */
-  private *fence(from: number, to: number): TxnGen<TxnResult<ReadonlyMap<number, Uint8Array>>> {
+  /**
+   * Fence block `block`: capture its span (retrying preemptions) and write a NO naming nobody into
+   * every vote address still empty. Every value there is then chosen and nothing else can land: a
+   * capture whose quorum missed an owner write of an earlier life, accepted at a minority, would
+   * otherwise leave it for a later capture to adopt (and a YES of ours chosen after the restart
+   * looked for it). Returns every value chosen there.
+   */
+  private *fence(block: number): TxnGen<TxnResult<ReadonlyMap<number, Uint8Array>>> {
+    const S = this.cfg.segmentSize;
+    const votesPerSegment = Math.min(S, TXN_LIMITS.participantsMax);
+    let from = block * S;
+    const to = (block + K) * S;
     for (let attempt = 0; attempt < this.cfg.preemptRetriesMax; attempt++) {
       const c = yield* run({ kind: "capture", space: this.cfg.space, from, to });
       if (!c.ok) return c;
-      if (c.value._tag === "Captured") return txnOk(c.value.written);
       if (c.value._tag === "Trimmed") {
         if (c.value.mark >= to) return txnOk(new Map());
         from = Math.max(from, c.value.mark);
+        continue;
       }
+      if (c.value._tag !== "Captured") continue;
+      const found = new Map(c.value.written);
+      const entries: { index: number; value: Uint8Array }[] = [];
+      for (let segment = Math.floor(from / S); segment < block + K; segment++) {
+        if (isBlockStart(segment)) continue;
+        for (let i = 0; i < votesPerSegment; i++) {
+          const address = segment * S + i;
+          if (address >= from && !found.has(address)) entries.push({ index: address, value: encodeVote(NO_VOTE) });
+        }
+      }
+      if (entries.length === 0) return txnOk(found);
+      const w = yield* run({ kind: "write", capture: c.value.capture, entries });
+      if (!w.ok) return w;
+      let settled = true;
+      for (const [address, r] of w.value) {
+        if (r._tag === "Ok") found.set(address, encodeVote(NO_VOTE));
+        else if (r._tag === "AlreadyWritten") found.set(address, r.value);
+        else if (r._tag !== "Trimmed") settled = false;
+      }
+      if (settled) return txnOk(found);
     }
-    return txnFail("contended", `fencing [${from}, ${to}) of ${this.cfg.space}: preempted ${this.cfg.preemptRetriesMax} times`);
+    return txnFail("contended", `fencing block ${block} of ${this.cfg.space}: preempted ${this.cfg.preemptRetriesMax} times`);
   }
 }

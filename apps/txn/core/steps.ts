@@ -6,6 +6,8 @@
  *  - `prepare`: ask a participant to vote (it writes its vote itself and answers with the vote
  *    chosen at its address, or a failure: then the vote is unknown);
  *  - `notify`: tell a participant the outcome (fire and forget: it also learns by watching);
+ *  - `awaitChosen`: wait for the acceptors to push a value chosen in a span of addresses (a watch),
+ *    or for a time on the driver's clock, whichever comes first;
  *  - `now`: the driver's clock (cores never read one);
  *  - `parallel`: several steps at once, resuming with all their results in order.
  */
@@ -45,6 +47,14 @@ export interface NotifyStep {
   readonly txn: number;
   readonly outcome: Outcome;
 }
+export interface AwaitChosenStep {
+  readonly kind: "awaitChosen";
+  readonly space: string;
+  readonly from: number;
+  readonly to: number;
+  /** Give up at this time (the driver's clock). */
+  readonly until: number;
+}
 export interface NowStep {
   readonly kind: "now";
 }
@@ -53,7 +63,7 @@ export interface ParallelStep {
   readonly steps: readonly TxnStep[];
 }
 
-export type TxnStep = RegisterStep | OwnerWriteStep | PrepareStep | NotifyStep | NowStep | ParallelStep;
+export type TxnStep = RegisterStep | OwnerWriteStep | PrepareStep | NotifyStep | AwaitChosenStep | NowStep | ParallelStep;
 
 /** A transaction operation's failure: the register layer's codes plus the app's own. */
 export interface TxnFailure {
@@ -69,6 +79,8 @@ type TxnResults = RegisterResults & {
   ownerWrite: OpResult<Map<number, WriteResult>>;
   prepare: TxnResult<Vote>;
   notify: undefined;
+  /** The values pushed as chosen in [from, to) before `until` (empty: none came). */
+  awaitChosen: ReadonlyMap<number, Uint8Array>;
   now: number;
   parallel: readonly unknown[];
 };

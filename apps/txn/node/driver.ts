@@ -1,8 +1,8 @@
 /**
  * Transaction operations on the platform's node driver (wor/node/driver.ts): register steps go to
  * the `WorClient`, owner writes to its `unsafeWrite`, `prepare` and `notify` to the participants by
- * name (`ParticipantLink`), `now` to the wall clock, and `parallel` answers its steps at once. A
- * failure, or a bound that runs out, is thrown as a `TxnError`.
+ * name (`ParticipantLink`), `awaitChosen` to a watch of the space, `now` to the wall clock, and
+ * `parallel` answers its steps at once. A failure, or a bound that runs out, is thrown as a `TxnError`.
  */
 import type { OpResult, WorFailure, WriteResult } from "../../../wor/core/results.ts";
 import { isRegisterStep } from "../../../wor/core/steps.ts";
@@ -10,7 +10,7 @@ import { WorError, type WorClient } from "../../../wor/node/client.ts";
 import { type AppSteps, type Bound, drive, registerStep } from "../../../wor/node/driver.ts";
 import type { Outcome } from "../core/outcome.ts";
 import type { Vote } from "../core/record.ts";
-import type { PrepareRequest, TxnGen, TxnResult, TxnStep } from "../core/steps.ts";
+import type { AwaitChosenStep, PrepareRequest, TxnGen, TxnResult, TxnStep } from "../core/steps.ts";
 import { TxnError } from "./txn-error.ts";
 
 /** How operations reach participants by name (a coordinator has one; others need none). */
@@ -34,6 +34,21 @@ async function ownerWrite(client: WorClient, space: string, index: number, value
   }
 }
 
+/** The first value pushed as chosen in [from, to) of the space, or none by `until`. */
+async function awaitChosen(client: WorClient, s: AwaitChosenStep): Promise<ReadonlyMap<number, Uint8Array>> {
+  const feed = client.watch(s.space, s.from);
+  const timer = setTimeout(() => void feed.return(), Math.max(0, s.until - Date.now()));
+  try {
+    for await (const w of feed) if (w.index < s.to) return new Map([[w.index, w.value]]);
+  } catch {
+    // The feed failed (fell behind, lost its links): the caller reads the clock and resolves.
+  } finally {
+    clearTimeout(timer);
+    void feed.return();
+  }
+  return new Map();
+}
+
 type AppStep = Exclude<TxnStep, { kind: "capture" | "write" | "read" | "alloc" | "check" | "trim" | "sleep" }>;
 
 function txnSteps(client: WorClient, link: ParticipantLink): AppSteps<AppStep> {
@@ -47,6 +62,8 @@ function txnSteps(client: WorClient, link: ParticipantLink): AppSteps<AppStep> {
       case "notify":
         link.notify(step.participant, step.space, step.txn, step.outcome);
         return Promise.resolve(undefined);
+      case "awaitChosen":
+        return awaitChosen(client, step);
       case "now":
         return Promise.resolve(Date.now());
       case "parallel":

@@ -29,7 +29,6 @@ test(`${SEEDS} seeds of a bank over WormTX, participants and coordinators crashi
     "txn.participant.lateYesRefused",
     "txn.participant.learnedByWatch",
     "txn.participant.restartDecided",
-    "txn.participant.restartInDoubt",
     "txn.recovered.aborted",
     "txn.recovered.committed",
   ]) {

@@ -34,7 +34,9 @@ export interface TxnHost {
   readonly k: Kernel;
   readonly o: TxnWorldOptions;
   readonly observer: TxnObserver;
-  readonly registry: Map<number, Started>;
+  readonly registry: ReadonlyMap<number, Started>;
+  /** A coordinator starts transaction `txn` (votes a fence chose there before count from now). */
+  started(txn: number, s: Started): void;
   spawn(name: string, died: () => void): SimProcess;
   /** Run `gen` on `p` as an operation the heal phase must see finish (unless `p` dies). */
   run<T>(p: SimProcess, gen: TxnGen<T>, done: (value: T) => void): void;
@@ -217,7 +219,7 @@ export class SimCoordinator {
     this.left--;
     const { participants, ops } = this.transfer();
     const record: TxnRecord = { participants, deadline: h.k.now + h.o.txnTimeoutMs, coordinator: this.owner };
-    h.registry.set(txn, { record, ops });
+    h.started(txn, { record, ops });
     const cfg = { space: TXN_SPACE, segmentSize: h.o.segmentSize, ...recover };
     h.run(proc, commitTxn(cfg, { txn, record, payloads: ops.map(encodeOps) }), (r) => {
       h.k.record(`${proc.label} transaction ${txn} (${participants.join(" ")}): ${r.ok ? r.value.outcome : r.failure.code}`);

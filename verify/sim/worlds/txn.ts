@@ -21,7 +21,7 @@ import { decodeOps } from "../../../apps/txn/core/bank.ts";
 import { TxnObserver } from "../../../apps/txn/core/invariants.ts";
 import { BLOCK_CODEC, decodeVote, encodeRecord } from "../../../apps/txn/core/record.ts";
 import { resolve } from "../../../apps/txn/core/resolve.ts";
-import type { NotifyStep, PrepareStep, TxnGen, TxnResult, TxnStep } from "../../../apps/txn/core/steps.ts";
+import type { AwaitChosenStep, NotifyStep, PrepareStep, TxnGen, TxnResult, TxnStep } from "../../../apps/txn/core/steps.ts";
 import { allocSpaceOf } from "../../../paxos/limits.ts";
 import type { Mutation } from "../../../paxos/messages.ts";
 import { spaceSetup } from "../../../wor/core/space-meta.ts";
@@ -54,6 +54,8 @@ class TxnWorld implements World, TxnHost {
   pending = 0;
   private readonly inflight = new Map<SimProcess, number>();
   private readonly parts: SimParticipant[] = [];
+  /** A coordinator waiting on votes (awaitChosen): its step and the span. */
+  private readonly waits = new Map<SimProcess, { readonly id: number; readonly from: number; readonly to: number }>();
   private readonly votes: ChosenSlots;
   private readonly records: ChosenSlots;
   private readonly chosen = new Map<number, Uint8Array>();
@@ -129,6 +131,9 @@ class TxnWorld implements World, TxnHost {
         this.notify(p, s);
         this.k.procs.answer(p, id, undefined);
         return true;
+      case "awaitChosen":
+        this.awaitChosen(p, id, s);
+        return true;
       case "now":
         this.k.procs.answer(p, id, this.k.now);
         return true;
@@ -170,7 +175,21 @@ class TxnWorld implements World, TxnHost {
     this.k.message(p.name, s.participant, `${s.outcome} ${s.txn}`, () => part.notified(s.txn, s.outcome), false);
   }
 
+  /** A coordinator waits on votes: its watch (one per life, from the first span it waits on; later
+   *  transactions of its blocks lie above) answers with the first vote pushed in the span, its
+   *  deadline with none. */
+  private awaitChosen(p: SimProcess, id: number, s: AwaitChosenStep): void {
+    if (![...p.watches.values()].some((w) => w.space === s.space && w.from <= s.from)) this.k.procs.watch(p, s.space, s.from);
+    this.waits.set(p, { id, from: s.from, to: s.to });
+    this.k.procs.answerLater(p, id, new Map(), Math.max(0, s.until - this.k.now));
+  }
+
   learned(p: SimProcess, space: string, index: number, value: Uint8Array): void {
+    const w = this.waits.get(p);
+    if (space === TXN_SPACE && w && index >= w.from && index < w.to) {
+      this.waits.delete(p);
+      this.k.procs.answer(p, w.id, new Map([[index, value]]));
+    }
     if (space === TXN_SPACE) this.parts.find((x) => x.name === p.name)?.learned(p, index, value);
   }
 
@@ -185,17 +204,29 @@ class TxnWorld implements World, TxnHost {
     return [`segment ${txn}: its allocation chose bytes that are neither its record nor a block claim`];
   }
 
+  started(txn: number, s: Started): void {
+    this.registry.set(txn, s);
+    // A fence's NOs chosen here before the transaction started: the observer learns them now.
+    for (let i = 0; i < s.record.participants.length; i++) {
+      const v = this.chosen.get(txn * this.o.segmentSize + i);
+      if (v) this.observer.chosen(String(txn), s.record.participants.length, i, decodeVote(v));
+    }
+  }
+
   private voteChosen(slot: number, value: Uint8Array): string[] {
     const before = this.chosen.get(slot);
     if (before) return bytesEqual(before, value) ? [] : [`vote ${slot}: a second value chosen`];
     this.chosen.set(slot, value);
     const txn = Math.floor(slot / this.o.segmentSize);
     const started = this.registry.get(txn);
-    if (!started) return [`vote ${slot}: chosen in segment ${txn}, where no transaction started`];
+    // A restarted participant's fence writes a NO naming nobody into every empty vote address of a block.
+    const vote = decodeVote(value);
+    const fill = vote.kind === "no" && vote.participant === undefined;
+    if (!started) return fill ? [] : [`vote ${slot}: chosen in segment ${txn}, where no transaction started`];
     const n = started.record.participants.length;
     const index = slot - txn * this.o.segmentSize;
-    if (index >= n) return [`vote ${slot}: chosen past the ${n} participants of transaction ${txn}`];
-    this.observer.chosen(String(txn), n, index, decodeVote(value));
+    if (index >= n) return fill ? [] : [`vote ${slot}: chosen past the ${n} participants of transaction ${txn}`];
+    this.observer.chosen(String(txn), n, index, vote);
     if (this.observer.implied(String(txn)) !== "committed") return [];
     // The committed state: every YES carries its participant's part of the transfer, so the total is unchanged.
     const bad: string[] = [];
