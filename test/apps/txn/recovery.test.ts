@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Bank, transferParts, transferRequests, until } from "./txn-harness.ts";
+import { join } from "node:path";
+import { AccountStore } from "../../../apps/txn/node/accounts.ts";
+import { TxnCoordinator } from "../../../apps/txn/node/coordinator.ts";
+import { Bank, SPACE, transferParts, transferRequests, until } from "./txn-harness.ts";
 
 test("a coordinator that dies once the votes are cast blocks nobody: the participants learn the commit from the votes they watch", { timeout: 30_000 }, async (t) => {
   const bank = await Bank.start(t, 2);
@@ -90,4 +93,34 @@ test("two coordinators of one transaction agree: a second resolving it forces no
   assert.equal(a.outcome, "aborted");
   assert.equal(b.outcome, "aborted");
   await until(() => bank.store("p0").inDoubt.length === 0, "p0 to learn the abort");
+});
+
+test("a YES of an earlier life accepted at one acceptor only, which the restart's capture missed, can never be chosen later: the fence's NO wins", { timeout: 60_000 }, async (t) => {
+  const bank = await Bank.start(t, 2);
+  // p0 runs on a client whose links the test cuts.
+  await bank.crash("p0");
+  const cut = bank.cluster.client();
+  const p0 = await AccountStore.open({ name: "p0", dir: join(bank.dir, "p0"), client: cut.client, space: SPACE, watch: false });
+  const txn = await bank.freshTxn();
+  const [r0, r1] = transferRequests(txn, 0, 1, 25, Date.now() + 60_000);
+  assert.ok((await bank.store("p1").prepare(r1!)).ok, "p1's YES is chosen");
+  // p0 reaches acceptor 2 only: its owner write of YES lands there alone, and it dies.
+  for (const a of [0, 1]) cut.transport.pause(a);
+  const lost = await p0.prepare(r0!);
+  assert.ok(!lost.ok, "the vote is unknown");
+  await p0.close();
+  // Its next life's fence gets a quorum without acceptor 2: the YES is not seen.
+  const blind = bank.cluster.client();
+  blind.transport.disconnect(2);
+  const again = await AccountStore.open({ name: "p0", dir: join(bank.dir, "p0"), client: blind.client, space: SPACE });
+  t.after(() => again.close());
+  assert.deepEqual(again.inDoubt, []);
+  // A recoverer whose capture reaches acceptor 2 must not adopt that YES: p0 never applied it.
+  const other = bank.cluster.client();
+  other.transport.disconnect(0);
+  const r = await new TxnCoordinator({ client: other.client, space: SPACE }).resolve(txn, true);
+  assert.equal(r.outcome, "aborted");
+  assert.equal(again.balances.get("a0"), 100);
+  await until(() => bank.store("p1").inDoubt.length === 0, "p1 to learn the abort");
+  assert.equal(bank.store("p1").balances.get("a1"), 100);
 });
