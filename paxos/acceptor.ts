@@ -18,8 +18,22 @@ export interface SpaceState {
   addresses: Map<number, AddressState>;
 }
 
+/**
+ * Which addresses a state holds. A node keeps only some in memory (its cache) and loads what a
+ * request touches before `step` runs; `step` asserts that what it touches is resident.
+ */
+export interface Residency {
+  /** Whether every address of `space` in [from, to) that has state of its own is in the space's `addresses`. */
+  covers(space: SpaceName, from: number, to: number): boolean;
+}
+
+/** Everything is in memory (the model checker, scenario tests, a state rebuilt from mutations). */
+export const ALL_RESIDENT: Residency = Object.freeze({ covers: () => true });
+
 export interface AcceptorState {
   readonly spaces: Map<SpaceName, SpaceState>;
+  /** What the spaces' address maps hold. */
+  readonly resident: Residency;
 }
 
 export interface StepResult {
@@ -33,7 +47,7 @@ export interface StepResult {
 const EMPTY: AddressState = Object.freeze({ promised: OWNER_BALLOT, committed: false });
 
 export function emptyAcceptor(): AcceptorState {
-  return { spaces: new Map() };
+  return { spaces: new Map(), resident: ALL_RESIDENT };
 }
 
 function emptySpace(): SpaceState {
@@ -77,6 +91,11 @@ function report(space: SpaceState, index: number, s: AddressState): ReportedAddr
     : { index, promised, committed: s.committed };
 }
 
+/** `step` touches only resident addresses: the node loads a request's footprint first (wor/node/footprint.ts). */
+function assertResident(state: AcceptorState, name: SpaceName, from: number, to: number): void {
+  assert(state.resident.covers(name, from, to), () => `${name}[${from}, ${to}) is touched but not loaded`);
+}
+
 function err(code: "unknownSpace" | "invalid" | "tooLarge", message: string): Reply {
   return { kind: "error", code, message };
 }
@@ -114,7 +133,7 @@ export function step(state: AcceptorState, request: Request): StepResult {
     case "commit":
       return commit(st, request.space, space, request.ballot, request.indexes);
     case "read":
-      return read(st, space, request.from, request.to);
+      return read(st, request.space, space, request.from, request.to);
     case "trim":
       return trim(st, request.space, space, request.below);
   }
@@ -141,6 +160,7 @@ function prepare(st: Step, name: SpaceName, space: SpaceState, from: number, to:
   if (bad) return st.reply(bad);
   if (!isValidBallot(ballot) || isOwnerBallot(ballot)) return st.reply(err("invalid", "prepare needs a proposer ballot"));
   if (from < space.trimMark) return st.reply({ kind: "trimmed", mark: space.trimMark });
+  assertResident(st.state, name, from, to);
   const promised = maxPromiseIn(space, from, to);
   if (ballotLt(ballot, promised)) return st.reply({ kind: "prepareRejected", promised });
   // A repeated prepare (a resend, a duplicate), or one of part of a range promised at this ballot
@@ -183,6 +203,7 @@ function accept(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, en
 
 function acceptOne(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, e: Entry): Refusal | undefined {
   if (e.index < space.trimMark) return { index: e.index, promised: OWNER_BALLOT, trimmed: true };
+  assertResident(st.state, name, e.index, e.index + 1);
   const s = space.addresses.get(e.index) ?? EMPTY;
   const promised = planted("ignoreRangePromises") ? s.promised : effectivePromise(space, e.index);
   const chosen = s.committed && s.accepted ? { chosen: s.accepted.value } : {};
@@ -210,6 +231,8 @@ function commit(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, in
   if (indexes.length > LIMITS.entriesMax) return st.reply(err("tooLarge", "too many indexes"));
   for (const index of indexes) {
     if (!isIndex(index)) return st.reply(err("invalid", `invalid index ${index}`));
+    if (index < space.trimMark) continue;
+    assertResident(st.state, name, index, index + 1);
     const s = space.addresses.get(index);
     if (!s?.accepted || s.committed || !ballotEq(s.accepted.ballot, ballot)) continue;
     // The committed flag is a hint that is true forever once set (the value is chosen), so it is
@@ -221,11 +244,13 @@ function commit(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, in
   return st.reply({ kind: "committed" });
 }
 
-function read(st: Step, space: SpaceState, from: number, to: number): StepResult {
+function read(st: Step, name: SpaceName, space: SpaceState, from: number, to: number): StepResult {
   const bad = checkRange(from, to);
   if (bad) return st.reply(bad);
   const addresses: ReportedAddress[] = [];
-  forEachOwn(space, Math.max(from, space.trimMark), to, (i, s) => {
+  const lo = Math.max(from, space.trimMark);
+  if (lo < to) assertResident(st.state, name, lo, to);
+  forEachOwn(space, lo, to, (i, s) => {
     addresses.push(report(space, i, s));
   });
   const ranges = space.ranges.filter((r) => r.from < to && from < r.to);
