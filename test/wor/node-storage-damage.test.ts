@@ -177,6 +177,36 @@ describe("LevelStorage refuses damaged storage", () => {
     await refused(dir, /^the stored value of address 41 of space s fails its checksum$/);
   });
 
+  test("a node starts on a store whose damage lies in an address block, stops when it reads the block, and is refused from then on", async () => {
+    const dir = await tempDir();
+    const w = await Writer.create(dir);
+    await w.batches(20);
+    await w.storage.close();
+    await reload(dir); // recovery moves the log into a table file
+    const table = join(dir, (await readdir(dir)).find((f) => f.endsWith(".ldb"))!);
+    const bytes = await readFile(table);
+    const at = bytes.indexOf(w.acked.get(41)!.subarray(40, 60));
+    await overwrite(table, at + 10, Uint8Array.of(bytes[at + 10]! ^ 0x10));
+
+    const storage = await LevelStorage.open(dir);
+    const node = await AcceptorNode.open({ storage, identity: ME });
+    const failed = new Promise<unknown>((resolve) => node.onFailure(resolve));
+    const sent: unknown[] = [];
+    node.handle([{ id: 1, kind: "request", request: { kind: "read", space: SPACE, from: 40, to: 44 } }], { closed: false, send: (f) => sent.push(...f) });
+    const error = await failed;
+    assert.ok(error instanceof Error && error.name === "StorageDamaged", String(error));
+    assert.equal(error.message, "the stored value of address 41 of space s fails its checksum");
+    assert.deepEqual(sent, [], "nothing read from the damaged block was served");
+    await node.close();
+    const again = await LevelStorage.open(dir);
+    await assert.rejects(AcceptorNode.open({ storage: again, identity: ME }), (e: unknown) => {
+      assert.ok(e instanceof IdentityRefused && e.reason === "damaged", String(e));
+      assert.match(e.message, /^the data directory is damaged: the stored value of address 41 of space s fails its checksum\. /);
+      return true;
+    });
+    await again.close();
+  });
+
   test("an entry that vanished, or an older version of it that came back (LevelDB's tags lie outside the seals)", async () => {
     // A flipped bit in a table can turn an entry into a deletion or let an older version win:
     // LevelDB keeps each key's sequence number and value/deletion tag outside our seal. Done here

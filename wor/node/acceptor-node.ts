@@ -299,6 +299,8 @@ export class AcceptorNode {
           if (fp && f.kind === "request") {
             const runs = this.cache.missing(fp.space, fp.ranges);
             if (runs.length > 0) {
+              // Nothing is evicted from here until the frame's step (what it touches stays in memory).
+              this.loading = true;
               this.submit(w);
               const budget = readBudget(f.request);
               this.read(fp.space, runs, budget.bytesMax, () => (w.refused = budget.refusal));
@@ -307,6 +309,7 @@ export class AcceptorNode {
             for (const [from, to] of fp.ranges) this.cache.touch(fp.space, from, to);
           }
           this.serveFrame(state, w, f);
+          this.evict();
         }
         this.submit(w);
         return true;
@@ -365,7 +368,6 @@ export class AcceptorNode {
 
   /** Read `runs` of blocks of `space` into the cache, then serve on; `tooLarge` refuses the frame that needed them. */
   private read(space: SpaceName, runs: readonly BlockRun[], bytesMax: number, tooLarge: () => void): void {
-    this.evict();
     this.loading = true;
     this.cache.readIn(this.options.storage, space, this.state!.spaces.get(space)!, runs, bytesMax, (r) => {
       if (this.fatal) return;
