@@ -8,10 +8,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import type { SpaceState } from "../../paxos/acceptor.ts";
 import type { Request } from "../../paxos/messages.ts";
+import { plantBugForTest } from "../../verify/runtime/planted.ts";
 import { REPLY_TOO_LARGE } from "../../wor/core/chunks.ts";
 import type { DecodedClientFrame, ServerFrame } from "../../wor/core/frames.ts";
 import { AcceptorNode, type FrameSink } from "../../wor/node/acceptor-node.ts";
+import { AddressCache } from "../../wor/node/address-cache.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
 import { MemoryStorage } from "../../wor/node/storage-memory.ts";
 
@@ -52,7 +55,35 @@ async function node(storage: MemoryStorage | LevelStorage, cacheBytesMax: number
 const accepts = (indexes: readonly number[], bytes = 100): DecodedClientFrame[] =>
   indexes.map((i) => req(1000 + i, { kind: "accept", space: "s", ballot: OWNER, entries: [{ index: i, value: value(i, bytes) }] }));
 
+/**
+ * A cache of blocks of 4 with room for nothing: block 0 holds a vote of submission 3, block 1 only
+ * what was read. With submissions up to 2 durable, which blocks does eviction leave, and what does
+ * the space still hold? Then with 3 durable.
+ */
+function evictUnderPin(): { atTwo: number[]; voteKept: boolean; atThree: number[] } {
+  const cache = new AddressCache(4, 0);
+  const space: SpaceState = { trimMark: 0, ranges: [], addresses: new Map() };
+  const spaces = new Map([["s", space]]);
+  const read = { promised: OWNER, accepted: { ballot: OWNER, value: value(5) }, committed: false };
+  cache.adopt("s", space, [0, 2], [{ index: 5, state: read }]);
+  const vote = { promised: OWNER, accepted: { ballot: OWNER, value: value(1) }, committed: false };
+  space.addresses.set(1, vote);
+  cache.changed("s", 1, undefined, vote, 3);
+  const held = () => [0, 1].filter((n) => cache.covers("s", 4 * n, 4 * n + 4));
+  cache.evict(2, spaces, () => {});
+  const atTwo = held();
+  const voteKept = space.addresses.get(1) === vote;
+  cache.evict(3, spaces, () => {});
+  return { atTwo, voteKept, atThree: held() };
+}
+
 describe("the acceptor node's address cache", () => {
+  test("eviction skips a block with a mutation not yet durable, and takes it once it is (planted evictUndurable is caught)", () => {
+    assert.deepEqual(evictUnderPin(), { atTwo: [0], voteKept: true, atThree: [] });
+    const buggy = plantBugForTest("evictUndurable", evictUnderPin);
+    assert.deepEqual(buggy, { atTwo: [], voteKept: false, atThree: [] }, "with the bug, the undurable block goes: this test would fail");
+  });
+
   test("memory stays within the cache; blocks whose mutations are not durable are never evicted", async () => {
     const storage = new MemoryStorage({ manualSync: true, blockSize: 4 });
     const cacheBytesMax = 4_000; // a handful of blocks of 4 addresses

@@ -4,6 +4,8 @@
  *   i                          this data directory's identity (JSON)
  *   b/<16 hex digits>          the batch marker: the last synced batch's number; its value, the
  *                              digest of the resident entries and the format
+ *   c/<space>                  the cleared mark: every address key and block digest of the space
+ *                              below it is range-deleted (not synced, outside the digest: a hint)
  *   s/<space>                  the space exists; its value, its counts (status)
  *   t/<space>                  trim mark
  *   r/<space>                  every range promise of the space, one value
@@ -24,6 +26,7 @@ export const blockKey = (space: string, block: number): string => `d/${space}/${
 export const markerKey = (batch: number) => `b/${hex16(batch)}`;
 export const spaceKey = (space: string) => `s/${space}`;
 export const trimKey = (space: string) => `t/${space}`;
+export const clearedKey = (space: string) => `c/${space}`;
 export const rangesKey = (space: string) => `r/${space}`;
 /** The keys strictly after every key starting with `prefix` ("/" + 1 = "0"). */
 export const prefixEnd = (prefix: string) => prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);

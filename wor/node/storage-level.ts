@@ -30,8 +30,13 @@
  * Trim: the batch holding the trim mark is written (synced) first, with the digest of the block
  * holding the mark rewritten without the addresses below it; the address keys and block digests
  * below the mark are then range-deleted with `db.clear`, which LevelDB does not sync and which is
- * not part of the batch. A crash between the two leaves stale keys below the mark; reads skip them,
- * and `load` clears them again, so nothing is lost and nothing below a trim mark comes back.
+ * not part of the batch, and then the space's **cleared mark** is put (not synced either): the next
+ * clear, and the one at `load`, start there rather than at the space's first key, so neither walks
+ * again over what was deleted (LevelDB keeps a deletion until a compaction drops it, and an
+ * iterator steps over each: a restart after trimming millions of addresses would). A crash between
+ * the batch and the clear leaves stale keys below the mark; reads skip them, and `load` clears them
+ * again (LevelDB's log keeps the order of writes, so a cleared mark that survived a crash comes
+ * after the deletes it stands for), so nothing is lost and nothing below a trim mark comes back.
  */
 import { type ChainedBatch, ClassicLevel } from "classic-level";
 import { mintReceipt, type Receipt } from "../../paxos/held.ts";
@@ -55,7 +60,7 @@ import {
   encodeIdentity,
   storedBytes,
 } from "./storage.ts";
-import { FORMAT, IDENTITY_KEY, addressKey, asDamage, blockKey, markerKey, prefixEnd, rangesKey, spaceKey, trailingIndex, trimKey } from "./storage-keys.ts";
+import { FORMAT, IDENTITY_KEY, addressKey, asDamage, blockKey, clearedKey, markerKey, prefixEnd, rangesKey, spaceKey, trailingIndex, trimKey } from "./storage-keys.ts";
 import { loadResident } from "./storage-load.ts";
 import { Witness } from "./witness.ts";
 
@@ -63,6 +68,21 @@ type Db = ClassicLevel<string, Uint8Array>;
 type Batch = ChainedBatch<Db, string, Uint8Array>;
 
 const SYNC = { sync: true } as const;
+
+/**
+ * LevelDB's own memory, named and bounded (classic-level's defaults, made explicit): its block cache,
+ * up to two write buffers (the memtable being filled and the one being flushed), and one table-cache
+ * entry per open table file (its index block: about `maxFileSize / blockSize` keys, ~15 KiB for a
+ * 2 MiB table). Together about 8 + 2 × 4 + 1,000 × 0.015 ≈ 31 MiB, whatever the store holds.
+ */
+const LEVEL_LIMITS = Object.freeze({
+  /** Uncompressed table blocks LevelDB caches. */
+  cacheBytesMax: 8 << 20,
+  /** The memtable (and the log LevelDB replays on open: it bounds the restart's recovery too). */
+  writeBufferBytesMax: 4 << 20,
+  /** Table files held open (each with its index block in memory). */
+  openFilesMax: 1_000,
+});
 
 export class LevelStorage implements AcceptorStorage {
   readonly blockSize = BLOCK_SIZE;
@@ -75,6 +95,8 @@ export class LevelStorage implements AcceptorStorage {
   private readonly blocks = new BlockDigests(BLOCK_SIZE);
   /** Each space's trim mark as of the last batch. */
   private readonly marks = new Map<SpaceName, number>();
+  /** Each space's cleared mark (`clearBelow`). */
+  private readonly cleared = new Map<SpaceName, number>();
   /** A write failed: the disk's state is unknown, and the digests may be ahead of it. */
   private failed = false;
   /** A batch is being written (batches are numbered in order: one at a time). */
@@ -83,6 +105,9 @@ export class LevelStorage implements AcceptorStorage {
   commits = 0;
   /** Blocks read and checked (for tests and benchmarks). */
   blockReads = 0;
+  /** Entries `load` read, and the range deletes it ran (tests: a restart reads no address). */
+  loadReads = 0;
+  loadClears = 0;
 
   private constructor(
     private readonly db: Db,
@@ -91,7 +116,13 @@ export class LevelStorage implements AcceptorStorage {
 
   /** Open (creating if missing) the LevelDB directory `dir`; rejects with StorageDamaged if LevelDB finds it corrupt. */
   static async open(dir: string): Promise<LevelStorage> {
-    const db: Db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
+    const db: Db = new ClassicLevel<string, Uint8Array>(dir, {
+      keyEncoding: "utf8",
+      valueEncoding: "view",
+      cacheSize: LEVEL_LIMITS.cacheBytesMax,
+      writeBufferSize: LEVEL_LIMITS.writeBufferBytesMax,
+      maxOpenFiles: LEVEL_LIMITS.openFilesMax,
+    });
     try {
       await db.open();
     } catch (e) {
@@ -107,9 +138,11 @@ export class LevelStorage implements AcceptorStorage {
     this.digest = found.digest;
     for (const { space, counts } of found.spaces) this.blocks.setCounts(space, counts, false);
     for (const [space, mark] of found.marks) this.marks.set(space, mark);
+    for (const [space, mark] of found.cleared) this.cleared.set(space, mark);
+    this.loadReads = found.read;
     this.witness = found.witnessed.kind === "missing" ? await Witness.create(this.dir) : await Witness.open(this.dir);
     // Keys a crash left below a trim mark (their range delete is not synced).
-    for (const [space, mark] of this.marks) if (mark > 0) await this.clearBelow(space, mark);
+    for (const [space, mark] of this.marks) if (await this.clearBelow(space, mark)) this.loadClears++;
     return { identity: found.identity, mutations: found.mutations };
   }
 
@@ -342,10 +375,19 @@ export class LevelStorage implements AcceptorStorage {
     this.digest.put(key, sealOf(value));
   }
 
-  /** Range-delete the address keys and block digests of `space` below `mark` (not synced; see the file comment). */
-  private async clearBelow(space: string, mark: number): Promise<void> {
-    await this.db.clear({ gte: `a/${space}/`, lt: addressKey(space, mark) });
-    await this.db.clear({ gte: `d/${space}/`, lt: blockKey(space, Math.floor(mark / this.blockSize)) });
+  /**
+   * Range-delete the address keys and block digests of `space` from its cleared mark up to `mark`,
+   * then move the cleared mark there (not synced; see the file comment). False when nothing was left.
+   */
+  private async clearBelow(space: string, mark: number): Promise<boolean> {
+    const from = this.cleared.get(space) ?? 0;
+    if (from >= mark) return false;
+    await this.db.clear({ gte: addressKey(space, from), lt: addressKey(space, mark) });
+    await this.db.clear({ gte: blockKey(space, Math.floor(from / this.blockSize)), lt: blockKey(space, Math.floor(mark / this.blockSize)) });
+    const key = clearedKey(space);
+    await this.db.put(key, encodeUint(key, mark));
+    this.cleared.set(space, mark);
+    return true;
   }
 }
 

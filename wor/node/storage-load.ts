@@ -1,8 +1,8 @@
 /**
- * What a classic-level store's `load` reads (storage-level.ts): the batch markers and the resident
- * entries (identity, spaces, trim marks, range promises), never an address, so that a restart takes
- * the same time whatever the store holds; and the checks made on them (witness, markers, format,
- * the digest of the resident entries).
+ * What a classic-level store's `load` reads (storage-level.ts): the batch markers, the resident
+ * entries (identity, spaces, trim marks, range promises) and the cleared marks, never an address,
+ * so that a restart takes the same time whatever the store holds; and the checks made on them
+ * (witness, markers, format, the digest of the resident entries).
  */
 import type { ClassicLevel } from "classic-level";
 import type { Mutation, RangePromise } from "../../paxos/messages.ts";
@@ -17,10 +17,13 @@ import { WITNESS_FILE, type WitnessRead, readWitness } from "./witness.ts";
 /** The markers and resident entries of a store, in key order, every seal checked. */
 interface Scan {
   entries: number;
+  /** Entries read, of every kind (tests: a restart reads no address). */
+  read: number;
   identity: NodeIdentity | undefined;
   readonly markers: { batch: number; payload: Uint8Array }[];
   readonly spaces: { space: string; counts: SpaceCounts }[];
   readonly marks: Map<string, number>;
+  readonly cleared: Map<string, number>;
   readonly ranges: { space: string; ranges: RangePromise[] }[];
   /** The seal of every resident entry. */
   readonly seals: Map<string, number>;
@@ -36,7 +39,11 @@ export interface Resident {
   readonly batches: number;
   readonly spaces: readonly { space: string; counts: SpaceCounts }[];
   readonly marks: ReadonlyMap<string, number>;
+  /** Per space, the mark below which its keys are known range-deleted (storage-level.ts `clearBelow`). */
+  readonly cleared: ReadonlyMap<string, number>;
   readonly witnessed: WitnessRead;
+  /** Entries read. */
+  readonly read: number;
 }
 
 /** Read and check what a restart needs; rejects with StorageDamaged when the store is not what it acknowledged. */
@@ -67,16 +74,22 @@ export async function loadResident(db: ClassicLevel<string, Uint8Array>, dir: st
     throw new StorageDamaged(`the store's entries do not match the digest batch ${end} recorded: an entry vanished or changed, or an older version of one came back`);
   }
   assertLoadedState(replay(mutations));
-  return { identity: scan.identity, mutations, digest, batches: end, spaces: scan.spaces, marks: scan.marks, witnessed };
+  return { identity: scan.identity, mutations, digest, batches: end, spaces: scan.spaces, marks: scan.marks, cleared: scan.cleared, witnessed, read: scan.read };
 }
 
 /** One pass over the markers and the resident entries: check each seal, sort the entries by kind. */
 async function scanResident(db: ClassicLevel<string, Uint8Array>): Promise<Scan> {
-  const scan: Scan = { entries: 0, identity: undefined, markers: [], spaces: [], marks: new Map(), ranges: [], seals: new Map() };
+  const scan: Scan = { entries: 0, read: 0, identity: undefined, markers: [], spaces: [], marks: new Map(), cleared: new Map(), ranges: [], seals: new Map() };
   try {
-    for (const range of [{ gte: "b/", lt: "b0" }, { gte: IDENTITY_KEY, lte: IDENTITY_KEY }, { gte: "r/", lt: "r0" }, { gte: "s/", lt: "s0" }, { gte: "t/", lt: "t0" }]) {
+    for (const range of [{ gte: "b/", lt: "b0" }, { gte: "c/", lt: "c0" }, { gte: IDENTITY_KEY, lte: IDENTITY_KEY }, { gte: "r/", lt: "r0" }, { gte: "s/", lt: "s0" }, { gte: "t/", lt: "t0" }]) {
       for await (const [key, value] of db.iterator(range)) {
+        scan.read++;
         const payload = unseal(key, value);
+        if (key.startsWith("c/")) {
+          // Outside the digest: a damaged one only means clearing again from the space's first key.
+          if (payload !== undefined) scan.cleared.set(key.slice(2), readUint(payload, 0));
+          continue;
+        }
         if (payload === undefined) throw new StorageDamaged(`the stored value of ${describeKey(key)} fails its checksum`);
         const rest = key.slice(2);
         if (key.startsWith("b/")) {
