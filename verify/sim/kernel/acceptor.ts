@@ -40,7 +40,7 @@ export interface AcceptorHost {
 const CLUSTER = "sim";
 
 /** The simulated acceptors' blocks (addresses) and cache (estimated bytes): a block or two fits. */
-const SIM_CACHE = Object.freeze({ blockSize: 2, cacheBytesMax: 1_000 });
+const SIM_CACHE = Object.freeze({ blockSize: 2, cacheBytesMax: 2_000 });
 const NOTHING: AcceptorState = emptyAcceptor();
 
 export class SimAcceptor {
