@@ -7,7 +7,7 @@
  * - `scale.write`: register writes of `--value-bytes` at `--concurrency` in flight, in windows of
  *   `--window` addresses captured with one range prepare each; at each count of `--values` (e.g.
  *   100000,1000000,4000000): writes/s since the previous count and in the last window (its
- *   latencies), and every acceptor's RSS.
+ *   latencies), every acceptor's RSS, and acceptor 0's data directory's size.
  * - `scale.restart`: right after, acceptor 0 is killed with SIGKILL and started again on its
  *   port and directory: ms from the kill until it listens (process start-up included: compare
  *   with `scale.empty`), and its RSS then.
@@ -22,6 +22,8 @@
  * Sizes are flags so that a short run checks the script; the figures mean something only on a
  * quiet machine.
  */
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { SequencerNode } from "../apps/log/node/sequencer-node.ts";
 import { WormLog } from "../apps/log/node/log-client.ts";
@@ -71,6 +73,13 @@ const mib = (bytes: number): number => round(bytes / MiB, 1);
 const rssAll = async (cluster: ProcessCluster): Promise<number[]> =>
   Promise.all(Array.from({ length: ACCEPTORS }, async (_, id) => mib(await rssBytes(cluster.pid(id)))));
 
+/** Bytes of the files in `dir` (an acceptor's data directory). */
+async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const f of await readdir(dir)) total += (await stat(join(dir, f))).size;
+  return total;
+}
+
 /** Acceptor 0 killed with SIGKILL and started again: ms until it listens, and its RSS then. */
 async function crashRestart(cluster: ProcessCluster): Promise<{ listen_ms: number; rss_mib_after: number }> {
   const ms = await cluster.crashRestart(0);
@@ -112,6 +121,7 @@ async function registers(): Promise<void> {
         last_window_ops_per_s: round(last.n / last.secs, 0),
         ...summarize(last.lat),
         rss_mib: await rssAll(cluster),
+        disk_mib: mib(await dirBytes(join(cluster.dir, "a0"))),
       });
       emit({ bench: "scale.restart", values: written, ...(await crashRestart(cluster)) });
     }
