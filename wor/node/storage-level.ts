@@ -36,7 +36,8 @@
  * iterator steps over each: a restart after trimming millions of addresses would). A crash between
  * the batch and the clear leaves stale keys below the mark; reads skip them, and `load` clears them
  * again (LevelDB's log keeps the order of writes, so a cleared mark that survived a crash comes
- * after the deletes it stands for), so nothing is lost and nothing below a trim mark comes back.
+ * after the deletes it stands for; keys left below a mark anyway cost only disk space, as reads
+ * never look below it), so nothing is lost and nothing below a trim mark comes back.
  */
 import { type ChainedBatch, ClassicLevel } from "classic-level";
 import { mintReceipt, type Receipt } from "../../paxos/held.ts";
