@@ -56,11 +56,18 @@ function counts(flag: string, text: string): number[] {
 
 const CHECKPOINTS = counts("values", flags.values);
 const LOG_LENGTHS = counts("log-lengths", flags["log-lengths"]);
-const WINDOW = Number(flags.window);
-const C = Number(flags.concurrency);
-const LOG_N = Number(flags["log-n"]);
+/** A flag that must be a whole number of at least 1. */
+function positive(flag: string): number {
+  const x = Number(flags[flag as keyof typeof flags]);
+  if (!Number.isSafeInteger(x) || x < 1) throw new Error(`--${flag} must be a whole number of at least 1; got ${JSON.stringify(flags[flag as keyof typeof flags])}`);
+  return x;
+}
+
+const WINDOW = positive("window");
+const C = positive("concurrency");
+const LOG_N = positive("log-n");
 const PARTS = new Set(flags.parts.split(","));
-const value = new Uint8Array(Number(flags["value-bytes"])).fill(7);
+const value = new Uint8Array(positive("value-bytes")).fill(7);
 const SEGMENT = 1 << 16;
 const LOG_SEGMENT = 4096;
 const ACCEPTORS = 3;
