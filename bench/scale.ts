@@ -87,10 +87,15 @@ async function dirBytes(dir: string): Promise<number> {
   return total;
 }
 
+/** Longer than the client's reconnect backoff (at most 1 s): writes resume with all three acceptors. */
+const RECONNECT_MS = 1_500;
+
 /** Acceptor 0 killed with SIGKILL and started again: ms until it listens, and its RSS then. */
 async function crashRestart(cluster: ProcessCluster): Promise<{ listen_ms: number; rss_mib_after: number }> {
   const ms = await cluster.crashRestart(0);
-  return { listen_ms: round(ms, 0), rss_mib_after: mib(await rssBytes(cluster.pid(0))) };
+  const rss = mib(await rssBytes(cluster.pid(0)));
+  await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
+  return { listen_ms: round(ms, 0), rss_mib_after: rss };
 }
 
 async function registers(): Promise<void> {
