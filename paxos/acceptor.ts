@@ -54,17 +54,57 @@ function emptySpace(): SpaceState {
   return { trimMark: 0, ranges: [], addresses: new Map() };
 }
 
+/**
+ * Per array of range promises (sorted by `from`), the highest `to` of each row and the rows before
+ * it. A space holds one row per range captured and not yet trimmed (a log: one per segment), and
+ * every accept looks up the rows over its addresses: with this, a lookup is a binary search plus
+ * the rows that reach back over it, not a pass over every row. Kept per array: a space's rows are
+ * replaced by a new array, never changed in place.
+ */
+const reaches = new WeakMap<readonly RangePromise[], readonly number[]>();
+
+function reachOf(ranges: readonly RangePromise[]): readonly number[] {
+  let reach = reaches.get(ranges);
+  if (!reach) {
+    const out: number[] = [];
+    let far = Number.NEGATIVE_INFINITY;
+    for (let k = 0; k < ranges.length; k++) {
+      assert(k === 0 || ranges[k - 1]!.from <= ranges[k]!.from, "range promises are sorted by their start");
+      far = Math.max(far, ranges[k]!.to);
+      out.push(far);
+    }
+    reaches.set(ranges, (reach = out));
+  }
+  return reach;
+}
+
+/** The highest ballot of the range promises overlapping [from, to) (the owner ballot if none). */
+export function rangePromiseOver(ranges: readonly RangePromise[], from: number, to: number): Ballot {
+  // Rows from `lo` on start at or after `to`; of those before, a row overlaps iff it ends after `from`.
+  let lo = 0;
+  let hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ranges[mid]!.from < to) lo = mid + 1;
+    else hi = mid;
+  }
+  const reach = reachOf(ranges);
+  let promised = OWNER_BALLOT;
+  for (let k = lo - 1; k >= 0 && reach[k]! > from; k--) {
+    const r = ranges[k]!;
+    if (from < r.to) promised = maxBallot(promised, r.ballot);
+  }
+  return promised;
+}
+
 /** The promise in force at `index`: the max of the address's own and every range covering it. */
 export function effectivePromise(space: SpaceState, index: number): Ballot {
-  let promised = space.addresses.get(index)?.promised ?? OWNER_BALLOT;
-  for (const r of space.ranges) if (r.from <= index && index < r.to) promised = maxBallot(promised, r.ballot);
-  return promised;
+  return maxBallot(space.addresses.get(index)?.promised ?? OWNER_BALLOT, rangePromiseOver(space.ranges, index, index + 1));
 }
 
 /** The highest effective promise over [from, to). */
 export function maxPromiseIn(space: SpaceState, from: number, to: number): Ballot {
-  let promised = OWNER_BALLOT;
-  for (const r of space.ranges) if (r.from < to && from < r.to) promised = maxBallot(promised, r.ballot);
+  let promised = rangePromiseOver(space.ranges, from, to);
   forEachOwn(space, from, to, (_, s) => {
     promised = maxBallot(promised, s.promised);
   });
