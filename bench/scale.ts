@@ -18,6 +18,8 @@
  *   npm run bench:scale -- [--values 100000,1000000,4000000] [--log-lengths 0,1000000,4000000]
  *     [--window 65536] [--concurrency 64] [--value-bytes 100] [--log-n 20000] [--parts registers,log]
  *     [--cache-bytes-max B]   (the acceptors' address cache; default theirs, 64 MiB)
+ *     [--compiled]            (run the acceptors from dist/, built by npm run build: a restart then
+ *                              takes what an installed worm's does, without transpiling at start-up)
  *
  * Sizes are flags so that a short run checks the script; the figures mean something only on a
  * quiet machine.
@@ -42,6 +44,7 @@ const { values: flags } = parseArgs({
     "log-n": { type: "string", default: "20000" },
     parts: { type: "string", default: "registers,log" },
     "cache-bytes-max": { type: "string" },
+    compiled: { type: "boolean", default: false },
   },
 });
 
@@ -99,7 +102,7 @@ async function crashRestart(cluster: ProcessCluster): Promise<{ listen_ms: numbe
 }
 
 async function registers(): Promise<void> {
-  const cluster = await startProcessCluster(ACCEPTORS, "bench-scale", NODE_ARGS);
+  const cluster = await startProcessCluster(ACCEPTORS, "bench-scale", NODE_ARGS, flags.compiled);
   const client = new WorClient({ transport: grpcTransport({ addresses: cluster.addresses }), acceptors: ACCEPTORS, segmentSize: SEGMENT, cacheEntriesMax: CLIENT_CACHE_ENTRIES });
   try {
     const created = await client.createSpace("scale");
@@ -144,7 +147,7 @@ async function registers(): Promise<void> {
 }
 
 async function log(): Promise<void> {
-  const cluster = await startProcessCluster(ACCEPTORS, "bench-scale-log", NODE_ARGS);
+  const cluster = await startProcessCluster(ACCEPTORS, "bench-scale-log", NODE_ARGS, flags.compiled);
   const clients: WorClient[] = [];
   const client = (): WorClient => {
     const c = new WorClient({ transport: grpcTransport({ addresses: cluster.addresses }), acceptors: ACCEPTORS, segmentSize: LOG_SEGMENT, cacheEntriesMax: CLIENT_CACHE_ENTRIES });

@@ -4,12 +4,15 @@
  * with SIGKILL and starts it again on its port and directory; `rssBytes` reads a process's RSS.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
 const WORM = new URL("../../apps/cli/bin/worm.ts", import.meta.url).pathname;
+/** The compiled `worm` (`npm run build`): starts without transpiling, as an installed one does. */
+const WORM_COMPILED = new URL("../../dist/apps/cli/bin/worm.js", import.meta.url).pathname;
 
 export interface ProcessCluster {
   readonly addresses: string[];
@@ -29,8 +32,9 @@ export async function rssBytes(pid: number): Promise<number> {
 }
 
 /** Spawn `worm node` and wait for its listening line; its port. */
-function spawnAcceptor(children: ChildProcess[], id: number, args: string[]): Promise<number> {
-  const child = spawn(process.execPath, ["--import", "tsx", WORM, "node", ...args], { stdio: ["ignore", "pipe", "inherit"] });
+function spawnAcceptor(children: ChildProcess[], id: number, args: string[], compiled: boolean): Promise<number> {
+  const worm = compiled ? [WORM_COMPILED] : ["--import", "tsx", WORM];
+  const child = spawn(process.execPath, [...worm, "node", ...args], { stdio: ["ignore", "pipe", "inherit"] });
   children[id] = child;
   return new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
@@ -46,8 +50,9 @@ function spawnAcceptor(children: ChildProcess[], id: number, args: string[]): Pr
   });
 }
 
-/** `nodeArgs`: more `worm node` flags for every acceptor (e.g. `--cache-bytes-max`). */
-export async function startProcessCluster(acceptors = 3, clusterId = "bench", nodeArgs: readonly string[] = []): Promise<ProcessCluster> {
+/** `nodeArgs`: more `worm node` flags for every acceptor (e.g. `--cache-bytes-max`); `compiled`: run dist/'s `worm`. */
+export async function startProcessCluster(acceptors = 3, clusterId = "bench", nodeArgs: readonly string[] = [], compiled = false): Promise<ProcessCluster> {
+  if (compiled && !existsSync(WORM_COMPILED)) throw new Error(`${WORM_COMPILED} is missing: run npm run build first`);
   const dir = await mkdtemp(join(tmpdir(), "worm-bench-"));
   const children: ChildProcess[] = [];
   const stop = async () => {
@@ -66,7 +71,7 @@ export async function startProcessCluster(acceptors = 3, clusterId = "bench", no
   };
   const argsOf = (id: number, port: number) => ["--id", String(id), "--listen", `127.0.0.1:${port}`, "--cluster-id", clusterId, "--data-dir", join(dir, `a${id}`), ...nodeArgs];
   try {
-    const ports = await Promise.all(Array.from({ length: acceptors }, (_, id) => spawnAcceptor(children, id, [...argsOf(id, 0), "--init"])));
+    const ports = await Promise.all(Array.from({ length: acceptors }, (_, id) => spawnAcceptor(children, id, [...argsOf(id, 0), "--init"], compiled)));
     const addresses = ports.map((p) => `127.0.0.1:${p}`);
     const crashRestart = async (id: number): Promise<number> => {
       const child = children[id]!;
@@ -74,7 +79,7 @@ export async function startProcessCluster(acceptors = 3, clusterId = "bench", no
       const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
       child.kill("SIGKILL");
       await exited;
-      await spawnAcceptor(children, id, argsOf(id, ports[id]!));
+      await spawnAcceptor(children, id, argsOf(id, ports[id]!), compiled);
       return performance.now() - t0;
     };
     return { addresses, dir, pid: (id) => children[id]!.pid!, crashRestart, stop };
