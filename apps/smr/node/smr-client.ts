@@ -11,6 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
 import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "../../../wor/node/credentials.ts";
 import { delay } from "../../../wor/node/driver.ts";
+import { shortReason } from "../../../wor/node/grpc-reason.ts";
 import { DecodeError } from "../../log/core/bytes.ts";
 import type { Machine } from "../core/machine.ts";
 import type { SmrFailureCode, SmrReply } from "../core/messages.ts";
@@ -84,7 +85,7 @@ export class SmrClient<C, R, Q, A> {
   status(i: number): Promise<SmrStatusReport> {
     return new Promise((resolve, reject) =>
       this.stubs[i]!.status(encodeStatusRequest(), callMetadata(this.o), { deadline: Date.now() + this.attemptMs }, (err, bytes) => {
-        if (err) return reject(new SmrError("unavailable", `replica ${this.o.replicas[i]}: ${err.details || err.message}`));
+        if (err) return reject(new SmrError("unavailable", `replica ${this.o.replicas[i]}: ${shortReason(err.details || err.message)}`));
         const s = decodeStatus(bytes!);
         if (!s.ok) return reject(new SmrError("invalid", `replica ${this.o.replicas[i]} sent a bad status: ${s.error.message}`));
         resolve(s.value);
@@ -124,7 +125,7 @@ export class SmrClient<C, R, Q, A> {
           // A call cut off may have reached the replica: a command's outcome is then unknown.
           const lost = err.code === grpc.status.DEADLINE_EXCEEDED || err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED;
           const code = !lost ? "invalid" : method === "propose" ? "timeout" : "unavailable";
-          return resolve({ ok: false, code, message: err.details || err.message });
+          return resolve({ ok: false, code, message: shortReason(err.details || err.message) });
         }
         const r = decodeReply(bytes!);
         resolve(r.ok ? r.value : { ok: false, code: "invalid", message: `a bad reply: ${r.error.message}` });
