@@ -26,12 +26,12 @@ export type PeerMessage =
    *  tail, and the slot of the latest checkpoint record it applied (-1: none). */
   | { readonly kind: "heartbeat"; readonly owner: string; readonly segment: number; readonly tail: number; readonly checkpoints: number }
   /** A proposal forwarded to the leader; answered by `reply` once applied. */
-  | { readonly kind: "propose"; readonly id: number; readonly proposal: Proposal }
+  | { readonly kind: "propose"; readonly id: string; readonly proposal: Proposal }
   /** A follower's checkpoint record, for the leader to append (no answer). */
   | { readonly kind: "publish"; readonly record: CheckpointRecord }
   /** A follower's linearizable read asks the leader for a read index; `reply` carries it as `position`. */
-  | { readonly kind: "readIndex"; readonly id: number }
-  | { readonly kind: "reply"; readonly id: number; readonly reply: SmrReply };
+  | { readonly kind: "readIndex"; readonly id: string }
+  | { readonly kind: "reply"; readonly id: string; readonly reply: SmrReply };
 
 export interface ReplicaConfig extends StateLimits {
   /** The SMR's space (kind smr). */

@@ -32,7 +32,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
   private readonly tasks = new TaskRunner<Step, unknown>();
   private readonly router = new Router();
   private readonly own: StepSource;
-  private readonly requests = new Requests();
+  private readonly requests: Requests;
   private readonly catchUp: CatchUp;
   private readonly prng: Prng;
   private time: number;
@@ -61,6 +61,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
     private readonly observer: ReplicaObserver = {},
   ) {
     this.state = new ReplicatedState(machine, config);
+    this.requests = new Requests(config.incarnation);
     this.prng = new Prng(config.seed);
     this.time = now;
     this.electionAt = this.electionDeadline();
@@ -120,7 +121,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
   deliver(from: string, msg: PeerMessage, now: number): void {
     this.at(now);
     const deadline = now + this.config.requestTimeoutMs;
-    const notLeader = (id: number) => this.requests.send(from, { kind: "reply", id, reply: smrFail("unavailable", `${this.config.id} does not lead`) });
+    const notLeader = (id: string) => this.requests.send(from, { kind: "reply", id, reply: smrFail("unavailable", `${this.config.id} does not lead`) });
     switch (msg.kind) {
       case "heartbeat":
         return void this.heartbeat(from, msg);

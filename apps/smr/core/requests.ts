@@ -9,7 +9,7 @@ import type { PeerMessage, SmrReply } from "./messages.ts";
 import { smrFail } from "./messages.ts";
 
 /** A client of this replica (`req`), or a peer that forwarded the request (`to`, its `id`). */
-export type Waiter = ({ readonly req: number } | { readonly to: string; readonly id: number }) & { readonly deadline: number };
+export type Waiter = ({ readonly req: number } | { readonly to: string; readonly id: string }) & { readonly deadline: number };
 /** A read: a client's (with its query), or a peer's read-index request (no query). */
 export type ReadWaiter = Waiter & { readonly query?: Uint8Array };
 
@@ -25,9 +25,13 @@ export class Requests {
   replies: { readonly req: number; readonly reply: SmrReply }[] = [];
   sends: { readonly to: string; readonly msg: PeerMessage }[] = [];
   private readonly byKey = new Map<string, Waiter[]>();
-  private readonly forwarded = new Map<number, Forwarded>();
+  /** By id: this incarnation's name and a counter, so a reply meant for an earlier incarnation of
+   *  this replica (at the same address) never answers a request of this one. */
+  private readonly forwarded = new Map<string, Forwarded>();
   private indexed: { readonly w: ReadWaiter; readonly index: number }[] = [];
   private nextId = 1;
+
+  constructor(private readonly incarnation: string) {}
 
   get pending(): number {
     return this.byKey.size + this.forwarded.size + this.indexed.length;
@@ -58,15 +62,15 @@ export class Requests {
   }
 
   /** Forward client request `req` (a proposal with `key`, or a read of `query`): the id of its message. */
-  forward(req: number, deadline: number, what: { readonly key: string } | { readonly query: Uint8Array }): number {
-    const id = this.nextId++;
+  forward(req: number, deadline: number, what: { readonly key: string } | { readonly query: Uint8Array }): string {
+    const id = `${this.incarnation}:${this.nextId++}`;
     this.forwarded.set(id, { req, deadline, ...what });
     if ("key" in what) this.wait(what.key, { req, deadline });
     return id;
   }
 
   /** The leader answered forwarded request `id`: a proposal's result (or failure), or a read's index. */
-  replied(id: number, reply: SmrReply): void {
+  replied(id: string, reply: SmrReply): void {
     const f = this.forwarded.get(id);
     if (!f) return;
     this.forwarded.delete(id);

@@ -24,6 +24,8 @@ const SMR_WIRE_LIMITS = Object.freeze({
   peersMax: 64,
   /** Characters of a leader's owner id. */
   ownerCharsMax: 128,
+  /** Characters of a forwarded request's id. */
+  requestIdCharsMax: 128,
 });
 const L = SMR_WIRE_LIMITS;
 
@@ -113,6 +115,11 @@ function messageToPb(m: PeerMessage): pb.SmrPeerMessage {
   }
 }
 
+function requestId(id: string): string {
+  if (id.length === 0 || id.length > L.requestIdCharsMax) reject("invalid", `a forwarded request id of ${id.length} characters (1..${L.requestIdCharsMax})`);
+  return id;
+}
+
 function messageFromPb(m: pb.SmrPeerMessage): PeerMessage {
   const k = m.kind;
   if (k === undefined) reject("invalid", "a peer message of no kind");
@@ -124,13 +131,13 @@ function messageFromPb(m: pb.SmrPeerMessage): PeerMessage {
       return { kind: "heartbeat", owner: h.owner, segment: h.segment, tail: h.tail, checkpoints: h.checkpoints };
     }
     case "propose":
-      return { kind: "propose", id: k.value.id, proposal: proposal(k.value.proposal) };
+      return { kind: "propose", id: requestId(k.value.id), proposal: proposal(k.value.proposal) };
     case "publish":
       return { kind: "publish", record: record(k.value) };
     case "readIndex":
-      return { kind: "readIndex", id: k.value.id };
+      return { kind: "readIndex", id: requestId(k.value.id) };
     case "reply":
-      return { kind: "reply", id: k.value.id, reply: replyFromPb(k.value.reply) };
+      return { kind: "reply", id: requestId(k.value.id), reply: replyFromPb(k.value.reply) };
   }
 }
 

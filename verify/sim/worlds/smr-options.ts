@@ -29,11 +29,11 @@ export const SMR_WORLD_DEFAULTS: Omit<SmrWorldOptions, "seed"> = {
   acceptors: 3,
   replicas: 3,
   clients: 4,
-  opsPerClient: 8,
+  opsPerClient: 6,
   keys: 3,
   segmentSize: 8,
   checkpointCommands: 4,
-  faultMs: 2_000,
+  faultMs: 1_500,
   healMs: 30_000,
   keepLog: false,
 };

@@ -12,6 +12,7 @@ import type { SmrReply } from "../../../apps/smr/core/messages.ts";
 import type { SmrObserver } from "../../../apps/smr/core/invariants.ts";
 import { type Proposal, keyOf } from "../../../apps/smr/core/records.ts";
 import type { HistoryRecorder } from "../../history/history.ts";
+import { buggify } from "../../runtime/buggify.ts";
 import type { MapInput, MapOutput } from "../../spec/map.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { SmrWorldOptions } from "./smr-options.ts";
@@ -132,7 +133,10 @@ export class SmrWorkload {
         k.check([`${c.name}: ${input.op} ${input.key} failed ${reply.code}: ${reply.message}`]);
         end(reply);
       };
-      this.h.request(c.name, `r${k.prng.int(this.h.options.replicas)}`, request, (reply) => req(reply));
+      const to = k.prng.int(this.h.options.replicas);
+      this.h.request(c.name, `r${to}`, request, (reply) => req(reply));
+      // An impatient client: the same request to a second replica at once (two copies of a command).
+      if (buggify("sim.smr.eagerRetry")) this.h.request(c.name, `r${(to + 1) % this.h.options.replicas}`, request, (reply) => req(reply));
     };
     attempt(0);
   }

@@ -102,17 +102,18 @@ export interface SmrHeartbeat {
   checkpoints: number;
 }
 
+/** Ids are the forwarding replica's: unique across its restarts (its incarnation and a counter). */
 export interface SmrForward {
-  id: number;
+  id: string;
   proposal?: SmrProposal | undefined;
 }
 
 export interface SmrReadIndex {
-  id: number;
+  id: string;
 }
 
 export interface SmrPeerReply {
-  id: number;
+  id: string;
   reply?: SmrReply | undefined;
 }
 
@@ -703,13 +704,13 @@ export const SmrHeartbeat: MessageFns<SmrHeartbeat> = {
 };
 
 function createBaseSmrForward(): SmrForward {
-  return { id: 0, proposal: undefined };
+  return { id: "", proposal: undefined };
 }
 
 export const SmrForward: MessageFns<SmrForward> = {
   encode(message: SmrForward, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.id !== 0) {
-      writer.uint32(8).uint64(message.id);
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
     }
     if (message.proposal !== undefined) {
       SmrProposal.encode(message.proposal, writer.uint32(18).fork()).join();
@@ -731,11 +732,11 @@ export const SmrForward: MessageFns<SmrForward> = {
         const tag = reader.uint32();
         switch (tag >>> 3) {
           case 1: {
-            if (tag !== 8) {
+            if (tag !== 10) {
               break;
             }
 
-            message.id = longToNumber(reader.uint64());
+            message.id = reader.string();
             continue;
           }
           case 2: {
@@ -760,13 +761,13 @@ export const SmrForward: MessageFns<SmrForward> = {
 };
 
 function createBaseSmrReadIndex(): SmrReadIndex {
-  return { id: 0 };
+  return { id: "" };
 }
 
 export const SmrReadIndex: MessageFns<SmrReadIndex> = {
   encode(message: SmrReadIndex, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.id !== 0) {
-      writer.uint32(8).uint64(message.id);
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
     }
     return writer;
   },
@@ -785,11 +786,11 @@ export const SmrReadIndex: MessageFns<SmrReadIndex> = {
         const tag = reader.uint32();
         switch (tag >>> 3) {
           case 1: {
-            if (tag !== 8) {
+            if (tag !== 10) {
               break;
             }
 
-            message.id = longToNumber(reader.uint64());
+            message.id = reader.string();
             continue;
           }
         }
@@ -806,13 +807,13 @@ export const SmrReadIndex: MessageFns<SmrReadIndex> = {
 };
 
 function createBaseSmrPeerReply(): SmrPeerReply {
-  return { id: 0, reply: undefined };
+  return { id: "", reply: undefined };
 }
 
 export const SmrPeerReply: MessageFns<SmrPeerReply> = {
   encode(message: SmrPeerReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.id !== 0) {
-      writer.uint32(8).uint64(message.id);
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
     }
     if (message.reply !== undefined) {
       SmrReply.encode(message.reply, writer.uint32(18).fork()).join();
@@ -834,11 +835,11 @@ export const SmrPeerReply: MessageFns<SmrPeerReply> = {
         const tag = reader.uint32();
         switch (tag >>> 3) {
           case 1: {
-            if (tag !== 8) {
+            if (tag !== 10) {
               break;
             }
 
-            message.id = longToNumber(reader.uint64());
+            message.id = reader.string();
             continue;
           }
           case 2: {
