@@ -16,8 +16,10 @@
  * states' digests must agree; at the end, the history against the map spec (verify/spec/map.ts).
  */
 import { digestOf } from "../../../apps/smr/core/digest.ts";
+import { decodeSlot } from "../../../apps/log/core/entry.ts";
 import { SmrObserver } from "../../../apps/smr/core/invariants.ts";
 import type { ReplicaOutputs, SmrReply } from "../../../apps/smr/core/messages.ts";
+import { decodeRecord, keyOf } from "../../../apps/smr/core/records.ts";
 import { spaceSetup } from "../../../wor/core/space-meta.ts";
 import { HistoryRecorder } from "../../history/history.ts";
 import { buggify } from "../../runtime/buggify.ts";
@@ -56,6 +58,10 @@ class SmrWorld implements World, SmrHost {
   private readonly waiting = new Map<number, { readonly client: string; readonly answer: (r: SmrReply) => void }>();
   private nextReq = 1;
   private converged = false;
+  /** Leadership owners heard in heartbeats, in order (a second one is a takeover). */
+  private readonly owners = new Set<string>();
+  /** The slot each command key was first seen in the log (a later copy is answered from the session table). */
+  private readonly firstSlot = new Map<string, number>();
 
   constructor(
     readonly k: Kernel,
@@ -146,7 +152,10 @@ class SmrWorld implements World, SmrHost {
     const p = this.k.procs.spawn(name, { segmentSize: this.options.segmentSize }, (endpoint) => {
       const incarnation = `${name}.${endpoint}`;
       return new ReplicaService(name, incarnation, this.options, this.k.now, {
-        applied: (slot, value) => observe(this.observer.applied(incarnation, slot, value)),
+        applied: (slot, value) => {
+          observe(this.observer.applied(incarnation, slot, value));
+          this.noteCopies(slot, value);
+        },
         executed: (key, slot) => observe(this.observer.executed(incarnation, key, slot)),
         installed: (position, digest) => observe(this.observer.digest(incarnation, position, digest, true)),
       }, (out) => this.outputs(proc!, name, incarnation, out));
@@ -171,6 +180,10 @@ class SmrWorld implements World, SmrHost {
       this.k.message(name, w.client, `${name}>${w.client} req${req} ${reply.ok ? "ok" : reply.code}`, () => w.answer(reply), false);
     }
     for (const { to, msg } of out.sends) {
+      if (msg.kind === "heartbeat" && !this.owners.has(msg.owner)) {
+        if (this.owners.size > 0) probe("smr.leader.takeover");
+        this.owners.add(msg.owner);
+      }
       const deliver = () => {
         const target = this.live.get(to);
         if (!target) return;
@@ -183,6 +196,18 @@ class SmrWorld implements World, SmrHost {
     if (out.checkpoint) this.store(p, name, incarnation, out.checkpoint.position, [...out.checkpoint.chunks]);
     if (out.fetch) this.fetch(p, name, out.fetch);
     if (out.watch !== undefined) this.k.procs.watch(p, SMR_NAME, out.watch);
+  }
+
+  /** Probe a command whose key the log holds at two slots (a retry, a forward and a direct copy). */
+  private noteCopies(slot: number, value: Uint8Array): void {
+    const s = decodeSlot(value);
+    const r = "_tag" in s || s.kind === "fill" ? undefined : decodeRecord(s.entry.payload);
+    if (r === undefined || "_tag" in r || r.kind !== "batch") return;
+    for (const p of r.proposals) {
+      const first = this.firstSlot.get(keyOf(p));
+      if (first === undefined) this.firstSlot.set(keyOf(p), slot);
+      else if (first !== slot) probe("smr.log.commandCopy");
+    }
   }
 
   private store(p: SimProcess, name: string, incarnation: string, position: number, chunks: Uint8Array[]): void {
