@@ -25,15 +25,18 @@ interface ServeInput {
   readonly replicas: string;
   readonly dataDir: string;
   readonly checkpointCommands: Option.Option<number>;
+  readonly checkpointBytes: Option.Option<number>;
+  readonly trailingSlots: Option.Option<number>;
   readonly electionTimeout: Option.Option<number>;
   readonly conn: ConnectionInput;
 }
 
-const positive = (o: Option.Option<number>, flag: string): number | undefined => {
+const atLeast = (least: number, o: Option.Option<number>, flag: string): number | undefined => {
   const n = Option.getOrUndefined(o);
-  if (n !== undefined && (!Number.isSafeInteger(n) || n < 1)) throw usage(`${flag} must be a positive integer`);
+  if (n !== undefined && (!Number.isSafeInteger(n) || n < least)) throw usage(`${flag} must be ${least === 0 ? "a non-negative" : "a positive"} integer`);
   return n;
 };
+const positive = (o: Option.Option<number>, flag: string) => atLeast(1, o, flag);
 
 async function start(c: ServeInput) {
   const smr = checkSpaceName(c.name);
@@ -42,6 +45,8 @@ async function start(c: ServeInput) {
   const id = `${where.host}:${where.port}`;
   if (!replicas.includes(id)) throw usage(`--listen ${id} is not one of --replicas ${replicas.join(",")} (each replica listens at its own address in the list)`);
   const checkpointCommands = positive(c.checkpointCommands, "--checkpoint-commands");
+  const checkpointBytes = positive(c.checkpointBytes, "--checkpoint-bytes");
+  const trailingSlots = atLeast(0, c.trailingSlots, "--trailing-slots");
   const electionTimeoutMs = positive(c.electionTimeout, "--election-timeout");
   const target = await resolveTarget(c.conn);
   const { client } = openClient(target);
@@ -55,7 +60,12 @@ async function start(c: ServeInput) {
       peers: replicas,
       machine: mapMachine,
       dataDir: c.dataDir,
-      config: { ...(checkpointCommands ? { checkpointCommands } : {}), ...(electionTimeoutMs ? { electionTimeoutMs, heartbeatMs: Math.max(10, Math.floor(electionTimeoutMs / 10)) } : {}) },
+      config: {
+        ...(checkpointCommands ? { checkpointCommands } : {}),
+        ...(checkpointBytes ? { checkpointBytes } : {}),
+        ...(trailingSlots !== undefined ? { trailingSlots } : {}),
+        ...(electionTimeoutMs ? { electionTimeoutMs, heartbeatMs: Math.max(10, Math.floor(electionTimeoutMs / 10)) } : {}),
+      },
       ...(token ? { security: { token } } : {}),
     });
     const server = await startSmrServer({ node, smr, host: where.host, port: where.port, ...(token ? { token } : {}) });
@@ -77,6 +87,8 @@ export const smrServeCommand = Command.make(
     replicas: replicasFlag,
     dataDir: Flag.String("data-dir").pipe(Flag.withDescription("where this replica keeps its checkpoints")),
     checkpointCommands: Flag.optional(Flag.Int("checkpoint-commands").pipe(Flag.withDescription("take a checkpoint every N commands (default 100000; every replica alike)"))),
+    checkpointBytes: Flag.optional(Flag.Int("checkpoint-bytes").pipe(Flag.withDescription("or every N bytes of log, whichever comes first (default 67108864; every replica alike)"))),
+    trailingSlots: Flag.optional(Flag.Int("trailing-slots").pipe(Flag.withDescription("slots kept below the position a majority checkpointed when the log is trimmed (default 1024)"))),
     electionTimeout: Flag.optional(Flag.Int("election-timeout").pipe(Flag.withDescription("milliseconds without a leader's heartbeat before taking over (default 1000)"))),
     conn: connectionFlags,
   },
