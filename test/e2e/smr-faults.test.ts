@@ -9,7 +9,6 @@
  */
 import assert from "node:assert/strict";
 import { rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -17,20 +16,10 @@ import { mapMachine } from "../../apps/smr/core/map-machine.ts";
 import { SmrClient, SmrError } from "../../apps/smr/node/smr-client.ts";
 import { HistoryRecorder } from "../../verify/history/history.ts";
 import { type MapInput, type MapOutput, checkMapHistory } from "../../verify/spec/map.ts";
-import { Procs, type Worm, addressesOf, client, runWorm, startCluster, tempDir, text, untext } from "./harness.ts";
+import { Procs, type Worm, addressesOf, client, freeAddresses, runWorm, startCluster, tempDir, text, untext } from "./harness.ts";
 
 const CLIENTS = 64;
 const KEYS = 8;
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => resolve(s));
-  })));
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
 
 test("the SMR keeps every acknowledged command, once, through kill -9 of the leader and a wiped replica, under 64 clients", { timeout: 150_000 }, async (t) => {
   const procs = new Procs(t);
@@ -40,7 +29,7 @@ test("the SMR keeps every acknowledged command, once, through kill -9 of the lea
   await writeFile(clusterFile, JSON.stringify({ clusterId: "smrcrash", segmentSize: 256, acceptors: nodes.map((n, k) => ({ id: n.id, address: addressesOf(nodes)[k] })) }));
   assert.equal((await runWorm(["smr", "create", "shop", "--cluster", clusterFile])).code, 0);
 
-  const replicas = (await freePorts(3)).map((p) => `127.0.0.1:${p}`);
+  const replicas = await freeAddresses(3);
   const running = new Map<string, Worm>();
   const serve = async (address: string) => {
     const p = procs.start(["smr", "serve", "shop", "--listen", address, "--replicas", replicas.join(","), "--data-dir", join(dir, address.replace(":", "_")), "--cluster", clusterFile, "--checkpoint-commands", "300", "--election-timeout", "500"]);

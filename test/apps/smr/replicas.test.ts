@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -15,22 +14,10 @@ import { ReplicaNode } from "../../../apps/smr/node/replica-node.ts";
 import { type SmrServer, startSmrServer } from "../../../apps/smr/node/server.ts";
 import { SmrClient } from "../../../apps/smr/node/smr-client.ts";
 import { delay } from "../../../wor/node/driver.ts";
+import { freeAddresses } from "../../e2e/harness.ts";
 import { MemoryCluster, bytes, text } from "../../wor/memory-cluster.ts";
 
 const SMR = "orders";
-
-/** `n` ports free now (for replicas that must know each other's addresses before they listen). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
-      const s = createServer();
-      s.listen(0, "127.0.0.1", () => resolve(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
 
 async function until(what: string, f: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
@@ -79,7 +66,7 @@ describe("SMR replicas over gRPC", { timeout: 120_000 }, () => {
     dir = await mkdtemp(join(tmpdir(), "smr-replicas-"));
     cluster = await MemoryCluster.start();
     await cluster.client().client.createSpace(SMR, { kind: "smr", segmentSize: 64 });
-    addresses = (await freePorts(3)).map((p) => `127.0.0.1:${p}`);
+    addresses = await freeAddresses(3);
     for (const a of addresses) await start(a);
     client = mapClient(addresses) as typeof client;
   });
