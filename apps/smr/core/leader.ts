@@ -86,8 +86,10 @@ export class Leader<W> implements StepSource {
     });
   }
 
+  /** Recovered and issuing: not while the embedded sequencer recovers again (fenced by a higher
+   *  ballot) or stands by, when it has no tail to announce or to read at. */
   get ready(): boolean {
-    return this.firstSlot !== undefined && !this.stopped;
+    return this.firstSlot !== undefined && !this.stopped && this.seq.tail !== undefined;
   }
   /** The next slot to issue. */
   get tail(): number | undefined {
@@ -148,7 +150,9 @@ export class Leader<W> implements StepSource {
 
   takeSteps() {
     this.pump();
-    return this.router.take([this.seqSteps, this.tasks]);
+    const steps = this.router.take([this.seqSteps, this.tasks]);
+    // Deposed while draining: what its sequencer would do next (recover, fencing the rival) is not done.
+    return this.stopped ? [] : steps;
   }
   onResult(id: number, result: unknown): void {
     this.router.answer(id, result);
@@ -166,7 +170,11 @@ export class Leader<W> implements StepSource {
         done?.(g.result);
       }
     }
-    if (this.seq.status.phase === "deposed" && !this.stopped) this.host.deposed(`sequencer ${this.owner} lost a claim to another owner`);
+    // Lost a claim to another owner, or, once recovered, fenced by another's higher ballot (its
+    // sequencer would recover again or stand by): step down rather than fight for the log.
+    const phase = this.seq.status.phase;
+    if (this.stopped || (phase !== "deposed" && (this.firstSlot === undefined || phase === "ready"))) return steps;
+    this.host.deposed(phase === "deposed" ? `sequencer ${this.owner} lost a claim to another owner` : `sequencer ${this.owner} was fenced by another owner (${phase})`);
     return steps;
   }
 

@@ -180,6 +180,8 @@ class SmrWorld implements World, SmrHost {
       this.k.message(name, w.client, `${name}>${w.client} req${req} ${reply.ok ? "ok" : reply.code}`, () => w.answer(reply), false);
     }
     for (const { to, msg } of out.sends) {
+      // What the wire would refuse to encode (the simulator hands messages over as objects).
+      if (msg.kind === "heartbeat" && !Number.isSafeInteger(msg.tail)) this.k.check([`${name} sent a heartbeat without a tail (${msg.tail})`]);
       if (msg.kind === "heartbeat" && !this.owners.has(msg.owner)) {
         if (this.owners.size > 0) probe("smr.leader.takeover");
         this.owners.add(msg.owner);
