@@ -228,6 +228,9 @@ class SmrWorld implements World, SmrHost {
   private fetch(p: SimProcess, name: string, f: NonNullable<ReplicaOutputs["fetch"]>): void {
     probe("smr.catchUp.fetch");
     const core = this.service(p).core;
+    // A replica with a state of its own (a local checkpoint, a replay, an earlier install) that the
+    // log's trim outran: only checkpoints newer than it qualify.
+    if (core.status().applied > 0) probe("smr.catchUp.trimOutranState");
     const settle = (fn: () => void) => {
       if (!p.alive) return;
       fn();
