@@ -56,7 +56,8 @@ export class Leader<W> implements StepSource {
   private nextAsk = 1;
   private queue: Proposal[] = [];
   private records: CheckpointRecord[] = [];
-  /** Keys queued or written in this leadership: a retry of one waits for it, not a second copy. */
+  /** Keys queued or written in this leadership and not applied yet: a retry of one waits for it,
+   *  not a second copy (once applied, the session table answers retries). */
   private readonly inLog = new Set<string>();
   /** Batches asked for or being written. */
   private writes = 0;
@@ -104,6 +105,10 @@ export class Leader<W> implements StepSource {
     if (this.inLog.has(key)) return;
     this.inLog.add(key);
     this.queue.push(p);
+  }
+  /** Command `key` was applied: forget it (bounds `inLog` by the commands in flight). */
+  applied(key: string): void {
+    this.inLog.delete(key);
   }
   publish(record: CheckpointRecord): void {
     this.records.push(record);

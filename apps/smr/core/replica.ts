@@ -317,6 +317,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
       this.observer.applied?.(slot, v);
       const due = this.state.apply(record, v.length, (p, o, executed) => {
         if (executed) this.observer.executed?.(keyOf(p), slot);
+        this.leader?.applied(keyOf(p));
         this.requests.resolve(keyOf(p), o.ok ? { ok: true, value: o.result, position: slot + 1 } : smrFail(o.code, o.message));
       });
       if (record?.kind === "checkpoint") this.noteCheckpoint(slot, record.record);
