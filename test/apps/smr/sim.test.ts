@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type PlantedBug, plantBugForTest } from "../../../verify/runtime/planted.ts";
 import { type SimulationOptions, runSeed, simulate } from "../../../verify/sim/kernel/run.ts";
-import type { SmrWorldOptions } from "../../../verify/sim/worlds/smr-options.ts";
+import { SMR_NO_FAULTS, type SmrWorldOptions } from "../../../verify/sim/worlds/smr-options.ts";
 import { smrWorld } from "../../../verify/sim/worlds/smr.ts";
 
 const now = () => performance.now();
@@ -51,6 +51,24 @@ test(`${SEEDS} seeds of the SMR with every fault on are clean, and reach the cas
   }
   for (const o of ["put:ok", "delete:ok", "get:ok", "getStale:ok"]) assert.ok((s.outcomes[o] ?? 0) > 0, `no ${o} outcome`);
   assert.ok((s.buggify["sim.smr.duplicateMessage"] ?? 0) > 0, "no replica message was duplicated");
+});
+
+test("without faults, operations succeed (bar a rare client out of attempts while the first leader is elected)", () => {
+  const s = runSmrSimulation({ seeds: { from: 1, to: 40 }, world: { faults: SMR_NO_FAULTS } });
+  assert.deepEqual(
+    s.failures.map((f) => `${f.seed}: ${f.violations[0]}`),
+    [],
+  );
+  let ok = 0;
+  let gaveUp = 0;
+  for (const [k, n] of Object.entries(s.outcomes)) {
+    assert.match(k, /:(ok|gaveUp)$/, `${k} without faults`);
+    if (k.endsWith(":ok")) ok += n;
+    else gaveUp += n;
+  }
+  // Eight attempts answered `unavailable` (no leader known yet) in the first few hundred ms.
+  assert.ok(gaveUp * 100 <= ok, `${gaveUp} operations gave up, ${ok} succeeded`);
+  assert.equal(s.probes["smr.leader.crash"] ?? 0, 0);
 });
 
 test("the same seed gives the same SMR run, bit for bit", () => {

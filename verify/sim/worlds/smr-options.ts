@@ -9,7 +9,7 @@ export interface SmrFaults extends Faults {
   readonly replicaWipe: number;
 }
 
-export const SMR_ALL_FAULTS: SmrFaults = { ...ALL_FAULTS, replicaCrash: 0.006, replicaWipe: 0.3 };
+const SMR_ALL_FAULTS: SmrFaults = { ...ALL_FAULTS, replicaCrash: 0.006, replicaWipe: 0.3 };
 export const SMR_NO_FAULTS: SmrFaults = { ...NO_FAULTS, replicaCrash: 0, replicaWipe: 0 };
 
 export interface SmrWorldOptions extends KernelOptions {
