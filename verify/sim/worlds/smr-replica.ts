@@ -9,6 +9,7 @@ import { mapMachine } from "../../../apps/smr/core/map-machine.ts";
 import { REPLICA_DEFAULTS, type ReplicaObserver, type ReplicaOutputs } from "../../../apps/smr/core/messages.ts";
 import type { Step } from "../../../wor/core/steps.ts";
 import type { Issued } from "../../../wor/core/tasks.ts";
+import { buggify } from "../../runtime/buggify.ts";
 import type { StepSource } from "../kernel/process.ts";
 import type { SmrWorldOptions } from "./smr-options.ts";
 
@@ -45,7 +46,9 @@ export class ReplicaService implements StepSource {
         peers,
         incarnation,
         seed: (o.seed * 31 + incarnation.length * 7 + Number(incarnation.split(".")[1] ?? 0)) >>> 0,
-        electionTimeoutMs: 200,
+        // An impatient replica (buggified, for its whole incarnation) takes over from live leaders
+        // whenever it follows: wrongful takeovers, which must cost time, never safety.
+        electionTimeoutMs: buggify("sim.smr.impatientReplica") ? 40 : 200,
         heartbeatMs: 50,
         requestTimeoutMs: 600,
         checkpointCommands: o.checkpointCommands,

@@ -7,7 +7,8 @@
  *
  * Faults besides the kernel's: replica crashes (the leader half the time), each restarting a while
  * later from its local checkpoint, or with its data wiped and rejoining from a peer's checkpoint;
- * partitions between replicas, between a client and a replica, between a replica and an acceptor.
+ * partitions between replicas, between a client and a replica, between a replica and an acceptor;
+ * sometimes an impatient replica that takes over from live leaders (worlds/smr-replica.ts).
  * With a checkpoint every few commands and no trailing slots, a replica down for a while finds the
  * log trimmed under it and catches up from a peer's checkpoint.
  *
