@@ -123,13 +123,17 @@ describe("SMR core", () => {
     assert.equal(other.position, 0);
   });
 
-  it("every replica checkpoints at the same positions: every checkpointCommands commands", () => {
+  it("every replica checkpoints at the same positions: every checkpointCommands commands or checkpointBytes bytes", () => {
     const due: number[] = [];
     const s = new ReplicatedState(mapMachine, { ...limits, checkpointCommands: 3 });
     const p = (seq: number): Proposal => ({ client: "x", seq, ackedBelow: seq, command: mapMachine.command.encode({ op: "delete", key: "a" }) });
     for (let i = 0; i < 6; i++) if (s.apply({ kind: "batch", proposals: [p(2 * i), p(2 * i + 1)] }, 10, () => {})) due.push(s.position);
     // Two commands a slot: 4 ≥ 3 after slots 2, 4 and 6 (the count starts again at each checkpoint).
     assert.deepEqual(due, [2, 4, 6]);
+    // …or every checkpointBytes bytes of log, whichever comes first (fills count too).
+    const byBytes = new ReplicatedState(mapMachine, { ...limits, checkpointCommands: 1_000, checkpointBytes: 100 });
+    const dueBytes = [40, 40, 40, 5, 90, 20].map((n) => byBytes.apply(undefined, n, () => {}));
+    assert.deepEqual(dueBytes, [false, false, true, false, false, true]);
   });
 
   it("the observer reports each kind of violation", () => {
