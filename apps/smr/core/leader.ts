@@ -87,8 +87,8 @@ export class Leader<W> implements StepSource {
     });
   }
 
-  /** Recovered and issuing: not while the embedded sequencer recovers again (fenced by a higher
-   *  ballot) or stands by, when it has no tail to announce or to read at. */
+  /** Recovered and issuing. Not once its sequencer is deposed (a claim lost to a rival): between
+   *  that result and the drain that tells the host, there is no tail to announce or to read at. */
   get ready(): boolean {
     return this.firstSlot !== undefined && !this.stopped && this.seq.tail !== undefined;
   }
@@ -155,9 +155,7 @@ export class Leader<W> implements StepSource {
 
   takeSteps() {
     this.pump();
-    const steps = this.router.take([this.seqSteps, this.tasks]);
-    // Deposed while draining: what its sequencer would do next (recover, fencing the rival) is not done.
-    return this.stopped ? [] : steps;
+    return this.router.take([this.seqSteps, this.tasks]);
   }
   onResult(id: number, result: unknown): void {
     this.router.answer(id, result);
@@ -175,11 +173,7 @@ export class Leader<W> implements StepSource {
         done?.(g.result);
       }
     }
-    // Lost a claim to another owner, or, once recovered, fenced by another's higher ballot (its
-    // sequencer would recover again or stand by): step down rather than fight for the log.
-    const phase = this.seq.status.phase;
-    if (this.stopped || (phase !== "deposed" && (this.firstSlot === undefined || phase === "ready"))) return steps;
-    this.host.deposed(phase === "deposed" ? `sequencer ${this.owner} lost a claim to another owner` : `sequencer ${this.owner} was fenced by another owner (${phase})`);
+    if (this.seq.status.phase === "deposed" && !this.stopped) this.host.deposed(`sequencer ${this.owner} lost a claim to another owner`);
     return steps;
   }
 
