@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -213,4 +214,14 @@ export function oneLineError(f: Finished): string {
   if (lines.length !== 1 || !lines[0]!.startsWith("worm: ")) throw new Error(`expected one 'worm: ' line on stderr, got ${JSON.stringify(f.stderr)}`);
   if (/\n\s+at |Error:/.test(f.stderr)) throw new Error(`stderr carries a stack trace or raw error: ${JSON.stringify(f.stderr)}`);
   return lines[0]!;
+}
+
+/** `n` loopback addresses "127.0.0.1:port" free now, each bound once to learn it, then released
+ *  (for servers that must know each other's addresses before they listen, like SMR replicas). */
+export async function freeAddresses(n: number): Promise<string[]> {
+  const servers = Array.from({ length: n }, () => createServer());
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve))));
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  return ports.map((p) => `127.0.0.1:${p}`);
 }

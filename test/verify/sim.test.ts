@@ -117,10 +117,11 @@ test("the simulator's acceptors are the real AcceptorNode and GroupCommit: bugs 
   }
 });
 
-const notForRegisterSim = ["appendWithoutSettle", "recoverOnlyLastSegments", "waitOutRejection"];
+const notForRegisterSim = ["appendWithoutSettle", "recoverOnlyLastSegments", "waitOutRejection", "applyRetryTwice", "readWithoutReadIndex", "checkpointWrongPosition"];
 for (const bug of PLANTED_BUGS.filter((b) => !notForRegisterSim.includes(b))) {
   // (appendWithoutSettle and recoverOnlyLastSegments are log-layer bugs: test/apps/log/sim.test.ts;
-  // waitOutRejection is a liveness bug, caught by a sometimes property above)
+  // applyRetryTwice, readWithoutReadIndex and checkpointWrongPosition are SMR bugs:
+  // test/apps/smr/sim.test.ts; waitOutRejection is a liveness bug, caught by a sometimes property above)
   test(`the simulator catches the planted bug ${bug}, and prints the replay command`, () => {
     const s = plantBugForTest(bug, () => runSimulation({ seeds: { from: 1, to: 500 } }));
     assert.equal(s.failures.length, 1, `${bug} was not caught in 500 seeds`);

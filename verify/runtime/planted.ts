@@ -39,6 +39,15 @@ export const PLANTED_BUGS = [
   /** log sequencer: recovery seals and learns keys from the last two segments only, ignoring the
    *  sealed-below mark and the dedupe window (apps/log/core/recovery.ts). */
   "recoverOnlyLastSegments",
+  /** SMR: a retried command is applied again instead of answered with its first result
+   *  (apps/smr/core/state.ts apply). */
+  "applyRetryTwice",
+  /** SMR leader: a linearizable read is answered without the read-index round that confirms no newer
+   *  leader exists, so a deposed leader answers from stale state (apps/smr/core/leader.ts). */
+  "readWithoutReadIndex",
+  /** SMR: a checkpoint is labelled (in its snapshot and its record) one position later than the state
+   *  it holds (apps/smr/core/replica.ts). */
+  "checkpointWrongPosition",
 ] as const;
 
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
@@ -57,6 +66,9 @@ const switches: Record<PlantedBug, boolean> = {
   trimBackwards: false,
   appendWithoutSettle: false,
   recoverOnlyLastSegments: false,
+  applyRetryTwice: false,
+  readWithoutReadIndex: false,
+  checkpointWrongPosition: false,
 };
 
 /** Is `bug` switched on? Always false outside tests that plant it. */
