@@ -177,14 +177,14 @@ export async function startNode(
   return { id: o.id, dataDir: o.dataDir, port: line.port as number, proc };
 }
 
-/** Three acceptors as separate processes, each on its own data directory under `dir`. */
-export async function startCluster(procs: Procs, dir: string, clusterId: string, n = 3): Promise<NodeHandle[]> {
-  return Promise.all(Array.from({ length: n }, (_, k) => startNode(procs, { id: k + 1, dataDir: join(dir, `a${k + 1}`), clusterId })));
+/** Three acceptors as separate processes, each on its own data directory under `dir` (`args`: more `worm node` flags). */
+export async function startCluster(procs: Procs, dir: string, clusterId: string, n = 3, args: readonly string[] = []): Promise<NodeHandle[]> {
+  return Promise.all(Array.from({ length: n }, (_, k) => startNode(procs, { id: k + 1, dataDir: join(dir, `a${k + 1}`), clusterId, args })));
 }
 
 /** Restart a node on its data directory and port, without --init. */
-export async function restartNode(procs: Procs, n: NodeHandle, clusterId: string): Promise<void> {
-  const again = await startNode(procs, { id: n.id, dataDir: n.dataDir, clusterId, port: n.port, init: false });
+export async function restartNode(procs: Procs, n: NodeHandle, clusterId: string, args: readonly string[] = []): Promise<void> {
+  const again = await startNode(procs, { id: n.id, dataDir: n.dataDir, clusterId, port: n.port, init: false, args });
   n.proc = again.proc;
 }
 

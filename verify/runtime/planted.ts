@@ -26,6 +26,9 @@ export const PLANTED_BUGS = [
   /** proposer (liveness): a prepare with a rejection waits for acceptors that may be down, and its
    *  deadline failure drops the rejecting ballot (paxos/proposer.ts PrepareTally; issue 8 item 1). */
   "waitOutRejection",
+  /** acceptor node: the cache evicts a block whose mutations are not durable yet, so the node reads
+   *  it back as the disk has it and forgets a promise or vote it made (wor/node/address-cache.ts). */
+  "evictUndurable",
   /** reader: report a value seen at a single acceptor as written (paxos/proposer.ts ReadTally). */
   "readWithoutQuorum",
   /** acceptor: a trim to a lower mark moves the mark back (paxos/acceptor.ts trim). */
@@ -58,6 +61,7 @@ const switches: Record<PlantedBug, boolean> = {
   replyBeforePersist: false,
   readAheadOfSync: false,
   waitOutRejection: false,
+  evictUndurable: false,
   readWithoutQuorum: false,
   trimBackwards: false,
   appendWithoutSettle: false,
