@@ -39,6 +39,11 @@ export const VERBS: readonly Verb[] = [
     load: async () => (await import("./log.ts")).logCommand,
   },
   {
+    name: "smr",
+    description: "Replicated state machines (the map): create one, serve a replica, propose, read, status",
+    load: async () => (await import("./smr.ts")).smrCommand,
+  },
+  {
     name: "txn",
     description: "WormTX transactions: create a transaction space, show a transaction's votes and outcome, resolve one past its deadline, list those in doubt",
     load: async () => (await import("./txn.ts")).txnCommand,

@@ -26,6 +26,9 @@ export const PLANTED_BUGS = [
   /** proposer (liveness): a prepare with a rejection waits for acceptors that may be down, and its
    *  deadline failure drops the rejecting ballot (paxos/proposer.ts PrepareTally; issue 8 item 1). */
   "waitOutRejection",
+  /** acceptor node: the cache evicts a block whose mutations are not durable yet, so the node reads
+   *  it back as the disk has it and forgets a promise or vote it made (wor/node/address-cache.ts). */
+  "evictUndurable",
   /** reader: report a value seen at a single acceptor as written (paxos/proposer.ts ReadTally). */
   "readWithoutQuorum",
   /** acceptor: a trim to a lower mark moves the mark back (paxos/acceptor.ts trim). */
@@ -36,6 +39,15 @@ export const PLANTED_BUGS = [
   /** log sequencer: recovery seals and learns keys from the last two segments only, ignoring the
    *  sealed-below mark and the dedupe window (apps/log/core/recovery.ts). */
   "recoverOnlyLastSegments",
+  /** SMR: a retried command is applied again instead of answered with its first result
+   *  (apps/smr/core/state.ts apply). */
+  "applyRetryTwice",
+  /** SMR leader: a linearizable read is answered without the read-index round that confirms no newer
+   *  leader exists, so a deposed leader answers from stale state (apps/smr/core/leader.ts). */
+  "readWithoutReadIndex",
+  /** SMR: a checkpoint is labelled (in its snapshot and its record) one position later than the state
+   *  it holds (apps/smr/core/replica.ts). */
+  "checkpointWrongPosition",
   /** transaction: the outcome is committed when no vote is NO, though some vote is still missing
    *  (apps/txn/core/outcome.ts decide). */
   "commitWithVoteMissing",
@@ -55,10 +67,14 @@ const switches: Record<PlantedBug, boolean> = {
   replyBeforePersist: false,
   readAheadOfSync: false,
   waitOutRejection: false,
+  evictUndurable: false,
   readWithoutQuorum: false,
   trimBackwards: false,
   appendWithoutSettle: false,
   recoverOnlyLastSegments: false,
+  applyRetryTwice: false,
+  readWithoutReadIndex: false,
+  checkpointWrongPosition: false,
   commitWithVoteMissing: false,
   recoverOverwritesYes: false,
 };
