@@ -5,6 +5,7 @@
 import { formatBallot } from "../paxos/ballot.ts";
 import type { Request } from "../paxos/messages.ts";
 import type { ModelCheckSummary } from "./mc/run.ts";
+import type { TxnModelCheckSummary } from "./mc/run-txn.ts";
 import { formatTrace } from "./mc/engine.ts";
 import type { SimulationSummary } from "./sim/kernel/run.ts";
 
@@ -20,14 +21,28 @@ function table(rows: readonly (readonly [string, string])[]): string {
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");
 }
 
-export function formatModelCheck(s: ModelCheckSummary): string {
+export function formatModelCheck(s: ModelCheckSummary | TxnModelCheckSummary): string {
+  if ("txnModel" in s) {
+    const m = s.txnModel;
+    const actors = `${m.participants} participant(s) voting YES, ${m.coordinator ? "a coordinator reading the votes, " : ""}${m.recoverers} recoverer(s) resolving`;
+    return formatRun(s, [
+      ["model", `one transaction: ${actors}; ${m.acceptors} acceptors; ${m.attempts} capture(s) per settle or recovery`],
+      ["faults", `loss, duplication, reordering, timeouts; ${m.crashes} acceptor crash(es)`],
+    ]);
+  }
   const m = s.model;
-  const rows: [string, string][] = [
+  return formatRun(s, [
     ["model", `${m.addresses === 1 ? "1 address" : `${m.addresses} addresses (range captures)`}, ${m.acceptors} acceptors, ${m.proposers} proposers, ${m.attempts} phase-1 round(s) each, ${m.readers} reader(s)${m.recover ? " that recover" : ""}`],
     ["faults", `loss, duplication, reordering; ${m.crashes} crash(es) (${m.persist} persist)${m.unreachable.length > 0 ? `; acceptor(s) ${m.unreachable.join(", ")} unreachable` : ""}`],
     ...(m.seed.some((reqs) => reqs.length > 0)
       ? [["seed", m.seed.map((reqs, a) => (reqs.length > 0 ? `acceptor ${a}: ${reqs.map(describeSeed).join(", ")}` : "")).filter((x) => x).join("; ")] as [string, string]]
       : []),
+  ]);
+}
+
+function formatRun(s: ModelCheckSummary | TxnModelCheckSummary, model: readonly [string, string][]): string {
+  const rows: [string, string][] = [
+    ...model,
     ["states", String(s.states)],
     ["transitions", String(s.transitions)],
     ["depth", String(s.maxDepth)],

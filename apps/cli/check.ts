@@ -5,6 +5,7 @@
 import { Command, Flag } from "effect/cli";
 import type { Progress } from "../../verify/mc/engine.ts";
 import { MC_CONFIGS, type McConfigName, runModelCheck } from "../../verify/mc/run.ts";
+import { TXN_MC_CONFIGS, type TxnMcConfigName, runTxnModelCheck } from "../../verify/mc/run-txn.ts";
 import { formatModelCheck, formatSimulation } from "../../verify/report.ts";
 import { SIM_LAYERS } from "../../verify/sim/layers.ts";
 import { CliFailure, EXIT, task, usage } from "./errors.ts";
@@ -37,7 +38,14 @@ function mcProgress(p: Progress, statesMax: number | undefined): string {
 const mc = Command.make(
   "mc",
   {
-    config: Flag.String("config").pipe(withDefaultShown(`one of ${Object.keys(MC_CONFIGS).join(", ")}`, "full")),
+    model: Flag.String("model").pipe(withDefaultShown("wor (write-once registers) or txn (one WormTX transaction over them)", "wor")),
+    config: Flag.optional(
+      Flag.String("config").pipe(
+        Flag.withDescription(`one of ${Object.keys(MC_CONFIGS).join(", ")} (default: full); with --model txn one of ${Object.keys(TXN_MC_CONFIGS).join(", ")} (default there: small)`),
+      ),
+    ),
+    participants: Flag.optional(Flag.String("participants").pipe(Flag.withDescription("txn: participants voting YES"))),
+    recoverers: Flag.optional(Flag.String("recoverers").pipe(Flag.withDescription("txn: recoverers resolving the transaction"))),
     acceptors: Flag.optional(Flag.String("acceptors").pipe(Flag.withDescription("acceptors in the model (default 3)"))),
     proposers: Flag.optional(Flag.String("proposers").pipe(Flag.withDescription("proposers in the model (default 2)"))),
     attempts: Flag.optional(Flag.String("attempts").pipe(Flag.withDescription("phase-1 rounds each proposer may start"))),
@@ -51,27 +59,37 @@ const mc = Command.make(
   },
   (c) =>
     task(async () => {
-      if (!(c.config in MC_CONFIGS)) throw usage(`--config must be one of ${Object.keys(MC_CONFIGS).join(", ")}, not ${JSON.stringify(c.config)}`);
-      const base = MC_CONFIGS[c.config as McConfigName];
+      if (c.model !== "wor" && c.model !== "txn") throw usage(`--model must be wor or txn, not ${JSON.stringify(c.model)}`);
+      const txn = c.model === "txn";
+      const configs: Record<string, object> = txn ? TXN_MC_CONFIGS : MC_CONFIGS;
+      const config = c.config._tag === "Some" ? c.config.value : txn ? "small" : "full";
+      if (!(config in configs)) throw usage(`--config must be one of ${Object.keys(configs).join(", ")}, not ${JSON.stringify(config)}`);
       const pick = (o: { _tag: string; value?: string }, what: string, min: number) => (o._tag === "Some" ? { [what]: count(o.value!, what, min) } : {});
+      if (txn && c.proposers._tag === "Some") throw usage("--proposers is a flag of the wor model (the txn model has --participants and --recoverers)");
+      if (!txn && (c.participants._tag === "Some" || c.recoverers._tag === "Some")) throw usage("--participants and --recoverers are flags of the txn model");
       const overrides = {
         ...pick(c.acceptors, "acceptors", 1),
-        ...pick(c.proposers, "proposers", 1),
         ...pick(c.attempts, "attempts", 1),
         ...pick(c.crashes, "crashes", 0),
+        ...(txn ? { ...pick(c.participants, "participants", 1), ...pick(c.recoverers, "recoverers", 0) } : pick(c.proposers, "proposers", 1)),
       };
       const statesMax = c.statesMax._tag === "Some" ? count(c.statesMax.value, "states-max", 1) : undefined;
       const line = new StatusLine(process.stderr.isTTY === true || c.progress);
-      const summary = runModelCheck(
-        { ...base, ...overrides, ...(statesMax !== undefined ? { statesMax } : {}), now: () => performance.now(), progressEvery: MC_PROGRESS_EVERY },
-        (p) => line.update(() => mcProgress(p, statesMax)),
-      );
+      const run = { ...overrides, ...(statesMax !== undefined ? { statesMax } : {}), now: () => performance.now(), progressEvery: MC_PROGRESS_EVERY };
+      const progress = (p: Progress) => line.update(() => mcProgress(p, statesMax));
+      const summary = txn
+        ? runTxnModelCheck({ ...TXN_MC_CONFIGS[config as TxnMcConfigName], ...run }, progress)
+        : runModelCheck({ ...MC_CONFIGS[config as McConfigName], ...run }, progress);
       line.finish();
       if (c.json) printJson(summary);
       else printLine(formatModelCheck(summary));
       if (summary.violation) throw new CliFailure(`model check found a violation of ${summary.violation.property}`, EXIT.operational);
     }),
-).pipe(Command.withDescription("Explore every interleaving of the register core (acceptors, proposers running the real operations, faults) and check the invariants"));
+).pipe(
+  Command.withDescription(
+    "Explore every interleaving of the register core (acceptors, proposers running the real operations, faults), or with --model txn of one WormTX transaction over it, and check the invariants",
+  ),
+);
 
 const LAYER_NAMES = Object.keys(SIM_LAYERS);
 

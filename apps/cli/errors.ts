@@ -14,6 +14,7 @@ import { WorError } from "../../wor/node/client.ts";
 import { IdentityRefused } from "../../wor/node/acceptor-node.ts";
 import { AcceptorStartFailure } from "../../wor/node/start-failure.ts";
 import { LogError } from "../log/node/log-error.ts";
+import { TxnError } from "../txn/node/txn-error.ts";
 
 export const EXIT = Object.freeze({ ok: 0, operational: 1, usage: 2, refused: 3, unknown: 4 });
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -43,6 +44,7 @@ export function toFailure(e: unknown): CliFailure {
     return new CliFailure(describeWor(e), code);
   }
   if (e instanceof LogError) return new CliFailure(describeLog(e), LOG_EXIT[e.failure.code] ?? EXIT.operational);
+  if (e instanceof TxnError) return new CliFailure(describeTxn(e), TXN_EXIT[e.failure.code] ?? EXIT.operational);
   if (e instanceof ClusterConfigError) return usage(`invalid cluster file: ${e.errors.join("; ")}`);
   if (e instanceof IdentityRefused) return usage(`refusing to start: ${e.message}`);
   if (e instanceof AcceptorStartFailure) return e.reason === "refused" ? usage(e.message) : operational(e.message);
@@ -84,6 +86,15 @@ function describeLog(e: LogError): string {
     default:
       return `${e.failure.code}: ${e.failure.message}`;
   }
+}
+
+/** Transaction failure codes that are not operational (exit 1). */
+const TXN_EXIT: Partial<Record<TxnError["failure"]["code"], ExitCode>> = { invalid: EXIT.usage, unknownTxn: EXIT.usage, unknownSpace: EXIT.usage, wrongKind: EXIT.usage, contended: EXIT.refused };
+
+function describeTxn(e: TxnError): string {
+  const f = e.failure;
+  if (f.code === "unknownTxn" || f.code === "wrongKind" || f.code === "invalid") return f.message;
+  return f.code === "timeout" ? `no quorum of acceptors answered in time (${f.message})` : `${f.code}: ${f.message}`;
 }
 
 /** One line: newlines and runs of spaces folded. */

@@ -4,7 +4,8 @@
  * space: its kind and segment size (its metadata register) and its segments with their allocation
  * metadata (read through the client's `check`). With `--space`: per address, each acceptor's
  * promised / accepted / committed state (Inspect). Per log (a space of kind log): its tail, trim
- * mark and last segment (inspect-logs.ts).
+ * mark and last segment (inspect-logs.ts). Per transaction space (kind txn): its transactions by
+ * outcome and those in doubt (inspect-txns.ts).
  */
 import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
@@ -17,6 +18,7 @@ import { type Target, checkIndex, checkSpaceName, connectionFlags, resolveTarget
 import { task, usage } from "./errors.ts";
 import { inspectLogs, printLogs } from "./inspect-logs.ts";
 import { inspectSmrs, printSmrs } from "./inspect-smr.ts";
+import { inspectTxns, printTxns } from "./inspect-txns.ts";
 import { Progress, jsonValue, printJson, printLine, showBallot, showValue, table } from "./output.ts";
 import { type Answer, acceptorStatuses, answered, eachAcceptor, failShortOfQuorum, mapInFlight, segmentSpan, settle, userSpacesOf } from "./statuses.ts";
 
@@ -61,6 +63,7 @@ async function runInspect(c: {
   const { rows: segments, cut } = await readSegments(target, live, userSpaces, typed, c.json);
   const logs = await withClient(target, (client) => inspectLogs(client, live, new Map([...typed].filter(([, m]) => m.kind === "log"))));
   const smrs = await withClient(target, (client) => inspectSmrs(client, live, new Map([...typed].filter(([, m]) => m.kind === "smr"))));
+  const txns = await withClient(target, (client) => inspectTxns(client, new Map([...typed].filter(([, m]) => m.kind === "txn"))));
   const addresses = Option.isSome(only) ? await readAddresses(target, live, only.value, c.from, c.to) : undefined;
 
   if (c.json) {
@@ -73,6 +76,7 @@ async function runInspect(c: {
       truncated: { segments: cut, ...(addresses?.cut ? { addresses: { shown: [addresses.from, addresses.to], highestAccepted: addresses.highest } } : {}) },
       logs: logs.map((r) => (r.ok ? r.view : { log: r.log, error: r.error })),
       smrs,
+      transactions: txns.map((r) => (r.ok ? r.view : { space: r.space, error: r.error })),
       ...(addresses
         ? {
             addresses: {
@@ -132,6 +136,7 @@ async function runInspect(c: {
   }
   printLogs(logs);
   printSmrs(smrs);
+  printTxns(txns);
   if (addresses) printAddresses(target, addresses);
   failShortOfQuorum(target, statuses, "inspect");
 }

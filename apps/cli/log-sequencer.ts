@@ -25,8 +25,8 @@ import { parseListen } from "./node.ts";
 import { printJson } from "./output.ts";
 import { markServing } from "./run.ts";
 
-/** The cluster file's server certificate, when it has one. */
-async function clusterTls(target: Target): Promise<ServerTls | undefined> {
+/** The cluster file's server certificate, when it has one (servers the CLI runs beside acceptors use it). */
+export async function clusterTls(target: Target): Promise<ServerTls | undefined> {
   const file = target.source?.file;
   if (file === undefined) return undefined;
   const tls = (await loadCluster(file)).tls;

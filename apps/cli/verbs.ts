@@ -44,6 +44,11 @@ export const VERBS: readonly Verb[] = [
     load: async () => (await import("./smr.ts")).smrCommand,
   },
   {
+    name: "txn",
+    description: "WormTX transactions: create a transaction space, show a transaction's votes and outcome, resolve one past its deadline, list those in doubt",
+    load: async () => (await import("./txn.ts")).txnCommand,
+  },
+  {
     name: "context",
     description: "Named clusters: save a cluster file under a name, use it by default, list them",
     load: async () => (await import("./context.ts")).contextCommand,

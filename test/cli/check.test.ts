@@ -27,6 +27,7 @@ describe("worm check", { concurrency: 2 }, () => {
         ["wor", 5, 5],
         ["log", 5, 5],
         ["smr", 5, 5],
+        ["txn", 5, 5],
       ],
     );
     const text = await runWorm(["check", "sim", "--layer", "all", "--seeds", "3"]);
@@ -39,13 +40,25 @@ describe("worm check", { concurrency: 2 }, () => {
     assert.match(r.stdout, /exhaustive, no violation/);
     assert.doesNotMatch(r.stdout, /NO \(vacuous\?\)/);
   });
+  test("mc --model txn explores a transaction model; flags of the other model are refused", async () => {
+    const r = await runWorm(["check", "mc", "--model", "txn", "--recoverers", "0", "--participants", "1", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as { complete: boolean; violation?: unknown; txnModel: { participants: number; recoverers: number } };
+    assert.deepEqual([s.complete, s.violation, s.txnModel.participants, s.txnModel.recoverers], [true, undefined, 1, 0]);
+    const wrong = await runWorm(["check", "mc", "--model", "txn", "--proposers", "2"]);
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /^worm: --proposers is a flag of the wor model/);
+    const config = await runWorm(["check", "mc", "--model", "txn", "--config", "reads"]);
+    assert.equal(config.code, 2);
+    assert.match(config.stderr, /--config must be one of small, coordinator, full, not "reads"/);
+  });
   test("bad seeds and configs are one-line usage errors", async () => {
     const seeds = await runWorm(["check", "sim", "--seeds", "9..3"]);
     assert.equal(seeds.code, 2);
     assert.match(seeds.stderr, /^worm: --seeds 9\.\.3: the range is empty\n$/);
     const layer = await runWorm(["check", "sim", "--layer", "kv"]);
     assert.equal(layer.code, 2);
-    assert.match(layer.stderr, /^worm: --layer must be one of wor, log, smr, all, not "kv"\n$/);
+    assert.match(layer.stderr, /^worm: --layer must be one of wor, log, smr, txn, all, not "kv"\n$/);
     const config = await runWorm(["check", "mc", "--config", "huge"]);
     assert.equal(config.code, 2);
     assert.match(config.stderr, /--config must be one of full, small, reads, deep/);

@@ -48,6 +48,12 @@ export const PLANTED_BUGS = [
   /** SMR: a checkpoint is labelled (in its snapshot and its record) one position later than the state
    *  it holds (apps/smr/core/replica.ts). */
   "checkpointWrongPosition",
+  /** transaction: the outcome is committed when no vote is NO, though some vote is still missing
+   *  (apps/txn/core/outcome.ts decide). */
+  "commitWithVoteMissing",
+  /** transaction recoverer: writes NO where its read found no vote, even where its capture then found
+   *  a late YES, and counts its NO there (apps/txn/core/resolve.ts). */
+  "recoverOverwritesYes",
 ] as const;
 
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
@@ -69,6 +75,8 @@ const switches: Record<PlantedBug, boolean> = {
   applyRetryTwice: false,
   readWithoutReadIndex: false,
   checkpointWrongPosition: false,
+  commitWithVoteMissing: false,
+  recoverOverwritesYes: false,
 };
 
 /** Is `bug` switched on? Always false outside tests that plant it. */

@@ -40,8 +40,9 @@ function* allocated(space: string, s: number): RegGen<OpResult<{ yes: boolean; m
   return ok(v._tag === "Allocated" ? { yes: true, meta: v.meta } : { yes: v._tag !== "Unallocated" });
 }
 
-/** The highest allocated segment (-1: none) and its metadata bytes, when readable. */
-function* probe(space: string): RegGen<OpResult<{ segment: number; meta?: Uint8Array }>> {
+/** The highest allocated segment (-1: none) and its metadata bytes, when readable. Only multiples
+ *  of `stride` are looked at (an app that allocates every `stride`-th segment in order). */
+function* probe(space: string, stride: number): RegGen<OpResult<{ segment: number; meta?: Uint8Array }>> {
   const first = yield* allocated(space, 0);
   if (!first.ok) return first;
   if (!first.value.yes) return ok({ segment: -1 });
@@ -49,7 +50,7 @@ function* probe(space: string): RegGen<OpResult<{ segment: number; meta?: Uint8A
   let loMeta = first.value.meta;
   let hi = 1;
   for (;;) {
-    const r = yield* allocated(space, hi);
+    const r = yield* allocated(space, hi * stride);
     if (!r.ok) return r;
     if (!r.value.yes) break;
     lo = hi;
@@ -58,14 +59,14 @@ function* probe(space: string): RegGen<OpResult<{ segment: number; meta?: Uint8A
   }
   while (hi - lo > 1) {
     const mid = lo + Math.floor((hi - lo) / 2);
-    const r = yield* allocated(space, mid);
+    const r = yield* allocated(space, mid * stride);
     if (!r.ok) return r;
     if (r.value.yes) {
       lo = mid;
       loMeta = r.value.meta;
     } else hi = mid;
   }
-  return ok({ segment: lo, ...(loMeta ? { meta: loMeta } : {}) });
+  return ok({ segment: lo * stride, ...(loMeta ? { meta: loMeta } : {}) });
 }
 
 export interface LastSegment<A extends object = object> {
@@ -77,16 +78,17 @@ export interface LastSegment<A extends object = object> {
 
 const NO_META = new Uint8Array();
 
-/** The highest allocated segment of `space` and its metadata. */
-export function* lastSegment<A extends object>(space: string, codec: SegmentMetaCodec<A>): RegGen<OpResult<LastSegment<A>>> {
-  const r = yield* probe(space);
+/** The highest allocated segment of `space` and its metadata; with a `stride`, the highest among the
+ *  multiples of `stride` (segments allocated in order every `stride`, e.g. transaction blocks). */
+export function* lastSegment<A extends object>(space: string, codec: SegmentMetaCodec<A>, stride = 1): RegGen<OpResult<LastSegment<A>>> {
+  const r = yield* probe(space, stride);
   if (!r.ok) return r;
   return ok({ segment: r.value.segment, meta: codec.decode(r.value.meta ?? NO_META) });
 }
 
 /** The highest allocated segment of `space`, or -1 for a space with none. */
 export function* lastAllocated(space: string): RegGen<OpResult<number>> {
-  const r = yield* probe(space);
+  const r = yield* probe(space, 1);
   return r.ok ? ok(r.value.segment) : r;
 }
 

@@ -165,7 +165,7 @@ function* readBack(ctx: ScriptContext, plan: Plan, outcome: string): Generator<R
 }
 
 /** Canonical encoding of a round's outcome: everything the operations read of it. */
-function encOutcome(round: SentRound, o: RoundOutcome): string {
+export function encOutcome(round: SentRound, o: RoundOutcome): string {
   if (isFailure(o)) return `F${o.code}`;
   switch (round.kind) {
     case "prepare": {
@@ -227,7 +227,7 @@ interface Replay {
 }
 
 /** Sleeps (backoff between preempted attempts) pass at once: nothing else happens to this proposer meanwhile. */
-function resume(gen: Generator<Round, string, RoundOutcome>, input?: RoundOutcome): IteratorResult<Round, string> {
+export function resume(gen: Generator<Round, string, RoundOutcome>, input?: RoundOutcome): IteratorResult<Round, string> {
   let r = input === undefined ? gen.next() : gen.next(input);
   while (!r.done && r.value.kind === "sleep") r = gen.next({ kind: "slept" });
   return r;

@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { encodeOps } from "../../../apps/txn/core/bank.ts";
+import { AccountStore } from "../../../apps/txn/node/accounts.ts";
+import { TxnCoordinator } from "../../../apps/txn/node/coordinator.ts";
+import { localParticipants } from "../../../apps/txn/node/participant.ts";
+import { MemoryCluster } from "../../wor/memory-cluster.ts";
+
+test("a transfer between two participants commits; a transfer without funds aborts", { timeout: 30_000 }, async (t) => {
+  const cluster = await MemoryCluster.start();
+  const dir = await mkdtemp(join(tmpdir(), "txn-"));
+  t.after(async () => {
+    await cluster.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const admin = cluster.client().client;
+  await TxnCoordinator.create(admin, "bank");
+  const p = await Promise.all(
+    ["p0", "p1"].map((name, i) =>
+      AccountStore.open({ name, dir: join(dir, name), client: cluster.client().client, space: "bank", accounts: new Map([[`a${i}`, 100]]) }),
+    ),
+  );
+  t.after(() => Promise.all(p.map((x) => x.close())));
+  const coord = new TxnCoordinator({ client: cluster.client().client, space: "bank", participants: localParticipants(p) });
+  const transfer = (amount: number) =>
+    coord.commit([
+      { participant: "p0", payload: encodeOps([{ account: "a0", delta: -amount }]) },
+      { participant: "p1", payload: encodeOps([{ account: "a1", delta: amount }]) },
+    ]);
+  const r = await transfer(30);
+  assert.equal(r.outcome, "committed");
+  await Promise.all(p.map((x) => x.flushed()));
+  assert.equal(p[0]!.balances.get("a0"), 70);
+  assert.equal(p[1]!.balances.get("a1"), 130);
+  const s = await coord.status(r.txn);
+  assert.equal(s.outcome, "committed");
+  const no = await transfer(500);
+  assert.equal(no.outcome, "aborted");
+  await Promise.all(p.map((x) => x.flushed()));
+  assert.equal(p[0]!.balances.get("a0"), 70);
+  assert.equal(p[1]!.balances.get("a1"), 130);
+  assert.deepEqual(p.map((x) => x.inDoubt), [[], []]);
+});
