@@ -36,6 +36,15 @@ export const PLANTED_BUGS = [
   /** log sequencer: recovery seals and learns keys from the last two segments only, ignoring the
    *  sealed-below mark and the dedupe window (apps/log/core/recovery.ts). */
   "recoverOnlyLastSegments",
+  /** LogPlayer shard: apply an item after `applied` without checking that its `previous` is
+   *  `applied` (apps/logplayer/core/shard-core.ts; issue 13). */
+  "applyWithoutPrevious",
+  /** LogPlayer shard: release a reply (an ack) before the write it reports is durable
+   *  (apps/logplayer/core/shard-core.ts; issue 13). */
+  "ackBeforePersist",
+  /** LogPlayer shard: apply a batch whatever its epoch, so a fenced player's items still land
+   *  (apps/logplayer/core/shard-core.ts; issue 13). */
+  "ignoreEpoch",
 ] as const;
 
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
@@ -53,6 +62,9 @@ const switches: Record<PlantedBug, boolean> = {
   trimBackwards: false,
   appendWithoutSettle: false,
   recoverOnlyLastSegments: false,
+  applyWithoutPrevious: false,
+  ackBeforePersist: false,
+  ignoreEpoch: false,
 };
 
 /** Is `bug` switched on? Always false outside tests that plant it. */
