@@ -1,0 +1,169 @@
+/**
+ * The LogPlayer model's options, state and encodings (verify/mc/models/logplayer.ts). Players and
+ * shards are the real cores (apps/logplayer/core); a state holds copies of them, which a transition
+ * clones before it feeds them, and which encode by their own canonical `describe()`.
+ */
+import { type LogRecord, type PlayerFrame, type ShardReply, shardOf } from "../../../apps/logplayer/core/items.ts";
+import type { DeliveryObserver } from "../../../apps/logplayer/core/invariants.ts";
+import type { PlayerCore } from "../../../apps/logplayer/core/player-core.ts";
+import type { ShardCore, ShardDurable } from "../../../apps/logplayer/core/shard-core.ts";
+
+export interface LogPlayerModelOptions {
+  readonly shards: number;
+  /** The log: per position, the shards its entry goes to (an empty list: a fill). */
+  readonly log: readonly (readonly number[])[];
+  /** Players that may run in all, each with the next epoch (the first runs from the start). */
+  readonly players: number;
+  readonly playerCrashes: number;
+  readonly shardCrashes: number;
+  /** Streams the network may break (without any crash). */
+  readonly streamBreaks: number;
+  /** Messages the network may lose, duplicate, and deliver ahead of the one before on their stream. */
+  readonly losses: number;
+  readonly duplicates: number;
+  readonly reorders: number;
+  /** Streams a player may give up as overdue. */
+  readonly timeouts: number;
+  /** A player's window (items in flight per shard), queue and re-read chunk. */
+  readonly windowMax: number;
+  readonly queueMax: number;
+  readonly readChunkMax: number;
+}
+
+export const LOGPLAYER_MODEL_DEFAULTS: LogPlayerModelOptions = {
+  shards: 2,
+  log: [[0], [1], [], [0, 1]],
+  players: 2,
+  playerCrashes: 1,
+  shardCrashes: 1,
+  streamBreaks: 1,
+  losses: 1,
+  duplicates: 1,
+  reorders: 1,
+  timeouts: 1,
+  windowMax: 2,
+  queueMax: 2,
+  readChunkMax: 1,
+};
+
+/** A frame on its way to a shard (from the player of `epoch`, on its stream `stream`). */
+export interface ToShard {
+  readonly kind: "toShard";
+  readonly shard: number;
+  readonly epoch: number;
+  readonly stream: number;
+  readonly frame: PlayerFrame;
+}
+
+/** A reply on its way to the player of `epoch`. */
+export interface ToPlayer {
+  readonly kind: "toPlayer";
+  readonly shard: number;
+  readonly epoch: number;
+  readonly stream: number;
+  readonly reply: ShardReply;
+}
+
+export type Msg = ToShard | ToPlayer;
+
+/** The channel a message travels on: one per stream and direction, first in first out. */
+export const channelOf = (m: Msg): string => (m.kind === "toShard" ? `p${m.epoch}#${m.stream}>s${m.shard}` : `s${m.shard}>p${m.epoch}#${m.stream}`);
+
+export interface PlayerSlot {
+  readonly epoch: number;
+  readonly core: PlayerCore;
+  /** The index in the log of the next record the subscription offers (undefined: not started). */
+  readonly sub: number | undefined;
+  /** Re-reads asked for and not answered yet. */
+  readonly reads: readonly { readonly shard: number; readonly id: number; readonly from: number; readonly to: number }[];
+}
+
+export interface ShardSlot {
+  readonly core: ShardCore;
+  /** What its disk holds. */
+  readonly disk: ShardDurable;
+  /** Writes made durable (receipt numbers). */
+  readonly syncs: number;
+}
+
+export interface LpState {
+  /** Live players (a crashed or stopped one is gone). */
+  readonly players: readonly PlayerSlot[];
+  readonly nextEpoch: number;
+  readonly shards: readonly ShardSlot[];
+  /** The network: the messages in flight on each channel, oldest first. */
+  readonly net: ReadonlyMap<string, readonly Msg[]>;
+  /** Streams that broke and whose player has not noticed yet: "epoch/shard/stream". */
+  readonly broken: ReadonlySet<string>;
+  readonly playerCrashesLeft: number;
+  readonly shardCrashesLeft: number;
+  readonly breaksLeft: number;
+  readonly lossesLeft: number;
+  readonly duplicatesLeft: number;
+  readonly reordersLeft: number;
+  readonly timeoutsLeft: number;
+  readonly observer: DeliveryObserver;
+  /** What happened on the transition into this state (sometimes-properties), not encoded. */
+  readonly events: number;
+  /** Violations found on the transition into this state. */
+  readonly bad?: string;
+}
+
+export type LpAction =
+  /** The first message of a channel arrives (`duplicate`: and stays; `reorder`: the second, ahead of it); or is lost. */
+  | { readonly kind: "deliver" | "duplicate" | "reorder" | "lose"; readonly channel: string }
+  | { readonly kind: "sync"; readonly shard: number }
+  | { readonly kind: "crashShard"; readonly shard: number }
+  | { readonly kind: "offer"; readonly player: number }
+  | { readonly kind: "answerRead"; readonly player: number; readonly read: number }
+  | { readonly kind: "noticeBreak"; readonly stream: string }
+  | { readonly kind: "breakStream"; readonly player: number; readonly shard: number }
+  | { readonly kind: "timeout"; readonly player: number; readonly shard: number }
+  | { readonly kind: "crashPlayer"; readonly player: number }
+  | { readonly kind: "startPlayer" };
+
+export const EV = {
+  fenced: 1,
+  rewound: 2,
+  duplicate: 4,
+  watermark: 8,
+  shardLostWrite: 16,
+  reread: 32,
+  trimmed: 64,
+  zombieBatchRefused: 128,
+} as const;
+
+/** A key whose shard among `shards` is `shard` ("k0", "k1", ...: the first that routes there). */
+function keyFor(shard: number, shards: number): Uint8Array {
+  for (let i = 0; ; i++) {
+    const k = new TextEncoder().encode(`k${i}`);
+    if (shardOf(k, shards) === shard) return k;
+  }
+}
+
+/** The model's log as records: position p's payload is the byte p; fills are left out. */
+export function modelLog(o: LogPlayerModelOptions): LogRecord[] {
+  const out: LogRecord[] = [];
+  o.log.forEach((targets, position) => {
+    if (targets.length > 0) out.push({ position, keys: targets.map((s) => keyFor(s, o.shards)), payload: Uint8Array.of(position) });
+  });
+  return out;
+}
+
+/** A message's body, as the encoding and traces show it. */
+export function msgText(m: Msg): string {
+  if (m.kind === "toPlayer") {
+    const r = m.reply;
+    return r.kind === "fenced" ? `fenced${r.epoch}` : r.kind === "refused" ? "refused" : r.kind === "state" ? `state${r.applied}e${r.epoch}` : `${r.kind}${r.applied}`;
+  }
+  const f = m.frame;
+  return f.kind === "hello" ? "hello" : `[${f.items.map((i) => `${i.position}<${i.previous}${i.data ? "" : "w"}`).join(",")}]`;
+}
+
+export function encodeState(s: LpState): string {
+  const players = s.players.map((p) => `E${p.epoch} sub${p.sub ?? "-"} reads[${p.reads.map((r) => `${r.shard}:${r.id}`)}] ${p.core.describe()}`).join("\n");
+  const shards = s.shards.map((x) => `disk a${x.disk.applied} e${x.disk.epoch}${x.disk.binding ? "" : "u"} ${x.core.describe()}`).join("\n");
+  const net = [...s.net].map(([k, ms]) => `${k}:${ms.map(msgText).join(",")}`).sort().join(" ");
+  const broken = [...s.broken].sort().join(" ");
+  return `${players}\n${shards}\n${net}\n${broken}\n${s.nextEpoch} ${s.playerCrashesLeft}${s.shardCrashesLeft}${s.breaksLeft}${s.lossesLeft}${s.duplicatesLeft}${s.reordersLeft}${s.timeoutsLeft}`;
+}
