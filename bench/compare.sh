@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # The peers and our benchmarks side by side, in one run (docs/ARCHITECTURE.md §6). JSON lines on stdout.
-# usage: bench/compare.sh [ops=20000] [concurrency=64]
+# usage: [WORM_PEERS=path/to/compare.sh] bench/compare.sh [ops=20000] [concurrency=64]
+# The peers' harness (etcd, ZooKeeper, NATS JetStream) is not part of this repository: the benchmark
+# machine provides it (README.md, "Benchmarks"); WORM_PEERS names its compare.sh. Without it, only ours run.
 set -euo pipefail
+PEERS=${WORM_PEERS:-}
+[ -z "$PEERS" ] || PEERS=$(realpath -m -- "$PEERS")   # relative to where it was given
 cd "$(dirname "$0")/.."
 N=${1:-20000}; C=${2:-64}
-PEERS=../shared/peers/compare.sh
-if [ -x "$PEERS" ]; then bash "$PEERS" "$N" "$C"; else echo '{"note":"peers not found beside the checkout"}'; fi
+if [ -z "$PEERS" ]; then
+  echo '{"note":"peers skipped: set WORM_PEERS to the peers harness compare.sh (README.md, Benchmarks)"}'
+elif [ ! -x "$PEERS" ]; then
+  echo "bench/compare.sh: WORM_PEERS=$PEERS is not an executable file" >&2
+  exit 2
+else
+  bash "$PEERS" "$N" "$C"
+fi
 npx tsx bench/wor.ts --n "$N" --concurrency "$C"
 npx tsx bench/log.ts --n "$N" --concurrency "$C"

@@ -6,16 +6,18 @@
  *  - cores are pure (no node:*, gRPC, classic-level, timers, clocks or randomness);
  *  - the simulator and the model checker never reach gRPC or classic-level, even transitively;
  *  - no hand-written file is over 400 lines, nothing calls process.exit, no export goes unused;
- *  - the lock file is complete.
+ *  - the lock file is complete, no file names a path outside the repository, and the docs name the
+ *    Node version package.json requires.
  */
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
-const SKIP = new Set(["node_modules", ".git", "gen", ".data", ".stryker-tmp", "reports"]);
+const SKIP = new Set(["node_modules", ".git", "gen", ".data", ".stryker-tmp", "reports", "dist"]);
 const LINES_MAX = 400;
 
 function walk(dir: string): string[] {
@@ -172,4 +174,20 @@ test("the lock file is complete: every optional dependency of every locked packa
     }
   }
   assert.deepEqual(missing, [], "npm install would rewrite the lock (run it on a machine that writes the complete lock and commit the result)");
+});
+
+test("no file refers to a path outside the repository (the design notes and the peers' harness live beside checkouts, not in them)", () => {
+  const outside = /\/work\/|\.\.\/shared\/|\bDESIGN\.md\b|shared\/(peers|research)\b/;
+  const tracked = execFileSync("git", ["ls-files", "-z"], { cwd: REPO, encoding: "utf8" })
+    .split("\0")
+    .filter((f) => f.length > 0 && f !== "package-lock.json" && !f.endsWith("tidy.test.ts") && existsSync(join(REPO, f)));
+  const offenders = tracked.filter((f) => outside.test(readFileSync(join(REPO, f), "utf8")));
+  assert.deepEqual(offenders, []);
+});
+
+test("the README and docs/OPERATIONS.md name the Node version package.json's engines requires", () => {
+  const engines = (JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { engines: { node: string } }).engines.node;
+  const version = /^>=(\d+\.\d+)$/.exec(engines)?.[1];
+  assert.ok(version, `engines.node is ${engines}`);
+  for (const doc of ["README.md", "docs/OPERATIONS.md"]) assert.match(readFileSync(join(REPO, doc), "utf8"), new RegExp(`Node ≥ ${version.replace(".", "\\.")}\\b`), doc);
 });

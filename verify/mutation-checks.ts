@@ -32,7 +32,7 @@ function judge(baseline: Baseline): string | undefined {
     return lost.length > 0 ? `mc ${config}: no longer reaches ${lost.join(", ")}` : undefined;
   };
   const sim = (layer: string, from: number, to: number): string | undefined => (simulated(layer, from, to) ? undefined : `sim ${layer} ${from}..${to}`);
-  const checks = [() => mc("minority"), () => mc("small"), () => sim("wor", 1, 100), () => mc("reads"), () => sim("log", 1, 100), () => mc("recover"), () => sim("wor", 101, 400), () => sim("log", 101, 200)];
+  const checks = [() => mc("minority"), () => mc("small"), () => sim("wor", 1, 100), () => mc("reads"), () => sim("log", 1, 60), () => mc("recover"), () => sim("wor", 101, 250)];
   for (const c of checks) {
     const killed = c();
     if (killed) return killed;

@@ -1,12 +1,13 @@
 /**
- * Which cluster a client command talks to: a cluster file (`--cluster FILE`) or a list of acceptor
- * addresses (`--peers host:port,...`), plus security (token, TLS) and the per-round timeout. Builds
+ * Which cluster a client command talks to: a cluster file (`--cluster FILE`, else `WORM_CLUSTER`,
+ * else the context in use: contexts.ts) or a list of acceptor addresses (`--peers host:port,...`),
+ * plus security (token, TLS) and the per-round timeout; `-v` says on stderr which it used. Builds
  * a `WorClient` over the gRPC transport; a round that finds no quorum is reported from its account
  * (wor/core/account.ts), naming each acceptor by id and address: who answered what, who was
  * unreachable and why, who stayed silent.
  */
 import { readFile } from "node:fs/promises";
-import { Option } from "effect";
+import * as Option from "effect/Option";
 import { Flag } from "effect/cli";
 import { isValidQuorum, majority } from "../../paxos/quorum.ts";
 import { isUserSpaceName, NAME_GRAMMAR } from "../../paxos/limits.ts";
@@ -20,7 +21,9 @@ import { grpcTransport } from "../../wor/node/grpc-link.ts";
 import { shortReason } from "../../wor/node/grpc-reason.ts";
 import type { Transport } from "../../wor/node/link.ts";
 import { LogError } from "../log/node/log-error.ts";
+import { type ClusterSource, NO_CLUSTER, defaultCluster, describeSource } from "./contexts.ts";
 import { CliFailure, EXIT, toFailure, usage } from "./errors.ts";
+import { withDefaultShown } from "./flags.ts";
 
 export { shortReason };
 
@@ -28,7 +31,9 @@ const opt = <A>(f: Flag.Flag<A>) => Flag.optional(f);
 
 /** Flags every client command takes. */
 export const connectionFlags = {
-  cluster: opt(Flag.String("cluster").pipe(Flag.withDescription("cluster file (JSON): acceptor addresses, segment size, quorum, TLS, token"))),
+  cluster: opt(
+    Flag.String("cluster").pipe(Flag.withDescription("cluster file (JSON): acceptor addresses, segment size, quorum, TLS, token (default: $WORM_CLUSTER, else the context in use)")),
+  ),
   peers: opt(Flag.String("peers").pipe(Flag.withDescription("acceptor addresses host:port,... (instead of --cluster)"))),
   segmentSize: opt(
     Flag.Int("segment-size").pipe(
@@ -39,7 +44,8 @@ export const connectionFlags = {
   tlsCa: opt(Flag.String("tls-ca").pipe(Flag.withDescription("PEM file of the CA that signs the acceptors' certificates"))),
   tlsCert: opt(Flag.String("tls-cert").pipe(Flag.withDescription("client certificate (PEM) for mutual TLS"))),
   tlsKey: opt(Flag.String("tls-key").pipe(Flag.withDescription("client key (PEM) for mutual TLS"))),
-  timeout: Flag.Int("timeout").pipe(Flag.withDefault(3_000), Flag.withDescription("milliseconds a round (for 'worm log': a whole operation) may take before it fails")),
+  timeout: Flag.Int("timeout").pipe(withDefaultShown("milliseconds a round (for 'worm log': a whole operation) may take before it fails", 3_000)),
+  verbose: Flag.Boolean("verbose").pipe(Flag.withAlias("v"), Flag.withDescription("say on stderr which cluster the command uses, and where that came from"), Flag.withDefault(false)),
 };
 
 export interface ConnectionInput {
@@ -51,6 +57,7 @@ export interface ConnectionInput {
   readonly tlsCert: Option.Option<string>;
   readonly tlsKey: Option.Option<string>;
   readonly timeout: number;
+  readonly verbose: boolean;
 }
 
 export const DEFAULT_SEGMENT_SIZE = 4_096;
@@ -70,17 +77,34 @@ export interface Target {
   readonly timeoutMs: number;
   /** Log sequencers named by the cluster file, in failover order (none with --peers). */
   readonly sequencers: readonly string[];
+  /** The cluster file and where its name came from (none with --peers). */
+  readonly source?: ClusterSource;
 }
 
 export async function resolveTarget(input: ConnectionInput): Promise<Target> {
+  const target = await targetOf(input);
+  if (input.verbose) process.stderr.write(`worm: ${describeTarget(target)}\n`);
+  return target;
+}
+
+/** "cluster dev-1 (context prod: /etc/worm/cluster.json): acceptors 1 10.0.0.1:7100, ...; quorum 2" */
+function describeTarget(t: Target): string {
+  const acceptors = t.addresses.map((a, k) => (t.acceptorIds[k] !== undefined ? `${t.acceptorIds[k]} ${a}` : a)).join(", ");
+  const where = t.source ? `cluster ${t.clusterId} (${describeSource(t.source)})` : "peers (--peers: no cluster id checked)";
+  const sequencers = t.sequencers.length > 0 ? `; sequencers ${t.sequencers.join(", ")}` : "";
+  return `${where}: acceptors ${acceptors}; quorum ${t.quorum}${sequencers}`;
+}
+
+async function targetOf(input: ConnectionInput): Promise<Target> {
   const cluster = Option.getOrUndefined(input.cluster);
   const peers = Option.getOrUndefined(input.peers);
   if (cluster !== undefined && peers !== undefined) throw usage("give --cluster FILE or --peers host:port,..., not both");
-  if (cluster === undefined && peers === undefined) throw usage("which cluster? give --cluster FILE or --peers host:port,...");
+  const source: ClusterSource | undefined = cluster !== undefined ? { kind: "flag", file: cluster } : peers === undefined ? await defaultCluster() : undefined;
+  if (source === undefined && peers === undefined) throw usage(NO_CLUSTER);
   const timeoutMs = input.timeout;
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > TIMEOUT_MS_MAX) throw usage(`--timeout must be 1..${TIMEOUT_MS_MAX} milliseconds`);
   let config: ClusterConfig | undefined;
-  if (cluster !== undefined) config = await loadCluster(cluster);
+  if (source !== undefined) config = await loadCluster(source.file, source.kind === "flag" ? undefined : describeSource(source));
   const security = await clientSecurity(input, config);
   const given = Option.getOrUndefined(input.segmentSize);
   if (given !== undefined) {
@@ -88,7 +112,7 @@ export async function resolveTarget(input: ConnectionInput): Promise<Target> {
     if (problem) throw usage(`--segment-size: ${problem}`);
   }
   const sizes = { segmentSize: given ?? config?.segmentSize ?? DEFAULT_SEGMENT_SIZE, ...(given !== undefined ? { segmentSizeGiven: given } : {}) };
-  if (config) {
+  if (config && source) {
     return {
       addresses: config.acceptors.map((a) => a.address),
       acceptorIds: config.acceptors.map((a) => a.id),
@@ -99,6 +123,7 @@ export async function resolveTarget(input: ConnectionInput): Promise<Target> {
       security: { ...security, clusterId: config.clusterId },
       timeoutMs,
       sequencers: config.sequencers ?? [],
+      source,
     };
   }
   const addresses = parsePeers(peers!);
@@ -134,15 +159,17 @@ export async function readFlagFile(flag: string, path: string | undefined): Prom
   }
 }
 
-/** Load a cluster file with CLI-shaped errors. */
-export async function loadCluster(path: string): Promise<ClusterConfig> {
+/** Load a cluster file with CLI-shaped errors; `from` says where its name came from when not a flag. */
+export async function loadCluster(path: string, from?: string): Promise<ClusterConfig> {
+  const via = from !== undefined ? ` (${from})` : "";
   try {
     return await loadClusterConfig(path);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === "ENOENT") throw usage(`cluster file not found: ${path}`);
-    if (err.code === "EISDIR") throw usage(`cluster file is a directory: ${path}`);
-    throw toFailure(e);
+    if (err.code === "ENOENT") throw usage(`cluster file not found: ${path}${via}`);
+    if (err.code === "EISDIR") throw usage(`cluster file is a directory: ${path}${via}`);
+    const f = toFailure(e);
+    throw via ? new CliFailure(`${f.message}${via}`, f.exitCode) : f;
   }
 }
 

@@ -8,11 +8,11 @@
  *   3  refused by the protocol: the register holds another value, was trimmed, or a capture was preempted
  *   4  outcome unknown: a write was preempted after it was sent (settle with `worm wor read --recover`)
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import { ClusterConfigError } from "../../wor/node/cluster-config.ts";
 import { WorError } from "../../wor/node/client.ts";
 import { IdentityRefused } from "../../wor/node/acceptor-node.ts";
-import { AcceptorStartFailure } from "../../wor/node/run-acceptor.ts";
+import { AcceptorStartFailure } from "../../wor/node/start-failure.ts";
 import { LogError } from "../log/node/log-error.ts";
 
 export const EXIT = Object.freeze({ ok: 0, operational: 1, usage: 2, refused: 3, unknown: 4 });
@@ -89,5 +89,5 @@ function describeLog(e: LogError): string {
 /** One line: newlines and runs of spaces folded. */
 export const oneLine = (message: string): string => message.replace(/\s*\n\s*/g, "; ").replace(/\s+/g, " ").trim();
 
-/** A promise-returning task as an Effect whose failure is a CliFailure. */
-export const task = <A>(f: () => Promise<A>): Effect.Effect<A, CliFailure> => Effect.tryPromise({ try: f, catch: toFailure });
+/** A promise-returning task as an Effect whose failure is a CliFailure; `signal` aborts when the command is interrupted (Ctrl-C). */
+export const task = <A>(f: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, CliFailure> => Effect.tryPromise({ try: f, catch: toFailure });

@@ -6,21 +6,18 @@
  * promised / accepted / committed state (Inspect). Per log (a space of kind log): its tail, trim
  * mark and last segment (inspect-logs.ts).
  */
-import { Option } from "effect";
+import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import type { Ballot } from "../../paxos/ballot.ts";
-import { LIMITS, allocSpaceOf, isUserSpaceName, spacesOf } from "../../paxos/limits.ts";
+import { LIMITS, isUserSpaceName, spacesOf } from "../../paxos/limits.ts";
 import type { CheckResult } from "../../wor/core/results.ts";
 import type { SpaceMeta } from "../../wor/core/space-meta.ts";
 import type { AcceptorStatus, InspectReply } from "../../wor/wire/admin.ts";
-import { AdminClient } from "../../wor/node/admin-client.ts";
-import { shortReason } from "../../wor/node/grpc-reason.ts";
-import { noQuorumMessage } from "../../wor/core/account.ts";
-import type { RoundAccount } from "../../wor/core/results.ts";
-import { type Target, acceptorName, checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
-import { operational, task, toFailure, usage } from "./errors.ts";
+import { type Target, checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
+import { task, usage } from "./errors.ts";
 import { inspectLogs, printLogs } from "./inspect-logs.ts";
 import { Progress, jsonValue, printJson, printLine, showBallot, showValue, table } from "./output.ts";
+import { type Answer, acceptorStatuses, answered, eachAcceptor, failShortOfQuorum, mapInFlight, segmentSpan, settle, userSpacesOf } from "./statuses.ts";
 
 const INSPECT_LIMITS = Object.freeze({
   /** Segments checked per space (the rest are counted, not read). */
@@ -30,29 +27,6 @@ const INSPECT_LIMITS = Object.freeze({
   /** Segment checks in flight at once. */
   checksInFlightMax: 16,
 });
-
-type Answer<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
-
-async function settle<T>(p: Promise<T>): Promise<Answer<T>> {
-  try {
-    return { ok: true, value: await p };
-  } catch (e) {
-    return { ok: false, error: shortReason(toFailure(e).message) };
-  }
-}
-
-async function eachAcceptor<T>(target: Target, f: (admin: AdminClient) => Promise<T>): Promise<Answer<T>[]> {
-  return Promise.all(
-    target.addresses.map(async (address) => {
-      const admin = new AdminClient(address, { ...target.security, deadlineMs: target.timeoutMs });
-      try {
-        return await settle(f(admin));
-      } finally {
-        admin.close();
-      }
-    }),
-  );
-}
 
 interface SegmentRow {
   readonly space: string;
@@ -73,26 +47,17 @@ async function runInspect(c: {
   const only = Option.map(c.space, checkSpaceName);
   if (Option.isNone(only) && (Option.isSome(c.from) || Option.isSome(c.to))) throw usage("--from and --to need --space");
   const target = await resolveTarget(c.conn);
-  const statuses = await eachAcceptor(target, (a) => a.status());
-  if (statuses.every((s) => !s.ok)) {
-    // Every acceptor refused the cluster file's cluster id: the file is the wrong one.
-    const foreign = statuses.map((s) => (s.ok ? undefined : /belongs to cluster (\S+), not (\S+?)$/.exec(s.error)));
-    if (foreign.every((m) => m)) {
-      const [, theirs, ours] = foreign[0]!;
-      throw usage(`acceptors ${target.addresses.join(", ")} belong to cluster ${theirs}, not ${ours}: check --cluster`);
-    }
-    throw operational(`no acceptor answered: ${statuses.map((s, k) => `${target.addresses[k]} (${s.ok ? "" : s.error})`).join(", ")}`);
-  }
-  const live = statuses.flatMap((s) => (s.ok ? [s.value] : []));
+  const statuses = await acceptorStatuses(target);
+  const live = answered(statuses);
   const wanted = (name: string) => Option.isNone(only) || spacesOf(only.value).includes(name);
-  const userSpaces = sortedNames(live.flatMap((s) => s.spaces.map((x) => x.name)).filter((n) => isUserSpaceName(n) && wanted(n)));
+  const userSpaces = userSpacesOf(live).filter(wanted);
   if (Option.isSome(only) && !userSpaces.includes(only.value)) throw usage(`unknown space ${JSON.stringify(only.value)}: no acceptor that answered holds it`);
 
-  const metas = await withClient(target, (client) => Promise.all(userSpaces.map((name) => settle(client.spaceMeta(name)))));
+  const metas = await withClient(target, (client) => mapInFlight(userSpaces, INSPECT_LIMITS.checksInFlightMax, (name) => settle(client.spaceMeta(name))));
   const kinds = new Map(userSpaces.map((name, k) => [name, metas[k]!] as const));
   const typed = new Map<string, SpaceMeta>();
   for (const [name, m] of kinds) if (m.ok && m.value._tag === "Typed") typed.set(name, m.value.meta);
-  const segments = await readSegments(target, live, userSpaces, typed, c.json);
+  const { rows: segments, cut } = await readSegments(target, live, userSpaces, typed, c.json);
   const logs = await withClient(target, (client) => inspectLogs(client, live, new Map([...typed].filter(([, m]) => m.kind === "log"))));
   const addresses = Option.isSome(only) ? await readAddresses(target, live, only.value, c.from, c.to) : undefined;
 
@@ -102,6 +67,8 @@ async function runInspect(c: {
       spaces: [...kinds].map(([name, m]) => ({ name, ...(m.ok ? (m.value._tag === "Typed" ? m.value.meta : { kind: null, note: "no metadata: its creation did not finish" }) : { error: m.error }) })),
       acceptors: statuses.map((s, k) => ({ address: target.addresses[k], ...(s.ok ? { status: { ...s.value, spaces: s.value.spaces.filter((x) => wanted(x.name)) } } : { error: s.error }) })),
       segments: segments.map((r) => ({ space: r.space, segment: r.segment, result: r.result._tag, ...segmentDetail(r.result) })),
+      // What was left out: segments past INSPECT_LIMITS.segmentsMax per space; addresses past the default window.
+      truncated: { segments: cut, ...(addresses?.cut ? { addresses: { shown: [addresses.from, addresses.to], highestAccepted: addresses.highest } } : {}) },
       logs: logs.map((r) => (r.ok ? r.view : { log: r.log, error: r.error })),
       ...(addresses
         ? {
@@ -117,7 +84,7 @@ async function runInspect(c: {
           }
         : {}),
     });
-    failShortOfQuorum(target, statuses);
+    failShortOfQuorum(target, statuses, "inspect");
     return;
   }
 
@@ -158,24 +125,11 @@ async function runInspect(c: {
         segments.map((r) => [r.space, String(r.segment), `${r.segment * r.segmentSize}..${(r.segment + 1) * r.segmentSize - 1}`, r.result._tag.toLowerCase(), segmentMeta(r.result)]),
       ),
     );
+    for (const x of cut) printLine(`(truncated: ${x.space} uses segments ${x.first}..${x.last}; only the first ${x.shown} were read)`);
   }
   printLogs(logs);
   if (addresses) printAddresses(target, addresses);
-  failShortOfQuorum(target, statuses);
-}
-
-/** After printing what the acceptors that answered hold: exit 1 when fewer than a quorum answered. */
-function failShortOfQuorum(target: Target, statuses: readonly Answer<AcceptorStatus>[]): void {
-  if (statuses.filter((s) => s.ok).length >= target.quorum) return;
-  const account: RoundAccount = {
-    round: "inspect",
-    acceptors: target.addresses.length,
-    quorum: target.quorum,
-    answered: statuses.flatMap((s, acceptor) => (s.ok ? [{ acceptor, verdict: { kind: "reported" } as const }] : [])),
-    unreachable: statuses.flatMap((s, acceptor) => (s.ok ? [] : [{ acceptor, reason: s.error }])),
-    silent: [],
-  };
-  throw operational(noQuorumMessage(account, acceptorName(target)));
+  failShortOfQuorum(target, statuses, "inspect");
 }
 
 function segmentDetail(r: SegmentRow["result"]): Record<string, unknown> {
@@ -190,45 +144,42 @@ function segmentMeta(r: SegmentRow["result"]): string {
   return "";
 }
 
-/** Segments from the lowest untrimmed one to the highest holding data or an allocation. */
-async function readSegments(target: Target, live: readonly AcceptorStatus[], spaces: readonly string[], typed: ReadonlyMap<string, SpaceMeta>, quiet: boolean): Promise<SegmentRow[]> {
+/** A space whose segments were not all read. */
+interface CutSegments {
+  readonly space: string;
+  readonly first: number;
+  readonly last: number;
+  readonly shown: number;
+}
+
+/** Segments from the lowest untrimmed one to the highest holding data or an allocation, at most INSPECT_LIMITS.segmentsMax per space. */
+async function readSegments(
+  target: Target,
+  live: readonly AcceptorStatus[],
+  spaces: readonly string[],
+  typed: ReadonlyMap<string, SpaceMeta>,
+  quiet: boolean,
+): Promise<{ rows: SegmentRow[]; cut: CutSegments[] }> {
   const jobs: { space: string; segmentSize: number; segment: number }[] = [];
+  const cut: CutSegments[] = [];
   for (const space of spaces) {
     const segmentSize = typed.get(space)?.segmentSize;
     if (segmentSize === undefined) continue;
-    let highest = -1;
-    let trim = 0;
-    let allocHighest = -1;
-    for (const s of live) {
-      for (const x of s.spaces) {
-        if (x.name === space) {
-          highest = Math.max(highest, x.highestAccepted);
-          trim = Math.max(trim, x.trimMark);
-        } else if (x.name === allocSpaceOf(space)) allocHighest = Math.max(allocHighest, x.highestAccepted);
-      }
-    }
-    const last = Math.max(highest < 0 ? -1 : Math.floor(highest / segmentSize), allocHighest);
-    const first = Math.floor(trim / segmentSize);
+    const { first, last } = segmentSpan(live, space, segmentSize);
     for (let seg = first; seg <= last && seg < first + INSPECT_LIMITS.segmentsMax; seg++) jobs.push({ space, segmentSize, segment: seg });
+    if (last - first + 1 > INSPECT_LIMITS.segmentsMax) cut.push({ space, first, last, shown: INSPECT_LIMITS.segmentsMax });
   }
-  if (jobs.length === 0) return [];
+  if (jobs.length === 0) return { rows: [], cut };
   const progress = quiet ? undefined : new Progress("checking segments", jobs.length);
-  const rows: SegmentRow[] = new Array(jobs.length);
-  await withClient(target, async (client) => {
-    let next = 0;
-    const worker = async () => {
-      while (next < jobs.length) {
-        const k = next++;
-        const j = jobs[k]!;
-        const r = await settle(client.check(j.space, j.segment));
-        rows[k] = { ...j, result: r.ok ? r.value : { _tag: "Error", error: r.error } };
-        progress?.tick();
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(INSPECT_LIMITS.checksInFlightMax, jobs.length) }, worker));
-  });
+  const rows = await withClient(target, (client) =>
+    mapInFlight(jobs, INSPECT_LIMITS.checksInFlightMax, async (j): Promise<SegmentRow> => {
+      const r = await settle(client.check(j.space, j.segment));
+      progress?.tick();
+      return { ...j, result: r.ok ? r.value : { _tag: "Error", error: r.error } };
+    }),
+  );
   progress?.finish();
-  return rows;
+  return { rows, cut };
 }
 
 interface AddressView {
@@ -236,6 +187,10 @@ interface AddressView {
   readonly from: number;
   readonly to: number;
   readonly replies: Answer<InspectReply>[];
+  /** The highest accepted index any acceptor reported. */
+  readonly highest: number;
+  /** The default window stopped below it (no --to given). */
+  readonly cut: boolean;
 }
 
 async function readAddresses(target: Target, live: readonly AcceptorStatus[], space: string, fromFlag: Option.Option<number>, toFlag: Option.Option<number>): Promise<AddressView> {
@@ -247,7 +202,7 @@ async function readAddresses(target: Target, live: readonly AcceptorStatus[], sp
   if (to <= from) throw usage(`--to ${to} must be above --from ${from}`);
   if (to - from > LIMITS.rangeMax) throw usage(`inspect at most ${LIMITS.rangeMax} addresses at once`);
   const replies = await eachAcceptor(target, (a) => a.inspect({ space, from, to }));
-  return { space, from, to, replies };
+  return { space, from, to, replies, highest, cut: Option.isNone(toFlag) && highest >= to };
 }
 
 function printAddresses(target: Target, v: AddressView): void {
@@ -270,6 +225,7 @@ function printAddresses(target: Target, v: AddressView): void {
   });
   for (const i of [...byIndex.keys()].sort((a, b) => a - b)) rows.push(...byIndex.get(i)!);
   printLine(rows.length > 0 ? table(["ADDRESS", "ACCEPTOR", "PROMISED", "ACCEPTED", "COMMITTED", "VALUE"], rows) : "(no address in range holds state)");
+  if (v.cut) printLine(`(truncated: showing ${v.to - v.from} addresses from ${v.from}; values are accepted up to ${v.space}[${v.highest}]: give --from and --to to see more)`);
   const ranges: string[][] = [];
   v.replies.forEach((r, k) => {
     if (!r.ok) return;
@@ -295,4 +251,4 @@ export const inspectCommand = Command.make(
     conn: connectionFlags,
   },
   (c) => task(() => runInspect(c)),
-).pipe(Command.withDescription("Show spaces, trim marks, segments, logs (tail, holes, streams) and, per address, each acceptor's promised/accepted/committed state"));
+);

@@ -7,7 +7,7 @@
  * says so in the log's words.
  */
 import { randomUUID } from "node:crypto";
-import { Option } from "effect";
+import * as Option from "effect/Option";
 import { Flag } from "effect/cli";
 import { type Backpointer, PREV_UNKNOWN } from "../log/core/entry.ts";
 import { READ_DEFAULTS, scanTail } from "../log/core/read.ts";

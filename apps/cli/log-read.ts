@@ -4,12 +4,14 @@
  * stay empty past the hole timeout), or one stream's entries by their backpointers. `subscribe`
  * prints one JSON line per entry as it arrives, in slot order (fills skipped).
  */
-import { Option } from "effect";
+import * as Option from "effect/Option";
 import { Argument, Command, Flag } from "effect/cli";
 import { keyString } from "../log/core/entry.ts";
 import type { SlotRead } from "../log/core/read.ts";
 import { checkIndex, connectionFlags } from "./cluster.ts";
 import { task, usage } from "./errors.ts";
+import { withDefaultShown } from "./flags.ts";
+import { follow } from "./log-follow.ts";
 import { sequencerFlag, withLog } from "./log-open.ts";
 import { markServing } from "./run.ts";
 import { jsonValue, printJson, printLine, showValue, table } from "./output.ts";
@@ -91,25 +93,30 @@ const subscribe = Command.make(
   "subscribe",
   {
     name: logNameArg,
-    from: Flag.Int("from").pipe(Flag.withDefault(0), Flag.withDescription("first slot")),
+    from: Flag.Int("from").pipe(withDefaultShown("first slot", 0)),
     stream: streamFlag,
     count: Flag.optional(Flag.Int("count").pipe(Flag.withDescription("stop after this many entries (default: run until Ctrl-C)"))),
     conn: connectionFlags,
   },
   (c) =>
-    task(async () => {
+    task(async (signal) => {
       const from = checkIndex(c.from, "--from");
       const count = Option.map(c.count, (n) => checkIndex(n, "--count"));
       if (Option.isSome(count) && count.value === 0) return;
       await withLog(c.conn, c.name, Option.none(), { kind: "read" }, async ({ log }) => {
         if (Option.isNone(count)) markServing();
         let seen = 0;
-        for await (const r of log.subscribe(from, Option.isSome(c.stream) ? { stream: c.stream.value } : {})) {
+        const notice = (line: string) => process.stderr.write(`worm log subscribe: ${line}\n`);
+        for await (const r of follow(log, from, Option.getOrUndefined(c.stream), signal, notice)) {
           printJson(slotJson(r));
           if (Option.isSome(count) && ++seen >= count.value) return;
         }
       });
     }),
-).pipe(Command.withDescription("Print one JSON line per entry from --from on, in slot order, as entries arrive (fills skipped); runs until --count entries or Ctrl-C"));
+).pipe(
+  Command.withDescription(
+    "Print one JSON line per entry from --from on, in slot order, as entries arrive (fills skipped); through a quorum loss it waits and resumes where it was; runs until --count entries or Ctrl-C",
+  ),
+);
 
 export const logReadCommands = [read, subscribe] as const;

@@ -12,21 +12,22 @@
  * an acceptor.
  */
 import { randomUUID } from "node:crypto";
-import { Effect, Option } from "effect";
+import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import { SequencerNode } from "../log/node/sequencer-node.ts";
 import { startSequencerServer } from "../log/node/sequencer-server.ts";
 import { readTlsFiles } from "../../wor/node/cluster-config.ts";
 import type { ServerTls } from "../../wor/node/grpc-serving.ts";
-import { type ConnectionInput, connectionFlags, loadCluster, openClient, parsePeers, resolveTarget } from "./cluster.ts";
+import { type ConnectionInput, type Target, connectionFlags, loadCluster, openClient, parsePeers, resolveTarget } from "./cluster.ts";
 import { operational, task, usage } from "./errors.ts";
 import { parseListen } from "./node.ts";
 import { printJson } from "./output.ts";
 import { markServing } from "./run.ts";
 
 /** The cluster file's server certificate, when it has one. */
-async function clusterTls(conn: ConnectionInput): Promise<ServerTls | undefined> {
-  const file = Option.getOrUndefined(conn.cluster);
+async function clusterTls(target: Target): Promise<ServerTls | undefined> {
+  const file = target.source?.file;
   if (file === undefined) return undefined;
   const tls = (await loadCluster(file)).tls;
   if (!tls) return undefined;
@@ -42,7 +43,7 @@ async function start(c: { listen: string; advertise: Option.Option<string>; owne
   const owner = Option.getOrElse(c.owner, () => `sequencer-${randomUUID()}`);
   if (owner.length === 0 || owner.length > 128 || /\s/.test(owner)) throw usage("--owner must be 1-128 characters without whitespace");
   const target = await resolveTarget(c.conn);
-  const tls = await clusterTls(c.conn);
+  const tls = await clusterTls(target);
   const { client } = openClient(target);
   const sequencer = new SequencerNode({ client, owner });
   try {

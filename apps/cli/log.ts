@@ -5,13 +5,13 @@
  * request (`--embedded-sequencer`), from a sequencer embedded in the command (single-writer mode).
  * A payload over the slot limit is refused before anything is sent.
  */
-import { readFile, stat } from "node:fs/promises";
-import { Option } from "effect";
+import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import { LIMITS } from "../../paxos/limits.ts";
 import { ENTRY_LIMITS, type IdempotencyKey, entryProblem, entryTooLarge } from "../log/core/entry.ts";
 import { checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
-import { CliFailure, task, usage } from "./errors.ts";
+import { task, usage } from "./errors.ts";
+import { readBounded } from "./input.ts";
 import { sequencerFlag, withLog } from "./log-open.ts";
 import { reportCreate } from "./space.ts";
 import { json, logNameArg, logReadCommands } from "./log-read.ts";
@@ -39,18 +39,7 @@ function parseKey(text: string): IdempotencyKey {
 async function payloads(data: string | undefined, dataFile: string | undefined): Promise<Uint8Array[]> {
   if (data !== undefined && dataFile !== undefined) throw usage("give --data or --data-file, not both");
   if (data !== undefined) return [new TextEncoder().encode(data)];
-  if (dataFile !== undefined) {
-    let bytes: Uint8Array;
-    try {
-      const size = (await stat(dataFile)).size;
-      if (size > LIMITS.valueBytesMax) throw usage(`--data-file: ${dataFile} is ${size} bytes; a log entry holds at most ${LIMITS.valueBytesMax} bytes (payload, key and stream tags)`);
-      bytes = new Uint8Array(await readFile(dataFile));
-    } catch (e) {
-      if (e instanceof CliFailure) throw e;
-      throw usage(`--data-file: cannot read ${dataFile}: ${(e as Error).message}`);
-    }
-    return [bytes];
-  }
+  if (dataFile !== undefined) return [await readBounded(dataFile, LIMITS.valueBytesMax, "--data-file", `a log entry holds at most ${LIMITS.valueBytesMax} bytes (payload, key and stream tags)`)];
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   const lines = Buffer.concat(chunks).toString("utf8").split("\n");
@@ -126,7 +115,4 @@ const trim = Command.make("trim", { name: logNameArg, below: Flag.Int("below").p
   }),
 ).pipe(Command.withDescription("Trim the log below --below (monotone, durable): reads there answer trimmed from now on"));
 
-export const logCommand = Command.make("log").pipe(
-  Command.withDescription("The shared log: create, append, read, tail, subscribe, trim, and run a sequencer"),
-  Command.withSubcommands([create, append, ...logReadCommands, tail, trim, logSequencerCommand]),
-);
+export const logCommand = Command.make("log").pipe(Command.withSubcommands([create, append, ...logReadCommands, tail, trim, logSequencerCommand]));

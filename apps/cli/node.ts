@@ -11,7 +11,8 @@
  * could let a second value be chosen. A damaged directory (its storage lost a batch it acknowledged,
  * or a stored value changed; see wor/README.md) is refused for the same reason.
  */
-import { Effect, Option } from "effect";
+import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import { type ClusterConfig, acceptorOf, readTlsFiles } from "../../wor/node/cluster-config.ts";
 import type { ServerTls } from "../../wor/node/grpc-server.ts";
@@ -145,4 +146,4 @@ export const nodeCommand = Command.make("node", nodeFlags, (c) =>
         process.stdout.write(`${JSON.stringify({ event: "stopped", acceptorId: a.acceptorId })}\n`);
       }),
   ),
-).pipe(Command.withDescription("Run one acceptor on durable storage until SIGINT/SIGTERM; prints a JSON line with its port when it listens"));
+);

@@ -4,7 +4,12 @@
  * long work when stdout is a terminal.
  */
 import { formatBallot, type Ballot } from "../../paxos/ballot.ts";
-import { usage } from "./errors.ts";
+
+/** The npm scripts that run worm from a clone (`npm run worm -- …`, `npm run dev`). */
+export const NPM_SCRIPTS: ReadonlySet<string> = new Set(["worm", "dev"]);
+
+/** How the user runs worm, for the commands worm suggests: `npm run worm --` through a clone's npm scripts, else `worm`. */
+export const wormCommand = (): string => (NPM_SCRIPTS.has(process.env.npm_lifecycle_event ?? "") ? "npm run worm --" : "worm");
 
 export function printLine(text = ""): void {
   process.stdout.write(`${text}\n`);
@@ -63,20 +68,6 @@ export function jsonValue(b: Uint8Array): { hex: string; text?: string; bytes: n
 
 export const showBallot = (b: Ballot): string => formatBallot(b);
 
-/** The bytes a user gave: UTF-8 text (`--value`) or hex (`--hex`), exactly one of them. */
-export function inputBytes(text: string | undefined, hex: string | undefined, what = "value"): Uint8Array {
-  if (text !== undefined && hex !== undefined) throw usage(`give the ${what} once: --${what} TEXT or --hex HEX, not both`);
-  if (text !== undefined) return new TextEncoder().encode(text);
-  if (hex !== undefined) return parseHex(hex);
-  throw usage(`missing ${what}: give --${what} TEXT or --hex HEX`);
-}
-
-function parseHex(hex: string): Uint8Array {
-  const h = hex.startsWith("0x") || hex.startsWith("0X") ? hex.slice(2) : hex;
-  if (h.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(h)) throw usage(`not a hex string: ${JSON.stringify(hex.slice(0, 40))}`);
-  return new Uint8Array(Buffer.from(h, "hex"));
-}
-
 /** A progress bar on stdout, drawn only when stdout is a terminal; otherwise silent. */
 export class Progress {
   private readonly enabled: boolean;
@@ -117,5 +108,36 @@ export class Progress {
     const full = Math.round(frac * width);
     const bar = `${"█".repeat(full)}${"░".repeat(width - full)}`;
     this.stream.write(`\r${this.label} ${bar} ${Math.floor(frac * 100)}% (${this.done}/${this.total})`);
+  }
+}
+
+/**
+ * A status line for work whose end is not known in advance: redrawn in place at most every
+ * `ttyEveryMs` on a terminal; elsewhere (when asked for, e.g. `--progress` into a file) one line
+ * at most every `lineEveryMs`. Silent when neither.
+ */
+export class StatusLine {
+  private last = Number.NEGATIVE_INFINITY;
+  private readonly tty: boolean;
+
+  constructor(
+    private readonly enabled: boolean,
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+    private readonly ttyEveryMs = 100,
+    private readonly lineEveryMs = 1_000,
+  ) {
+    this.tty = stream.isTTY === true;
+  }
+
+  update(text: () => string): void {
+    if (!this.enabled) return;
+    const now = Date.now();
+    if (now - this.last < (this.tty ? this.ttyEveryMs : this.lineEveryMs)) return;
+    this.last = now;
+    this.stream.write(this.tty ? `\r\u001b[2K${text()}` : `${text()}\n`);
+  }
+
+  finish(): void {
+    if (this.enabled && this.tty) this.stream.write("\r\u001b[2K");
   }
 }

@@ -4,8 +4,11 @@
  * interrupt the command, whose finalizers close servers and storage. A serving command (dev, node)
  * stopped by a signal exits 0: that is how it is meant to end.
  */
-import { Cause, Effect, Exit, Layer } from "effect";
-import { CliConfig, CliError, CliOutput, Command, GlobalFlag, type HelpDoc } from "effect/cli";
+import * as Cause from "effect/Cause";
+import * as Effect from "effect/Effect";
+import * as Exit from "effect/Exit";
+import * as Layer from "effect/Layer";
+import { CliConfig, CliError, CliOutput, Command, Flag, GlobalFlag, type HelpDoc } from "effect/cli";
 import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner";
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem";
 import * as NodePath from "@effect/platform-node/NodePath";
@@ -22,8 +25,14 @@ const NodeLayer = Layer.provideMerge(
   Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeStdio.layer, NodeTerminal.layer),
 );
 
+/** `--version` without effect/cli's `-v` alias: `-v` is the verbs' --verbose. */
+const Version = GlobalFlag.Action({
+  flag: Flag.Boolean("version").pipe(Flag.withDescription("Show version information"), Flag.withDefault(false)),
+  run: GlobalFlag.Version.run,
+});
+
 /** --help, --version, --completions; no interactive wizard, no log level (worm does not log through Effect). */
-const BUILT_INS = [GlobalFlag.Help, GlobalFlag.Version, GlobalFlag.Completions];
+const BUILT_INS = [GlobalFlag.Help, Version, GlobalFlag.Completions];
 
 let serving = false;
 /** A long-running command calls this once it serves: a signal then ends it with exit code 0. */
@@ -67,7 +76,7 @@ function failureOf(cause: Cause.Cause<unknown>, implicitHelp: HelpDoc.HelpDoc | 
 }
 
 /** Run `root` on `argv`; the process ends with the command's exit code once everything it opened is closed. */
-export function runCli<Name extends string, Input, E, R extends never, CI>(root: Command.Command<Name, Input, CI, E, R>, argv: readonly string[], version: string): void {
+export function runCli<Name extends string, Input, E, R, CI>(root: Command.Command<Name, Input, CI, E, R>, argv: readonly string[], version: string): void {
   let implicitHelp: HelpDoc.HelpDoc | undefined;
   const presenter: CliOutput.Presenter = {
     present: (event) =>
@@ -89,6 +98,9 @@ export function runCli<Name extends string, Input, E, R extends never, CI>(root:
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // Started by `worm dev --processes`, which holds an IPC channel to this process: stop when it goes away, even killed.
+  process.channel?.unref();
+  process.once("disconnect", onSignal);
   // The reader of our output went away (`worm ... | head`): stop quietly, as a pipe's SIGPIPE would.
   let readerGone = false;
   const onStdoutError = (e: NodeJS.ErrnoException) => {
@@ -100,6 +112,7 @@ export function runCli<Name extends string, Input, E, R extends never, CI>(root:
   fiber.addObserver((exit) => {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    process.off("disconnect", onSignal);
     let code: number = EXIT.ok;
     if (readerGone) code = EXIT.ok;
     else if (Exit.isFailure(exit)) {

@@ -7,7 +7,7 @@
  * later capture may still choose it; settle it with `read --recover`). A capture preempted by a
  * higher ballot is retried above it by the library itself (wor/README.md, "Retries").
  */
-import { Option } from "effect";
+import * as Option from "effect/Option";
 import { Argument, Command, Flag } from "effect/cli";
 import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import { isOwnerBallot } from "../../paxos/ballot.ts";
@@ -16,12 +16,14 @@ import type { ReadResult } from "../../wor/core/results.ts";
 import { checkAddress, checkRange } from "../../wor/core/validate.ts";
 import { checkIndex, checkSpaceName, connectionFlags, openTyped, resolveTarget, withClient } from "./cluster.ts";
 import { CliFailure, EXIT, task, usage } from "./errors.ts";
-import { inputBytes, jsonValue, printJson, printLine, showBallot, showValue, table } from "./output.ts";
+import { valueBytes } from "./input.ts";
+import { jsonValue, printJson, printLine, showBallot, showValue, table } from "./output.ts";
 
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print one JSON document"));
 const valueFlags = {
-  value: Flag.optional(Flag.String("value").pipe(Flag.withDescription("the value as UTF-8 text"))),
+  value: Flag.optional(Flag.String("value").pipe(Flag.withDescription("the value as UTF-8 text ('-': standard input, its bytes as they are)"))),
   hex: Flag.optional(Flag.String("hex").pipe(Flag.withDescription("the value as hex bytes"))),
+  valueFile: Flag.optional(Flag.String("value-file").pipe(Flag.withDescription("the value: this file's bytes ('-': standard input)"))),
 };
 const spaceArg = Argument.String("space").pipe(Argument.withDescription("a space created with 'worm space create'"));
 const addressArg = Argument.Int("address").pipe(Argument.withDescription("the register's index in the space"));
@@ -31,7 +33,8 @@ const segmentArg = Argument.Int("segment").pipe(Argument.withDescription("the se
 const refused = (message: string) => new CliFailure(message, EXIT.refused);
 const unknownOutcome = (message: string) => new CliFailure(message, EXIT.unknown);
 
-const givenBytes = (v: { value: Option.Option<string>; hex: Option.Option<string> }) => inputBytes(Option.getOrUndefined(v.value), Option.getOrUndefined(v.hex));
+const givenBytes = (v: { value: Option.Option<string>; hex: Option.Option<string>; valueFile: Option.Option<string> }) =>
+  valueBytes({ value: Option.getOrUndefined(v.value), hex: Option.getOrUndefined(v.hex), valueFile: Option.getOrUndefined(v.valueFile) }, LIMITS.valueBytesMax);
 
 const capture = Command.make(
   "capture",
@@ -63,8 +66,7 @@ const write = Command.make("write", { space: spaceArg, address: addressArg, ...v
   task(async () => {
     const space = checkSpaceName(c.space);
     const index = address(c.address);
-    const value = givenBytes(c);
-    if (value.byteLength > LIMITS.valueBytesMax) throw usage(`value of ${value.byteLength} bytes exceeds ${LIMITS.valueBytesMax}`);
+    const value = await givenBytes(c);
     const target = await resolveTarget(c.conn);
     const at = `${space}[${index}]`;
     const report = (doc: Record<string, unknown>) => {
@@ -118,8 +120,7 @@ const unsafeWrite = Command.make("unsafe-write", { space: spaceArg, address: add
   task(async () => {
     const space = checkSpaceName(c.space);
     const index = address(c.address);
-    const value = givenBytes(c);
-    if (value.byteLength > LIMITS.valueBytesMax) throw usage(`value of ${value.byteLength} bytes exceeds ${LIMITS.valueBytesMax}`);
+    const value = await givenBytes(c);
     const target = await resolveTarget(c.conn);
     const at = `${space}[${index}]`;
     const w = await withClient(target, async (client) => {
@@ -200,7 +201,7 @@ const alloc = Command.make("alloc", { space: spaceArg, segment: segmentArg, ...v
   task(async () => {
     const space = checkSpaceName(c.space);
     const segment = checkIndex(c.segment, "segment");
-    const meta = givenBytes(c);
+    const meta = await givenBytes(c);
     const target = await resolveTarget(c.conn);
     const r = await withClient(target, async (client) => {
       await openTyped(client, target, space, "registers");
@@ -242,7 +243,4 @@ function addressRange(at: number, toFlag: Option.Option<number>): { from: number
   return { from, to };
 }
 
-export const worCommand = Command.make("wor").pipe(
-  Command.withDescription("Write-once registers: capture, write, read, trim, allocate"),
-  Command.withSubcommands([capture, write, unsafeWrite, read, trim, alloc, check]),
-);
+export const worCommand = Command.make("wor").pipe(Command.withSubcommands([capture, write, unsafeWrite, read, trim, alloc, check]));

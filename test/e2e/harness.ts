@@ -14,6 +14,8 @@ import { WorClient } from "../../wor/node/client.ts";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const WORM = join(REPO, "apps/cli/bin/worm.ts");
+/** tsx's loader by its full address: a `worm` started in a directory outside the repository finds it too. */
+const TSX = import.meta.resolve("tsx");
 
 /** No process a test starts outlives this (a hung child fails its test instead of the whole run). */
 export const PROCESS_DEADLINE_MS = 150_000;
@@ -28,6 +30,11 @@ export interface Finished {
 
 export interface WormOptions {
   readonly cwd?: string;
+  /** Run this `worm` executable (an installed one, started through its shebang) instead of the repository's source. */
+  readonly bin?: string;
+  /** Environment variables to set (undefined: remove). WORM_CLUSTER is removed and WORM_CONFIG_DIR points at
+   *  a directory that does not exist unless given here, so the caller's own contexts never leak into a test. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
   /** Written to the process's stdin, which is then closed (default: no stdin). */
   readonly input?: string;
   readonly deadlineMs?: number;
@@ -43,11 +50,13 @@ export class Worm {
   private readonly waiters = new Set<() => void>();
 
   constructor(args: readonly string[], options: WormOptions = {}) {
-    const { cwd = REPO, input, deadlineMs = PROCESS_DEADLINE_MS } = options;
-    this.child = spawn(process.execPath, ["--import", "tsx", WORM, ...args], {
+    const { cwd = REPO, input, deadlineMs = PROCESS_DEADLINE_MS, bin } = options;
+    const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", WORM_CLUSTER: undefined, WORM_CONFIG_DIR: join(tmpdir(), "worm-harness-no-config"), ...options.env };
+    for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+    this.child = spawn(bin ?? process.execPath, bin ? args : ["--import", TSX, WORM, ...args], {
       cwd,
       stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
+      env,
     });
     if (input !== undefined) this.child.stdin!.end(input);
     const deadline = setTimeout(() => {

@@ -86,9 +86,16 @@ function* captureOnce(ctx: OpContext, space: SpaceName, from: number, to: number
   if (p.kind === "pending") return fail("internal", "prepare resumed while pending");
   const held: Capture = { space, from, to, ballot };
   const written = new Map<number, Uint8Array>();
-  // Finish every value found, under our ballot (never overwrite what may be chosen), in accepts
-  // within the wire's limits.
-  const found = [...p.adopted].map(([index, a]) => ({ index, value: a.value }));
+  // A value some acceptor reported committed is chosen already: it is written, nothing to finish.
+  for (const i of p.chosen) {
+    const a = p.adopted.get(i);
+    if (!a) continue;
+    written.set(i, a.value);
+    ctx.remember(space, i, a.value);
+  }
+  // Finish every other value found, under our ballot (never overwrite what may be chosen), in
+  // accepts within the wire's limits.
+  const found = [...p.adopted].filter(([index]) => !p.chosen.has(index)).map(([index, a]) => ({ index, value: a.value }));
   for (const entries of chunkEntries(found)) {
     const done = yield* accept(ctx, held.space, ballot, entries);
     if (!done.ok) return done;

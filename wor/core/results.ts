@@ -35,8 +35,11 @@ export type WriteResult =
 
 export type ReadResult =
   | { readonly _tag: "Written"; readonly value: Uint8Array }
+  /** A quorum reported nothing: nothing is chosen now. (A minority may still hold a value that a
+   *  later capture finishes: never cache Unwritten.) */
   | { readonly _tag: "Unwritten" }
-  /** A mixed picture (some acceptor holds an unchosen value). Ask for `recover` to settle it. */
+  /** A mixed picture: neither a quorum agreeing on a value nor a quorum holding nothing answered.
+   *  Ask for `recover` to settle it. */
   | { readonly _tag: "Pending" }
   | { readonly _tag: "Trimmed" };
 

@@ -13,17 +13,9 @@ import { type ServerTls, startAcceptorServer } from "./grpc-server.ts";
 import type { SessionBudgetLimits } from "./session-budget.ts";
 import { StorageDamaged } from "./storage.ts";
 import { LevelStorage } from "./storage-level.ts";
+import { AcceptorStartFailure } from "./start-failure.ts";
 
-/** Why an acceptor did not start (or stopped): `refused` is about its data directory, the rest about the machine. */
-export class AcceptorStartFailure extends Error {
-  override readonly name = "AcceptorStartFailure";
-  constructor(
-    readonly reason: "refused" | "inUse" | "cannotOpen" | "cannotListen" | "stopped",
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { AcceptorStartFailure };
 
 export interface AcceptorSpec {
   readonly clusterId: string;

@@ -1,0 +1,239 @@
+/**
+ * `worm dev`'s cluster: its layout under the data directory (acceptor i in `acceptor-i`, the cluster
+ * file `cluster.json`, the cluster id reused from it on later runs), and the in-process mode: N
+ * acceptors on classic-level storage and a log sequencer, all in this process. The other mode, one
+ * process each, is dev-processes.ts; both give the command a `DevRunning`.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
+import { majority } from "../../paxos/quorum.ts";
+import { CLUSTER_LIMITS } from "../../wor/node/cluster-config.ts";
+import { type RunningAcceptor, startAcceptor } from "../../wor/node/run-acceptor.ts";
+import { SequencerNode } from "../log/node/sequencer-node.ts";
+import { type SequencerServer, startSequencerServer } from "../log/node/sequencer-server.ts";
+import { DEFAULT_SEGMENT_SIZE, type Target, loadCluster, openClient } from "./cluster.ts";
+import { CliFailure, operational, usage } from "./errors.ts";
+
+export interface DevOptions {
+  readonly dataDir: string;
+  readonly acceptors: number;
+  /** Acceptor i (1-based) listens on basePort + i - 1, the sequencer on the next port; 0: any free ports. */
+  readonly basePort: number;
+  readonly host?: string;
+}
+
+/** One row of `worm dev`'s status table. */
+export interface StatusRow {
+  /** "acceptor 2", "sequencer". */
+  readonly role: string;
+  readonly address: string;
+  readonly pid: number | undefined;
+  /** "up", "not answering", "stopped (signal SIGKILL)", ... */
+  readonly state: string;
+  readonly data: string;
+}
+
+/** A running dev cluster, whichever the mode. */
+export interface DevRunning {
+  readonly clusterId: string;
+  readonly clusterFile: string;
+  /** The acceptors and the sequencer, as the cluster file names them. */
+  readonly target: Target;
+  readonly sequencer: string;
+  readonly acceptors: readonly { readonly acceptorId: number; readonly host: string; readonly port: number; readonly dataDir: string; readonly pid: number }[];
+  /** Each acceptor and the sequencer, as they are now. */
+  status(): StatusRow[];
+  /** Rejects when the cluster stops on its own (in this process: an acceptor failed); never resolves. */
+  readonly stopped: Promise<never>;
+  close(): Promise<void>;
+}
+
+/** What a run starts from: the data directory's cluster id and segment size, and which acceptors are new. */
+export interface DevLayout {
+  readonly dataDir: string;
+  readonly clusterFile: string;
+  readonly host: string;
+  readonly clusterId: string;
+  readonly segmentSize: number;
+  readonly ids: readonly number[];
+  /** Acceptors with no directory yet: they start with --init. */
+  readonly fresh: readonly number[];
+  /** The port acceptor `id` asks for (0: any), and the sequencer's. */
+  port(id: number): number;
+  readonly sequencerPort: number;
+}
+
+export const acceptorDir = (dataDir: string, id: number) => join(dataDir, `acceptor-${id}`);
+
+/** A path as the user would type it: relative below the working directory, absolute elsewhere. */
+export function displayPath(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r === "" || r.startsWith("..") ? p : r;
+}
+
+/** Check the options and read what an earlier run left in the data directory. */
+export async function devLayout(o: DevOptions): Promise<DevLayout> {
+  if (!Number.isSafeInteger(o.acceptors) || o.acceptors < 1 || o.acceptors > CLUSTER_LIMITS.acceptorsMax) {
+    throw usage(`--acceptors must be 1..${CLUSTER_LIMITS.acceptorsMax} (got ${o.acceptors})`);
+  }
+  if (!Number.isSafeInteger(o.basePort) || o.basePort < 0 || o.basePort + o.acceptors > 65_535) {
+    throw usage(`--base-port must be 0 or a port such that all ${o.acceptors + 1} ports (acceptors and the sequencer) fit below 65536`);
+  }
+  const dataDir = resolve(o.dataDir);
+  const clusterFile = join(dataDir, "cluster.json");
+  let clusterId: string;
+  let segmentSize = DEFAULT_SEGMENT_SIZE;
+  if (existsSync(clusterFile)) {
+    const config = await loadCluster(clusterFile);
+    if (config.acceptors.length !== o.acceptors) {
+      throw usage(`${dataDir} holds a cluster of ${config.acceptors.length} acceptors; run with --acceptors ${config.acceptors.length} or use another --data-dir`);
+    }
+    clusterId = config.clusterId;
+    segmentSize = config.segmentSize;
+  } else {
+    const leftovers = existsSync(dataDir) ? (await readdir(dataDir)).filter((n) => n.startsWith("acceptor-")) : [];
+    if (leftovers.length > 0) throw usage(`${dataDir} holds acceptor data (${leftovers.join(", ")}) but no cluster.json; remove the directory or use another --data-dir`);
+    clusterId = `dev-${randomBytes(4).toString("hex")}`;
+  }
+  await mkdir(dataDir, { recursive: true });
+  const ids = Array.from({ length: o.acceptors }, (_, k) => k + 1);
+  return {
+    dataDir,
+    clusterFile,
+    host: o.host ?? "127.0.0.1",
+    clusterId,
+    segmentSize,
+    ids,
+    fresh: ids.filter((id) => !existsSync(acceptorDir(dataDir, id))),
+    port: (id) => (o.basePort === 0 ? 0 : o.basePort + id - 1),
+    sequencerPort: o.basePort === 0 ? 0 : o.basePort + o.acceptors,
+  };
+}
+
+/** Directories this run initialised hold nothing but an identity, and no cluster file names them
+ *  yet: after a failed start they are removed, so that the next run starts fresh instead of refusing leftovers. */
+export async function removeFresh(layout: DevLayout): Promise<void> {
+  if (!existsSync(layout.clusterFile)) await Promise.all(layout.fresh.map((id) => rm(acceptorDir(layout.dataDir, id), { recursive: true, force: true })));
+}
+
+/** The target of the acceptors at `addresses` (no TLS, no token: a local cluster). */
+export const devTarget = (layout: DevLayout, addresses: readonly string[], sequencers: readonly string[]): Target => ({
+  addresses,
+  acceptorIds: layout.ids,
+  clusterId: layout.clusterId,
+  segmentSize: layout.segmentSize,
+  quorum: majority(layout.ids.length),
+  security: {},
+  timeoutMs: 5_000,
+  sequencers,
+});
+
+/** Write (or rewrite) the cluster file, atomically. */
+export async function writeClusterFile(layout: DevLayout, target: Target): Promise<void> {
+  const file = {
+    clusterId: layout.clusterId,
+    segmentSize: layout.segmentSize,
+    quorum: target.quorum,
+    acceptors: layout.ids.map((id, k) => ({ id, address: target.addresses[k]!, dataDir: relative(layout.dataDir, acceptorDir(layout.dataDir, id)) })),
+    ...(target.sequencers.length > 0 ? { sequencers: target.sequencers } : {}),
+  };
+  try {
+    const tmp = `${layout.clusterFile}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(file, null, 2)}\n`);
+    await rename(tmp, layout.clusterFile);
+  } catch (e) {
+    throw operational(`cannot write ${layout.clusterFile}: ${(e as Error).message}`);
+  }
+}
+
+/** "…; pick another --base-port, or --base-port 0 for free ports" on a port in use. */
+export const portHint = (message: string): string => (/in use|EADDRINUSE/i.test(message) ? `${message}; pick another --base-port, or --base-port 0 for free ports` : message);
+
+/** The in-process mode: start the acceptors and the sequencer here, and write the cluster file. */
+export async function startDevCluster(o: DevOptions): Promise<DevRunning> {
+  const layout = await devLayout(o);
+  const started = await Promise.allSettled(
+    layout.ids.map((id) =>
+      startAcceptor({ clusterId: layout.clusterId, acceptorId: id, dataDir: acceptorDir(layout.dataDir, id), host: layout.host, port: layout.port(id), init: layout.fresh.includes(id) }),
+    ),
+  );
+  const acceptors = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  const closeAll = async () => {
+    await Promise.allSettled(acceptors.map((a) => a.close()));
+  };
+  if (failed) {
+    await closeAll();
+    await removeFresh(layout);
+    const e = failed.reason;
+    if (e instanceof CliFailure) throw new CliFailure(portHint(e.message), e.exitCode);
+    throw e;
+  }
+  const addresses = acceptors.map((a) => `${a.host}:${a.port}`);
+  let sequencer: DevSequencer;
+  try {
+    sequencer = await startDevSequencer(devTarget(layout, addresses, []), layout.host, layout.sequencerPort);
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+  const closeEverything = async () => {
+    await sequencer.close();
+    await closeAll();
+  };
+  const target = devTarget(layout, addresses, [sequencer.address]);
+  try {
+    await writeClusterFile(layout, target);
+  } catch (e) {
+    await closeEverything();
+    throw e;
+  }
+  const stopped = Promise.race(acceptors.map((a) => a.stopped));
+  stopped.catch(() => {});
+  let closing: Promise<void> | undefined;
+  const rows = (): StatusRow[] => [
+    ...acceptors.map((a: RunningAcceptor, k) => ({ role: `acceptor ${a.acceptorId}`, address: addresses[k]!, pid: process.pid, state: "up", data: displayPath(a.dataDir) })),
+    { role: "sequencer", address: sequencer.address, pid: process.pid, state: "up", data: "" },
+  ];
+  return {
+    clusterId: layout.clusterId,
+    clusterFile: layout.clusterFile,
+    target,
+    sequencer: sequencer.address,
+    acceptors: acceptors.map((a) => ({ acceptorId: a.acceptorId, host: a.host, port: a.port, dataDir: a.dataDir, pid: process.pid })),
+    status: rows,
+    stopped,
+    close: () => (closing ??= closeEverything()),
+  };
+}
+
+interface DevSequencer {
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/** The cluster's log sequencer, in this process: a `worm log sequencer` with a fresh owner. */
+async function startDevSequencer(target: Target, host: string, port: number): Promise<DevSequencer> {
+  const { client } = openClient(target);
+  const node = new SequencerNode({ client, owner: `dev-sequencer-${randomUUID()}` });
+  let server: SequencerServer;
+  try {
+    server = await startSequencerServer({ sequencer: node, host, port });
+  } catch (e) {
+    node.close();
+    client.close();
+    throw operational(portHint(`sequencer: cannot listen on ${host}:${port}: ${/in use|EADDRINUSE/i.test(String(e)) ? "address in use" : ((e as Error).message ?? String(e))}`));
+  }
+  const address = `${host}:${server.port}`;
+  node.advertise(address);
+  return {
+    address,
+    async close() {
+      await server.close();
+      node.close();
+      client.close();
+    },
+  };
+}

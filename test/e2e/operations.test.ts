@@ -1,0 +1,109 @@
+/**
+ * docs/OPERATIONS.md on one machine: a CA and a node certificate made with openssl, a cluster file
+ * with mutual TLS and a cluster token, three `worm node --cluster F --id N --init` and a `worm log
+ * sequencer`, a saved context, the verbs of section 4, a wrong token refused, an acceptor killed (the
+ * cluster serves; inspect names it) and its directory wiped (refused, exit 2).
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { test } from "node:test";
+import { Procs, oneLineError, runWorm, tempDir } from "./harness.ts";
+
+/** Free loopback ports: each bound once to learn it, then released. */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer());
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve))));
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  return ports;
+}
+
+/** Section 2's commands, for loopback. */
+function makeCerts(dir: string): void {
+  const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+  run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=worm-ca");
+  run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=worm-node");
+  execFileSync("sh", ["-c", "printf 'subjectAltName=IP:127.0.0.1\\n' > node.ext"], { cwd: dir });
+  run("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "node.pem", "-days", "1", "-extfile", "node.ext");
+}
+
+test("a cluster as docs/OPERATIONS.md runs it: mutual TLS, a token, a context, an acceptor lost", { timeout: 180_000 }, async (t) => {
+  const dir = await tempDir(t, "worm-operations-");
+  const etc = join(dir, "etc");
+  await mkdir(join(etc, "tls"), { recursive: true });
+  try {
+    makeCerts(join(etc, "tls"));
+  } catch {
+    t.skip("openssl is not available");
+    return;
+  }
+  const procs = new Procs(t);
+  const [p1, p2, p3, ps] = await freePorts(4);
+  const file = join(etc, "cluster.json");
+  const token = randomBytes(24).toString("hex");
+  const dataDir = (id: number) => join(dir, "var", `acceptor-${id}`);
+  await writeFile(
+    file,
+    JSON.stringify({
+      clusterId: "prod-1",
+      segmentSize: 4096,
+      acceptors: [p1, p2, p3].map((port, k) => ({ id: k + 1, address: `127.0.0.1:${port}`, dataDir: dataDir(k + 1) })),
+      sequencers: [`127.0.0.1:${ps}`],
+      tls: { cert: "tls/node.pem", key: "tls/node.key", ca: "tls/ca.pem", requireClientCert: true },
+      token,
+    }),
+  );
+
+  // Section 3: each acceptor's first start with --init; a sequencer.
+  const nodes = [1, 2, 3].map((id) => procs.start(["node", "--cluster", file, "--id", String(id), "--init"]));
+  await Promise.all(nodes.map((n) => n.waitForJson((l) => l.event === "listening")));
+  const sequencer = procs.start(["log", "sequencer", "--listen", `127.0.0.1:${ps}`, "--cluster", file]);
+  await sequencer.waitForJson((l) => l.event === "listening");
+
+  // Section 4: a context, then verbs without --cluster.
+  const env = { WORM_CONFIG_DIR: join(dir, "config") };
+  const worm = (args: string[], input?: string) => runWorm(args, { env, cwd: dir, ...(input !== undefined ? { input } : {}) });
+  const ok = async (args: string[], input?: string) => {
+    const f = await worm(args, input);
+    assert.equal(f.code, 0, `worm ${args.join(" ")}: ${f.stderr}`);
+    return f;
+  };
+  await ok(["context", "save", "prod", file]);
+  await ok(["context", "use", "prod"]);
+  const list = await ok(["space", "list", "-v"]);
+  assert.match(list.stderr, new RegExp(`^worm: cluster prod-1 \\(context prod: ${file}\\): acceptors 1 127\\.0\\.0\\.1:${p1}, 2 127\\.0\\.0\\.1:${p2}, 3 127\\.0\\.0\\.1:${p3}; quorum 2; sequencers 127\\.0\\.0\\.1:${ps}\\n$`));
+  await ok(["space", "create", "orders"]);
+  await writeFile(join(dir, "order-7.json"), '{"order":7}');
+  await ok(["wor", "write", "orders", "7", "--value-file", "order-7.json"]);
+  const read = await ok(["wor", "read", "orders", "7", "--json"]);
+  assert.equal((JSON.parse(read.stdout) as { results: { value: { text: string } }[] }).results[0]!.value.text, '{"order":7}');
+  await ok(["log", "create", "events"]);
+  assert.equal((await ok(["log", "append", "events"], "hello\n")).stdout.trim(), "0");
+
+  // The token and the client certificate are required.
+  const wrongToken = await worm(["wor", "read", "orders", "7", "--token", "not-the-cluster-token"]);
+  assert.equal(wrongToken.code, 1);
+  assert.match(oneLineError(wrongToken), /token/);
+  const noCert = await worm(["wor", "read", "orders", "7", "--peers", `127.0.0.1:${p1},127.0.0.1:${p2},127.0.0.1:${p3}`, "--tls-ca", join(etc, "tls", "ca.pem"), "--token", token, "--timeout", "1500"]);
+  assert.equal(noCert.code, 1, "a client without a certificate is not served");
+
+  // Section 5 and 6: one acceptor dies; the cluster serves, inspect names it.
+  await nodes[2]!.kill("SIGKILL");
+  const inspect = await worm(["inspect", "--json", "--timeout", "2000"]);
+  assert.equal(inspect.code, 0, inspect.stderr);
+  const down = (JSON.parse(inspect.stdout) as { acceptors: { address: string; error?: string }[] }).acceptors.filter((a) => a.error !== undefined).map((a) => a.address);
+  assert.deepEqual(down, [`127.0.0.1:${p3}`]);
+  await ok(["wor", "write", "orders", "8", "--value", "with one acceptor down"]);
+
+  // Its disk wiped: refused, exit 2, until it is replaced.
+  await rm(dataDir(3), { recursive: true, force: true });
+  const wiped = await worm(["node", "--cluster", file, "--id", "3"]);
+  assert.equal(wiped.code, 2);
+  assert.match(oneLineError(wiped), /holds no acceptor state/);
+
+  for (const p of [nodes[0]!, nodes[1]!, sequencer]) assert.equal((await p.kill("SIGTERM")).code, 0);
+});
