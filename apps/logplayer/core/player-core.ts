@@ -247,7 +247,8 @@ export class PlayerCore {
   nextWakeup(): number | undefined {
     if (this.stop) return undefined;
     const c = this.config;
-    let at = this.headAt === undefined ? this.startedAt + c.startGraceMs : Number.POSITIVE_INFINITY;
+    // The grace period ends the wait for the other shards' handshakes once one shard answered.
+    let at = this.headAt === undefined && this.senders.some((s) => s.known) ? this.startedAt + c.startGraceMs : Number.POSITIVE_INFINITY;
     for (const s of this.senders) {
       if (s.phase === "idle") at = Math.min(at, s.retryAt);
       if (s.waitingSince !== undefined) at = Math.min(at, s.waitingSince + c.replyTimeoutMs);
