@@ -25,7 +25,7 @@ export interface EpochFields {
 
 const isStrings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === "string");
 
-export const EPOCH_META = jsonSegmentMeta<EpochFields>({
+const EPOCH_META = jsonSegmentMeta<EpochFields>({
   ownerKey: "player",
   encode: (m) => ({ log: m.log, shards: m.shards, ...(m.status !== undefined ? { status: m.status } : {}) }),
   decode: (o) => ({
@@ -39,7 +39,7 @@ export const EPOCH_META = jsonSegmentMeta<EpochFields>({
 const CLAIM_RACES_MAX = 64;
 
 /** Epoch e is held by the owner of segment e − 1. */
-export const epochOfSegment = (segment: number): number => segment + 1;
+const epochOfSegment = (segment: number): number => segment + 1;
 
 export interface EpochClaim {
   readonly epoch: number;
@@ -48,7 +48,7 @@ export interface EpochClaim {
 }
 
 /** Why a player naming `mine` may not take over from `theirs`, if it may not. */
-export function epochMismatch(theirs: SegmentMeta<EpochFields>, mine: EpochFields): string | undefined {
+function epochMismatch(theirs: SegmentMeta<EpochFields>, mine: EpochFields): string | undefined {
   if (theirs.log !== undefined && theirs.log !== mine.log) return `it plays log ${theirs.log}, not ${mine.log}`;
   const a = theirs.shards;
   const b = mine.shards ?? [];

@@ -57,17 +57,20 @@ interface Pending {
   dirty: boolean;
 }
 
-export class ShardCounters {
-  batches = 0;
+/** What a shard has done since it started (for status and the checkers' events). */
+export interface ShardCounters {
+  batches: number;
   /** Items applied (entries and watermarks). */
-  applied = 0;
-  watermarks = 0;
-  duplicates = 0;
-  rewinds = 0;
-  fenced = 0;
-  refused = 0;
-  writes = 0;
+  applied: number;
+  watermarks: number;
+  duplicates: number;
+  rewinds: number;
+  fenced: number;
+  refused: number;
+  writes: number;
 }
+
+const zeroCounters = (): ShardCounters => ({ batches: 0, applied: 0, watermarks: 0, duplicates: 0, rewinds: 0, fenced: 0, refused: 0, writes: 0 });
 
 const pending = (): Pending => ({ rows: [], replies: [], dirty: false });
 
@@ -84,14 +87,13 @@ export class ShardCore {
   constructor(
     durable: ShardDurable,
     private lastReceipt: Receipt,
-    counters?: ShardCounters,
   ) {
     assert(Number.isSafeInteger(durable.applied) && durable.applied >= -1, "a shard's applied position is a slot or -1");
     assert(Number.isSafeInteger(durable.epoch) && durable.epoch >= 0, "a shard's epoch is a non-negative integer");
     this.appliedAt = durable.applied;
     this.epochAt = durable.epoch;
     this.boundTo = durable.binding;
-    this.counters = counters ?? new ShardCounters();
+    this.counters = zeroCounters();
   }
 
   /** Everything applied so far, durable or not. */
@@ -148,7 +150,8 @@ export class ShardCore {
 
   /** A copy sharing nothing mutable (the model checker branches on it). */
   clone(): ShardCore {
-    const c = new ShardCore({ applied: this.appliedAt, epoch: this.epochAt }, this.lastReceipt, Object.assign(new ShardCounters(), this.counters));
+    const c = new ShardCore({ applied: this.appliedAt, epoch: this.epochAt }, this.lastReceipt);
+    Object.assign(c.counters, this.counters);
     c.boundTo = this.boundTo;
     const copy = (p: Pending): Pending => ({ rows: [...p.rows], replies: [...p.replies], dirty: p.dirty });
     c.forming = copy(this.forming);

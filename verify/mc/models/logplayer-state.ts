@@ -8,22 +8,25 @@ import type { DeliveryObserver } from "../../../apps/logplayer/core/invariants.t
 import type { PlayerCore } from "../../../apps/logplayer/core/player-core.ts";
 import type { ShardCore, ShardDurable } from "../../../apps/logplayer/core/shard-core.ts";
 
+/** The faults: a message lost, duplicated, or delivered ahead of the one before it on its stream; a
+ *  shard crash (what was not synced is lost, its streams break); a stream broken by the network; a
+ *  stream a player gives up as overdue; a player crash. */
+export const FAULT_KINDS = ["lose", "duplicate", "reorder", "crashShard", "breakStream", "timeout", "crashPlayer"] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
 export interface LogPlayerModelOptions {
   readonly shards: number;
   /** The log: per position, the shards its entry goes to (an empty list: a fill). */
   readonly log: readonly (readonly number[])[];
   /** Players that may run in all, each with the next epoch (the first runs from the start). */
   readonly players: number;
-  readonly playerCrashes: number;
-  readonly shardCrashes: number;
-  /** Streams the network may break (without any crash). */
-  readonly streamBreaks: number;
-  /** Messages the network may lose, duplicate, and deliver ahead of the one before on their stream. */
-  readonly losses: number;
-  readonly duplicates: number;
-  readonly reorders: number;
-  /** Streams a player may give up as overdue. */
-  readonly timeouts: number;
+  /** The next player may start while the one before still runs (which becomes a zombie); else
+   *  only once no player runs (after a crash). */
+  readonly zombie: boolean;
+  /** How many faults of each kind a run may have. */
+  readonly faults: Readonly<Record<FaultKind, number>>;
+  /** How many faults a run may have in all. */
+  readonly faultsMax: number;
   /** A player's window (items in flight per shard), queue and re-read chunk. */
   readonly windowMax: number;
   readonly queueMax: number;
@@ -34,13 +37,9 @@ export const LOGPLAYER_MODEL_DEFAULTS: LogPlayerModelOptions = {
   shards: 2,
   log: [[0], [1], [], [0, 1]],
   players: 2,
-  playerCrashes: 1,
-  shardCrashes: 1,
-  streamBreaks: 1,
-  losses: 1,
-  duplicates: 1,
-  reorders: 1,
-  timeouts: 1,
+  zombie: true,
+  faults: { lose: 1, duplicate: 1, reorder: 1, crashShard: 1, breakStream: 1, timeout: 1, crashPlayer: 1 },
+  faultsMax: 2,
   windowMax: 2,
   queueMax: 2,
   readChunkMax: 1,
@@ -95,13 +94,9 @@ export interface LpState {
   readonly net: ReadonlyMap<string, readonly Msg[]>;
   /** Streams that broke and whose player has not noticed yet: "epoch/shard/stream". */
   readonly broken: ReadonlySet<string>;
-  readonly playerCrashesLeft: number;
-  readonly shardCrashesLeft: number;
-  readonly breaksLeft: number;
-  readonly lossesLeft: number;
-  readonly duplicatesLeft: number;
-  readonly reordersLeft: number;
-  readonly timeoutsLeft: number;
+  /** Faults of each kind a run may still have, and in all. */
+  readonly left: Readonly<Record<FaultKind, number>>;
+  readonly faultsLeft: number;
   readonly observer: DeliveryObserver;
   /** What happened on the transition into this state (sometimes-properties), not encoded. */
   readonly events: number;
@@ -151,7 +146,7 @@ export function modelLog(o: LogPlayerModelOptions): LogRecord[] {
 }
 
 /** A message's body, as the encoding and traces show it. */
-export function msgText(m: Msg): string {
+function msgText(m: Msg): string {
   if (m.kind === "toPlayer") {
     const r = m.reply;
     return r.kind === "fenced" ? `fenced${r.epoch}` : r.kind === "refused" ? "refused" : r.kind === "state" ? `state${r.applied}e${r.epoch}` : `${r.kind}${r.applied}`;
@@ -165,5 +160,5 @@ export function encodeState(s: LpState): string {
   const shards = s.shards.map((x) => `disk a${x.disk.applied} e${x.disk.epoch}${x.disk.binding ? "" : "u"} ${x.core.describe()}`).join("\n");
   const net = [...s.net].map(([k, ms]) => `${k}:${ms.map(msgText).join(",")}`).sort().join(" ");
   const broken = [...s.broken].sort().join(" ");
-  return `${players}\n${shards}\n${net}\n${broken}\n${s.nextEpoch} ${s.playerCrashesLeft}${s.shardCrashesLeft}${s.breaksLeft}${s.lossesLeft}${s.duplicatesLeft}${s.reordersLeft}${s.timeoutsLeft}`;
+  return `${players}\n${shards}\n${net}\n${broken}\n${s.nextEpoch} ${s.faultsLeft} ${FAULT_KINDS.map((k) => s.left[k]).join("")}`;
 }
