@@ -5,7 +5,8 @@
 import { Command, Flag } from "effect/cli";
 import type { Progress } from "../../verify/mc/engine.ts";
 import { MC_CONFIGS, type McConfigName, runModelCheck } from "../../verify/mc/run.ts";
-import { formatModelCheck, formatSimulation } from "../../verify/report.ts";
+import { LOGPLAYER_CONFIGS, type LogPlayerConfigName, runLogPlayerCheck } from "../../verify/mc/run-logplayer.ts";
+import { formatLogPlayerCheck, formatModelCheck, formatSimulation } from "../../verify/report.ts";
 import { SIM_LAYERS } from "../../verify/sim/layers.ts";
 import { CliFailure, EXIT, task, usage } from "./errors.ts";
 import { withDefaultShown } from "./flags.ts";
@@ -34,10 +35,16 @@ function mcProgress(p: Progress, statesMax: number | undefined): string {
   return `checking ${"█".repeat(full)}${"░".repeat(width - full)} ${Math.min(100, Math.floor((p.states / statesMax) * 100))}% of --states-max: ${text}`;
 }
 
+/** The models `--model` names: the register core (wor) and LogPlayer's delivery cores. */
+const MC_MODELS = { wor: MC_CONFIGS, logplayer: LOGPLAYER_CONFIGS } as const;
+
 const mc = Command.make(
   "mc",
   {
-    config: Flag.String("config").pipe(withDefaultShown(`one of ${Object.keys(MC_CONFIGS).join(", ")}`, "full")),
+    model: Flag.String("model").pipe(withDefaultShown(`one of ${Object.keys(MC_MODELS).join(", ")}`, "wor")),
+    config: Flag.String("config").pipe(
+      withDefaultShown(`${Object.entries(MC_MODELS).map(([m, cs]) => `for ${m} one of ${Object.keys(cs).join(", ")}`).join("; ")}`, "full"),
+    ),
     acceptors: Flag.optional(Flag.String("acceptors").pipe(Flag.withDescription("acceptors in the model (default 3)"))),
     proposers: Flag.optional(Flag.String("proposers").pipe(Flag.withDescription("proposers in the model (default 2)"))),
     attempts: Flag.optional(Flag.String("attempts").pipe(Flag.withDescription("phase-1 rounds each proposer may start"))),
@@ -51,7 +58,10 @@ const mc = Command.make(
   },
   (c) =>
     task(async () => {
-      if (!(c.config in MC_CONFIGS)) throw usage(`--config must be one of ${Object.keys(MC_CONFIGS).join(", ")}, not ${JSON.stringify(c.config)}`);
+      if (!(c.model in MC_MODELS)) throw usage(`--model must be one of ${Object.keys(MC_MODELS).join(", ")}, not ${JSON.stringify(c.model)}`);
+      const configs = MC_MODELS[c.model as keyof typeof MC_MODELS];
+      if (!(c.config in configs)) throw usage(`--config must be one of ${Object.keys(configs).join(", ")} (--model ${c.model}), not ${JSON.stringify(c.config)}`);
+      if (c.model === "logplayer") return logPlayerCheck(c.config as LogPlayerConfigName, c);
       const base = MC_CONFIGS[c.config as McConfigName];
       const pick = (o: { _tag: string; value?: string }, what: string, min: number) => (o._tag === "Some" ? { [what]: count(o.value!, what, min) } : {});
       const overrides = {
@@ -71,7 +81,27 @@ const mc = Command.make(
       else printLine(formatModelCheck(summary));
       if (summary.violation) throw new CliFailure(`model check found a violation of ${summary.violation.property}`, EXIT.operational);
     }),
-).pipe(Command.withDescription("Explore every interleaving of the register core (acceptors, proposers running the real operations, faults) and check the invariants"));
+).pipe(Command.withDescription("Explore every interleaving of the register core (acceptors, proposers running the real operations, faults), or with --model logplayer of LogPlayer's delivery (shards, a player and a zombie, faults), and check the invariants"));
+
+/** `worm check mc --model logplayer`: its configurations fix their bounds (the register model's flags do not apply). */
+function logPlayerCheck(
+  config: LogPlayerConfigName,
+  c: { readonly acceptors: { _tag: string }; readonly proposers: { _tag: string }; readonly attempts: { _tag: string }; readonly crashes: { _tag: string }; readonly statesMax: { _tag: string; value?: string }; readonly progress: boolean; readonly json: boolean },
+): void {
+  const foreign = (["acceptors", "proposers", "attempts", "crashes"] as const).filter((f) => c[f]._tag === "Some");
+  if (foreign.length > 0) throw usage(`--${foreign[0]} is a flag of the register model; --model logplayer takes --config (${Object.keys(LOGPLAYER_CONFIGS).join(", ")})`);
+  const statesMax = c.statesMax._tag === "Some" ? count(c.statesMax.value!, "states-max", 1) : undefined;
+  const line = new StatusLine(process.stderr.isTTY === true || c.progress);
+  const summary = runLogPlayerCheck(
+    config,
+    { ...(statesMax !== undefined ? { statesMax } : {}), now: () => performance.now(), progressEvery: MC_PROGRESS_EVERY },
+    (p) => line.update(() => mcProgress(p, statesMax)),
+  );
+  line.finish();
+  if (c.json) printJson(summary);
+  else printLine(formatLogPlayerCheck(summary));
+  if (summary.violation) throw new CliFailure(`model check found a violation of ${summary.violation.property}`, EXIT.operational);
+}
 
 const LAYER_NAMES = Object.keys(SIM_LAYERS);
 

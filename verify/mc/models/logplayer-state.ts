@@ -155,10 +155,27 @@ function msgText(m: Msg): string {
   return f.kind === "hello" ? "hello" : `[${f.items.map((i) => `${i.position}<${i.previous}${i.data ? "" : "w"}`).join(",")}]`;
 }
 
+/** `text` of `key`, computed once per object: slots and channels are never changed in place (a
+ *  transition copies what it changes), so most of a successor's encoding is its parent's. */
+function memo<K extends object>(cache: WeakMap<K, string>, key: K, text: (k: K) => string): string {
+  let t = cache.get(key);
+  if (t === undefined) {
+    t = text(key);
+    cache.set(key, t);
+  }
+  return t;
+}
+const playerTexts = new WeakMap<PlayerSlot, string>();
+const shardTexts = new WeakMap<ShardSlot, string>();
+const channelTexts = new WeakMap<readonly Msg[], string>();
+const playerText = (p: PlayerSlot) => `E${p.epoch} sub${p.sub ?? "-"} reads[${p.reads.map((r) => `${r.shard}:${r.id}`)}] ${p.core.describe()}`;
+const shardText = (x: ShardSlot) => `disk a${x.disk.applied} e${x.disk.epoch}${x.disk.binding ? "" : "u"} ${x.core.describe()}`;
+const channelText = (ms: readonly Msg[]) => ms.map(msgText).join(",");
+
 export function encodeState(s: LpState): string {
-  const players = s.players.map((p) => `E${p.epoch} sub${p.sub ?? "-"} reads[${p.reads.map((r) => `${r.shard}:${r.id}`)}] ${p.core.describe()}`).join("\n");
-  const shards = s.shards.map((x) => `disk a${x.disk.applied} e${x.disk.epoch}${x.disk.binding ? "" : "u"} ${x.core.describe()}`).join("\n");
-  const net = [...s.net].map(([k, ms]) => `${k}:${ms.map(msgText).join(",")}`).sort().join(" ");
+  const players = s.players.map((p) => memo(playerTexts, p, playerText)).join("\n");
+  const shards = s.shards.map((x) => memo(shardTexts, x, shardText)).join("\n");
+  const net = [...s.net].map(([k, ms]) => `${k}:${memo(channelTexts, ms, channelText)}`).sort().join(" ");
   const broken = [...s.broken].sort().join(" ");
   return `${players}\n${shards}\n${net}\n${broken}\n${s.nextEpoch} ${s.faultsLeft} ${FAULT_KINDS.map((k) => s.left[k]).join("")}`;
 }

@@ -3,16 +3,18 @@
  * cores, exhaustively. Shards run `ShardCore` over a disk the model keeps (a `sync` makes the
  * forming write durable; a crash loses what was not synced and breaks every stream to the shard);
  * players run `PlayerCore` over a fixed log, its subscription and its re-reads answered by the
- * model. The first player holds epoch 1; a new player may start at any time with the next epoch
- * while the old one runs on (a zombie) or after it crashed.
+ * model. The first player holds epoch 1; a new player may start with the next epoch while the old
+ * one runs on (a zombie; option `zombie`) or once no player runs (after a crash).
  *
- * Network: the set of messages ever sent, as in the register model: any frame or reply may arrive
- * any number of times, in any order, or never (loss, duplication, reordering, and late delivery
- * from a stream long given up). Streams break (a shard crash, or the network), and players notice
- * later; a player may give up any stream as overdue. Time does not pass: reconnects, watermarks and
- * the subscription's start are immediate, and replies are overdue only by the `timeout` action.
+ * Network: one FIFO channel per stream and direction. A bounded number of faults (`faultsMax` in
+ * all, and per kind) loses a message, delivers it and keeps a copy (duplication), delivers the
+ * second of a channel ahead of the first (reordering), breaks a stream (its player notices later),
+ * gives a stream up as overdue, or crashes a shard or a player. Frames of given-up streams stay
+ * deliverable (late delivery to a shard). Time does not pass: reconnects, watermarks and the
+ * subscription's start are immediate. Replies to a given-up stream, and frames of given-up streams
+ * that can change nothing (`inert`), leave the network: this merges only states that behave alike.
  *
- * Checked in every state (core/invariants.ts, the same observer as the simulator's): per shard the
+ * Checked in every state (core/invariants.ts, the observer the unit tests use too): per shard the
  * durable rows are a prefix of the log filtered to it; durable applied positions never decrease;
  * no player holds an applied position above the shard's durable one; no shard applies items of a
  * batch below its epoch; the log is trimmed only below what every shard has durably applied.
@@ -25,6 +27,8 @@ import { assert } from "../../runtime/assert.ts";
 import type { Model } from "../engine.ts";
 import {
   EV,
+  FAULT_KINDS,
+  type FaultKind,
   LOGPLAYER_MODEL_DEFAULTS,
   type LogPlayerModelOptions,
   type LpAction,
@@ -38,6 +42,7 @@ import {
 } from "./logplayer-state.ts";
 
 const GROUP = "group";
+const isFault = (a: LpAction): a is Extract<LpAction, { kind: FaultKind }> => (FAULT_KINDS as readonly string[]).includes(a.kind);
 const NEVER = 1e15;
 const sessionOf = (epoch: number, stream: number): number => epoch * 1_000 + stream;
 const streamKey = (epoch: number, shard: number, stream: number): string => `${epoch}/${shard}/${stream}`;
@@ -97,17 +102,31 @@ export function logPlayerModel(options: Partial<LogPlayerModelOptions> = {}): Mo
     else c.net.delete(channel);
     return m;
   };
-  /** Replies nobody will ever read (their player is gone, or has moved to a later stream) leave the network. */
+  /** A stream its player has given up (or a player that is gone). */
+  const dead = (c: Step, m: Msg): boolean => {
+    const p = c.players.find((x) => x.epoch === m.epoch);
+    return !p || m.stream !== p.core.streamOf(m.shard) || !p.core.streamOpen(m.shard);
+  };
+  /** A frame of a dead stream that can change nothing at its shard, ever: every item at or below
+   *  the shard's durable applied position (a duplicate whatever the shard's rule for the rest), or a
+   *  hello the shard's durable epoch and binding make a no-op; its reply would go to a dead stream. */
+  const inert = (c: Step, m: Msg): boolean => {
+    if (m.kind !== "toShard") return false;
+    const d = c.shards[m.shard]!.disk;
+    if (m.frame.epoch > d.epoch) return false;
+    return m.frame.kind === "hello" ? d.binding !== undefined : m.frame.items.every((i) => i.position <= d.applied);
+  };
+  /** Messages that can no longer matter leave the network: replies nobody will read (their stream
+   *  is dead) and inert frames of dead streams. This only merges states that behave alike. */
   const prune = (c: Step): void => {
     let pruned: Map<string, readonly Msg[]> | undefined;
     for (const [k, ms] of c.net) {
-      const m = ms[0]!;
-      if (m.kind !== "toPlayer") continue;
-      const p = c.players.find((x) => x.epoch === m.epoch);
-      const current = p?.core.streamOf(m.shard);
-      if (p && (m.stream > current! || (m.stream === current && p.core.streamOpen(m.shard)))) continue;
+      if (!dead(c, ms[0]!)) continue;
+      const keep = ms.filter((m) => m.kind === "toShard" && !inert(c, m));
+      if (keep.length === ms.length) continue;
       pruned ??= new Map(c.net);
-      pruned.delete(k);
+      if (keep.length > 0) pruned.set(k, keep);
+      else pruned.delete(k);
     }
     if (pruned) c.net = pruned;
   };
@@ -170,13 +189,8 @@ export function logPlayerModel(options: Partial<LogPlayerModelOptions> = {}): Mo
       shards: Array.from({ length: o.shards }, () => ({ core: new ShardCore(empty, mintReceipt(0)), disk: empty, syncs: 0 })),
       net: new Map(),
       broken: new Set(),
-      playerCrashesLeft: o.playerCrashes,
-      shardCrashesLeft: o.shardCrashes,
-      breaksLeft: o.streamBreaks,
-      lossesLeft: o.losses,
-      duplicatesLeft: o.duplicates,
-      reordersLeft: o.reorders,
-      timeoutsLeft: o.timeouts,
+      left: o.faults,
+      faultsLeft: o.faultsMax,
       observer,
       events: 0,
     };
@@ -188,17 +202,18 @@ export function logPlayerModel(options: Partial<LogPlayerModelOptions> = {}): Mo
 
   const next = (s: LpState, a: LpAction): LpState | undefined => {
     const c = begin(s);
-    let { nextEpoch, playerCrashesLeft, shardCrashesLeft, breaksLeft, lossesLeft, duplicatesLeft, reordersLeft, timeoutsLeft } = s;
+    let { nextEpoch, left, faultsLeft } = s;
+    if (isFault(a)) {
+      left = { ...left, [a.kind]: left[a.kind] - 1 };
+      faultsLeft--;
+    }
     switch (a.kind) {
       case "lose":
         take(c, a.channel, 0, false);
-        lossesLeft--;
         break;
       case "deliver":
       case "duplicate":
       case "reorder": {
-        if (a.kind === "duplicate") duplicatesLeft--;
-        if (a.kind === "reorder") reordersLeft--;
         const m = take(c, a.channel, a.kind === "reorder" ? 1 : 0, a.kind === "duplicate");
         if (m.kind === "toPlayer") {
           const i = c.players.findIndex((p) => p.epoch === m.epoch);
@@ -238,7 +253,6 @@ export function logPlayerModel(options: Partial<LogPlayerModelOptions> = {}): Mo
         c.shards[a.shard] = { ...slot, core: new ShardCore(slot.disk, mintReceipt(slot.syncs)) };
         c.broken = new Set(c.broken);
         for (const p of c.players) if (p.core.streamOpen(a.shard)) c.broken.add(streamKey(p.epoch, a.shard, p.core.streamOf(a.shard)));
-        shardCrashesLeft--;
         break;
       }
       case "offer":
@@ -265,16 +279,13 @@ export function logPlayerModel(options: Partial<LogPlayerModelOptions> = {}): Mo
       case "breakStream": {
         const p = c.players[a.player]!;
         c.broken = new Set(c.broken).add(streamKey(p.epoch, a.shard, p.core.streamOf(a.shard)));
-        breaksLeft--;
         break;
       }
       case "timeout":
         withPlayer(c, a.player, (core) => void core.timeout(a.shard, 0));
-        timeoutsLeft--;
         break;
       case "crashPlayer":
         c.players.splice(a.player, 1);
-        playerCrashesLeft--;
         break;
       case "startPlayer":
         c.players.push(newPlayer(nextEpoch++));
@@ -288,13 +299,8 @@ export function logPlayerModel(options: Partial<LogPlayerModelOptions> = {}): Mo
       shards: c.shards,
       net: c.net,
       broken: c.broken,
-      playerCrashesLeft,
-      shardCrashesLeft,
-      breaksLeft,
-      lossesLeft,
-      duplicatesLeft,
-      reordersLeft,
-      timeoutsLeft,
+      left,
+      faultsLeft,
       observer: c.observer,
       events: c.events,
       ...(c.bad.length > 0 ? { bad: c.bad.join("; ") } : {}),
@@ -303,33 +309,41 @@ export function logPlayerModel(options: Partial<LogPlayerModelOptions> = {}): Mo
   };
 
   const ev = (bit: number) => (s: LpState) => (s.events & bit) !== 0;
+  // Which sometimes-properties the options make reachable at all.
+  const may = (k: FaultKind) => o.faultsMax > 0 && o.faults[k] > 0;
+  const zombie = o.players > 1 && o.zombie;
+  const faulty = FAULT_KINDS.some(may);
+  const idle = o.log.some((t) => t.length < o.shards);
+  // A gap needs a second item to some shard: a watermark, or a second entry.
+  const chained = idle || Array.from({ length: o.shards }, (_, sh) => o.log.filter((t) => t.includes(sh)).length).some((n) => n > 1);
   return {
     options: o,
     init: () => [init()],
     actions(s) {
       const out: LpAction[] = [];
+      const may = (k: FaultKind) => s.faultsLeft > 0 && s.left[k] > 0;
       for (const [channel, ms] of s.net) {
         out.push({ kind: "deliver", channel });
-        if (s.lossesLeft > 0) out.push({ kind: "lose", channel });
-        if (s.duplicatesLeft > 0) out.push({ kind: "duplicate", channel });
-        if (s.reordersLeft > 0 && ms.length > 1) out.push({ kind: "reorder", channel });
+        if (may("lose")) out.push({ kind: "lose", channel });
+        if (may("duplicate")) out.push({ kind: "duplicate", channel });
+        if (may("reorder") && ms.length > 1) out.push({ kind: "reorder", channel });
       }
       s.shards.forEach((x, i) => {
         if (x.core.dirty) out.push({ kind: "sync", shard: i });
-        if (s.shardCrashesLeft > 0) out.push({ kind: "crashShard", shard: i });
+        if (may("crashShard")) out.push({ kind: "crashShard", shard: i });
       });
       s.players.forEach((p, i) => {
         if (p.sub !== undefined && p.sub < log.length) out.push({ kind: "offer", player: i });
         p.reads.forEach((_, r) => void out.push({ kind: "answerRead", player: i, read: r }));
         for (let sh = 0; sh < o.shards; sh++) {
           const open = p.core.streamOpen(sh);
-          if (open && s.breaksLeft > 0) out.push({ kind: "breakStream", player: i, shard: sh });
-          if (open && s.timeoutsLeft > 0) out.push({ kind: "timeout", player: i, shard: sh });
+          if (open && may("breakStream")) out.push({ kind: "breakStream", player: i, shard: sh });
+          if (open && may("timeout")) out.push({ kind: "timeout", player: i, shard: sh });
         }
-        if (s.playerCrashesLeft > 0) out.push({ kind: "crashPlayer", player: i });
+        if (may("crashPlayer")) out.push({ kind: "crashPlayer", player: i });
       });
       for (const b of s.broken) out.push({ kind: "noticeBreak", stream: b });
-      if (s.nextEpoch <= o.players) out.push({ kind: "startPlayer" });
+      if (s.nextEpoch <= o.players && (o.zombie || s.players.length === 0)) out.push({ kind: "startPlayer" });
       return out;
     },
     next,
@@ -361,14 +375,14 @@ export function logPlayerModel(options: Partial<LogPlayerModelOptions> = {}): Mo
     formatState: (s) => `${encodeState(s)}${s.bad ? `\nVIOLATION: ${s.bad}` : ""}`,
     always: [{ name: "delivery invariants", check: (s) => s.bad }],
     sometimes: [
-      { name: "every shard holds the whole log filtered to it", check: (s) => s.observer.caughtUp() },
-      { name: "a zombie player was fenced", check: ev(EV.fenced) },
-      { name: "a zombie's batch was refused", check: ev(EV.zombieBatchRefused) },
-      { name: "a shard rewound a player", check: ev(EV.rewound) },
-      { name: "a shard dropped a duplicate", check: ev(EV.duplicate) },
-      { name: "a watermark moved an idle shard", check: ev(EV.watermark) },
-      { name: "a shard crash lost an unsynced write", check: ev(EV.shardLostWrite) },
-      { name: "a shard was re-read from the log", check: ev(EV.reread) },
+      { name: "every shard holds the whole log filtered to it", check: (s: LpState) => s.observer.caughtUp() },
+      ...(zombie ? [{ name: "a zombie player was fenced", check: ev(EV.fenced) }] : []),
+      ...(o.players > 1 ? [{ name: "a zombie's batch was refused", check: ev(EV.zombieBatchRefused) }] : []),
+      ...(faulty && chained ? [{ name: "a shard rewound a player", check: ev(EV.rewound) }] : []),
+      ...(faulty ? [{ name: "a shard dropped a duplicate", check: ev(EV.duplicate) }] : []),
+      ...(idle ? [{ name: "a watermark moved an idle shard", check: ev(EV.watermark) }] : []),
+      ...(may("crashShard") ? [{ name: "a shard crash lost an unsynced write", check: ev(EV.shardLostWrite) }] : []),
+      ...(log.length > o.queueMax ? [{ name: "a shard was re-read from the log", check: ev(EV.reread) }] : []),
       { name: "the log was trimmed", check: ev(EV.trimmed) },
     ],
     eventually: [],
