@@ -10,10 +10,13 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { filteredLog } from "../../../apps/logplayer/core/invariants.ts";
 import { route } from "../../../apps/logplayer/core/items.ts";
+import { plantBugForTest } from "../../../verify/runtime/planted.ts";
 import { Prng } from "../../../verify/runtime/prng.ts";
 import { Fleet, keyFor, makeLog } from "./fleet.ts";
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
+/** Schedules the property tries (more with WORM_LP_RUNS). */
+const RUNS = Number(process.env.WORM_LP_RUNS ?? 300);
 
 /** Every shard holds exactly its entries of the log, in order, once. */
 function assertDelivered(f: Fleet): void {
@@ -106,20 +109,27 @@ describe("LogPlayer delivery (pure cores)", () => {
   });
 
   it("property: any schedule of faults keeps every invariant, and healed, every shard holds its entries exactly once", () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 0, max: 2 ** 31 }),
-        fc.array(fc.subarray([0, 1, 2]), { minLength: 1, maxLength: 12 }),
-        (seed, targets) => {
-          const f = new Fleet(makeLog(targets, 3), 3, { windowMax: 3, queueMax: 4, readChunkMax: 2, batchItemsMax: 2 });
-          f.startPlayer();
-          f.chaos(new Prng(seed), 300, { lose: 0.05, duplicate: 0.1, crashShard: 0.01, crashPlayer: 0.005, newPlayer: 0.01 });
-          assert.deepEqual(f.violations, [], "an invariant broke under faults");
-          assert.ok(f.heal(50_000), "healed, the fleet delivers everything");
-          assertDelivered(f);
-        },
-      ),
-      { numRuns: 300 },
-    );
+    fc.assert(fc.property(SEED, TARGETS, schedule), { numRuns: RUNS });
   });
+
+  for (const bug of ["applyWithoutPrevious", "ackBeforePersist", "ignoreEpoch"] as const) {
+    it(`the property catches the planted bug ${bug}`, () => {
+      const r = plantBugForTest(bug, () => fc.check(fc.property(SEED, TARGETS, schedule), { numRuns: 2_000, seed: 13 }));
+      assert.ok(r.failed, `${bug} went unnoticed in ${r.numRuns} schedules`);
+      assert.match(String(r.errorInstance), /an invariant broke under faults/);
+    });
+  }
 });
+
+const SEED = fc.integer({ min: 0, max: 2 ** 31 });
+const TARGETS = fc.array(fc.subarray([0, 1, 2]), { minLength: 1, maxLength: 12 });
+
+/** A random schedule over the log `targets` (seeded), then a heal. */
+function schedule(seed: number, targets: number[][]): void {
+  const f = new Fleet(makeLog(targets, 3), 3, { windowMax: 3, queueMax: 4, readChunkMax: 2, batchItemsMax: 2 });
+  f.startPlayer();
+  f.chaos(new Prng(seed), 300, { lose: 0.05, duplicate: 0.1, crashShard: 0.01, crashPlayer: 0.005, newPlayer: 0.01 });
+  assert.deepEqual(f.violations, [], "an invariant broke under faults");
+  assert.ok(f.heal(50_000), "healed, the fleet delivers everything");
+  assertDelivered(f);
+}
