@@ -18,3 +18,4 @@ else
 fi
 npx tsx bench/wor.ts --n "$N" --concurrency "$C"
 npx tsx bench/log.ts --n "$N" --concurrency "$C"
+npx tsx bench/smr.ts --n "$N" --concurrency "$C"

@@ -13,7 +13,7 @@ export function snapshotAcceptor(state: AcceptorState): AcceptorState {
   for (const [name, s] of state.spaces) {
     spaces.set(name, { trimMark: s.trimMark, ranges: [...s.ranges], addresses: new Map(s.addresses) });
   }
-  return { spaces };
+  return { spaces, resident: state.resident };
 }
 
 /** Invariants of a single state: accepted.ballot ≤ promised; nothing kept below the trim mark. */

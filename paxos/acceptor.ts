@@ -18,8 +18,22 @@ export interface SpaceState {
   addresses: Map<number, AddressState>;
 }
 
+/**
+ * Which addresses a state holds. A node keeps only some in memory (its cache) and loads what a
+ * request touches before `step` runs; `step` asserts that what it touches is resident.
+ */
+export interface Residency {
+  /** Whether every address of `space` in [from, to) that has state of its own is in the space's `addresses`. */
+  covers(space: SpaceName, from: number, to: number): boolean;
+}
+
+/** Everything is in memory (the model checker, scenario tests, a state rebuilt from mutations). */
+export const ALL_RESIDENT: Residency = Object.freeze({ covers: () => true });
+
 export interface AcceptorState {
   readonly spaces: Map<SpaceName, SpaceState>;
+  /** What the spaces' address maps hold. */
+  readonly resident: Residency;
 }
 
 export interface StepResult {
@@ -33,24 +47,64 @@ export interface StepResult {
 const EMPTY: AddressState = Object.freeze({ promised: OWNER_BALLOT, committed: false });
 
 export function emptyAcceptor(): AcceptorState {
-  return { spaces: new Map() };
+  return { spaces: new Map(), resident: ALL_RESIDENT };
 }
 
 function emptySpace(): SpaceState {
   return { trimMark: 0, ranges: [], addresses: new Map() };
 }
 
+/**
+ * Per array of range promises (sorted by `from`), the highest `to` of each row and the rows before
+ * it. A space holds one row per range captured and not yet trimmed (a log: one per segment), and
+ * every accept looks up the rows over its addresses: with this, a lookup is a binary search plus
+ * the rows that reach back over it, not a pass over every row. Kept per array: a space's rows are
+ * replaced by a new array, never changed in place.
+ */
+const reaches = new WeakMap<readonly RangePromise[], readonly number[]>();
+
+function reachOf(ranges: readonly RangePromise[]): readonly number[] {
+  let reach = reaches.get(ranges);
+  if (!reach) {
+    const out: number[] = [];
+    let far = Number.NEGATIVE_INFINITY;
+    for (let k = 0; k < ranges.length; k++) {
+      assert(k === 0 || ranges[k - 1]!.from <= ranges[k]!.from, "range promises are sorted by their start");
+      far = Math.max(far, ranges[k]!.to);
+      out.push(far);
+    }
+    reaches.set(ranges, (reach = out));
+  }
+  return reach;
+}
+
+/** The highest ballot of the range promises overlapping [from, to) (the owner ballot if none). */
+export function rangePromiseOver(ranges: readonly RangePromise[], from: number, to: number): Ballot {
+  // Rows from `lo` on start at or after `to`; of those before, a row overlaps iff it ends after `from`.
+  let lo = 0;
+  let hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ranges[mid]!.from < to) lo = mid + 1;
+    else hi = mid;
+  }
+  const reach = reachOf(ranges);
+  let promised = OWNER_BALLOT;
+  for (let k = lo - 1; k >= 0 && reach[k]! > from; k--) {
+    const r = ranges[k]!;
+    if (from < r.to) promised = maxBallot(promised, r.ballot);
+  }
+  return promised;
+}
+
 /** The promise in force at `index`: the max of the address's own and every range covering it. */
 export function effectivePromise(space: SpaceState, index: number): Ballot {
-  let promised = space.addresses.get(index)?.promised ?? OWNER_BALLOT;
-  for (const r of space.ranges) if (r.from <= index && index < r.to) promised = maxBallot(promised, r.ballot);
-  return promised;
+  return maxBallot(space.addresses.get(index)?.promised ?? OWNER_BALLOT, rangePromiseOver(space.ranges, index, index + 1));
 }
 
 /** The highest effective promise over [from, to). */
 export function maxPromiseIn(space: SpaceState, from: number, to: number): Ballot {
-  let promised = OWNER_BALLOT;
-  for (const r of space.ranges) if (r.from < to && from < r.to) promised = maxBallot(promised, r.ballot);
+  let promised = rangePromiseOver(space.ranges, from, to);
   forEachOwn(space, from, to, (_, s) => {
     promised = maxBallot(promised, s.promised);
   });
@@ -75,6 +129,11 @@ function report(space: SpaceState, index: number, s: AddressState): ReportedAddr
   return s.accepted
     ? { index, promised, accepted: s.accepted, committed: s.committed }
     : { index, promised, committed: s.committed };
+}
+
+/** `step` touches only resident addresses: the node loads a request's footprint first (wor/node/footprint.ts). */
+function assertResident(state: AcceptorState, name: SpaceName, from: number, to: number): void {
+  assert(state.resident.covers(name, from, to), () => `${name}[${from}, ${to}) is touched but not loaded`);
 }
 
 function err(code: "unknownSpace" | "invalid" | "tooLarge", message: string): Reply {
@@ -114,7 +173,7 @@ export function step(state: AcceptorState, request: Request): StepResult {
     case "commit":
       return commit(st, request.space, space, request.ballot, request.indexes);
     case "read":
-      return read(st, space, request.from, request.to);
+      return read(st, request.space, space, request.from, request.to);
     case "trim":
       return trim(st, request.space, space, request.below);
   }
@@ -141,6 +200,7 @@ function prepare(st: Step, name: SpaceName, space: SpaceState, from: number, to:
   if (bad) return st.reply(bad);
   if (!isValidBallot(ballot) || isOwnerBallot(ballot)) return st.reply(err("invalid", "prepare needs a proposer ballot"));
   if (from < space.trimMark) return st.reply({ kind: "trimmed", mark: space.trimMark });
+  assertResident(st.state, name, from, to);
   const promised = maxPromiseIn(space, from, to);
   if (ballotLt(ballot, promised)) return st.reply({ kind: "prepareRejected", promised });
   // A repeated prepare (a resend, a duplicate), or one of part of a range promised at this ballot
@@ -183,6 +243,7 @@ function accept(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, en
 
 function acceptOne(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, e: Entry): Refusal | undefined {
   if (e.index < space.trimMark) return { index: e.index, promised: OWNER_BALLOT, trimmed: true };
+  assertResident(st.state, name, e.index, e.index + 1);
   const s = space.addresses.get(e.index) ?? EMPTY;
   const promised = planted("ignoreRangePromises") ? s.promised : effectivePromise(space, e.index);
   const chosen = s.committed && s.accepted ? { chosen: s.accepted.value } : {};
@@ -210,6 +271,8 @@ function commit(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, in
   if (indexes.length > LIMITS.entriesMax) return st.reply(err("tooLarge", "too many indexes"));
   for (const index of indexes) {
     if (!isIndex(index)) return st.reply(err("invalid", `invalid index ${index}`));
+    if (index < space.trimMark) continue;
+    assertResident(st.state, name, index, index + 1);
     const s = space.addresses.get(index);
     if (!s?.accepted || s.committed || !ballotEq(s.accepted.ballot, ballot)) continue;
     // The committed flag is a hint that is true forever once set (the value is chosen), so it is
@@ -221,11 +284,13 @@ function commit(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, in
   return st.reply({ kind: "committed" });
 }
 
-function read(st: Step, space: SpaceState, from: number, to: number): StepResult {
+function read(st: Step, name: SpaceName, space: SpaceState, from: number, to: number): StepResult {
   const bad = checkRange(from, to);
   if (bad) return st.reply(bad);
   const addresses: ReportedAddress[] = [];
-  forEachOwn(space, Math.max(from, space.trimMark), to, (i, s) => {
+  const lo = Math.max(from, space.trimMark);
+  if (lo < to) assertResident(st.state, name, lo, to);
+  forEachOwn(space, lo, to, (i, s) => {
     addresses.push(report(space, i, s));
   });
   const ranges = space.ranges.filter((r) => r.from < to && from < r.to);

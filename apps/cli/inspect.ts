@@ -16,6 +16,7 @@ import type { AcceptorStatus, InspectReply } from "../../wor/wire/admin.ts";
 import { type Target, checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
 import { task, usage } from "./errors.ts";
 import { inspectLogs, printLogs } from "./inspect-logs.ts";
+import { inspectSmrs, printSmrs } from "./inspect-smr.ts";
 import { Progress, jsonValue, printJson, printLine, showBallot, showValue, table } from "./output.ts";
 import { type Answer, acceptorStatuses, answered, eachAcceptor, failShortOfQuorum, mapInFlight, segmentSpan, settle, userSpacesOf } from "./statuses.ts";
 
@@ -59,6 +60,7 @@ async function runInspect(c: {
   for (const [name, m] of kinds) if (m.ok && m.value._tag === "Typed") typed.set(name, m.value.meta);
   const { rows: segments, cut } = await readSegments(target, live, userSpaces, typed, c.json);
   const logs = await withClient(target, (client) => inspectLogs(client, live, new Map([...typed].filter(([, m]) => m.kind === "log"))));
+  const smrs = await withClient(target, (client) => inspectSmrs(client, live, new Map([...typed].filter(([, m]) => m.kind === "smr"))));
   const addresses = Option.isSome(only) ? await readAddresses(target, live, only.value, c.from, c.to) : undefined;
 
   if (c.json) {
@@ -70,6 +72,7 @@ async function runInspect(c: {
       // What was left out: segments past INSPECT_LIMITS.segmentsMax per space; addresses past the default window.
       truncated: { segments: cut, ...(addresses?.cut ? { addresses: { shown: [addresses.from, addresses.to], highestAccepted: addresses.highest } } : {}) },
       logs: logs.map((r) => (r.ok ? r.view : { log: r.log, error: r.error })),
+      smrs,
       ...(addresses
         ? {
             addresses: {
@@ -128,6 +131,7 @@ async function runInspect(c: {
     for (const x of cut) printLine(`(truncated: ${x.space} uses segments ${x.first}..${x.last}; only the first ${x.shown} were read)`);
   }
   printLogs(logs);
+  printSmrs(smrs);
   if (addresses) printAddresses(target, addresses);
   failShortOfQuorum(target, statuses, "inspect");
 }

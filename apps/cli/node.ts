@@ -16,6 +16,7 @@ import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import { type ClusterConfig, acceptorOf, readTlsFiles } from "../../wor/node/cluster-config.ts";
 import type { ServerTls } from "../../wor/node/grpc-server.ts";
+import { CACHE_LIMITS } from "../../wor/node/address-cache.ts";
 import { type AcceptorSpec, startAcceptor } from "../../wor/node/run-acceptor.ts";
 import { SESSION_BUDGET_LIMITS, type SessionBudgetLimits } from "../../wor/node/session-budget.ts";
 import { loadCluster, readFlagFile } from "./cluster.ts";
@@ -48,6 +49,7 @@ const nodeFlags = {
   sessionBytesMax: opt(Flag.Int("session-bytes-max").pipe(Flag.withDescription(`reply bytes one client may leave unread before its requests wait (default ${SESSION_BUDGET_LIMITS.sessionBytesMax})`))),
   allSessionsBytesMax: opt(Flag.Int("all-sessions-bytes-max").pipe(Flag.withDescription(`the same for all clients together (default ${SESSION_BUDGET_LIMITS.allSessionsBytesMax})`))),
   backedUpMsMax: opt(Flag.Int("backed-up-ms-max").pipe(Flag.withDescription(`a client whose replies stay backed up this long is disconnected (default ${SESSION_BUDGET_LIMITS.backedUpMsMax})`))),
+  cacheBytesMax: opt(Flag.Int("cache-bytes-max").pipe(Flag.withDescription(`estimated bytes of addresses kept in memory; the rest are read from disk when touched (default ${CACHE_LIMITS.bytesMax})`))),
 };
 
 type NodeInput = {
@@ -65,6 +67,7 @@ type NodeInput = {
   readonly sessionBytesMax: Option.Option<number>;
   readonly allSessionsBytesMax: Option.Option<number>;
   readonly backedUpMsMax: Option.Option<number>;
+  readonly cacheBytesMax: Option.Option<number>;
 };
 
 
@@ -89,7 +92,20 @@ async function nodeSpec(c: NodeInput): Promise<AcceptorSpec> {
   if (token !== undefined && (token.length < 16 || /\s/.test(token))) throw usage("--token must be at least 16 characters without whitespace");
   const tls = await serverTls(c, config);
   const budget = sessionBudget(c);
-  return { clusterId, acceptorId: c.id, dataDir, host: where.host, port: where.port, init: c.init, budget, ...(tls ? { tls } : {}), ...(token ? { token } : {}) };
+  const cacheBytesMax = Option.getOrUndefined(c.cacheBytesMax);
+  if (cacheBytesMax !== undefined && (!Number.isSafeInteger(cacheBytesMax) || cacheBytesMax < 0)) throw usage(`--cache-bytes-max must be a whole number of bytes (got ${cacheBytesMax})`);
+  return {
+    clusterId,
+    acceptorId: c.id,
+    dataDir,
+    host: where.host,
+    port: where.port,
+    init: c.init,
+    budget,
+    ...(tls ? { tls } : {}),
+    ...(token ? { token } : {}),
+    ...(cacheBytesMax !== undefined ? { cacheBytesMax } : {}),
+  };
 }
 
 function sessionBudget(c: NodeInput): Partial<SessionBudgetLimits> {

@@ -39,6 +39,11 @@ export const VERBS: readonly Verb[] = [
     load: async () => (await import("./log.ts")).logCommand,
   },
   {
+    name: "smr",
+    description: "Replicated state machines (the map): create one, serve a replica, propose, read, status",
+    load: async () => (await import("./smr.ts")).smrCommand,
+  },
+  {
     name: "context",
     description: "Named clusters: save a cluster file under a name, use it by default, list them",
     load: async () => (await import("./context.ts")).contextCommand,

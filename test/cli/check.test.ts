@@ -26,11 +26,12 @@ describe("worm check", { concurrency: 2 }, () => {
       [
         ["wor", 5, 5],
         ["log", 5, 5],
+        ["smr", 5, 5],
       ],
     );
     const text = await runWorm(["check", "sim", "--layer", "all", "--seeds", "3"]);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /layer +wor[\s\S]*layer +log/);
+    assert.match(text.stdout, /layer +wor[\s\S]*layer +log[\s\S]*layer +smr/);
   });
   test("mc explores the small configuration exhaustively", async () => {
     const r = await runWorm(["check", "mc", "--config", "small"]);
@@ -42,9 +43,9 @@ describe("worm check", { concurrency: 2 }, () => {
     const seeds = await runWorm(["check", "sim", "--seeds", "9..3"]);
     assert.equal(seeds.code, 2);
     assert.match(seeds.stderr, /^worm: --seeds 9\.\.3: the range is empty\n$/);
-    const layer = await runWorm(["check", "sim", "--layer", "smr"]);
+    const layer = await runWorm(["check", "sim", "--layer", "kv"]);
     assert.equal(layer.code, 2);
-    assert.match(layer.stderr, /^worm: --layer must be one of wor, log, all, not "smr"\n$/);
+    assert.match(layer.stderr, /^worm: --layer must be one of wor, log, smr, all, not "kv"\n$/);
     const config = await runWorm(["check", "mc", "--config", "huge"]);
     assert.equal(config.code, 2);
     assert.match(config.stderr, /--config must be one of full, small, reads, deep/);

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -176,14 +177,14 @@ export async function startNode(
   return { id: o.id, dataDir: o.dataDir, port: line.port as number, proc };
 }
 
-/** Three acceptors as separate processes, each on its own data directory under `dir`. */
-export async function startCluster(procs: Procs, dir: string, clusterId: string, n = 3): Promise<NodeHandle[]> {
-  return Promise.all(Array.from({ length: n }, (_, k) => startNode(procs, { id: k + 1, dataDir: join(dir, `a${k + 1}`), clusterId })));
+/** Three acceptors as separate processes, each on its own data directory under `dir` (`args`: more `worm node` flags). */
+export async function startCluster(procs: Procs, dir: string, clusterId: string, n = 3, args: readonly string[] = []): Promise<NodeHandle[]> {
+  return Promise.all(Array.from({ length: n }, (_, k) => startNode(procs, { id: k + 1, dataDir: join(dir, `a${k + 1}`), clusterId, args })));
 }
 
 /** Restart a node on its data directory and port, without --init. */
-export async function restartNode(procs: Procs, n: NodeHandle, clusterId: string): Promise<void> {
-  const again = await startNode(procs, { id: n.id, dataDir: n.dataDir, clusterId, port: n.port, init: false });
+export async function restartNode(procs: Procs, n: NodeHandle, clusterId: string, args: readonly string[] = []): Promise<void> {
+  const again = await startNode(procs, { id: n.id, dataDir: n.dataDir, clusterId, port: n.port, init: false, args });
   n.proc = again.proc;
 }
 
@@ -213,4 +214,14 @@ export function oneLineError(f: Finished): string {
   if (lines.length !== 1 || !lines[0]!.startsWith("worm: ")) throw new Error(`expected one 'worm: ' line on stderr, got ${JSON.stringify(f.stderr)}`);
   if (/\n\s+at |Error:/.test(f.stderr)) throw new Error(`stderr carries a stack trace or raw error: ${JSON.stringify(f.stderr)}`);
   return lines[0]!;
+}
+
+/** `n` loopback addresses "127.0.0.1:port" free now, each bound once to learn it, then released
+ *  (for servers that must know each other's addresses before they listen, like SMR replicas). */
+export async function freeAddresses(n: number): Promise<string[]> {
+  const servers = Array.from({ length: n }, () => createServer());
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve))));
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  return ports.map((p) => `127.0.0.1:${p}`);
 }

@@ -171,19 +171,27 @@ test("two live sequencers of one log do not fight: clients split between them co
     return status;
   };
 
-  const [s1, s2] = await measure("second started while the first serves");
-  assert.deepEqual([s1?.phase, s2?.phase], ["ready", "standby"], "the first serves, the second stands by");
-  assert.equal(s2?.active, first.address);
+  // Which one serves depends on timing (on a loaded machine the first can miss a grant deadline and
+  // the second takes over): what matters is that exactly one serves and the other redirects to it.
+  const settled = await measure("second started while the first serves");
+  const phases = settled.map((s) => s?.phase);
+  assert.deepEqual([...phases].sort(), ["ready", "standby"], "one serves, the other stands by");
+  const activeAt = phases[0] === "ready" ? 0 : 1;
+  const [active, standby] = activeAt === 0 ? [first, second] : [second, first];
+  assert.equal(settled[1 - activeAt]?.active, active.address, "the standby names the one that serves");
+  const recoveriesBefore = settled.reduce((n, s) => n + (s?.recoveries ?? 0), 0);
 
-  // The first pauses: the clients redirected to it give up on it and ask the second to take over.
-  // Resumed, the first finds itself fenced and steps down, redirecting its own clients.
-  first.proc.child.kill("SIGSTOP");
+  // The active one pauses: the clients redirected to it give up on it and ask the other to take over.
+  // Resumed, the paused one finds itself fenced and steps down, redirecting its own clients.
+  active.proc.child.kill("SIGSTOP");
   await sleep(2_000);
-  first.proc.child.kill("SIGCONT");
-  const [t1, t2] = await measure("after the first paused for 2 s (4 grant deadlines)");
+  active.proc.child.kill("SIGCONT");
+  const after = await measure("after the active one paused for 2 s (4 grant deadlines)");
   await Promise.all([a.stop(), b.stop()]);
-  assert.deepEqual([t1?.phase, t2?.phase], ["standby", "ready"], "the first stepped down, the second serves");
-  assert.ok((t1?.recoveries ?? 0) + (t2?.recoveries ?? 0) <= 6, "no recovery after recovery");
+  assert.deepEqual([after[activeAt]?.phase, after[1 - activeAt]?.phase], ["standby", "ready"], "the paused one stepped down, the other serves");
+  assert.equal(after[activeAt]?.active, standby.address, "and redirects to it");
+  const recoveries = after.reduce((n, s) => n + (s?.recoveries ?? 0), 0) - recoveriesBefore;
+  assert.ok(recoveries <= 6, `no recovery after recovery (${recoveries} during the pause and after)`);
   await checkLog(cluster, tokensA, [...a.acks, ...b.acks]);
 });
 

@@ -14,6 +14,12 @@ const b = (round: number, proposer: number) => ({ round, proposer });
 const v = (...xs: number[]) => new Uint8Array(xs);
 const tick = () => new Promise((r) => setImmediate(r));
 const req = (id: number, request: Request): DecodedClientFrame => ({ id, kind: "request", request });
+/** Let the node read what the frames handed to it touch, then sync what they wrote. */
+async function settle(storage: MemoryStorage): Promise<void> {
+  await tick();
+  storage.sync();
+  await tick();
+}
 
 class ArraySink implements FrameSink {
   readonly sends: ServerFrame[][] = [];
@@ -73,8 +79,7 @@ describe("AcceptorNode", () => {
     node.handle([req(20, { kind: "read", space: "s", from: 0, to: 8 })], reader);
     await tick();
     assert.deepEqual(reader.sends, []);
-    storage.sync();
-    await tick();
+    await settle(storage);
     assert.equal(sink.sends.length, 1, "one receipt, one send per session");
     assert.deepEqual(sink.replies(), [
       [10, "promise"],
@@ -90,6 +95,9 @@ describe("AcceptorNode", () => {
     const { storage, node } = await memoryNode();
     await withSpace(storage, node);
     const sink = new ArraySink();
+    node.handle([req(4, { kind: "read", space: "s", from: 4, to: 8 })], sink);
+    await tick(); // the first read of a block waits for the storage
+    sink.sends.length = 0;
     node.handle([req(5, { kind: "read", space: "s", from: 0, to: 4 }), req(6, { kind: "trim", space: "nope", below: 1 })], sink);
     assert.deepEqual(sink.replies(), [
       [5, "states"],
@@ -103,8 +111,7 @@ describe("AcceptorNode", () => {
     const writer = new ArraySink();
     const entries = [4, 1, 2, 7].map((index) => ({ index, value: v(index, 0) }));
     node.handle([req(1, { kind: "accept", space: "s", ballot: b(0, 0), entries }), req(2, { kind: "commit", space: "s", ballot: b(0, 0), indexes: [4, 1, 2] })], writer);
-    storage.sync();
-    await tick();
+    await settle(storage);
 
     const watcher = new ArraySink();
     node.handle([{ id: 50, kind: "watch", space: "s", from: 2 }], watcher);
@@ -118,8 +125,7 @@ describe("AcceptorNode", () => {
     node.handle([req(3, { kind: "commit", space: "s", ballot: b(0, 0), indexes: [7] })], writer);
     await tick();
     assert.equal(watcher.frames.length, 2);
-    storage.sync();
-    await tick();
+    await settle(storage);
     const last = watcher.frames.at(-1);
     assert.ok(last?.kind === "learned");
     assert.deepEqual([last.id, last.index, [...last.value]], [50, 7, [7, 0]]);
@@ -127,10 +133,8 @@ describe("AcceptorNode", () => {
     node.handle([{ id: 51, kind: "unwatch", watchId: 50 }], watcher);
     node.handle([req(4, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 9, value: v(9) }] })], writer);
     node.handle([req(5, { kind: "commit", space: "s", ballot: b(0, 0), indexes: [9] })], writer);
-    storage.sync();
-    await tick();
-    storage.sync();
-    await tick();
+    await settle(storage);
+    await settle(storage);
     assert.equal(watcher.frames.length, 3, "no pushes after unwatch");
   });
 
@@ -139,8 +143,7 @@ describe("AcceptorNode", () => {
     await withSpace(storage, node);
     const writer = new ArraySink();
     node.handle([req(1, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 3, value: v(3) }] })], writer);
-    storage.sync();
-    await tick();
+    await settle(storage);
     // Something else is syncing when the commit and then the watch arrive.
     node.handle([req(20, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 4, value: v(4) }] })], writer);
     node.handle([req(2, { kind: "commit", space: "s", ballot: b(0, 0), indexes: [3] })], writer);
@@ -148,8 +151,7 @@ describe("AcceptorNode", () => {
     node.handle([{ id: 9, kind: "watch", space: "s", from: 0 }], watcher);
     await tick();
     assert.deepEqual(watcher.frames, [], "the catch-up waits for the in-flight commit");
-    storage.sync();
-    await tick();
+    await settle(storage);
     assert.deepEqual(watcher.replies(), [[9, "learned@3"]]);
   });
 
@@ -159,8 +161,7 @@ describe("AcceptorNode", () => {
     const sink = new ArraySink();
     node.handle([{ id: 1, kind: "watch", space: "unknown", from: 0 }], sink);
     node.handle([req(2, { kind: "trim", space: "s", below: 5 })], sink);
-    storage.sync();
-    await tick();
+    await settle(storage);
     node.handle([{ id: 3, kind: "watch", space: "s", from: 2 }], sink);
     assert.deepEqual(sink.replies(), [
       [1, "error"],
@@ -171,8 +172,7 @@ describe("AcceptorNode", () => {
     node.handle([{ id: 4, kind: "watch", space: "s", from: 5 }], gone);
     gone.closed = true;
     node.handle([req(5, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 6, value: v(6) }] }), req(6, { kind: "commit", space: "s", ballot: b(0, 0), indexes: [6] })], sink);
-    storage.sync();
-    await tick();
+    await settle(storage);
     assert.deepEqual(gone.frames, [], "nothing is sent to a closed sink");
   });
 
@@ -183,7 +183,7 @@ describe("AcceptorNode", () => {
     node.handle([req(1, { kind: "createSpace", space: "s" })], sink);
     const first = sink.frames[0];
     assert.ok(first?.kind === "reply" && first.reply.kind === "error" && first.reply.code === "notReady");
-    assert.deepEqual(node.inspect({ space: "s", from: 0, to: 1 }), { ok: false, code: "notReady", message: "the acceptor is loading" });
+    assert.deepEqual(await node.inspect({ space: "s", from: 0, to: 1 }), { ok: false, code: "notReady", message: "the acceptor is loading" });
     await node.load();
     node.handle([req(2, { kind: "createSpace", space: "s" }), req(3, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 5, value: v(5) }] })], sink);
     await node.close();
@@ -201,10 +201,10 @@ describe("AcceptorNode", () => {
         ["s", 1, 5],
       ],
     );
-    const ins = node.inspect({ space: "s", from: 0, to: 10 });
+    const ins = await node.inspect({ space: "s", from: 0, to: 10 });
     assert.ok(ins.ok);
     assert.deepEqual(ins.value.addresses.map((a) => a.index), [5]);
-    assert.equal(node.inspect({ space: "zz", from: 0, to: 1 }).ok, false);
+    assert.equal((await node.inspect({ space: "zz", from: 0, to: 1 })).ok, false);
   });
 
   test("a failed commit stops the node: no reply for the lost batch, later frames get internal errors", async () => {
@@ -215,8 +215,7 @@ describe("AcceptorNode", () => {
     const sink = new ArraySink();
     node.handle([req(1, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 1, value: v(1) }] })], sink);
     storage.failNextCommit();
-    storage.sync();
-    await tick();
+    await settle(storage);
     assert.equal(failures.length, 1);
     assert.equal(node.ready, false);
     node.handle([req(2, { kind: "read", space: "s", from: 0, to: 2 })], sink);
@@ -228,12 +227,11 @@ describe("AcceptorNode", () => {
     await withSpace(storage, node);
     const sink = new ArraySink();
     node.handle([req(1, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 1, value: v(1, 0, 0) }] })], sink);
-    storage.sync();
-    await tick();
+    await settle(storage);
     node.handle([req(2, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 2, value: v(2) }] })], sink);
     storage.crash();
     const node2 = await AcceptorNode.open({ storage, identity: ME, checkInvariants: true });
-    const ins = node2.inspect({ space: "s", from: 0, to: 10 });
+    const ins = await node2.inspect({ space: "s", from: 0, to: 10 });
     assert.ok(ins.ok);
     assert.deepEqual(ins.value.addresses.map((a) => [a.index, [...(a.accepted?.value ?? [])]]), [[1, [1, 0, 0]]]);
   });

@@ -7,7 +7,7 @@ import { GroupCommit } from "../../wor/node/group-commit.ts";
 import type { AcceptorStorage, CommitDone, Loaded, NodeIdentity } from "../../wor/node/storage.ts";
 
 /** A storage whose commits complete only when the test says so. */
-class ManualStorage implements AcceptorStorage {
+class ManualStorage implements Pick<AcceptorStorage, "load" | "commit" | "writeIdentity" | "close"> {
   readonly pending: { batch: readonly Mutation[]; done: CommitDone }[] = [];
   readonly committed: (readonly Mutation[])[] = [];
   private n = 0;

@@ -13,9 +13,10 @@ import { after, describe, test } from "node:test";
 import { ClassicLevel } from "classic-level";
 import { emptyAcceptor, step } from "../../paxos/acceptor.ts";
 import type { AcceptorState } from "../../paxos/acceptor.ts";
+import type { AddressState } from "../../paxos/messages.ts";
 import { AcceptorNode, IdentityRefused } from "../../wor/node/acceptor-node.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
-import { committed } from "./storage-commit.ts";
+import { committed, readBack } from "./storage-commit.ts";
 import { replay } from "../../wor/node/storage.ts";
 
 const dirs: string[] = [];
@@ -62,11 +63,21 @@ class Writer {
   }
 }
 
-/** Open, load and close; the rebuilt state, or the load's rejection. */
-async function reload(dir: string): Promise<AcceptorState> {
+/** What a restart finds: the space's trim mark, and its addresses as reads return them. */
+interface Reloaded {
+  readonly trimMark: number;
+  readonly addresses: ReadonlyMap<number, AddressState>;
+}
+
+/** Every address this file's writers use lies below this (200 batches of PER_BATCH). */
+const TOP = 1024;
+
+/** Open, load, read every block of the space, close; or the rejection of the load or of a read. */
+async function reload(dir: string): Promise<Reloaded> {
   const s = await LevelStorage.open(dir);
   try {
-    return replay((await s.load()).mutations);
+    const state = replay((await s.load()).mutations);
+    return { trimMark: state.spaces.get(SPACE)!.trimMark, addresses: await readBack(s, SPACE, 0, TOP) };
   } finally {
     await s.close();
   }
@@ -101,10 +112,9 @@ async function overwrite(path: string, at: number, bytes: Uint8Array): Promise<v
   }
 }
 
-/** Every value in `acked` reads back identically from `state`. */
-function assertHolds(state: AcceptorState, acked: ReadonlyMap<number, Uint8Array>): void {
-  const space = state.spaces.get(SPACE)!;
-  for (const [index, value] of acked) assert.deepEqual(space.addresses.get(index)?.accepted?.value, value, `address ${index}`);
+/** Every value in `acked` reads back identically. */
+function assertHolds(state: Reloaded, acked: ReadonlyMap<number, Uint8Array>): void {
+  for (const [index, value] of acked) assert.deepEqual(state.addresses.get(index)?.accepted?.value, value, `address ${index}`);
 }
 
 describe("LevelStorage refuses damaged storage", () => {
@@ -167,6 +177,36 @@ describe("LevelStorage refuses damaged storage", () => {
     await refused(dir, /^the stored value of address 41 of space s fails its checksum$/);
   });
 
+  test("a node starts on a store whose damage lies in an address block, stops when it reads the block, and is refused from then on", async () => {
+    const dir = await tempDir();
+    const w = await Writer.create(dir);
+    await w.batches(20);
+    await w.storage.close();
+    await reload(dir); // recovery moves the log into a table file
+    const table = join(dir, (await readdir(dir)).find((f) => f.endsWith(".ldb"))!);
+    const bytes = await readFile(table);
+    const at = bytes.indexOf(w.acked.get(41)!.subarray(40, 60));
+    await overwrite(table, at + 10, Uint8Array.of(bytes[at + 10]! ^ 0x10));
+
+    const storage = await LevelStorage.open(dir);
+    const node = await AcceptorNode.open({ storage, identity: ME });
+    const failed = new Promise<unknown>((resolve) => node.onFailure(resolve));
+    const sent: unknown[] = [];
+    node.handle([{ id: 1, kind: "request", request: { kind: "read", space: SPACE, from: 40, to: 44 } }], { closed: false, send: (f) => sent.push(...f) });
+    const error = await failed;
+    assert.ok(error instanceof Error && error.name === "StorageDamaged", String(error));
+    assert.equal(error.message, "the stored value of address 41 of space s fails its checksum");
+    assert.deepEqual(sent, [], "nothing read from the damaged block was served");
+    await node.close();
+    const again = await LevelStorage.open(dir);
+    await assert.rejects(AcceptorNode.open({ storage: again, identity: ME }), (e: unknown) => {
+      assert.ok(e instanceof IdentityRefused && e.reason === "damaged", String(e));
+      assert.match(e.message, /^the data directory is damaged: the stored value of address 41 of space s fails its checksum\. /);
+      return true;
+    });
+    await again.close();
+  });
+
   test("an entry that vanished, or an older version of it that came back (LevelDB's tags lie outside the seals)", async () => {
     // A flipped bit in a table can turn an entry into a deletion or let an older version win:
     // LevelDB keeps each key's sequence number and value/deletion tag outside our seal. Done here
@@ -187,7 +227,13 @@ describe("LevelStorage refuses damaged storage", () => {
     await w.batches(5);
     await w.storage.close();
     await raw(vanished, (db) => db.del(key));
-    await refused(vanished, /^the store's entries do not match the digest batch 7 recorded: an entry vanished or changed, or an older version of one came back$/);
+    // A load reads no address: it starts; the read of the block finds the damage, and from then on
+    // the directory is refused at load too (the damage mark).
+    const started = await LevelStorage.open(vanished);
+    await started.load();
+    await assert.rejects(readBack(started, SPACE, 0, 64), /^StorageDamaged: the stored addresses \[0, 64\) of space s do not match their digest: an entry vanished or changed, or an older version of one came back$/);
+    await started.close();
+    await refused(vanished, /^the stored addresses \[0, 64\) of space s do not match their digest/);
 
     const older = await tempDir();
     const o = await Writer.create(older);
@@ -203,7 +249,15 @@ describe("LevelStorage refuses damaged storage", () => {
     await committed(s, step(o.state, { kind: "accept", space: SPACE, ballot: { round: 3, proposer: 1 }, entries: [{ index: 5, value: Uint8Array.of(5) }] }).persist);
     await s.close();
     await raw(older, (db) => db.put(key, before!));
-    await refused(older, /^the store's entries do not match the digest batch 9 recorded/);
+    await refused(older, /^the stored addresses \[0, 64\) of space s do not match their digest/);
+
+    // A resident entry (here the range promises) is checked at load, by the marker's digest.
+    const resident = await tempDir();
+    const r = await Writer.create(resident);
+    await committed(r.storage, step(r.state, { kind: "prepare", space: SPACE, from: 0, to: 8, ballot: { round: 3, proposer: 1 } }).persist);
+    await r.storage.close();
+    await raw(resident, (db) => db.del("r/s"));
+    await refused(resident, /^the store's entries do not match the digest batch 3 recorded: an entry vanished or changed, or an older version of one came back$/);
   });
 
   test("a store emptied while its witness stayed; a witness file deleted or damaged", async () => {
@@ -259,15 +313,15 @@ describe("LevelStorage does not refuse sound storage", () => {
       const s = await LevelStorage.open(dir);
       const state = replay((await s.load()).mutations);
       assert.equal(state.spaces.get(SPACE)!.trimMark, 8 + round);
-      assertHolds(state, new Map([...w.acked].filter(([i]) => i >= 8 + round)));
+      assertHolds({ trimMark: 8 + round, addresses: await readBack(s, SPACE, 0, TOP) }, new Map([...w.acked].filter(([i]) => i >= 8 + round)));
       // A trim whose range delete a crash cut off: its keys stay below the mark, and load copes.
       await s.writeWithoutClear([{ kind: "trim", space: SPACE, mark: 9 + round }]);
       assert.ok((await s.countAddressKeys(SPACE)) > w.acked.size - 9 - round);
       await s.close();
     }
     const state = await reload(dir);
-    assert.equal(state.spaces.get(SPACE)!.trimMark, 11);
-    assert.equal(state.spaces.get(SPACE)!.addresses.size, w.acked.size - 11);
+    assert.equal(state.trimMark, 11);
+    assert.equal(state.addresses.size, w.acked.size - 11);
   });
 
   test("a power loss: the witness lost its last records and the last (unacknowledged) batch is torn", async () => {
@@ -289,7 +343,7 @@ describe("LevelStorage does not refuse sound storage", () => {
     await truncate(log, (await stat(log)).size - 60);
     const state = await reload(dir);
     assertHolds(state, new Map([...w.acked].slice(0, -PER_BATCH)));
-    for (const [index] of lastValues) assert.equal(state.spaces.get(SPACE)!.addresses.has(index), false);
+    for (const [index] of lastValues) assert.equal(state.addresses.has(index), false);
     // It goes on from batch 31, and restarts stay clean.
     const s = await LevelStorage.open(dir);
     await s.load();

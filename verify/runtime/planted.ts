@@ -26,6 +26,9 @@ export const PLANTED_BUGS = [
   /** proposer (liveness): a prepare with a rejection waits for acceptors that may be down, and its
    *  deadline failure drops the rejecting ballot (paxos/proposer.ts PrepareTally; issue 8 item 1). */
   "waitOutRejection",
+  /** acceptor node: the cache evicts a block whose mutations are not durable yet, so the node reads
+   *  it back as the disk has it and forgets a promise or vote it made (wor/node/address-cache.ts). */
+  "evictUndurable",
   /** reader: report a value seen at a single acceptor as written (paxos/proposer.ts ReadTally). */
   "readWithoutQuorum",
   /** acceptor: a trim to a lower mark moves the mark back (paxos/acceptor.ts trim). */
@@ -45,6 +48,15 @@ export const PLANTED_BUGS = [
   /** LogPlayer shard: apply a batch whatever its epoch, so a fenced player's items still land
    *  (apps/logplayer/core/shard-core.ts; issue 13). */
   "ignoreEpoch",
+  /** SMR: a retried command is applied again instead of answered with its first result
+   *  (apps/smr/core/state.ts apply). */
+  "applyRetryTwice",
+  /** SMR leader: a linearizable read is answered without the read-index round that confirms no newer
+   *  leader exists, so a deposed leader answers from stale state (apps/smr/core/leader.ts). */
+  "readWithoutReadIndex",
+  /** SMR: a checkpoint is labelled (in its snapshot and its record) one position later than the state
+   *  it holds (apps/smr/core/replica.ts). */
+  "checkpointWrongPosition",
 ] as const;
 
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
@@ -58,6 +70,7 @@ const switches: Record<PlantedBug, boolean> = {
   replyBeforePersist: false,
   readAheadOfSync: false,
   waitOutRejection: false,
+  evictUndurable: false,
   readWithoutQuorum: false,
   trimBackwards: false,
   appendWithoutSettle: false,
@@ -65,6 +78,9 @@ const switches: Record<PlantedBug, boolean> = {
   applyWithoutPrevious: false,
   ackBeforePersist: false,
   ignoreEpoch: false,
+  applyRetryTwice: false,
+  readWithoutReadIndex: false,
+  checkpointWrongPosition: false,
 };
 
 /** Is `bug` switched on? Always false outside tests that plant it. */

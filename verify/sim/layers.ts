@@ -4,9 +4,11 @@
  */
 import { type SimLayer, simLayer } from "./kernel/run.ts";
 import { logWorld } from "./worlds/log.ts";
+import { smrWorld } from "./worlds/smr.ts";
 import { worWorld } from "./worlds/wor.ts";
 
 export const SIM_LAYERS: Readonly<Record<string, SimLayer>> = {
   wor: simLayer(worWorld),
   log: simLayer(logWorld),
+  smr: simLayer(smrWorld),
 };

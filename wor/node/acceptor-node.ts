@@ -4,6 +4,13 @@
  * replies only with the receipt of the batch that made them durable (paxos/held.ts). Replies on a
  * session leave in request order; all replies one receipt releases for one session go in one send.
  *
+ * Memory is bounded by a cache, not by the data (address-cache.ts): the core state holds every
+ * space's trim mark and range promises, and the addresses of the blocks the cache holds. Before a
+ * frame's step, the node reads the blocks it touches and does not hold (footprint.ts) through the
+ * storage's callback `read`; frames are served strictly in arrival order, across sessions, so a
+ * frame waiting for a read holds back every later one (nothing overtakes it). A restart reads only
+ * the identity, the spaces, their trim marks and range promises.
+ *
  * Identity: a data directory records which acceptor of which cluster it belongs to. A node refuses
  * to start on a directory that holds no identity unless told to initialise it (`init: true`), and
  * refuses a directory that belongs to another acceptor or cluster. An acceptor whose disk was wiped
@@ -11,32 +18,27 @@
  * could assemble a quorum that misses a chosen value and get a second value chosen. The same holds
  * for a directory whose storage finds it damaged (storage.ts, `StorageDamaged`): it is refused too.
  */
-import { type AcceptorState, effectivePromise, forEachOwn, step } from "../../paxos/acceptor.ts";
+import { type AcceptorState, step } from "../../paxos/acceptor.ts";
 import { checkAcceptorState, checkAcceptorStep, snapshotAcceptor } from "../../paxos/acceptor-invariants.ts";
-import { type Held, type Receipt, release } from "../../paxos/held.ts";
 import { LIMITS, isIndex, isSpaceName } from "../../paxos/limits.ts";
-import type { ErrorCode, Learned, Mutation, Reply, ReportedAddress, SpaceName } from "../../paxos/messages.ts";
-import type { AcceptorStatus, InspectReply, InspectRequest, SpaceSummary } from "../wire/admin.ts";
-import type { DecodedClientFrame, ServerFrame } from "../core/frames.ts";
+import type { ErrorCode, Mutation, Reply, SpaceName } from "../../paxos/messages.ts";
+import type { AcceptorStatus, InspectReply, InspectRequest, } from "../wire/admin.ts";
+import type { DecodedClientFrame } from "../core/frames.ts";
+import { WIRE_LIMITS } from "../../proto/limits.ts";
 import { assert } from "../../verify/runtime/assert.ts";
+import { AddressCache, type BlockRun, CACHE_LIMITS } from "./address-cache.ts";
+import { footprint, priorStates, readBudget } from "./footprint.ts";
+import { inspected, statusOf } from "./node-admin.ts";
+import { IdentityRefused, checkIdentity, damagedRefusal } from "./node-identity.ts";
 import { GroupCommit, type GroupCommitCounters } from "./group-commit.ts";
+import { type FrameSink, NodeReplies, type Release, errorReply } from "./node-replies.ts";
 import { type AcceptorStorage, type Loaded, type NodeIdentity, StorageDamaged, replay } from "./storage.ts";
 import type { CodecError } from "../../proto/codec-kernel.ts";
 
+export type { FrameSink };
+export { IdentityRefused, damagedRefusal };
+
 const ACCEPTOR_VERSION = "wormspace-ts/0.1.0";
-
-const NODE_LIMITS = Object.freeze({
-  /** Committed values one watch may ask to catch up on; beyond it the client reads instead. */
-  watchCatchUpMax: 16_384,
-  /** Watches one session may hold. */
-  watchesPerSessionMax: 1_024,
-});
-
-/** Where a session's server frames go (a stream writer in production, an array in tests). */
-export interface FrameSink {
-  send(frames: ServerFrame[]): void;
-  readonly closed: boolean;
-}
 
 export interface AcceptorNodeOptions {
   readonly storage: AcceptorStorage;
@@ -51,54 +53,42 @@ export interface AcceptorNodeOptions {
   /** A failed commit: the node stopped serving; the owner must close it (and usually exit). */
   readonly onFatal?: (error: unknown) => void;
   readonly now?: () => Date;
-}
-
-/** The node refused its data directory. */
-export class IdentityRefused extends Error {
-  override readonly name = "IdentityRefused";
-  constructor(
-    readonly reason: "noIdentity" | "stateWithoutIdentity" | "mismatch" | "damaged",
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** The refusal of a data directory whose storage is damaged: what was found, and what to do. */
-export function damagedRefusal(e: StorageDamaged): IdentityRefused {
-  return new IdentityRefused(
-    "damaged",
-    `the data directory is damaged: ${e.message}. It may have forgotten promises and accepted values, which could let a ` +
-      "second value be chosen, so it must not rejoin under its old id: replace it through reconfiguration with a new id " +
-      "(keep the directory for inspection)",
-  );
+  /** Estimated bytes of addresses the node keeps in memory (address-cache.ts; default `CACHE_LIMITS.bytesMax`). */
+  readonly cacheBytesMax?: number;
 }
 
 export type InspectResult = { readonly ok: true; readonly value: InspectReply } | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
-interface Watcher {
-  readonly sink: FrameSink;
-  readonly id: number;
-  readonly space: SpaceName;
-  readonly from: number;
+const codecReply = (e: CodecError): Reply => errorReply(e.code === "tooLarge" ? "tooLarge" : "invalid", e.message);
+
+/** The frames of one envelope stepped since the last submission: submitted together. */
+interface Part {
+  readonly mutations: Mutation[];
+  readonly releases: Release[];
 }
 
-/** What one frame contributes when its receipt comes, in frame order. */
-type Release =
-  | { readonly kind: "held"; readonly id: number; readonly replies: Held<readonly Reply[]>; readonly learned: readonly Learned[] }
-  | { readonly kind: "reply"; readonly id: number; readonly reply: Reply }
-  | { readonly kind: "watch"; readonly watcher: Watcher; readonly catchUp: readonly ServerFrame[] }
-  | { readonly kind: "unwatch"; readonly watchId: number };
+/** What waits in the node's inbox, served strictly in order. */
+type Work =
+  | { readonly kind: "frames"; readonly frames: readonly DecodedClientFrame[]; readonly sink: FrameSink; next: number; part: Part; refused?: Reply }
+  | { readonly kind: "barrier"; readonly done: () => void }
+  | { readonly kind: "inspect"; readonly req: InspectRequest; readonly done: (r: InspectResult) => void; refused?: Reply };
 
-const errorReply = (code: ErrorCode, message: string): Reply => ({ kind: "error", code, message });
-const codecReply = (e: CodecError): Reply => errorReply(e.code === "tooLarge" ? "tooLarge" : "invalid", e.message);
+const newPart = (): Part => ({ mutations: [], releases: [] });
+const STOPPED = "the acceptor stopped after a storage failure";
 
 export class AcceptorNode {
   private state: AcceptorState | undefined;
   private stored: NodeIdentity | undefined;
   private readonly commit: GroupCommit;
-  private readonly watchers = new Map<SpaceName, Set<Watcher>>();
-  private readonly outbox = new Map<FrameSink, ServerFrame[]>();
+  private readonly cache: AddressCache;
+  private readonly replies = new NodeReplies();
+  private readonly inbox: Work[] = [];
+  /** A read for the inbox's first work is in flight. */
+  private loading = false;
+  /** Submissions handed to the group commit, and the last of them known durable. */
+  private submitted = 0;
+  private durable = 0;
+  private readonly drainWaiters: (() => void)[] = [];
   private fatal: { error: unknown } | undefined;
   private readonly fatalListeners = new Set<(error: unknown) => void>();
   private closing = false;
@@ -123,15 +113,15 @@ export class AcceptorNode {
 
   /** A node that answers `notReady` until `load()` finished. */
   constructor(private readonly options: AcceptorNodeOptions) {
+    this.cache = new AddressCache(options.storage.blockSize, options.cacheBytesMax ?? CACHE_LIMITS.bytesMax);
     this.commit = new GroupCommit(options.storage, {
       batchMutationsMax: options.batchMutationsMax,
       counters: options.counters,
-      afterBatch: () => this.flush(),
-      onFatal: (error) => {
-        this.fatal = { error };
-        this.options.onFatal?.(error);
-        for (const l of this.fatalListeners) l(error);
+      afterBatch: () => {
+        this.replies.flush();
+        this.evict();
       },
+      onFatal: (error) => this.stop(error),
     });
   }
 
@@ -143,19 +133,27 @@ export class AcceptorNode {
     return this.commit.counters;
   }
 
-  /** The error of the commit that stopped this node, if one did. */
+  /** What the address cache holds and has evicted (tests, benchmarks). */
+  get cacheStats(): { readonly bytes: number; readonly blocks: number; readonly evictions: number } {
+    return { bytes: this.cache.bytes, blocks: this.cache.blocks, evictions: this.cache.evictions };
+  }
+
+  /** The error of the commit or read that stopped this node, if one did. */
   get failure(): unknown {
     return this.fatal?.error;
   }
 
-  /** Be told when a commit fails and the node stops serving; returns the unsubscribe. */
+  /** Be told when a commit or read fails and the node stops serving; returns the unsubscribe. */
   onFailure(listener: (error: unknown) => void): () => void {
     if (this.fatal) listener(this.fatal.error);
     else this.fatalListeners.add(listener);
     return () => this.fatalListeners.delete(listener);
   }
 
-  /** The core state as it is, possibly ahead of the disk (checkers and the simulator read it; never write it). */
+  /**
+   * The core state as it is, possibly ahead of the disk (checkers and the simulator read it; never
+   * write it). It holds only the cached addresses: the others are as the storage has them.
+   */
   get core(): AcceptorState | undefined {
     return this.state;
   }
@@ -191,66 +189,25 @@ export class AcceptorNode {
   /** Take loaded state as this node's, if its identity is the configured one. */
   private adopt({ identity, mutations }: Loaded): void {
     assert(this.state === undefined, "node loaded twice");
-    const want = this.options.identity;
-    if (!identity) {
-      throw new IdentityRefused(
-        "noIdentity",
-        `the data directory holds no acceptor state for acceptor ${want.acceptorId} of cluster ${want.clusterId}. ` +
-          "If this is a new acceptor, start it once with init. If this acceptor's data was lost or wiped, it must not " +
-          "rejoin under its old id: it forgot its promises and accepted values, which could let a second value be " +
-          "chosen; replace it through reconfiguration with a new id.",
-      );
-    }
-    if (identity.clusterId !== want.clusterId || identity.acceptorId !== want.acceptorId) {
-      throw new IdentityRefused(
-        "mismatch",
-        `the data directory belongs to acceptor ${identity.acceptorId} of cluster ${identity.clusterId}, ` +
-          `but this node is configured as acceptor ${want.acceptorId} of cluster ${want.clusterId}`,
-      );
-    }
-    const state = replay(mutations);
+    checkIdentity(identity, this.options.identity);
+    assert(!mutations.some((m) => m.kind === "address"), "a storage's load returned addresses (they are read when touched)");
+    const state: AcceptorState = { spaces: replay(mutations).spaces, resident: this.cache };
     const violations = checkAcceptorState(state);
     assert(violations.length === 0, () => `loaded state violates invariants: ${violations.join("; ")}`);
     this.stored = identity;
     this.state = state;
   }
 
-  /** Serve one envelope's frames from one session. */
+  /** Serve one envelope's frames from one session (after every frame that arrived before them). */
   handle(frames: readonly DecodedClientFrame[], sink: FrameSink): void {
     if (frames.length === 0) return;
-    const state = this.state;
-    if (!state || this.fatal || this.closing) {
-      const [code, why] = this.fatal ? (["internal", "the acceptor stopped after a storage failure"] as const) : (["notReady", state ? "the acceptor is closing" : "the acceptor is loading"] as const);
+    if (!this.state || this.fatal || this.closing) {
+      const [code, why] = this.fatal ? (["internal", STOPPED] as const) : (["notReady", this.state ? "the acceptor is closing" : "the acceptor is loading"] as const);
       sink.send(frames.map((f) => ({ id: f.id, kind: "reply", reply: errorReply(code, why) })));
       return;
     }
-    const mutations: Mutation[] = [];
-    const releases: Release[] = [];
-    for (const f of frames) {
-      switch (f.kind) {
-        case "invalid":
-          releases.push({ kind: "reply", id: f.id, reply: codecReply(f.error) });
-          break;
-        case "request": {
-          const before = this.options.checkInvariants ? snapshotAcceptor(state) : undefined;
-          const r = step(state, f.request);
-          if (before) {
-            const violations = checkAcceptorStep(before, r.state, f.request);
-            assert(violations.length === 0, () => `acceptor invariants violated by ${f.request.kind}: ${violations.join("; ")}`);
-          }
-          for (const m of r.persist) mutations.push(m);
-          releases.push({ kind: "held", id: f.id, replies: r.replies, learned: r.learned });
-          break;
-        }
-        case "watch":
-          releases.push(this.watch(state, sink, f.id, f.space, f.from));
-          break;
-        case "unwatch":
-          releases.push({ kind: "unwatch", watchId: f.watchId });
-          break;
-      }
-    }
-    this.commit.submit(mutations, (receipt) => this.release(sink, releases, receipt));
+    this.inbox.push({ kind: "frames", frames, sink, next: 0, part: newPart() });
+    this.drain();
   }
 
   /** Run `done` once everything handed to the node so far is durable and its frames were sent. */
@@ -259,120 +216,184 @@ export class AcceptorNode {
       done();
       return;
     }
-    this.commit.submit([], () => {
-      this.flush();
-      done();
-    });
+    this.inbox.push({ kind: "barrier", done });
+    this.drain();
   }
 
   /** Forget a session's watches (its stream ended). */
   detach(sink: FrameSink): void {
-    for (const set of this.watchers.values()) for (const w of set) if (w.sink === sink) set.delete(w);
-    this.outbox.delete(sink);
+    this.replies.detach(sink);
   }
 
+  /** Per space: its trim mark and range promises, and what its storage counts durable. */
   status(): AcceptorStatus {
-    const spaces: SpaceSummary[] = [];
-    for (const [name, s] of this.state?.spaces ?? []) {
-      let highestAccepted = -1;
-      for (const [i, a] of s.addresses) if (a.accepted && i > highestAccepted) highestAccepted = i;
-      spaces.push({ name, trimMark: s.trimMark, addresses: s.addresses.size, ranges: s.ranges.length, highestAccepted });
-    }
-    spaces.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const { clusterId, acceptorId } = this.options.identity;
-    return { acceptorId, clusterId, version: ACCEPTOR_VERSION, spaces };
+    return statusOf(this.state, this.options.storage, this.options.identity, ACCEPTOR_VERSION);
   }
 
-  /** Read the core state as it is (admin only: it may show state whose batch is still syncing). */
-  inspect(req: InspectRequest): InspectResult {
-    if (!this.state) return { ok: false, code: "notReady", message: "the acceptor is loading" };
-    if (!isSpaceName(req.space)) return { ok: false, code: "invalid", message: `invalid space name ${JSON.stringify(req.space)}` };
-    const space = this.state.spaces.get(req.space);
-    if (!space) return { ok: false, code: "unknownSpace", message: `unknown space ${JSON.stringify(req.space)}` };
-    if (!isIndex(req.from) || !isIndex(req.to) || req.from >= req.to) return { ok: false, code: "invalid", message: `invalid range [${req.from}, ${req.to})` };
-    if (req.to - req.from > LIMITS.rangeMax) return { ok: false, code: "tooLarge", message: `range exceeds ${LIMITS.rangeMax} addresses` };
-    const addresses: ReportedAddress[] = [];
-    forEachOwn(space, req.from, req.to, (index, s) => {
-      const promised = effectivePromise(space, index);
-      addresses.push(s.accepted ? { index, promised, accepted: s.accepted, committed: s.committed } : { index, promised, committed: s.committed });
+  /** Read the core state as it is, in its turn among the frames (admin only: it may show state whose batch is still syncing). */
+  inspect(req: InspectRequest): Promise<InspectResult> {
+    const refuse = (code: ErrorCode, message: string): Promise<InspectResult> => Promise.resolve({ ok: false, code, message });
+    if (!this.state) return refuse("notReady", "the acceptor is loading");
+    if (this.fatal) return refuse("internal", STOPPED);
+    if (!isSpaceName(req.space)) return refuse("invalid", `invalid space name ${JSON.stringify(req.space)}`);
+    if (!this.state.spaces.has(req.space)) return refuse("unknownSpace", `unknown space ${JSON.stringify(req.space)}`);
+    if (!isIndex(req.from) || !isIndex(req.to) || req.from >= req.to) return refuse("invalid", `invalid range [${req.from}, ${req.to})`);
+    if (req.to - req.from > LIMITS.rangeMax) return refuse("tooLarge", `range exceeds ${LIMITS.rangeMax} addresses`);
+    return new Promise((done) => {
+      this.inbox.push({ kind: "inspect", req, done });
+      this.drain();
     });
-    const ranges = space.ranges.filter((r) => r.from < req.to && req.from < r.to);
-    return { ok: true, value: { trimMark: space.trimMark, addresses, ranges } };
   }
 
-  /** Stop taking frames, wait for what is in flight, close the storage. */
+  /** Stop taking frames, serve what arrived, wait for what is in flight, close the storage. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    if (this.inbox.length > 0 || this.loading) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
     await this.commit.idle();
-    this.watchers.clear();
+    this.replies.clearWatches();
     await this.options.storage.close();
   }
 
-  private watch(state: AcceptorState, sink: FrameSink, id: number, name: SpaceName, from: number): Release {
-    const refuse = (code: ErrorCode, message: string): Release => ({ kind: "reply", id, reply: errorReply(code, message) });
-    if (!isSpaceName(name)) return refuse("invalid", `invalid space name ${JSON.stringify(name)}`);
-    if (!isIndex(from)) return refuse("invalid", `invalid watch start ${from}`);
-    const space = state.spaces.get(name);
-    if (!space) return refuse("unknownSpace", `unknown space ${JSON.stringify(name)}`);
-    if (from < space.trimMark) return { kind: "reply", id, reply: { kind: "trimmed", mark: space.trimMark } };
-    let held = 0;
-    for (const set of this.watchers.values()) for (const w of set) if (w.sink === sink) held++;
-    if (held >= NODE_LIMITS.watchesPerSessionMax) return refuse("tooLarge", `a session may hold ${NODE_LIMITS.watchesPerSessionMax} watches`);
-    // The values committed as of this frame (a later frame's commit is pushed live, not here).
-    const catchUp: ServerFrame[] = [];
-    forEachOwn(space, from, LIMITS.indexMax, (index, s) => {
-      if (s.committed && s.accepted) catchUp.push({ id, kind: "learned", space: name, index, value: s.accepted.value });
-    });
-    if (catchUp.length > NODE_LIMITS.watchCatchUpMax) {
-      return refuse("tooLarge", `${catchUp.length} values are chosen at or after ${from} (limit ${NODE_LIMITS.watchCatchUpMax}); read them, then watch from a later index`);
+  /** Serve the inbox in order until it is empty or its first work waits for a read. */
+  private drain(): void {
+    const state = this.state;
+    if (this.loading || !state) return;
+    while (this.inbox.length > 0 && !this.fatal) {
+      if (!this.serve(state, this.inbox[0]!)) return;
+      this.inbox.shift();
     }
-    return { kind: "watch", watcher: { sink, id, space: name, from }, catchUp };
+    this.evict();
+    if (this.inbox.length === 0) for (const w of this.drainWaiters.splice(0)) w();
   }
 
-  private release(sink: FrameSink, releases: readonly Release[], receipt: Receipt): void {
-    const out = this.outboxOf(sink);
-    for (const r of releases) {
-      switch (r.kind) {
-        case "held":
-          for (const reply of release(r.replies, receipt)) out.push({ id: r.id, kind: "reply", reply });
-          // Published in frame order, so a watch registered by a later frame never sees it twice.
-          for (const l of r.learned) this.publish(l);
-          break;
-        case "reply":
-          out.push({ id: r.id, kind: "reply", reply: r.reply });
-          break;
-        case "watch": {
-          for (const f of r.catchUp) out.push(f);
-          let set = this.watchers.get(r.watcher.space);
-          if (!set) this.watchers.set(r.watcher.space, (set = new Set()));
-          set.add(r.watcher);
+  /** Serve one work; false when it waits for a read (started here). */
+  private serve(state: AcceptorState, w: Work): boolean {
+    switch (w.kind) {
+      case "barrier": {
+        const seq = ++this.submitted;
+        this.commit.submit([], () => {
+          this.durable = seq;
+          this.replies.flush();
+          w.done();
+        });
+        return true;
+      }
+      case "inspect": {
+        const space = state.spaces.get(w.req.space)!;
+        const from = Math.max(w.req.from, space.trimMark);
+        const runs = w.refused || from >= w.req.to ? [] : this.cache.missing(w.req.space, [[from, w.req.to]]);
+        if (runs.length > 0) {
+          const refusal = errorReply("tooLarge", `range holds more than ${WIRE_LIMITS.envelopeBytesMax} bytes; ask for less`);
+          this.read(w.req.space, runs, WIRE_LIMITS.envelopeBytesMax, () => (w.refused = refusal));
+          return false;
+        }
+        const r = w.refused;
+        w.done(r?.kind === "error" ? { ok: false, code: r.code, message: r.message } : { ok: true, value: inspected(state, w.req) });
+        return true;
+      }
+      case "frames":
+        for (; w.next < w.frames.length; w.next++) {
+          const f = w.frames[w.next]!;
+          const fp = f.kind === "request" && !w.refused ? footprint(state, f.request) : undefined;
+          if (fp && f.kind === "request") {
+            const runs = this.cache.missing(fp.space, fp.ranges);
+            if (runs.length > 0) {
+              // Nothing is evicted from here until the frame's step (what it touches stays in memory).
+              this.loading = true;
+              this.submit(w);
+              const budget = readBudget(f.request);
+              this.read(fp.space, runs, budget.bytesMax, () => (w.refused = budget.refusal));
+              return false;
+            }
+            for (const [from, to] of fp.ranges) this.cache.touch(fp.space, from, to);
+          }
+          this.serveFrame(state, w, f);
+          this.evict();
+        }
+        this.submit(w);
+        return true;
+    }
+  }
+
+  private serveFrame(state: AcceptorState, w: Work & { kind: "frames" }, f: DecodedClientFrame): void {
+    const releases = w.part.releases;
+    switch (f.kind) {
+      case "invalid":
+        releases.push({ kind: "reply", id: f.id, reply: codecReply(f.error) });
+        break;
+      case "request": {
+        if (w.refused) {
+          releases.push({ kind: "reply", id: f.id, reply: w.refused });
+          w.refused = undefined;
           break;
         }
-        case "unwatch":
-          for (const set of this.watchers.values()) for (const w of set) if (w.sink === sink && w.id === r.watchId) set.delete(w);
-          break;
+        const before = this.options.checkInvariants ? snapshotAcceptor(state) : undefined;
+        const prior = priorStates(state, f.request);
+        const r = step(state, f.request);
+        if (before) {
+          const violations = checkAcceptorStep(before, r.state, f.request);
+          assert(violations.length === 0, () => `acceptor invariants violated by ${f.request.kind}: ${violations.join("; ")}`);
+        }
+        // Every block this step changed stays in memory until the submission carrying it is durable.
+        const pin = this.submitted + 1;
+        for (const m of r.persist) {
+          w.part.mutations.push(m);
+          if (m.kind === "address") this.cache.changed(m.space, m.index, prior?.get(m.index), m.state, pin);
+          else if (m.kind === "trim") this.cache.trimmed(m.space, state.spaces.get(m.space)!, m.mark, pin);
+        }
+        releases.push({ kind: "held", id: f.id, replies: r.replies, learned: r.learned });
+        break;
       }
+      case "watch":
+        releases.push(this.replies.watch(state.spaces.get(f.space), w.sink, f.id, f.space, f.from));
+        break;
+      case "unwatch":
+        releases.push({ kind: "unwatch", watchId: f.watchId });
+        break;
     }
   }
 
-  private publish(l: Learned): void {
-    const set = this.watchers.get(l.space);
-    if (!set) return;
-    for (const w of set) {
-      if (w.sink.closed) set.delete(w);
-      else if (l.index >= w.from) this.outboxOf(w.sink).push({ id: w.id, kind: "learned", space: l.space, index: l.index, value: l.value });
+  /** Hand the frames stepped so far to the group commit; their replies leave with its receipt. */
+  private submit(w: Work & { kind: "frames" }): void {
+    const { mutations, releases } = w.part;
+    if (releases.length === 0) return;
+    w.part = newPart();
+    const seq = ++this.submitted;
+    this.commit.submit(mutations, (receipt) => {
+      this.durable = seq;
+      this.replies.release(w.sink, releases, receipt);
+    });
+  }
+
+  /** Read `runs` of blocks of `space` into the cache, then serve on; `tooLarge` refuses the frame that needed them. */
+  private read(space: SpaceName, runs: readonly BlockRun[], bytesMax: number, tooLarge: () => void): void {
+    this.loading = true;
+    this.cache.readIn(this.options.storage, space, this.state!.spaces.get(space)!, runs, bytesMax, (r) => {
+      if (this.fatal) return;
+      if (r instanceof Error) return this.stop(r);
+      if (r === "tooLarge") tooLarge();
+      this.loading = false;
+      this.drain();
+    });
+  }
+
+  private evict(): void {
+    if (this.loading || !this.state) return;
+    this.cache.evict(this.durable, this.state.spaces, (space, block) => this.options.storage.evicted(space, block));
+  }
+
+  /** A commit or read failed: stop serving (what waits is dropped; barriers and inspections are told). */
+  private stop(error: unknown): void {
+    if (this.fatal) return;
+    this.fatal = { error };
+    this.loading = false;
+    for (const w of this.inbox.splice(0)) {
+      if (w.kind === "barrier") w.done();
+      else if (w.kind === "inspect") w.done({ ok: false, code: "internal", message: STOPPED });
     }
-  }
-
-  private outboxOf(sink: FrameSink): ServerFrame[] {
-    let out = this.outbox.get(sink);
-    if (!out) this.outbox.set(sink, (out = []));
-    return out;
-  }
-
-  private flush(): void {
-    for (const [sink, frames] of this.outbox) if (frames.length > 0 && !sink.closed) sink.send(frames);
-    this.outbox.clear();
+    for (const w of this.drainWaiters.splice(0)) w();
+    this.options.onFatal?.(error);
+    for (const l of this.fatalListeners) l(error);
   }
 }

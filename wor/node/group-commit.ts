@@ -75,7 +75,7 @@ export class GroupCommit {
   private readonly batchMax: number;
 
   constructor(
-    private readonly storage: AcceptorStorage,
+    private readonly storage: Pick<AcceptorStorage, "commit">,
     private readonly options: GroupCommitOptions = {},
   ) {
     this.counters = options.counters ?? new GroupCommitCounters();

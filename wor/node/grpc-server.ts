@@ -142,9 +142,10 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
       if (refused) return callback(refused);
       const req = decodeInspectRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
-      const r = node.inspect(req.value);
-      if (!r.ok) return callback(statusError(INSPECT_STATUS[r.code], r.message));
-      callback(null, encodeInspectReply(r.value));
+      void node.inspect(req.value).then((r) => {
+        if (!r.ok) callback(statusError(INSPECT_STATUS[r.code], r.message));
+        else callback(null, encodeInspectReply(r.value));
+      });
     },
   };
   server.addService(AcceptorService, handlers);

@@ -27,6 +27,8 @@ export interface AcceptorSpec {
   readonly tls?: ServerTls;
   readonly token?: string;
   readonly budget?: Partial<SessionBudgetLimits>;
+  /** Estimated bytes of addresses kept in memory (default `CACHE_LIMITS.bytesMax`, address-cache.ts). */
+  readonly cacheBytesMax?: number;
   readonly onSessionClosed?: (peer: string, reason: string) => void;
 }
 
@@ -58,7 +60,8 @@ export async function startAcceptor(spec: AcceptorSpec): Promise<RunningAcceptor
   }
   let node: AcceptorNode;
   try {
-    node = await AcceptorNode.open({ storage, identity: { clusterId: spec.clusterId, acceptorId: spec.acceptorId }, init: spec.init });
+    const identity = { clusterId: spec.clusterId, acceptorId: spec.acceptorId };
+    node = await AcceptorNode.open({ storage, identity, init: spec.init, ...(spec.cacheBytesMax !== undefined ? { cacheBytesMax: spec.cacheBytesMax } : {}) });
   } catch (e) {
     await storage.close().catch(() => {});
     if (e instanceof IdentityRefused && e.reason === "noIdentity") throw refusedDataDir(who, spec.dataDir);

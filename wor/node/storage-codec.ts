@@ -6,6 +6,8 @@
  *   ballot:  round(8) proposer(8), each a big-endian uint64 that is an exact JS integer
  *   ranges:  count(4) then count × from(8) to(8) ballot(16)
  *   uint:    8 bytes (a trim mark)
+ *   pair:    two uints (a batch marker: digest, format; a block digest: count, sum; a space: its
+ *            addresses with state, its highest accepted index + 1)
  *
  * Seal: every stored value ends with the CRC-32 of its key and its payload (4 bytes, big-endian).
  * LevelDB checks its log records, but reads never verify table blocks (classic-level exposes
@@ -83,6 +85,20 @@ export function readUint(buf: Uint8Array, at: number): number {
 
 /** A sealed uint64 (a trim mark). */
 export const encodeUint = (key: string, x: number): Uint8Array => seal(key, writeUint(new Uint8Array(8 + SEAL_BYTES), 0, x));
+
+/** Two sealed uint64s. */
+export function encodePair(key: string, a: number, b: number): Uint8Array {
+  const buf = new Uint8Array(16 + SEAL_BYTES);
+  writeUint(buf, 0, a);
+  writeUint(buf, 8, b);
+  return seal(key, buf);
+}
+
+/** Two uints from an unsealed payload. */
+export function decodePair(buf: Uint8Array): readonly [number, number] {
+  assert(buf.byteLength === 16, "a pair of integers has the wrong length");
+  return [readUint(buf, 0), readUint(buf, 8)];
+}
 
 function writeBallot(buf: Uint8Array, at: number, b: Ballot): void {
   writeUint(buf, at, b.round);

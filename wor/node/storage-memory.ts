@@ -6,16 +6,33 @@
  * microtask later). With `manualSync` a commit only lands in a volatile buffer, and its receipt
  * comes when the test calls `sync()`; `crash()` drops the volatile buffer, as a power cut would,
  * and fails the waiting commits. `failNextCommit` makes the next sync fail, like a failed fsync.
+ * Reads answer from the durable image one microtask later.
  */
 import { applyMutation, emptyAcceptor, type AcceptorState } from "../../paxos/acceptor.ts";
 import { mintReceipt } from "../../paxos/held.ts";
 import type { Mutation } from "../../paxos/messages.ts";
 import { assert } from "../../verify/runtime/assert.ts";
-import { type AcceptorStorage, type CommitDone, type Loaded, type NodeIdentity, assertLoadedState, copyMutation, mutationsOf, replay } from "./storage.ts";
+import type { SpaceName } from "../../paxos/messages.ts";
+import {
+  type AcceptorStorage,
+  BLOCK_SIZE,
+  type CommitDone,
+  type Loaded,
+  type NodeIdentity,
+  type ReadDone,
+  type SpaceCounts,
+  assertLoadedState,
+  copyMutation,
+  countImage,
+  readImage,
+  residentMutationsOf,
+} from "./storage.ts";
 
 export interface MemoryStorageOptions {
   /** Commits wait for an explicit `sync()` (the test plays the disk). */
   readonly manualSync?: boolean;
+  /** Addresses per block (default `BLOCK_SIZE`). */
+  readonly blockSize?: number;
 }
 
 interface Pending {
@@ -33,13 +50,32 @@ export class MemoryStorage implements AcceptorStorage {
   /** Commit calls that reached the disk (for tests and benchmarks). */
   commits = 0;
 
-  constructor(private readonly options: MemoryStorageOptions = {}) {}
+  /** Reads served (for tests). */
+  reads = 0;
+  readonly blockSize: number;
+
+  constructor(private readonly options: MemoryStorageOptions = {}) {
+    this.blockSize = options.blockSize ?? BLOCK_SIZE;
+  }
 
   async load(): Promise<Loaded> {
     this.closed = false;
-    const mutations = mutationsOf(this.durable);
-    assertLoadedState(replay(mutations));
-    return { identity: this.identity, mutations };
+    assertLoadedState(this.durable);
+    return { identity: this.identity, mutations: residentMutationsOf(this.durable) };
+  }
+
+  read(space: SpaceName, from: number, to: number, bytesMax: number, done: ReadDone): void {
+    queueMicrotask(() => {
+      if (this.closed) return done(new Error("memory storage is closed"));
+      this.reads++;
+      done(readImage(this.durable, space, from, to, this.blockSize, bytesMax));
+    });
+  }
+
+  evicted(): void {}
+
+  summary(space: SpaceName): SpaceCounts {
+    return countImage(this.durable, space);
   }
 
   commit(batch: readonly Mutation[], done: CommitDone): void {

@@ -13,16 +13,26 @@
  * - `commit([], done)` writes nothing and may call `done` at once with a receipt: with nothing
  *   pending, everything handed over before is already durable.
  * - Commits are handed over one at a time: the next only after the previous one's `done`.
- * - `load()` returns mutations whose replay through `applyMutation` (paxos/acceptor.ts), in order,
- *   rebuilds the acceptor's core state: every `space` mutation first, then trims, ranges, addresses.
- *   It rejects with `StorageDamaged`, before writing anything itself, when the durable state is not
+ * - `load()` returns the identity and the mutations that rebuild what the node keeps resident:
+ *   every `space` mutation first, then trims and range promises; never an address (those are read
+ *   when a request touches them). It takes time independent of how many addresses are stored. It
+ *   rejects with `StorageDamaged`, before writing anything itself, when the durable state is not
  *   what the storage acknowledged (it lost a batch, or a stored value changed): an acceptor that
- *   forgot a promise or an accepted value must not serve. `load` comes before any write.
+ *   forgot a promise or an accepted value must not serve. `load` comes before any write or read.
+ * - `read(space, from, to, bytesMax, done)` reads the durable state of the addresses of `space` in
+ *   [from, to) (whole blocks of `blockSize` addresses) that hold state, at or above the space's trim
+ *   mark, in index order, checking them as it goes; `done` gets them, or `tooLarge` when the range
+ *   spans more than one block and its addresses weigh more than `bytesMax` (`storedBytes`), or an
+ *   Error (a `StorageDamaged` naming what is damaged, or a failed read: fatal either way). Like
+ *   `commit` it is a callback, completed after `read` returned. The caller never reads a block
+ *   whose mutations are not all durable (the node holds such blocks in memory: they are pinned).
+ * - `evicted(space, block)` tells the storage that the node dropped a block from memory (it may
+ *   forget what it kept for it); `summary(space)` counts what is durable (for status).
  * - `writeIdentity` durably records which acceptor of which cluster this data directory belongs to.
  */
-import { applyMutation, emptyAcceptor, type AcceptorState } from "../../paxos/acceptor.ts";
+import { type AcceptorState, applyMutation, emptyAcceptor, forEachOwn } from "../../paxos/acceptor.ts";
 import type { Receipt } from "../../paxos/held.ts";
-import type { Mutation } from "../../paxos/messages.ts";
+import type { AddressState, Mutation, SpaceName } from "../../paxos/messages.ts";
 import { assert } from "../../verify/runtime/assert.ts";
 
 /** Which acceptor of which cluster a data directory belongs to; written once, when it is initialised. */
@@ -35,14 +45,43 @@ export interface NodeIdentity {
 
 export interface Loaded {
   readonly identity: NodeIdentity | undefined;
+  /** Spaces, trims and range promises (no addresses). */
   readonly mutations: Mutation[];
 }
+
+/** One stored address, as `read` returns it. */
+export interface StoredAddress {
+  readonly index: number;
+  readonly state: AddressState;
+}
+
+export type ReadResult = { readonly kind: "read"; readonly addresses: readonly StoredAddress[] } | { readonly kind: "tooLarge" };
+/** The end of one read: what it found, or the error (damage, a failed read) that stops the node. */
+export type ReadDone = (result: ReadResult | Error) => void;
+
+/** What status reports of one space: its durable addresses with state, and the highest with a value (-1: none). */
+export interface SpaceCounts {
+  readonly addresses: number;
+  readonly highestAccepted: number;
+}
+
+/** Addresses per block in the classic-level format (storage-level.ts), and the memory storages' default. */
+export const BLOCK_SIZE = 64;
+
+/** Per-address bytes `read` counts against `bytesMax` besides the value (what a report of it costs in a reply). */
+const ADDRESS_BYTES = 64;
+export const storedBytes = (s: AddressState): number => ADDRESS_BYTES + (s.accepted?.value.byteLength ?? 0);
 
 /** The end of one commit: its receipt, or the error that made the disk's state unknown. */
 export type CommitDone = (result: Receipt | Error) => void;
 
 export interface AcceptorStorage {
+  /** Addresses per block: the unit the node reads, caches and evicts, and the storage checks. */
+  readonly blockSize: number;
   load(): Promise<Loaded>;
+  read(space: SpaceName, from: number, to: number, bytesMax: number, done: ReadDone): void;
+  evicted(space: SpaceName, block: number): void;
+  summary(space: SpaceName): SpaceCounts;
   commit(batch: readonly Mutation[], done: CommitDone): void;
   writeIdentity(id: NodeIdentity): Promise<void>;
   close(): Promise<void>;
@@ -60,11 +99,8 @@ export function replay(mutations: readonly Mutation[]): AcceptorState {
   return state;
 }
 
-/**
- * The mutations that rebuild `state`, in load order (spaces, trims, ranges, addresses by index).
- * Used by storages that keep a state image rather than a key-value layout.
- */
-export function mutationsOf(state: AcceptorState): Mutation[] {
+/** What `load` returns of a state image: its spaces, trims and range promises. */
+export function residentMutationsOf(state: AcceptorState): Mutation[] {
   const out: Mutation[] = [];
   const names = [...state.spaces.keys()].sort();
   for (const space of names) out.push({ kind: "space", space });
@@ -72,10 +108,31 @@ export function mutationsOf(state: AcceptorState): Mutation[] {
     const s = state.spaces.get(space)!;
     if (s.trimMark > 0) out.push({ kind: "trim", space, mark: s.trimMark });
     if (s.ranges.length > 0) out.push({ kind: "ranges", space, ranges: [...s.ranges] });
-    const indexes = [...s.addresses.keys()].sort((a, b) => a - b);
-    for (const index of indexes) out.push({ kind: "address", space, index, state: s.addresses.get(index)! });
   }
   return out;
+}
+
+/** `read` over a state image (memory and simulated disks): the addresses of [from, to), or tooLarge. */
+export function readImage(image: AcceptorState, space: SpaceName, from: number, to: number, blockSize: number, bytesMax: number): ReadResult {
+  assert(from % blockSize === 0 && to % blockSize === 0 && from < to, () => `read of [${from}, ${to}) is not whole blocks of ${blockSize}`);
+  const s = image.spaces.get(space);
+  const addresses: StoredAddress[] = [];
+  let bytes = 0;
+  if (s) {
+    forEachOwn(s, Math.max(from, s.trimMark), to, (index, state) => {
+      addresses.push({ index, state });
+      bytes += storedBytes(state);
+    });
+  }
+  return bytes > bytesMax && to - from > blockSize ? { kind: "tooLarge" } : { kind: "read", addresses };
+}
+
+/** `summary` over a state image. */
+export function countImage(image: AcceptorState, space: SpaceName): SpaceCounts {
+  const s = image.spaces.get(space);
+  let highestAccepted = -1;
+  for (const [i, a] of s?.addresses ?? []) if (a.accepted && i > highestAccepted) highestAccepted = i;
+  return { addresses: s?.addresses.size ?? 0, highestAccepted };
 }
 
 /**

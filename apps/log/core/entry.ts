@@ -10,6 +10,7 @@
  */
 import { LIMITS } from "../../../paxos/limits.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
+import { ByteWriter, DecodeError, readAll } from "./bytes.ts";
 
 /** Who appended, and which of its appends: a retried append carries the same key. */
 export interface IdempotencyKey {
@@ -50,7 +51,6 @@ export const FILL_BYTES: Uint8Array = Uint8Array.of(KIND_FILL);
 export const isFill = (bytes: Uint8Array): boolean => bytes.length === 1 && bytes[0] === KIND_FILL;
 
 const utf8 = new TextEncoder();
-const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
 /** `undefined` if `name` is a valid stream tag or client id, else why not. */
 export function nameProblem(what: string, name: string): string | undefined {
@@ -87,46 +87,9 @@ export function entryTooLarge(e: { readonly key: IdempotencyKey; readonly stream
 export const sameKey = (a: IdempotencyKey, b: IdempotencyKey): boolean => a.client === b.client && a.seq === b.seq;
 export const keyString = (k: IdempotencyKey): string => `${k.client}#${k.seq}`;
 
-class Writer {
-  private buf = new Uint8Array(64);
-  private n = 0;
-  private room(k: number): void {
-    if (this.n + k <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
-    next.set(this.buf.subarray(0, this.n));
-    this.buf = next;
-  }
-  byte(b: number): void {
-    this.room(1);
-    this.buf[this.n++] = b;
-  }
-  varint(x: number): void {
-    assert(Number.isSafeInteger(x) && x >= 0, () => `varint of a non-negative safe integer (${x})`);
-    this.room(8);
-    while (x >= 0x80) {
-      this.buf[this.n++] = (x % 0x80) | 0x80;
-      x = Math.floor(x / 0x80);
-    }
-    this.buf[this.n++] = x;
-  }
-  bytes(b: Uint8Array): void {
-    this.room(b.length);
-    this.buf.set(b, this.n);
-    this.n += b.length;
-  }
-  str(s: string): void {
-    const b = utf8.encode(s);
-    this.varint(b.length);
-    this.bytes(b);
-  }
-  done(): Uint8Array {
-    return this.buf.slice(0, this.n);
-  }
-}
-
 export function encodeEntry(e: LogEntry): Uint8Array {
   assert(entryProblem({ key: e.key, streams: e.streams.map((s) => s.tag) }) === undefined, () => `entry ${keyString(e.key)} is valid`);
-  const w = new Writer();
+  const w = new ByteWriter();
   w.byte(KIND_ENTRY);
   w.str(e.key.client);
   w.varint(e.key.seq);
@@ -140,67 +103,18 @@ export function encodeEntry(e: LogEntry): Uint8Array {
   return w.done();
 }
 
-class SlotDecodeError {
-  readonly _tag = "SlotDecodeError";
-  constructor(readonly message: string) {}
-}
-
-class Reader {
-  private at = 0;
-  constructor(private readonly b: Uint8Array) {}
-  byte(): number {
-    if (this.at >= this.b.length) throw new SlotDecodeError("truncated");
-    return this.b[this.at++]!;
-  }
-  varint(): number {
-    let x = 0;
-    let scale = 1;
-    for (let i = 0; i < 8; i++) {
-      const b = this.byte();
-      x += (b & 0x7f) * scale;
-      if (b < 0x80) {
-        if (!Number.isSafeInteger(x)) throw new SlotDecodeError("varint out of range");
-        return x;
-      }
-      scale *= 0x80;
-    }
-    throw new SlotDecodeError("varint too long");
-  }
-  str(what: string): string {
-    const n = this.varint();
-    if (n > ENTRY_LIMITS.nameBytesMax || n === 0) throw new SlotDecodeError(`${what} of ${n} bytes`);
-    if (this.at + n > this.b.length) throw new SlotDecodeError("truncated");
-    const s = this.b.subarray(this.at, this.at + n);
-    this.at += n;
-    try {
-      return utf8Strict.decode(s);
-    } catch {
-      throw new SlotDecodeError(`${what} is not UTF-8`);
-    }
-  }
-  rest(): Uint8Array {
-    const r = this.b.slice(this.at);
-    this.at = this.b.length;
-    return r;
-  }
-}
-
 /** Bytes read from a slot → what the slot holds, or why they are not a log slot value. */
-export function decodeSlot(bytes: Uint8Array): SlotValue | SlotDecodeError {
-  try {
-    const r = new Reader(bytes);
+export function decodeSlot(bytes: Uint8Array): SlotValue | DecodeError {
+  return readAll(bytes, (r): SlotValue | DecodeError => {
     const kind = r.byte();
-    if (kind === KIND_FILL) return bytes.length === 1 ? { kind: "fill" } : new SlotDecodeError("fill marker with trailing bytes");
-    if (kind !== KIND_ENTRY) return new SlotDecodeError(`unknown slot kind ${kind}`);
-    const client = r.str("key client");
+    if (kind === KIND_FILL) return bytes.length === 1 ? { kind: "fill" } : new DecodeError("fill marker with trailing bytes");
+    if (kind !== KIND_ENTRY) return new DecodeError(`unknown slot kind ${kind}`);
+    const client = r.str("key client", ENTRY_LIMITS.nameBytesMax);
     const seq = r.varint();
     const n = r.varint();
-    if (n > ENTRY_LIMITS.streamsPerEntryMax) return new SlotDecodeError(`${n} stream tags`);
+    if (n > ENTRY_LIMITS.streamsPerEntryMax) return new DecodeError(`${n} stream tags`);
     const streams: StreamLink[] = [];
-    for (let i = 0; i < n; i++) streams.push({ tag: r.str("stream tag"), prev: r.varint() - 2 });
+    for (let i = 0; i < n; i++) streams.push({ tag: r.str("stream tag", ENTRY_LIMITS.nameBytesMax), prev: r.varint() - 2 });
     return { kind: "entry", entry: { key: { client, seq }, streams, payload: r.rest() } };
-  } catch (e) {
-    if (e instanceof SlotDecodeError) return e;
-    throw e;
-  }
+  });
 }

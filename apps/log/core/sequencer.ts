@@ -17,6 +17,7 @@
  * request with a redirect there, instead of fencing it. It takes the log over only when a request
  * carries a takeover hint naming that sequencer. A ready sequencer told that a slot it issued holds
  * someone else's value looks the owner up the same way. An embedded sequencer never stands by.
+ * With `yieldToRivals` (an SMR leader, apps/smr) a claim lost to another owner deposes it instead.
  */
 import { type Ballot, compareBallots } from "../../../paxos/ballot.ts";
 import type { Capture } from "../../../wor/core/results.ts";
@@ -53,6 +54,10 @@ export interface SequencerConfig extends RecoveryConfig {
   readonly asksMax: number;
   /** A request that cannot be granted by then fails with a timeout. */
   readonly askTimeoutMs: number;
+  /** A claim lost to another owner deposes this sequencer (phase `deposed`: queued and later
+   *  requests fail `contended`) instead of making it recover: its owner decides whether to take the
+   *  log back (an SMR leader, apps/smr, steps down and follows the winner). Default: recover. */
+  readonly yieldToRivals?: boolean;
 }
 
 export const SEQUENCER_DEFAULTS = {
@@ -75,7 +80,7 @@ export interface SequencerOutputs {
   readonly grants: readonly { readonly id: number; readonly result: LogResult<Grant> }[];
 }
 
-type Phase = "idle" | "recovering" | "ready" | "standby";
+type Phase = "idle" | "recovering" | "ready" | "standby" | "deposed";
 
 /** What recovery found: the sealed log to serve, or that another sequencer serves it. */
 type Recovery = ({ readonly kind: "sealed" } & Recovered) | { readonly kind: "standby"; readonly active: ActiveSequencer };
@@ -132,6 +137,10 @@ export class SequencerCore {
       this.grants.push({ id, result: redirect(this.config, this.config.log, this.active!) });
       return;
     }
+    if (this.phase === "deposed") {
+      this.grants.push({ id, result: logFail("contended", `sequencer ${this.config.owner} was deposed: another owner claimed the log`) });
+      return;
+    }
     this.queue.push({ id, req, deadline: now + this.config.askTimeoutMs });
     for (const a of req.asks) {
       if (a.preemptedBy) this.fencedBy(a.preemptedBy);
@@ -149,8 +158,8 @@ export class SequencerCore {
   /** Expire requests past their deadline; seal behind us what is due. */
   tick(now: number): void {
     this.now = Math.max(this.now, now);
-    const [late, keep] = partition(this.queue, (q) => q.deadline <= now);
-    this.queue = keep;
+    const late = this.queue.filter((q) => q.deadline <= now);
+    this.queue = this.queue.filter((q) => q.deadline > now);
     for (const q of late) this.grants.push({ id: q.id, result: logFail("timeout", `no token within ${this.config.askTimeoutMs} ms (sequencer ${this.phase})`) });
     this.pump();
   }
@@ -174,17 +183,9 @@ export class SequencerCore {
   }
   get status(): { phase: Phase; next: number; captured: number; recoveries: number; queued: number; streams: number; sealedBelow: number; dedupeFrom: number; active?: string } {
     const capturedEnd = this.captures.at(-1)?.to ?? this.next;
-    return {
-      phase: this.phase,
-      next: this.next,
-      captured: capturedEnd - this.next,
-      recoveries: this.recoveries,
-      queued: this.queue.length,
-      streams: this.streams.size,
-      sealedBelow: this.behind.sealedBelow,
-      dedupeFrom: this.keys.from,
-      ...(this.active ? { active: this.active.address } : {}),
-    };
+    const { phase, next, recoveries } = this;
+    const counts = { recoveries, queued: this.queue.length, streams: this.streams.size, sealedBelow: this.behind.sealedBelow, dedupeFrom: this.keys.from };
+    return { phase, next, captured: capturedEnd - next, ...counts, ...(this.active ? { active: this.active.address } : {}) };
   }
   private fencedBy(by: Ballot): void {
     if (this.phase !== "ready") return;
@@ -213,15 +214,20 @@ export class SequencerCore {
     return this.queue.some((q) => q.req.takeover === address);
   }
 
-  private recover(): void {
+  /** Enter `phase`: captures, seals and claims under way are dropped (their results discarded). */
+  private enter(phase: "recovering" | "standby" | "deposed", active?: ActiveSequencer): void {
     this.epoch++;
-    this.recoveries++;
-    this.phase = "recovering";
-    this.active = undefined;
+    this.phase = phase;
+    this.active = active;
     this.captures = [];
     this.behind.stop();
     this.claiming = false;
     this.checking = false;
+  }
+
+  private recover(): void {
+    this.recoveries++;
+    this.enter("recovering");
     const epoch = this.epoch;
     this.tasks.start(this.recoverTask(), (r) => {
       if (epoch !== this.epoch) return;
@@ -257,15 +263,15 @@ export class SequencerCore {
   }
 
   private standBy(active: ActiveSequencer): void {
-    this.epoch++;
-    this.phase = "standby";
-    this.active = active;
-    this.captures = [];
-    this.behind.stop();
-    this.claiming = false;
-    this.checking = false;
+    this.enter("standby", active);
     for (const q of this.queue) this.grants.push({ id: q.id, result: redirect(this.config, this.config.log, active) });
     this.queue = [];
+  }
+
+  /** Another owner claimed the log and we yield to it (`yieldToRivals`): stop issuing. */
+  private depose(why: string): void {
+    this.enter("deposed");
+    this.failQueued({ code: "contended", message: `sequencer ${this.config.owner} was deposed: ${why}` });
   }
 
   private adopt(r: Recovered): void {
@@ -295,7 +301,8 @@ export class SequencerCore {
         return;
       }
       if (r.value.kind === "rival") {
-        this.recover();
+        if (this.config.yieldToRivals) this.depose(r.value.why);
+        else this.recover();
         return;
       }
       this.captures.push(r.value.capture);
@@ -386,11 +393,4 @@ export class SequencerCore {
     for (const q of this.queue) this.grants.push({ id: q.id, result: { ok: false, failure: f } });
     this.queue = [];
   }
-}
-
-function partition<T>(xs: readonly T[], p: (x: T) => boolean): [T[], T[]] {
-  const yes: T[] = [];
-  const no: T[] = [];
-  for (const x of xs) (p(x) ? yes : no).push(x);
-  return [yes, no];
 }

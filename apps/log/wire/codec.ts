@@ -43,7 +43,7 @@ const FAILURE_CODE_TO_PB: { readonly [K in WireFailureCode]: pb.LogFailureCode }
 
 const FAILURE_CODE_FROM_PB = new Map<number, WireFailureCode>((Object.keys(FAILURE_CODE_TO_PB) as WireFailureCode[]).map((k) => [FAILURE_CODE_TO_PB[k], k]));
 
-const PHASES = new Set(["idle", "recovering", "ready", "standby"]);
+const PHASES = new Set(["idle", "recovering", "ready", "standby", "deposed"]);
 
 function logName(name: string, what: string): string {
   if (!isUserSpaceName(name)) reject("invalid", `${what}: invalid log name ${JSON.stringify(name.slice(0, 80))}`);

@@ -10,7 +10,7 @@
  * Either way the durable state rebuilt from the persisted mutations must equal the volatile state
  * (commit hints aside): a step that forgot to persist something is caught (`rebuildCheck`).
  */
-import { type AcceptorState, type SpaceState, applyMutation, emptyAcceptor, step } from "../../../paxos/acceptor.ts";
+import { ALL_RESIDENT, type AcceptorState, type SpaceState, applyMutation, emptyAcceptor, step } from "../../../paxos/acceptor.ts";
 import { checkAcceptorState, checkAcceptorStep } from "../../../paxos/acceptor-invariants.ts";
 import { type Held, mintReceipt, release } from "../../../paxos/held.ts";
 import type { Mutation, Reply } from "../../../paxos/messages.ts";
@@ -18,7 +18,7 @@ import { planted } from "../../runtime/planted.ts";
 import { EMPTY_VOTES, recordVotes } from "../../spec/register-invariants.ts";
 import { type Acc, EMPTY_MEMO, EV, type ReqMsg, SPACE, type Transition, type WorModelOptions, encDurablePart, encMsg, encSpace } from "./wor-state.ts";
 
-export const wrap = (sp: SpaceState): AcceptorState => ({ spaces: new Map([[SPACE, sp]]) });
+export const wrap = (sp: SpaceState): AcceptorState => ({ spaces: new Map([[SPACE, sp]]), resident: ALL_RESIDENT });
 const cloneSpace = (sp: SpaceState): SpaceState => ({ trimMark: sp.trimMark, ranges: [...sp.ranges], addresses: new Map(sp.addresses) });
 
 /** Rebuild a durable state from persisted mutations, as a restarting node does. */

@@ -11,8 +11,12 @@
  * and the disk's commit in flight; a restart builds a new node, synchronously, from what the disk
  * synced. The node checks the acceptor invariants after every step (`checkInvariants`): a violation
  * throws `AssertionFailed`, which the kernel reports; so does a node that stopped on a failure.
+ *
+ * The node's cache is tiny (`SIM_CACHE`): it evicts whatever is not pinned after almost every
+ * frame and reads blocks back through the simulated disk, so reads happen under every fault (a
+ * crash voids a read in flight, as it voids a sync).
  */
-import { type AcceptorState, emptyAcceptor } from "../../../paxos/acceptor.ts";
+import { type AcceptorState, type SpaceState, emptyAcceptor } from "../../../paxos/acceptor.ts";
 import type { Mutation, Request } from "../../../paxos/messages.ts";
 import { AcceptorNode, type FrameSink } from "../../../wor/node/acceptor-node.ts";
 import { GroupCommitCounters } from "../../../wor/node/group-commit.ts";
@@ -27,11 +31,16 @@ import { SimStorage } from "./sim-storage.ts";
 export interface AcceptorHost {
   /** A commit went to `acceptor`'s disk: schedule `syncDone(acceptor.epoch)` after the disk's latency. */
   syncStarted(acceptor: SimAcceptor): void;
+  /** A read went to `acceptor`'s disk: schedule `readDone(acceptor.epoch)`. */
+  readStarted(acceptor: SimAcceptor): void;
   /** Server frames from acceptor `from` to endpoint `to`. */
   send(from: number, to: number, frames: readonly ServerFrame[]): void;
 }
 
 const CLUSTER = "sim";
+
+/** The simulated acceptors' blocks (addresses) and cache (estimated bytes): a block or two fits. */
+const SIM_CACHE = Object.freeze({ blockSize: 2, cacheBytesMax: 2_000 });
 const NOTHING: AcceptorState = emptyAcceptor();
 
 export class SimAcceptor {
@@ -41,6 +50,8 @@ export class SimAcceptor {
   /** Shared by every incarnation, so batching is counted across restarts. */
   private readonly counters = new GroupCommitCounters();
   private batched = 0;
+  /** Evictions the current incarnation's cache made so far. */
+  private evicted = 0;
   private booting = true;
 
   /** An acceptor whose disk holds what `setup` (e.g. each space's creation) makes durable. */
@@ -49,9 +60,16 @@ export class SimAcceptor {
     private readonly host: AcceptorHost,
     setup: readonly Request[],
   ) {
-    this.storage = new SimStorage({ clusterId: CLUSTER, acceptorId: id, createdAt: "1970-01-01T00:00:00.000Z" }, () => {
-      if (!this.booting) host.syncStarted(this);
-    });
+    this.storage = new SimStorage(
+      { clusterId: CLUSTER, acceptorId: id, createdAt: "1970-01-01T00:00:00.000Z" },
+      SIM_CACHE.blockSize,
+      () => {
+        if (!this.booting) host.syncStarted(this);
+      },
+      () => {
+        if (!this.booting) host.readStarted(this);
+      },
+    );
     const node = (this.node = this.start());
     // The setup runs through the node like any frame, and its batch is synced before the run starts.
     const replies: ServerFrame[] = [];
@@ -59,7 +77,11 @@ export class SimAcceptor {
       setup.map((request, id) => ({ id, kind: "request", request })),
       { closed: false, send: (frames) => replies.push(...frames) },
     );
-    this.storage.syncDone(this.storage.epoch);
+    // Its reads and syncs complete at once, before the run starts.
+    while (this.storage.reading || this.storage.syncing) {
+      if (this.storage.reading) this.storage.readDone(this.storage.epoch);
+      else this.storage.syncDone(this.storage.epoch);
+    }
     this.booting = false;
     for (const f of replies) assert(f.kind === "reply" && f.reply.kind !== "error", () => `acceptor ${id}: setup failed: ${JSON.stringify(f)}`);
     assert(replies.length === setup.length, () => `acceptor ${id}: ${setup.length - replies.length} setup replies missing`);
@@ -74,9 +96,21 @@ export class SimAcceptor {
     return this.storage.epoch;
   }
 
-  /** The node's core state (possibly ahead of the disk); nothing while it is down. */
+  /**
+   * The node's view (possibly ahead of the disk): what its cache holds over what the disk synced
+   * (an address the node does not hold is as the disk has it); nothing while it is down.
+   */
   get volatileState(): AcceptorState {
-    return this.node?.core ?? NOTHING;
+    const core = this.node?.core;
+    if (!core) return NOTHING;
+    const spaces = new Map<string, SpaceState>();
+    for (const [name, s] of core.spaces) {
+      const addresses = new Map(this.storage.durable.spaces.get(name)?.addresses ?? []);
+      for (const i of addresses.keys()) if (i < s.trimMark) addresses.delete(i);
+      for (const [i, a] of s.addresses) addresses.set(i, a);
+      spaces.set(name, { trimMark: s.trimMark, ranges: s.ranges, addresses });
+    }
+    return { spaces, resident: core.resident };
   }
 
   get durableState(): AcceptorState {
@@ -100,6 +134,12 @@ export class SimAcceptor {
     this.node?.detach(sink);
   }
 
+  /** The disk finished a read. */
+  readDone(epoch: number): void {
+    this.storage.readDone(epoch);
+    this.afterEvent();
+  }
+
   /** The disk finished a sync; returns the mutations it made durable (undefined when a crash voided it). */
   syncDone(epoch: number): readonly Mutation[] | undefined {
     const durable = this.storage.syncDone(epoch);
@@ -112,6 +152,7 @@ export class SimAcceptor {
     assert(this.node, () => `acceptor ${this.id} crashed while down`);
     // Between events the group commit queues submissions only behind a commit in flight: a crash
     // loses unsynced writes exactly when the disk had one.
+    if (this.storage.reading) probe("sim.acceptor.crash.lostRead");
     if (this.storage.crash()) probe("sim.acceptor.crash.lostUnsyncedWrites");
     this.node = undefined;
     for (const sink of this.sinks.values()) sink.closed = true;
@@ -122,10 +163,14 @@ export class SimAcceptor {
   restart(): void {
     assert(!this.node, () => `acceptor ${this.id} restarted while up`);
     this.node = this.start();
+    this.evicted = 0;
   }
 
   private start(): AcceptorNode {
-    return AcceptorNode.fromLoaded({ storage: this.storage, identity: { clusterId: CLUSTER, acceptorId: this.id }, checkInvariants: true, counters: this.counters }, this.storage.loaded());
+    return AcceptorNode.fromLoaded(
+      { storage: this.storage, identity: { clusterId: CLUSTER, acceptorId: this.id }, checkInvariants: true, counters: this.counters, cacheBytesMax: SIM_CACHE.cacheBytesMax },
+      this.storage.loaded(),
+    );
   }
 
   private sink(to: number): FrameSink & { closed: boolean } {
@@ -137,6 +182,9 @@ export class SimAcceptor {
   private afterEvent(): void {
     const failure = this.node?.failure;
     if (failure !== undefined) throw failure;
+    const evictions = this.node?.cacheStats.evictions ?? 0;
+    if (evictions > this.evicted) probe("sim.acceptor.cache.evicted");
+    this.evicted = evictions;
     if (this.counters.batched > this.batched) {
       this.batched = this.counters.batched;
       probe("sim.acceptor.groupCommit.batched");

@@ -31,6 +31,7 @@ type Event =
   | { readonly kind: "toAcceptor"; readonly to: number; readonly from: number; readonly fromName: string; readonly frame: ClientFrame }
   | { readonly kind: "toProcess"; readonly to: number; readonly from: number; readonly frame: ServerFrame }
   | { readonly kind: "syncDone"; readonly acceptor: number; readonly epoch: number }
+  | { readonly kind: "readDone"; readonly acceptor: number; readonly epoch: number }
   | { readonly kind: "message"; readonly from: string; readonly to: string; readonly deliver: () => void; readonly desc: string }
   | { readonly kind: "call"; readonly fn: () => void }
   | { readonly kind: "tick"; readonly endpoint: number; readonly at: number }
@@ -66,6 +67,7 @@ export class Kernel {
     this.net = new Net(this.queue, this.prng, options.faults, { now: () => this.now, healed: () => this.healed, record: (l) => this.record(l) });
     const host = {
       syncStarted: (a: SimAcceptor) => this.scheduleSync(a),
+      readStarted: (a: SimAcceptor) => this.queue.push(this.now + this.prng.int(2), { kind: "readDone", acceptor: a.id, epoch: a.epoch }),
       send: (from: number, to: number, frames: readonly ServerFrame[]) => {
         for (const frame of frames) this.net.datagram({ kind: "toProcess", to, from, frame }, `a${from}>@${to} #${frame.id}`);
       },
@@ -218,6 +220,13 @@ export class Kernel {
         this.record(`a${e.acceptor} synced`);
         const durable = a.syncDone(e.epoch);
         if (durable) this.world!.synced?.(a, durable);
+        return;
+      }
+      case "readDone": {
+        const a = this.acceptors[e.acceptor]!;
+        if (a.epoch !== e.epoch || !a.up) return;
+        this.record(`a${e.acceptor} read`);
+        a.readDone(e.epoch);
         return;
       }
       case "message":

@@ -7,31 +7,81 @@
  * receipt and hands it to the group commit, all inside that one event: no microtask ever runs in
  * the simulator. A crash loses the batch in flight (the batch being formed is lost with the group
  * commit that holds it, which the crash drops with its node); what was synced stays, and a restart
- * loads it (`loaded`) synchronously.
+ * loads it (`loaded`) synchronously: identity, spaces, trim marks and range promises only.
+ *
+ * A read (the node loading blocks it does not hold) likewise goes in flight and `readStarted`
+ * tells the kernel, which schedules `readDone`: it answers from what was synced at that moment. A
+ * crash voids a read in flight, as it voids a commit. Blocks are `blockSize` addresses, small in
+ * simulation so that a node with a small cache evicts and reads again all the time.
  */
 import { type AcceptorState, applyMutation, emptyAcceptor } from "../../../paxos/acceptor.ts";
 import { mintReceipt } from "../../../paxos/held.ts";
-import type { Mutation } from "../../../paxos/messages.ts";
-import { type AcceptorStorage, type CommitDone, type Loaded, type NodeIdentity, copyMutation, mutationsOf } from "../../../wor/node/storage.ts";
+import type { Mutation, SpaceName } from "../../../paxos/messages.ts";
+import {
+  type AcceptorStorage,
+  type CommitDone,
+  type Loaded,
+  type NodeIdentity,
+  type ReadDone,
+  type SpaceCounts,
+  copyMutation,
+  countImage,
+  readImage,
+  residentMutationsOf,
+} from "../../../wor/node/storage.ts";
 import { assert } from "../../runtime/assert.ts";
 
 export class SimStorage implements AcceptorStorage {
   /** What was synced: every durable mutation applied, in order. */
   private readonly disk = emptyAcceptor();
   private inFlight: { readonly batch: readonly Mutation[]; readonly done: CommitDone } | undefined;
+  private pendingRead: { readonly space: SpaceName; readonly from: number; readonly to: number; readonly bytesMax: number; readonly done: ReadDone } | undefined;
   private batches = 0;
   /** Incremented on each crash: a completion scheduled before it is void. */
   private crashes = 0;
 
   constructor(
     private identity: NodeIdentity,
+    readonly blockSize: number,
     /** A commit went in flight: schedule its `syncDone(epoch)`. */
     private readonly started: () => void,
+    /** A read went in flight: schedule its `readDone(epoch)`. */
+    private readonly readStarted: () => void,
   ) {}
 
-  /** What a restart loads: the identity and the mutations that rebuild the synced state. */
+  /** What a restart loads: the identity and the mutations that rebuild what a node keeps resident. */
   loaded(): Loaded {
-    return { identity: this.identity, mutations: mutationsOf(this.disk) };
+    return { identity: this.identity, mutations: residentMutationsOf(this.disk) };
+  }
+
+  read(space: SpaceName, from: number, to: number, bytesMax: number, done: ReadDone): void {
+    assert(this.pendingRead === undefined, "the simulated disk got a second read while one was in flight");
+    this.pendingRead = { space, from, to, bytesMax, done };
+    this.readStarted();
+  }
+
+  /** The disk finished the read in flight (nothing when a crash voided it). */
+  readDone(epoch: number): void {
+    const r = this.pendingRead;
+    if (epoch !== this.crashes || !r) return;
+    this.pendingRead = undefined;
+    r.done(readImage(this.disk, r.space, r.from, r.to, this.blockSize, r.bytesMax));
+  }
+
+  /** A commit is in flight. */
+  get syncing(): boolean {
+    return this.inFlight !== undefined;
+  }
+
+  /** A read is in flight. */
+  get reading(): boolean {
+    return this.pendingRead !== undefined;
+  }
+
+  evicted(): void {}
+
+  summary(space: SpaceName): SpaceCounts {
+    return countImage(this.disk, space);
   }
 
   load(): Promise<Loaded> {
@@ -67,6 +117,7 @@ export class SimStorage implements AcceptorStorage {
   crash(): boolean {
     const lost = this.inFlight !== undefined;
     this.inFlight = undefined;
+    this.pendingRead = undefined;
     this.crashes++;
     return lost;
   }

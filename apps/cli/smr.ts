@@ -1,0 +1,131 @@
+/**
+ * `worm smr create|serve|propose|read|status`: the replicated state machine (docs/ARCHITECTURE.md
+ * §4.2) from the command line, with the map as its state machine. `serve` runs a replica
+ * (smr-serve.ts); the other verbs talk to any replica of `--replicas` (a follower forwards to the
+ * leader): `propose` applies `put KEY VALUE` or `delete KEY` once (with `--key CLIENT:SEQ` a retry
+ * is answered with the first result), `read` gets a key (linearizable, or `--stale`), `status`
+ * shows each replica's role, leader, applied position and checkpoints.
+ */
+import * as Option from "effect/Option";
+import { Argument, Command, Flag } from "effect/cli";
+import { MAP_LIMITS, type MapCommand, mapMachine } from "../smr/core/map-machine.ts";
+import { SmrClient, SmrError } from "../smr/node/smr-client.ts";
+import { checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
+import { CliFailure, EXIT, task, usage } from "./errors.ts";
+import { json } from "./log-read.ts";
+import { printJson, printLine, table } from "./output.ts";
+import { reportCreate } from "./space.ts";
+import { replicaList, replicasFlag, smrNameArg } from "./smr-flags.ts";
+import { smrServeCommand } from "./smr-serve.ts";
+
+const timeoutFlag = Flag.optional(Flag.Int("timeout").pipe(Flag.withDescription("milliseconds a request may take, retries at other replicas included (default 15000)")));
+
+
+const utf8 = new TextEncoder();
+const text = new TextDecoder();
+const show = (v: Uint8Array | null): string | null => (v === null ? null : text.decode(v));
+
+/** A request's failure as the CLI's: an unknown outcome exits 4, bad input 2, expired 3. */
+function failure(e: unknown): unknown {
+  if (!(e instanceof SmrError)) return e;
+  const exit = e.code === "timeout" ? EXIT.unknown : e.code === "invalid" || e.code === "tooLarge" ? EXIT.usage : e.code === "expired" ? EXIT.refused : EXIT.operational;
+  return new CliFailure(e.message, exit);
+}
+
+async function withSmr<T>(name: string, replicas: string, timeout: Option.Option<number>, f: (c: SmrClient<MapCommand, Uint8Array | null, { key: string }, Uint8Array | null>) => Promise<T>, clientId?: string): Promise<T> {
+  const ms = Option.getOrUndefined(timeout);
+  if (ms !== undefined && (!Number.isSafeInteger(ms) || ms < 1)) throw usage("--timeout must be a positive number of milliseconds");
+  const c = new SmrClient(mapMachine, { smr: checkSpaceName(name), replicas: replicaList(replicas), ...(clientId ? { clientId } : {}), ...(ms ? { timeoutMs: ms, attemptTimeoutMs: Math.min(ms, 2_000) } : {}) });
+  try {
+    return await f(c);
+  } catch (e) {
+    throw failure(e);
+  } finally {
+    c.close();
+  }
+}
+
+const key = (k: string): string => {
+  const n = utf8.encode(k).length;
+  if (n === 0 || n > MAP_LIMITS.keyBytesMax) throw usage(`a key is 1..${MAP_LIMITS.keyBytesMax} bytes (got ${n})`);
+  return k;
+};
+
+const create = Command.make("create", { name: smrNameArg, json, conn: connectionFlags }, (c) =>
+  task(async () => {
+    const smr = checkSpaceName(c.name);
+    const target = await resolveTarget(c.conn);
+    const r = await withClient(target, (client) => client.createSpace(smr, { kind: "smr", segmentSize: target.segmentSize }));
+    reportCreate("replicated state machine", smr, "smr", target, r, c.json);
+  }),
+).pipe(Command.withDescription("Create a replicated state machine (its log's space); creating an existing one is a no-op"));
+
+const propose = Command.make(
+  "propose",
+  {
+    name: smrNameArg,
+    command: Argument.String("command").pipe(Argument.variadic(), Argument.withDescription("put KEY VALUE | delete KEY")),
+    key: Flag.optional(Flag.String("key").pipe(Flag.withDescription("idempotency key CLIENT:SEQ: a retry with the same key is applied once and answered with the first result"))),
+    replicas: replicasFlag,
+    timeout: timeoutFlag,
+    json,
+  },
+  (c) =>
+    task(async () => {
+      const [op, k, value, ...rest] = c.command;
+      let command: MapCommand;
+      if (op === "put" && k !== undefined && value !== undefined && rest.length === 0) command = { op: "put", key: key(k), value: utf8.encode(value) };
+      else if (op === "delete" && k !== undefined && value === undefined) command = { op: "delete", key: key(k) };
+      else throw usage(`a command is 'put KEY VALUE' or 'delete KEY' (got ${JSON.stringify(c.command.join(" "))})`);
+      const idem = Option.map(c.key, (t) => {
+        const at = t.lastIndexOf(":");
+        const seq = Number(t.slice(at + 1));
+        if (at <= 0 || !/^\d+$/.test(t.slice(at + 1)) || !Number.isSafeInteger(seq)) throw usage(`--key must be CLIENT:SEQ (got ${JSON.stringify(t)})`);
+        return { client: t.slice(0, at), seq };
+      });
+      const r = await withSmr(c.name, c.replicas, c.timeout, (s) => s.propose(command, Option.isSome(idem) ? idem.value.seq : 0), Option.getOrUndefined(Option.map(idem, (i) => i.client)));
+      if (c.json) printJson({ previous: show(r.result), position: r.position });
+      else printLine(`${command.op === "put" ? "put" : "deleted"} (previous: ${show(r.result) ?? "none"}; applied below position ${r.position})`);
+    }),
+).pipe(Command.withDescription("Apply a map command once through any replica: put KEY VALUE or delete KEY; prints the previous value"));
+
+const read = Command.make(
+  "read",
+  {
+    name: smrNameArg,
+    key: Argument.String("key").pipe(Argument.withDescription("the key to read")),
+    stale: Flag.Boolean("stale").pipe(Flag.withDefault(false), Flag.withDescription("answer from the replica's state now, without the read-index round")),
+    replicas: replicasFlag,
+    timeout: timeoutFlag,
+    json,
+  },
+  (c) =>
+    task(async () => {
+      const r = await withSmr(c.name, c.replicas, c.timeout, (s) => s.read({ key: key(c.key) }, { stale: c.stale }));
+      if (c.json) printJson({ key: c.key, value: show(r.answer), position: r.position });
+      else printLine(show(r.answer) ?? "(none)");
+    }),
+).pipe(Command.withDescription("Read a key of the map through any replica: linearizable (read index) unless --stale"));
+
+const status = Command.make("status", { name: smrNameArg, replicas: replicasFlag, json }, (c) =>
+  task(async () => {
+    const addresses = replicaList(c.replicas);
+    const rows = await withSmr(c.name, c.replicas, Option.some(2_000), (s) =>
+      Promise.all(addresses.map((a, i) => s.status(i).then((st) => ({ address: a, ...st }), (e: Error) => ({ address: a, error: e.message })))),
+    );
+    if (c.json) return printJson({ smr: c.name, replicas: rows });
+    const cell = (r: (typeof rows)[number], f: (s: Exclude<typeof r, { error: string }>) => string) => ("error" in r ? "" : f(r));
+    printLine(
+      table(
+        ["replica", "role", "leader", "applied", "tail", "checkpoint", "catching up", "error"],
+        rows.map((r) => [r.address, cell(r, (s) => s.role), cell(r, (s) => s.leader ?? ""), cell(r, (s) => String(s.applied)), cell(r, (s) => String(s.tail ?? "")), cell(r, (s) => String(s.checkpoint ?? "")), cell(r, (s) => (s.catchingUp ? "yes" : "")), "error" in r ? r.error : ""]),
+      ),
+    );
+    if (rows.some((r) => "error" in r)) throw new CliFailure(`${rows.filter((r) => "error" in r).length} of ${rows.length} replicas did not answer`, EXIT.operational);
+  }),
+).pipe(Command.withDescription("Show each replica's role, leader, applied position, tail, latest checkpoint"));
+
+export const smrCommand = Command.make("smr").pipe(
+  Command.withDescription("Replicated state machines (the map): create one, serve a replica, propose, read, status"),
+  Command.withSubcommands([create, smrServeCommand, propose, read, status]),
+);

@@ -1,0 +1,118 @@
+/**
+ * The hand-written binary codec under the log's slot values (./entry.ts) and the apps built on the
+ * log (apps/smr's records): varints, length-prefixed UTF-8 strings and byte strings, the rest.
+ * `ByteReader` throws `DecodeError` for bytes it cannot read; a gateway catches it and returns a
+ * typed error (never throws to its caller).
+ */
+import { assert } from "../../../verify/runtime/assert.ts";
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+
+export class ByteWriter {
+  private buf = new Uint8Array(64);
+  private n = 0;
+  private room(k: number): void {
+    if (this.n + k <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
+    next.set(this.buf.subarray(0, this.n));
+    this.buf = next;
+  }
+  get length(): number {
+    return this.n;
+  }
+  byte(b: number): void {
+    this.room(1);
+    this.buf[this.n++] = b;
+  }
+  varint(x: number): void {
+    assert(Number.isSafeInteger(x) && x >= 0, () => `varint of a non-negative safe integer (${x})`);
+    this.room(8);
+    while (x >= 0x80) {
+      this.buf[this.n++] = (x % 0x80) | 0x80;
+      x = Math.floor(x / 0x80);
+    }
+    this.buf[this.n++] = x;
+  }
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.n);
+    this.n += b.length;
+  }
+  /** Length-prefixed bytes. */
+  blob(b: Uint8Array): void {
+    this.varint(b.length);
+    this.bytes(b);
+  }
+  str(s: string): void {
+    this.blob(utf8.encode(s));
+  }
+  done(): Uint8Array {
+    return this.buf.slice(0, this.n);
+  }
+}
+
+export class DecodeError {
+  readonly _tag = "DecodeError";
+  constructor(readonly message: string) {}
+}
+
+class ByteReader {
+  private at = 0;
+  constructor(private readonly b: Uint8Array) {}
+  get done(): boolean {
+    return this.at >= this.b.length;
+  }
+  byte(): number {
+    if (this.at >= this.b.length) throw new DecodeError("truncated");
+    return this.b[this.at++]!;
+  }
+  varint(): number {
+    let x = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.byte();
+      x += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        if (!Number.isSafeInteger(x)) throw new DecodeError("varint out of range");
+        return x;
+      }
+      scale *= 0x80;
+    }
+    throw new DecodeError("varint too long");
+  }
+  /** Length-prefixed bytes of at most `max` (a fresh copy). */
+  blob(what: string, max: number): Uint8Array {
+    const n = this.varint();
+    if (n > max) throw new DecodeError(`${what} of ${n} bytes (limit ${max})`);
+    if (this.at + n > this.b.length) throw new DecodeError("truncated");
+    const s = this.b.slice(this.at, this.at + n);
+    this.at += n;
+    return s;
+  }
+  /** A length-prefixed UTF-8 string of 1..`max` bytes. */
+  str(what: string, max: number): string {
+    const b = this.blob(what, max);
+    if (b.length === 0) throw new DecodeError(`${what} is empty`);
+    try {
+      return utf8Strict.decode(b);
+    } catch {
+      throw new DecodeError(`${what} is not UTF-8`);
+    }
+  }
+  rest(): Uint8Array {
+    const r = this.b.slice(this.at);
+    this.at = this.b.length;
+    return r;
+  }
+}
+
+/** `decode(reader)` over `bytes`, or the `DecodeError` that stopped it. */
+export function readAll<T>(bytes: Uint8Array, decode: (r: ByteReader) => T): T | DecodeError {
+  try {
+    return decode(new ByteReader(bytes));
+  } catch (e) {
+    if (e instanceof DecodeError) return e;
+    throw e;
+  }
+}

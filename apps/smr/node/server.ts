@@ -1,0 +1,106 @@
+/**
+ * The SMR's gRPC server (docs/ARCHITECTURE.md §4.2, proto/wormspace/v1/smr.proto): clients' Propose
+ * and Read (any replica: a follower forwards to the leader), Status, replicas' Peer streams and
+ * FetchSnapshot (the chunks of a local checkpoint, written as fast as the fetcher reads: HTTP/2
+ * flow control holds the store's iterator back). Bytes become values only through
+ * apps/smr/wire/codec.ts. TLS, the token check, binding and shutdown are the acceptor server's
+ * (wor/node/grpc-serving.ts). The server does not own its replica.
+ */
+import { once } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import { type ServerTls, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
+import type { Decoded } from "../../../proto/codec-kernel.ts";
+import { decodeFetchRequest, decodePeerEnvelope, decodeProposeRequest, decodeReadRequest, decodeStatusRequest, encodeChunk, encodeReply, encodeStatus } from "../wire/codec.ts";
+import { type SmrHandlers, SmrService } from "../wire/service.ts";
+import type { ReplicaNode } from "./replica-node.ts";
+
+export interface SmrServerOptions {
+  readonly node: ReplicaNode;
+  readonly smr: string;
+  readonly host?: string;
+  readonly port?: number;
+  readonly tls?: ServerTls;
+  readonly token?: string;
+}
+
+export interface SmrServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
+  const server = newServer();
+  const authorized = tokenCheck(o.token);
+  const calls = new Set<grpc.ServerDuplexStream<Uint8Array, Uint8Array>>();
+  /** A request's value, or the gRPC error for it (bad bytes, another SMR). */
+  const check = <T extends { smr: string }>(d: Decoded<T>): T | Partial<grpc.ServiceError> => {
+    if (!d.ok) return statusError(grpc.status.INVALID_ARGUMENT, d.error.message);
+    if (d.value.smr !== o.smr) return statusError(grpc.status.NOT_FOUND, `this replica serves ${o.smr}, not ${d.value.smr}`);
+    return d.value;
+  };
+  const isError = (x: object): x is Partial<grpc.ServiceError> => "code" in x;
+
+  const handlers: SmrHandlers = {
+    propose(call, callback) {
+      if (!authorized(call.metadata)) return callback(unauthenticated());
+      const r = check(decodeProposeRequest(call.request));
+      if (isError(r)) return callback(r);
+      void o.node.propose(r.proposal).then((reply) => callback(null, encodeReply(reply)));
+    },
+    read(call, callback) {
+      if (!authorized(call.metadata)) return callback(unauthenticated());
+      const r = check(decodeReadRequest(call.request));
+      if (isError(r)) return callback(r);
+      void o.node.read(r.query, r.stale).then((reply) => callback(null, encodeReply(reply)));
+    },
+    status(call, callback) {
+      if (!authorized(call.metadata)) return callback(unauthenticated());
+      const r = decodeStatusRequest(call.request);
+      if (!r.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, r.error.message));
+      callback(null, encodeStatus(o.node.status()));
+    },
+    fetchSnapshot(call) {
+      if (!authorized(call.metadata)) return void call.emit("error", unauthenticated());
+      calls.add(call);
+      call.on("close", () => calls.delete(call));
+      call.once("data", (bytes: Uint8Array) => {
+        const r = check(decodeFetchRequest(bytes));
+        if (isError(r)) return void call.emit("error", r);
+        const chunks = o.node.snapshot(r.position);
+        if (!chunks) return void call.emit("error", statusError(grpc.status.NOT_FOUND, `${o.node.status().id} holds no checkpoint of position ${r.position}`));
+        void (async () => {
+          try {
+            for await (const c of chunks) {
+              if (call.cancelled || call.destroyed) return;
+              if (!call.write(encodeChunk(c))) await once(call, "drain");
+            }
+            call.end();
+          } catch (e) {
+            call.emit("error", statusError(grpc.status.INTERNAL, `reading the checkpoint of position ${r.position}: ${(e as Error).message}`));
+          }
+        })();
+      });
+    },
+    peer(call) {
+      if (!authorized(call.metadata)) return void call.emit("error", unauthenticated());
+      calls.add(call);
+      call.on("close", () => calls.delete(call));
+      call.on("data", (bytes: Uint8Array) => {
+        const r = check(decodePeerEnvelope(bytes));
+        if (!isError(r)) o.node.deliver(r.from, r.messages);
+      });
+      call.on("end", () => call.end());
+    },
+  };
+  server.addService(SmrService, handlers);
+  const port = await bindServer(server, o.host ?? "127.0.0.1", o.port ?? 0, o.tls);
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    close: () =>
+      (closing ??= (async () => {
+        for (const c of calls) c.end();
+        await shutdownServer(server);
+      })()),
+  };
+}

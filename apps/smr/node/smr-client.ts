@@ -1,0 +1,140 @@
+/**
+ * The SMR's TypeScript client (docs/ARCHITECTURE.md §4.2): proposes commands and reads through any
+ * replica of a set, typed by the state machine's codecs. Every command carries an idempotency key
+ * (this client's id, a sequence number) and the lowest sequence number it still waits for; an
+ * attempt that times out, fails `unavailable`, or cannot reach its replica is retried at the next
+ * replica with the same key (applied once, answered with its first result), until `timeoutMs`.
+ * The client sticks to the replica that answered last.
+ */
+import { randomUUID } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
+import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "../../../wor/node/credentials.ts";
+import { delay } from "../../../wor/node/driver.ts";
+import { shortReason } from "../../../wor/node/grpc-reason.ts";
+import { DecodeError } from "../../log/core/bytes.ts";
+import type { Machine } from "../core/machine.ts";
+import type { SmrFailureCode, SmrReply } from "../core/messages.ts";
+import { decodeReply, decodeStatus, encodeProposeRequest, encodeReadRequest, encodeStatusRequest, type SmrStatusReport } from "../wire/codec.ts";
+import { type SmrClientStub, makeSmrClient } from "../wire/service.ts";
+
+const SMR_CLIENT_DEFAULTS = Object.freeze({
+  /** One attempt at one replica gives up after this long. */
+  attemptTimeoutMs: 2_000,
+  /** A request gives up after this long (a command's outcome is then unknown). */
+  timeoutMs: 15_000,
+  /** Pause before retrying elsewhere. */
+  retryMs: 50,
+});
+
+export interface SmrClientOptions extends ClientSecurity {
+  readonly smr: string;
+  /** Replica addresses "host:port". */
+  readonly replicas: readonly string[];
+  /** The client half of idempotency keys (random by default). */
+  readonly clientId?: string;
+  readonly attemptTimeoutMs?: number;
+  readonly timeoutMs?: number;
+}
+
+/** A request's failure: `code` as the replicas report it (`timeout`: a command's outcome is unknown). */
+export class SmrError extends Error {
+  override readonly name = "SmrError";
+  constructor(
+    readonly code: SmrFailureCode,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+export class SmrClient<C, R, Q, A> {
+  readonly clientId: string;
+  private readonly stubs: SmrClientStub[];
+  private current = 0;
+  private seq = 0;
+  private readonly inFlight = new Set<number>();
+
+  constructor(
+    private readonly machine: Machine<C, R, Q, A>,
+    private readonly o: SmrClientOptions,
+  ) {
+    this.clientId = o.clientId ?? randomUUID();
+    this.stubs = o.replicas.map((a) => new makeSmrClient(a, channelCredentials(o), { ...channelOptions(o), ...CHANNEL_OPTIONS }));
+  }
+
+  /** Apply `command` once; its first result and the position it was applied below. */
+  async propose(command: C, seq = this.seq++): Promise<{ readonly result: R; readonly position: number }> {
+    this.inFlight.add(seq);
+    try {
+      const proposal = { client: this.clientId, seq, ackedBelow: Math.min(...this.inFlight), command: this.machine.command.encode(command) };
+      const r = await this.call("propose", encodeProposeRequest(this.o.smr, proposal));
+      return { result: decoded(this.machine.result.decode(r.value)), position: r.position };
+    } finally {
+      this.inFlight.delete(seq);
+    }
+  }
+
+  /** Answer `query`: linearizable (read index), or `stale` (the replica's state now). */
+  async read(query: Q, opts: { readonly stale?: boolean } = {}): Promise<{ readonly answer: A; readonly position: number }> {
+    const r = await this.call("read", encodeReadRequest(this.o.smr, this.machine.query.encode(query), opts.stale ?? false));
+    return { answer: decoded(this.machine.answer.decode(r.value)), position: r.position };
+  }
+
+  /** The status of replica `i` of the set. */
+  status(i: number): Promise<SmrStatusReport> {
+    return new Promise((resolve, reject) =>
+      this.stubs[i]!.status(encodeStatusRequest(), callMetadata(this.o), { deadline: Date.now() + this.attemptMs }, (err, bytes) => {
+        if (err) return reject(new SmrError("unavailable", `replica ${this.o.replicas[i]}: ${shortReason(err.details || err.message)}`));
+        const s = decodeStatus(bytes!);
+        if (!s.ok) return reject(new SmrError("invalid", `replica ${this.o.replicas[i]} sent a bad status: ${s.error.message}`));
+        resolve(s.value);
+      }),
+    );
+  }
+
+  close(): void {
+    for (const s of this.stubs) s.close();
+  }
+
+  private get attemptMs(): number {
+    return this.o.attemptTimeoutMs ?? SMR_CLIENT_DEFAULTS.attemptTimeoutMs;
+  }
+
+  private async call(method: "propose" | "read", request: Uint8Array): Promise<Extract<SmrReply, { ok: true }>> {
+    const deadline = Date.now() + (this.o.timeoutMs ?? SMR_CLIENT_DEFAULTS.timeoutMs);
+    let last = "no attempt";
+    let unknown = false;
+    while (Date.now() < deadline) {
+      const at = this.current;
+      const r = await this.attempt(method, at, request, Math.min(this.attemptMs, deadline - Date.now()));
+      if (r.ok) return r;
+      last = `replica ${this.o.replicas[at]}: ${r.message}`;
+      if (r.code !== "timeout" && r.code !== "unavailable") throw new SmrError(r.code, last);
+      unknown ||= r.code === "timeout";
+      if (this.current === at) this.current = (at + 1) % this.stubs.length;
+      await delay(SMR_CLIENT_DEFAULTS.retryMs);
+    }
+    throw new SmrError(unknown || method === "propose" ? "timeout" : "unavailable", `${method === "propose" ? "the command's outcome is unknown" : "no answer"} after ${this.o.timeoutMs ?? SMR_CLIENT_DEFAULTS.timeoutMs} ms (last: ${last})`);
+  }
+
+  private attempt(method: "propose" | "read", i: number, request: Uint8Array, ms: number): Promise<SmrReply> {
+    return new Promise((resolve) =>
+      this.stubs[i]![method](request, callMetadata(this.o), { deadline: Date.now() + ms }, (err, bytes) => {
+        if (err) {
+          // A call cut off may have reached the replica: a command's outcome is then unknown.
+          const lost = err.code === grpc.status.DEADLINE_EXCEEDED || err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED;
+          const code = !lost ? "invalid" : method === "propose" ? "timeout" : "unavailable";
+          return resolve({ ok: false, code, message: shortReason(err.details || err.message) });
+        }
+        const r = decodeReply(bytes!);
+        resolve(r.ok ? r.value : { ok: false, code: "invalid", message: `a bad reply: ${r.error.message}` });
+      }),
+    );
+  }
+}
+
+function decoded<T>(v: T | DecodeError): T {
+  if (v instanceof DecodeError) throw new SmrError("invalid", `an answer this client cannot read: ${v.message}`);
+  return v;
+}

@@ -1,0 +1,126 @@
+/**
+ * Where an acceptor node's replies and pushes go (docs/ARCHITECTURE.md §3.3): what each frame
+ * contributes once its receipt comes (`Release`, in frame order), the watches of every session,
+ * and one outbox per session, flushed in one send per batch.
+ */
+import { forEachOwn } from "../../paxos/acceptor.ts";
+import type { SpaceState } from "../../paxos/acceptor.ts";
+import { type Held, type Receipt, release } from "../../paxos/held.ts";
+import { LIMITS, isIndex, isSpaceName } from "../../paxos/limits.ts";
+import type { ErrorCode, Learned, Reply, SpaceName } from "../../paxos/messages.ts";
+import type { ServerFrame } from "../core/frames.ts";
+
+const WATCH_LIMITS = Object.freeze({
+  /** Committed values one watch may ask to catch up on; beyond it the client reads instead. */
+  watchCatchUpMax: 16_384,
+  /** Watches one session may hold. */
+  watchesPerSessionMax: 1_024,
+});
+
+/** Where a session's server frames go (a stream writer in production, an array in tests). */
+export interface FrameSink {
+  send(frames: ServerFrame[]): void;
+  readonly closed: boolean;
+}
+
+interface Watcher {
+  readonly sink: FrameSink;
+  readonly id: number;
+  readonly space: SpaceName;
+  readonly from: number;
+}
+
+/** What one frame contributes when its receipt comes, in frame order. */
+export type Release =
+  | { readonly kind: "held"; readonly id: number; readonly replies: Held<readonly Reply[]>; readonly learned: readonly Learned[] }
+  | { readonly kind: "reply"; readonly id: number; readonly reply: Reply }
+  | { readonly kind: "watch"; readonly watcher: Watcher; readonly catchUp: readonly ServerFrame[] }
+  | { readonly kind: "unwatch"; readonly watchId: number };
+
+export const errorReply = (code: ErrorCode, message: string): Reply => ({ kind: "error", code, message });
+
+export class NodeReplies {
+  private readonly watchers = new Map<SpaceName, Set<Watcher>>();
+  private readonly outbox = new Map<FrameSink, ServerFrame[]>();
+
+  /**
+   * A watch frame: its catch-up is the committed values the node holds in memory at or after
+   * `from` as of this frame (a later frame's commit is pushed live). Values it does not hold (not
+   * cached, or their commit hint was lost to a crash or an eviction) are found by reads.
+   */
+  watch(space: SpaceState | undefined, sink: FrameSink, id: number, name: SpaceName, from: number): Release {
+    const refuse = (code: ErrorCode, message: string): Release => ({ kind: "reply", id, reply: errorReply(code, message) });
+    if (!isSpaceName(name)) return refuse("invalid", `invalid space name ${JSON.stringify(name)}`);
+    if (!isIndex(from)) return refuse("invalid", `invalid watch start ${from}`);
+    if (!space) return refuse("unknownSpace", `unknown space ${JSON.stringify(name)}`);
+    if (from < space.trimMark) return { kind: "reply", id, reply: { kind: "trimmed", mark: space.trimMark } };
+    let held = 0;
+    for (const set of this.watchers.values()) for (const w of set) if (w.sink === sink) held++;
+    if (held >= WATCH_LIMITS.watchesPerSessionMax) return refuse("tooLarge", `a session may hold ${WATCH_LIMITS.watchesPerSessionMax} watches`);
+    const catchUp: ServerFrame[] = [];
+    forEachOwn(space, from, LIMITS.indexMax, (index, s) => {
+      if (s.committed && s.accepted) catchUp.push({ id, kind: "learned", space: name, index, value: s.accepted.value });
+    });
+    if (catchUp.length > WATCH_LIMITS.watchCatchUpMax) {
+      return refuse("tooLarge", `${catchUp.length} values are chosen at or after ${from} (limit ${WATCH_LIMITS.watchCatchUpMax}); read them, then watch from a later index`);
+    }
+    return { kind: "watch", watcher: { sink, id, space: name, from }, catchUp };
+  }
+
+  /** Open a frame group's releases with their receipt, into the outboxes (sent at the next `flush`). */
+  release(sink: FrameSink, releases: readonly Release[], receipt: Receipt): void {
+    const out = this.outboxOf(sink);
+    for (const r of releases) {
+      switch (r.kind) {
+        case "held":
+          for (const reply of release(r.replies, receipt)) out.push({ id: r.id, kind: "reply", reply });
+          // Published in frame order, so a watch registered by a later frame never sees it twice.
+          for (const l of r.learned) this.publish(l);
+          break;
+        case "reply":
+          out.push({ id: r.id, kind: "reply", reply: r.reply });
+          break;
+        case "watch": {
+          for (const f of r.catchUp) out.push(f);
+          let set = this.watchers.get(r.watcher.space);
+          if (!set) this.watchers.set(r.watcher.space, (set = new Set()));
+          set.add(r.watcher);
+          break;
+        }
+        case "unwatch":
+          for (const set of this.watchers.values()) for (const w of set) if (w.sink === sink && w.id === r.watchId) set.delete(w);
+          break;
+      }
+    }
+  }
+
+  /** Forget a session's watches and unsent frames (its stream ended). */
+  detach(sink: FrameSink): void {
+    for (const set of this.watchers.values()) for (const w of set) if (w.sink === sink) set.delete(w);
+    this.outbox.delete(sink);
+  }
+
+  clearWatches(): void {
+    this.watchers.clear();
+  }
+
+  flush(): void {
+    for (const [sink, frames] of this.outbox) if (frames.length > 0 && !sink.closed) sink.send(frames);
+    this.outbox.clear();
+  }
+
+  private publish(l: Learned): void {
+    const set = this.watchers.get(l.space);
+    if (!set) return;
+    for (const w of set) {
+      if (w.sink.closed) set.delete(w);
+      else if (l.index >= w.from) this.outboxOf(w.sink).push({ id: w.id, kind: "learned", space: l.space, index: l.index, value: l.value });
+    }
+  }
+
+  private outboxOf(sink: FrameSink): ServerFrame[] {
+    let out = this.outbox.get(sink);
+    if (!out) this.outbox.set(sink, (out = []));
+    return out;
+  }
+}
