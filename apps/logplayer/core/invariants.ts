@@ -1,7 +1,8 @@
 /**
- * LogPlayer's invariants (docs/ARCHITECTURE.md §4.4), as one observer that the unit tests, the
- * simulator (verify/sim/worlds/logplayer.ts) and the model checker (verify/mc/models/logplayer.ts)
- * feed with what they see; each method returns the violations it found.
+ * LogPlayer's invariants (docs/ARCHITECTURE.md §4.4): the issue's four as pure functions
+ * (`inOrderExactlyOnce`, `appliedMonotone`, `ackSound`, `fencedApplyNothing`), and one observer
+ * that the unit tests and the model checker (verify/mc/models/logplayer.ts) feed with what they
+ * see, calling them; each returns the violations it found.
  *
  *  - **in order, exactly once**: per shard, the durable sequence of rows is a prefix of the log
  *    filtered to that shard: no duplicate, no gap, no reordering, every row's data the entry's
@@ -21,6 +22,49 @@ import type { ShardWrite } from "./shard-core.ts";
 /** The entries of `log` that go to `shard`, in order. */
 export function filteredLog(log: Iterable<LogRecord>, shard: number, shards: number): LogRecord[] {
   return [...log].filter((r) => route(r, shards).includes(shard));
+}
+
+/** How the checks see the log: its entry at a position (undefined: a fill), and where it ends. */
+export interface LogView {
+  entry(position: number): LogRecord | undefined;
+  /** One past the last entry. */
+  readonly end: number;
+}
+
+/** Invariant 1, in order and exactly once: shard `s` of `shards`, having durably applied up to
+ *  `from`, makes `w` durable. Its rows must be exactly the log's entries for `s` in
+ *  (from, w.applied], in order, with the log's data, and w.applied must lie within the log. */
+export function inOrderExactlyOnce(log: LogView, s: number, shards: number, from: number, w: ShardWrite): string[] {
+  let r = 0;
+  for (let p = from + 1; p <= w.applied; p++) {
+    const entry = log.entry(p);
+    const mine = entry !== undefined && route(entry, shards).includes(s);
+    const row = w.rows[r];
+    if (row?.position === p) {
+      r++;
+      if (!mine) return [`shard ${s}: applied position ${p}, which holds ${entry ? "no entry for it" : "no entry"}`];
+      if (!bytesEqual(row.data, entry.payload)) return [`shard ${s}: the data applied at ${p} is not the log's`];
+    } else if (mine) return [`shard ${s}: skipped its entry at position ${p} (applied ${from} → ${w.applied})`];
+  }
+  if (r < w.rows.length) return [`shard ${s}: rows at ${w.rows.slice(r).map((x) => x.position).join(",")} lie outside (${from}, ${w.applied}] or repeat`];
+  if (w.applied >= log.end && w.applied > from) return [`shard ${s}: applied position ${w.applied} lies beyond the log's end ${log.end - 1}`];
+  return [];
+}
+
+/** Invariant 2: a shard's durable applied position never decreases. */
+export function appliedMonotone(s: number, before: number, after: number): string[] {
+  return after < before ? [`shard ${s}: durable applied position went back from ${before} to ${after}`] : [];
+}
+
+/** Invariant 3: an ack never runs ahead of what the shard persisted (a player holding `acked`). */
+export function ackSound(player: string, s: number, acked: number, durable: number): string[] {
+  return acked > durable ? [`player ${player} holds shard ${s} at ${acked}, but the shard made only ${durable} durable`] : [];
+}
+
+/** Invariant 4: nothing from a fenced epoch is applied: shard `s` at epoch `shardEpoch` handled a
+ *  batch of epoch `batchEpoch`, its applied position going from `before` to `after`. */
+export function fencedApplyNothing(s: number, shardEpoch: number, batchEpoch: number, before: number, after: number): string[] {
+  return batchEpoch < shardEpoch && after > before ? [`shard ${s} at epoch ${shardEpoch} applied items of fenced epoch ${batchEpoch} (${before} → ${after})`] : [];
 }
 
 export class DeliveryObserver {
@@ -51,22 +95,10 @@ export class DeliveryObserver {
   /** Shard `s` made `w` durable. */
   durable(s: number, w: ShardWrite): string[] {
     const from = this.applied[s]!;
-    if (w.applied < from) return [`shard ${s}: durable applied position went back from ${from} to ${w.applied}`];
-    const bad: string[] = [];
-    let r = 0;
-    for (let p = from + 1; p <= w.applied; p++) {
-      const entry = this.log.get(p);
-      const mine = entry !== undefined && route(entry, this.shards).includes(s);
-      const row = w.rows[r];
-      if (row?.position === p) {
-        r++;
-        if (!mine) bad.push(`shard ${s}: applied position ${p}, which holds ${entry ? "no entry for it" : "no entry"}`);
-        else if (!bytesEqual(row.data, entry.payload)) bad.push(`shard ${s}: the data applied at ${p} is not the log's`);
-      } else if (mine) bad.push(`shard ${s}: skipped its entry at position ${p} (applied ${from} → ${w.applied})`);
-      if (bad.length > 0) return bad;
-    }
-    if (r < w.rows.length) return [`shard ${s}: rows at ${w.rows.slice(r).map((x) => x.position).join(",")} lie outside (${from}, ${w.applied}] or repeat`];
-    if (w.applied >= this.logEnd && w.applied > from) return [`shard ${s}: applied position ${w.applied} lies beyond the log's end ${this.logEnd - 1}`];
+    const view: LogView = { entry: (p) => this.log.get(p), end: this.logEnd };
+    const bad = [...appliedMonotone(s, from, w.applied)];
+    if (bad.length === 0) bad.push(...inOrderExactlyOnce(view, s, this.shards, from, w));
+    if (bad.length > 0) return bad;
     this.applied[s] = w.applied;
     this.rows[s]! += w.rows.length;
     return [];
@@ -74,14 +106,13 @@ export class DeliveryObserver {
 
   /** A player holds `applied` as shard `s`'s durable position. */
   acked(player: string, s: number, applied: number): string[] {
-    const d = this.applied[s]!;
-    return applied > d ? [`player ${player} holds shard ${s} at ${applied}, but the shard made only ${d} durable`] : [];
+    return ackSound(player, s, applied, this.applied[s]!);
   }
 
   /** Shard `s` at epoch `shardEpoch` handled a batch of epoch `batchEpoch`, its applied position
    *  going from `before` to `after`. */
   batch(s: number, shardEpoch: number, batchEpoch: number, before: number, after: number): string[] {
-    return batchEpoch < shardEpoch && after > before ? [`shard ${s} at epoch ${shardEpoch} applied items of fenced epoch ${batchEpoch} (${before} → ${after})`] : [];
+    return fencedApplyNothing(s, shardEpoch, batchEpoch, before, after);
   }
 
   /** A player trimmed the log below `below`. */
