@@ -8,7 +8,6 @@
  * so a lost, late, duplicated or reordered item can never open a gap. An item without data is a
  * **watermark**: nothing for this shard in (previous, position].
  */
-import { LIMITS } from "../../../paxos/limits.ts";
 
 /** The applied position of a shard that has applied nothing: every slot lies after it. */
 export const BEFORE_FIRST = -1;
@@ -59,16 +58,10 @@ export interface LogRecord {
 export const DELIVERY_LIMITS = Object.freeze({
   /** Items in one batch frame. */
   itemsPerBatchMax: 4_096,
-  /** Data bytes in one batch frame (a single item may carry up to `dataBytesMax`). */
+  /** Data bytes in one batch frame (a single item, one log slot's value, may exceed it alone). */
   batchBytesMax: 4 << 20,
-  /** Bytes of one item's data: one log slot's value. */
-  dataBytesMax: LIMITS.valueBytesMax,
   /** Shards in one player group. */
   shardsMax: 1_024,
-  /** Characters of a player id. */
-  playerCharsMax: 128,
-  /** Characters of a refusal's message. */
-  messageCharsMax: 1_024,
 });
 
 /** 32-bit FNV-1a of `bytes`. */
