@@ -55,7 +55,7 @@ describe("LogPlayer delivery (pure cores)", () => {
     const f = new Fleet(makeLog(targets, 2), 2, { queueMax: 4, readChunkMax: 2, windowMax: 2 });
     const p = f.startPlayer();
     // Both shards answer their hellos; then shard 0 is slow: its replies stay in the network.
-    while (p.sub === undefined) f.heal(1) || f.deliver(0);
+    while (p.sub === undefined) f.heal(1);
     for (let k = 0; k < 40; k++) {
       f.offer(p);
       for (let guard = 0; guard < 100; guard++) {
