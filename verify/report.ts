@@ -55,6 +55,7 @@ export function formatLogPlayerCheck(s: LogPlayerCheckSummary): string {
     ["depth", String(s.maxDepth)],
     ["time", `${(s.ms / 1000).toFixed(1)} s (${s.statesPerSecond} states/s)`],
     ["result", s.violation ? `VIOLATION of ${s.violation.property}` : s.complete ? "exhaustive, no violation" : "stopped at the state limit"],
+    ...(s.complete ? [["liveness", `every run that ends (${s.terminalStates} final states) has every shard holding the log filtered to it`] as [string, string]] : []),
   ];
   for (const p of s.sometimes) rows.push([`sometimes: ${p.name}`, p.hit ? "yes" : "NO (vacuous?)"]);
   const out = [table(rows)];

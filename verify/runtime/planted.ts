@@ -48,6 +48,9 @@ export const PLANTED_BUGS = [
   /** LogPlayer shard: apply a batch whatever its epoch, so a fenced player's items still land
    *  (apps/logplayer/core/shard-core.ts; issue 13). */
   "ignoreEpoch",
+  /** LogPlayer player (liveness): after a shard's rewind the player closes the stream and never opens
+   *  another, so that shard stops short of the log (apps/logplayer/core/player-core.ts; issue 13). */
+  "rewindWithoutReconnect",
   /** SMR: a retried command is applied again instead of answered with its first result
    *  (apps/smr/core/state.ts apply). */
   "applyRetryTwice",
@@ -78,6 +81,7 @@ const switches: Record<PlantedBug, boolean> = {
   applyWithoutPrevious: false,
   ackBeforePersist: false,
   ignoreEpoch: false,
+  rewindWithoutReconnect: false,
   applyRetryTwice: false,
   readWithoutReadIndex: false,
   checkpointWrongPosition: false,

@@ -17,6 +17,7 @@
  * player, a new epoch) or any stream failure it asks the shard where it stands and resumes there.
  */
 import { assert } from "../../../verify/runtime/assert.ts";
+import { planted } from "../../../verify/runtime/planted.ts";
 import { DELIVERY_LIMITS, type Item, type LogRecord, type PlayerFrame, type ShardReply, route } from "./items.ts";
 import { ShardSender } from "./player-shard.ts";
 
@@ -201,7 +202,8 @@ export class PlayerCore {
         this.noted(s, reply.applied);
         s.rewinds++;
         this.out.closes.push({ shard, stream });
-        s.drop(now);
+        // PLANTED BUG (verify/runtime/planted.ts) when on: the shard is never reconnected.
+        s.drop(planted("rewindWithoutReconnect") ? Number.POSITIVE_INFINITY : now);
         return;
       case "fenced":
         this.halt({ reason: "fenced", shard, epoch: reply.epoch });

@@ -114,6 +114,8 @@ export type LpAction =
   | { readonly kind: "noticeBreak"; readonly stream: string }
   | { readonly kind: "breakStream"; readonly player: number; readonly shard: number }
   | { readonly kind: "timeout"; readonly player: number; readonly shard: number }
+  /** Nothing else can happen and the player waits on this stream: its reply timer fires (not a fault). */
+  | { readonly kind: "stall"; readonly player: number; readonly shard: number }
   | { readonly kind: "crashPlayer"; readonly player: number }
   | { readonly kind: "startPlayer" };
 
@@ -127,6 +129,33 @@ export const EV = {
   trimmed: 64,
   zombieBatchRefused: 128,
 } as const;
+
+/** An action, as traces show it. */
+export function formatLpAction(a: LpAction): string {
+  switch (a.kind) {
+    case "deliver":
+    case "lose":
+    case "duplicate":
+    case "reorder":
+      return `${a.kind} on ${a.channel}`;
+    case "sync":
+    case "crashShard":
+      return `${a.kind} shard ${a.shard}`;
+    case "offer":
+    case "crashPlayer":
+      return `${a.kind} player #${a.player}`;
+    case "answerRead":
+      return `answer read ${a.read} of player #${a.player}`;
+    case "noticeBreak":
+      return `player notices stream ${a.stream} broke`;
+    case "breakStream":
+    case "timeout":
+    case "stall":
+      return `${a.kind} player #${a.player} shard ${a.shard}`;
+    case "startPlayer":
+      return "start a new player";
+  }
+}
 
 /** A key whose shard among `shards` is `shard` ("k0", "k1", ...: the first that routes there). */
 function keyFor(shard: number, shards: number): Uint8Array {

@@ -11,13 +11,16 @@
  * second of a channel ahead of the first (reordering), breaks a stream (its player notices later),
  * gives a stream up as overdue, or crashes a shard or a player. Frames of given-up streams stay
  * deliverable (late delivery to a shard). Time does not pass: reconnects, watermarks and the
- * subscription's start are immediate. Replies to a given-up stream, and frames of given-up streams
- * that can change nothing (`inert`), leave the network: this merges only states that behave alike.
+ * subscription's start are immediate. When nothing but a fault could happen, a player waiting on a
+ * stream gives it up (`stall`: its reply timer), so a run without further faults always goes on.
+ * Replies to a given-up stream, and frames of given-up streams that can change nothing (`inert`),
+ * leave the network: this merges only states that behave alike.
  *
  * Checked in every state (core/invariants.ts, the observer the unit tests use too): per shard the
  * durable rows are a prefix of the log filtered to it; durable applied positions never decrease;
  * no player holds an applied position above the shard's durable one; no shard applies items of a
- * batch below its epoch; the log is trimmed only below what every shard has durably applied.
+ * batch below its epoch; the log is trimmed only below what every shard has durably applied. And
+ * liveness (`eventually`): every run that ends has every shard holding the log filtered to it.
  */
 import { DeliveryObserver } from "../../../apps/logplayer/core/invariants.ts";
 import { PLAYER_DEFAULTS, PlayerCore, type PlayerOutputs } from "../../../apps/logplayer/core/player-core.ts";
@@ -37,6 +40,7 @@ import {
   type PlayerSlot,
   type ShardSlot,
   encodeState,
+  formatLpAction,
   modelLog,
   channelOf,
 } from "./logplayer-state.ts";
@@ -282,6 +286,7 @@ export function logPlayerModel(options: Partial<LogPlayerModelOptions> = {}): Mo
         break;
       }
       case "timeout":
+      case "stall":
         withPlayer(c, a.player, (core) => void core.timeout(a.shard, 0));
         break;
       case "crashPlayer":
@@ -344,34 +349,18 @@ export function logPlayerModel(options: Partial<LogPlayerModelOptions> = {}): Mo
       });
       for (const b of s.broken) out.push({ kind: "noticeBreak", stream: b });
       if (s.nextEpoch <= o.players && (o.zombie || s.players.length === 0)) out.push({ kind: "startPlayer" });
+      // Quiescent (only faults could happen): a player waiting on a stream gives it up, as its reply
+      // timer would. So every run without further faults can go on, and `eventually` means progress.
+      if (!out.some((a) => !isFault(a))) {
+        s.players.forEach((p, i) => {
+          for (const x of p.core.status()) if (x.phase === "hello" || (x.phase === "live" && x.inflight > 0)) out.push({ kind: "stall", player: i, shard: x.shard });
+        });
+      }
       return out;
     },
     next,
     encode: encodeState,
-    formatAction(a) {
-      switch (a.kind) {
-        case "deliver":
-        case "lose":
-        case "duplicate":
-        case "reorder":
-          return `${a.kind} on ${a.channel}`;
-        case "sync":
-        case "crashShard":
-          return `${a.kind} shard ${a.shard}`;
-        case "offer":
-        case "crashPlayer":
-          return `${a.kind} player #${a.player}`;
-        case "answerRead":
-          return `answer read ${a.read} of player #${a.player}`;
-        case "noticeBreak":
-          return `player notices stream ${a.stream} broke`;
-        case "breakStream":
-        case "timeout":
-          return `${a.kind} player #${a.player} shard ${a.shard}`;
-        case "startPlayer":
-          return "start a new player";
-      }
-    },
+    formatAction: formatLpAction,
     formatState: (s) => `${encodeState(s)}${s.bad ? `\nVIOLATION: ${s.bad}` : ""}`,
     always: [{ name: "delivery invariants", check: (s) => s.bad }],
     sometimes: [
@@ -385,6 +374,6 @@ export function logPlayerModel(options: Partial<LogPlayerModelOptions> = {}): Mo
       ...(log.length > o.queueMax ? [{ name: "a shard was re-read from the log", check: ev(EV.reread) }] : []),
       { name: "the log was trimmed", check: ev(EV.trimmed) },
     ],
-    eventually: [],
+    eventually: [{ name: "every shard holds the whole log filtered to it", check: (s: LpState) => s.observer.caughtUp() }],
   };
 }
