@@ -5,7 +5,9 @@
 import { formatBallot } from "../paxos/ballot.ts";
 import type { Request } from "../paxos/messages.ts";
 import type { ModelCheckSummary } from "./mc/run.ts";
+import type { LogPlayerCheckSummary } from "./mc/run-logplayer.ts";
 import type { TxnModelCheckSummary } from "./mc/run-txn.ts";
+import { FAULT_KINDS } from "./mc/models/logplayer-state.ts";
 import { formatTrace } from "./mc/engine.ts";
 import type { SimulationSummary } from "./sim/kernel/run.ts";
 
@@ -48,6 +50,27 @@ function formatRun(s: ModelCheckSummary | TxnModelCheckSummary, model: readonly 
     ["depth", String(s.maxDepth)],
     ["time", `${(s.ms / 1000).toFixed(1)} s (${s.statesPerSecond} states/s)`],
     ["result", s.violation ? `VIOLATION of ${s.violation.property}` : s.complete ? "exhaustive, no violation" : "stopped at the state limit"],
+  ];
+  for (const p of s.sometimes) rows.push([`sometimes: ${p.name}`, p.hit ? "yes" : "NO (vacuous?)"]);
+  const out = [table(rows)];
+  if (s.violation) out.push("", s.violation.message, "", formatTrace(s.violation.trace));
+  return out.join("\n");
+}
+
+/** The LogPlayer model's run (verify/mc/run-logplayer.ts). */
+export function formatLogPlayerCheck(s: LogPlayerCheckSummary): string {
+  const m = s.model;
+  const log = m.log.map((t, p) => `${p}→${t.length > 0 ? t.join("+") : "fill"}`).join(" ");
+  const kinds = FAULT_KINDS.filter((k) => m.faults[k] > 0).map((k) => `${k} ≤ ${m.faults[k]}`);
+  const rows: [string, string][] = [
+    ["model", `logplayer (config ${s.config}): ${m.shards} shards, log ${log}, ${m.players} player(s)${m.players > 1 ? (m.zombie ? ", the next may start while the one before runs (a zombie)" : ", the next after a player crash") : ""}; window ${m.windowMax}, queue ${m.queueMax}`],
+    ["faults", m.faultsMax > 0 && kinds.length > 0 ? `${m.faultsMax} in all: ${kinds.join(", ")}` : "none"],
+    ["states", String(s.states)],
+    ["transitions", String(s.transitions)],
+    ["depth", String(s.maxDepth)],
+    ["time", `${(s.ms / 1000).toFixed(1)} s (${s.statesPerSecond} states/s)`],
+    ["result", s.violation ? `VIOLATION of ${s.violation.property}` : s.complete ? "exhaustive, no violation" : "stopped at the state limit"],
+    ...(s.complete ? [["liveness", `every run that ends (${s.terminalStates} final states) has every shard holding the log filtered to it`] as [string, string]] : []),
   ];
   for (const p of s.sometimes) rows.push([`sometimes: ${p.name}`, p.hit ? "yes" : "NO (vacuous?)"]);
   const out = [table(rows)];

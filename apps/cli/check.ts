@@ -5,8 +5,9 @@
 import { Command, Flag } from "effect/cli";
 import type { Progress } from "../../verify/mc/engine.ts";
 import { MC_CONFIGS, type McConfigName, runModelCheck } from "../../verify/mc/run.ts";
+import { LOGPLAYER_CONFIGS, type LogPlayerConfigName, runLogPlayerCheck } from "../../verify/mc/run-logplayer.ts";
 import { TXN_MC_CONFIGS, type TxnMcConfigName, runTxnModelCheck } from "../../verify/mc/run-txn.ts";
-import { formatModelCheck, formatSimulation } from "../../verify/report.ts";
+import { formatLogPlayerCheck, formatModelCheck, formatSimulation } from "../../verify/report.ts";
 import { SIM_LAYERS } from "../../verify/sim/layers.ts";
 import { CliFailure, EXIT, task, usage } from "./errors.ts";
 import { withDefaultShown } from "./flags.ts";
@@ -35,13 +36,21 @@ function mcProgress(p: Progress, statesMax: number | undefined): string {
   return `checking ${"█".repeat(full)}${"░".repeat(width - full)} ${Math.min(100, Math.floor((p.states / statesMax) * 100))}% of --states-max: ${text}`;
 }
 
+/** The models `--model` names, each with its configurations and the one it explores by default. */
+const MC_MODELS = {
+  wor: { what: "write-once registers", configs: MC_CONFIGS, byDefault: "full" },
+  txn: { what: "one WormTX transaction over them", configs: TXN_MC_CONFIGS, byDefault: "small" },
+  logplayer: { what: "LogPlayer's delivery", configs: LOGPLAYER_CONFIGS, byDefault: "full" },
+} as const;
+const MODEL_NAMES = Object.keys(MC_MODELS) as (keyof typeof MC_MODELS)[];
+
 const mc = Command.make(
   "mc",
   {
-    model: Flag.String("model").pipe(withDefaultShown("wor (write-once registers) or txn (one WormTX transaction over them)", "wor")),
+    model: Flag.String("model").pipe(withDefaultShown(MODEL_NAMES.map((m) => `${m} (${MC_MODELS[m].what})`).join(", "), "wor")),
     config: Flag.optional(
       Flag.String("config").pipe(
-        Flag.withDescription(`one of ${Object.keys(MC_CONFIGS).join(", ")} (default: full); with --model txn one of ${Object.keys(TXN_MC_CONFIGS).join(", ")} (default there: small)`),
+        Flag.withDescription(MODEL_NAMES.map((m) => `for ${m} one of ${Object.keys(MC_MODELS[m].configs).join(", ")} (default ${MC_MODELS[m].byDefault})`).join("; ")),
       ),
     ),
     participants: Flag.optional(Flag.String("participants").pipe(Flag.withDescription("txn: participants voting YES"))),
@@ -59,11 +68,12 @@ const mc = Command.make(
   },
   (c) =>
     task(async () => {
-      if (c.model !== "wor" && c.model !== "txn") throw usage(`--model must be wor or txn, not ${JSON.stringify(c.model)}`);
+      if (!(c.model in MC_MODELS)) throw usage(`--model must be one of ${MODEL_NAMES.join(", ")}, not ${JSON.stringify(c.model)}`);
+      const model = MC_MODELS[c.model as keyof typeof MC_MODELS];
+      const config = c.config._tag === "Some" ? c.config.value : model.byDefault;
+      if (!(config in model.configs)) throw usage(`--config must be one of ${Object.keys(model.configs).join(", ")} (--model ${c.model}), not ${JSON.stringify(config)}`);
+      if (c.model === "logplayer") return logPlayerCheck(config as LogPlayerConfigName, c);
       const txn = c.model === "txn";
-      const configs: Record<string, object> = txn ? TXN_MC_CONFIGS : MC_CONFIGS;
-      const config = c.config._tag === "Some" ? c.config.value : txn ? "small" : "full";
-      if (!(config in configs)) throw usage(`--config must be one of ${Object.keys(configs).join(", ")}, not ${JSON.stringify(config)}`);
       const pick = (o: { _tag: string; value?: string }, what: string, min: number) => (o._tag === "Some" ? { [what]: count(o.value!, what, min) } : {});
       if (txn && c.proposers._tag === "Some") throw usage("--proposers is a flag of the wor model (the txn model has --participants and --recoverers)");
       if (!txn && (c.participants._tag === "Some" || c.recoverers._tag === "Some")) throw usage("--participants and --recoverers are flags of the txn model");
@@ -87,9 +97,29 @@ const mc = Command.make(
     }),
 ).pipe(
   Command.withDescription(
-    "Explore every interleaving of the register core (acceptors, proposers running the real operations, faults), or with --model txn of one WormTX transaction over it, and check the invariants",
+    "Explore every interleaving of the register core (acceptors, proposers running the real operations, faults), with --model txn of one WormTX transaction over it, or with --model logplayer of LogPlayer's delivery (shards, a player and a zombie, faults), and check the invariants",
   ),
 );
+
+/** `worm check mc --model logplayer`: its configurations fix their bounds (the register model's flags do not apply). */
+function logPlayerCheck(
+  config: LogPlayerConfigName,
+  c: { readonly acceptors: { _tag: string }; readonly proposers: { _tag: string }; readonly attempts: { _tag: string }; readonly crashes: { _tag: string }; readonly participants: { _tag: string }; readonly recoverers: { _tag: string }; readonly statesMax: { _tag: string; value?: string }; readonly progress: boolean; readonly json: boolean },
+): void {
+  const foreign = (["acceptors", "proposers", "attempts", "crashes", "participants", "recoverers"] as const).filter((f) => c[f]._tag === "Some");
+  if (foreign.length > 0) throw usage(`--${foreign[0]} is a flag of another model; --model logplayer takes --config (${Object.keys(LOGPLAYER_CONFIGS).join(", ")})`);
+  const statesMax = c.statesMax._tag === "Some" ? count(c.statesMax.value!, "states-max", 1) : undefined;
+  const line = new StatusLine(process.stderr.isTTY === true || c.progress);
+  const summary = runLogPlayerCheck(
+    config,
+    { ...(statesMax !== undefined ? { statesMax } : {}), now: () => performance.now(), progressEvery: MC_PROGRESS_EVERY },
+    (p) => line.update(() => mcProgress(p, statesMax)),
+  );
+  line.finish();
+  if (c.json) printJson(summary);
+  else printLine(formatLogPlayerCheck(summary));
+  if (summary.violation) throw new CliFailure(`model check found a violation of ${summary.violation.property}`, EXIT.operational);
+}
 
 const LAYER_NAMES = Object.keys(SIM_LAYERS);
 

@@ -50,7 +50,7 @@ describe("worm check", { concurrency: 2 }, () => {
     assert.match(wrong.stderr, /^worm: --proposers is a flag of the wor model/);
     const config = await runWorm(["check", "mc", "--model", "txn", "--config", "reads"]);
     assert.equal(config.code, 2);
-    assert.match(config.stderr, /--config must be one of small, coordinator, full, not "reads"/);
+    assert.match(config.stderr, /--config must be one of small, coordinator, full \(--model txn\), not "reads"/);
   });
   test("bad seeds and configs are one-line usage errors", async () => {
     const seeds = await runWorm(["check", "sim", "--seeds", "9..3"]);

@@ -39,6 +39,18 @@ export const PLANTED_BUGS = [
   /** log sequencer: recovery seals and learns keys from the last two segments only, ignoring the
    *  sealed-below mark and the dedupe window (apps/log/core/recovery.ts). */
   "recoverOnlyLastSegments",
+  /** LogPlayer shard: apply an item after `applied` without checking that its `previous` is
+   *  `applied` (apps/logplayer/core/shard-core.ts; issue 13). */
+  "applyWithoutPrevious",
+  /** LogPlayer shard: release a reply (an ack) before the write it reports is durable
+   *  (apps/logplayer/core/shard-core.ts; issue 13). */
+  "ackBeforePersist",
+  /** LogPlayer shard: apply a batch whatever its epoch, so a fenced player's items still land
+   *  (apps/logplayer/core/shard-core.ts; issue 13). */
+  "ignoreEpoch",
+  /** LogPlayer player (liveness): after a shard's rewind the player closes the stream and never opens
+   *  another, so that shard stops short of the log (apps/logplayer/core/player-core.ts; issue 13). */
+  "rewindWithoutReconnect",
   /** SMR: a retried command is applied again instead of answered with its first result
    *  (apps/smr/core/state.ts apply). */
   "applyRetryTwice",
@@ -72,6 +84,10 @@ const switches: Record<PlantedBug, boolean> = {
   trimBackwards: false,
   appendWithoutSettle: false,
   recoverOnlyLastSegments: false,
+  applyWithoutPrevious: false,
+  ackBeforePersist: false,
+  ignoreEpoch: false,
+  rewindWithoutReconnect: false,
   applyRetryTwice: false,
   readWithoutReadIndex: false,
   checkpointWrongPosition: false,

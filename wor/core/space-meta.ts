@@ -13,7 +13,7 @@ import type { Request } from "../../paxos/messages.ts";
 import { assert } from "../../verify/runtime/assert.ts";
 
 /** The kinds of space: the raw register layer and each app that owns a space. */
-export const SPACE_KINDS = ["registers", "log", "smr", "txn", "kv"] as const;
+export const SPACE_KINDS = ["registers", "log", "smr", "txn", "kv", "logplayer"] as const;
 export type SpaceKind = (typeof SPACE_KINDS)[number];
 
 export interface SpaceMeta {
@@ -85,6 +85,8 @@ export function kindNoun(kind: SpaceKind): string {
       return "a transaction space";
     case "kv":
       return "a key-value space";
+    case "logplayer":
+      return "a LogPlayer group";
   }
 }
 

@@ -1,0 +1,86 @@
+/**
+ * LogPlayer's vocabulary (docs/ARCHITECTURE.md §4.4; apps/logplayer/README.md): log positions, the
+ * items a player streams to a shard, the frames of a delivery stream and the shard's replies, the
+ * deterministic key → shard map, and the limits of all of them.
+ *
+ * An item carries its `position` and the `previous` position the player sent to the same shard: the
+ * shard applies it only if `previous` is what it has applied (the chain rule, core/shard-core.ts),
+ * so a lost, late, duplicated or reordered item can never open a gap. An item without data is a
+ * **watermark**: nothing for this shard in (previous, position].
+ */
+
+/** The applied position of a shard that has applied nothing: every slot lies after it. */
+export const BEFORE_FIRST = -1;
+
+/** One item of a shard's stream: the shard's entry at `position` (with `data`), or a watermark. */
+export interface Item {
+  readonly position: number;
+  /** The position of the item sent to this shard before (BEFORE_FIRST for the first). */
+  readonly previous: number;
+  readonly data?: Uint8Array;
+}
+
+/** Which shard of which player group a shard serves: fixed at the first hello it accepts. */
+export interface Binding {
+  /** The player group: the name of the space holding its epochs. */
+  readonly group: string;
+  readonly shard: number;
+  readonly shards: number;
+}
+
+/** Player → shard, on one delivery stream. */
+export type PlayerFrame =
+  /** Opens the stream: the shard answers `state` (or `fenced` for an epoch below its own). */
+  | { readonly kind: "hello"; readonly epoch: number; readonly player: string; readonly binding: Binding }
+  | { readonly kind: "batch"; readonly epoch: number; readonly items: readonly Item[] };
+
+/** Shard → player. Every reply leaves only once what it reports is durable. */
+export type ShardReply =
+  /** The handshake: what the shard has durably applied, and its epoch (now the player's). */
+  | { readonly kind: "state"; readonly applied: number; readonly epoch: number }
+  /** Cumulative: everything up to `applied` is durable at the shard. */
+  | { readonly kind: "ack"; readonly applied: number }
+  /** An item did not chain onto `applied`: the player starts over from there. */
+  | { readonly kind: "rewind"; readonly applied: number }
+  /** The player's epoch is below the shard's: a newer player took over. */
+  | { readonly kind: "fenced"; readonly epoch: number }
+  /** The hello named another binding than the one the shard serves. */
+  | { readonly kind: "refused"; readonly message: string };
+
+/** An entry of the log as a player reads it: its slot, its routing keys and its payload. */
+export interface LogRecord {
+  readonly position: number;
+  /** The entry goes to the shard of each key (apps/logplayer/README.md: stream tags, else the payload). */
+  readonly keys: readonly Uint8Array[];
+  readonly payload: Uint8Array;
+}
+
+export const DELIVERY_LIMITS = Object.freeze({
+  /** Items in one batch frame. */
+  itemsPerBatchMax: 4_096,
+  /** Data bytes in one batch frame (a single item, one log slot's value, may exceed it alone). */
+  batchBytesMax: 4 << 20,
+  /** Shards in one player group. */
+  shardsMax: 1_024,
+});
+
+/** 32-bit FNV-1a of `bytes`. */
+function fnv1a(bytes: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** The shard of `key` among `shards`: the same for every player of every epoch. */
+export const shardOf = (key: Uint8Array, shards: number): number => fnv1a(key) % shards;
+
+/** The shards a record goes to, ascending, each once. */
+export function route(record: LogRecord, shards: number): number[] {
+  const out = new Set<number>();
+  for (const k of record.keys) out.add(shardOf(k, shards));
+  return [...out].sort((a, b) => a - b);
+}
+
+export const sameBinding = (a: Binding, b: Binding): boolean => a.group === b.group && a.shard === b.shard && a.shards === b.shards;
+
+export const describeBinding = (b: Binding): string => `shard ${b.shard} of ${b.shards} of player group ${b.group}`;
