@@ -33,8 +33,6 @@ export interface RequestSessionOptions<F, R> {
   readonly budget: SessionBudget;
   /** Called once when the session is torn down. */
   readonly onClosed: () => void;
-  /** Called when the server closed the session on its own (a client that does not read). */
-  readonly onExhausted?: ((reason: string) => void) | undefined;
 }
 
 export class RequestSession<F, R> {
@@ -53,7 +51,6 @@ export class RequestSession<F, R> {
     const exhaust = (reason: string) => {
       this.teardown();
       exhaustCall(call, reason);
-      o.onExhausted?.(reason);
     };
     this.member = o.budget.join({ pause: () => call.pause(), resume: () => call.resume(), exhaust });
     this.writer = new StreamWriter<R>(call, {

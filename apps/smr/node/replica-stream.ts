@@ -11,6 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import { shortReason } from "../../../wor/node/grpc-reason.ts";
 import { StreamWriter } from "../../../wor/node/stream-writer.ts";
 import type { SmrReply } from "../core/messages.ts";
+import { SMR_LIMITS } from "../core/records.ts";
 import { type SmrReplyFrame, type SmrRequestFrame, decodeReplies, encodeRequests } from "../wire/codec.ts";
 import type { SmrClientStub } from "../wire/service.ts";
 
@@ -41,6 +42,9 @@ function cutOff(kind: SmrRequestFrame["kind"], message: string, lost = true): Sm
   return { ok: false, code: !lost ? "invalid" : kind === "propose" ? "timeout" : "unavailable", message };
 }
 
+/** An upper-ish estimate of a request's encoded size (the writer picks an envelope's frames by it). */
+const requestBytes = (f: SmrRequestFrame): number => 64 + 3 * f.smr.length + (f.kind === "propose" ? 3 * f.proposal.client.length + f.proposal.command.byteLength : f.query.byteLength);
+
 /** gRPC codes of a stream that broke on the way (anything else: the replica refused the stream). */
 const LOST = new Set([grpc.status.DEADLINE_EXCEEDED, grpc.status.UNAVAILABLE, grpc.status.CANCELLED, grpc.status.RESOURCE_EXHAUSTED, grpc.status.INTERNAL]);
 
@@ -60,8 +64,11 @@ export class ReplicaStream {
 
   /** Send `request`; its reply, or a failure after `ms` or when the stream breaks. */
   request(request: SmrRequest, ms: number): Promise<SmrReply> {
+    // Refused here, not by the replica: a frame too large for any envelope would break the stream.
+    const [what, bytes, max] = request.kind === "propose" ? ["command", request.proposal.command.byteLength, SMR_LIMITS.commandBytesMax] : ["query", request.query.byteLength, SMR_LIMITS.queryBytesMax];
+    if (bytes > max) return Promise.resolve({ ok: false, code: "tooLarge", message: `${what} of ${bytes} bytes (limit ${max})` });
     if (this.pending.size >= REPLICA_STREAM_LIMITS.pendingMax) {
-      return Promise.resolve(cutOff(request.kind, `${this.pending.size} requests pending on this stream (limit ${REPLICA_STREAM_LIMITS.pendingMax})`));
+      return Promise.resolve({ ok: false, code: "unavailable", message: `${this.pending.size} requests pending on this stream (limit ${REPLICA_STREAM_LIMITS.pendingMax})` });
     }
     const stream = this.stream ?? this.open();
     const id = this.nextId++;
@@ -91,7 +98,7 @@ export class ReplicaStream {
   private open(): Stream {
     this.opened++;
     const call = this.stub.session(this.metadata());
-    const writer = new StreamWriter<SmrRequestFrame>(call, { encode: encodeRequests, onFail: (e) => this.down(stream, `the stream failed (${e.message})`) });
+    const writer = new StreamWriter<SmrRequestFrame>(call, { encode: encodeRequests, frameBytes: requestBytes, onFail: (e) => this.down(stream, `the stream failed (${e.message})`) });
     const stream: Stream = { call, writer, broken: false };
     this.stream = stream;
     call.on("data", (bytes: Uint8Array) => {

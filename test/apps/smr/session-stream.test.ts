@@ -11,7 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
 import type { Machine } from "../../../apps/smr/core/machine.ts";
 import type { SmrReply } from "../../../apps/smr/core/messages.ts";
-import type { Proposal } from "../../../apps/smr/core/records.ts";
+import { type Proposal, SMR_LIMITS } from "../../../apps/smr/core/records.ts";
 import { ReplicaStream } from "../../../apps/smr/node/replica-stream.ts";
 import type { ReplicaNode } from "../../../apps/smr/node/replica-node.ts";
 import { type SmrServer, startSmrServer } from "../../../apps/smr/node/server.ts";
@@ -78,6 +78,9 @@ describe("the SMR Session stream", { timeout: 60_000 }, () => {
     await until("the last request", () => held.length === 2 * n + 1);
     held.at(-1)!.answer({ ok: false, code: "tooLarge", message: "command too large" });
     await assert.rejects(refused, { name: "SmrError", code: "tooLarge" });
+    // A command too large is refused without reaching the replica, and the stream stays.
+    await assert.rejects(client.propose("x".repeat(SMR_LIMITS.commandBytesMax + 1)), { name: "SmrError", code: "tooLarge" });
+    assert.equal(held.length, 2 * n + 1);
     assert.equal(client.streams[0]!.opened, 1);
   });
 
