@@ -3,7 +3,8 @@
  * (apps/smr/node/server.ts) over real gRPC, with a replica stand-in that answers when the test says:
  * many requests in flight on one stream, answered out of order and matched by id; and, against a
  * bare Session server that breaks the stream mid-flight, the requests in flight fail (a proposal's
- * outcome unknown, a read unavailable) and the next request opens a new stream.
+ * outcome unknown, a read unavailable) and the next request opens a new stream. The replica's server
+ * keeps the acceptor's session budget: a client that never reads its replies is closed.
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
@@ -16,8 +17,9 @@ import { ReplicaStream } from "../../../apps/smr/node/replica-stream.ts";
 import type { ReplicaNode } from "../../../apps/smr/node/replica-node.ts";
 import { type SmrServer, startSmrServer } from "../../../apps/smr/node/server.ts";
 import { SmrClient } from "../../../apps/smr/node/smr-client.ts";
-import { decodeRequests, encodeReplies } from "../../../apps/smr/wire/codec.ts";
+import { type SmrReplyFrame, decodeRequests, encodeReplies, replyFrameBytes } from "../../../apps/smr/wire/codec.ts";
 import { type SmrHandlers, SmrService, makeSmrClient } from "../../../apps/smr/wire/service.ts";
+import { setTimeout as sleep } from "node:timers/promises";
 import { delay } from "../../../wor/node/driver.ts";
 import { bindServer, newServer, shutdownServer, statusError } from "../../../wor/node/grpc-serving.ts";
 
@@ -122,5 +124,32 @@ describe("the SMR Session stream", { timeout: 60_000 }, () => {
     assert.equal(next.ok, true);
     assert.equal(stream.opened, 2, "the next request opened a new stream");
     assert.equal(calls.length, 2);
+  });
+
+  it("closes a session that never reads its replies (the session budget)", async () => {
+    const server = await startSmrServer({ node: standIn().node, smr: SMR, port: 0, budget: { sessionBytesMax: 16 << 10, allSessionsBytesMax: 64 << 10, backedUpMsMax: 500 } });
+    closers.push(() => server.close());
+    const stub = new makeSmrClient(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    closers.push(() => stub.close());
+    const call = stub.session();
+    call.pause();
+    call.read(0);
+    const closed = new Promise<grpc.ServiceError>((resolve) => call.on("error", resolve));
+    // Unreadable envelopes: each is answered with a failure of id 0, without the replica.
+    const pump = setInterval(() => {
+      for (let k = 0; k < 8 && call.writableLength < 16; k++) call.write(Uint8Array.from([0xff, 0xff, 0xff, 0x0f, 1, 2, 3]));
+    }, 1);
+    closers.push(() => clearInterval(pump));
+    const error = await Promise.race([closed, sleep(10_000, undefined, { ref: false })]);
+    assert.ok(error, "the stalled session was not closed within 10 s");
+    assert.equal(error.code, grpc.status.RESOURCE_EXHAUSTED);
+  });
+
+  it("estimates a reply at no less than its encoded size", () => {
+    const frames: SmrReplyFrame[] = [
+      { id: 2 ** 50, reply: { ok: true, value: new Uint8Array(300), position: 2 ** 51 } },
+      { id: 1, reply: { ok: false, code: "unavailable", message: "ünïcödé: a failure message" } },
+    ];
+    for (const f of frames) assert.ok(replyFrameBytes(f) >= encodeReplies([f]).byteLength, JSON.stringify(f));
   });
 });
