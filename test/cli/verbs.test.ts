@@ -84,7 +84,7 @@ test("--help shows each flag's default", { timeout: 60_000 }, async () => {
   const cases: [string[], RegExp[]][] = [
     [["wor", "read", "--help"], [/--timeout integer +milliseconds .* \(default: 3000\)/]],
     [["dev", "--help"], [/\(default: \.data\/dev\)/, /\(default: 3\)/, /\(default: 7100\)/]],
-    [["check", "mc", "--help"], [/\(default: full\)/]],
+    [["check", "mc", "--help"], [/--model string .*\(default: wor\)/, /--config string +for wor one of .* \(default full\); for txn one of .* \(default small\)/]],
     [["log", "subscribe", "--help"], [/--from integer +first slot \(default: 0\)/]],
   ];
   for (const [args, patterns] of cases) {

@@ -15,9 +15,9 @@ import * as grpc from "@grpc/grpc-js";
 import { decodeGrantRequests, decodeSequencerStatusRequest, encodeGrantReplies, encodeSequencerStatus } from "../wire/codec.ts";
 import type { DecodedGrantRequestFrame, GrantReplyFrame } from "../wire/frames.ts";
 import { type SequencerHandlers, SequencerService } from "../wire/service.ts";
-import { type ServerTls, bindServer, exhaustCall, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
-import { type BudgetMember, SessionBudget, type SessionBudgetLimits } from "../../../wor/node/session-budget.ts";
-import { StreamWriter } from "../../../wor/node/stream-writer.ts";
+import { type ServerTls, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
+import { RequestSession } from "../../../wor/node/request-session.ts";
+import { SessionBudget, type SessionBudgetLimits } from "../../../wor/node/session-budget.ts";
 import { logFail } from "../core/steps.ts";
 import type { SequencerNode } from "./sequencer-node.ts";
 import type { CodecError } from "../../../proto/codec-kernel.ts";
@@ -55,105 +55,30 @@ export function grantReplyBytes(f: GrantReplyFrame): number {
   return n;
 }
 
-/** One appender's session: answers its requests, batching the replies of one tick. */
-class Session {
-  private readonly writer: StreamWriter<GrantReplyFrame>;
-  private outbox: GrantReplyFrame[] = [];
-  private flushing = false;
-  private inFlight = 0;
-  private ending = false;
-  private readonly member: BudgetMember;
-  closed = false;
-
-  constructor(
-    call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>,
-    private readonly sequencer: SequencerNode,
-    queuedFramesMax: number | undefined,
-    budget: SessionBudget,
-    private readonly onClosed: (s: Session) => void,
-  ) {
-    const exhaust = (reason: string) => {
-      this.teardown();
-      exhaustCall(call, reason);
-    };
-    this.member = budget.join({ pause: () => call.pause(), resume: () => call.resume(), exhaust });
-    this.writer = new StreamWriter<GrantReplyFrame>(call, {
-      encode: encodeGrantReplies,
-      frameBytes: grantReplyBytes,
-      queuedFramesMax,
-      onFail: (error) => exhaust(error.message),
-      onPendingChange: () => this.member.update(this.writer.pendingBytes, this.writer.stalled),
-    });
-    call.on("data", (bytes: Uint8Array) => this.onEnvelope(bytes));
-    // The client half-closed: answer what it sent, then end our side.
-    call.on("end", () => this.end());
-    for (const event of ["cancelled", "close", "error"]) call.on(event, () => this.teardown());
-  }
-
-  /** Stop taking requests; end the stream once every request in flight is answered. */
-  end(): void {
-    this.ending = true;
-    this.maybeEnd();
-  }
-
-  teardown(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.writer.close();
-    this.member.leave();
-    this.onClosed(this);
-  }
-
-  private onEnvelope(bytes: Uint8Array): void {
-    if (this.closed || this.ending) return;
-    const decoded = decodeGrantRequests(bytes);
-    if (!decoded.ok) {
-      this.reply(codecFailure(0, decoded.error));
-      return;
-    }
-    for (const f of decoded.value) this.handle(f);
-  }
-
-  private handle(f: DecodedGrantRequestFrame): void {
-    if (f.kind === "invalid") {
-      this.reply(codecFailure(f.id, f.error));
-      return;
-    }
-    if (this.inFlight >= SEQUENCER_SERVER_LIMITS.requestsInFlightMax) {
-      this.reply({ id: f.id, result: logFail("unavailable", `${this.inFlight} grant requests in flight on this session (limit ${SEQUENCER_SERVER_LIMITS.requestsInFlightMax})`) });
-      return;
-    }
-    this.inFlight++;
-    void this.sequencer.grant(f.log, f.request).then((result) => {
-      this.inFlight--;
-      this.reply({ id: f.id, result });
-      this.maybeEnd();
-    });
-  }
-
-  private reply(frame: GrantReplyFrame): void {
-    if (this.closed) return;
-    this.outbox.push(frame);
-    if (this.flushing) return;
-    this.flushing = true;
-    setImmediate(() => this.flush());
-  }
-
-  private flush(): void {
-    this.flushing = false;
-    const frames = this.outbox;
-    this.outbox = [];
-    if (!this.closed) this.writer.push(frames);
-    this.maybeEnd();
-  }
-
-  private maybeEnd(): void {
-    if (this.ending && !this.closed && this.inFlight === 0 && !this.flushing) this.writer.end();
-  }
+/** One appender's session: grant requests answered from the sequencer, by id. */
+function sequencerSession(
+  call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>,
+  sequencer: SequencerNode,
+  options: SequencerServerOptions,
+  budget: SessionBudget,
+  onClosed: () => void,
+): RequestSession<DecodedGrantRequestFrame, GrantReplyFrame> {
+  return new RequestSession<DecodedGrantRequestFrame, GrantReplyFrame>(call, {
+    decode: decodeGrantRequests,
+    unreadable: (e) => codecFailure(0, e),
+    handle: (f) => (f.kind === "invalid" ? codecFailure(f.id, f.error) : async () => ({ id: f.id, result: await sequencer.grant(f.log, f.request) })),
+    busy: (f, n) => ({ id: f.id, result: logFail("unavailable", `${n} grant requests in flight on this session (limit ${SEQUENCER_SERVER_LIMITS.requestsInFlightMax})`) }),
+    encode: encodeGrantReplies,
+    replyBytes: grantReplyBytes,
+    requestsInFlightMax: SEQUENCER_SERVER_LIMITS.requestsInFlightMax,
+    queuedFramesMax: options.queuedFramesMax,
+    budget,
+    onClosed,
+  });
 }
 
 export async function startSequencerServer(options: SequencerServerOptions): Promise<SequencerServer> {
-  const sessions = new Set<Session>();
+  const sessions = new Set<RequestSession<DecodedGrantRequestFrame, GrantReplyFrame>>();
   const server = newServer();
   const authorized = tokenCheck(options.token);
   const budget = new SessionBudget(options.budget);
@@ -164,7 +89,8 @@ export async function startSequencerServer(options: SequencerServerOptions): Pro
         call.emit("error", unauthenticated());
         return;
       }
-      sessions.add(new Session(call, options.sequencer, options.queuedFramesMax, budget, (s) => sessions.delete(s)));
+      const session = sequencerSession(call, options.sequencer, options, budget, () => sessions.delete(session));
+      sessions.add(session);
     },
     status(call, callback) {
       if (!authorized(call.metadata)) return callback(unauthenticated());

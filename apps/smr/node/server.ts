@@ -1,6 +1,8 @@
 /**
- * The SMR's gRPC server (docs/ARCHITECTURE.md §4.2, proto/wormspace/v1/smr.proto): clients' Propose
- * and Read (any replica: a follower forwards to the leader), Status, replicas' Peer streams and
+ * The SMR's gRPC server (docs/ARCHITECTURE.md §4.2, proto/wormspace/v1/smr.proto): clients' Session
+ * streams of proposals and reads (any replica: a follower forwards to the leader), answered by id
+ * with the acceptor's and the sequencer's rules (wor/node/request-session.ts: the replies of one tick
+ * in one envelope, backpressure, the session budget), the unary admin call Status, replicas' Peer streams and
  * FetchSnapshot (the chunks of a local checkpoint, written as fast as the fetcher reads: HTTP/2
  * flow control holds the store's iterator back). Bytes become values only through
  * apps/smr/wire/codec.ts. TLS, the token check, binding and shutdown are the acceptor server's
@@ -10,7 +12,21 @@ import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { type ServerTls, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
 import type { Decoded } from "../../../proto/codec-kernel.ts";
-import { decodeFetchRequest, decodePeerEnvelope, decodeProposeRequest, decodeReadRequest, decodeStatusRequest, encodeChunk, encodeReply, encodeStatus } from "../wire/codec.ts";
+import { RequestSession } from "../../../wor/node/request-session.ts";
+import { SessionBudget, type SessionBudgetLimits } from "../../../wor/node/session-budget.ts";
+import type { SmrReply } from "../core/messages.ts";
+import {
+  type DecodedSmrRequestFrame,
+  type SmrReplyFrame,
+  decodeFetchRequest,
+  decodePeerEnvelope,
+  decodeRequests,
+  decodeStatusRequest,
+  encodeChunk,
+  encodeReplies,
+  encodeStatus,
+  replyFrameBytes,
+} from "../wire/codec.ts";
 import { type SmrHandlers, SmrService } from "../wire/service.ts";
 import type { ReplicaNode } from "./replica-node.ts";
 
@@ -21,7 +37,18 @@ export interface SmrServerOptions {
   readonly port?: number;
   readonly tls?: ServerTls;
   readonly token?: string;
+  /** Queue limit of each session's reply writer (frames). */
+  readonly queuedFramesMax?: number;
+  /** Bounds on the reply bytes held for clients that do not read (defaults: SESSION_BUDGET_LIMITS). */
+  readonly budget?: Partial<SessionBudgetLimits>;
 }
+
+const SMR_SERVER_LIMITS = Object.freeze({
+  /** Requests one session may have in flight; beyond, new ones fail at once as unavailable. */
+  requestsInFlightMax: 16_384,
+});
+
+const failure = (code: "invalid" | "tooLarge" | "unavailable", message: string): SmrReply => ({ ok: false, code, message });
 
 export interface SmrServer {
   readonly port: number;
@@ -32,6 +59,15 @@ export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
   const server = newServer();
   const authorized = tokenCheck(o.token);
   const calls = new Set<grpc.ServerDuplexStream<Uint8Array, Uint8Array>>();
+  const sessions = new Set<RequestSession<DecodedSmrRequestFrame, SmrReplyFrame>>();
+  const budget = new SessionBudget(o.budget);
+  /** A request's reply now (bad, or for another SMR), or the work that answers it. */
+  const handle = (f: DecodedSmrRequestFrame): SmrReplyFrame | (() => Promise<SmrReplyFrame>) => {
+    if (f.kind === "invalid") return { id: f.id, reply: failure(f.error.code === "tooLarge" ? "tooLarge" : "invalid", f.error.message) };
+    if (f.smr !== o.smr) return { id: f.id, reply: failure("invalid", `this replica serves ${o.smr}, not ${f.smr}`) };
+    if (f.kind === "propose") return async () => ({ id: f.id, reply: await o.node.propose(f.proposal) });
+    return async () => ({ id: f.id, reply: await o.node.read(f.query, f.stale) });
+  };
   /** A request's value, or the gRPC error for it (bad bytes, another SMR). */
   const check = <T extends { smr: string }>(d: Decoded<T>): T | Partial<grpc.ServiceError> => {
     if (!d.ok) return statusError(grpc.status.INVALID_ARGUMENT, d.error.message);
@@ -41,17 +77,21 @@ export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
   const isError = (x: object): x is Partial<grpc.ServiceError> => "code" in x;
 
   const handlers: SmrHandlers = {
-    propose(call, callback) {
-      if (!authorized(call.metadata)) return callback(unauthenticated());
-      const r = check(decodeProposeRequest(call.request));
-      if (isError(r)) return callback(r);
-      void o.node.propose(r.proposal).then((reply) => callback(null, encodeReply(reply)));
-    },
-    read(call, callback) {
-      if (!authorized(call.metadata)) return callback(unauthenticated());
-      const r = check(decodeReadRequest(call.request));
-      if (isError(r)) return callback(r);
-      void o.node.read(r.query, r.stale).then((reply) => callback(null, encodeReply(reply)));
+    session(call) {
+      if (!authorized(call.metadata)) return void call.emit("error", unauthenticated());
+      const session = new RequestSession<DecodedSmrRequestFrame, SmrReplyFrame>(call, {
+        decode: decodeRequests,
+        unreadable: (e) => ({ id: 0, reply: failure("invalid", e.message) }),
+        handle,
+        busy: (f, n) => ({ id: f.id, reply: failure("unavailable", `${n} requests in flight on this session (limit ${SMR_SERVER_LIMITS.requestsInFlightMax})`) }),
+        encode: encodeReplies,
+        replyBytes: replyFrameBytes,
+        requestsInFlightMax: SMR_SERVER_LIMITS.requestsInFlightMax,
+        queuedFramesMax: o.queuedFramesMax,
+        budget,
+        onClosed: () => sessions.delete(session),
+      });
+      sessions.add(session);
     },
     status(call, callback) {
       if (!authorized(call.metadata)) return callback(unauthenticated());
@@ -99,8 +139,10 @@ export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
     port,
     close: () =>
       (closing ??= (async () => {
+        for (const s of [...sessions]) s.end();
         for (const c of calls) c.end();
         await shutdownServer(server);
+        for (const s of [...sessions]) s.teardown();
       })()),
   };
 }

@@ -4,10 +4,10 @@
  * (this client's id, a sequence number) and the lowest sequence number it still waits for; an
  * attempt that times out, fails `unavailable`, or cannot reach its replica is retried at the next
  * replica with the same key (applied once, answered with its first result), until `timeoutMs`.
- * The client sticks to the replica that answered last.
+ * The client sticks to the replica that answered last. Proposals and reads travel on one long-lived
+ * Session stream per replica (./replica-stream.ts); Status is a unary admin call.
  */
 import { randomUUID } from "node:crypto";
-import * as grpc from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
 import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "../../../wor/node/credentials.ts";
 import { delay } from "../../../wor/node/driver.ts";
@@ -15,8 +15,9 @@ import { shortReason } from "../../../wor/node/grpc-reason.ts";
 import { DecodeError } from "../../log/core/bytes.ts";
 import type { Machine } from "../core/machine.ts";
 import type { SmrFailureCode, SmrReply } from "../core/messages.ts";
-import { decodeReply, decodeStatus, encodeProposeRequest, encodeReadRequest, encodeStatusRequest, type SmrStatusReport } from "../wire/codec.ts";
+import { type SmrStatusReport, decodeStatus, encodeStatusRequest } from "../wire/codec.ts";
 import { type SmrClientStub, makeSmrClient } from "../wire/service.ts";
+import { ReplicaStream, type SmrRequest } from "./replica-stream.ts";
 
 const SMR_CLIENT_DEFAULTS = Object.freeze({
   /** One attempt at one replica gives up after this long. */
@@ -51,9 +52,12 @@ export class SmrError extends Error {
 export class SmrClient<C, R, Q, A> {
   readonly clientId: string;
   private readonly stubs: SmrClientStub[];
+  /** One Session stream per replica, indexed like `stubs`. */
+  readonly streams: ReplicaStream[];
   private current = 0;
   private seq = 0;
   private readonly inFlight = new Set<number>();
+  private closed = false;
 
   constructor(
     private readonly machine: Machine<C, R, Q, A>,
@@ -61,6 +65,7 @@ export class SmrClient<C, R, Q, A> {
   ) {
     this.clientId = o.clientId ?? randomUUID();
     this.stubs = o.replicas.map((a) => new makeSmrClient(a, channelCredentials(o), { ...channelOptions(o), ...CHANNEL_OPTIONS }));
+    this.streams = this.stubs.map((stub) => new ReplicaStream(stub, () => callMetadata(o)));
   }
 
   /** Apply `command` once; its first result and the position it was applied below. */
@@ -68,7 +73,7 @@ export class SmrClient<C, R, Q, A> {
     this.inFlight.add(seq);
     try {
       const proposal = { client: this.clientId, seq, ackedBelow: Math.min(...this.inFlight), command: this.machine.command.encode(command) };
-      const r = await this.call("propose", encodeProposeRequest(this.o.smr, proposal));
+      const r = await this.call({ smr: this.o.smr, kind: "propose", proposal });
       return { result: decoded(this.machine.result.decode(r.value)), position: r.position };
     } finally {
       this.inFlight.delete(seq);
@@ -77,7 +82,7 @@ export class SmrClient<C, R, Q, A> {
 
   /** Answer `query`: linearizable (read index), or `stale` (the replica's state now). */
   async read(query: Q, opts: { readonly stale?: boolean } = {}): Promise<{ readonly answer: A; readonly position: number }> {
-    const r = await this.call("read", encodeReadRequest(this.o.smr, this.machine.query.encode(query), opts.stale ?? false));
+    const r = await this.call({ smr: this.o.smr, kind: "read", query: this.machine.query.encode(query), stale: opts.stale ?? false });
     return { answer: decoded(this.machine.answer.decode(r.value)), position: r.position };
   }
 
@@ -94,6 +99,8 @@ export class SmrClient<C, R, Q, A> {
   }
 
   close(): void {
+    this.closed = true;
+    for (const s of this.streams) s.close();
     for (const s of this.stubs) s.close();
   }
 
@@ -101,13 +108,14 @@ export class SmrClient<C, R, Q, A> {
     return this.o.attemptTimeoutMs ?? SMR_CLIENT_DEFAULTS.attemptTimeoutMs;
   }
 
-  private async call(method: "propose" | "read", request: Uint8Array): Promise<Extract<SmrReply, { ok: true }>> {
+  private async call(request: SmrRequest): Promise<Extract<SmrReply, { ok: true }>> {
+    const method = request.kind;
     const deadline = Date.now() + (this.o.timeoutMs ?? SMR_CLIENT_DEFAULTS.timeoutMs);
     let last = "no attempt";
     let unknown = false;
-    while (Date.now() < deadline) {
+    while (!this.closed && Date.now() < deadline) {
       const at = this.current;
-      const r = await this.attempt(method, at, request, Math.min(this.attemptMs, deadline - Date.now()));
+      const r = await this.streams[at]!.request(request, Math.min(this.attemptMs, deadline - Date.now()));
       if (r.ok) return r;
       last = `replica ${this.o.replicas[at]}: ${r.message}`;
       if (r.code !== "timeout" && r.code !== "unavailable") throw new SmrError(r.code, last);
@@ -115,22 +123,8 @@ export class SmrClient<C, R, Q, A> {
       if (this.current === at) this.current = (at + 1) % this.stubs.length;
       await delay(SMR_CLIENT_DEFAULTS.retryMs);
     }
-    throw new SmrError(unknown || method === "propose" ? "timeout" : "unavailable", `${method === "propose" ? "the command's outcome is unknown" : "no answer"} after ${this.o.timeoutMs ?? SMR_CLIENT_DEFAULTS.timeoutMs} ms (last: ${last})`);
-  }
-
-  private attempt(method: "propose" | "read", i: number, request: Uint8Array, ms: number): Promise<SmrReply> {
-    return new Promise((resolve) =>
-      this.stubs[i]![method](request, callMetadata(this.o), { deadline: Date.now() + ms }, (err, bytes) => {
-        if (err) {
-          // A call cut off may have reached the replica: a command's outcome is then unknown.
-          const lost = err.code === grpc.status.DEADLINE_EXCEEDED || err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED;
-          const code = !lost ? "invalid" : method === "propose" ? "timeout" : "unavailable";
-          return resolve({ ok: false, code, message: shortReason(err.details || err.message) });
-        }
-        const r = decodeReply(bytes!);
-        resolve(r.ok ? r.value : { ok: false, code: "invalid", message: `a bad reply: ${r.error.message}` });
-      }),
-    );
+    const why = this.closed ? ": the client closed" : ` after ${this.o.timeoutMs ?? SMR_CLIENT_DEFAULTS.timeoutMs} ms`;
+    throw new SmrError(unknown || method === "propose" ? "timeout" : "unavailable", `${method === "propose" ? "the command's outcome is unknown" : "no answer"}${why} (last: ${last})`);
   }
 }
 

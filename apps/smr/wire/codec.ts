@@ -8,7 +8,8 @@
  * addresses are canonical "host:port"; digests are 16 hex digits; failure codes and roles are known.
  */
 import { isUserSpaceName } from "../../../paxos/limits.ts";
-import { type Decoded, copyValue, count, decodeMessage, reject } from "../../../proto/codec-kernel.ts";
+import type { BinaryWriter } from "@bufbuild/protobuf/wire";
+import { type CodecError, type Decoded, copyValue, count, decodeLenientEnvelope, decodeMessage, decodeStrictEnvelope, reject, writeEnvelope } from "../../../proto/codec-kernel.ts";
 import * as pb from "../../../proto/gen/wormspace/v1/smr.ts";
 import { parseAddress } from "../../../wor/wire/address.ts";
 import { SNAPSHOT_LIMITS } from "../core/machine.ts";
@@ -65,15 +66,41 @@ function record(r: pb.SmrCheckpointRecord | undefined): CheckpointRecord {
   return { position: r.position, digest: r.digest, holder: replicaAddress(r.holder, "checkpoint holder"), bytes: r.bytes };
 }
 
-// ---- requests and replies ----
+// ---- the Session stream: requests and replies ----
 
-export const encodeProposeRequest = (smr: string, p: Proposal): Uint8Array => pb.SmrProposeRequest.encode({ smr, proposal: p }).finish();
-export const decodeProposeRequest = (bytes: Uint8Array): Decoded<{ smr: string; proposal: Proposal }> =>
-  decodeMessage(bytes, pb.SmrProposeRequest, (m) => ({ smr: smrName(m.smr), proposal: proposal(m.proposal) }));
+/** A client's request on its Session stream; `id` is unique on the stream (never 0). */
+export type SmrRequestFrame = { readonly id: number; readonly smr: string } & (
+  | { readonly kind: "propose"; readonly proposal: Proposal }
+  | { readonly kind: "read"; readonly query: Uint8Array; readonly stale: boolean }
+);
 
-export const encodeReadRequest = (smr: string, query: Uint8Array, stale: boolean): Uint8Array => pb.SmrReadRequest.encode({ smr, query, stale }).finish();
-export const decodeReadRequest = (bytes: Uint8Array): Decoded<{ smr: string; query: Uint8Array; stale: boolean }> =>
-  decodeMessage(bytes, pb.SmrReadRequest, (m) => ({ smr: smrName(m.smr), query: copyValue(m.query, SMR_LIMITS.queryBytesMax, "query"), stale: m.stale }));
+/** A request frame that failed validation keeps its id, so the replica answers it alone. */
+export type DecodedSmrRequestFrame = SmrRequestFrame | { readonly id: number; readonly kind: "invalid"; readonly error: CodecError };
+
+/** The answer to request `id` (id 0: an envelope the replica could not read). */
+export interface SmrReplyFrame {
+  readonly id: number;
+  readonly reply: SmrReply;
+}
+
+function writeRequest(f: SmrRequestFrame, w: BinaryWriter): void {
+  const kind: pb.SmrRequest["kind"] = f.kind === "propose" ? { $case: "propose", value: f.proposal } : { $case: "read", value: { query: f.query, stale: f.stale } };
+  pb.SmrRequest.encode({ id: f.id, smr: f.smr, kind }, w);
+}
+
+function requestFromPb(m: pb.SmrRequest): SmrRequestFrame {
+  if (m.id === 0) reject("invalid", "a request of id 0");
+  const smr = smrName(m.smr);
+  const k = m.kind;
+  if (k === undefined) reject("invalid", "a request that neither proposes nor reads");
+  if (k.$case === "propose") return { id: m.id, smr, kind: "propose", proposal: proposal(k.value) };
+  return { id: m.id, smr, kind: "read", query: copyValue(k.value.query, SMR_LIMITS.queryBytesMax, "query"), stale: k.value.stale };
+}
+
+export const encodeRequests = (frames: readonly SmrRequestFrame[]): Uint8Array => writeEnvelope(frames, writeRequest);
+/** One entry per frame, invalid frames included (with their ids); `{ok: false}` for a broken envelope. */
+export const decodeRequests = (bytes: Uint8Array): Decoded<DecodedSmrRequestFrame[]> =>
+  decodeLenientEnvelope<pb.SmrRequest, DecodedSmrRequestFrame>(bytes, pb.SmrRequest, requestFromPb, (id, error) => ({ id, kind: "invalid", error }));
 
 const replyToPb = (r: SmrReply): pb.SmrReply => ({
   result: r.ok ? { $case: "answer", value: { value: r.value, position: r.position } } : { $case: "failure", value: { code: CODES[r.code], message: r.message } },
@@ -89,8 +116,13 @@ function replyFromPb(m: pb.SmrReply | undefined): SmrReply {
   return { ok: false, code, message: r.value.message };
 }
 
-export const encodeReply = (r: SmrReply): Uint8Array => pb.SmrReply.encode(replyToPb(r)).finish();
-export const decodeReply = (bytes: Uint8Array): Decoded<SmrReply> => decodeMessage(bytes, pb.SmrReply, replyFromPb);
+export const encodeReplies = (frames: readonly SmrReplyFrame[]): Uint8Array =>
+  writeEnvelope(frames, (f, w) => pb.SmrReplyFrame.encode({ id: f.id, reply: replyToPb(f.reply) }, w));
+/** All or nothing: a client does not trust a replica that sends a malformed frame. */
+export const decodeReplies = (bytes: Uint8Array): Decoded<SmrReplyFrame[]> => decodeStrictEnvelope(bytes, pb.SmrReplyFrame, (m) => ({ id: m.id, reply: replyFromPb(m.reply) }));
+
+/** An upper-ish estimate of a reply frame's encoded size (the session budget counts queued replies by it). */
+export const replyFrameBytes = (f: SmrReplyFrame): number => 32 + (f.reply.ok ? f.reply.value.byteLength : 3 * f.reply.message.length);
 
 // ---- replica to replica ----
 

@@ -9,8 +9,8 @@ import { type UnaryCallback, rawMethod } from "../../../proto/grpc-raw.ts";
 const SERVICE = "wormspace.v1.Smr";
 
 export interface SmrHandlers extends grpc.UntypedServiceImplementation {
-  propose: grpc.handleUnaryCall<Uint8Array, Uint8Array>;
-  read: grpc.handleUnaryCall<Uint8Array, Uint8Array>;
+  /** SmrRequestEnvelope bytes in, SmrReplyEnvelope bytes out. */
+  session: grpc.handleBidiStreamingCall<Uint8Array, Uint8Array>;
   status: grpc.handleUnaryCall<Uint8Array, Uint8Array>;
   /** One SmrFetchRequest in, SmrSnapshotChunk messages out. */
   fetchSnapshot: grpc.handleBidiStreamingCall<Uint8Array, Uint8Array>;
@@ -19,8 +19,7 @@ export interface SmrHandlers extends grpc.UntypedServiceImplementation {
 }
 
 export const SmrService: grpc.ServiceDefinition<SmrHandlers> = {
-  propose: rawMethod(`/${SERVICE}/Propose`, "Propose", false),
-  read: rawMethod(`/${SERVICE}/Read`, "Read", false),
+  session: rawMethod(`/${SERVICE}/Session`, "Session", true),
   status: rawMethod(`/${SERVICE}/Status`, "Status", false),
   fetchSnapshot: rawMethod(`/${SERVICE}/FetchSnapshot`, "FetchSnapshot", true),
   peer: rawMethod(`/${SERVICE}/Peer`, "Peer", true),
@@ -30,8 +29,7 @@ type Unary = (request: Uint8Array, metadata: grpc.Metadata, options: Partial<grp
 type Duplex = (metadata?: grpc.Metadata, options?: Partial<grpc.CallOptions>) => grpc.ClientDuplexStream<Uint8Array, Uint8Array>;
 
 export interface SmrClientStub extends grpc.Client {
-  propose: Unary;
-  read: Unary;
+  session: Duplex;
   status: Unary;
   fetchSnapshot: Duplex;
   peer: Duplex;

@@ -13,7 +13,7 @@ export const protobufFileName = "wormspace/v1/smr.proto";
 
 /**
  * Wire schema of the replicated state machine (docs/ARCHITECTURE.md §4.2): clients propose commands
- * and read through any replica; replicas talk to each other (heartbeats, forwarded proposals and
+ * and read through any replica, on one long-lived Session stream per client and replica; replicas talk to each other (heartbeats, forwarded proposals and
  * read-index requests, checkpoint records) and fetch snapshots from each other in chunks.
  *
  * Gateway rule: nothing outside apps/smr/wire/codec.ts reads these messages. The codec turns bytes
@@ -82,16 +82,32 @@ export interface SmrReply {
   result?: { $case: "answer"; value: SmrAnswer } | { $case: "failure"; value: SmrFailure } | undefined;
 }
 
-export interface SmrProposeRequest {
-  smr: string;
-  proposal?: SmrProposal | undefined;
-}
-
-export interface SmrReadRequest {
-  smr: string;
+export interface SmrQuery {
   query: Uint8Array;
   /** Answer from this replica's state now, without a read index. */
   stale: boolean;
+}
+
+/** A client's request. `id` is the client's, unique on its stream (never 0); the reply names it. */
+export interface SmrRequest {
+  id: number;
+  smr: string;
+  kind?: { $case: "propose"; value: SmrProposal } | { $case: "read"; value: SmrQuery } | undefined;
+}
+
+/** The answer to request `id` (0: a whole envelope of the client's was unreadable). */
+export interface SmrReplyFrame {
+  id: number;
+  reply?: SmrReply | undefined;
+}
+
+/** One batch on the Session stream. Only field 1 may appear. */
+export interface SmrRequestEnvelope {
+  frames: SmrRequest[];
+}
+
+export interface SmrReplyEnvelope {
+  frames: SmrReplyFrame[];
 }
 
 export interface SmrHeartbeat {
@@ -499,22 +515,22 @@ export const SmrReply: MessageFns<SmrReply> = {
   },
 };
 
-function createBaseSmrProposeRequest(): SmrProposeRequest {
-  return { smr: "", proposal: undefined };
+function createBaseSmrQuery(): SmrQuery {
+  return { query: new Uint8Array(0), stale: false };
 }
 
-export const SmrProposeRequest: MessageFns<SmrProposeRequest> = {
-  encode(message: SmrProposeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.smr !== "") {
-      writer.uint32(10).string(message.smr);
+export const SmrQuery: MessageFns<SmrQuery> = {
+  encode(message: SmrQuery, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.query.length !== 0) {
+      writer.uint32(10).bytes(message.query);
     }
-    if (message.proposal !== undefined) {
-      SmrProposal.encode(message.proposal, writer.uint32(18).fork()).join();
+    if (message.stale !== false) {
+      writer.uint32(16).bool(message.stale);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): SmrProposeRequest {
+  decode(input: BinaryReader | Uint8Array, length?: number): SmrQuery {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -523,7 +539,7 @@ export const SmrProposeRequest: MessageFns<SmrProposeRequest> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSmrProposeRequest();
+      const message = createBaseSmrQuery();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -532,15 +548,15 @@ export const SmrProposeRequest: MessageFns<SmrProposeRequest> = {
               break;
             }
 
-            message.smr = reader.string();
+            message.query = reader.bytes();
             continue;
           }
           case 2: {
-            if (tag !== 18) {
+            if (tag !== 16) {
               break;
             }
 
-            message.proposal = SmrProposal.decode(reader, reader.uint32());
+            message.stale = reader.bool();
             continue;
           }
         }
@@ -556,25 +572,30 @@ export const SmrProposeRequest: MessageFns<SmrProposeRequest> = {
   },
 };
 
-function createBaseSmrReadRequest(): SmrReadRequest {
-  return { smr: "", query: new Uint8Array(0), stale: false };
+function createBaseSmrRequest(): SmrRequest {
+  return { id: 0, smr: "", kind: undefined };
 }
 
-export const SmrReadRequest: MessageFns<SmrReadRequest> = {
-  encode(message: SmrReadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const SmrRequest: MessageFns<SmrRequest> = {
+  encode(message: SmrRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
     if (message.smr !== "") {
-      writer.uint32(10).string(message.smr);
+      writer.uint32(18).string(message.smr);
     }
-    if (message.query.length !== 0) {
-      writer.uint32(18).bytes(message.query);
-    }
-    if (message.stale !== false) {
-      writer.uint32(24).bool(message.stale);
+    switch (message.kind?.$case) {
+      case "propose":
+        SmrProposal.encode(message.kind.value, writer.uint32(26).fork()).join();
+        break;
+      case "read":
+        SmrQuery.encode(message.kind.value, writer.uint32(34).fork()).join();
+        break;
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): SmrReadRequest {
+  decode(input: BinaryReader | Uint8Array, length?: number): SmrRequest {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -583,7 +604,134 @@ export const SmrReadRequest: MessageFns<SmrReadRequest> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSmrReadRequest();
+      const message = createBaseSmrRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.smr = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = { $case: "propose", value: SmrProposal.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.kind = { $case: "read", value: SmrQuery.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseSmrReplyFrame(): SmrReplyFrame {
+  return { id: 0, reply: undefined };
+}
+
+export const SmrReplyFrame: MessageFns<SmrReplyFrame> = {
+  encode(message: SmrReplyFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.reply !== undefined) {
+      SmrReply.encode(message.reply, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SmrReplyFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSmrReplyFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reply = SmrReply.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseSmrRequestEnvelope(): SmrRequestEnvelope {
+  return { frames: [] };
+}
+
+export const SmrRequestEnvelope: MessageFns<SmrRequestEnvelope> = {
+  encode(message: SmrRequestEnvelope, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.frames) {
+      SmrRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SmrRequestEnvelope {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSmrRequestEnvelope();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -592,23 +740,53 @@ export const SmrReadRequest: MessageFns<SmrReadRequest> = {
               break;
             }
 
-            message.smr = reader.string();
+            message.frames.push(SmrRequest.decode(reader, reader.uint32()));
             continue;
           }
-          case 2: {
-            if (tag !== 18) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseSmrReplyEnvelope(): SmrReplyEnvelope {
+  return { frames: [] };
+}
+
+export const SmrReplyEnvelope: MessageFns<SmrReplyEnvelope> = {
+  encode(message: SmrReplyEnvelope, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.frames) {
+      SmrReplyFrame.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SmrReplyEnvelope {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSmrReplyEnvelope();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
               break;
             }
 
-            message.query = reader.bytes();
-            continue;
-          }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
-
-            message.stale = reader.bool();
+            message.frames.push(SmrReplyFrame.decode(reader, reader.uint32()));
             continue;
           }
         }
