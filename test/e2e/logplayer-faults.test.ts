@@ -68,6 +68,7 @@ test("LogPlayer delivers the log exactly once through player and shard crashes a
   await shards[1]!.proc.kill("SIGKILL");
   await more;
   shards[1] = await shard(1, shards[1]!.port);
+  await p2.proc.waitForJson((l) => l.event === "problem" && /^lost the stream to shard 127\.0\.0\.1:\d+ \(.+\); reconnecting$/.test(String(l.message)));
 
   // A zombie: p2 frozen, p3 takes over, p2 thawed while the log grows.
   p2.proc.child.kill("SIGSTOP");

@@ -155,12 +155,16 @@ export class LogPlayer {
 
   private open(shard: number, id: number): void {
     this.streams.get(shard)?.stream.close();
+    let answered = false;
     const stream = this.links.open(shard, {
       reply: (reply) => {
+        answered = true;
         this.core.onReply(shard, id, reply, Date.now());
         this.kick();
       },
-      down: () => {
+      down: (why) => {
+        // Said once per stream that had answered: a shard that stays down is not said again on every retry.
+        if (answered) this.o.onEvent?.({ event: "problem", message: `lost the stream to shard ${this.o.shards[shard]} (${why}); reconnecting` });
         if (this.streams.get(shard)?.id === id) this.streams.delete(shard);
         this.core.streamDown(shard, id, Date.now());
         this.kick();

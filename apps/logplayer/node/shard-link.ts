@@ -7,6 +7,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
 import { callMetadata, channelCredentials } from "../../../wor/node/credentials.ts";
+import { shortReason } from "../../../wor/node/grpc-reason.ts";
 import type { PlayerFrame, ShardReply } from "../core/items.ts";
 import { type ShardRowsView, type ShardStatusView, decodeReply, decodeRows, decodeStatus, encodeFrame, encodeReadRequest, encodeStatusRequest } from "../wire/codec.ts";
 import { type ShardClient, makeShardClient } from "../wire/service.ts";
@@ -86,7 +87,7 @@ export class ShardLinks {
     const at = this.addresses[shard]!;
     return new Promise((resolve, reject) => {
       call(this.clients[shard]!, callMetadata(), { deadline: Date.now() + timeoutMs }, (err, bytes) => {
-        if (err || !bytes) return reject(new ShardCallError(`shard ${at}: ${err?.details || err?.message || "empty reply"}`));
+        if (err || !bytes) return reject(new ShardCallError(`shard ${at}: ${shortReason(err?.details || err?.message || "empty reply")}`));
         const d = decode(bytes);
         if (d.ok) resolve(d.value);
         else reject(new ShardCallError(`shard ${at} sent a malformed reply: ${d.error.message}`));
