@@ -60,6 +60,8 @@ class ScannedTails implements TokenSource {
 
 export interface OpenLog {
   readonly log: WormLog;
+  /** The client the log reads through (for what a command builds beside the log). */
+  readonly client: WorClient;
   readonly target: Target;
   /** "sequencer" (remote), "embedded" or "scan". */
   readonly tokens: "sequencer" | "embedded" | "scan";
@@ -92,7 +94,7 @@ export async function withLog<T>(conn: ConnectionInput, name: string, sequencer:
   try {
     // Refuse a space of another kind (or of another --segment-size) before anything is written.
     await openTyped(client, target, log, "log");
-    return await f({ log: new WormLog({ client, log, tokens: source, timeoutMs: target.timeoutMs }), target, tokens: kind });
+    return await f({ log: new WormLog({ client, log, tokens: source, timeoutMs: target.timeoutMs }), client, target, tokens: kind });
   } catch (e) {
     throw noSuchLog(e, log) ?? failure(e);
   } finally {

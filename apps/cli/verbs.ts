@@ -49,6 +49,16 @@ export const VERBS: readonly Verb[] = [
     load: async () => (await import("./txn.ts")).txnCommand,
   },
   {
+    name: "shard",
+    description: "LogPlayer shards: serve one on its store, read its rows",
+    load: async () => (await import("./logplayer-shard.ts")).shardCommand,
+  },
+  {
+    name: "logplayer",
+    description: "LogPlayer: play a log to storage shards exactly once and in order; show the shards' progress",
+    load: async () => (await import("./logplayer.ts")).logplayerCommand,
+  },
+  {
     name: "context",
     description: "Named clusters: save a cluster file under a name, use it by default, list them",
     load: async () => (await import("./context.ts")).contextCommand,

@@ -1,0 +1,122 @@
+/**
+ * `worm shard serve|read`: a LogPlayer shard (docs/ARCHITECTURE.md §4.4; apps/logplayer/README.md).
+ * `serve` runs one shard on its classic-level store (apps/logplayer/node/shard-store.ts) over gRPC
+ * until SIGINT/SIGTERM: prints `{"event":"listening","port":N,"applied":…,"epoch":…}` once it serves
+ * and `{"event":"stopped"}` after a clean shutdown; a failed write stops it with exit 1. `read`
+ * prints a shard's durable rows (`--json`: one object with the rows and the applied position).
+ */
+import * as Effect from "effect/Effect";
+import { Argument, Command, Flag } from "effect/cli";
+import { READ_LIMITS } from "../logplayer/wire/codec.ts";
+import { ShardLinks } from "../logplayer/node/shard-link.ts";
+import { type ShardServer, startShardServer } from "../logplayer/node/shard-server.ts";
+import { ShardStore, ShardStoreDamaged } from "../logplayer/node/shard-store.ts";
+import { checkIndex, parsePeers } from "./cluster.ts";
+import { operational, task, usage } from "./errors.ts";
+import { withDefaultShown } from "./flags.ts";
+import { json } from "./log-read.ts";
+import { parseListen } from "./node.ts";
+import { jsonValue, printJson, printLine, showValue } from "./output.ts";
+import { markServing } from "./run.ts";
+
+const SHARD_CLI_LIMITS = Object.freeze({
+  /** Rows one `worm shard read` prints at most. */
+  rowsMax: 1_000_000,
+  /** A read call's deadline. */
+  callTimeoutMs: 5_000,
+});
+
+interface Serving {
+  readonly store: ShardStore;
+  readonly server: ShardServer;
+  /** Rejects when a write fails: the shard stops. */
+  readonly failed: Promise<never>;
+}
+
+async function start(c: { dir: string; listen: string }): Promise<Serving> {
+  const where = parseListen(c.listen);
+  let store: ShardStore;
+  try {
+    store = await ShardStore.open(c.dir);
+  } catch (e) {
+    if (e instanceof ShardStoreDamaged) throw usage(`refusing to start: ${e.message}`);
+    throw usage(`shard store ${c.dir} cannot be opened (in use by another shard, or not a shard store): ${(e as Error).message}`);
+  }
+  let fail!: (e: Error) => void;
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  try {
+    const server = await startShardServer({ store, host: where.host, port: where.port, onFailure: (e) => fail(operational(`shard store ${c.dir}: a write failed: ${e.message}`)) });
+    return { store, server, failed };
+  } catch (e) {
+    await store.close();
+    const msg = (e as Error).message ?? String(e);
+    throw operational(`shard: cannot listen on ${where.host}:${where.port}: ${/in use|EADDRINUSE/i.test(msg) ? "address in use" : msg}`);
+  }
+}
+
+const serve = Command.make(
+  "serve",
+  {
+    dir: Flag.String("dir").pipe(Flag.withDescription("the shard's store (created on first use)")),
+    listen: Flag.String("listen").pipe(withDefaultShown("host:port to listen on (port 0: any free port)", "127.0.0.1:0")),
+  },
+  (c) =>
+    Effect.acquireUseRelease(
+      task(() => start(c)),
+      (s) =>
+        Effect.andThen(
+          Effect.sync(() => {
+            markServing();
+            printJson({ event: "listening", port: s.server.port, applied: s.store.state.applied, epoch: s.store.state.epoch });
+          }),
+          task(() => s.failed),
+        ),
+      (s) =>
+        Effect.promise(async () => {
+          await s.server.close();
+          await s.store.close();
+          printJson({ event: "stopped" });
+        }),
+    ),
+).pipe(Command.withDescription("Run a LogPlayer shard on its store over gRPC until SIGINT/SIGTERM; prints a JSON line with its port when it listens"));
+
+const read = Command.make(
+  "read",
+  {
+    shard: Argument.String("address").pipe(Argument.withDescription("the shard's host:port")),
+    from: Flag.Int("from").pipe(withDefaultShown("the first log position", 0)),
+    limit: Flag.Int("limit").pipe(withDefaultShown("rows to print at most", 1_000)),
+    json,
+  },
+  (c) =>
+    task(async () => {
+      const address = parsePeers(c.shard, "address");
+      if (address.length !== 1) throw usage("give one shard address");
+      let from = checkIndex(c.from, "--from");
+      if (!Number.isSafeInteger(c.limit) || c.limit < 1 || c.limit > SHARD_CLI_LIMITS.rowsMax) throw usage(`--limit must be 1..${SHARD_CLI_LIMITS.rowsMax}`);
+      const links = new ShardLinks(address);
+      try {
+        const rows: { position: number; data: Uint8Array }[] = [];
+        let applied = -1;
+        for (;;) {
+          const want = Math.min(READ_LIMITS.rowsMax, c.limit - rows.length);
+          const page = await links.read(0, from, want, SHARD_CLI_LIMITS.callTimeoutMs).catch((e: Error) => Promise.reject(operational(e.message)));
+          applied = page.applied;
+          rows.push(...page.rows);
+          if (page.rows.length === 0 || rows.length >= c.limit) break;
+          from = page.rows[page.rows.length - 1]!.position + 1;
+        }
+        if (c.json) printJson({ shard: address[0], applied, rows: rows.map((r) => ({ position: r.position, value: jsonValue(r.data) })) });
+        else for (const r of rows) printLine(`${r.position}\t${showValue(r.data)}`);
+      } finally {
+        links.close();
+      }
+    }),
+).pipe(Command.withDescription("Print a LogPlayer shard's durable rows (position and value) from --from on"));
+
+export const shardCommand = Command.make("shard").pipe(
+  Command.withDescription("LogPlayer shards: serve one on its store, read its rows"),
+  Command.withSubcommands([serve, read]),
+);

@@ -1,0 +1,97 @@
+/**
+ * A player's (or an operator's) connections to shards by address: delivery streams (one frame per
+ * message each way, apps/logplayer/wire/codec.ts), and the unary reads of a shard's rows and status.
+ * A reply that does not decode ends its stream as a transport failure would: the player asks the
+ * shard where it stands on the next one. Shards serve plaintext (apps/logplayer/README.md, Limits).
+ */
+import type * as grpc from "@grpc/grpc-js";
+import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
+import { callMetadata, channelCredentials } from "../../../wor/node/credentials.ts";
+import { shortReason } from "../../../wor/node/grpc-reason.ts";
+import type { PlayerFrame, ShardReply } from "../core/items.ts";
+import { type ShardRowsView, type ShardStatusView, decodeReply, decodeRows, decodeStatus, encodeFrame, encodeReadRequest, encodeStatusRequest } from "../wire/codec.ts";
+import { type ShardClient, makeShardClient } from "../wire/service.ts";
+
+export interface DeliveryStream {
+  send(frame: PlayerFrame): void;
+  /** Give the stream up: nothing more is heard from it. */
+  close(): void;
+}
+
+export interface DeliveryHandlers {
+  reply(reply: ShardReply): void;
+  /** The stream ended or failed (at most once, and never after `close`). */
+  down(why: string): void;
+}
+
+/** A unary call's failure, naming the shard. */
+class ShardCallError extends Error {
+  override readonly name = "ShardCallError";
+}
+
+export class ShardLinks {
+  private readonly clients: ShardClient[];
+
+  constructor(readonly addresses: readonly string[]) {
+    this.clients = addresses.map((a) => new makeShardClient(a, channelCredentials(), CHANNEL_OPTIONS));
+  }
+
+  /** Open a delivery stream to shard `shard`. */
+  open(shard: number, h: DeliveryHandlers): DeliveryStream {
+    const call = this.clients[shard]!.deliver(callMetadata());
+    let over = false;
+    const down = (why: string) => {
+      if (over) return;
+      over = true;
+      call.cancel();
+      h.down(why);
+    };
+    call.on("data", (bytes: Uint8Array) => {
+      if (over) return;
+      const r = decodeReply(bytes);
+      if (r.ok) h.reply(r.value);
+      else down(`shard ${this.addresses[shard]} sent a malformed reply: ${r.error.message}`);
+    });
+    call.on("error", (e: grpc.ServiceError) => down(e.details || e.message));
+    call.on("end", () => down("the shard ended the stream"));
+    return {
+      send: (frame) => {
+        if (!over) call.write(encodeFrame(frame));
+      },
+      close: () => {
+        if (over) return;
+        over = true;
+        call.cancel();
+      },
+    };
+  }
+
+  status(shard: number, timeoutMs: number): Promise<ShardStatusView> {
+    return this.unary(shard, timeoutMs, (c, md, o, cb) => c.status(encodeStatusRequest(), md, o, cb), decodeStatus);
+  }
+
+  read(shard: number, from: number, limit: number, timeoutMs: number): Promise<ShardRowsView> {
+    return this.unary(shard, timeoutMs, (c, md, o, cb) => c.read(encodeReadRequest({ from, limit }), md, o, cb), decodeRows);
+  }
+
+  close(): void {
+    for (const c of this.clients) c.close();
+  }
+
+  private unary<T>(
+    shard: number,
+    timeoutMs: number,
+    call: (c: ShardClient, md: grpc.Metadata, o: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, value?: Uint8Array) => void) => void,
+    decode: (b: Uint8Array) => { ok: true; value: T } | { ok: false; error: { message: string } },
+  ): Promise<T> {
+    const at = this.addresses[shard]!;
+    return new Promise((resolve, reject) => {
+      call(this.clients[shard]!, callMetadata(), { deadline: Date.now() + timeoutMs }, (err, bytes) => {
+        if (err || !bytes) return reject(new ShardCallError(`shard ${at}: ${shortReason(err?.details || err?.message || "empty reply")}`));
+        const d = decode(bytes);
+        if (d.ok) resolve(d.value);
+        else reject(new ShardCallError(`shard ${at} sent a malformed reply: ${d.error.message}`));
+      });
+    });
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * A LogPlayer shard served over gRPC (proto/wormspace/v1/logplayer.proto; docs/ARCHITECTURE.md
+ * §4.4): one `ShardCore` for every delivery stream, its writes made durable by the `ShardStore`
+ * (rows, applied position, epoch and binding in one synced batch), its replies sent only once the
+ * write that made them true is synced (the core's `Held` replies, released by the store's receipt).
+ *
+ * A stream must open with a hello the shard accepts (the core checks the binding at the hello
+ * only): a batch on a stream without one ends the stream (FAILED_PRECONDITION). Undecodable
+ * frames end the stream (INVALID_ARGUMENT). `Read` serves the durable rows, `Status` the durable
+ * applied position, the epoch, the binding and the counters. It serves plaintext without a token
+ * (apps/logplayer/README.md, Limits).
+ */
+import * as grpc from "@grpc/grpc-js";
+import { bindServer, newServer, shutdownServer, statusError } from "../../../wor/node/grpc-serving.ts";
+import { sameBinding } from "../core/items.ts";
+import { ShardCore } from "../core/shard-core.ts";
+import { READ_LIMITS, decodeFrame, decodeReadRequest, decodeStatusRequest, encodeReply, encodeRows, encodeStatus } from "../wire/codec.ts";
+import { type ShardHandlers, ShardService } from "../wire/service.ts";
+import type { ShardStore } from "./shard-store.ts";
+
+export interface ShardServerOptions {
+  readonly store: ShardStore;
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Default 0: any free port. */
+  readonly port?: number;
+  /** A write failed (the disk): the shard cannot go on; the owner closes it. */
+  readonly onFailure?: (e: Error) => void;
+}
+
+export interface ShardServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const SHARD_SERVER_LIMITS = Object.freeze({
+  /** Delivery streams open at once (a player holds one; a new player's may overlap a zombie's). */
+  streamsMax: 64,
+});
+
+interface Session {
+  readonly call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>;
+  /** Its hello was accepted: batches may follow. */
+  bound: boolean;
+}
+
+export async function startShardServer(o: ShardServerOptions): Promise<ShardServer> {
+  const { store } = o;
+  const core = new ShardCore(store.state, store.loaded);
+  const sessions = new Map<number, Session>();
+  let nextSession = 1;
+  let failed: Error | undefined;
+
+  const route = () => {
+    for (const { session, reply } of core.takeReplies()) sessions.get(session)?.call.write(encodeReply(reply));
+  };
+  /** Hand the core's next write to the store; on its receipt, release its replies and go on. */
+  const flush = () => {
+    const w = failed ? undefined : core.takeWrite();
+    if (!w) return;
+    store.write(w).then(
+      (receipt) => {
+        core.durable(receipt);
+        route();
+        flush();
+      },
+      (e: unknown) => {
+        failed = e as Error;
+        for (const s of sessions.values()) s.call.emit("error", statusError(grpc.status.UNAVAILABLE, `the shard's storage failed: ${failed.message}`));
+        sessions.clear();
+        o.onFailure?.(failed);
+      },
+    );
+  };
+
+  const handlers: ShardHandlers = {
+    deliver(call) {
+      if (sessions.size >= SHARD_SERVER_LIMITS.streamsMax) {
+        call.emit("error", statusError(grpc.status.RESOURCE_EXHAUSTED, `${sessions.size} delivery streams open (limit ${SHARD_SERVER_LIMITS.streamsMax})`));
+        return;
+      }
+      const id = nextSession++;
+      const session: Session = { call, bound: false };
+      sessions.set(id, session);
+      const end = (code: grpc.status, details: string) => {
+        sessions.delete(id);
+        call.emit("error", statusError(code, details));
+      };
+      call.on("data", (bytes: Uint8Array) => {
+        if (!sessions.has(id)) return;
+        if (failed) return end(grpc.status.UNAVAILABLE, `the shard's storage failed: ${failed.message}`);
+        const f = decodeFrame(bytes);
+        if (!f.ok) return end(grpc.status.INVALID_ARGUMENT, f.error.message);
+        if (f.value.kind === "batch" && !session.bound) return end(grpc.status.FAILED_PRECONDITION, "a delivery stream opens with a hello the shard accepts");
+        core.receive(id, f.value);
+        if (f.value.kind === "hello") session.bound = core.binding !== undefined && sameBinding(core.binding, f.value.binding) && f.value.epoch >= core.epoch;
+        route();
+        flush();
+      });
+      const gone = () => {
+        sessions.delete(id);
+      };
+      call.on("end", () => {
+        gone();
+        call.end();
+      });
+      call.on("error", gone);
+      call.on("cancelled", gone);
+    },
+    read(call, callback) {
+      const req = decodeReadRequest(call.request);
+      if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
+      const applied = store.state.applied;
+      store.rows(req.value.from, req.value.limit, READ_LIMITS.bytesMax).then(
+        (rows) => callback(null, encodeRows({ rows, applied })),
+        (e: unknown) => callback(statusError(grpc.status.INTERNAL, (e as Error).message)),
+      );
+    },
+    status(call, callback) {
+      const req = decodeStatusRequest(call.request);
+      if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
+      const c = core.counters;
+      const { applied, epoch, binding } = store.state;
+      callback(null, encodeStatus({ applied, epoch, ...(binding ? { binding } : {}), streams: sessions.size, batches: c.batches, duplicates: c.duplicates, rewinds: c.rewinds, fenced: c.fenced, writes: c.writes }));
+    },
+  };
+  const server = newServer();
+  server.addService(ShardService, handlers);
+  const port = await bindServer(server, o.host ?? "127.0.0.1", o.port ?? 0, undefined);
+  let closing: Promise<void> | undefined;
+  return { port, close: () => (closing ??= shutdownServer(server)) };
+}
