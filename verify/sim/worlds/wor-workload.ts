@@ -126,7 +126,7 @@ export class WorWorkload {
       const tag = res.ok ? tagOf(res.value) : `failed:${res.failure.code}`;
       this.k.record(`${c.proc.label} done op${op} ${kind} ${tag}`);
       this.k.outcome(`${kind}:${tag}`);
-      if (!res.ok) probe(`wor.${kind}.failed.${res.failure.code}`);
+      probe(res.ok ? `wor.${kind}.ok` : `wor.${kind}.failed.${res.failure.code}`);
       done(r);
       if (last) return;
       // A client told "unavailable" (a majority of its links down) backs off before its next operation.
