@@ -12,7 +12,6 @@
  * an acceptor.
  */
 import { randomUUID } from "node:crypto";
-import * as Effect from "effect/Effect";
 import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import { SequencerNode } from "../log/node/sequencer-node.ts";
@@ -20,10 +19,9 @@ import { startSequencerServer } from "../log/node/sequencer-server.ts";
 import { readTlsFiles } from "../../wor/node/cluster-config.ts";
 import type { ServerTls } from "../../wor/node/grpc-serving.ts";
 import { type ConnectionInput, type Target, connectionFlags, loadCluster, openClient, parsePeers, resolveTarget } from "./cluster.ts";
-import { operational, task, usage } from "./errors.ts";
+import { operational, usage } from "./errors.ts";
 import { parseListen } from "./node.ts";
-import { printJson } from "./output.ts";
-import { markServing } from "./run.ts";
+import { serveUntilStopped } from "./serving.ts";
 
 /** The cluster file's server certificate, when it has one (servers the CLI runs beside acceptors use it). */
 export async function clusterTls(target: Target): Promise<ServerTls | undefined> {
@@ -70,22 +68,14 @@ export const logSequencerCommand = Command.make(
     conn: connectionFlags,
   },
   (c) =>
-    Effect.acquireUseRelease(
-      task(() => start(c)),
-      (s) =>
-        Effect.andThen(
-          Effect.sync(() => {
-            markServing();
-            printJson({ event: "listening", host: s.host, port: s.server.port, address: s.address, owner: s.owner });
-          }),
-          Effect.never,
-        ),
-      (s) =>
-        Effect.promise(async () => {
-          await s.server.close();
-          s.sequencer.close();
-          s.client.close();
-          printJson({ event: "stopped", owner: s.owner });
-        }),
-    ),
+    serveUntilStopped({
+      start: () => start(c),
+      listening: (s) => ({ host: s.host, port: s.server.port, address: s.address, owner: s.owner }),
+      close: async (s) => {
+        await s.server.close();
+        s.sequencer.close();
+        s.client.close();
+      },
+      stopped: (s) => ({ owner: s.owner }),
+    }),
 ).pipe(Command.withDescription("Run a remote sequencer for the cluster's logs until SIGINT/SIGTERM; prints a JSON line with its port when it listens"));

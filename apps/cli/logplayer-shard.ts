@@ -1,11 +1,4 @@
-/**
- * `worm shard serve|read`: a LogPlayer shard (docs/ARCHITECTURE.md §4.4; apps/logplayer/README.md).
- * `serve` runs one shard on its classic-level store (apps/logplayer/node/shard-store.ts) over gRPC
- * until SIGINT/SIGTERM: prints `{"event":"listening","port":N,"applied":…,"epoch":…}` once it serves
- * and `{"event":"stopped"}` after a clean shutdown; a failed write stops it with exit 1. `read`
- * prints a shard's durable rows (`--json`: one object with the rows and the applied position).
- */
-import * as Effect from "effect/Effect";
+
 import { Argument, Command, Flag } from "effect/cli";
 import { READ_LIMITS } from "../logplayer/wire/codec.ts";
 import { ShardLinks } from "../logplayer/node/shard-link.ts";
@@ -17,7 +10,7 @@ import { withDefaultShown } from "./flags.ts";
 import { json } from "./log-read.ts";
 import { parseListen } from "./node.ts";
 import { jsonValue, printJson, printLine, showValue } from "./output.ts";
-import { markServing } from "./run.ts";
+import { serveUntilStopped } from "./serving.ts";
 
 const SHARD_CLI_LIMITS = Object.freeze({
   /** Rows one `worm shard read` prints at most. */
@@ -63,23 +56,16 @@ const serve = Command.make(
     listen: Flag.String("listen").pipe(withDefaultShown("host:port to listen on (port 0: any free port)", "127.0.0.1:0")),
   },
   (c) =>
-    Effect.acquireUseRelease(
-      task(() => start(c)),
-      (s) =>
-        Effect.andThen(
-          Effect.sync(() => {
-            markServing();
-            printJson({ event: "listening", port: s.server.port, applied: s.store.state.applied, epoch: s.store.state.epoch });
-          }),
-          task(() => s.failed),
-        ),
-      (s) =>
-        Effect.promise(async () => {
-          await s.server.close();
-          await s.store.close();
-          printJson({ event: "stopped" });
-        }),
-    ),
+    serveUntilStopped({
+      start: () => start(c),
+      listening: (s) => ({ port: s.server.port, applied: s.store.state.applied, epoch: s.store.state.epoch }),
+      failed: (s) => s.failed,
+      close: async (s) => {
+        await s.server.close();
+        await s.store.close();
+      },
+      stopped: () => ({}),
+    }),
 ).pipe(Command.withDescription("Run a LogPlayer shard on its store over gRPC until SIGINT/SIGTERM; prints a JSON line with its port when it listens"));
 
 const read = Command.make(

@@ -1,17 +1,4 @@
-/**
- * `worm node`: run one acceptor (docs/ARCHITECTURE.md §3.3) on classic-level storage, serving gRPC until
- * SIGINT/SIGTERM. Prints JSON lines on stdout: `{"event":"listening",...,"port":N}` once it serves,
- * `{"event":"stopped",...}` after a clean shutdown.
- *
- * The server closes a session whose client leaves its replies unread too long (wor/node/session-budget.ts)
- * and says so on stdout: `{"event":"sessionClosed","peer":...,"reason":...}`.
- *
- * A data directory is initialised only with `--init`. An empty or wiped directory is refused: a
- * wiped acceptor forgot its promises and accepted values, and letting it rejoin under its old id
- * could let a second value be chosen. A damaged directory (its storage lost a batch it acknowledged,
- * or a stored value changed; see wor/README.md) is refused for the same reason.
- */
-import * as Effect from "effect/Effect";
+
 import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import { type ClusterConfig, acceptorOf, readTlsFiles } from "../../wor/node/cluster-config.ts";
@@ -20,8 +7,8 @@ import { CACHE_LIMITS } from "../../wor/node/address-cache.ts";
 import { type AcceptorSpec, startAcceptor } from "../../wor/node/run-acceptor.ts";
 import { SESSION_BUDGET_LIMITS, type SessionBudgetLimits } from "../../wor/node/session-budget.ts";
 import { loadCluster, readFlagFile } from "./cluster.ts";
-import { task, usage } from "./errors.ts";
-import { markServing } from "./run.ts";
+import { usage } from "./errors.ts";
+import { serveUntilStopped } from "./serving.ts";
 import { NAME_GRAMMAR, isName } from "../../paxos/limits.ts";
 
 /** "host:port", ":port" or "port"; port 0 picks a free port. */
@@ -139,27 +126,15 @@ async function serverTls(c: NodeInput, config: ClusterConfig | undefined): Promi
 }
 
 export const nodeCommand = Command.make("node", nodeFlags, (c) =>
-  Effect.acquireUseRelease(
-    task(async () =>
+  serveUntilStopped({
+    start: async () =>
       startAcceptor({
         ...(await nodeSpec(c)),
         onSessionClosed: (peer, reason) => process.stdout.write(`${JSON.stringify({ event: "sessionClosed", peer, reason })}\n`),
       }),
-    ),
-    (a) =>
-      Effect.andThen(
-        Effect.sync(() => {
-          markServing();
-          process.stdout.write(
-            `${JSON.stringify({ event: "listening", acceptorId: a.acceptorId, clusterId: a.node.identity?.clusterId, host: a.host, port: a.port, dataDir: a.dataDir })}\n`,
-          );
-        }),
-        task(() => a.stopped),
-      ),
-    (a) =>
-      Effect.promise(async () => {
-        await a.close();
-        process.stdout.write(`${JSON.stringify({ event: "stopped", acceptorId: a.acceptorId })}\n`);
-      }),
-  ),
+    listening: (a) => ({ acceptorId: a.acceptorId, clusterId: a.node.identity?.clusterId, host: a.host, port: a.port, dataDir: a.dataDir }),
+    failed: (a) => a.stopped,
+    close: (a) => a.close(),
+    stopped: (a) => ({ acceptorId: a.acceptorId }),
+  }),
 );

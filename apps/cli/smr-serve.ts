@@ -1,22 +1,13 @@
-/**
- * `worm smr serve`: run one replica of a replicated state machine (docs/ARCHITECTURE.md §4.2) until
- * SIGINT/SIGTERM, serving gRPC at `--listen` (one of `--replicas`: the replica set, every replica
- * given the same list). Its checkpoints live under `--data-dir`; a replica restarted with them
- * resumes from its latest, one with an empty directory catches up from a peer's. Prints
- * `{"event":"listening","smr":…,"address":…,"port":N}` once it serves and `{"event":"stopped"}`
- * after a clean shutdown.
- */
-import * as Effect from "effect/Effect";
+
 import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import { mapMachine } from "../smr/core/map-machine.ts";
 import { ReplicaNode } from "../smr/node/replica-node.ts";
 import { startSmrServer } from "../smr/node/server.ts";
 import { type ConnectionInput, checkSpaceName, connectionFlags, openClient, resolveTarget } from "./cluster.ts";
-import { operational, task, usage } from "./errors.ts";
+import { operational, usage } from "./errors.ts";
 import { parseListen } from "./node.ts";
-import { printJson } from "./output.ts";
-import { markServing } from "./run.ts";
+import { serveUntilStopped } from "./serving.ts";
 import { replicaList, replicasFlag, smrNameArg } from "./smr-flags.ts";
 
 interface ServeInput {
@@ -93,22 +84,14 @@ export const smrServeCommand = Command.make(
     conn: connectionFlags,
   },
   (c) =>
-    Effect.acquireUseRelease(
-      task(() => start(c)),
-      (s) =>
-        Effect.andThen(
-          Effect.sync(() => {
-            markServing();
-            printJson({ event: "listening", smr: s.smr, address: s.id, port: s.server.port });
-          }),
-          Effect.never,
-        ),
-      (s) =>
-        Effect.promise(async () => {
-          await s.server.close();
-          await s.node.close();
-          s.client.close();
-          printJson({ event: "stopped", smr: s.smr, address: s.id });
-        }),
-    ),
+    serveUntilStopped({
+      start: () => start(c),
+      listening: (s) => ({ smr: s.smr, address: s.id, port: s.server.port }),
+      close: async (s) => {
+        await s.server.close();
+        await s.node.close();
+        s.client.close();
+      },
+      stopped: (s) => ({ smr: s.smr, address: s.id }),
+    }),
 ).pipe(Command.withDescription("Run one replica of a replicated state machine (the map) until SIGINT/SIGTERM; prints a JSON line when it serves"));

@@ -1,24 +1,14 @@
-/**
- * `worm txn participant`: run WormTX's in-repo participant, an account store on classic-level
- * (apps/txn/node/accounts.ts), served over gRPC (apps/txn/node/participant-server.ts) until
- * SIGINT/SIGTERM, so that a coordinator in another process (`remoteParticipants`) can commit
- * transfers over it. Opening the store runs its restart scan first: it fences the blocks an earlier
- * life may have voted in and decides every transaction it voted YES in and did not see decided. Prints `{"event":"listening","name":…,"port":N}` once it serves and
- * `{"event":"stopped",…}` after a clean shutdown. With a cluster file it serves with the cluster's
- * TLS certificate and requires its token, like an acceptor.
- */
-import * as Effect from "effect/Effect";
+
 import { Command, Flag } from "effect/cli";
 import { isName } from "../../paxos/limits.ts";
 import { AccountStore } from "../txn/node/accounts.ts";
 import { startParticipantServer } from "../txn/node/participant-server.ts";
 import { type ConnectionInput, checkSpaceName, connectionFlags, openClient, openTyped, resolveTarget } from "./cluster.ts";
-import { operational, task, usage } from "./errors.ts";
+import { operational, usage } from "./errors.ts";
 import { withDefaultShown } from "./flags.ts";
 import { clusterTls } from "./log-sequencer.ts";
 import { parseListen } from "./node.ts";
-import { printJson } from "./output.ts";
-import { markServing } from "./run.ts";
+import { serveUntilStopped } from "./serving.ts";
 
 /** `NAME=BALANCE` → an opening balance (whole units, at least 0). */
 function parseAccount(text: string): [string, number] {
@@ -72,22 +62,14 @@ export const txnParticipantCommand = Command.make(
     conn: connectionFlags,
   },
   (c) =>
-    Effect.acquireUseRelease(
-      task(() => start(c)),
-      (s) =>
-        Effect.andThen(
-          Effect.sync(() => {
-            markServing();
-            printJson({ event: "listening", name: c.name, port: s.server.port, inDoubt: s.store.inDoubt });
-          }),
-          Effect.never,
-        ),
-      (s) =>
-        Effect.promise(async () => {
-          await s.server.close();
-          await s.store.close();
-          s.client.close();
-          printJson({ event: "stopped", name: c.name });
-        }),
-    ),
+    serveUntilStopped({
+      start: () => start(c),
+      listening: (s) => ({ name: c.name, port: s.server.port, inDoubt: s.store.inDoubt }),
+      close: async (s) => {
+        await s.server.close();
+        await s.store.close();
+        s.client.close();
+      },
+      stopped: () => ({ name: c.name }),
+    }),
 ).pipe(Command.withDescription("Run a WormTX participant (an account store) over gRPC until SIGINT/SIGTERM; prints a JSON line with its port when it listens"));
