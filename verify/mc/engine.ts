@@ -70,6 +70,9 @@ export interface EngineOptions {
   readonly stopOnViolation?: boolean;
 }
 
+/** What a caller of a model's `run…Check` chooses about the search (each model fixes the rest). */
+export type SearchOptions = Pick<EngineOptions, "statesMax" | "now" | "progressEvery">;
+
 /** 53-bit fingerprint of a string: two independent 32-bit FNV-1a style hashes. */
 export function fingerprint(s: string): number {
   let h1 = 0x811c9dc5;

@@ -3,7 +3,7 @@
  * the CLI (`worm check mc --model logplayer --config <name>`) and the tests. Pure apart from the
  * clock reading passed in; progress goes to a callback.
  */
-import { type CheckSummary, type Progress, check } from "./engine.ts";
+import { type CheckSummary, type Progress, type SearchOptions, check } from "./engine.ts";
 import { logPlayerModel } from "./models/logplayer.ts";
 import { LOGPLAYER_MODEL_DEFAULTS, type LogPlayerModelOptions } from "./models/logplayer-state.ts";
 
@@ -39,7 +39,7 @@ export interface LogPlayerCheckSummary extends CheckSummary {
 
 export function runLogPlayerCheck(
   config: LogPlayerConfigName,
-  options: { readonly statesMax?: number; readonly now?: () => number; readonly progressEvery?: number } = {},
+  options: SearchOptions = {},
   onProgress?: (p: Progress) => void,
 ): LogPlayerCheckSummary {
   const model = logPlayerModel(LOGPLAYER_CONFIGS[config]);

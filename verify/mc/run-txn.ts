@@ -12,7 +12,7 @@
  * Acceptors persist each step before replying (sync mode), so an acceptor crash loses nothing and
  * adds no states; an actor that crashes is an actor that stops, which every prefix of a run covers.
  */
-import { type CheckSummary, type Progress, check } from "./engine.ts";
+import { type CheckSummary, type Progress, type SearchOptions, check } from "./engine.ts";
 import { TXN_MODEL_DEFAULTS, txnModel } from "./models/txn.ts";
 import type { TxnModelOptions } from "./models/txn-actors.ts";
 
@@ -24,11 +24,7 @@ export const TXN_MC_CONFIGS = {
 
 export type TxnMcConfigName = keyof typeof TXN_MC_CONFIGS;
 
-export interface TxnModelCheckOptions extends Partial<TxnModelOptions> {
-  readonly statesMax?: number;
-  readonly now?: () => number;
-  readonly progressEvery?: number;
-}
+export interface TxnModelCheckOptions extends Partial<TxnModelOptions>, SearchOptions {}
 
 export interface TxnModelCheckSummary extends CheckSummary {
   readonly txnModel: TxnModelOptions;
@@ -37,14 +33,5 @@ export interface TxnModelCheckSummary extends CheckSummary {
 export function runTxnModelCheck(options: TxnModelCheckOptions = {}, onProgress?: (p: Progress) => void): TxnModelCheckSummary {
   const { statesMax, now, progressEvery, ...rest } = options;
   const model = txnModel(rest);
-  const summary = check(
-    model,
-    {
-      ...(statesMax !== undefined ? { statesMax } : {}),
-      ...(now ? { now } : {}),
-      ...(progressEvery !== undefined ? { progressEvery } : {}),
-    },
-    onProgress,
-  );
-  return { ...summary, txnModel: model.options };
+  return { ...check(model, { statesMax, now, progressEvery }, onProgress), txnModel: model.options };
 }

@@ -2,19 +2,15 @@
  * `runModelCheck`: the entry point the CLI (`worm check mc`) and the tests call. Pure apart from the
  * clock reading passed in; progress goes to a callback.
  */
-import { type CheckSummary, type Progress, check } from "./engine.ts";
+import { type CheckSummary, type Progress, type SearchOptions, check } from "./engine.ts";
 import { worModel } from "./models/wor.ts";
 import type { Ballot } from "../../paxos/ballot.ts";
 import type { Request } from "../../paxos/messages.ts";
 import { SPACE, type WorModelOptions, WOR_MODEL_DEFAULTS } from "./models/wor-state.ts";
 
-export interface ModelCheckOptions extends Partial<WorModelOptions> {
-  /** Stop after this many distinct states (the summary then says `complete: false`). */
-  readonly statesMax?: number;
-  /** A millisecond clock (e.g. `performance.now`); without it times read 0. */
-  readonly now?: () => number;
-  readonly progressEvery?: number;
-}
+/** The model's options, and `statesMax` (the summary then says `complete: false`), `now` (a
+ *  millisecond clock, e.g. `performance.now`; without it times read 0), `progressEvery`. */
+export interface ModelCheckOptions extends Partial<WorModelOptions>, SearchOptions {}
 
 export interface ModelCheckSummary extends CheckSummary {
   readonly model: WorModelOptions;
@@ -22,16 +18,7 @@ export interface ModelCheckSummary extends CheckSummary {
 
 export function runModelCheck(options: ModelCheckOptions = {}, onProgress?: (p: Progress) => void): ModelCheckSummary {
   const { statesMax, now, progressEvery, ...rest } = options;
-  const model = worModel(rest);
-  const summary = check(
-    model,
-    {
-      ...(statesMax !== undefined ? { statesMax } : {}),
-      ...(now ? { now } : {}),
-      ...(progressEvery !== undefined ? { progressEvery } : {}),
-    },
-    onProgress,
-  );
+  const summary = check(worModel(rest), { statesMax, now, progressEvery }, onProgress);
   return { ...summary, model: { ...WOR_MODEL_DEFAULTS, ...rest } };
 }
 
