@@ -10,8 +10,8 @@
  *  - recoverers: `resolve` forced (they act past the deadline): read, capture the votes not chosen,
  *    write NO into the empty ones, decide.
  */
-import { type Ballot, OWNER_BALLOT, maxBallot, nextBallot } from "../../../paxos/ballot.ts";
-import type { Reply, Request, SpaceName } from "../../../paxos/messages.ts";
+import type { Ballot } from "../../../paxos/ballot.ts";
+import type { Reply, Request } from "../../../paxos/messages.ts";
 import type { PrepareOutcome } from "../../../paxos/proposer.ts";
 import { majority } from "../../../paxos/quorum.ts";
 import * as ops from "../../../wor/core/ops.ts";
@@ -23,7 +23,7 @@ import { type TxnRef, readVotes, resolve } from "../../../apps/txn/core/resolve.
 import type { TxnGen, TxnStep } from "../../../apps/txn/core/steps.ts";
 import { castVote } from "../../../apps/txn/core/vote.ts";
 import { assert } from "../../runtime/assert.ts";
-import { encOutcome, resume } from "./wor-proposer.ts";
+import { ModelOpContext, encOutcome, resume } from "./wor-proposer.ts";
 import { SPACE, b, encReply, encRequest } from "./wor-state.ts";
 
 export type Role = "participant" | "coordinator" | "recoverer";
@@ -82,33 +82,7 @@ interface Effects {
   events: number;
 }
 
-class Context implements OpContext {
-  seen: Ballot = OWNER_BALLOT;
-  readonly made: Ballot[] = [];
-  fx: Effects = { commits: [], events: 0 };
-  readonly segmentSize = 1;
-  constructor(
-    readonly proposerId: number,
-    readonly preemptRetriesMax: number,
-    private readonly commits: boolean,
-  ) {}
-  nextBallot(): Ballot {
-    this.seen = nextBallot(this.seen, this.proposerId);
-    this.made.push(this.seen);
-    return this.seen;
-  }
-  learnBallot(ballot: Ballot): void {
-    this.seen = maxBallot(this.seen, ballot);
-  }
-  cached(): undefined {
-    return undefined;
-  }
-  remember(): void {}
-  commit(space: SpaceName, ballot: Ballot, indexes: readonly number[]): void {
-    if (this.commits) this.fx.commits.push({ kind: "commit", space, ballot, indexes: [...indexes] });
-  }
-  forgetBelow(): void {}
-}
+const noEffects = (): Effects => ({ commits: [], events: 0 });
 
 /** Answer a transaction script's steps with the register operations, as the client core would. */
 function* viaOps<T>(ctx: OpContext, gen: TxnGen<T>): Generator<Round, T, RoundOutcome> {
@@ -129,7 +103,7 @@ function* viaOps<T>(ctx: OpContext, gen: TxnGen<T>): Generator<Round, T, RoundOu
 }
 
 /** Actor `i`'s run: its role's operation of the transaction core. */
-function* script(ctx: Context, o: TxnModelOptions, role: Role, i: number): Generator<Round, string, RoundOutcome> {
+function* script(ctx: ModelOpContext<Effects>, o: TxnModelOptions, role: Role, i: number): Generator<Round, string, RoundOutcome> {
   const ref = modelTxn(o.participants);
   const cfg = { space: SPACE, segmentSize: o.participants, preemptRetriesMax: o.attempts, retryMs: 0 };
   if (role === "participant") {
@@ -181,12 +155,12 @@ export function txnActors(o: TxnModelOptions, broadcast: Broadcast) {
     let hit = memo.get(key);
     if (hit) return hit;
     // Participant i's ballots are (round, i + 1); the others' follow. Owner writes use the owner ballot.
-    const ctx = new Context(i + 1, o.attempts, o.commits);
+    const ctx = new ModelOpContext(i + 1, o.attempts, o.commits, noEffects());
     const gen = script(ctx, o, who[i]!, i);
     let r = resume(gen);
     verdicts.forEach((v, k) => {
       assert(!r.done, "a verdict for a script that returned");
-      if (k === verdicts.length - 1) ctx.fx = { commits: [], events: 0 };
+      if (k === verdicts.length - 1) ctx.fx = noEffects();
       if (v.rejection) ctx.learnBallot(v.rejection);
       r = resume(gen, v.outcome);
     });

@@ -66,28 +66,22 @@ interface Effects {
 }
 const noEffects = (): Effects => ({ commits: [], acked: [], reads: [], events: 0 });
 
-/** The operations' context: ballots above every one seen, no cache, commits as requests. */
-class ScriptContext implements OpContext {
+/** The register operations' context in a model: ballots above every one seen, no cache, commits
+ *  as requests gathered in `fx.commits` (the effects of the verdict being taken). The txn model's
+ *  actors use it too. */
+export class ModelOpContext<F extends { readonly commits: Request[]; events: number }> implements OpContext {
   seen: Ballot = OWNER_BALLOT;
   /** The ballots of the phase-1 rounds started so far. */
   readonly made: Ballot[] = [];
-  preemptRetriesMax = 1;
-  reading = false;
-  fx: Effects = noEffects();
   /** Unused by capture, write and read. */
   readonly segmentSize = 1;
   constructor(
     readonly proposerId: number,
+    public preemptRetriesMax: number,
     private readonly commits: boolean,
-    /** The most ballots the script makes (the encoding leaves `seen` out once they are made). */
-    readonly ballotsMax: number,
+    public fx: F,
   ) {}
-  get ballots(): number {
-    return this.made.length;
-  }
   nextBallot(): Ballot {
-    assert(this.made.length < this.ballotsMax, "a proposer made more ballots than its script allows");
-    if (this.reading) this.fx.events |= EV.recovered;
     this.seen = nextBallot(this.seen, this.proposerId);
     this.made.push(this.seen);
     return this.seen;
@@ -103,6 +97,27 @@ class ScriptContext implements OpContext {
     if (this.commits) this.fx.commits.push({ kind: "commit", space, ballot, indexes: [...indexes] });
   }
   forgetBelow(): void {}
+}
+
+/** A register proposer's context: at most `ballotsMax` ballots; a ballot made while reading is a recovery. */
+class ScriptContext extends ModelOpContext<Effects> {
+  reading = false;
+  constructor(
+    proposerId: number,
+    commits: boolean,
+    /** The most ballots the script makes (the encoding leaves `seen` out once they are made). */
+    readonly ballotsMax: number,
+  ) {
+    super(proposerId, 1, commits, noEffects());
+  }
+  get ballots(): number {
+    return this.made.length;
+  }
+  override nextBallot(): Ballot {
+    assert(this.made.length < this.ballotsMax, "a proposer made more ballots than its script allows");
+    if (this.reading) this.fx.events |= EV.recovered;
+    return super.nextBallot();
+  }
 }
 
 interface Plan {
