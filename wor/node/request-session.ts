@@ -14,6 +14,11 @@ import { exhaustCall } from "./grpc-serving.ts";
 import type { BudgetMember, SessionBudget } from "./session-budget.ts";
 import { StreamWriter } from "./stream-writer.ts";
 
+const REQUEST_SESSION_LIMITS = Object.freeze({
+  /** Requests one session may have in flight; beyond, new ones fail at once (`busy`). */
+  requestsInFlightMax: 16_384,
+});
+
 export interface RequestSessionOptions<F, R> {
   /** Bytes of one envelope → its request frames (a frame that fails validation stays, with its id). */
   readonly decode: (bytes: Uint8Array) => Decoded<F[]>;
@@ -21,13 +26,13 @@ export interface RequestSessionOptions<F, R> {
   readonly unreadable: (error: CodecError) => R;
   /** A frame's reply now (it failed validation), or the work that answers it (counted in flight). */
   readonly handle: (frame: F) => R | (() => Promise<R>);
-  /** The reply to a frame refused because `inFlight` requests are already in flight. */
-  readonly busy: (frame: F, inFlight: number) => R;
+  /** The reply to a frame refused because `inFlight` requests (the `limit`) are already in flight. */
+  readonly busy: (frame: F, inFlight: number, limit: number) => R;
   readonly encode: (replies: readonly R[]) => Uint8Array;
   /** An upper-ish estimate of a reply's encoded size (the budget counts queued replies by it). */
   readonly replyBytes: (reply: R) => number;
-  /** Requests one session may have in flight; beyond, `busy` answers at once. */
-  readonly requestsInFlightMax: number;
+  /** Requests one session may have in flight (default REQUEST_SESSION_LIMITS); beyond, `busy` answers at once. */
+  readonly requestsInFlightMax?: number;
   /** Queue limit of the session's reply writer (frames). */
   readonly queuedFramesMax?: number | undefined;
   readonly budget: SessionBudget;
@@ -93,7 +98,8 @@ export class RequestSession<F, R> {
   private handle(f: F): void {
     const work = this.o.handle(f);
     if (typeof work !== "function") return void this.reply(work);
-    if (this.inFlight >= this.o.requestsInFlightMax) return void this.reply(this.o.busy(f, this.inFlight));
+    const limit = this.o.requestsInFlightMax ?? REQUEST_SESSION_LIMITS.requestsInFlightMax;
+    if (this.inFlight >= limit) return void this.reply(this.o.busy(f, this.inFlight, limit));
     this.inFlight++;
     void (work as () => Promise<R>)().then((r) => {
       this.inFlight--;

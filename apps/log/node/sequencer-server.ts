@@ -22,11 +22,6 @@ import { logFail } from "../core/steps.ts";
 import type { SequencerNode } from "./sequencer-node.ts";
 import type { CodecError } from "../../../proto/codec-kernel.ts";
 
-const SEQUENCER_SERVER_LIMITS = Object.freeze({
-  /** Grant requests one session may have in flight; beyond, new ones fail at once as unavailable. */
-  requestsInFlightMax: 16_384,
-});
-
 export interface SequencerServerOptions {
   readonly sequencer: SequencerNode;
   readonly host?: string;
@@ -67,10 +62,9 @@ function sequencerSession(
     decode: decodeGrantRequests,
     unreadable: (e) => codecFailure(0, e),
     handle: (f) => (f.kind === "invalid" ? codecFailure(f.id, f.error) : async () => ({ id: f.id, result: await sequencer.grant(f.log, f.request) })),
-    busy: (f, n) => ({ id: f.id, result: logFail("unavailable", `${n} grant requests in flight on this session (limit ${SEQUENCER_SERVER_LIMITS.requestsInFlightMax})`) }),
+    busy: (f, n, limit) => ({ id: f.id, result: logFail("unavailable", `${n} grant requests in flight on this session (limit ${limit})`) }),
     encode: encodeGrantReplies,
     replyBytes: grantReplyBytes,
-    requestsInFlightMax: SEQUENCER_SERVER_LIMITS.requestsInFlightMax,
     queuedFramesMax: options.queuedFramesMax,
     budget,
     onClosed,

@@ -43,11 +43,6 @@ export interface SmrServerOptions {
   readonly budget?: Partial<SessionBudgetLimits>;
 }
 
-const SMR_SERVER_LIMITS = Object.freeze({
-  /** Requests one session may have in flight; beyond, new ones fail at once as unavailable. */
-  requestsInFlightMax: 16_384,
-});
-
 const failure = (code: "invalid" | "tooLarge" | "unavailable", message: string): SmrReply => ({ ok: false, code, message });
 
 export interface SmrServer {
@@ -83,10 +78,9 @@ export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
         decode: decodeRequests,
         unreadable: (e) => ({ id: 0, reply: failure("invalid", e.message) }),
         handle,
-        busy: (f, n) => ({ id: f.id, reply: failure("unavailable", `${n} requests in flight on this session (limit ${SMR_SERVER_LIMITS.requestsInFlightMax})`) }),
+        busy: (f, n, limit) => ({ id: f.id, reply: failure("unavailable", `${n} requests in flight on this session (limit ${limit})`) }),
         encode: encodeReplies,
         replyBytes: replyFrameBytes,
-        requestsInFlightMax: SMR_SERVER_LIMITS.requestsInFlightMax,
         queuedFramesMax: o.queuedFramesMax,
         budget,
         onClosed: () => sessions.delete(session),
