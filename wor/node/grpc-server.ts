@@ -16,32 +16,21 @@ import { decodeClientFrames, decodeInspectRequest, decodeStatusRequest, encodeIn
 import { type AcceptorHandlers, AcceptorService } from "../wire/service.ts";
 import type { ErrorCode } from "../../paxos/messages.ts";
 import type { AcceptorNode, FrameSink } from "./acceptor-node.ts";
-import { type ServerTls, bindServer, clusterCheck, exhaustCall, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "./grpc-serving.ts";
-import { SessionBudget, type SessionBudgetLimits } from "./session-budget.ts";
+import { type ListeningServer, type SessionServeOptions, bindServer, clusterCheck, exhaustCall, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "./grpc-serving.ts";
+import { SessionBudget, } from "./session-budget.ts";
 import { replyWriter } from "./reply-writer.ts";
 
 export type { ServerTls } from "./grpc-serving.ts";
 
-export interface AcceptorServerOptions {
+export interface AcceptorServerOptions extends SessionServeOptions {
   readonly node: AcceptorNode;
-  readonly host?: string;
-  readonly port?: number;
-  readonly tls?: ServerTls;
-  readonly token?: string;
-  /** Queue limit of each session's reply writer (frames). */
-  readonly queuedFramesMax?: number;
-  /** Bounds on the reply bytes held for clients that do not read (defaults: SESSION_BUDGET_LIMITS). */
-  readonly budget?: Partial<SessionBudgetLimits>;
   /** Called when the server stopped on its own (a storage failure). */
   readonly onStopped?: (reason: unknown) => void;
   /** Called when the server closed a session on its own (a client that does not read). */
   readonly onSessionClosed?: (peer: string, reason: string) => void;
 }
 
-export interface AcceptorServer {
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type AcceptorServer = ListeningServer;
 
 interface Session {
   readonly sink: FrameSink;
@@ -150,7 +139,7 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
   };
   server.addService(AcceptorService, handlers);
 
-  const port = await bindServer(server, options.host ?? "127.0.0.1", options.port ?? 0, options.tls);
+  const port = await bindServer(server, options);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>

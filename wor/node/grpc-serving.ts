@@ -9,6 +9,7 @@ import { constants as http2 } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { CLUSTER_ID_METADATA, clusterRefusal } from "./credentials.ts";
 import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
+import type { SessionBudgetLimits } from "./session-budget.ts";
 
 const SERVER_LIMITS = Object.freeze({
   keepaliveTimeMs: 20_000,
@@ -68,10 +69,37 @@ export function newServer(): grpc.Server {
   });
 }
 
-/** Listen on host:port (port 0: any free port); resolves with the bound port. */
-export function bindServer(server: grpc.Server, host: string, port: number, tls: ServerTls | undefined): Promise<number> {
+/** Where a server listens, how, and whom it serves (every server of the project takes these). */
+export interface ServeOptions {
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Default 0: any free port. */
+  readonly port?: number;
+  readonly tls?: ServerTls;
+  /** Callers must send `authorization: Bearer <token>`. */
+  readonly token?: string;
+}
+
+/** A server of Session streams: where it listens, and the bounds of its sessions. */
+export interface SessionServeOptions extends ServeOptions {
+  /** Queue limit of each session's reply writer (frames). */
+  readonly queuedFramesMax?: number;
+  /** Bounds on the reply bytes held for clients that do not read (defaults: SESSION_BUDGET_LIMITS). */
+  readonly budget?: Partial<SessionBudgetLimits>;
+}
+
+/** A server that listens, until it is closed. */
+export interface ListeningServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Listen where `o` says (127.0.0.1, any free port unless told); resolves with the bound port. */
+export function bindServer(server: grpc.Server, o: Pick<ServeOptions, "host" | "port" | "tls">): Promise<number> {
+  const host = o.host ?? "127.0.0.1";
+  const port = o.port ?? 0;
   const target = `${host.includes(":") ? `[${host}]` : host}:${port}`;
-  return new Promise<number>((resolve, reject) => server.bindAsync(target, serverCredentials(tls), (err, bound) => (err ? reject(err) : resolve(bound))));
+  return new Promise<number>((resolve, reject) => server.bindAsync(target, serverCredentials(o.tls), (err, bound) => (err ? reject(err) : resolve(bound))));
 }
 
 /** Stop taking calls; wait up to `shutdownGraceMs` for the running ones, then cancel them. */

@@ -15,29 +15,18 @@ import * as grpc from "@grpc/grpc-js";
 import { decodeGrantRequests, decodeSequencerStatusRequest, encodeGrantReplies, encodeSequencerStatus } from "../wire/codec.ts";
 import type { DecodedGrantRequestFrame, GrantReplyFrame } from "../wire/frames.ts";
 import { type SequencerHandlers, SequencerService } from "../wire/service.ts";
-import { type ServerTls, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
+import { type ListeningServer, type SessionServeOptions, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
 import { RequestSession } from "../../../wor/node/request-session.ts";
-import { SessionBudget, type SessionBudgetLimits } from "../../../wor/node/session-budget.ts";
+import { SessionBudget, } from "../../../wor/node/session-budget.ts";
 import { logFail } from "../core/steps.ts";
 import type { SequencerNode } from "./sequencer-node.ts";
 import type { CodecError } from "../../../proto/codec-kernel.ts";
 
-export interface SequencerServerOptions {
+export interface SequencerServerOptions extends SessionServeOptions {
   readonly sequencer: SequencerNode;
-  readonly host?: string;
-  readonly port?: number;
-  readonly tls?: ServerTls;
-  readonly token?: string;
-  /** Queue limit of each session's reply writer (frames). */
-  readonly queuedFramesMax?: number;
-  /** Bounds on the reply bytes held for appenders that do not read (defaults: SESSION_BUDGET_LIMITS). */
-  readonly budget?: Partial<SessionBudgetLimits>;
 }
 
-export interface SequencerServer {
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type SequencerServer = ListeningServer;
 
 const codecFailure = (id: number, e: CodecError): GrantReplyFrame => ({ id, result: logFail(e.code === "tooLarge" ? "tooLarge" : "invalid", e.message) });
 
@@ -94,7 +83,7 @@ export async function startSequencerServer(options: SequencerServerOptions): Pro
     },
   };
   server.addService(SequencerService, handlers);
-  const port = await bindServer(server, options.host ?? "127.0.0.1", options.port ?? 0, options.tls);
+  const port = await bindServer(server, options);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>

@@ -11,27 +11,21 @@
  * (apps/logplayer/README.md, Limits).
  */
 import * as grpc from "@grpc/grpc-js";
-import { bindServer, newServer, shutdownServer, statusError } from "../../../wor/node/grpc-serving.ts";
+import { type ListeningServer, type ServeOptions, bindServer, newServer, shutdownServer, statusError } from "../../../wor/node/grpc-serving.ts";
 import { sameBinding } from "../core/items.ts";
 import { ShardCore } from "../core/shard-core.ts";
 import { READ_LIMITS, decodeFrame, decodeReadRequest, decodeStatusRequest, encodeReply, encodeRows, encodeStatus } from "../wire/codec.ts";
 import { type ShardHandlers, ShardService } from "../wire/service.ts";
 import type { ShardStore } from "./shard-store.ts";
 
-export interface ShardServerOptions {
+/** Plaintext and open to any caller (no TLS or token yet): only host and port. */
+export interface ShardServerOptions extends Pick<ServeOptions, "host" | "port"> {
   readonly store: ShardStore;
-  /** Default 127.0.0.1. */
-  readonly host?: string;
-  /** Default 0: any free port. */
-  readonly port?: number;
   /** A write failed (the disk): the shard cannot go on; the owner closes it. */
   readonly onFailure?: (e: Error) => void;
 }
 
-export interface ShardServer {
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type ShardServer = ListeningServer;
 
 const SHARD_SERVER_LIMITS = Object.freeze({
   /** Delivery streams open at once (a player holds one; a new player's may overlap a zombie's). */
@@ -126,7 +120,7 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
   };
   const server = newServer();
   server.addService(ShardService, handlers);
-  const port = await bindServer(server, o.host ?? "127.0.0.1", o.port ?? 0, undefined);
+  const port = await bindServer(server, o);
   let closing: Promise<void> | undefined;
   return { port, close: () => (closing ??= shutdownServer(server)) };
 }

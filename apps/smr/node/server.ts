@@ -10,10 +10,10 @@
  */
 import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
-import { type ServerTls, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
+import { type ListeningServer, type SessionServeOptions, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
 import type { Decoded } from "../../../proto/codec-kernel.ts";
 import { RequestSession } from "../../../wor/node/request-session.ts";
-import { SessionBudget, type SessionBudgetLimits } from "../../../wor/node/session-budget.ts";
+import { SessionBudget, } from "../../../wor/node/session-budget.ts";
 import type { SmrReply } from "../core/messages.ts";
 import {
   type DecodedSmrRequestFrame,
@@ -30,25 +30,14 @@ import {
 import { type SmrHandlers, SmrService } from "../wire/service.ts";
 import type { ReplicaNode } from "./replica-node.ts";
 
-export interface SmrServerOptions {
+export interface SmrServerOptions extends SessionServeOptions {
   readonly node: ReplicaNode;
   readonly smr: string;
-  readonly host?: string;
-  readonly port?: number;
-  readonly tls?: ServerTls;
-  readonly token?: string;
-  /** Queue limit of each session's reply writer (frames). */
-  readonly queuedFramesMax?: number;
-  /** Bounds on the reply bytes held for clients that do not read (defaults: SESSION_BUDGET_LIMITS). */
-  readonly budget?: Partial<SessionBudgetLimits>;
 }
 
 const failure = (code: "invalid" | "tooLarge" | "unavailable", message: string): SmrReply => ({ ok: false, code, message });
 
-export interface SmrServer {
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type SmrServer = ListeningServer;
 
 export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
   const server = newServer();
@@ -127,7 +116,7 @@ export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
     },
   };
   server.addService(SmrService, handlers);
-  const port = await bindServer(server, o.host ?? "127.0.0.1", o.port ?? 0, o.tls);
+  const port = await bindServer(server, o);
   let closing: Promise<void> | undefined;
   return {
     port,

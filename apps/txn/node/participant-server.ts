@@ -5,26 +5,16 @@
  * Both are idempotent, as the `Participant` interface is.
  */
 import * as grpc from "@grpc/grpc-js";
-import { type ServerTls, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
+import { type ListeningServer, type ServeOptions, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
 import { decodeDecideRequest, decodePrepareRequest, encodeDecideReply, encodePrepareReply } from "../wire/codec.ts";
 import { type ParticipantHandlers, ParticipantService } from "../wire/service.ts";
 import type { Participant } from "./participant.ts";
 
-export interface ParticipantServerOptions {
+export interface ParticipantServerOptions extends ServeOptions {
   readonly participant: Participant;
-  /** Default 127.0.0.1. */
-  readonly host?: string;
-  /** Default 0: any free port. */
-  readonly port?: number;
-  readonly tls?: ServerTls;
-  /** Callers must send `authorization: Bearer <token>`. */
-  readonly token?: string;
 }
 
-export interface ParticipantServer {
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type ParticipantServer = ListeningServer;
 
 export async function startParticipantServer(o: ParticipantServerOptions): Promise<ParticipantServer> {
   const server = newServer();
@@ -51,7 +41,7 @@ export async function startParticipantServer(o: ParticipantServerOptions): Promi
     },
   };
   server.addService(ParticipantService, handlers);
-  const port = await bindServer(server, o.host ?? "127.0.0.1", o.port ?? 0, o.tls);
+  const port = await bindServer(server, o);
   let closing: Promise<void> | undefined;
   return { port, close: () => (closing ??= shutdownServer(server)) };
 }

@@ -129,7 +129,7 @@ describe("sequencer server", () => {
   it("a request unanswered by its deadline fails with timeout", async (t) => {
     const server = newServer();
     server.addService(SequencerService, { session: () => {}, status: () => {} });
-    const port = await bindServer(server, "127.0.0.1", 0, undefined);
+    const port = await bindServer(server, {});
     t.after(() => shutdownServer(server));
     const tokens = source([`127.0.0.1:${port}`], { deadlineMs: 150 });
     const started = Date.now();
@@ -154,7 +154,7 @@ describe("sequencer server", () => {
         status: () => {},
       };
       server.addService(SequencerService, handlers);
-      ports.push(await bindServer(server, "127.0.0.1", 0, undefined));
+      ports.push(await bindServer(server, {}));
       t.after(() => shutdownServer(server));
     }
     const tokens = source([`127.0.0.1:${ports[0]}`]);

@@ -100,7 +100,7 @@ describe("the SMR Session stream", { timeout: 60_000 }, () => {
       },
     } as SmrHandlers;
     server.addService(SmrService, handlers);
-    const port = await bindServer(server, "127.0.0.1", 0, undefined);
+    const port = await bindServer(server, {});
     closers.push(() => shutdownServer(server));
     const stub = new makeSmrClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
     closers.push(() => stub.close());
