@@ -18,6 +18,7 @@ import { checkMark, checkSpace } from "../core/validate.ts";
 import { shortReason } from "./grpc-reason.ts";
 import type { AcceptorLink, Transport } from "./link.ts";
 import { WatchFeed } from "./watch-feed.ts";
+import { OncePerTurn } from "./once-per-turn.ts";
 
 /** An operational failure (timeout, unavailable, unknown space, bad input...). */
 export class WorError extends Error {
@@ -57,7 +58,7 @@ export class WorClient {
   private nextWatch = WATCH_ID_BASE;
   /** Frames taken from the core, per acceptor, waiting for the flush. */
   private readonly outbox: ClientFrame[][] = [];
-  private flushQueued = false;
+  private readonly flusher = new OncePerTurn(() => this.flush());
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private closed = false;
@@ -245,13 +246,8 @@ export class WorClient {
   }
 
   private scheduleFlush(): void {
-    if (this.flushQueued || this.closed) return;
-    this.flushQueued = true;
     // After every microtask has run: all ops issued in this turn leave in one envelope per acceptor.
-    setImmediate(() => {
-      this.flushQueued = false;
-      this.flush();
-    });
+    if (!this.closed) this.flusher.schedule();
   }
 
   private flush(): void {

@@ -13,6 +13,7 @@ import type { CodecError, Decoded } from "../../proto/codec-kernel.ts";
 import { exhaustCall } from "./grpc-serving.ts";
 import type { BudgetMember, SessionBudget } from "./session-budget.ts";
 import { StreamWriter } from "./stream-writer.ts";
+import { OncePerTurn } from "./once-per-turn.ts";
 
 const REQUEST_SESSION_LIMITS = Object.freeze({
   /** Requests one session may have in flight; beyond, new ones fail at once (`busy`). */
@@ -44,7 +45,7 @@ export class RequestSession<F, R> {
   private readonly writer: StreamWriter<R>;
   private readonly member: BudgetMember;
   private outbox: R[] = [];
-  private flushing = false;
+  private readonly flusher = new OncePerTurn(() => this.flush());
   private inFlight = 0;
   private ending = false;
   closed = false;
@@ -111,13 +112,10 @@ export class RequestSession<F, R> {
   private reply(frame: R): void {
     if (this.closed) return;
     this.outbox.push(frame);
-    if (this.flushing) return;
-    this.flushing = true;
-    setImmediate(() => this.flush());
+    this.flusher.schedule();
   }
 
   private flush(): void {
-    this.flushing = false;
     const frames = this.outbox;
     this.outbox = [];
     if (!this.closed) this.writer.push(frames);
@@ -125,6 +123,6 @@ export class RequestSession<F, R> {
   }
 
   private maybeEnd(): void {
-    if (this.ending && !this.closed && this.inFlight === 0 && !this.flushing) this.writer.end();
+    if (this.ending && !this.closed && this.inFlight === 0 && !this.flusher.scheduled) this.writer.end();
   }
 }

@@ -26,6 +26,7 @@ import { type ActiveSequencer, type GrantRequest, type LogResult, logFail } from
 import type { Grant } from "../core/tokens.ts";
 import type { TokenSource } from "./token-source.ts";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
+import { OncePerTurn } from "../../../wor/node/once-per-turn.ts";
 
 export const REMOTE_TOKEN_DEFAULTS = Object.freeze({
   /** A grant not answered by then fails with `timeout`, and the source gives up on that sequencer. */
@@ -76,7 +77,7 @@ export class RemoteTokenSource implements TokenSource {
   private hops = 0;
   private attempt = 0;
   private nextId = 1;
-  private flushScheduled = false;
+  private readonly flusher = new OncePerTurn(() => this.flush());
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly deadlineMs: number;
@@ -102,10 +103,7 @@ export class RemoteTokenSource implements TokenSource {
       const timer = setTimeout(() => this.missed(id), this.deadlineMs);
       this.pending.set(id, { frame, timer, resolve });
       this.unsent.push(frame);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.flusher.schedule();
     });
   }
 
@@ -132,7 +130,6 @@ export class RemoteTokenSource implements TokenSource {
   }
 
   private flush(): void {
-    this.flushScheduled = false;
     if (this.closed || this.unsent.length === 0) return;
     if (!this.stream) {
       if (!this.retry) this.open();

@@ -20,6 +20,7 @@ import { claimEpoch } from "../core/epoch.ts";
 import type { LogRecord } from "../core/items.ts";
 import { PLAYER_DEFAULTS, type PlayerConfig, PlayerCore, type PlayerStop } from "../core/player-core.ts";
 import { type DeliveryStream, ShardLinks } from "./shard-link.ts";
+import { OncePerTurn } from "../../../wor/node/once-per-turn.ts";
 
 export type PlayerTuning = Omit<PlayerConfig, "epoch" | "player" | "group" | "shards">;
 
@@ -66,7 +67,7 @@ export class LogPlayer {
   private readonly streams = new Map<number, { readonly id: number; readonly stream: DeliveryStream }>();
   private readonly abort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
-  private kicked = false;
+  private readonly pumper = new OncePerTurn(() => this.pump());
   private closed = false;
   private trimming = false;
   private trimWanted: number | undefined;
@@ -116,12 +117,7 @@ export class LogPlayer {
 
   /** Pump once soon (coalescing the inputs that arrive meanwhile into one batch per shard). */
   private kick(): void {
-    if (this.kicked || this.closed) return;
-    this.kicked = true;
-    setImmediate(() => {
-      this.kicked = false;
-      this.pump();
-    });
+    if (!this.closed) this.pumper.schedule();
   }
 
   private pump(): void {

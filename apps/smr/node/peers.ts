@@ -13,6 +13,7 @@ import { StreamWriter } from "../../../wor/node/stream-writer.ts";
 import type { PeerMessage } from "../core/messages.ts";
 import { encodePeerEnvelope } from "../wire/codec.ts";
 import { type SmrClientStub, makeSmrClient } from "../wire/service.ts";
+import { OncePerTurn } from "../../../wor/node/once-per-turn.ts";
 
 interface Link {
   readonly client: SmrClientStub;
@@ -24,7 +25,7 @@ interface Link {
 
 export class PeerLinks {
   private readonly links = new Map<string, Link>();
-  private flushing = false;
+  private readonly flusher = new OncePerTurn(() => this.flush());
   private closed = false;
 
   constructor(
@@ -42,9 +43,7 @@ export class PeerLinks {
       this.links.set(to, link);
     }
     link.outbox.push(msg);
-    if (this.flushing) return;
-    this.flushing = true;
-    setImmediate(() => this.flush());
+    this.flusher.schedule();
   }
 
   close(): void {
@@ -56,7 +55,6 @@ export class PeerLinks {
   }
 
   private flush(): void {
-    this.flushing = false;
     const now = Date.now();
     for (const l of this.links.values()) {
       const msgs = l.outbox;

@@ -21,6 +21,7 @@ import type { SmrStatusReport } from "../wire/codec.ts";
 import { CheckpointStore } from "./checkpoint-store.ts";
 import { fetchSnapshot } from "./fetch.ts";
 import { PeerLinks } from "./peers.ts";
+import { OncePerTurn } from "../../../wor/node/once-per-turn.ts";
 
 export interface ReplicaNodeOptions {
   readonly client: WorClient;
@@ -43,7 +44,7 @@ export class ReplicaNode {
   private readonly waiting = new Map<number, (r: SmrReply) => void>();
   private nextReq = 1;
   private timer: NodeJS.Timeout | undefined;
-  private flushQueued = false;
+  private readonly flusher = new OncePerTurn(() => this.flush());
   private watch: WatchFeed | undefined;
   private closed = false;
 
@@ -120,12 +121,7 @@ export class ReplicaNode {
   }
 
   private schedule(): void {
-    if (this.flushQueued || this.closed) return;
-    this.flushQueued = true;
-    setImmediate(() => {
-      this.flushQueued = false;
-      this.flush();
-    });
+    if (!this.closed) this.flusher.schedule();
   }
 
   private flush(): void {

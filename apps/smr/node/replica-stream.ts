@@ -14,6 +14,7 @@ import type { SmrReply } from "../core/messages.ts";
 import { SMR_LIMITS } from "../core/records.ts";
 import { type SmrReplyFrame, type SmrRequestFrame, decodeReplies, encodeRequests } from "../wire/codec.ts";
 import type { SmrClientStub } from "../wire/service.ts";
+import { OncePerTurn } from "../../../wor/node/once-per-turn.ts";
 
 const REPLICA_STREAM_LIMITS = Object.freeze({
   /** Requests waiting for an answer on one stream; beyond, new ones fail at once as unavailable. */
@@ -54,7 +55,7 @@ export class ReplicaStream {
   private stream: Stream | undefined;
   private readonly pending = new Map<number, Pending>();
   private unsent: SmrRequestFrame[] = [];
-  private flushScheduled = false;
+  private readonly flusher = new OncePerTurn(() => this.flush());
   private nextId = 1;
 
   constructor(
@@ -76,10 +77,7 @@ export class ReplicaStream {
       const timer = setTimeout(() => this.settle(id, cutOff(request.kind, `no answer within ${ms} ms`)), ms);
       this.pending.set(id, { kind: request.kind, stream, timer, resolve });
       this.unsent.push({ ...request, id } as SmrRequestFrame);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.flusher.schedule();
     });
   }
 
@@ -89,7 +87,6 @@ export class ReplicaStream {
   }
 
   private flush(): void {
-    this.flushScheduled = false;
     const frames = this.unsent;
     this.unsent = [];
     this.stream?.writer.push(frames);
