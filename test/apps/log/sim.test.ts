@@ -4,6 +4,7 @@ import { plantBugForTest } from "../../../verify/runtime/planted.ts";
 import { type SimulationOptions, runSeed, simulate } from "../../../verify/sim/kernel/run.ts";
 import { LOG_ALL_FAULTS, LOG_NO_FAULTS, type LogWorldOptions } from "../../../verify/sim/worlds/log-options.ts";
 import { logWorld } from "../../../verify/sim/worlds/log.ts";
+import { assertCleanSweep } from "../../verify/sweep.ts";
 
 const now = () => performance.now();
 const runLogSimulation = (o: SimulationOptions<LogWorldOptions>) => simulate(logWorld, o);
@@ -13,31 +14,23 @@ const SEEDS = Number(process.env.WORM_LOG_SIM_SEEDS ?? 1_000);
 
 test(`${SEEDS} seeds of the whole log stack with every fault on are clean`, () => {
   const s = runLogSimulation({ seeds: { from: 1, to: SEEDS }, now });
-  console.log(`# log sim: ${s.seeds} seeds, ${s.operations} operations, ${s.events} events, ${(s.virtualMs / 1000).toFixed(0)} virtual s in ${(s.ms / 1000).toFixed(1)} s`);
-  console.log(`# probes: ${JSON.stringify(s.probes)}`);
-  console.log(`# outcomes: ${JSON.stringify(s.outcomes)}`);
-  assert.deepEqual(
-    s.failures.map((f) => `${f.seed}: ${f.violations.join("; ")}\n${f.replay}`),
-    [],
-  );
-  assert.equal(s.seeds, SEEDS);
-  for (const p of [
-    "sim.acceptor.crash",
-    "sim.net.partition",
-    "log.sequencer.crash",
-    "log.sequencer.takeover",
-    "log.reader.fillHole",
-    "log.token.prior",
-    "log.seq.captureFoundValues",
-    "log.appender.captureFoundValue",
-    "log.appender.crashBeforeWrite",
-    "log.appender.crashAfterWrite",
-    "log.seq.sealBehind",
-    "log.token.priorFromOtherSequencer",
-  ]) {
-    assert.ok((s.probes[p] ?? 0) > 0, `probe ${p} never reached`);
-  }
-  for (const o of ["append:ok", "scan:ok", "stream:ok", "fill:fill", "fill:entry"]) assert.ok((s.outcomes[o] ?? 0) > 0, `no ${o} outcome`);
+  assertCleanSweep("log sim", s, SEEDS, {
+    probes: [
+      "sim.acceptor.crash",
+      "sim.net.partition",
+      "log.sequencer.crash",
+      "log.sequencer.takeover",
+      "log.reader.fillHole",
+      "log.token.prior",
+      "log.seq.captureFoundValues",
+      "log.appender.captureFoundValue",
+      "log.appender.crashBeforeWrite",
+      "log.appender.crashAfterWrite",
+      "log.seq.sealBehind",
+      "log.token.priorFromOtherSequencer",
+    ],
+    outcomes: ["append:ok", "scan:ok", "stream:ok", "fill:fill", "fill:entry"],
+  });
 });
 
 test("without faults every append succeeds (reads may time out behind buggified slow messages)", () => {

@@ -11,6 +11,7 @@ import { type PlantedBug, plantBugForTest } from "../../../verify/runtime/plante
 import { type SimulationOptions, runSeed, simulate } from "../../../verify/sim/kernel/run.ts";
 import { SMR_NO_FAULTS, type SmrWorldOptions } from "../../../verify/sim/worlds/smr-options.ts";
 import { smrWorld } from "../../../verify/sim/worlds/smr.ts";
+import { assertCleanSweep } from "../../verify/sweep.ts";
 
 const now = () => performance.now();
 const runSmrSimulation = (o: SimulationOptions<SmrWorldOptions>) => simulate(smrWorld, o);
@@ -20,36 +21,28 @@ const SEEDS = Number(process.env.WORM_SMR_SIM_SEEDS ?? 1_000);
 
 test(`${SEEDS} seeds of the SMR with every fault on are clean, and reach the cases they exist for`, () => {
   const s = runSmrSimulation({ seeds: { from: 1, to: SEEDS }, now });
-  console.log(`# smr sim: ${s.seeds} seeds, ${s.operations} operations, ${s.events} events, ${(s.virtualMs / 1000).toFixed(0)} virtual s in ${(s.ms / 1000).toFixed(1)} s`);
-  console.log(`# probes: ${JSON.stringify(s.probes)}`);
-  console.log(`# outcomes: ${JSON.stringify(s.outcomes)}`);
-  assert.deepEqual(
-    s.failures.map((f) => `${f.seed}: ${f.violations.join("; ")}\n${f.replay}`),
-    [],
-  );
-  assert.equal(s.seeds, SEEDS);
-  for (const p of [
-    "sim.acceptor.crash",
-    "sim.net.partition",
-    "sim.net.duplicated",
-    // the leader killed, and another replica's leadership after it
-    "smr.leader.crash",
-    "smr.leader.takeover",
-    "smr.replica.crash",
-    "smr.restart.fromLocalCheckpoint",
-    // a wiped or lagging replica found the log trimmed under it and installed a peer's checkpoint
-    "smr.catchUp.fetch",
-    "smr.catchUp.installed",
-    "smr.catchUp.damagedChunk",
-    // a replica with a state of its own whose log the trim outran: it fetched a newer checkpoint
-    "smr.catchUp.trimOutranState",
-    "smr.checkpoint.stored",
-    // a command in the log twice (a client's retry or eager second request): answered, not applied again
-    "smr.log.commandCopy",
-  ]) {
-    assert.ok((s.probes[p] ?? 0) > 0, `probe ${p} never reached`);
-  }
-  for (const o of ["put:ok", "delete:ok", "get:ok", "getStale:ok"]) assert.ok((s.outcomes[o] ?? 0) > 0, `no ${o} outcome`);
+  assertCleanSweep("smr sim", s, SEEDS, {
+    probes: [
+      "sim.acceptor.crash",
+      "sim.net.partition",
+      "sim.net.duplicated",
+      // the leader killed, and another replica's leadership after it
+      "smr.leader.crash",
+      "smr.leader.takeover",
+      "smr.replica.crash",
+      "smr.restart.fromLocalCheckpoint",
+      // a wiped or lagging replica found the log trimmed under it and installed a peer's checkpoint
+      "smr.catchUp.fetch",
+      "smr.catchUp.installed",
+      "smr.catchUp.damagedChunk",
+      // a replica with a state of its own whose log the trim outran: it fetched a newer checkpoint
+      "smr.catchUp.trimOutranState",
+      "smr.checkpoint.stored",
+      // a command in the log twice (a client's retry or eager second request): answered, not applied again
+      "smr.log.commandCopy",
+    ],
+    outcomes: ["put:ok", "delete:ok", "get:ok", "getStale:ok"],
+  });
   assert.ok((s.buggify["sim.smr.duplicateMessage"] ?? 0) > 0, "no replica message was duplicated");
 });
 

@@ -5,6 +5,7 @@ import { runSeed, simulate } from "../../../verify/sim/kernel/run.ts";
 import { NO_FAULTS } from "../../../verify/sim/kernel/options.ts";
 import { TXN_ALL_FAULTS, type TxnWorldOptions } from "../../../verify/sim/worlds/txn-options.ts";
 import { txnWorld } from "../../../verify/sim/worlds/txn.ts";
+import { assertCleanSweep } from "../../verify/sweep.ts";
 
 const now = () => performance.now();
 /** Seeds in the default run; WORM_TXN_SIM_SEEDS=N runs more. */
@@ -13,28 +14,21 @@ const runTxnSeed = (seed: number, o: Partial<Omit<TxnWorldOptions, "seed">> = {}
 
 test(`${SEEDS} seeds of a bank over WormTX, participants and coordinators crashing at every step, are clean`, () => {
   const s = simulate(txnWorld, { seeds: { from: 1, to: SEEDS }, now });
-  console.log(`# txn sim: ${s.seeds} seeds, ${s.operations} transactions, ${s.events} events, ${(s.virtualMs / 1000).toFixed(0)} virtual s in ${(s.ms / 1000).toFixed(1)} s`);
-  console.log(`# probes: ${JSON.stringify(Object.fromEntries(Object.entries(s.probes).filter(([k]) => k.startsWith("txn."))))}`);
-  console.log(`# outcomes: ${JSON.stringify(s.outcomes)}`);
-  assert.deepEqual(
-    s.failures.map((f) => `${f.seed}: ${f.violations.join("; ")}\n${f.replay}`),
-    [],
-  );
-  assert.equal(s.seeds, SEEDS);
-  for (const p of [
-    "sim.acceptor.crash",
-    "sim.net.partition",
-    "txn.coordinator.crashed",
-    "txn.coordinator.recordSettled",
-    "txn.participant.lateYesRefused",
-    "txn.participant.learnedByWatch",
-    "txn.participant.restartDecided",
-    "txn.recovered.aborted",
-    "txn.recovered.committed",
-  ]) {
-    assert.ok((s.probes[p] ?? 0) > 0, `probe ${p} never reached`);
-  }
-  for (const o of ["commit:committed", "commit:aborted"]) assert.ok((s.outcomes[o] ?? 0) > 100, `too few ${o} outcomes`);
+  assertCleanSweep("txn sim", s, SEEDS, {
+    probes: [
+      "sim.acceptor.crash",
+      "sim.net.partition",
+      "txn.coordinator.crashed",
+      "txn.coordinator.recordSettled",
+      "txn.participant.lateYesRefused",
+      "txn.participant.learnedByWatch",
+      "txn.participant.restartDecided",
+      "txn.recovered.aborted",
+      "txn.recovered.committed",
+    ],
+    outcomes: ["commit:committed", "commit:aborted"],
+    outcomesAbove: 100,
+  }, (p) => p.startsWith("txn."));
 });
 
 test("without faults every coordinator decides every transaction it starts, and most commit", () => {
