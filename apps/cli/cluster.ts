@@ -136,8 +136,19 @@ async function targetOf(input: ConnectionInput): Promise<Target> {
  * The metadata of `space`, which must be of `kind` (and have --segment-size, when given): checked
  * before a command writes anything, so a verb never touches a space of another kind.
  */
+/** The verb that creates a space of an app's kind, for the message about one that does not exist
+ *  (the generic hint, 'worm space create', makes a registers space, which the app then refuses). */
+const CREATE_VERB: Partial<Record<SpaceKind, (space: string) => string>> = {
+  smr: (space) => `worm smr create ${space}`,
+  txn: (space) => `worm txn create --space ${space}`,
+};
+
 export async function openTyped(client: WorClient, target: Target, space: string, kind: SpaceKind): Promise<SpaceMeta> {
-  const meta = await client.openSpace(space, kind);
+  const meta = await client.openSpace(space, kind).catch((e: unknown) => {
+    const create = CREATE_VERB[kind];
+    if (e instanceof WorError && e.code === "unknownSpace" && create) throw usage(`no ${kind} space named ${space}; create it with '${create(space)}'`);
+    throw e;
+  });
   checkGeometry(target, space, meta);
   return meta;
 }

@@ -4,7 +4,7 @@ import { Command, Flag } from "effect/cli";
 import { mapMachine } from "../smr/core/map-machine.ts";
 import { ReplicaNode } from "../smr/node/replica-node.ts";
 import { startSmrServer } from "../smr/node/server.ts";
-import { type ConnectionInput, checkSpaceName, connectionFlags, openClient, resolveTarget } from "./cluster.ts";
+import { type ConnectionInput, checkSpaceName, connectionFlags, openClient, openTyped, resolveTarget } from "./cluster.ts";
 import { operational, usage } from "./errors.ts";
 import { parseListen } from "./node.ts";
 import { serveUntilStopped } from "./serving.ts";
@@ -44,6 +44,7 @@ async function start(c: ServeInput) {
   const token = target.security.token;
   let node: ReplicaNode | undefined;
   try {
+    await openTyped(client, target, smr, "smr");
     node = await ReplicaNode.start({
       client,
       smr,

@@ -48,4 +48,10 @@ test("worm smr: create, serve, propose (a retried key applied once), read, statu
   const bad = await smr("propose", "shop", "frob", "a");
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /^worm: a command is 'put KEY VALUE' or 'delete KEY' \(got "frob a"\)\n$/);
+
+  // A replica of a machine that does not exist: the message names the verb that creates one.
+  const [other] = await freeAddresses(1);
+  const none = await runWorm(["smr", "serve", "nosuch", "--listen", other!, "--replicas", other!, "--data-dir", join(dir, "n"), "--cluster", cluster]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /^worm: no smr space named nosuch; create it with 'worm smr create nosuch'\n$/);
 });

@@ -37,6 +37,9 @@ test("worm txn: status, list --in-doubt and resolve over a cluster of real accep
   const wrongKind = await worm("txn", "status", "1", "--space", "regs");
   assert.equal(wrongKind.code, 2);
   assert.equal(wrongKind.stderr.trim(), "worm: regs is a register space, not a transaction space");
+  const missing = await worm("txn", "status", "1", "--space", "nosuch");
+  assert.equal(missing.code, 2);
+  assert.equal(missing.stderr.trim(), "worm: no txn space named nosuch; create it with 'worm txn create --space nosuch'");
 
   const c = client(t, addresses);
   const stores = await Promise.all(
