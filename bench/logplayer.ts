@@ -15,10 +15,12 @@
  * `--step-seconds`, until a step does not keep up (an append found `--in-flight` appends outstanding,
  * i.e. the log fell behind the rate; an entry was not applied within the drain bound; or the delay
  * p99 exceeded `--keep-up-p99-ms`: the shards' backlog grew); and
- * `logplayer.max_sustained_rate`: the last target rate that kept up. The peer in the same shape:
+ * `logplayer.max_sustained_rate`: the last target rate that kept up. With `--stages true`, the hook
+ * also times when the player's subscription handed it each entry and when its batch reached the
+ * shard, and `logplayer.delivery_stages` splits the main measurement's delay into those legs. The peer in the same shape:
  * bench/peers/nats-delivery.mjs (bench/compare.sh runs both).
  *
- *   node_modules/.bin/tsx bench/logplayer.ts [--rate 10000] [--seconds 5] [--sweep true] [--step-seconds 5]
+ *   npx tsx bench/logplayer.ts [--rate 10000] [--seconds 5] [--sweep true] [--step-seconds 5] [--stages false]
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -28,7 +30,7 @@ import { WormLog } from "../apps/log/node/log-client.ts";
 import { SequencerNode } from "../apps/log/node/sequencer-node.ts";
 import { WorClient } from "../wor/node/client.ts";
 import { grpcTransport } from "../wor/node/grpc-link.ts";
-import { APPLY_TIMES_ENV, ApplyTimes, nowMs } from "./lib/apply-times.ts";
+import { APPLY_TIMES_ENV, ApplyTimes, OFFER_TIMES_ENV, RECEIVE_TIMES_ENV, nowMs } from "./lib/apply-times.ts";
 import { type ProcessCluster, startProcessCluster } from "./lib/cluster.ts";
 import { writeClusterFile } from "./lib/sequencer.ts";
 import { emit, round, summarize } from "./lib/stats.ts";
@@ -46,6 +48,7 @@ const { values: flags } = parseArgs({
     "step-seconds": { type: "string", default: "5" },
     "keep-up-p99-ms": { type: "string", default: "500" },
     "run-max-seconds": { type: "string", default: "600" },
+    stages: { type: "string", default: "false" },
   },
 });
 const RATE = Number(flags.rate);
@@ -85,6 +88,9 @@ const dir = await mkdtemp(join(tmpdir(), "bench-lp-"));
 const clients: WorClient[] = [];
 const procs: WormProcess[] = [];
 const readers: ApplyTimes[] = [];
+/** With --stages: when the player was offered each position, when a shard received it. */
+const stageReaders: { offered?: ApplyTimes; received: ApplyTimes[] } = { received: [] };
+const STAGES = flags.stages === "true";
 let sequencer: SequencerNode | undefined;
 
 interface Phase {
@@ -92,6 +98,8 @@ interface Phase {
   readonly skipped: number;
   readonly undelivered: number;
   readonly delays: number[];
+  /** slot → when its append was acknowledged. */
+  readonly ackedAt: ReadonlyMap<number, number>;
   /** The appends' own latency (issue → acknowledged), p99. */
   readonly appendP99: number;
 }
@@ -108,12 +116,18 @@ try {
   const shards: string[] = [];
   for (let s = 0; s < SHARDS; s++) {
     const times = join(dir, `s${s}.times`);
-    const p = await startWormProcess(["shard", "serve", "--dir", join(dir, `s${s}`), "--listen", "127.0.0.1:0"], { what: `shard ${s}`, preload: HOOK, env: { [APPLY_TIMES_ENV]: times } });
+    const received = join(dir, `s${s}.received`);
+    const env = { [APPLY_TIMES_ENV]: times, ...(STAGES ? { [RECEIVE_TIMES_ENV]: received } : {}) };
+    const p = await startWormProcess(["shard", "serve", "--dir", join(dir, `s${s}`), "--listen", "127.0.0.1:0"], { what: `shard ${s}`, preload: HOOK, env });
     procs.push(p);
     shards.push(`127.0.0.1:${p.ready.port as number}`);
     readers.push(await ApplyTimes.open(times));
+    if (STAGES) stageReaders.received.push(await ApplyTimes.open(received));
   }
-  procs.push(await startWormProcess(["logplayer", "run", "--log", "bench", "--shards", shards.join(","), "--cluster", clusterFile], { what: "player", ready: (l) => l.event === "playing" }));
+  const offered = join(dir, "player.offered");
+  const playerProbe = STAGES ? { preload: HOOK, env: { [OFFER_TIMES_ENV]: offered } } : {};
+  procs.push(await startWormProcess(["logplayer", "run", "--log", "bench", "--shards", shards.join(","), "--cluster", clusterFile], { what: "player", ready: (l) => l.event === "playing", ...playerProbe }));
+  if (STAGES) stageReaders.offered = await ApplyTimes.open(offered);
   sequencer = new SequencerNode({ client: client(), owner: "bench-lp" });
   const log = new WormLog({ client: client(), log: "bench", tokens: sequencer });
   let next = 0; // the bench's entry number, in each payload (so entries differ and spread over the shards)
@@ -174,13 +188,34 @@ try {
       const applied = appliedAt(slot);
       if (applied !== undefined) delays.push(Math.max(0, applied - t));
     }
-    return { achieved: ackedAt.size / secs, skipped, undelivered: ackedAt.size - delays.length, delays, appendP99: summarize(appendMs).p99_ms };
+    return { achieved: ackedAt.size / secs, skipped, undelivered: ackedAt.size - delays.length, delays, ackedAt, appendP99: summarize(appendMs).p99_ms };
   };
   const shape = { shards: SHARDS, entry_bytes: ENTRY_BYTES, processes: "acceptors x3, shards x2, player: each its own" };
 
   await phase(1000, 1); // warm up connections, the JIT, the player's streams
   const main = await phase(RATE, SECONDS);
   emit({ bench: "logplayer.delivery_delay", ...shape, rate_target_per_s: RATE, rate_per_s: round(main.achieved, 0), skipped_at_in_flight_cap: main.skipped, append_p99_ms: main.appendP99, undelivered: main.undelivered, ...summarize(main.delays) });
+
+  if (STAGES) {
+    // The probes flush every 100 ms: one more poll after that, then split each delivered entry's delay.
+    await sleep(2 * POLL_MS);
+    const { offered: o, received: r } = stageReaders;
+    await Promise.all([o!, ...r].map((x) => x.poll()));
+    const receivedAt = (slot: number) => r.map((x) => x.at.get(slot)).find((t) => t !== undefined);
+    const legs = { ack_to_player: [] as number[], player_to_shard: [] as number[], shard_to_durable: [] as number[] };
+    for (const [slot, acked] of main.ackedAt) {
+      const [offer, receive, applied] = [o!.at.get(slot), receivedAt(slot), appliedAt(slot)];
+      if (offer === undefined || receive === undefined || applied === undefined) continue;
+      legs.ack_to_player.push(offer - acked);
+      legs.player_to_shard.push(receive - offer);
+      legs.shard_to_durable.push(applied - receive);
+    }
+    const leg = (ms: number[]) => {
+      const { n, p50_ms, p99_ms } = summarize(ms);
+      return { n, p50_ms, p99_ms };
+    };
+    emit({ bench: "logplayer.delivery_stages", ...shape, rate_target_per_s: RATE, ack_to_player: leg(legs.ack_to_player), player_to_shard: leg(legs.player_to_shard), shard_to_durable: leg(legs.shard_to_durable) });
+  }
 
   if (flags.sweep === "true") {
     let kept = 0;
@@ -197,7 +232,7 @@ try {
 } finally {
   sequencer?.close();
   for (const p of procs.reverse()) await p.stop();
-  for (const r of readers) await r.close();
+  for (const r of [...readers, ...stageReaders.received, ...(stageReaders.offered ? [stageReaders.offered] : [])]) await r.close();
   for (const c of clients) c.close();
   await cluster?.stop();
   await rm(dir, { recursive: true, force: true });

@@ -8,8 +8,10 @@
 import { type FileHandle, open } from "node:fs/promises";
 
 export const APPLY_RECORD_BYTES = 16;
-/** The environment variable naming the file a shard process appends its apply times to. */
+/** The environment variables naming the files the probes of bench/lib/apply-times-hook.ts append to. */
 export const APPLY_TIMES_ENV = "WORM_BENCH_APPLY_TIMES";
+export const RECEIVE_TIMES_ENV = "WORM_BENCH_RECEIVE_TIMES";
+export const OFFER_TIMES_ENV = "WORM_BENCH_OFFER_TIMES";
 
 /** Milliseconds on the machine-wide monotonic clock (not since this process started). */
 export const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
