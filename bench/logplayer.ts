@@ -33,7 +33,7 @@ import { grpcTransport } from "../wor/node/grpc-link.ts";
 import { APPLY_TIMES_ENV, ApplyTimes, OFFER_TIMES_ENV, RECEIVE_TIMES_ENV, nowMs } from "./lib/apply-times.ts";
 import { type ProcessCluster, startProcessCluster } from "./lib/cluster.ts";
 import { writeClusterFile } from "./lib/sequencer.ts";
-import { emit, round, summarize } from "./lib/stats.ts";
+import { emit as emitLine, round, summarize } from "./lib/stats.ts";
 import { type WormProcess, killAllWormProcesses, startWormProcess } from "./lib/worm-process.ts";
 
 const { values: flags } = parseArgs({
@@ -77,6 +77,8 @@ const abort = (why: string) => {
   stopping.abort();
   killAllWormProcesses();
 };
+/** A stopped run reports nothing (its numbers would be of a cut-short measurement). */
+const emit = (record: Record<string, unknown>) => stopping.signal.aborted || emitLine(record);
 const watchdog = setTimeout(() => abort(`ran past --run-max-seconds ${flags["run-max-seconds"]}`), Number(flags["run-max-seconds"]) * 1000);
 watchdog.unref();
 process.once("SIGINT", () => abort("SIGINT"));

@@ -209,6 +209,7 @@ async function main() {
     for (let s = 0; s < SHARDS; s++) {
       const child = fork(SELF, ["shard", String(s), join(dbDir, `s${s}`), dir, String(runMaxMs)], { serialization: "advanced" });
       children.push(child);
+      child.on("error", (e) => process.stderr.write(`nats shard ${s}: ${e.message}\n`));
       exited.push(new Promise((r) => child.once("exit", r)));
       await new Promise((ready, fail) => {
         child.on("message", (m) => {
@@ -261,7 +262,8 @@ async function main() {
       for (const [i, t] of ackedAt) if (appliedAt.has(i)) delays.push(Math.max(0, appliedAt.get(i) - t));
       return { achieved: ackedAt.size / secs, skipped, undelivered: ackedAt.size - delays.length, delays, appendP99: summarize(appendMs).p99_ms };
     };
-    const emit = (o) => process.stdout.write(`${JSON.stringify({ peer: PEER, ...o })}\n`);
+    /** A stopped run reports nothing (its numbers would be of a cut-short measurement). */
+    const emit = (o) => aborted || process.stdout.write(`${JSON.stringify({ peer: PEER, ...o })}\n`);
     const shape = { shards: SHARDS, entry_bytes: ENTRY_BYTES, processes: "nats-server x3, shards x2: each its own" };
 
     await phase(1000, 1); // warm up
@@ -280,7 +282,7 @@ async function main() {
       }
       emit({ bench: "logplayer.max_sustained_rate", ...shape, rate_per_s: kept, keep_up: `no publish skipped at the in-flight cap (${IN_FLIGHT}), all delivered, p99 <= ${KEEP_UP_P99_MS} ms`, step_seconds: Number(flags["step-seconds"]) });
     }
-    for (const c of children) if (c.connected) c.send("stop");
+    for (const c of children) if (c.connected) c.send("stop", () => {}); // one already gone: its exit is awaited below
     const grace = setTimeout(() => {
       for (const c of children) c.kill("SIGKILL");
     }, STOP_GRACE_MS);
