@@ -20,7 +20,7 @@
 // JSON lines like ours, with "peer": logplayer.delivery_delay, logplayer.sweep_step, logplayer.max_sustained_rate.
 //   WORM_PEERS=/path/to/peers node_modules/.bin/node bench/peers/nats-delivery.mjs [--rate 10000] [--seconds 5] [--sweep true]
 import { fork, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -42,6 +42,15 @@ const SELF = fileURLToPath(import.meta.url);
 
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** The process runs (Linux: exists and is not a zombie). */
+const running = (pid) => {
+  if (pid === undefined) return false;
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+  } catch {
+    return false;
+  }
+};
 
 /** The harness's directory from WORM_PEERS (its compare.sh, or the directory itself). */
 function peersDir() {
@@ -169,7 +178,16 @@ async function main() {
     if (cleaned) return;
     cleaned = true;
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    const pids = [1, 2, 3].map((n) => {
+      try {
+        return Number(readFileSync(join(natsDir, `n${n}.pid`), "utf8"));
+      } catch {
+        return undefined;
+      }
+    });
     cluster("stop");
+    // nats-cluster.sh stop only signals: wait (bounded) until the servers have exited, so the ports are free after us.
+    for (let waited = 0; waited < STOP_GRACE_MS && pids.some(running); waited += 100) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
     rmSync(natsDir, { recursive: true, force: true });
     rmSync(dbDir, { recursive: true, force: true });
   };
