@@ -17,7 +17,7 @@ export interface LogPlayerFaults extends LogFaults {
   readonly frameDuplicate: number;
 }
 
-export const LOGPLAYER_ALL_FAULTS: LogPlayerFaults = {
+const LOGPLAYER_ALL_FAULTS: LogPlayerFaults = {
   ...LOG_ALL_FAULTS,
   shardCrash: 0.01,
   playerCrash: 0.004,

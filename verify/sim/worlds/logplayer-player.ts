@@ -3,7 +3,8 @@
  * is in a real process: a simulated process (a real WOR client core) that claims the next epoch of
  * the player group with the real `claimEpoch` over the simulated acceptors, then drives the real
  * `PlayerCore` on virtual time: delivery streams to the shards (through the world), the log's
- * subscription (the log's `tail` and `readSettled` from where the core says, polling), re-reads of a
+ * subscription from where the core says (reads into the log's in-order buffer, filling holes past
+ * the hole timeout, as apps/log/node/subscription.ts does), re-reads (`readSettled`) of a
  * shard that fell behind, trims (checked, see the world), and wake-ups at `nextWakeup()`.
  *
  * A frozen player (a zombie: SIGSTOP) takes no input and sends nothing; what reaches it meanwhile
@@ -13,13 +14,12 @@ import type { DeliveryObserver } from "../../../apps/logplayer/core/invariants.t
 import { claimEpoch } from "../../../apps/logplayer/core/epoch.ts";
 import { type PlayerFrame, type ShardReply, logRecordsOf } from "../../../apps/logplayer/core/items.ts";
 import { PLAYER_DEFAULTS, PlayerCore } from "../../../apps/logplayer/core/player-core.ts";
-import type { ReadConfig, SettledRead } from "../../../apps/log/core/read.ts";
-import { readSettled } from "../../../apps/log/core/read.ts";
+import { InOrder } from "../../../apps/log/core/in-order.ts";
+import { type ReadConfig, type SlotRead, fill, readSettled, readSlots } from "../../../apps/log/core/read.ts";
 import { type LogGen, type LogResult, logOk } from "../../../apps/log/core/steps.ts";
 import { probe } from "../../runtime/probe.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { SimProcess } from "../kernel/process.ts";
-import { tail } from "./log-workload.ts";
 import { LOG_NAME } from "./log-sequencer.ts";
 import { type LogPlayerWorldOptions, PLAYER_GROUP } from "./logplayer-options.ts";
 
@@ -31,8 +31,10 @@ export interface PlayerHost {
   /** The shards' names, in routing order. */
   readonly shardNames: readonly string[];
   readonly readCfg: ReadConfig;
-  /** Appends are over for good (healed, none pending): a subscription at the tail may end. */
-  logDone(): boolean;
+  /** Appends are over for good (healed, none pending). */
+  appendsOver(): boolean;
+  /** One past the last entry chosen in the log (the world's ghost). */
+  readonly logEnd: number;
   /** Delivery streams: open one (a new session), send on it, close it. */
   open(player: SimPlayer, shard: number, stream: number): void;
   send(player: SimPlayer, shard: number, stream: number, frame: PlayerFrame): void;
@@ -41,6 +43,8 @@ export interface PlayerHost {
 
 /** Pause before a failed epoch claim or subscription read is tried again. */
 const RETRY_MS = 50;
+/** Slots the subscription holds ahead of the next one to deliver. */
+const SUBSCRIPTION_HELD_MAX = 1_024;
 
 export class SimPlayer {
   readonly proc: SimProcess;
@@ -50,8 +54,8 @@ export class SimPlayer {
   stopped = false;
   private inbox: (() => void)[] = [];
   private wakeAt: number | undefined;
-  /** The next position the subscription reads (undefined: not subscribed). */
-  private cursor: number | undefined;
+  /** The subscription's in-order buffer (undefined: not subscribed). */
+  private order: InOrder | undefined;
 
   constructor(
     private readonly h: PlayerHost,
@@ -142,7 +146,7 @@ export class SimPlayer {
     }
     if (out.subscribe !== undefined) {
       k.outcome("subscribe:ok");
-      this.cursor = out.subscribe;
+      this.order = new InOrder(out.subscribe, SUBSCRIPTION_HELD_MAX);
       this.poll();
     }
     if (out.stopped) {
@@ -163,20 +167,24 @@ export class SimPlayer {
     });
   }
 
-  /** One round of the subscription: the tail, then the settled slots from the cursor up to it. */
+  /** One round of the subscription, as apps/log/node/subscription.ts follows the log (without its
+   *  pushes, which only make it sooner): read the slots from the next one undelivered into the
+   *  in-order buffer and deliver what is ready; a hole stuck below later values past the hole timeout
+   *  is filled. */
   private poll(): void {
-    if (!this.alive) return;
+    const order = this.order;
+    if (!this.alive || !order) return;
     const cfg = this.h.readCfg;
-    const from = this.cursor!;
-    function* round(): LogGen<LogResult<{ readonly tail: number; readonly reads: readonly SettledRead[] }>> {
-      const t = yield* tail();
-      if (!t.ok) return t;
-      const to = Math.min(t.value, from + cfg.readChunkMax);
-      if (to <= from) return logOk({ tail: t.value, reads: [] });
-      const r = yield* readSettled(cfg, from, to);
-      return r.ok ? logOk({ tail: t.value, reads: r.value }) : r;
+    // Appends were over before this round read: once it is past the log's last entry, it ends.
+    const over = this.h.appendsOver();
+    const stuck = order.stuck();
+    const hole = stuck !== undefined && this.h.k.now - stuck.since >= cfg.holeTimeoutMs ? stuck.slot : undefined;
+    function* fillHole(slot: number): LogGen<LogResult<readonly SlotRead[]>> {
+      const f = yield* fill(cfg, slot);
+      return f.ok ? logOk([f.value]) : f;
     }
-    this.h.k.procs.start(this.proc, round(), (r) =>
+    const round = hole !== undefined ? fillHole(hole) : readSlots(cfg, order.next, order.next + cfg.readChunkMax);
+    this.h.k.procs.start(this.proc, round, (r) =>
       this.input(() => {
         const k = this.h.k;
         if (!r.ok) {
@@ -184,11 +192,15 @@ export class SimPlayer {
           k.later(RETRY_MS, () => this.poll());
           return;
         }
-        for (const rec of logRecordsOf(r.value.reads)) this.core!.offer(rec);
-        this.cursor = from + r.value.reads.length;
-        if (r.value.reads.length > 0) k.later(1, () => this.poll());
-        else if (this.h.logDone()) k.record(`${this.proc.label} subscription ends at the tail ${r.value.tail}`);
-        else k.later(cfg.pollMs, () => this.poll());
+        if (hole !== undefined) probe("logplayer.subscription.filledHole");
+        for (const s of r.value) {
+          if (s.kind === "trimmed") order.skipTo(s.slot + 1);
+          else if (s.kind !== "unwritten") order.offer(s, k.now);
+        }
+        const got = order.take(k.now);
+        for (const rec of logRecordsOf(got)) this.core!.offer(rec);
+        if (over && order.next >= this.h.logEnd && !order.stuck()) k.record(`${this.proc.label} subscription ends at ${order.next}`);
+        else k.later(got.length > 0 ? 1 : cfg.pollMs, () => this.poll());
       }),
     );
   }

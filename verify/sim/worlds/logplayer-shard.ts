@@ -56,7 +56,10 @@ export class SimShard {
   /** A frame of delivery stream `session` reaches the shard. */
   receive(session: number, frame: PlayerFrame): void {
     const core = this.core;
-    if (!core) return this.h.k.record(`drop>${this.name} ${frame.kind}`);
+    if (!core) {
+      this.h.k.record(`drop>${this.name} ${frame.kind}`);
+      return;
+    }
     const before = core.applied;
     const epoch = core.epoch;
     const { duplicates, watermarks } = core.counters;

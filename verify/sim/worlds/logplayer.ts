@@ -71,8 +71,10 @@ class LogPlayerWorld implements World, PlayerHost, ShardHost {
   private readonly players: SimPlayer[] = [];
   private readonly sessions = new Map<number, Session>();
   /** Player → shard → its open session. */
-  private readonly open_ = new Map<SimPlayer, Map<number, number>>();
+  private readonly streamsOf = new Map<SimPlayer, Map<number, number>>();
   private nextSession = 1;
+  /** One past the last entry chosen. */
+  private end = 0;
 
   constructor(
     readonly k: Kernel,
@@ -83,7 +85,7 @@ class LogPlayerWorld implements World, PlayerHost, ShardHost {
     this.chosen = new ChosenSlots(LOG_NAME, k.quorum);
     this.shardNames = Array.from({ length: o.shards }, (_, s) => `s${s}`);
     this.shards = this.shardNames.map((name, s) => new SimShard(s, name, this));
-    this.readCfg = { log: LOG_NAME, segmentSize: o.segmentSize, holeTimeoutMs: 150, pollMs: 20, readChunkMax: 8, retryMs: 20 };
+    this.readCfg = { log: LOG_NAME, segmentSize: o.segmentSize, holeTimeoutMs: 150, pollMs: 20, readChunkMax: 32, retryMs: 20 };
   }
 
   get pending(): number {
@@ -116,27 +118,30 @@ class LogPlayerWorld implements World, PlayerHost, ShardHost {
   }
 
   // ---- PlayerHost. ----
-  logDone(): boolean {
+  appendsOver(): boolean {
     return this.k.healed && this.log.pending === 0;
+  }
+  get logEnd(): number {
+    return this.end;
   }
 
   open(player: SimPlayer, shard: number, stream: number): void {
     const session = this.nextSession++;
     this.sessions.set(session, { player, shard, stream });
-    let mine = this.open_.get(player);
-    if (!mine) this.open_.set(player, (mine = new Map()));
+    let mine = this.streamsOf.get(player);
+    if (!mine) this.streamsOf.set(player, (mine = new Map()));
     mine.set(shard, session);
   }
 
   send(player: SimPlayer, shard: number, stream: number, frame: PlayerFrame): void {
-    const session = this.open_.get(player)?.get(shard);
+    const session = this.streamsOf.get(player)?.get(shard);
     if (session === undefined || this.sessions.get(session)?.stream !== stream) return;
     const to = this.shards[shard]!;
     this.transmit(player.name, to.name, `${frame.kind}@${session}`, () => to.receive(session, frame));
   }
 
   close(player: SimPlayer, shard: number, stream: number): void {
-    const mine = this.open_.get(player);
+    const mine = this.streamsOf.get(player);
     const session = mine?.get(shard);
     if (session === undefined || this.sessions.get(session)?.stream !== stream) return;
     this.sessions.delete(session);
@@ -180,6 +185,7 @@ class LogPlayerWorld implements World, PlayerHost, ShardHost {
       if (!read.ok || read.value.kind !== "entry" || this.records.has(v.slot)) continue;
       const record = logRecordOf(v.slot, read.value.entry);
       this.records.set(v.slot, record);
+      this.end = Math.max(this.end, v.slot + 1);
       this.observer.logged(record);
     }
   }
@@ -227,12 +233,13 @@ class LogPlayerWorld implements World, PlayerHost, ShardHost {
     this.log.healed?.();
     for (const s of this.shards) s.restart();
     for (const p of this.players) p.thaw();
-    const newest = this.players[this.players.length - 1];
-    if (!newest?.proc.alive) this.startPlayer();
+    this.startPlayer();
   }
 
+  /** A new player (the next epoch), unless the newest one plays on (neither dead, stopped nor frozen). */
   private startPlayer(): void {
-    if (this.k.healed && this.players.some((p) => p.proc.alive && !p.stopped)) return;
+    const newest = this.players[this.players.length - 1];
+    if (newest?.alive && !newest.frozen) return;
     this.players.push(new SimPlayer(this, `pl${this.players.length + 1}`));
   }
 
@@ -241,7 +248,7 @@ class LogPlayerWorld implements World, PlayerHost, ShardHost {
     for (const [id, s] of [...this.sessions]) {
       if (!which(s, id)) continue;
       this.sessions.delete(id);
-      this.open_.get(s.player)?.delete(s.shard);
+      this.streamsOf.get(s.player)?.delete(s.shard);
       this.k.later(1 + this.k.prng.int(5), () => s.player.streamDown(s.shard, s.stream));
     }
   }
