@@ -40,6 +40,8 @@ test(`${SEEDS} seeds of LogPlayer delivering the shared log, every fault on, are
         "logplayer.shard.crash",
         "logplayer.shard.restartCaughtUp",
         "logplayer.player.crash",
+        // a player crashed while it claimed its epoch (its allocation may have landed)
+        "logplayer.player.crashClaiming",
         // a frozen player, replaced, thawed and fenced
         "logplayer.player.freeze",
         "logplayer.zombie.thawed",

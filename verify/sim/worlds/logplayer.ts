@@ -210,13 +210,14 @@ class LogPlayerWorld implements World, PlayerHost, ShardHost {
       k.later(20 + k.prng.int(FAULT_MS_MAX), () => shard.restart());
     }
     const newest = this.players[this.players.length - 1];
-    if (newest?.alive && newest.core && !newest.frozen) {
+    if (newest?.alive && !newest.frozen) {
+      // A crash may come while the player still claims its epoch (its allocation may land or not).
       if (k.prng.chance(f.playerCrash)) {
-        probe("logplayer.player.crash");
+        probe(newest.core ? "logplayer.player.crash" : "logplayer.player.crashClaiming");
         k.procs.kill(newest.proc);
         this.breakStreams((s) => s.player === newest);
         k.later(20 + k.prng.int(FAULT_MS_MAX), () => this.startPlayer());
-      } else if (k.prng.chance(f.playerFreeze)) {
+      } else if (newest.core && k.prng.chance(f.playerFreeze)) {
         probe("logplayer.player.freeze");
         newest.freeze(100 + k.prng.int(FAULT_MS_MAX));
         this.startPlayer();
