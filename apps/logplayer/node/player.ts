@@ -11,18 +11,14 @@
  * An entry's routing keys are its stream tags, or, without any, its payload (apps/logplayer/README.md).
  */
 import { randomUUID } from "node:crypto";
-import type { LogEntry } from "../../log/core/entry.ts";
-import type { SettledRead } from "../../log/core/read.ts";
 import type { WormLog } from "../../log/node/log-client.ts";
 import { WorError, type WorClient } from "../../../wor/node/client.ts";
 import { delay, drive } from "../../../wor/node/driver.ts";
 import { claimEpoch } from "../core/epoch.ts";
-import type { LogRecord } from "../core/items.ts";
-import { PLAYER_DEFAULTS, type PlayerConfig, PlayerCore, type PlayerStop } from "../core/player-core.ts";
+import { logRecordOf, logRecordsOf } from "../core/items.ts";
+import { PLAYER_DEFAULTS, type PlayerConfig, PlayerCore, type PlayerStop, type PlayerTuning } from "../core/player-core.ts";
 import { type DeliveryStream, ShardLinks } from "./shard-link.ts";
 import { OncePerTurn } from "../../../wor/node/once-per-turn.ts";
-
-export type PlayerTuning = Omit<PlayerConfig, "epoch" | "player" | "group" | "shards">;
 
 export interface LogPlayerOptions {
   readonly client: WorClient;
@@ -47,17 +43,6 @@ const PLAYER_SHELL_LIMITS = Object.freeze({
   /** Pause before subscribing again after the subscription failed. */
   resubscribeMs: 500,
 });
-
-const utf8 = new TextEncoder();
-
-/** A log entry as the player routes it. */
-const recordOf = (position: number, entry: LogEntry): LogRecord => ({
-  position,
-  keys: entry.streams.length > 0 ? entry.streams.map((l) => utf8.encode(l.tag)) : [entry.payload],
-  payload: entry.payload,
-});
-
-const recordsOf = (reads: readonly SettledRead[]): LogRecord[] => reads.flatMap((r) => (r.kind === "entry" ? [recordOf(r.slot, r.entry)] : []));
 
 export class LogPlayer {
   /** Resolves when the player stops: with why when a shard fenced or refused it, undefined after `stop()`. */
@@ -179,7 +164,7 @@ export class LogPlayer {
           if (this.closed) return;
           next = r.slot + 1;
           if (r.kind !== "entry") continue;
-          this.core.offer(recordOf(r.slot, r.entry));
+          this.core.offer(logRecordOf(r.slot, r.entry));
           this.kick();
         }
       } catch (e) {
@@ -194,7 +179,7 @@ export class LogPlayer {
     this.o.log.readRange(from, to).then(
       (reads) => {
         if (this.closed) return;
-        this.core.reread(shard, id, recordsOf(reads));
+        this.core.reread(shard, id, logRecordsOf(reads));
         this.kick();
       },
       () => {
