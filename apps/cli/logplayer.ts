@@ -55,14 +55,15 @@ const run = Command.make(
       const group = groupOf(c.group, checkSpaceName(c.log));
       const name = Option.getOrUndefined(c.name);
       if (name !== undefined && (name.length === 0 || name.length > 128 || /\s/.test(name))) throw usage("--name must be 1-128 characters without whitespace");
-      const stop = await withLog(c.conn, c.log, c.sequencer, { kind: "read" }, async ({ log, client }) => {
-        const player = await LogPlayer.start({ client, log, group, shards, tuning: { trimEvery: c.trimEvery }, ...(name ? { player: name } : {}), onEvent: (e) => printJson(e) });
+      const stop = await withLog(c.conn, c.log, c.sequencer, { kind: "read" }, async ({ log, client, target }) => {
+        const player = await LogPlayer.start({ client, log, group, shards, security: target.security, tuning: { trimEvery: c.trimEvery }, ...(name ? { player: name } : {}), onEvent: (e) => printJson(e) });
         signal.addEventListener("abort", () => player.stop(), { once: true });
         markServing();
         printJson({ event: "playing", epoch: player.epoch, group, log: c.log, shards });
         return player.done;
       });
       if (!stop) return printJson({ event: "stopped" });
+      if (stop.reason === "unauthenticated") throw new CliFailure(stop.message, EXIT.usage);
       if (stop.reason === "fenced") throw new CliFailure(`fenced: shard ${shards[stop.shard]} serves epoch ${stop.epoch} of player group ${group}, a newer player took over`, EXIT.refused);
       throw new CliFailure(`refused: shard ${shards[stop.shard]}: ${stop.message}`, EXIT.usage);
     }),
@@ -71,8 +72,8 @@ const run = Command.make(
 const status = Command.make("status", { log: logFlag, shards: shardsFlag, sequencer: sequencerFlag, json, conn: connectionFlags }, (c) =>
   task(async () => {
     const shards = shardList(c.shards);
-    const tail = await withLog(c.conn, c.log, c.sequencer, { kind: "read" }, ({ log }) => log.tail());
-    const links = new ShardLinks(shards);
+    const { tail, security } = await withLog(c.conn, c.log, c.sequencer, { kind: "read" }, async ({ log, target }) => ({ tail: await log.tail(), security: target.security }));
+    const links = new ShardLinks(shards, security);
     const rows = await Promise.all(
       shards.map((address, i) =>
         links.status(i, LOGPLAYER_CLI_LIMITS.statusTimeoutMs).then(
