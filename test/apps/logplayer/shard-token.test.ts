@@ -50,7 +50,8 @@ test("a shard with a token refuses a player and reads without it, and serves the
     await assert.rejects(links.read(0, 0, 10, 2_000), { message: refused }, `read with ${token ?? "no"} token`);
     links.close();
     const p = await play(token);
-    const stop = await p.done;
+    t.after(() => p.stop());
+    const stop = await Promise.race([p.done, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`a player with ${token ?? "no"} token still runs after 5 s`)), 5_000).unref())]);
     assert.equal(stop?.reason, "unauthenticated", `a player with ${token ?? "no"} token stops`);
     assert.match(stop?.message ?? "", refused);
     assert.equal(store.state.applied, -1, "the shard applied nothing for it");
