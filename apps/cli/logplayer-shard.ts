@@ -1,4 +1,5 @@
 
+import * as Option from "effect/Option";
 import { Argument, Command, Flag } from "effect/cli";
 import { READ_LIMITS } from "../logplayer/wire/codec.ts";
 import { ShardLinks } from "../logplayer/node/shard-link.ts";
@@ -27,10 +28,13 @@ interface Serving {
   readonly failed: Promise<never>;
 }
 
-async function start(c: { dir: string; listen: string; sec: SecurityInput }): Promise<Serving> {
+/** A shard serves with the cluster's certificate and token: the client-side TLS flags do not apply. */
+const serveSecurityFlags = { cluster: securityFlags.cluster, token: securityFlags.token };
+
+async function start(c: { dir: string; listen: string; sec: Pick<SecurityInput, keyof typeof serveSecurityFlags> }): Promise<Serving> {
   const where = parseListen(c.listen);
   // The cluster's certificate and token, as its acceptors serve with them (none without a cluster file).
-  const { security, source } = await resolveSecurity(c.sec);
+  const { security, source } = await resolveSecurity({ ...c.sec, tlsCa: Option.none(), tlsCert: Option.none(), tlsKey: Option.none() });
   const tls = await clusterTls({ source });
   let store: ShardStore;
   try {
@@ -65,7 +69,7 @@ const serve = Command.make(
   {
     dir: Flag.String("dir").pipe(Flag.withDescription("the shard's store (created on first use)")),
     listen: Flag.String("listen").pipe(withDefaultShown("host:port to listen on (port 0: any free port)", "127.0.0.1:0")),
-    sec: securityFlags,
+    sec: serveSecurityFlags,
   },
   (c) =>
     serveUntilStopped({
@@ -78,7 +82,7 @@ const serve = Command.make(
       },
       stopped: () => ({}),
     }),
-).pipe(Command.withDescription("Run a LogPlayer shard on its store over gRPC until SIGINT/SIGTERM; prints a JSON line with its port when it listens"));
+).pipe(Command.withDescription("Run a LogPlayer shard on its store over gRPC until SIGINT/SIGTERM (with a cluster file: its TLS certificate and token); prints a JSON line with its port when it listens"));
 
 const read = Command.make(
   "read",
