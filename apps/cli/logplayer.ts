@@ -82,7 +82,7 @@ const run = Command.make(
         return player.done;
       });
       if (!stop) return printJson({ event: "stopped" });
-      if (stop.reason === "unauthenticated") throw new CliFailure(stop.message, EXIT.usage);
+      if (stop.reason === "unauthenticated") throw new CliFailure(stop.message, EXIT.operational);
       if (stop.reason === "fenced") throw new CliFailure(`fenced: shard ${shards[stop.shard]} serves epoch ${stop.epoch} of player group ${group}, a newer player took over`, EXIT.refused);
       throw new CliFailure(`refused: shard ${shards[stop.shard]}: ${stop.message}`, EXIT.usage);
     }),

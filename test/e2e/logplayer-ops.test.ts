@@ -2,9 +2,10 @@
  * LogPlayer operated as docs/OPERATIONS.md runs a cluster: a cluster file with mutual TLS and a
  * token, three acceptors, two `worm shard serve --cluster F` (served with the cluster's certificate
  * and token). A shard refuses a reader with a wrong token ("shard A refused the token") and a
- * plaintext client; a shard serving another token refuses the player, which exits 2 having applied
- * nothing; with the cluster file they are served. `worm inspect` shows the player group: its epoch, and each shard's applied position, lag
- * and epoch; with a shard stopped it says that shard is unreachable and still exits 0.
+ * plaintext client; a shard serving another token refuses the player, which exits 1 (as a client
+ * whose token the acceptors refuse) having applied nothing; with the cluster file they are served.
+ * `worm inspect` shows the player group: its epoch, and each shard's applied position, lag and
+ * epoch; with a shard stopped it says that shard is unreachable and still exits 0.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -69,7 +70,7 @@ test("LogPlayer shards with the cluster's TLS and token, and the player group in
   const other = procs.start(["shard", "serve", "--dir", join(dir, "other"), ...cluster, "--token", "another-token"]);
   const otherAddress = `127.0.0.1:${(await other.waitForJson((l) => l.event === "listening", 60_000)).port as number}`;
   const intruder = await runWorm(["logplayer", "run", "--log", "wal", "--group", "other", "--shards", otherAddress, ...cluster], { deadlineMs: 60_000 });
-  assert.equal(intruder.code, 2, intruder.stderr);
+  assert.equal(intruder.code, 1, intruder.stderr);
   assert.match(oneLineError(intruder), refused(otherAddress));
   const untouched = await runWorm(["shard", "read", otherAddress, "--json", ...cluster, "--token", "another-token"]);
   assert.equal((JSON.parse(untouched.stdout) as { applied: number }).applied, -1, "the refused player applied nothing");
