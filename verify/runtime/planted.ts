@@ -39,6 +39,10 @@ export const PLANTED_BUGS = [
   /** log sequencer: recovery seals and learns keys from the last two segments only, ignoring the
    *  sealed-below mark and the dedupe window (apps/log/core/recovery.ts). */
   "recoverOnlyLastSegments",
+  /** log sequencer: a tail query is answered at once, without the tail check that no other owner
+   *  allocated a segment above ours, so a sequencer another one recovered over reports a tail below
+   *  appends the other acknowledged (apps/log/core/sequencer.ts). */
+  "unconfirmedTail",
   /** LogPlayer shard: apply an item after `applied` without checking that its `previous` is
    *  `applied` (apps/logplayer/core/shard-core.ts; issue 13). */
   "applyWithoutPrevious",
@@ -84,6 +88,7 @@ const switches: Record<PlantedBug, boolean> = {
   trimBackwards: false,
   appendWithoutSettle: false,
   recoverOnlyLastSegments: false,
+  unconfirmedTail: false,
   applyWithoutPrevious: false,
   ackBeforePersist: false,
   ignoreEpoch: false,

@@ -8,10 +8,17 @@
  *    acknowledged at;
  *  - readers see the same prefix in the same order (each delivery sequence is consistent with the
  *    slot values, in increasing slot order);
- *  - a stream read gives exactly that stream's entries of its range, in log order.
+ *  - a stream read gives exactly that stream's entries of its range, in log order;
+ *  - the tail is linearizable (etcd, Corfu): a tail obtained is above every slot whose append was
+ *    acknowledged before the tail was asked for, so reading up to it sees every such append.
  */
 import { type IdempotencyKey, keyString } from "./entry.ts";
 import type { SettledRead } from "./read.ts";
+
+/** What a tail asked for now must cover: the highest slot acknowledged so far (-1: none). */
+export interface TailAsk {
+  readonly ackedMax: number;
+}
 
 type Held = { readonly kind: "entry"; readonly key: string } | { readonly kind: "fill" };
 
@@ -21,6 +28,8 @@ export class LogObserver {
   private readonly slots = new Map<number, Held>();
   private readonly keySlot = new Map<string, number>();
   private readonly acks = new Map<number, string>();
+  /** The highest slot an append was acknowledged at (-1: none). */
+  private ackedMax = -1;
   private readonly delivered = new Map<string, number>();
   private readonly tagged = new Map<number, readonly string[]>();
 
@@ -50,10 +59,34 @@ export class LogObserver {
     const other = this.acks.get(slot);
     if (other !== undefined && other !== k) out.push(`slot ${slot} acknowledged to both ${other} and ${k}`);
     this.acks.set(slot, k);
+    this.ackedMax = Math.max(this.ackedMax, slot);
     const held = this.slots.get(slot);
     if (held && show(held) !== `entry ${k}`) out.push(`slot ${slot} acknowledged for ${k} but holds ${show(held)}`);
     const at = this.keySlot.get(k);
     if (at !== undefined && at !== slot) out.push(`key ${k} acknowledged at ${slot} but stored at ${at}`);
+    return out;
+  }
+
+  /** A tail is being asked for (before the request leaves). */
+  tailAsked(): TailAsk {
+    return { ackedMax: this.ackedMax };
+  }
+
+  /** The tail `tail` came back for `ask`: above every append acknowledged before it was asked for. */
+  tailObtained(ask: TailAsk, tail: number): string[] {
+    return tail > ask.ackedMax ? [] : [`tail ${tail} obtained after an append was acknowledged at slot ${ask.ackedMax}: a read up to the tail misses it`];
+  }
+
+  /** A read of every slot below `tail` (after the run) returned `got`: every acknowledged append is
+   *  below the tail and among them, holding its entry. */
+  readUpToTail(tail: number, got: readonly SettledRead[]): string[] {
+    const read = new Map(got.map((s) => [s.slot, s]));
+    const out: string[] = [];
+    for (const [slot, k] of [...this.acks].sort(([a], [b]) => a - b)) {
+      const s = read.get(slot);
+      if (slot >= tail) out.push(`acknowledged append ${k} at slot ${slot} is not below the final tail ${tail}`);
+      else if (s?.kind !== "entry" || keyString(s.entry.key) !== k) out.push(`acknowledged append ${k} at slot ${slot}: the read up to the tail gave ${s === undefined ? "nothing" : s.kind === "entry" ? `entry ${keyString(s.entry.key)}` : s.kind}`);
+    }
     return out;
   }
 

@@ -6,6 +6,8 @@
  * moves `from` past that key's last slot, so the bound stays true.
  */
 import { assert } from "../../../verify/runtime/assert.ts";
+import { keyString } from "./entry.ts";
+import { type LogResult, type TokenAsk, logFail } from "./steps.ts";
 
 export class KeyTable {
   private readonly slots = new Map<string, number[]>();
@@ -32,6 +34,22 @@ export class KeyTable {
   /** Every slot noted for key `k`, oldest first. */
   priors(k: string): readonly number[] {
     return this.slots.get(k) ?? [];
+  }
+
+  /** Why these asks get no tokens, if they do not: a key issued `priorsMax` slots already, or a
+   *  retry whose earlier attempts may lie before the table's knowledge (`since` below `from`). */
+  refusal(asks: readonly TokenAsk[], priorsMax: number): LogResult<never> | undefined {
+    for (const a of asks) {
+      const k = keyString(a.key);
+      if (this.priors(k).length >= priorsMax) return logFail("exhausted", `key ${k} was issued ${priorsMax} slots already`);
+      if (a.since !== undefined && a.since < this.start) {
+        return logFail(
+          "exhausted",
+          `key ${k}: an earlier attempt may be at slot ${a.since} or later, but this sequencer knows the keys from slot ${this.start} on (its dedupe window); read the log from slot ${a.since} to look for it`,
+        );
+      }
+    }
+    return undefined;
   }
 
   /** Key `k` was issued, or found chosen, at `slot` (noted in increasing slot order). */

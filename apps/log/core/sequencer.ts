@@ -10,7 +10,9 @@
  * segment whose tokens are all issued `sealAfterMs` later; each claim records in the segment's
  * allocation metadata how far behind it everything is sealed, which bounds the next recovery).
  * An appender fenced by a ballot above ours, or a segment claim lost to another sequencer, makes us
- * recover again with a higher ballot.
+ * recover again with a higher ballot. A tail query (a request with no asks) is answered once a tail
+ * check started after it found no other owner's segment above ours (./tail-check.ts): otherwise we
+ * recover first, so the tail is above every append acknowledged before the query.
  *
  * Standby (./standby.ts): a sequencer that serves at an address finds, when it would recover, whether
  * another one serving elsewhere owns the log's last segment; then it stands by and answers every
@@ -21,16 +23,18 @@
  */
 import { type Ballot, compareBallots } from "../../../paxos/ballot.ts";
 import type { Capture } from "../../../wor/core/results.ts";
-import { type ClaimResult, type SegmentConfig, claim, lastSegment, seal } from "../../../wor/core/segments.ts";
+import { type ClaimResult, type SegmentConfig, claim, seal } from "../../../wor/core/segments.ts";
 import { type RegGen, type RegisterStep, sleep } from "../../../wor/core/steps.ts";
 import { TaskRunner } from "../../../wor/core/tasks.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
 import { FILL_BYTES, isFill, keyString } from "./entry.ts";
 import { KeyTable } from "./key-table.ts";
-import { type Recovered, type RecoveryConfig, recoverSegments } from "./recovery.ts";
+import type { Recovered, RecoveryConfig } from "./recovery.ts";
 import { SealBehind } from "./seal-behind.ts";
 import { LOG_SEGMENT_META, type LogSegmentFields, segmentsOf } from "./segments.ts";
-import { lastOwner, ownerIn, redirect } from "./standby.ts";
+import { lastOwner, recoverOrStandBy, redirect } from "./standby.ts";
+import { TAIL_CHECK_ATTEMPTS_MAX, TailChecks, segmentAbove } from "./tail-check.ts";
+import { planted } from "../../../verify/runtime/planted.ts";
 import { type ActiveSequencer, type LogFailure, type GrantRequest, type LogResult, type TokenAsk, isTransient, logFail, logOk } from "./steps.ts";
 import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "./tokens.ts";
 import { StreamTails } from "./stream-tails.ts";
@@ -82,14 +86,16 @@ export interface SequencerOutputs {
 
 type Phase = "idle" | "recovering" | "ready" | "standby" | "deposed";
 
-/** What recovery found: the sealed log to serve, or that another sequencer serves it. */
-type Recovery = ({ readonly kind: "sealed" } & Recovered) | { readonly kind: "standby"; readonly active: ActiveSequencer };
-
 interface Queued {
   readonly id: number;
   readonly req: GrantRequest;
   readonly deadline: number;
+  /** A tail query waits for a tail check numbered above this. */
+  readonly ticket: number;
 }
+
+/** A tail query: a request for no tokens (the tail, and the stream tails it names). */
+const isQuery = (q: Queued): boolean => q.req.asks.length === 0;
 
 export class SequencerCore {
   private readonly tasks = new TaskRunner<RegisterStep, unknown>();
@@ -108,6 +114,8 @@ export class SequencerCore {
   private claiming = false;
   /** Finding out who owns the last segment (after a token found its slot taken). */
   private checking = false;
+  /** Tail checks: which tail queries may be answered. */
+  private readonly tailChecks = new TailChecks();
   /** Sealing our full segments behind us, and what each claim records of it. */
   private readonly behind: SealBehind;
   private readonly streams: StreamTails;
@@ -141,7 +149,7 @@ export class SequencerCore {
       this.grants.push({ id, result: logFail("contended", `sequencer ${this.config.owner} was deposed: another owner claimed the log`) });
       return;
     }
-    this.queue.push({ id, req, deadline: now + this.config.askTimeoutMs });
+    this.queue.push({ id, req, deadline: now + this.config.askTimeoutMs, ticket: this.tailChecks.ticket });
     for (const a of req.asks) {
       if (a.preemptedBy) this.fencedBy(a.preemptedBy);
       if (a.taken !== undefined) this.takenAt(a.taken);
@@ -221,6 +229,7 @@ export class SequencerCore {
     this.active = active;
     this.captures = [];
     this.behind.stop();
+    this.tailChecks.stop();
     this.claiming = false;
     this.checking = false;
   }
@@ -229,7 +238,7 @@ export class SequencerCore {
     this.recoveries++;
     this.enter("recovering");
     const epoch = this.epoch;
-    this.tasks.start(this.recoverTask(), (r) => {
+    this.tasks.start(recoverOrStandBy(this.config, (a) => this.hinted(a)), (r) => {
       if (epoch !== this.epoch) return;
       if (!r.ok) {
         this.phase = "idle";
@@ -240,26 +249,6 @@ export class SequencerCore {
       else this.adopt(r.value);
       this.pump();
     });
-  }
-
-  /** Recover, retrying while the cluster is unreachable or another sequencer keeps preempting. */
-  private *recoverTask(): RegGen<LogResult<Recovery>> {
-    for (;;) {
-      const r = yield* this.tryRecover();
-      if (r.ok || !isTransient(r.failure.code)) return r;
-      yield* sleep(this.config.retryMs);
-    }
-  }
-
-  /** Stand by if another sequencer serves the log (and no client asked us to take over from it);
-   *  otherwise seal what is unsealed and learn the dedupe window. */
-  private *tryRecover(): RegGen<LogResult<Recovery>> {
-    const found = yield* lastSegment(this.config.log, LOG_SEGMENT_META);
-    if (!found.ok) return found;
-    const owner = ownerIn(this.config, found.value, (a) => this.hinted(a));
-    if (typeof owner === "object") return logOk({ kind: "standby", active: owner });
-    const r = yield* recoverSegments(this.config, found.value);
-    return r.ok ? logOk({ kind: "sealed", ...r.value }) : r;
   }
 
   private standBy(active: ActiveSequencer): void {
@@ -300,14 +289,43 @@ export class SequencerCore {
         this.failQueued(r.failure);
         return;
       }
-      if (r.value.kind === "rival") {
-        if (this.config.yieldToRivals) this.depose(r.value.why);
-        else this.recover();
-        return;
+      if (r.value.kind === "rival") this.rival(r.value.why);
+      else {
+        this.captures.push(r.value.capture);
+        this.nextSegment = segment + 1;
       }
-      this.captures.push(r.value.capture);
-      this.nextSegment = segment + 1;
     });
+  }
+
+  /** Another owner holds a segment we need or one above ours: recover over it, or yield to it. */
+  private rival(why: string): void {
+    if (this.config.yieldToRivals) this.depose(why);
+    else this.recover();
+  }
+
+  /** Answer the tail queries a tail check confirmed; start a check for those still waiting. */
+  private answerQueries(): void {
+    for (const q of this.queue.filter(isQuery)) {
+      // Planted bug: the tail is answered without its check.
+      if (!planted("unconfirmedTail") && !this.tailChecks.covers(q.ticket)) continue;
+      this.queue.splice(this.queue.indexOf(q), 1);
+      this.grants.push({ id: q.id, result: logOk({ tokens: [], tail: this.next, streamTails: this.streamTails(q.req) }) });
+    }
+    if (!this.queue.some(isQuery)) return;
+    const n = this.tailChecks.start();
+    if (n === undefined) return;
+    const epoch = this.epoch;
+    const { log: space, owner, retryMs } = this.config;
+    this.tasks.start(segmentAbove({ space, owner, retryMs, attemptsMax: TAIL_CHECK_ATTEMPTS_MAX }, this.nextSegment), (r) => {
+      if (epoch !== this.epoch) return;
+      this.tailChecks.done(n, r.kind === "free");
+      if (r.kind === "unknown") this.failQueued({ code: "unavailable", message: `the tail of log ${space} could not be confirmed: ${r.why}` }, isQuery);
+      else if (r.kind === "rival") this.rival(r.why);
+    });
+  }
+
+  private streamTails(req: GrantRequest): number[] {
+    return (req.streams ?? []).map((tag) => this.streams.tail(tag));
   }
 
   private *claimTask(segment: number, meta: LogSegmentFields & { sealedBelow: number }): RegGen<LogResult<ClaimResult>> {
@@ -339,35 +357,21 @@ export class SequencerCore {
       this.claimAhead();
       if (this.phase !== "ready") return;
       this.sealBehind();
-      const q = this.queue[0];
+      this.answerQueries();
+      // Token asks in arrival order (tail queries waiting for their check do not hold them up).
+      const q = this.queue.find((x) => !isQuery(x));
       if (!q) return;
       const capturedEnd = this.captures.at(-1)?.to ?? this.next;
       if (capturedEnd - this.next < q.req.asks.length) return;
-      this.queue.shift();
-      const refused = this.refusal(q.req);
+      this.queue.splice(this.queue.indexOf(q), 1);
+      const refused = this.keys.refusal(q.req.asks, this.config.priorsMax);
       if (refused) {
         this.grants.push({ id: q.id, result: refused });
         continue;
       }
       const tokens = q.req.asks.map((a) => this.issue(a));
-      const streamTails = (q.req.streams ?? []).map((tag) => this.streams.tail(tag));
-      this.grants.push({ id: q.id, result: logOk({ tokens, tail: this.next, streamTails }) });
+      this.grants.push({ id: q.id, result: logOk({ tokens, tail: this.next, streamTails: this.streamTails(q.req) }) });
     }
-  }
-
-  /** Why these asks get no tokens, if they do not. */
-  private refusal(req: GrantRequest): LogResult<never> | undefined {
-    for (const a of req.asks) {
-      const k = keyString(a.key);
-      if (this.keys.priors(k).length >= this.config.priorsMax) return logFail("exhausted", `key ${k} was issued ${this.config.priorsMax} slots already`);
-      if (a.since !== undefined && a.since < this.keys.from) {
-        return logFail(
-          "exhausted",
-          `key ${k}: an earlier attempt may be at slot ${a.since} or later, but this sequencer knows the keys from slot ${this.keys.from} on (its dedupe window); read the log from slot ${a.since} to look for it`,
-        );
-      }
-    }
-    return undefined;
   }
 
   private issue(ask: TokenAsk): Token {
@@ -389,8 +393,9 @@ export class SequencerCore {
     return { slot, capture, prev, priors };
   }
 
-  private failQueued(f: LogFailure): void {
-    for (const q of this.queue) this.grants.push({ id: q.id, result: { ok: false, failure: f } });
-    this.queue = [];
+  /** Fail the queued requests `which` picks (all by default). */
+  private failQueued(f: LogFailure, which: (q: Queued) => boolean = () => true): void {
+    for (const q of this.queue) if (which(q)) this.grants.push({ id: q.id, result: { ok: false, failure: f } });
+    this.queue = this.queue.filter((q) => !which(q));
   }
 }

@@ -7,9 +7,10 @@
  * sequencer (no address), or an earlier incarnation at our own address, is fenced instead.
  */
 import { type LastSegment, lastSegment } from "../../../wor/core/segments.ts";
-import type { RegGen } from "../../../wor/core/steps.ts";
+import { type RegGen, sleep } from "../../../wor/core/steps.ts";
+import { type Recovered, type RecoveryConfig, recoverSegments } from "./recovery.ts";
 import { LOG_SEGMENT_META, type LogSegmentFields } from "./segments.ts";
-import { type ActiveSequencer, type LogResult, logOk } from "./steps.ts";
+import { type ActiveSequencer, type LogResult, isTransient, logOk } from "./steps.ts";
 
 /** A sequencer as its segments name it: its owner id, and where it serves (none: embedded). */
 export interface SequencerSelf {
@@ -42,3 +43,26 @@ export const redirect = (self: SequencerSelf, log: string, active: ActiveSequenc
   ok: false,
   failure: { code: "redirect", message: `sequencer ${self.owner} stands by: ${active.owner} at ${active.address} serves log ${log}`, active },
 });
+
+/** What a sequencer's recovery found: the sealed log to serve, or that another sequencer serves it. */
+export type Recovery = ({ readonly kind: "sealed" } & Recovered) | { readonly kind: "standby"; readonly active: ActiveSequencer };
+
+/** Stand by if another sequencer serves the log (and no client asked us to take over from it);
+ *  otherwise seal what is unsealed and learn the dedupe window (./recovery.ts). Retries while the
+ *  cluster is unreachable or another sequencer keeps preempting. */
+export function* recoverOrStandBy(cfg: SequencerSelf & RecoveryConfig, takeover: (address: string) => boolean): RegGen<LogResult<Recovery>> {
+  for (;;) {
+    const r = yield* tryRecover(cfg, takeover);
+    if (r.ok || !isTransient(r.failure.code)) return r;
+    yield* sleep(cfg.retryMs);
+  }
+}
+
+function* tryRecover(cfg: SequencerSelf & RecoveryConfig, takeover: (address: string) => boolean): RegGen<LogResult<Recovery>> {
+  const found = yield* lastSegment(cfg.log, LOG_SEGMENT_META);
+  if (!found.ok) return found;
+  const owner = ownerIn(cfg, found.value, takeover);
+  if (typeof owner === "object") return logOk({ kind: "standby", active: owner });
+  const r = yield* recoverSegments(cfg, found.value);
+  return r.ok ? logOk({ kind: "sealed", ...r.value }) : r;
+}

@@ -22,7 +22,8 @@ export const SEQUENCER_PRIORS_MAX = 64;
 /** The tokens for a batch of asks, in the asks' order, and the sequencer's view after issuing. */
 export interface Grant {
   readonly tokens: readonly Token[];
-  /** The next slot the sequencer will issue. */
+  /** The next slot the sequencer will issue; for a tail query (no asks), confirmed by a tail check
+   *  (./tail-check.ts): above every append acknowledged before the query. */
   readonly tail: number;
   /** The last slot issued for each queried stream tag (backpointers), in the query's order. */
   readonly streamTails: readonly number[];

@@ -18,7 +18,7 @@ import { type RegGen, type Step, run, sleep } from "../../../wor/core/steps.ts";
 import { TaskRunner } from "../../../wor/core/tasks.ts";
 import { encodeEntry } from "../../log/core/entry.ts";
 import { SEQUENCER_DEFAULTS, SequencerCore } from "../../log/core/sequencer.ts";
-import { LOG_SEGMENT_META } from "../../log/core/segments.ts";
+import { segmentAbove } from "../../log/core/tail-check.ts";
 import type { GrantRequest, LogResult } from "../../log/core/steps.ts";
 import type { Grant, Token } from "../../log/core/tokens.ts";
 import type { ReplicaConfig } from "./messages.ts";
@@ -266,16 +266,6 @@ function* writeSlot(t: Token, value: Uint8Array, retryMs: number): RegGen<Uint8A
 /** The read-index round: is the segment past our last claimed one unallocated (we still lead),
  *  allocated by another owner (deposed), or unknown (no quorum answered, a mixed picture)? */
 function* confirm(c: ReplicaConfig, owner: string, from: number): RegGen<"leader" | "deposed" | "unknown"> {
-  for (let segment = from, attempt = 0; attempt < CONFIRM_ATTEMPTS_MAX; ) {
-    const r = yield* run({ kind: "check", space: c.smr, segment });
-    if (r.ok && r.value._tag === "Unallocated") return "leader";
-    if (r.ok && r.value._tag === "Allocated") {
-      if (LOG_SEGMENT_META.decode(r.value.meta).owner !== owner) return "deposed";
-      segment++;
-      continue;
-    }
-    attempt++;
-    yield* sleep(c.retryMs);
-  }
-  return "unknown";
+  const r = yield* segmentAbove({ space: c.smr, owner, retryMs: c.retryMs, attemptsMax: CONFIRM_ATTEMPTS_MAX }, from);
+  return r.kind === "free" ? "leader" : r.kind === "rival" ? "deposed" : "unknown";
 }

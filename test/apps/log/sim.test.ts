@@ -60,6 +60,22 @@ test("the log simulator catches the planted bug appendWithoutSettle, and prints 
   assert.equal(runLogSeed(f.seed).ok, true);
 });
 
+test("a tail obtained after a sequencer takeover is above every acknowledged append (seeds that found the stale tail)", () => {
+  // A deposed sequencer lost a claim to the new one, recovered over it (sealing its segments) and
+  // granted its queued asks in segments above; the new one, idle, kept reporting its old tail.
+  for (const seed of [165, 728, 964, 1151, 2227, 2311]) assert.deepEqual(runLogSeed(seed).violations, [], `seed ${seed}`);
+});
+
+test("the log simulator catches the planted bug unconfirmedTail (a tail below an acknowledged append)", () => {
+  const s = plantBugForTest("unconfirmedTail", () => runLogSimulation({ seeds: { from: 1, to: 1_000 } }));
+  assert.equal(s.failures.length, 1, "unconfirmedTail was not caught in 1,000 seeds");
+  const f = s.failures[0]!;
+  assert.match(f.violations.join("\n"), /tail \d+ obtained after an append was acknowledged at slot \d+/);
+  console.log(`# unconfirmedTail: caught at seed ${f.seed}: ${f.violations[0]!.slice(0, 140)}`);
+  assert.deepEqual(plantBugForTest("unconfirmedTail", () => runLogSeed(f.seed)).violations, f.violations);
+  assert.equal(runLogSeed(f.seed).ok, true);
+});
+
 test("the log simulator's acceptors are the real node too: replyBeforePersist, planted in wor/node/group-commit.ts, is caught", () => {
   const s = plantBugForTest("replyBeforePersist", () => runLogSimulation({ seeds: { from: 1, to: 300 } }));
   assert.equal(s.failures.length, 1, "replyBeforePersist was not caught in 300 seeds");

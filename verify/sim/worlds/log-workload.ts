@@ -44,11 +44,16 @@ const output = (s: SettledRead): LogOutput => (s.kind === "entry" ? { kind: "ent
 /** Tail requests one read makes before it gives up (a recovering sequencer answers late). */
 const TAIL_ATTEMPTS_MAX = 8;
 
-/** The tail the sequencer reports (a token request for no tokens). */
-export function* tail(): LogGen<LogResult<number>> {
+/** The tail the sequencer reports (a token request for no tokens), checked by `h`'s observer: above
+ *  every append acknowledged before it was asked for. */
+function* tail(h: LogHost): LogGen<LogResult<number>> {
   for (let attempt = 1; ; attempt++) {
+    const ask = h.observer.tailAsked();
     const g = yield* run({ kind: "tokens", log: LOG_NAME, request: { asks: [] } });
-    if (g.ok) return logOk(g.value.tail);
+    if (g.ok) {
+      h.k.check(h.observer.tailObtained(ask, g.value.tail));
+      return logOk(g.value.tail);
+    }
     if (attempt >= TAIL_ATTEMPTS_MAX || !isTransient(g.failure.code)) return g;
   }
 }
@@ -155,23 +160,25 @@ export class LogWorkload {
     this.stream(j, proc, h.k.prng.pick(STREAM_TAGS), slot, () => done());
   }
 
-  /** Read [from, from + limit) below the sequencer's tail: per-slot read operations in the history. */
-  private scan(client: number, proc: SimProcess, from: number, limit: number, done: (got: readonly SettledRead[]) => void): void {
+  /** Read [from, from + limit) below the sequencer's tail: per-slot read operations in the history.
+   *  `done` gets the slots read and the tail they were read below (none: the read failed). */
+  private scan(client: number, proc: SimProcess, from: number, limit: number, done: (got: readonly SettledRead[], tail: number | undefined) => void): void {
     const h = this.h;
     this.pending++;
     const self = this;
-    function* gen(): LogGen<LogResult<readonly SettledRead[]>> {
-      const t = yield* tail();
+    function* gen(): LogGen<LogResult<{ got: readonly SettledRead[]; tail: number }>> {
+      const t = yield* tail(h);
       if (!t.ok) return t;
       self.knownTail = Math.max(self.knownTail, t.value);
       const to = Math.min(t.value, from + limit);
-      return to > from ? yield* self.recordedRange(client, from, to) : logOk([]);
+      const got = to > from ? yield* self.recordedRange(client, from, to) : logOk([]);
+      return got.ok ? logOk({ got: got.value, tail: t.value }) : got;
     }
     h.runOp(proc, gen(), (r) => {
       this.pending--;
       this.outcome(r.ok ? "scan:ok" : `scan:failed:${r.failure.code}`);
       if (!r.ok && proc.name === "final") h.k.check([`final read failed after the heal: ${r.failure.message}`]);
-      done(r.ok ? r.value : []);
+      done(r.ok ? r.value.got : [], r.ok ? r.value.tail : undefined);
     });
   }
 
@@ -204,7 +211,7 @@ export class LogWorkload {
     const cfg = this.readCfg;
     this.pending++;
     function* gen(): LogGen<LogResult<{ from: number; to: number; got: SettledRead[] }>> {
-      const t = yield* tail();
+      const t = yield* tail(h);
       if (!t.ok) return t;
       const lo = Math.min(from, t.value);
       const r = yield* readStream(cfg, tag, lo, t.value);
@@ -230,14 +237,16 @@ export class LogWorkload {
     this.h.k.record(what);
   }
 
-  /** After the heal: read every slot below the tail, then every stream whole; then the final check. */
+  /** After the heal: read every slot below the tail (every acknowledged append must be among them),
+   *  then every stream whole; then the final check. */
   final(): void {
     const h = this.h;
     const proc = h.spawn("final", "reader");
     const client = h.options.appenders + h.options.readers;
-    this.scan(client, proc, 0, Number.MAX_SAFE_INTEGER, (got) => {
+    this.scan(client, proc, 0, Number.MAX_SAFE_INTEGER, (got, finalTail) => {
       for (const s of got) h.k.check(h.observer.observe(s));
-      h.k.record(`final reads: ${got.length} slots`);
+      if (finalTail !== undefined) h.k.check(h.observer.readUpToTail(finalTail, got));
+      h.k.record(`final reads: ${got.length} slots below tail ${finalTail}`);
       let left = STREAM_TAGS.length;
       for (const tag of STREAM_TAGS) {
         this.stream(client, proc, tag, 0, (ok) => {
