@@ -38,7 +38,7 @@ export type ShardProgress =
   | { readonly address: string; readonly error: string };
 
 /** The report a shard returned, if fresh enough to show. */
-const windowOf = (s: ShardStatusView): PlayerWindow => {
+export const windowOf = (s: ShardStatusView): PlayerWindow => {
   const p = s.player;
   return p && p.ageMs <= REPORT_LIMITS.staleMs ? { epoch: p.epoch, inflight: p.inflight, window: p.windowMax, queued: p.queued, behind: p.behind, ageMs: p.ageMs } : null;
 };

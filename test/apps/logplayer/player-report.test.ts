@@ -1,7 +1,8 @@
 /**
  * The player's report (apps/logplayer/node/player.ts → the shard's Status): a running player tells
  * the shard what it holds for it; while the shard's write is held back the status shows items in
- * flight, and once it is synced and acknowledged, none.
+ * flight, and once it is synced and acknowledged, none. `worm logplayer status` and `worm inspect`
+ * show a fresh report and say "no report" for none or a stale one.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -10,7 +11,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { WormLog } from "../../../apps/log/node/log-client.ts";
 import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
-import { LogPlayer } from "../../../apps/logplayer/node/player.ts";
+import { windowCells, windowOf } from "../../../apps/cli/logplayer.ts";
+import { LogPlayer, REPORT_LIMITS } from "../../../apps/logplayer/node/player.ts";
 import { ShardLinks } from "../../../apps/logplayer/node/shard-link.ts";
 import { startShardServer } from "../../../apps/logplayer/node/shard-server.ts";
 import { ShardStore } from "../../../apps/logplayer/node/shard-store.ts";
@@ -72,4 +74,15 @@ test("a running player's window shows in the shard's status: in flight while the
   const after = await reported((r) => r?.inflight === 0, "nothing in flight once acknowledged");
   assert.equal(after!.epoch, 1);
   assert.ok((await links.status(0, 2_000)).applied >= 2, "the entries were applied");
+});
+
+test("status shows a fresh report as window, queued and behind, and 'no report' for none or one older than the bound", () => {
+  const base = { applied: 4, epoch: 2, streams: 1, batches: 0, duplicates: 0, rewinds: 0, fenced: 0, writes: 0 };
+  const report = { epoch: 2, inflight: 3, windowMax: 8, queued: 5, behind: true };
+  const fresh = windowOf({ ...base, player: { ...report, ageMs: REPORT_LIMITS.staleMs } });
+  assert.deepEqual(fresh, { epoch: 2, inflight: 3, window: 8, queued: 5, behind: true, ageMs: REPORT_LIMITS.staleMs });
+  assert.deepEqual(windowCells(fresh), ["3/8", "5", "yes"]);
+  assert.equal(windowOf({ ...base, player: { ...report, ageMs: REPORT_LIMITS.staleMs + 1 } }), null, "a stale report is not shown");
+  assert.equal(windowOf(base), null);
+  assert.deepEqual(windowCells(null), ["no report", "", ""]);
 });
