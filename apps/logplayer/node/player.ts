@@ -9,9 +9,10 @@
  * shard's `fenced` reply stops an older player for good.
  *
  * It tells each shard what its sender holds for it (in flight, window, queued, behind: the core's
- * `report`), at most once per pump and only when it changed or `REPORT_LIMITS.refreshMs` passed,
- * riding the last batch of the pump to that shard, else in a report frame; the shard's status shows
- * it. An entry's routing keys are its stream tags, or, without any, its payload (apps/logplayer/README.md).
+ * `report`), at most once per pump and only when it changed or `REPORT_LIMITS.refreshMs` passed:
+ * riding the last batch of the pump to that shard, else in a report frame of its own, at most one
+ * per `REPORT_LIMITS.frameEveryMs` (a change meanwhile is told when that has passed); the shard's
+ * status shows it. An entry's routing keys are its stream tags, or, without any, its payload (apps/logplayer/README.md).
  */
 import { randomUUID } from "node:crypto";
 import type { WormLog } from "../../log/node/log-client.ts";
@@ -56,6 +57,8 @@ const PLAYER_SHELL_LIMITS = Object.freeze({
 export const REPORT_LIMITS = Object.freeze({
   /** An unchanged report is told again this often, so a quiet player still shows. */
   refreshMs: 2_000,
+  /** A report frame of its own (none riding a batch) follows the last report this long after at least. */
+  frameEveryMs: 100,
   /** A report older than this is not shown (`worm logplayer status`, `worm inspect`): its player may be gone. */
   staleMs: 10_000,
 });
@@ -65,6 +68,8 @@ interface Link {
   readonly stream: DeliveryStream;
   /** The report last told on this stream, and when. */
   told?: { readonly report: PlayerReport; readonly at: number };
+  /** The report changed since it was told, and waits for `frameEveryMs`. */
+  owed?: boolean;
 }
 
 type Send = { readonly shard: number; readonly stream: number; readonly frame: PlayerFrame };
@@ -157,7 +162,7 @@ export class LogPlayer {
     }
     clearTimeout(this.timer);
     let wake = this.core.nextWakeup() ?? Number.POSITIVE_INFINITY;
-    for (const x of this.streams.values()) if (x.told) wake = Math.min(wake, x.told.at + REPORT_LIMITS.refreshMs);
+    for (const x of this.streams.values()) if (x.told) wake = Math.min(wake, x.told.at + (x.owed ? REPORT_LIMITS.frameEveryMs : REPORT_LIMITS.refreshMs));
     if (Number.isFinite(wake)) this.timer = setTimeout(() => this.pump(), Math.max(0, wake - Date.now()));
   }
 
@@ -170,15 +175,22 @@ export class LogPlayer {
     });
     for (const [shard, x] of this.streams) {
       const report = this.core.report(shard);
+      const told = x.told;
+      x.owed = false;
       if (!report) {
         x.told = undefined;
         continue;
       }
-      if (x.told && sameReport(x.told.report, report) && now < x.told.at + REPORT_LIMITS.refreshMs) continue;
-      x.told = { report, at: now };
       const i = lastBatch.get(shard);
       const s = i === undefined ? undefined : out[i];
-      if (i !== undefined && s?.stream === x.id && s.frame.kind === "batch") out[i] = { ...s, frame: { ...s.frame, report } };
+      const ride = i !== undefined && s?.stream === x.id && s.frame.kind === "batch";
+      if (told && now < told.at + REPORT_LIMITS.refreshMs) {
+        if (sameReport(told.report, report)) continue;
+        x.owed = !ride && now < told.at + REPORT_LIMITS.frameEveryMs;
+        if (x.owed) continue;
+      }
+      x.told = { report, at: now };
+      if (ride) out[i] = { ...s, frame: { ...s.frame, report } };
       else out.push({ shard, stream: x.id, frame: { kind: "report", epoch: this.core.config.epoch, report } });
     }
     return out;
