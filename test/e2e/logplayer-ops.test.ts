@@ -5,7 +5,8 @@
  * plaintext client; a shard serving another token refuses the player, which exits 1 (as a client
  * whose token the acceptors refuse) having applied nothing; with the cluster file they are served.
  * `worm inspect` shows the player group: its epoch, and each shard's applied position, lag and
- * epoch, and its player's report (window 0/8192, nothing queued, not behind); with a shard stopped it says that shard is unreachable and still exits 0.
+ * epoch, and its player's report (window 0/8192, nothing queued, not behind), as does `worm
+ * logplayer status`; with a shard stopped it says that shard is unreachable and still exits 0.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -96,6 +97,10 @@ test("LogPlayer shards with the cluster's TLS and token, and the player group in
     assert.ok(tries < 60, `the shards did not catch up: ${JSON.stringify(group)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+  // 'worm logplayer status' shows the same report as columns.
+  const status = await runWorm(["logplayer", "status", "--log", "wal", "--shards", list, ...cluster]);
+  assert.equal(status.code, 0, status.stderr);
+  for (const sh of shards) assert.match(status.stdout, new RegExp(`${sh.address.replaceAll(".", "\\.")} +29 +0 +${epoch} +wal-player +\\d+ +0/8192 +0 +no`), status.stdout);
   const rows = await runWorm(["shard", "read", shards[1]!.address, "--json", ...cluster]);
   assert.equal(rows.code, 0, rows.stderr);
   assert.equal((JSON.parse(rows.stdout) as { applied: number }).applied, 29);
