@@ -5,7 +5,7 @@
  * write that made them true is synced (the core's `Held` replies, released by the store's receipt).
  *
  * A stream must open with a hello the shard accepts (the core checks the binding at the hello
- * only): a batch on a stream without one ends the stream (FAILED_PRECONDITION). Undecodable
+ * only): a batch or a report on a stream without one ends the stream (FAILED_PRECONDITION). Undecodable
  * frames end the stream (INVALID_ARGUMENT). `Read` serves the durable rows, `Status` the durable
  * applied position, the epoch, the binding and the counters, and the latest report of the player
  * of the shard's epoch (what it holds for this shard: in memory only, with its age on this
