@@ -3,7 +3,8 @@
  * logplayer, its current epoch and the player holding it, the log it plays and that log's tail
  * (apps/logplayer/core/epoch.ts: the epoch's claim names them), and each shard it names, asked
  * directly (with the cluster's TLS and token): applied position, lag behind the tail, the epoch the
- * shard serves. A shard that does not answer is shown unreachable; it does not fail the inspect.
+ * shard serves, and what that epoch's player last reported holding for it (window in flight / limit,
+ * queued, behind; "no report" when none is fresh). A shard that does not answer is shown unreachable; it does not fail the inspect.
  */
 import { WormLog } from "../log/node/log-client.ts";
 import { currentEpoch } from "../logplayer/core/epoch.ts";
@@ -11,7 +12,7 @@ import type { SpaceMeta } from "../../wor/core/space-meta.ts";
 import type { WorClient } from "../../wor/node/client.ts";
 import type { ClientSecurity } from "../../wor/node/credentials.ts";
 import { drive } from "../../wor/node/driver.ts";
-import { type ShardProgress, shardProgress } from "./logplayer.ts";
+import { type ShardProgress, shardProgress, windowCells } from "./logplayer.ts";
 import { printLine, table } from "./output.ts";
 
 export interface PlayerGroupView {
@@ -57,12 +58,13 @@ export function printPlayers(views: readonly PlayerGroupView[]): void {
   printLine("");
   printLine(
     table(
-      ["PLAYER GROUP", "EPOCH", "LOG", "TAIL", "SHARD", "APPLIED", "LAG", "SHARD EPOCH", "STATE"],
+      ["PLAYER GROUP", "EPOCH", "LOG", "TAIL", "SHARD", "APPLIED", "LAG", "SHARD EPOCH", "WINDOW", "QUEUED", "BEHIND", "STATE"],
       views.flatMap((v) => {
         const head = [v.group, String(v.epoch), v.log ?? "-", v.tail === undefined ? "-" : String(v.tail)];
-        if (v.error !== undefined) return [[...head, "", "", "", "", `not readable: ${v.error}`]];
-        if (v.shards.length === 0) return [[...head, "-", "", "", "", "no player has claimed an epoch yet"]];
-        return v.shards.map((s) => ("error" in s ? [...head, s.address, "", "", "", `unreachable: ${s.error}`] : [...head, s.address, String(s.applied), String(s.lag), String(s.epoch), "up"]));
+        const none = ["", "", "", "", "", ""];
+        if (v.error !== undefined) return [[...head, "", ...none, `not readable: ${v.error}`]];
+        if (v.shards.length === 0) return [[...head, "-", ...none, "no player has claimed an epoch yet"]];
+        return v.shards.map((s) => ("error" in s ? [...head, s.address, ...none, `unreachable: ${s.error}`] : [...head, s.address, String(s.applied), String(s.lag), String(s.epoch), ...windowCells(s.player), "up"]));
       }),
     ),
   );

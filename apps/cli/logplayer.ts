@@ -4,14 +4,17 @@
  * until SIGINT/SIGTERM: it claims the next epoch of the group (`--group`, default `<log>-player`),
  * prints `{"event":"playing","epoch":…}`, then a line per subscription start, trim or problem; a
  * newer player fencing it ends it with exit 3. `status` shows each shard's durable applied
- * position, its lag behind the log's tail and its epoch (`--json`).
+ * position, its lag behind the log's tail and its epoch, and what the player of that epoch last
+ * reported holding for it: window (in flight / limit), queued, behind; "no report" when it has not
+ * reported or its report is older than `REPORT_LIMITS.staleMs` (`--json`: `player`, null then).
  */
 import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
-import { LogPlayer } from "../logplayer/node/player.ts";
+import { LogPlayer, REPORT_LIMITS } from "../logplayer/node/player.ts";
 import { ShardLinks } from "../logplayer/node/shard-link.ts";
 import type { ClientSecurity } from "../../wor/node/credentials.ts";
 import { DELIVERY_LIMITS } from "../logplayer/core/items.ts";
+import type { ShardStatusView } from "../logplayer/wire/codec.ts";
 import { PLAYER_DEFAULTS } from "../logplayer/core/player-core.ts";
 import { checkSpaceName, connectionFlags, parsePeers } from "./cluster.ts";
 import { CliFailure, EXIT, operational, task, usage } from "./errors.ts";
@@ -26,10 +29,22 @@ const LOGPLAYER_CLI_LIMITS = Object.freeze({
   statusTimeoutMs: 3_000,
 });
 
+/** What the shard's player last reported holding for it (null: no report, or a stale one). */
+export type PlayerWindow = { readonly epoch: number; readonly inflight: number; readonly window: number; readonly queued: number; readonly behind: boolean; readonly ageMs: number } | null;
+
 /** A shard's progress behind the log's tail (`tail`: the next slot), or why it did not answer. */
 export type ShardProgress =
-  | { readonly address: string; readonly applied: number; readonly lag: number; readonly epoch: number; readonly group?: string; readonly shard?: number; readonly streams: number }
+  | { readonly address: string; readonly applied: number; readonly lag: number; readonly epoch: number; readonly group?: string; readonly shard?: number; readonly streams: number; readonly player: PlayerWindow }
   | { readonly address: string; readonly error: string };
+
+/** The report a shard returned, if fresh enough to show. */
+export const windowOf = (s: ShardStatusView): PlayerWindow => {
+  const p = s.player;
+  return p && p.ageMs <= REPORT_LIMITS.staleMs ? { epoch: p.epoch, inflight: p.inflight, window: p.windowMax, queued: p.queued, behind: p.behind, ageMs: p.ageMs } : null;
+};
+
+/** The window, queued and behind cells of a shard's row. */
+export const windowCells = (w: PlayerWindow): string[] => (w ? [`${w.inflight}/${w.window}`, String(w.queued), w.behind ? "yes" : "no"] : ["no report", "", ""]);
 
 /** Ask every shard where it stands (`worm logplayer status`, `worm inspect`); one that does not answer is said so. */
 export async function shardProgress(shards: readonly string[], tail: number, security: ClientSecurity): Promise<ShardProgress[]> {
@@ -37,7 +52,7 @@ export async function shardProgress(shards: readonly string[], tail: number, sec
   return Promise.all(
     shards.map((address, i) =>
       links.status(i, LOGPLAYER_CLI_LIMITS.statusTimeoutMs).then(
-        (s): ShardProgress => ({ address, applied: s.applied, lag: Math.max(0, tail - 1 - s.applied), epoch: s.epoch, ...(s.binding ? { group: s.binding.group, shard: s.binding.shard } : {}), streams: s.streams }),
+        (s): ShardProgress => ({ address, applied: s.applied, lag: Math.max(0, tail - 1 - s.applied), epoch: s.epoch, ...(s.binding ? { group: s.binding.group, shard: s.binding.shard } : {}), streams: s.streams, player: windowOf(s) }),
         (e: Error): ShardProgress => ({ address, error: e.message }),
       ),
     ),
@@ -99,15 +114,15 @@ const status = Command.make("status", { log: logFlag, shards: shardsFlag, sequen
       printLine(`log ${c.log}: tail ${tail}`);
       printLine(
         table(
-          ["shard", "applied", "lag", "epoch", "group", "streams", "error"],
-          rows.map((r) => [r.address, cell(r, (s) => String(s.applied)), cell(r, (s) => String(s.lag)), cell(r, (s) => String(s.epoch)), cell(r, (s) => s.group ?? ""), cell(r, (s) => String(s.streams)), "error" in r ? r.error : ""]),
+          ["shard", "applied", "lag", "epoch", "group", "streams", "window", "queued", "behind", "error"],
+          rows.map((r) => [r.address, cell(r, (s) => String(s.applied)), cell(r, (s) => String(s.lag)), cell(r, (s) => String(s.epoch)), cell(r, (s) => s.group ?? ""), cell(r, (s) => String(s.streams)), ...("error" in r ? ["", "", ""] : windowCells(r.player)), "error" in r ? r.error : ""]),
         ),
       );
     }
     const down = rows.filter((r) => "error" in r).length;
     if (down > 0) throw operational(`${down} of ${shards.length} shards did not answer`);
   }),
-).pipe(Command.withDescription("Show each shard's durable applied position, its lag behind the log's tail, and its epoch"));
+).pipe(Command.withDescription("Show each shard's durable applied position, its lag behind the log's tail, its epoch, and its player's window, queue and whether it is behind"));
 
 export const logplayerCommand = Command.make("logplayer").pipe(
   Command.withDescription("LogPlayer: play a log to storage shards exactly once and in order; show the shards' progress"),

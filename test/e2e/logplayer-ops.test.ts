@@ -5,7 +5,8 @@
  * plaintext client; a shard serving another token refuses the player, which exits 1 (as a client
  * whose token the acceptors refuse) having applied nothing; with the cluster file they are served.
  * `worm inspect` shows the player group: its epoch, and each shard's applied position, lag and
- * epoch; with a shard stopped it says that shard is unreachable and still exits 0.
+ * epoch, and its player's report (window 0/8192, nothing queued, not behind), as does `worm
+ * logplayer status`; with a shard stopped it says that shard is unreachable and still exits 0.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -16,7 +17,7 @@ import { makeNodeCerts } from "./certs.ts";
 import { Procs, freeAddresses, oneLineError, runWorm, tempDir } from "./harness.ts";
 
 interface InspectPlayers {
-  players: { group: string; epoch: number; player?: string; log?: string; tail?: number; shards: ({ address: string; applied: number; lag: number; epoch: number } | { address: string; error: string })[] }[];
+  players: { group: string; epoch: number; player?: string; log?: string; tail?: number; shards: ({ address: string; applied: number; lag: number; epoch: number; player: { epoch: number; inflight: number; window: number; queued: number; behind: boolean; ageMs: number } | null } | { address: string; error: string })[] }[];
 }
 
 test("LogPlayer shards with the cluster's TLS and token, and the player group in worm inspect", { timeout: 150_000 }, async (t) => {
@@ -86,15 +87,20 @@ test("LogPlayer shards with the cluster's TLS and token, and the player group in
   };
   for (let tries = 0; ; tries++) {
     const [group] = await inspect();
-    const caughtUp = group?.shards.every((s) => "lag" in s && s.lag === 0 && s.epoch === epoch);
+    // Caught up, and the player reported the last ack (nothing in flight).
+    const caughtUp = group?.shards.every((s) => "lag" in s && s.lag === 0 && s.epoch === epoch && s.player?.inflight === 0);
     if (caughtUp) {
       assert.deepEqual({ ...group, shards: undefined }, { group: "wal-player", epoch, player: "p1", log: "wal", tail: 30, shards: undefined });
-      assert.deepEqual(group!.shards.map((s) => ("applied" in s ? [s.address, s.applied, s.lag, s.epoch] : s)), shards.map((s) => [s.address, 29, 0, epoch]));
+      assert.deepEqual(group!.shards.map((s) => ("applied" in s ? [s.address, s.applied, s.lag, s.epoch, { ...s.player, ageMs: undefined }] : s)), shards.map((s) => [s.address, 29, 0, epoch, { epoch, inflight: 0, window: 8_192, queued: 0, behind: false, ageMs: undefined }]));
       break;
     }
     assert.ok(tries < 60, `the shards did not catch up: ${JSON.stringify(group)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+  // 'worm logplayer status' shows the same report as columns.
+  const status = await runWorm(["logplayer", "status", "--log", "wal", "--shards", list, ...cluster]);
+  assert.equal(status.code, 0, status.stderr);
+  for (const sh of shards) assert.match(status.stdout, new RegExp(`${sh.address.replaceAll(".", "\\.")} +29 +0 +${epoch} +wal-player +\\d+ +0/8192 +0 +no`), status.stdout);
   const rows = await runWorm(["shard", "read", shards[1]!.address, "--json", ...cluster]);
   assert.equal(rows.code, 0, rows.stderr);
   assert.equal((JSON.parse(rows.stdout) as { applied: number }).applied, 29);
@@ -105,6 +111,6 @@ test("LogPlayer shards with the cluster's TLS and token, and the player group in
   assert.ok(group && "error" in group.shards[1]! && "lag" in group.shards[0]!, JSON.stringify(group));
   const table = await runWorm(["inspect", ...cluster]);
   assert.equal(table.code, 0, table.stderr);
-  assert.match(table.stdout, new RegExp(`wal-player +${epoch} +wal +30 +${shards[0]!.address.replaceAll(".", "\\.")} +29 +0 +${epoch} +up`));
+  assert.match(table.stdout, new RegExp(`wal-player +${epoch} +wal +30 +${shards[0]!.address.replaceAll(".", "\\.")} +29 +0 +${epoch} +0/8192 +0 +no +up`));
   assert.match(table.stdout, new RegExp(`wal-player +${epoch} +wal +30 +${shards[1]!.address.replaceAll(".", "\\.")} .*unreachable: shard`));
 });

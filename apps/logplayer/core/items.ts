@@ -30,11 +30,32 @@ export interface Binding {
   readonly shards: number;
 }
 
+/**
+ * What a player's sender holds for one shard (core/player-shard.ts), told to that shard so its
+ * status can show it (the player serves no status of its own). A hint, not delivery state: the
+ * shard keeps the latest one in memory only and nothing depends on it.
+ */
+export interface PlayerReport {
+  /** Items sent and not acknowledged. */
+  readonly inflight: number;
+  /** The window: items in flight at most. */
+  readonly windowMax: number;
+  /** Items queued, not sent yet. */
+  readonly queued: number;
+  /** The shard is being re-read from the log (its queue overflowed or it came back late). */
+  readonly behind: boolean;
+}
+
+export const sameReport = (a: PlayerReport, b: PlayerReport): boolean => a.inflight === b.inflight && a.windowMax === b.windowMax && a.queued === b.queued && a.behind === b.behind;
+
 /** Player → shard, on one delivery stream. */
 export type PlayerFrame =
   /** Opens the stream: the shard answers `state` (or `fenced` for an epoch below its own). */
   | { readonly kind: "hello"; readonly epoch: number; readonly player: string; readonly binding: Binding }
-  | { readonly kind: "batch"; readonly epoch: number; readonly items: readonly Item[] };
+  /** `report`: the sender's state once this batch left (riding it instead of a frame of its own). */
+  | { readonly kind: "batch"; readonly epoch: number; readonly items: readonly Item[]; readonly report?: PlayerReport }
+  /** The sender's state, when it changed and no batch carries it: the shard answers nothing. */
+  | { readonly kind: "report"; readonly epoch: number; readonly report: PlayerReport };
 
 /** Shard → player. Every reply leaves only once what it reports is durable. */
 export type ShardReply =

@@ -18,7 +18,7 @@
  */
 import { assert } from "../../../verify/runtime/assert.ts";
 import { planted } from "../../../verify/runtime/planted.ts";
-import { DELIVERY_LIMITS, type Item, type LogRecord, type PlayerFrame, type ShardReply, route } from "./items.ts";
+import { DELIVERY_LIMITS, type Item, type LogRecord, type PlayerFrame, type PlayerReport, type ShardReply, route } from "./items.ts";
 import { ShardSender } from "./player-shard.ts";
 
 export interface PlayerConfig {
@@ -276,6 +276,12 @@ export class PlayerCore {
       streams: s.opened,
       rewinds: s.rewinds,
     }));
+  }
+
+  /** What the sender holds for shard `s`, for the shard's status (undefined unless its stream is live). */
+  report(shard: number): PlayerReport | undefined {
+    const s = this.senders[shard]!;
+    return s.phase === "live" ? { inflight: s.inflight.length, windowMax: this.config.windowMax, queued: s.queue.length, behind: s.behind } : undefined;
   }
 
   /** A copy sharing nothing mutable (the model checker branches on it). Outputs must be drained. */

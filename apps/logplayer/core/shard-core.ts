@@ -15,11 +15,15 @@
  * arrives during a sync is the next write). Replies are `Held` and released only with the receipt
  * of the write that made them true; a reply that changed nothing is released at once when nothing
  * is pending, else with the write it follows.
+ *
+ * A player's **report** (what its sender holds for this shard: in flight, window, queue, behind),
+ * riding a batch or in a frame of its own, is kept in memory only, the latest one of the shard's
+ * epoch: a hint for status, never written, never answered, forgotten when a newer epoch arrives.
  */
 import { type Held, type Receipt, hold, release } from "../../../paxos/held.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
 import { planted } from "../../../verify/runtime/planted.ts";
-import { type Binding, type PlayerFrame, type ShardReply, describeBinding, sameBinding } from "./items.ts";
+import { type Binding, type PlayerFrame, type PlayerReport, type ShardReply, describeBinding, sameBinding } from "./items.ts";
 
 /** What a shard has made durable: its applied position, its epoch and its binding. */
 export interface ShardDurable {
@@ -70,6 +74,12 @@ export interface ShardCounters {
   writes: number;
 }
 
+/** The latest report of a player and the epoch it came from. */
+export interface EpochReport {
+  readonly epoch: number;
+  readonly report: PlayerReport;
+}
+
 const zeroCounters = (): ShardCounters => ({ batches: 0, applied: 0, watermarks: 0, duplicates: 0, rewinds: 0, fenced: 0, refused: 0, writes: 0 });
 
 const pending = (): Pending => ({ rows: [], replies: [], dirty: false });
@@ -82,6 +92,7 @@ export class ShardCore {
   private forming = pending();
   private inFlight: Pending | undefined;
   private ready: Addressed[] = [];
+  private reported: EpochReport | undefined;
 
   /** `receipt`: the storage's proof that `durable` (what it loaded) is durable. */
   constructor(
@@ -106,6 +117,10 @@ export class ShardCore {
   get binding(): Binding | undefined {
     return this.boundTo;
   }
+  /** The latest report of the shard's epoch (volatile: undefined after a restart or a newer epoch). */
+  get report(): EpochReport | undefined {
+    return this.reported;
+  }
   /** A write is with the storage. */
   get writing(): boolean {
     return this.inFlight !== undefined;
@@ -118,7 +133,8 @@ export class ShardCore {
   /** Handle one frame of session `session`. Its reply leaves through `takeReplies` once durable. */
   receive(session: number, frame: PlayerFrame): void {
     if (frame.kind === "hello") this.hello(session, frame);
-    else this.batch(session, frame);
+    else if (frame.kind === "batch") this.batch(session, frame);
+    else this.noteReport(frame.epoch, frame.report);
     this.settle();
   }
 
@@ -153,6 +169,7 @@ export class ShardCore {
     const c = new ShardCore({ applied: this.appliedAt, epoch: this.epochAt }, this.lastReceipt);
     Object.assign(c.counters, this.counters);
     c.boundTo = this.boundTo;
+    c.reported = this.reported;
     const copy = (p: Pending): Pending => ({ rows: [...p.rows], replies: [...p.replies], dirty: p.dirty });
     c.forming = copy(this.forming);
     c.inFlight = this.inFlight && copy(this.inFlight);
@@ -193,6 +210,7 @@ export class ShardCore {
       return;
     }
     this.raiseEpoch(f.epoch);
+    if (f.report) this.noteReport(f.epoch, f.report);
     for (const item of f.items) {
       if (item.position <= this.appliedAt) {
         this.counters.duplicates++;
@@ -217,6 +235,14 @@ export class ShardCore {
     if (epoch <= this.epochAt) return;
     this.epochAt = epoch;
     this.forming.dirty = true;
+    // A report speaks for its epoch's player only.
+    if (this.reported && this.reported.epoch < epoch) this.reported = undefined;
+  }
+
+  /** Keep a report of the shard's epoch; one from another (a fenced player's, or one no hello raised the shard to) is ignored. */
+  private noteReport(epoch: number, report: PlayerReport): void {
+    if (epoch !== this.epochAt) return;
+    this.reported = { epoch, report };
   }
 
   private reply(session: number, reply: ShardReply): void {

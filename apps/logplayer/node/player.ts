@@ -8,14 +8,18 @@
  * crash a new player (the next epoch) asks every shard where it stands and resumes there, and a
  * shard's `fenced` reply stops an older player for good.
  *
- * An entry's routing keys are its stream tags, or, without any, its payload (apps/logplayer/README.md).
+ * It tells each shard what its sender holds for it (in flight, window, queued, behind: the core's
+ * `report`), at most once per pump and only when it changed or `REPORT_LIMITS.refreshMs` passed:
+ * riding the last batch of the pump to that shard, else in a report frame of its own, at most one
+ * per `REPORT_LIMITS.frameEveryMs` (a change meanwhile is told when that has passed); the shard's
+ * status shows it. An entry's routing keys are its stream tags, or, without any, its payload (apps/logplayer/README.md).
  */
 import { randomUUID } from "node:crypto";
 import type { WormLog } from "../../log/node/log-client.ts";
 import { WorError, type WorClient } from "../../../wor/node/client.ts";
 import { delay, drive } from "../../../wor/node/driver.ts";
 import { claimEpoch } from "../core/epoch.ts";
-import { logRecordOf, logRecordsOf } from "../core/items.ts";
+import { type PlayerFrame, type PlayerReport, logRecordOf, logRecordsOf, sameReport } from "../core/items.ts";
 import { PLAYER_DEFAULTS, type PlayerConfig, PlayerCore, type PlayerStop, type PlayerTuning } from "../core/player-core.ts";
 import type { ClientSecurity } from "../../../wor/node/credentials.ts";
 import { type DeliveryStream, ShardLinks } from "./shard-link.ts";
@@ -50,12 +54,32 @@ const PLAYER_SHELL_LIMITS = Object.freeze({
   resubscribeMs: 500,
 });
 
+export const REPORT_LIMITS = Object.freeze({
+  /** An unchanged report is told again this often, so a quiet player still shows. */
+  refreshMs: 2_000,
+  /** A report frame of its own (none riding a batch) follows the last report this long after at least. */
+  frameEveryMs: 100,
+  /** A report older than this is not shown (`worm logplayer status`, `worm inspect`): its player may be gone. */
+  staleMs: 10_000,
+});
+
+interface Link {
+  readonly id: number;
+  readonly stream: DeliveryStream;
+  /** The report last told on this stream, and when. */
+  told?: { readonly report: PlayerReport; readonly at: number };
+  /** The report changed since it was told, and waits for `frameEveryMs`. */
+  owed?: boolean;
+}
+
+type Send = { readonly shard: number; readonly stream: number; readonly frame: PlayerFrame };
+
 export class LogPlayer {
   /** Resolves when the player stops: with why when a shard fenced or refused it, undefined after `stop()`. */
   readonly done: Promise<PlayerEnd | undefined>;
   private finish!: (stop: PlayerEnd | undefined) => void;
   private readonly links: ShardLinks;
-  private readonly streams = new Map<number, { readonly id: number; readonly stream: DeliveryStream }>();
+  private readonly streams = new Map<number, Link>();
   private readonly abort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private readonly pumper = new OncePerTurn(() => this.pump());
@@ -113,7 +137,8 @@ export class LogPlayer {
 
   private pump(): void {
     if (this.closed) return;
-    const out = this.core.takeOutputs(Date.now());
+    const now = Date.now();
+    const out = this.core.takeOutputs(now);
     for (const c of out.closes) {
       const s = this.streams.get(c.shard);
       if (s?.id !== c.stream) continue;
@@ -121,7 +146,7 @@ export class LogPlayer {
       this.streams.delete(c.shard);
     }
     for (const op of out.opens) this.open(op.shard, op.stream);
-    for (const s of out.sends) {
+    for (const s of this.withReports(out.sends, now)) {
       const x = this.streams.get(s.shard);
       if (x?.id === s.stream) x.stream.send(s.frame);
     }
@@ -136,8 +161,39 @@ export class LogPlayer {
       return;
     }
     clearTimeout(this.timer);
-    const wake = this.core.nextWakeup();
-    if (wake !== undefined) this.timer = setTimeout(() => this.pump(), Math.max(0, wake - Date.now()));
+    let wake = this.core.nextWakeup() ?? Number.POSITIVE_INFINITY;
+    for (const x of this.streams.values()) if (x.told) wake = Math.min(wake, x.told.at + (x.owed ? REPORT_LIMITS.frameEveryMs : REPORT_LIMITS.refreshMs));
+    if (Number.isFinite(wake)) this.timer = setTimeout(() => this.pump(), Math.max(0, wake - Date.now()));
+  }
+
+  /** `sends` with each live stream's report where it changed (or is due again): on the pump's last batch to that shard, else a report frame. */
+  private withReports(sends: readonly Send[], now: number): Send[] {
+    const out = [...sends];
+    const lastBatch = new Map<number, number>();
+    out.forEach((s, i) => {
+      if (s.frame.kind === "batch") lastBatch.set(s.shard, i);
+    });
+    for (const [shard, x] of this.streams) {
+      const report = this.core.report(shard);
+      const told = x.told;
+      x.owed = false;
+      if (!report) {
+        x.told = undefined;
+        continue;
+      }
+      const i = lastBatch.get(shard);
+      const s = i === undefined ? undefined : out[i];
+      const ride = i !== undefined && s?.stream === x.id && s.frame.kind === "batch";
+      if (told && now < told.at + REPORT_LIMITS.refreshMs) {
+        if (sameReport(told.report, report)) continue;
+        x.owed = !ride && now < told.at + REPORT_LIMITS.frameEveryMs;
+        if (x.owed) continue;
+      }
+      x.told = { report, at: now };
+      if (ride) out[i] = { ...s, frame: { ...s.frame, report } };
+      else out.push({ shard, stream: x.id, frame: { kind: "report", epoch: this.core.config.epoch, report } });
+    }
+    return out;
   }
 
   private open(shard: number, id: number): void {

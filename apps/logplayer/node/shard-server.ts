@@ -5,9 +5,11 @@
  * write that made them true is synced (the core's `Held` replies, released by the store's receipt).
  *
  * A stream must open with a hello the shard accepts (the core checks the binding at the hello
- * only): a batch on a stream without one ends the stream (FAILED_PRECONDITION). Undecodable
+ * only): a batch or a report on a stream without one ends the stream (FAILED_PRECONDITION). Undecodable
  * frames end the stream (INVALID_ARGUMENT). `Read` serves the durable rows, `Status` the durable
- * applied position, the epoch, the binding and the counters. With the cluster's token every call
+ * applied position, the epoch, the binding and the counters, and the latest report of the player
+ * of the shard's epoch (what it holds for this shard: in memory only, with its age on this
+ * process's clock). With the cluster's token every call
  * must carry it (UNAUTHENTICATED otherwise), with its certificate it serves TLS, as acceptors do
  * (wor/node/grpc-serving.ts).
  */
@@ -46,6 +48,9 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
   let nextSession = 1;
   let failed: Error | undefined;
   const authorized = tokenCheck(o.token);
+  /** When the core's latest report arrived (the core keeps no clock). */
+  let report = core.report;
+  let reportedAt = 0;
 
   const route = () => {
     for (const { session, reply } of core.takeReplies()) sessions.get(session)?.call.write(encodeReply(reply));
@@ -91,8 +96,12 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
         if (failed) return end(grpc.status.UNAVAILABLE, `the shard's storage failed: ${failed.message}`);
         const f = decodeFrame(bytes);
         if (!f.ok) return end(grpc.status.INVALID_ARGUMENT, f.error.message);
-        if (f.value.kind === "batch" && !session.bound) return end(grpc.status.FAILED_PRECONDITION, "a delivery stream opens with a hello the shard accepts");
+        if (f.value.kind !== "hello" && !session.bound) return end(grpc.status.FAILED_PRECONDITION, "a delivery stream opens with a hello the shard accepts");
         core.receive(id, f.value);
+        if (core.report !== report) {
+          report = core.report;
+          reportedAt = Date.now();
+        }
         if (f.value.kind === "hello") session.bound = core.binding !== undefined && sameBinding(core.binding, f.value.binding) && f.value.epoch >= core.epoch;
         route();
         flush();
@@ -123,7 +132,9 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
       const c = core.counters;
       const { applied, epoch, binding } = store.state;
-      callback(null, encodeStatus({ applied, epoch, ...(binding ? { binding } : {}), streams: sessions.size, batches: c.batches, duplicates: c.duplicates, rewinds: c.rewinds, fenced: c.fenced, writes: c.writes }));
+      const r = core.report;
+      const player = r && { ...r.report, epoch: r.epoch, ageMs: Math.max(0, Date.now() - reportedAt) };
+      callback(null, encodeStatus({ applied, epoch, ...(binding ? { binding } : {}), streams: sessions.size, batches: c.batches, duplicates: c.duplicates, rewinds: c.rewinds, fenced: c.fenced, writes: c.writes, ...(player ? { player } : {}) }));
     },
   };
   const server = newServer();

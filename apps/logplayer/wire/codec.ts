@@ -13,7 +13,7 @@
 import { LIMITS, isUserSpaceName } from "../../../paxos/limits.ts";
 import { type Decoded, copyValue, count, decodeMessage, reject } from "../../../proto/codec-kernel.ts";
 import * as pb from "../../../proto/gen/wormspace/v1/logplayer.ts";
-import { BEFORE_FIRST, type Binding, DELIVERY_LIMITS, type Item, type PlayerFrame, type ShardReply } from "../core/items.ts";
+import { BEFORE_FIRST, type Binding, DELIVERY_LIMITS, type Item, type PlayerFrame, type PlayerReport, type ShardReply } from "../core/items.ts";
 import type { Row } from "../core/shard-core.ts";
 
 export const READ_LIMITS = Object.freeze({
@@ -26,6 +26,12 @@ export const READ_LIMITS = Object.freeze({
 /** Characters of a player's name or a refusal's message kept. */
 const TEXT_CHARS_MAX = 1_000;
 
+/** A player's latest report as a shard saw it: its epoch, and how long ago the shard received it. */
+export interface PlayerReportView extends PlayerReport {
+  readonly epoch: number;
+  readonly ageMs: number;
+}
+
 /** What a shard reports about itself. */
 export interface ShardStatusView {
   readonly applied: number;
@@ -37,6 +43,8 @@ export interface ShardStatusView {
   readonly rewinds: number;
   readonly fenced: number;
   readonly writes: number;
+  /** Its player's latest report (absent: none since the shard started, or a newer epoch since). */
+  readonly player?: PlayerReportView;
 }
 
 export interface ShardRowsView {
@@ -77,6 +85,14 @@ function binding(b: pb.ShardBinding | undefined): Binding {
   return { group: b.group, shard: b.shard, shards: b.shards };
 }
 
+function report(r: pb.PlayerReport | undefined): PlayerReport {
+  if (!r) return reject("malformed", "a player report is empty");
+  if (r.window < 1) reject("invalid", `a player report's window of ${r.window} items`);
+  return { inflight: r.inflight, windowMax: r.window, queued: r.queued, behind: r.behind };
+}
+
+const encodeReport = (r: PlayerReport): pb.PlayerReport => ({ inflight: r.inflight, window: r.windowMax, queued: r.queued, behind: r.behind });
+
 function items(list: readonly pb.DeliveryItem[]): Item[] {
   count(list.length, DELIVERY_LIMITS.itemsPerBatchMax, "items in a batch");
   const out: Item[] = [];
@@ -103,16 +119,18 @@ function items(list: readonly pb.DeliveryItem[]): Item[] {
 
 export function encodeFrame(f: PlayerFrame): Uint8Array {
   if (f.kind === "hello") return pb.DeliveryFrame.encode({ frame: { $case: "hello", value: { epoch: f.epoch, player: f.player, binding: { ...f.binding } } } }).finish();
+  if (f.kind === "report") return pb.DeliveryFrame.encode({ frame: { $case: "report", value: { epoch: f.epoch, report: encodeReport(f.report) } } }).finish();
   const list = f.items.map((i) => ({ position: i.position, previous: i.previous, ...(i.data ? { data: i.data } : {}) }));
-  return pb.DeliveryFrame.encode({ frame: { $case: "batch", value: { epoch: f.epoch, items: list } } }).finish();
+  return pb.DeliveryFrame.encode({ frame: { $case: "batch", value: { epoch: f.epoch, items: list, ...(f.report ? { report: encodeReport(f.report) } : {}) } } }).finish();
 }
 
 export const decodeFrame = (bytes: Uint8Array): Decoded<PlayerFrame> =>
   decodeMessage(bytes, pb.DeliveryFrame, (m): PlayerFrame => {
     const f = m.frame;
     if (f?.$case === "hello") return { kind: "hello", epoch: epoch(f.value.epoch, 1), player: text(f.value.player, "player name"), binding: binding(f.value.binding) };
-    if (f?.$case === "batch") return { kind: "batch", epoch: epoch(f.value.epoch, 1), items: items(f.value.items) };
-    return reject("malformed", "a delivery frame holds neither a hello nor a batch");
+    if (f?.$case === "batch") return { kind: "batch", epoch: epoch(f.value.epoch, 1), items: items(f.value.items), ...(f.value.report ? { report: report(f.value.report) } : {}) };
+    if (f?.$case === "report") return { kind: "report", epoch: epoch(f.value.epoch, 1), report: report(f.value.report) };
+    return reject("malformed", "a delivery frame holds neither a hello, a batch nor a report");
   });
 
 export function encodeReply(r: ShardReply): Uint8Array {
@@ -177,7 +195,11 @@ export const encodeStatusRequest = (): Uint8Array => pb.ShardStatusRequest.encod
 
 export const decodeStatusRequest = (bytes: Uint8Array): Decoded<object> => decodeMessage(bytes, pb.ShardStatusRequest, () => ({}));
 
-export const encodeStatus = (s: ShardStatusView): Uint8Array => pb.ShardStatus.encode({ ...s, ...(s.binding ? { binding: { ...s.binding } } : {}) }).finish();
+export function encodeStatus(s: ShardStatusView): Uint8Array {
+  const { player, binding: b, ...counts } = s;
+  const p = player && { epoch: player.epoch, report: encodeReport(player), ageMs: player.ageMs };
+  return pb.ShardStatus.encode({ ...counts, ...(b ? { binding: { ...b } } : {}), ...(p ? { player: p } : {}) }).finish();
+}
 
 export const decodeStatus = (bytes: Uint8Array): Decoded<ShardStatusView> =>
   decodeMessage(bytes, pb.ShardStatus, (m) => ({
@@ -190,4 +212,5 @@ export const decodeStatus = (bytes: Uint8Array): Decoded<ShardStatusView> =>
     rewinds: m.rewinds,
     fenced: m.fenced,
     writes: m.writes,
+    ...(m.player ? { player: { ...report(m.player.report), epoch: epoch(m.player.epoch, 1), ageMs: m.player.ageMs } } : {}),
   }));

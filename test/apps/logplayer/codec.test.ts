@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { DELIVERY_LIMITS, type Item, type PlayerFrame, type ShardReply } from "../../../apps/logplayer/core/items.ts";
+import { DELIVERY_LIMITS, type Item, type PlayerFrame, type PlayerReport, type ShardReply } from "../../../apps/logplayer/core/items.ts";
 import {
   READ_LIMITS,
   type ShardStatusView,
@@ -46,9 +46,12 @@ const items: fc.Arbitrary<Item[]> = fc
     });
   });
 const epoch = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
+const u32 = fc.integer({ min: 0, max: 2 ** 32 - 1 });
+const report: fc.Arbitrary<PlayerReport> = fc.record({ inflight: u32, windowMax: fc.integer({ min: 1, max: 2 ** 32 - 1 }), queued: u32, behind: fc.boolean() });
 const frame: fc.Arbitrary<PlayerFrame> = fc.oneof(
   fc.record({ kind: fc.constant("hello" as const), epoch, player: name, binding }),
-  fc.record({ kind: fc.constant("batch" as const), epoch, items }),
+  fc.record({ kind: fc.constant("batch" as const), epoch, items, report }, { requiredKeys: ["kind", "epoch", "items"] }),
+  fc.record({ kind: fc.constant("report" as const), epoch, report }),
 );
 const applied = fc.integer({ min: -1, max: Number.MAX_SAFE_INTEGER });
 const reply: fc.Arbitrary<ShardReply> = fc.oneof(
@@ -60,7 +63,18 @@ const reply: fc.Arbitrary<ShardReply> = fc.oneof(
 );
 const count = fc.integer({ min: 0, max: 1e9 });
 const status: fc.Arbitrary<ShardStatusView> = fc.record(
-  { applied, epoch: fc.integer({ min: 0, max: 1e15 }), binding, streams: fc.integer({ min: 0, max: 1_000 }), batches: count, duplicates: count, rewinds: count, fenced: count, writes: count },
+  {
+    applied,
+    epoch: fc.integer({ min: 0, max: 1e15 }),
+    binding,
+    streams: fc.integer({ min: 0, max: 1_000 }),
+    batches: count,
+    duplicates: count,
+    rewinds: count,
+    fenced: count,
+    writes: count,
+    player: fc.tuple(report, epoch, fc.integer({ min: 0, max: 1e12 })).map(([r, e, ageMs]) => ({ ...r, epoch: e, ageMs })),
+  },
   { requiredKeys: ["applied", "epoch", "streams", "batches", "duplicates", "rewinds", "fenced", "writes"] },
 );
 
@@ -112,7 +126,9 @@ describe("LogPlayer wire codec", () => {
     expectError(decodeFrame(hello(undefined)), "malformed", /no shard binding/);
     expectError(decodeFrame(hello({ group: "g", shard: 2, shards: 2 })), "invalid", /shard 2 of 2/);
     expectError(decodeFrame(hello({ group: "no spaces", shard: 0, shards: 2 })), "invalid", /player group/);
-    expectError(decodeFrame(pb.DeliveryFrame.encode({}).finish()), "malformed", /neither a hello nor a batch/);
+    expectError(decodeFrame(pb.DeliveryFrame.encode({}).finish()), "malformed", /neither a hello, a batch nor a report/);
+    expectError(decodeFrame(pb.DeliveryFrame.encode({ frame: { $case: "report", value: { epoch: 1 } } }).finish()), "malformed", /player report is empty/);
+    expectError(decodeFrame(pb.DeliveryFrame.encode({ frame: { $case: "report", value: { epoch: 1, report: { inflight: 0, window: 0, queued: 0, behind: false } } } }).finish()), "invalid", /window of 0/);
     expectError(decodeReply(pb.DeliveryReply.encode({}).finish()), "malformed");
     expectError(decodeReadRequest(encodeReadRequest({ from: 0, limit: READ_LIMITS.rowsMax + 1 })), "invalid");
     expectError(decodeRows(pb.ShardRows.encode({ rows: [{ position: 3, data: new Uint8Array() }, { position: 3, data: new Uint8Array() }], applied: 3 }).finish()), "invalid", /row 3 after row 3/);

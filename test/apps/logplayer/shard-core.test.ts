@@ -31,6 +31,30 @@ function shard() {
 }
 
 describe("ShardCore", () => {
+  it("keeps the latest report of its epoch's player, in memory, and ignores or forgets another epoch's", () => {
+    const s = shard();
+    const r = (inflight: number) => ({ inflight, windowMax: 8, queued: 2, behind: inflight > 5 });
+    s.core.receive(1, hello(2));
+    s.sync();
+    s.replies();
+    s.core.receive(1, { kind: "report", epoch: 2, report: r(3) });
+    assert.deepEqual(s.core.report, { epoch: 2, report: r(3) });
+    assert.equal(s.core.takeWrite(), undefined, "a report is never written");
+    assert.deepEqual(s.replies(), [], "nor answered");
+    s.core.receive(1, { kind: "batch", epoch: 2, items: [item(0, -1)], report: r(6) });
+    assert.deepEqual(s.core.report, { epoch: 2, report: r(6) }, "a report riding a batch");
+    s.sync();
+    s.core.receive(9, { kind: "report", epoch: 1, report: r(0) });
+    s.core.receive(9, { kind: "batch", epoch: 1, items: [], report: r(0) });
+    s.core.receive(9, { kind: "report", epoch: 3, report: r(0) });
+    assert.deepEqual(s.core.report, { epoch: 2, report: r(6) }, "a fenced player's report, or one of an epoch no hello raised the shard to, is ignored");
+    assert.deepEqual(s.core.clone().report, s.core.report);
+    s.core.receive(3, hello(3));
+    assert.equal(s.core.report, undefined, "a newer player's hello forgets the older one's report");
+    s.core.receive(3, { kind: "report", epoch: 3, report: r(1) });
+    assert.deepEqual(s.core.report, { epoch: 3, report: r(1) });
+  });
+
   it("answers a hello with its durable state only once the binding is durable", () => {
     const s = shard();
     s.core.receive(1, hello(3));

@@ -181,7 +181,7 @@ function msgText(m: Msg): string {
     return r.kind === "fenced" ? `fenced${r.epoch}` : r.kind === "refused" ? "refused" : r.kind === "state" ? `state${r.applied}e${r.epoch}` : `${r.kind}${r.applied}`;
   }
   const f = m.frame;
-  return f.kind === "hello" ? "hello" : `[${f.items.map((i) => `${i.position}<${i.previous}${i.data ? "" : "w"}`).join(",")}]`;
+  return f.kind !== "batch" ? f.kind : `[${f.items.map((i) => `${i.position}<${i.previous}${i.data ? "" : "w"}`).join(",")}]`;
 }
 
 /** `text` of `key`, computed once per object: slots and channels are never changed in place (a

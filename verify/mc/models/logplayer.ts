@@ -118,7 +118,8 @@ export function logPlayerModel(options: Partial<LogPlayerModelOptions> = {}): Mo
     if (m.kind !== "toShard") return false;
     const d = c.shards[m.shard]!.disk;
     if (m.frame.epoch > d.epoch) return false;
-    return m.frame.kind === "hello" ? d.binding !== undefined : m.frame.items.every((i) => i.position <= d.applied);
+    // A report (the model's player sends none) changes nothing durable.
+    return m.frame.kind === "hello" ? d.binding !== undefined : m.frame.kind === "report" || m.frame.items.every((i) => i.position <= d.applied);
   };
   /** Messages that can no longer matter leave the network: replies nobody will read (their stream
    *  is dead) and inert frames of dead streams. This only merges states that behave alike. */

@@ -46,14 +46,37 @@ export interface DeliveryItem {
   data?: Uint8Array | undefined;
 }
 
+/**
+ * What the player's sender holds for the shard: items in flight (sent, not acknowledged), the
+ * window (in flight at most), items queued, and whether the shard is being re-read (behind).
+ * A hint for the shard's status, kept in memory only.
+ */
+export interface PlayerReport {
+  inflight: number;
+  window: number;
+  queued: number;
+  behind: boolean;
+}
+
 export interface DeliveryBatch {
   epoch: number;
   items: DeliveryItem[];
+  /** The sender's state once this batch left (unset: unchanged). */
+  report?: PlayerReport | undefined;
+}
+
+/** The sender's state when it changed and no batch carries it; the shard answers nothing. */
+export interface DeliveryReport {
+  epoch: number;
+  report?: PlayerReport | undefined;
 }
 
 /** Player -> shard: one frame per message. */
 export interface DeliveryFrame {
-  frame?: { $case: "hello"; value: DeliveryHello } | { $case: "batch"; value: DeliveryBatch } | undefined;
+  frame?: { $case: "hello"; value: DeliveryHello } | { $case: "batch"; value: DeliveryBatch } | {
+    $case: "report";
+    value: DeliveryReport;
+  } | undefined;
 }
 
 /** What the shard has durably applied (-1: nothing) and its epoch: the hello's answer. */
@@ -127,6 +150,17 @@ export interface ShardStatus {
   rewinds: number;
   fenced: number;
   writes: number;
+  /** The latest report of the player of the shard's epoch; unset when none since the shard started. */
+  player?: ShardPlayerReport | undefined;
+}
+
+export interface ShardPlayerReport {
+  epoch: number;
+  report?:
+    | PlayerReport
+    | undefined;
+  /** Milliseconds since the shard received it (the shard's clock). */
+  ageMs: number;
 }
 
 function createBaseShardBinding(): ShardBinding {
@@ -333,8 +367,87 @@ export const DeliveryItem: MessageFns<DeliveryItem> = {
   },
 };
 
+function createBasePlayerReport(): PlayerReport {
+  return { inflight: 0, window: 0, queued: 0, behind: false };
+}
+
+export const PlayerReport: MessageFns<PlayerReport> = {
+  encode(message: PlayerReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.inflight !== 0) {
+      writer.uint32(8).uint32(message.inflight);
+    }
+    if (message.window !== 0) {
+      writer.uint32(16).uint32(message.window);
+    }
+    if (message.queued !== 0) {
+      writer.uint32(24).uint32(message.queued);
+    }
+    if (message.behind !== false) {
+      writer.uint32(32).bool(message.behind);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlayerReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlayerReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.inflight = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.window = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.queued = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.behind = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseDeliveryBatch(): DeliveryBatch {
-  return { epoch: 0, items: [] };
+  return { epoch: 0, items: [], report: undefined };
 }
 
 export const DeliveryBatch: MessageFns<DeliveryBatch> = {
@@ -344,6 +457,9 @@ export const DeliveryBatch: MessageFns<DeliveryBatch> = {
     }
     for (const v of message.items) {
       DeliveryItem.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.report !== undefined) {
+      PlayerReport.encode(message.report, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -377,6 +493,71 @@ export const DeliveryBatch: MessageFns<DeliveryBatch> = {
             message.items.push(DeliveryItem.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.report = PlayerReport.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseDeliveryReport(): DeliveryReport {
+  return { epoch: 0, report: undefined };
+}
+
+export const DeliveryReport: MessageFns<DeliveryReport> = {
+  encode(message: DeliveryReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.epoch !== 0) {
+      writer.uint32(8).uint64(message.epoch);
+    }
+    if (message.report !== undefined) {
+      PlayerReport.encode(message.report, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeliveryReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeliveryReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.report = PlayerReport.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -402,6 +583,9 @@ export const DeliveryFrame: MessageFns<DeliveryFrame> = {
         break;
       case "batch":
         DeliveryBatch.encode(message.frame.value, writer.uint32(18).fork()).join();
+        break;
+      case "report":
+        DeliveryReport.encode(message.frame.value, writer.uint32(26).fork()).join();
         break;
     }
     return writer;
@@ -434,6 +618,14 @@ export const DeliveryFrame: MessageFns<DeliveryFrame> = {
             }
 
             message.frame = { $case: "batch", value: DeliveryBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.frame = { $case: "report", value: DeliveryReport.decode(reader, reader.uint32()) };
             continue;
           }
         }
@@ -999,6 +1191,7 @@ function createBaseShardStatus(): ShardStatus {
     rewinds: 0,
     fenced: 0,
     writes: 0,
+    player: undefined,
   };
 }
 
@@ -1030,6 +1223,9 @@ export const ShardStatus: MessageFns<ShardStatus> = {
     }
     if (message.writes !== 0) {
       writer.uint32(72).uint64(message.writes);
+    }
+    if (message.player !== undefined) {
+      ShardPlayerReport.encode(message.player, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -1117,6 +1313,82 @@ export const ShardStatus: MessageFns<ShardStatus> = {
             }
 
             message.writes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.player = ShardPlayerReport.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseShardPlayerReport(): ShardPlayerReport {
+  return { epoch: 0, report: undefined, ageMs: 0 };
+}
+
+export const ShardPlayerReport: MessageFns<ShardPlayerReport> = {
+  encode(message: ShardPlayerReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.epoch !== 0) {
+      writer.uint32(8).uint64(message.epoch);
+    }
+    if (message.report !== undefined) {
+      PlayerReport.encode(message.report, writer.uint32(18).fork()).join();
+    }
+    if (message.ageMs !== 0) {
+      writer.uint32(24).uint64(message.ageMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShardPlayerReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShardPlayerReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.report = PlayerReport.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ageMs = longToNumber(reader.uint64());
             continue;
           }
         }
