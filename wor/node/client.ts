@@ -62,9 +62,12 @@ export class WorClient {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private closed = false;
+  /** Acceptors that make a quorum. */
+  private readonly quorum: number;
 
   constructor(readonly options: WorClientOptions) {
     const quorum = options.quorum ?? Math.floor(options.acceptors / 2) + 1;
+    this.quorum = quorum;
     this.core = new WorClientCore({
       ...CLIENT_DEFAULTS,
       ...stripUndefined(options),
@@ -186,10 +189,15 @@ export class WorClient {
       return feed;
     }
     const id = this.nextWatch++;
-    const feed = new WatchFeed(from, this.options.watchBufferMax ?? 65_536, () => {
-      this.feeds.delete(id);
-      if (!this.closed) for (const l of this.links) l.send([{ id: this.nextWatch++, kind: "unwatch", watchId: id }]);
-    });
+    const feed = new WatchFeed(
+      from,
+      this.options.watchBufferMax ?? 65_536,
+      () => {
+        this.feeds.delete(id);
+        if (!this.closed) for (const l of this.links) l.send([{ id: this.nextWatch++, kind: "unwatch", watchId: id }]);
+      },
+      this.quorum,
+    );
     this.feeds.set(id, { space, feed });
     for (const l of this.links) l.send([{ id, kind: "watch", space, from }]);
     return feed;
@@ -234,7 +242,9 @@ export class WorClient {
       if (f.kind === "reply") this.core.onReply(acceptor, f.id, f.reply, t);
       else {
         const w = this.feeds.get(f.id);
-        if (w && w.space === f.space) w.feed.push(f.index, f.value);
+        if (!w || w.space !== f.space) continue;
+        if (f.kind === "learned") w.feed.push(f.index, f.value);
+        else w.feed.accepted(acceptor, f.index, f.ballot, f.value);
       }
     }
     this.complete(this.take());
