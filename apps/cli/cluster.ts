@@ -48,6 +48,26 @@ export const connectionFlags = {
   verbose: Flag.Boolean("verbose").pipe(Flag.withAlias("v"), Flag.withDescription("say on stderr which cluster the command uses, and where that came from"), Flag.withDefault(false)),
 };
 
+/** The flags of a command that may run without a cluster but takes its TLS and token when it has one (a LogPlayer shard). */
+export const securityFlags = {
+  cluster: connectionFlags.cluster,
+  token: connectionFlags.token,
+  tlsCa: connectionFlags.tlsCa,
+  tlsCert: connectionFlags.tlsCert,
+  tlsKey: connectionFlags.tlsKey,
+};
+
+export type SecurityInput = Pick<ConnectionInput, keyof typeof securityFlags>;
+
+/** The client security (and the cluster file, when there is one) of `securityFlags`: the cluster's
+ *  TLS and token, overridden by the flags; none without a cluster file or flags. */
+export async function resolveSecurity(input: SecurityInput): Promise<{ readonly security: ClientSecurity; readonly source?: ClusterSource }> {
+  const cluster = Option.getOrUndefined(input.cluster);
+  const source: ClusterSource | undefined = cluster !== undefined ? { kind: "flag", file: cluster } : await defaultCluster();
+  const config = source && (await loadCluster(source.file, source.kind === "flag" ? undefined : describeSource(source)));
+  return { security: await clientSecurity(input, config), ...(source ? { source } : {}) };
+}
+
 export interface ConnectionInput {
   readonly cluster: Option.Option<string>;
   readonly peers: Option.Option<string>;
@@ -201,7 +221,7 @@ export function parsePeers(text: string, flag = "--peers"): string[] {
   return out;
 }
 
-async function clientSecurity(input: ConnectionInput, config: ClusterConfig | undefined): Promise<ClientSecurity> {
+async function clientSecurity(input: SecurityInput, config: ClusterConfig | undefined): Promise<ClientSecurity> {
   const token = Option.getOrUndefined(input.token) ?? config?.token;
   let ca = await readFlagFile("--tls-ca", Option.getOrUndefined(input.tlsCa));
   let cert = await readFlagFile("--tls-cert", Option.getOrUndefined(input.tlsCert));

@@ -5,7 +5,8 @@
  * metadata (read through the client's `check`). With `--space`: per address, each acceptor's
  * promised / accepted / committed state (Inspect). Per log (a space of kind log): its tail, trim
  * mark and last segment (inspect-logs.ts). Per transaction space (kind txn): its transactions by
- * outcome and those in doubt (inspect-txns.ts).
+ * outcome and those in doubt (inspect-txns.ts). Per LogPlayer group (kind logplayer): its epoch and
+ * each shard's applied position, lag and epoch (inspect-logplayer.ts).
  */
 import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
@@ -16,6 +17,7 @@ import type { SpaceMeta } from "../../wor/core/space-meta.ts";
 import type { AcceptorStatus, InspectReply } from "../../wor/wire/admin.ts";
 import { type Target, checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
 import { task, usage } from "./errors.ts";
+import { inspectPlayers, printPlayers } from "./inspect-logplayer.ts";
 import { inspectLogs, printLogs } from "./inspect-logs.ts";
 import { inspectSmrs, printSmrs } from "./inspect-smr.ts";
 import { inspectTxns, printTxns } from "./inspect-txns.ts";
@@ -64,6 +66,7 @@ async function runInspect(c: {
   const logs = await withClient(target, (client) => inspectLogs(client, live, new Map([...typed].filter(([, m]) => m.kind === "log"))));
   const smrs = await withClient(target, (client) => inspectSmrs(client, live, new Map([...typed].filter(([, m]) => m.kind === "smr"))));
   const txns = await withClient(target, (client) => inspectTxns(client, new Map([...typed].filter(([, m]) => m.kind === "txn"))));
+  const players = await withClient(target, (client) => inspectPlayers(client, target.security, new Map([...typed].filter(([, m]) => m.kind === "logplayer"))));
   const addresses = Option.isSome(only) ? await readAddresses(target, live, only.value, c.from, c.to) : undefined;
 
   if (c.json) {
@@ -77,6 +80,7 @@ async function runInspect(c: {
       logs: logs.map((r) => (r.ok ? r.view : { log: r.log, error: r.error })),
       smrs,
       transactions: txns.map((r) => (r.ok ? r.view : { space: r.space, error: r.error })),
+      players,
       ...(addresses
         ? {
             addresses: {
@@ -137,6 +141,7 @@ async function runInspect(c: {
   printLogs(logs);
   printSmrs(smrs);
   printTxns(txns);
+  printPlayers(players);
   if (addresses) printAddresses(target, addresses);
   failShortOfQuorum(target, statuses, "inspect");
 }

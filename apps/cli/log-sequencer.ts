@@ -24,7 +24,7 @@ import { parseListen } from "./node.ts";
 import { serveUntilStopped } from "./serving.ts";
 
 /** The cluster file's server certificate, when it has one (servers the CLI runs beside acceptors use it). */
-export async function clusterTls(target: Target): Promise<ServerTls | undefined> {
+export async function clusterTls(target: Pick<Target, "source">): Promise<ServerTls | undefined> {
   const file = target.source?.file;
   if (file === undefined) return undefined;
   const tls = (await loadCluster(file)).tls;

@@ -1,13 +1,15 @@
 
+import * as Option from "effect/Option";
 import { Argument, Command, Flag } from "effect/cli";
 import { READ_LIMITS } from "../logplayer/wire/codec.ts";
 import { ShardLinks } from "../logplayer/node/shard-link.ts";
 import { type ShardServer, startShardServer } from "../logplayer/node/shard-server.ts";
 import { ShardStore, ShardStoreDamaged } from "../logplayer/node/shard-store.ts";
-import { checkIndex, parsePeers } from "./cluster.ts";
+import { type SecurityInput, checkIndex, parsePeers, resolveSecurity, securityFlags } from "./cluster.ts";
 import { operational, task, usage } from "./errors.ts";
 import { withDefaultShown } from "./flags.ts";
 import { json } from "./log-read.ts";
+import { clusterTls } from "./log-sequencer.ts";
 import { parseListen } from "./node.ts";
 import { jsonValue, printJson, printLine, showValue } from "./output.ts";
 import { serveUntilStopped } from "./serving.ts";
@@ -26,8 +28,14 @@ interface Serving {
   readonly failed: Promise<never>;
 }
 
-async function start(c: { dir: string; listen: string }): Promise<Serving> {
+/** A shard serves with the cluster's certificate and token: the client-side TLS flags do not apply. */
+const serveSecurityFlags = { cluster: securityFlags.cluster, token: securityFlags.token };
+
+async function start(c: { dir: string; listen: string; sec: Pick<SecurityInput, keyof typeof serveSecurityFlags> }): Promise<Serving> {
   const where = parseListen(c.listen);
+  // The cluster's certificate and token, as its acceptors serve with them (none without a cluster file).
+  const { security, source } = await resolveSecurity({ ...c.sec, tlsCa: Option.none(), tlsCert: Option.none(), tlsKey: Option.none() });
+  const tls = await clusterTls({ source });
   let store: ShardStore;
   try {
     store = await ShardStore.open(c.dir);
@@ -40,7 +48,14 @@ async function start(c: { dir: string; listen: string }): Promise<Serving> {
     fail = reject;
   });
   try {
-    const server = await startShardServer({ store, host: where.host, port: where.port, onFailure: (e) => fail(operational(`shard store ${c.dir}: a write failed: ${e.message}`)) });
+    const server = await startShardServer({
+      store,
+      host: where.host,
+      port: where.port,
+      ...(tls ? { tls } : {}),
+      ...(security.token ? { token: security.token } : {}),
+      onFailure: (e) => fail(operational(`shard store ${c.dir}: a write failed: ${e.message}`)),
+    });
     return { store, server, failed };
   } catch (e) {
     await store.close();
@@ -54,6 +69,7 @@ const serve = Command.make(
   {
     dir: Flag.String("dir").pipe(Flag.withDescription("the shard's store (created on first use)")),
     listen: Flag.String("listen").pipe(withDefaultShown("host:port to listen on (port 0: any free port)", "127.0.0.1:0")),
+    sec: serveSecurityFlags,
   },
   (c) =>
     serveUntilStopped({
@@ -66,7 +82,7 @@ const serve = Command.make(
       },
       stopped: () => ({}),
     }),
-).pipe(Command.withDescription("Run a LogPlayer shard on its store over gRPC until SIGINT/SIGTERM; prints a JSON line with its port when it listens"));
+).pipe(Command.withDescription("Run a LogPlayer shard on its store over gRPC until SIGINT/SIGTERM (with a cluster file: its TLS certificate and token); prints a JSON line with its port when it listens"));
 
 const read = Command.make(
   "read",
@@ -75,6 +91,7 @@ const read = Command.make(
     from: Flag.Int("from").pipe(withDefaultShown("the first log position", 0)),
     limit: Flag.Int("limit").pipe(withDefaultShown("rows to print at most", 1_000)),
     json,
+    sec: securityFlags,
   },
   (c) =>
     task(async () => {
@@ -82,7 +99,7 @@ const read = Command.make(
       if (address.length !== 1) throw usage("give one shard address");
       let from = checkIndex(c.from, "--from");
       if (!Number.isSafeInteger(c.limit) || c.limit < 1 || c.limit > SHARD_CLI_LIMITS.rowsMax) throw usage(`--limit must be 1..${SHARD_CLI_LIMITS.rowsMax}`);
-      const links = new ShardLinks(address);
+      const links = new ShardLinks(address, (await resolveSecurity(c.sec)).security);
       try {
         const rows: { position: number; data: Uint8Array }[] = [];
         let applied = -1;

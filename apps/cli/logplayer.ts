@@ -10,6 +10,7 @@ import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import { LogPlayer } from "../logplayer/node/player.ts";
 import { ShardLinks } from "../logplayer/node/shard-link.ts";
+import type { ClientSecurity } from "../../wor/node/credentials.ts";
 import { DELIVERY_LIMITS } from "../logplayer/core/items.ts";
 import { PLAYER_DEFAULTS } from "../logplayer/core/player-core.ts";
 import { checkSpaceName, connectionFlags, parsePeers } from "./cluster.ts";
@@ -24,6 +25,24 @@ const LOGPLAYER_CLI_LIMITS = Object.freeze({
   /** A status call's deadline. */
   statusTimeoutMs: 3_000,
 });
+
+/** A shard's progress behind the log's tail (`tail`: the next slot), or why it did not answer. */
+export type ShardProgress =
+  | { readonly address: string; readonly applied: number; readonly lag: number; readonly epoch: number; readonly group?: string; readonly shard?: number; readonly streams: number }
+  | { readonly address: string; readonly error: string };
+
+/** Ask every shard where it stands (`worm logplayer status`, `worm inspect`); one that does not answer is said so. */
+export async function shardProgress(shards: readonly string[], tail: number, security: ClientSecurity): Promise<ShardProgress[]> {
+  const links = new ShardLinks(shards, security);
+  return Promise.all(
+    shards.map((address, i) =>
+      links.status(i, LOGPLAYER_CLI_LIMITS.statusTimeoutMs).then(
+        (s): ShardProgress => ({ address, applied: s.applied, lag: Math.max(0, tail - 1 - s.applied), epoch: s.epoch, ...(s.binding ? { group: s.binding.group, shard: s.binding.shard } : {}), streams: s.streams }),
+        (e: Error): ShardProgress => ({ address, error: e.message }),
+      ),
+    ),
+  ).finally(() => links.close());
+}
 
 const logFlag = Flag.String("log").pipe(Flag.withDescription("the log to play (a space created with 'worm log create')"));
 const shardsFlag = Flag.String("shards").pipe(Flag.withDescription("the shards' host:port,... in routing order (fixed for the player group)"));
@@ -55,14 +74,15 @@ const run = Command.make(
       const group = groupOf(c.group, checkSpaceName(c.log));
       const name = Option.getOrUndefined(c.name);
       if (name !== undefined && (name.length === 0 || name.length > 128 || /\s/.test(name))) throw usage("--name must be 1-128 characters without whitespace");
-      const stop = await withLog(c.conn, c.log, c.sequencer, { kind: "read" }, async ({ log, client }) => {
-        const player = await LogPlayer.start({ client, log, group, shards, tuning: { trimEvery: c.trimEvery }, ...(name ? { player: name } : {}), onEvent: (e) => printJson(e) });
+      const stop = await withLog(c.conn, c.log, c.sequencer, { kind: "read" }, async ({ log, client, target }) => {
+        const player = await LogPlayer.start({ client, log, group, shards, security: target.security, tuning: { trimEvery: c.trimEvery }, ...(name ? { player: name } : {}), onEvent: (e) => printJson(e) });
         signal.addEventListener("abort", () => player.stop(), { once: true });
         markServing();
         printJson({ event: "playing", epoch: player.epoch, group, log: c.log, shards });
         return player.done;
       });
       if (!stop) return printJson({ event: "stopped" });
+      if (stop.reason === "unauthenticated") throw new CliFailure(stop.message, EXIT.operational);
       if (stop.reason === "fenced") throw new CliFailure(`fenced: shard ${shards[stop.shard]} serves epoch ${stop.epoch} of player group ${group}, a newer player took over`, EXIT.refused);
       throw new CliFailure(`refused: shard ${shards[stop.shard]}: ${stop.message}`, EXIT.usage);
     }),
@@ -71,19 +91,11 @@ const run = Command.make(
 const status = Command.make("status", { log: logFlag, shards: shardsFlag, sequencer: sequencerFlag, json, conn: connectionFlags }, (c) =>
   task(async () => {
     const shards = shardList(c.shards);
-    const tail = await withLog(c.conn, c.log, c.sequencer, { kind: "read" }, ({ log }) => log.tail());
-    const links = new ShardLinks(shards);
-    const rows = await Promise.all(
-      shards.map((address, i) =>
-        links.status(i, LOGPLAYER_CLI_LIMITS.statusTimeoutMs).then(
-          (s) => ({ address, applied: s.applied, lag: Math.max(0, tail - 1 - s.applied), epoch: s.epoch, ...(s.binding ? { group: s.binding.group, shard: s.binding.shard } : {}), streams: s.streams }),
-          (e: Error) => ({ address, error: e.message }),
-        ),
-      ),
-    ).finally(() => links.close());
+    const { tail, security } = await withLog(c.conn, c.log, c.sequencer, { kind: "read" }, async ({ log, target }) => ({ tail: await log.tail(), security: target.security }));
+    const rows = await shardProgress(shards, tail, security);
     if (c.json) printJson({ log: c.log, tail, shards: rows });
     else {
-      const cell = (r: (typeof rows)[number], f: (s: Exclude<typeof r, { error: string }>) => string) => ("error" in r ? "" : f(r));
+      const cell = (r: ShardProgress, f: (s: Exclude<ShardProgress, { error: string }>) => string) => ("error" in r ? "" : f(r));
       printLine(`log ${c.log}: tail ${tail}`);
       printLine(
         table(

@@ -1,11 +1,8 @@
 /** Starts a sequencer as its own process (`worm log sequencer`) for a process cluster, and stops it. */
-import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import type { ProcessCluster } from "./cluster.ts";
-
-const WORM = new URL("../../apps/cli/bin/worm.ts", import.meta.url).pathname;
+import { startWormProcess } from "./worm-process.ts";
 
 export interface SequencerProcess {
   readonly address: string;
@@ -21,27 +18,6 @@ export async function writeClusterFile(cluster: ProcessCluster, clusterId: strin
 }
 
 export async function startSequencerProcess(clusterFile: string, extraArgs: readonly string[] = []): Promise<SequencerProcess> {
-  const args = ["--import", "tsx", WORM, "log", "sequencer", "--cluster", clusterFile, "--listen", "127.0.0.1:0", ...extraArgs];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
-  const port = await new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      try {
-        const ev = JSON.parse(line) as { event?: string; port?: number };
-        if (ev.event === "listening" && typeof ev.port === "number") resolve(ev.port);
-      } catch {
-        // not a JSON line
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`sequencer exited with ${code} before listening`)));
-  });
-  return {
-    address: `127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-        setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
-      }),
-  };
+  const p = await startWormProcess(["log", "sequencer", "--cluster", clusterFile, "--listen", "127.0.0.1:0", ...extraArgs], { what: "sequencer" });
+  return { address: `127.0.0.1:${p.ready.port as number}`, stop: p.stop };
 }

@@ -2,7 +2,7 @@
  * LogPlayer with every party a real process but the appender: three acceptors (`worm node`), two
  * shards (`worm shard serve`) and players (`worm logplayer run`), while the test appends to the log
  * under load. The player is killed (SIGKILL) and replaced, a shard is killed and restarted on its
- * store, and a player is frozen (SIGSTOP) while a new one takes over, then thawed (SIGCONT): the
+ * store, an acceptor is killed under load and restarted on its data directory, and a player is frozen (SIGSTOP) while a new one takes over, then thawed (SIGCONT): the
  * zombie is fenced and exits 3. Afterwards every shard's rows are exactly the log's entries routed
  * to it, in order, nothing twice and nothing missing; the log is trimmed below what both applied.
  */
@@ -13,14 +13,15 @@ import { shardOf } from "../../apps/logplayer/core/items.ts";
 import { ShardLinks } from "../../apps/logplayer/node/shard-link.ts";
 import { WormLog } from "../../apps/log/node/log-client.ts";
 import { SequencerNode } from "../../apps/log/node/sequencer-node.ts";
-import { Procs, addressesOf, client, oneLineError, runWorm, startCluster, tempDir, text } from "./harness.ts";
+import { Procs, addressesOf, client, oneLineError, restartNode, runWorm, startCluster, tempDir, text } from "./harness.ts";
 
 const SHARDS = 2;
 
-test("LogPlayer delivers the log exactly once through player and shard crashes and a zombie player", { timeout: 150_000 }, async (t) => {
+test("LogPlayer delivers the log exactly once through player, shard and acceptor crashes and a zombie player", { timeout: 150_000 }, async (t) => {
   const procs = new Procs(t);
   const dir = await tempDir(t, "worm-lp-");
-  const addresses = addressesOf(await startCluster(procs, dir, "lp"));
+  const nodes = await startCluster(procs, dir, "lp");
+  const addresses = addressesOf(nodes);
   const peers = ["--peers", addresses.join(",")];
   assert.equal((await runWorm(["log", "create", "wal", ...peers])).code, 0);
 
@@ -69,6 +70,15 @@ test("LogPlayer delivers the log exactly once through player and shard crashes a
   await more;
   shards[1] = await shard(1, shards[1]!.port);
   await p2.proc.waitForJson((l) => l.event === "problem" && /^lost the stream to shard 127\.0\.0\.1:\d+ \(.+\); reconnecting$/.test(String(l.message)));
+
+  // kill -9 of an acceptor under load: the other two carry the appends, the player's reads and its
+  // trims; the acceptor restarts on its data directory and port.
+  const underLoad = append(120);
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal((await nodes[0]!.proc.kill("SIGKILL")).signal, "SIGKILL");
+  await underLoad;
+  await append(40);
+  await restartNode(procs, nodes[0]!, "lp");
 
   // A zombie: p2 frozen, p3 takes over, p2 thawed while the log grows.
   p2.proc.child.kill("SIGSTOP");

@@ -5,12 +5,12 @@
  * cluster serves; inspect names it) and its directory wiped (refused, exit 2).
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
+import { makeNodeCerts } from "./certs.ts";
 import { Procs, oneLineError, runWorm, tempDir } from "./harness.ts";
 
 /** Free loopback ports: each bound once to learn it, then released. */
@@ -22,21 +22,12 @@ async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-/** Section 2's commands, for loopback. */
-function makeCerts(dir: string): void {
-  const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
-  run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=worm-ca");
-  run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=worm-node");
-  execFileSync("sh", ["-c", "printf 'subjectAltName=IP:127.0.0.1\\n' > node.ext"], { cwd: dir });
-  run("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "node.pem", "-days", "1", "-extfile", "node.ext");
-}
-
 test("a cluster as docs/OPERATIONS.md runs it: mutual TLS, a token, a context, an acceptor lost", { timeout: 180_000 }, async (t) => {
   const dir = await tempDir(t, "worm-operations-");
   const etc = join(dir, "etc");
   await mkdir(join(etc, "tls"), { recursive: true });
   try {
-    makeCerts(join(etc, "tls"));
+    await makeNodeCerts(join(etc, "tls"));
   } catch {
     t.skip("openssl is not available");
     return;

@@ -4,6 +4,7 @@
  */
 import { type SimLayer, simLayer } from "./kernel/run.ts";
 import { logWorld } from "./worlds/log.ts";
+import { logPlayerWorld } from "./worlds/logplayer.ts";
 import { smrWorld } from "./worlds/smr.ts";
 import { txnWorld } from "./worlds/txn.ts";
 import { worWorld } from "./worlds/wor.ts";
@@ -13,4 +14,5 @@ export const SIM_LAYERS: Readonly<Record<string, SimLayer>> = {
   log: simLayer(logWorld),
   smr: simLayer(smrWorld),
   txn: simLayer(txnWorld),
+  logplayer: simLayer(logPlayerWorld),
 };

@@ -56,6 +56,13 @@ function epochMismatch(theirs: SegmentMeta<EpochFields>, mine: EpochFields): str
   return undefined;
 }
 
+/** The group's current epoch (0: none claimed yet) and what its claim says: its player, log and shards (`worm inspect`). */
+export function* currentEpoch(space: string): RegGen<OpResult<{ readonly epoch: number; readonly meta: SegmentMeta<EpochFields> }>> {
+  const last = yield* lastSegment(space, EPOCH_META);
+  if (!last.ok) return last;
+  return { ok: true, value: { epoch: epochOfSegment(last.value.segment), meta: last.value.meta } };
+}
+
 /** Claim the next epoch of player group `space` for `player`. */
 export function* claimEpoch(space: string, player: string, fields: EpochFields): RegGen<OpResult<EpochClaim>> {
   const last = yield* lastSegment(space, EPOCH_META);

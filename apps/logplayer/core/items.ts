@@ -8,6 +8,8 @@
  * so a lost, late, duplicated or reordered item can never open a gap. An item without data is a
  * **watermark**: nothing for this shard in (previous, position].
  */
+import type { LogEntry } from "../../log/core/entry.ts";
+import type { SettledRead } from "../../log/core/read.ts";
 
 /** The applied position of a shard that has applied nothing: every slot lies after it. */
 export const BEFORE_FIRST = -1;
@@ -54,6 +56,18 @@ export interface LogRecord {
   readonly keys: readonly Uint8Array[];
   readonly payload: Uint8Array;
 }
+
+const utf8 = new TextEncoder();
+
+/** A log entry as a player routes it: its keys are its stream tags, or, without any, its payload. */
+export const logRecordOf = (position: number, entry: LogEntry): LogRecord => ({
+  position,
+  keys: entry.streams.length > 0 ? entry.streams.map((l) => utf8.encode(l.tag)) : [entry.payload],
+  payload: entry.payload,
+});
+
+/** The entries of settled log reads as records (fills go nowhere). */
+export const logRecordsOf = (reads: readonly SettledRead[]): LogRecord[] => reads.flatMap((r) => (r.kind === "entry" ? [logRecordOf(r.slot, r.entry)] : []));
 
 export const DELIVERY_LIMITS = Object.freeze({
   /** Items in one batch frame. */

@@ -49,6 +49,9 @@ export interface PlayerConfig {
   readonly trimEvery: number;
 }
 
+/** What a player's operator may tune (everything but who it is and where it delivers). */
+export type PlayerTuning = Omit<PlayerConfig, "epoch" | "player" | "group" | "shards">;
+
 export const PLAYER_DEFAULTS = Object.freeze({
   windowMax: 8_192,
   windowBytesMax: 16 << 20,

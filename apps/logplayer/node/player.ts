@@ -11,18 +11,15 @@
  * An entry's routing keys are its stream tags, or, without any, its payload (apps/logplayer/README.md).
  */
 import { randomUUID } from "node:crypto";
-import type { LogEntry } from "../../log/core/entry.ts";
-import type { SettledRead } from "../../log/core/read.ts";
 import type { WormLog } from "../../log/node/log-client.ts";
 import { WorError, type WorClient } from "../../../wor/node/client.ts";
 import { delay, drive } from "../../../wor/node/driver.ts";
 import { claimEpoch } from "../core/epoch.ts";
-import type { LogRecord } from "../core/items.ts";
-import { PLAYER_DEFAULTS, type PlayerConfig, PlayerCore, type PlayerStop } from "../core/player-core.ts";
+import { logRecordOf, logRecordsOf } from "../core/items.ts";
+import { PLAYER_DEFAULTS, type PlayerConfig, PlayerCore, type PlayerStop, type PlayerTuning } from "../core/player-core.ts";
+import type { ClientSecurity } from "../../../wor/node/credentials.ts";
 import { type DeliveryStream, ShardLinks } from "./shard-link.ts";
 import { OncePerTurn } from "../../../wor/node/once-per-turn.ts";
-
-export type PlayerTuning = Omit<PlayerConfig, "epoch" | "player" | "group" | "shards">;
 
 export interface LogPlayerOptions {
   readonly client: WorClient;
@@ -33,10 +30,15 @@ export interface LogPlayerOptions {
   /** Shard addresses in routing order (fixed for the group). */
   readonly shards: readonly string[];
   readonly player?: string;
+  /** TLS and token for the shards (the cluster's: shards serve with its certificate and token). */
+  readonly security?: ClientSecurity;
   readonly tuning?: Partial<PlayerTuning>;
   /** Something worth telling the operator: the subscription's start, a trim, a lost subscription. */
   readonly onEvent?: (event: PlayerEvent) => void;
 }
+
+/** Why a player stopped on its own: the core's reasons, or a shard refused its token (it cannot deliver there). */
+export type PlayerEnd = PlayerStop | { readonly reason: "unauthenticated"; readonly shard: number; readonly message: string };
 
 export type PlayerEvent =
   | { readonly event: "subscribed"; readonly from: number }
@@ -48,21 +50,10 @@ const PLAYER_SHELL_LIMITS = Object.freeze({
   resubscribeMs: 500,
 });
 
-const utf8 = new TextEncoder();
-
-/** A log entry as the player routes it. */
-const recordOf = (position: number, entry: LogEntry): LogRecord => ({
-  position,
-  keys: entry.streams.length > 0 ? entry.streams.map((l) => utf8.encode(l.tag)) : [entry.payload],
-  payload: entry.payload,
-});
-
-const recordsOf = (reads: readonly SettledRead[]): LogRecord[] => reads.flatMap((r) => (r.kind === "entry" ? [recordOf(r.slot, r.entry)] : []));
-
 export class LogPlayer {
   /** Resolves when the player stops: with why when a shard fenced or refused it, undefined after `stop()`. */
-  readonly done: Promise<PlayerStop | undefined>;
-  private finish!: (stop: PlayerStop | undefined) => void;
+  readonly done: Promise<PlayerEnd | undefined>;
+  private finish!: (stop: PlayerEnd | undefined) => void;
   private readonly links: ShardLinks;
   private readonly streams = new Map<number, { readonly id: number; readonly stream: DeliveryStream }>();
   private readonly abort = new AbortController();
@@ -79,7 +70,7 @@ export class LogPlayer {
     this.done = new Promise((resolve) => {
       this.finish = resolve;
     });
-    this.links = new ShardLinks(o.shards);
+    this.links = new ShardLinks(o.shards, o.security);
   }
 
   /** Claim the next epoch of the group and start playing. */
@@ -104,7 +95,7 @@ export class LogPlayer {
     this.end(undefined);
   }
 
-  private end(stop: PlayerStop | undefined): void {
+  private end(stop: PlayerEnd | undefined): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
@@ -158,7 +149,8 @@ export class LogPlayer {
         this.core.onReply(shard, id, reply, Date.now());
         this.kick();
       },
-      down: (why) => {
+      down: (why, refused) => {
+        if (refused) return this.end({ reason: "unauthenticated", shard, message: why });
         // Said once per stream that had answered: a shard that stays down is not said again on every retry.
         if (answered) this.o.onEvent?.({ event: "problem", message: `lost the stream to shard ${this.o.shards[shard]} (${why}); reconnecting` });
         if (this.streams.get(shard)?.id === id) this.streams.delete(shard);
@@ -179,7 +171,7 @@ export class LogPlayer {
           if (this.closed) return;
           next = r.slot + 1;
           if (r.kind !== "entry") continue;
-          this.core.offer(recordOf(r.slot, r.entry));
+          this.core.offer(logRecordOf(r.slot, r.entry));
           this.kick();
         }
       } catch (e) {
@@ -194,7 +186,7 @@ export class LogPlayer {
     this.o.log.readRange(from, to).then(
       (reads) => {
         if (this.closed) return;
-        this.core.reread(shard, id, recordsOf(reads));
+        this.core.reread(shard, id, logRecordsOf(reads));
         this.kick();
       },
       () => {

@@ -2,11 +2,12 @@
  * A player's (or an operator's) connections to shards by address: delivery streams (one frame per
  * message each way, apps/logplayer/wire/codec.ts), and the unary reads of a shard's rows and status.
  * A reply that does not decode ends its stream as a transport failure would: the player asks the
- * shard where it stands on the next one. Shards serve plaintext (apps/logplayer/README.md, Limits).
+ * shard where it stands on the next one. With the cluster's TLS and token (`ClientSecurity`, as the
+ * acceptors' clients use them); a shard that refuses the token is said so, by address.
  */
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
-import { callMetadata, channelCredentials } from "../../../wor/node/credentials.ts";
+import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "../../../wor/node/credentials.ts";
 import { shortReason } from "../../../wor/node/grpc-reason.ts";
 import type { PlayerFrame, ShardReply } from "../core/items.ts";
 import { type ShardRowsView, type ShardStatusView, decodeReply, decodeRows, decodeStatus, encodeFrame, encodeReadRequest, encodeStatusRequest } from "../wire/codec.ts";
@@ -20,8 +21,8 @@ export interface DeliveryStream {
 
 export interface DeliveryHandlers {
   reply(reply: ShardReply): void;
-  /** The stream ended or failed (at most once, and never after `close`). */
-  down(why: string): void;
+  /** The stream ended or failed (at most once, and never after `close`); `refused`: the shard refused the token. */
+  down(why: string, refused: boolean): void;
 }
 
 /** A unary call's failure, naming the shard. */
@@ -29,22 +30,28 @@ class ShardCallError extends Error {
   override readonly name = "ShardCallError";
 }
 
+/** A shard's refusal of the caller's token, by address. */
+const tokenRefused = (address: string): string => `shard ${address} refused the token (check --token or the cluster file's token)`;
+
 export class ShardLinks {
   private readonly clients: ShardClient[];
 
-  constructor(readonly addresses: readonly string[]) {
-    this.clients = addresses.map((a) => new makeShardClient(a, channelCredentials(), CHANNEL_OPTIONS));
+  constructor(
+    readonly addresses: readonly string[],
+    private readonly security: ClientSecurity = {},
+  ) {
+    this.clients = addresses.map((a) => new makeShardClient(a, channelCredentials(security), { ...CHANNEL_OPTIONS, ...channelOptions(security) }));
   }
 
   /** Open a delivery stream to shard `shard`. */
   open(shard: number, h: DeliveryHandlers): DeliveryStream {
-    const call = this.clients[shard]!.deliver(callMetadata());
+    const call = this.clients[shard]!.deliver(callMetadata(this.security));
     let over = false;
-    const down = (why: string) => {
+    const down = (why: string, refused = false) => {
       if (over) return;
       over = true;
       call.cancel();
-      h.down(why);
+      h.down(why, refused);
     };
     call.on("data", (bytes: Uint8Array) => {
       if (over) return;
@@ -52,7 +59,7 @@ export class ShardLinks {
       if (r.ok) h.reply(r.value);
       else down(`shard ${this.addresses[shard]} sent a malformed reply: ${r.error.message}`);
     });
-    call.on("error", (e: grpc.ServiceError) => down(e.details || e.message));
+    call.on("error", (e: grpc.ServiceError) => (e.code === grpc.status.UNAUTHENTICATED ? down(tokenRefused(this.addresses[shard]!), true) : down(e.details || e.message)));
     call.on("end", () => down("the shard ended the stream"));
     return {
       send: (frame) => {
@@ -86,7 +93,8 @@ export class ShardLinks {
   ): Promise<T> {
     const at = this.addresses[shard]!;
     return new Promise((resolve, reject) => {
-      call(this.clients[shard]!, callMetadata(), { deadline: Date.now() + timeoutMs }, (err, bytes) => {
+      call(this.clients[shard]!, callMetadata(this.security), { deadline: Date.now() + timeoutMs }, (err, bytes) => {
+        if (err?.code === grpc.status.UNAUTHENTICATED) return reject(new ShardCallError(tokenRefused(at)));
         if (err || !bytes) return reject(new ShardCallError(`shard ${at}: ${shortReason(err?.details || err?.message || "empty reply")}`));
         const d = decode(bytes);
         if (d.ok) resolve(d.value);

@@ -7,19 +7,20 @@
  * A stream must open with a hello the shard accepts (the core checks the binding at the hello
  * only): a batch on a stream without one ends the stream (FAILED_PRECONDITION). Undecodable
  * frames end the stream (INVALID_ARGUMENT). `Read` serves the durable rows, `Status` the durable
- * applied position, the epoch, the binding and the counters. It serves plaintext without a token
- * (apps/logplayer/README.md, Limits).
+ * applied position, the epoch, the binding and the counters. With the cluster's token every call
+ * must carry it (UNAUTHENTICATED otherwise), with its certificate it serves TLS, as acceptors do
+ * (wor/node/grpc-serving.ts).
  */
 import * as grpc from "@grpc/grpc-js";
-import { type ListeningServer, type ServeOptions, bindServer, newServer, shutdownServer, statusError } from "../../../wor/node/grpc-serving.ts";
+import { type ListeningServer, type ServeOptions, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
 import { sameBinding } from "../core/items.ts";
 import { ShardCore } from "../core/shard-core.ts";
 import { READ_LIMITS, decodeFrame, decodeReadRequest, decodeStatusRequest, encodeReply, encodeRows, encodeStatus } from "../wire/codec.ts";
 import { type ShardHandlers, ShardService } from "../wire/service.ts";
 import type { ShardStore } from "./shard-store.ts";
 
-/** Plaintext and open to any caller (no TLS or token yet): only host and port. */
-export interface ShardServerOptions extends Pick<ServeOptions, "host" | "port"> {
+/** With `token`, every call must carry it (UNAUTHENTICATED otherwise); with `tls`, served over TLS. */
+export interface ShardServerOptions extends ServeOptions {
   readonly store: ShardStore;
   /** A write failed (the disk): the shard cannot go on; the owner closes it. */
   readonly onFailure?: (e: Error) => void;
@@ -44,6 +45,7 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
   const sessions = new Map<number, Session>();
   let nextSession = 1;
   let failed: Error | undefined;
+  const authorized = tokenCheck(o.token);
 
   const route = () => {
     for (const { session, reply } of core.takeReplies()) sessions.get(session)?.call.write(encodeReply(reply));
@@ -69,6 +71,10 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
 
   const handlers: ShardHandlers = {
     deliver(call) {
+      if (!authorized(call.metadata)) {
+        call.emit("error", unauthenticated());
+        return;
+      }
       if (sessions.size >= SHARD_SERVER_LIMITS.streamsMax) {
         call.emit("error", statusError(grpc.status.RESOURCE_EXHAUSTED, `${sessions.size} delivery streams open (limit ${SHARD_SERVER_LIMITS.streamsMax})`));
         return;
@@ -102,6 +108,7 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
       call.on("cancelled", gone);
     },
     read(call, callback) {
+      if (!authorized(call.metadata)) return callback(unauthenticated());
       const req = decodeReadRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
       const applied = store.state.applied;
@@ -111,6 +118,7 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
       );
     },
     status(call, callback) {
+      if (!authorized(call.metadata)) return callback(unauthenticated());
       const req = decodeStatusRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
       const c = core.counters;

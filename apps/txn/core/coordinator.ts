@@ -86,8 +86,10 @@ function* settleRecord(cfg: CoordinatorConfig, txn: number, record: Uint8Array, 
 
 /**
  * Votes a participant did not report: read them back once, then watch them (the acceptors push each
- * vote as it is chosen) until the outcome follows or the deadline passes; then resolve. A vote
- * chosen between the read and the watch is not pushed: resolving finds it.
+ * vote as it is chosen, and a new watch first the votes chosen already) for the votes still unknown
+ * until the outcome follows or the deadline passes; then resolve. A vote chosen between the read and
+ * the watch is pushed by the watch's catch-up; one whose commit reached no acceptor (its writer
+ * died between accept and commit) is found by resolving.
  */
 function* awaitOutcome(cfg: CoordinatorConfig, ref: TxnRef): TxnGen<TxnResult<Outcome>> {
   const r = yield* readVotes(ref);
@@ -95,10 +97,11 @@ function* awaitOutcome(cfg: CoordinatorConfig, ref: TxnRef): TxnGen<TxnResult<Ou
   const votes = r.value.map((v) => (v.state === "chosen" ? v.vote : undefined));
   const base = voteAddress(ref.segmentSize, ref.txn, 0);
   for (;;) {
-    const known = decide(votes);
-    if (known) return txnOk(known);
+    const outcome = decide(votes);
+    if (outcome) return txnOk(outcome);
     if ((yield* now()) >= ref.record.deadline) break;
-    const pushed = yield* run({ kind: "awaitChosen", space: ref.space, from: base, to: base + votes.length, until: ref.record.deadline } as const);
+    const known = votes.flatMap((v, i) => (v ? [base + i] : []));
+    const pushed = yield* run({ kind: "awaitChosen", space: ref.space, from: base, to: base + votes.length, known, until: ref.record.deadline } as const);
     for (const [index, value] of pushed) votes[index - base] = decodeVote(value);
   }
   probe("txn.coordinator.resolvedAtDeadline");

@@ -6,8 +6,8 @@
  *  - `prepare`: ask a participant to vote (it writes its vote itself and answers with the vote
  *    chosen at its address, or a failure: then the vote is unknown);
  *  - `notify`: tell a participant the outcome (fire and forget: it also learns by watching);
- *  - `awaitChosen`: wait for the acceptors to push a value chosen in a span of addresses (a watch),
- *    or for a time on the driver's clock, whichever comes first;
+ *  - `awaitChosen`: wait for the acceptors to push a value chosen in a span of addresses, other than
+ *    those the caller knows (a watch), or for a time on the driver's clock, whichever comes first;
  *  - `now`: the driver's clock (cores never read one);
  *  - `parallel`: several steps at once, resuming with all their results in order.
  */
@@ -52,6 +52,9 @@ export interface AwaitChosenStep {
   readonly space: string;
   readonly from: number;
   readonly to: number;
+  /** Addresses of the span whose values the caller holds: a push of one of them is no news (a new
+   *  watch pushes the values already chosen first). */
+  readonly known: readonly number[];
   /** Give up at this time (the driver's clock). */
   readonly until: number;
 }

@@ -34,12 +34,12 @@ async function ownerWrite(client: WorClient, space: string, index: number, value
   }
 }
 
-/** The first value pushed as chosen in [from, to) of the space, or none by `until`. */
+/** The first value pushed as chosen in [from, to) of the space but for `known`, or none by `until`. */
 async function awaitChosen(client: WorClient, s: AwaitChosenStep): Promise<ReadonlyMap<number, Uint8Array>> {
   const feed = client.watch(s.space, s.from);
   const timer = setTimeout(() => void feed.return(), Math.max(0, s.until - Date.now()));
   try {
-    for await (const w of feed) if (w.index < s.to) return new Map([[w.index, w.value]]);
+    for await (const w of feed) if (w.index < s.to && !s.known.includes(w.index)) return new Map([[w.index, w.value]]);
   } catch {
     // The feed failed (fell behind, lost its links): the caller reads the clock and resolves.
   } finally {

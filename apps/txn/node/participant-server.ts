@@ -1,47 +1,68 @@
 /**
  * A participant served over gRPC (proto/wormspace/v1/txn.proto): a coordinator in another process
- * reaches it with `remoteParticipants` (remote-participants.ts). Prepare runs the participant's
- * prepare (it casts its own vote) and answers with the vote chosen; Decide tells it the outcome.
- * Both are idempotent, as the `Participant` interface is.
+ * reaches it with `remoteParticipants` (remote-participants.ts), on one long-lived Session stream,
+ * served by wor/node/request-session.ts (requests answered by id in any order, one tick's replies in
+ * one envelope, backpressure and the session budget, a bounded number in flight). A prepare runs the
+ * participant's prepare (it casts its own vote) and is answered with the vote chosen; a decide tells
+ * it the outcome. Both are idempotent, as the `Participant` interface is.
  */
-import * as grpc from "@grpc/grpc-js";
-import { type ListeningServer, type ServeOptions, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
-import { decodeDecideRequest, decodePrepareRequest, encodeDecideReply, encodePrepareReply } from "../wire/codec.ts";
+import { type ListeningServer, type SessionServeOptions, bindServer, newServer, shutdownServer, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
+import { RequestSession } from "../../../wor/node/request-session.ts";
+import { SessionBudget } from "../../../wor/node/session-budget.ts";
+import type { TxnFailure, TxnResult } from "../core/steps.ts";
+import { type DecodedTxnRequestFrame, type TxnReplyFrame, decodeRequests, encodeReplies, replyFrameBytes } from "../wire/codec.ts";
 import { type ParticipantHandlers, ParticipantService } from "../wire/service.ts";
 import type { Participant } from "./participant.ts";
 
-export interface ParticipantServerOptions extends ServeOptions {
+export interface ParticipantServerOptions extends SessionServeOptions {
   readonly participant: Participant;
 }
 
 export type ParticipantServer = ListeningServer;
 
+const failure = (code: TxnFailure["code"], message: string): TxnResult<never> => ({ ok: false, failure: { code, message } });
+
 export async function startParticipantServer(o: ParticipantServerOptions): Promise<ParticipantServer> {
   const server = newServer();
   const authorized = tokenCheck(o.token);
+  const sessions = new Set<RequestSession<DecodedTxnRequestFrame, TxnReplyFrame>>();
+  const budget = new SessionBudget(o.budget);
+  const p = o.participant;
+  /** A request's reply now (it failed validation), or the work that answers it. */
+  const handle = (f: DecodedTxnRequestFrame): TxnReplyFrame | (() => Promise<TxnReplyFrame>) => {
+    if (f.kind === "invalid") return { id: f.id, reply: failure(f.error.code === "tooLarge" ? "tooLarge" : "invalid", f.error.message) };
+    const internal = (e: unknown): TxnReplyFrame => ({ id: f.id, reply: failure("internal", (e as Error).message) });
+    if (f.kind === "prepare") return () => p.prepare(f.prepare).then((reply) => ({ id: f.id, reply }), internal);
+    const { space, txn, outcome } = f.decide;
+    return () => (outcome === "committed" ? p.commit(space, txn) : p.abort(space, txn)).then(() => ({ id: f.id, reply: { ok: true, value: undefined } }), internal);
+  };
   const handlers: ParticipantHandlers = {
-    prepare(call, callback) {
-      if (!authorized(call.metadata)) return callback(unauthenticated());
-      const req = decodePrepareRequest(call.request);
-      if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
-      o.participant.prepare(req.value).then(
-        (r) => callback(null, encodePrepareReply(r)),
-        (e: unknown) => callback(statusError(grpc.status.INTERNAL, (e as Error).message)),
-      );
-    },
-    decide(call, callback) {
-      if (!authorized(call.metadata)) return callback(unauthenticated());
-      const req = decodeDecideRequest(call.request);
-      if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
-      const { space, txn, outcome } = req.value;
-      (outcome === "committed" ? o.participant.commit(space, txn) : o.participant.abort(space, txn)).then(
-        () => callback(null, encodeDecideReply()),
-        (e: unknown) => callback(statusError(grpc.status.INTERNAL, (e as Error).message)),
-      );
+    session(call) {
+      if (!authorized(call.metadata)) return void call.emit("error", unauthenticated());
+      const session = new RequestSession<DecodedTxnRequestFrame, TxnReplyFrame>(call, {
+        decode: decodeRequests,
+        unreadable: (e) => ({ id: 0, reply: failure("invalid", e.message) }),
+        handle,
+        busy: (f, n, limit) => ({ id: f.id, reply: failure("unavailable", `${n} requests in flight on this session (limit ${limit})`) }),
+        encode: encodeReplies,
+        replyBytes: replyFrameBytes,
+        queuedFramesMax: o.queuedFramesMax,
+        budget,
+        onClosed: () => sessions.delete(session),
+      });
+      sessions.add(session);
     },
   };
   server.addService(ParticipantService, handlers);
   const port = await bindServer(server, o);
   let closing: Promise<void> | undefined;
-  return { port, close: () => (closing ??= shutdownServer(server)) };
+  return {
+    port,
+    close: () =>
+      (closing ??= (async () => {
+        for (const s of [...sessions]) s.end();
+        await shutdownServer(server);
+        for (const s of [...sessions]) s.teardown();
+      })()),
+  };
 }

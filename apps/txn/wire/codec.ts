@@ -1,6 +1,7 @@
 /**
- * The participant service's gateway (docs/ARCHITECTURE.md §4.3): TxnPrepareRequest / TxnPrepareReply
- * / TxnDecideRequest bytes ⇄ apps/txn/core values. Same rules as the other gateways
+ * The participant service's gateway (docs/ARCHITECTURE.md §4.3): the Session stream's envelopes
+ * (TxnRequestEnvelope / TxnReplyEnvelope: prepares and decides, votes, decides taken and failures,
+ * by id) ⇄ apps/txn/core values. Same rules as the other gateways
  * (proto/README.md): every decode returns `Decoded<T>`, nothing throws out of it; encoders trust
  * domain values.
  *
@@ -10,7 +11,8 @@
  * that is not a well-formed YES as NO); failure codes are known.
  */
 import { isUserSpaceName, LIMITS } from "../../../paxos/limits.ts";
-import { type Decoded, copyValue, decodeMessage, reject } from "../../../proto/codec-kernel.ts";
+import type { BinaryWriter } from "@bufbuild/protobuf/wire";
+import { type CodecError, type Decoded, copyValue, decodeLenientEnvelope, decodeStrictEnvelope, reject, writeEnvelope } from "../../../proto/codec-kernel.ts";
 import * as pb from "../../../proto/gen/wormspace/v1/txn.ts";
 import type { Outcome } from "../core/outcome.ts";
 import { TXN_LIMITS, type Vote, decodeVote, encodeVote } from "../core/record.ts";
@@ -46,41 +48,7 @@ function txnNumber(n: number): number {
   return n;
 }
 
-// ---- prepare ----
-
-export const encodePrepareRequest = (r: PrepareRequest): Uint8Array => pb.TxnPrepareRequest.encode({ ...r }).finish();
-
-export const decodePrepareRequest = (bytes: Uint8Array): Decoded<PrepareRequest> =>
-  decodeMessage(bytes, pb.TxnPrepareRequest, (m) => {
-    if (m.index >= TXN_LIMITS.participantsMax) reject("invalid", `participant index ${m.index} is not below ${TXN_LIMITS.participantsMax}`);
-    return {
-      space: spaceName(m.space),
-      txn: txnNumber(m.txn),
-      index: m.index,
-      record: copyValue(m.record, TXN_LIMITS.recordBytesMax, "record"),
-      payload: copyValue(m.payload, TXN_LIMITS.payloadBytesMax, "payload"),
-    };
-  });
-
-export function encodePrepareReply(r: TxnResult<Vote>): Uint8Array {
-  return pb.TxnPrepareReply.encode({
-    result: r.ok
-      ? { $case: "vote", value: { value: encodeVote(r.value) } }
-      : { $case: "failure", value: { code: FAILURE_CODE_TO_PB[r.failure.code], message: r.failure.message.slice(0, FAILURE_MESSAGE_CHARS_MAX) } },
-  }).finish();
-}
-
-export const decodePrepareReply = (bytes: Uint8Array): Decoded<TxnResult<Vote>> =>
-  decodeMessage(bytes, pb.TxnPrepareReply, (m): TxnResult<Vote> => {
-    const r = m.result;
-    if (r?.$case === "vote") return { ok: true, value: decodeVote(copyValue(r.value.value, LIMITS.valueBytesMax, "vote")) };
-    if (r?.$case !== "failure") return reject("malformed", "a prepare reply holds neither a vote nor a failure");
-    const code = FAILURE_CODE_FROM_PB.get(r.value.code);
-    if (!code) return reject("invalid", `unknown failure code ${r.value.code}`);
-    return { ok: false, failure: { code, message: r.value.message.slice(0, FAILURE_MESSAGE_CHARS_MAX) } };
-  });
-
-// ---- decide ----
+// ---- the Session stream: requests and replies ----
 
 export interface DecideRequest {
   readonly space: string;
@@ -88,9 +56,76 @@ export interface DecideRequest {
   readonly outcome: Outcome;
 }
 
-export const encodeDecideRequest = (d: DecideRequest): Uint8Array => pb.TxnDecideRequest.encode({ space: d.space, txn: d.txn, committed: d.outcome === "committed" }).finish();
+/** A coordinator's request on its Session stream; `id` is unique on the stream (never 0). */
+export type TxnRequestFrame = { readonly id: number } & ({ readonly kind: "prepare"; readonly prepare: PrepareRequest } | { readonly kind: "decide"; readonly decide: DecideRequest });
 
-export const decodeDecideRequest = (bytes: Uint8Array): Decoded<DecideRequest> =>
-  decodeMessage(bytes, pb.TxnDecideRequest, (m) => ({ space: spaceName(m.space), txn: txnNumber(m.txn), outcome: m.committed ? "committed" : "aborted" }));
+/** A request frame that failed validation keeps its id, so the participant answers it alone. */
+export type DecodedTxnRequestFrame = TxnRequestFrame | { readonly id: number; readonly kind: "invalid"; readonly error: CodecError };
 
-export const encodeDecideReply = (): Uint8Array => pb.TxnDecideReply.encode({}).finish();
+/** The answer to request `id`: a prepare's vote, `undefined` for a decide taken, or a failure (id 0:
+ *  an envelope the participant could not read). */
+export interface TxnReplyFrame {
+  readonly id: number;
+  readonly reply: TxnResult<Vote | undefined>;
+}
+
+function writeRequest(f: TxnRequestFrame, w: BinaryWriter): void {
+  const kind: pb.TxnRequest["kind"] =
+    f.kind === "prepare" ? { $case: "prepare", value: { ...f.prepare } } : { $case: "decide", value: { space: f.decide.space, txn: f.decide.txn, committed: f.decide.outcome === "committed" } };
+  pb.TxnRequest.encode({ id: f.id, kind }, w);
+}
+
+function prepareFromPb(m: pb.TxnPrepareRequest): PrepareRequest {
+  if (m.index >= TXN_LIMITS.participantsMax) reject("invalid", `participant index ${m.index} is not below ${TXN_LIMITS.participantsMax}`);
+  return {
+    space: spaceName(m.space),
+    txn: txnNumber(m.txn),
+    index: m.index,
+    record: copyValue(m.record, TXN_LIMITS.recordBytesMax, "record"),
+    payload: copyValue(m.payload, TXN_LIMITS.payloadBytesMax, "payload"),
+  };
+}
+
+function requestFromPb(m: pb.TxnRequest): TxnRequestFrame {
+  if (m.id === 0) reject("invalid", "a request of id 0");
+  const k = m.kind;
+  if (k === undefined) return reject("invalid", "a request that neither prepares nor decides");
+  if (k.$case === "prepare") return { id: m.id, kind: "prepare", prepare: prepareFromPb(k.value) };
+  return { id: m.id, kind: "decide", decide: { space: spaceName(k.value.space), txn: txnNumber(k.value.txn), outcome: k.value.committed ? "committed" : "aborted" } };
+}
+
+export const encodeRequests = (frames: readonly TxnRequestFrame[]): Uint8Array => writeEnvelope(frames, writeRequest);
+/** One entry per frame, invalid frames included (with their ids); `{ok: false}` for a broken envelope. */
+export const decodeRequests = (bytes: Uint8Array): Decoded<DecodedTxnRequestFrame[]> =>
+  decodeLenientEnvelope<pb.TxnRequest, DecodedTxnRequestFrame>(bytes, pb.TxnRequest, requestFromPb, (id, error) => ({ id, kind: "invalid", error }));
+
+function replyToPb(r: TxnResult<Vote | undefined>): pb.TxnReplyFrame["result"] {
+  if (!r.ok) return { $case: "failure", value: { code: FAILURE_CODE_TO_PB[r.failure.code], message: r.failure.message.slice(0, FAILURE_MESSAGE_CHARS_MAX) } };
+  return r.value === undefined ? { $case: "decided", value: {} } : { $case: "vote", value: { value: encodeVote(r.value) } };
+}
+
+function replyFromPb(m: pb.TxnReplyFrame): TxnResult<Vote | undefined> {
+  const r = m.result;
+  if (r === undefined) return reject("malformed", "a reply that holds neither a vote, a decide taken nor a failure");
+  if (r.$case === "vote") return { ok: true, value: decodeVote(copyValue(r.value.value, LIMITS.valueBytesMax, "vote")) };
+  if (r.$case === "decided") return { ok: true, value: undefined };
+  const code = FAILURE_CODE_FROM_PB.get(r.value.code);
+  if (!code) return reject("invalid", `unknown failure code ${r.value.code}`);
+  return { ok: false, failure: { code, message: r.value.message.slice(0, FAILURE_MESSAGE_CHARS_MAX) } };
+}
+
+export const encodeReplies = (frames: readonly TxnReplyFrame[]): Uint8Array => writeEnvelope(frames, (f, w) => pb.TxnReplyFrame.encode({ id: f.id, result: replyToPb(f.reply) }, w));
+/** All or nothing: a coordinator does not trust a participant that sends a malformed frame. */
+export const decodeReplies = (bytes: Uint8Array): Decoded<TxnReplyFrame[]> => decodeStrictEnvelope(bytes, pb.TxnReplyFrame, (m) => ({ id: m.id, reply: replyFromPb(m) }));
+
+/** A vote's encoded size, at most (encodeVote: a tag, a name's length and its UTF-8, a record's length). */
+const encodedVoteBytes = (v: Vote): number => 4 + 3 * (v.participant?.length ?? 0) + (v.kind === "yes" ? v.record.byteLength + v.payload.byteLength : 0);
+
+/** An upper-ish estimate of a reply frame's encoded size (the session budget counts queued replies by it). */
+export const replyFrameBytes = (f: TxnReplyFrame): number =>
+  32 + (!f.reply.ok ? 3 * f.reply.failure.message.length : f.reply.value === undefined ? 0 : encodedVoteBytes(f.reply.value));
+
+
+/** An upper-ish estimate of a request frame's encoded size (the writer picks an envelope's frames by it). */
+export const requestFrameBytes = (f: TxnRequestFrame): number =>
+  32 + (f.kind === "prepare" ? 3 * f.prepare.space.length + f.prepare.record.byteLength + f.prepare.payload.byteLength : 3 * f.decide.space.length);

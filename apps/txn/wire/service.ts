@@ -4,25 +4,21 @@
  * apps/txn/wire/codec.ts alone. Use CHANNEL_OPTIONS on both ends.
  */
 import * as grpc from "@grpc/grpc-js";
-import { type UnaryCallback, rawMethod } from "../../../proto/grpc-raw.ts";
+import { rawMethod } from "../../../proto/grpc-raw.ts";
 
 const PARTICIPANT_SERVICE_NAME = "wormspace.v1.Participant";
 
 export interface ParticipantHandlers extends grpc.UntypedServiceImplementation {
-  /** TxnPrepareRequest bytes in, TxnPrepareReply bytes out. */
-  prepare: grpc.handleUnaryCall<Uint8Array, Uint8Array>;
-  /** TxnDecideRequest bytes in, TxnDecideReply bytes out. */
-  decide: grpc.handleUnaryCall<Uint8Array, Uint8Array>;
+  /** TxnRequestEnvelope bytes in, TxnReplyEnvelope bytes out. */
+  session: grpc.handleBidiStreamingCall<Uint8Array, Uint8Array>;
 }
 
 export const ParticipantService: grpc.ServiceDefinition<ParticipantHandlers> = {
-  prepare: rawMethod(`/${PARTICIPANT_SERVICE_NAME}/Prepare`, "Prepare", false),
-  decide: rawMethod(`/${PARTICIPANT_SERVICE_NAME}/Decide`, "Decide", false),
+  session: rawMethod(`/${PARTICIPANT_SERVICE_NAME}/Session`, "Session", true),
 };
 
 export interface ParticipantClient extends grpc.Client {
-  prepare(request: Uint8Array, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: UnaryCallback): grpc.ClientUnaryCall;
-  decide(request: Uint8Array, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: UnaryCallback): grpc.ClientUnaryCall;
+  session(metadata?: grpc.Metadata, options?: Partial<grpc.CallOptions>): grpc.ClientDuplexStream<Uint8Array, Uint8Array>;
 }
 
 interface ParticipantClientConstructor {

@@ -121,3 +121,50 @@ test("a shard acks only what is synced, keeps it across a restart, and wants a h
   assert.deepEqual(await e.next(), { kind: "fenced", epoch: 3 });
   assert.equal((await again.status(0, 5_000)).epoch, 3);
 });
+
+test("a failed write acks nothing, ends every stream, stops the shard; a restart resumes from what is durable", { timeout: 30_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "worm-shard-fail-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  let store = await ShardStore.open(dir);
+  const write = store.write.bind(store);
+  let failing = false;
+  store.write = (w) => (failing ? Promise.reject(new Error("no space left on device")) : write(w));
+  const failures: Error[] = [];
+  let server = await startShardServer({ store, onFailure: (e) => failures.push(e) });
+  let links = new ShardLinks([`127.0.0.1:${server.port}`]);
+  t.after(async () => {
+    links.close();
+    await server.close();
+    await store.close().catch(() => {});
+  });
+
+  const a = stream(links);
+  a.s.send({ kind: "hello", epoch: 1, player: "p1", binding });
+  assert.deepEqual(await a.next(), { kind: "state", applied: -1, epoch: 1 });
+  a.s.send({ kind: "batch", epoch: 1, items: [{ position: 0, previous: -1, data: utf8.encode("a") }, { position: 1, previous: 0, data: utf8.encode("b") }] });
+  assert.deepEqual(await a.next(), { kind: "ack", applied: 1 });
+
+  failing = true;
+  a.s.send({ kind: "batch", epoch: 1, items: [{ position: 2, previous: 1, data: utf8.encode("c") }] });
+  assert.match(await a.ended(), /^the shard's storage failed: no space left on device$/);
+  assert.equal(a.pending(), 0, "the batch whose write failed is not acked");
+  assert.deepEqual(failures.map((e) => e.message), ["no space left on device"], "the owner is told, once");
+  // It serves no delivery after the failure: a new stream's hello ends it, unanswered.
+  const b = stream(links);
+  b.s.send({ kind: "hello", epoch: 1, player: "p1", binding });
+  assert.match(await b.ended(), /the shard's storage failed/);
+  assert.equal(b.pending(), 0);
+
+  await server.close();
+  await store.close();
+  links.close();
+  store = await ShardStore.open(dir);
+  server = await startShardServer({ store });
+  links = new ShardLinks([`127.0.0.1:${server.port}`]);
+  const c = stream(links);
+  c.s.send({ kind: "hello", epoch: 1, player: "p1", binding });
+  assert.deepEqual(await c.next(), { kind: "state", applied: 1, epoch: 1 }, "the restart resumes from the durable applied position");
+  assert.deepEqual((await links.read(0, 0, 10, 5_000)).rows.map((r) => r.position), [0, 1]);
+  c.s.send({ kind: "batch", epoch: 1, items: [{ position: 2, previous: 1, data: utf8.encode("c") }] });
+  assert.deepEqual(await c.next(), { kind: "ack", applied: 2 }, "the failed batch, sent again, is applied");
+});

@@ -11,7 +11,7 @@ import { decodeOps, encodeOps } from "../../../apps/txn/core/bank.ts";
 import { outcomeProblem } from "../../../apps/txn/core/invariants.ts";
 import { decide } from "../../../apps/txn/core/outcome.ts";
 import { type TxnRecord, type Vote, decodeAllocMeta, decodeVote, encodeRecord, encodeVote } from "../../../apps/txn/core/record.ts";
-import { decodeDecideRequest, decodePrepareReply, decodePrepareRequest } from "../../../apps/txn/wire/codec.ts";
+import { decodeReplies, decodeRequests } from "../../../apps/txn/wire/codec.ts";
 import { plantBugForTest } from "../../../verify/runtime/planted.ts";
 
 const name = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,15}$/);
@@ -37,7 +37,7 @@ test("votes, records and ops survive their encodings; any bytes decode to a valu
     fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
       assert.ok(["yes", "no"].includes(decodeVote(bytes).kind));
       assert.ok(["txn", "block", "unknown"].includes(decodeAllocMeta(bytes).kind));
-      for (const d of [decodePrepareRequest(bytes), decodePrepareReply(bytes), decodeDecideRequest(bytes)]) assert.equal(typeof d.ok, "boolean");
+      for (const d of [decodeRequests(bytes), decodeReplies(bytes)]) assert.equal(typeof d.ok, "boolean");
     }),
   );
 });

@@ -10,31 +10,43 @@ import { encodeRecord } from "../../../apps/txn/core/record.ts";
 import { startParticipantServer } from "../../../apps/txn/node/participant-server.ts";
 import { remoteParticipants } from "../../../apps/txn/node/remote-participants.ts";
 import { TxnCoordinator } from "../../../apps/txn/node/coordinator.ts";
-import { decodeDecideRequest, decodePrepareReply, decodePrepareRequest, encodeDecideRequest, encodePrepareReply, encodePrepareRequest } from "../../../apps/txn/wire/codec.ts";
+import { type TxnReplyFrame, type TxnRequestFrame, decodeReplies, decodeRequests, encodeReplies, encodeRequests, replyFrameBytes, requestFrameBytes } from "../../../apps/txn/wire/codec.ts";
 import * as pb from "../../../proto/gen/wormspace/v1/txn.ts";
 import { Bank, SPACE, transferParts, until } from "./txn-harness.ts";
 
 const record = encodeRecord({ participants: ["p0", "p1"], deadline: 1, coordinator: "c" });
 
-test("participant codecs: requests and replies round-trip; bad input is a value, never an exception", () => {
-  const req = { space: "bank", txn: 65, index: 1, record, payload: encodeOps([{ account: "a1", delta: 5 }]) };
-  assert.deepEqual(decodePrepareRequest(encodePrepareRequest(req)), { ok: true, value: req });
-  const yes = { kind: "yes" as const, participant: "p1", record, payload: req.payload };
-  assert.deepEqual(decodePrepareReply(encodePrepareReply({ ok: true, value: yes })), { ok: true, value: { ok: true, value: yes } });
-  assert.deepEqual(decodePrepareReply(encodePrepareReply({ ok: false, failure: { code: "unknownTxn", message: "gone" } })), { ok: true, value: { ok: false, failure: { code: "unknownTxn", message: "gone" } } });
-  assert.deepEqual(decodeDecideRequest(encodeDecideRequest({ space: "bank", txn: 3, outcome: "aborted" })), { ok: true, value: { space: "bank", txn: 3, outcome: "aborted" } });
+test("participant codecs: requests and replies round-trip by id; bad input is a value, never an exception", () => {
+  const prepare = { space: "bank", txn: 65, index: 1, record, payload: encodeOps([{ account: "a1", delta: 5 }]) };
+  const requests: TxnRequestFrame[] = [
+    { id: 7, kind: "prepare", prepare },
+    { id: 8, kind: "decide", decide: { space: "bank", txn: 3, outcome: "aborted" } },
+  ];
+  assert.deepEqual(decodeRequests(encodeRequests(requests)), { ok: true, value: requests });
+  const yes = { kind: "yes" as const, participant: "p1", record, payload: prepare.payload };
+  const replies: TxnReplyFrame[] = [
+    { id: 8, reply: { ok: true, value: undefined } },
+    { id: 7, reply: { ok: true, value: yes } },
+    { id: 9, reply: { ok: false, failure: { code: "unknownTxn", message: "gone" } } },
+  ];
+  assert.deepEqual(decodeReplies(encodeReplies(replies)), { ok: true, value: replies });
+  for (const f of replies) assert.ok(replyFrameBytes(f) >= encodeReplies([f]).byteLength, JSON.stringify(f));
+  for (const f of requests) assert.ok(requestFrameBytes(f) >= encodeRequests([f]).byteLength, JSON.stringify(f));
 
-  const bad = (bytes: Uint8Array) => {
-    const d = decodePrepareRequest(bytes);
-    return d.ok ? "accepted" : `${d.error.code}: ${d.error.message}`;
+  // A frame that fails validation keeps its id (the participant answers it alone).
+  const bad = (p: typeof prepare) => {
+    const d = decodeRequests(encodeRequests([{ id: 5, kind: "prepare", prepare: p }]));
+    assert.ok(d.ok);
+    const f = d.value[0]!;
+    return f.kind === "invalid" ? `${f.id} ${f.error.code}: ${f.error.message}` : "accepted";
   };
-  assert.match(bad(encodePrepareRequest({ ...req, space: "$alloc/bank" })), /^invalid: invalid transaction space/);
-  assert.match(bad(encodePrepareRequest({ ...req, index: 16 })), /^invalid: participant index 16 is not below 16/);
-  assert.match(bad(encodePrepareRequest({ ...req, payload: new Uint8Array(64 * 1024 + 1) })), /^tooLarge: payload/);
-  assert.match(bad(Uint8Array.of(0xff, 0xff, 0xff)), /^malformed/);
-  const unknownCode = pb.TxnPrepareReply.encode({ result: { $case: "failure", value: { code: 99 as pb.TxnFailureCode, message: "?" } } }).finish();
-  assert.deepEqual(decodePrepareReply(unknownCode).ok, false);
-  assert.deepEqual(decodePrepareReply(pb.TxnPrepareReply.encode({}).finish()).ok, false);
+  assert.match(bad({ ...prepare, space: "$alloc/bank" }), /^5 invalid: invalid transaction space/);
+  assert.match(bad({ ...prepare, index: 16 }), /^5 invalid: participant index 16 is not below 16/);
+  assert.match(bad({ ...prepare, payload: new Uint8Array(64 * 1024 + 1) }), /^5 tooLarge: payload/);
+  assert.equal(decodeRequests(Uint8Array.of(0xff, 0xff, 0xff)).ok, false);
+  const frame = (m: pb.TxnReplyFrame) => pb.TxnReplyEnvelope.encode({ frames: [m] }).finish();
+  assert.equal(decodeReplies(frame({ id: 1, result: { $case: "failure", value: { code: 99 as pb.TxnFailureCode, message: "?" } } })).ok, false);
+  assert.equal(decodeReplies(frame({ id: 1 })).ok, false);
 });
 
 test("a coordinator commits over participants served by gRPC; one it cannot reach aborts the transaction at the deadline", { timeout: 60_000 }, async (t) => {

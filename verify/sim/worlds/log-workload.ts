@@ -45,7 +45,7 @@ const output = (s: SettledRead): LogOutput => (s.kind === "entry" ? { kind: "ent
 const TAIL_ATTEMPTS_MAX = 8;
 
 /** The tail the sequencer reports (a token request for no tokens). */
-function* tail(): LogGen<LogResult<number>> {
+export function* tail(): LogGen<LogResult<number>> {
   for (let attempt = 1; ; attempt++) {
     const g = yield* run({ kind: "tokens", log: LOG_NAME, request: { asks: [] } });
     if (g.ok) return logOk(g.value.tail);

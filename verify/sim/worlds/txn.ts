@@ -55,7 +55,7 @@ class TxnWorld implements World, TxnHost {
   private readonly inflight = new Map<SimProcess, number>();
   private readonly parts: SimParticipant[] = [];
   /** A coordinator waiting on votes (awaitChosen): its step and the span. */
-  private readonly waits = new Map<SimProcess, { readonly id: number; readonly from: number; readonly to: number }>();
+  private readonly waits = new Map<SimProcess, { readonly id: number; readonly from: number; readonly to: number; readonly known: readonly number[] }>();
   private readonly votes: ChosenSlots;
   private readonly records: ChosenSlots;
   private readonly chosen = new Map<number, Uint8Array>();
@@ -176,17 +176,17 @@ class TxnWorld implements World, TxnHost {
   }
 
   /** A coordinator waits on votes: its watch (one per life, from the first span it waits on; later
-   *  transactions of its blocks lie above) answers with the first vote pushed in the span, its
-   *  deadline with none. */
+   *  transactions of its blocks lie above) answers with the first vote pushed in the span that it
+   *  does not know, its deadline with none. */
   private awaitChosen(p: SimProcess, id: number, s: AwaitChosenStep): void {
     if (![...p.watches.values()].some((w) => w.space === s.space && w.from <= s.from)) this.k.procs.watch(p, s.space, s.from);
-    this.waits.set(p, { id, from: s.from, to: s.to });
+    this.waits.set(p, { id, from: s.from, to: s.to, known: s.known });
     this.k.procs.answerLater(p, id, new Map(), Math.max(0, s.until - this.k.now));
   }
 
   learned(p: SimProcess, space: string, index: number, value: Uint8Array): void {
     const w = this.waits.get(p);
-    if (space === TXN_SPACE && w && index >= w.from && index < w.to) {
+    if (space === TXN_SPACE && w && index >= w.from && index < w.to && !w.known.includes(index)) {
       this.waits.delete(p);
       this.k.procs.answer(p, w.id, new Map([[index, value]]));
     }

@@ -15,7 +15,7 @@ export const protobufFileName = "wormspace/v1/txn.proto";
  * Wire schema of WormTX's participants (docs/ARCHITECTURE.md §4.3): a coordinator asks a
  * participant to prepare (the participant votes and casts its vote into its own register, then
  * answers with the vote chosen there) and tells it the outcome (fire and forget: participants also
- * learn it by watching the votes).
+ * learn it by watching the votes), on one long-lived Session stream per coordinator and participant.
  *
  * Gateway rule: nothing outside apps/txn/wire/codec.ts reads these messages. The codec turns bytes
  * into the domain types of apps/txn/core (steps.ts, record.ts).
@@ -76,14 +76,13 @@ export interface TxnVote {
   value: Uint8Array;
 }
 
-/** The vote is unknown: the participant could not learn what its register chose. */
+/**
+ * A request failed: for a prepare, the vote is unknown (the participant could not learn what its
+ * register chose).
+ */
 export interface TxnFailure {
   code: TxnFailureCode;
   message: string;
-}
-
-export interface TxnPrepareReply {
-  result?: { $case: "vote"; value: TxnVote } | { $case: "failure"; value: TxnFailure } | undefined;
 }
 
 /** Coordinator -> participant: transaction `txn` of `space` is decided. */
@@ -93,7 +92,35 @@ export interface TxnDecideRequest {
   committed: boolean;
 }
 
+/** The participant took the word. */
 export interface TxnDecideReply {
+}
+
+/** A coordinator's request. `id` is the coordinator's, unique on its stream (never 0); the reply names it. */
+export interface TxnRequest {
+  id: number;
+  kind?: { $case: "prepare"; value: TxnPrepareRequest } | { $case: "decide"; value: TxnDecideRequest } | undefined;
+}
+
+/**
+ * The answer to request `id`: a prepare's vote, a decide taken, or a failure (id 0: a whole envelope
+ * of the coordinator's was unreadable).
+ */
+export interface TxnReplyFrame {
+  id: number;
+  result?: { $case: "vote"; value: TxnVote } | { $case: "decided"; value: TxnDecideReply } | {
+    $case: "failure";
+    value: TxnFailure;
+  } | undefined;
+}
+
+/** One batch on the Session stream. Only field 1 may appear. */
+export interface TxnRequestEnvelope {
+  frames: TxnRequest[];
+}
+
+export interface TxnReplyEnvelope {
+  frames: TxnReplyFrame[];
 }
 
 function createBaseTxnPrepareRequest(): TxnPrepareRequest {
@@ -289,65 +316,6 @@ export const TxnFailure: MessageFns<TxnFailure> = {
   },
 };
 
-function createBaseTxnPrepareReply(): TxnPrepareReply {
-  return { result: undefined };
-}
-
-export const TxnPrepareReply: MessageFns<TxnPrepareReply> = {
-  encode(message: TxnPrepareReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    switch (message.result?.$case) {
-      case "vote":
-        TxnVote.encode(message.result.value, writer.uint32(10).fork()).join();
-        break;
-      case "failure":
-        TxnFailure.encode(message.result.value, writer.uint32(18).fork()).join();
-        break;
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): TxnPrepareReply {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTxnPrepareReply();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.result = { $case: "vote", value: TxnVote.decode(reader, reader.uint32()) };
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.result = { $case: "failure", value: TxnFailure.decode(reader, reader.uint32()) };
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-};
-
 function createBaseTxnDecideRequest(): TxnDecideRequest {
   return { space: "", txn: 0, committed: false };
 }
@@ -438,6 +406,249 @@ export const TxnDecideReply: MessageFns<TxnDecideReply> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseTxnRequest(): TxnRequest {
+  return { id: 0, kind: undefined };
+}
+
+export const TxnRequest: MessageFns<TxnRequest> = {
+  encode(message: TxnRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    switch (message.kind?.$case) {
+      case "prepare":
+        TxnPrepareRequest.encode(message.kind.value, writer.uint32(18).fork()).join();
+        break;
+      case "decide":
+        TxnDecideRequest.encode(message.kind.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TxnRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTxnRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = { $case: "prepare", value: TxnPrepareRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = { $case: "decide", value: TxnDecideRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseTxnReplyFrame(): TxnReplyFrame {
+  return { id: 0, result: undefined };
+}
+
+export const TxnReplyFrame: MessageFns<TxnReplyFrame> = {
+  encode(message: TxnReplyFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    switch (message.result?.$case) {
+      case "vote":
+        TxnVote.encode(message.result.value, writer.uint32(18).fork()).join();
+        break;
+      case "decided":
+        TxnDecideReply.encode(message.result.value, writer.uint32(26).fork()).join();
+        break;
+      case "failure":
+        TxnFailure.encode(message.result.value, writer.uint32(34).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TxnReplyFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTxnReplyFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.result = { $case: "vote", value: TxnVote.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.result = { $case: "decided", value: TxnDecideReply.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.result = { $case: "failure", value: TxnFailure.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseTxnRequestEnvelope(): TxnRequestEnvelope {
+  return { frames: [] };
+}
+
+export const TxnRequestEnvelope: MessageFns<TxnRequestEnvelope> = {
+  encode(message: TxnRequestEnvelope, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.frames) {
+      TxnRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TxnRequestEnvelope {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTxnRequestEnvelope();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frames.push(TxnRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseTxnReplyEnvelope(): TxnReplyEnvelope {
+  return { frames: [] };
+}
+
+export const TxnReplyEnvelope: MessageFns<TxnReplyEnvelope> = {
+  encode(message: TxnReplyEnvelope, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.frames) {
+      TxnReplyFrame.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TxnReplyEnvelope {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTxnReplyEnvelope();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frames.push(TxnReplyFrame.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;

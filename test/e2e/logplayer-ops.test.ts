@@ -1,0 +1,110 @@
+/**
+ * LogPlayer operated as docs/OPERATIONS.md runs a cluster: a cluster file with mutual TLS and a
+ * token, three acceptors, two `worm shard serve --cluster F` (served with the cluster's certificate
+ * and token). A shard refuses a reader with a wrong token ("shard A refused the token") and a
+ * plaintext client; a shard serving another token refuses the player, which exits 1 (as a client
+ * whose token the acceptors refuse) having applied nothing; with the cluster file they are served.
+ * `worm inspect` shows the player group: its epoch, and each shard's applied position, lag and
+ * epoch; with a shard stopped it says that shard is unreachable and still exits 0.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { makeNodeCerts } from "./certs.ts";
+import { Procs, freeAddresses, oneLineError, runWorm, tempDir } from "./harness.ts";
+
+interface InspectPlayers {
+  players: { group: string; epoch: number; player?: string; log?: string; tail?: number; shards: ({ address: string; applied: number; lag: number; epoch: number } | { address: string; error: string })[] }[];
+}
+
+test("LogPlayer shards with the cluster's TLS and token, and the player group in worm inspect", { timeout: 150_000 }, async (t) => {
+  const dir = await tempDir(t, "worm-lp-ops-");
+  const tls = join(dir, "tls");
+  await mkdir(tls);
+  try {
+    await makeNodeCerts(tls);
+  } catch {
+    t.skip("openssl is not available");
+    return;
+  }
+  const procs = new Procs(t);
+  const file = join(dir, "cluster.json");
+  const token = randomBytes(24).toString("hex");
+  const acceptors = await freeAddresses(3);
+  await writeFile(
+    file,
+    JSON.stringify({
+      clusterId: "lp-ops",
+      segmentSize: 64,
+      acceptors: acceptors.map((address, k) => ({ id: k + 1, address, dataDir: join(dir, `a${k + 1}`) })),
+      tls: { cert: "tls/node.pem", key: "tls/node.key", ca: "tls/ca.pem", requireClientCert: true },
+      token,
+    }),
+  );
+  const cluster = ["--cluster", file];
+  const nodes = [1, 2, 3].map((id) => procs.start(["node", ...cluster, "--id", String(id), "--init"]));
+  await Promise.all(nodes.map((n) => n.waitForJson((l) => l.event === "listening", 60_000)));
+  assert.equal((await runWorm(["log", "create", "wal", ...cluster])).code, 0);
+  const entries = Array.from({ length: 30 }, (_, i) => `e${i}`);
+  const appended = await runWorm(["log", "append", "wal", "--embedded-sequencer", ...cluster], { input: `${entries.join("\n")}\n` });
+  assert.equal(appended.code, 0, appended.stderr);
+
+  const shard = async (i: number) => {
+    const proc = procs.start(["shard", "serve", "--dir", join(dir, `s${i}`), ...cluster]);
+    return { proc, address: `127.0.0.1:${(await proc.waitForJson((l) => l.event === "listening", 60_000)).port as number}` };
+  };
+  const shards = await Promise.all([shard(0), shard(1)]);
+  const list = shards.map((s) => s.address).join(",");
+  const refused = (address: string) => new RegExp(`^worm: shard ${address.replaceAll(".", "\\.")} refused the token \\(check --token or the cluster file's token\\)$`);
+
+  // Without the token (a wrong one over the cluster's TLS): refused by name. Plaintext: not served.
+  const wrongRead = await runWorm(["shard", "read", shards[0]!.address, ...cluster, "--token", "wrong"]);
+  assert.equal(wrongRead.code, 1);
+  assert.match(oneLineError(wrongRead), refused(shards[0]!.address));
+  const plainRead = await runWorm(["shard", "read", shards[0]!.address]);
+  assert.equal(plainRead.code, 1, "a plaintext client is not served by a TLS shard");
+  oneLineError(plainRead);
+  // A shard that holds another token than the player (--token overrides the cluster file's): the player stops.
+  const other = procs.start(["shard", "serve", "--dir", join(dir, "other"), ...cluster, "--token", "another-token"]);
+  const otherAddress = `127.0.0.1:${(await other.waitForJson((l) => l.event === "listening", 60_000)).port as number}`;
+  const intruder = await runWorm(["logplayer", "run", "--log", "wal", "--group", "other", "--shards", otherAddress, ...cluster], { deadlineMs: 60_000 });
+  assert.equal(intruder.code, 1, intruder.stderr);
+  assert.match(oneLineError(intruder), refused(otherAddress));
+  const untouched = await runWorm(["shard", "read", otherAddress, "--json", ...cluster, "--token", "another-token"]);
+  assert.equal((JSON.parse(untouched.stdout) as { applied: number }).applied, -1, "the refused player applied nothing");
+  assert.equal((await other.kill("SIGTERM")).code, 0);
+
+  // The cluster's token: delivered.
+  const player = procs.start(["logplayer", "run", "--log", "wal", "--shards", list, "--name", "p1", ...cluster]);
+  const epoch = (await player.waitForJson((l) => l.event === "playing", 60_000)).epoch as number;
+  const inspect = async () => {
+    const r = await runWorm(["inspect", "--json", ...cluster]);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as InspectPlayers).players.filter((g) => g.group === "wal-player");
+  };
+  for (let tries = 0; ; tries++) {
+    const [group] = await inspect();
+    const caughtUp = group?.shards.every((s) => "lag" in s && s.lag === 0 && s.epoch === epoch);
+    if (caughtUp) {
+      assert.deepEqual({ ...group, shards: undefined }, { group: "wal-player", epoch, player: "p1", log: "wal", tail: 30, shards: undefined });
+      assert.deepEqual(group!.shards.map((s) => ("applied" in s ? [s.address, s.applied, s.lag, s.epoch] : s)), shards.map((s) => [s.address, 29, 0, epoch]));
+      break;
+    }
+    assert.ok(tries < 60, `the shards did not catch up: ${JSON.stringify(group)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const rows = await runWorm(["shard", "read", shards[1]!.address, "--json", ...cluster]);
+  assert.equal(rows.code, 0, rows.stderr);
+  assert.equal((JSON.parse(rows.stdout) as { applied: number }).applied, 29);
+
+  // A shard stopped: inspect says so and still answers (exit 0), in JSON and in its table.
+  assert.equal((await shards[1]!.proc.kill("SIGTERM")).code, 0);
+  const [group] = await inspect();
+  assert.ok(group && "error" in group.shards[1]! && "lag" in group.shards[0]!, JSON.stringify(group));
+  const table = await runWorm(["inspect", ...cluster]);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, new RegExp(`wal-player +${epoch} +wal +30 +${shards[0]!.address.replaceAll(".", "\\.")} +29 +0 +${epoch} +up`));
+  assert.match(table.stdout, new RegExp(`wal-player +${epoch} +wal +30 +${shards[1]!.address.replaceAll(".", "\\.")} .*unreachable: shard`));
+});
