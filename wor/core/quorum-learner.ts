@@ -38,7 +38,8 @@ export class QuorumLearner {
 
   /**
    * Acceptor `acceptor` accepted `value` at `ballot` for `index`: the value, if that makes a quorum
-   * at one ballot (the tally for `index` is then closed), else undefined.
+   * at one ballot (the tally for `index` is then closed: the caller delivers it and asks no more
+   * about it), else undefined.
    */
   heard(acceptor: number, index: number, ballot: Ballot, value: Uint8Array): Uint8Array | undefined {
     let candidates = this.tallies.get(index);

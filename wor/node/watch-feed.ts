@@ -73,6 +73,11 @@ export class WatchFeed implements AsyncIterableIterator<Watched> {
     this.finish();
   }
 
+  /** The values pushed and not yet taken, taken now (without waiting). */
+  takeBuffered(): Watched[] {
+    return this.buffer.splice(0);
+  }
+
   next(): Promise<IteratorResult<Watched>> {
     const item = this.buffer.shift();
     if (item) return Promise.resolve({ value: item, done: false });
