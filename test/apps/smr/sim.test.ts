@@ -75,6 +75,14 @@ test("a replica's data is wiped only while the replicas whose wipe lost checkpoi
   assert.ok((s.probes["smr.replica.wipeRefused"] ?? 0) > 0, "seed 758 refused no wipe");
 });
 
+test("a checkpoint record whose publish was lost is published again (seed 1663)", () => {
+  // Seed 1663: the records of r0's checkpoints at 17 and 22 never reached the log; r1 (the other
+  // holder) was wiped, and r0 kept only 17 and 22, so the records left (r0's 11, r1's) named
+  // snapshots nobody held: the leader and r1 waited in catch-up forever (test/apps/smr/publish.test.ts).
+  const s = runSmrSimulation({ seeds: { from: 1663, to: 1663 } });
+  assert.deepEqual(s.failures.map((f) => f.violations[0]), []);
+});
+
 test("the same seed gives the same SMR run, bit for bit", () => {
   const a = runSeed(smrWorld, 31, { keepLog: true });
   const b = runSeed(smrWorld, 31, { keepLog: true });
