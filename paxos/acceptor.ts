@@ -9,7 +9,7 @@ import { planted } from "../verify/runtime/planted.ts";
 import { type Ballot, OWNER_BALLOT, ballotEq, ballotGe, ballotLt, isOwnerBallot, isValidBallot, maxBallot } from "./ballot.ts";
 import { type Held, hold } from "./held.ts";
 import { LIMITS, isIndex, isSpaceName, isUserSpaceName, spacesOf } from "./limits.ts";
-import type { AddressState, Entry, Learned, Mutation, RangePromise, Refusal, Reply, ReportedAddress, Request, SpaceName } from "./messages.ts";
+import type { AcceptedNotice, AddressState, Entry, Learned, Mutation, RangePromise, Refusal, Reply, ReportedAddress, Request, SpaceName } from "./messages.ts";
 import { bytesEqual } from "../verify/runtime/bytes.ts";
 
 export interface SpaceState {
@@ -42,6 +42,8 @@ export interface StepResult {
   readonly replies: Held<readonly Reply[]>;
   /** Values this step learned were chosen; published to watchers once `persist` is durable. */
   readonly learned: readonly Learned[];
+  /** Values this step accepted; published to watchers once `persist` is durable. */
+  readonly accepted: readonly AcceptedNotice[];
 }
 
 const EMPTY: AddressState = Object.freeze({ promised: OWNER_BALLOT, committed: false });
@@ -144,10 +146,11 @@ class Step {
   readonly persist: Mutation[] = [];
   readonly replies: Reply[] = [];
   readonly learned: Learned[] = [];
+  readonly accepted: AcceptedNotice[] = [];
   constructor(readonly state: AcceptorState) {}
 
   done(): StepResult {
-    return { state: this.state, persist: this.persist, replies: hold(this.replies), learned: this.learned };
+    return { state: this.state, persist: this.persist, replies: hold(this.replies), learned: this.learned, accepted: this.accepted };
   }
   reply(r: Reply): StepResult {
     this.replies.push(r);
@@ -237,6 +240,7 @@ function accept(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, en
   for (const e of entries) {
     const refusal = acceptOne(st, name, space, ballot, e);
     if (refusal) refused.push(refusal);
+    else st.accepted.push({ space: name, index: e.index, ballot, value: e.value });
   }
   return st.reply({ kind: "voted", ballot, refused });
 }

@@ -81,6 +81,15 @@ export type Mutation =
   | { readonly kind: "ranges"; readonly space: SpaceName; readonly ranges: readonly RangePromise[] }
   | { readonly kind: "trim"; readonly space: SpaceName; readonly mark: number };
 
+/** A value an acceptor accepted at a ballot (Paxos's phase 2b message, to the learners); watchers are
+ *  told after it is durable, and one that hears it from a quorum at one ballot knows it chosen. */
+export interface AcceptedNotice {
+  readonly space: SpaceName;
+  readonly index: number;
+  readonly ballot: Ballot;
+  readonly value: Uint8Array;
+}
+
 /** A value learned as chosen (an acceptor saw its commit); watchers are told after it is durable. */
 export interface Learned {
   readonly space: SpaceName;

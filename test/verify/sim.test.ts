@@ -59,10 +59,14 @@ test(`${SEEDS} seeds of the register layer with every fault on are clean`, () =>
   assert.ok(Object.keys(s.buggify).length > 0, "no buggify site fired");
 });
 
-test("without faults every operation succeeds", () => {
+test("without faults every operation succeeds, but for racing allocators that preempt each other", () => {
   const s = runSimulation({ seeds: { from: 1, to: 50 }, world: { faults: NO_FAULTS } });
   assert.equal(s.failures.length, 0);
-  for (const k of Object.keys(s.outcomes)) assert.ok(!k.includes("failed"), `${k} without faults`);
+  // The world's clients give up after 3 preemptions (wor-workload.ts), so two allocators racing for
+  // one register may both give up, faults or not: `contended` is the only failure allowed here.
+  for (const k of Object.keys(s.outcomes)) assert.ok(!k.includes("failed") || k === "alloc:failed:contended", `${k} without faults`);
+  const contended = s.outcomes["alloc:failed:contended"] ?? 0;
+  assert.ok(contended <= 5, `${contended} allocations contended without faults`);
 });
 
 test("the same seed gives the same run, bit for bit; different seeds differ", () => {
@@ -109,7 +113,7 @@ test("the simulator's acceptors are the real AcceptorNode and GroupCommit: bugs 
 // The register layer's bugs (sites in paxos/ and wor/). The apps' bugs are caught by their own worlds
 // and models (test/apps/*/sim.test.ts, test/verify/mc-*.test.ts); waitOutRejection is a liveness
 // bug, caught by a sometimes property above.
-const REGISTER_BUGS = ["acceptBelowPromise", "ignoreAdoptedValue", "adoptLowestBallot", "forgetRangePromises", "ignoreRangePromises", "replyBeforePersist", "readAheadOfSync", "evictUndurable", "readWithoutQuorum", "trimBackwards"] as const;
+const REGISTER_BUGS = ["acceptBelowPromise", "ignoreAdoptedValue", "adoptLowestBallot", "forgetRangePromises", "ignoreRangePromises", "replyBeforePersist", "readAheadOfSync", "evictUndurable", "learnBelowQuorum", "readWithoutQuorum", "trimBackwards"] as const;
 for (const bug of REGISTER_BUGS) {
   test(`the simulator catches the planted bug ${bug}, and prints the replay command`, () => {
     const s = plantBugForTest(bug, () => runSimulation({ seeds: { from: 1, to: 500 } }));

@@ -32,7 +32,7 @@ class ArraySink implements FrameSink {
     return this.sends.flat();
   }
   replies(): [number, string][] {
-    return this.frames.map((f) => [f.id, f.kind === "reply" ? f.reply.kind : `learned@${f.index}`]);
+    return this.frames.map((f) => [f.id, f.kind === "reply" ? f.reply.kind : `${f.kind}@${f.index}`]);
   }
 }
 
@@ -105,7 +105,7 @@ describe("AcceptorNode", () => {
     ]);
   });
 
-  test("watch: catch-up of committed values in index order, then live pushes once durable; unwatch stops", async () => {
+  test("watch: catch-up of committed values in index order, then live pushes (accepted and learned values) once durable; unwatch stops", async () => {
     const { storage, node } = await memoryNode();
     await withSpace(storage, node);
     const writer = new ArraySink();
@@ -119,13 +119,20 @@ describe("AcceptorNode", () => {
       [50, "learned@2"],
       [50, "learned@4"],
     ]);
-    // A commit of 7 that arrives while a batch is syncing goes out to the watcher only after that
-    // batch is durable (the commit flag itself is volatile, but replies keep their order).
+    // An accept of 8 and a commit of 7 that arrive while a batch is syncing go out to the watcher
+    // only once that batch is durable (the commit flag itself is volatile, but pushes keep the order).
     node.handle([req(30, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 8, value: v(8) }] })], writer);
     node.handle([req(3, { kind: "commit", space: "s", ballot: b(0, 0), indexes: [7] })], writer);
     await tick();
     assert.equal(watcher.frames.length, 2);
     await settle(storage);
+    assert.deepEqual(watcher.replies().slice(2), [
+      [50, "accepted@8"],
+      [50, "learned@7"],
+    ]);
+    const accepted = watcher.frames[2];
+    assert.ok(accepted?.kind === "accepted");
+    assert.deepEqual([accepted.ballot, [...accepted.value]], [b(0, 0), [...v(8)]]);
     const last = watcher.frames.at(-1);
     assert.ok(last?.kind === "learned");
     assert.deepEqual([last.id, last.index, [...last.value]], [50, 7, [7, 0]]);
@@ -135,7 +142,7 @@ describe("AcceptorNode", () => {
     node.handle([req(5, { kind: "commit", space: "s", ballot: b(0, 0), indexes: [9] })], writer);
     await settle(storage);
     await settle(storage);
-    assert.equal(watcher.frames.length, 3, "no pushes after unwatch");
+    assert.equal(watcher.frames.length, 4, "no pushes after unwatch");
   });
 
   test("watch: a commit in flight when the watch arrives is delivered exactly once", async () => {

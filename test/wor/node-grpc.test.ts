@@ -74,7 +74,7 @@ function unary(c: AcceptorClient, method: "status" | "inspect", bytes: Uint8Arra
 }
 
 const b = (round: number, proposer: number) => ({ round, proposer });
-const kinds = (frames: readonly ServerFrame[]) => frames.map((f) => `${f.id}:${f.kind === "reply" ? f.reply.kind : `learned@${f.index}`}`);
+const kinds = (frames: readonly ServerFrame[]) => frames.map((f) => `${f.id}:${f.kind === "reply" ? f.reply.kind : `${f.kind}@${f.index}`}`);
 
 describe("acceptor gRPC server", () => {
   test("prepare / accept / commit / read over one session; watch pushes; Status and Inspect", async () => {
@@ -91,9 +91,9 @@ describe("acceptor gRPC server", () => {
       { id: 5, kind: "request", request: { kind: "commit", space: "log", ballot: b(1, 2), indexes: [5] } },
       { id: 6, kind: "request", request: { kind: "read", space: "log", from: 0, to: 64 } },
     ]);
-    await s.until(6);
-    assert.deepEqual(kinds(s.received), ["1:spaceCreated", "3:promise", "4:voted", "5:committed", "2:learned@5", "6:states"]);
-    const read = s.received[5];
+    await s.until(7);
+    assert.deepEqual(kinds(s.received), ["1:spaceCreated", "3:promise", "4:voted", "2:accepted@5", "5:committed", "2:learned@5", "6:states"]);
+    const read = s.received[6];
     assert.ok(read?.kind === "reply" && read.reply.kind === "states");
     assert.deepEqual(read.reply.addresses[0]?.accepted?.value, value);
     assert.equal(read.reply.addresses[0]?.committed, true);

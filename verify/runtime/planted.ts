@@ -29,6 +29,9 @@ export const PLANTED_BUGS = [
   /** acceptor node: the cache evicts a block whose mutations are not durable yet, so the node reads
    *  it back as the disk has it and forgets a promise or vote it made (wor/node/address-cache.ts). */
   "evictUndurable",
+  /** watcher: deliver a value as chosen when one acceptor fewer than a quorum said it accepted it
+   *  (wor/core/quorum-learner.ts). */
+  "learnBelowQuorum",
   /** reader: report a value seen at a single acceptor as written (paxos/proposer.ts ReadTally). */
   "readWithoutQuorum",
   /** acceptor: a trim to a lower mark moves the mark back (paxos/acceptor.ts trim). */
@@ -84,6 +87,7 @@ const switches: Record<PlantedBug, boolean> = {
   readAheadOfSync: false,
   waitOutRejection: false,
   evictUndurable: false,
+  learnBelowQuorum: false,
   readWithoutQuorum: false,
   trimBackwards: false,
   appendWithoutSettle: false,

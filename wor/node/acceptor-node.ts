@@ -342,7 +342,7 @@ export class AcceptorNode {
           if (m.kind === "address") this.cache.changed(m.space, m.index, prior?.get(m.index), m.state, pin);
           else if (m.kind === "trim") this.cache.trimmed(m.space, state.spaces.get(m.space)!, m.mark, pin);
         }
-        releases.push({ kind: "held", id: f.id, replies: r.replies, learned: r.learned });
+        releases.push({ kind: "held", id: f.id, replies: r.replies, learned: r.learned, accepted: r.accepted });
         break;
       }
       case "watch":

@@ -7,7 +7,7 @@
  * the flush after the turn: the commit notices of finished writes then leave in the same envelope
  * as the writes their callers issue next (one event-loop hop per round, not two).
  */
-import type { Entry, SpaceName } from "../../paxos/messages.ts";
+import type { Entry, Reply, SpaceName } from "../../paxos/messages.ts";
 import type { ClientFrame, ServerFrame } from "../core/frames.ts";
 import { CLIENT_DEFAULTS, type ClientCoreConfig, type Completion, type Op, WorClientCore } from "../core/client-core.ts";
 import type { AllocResult, Capture, CaptureResult, CheckResult, CreateSpaceResult, OpResult, ReadResult, SpaceMetaResult, WorFailure, WriteResult } from "../core/results.ts";
@@ -19,6 +19,15 @@ import { shortReason } from "./grpc-reason.ts";
 import type { AcceptorLink, Transport } from "./link.ts";
 import { WatchFeed } from "./watch-feed.ts";
 import { OncePerTurn } from "./once-per-turn.ts";
+
+/** A watch the client holds: where it starts at the acceptors (raised to a trim mark one reported),
+ *  and the acceptors that refused it with an error. */
+interface Watching {
+  readonly space: SpaceName;
+  readonly feed: WatchFeed;
+  start: number;
+  readonly refused: Set<number>;
+}
 
 /** An operational failure (timeout, unavailable, unknown space, bad input...). */
 export class WorError extends Error {
@@ -54,7 +63,7 @@ export class WorClient {
   private readonly core: WorClientCore;
   private readonly links: AcceptorLink[] = [];
   private readonly waiting = new Map<number, { resolve: (r: OpResult<unknown>) => void }>();
-  private readonly feeds = new Map<number, { space: SpaceName; feed: WatchFeed }>();
+  private readonly feeds = new Map<number, Watching>();
   private nextWatch = WATCH_ID_BASE;
   /** Frames taken from the core, per acceptor, waiting for the flush. */
   private readonly outbox: ClientFrame[][] = [];
@@ -62,9 +71,12 @@ export class WorClient {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private closed = false;
+  /** Acceptors that make a quorum. */
+  private readonly quorum: number;
 
   constructor(readonly options: WorClientOptions) {
     const quorum = options.quorum ?? Math.floor(options.acceptors / 2) + 1;
+    this.quorum = quorum;
     this.core = new WorClientCore({
       ...CLIENT_DEFAULTS,
       ...stripUndefined(options),
@@ -186,11 +198,16 @@ export class WorClient {
       return feed;
     }
     const id = this.nextWatch++;
-    const feed = new WatchFeed(from, this.options.watchBufferMax ?? 65_536, () => {
-      this.feeds.delete(id);
-      if (!this.closed) for (const l of this.links) l.send([{ id: this.nextWatch++, kind: "unwatch", watchId: id }]);
-    });
-    this.feeds.set(id, { space, feed });
+    const feed = new WatchFeed(
+      from,
+      this.options.watchBufferMax ?? 65_536,
+      () => {
+        this.feeds.delete(id);
+        if (!this.closed) for (const l of this.links) l.send([{ id: this.nextWatch++, kind: "unwatch", watchId: id }]);
+      },
+      this.quorum,
+    );
+    this.feeds.set(id, { space, feed, start: from, refused: new Set() });
     for (const l of this.links) l.send([{ id, kind: "watch", space, from }]);
     return feed;
   }
@@ -231,10 +248,15 @@ export class WorClient {
   private onFrames(acceptor: number, frames: readonly ServerFrame[]): void {
     const t = now();
     for (const f of frames) {
-      if (f.kind === "reply") this.core.onReply(acceptor, f.id, f.reply, t);
-      else {
+      if (f.kind === "reply") {
         const w = this.feeds.get(f.id);
-        if (w && w.space === f.space) w.feed.push(f.index, f.value);
+        if (w) this.watchRefused(acceptor, f.id, w, f.reply);
+        else this.core.onReply(acceptor, f.id, f.reply, t);
+      } else {
+        const w = this.feeds.get(f.id);
+        if (!w || w.space !== f.space) continue;
+        if (f.kind === "learned") w.feed.push(f.index, f.value);
+        else w.feed.accepted(acceptor, f.index, f.ballot, f.value);
       }
     }
     this.complete(this.take());
@@ -242,7 +264,27 @@ export class WorClient {
   }
 
   private resendWatches(acceptor: number): void {
-    for (const [id, w] of this.feeds) this.links[acceptor]?.send([{ id, kind: "watch", space: w.space, from: w.feed.from }]);
+    for (const [id, w] of this.feeds) {
+      w.refused.delete(acceptor);
+      this.links[acceptor]?.send([{ id, kind: "watch", space: w.space, from: w.start }]);
+    }
+  }
+
+  /** Acceptor `acceptor` refused watch `id` (acceptors answer a watch only to refuse it). Trimmed
+   *  above its start: it watches again there from the trim mark (nothing below can be delivered;
+   *  what the watcher misses it reads). An error: once fewer than a quorum of acceptors hold the
+   *  watch (it can no longer learn by a quorum's accepts, and the rest may be down), the feed fails
+   *  with it, so its owner watches again or reads instead of waiting on a watch that may never
+   *  deliver. One refusal of three (a space one acceptor missed) leaves it working. */
+  private watchRefused(acceptor: number, id: number, w: Watching, reply: Reply): void {
+    if (reply.kind === "trimmed") {
+      w.start = Math.max(w.start, reply.mark);
+      this.links[acceptor]?.send([{ id, kind: "watch", space: w.space, from: w.start }]);
+    } else if (reply.kind === "error") {
+      w.refused.add(acceptor);
+      if (this.options.acceptors - w.refused.size >= this.quorum) return;
+      w.feed.fail(new WorError({ code: reply.code, message: `the watch of ${w.space} from ${w.feed.from} was refused by ${w.refused.size} acceptors: ${reply.message}` }));
+    }
   }
 
   private scheduleFlush(): void {

@@ -7,7 +7,7 @@ import { forEachOwn } from "../../paxos/acceptor.ts";
 import type { SpaceState } from "../../paxos/acceptor.ts";
 import { type Held, type Receipt, release } from "../../paxos/held.ts";
 import { LIMITS, isIndex, isSpaceName } from "../../paxos/limits.ts";
-import type { ErrorCode, Learned, Reply, SpaceName } from "../../paxos/messages.ts";
+import type { AcceptedNotice, ErrorCode, Learned, Reply, SpaceName } from "../../paxos/messages.ts";
 import type { ServerFrame } from "../core/frames.ts";
 
 const WATCH_LIMITS = Object.freeze({
@@ -32,7 +32,13 @@ interface Watcher {
 
 /** What one frame contributes when its receipt comes, in frame order. */
 export type Release =
-  | { readonly kind: "held"; readonly id: number; readonly replies: Held<readonly Reply[]>; readonly learned: readonly Learned[] }
+  | {
+      readonly kind: "held";
+      readonly id: number;
+      readonly replies: Held<readonly Reply[]>;
+      readonly learned: readonly Learned[];
+      readonly accepted: readonly AcceptedNotice[];
+    }
   | { readonly kind: "reply"; readonly id: number; readonly reply: Reply }
   | { readonly kind: "watch"; readonly watcher: Watcher; readonly catchUp: readonly ServerFrame[] }
   | { readonly kind: "unwatch"; readonly watchId: number };
@@ -76,6 +82,7 @@ export class NodeReplies {
           for (const reply of release(r.replies, receipt)) out.push({ id: r.id, kind: "reply", reply });
           // Published in frame order, so a watch registered by a later frame never sees it twice.
           for (const l of r.learned) this.publish(l);
+          for (const a of r.accepted) this.publishAccepted(a);
           break;
         case "reply":
           out.push({ id: r.id, kind: "reply", reply: r.reply });
@@ -115,6 +122,15 @@ export class NodeReplies {
     for (const w of set) {
       if (w.sink.closed) set.delete(w);
       else if (l.index >= w.from) this.outboxOf(w.sink).push({ id: w.id, kind: "learned", space: l.space, index: l.index, value: l.value });
+    }
+  }
+
+  private publishAccepted(a: AcceptedNotice): void {
+    const set = this.watchers.get(a.space);
+    if (!set) return;
+    for (const w of set) {
+      if (w.sink.closed) set.delete(w);
+      else if (a.index >= w.from) this.outboxOf(w.sink).push({ id: w.id, kind: "accepted", space: a.space, index: a.index, ballot: a.ballot, value: a.value });
     }
   }
 

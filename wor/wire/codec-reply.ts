@@ -63,6 +63,8 @@ function serverFrameToPb(f: ServerFrame): pb.ServerFrame {
       return { id: f.id, kind: { $case: "reply", value: replyToPb(f.reply) } };
     case "learned":
       return { id: f.id, kind: { $case: "learned", value: { space: f.space, index: f.index, value: f.value } } };
+    case "accepted":
+      return { id: f.id, kind: { $case: "accepted", value: { space: f.space, index: f.index, ballot: f.ballot, value: f.value } } };
     default:
       return unreachable(f, "server frame kind");
   }
@@ -130,13 +132,17 @@ function toReply(r: pb.Reply): Reply {
 
 function toServerFrame(f: pb.ServerFrame): ServerFrame {
   const k = f.kind;
-  if (k === undefined) reject("invalid", `frame ${f.id}: no reply or learned value set`);
+  if (k === undefined) reject("invalid", `frame ${f.id}: no reply, learned or accepted value set`);
   switch (k.$case) {
     case "reply":
       return { id: f.id, kind: "reply", reply: toReply(k.value) };
     case "learned": {
       const v = k.value;
       return { id: f.id, kind: "learned", space: space(v.space, "learned"), index: v.index, value: copyRegisterValue(v.value, "learned value") };
+    }
+    case "accepted": {
+      const v = k.value;
+      return { id: f.id, kind: "accepted", space: space(v.space, "accepted"), index: v.index, ballot: ballot(v.ballot, "accepted"), value: copyRegisterValue(v.value, "accepted value") };
     }
   }
 }

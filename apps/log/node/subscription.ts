@@ -54,6 +54,7 @@ export async function* subscribe(ports: SubscriptionPorts, from: number, opts: S
   const order = new InOrder(start, HELD_MAX);
   let feed = client.watch(config.log, start);
   let push: Promise<IteratorResult<Watched>> | undefined;
+  let look: { readonly at: number; readonly fired: Promise<void> } | undefined;
   let lastRead = 0;
   try {
     while (!signal?.aborted) {
@@ -74,8 +75,16 @@ export async function* subscribe(ports: SubscriptionPorts, from: number, opts: S
         continue;
       }
       push ??= feed.next();
-      const wait = (stuck ? config.pollMs : IDLE_READ_MS) - (now - lastRead);
-      const r = await Promise.race([push.catch((e: unknown) => e as Error), delay(Math.max(1, wait)), aborted]);
+      // One timer for the next look, kept across pushes (not one per value): replaced only when
+      // the look is due sooner (a slot got stuck).
+      const due = now + Math.max(1, (stuck ? config.pollMs : IDLE_READ_MS) - (now - lastRead));
+      if (!look || due < look.at) {
+        const at = due;
+        look = { at, fired: delay(due - now).then(() => {
+          if (look?.at === at) look = undefined;
+        }) };
+      }
+      const r = await Promise.race([push.catch((e: unknown) => e as Error), look.fired, aborted]);
       if (r === undefined || r === "aborted") continue;
       push = undefined;
       if (r instanceof Error || r.done) {
@@ -84,9 +93,12 @@ export async function* subscribe(ports: SubscriptionPorts, from: number, opts: S
         feed = client.watch(config.log, order.next);
         continue;
       }
-      const s = slotRead(r.value.index, r.value.value);
-      if (!s.ok) throw new LogError(s.failure);
-      if (s.value.kind !== "unwritten") order.offer(s.value, Date.now());
+      // This push and every one already buffered behind it, in one go.
+      for (const w of [r.value, ...feed.takeBuffered()]) {
+        const s = slotRead(w.index, w.value);
+        if (!s.ok) throw new LogError(s.failure);
+        if (s.value.kind !== "unwritten") order.offer(s.value, Date.now());
+      }
     }
   } finally {
     feed.return();

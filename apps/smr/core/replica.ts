@@ -6,9 +6,9 @@
  * heartbeats from, and takes over after `electionTimeoutMs` (plus jitter) without one. Every
  * `checkpointCommands` commands or `checkpointBytes` bytes each replica snapshots its state; the
  * driver stores it and reports its digest, and the replica publishes a record of it through the
- * leader; the leader trims the log below the position a majority of replicas checkpointed (less
- * `trailingSlots`). A replica whose next slot is trimmed catches up from a peer's checkpoint
- * (./catch-up.ts).
+ * leader (again, until it applies it from the log); the leader trims the log below the position a
+ * majority of replicas checkpointed (less `trailingSlots`). A replica whose next slot is trimmed
+ * catches up from a peer's checkpoint (./catch-up.ts).
  */
 import { Prng } from "../../../verify/runtime/prng.ts";
 import { planted } from "../../../verify/runtime/planted.ts";
@@ -51,6 +51,10 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
   private lastRead = Number.NEGATIVE_INFINITY;
   private storing = false;
   private stored: number | undefined;
+  /** This replica's latest checkpoint record until it applies it from the log (a record is lost
+   *  with a lost message, a leader that stops, or no leader known): published again at `publishAt`. */
+  private unpublished: CheckpointRecord | undefined;
+  private publishAt = 0;
   private sweepAt = 0;
   private out: { checkpoint?: ReplicaOutputs["checkpoint"]; fetch?: ReplicaOutputs["fetch"]; watch?: number } = { watch: 0 };
 
@@ -159,9 +163,8 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
   checkpointed(position: number, digest: string, bytes: number): void {
     this.storing = false;
     this.stored = position;
-    const record = { position, digest, holder: this.config.id, bytes };
-    if (this.leader) this.leader.publish(record);
-    else if (this.following) this.requests.send(this.following.address, { kind: "publish", record });
+    this.unpublished = { position, digest, holder: this.config.id, bytes };
+    this.publish();
   }
 
   /** Replace the state with the snapshot of `position` (a local checkpoint at start): feed its
@@ -199,6 +202,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
   nextWakeup(): number | undefined {
     const due = [this.leader?.ready ? this.heartbeatAt : this.leader ? undefined : this.electionAt, this.leader?.nextWakeup(), this.catchUp.wakeup];
     if (this.requests.pending > 0) due.push(this.sweepAt);
+    if (this.unpublished) due.push(this.publishAt);
     if (this.missingSince !== undefined && !this.reading) due.push(this.missingSince + this.config.pollMs);
     else if (!this.reading && this.readsLog()) due.push(this.lastRead + this.config.idleReadMs);
     const times = due.filter((t): t is number => t !== undefined);
@@ -302,8 +306,17 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
       this.following = undefined;
     }
     this.applyKnown();
+    if (this.unpublished && this.time >= this.publishAt) this.publish();
     this.readLog();
     this.catchUp.pump();
+  }
+
+  /** Publish this replica's checkpoint record through the leader (again, until it is applied). */
+  private publish(): void {
+    const record = this.unpublished!;
+    this.publishAt = this.time + this.config.requestTimeoutMs;
+    if (this.leader) this.leader.publish(record);
+    else if (this.following) this.requests.send(this.following.address, { kind: "publish", record });
   }
 
   private applyKnown(): void {
@@ -328,6 +341,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
 
   private noteCheckpoint(slot: number, r: CheckpointRecord): void {
     this.recordSlot = Math.max(this.recordSlot, slot);
+    if (r.holder === this.config.id && r.position >= (this.unpublished?.position ?? Number.POSITIVE_INFINITY)) this.unpublished = undefined;
     this.latest.set(r.holder, Math.max(this.latest.get(r.holder) ?? 0, r.position));
     const majority = Math.floor(this.config.peers.length / 2) + 1;
     const held = [...this.latest.values()].sort((a, b) => b - a);

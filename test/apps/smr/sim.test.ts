@@ -37,6 +37,8 @@ test(`${SEEDS} seeds of the SMR with every fault on are clean, and reach the cas
       "smr.catchUp.damagedChunk",
       // a replica with a state of its own whose log the trim outran: it fetched a newer checkpoint
       "smr.catchUp.trimOutranState",
+      // a wipe refused: it would have left a majority's checkpoints lost (the state below the trim gone)
+      "smr.replica.wipeRefused",
       "smr.checkpoint.stored",
       // a command in the log twice (a client's retry or eager second request): answered, not applied again
       "smr.log.commandCopy",
@@ -62,6 +64,23 @@ test("without faults, operations succeed (bar a rare client out of attempts whil
   // Eight attempts answered `unavailable` (no leader known yet) in the first few hundred ms.
   assert.ok(gaveUp * 100 <= ok, `${gaveUp} operations gave up, ${ok} succeeded`);
   assert.equal(s.probes["smr.leader.crash"] ?? 0, 0);
+});
+
+test("a replica's data is wiped only while the replicas whose wipe lost checkpoints stay a minority", () => {
+  // Seed 758 wiped all three replicas one after another after the log was trimmed below their
+  // checkpoints at 4: no copy of the state below the trim was left, and the replicas waited forever
+  // ("heal phase did not converge"). The world now refuses the second and third wipe.
+  const s = runSmrSimulation({ seeds: { from: 758, to: 758 } });
+  assert.deepEqual(s.failures.map((f) => f.violations[0]), []);
+  assert.ok((s.probes["smr.replica.wipeRefused"] ?? 0) > 0, "seed 758 refused no wipe");
+});
+
+test("a checkpoint record whose publish was lost is published again (seed 1663)", () => {
+  // Seed 1663: the records of r0's checkpoints at 17 and 22 never reached the log; r1 (the other
+  // holder) was wiped, and r0 kept only 17 and 22, so the records left (r0's 11, r1's) named
+  // snapshots nobody held: the leader and r1 waited in catch-up forever (test/apps/smr/publish.test.ts).
+  const s = runSmrSimulation({ seeds: { from: 1663, to: 1663 } });
+  assert.deepEqual(s.failures.map((f) => f.violations[0]), []);
 });
 
 test("the same seed gives the same SMR run, bit for bit", () => {

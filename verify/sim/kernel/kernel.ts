@@ -205,7 +205,7 @@ export class Kernel {
           this.record(`drop>@${e.to} #${e.frame.id}`);
           return;
         }
-        if (e.frame.kind === "learned") {
+        if (e.frame.kind !== "reply") {
           this.procs.learned(p, e.from, e.frame);
           return;
         }

@@ -8,6 +8,7 @@
  * (the app's own steps). A crash drops the whole object; a restart is a new one.
  */
 import type { WorClientCore } from "../../../wor/core/client-core.ts";
+import type { QuorumLearner } from "../../../wor/core/quorum-learner.ts";
 import type { Step, StepGen } from "../../../wor/core/steps.ts";
 import { type Issued, TaskRunner } from "../../../wor/core/tasks.ts";
 
@@ -19,12 +20,14 @@ export interface StepSource {
   nextWakeup(): number | undefined;
 }
 
-/** A watch the process holds: values pushed as acceptors learn they are chosen. */
+/** A watch the process holds: values pushed as acceptors learn they are chosen, or accept them. */
 interface SimWatch {
   readonly space: string;
   readonly from: number;
   /** Indexes already delivered (an acceptor each may push one; the first counts). */
   readonly delivered: Set<number>;
+  /** The accepted values heard, until a quorum at one ballot makes one chosen. */
+  readonly learner: QuorumLearner;
 }
 
 export class SimProcess {

@@ -9,6 +9,7 @@ import { type RegisterOpStep, startRegisterOp } from "../../../wor/core/step-ops
 import { type Step, type StepGen, isRegisterStep } from "../../../wor/core/steps.ts";
 import type { Issued } from "../../../wor/core/tasks.ts";
 import type { ClientFrame, ServerFrame } from "../../../wor/core/frames.ts";
+import { QuorumLearner } from "../../../wor/core/quorum-learner.ts";
 import { assert } from "../../runtime/assert.ts";
 import { acceptorIndex } from "./net.ts";
 import { SimProcess, type StepSource } from "./process.ts";
@@ -116,11 +117,12 @@ export class Processes {
     this.settle(p);
   }
 
-  /** `p` watches `space` from `from`: every acceptor pushes the values it learns are chosen
-   *  (`World.learned`); the watch is sent again whenever a link comes back (`watchFrames`). */
+  /** `p` watches `space` from `from`: every acceptor pushes the values it learns are chosen and
+   *  the values it accepts (`World.learned`); the watch is sent again whenever a link comes back
+   *  (`watchFrames`). */
   watch(p: SimProcess, space: string, from: number): void {
     const id = this.nextWatch++;
-    p.watches.set(id, { space, from, delivered: new Set() });
+    p.watches.set(id, { space, from, delivered: new Set(), learner: new QuorumLearner(this.host.quorum) });
     for (let a = 0; a < this.host.acceptors; a++) this.host.send(p, a, { id, kind: "watch", space, from });
   }
 
@@ -129,13 +131,17 @@ export class Processes {
     return [...p.watches].map(([id, w]) => ({ id, kind: "watch", space: w.space, from: w.from }));
   }
 
-  /** A learned frame for one of `p`'s watches, from acceptor `from`: the first of each index counts. */
-  learned(p: SimProcess, from: number, f: Extract<ServerFrame, { kind: "learned" }>): void {
+  /** A learned or accepted frame for one of `p`'s watches, from acceptor `from`: a value learned
+   *  (or accepted by a quorum at one ballot) is delivered, the first time of each index only. */
+  learned(p: SimProcess, from: number, f: Extract<ServerFrame, { kind: "learned" | "accepted" }>): void {
     const w = p.watches.get(f.id);
     if (!w || w.space !== f.space || f.index < w.from || w.delivered.has(f.index)) return;
+    const value = f.kind === "learned" ? f.value : w.learner.heard(from, f.index, f.ballot, f.value);
+    if (!value) return;
+    w.learner.forget(f.index);
     w.delivered.add(f.index);
-    this.host.record(`@${p.endpoint}<a${from} learned ${f.space}[${f.index}]`);
-    this.host.world().learned?.(p, f.space, f.index, f.value);
+    this.host.record(`@${p.endpoint}<a${from} ${f.kind === "learned" ? "learned" : "quorum accepted"} ${f.space}[${f.index}]`);
+    this.host.world().learned?.(p, f.space, f.index, value);
   }
 
   /** Run a process until it has nothing more to do now: dispatch its steps, send its frames, feed

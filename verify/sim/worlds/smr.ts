@@ -56,6 +56,9 @@ class SmrWorld implements World, SmrHost {
   private readonly live = new Map<string, SimProcess>();
   private readonly stores = new Map<string, StoredCheckpoint[]>();
   private readonly down = new Set<string>();
+  /** Replicas whose wipe lost checkpoints, each with the highest position lost, until they store
+   *  one at or above it again (their checkpoint records, which trims count, are backed again). */
+  private readonly lost = new Map<string, number>();
   private readonly waiting = new Map<number, { readonly client: string; readonly answer: (r: SmrReply) => void }>();
   private nextReq = 1;
   private converged = false;
@@ -127,9 +130,22 @@ class SmrWorld implements World, SmrHost {
     this.k.procs.kill(this.live.get(victim)!);
     this.live.delete(victim);
     this.down.add(victim);
-    const wiped = this.k.prng.chance(this.options.faults.replicaWipe);
-    if (wiped) this.stores.delete(victim);
+    // The draw is made either way, so a wipe the bound refuses leaves the rest of the schedule as it was.
+    if (this.k.prng.chance(this.options.faults.replicaWipe)) this.wipe(victim);
     this.k.later(100 + this.k.prng.int(500), () => this.restart(victim));
+  }
+
+  /** Wipe `victim`'s data, unless that could lose the state below the log's trim. The log is
+   *  trimmed below the position a majority's checkpoint records reached, so the state there is on
+   *  a majority's disks and survives losing a minority's, not more: a wipe that would leave a
+   *  majority of replicas with lost checkpoints not yet stored again is refused (with every copy
+   *  gone, the replicas rightly wait forever for one). */
+  private wipe(victim: string): void {
+    const held = Math.max(this.lost.get(victim) ?? 0, ...(this.stores.get(victim) ?? []).map((c) => c.position));
+    const minority = Math.floor((this.options.replicas - 1) / 2);
+    if (held > 0 && new Set([...this.lost.keys(), victim]).size > minority) return void probe("smr.replica.wipeRefused");
+    this.stores.delete(victim);
+    if (held > 0) this.lost.set(victim, held);
   }
 
   healed(): void {
@@ -217,6 +233,7 @@ class SmrWorld implements World, SmrHost {
     const digest = digestOf(chunks);
     this.k.check(this.observer.digest(incarnation, position, digest));
     const kept = [...(this.stores.get(name) ?? []), { position, digest, chunks }];
+    if (position >= (this.lost.get(name) ?? Number.POSITIVE_INFINITY)) this.lost.delete(name);
     this.stores.set(name, kept.slice(-KEPT_CHECKPOINTS));
     probe("smr.checkpoint.stored");
     this.k.later(1 + this.k.prng.int(10), () => {

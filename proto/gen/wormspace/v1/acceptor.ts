@@ -178,7 +178,7 @@ export interface Reply {
     | undefined;
 }
 
-/** Push every value learned as chosen in `space` at index >= from. */
+/** Push every value learned as chosen in `space` at index >= from, and every value accepted there. */
 export interface Watch {
   space: string;
   from: number;
@@ -205,10 +205,24 @@ export interface Learned {
   value: Uint8Array;
 }
 
+/**
+ * A value this acceptor accepted at `ballot`, pushed to the watch whose frame id is the frame's id
+ * once durable: a watcher that hears the same ballot and value from a quorum knows it chosen.
+ */
+export interface AcceptedNotice {
+  space: string;
+  index: number;
+  ballot?: Ballot | undefined;
+  value: Uint8Array;
+}
+
 /** Acceptor -> client. */
 export interface ServerFrame {
   id: number;
-  kind?: { $case: "reply"; value: Reply } | { $case: "learned"; value: Learned } | undefined;
+  kind?: { $case: "reply"; value: Reply } | { $case: "learned"; value: Learned } | {
+    $case: "accepted";
+    value: AcceptedNotice;
+  } | undefined;
 }
 
 /** One batch on the session stream. Only field 1 may appear. */
@@ -1929,6 +1943,85 @@ export const Learned: MessageFns<Learned> = {
   },
 };
 
+function createBaseAcceptedNotice(): AcceptedNotice {
+  return { space: "", index: 0, ballot: undefined, value: new Uint8Array(0) };
+}
+
+export const AcceptedNotice: MessageFns<AcceptedNotice> = {
+  encode(message: AcceptedNotice, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.space !== "") {
+      writer.uint32(10).string(message.space);
+    }
+    if (message.index !== 0) {
+      writer.uint32(16).uint64(message.index);
+    }
+    if (message.ballot !== undefined) {
+      Ballot.encode(message.ballot, writer.uint32(26).fork()).join();
+    }
+    if (message.value.length !== 0) {
+      writer.uint32(34).bytes(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcceptedNotice {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcceptedNotice();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.space = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.index = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ballot = Ballot.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.value = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseServerFrame(): ServerFrame {
   return { id: 0, kind: undefined };
 }
@@ -1944,6 +2037,9 @@ export const ServerFrame: MessageFns<ServerFrame> = {
         break;
       case "learned":
         Learned.encode(message.kind.value, writer.uint32(26).fork()).join();
+        break;
+      case "accepted":
+        AcceptedNotice.encode(message.kind.value, writer.uint32(34).fork()).join();
         break;
     }
     return writer;
@@ -1984,6 +2080,14 @@ export const ServerFrame: MessageFns<ServerFrame> = {
             }
 
             message.kind = { $case: "learned", value: Learned.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.kind = { $case: "accepted", value: AcceptedNotice.decode(reader, reader.uint32()) };
             continue;
           }
         }
