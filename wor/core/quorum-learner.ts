@@ -14,7 +14,7 @@ import { type Ballot, ballotEq } from "../../paxos/ballot.ts";
 import { planted } from "../../verify/runtime/planted.ts";
 import { bytesEqual } from "../../verify/runtime/bytes.ts";
 
-export const LEARNER_LIMITS = Object.freeze({
+const LEARNER_LIMITS = Object.freeze({
   /** Addresses with a tally open at once; past it the oldest are forgotten. */
   tallyMax: 16_384,
 });

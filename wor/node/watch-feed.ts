@@ -9,7 +9,7 @@
 import type { Ballot } from "../../paxos/ballot.ts";
 import { QuorumLearner } from "../core/quorum-learner.ts";
 
-export const WATCH_FEED_LIMITS = Object.freeze({
+const WATCH_FEED_LIMITS = Object.freeze({
   /** Delivered indexes remembered (to drop repeats); past it the lower half is forgotten. */
   deliveredMax: 65_536,
 });

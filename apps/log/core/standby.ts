@@ -23,7 +23,7 @@ export type LastOwner = "ours" | "fence" | ActiveSequencer;
 
 /** Who owns the last allocated segment `found`, as far as `self` is concerned; `takeover(address)`:
  *  a client asked us to take over from the sequencer at `address`. */
-export function ownerIn(self: SequencerSelf, found: LastSegment<LogSegmentFields>, takeover: (address: string) => boolean): LastOwner {
+function ownerIn(self: SequencerSelf, found: LastSegment<LogSegmentFields>, takeover: (address: string) => boolean): LastOwner {
   if (found.segment < 0) return "ours";
   const { owner, address } = found.meta;
   if (owner === undefined || owner === self.owner) return "ours";
