@@ -11,7 +11,7 @@
  * outstanding; the rest are counted as skipped).
  *
  * JSON lines: `logplayer.delivery_delay` at `--rate` for `--seconds`; then (unless `--sweep false`)
- * one `logplayer.sweep_step` per rate from `--sweep-from`, doubling up to `--sweep-max`, each for
+ * one `logplayer.sweep_step` per rate from `--sweep-from`, times `--sweep-factor` (1.25) up to `--sweep-max`, each for
  * `--step-seconds`, until a step does not keep up (an append found `--in-flight` appends outstanding,
  * i.e. the log fell behind the rate; an entry was not applied within the drain bound; or the delay
  * p99 exceeded `--keep-up-p99-ms`: the shards' backlog grew); and
@@ -45,6 +45,7 @@ const { values: flags } = parseArgs({
     sweep: { type: "string", default: "true" },
     "sweep-from": { type: "string", default: "5000" },
     "sweep-max": { type: "string", default: "160000" },
+    "sweep-factor": { type: "string", default: "1.25" },
     "step-seconds": { type: "string", default: "5" },
     "keep-up-p99-ms": { type: "string", default: "500" },
     "run-max-seconds": { type: "string", default: "600" },
@@ -56,6 +57,7 @@ const SECONDS = Number(flags.seconds);
 const IN_FLIGHT = Number(flags["in-flight"]);
 const ENTRY_BYTES = Number(flags["entry-bytes"]);
 const KEEP_UP_P99_MS = Number(flags["keep-up-p99-ms"]);
+if (!(Number(flags["sweep-factor"]) > 1)) throw new Error(`--sweep-factor must be above 1, not ${flags["sweep-factor"]}`);
 const SHARDS = 2;
 const SEGMENT = 4096;
 /** Appends are issued in ticks of this many milliseconds. */
@@ -221,7 +223,7 @@ try {
 
   if (flags.sweep === "true") {
     let kept = 0;
-    for (let rate = Number(flags["sweep-from"]); rate <= Number(flags["sweep-max"]) && !stopping.signal.aborted; rate *= 2) {
+    for (let rate = Number(flags["sweep-from"]); rate <= Number(flags["sweep-max"]) && !stopping.signal.aborted; rate = Math.round((rate * Number(flags["sweep-factor"])) / 100) * 100) {
       const p = await phase(rate, Number(flags["step-seconds"]));
       const s = summarize(p.delays);
       const keptUp = p.skipped === 0 && p.undelivered === 0 && s.p99_ms <= KEEP_UP_P99_MS;

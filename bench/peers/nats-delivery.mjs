@@ -157,6 +157,7 @@ async function main() {
       sweep: { type: "string", default: "true" },
       "sweep-from": { type: "string", default: "5000" },
       "sweep-max": { type: "string", default: "160000" },
+      "sweep-factor": { type: "string", default: "1.25" },
       "step-seconds": { type: "string", default: "5" },
       "keep-up-p99-ms": { type: "string", default: "500" },
       "run-max-seconds": { type: "string", default: "600" },
@@ -165,6 +166,7 @@ async function main() {
   const IN_FLIGHT = Number(flags["in-flight"]);
   const ENTRY_BYTES = Number(flags["entry-bytes"]);
   const KEEP_UP_P99_MS = Number(flags["keep-up-p99-ms"]);
+  if (!(Number(flags["sweep-factor"]) > 1)) throw new Error(`--sweep-factor must be above 1, not ${flags["sweep-factor"]}`);
   const runMaxMs = Number(flags["run-max-seconds"]) * 1000;
   const dir = peersDir();
   const nats = await natsClient(dir);
@@ -290,7 +292,7 @@ async function main() {
     emit({ bench: "logplayer.delivery_delay", ...shape, rate_target_per_s: RATE, rate_per_s: Math.round(m.achieved), skipped_at_in_flight_cap: m.skipped, append_p99_ms: m.appendP99, undelivered: m.undelivered, ...summarize(m.delays) });
     if (flags.sweep === "true") {
       let kept = 0;
-      for (let rate = Number(flags["sweep-from"]); rate <= Number(flags["sweep-max"]) && !aborted; rate *= 2) {
+      for (let rate = Number(flags["sweep-from"]); rate <= Number(flags["sweep-max"]) && !aborted; rate = Math.round((rate * Number(flags["sweep-factor"])) / 100) * 100) {
         const p = await phase(rate, Number(flags["step-seconds"]));
         const s = summarize(p.delays);
         const keptUp = p.skipped === 0 && p.undelivered === 0 && s.p99_ms <= KEEP_UP_P99_MS;
