@@ -1,6 +1,7 @@
 /**
  * One client's Session stream on a request/reply server (docs/ARCHITECTURE.md §3.3): the log
- * sequencer's (apps/log/node/sequencer-server.ts) and the SMR replica's (apps/smr/node/server.ts).
+ * sequencer's (apps/log/node/sequencer-server.ts), the SMR replica's (apps/smr/node/server.ts) and
+ * a WormTX participant's (apps/txn/node/participant-server.ts); `RequestSessions` is a server's table of them.
  * Each envelope's request frames are answered by id, in any order; the replies of one tick leave in
  * one envelope through a StreamWriter (backpressure, bounded queue) under the server's session
  * budget (./session-budget.ts): a session whose replies back up is not read until it catches up, and
@@ -11,7 +12,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { CodecError, Decoded } from "../../proto/codec-kernel.ts";
 import { exhaustCall } from "./grpc-serving.ts";
-import type { BudgetMember, SessionBudget } from "./session-budget.ts";
+import { type BudgetMember, SessionBudget, type SessionBudgetLimits } from "./session-budget.ts";
 import { StreamWriter } from "./stream-writer.ts";
 import { OncePerTurn } from "./once-per-turn.ts";
 
@@ -41,7 +42,7 @@ export interface RequestSessionOptions<F, R> {
   readonly onClosed: () => void;
 }
 
-export class RequestSession<F, R> {
+class RequestSession<F, R> {
   private readonly writer: StreamWriter<R>;
   private readonly member: BudgetMember;
   private outbox: R[] = [];
@@ -124,5 +125,30 @@ export class RequestSession<F, R> {
 
   private maybeEnd(): void {
     if (this.ending && !this.closed && this.inFlight === 0 && !this.flusher.scheduled) this.writer.end();
+  }
+}
+
+/**
+ * A server's request sessions: one session budget for all of them, each session served on its call
+ * and forgotten once it closes. `shutdown` ends them (each answers what is in flight), stops the
+ * server, then tears down whatever is left.
+ */
+export class RequestSessions<F, R> {
+  private readonly open = new Set<RequestSession<F, R>>();
+  private readonly budget: SessionBudget;
+
+  constructor(limits?: Partial<SessionBudgetLimits>) {
+    this.budget = new SessionBudget(limits);
+  }
+
+  serve(call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>, o: Omit<RequestSessionOptions<F, R>, "budget" | "onClosed">): void {
+    const session: RequestSession<F, R> = new RequestSession<F, R>(call, { ...o, budget: this.budget, onClosed: () => this.open.delete(session) });
+    this.open.add(session);
+  }
+
+  async shutdown(stopServer: () => Promise<void>): Promise<void> {
+    for (const s of [...this.open]) s.end();
+    await stopServer();
+    for (const s of [...this.open]) s.teardown();
   }
 }

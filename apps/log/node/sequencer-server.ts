@@ -16,8 +16,7 @@ import { decodeGrantRequests, decodeSequencerStatusRequest, encodeGrantReplies, 
 import type { DecodedGrantRequestFrame, GrantReplyFrame } from "../wire/frames.ts";
 import { type SequencerHandlers, SequencerService } from "../wire/service.ts";
 import { type ListeningServer, type SessionServeOptions, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
-import { RequestSession } from "../../../wor/node/request-session.ts";
-import { SessionBudget, } from "../../../wor/node/session-budget.ts";
+import { RequestSessions } from "../../../wor/node/request-session.ts";
 import { logFail } from "../core/steps.ts";
 import type { SequencerNode } from "./sequencer-node.ts";
 import type { CodecError } from "../../../proto/codec-kernel.ts";
@@ -41,13 +40,12 @@ export function grantReplyBytes(f: GrantReplyFrame): number {
 
 /** One appender's session: grant requests answered from the sequencer, by id. */
 function sequencerSession(
+  sessions: RequestSessions<DecodedGrantRequestFrame, GrantReplyFrame>,
   call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>,
   sequencer: SequencerNode,
   options: SequencerServerOptions,
-  budget: SessionBudget,
-  onClosed: () => void,
-): RequestSession<DecodedGrantRequestFrame, GrantReplyFrame> {
-  return new RequestSession<DecodedGrantRequestFrame, GrantReplyFrame>(call, {
+): void {
+  sessions.serve(call, {
     decode: decodeGrantRequests,
     unreadable: (e) => codecFailure(0, e),
     handle: (f) => (f.kind === "invalid" ? codecFailure(f.id, f.error) : async () => ({ id: f.id, result: await sequencer.grant(f.log, f.request) })),
@@ -55,16 +53,13 @@ function sequencerSession(
     encode: encodeGrantReplies,
     replyBytes: grantReplyBytes,
     queuedFramesMax: options.queuedFramesMax,
-    budget,
-    onClosed,
   });
 }
 
 export async function startSequencerServer(options: SequencerServerOptions): Promise<SequencerServer> {
-  const sessions = new Set<RequestSession<DecodedGrantRequestFrame, GrantReplyFrame>>();
+  const sessions = new RequestSessions<DecodedGrantRequestFrame, GrantReplyFrame>(options.budget);
   const server = newServer();
   const authorized = tokenCheck(options.token);
-  const budget = new SessionBudget(options.budget);
 
   const handlers: SequencerHandlers = {
     session(call) {
@@ -72,8 +67,7 @@ export async function startSequencerServer(options: SequencerServerOptions): Pro
         call.emit("error", unauthenticated());
         return;
       }
-      const session = sequencerSession(call, options.sequencer, options, budget, () => sessions.delete(session));
-      sessions.add(session);
+      sequencerSession(sessions, call, options.sequencer, options);
     },
     status(call, callback) {
       if (!authorized(call.metadata)) return callback(unauthenticated());
@@ -86,11 +80,6 @@ export async function startSequencerServer(options: SequencerServerOptions): Pro
   const port = await bindServer(server, options);
 
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    (closing ??= (async () => {
-      for (const s of [...sessions]) s.end();
-      await shutdownServer(server);
-      for (const s of [...sessions]) s.teardown();
-    })());
+  const close = (): Promise<void> => (closing ??= sessions.shutdown(() => shutdownServer(server)));
   return { port, close };
 }

@@ -12,8 +12,7 @@ import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { type ListeningServer, type SessionServeOptions, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
 import type { Decoded } from "../../../proto/codec-kernel.ts";
-import { RequestSession } from "../../../wor/node/request-session.ts";
-import { SessionBudget, } from "../../../wor/node/session-budget.ts";
+import { RequestSessions } from "../../../wor/node/request-session.ts";
 import type { SmrReply } from "../core/messages.ts";
 import {
   type DecodedSmrRequestFrame,
@@ -43,8 +42,7 @@ export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
   const server = newServer();
   const authorized = tokenCheck(o.token);
   const calls = new Set<grpc.ServerDuplexStream<Uint8Array, Uint8Array>>();
-  const sessions = new Set<RequestSession<DecodedSmrRequestFrame, SmrReplyFrame>>();
-  const budget = new SessionBudget(o.budget);
+  const sessions = new RequestSessions<DecodedSmrRequestFrame, SmrReplyFrame>(o.budget);
   /** A request's reply now (bad, or for another SMR), or the work that answers it. */
   const handle = (f: DecodedSmrRequestFrame): SmrReplyFrame | (() => Promise<SmrReplyFrame>) => {
     if (f.kind === "invalid") return { id: f.id, reply: failure(f.error.code === "tooLarge" ? "tooLarge" : "invalid", f.error.message) };
@@ -63,7 +61,7 @@ export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
   const handlers: SmrHandlers = {
     session(call) {
       if (!authorized(call.metadata)) return void call.emit("error", unauthenticated());
-      const session = new RequestSession<DecodedSmrRequestFrame, SmrReplyFrame>(call, {
+      sessions.serve(call, {
         decode: decodeRequests,
         unreadable: (e) => ({ id: 0, reply: failure("invalid", e.message) }),
         handle,
@@ -71,10 +69,7 @@ export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
         encode: encodeReplies,
         replyBytes: replyFrameBytes,
         queuedFramesMax: o.queuedFramesMax,
-        budget,
-        onClosed: () => sessions.delete(session),
       });
-      sessions.add(session);
     },
     status(call, callback) {
       if (!authorized(call.metadata)) return callback(unauthenticated());
@@ -121,11 +116,9 @@ export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
   return {
     port,
     close: () =>
-      (closing ??= (async () => {
-        for (const s of [...sessions]) s.end();
+      (closing ??= sessions.shutdown(() => {
         for (const c of calls) c.end();
-        await shutdownServer(server);
-        for (const s of [...sessions]) s.teardown();
-      })()),
+        return shutdownServer(server);
+      })),
   };
 }

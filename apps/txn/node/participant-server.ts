@@ -7,8 +7,7 @@
  * it the outcome. Both are idempotent, as the `Participant` interface is.
  */
 import { type ListeningServer, type SessionServeOptions, bindServer, newServer, shutdownServer, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
-import { RequestSession } from "../../../wor/node/request-session.ts";
-import { SessionBudget } from "../../../wor/node/session-budget.ts";
+import { RequestSessions } from "../../../wor/node/request-session.ts";
 import type { TxnFailure, TxnResult } from "../core/steps.ts";
 import { type DecodedTxnRequestFrame, type TxnReplyFrame, decodeRequests, encodeReplies, replyFrameBytes } from "../wire/codec.ts";
 import { type ParticipantHandlers, ParticipantService } from "../wire/service.ts";
@@ -25,8 +24,7 @@ const failure = (code: TxnFailure["code"], message: string): TxnResult<never> =>
 export async function startParticipantServer(o: ParticipantServerOptions): Promise<ParticipantServer> {
   const server = newServer();
   const authorized = tokenCheck(o.token);
-  const sessions = new Set<RequestSession<DecodedTxnRequestFrame, TxnReplyFrame>>();
-  const budget = new SessionBudget(o.budget);
+  const sessions = new RequestSessions<DecodedTxnRequestFrame, TxnReplyFrame>(o.budget);
   const p = o.participant;
   /** A request's reply now (it failed validation), or the work that answers it. */
   const handle = (f: DecodedTxnRequestFrame): TxnReplyFrame | (() => Promise<TxnReplyFrame>) => {
@@ -39,7 +37,7 @@ export async function startParticipantServer(o: ParticipantServerOptions): Promi
   const handlers: ParticipantHandlers = {
     session(call) {
       if (!authorized(call.metadata)) return void call.emit("error", unauthenticated());
-      const session = new RequestSession<DecodedTxnRequestFrame, TxnReplyFrame>(call, {
+      sessions.serve(call, {
         decode: decodeRequests,
         unreadable: (e) => ({ id: 0, reply: failure("invalid", e.message) }),
         handle,
@@ -47,10 +45,7 @@ export async function startParticipantServer(o: ParticipantServerOptions): Promi
         encode: encodeReplies,
         replyBytes: replyFrameBytes,
         queuedFramesMax: o.queuedFramesMax,
-        budget,
-        onClosed: () => sessions.delete(session),
       });
-      sessions.add(session);
     },
   };
   server.addService(ParticipantService, handlers);
@@ -58,11 +53,6 @@ export async function startParticipantServer(o: ParticipantServerOptions): Promi
   let closing: Promise<void> | undefined;
   return {
     port,
-    close: () =>
-      (closing ??= (async () => {
-        for (const s of [...sessions]) s.end();
-        await shutdownServer(server);
-        for (const s of [...sessions]) s.teardown();
-      })()),
+    close: () => (closing ??= sessions.shutdown(() => shutdownServer(server))),
   };
 }
