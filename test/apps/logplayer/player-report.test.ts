@@ -5,32 +5,21 @@
  * show a fresh report and say "no report" for none or a stale one.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { WormLog } from "../../../apps/log/node/log-client.ts";
-import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
 import { windowCells, windowOf } from "../../../apps/cli/logplayer.ts";
 import { LogPlayer, REPORT_LIMITS } from "../../../apps/logplayer/node/player.ts";
 import { ShardLinks } from "../../../apps/logplayer/node/shard-link.ts";
 import { startShardServer } from "../../../apps/logplayer/node/shard-server.ts";
 import { ShardStore } from "../../../apps/logplayer/node/shard-store.ts";
 import type { PlayerReportView } from "../../../apps/logplayer/wire/codec.ts";
-import { MemoryCluster } from "../../wor/memory-cluster.ts";
+import { walFixture } from "./wal.ts";
 
 const utf8 = new TextEncoder();
 
 test("a running player's window shows in the shard's status: in flight while the write is held, none after", { timeout: 30_000 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "worm-lp-report-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const cluster = await MemoryCluster.start();
-  t.after(() => cluster.close());
-  const { client } = cluster.client({ segmentSize: 64 });
-  await WormLog.create(client, "wal");
-  const sequencer = new SequencerNode({ client, owner: "appender" });
-  t.after(() => sequencer.close());
-  const log = new WormLog({ client, log: "wal", tokens: sequencer });
+  const { dir, client, log } = await walFixture(t, "report");
 
   const store = await ShardStore.open(join(dir, "s0"));
   const write = store.write.bind(store);

@@ -7,33 +7,22 @@
  * entries routed to it.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { WormLog } from "../../../apps/log/node/log-client.ts";
-import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
 import { shardOf } from "../../../apps/logplayer/core/items.ts";
 import { LogPlayer } from "../../../apps/logplayer/node/player.ts";
 import { ShardLinks } from "../../../apps/logplayer/node/shard-link.ts";
 import { type ShardServer, startShardServer } from "../../../apps/logplayer/node/shard-server.ts";
 import { ShardStore } from "../../../apps/logplayer/node/shard-store.ts";
-import { MemoryCluster } from "../../wor/memory-cluster.ts";
+import { walFixture } from "./wal.ts";
 
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
 const tuning = { watermarkMs: 20, reconnectMs: 50, startGraceMs: 200, replyTimeoutMs: 2_000, trimEvery: 16 };
 
 test("the player delivers the log exactly once through a shard restart and a new player", { timeout: 60_000 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "worm-lp-player-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const cluster = await MemoryCluster.start();
-  t.after(() => cluster.close());
-  const { client } = cluster.client({ segmentSize: 64 });
-  await WormLog.create(client, "wal");
-  const sequencer = new SequencerNode({ client, owner: "appender" });
-  t.after(() => sequencer.close());
-  const log = new WormLog({ client, log: "wal", tokens: sequencer });
+  const { dir, client, log } = await walFixture(t, "player");
   const appended = new Map<number, string>();
   let n = 0;
   const append = async (count: number) => {

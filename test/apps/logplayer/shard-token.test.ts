@@ -5,31 +5,20 @@
  * The right token delivers.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { WormLog } from "../../../apps/log/node/log-client.ts";
-import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
 import { LogPlayer } from "../../../apps/logplayer/node/player.ts";
 import { ShardLinks } from "../../../apps/logplayer/node/shard-link.ts";
 import { startShardServer } from "../../../apps/logplayer/node/shard-server.ts";
 import { ShardStore } from "../../../apps/logplayer/node/shard-store.ts";
-import { MemoryCluster } from "../../wor/memory-cluster.ts";
+import { walFixture } from "./wal.ts";
 
 const utf8 = new TextEncoder();
 const tuning = { watermarkMs: 20, reconnectMs: 50, startGraceMs: 200, replyTimeoutMs: 2_000 };
 
 test("a shard with a token refuses a player and reads without it, and serves the right one", { timeout: 60_000 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "worm-lp-token-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const cluster = await MemoryCluster.start();
-  t.after(() => cluster.close());
-  const { client } = cluster.client({ segmentSize: 64 });
-  await WormLog.create(client, "wal");
-  const sequencer = new SequencerNode({ client, owner: "appender" });
-  t.after(() => sequencer.close());
-  const log = new WormLog({ client, log: "wal", tokens: sequencer });
+  const { dir, client, log } = await walFixture(t, "token");
   let last = -1;
   for (let i = 0; i < 10; i++) last = (await log.append(utf8.encode(`e${i}`))).slot;
 
