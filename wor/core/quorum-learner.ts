@@ -71,3 +71,60 @@ export class QuorumLearner {
     if (!oldest.done) this.tallies.delete(oldest.value);
   }
 }
+
+const WATCH_LEARNER_LIMITS = Object.freeze({
+  /** Delivered indexes remembered (to drop repeats); past it the lower half is forgotten. */
+  deliveredMax: 65_536,
+});
+
+/**
+ * What one watch delivers of the pushes it hears from the acceptors, each index once: a value one
+ * acceptor learned is chosen (its commit notice), or one a quorum accepted at one ballot. Used by
+ * the client's feed (wor/node/watch-feed.ts) and the simulator's processes alike. Pushes are a
+ * fast path, not the record: the delivered indexes it remembers are bounded (`deliveredMax`;
+ * pushes below the forgotten ones are ignored), and what a watcher misses it reads.
+ */
+export class WatchLearner {
+  private readonly delivered = new Set<number>();
+  /** Every index below it counts as delivered (forgotten from `delivered`). */
+  private floor: number;
+  private readonly tally: QuorumLearner;
+
+  constructor(
+    from: number,
+    quorum: number,
+    private readonly deliveredMax: number = WATCH_LEARNER_LIMITS.deliveredMax,
+  ) {
+    this.floor = from;
+    this.tally = new QuorumLearner(quorum);
+  }
+
+  /** Some acceptor learned `value` is chosen at `index`: the value to deliver, unless delivered already. */
+  learned(index: number, value: Uint8Array): Uint8Array | undefined {
+    if (this.seen(index)) return undefined;
+    this.deliver(index);
+    return value;
+  }
+
+  /** Acceptor `acceptor` accepted `value` at `ballot` (durably): the value to deliver once that makes a quorum. */
+  accepted(acceptor: number, index: number, ballot: Ballot, value: Uint8Array): Uint8Array | undefined {
+    if (this.seen(index)) return undefined;
+    const chosen = this.tally.heard(acceptor, index, ballot, value);
+    if (chosen) this.deliver(index);
+    return chosen;
+  }
+
+  private seen(index: number): boolean {
+    return index < this.floor || this.delivered.has(index);
+  }
+
+  private deliver(index: number): void {
+    this.tally.forget(index);
+    this.delivered.add(index);
+    if (this.delivered.size <= this.deliveredMax) return;
+    const sorted = [...this.delivered].sort((a, b) => a - b);
+    const keep = sorted.length >> 1;
+    this.floor = sorted[sorted.length - keep]!;
+    for (const i of sorted.slice(0, sorted.length - keep)) this.delivered.delete(i);
+  }
+}

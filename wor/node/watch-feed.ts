@@ -1,18 +1,12 @@
 /**
  * One `watch(space, from)` on the client: merges what every acceptor pushes — values it learned are
  * chosen (its commit notices) and values it accepted (chosen once a quorum accepted one at one
- * ballot, wor/core/quorum-learner.ts) — drops duplicates, and hands each chosen value once to an
- * async iterator with a bounded buffer. Pushes are a fast path, not the record: the indexes it
- * remembers as delivered are bounded (`deliveredMax`; below the forgotten ones pushes are ignored),
- * and what a watcher misses it reads (apps/log's subscription does).
+ * ballot) — through a `WatchLearner` (wor/core/quorum-learner.ts: each index once, a bounded memory
+ * of what was delivered), and hands each chosen value to an async iterator with a bounded buffer.
+ * What a watcher misses it reads (apps/log's subscription does).
  */
 import type { Ballot } from "../../paxos/ballot.ts";
-import { QuorumLearner } from "../core/quorum-learner.ts";
-
-const WATCH_FEED_LIMITS = Object.freeze({
-  /** Delivered indexes remembered (to drop repeats); past it the lower half is forgotten. */
-  deliveredMax: 65_536,
-});
+import { WatchLearner } from "../core/quorum-learner.ts";
 
 export interface Watched {
   readonly index: number;
@@ -21,10 +15,7 @@ export interface Watched {
 
 export class WatchFeed implements AsyncIterableIterator<Watched> {
   private readonly buffer: Watched[] = [];
-  private readonly delivered = new Set<number>();
-  /** Every index below it counts as delivered (forgotten from `delivered`). */
-  private floor: number;
-  private readonly learner: QuorumLearner;
+  private readonly learner: WatchLearner;
   private waiter: { resolve: (r: IteratorResult<Watched>) => void; reject: (e: Error) => void } | undefined;
   private failure: Error | undefined;
   private ended = false;
@@ -35,24 +26,25 @@ export class WatchFeed implements AsyncIterableIterator<Watched> {
     private readonly onClose: () => void,
     /** Acceptors that make a quorum. */
     quorum = 1,
-    private readonly deliveredMax: number = WATCH_FEED_LIMITS.deliveredMax,
   ) {
-    this.floor = from;
-    this.learner = new QuorumLearner(quorum);
+    this.learner = new WatchLearner(from, quorum);
   }
 
   /** Acceptor `acceptor` accepted `value` at `ballot` (durably): delivered once a quorum said so. */
   accepted(acceptor: number, index: number, ballot: Ballot, value: Uint8Array): void {
-    if (this.ended || index < this.floor || this.delivered.has(index)) return;
-    const chosen = this.learner.heard(acceptor, index, ballot, value);
-    if (chosen) this.push(index, chosen);
+    if (this.ended) return;
+    const chosen = this.learner.accepted(acceptor, index, ballot, value);
+    if (chosen) this.deliver(index, chosen);
   }
 
   /** A value some acceptor learned is chosen. */
   push(index: number, value: Uint8Array): void {
-    if (this.ended || index < this.floor || this.delivered.has(index)) return;
-    this.learner.forget(index);
-    this.remember(index);
+    if (this.ended) return;
+    const chosen = this.learner.learned(index, value);
+    if (chosen) this.deliver(index, chosen);
+  }
+
+  private deliver(index: number, value: Uint8Array): void {
     const item = { index, value };
     if (this.waiter) {
       const w = this.waiter;
@@ -97,15 +89,6 @@ export class WatchFeed implements AsyncIterableIterator<Watched> {
 
   [Symbol.asyncIterator](): AsyncIterableIterator<Watched> {
     return this;
-  }
-
-  private remember(index: number): void {
-    this.delivered.add(index);
-    if (this.delivered.size <= this.deliveredMax) return;
-    const sorted = [...this.delivered].sort((a, b) => a - b);
-    const keep = sorted.length >> 1;
-    this.floor = sorted[sorted.length - keep]!;
-    for (const i of sorted.slice(0, sorted.length - keep)) this.delivered.delete(i);
   }
 
   private finish(): void {

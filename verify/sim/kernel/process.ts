@@ -8,7 +8,7 @@
  * (the app's own steps). A crash drops the whole object; a restart is a new one.
  */
 import type { WorClientCore } from "../../../wor/core/client-core.ts";
-import type { QuorumLearner } from "../../../wor/core/quorum-learner.ts";
+import type { WatchLearner } from "../../../wor/core/quorum-learner.ts";
 import type { Step, StepGen } from "../../../wor/core/steps.ts";
 import { type Issued, TaskRunner } from "../../../wor/core/tasks.ts";
 
@@ -24,10 +24,8 @@ export interface StepSource {
 interface SimWatch {
   readonly space: string;
   readonly from: number;
-  /** Indexes already delivered (an acceptor each may push one; the first counts). */
-  readonly delivered: Set<number>;
-  /** The accepted values heard, until a quorum at one ballot makes one chosen. */
-  readonly learner: QuorumLearner;
+  /** What the pushes deliver: each index once, learned or accepted by a quorum at one ballot. */
+  readonly learner: WatchLearner;
 }
 
 export class SimProcess {

@@ -9,7 +9,7 @@ import { type RegisterOpStep, startRegisterOp } from "../../../wor/core/step-ops
 import { type Step, type StepGen, isRegisterStep } from "../../../wor/core/steps.ts";
 import type { Issued } from "../../../wor/core/tasks.ts";
 import type { ClientFrame, ServerFrame } from "../../../wor/core/frames.ts";
-import { QuorumLearner } from "../../../wor/core/quorum-learner.ts";
+import { WatchLearner } from "../../../wor/core/quorum-learner.ts";
 import { assert } from "../../runtime/assert.ts";
 import { acceptorIndex } from "./net.ts";
 import { SimProcess, type StepSource } from "./process.ts";
@@ -122,7 +122,7 @@ export class Processes {
    *  (`watchFrames`). */
   watch(p: SimProcess, space: string, from: number): void {
     const id = this.nextWatch++;
-    p.watches.set(id, { space, from, delivered: new Set(), learner: new QuorumLearner(this.host.quorum) });
+    p.watches.set(id, { space, from, learner: new WatchLearner(from, this.host.quorum) });
     for (let a = 0; a < this.host.acceptors; a++) this.host.send(p, a, { id, kind: "watch", space, from });
   }
 
@@ -135,11 +135,9 @@ export class Processes {
    *  (or accepted by a quorum at one ballot) is delivered, the first time of each index only. */
   learned(p: SimProcess, from: number, f: Extract<ServerFrame, { kind: "learned" | "accepted" }>): void {
     const w = p.watches.get(f.id);
-    if (!w || w.space !== f.space || f.index < w.from || w.delivered.has(f.index)) return;
-    const value = f.kind === "learned" ? f.value : w.learner.heard(from, f.index, f.ballot, f.value);
+    if (!w || w.space !== f.space) return;
+    const value = f.kind === "learned" ? w.learner.learned(f.index, f.value) : w.learner.accepted(from, f.index, f.ballot, f.value);
     if (!value) return;
-    w.learner.forget(f.index);
-    w.delivered.add(f.index);
     this.host.record(`@${p.endpoint}<a${from} ${f.kind === "learned" ? "learned" : "quorum accepted"} ${f.space}[${f.index}]`);
     this.host.world().learned?.(p, f.space, f.index, value);
   }
