@@ -28,6 +28,7 @@ import { type RegGen, type RegisterStep, sleep } from "../../../wor/core/steps.t
 import { TaskRunner } from "../../../wor/core/tasks.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
 import { FILL_BYTES, isFill, keyString } from "./entry.ts";
+import { GrantQueue, type Queued, isQuery } from "./grant-queue.ts";
 import { KeyTable } from "./key-table.ts";
 import type { Recovered, RecoveryConfig } from "./recovery.ts";
 import { SealBehind } from "./seal-behind.ts";
@@ -86,17 +87,6 @@ export interface SequencerOutputs {
 
 type Phase = "idle" | "recovering" | "ready" | "standby" | "deposed";
 
-interface Queued {
-  readonly id: number;
-  readonly req: GrantRequest;
-  readonly deadline: number;
-  /** A tail query waits for a tail check numbered above this. */
-  readonly ticket: number;
-}
-
-/** A tail query: a request for no tokens (the tail, and the stream tails it names). */
-const isQuery = (q: Queued): boolean => q.req.asks.length === 0;
-
 export class SequencerCore {
   private readonly tasks = new TaskRunner<RegisterStep, unknown>();
   /** The log's space, as segment ownership (wor/core/segments.ts) sees it. */
@@ -120,7 +110,7 @@ export class SequencerCore {
   private readonly behind: SealBehind;
   private readonly streams: StreamTails;
   private keys: KeyTable;
-  private queue: Queued[] = [];
+  private readonly queue = new GrantQueue();
   private grants: { id: number; result: LogResult<Grant> }[] = [];
   private recoveries = 0;
   /** While standing by: the sequencer clients are redirected to. */
@@ -149,7 +139,7 @@ export class SequencerCore {
       this.grants.push({ id, result: logFail("contended", `sequencer ${this.config.owner} was deposed: another owner claimed the log`) });
       return;
     }
-    this.queue.push({ id, req, deadline: now + this.config.askTimeoutMs, ticket: this.tailChecks.ticket });
+    this.queue.push({ id, req, deadline: this.now + this.config.askTimeoutMs, ticket: this.tailChecks.ticket });
     for (const a of req.asks) {
       if (a.preemptedBy) this.fencedBy(a.preemptedBy);
       if (a.taken !== undefined) this.takenAt(a.taken);
@@ -166,17 +156,15 @@ export class SequencerCore {
   /** Expire requests past their deadline; seal behind us what is due. */
   tick(now: number): void {
     this.now = Math.max(this.now, now);
-    const late = this.queue.filter((q) => q.deadline <= now);
-    this.queue = this.queue.filter((q) => q.deadline > now);
-    for (const q of late) this.grants.push({ id: q.id, result: logFail("timeout", `no token within ${this.config.askTimeoutMs} ms (sequencer ${this.phase})`) });
+    for (const q of this.queue.expire(now)) this.grants.push({ id: q.id, result: logFail("timeout", `no token within ${this.config.askTimeoutMs} ms (sequencer ${this.phase})`) });
     this.pump();
   }
 
   nextWakeup(): number | undefined {
-    const due = [...this.queue.map((q) => q.deadline)];
+    const queued = this.queue.nextDeadline();
     const seal = this.phase === "ready" ? this.behind.due() : undefined;
-    if (seal !== undefined) due.push(seal);
-    return due.length > 0 ? Math.min(...due) : undefined;
+    if (seal === undefined) return queued;
+    return queued === undefined ? seal : Math.min(queued, seal);
   }
 
   takeOutputs(): SequencerOutputs {
@@ -192,7 +180,7 @@ export class SequencerCore {
   get status(): { phase: Phase; next: number; captured: number; recoveries: number; queued: number; streams: number; sealedBelow: number; dedupeFrom: number; active?: string } {
     const capturedEnd = this.captures.at(-1)?.to ?? this.next;
     const { phase, next, recoveries } = this;
-    const counts = { recoveries, queued: this.queue.length, streams: this.streams.size, sealedBelow: this.behind.sealedBelow, dedupeFrom: this.keys.from };
+    const counts = { recoveries, queued: this.queue.size, streams: this.streams.size, sealedBelow: this.behind.sealedBelow, dedupeFrom: this.keys.from };
     return { phase, next, captured: capturedEnd - next, ...counts, ...(this.active ? { active: this.active.address } : {}) };
   }
   private fencedBy(by: Ballot): void {
@@ -252,8 +240,7 @@ export class SequencerCore {
 
   private standBy(active: ActiveSequencer): void {
     this.enter("standby", active);
-    for (const q of this.queue) this.grants.push({ id: q.id, result: redirect(this.config, this.config.log, active) });
-    this.queue = [];
+    for (const q of this.queue.take()) this.grants.push({ id: q.id, result: redirect(this.config, this.config.log, active) });
   }
 
   /** Another owner claimed the log and we yield to it (`yieldToRivals`): stop issuing. */
@@ -304,13 +291,11 @@ export class SequencerCore {
 
   /** Answer the tail queries a tail check confirmed; start a check for those still waiting. */
   private answerQueries(): void {
-    for (const q of this.queue.filter(isQuery)) {
-      // Planted bug: the tail is answered without its check.
-      if (!planted("unconfirmedTail") && !this.tailChecks.covers(q.ticket)) continue;
-      this.queue.splice(this.queue.indexOf(q), 1);
+    // Planted bug: the tail is answered without its check.
+    for (const q of this.queue.takeQueries((x) => planted("unconfirmedTail") || this.tailChecks.covers(x.ticket))) {
       this.grants.push({ id: q.id, result: logOk({ tokens: [], tail: this.next, streamTails: this.streamTails(q.req) }) });
     }
-    if (!this.queue.some(isQuery)) return;
+    if (!this.queue.hasQueries) return;
     const n = this.tailChecks.start();
     if (n === undefined) return;
     const epoch = this.epoch;
@@ -358,11 +343,11 @@ export class SequencerCore {
       this.sealBehind();
       this.answerQueries();
       // Token asks in arrival order (tail queries waiting for their check do not hold them up).
-      const q = this.queue.find((x) => !isQuery(x));
+      const q = this.queue.firstAsk();
       if (!q) return;
       const capturedEnd = this.captures.at(-1)?.to ?? this.next;
       if (capturedEnd - this.next < q.req.asks.length) return;
-      this.queue.splice(this.queue.indexOf(q), 1);
+      this.queue.shiftAsk();
       const refused = this.keys.refusal(q.req.asks, this.config.priorsMax);
       if (refused) {
         this.grants.push({ id: q.id, result: refused });
@@ -394,7 +379,6 @@ export class SequencerCore {
 
   /** Fail the queued requests `which` picks (all by default). */
   private failQueued(f: LogFailure, which: (q: Queued) => boolean = () => true): void {
-    for (const q of this.queue) if (which(q)) this.grants.push({ id: q.id, result: { ok: false, failure: f } });
-    this.queue = this.queue.filter((q) => !which(q));
+    for (const q of this.queue.take(which)) this.grants.push({ id: q.id, result: { ok: false, failure: f } });
   }
 }

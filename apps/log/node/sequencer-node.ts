@@ -29,6 +29,8 @@ export class SequencerNode implements TokenSource {
   private readonly waiting = new Map<number, (r: LogResult<Grant>) => void>();
   private nextId = 1;
   private timer: NodeJS.Timeout | undefined;
+  /** When `timer` fires (Date.now() ms). */
+  private timerAt: number | undefined;
   private closed = false;
   private address: string | undefined;
 
@@ -115,21 +117,29 @@ export class SequencerNode implements TokenSource {
     this.arm();
   }
 
+  /**
+   * Have the timer fire by the soonest wakeup of any core. A timer already set to fire no later
+   * stays (firing early only ticks and arms again): arming runs for every grant, and resetting a
+   * timer each time costs more than the grant.
+   */
   private arm(): void {
+    let due: number | undefined;
+    for (const c of this.cores.values()) {
+      const w = c.nextWakeup();
+      if (w !== undefined && (due === undefined || w < due)) due = w;
+    }
+    if (due === undefined || (this.timerAt !== undefined && this.timerAt <= due)) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    const wakeups = [...this.cores.values()].map((c) => c.nextWakeup()).filter((w): w is number => w !== undefined);
-    if (wakeups.length === 0) return;
-    this.timer = setTimeout(
-      () => {
-        const now = Date.now();
-        for (const c of this.cores.values()) {
-          c.tick(now);
-          this.pump(c);
-        }
-      },
-      Math.max(0, Math.min(...wakeups) - Date.now()),
-    );
+    this.timerAt = due;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = undefined;
+      const now = Date.now();
+      for (const c of this.cores.values()) {
+        c.tick(now);
+        this.pump(c);
+      }
+    }, Math.max(0, due - Date.now()));
     this.timer.unref();
   }
 }
