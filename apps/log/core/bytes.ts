@@ -9,9 +9,41 @@ import { assert } from "../../../verify/runtime/assert.ts";
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
+/** Bytes `ByteWriter.varint` writes for `x`. */
+export function varintLength(x: number): number {
+  let n = 1;
+  for (; x >= 0x80; n++) x = Math.floor(x / 0x80);
+  return n;
+}
+
+/** Bytes of `s` in UTF-8 (what `TextEncoder` makes of it; a lone surrogate becomes U+FFFD, 3 bytes), without encoding it. */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** Bytes `ByteWriter.str` writes for `s`. */
+export const strLength = (s: string): number => {
+  const n = utf8Length(s);
+  return varintLength(n) + n;
+};
+
 export class ByteWriter {
-  private buf = new Uint8Array(64);
+  private buf: Uint8Array;
   private n = 0;
+  /** `capacity`: the bytes expected (exact, the writer's `done` copies nothing). */
+  constructor(capacity = 64) {
+    this.buf = new Uint8Array(capacity);
+  }
   private room(k: number): void {
     if (this.n + k <= this.buf.length) return;
     const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
@@ -47,8 +79,9 @@ export class ByteWriter {
   str(s: string): void {
     this.blob(utf8.encode(s));
   }
+  /** The bytes written; the writer is spent. */
   done(): Uint8Array {
-    return this.buf.slice(0, this.n);
+    return this.n === this.buf.length ? this.buf : this.buf.slice(0, this.n);
   }
 }
 

@@ -10,7 +10,7 @@
  */
 import { LIMITS } from "../../../paxos/limits.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
-import { ByteWriter, DecodeError, readAll } from "./bytes.ts";
+import { ByteWriter, DecodeError, readAll, strLength, varintLength } from "./bytes.ts";
 
 /** Who appended, and which of its appends: a retried append carries the same key. */
 export interface IdempotencyKey {
@@ -79,7 +79,8 @@ export function entryProblem(e: { readonly key: IdempotencyKey; readonly streams
  * brings, else why not: checked before anything is sent.
  */
 export function entryTooLarge(e: { readonly key: IdempotencyKey; readonly streams: readonly string[] }, payload: Uint8Array): string | undefined {
-  const bytes = encodeEntry({ key: e.key, streams: e.streams.map((tag) => ({ tag, prev: Number.MAX_SAFE_INTEGER - 2 })), payload }).length;
+  let bytes = headBytes(e.key, e.streams.length) + payload.length;
+  for (const tag of e.streams) bytes += strLength(tag) + varintLength(Number.MAX_SAFE_INTEGER);
   if (bytes <= LIMITS.valueBytesMax) return undefined;
   return `entry of ${bytes} bytes (payload ${payload.length}) exceeds the ${LIMITS.valueBytesMax} bytes a log slot holds (payload, key and stream tags)`;
 }
@@ -87,9 +88,14 @@ export function entryTooLarge(e: { readonly key: IdempotencyKey; readonly stream
 export const sameKey = (a: IdempotencyKey, b: IdempotencyKey): boolean => a.client === b.client && a.seq === b.seq;
 export const keyString = (k: IdempotencyKey): string => `${k.client}#${k.seq}`;
 
+/** Bytes of an entry's kind, key and stream count. */
+const headBytes = (key: IdempotencyKey, streams: number): number => 1 + strLength(key.client) + varintLength(key.seq) + varintLength(streams);
+
 export function encodeEntry(e: LogEntry): Uint8Array {
   assert(entryProblem({ key: e.key, streams: e.streams.map((s) => s.tag) }) === undefined, () => `entry ${keyString(e.key)} is valid`);
-  const w = new ByteWriter();
+  let size = headBytes(e.key, e.streams.length) + e.payload.length;
+  for (const s of e.streams) size += strLength(s.tag) + varintLength(s.prev + 2);
+  const w = new ByteWriter(size);
   w.byte(KIND_ENTRY);
   w.str(e.key.client);
   w.varint(e.key.seq);
