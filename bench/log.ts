@@ -2,7 +2,8 @@
  * Shared-log benchmarks (issue 4). Three acceptor processes on classic-level with synced group
  * commit, the sequencer embedded (single-writer mode: token free, one write round) or in its own
  * process (`worm log sequencer`: token round trip + write round), appenders in this process over
- * gRPC streams. One JSON line per measurement.
+ * gRPC streams. One JSON line per measurement; the concurrent one says the CPU microseconds this
+ * process and each acceptor spent per append (bench/lib/cpu-time.ts).
  *
  *   npm run bench:log -- [--n 20000] [--concurrency 64] [--entry-bytes 100] [--seq-n 2000] [--remote true]
  */
@@ -14,6 +15,7 @@ import type { TokenSource } from "../apps/log/node/token-source.ts";
 import { WorClient } from "../wor/node/client.ts";
 import { grpcTransport } from "../wor/node/grpc-link.ts";
 import { startProcessCluster } from "./lib/cluster.ts";
+import { CpuMeter } from "./lib/cpu-time.ts";
 import { startSequencerProcess, writeClusterFile } from "./lib/sequencer.ts";
 import { closedLoop, emit, round, summarize } from "./lib/stats.ts";
 
@@ -49,8 +51,11 @@ async function measure(mode: string, log: WormLog, subscriberLog: WormLog): Prom
     emit({ bench: "log.append.sequential", sequencer: mode, acceptors: 3, entry_bytes: entry.length, ...summarize(lat), ops_per_s: round(SEQ / secs, 0) });
   }
   {
+    const roles = new Map<string, number | "self">([["appender", "self"], ...[0, 1, 2].map((i) => [`acceptor${i}`, cluster.pid(i)] as const)]);
+    const meter = await CpuMeter.start(roles);
     const { lat, secs } = await closedLoop(N, C, async () => void (await log.append(entry)));
-    emit({ bench: "log.append.concurrent", sequencer: mode, acceptors: 3, in_flight: C, entry_bytes: entry.length, ...summarize(lat), ops_per_s: round(N / secs, 0) });
+    const cpu = await meter.perOp(N, secs);
+    emit({ bench: "log.append.concurrent", sequencer: mode, acceptors: 3, in_flight: C, entry_bytes: entry.length, ...summarize(lat), ops_per_s: round(N / secs, 0), cpu_us_per_append: cpu });
   }
   {
     // Delivery delay: acknowledged → a subscriber (its own client) has it, at C in flight.
