@@ -54,7 +54,7 @@ async function measure(mode: string, log: WormLog, subscriberLog: WormLog): Prom
     const roles = new Map<string, number | "self">([["appender", "self"], ...[0, 1, 2].map((i) => [`acceptor${i}`, cluster.pid(i)] as const)]);
     const meter = await CpuMeter.start(roles);
     const { lat, secs } = await closedLoop(N, C, async () => void (await log.append(entry)));
-    const cpu = await meter.perOp(N, secs);
+    const cpu = await meter.perOp(N);
     emit({ bench: "log.append.concurrent", sequencer: mode, acceptors: 3, in_flight: C, entry_bytes: entry.length, ...summarize(lat), ops_per_s: round(N / secs, 0), cpu_us_per_append: cpu });
   }
   {

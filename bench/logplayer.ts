@@ -11,8 +11,8 @@
  * outstanding; the rest are counted as skipped).
  *
  * JSON lines: `logplayer.delivery_delay` at `--rate` for `--seconds`, and `logplayer.cpu`: the CPU
- * microseconds each process spent per entry in that measurement (its drain included; bench/lib/cpu-time.ts),
- * their total, and the cores they kept busy on average; then (unless `--sweep false`)
+ * microseconds each process spent per entry in that measurement (its drain included; bench/lib/cpu-time.ts)
+ * and their total; then (unless `--sweep false`)
  * one `logplayer.sweep_step` per rate from `--sweep-from`, times `--sweep-factor` (1.25) up to `--sweep-max`, each for
  * `--step-seconds`, until a step does not keep up (an append found `--in-flight` appends outstanding,
  * i.e. the log fell behind the rate; an entry was not applied within the drain bound; or the delay
@@ -202,9 +202,8 @@ try {
   await phase(1000, 1); // warm up connections, the JIT, the player's streams
   const roles = new Map<string, number | "self">([["appender", "self"], ...[0, 1, 2].map((i) => [`acceptor${i}`, cluster!.pid(i)] as const), ...procs.map((p, i) => [i < SHARDS ? `shard${i}` : "player", p.pid] as const)]);
   const meter = await CpuMeter.start(roles);
-  const mainStart = performance.now();
   const main = await phase(RATE, SECONDS);
-  const cpu = await meter.perOp(main.ackedAt.size, (performance.now() - mainStart) / 1000);
+  const cpu = await meter.perOp(main.ackedAt.size);
   emit({ bench: "logplayer.delivery_delay", ...shape, rate_target_per_s: RATE, rate_per_s: round(main.achieved, 0), skipped_at_in_flight_cap: main.skipped, append_p99_ms: main.appendP99, undelivered: main.undelivered, ...summarize(main.delays) });
   emit({ bench: "logplayer.cpu", ...shape, rate_target_per_s: RATE, entries: main.ackedAt.size, cpu_us_per_entry: cpu });
 

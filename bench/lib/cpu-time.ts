@@ -32,8 +32,8 @@ export class CpuMeter {
     return new CpuMeter(pids, await readAll(pids));
   }
 
-  /** Per process: CPU µs per op since the start; `total`: their sum; `cores`: the sum over `seconds`. */
-  async perOp(ops: number, seconds: number): Promise<Record<string, number>> {
+  /** Per process: CPU µs per op since the start; `total`: their sum (at R ops/s, R × total µs of CPU a second). */
+  async perOp(ops: number): Promise<Record<string, number>> {
     const now = await readAll(this.pids);
     const out: Record<string, number> = {};
     let total = 0;
@@ -43,7 +43,6 @@ export class CpuMeter {
       out[name] = Math.round((ms * 1000) / ops);
     }
     out.total = Math.round((total * 1000) / ops);
-    out.cores = Math.round(total / 10 / seconds) / 100;
     return out;
   }
 }
