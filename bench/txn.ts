@@ -15,7 +15,10 @@
  *  - 2PC: prepare (1), vote (2), the decision record's accept reaching a quorum (3): fixed; its
  *    acknowledgement (4): the coordinator knows it; the commit message (5): participants know it.
  *
- *   node --import tsx bench/txn.ts [--n 2000] [--seq-n 300] [--concurrency 64] [--participants 2,3,5]
+ * With `--stages true`, `txn.commit_stages` splits WormTX's sequential commit into stages and
+ * `txn.owner_writes` times the same owner writes without the app (bench/lib/txn-stages.ts).
+ *
+ *   node --import tsx bench/txn.ts [--n 2000] [--seq-n 300] [--concurrency 64] [--participants 2,3,5] [--stages false]
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -29,6 +32,7 @@ import { WorClient } from "../wor/node/client.ts";
 import { grpcTransport } from "../wor/node/grpc-link.ts";
 import { startProcessCluster } from "./lib/cluster.ts";
 import { emit, round, summarize } from "./lib/stats.ts";
+import { CommitStages, ownerWrites } from "./lib/txn-stages.ts";
 import { TwoPcCoordinator, TwoPcParticipant } from "./lib/two-phase.ts";
 
 const { values: flags } = parseArgs({
@@ -37,12 +41,14 @@ const { values: flags } = parseArgs({
     "seq-n": { type: "string", default: "300" },
     concurrency: { type: "string", default: "64" },
     participants: { type: "string", default: "2,3,5" },
+    stages: { type: "string", default: "false" },
   },
 });
 const N = Number(flags.n);
 const SEQ = Number(flags["seq-n"]);
 const C = Number(flags.concurrency);
 const SIZES = flags.participants.split(",").map(Number);
+const STAGES = flags.stages === "true";
 const WARMUP = 50;
 const BALANCE = 1_000_000_000;
 
@@ -91,11 +97,12 @@ async function conserved(n: number, balances: () => readonly ReadonlyMap<string,
   return settled() && total === n * C * BALANCE;
 }
 
-async function measure(system: "wormtx" | "2pc", n: number, commit: (w: number) => Promise<string>, check: () => Promise<boolean>): Promise<void> {
+async function measure(system: "wormtx" | "2pc", n: number, commit: (w: number) => Promise<string>, check: () => Promise<boolean>, stages?: CommitStages): Promise<void> {
   const base = { participants: n, acceptors: 3, message_delays: MESSAGE_DELAYS[system] };
   await workers(WARMUP, 1, commit);
-  const seq = await workers(SEQ, 1, commit);
+  const seq = await workers(SEQ, 1, stages ? (w) => stages.time(() => commit(w)) : commit);
   emit({ bench: "txn.commit.sequential", txn_system: system, ...base, ...summarize(seq.lat), aborted: seq.aborted, txn_per_s: round(SEQ / seq.secs, 0) });
+  if (stages) emit({ bench: "txn.commit_stages", txn_system: system, participants: n, acceptors: 3, ...stages.summary() });
   const con = await workers(N, C, commit);
   emit({ bench: "txn.commit.concurrent", txn_system: system, ...base, in_flight: C, ...summarize(con.lat), aborted: con.aborted, txn_per_s: round(N / con.secs, 0), conserved: await check() });
 }
@@ -104,17 +111,34 @@ try {
   for (const n of SIZES) {
     const space = `bank${n}`;
     await TxnCoordinator.create(client(), space);
+    const stages = STAGES ? new CommitStages() : undefined;
+    const storeClients = Array.from({ length: n }, () => client());
     const stores = await Promise.all(
-      Array.from({ length: n }, (_, i) => AccountStore.open({ name: `p${i}`, dir: join(dir, `${space}-p${i}`), client: client(), space, accounts: accountsOf(i) })),
+      Array.from({ length: n }, (_, i) => AccountStore.open({ name: `p${i}`, dir: join(dir, `${space}-p${i}`), client: storeClients[i]!, space, accounts: accountsOf(i) })),
     );
     closers.push(() => Promise.all(stores.map((s) => s.close())));
-    const coord = new TxnCoordinator({ client: client(), space, participants: localParticipants(stores) });
+    const coordClient = client();
+    const link = localParticipants(stores);
+    if (stages) {
+      stages.watchClient(coordClient);
+      storeClients.forEach((c, i) => {
+        stages.watchClient(c, i);
+      });
+    }
+    const coord = new TxnCoordinator({ client: coordClient, space, participants: stages ? stages.watchLink(link, stores.map((s) => s.name)) : link });
     await measure(
       "wormtx",
       n,
       async (w) => (await coord.commit(opsOf(n, w).map((ops, i) => ({ participant: `p${i}`, payload: encodeOps(ops) })))).outcome,
       () => conserved(n, () => stores.map((s) => s.balances), () => stores.every((s) => s.inDoubt.length === 0)),
+      stages,
     );
+    if (stages) {
+      const raw = `raw${n}`;
+      await client().createSpace(raw, { kind: "registers", segmentSize: 4096 });
+      const writers = Array.from({ length: n + 1 }, () => client());
+      emit({ bench: "txn.owner_writes", writers: n + 1, acceptors: 3, ...(await ownerWrites(writers, raw, SEQ)) });
+    }
 
     const decisions = `decisions${n}`;
     await client().createSpace(decisions, { kind: "registers", segmentSize: 4096 });

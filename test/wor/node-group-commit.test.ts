@@ -187,4 +187,51 @@ describe("GroupCommit", () => {
     await idle;
     assert.equal(gc.busy, false);
   });
+
+  test("with nextTurn, a batch that finds the disk idle waits while turns bring submissions: concurrent sessions share one sync", async () => {
+    const storage = new ManualStorage();
+    const turns: (() => void)[] = [];
+    const endTurn = () => {
+      for (const run of turns.splice(0)) run();
+    };
+    const gc = new GroupCommit(storage, { nextTurn: (run) => turns.push(run) });
+    const fired: string[] = [];
+    const submit = (s: string) => gc.submit([m(s)], () => fired.push(s));
+    submit("a");
+    submit("b");
+    assert.equal(storage.pending.length, 0, "the first submission on an idle disk does not sync alone");
+    assert.equal(gc.busy, true);
+    endTurn(); // this turn's input is in; one more turn always
+    submit("c");
+    endTurn(); // that turn brought c: one more
+    assert.equal(storage.pending.length, 0);
+    endTurn(); // a turn with nothing new: start
+    assert.deepEqual(storage.pending.map((p) => p.batch), [[m("a"), m("b"), m("c")]]);
+    // While a sync is in flight nothing lingers: the next batch starts when it is durable (self-clocking).
+    submit("d");
+    storage.resolveNext();
+    assert.deepEqual(storage.pending.map((p) => p.batch), [[m("d")]]);
+    assert.equal(turns.length, 0);
+    storage.resolveNext();
+    await tick();
+    assert.deepEqual(fired, ["a", "b", "c", "d"]);
+    // A lone submission starts after two turns; one arriving every turn waits at most idleTurnsMax (8).
+    submit("e");
+    endTurn();
+    endTurn();
+    assert.deepEqual(storage.pending.map((p) => p.batch), [[m("e")]]);
+    storage.resolveNext();
+    submit("f0");
+    for (let t = 1; t < 8; t++) {
+      endTurn();
+      submit(`f${t}`);
+    }
+    endTurn();
+    assert.equal(storage.pending.length, 1, "the wait is bounded");
+    assert.equal(storage.pending[0]!.batch.length, 8);
+    assert.equal(gc.counters.lingered, 3);
+    storage.resolveNext();
+    await gc.idle();
+    assert.equal(gc.busy, false);
+  });
 });

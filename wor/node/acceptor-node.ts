@@ -50,6 +50,7 @@ export interface AcceptorNodeOptions {
   readonly checkInvariants?: boolean;
   readonly batchMutationsMax?: number;
   readonly counters?: GroupCommitCounters;
+  /** Lets a batch that finds the disk idle wait for what other sessions send with it (group-commit.ts). */ readonly nextTurn?: (run: () => void) => void;
   /** A failed commit: the node stopped serving; the owner must close it (and usually exit). */
   readonly onFatal?: (error: unknown) => void;
   readonly now?: () => Date;
@@ -116,7 +117,7 @@ export class AcceptorNode {
     this.cache = new AddressCache(options.storage.blockSize, options.cacheBytesMax ?? CACHE_LIMITS.bytesMax);
     this.commit = new GroupCommit(options.storage, {
       batchMutationsMax: options.batchMutationsMax,
-      counters: options.counters,
+      counters: options.counters, nextTurn: options.nextTurn,
       afterBatch: () => {
         this.replies.flush();
         this.evict();

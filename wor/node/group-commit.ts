@@ -3,6 +3,12 @@
  * synced joins the next batch, so one fsync serves everything that queued behind it. There is no
  * linger timer: the disk's own latency sets the batch size.
  *
+ * Idle disk: a submission that finds nothing in flight would otherwise sync alone, and what other
+ * sessions sent with it (a transaction's record and votes, each owner-written by its own client)
+ * would wait a whole second sync. Given `nextTurn` (the node: `setImmediate`, after the turn's
+ * input), that batch waits while submissions keep arriving turn after turn: at least one more turn,
+ * at most `idleTurnsMax`, never a time. Without it (the simulator, unit tests) it starts at once.
+ *
  * Ordering: callbacks fire in submission order, each only after the batch holding its mutations
  * (and every earlier batch) is durable. A submission without mutations fires at once when nothing
  * is queued or in flight (there is nothing it could depend on), and otherwise waits its turn: the
@@ -24,6 +30,8 @@ import type { AcceptorStorage } from "./storage.ts";
 const GROUP_COMMIT_LIMITS = Object.freeze({
   /** Mutations in one storage commit; a larger backlog is split at submission boundaries. */
   batchMutationsMax: 16_384,
+  /** Turns a batch that found the disk idle waits for more submissions (with `nextTurn`). */
+  idleTurnsMax: 8,
 });
 
 /** Counters for benchmarks: how well batching works. */
@@ -35,6 +43,8 @@ export class GroupCommitCounters {
   freeBatches = 0;
   /** Batches that carried more than one submission (what group commit is for). */
   batched = 0;
+  /** Batches that found the disk idle and waited turns for more submissions. */
+  lingered = 0;
   largestBatch = 0;
   /** histogram[k] = commits whose mutation count had bit length k (1, 2-3, 4-7, ...). */
   readonly histogram: number[] = [];
@@ -55,6 +65,8 @@ export interface GroupCommitOptions {
   /** Called after the callbacks of one batch fired (lets the owner flush what they produced). */
   readonly afterBatch?: () => void;
   readonly counters?: GroupCommitCounters;
+  /** Run a function after the current turn's input (Node: `setImmediate`); see "Idle disk" above. */
+  readonly nextTurn?: (run: () => void) => void;
 }
 
 interface Submission {
@@ -73,6 +85,8 @@ export class GroupCommit {
   private failed = false;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly batchMax: number;
+  /** A batch that found the disk idle is waiting turns for more submissions. */
+  private lingering = false;
 
   constructor(
     private readonly storage: Pick<AcceptorStorage, "commit">,
@@ -89,7 +103,7 @@ export class GroupCommit {
   }
 
   get busy(): boolean {
-    return this.inFlight || this.queue.length > 0;
+    return this.inFlight || this.lingering || this.queue.length > 0;
   }
 
   submit(mutations: readonly Mutation[], onDurable: (r: Receipt) => void): void {
@@ -110,7 +124,24 @@ export class GroupCommit {
       return;
     }
     this.queue.push({ mutations, onDurable });
-    if (!this.firing) this.next();
+    if (this.firing || this.lingering) return;
+    if (this.options.nextTurn && !this.inFlight && this.queue.length === 1 && mutations.length > 0) this.linger(1, 1);
+    else this.next();
+  }
+
+  /**
+   * Wait for the end of this turn, then one more turn's input, and more while the last turn brought
+   * submissions (`seen` were queued before it), then start the batch.
+   */
+  private linger(seen: number, turns: number): void {
+    if (turns === 1) this.counters.lingered++;
+    this.lingering = true;
+    this.options.nextTurn!(() => {
+      const again = turns === 1 || this.queue.length > seen;
+      if (again && turns < GROUP_COMMIT_LIMITS.idleTurnsMax) return this.linger(this.queue.length, turns + 1);
+      this.lingering = false;
+      this.next();
+    });
   }
 
   /** Resolves once everything submitted so far has been made durable (or the group failed). */

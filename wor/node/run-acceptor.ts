@@ -61,7 +61,7 @@ export async function startAcceptor(spec: AcceptorSpec): Promise<RunningAcceptor
   let node: AcceptorNode;
   try {
     const identity = { clusterId: spec.clusterId, acceptorId: spec.acceptorId };
-    node = await AcceptorNode.open({ storage, identity, init: spec.init, ...(spec.cacheBytesMax !== undefined ? { cacheBytesMax: spec.cacheBytesMax } : {}) });
+    node = await AcceptorNode.open({ storage, identity, init: spec.init, nextTurn: setImmediate, ...(spec.cacheBytesMax !== undefined ? { cacheBytesMax: spec.cacheBytesMax } : {}) });
   } catch (e) {
     await storage.close().catch(() => {});
     if (e instanceof IdentityRefused && e.reason === "noIdentity") throw refusedDataDir(who, spec.dataDir);
