@@ -30,7 +30,7 @@ import { AddressCache, type BlockRun, CACHE_LIMITS } from "./address-cache.ts";
 import { footprint, priorStates, readBudget } from "./footprint.ts";
 import { inspected, statusOf } from "./node-admin.ts";
 import { IdentityRefused, checkIdentity, damagedRefusal } from "./node-identity.ts";
-import { GroupCommit, type GroupCommitCounters } from "./group-commit.ts";
+import { GroupCommit, type GroupCommitCounters, type GroupCommitOptions } from "./group-commit.ts";
 import { type FrameSink, NodeReplies, type Release, errorReply } from "./node-replies.ts";
 import { type AcceptorStorage, type Loaded, type NodeIdentity, StorageDamaged, replay } from "./storage.ts";
 import type { CodecError } from "../../proto/codec-kernel.ts";
@@ -40,7 +40,8 @@ export { IdentityRefused, damagedRefusal };
 
 const ACCEPTOR_VERSION = "wormspace-ts/0.1.0";
 
-export interface AcceptorNodeOptions {
+/** The group commit's batching: its mutation limit, its counters, and (a node) its idle-disk wait. */
+export interface AcceptorNodeOptions extends Pick<GroupCommitOptions, "batchMutationsMax" | "counters" | "nextTurn"> {
   readonly storage: AcceptorStorage;
   /** Who this node is configured to be (from the cluster file). */
   readonly identity: { readonly clusterId: string; readonly acceptorId: number };
@@ -48,9 +49,6 @@ export interface AcceptorNodeOptions {
   readonly init?: boolean;
   /** Check the acceptor invariants after every step (tests, simulation). */
   readonly checkInvariants?: boolean;
-  readonly batchMutationsMax?: number;
-  readonly counters?: GroupCommitCounters;
-  /** Lets a batch that finds the disk idle wait for what other sessions send with it (group-commit.ts). */ readonly nextTurn?: (run: () => void) => void;
   /** A failed commit: the node stopped serving; the owner must close it (and usually exit). */
   readonly onFatal?: (error: unknown) => void;
   readonly now?: () => Date;
@@ -115,9 +113,11 @@ export class AcceptorNode {
   /** A node that answers `notReady` until `load()` finished. */
   constructor(private readonly options: AcceptorNodeOptions) {
     this.cache = new AddressCache(options.storage.blockSize, options.cacheBytesMax ?? CACHE_LIMITS.bytesMax);
+    const { batchMutationsMax, counters, nextTurn } = options;
     this.commit = new GroupCommit(options.storage, {
-      batchMutationsMax: options.batchMutationsMax,
-      counters: options.counters, nextTurn: options.nextTurn,
+      batchMutationsMax,
+      counters,
+      nextTurn,
       afterBatch: () => {
         this.replies.flush();
         this.evict();
