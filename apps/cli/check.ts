@@ -152,6 +152,6 @@ const sim = Command.make(
       const failed = summaries.find((s) => s.failures.length > 0);
       if (failed) throw new CliFailure(`simulation of ${failed.layer} failed at seed ${failed.failures[0]!.seed}; replay: ${failed.failures[0]!.replay}`, EXIT.operational);
     }),
-).pipe(Command.withDescription("Run whole-stack simulations of a layer (--layer wor, log, smr or all) with faults, one per seed; a failure prints its replay command"));
+).pipe(Command.withDescription(`Run whole-stack simulations of a layer (--layer ${[...LAYER_NAMES, "all"].join(", ")}) with faults, one per seed; a failure prints its replay command`));
 
 export const checkCommand = Command.make("check").pipe(Command.withSubcommands([mc, sim]));

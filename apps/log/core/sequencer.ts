@@ -36,6 +36,7 @@ import { LOG_SEGMENT_META, type LogSegmentFields, segmentsOf } from "./segments.
 import { lastOwner, recoverOrStandBy, redirect } from "./standby.ts";
 import { TAIL_CHECK_ATTEMPTS_MAX, TailChecks, segmentAbove } from "./tail-check.ts";
 import { planted } from "../../../verify/runtime/planted.ts";
+import { probe } from "../../../verify/runtime/probe.ts";
 import { type ActiveSequencer, type LogFailure, type GrantRequest, type LogResult, type TokenAsk, isTransient, logFail, logOk } from "./steps.ts";
 import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "./tokens.ts";
 import { StreamTails } from "./stream-tails.ts";
@@ -158,6 +159,16 @@ export class SequencerCore {
     this.now = Math.max(this.now, now);
     for (const q of this.queue.expire(now)) this.grants.push({ id: q.id, result: logFail("timeout", `no token within ${this.config.askTimeoutMs} ms (sequencer ${this.phase})`) });
     this.pump();
+  }
+
+  /** `slot`, at or above the next one we would issue, holds a value: someone captured our segments
+   *  (a rival's recovery sealed them), so our captures are fenced. Act on it now, as on a claim
+   *  lost to a rival (recover, or with `yieldToRivals` be deposed), rather than at the next write:
+   *  the tail we answer must never be below what the log holds. */
+  overtaken(slot: number): void {
+    if (this.phase !== "ready" || slot < this.next) return;
+    probe("log.sequencer.overtaken");
+    this.rival(`slot ${slot}, above the tokens issued, holds a value`);
   }
 
   nextWakeup(): number | undefined {

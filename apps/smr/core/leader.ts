@@ -110,6 +110,11 @@ export class Leader<W> implements StepSource {
   applied(key: string): void {
     this.inLog.delete(key);
   }
+  /** Every slot below `position` is applied. Past what we issued, a rival's recovery filled our
+   *  segments before it yielded: our sequencer recovers at once (sequencer.ts `overtaken`). */
+  appliedTo(position: number): void {
+    if (this.ready && position > this.tail!) this.seq.overtaken(position - 1);
+  }
   publish(record: CheckpointRecord): void {
     this.records.push(record);
   }

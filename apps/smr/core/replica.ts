@@ -90,7 +90,6 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
   now(): number {
     return this.time;
   }
-
   // ---- Inputs. ----
 
   /** A client's proposal (request `req`). */
@@ -335,6 +334,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
       if (record?.kind === "checkpoint") this.noteCheckpoint(slot, record.record);
       if (due) this.checkpoint();
     }
+    this.leader?.appliedTo(this.state.position);
     this.requests.reached(this.state.position, (q) => this.answer(q));
   }
 

@@ -80,6 +80,16 @@ test("a checkpoint record whose publish was lost is published again (seed 1663)"
   assert.deepEqual(s.failures.map((f) => f.violations[0]), []);
 });
 
+test("a leader whose segments a rival sealed recovers at once (seed 1898)", () => {
+  // Seed 1898: r0, cut off from the leader's heartbeats, tried to take over; its recovery sealed the
+  // new leader's segment (fills at 25..31) before it found the rival and yielded. Every replica
+  // applied through 31 while the leader, issuing nothing more, kept announcing tail 25: the heal
+  // never converged. Now the leader's sequencer recovers when it applies a slot it has not issued.
+  const s = runSmrSimulation({ seeds: { from: 1898, to: 1898 } });
+  assert.deepEqual(s.failures.map((f) => f.violations[0]), []);
+  assert.ok((s.probes["log.sequencer.overtaken"] ?? 0) > 0, "the leader was not overtaken in this run");
+});
+
 test("the same seed gives the same SMR run, bit for bit", () => {
   const a = runSeed(smrWorld, 31, { keepLog: true });
   const b = runSeed(smrWorld, 31, { keepLog: true });
