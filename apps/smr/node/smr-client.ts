@@ -5,19 +5,20 @@
  * attempt that times out, fails `unavailable`, or cannot reach its replica is retried at the next
  * replica with the same key (applied once, answered with its first result), until `timeoutMs`.
  * The client sticks to the replica that answered last. Proposals and reads travel on one long-lived
- * Session stream per replica (./replica-stream.ts); Status is a unary admin call.
+ * Session stream per replica (./replica-stream.ts), its own or one shared with other clients of the
+ * process (`channels`, ./smr-channels.ts); Status is a unary admin call.
  */
 import { randomUUID } from "node:crypto";
-import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
-import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "../../../wor/node/credentials.ts";
+import { type ClientSecurity, callMetadata } from "../../../wor/node/credentials.ts";
 import { delay } from "../../../wor/node/driver.ts";
 import { shortReason } from "../../../wor/node/grpc-reason.ts";
 import { DecodeError } from "../../log/core/bytes.ts";
 import type { Machine } from "../core/machine.ts";
 import type { SmrFailureCode, SmrReply } from "../core/messages.ts";
 import { type SmrStatusReport, decodeStatus, encodeStatusRequest } from "../wire/codec.ts";
-import { type SmrClientStub, makeSmrClient } from "../wire/service.ts";
-import { ReplicaStream, type SmrRequest } from "./replica-stream.ts";
+import type { SmrClientStub } from "../wire/service.ts";
+import type { ReplicaStream, SmrRequest } from "./replica-stream.ts";
+import { SmrChannels } from "./smr-channels.ts";
 
 const SMR_CLIENT_DEFAULTS = Object.freeze({
   /** One attempt at one replica gives up after this long. */
@@ -36,6 +37,9 @@ export interface SmrClientOptions extends ClientSecurity {
   readonly clientId?: string;
   readonly attemptTimeoutMs?: number;
   readonly timeoutMs?: number;
+  /** Channels shared with other clients (their requests of one tick share envelopes); closed by
+   *  whoever made them, not by this client. By default the client makes and closes its own. */
+  readonly channels?: SmrChannels;
 }
 
 /** A request's failure: `code` as the replicas report it (`timeout`: a command's outcome is unknown). */
@@ -54,6 +58,8 @@ export class SmrClient<C, R, Q, A> {
   private readonly stubs: SmrClientStub[];
   /** One Session stream per replica, indexed like `stubs`. */
   readonly streams: ReplicaStream[];
+  /** Its own channels (closed with it), or undefined when they are shared. */
+  private readonly own: SmrChannels | undefined;
   private current = 0;
   private seq = 0;
   private readonly inFlight = new Set<number>();
@@ -64,8 +70,10 @@ export class SmrClient<C, R, Q, A> {
     private readonly o: SmrClientOptions,
   ) {
     this.clientId = o.clientId ?? randomUUID();
-    this.stubs = o.replicas.map((a) => new makeSmrClient(a, channelCredentials(o), { ...channelOptions(o), ...CHANNEL_OPTIONS }));
-    this.streams = this.stubs.map((stub) => new ReplicaStream(stub, () => callMetadata(o)));
+    this.own = o.channels ? undefined : new SmrChannels(o);
+    const channels = o.replicas.map((a) => (o.channels ?? this.own!).to(a));
+    this.stubs = channels.map((c) => c.stub);
+    this.streams = channels.map((c) => c.stream);
   }
 
   /** Apply `command` once; its first result and the position it was applied below. */
@@ -100,8 +108,7 @@ export class SmrClient<C, R, Q, A> {
 
   close(): void {
     this.closed = true;
-    for (const s of this.streams) s.close();
-    for (const s of this.stubs) s.close();
+    this.own?.close();
   }
 
   private get attemptMs(): number {
