@@ -9,9 +9,28 @@ import { assert } from "../../../verify/runtime/assert.ts";
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
+/** Bytes of `s` in UTF-8 as TextEncoder writes it (a lone surrogate as U+FFFD), without encoding it. */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
 export class ByteWriter {
-  private buf = new Uint8Array(64);
+  private buf: Uint8Array;
   private n = 0;
+  /** `sizeHint`: the bytes expected (the buffer grows past it if need be). */
+  constructor(sizeHint = 64) {
+    this.buf = new Uint8Array(Math.max(16, sizeHint));
+  }
   private room(k: number): void {
     if (this.n + k <= this.buf.length) return;
     const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
@@ -44,8 +63,12 @@ export class ByteWriter {
     this.varint(b.length);
     this.bytes(b);
   }
+  /** Length-prefixed UTF-8; an ASCII string is written in place (no intermediate encoding). */
   str(s: string): void {
-    this.blob(utf8.encode(s));
+    if (utf8Length(s) !== s.length) return void this.blob(utf8.encode(s));
+    this.varint(s.length);
+    this.room(s.length);
+    for (let i = 0; i < s.length; i++) this.buf[this.n++] = s.charCodeAt(i);
   }
   done(): Uint8Array {
     return this.buf.slice(0, this.n);
@@ -81,18 +104,22 @@ class ByteReader {
     }
     throw new DecodeError("varint too long");
   }
-  /** Length-prefixed bytes of at most `max` (a fresh copy). */
-  blob(what: string, max: number): Uint8Array {
+  /** The next length-prefixed bytes, at most `max` of them, as a view (not a copy). */
+  private view(what: string, max: number): Uint8Array {
     const n = this.varint();
     if (n > max) throw new DecodeError(`${what} of ${n} bytes (limit ${max})`);
     if (this.at + n > this.b.length) throw new DecodeError("truncated");
-    const s = this.b.slice(this.at, this.at + n);
+    const v = this.b.subarray(this.at, this.at + n);
     this.at += n;
-    return s;
+    return v;
+  }
+  /** Length-prefixed bytes of at most `max` (a fresh copy). */
+  blob(what: string, max: number): Uint8Array {
+    return this.view(what, max).slice();
   }
   /** A length-prefixed UTF-8 string of 1..`max` bytes. */
   str(what: string, max: number): string {
-    const b = this.blob(what, max);
+    const b = this.view(what, max);
     if (b.length === 0) throw new DecodeError(`${what} is empty`);
     try {
       return utf8Strict.decode(b);
