@@ -44,6 +44,8 @@ export class ReplicaNode {
   private readonly waiting = new Map<number, (r: SmrReply) => void>();
   private nextReq = 1;
   private timer: NodeJS.Timeout | undefined;
+  /** When the timer fires (undefined: not set). */
+  private armedAt: number | undefined;
   private readonly flusher = new OncePerTurn(() => this.flush());
   private watch: WatchFeed | undefined;
   private closed = false;
@@ -163,11 +165,16 @@ export class ReplicaNode {
     }
   }
 
+  /** Set the timer for the core's next wakeup, unless it is set for that time already (a flush
+   *  runs many times a millisecond under load; the wakeup rarely moves). */
   private arm(): void {
-    clearTimeout(this.timer);
     const at = this.core.nextWakeup();
+    if (at === this.armedAt) return;
+    clearTimeout(this.timer);
+    this.armedAt = at;
     if (at === undefined) return;
     this.timer = setTimeout(() => {
+      this.armedAt = undefined;
       this.core.tick(Date.now());
       this.flush();
     }, Math.max(0, at - Date.now()));
