@@ -4,9 +4,10 @@
  * (this client's id, a sequence number) and the lowest sequence number it still waits for; an
  * attempt that times out, fails `unavailable`, or cannot reach its replica is retried at the next
  * replica with the same key (applied once, answered with its first result), until `timeoutMs`.
- * The client sticks to the replica that answered last. Proposals and reads travel on one long-lived
- * Session stream per replica (./replica-stream.ts), its own or one shared with other clients of the
- * process (`channels`, ./smr-channels.ts); Status is a unary admin call.
+ * The client sticks to the replica that answered last, and moves to the leader that replica names
+ * (asked by Status now and then: a follower forwards, a hop more). Proposals and reads travel on
+ * one long-lived Session stream per replica (./replica-stream.ts), its own or one shared with other
+ * clients of the process (`channels`, ./smr-channels.ts); Status is a unary admin call.
  */
 import { randomUUID } from "node:crypto";
 import { type ClientSecurity, callMetadata } from "../../../wor/node/credentials.ts";
@@ -27,6 +28,10 @@ const SMR_CLIENT_DEFAULTS = Object.freeze({
   timeoutMs: 15_000,
   /** Pause before retrying elsewhere. */
   retryMs: 50,
+  /** After a success, the replica used is asked who leads (Status) at most this often… */
+  leaderAskMs: 5_000,
+  /** …and the client moves there, unless an attempt there failed this recently (a stale hint). */
+  staleHintMs: 3_000,
 });
 
 export interface SmrClientOptions extends ClientSecurity {
@@ -61,6 +66,10 @@ export class SmrClient<C, R, Q, A> {
   /** Its own channels (closed with it), or undefined when they are shared. */
   private readonly own: SmrChannels | undefined;
   private current = 0;
+  /** When an attempt at each replica (by index) last failed. */
+  private readonly failedAt = new Map<number, number>();
+  /** The replica last asked who leads, and when. */
+  private asked = { at: -1, time: Number.NEGATIVE_INFINITY };
   private seq = 0;
   private readonly inFlight = new Set<number>();
   private closed = false;
@@ -94,6 +103,11 @@ export class SmrClient<C, R, Q, A> {
     return { answer: decoded(this.machine.answer.decode(r.value)), position: r.position };
   }
 
+  /** The address of the replica this client uses now (the one that answered last, or the leader it named). */
+  get replica(): string {
+    return this.o.replicas[this.current]!;
+  }
+
   /** The status of replica `i` of the set. */
   status(i: number): Promise<SmrStatusReport> {
     return new Promise((resolve, reject) =>
@@ -115,6 +129,23 @@ export class SmrClient<C, R, Q, A> {
     return this.o.attemptTimeoutMs ?? SMR_CLIENT_DEFAULTS.attemptTimeoutMs;
   }
 
+  /** The replica in use is the one that answered last. Now and then ask it who leads, and move
+   *  there: a follower forwards every command and read index to the leader, a hop more for the
+   *  request and work for both replicas. Best effort: a failed Status call changes nothing. */
+  private seekLeader(at: number): void {
+    const now = Date.now();
+    if (this.stubs.length < 2 || (this.asked.at === at && now - this.asked.time < SMR_CLIENT_DEFAULTS.leaderAskMs)) return;
+    this.asked = { at, time: now };
+    this.status(at).then(
+      (s) => {
+        const i = s.leader === undefined ? -1 : this.o.replicas.indexOf(s.leader);
+        const stale = Date.now() - (this.failedAt.get(i) ?? Number.NEGATIVE_INFINITY) < SMR_CLIENT_DEFAULTS.staleHintMs;
+        if (!this.closed && i >= 0 && i !== at && this.current === at && !stale) this.current = i;
+      },
+      () => undefined,
+    );
+  }
+
   private async call(request: SmrRequest): Promise<Extract<SmrReply, { ok: true }>> {
     const method = request.kind;
     const deadline = Date.now() + (this.o.timeoutMs ?? SMR_CLIENT_DEFAULTS.timeoutMs);
@@ -123,7 +154,11 @@ export class SmrClient<C, R, Q, A> {
     while (!this.closed && Date.now() < deadline) {
       const at = this.current;
       const r = await this.streams[at]!.request(request, Math.min(this.attemptMs, deadline - Date.now()));
-      if (r.ok) return r;
+      if (r.ok) {
+        this.seekLeader(at);
+        return r;
+      }
+      this.failedAt.set(at, Date.now());
       last = `replica ${this.o.replicas[at]}: ${r.message}`;
       if (r.code !== "timeout" && r.code !== "unavailable") throw new SmrError(r.code, last);
       unknown ||= r.code === "timeout";

@@ -95,6 +95,17 @@ describe("SMR replicas over gRPC", { timeout: 120_000 }, () => {
     }
   });
 
+  it("a client that starts at a follower moves to the leader it names", async () => {
+    await until("a leader", () => leader() !== undefined);
+    const l = leader()!;
+    const c = mapClient([...addresses.filter((a) => a !== l), l]);
+    assert.notEqual(c.replica, l);
+    await c.propose({ op: "put", key: "m", value: bytes("1") });
+    await until("the client to use the leader", () => c.replica === l);
+    assert.equal(text((await c.propose({ op: "put", key: "m", value: bytes("2") })).result as Uint8Array), "1");
+    c.close();
+  });
+
   it("answers a retried key with its first result, without applying it again", async () => {
     const c = mapClient([addresses[1]!]);
     const first = await c.propose({ op: "put", key: "b", value: bytes("x") }, 7);
