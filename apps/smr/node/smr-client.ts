@@ -9,7 +9,7 @@
  * one long-lived Session stream per replica (./replica-stream.ts), its own or one shared with other
  * clients of the process (`channels`, ./smr-channels.ts); Status is a unary admin call.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { type ClientSecurity, callMetadata } from "../../../wor/node/credentials.ts";
 import { delay } from "../../../wor/node/driver.ts";
 import { shortReason } from "../../../wor/node/grpc-reason.ts";
@@ -38,7 +38,8 @@ export interface SmrClientOptions extends ClientSecurity {
   readonly smr: string;
   /** Replica addresses "host:port". */
   readonly replicas: readonly string[];
-  /** The client half of idempotency keys (random by default). */
+  /** The client half of idempotency keys (by default 96 random bits in 16 characters: every
+   *  command in the log carries it, so it is kept short). */
   readonly clientId?: string;
   readonly attemptTimeoutMs?: number;
   readonly timeoutMs?: number;
@@ -78,7 +79,7 @@ export class SmrClient<C, R, Q, A> {
     private readonly machine: Machine<C, R, Q, A>,
     private readonly o: SmrClientOptions,
   ) {
-    this.clientId = o.clientId ?? randomUUID();
+    this.clientId = o.clientId ?? randomBytes(12).toString("base64url");
     this.own = o.channels ? undefined : new SmrChannels(o);
     const channels = o.replicas.map((a) => (o.channels ?? this.own!).to(a));
     this.stubs = channels.map((c) => c.stub);

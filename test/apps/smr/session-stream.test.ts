@@ -77,6 +77,7 @@ describe("the SMR Session stream", { timeout: 60_000 }, () => {
       assert.equal(answers[i]!.answer, `answer to read q${i}${i % 2 === 1 ? " stale" : ""}`);
     }
     assert.equal(client.streams[0]!.opened, 1, "all on one stream");
+    assert.match(client.clientId, /^[\w-]{16}$/, "a short default client id: every command in the log carries it");
     // A failure travels by id too.
     const refused = client.propose("big");
     await until("the last request", () => held.length === 2 * n + 1);
