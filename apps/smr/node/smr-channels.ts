@@ -11,10 +11,8 @@ import { type ClientSecurity, callMetadata, channelCredentials, channelOptions }
 import { type SmrClientStub, makeSmrClient } from "../wire/service.ts";
 import { ReplicaStream } from "./replica-stream.ts";
 
-export interface ReplicaChannel {
-  readonly stub: SmrClientStub;
-  readonly stream: ReplicaStream;
-}
+/** One replica's gRPC client and Session stream. */
+type ReplicaChannel = { readonly stub: SmrClientStub; readonly stream: ReplicaStream };
 
 export class SmrChannels {
   private readonly open = new Map<string, ReplicaChannel>();
