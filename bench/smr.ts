@@ -1,7 +1,9 @@
 /**
  * Replicated-state-machine benchmarks (issue 11). Three acceptor processes on classic-level with
  * synced group commit, three `worm smr serve` replica processes of the map, clients in this process
- * over gRPC (each client id its own idempotency session). One JSON line per measurement:
+ * over gRPC (each client id its own idempotency session; the clients share one connection and
+ * Session stream per replica, apps/smr/node/smr-channels.ts, as one etcd client serves its callers).
+ * One JSON line per measurement:
  *  - smr.propose.concurrent: puts at `--concurrency` in flight (against etcd's puts);
  *  - smr.read.linearizable: read-index gets at `--concurrency` in flight (against etcd's
  *    linearizable gets), and smr.read.stale for reference;
@@ -17,6 +19,7 @@ import { rm } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type MapCommand, type MapQuery, type MapValue, mapMachine } from "../apps/smr/core/map-machine.ts";
+import { SmrChannels } from "../apps/smr/node/smr-channels.ts";
 import { SmrClient } from "../apps/smr/node/smr-client.ts";
 import { WorClient } from "../wor/node/client.ts";
 import { grpcTransport } from "../wor/node/grpc-link.ts";
@@ -56,9 +59,11 @@ async function group(smr: string, extraArgs: readonly string[] = []): Promise<{ 
   await admin.createSpace(smr, { kind: "smr", segmentSize: SEGMENT });
   const set = await startReplicaSet(cluster, clusterFile, smr, extraArgs);
   closers.push(() => set.stop());
-  const clients = Array.from({ length: C }, (_, i) => new SmrClient(mapMachine, { smr, replicas: [...set.addresses.slice(i % 3), ...set.addresses.slice(0, i % 3)], attemptTimeoutMs: 1_000, timeoutMs: 60_000 }));
+  const channels = new SmrChannels();
+  const clients = Array.from({ length: C }, (_, i) => new SmrClient(mapMachine, { smr, replicas: [...set.addresses.slice(i % 3), ...set.addresses.slice(0, i % 3)], attemptTimeoutMs: 1_000, timeoutMs: 60_000, channels }));
   closers.push(() => {
     for (const c of clients) c.close();
+    channels.close();
   });
   return { set, clients };
 }

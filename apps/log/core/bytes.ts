@@ -40,7 +40,7 @@ export const strLength = (s: string): number => {
 export class ByteWriter {
   private buf: Uint8Array;
   private n = 0;
-  /** `capacity`: the bytes expected (exact, the writer's `done` copies nothing). */
+  /** `capacity`: the bytes expected (if exact, `done` copies nothing; it grows past it if need be). */
   constructor(capacity = 64) {
     this.buf = new Uint8Array(capacity);
   }
@@ -76,8 +76,12 @@ export class ByteWriter {
     this.varint(b.length);
     this.bytes(b);
   }
+  /** Length-prefixed UTF-8; an ASCII string is written in place (no intermediate encoding). */
   str(s: string): void {
-    this.blob(utf8.encode(s));
+    if (utf8Length(s) !== s.length) return void this.blob(utf8.encode(s));
+    this.varint(s.length);
+    this.room(s.length);
+    for (let i = 0; i < s.length; i++) this.buf[this.n++] = s.charCodeAt(i);
   }
   /** The bytes written; the writer is spent. */
   done(): Uint8Array {
@@ -114,18 +118,22 @@ class ByteReader {
     }
     throw new DecodeError("varint too long");
   }
-  /** Length-prefixed bytes of at most `max` (a fresh copy). */
-  blob(what: string, max: number): Uint8Array {
+  /** The next length-prefixed bytes, at most `max` of them, as a view (not a copy). */
+  private view(what: string, max: number): Uint8Array {
     const n = this.varint();
     if (n > max) throw new DecodeError(`${what} of ${n} bytes (limit ${max})`);
     if (this.at + n > this.b.length) throw new DecodeError("truncated");
-    const s = this.b.slice(this.at, this.at + n);
+    const v = this.b.subarray(this.at, this.at + n);
     this.at += n;
-    return s;
+    return v;
+  }
+  /** Length-prefixed bytes of at most `max` (a fresh copy). */
+  blob(what: string, max: number): Uint8Array {
+    return this.view(what, max).slice();
   }
   /** A length-prefixed UTF-8 string of 1..`max` bytes. */
   str(what: string, max: number): string {
-    const b = this.blob(what, max);
+    const b = this.view(what, max);
     if (b.length === 0) throw new DecodeError(`${what} is empty`);
     try {
       return utf8Strict.decode(b);

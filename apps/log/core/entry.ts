@@ -10,7 +10,7 @@
  */
 import { LIMITS } from "../../../paxos/limits.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
-import { ByteWriter, DecodeError, readAll, strLength, varintLength } from "./bytes.ts";
+import { ByteWriter, DecodeError, readAll, strLength, utf8Length, varintLength } from "./bytes.ts";
 
 /** Who appended, and which of its appends: a retried append carries the same key. */
 export interface IdempotencyKey {
@@ -50,11 +50,9 @@ export const FILL_BYTES: Uint8Array = Uint8Array.of(KIND_FILL);
 /** Do these bytes hold the fill marker (without decoding an entry)? */
 export const isFill = (bytes: Uint8Array): boolean => bytes.length === 1 && bytes[0] === KIND_FILL;
 
-const utf8 = new TextEncoder();
-
 /** `undefined` if `name` is a valid stream tag or client id, else why not. */
 export function nameProblem(what: string, name: string): string | undefined {
-  const n = utf8.encode(name).length;
+  const n = utf8Length(name);
   if (n === 0) return `${what} is empty`;
   if (n > ENTRY_LIMITS.nameBytesMax) return `${what} is ${n} bytes (limit ${ENTRY_LIMITS.nameBytesMax})`;
   return undefined;

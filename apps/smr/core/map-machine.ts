@@ -26,7 +26,7 @@ const CHUNK_TARGET = 256 << 10;
 
 const commandCodec: Codec<MapCommand> = {
   encode(c) {
-    const w = new ByteWriter();
+    const w = new ByteWriter(16 + 3 * c.key.length + (c.op === "put" ? c.value.length : 0));
     w.byte(c.op === "put" ? PUT : DELETE);
     w.str(c.key);
     if (c.op === "put") w.blob(c.value);

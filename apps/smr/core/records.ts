@@ -66,7 +66,7 @@ export function proposalProblem(p: Proposal): string | undefined {
 export const proposalBytes = (p: Proposal): number => p.client.length * 3 + p.command.length + 32;
 
 export function encodeRecord(r: SmrRecord): Uint8Array {
-  const w = new ByteWriter();
+  const w = new ByteWriter(r.kind === "batch" ? r.proposals.reduce((n, p) => n + proposalBytes(p), 16) : 128);
   if (r.kind === "batch") {
     w.byte(BATCH);
     w.varint(r.proposals.length);

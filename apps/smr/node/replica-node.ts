@@ -1,9 +1,9 @@
 /**
  * A replica in a process (docs/ARCHITECTURE.md §4.2): the `ReplicaCore` driven with a real
  * `WorClient` (its register steps), a clock and a timer, a watch of the log (values pushed as the
- * acceptors learn them), the peer links, the local checkpoint store and snapshot fetches. Inputs
- * of one tick are handled together and their outputs go out in one flush (proposals of one tick
- * share a batch).
+ * acceptors learn them; closed while this replica leads), the peer links, the local checkpoint
+ * store and snapshot fetches. Inputs of one tick are handled together and their outputs go out in
+ * one flush (proposals of one tick share a batch).
  */
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -44,6 +44,8 @@ export class ReplicaNode {
   private readonly waiting = new Map<number, (r: SmrReply) => void>();
   private nextReq = 1;
   private timer: NodeJS.Timeout | undefined;
+  /** When the timer fires (undefined: not set). */
+  private armedAt: number | undefined;
   private readonly flusher = new OncePerTurn(() => this.flush());
   private watch: WatchFeed | undefined;
   private closed = false;
@@ -143,14 +145,36 @@ export class ReplicaNode {
     if (out.checkpoint) this.save(out.checkpoint);
     if (out.fetch) this.fetch(out.fetch);
     if (out.watch !== undefined) this.watchFrom(out.watch);
+    else this.rewatch();
     this.arm();
   }
 
+  /** Is the log's watch open? */
+  get watching(): boolean {
+    return this.watch !== undefined;
+  }
+
+  /** The log's watch is open while the core reads the log: a leader learns each slot from its own
+   *  write, and three acceptors pushing every slot back to it would cost them and it for nothing. */
+  private rewatch(): void {
+    const wants = this.core.readsLog();
+    if (wants && !this.watch) this.watchFrom(this.core.state.position);
+    else if (!wants && this.watch) {
+      this.watch.return();
+      this.watch = undefined;
+    }
+  }
+
+  /** Set the timer for the core's next wakeup, unless it is set for that time already (a flush
+   *  runs many times a millisecond under load; the wakeup rarely moves). */
   private arm(): void {
-    clearTimeout(this.timer);
     const at = this.core.nextWakeup();
+    if (at === this.armedAt) return;
+    clearTimeout(this.timer);
+    this.armedAt = at;
     if (at === undefined) return;
     this.timer = setTimeout(() => {
+      this.armedAt = undefined;
       this.core.tick(Date.now());
       this.flush();
     }, Math.max(0, at - Date.now()));

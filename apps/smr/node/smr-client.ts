@@ -4,20 +4,22 @@
  * (this client's id, a sequence number) and the lowest sequence number it still waits for; an
  * attempt that times out, fails `unavailable`, or cannot reach its replica is retried at the next
  * replica with the same key (applied once, answered with its first result), until `timeoutMs`.
- * The client sticks to the replica that answered last. Proposals and reads travel on one long-lived
- * Session stream per replica (./replica-stream.ts); Status is a unary admin call.
+ * The client sticks to the replica that answered last, and moves to the leader that replica names
+ * (asked by Status now and then: a follower forwards, a hop more). Proposals and reads travel on
+ * one long-lived Session stream per replica (./replica-stream.ts), its own or one shared with other
+ * clients of the process (`channels`, ./smr-channels.ts); Status is a unary admin call.
  */
-import { randomUUID } from "node:crypto";
-import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
-import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "../../../wor/node/credentials.ts";
+import { randomBytes } from "node:crypto";
+import { type ClientSecurity, callMetadata } from "../../../wor/node/credentials.ts";
 import { delay } from "../../../wor/node/driver.ts";
 import { shortReason } from "../../../wor/node/grpc-reason.ts";
 import { DecodeError } from "../../log/core/bytes.ts";
 import type { Machine } from "../core/machine.ts";
 import type { SmrFailureCode, SmrReply } from "../core/messages.ts";
 import { type SmrStatusReport, decodeStatus, encodeStatusRequest } from "../wire/codec.ts";
-import { type SmrClientStub, makeSmrClient } from "../wire/service.ts";
-import { ReplicaStream, type SmrRequest } from "./replica-stream.ts";
+import type { SmrClientStub } from "../wire/service.ts";
+import type { ReplicaStream, SmrRequest } from "./replica-stream.ts";
+import { SmrChannels } from "./smr-channels.ts";
 
 const SMR_CLIENT_DEFAULTS = Object.freeze({
   /** One attempt at one replica gives up after this long. */
@@ -26,16 +28,24 @@ const SMR_CLIENT_DEFAULTS = Object.freeze({
   timeoutMs: 15_000,
   /** Pause before retrying elsewhere. */
   retryMs: 50,
+  /** After a success, the replica used is asked who leads (Status) at most this often… */
+  leaderAskMs: 5_000,
+  /** …and the client moves there, unless an attempt there failed this recently (a stale hint). */
+  staleHintMs: 3_000,
 });
 
 export interface SmrClientOptions extends ClientSecurity {
   readonly smr: string;
   /** Replica addresses "host:port". */
   readonly replicas: readonly string[];
-  /** The client half of idempotency keys (random by default). */
+  /** The client half of idempotency keys (by default 96 random bits in 16 characters: every
+   *  command in the log carries it, so it is kept short). */
   readonly clientId?: string;
   readonly attemptTimeoutMs?: number;
   readonly timeoutMs?: number;
+  /** Channels shared with other clients (their requests of one tick share envelopes); closed by
+   *  whoever made them, not by this client. By default the client makes and closes its own. */
+  readonly channels?: SmrChannels;
 }
 
 /** A request's failure: `code` as the replicas report it (`timeout`: a command's outcome is unknown). */
@@ -54,7 +64,13 @@ export class SmrClient<C, R, Q, A> {
   private readonly stubs: SmrClientStub[];
   /** One Session stream per replica, indexed like `stubs`. */
   readonly streams: ReplicaStream[];
+  /** Its own channels (closed with it), or undefined when they are shared. */
+  private readonly own: SmrChannels | undefined;
   private current = 0;
+  /** When an attempt at each replica (by index) last failed. */
+  private readonly failedAt = new Map<number, number>();
+  /** The replica last asked who leads, and when. */
+  private asked = { at: -1, time: Number.NEGATIVE_INFINITY };
   private seq = 0;
   private readonly inFlight = new Set<number>();
   private closed = false;
@@ -63,9 +79,11 @@ export class SmrClient<C, R, Q, A> {
     private readonly machine: Machine<C, R, Q, A>,
     private readonly o: SmrClientOptions,
   ) {
-    this.clientId = o.clientId ?? randomUUID();
-    this.stubs = o.replicas.map((a) => new makeSmrClient(a, channelCredentials(o), { ...channelOptions(o), ...CHANNEL_OPTIONS }));
-    this.streams = this.stubs.map((stub) => new ReplicaStream(stub, () => callMetadata(o)));
+    this.clientId = o.clientId ?? randomBytes(12).toString("base64url");
+    this.own = o.channels ? undefined : new SmrChannels(o);
+    const channels = o.replicas.map((a) => (o.channels ?? this.own!).to(a));
+    this.stubs = channels.map((c) => c.stub);
+    this.streams = channels.map((c) => c.stream);
   }
 
   /** Apply `command` once; its first result and the position it was applied below. */
@@ -86,6 +104,11 @@ export class SmrClient<C, R, Q, A> {
     return { answer: decoded(this.machine.answer.decode(r.value)), position: r.position };
   }
 
+  /** The address of the replica this client uses now (the one that answered last, or the leader it named). */
+  get replica(): string {
+    return this.o.replicas[this.current]!;
+  }
+
   /** The status of replica `i` of the set. */
   status(i: number): Promise<SmrStatusReport> {
     return new Promise((resolve, reject) =>
@@ -100,12 +123,28 @@ export class SmrClient<C, R, Q, A> {
 
   close(): void {
     this.closed = true;
-    for (const s of this.streams) s.close();
-    for (const s of this.stubs) s.close();
+    this.own?.close();
   }
 
   private get attemptMs(): number {
     return this.o.attemptTimeoutMs ?? SMR_CLIENT_DEFAULTS.attemptTimeoutMs;
+  }
+
+  /** The replica in use is the one that answered last. Now and then ask it who leads, and move
+   *  there: a follower forwards every command and read index to the leader, a hop more for the
+   *  request and work for both replicas. Best effort: a failed Status call changes nothing. */
+  private seekLeader(at: number): void {
+    const now = Date.now();
+    if (this.stubs.length < 2 || (this.asked.at === at && now - this.asked.time < SMR_CLIENT_DEFAULTS.leaderAskMs)) return;
+    this.asked = { at, time: now };
+    this.status(at).then(
+      (s) => {
+        const i = s.leader === undefined ? -1 : this.o.replicas.indexOf(s.leader);
+        const stale = Date.now() - (this.failedAt.get(i) ?? Number.NEGATIVE_INFINITY) < SMR_CLIENT_DEFAULTS.staleHintMs;
+        if (!this.closed && i >= 0 && i !== at && this.current === at && !stale) this.current = i;
+      },
+      () => undefined,
+    );
   }
 
   private async call(request: SmrRequest): Promise<Extract<SmrReply, { ok: true }>> {
@@ -116,7 +155,11 @@ export class SmrClient<C, R, Q, A> {
     while (!this.closed && Date.now() < deadline) {
       const at = this.current;
       const r = await this.streams[at]!.request(request, Math.min(this.attemptMs, deadline - Date.now()));
-      if (r.ok) return r;
+      if (r.ok) {
+        this.seekLeader(at);
+        return r;
+      }
+      this.failedAt.set(at, Date.now());
       last = `replica ${this.o.replicas[at]}: ${r.message}`;
       if (r.code !== "timeout" && r.code !== "unavailable") throw new SmrError(r.code, last);
       unknown ||= r.code === "timeout";

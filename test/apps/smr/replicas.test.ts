@@ -84,6 +84,8 @@ describe("SMR replicas over gRPC", { timeout: 120_000 }, () => {
     assert.equal(put.result, null);
     const again = await client.propose({ op: "put", key: "a", value: bytes("2") });
     assert.equal(text(again.result as Uint8Array), "1");
+    // The leader learns each slot from its own write: only the followers watch the log.
+    await until("only the followers to watch the log", () => [...replicas].every(([a, r]) => r.node.watching === (a !== leader())));
     assert.ok(again.position > put.position);
     for (const a of addresses) {
       const c = mapClient([a]);
@@ -91,6 +93,17 @@ describe("SMR replicas over gRPC", { timeout: 120_000 }, () => {
       assert.equal(text(got.answer as Uint8Array), "2", `linearizable read at ${a}`);
       c.close();
     }
+  });
+
+  it("a client that starts at a follower moves to the leader it names", async () => {
+    await until("a leader", () => leader() !== undefined);
+    const l = leader()!;
+    const c = mapClient([...addresses.filter((a) => a !== l), l]);
+    assert.notEqual(c.replica, l);
+    await c.propose({ op: "put", key: "m", value: bytes("1") });
+    await until("the client to use the leader", () => c.replica === l);
+    assert.equal(text((await c.propose({ op: "put", key: "m", value: bytes("2") })).result as Uint8Array), "1");
+    c.close();
   });
 
   it("answers a retried key with its first result, without applying it again", async () => {

@@ -4,7 +4,8 @@
  * many requests in flight on one stream, answered out of order and matched by id; and, against a
  * bare Session server that breaks the stream mid-flight, the requests in flight fail (a proposal's
  * outcome unknown, a read unavailable) and the next request opens a new stream. The replica's server
- * keeps the acceptor's session budget: a client that never reads its replies is closed.
+ * keeps the acceptor's session budget: a client that never reads its replies is closed. Clients
+ * sharing channels (apps/smr/node/smr-channels.ts) share one stream per replica, each with its keys.
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
@@ -16,6 +17,7 @@ import { type Proposal, SMR_LIMITS } from "../../../apps/smr/core/records.ts";
 import { ReplicaStream } from "../../../apps/smr/node/replica-stream.ts";
 import type { ReplicaNode } from "../../../apps/smr/node/replica-node.ts";
 import { type SmrServer, startSmrServer } from "../../../apps/smr/node/server.ts";
+import { SmrChannels } from "../../../apps/smr/node/smr-channels.ts";
 import { SmrClient } from "../../../apps/smr/node/smr-client.ts";
 import { type SmrReplyFrame, decodeRequests, encodeReplies, replyFrameBytes } from "../../../apps/smr/wire/codec.ts";
 import { type SmrHandlers, SmrService, makeSmrClient } from "../../../apps/smr/wire/service.ts";
@@ -43,7 +45,7 @@ function standIn() {
   const held: { readonly what: string; readonly answer: (r: SmrReply) => void }[] = [];
   const hold = (what: string) => new Promise<SmrReply>((answer) => held.push({ what, answer }));
   const node = {
-    propose: (p: Proposal) => hold(`propose ${dec.decode(p.command)}`),
+    propose: (p: Proposal) => hold(`propose ${dec.decode(p.command)} by ${p.client}#${p.seq}`),
     read: (q: Uint8Array, stale: boolean) => hold(`read ${dec.decode(q)}${stale ? " stale" : ""}`),
   } as unknown as ReplicaNode;
   return { node, held };
@@ -71,10 +73,11 @@ describe("the SMR Session stream", { timeout: 60_000 }, () => {
     const results = await Promise.all(proposals);
     const answers = await Promise.all(reads);
     for (let i = 0; i < n; i++) {
-      assert.equal(results[i]!.result, `answer to propose c${i}`);
+      assert.equal(results[i]!.result, `answer to propose c${i} by ${client.clientId}#${i}`);
       assert.equal(answers[i]!.answer, `answer to read q${i}${i % 2 === 1 ? " stale" : ""}`);
     }
     assert.equal(client.streams[0]!.opened, 1, "all on one stream");
+    assert.match(client.clientId, /^[\w-]{16}$/, "a short default client id: every command in the log carries it");
     // A failure travels by id too.
     const refused = client.propose("big");
     await until("the last request", () => held.length === 2 * n + 1);
@@ -84,6 +87,30 @@ describe("the SMR Session stream", { timeout: 60_000 }, () => {
     await assert.rejects(client.propose("x".repeat(SMR_LIMITS.commandBytesMax + 1)), { name: "SmrError", code: "tooLarge" });
     assert.equal(held.length, 2 * n + 1);
     assert.equal(client.streams[0]!.opened, 1);
+  });
+
+  it("clients sharing channels share one stream per replica, each proposing with its own keys", async () => {
+    const { node, held } = standIn();
+    const server: SmrServer = await startSmrServer({ node, smr: SMR, port: 0 });
+    closers.push(() => server.close());
+    const channels = new SmrChannels();
+    closers.push(() => channels.close());
+    const replicas = [`127.0.0.1:${server.port}`];
+    const [a, b] = ["a", "b"].map((clientId) => new SmrClient(textMachine, { smr: SMR, replicas, clientId, attemptTimeoutMs: 20_000, timeoutMs: 30_000, channels }));
+    const both = [a!.propose("x"), b!.propose("y"), a!.propose("z")];
+    await until("the three proposals to reach the replica", () => held.length === 3);
+    assert.deepEqual(held.map((h) => h.what).sort(), ["propose x by a#0", "propose y by b#0", "propose z by a#1"]);
+    for (const h of held) h.answer({ ok: true, value: enc.encode(`done ${h.what}`), position: 1 });
+    assert.deepEqual((await Promise.all(both)).map((r) => r.result), ["done propose x by a#0", "done propose y by b#0", "done propose z by a#1"]);
+    assert.equal(a!.streams[0], b!.streams[0], "one stream for both clients");
+    assert.equal(a!.streams[0]!.opened, 1);
+    // A client closing leaves the shared channels open for the others.
+    a!.close();
+    const later = b!.propose("w");
+    await until("the next proposal", () => held.length === 4);
+    held[3]!.answer({ ok: true, value: enc.encode("w done"), position: 2 });
+    assert.equal((await later).result, "w done");
+    assert.equal(b!.streams[0]!.opened, 1);
   });
 
   it("a stream broken mid-flight fails the requests on it, and the next request opens a new stream", async () => {

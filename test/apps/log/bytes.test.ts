@@ -1,0 +1,31 @@
+/** The log's byte codec (apps/log/core/bytes.ts): strings written in place or encoded agree with TextEncoder, and read back. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { ByteWriter, readAll, utf8Length } from "../../../apps/log/core/bytes.ts";
+
+const utf8 = new TextEncoder();
+/** Any UTF-16 string, lone surrogates included. */
+const anyUnits = fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 40 }).map((cs) => String.fromCharCode(...cs));
+const strings = fc.oneof(anyUnits, fc.string({ unit: "grapheme", maxLength: 20 }), fc.string({ maxLength: 40 }));
+
+describe("the log's byte codec", () => {
+  it("measures a string's UTF-8 bytes as TextEncoder writes them", () => {
+    fc.assert(fc.property(strings, (s) => assert.equal(utf8Length(s), utf8.encode(s).length)));
+  });
+
+  it("writes a string as TextEncoder's bytes after their length, and reads it back", () => {
+    fc.assert(
+      fc.property(fc.array(strings.filter((s) => s.length > 0), { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 256 }), (ss, hint) => {
+        const w = new ByteWriter(hint);
+        for (const s of ss) w.str(s);
+        const expected = new ByteWriter();
+        for (const s of ss) expected.blob(utf8.encode(s));
+        const bytes = w.done();
+        assert.deepEqual(bytes, expected.done());
+        const back = readAll(bytes, (r) => ss.map(() => r.str("s", 1 << 10)));
+        assert.deepEqual(back, ss.map((s) => new TextDecoder().decode(utf8.encode(s))));
+      }),
+    );
+  });
+});
