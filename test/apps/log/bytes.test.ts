@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { ByteWriter, readAll, utf8Length } from "../../../apps/log/core/bytes.ts";
+import { ByteWriter, readAll, utf8Length, varintLength } from "../../../apps/log/core/bytes.ts";
 
 const utf8 = new TextEncoder();
 /** Any UTF-16 string, lone surrogates included. */
@@ -12,6 +12,20 @@ const strings = fc.oneof(anyUnits, fc.string({ unit: "grapheme", maxLength: 20 }
 describe("the log's byte codec", () => {
   it("measures a string's UTF-8 bytes as TextEncoder writes them", () => {
     fc.assert(fc.property(strings, (s) => assert.equal(utf8Length(s), utf8.encode(s).length)));
+    assert.equal(utf8Length("\ud800"), 3, "a lone high surrogate is U+FFFD");
+    assert.equal(utf8Length("a\ud800"), 4, "a high surrogate at the end is alone");
+    assert.equal(utf8Length("\ud83d\ude00"), 4, "a pair is one code point");
+  });
+
+  it("measures a varint as the writer writes it", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.nat(), fc.maxSafeNat()), (x) => {
+        const w = new ByteWriter(1);
+        w.varint(x);
+        assert.equal(w.done().length, varintLength(x));
+      }),
+      { numRuns: 2_000 },
+    );
   });
 
   it("writes a string as TextEncoder's bytes after their length, and reads it back", () => {
