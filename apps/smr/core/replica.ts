@@ -355,8 +355,8 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
     this.out.checkpoint = { position, chunks: this.state.snapshot(position) };
   }
 
-  /** Does this replica read (and watch) the log, rather than learn every slot from its own writes? */
-  readsLog(): boolean {
+  /** Does this replica read the log (rather than learn every slot from its own writes)? */
+  private readsLog(): boolean {
     return !this.catchUp.busy && !(this.leader?.ready && this.state.position >= this.leader.firstSlot!);
   }
 

@@ -1,9 +1,9 @@
 /**
  * A replica in a process (docs/ARCHITECTURE.md §4.2): the `ReplicaCore` driven with a real
  * `WorClient` (its register steps), a clock and a timer, a watch of the log (values pushed as the
- * acceptors learn them; closed while this replica leads), the peer links, the local checkpoint
- * store and snapshot fetches. Inputs of one tick are handled together and their outputs go out in
- * one flush (proposals of one tick share a batch).
+ * acceptors learn them), the peer links, the local checkpoint store and snapshot fetches. Inputs
+ * of one tick are handled together and their outputs go out in one flush (proposals of one tick
+ * share a batch).
  */
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -145,24 +145,7 @@ export class ReplicaNode {
     if (out.checkpoint) this.save(out.checkpoint);
     if (out.fetch) this.fetch(out.fetch);
     if (out.watch !== undefined) this.watchFrom(out.watch);
-    else this.rewatch();
     this.arm();
-  }
-
-  /** Is the log's watch open? */
-  get watching(): boolean {
-    return this.watch !== undefined;
-  }
-
-  /** The log's watch is open while the core reads the log: a leader learns each slot from its own
-   *  write, and three acceptors pushing every slot back to it would cost them and it for nothing. */
-  private rewatch(): void {
-    const wants = this.core.readsLog();
-    if (wants && !this.watch) this.watchFrom(this.core.state.position);
-    else if (!wants && this.watch) {
-      this.watch.return();
-      this.watch = undefined;
-    }
   }
 
   /** Set the timer for the core's next wakeup, unless it is set for that time already (a flush
@@ -199,6 +182,9 @@ export class ReplicaNode {
     ).finally(() => this.schedule());
   }
 
+  /** Every replica watches the log, the leader too: it writes every command itself, but only the
+   *  watch tells it of slots it did not write (a rival's recovery that sealed its segment and
+   *  yielded: the core then deposes it, apps/log/core/sequencer.ts `overtaken`). */
   private watchFrom(from: number): void {
     this.watch?.return();
     const feed = this.o.client.watch(this.o.smr, from);
