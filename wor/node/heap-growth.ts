@@ -2,7 +2,7 @@
  * The acceptor process's heap growth, bounded (issue 15: memory bounded by caches). The node's live
  * heap is bounded by its caches (address-cache.ts), but a written address that the cache later
  * evicts dies in V8's old generation, and so does what a cached value holds outside the heap (each
- * value is its own ArrayBuffer: ~100 bytes that V8 counts, ~250 that malloc holds). V8 collects the
+ * value is its own ArrayBuffer, whose malloc bookkeeping V8 does not count). V8 collects the
  * old generation when it reaches the live size times a growing factor it picks from the allocation
  * rate, up to 4: under a steady write load it picked ~3.6, and the garbage between two collections
  * (old-space pages, and malloc's heap full of dead values' backing stores) became most of the RSS.
