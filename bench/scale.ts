@@ -20,11 +20,15 @@
  *     [--cache-bytes-max B]   (the acceptors' address cache; default theirs, 64 MiB)
  *     [--compiled]            (run the acceptors from dist/, built by npm run build: a restart then
  *                              takes what an installed worm's does, without transpiling at start-up)
+ *     [--memory]              (each line above also gives acceptor 0's memory: RSS and heap used
+ *                              under load, then after a full collection its heap, external and
+ *                              ArrayBuffer bytes and V8's generations: bench/lib/memory-probe.ts)
  *
  * Sizes are flags so that a short run checks the script; the figures mean something only on a
  * quiet machine.
  */
-import { readdir, stat } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { SequencerNode } from "../apps/log/node/sequencer-node.ts";
@@ -32,6 +36,7 @@ import { WormLog } from "../apps/log/node/log-client.ts";
 import { WorClient } from "../wor/node/client.ts";
 import { grpcTransport } from "../wor/node/grpc-link.ts";
 import { type ProcessCluster, rssBytes, startProcessCluster } from "./lib/cluster.ts";
+import { MEMORY_ENV } from "./lib/memory-probe.ts";
 import { closedLoop, emit, round, summarize } from "./lib/stats.ts";
 
 const { values: flags } = parseArgs({
@@ -45,6 +50,7 @@ const { values: flags } = parseArgs({
     parts: { type: "string", default: "registers,log" },
     "cache-bytes-max": { type: "string" },
     compiled: { type: "boolean", default: false },
+    memory: { type: "boolean", default: false },
   },
 });
 
@@ -80,6 +86,28 @@ const MiB = 1 << 20;
 const NODE_ARGS = flags["cache-bytes-max"] === undefined ? [] : ["--cache-bytes-max", flags["cache-bytes-max"]];
 
 const mib = (bytes: number): number => round(bytes / MiB, 1);
+const PROBE = new URL("./lib/memory-probe.ts", import.meta.url).pathname;
+const PRELOAD = flags.memory ? [PROBE] : [];
+/** Where the acceptors' memory probes write (--memory). */
+const probeDir = flags.memory ? await mkdtemp(join(tmpdir(), "worm-bench-memory-")) : undefined;
+if (probeDir) process.env[MEMORY_ENV] = probeDir;
+/** How long a probe may take to answer (a full collection of a large heap). */
+const PROBE_MS_MAX = 30_000;
+
+/** Acceptor 0's memory (--memory), from its probe's answer to SIGUSR2; {} without --memory. */
+async function memoryOf(cluster: ProcessCluster): Promise<{ memory_mib?: Record<string, number> }> {
+  if (!probeDir) return {};
+  const pid = cluster.pid(0);
+  const file = join(probeDir, `${pid}.jsonl`);
+  const lines = async () => (await readFile(file, "utf8").catch(() => "")).split("\n").filter((l) => l !== "");
+  const had = (await lines()).length;
+  process.kill(pid, "SIGUSR2");
+  for (const t0 = performance.now(); performance.now() - t0 < PROBE_MS_MAX; await new Promise((r) => setTimeout(r, 100))) {
+    const now = await lines();
+    if (now.length > had) return { memory_mib: JSON.parse(now.at(-1)!) as Record<string, number> };
+  }
+  throw new Error(`acceptor 0 (pid ${pid}) did not report its memory within ${PROBE_MS_MAX} ms`);
+}
 const rssAll = async (cluster: ProcessCluster): Promise<number[]> =>
   Promise.all(Array.from({ length: ACCEPTORS }, async (_, id) => mib(await rssBytes(cluster.pid(id)))));
 
@@ -94,20 +122,20 @@ async function dirBytes(dir: string): Promise<number> {
 const RECONNECT_MS = 1_500;
 
 /** Acceptor 0 killed with SIGKILL and started again: ms until it listens, and its RSS then. */
-async function crashRestart(cluster: ProcessCluster): Promise<{ listen_ms: number; rss_mib_after: number }> {
+async function crashRestart(cluster: ProcessCluster): Promise<{ listen_ms: number; rss_mib_after: number; memory_mib?: Record<string, number> }> {
   const ms = await cluster.crashRestart(0);
   const rss = mib(await rssBytes(cluster.pid(0)));
   await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
-  return { listen_ms: round(ms, 0), rss_mib_after: rss };
+  return { listen_ms: round(ms, 0), rss_mib_after: rss, ...(await memoryOf(cluster)) };
 }
 
 async function registers(): Promise<void> {
-  const cluster = await startProcessCluster(ACCEPTORS, "bench-scale", NODE_ARGS, flags.compiled);
+  const cluster = await startProcessCluster(ACCEPTORS, "bench-scale", NODE_ARGS, flags.compiled, PRELOAD);
   const client = new WorClient({ transport: grpcTransport({ addresses: cluster.addresses }), acceptors: ACCEPTORS, segmentSize: SEGMENT, cacheEntriesMax: CLIENT_CACHE_ENTRIES });
   try {
     const created = await client.createSpace("scale");
     if (created._tag !== "Created") throw new Error(`create space: ${created._tag}`);
-    emit({ bench: "scale.empty", rss_mib: await rssAll(cluster), restart: await crashRestart(cluster) });
+    emit({ bench: "scale.empty", rss_mib: await rssAll(cluster), ...(await memoryOf(cluster)), restart: await crashRestart(cluster) });
     let written = 0;
     for (const checkpoint of CHECKPOINTS) {
       const since = { n: 0, secs: 0 };
@@ -137,6 +165,7 @@ async function registers(): Promise<void> {
         ...summarize(last.lat),
         rss_mib: await rssAll(cluster),
         disk_mib: mib(await dirBytes(join(cluster.dir, "a0"))),
+        ...(await memoryOf(cluster)),
       });
       emit({ bench: "scale.restart", values: written, ...(await crashRestart(cluster)) });
     }
@@ -177,5 +206,9 @@ async function log(): Promise<void> {
   }
 }
 
-if (PARTS.has("registers")) await registers();
-if (PARTS.has("log")) await log();
+try {
+  if (PARTS.has("registers")) await registers();
+  if (PARTS.has("log")) await log();
+} finally {
+  if (probeDir) await rm(probeDir, { recursive: true, force: true });
+}

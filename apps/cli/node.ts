@@ -4,6 +4,7 @@ import { Command, Flag } from "effect/cli";
 import { type ClusterConfig, acceptorOf, readTlsFiles } from "../../wor/node/cluster-config.ts";
 import type { ServerTls } from "../../wor/node/grpc-server.ts";
 import { CACHE_LIMITS } from "../../wor/node/address-cache.ts";
+import { boundHeapGrowth } from "../../wor/node/heap-growth.ts";
 import { type AcceptorSpec, startAcceptor } from "../../wor/node/run-acceptor.ts";
 import { SESSION_BUDGET_LIMITS, type SessionBudgetLimits } from "../../wor/node/session-budget.ts";
 import { loadCluster, readFlagFile } from "./cluster.ts";
@@ -127,11 +128,14 @@ async function serverTls(c: NodeInput, config: ClusterConfig | undefined): Promi
 
 export const nodeCommand = Command.make("node", nodeFlags, (c) =>
   serveUntilStopped({
-    start: async () =>
-      startAcceptor({
-        ...(await nodeSpec(c)),
+    start: async () => {
+      const spec = await nodeSpec(c);
+      boundHeapGrowth(); // this process serves one acceptor: its garbage is bounded with its caches
+      return startAcceptor({
+        ...spec,
         onSessionClosed: (peer, reason) => process.stdout.write(`${JSON.stringify({ event: "sessionClosed", peer, reason })}\n`),
-      }),
+      });
+    },
     listening: (a) => ({ acceptorId: a.acceptorId, clusterId: a.node.identity?.clusterId, host: a.host, port: a.port, dataDir: a.dataDir }),
     failed: (a) => a.stopped,
     close: (a) => a.close(),

@@ -32,9 +32,9 @@ export async function rssBytes(pid: number): Promise<number> {
 }
 
 /** Spawn `worm node` and wait for its listening line; its port. */
-function spawnAcceptor(children: ChildProcess[], id: number, args: string[], compiled: boolean): Promise<number> {
+function spawnAcceptor(children: ChildProcess[], id: number, args: string[], compiled: boolean, preload: readonly string[]): Promise<number> {
   const worm = compiled ? [WORM_COMPILED] : ["--import", "tsx", WORM];
-  const child = spawn(process.execPath, [...worm, "node", ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...preload.flatMap((p) => ["--import", p]), ...worm, "node", ...args], { stdio: ["ignore", "pipe", "inherit"] });
   children[id] = child;
   return new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
@@ -50,8 +50,11 @@ function spawnAcceptor(children: ChildProcess[], id: number, args: string[], com
   });
 }
 
-/** `nodeArgs`: more `worm node` flags for every acceptor (e.g. `--cache-bytes-max`); `compiled`: run dist/'s `worm`. */
-export async function startProcessCluster(acceptors = 3, clusterId = "bench", nodeArgs: readonly string[] = [], compiled = false): Promise<ProcessCluster> {
+/**
+ * `nodeArgs`: more `worm node` flags for every acceptor (e.g. `--cache-bytes-max`); `compiled`: run
+ * dist/'s `worm`; `preload`: modules each acceptor process imports first (e.g. lib/memory-probe.ts).
+ */
+export async function startProcessCluster(acceptors = 3, clusterId = "bench", nodeArgs: readonly string[] = [], compiled = false, preload: readonly string[] = []): Promise<ProcessCluster> {
   if (compiled && !existsSync(WORM_COMPILED)) throw new Error(`${WORM_COMPILED} is missing: run npm run build first`);
   const dir = await mkdtemp(join(tmpdir(), "worm-bench-"));
   const children: ChildProcess[] = [];
@@ -71,7 +74,7 @@ export async function startProcessCluster(acceptors = 3, clusterId = "bench", no
   };
   const argsOf = (id: number, port: number) => ["--id", String(id), "--listen", `127.0.0.1:${port}`, "--cluster-id", clusterId, "--data-dir", join(dir, `a${id}`), ...nodeArgs];
   try {
-    const ports = await Promise.all(Array.from({ length: acceptors }, (_, id) => spawnAcceptor(children, id, [...argsOf(id, 0), "--init"], compiled)));
+    const ports = await Promise.all(Array.from({ length: acceptors }, (_, id) => spawnAcceptor(children, id, [...argsOf(id, 0), "--init"], compiled, preload)));
     const addresses = ports.map((p) => `127.0.0.1:${p}`);
     const crashRestart = async (id: number): Promise<number> => {
       const child = children[id]!;
@@ -79,7 +82,7 @@ export async function startProcessCluster(acceptors = 3, clusterId = "bench", no
       const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
       child.kill("SIGKILL");
       await exited;
-      await spawnAcceptor(children, id, argsOf(id, ports[id]!), compiled);
+      await spawnAcceptor(children, id, argsOf(id, ports[id]!), compiled, preload);
       return performance.now() - t0;
     };
     return { addresses, dir, pid: (id) => children[id]!.pid!, crashRestart, stop };
