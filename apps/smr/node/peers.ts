@@ -3,7 +3,10 @@
  * the messages of one tick in one envelope, through a `StreamWriter` (backpressure, a bounded
  * queue). Fire and forget: a message to a peer that is down or backed up is dropped, which the
  * replica core tolerates (heartbeats repeat, forwarded requests time out). A broken stream is
- * opened again, after a short backoff, when there is something to send.
+ * opened again, after a short backoff, when there is something to send. The backoff (ours and the
+ * channel's) is capped at `reconnectMaxMs`, a heartbeat interval: a replica that restarts hears the
+ * leader within its election timeout, instead of taking over while the leader's link to it still
+ * backs off.
  */
 import type * as grpc from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
@@ -33,13 +36,16 @@ export class PeerLinks {
     /** This replica's address (the `from` of its envelopes). */
     private readonly self: string,
     private readonly security: ClientSecurity = {},
+    /** The longest a link to a peer that went away waits before it tries again. */
+    private readonly reconnectMaxMs = 1_000,
   ) {}
 
   send(to: string, msg: PeerMessage): void {
     if (this.closed) return;
     let link = this.links.get(to);
     if (!link) {
-      link = { client: new makeSmrClient(to, channelCredentials(this.security), { ...channelOptions(this.security), ...CHANNEL_OPTIONS }), failures: 0, retryAt: 0, outbox: [] };
+      const backoff = { "grpc.initial_reconnect_backoff_ms": Math.min(50, this.reconnectMaxMs), "grpc.max_reconnect_backoff_ms": this.reconnectMaxMs };
+      link = { client: new makeSmrClient(to, channelCredentials(this.security), { ...channelOptions(this.security), ...CHANNEL_OPTIONS, ...backoff }), failures: 0, retryAt: 0, outbox: [] };
       this.links.set(to, link);
     }
     link.outbox.push(msg);
@@ -74,14 +80,18 @@ export class PeerLinks {
       l.stream = undefined;
       // A stream that served a while starts the backoff afresh.
       if (Date.now() - openedAt > 1_000) l.failures = 0;
-      l.retryAt = Date.now() + reconnectDelayMs(l.failures++);
+      l.retryAt = Date.now() + Math.min(this.reconnectMaxMs, reconnectDelayMs(l.failures++));
     };
     const writer = new StreamWriter<PeerMessage>(call, {
       encode: (messages) => encodePeerEnvelope({ smr: this.smr, from: this.self, messages }),
       onFail: () => call.cancel(),
     });
     call.on("error", down);
+    // The peer answers nothing, so nothing reads this stream: 'end' alone would never fire when the
+    // peer ends it (its server closing); its status does.
+    call.on("status", down);
     call.on("end", down);
+    call.resume();
     l.stream = { call, writer };
   }
 }

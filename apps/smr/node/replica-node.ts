@@ -61,7 +61,7 @@ export class ReplicaNode {
       o.machine,
       Date.now(),
     );
-    this.peers = new PeerLinks(o.smr, o.id, o.security);
+    this.peers = new PeerLinks(o.smr, o.id, o.security, this.core.config.heartbeatMs);
   }
 
   /** Open the SMR's space (refusing another kind), restore the latest local checkpoint, and run. */

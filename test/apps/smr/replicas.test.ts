@@ -114,6 +114,26 @@ describe("SMR replicas over gRPC", { timeout: 120_000 }, () => {
     c.close();
   });
 
+  it("a follower that restarts follows the leader, rather than taking over from it", async () => {
+    await until("a leader", () => leader() !== undefined);
+    const l = leader()!;
+    const term = replicas.get(l)!.node.status().term;
+    // Before the leader's links capped their backoff at a heartbeat, about one restart in three
+    // took over (the leader's link to it still backing off for up to a second): restart each follower.
+    for (const follower of addresses.filter((a) => a !== l)) {
+      await stop(follower);
+      // Long enough for the leader's heartbeats to the stopped follower to back off.
+      await new Promise((r) => setTimeout(r, 1_500));
+      await start(follower);
+      await until("the restarted follower to follow the leader", () => replicas.get(follower)!.node.status().leader === l);
+      // Three election timeouts at most (300-600 ms each): a takeover would have happened by then.
+      await new Promise((r) => setTimeout(r, 1_800));
+      assert.equal(leader(), l, `the leader changed when ${follower} restarted`);
+      assert.equal(replicas.get(l)!.node.status().term, term);
+      assert.equal(replicas.get(follower)!.node.status().role, "follower");
+    }
+  });
+
   it("a new leader takes over when the leader stops, and nothing acknowledged is lost", async () => {
     const old = leader()!;
     for (let i = 0; i < 30; i++) await client.propose({ op: "put", key: `k${i}`, value: bytes(`v${i}`) });
