@@ -21,6 +21,7 @@ import type { AllocResult, Capture, CaptureResult, CheckResult, CreateSpaceResul
 import { type SpaceMeta, spaceMetaProblem } from "./space-meta.ts";
 import { type Round, RoundTally, type RoundOutcome, roundRequest } from "./rounds.ts";
 import * as check from "./validate.ts";
+import { LruMap } from "./lru-map.ts";
 import { ValueCache } from "./value-cache.ts";
 import { AcceptBatches, CommitQueue } from "./batches.ts";
 
@@ -100,7 +101,7 @@ export class WorClientCore {
   private readonly inflight = new Map<number, { round: ActiveRound; acceptor: number }>();
   private readonly forming = new AcceptBatches();
   private readonly cache: ValueCache;
-  private readonly ownerWrites = new Map<string, Uint8Array>();
+  private readonly ownerWrites = new LruMap<string, Uint8Array>();
   private readonly commits = new CommitQueue();
   private sends: Send[] = [];
   private completions: Completion[] = [];
@@ -146,7 +147,7 @@ export class WorClientCore {
     for (const e of entries) {
       const key = `${space}\u0000${e.index}`;
       if (!this.ownerWrites.has(key)) this.ownerWrites.set(key, e.value);
-      if (this.ownerWrites.size > this.config.ownerWritesMax) this.ownerWrites.delete(this.ownerWrites.keys().next().value!);
+      if (this.ownerWrites.size > this.config.ownerWritesMax) this.ownerWrites.shift();
     }
     return this.start(ops.unsafeWrite(this.ctx, space, entries), now);
   }

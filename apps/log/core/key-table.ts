@@ -6,27 +6,12 @@
  * moves `from` past that key's last slot, so the bound stays true.
  */
 import { assert } from "../../../verify/runtime/assert.ts";
+import { LruMap } from "../../../wor/core/lru-map.ts";
 import { keyString } from "./entry.ts";
 import { type LogResult, type TokenAsk, logFail } from "./steps.ts";
 
-/** Stale or forgotten entries `order` may hold beyond its live ones before it is rebuilt. */
-const STALE_ORDER_MAX = 1_024;
-
-interface Noted {
-  readonly slots: number[];
-  /** The number of the note that last touched this key (its place in `order`). */
-  seq: number;
-}
-
 export class KeyTable {
-  private readonly keys = new Map<string, Noted>();
-  /** Keys in the order they were noted, oldest first from `head`, each with that note's number: an
-   *  entry whose number is not its key's latest is stale and skipped. Forgetting the least recently
-   *  noted key is O(1) amortized (a Map's own oldest entry is not: after many deletions, finding it
-   *  walks over their holes, which made each note cost ~0.5 ms once a table held 1M keys). */
-  private order: { readonly k: string; readonly seq: number }[] = [];
-  private head = 0;
-  private seq = 0;
+  private readonly keys = new LruMap<string, number[]>();
   private start: number;
 
   constructor(
@@ -49,7 +34,7 @@ export class KeyTable {
 
   /** Every slot noted for key `k`, oldest first. */
   priors(k: string): readonly number[] {
-    return this.keys.get(k)?.slots ?? [];
+    return this.keys.get(k) ?? [];
   }
 
   /** Why these asks get no tokens, if they do not: a key issued `priorsMax` slots already, or a
@@ -70,34 +55,11 @@ export class KeyTable {
 
   /** Key `k` was issued, or found chosen, at `slot` (noted in increasing slot order). */
   note(k: string, slot: number): void {
-    const seq = this.seq++;
-    const noted = this.keys.get(k);
-    if (!noted) this.keys.set(k, { slots: [slot], seq });
-    else {
-      if (!noted.slots.includes(slot)) noted.slots.push(slot);
-      noted.seq = seq;
-    }
-    this.order.push({ k, seq });
-    if (this.keys.size > this.keysMax) this.forgetOldest();
-    const live = this.order.length - this.head;
-    if (live > this.keys.size + STALE_ORDER_MAX || this.head > live + STALE_ORDER_MAX) this.rebuildOrder();
-  }
-
-  /** Forget the least recently noted key; knowledge now starts past its last slot. */
-  private forgetOldest(): void {
-    for (;;) {
-      const o = this.order[this.head++]!;
-      const noted = this.keys.get(o.k);
-      if (noted?.seq !== o.seq) continue;
-      this.keys.delete(o.k);
-      this.start = Math.max(this.start, Math.max(...noted.slots) + 1);
-      return;
-    }
-  }
-
-  /** Drop what `order` holds of forgotten keys and each key's entries but its latest. */
-  private rebuildOrder(): void {
-    this.order = this.order.slice(this.head).filter((o) => this.keys.get(o.k)?.seq === o.seq);
-    this.head = 0;
+    const slots = this.keys.get(k) ?? [];
+    if (!slots.includes(slot)) slots.push(slot);
+    this.keys.set(k, slots);
+    if (this.keys.size <= this.keysMax) return;
+    const [, gone] = this.keys.shift()!;
+    this.start = Math.max(this.start, Math.max(...gone) + 1);
   }
 }

@@ -4,10 +4,11 @@
  * recently used tag is forgotten, and from then on an unknown tag's backpointer is "unknown"
  * (readers scan back) rather than "none".
  */
+import { LruMap } from "../../../wor/core/lru-map.ts";
 import { type Backpointer, PREV_NONE, PREV_UNKNOWN } from "./entry.ts";
 
 export class StreamTails {
-  private readonly tails = new Map<string, number>();
+  private readonly tails = new LruMap<string, number>();
   /** Every stream's whole history is known (a fresh log, or recovered back to its start). */
   private complete = false;
 
@@ -31,10 +32,9 @@ export class StreamTails {
 
   /** `slot` was issued for `tag`. */
   note(tag: string, slot: number): void {
-    this.tails.delete(tag);
     this.tails.set(tag, slot);
     if (this.tails.size > this.streamsMax) {
-      this.tails.delete(this.tails.keys().next().value!);
+      this.tails.shift();
       this.complete = false;
     }
   }
