@@ -5,6 +5,7 @@
  * nothing else.
  */
 import { Command } from "effect/cli";
+import { hoistLeadingFlags } from "./leading-flags.ts";
 import { NPM_SCRIPTS } from "./output.ts";
 import { runCli } from "./run.ts";
 import { VERBS, type Verb } from "./verbs.ts";
@@ -24,7 +25,7 @@ process.env.GRPC_VERBOSITY ??= "NONE";
 // Node warns (DEP0123) each time grpc-js dials an IP address over TLS, breaking worm's one line on stderr.
 process.noDeprecation = true;
 
-const argv = process.argv.slice(2);
+const argv = hoistLeadingFlags(process.argv.slice(2));
 const named = VERBS.find((v) => v.name === argv.find((a) => !a.startsWith("-")));
 const completions = argv.some((a) => a === "--completions" || a.startsWith("--completions="));
 
