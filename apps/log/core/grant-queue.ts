@@ -6,10 +6,8 @@
  * deadline is the oldest request's, since deadlines are taken from a clock that never goes back).
  */
 import { assert } from "../../../verify/runtime/assert.ts";
+import { Fifo } from "../../../wor/core/fifo.ts";
 import type { GrantRequest } from "./steps.ts";
-
-/** Granted asks kept at the front of the array before it is compacted. */
-const SHIFTED_MAX = 1_024;
 
 export interface Queued {
   readonly id: number;
@@ -28,15 +26,14 @@ interface Held extends Queued {
 export const isQuery = (q: Queued): boolean => q.req.asks.length === 0;
 
 export class GrantQueue {
-  /** Token asks; the live ones are `asks[head…]`. */
-  private asks: Held[] = [];
-  private head = 0;
+  /** Token asks, oldest first. */
+  private readonly asks = new Fifo<Held>();
   private queries: Held[] = [];
   private seq = 0;
   private lastDeadline = Number.NEGATIVE_INFINITY;
 
   get size(): number {
-    return this.asks.length - this.head + this.queries.length;
+    return this.asks.length + this.queries.length;
   }
 
   get hasQueries(): boolean {
@@ -53,15 +50,11 @@ export class GrantQueue {
 
   /** The oldest token ask. */
   firstAsk(): Queued | undefined {
-    return this.asks[this.head];
+    return this.asks.peek();
   }
 
   shiftAsk(): void {
-    this.head++;
-    if (this.head >= SHIFTED_MAX && this.head * 2 >= this.asks.length) {
-      this.asks = this.asks.slice(this.head);
-      this.head = 0;
-    }
+    this.asks.shift();
   }
 
   /** Remove and return the tail queries `covered` says may be answered, in arrival order. */
@@ -76,7 +69,7 @@ export class GrantQueue {
 
   /** The soonest deadline of anything queued. */
   nextDeadline(): number | undefined {
-    const a = this.asks[this.head]?.deadline;
+    const a = this.asks.peek()?.deadline;
     const q = this.queries[0]?.deadline;
     if (a === undefined) return q;
     return q === undefined ? a : Math.min(a, q);
@@ -84,11 +77,11 @@ export class GrantQueue {
 
   /** Remove and return, in arrival order, the requests `which` picks (all by default). */
   take(which: (q: Queued) => boolean = () => true): Queued[] {
-    const asks = this.asks.slice(this.head);
+    const asks = this.asks.toArray();
     const taken = [...asks.filter(which), ...this.queries.filter(which)].sort((a, b) => a.seq - b.seq);
     if (taken.length === 0) return taken;
-    this.asks = asks.filter((q) => !which(q));
-    this.head = 0;
+    this.asks.clear();
+    for (const q of asks) if (!which(q)) this.asks.push(q);
     this.queries = this.queries.filter((q) => !which(q));
     return taken;
   }
@@ -100,7 +93,6 @@ export class GrantQueue {
   }
 
   some(pred: (q: Queued) => boolean): boolean {
-    for (let i = this.head; i < this.asks.length; i++) if (pred(this.asks[i]!)) return true;
-    return this.queries.some(pred);
+    return this.asks.toArray().some(pred) || this.queries.some(pred);
   }
 }

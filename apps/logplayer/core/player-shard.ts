@@ -12,7 +12,7 @@
  * until it reaches the subscription's position, and follows again. It never holds the others up.
  */
 import { BEFORE_FIRST } from "./items.ts";
-import { Fifo } from "./fifo.ts";
+import { Fifo } from "../../../wor/core/fifo.ts";
 
 export type SenderPhase = "idle" | "hello" | "live" | "stopped";
 

@@ -1,4 +1,4 @@
-/** A first-in first-out queue with O(1) amortised `shift` (a player's per-shard queues). */
+/** A first-in first-out queue with O(1) amortised `shift` (a sequencer's token asks, a LogPlayer player's per-shard queues). */
 export class Fifo<T> {
   private items: T[] = [];
   private head = 0;
