@@ -2,10 +2,15 @@
  * WormTX benchmark (issue 12): commit latency with 2, 3 and 5 participants and throughput at
  * `--concurrency` transactions in flight, against classic 2PC with a durable coordinator decision
  * record (bench/lib/two-phase.ts) on the same three acceptor processes in the same run. The
- * participants are account stores in this process (classic-level, synced writes), each with its
- * own client; a transaction moves money from participant 0's account to one account at each other
- * participant. Concurrent workers use accounts of their own, so no transaction waits on a lock.
- * One JSON line per measurement.
+ * participants are account stores in this process (classic-level, synced writes); a transaction
+ * moves money from participant 0's account to one account at each other participant. Concurrent
+ * workers use accounts of their own, so no transaction waits on a lock. One JSON line per
+ * measurement.
+ *
+ * `--clients shared` (the default): the coordinator and the participants share one client, as
+ * participants in the coordinator's process would, so a commit's record and votes leave in one
+ * envelope per acceptor. `--clients separate`: each has its own client and connections, the shape
+ * of participants in processes of their own, here all on this process's CPU.
  *
  * Message delays to a decision (as the paper counts them; the participants here are local, so the
  * coordinator–participant hops cost no network time in this run):
@@ -18,7 +23,7 @@
  * With `--stages true`, `txn.commit_stages` splits WormTX's sequential commit into stages and
  * `txn.owner_writes` times the same owner writes without the app (bench/lib/txn-stages.ts).
  *
- *   node --import tsx bench/txn.ts [--n 2000] [--seq-n 300] [--concurrency 64] [--participants 2,3,5] [--stages false]
+ *   node --import tsx bench/txn.ts [--n 2000] [--seq-n 300] [--concurrency 64] [--participants 2,3,5] [--clients shared|separate] [--stages false]
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -26,11 +31,13 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Op, encodeOps } from "../apps/txn/core/bank.ts";
 import { AccountStore } from "../apps/txn/node/accounts.ts";
+import { TXN_SEGMENT_SIZE } from "../apps/txn/core/record.ts";
 import { TxnCoordinator } from "../apps/txn/node/coordinator.ts";
 import { localParticipants } from "../apps/txn/node/participant.ts";
 import { WorClient } from "../wor/node/client.ts";
 import { grpcTransport } from "../wor/node/grpc-link.ts";
 import { startProcessCluster } from "./lib/cluster.ts";
+import { CpuMeter } from "./lib/cpu-time.ts";
 import { emit, round, summarize } from "./lib/stats.ts";
 import { CommitStages, ownerWrites } from "./lib/txn-stages.ts";
 import { TwoPcCoordinator, TwoPcParticipant } from "./lib/two-phase.ts";
@@ -42,6 +49,7 @@ const { values: flags } = parseArgs({
     concurrency: { type: "string", default: "64" },
     participants: { type: "string", default: "2,3,5" },
     stages: { type: "string", default: "false" },
+    clients: { type: "string", default: "shared" },
   },
 });
 const N = Number(flags.n);
@@ -49,6 +57,8 @@ const SEQ = Number(flags["seq-n"]);
 const C = Number(flags.concurrency);
 const SIZES = flags.participants.split(",").map(Number);
 const STAGES = flags.stages === "true";
+const SHARED = flags.clients === "shared";
+if (!SHARED && flags.clients !== "separate") throw new Error(`--clients takes shared or separate, not ${flags.clients}`);
 const WARMUP = 50;
 const BALANCE = 1_000_000_000;
 
@@ -81,6 +91,8 @@ async function workers(total: number, count: number, op: (w: number) => Promise<
 
 const cluster = await startProcessCluster(3, "bench-txn");
 const dir = await mkdtemp(join(tmpdir(), "worm-bench-txn-"));
+/** CPU per transaction, per process: this one (the coordinator and the participants) and each acceptor. */
+const ROLES = new Map<string, number | "self">([["coordinator_and_participants", "self"], ...[0, 1, 2].map((i) => [`acceptor${i}`, cluster.pid(i)] as const)]);
 const clients: WorClient[] = [];
 const client = (): WorClient => {
   const c = new WorClient({ transport: grpcTransport({ addresses: cluster.addresses }), acceptors: 3, segmentSize: 16 });
@@ -98,13 +110,17 @@ async function conserved(n: number, balances: () => readonly ReadonlyMap<string,
 }
 
 async function measure(system: "wormtx" | "2pc", n: number, commit: (w: number) => Promise<string>, check: () => Promise<boolean>, stages?: CommitStages): Promise<void> {
-  const base = { participants: n, acceptors: 3, message_delays: MESSAGE_DELAYS[system] };
+  const base = { participants: n, acceptors: 3, clients: system === "2pc" ? "one" : flags.clients, message_delays: MESSAGE_DELAYS[system] };
   await workers(WARMUP, 1, commit);
+  const meter = await CpuMeter.start(ROLES);
   const seq = await workers(SEQ, 1, stages ? (w) => stages.time(() => commit(w)) : commit);
-  emit({ bench: "txn.commit.sequential", txn_system: system, ...base, ...summarize(seq.lat), aborted: seq.aborted, txn_per_s: round(SEQ / seq.secs, 0) });
+  const cpu = await meter.perOp(SEQ);
+  emit({ bench: "txn.commit.sequential", txn_system: system, ...base, ...summarize(seq.lat), aborted: seq.aborted, txn_per_s: round(SEQ / seq.secs, 0), cpu_us_per_txn: cpu });
   if (stages) emit({ bench: "txn.commit_stages", txn_system: system, participants: n, acceptors: 3, ...stages.summary() });
+  const conMeter = await CpuMeter.start(ROLES);
   const con = await workers(N, C, commit);
-  emit({ bench: "txn.commit.concurrent", txn_system: system, ...base, in_flight: C, ...summarize(con.lat), aborted: con.aborted, txn_per_s: round(N / con.secs, 0), conserved: await check() });
+  const conCpu = await conMeter.perOp(N);
+  emit({ bench: "txn.commit.concurrent", txn_system: system, ...base, in_flight: C, ...summarize(con.lat), aborted: con.aborted, txn_per_s: round(N / con.secs, 0), cpu_us_per_txn: conCpu, conserved: await check() });
 }
 
 try {
@@ -112,18 +128,15 @@ try {
     const space = `bank${n}`;
     await TxnCoordinator.create(client(), space);
     const stages = STAGES ? new CommitStages() : undefined;
-    const storeClients = Array.from({ length: n }, () => client());
+    const coordClient = client();
+    const storeClients = Array.from({ length: n }, () => (SHARED ? coordClient : client()));
     const stores = await Promise.all(
       Array.from({ length: n }, (_, i) => AccountStore.open({ name: `p${i}`, dir: join(dir, `${space}-p${i}`), client: storeClients[i]!, space, accounts: accountsOf(i) })),
     );
     closers.push(() => Promise.all(stores.map((s) => s.close())));
-    const coordClient = client();
     const link = localParticipants(stores);
     if (stages) {
-      stages.watchClient(coordClient);
-      storeClients.forEach((c, i) => {
-        stages.watchClient(c, i);
-      });
+      for (const c of new Set([coordClient, ...storeClients])) stages.watchClient(c, space, TXN_SEGMENT_SIZE);
     }
     const coord = new TxnCoordinator({ client: coordClient, space, participants: stages ? stages.watchLink(link, stores.map((s) => s.name)) : link });
     await measure(

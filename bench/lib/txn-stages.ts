@@ -1,8 +1,8 @@
 /**
  * bench/txn.ts `--stages`: where one sequential WormTX commit spends its time, from timestamps
- * taken around the calls the coordinator makes (the code measured is not changed): the coordinator
- * client's owner write of the record, each participant's prepare and the owner write of its vote
- * (on the participant's own client). Per commit, in ms:
+ * taken around the calls the coordinator makes (the code measured is not changed): the owner write
+ * of the record, each participant's prepare and the owner write of its vote (told apart by the
+ * address written, so the clients may be shared or not). Per commit, in ms:
  *  - `to_round`: commit called → the first write issued (settings, a transaction number, encoding);
  *  - `record_write`, `vote_write`: the owner writes (the slowest vote's);
  *  - `prepare_to_write`, `write_to_answer`: a participant's own work before and after its write;
@@ -31,11 +31,12 @@ export class CommitStages {
   private current: Marks | undefined;
   private readonly samples = new Map<Stage, number[]>();
 
-  /** Time `client`'s owner writes as the record's (`participant` undefined) or that participant's vote. */
-  watchClient(client: WorClient, participant?: number): void {
+  /** Time `client`'s owner writes: those into `voteSpace` as the vote of participant index % `segmentSize`, the rest as the record's. */
+  watchClient(client: WorClient, voteSpace: string, segmentSize: number): void {
     const write = client.unsafeWrite.bind(client);
     client.unsafeWrite = async (space, index, value) => {
       const m = this.current;
+      const participant = space === voteSpace ? index % segmentSize : undefined;
       const p = participant === undefined ? undefined : m?.prepares[participant];
       if (m && participant === undefined) m.recordStart = performance.now();
       if (p) p.writeStart = performance.now();

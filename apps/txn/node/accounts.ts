@@ -1,15 +1,16 @@
 /**
  * The in-repo participant: an account store on classic-level (the bank workload's accounts), running
  * the participant core (apps/txn/core/participant.ts). What it must keep across a crash is small,
- * and written in one synced batch per decision: the balances a commit changed, the decision (so a
- * retried commit is not applied twice), and where a restart must scan from. Its prepared state is
- * its YES vote itself (the vote register holds the ops), so a prepare costs no local write.
+ * and written in synced batches (the decisions taken while one is written share the next): the
+ * balances a commit changed, the decision (so a retried commit is not applied twice), and where a
+ * restart must scan from. Its prepared state is its YES vote itself (the vote register holds the
+ * ops), so a prepare costs no local write.
  *
- * It learns outcomes three ways: the coordinator's word (`commit`, `abort`), a watch of the votes
- * (pushed as acceptors learn them), and by reading them itself: once `catchUpMs` after it entered
- * doubt (a vote pushed before it voted was not for a transaction it was in), and, still in doubt
- * `graceMs` after the deadline, by resolving the transaction. Opening a store runs the restart scan
- * first (core `restart`).
+ * It learns outcomes three ways: the coordinator's word (`commit`, `abort`); a watch of the votes
+ * (pushed as acceptors learn them), opened once a transaction has been in doubt `watchAfterMs`
+ * without that word; and by reading them itself: once `catchUpMs` after it entered doubt, and,
+ * still in doubt `graceMs` after the deadline, by resolving the transaction. Opening a store runs
+ * the restart scan first (core `restart`).
  */
 import { ClassicLevel } from "classic-level";
 import type { WorClient } from "../../../wor/node/client.ts";
@@ -33,6 +34,8 @@ export interface AccountStoreOptions {
   readonly accounts?: ReadonlyMap<string, number>;
   /** Learn outcomes by watching the votes (default true). */
   readonly watch?: boolean;
+  /** Watch the votes once a transaction has been in doubt this long without word from its coordinator (default 50 ms). */
+  readonly watchAfterMs?: number;
   /** Past a transaction's deadline, leave its coordinator this long before resolving it (default 200 ms). */
   readonly graceMs?: number;
   /** In doubt this long (default 100 ms), read the votes once: ones pushed before we voted were missed. */
@@ -50,8 +53,16 @@ export class AccountStore implements Participant {
   readonly name: string;
   private readonly timers = new Map<number, NodeJS.Timeout>();
   private writes: Promise<void> = Promise.resolve();
+  /** Decisions waiting for the next synced batch. */
+  private queued: Decided[] = [];
+  private batches = 0;
   private failure: Error | undefined;
   private feed: WatchFeed | undefined;
+  /** The transaction the watch started at (it sees this one's votes and every later one's). */
+  private watchFrom = 0;
+  private watchTimer: NodeJS.Timeout | undefined;
+  /** When each transaction we are in doubt about entered doubt (Date.now()). */
+  private readonly doubtSince = new Map<number, number>();
   private closed = false;
 
   private constructor(
@@ -99,7 +110,6 @@ export class AccountStore implements Participant {
         }
       }
       await store.writes;
-      if (o.watch ?? true) store.follow();
       store.arm();
       return store;
     } catch (e) {
@@ -140,7 +150,18 @@ export class AccountStore implements Participant {
 
   private told(space: string, txn: number, outcome: Outcome): Promise<void> {
     if (space === this.o.space) this.core.notified(txn, outcome);
+    this.arm();
     return this.writes;
+  }
+
+  /** The votes are being watched (some transaction was in doubt `watchAfterMs` without word). */
+  get watching(): boolean {
+    return this.feed !== undefined;
+  }
+
+  /** Synced batches written so far: decisions share them under load. */
+  get batchesWritten(): number {
+    return this.batches;
   }
 
   /** Every decision so far is durable. */
@@ -149,31 +170,91 @@ export class AccountStore implements Participant {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    this.feed?.return();
+    this.unwatch();
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     await this.writes;
     await this.db.close();
   }
 
-  /** One synced batch per decision, in order: the balances it changed (as they are now), its outcome, the scan start. */
+  /**
+   * Decisions are made durable in order, by self-clocking group commit: the decisions taken while
+   * one synced batch is being written go together in the next (one fsync for all of them, as the
+   * acceptors' group commit does), each in the batch with the balances it changed (as they are
+   * when the batch is built: every decision applied so far is in it or in an earlier one), its
+   * outcome, and the newest scan start.
+   */
   private persist(d: Decided): void {
-    const ops = [
-      ...d.ops.map((o) => ({ type: "put" as const, key: `b/${o.account}`, value: String(this.core.book.balances.get(o.account)) })),
-      { type: "put" as const, key: `d/${this.o.space}:${d.txn}`, value: d.outcome },
-      { type: "put" as const, key: `s/${this.o.space}`, value: String(d.scanFrom) },
-    ];
+    this.queued.push(d);
+    if (this.queued.length > 1) return;
     this.writes = this.writes
-      .then(() => this.db.batch(ops, { sync: true }))
+      .then(() => this.writeQueued())
       .catch((e: unknown) => {
         this.failure ??= e as Error;
       });
   }
 
-  /** Follow the votes: a push may decide a transaction we are in doubt about. */
-  private follow(): void {
-    const feed = (this.feed = this.o.client.watch(this.o.space, this.core.scanFrom * this.core.cfg.segmentSize));
+  private writeQueued(): Promise<void> {
+    const decided = this.queued;
+    this.queued = [];
+    this.batches++;
+    const ops = new Map<string, string>();
+    for (const d of decided) {
+      for (const o of d.ops) ops.set(`b/${o.account}`, String(this.core.book.balances.get(o.account)));
+      ops.set(`d/${this.o.space}:${d.txn}`, d.outcome);
+    }
+    ops.set(`s/${this.o.space}`, String(decided.at(-1)!.scanFrom));
+    return this.db.batch(
+      [...ops].map(([key, value]) => ({ type: "put" as const, key, value })),
+      { sync: true },
+    );
+  }
+
+  /**
+   * Timers for the transactions in doubt (each: read its votes `catchUpMs` later, resolve it
+   * `graceMs` past its deadline), and the watch of the votes.
+   */
+  private arm(): void {
+    const doubts = this.core.inDoubt;
+    for (const txn of doubts.keys()) {
+      if (!this.timers.has(txn)) this.later(txn, this.o.catchUpMs ?? 100);
+      if (!this.doubtSince.has(txn)) this.doubtSince.set(txn, Date.now());
+    }
+    for (const txn of this.doubtSince.keys()) if (!doubts.has(txn)) this.doubtSince.delete(txn);
+    this.watchIfSilent();
+  }
+
+  /**
+   * The coordinator's word is how a participant usually learns an outcome, within a round of its
+   * vote; the watch is for a coordinator gone silent. So the votes are watched only while some
+   * transaction has been in doubt `watchAfterMs` (from the oldest one's segment: a new watch
+   * first delivers what is chosen there already, then each vote as it is chosen), and not once
+   * nothing is in doubt: acceptors push each vote to the participants that need it, not to every
+   * participant of the space.
+   */
+  private watchIfSilent(): void {
+    if (!(this.o.watch ?? true) || this.closed) return;
+    if (this.doubtSince.size === 0) return this.unwatch();
+    const oldestTxn = Math.min(...this.doubtSince.keys());
+    if (this.feed && oldestTxn >= this.watchFrom) return;
+    const waitMs = Math.min(...this.doubtSince.values()) + (this.o.watchAfterMs ?? 50) - Date.now();
+    if (waitMs > 0) {
+      this.watchTimer ??= setTimeout(() => {
+        this.watchTimer = undefined;
+        this.arm();
+      }, waitMs);
+      return;
+    }
+    this.unwatch();
+    this.follow(oldestTxn);
+  }
+
+  /** Follow the votes from transaction `txn` on: a push may decide a transaction we are in doubt about. */
+  private follow(txn: number): void {
+    const feed = (this.feed = this.o.client.watch(this.o.space, txn * this.core.cfg.segmentSize));
+    this.watchFrom = txn;
     void (async () => {
       try {
         for await (const w of feed) {
@@ -181,15 +262,20 @@ export class AccountStore implements Participant {
           this.arm();
         }
       } catch {
-        // The feed fell behind, or the client lost its links: watch again from where we are.
+        // The feed fell behind, or the client lost its links: watch again if still in doubt.
       }
-      if (!this.closed) setTimeout(() => this.closed || this.follow(), this.o.retryMs ?? 20);
+      if (this.feed !== feed) return;
+      this.feed = undefined;
+      if (!this.closed) setTimeout(() => this.closed || this.arm(), this.o.retryMs ?? 20);
     })();
   }
 
-  /** A timer per transaction in doubt: read its votes `catchUpMs` later; resolve it `graceMs` past its deadline. */
-  private arm(): void {
-    for (const txn of this.core.inDoubt.keys()) if (!this.timers.has(txn)) this.later(txn, this.o.catchUpMs ?? 100);
+  private unwatch(): void {
+    if (this.watchTimer) clearTimeout(this.watchTimer);
+    this.watchTimer = undefined;
+    const feed = this.feed;
+    this.feed = undefined;
+    feed?.return();
   }
 
   private later(txn: number, ms: number): void {

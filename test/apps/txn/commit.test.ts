@@ -44,3 +44,42 @@ test("a transfer between two participants commits; a transfer without funds abor
   assert.equal(p[1]!.balances.get("a1"), 130);
   assert.deepEqual(p.map((x) => x.inDoubt), [[], []]);
 });
+
+test("decisions taken together share one synced batch, and a reopened store holds every one", { timeout: 60_000 }, async (t) => {
+  const cluster = await MemoryCluster.start();
+  const dir = await mkdtemp(join(tmpdir(), "txn-"));
+  t.after(async () => {
+    await cluster.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await TxnCoordinator.create(cluster.client().client, "bank");
+  const TRANSFERS = 40;
+  const accounts = (i: number) => new Map(Array.from({ length: TRANSFERS }, (_, w) => [`a${i}-${w}`, 1_000] as const));
+  // No watch and no word from the coordinator: the participants stay in doubt until told below.
+  const open = (name: string, i: number) =>
+    AccountStore.open({ name, dir: join(dir, name), client: cluster.client().client, space: "bank", accounts: accounts(i), watch: false, catchUpMs: 60_000 });
+  const p = await Promise.all(["p0", "p1"].map(open));
+  t.after(() => Promise.all(p.map((x) => x.close())));
+  const local = localParticipants(p);
+  const coord = new TxnCoordinator({ client: cluster.client().client, space: "bank", participants: { prepare: local.prepare, notify: () => {} } });
+  const results = await Promise.all(
+    Array.from({ length: TRANSFERS }, (_, w) =>
+      coord.commit([
+        { participant: "p0", payload: encodeOps([{ account: `a0-${w}`, delta: -(w + 1) }]) },
+        { participant: "p1", payload: encodeOps([{ account: `a1-${w}`, delta: w + 1 }]) },
+      ]),
+    ),
+  );
+  assert.ok(results.every((r) => r.outcome === "committed"));
+  assert.deepEqual(p.map((x) => x.inDoubt.length), [TRANSFERS, TRANSFERS]);
+  for (const x of p) for (const r of results) void x.commit("bank", r.txn);
+  await Promise.all(p.map((x) => x.flushed()));
+  assert.deepEqual(p.map((x) => x.batchesWritten), [1, 1]);
+  const before = p.map((x) => new Map(x.balances));
+  assert.equal(before[1]!.get(`a1-${TRANSFERS - 1}`), 1_000 + TRANSFERS);
+  await Promise.all(p.map((x) => x.close()));
+  const again = await Promise.all(["p0", "p1"].map(open));
+  t.after(() => Promise.all(again.map((x) => x.close())));
+  assert.deepEqual(again.map((x) => new Map(x.balances)), before);
+  assert.deepEqual(again.map((x) => x.inDoubt), [[], []]);
+});

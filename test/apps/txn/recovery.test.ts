@@ -21,6 +21,24 @@ test("a coordinator that dies once the votes are cast blocks nobody: the partici
   assert.deepEqual(s.record.participants, ["p0", "p1"]);
 });
 
+test("participants watch the votes only for a silent coordinator: not for transactions they are told of; a silent one's outcome arrives by push, long before the catch-up read", { timeout: 30_000 }, async (t) => {
+  const bank = await Bank.start(t, 0);
+  // No catch-up read for a minute and a deadline a minute away: only the watch can decide in time.
+  for (const name of ["p0", "p1"]) await bank.open(name, { catchUpMs: 60_000, watchAfterMs: 30 });
+  const told = await bank.coordinator().commit(transferParts(0, 1, 10));
+  assert.equal(told.outcome, "committed");
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual([bank.store("p0").watching, bank.store("p1").watching], [false, false]);
+  const txn = await bank.freshTxn();
+  const [r0, r1] = transferRequests(txn, 0, 1, 25, Date.now() + 60_000);
+  const votes = await Promise.all([bank.store("p0").prepare(r0!), bank.store("p1").prepare(r1!)]);
+  assert.deepEqual(votes.map((v) => v.ok && v.value.kind), ["yes", "yes"]);
+  // Neither is told; 30 ms later each watches, and the watch delivers the votes chosen already.
+  await until(() => bank.store("p0").inDoubt.length === 0 && bank.store("p1").inDoubt.length === 0, "both participants to decide", 5_000);
+  assert.deepEqual([bank.store("p0").balances.get("a0"), bank.store("p1").balances.get("a1")], [65, 135]);
+  await until(() => !bank.store("p0").watching && !bank.store("p1").watching, "both watches to close");
+});
+
 test("a participant never asked: past the deadline the other resolves the transaction (NO in the missing vote), and the late YES is refused", { timeout: 30_000 }, async (t) => {
   const bank = await Bank.start(t, 2);
   const txn = await bank.freshTxn();

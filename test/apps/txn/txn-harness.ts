@@ -37,7 +37,7 @@ export class Bank {
   }
 
   /** Open (or reopen, after `crash`) participant `name`, holding account a<i> with 100 at first. */
-  async open(name: string, o: { graceMs?: number } = {}): Promise<AccountStore> {
+  async open(name: string, o: { graceMs?: number; catchUpMs?: number; watchAfterMs?: number } = {}): Promise<AccountStore> {
     const s = await AccountStore.open({
       name,
       dir: join(this.dir, name),
@@ -45,6 +45,8 @@ export class Bank {
       space: SPACE,
       accounts: new Map([[`a${name.slice(1)}`, 100]]),
       graceMs: o.graceMs ?? 50,
+      ...(o.catchUpMs === undefined ? {} : { catchUpMs: o.catchUpMs }),
+      ...(o.watchAfterMs === undefined ? {} : { watchAfterMs: o.watchAfterMs }),
     });
     this.stores.set(name, s);
     return s;
