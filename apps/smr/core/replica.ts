@@ -145,7 +145,9 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
     if (slot >= this.state.position && slot < this.state.position + this.config.knownMax) this.known.set(slot, value);
   }
 
-  onResult(id: number, result: unknown): void {
+  /** The result of step `id`, arriving at `now` (what it sets off, a step-down's election deadline say, counts from then). */
+  onResult(id: number, result: unknown, now: number): void {
+    this.at(now);
     this.router.answer(id, result);
   }
 
