@@ -25,11 +25,13 @@ const utf8 = new TextEncoder();
 const text = new TextDecoder();
 const show = (v: Uint8Array | null): string | null => (v === null ? null : text.decode(v));
 
-/** A request's failure as the CLI's: an unknown outcome exits 4, bad input 2, expired 3. */
+/** A request's failure as the CLI's: an unknown outcome exits 4, bad input 2, expired 3. A replica
+ *  that refused the token (wor/node/grpc-serving.ts `unauthenticated`) is told how to give it. */
 function failure(e: unknown): unknown {
   if (!(e instanceof SmrError)) return e;
   const exit = e.code === "timeout" ? EXIT.unknown : e.code === "invalid" || e.code === "tooLarge" ? EXIT.usage : e.code === "expired" ? EXIT.refused : EXIT.operational;
-  return new CliFailure(e.message, exit);
+  const hint = /wrong cluster token$/.test(e.message) ? " (the replicas check the cluster's token: give its cluster file with --cluster, or --token)" : "";
+  return new CliFailure(`${e.message}${hint}`, exit);
 }
 
 type MapClient = SmrClient<MapCommand, Uint8Array | null, { key: string }, Uint8Array | null>;
