@@ -2,7 +2,7 @@
  * `worm smr create|serve|propose|read|status`: the replicated state machine (docs/ARCHITECTURE.md
  * §4.2) from the command line, with the map as its state machine. `serve` runs a replica
  * (smr-serve.ts); the other verbs talk to any replica of `--replicas` (a follower forwards to the
- * leader): `propose` applies `put KEY VALUE` or `delete KEY` once (with `--key CLIENT:SEQ` a retry
+ * leader), with the cluster file's token (smr-flags.ts `replicaFlags`): `propose` applies `put KEY VALUE` or `delete KEY` once (with `--key CLIENT:SEQ` a retry
  * is answered with the first result), `read` gets a key (linearizable, or `--stale`), `status`
  * shows each replica's role, leader, applied position and checkpoints.
  */
@@ -12,32 +12,37 @@ import { MAP_LIMITS, type MapCommand, mapMachine } from "../smr/core/map-machine
 import { SmrClient, SmrError } from "../smr/node/smr-client.ts";
 import { checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
 import { CliFailure, EXIT, task, usage } from "./errors.ts";
+import { withDefaultShown } from "./flags.ts";
 import { json } from "./log-read.ts";
 import { printJson, printLine, table } from "./output.ts";
 import { reportCreate } from "./space.ts";
-import { replicaList, replicasFlag, smrNameArg } from "./smr-flags.ts";
+import { type ReplicaFlagsInput, replicaFlags, resolveReplicas, smrNameArg } from "./smr-flags.ts";
 import { smrServeCommand } from "./smr-serve.ts";
 
 const timeoutFlag = Flag.optional(Flag.Int("timeout").pipe(Flag.withDescription("milliseconds a request may take, retries at other replicas included (default 15000)")));
-
 
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
 const show = (v: Uint8Array | null): string | null => (v === null ? null : text.decode(v));
 
-/** A request's failure as the CLI's: an unknown outcome exits 4, bad input 2, expired 3. */
+/** A request's failure as the CLI's: an unknown outcome exits 4, bad input 2, expired 3. A replica
+ *  that refused the token (wor/node/grpc-serving.ts `unauthenticated`) is told how to give it. */
 function failure(e: unknown): unknown {
   if (!(e instanceof SmrError)) return e;
   const exit = e.code === "timeout" ? EXIT.unknown : e.code === "invalid" || e.code === "tooLarge" ? EXIT.usage : e.code === "expired" ? EXIT.refused : EXIT.operational;
-  return new CliFailure(e.message, exit);
+  const hint = /wrong cluster token$/.test(e.message) ? " (the replicas check the cluster's token: give its cluster file with --cluster, or --token)" : "";
+  return new CliFailure(`${e.message}${hint}`, exit);
 }
 
-async function withSmr<T>(name: string, replicas: string, timeout: Option.Option<number>, f: (c: SmrClient<MapCommand, Uint8Array | null, { key: string }, Uint8Array | null>) => Promise<T>, clientId?: string): Promise<T> {
+type MapClient = SmrClient<MapCommand, Uint8Array | null, { key: string }, Uint8Array | null>;
+
+async function withSmr<T>(verb: string, name: string, to: ReplicaFlagsInput, timeout: Option.Option<number>, f: (c: MapClient, replicas: readonly string[]) => Promise<T>, clientId?: string): Promise<T> {
   const ms = Option.getOrUndefined(timeout);
   if (ms !== undefined && (!Number.isSafeInteger(ms) || ms < 1)) throw usage("--timeout must be a positive number of milliseconds");
-  const c = new SmrClient(mapMachine, { smr: checkSpaceName(name), replicas: replicaList(replicas), ...(clientId ? { clientId } : {}), ...(ms ? { timeoutMs: ms, attemptTimeoutMs: Math.min(ms, 2_000) } : {}) });
+  const { replicas, token } = await resolveReplicas(verb, to);
+  const c = new SmrClient(mapMachine, { smr: checkSpaceName(name), replicas, ...(token ? { token } : {}), ...(clientId ? { clientId } : {}), ...(ms ? { timeoutMs: ms, attemptTimeoutMs: Math.min(ms, 2_000) } : {}) });
   try {
-    return await f(c);
+    return await f(c, replicas);
   } catch (e) {
     throw failure(e);
   } finally {
@@ -66,7 +71,7 @@ const propose = Command.make(
     name: smrNameArg,
     command: Argument.String("command").pipe(Argument.variadic(), Argument.withDescription("put KEY VALUE | delete KEY")),
     key: Flag.optional(Flag.String("key").pipe(Flag.withDescription("idempotency key CLIENT:SEQ: a retry with the same key is applied once and answered with the first result"))),
-    replicas: replicasFlag,
+    to: replicaFlags,
     timeout: timeoutFlag,
     json,
   },
@@ -83,7 +88,7 @@ const propose = Command.make(
         if (at <= 0 || !/^\d+$/.test(t.slice(at + 1)) || !Number.isSafeInteger(seq)) throw usage(`--key must be CLIENT:SEQ (got ${JSON.stringify(t)})`);
         return { client: t.slice(0, at), seq };
       });
-      const r = await withSmr(c.name, c.replicas, c.timeout, (s) => s.propose(command, Option.isSome(idem) ? idem.value.seq : 0), Option.getOrUndefined(Option.map(idem, (i) => i.client)));
+      const r = await withSmr("propose", c.name, c.to, c.timeout, (s) => s.propose(command, Option.isSome(idem) ? idem.value.seq : 0), Option.getOrUndefined(Option.map(idem, (i) => i.client)));
       if (c.json) printJson({ previous: show(r.result), position: r.position });
       else printLine(`${command.op === "put" ? "put" : "deleted"} (previous: ${show(r.result) ?? "none"}; applied below position ${r.position})`);
     }),
@@ -95,22 +100,23 @@ const read = Command.make(
     name: smrNameArg,
     key: Argument.String("key").pipe(Argument.withDescription("the key to read")),
     stale: Flag.Boolean("stale").pipe(Flag.withDefault(false), Flag.withDescription("answer from the replica's state now, without the read-index round")),
-    replicas: replicasFlag,
+    to: replicaFlags,
     timeout: timeoutFlag,
     json,
   },
   (c) =>
     task(async () => {
-      const r = await withSmr(c.name, c.replicas, c.timeout, (s) => s.read({ key: key(c.key) }, { stale: c.stale }));
+      const r = await withSmr("read", c.name, c.to, c.timeout, (s) => s.read({ key: key(c.key) }, { stale: c.stale }));
       if (c.json) printJson({ key: c.key, value: show(r.answer), position: r.position });
       else printLine(show(r.answer) ?? "(none)");
     }),
 ).pipe(Command.withDescription("Read a key of the map through any replica: linearizable (read index) unless --stale"));
 
-const status = Command.make("status", { name: smrNameArg, replicas: replicasFlag, json }, (c) =>
+const statusTimeoutFlag = Flag.Int("timeout").pipe(withDefaultShown("milliseconds each replica has to answer", 2_000));
+
+const status = Command.make("status", { name: smrNameArg, to: replicaFlags, timeout: statusTimeoutFlag, json }, (c) =>
   task(async () => {
-    const addresses = replicaList(c.replicas);
-    const rows = await withSmr(c.name, c.replicas, Option.some(2_000), (s) =>
+    const rows = await withSmr("status", c.name, c.to, Option.some(c.timeout), (s, addresses) =>
       Promise.all(addresses.map((a, i) => s.status(i).then((st) => ({ address: a, ...st }), (e: Error) => ({ address: a, error: e.message })))),
     );
     if (c.json) return printJson({ smr: c.name, replicas: rows });

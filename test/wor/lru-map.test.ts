@@ -2,7 +2,7 @@
  * `LruMap` (wor/core/lru-map.ts) against the plain Map it replaces in the bounded tables of the
  * cores (a Map in last-set order: delete, then set; its first entry the least recent): any sequence
  * of sets, gets, shifts and clears, across many rebuilds of its order queue, gives the same values,
- * sizes and evictions.
+ * sizes, evictions and order of iteration.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -41,7 +41,9 @@ describe("LruMap", () => {
             model.clear();
           }
           assert.equal(lru.size, model.size);
+          if (i % 64 === 0) assert.deepEqual([...lru], [...model], "iterated least recently set first");
         }
+        assert.deepEqual([...lru], [...model]);
         for (let first = model.entries().next(); !first.done; first = model.entries().next()) {
           model.delete(first.value[0]);
           assert.deepEqual(lru.shift(), first.value);

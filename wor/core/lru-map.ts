@@ -1,6 +1,7 @@
 /**
  * A map that forgets its least recently set entry in O(1) amortized, for the bounded tables of the
- * cores (a sequencer's keys and stream tails, a client's owner writes). A plain Map in last-set order
+ * cores (a sequencer's keys and stream tails, a client's owner writes, the SMR's session table, whose
+ * order of iteration is its snapshot's). A plain Map in last-set order
  * (delete, then set) whose first entry is evicted is not: after many deletions V8 finds that entry
  * by walking over their holes, at 65,536 entries 24 µs per eviction, at 1M about 0.5 ms, where a
  * set costs 0.3 µs. Here each entry carries the number of the set that last touched it, and a queue
@@ -60,6 +61,15 @@ export class LruMap<K, V> {
       return [o.key, e.value];
     }
     return undefined;
+  }
+
+  /** The entries, least recently set first (the order `shift` takes them in); set nothing while iterating. */
+  *[Symbol.iterator](): Generator<[K, V]> {
+    for (let i = this.head; i < this.order.length; i++) {
+      const o = this.order[i]!;
+      const e = this.entries.get(o.key);
+      if (e?.seq === o.seq) yield [o.key, e.value];
+    }
   }
 
   private tidy(): void {

@@ -19,10 +19,11 @@ import { DecodeError } from "../../log/core/bytes.ts";
 import { decodeSlot } from "../../log/core/entry.ts";
 import type { TokensStep } from "../../log/core/steps.ts";
 import { CatchUp, heardTail } from "./catch-up.ts";
+import { CheckpointRecords } from "./checkpoint-records.ts";
 import { Leader, type LeaderHost } from "./leader.ts";
 import type { AnyMachine } from "./machine.ts";
 import { type PeerMessage, type ReplicaConfig, type ReplicaObserver, type ReplicaOutputs, type ReplicaStatus, type SmrReply, smrFail } from "./messages.ts";
-import { type CheckpointRecord, type Proposal, SMR_LIMITS, decodeRecord, keyOf, proposalProblem } from "./records.ts";
+import { type Proposal, SMR_LIMITS, decodeRecord, keyOf, proposalProblem } from "./records.ts";
 import { type ReadWaiter, Requests, type Waiter } from "./requests.ts";
 import { Router, type StepSource } from "./router.ts";
 import { ReplicatedState } from "./state.ts";
@@ -42,18 +43,13 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
   private electionAt: number;
   private heartbeatAt = 0;
   private heardTail = 0;
-  /** The slot of the latest checkpoint record applied (or heard of from the leader). */
-  private recordSlot = -1;
-  private readonly latest = new Map<string, number>();
+  private readonly records: CheckpointRecords;
   private readonly known = new Map<number, Uint8Array>();
   private reading = false;
   private missingSince: number | undefined;
   private lastRead = Number.NEGATIVE_INFINITY;
   private storing = false;
   private stored: number | undefined;
-  /** Our latest checkpoint record until applied from the log (lost messages, leaders): published again at `publishAt`. */
-  private unpublished: CheckpointRecord | undefined;
-  private publishAt = 0;
   private sweepAt = 0;
   private out: { checkpoint?: ReplicaOutputs["checkpoint"]; fetch?: ReplicaOutputs["fetch"]; watch?: number } = { watch: 0 };
 
@@ -66,6 +62,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
     this.state = new ReplicatedState(machine, config);
     this.requests = new Requests(config.incarnation);
     this.prng = new Prng(config.seed);
+    this.records = new CheckpointRecords(config);
     this.time = now;
     this.electionAt = this.electionDeadline();
     this.own = { takeSteps: () => this.ownSteps(), onResult: (id, r) => this.tasks.onResult(id, r) };
@@ -148,7 +145,9 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
     if (slot >= this.state.position && slot < this.state.position + this.config.knownMax) this.known.set(slot, value);
   }
 
-  onResult(id: number, result: unknown): void {
+  /** The result of step `id`, arriving at `now` (what it sets off, a step-down's election deadline say, counts from then). */
+  onResult(id: number, result: unknown, now: number): void {
+    this.at(now);
     this.router.answer(id, result);
   }
 
@@ -161,7 +160,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
   checkpointed(position: number, digest: string, bytes: number): void {
     this.storing = false;
     this.stored = position;
-    this.unpublished = { position, digest, holder: this.config.id, bytes };
+    this.records.unpublished = { position, digest, holder: this.config.id, bytes };
     this.publish();
   }
 
@@ -200,7 +199,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
   nextWakeup(): number | undefined {
     const due = [this.leader?.ready ? this.heartbeatAt : this.leader ? undefined : this.electionAt, this.leader?.nextWakeup(), this.catchUp.wakeup];
     if (this.requests.pending > 0) due.push(this.sweepAt);
-    if (this.unpublished) due.push(this.publishAt);
+    if (this.records.unpublished) due.push(this.records.publishAt);
     if (this.missingSince !== undefined && !this.reading) due.push(this.missingSince + this.config.pollMs);
     else if (!this.reading && this.readsLog()) due.push(this.lastRead + this.config.idleReadMs);
     const times = due.filter((t): t is number => t !== undefined);
@@ -217,7 +216,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
       ...(tail !== undefined ? { tail } : {}),
       term: this.term,
       ...(this.stored !== undefined ? { checkpoint: this.stored } : {}),
-      checkpoints: Object.fromEntries(this.latest),
+      checkpoints: this.records.holders(),
       catchingUp: this.catchUp.busy,
       clients: this.state.clients,
     };
@@ -270,7 +269,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
     if (this.following && msg.segment < this.following.segment) return;
     this.following = { address: from, segment: msg.segment };
     this.heardTail = Math.max(this.heardTail, msg.tail);
-    this.recordSlot = Math.max(this.recordSlot, msg.checkpoints);
+    this.records.heard(msg.checkpoints);
     this.electionAt = this.electionDeadline();
   }
 
@@ -296,7 +295,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
     }
     if (this.leader?.ready && this.time >= this.heartbeatAt) {
       this.heartbeatAt = this.time + this.config.heartbeatMs;
-      const beat = { kind: "heartbeat", owner: this.leader.owner, segment: this.leader.segment, tail: this.leader.tail!, checkpoints: this.recordSlot } as const;
+      const beat = { kind: "heartbeat", owner: this.leader.owner, segment: this.leader.segment, tail: this.leader.tail!, checkpoints: this.records.slot } as const;
       for (const p of this.config.peers) if (p !== this.config.id) this.requests.send(p, beat);
     }
     if (!this.leader && this.time >= this.electionAt) {
@@ -304,15 +303,14 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
       this.following = undefined;
     }
     this.applyKnown();
-    if (this.unpublished && this.time >= this.publishAt) this.publish();
+    if (this.records.unpublished && this.time >= this.records.publishAt) this.publish();
     this.readLog();
     this.catchUp.pump();
   }
 
   /** Publish this replica's checkpoint record through the leader (again, until it is applied). */
   private publish(): void {
-    const record = this.unpublished!;
-    this.publishAt = this.time + this.config.requestTimeoutMs;
+    const record = this.records.publish(this.time);
     if (this.leader) this.leader.publish(record);
     else if (this.following) this.requests.send(this.following.address, { kind: "publish", record });
   }
@@ -331,20 +329,12 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
         this.leader?.applied(keyOf(p));
         this.requests.resolve(keyOf(p), o.ok ? { ok: true, value: o.result, position: slot + 1 } : smrFail(o.code, o.message));
       });
-      if (record?.kind === "checkpoint") this.noteCheckpoint(slot, record.record);
+      const below = record?.kind === "checkpoint" ? this.records.applied(slot, record.record) : undefined;
+      if (this.leader && below !== undefined) this.leader.trim(below);
       if (due) this.checkpoint();
     }
     this.leader?.appliedTo(this.state.position);
     this.requests.reached(this.state.position, (q) => this.answer(q));
-  }
-
-  private noteCheckpoint(slot: number, r: CheckpointRecord): void {
-    this.recordSlot = Math.max(this.recordSlot, slot);
-    if (r.holder === this.config.id && r.position >= (this.unpublished?.position ?? Number.POSITIVE_INFINITY)) this.unpublished = undefined;
-    this.latest.set(r.holder, Math.max(this.latest.get(r.holder) ?? 0, r.position));
-    const majority = Math.floor(this.config.peers.length / 2) + 1;
-    const held = [...this.latest.values()].sort((a, b) => b - a);
-    if (this.leader && held.length >= majority) this.leader.trim(held[majority - 1]! - this.config.trailingSlots);
   }
 
   private checkpoint(): void {
@@ -392,7 +382,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
       for (const s of steps) {
         if (s.step.kind !== "tokens") out.push(s);
         else if (this.leader) this.leader.ask((s.step as TokensStep).request, (g) => this.tasks.onResult(s.id, g));
-        else this.tasks.onResult(s.id, heardTail(this.recordSlot));
+        else this.tasks.onResult(s.id, heardTail(this.records.slot));
       }
     }
     return out;

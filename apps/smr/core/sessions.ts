@@ -7,6 +7,7 @@
  * (dropping the lowest raises the floor) and `sessionsMax` clients (the least recently active is
  * forgotten whole). Every decision depends on the log's order alone, so it is deterministic.
  */
+import { LruMap } from "../../../wor/core/lru-map.ts";
 import { ByteWriter, DecodeError, readAll } from "../../log/core/bytes.ts";
 import { SMR_LIMITS } from "./records.ts";
 
@@ -24,8 +25,9 @@ interface Session {
 const CHUNK_TARGET = 256 << 10;
 
 export class Sessions {
-  /** Least recently active first. */
-  private readonly clients = new Map<string, Session>();
+  /** Least recently active first: the snapshot's order (an LruMap, so forgetting the least recently
+   *  active is O(1) where a Map's first entry, after many deletions, is found by walking their holes). */
+  private readonly clients = new LruMap<string, Session>();
 
   constructor(private readonly limits: SessionLimits) {}
 
@@ -43,12 +45,11 @@ export class Sessions {
   /** `(client, seq)` was applied with `result`; the client waits for nothing below `ackedBelow`. */
   record(client: string, seq: number, ackedBelow: number, result: Uint8Array): void {
     const s = this.clients.get(client) ?? { floor: 0, results: new Map() };
-    this.clients.delete(client);
     this.clients.set(client, s);
     s.results.set(seq, result);
     this.raise(s, ackedBelow);
     while (s.results.size > this.limits.resultsPerClientMax) this.raise(s, Math.min(...s.results.keys()) + 1);
-    if (this.clients.size > this.limits.sessionsMax) this.clients.delete(this.clients.keys().next().value!);
+    if (this.clients.size > this.limits.sessionsMax) this.clients.shift();
   }
 
   private raise(s: Session, floor: number): void {
@@ -83,6 +84,7 @@ export class Sessions {
     const r = readAll(bytes, (r) => {
       while (!r.done) {
         const client = r.str("client id", SMR_LIMITS.clientBytesMax);
+        if (this.clients.has(client)) throw new DecodeError(`client ${JSON.stringify(client)} twice`);
         const s: Session = { floor: r.varint(), results: new Map() };
         for (let n = r.varint(); n > 0; n--) s.results.set(r.varint(), r.blob("result", SMR_LIMITS.commandBytesMax));
         this.clients.set(client, s);

@@ -4,16 +4,15 @@
  * holder back while this side is busy (a snapshot larger than memory streams through). A holder
  * that sends nothing for `idleMsMax` is given up on.
  */
-import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
-import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "../../../wor/node/credentials.ts";
+import { type ClientSecurity, callMetadata } from "../../../wor/node/credentials.ts";
 import { decodeChunk, encodeFetchRequest } from "../wire/codec.ts";
-import { makeSmrClient } from "../wire/service.ts";
+import { replicaStub } from "./smr-channels.ts";
 
 const FETCH_LIMITS = Object.freeze({ idleMsMax: 15_000 });
 
 /** Stream the snapshot of `position` from `holder` into `chunk`; rejects with why it failed. */
 export async function fetchSnapshot(smr: string, holder: string, position: number, chunk: (bytes: Uint8Array) => void, security: ClientSecurity = {}): Promise<void> {
-  const client = new makeSmrClient(holder, channelCredentials(security), { ...channelOptions(security), ...CHANNEL_OPTIONS });
+  const client = replicaStub(holder, security);
   const call = client.fetchSnapshot(callMetadata(security));
   let idle: NodeJS.Timeout | undefined;
   const arm = () => {

@@ -9,14 +9,14 @@
  * backs off.
  */
 import type * as grpc from "@grpc/grpc-js";
-import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
-import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "../../../wor/node/credentials.ts";
+import { type ClientSecurity, callMetadata } from "../../../wor/node/credentials.ts";
 import { reconnectDelayMs } from "../../../wor/node/link.ts";
 import { StreamWriter } from "../../../wor/node/stream-writer.ts";
 import type { PeerMessage } from "../core/messages.ts";
 import { encodePeerEnvelope } from "../wire/codec.ts";
-import { type SmrClientStub, makeSmrClient } from "../wire/service.ts";
+import type { SmrClientStub } from "../wire/service.ts";
 import { OncePerTurn } from "../../../wor/node/once-per-turn.ts";
+import { replicaStub } from "./smr-channels.ts";
 
 interface Link {
   readonly client: SmrClientStub;
@@ -45,7 +45,7 @@ export class PeerLinks {
     let link = this.links.get(to);
     if (!link) {
       const backoff = { "grpc.initial_reconnect_backoff_ms": Math.min(50, this.reconnectMaxMs), "grpc.max_reconnect_backoff_ms": this.reconnectMaxMs };
-      link = { client: new makeSmrClient(to, channelCredentials(this.security), { ...channelOptions(this.security), ...CHANNEL_OPTIONS, ...backoff }), failures: 0, retryAt: 0, outbox: [] };
+      link = { client: replicaStub(to, this.security, backoff), failures: 0, retryAt: 0, outbox: [] };
       this.links.set(to, link);
     }
     link.outbox.push(msg);

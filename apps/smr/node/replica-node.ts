@@ -133,7 +133,7 @@ export class ReplicaNode {
       assert(isRegisterStep(s.step), () => `a replica yielded a ${s.step.kind} step`);
       void registerStep(this.o.client, s.step).then((r) => {
         if (this.closed) return;
-        this.core.onResult(s.id, r);
+        this.core.onResult(s.id, r, Date.now());
         this.schedule();
       });
     }

@@ -6,10 +6,17 @@
  * rather than one envelope per request on a stream and a connection each (each client keeps its
  * own idempotency keys, attempts and failover). Whoever made the channels closes them.
  */
+import type * as grpc from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
 import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "../../../wor/node/credentials.ts";
 import { type SmrClientStub, makeSmrClient } from "../wire/service.ts";
 import { ReplicaStream } from "./replica-stream.ts";
+
+/** A gRPC client of the replica at `address` ("host:port") on a connection of its own; `options`
+ *  add to the channel's (the peer links' shorter reconnect backoff). */
+export function replicaStub(address: string, security: ClientSecurity, options: Partial<grpc.ChannelOptions> = {}): SmrClientStub {
+  return new makeSmrClient(address, channelCredentials(security), { ...channelOptions(security), ...CHANNEL_OPTIONS, ...options });
+}
 
 /** One replica's gRPC client and Session stream. */
 type ReplicaChannel = { readonly stub: SmrClientStub; readonly stream: ReplicaStream };
@@ -25,7 +32,7 @@ export class SmrChannels {
     let c = this.open.get(address);
     if (!c) {
       if (this.closed) throw new Error("these SMR channels are closed");
-      const stub = new makeSmrClient(address, channelCredentials(this.security), { ...channelOptions(this.security), ...CHANNEL_OPTIONS });
+      const stub = replicaStub(address, this.security);
       c = { stub, stream: new ReplicaStream(stub, () => callMetadata(this.security)) };
       this.open.set(address, c);
     }

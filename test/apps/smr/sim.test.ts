@@ -42,6 +42,11 @@ test(`${SEEDS} seeds of the SMR with every fault on are clean, and reach the cas
       "smr.checkpoint.stored",
       // a command in the log twice (a client's retry or eager second request): answered, not applied again
       "smr.log.commandCopy",
+      // a leader applied a slot above the tokens it issued (a rival's recovery filled its segment, then
+      // yielded) and stepped down. Seed 1898 once hung there (the heal never converged: the leader
+      // announced its old tail for ever); since a result moves a replica's clock no seed of 1..9,000
+      // reaches that, and test/apps/smr/leader.test.ts checks the step-down without the simulator
+      "log.sequencer.overtaken",
     ],
     outcomes: ["put:ok", "delete:ok", "get:ok", "getStale:ok"],
   });
@@ -80,16 +85,6 @@ test("a checkpoint record whose publish was lost is published again (seed 1663)"
   assert.deepEqual(s.failures.map((f) => f.violations[0]), []);
 });
 
-test("a leader whose segments a rival sealed recovers at once (seed 1898)", () => {
-  // Seed 1898: r0, cut off from the leader's heartbeats, tried to take over; its recovery sealed the
-  // new leader's segment (fills at 25..31) before it found the rival and yielded. Every replica
-  // applied through 31 while the leader, issuing nothing more, kept announcing tail 25: the heal
-  // never converged. Now the leader's sequencer recovers when it applies a slot it has not issued.
-  const s = runSmrSimulation({ seeds: { from: 1898, to: 1898 } });
-  assert.deepEqual(s.failures.map((f) => f.violations[0]), []);
-  assert.ok((s.probes["log.sequencer.overtaken"] ?? 0) > 0, "the leader was not overtaken in this run");
-});
-
 test("the same seed gives the same SMR run, bit for bit", () => {
   const a = runSeed(smrWorld, 31, { keepLog: true });
   const b = runSeed(smrWorld, 31, { keepLog: true });
@@ -99,20 +94,22 @@ test("the same seed gives the same SMR run, bit for bit", () => {
   assert.notEqual(runSmrSeed(32).traceHash, a.traceHash);
 });
 
-const PLANTED: readonly { readonly bug: PlantedBug; readonly seeds: number; readonly checker: string; readonly violation: RegExp }[] = [
+const PLANTED: readonly { readonly bug: PlantedBug; readonly from?: number; readonly seeds: number; readonly checker: string; readonly violation: RegExp }[] = [
   // The session table is what answers a retry: without it the observer sees a key executed at two slots.
   { bug: "applyRetryTwice", seeds: 400, checker: "SmrObserver.executed", violation: /command \S+ applied twice/ },
-  // A deposed leader answers a read from its stale state: the history is not linearizable.
-  { bug: "readWithoutReadIndex", seeds: 800, checker: "checkMapHistory (the map spec)", violation: /history is not linearizable/ },
+  // A deposed leader answers a read from its stale state: the history is not linearizable. Rare (about
+  // one seed in 3,000: of 1..6,000, 246 and 5,221 before a result moved a replica's clock, 3,713 and
+  // 4,580 since), so the sweep is a window that holds one.
+  { bug: "readWithoutReadIndex", from: 3_501, seeds: 4_000, checker: "checkMapHistory (the map spec)", violation: /history is not linearizable/ },
   // A checkpoint one position off (every replica labels it so alike): a replica that installs one
   // skips a slot, and its state's digest differs from the replay's at the same position.
   { bug: "checkpointWrongPosition", seeds: 300, checker: "SmrObserver.digest", violation: /has digest \w+ at position \d+, .* had \w+/ },
 ];
 
-for (const { bug, seeds, checker, violation } of PLANTED) {
+for (const { bug, from = 1, seeds, checker, violation } of PLANTED) {
   test(`the SMR simulator catches the planted bug ${bug} (${checker}), and the seed replays it`, () => {
-    const s = plantBugForTest(bug, () => runSmrSimulation({ seeds: { from: 1, to: seeds } }));
-    assert.equal(s.failures.length, 1, `${bug} was not caught in ${seeds} seeds`);
+    const s = plantBugForTest(bug, () => runSmrSimulation({ seeds: { from, to: seeds } }));
+    assert.equal(s.failures.length, 1, `${bug} was not caught in seeds ${from}..${seeds}`);
     const f = s.failures[0]!;
     assert.match(f.violations.join("\n"), violation);
     assert.match(f.replay, new RegExp(`--layer smr --seeds ${f.seed}\\.\\.${f.seed}`));

@@ -32,7 +32,8 @@ export class ReplicaService implements StepSource {
     readonly name: string,
     readonly incarnation: string,
     o: SmrWorldOptions,
-    now: number,
+    /** The virtual time now. */
+    private readonly clock: () => number,
     observer: ReplicaObserver,
     private readonly outputs: (out: ReplicaOutputs) => void,
   ) {
@@ -58,7 +59,7 @@ export class ReplicaService implements StepSource {
         sequencer: { sealAfterMs: 150, sealChunkMax: 2 * o.segmentSize, retryMs: 20, askTimeoutMs: 1_000 },
       },
       mapMachine,
-      now,
+      clock(),
       observer,
     );
   }
@@ -69,7 +70,7 @@ export class ReplicaService implements StepSource {
     return [...out.steps];
   }
   onResult(id: number, result: unknown): void {
-    this.core.onResult(id, result);
+    this.core.onResult(id, result, this.clock());
   }
   tick(now: number): void {
     this.core.tick(now);

@@ -168,7 +168,7 @@ class SmrWorld implements World, SmrHost {
     const observe = (found: string[]) => this.k.check(found);
     const p = this.k.procs.spawn(name, { segmentSize: this.options.segmentSize }, (endpoint) => {
       const incarnation = `${name}.${endpoint}`;
-      return new ReplicaService(name, incarnation, this.options, this.k.now, {
+      return new ReplicaService(name, incarnation, this.options, () => this.k.now, {
         applied: (slot, value) => {
           observe(this.observer.applied(incarnation, slot, value));
           this.noteCopies(slot, value);
