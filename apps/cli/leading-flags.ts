@@ -3,10 +3,11 @@
  * it) may also come before the verb, as etcdctl and kubectl allow (`worm --cluster F space list`):
  * the command tree only knows them after the verb, so they are moved there. Kept out of cluster.ts
  * so that `worm` starts without loading the flag definitions. A misspelt one (`--clustr`) is moved
- * too, as the flag it is closest to (with a value if that one takes one), so that the verb's
- * command says it is unknown and what was meant (run.ts).
+ * too, as the flag it is closest to (with a value if that one takes one, unless the next word is a
+ * verb), so that the verb's command says it is unknown and what was meant (run.ts).
  */
 import { suggestFlags } from "./did-you-mean.ts";
+import { VERBS } from "./verbs.ts";
 
 /** Connection flags that take a value (as `--flag value` or `--flag=value`). */
 const VALUED = new Set(["--cluster", "--peers", "--token", "--tls-ca", "--tls-cert", "--tls-key", "--timeout"]);
@@ -33,7 +34,8 @@ export function hoistLeadingFlags(argv: readonly string[]): string[] {
     else {
       const meant = misspelt(name);
       if (meant === undefined) break;
-      if (meant === "valued" && !a.includes("=") && i + 1 < argv.length) moved.push(a, argv[++i]!);
+      const value = argv[i + 1];
+      if (meant === "valued" && !a.includes("=") && value !== undefined && !VERBS.some((v) => v.name === value)) moved.push(a, argv[++i]!);
       else moved.push(a);
     }
   }

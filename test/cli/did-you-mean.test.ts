@@ -59,6 +59,8 @@ describe("misspelt connection flags before the verb", () => {
     assert.deepEqual(hoistLeadingFlags(["--clustr", "f", "space", "list"]), ["space", "list", "--clustr", "f"]);
     assert.deepEqual(hoistLeadingFlags(["--clustr=f", "-v", "space", "list"]), ["space", "list", "--clustr=f", "-v"]);
     assert.deepEqual(hoistLeadingFlags(["--verbos", "space", "list"]), ["space", "list", "--verbos"]);
+    // Its value missing: the verb is not taken for it.
+    assert.deepEqual(hoistLeadingFlags(["--clustr", "space", "list"]), ["space", "list", "--clustr"]);
   });
 
   it("leave worm's own flags and unknown ones where they are", () => {
