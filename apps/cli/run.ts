@@ -14,7 +14,9 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem";
 import * as NodePath from "@effect/platform-node/NodePath";
 import * as NodeStdio from "@effect/platform-node/NodeStdio";
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal";
+import { suggestFlags } from "./did-you-mean.ts";
 import { CliFailure, EXIT, oneLine, toFailure } from "./errors.ts";
+import { LEADING_FLAGS } from "./leading-flags.ts";
 
 /**
  * The platform services a command needs. (NodeServices.layer is not used: @effect/platform-node
@@ -40,32 +42,67 @@ export const markServing = (): void => {
   serving = true;
 };
 
+/** The help page of the command a failed invocation was for (effect/cli presents it before failing). */
+interface Help {
+  readonly path: readonly string[];
+  readonly doc: HelpDoc.HelpDoc;
+}
+
 function writeLine(stream: NodeJS.WriteStream, text: string): void {
   stream.write(text.endsWith("\n") ? text : `${text}\n`);
 }
 
-/** The one-line message of a parse error. */
-function parseErrorLine(e: CliError.CliError): string {
+/** Of the flags a verb takes, at most this many are named when it is given a connection flag it does not take. */
+const takesListedMax = 8;
+
+/**
+ * An unknown flag's line: the command it was given to (for a flag before the verb, the verb's),
+ * and the flags of that command's help page it may have meant (did-you-mean.ts); a connection
+ * flag the verb does not take names the flags it does; a flag of the verb given before it says to
+ * move it.
+ */
+function unknownFlagLine(e: CliError.UnrecognizedOption, help: Help | undefined): string {
+  if (help === undefined) {
+    const hint = e.suggestions.length > 0 ? `; did you mean ${e.suggestions.join(" or ")}?` : "";
+    return `unknown flag ${e.option}${e.command ? ` for "${e.command.join(" ")}"` : ""}${hint}`;
+  }
+  const path = help.path.join(" ");
+  const namesOf = (flags: readonly HelpDoc.FlagDoc[]) => flags.flatMap((f) => [`--${f.name}`, ...f.aliases]);
+  const own = namesOf(help.doc.flags);
+  const before = (e.command?.length ?? 0) < help.path.length;
+  if (before && own.includes(e.option)) {
+    const root = e.command?.length === 1 ? " (only connection flags may come before the verb)" : "";
+    return `${e.option} is a flag of "${path}": give it after "${help.path.at(-1)}"${root}`;
+  }
+  const suggestions = suggestFlags(e.option, [...own, ...namesOf(help.doc.globalFlags ?? [])]);
+  if (suggestions.length > 0) return `unknown flag ${e.option} for "${path}"; did you mean ${suggestions.join(" or ")}?`;
+  const listed = own.filter((f) => f.startsWith("--"));
+  if (LEADING_FLAGS.includes(e.option) && listed.length > 0) {
+    const more = listed.length > takesListedMax ? ", ..." : "";
+    return `unknown flag ${e.option} for "${path}", which takes ${listed.slice(0, takesListedMax).join(", ")}${more}`;
+  }
+  return `unknown flag ${e.option} for "${path}"`;
+}
+
+/** The one-line message of a parse error; `help`: the help page of the command it was found for. */
+function parseErrorLine(e: CliError.CliError, help?: Help): string {
   if (e._tag === "UnknownSubcommand") {
     const where = e.parent && e.parent.length > 0 ? ` for "${e.parent.join(" ")}"` : "";
     const hint = e.suggestions.length > 0 ? `; did you mean ${e.suggestions.map((s) => `"${s}"`).join(" or ")}?` : "";
     return `unknown command "${e.subcommand}"${where}${hint}`;
   }
-  if (e._tag === "UnrecognizedOption") {
-    const hint = e.suggestions.length > 0 ? `; did you mean ${e.suggestions.join(" or ")}?` : "";
-    return `unknown flag ${e.option}${e.command ? ` for "${e.command.join(" ")}"` : ""}${hint}`;
-  }
+  if (e._tag === "UnrecognizedOption") return unknownFlagLine(e, help);
   return oneLine(e.message);
 }
 
-function failureOf(cause: Cause.Cause<unknown>, implicitHelp: HelpDoc.HelpDoc | undefined): CliFailure {
+function failureOf(cause: Cause.Cause<unknown>, help: Help | undefined): CliFailure {
   const e = Cause.squash(cause);
   if (CliError.isCliError(e)) {
     if (e._tag === "ShowHelp") {
       const first = e.errors[0];
       const path = e.commandPath.join(" ");
-      if (first) return new CliFailure(`${parseErrorLine(first)} (see '${path} --help')`, EXIT.usage);
-      const subs = implicitHelp?.subcommands?.flatMap((g) => g.commands.map((c) => c.name)) ?? [];
+      if (first) return new CliFailure(`${parseErrorLine(first, help)} (see '${path} --help')`, EXIT.usage);
+      const subs = help?.doc.subcommands?.flatMap((g) => g.commands.map((c) => c.name)) ?? [];
       const list = subs.length > 0 ? `: one of ${subs.join(", ")}` : "";
       return new CliFailure(`"${path}" needs a command${list} (see '${path} --help')`, EXIT.usage);
     }
@@ -77,15 +114,15 @@ function failureOf(cause: Cause.Cause<unknown>, implicitHelp: HelpDoc.HelpDoc | 
 
 /** Run `root` on `argv`; the process ends with the command's exit code once everything it opened is closed. */
 export function runCli<Name extends string, Input, E, R, CI>(root: Command.Command<Name, Input, CI, E, R>, argv: readonly string[], version: string): void {
-  let implicitHelp: HelpDoc.HelpDoc | undefined;
+  let help: Help | undefined;
   const presenter: CliOutput.Presenter = {
     present: (event) =>
       Effect.sync(() => {
         const formatter = CliOutput.defaultFormatter({ colors: process.stdout.isTTY === true });
         if (event._tag === "Version") writeLine(process.stdout, formatter.formatVersion(event.name, event.version));
         else if (event._tag === "Help" && event.reason === "Requested") writeLine(process.stdout, formatter.formatHelpDoc(event.helpDoc));
-        else if (event._tag === "Help") implicitHelp = event.helpDoc;
-        // InvalidInvocation: reported as one line when the program exits.
+        // Implicit help, an invalid invocation: reported as one line when the program exits.
+        else help = { path: event.commandPath, doc: event.helpDoc };
       }),
   };
   const program = Command.runWith(root, { version })(argv).pipe(Effect.provide(Layer.mergeAll(NodeLayer, CliOutput.layerPresenter(presenter), CliConfig.layer({ builtIns: BUILT_INS }))));
@@ -118,7 +155,7 @@ export function runCli<Name extends string, Input, E, R, CI>(root: Command.Comma
     else if (Exit.isFailure(exit)) {
       if (Cause.hasInterruptsOnly(exit.cause)) code = serving && signalled ? EXIT.ok : 130;
       else {
-        const f = failureOf(exit.cause, implicitHelp);
+        const f = failureOf(exit.cause, help);
         writeLine(process.stderr, `worm: ${oneLine(f.message)}`);
         code = f.exitCode;
       }
