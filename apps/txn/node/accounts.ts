@@ -236,7 +236,10 @@ export class AccountStore implements Participant {
    */
   private watchIfSilent(): void {
     if (!(this.o.watch ?? true) || this.closed) return;
-    if (this.doubtSince.size === 0) return this.unwatch();
+    if (this.doubtSince.size === 0) {
+      this.unwatch();
+      return;
+    }
     const oldestTxn = Math.min(...this.doubtSince.keys());
     if (this.feed && oldestTxn >= this.watchFrom) return;
     const waitMs = Math.min(...this.doubtSince.values()) + (this.o.watchAfterMs ?? 50) - Date.now();
