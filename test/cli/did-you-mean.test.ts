@@ -88,8 +88,8 @@ describe("worm says which flag was meant", { concurrency: 4 }, () => {
     },
     {
       name: "a connection flag the verb does not take",
-      args: ["smr", "status", "m", "--cluster", "f"],
-      line: `worm: unknown flag --cluster for "worm smr status", which takes --replicas, --json (see 'worm smr status --help')`,
+      args: ["check", "sim", "--cluster", "f"],
+      line: `worm: unknown flag --cluster for "worm check sim", which takes --seeds, --layer, --json (see 'worm check sim --help')`,
     },
     {
       name: "a flag of the verb before it",
