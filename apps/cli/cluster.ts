@@ -160,7 +160,7 @@ async function targetOf(input: ConnectionInput): Promise<Target> {
  *  (the generic hint, 'worm space create', makes a registers space, which the app then refuses). */
 const CREATE_VERB: Partial<Record<SpaceKind, (space: string) => string>> = {
   smr: (space) => `worm smr create ${space}`,
-  txn: (space) => `worm txn create --space ${space}`,
+  txn: (space) => `worm txn create ${space}`,
 };
 
 export async function openTyped(client: WorClient, target: Target, space: string, kind: SpaceKind): Promise<SpaceMeta> {

@@ -1,17 +1,19 @@
 /**
  * `worm txn create|status|resolve|list`: WormTX transactions (docs/ARCHITECTURE.md §4.3) from the
- * command line. A transaction space is a space of kind txn (`--space`, default `txn`); a
+ * command line. A transaction space is a space of kind txn (`--space`, or `create` and `list`'s
+ * SPACE, as `worm space create NAME` and `worm log create NAME` take theirs; default `txn`); a
  * transaction is one of its segments, named by its number. These verbs run the stateless
  * coordinator library (apps/txn/node/coordinator.ts) with no participants: they read the votes,
  * and `resolve` decides a transaction past its deadline by writing NO into its missing votes.
  */
 import { Argument, Command, Flag } from "effect/cli";
+import * as Option from "effect/Option";
 import type { TxnStatus } from "../txn/core/scan.ts";
 import type { VoteRead } from "../txn/core/resolve.ts";
 import { TXN_SEGMENT_SIZE } from "../txn/core/record.ts";
 import { TxnCoordinator } from "../txn/node/coordinator.ts";
 import { checkIndex, checkSpaceName, connectionFlags, openTyped, resolveTarget, withClient } from "./cluster.ts";
-import { task } from "./errors.ts";
+import { task, usage } from "./errors.ts";
 import { withDefaultShown } from "./flags.ts";
 import { printJson, printLine, table } from "./output.ts";
 import { reportCreate } from "./space.ts";
@@ -22,7 +24,16 @@ const TXN_CLI_LIMITS = Object.freeze({
   listBlocksMax: 16,
 });
 
-const spaceFlag = Flag.String("space").pipe(withDefaultShown("the transaction space (a space of kind txn)", "txn"));
+const DEFAULT_SPACE = "txn";
+const spaceFlag = Flag.String("space").pipe(withDefaultShown("the transaction space (a space of kind txn)", DEFAULT_SPACE));
+const spaceOption = Flag.optional(Flag.String("space").pipe(Flag.withDescription(`the transaction space, as --space instead of SPACE (default: ${DEFAULT_SPACE})`)));
+const spaceArg = Argument.optional(Argument.String("space").pipe(Argument.withDescription(`the transaction space (a space of kind txn; default: ${DEFAULT_SPACE})`)));
+
+/** The space named by SPACE or --space (once), else the default. */
+function spaceOf(arg: Option.Option<string>, flag: Option.Option<string>): string {
+  if (Option.isSome(arg) && Option.isSome(flag) && arg.value !== flag.value) throw usage(`give the transaction space once: SPACE ${arg.value} or --space ${flag.value}`);
+  return Option.getOrElse(Option.orElse(arg, () => flag), () => DEFAULT_SPACE);
+}
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print JSON"));
 const idArg = Argument.Int("id").pipe(Argument.withDescription("the transaction's number (its segment)"));
 
@@ -59,9 +70,9 @@ const statusRow = (s: TxnStatus): string[] => [
 ];
 const STATUS_HEADER = ["TXN", "OUTCOME", "VOTES", "IN DOUBT", "DEADLINE"];
 
-const create = Command.make("create", { space: spaceFlag, json, conn: connectionFlags }, (c) =>
+const create = Command.make("create", { name: spaceArg, space: spaceOption, json, conn: connectionFlags }, (c) =>
   task(async () => {
-    const space = checkSpaceName(c.space);
+    const space = checkSpaceName(spaceOf(c.name, c.space));
     const target = await resolveTarget(c.conn);
     const r = await withClient(target, (client) => TxnCoordinator.create(client, space, target.segmentSizeGiven ?? TXN_SEGMENT_SIZE));
     reportCreate("transaction space", space, "txn", target, r, c.json);
@@ -100,16 +111,18 @@ const resolveVerb = Command.make(
 const list = Command.make(
   "list",
   {
+    name: spaceArg,
     inDoubt: Flag.Boolean("in-doubt").pipe(Flag.withDefault(false), Flag.withDescription("only transactions not yet decided")),
-    space: spaceFlag,
+    space: spaceOption,
     json,
     conn: connectionFlags,
   },
   (c) =>
     task(async () => {
-      const all = await withTxns(c.conn, c.space, (t) => t.list(TXN_CLI_LIMITS.listBlocksMax));
+      const space = spaceOf(c.name, c.space);
+      const all = await withTxns(c.conn, space, (t) => t.list(TXN_CLI_LIMITS.listBlocksMax));
       const rows = c.inDoubt ? all.filter((s) => s.outcome === undefined) : all;
-      if (c.json) printJson({ space: c.space, transactions: rows.map(statusJson) });
+      if (c.json) printJson({ space, transactions: rows.map(statusJson) });
       else if (rows.length === 0) printLine(c.inDoubt ? "no transaction in doubt" : "no transactions");
       else printLine(table(STATUS_HEADER, rows.map(statusRow)));
     }),

@@ -39,7 +39,14 @@ test("worm txn: status, list --in-doubt and resolve over a cluster of real accep
   assert.equal(wrongKind.stderr.trim(), "worm: regs is a register space, not a transaction space");
   const missing = await worm("txn", "status", "1", "--space", "nosuch");
   assert.equal(missing.code, 2);
-  assert.equal(missing.stderr.trim(), "worm: no txn space named nosuch; create it with 'worm txn create --space nosuch'");
+  assert.equal(missing.stderr.trim(), "worm: no txn space named nosuch; create it with 'worm txn create nosuch'");
+  // The space as SPACE, as 'worm space create NAME' and 'worm log create NAME' take theirs, or as --space; not both.
+  const named = await worm("txn", "create", "shop");
+  assert.equal(named.stdout, "created transaction space shop (txn, segment size 16)\n", named.stderr);
+  assert.equal((await worm("txn", "list", "shop")).stdout, "no transactions\n");
+  const twice = await worm("txn", "create", "shop", "--space", "other");
+  assert.equal(twice.code, 2);
+  assert.equal(twice.stderr.trim(), "worm: give the transaction space once: SPACE shop or --space other");
 
   const c = client(t, addresses);
   const stores = await Promise.all(
