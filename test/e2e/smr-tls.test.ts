@@ -6,7 +6,8 @@
  * starts once the log is trimmed and catches up by fetching a checkpoint from the others. Clients
  * whose TLS does not match the replica's are told so at once, by exit 2 and one line: a plaintext
  * client of a TLS replica, a client without a certificate of a replica that requires one, a client
- * of another CA, and a TLS client of a plaintext replica (served in this process).
+ * of another CA (trusting it, or presenting its certificate), and a TLS client of a plaintext replica
+ * (served in this process).
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -107,7 +108,7 @@ test("worm smr with a cluster file's mutual TLS and token: serve, propose, read,
   // A plaintext client (the token, no TLS) is refused by name, at once: no retries until its time runs out.
   const plainRead = await runWorm(["smr", "read", "shop", "a", "--replicas", replicas[0]!, "--token", token, "--timeout", "60000"]);
   assert.equal(plainRead.code, 2, plainRead.stderr);
-  assert.match(oneLineError(plainRead), new RegExp(`^worm: invalid: replica ${pattern(replicas[0]!)}: the replica did not take this client's plaintext connection \\(it serves TLS\\?; check --tls-ca or the cluster file's tls: the servers' cluster file\\)$`));
+  assert.match(oneLineError(plainRead), new RegExp(`^worm: invalid: replica ${pattern(replicas[0]!)}: the replica did not take this client's plaintext connection: it serves TLS, probably \\(give the cluster file it serves with, or --tls-ca\\)$`));
   const plainStatus = await runWorm(["smr", "status", "shop", "--replicas", replicas[1]!, "--token", token]);
   assert.equal(plainStatus.code, 1);
   assert.equal(oneLineError(plainStatus), "worm: 1 of 1 replicas did not answer");
@@ -123,7 +124,12 @@ test("worm smr with a cluster file's mutual TLS and token: serve, propose, read,
   await makeNodeCerts(stranger);
   const untrusted = await runWorm(["smr", "read", "shop", "a", "--replicas", replicas[0]!, "--token", token, "--timeout", "60000", ...["ca.pem", "node.pem", "node.key"].flatMap((f, k) => [["--tls-ca", "--tls-cert", "--tls-key"][k]!, join(stranger, f)])]);
   assert.equal(untrusted.code, 2, untrusted.stderr);
-  assert.match(oneLineError(untrusted), /^worm: invalid: replica \S+: the replica and this client do not trust each other's TLS certificates \([^;]+; check --tls-ca or the cluster file's tls: the servers' cluster file\)$/);
+  assert.match(oneLineError(untrusted), /^worm: invalid: replica \S+: the replica and this client do not trust each other's TLS certificates \([^:]+: give the cluster file it serves with, or --tls-ca\)$/);
+
+  // The cluster's CA, but a certificate of another: the replica closes the connection in its handshake.
+  const foreignCert = await runWorm(["smr", "read", "shop", "a", "--replicas", replicas[0]!, "--token", token, "--timeout", "60000", "--tls-ca", join(tls, "ca.pem"), "--tls-cert", join(stranger, "node.pem"), "--tls-key", join(stranger, "node.key")]);
+  assert.equal(foreignCert.code, 2, foreignCert.stderr);
+  assert.match(oneLineError(foreignCert), /^worm: invalid: replica \S+: the replica closed this client's TLS connection: it does not trust this client's certificate, probably \(give the cluster file it serves with, or --tls-cert and --tls-key\)$/);
 
   // The reverse: a replica served in plaintext (in this process), a client with the cluster's TLS.
   const memory = await MemoryCluster.start();
@@ -139,5 +145,5 @@ test("worm smr with a cluster file's mutual TLS and token: serve, propose, read,
   });
   const tlsRead = await runWorm(["smr", "read", "plain", "a", "--replicas", plain, "--timeout", "60000", ...cluster]);
   assert.equal(tlsRead.code, 2, tlsRead.stderr);
-  assert.match(oneLineError(tlsRead), new RegExp(`^worm: invalid: replica ${pattern(plain)}: the replica does not serve TLS, and this client connects with TLS \\(check --tls-ca or the cluster file's tls: the servers' cluster file\\)$`));
+  assert.match(oneLineError(tlsRead), new RegExp(`^worm: invalid: replica ${pattern(plain)}: the replica does not serve TLS, and this client connects with TLS \\(from --tls-ca or the cluster file's tls: give the cluster file it serves with\\)$`));
 });
