@@ -88,8 +88,8 @@ describe("worm says which flag was meant", { concurrency: 4 }, () => {
     },
     {
       name: "a connection flag the verb does not take",
-      args: ["smr", "status", "m", "--cluster", "f"],
-      line: `worm: unknown flag --cluster for "worm smr status", which takes --replicas, --json (see 'worm smr status --help')`,
+      args: ["dev", "--cluster", "f"],
+      line: `worm: unknown flag --cluster for "worm dev", which takes --data-dir, --acceptors, --base-port, --processes, --json (see 'worm dev --help')`,
     },
     {
       name: "a flag of the verb before it",
