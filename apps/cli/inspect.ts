@@ -64,7 +64,7 @@ async function runInspect(c: {
   for (const [name, m] of kinds) if (m.ok && m.value._tag === "Typed") typed.set(name, m.value.meta);
   const { rows: segments, cut } = await readSegments(target, live, userSpaces, typed, c.json);
   const logs = await withClient(target, (client) => inspectLogs(client, live, new Map([...typed].filter(([, m]) => m.kind === "log"))));
-  const smrs = await withClient(target, (client) => inspectSmrs(client, live, new Map([...typed].filter(([, m]) => m.kind === "smr"))));
+  const smrs = await withClient(target, (client) => inspectSmrs(client, target.security, live, new Map([...typed].filter(([, m]) => m.kind === "smr"))));
   const txns = await withClient(target, (client) => inspectTxns(client, new Map([...typed].filter(([, m]) => m.kind === "txn"))));
   const players = await withClient(target, (client) => inspectPlayers(client, target.security, new Map([...typed].filter(([, m]) => m.kind === "logplayer"))));
   const addresses = Option.isSome(only) ? await readAddresses(target, live, only.value, c.from, c.to) : undefined;

@@ -6,6 +6,7 @@ import { ReplicaNode } from "../smr/node/replica-node.ts";
 import { startSmrServer } from "../smr/node/server.ts";
 import { type ConnectionInput, checkSpaceName, connectionFlags, openClient, openTyped, resolveTarget } from "./cluster.ts";
 import { operational, usage } from "./errors.ts";
+import { clusterTls } from "./log-sequencer.ts";
 import { parseListen } from "./node.ts";
 import { serveUntilStopped } from "./serving.ts";
 import { replicaList, replicasFlag, smrNameArg } from "./smr-flags.ts";
@@ -40,6 +41,11 @@ async function start(c: ServeInput) {
   const trailingSlots = atLeast(0, c.trailingSlots, "--trailing-slots");
   const electionTimeoutMs = positive(c.electionTimeout, "--election-timeout");
   const target = await resolveTarget(c.conn);
+  // The cluster's certificate and token, as its acceptors serve with them (plaintext without a
+  // cluster file that has one). The peer links and the snapshot fetch reach the other replicas,
+  // served alike, with the cluster's TLS exactly when this one serves TLS, and its token.
+  const tls = await clusterTls(target);
+  const { tls: _acceptorsTls, ...plain } = target.security;
   const { client } = openClient(target);
   const token = target.security.token;
   let node: ReplicaNode | undefined;
@@ -58,9 +64,9 @@ async function start(c: ServeInput) {
         ...(trailingSlots !== undefined ? { trailingSlots } : {}),
         ...(electionTimeoutMs ? { electionTimeoutMs, heartbeatMs: Math.max(10, Math.floor(electionTimeoutMs / 10)) } : {}),
       },
-      ...(token ? { security: { token } } : {}),
+      security: tls ? target.security : plain,
     });
-    const server = await startSmrServer({ node, smr, host: where.host, port: where.port, ...(token ? { token } : {}) });
+    const server = await startSmrServer({ node, smr, host: where.host, port: where.port, ...(tls ? { tls } : {}), ...(token ? { token } : {}) });
     return { smr, id, node, server, client };
   } catch (e) {
     await node?.close();

@@ -2,7 +2,7 @@
  * `worm smr create|serve|propose|read|status`: the replicated state machine (docs/ARCHITECTURE.md
  * §4.2) from the command line, with the map as its state machine. `serve` runs a replica
  * (smr-serve.ts); the other verbs talk to any replica of `--replicas` (a follower forwards to the
- * leader), with the cluster file's token (smr-flags.ts `replicaFlags`): `propose` applies `put KEY VALUE` or `delete KEY` once (with `--key CLIENT:SEQ` a retry
+ * leader), with the cluster file's TLS and token (smr-flags.ts `replicaFlags`): `propose` applies `put KEY VALUE` or `delete KEY` once (with `--key CLIENT:SEQ` a retry
  * is answered with the first result), `read` gets a key (linearizable, or `--stale`), `status`
  * shows each replica's role, leader, applied position and checkpoints.
  */
@@ -39,8 +39,8 @@ type MapClient = SmrClient<MapCommand, Uint8Array | null, { key: string }, Uint8
 async function withSmr<T>(verb: string, name: string, to: ReplicaFlagsInput, timeout: Option.Option<number>, f: (c: MapClient, replicas: readonly string[]) => Promise<T>, clientId?: string): Promise<T> {
   const ms = Option.getOrUndefined(timeout);
   if (ms !== undefined && (!Number.isSafeInteger(ms) || ms < 1)) throw usage("--timeout must be a positive number of milliseconds");
-  const { replicas, token } = await resolveReplicas(verb, to);
-  const c = new SmrClient(mapMachine, { smr: checkSpaceName(name), replicas, ...(token ? { token } : {}), ...(clientId ? { clientId } : {}), ...(ms ? { timeoutMs: ms, attemptTimeoutMs: Math.min(ms, 2_000) } : {}) });
+  const { replicas, security } = await resolveReplicas(verb, to);
+  const c = new SmrClient(mapMachine, { ...security, smr: checkSpaceName(name), replicas, ...(clientId ? { clientId } : {}), ...(ms ? { timeoutMs: ms, attemptTimeoutMs: Math.min(ms, 2_000) } : {}) });
   try {
     return await f(c, replicas);
   } catch (e) {

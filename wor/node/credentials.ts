@@ -52,3 +52,22 @@ export function channelOptions(security: ClientSecurity = {}): Partial<grpc.Chan
   if (security.tls?.serverName) o["grpc.ssl_target_name_override"] = security.tls.serverName;
   return o;
 }
+
+/**
+ * A connection failure that comes from the two ends disagreeing on TLS, in a user's words naming
+ * `server` ("replica 10.0.0.1:7001"); undefined for any other failure. `reason` is grpc-js's, whole
+ * (the TLS library's words are past where `shortReason` cuts). "Probably" where grpc-js says only
+ * that the server closed the connection before HTTP/2 started ("Failed to connect", no socket error).
+ */
+export function tlsMismatch(server: string, reason: string, security: ClientSecurity = {}): string | undefined {
+  const fix = "give the cluster file it serves with, or --tls-ca";
+  // A TLS server closes a plaintext connection, and one whose certificate it refuses, in the handshake.
+  const closed = /Failed to connect/.test(reason) && !/E[A-Z]{3,}/.test(reason);
+  if (!security.tls) return closed ? `${server} did not take this client's plaintext connection: it serves TLS, probably (${fix})` : undefined;
+  if (/wrong version number|packet length too long|unknown protocol/i.test(reason)) return `${server} does not serve TLS, and this client connects with TLS (from --tls-ca or the cluster file's tls: give the cluster file it serves with)`;
+  if (closed && security.tls.cert) return `${server} closed this client's TLS connection: it does not trust this client's certificate, probably (give the cluster file it serves with, or --tls-cert and --tls-key)`;
+  if (/certificate required/i.test(reason)) return `${server} requires a client certificate (mutual TLS), and this client has none (--tls-cert and --tls-key, or the cluster file's tls with requireClientCert)`;
+  const cert = /certificate verify failed|unable to (?:get|verify) [\w ]+|self[- ]signed certificate(?: in certificate chain)?|does not match certificate's altnames|unknown ca|bad certificate|certificate (?:has )?expired/i.exec(reason);
+  if (cert) return `${server} and this client do not trust each other's TLS certificates (${cert[0]}: ${fix})`;
+  return undefined;
+}

@@ -35,6 +35,9 @@ export interface RequestStreamOptions<F extends { readonly id: number }, R> {
   readonly refusal: (reply: R) => string;
   /** The reply to a request refused because `pending` requests (the `limit`) already wait. */
   readonly busy: (pending: number, limit: number) => R;
+  /** A stream's error (grpc-js's whole reason) that is a refusal although its code says lost (a TLS
+   *  mismatch: no request got through, and none will), in its own words; undefined: lost. */
+  readonly refused?: (reason: string) => string | undefined;
 }
 
 /**
@@ -106,7 +109,12 @@ export class RequestStream<F extends { readonly id: number }, R> {
       if (!decoded.ok) return void this.down(stream, `a malformed reply envelope (${decoded.error.message})`);
       for (const f of decoded.value) this.onReply(stream, f.id, f.reply);
     });
-    call.on("error", (e: grpc.ServiceError) => this.down(stream, shortReason(e.details || e.message), LOST.has(e.code) ? "lost" : "refused"));
+    call.on("error", (e: grpc.ServiceError) => {
+      const reason = e.details || e.message;
+      const refusal = this.o.refused?.(reason);
+      if (refusal !== undefined) return this.down(stream, refusal, "refused");
+      this.down(stream, shortReason(reason), LOST.has(e.code) ? "lost" : "refused");
+    });
     call.on("end", () => this.down(stream, `${this.o.server} ended the stream`));
     return stream;
   }

@@ -5,7 +5,8 @@
  * attempt time fails alone (the stream stays). A broken stream fails every request in flight on it,
  * and the next request opens a new one. A request cut off may have reached the replica: a proposal's
  * outcome is then unknown (`timeout`), a read just failed (`unavailable`); a refusal of the stream
- * itself (e.g. a wrong token) is `invalid`.
+ * itself (a wrong token; TLS on one end only, or certificates the ends do not trust: no request got
+ * through) is `invalid`.
  */
 import type * as grpc from "@grpc/grpc-js";
 import { type CutOff, RequestStream } from "../../../wor/node/request-stream.ts";
@@ -29,7 +30,8 @@ const requestBytes = (f: SmrRequestFrame): number => 64 + 3 * f.smr.length + (f.
 export class ReplicaStream {
   private readonly stream: RequestStream<SmrRequestFrame, SmrReply>;
 
-  constructor(stub: SmrClientStub, metadata: () => grpc.Metadata) {
+  /** `refused`: the message of a stream error that is a refusal (a TLS mismatch), else undefined. */
+  constructor(stub: SmrClientStub, metadata: () => grpc.Metadata, refused?: (reason: string) => string | undefined) {
     this.stream = new RequestStream({
       server: "the replica",
       open: () => stub.session(metadata()),
@@ -39,6 +41,7 @@ export class ReplicaStream {
       cutOff,
       refusal: (r) => (r.ok ? "?" : r.message),
       busy: (n, limit) => ({ ok: false, code: "unavailable", message: `${n} requests pending on this stream (limit ${limit})` }),
+      ...(refused ? { refused } : {}),
     });
   }
 
