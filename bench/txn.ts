@@ -31,7 +31,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Op, encodeOps } from "../apps/txn/core/bank.ts";
 import { AccountStore } from "../apps/txn/node/accounts.ts";
-import { TXN_SEGMENT_SIZE } from "../apps/txn/core/record.ts";
+import { TXN_SEGMENT_SIZE, encodeRecord, encodeVote } from "../apps/txn/core/record.ts";
 import { TxnCoordinator } from "../apps/txn/node/coordinator.ts";
 import { localParticipants } from "../apps/txn/node/participant.ts";
 import { WorClient } from "../wor/node/client.ts";
@@ -59,7 +59,8 @@ const SIZES = flags.participants.split(",").map(Number);
 const STAGES = flags.stages === "true";
 const SHARED = flags.clients === "shared";
 if (!SHARED && flags.clients !== "separate") throw new Error(`--clients takes shared or separate, not ${flags.clients}`);
-const WARMUP = 50;
+/** Transactions run before each measurement: the first ones pay for the JIT of every process (the acceptors are fresh). */
+const WARMUP = 500;
 const BALANCE = 1_000_000_000;
 
 const MESSAGE_DELAYS = {
@@ -150,7 +151,10 @@ try {
       const raw = `raw${n}`;
       await client().createSpace(raw, { kind: "registers", segmentSize: 4096 });
       const writers = Array.from({ length: n + 1 }, () => client());
-      emit({ bench: "txn.owner_writes", writers: n + 1, acceptors: 3, ...(await ownerWrites(writers, raw, SEQ)) });
+      // Values of a vote's size: its record (participants, deadline, the coordinator's name) and payload.
+      const record = encodeRecord({ participants: opsOf(n, 0).map((_, i) => `p${i}`), deadline: Date.now(), coordinator: coord.owner });
+      const valueBytes = encodeVote({ kind: "yes", participant: "p0", record, payload: encodeOps(opsOf(n, 0)[0]!) }).byteLength;
+      emit({ bench: "txn.owner_writes", writers: n + 1, acceptors: 3, value_bytes: valueBytes, ...(await ownerWrites(writers, raw, SEQ, valueBytes)) });
     }
 
     const decisions = `decisions${n}`;

@@ -7,9 +7,9 @@
  *  - `record_write`, `vote_write`: the owner writes (the slowest vote's);
  *  - `prepare_to_write`, `write_to_answer`: a participant's own work before and after its write;
  *  - `round_to_return`: the round's last answer → the commit returns (decide, notify).
- * `ownerWrites` times the same owner writes without the app: one alone, then `writers` at once from
- * as many clients (a coordinator's and its participants' sessions) and from one client (one
- * envelope per acceptor).
+ * `ownerWrites` times the same owner writes without the app (values of a vote's size): one alone,
+ * then `writers` at once from as many clients (a coordinator's and its participants' sessions) and
+ * from one client (one envelope per acceptor).
  */
 import type { WorClient } from "../../wor/node/client.ts";
 import type { ParticipantLink } from "../../apps/txn/node/driver.ts";
@@ -98,10 +98,10 @@ export class CommitStages {
   }
 }
 
-/** Owner writes alone, `writers` at once from as many clients, and from one: each `count` times, p50 ms. */
-export async function ownerWrites(clients: readonly WorClient[], space: string, count: number): Promise<Record<string, number>> {
+/** Owner writes of `valueBytes` alone, `writers` at once from as many clients, and from one: each `count` times, p50 ms. */
+export async function ownerWrites(clients: readonly WorClient[], space: string, count: number, valueBytes: number): Promise<Record<string, number>> {
   let index = 0;
-  const value = Uint8Array.of(1);
+  const value = new Uint8Array(valueBytes);
   const p50 = async (op: () => Promise<unknown>): Promise<number> => {
     const lat: number[] = [];
     for (let k = 0; k < count; k++) {
