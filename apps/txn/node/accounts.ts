@@ -223,6 +223,12 @@ export class AccountStore implements Participant {
       if (!this.doubtSince.has(txn)) this.doubtSince.set(txn, Date.now());
     }
     for (const txn of this.doubtSince.keys()) if (!doubts.has(txn)) this.doubtSince.delete(txn);
+    // Decided (the coordinator's word, a push): its read of the votes is not needed any more.
+    for (const [txn, timer] of this.timers) {
+      if (doubts.has(txn)) continue;
+      clearTimeout(timer);
+      this.timers.delete(txn);
+    }
     this.watchIfSilent();
   }
 
