@@ -24,6 +24,7 @@ import { SmrClient } from "../apps/smr/node/smr-client.ts";
 import { WorClient } from "../wor/node/client.ts";
 import { grpcTransport } from "../wor/node/grpc-link.ts";
 import { startProcessCluster } from "./lib/cluster.ts";
+import { CpuMeter } from "./lib/cpu-time.ts";
 import { type ReplicaSet, startReplicaSet } from "./lib/replicas.ts";
 import { writeClusterFile } from "./lib/sequencer.ts";
 import { closedLoop, emit, round, summarize } from "./lib/stats.ts";
@@ -79,18 +80,33 @@ async function until(what: string, f: () => Promise<boolean>): Promise<void> {
 const statuses = (c: MapClient, set: ReplicaSet) => Promise.all(set.addresses.map((_, i) => c.status(i).catch(() => undefined)));
 const leaderOf = async (c: MapClient, set: ReplicaSet) => (await statuses(c, set)).find((s) => s?.role === "leader");
 
+/** The processes whose CPU a measurement reports: the clients (this one), the acceptors, the leader and the followers. */
+async function cpuRoles(c: MapClient, set: ReplicaSet): Promise<Map<string, number | "self">> {
+  const leader = (await leaderOf(c, set))?.id;
+  const roles = new Map<string, number | "self">([["clients", "self"], ...[0, 1, 2].map((i) => [`acceptor${i}`, cluster.pid(i)] as const)]);
+  let follower = 0;
+  for (const a of set.addresses) {
+    const pid = set.pid(a);
+    if (pid !== undefined) roles.set(a === leader ? "leader" : `follower${++follower}`, pid);
+  }
+  return roles;
+}
+
 /** Commands and reads at `C` in flight, then `kill -9` of the leader under load. */
 async function throughputAndFailover(): Promise<void> {
   const { set, clients } = await group("bench");
   const put = (i: number) => clients[i % C]!.propose({ op: "put", key: `k${i % 1_024}`, value });
   await closedLoop(Math.min(N, 2_000), C, async (i) => void (await put(i))); // warm up connections and the JIT
+  const roles = await cpuRoles(clients[0]!, set);
   {
+    const meter = await CpuMeter.start(roles);
     const { lat, secs } = await closedLoop(N, C, async (i) => void (await put(i)));
-    emit({ bench: "smr.propose.concurrent", replicas: 3, acceptors: 3, in_flight: C, value_bytes: value.length, ...summarize(lat), ops_per_s: round(N / secs, 0) });
+    emit({ bench: "smr.propose.concurrent", replicas: 3, acceptors: 3, in_flight: C, value_bytes: value.length, ...summarize(lat), ops_per_s: round(N / secs, 0), cpu_us_per_op: await meter.perOp(N) });
   }
   for (const stale of [false, true]) {
+    const meter = await CpuMeter.start(roles);
     const { lat, secs } = await closedLoop(N, C, async (i) => void (await clients[i % C]!.read({ key: `k${i % 1_024}` }, { stale })));
-    emit({ bench: stale ? "smr.read.stale" : "smr.read.linearizable", replicas: 3, in_flight: C, ...summarize(lat), ops_per_s: round(N / secs, 0) });
+    emit({ bench: stale ? "smr.read.stale" : "smr.read.linearizable", replicas: 3, in_flight: C, ...summarize(lat), ops_per_s: round(N / secs, 0), cpu_us_per_op: await meter.perOp(N) });
   }
   // Failover: C clients put without pause; the leader is killed a third of the way in.
   const leader = (await leaderOf(clients[0]!, set))?.id;

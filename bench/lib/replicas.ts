@@ -27,6 +27,8 @@ export interface ReplicaSet {
   /** (Re)start replica `address`; resolves once it serves. */
   start(address: string): Promise<void>;
   kill(address: string, signal: NodeJS.Signals): Promise<void>;
+  /** The process of replica `address`, while it runs. */
+  pid(address: string): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -60,6 +62,7 @@ export async function startReplicaSet(cluster: ProcessCluster, clusterFile: stri
     dataDir,
     start,
     kill,
+    pid: (a) => children.get(a)?.pid,
     stop: async () => void (await Promise.all([...children.keys()].map((a) => kill(a, "SIGTERM")))),
   };
   try {
