@@ -119,7 +119,14 @@ const status = Command.make("status", { name: smrNameArg, to: replicaFlags, time
     const rows = await withSmr("status", c.name, c.to, Option.some(c.timeout), (s, addresses) =>
       Promise.all(addresses.map((a, i) => s.status(i).then((st) => ({ address: a, ...st }), (e: Error) => ({ address: a, error: e.message })))),
     );
-    if (c.json) return printJson({ smr: c.name, replicas: rows });
+    const silent = rows.filter((r) => "error" in r).length;
+    // JSON or a table, a replica that did not answer is a failure (exit 1), after what the others said.
+    const failure = silent > 0 ? new CliFailure(`${silent} of ${rows.length} replicas did not answer`, EXIT.operational) : undefined;
+    if (c.json) {
+      printJson({ smr: c.name, replicas: rows });
+      if (failure) throw failure;
+      return;
+    }
     const cell = (r: (typeof rows)[number], f: (s: Exclude<typeof r, { error: string }>) => string) => ("error" in r ? "" : f(r));
     printLine(
       table(
@@ -127,7 +134,7 @@ const status = Command.make("status", { name: smrNameArg, to: replicaFlags, time
         rows.map((r) => [r.address, cell(r, (s) => s.role), cell(r, (s) => s.leader ?? ""), cell(r, (s) => String(s.applied)), cell(r, (s) => String(s.tail ?? "")), cell(r, (s) => String(s.checkpoint ?? "")), cell(r, (s) => (s.catchingUp ? "yes" : "")), "error" in r ? r.error : ""]),
       ),
     );
-    if (rows.some((r) => "error" in r)) throw new CliFailure(`${rows.filter((r) => "error" in r).length} of ${rows.length} replicas did not answer`, EXIT.operational);
+    if (failure) throw failure;
   }),
 ).pipe(Command.withDescription("Show each replica's role, leader, applied position, tail, latest checkpoint"));
 

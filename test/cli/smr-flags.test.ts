@@ -63,6 +63,11 @@ describe("worm smr propose, read and status: how they reach the replicas", { tim
     assert.equal(json(read.stdout).value, "1");
     assert.equal(status.code, 0, status.stderr);
     assert.deepEqual((json(status.stdout).replicas as { address: string; role: string }[]).map((r) => [r.address, r.role]), [[replica, "leader"]]);
+    // A replica that does not answer fails the status, as JSON as in a table, after the others' rows.
+    const down = await runWorm(["--cluster", clusterFile, "smr", "status", SMR, "--replicas", `${replica},127.0.0.1:9`, "--timeout", "1000", "--json"]);
+    assert.equal(down.code, 1, down.stderr);
+    assert.deepEqual((json(down.stdout).replicas as { address: string; role?: string }[]).map((r) => [r.address, r.role]), [[replica, "leader"], ["127.0.0.1:9", undefined]]);
+    assert.equal(down.stderr, "worm: 1 of 2 replicas did not answer\n");
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /missing or wrong cluster token \(the replicas check the cluster's token: give its cluster file with --cluster, or --token\)\n$/);
   });
