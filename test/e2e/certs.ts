@@ -1,10 +1,24 @@
 /**
  * A throwaway CA and a node certificate for 127.0.0.1 made with openssl (docs/OPERATIONS.md, section
- * 2), for e2e tests of a cluster file with TLS. Throws when openssl is missing: the test skips.
+ * 2), for e2e tests of a cluster file with TLS. `makeNodeCerts` throws when openssl is missing;
+ * `nodeCertsOrSkip` skips the test then.
  */
 import { execFileSync } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { TestContext } from "node:test";
+
+/** Makes `dir` and the certificates in it; false (the test skipped) when openssl is not available. */
+export async function nodeCertsOrSkip(t: TestContext, dir: string): Promise<boolean> {
+  await mkdir(dir, { recursive: true });
+  try {
+    await makeNodeCerts(dir);
+    return true;
+  } catch {
+    t.skip("openssl is not available");
+    return false;
+  }
+}
 
 /** Writes ca.pem, node.pem and node.key into `dir`. */
 export async function makeNodeCerts(dir: string): Promise<void> {

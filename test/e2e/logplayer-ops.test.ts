@@ -10,10 +10,10 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { makeNodeCerts } from "./certs.ts";
+import { nodeCertsOrSkip } from "./certs.ts";
 import { Procs, freeAddresses, oneLineError, runWorm, tempDir } from "./harness.ts";
 
 interface InspectPlayers {
@@ -23,13 +23,7 @@ interface InspectPlayers {
 test("LogPlayer shards with the cluster's TLS and token, and the player group in worm inspect", { timeout: 150_000 }, async (t) => {
   const dir = await tempDir(t, "worm-lp-ops-");
   const tls = join(dir, "tls");
-  await mkdir(tls);
-  try {
-    await makeNodeCerts(tls);
-  } catch {
-    t.skip("openssl is not available");
-    return;
-  }
+  if (!(await nodeCertsOrSkip(t, tls))) return;
   const procs = new Procs(t);
   const file = join(dir, "cluster.json");
   const token = randomBytes(24).toString("hex");

@@ -6,11 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
-import { makeNodeCerts } from "./certs.ts";
+import { nodeCertsOrSkip } from "./certs.ts";
 import { Procs, oneLineError, runWorm, tempDir } from "./harness.ts";
 
 /** Free loopback ports: each bound once to learn it, then released. */
@@ -25,13 +25,7 @@ async function freePorts(n: number): Promise<number[]> {
 test("a cluster as docs/OPERATIONS.md runs it: mutual TLS, a token, a context, an acceptor lost", { timeout: 180_000 }, async (t) => {
   const dir = await tempDir(t, "worm-operations-");
   const etc = join(dir, "etc");
-  await mkdir(join(etc, "tls"), { recursive: true });
-  try {
-    await makeNodeCerts(join(etc, "tls"));
-  } catch {
-    t.skip("openssl is not available");
-    return;
-  }
+  if (!(await nodeCertsOrSkip(t, join(etc, "tls")))) return;
   const procs = new Procs(t);
   const [p1, p2, p3, ps] = await freePorts(4);
   const file = join(etc, "cluster.json");

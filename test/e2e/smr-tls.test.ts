@@ -20,7 +20,7 @@ import { startSmrServer } from "../../apps/smr/node/server.ts";
 import { SmrClient } from "../../apps/smr/node/smr-client.ts";
 import type { SmrStatusReport } from "../../apps/smr/wire/codec.ts";
 import { MemoryCluster } from "../wor/memory-cluster.ts";
-import { makeNodeCerts } from "./certs.ts";
+import { makeNodeCerts, nodeCertsOrSkip } from "./certs.ts";
 import { type Finished, Procs, freeAddresses, oneLineError, runWorm, tempDir } from "./harness.ts";
 
 const pattern = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -28,13 +28,7 @@ const pattern = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 test("worm smr with a cluster file's mutual TLS and token: serve, propose, read, status, catch-up, inspect; mismatched TLS refused", { timeout: 150_000 }, async (t) => {
   const dir = await tempDir(t, "worm-smr-tls-");
   const tls = join(dir, "tls");
-  await mkdir(tls);
-  try {
-    await makeNodeCerts(tls);
-  } catch {
-    t.skip("openssl is not available");
-    return;
-  }
+  if (!(await nodeCertsOrSkip(t, tls))) return;
   const procs = new Procs(t);
   const file = join(dir, "cluster.json");
   const token = randomBytes(24).toString("hex");
