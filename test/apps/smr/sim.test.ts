@@ -28,6 +28,8 @@ test(`${SEEDS} seeds of the SMR with every fault on are clean, and reach the cas
       "sim.net.duplicated",
       // the leader killed, and another replica's leadership after it
       "smr.leader.crash",
+      // the leader cut off from the replicas and acceptors while its clients still reach it
+      "smr.leader.isolated",
       "smr.leader.takeover",
       "smr.replica.crash",
       "smr.restart.fromLocalCheckpoint",
@@ -77,13 +79,11 @@ test("without faults, operations succeed (bar a rare client out of attempts whil
 // (`smr.replica.wipeRefused`); the seed itself no longer reaches that schedule since the log's tail
 // check changed the runs, so it is not pinned here.
 
-test("a checkpoint record whose publish was lost is published again (seed 1663)", () => {
-  // Seed 1663: the records of r0's checkpoints at 17 and 22 never reached the log; r1 (the other
-  // holder) was wiped, and r0 kept only 17 and 22, so the records left (r0's 11, r1's) named
-  // snapshots nobody held: the leader and r1 waited in catch-up forever (test/apps/smr/publish.test.ts).
-  const s = runSmrSimulation({ seeds: { from: 1663, to: 1663 } });
-  assert.deepEqual(s.failures.map((f) => f.violations[0]), []);
-});
+// Seed 1663 once lost the records of r0's checkpoints at 17 and 22 (never reached the log) while r1,
+// the other holder, was wiped: the records left named snapshots nobody held, and the leader and r1
+// waited in catch-up forever. test/apps/smr/publish.test.ts holds that case (a record is published
+// again until applied); the seed no longer reaches the schedule since the runs changed (a result
+// moves a replica's clock; the leader-isolation fault), so it is not pinned here.
 
 test("the same seed gives the same SMR run, bit for bit", () => {
   const a = runSeed(smrWorld, 31, { keepLog: true });
@@ -97,10 +97,10 @@ test("the same seed gives the same SMR run, bit for bit", () => {
 const PLANTED: readonly { readonly bug: PlantedBug; readonly from?: number; readonly seeds: number; readonly checker: string; readonly violation: RegExp }[] = [
   // The session table is what answers a retry: without it the observer sees a key executed at two slots.
   { bug: "applyRetryTwice", seeds: 400, checker: "SmrObserver.executed", violation: /command \S+ applied twice/ },
-  // A deposed leader answers a read from its stale state: the history is not linearizable. Rare (about
-  // one seed in 3,000: of 1..6,000, 246 and 5,221 before a result moved a replica's clock, 3,713 and
-  // 4,580 since), so the sweep is a window that holds one.
-  { bug: "readWithoutReadIndex", from: 3_501, seeds: 4_000, checker: "checkMapHistory (the map spec)", violation: /history is not linearizable/ },
+  // A deposed leader answers a read from its stale state: the history is not linearizable. The world
+  // cuts the leader off from the replicas and acceptors while clients still reach it (about one seed
+  // in 50 catches it: 1, 89, 118, 211, 287, 298 of 1..300; one in 3,000 before that fault).
+  { bug: "readWithoutReadIndex", seeds: 300, checker: "checkMapHistory (the map spec)", violation: /history is not linearizable/ },
   // A checkpoint one position off (every replica labels it so alike): a replica that installs one
   // skips a slot, and its state's digest differs from the replay's at the same position.
   { bug: "checkpointWrongPosition", seeds: 300, checker: "SmrObserver.digest", violation: /has digest \w+ at position \d+, .* had \w+/ },

@@ -7,10 +7,14 @@ export interface SmrFaults extends Faults {
   readonly replicaCrash: number;
   /** Chance that a crashed replica also lost its data (it rejoins from a peer's checkpoint). */
   readonly replicaWipe: number;
+  /** Chance per fault tick that the leader is cut off from the other replicas and every acceptor,
+   *  but not from the clients, for longer than an election: a deposed leader that still hears
+   *  reads (what read-index is for). */
+  readonly leaderIsolation: number;
 }
 
-const SMR_ALL_FAULTS: SmrFaults = { ...ALL_FAULTS, replicaCrash: 0.006, replicaWipe: 0.3 };
-export const SMR_NO_FAULTS: SmrFaults = { ...NO_FAULTS, replicaCrash: 0, replicaWipe: 0 };
+const SMR_ALL_FAULTS: SmrFaults = { ...ALL_FAULTS, replicaCrash: 0.006, replicaWipe: 0.3, leaderIsolation: 0.01 };
+export const SMR_NO_FAULTS: SmrFaults = { ...NO_FAULTS, replicaCrash: 0, replicaWipe: 0, leaderIsolation: 0 };
 
 export interface SmrWorldOptions extends KernelOptions {
   readonly faults: SmrFaults;

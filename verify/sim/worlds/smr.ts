@@ -8,7 +8,8 @@
  * Faults besides the kernel's: replica crashes (the leader half the time), each restarting a while
  * later from its local checkpoint, or with its data wiped and rejoining from a peer's checkpoint;
  * partitions between replicas, between a client and a replica, between a replica and an acceptor;
- * sometimes an impatient replica that takes over from live leaders (worlds/smr-replica.ts).
+ * the leader cut off from the other replicas and the acceptors while its clients still reach it
+ * (a deposed leader asked to read: read-index must keep it from answering); sometimes an impatient replica that takes over from live leaders (worlds/smr-replica.ts).
  * With a checkpoint every few commands and no trailing slots, a replica down for a while finds the
  * log trimmed under it and catches up from a peer's checkpoint.
  *
@@ -121,9 +122,29 @@ class SmrWorld implements World, SmrHost {
   }
 
   faults(): void {
+    this.crashFault();
+    this.isolationFault();
+  }
+
+  private leaderAmong(up: readonly string[]): string | undefined {
+    return up.find((n) => this.service(this.live.get(n)!).core.status().role === "leader");
+  }
+
+  /** Cut the leader off from the other replicas and every acceptor, its clients still reaching it. */
+  private isolationFault(): void {
+    if (!this.k.prng.chance(this.options.faults.leaderIsolation)) return;
+    const leader = this.leaderAmong(this.names.filter((n) => this.live.has(n)));
+    if (!leader) return;
+    probe("smr.leader.isolated");
+    const ms = 300 + this.k.prng.int(900);
+    for (const n of this.names) if (n !== leader) this.k.cut(leader, n, ms);
+    for (let a = 0; a < this.options.acceptors; a++) this.k.cut(leader, acceptorName(a), ms);
+  }
+
+  private crashFault(): void {
     if (!this.k.prng.chance(this.options.faults.replicaCrash)) return;
     const up = this.names.filter((n) => this.live.has(n));
-    const leader = up.find((n) => this.service(this.live.get(n)!).core.status().role === "leader");
+    const leader = this.leaderAmong(up);
     const victim = leader && this.k.prng.chance(0.5) ? leader : up.length > 0 ? this.k.prng.pick(up) : undefined;
     if (!victim) return;
     probe(victim === leader ? "smr.leader.crash" : "smr.replica.crash");
