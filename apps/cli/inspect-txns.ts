@@ -64,5 +64,5 @@ export function printTxns(rows: readonly TxnRow[]): void {
       }),
     ),
   );
-  printLine(`(the transactions of the last ${INSPECT_TXN_BLOCKS_MAX} claimed blocks; WAITING: transactions in doubt and the participants holding a YES in them; 'worm txn resolve ID' decides one)`);
+  printLine(`(the transactions of the last ${INSPECT_TXN_BLOCKS_MAX} claimed blocks; WAITING: transactions in doubt and the participants holding a YES in them; 'worm txn resolve SPACE ID' decides one)`);
 }

@@ -1,7 +1,7 @@
 /**
  * `worm txn create|status|resolve|list`: WormTX transactions (docs/ARCHITECTURE.md §4.3) from the
- * command line. A transaction space is a space of kind txn (`--space`, or `create` and `list`'s
- * SPACE, as `worm space create NAME` and `worm log create NAME` take theirs; default `txn`); a
+ * command line. A transaction space is a space of kind txn (a verb's SPACE, as `worm space create
+ * NAME` and `worm log create NAME` take theirs, or `--space`; default `txn`); a
  * transaction is one of its segments, named by its number. These verbs run the stateless
  * coordinator library (apps/txn/node/coordinator.ts) with no participants: they read the votes,
  * and `resolve` decides a transaction past its deadline by writing NO into its missing votes.
@@ -14,7 +14,6 @@ import { TXN_SEGMENT_SIZE } from "../txn/core/record.ts";
 import { TxnCoordinator } from "../txn/node/coordinator.ts";
 import { checkIndex, checkSpaceName, connectionFlags, openTyped, resolveTarget, withClient } from "./cluster.ts";
 import { task, usage } from "./errors.ts";
-import { withDefaultShown } from "./flags.ts";
 import { printJson, printLine, table } from "./output.ts";
 import { reportCreate } from "./space.ts";
 import { txnParticipantCommand } from "./txn-participant.ts";
@@ -25,7 +24,6 @@ const TXN_CLI_LIMITS = Object.freeze({
 });
 
 const DEFAULT_SPACE = "txn";
-const spaceFlag = Flag.String("space").pipe(withDefaultShown("the transaction space (a space of kind txn)", DEFAULT_SPACE));
 const spaceOption = Flag.optional(Flag.String("space").pipe(Flag.withDescription(`the transaction space, as --space instead of SPACE (default: ${DEFAULT_SPACE})`)));
 const spaceArg = Argument.optional(Argument.String("space").pipe(Argument.withDescription(`the transaction space (a space of kind txn; default: ${DEFAULT_SPACE})`)));
 
@@ -35,7 +33,17 @@ function spaceOf(arg: Option.Option<string>, flag: Option.Option<string>): strin
   return Option.getOrElse(Option.orElse(arg, () => flag), () => DEFAULT_SPACE);
 }
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print JSON"));
-const idArg = Argument.Int("id").pipe(Argument.withDescription("the transaction's number (its segment)"));
+const txnArgs = Argument.String("txn").pipe(
+  Argument.variadic({ min: 1, max: 2 }),
+  Argument.withDescription("ID (the transaction's number: its segment), or SPACE ID (its transaction space first)"),
+);
+
+/** The transaction named by [SPACE] ID (or --space). */
+function txnOf(args: readonly string[], flag: Option.Option<string>): { readonly space: string; readonly txn: number } {
+  const id = args.at(-1)!;
+  if (!/^\d+$/.test(id)) throw usage(`the transaction id is a number, not ${JSON.stringify(id)}${args.length === 1 ? " (a space goes first: SPACE ID)" : ""}`);
+  return { space: spaceOf(args.length === 2 ? Option.some(args[0]!) : Option.none(), flag), txn: checkIndex(Number(id), "the transaction id") };
+}
 
 /** Run `f` with a coordinator of `space` (checked to be a transaction space first). */
 async function withTxns<T>(conn: Parameters<typeof resolveTarget>[0], space: string, f: (c: TxnCoordinator) => Promise<T>): Promise<T> {
@@ -79,10 +87,10 @@ const create = Command.make("create", { name: spaceArg, space: spaceOption, json
   }),
 ).pipe(Command.withDescription(`Create a transaction space (segment size ${TXN_SEGMENT_SIZE}: one vote per participant); creating an existing one is a no-op`));
 
-const status = Command.make("status", { id: idArg, space: spaceFlag, json, conn: connectionFlags }, (c) =>
+const status = Command.make("status", { txn: txnArgs, space: spaceOption, json, conn: connectionFlags }, (c) =>
   task(async () => {
-    const txn = checkIndex(c.id, "the transaction id");
-    const s = await withTxns(c.conn, c.space, (t) => t.status(txn));
+    const { space, txn } = txnOf(c.txn, c.space);
+    const s = await withTxns(c.conn, space, (t) => t.status(txn));
     if (c.json) printJson(statusJson(s));
     else printLine(table(STATUS_HEADER, [statusRow(s)]));
   }),
@@ -91,16 +99,16 @@ const status = Command.make("status", { id: idArg, space: spaceFlag, json, conn:
 const resolveVerb = Command.make(
   "resolve",
   {
-    id: idArg,
+    txn: txnArgs,
     force: Flag.Boolean("force").pipe(Flag.withDefault(false), Flag.withDescription("decide now, before the deadline (its coordinator may still be voting: it will then abort)")),
-    space: spaceFlag,
+    space: spaceOption,
     json,
     conn: connectionFlags,
   },
   (c) =>
     task(async () => {
-      const txn = checkIndex(c.id, "the transaction id");
-      const r = await withTxns(c.conn, c.space, async (t) => ({ resolution: await t.resolve(txn, c.force), status: await t.status(txn) }));
+      const { space, txn } = txnOf(c.txn, c.space);
+      const r = await withTxns(c.conn, space, async (t) => ({ resolution: await t.resolve(txn, c.force), status: await t.status(txn) }));
       const { outcome, recovered } = r.resolution;
       if (c.json) printJson({ ...statusJson(r.status), recovered });
       else if (outcome === undefined) printLine(`transaction ${txn} is in doubt until its deadline ${new Date(r.status.record.deadline).toISOString()} (--force decides it now)`);

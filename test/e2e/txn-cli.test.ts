@@ -47,6 +47,12 @@ test("worm txn: status, list --in-doubt and resolve over a cluster of real accep
   const twice = await worm("txn", "create", "shop", "--space", "other");
   assert.equal(twice.code, 2);
   assert.equal(twice.stderr.trim(), "worm: give the transaction space once: SPACE shop or --space other");
+  const inShop = await worm("txn", "status", "shop", "3");
+  assert.equal(inShop.code, 2);
+  assert.equal(inShop.stderr.trim(), "worm: no transaction 3 in shop");
+  const spaceLast = await worm("txn", "resolve", "shop");
+  assert.equal(spaceLast.code, 2);
+  assert.equal(spaceLast.stderr.trim(), 'worm: the transaction id is a number, not "shop" (a space goes first: SPACE ID)');
 
   const c = client(t, addresses);
   const stores = await Promise.all(
