@@ -2,7 +2,7 @@
 import * as Option from "effect/Option";
 import { Argument, Command, Flag } from "effect/cli";
 import { READ_LIMITS } from "../logplayer/wire/codec.ts";
-import { ShardLinks } from "../logplayer/node/shard-link.ts";
+import { ShardCallError, ShardLinks } from "../logplayer/node/shard-link.ts";
 import { type ShardServer, startShardServer } from "../logplayer/node/shard-server.ts";
 import { ShardStore, ShardStoreDamaged } from "../logplayer/node/shard-store.ts";
 import { type SecurityInput, checkIndex, parsePeers, resolveSecurity, securityFlags } from "./cluster.ts";
@@ -105,7 +105,9 @@ const read = Command.make(
         let applied = -1;
         for (;;) {
           const want = Math.min(READ_LIMITS.rowsMax, c.limit - rows.length);
-          const page = await links.read(0, from, want, SHARD_CLI_LIMITS.callTimeoutMs).catch((e: Error) => Promise.reject(operational(e.message)));
+          const page = await links
+            .read(0, from, want, SHARD_CLI_LIMITS.callTimeoutMs)
+            .catch((e: Error) => Promise.reject(e instanceof ShardCallError && e.misconfigured ? usage(e.message) : operational(e.message)));
           applied = page.applied;
           rows.push(...page.rows);
           if (page.rows.length === 0 || rows.length >= c.limit) break;

@@ -59,8 +59,11 @@ test("LogPlayer shards with the cluster's TLS and token, and the player group in
   assert.equal(wrongRead.code, 1);
   assert.match(oneLineError(wrongRead), refused(shards[0]!.address));
   const plainRead = await runWorm(["shard", "read", shards[0]!.address]);
-  assert.equal(plainRead.code, 1, "a plaintext client is not served by a TLS shard");
-  oneLineError(plainRead);
+  assert.equal(plainRead.code, 2, "a plaintext client is not served by a TLS shard");
+  assert.equal(
+    oneLineError(plainRead),
+    `worm: shard ${shards[0]!.address} did not take this client's plaintext connection: it serves TLS, probably (give the cluster file it serves with, or --tls-ca)`,
+  );
   // A shard that holds another token than the player (--token overrides the cluster file's): the player stops.
   const other = procs.start(["shard", "serve", "--dir", join(dir, "other"), ...cluster, "--token", "another-token"]);
   const otherAddress = `127.0.0.1:${(await other.waitForJson((l) => l.event === "listening", 60_000)).port as number}`;

@@ -7,7 +7,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
-import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "../../../wor/node/credentials.ts";
+import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, tlsMismatch } from "../../../wor/node/credentials.ts";
 import { shortReason } from "../../../wor/node/grpc-reason.ts";
 import type { PlayerFrame, ShardReply } from "../core/items.ts";
 import { type ShardRowsView, type ShardStatusView, decodeReply, decodeRows, decodeStatus, encodeFrame, encodeReadRequest, encodeStatusRequest } from "../wire/codec.ts";
@@ -26,8 +26,15 @@ export interface DeliveryHandlers {
 }
 
 /** A unary call's failure, naming the shard. */
-class ShardCallError extends Error {
+/** A shard call that failed; `misconfigured`: this client's TLS does not match the shard's (retrying cannot help). */
+export class ShardCallError extends Error {
   override readonly name = "ShardCallError";
+  constructor(
+    message: string,
+    readonly misconfigured = false,
+  ) {
+    super(message);
+  }
 }
 
 /** A shard's refusal of the caller's token, by address. */
@@ -59,7 +66,12 @@ export class ShardLinks {
       if (r.ok) h.reply(r.value);
       else down(`shard ${this.addresses[shard]} sent a malformed reply: ${r.error.message}`);
     });
-    call.on("error", (e: grpc.ServiceError) => (e.code === grpc.status.UNAUTHENTICATED ? down(tokenRefused(this.addresses[shard]!), true) : down(e.details || e.message)));
+    call.on("error", (e: grpc.ServiceError) => {
+      if (e.code === grpc.status.UNAUTHENTICATED) return down(tokenRefused(this.addresses[shard]!), true);
+      // A TLS mismatch is as final as a refused token: the player stops and says which side is wrong.
+      const mismatch = tlsMismatch(`shard ${this.addresses[shard]}`, e.details || e.message, this.security);
+      down(mismatch ?? (e.details || e.message), mismatch !== undefined);
+    });
     call.on("end", () => down("the shard ended the stream"));
     return {
       send: (frame) => {
@@ -95,6 +107,8 @@ export class ShardLinks {
     return new Promise((resolve, reject) => {
       call(this.clients[shard]!, callMetadata(this.security), { deadline: Date.now() + timeoutMs }, (err, bytes) => {
         if (err?.code === grpc.status.UNAUTHENTICATED) return reject(new ShardCallError(tokenRefused(at)));
+        const mismatch = err ? tlsMismatch(`shard ${at}`, err.details || err.message, this.security) : undefined;
+        if (mismatch) return reject(new ShardCallError(mismatch, true));
         if (err || !bytes) return reject(new ShardCallError(`shard ${at}: ${shortReason(err?.details || err?.message || "empty reply")}`));
         const d = decode(bytes);
         if (d.ok) resolve(d.value);
