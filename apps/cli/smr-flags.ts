@@ -2,7 +2,7 @@
 import * as Option from "effect/Option";
 import { Argument, Flag } from "effect/cli";
 import type { ClientSecurity } from "../../wor/node/credentials.ts";
-import { parsePeers, resolveSecurity, securityFlags } from "./cluster.ts";
+import { type SecurityInput, parsePeers, resolveSecurity, securityFlags } from "./cluster.ts";
 import { usage } from "./errors.ts";
 
 export const smrNameArg = Argument.String("name").pipe(Argument.withDescription("the replicated state machine (a space created with 'worm smr create')"));
@@ -19,22 +19,14 @@ export const replicaList = (text: string): string[] => parsePeers(text, "--repli
  */
 export const replicaFlags = {
   replicas: Flag.optional(replicasFlag),
+  ...securityFlags,
   cluster: Flag.optional(Flag.String("cluster").pipe(Flag.withDescription("cluster file whose TLS and token the replicas serve with (default: $WORM_CLUSTER, else the context in use)"))),
-  token: securityFlags.token,
-  tlsCa: securityFlags.tlsCa,
-  tlsCert: securityFlags.tlsCert,
-  tlsKey: securityFlags.tlsKey,
   peers: Flag.optional(Flag.String("peers").pipe(Flag.withHidden)),
   endpoints: Flag.optional(Flag.String("endpoints").pipe(Flag.withHidden)),
 };
 
-export interface ReplicaFlagsInput {
+export interface ReplicaFlagsInput extends SecurityInput {
   readonly replicas: Option.Option<string>;
-  readonly cluster: Option.Option<string>;
-  readonly token: Option.Option<string>;
-  readonly tlsCa: Option.Option<string>;
-  readonly tlsCert: Option.Option<string>;
-  readonly tlsKey: Option.Option<string>;
   readonly peers: Option.Option<string>;
   readonly endpoints: Option.Option<string>;
 }

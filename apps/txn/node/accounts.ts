@@ -51,7 +51,9 @@ const RESTART_ATTEMPTS_MAX = 5;
 
 export class AccountStore implements Participant {
   readonly name: string;
-  private readonly timers = new Map<number, NodeJS.Timeout>();
+  /** Each transaction we are in doubt about: when it entered doubt (so the first entry is the
+   *  oldest), and its timer (read its votes `catchUpMs` later; resolve it `graceMs` past its deadline). */
+  private readonly doubts = new Map<number, { readonly since: number; timer?: NodeJS.Timeout }>();
   private writes: Promise<void> = Promise.resolve();
   /** Decisions waiting for the next synced batch. */
   private queued: Decided[] = [];
@@ -61,8 +63,6 @@ export class AccountStore implements Participant {
   /** The transaction the watch started at (it sees this one's votes and every later one's). */
   private watchFrom = 0;
   private watchTimer: NodeJS.Timeout | undefined;
-  /** When each transaction we are in doubt about entered doubt (Date.now()). */
-  private readonly doubtSince = new Map<number, number>();
   private closed = false;
 
   private constructor(
@@ -173,8 +173,8 @@ export class AccountStore implements Participant {
     if (this.closed) return;
     this.closed = true;
     this.unwatch();
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    for (const d of this.doubts.values()) clearTimeout(d.timer);
+    this.doubts.clear();
     await this.writes;
     await this.db.close();
   }
@@ -217,17 +217,17 @@ export class AccountStore implements Participant {
    * `graceMs` past its deadline), and the watch of the votes.
    */
   private arm(): void {
-    const doubts = this.core.inDoubt;
-    for (const txn of doubts.keys()) {
-      if (!this.timers.has(txn)) this.later(txn, this.o.catchUpMs ?? 100);
-      if (!this.doubtSince.has(txn)) this.doubtSince.set(txn, Date.now());
+    const inDoubt = this.core.inDoubt;
+    for (const txn of inDoubt.keys()) {
+      if (this.doubts.has(txn)) continue;
+      this.doubts.set(txn, { since: Date.now() });
+      this.later(txn, this.o.catchUpMs ?? 100);
     }
-    for (const txn of this.doubtSince.keys()) if (!doubts.has(txn)) this.doubtSince.delete(txn);
     // Decided (the coordinator's word, a push): its read of the votes is not needed any more.
-    for (const [txn, timer] of this.timers) {
-      if (doubts.has(txn)) continue;
-      clearTimeout(timer);
-      this.timers.delete(txn);
+    for (const [txn, d] of this.doubts) {
+      if (inDoubt.has(txn)) continue;
+      clearTimeout(d.timer);
+      this.doubts.delete(txn);
     }
     this.watchIfSilent();
   }
@@ -242,13 +242,14 @@ export class AccountStore implements Participant {
    */
   private watchIfSilent(): void {
     if (!(this.o.watch ?? true) || this.closed) return;
-    if (this.doubtSince.size === 0) {
+    const first = this.doubts.values().next();
+    if (first.done) {
       this.unwatch();
       return;
     }
-    const oldestTxn = Math.min(...this.doubtSince.keys());
+    const oldestTxn = Math.min(...this.doubts.keys());
     if (this.feed && oldestTxn >= this.watchFrom) return;
-    const waitMs = Math.min(...this.doubtSince.values()) + (this.o.watchAfterMs ?? 50) - Date.now();
+    const waitMs = first.value.since + (this.o.watchAfterMs ?? 50) - Date.now();
     if (waitMs > 0) {
       this.watchTimer ??= setTimeout(() => {
         this.watchTimer = undefined;
@@ -288,7 +289,8 @@ export class AccountStore implements Participant {
   }
 
   private later(txn: number, ms: number): void {
-    if (!this.closed) this.timers.set(txn, setTimeout(() => void this.settle(txn), ms));
+    const d = this.doubts.get(txn);
+    if (d && !this.closed) d.timer = setTimeout(() => void this.settle(txn), ms);
   }
 
   private async settle(txn: number): Promise<void> {
@@ -300,7 +302,7 @@ export class AccountStore implements Participant {
     }
     const doubt = this.core.inDoubt.get(txn);
     if (!doubt) {
-      this.timers.delete(txn);
+      this.doubts.delete(txn);
       return;
     }
     this.later(txn, Math.max(10 * (this.o.retryMs ?? 20), doubt.deadline + (this.o.graceMs ?? 200) - Date.now()));

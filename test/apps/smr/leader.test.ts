@@ -32,6 +32,23 @@ function replica(smr: string, now: number): ReplicaCore {
   return new ReplicaCore(config, mapMachine, now);
 }
 
+/** Tick `core` a second at a time (`clock.now` moves), answering its register steps through
+ *  `client`, until it asks for none; `sent` sees every message it sends meanwhile. */
+async function driveUntilIdle(core: ReplicaCore, client: WorClient, clock: { now: number }, sent: (msg: PeerMessage) => void = () => {}): Promise<void> {
+  for (let rounds = 0; rounds < 500; rounds++) {
+    clock.now += 1_000;
+    core.tick(clock.now);
+    const out = core.takeOutputs();
+    for (const { msg } of out.sends) sent(msg);
+    if (out.steps.length === 0) return;
+    for (const s of out.steps) {
+      assert.ok(isRegisterStep(s.step));
+      core.onResult(s.id, await registerStep(client, s.step), clock.now);
+    }
+  }
+  assert.fail("the replica kept asking for steps");
+}
+
 const put = (seq: number): Proposal => ({ client: "x", seq, ackedBelow: seq, command: mapMachine.command.encode({ op: "put", key: "k", value: bytes(String(seq)) }) });
 
 describe("an SMR leader outclaimed by a rival", { timeout: 60_000 }, () => {
@@ -46,30 +63,16 @@ describe("an SMR leader outclaimed by a rival", { timeout: 60_000 }, () => {
   after(() => cluster.close());
 
   it("steps down, and sends no heartbeat without a tail", async () => {
-    let now = 0;
-    const core = replica(SMR, now);
+    const clock = { now: 0 };
+    const core = replica(SMR, clock.now);
     const beats: Extract<PeerMessage, { kind: "heartbeat" }>[] = [];
-    /** Outputs until none asks for a step, each after the heartbeat interval. */
-    const drive = async () => {
-      for (let rounds = 0; rounds < 500; rounds++) {
-        now += 1_000;
-        core.tick(now);
-        const out = core.takeOutputs();
-        for (const { msg } of out.sends) if (msg.kind === "heartbeat") beats.push(msg);
-        if (out.steps.length === 0) return;
-        for (const s of out.steps) {
-          assert.ok(isRegisterStep(s.step));
-          core.onResult(s.id, await registerStep(client, s.step), now);
-        }
-      }
-      assert.fail("the replica kept asking for steps");
-    };
+    const drive = () => driveUntilIdle(core, client, clock, (msg) => msg.kind === "heartbeat" && beats.push(msg));
     await drive();
     assert.equal(core.status().role, "leader");
     // A rival claims every segment past the leader's first two.
     for (let s = 2; s < 8; s++) await client.alloc(SMR, s, bytes(JSON.stringify({ sequencer: "rival", address: "z" })));
     for (let seq = 0; seq < 12 && core.status().role === "leader"; seq++) {
-      core.propose(seq, put(seq), now);
+      core.propose(seq, put(seq), clock.now);
       await drive();
     }
     assert.equal(core.status().role, "follower", "the leader stepped down once its claim was lost");
@@ -111,21 +114,9 @@ describe("an SMR leader outclaimed by a rival", { timeout: 60_000 }, () => {
 
   it("applying slots above the tokens it issued (a rival's recovery filled its segment), steps down", async () => {
     const smr = `${SMR}-overtaken`;
-    let now = 1_000;
+    const clock = { now: 1_000 };
     const core = replica(smr, 0);
-    const drive = async () => {
-      for (let rounds = 0; rounds < 500; rounds++) {
-        now += 1_000;
-        core.tick(now);
-        const out = core.takeOutputs();
-        if (out.steps.length === 0) return;
-        for (const s of out.steps) {
-          assert.ok(isRegisterStep(s.step));
-          core.onResult(s.id, await registerStep(client, s.step), now);
-        }
-      }
-      assert.fail("the replica kept asking for steps");
-    };
+    const drive = () => driveUntilIdle(core, client, clock);
     await drive();
     const { role, applied, tail } = core.status();
     assert.equal(role, "leader");
