@@ -60,12 +60,14 @@ export const securityFlags = {
 export type SecurityInput = Pick<ConnectionInput, keyof typeof securityFlags>;
 
 /** The client security (and the cluster file, when there is one) of `securityFlags`: the cluster's
- *  TLS and token, overridden by the flags; none without a cluster file or flags. */
+ *  TLS and token, overridden by the flags, and its id (sent on every call: a server of another
+ *  cluster refuses it); none without a cluster file or flags. */
 export async function resolveSecurity(input: SecurityInput): Promise<{ readonly security: ClientSecurity; readonly source?: ClusterSource }> {
   const cluster = Option.getOrUndefined(input.cluster);
   const source: ClusterSource | undefined = cluster !== undefined ? { kind: "flag", file: cluster } : await defaultCluster();
   const config = source && (await loadCluster(source.file, source.kind === "flag" ? undefined : describeSource(source)));
-  return { security: await clientSecurity(input, config), ...(source ? { source } : {}) };
+  const security = await clientSecurity(input, config);
+  return { security: config ? { ...security, clusterId: config.clusterId } : security, ...(source ? { source } : {}) };
 }
 
 export interface ConnectionInput {
@@ -339,7 +341,7 @@ function foreignAcceptors(target: Target, lastError: ReadonlyMap<number, string>
     const m = clusterMismatch(why);
     if (!m) continue;
     client = m.client;
-    byCluster.set(m.acceptor, [...(byCluster.get(m.acceptor) ?? []), target.addresses[a]!]);
+    byCluster.set(m.server, [...(byCluster.get(m.server) ?? []), target.addresses[a]!]);
   }
   if (byCluster.size === 0) return undefined;
   const parts = [...byCluster].map(([cluster, addrs]) => `${addrs.length === 1 ? "acceptor" : "acceptors"} ${addrs.join(", ")} ${addrs.length === 1 ? "belongs" : "belong"} to cluster ${cluster}`);

@@ -220,7 +220,7 @@ async function startDevSequencer(target: Target, host: string, port: number): Pr
   const node = new SequencerNode({ client, owner: `dev-sequencer-${randomUUID()}` });
   let server: SequencerServer;
   try {
-    server = await startSequencerServer({ sequencer: node, host, port });
+    server = await startSequencerServer({ sequencer: node, host, port, ...(target.clusterId ? { clusterId: target.clusterId } : {}) });
   } catch (e) {
     node.close();
     client.close();

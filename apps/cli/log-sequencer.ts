@@ -8,8 +8,8 @@
  * A sequencer that finds another one serving the log stands by and redirects its clients there; it
  * takes over (fencing the old one's tokens by capturing with a higher ballot, and finding the tail
  * from the allocation registers) when a client reports that the active one stopped answering. With a
- * cluster file, the sequencer serves with the cluster's TLS certificate and requires its token, like
- * an acceptor.
+ * cluster file, the sequencer serves with the cluster's TLS certificate, requires its token and
+ * refuses appenders that name another cluster id, like an acceptor.
  */
 import { randomUUID } from "node:crypto";
 import * as Option from "effect/Option";
@@ -45,7 +45,14 @@ async function start(c: { listen: string; advertise: Option.Option<string>; owne
   const { client } = openClient(target);
   const sequencer = new SequencerNode({ client, owner });
   try {
-    const server = await startSequencerServer({ sequencer, host: where.host, port: where.port, ...(tls ? { tls } : {}), ...(target.security.token ? { token: target.security.token } : {}) });
+    const server = await startSequencerServer({
+      sequencer,
+      host: where.host,
+      port: where.port,
+      ...(tls ? { tls } : {}),
+      ...(target.security.token ? { token: target.security.token } : {}),
+      ...(target.clusterId ? { clusterId: target.clusterId } : {}),
+    });
     const address = Option.isSome(advertise) ? advertise.value[0]! : `${where.host.includes(":") ? `[${where.host}]` : where.host}:${server.port}`;
     sequencer.advertise(address);
     return { host: where.host, owner, address, server, sequencer, client };

@@ -33,7 +33,7 @@ const serveSecurityFlags = { cluster: securityFlags.cluster, token: securityFlag
 
 async function start(c: { dir: string; listen: string; sec: Pick<SecurityInput, keyof typeof serveSecurityFlags> }): Promise<Serving> {
   const where = parseListen(c.listen);
-  // The cluster's certificate and token, as its acceptors serve with them (none without a cluster file).
+  // The cluster's certificate, token and id, as its acceptors serve with them (none without a cluster file).
   const { security, source } = await resolveSecurity({ ...c.sec, tlsCa: Option.none(), tlsCert: Option.none(), tlsKey: Option.none() });
   const tls = await clusterTls({ source });
   let store: ShardStore;
@@ -54,6 +54,7 @@ async function start(c: { dir: string; listen: string; sec: Pick<SecurityInput, 
       port: where.port,
       ...(tls ? { tls } : {}),
       ...(security.token ? { token: security.token } : {}),
+      ...(security.clusterId ? { clusterId: security.clusterId } : {}),
       onFailure: (e) => fail(operational(`shard store ${c.dir}: a write failed: ${e.message}`)),
     });
     return { store, server, failed };

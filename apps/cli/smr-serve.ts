@@ -43,7 +43,8 @@ async function start(c: ServeInput) {
   const target = await resolveTarget(c.conn);
   // The cluster's certificate and token, as its acceptors serve with them (plaintext without a
   // cluster file that has one). The peer links and the snapshot fetch reach the other replicas,
-  // served alike, with the cluster's TLS exactly when this one serves TLS, and its token.
+  // served alike, with the cluster's TLS exactly when this one serves TLS, its token and its id
+  // (a replica refuses clients and peers that name another cluster).
   const tls = await clusterTls(target);
   const { tls: _acceptorsTls, ...plain } = target.security;
   const { client } = openClient(target);
@@ -66,7 +67,7 @@ async function start(c: ServeInput) {
       },
       security: tls ? target.security : plain,
     });
-    const server = await startSmrServer({ node, smr, host: where.host, port: where.port, ...(tls ? { tls } : {}), ...(token ? { token } : {}) });
+    const server = await startSmrServer({ node, smr, host: where.host, port: where.port, ...(tls ? { tls } : {}), ...(token ? { token } : {}), ...(target.clusterId ? { clusterId: target.clusterId } : {}) });
     return { smr, id, node, server, client };
   } catch (e) {
     await node?.close();

@@ -69,7 +69,7 @@ describe("the cluster id", { timeout: 30_000 }, () => {
     assert.ok("error" in r, "the session was served");
     assert.equal(r.error.code, grpc.status.FAILED_PRECONDITION);
     assert.equal(r.error.details, "this acceptor belongs to cluster dev-1234, not dev-9999");
-    assert.deepEqual(clusterMismatch(r.error.details), { acceptor: "dev-1234", client: "dev-9999" });
+    assert.deepEqual(clusterMismatch(r.error.details), { server: "dev-1234", client: "dev-9999" });
   });
 
   test("a session naming this cluster, or none, is served", async () => {

@@ -44,7 +44,7 @@ export class AdminClient {
           if (err) {
             const foreign = clusterMismatch(err.details ?? "");
             if (foreign) {
-              reject(new WorError({ code: "invalid", message: `acceptor ${this.address} belongs to cluster ${foreign.acceptor}, not ${foreign.client}` }));
+              reject(new WorError({ code: "invalid", message: `acceptor ${this.address} belongs to cluster ${foreign.server}, not ${foreign.client}` }));
               return;
             }
             const code = err.code === 16 ? "unauthenticated" : err.code === 4 ? "timeout" : "unavailable";

@@ -13,14 +13,15 @@ export interface ClientSecurity {
 /** The metadata key carrying the client's cluster id. */
 export const CLUSTER_ID_METADATA = "wormspace-cluster-id";
 
-/** An acceptor's refusal of a client of another cluster (the status details the client gets). */
-export const clusterRefusal = (acceptor: string, client: string): string => `this acceptor belongs to cluster ${acceptor}, not ${client}`;
+/** A server's refusal of a client of another cluster (the status details the client gets); `server`
+ *  is what it is ("acceptor", "replica", "shard", "sequencer"). */
+export const clusterRefusal = (cluster: string, client: string, server = "acceptor"): string => `this ${server} belongs to cluster ${cluster}, not ${client}`;
 const CLUSTER_MISMATCH = /belongs to cluster (\S+), not (\S+)$/;
 
-/** The acceptor's and the client's cluster ids, when `reason` is `clusterRefusal`'s text. */
-export function clusterMismatch(reason: string): { readonly acceptor: string; readonly client: string } | undefined {
+/** The server's and the client's cluster ids, when `reason` is `clusterRefusal`'s text. */
+export function clusterMismatch(reason: string): { readonly server: string; readonly client: string } | undefined {
   const m = CLUSTER_MISMATCH.exec(reason);
-  return m ? { acceptor: m[1]!, client: m[2]! } : undefined;
+  return m ? { server: m[1]!, client: m[2]! } : undefined;
 }
 
 export function channelCredentials(security: ClientSecurity = {}): grpc.ChannelCredentials {
@@ -53,13 +54,30 @@ export function channelOptions(security: ClientSecurity = {}): Partial<grpc.Chan
   return o;
 }
 
+/** A refusal by a server of another cluster (`clusterRefusal`), in a user's words naming `server`
+ *  ("sequencer 10.0.0.1:7001"); undefined for any other failure. */
+export function foreignCluster(server: string, reason: string): string | undefined {
+  const m = clusterMismatch(reason);
+  return m && `${server} belongs to cluster ${m.server}, not ${m.client}: check its address and --cluster`;
+}
+
+/**
+ * A failure that retrying cannot mend, because this client and `server` ("replica 10.0.0.1:7001")
+ * are set up differently: `server` belongs to another cluster (`foreignCluster`), or the two ends
+ * disagree on TLS (`tlsMismatch`); in a user's words naming `server`, or undefined for any other
+ * failure. `reason` is grpc-js's, whole.
+ */
+export function misconfiguration(server: string, reason: string, security: ClientSecurity = {}): string | undefined {
+  return foreignCluster(server, reason) ?? tlsMismatch(server, reason, security);
+}
+
 /**
  * A connection failure that comes from the two ends disagreeing on TLS, in a user's words naming
  * `server` ("replica 10.0.0.1:7001"); undefined for any other failure. `reason` is grpc-js's, whole
  * (the TLS library's words are past where `shortReason` cuts). "Probably" where grpc-js says only
  * that the server closed the connection before HTTP/2 started ("Failed to connect", no socket error).
  */
-export function tlsMismatch(server: string, reason: string, security: ClientSecurity = {}): string | undefined {
+function tlsMismatch(server: string, reason: string, security: ClientSecurity = {}): string | undefined {
   const fix = "give the cluster file it serves with, or --tls-ca";
   // A TLS server closes a plaintext connection, and one whose certificate it refuses, in the handshake.
   const closed = /Failed to connect/.test(reason) && !/E[A-Z]{3,}/.test(reason);

@@ -16,13 +16,14 @@ import { decodeClientFrames, decodeInspectRequest, decodeStatusRequest, encodeIn
 import { type AcceptorHandlers, AcceptorService } from "../wire/service.ts";
 import type { ErrorCode } from "../../paxos/messages.ts";
 import type { AcceptorNode, FrameSink } from "./acceptor-node.ts";
-import { type ListeningServer, type SessionServeOptions, bindServer, clusterCheck, exhaustCall, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "./grpc-serving.ts";
+import { type ListeningServer, type SessionServeOptions, admission, bindServer, exhaustCall, newServer, shutdownServer, statusError } from "./grpc-serving.ts";
 import { SessionBudget, } from "./session-budget.ts";
 import { replyWriter } from "./reply-writer.ts";
 
 export type { ServerTls } from "./grpc-serving.ts";
 
-export interface AcceptorServerOptions extends SessionServeOptions {
+/** The cluster id checked is the node's own. */
+export interface AcceptorServerOptions extends Omit<SessionServeOptions, "clusterId"> {
   readonly node: AcceptorNode;
   /** Called when the server stopped on its own (a storage failure). */
   readonly onStopped?: (reason: unknown) => void;
@@ -52,17 +53,12 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
   const { node } = options;
   const sessions = new Set<Session>();
   const server = newServer();
-  const authorized = tokenCheck(options.token);
-  const sameCluster = clusterCheck(node.clusterId);
+  const admit = admission({ token: options.token, clusterId: node.clusterId }, "acceptor");
   const budget = new SessionBudget(options.budget);
 
   const handlers: AcceptorHandlers = {
     session(call) {
-      if (!authorized(call.metadata)) {
-        call.emit("error", unauthenticated());
-        return;
-      }
-      const refused = sameCluster(call.metadata);
+      const refused = admit(call.metadata);
       if (refused) {
         call.emit("error", refused);
         return;
@@ -118,16 +114,14 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
       call.on("error", teardown);
     },
     status(call, callback) {
-      if (!authorized(call.metadata)) return callback(unauthenticated());
-      const refused = sameCluster(call.metadata);
+      const refused = admit(call.metadata);
       if (refused) return callback(refused);
       const req = decodeStatusRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
       callback(null, encodeStatus(node.status()));
     },
     inspect(call, callback) {
-      if (!authorized(call.metadata)) return callback(unauthenticated());
-      const refused = sameCluster(call.metadata);
+      const refused = admit(call.metadata);
       if (refused) return callback(refused);
       const req = decodeInspectRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));

@@ -1,7 +1,7 @@
 /**
- * What every WormSpace gRPC server shares (the acceptor's, wor/node/grpc-server.ts, and the log
- * sequencer's, apps/log/node/sequencer-server.ts): keepalive settings, TLS / mutual TLS credentials,
- * the cluster-token and cluster-id checks, binding, a graceful shutdown with a deadline, and closing
+ * What every WormSpace gRPC server shares (the acceptor's, wor/node/grpc-server.ts, the log
+ * sequencer's, an SMR replica's, a LogPlayer shard's): keepalive settings, TLS / mutual TLS credentials,
+ * the cluster-token and cluster-id checks (`admission`), binding, a graceful shutdown with a deadline, and closing
  * a call whose client stopped reading (docs/ARCHITECTURE.md §3.3).
  */
 import { timingSafeEqual } from "node:crypto";
@@ -33,13 +33,23 @@ export const statusError = (code: grpc.status, details: string): Partial<grpc.Se
 
 export const unauthenticated = (): Partial<grpc.ServiceError> => statusError(grpc.status.UNAUTHENTICATED, "missing or wrong cluster token");
 
-/** A client that names another cluster is refused; one that names none (`--peers`) is served. */
-export function clusterCheck(clusterId: string): (md: grpc.Metadata) => Partial<grpc.ServiceError> | undefined {
+/** A client that names another cluster is refused, in `server`'s name ("acceptor", "replica"...);
+ *  one that names none (`--peers`) is served, and everyone by a server that knows no cluster id. */
+function clusterCheck(clusterId: string | undefined, server = "acceptor"): (md: grpc.Metadata) => Partial<grpc.ServiceError> | undefined {
+  if (clusterId === undefined) return () => undefined;
   return (md) => {
     const named = md.get(CLUSTER_ID_METADATA).map((v) => (typeof v === "string" ? v : v.toString()));
     const other = named.find((v) => v !== clusterId);
-    return other === undefined ? undefined : statusError(grpc.status.FAILED_PRECONDITION, clusterRefusal(clusterId, other));
+    return other === undefined ? undefined : statusError(grpc.status.FAILED_PRECONDITION, clusterRefusal(clusterId, other, server));
   };
+}
+
+/** Whether a call may go on, before the server does anything for it: the token (`tokenCheck`:
+ *  UNAUTHENTICATED), then the cluster id (`clusterCheck`: FAILED_PRECONDITION); undefined: served. */
+export function admission(o: Pick<ServeOptions, "token" | "clusterId">, server: string): (md: grpc.Metadata) => Partial<grpc.ServiceError> | undefined {
+  const authorized = tokenCheck(o.token);
+  const sameCluster = clusterCheck(o.clusterId, server);
+  return (md) => (authorized(md) ? sameCluster(md) : unauthenticated());
 }
 
 /**
@@ -78,6 +88,9 @@ export interface ServeOptions {
   readonly tls?: ServerTls;
   /** Callers must send `authorization: Bearer <token>`. */
   readonly token?: string;
+  /** The cluster this server belongs to (its cluster file's `clusterId`): a caller naming another
+   *  is refused (`clusterCheck`; an acceptor's is its node's). None: every caller is served. */
+  readonly clusterId?: string;
 }
 
 /** A server of Session streams: where it listens, and the bounds of its sessions. */

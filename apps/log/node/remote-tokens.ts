@@ -9,7 +9,9 @@
  * something to send, and its requests carry a takeover hint naming the sequencer given up on, until
  * a sequencer answers. A standby sequencer answers with a redirect to the log's active one: the
  * source resends what is pending there (at most `redirectsMax` hops without an answer); when that
- * one fails, it goes back to the one that redirected it, with the hint, so it takes over.
+ * one fails, it goes back to the one that redirected it, with the hint, so it takes over. A
+ * sequencer of another cluster refuses the stream (the source sends its cluster id): what is
+ * pending fails `invalid` at once, naming the sequencer and both ids, not retried as unavailable.
  *
  * A failed grant is harmless to retry: tokens issued but never used become holes, which readers fill.
  */
@@ -18,7 +20,7 @@ import { decodeGrantReplies, decodeSequencerStatus, encodeGrantRequests, encodeS
 import type { GrantReplyFrame, GrantRequestFrame, SequencerStatus } from "../wire/frames.ts";
 import { type SequencerClient, makeSequencerClient } from "../wire/service.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
-import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "../../../wor/node/credentials.ts";
+import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, foreignCluster } from "../../../wor/node/credentials.ts";
 import { shortReason } from "../../../wor/node/grpc-reason.ts";
 import { reconnectDelayMs } from "../../../wor/node/link.ts";
 import { StreamWriter } from "../../../wor/node/stream-writer.ts";
@@ -156,7 +158,7 @@ export class RemoteTokenSource implements TokenSource {
     const call = this.client(address).session(callMetadata(this.options));
     const writer = new StreamWriter<GrantRequestFrame>(call, {
       encode: encodeGrantRequests,
-      onFail: (e) => this.down(stream, "unavailable", `failed (${e.message})`),
+      onFail: (e) => this.down(stream, "unavailable", `sequencer ${address} failed (${e.message})`),
     });
     const stream: Stream = { call, writer, address };
     this.stream = stream;
@@ -166,14 +168,18 @@ export class RemoteTokenSource implements TokenSource {
       const decoded = decodeGrantReplies(bytes);
       if (!decoded.ok) {
         this.counters.malformedEnvelopes++;
-        return this.down(stream, "unavailable", `sent a malformed reply envelope (${decoded.error.message})`);
+        return this.down(stream, "unavailable", `sequencer ${address} sent a malformed reply envelope (${decoded.error.message})`);
       }
       for (const f of decoded.value) this.onReply(stream, f);
     });
-    call.on("error", (e: grpc.ServiceError) =>
-      this.down(stream, "unavailable", e.code === grpc.status.UNAVAILABLE ? `unreachable (${shortReason(e.details || e.message)})` : `failed: ${e.details || e.message}`),
-    );
-    call.on("end", () => this.down(stream, "unavailable", "ended the stream"));
+    call.on("error", (e: grpc.ServiceError) => {
+      const reason = e.details || e.message;
+      // A sequencer of another cluster: no grant will come from it, and it is no suspect to take over from.
+      const foreign = foreignCluster(`sequencer ${address}`, reason);
+      if (foreign !== undefined) return this.down(stream, "invalid", foreign, false);
+      this.down(stream, "unavailable", `sequencer ${address} ${e.code === grpc.status.UNAVAILABLE ? `unreachable (${shortReason(reason)})` : `failed: ${reason}`}`);
+    });
+    call.on("end", () => this.down(stream, "unavailable", `sequencer ${address} ended the stream`));
     this.flush();
   }
 
@@ -181,7 +187,7 @@ export class RemoteTokenSource implements TokenSource {
     if (this.stream !== stream) return;
     if (f.id === 0) {
       // The sequencer could not read one of our envelopes: which requests it held is unknown.
-      this.down(stream, "unavailable", `refused an envelope: ${f.result.ok ? "?" : f.result.failure.message}`);
+      this.down(stream, "unavailable", `sequencer ${stream.address} refused an envelope: ${f.result.ok ? "?" : f.result.failure.message}`);
       return;
     }
     const p = this.pending.get(f.id);
@@ -198,14 +204,14 @@ export class RemoteTokenSource implements TokenSource {
   /** A grant missed its deadline: give up on this sequencer (it may be paused), not just on the grant. */
   private missed(id: number): void {
     if (!this.pending.has(id)) return;
-    if (this.stream) this.down(this.stream, "timeout", `did not answer within ${this.deadlineMs} ms`);
+    if (this.stream) this.down(this.stream, "timeout", `sequencer ${this.stream.address} did not answer within ${this.deadlineMs} ms`);
     else this.settle(id, logFail("timeout", `no sequencer answered within ${this.deadlineMs} ms (last tried: ${this.address})`));
   }
 
   /** A standby's redirect: resend everything pending to the active sequencer. */
   private follow(stream: Stream, active: ActiveSequencer): void {
     if (++this.hops > REMOTE_TOKEN_DEFAULTS.redirectsMax || active.address === stream.address) {
-      this.down(stream, "unavailable", `redirected ${this.hops} times without an answer (last: to ${active.owner} at ${active.address})`, false);
+      this.down(stream, "unavailable", `sequencer ${stream.address} redirected ${this.hops} times without an answer (last: to ${active.owner} at ${active.address})`, false);
       return;
     }
     this.counters.redirects++;
@@ -232,17 +238,17 @@ export class RemoteTokenSource implements TokenSource {
     p.resolve(r);
   }
 
-  private failAll(code: "unavailable" | "timeout", message: string): void {
+  private failAll(code: "unavailable" | "timeout" | "invalid", message: string): void {
     this.unsent = [];
     for (const id of [...this.pending.keys()]) this.settle(id, logFail(code, message));
   }
 
   /** Give up on this stream's sequencer: fail what is pending, move on (back to the sequencer that
    *  redirected us, or to the next address), name it in a takeover hint (`suspect`), reconnect when needed. */
-  private down(stream: Stream, code: "unavailable" | "timeout", what: string, suspect = true): void {
+  private down(stream: Stream, code: "unavailable" | "timeout" | "invalid", message: string, suspect = true): void {
     if (this.stream !== stream || this.closed) return;
     this.drop(stream);
-    this.failAll(code, `sequencer ${stream.address} ${what}`);
+    this.failAll(code, message);
     if (suspect) this.takeover = stream.address;
     this.hops = 0;
     if (this.redirected !== undefined) this.redirected = undefined;

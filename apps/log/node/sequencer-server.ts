@@ -7,7 +7,8 @@
  * answered alone with an `invalid` / `tooLarge` failure, an unreadable envelope with a failure of id 0.
  * Replies leave through a StreamWriter (backpressure, bounded queue) under the acceptor server's
  * session budget (wor/node/session-budget.ts): a session whose replies back up is not read until it
- * catches up, and closed with RESOURCE_EXHAUSTED if it stays backed up. TLS, token check, binding and
+ * catches up, and closed with RESOURCE_EXHAUSTED if it stays backed up. TLS, the token and
+ * cluster-id checks (an appender of another cluster is refused before it is served), binding and
  * shutdown are the acceptor server's (wor/node/grpc-serving.ts). The server does not own the
  * sequencer: closing it leaves the sequencer to its owner.
  */
@@ -15,7 +16,7 @@ import * as grpc from "@grpc/grpc-js";
 import { decodeGrantRequests, decodeSequencerStatusRequest, encodeGrantReplies, encodeSequencerStatus } from "../wire/codec.ts";
 import type { DecodedGrantRequestFrame, GrantReplyFrame } from "../wire/frames.ts";
 import { type SequencerHandlers, SequencerService } from "../wire/service.ts";
-import { type ListeningServer, type SessionServeOptions, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
+import { type ListeningServer, type SessionServeOptions, admission, bindServer, newServer, shutdownServer, statusError } from "../../../wor/node/grpc-serving.ts";
 import { RequestSessions } from "../../../wor/node/request-session.ts";
 import { logFail } from "../core/steps.ts";
 import type { SequencerNode } from "./sequencer-node.ts";
@@ -59,18 +60,20 @@ function sequencerSession(
 export async function startSequencerServer(options: SequencerServerOptions): Promise<SequencerServer> {
   const sessions = new RequestSessions<DecodedGrantRequestFrame, GrantReplyFrame>(options.budget);
   const server = newServer();
-  const authorized = tokenCheck(options.token);
+  const admit = admission(options, "sequencer");
 
   const handlers: SequencerHandlers = {
     session(call) {
-      if (!authorized(call.metadata)) {
-        call.emit("error", unauthenticated());
+      const refused = admit(call.metadata);
+      if (refused) {
+        call.emit("error", refused);
         return;
       }
       sequencerSession(sessions, call, options.sequencer, options);
     },
     status(call, callback) {
-      if (!authorized(call.metadata)) return callback(unauthenticated());
+      const refused = admit(call.metadata);
+      if (refused) return callback(refused);
       const req = decodeSequencerStatusRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
       callback(null, encodeSequencerStatus({ logs: options.sequencer.status() }));

@@ -2,12 +2,13 @@
  * A player's (or an operator's) connections to shards by address: delivery streams (one frame per
  * message each way, apps/logplayer/wire/codec.ts), and the unary reads of a shard's rows and status.
  * A reply that does not decode ends its stream as a transport failure would: the player asks the
- * shard where it stands on the next one. With the cluster's TLS and token (`ClientSecurity`, as the
- * acceptors' clients use them); a shard that refuses the token is said so, by address.
+ * shard where it stands on the next one. With the cluster's TLS, token and id (`ClientSecurity`, as
+ * the acceptors' clients use them); a shard that refuses the token, that belongs to another cluster,
+ * or whose TLS this client does not match is said so, by address.
  */
 import * as grpc from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
-import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, tlsMismatch } from "../../../wor/node/credentials.ts";
+import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, misconfiguration } from "../../../wor/node/credentials.ts";
 import { shortReason } from "../../../wor/node/grpc-reason.ts";
 import type { PlayerFrame, ShardReply } from "../core/items.ts";
 import { type ShardRowsView, type ShardStatusView, decodeReply, decodeRows, decodeStatus, encodeFrame, encodeReadRequest, encodeStatusRequest } from "../wire/codec.ts";
@@ -21,12 +22,13 @@ export interface DeliveryStream {
 
 export interface DeliveryHandlers {
   reply(reply: ShardReply): void;
-  /** The stream ended or failed (at most once, and never after `close`); `refused`: the shard refused the token. */
+  /** The stream ended or failed (at most once, and never after `close`); `refused`: the shard refused
+   *  this client (its token, its cluster id, its TLS): retrying cannot help. */
   down(why: string, refused: boolean): void;
 }
 
-/** A unary call's failure, naming the shard. */
-/** A shard call that failed; `misconfigured`: this client's TLS does not match the shard's (retrying cannot help). */
+/** A shard call that failed, naming the shard; `misconfigured`: the shard belongs to another cluster,
+ *  or this client's TLS does not match the shard's (retrying cannot help). */
 export class ShardCallError extends Error {
   override readonly name = "ShardCallError";
   constructor(
@@ -68,8 +70,8 @@ export class ShardLinks {
     });
     call.on("error", (e: grpc.ServiceError) => {
       if (e.code === grpc.status.UNAUTHENTICATED) return down(tokenRefused(this.addresses[shard]!), true);
-      // A TLS mismatch is as final as a refused token: the player stops and says which side is wrong.
-      const mismatch = tlsMismatch(`shard ${this.addresses[shard]}`, e.details || e.message, this.security);
+      // Another cluster's shard, or a TLS mismatch, is as final as a refused token: the player stops and says which side is wrong.
+      const mismatch = misconfiguration(`shard ${this.addresses[shard]}`, e.details || e.message, this.security);
       down(mismatch ?? (e.details || e.message), mismatch !== undefined);
     });
     call.on("end", () => down("the shard ended the stream"));
@@ -107,7 +109,7 @@ export class ShardLinks {
     return new Promise((resolve, reject) => {
       call(this.clients[shard]!, callMetadata(this.security), { deadline: Date.now() + timeoutMs }, (err, bytes) => {
         if (err?.code === grpc.status.UNAUTHENTICATED) return reject(new ShardCallError(tokenRefused(at)));
-        const mismatch = err ? tlsMismatch(`shard ${at}`, err.details || err.message, this.security) : undefined;
+        const mismatch = err ? misconfiguration(`shard ${at}`, err.details || err.message, this.security) : undefined;
         if (mismatch) return reject(new ShardCallError(mismatch, true));
         if (err || !bytes) return reject(new ShardCallError(`shard ${at}: ${shortReason(err?.details || err?.message || "empty reply")}`));
         const d = decode(bytes);

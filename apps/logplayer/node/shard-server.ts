@@ -10,18 +10,20 @@
  * applied position, the epoch, the binding and the counters, and the latest report of the player
  * of the shard's epoch (what it holds for this shard: in memory only, with its age on this
  * process's clock). With the cluster's token every call
- * must carry it (UNAUTHENTICATED otherwise), with its certificate it serves TLS, as acceptors do
+ * must carry it (UNAUTHENTICATED otherwise), with its cluster id a call naming another cluster is
+ * refused (FAILED_PRECONDITION), with its certificate it serves TLS, as acceptors do
  * (wor/node/grpc-serving.ts).
  */
 import * as grpc from "@grpc/grpc-js";
-import { type ListeningServer, type ServeOptions, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
+import { type ListeningServer, type ServeOptions, admission, bindServer, newServer, shutdownServer, statusError } from "../../../wor/node/grpc-serving.ts";
 import { sameBinding } from "../core/items.ts";
 import { ShardCore } from "../core/shard-core.ts";
 import { READ_LIMITS, decodeFrame, decodeReadRequest, decodeStatusRequest, encodeReply, encodeRows, encodeStatus } from "../wire/codec.ts";
 import { type ShardHandlers, ShardService } from "../wire/service.ts";
 import type { ShardStore } from "./shard-store.ts";
 
-/** With `token`, every call must carry it (UNAUTHENTICATED otherwise); with `tls`, served over TLS. */
+/** With `token`, every call must carry it (UNAUTHENTICATED otherwise); with `clusterId`, a call naming
+ *  another cluster is refused (FAILED_PRECONDITION); with `tls`, served over TLS. */
 export interface ShardServerOptions extends ServeOptions {
   readonly store: ShardStore;
   /** A write failed (the disk): the shard cannot go on; the owner closes it. */
@@ -47,7 +49,7 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
   const sessions = new Map<number, Session>();
   let nextSession = 1;
   let failed: Error | undefined;
-  const authorized = tokenCheck(o.token);
+  const admit = admission(o, "shard");
   /** When the core's latest report arrived (the core keeps no clock). */
   let report = core.report;
   let reportedAt = 0;
@@ -76,8 +78,9 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
 
   const handlers: ShardHandlers = {
     deliver(call) {
-      if (!authorized(call.metadata)) {
-        call.emit("error", unauthenticated());
+      const refused = admit(call.metadata);
+      if (refused) {
+        call.emit("error", refused);
         return;
       }
       if (sessions.size >= SHARD_SERVER_LIMITS.streamsMax) {
@@ -117,7 +120,8 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
       call.on("cancelled", gone);
     },
     read(call, callback) {
-      if (!authorized(call.metadata)) return callback(unauthenticated());
+      const refused = admit(call.metadata);
+      if (refused) return callback(refused);
       const req = decodeReadRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
       const applied = store.state.applied;
@@ -127,7 +131,8 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
       );
     },
     status(call, callback) {
-      if (!authorized(call.metadata)) return callback(unauthenticated());
+      const refused = admit(call.metadata);
+      if (refused) return callback(refused);
       const req = decodeStatusRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
       const c = core.counters;

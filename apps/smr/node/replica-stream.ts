@@ -5,8 +5,8 @@
  * attempt time fails alone (the stream stays). A broken stream fails every request in flight on it,
  * and the next request opens a new one. A request cut off may have reached the replica: a proposal's
  * outcome is then unknown (`timeout`), a read just failed (`unavailable`); a refusal of the stream
- * itself (a wrong token; TLS on one end only, or certificates the ends do not trust: no request got
- * through) is `invalid`.
+ * itself (a wrong token; a replica of another cluster; TLS on one end only, or certificates the ends
+ * do not trust: no request got through) is `invalid`.
  */
 import type * as grpc from "@grpc/grpc-js";
 import { type CutOff, RequestStream } from "../../../wor/node/request-stream.ts";
@@ -30,7 +30,7 @@ const requestBytes = (f: SmrRequestFrame): number => 64 + 3 * f.smr.length + (f.
 export class ReplicaStream {
   private readonly stream: RequestStream<SmrRequestFrame, SmrReply>;
 
-  /** `refused`: the message of a stream error that is a refusal (a TLS mismatch), else undefined. */
+  /** `refused`: the message of a stream error that is a refusal (a TLS or cluster mismatch), else undefined. */
   constructor(stub: SmrClientStub, metadata: () => grpc.Metadata, refused?: (reason: string) => string | undefined) {
     this.stream = new RequestStream({
       server: "the replica",

@@ -5,12 +5,13 @@
  * in one envelope, backpressure, the session budget), the unary admin call Status, replicas' Peer streams and
  * FetchSnapshot (the chunks of a local checkpoint, written as fast as the fetcher reads: HTTP/2
  * flow control holds the store's iterator back). Bytes become values only through
- * apps/smr/wire/codec.ts. TLS, the token check, binding and shutdown are the acceptor server's
+ * apps/smr/wire/codec.ts. TLS, the token and cluster-id checks (every call, before anything: a
+ * client or a peer of another cluster is refused), binding and shutdown are the acceptor server's
  * (wor/node/grpc-serving.ts). The server does not own its replica.
  */
 import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
-import { type ListeningServer, type SessionServeOptions, bindServer, newServer, shutdownServer, statusError, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
+import { type ListeningServer, type SessionServeOptions, admission, bindServer, newServer, shutdownServer, statusError } from "../../../wor/node/grpc-serving.ts";
 import type { Decoded } from "../../../proto/codec-kernel.ts";
 import { RequestSessions } from "../../../wor/node/request-session.ts";
 import type { SmrReply } from "../core/messages.ts";
@@ -40,7 +41,7 @@ export type SmrServer = ListeningServer;
 
 export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
   const server = newServer();
-  const authorized = tokenCheck(o.token);
+  const admit = admission(o, "replica");
   const calls = new Set<grpc.ServerDuplexStream<Uint8Array, Uint8Array>>();
   const sessions = new RequestSessions<DecodedSmrRequestFrame, SmrReplyFrame>(o.budget);
   /** A request's reply now (bad, or for another SMR), or the work that answers it. */
@@ -60,7 +61,8 @@ export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
 
   const handlers: SmrHandlers = {
     session(call) {
-      if (!authorized(call.metadata)) return void call.emit("error", unauthenticated());
+      const refused = admit(call.metadata);
+      if (refused) return void call.emit("error", refused);
       sessions.serve(call, {
         decode: decodeRequests,
         unreadable: (e) => ({ id: 0, reply: failure("invalid", e.message) }),
@@ -72,13 +74,15 @@ export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
       });
     },
     status(call, callback) {
-      if (!authorized(call.metadata)) return callback(unauthenticated());
+      const refused = admit(call.metadata);
+      if (refused) return callback(refused);
       const r = decodeStatusRequest(call.request);
       if (!r.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, r.error.message));
       callback(null, encodeStatus(o.node.status()));
     },
     fetchSnapshot(call) {
-      if (!authorized(call.metadata)) return void call.emit("error", unauthenticated());
+      const refused = admit(call.metadata);
+      if (refused) return void call.emit("error", refused);
       calls.add(call);
       call.on("close", () => calls.delete(call));
       call.once("data", (bytes: Uint8Array) => {
@@ -100,7 +104,8 @@ export async function startSmrServer(o: SmrServerOptions): Promise<SmrServer> {
       });
     },
     peer(call) {
-      if (!authorized(call.metadata)) return void call.emit("error", unauthenticated());
+      const refused = admit(call.metadata);
+      if (refused) return void call.emit("error", refused);
       calls.add(call);
       call.on("close", () => calls.delete(call));
       call.on("data", (bytes: Uint8Array) => {

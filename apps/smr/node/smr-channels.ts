@@ -4,14 +4,15 @@
  * An `SmrClient` makes its own; several clients in one process may share one, so that their
  * requests of one tick leave in one envelope per replica and the replies come back the same way,
  * rather than one envelope per request on a stream and a connection each (each client keeps its
- * own idempotency keys, attempts and failover). With the cluster's TLS and token (`ClientSecurity`,
- * as the acceptors' clients use them); a replica whose TLS this client does not match (plaintext
- * against TLS, or the reverse, or untrusted certificates) is said so at once, not retried until the
+ * own idempotency keys, attempts and failover). With the cluster's TLS, token and id (`ClientSecurity`,
+ * as the acceptors' clients use them); a replica of another cluster, or whose TLS this client does
+ * not match (plaintext against TLS, or the reverse, or untrusted certificates), is said so at once
+ * (wor/node/credentials.ts `misconfiguration`), not retried until the
  * request's time runs out. Whoever made the channels closes them.
  */
 import type * as grpc from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
-import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, tlsMismatch } from "../../../wor/node/credentials.ts";
+import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, misconfiguration } from "../../../wor/node/credentials.ts";
 import { type SmrClientStub, makeSmrClient } from "../wire/service.ts";
 import { ReplicaStream } from "./replica-stream.ts";
 
@@ -36,7 +37,7 @@ export class SmrChannels {
     if (!c) {
       if (this.closed) throw new Error("these SMR channels are closed");
       const stub = replicaStub(address, this.security);
-      c = { stub, stream: new ReplicaStream(stub, () => callMetadata(this.security), (reason) => tlsMismatch("the replica", reason, this.security)) };
+      c = { stub, stream: new ReplicaStream(stub, () => callMetadata(this.security), (reason) => misconfiguration("the replica", reason, this.security)) };
       this.open.set(address, c);
     }
     return c;

@@ -10,7 +10,7 @@
  * clients of the process (`channels`, ./smr-channels.ts); Status is a unary admin call.
  */
 import { randomBytes } from "node:crypto";
-import { type ClientSecurity, callMetadata, tlsMismatch } from "../../../wor/node/credentials.ts";
+import { type ClientSecurity, callMetadata, misconfiguration } from "../../../wor/node/credentials.ts";
 import { delay } from "../../../wor/node/driver.ts";
 import { shortReason } from "../../../wor/node/grpc-reason.ts";
 import { DecodeError } from "../../log/core/bytes.ts";
@@ -115,7 +115,7 @@ export class SmrClient<C, R, Q, A> {
       this.stubs[i]!.status(encodeStatusRequest(), callMetadata(this.o), { deadline: Date.now() + this.attemptMs }, (err, bytes) => {
         if (err) {
           const reason = err.details || err.message;
-          const mismatch = tlsMismatch("the replica", reason, this.o);
+          const mismatch = misconfiguration("the replica", reason, this.o);
           return reject(mismatch ? new SmrError("invalid", `replica ${this.o.replicas[i]}: ${mismatch}`) : new SmrError("unavailable", `replica ${this.o.replicas[i]}: ${shortReason(reason)}`));
         }
         const s = decodeStatus(bytes!);
