@@ -9,6 +9,8 @@
  * `MinorityWatch` notes such captures when they start and counts those that finish `Captured`
  * while the case held throughout: the same acceptors unreachable (a link that came back voids it)
  * and no other client's ballot reaching the address meanwhile (that could change the promises).
+ * Nor does one count that starts while a reachable acceptor reads its disk: frames delivered to it
+ * (another client's prepare) are not in its state yet, so its promises are not known.
  */
 import { type Ballot, ballotLt } from "../../../paxos/ballot.ts";
 import { probe } from "../../runtime/probe.ts";
@@ -23,6 +25,8 @@ export interface CaptureStart {
   /** The ballot the client's next prepare will carry. */
   readonly next: Ballot;
   readonly reachable: (acceptor: number) => boolean;
+  /** Does `acceptor`'s state hold every frame delivered to it (none waits for a read of its disk)? */
+  readonly settled: (acceptor: number) => boolean;
   /** The highest promise `acceptor` holds over the capture's range. */
   readonly promised: (acceptor: number) => Ballot;
 }
@@ -40,7 +44,9 @@ export class MinorityWatch {
     const down: number[] = [];
     const up: number[] = [];
     for (let a = 0; a < s.acceptors; a++) (s.reachable(a) ? up : down).push(a);
-    if (down.length === 0 || up.length !== s.quorum) return;
+    // An acceptor reading its disk has frames delivered but not applied (another client's prepare,
+    // say): its promises are not known yet, so the case is not known to hold.
+    if (down.length === 0 || up.length !== s.quorum || !up.every(s.settled)) return;
     const rejects = up.filter((a) => ballotLt(s.next, s.promised(a))).length;
     if (rejects === 0 || rejects === up.length) return;
     probe(MINORITY_PROBES.started);

@@ -171,6 +171,7 @@ export class WorWorkload {
       quorum: this.k.quorum,
       next: nextBallot(core.highestBallot, core.config.proposerId),
       reachable: (a) => this.k.reachable(c.proc, a),
+      settled: (a) => !this.k.acceptors[a]!.storage.reading,
       promised: (a) => maxPromiseIn(this.k.acceptors[a]!.volatileState.spaces.get("s")!, from, to),
     });
     c.held = undefined;
