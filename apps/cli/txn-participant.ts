@@ -39,6 +39,7 @@ async function start(c: { name: string; dataDir: string; space: string; listen: 
         port: where.port,
         ...(tls ? { tls } : {}),
         ...(target.security.token ? { token: target.security.token } : {}),
+        ...(target.clusterId ? { clusterId: target.clusterId } : {}),
       });
       return { server, store, client };
     } catch (e) {

@@ -4,9 +4,10 @@
  * served by wor/node/request-session.ts (requests answered by id in any order, one tick's replies in
  * one envelope, backpressure and the session budget, a bounded number in flight). A prepare runs the
  * participant's prepare (it casts its own vote) and is answered with the vote chosen; a decide tells
- * it the outcome. Both are idempotent, as the `Participant` interface is.
+ * it the outcome. Both are idempotent, as the `Participant` interface is. A coordinator without the
+ * cluster's token, or of another cluster (`clusterId`), is refused before anything (grpc-serving.ts).
  */
-import { type ListeningServer, type SessionServeOptions, bindServer, newServer, shutdownServer, tokenCheck, unauthenticated } from "../../../wor/node/grpc-serving.ts";
+import { type ListeningServer, type SessionServeOptions, admission, bindServer, newServer, shutdownServer } from "../../../wor/node/grpc-serving.ts";
 import { RequestSessions } from "../../../wor/node/request-session.ts";
 import type { TxnFailure, TxnResult } from "../core/steps.ts";
 import { type DecodedTxnRequestFrame, type TxnReplyFrame, decodeRequests, encodeReplies, replyFrameBytes } from "../wire/codec.ts";
@@ -23,7 +24,7 @@ const failure = (code: TxnFailure["code"], message: string): TxnResult<never> =>
 
 export async function startParticipantServer(o: ParticipantServerOptions): Promise<ParticipantServer> {
   const server = newServer();
-  const authorized = tokenCheck(o.token);
+  const admit = admission(o, "participant");
   const sessions = new RequestSessions<DecodedTxnRequestFrame, TxnReplyFrame>(o.budget);
   const p = o.participant;
   /** A request's reply now (it failed validation), or the work that answers it. */
@@ -36,7 +37,8 @@ export async function startParticipantServer(o: ParticipantServerOptions): Promi
   };
   const handlers: ParticipantHandlers = {
     session(call) {
-      if (!authorized(call.metadata)) return void call.emit("error", unauthenticated());
+      const refused = admit(call.metadata);
+      if (refused) return void call.emit("error", refused);
       sessions.serve(call, {
         decode: decodeRequests,
         unreadable: (e) => ({ id: 0, reply: failure("invalid", e.message) }),

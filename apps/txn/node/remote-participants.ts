@@ -8,7 +8,7 @@
  * A decide is fire and forget: participants also learn the outcome by watching the votes.
  */
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
-import { type ClientSecurity, callMetadata, channelCredentials, channelOptions } from "../../../wor/node/credentials.ts";
+import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, misconfiguration } from "../../../wor/node/credentials.ts";
 import { RequestStream } from "../../../wor/node/request-stream.ts";
 import type { Vote } from "../core/record.ts";
 import type { PrepareRequest, TxnFailure, TxnResult } from "../core/steps.ts";
@@ -51,6 +51,7 @@ export function remoteParticipants(o: RemoteParticipantsOptions): RemoteParticip
         cutOff: (_f, message, why) => failure(why === "timeout" ? "timeout" : "unavailable", message),
         refusal: (r) => (r.ok ? "?" : r.failure.message),
         busy: (n, limit) => failure("unavailable", `${n} requests pending on the stream to ${address} (limit ${limit})`),
+        refused: (reason) => misconfiguration(`the participant at ${address}`, reason, o),
       });
       l = { client, stream };
       links.set(address, l);

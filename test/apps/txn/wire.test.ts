@@ -69,6 +69,21 @@ test("a coordinator commits over participants served by gRPC; one it cannot reac
   const refused = await intruder.prepare("p0", { space: SPACE, txn: 1, index: 0, record, payload: new Uint8Array() });
   assert.ok(!refused.ok && refused.failure.code === "unavailable" && /token/.test(refused.failure.message), JSON.stringify(refused));
 
+  // A coordinator of another cluster is refused by name, and so is nothing it sends.
+  const foreign = await startParticipantServer({ participant: bank.store("p0"), clusterId: "dev-a" });
+  t.after(() => foreign.close());
+  const at = `127.0.0.1:${foreign.port}`;
+  const stranger = remoteParticipants({ addresses: new Map([["p0", at]]), clusterId: "dev-b" });
+  t.after(() => stranger.close());
+  const other = await stranger.prepare("p0", { space: SPACE, txn: 1, index: 0, record, payload: new Uint8Array() });
+  assert.ok(!other.ok, JSON.stringify(other));
+  assert.equal(other.failure.message, `participant p0: the participant at ${at} belongs to cluster dev-a, not dev-b: check its address and --cluster`);
+  const same = remoteParticipants({ addresses: new Map([["p0", at]]), clusterId: "dev-a" });
+  t.after(() => same.close());
+  // Served: the participant itself answers (transaction 1 is decided already).
+  const served = await same.prepare("p0", { space: SPACE, txn: 1, index: 0, record, payload: new Uint8Array() });
+  assert.ok(!served.ok && /decided already/.test(served.failure.message), JSON.stringify(served));
+
   await servers[1]!.close();
   const cut = await coord.commit(transferParts(0, 1, 10));
   assert.equal(cut.outcome, "aborted");
