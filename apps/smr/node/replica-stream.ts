@@ -19,9 +19,17 @@ type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
 /** A request without its id (the stream assigns it). */
 export type SmrRequest = WithoutId<SmrRequestFrame>;
 
+/** Failures made here for requests cut off, not answered by the replica. */
+const cutOffs = new WeakSet<SmrReply>();
+
+/** Was `r` made for a request cut off (the replica did not answer it: down, unreachable, too slow)? */
+export const wasCutOff = (r: SmrReply): boolean => cutOffs.has(r);
+
 /** The failure of a request cut off: unknown outcome for a proposal that may have got through. */
 function cutOff(f: SmrRequestFrame, message: string, why: CutOff): SmrReply {
-  return { ok: false, code: why === "refused" ? "invalid" : f.kind === "propose" ? "timeout" : "unavailable", message };
+  const r: SmrReply = { ok: false, code: why === "refused" ? "invalid" : f.kind === "propose" ? "timeout" : "unavailable", message };
+  cutOffs.add(r);
+  return r;
 }
 
 /** An upper-ish estimate of a request's encoded size (the writer picks an envelope's frames by it). */

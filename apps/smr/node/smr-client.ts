@@ -18,7 +18,7 @@ import type { Machine } from "../core/machine.ts";
 import type { SmrFailureCode, SmrReply } from "../core/messages.ts";
 import { type SmrStatusReport, decodeStatus, encodeStatusRequest } from "../wire/codec.ts";
 import type { SmrClientStub } from "../wire/service.ts";
-import type { ReplicaStream, SmrRequest } from "./replica-stream.ts";
+import { type ReplicaStream, type SmrRequest, wasCutOff } from "./replica-stream.ts";
 import { SmrChannels } from "./smr-channels.ts";
 
 const SMR_CLIENT_DEFAULTS = Object.freeze({
@@ -30,7 +30,9 @@ const SMR_CLIENT_DEFAULTS = Object.freeze({
   retryMs: 50,
   /** After a success, the replica used is asked who leads (Status) at most this often… */
   leaderAskMs: 5_000,
-  /** …and the client moves there, unless an attempt there failed this recently (a stale hint). */
+  /** …or this soon after it named no leader (an election under way) or did not answer. */
+  leaderRetryMs: 100,
+  /** …and the client moves there, unless an attempt there went unanswered this recently (a stale hint). */
   staleHintMs: 3_000,
 });
 
@@ -67,10 +69,11 @@ export class SmrClient<C, R, Q, A> {
   /** Its own channels (closed with it), or undefined when they are shared. */
   private readonly own: SmrChannels | undefined;
   private current = 0;
-  /** When an attempt at each replica (by index) last failed. */
+  /** When an attempt at each replica (by index) last went unanswered (a replica that answered
+   *  "no leader known yet" is alive, and may lead by the time another names it). */
   private readonly failedAt = new Map<number, number>();
-  /** The replica last asked who leads, and when. */
-  private asked = { at: -1, time: Number.NEGATIVE_INFINITY };
+  /** The replica last asked who leads, and when it may be asked again. */
+  private asked = { at: -1, next: Number.NEGATIVE_INFINITY };
   private seq = 0;
   private readonly inFlight = new Set<number>();
   private closed = false;
@@ -139,16 +142,15 @@ export class SmrClient<C, R, Q, A> {
    *  request and work for both replicas. Best effort: a failed Status call changes nothing. */
   private seekLeader(at: number): void {
     const now = Date.now();
-    if (this.stubs.length < 2 || (this.asked.at === at && now - this.asked.time < SMR_CLIENT_DEFAULTS.leaderAskMs)) return;
-    this.asked = { at, time: now };
-    this.status(at).then(
-      (s) => {
-        const i = s.leader === undefined ? -1 : this.o.replicas.indexOf(s.leader);
-        const stale = Date.now() - (this.failedAt.get(i) ?? Number.NEGATIVE_INFINITY) < SMR_CLIENT_DEFAULTS.staleHintMs;
-        if (!this.closed && i >= 0 && i !== at && this.current === at && !stale) this.current = i;
-      },
-      () => undefined,
-    );
+    if (this.stubs.length < 2 || (this.asked.at === at && now < this.asked.next)) return;
+    const asked = (this.asked = { at, next: now + SMR_CLIENT_DEFAULTS.leaderAskMs });
+    const soon = () => void (asked.next = Date.now() + SMR_CLIENT_DEFAULTS.leaderRetryMs);
+    this.status(at).then((s) => {
+      if (s.leader === undefined) return soon();
+      const i = this.o.replicas.indexOf(s.leader);
+      const stale = Date.now() - (this.failedAt.get(i) ?? Number.NEGATIVE_INFINITY) < SMR_CLIENT_DEFAULTS.staleHintMs;
+      if (!this.closed && i >= 0 && i !== at && this.current === at && !stale) this.current = i;
+    }, soon);
   }
 
   private async call(request: SmrRequest): Promise<Extract<SmrReply, { ok: true }>> {
@@ -163,7 +165,7 @@ export class SmrClient<C, R, Q, A> {
         this.seekLeader(at);
         return r;
       }
-      this.failedAt.set(at, Date.now());
+      if (wasCutOff(r)) this.failedAt.set(at, Date.now());
       last = `replica ${this.o.replicas[at]}: ${r.message}`;
       if (r.code !== "timeout" && r.code !== "unavailable") throw new SmrError(r.code, last);
       unknown ||= r.code === "timeout";
