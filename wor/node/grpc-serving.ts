@@ -137,7 +137,7 @@ function serverCredentials(tls: ServerTls | undefined): grpc.ServerCredentials {
 }
 
 /** `authorization: Bearer <token>`, compared in constant time; everything passes without a token. */
-export function tokenCheck(token: string | undefined): (md: grpc.Metadata) => boolean {
+function tokenCheck(token: string | undefined): (md: grpc.Metadata) => boolean {
   if (token === undefined) return () => true;
   const want = Buffer.from(`Bearer ${token}`);
   return (md) =>
