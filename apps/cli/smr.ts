@@ -117,13 +117,20 @@ const statusTimeoutFlag = Flag.Int("timeout").pipe(withDefaultShown("millisecond
 const status = Command.make("status", { name: smrNameArg, to: replicaFlags, timeout: statusTimeoutFlag, json }, (c) =>
   task(async () => {
     const rows = await withSmr("status", c.name, c.to, Option.some(c.timeout), (s, addresses) =>
-      Promise.all(addresses.map((a, i) => s.status(i).then((st) => ({ address: a, ...st }), (e: Error) => ({ address: a, error: e.message })))),
+      Promise.all(addresses.map((a, i) => s.status(i).then((st) => ({ address: a, ...st }), (e: Error) => ({ address: a, error: e.message, refused: e instanceof SmrError && e.code === "invalid" })))),
     );
-    const silent = rows.filter((r) => "error" in r).length;
-    // JSON or a table, a replica that did not answer is a failure (exit 1), after what the others said.
-    const failure = silent > 0 ? new CliFailure(`${silent} of ${rows.length} replicas did not answer`, EXIT.operational) : undefined;
+    const silent = rows.filter((r) => "error" in r);
+    const refused = silent.filter((r) => r.refused).length;
+    // JSON or a table, a replica that did not answer is a failure, after what the others said: exit
+    // 2 if one refused this client as misconfigured (another cluster, TLS on one end only), else 1.
+    const failure =
+      refused > 0
+        ? new CliFailure(`${refused} of ${rows.length} replicas refused this client (its row says why)`, EXIT.usage)
+        : silent.length > 0
+          ? new CliFailure(`${silent.length} of ${rows.length} replicas did not answer`, EXIT.operational)
+          : undefined;
     if (c.json) {
-      printJson({ smr: c.name, replicas: rows });
+      printJson({ smr: c.name, replicas: rows.map((r) => ("error" in r ? { address: r.address, error: r.error } : r)) });
       if (failure) throw failure;
       return;
     }

@@ -3,7 +3,7 @@
  * acceptors). One `worm node` acceptor and one `worm smr serve` replica of cluster dev-a; `worm smr
  * propose|read` with a cluster file of dev-b (two dev clusters on one machine) exit 2 at once with
  * one line naming the replica and both ids, and nothing is applied; `worm smr status` shows the
- * refusal in the replica's row. A client naming no cluster (no cluster file) and one naming dev-a
+ * refusal in the replica's row and exits 2. A client naming no cluster (no cluster file) and one naming dev-a
  * are served.
  */
 import assert from "node:assert/strict";
@@ -34,7 +34,7 @@ test("a replica of cluster dev-a refuses a client of dev-b by name; no cluster i
     assert.ok(r.ms < 15_000, `took ${r.ms} ms`);
   }
   const status = await runWorm(["smr", "status", "shop", "--replicas", replica, "--cluster", b, "--json"]);
-  assert.equal(status.code, 1, status.stderr);
+  assert.equal(status.code, 2, status.stderr);
   assert.deepEqual(JSON.parse(status.stdout).replicas, [{ address: replica, error: refusal.slice("worm: ".length) }]);
 
   // No cluster id (no cluster file), and the replica's own cluster: served; the refused put was not applied.

@@ -104,8 +104,8 @@ test("worm smr with a cluster file's mutual TLS and token: serve, propose, read,
   assert.equal(plainRead.code, 2, plainRead.stderr);
   assert.match(oneLineError(plainRead), new RegExp(`^worm: invalid: replica ${pattern(replicas[0]!)}: the replica did not take this client's plaintext connection: it serves TLS, probably \\(give the cluster file it serves with, or --tls-ca\\)$`));
   const plainStatus = await runWorm(["smr", "status", "shop", "--replicas", replicas[1]!, "--token", token]);
-  assert.equal(plainStatus.code, 1);
-  assert.equal(oneLineError(plainStatus), "worm: 1 of 1 replicas did not answer");
+  assert.equal(plainStatus.code, 2);
+  assert.equal(oneLineError(plainStatus), "worm: 1 of 1 replicas refused this client (its row says why)");
   assert.match(plainStatus.stdout, new RegExp(`${pattern(replicas[1]!)} .*replica ${pattern(replicas[1]!)}: the replica did not take this client's plaintext connection`));
   // TLS without a client certificate, where the cluster requires one.
   const noCert = await runWorm(["smr", "propose", "shop", "put", "x", "1", "--replicas", replicas[0]!, "--tls-ca", join(tls, "ca.pem"), "--token", token, "--timeout", "60000"]);
