@@ -162,38 +162,6 @@ describe("AcceptorNode", () => {
     assert.deepEqual(watcher.replies(), [[9, "learned@3"]]);
   });
 
-  test("watch: a commit of a value the watch was told this node accepted is not pushed again; one it was not told of is", async () => {
-    const { storage, node } = await memoryNode();
-    await withSpace(storage, node);
-    const writer = new ArraySink();
-    // Accepted before the watch: its commit is the only push that watch gets of it.
-    node.handle([req(1, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 0, value: v(0) }] })], writer);
-    await settle(storage);
-    const watcher = new ArraySink();
-    node.handle([{ id: 7, kind: "watch", space: "s", from: 0 }], watcher);
-    node.handle([req(2, { kind: "accept", space: "s", ballot: b(1, 1), entries: [{ index: 1, value: v(1) }] })], writer);
-    await settle(storage);
-    node.handle([req(3, { kind: "commit", space: "s", ballot: b(1, 1), indexes: [1] }), req(4, { kind: "commit", space: "s", ballot: b(0, 0), indexes: [0] })], writer);
-    await settle(storage);
-    assert.deepEqual(watcher.replies(), [
-      [7, "accepted@1"],
-      [7, "learned@0"],
-    ]);
-    // What a watch was told is bounded: past 4,096 accepted values the oldest commits are pushed again.
-    const ballot = b(1, 1);
-    for (let from = 10; from < 10 + 4_097; from += 1_000) {
-      const entries = Array.from({ length: Math.min(1_000, 10 + 4_097 - from) }, (_, i) => ({ index: from + i, value: v(9) }));
-      node.handle([req(5, { kind: "accept", space: "s", ballot, entries })], writer);
-      await settle(storage);
-    }
-    node.handle([req(6, { kind: "commit", space: "s", ballot, indexes: [10, 11, 4_106] })], writer);
-    await settle(storage);
-    assert.deepEqual(watcher.replies().filter(([, f]) => f.startsWith("learned")), [
-      [7, "learned@0"],
-      [7, "learned@10"],
-    ]);
-  });
-
   test("watch errors and closed sinks", async () => {
     const { storage, node } = await memoryNode();
     await withSpace(storage, node);

@@ -91,10 +91,9 @@ describe("acceptor gRPC server", () => {
       { id: 5, kind: "request", request: { kind: "commit", space: "log", ballot: b(1, 2), indexes: [5] } },
       { id: 6, kind: "request", request: { kind: "read", space: "log", from: 0, to: 64 } },
     ]);
-    await s.until(6);
-    // The watch was told of the accept, so the commit is not pushed again (wor/node/node-replies.ts).
-    assert.deepEqual(kinds(s.received), ["1:spaceCreated", "3:promise", "4:voted", "2:accepted@5", "5:committed", "6:states"]);
-    const read = s.received[5];
+    await s.until(7);
+    assert.deepEqual(kinds(s.received), ["1:spaceCreated", "3:promise", "4:voted", "2:accepted@5", "5:committed", "2:learned@5", "6:states"]);
+    const read = s.received[6];
     assert.ok(read?.kind === "reply" && read.reply.kind === "states");
     assert.deepEqual(read.reply.addresses[0]?.accepted?.value, value);
     assert.equal(read.reply.addresses[0]?.committed, true);

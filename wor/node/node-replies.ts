@@ -2,15 +2,8 @@
  * Where an acceptor node's replies and pushes go (docs/ARCHITECTURE.md §3.3): what each frame
  * contributes once its receipt comes (`Release`, in frame order), the watches of every session,
  * and one outbox per session, flushed in one send per batch.
- *
- * A watch hears each value this node accepts (`accepted`) and each commit it sees (`learned`).
- * A commit of a value the watch was already told this node accepted at that ballot adds nothing
- * the watch can use while it hears a quorum's accepts, so it is not pushed: one push per value per
- * acceptor, not two. A watch that hears fewer than a quorum (links down, acceptors down) misses
- * such values, and reads them, as it reads every push it misses.
  */
 import { forEachOwn } from "../../paxos/acceptor.ts";
-import { type Ballot, ballotEq } from "../../paxos/ballot.ts";
 import type { SpaceState } from "../../paxos/acceptor.ts";
 import { type Held, type Receipt, release } from "../../paxos/held.ts";
 import { LIMITS, isIndex, isSpaceName } from "../../paxos/limits.ts";
@@ -22,9 +15,6 @@ const WATCH_LIMITS = Object.freeze({
   watchCatchUpMax: 16_384,
   /** Watches one session may hold. */
   watchesPerSessionMax: 1_024,
-  /** Accepted values one watch remembers being told of until their commit; past it the oldest
-   *  are forgotten (their commit is then pushed). */
-  toldMax: 4_096,
 });
 
 /** Where a session's server frames go (a stream writer in production, an array in tests). */
@@ -38,9 +28,6 @@ interface Watcher {
   readonly id: number;
   readonly space: SpaceName;
   readonly from: number;
-  /** The ballot of each value this watch was told this node accepted and has not seen committed,
-   *  by index, oldest first. */
-  readonly told: Map<number, Ballot>;
 }
 
 /** What one frame contributes when its receipt comes, in frame order. */
@@ -83,7 +70,7 @@ export class NodeReplies {
     if (catchUp.length > WATCH_LIMITS.watchCatchUpMax) {
       return refuse("tooLarge", `${catchUp.length} values are chosen at or after ${from} (limit ${WATCH_LIMITS.watchCatchUpMax}); read them, then watch from a later index`);
     }
-    return { kind: "watch", watcher: { sink, id, space: name, from, told: new Map() }, catchUp };
+    return { kind: "watch", watcher: { sink, id, space: name, from }, catchUp };
   }
 
   /** Open a frame group's releases with their receipt, into the outboxes (sent at the next `flush`). */
@@ -134,9 +121,7 @@ export class NodeReplies {
     if (!set) return;
     for (const w of set) {
       if (w.sink.closed) set.delete(w);
-      else if (l.index < w.from) continue;
-      else if (told(w, l)) w.told.delete(l.index);
-      else this.outboxOf(w.sink).push({ id: w.id, kind: "learned", space: l.space, index: l.index, value: l.value });
+      else if (l.index >= w.from) this.outboxOf(w.sink).push({ id: w.id, kind: "learned", space: l.space, index: l.index, value: l.value });
     }
   }
 
@@ -145,12 +130,7 @@ export class NodeReplies {
     if (!set) return;
     for (const w of set) {
       if (w.sink.closed) set.delete(w);
-      else if (a.index >= w.from) {
-        this.outboxOf(w.sink).push({ id: w.id, kind: "accepted", space: a.space, index: a.index, ballot: a.ballot, value: a.value });
-        w.told.delete(a.index);
-        w.told.set(a.index, a.ballot);
-        if (w.told.size > WATCH_LIMITS.toldMax) w.told.delete(w.told.keys().next().value!);
-      }
+      else if (a.index >= w.from) this.outboxOf(w.sink).push({ id: w.id, kind: "accepted", space: a.space, index: a.index, ballot: a.ballot, value: a.value });
     }
   }
 
@@ -160,9 +140,3 @@ export class NodeReplies {
     return out;
   }
 }
-
-/** Was watch `w` told this node accepted the value `l` commits (at the same ballot, so the same value)? */
-const told = (w: Watcher, l: Learned): boolean => {
-  const b = w.told.get(l.index);
-  return b !== undefined && ballotEq(b, l.ballot);
-};
