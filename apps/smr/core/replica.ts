@@ -200,7 +200,7 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
     const due = [this.leader?.ready ? this.heartbeatAt : this.leader ? undefined : this.electionAt, this.leader?.nextWakeup(), this.catchUp.wakeup];
     if (this.requests.pending > 0) due.push(this.sweepAt);
     if (this.records.unpublished) due.push(this.records.publishAt);
-    if (this.missingSince !== undefined && !this.reading) due.push(this.missingSince + this.config.pollMs);
+    if (this.missingSince !== undefined && !this.reading) due.push(this.missingSince + this.missingMs());
     else if (!this.reading && this.readsLog()) due.push(this.lastRead + this.config.idleReadMs);
     const times = due.filter((t): t is number => t !== undefined);
     return times.length > 0 ? Math.max(this.time, Math.min(...times)) : undefined;
@@ -345,19 +345,29 @@ export class ReplicaCore implements LeaderHost<ReadWaiter> {
     this.out.checkpoint = { position, chunks: this.state.snapshot(position) };
   }
 
-  /** Does this replica read the log (rather than learn every slot from its own writes)? */
+  /** Is this the leader at or past its first slot? It learns the slots it writes from their results
+   *  and the rest from its watch, so it reads the log only for a slot missing an election timeout. */
+  private leading(): boolean {
+    return !!this.leader?.ready && this.state.position >= this.leader.firstSlot!;
+  }
+
+  /** Does this replica read the log now and then, with nothing known to be missing? */
   private readsLog(): boolean {
-    return !this.catchUp.busy && !(this.leader?.ready && this.state.position >= this.leader.firstSlot!);
+    return !this.catchUp.busy && !this.leading();
+  }
+  /** How long a slot below what is known to exist may be missing before it is read. */
+  private missingMs(): number {
+    return this.leading() ? this.config.electionTimeoutMs : this.config.pollMs;
   }
 
   /** Read the next slots: soon when one is missing below what is known to exist, else now and then. */
   private readLog(): void {
-    if (this.reading || !this.readsLog() || this.known.has(this.state.position)) return;
+    if (this.reading || this.catchUp.busy || this.known.has(this.state.position)) return;
     const from = this.state.position;
     if (this.known.size > 0 || (this.leader?.tail ?? this.heardTail) > from) {
       this.missingSince ??= this.time;
-      if (this.time < this.missingSince + this.config.pollMs) return;
-    } else if (this.time < this.lastRead + this.config.idleReadMs) return;
+      if (this.time < this.missingSince + this.missingMs()) return;
+    } else if (!this.readsLog() || this.time < this.lastRead + this.config.idleReadMs) return;
     this.reading = true;
     this.lastRead = this.time;
     const read: RegGen<OpResult<Map<number, ReadResult>>> = run({ kind: "read", space: this.config.smr, from, to: from + this.config.readChunkMax, recover: false });

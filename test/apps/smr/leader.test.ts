@@ -58,7 +58,7 @@ describe("an SMR leader outclaimed by a rival", { timeout: 60_000 }, () => {
   before(async () => {
     cluster = await MemoryCluster.start();
     client = cluster.client().client;
-    for (const smr of [SMR, `${SMR}-late`, `${SMR}-overtaken`]) await client.createSpace(smr, { kind: "smr", segmentSize: SEGMENT });
+    for (const smr of [SMR, `${SMR}-late`, `${SMR}-overtaken`, `${SMR}-unheard`]) await client.createSpace(smr, { kind: "smr", segmentSize: SEGMENT });
   });
   after(() => cluster.close());
 
@@ -124,5 +124,34 @@ describe("an SMR leader outclaimed by a rival", { timeout: 60_000 }, () => {
     await drive();
     assert.equal(core.status().applied, tail! + 1);
     assert.equal(core.status().role, "follower", "the leader applied a slot it never issued and still leads");
+  });
+
+  it("reads a slot below its tail that neither a write's result nor its watch told it of, an election timeout later", async () => {
+    const smr = `${SMR}-unheard`;
+    const clock = { now: 1_000 };
+    const core = replica(smr, 0);
+    await driveUntilIdle(core, client, clock);
+    const { role, applied } = core.status();
+    assert.equal(role, "leader");
+    // The leader writes a batch, but the write's result never reaches it (the value is in the log).
+    core.propose(1, put(1), clock.now);
+    let dropped = 0;
+    for (let rounds = 0; rounds < 50 && dropped === 0; rounds++) {
+      const out = core.takeOutputs();
+      for (const s of out.steps) {
+        assert.ok(isRegisterStep(s.step));
+        const r = await registerStep(client, s.step);
+        if (s.step.kind === "write") dropped++;
+        else core.onResult(s.id, r, clock.now);
+      }
+    }
+    assert.equal(dropped, 1, "the batch was written");
+    core.tick(clock.now + ELECTION_TIMEOUT_MS / 2);
+    const early = core.takeOutputs().steps;
+    assert.ok(!early.some((s) => s.step.kind === "read"), "no read before an election timeout");
+    for (const s of early) core.onResult(s.id, await registerStep(client, s.step as Parameters<typeof registerStep>[1]), clock.now);
+    await driveUntilIdle(core, client, clock);
+    assert.equal(core.status().applied, applied + 1, "the leader read the slot and applied it");
+    assert.equal(core.status().role, "leader");
   });
 });
