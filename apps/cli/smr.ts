@@ -116,11 +116,15 @@ const statusTimeoutFlag = Flag.Int("timeout").pipe(withDefaultShown("millisecond
 
 const status = Command.make("status", { name: smrNameArg, to: replicaFlags, timeout: statusTimeoutFlag, json }, (c) =>
   task(async () => {
+    let refused = 0;
+    const failed = (address: string, e: Error) => {
+      if (e instanceof SmrError && e.code === "invalid") refused++;
+      return { address, error: e.message };
+    };
     const rows = await withSmr("status", c.name, c.to, Option.some(c.timeout), (s, addresses) =>
-      Promise.all(addresses.map((a, i) => s.status(i).then((st) => ({ address: a, ...st }), (e: Error) => ({ address: a, error: e.message, refused: e instanceof SmrError && e.code === "invalid" })))),
+      Promise.all(addresses.map((a, i) => s.status(i).then((st) => ({ address: a, ...st }), (e: Error) => failed(a, e)))),
     );
     const silent = rows.filter((r) => "error" in r);
-    const refused = silent.filter((r) => r.refused).length;
     // JSON or a table, a replica that did not answer is a failure, after what the others said: exit
     // 2 if one refused this client as misconfigured (another cluster, TLS on one end only), else 1.
     const failure =
@@ -130,7 +134,7 @@ const status = Command.make("status", { name: smrNameArg, to: replicaFlags, time
           ? new CliFailure(`${silent.length} of ${rows.length} replicas did not answer`, EXIT.operational)
           : undefined;
     if (c.json) {
-      printJson({ smr: c.name, replicas: rows.map((r) => ("error" in r ? { address: r.address, error: r.error } : r)) });
+      printJson({ smr: c.name, replicas: rows });
       if (failure) throw failure;
       return;
     }

@@ -2,20 +2,26 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { encodeOps } from "../../../apps/txn/core/bank.ts";
 import { AccountStore } from "../../../apps/txn/node/accounts.ts";
 import { TxnCoordinator } from "../../../apps/txn/node/coordinator.ts";
 import { localParticipants } from "../../../apps/txn/node/participant.ts";
 import { MemoryCluster } from "../../wor/memory-cluster.ts";
 
-test("a transfer between two participants commits; a transfer without funds aborts", { timeout: 30_000 }, async (t) => {
+/** An in-memory cluster and a temp directory, both gone after the test. */
+async function clusterAndDir(t: TestContext): Promise<{ cluster: MemoryCluster; dir: string }> {
   const cluster = await MemoryCluster.start();
   const dir = await mkdtemp(join(tmpdir(), "txn-"));
   t.after(async () => {
     await cluster.close();
     await rm(dir, { recursive: true, force: true });
   });
+  return { cluster, dir };
+}
+
+test("a transfer between two participants commits; a transfer without funds aborts", { timeout: 30_000 }, async (t) => {
+  const { cluster, dir } = await clusterAndDir(t);
   const admin = cluster.client().client;
   await TxnCoordinator.create(admin, "bank");
   const p = await Promise.all(
@@ -46,12 +52,7 @@ test("a transfer between two participants commits; a transfer without funds abor
 });
 
 test("decisions taken together share one synced batch, and a reopened store holds every one", { timeout: 60_000 }, async (t) => {
-  const cluster = await MemoryCluster.start();
-  const dir = await mkdtemp(join(tmpdir(), "txn-"));
-  t.after(async () => {
-    await cluster.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { cluster, dir } = await clusterAndDir(t);
   await TxnCoordinator.create(cluster.client().client, "bank");
   const TRANSFERS = 40;
   const accounts = (i: number) => new Map(Array.from({ length: TRANSFERS }, (_, w) => [`a${i}-${w}`, 1_000] as const));
