@@ -283,7 +283,7 @@ function commit(st: Step, name: SpaceName, space: SpaceState, ballot: Ballot, in
     // kept in memory only: losing it in a crash is safe, and persisting it would cost every write a
     // second fsync. It reaches the disk whenever the address is persisted again.
     space.addresses.set(index, { ...s, committed: true });
-    st.learned.push({ space: name, index, value: s.accepted.value });
+    st.learned.push({ space: name, index, ballot, value: s.accepted.value });
   }
   return st.reply({ kind: "committed" });
 }

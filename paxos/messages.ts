@@ -90,9 +90,11 @@ export interface AcceptedNotice {
   readonly value: Uint8Array;
 }
 
-/** A value learned as chosen (an acceptor saw its commit); watchers are told after it is durable. */
+/** A value learned as chosen (an acceptor saw its commit of the value it accepted at `ballot`);
+ *  watchers are told after it is durable. */
 export interface Learned {
   readonly space: SpaceName;
   readonly index: number;
+  readonly ballot: Ballot;
   readonly value: Uint8Array;
 }

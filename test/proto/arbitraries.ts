@@ -84,7 +84,8 @@ export const serverFrame = (): fc.Arbitrary<ServerFrame> =>
   plain(
   fc.oneof(
     fc.record({ id: index(), kind: fc.constant("reply" as const), reply: reply() }),
-    fc.record({ id: index(), kind: fc.constant("learned" as const), space: space(), index: index(), value: value() }),
+    fc.record({ id: index(), kind: fc.constant("learned" as const), space: space(), index: index(), ballot: ballot(), value: fc.option(value(), { nil: undefined }) }),
+    fc.record({ id: index(), kind: fc.constant("accepted" as const), space: space(), index: index(), ballot: ballot(), value: value() }),
   ));
 
 const summary = (): fc.Arbitrary<SpaceSummary> =>

@@ -158,7 +158,7 @@ describe("limits", () => {
     assert.deepStrictEqual(d.value[1], ok);
     const atMax: ClientFrame = { id: 9, kind: "request", request: { kind: "accept", space: "s", ballot: B, entries: [{ index: 1, value: value.subarray(1) }] } };
     assert.equal(only(encodeClientFrames([atMax])).kind, "request");
-    expectError(decodeServerFrames(encodeServerFrames([{ id: 1, kind: "learned", space: "s", index: 0, value }])), "tooLarge");
+    expectError(decodeServerFrames(encodeServerFrames([{ id: 1, kind: "learned", space: "s", index: 0, ballot: B, value }])), "tooLarge");
   });
 
   it("ranges: empty or reversed is invalid, over rangeMax is tooLarge", () => {

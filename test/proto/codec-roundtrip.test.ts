@@ -43,7 +43,7 @@ describe("codec round trips", () => {
   it("values are byte-exact fresh Uint8Arrays, not views of a reused gRPC buffer", () => {
     const value = new Uint8Array([0, 1, 2, 255, 128, 0]);
     const bytes = encodeServerFrames([
-      { id: 9, kind: "learned", space: "log", index: 4, value },
+      { id: 9, kind: "learned", space: "log", index: 4, ballot: { round: 1, proposer: 2 }, value },
       { id: 10, kind: "reply", reply: { kind: "voted", ballot: { round: 2, proposer: 1 }, refused: [{ index: 3, promised: { round: 5, proposer: 5 }, trimmed: false, chosen: value }] } },
     ]);
     const buffer = Buffer.from(bytes); // as grpc-js delivers it

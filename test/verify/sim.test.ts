@@ -113,7 +113,7 @@ test("the simulator's acceptors are the real AcceptorNode and GroupCommit: bugs 
 // The register layer's bugs (sites in paxos/ and wor/). The apps' bugs are caught by their own worlds
 // and models (test/apps/*/sim.test.ts, test/verify/mc-*.test.ts); waitOutRejection is a liveness
 // bug, caught by a sometimes property above.
-const REGISTER_BUGS = ["acceptBelowPromise", "ignoreAdoptedValue", "adoptLowestBallot", "forgetRangePromises", "ignoreRangePromises", "replyBeforePersist", "readAheadOfSync", "evictUndurable", "learnBelowQuorum", "readWithoutQuorum", "trimBackwards"] as const;
+const REGISTER_BUGS = ["acceptBelowPromise", "ignoreAdoptedValue", "adoptLowestBallot", "forgetRangePromises", "ignoreRangePromises", "replyBeforePersist", "readAheadOfSync", "evictUndurable", "learnBelowQuorum", "learnUntold", "readWithoutQuorum", "trimBackwards"] as const;
 for (const bug of REGISTER_BUGS) {
   test(`the simulator catches the planted bug ${bug}, and prints the replay command`, () => {
     const s = plantBugForTest(bug, () => runSimulation({ seeds: { from: 1, to: 500 } }));

@@ -135,7 +135,7 @@ describe("AcceptorNode", () => {
     assert.deepEqual([accepted.ballot, [...accepted.value]], [b(0, 0), [...v(8)]]);
     const last = watcher.frames.at(-1);
     assert.ok(last?.kind === "learned");
-    assert.deepEqual([last.id, last.index, [...last.value]], [50, 7, [7, 0]]);
+    assert.deepEqual([last.id, last.index, last.ballot, [...(last.value ?? [])]], [50, 7, b(0, 0), [7, 0]]);
 
     node.handle([{ id: 51, kind: "unwatch", watchId: 50 }], watcher);
     node.handle([req(4, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 9, value: v(9) }] })], writer);
@@ -160,6 +160,46 @@ describe("AcceptorNode", () => {
     assert.deepEqual(watcher.frames, [], "the catch-up waits for the in-flight commit");
     await settle(storage);
     assert.deepEqual(watcher.replies(), [[9, "learned@3"]]);
+  });
+
+  test("watch: a commit of a value the watch was pushed as accepted comes without the value; any other commit carries it", async () => {
+    const { storage, node } = await memoryNode();
+    await withSpace(storage, node);
+    const writer = new ArraySink();
+    // 0 is accepted before the watch: its commit is the only push of it that watch gets.
+    node.handle([req(1, { kind: "accept", space: "s", ballot: b(0, 0), entries: [{ index: 0, value: v(0) }] })], writer);
+    await settle(storage);
+    const watcher = new ArraySink();
+    node.handle([{ id: 7, kind: "watch", space: "s", from: 0 }], watcher);
+    node.handle([req(2, { kind: "accept", space: "s", ballot: b(1, 1), entries: [{ index: 1, value: v(1) }] })], writer);
+    // 2 is accepted twice at one ballot: which push its commit would mean is not certain.
+    node.handle([req(3, { kind: "accept", space: "s", ballot: b(1, 1), entries: [{ index: 2, value: v(2) }] })], writer);
+    await settle(storage);
+    node.handle([req(4, { kind: "accept", space: "s", ballot: b(1, 1), entries: [{ index: 2, value: v(2) }] })], writer);
+    await settle(storage);
+    node.handle([req(5, { kind: "commit", space: "s", ballot: b(1, 1), indexes: [1, 2] }), req(6, { kind: "commit", space: "s", ballot: b(0, 0), indexes: [0] })], writer);
+    await settle(storage);
+    const learned = watcher.frames.filter((f) => f.kind === "learned").map((f) => [f.index, f.ballot, f.value && [...f.value]]);
+    assert.deepEqual(learned, [
+      [1, b(1, 1), undefined],
+      [2, b(1, 1), [...v(2)]],
+      [0, b(0, 0), [...v(0)]],
+    ]);
+    // What a watch was told is bounded: past 4,096 accepted values the oldest commits carry their value.
+    const ballot = b(1, 1);
+    for (let from = 10; from < 10 + 4_097; from += 1_000) {
+      const entries = Array.from({ length: Math.min(1_000, 10 + 4_097 - from) }, (_, i) => ({ index: from + i, value: v(9) }));
+      node.handle([req(8, { kind: "accept", space: "s", ballot, entries })], writer);
+      await settle(storage);
+    }
+    node.handle([req(9, { kind: "commit", space: "s", ballot, indexes: [10, 11, 4_106] })], writer);
+    await settle(storage);
+    const last = watcher.frames.filter((f) => f.kind === "learned").slice(3).map((f) => [f.index, f.value !== undefined]);
+    assert.deepEqual(last, [
+      [10, true],
+      [11, false],
+      [4_106, false],
+    ]);
   });
 
   test("watch errors and closed sinks", async () => {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import type { Ballot } from "../../paxos/ballot.ts";
+import { type Ballot, ballotEq, ballotLt } from "../../paxos/ballot.ts";
 import { plantBugForTest } from "../../verify/runtime/planted.ts";
-import { QuorumLearner } from "../../wor/core/quorum-learner.ts";
+import { QuorumLearner, WatchLearner } from "../../wor/core/quorum-learner.ts";
 
 const b = (round: number, proposer: number): Ballot => ({ round, proposer });
 const v = (n: number) => new Uint8Array([n]);
@@ -76,4 +76,69 @@ test("the property catches the planted learnBelowQuorum", () => {
   const events: Heard[] = [{ acceptor: 0, index: 1, ballot: b(1, 1), value: 1 }];
   assert.throws(() => plantBugForTest("learnBelowQuorum", () => replay(events, 2)), /learned .* from 1 acceptors/);
   replay(events, 2);
+});
+
+/** Acceptor `acceptor` accepted `value` at `ballot` for `index` (pushed with it), or learned it
+ *  chosen (a commit notice, `told`: without the value, naming its own last push at that ballot). */
+type Push = { readonly kind: "accepted"; readonly acceptor: number; readonly ballot: Ballot; readonly value: number } | { readonly kind: "learned"; readonly acceptor: number };
+
+const pushArb = fc.oneof(
+  fc.record({ kind: fc.constant("accepted" as const), acceptor: fc.integer({ min: 0, max: 2 }), ballot: fc.constantFrom(b(1, 1), b(1, 2), b(2, 1)), value: fc.integer({ min: 0, max: 2 }) }),
+  fc.record({ kind: fc.constant("learned" as const), acceptor: fc.integer({ min: 0, max: 2 }) }),
+);
+
+/**
+ * Replays pushes for one index into a `WatchLearner`, as acceptors send them (wor/node/node-replies.ts):
+ * a commit names the ballot of the acceptor's last accepted push and comes without the value when
+ * that acceptor pushed exactly one value at that ballot. A delivered value must be the one that
+ * acceptor accepted last; one delivery at most.
+ */
+function replayPushes(pushes: readonly Push[]): void {
+  const learner = new WatchLearner(0, 2);
+  const last = new Map<number, { ballot: Ballot; value: number; once: boolean }>();
+  let delivered: number | undefined;
+  for (const p of pushes) {
+    if (p.kind === "accepted") {
+      const before = last.get(p.acceptor);
+      if (before && ballotLt(p.ballot, before.ballot)) continue; // an acceptor never accepts a lower ballot
+      const once = !before || !ballotEq(before.ballot, p.ballot);
+      last.set(p.acceptor, { ballot: p.ballot, value: p.value, once });
+      const out = learner.accepted(p.acceptor, 0, p.ballot, v(p.value));
+      if (out) delivered = assertFirst(delivered, out);
+      continue;
+    }
+    const a = last.get(p.acceptor);
+    if (!a) continue; // an acceptor commits only what it accepted
+    const out = learner.learned(p.acceptor, 0, a.ballot, a.once ? undefined : v(a.value));
+    if (!out) {
+      assert.ok(delivered !== undefined, "a commit notice of a value the watch was pushed delivers it");
+      continue;
+    }
+    assert.deepEqual([...out], [a.value], "a commit notice delivers the value its acceptor accepted at that ballot");
+    delivered = assertFirst(delivered, out);
+  }
+}
+
+function assertFirst(delivered: number | undefined, out: Uint8Array): number {
+  assert.equal(delivered, undefined, "an index is delivered once");
+  return out[0]!;
+}
+
+test("a commit notice without its value delivers the value that acceptor pushed as accepted at that ballot", () => {
+  fc.assert(fc.property(fc.array(pushArb, { maxLength: 30 }), replayPushes), { numRuns: 3_000 });
+  const w = new WatchLearner(0, 3);
+  assert.equal(w.learned(0, 5, b(1, 1), undefined), undefined, "nothing heard from that acceptor: not delivered (the watcher reads it)");
+  assert.equal(w.accepted(0, 5, b(1, 1), v(4)), undefined);
+  assert.deepEqual(w.learned(0, 5, b(1, 1), undefined), v(4));
+  assert.equal(w.learned(1, 5, b(1, 1), v(4)), undefined, "delivered once");
+});
+
+test("the property catches the planted learnUntold", () => {
+  const pushes: Push[] = [
+    { kind: "accepted", acceptor: 0, ballot: b(1, 1), value: 1 },
+    { kind: "accepted", acceptor: 0, ballot: b(2, 1), value: 2 },
+    { kind: "learned", acceptor: 0 },
+  ];
+  assert.throws(() => plantBugForTest("learnUntold", () => replayPushes(pushes)), /delivers the value its acceptor accepted/);
+  replayPushes(pushes);
 });

@@ -32,6 +32,9 @@ export const PLANTED_BUGS = [
   /** watcher: deliver a value as chosen when one acceptor fewer than a quorum said it accepted it
    *  (wor/core/quorum-learner.ts). */
   "learnBelowQuorum",
+  /** watcher: resolve a commit notice without its value against the first value that acceptor said
+   *  it accepted, whatever the ballot (wor/core/quorum-learner.ts acceptedBy). */
+  "learnUntold",
   /** reader: report a value seen at a single acceptor as written (paxos/proposer.ts ReadTally). */
   "readWithoutQuorum",
   /** acceptor: a trim to a lower mark moves the mark back (paxos/acceptor.ts trim). */
@@ -88,6 +91,7 @@ const switches: Record<PlantedBug, boolean> = {
   waitOutRejection: false,
   evictUndurable: false,
   learnBelowQuorum: false,
+  learnUntold: false,
   readWithoutQuorum: false,
   trimBackwards: false,
   appendWithoutSettle: false,

@@ -18,8 +18,10 @@ export type ClientFrame =
 /** Acceptor → client. */
 export type ServerFrame =
   | { readonly id: number; readonly kind: "reply"; readonly reply: Reply }
-  /** A learned (committed) value for the watch whose frame id is `id`. */
-  | { readonly id: number; readonly kind: "learned"; readonly space: SpaceName; readonly index: number; readonly value: Uint8Array }
+  /** A value learned as chosen (this acceptor saw its commit at `ballot`) for the watch whose frame
+   *  id is `id`. `value` is undefined when this acceptor already pushed that watch the value as
+   *  accepted at `ballot`: the watcher resolves it against that push (wor/core/quorum-learner.ts). */
+  | { readonly id: number; readonly kind: "learned"; readonly space: SpaceName; readonly index: number; readonly ballot: Ballot; readonly value: Uint8Array | undefined }
   /** A value this acceptor accepted (durably) at `ballot`, for the watch whose frame id is `id`:
    *  chosen once a quorum of acceptors says so for one ballot (wor/core/quorum-learner.ts). */
   | { readonly id: number; readonly kind: "accepted"; readonly space: SpaceName; readonly index: number; readonly ballot: Ballot; readonly value: Uint8Array };

@@ -56,6 +56,17 @@ export class QuorumLearner {
     return c.value;
   }
 
+  /**
+   * The value acceptor `acceptor` said it accepted at `ballot` for `index`, if this tally holds
+   * exactly one (a commit notice without its value names it so), else undefined.
+   */
+  acceptedBy(acceptor: number, index: number, ballot: Ballot): Uint8Array | undefined {
+    const said = this.tallies.get(index)?.filter((c) => c.acceptors.has(acceptor));
+    if (planted("learnUntold")) return said?.[0]?.value;
+    const atBallot = said?.filter((c) => ballotEq(c.ballot, ballot));
+    return atBallot?.length === 1 ? atBallot[0]?.value : undefined;
+  }
+
   /** Stop counting for `index` (it was learned some other way). */
   forget(index: number): void {
     this.tallies.delete(index);
@@ -99,11 +110,18 @@ export class WatchLearner {
     this.tally = new QuorumLearner(quorum);
   }
 
-  /** Some acceptor learned `value` is chosen at `index`: the value to deliver, unless delivered already. */
-  learned(index: number, value: Uint8Array): Uint8Array | undefined {
+  /**
+   * Acceptor `acceptor` learned the value it accepted at `ballot` is chosen at `index`: the value to
+   * deliver, unless delivered already. Without `value` (that acceptor pushed it to this watch as
+   * accepted before), it is the one that acceptor's accepted push named; if that push is not in the
+   * tally (forgotten, or never heard), nothing is delivered and the watcher reads it, as it reads
+   * every push it misses.
+   */
+  learned(acceptor: number, index: number, ballot: Ballot, value: Uint8Array | undefined): Uint8Array | undefined {
     if (this.seen(index)) return undefined;
-    this.deliver(index);
-    return value;
+    const chosen = value ?? this.tally.acceptedBy(acceptor, index, ballot);
+    if (chosen) this.deliver(index);
+    return chosen;
   }
 
   /** Acceptor `acceptor` accepted `value` at `ballot` (durably): the value to deliver once that makes a quorum. */

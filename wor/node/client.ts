@@ -255,7 +255,7 @@ export class WorClient {
       } else {
         const w = this.feeds.get(f.id);
         if (!w || w.space !== f.space) continue;
-        if (f.kind === "learned") w.feed.push(f.index, f.value);
+        if (f.kind === "learned") w.feed.learned(acceptor, f.index, f.ballot, f.value);
         else w.feed.accepted(acceptor, f.index, f.ballot, f.value);
       }
     }

@@ -2,9 +2,16 @@
  * Where an acceptor node's replies and pushes go (docs/ARCHITECTURE.md §3.3): what each frame
  * contributes once its receipt comes (`Release`, in frame order), the watches of every session,
  * and one outbox per session, flushed in one send per batch.
+ *
+ * A watch hears each value this node accepts (`accepted`) and each commit it sees (`learned`).
+ * A commit of a value the watch was already told this node accepted at that ballot is pushed
+ * without the value: the watcher takes it from that earlier push (wor/core/quorum-learner.ts). So
+ * each value crosses to each watch once per acceptor, not twice, and one acceptor's commit notice
+ * still delivers a value to a watch that hears fewer than a quorum of acceptors.
  */
 import { forEachOwn } from "../../paxos/acceptor.ts";
 import type { SpaceState } from "../../paxos/acceptor.ts";
+import { type Ballot, ballotEq } from "../../paxos/ballot.ts";
 import { type Held, type Receipt, release } from "../../paxos/held.ts";
 import { LIMITS, isIndex, isSpaceName } from "../../paxos/limits.ts";
 import type { AcceptedNotice, ErrorCode, Learned, Reply, SpaceName } from "../../paxos/messages.ts";
@@ -15,6 +22,9 @@ const WATCH_LIMITS = Object.freeze({
   watchCatchUpMax: 16_384,
   /** Watches one session may hold. */
   watchesPerSessionMax: 1_024,
+  /** Accepted values one watch remembers being told of until their commit; past it the oldest are
+   *  forgotten (their commits are then pushed with the value). */
+  toldMax: 4_096,
 });
 
 /** Where a session's server frames go (a stream writer in production, an array in tests). */
@@ -28,6 +38,10 @@ interface Watcher {
   readonly id: number;
   readonly space: SpaceName;
   readonly from: number;
+  /** The ballot of the last value this watch was told this node accepted and has not yet seen
+   *  committed, by index, oldest first; `once` is false when it was told of more than one value
+   *  at that ballot. */
+  readonly told: Map<number, { readonly ballot: Ballot; readonly once: boolean }>;
 }
 
 /** What one frame contributes when its receipt comes, in frame order. */
@@ -65,12 +79,12 @@ export class NodeReplies {
     if (held >= WATCH_LIMITS.watchesPerSessionMax) return refuse("tooLarge", `a session may hold ${WATCH_LIMITS.watchesPerSessionMax} watches`);
     const catchUp: ServerFrame[] = [];
     forEachOwn(space, from, LIMITS.indexMax, (index, s) => {
-      if (s.committed && s.accepted) catchUp.push({ id, kind: "learned", space: name, index, value: s.accepted.value });
+      if (s.committed && s.accepted) catchUp.push({ id, kind: "learned", space: name, index, ballot: s.accepted.ballot, value: s.accepted.value });
     });
     if (catchUp.length > WATCH_LIMITS.watchCatchUpMax) {
       return refuse("tooLarge", `${catchUp.length} values are chosen at or after ${from} (limit ${WATCH_LIMITS.watchCatchUpMax}); read them, then watch from a later index`);
     }
-    return { kind: "watch", watcher: { sink, id, space: name, from }, catchUp };
+    return { kind: "watch", watcher: { sink, id, space: name, from, told: new Map() }, catchUp };
   }
 
   /** Open a frame group's releases with their receipt, into the outboxes (sent at the next `flush`). */
@@ -121,7 +135,12 @@ export class NodeReplies {
     if (!set) return;
     for (const w of set) {
       if (w.sink.closed) set.delete(w);
-      else if (l.index >= w.from) this.outboxOf(w.sink).push({ id: w.id, kind: "learned", space: l.space, index: l.index, value: l.value });
+      else if (l.index >= w.from) {
+        const t = w.told.get(l.index);
+        const value = t?.once && ballotEq(t.ballot, l.ballot) ? undefined : l.value;
+        w.told.delete(l.index);
+        this.outboxOf(w.sink).push({ id: w.id, kind: "learned", space: l.space, index: l.index, ballot: l.ballot, value });
+      }
     }
   }
 
@@ -130,7 +149,15 @@ export class NodeReplies {
     if (!set) return;
     for (const w of set) {
       if (w.sink.closed) set.delete(w);
-      else if (a.index >= w.from) this.outboxOf(w.sink).push({ id: w.id, kind: "accepted", space: a.space, index: a.index, ballot: a.ballot, value: a.value });
+      else if (a.index >= w.from) {
+        this.outboxOf(w.sink).push({ id: w.id, kind: "accepted", space: a.space, index: a.index, ballot: a.ballot, value: a.value });
+        // A second value at one ballot (a misused owner write, or the same one again): which push
+        // its commit would mean is not certain, so the commit carries its value.
+        const before = w.told.get(a.index);
+        w.told.delete(a.index);
+        w.told.set(a.index, { ballot: a.ballot, once: !before || !ballotEq(before.ballot, a.ballot) });
+        if (w.told.size > WATCH_LIMITS.toldMax) w.told.delete(w.told.keys().next().value as number);
+      }
     }
   }
 
@@ -140,3 +167,4 @@ export class NodeReplies {
     return out;
   }
 }
+

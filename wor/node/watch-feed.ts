@@ -37,10 +37,11 @@ export class WatchFeed implements AsyncIterableIterator<Watched> {
     if (chosen) this.deliver(index, chosen);
   }
 
-  /** A value some acceptor learned is chosen. */
-  push(index: number, value: Uint8Array): void {
+  /** Acceptor `acceptor` learned the value it accepted at `ballot` is chosen (`value` undefined:
+   *  the one it pushed this watch as accepted). */
+  learned(acceptor: number, index: number, ballot: Ballot, value: Uint8Array | undefined): void {
     if (this.ended) return;
-    const chosen = this.learner.learned(index, value);
+    const chosen = this.learner.learned(acceptor, index, ballot, value);
     if (chosen) this.deliver(index, chosen);
   }
 

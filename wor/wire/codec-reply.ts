@@ -62,7 +62,7 @@ function serverFrameToPb(f: ServerFrame): pb.ServerFrame {
     case "reply":
       return { id: f.id, kind: { $case: "reply", value: replyToPb(f.reply) } };
     case "learned":
-      return { id: f.id, kind: { $case: "learned", value: { space: f.space, index: f.index, value: f.value } } };
+      return { id: f.id, kind: { $case: "learned", value: { space: f.space, index: f.index, ballot: f.ballot, value: f.value } } };
     case "accepted":
       return { id: f.id, kind: { $case: "accepted", value: { space: f.space, index: f.index, ballot: f.ballot, value: f.value } } };
     default:
@@ -138,7 +138,8 @@ function toServerFrame(f: pb.ServerFrame): ServerFrame {
       return { id: f.id, kind: "reply", reply: toReply(k.value) };
     case "learned": {
       const v = k.value;
-      return { id: f.id, kind: "learned", space: space(v.space, "learned"), index: v.index, value: copyRegisterValue(v.value, "learned value") };
+      const value = v.value === undefined ? undefined : copyRegisterValue(v.value, "learned value");
+      return { id: f.id, kind: "learned", space: space(v.space, "learned"), index: v.index, ballot: ballot(v.ballot, "learned"), value };
     }
     case "accepted": {
       const v = k.value;

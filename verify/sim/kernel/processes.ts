@@ -136,7 +136,7 @@ export class Processes {
   learned(p: SimProcess, from: number, f: Extract<ServerFrame, { kind: "learned" | "accepted" }>): void {
     const w = p.watches.get(f.id);
     if (!w || w.space !== f.space) return;
-    const value = f.kind === "learned" ? w.learner.learned(f.index, f.value) : w.learner.accepted(from, f.index, f.ballot, f.value);
+    const value = f.kind === "learned" ? w.learner.learned(from, f.index, f.ballot, f.value) : w.learner.accepted(from, f.index, f.ballot, f.value);
     if (!value) return;
     this.host.record(`@${p.endpoint}<a${from} ${f.kind === "learned" ? "learned" : "quorum accepted"} ${f.space}[${f.index}]`);
     this.host.world().learned?.(p, f.space, f.index, value);

@@ -198,11 +198,16 @@ export interface ClientFrame {
     | undefined;
 }
 
-/** A value learned as chosen, pushed to the watch whose frame id is the frame's id. */
+/**
+ * A value learned as chosen (this acceptor saw its commit at `ballot`), pushed to the watch whose
+ * frame id is the frame's id. Without `value` when this acceptor already pushed that watch the value
+ * as accepted at `ballot`: the watcher resolves it against that push.
+ */
 export interface Learned {
   space: string;
   index: number;
-  value: Uint8Array;
+  value?: Uint8Array | undefined;
+  ballot?: Ballot | undefined;
 }
 
 /**
@@ -1876,7 +1881,7 @@ export const ClientFrame: MessageFns<ClientFrame> = {
 };
 
 function createBaseLearned(): Learned {
-  return { space: "", index: 0, value: new Uint8Array(0) };
+  return { space: "", index: 0, value: undefined, ballot: undefined };
 }
 
 export const Learned: MessageFns<Learned> = {
@@ -1887,8 +1892,11 @@ export const Learned: MessageFns<Learned> = {
     if (message.index !== 0) {
       writer.uint32(16).uint64(message.index);
     }
-    if (message.value.length !== 0) {
+    if (message.value !== undefined) {
       writer.uint32(26).bytes(message.value);
+    }
+    if (message.ballot !== undefined) {
+      Ballot.encode(message.ballot, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1928,6 +1936,14 @@ export const Learned: MessageFns<Learned> = {
             }
 
             message.value = reader.bytes();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.ballot = Ballot.decode(reader, reader.uint32());
             continue;
           }
         }
