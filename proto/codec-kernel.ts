@@ -199,12 +199,23 @@ export function decodeLenientEnvelope<M extends { id: number }, T>(
   return ok(out);
 }
 
+/** Buffers above it are not kept by the shared writer (an envelope that large is rare). */
+const SHARED_WRITER_BYTES_MAX = 1 << 20;
+/** One writer for every envelope, so its buffer grows to the envelopes' size once rather than
+ *  from 128 bytes, doubling and copying, in every encode (finish copies what was written out). */
+let shared: WireWriter | undefined = new WireWriter();
+
 /** Write an envelope: each frame as field 1. */
 export function writeEnvelope<F>(frames: readonly F[], encodeFrame: (f: F, w: BinaryWriter) => void): Uint8Array {
-  const w = new WireWriter();
+  // Taken while in use, so a nested encode (none today) or a throw leaves no half-written state.
+  const w = shared ?? new WireWriter();
+  shared = undefined;
   for (let i = 0; i < frames.length; i++) {
     encodeFrame(frames[i]!, w.uint32(FRAME_TAG).fork());
     w.join();
   }
-  return w.finish();
+  const out = w.finish();
+  if (out.byteLength <= SHARED_WRITER_BYTES_MAX) shared = w;
+  else shared ??= new WireWriter();
+  return out;
 }

@@ -14,6 +14,19 @@ describe("codec round trips", () => {
     );
   });
 
+  it("envelopes share one writer but never its bytes: each stays what it was, even after an encode that threw", () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(arb.serverFrame(), { maxLength: 4 }), { minLength: 2, maxLength: 6 }), (batches) => {
+        const encoded = batches.map((frames) => encodeServerFrames(frames));
+        const copies = encoded.map((e) => Uint8Array.from(e));
+        assert.throws(() => encodeServerFrames([{ id: 1, kind: "learned", space: "s", index: 0, ballot: { round: 1, proposer: 1 }, value: "not bytes" as unknown as Uint8Array }]));
+        assert.deepStrictEqual(encoded, copies, "a later encode changed an earlier envelope");
+        for (const frames of batches) assert.deepStrictEqual(decodeServerFrames(encodeServerFrames(frames)), { ok: true, value: frames });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("server frames of every kind decode to what was encoded", () => {
     fc.assert(
       fc.property(fc.array(arb.serverFrame(), { maxLength: 12 }), (frames) => {
