@@ -11,7 +11,8 @@ import { type Grant, type LogResult, type LogStep, type RegisterOpStep, type Seq
 import * as fmt from "./format.ts";
 
 /** Client timing in the scenarios' virtual milliseconds. */
-const SCENARIO_CLIENT = { roundTimeoutMs: 1_000, resendMs: 250 } as const;
+/** Commit notices go at once (no linger), as the traces show them. */
+const SCENARIO_CLIENT = { roundTimeoutMs: 1_000, resendMs: 250, commitLingerMs: 0 } as const;
 
 /** Who resumes when a step is answered: a log operation of the process, or its sequencer core. */
 export type StepOwner = "task" | "sequencer";

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { LIMITS } from "../../paxos/limits.ts";
+import { CLIENT_DEFAULTS } from "../../wor/core/client-core.ts";
 import type { Capture } from "../../wor/core/results.ts";
 import { type WorClient, WorError } from "../../wor/node/client.ts";
 import type { Transport } from "../../wor/node/link.ts";
@@ -157,6 +158,8 @@ describe("WorClient entry points refuse garbage before any round trip", { timeou
       fc.tuple(badSpace, fc.nat(100)).map(([s, f]) => () => client.watch(s as string, f).next()),
       badMark.filter((f) => f !== undefined).map((f) => () => client.watch("demo", f as number).next()), // (undefined: the default start, 0)
     );
+    // A commit notice of an earlier test may still linger (commitLingerMs): let it go first.
+    await new Promise((r) => setTimeout(r, 4 * CLIENT_DEFAULTS.commitLingerMs));
     await fc.assert(
       fc.asyncProperty(call, async (f) => {
         const sent = transport.requests;

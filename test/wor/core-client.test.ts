@@ -129,4 +129,40 @@ describe("WOR client core against acceptor cores", () => {
     assert.ok(r && !r.ok);
     assert.equal(r.failure.code, "unknownSpace");
   });
+
+  it("commit notices linger to ride ahead of the next frames, or go alone once due", () => {
+    const net = new Net();
+    const c = net.client(1, { commitLingerMs: 5 });
+    net.bootstrap("s");
+    const commits = () => net.queue.filter((m) => m.request.kind === "commit");
+    const cap = net.value(0, c.capture("s", 0, 16, net.now));
+    assert.ok(cap._tag === "Captured");
+    assert.deepEqual(net.value(0, c.write(cap.capture, [{ index: 1, value: bytes("a") }], net.now)).get(1), { _tag: "Ok" });
+    assert.deepEqual(commits(), [], "nothing else went out: the notice waits");
+    assert.equal(c.nextWakeup(), net.now + 5, "a wakeup when it is due");
+    // The next write carries it, ahead of its accept (an acceptor then answers AlreadyWritten).
+    c.write(cap.capture, [{ index: 2, value: bytes("b") }], net.now);
+    net.collect();
+    assert.deepEqual(
+      net.queue.filter((m) => m.to === 0).map((m) => m.request.kind),
+      ["commit", "accept"],
+    );
+    net.run();
+    assert.deepEqual(commits(), []);
+    // Alone, it goes once due.
+    net.advance(4);
+    net.collect();
+    assert.deepEqual(commits(), [], "not yet due");
+    net.advance(1);
+    net.collect();
+    assert.deepEqual(
+      commits().map((m) => [m.to, m.request.kind === "commit" && m.request.indexes]),
+      [
+        [0, [2]],
+        [1, [2]],
+        [2, [2]],
+      ],
+    );
+    assert.deepEqual(net.violations, []);
+  });
 });

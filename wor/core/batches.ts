@@ -59,12 +59,20 @@ export class AcceptBatches {
 /** Commit notices (fire and forget): the addresses learned chosen at a ballot. */
 export class CommitQueue {
   private readonly commits = new Map<string, { space: SpaceName; ballot: Ballot; indexes: number[] }>();
+  /** When the oldest queued notice is due to go, whether or not anything else goes with it. */
+  private dueAt: number | undefined;
 
-  add(space: SpaceName, ballot: Ballot, indexes: readonly number[]): void {
+  add(space: SpaceName, ballot: Ballot, indexes: readonly number[], dueAt: number): void {
     const k = key(space, ballot);
     const c = this.commits.get(k);
     if (c) c.indexes.push(...indexes);
     else this.commits.set(k, { space, ballot, indexes: [...indexes] });
+    this.dueAt ??= dueAt;
+  }
+
+  /** When the queued notices must go (undefined: none queued). */
+  get due(): number | undefined {
+    return this.dueAt;
   }
 
   /** The commit requests to send now, each within LIMITS.entriesMax indexes. */
@@ -74,6 +82,7 @@ export class CommitQueue {
       for (let at = 0; at < indexes.length; at += LIMITS.entriesMax) out.push({ kind: "commit", space, ballot, indexes: indexes.slice(at, at + LIMITS.entriesMax) });
     }
     this.commits.clear();
+    this.dueAt = undefined;
     return out;
   }
 }

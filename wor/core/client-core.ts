@@ -40,6 +40,8 @@ export interface ClientCoreConfig {
   readonly preemptRetriesMax: number;
   /** Owner writes remembered, to refuse a second value at an address (single ownership). */
   readonly ownerWritesMax: number;
+  /** Commit notices wait up to this long to ride with the next frames to the acceptors. */
+  readonly commitLingerMs: number;
 }
 
 export const CLIENT_DEFAULTS = {
@@ -48,6 +50,7 @@ export const CLIENT_DEFAULTS = {
   cacheEntriesMax: 100_000,
   preemptRetriesMax: 16,
   ownerWritesMax: 100_000,
+  commitLingerMs: 5,
 } as const;
 
 declare const opBrand: unique symbol;
@@ -122,7 +125,7 @@ export class WorClientCore {
       },
       cached: (s, i) => this.cache.get(s, i),
       remember: (s, i, v) => this.cache.put(s, i, v),
-      commit: (space, ballot, indexes) => this.commits.add(space, ballot, indexes),
+      commit: (space, ballot, indexes) => this.commits.add(space, ballot, indexes, this.now + config.commitLingerMs),
       forgetBelow: (s, below) => this.cache.trim(s, below),
       segmentSize: config.segmentSize,
       proposerId: config.proposerId,
@@ -243,13 +246,22 @@ export class WorClientCore {
       const at = run.wakeAt ?? (run.round ? Math.min(run.round.deadline, run.round.resendAt) : undefined);
       if (at !== undefined && (t === undefined || at < t)) t = at;
     }
-    return t;
+    const c = this.commits.due;
+    return c !== undefined && (t === undefined || c < t) ? c : t;
   }
 
-  takeOutputs(): Outputs {
+  /**
+   * The frames to send and the operations completed since the last call. Commit notices go with
+   * other frames, or alone once due (`commitLingerMs`), or all now with `final` (the client is
+   * closing): a notice is a hint (a watcher hearing a quorum's accepts, or a reader asking a
+   * quorum, does without it), and one that rides with the next accept costs the acceptors no
+   * envelope, group commit or pushes of its own.
+   */
+  takeOutputs(final = false): Outputs {
     // Sending a batch can complete ops whose successors form the next one: send until none forms.
     while (this.forming.size > 0) this.sendForming();
-    this.flushCommits();
+    const due = this.commits.due;
+    if (due !== undefined && (final || this.sends.length > 0 || due <= this.now)) this.flushCommits();
     const out = { sends: this.sends, completions: this.completions };
     this.sends = [];
     this.completions = [];
@@ -370,9 +382,13 @@ export class WorClientCore {
     for (const a of r.unanswered.keys()) this.sends.push({ to: a, frame: r.frames.get(a)! });
   }
 
+  /** The queued commit notices go ahead of the frames they ride with, so an acceptor knows a value
+   *  is chosen before it answers a later write of the address (AlreadyWritten, not Preempted). */
   private flushCommits(): void {
+    const notices: Send[] = [];
     for (const request of this.commits.take()) {
-      for (let a = 0; a < this.config.acceptors; a++) this.sends.push({ to: a, frame: { id: this.nextFrame++, kind: "request", request } });
+      for (let a = 0; a < this.config.acceptors; a++) notices.push({ to: a, frame: { id: this.nextFrame++, kind: "request", request } });
     }
+    this.sends = notices.concat(this.sends);
   }
 }

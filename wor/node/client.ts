@@ -221,7 +221,7 @@ export class WorClient {
   /** Stop: queued frames (commit notices) still go out, pending operations fail with `unavailable`. */
   close(): void {
     if (this.closed) return;
-    this.flush();
+    this.flush(true);
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     for (const { feed } of this.feeds.values()) feed.fail(new Error("client closed"));
@@ -298,9 +298,9 @@ export class WorClient {
     if (!this.closed) this.flusher.schedule();
   }
 
-  private flush(): void {
+  private flush(final = false): void {
     if (this.closed) return;
-    const completions = this.take();
+    const completions = this.take(final);
     this.outbox.forEach((frames, a) => {
       if (frames.length === 0) return;
       this.outbox[a] = [];
@@ -311,8 +311,8 @@ export class WorClient {
   }
 
   /** Move the core's outputs: frames into the outbox; the completions are returned. */
-  private take(): Completion[] {
-    const out = this.core.takeOutputs();
+  private take(final = false): Completion[] {
+    const out = this.core.takeOutputs(final);
     for (const s of out.sends) this.outbox[s.to]!.push(s.frame);
     return out.completions;
   }
