@@ -44,7 +44,7 @@ export const clientFrame = (): fc.Arbitrary<ClientFrame> =>
   plain(
   fc.oneof(
     fc.record({ id: index(), kind: fc.constant("request" as const), request: request() }),
-    fc.record({ id: index(), kind: fc.constant("watch" as const), space: space(), from: index() }),
+    fc.record({ id: index(), kind: fc.constant("watch" as const), space: space(), from: index(), skipOwn: fc.constant(true as const) }, { requiredKeys: ["id", "kind", "space", "from"] }),
     fc.record({ id: index(), kind: fc.constant("unwatch" as const), watchId: index() }),
   ));
 

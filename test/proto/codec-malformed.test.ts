@@ -228,7 +228,7 @@ describe("validation keeps the frame's id", () => {
         (id, bad, other) => {
           // envelopes concatenate: frames are repeated field 1
           const d = decodeClientFrames(
-            Buffer.concat([envelope(frame({ id, kind: { $case: "watch", value: { space: bad, from: 0 } } })), encodeClientFrames([other])]),
+            Buffer.concat([envelope(frame({ id, kind: { $case: "watch", value: { space: bad, from: 0, skipOwn: false } } })), encodeClientFrames([other])]),
           );
           assert.ok(d.ok);
           assert.equal(d.value[0]!.kind, "invalid");

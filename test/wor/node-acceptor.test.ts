@@ -202,6 +202,28 @@ describe("AcceptorNode", () => {
     ]);
   });
 
+  test("watch with skipOwn: the session's own accepts and their commits are not pushed to it; another session's are", async () => {
+    const { storage, node } = await memoryNode();
+    await withSpace(storage, node);
+    const self = new ArraySink();
+    const other = new ArraySink();
+    node.handle([{ id: 7, kind: "watch", space: "s", from: 0, skipOwn: true }], self);
+    const mine = new ArraySink();
+    node.handle([{ id: 8, kind: "watch", space: "s", from: 0 }], mine);
+    // 1: this session's own; 2: another session's; 3: own, then another session's at a higher ballot.
+    node.handle([req(1, { kind: "accept", space: "s", ballot: b(1, 1), entries: [{ index: 1, value: v(1) }, { index: 3, value: v(3) }] })], self);
+    node.handle([req(2, { kind: "accept", space: "s", ballot: b(1, 1), entries: [{ index: 2, value: v(2) }] })], other);
+    await settle(storage);
+    node.handle([req(3, { kind: "accept", space: "s", ballot: b(2, 2), entries: [{ index: 3, value: v(4) }] })], other);
+    await settle(storage);
+    node.handle([req(4, { kind: "commit", space: "s", ballot: b(1, 1), indexes: [1, 2] }), req(5, { kind: "commit", space: "s", ballot: b(2, 2), indexes: [3] })], self);
+    await settle(storage);
+    const pushes = (s: ArraySink) => s.frames.filter((f) => f.kind !== "reply").map((f) => `${f.kind}@${f.index}${f.kind === "learned" && f.value === undefined ? " (no value)" : ""}`);
+    assert.deepEqual(pushes(self), ["accepted@2", "accepted@3", "learned@2 (no value)", "learned@3 (no value)"]);
+    // A watch without skipOwn on another session hears everything.
+    assert.deepEqual(pushes(mine), ["accepted@1", "accepted@3", "accepted@2", "accepted@3", "learned@1 (no value)", "learned@2 (no value)", "learned@3 (no value)"]);
+  });
+
   test("watch errors and closed sinks", async () => {
     const { storage, node } = await memoryNode();
     await withSpace(storage, node);

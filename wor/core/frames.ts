@@ -12,7 +12,9 @@ export type ClientFrame =
   | { readonly id: number; readonly kind: "request"; readonly request: Request }
   /** Push every value this acceptor learns is chosen in `space` at index ≥ from (existing ones first),
    *  and every value it accepts there from now on. */
-  | { readonly id: number; readonly kind: "watch"; readonly space: SpaceName; readonly from: number }
+  /** Watch `space` from `from`; with `skipOwn`, values this session writes are not pushed to it
+   *  (wor/node/node-replies.ts). */
+  | { readonly id: number; readonly kind: "watch"; readonly space: SpaceName; readonly from: number; readonly skipOwn?: boolean }
   | { readonly id: number; readonly kind: "unwatch"; readonly watchId: number };
 
 /** Acceptor → client. */

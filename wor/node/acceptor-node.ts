@@ -347,7 +347,7 @@ export class AcceptorNode {
         break;
       }
       case "watch":
-        releases.push(this.replies.watch(state.spaces.get(f.space), w.sink, f.id, f.space, f.from));
+        releases.push(this.replies.watch(state.spaces.get(f.space), w.sink, f.id, f.space, f.from, f.skipOwn === true));
         break;
       case "unwatch":
         releases.push({ kind: "unwatch", watchId: f.watchId });

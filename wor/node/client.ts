@@ -26,6 +26,7 @@ interface Watching {
   readonly space: SpaceName;
   readonly feed: WatchFeed;
   start: number;
+  readonly skipOwn: boolean;
   readonly refused: Set<number>;
 }
 
@@ -188,8 +189,12 @@ export class WorClient {
     return this.settle(() => startRegisterOp(this.core, step, now())) as Promise<RegisterResults[S["kind"]]>;
   }
 
-  /** Values as they are learned chosen in `space` at index ≥ from (pushed, not polled; any order). */
-  watch(space: SpaceName, from = 0): WatchFeed {
+  /**
+   * Values as they are learned chosen in `space` at index ≥ from (pushed, not polled; any order).
+   * With `skipOwn`, values this client writes are left out (it has them from its writes' results),
+   * except where another writer's accept of the address came between.
+   */
+  watch(space: SpaceName, from = 0, options: { readonly skipOwn?: boolean } = {}): WatchFeed {
     const bad = checkSpace(space) ?? checkMark(from, "watch start");
     if (bad || this.closed) {
       // Bad arguments (or a closed client): a feed whose first `next()` rejects with why.
@@ -207,8 +212,9 @@ export class WorClient {
       },
       this.quorum,
     );
-    this.feeds.set(id, { space, feed, start: from, refused: new Set() });
-    for (const l of this.links) l.send([{ id, kind: "watch", space, from }]);
+    const skipOwn = options.skipOwn === true;
+    this.feeds.set(id, { space, feed, start: from, skipOwn, refused: new Set() });
+    for (const l of this.links) l.send([{ id, kind: "watch", space, from, skipOwn }]);
     return feed;
   }
 
@@ -266,7 +272,7 @@ export class WorClient {
   private resendWatches(acceptor: number): void {
     for (const [id, w] of this.feeds) {
       w.refused.delete(acceptor);
-      this.links[acceptor]?.send([{ id, kind: "watch", space: w.space, from: w.start }]);
+      this.links[acceptor]?.send([{ id, kind: "watch", space: w.space, from: w.start, skipOwn: w.skipOwn }]);
     }
   }
 
@@ -279,7 +285,7 @@ export class WorClient {
   private watchRefused(acceptor: number, id: number, w: Watching, reply: Reply): void {
     if (reply.kind === "trimmed") {
       w.start = Math.max(w.start, reply.mark);
-      this.links[acceptor]?.send([{ id, kind: "watch", space: w.space, from: w.start }]);
+      this.links[acceptor]?.send([{ id, kind: "watch", space: w.space, from: w.start, skipOwn: w.skipOwn }]);
     } else if (reply.kind === "error") {
       w.refused.add(acceptor);
       if (this.options.acceptors - w.refused.size >= this.quorum) return;

@@ -8,6 +8,11 @@
  * without the value: the watcher takes it from that earlier push (wor/core/quorum-learner.ts). So
  * each value crosses to each watch once per acceptor, not twice, and one acceptor's commit notice
  * still delivers a value to a watch that hears fewer than a quorum of acceptors.
+ *
+ * A watch asked with `skipOwn` is not pushed what its own session writes, neither the accept nor
+ * its commit (the writer learns its values from its writes' results; the SMR leader watches only
+ * for slots it did not write). Where two values were accepted at one ballot, or another session's
+ * accept of the address came between, the commit carries the value.
  */
 import { forEachOwn } from "../../paxos/acceptor.ts";
 import type { SpaceState } from "../../paxos/acceptor.ts";
@@ -38,10 +43,18 @@ interface Watcher {
   readonly id: number;
   readonly space: SpaceName;
   readonly from: number;
-  /** The ballot of the last value this watch was told this node accepted and has not yet seen
-   *  committed, by index, oldest first; `once` is false when it was told of more than one value
-   *  at that ballot. */
-  readonly told: Map<number, { readonly ballot: Ballot; readonly once: boolean }>;
+  /** Values of this session's own accepts are not pushed to it. */
+  readonly skipOwn: boolean;
+  /** What this watch heard of accepts not yet seen committed, by index, oldest first. */
+  readonly told: Map<number, Told>;
+}
+
+/** The accepts of one address at the last ballot seen: how many were pushed to a watch, and how
+ *  many were its own session's and skipped. */
+interface Told {
+  readonly ballot: Ballot;
+  readonly pushed: number;
+  readonly own: number;
 }
 
 /** What one frame contributes when its receipt comes, in frame order. */
@@ -68,7 +81,7 @@ export class NodeReplies {
    * `from` as of this frame (a later frame's commit is pushed live). Values it does not hold (not
    * cached, or their commit hint was lost to a crash or an eviction) are found by reads.
    */
-  watch(space: SpaceState | undefined, sink: FrameSink, id: number, name: SpaceName, from: number): Release {
+  watch(space: SpaceState | undefined, sink: FrameSink, id: number, name: SpaceName, from: number, skipOwn = false): Release {
     const refuse = (code: ErrorCode, message: string): Release => ({ kind: "reply", id, reply: errorReply(code, message) });
     if (!isSpaceName(name)) return refuse("invalid", `invalid space name ${JSON.stringify(name)}`);
     if (!isIndex(from)) return refuse("invalid", `invalid watch start ${from}`);
@@ -84,7 +97,7 @@ export class NodeReplies {
     if (catchUp.length > WATCH_LIMITS.watchCatchUpMax) {
       return refuse("tooLarge", `${catchUp.length} values are chosen at or after ${from} (limit ${WATCH_LIMITS.watchCatchUpMax}); read them, then watch from a later index`);
     }
-    return { kind: "watch", watcher: { sink, id, space: name, from, told: new Map() }, catchUp };
+    return { kind: "watch", watcher: { sink, id, space: name, from, skipOwn, told: new Map() }, catchUp };
   }
 
   /** Open a frame group's releases with their receipt, into the outboxes (sent at the next `flush`). */
@@ -96,7 +109,7 @@ export class NodeReplies {
           for (const reply of release(r.replies, receipt)) out.push({ id: r.id, kind: "reply", reply });
           // Published in frame order, so a watch registered by a later frame never sees it twice.
           for (const l of r.learned) this.publish(l);
-          for (const a of r.accepted) this.publishAccepted(a);
+          for (const a of r.accepted) this.publishAccepted(a, sink);
           break;
         case "reply":
           out.push({ id: r.id, kind: "reply", reply: r.reply });
@@ -137,25 +150,32 @@ export class NodeReplies {
       if (w.sink.closed) set.delete(w);
       else if (l.index >= w.from) {
         const t = w.told.get(l.index);
-        const value = t?.once && ballotEq(t.ballot, l.ballot) ? undefined : l.value;
         w.told.delete(l.index);
+        const at = t !== undefined && ballotEq(t.ballot, l.ballot);
+        // Its own write, alone at that ballot: the writer knows the value.
+        if (at && t.own === 1 && t.pushed === 0) continue;
+        // One value pushed at that ballot: the commit names it.
+        const value = at && t.pushed === 1 && t.own === 0 ? undefined : l.value;
         this.outboxOf(w.sink).push({ id: w.id, kind: "learned", space: l.space, index: l.index, ballot: l.ballot, value });
       }
     }
   }
 
-  private publishAccepted(a: AcceptedNotice): void {
+  /** An accept from session `from` became durable. */
+  private publishAccepted(a: AcceptedNotice, from: FrameSink): void {
     const set = this.watchers.get(a.space);
     if (!set) return;
     for (const w of set) {
       if (w.sink.closed) set.delete(w);
       else if (a.index >= w.from) {
-        this.outboxOf(w.sink).push({ id: w.id, kind: "accepted", space: a.space, index: a.index, ballot: a.ballot, value: a.value });
-        // A second value at one ballot (a misused owner write, or the same one again): which push
-        // its commit would mean is not certain, so the commit carries its value.
+        const own = w.skipOwn && w.sink === from;
+        if (!own) this.outboxOf(w.sink).push({ id: w.id, kind: "accepted", space: a.space, index: a.index, ballot: a.ballot, value: a.value });
+        // Counted per ballot: a second value at one (a misused owner write, or the same one
+        // again) leaves its commit's meaning uncertain, so the commit carries its value.
         const before = w.told.get(a.index);
+        const same = before !== undefined && ballotEq(before.ballot, a.ballot);
         w.told.delete(a.index);
-        w.told.set(a.index, { ballot: a.ballot, once: !before || !ballotEq(before.ballot, a.ballot) });
+        w.told.set(a.index, { ballot: a.ballot, pushed: (same ? before.pushed : 0) + (own ? 0 : 1), own: (same ? before.own : 0) + (own ? 1 : 0) });
         if (w.told.size > WATCH_LIMITS.toldMax) w.told.delete(w.told.keys().next().value as number);
       }
     }

@@ -39,7 +39,7 @@ function requestToPb(r: Request): pb.Request {
 function watchFrameToPb(f: Exclude<ClientFrame, { kind: "request" }>): pb.ClientFrame {
   switch (f.kind) {
     case "watch":
-      return { id: f.id, kind: { $case: "watch", value: { space: f.space, from: f.from } } };
+      return { id: f.id, kind: { $case: "watch", value: { space: f.space, from: f.from, skipOwn: f.skipOwn === true } } };
     case "unwatch":
       return { id: f.id, kind: { $case: "unwatch", value: { watchId: f.watchId } } };
     default:
@@ -134,7 +134,7 @@ function toClientFrame(f: pb.ClientFrame): ClientFrame {
     case "request":
       return { id: f.id, kind: "request", request: toRequest(k.value) };
     case "watch":
-      return { id: f.id, kind: "watch", space: space(k.value.space, "watch"), from: k.value.from };
+      return { id: f.id, kind: "watch", space: space(k.value.space, "watch"), from: k.value.from, ...(k.value.skipOwn ? { skipOwn: true } : {}) };
     case "unwatch":
       return { id: f.id, kind: "unwatch", watchId: k.value.watchId };
   }

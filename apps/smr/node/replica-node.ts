@@ -184,10 +184,12 @@ export class ReplicaNode {
 
   /** Every replica watches the log, the leader too: it writes every command itself, but only the
    *  watch tells it of slots it did not write (a rival's recovery that sealed its segment and
-   *  yielded: the core then deposes it, apps/log/core/sequencer.ts `overtaken`). */
+   *  yielded: the core then deposes it, apps/log/core/sequencer.ts `overtaken`). What it writes
+   *  itself is left out of its watch (`skipOwn`): it learns those slots from its writes' results,
+   *  and one whose result never comes it reads after an election timeout (core/replica.ts). */
   private watchFrom(from: number): void {
     this.watch?.return();
-    const feed = this.o.client.watch(this.o.smr, from);
+    const feed = this.o.client.watch(this.o.smr, from, { skipOwn: true });
     this.watch = feed;
     void (async () => {
       try {

@@ -24,6 +24,8 @@ export interface StepSource {
 interface SimWatch {
   readonly space: string;
   readonly from: number;
+  /** Its own writes are not pushed to it (wor/node/node-replies.ts). */
+  readonly skipOwn: boolean;
   /** What the pushes deliver: each index once, learned or accepted by a quorum at one ballot. */
   readonly learner: WatchLearner;
 }

@@ -119,16 +119,16 @@ export class Processes {
 
   /** `p` watches `space` from `from`: every acceptor pushes the values it learns are chosen and
    *  the values it accepts (`World.learned`); the watch is sent again whenever a link comes back
-   *  (`watchFrames`). */
-  watch(p: SimProcess, space: string, from: number): void {
+   *  (`watchFrames`). With `skipOwn`, not the values `p` writes itself. */
+  watch(p: SimProcess, space: string, from: number, skipOwn = false): void {
     const id = this.nextWatch++;
-    p.watches.set(id, { space, from, learner: new WatchLearner(from, this.host.quorum) });
-    for (let a = 0; a < this.host.acceptors; a++) this.host.send(p, a, { id, kind: "watch", space, from });
+    p.watches.set(id, { space, from, skipOwn, learner: new WatchLearner(from, this.host.quorum) });
+    for (let a = 0; a < this.host.acceptors; a++) this.host.send(p, a, { id, kind: "watch", space, from, skipOwn });
   }
 
   /** The frames that register `p`'s watches again (at an acceptor whose link came back). */
   watchFrames(p: SimProcess): ClientFrame[] {
-    return [...p.watches].map(([id, w]) => ({ id, kind: "watch", space: w.space, from: w.from }));
+    return [...p.watches].map(([id, w]) => ({ id, kind: "watch", space: w.space, from: w.from, skipOwn: w.skipOwn }));
   }
 
   /** A learned or accepted frame for one of `p`'s watches, from acceptor `from`: a value learned

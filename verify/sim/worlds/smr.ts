@@ -235,7 +235,7 @@ class SmrWorld implements World, SmrHost {
     }
     if (out.checkpoint) this.store(p, name, incarnation, out.checkpoint.position, [...out.checkpoint.chunks]);
     if (out.fetch) this.fetch(p, name, out.fetch);
-    if (out.watch !== undefined) this.k.procs.watch(p, SMR_NAME, out.watch);
+    if (out.watch !== undefined) this.k.procs.watch(p, SMR_NAME, out.watch, true);
   }
 
   /** Probe a command whose key the log holds at two slots (a retry, a forward and a direct copy). */

@@ -182,6 +182,12 @@ export interface Reply {
 export interface Watch {
   space: string;
   from: number;
+  /**
+   * Values this session writes are not pushed to this watch (the writer knows them from its
+   * writes' results): neither its accepts nor their commits, unless another session's accept of
+   * the address came between.
+   */
+  skipOwn: boolean;
 }
 
 export interface Unwatch {
@@ -1697,7 +1703,7 @@ export const Reply: MessageFns<Reply> = {
 };
 
 function createBaseWatch(): Watch {
-  return { space: "", from: 0 };
+  return { space: "", from: 0, skipOwn: false };
 }
 
 export const Watch: MessageFns<Watch> = {
@@ -1707,6 +1713,9 @@ export const Watch: MessageFns<Watch> = {
     }
     if (message.from !== 0) {
       writer.uint32(16).uint64(message.from);
+    }
+    if (message.skipOwn !== false) {
+      writer.uint32(24).bool(message.skipOwn);
     }
     return writer;
   },
@@ -1738,6 +1747,14 @@ export const Watch: MessageFns<Watch> = {
             }
 
             message.from = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.skipOwn = reader.bool();
             continue;
           }
         }
