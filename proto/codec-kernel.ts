@@ -215,7 +215,6 @@ export function writeEnvelope<F>(frames: readonly F[], encodeFrame: (f: F, w: Bi
     w.join();
   }
   const out = w.finish();
-  if (out.byteLength <= SHARED_WRITER_BYTES_MAX) shared = w;
-  else shared ??= new WireWriter();
+  shared = out.byteLength <= SHARED_WRITER_BYTES_MAX ? w : new WireWriter();
   return out;
 }

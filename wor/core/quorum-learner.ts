@@ -61,10 +61,15 @@ export class QuorumLearner {
    * exactly one (a commit notice without its value names it so), else undefined.
    */
   acceptedBy(acceptor: number, index: number, ballot: Ballot): Uint8Array | undefined {
-    const said = this.tallies.get(index)?.filter((c) => c.acceptors.has(acceptor));
-    if (planted("learnUntold")) return said?.[0]?.value;
-    const atBallot = said?.filter((c) => ballotEq(c.ballot, ballot));
-    return atBallot?.length === 1 ? atBallot[0]?.value : undefined;
+    let found: Uint8Array | undefined;
+    for (const c of this.tallies.get(index) ?? []) {
+      if (!c.acceptors.has(acceptor)) continue;
+      if (planted("learnUntold")) return c.value;
+      if (!ballotEq(c.ballot, ballot)) continue;
+      if (found) return undefined;
+      found = c.value;
+    }
+    return found;
   }
 
   /** Stop counting for `index` (it was learned some other way). */

@@ -22,8 +22,7 @@ export function replyWriter(stream: FrameStream, options: Pick<StreamWriterOptio
 
 /** An upper-ish estimate of a server frame's encoded size: its byte values plus per-item overhead. */
 export function serverFrameBytes(f: ServerFrame): number {
-  if (f.kind === "learned") return 64 + f.space.length + (f.value?.byteLength ?? 0);
-  if (f.kind === "accepted") return 64 + f.space.length + f.value.byteLength;
+  if (f.kind !== "reply") return 64 + f.space.length + (f.value?.byteLength ?? 0);
   const r = f.reply;
   const values = (list: readonly { accepted?: { value: Uint8Array } }[]) => list.reduce((n, a) => n + 64 + (a.accepted?.value.byteLength ?? 0), 0);
   switch (r.kind) {

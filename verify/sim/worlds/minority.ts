@@ -44,8 +44,6 @@ export class MinorityWatch {
     const down: number[] = [];
     const up: number[] = [];
     for (let a = 0; a < s.acceptors; a++) (s.reachable(a) ? up : down).push(a);
-    // An acceptor reading its disk has frames delivered but not applied (another client's prepare,
-    // say): its promises are not known yet, so the case is not known to hold.
     if (down.length === 0 || up.length !== s.quorum || !up.every(s.settled)) return;
     const rejects = up.filter((a) => ballotLt(s.next, s.promised(a))).length;
     if (rejects === 0 || rejects === up.length) return;
