@@ -179,6 +179,8 @@ export function step(state: AcceptorState, request: Request): StepResult {
       return read(st, request.space, space, request.from, request.to);
     case "trim":
       return trim(st, request.space, space, request.below);
+    case "install":
+      return install(st, request.space, space, request.addresses, request.ranges);
   }
 }
 
@@ -316,6 +318,41 @@ function trim(st: Step, name: SpaceName, space: SpaceState, below: number): Step
   return st.reply({ kind: "trimmed", mark: space.trimMark });
 }
 
+/**
+ * Merge a replacement's copied state in (docs/ARCHITECTURE.md §3.5; the node serves this to its
+ * installer only): per address the higher promise, the value of the higher ballot (a ballot carries
+ * one value), a commit if either saw one; range promises added (rows another one covers at a higher
+ * or equal ballot dropped). Input that no acceptor could hold is refused whole.
+ */
+function install(st: Step, name: SpaceName, space: SpaceState, addresses: readonly ReportedAddress[], ranges: readonly RangePromise[]): StepResult {
+  for (const a of addresses) {
+    const bad = !isIndex(a.index) || !isValidBallot(a.promised) || (a.accepted && (!isValidBallot(a.accepted.ballot) || ballotLt(a.promised, a.accepted.ballot))) || (a.committed && !a.accepted);
+    if (bad) return st.reply(err("invalid", `install: address ${a.index} holds no acceptor's state`));
+  }
+  for (const r of ranges) if (checkRange(r.from, r.to) || !isValidBallot(r.ballot) || isOwnerBallot(r.ballot)) return st.reply(err("invalid", `install: range [${r.from}, ${r.to}) holds no acceptor's promise`));
+  for (const a of addresses) {
+    if (a.index < space.trimMark) continue;
+    assertResident(st.state, name, a.index, a.index + 1);
+    const s = space.addresses.get(a.index) ?? EMPTY;
+    const sameBallot = s.accepted && a.accepted && ballotEq(s.accepted.ballot, a.accepted.ballot);
+    if (sameBallot && !bytesEqual(s.accepted!.value, a.accepted!.value)) return st.reply(err("invalid", `install: two values at one ballot at ${a.index}`));
+    const accepted = !s.accepted || (a.accepted && ballotLt(s.accepted.ballot, a.accepted.ballot)) ? (a.accepted ?? s.accepted) : s.accepted;
+    const chosen = (s.committed && s.accepted) || (a.committed && a.accepted);
+    if (chosen && !bytesEqual(chosen.value, accepted!.value)) return st.reply(err("invalid", `install: a value other than the chosen one at ${a.index}`));
+    const next: AddressState = { promised: maxBallot(s.promised, a.promised), ...(accepted ? { accepted } : {}), committed: s.committed || a.committed };
+    const same = ballotEq(next.promised, s.promised) && next.accepted === s.accepted && next.committed === s.committed;
+    if (!same) st.setAddress(name, space, a.index, next);
+  }
+  const all = [...space.ranges, ...ranges.filter((r) => r.to > space.trimMark)];
+  const rows = all.filter((r, k) => all.findIndex((o) => o.from === r.from && o.to === r.to && ballotEq(o.ballot, r.ballot)) === k);
+  const kept = rows.filter((r) => !rows.some((o) => o !== r && o.from <= r.from && r.to <= o.to && ballotGe(o.ballot, r.ballot)));
+  if (kept.length > LIMITS.rangeRowsMax) return st.reply(err("tooLarge", `space holds ${kept.length} range promises; trim it`));
+  if (kept.length !== space.ranges.length || kept.some((r, k) => r !== space.ranges[k])) {
+    space.ranges = kept.sort((a, b) => a.from - b.from);
+    st.persist.push({ kind: "ranges", space: name, ranges: space.ranges });
+  }
+  return st.reply({ kind: "installed" });
+}
 
 /** Apply durable mutations to a state: how a node rebuilds its core state from storage. */
 export function applyMutation(state: AcceptorState, m: Mutation): void {

@@ -38,7 +38,9 @@ export type Request =
   | { readonly kind: "commit"; readonly space: SpaceName; readonly ballot: Ballot; readonly indexes: readonly number[] }
   | { readonly kind: "read"; readonly space: SpaceName; readonly from: number; readonly to: number }
   | { readonly kind: "trim"; readonly space: SpaceName; readonly below: number }
-  | { readonly kind: "createSpace"; readonly space: SpaceName };
+  | { readonly kind: "createSpace"; readonly space: SpaceName }
+  /** A replacement's installer: merge these states and range promises in (docs/ARCHITECTURE.md §3.5). */
+  | { readonly kind: "install"; readonly space: SpaceName; readonly addresses: readonly ReportedAddress[]; readonly ranges: readonly RangePromise[] };
 
 /** One address an acceptor reports: in a promise, a read, or a refused accept. */
 export interface ReportedAddress {
@@ -72,6 +74,7 @@ export type Reply =
     }
   | { readonly kind: "trimmed"; readonly mark: number }
   | { readonly kind: "spaceCreated" }
+  | { readonly kind: "installed" }
   | { readonly kind: "error"; readonly code: ErrorCode; readonly message: string };
 
 /** Durable writes a step asks for; the node applies them in one synced batch before releasing replies. */

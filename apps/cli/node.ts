@@ -29,6 +29,10 @@ const nodeFlags = {
   clusterId: opt(Flag.String("cluster-id").pipe(Flag.withDescription("the cluster's id (without --cluster)"))),
   dataDir: opt(Flag.String("data-dir").pipe(Flag.withDescription("the acceptor's data directory (default: the cluster file's dataDir)"))),
   init: Flag.Boolean("init").pipe(Flag.withDefault(false), Flag.withDescription("initialise an empty data directory as this acceptor (never for a wiped one)")),
+  join: Flag.Boolean("join").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("start a new acceptor on an empty data directory as a replacement: it serves no one until 'worm cluster replace' has copied the cluster's state to it (its id need not be in the cluster file)"),
+  ),
   tlsCert: opt(Flag.String("tls-cert").pipe(Flag.withDescription("server certificate (PEM)"))),
   tlsKey: opt(Flag.String("tls-key").pipe(Flag.withDescription("server key (PEM)"))),
   tlsCa: opt(Flag.String("tls-ca").pipe(Flag.withDescription("CA (PEM) that signs client certificates"))),
@@ -47,6 +51,7 @@ type NodeInput = {
   readonly clusterId: Option.Option<string>;
   readonly dataDir: Option.Option<string>;
   readonly init: boolean;
+  readonly join: boolean;
   readonly tlsCert: Option.Option<string>;
   readonly tlsKey: Option.Option<string>;
   readonly tlsCa: Option.Option<string>;
@@ -65,7 +70,8 @@ async function nodeSpec(c: NodeInput): Promise<AcceptorSpec> {
   const clusterFile = Option.getOrUndefined(c.cluster);
   if (clusterFile !== undefined) config = await loadCluster(clusterFile);
   const entry = config ? acceptorOf(config, c.id) : undefined;
-  if (config && !entry) throw usage(`acceptor ${c.id} is not in the cluster file ${clusterFile} (ids: ${config.acceptors.map((a) => a.id).join(", ")})`);
+  if (config && !entry && !c.join) throw usage(`acceptor ${c.id} is not in the cluster file ${clusterFile} (ids: ${config.acceptors.map((a) => a.id).join(", ")}); a new acceptor that replaces one starts with --join`);
+  if (c.join && c.init) throw usage("--join and --init both initialise a data directory: --init for an acceptor of a new cluster, --join for one that replaces another");
   let clusterId = Option.getOrUndefined(c.clusterId);
   if (config && clusterId !== undefined && clusterId !== config.clusterId) throw usage(`--cluster-id ${clusterId} disagrees with the cluster file's ${config.clusterId}`);
   clusterId ??= config?.clusterId;
@@ -89,6 +95,7 @@ async function nodeSpec(c: NodeInput): Promise<AcceptorSpec> {
     host: where.host,
     port: where.port,
     init: c.init,
+    join: c.join,
     budget,
     ...(tls ? { tls } : {}),
     ...(token ? { token } : {}),
@@ -136,7 +143,7 @@ export const nodeCommand = Command.make("node", nodeFlags, (c) =>
         onSessionClosed: (peer, reason) => process.stdout.write(`${JSON.stringify({ event: "sessionClosed", peer, reason })}\n`),
       });
     },
-    listening: (a) => ({ acceptorId: a.acceptorId, clusterId: a.node.identity?.clusterId, host: a.host, port: a.port, dataDir: a.dataDir }),
+    listening: (a) => ({ acceptorId: a.acceptorId, clusterId: a.node.members?.identity.clusterId, host: a.host, port: a.port, dataDir: a.dataDir }),
     failed: (a) => a.stopped,
     close: (a) => a.close(),
     stopped: (a) => ({ acceptorId: a.acceptorId }),

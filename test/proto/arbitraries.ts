@@ -1,4 +1,5 @@
 /** fast-check arbitraries for the wire's domain types (valid values only). */
+import type { Configuration } from "../../wor/core/configuration.ts";
 import fc from "fast-check";
 import type { Ballot } from "../../paxos/ballot.ts";
 import { allocSpaceOf } from "../../paxos/limits.ts";
@@ -38,6 +39,7 @@ export const request = (): fc.Arbitrary<Request> =>
     fc.record({ space: space(), r: range() }).map(({ space, r }) => ({ kind: "read" as const, space, ...r })),
     fc.record({ kind: fc.constant("trim" as const), space: space(), below: index() }),
     fc.record({ kind: fc.constant("createSpace" as const), space: userSpace() }),
+    fc.record({ kind: fc.constant("install" as const), space: space(), addresses: fc.array(reported(), { maxLength: 4 }), ranges: fc.array(rangePromise(), { maxLength: 3 }) }),
   );
 
 export const clientFrame = (): fc.Arbitrary<ClientFrame> =>
@@ -77,6 +79,7 @@ export const reply = (): fc.Arbitrary<Reply> =>
     }),
     fc.record({ kind: fc.constant("trimmed" as const), mark: index() }),
     fc.constant({ kind: "spaceCreated" as const }),
+    fc.constant({ kind: "installed" as const }),
     fc.record({ kind: fc.constant("error" as const), code: errorCode(), message: fc.string({ maxLength: 40 }) }),
   );
 
@@ -99,7 +102,16 @@ const summary = (): fc.Arbitrary<SpaceSummary> =>
 
 export const status = (): fc.Arbitrary<AcceptorStatus> =>
   plain(
-  fc.record({ acceptorId: index(), clusterId: fc.string({ maxLength: 20 }), version: fc.string({ maxLength: 10 }), spaces: fc.array(summary(), { maxLength: 4 }) }));
+  fc.record(
+    { acceptorId: index(), clusterId: fc.string({ maxLength: 20 }), version: fc.string({ maxLength: 10 }), spaces: fc.array(summary(), { maxLength: 4 }), joining: fc.boolean(), configuration: configuration() },
+    { requiredKeys: ["acceptorId", "clusterId", "version", "spaces", "joining"] },
+  ));
+
+/** A configuration (wor/core/configuration.ts): distinct ids and addresses, a majority quorum. */
+export const configuration = (): fc.Arbitrary<Configuration> =>
+  fc
+    .record({ epoch: fc.nat(1_000_000), ids: fc.uniqueArray(fc.nat(2 ** 31 - 1), { minLength: 1, maxLength: 7 }) })
+    .map(({ epoch, ids }) => ({ epoch, quorum: Math.floor(ids.length / 2) + 1, acceptors: ids.map((id, k) => ({ id, address: `127.0.0.${k + 1}:${7000 + k}` })) }));
 
 export const inspectRequest = (): fc.Arbitrary<InspectRequest> =>
   plain(

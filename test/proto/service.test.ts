@@ -12,6 +12,7 @@ const STATUS: AcceptorStatus = {
   clusterId: "c1",
   version: "0.1.0",
   spaces: [{ name: "log", trimMark: 4, addresses: 10, ranges: 1, highestAccepted: 12 }],
+  joining: false,
 };
 
 /** A tiny node: answers each valid frame with "committed", each invalid one with its error. */
@@ -35,6 +36,15 @@ const handlers: AcceptorHandlers = {
     callback(null, encodeStatus(STATUS));
   },
   inspect(_call, callback) {
+    callback({ code: grpc.status.UNIMPLEMENTED });
+  },
+  reconfigure(_call, callback) {
+    callback({ code: grpc.status.UNIMPLEMENTED });
+  },
+  activate(_call, callback) {
+    callback({ code: grpc.status.UNIMPLEMENTED });
+  },
+  blocks(_call, callback) {
     callback({ code: grpc.status.UNIMPLEMENTED });
   },
 };

@@ -68,6 +68,8 @@ export function request(r: Request): string {
       return `trim ${r.space} below ${r.below}`;
     case "createSpace":
       return `createSpace ${r.space}`;
+    case "install":
+      return `install ${r.addresses.length > 0 ? reported(r.space, r.addresses) : r.space}${r.ranges.map((g) => ` range [${g.from},${g.to})@${ballot(g.ballot)}`).join("")}`;
   }
 }
 
@@ -100,6 +102,8 @@ export function reply(space: string, r: Reply): string {
       return `trimmed below ${r.mark}`;
     case "spaceCreated":
       return "created";
+    case "installed":
+      return "installed";
     case "error":
       return `error ${r.code}: ${r.message}`;
   }

@@ -309,7 +309,7 @@ describe("AcceptorNode", () => {
     const dir = await mkdtemp(join(tmpdir(), "wor-node-identity-"));
     dirs.push(dir);
     const first = await AcceptorNode.open({ storage: await LevelStorage.open(dir), identity: ME, init: true });
-    assert.equal(first.identity?.acceptorId, 1);
+    assert.equal(first.members?.identity.acceptorId, 1);
     await first.close();
     // Restarts need no init.
     const again = await AcceptorNode.open({ storage: await LevelStorage.open(dir), identity: ME });

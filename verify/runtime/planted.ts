@@ -76,6 +76,9 @@ export const PLANTED_BUGS = [
   /** transaction recoverer: writes NO where its read found no vote, even where its capture then found
    *  a late YES, and counts its NO there (apps/txn/core/resolve.ts). */
   "recoverOverwritesYes",
+  /** acceptor membership: admit a session whatever epoch it declares, so a quorum of a retired
+   *  configuration can still form (wor/node/membership.ts admit; issue 17). */
+  "admitStaleEpoch",
 ] as const;
 
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
@@ -106,6 +109,7 @@ const switches: Record<PlantedBug, boolean> = {
   checkpointWrongPosition: false,
   commitWithVoteMissing: false,
   recoverOverwritesYes: false,
+  admitStaleEpoch: false,
 };
 
 /** Is `bug` switched on? Always false outside tests that plant it. */
@@ -120,6 +124,19 @@ export function plantBugForTest<T>(bug: PlantedBug, fn: () => T): T {
     const out = fn();
     if (out instanceof Promise) throw new Error("plantBugForTest takes a synchronous function");
     return out;
+  } finally {
+    switches[bug] = false;
+  }
+}
+
+/**
+ * TEST ONLY: `plantBugForTest` for an asynchronous `fn` (a scenario over real sockets), switched off
+ * when it settles. Only for a test file whose tests run one at a time: the switch is per process.
+ */
+export async function plantBugForTestAsync<T>(bug: PlantedBug, fn: () => Promise<T>): Promise<T> {
+  switches[bug] = true;
+  try {
+    return await fn();
   } finally {
     switches[bug] = false;
   }

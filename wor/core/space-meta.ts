@@ -13,7 +13,7 @@ import type { Request } from "../../paxos/messages.ts";
 import { assert } from "../../verify/runtime/assert.ts";
 
 /** The kinds of space: the raw register layer and each app that owns a space. */
-export const SPACE_KINDS = ["registers", "log", "smr", "txn", "kv", "logplayer"] as const;
+export const SPACE_KINDS = ["registers", "log", "smr", "txn", "kv", "logplayer", "configurations"] as const;
 export type SpaceKind = (typeof SPACE_KINDS)[number];
 
 export interface SpaceMeta {
@@ -87,6 +87,8 @@ export function kindNoun(kind: SpaceKind): string {
       return "a key-value space";
     case "logplayer":
       return "a LogPlayer group";
+    case "configurations":
+      return "the cluster's configuration chain";
   }
 }
 

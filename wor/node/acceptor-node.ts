@@ -11,28 +11,25 @@
  * frame waiting for a read holds back every later one (nothing overtakes it). A restart reads only
  * the identity, the spaces, their trim marks and range promises.
  *
- * Identity: a data directory records which acceptor of which cluster it belongs to. A node refuses
- * to start on a directory that holds no identity unless told to initialise it (`init: true`), and
- * refuses a directory that belongs to another acceptor or cluster. An acceptor whose disk was wiped
- * must never rejoin under its old id: it forgot its promises and accepted values, so a proposer
- * could assemble a quorum that misses a chosen value and get a second value chosen. The same holds
- * for a directory whose storage finds it damaged (storage.ts, `StorageDamaged`): it is refused too.
+ * Identity (node-identity.ts): a directory that is not this acceptor's, wiped or damaged is refused.
+ * Membership (membership.ts): each envelope is admitted in its turn by the session's epoch.
  */
 import { type AcceptorState, step } from "../../paxos/acceptor.ts";
 import { checkAcceptorState, checkAcceptorStep, snapshotAcceptor } from "../../paxos/acceptor-invariants.ts";
-import { LIMITS, isIndex, isSpaceName } from "../../paxos/limits.ts";
-import type { ErrorCode, Mutation, Reply, SpaceName } from "../../paxos/messages.ts";
-import type { AcceptorStatus, InspectReply, InspectRequest, } from "../wire/admin.ts";
+import type { Reply, SpaceName } from "../../paxos/messages.ts";
+import type { AcceptorStatus, InspectRequest } from "../wire/admin.ts";
 import type { DecodedClientFrame } from "../core/frames.ts";
 import { WIRE_LIMITS } from "../../proto/limits.ts";
 import { assert } from "../../verify/runtime/assert.ts";
 import { AddressCache, type BlockRun, CACHE_LIMITS } from "./address-cache.ts";
 import { footprint, priorStates, readBudget } from "./footprint.ts";
-import { inspected, statusOf } from "./node-admin.ts";
-import { IdentityRefused, checkIdentity, damagedRefusal } from "./node-identity.ts";
+import { inspectRefusal, inspected, statusOf } from "./node-admin.ts";
+import { Membership } from "./membership.ts";
+import { type InspectResult, type Work, newPart } from "./node-inbox.ts";
+import { IdentityRefused, checkIdentity, damagedRefusal, loadIdentity } from "./node-identity.ts";
 import { GroupCommit, type GroupCommitCounters, type GroupCommitOptions } from "./group-commit.ts";
-import { type FrameSink, NodeReplies, type Release, errorReply } from "./node-replies.ts";
-import { type AcceptorStorage, type Loaded, type NodeIdentity, StorageDamaged, replay } from "./storage.ts";
+import { type FrameSink, NodeReplies, errorReply } from "./node-replies.ts";
+import { type AcceptorStorage, type Loaded, replay } from "./storage.ts";
 import type { CodecError } from "../../proto/codec-kernel.ts";
 
 export type { FrameSink };
@@ -47,6 +44,8 @@ export interface AcceptorNodeOptions extends Pick<GroupCommitOptions, "batchMuta
   readonly identity: { readonly clusterId: string; readonly acceptorId: number };
   /** Initialise a data directory that holds no acceptor state yet. Never for a wiped acceptor. */
   readonly init?: boolean;
+  /** Initialise it as a replacement that serves only its installer until activated (docs/ARCHITECTURE.md §3.5). */
+  readonly join?: boolean;
   /** Check the acceptor invariants after every step (tests, simulation). */
   readonly checkInvariants?: boolean;
   /** A failed commit: the node stopped serving; the owner must close it (and usually exit). */
@@ -56,33 +55,17 @@ export interface AcceptorNodeOptions extends Pick<GroupCommitOptions, "batchMuta
   readonly cacheBytesMax?: number;
 }
 
-export type InspectResult = { readonly ok: true; readonly value: InspectReply } | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
-
 const codecReply = (e: CodecError): Reply => errorReply(e.code === "tooLarge" ? "tooLarge" : "invalid", e.message);
-
-/** The frames of one envelope stepped since the last submission: submitted together. */
-interface Part {
-  readonly mutations: Mutation[];
-  readonly releases: Release[];
-}
-
-/** What waits in the node's inbox, served strictly in order. */
-type Work =
-  | { readonly kind: "frames"; readonly frames: readonly DecodedClientFrame[]; readonly sink: FrameSink; next: number; part: Part; refused?: Reply }
-  | { readonly kind: "barrier"; readonly done: () => void }
-  | { readonly kind: "inspect"; readonly req: InspectRequest; readonly done: (r: InspectResult) => void; refused?: Reply };
-
-const newPart = (): Part => ({ mutations: [], releases: [] });
 const STOPPED = "the acceptor stopped after a storage failure";
 
 export class AcceptorNode {
   private state: AcceptorState | undefined;
-  private stored: NodeIdentity | undefined;
+  private membership: Membership | undefined;
   private readonly commit: GroupCommit;
   private readonly cache: AddressCache;
   private readonly replies = new NodeReplies();
   private readonly inbox: Work[] = [];
-  /** A read for the inbox's first work is in flight. */
+  /** A read (or an exclusive run) for the inbox's first work is in flight. */
   private loading = false;
   /** Submissions handed to the group commit, and the last of them known durable. */
   private submitted = 0;
@@ -99,11 +82,7 @@ export class AcceptorNode {
     return node;
   }
 
-  /**
-   * A node over state its storage already loaded, built synchronously (the simulator restarts an
-   * acceptor this way, inside one event). It never initialises a data directory, which takes a
-   * write: that is `open`'s. Throws `IdentityRefused` like `open`.
-   */
+  /** A node over loaded state, built synchronously (the simulator restarts an acceptor so, in one event). */
   static fromLoaded(options: Omit<AcceptorNodeOptions, "init">, loaded: Loaded): AcceptorNode {
     const node = new AcceptorNode(options);
     node.adopt(loaded);
@@ -151,16 +130,10 @@ export class AcceptorNode {
     return () => this.fatalListeners.delete(listener);
   }
 
-  /**
-   * The core state as it is, possibly ahead of the disk (checkers and the simulator read it; never
-   * write it). It holds only the cached addresses: the others are as the storage has them.
-   */
+  /** The core state as it is, possibly ahead of the disk (checkers and the simulator read it, never
+   *  write it): only the cached addresses; the others are as the storage has them. */
   get core(): AcceptorState | undefined {
     return this.state;
-  }
-
-  get identity(): NodeIdentity | undefined {
-    return this.stored;
   }
 
   /** The cluster this node is configured to belong to. */
@@ -168,23 +141,32 @@ export class AcceptorNode {
     return this.options.identity.clusterId;
   }
 
+  /** Whom the node serves: its identity, epoch, whether it is joining or retired (membership.ts). */
+  get members(): Membership | undefined {
+    return this.membership;
+  }
+
+  /** Run `run` in its turn among the frames, alone: once everything served before is durable, with
+   *  later frames waiting until it is done (the storage writes nothing else meanwhile). */
+  exclusive<T>(run: (storage: AcceptorStorage) => Promise<T>): Promise<T> {
+    if (!this.ready) return Promise.reject(new Error(this.fatal ? STOPPED : "the acceptor is not serving"));
+    return new Promise((done, fail) => {
+      const go = async () => {
+        try {
+          done(await this.commit.idle().then(() => run(this.options.storage)));
+        } catch (e) {
+          fail(e);
+          throw e;
+        }
+      };
+      this.inbox.push({ kind: "exclusive", run: go });
+      this.drain();
+    });
+  }
+
   async load(): Promise<void> {
     assert(this.state === undefined, "node loaded twice");
-    let loaded: Loaded;
-    try {
-      loaded = await this.options.storage.load();
-    } catch (e) {
-      throw e instanceof StorageDamaged ? damagedRefusal(e) : e;
-    }
-    if (!loaded.identity && this.options.init) {
-      if (loaded.mutations.length > 0) {
-        throw new IdentityRefused("stateWithoutIdentity", "the data directory holds acceptor state but no identity; refusing to adopt it");
-      }
-      const created: NodeIdentity = { ...this.options.identity, createdAt: (this.options.now?.() ?? new Date()).toISOString() };
-      await this.options.storage.writeIdentity(created);
-      loaded = { identity: created, mutations: [] };
-    }
-    this.adopt(loaded);
+    this.adopt(await loadIdentity(this.options));
   }
 
   /** Take loaded state as this node's, if its identity is the configured one. */
@@ -195,7 +177,7 @@ export class AcceptorNode {
     const state: AcceptorState = { spaces: replay(mutations).spaces, resident: this.cache };
     const violations = checkAcceptorState(state);
     assert(violations.length === 0, () => `loaded state violates invariants: ${violations.join("; ")}`);
-    this.stored = identity;
+    this.membership = new Membership(identity);
     this.state = state;
   }
 
@@ -228,18 +210,13 @@ export class AcceptorNode {
 
   /** Per space: its trim mark and range promises, and what its storage counts durable. */
   status(): AcceptorStatus {
-    return statusOf(this.state, this.options.storage, this.options.identity, ACCEPTOR_VERSION);
+    return statusOf(this.state, this.options.storage, this.membership?.identity ?? this.options.identity, ACCEPTOR_VERSION);
   }
 
   /** Read the core state as it is, in its turn among the frames (admin only: it may show state whose batch is still syncing). */
   inspect(req: InspectRequest): Promise<InspectResult> {
-    const refuse = (code: ErrorCode, message: string): Promise<InspectResult> => Promise.resolve({ ok: false, code, message });
-    if (!this.state) return refuse("notReady", "the acceptor is loading");
-    if (this.fatal) return refuse("internal", STOPPED);
-    if (!isSpaceName(req.space)) return refuse("invalid", `invalid space name ${JSON.stringify(req.space)}`);
-    if (!this.state.spaces.has(req.space)) return refuse("unknownSpace", `unknown space ${JSON.stringify(req.space)}`);
-    if (!isIndex(req.from) || !isIndex(req.to) || req.from >= req.to) return refuse("invalid", `invalid range [${req.from}, ${req.to})`);
-    if (req.to - req.from > LIMITS.rangeMax) return refuse("tooLarge", `range exceeds ${LIMITS.rangeMax} addresses`);
+    const no = !this.state ? ({ code: "notReady", message: "the acceptor is loading" } as const) : this.fatal ? ({ code: "internal", message: STOPPED } as const) : inspectRefusal(this.state, req);
+    if (no) return Promise.resolve({ ok: false, ...no });
     return new Promise((done) => {
       this.inbox.push({ kind: "inspect", req, done });
       this.drain();
@@ -293,7 +270,27 @@ export class AcceptorNode {
         w.done(r?.kind === "error" ? { ok: false, code: r.code, message: r.message } : { ok: true, value: inspected(state, w.req) });
         return true;
       }
-      case "frames":
+      case "exclusive":
+        if (w.state === undefined) {
+          w.state = "running";
+          this.loading = true;
+          w.run().then(
+            () => {
+              w.state = "finished";
+              this.loading = false;
+              this.drain();
+            },
+            (e: unknown) => this.stop(e),
+          );
+        }
+        return w.state === "finished";
+      case "frames": {
+        // Admitted in its turn: a session fenced by a configuration adopted before it is refused.
+        const no = w.next === 0 ? this.membership!.admit(w.sink.epoch ?? 0, w.sink.installer === true) : undefined;
+        if (no) {
+          for (const f of w.frames) w.part.releases.push({ kind: "reply", id: f.id, reply: errorReply("notReady", no.message) });
+          w.next = w.frames.length;
+        }
         for (; w.next < w.frames.length; w.next++) {
           const f = w.frames[w.next]!;
           const fp = f.kind === "request" && !w.refused ? footprint(state, f.request) : undefined;
@@ -314,6 +311,7 @@ export class AcceptorNode {
         }
         this.submit(w);
         return true;
+      }
     }
   }
 
@@ -324,8 +322,8 @@ export class AcceptorNode {
         releases.push({ kind: "reply", id: f.id, reply: codecReply(f.error) });
         break;
       case "request": {
-        if (w.refused) {
-          releases.push({ kind: "reply", id: f.id, reply: w.refused });
+        if (w.refused || (f.request.kind === "install" && !w.sink.installer)) {
+          releases.push({ kind: "reply", id: f.id, reply: w.refused ?? errorReply("invalid", "install is served to a reconfiguration's installer only") });
           w.refused = undefined;
           break;
         }

@@ -1,7 +1,20 @@
-/** Unary admin calls to one acceptor (status, inspect), each with a deadline. Not for protocol traffic. */
+/** Unary admin calls to one acceptor (status, inspect, and a reconfiguration's: reconfigure,
+ *  activate, blocks), each with a deadline. Not for protocol traffic. */
 import type * as grpc from "@grpc/grpc-js";
-import type { AcceptorStatus, InspectReply, InspectRequest } from "../wire/admin.ts";
-import { decodeInspectReply, decodeStatus, encodeInspectRequest, encodeStatusRequest } from "../wire/codec.ts";
+import type { AcceptorStatus, BlocksReply, BlocksRequest, InspectReply, InspectRequest } from "../wire/admin.ts";
+import {
+  decodeBlocksReply,
+  decodeInspectReply,
+  decodeReconfigureReply,
+  decodeStatus,
+  encodeActivateRequest,
+  encodeBlocksRequest,
+  encodeInspectRequest,
+  encodeReconfigureRequest,
+  encodeStatusRequest,
+} from "../wire/codec.ts";
+import type { Configuration } from "../core/configuration.ts";
+import type { FailureCode } from "../core/results.ts";
 import { makeAcceptorClient } from "../wire/service.ts";
 import { WorError } from "./client.ts";
 import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, clusterMismatch } from "./credentials.ts";
@@ -11,6 +24,9 @@ import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 export interface AdminOptions extends ClientSecurity {
   readonly deadlineMs?: number;
 }
+
+/** gRPC status codes the admin calls answer with, as failure codes (the rest: unavailable). */
+const ADMIN_CODES: Partial<Record<number, FailureCode>> = { 3: "invalid", 4: "timeout", 5: "unknownSpace", 8: "tooLarge", 9: "invalid", 16: "unauthenticated" };
 
 export class AdminClient {
   private readonly client;
@@ -27,6 +43,20 @@ export class AdminClient {
 
   inspect(request: InspectRequest): Promise<InspectReply> {
     return this.call((cb, o) => this.client.inspect(encodeInspectRequest(request), callMetadata(this.options), o, cb), decodeInspectReply);
+  }
+
+  /** Tell the acceptor configuration `c`: true if it adopted it now, false if it held it already. */
+  reconfigure(c: Configuration): Promise<boolean> {
+    return this.call((cb, o) => this.client.reconfigure(encodeReconfigureRequest(c), callMetadata(this.options), o, cb), decodeReconfigureReply);
+  }
+
+  /** Start a joining replacement serving everyone: true if it was joining. */
+  activate(): Promise<boolean> {
+    return this.call((cb, o) => this.client.activate(encodeActivateRequest(), callMetadata(this.options), o, cb), decodeReconfigureReply);
+  }
+
+  blocks(request: BlocksRequest): Promise<BlocksReply> {
+    return this.call((cb, o) => this.client.blocks(encodeBlocksRequest(request), callMetadata(this.options), o, cb), decodeBlocksReply);
   }
 
   close(): void {
@@ -47,7 +77,7 @@ export class AdminClient {
               reject(new WorError({ code: "invalid", message: `acceptor ${this.address} belongs to cluster ${foreign.server}, not ${foreign.client}` }));
               return;
             }
-            const code = err.code === 16 ? "unauthenticated" : err.code === 4 ? "timeout" : "unavailable";
+            const code = ADMIN_CODES[err.code] ?? "unavailable";
             reject(new WorError({ code, message: `${this.address}: ${err.details || err.message}` }));
             return;
           }

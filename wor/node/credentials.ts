@@ -12,6 +12,12 @@ export interface ClientSecurity {
 
 /** The metadata key carrying the client's cluster id. */
 export const CLUSTER_ID_METADATA = "wormspace-cluster-id";
+/** The epoch of the configuration a session's client runs under (docs/ARCHITECTURE.md §3.5; none: 0). */
+export const EPOCH_METADATA = "wormspace-epoch";
+/** A session of a reconfiguration's installer, the only one a joining replacement serves. */
+export const INSTALLER_METADATA = "wormspace-installer";
+/** The trailer of a session refused as reconfigured or retired: the configuration to follow (encoded). */
+export const CONFIGURATION_TRAILER = "wormspace-configuration-bin";
 
 /** A server's refusal of a client of another cluster (the status details the client gets); `server`
  *  is what it is ("acceptor", "replica", "shard", "sequencer"). */

@@ -49,6 +49,9 @@ export function footprint(state: AcceptorState, request: Request): Footprint | u
     case "trim":
       if (isIndex(request.below) && request.below > mark) ranges.push([request.below, request.below + 1]);
       break;
+    case "install":
+      for (const a of request.addresses) if (isIndex(a.index) && a.index >= mark) ranges.push([a.index, a.index + 1]);
+      break;
   }
   return ranges.length > 0 ? { space: request.space, ranges } : undefined;
 }

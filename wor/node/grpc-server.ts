@@ -12,7 +12,22 @@
  * rather than serve from a disk in an unknown state.
  */
 import * as grpc from "@grpc/grpc-js";
-import { decodeClientFrames, decodeInspectRequest, decodeStatusRequest, encodeInspectReply, encodeStatus } from "../wire/codec.ts";
+import {
+  decodeActivateRequest,
+  decodeBlocksRequest,
+  decodeClientFrames,
+  decodeInspectRequest,
+  decodeReconfigureRequest,
+  decodeStatusRequest,
+  encodeBlocksReply,
+  encodeInspectReply,
+  encodeReconfigureReply,
+  encodeStatus,
+} from "../wire/codec.ts";
+import { encodeConfiguration } from "../core/configuration.ts";
+import { CONFIGURATION_TRAILER, EPOCH_METADATA, INSTALLER_METADATA } from "./credentials.ts";
+import type { Change, Refusal } from "./membership.ts";
+import { activateNode, blocksOfNode, tellNode } from "./reconfigure-node.ts";
 import { type AcceptorHandlers, AcceptorService } from "../wire/service.ts";
 import type { ErrorCode } from "../../paxos/messages.ts";
 import type { AcceptorNode, FrameSink } from "./acceptor-node.ts";
@@ -34,7 +49,9 @@ export interface AcceptorServerOptions extends Omit<SessionServeOptions, "cluste
 export type AcceptorServer = ListeningServer;
 
 interface Session {
-  readonly sink: FrameSink;
+  readonly sink: FrameSink & { readonly epoch: number; readonly installer: boolean };
+  /** End the stream at once with `refusal` (a configuration adopted since fenced it). */
+  refuse(refusal: Refusal): void;
   end(): void;
   /** Drop what it holds (its stream is gone or being cancelled). */
   teardown(): void;
@@ -49,6 +66,23 @@ const INSPECT_STATUS: Record<ErrorCode, grpc.status> = {
   internal: grpc.status.INTERNAL,
 };
 
+/** A refused session's status: the configuration to follow rides in a trailer. */
+function refusalStatus(r: Refusal): Partial<grpc.ServiceError> {
+  const metadata = new grpc.Metadata();
+  if (r.configuration) metadata.set(CONFIGURATION_TRAILER, Buffer.from(encodeConfiguration(r.configuration)));
+  return { ...statusError(r.kind === "joining" ? grpc.status.UNAVAILABLE : grpc.status.FAILED_PRECONDITION, `${r.kind}: ${r.message}`), metadata };
+}
+
+/** A session's epoch and installer flag from its metadata (no epoch: 0). */
+function sessionOf(md: grpc.Metadata): { readonly epoch: number; readonly installer: boolean } {
+  const raw = md.get(EPOCH_METADATA)[0];
+  const epoch = raw === undefined ? 0 : Number(raw.toString());
+  return { epoch: Number.isSafeInteger(epoch) && epoch >= 0 ? epoch : 0, installer: md.get(INSTALLER_METADATA).length > 0 };
+}
+
+const changeReply = (c: Change, callback: grpc.sendUnaryData<Uint8Array>) =>
+  c.kind === "refused" ? callback(statusError(grpc.status.FAILED_PRECONDITION, c.message)) : callback(null, encodeReconfigureReply(c.kind === "adopt"));
+
 export async function startAcceptorServer(options: AcceptorServerOptions): Promise<AcceptorServer> {
   const { node } = options;
   const sessions = new Set<Session>();
@@ -61,6 +95,12 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
       const refused = admit(call.metadata);
       if (refused) {
         call.emit("error", refused);
+        return;
+      }
+      const declared = sessionOf(call.metadata);
+      const fenced = node.members?.admit(declared.epoch, declared.installer);
+      if (fenced) {
+        call.emit("error", refusalStatus(fenced));
         return;
       }
       let closed = false;
@@ -85,8 +125,9 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
         onFail: (error) => exhaust(error.message),
         onPendingChange: () => member.update(writer.pendingBytes, writer.stalled),
       });
-      const sink: FrameSink = {
-        send: (frames) => {
+      const sink = {
+        ...declared,
+        send: (frames: Parameters<FrameSink["send"]>[0]) => {
           writer.push(frames);
         },
         get closed() {
@@ -96,6 +137,10 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
       const session: Session = {
         sink,
         teardown,
+        refuse: (r) => {
+          teardown();
+          call.emit("error", refusalStatus(r));
+        },
         end: () => {
           node.detach(sink);
           writer.end();
@@ -130,8 +175,39 @@ export async function startAcceptorServer(options: AcceptorServerOptions): Promi
         else callback(null, encodeInspectReply(r.value));
       });
     },
+    reconfigure(call, callback) {
+      const refused = admit(call.metadata);
+      if (refused) return callback(refused);
+      const req = decodeReconfigureRequest(call.request);
+      if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
+      tellNode(node, req.value).then((c) => changeReply(c, callback), (e: Error) => callback(statusError(grpc.status.UNAVAILABLE, e.message)));
+    },
+    activate(call, callback) {
+      const refused = admit(call.metadata);
+      if (refused) return callback(refused);
+      if (!decodeActivateRequest(call.request).ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, "malformed ActivateRequest"));
+      activateNode(node).then((c) => changeReply(c, callback), (e: Error) => callback(statusError(grpc.status.UNAVAILABLE, e.message)));
+    },
+    blocks(call, callback) {
+      const refused = admit(call.metadata);
+      if (refused) return callback(refused);
+      const req = decodeBlocksRequest(call.request);
+      if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
+      const { space, fromBlock, max } = req.value;
+      blocksOfNode(node, space, fromBlock, max).then(
+        (b) => (b ? callback(null, encodeBlocksReply(b)) : callback(statusError(grpc.status.NOT_FOUND, `unknown space ${JSON.stringify(space)}`))),
+        (e: Error) => callback(statusError(grpc.status.UNAVAILABLE, e.message)),
+      );
+    },
   };
   server.addService(AcceptorService, handlers);
+  // A configuration adopted fences the sessions of older epochs (and all, once retired): end them now.
+  node.members?.onChange(() => {
+    for (const s of [...sessions]) {
+      const r = node.members?.admit(s.sink.epoch, s.sink.installer);
+      if (r) s.refuse(r);
+    }
+  });
 
   const port = await bindServer(server, options);
 

@@ -3,15 +3,16 @@
  * inspection of the core state as it is (possibly ahead of the disk).
  */
 import { type AcceptorState, effectivePromise, forEachOwn } from "../../paxos/acceptor.ts";
-import type { ReportedAddress } from "../../paxos/messages.ts";
+import { LIMITS, isIndex, isSpaceName } from "../../paxos/limits.ts";
+import type { ErrorCode, ReportedAddress } from "../../paxos/messages.ts";
 import type { AcceptorStatus, InspectReply, InspectRequest, SpaceSummary } from "../wire/admin.ts";
-import type { AcceptorStorage } from "./storage.ts";
+import type { AcceptorStorage, NodeIdentity } from "./storage.ts";
 
 /** Per space: its trim mark and range promises (resident), and its counts as the storage has them durable. */
 export function statusOf(
   state: AcceptorState | undefined,
   storage: Pick<AcceptorStorage, "summary">,
-  identity: { readonly clusterId: string; readonly acceptorId: number },
+  identity: Pick<NodeIdentity, "clusterId" | "acceptorId" | "configuration" | "joining">,
   version: string,
 ): AcceptorStatus {
   const spaces: SpaceSummary[] = [];
@@ -20,7 +21,8 @@ export function statusOf(
     spaces.push({ name, trimMark: s.trimMark, addresses: counts.addresses, ranges: s.ranges.length, highestAccepted: counts.highestAccepted });
   }
   spaces.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { acceptorId: identity.acceptorId, clusterId: identity.clusterId, version, spaces };
+  const { configuration } = identity;
+  return { acceptorId: identity.acceptorId, clusterId: identity.clusterId, version, spaces, ...(configuration ? { configuration } : {}), joining: identity.joining === true };
 }
 
 /** The addresses of [from, to) the state holds (the node read them first), with their effective promises. */
@@ -33,4 +35,13 @@ export function inspected(state: AcceptorState, req: InspectRequest): InspectRep
   });
   const ranges = space.ranges.filter((r) => r.from < req.to && req.from < r.to);
   return { trimMark: space.trimMark, addresses, ranges };
+}
+
+/** Why an inspection of `state` cannot be served, or undefined. */
+export function inspectRefusal(state: AcceptorState, req: InspectRequest): { readonly code: ErrorCode; readonly message: string } | undefined {
+  if (!isSpaceName(req.space)) return { code: "invalid", message: `invalid space name ${JSON.stringify(req.space)}` };
+  if (!state.spaces.has(req.space)) return { code: "unknownSpace", message: `unknown space ${JSON.stringify(req.space)}` };
+  if (!isIndex(req.from) || !isIndex(req.to) || req.from >= req.to) return { code: "invalid", message: `invalid range [${req.from}, ${req.to})` };
+  if (req.to - req.from > LIMITS.rangeMax) return { code: "tooLarge", message: `range exceeds ${LIMITS.rangeMax} addresses` };
+  return undefined;
 }

@@ -1,8 +1,14 @@
 /**
  * Whose data directory this is (docs/ARCHITECTURE.md §3.3, wor/README.md "A wiped acceptor does not
- * rejoin"): the refusals of a directory that is not this acceptor's, or is damaged.
+ * rejoin"): the refusals of a directory that is not this acceptor's, or is damaged. A data
+ * directory records which acceptor of which cluster it belongs to; a node refuses one that holds no
+ * identity unless told to initialise it, and one that belongs to another acceptor or cluster. An
+ * acceptor whose disk was wiped must never rejoin under its old id: it forgot its promises and
+ * accepted values, so a proposer could assemble a quorum that misses a chosen value and get a
+ * second value chosen; the same holds for a directory whose storage finds it damaged. Such an
+ * acceptor is replaced, under a new id (docs/ARCHITECTURE.md §3.5).
  */
-import type { NodeIdentity, StorageDamaged } from "./storage.ts";
+import { type AcceptorStorage, type Loaded, type NodeIdentity, StorageDamaged } from "./storage.ts";
 
 /** The node refused its data directory. */
 export class IdentityRefused extends Error {
@@ -43,4 +49,29 @@ export function checkIdentity(identity: NodeIdentity | undefined, want: { readon
         `but this node is configured as acceptor ${want.acceptorId} of cluster ${want.clusterId}`,
     );
   }
+}
+
+/**
+ * Load a node's storage; a directory with no identity is initialised when the node is told to
+ * (`init`; `join`: as a replacement that serves only its installer until activated), never when
+ * it holds state. Storage damage is refused.
+ */
+export async function loadIdentity(o: {
+  readonly storage: AcceptorStorage;
+  readonly identity: { readonly clusterId: string; readonly acceptorId: number };
+  readonly init?: boolean;
+  readonly join?: boolean;
+  readonly now?: () => Date;
+}): Promise<Loaded> {
+  let loaded: Loaded;
+  try {
+    loaded = await o.storage.load();
+  } catch (e) {
+    throw e instanceof StorageDamaged ? damagedRefusal(e) : e;
+  }
+  if (loaded.identity || !o.init) return loaded;
+  if (loaded.mutations.length > 0) throw new IdentityRefused("stateWithoutIdentity", "the data directory holds acceptor state but no identity; refusing to adopt it");
+  const created: NodeIdentity = { ...o.identity, createdAt: (o.now?.() ?? new Date()).toISOString(), ...(o.join ? { joining: true } : {}) };
+  await o.storage.writeIdentity(created);
+  return { identity: created, mutations: [] };
 }

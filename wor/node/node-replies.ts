@@ -36,6 +36,9 @@ const WATCH_LIMITS = Object.freeze({
 export interface FrameSink {
   send(frames: ServerFrame[]): void;
   readonly closed: boolean;
+  /** The epoch the session's client runs under (docs/ARCHITECTURE.md §3.5; none: 0), and whether it is a replacement's installer. */
+  readonly epoch?: number;
+  readonly installer?: boolean;
 }
 
 interface Watcher {

@@ -24,6 +24,8 @@ export interface AcceptorSpec {
   readonly host: string;
   readonly port: number;
   readonly init: boolean;
+  /** Initialise a new data directory as a replacement that serves only its installer until a reconfiguration activates it (docs/ARCHITECTURE.md §3.5). */
+  readonly join?: boolean;
   readonly tls?: ServerTls;
   readonly token?: string;
   readonly budget?: Partial<SessionBudgetLimits>;
@@ -47,7 +49,8 @@ export interface RunningAcceptor {
  *  a failure to start is an `AcceptorStartFailure`. */
 export async function startAcceptor(spec: AcceptorSpec): Promise<RunningAcceptor> {
   const who = `acceptor ${spec.acceptorId} of cluster ${spec.clusterId}`;
-  if (!spec.init && !existsSync(spec.dataDir)) throw refusedDataDir(who, spec.dataDir);
+  const init = spec.init || spec.join === true;
+  if (!init && !existsSync(spec.dataDir)) throw refusedDataDir(who, spec.dataDir);
   await mkdir(spec.dataDir, { recursive: true });
   let storage: LevelStorage;
   try {
@@ -61,7 +64,7 @@ export async function startAcceptor(spec: AcceptorSpec): Promise<RunningAcceptor
   let node: AcceptorNode;
   try {
     const identity = { clusterId: spec.clusterId, acceptorId: spec.acceptorId };
-    node = await AcceptorNode.open({ storage, identity, init: spec.init, nextTurn: setImmediate, ...(spec.cacheBytesMax !== undefined ? { cacheBytesMax: spec.cacheBytesMax } : {}) });
+    node = await AcceptorNode.open({ storage, identity, init, join: spec.join === true, nextTurn: setImmediate, ...(spec.cacheBytesMax !== undefined ? { cacheBytesMax: spec.cacheBytesMax } : {}) });
   } catch (e) {
     await storage.close().catch(() => {});
     if (e instanceof IdentityRefused && e.reason === "noIdentity") throw refusedDataDir(who, spec.dataDir);

@@ -171,6 +171,12 @@ export class LevelStorage implements AcceptorStorage {
     await this.write((ops) => this.putEntry(ops, IDENTITY_KEY, sealed(IDENTITY_KEY, new TextEncoder().encode(encodeIdentity(id)))));
   }
 
+  async blocksWithState(space: SpaceName, fromBlock: number, max: number): Promise<readonly number[]> {
+    const out: number[] = [];
+    for await (const key of this.db.keys({ gte: blockKey(space, fromBlock), lt: prefixEnd(`d/${space}/`), limit: max })) out.push(trailingIndex(key));
+    return out;
+  }
+
   async close(): Promise<void> {
     try {
       await this.db.close();

@@ -22,6 +22,7 @@ import {
   type ReadDone,
   type SpaceCounts,
   assertLoadedState,
+  blocksOfImage,
   copyMutation,
   countImage,
   readImage,
@@ -129,6 +130,10 @@ export class MemoryStorage implements AcceptorStorage {
   async writeIdentity(id: NodeIdentity): Promise<void> {
     assert(!this.closed, "memory storage is closed");
     this.identity = { ...id };
+  }
+
+  async blocksWithState(space: SpaceName, fromBlock: number, max: number): Promise<readonly number[]> {
+    return blocksOfImage(this.durable, space, this.blockSize, fromBlock, max);
   }
 
   /** Forget everything, as a wiped data directory would. */

@@ -28,19 +28,30 @@
  *   whose mutations are not all durable (the node holds such blocks in memory: they are pinned).
  * - `evicted(space, block)` tells the storage that the node dropped a block from memory (it may
  *   forget what it kept for it); `summary(space)` counts what is durable (for status).
- * - `writeIdentity` durably records which acceptor of which cluster this data directory belongs to.
+ * - `writeIdentity` durably records which acceptor of which cluster this data directory belongs to
+ *   (and the configuration it was last told of); never while a commit is in flight.
+ * - `blocksWithState(space, fromBlock, max)` lists, in order, up to `max` blocks of `space` from
+ *   `fromBlock` on that hold durable state (a reconfiguration copies them).
  */
 import { type AcceptorState, applyMutation, emptyAcceptor, forEachOwn } from "../../paxos/acceptor.ts";
 import type { Receipt } from "../../paxos/held.ts";
 import type { AddressState, Mutation, SpaceName } from "../../paxos/messages.ts";
 import { assert } from "../../verify/runtime/assert.ts";
+import { type Configuration, decodeConfiguration, encodeConfiguration } from "../core/configuration.ts";
 
-/** Which acceptor of which cluster a data directory belongs to; written once, when it is initialised. */
+/**
+ * Which acceptor of which cluster a data directory belongs to, written when it is initialised; and
+ * the newest configuration it was told of (docs/ARCHITECTURE.md §3.5; none: the cluster file's, epoch
+ * 0), rewritten by each reconfiguration that reaches it. A **joining** acceptor (a replacement being
+ * brought up to date) serves only its installer until it is activated.
+ */
 export interface NodeIdentity {
   readonly clusterId: string;
   readonly acceptorId: number;
   /** ISO-8601 time of initialisation. */
   readonly createdAt: string;
+  readonly configuration?: Configuration;
+  readonly joining?: boolean;
 }
 
 export interface Loaded {
@@ -84,6 +95,7 @@ export interface AcceptorStorage {
   summary(space: SpaceName): SpaceCounts;
   commit(batch: readonly Mutation[], done: CommitDone): void;
   writeIdentity(id: NodeIdentity): Promise<void>;
+  blocksWithState(space: SpaceName, fromBlock: number, max: number): Promise<readonly number[]>;
   close(): Promise<void>;
 }
 
@@ -127,6 +139,13 @@ export function readImage(image: AcceptorState, space: SpaceName, from: number, 
   return bytes > bytesMax && to - from > blockSize ? { kind: "tooLarge" } : { kind: "read", addresses };
 }
 
+/** `blocksWithState` over a state image. */
+export function blocksOfImage(image: AcceptorState, space: SpaceName, blockSize: number, fromBlock: number, max: number): number[] {
+  const blocks = new Set<number>();
+  for (const i of image.spaces.get(space)?.addresses.keys() ?? []) if (Math.floor(i / blockSize) >= fromBlock) blocks.add(Math.floor(i / blockSize));
+  return [...blocks].sort((a, b) => a - b).slice(0, max);
+}
+
 /** `summary` over a state image. */
 export function countImage(image: AcceptorState, space: SpaceName): SpaceCounts {
   const s = image.spaces.get(space);
@@ -165,13 +184,21 @@ export function assertLoadedState(state: AcceptorState): void {
 
 /** A data directory's identity as JSON; validated when read back. */
 export function encodeIdentity(id: NodeIdentity): string {
-  return JSON.stringify({ clusterId: id.clusterId, acceptorId: id.acceptorId, createdAt: id.createdAt });
+  const configuration = id.configuration ? new TextDecoder().decode(encodeConfiguration(id.configuration)) : undefined;
+  return JSON.stringify({ clusterId: id.clusterId, acceptorId: id.acceptorId, createdAt: id.createdAt, ...(configuration ? { configuration } : {}), ...(id.joining ? { joining: true } : {}) });
 }
 
 export function decodeIdentity(text: string): NodeIdentity {
-  const v = JSON.parse(text) as Partial<NodeIdentity>;
+  const v = JSON.parse(text) as Partial<Omit<NodeIdentity, "configuration">> & { configuration?: unknown };
   assert(typeof v.clusterId === "string" && v.clusterId.length > 0, "stored identity has no clusterId");
   assert(typeof v.acceptorId === "number" && Number.isSafeInteger(v.acceptorId), "stored identity has no acceptorId");
   assert(typeof v.createdAt === "string", "stored identity has no createdAt");
-  return { clusterId: v.clusterId, acceptorId: v.acceptorId, createdAt: v.createdAt };
+  let configuration: Configuration | undefined;
+  if (v.configuration !== undefined) {
+    assert(typeof v.configuration === "string", "stored identity has a malformed configuration");
+    const c = decodeConfiguration(new TextEncoder().encode(v.configuration));
+    assert(c.ok, () => `stored identity: ${c.ok ? "" : c.error}`);
+    configuration = c.value;
+  }
+  return { clusterId: v.clusterId, acceptorId: v.acceptorId, createdAt: v.createdAt, ...(configuration ? { configuration } : {}), ...(v.joining === true ? { joining: true } : {}) };
 }

@@ -1,5 +1,6 @@
 /** Admin (unary) calls as domain types: status and inspection. Not for protocol traffic. */
 import type { RangePromise, ReportedAddress, SpaceName } from "../../paxos/messages.ts";
+import type { Configuration } from "../core/configuration.ts";
 
 export interface SpaceSummary {
   readonly name: SpaceName;
@@ -16,6 +17,23 @@ export interface AcceptorStatus {
   readonly clusterId: string;
   readonly version: string;
   readonly spaces: readonly SpaceSummary[];
+  /** The newest configuration it was told of (docs/ARCHITECTURE.md §3.5); none: the cluster file's, epoch 0. */
+  readonly configuration?: Configuration;
+  /** A replacement still being brought up to date. */
+  readonly joining: boolean;
+}
+
+/** What a reconfiguration copies of a space, a page at a time: blocks holding durable state from a block on, the trim mark, every range promise. */
+export interface BlocksReply {
+  readonly blocks: readonly number[];
+  readonly trimMark: number;
+  readonly ranges: readonly RangePromise[];
+}
+
+export interface BlocksRequest {
+  readonly space: SpaceName;
+  readonly fromBlock: number;
+  readonly max: number;
 }
 
 export interface InspectRequest {

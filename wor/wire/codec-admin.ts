@@ -2,7 +2,8 @@
  * Admin (unary) calls: bytes ⇄ validated wor/wire/admin.ts types. Not on the hot path.
  */
 import { LIMITS } from "../../paxos/limits.ts";
-import type { AcceptorStatus, InspectReply, InspectRequest, SpaceSummary, StatusRequest } from "./admin.ts";
+import type { AcceptorStatus, BlocksReply, BlocksRequest, InspectReply, InspectRequest, SpaceSummary, StatusRequest } from "./admin.ts";
+import { type Configuration, decodeConfiguration, encodeConfiguration } from "../core/configuration.ts";
 import { type Decoded, decodeMessage, reject } from "../../proto/codec-kernel.ts";
 import * as pb from "../../proto/gen/wormspace/v1/acceptor.ts";
 import { range, rangePromises, reportedAddresses, space } from "./codec-domain.ts";
@@ -20,6 +21,8 @@ export const encodeStatus = (s: AcceptorStatus): Uint8Array =>
     clusterId: s.clusterId,
     version: s.version,
     spaces: s.spaces as SpaceSummary[],
+    configuration: s.configuration ? encodeConfiguration(s.configuration) : new Uint8Array(),
+    joining: s.joining,
   }).finish();
 
 function summary(s: pb.SpaceSummary): SpaceSummary {
@@ -38,7 +41,16 @@ const toStatus = (s: pb.AcceptorStatus): AcceptorStatus => ({
   clusterId: s.clusterId,
   version: s.version,
   spaces: s.spaces.map(summary),
+  ...(s.configuration.byteLength > 0 ? { configuration: configuration(s.configuration, "status") } : {}),
+  joining: s.joining,
 });
+
+/** Configuration bytes (wor/core/configuration.ts), or a rejection naming `where`. */
+function configuration(bytes: Uint8Array, where: string): Configuration {
+  const c = decodeConfiguration(bytes);
+  if (!c.ok) reject("invalid", `${where}: ${c.error}`);
+  return c.value;
+}
 
 export const decodeStatus = (bytes: Uint8Array): Decoded<AcceptorStatus> => decodeMessage(bytes, pb.AcceptorStatus, toStatus);
 
@@ -69,3 +81,35 @@ const toInspectReply = (r: pb.InspectReply): InspectReply => ({
 });
 
 export const decodeInspectReply = (bytes: Uint8Array): Decoded<InspectReply> => decodeMessage(bytes, pb.InspectReply, toInspectReply);
+
+// ---- reconfiguration ----
+
+export const encodeReconfigureRequest = (c: Configuration): Uint8Array => pb.ReconfigureRequest.encode({ configuration: encodeConfiguration(c) }).finish();
+
+export const decodeReconfigureRequest = (bytes: Uint8Array): Decoded<Configuration> =>
+  decodeMessage(bytes, pb.ReconfigureRequest, (r) => configuration(r.configuration, "reconfigure"));
+
+export const encodeReconfigureReply = (adopted: boolean): Uint8Array => pb.ReconfigureReply.encode({ adopted }).finish();
+
+export const decodeReconfigureReply = (bytes: Uint8Array): Decoded<boolean> => decodeMessage(bytes, pb.ReconfigureReply, (r) => r.adopted);
+
+export const encodeActivateRequest = (): Uint8Array => pb.ActivateRequest.encode({}).finish();
+
+export const decodeActivateRequest = (bytes: Uint8Array): Decoded<Record<string, never>> => decodeMessage(bytes, pb.ActivateRequest, () => ({}));
+
+/** Blocks one call lists at most. */
+export const BLOCKS_MAX = 4_096;
+
+export const encodeBlocksRequest = (r: BlocksRequest): Uint8Array => pb.BlocksRequest.encode({ space: r.space, fromBlock: r.fromBlock, max: r.max }).finish();
+
+export const decodeBlocksRequest = (bytes: Uint8Array): Decoded<BlocksRequest> =>
+  decodeMessage(bytes, pb.BlocksRequest, (r) => {
+    if (r.max < 1 || r.max > BLOCKS_MAX) reject("invalid", `blocks: max must be from 1 to ${BLOCKS_MAX} (got ${r.max})`);
+    return { space: space(r.space, "blocks"), fromBlock: r.fromBlock, max: r.max };
+  });
+
+export const encodeBlocksReply = (r: BlocksReply): Uint8Array =>
+  pb.BlocksReply.encode({ blocks: r.blocks as number[], trimMark: r.trimMark, ranges: r.ranges as pb.RangePromise[] }).finish();
+
+export const decodeBlocksReply = (bytes: Uint8Array): Decoded<BlocksReply> =>
+  decodeMessage(bytes, pb.BlocksReply, (r) => ({ blocks: r.blocks, trimMark: r.trimMark, ranges: rangePromises(r.ranges, "blocks: ranges") }));

@@ -50,6 +50,8 @@ function replyToPb(r: Reply): pb.Reply {
       return { kind: { $case: "trimmed", value: { mark: r.mark } } };
     case "spaceCreated":
       return { kind: { $case: "spaceCreated", value: {} } };
+    case "installed":
+      return { kind: { $case: "installed", value: {} } };
     case "error":
       return { kind: { $case: "error", value: { code: ERROR_CODE_TO_PB[r.code], message: r.message } } };
     default:
@@ -122,6 +124,8 @@ function toReply(r: pb.Reply): Reply {
       return { kind: "trimmed", mark: k.value.mark };
     case "spaceCreated":
       return { kind: "spaceCreated" };
+    case "installed":
+      return { kind: "installed" };
     case "error": {
       const code = ERROR_CODE_FROM_PB.get(k.value.code);
       if (code === undefined) reject("invalid", `error: unknown code ${k.value.code}`);

@@ -12,7 +12,7 @@ import { type Decoded, count, decodeLenientEnvelope, reject, writeEnvelope } fro
 import type { ClientFrame, DecodedClientFrame } from "../core/frames.ts";
 import * as pb from "../../proto/gen/wormspace/v1/acceptor.ts";
 import { WireWriter } from "../../proto/wire.ts";
-import { ballot, range, space, copyRegisterValue } from "./codec-domain.ts";
+import { ballot, range, rangePromises, reportedAddresses, space, copyRegisterValue } from "./codec-domain.ts";
 
 // ---- encode ----
 
@@ -31,6 +31,8 @@ function requestToPb(r: Request): pb.Request {
       return { kind: { $case: "trim", value: { space: r.space, below: r.below } } };
     case "createSpace":
       return { kind: { $case: "createSpace", value: { space: r.space } } };
+    case "install":
+      return { kind: { $case: "install", value: { space: r.space, addresses: r.addresses as pb.ReportedAddress[], ranges: r.ranges as pb.RangePromise[] } } };
     default:
       return unreachable(r, "request kind");
   }
@@ -123,6 +125,10 @@ function toRequest(r: pb.Request): Request {
       const name = k.value.space;
       if (!isUserSpaceName(name)) reject("invalid", `createSpace: invalid space name ${JSON.stringify(name.slice(0, 80))}`);
       return { kind: "createSpace", space: name };
+    }
+    case "install": {
+      const v = k.value;
+      return { kind: "install", space: space(v.space, "install"), addresses: reportedAddresses(v.addresses, LIMITS.entriesMax, "install: addresses"), ranges: rangePromises(v.ranges, "install: ranges") };
     }
   }
 }

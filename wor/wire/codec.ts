@@ -14,6 +14,16 @@ export {
   decodeInspectRequest,
   encodeInspectReply,
   decodeInspectReply,
+  encodeReconfigureRequest,
+  decodeReconfigureRequest,
+  encodeReconfigureReply,
+  decodeReconfigureReply,
+  encodeActivateRequest,
+  decodeActivateRequest,
+  encodeBlocksRequest,
+  decodeBlocksRequest,
+  encodeBlocksReply,
+  decodeBlocksReply,
 } from "./codec-admin.ts";
 export type { ClientFrame, ServerFrame, DecodedClientFrame } from "../core/frames.ts";
 export type { CodecError, Decoded } from "../../proto/codec-kernel.ts";

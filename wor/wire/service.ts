@@ -12,6 +12,9 @@ export const ACCEPTOR_METHOD_PATHS = Object.freeze({
   session: `/${ACCEPTOR_SERVICE_NAME}/Session`,
   status: `/${ACCEPTOR_SERVICE_NAME}/Status`,
   inspect: `/${ACCEPTOR_SERVICE_NAME}/Inspect`,
+  reconfigure: `/${ACCEPTOR_SERVICE_NAME}/Reconfigure`,
+  activate: `/${ACCEPTOR_SERVICE_NAME}/Activate`,
+  blocks: `/${ACCEPTOR_SERVICE_NAME}/Blocks`,
 });
 
 /** Server handlers: every message is raw bytes, to be passed through wor/wire/codec.ts. */
@@ -22,12 +25,21 @@ export interface AcceptorHandlers extends grpc.UntypedServiceImplementation {
   status: grpc.handleUnaryCall<Uint8Array, Uint8Array>;
   /** InspectRequest bytes in, InspectReply bytes out. */
   inspect: grpc.handleUnaryCall<Uint8Array, Uint8Array>;
+  /** ReconfigureRequest bytes in, ReconfigureReply bytes out. */
+  reconfigure: grpc.handleUnaryCall<Uint8Array, Uint8Array>;
+  /** ActivateRequest bytes in, ReconfigureReply bytes out. */
+  activate: grpc.handleUnaryCall<Uint8Array, Uint8Array>;
+  /** BlocksRequest bytes in, BlocksReply bytes out. */
+  blocks: grpc.handleUnaryCall<Uint8Array, Uint8Array>;
 }
 
 export const AcceptorService: grpc.ServiceDefinition<AcceptorHandlers> = {
   session: rawMethod(ACCEPTOR_METHOD_PATHS.session, "Session", true),
   status: rawMethod(ACCEPTOR_METHOD_PATHS.status, "Status", false),
   inspect: rawMethod(ACCEPTOR_METHOD_PATHS.inspect, "Inspect", false),
+  reconfigure: rawMethod(ACCEPTOR_METHOD_PATHS.reconfigure, "Reconfigure", false),
+  activate: rawMethod(ACCEPTOR_METHOD_PATHS.activate, "Activate", false),
+  blocks: rawMethod(ACCEPTOR_METHOD_PATHS.blocks, "Blocks", false),
 };
 
 
@@ -41,6 +53,9 @@ export interface AcceptorClient extends grpc.Client {
   inspect(request: Uint8Array, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: UnaryCallback): grpc.ClientUnaryCall;
   inspect(request: Uint8Array, metadata: grpc.Metadata, callback: UnaryCallback): grpc.ClientUnaryCall;
   inspect(request: Uint8Array, callback: UnaryCallback): grpc.ClientUnaryCall;
+  reconfigure(request: Uint8Array, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: UnaryCallback): grpc.ClientUnaryCall;
+  activate(request: Uint8Array, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: UnaryCallback): grpc.ClientUnaryCall;
+  blocks(request: Uint8Array, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: UnaryCallback): grpc.ClientUnaryCall;
 }
 
 export interface AcceptorClientConstructor {

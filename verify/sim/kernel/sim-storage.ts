@@ -24,6 +24,7 @@ import {
   type NodeIdentity,
   type ReadDone,
   type SpaceCounts,
+  blocksOfImage,
   copyMutation,
   countImage,
   readImage,
@@ -135,6 +136,10 @@ export class SimStorage implements AcceptorStorage {
   writeIdentity(id: NodeIdentity): Promise<void> {
     this.identity = { ...id };
     return Promise.resolve();
+  }
+
+  blocksWithState(space: SpaceName, fromBlock: number, max: number): Promise<readonly number[]> {
+    return Promise.resolve(blocksOfImage(this.disk, space, this.blockSize, fromBlock, max));
   }
 
   close(): Promise<void> {

@@ -119,6 +119,17 @@ export interface CreateSpaceRequest {
   space: string;
 }
 
+/**
+ * A reconfiguration's installer copies state into a joining replacement (docs/ARCHITECTURE.md §3.5):
+ * each address's state and the space's range promises, merged into what the acceptor holds (the
+ * higher promise, the value of the higher ballot, any commit). Served on an installer session only.
+ */
+export interface InstallRequest {
+  space: string;
+  addresses: ReportedAddress[];
+  ranges: RangePromise[];
+}
+
 export interface Request {
   kind?:
     | { $case: "prepare"; value: PrepareRequest }
@@ -127,6 +138,7 @@ export interface Request {
     | { $case: "read"; value: ReadRequest }
     | { $case: "trim"; value: TrimRequest }
     | { $case: "createSpace"; value: CreateSpaceRequest }
+    | { $case: "install"; value: InstallRequest }
     | undefined;
 }
 
@@ -165,6 +177,9 @@ export interface ErrorReply {
   message: string;
 }
 
+export interface InstalledReply {
+}
+
 export interface Reply {
   kind?:
     | { $case: "promise"; value: PromiseReply }
@@ -175,6 +190,7 @@ export interface Reply {
     | { $case: "trimmed"; value: TrimmedReply }
     | { $case: "spaceCreated"; value: SpaceCreatedReply }
     | { $case: "error"; value: ErrorReply }
+    | { $case: "installed"; value: InstalledReply }
     | undefined;
 }
 
@@ -262,6 +278,13 @@ export interface AcceptorStatus {
   clusterId: string;
   version: string;
   spaces: SpaceSummary[];
+  /**
+   * The newest configuration the acceptor was told of (docs/ARCHITECTURE.md §3.5), encoded as
+   * wor/core/configuration.ts does; empty: the cluster file's (epoch 0).
+   */
+  configuration: Uint8Array;
+  /** A replacement still being brought up to date: it serves only its installer. */
+  joining: boolean;
 }
 
 export interface InspectRequest {
@@ -273,6 +296,40 @@ export interface InspectRequest {
 export interface InspectReply {
   trimMark: number;
   addresses: ReportedAddress[];
+  ranges: RangePromise[];
+}
+
+/**
+ * Tell an acceptor a configuration: it adopts a newer one (and refuses sessions of older epochs from
+ * then on, durably, before it answers), takes the one it holds again as no change, and refuses an
+ * older one or another one for its epoch (FAILED_PRECONDITION).
+ */
+export interface ReconfigureRequest {
+  configuration: Uint8Array;
+}
+
+export interface ReconfigureReply {
+  /** False: the acceptor already held this configuration (or was already active). */
+  adopted: boolean;
+}
+
+/** A joining replacement whose state is installed starts serving everyone. */
+export interface ActivateRequest {
+}
+
+/**
+ * The blocks (of 64 addresses) of a space holding durable state, from a block on, with the space's
+ * trim mark and every range promise it holds: what a reconfiguration copies.
+ */
+export interface BlocksRequest {
+  space: string;
+  fromBlock: number;
+  max: number;
+}
+
+export interface BlocksReply {
+  blocks: number[];
+  trimMark: number;
   ranges: RangePromise[];
 }
 
@@ -1073,6 +1130,74 @@ export const CreateSpaceRequest: MessageFns<CreateSpaceRequest> = {
   },
 };
 
+function createBaseInstallRequest(): InstallRequest {
+  return { space: "", addresses: [], ranges: [] };
+}
+
+export const InstallRequest: MessageFns<InstallRequest> = {
+  encode(message: InstallRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.space !== "") {
+      writer.uint32(10).string(message.space);
+    }
+    for (const v of message.addresses) {
+      ReportedAddress.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.ranges) {
+      RangePromise.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InstallRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInstallRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.space = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.addresses.push(ReportedAddress.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ranges.push(RangePromise.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseRequest(): Request {
   return { kind: undefined };
 }
@@ -1097,6 +1222,9 @@ export const Request: MessageFns<Request> = {
         break;
       case "createSpace":
         CreateSpaceRequest.encode(message.kind.value, writer.uint32(50).fork()).join();
+        break;
+      case "install":
+        InstallRequest.encode(message.kind.value, writer.uint32(58).fork()).join();
         break;
     }
     return writer;
@@ -1161,6 +1289,14 @@ export const Request: MessageFns<Request> = {
             }
 
             message.kind = { $case: "createSpace", value: CreateSpaceRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.kind = { $case: "install", value: InstallRequest.decode(reader, reader.uint32()) };
             continue;
           }
         }
@@ -1577,6 +1713,41 @@ export const ErrorReply: MessageFns<ErrorReply> = {
   },
 };
 
+function createBaseInstalledReply(): InstalledReply {
+  return {};
+}
+
+export const InstalledReply: MessageFns<InstalledReply> = {
+  encode(_: InstalledReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InstalledReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInstalledReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseReply(): Reply {
   return { kind: undefined };
 }
@@ -1607,6 +1778,9 @@ export const Reply: MessageFns<Reply> = {
         break;
       case "error":
         ErrorReply.encode(message.kind.value, writer.uint32(66).fork()).join();
+        break;
+      case "installed":
+        InstalledReply.encode(message.kind.value, writer.uint32(74).fork()).join();
         break;
     }
     return writer;
@@ -1687,6 +1861,14 @@ export const Reply: MessageFns<Reply> = {
             }
 
             message.kind = { $case: "error", value: ErrorReply.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.kind = { $case: "installed", value: InstalledReply.decode(reader, reader.uint32()) };
             continue;
           }
         }
@@ -2354,7 +2536,7 @@ export const SpaceSummary: MessageFns<SpaceSummary> = {
 };
 
 function createBaseAcceptorStatus(): AcceptorStatus {
-  return { acceptorId: 0, clusterId: "", version: "", spaces: [] };
+  return { acceptorId: 0, clusterId: "", version: "", spaces: [], configuration: new Uint8Array(0), joining: false };
 }
 
 export const AcceptorStatus: MessageFns<AcceptorStatus> = {
@@ -2370,6 +2552,12 @@ export const AcceptorStatus: MessageFns<AcceptorStatus> = {
     }
     for (const v of message.spaces) {
       SpaceSummary.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.configuration.length !== 0) {
+      writer.uint32(42).bytes(message.configuration);
+    }
+    if (message.joining !== false) {
+      writer.uint32(48).bool(message.joining);
     }
     return writer;
   },
@@ -2417,6 +2605,22 @@ export const AcceptorStatus: MessageFns<AcceptorStatus> = {
             }
 
             message.spaces.push(SpaceSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.configuration = reader.bytes();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.joining = reader.bool();
             continue;
           }
         }
@@ -2545,6 +2749,283 @@ export const InspectReply: MessageFns<InspectReply> = {
             }
 
             message.addresses.push(ReportedAddress.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ranges.push(RangePromise.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseReconfigureRequest(): ReconfigureRequest {
+  return { configuration: new Uint8Array(0) };
+}
+
+export const ReconfigureRequest: MessageFns<ReconfigureRequest> = {
+  encode(message: ReconfigureRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.configuration.length !== 0) {
+      writer.uint32(10).bytes(message.configuration);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReconfigureRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReconfigureRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.configuration = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseReconfigureReply(): ReconfigureReply {
+  return { adopted: false };
+}
+
+export const ReconfigureReply: MessageFns<ReconfigureReply> = {
+  encode(message: ReconfigureReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.adopted !== false) {
+      writer.uint32(8).bool(message.adopted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReconfigureReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReconfigureReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.adopted = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseActivateRequest(): ActivateRequest {
+  return {};
+}
+
+export const ActivateRequest: MessageFns<ActivateRequest> = {
+  encode(_: ActivateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ActivateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseActivateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseBlocksRequest(): BlocksRequest {
+  return { space: "", fromBlock: 0, max: 0 };
+}
+
+export const BlocksRequest: MessageFns<BlocksRequest> = {
+  encode(message: BlocksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.space !== "") {
+      writer.uint32(10).string(message.space);
+    }
+    if (message.fromBlock !== 0) {
+      writer.uint32(16).uint64(message.fromBlock);
+    }
+    if (message.max !== 0) {
+      writer.uint32(24).uint32(message.max);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BlocksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBlocksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.space = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.fromBlock = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.max = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseBlocksReply(): BlocksReply {
+  return { blocks: [], trimMark: 0, ranges: [] };
+}
+
+export const BlocksReply: MessageFns<BlocksReply> = {
+  encode(message: BlocksReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.blocks.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.blocks) {
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    if (message.trimMark !== 0) {
+      writer.uint32(16).uint64(message.trimMark);
+    }
+    for (const v of message.ranges) {
+      RangePromise.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BlocksReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBlocksReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.blocks.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.blocks.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.trimMark = longToNumber(reader.uint64());
             continue;
           }
           case 3: {

@@ -1,0 +1,105 @@
+/**
+ * A configuration (docs/ARCHITECTURE.md §3.5): which acceptors serve the cluster, slot by slot, and
+ * under which epoch. Epoch 0 is the cluster file's; configuration e+1 is chosen in register e of the
+ * chain space (`CONFIGURATION_SPACE`) while configuration e serves, so two operators can never fork
+ * the chain. A replacement keeps the slots and the quorum and puts a new acceptor id in one slot.
+ *
+ * Pure: the node and the reconfigurer (wor/node/reconfigure.ts) encode, check and derive
+ * configurations with these functions; nothing here reads a clock or the network.
+ */
+import { isValidQuorum } from "../../paxos/quorum.ts";
+
+/** The space of kind `configurations` holding the chain: register e holds configuration e+1. */
+export const CONFIGURATION_SPACE = "worm.configurations";
+
+export interface Member {
+  readonly id: number;
+  /** "host:port". */
+  readonly address: string;
+}
+
+export interface Configuration {
+  readonly epoch: number;
+  readonly quorum: number;
+  /** One per slot, in slot order (the client's acceptor index). */
+  readonly acceptors: readonly Member[];
+}
+
+const ID_MAX = 2 ** 31 - 1;
+
+/** What is wrong with `c`, or undefined. */
+export function configurationProblem(c: Configuration): string | undefined {
+  if (!Number.isSafeInteger(c.epoch) || c.epoch < 0) return `epoch must be a non-negative integer (got ${c.epoch})`;
+  if (c.acceptors.length === 0) return "a configuration needs acceptors";
+  const ids = new Set<number>();
+  const addresses = new Set<string>();
+  for (const m of c.acceptors) {
+    if (!Number.isSafeInteger(m.id) || m.id < 0 || m.id > ID_MAX) return `acceptor id ${m.id} is not an integer from 0 to ${ID_MAX}`;
+    if (ids.has(m.id)) return `acceptor id ${m.id} appears twice`;
+    if (typeof m.address !== "string" || m.address.length === 0) return `acceptor ${m.id} has no address`;
+    if (addresses.has(m.address)) return `address ${m.address} appears twice`;
+    ids.add(m.id);
+    addresses.add(m.address);
+  }
+  if (!isValidQuorum(c.quorum, c.acceptors.length)) return `quorum ${c.quorum} of ${c.acceptors.length} acceptors is not a safe quorum`;
+  return undefined;
+}
+
+const text = new TextEncoder();
+const untext = new TextDecoder("utf-8", { fatal: true });
+
+/** The bytes of `c` (JSON), as the chain register and the acceptors hold them. */
+export function encodeConfiguration(c: Configuration): Uint8Array {
+  return text.encode(JSON.stringify({ epoch: c.epoch, quorum: c.quorum, acceptors: c.acceptors.map((m) => ({ id: m.id, address: m.address })) }));
+}
+
+/** `bytes` as a configuration, or what is wrong with them. */
+export function decodeConfiguration(bytes: Uint8Array): { readonly ok: true; readonly value: Configuration } | { readonly ok: false; readonly error: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(untext.decode(bytes));
+  } catch (e) {
+    return { ok: false, error: `not a configuration: ${(e as Error).message}` };
+  }
+  const r = raw as { epoch?: unknown; quorum?: unknown; acceptors?: unknown };
+  if (typeof raw !== "object" || raw === null || typeof r.epoch !== "number" || typeof r.quorum !== "number" || !Array.isArray(r.acceptors)) {
+    return { ok: false, error: "not a configuration: it needs epoch, quorum and acceptors" };
+  }
+  const acceptors: Member[] = [];
+  for (const m of r.acceptors as unknown[]) {
+    const x = m as { id?: unknown; address?: unknown };
+    if (typeof m !== "object" || m === null || typeof x.id !== "number" || typeof x.address !== "string") return { ok: false, error: "not a configuration: an acceptor needs id and address" };
+    acceptors.push({ id: x.id, address: x.address });
+  }
+  const value: Configuration = { epoch: r.epoch, quorum: r.quorum, acceptors };
+  const problem = configurationProblem(value);
+  return problem ? { ok: false, error: `not a configuration: ${problem}` } : { ok: true, value };
+}
+
+/** Whether two configurations are the same (epoch, quorum, and every slot). */
+export function sameConfiguration(a: Configuration, b: Configuration): boolean {
+  return a.epoch === b.epoch && a.quorum === b.quorum && a.acceptors.length === b.acceptors.length && a.acceptors.every((m, k) => m.id === b.acceptors[k]!.id && m.address === b.acceptors[k]!.address);
+}
+
+/**
+ * Configuration e+1 of `c` with acceptor `retired` replaced by `by` in its slot, or why it cannot
+ * be: the retired id must serve in `c`, and the new id and address must be new to the chain's
+ * current configuration (an id is never reused: a directory of a retired id must never serve again).
+ */
+export function replaced(c: Configuration, retired: number, by: Member): { readonly ok: true; readonly value: Configuration } | { readonly ok: false; readonly error: string } {
+  const slot = c.acceptors.findIndex((m) => m.id === retired);
+  if (slot < 0) return { ok: false, error: `acceptor ${retired} does not serve in epoch ${c.epoch} (its acceptors: ${c.acceptors.map((m) => m.id).join(", ")})` };
+  if (c.acceptors.some((m) => m.id === by.id)) return { ok: false, error: `acceptor id ${by.id} already serves in epoch ${c.epoch}: the replacement needs a new id` };
+  const other = c.acceptors.find((m, k) => k !== slot && m.address === by.address);
+  if (other) return { ok: false, error: `${by.address} is the address of acceptor ${other.id}` };
+  const value: Configuration = { epoch: c.epoch + 1, quorum: c.quorum, acceptors: c.acceptors.map((m, k) => (k === slot ? { id: by.id, address: by.address } : m)) };
+  const problem = configurationProblem(value);
+  return problem ? { ok: false, error: problem } : { ok: true, value };
+}
+
+/**
+ * How many acceptors of `c` the state copied to a replacement must come from: every quorum of `c`
+ * must share one with them, or a value chosen by a quorum could be missing from the copy (then a
+ * quorum of the next configuration holding the replacement could choose a second value).
+ */
+export const copySourcesNeeded = (c: Configuration): number => c.acceptors.length - c.quorum + 1;
