@@ -24,34 +24,9 @@ import * as check from "./validate.ts";
 import { LruMap } from "./lru-map.ts";
 import { ValueCache } from "./value-cache.ts";
 import { AcceptBatches, CommitQueue } from "./batches.ts";
+import type { ClientCoreConfig } from "./client-config.ts";
 
-export interface ClientCoreConfig {
-  readonly acceptors: number;
-  readonly quorum: number;
-  /** Unique per client instance, > 0: the second half of every ballot this client makes. */
-  readonly proposerId: number;
-  readonly segmentSize: number;
-  /** A round that has no verdict by then fails (timeout). */
-  readonly roundTimeoutMs: number;
-  /** Unanswered requests are sent again after this long (requests are idempotent). */
-  readonly resendMs: number;
-  readonly cacheEntriesMax: number;
-  /** Attempts in all of a preempted capture (and of alloc), each above every ballot seen. */
-  readonly preemptRetriesMax: number;
-  /** Owner writes remembered, to refuse a second value at an address (single ownership). */
-  readonly ownerWritesMax: number;
-  /** Commit notices wait up to this long to ride with the next frames to the acceptors. */
-  readonly commitLingerMs: number;
-}
-
-export const CLIENT_DEFAULTS = {
-  roundTimeoutMs: 5_000,
-  resendMs: 1_000,
-  cacheEntriesMax: 100_000,
-  preemptRetriesMax: 16,
-  ownerWritesMax: 100_000,
-  commitLingerMs: 5,
-} as const;
+export { CLIENT_DEFAULTS, type ClientCoreConfig } from "./client-config.ts";
 
 declare const opBrand: unique symbol;
 /** A submitted operation; its completion carries an `OpResult<T>`. */
@@ -86,7 +61,7 @@ interface Running {
 
 /** A round in flight; accept rounds may be shared by several write ops (batching). */
 interface ActiveRound {
-  readonly tally: RoundTally;
+  tally: RoundTally;
   /** When the round was sent: a link failure counts against it only if it happened in its time. */
   readonly startedAt: number;
   readonly participants: readonly number[];
@@ -239,6 +214,15 @@ export class WorClientCore {
     }
   }
 
+  /** The client follows a new configuration (docs/ARCHITECTURE.md §3.5): a reply counted under the
+   *  old one (a retired acceptor's) must not join a quorum of the new, so every round starts over. */
+  onReconfigured(): void {
+    for (const r of new Set([...this.running.values()].flatMap((run) => (run.round ? [run.round] : [])))) {
+      r.tally = new RoundTally(r.tally.round, this.config, this.config.roundTimeoutMs);
+      this.dispatch(r);
+    }
+  }
+
   /** The earliest time `tick` has work to do, if any. */
   nextWakeup(): number | undefined {
     let t: number | undefined;
@@ -357,7 +341,6 @@ export class WorClientCore {
   }
 
   private send(round: Exclude<Round, { kind: "sleep" }>, participants: readonly number[]): ActiveRound {
-    const request = roundRequest(round);
     const active: ActiveRound = {
       tally: new RoundTally(round, this.config, this.config.roundTimeoutMs),
       participants,
@@ -367,6 +350,14 @@ export class WorClientCore {
       deadline: this.now + this.config.roundTimeoutMs,
       resendAt: this.now + this.config.resendMs,
     };
+    this.dispatch(active);
+    return active;
+  }
+
+  /** Send the round's request to every acceptor, each under a fresh frame id (the old ones are forgotten). */
+  private dispatch(active: ActiveRound): void {
+    const request = roundRequest(active.tally.round);
+    for (const id of active.unanswered.values()) this.inflight.delete(id);
     for (let a = 0; a < this.config.acceptors; a++) {
       const frame: ClientFrame = { id: this.nextFrame++, kind: "request", request };
       active.unanswered.set(a, frame.id);
@@ -374,7 +365,6 @@ export class WorClientCore {
       this.inflight.set(frame.id, { round: active, acceptor: a });
       this.sends.push({ to: a, frame });
     }
-    return active;
   }
 
   private resend(r: ActiveRound): void {

@@ -77,6 +77,12 @@ export class QuorumLearner {
     this.tallies.delete(index);
   }
 
+  /** Stop counting everything: the acceptors' slots changed (a reconfiguration), and what one said
+   *  must not join a quorum with what its successor says. */
+  forgetAll(): void {
+    this.tallies.clear();
+  }
+
   /** Addresses with a tally open. */
   get open(): number {
     return this.tallies.size;
@@ -135,6 +141,11 @@ export class WatchLearner {
     const chosen = this.tally.heard(acceptor, index, ballot, value);
     if (chosen) this.deliver(index);
     return chosen;
+  }
+
+  /** The client follows a new configuration: accepts heard so far count no more (what it delivered stays delivered). */
+  reconfigured(): void {
+    this.tally.forgetAll();
   }
 
   private seen(index: number): boolean {

@@ -86,6 +86,12 @@ export class WorClient {
       segmentSize: options.segmentSize,
       proposerId: options.proposerId ?? 1 + Math.floor(Math.random() * 2 ** 48),
     });
+    // Followed a new configuration (docs/ARCHITECTURE.md §3.5): nothing heard before counts toward a quorum after.
+    options.transport.onReconfigured?.(() => {
+      this.core.onReconfigured();
+      for (const { feed } of this.feeds.values()) feed.reconfigured();
+      this.scheduleFlush();
+    });
     for (let a = 0; a < options.acceptors; a++) {
       this.outbox.push([]);
       // The current connection attempt of each link: when it began, and whether frames came back.

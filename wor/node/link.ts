@@ -19,6 +19,9 @@ export interface AcceptorLink {
 
 export interface Transport {
   connect(acceptor: number, events: LinkEvents): AcceptorLink;
+  /** Be told when the transport follows a new configuration (docs/ARCHITECTURE.md §3.5), before its
+   *  links come back under it: replies and pushes heard before must not join a quorum after. */
+  onReconfigured?(listener: () => void): void;
 }
 
 /** Reconnect delays: short, growing, capped (docs/ARCHITECTURE.md §3.3). */

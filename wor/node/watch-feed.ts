@@ -45,6 +45,11 @@ export class WatchFeed implements AsyncIterableIterator<Watched> {
     if (chosen) this.deliver(index, chosen);
   }
 
+  /** The client follows a new configuration (docs/ARCHITECTURE.md §3.5): accepts heard so far count no more. */
+  reconfigured(): void {
+    this.learner.reconfigured();
+  }
+
   private deliver(index: number, value: Uint8Array): void {
     const item = { index, value };
     if (this.waiter) {

@@ -1,0 +1,191 @@
+/**
+ * Replacing an acceptor online (docs/ARCHITECTURE.md §3.5), over real gRPC and classic-level: a
+ * wiped acceptor is replaced under a new id; the replacement holds the join of the survivors'
+ * state; a client of the old epoch follows the new configuration from a refusal; the cluster then
+ * survives the loss of another original acceptor; the fence refuses sessions of the old epoch.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { ballotLt } from "../../paxos/ballot.ts";
+import type { Configuration } from "../../wor/core/configuration.ts";
+import { CONFIGURATION_SPACE, decodeConfiguration } from "../../wor/core/configuration.ts";
+import { AcceptorNode } from "../../wor/node/acceptor-node.ts";
+import { AdminClient } from "../../wor/node/admin-client.ts";
+import { WorClient, WorError } from "../../wor/node/client.ts";
+import { CONFIGURATION_TRAILER, EPOCH_METADATA } from "../../wor/node/credentials.ts";
+import { grpcTransport } from "../../wor/node/grpc-link.ts";
+import { type AcceptorServer, startAcceptorServer } from "../../wor/node/grpc-server.ts";
+import { replaceAcceptor } from "../../wor/node/reconfigure.ts";
+import { LevelStorage } from "../../wor/node/storage-level.ts";
+import { makeAcceptorClient } from "../../wor/wire/service.ts";
+import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
+import { plantBugForTestAsync } from "../../verify/runtime/planted.ts";
+
+const CLUSTER = "rc";
+const dirs: string[] = [];
+const servers: AcceptorServer[] = [];
+const clients: WorClient[] = [];
+after(async () => {
+  for (const c of clients) c.close();
+  for (const s of servers) await s.close();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+interface Running {
+  readonly id: number;
+  readonly dir: string;
+  readonly address: string;
+  readonly server: AcceptorServer;
+  readonly node: AcceptorNode;
+}
+
+/** An acceptor on a new data directory, or (`again`) restarted on its directory and port. */
+async function acceptor(id: number, o: { join?: boolean; again?: Running } = {}): Promise<Running> {
+  const dir = o.again?.dir ?? (await mkdtemp(join(tmpdir(), `wor-reconf-${id}-`)));
+  if (!o.again) dirs.push(dir);
+  const node = await AcceptorNode.open({ storage: await LevelStorage.open(dir), identity: { clusterId: CLUSTER, acceptorId: id }, init: !o.again, join: o.join, checkInvariants: true });
+  const server = await startAcceptorServer({ node, ...(o.again ? { port: o.again.server.port } : {}) });
+  servers.push(server);
+  return { id, dir, address: `127.0.0.1:${server.port}`, server, node };
+}
+
+function client(c: Configuration, roundTimeoutMs = 5_000): WorClient {
+  const w = new WorClient({ transport: grpcTransport({ addresses: c.acceptors.map((m) => m.address), epoch: c.epoch, clusterId: CLUSTER }), acceptors: c.acceptors.length, segmentSize: 64, roundTimeoutMs });
+  clients.push(w);
+  return w;
+}
+
+const value = (i: number) => new TextEncoder().encode(`value ${i}`);
+
+describe("replacing an acceptor", { timeout: 60_000 }, () => {
+  test("a wiped acceptor is replaced online; the replacement holds the join; the old epoch is fenced", async () => {
+    const a = await Promise.all([1, 2, 3].map((id) => acceptor(id)));
+    const epoch0: Configuration = { epoch: 0, quorum: 2, acceptors: a.map((x, k) => ({ id: k + 1, address: x.address })) };
+    const old = client(epoch0);
+    await old.createSpace("r", { kind: "registers", segmentSize: 64 });
+    for (let i = 0; i < 150; i++) {
+      const c = await old.capture("r", i);
+      assert.equal(c._tag, "Captured");
+      if (c._tag === "Captured") assert.equal((await old.write(c.capture, i, value(i)))._tag, "Ok");
+    }
+    const promised = await old.captureRange("r", 1_000, 2_000);
+    assert.equal(promised._tag, "Captured");
+    assert.equal(await old.trim("r", 10), 10);
+
+    // Acceptor 3's disk is lost: it stops, and its replacement (id 4) starts empty, joining.
+    await a[2]!.server.close();
+    const b = await acceptor(4, { join: true });
+    const lines: string[] = [];
+    const done = await replaceAcceptor({ start: epoch0, security: { clusterId: CLUSTER }, retired: 3, by: { id: 4, address: b.address }, segmentSize: 64, progress: (l) => lines.push(l) });
+    assert.equal(done.configuration.epoch, 1);
+    assert.deepEqual(done.configuration.acceptors.map((m) => m.id), [1, 2, 4]);
+    assert.deepEqual(done.fenced, [1, 2, 4]);
+    assert.ok(done.addresses >= 140, `copied ${done.addresses} addresses`);
+    assert.ok(lines.some((l) => l.startsWith("activated")), lines.join("\n"));
+    // Run again, it resumes and changes nothing.
+    const again = await replaceAcceptor({ start: epoch0, security: { clusterId: CLUSTER }, retired: 3, by: { id: 4, address: b.address }, segmentSize: 64, progress: (l) => lines.push(l) });
+    assert.deepEqual(again.configuration, done.configuration);
+    assert.ok(lines.some((l) => l.startsWith("resuming epoch 1")), lines.join("\n"));
+
+    // The replacement holds every value, committed, above the trim mark, and the range promise.
+    const admin = new AdminClient(b.address, { clusterId: CLUSTER });
+    const seen = await admin.inspect({ space: "r", from: 0, to: 2_000 });
+    const status = await admin.status();
+    admin.close();
+    assert.equal(seen.trimMark, 10);
+    assert.deepEqual(seen.addresses.filter((x) => x.accepted).map((x) => x.index), Array.from({ length: 140 }, (_, k) => k + 10));
+    assert.ok(seen.addresses.every((x) => !x.accepted || (x.committed && new TextDecoder().decode(x.accepted.value) === `value ${x.index}`)));
+    assert.ok(seen.ranges.some((r) => r.from === 1_000 && r.to === 2_000 && !ballotLt(r.ballot, promised._tag === "Captured" ? promised.capture.ballot : r.ballot)));
+    assert.equal(status.joining, false);
+    assert.equal(status.configuration?.epoch, 1);
+
+    // The chain holds epoch 1 in register 0.
+    const chained = await old.read(CONFIGURATION_SPACE, 0);
+    assert.equal(chained._tag, "Written");
+    if (chained._tag === "Written") assert.deepEqual(decodeConfiguration(chained.value), { ok: true, value: done.configuration });
+
+    // Another original acceptor dies: the client that started at epoch 0 still reads and writes (2 and 4).
+    await a[0]!.server.close();
+    const r = await old.read("r", 42);
+    assert.equal(r._tag, "Written");
+    const c = await old.capture("r", 500);
+    assert.equal(c._tag, "Captured");
+    if (c._tag === "Captured") assert.equal((await old.write(c.capture, 500, value(500)))._tag, "Ok");
+
+    // The fence: acceptor 2 refuses a session of epoch 0 and names epoch 1 in the trailer.
+    const raw = new makeAcceptorClient(a[1]!.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const md = new grpc.Metadata();
+    md.set(EPOCH_METADATA, "0");
+    const refused = await new Promise<grpc.ServiceError>((resolve) => raw.session(md).on("error", resolve));
+    raw.close();
+    assert.equal(refused.code, grpc.status.FAILED_PRECONDITION);
+    assert.match(refused.details, /reconfigured/);
+    const trailer = refused.metadata.get(CONFIGURATION_TRAILER)[0];
+    assert.ok(trailer instanceof Uint8Array);
+    assert.deepEqual(decodeConfiguration(trailer), { ok: true, value: done.configuration });
+  });
+
+  test("refusals before anything is written: an id that does not serve, a replacement id in use, a replacement not running", async () => {
+    const a = await Promise.all([11, 12, 13].map((id) => acceptor(id)));
+    const c0: Configuration = { epoch: 0, quorum: 2, acceptors: a.map((x, k) => ({ id: 11 + k, address: x.address })) };
+    const attempt = (retired: number, by: { id: number; address: string }) => replaceAcceptor({ start: c0, security: { clusterId: CLUSTER }, retired, by, segmentSize: 64, deadlineMs: 1_000 });
+    await assert.rejects(attempt(99, { id: 20, address: "127.0.0.1:1" }), (e: WorError) => e.failure.code === "invalid" && /acceptor 99 does not serve/.test(e.message));
+    await assert.rejects(attempt(13, { id: 12, address: "127.0.0.1:1" }), (e: WorError) => /already serves/.test(e.message));
+    // Nothing listens at the replacement's address; an acceptor that serves already is no replacement.
+    await assert.rejects(attempt(13, { id: 20, address: "127.0.0.1:1" }), (e: WorError) => e.failure.code === "unavailable" && /worm node --id 20 --join/.test(e.message));
+    const serving = await acceptor(21);
+    await assert.rejects(attempt(13, { id: 21, address: serving.address }), (e: WorError) => /not a replacement waiting to join/.test(e.message));
+    await assert.rejects(attempt(13, { id: 22, address: serving.address }), (e: WorError) => /is acceptor 21, not 22/.test(e.message));
+    for (const x of a) assert.equal(x.node.members?.epoch, 0, "nothing was chosen or told");
+  });
+});
+
+/**
+ * A zombie configuration: acceptor 3 was down when it was replaced, and comes back with its old
+ * state; acceptor 1 missed a write of epoch 1 (it was down) and comes back too; acceptors 2 and 4,
+ * which hold that write, are now down. A client still at epoch 0 can reach only 1 and 3, a quorum of
+ * epoch 0. The fence must keep it from choosing a second value where epoch 1 chose one: acceptor 1
+ * refuses its session and names epoch 1, whose quorum it cannot reach.
+ */
+async function zombieQuorum(): Promise<{ readonly chosen: Uint8Array; readonly stale: string }> {
+  const [a1, a2, a3] = await Promise.all([31, 32, 33].map((id) => acceptor(id)));
+  const c0: Configuration = { epoch: 0, quorum: 2, acceptors: [a1!, a2!, a3!].map((x) => ({ id: x.id, address: x.address })) };
+  await client(c0).createSpace("z", { kind: "registers", segmentSize: 64 });
+  await a3!.server.close();
+  const a4 = await acceptor(34, { join: true });
+  const done = await replaceAcceptor({ start: c0, security: { clusterId: CLUSTER }, retired: 33, by: { id: 34, address: a4.address }, segmentSize: 64 });
+  await a1!.server.close();
+  const fresh = client(done.configuration);
+  const c = await fresh.capture("z", 7);
+  assert.equal(c._tag, "Captured");
+  const chosen = value(1);
+  if (c._tag === "Captured") assert.equal((await fresh.write(c.capture, 7, chosen))._tag, "Ok");
+  await Promise.all([acceptor(31, { again: a1 }), acceptor(33, { again: a3 })]);
+  await Promise.all([a2!.server.close(), a4.server.close()]);
+  const stale = client(c0, 1_500);
+  try {
+    const got = await stale.capture("z", 7);
+    if (got._tag !== "Captured") return { chosen, stale: got._tag === "Written" ? `read ${new TextDecoder().decode(got.value)}` : got._tag };
+    const w = await stale.write(got.capture, 7, value(2));
+    return { chosen, stale: w._tag === "Ok" ? "wrote value 2" : w._tag };
+  } catch (e) {
+    return { chosen, stale: e instanceof WorError ? e.failure.code : String(e) };
+  }
+}
+
+describe("the fence (zombie quorums of a retired configuration)", { timeout: 60_000 }, () => {
+  test("a client of the old epoch cannot choose a second value through a retired acceptor", async () => {
+    const r = await zombieQuorum();
+    assert.notEqual(r.stale, "wrote value 2", "the stale client chose a second value at z[7]");
+    assert.match(r.stale, /timeout|unavailable/);
+  });
+
+  test("planted admitStaleEpoch (an acceptor admits any epoch): the second value is chosen, and caught", async () => {
+    const r = await plantBugForTestAsync("admitStaleEpoch", zombieQuorum);
+    assert.equal(r.stale, "wrote value 2", "with the fence off, epoch 0's quorum {31, 33} chooses value 2 where epoch 1 chose value 1");
+  });
+});

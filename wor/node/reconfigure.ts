@@ -1,0 +1,313 @@
+/**
+ * Replacing an acceptor (docs/ARCHITECTURE.md §3.5), online: the cluster keeps serving throughout.
+ *
+ * 1. **Find** the newest configuration: every acceptor reports the one it holds; follow the newest.
+ * 2. **Choose** configuration e+1 (the retired id's slot taken by the replacement) in register e of
+ *    the chain space, under configuration e: write-once, so two operators cannot fork the chain. A
+ *    run that finds e+1 already chosen as this same replacement resumes it.
+ * 3. **Fence**: tell e+1 to every acceptor of e and e+1. Each adopts it durably, in its turn among
+ *    the frames, and from then on refuses sessions of older epochs (clients follow e+1 from the
+ *    refusal). A quorum of e must adopt it: then no quorum of e can form again.
+ * 4. **Copy** to the replacement (started with `worm node --join`: it serves only its installer) the
+ *    join of the survivors' state (wor/core/state-copy.ts), space by space and block by block, as
+ *    plain protocol requests. Meanwhile clients run under e+1 on the survivors, which make a quorum.
+ * 5. **Activate** the replacement: it serves everyone.
+ *
+ * Each step is idempotent: a run cut short is finished by running it again.
+ */
+import { ownerOfSystemSpace } from "../../paxos/limits.ts";
+import type { RangePromise, Reply, Request } from "../../paxos/messages.ts";
+import { bytesEqual } from "../../verify/runtime/bytes.ts";
+import { CONFIGURATION_SPACE, type Configuration, type Member, copySourcesNeeded, decodeConfiguration, encodeConfiguration, replaced } from "../core/configuration.ts";
+import { installRequests, joinRanges, joinReports, rangesRequest } from "../core/state-copy.ts";
+import type { AcceptorStatus } from "../wire/admin.ts";
+import { BLOCKS_MAX } from "../wire/codec-admin.ts";
+import { BLOCK_SIZE } from "./storage.ts";
+import { AdminClient } from "./admin-client.ts";
+import { WorClient, WorError } from "./client.ts";
+import type { ClientSecurity } from "./credentials.ts";
+import { grpcTransport } from "./grpc-link.ts";
+import { InstallerSession } from "./installer-session.ts";
+
+export interface ReplaceRequest {
+  /** The configuration to start from: the cluster file's (epoch 0) or any later one. */
+  readonly start: Configuration;
+  readonly security: ClientSecurity;
+  /** The id that leaves, and the new acceptor that takes its slot (running `worm node --join`). */
+  readonly retired: number;
+  readonly by: Member;
+  readonly segmentSize: number;
+  readonly deadlineMs?: number;
+  readonly progress?: (line: string) => void;
+}
+
+export interface Replaced {
+  readonly configuration: Configuration;
+  /** Acceptors that adopted it (ids). */
+  readonly fenced: readonly number[];
+  readonly spaces: number;
+  readonly addresses: number;
+  readonly ms: number;
+}
+
+const fail = (code: "invalid" | "unavailable" | "contended", message: string): never => {
+  throw new WorError({ code, message });
+};
+
+/** Blocks one inspection covers. */
+const BLOCKS_PER_READ = 16;
+/** Install requests (each within wor/core/state-copy.ts's limits) per envelope the installer sends. */
+const REQUESTS_PER_ENVELOPE = 4;
+
+/** Every acceptor's status, by id (an Error for one that did not answer). */
+async function statuses(members: readonly Member[], r: Pick<ReplaceRequest, "security" | "deadlineMs">): Promise<Map<number, AcceptorStatus | Error>> {
+  const out = new Map<number, AcceptorStatus | Error>();
+  await Promise.all(
+    members.map(async (m) => {
+      const admin = new AdminClient(m.address, { ...r.security, deadlineMs: r.deadlineMs ?? 3_000 });
+      try {
+        out.set(m.id, await admin.status());
+      } catch (e) {
+        out.set(m.id, e as Error);
+      } finally {
+        admin.close();
+      }
+    }),
+  );
+  return out;
+}
+
+/** A client of configuration `c`. */
+const clientOf = (c: Configuration, r: Pick<ReplaceRequest, "security" | "segmentSize">): WorClient =>
+  new WorClient({
+    transport: grpcTransport({ ...r.security, addresses: c.acceptors.map((m) => m.address), epoch: c.epoch }),
+    acceptors: c.acceptors.length,
+    quorum: c.quorum,
+    segmentSize: r.segmentSize,
+  });
+
+/** Configuration c.epoch+1 if the chain holds it (chosen in register c.epoch). */
+async function chained(c: Configuration, r: Pick<ReplaceRequest, "security" | "segmentSize">): Promise<Configuration | undefined> {
+  const client = clientOf(c, r);
+  try {
+    const got = await client.read(CONFIGURATION_SPACE, c.epoch, { recover: true });
+    if (got._tag !== "Written") return undefined;
+    const next = decodeConfiguration(got.value);
+    return next.ok ? next.value : fail("invalid", `register ${c.epoch} of ${CONFIGURATION_SPACE} holds no configuration: ${next.error}`);
+  } catch (e) {
+    if (e instanceof WorError && e.failure.code === "unknownSpace") return undefined;
+    throw e;
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * The newest configuration: from `start`, follow what the acceptors report holding and what the
+ * chain holds (a configuration chosen but not yet told to anyone counts: it can only be finished).
+ */
+export async function newestConfiguration(start: Configuration, r: Pick<ReplaceRequest, "security" | "segmentSize" | "deadlineMs">): Promise<{ readonly configuration: Configuration; readonly statuses: Map<number, AcceptorStatus | Error> }> {
+  let c = start;
+  for (;;) {
+    const found = await statuses(c.acceptors, r);
+    const newer = [...found.values()].flatMap((s) => (s instanceof Error || !s.configuration || s.configuration.epoch <= c.epoch ? [] : [s.configuration]));
+    if (newer.length > 0) {
+      c = newer.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+      continue;
+    }
+    const next = await chained(c, r);
+    if (!next) return { configuration: c, statuses: found };
+    c = next;
+  }
+}
+
+/** Refuse a replacement that is not running as a joining acceptor with its id (before anything is
+ *  chosen); whether it is still joining (false: a run before finished it). */
+async function preflight(by: Member, epoch: number, r: ReplaceRequest): Promise<boolean> {
+  const admin = new AdminClient(by.address, { ...r.security, deadlineMs: r.deadlineMs ?? 3_000 });
+  let s: AcceptorStatus;
+  try {
+    s = await admin.status();
+  } catch (e) {
+    return fail("unavailable", `the replacement at ${by.address} does not answer (${(e as Error).message}); start it first: \`worm node --id ${by.id} --join --listen ${by.address} --data-dir DIR\``);
+  } finally {
+    admin.close();
+  }
+  if (s.acceptorId !== by.id) fail("invalid", `the acceptor at ${by.address} is acceptor ${s.acceptorId}, not ${by.id}`);
+  const resuming = s.configuration?.epoch === epoch;
+  if (!s.joining && !resuming) return fail("invalid", `acceptor ${by.id} at ${by.address} is not a replacement waiting to join (it ${s.configuration ? `holds epoch ${s.configuration.epoch}` : "serves already"}): start a new one with \`worm node --join\` on an empty data directory`);
+  return s.joining;
+}
+
+/** Choose `next` in register next.epoch-1 of the chain under `current`; resolves once it is chosen there. */
+async function choose(current: Configuration, next: Configuration, r: ReplaceRequest): Promise<void> {
+  const client = clientOf(current, r);
+  try {
+    const created = await client.createSpace(CONFIGURATION_SPACE, { kind: "configurations" });
+    if (created._tag === "Exists" && created.meta.kind !== "configurations") fail("invalid", `space ${CONFIGURATION_SPACE} exists as ${created.meta.kind}: it is reserved for the configuration chain`);
+    const bytes = encodeConfiguration(next);
+    const at = next.epoch - 1;
+    const got = await client.capture(CONFIGURATION_SPACE, at);
+    let chosen: Uint8Array | undefined;
+    if (got._tag === "Written") chosen = got.value;
+    else if (got._tag === "Captured") {
+      const w = await client.write(got.capture, at, bytes);
+      if (w._tag === "Ok") chosen = bytes;
+      else if (w._tag === "AlreadyWritten") chosen = w.value;
+      else fail("contended", `choosing epoch ${next.epoch}: ${w._tag}; run the command again`);
+    } else fail("contended", `choosing epoch ${next.epoch}: ${got._tag}; run the command again`);
+    if (!bytesEqual(chosen!, bytes)) {
+      const other = decodeConfiguration(chosen!);
+      fail("invalid", `epoch ${next.epoch} was already chosen as ${other.ok ? describe(other.value) : "something else"} by another reconfiguration; see \`worm cluster show\``);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/** "epoch 1: 1@127.0.0.1:7001, 2@..., quorum 2". */
+export const describe = (c: Configuration): string => `epoch ${c.epoch}: ${c.acceptors.map((m) => `${m.id}@${m.address}`).join(", ")}, quorum ${c.quorum}`;
+
+/** Tell `next` to every acceptor of `members`; the ids that adopted it (or held it). */
+async function fence(members: readonly Member[], next: Configuration, r: ReplaceRequest): Promise<{ readonly fenced: number[]; readonly refused: Map<number, string> }> {
+  const fenced: number[] = [];
+  const refused = new Map<number, string>();
+  await Promise.all(
+    members.map(async (m) => {
+      const admin = new AdminClient(m.address, { ...r.security, deadlineMs: r.deadlineMs ?? 10_000 });
+      try {
+        await admin.reconfigure(next);
+        fenced.push(m.id);
+      } catch (e) {
+        refused.set(m.id, (e as Error).message);
+      } finally {
+        admin.close();
+      }
+    }),
+  );
+  return { fenced: fenced.sort((a, b) => a - b), refused };
+}
+
+/** Replace acceptor `r.retired` by `r.by`, online; resumes a replacement cut short. */
+export async function replaceAcceptor(r: ReplaceRequest): Promise<Replaced> {
+  const t0 = performance.now();
+  const say = r.progress ?? (() => {});
+  const { configuration: found } = await newestConfiguration(r.start, r);
+  // Resumed: the newest configuration is this very replacement (chosen, maybe not finished).
+  const resumed = found.acceptors.some((m) => m.id === r.by.id && m.address === r.by.address) && !found.acceptors.some((m) => m.id === r.retired);
+  let next = found;
+  if (!resumed) {
+    const n = replaced(found, r.retired, r.by);
+    if (!n.ok) return fail("invalid", n.error);
+    next = n.value;
+  }
+  const joining = await preflight(r.by, next.epoch, r);
+  if (!resumed) await choose(found, next, r);
+  say(`${resumed ? "resuming" : "chose"} ${describe(next)}`);
+  const survivors = next.acceptors.filter((m) => m.id !== r.by.id);
+  const told = await fence(resumed ? next.acceptors : [...found.acceptors, r.by], next, r);
+  const fencedSurvivors = survivors.filter((m) => told.fenced.includes(m.id));
+  const why = (ids: readonly number[]) => ids.map((id) => `acceptor ${id}: ${told.refused.get(id) ?? "?"}`).join("; ");
+  if (!told.fenced.includes(r.by.id)) fail("unavailable", `the replacement ${r.by.id} at ${r.by.address} did not take epoch ${next.epoch} (${why([r.by.id])}); start it with \`worm node --join\` and run this again`);
+  if (fencedSurvivors.length < copySourcesNeeded(next)) {
+    const missing = survivors.filter((m) => !told.fenced.includes(m.id)).map((m) => m.id);
+    fail("unavailable", `epoch ${next.epoch} reached ${fencedSurvivors.length} of the ${survivors.length} acceptors that stay, and the copy needs ${copySourcesNeeded(next)} of them (${why(missing)}); run this again once they are up`);
+  }
+  say(`fenced: acceptors ${told.fenced.join(", ")} hold epoch ${next.epoch}`);
+  if (!joining) {
+    say(`acceptor ${r.by.id} serves already: the replacement was finished before`);
+    return { configuration: next, fenced: told.fenced, spaces: 0, addresses: 0, ms: Math.round(performance.now() - t0) };
+  }
+  const copied = await copyTo(next, fencedSurvivors, r);
+  const admin = new AdminClient(r.by.address, { ...r.security, deadlineMs: r.deadlineMs ?? 10_000 });
+  try {
+    await admin.activate();
+  } finally {
+    admin.close();
+  }
+  say(`activated acceptor ${r.by.id}: it serves epoch ${next.epoch}`);
+  return { configuration: next, fenced: told.fenced, ...copied, ms: Math.round(performance.now() - t0) };
+}
+
+/** Copy the join of `sources`' state into the replacement, space by space. */
+async function copyTo(next: Configuration, sources: readonly Member[], r: ReplaceRequest): Promise<{ readonly spaces: number; readonly addresses: number }> {
+  const admins = sources.map((m) => new AdminClient(m.address, { ...r.security, deadlineMs: r.deadlineMs ?? 10_000 }));
+  const installer = new InstallerSession(r.by.address, next.epoch, r.security, r.deadlineMs ?? 10_000);
+  try {
+    const found = await Promise.all(admins.map((a) => a.status()));
+    const names = [...new Set(found.flatMap((s) => s.spaces.map((x) => x.name)))].sort();
+    // User spaces first: creating one creates its system spaces.
+    await install(installer, names.filter((n) => ownerOfSystemSpace(n) === undefined).map((space): Request => ({ kind: "createSpace", space })));
+    let addresses = 0;
+    for (const space of names) addresses += await copySpace(space, admins, installer, r);
+    return { spaces: names.length, addresses };
+  } finally {
+    installer.close();
+    for (const a of admins) a.close();
+  }
+}
+
+async function copySpace(space: string, admins: readonly AdminClient[], installer: InstallerSession, r: ReplaceRequest): Promise<number> {
+  const blocks = new Set<number>();
+  let trimMark = 0;
+  const ranges: (readonly RangePromise[])[] = [];
+  for (const a of admins) {
+    for (let from = 0; ; ) {
+      const page = await a.blocks({ space, fromBlock: from, max: BLOCKS_MAX }).catch((e: unknown) => {
+        if (e instanceof WorError && e.failure.code === "unknownSpace") return undefined;
+        throw e;
+      });
+      if (!page) break;
+      trimMark = Math.max(trimMark, page.trimMark);
+      if (from === 0) ranges.push(page.ranges);
+      for (const b of page.blocks) blocks.add(b);
+      if (page.blocks.length < BLOCKS_MAX) break;
+      from = page.blocks[page.blocks.length - 1]! + 1;
+    }
+  }
+  if (trimMark > 0) await install(installer, [{ kind: "trim", space, below: trimMark }]);
+  const sorted = [...blocks].filter((b) => (b + 1) * BLOCK_SIZE > trimMark).sort((x, y) => x - y);
+  let addresses = 0;
+  for (let k = 0; k < sorted.length; k += BLOCKS_PER_READ) {
+    const group = sorted.slice(k, k + BLOCKS_PER_READ);
+    const from = Math.max(trimMark, group[0]! * BLOCK_SIZE);
+    const to = (group[group.length - 1]! + 1) * BLOCK_SIZE;
+    const reports = await Promise.all(admins.map((a) => inspectAll(a, space, from, to)));
+    const joined = joinReports(reports);
+    addresses += joined.length;
+    await install(installer, installRequests(space, joined));
+  }
+  await install(installer, [rangesRequest(space, joinRanges(ranges))]);
+  r.progress?.(`copied ${space}: ${addresses} addresses${trimMark > 0 ? `, trimmed below ${trimMark}` : ""}`);
+  return addresses;
+}
+
+/** Every address with state in [from, to), asking for less when a reply would be too large. */
+async function inspectAll(a: AdminClient, space: string, from: number, to: number): Promise<ReturnType<typeof joinReports>> {
+  try {
+    return [...(await a.inspect({ space, from, to })).addresses];
+  } catch (e) {
+    if (e instanceof WorError && e.failure.code === "unknownSpace") return [];
+    if (!(e instanceof WorError) || e.failure.code !== "tooLarge" || to - from <= 1) throw e;
+    const mid = from + Math.floor((to - from) / 2);
+    return [...(await inspectAll(a, space, from, mid)), ...(await inspectAll(a, space, mid, to))];
+  }
+}
+
+/** Send `requests` to the replacement, a few per envelope; any refusal fails the copy. */
+async function install(installer: InstallerSession, requests: readonly Request[]): Promise<void> {
+  for (let k = 0; k < requests.length; k += REQUESTS_PER_ENVELOPE) {
+    const replies = await installer.send(requests.slice(k, k + REQUESTS_PER_ENVELOPE));
+    replies.forEach((reply, j) => {
+      const problem = refusal(reply);
+      if (problem) fail("invalid", `installing on ${installer.address} failed: ${problem} (request ${k + j})`);
+    });
+  }
+}
+
+/** What is wrong with a reply to an install request (or a space's creation), or undefined. */
+function refusal(reply: Reply | Error): string | undefined {
+  if (reply instanceof Error) return reply.message;
+  if (reply.kind === "error") return `${reply.code}: ${reply.message}`;
+  return reply.kind === "installed" || reply.kind === "spaceCreated" || reply.kind === "trimmed" ? undefined : `unexpected reply ${reply.kind}`;
+}
