@@ -95,6 +95,8 @@ export interface Target {
   /** --segment-size as given: a space opened by the command must have this one. */
   readonly segmentSizeGiven?: number;
   readonly quorum: number;
+  /** The epoch of the configuration the addresses come from (docs/ARCHITECTURE.md §3.5): the cluster file's, 0 for --peers. */
+  readonly epoch: number;
   readonly security: ClientSecurity;
   readonly timeoutMs: number;
   /** Log sequencers named by the cluster file, in failover order (none with --peers). */
@@ -141,6 +143,7 @@ async function targetOf(input: ConnectionInput): Promise<Target> {
       clusterId: config.clusterId,
       ...sizes,
       quorum: config.quorum,
+      epoch: config.epoch,
       // Sent on every call: an acceptor of another cluster refuses it.
       security: { ...security, clusterId: config.clusterId },
       timeoutMs,
@@ -151,7 +154,7 @@ async function targetOf(input: ConnectionInput): Promise<Target> {
   const addresses = parsePeers(peers!);
   const quorum = majority(addresses.length);
   if (!isValidQuorum(quorum, addresses.length)) throw usage("no valid quorum for these peers");
-  return { addresses, acceptorIds: addresses.map(() => undefined), ...sizes, quorum, security, timeoutMs, sequencers: [] };
+  return { addresses, acceptorIds: addresses.map(() => undefined), ...sizes, quorum, epoch: 0, security, timeoutMs, sequencers: [] };
 }
 
 /**
@@ -280,7 +283,7 @@ export interface OpenClient {
 /** Open a long-lived client; the caller closes `client`. */
 export function openClient(target: Target, options: ClientOptions = {}): OpenClient {
   const lastError = new Map<number, string>();
-  const transport = recordingTransport(grpcTransport({ addresses: target.addresses, ...target.security }), lastError);
+  const transport = recordingTransport(grpcTransport({ addresses: target.addresses, epoch: target.epoch, ...target.security }), lastError);
   const client = new WorClient({
     transport,
     acceptors: target.addresses.length,

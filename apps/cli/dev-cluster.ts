@@ -121,6 +121,7 @@ export async function removeFresh(layout: DevLayout): Promise<void> {
 /** The target of the acceptors at `addresses` (no TLS, no token: a local cluster). */
 export const devTarget = (layout: DevLayout, addresses: readonly string[], sequencers: readonly string[]): Target => ({
   addresses,
+  epoch: 0,
   acceptorIds: layout.ids,
   clusterId: layout.clusterId,
   segmentSize: layout.segmentSize,

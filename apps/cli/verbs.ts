@@ -59,6 +59,11 @@ export const VERBS: readonly Verb[] = [
     load: async () => (await import("./logplayer.ts")).logplayerCommand,
   },
   {
+    name: "cluster",
+    description: "The cluster's configuration: show it (epoch, acceptors, their state); replace a dead or wiped acceptor without stopping service",
+    load: async () => (await import("./reconfigure.ts")).clusterCommand,
+  },
+  {
     name: "context",
     description: "Named clusters: save a cluster file under a name, use it by default, list them",
     load: async () => (await import("./context.ts")).contextCommand,

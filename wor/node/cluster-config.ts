@@ -8,13 +8,15 @@
  *   "segmentSize": 4096,
  *   "quorum": 2,                                   // default: a majority
  *   "acceptors": [{ "id": 1, "address": "127.0.0.1:7001", "dataDir": "data/a1" }, ...],
+ *   "epoch": 1,                                    // optional: the configuration these acceptors are (§3.5)
  *   "sequencers": ["127.0.0.1:7003"],              // optional: `worm log` uses them by default
  *   "tls": { "cert": "tls/node.pem", "key": "tls/node.key", "ca": "tls/ca.pem", "requireClientCert": true },
  *   "token": "..."
  * }
  * An address may be just a port ("7001" or ":7001"): the host defaults to 127.0.0.1 (loopback).
  */
-import { readFile } from "node:fs/promises";
+import { readFile, rename, writeFile } from "node:fs/promises";
+import type { Configuration } from "../core/configuration.ts";
 import { dirname, resolve } from "node:path";
 import { isValidQuorum, majority } from "../../paxos/quorum.ts";
 import { parseAddress } from "../wire/address.ts";
@@ -48,6 +50,8 @@ export interface ClusterConfig {
   readonly segmentSize: number;
   readonly quorum: number;
   readonly acceptors: readonly AcceptorEntry[];
+  /** The epoch of the configuration `acceptors` are (docs/ARCHITECTURE.md §3.5); 0 until a reconfiguration. */
+  readonly epoch: number;
   /** Log sequencers "host:port" (normalised), in failover order. */
   readonly sequencers?: readonly string[];
   readonly tls?: ClusterTlsPaths;
@@ -63,7 +67,7 @@ export class ClusterConfigError extends Error {
   }
 }
 
-const KNOWN = new Set(["clusterId", "segmentSize", "quorum", "acceptors", "sequencers", "tls", "token"]);
+const KNOWN = new Set(["clusterId", "segmentSize", "quorum", "acceptors", "epoch", "sequencers", "tls", "token"]);
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 const isPowerOfTwo = (n: number) => Number.isSafeInteger(n) && n > 0 && (n & (n - 1)) === 0;
@@ -103,6 +107,8 @@ export function parseClusterConfig(text: string): ConfigResult {
       quorum = raw.quorum;
     }
   }
+  const epoch = raw.epoch ?? 0;
+  if (typeof epoch !== "number" || !Number.isSafeInteger(epoch) || epoch < 0) errors.push(`epoch: must be a non-negative integer (got ${JSON.stringify(raw.epoch)})`);
   const sequencers = parseSequencers(raw.sequencers, errors);
   const tls = parseTls(raw.tls, errors);
   let token: string | undefined;
@@ -119,6 +125,7 @@ export function parseClusterConfig(text: string): ConfigResult {
     segmentSize: segmentSize as number,
     quorum,
     acceptors,
+    epoch: epoch as number,
     ...(sequencers ? { sequencers } : {}),
     ...(tls ? { tls } : {}),
     ...(token ? { token } : {}),
@@ -227,6 +234,28 @@ export async function readTlsFiles(tls: ClusterTlsPaths): Promise<{ cert?: Uint8
   const [cert, key, ca] = await Promise.all([read(tls.cert), read(tls.key), read(tls.ca)]);
   return { ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(ca ? { ca } : {}) };
 }
+
+/**
+ * Rewrite the cluster file at `path` for configuration `c` (after a replacement): its acceptors, in
+ * slot order, keep their other fields (a new one gets `dataDir` when given), and `epoch` is c's; every
+ * other field stays. Written to a temporary file and renamed, so a reader never sees half of it.
+ */
+export async function rewriteClusterFile(path: string, c: Configuration, dataDirs: ReadonlyMap<number, string> = new Map()): Promise<void> {
+  const raw = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown> & { acceptors?: { id?: unknown }[] };
+  const before = new Map((raw.acceptors ?? []).map((a) => [a.id, a] as const));
+  raw.acceptors = c.acceptors.map((m) => {
+    const kept = before.get(m.id) as Record<string, unknown> | undefined;
+    const dataDir = dataDirs.get(m.id);
+    return { ...(kept ?? {}), id: m.id, address: m.address, ...(dataDir ? { dataDir } : {}) };
+  });
+  raw.epoch = c.epoch;
+  const temp = `${path}.${process.pid}.tmp`;
+  await writeFile(temp, `${JSON.stringify(raw, null, 2)}\n`);
+  await rename(temp, path);
+}
+
+/** The configuration a cluster file names (its epoch, acceptors in slot order, quorum). */
+export const configurationOf = (config: ClusterConfig): Configuration => ({ epoch: config.epoch, quorum: config.quorum, acceptors: config.acceptors.map((a) => ({ id: a.id, address: a.address })) });
 
 /** The acceptor entry for `id`, or undefined. */
 export const acceptorOf = (config: ClusterConfig, id: number): AcceptorEntry | undefined => config.acceptors.find((a) => a.id === id);
