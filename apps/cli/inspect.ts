@@ -112,10 +112,16 @@ async function runInspect(c: {
   printLine("");
   printLine(
     table(
-      ["ACCEPTOR", "ADDRESS", "CLUSTER", "VERSION", "STATE"],
-      statuses.map((s, k) => (s.ok ? [String(s.value.acceptorId), target.addresses[k]!, s.value.clusterId, s.value.version, "up"] : [String(target.acceptorIds[k] ?? "?"), target.addresses[k]!, "", "", `unreachable: ${s.error}`])),
+      ["ACCEPTOR", "ADDRESS", "CLUSTER", "VERSION", "EPOCH", "STATE"],
+      statuses.map((s, k) =>
+        s.ok
+          ? [String(s.value.acceptorId), target.addresses[k]!, s.value.clusterId, s.value.version, String(s.value.configuration?.epoch ?? 0), memberState(s.value)]
+          : [String(target.acceptorIds[k] ?? "?"), target.addresses[k]!, "", "", "", `unreachable: ${s.error}`],
+      ),
     ),
   );
+  const newest = live.reduce((e, s) => Math.max(e, s.configuration?.epoch ?? 0), 0);
+  if (newest > target.epoch) printLine(`the cluster serves epoch ${newest}; this cluster file names epoch ${target.epoch}: 'worm cluster show' lists the acceptors that serve it`);
   printLine("");
   const spaceRows: string[][] = [];
   // System spaces ($alloc/, $meta/) are listed only for the space asked about with --space.
@@ -266,3 +272,10 @@ export const inspectCommand = Command.make(
   },
   (c) => task(() => runInspect(c)),
 );
+
+/** An acceptor's part in the configuration it holds (docs/ARCHITECTURE.md §3.5). */
+function memberState(s: AcceptorStatus): string {
+  if (s.joining) return "up, joining";
+  const c = s.configuration;
+  return c && !c.acceptors.some((m) => m.id === s.acceptorId) ? "up, retired" : "up";
+}

@@ -92,6 +92,14 @@ test("a wiped acceptor is replaced under a 64-appender load; then another dies; 
     [4, "serving"],
   ]);
 
+  const inspected = await runWorm(["inspect", "--json", "--cluster", clusterFile]);
+  assert.equal(inspected.code, 0, inspected.stderr);
+  const epochs = (JSON.parse(inspected.stdout) as { acceptors: { status?: { acceptorId: number; configuration?: { epoch: number } } }[] }).acceptors.flatMap((a) => (a.status ? [[a.status.acceptorId, a.status.configuration?.epoch]] : []));
+  assert.deepEqual(epochs, [
+    [2, 1],
+    [4, 1],
+  ]);
+
   // Every acknowledged append reads back, with its value.
   const slots = [...acked.keys()].sort((a, b) => a - b);
   const read = await log.readRange(0, slots[slots.length - 1]! + 1);

@@ -12,14 +12,14 @@ import { after, describe, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { ballotLt } from "../../paxos/ballot.ts";
 import type { Configuration } from "../../wor/core/configuration.ts";
-import { CONFIGURATION_SPACE, decodeConfiguration } from "../../wor/core/configuration.ts";
+import { CONFIGURATION_SPACE, decodeConfiguration, encodeConfiguration, replaced } from "../../wor/core/configuration.ts";
 import { AcceptorNode } from "../../wor/node/acceptor-node.ts";
 import { AdminClient } from "../../wor/node/admin-client.ts";
 import { WorClient, WorError } from "../../wor/node/client.ts";
 import { CONFIGURATION_TRAILER, EPOCH_METADATA } from "../../wor/node/credentials.ts";
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
 import { type AcceptorServer, startAcceptorServer } from "../../wor/node/grpc-server.ts";
-import { replaceAcceptor } from "../../wor/node/reconfigure.ts";
+import { newestConfiguration, replaceAcceptor } from "../../wor/node/reconfigure.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
 import { makeAcceptorClient } from "../../wor/wire/service.ts";
 import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
@@ -176,6 +176,40 @@ async function zombieQuorum(): Promise<{ readonly chosen: Uint8Array; readonly s
     return { chosen, stale: e instanceof WorError ? e.failure.code : String(e) };
   }
 }
+
+describe("a replacement cut short", { timeout: 60_000 }, () => {
+  test("chosen in the chain but told to no one: the next run finds it there and finishes it; another replacement is refused", async () => {
+    const a = await Promise.all([41, 42, 43].map((id) => acceptor(id)));
+    const c0: Configuration = { epoch: 0, quorum: 2, acceptors: a.map((x) => ({ id: x.id, address: x.address })) };
+    const w = client(c0);
+    await w.createSpace("k", { kind: "registers", segmentSize: 64 });
+    const c = await w.capture("k", 3);
+    if (c._tag === "Captured") await w.write(c.capture, 3, value(3));
+    await a[2]!.server.close();
+    const b = await acceptor(44, { join: true });
+    // A run that died right after choosing epoch 1: the chain holds it, no acceptor was told.
+    const chosen = (replaced(c0, 43, { id: 44, address: b.address }) as { value: Configuration }).value;
+    await w.createSpace(CONFIGURATION_SPACE, { kind: "configurations" });
+    const held = await w.capture(CONFIGURATION_SPACE, 0);
+    assert.equal(held._tag, "Captured");
+    if (held._tag === "Captured") assert.equal((await w.write(held.capture, 0, encodeConfiguration(chosen)))._tag, "Ok");
+    assert.deepEqual((await newestConfiguration(c0, { security: { clusterId: CLUSTER }, segmentSize: 64 })).configuration, chosen);
+    // Another replacement of 43 would be epoch 1 again: the chain refuses the fork.
+    const other = await acceptor(45, { join: true });
+    await assert.rejects(
+      replaceAcceptor({ start: c0, security: { clusterId: CLUSTER }, retired: 43, by: { id: 45, address: other.address }, segmentSize: 64 }),
+      (e: WorError) => /acceptor 43 does not serve in epoch 1/.test(e.message),
+    );
+    const lines: string[] = [];
+    const done = await replaceAcceptor({ start: c0, security: { clusterId: CLUSTER }, retired: 43, by: { id: 44, address: b.address }, segmentSize: 64, progress: (l) => lines.push(l) });
+    assert.deepEqual(done.configuration, chosen);
+    assert.ok(lines[0]?.startsWith("resuming epoch 1"), lines.join("\n"));
+    assert.deepEqual(done.fenced, [41, 42, 44]);
+    const admin = new AdminClient(b.address, { clusterId: CLUSTER });
+    const seen = await admin.inspect({ space: "k", from: 0, to: 64 }).finally(() => admin.close());
+    assert.deepEqual(seen.addresses.map((x) => [x.index, x.committed]), [[3, true]]);
+  });
+});
 
 describe("the fence (zombie quorums of a retired configuration)", { timeout: 60_000 }, () => {
   test("a client of the old epoch cannot choose a second value through a retired acceptor", async () => {
