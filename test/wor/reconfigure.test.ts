@@ -62,7 +62,7 @@ function client(c: Configuration, roundTimeoutMs = 5_000): WorClient {
 const value = (i: number) => new TextEncoder().encode(`value ${i}`);
 
 describe("replacing an acceptor", { timeout: 60_000 }, () => {
-  test("a wiped acceptor is replaced online; the replacement holds the join; the old epoch is fenced", async () => {
+  test("a wiped acceptor is replaced online; the replacement holds the join; the old epoch is fenced; then another", async (t) => {
     const a = await Promise.all([1, 2, 3].map((id) => acceptor(id)));
     const epoch0: Configuration = { epoch: 0, quorum: 2, acceptors: a.map((x, k) => ({ id: k + 1, address: x.address })) };
     const old = client(epoch0);
@@ -118,15 +118,27 @@ describe("replacing an acceptor", { timeout: 60_000 }, () => {
 
     // The fence: acceptor 2 refuses a session of epoch 0 and names epoch 1 in the trailer.
     const raw = new makeAcceptorClient(a[1]!.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    t.after(() => raw.close());
     const md = new grpc.Metadata();
     md.set(EPOCH_METADATA, "0");
     const refused = await new Promise<grpc.ServiceError>((resolve) => raw.session(md).on("error", resolve));
-    raw.close();
     assert.equal(refused.code, grpc.status.FAILED_PRECONDITION);
     assert.match(refused.details, /reconfigured/);
     const trailer = refused.metadata.get(CONFIGURATION_TRAILER)[0];
     assert.ok(trailer instanceof Uint8Array);
     assert.deepEqual(decodeConfiguration(trailer), { ok: true, value: done.configuration });
+
+    // Acceptor 1 is gone for good too: replace it (epoch 2, copied from 2 and 4, itself a copy). The
+    // old client follows again, and reads every value from 4 and 5, the two replacements, with 2 down.
+    const c2 = await acceptor(5, { join: true });
+    const second = await replaceAcceptor({ start: epoch0, security: { clusterId: CLUSTER }, retired: 1, by: { id: 5, address: c2.address }, segmentSize: 64 });
+    assert.deepEqual(second.configuration.acceptors.map((m) => m.id), [5, 2, 4]);
+    assert.equal(second.configuration.epoch, 2);
+    await a[1]!.server.close();
+    const all = await old.readRange("r", 10, 150);
+    assert.deepEqual([...all.values()].map((x) => (x._tag === "Written" ? new TextDecoder().decode(x.value) : x._tag)), Array.from({ length: 140 }, (_, k) => `value ${k + 10}`));
+    const again500 = await old.read("r", 500);
+    assert.ok(again500._tag === "Written" && new TextDecoder().decode(again500.value) === "value 500");
   });
 
   test("refusals before anything is written: an id that does not serve, a replacement id in use, a replacement not running", async () => {
