@@ -7,9 +7,9 @@
  */
 import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
-import { CONFIGURATION_SPACE, type Configuration, decodeConfiguration } from "../../wor/core/configuration.ts";
+import { CONFIGURATION_SPACE, type Configuration, decodeConfiguration, describeConfiguration } from "../../wor/core/configuration.ts";
 import { configurationOf, rewriteClusterFile } from "../../wor/node/cluster-config.ts";
-import { describe, newestConfiguration, replaceAcceptor } from "../../wor/node/reconfigure.ts";
+import { newestConfiguration, replaceAcceptor } from "../../wor/node/reconfigure.ts";
 import { parseAddress } from "../../wor/wire/address.ts";
 import type { AcceptorStatus } from "../../wor/wire/admin.ts";
 import { type Target, connectionFlags, loadCluster, resolveTarget, withClient } from "./cluster.ts";
@@ -55,7 +55,7 @@ const show = Command.make("show", { json, conn: connectionFlags }, (c) =>
     }
     printLine(`epoch ${current.epoch}, quorum ${current.quorum} of ${current.acceptors.length}`);
     printLine(table(["slot", "id", "address", "state"], rows.map((r) => [String(r.slot), String(r.id), r.address, r.state])));
-    for (const e of epochs) printLine(`  chain: ${describe(e)}`);
+    for (const e of epochs) printLine(`  chain: ${describeConfiguration(e)}`);
     if (stale) printLine(`the cluster file (${target.source?.file}) names epoch ${start.epoch}: clients follow the newer one when an acceptor refuses them; the file is rewritten by '${wormCommand()} cluster replace'`);
   }),
 ).pipe(Command.withDescription("Show the configuration serving the cluster (its epoch, acceptors and their state), following the chain from the cluster file"));

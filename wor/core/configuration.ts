@@ -76,6 +76,9 @@ export function decodeConfiguration(bytes: Uint8Array): { readonly ok: true; rea
   return problem ? { ok: false, error: `not a configuration: ${problem}` } : { ok: true, value };
 }
 
+/** "epoch 1: 1@10.0.0.1:7100, 2@10.0.0.2:7100, 4@10.0.0.4:7100, quorum 2". */
+export const describeConfiguration = (c: Configuration): string => `epoch ${c.epoch}: ${c.acceptors.map((m) => `${m.id}@${m.address}`).join(", ")}, quorum ${c.quorum}`;
+
 /** Whether two configurations are the same (epoch, quorum, and every slot). */
 export function sameConfiguration(a: Configuration, b: Configuration): boolean {
   return a.epoch === b.epoch && a.quorum === b.quorum && a.acceptors.length === b.acceptors.length && a.acceptors.every((m, k) => m.id === b.acceptors[k]!.id && m.address === b.acceptors[k]!.address);

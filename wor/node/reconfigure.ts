@@ -18,7 +18,7 @@
 import { ownerOfSystemSpace } from "../../paxos/limits.ts";
 import type { RangePromise, Reply, Request } from "../../paxos/messages.ts";
 import { bytesEqual } from "../../verify/runtime/bytes.ts";
-import { CONFIGURATION_SPACE, type Configuration, type Member, copySourcesNeeded, decodeConfiguration, encodeConfiguration, replaced } from "../core/configuration.ts";
+import { CONFIGURATION_SPACE, type Configuration, type Member, copySourcesNeeded, decodeConfiguration, describeConfiguration, encodeConfiguration, replaced } from "../core/configuration.ts";
 import { installRequests, joinRanges, joinReports, rangesRequest } from "../core/state-copy.ts";
 import type { AcceptorStatus } from "../wire/admin.ts";
 import { BLOCKS_MAX } from "../wire/codec-admin.ts";
@@ -158,15 +158,12 @@ async function choose(current: Configuration, next: Configuration, r: ReplaceReq
     } else fail("contended", `choosing epoch ${next.epoch}: ${got._tag}; run the command again`);
     if (!bytesEqual(chosen!, bytes)) {
       const other = decodeConfiguration(chosen!);
-      fail("invalid", `epoch ${next.epoch} was already chosen as ${other.ok ? describe(other.value) : "something else"} by another reconfiguration; see \`worm cluster show\``);
+      fail("invalid", `epoch ${next.epoch} was already chosen as ${other.ok ? describeConfiguration(other.value) : "something else"} by another reconfiguration; see \`worm cluster show\``);
     }
   } finally {
     client.close();
   }
 }
-
-/** "epoch 1: 1@127.0.0.1:7001, 2@..., quorum 2". */
-export const describe = (c: Configuration): string => `epoch ${c.epoch}: ${c.acceptors.map((m) => `${m.id}@${m.address}`).join(", ")}, quorum ${c.quorum}`;
 
 /** Tell `next` to every acceptor of `members`; the ids that adopted it (or held it). */
 async function fence(members: readonly Member[], next: Configuration, r: ReplaceRequest): Promise<{ readonly fenced: number[]; readonly refused: Map<number, string> }> {
@@ -203,7 +200,7 @@ export async function replaceAcceptor(r: ReplaceRequest): Promise<Replaced> {
   }
   const joining = await preflight(r.by, next.epoch, r);
   if (!resumed) await choose(found, next, r);
-  say(`${resumed ? "resuming" : "chose"} ${describe(next)}`);
+  say(`${resumed ? "resuming" : "chose"} ${describeConfiguration(next)}`);
   const survivors = next.acceptors.filter((m) => m.id !== r.by.id);
   const told = await fence(resumed ? next.acceptors : [...found.acceptors, r.by], next, r);
   const fencedSurvivors = survivors.filter((m) => told.fenced.includes(m.id));
