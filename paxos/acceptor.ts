@@ -319,8 +319,8 @@ function trim(st: Step, name: SpaceName, space: SpaceState, below: number): Step
 }
 
 /**
- * Merge a replacement's copied state in (docs/ARCHITECTURE.md §3.5; the node serves this to its
- * installer only): per address the higher promise, the value of the higher ballot (a ballot carries
+ * Merge a replacement's copied state in (docs/ARCHITECTURE.md §3.5; the node serves it to a joining
+ * replacement's installer only): per address the higher promise, the value of the higher ballot (a ballot carries
  * one value), a commit if either saw one; range promises added (rows another one covers at a higher
  * or equal ballot dropped). Input that no acceptor could hold is refused whole.
  */

@@ -19,6 +19,7 @@ import { WorClient, WorError } from "../../wor/node/client.ts";
 import { CONFIGURATION_TRAILER, EPOCH_METADATA } from "../../wor/node/credentials.ts";
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
 import { type AcceptorServer, startAcceptorServer } from "../../wor/node/grpc-server.ts";
+import { InstallerSession } from "../../wor/node/installer-session.ts";
 import { newestConfiguration, replaceAcceptor } from "../../wor/node/reconfigure.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
 import { makeAcceptorClient } from "../../wor/wire/service.ts";
@@ -102,6 +103,14 @@ describe("replacing an acceptor", { timeout: 60_000 }, () => {
     assert.ok(seen.ranges.some((r) => r.from === 1_000 && r.to === 2_000 && !ballotLt(r.ballot, promised._tag === "Captured" ? promised.capture.ballot : r.ballot)));
     assert.equal(status.joining, false);
     assert.equal(status.configuration?.epoch, 1);
+
+    // Install is for a joining replacement only: refused by it once active, and by the others.
+    for (const at of [b.address, a[0]!.address]) {
+      const installer = new InstallerSession(at, 1, { clusterId: CLUSTER });
+      const [reply] = await installer.send([{ kind: "install", space: "r", addresses: [{ index: 7, promised: { round: 99, proposer: 1 }, committed: false }], ranges: [] }]);
+      installer.close();
+      assert.ok(!(reply instanceof Error) && reply!.kind === "error" && /joining replacement's installer only/.test(reply!.message), JSON.stringify(reply));
+    }
 
     // The chain holds epoch 1 in register 0.
     const chained = await old.read(CONFIGURATION_SPACE, 0);

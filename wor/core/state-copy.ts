@@ -7,7 +7,7 @@
  * old configuration shares one with them (`copySourcesNeeded`), the join holds every value any
  * quorum chose and every promise any quorum made.
  *
- * The replacement takes it as `install` requests (served to a reconfiguration's installer only),
+ * The replacement takes it as `install` requests (served to a joining replacement's installer only),
  * which merge each address's state and the range promises into what it holds: the higher promise,
  * the value of the higher ballot, any commit, every row. Merging commutes, so the copy may arrive
  * in any order, twice, or over state the replacement already holds.

@@ -322,8 +322,8 @@ export class AcceptorNode {
         releases.push({ kind: "reply", id: f.id, reply: codecReply(f.error) });
         break;
       case "request": {
-        if (w.refused || (f.request.kind === "install" && !w.sink.installer)) {
-          releases.push({ kind: "reply", id: f.id, reply: w.refused ?? errorReply("invalid", "install is served to a reconfiguration's installer only") });
+        if (w.refused || (f.request.kind === "install" && !(w.sink.installer && this.membership!.joining))) {
+          releases.push({ kind: "reply", id: f.id, reply: w.refused ?? errorReply("invalid", "install is served to a joining replacement's installer only") });
           w.refused = undefined;
           break;
         }

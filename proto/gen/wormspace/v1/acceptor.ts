@@ -122,7 +122,7 @@ export interface CreateSpaceRequest {
 /**
  * A reconfiguration's installer copies state into a joining replacement (docs/ARCHITECTURE.md §3.5):
  * each address's state and the space's range promises, merged into what the acceptor holds (the
- * higher promise, the value of the higher ballot, any commit). Served on an installer session only.
+ * higher promise, the value of the higher ballot, any commit). Served to a joining acceptor's installer only.
  */
 export interface InstallRequest {
   space: string;
