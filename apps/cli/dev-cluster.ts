@@ -58,7 +58,9 @@ export interface DevLayout {
   readonly clusterId: string;
   readonly segmentSize: number;
   readonly ids: readonly number[];
-  /** Acceptors with no directory yet: they start with --init. */
+  /** The configuration the acceptors are (docs/ARCHITECTURE.md §3.5): 0 until `worm cluster replace` moved it on. */
+  readonly epoch: number;
+  /** Acceptors with no directory yet, in a new cluster: they start with --init. */
   readonly fresh: readonly number[];
   /** The port acceptor `id` asks for (0: any), and the sequencer's. */
   port(id: number): number;
@@ -85,6 +87,10 @@ export async function devLayout(o: DevOptions): Promise<DevLayout> {
   const clusterFile = join(dataDir, "cluster.json");
   let clusterId: string;
   let segmentSize = DEFAULT_SEGMENT_SIZE;
+  let ids = Array.from({ length: o.acceptors }, (_, k) => k + 1);
+  let epoch = 0;
+  /** A reconfigured cluster's acceptors listen where its configuration says (the chain holds their addresses). */
+  let ports: ReadonlyMap<number, number> | undefined;
   if (existsSync(clusterFile)) {
     const config = await loadCluster(clusterFile);
     if (config.acceptors.length !== o.acceptors) {
@@ -92,13 +98,23 @@ export async function devLayout(o: DevOptions): Promise<DevLayout> {
     }
     clusterId = config.clusterId;
     segmentSize = config.segmentSize;
+    ids = config.acceptors.map((a) => a.id);
+    epoch = config.epoch;
+    if (epoch > 0) ports = new Map(config.acceptors.map((a) => [a.id, a.port]));
+    // The cluster exists: an acceptor without its directory lost its data, and must not come back under its id.
+    const lost = ids.filter((id) => !existsSync(acceptorDir(dataDir, id)));
+    if (lost.length > 0) {
+      throw usage(
+        `acceptor ${lost.join(", ")} of ${dataDir} has no data directory: a wiped acceptor must not rejoin under its old id (it forgot what it promised and accepted). ` +
+          "Replace it while the others run ('worm node --id NEW --join', then 'worm cluster replace'; docs/OPERATIONS.md §6), or remove the whole data directory to start a new cluster",
+      );
+    }
   } else {
     const leftovers = existsSync(dataDir) ? (await readdir(dataDir)).filter((n) => n.startsWith("acceptor-")) : [];
     if (leftovers.length > 0) throw usage(`${dataDir} holds acceptor data (${leftovers.join(", ")}) but no cluster.json; remove the directory or use another --data-dir`);
     clusterId = `dev-${randomBytes(4).toString("hex")}`;
   }
   await mkdir(dataDir, { recursive: true });
-  const ids = Array.from({ length: o.acceptors }, (_, k) => k + 1);
   return {
     dataDir,
     clusterFile,
@@ -106,8 +122,9 @@ export async function devLayout(o: DevOptions): Promise<DevLayout> {
     clusterId,
     segmentSize,
     ids,
-    fresh: ids.filter((id) => !existsSync(acceptorDir(dataDir, id))),
-    port: (id) => (o.basePort === 0 ? 0 : o.basePort + id - 1),
+    epoch,
+    fresh: existsSync(clusterFile) ? [] : ids,
+    port: (id) => ports?.get(id) ?? (o.basePort === 0 ? 0 : o.basePort + id - 1),
     sequencerPort: o.basePort === 0 ? 0 : o.basePort + o.acceptors,
   };
 }
@@ -121,7 +138,7 @@ export async function removeFresh(layout: DevLayout): Promise<void> {
 /** The target of the acceptors at `addresses` (no TLS, no token: a local cluster). */
 export const devTarget = (layout: DevLayout, addresses: readonly string[], sequencers: readonly string[]): Target => ({
   addresses,
-  epoch: 0,
+  epoch: layout.epoch,
   acceptorIds: layout.ids,
   clusterId: layout.clusterId,
   segmentSize: layout.segmentSize,
@@ -138,6 +155,7 @@ export async function writeClusterFile(layout: DevLayout, target: Target): Promi
     segmentSize: layout.segmentSize,
     quorum: target.quorum,
     acceptors: layout.ids.map((id, k) => ({ id, address: target.addresses[k]!, dataDir: relative(layout.dataDir, acceptorDir(layout.dataDir, id)) })),
+    ...(layout.epoch > 0 ? { epoch: layout.epoch } : {}),
     ...(target.sequencers.length > 0 ? { sequencers: target.sequencers } : {}),
   };
   try {

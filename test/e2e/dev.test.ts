@@ -1,10 +1,10 @@
 /**
  * `worm dev`: starts a local cluster in one process, passes its self-check, serves the CLI through
  * the cluster file it wrote, stops on SIGTERM with exit 0, and on a second run reuses the same
- * identities and data.
+ * identities and data; with an acceptor's directory wiped, a third run refuses to start it again.
  */
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Procs, runWorm, tempDir } from "./harness.ts";
@@ -54,4 +54,10 @@ test("worm dev starts, self-checks, serves the CLI, and stops cleanly on SIGTERM
   assert.deepEqual(ready2.selfCheck, { space: "dev", address: 2, ok: true });
   const stopped2 = await dev2.kill("SIGINT");
   assert.equal(stopped2.code, 0, stopped2.stderr);
+
+  // An acceptor's directory wiped: the cluster exists, so it is not initialised again under its id.
+  await rm(join(dataDir, "acceptor-3"), { recursive: true, force: true });
+  const dev3 = await runWorm(["dev", "--data-dir", dataDir, "--base-port", "0"]);
+  assert.equal(dev3.code, 2, dev3.stderr);
+  assert.match(dev3.stderr, /^worm: acceptor 3 of .* has no data directory: a wiped acceptor must not rejoin under its old id.*worm cluster replace/);
 });

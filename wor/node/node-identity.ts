@@ -26,7 +26,7 @@ export function damagedRefusal(e: StorageDamaged): IdentityRefused {
   return new IdentityRefused(
     "damaged",
     `the data directory is damaged: ${e.message}. It may have forgotten promises and accepted values, which could let a ` +
-      "second value be chosen, so it must not rejoin under its old id: replace it through reconfiguration with a new id " +
+      "second value be chosen, so it must not rejoin under its old id: replace it with a new id ('worm node --join', then 'worm cluster replace') " +
       "(keep the directory for inspection)",
   );
 }
@@ -39,7 +39,7 @@ export function checkIdentity(identity: NodeIdentity | undefined, want: { readon
       `the data directory holds no acceptor state for acceptor ${want.acceptorId} of cluster ${want.clusterId}. ` +
         "If this is a new acceptor, start it once with init. If this acceptor's data was lost or wiped, it must not " +
         "rejoin under its old id: it forgot its promises and accepted values, which could let a second value be " +
-        "chosen; replace it through reconfiguration with a new id.",
+        "chosen; replace it with a new id ('worm node --join', then 'worm cluster replace').",
     );
   }
   if (identity.clusterId !== want.clusterId || identity.acceptorId !== want.acceptorId) {

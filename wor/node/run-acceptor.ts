@@ -50,7 +50,7 @@ export interface RunningAcceptor {
 export async function startAcceptor(spec: AcceptorSpec): Promise<RunningAcceptor> {
   const who = `acceptor ${spec.acceptorId} of cluster ${spec.clusterId}`;
   const init = spec.init || spec.join === true;
-  if (!init && !existsSync(spec.dataDir)) throw refusedDataDir(who, spec.dataDir);
+  if (!init && !existsSync(spec.dataDir)) throw refusedDataDir(who, spec.dataDir, spec.acceptorId);
   await mkdir(spec.dataDir, { recursive: true });
   let storage: LevelStorage;
   try {
@@ -67,7 +67,7 @@ export async function startAcceptor(spec: AcceptorSpec): Promise<RunningAcceptor
     node = await AcceptorNode.open({ storage, identity, init, join: spec.join === true, nextTurn: setImmediate, ...(spec.cacheBytesMax !== undefined ? { cacheBytesMax: spec.cacheBytesMax } : {}) });
   } catch (e) {
     await storage.close().catch(() => {});
-    if (e instanceof IdentityRefused && e.reason === "noIdentity") throw refusedDataDir(who, spec.dataDir);
+    if (e instanceof IdentityRefused && e.reason === "noIdentity") throw refusedDataDir(who, spec.dataDir, spec.acceptorId);
     if (e instanceof IdentityRefused && e.reason === "damaged") throw refusedDamaged(who, spec.dataDir, e);
     if (e instanceof IdentityRefused) throw new AcceptorStartFailure("refused", `refusing to start ${who}: ${e.message}`);
     throw e;
@@ -96,12 +96,13 @@ export async function startAcceptor(spec: AcceptorSpec): Promise<RunningAcceptor
   }
 }
 
-function refusedDataDir(who: string, dataDir: string): AcceptorStartFailure {
+function refusedDataDir(who: string, dataDir: string, acceptorId: number): AcceptorStartFailure {
   return new AcceptorStartFailure(
     "refused",
     `refusing to start ${who}: ${dataDir} holds no acceptor state. For a new acceptor, start it once with --init. ` +
       "If this acceptor's data was wiped or lost, it must not rejoin under its old id: it forgot its promises and accepted values, " +
-      "which could let a second value be chosen; replace it with a new acceptor id.",
+      "which could let a second value be chosen; replace it with a new acceptor id: start one with 'worm node --id NEW --join', " +
+      `then run 'worm cluster replace --acceptor ${acceptorId} --id NEW --address HOST:PORT' (docs/OPERATIONS.md §6).`,
   );
 }
 
