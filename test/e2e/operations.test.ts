@@ -2,7 +2,8 @@
  * docs/OPERATIONS.md on one machine: a CA and a node certificate made with openssl, a cluster file
  * with mutual TLS and a cluster token, three `worm node --cluster F --id N --init` and a `worm log
  * sequencer`, a saved context, the verbs of section 4, a wrong token refused, an acceptor killed (the
- * cluster serves; inspect names it) and its directory wiped (refused, exit 2).
+ * cluster serves; inspect names it) and its directory wiped (refused, exit 2), then replaced as
+ * section 6 says (`worm node --join`, `worm cluster replace`), and another original acceptor killed.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -27,7 +28,7 @@ test("a cluster as docs/OPERATIONS.md runs it: mutual TLS, a token, a context, a
   const etc = join(dir, "etc");
   if (!(await nodeCertsOrSkip(t, join(etc, "tls")))) return;
   const procs = new Procs(t);
-  const [p1, p2, p3, ps] = await freePorts(4);
+  const [p1, p2, p3, ps, p4] = await freePorts(5);
   const file = join(etc, "cluster.json");
   const token = randomBytes(24).toString("hex");
   const dataDir = (id: number) => join(dir, "var", `acceptor-${id}`);
@@ -90,5 +91,17 @@ test("a cluster as docs/OPERATIONS.md runs it: mutual TLS, a token, a context, a
   assert.equal(wiped.code, 2);
   assert.match(oneLineError(wiped), /holds no acceptor state/);
 
-  for (const p of [nodes[0]!, nodes[1]!, sequencer]) assert.equal((await p.kill("SIGTERM")).code, 0);
+  // Section 6's repair: a new acceptor joins (the cluster's TLS and token from the file), replaces 3.
+  const joined = procs.start(["node", "--cluster", file, "--id", "4", "--join", "--listen", `127.0.0.1:${p4}`, "--data-dir", dataDir(4)]);
+  await joined.waitForJson((l) => l.event === "listening");
+  const replaced = await ok(["cluster", "replace", "--acceptor", "3", "--id", "4", "--address", `127.0.0.1:${p4}`, "--data-dir", dataDir(4)]);
+  assert.match(replaced.stdout, /replaced acceptor 3 by 4 in \d+ ms/);
+  // Acceptor 1 dies too: 2 and 4 serve every value, through the TLS and token of the rewritten file.
+  await nodes[0]!.kill("SIGKILL");
+  const again = await ok(["wor", "read", "orders", "7", "--to", "9", "--json"]);
+  assert.deepEqual((JSON.parse(again.stdout) as { results: { value?: { text: string } }[] }).results.map((r) => r.value?.text), ['{"order":7}', "with one acceptor down"]);
+  const shown = await ok(["cluster", "show", "--json"]);
+  assert.deepEqual((JSON.parse(shown.stdout) as { epoch: number; acceptors: { id: number }[] }).acceptors.map((a) => a.id), [1, 2, 4]);
+
+  for (const p of [nodes[1]!, joined, sequencer]) assert.equal((await p.kill("SIGTERM")).code, 0);
 });
