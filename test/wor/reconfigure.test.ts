@@ -162,6 +162,13 @@ describe("replacing an acceptor", { timeout: 60_000 }, () => {
     await assert.rejects(attempt(13, { id: 21, address: serving.address }), (e: WorError) => /not a replacement waiting to join/.test(e.message));
     await assert.rejects(attempt(13, { id: 22, address: serving.address }), (e: WorError) => /is acceptor 21, not 22/.test(e.message));
     for (const x of a) assert.equal(x.node.members?.epoch, 0, "nothing was chosen or told");
+
+    // Two acceptors down of three: the chain's register cannot be chosen; nothing is told.
+    const joining = await acceptor(23, { join: true });
+    await Promise.all([a[1]!.server.close(), a[2]!.server.close()]);
+    await assert.rejects(attempt(13, { id: 23, address: joining.address }), (e: WorError) => e.failure.code === "unavailable" || e.failure.code === "timeout");
+    assert.equal(a[0]!.node.members?.epoch, 0);
+    assert.equal(joining.node.members?.epoch, 0);
   });
 });
 
