@@ -32,5 +32,5 @@ export const activateNode = (node: AcceptorNode): Promise<Change> => change(node
 export const blocksOfNode = (node: AcceptorNode, space: string, fromBlock: number, max: number): Promise<BlocksReply | undefined> =>
   node.exclusive(async (storage) => {
     const s = node.core?.spaces.get(space);
-    return s && { blocks: await storage.blocksWithState(space, fromBlock, max), trimMark: s.trimMark, ranges: [...s.ranges] };
+    return s && { blocks: await storage.blocksWithState(space, fromBlock, max), blockSize: storage.blockSize, trimMark: s.trimMark, ranges: [...s.ranges] };
   });

@@ -10,7 +10,7 @@
  *    refusal). A quorum of e must adopt it: then no quorum of e can form again.
  * 4. **Copy** to the replacement (started with `worm node --join`: it serves only its installer) the
  *    join of the survivors' state (wor/core/state-copy.ts), space by space and block by block, as
- *    plain protocol requests. Meanwhile clients run under e+1 on the survivors, which make a quorum.
+ *    install requests. Meanwhile clients run under e+1 on the survivors, which make a quorum.
  * 5. **Activate** the replacement: it serves everyone.
  *
  * Each step is idempotent: a run cut short is finished by running it again.
@@ -22,7 +22,6 @@ import { CONFIGURATION_SPACE, type Configuration, type Member, copySourcesNeeded
 import { installRequests, joinRanges, joinReports, rangesRequest } from "../core/state-copy.ts";
 import type { AcceptorStatus } from "../wire/admin.ts";
 import { BLOCKS_MAX } from "../wire/codec-admin.ts";
-import { BLOCK_SIZE } from "./storage.ts";
 import { AdminClient } from "./admin-client.ts";
 import { WorClient, WorError } from "./client.ts";
 import type { ClientSecurity } from "./credentials.ts";
@@ -54,8 +53,9 @@ const fail = (code: "invalid" | "unavailable" | "contended", message: string): n
   throw new WorError({ code, message });
 };
 
-/** Blocks one inspection covers. */
-const BLOCKS_PER_READ = 16;
+/** Addresses one inspection covers at most, and the gap between blocks it reads across. */
+const READ_SPAN = 1_024;
+const READ_GAP = 256;
 /** Install requests (each within wor/core/state-copy.ts's limits) per envelope the installer sends. */
 const REQUESTS_PER_ENVELOPE = 4;
 
@@ -245,7 +245,8 @@ async function copyTo(next: Configuration, sources: readonly Member[], r: Replac
 }
 
 async function copySpace(space: string, admins: readonly AdminClient[], installer: InstallerSession, r: ReplaceRequest): Promise<number> {
-  const blocks = new Set<number>();
+  /** Addresses with state, in runs of whole blocks: [from, to) per block of each source. */
+  const runs: [number, number][] = [];
   let trimMark = 0;
   const ranges: (readonly RangePromise[])[] = [];
   for (const a of admins) {
@@ -257,18 +258,21 @@ async function copySpace(space: string, admins: readonly AdminClient[], installe
       if (!page) break;
       trimMark = Math.max(trimMark, page.trimMark);
       if (from === 0) ranges.push(page.ranges);
-      for (const b of page.blocks) blocks.add(b);
+      for (const b of page.blocks) runs.push([b * page.blockSize, (b + 1) * page.blockSize]);
       if (page.blocks.length < BLOCKS_MAX) break;
       from = page.blocks[page.blocks.length - 1]! + 1;
     }
   }
   if (trimMark > 0) await install(installer, [{ kind: "trim", space, below: trimMark }]);
-  const sorted = [...blocks].filter((b) => (b + 1) * BLOCK_SIZE > trimMark).sort((x, y) => x - y);
+  // Read together: runs close to each other, up to READ_SPAN addresses (a sparse space is not read across its gaps).
+  const spans: [number, number][] = [];
+  for (const [from, to] of runs.filter(([, to]) => to > trimMark).sort((x, y) => x[0] - y[0])) {
+    const last = spans[spans.length - 1];
+    if (last && from <= last[1] + READ_GAP && to - last[0] <= READ_SPAN) last[1] = Math.max(last[1], to);
+    else spans.push([Math.max(from, trimMark), to]);
+  }
   let addresses = 0;
-  for (let k = 0; k < sorted.length; k += BLOCKS_PER_READ) {
-    const group = sorted.slice(k, k + BLOCKS_PER_READ);
-    const from = Math.max(trimMark, group[0]! * BLOCK_SIZE);
-    const to = (group[group.length - 1]! + 1) * BLOCK_SIZE;
+  for (const [from, to] of spans) {
     const reports = await Promise.all(admins.map((a) => inspectAll(a, space, from, to)));
     const joined = joinReports(reports);
     addresses += joined.length;

@@ -26,6 +26,8 @@ export interface AcceptorStatus {
 /** What a reconfiguration copies of a space, a page at a time: blocks holding durable state from a block on, the trim mark, every range promise. */
 export interface BlocksReply {
   readonly blocks: readonly number[];
+  /** Addresses per block in this acceptor's storage. */
+  readonly blockSize: number;
   readonly trimMark: number;
   readonly ranges: readonly RangePromise[];
 }

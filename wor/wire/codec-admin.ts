@@ -109,7 +109,10 @@ export const decodeBlocksRequest = (bytes: Uint8Array): Decoded<BlocksRequest> =
   });
 
 export const encodeBlocksReply = (r: BlocksReply): Uint8Array =>
-  pb.BlocksReply.encode({ blocks: r.blocks as number[], trimMark: r.trimMark, ranges: r.ranges as pb.RangePromise[] }).finish();
+  pb.BlocksReply.encode({ blocks: r.blocks as number[], trimMark: r.trimMark, ranges: r.ranges as pb.RangePromise[], blockSize: r.blockSize }).finish();
 
 export const decodeBlocksReply = (bytes: Uint8Array): Decoded<BlocksReply> =>
-  decodeMessage(bytes, pb.BlocksReply, (r) => ({ blocks: r.blocks, trimMark: r.trimMark, ranges: rangePromises(r.ranges, "blocks: ranges") }));
+  decodeMessage(bytes, pb.BlocksReply, (r) => {
+    if (r.blockSize < 1) reject("invalid", "blocks: no block size");
+    return { blocks: r.blocks, blockSize: r.blockSize, trimMark: r.trimMark, ranges: rangePromises(r.ranges, "blocks: ranges") };
+  });

@@ -331,6 +331,8 @@ export interface BlocksReply {
   blocks: number[];
   trimMark: number;
   ranges: RangePromise[];
+  /** Addresses per block in this acceptor's storage. */
+  blockSize: number;
 }
 
 function createBaseBallot(): Ballot {
@@ -2968,7 +2970,7 @@ export const BlocksRequest: MessageFns<BlocksRequest> = {
 };
 
 function createBaseBlocksReply(): BlocksReply {
-  return { blocks: [], trimMark: 0, ranges: [] };
+  return { blocks: [], trimMark: 0, ranges: [], blockSize: 0 };
 }
 
 export const BlocksReply: MessageFns<BlocksReply> = {
@@ -2985,6 +2987,9 @@ export const BlocksReply: MessageFns<BlocksReply> = {
     }
     for (const v of message.ranges) {
       RangePromise.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.blockSize !== 0) {
+      writer.uint32(32).uint32(message.blockSize);
     }
     return writer;
   },
@@ -3034,6 +3039,14 @@ export const BlocksReply: MessageFns<BlocksReply> = {
             }
 
             message.ranges.push(RangePromise.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.blockSize = reader.uint32();
             continue;
           }
         }
