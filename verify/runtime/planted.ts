@@ -79,6 +79,9 @@ export const PLANTED_BUGS = [
   /** acceptor membership: admit a session whatever epoch it declares, so a quorum of a retired
    *  configuration can still form (wor/node/membership.ts admit; issue 17). */
   "admitStaleEpoch",
+  /** client core: after following a new configuration, phase 2 goes on under captures taken under the
+   *  old one (wor/core/client-core.ts onReconfigured, wor/core/ops.ts write; issue 17). */
+  "phase2AcrossConfigurations",
 ] as const;
 
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
@@ -110,6 +113,7 @@ const switches: Record<PlantedBug, boolean> = {
   commitWithVoteMissing: false,
   recoverOverwritesYes: false,
   admitStaleEpoch: false,
+  phase2AcrossConfigurations: false,
 };
 
 /** Is `bug` switched on? Always false outside tests that plant it. */

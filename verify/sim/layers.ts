@@ -7,7 +7,7 @@ import { logWorld } from "./worlds/log.ts";
 import { logPlayerWorld } from "./worlds/logplayer.ts";
 import { smrWorld } from "./worlds/smr.ts";
 import { txnWorld } from "./worlds/txn.ts";
-import { worWorld } from "./worlds/wor.ts";
+import { reconfigWorld, worWorld } from "./worlds/wor.ts";
 
 export const SIM_LAYERS: Readonly<Record<string, SimLayer>> = {
   wor: simLayer(worWorld),
@@ -15,4 +15,5 @@ export const SIM_LAYERS: Readonly<Record<string, SimLayer>> = {
   smr: simLayer(smrWorld),
   txn: simLayer(txnWorld),
   logplayer: simLayer(logPlayerWorld),
+  reconfig: simLayer(reconfigWorld),
 };

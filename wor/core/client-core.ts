@@ -10,7 +10,8 @@
  * raises the ballot the next round starts above.
  */
 import { assert } from "../../verify/runtime/assert.ts";
-import { type Ballot, OWNER_BALLOT, maxBallot, nextBallot } from "../../paxos/ballot.ts";
+import { planted } from "../../verify/runtime/planted.ts";
+import { type Ballot, OWNER_BALLOT, isOwnerBallot, maxBallot, nextBallot } from "../../paxos/ballot.ts";
 import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import { isValidQuorum } from "../../paxos/quorum.ts";
 import type { Entry, Reply, SpaceName } from "../../paxos/messages.ts";
@@ -85,6 +86,8 @@ export class WorClientCore {
   private completions: Completion[] = [];
   private seen: Ballot = OWNER_BALLOT;
   private nextOp = 1;
+  /** Configurations followed (`onReconfigured`): a capture is good in the generation it was taken in. */
+  private generation = 0;
   private nextFrame = 1;
   private now = 0;
   private readonly ctx: OpContext;
@@ -102,6 +105,7 @@ export class WorClientCore {
       remember: (s, i, v) => this.cache.put(s, i, v),
       commit: (space, ballot, indexes) => this.commits.add(space, ballot, indexes, this.now + config.commitLingerMs),
       forgetBelow: (s, below) => this.cache.trim(s, below),
+      generation: () => this.generation,
       segmentSize: config.segmentSize,
       proposerId: config.proposerId,
       preemptRetriesMax: config.preemptRetriesMax,
@@ -214,11 +218,23 @@ export class WorClientCore {
     }
   }
 
-  /** The client follows a new configuration (docs/ARCHITECTURE.md §3.5): a reply counted under the
-   *  old one (a retired acceptor's) must not join a quorum of the new, so every round starts over. */
+  /**
+   * The client follows a new configuration (docs/ARCHITECTURE.md §3.5). A reply counted under the old
+   * one (a retired acceptor's) must not join a quorum of the new, so every round starts over, but
+   * for phase 2 under a capture taken under the old one: that is preempted, and so is every later
+   * write under such a capture (its generation is past), so the writer captures again.
+   */
   onReconfigured(): void {
+    this.generation++;
     for (const r of new Set([...this.running.values()].flatMap((run) => (run.round ? [run.round] : [])))) {
-      r.tally = new RoundTally(r.tally.round, this.config, this.config.roundTimeoutMs);
+      const round = r.tally.round;
+      if (round.kind === "accept" && !isOwnerBallot(round.ballot) && !planted("phase2AcrossConfigurations")) {
+        // Its ballot's phase 1 ran under the old configuration: phase 2 must not go on under the new
+        // one (a quorum there need not share an acceptor with it). Preempted: the outcome is unknown.
+        this.finish(r, new Map(round.entries.map((e) => [e.index, { kind: "preempted", by: round.ballot } as const])));
+        continue;
+      }
+      r.tally = new RoundTally(round, this.config, this.config.roundTimeoutMs);
       this.dispatch(r);
     }
   }

@@ -4,6 +4,7 @@
  */
 import { type Ballot, OWNER_BALLOT } from "../../paxos/ballot.ts";
 import { bytesEqual } from "../../verify/runtime/bytes.ts";
+import { planted } from "../../verify/runtime/planted.ts";
 import { allocSpaceOf, metaSpaceOf } from "../../paxos/limits.ts";
 import type { Accepted, Entry, SpaceName } from "../../paxos/messages.ts";
 import type { PrepareOutcome, ReadOutcome, ReadTally, RoundFailure } from "../../paxos/proposer.ts";
@@ -24,6 +25,8 @@ export interface OpContext {
   /** Tell the acceptors (fire and forget) that these addresses are chosen at `ballot`. */
   commit(space: SpaceName, ballot: Ballot, indexes: readonly number[]): void;
   forgetBelow(space: SpaceName, below: number): void;
+  /** Configurations the client followed so far (docs/ARCHITECTURE.md §3.5): a capture is good only in its own. */
+  generation(): number;
   readonly segmentSize: number;
   readonly proposerId: number;
   readonly preemptRetriesMax: number;
@@ -84,7 +87,8 @@ function* captureOnce(ctx: OpContext, space: SpaceName, from: number, to: number
   }
   if (p.kind === "trimmed") return ok({ _tag: "Trimmed", mark: p.mark });
   if (p.kind === "pending") return fail("internal", "prepare resumed while pending");
-  const held: Capture = { space, from, to, ballot };
+  const generation = ctx.generation();
+  const held: Capture = { space, from, to, ballot, ...(generation > 0 ? { generation } : {}) };
   const written = new Map<number, Uint8Array>();
   // A value some acceptor reported committed is chosen already: it is written, nothing to finish.
   for (const i of p.chosen) {
@@ -136,8 +140,10 @@ function* accept(ctx: OpContext, space: SpaceName, ballot: Ballot, entries: read
   return ok(results);
 }
 
-/** Phase 2 under a held capture (one round trip). The client core checked the entries lie in it. */
+/** Phase 2 under a held capture (one round trip). The client core checked the entries lie in it.
+ *  A capture taken before the client followed a new configuration is preempted without a round. */
 export function* write(ctx: OpContext, held: Capture, entries: readonly Entry[]): OpGen<Map<number, WriteResult>> {
+  if ((held.generation ?? 0) !== ctx.generation() && !planted("phase2AcrossConfigurations")) return ok(new Map(entries.map((e) => [e.index, { _tag: "Preempted", by: held.ballot, outcome: "unknown" } as const])));
   return yield* accept(ctx, held.space, held.ballot, entries);
 }
 

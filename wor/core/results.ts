@@ -13,6 +13,9 @@ export interface Capture {
   readonly from: number;
   readonly to: number;
   readonly ballot: Ballot;
+  /** The client's configuration generation it was taken in (none: the first); a write under it after
+   *  the client followed a newer configuration is preempted (docs/ARCHITECTURE.md §3.5). */
+  readonly generation?: number;
 }
 
 export type CaptureResult =

@@ -82,7 +82,7 @@ export class AcceptorNode {
     return node;
   }
 
-  /** A node over loaded state, built synchronously (the simulator restarts an acceptor so, in one event). */
+  /** A node over loaded state, built synchronously (the simulator restarts an acceptor so). */
   static fromLoaded(options: Omit<AcceptorNodeOptions, "init">, loaded: Loaded): AcceptorNode {
     const node = new AcceptorNode(options);
     node.adopt(loaded);
@@ -94,9 +94,7 @@ export class AcceptorNode {
     this.cache = new AddressCache(options.storage.blockSize, options.cacheBytesMax ?? CACHE_LIMITS.bytesMax);
     const { batchMutationsMax, counters, nextTurn } = options;
     this.commit = new GroupCommit(options.storage, {
-      batchMutationsMax,
-      counters,
-      nextTurn,
+      ...{ batchMutationsMax, counters, nextTurn },
       afterBatch: () => {
         this.replies.flush();
         this.evict();
@@ -109,6 +107,11 @@ export class AcceptorNode {
     return this.state !== undefined && !this.fatal && !this.closing;
   }
 
+  /** Nothing waits and everything served is durable (the simulator changes membership then). */
+  get quiet(): boolean {
+    return this.inbox.length === 0 && !this.loading && this.submitted === this.durable;
+  }
+
   get counters(): GroupCommitCounters {
     return this.commit.counters;
   }
@@ -119,9 +122,7 @@ export class AcceptorNode {
   }
 
   /** The error of the commit or read that stopped this node, if one did. */
-  get failure(): unknown {
-    return this.fatal?.error;
-  }
+  get failure(): unknown { return this.fatal?.error; }
 
   /** Be told when a commit or read fails and the node stops serving; returns the unsubscribe. */
   onFailure(listener: (error: unknown) => void): () => void {

@@ -97,6 +97,10 @@ export class ModelOpContext<F extends { readonly commits: Request[]; events: num
     if (this.commits) this.fx.commits.push({ kind: "commit", space, ballot, indexes: [...indexes] });
   }
   forgetBelow(): void {}
+  /** The model's clients never follow a new configuration. */
+  generation(): number {
+    return 0;
+  }
 }
 
 /** A register proposer's context: at most `ballotsMax` ballots; a ballot made while reading is a recovery. */

@@ -19,6 +19,7 @@
 import { type AcceptorState, type SpaceState, emptyAcceptor } from "../../../paxos/acceptor.ts";
 import type { Mutation, Request } from "../../../paxos/messages.ts";
 import { AcceptorNode, type FrameSink } from "../../../wor/node/acceptor-node.ts";
+import type { Change, Membership, Refusal } from "../../../wor/node/membership.ts";
 import { GroupCommitCounters } from "../../../wor/node/group-commit.ts";
 import type { ClientFrame, ServerFrame } from "../../../wor/core/frames.ts";
 import { assert } from "../../runtime/assert.ts";
@@ -35,7 +36,11 @@ export interface AcceptorHost {
   readStarted(acceptor: SimAcceptor): void;
   /** Server frames from acceptor `from` to endpoint `to`. */
   send(from: number, to: number, frames: readonly ServerFrame[]): void;
+  /** Acceptor `from` refused (or ended) endpoint `to`'s session (docs/ARCHITECTURE.md §3.5). */
+  refused(from: number, to: number, refusal: Refusal): void;
 }
+
+type Sink = FrameSink & { closed: boolean; readonly epoch: number; readonly installer: boolean };
 
 const CLUSTER = "sim";
 
@@ -46,7 +51,12 @@ const NOTHING: AcceptorState = emptyAcceptor();
 export class SimAcceptor {
   readonly storage: SimStorage;
   private node: AcceptorNode | undefined;
-  private readonly sinks = new Map<number, FrameSink & { closed: boolean }>();
+  private readonly sinks = new Map<number, Sink>();
+  /** A membership change waiting for the node to be quiet, and the frames that arrived meanwhile (they wait, as behind the real node's exclusive run). */
+  private change: { readonly decide: (m: Membership) => Change; readonly done: (c: Change) => void } | undefined;
+  private waiting: [number, ClientFrame, number, boolean][] = [];
+  /** Kept down (a retired acceptor away): restarts wait until released. */
+  held = false;
   /** Shared by every incarnation, so batching is counted across restarts. */
   private readonly counters = new GroupCommitCounters();
   private batched = 0;
@@ -59,9 +69,11 @@ export class SimAcceptor {
     readonly id: number,
     private readonly host: AcceptorHost,
     setup: readonly Request[],
+    /** A replacement: it starts empty and joining (no setup). */
+    joining = false,
   ) {
     this.storage = new SimStorage(
-      { clusterId: CLUSTER, acceptorId: id, createdAt: "1970-01-01T00:00:00.000Z" },
+      { clusterId: CLUSTER, acceptorId: id, createdAt: "1970-01-01T00:00:00.000Z", ...(joining ? { joining: true } : {}) },
       SIM_CACHE.blockSize,
       () => {
         if (!this.booting) host.syncStarted(this);
@@ -71,10 +83,11 @@ export class SimAcceptor {
       },
     );
     const node = (this.node = this.start());
+    const requests = joining ? [] : setup;
     // The setup runs through the node like any frame, and its batch is synced before the run starts.
     const replies: ServerFrame[] = [];
     node.handle(
-      setup.map((request, id) => ({ id, kind: "request", request })),
+      requests.map((request, id) => ({ id, kind: "request", request })),
       { closed: false, send: (frames) => replies.push(...frames) },
     );
     // Its reads and syncs complete at once, before the run starts.
@@ -84,7 +97,7 @@ export class SimAcceptor {
     }
     this.booting = false;
     for (const f of replies) assert(f.kind === "reply" && f.reply.kind !== "error", () => `acceptor ${id}: setup failed: ${JSON.stringify(f)}`);
-    assert(replies.length === setup.length, () => `acceptor ${id}: ${setup.length - replies.length} setup replies missing`);
+    assert(replies.length === requests.length, () => `acceptor ${id}: ${requests.length - replies.length} setup replies missing`);
   }
 
   get up(): boolean {
@@ -117,12 +130,66 @@ export class SimAcceptor {
     return this.storage.durable;
   }
 
-  /** A frame from endpoint `from` (a request, or a watch). */
-  receive(from: number, frame: ClientFrame): void {
+  /** A frame from endpoint `from` (a request, or a watch), on a session of `epoch` (an installer's or
+   *  not): a new session is admitted first, like the gRPC server's (a refusal names the configuration). */
+  receive(from: number, frame: ClientFrame, epoch = 0, installer = false): void {
     const node = this.node;
     assert(node, () => `acceptor ${this.id} received a frame while down`);
-    node.handle([frame], this.sink(from));
+    if (this.change) {
+      this.waiting.push([from, frame, epoch, installer]);
+      return;
+    }
+    let sink = this.sinks.get(from);
+    if (sink && (sink.epoch !== epoch || sink.installer !== installer)) this.endSession(from);
+    sink = this.sinks.get(from);
+    if (!sink) {
+      const no = node.members!.admit(epoch, installer);
+      if (no) {
+        probe(`sim.acceptor.refused.${no.kind}`);
+        this.host.refused(this.id, from, no);
+        return;
+      }
+      this.sinks.set(from, (sink = { closed: false, epoch, installer, send: (frames) => this.host.send(this.id, from, frames) }));
+    }
+    node.handle([frame], sink);
     this.afterEvent();
+  }
+
+  /**
+   * Tell the node a configuration, or activate it (docs/ARCHITECTURE.md §3.5): once it is quiet
+   * (everything served before durable), with frames arriving meanwhile waiting; then the sessions
+   * the change fenced end, refused. `done` is not called if the acceptor crashes first.
+   */
+  /** A membership change waits for the node to be quiet. */
+  get changing(): boolean {
+    return this.change !== undefined;
+  }
+
+  changeMembership(decide: (m: Membership) => Change, done: (c: Change) => void): void {
+    assert(this.node && !this.change, () => `acceptor ${this.id}: a membership change while down or during another`);
+    this.change = { decide, done };
+    this.tryChange();
+  }
+
+  private tryChange(): void {
+    const node = this.node;
+    const change = this.change;
+    if (!node || !change || !node.quiet) return;
+    this.change = undefined;
+    const c = change.decide(node.members!);
+    if (c.kind === "adopt") {
+      void this.storage.writeIdentity(c.identity); // the simulated disk takes it at once
+      node.members!.adopted(c.identity);
+      for (const [to, sink] of [...this.sinks]) {
+        const no = node.members!.admit(sink.epoch, sink.installer);
+        if (!no) continue;
+        this.endSession(to);
+        probe("sim.acceptor.fencedSession");
+        this.host.refused(this.id, to, no);
+      }
+    }
+    change.done(c);
+    for (const [from, frame, epoch, installer] of this.waiting.splice(0)) if (this.node) this.receive(from, frame, epoch, installer);
   }
 
   /** Endpoint `to`'s session ended (its process died, or its link was cut): its watches are gone. */
@@ -157,6 +224,8 @@ export class SimAcceptor {
     this.node = undefined;
     for (const sink of this.sinks.values()) sink.closed = true;
     this.sinks.clear();
+    this.change = undefined;
+    this.waiting = [];
   }
 
   /** Restart from what the disk synced. */
@@ -173,15 +242,10 @@ export class SimAcceptor {
     );
   }
 
-  private sink(to: number): FrameSink & { closed: boolean } {
-    let sink = this.sinks.get(to);
-    if (!sink) this.sinks.set(to, (sink = { closed: false, send: (frames) => this.host.send(this.id, to, frames) }));
-    return sink;
-  }
-
   private afterEvent(): void {
     const failure = this.node?.failure;
     if (failure !== undefined) throw failure;
+    this.tryChange();
     const evictions = this.node?.cacheStats.evictions ?? 0;
     if (evictions > this.evicted) probe("sim.acceptor.cache.evicted");
     this.evicted = evictions;

@@ -13,6 +13,8 @@
  * `healMs`; then the world's final operations, then its end checks.
  */
 import type { Request } from "../../../paxos/messages.ts";
+import type { Configuration } from "../../../wor/core/configuration.ts";
+import type { Refusal } from "../../../wor/node/membership.ts";
 import { majority } from "../../../paxos/quorum.ts";
 import type { ClientFrame, ServerFrame } from "../../../wor/core/frames.ts";
 import { AssertionFailed } from "../../runtime/assert.ts";
@@ -20,6 +22,7 @@ import { buggify } from "../../runtime/buggify.ts";
 import { Prng, hashString32 } from "../../runtime/prng.ts";
 import { probe } from "../../runtime/probe.ts";
 import { SimAcceptor, maybeCrashAcceptor } from "./acceptor.ts";
+import { follow } from "./configurations.ts";
 import { Net, acceptorIndex, acceptorName } from "./net.ts";
 import { FAULT_TICK_MS, type KernelOptions, type RunResult } from "./options.ts";
 import type { SimProcess } from "./process.ts";
@@ -28,7 +31,8 @@ import { EventQueue } from "./queue.ts";
 import type { World } from "./world.ts";
 
 type Event =
-  | { readonly kind: "toAcceptor"; readonly to: number; readonly from: number; readonly fromName: string; readonly frame: ClientFrame }
+  | { readonly kind: "toAcceptor"; readonly to: number; readonly from: number; readonly fromName: string; readonly frame: ClientFrame; readonly epoch: number; readonly installer: boolean }
+  | { readonly kind: "refused"; readonly to: number; readonly from: number; readonly refusal: Refusal }
   | { readonly kind: "toProcess"; readonly to: number; readonly from: number; readonly frame: ServerFrame }
   | { readonly kind: "syncDone"; readonly acceptor: number; readonly epoch: number }
   | { readonly kind: "readDone"; readonly acceptor: number; readonly epoch: number }
@@ -71,8 +75,10 @@ export class Kernel {
       send: (from: number, to: number, frames: readonly ServerFrame[]) => {
         for (const frame of frames) this.net.datagram({ kind: "toProcess", to, from, frame }, `a${from}>@${to} #${frame.id}`);
       },
+      refused: (from: number, to: number, refusal: Refusal) => this.net.datagram({ kind: "refused", to, from, refusal }, `a${from}>@${to} ${refusal.kind}`),
     };
-    this.acceptors = Array.from({ length: options.acceptors }, (_, i) => new SimAcceptor(i, host, setup));
+    // Spares (a world that replaces an acceptor) start empty and joining, after the acceptors.
+    this.acceptors = Array.from({ length: options.acceptors + (options.spares ?? 0) }, (_, i) => new SimAcceptor(i, host, setup, i >= options.acceptors));
     this.procs = new Processes({
       now: () => this.now,
       acceptors: options.acceptors,
@@ -159,6 +165,28 @@ export class Kernel {
   later(ms: number, fn: () => void): void {
     this.queue.push(this.now + ms, { kind: "call", fn });
   }
+  /** Crash acceptor `id` (if up) and keep it down, its disk as it is, until `release` (a replaced acceptor away). */
+  takeDown(id: number): void {
+    const a = this.acceptors[id]!;
+    a.held = true;
+    if (!a.up) return;
+    this.record(`a${id} taken down`);
+    a.crash();
+    this.world!.crashed?.(a);
+    this.linksDown(id);
+  }
+
+  /** Let acceptor `id` restart (now, unless it is up). */
+  release(id: number): void {
+    this.acceptors[id]!.held = false;
+    this.queue.push(this.now, { kind: "restart", acceptor: id });
+  }
+
+  /** A frame from `p` for its slot `slot` that is not its client core's (a reconfiguration's installer). */
+  sendFrame(p: SimProcess, slot: number, frame: ClientFrame): void {
+    this.toAcceptor(p, slot, frame);
+  }
+
   /** Is `acceptor` up and its link to `proc` intact? */
   reachable(proc: SimProcess, acceptor: number): boolean {
     return this.acceptors[acceptor]!.up && !this.net.isCut(proc.name, acceptorName(acceptor));
@@ -178,9 +206,9 @@ export class Kernel {
     this.record(`partition ${a}|${b}`);
     probe("sim.net.partition");
     this.queue.push(this.now + ms, { kind: "partitionEnd", a, b });
-    this.onLink(a, b, (p, acceptor) => {
+    this.onLink(a, b, (p, acceptor, slot) => {
       this.acceptors[acceptor]!.endSession(p.endpoint);
-      p.wor.onLinkDown(acceptor, "partitioned", this.now);
+      p.wor.onLinkDown(slot, "partitioned", this.now);
       this.procs.settle(p);
     });
   }
@@ -195,23 +223,32 @@ export class Kernel {
           return;
         }
         this.record(`a${e.to}<@${e.from} #${e.frame.id} ${e.frame.kind === "request" ? e.frame.request.kind : e.frame.kind}`);
-        a.receive(e.from, e.frame);
+        a.receive(e.from, e.frame, e.epoch, e.installer);
         this.world!.delivered?.(a, e.from, e.frame);
         return;
       }
       case "toProcess": {
         const p = this.procs.get(e.to);
-        if (!p || this.net.isCut(p.name, acceptorName(e.from))) {
+        const slot = p?.slotOf(e.from);
+        if (!p || slot === undefined || this.net.isCut(p.name, acceptorName(e.from))) {
           this.record(`drop>@${e.to} #${e.frame.id}`);
           return;
         }
         if (e.frame.kind !== "reply") {
-          this.procs.learned(p, e.from, e.frame);
+          this.procs.learned(p, slot, e.frame);
           return;
         }
         this.record(`@${e.to}<a${e.from} #${e.frame.id} ${e.frame.reply.kind}`);
-        p.wor.onReply(e.from, e.frame.id, e.frame.reply, this.now);
+        if (this.world!.replied?.(p, e.from, e.frame)) return;
+        p.wor.onReply(slot, e.frame.id, e.frame.reply, this.now);
         this.procs.settle(p);
+        return;
+      }
+      case "refused": {
+        const p = this.procs.get(e.to);
+        if (!p) return;
+        this.record(`@${e.to}<a${e.from} refused: ${e.refusal.kind}`);
+        if (e.refusal.configuration) this.follow(p, e.refusal.configuration);
         return;
       }
       case "syncDone": {
@@ -252,11 +289,14 @@ export class Kernel {
       case "restart": {
         // The heal restarts every acceptor that is down; a restart scheduled at its crash may come later.
         const a = this.acceptors[e.acceptor]!;
-        if (a.up) return;
+        if (a.up || a.held) return;
         this.record(`a${e.acceptor} restart`);
         a.restart();
         this.world!.restarted?.(a);
-        for (const p of this.procs.all()) if (!this.net.isCut(p.name, acceptorName(a.id))) this.linkUp(p, a.id);
+        for (const p of this.procs.all()) {
+          const slot = p.slotOf(a.id);
+          if (slot !== undefined && !this.net.isCut(p.name, acceptorName(a.id))) this.linkUp(p, slot);
+        }
         return;
       }
       case "partitionEnd":
@@ -281,10 +321,7 @@ export class Kernel {
       this.record(`a${a.id} crash`);
       this.world!.crashed?.(a);
       this.queue.push(this.now + crashed.restartInMs, { kind: "restart", acceptor: a.id });
-      for (const p of this.procs.all()) {
-        p.wor.onLinkDown(a.id, "crashed", this.now);
-        this.procs.settle(p);
-      }
+      this.linksDown(a.id);
     }
     if (this.prng.chance(f.partition)) {
       const link = this.world!.link ? this.world!.link() : this.someProcessAcceptorLink();
@@ -292,6 +329,16 @@ export class Kernel {
     }
     this.world!.faults?.();
     this.queue.push(this.now + FAULT_TICK_MS, { kind: "faultTick" });
+  }
+
+  /** Acceptor `id` crashed: every process whose configuration holds it sees its link down. */
+  private linksDown(id: number): void {
+    for (const p of this.procs.all()) {
+      const slot = p.slotOf(id);
+      if (slot === undefined) continue;
+      p.wor.onLinkDown(slot, "crashed", this.now);
+      this.procs.settle(p);
+    }
   }
 
   private someProcessAcceptorLink(): readonly [string, string] | undefined {
@@ -303,28 +350,39 @@ export class Kernel {
   private mend(a: string, b: string): void {
     if (!this.net.mend(a, b)) return;
     this.record(`heal ${a}|${b}`);
-    this.onLink(a, b, (p, acceptor) => {
-      if (this.acceptors[acceptor]!.up) this.linkUp(p, acceptor);
+    this.onLink(a, b, (p, acceptor, slot) => {
+      if (this.acceptors[acceptor]!.up) this.linkUp(p, slot);
     });
   }
 
-  /** Call `fn` for every live process on `a|b` if it is a process–acceptor link. */
-  private onLink(a: string, b: string, fn: (p: SimProcess, acceptor: number) => void): void {
+  /** Call `fn` for every live process on `a|b` if it is a process–acceptor link of one of its slots. */
+  private onLink(a: string, b: string, fn: (p: SimProcess, acceptor: number, slot: number) => void): void {
     const [ia, ib] = [acceptorIndex(a), acceptorIndex(b)];
     if ((ia === undefined) === (ib === undefined)) return;
     const [name, acceptor] = ia === undefined ? [a, ib!] : [b, ia];
-    for (const p of this.procs.all()) if (p.name === name) fn(p, acceptor);
+    for (const p of this.procs.all()) {
+      const slot = p.slotOf(acceptor);
+      if (p.name === name && slot !== undefined) fn(p, acceptor, slot);
+    }
   }
 
-  private linkUp(p: SimProcess, acceptor: number): void {
-    this.world!.linkUp?.(p, acceptor);
-    p.wor.onReconnect(acceptor);
-    for (const f of this.procs.watchFrames(p)) this.toAcceptor(p, acceptor, f);
+  /** `p`'s link for `slot` is back: what it has not had answered, and its watches, go again. */
+  linkUp(p: SimProcess, slot: number): void {
+    this.world!.linkUp?.(p, p.acceptorOf(slot));
+    p.wor.onReconnect(slot);
+    for (const f of this.procs.watchFrames(p)) this.toAcceptor(p, slot, f);
     this.procs.settle(p);
   }
 
-  private toAcceptor(p: SimProcess, to: number, frame: ClientFrame): void {
-    this.net.datagram({ kind: "toAcceptor", to, from: p.endpoint, fromName: p.name, frame }, `@${p.endpoint}>a${to} #${frame.id}`);
+  /** `p` follows configuration `c` if it is newer (configurations.ts). */
+  follow(p: SimProcess, c: Configuration): void {
+    follow(this, p, c);
+  }
+
+  /** A client frame from `p` for its slot `slot`, to the acceptor serving it, under `p`'s epoch. */
+  private toAcceptor(p: SimProcess, slot: number, frame: ClientFrame): void {
+    const to = p.acceptorOf(slot);
+    this.net.datagram({ kind: "toAcceptor", to, from: p.endpoint, fromName: p.name, frame, epoch: p.epoch, installer: p.installer }, `@${p.endpoint}>a${to} #${frame.id}`);
   }
 
   private scheduleSync(a: SimAcceptor): void {

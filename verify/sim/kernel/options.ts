@@ -19,6 +19,8 @@ export interface KernelOptions {
   readonly seed: number;
   readonly faults: Faults;
   readonly acceptors: number;
+  /** Acceptors beyond `acceptors`, empty and joining, for a world that replaces one (docs/ARCHITECTURE.md §3.5). */
+  readonly spares?: number;
   /** Virtual ms after which faults stop and the heal phase begins. */
   readonly faultMs: number;
   /** Virtual ms the heal phase (and the final operations) may take before what is pending counts as stuck. */

@@ -40,6 +40,12 @@ export class SimProcess {
   readonly ops = new Map<number, Issued<Step>>();
   /** Watch frame id → the watch. */
   readonly watches = new Map<number, SimWatch>();
+  /** The configuration it runs under (docs/ARCHITECTURE.md §3.5): its epoch, and the acceptor in each
+   *  of its client core's slots (none: slot i is acceptor i). */
+  epoch = 0;
+  slots: readonly number[] | undefined;
+  /** Its sessions are a reconfiguration's installer's. */
+  installer = false;
   private readonly runner = new TaskRunner<Step, unknown>();
   /** Process step id → the source's own id (`service` true for the StepSource's steps). */
   private readonly routes = new Map<number, { readonly service: boolean; readonly id: number }>();
@@ -52,6 +58,18 @@ export class SimProcess {
     readonly wor: WorClientCore,
     readonly service?: StepSource,
   ) {}
+
+  /** The acceptor serving slot `slot` for this process. */
+  acceptorOf(slot: number): number {
+    return this.slots ? this.slots[slot]! : slot;
+  }
+
+  /** The slot acceptor `acceptor` serves for this process, if it serves one. */
+  slotOf(acceptor: number): number | undefined {
+    if (!this.slots) return acceptor < this.wor.config.acceptors ? acceptor : undefined;
+    const slot = this.slots.indexOf(acceptor);
+    return slot < 0 ? undefined : slot;
+  }
 
   /** "c0@1": name and endpoint, for the event log. */
   get label(): string {

@@ -7,7 +7,7 @@
  */
 import type { Mutation, Request } from "../../../paxos/messages.ts";
 import type { Step } from "../../../wor/core/steps.ts";
-import type { ClientFrame } from "../../../wor/core/frames.ts";
+import type { ClientFrame, ServerFrame } from "../../../wor/core/frames.ts";
 import type { SimAcceptor } from "./acceptor.ts";
 import type { Kernel } from "./kernel.ts";
 import type { KernelOptions } from "./options.ts";
@@ -33,6 +33,8 @@ export interface World {
   step?(proc: SimProcess, id: number, step: Step): boolean;
   /** A step's result, just before `proc` resumes with it. */
   answered?(proc: SimProcess, step: Step, result: unknown): void;
+  /** A reply from `acceptor` to `proc` that is not its client core's (a reconfiguration's installer): returns true if the world took it. */
+  replied?(proc: SimProcess, acceptor: number, frame: Extract<ServerFrame, { kind: "reply" }>): boolean;
   /** A value pushed to a watch of `proc`, as an acceptor learned it is chosen. */
   learned?(proc: SimProcess, space: string, index: number, value: Uint8Array): void;
   /** A frame from endpoint `from` reached `acceptor`, which handled it. */

@@ -19,6 +19,8 @@ export interface WorOptions extends KernelOptions {
   /** Addresses per segment of "s": a trim below k · segmentSize trims the first k allocations too. */
   readonly segmentSize: number;
   readonly opsPerClient: number;
+  /** Replace acceptor 2 by a spare during the run (worlds/replacement.ts; the layer "reconfig"). */
+  readonly replace?: boolean;
 }
 
 export const WOR_DEFAULTS: Omit<WorOptions, "seed"> = {

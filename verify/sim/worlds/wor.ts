@@ -16,7 +16,8 @@ import type { AcceptorState } from "../../../paxos/acceptor.ts";
 import type { Mutation } from "../../../paxos/messages.ts";
 import { spaceSetup } from "../../../wor/core/space-meta.ts";
 import type { Step } from "../../../wor/core/steps.ts";
-import type { ClientFrame } from "../../../wor/core/frames.ts";
+import type { ClientFrame, ServerFrame } from "../../../wor/core/frames.ts";
+import { CONFIGURATION_SPACE } from "../../../wor/core/configuration.ts";
 import { probe } from "../../runtime/probe.ts";
 import { checkAddressSpace, partitionByAddress } from "../../spec/address-space.ts";
 import {
@@ -36,6 +37,7 @@ import type { Kernel } from "../kernel/kernel.ts";
 import type { SimProcess } from "../kernel/process.ts";
 import type { World, WorldDef } from "../kernel/world.ts";
 import { MinorityWatch } from "./minority.ts";
+import { Replacement } from "./replacement.ts";
 import { type OwnerWriteStep, WOR_DEFAULTS, type WorOptions } from "./wor-options.ts";
 import { type WorChecks, WorWorkload } from "./wor-workload.ts";
 
@@ -44,8 +46,20 @@ export const worWorld: WorldDef<WorOptions> = {
   title: "the register layer (paxos + WOR): captures of ranges, writes, reads, owner writes, alloc/check, trims, watch",
   defaults: WOR_DEFAULTS,
   buggifySalt: 0x5bd1e995,
-  setup: (o) => ["s", "own"].flatMap((s) => spaceSetup(s, { kind: "registers", segmentSize: o.segmentSize })),
+  setup: (o) => [
+    ...["s", "own"].flatMap((s) => spaceSetup(s, { kind: "registers", segmentSize: o.segmentSize })),
+    ...(o.replace ? spaceSetup(CONFIGURATION_SPACE, { kind: "configurations", segmentSize: o.segmentSize }) : []),
+  ],
   create: (kernel, o) => new WorWorld(kernel, o),
+};
+
+/** The register world with acceptor 2 replaced by a spare while it runs (worlds/replacement.ts). */
+export const reconfigWorld: WorldDef<WorOptions> = {
+  ...worWorld,
+  layer: "reconfig",
+  title: "the register world while acceptor 2 is replaced by a new one: the fence, the copy, a zombie, clients following",
+  defaults: { ...WOR_DEFAULTS, spares: 1, replace: true },
+  buggifySalt: 0x2c1b3c6d,
 };
 
 class WorWorld implements World, WorChecks {
@@ -56,12 +70,33 @@ class WorWorld implements World, WorChecks {
   private readonly ackedWrites = new Map<string, { readonly space: string; readonly index: number; readonly value: Uint8Array }>();
   /** The highest trim mark acknowledged per space. */
   private readonly trimmed = new Map<string, number>();
+  /** A replacement (layer reconfig): epoch 0's votes of each acceptor as they were when it took epoch
+   *  1, and whether the spare serves (then acknowledged writes must be durable at epoch 1's). */
+  private readonly replacement: Replacement | undefined;
+  private readonly epoch0 = new Map<number, VoteLog>();
+  private fenced = false;
+  private active = false;
 
   constructor(
     private readonly k: Kernel,
     o: WorOptions,
   ) {
     this.workload = new WorWorkload(k, o, this, this.minority);
+    if (o.replace) {
+      const at = Math.floor(o.faultMs * (0.1 + 0.4 * k.prng.float()));
+      this.replacement = new Replacement(k, { victim: 2, spare: o.acceptors, at, segmentSize: o.segmentSize }, {
+        fenced: (a) => {
+          this.fenced = true;
+          this.epoch0.set(a, this.votes[a]!);
+        },
+        activated: () => {
+          this.active = true;
+          this.checkDurable(false);
+          // Half the clients restart with the new cluster file; the others follow when refused.
+          for (const p of k.procs.all()) if (/^c\d*[02468]$/.test(p.name)) k.follow(p, this.replacement!.next);
+        },
+      });
+    }
     // The setup's votes (each space's metadata) count like any other durable vote.
     this.votes = k.acceptors.map((a) => recordVotes(EMPTY_VOTES, a.durableState));
     this.checkDurable(true);
@@ -75,6 +110,7 @@ class WorWorld implements World, WorChecks {
   }
   begin(): void {
     this.workload.begin();
+    this.replacement?.begin();
   }
   final(): void {
     this.workload.final();
@@ -82,6 +118,7 @@ class WorWorld implements World, WorChecks {
 
   finish(): readonly string[] {
     if (this.workload.pending > 0) return [`${this.workload.pending} operations never finished`];
+    if (this.replacement && !this.replacement.done) return ["the replacement never finished"];
     const ops = this.workload.history.operations();
     const v = checkAddressSpace(ops, { stepsMax: 5_000_000 });
     if (v.ok) return [];
@@ -91,6 +128,10 @@ class WorWorld implements World, WorChecks {
   }
 
   // ---- Hooks. ----
+  replied(proc: SimProcess, _acceptor: number, frame: Extract<ServerFrame, { kind: "reply" }>): boolean {
+    return this.replacement?.replied(proc, frame) ?? false;
+  }
+
   /** The owner write, this world's own step, is answered by the client core's `unsafeWrite`. */
   step(proc: SimProcess, id: number, step: Step): boolean {
     if (step.kind !== "ownerWrite") return false;
@@ -148,17 +189,26 @@ class WorWorld implements World, WorChecks {
     this.k.check(checkTrimAcked(this.durables(), this.k.quorum, space, below));
   }
 
+  /** The durable states of the configuration that serves: epoch 1's once its spare is active. */
   private durables(): AcceptorState[] {
-    return this.k.acceptors.map((a) => a.durableState);
+    const members = this.active ? this.replacement!.next.acceptors.map((m) => m.id) : [0, 1, 2].slice(0, this.k.options.acceptors);
+    return members.map((id) => this.k.acceptors[id]!.durableState);
   }
 
   /** After durable state changed (a sync or a crash): what is chosen (when `voted`: new durable
    *  votes), and acked writes still durable. */
   private checkDurable(voted: boolean): void {
     if (voted) {
-      const seen = observeChosen(this.ghost, this.votes, this.k.quorum);
-      this.ghost = seen.ghost;
-      this.k.check(seen.violations);
+      // Chosen: accepted at one ballot by a quorum of a configuration, counting each acceptor's votes
+      // of that configuration's time (epoch 0's as they were when it took epoch 1).
+      const n = this.k.options.acceptors;
+      const eras: VoteLog[][] = [Array.from({ length: n }, (_, a) => this.epoch0.get(a) ?? this.votes[a]!)];
+      if (this.fenced) eras.push(this.replacement!.next.acceptors.map((m) => this.votes[m.id]!));
+      for (const logs of eras) {
+        const seen = observeChosen(this.ghost, logs, this.k.quorum);
+        this.ghost = seen.ghost;
+        this.k.check(seen.violations);
+      }
     }
     const durable = this.durables();
     for (const a of this.ackedWrites.values()) this.k.check(checkAcked(this.ghost, durable, this.k.quorum, a.space, a.index, a.value));

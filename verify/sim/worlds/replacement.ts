@@ -1,0 +1,212 @@
+/**
+ * Replacing an acceptor in the simulator (docs/ARCHITECTURE.md §3.5), as wor/node/reconfigure.ts does
+ * it over gRPC, under every fault: at a random time the victim goes away (crashed, held down with its
+ * disk), and a reconfigurer process
+ *
+ * 1. chooses configuration 1 (the spare in the victim's slot) in register 0 of the chain, under
+ *    configuration 0, with a capture and a write (retried until chosen);
+ * 2. fences: tells it to the acceptors that stay and to the spare (messages, retried until each
+ *    acknowledges; each adopts it once quiet, with later frames waiting, then ends the sessions it
+ *    fenced, whose processes follow);
+ * 3. copies the join of the stay-ers' durable state (what their Blocks and Inspect report after the
+ *    fence) to the spare over an installer session: spaces, trims, addresses, then range promises,
+ *    each phase retried until every request is answered;
+ * 4. activates the spare.
+ *
+ * Later the victim comes back with its old state, never told: a zombie serving whoever still runs
+ * epoch 0 (the fence keeps them from a quorum). The world's checks count quorums per configuration.
+ */
+import { ownerOfSystemSpace } from "../../../paxos/limits.ts";
+import type { Reply, Request } from "../../../paxos/messages.ts";
+import { CONFIGURATION_SPACE, type Configuration, encodeConfiguration } from "../../../wor/core/configuration.ts";
+import type { ServerFrame } from "../../../wor/core/frames.ts";
+import type { CaptureResult, OpResult, WriteResult } from "../../../wor/core/results.ts";
+import { installRequests, joinRanges, joinReports, rangesRequest } from "../../../wor/core/state-copy.ts";
+import { inspected } from "../../../wor/node/node-admin.ts";
+import { bytesEqual } from "../../runtime/bytes.ts";
+import { probe } from "../../runtime/probe.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import { acceptorName } from "../kernel/net.ts";
+import type { SimProcess } from "../kernel/process.ts";
+import { type WorGen, run } from "./wor-options.ts";
+
+/** What the world learns from the replacement, for its checks. */
+export interface ReplacementHooks {
+  /** Acceptor `acceptor` adopted configuration 1: its votes from now on are epoch 1's. */
+  fenced(acceptor: number): void;
+  /** The spare serves: configuration 1's acceptors hold every acknowledged write. */
+  activated(): void;
+}
+
+const RETRY_MS = 80;
+/** Installer frame ids, above the client core's and the watches'. */
+const INSTALL_ID_BASE = 2 ** 40;
+
+function* choose(c: Configuration): WorGen<boolean> {
+  const bytes = encodeConfiguration(c);
+  const got = (yield* run({ kind: "capture", space: CONFIGURATION_SPACE, from: c.epoch - 1, to: c.epoch })) as OpResult<CaptureResult>;
+  if (!got.ok || got.value._tag !== "Captured") return false;
+  const found = got.value.written.get(c.epoch - 1);
+  if (found) return bytesEqual(found, bytes);
+  const w = (yield* run({ kind: "write", capture: got.value.capture, entries: [{ index: c.epoch - 1, value: bytes }] })) as OpResult<Map<number, WriteResult>>;
+  const r = w.ok ? w.value.get(c.epoch - 1) : undefined;
+  return r?._tag === "Ok" || (r?._tag === "AlreadyWritten" && bytesEqual(r.value, bytes));
+}
+
+export class Replacement {
+  readonly next: Configuration;
+  private phase: "waiting" | "choosing" | "fencing" | "copying" | "activating" | "done" = "waiting";
+  private readonly fenced = new Set<number>();
+  private rc: SimProcess | undefined;
+  private installer: SimProcess | undefined;
+  /** Install requests not answered yet, by frame id; the phases still to send. */
+  private unanswered = new Map<number, Request>();
+  private phases: Request[][] = [];
+  private nextId = INSTALL_ID_BASE;
+
+  constructor(
+    private readonly k: Kernel,
+    private readonly o: { readonly victim: number; readonly spare: number; readonly at: number; readonly segmentSize: number },
+    private readonly hooks: ReplacementHooks,
+  ) {
+    const members = Array.from({ length: k.options.acceptors }, (_, i) => (i === o.victim ? o.spare : i));
+    this.next = { epoch: 1, quorum: k.quorum, acceptors: members.map((id) => ({ id, address: acceptorName(id) })) };
+  }
+
+  get done(): boolean {
+    return this.phase === "done";
+  }
+
+  begin(): void {
+    this.k.later(this.o.at, () => this.start());
+  }
+
+  /** A reply to the installer; true if it was one. */
+  replied(p: SimProcess, frame: Extract<ServerFrame, { kind: "reply" }>): boolean {
+    if (p !== this.installer) return false;
+    const request = this.unanswered.get(frame.id);
+    if (!request) return true;
+    this.unanswered.delete(frame.id);
+    const r: Reply = frame.reply;
+    if (r.kind === "error") this.k.check([`install on acceptor ${this.o.spare} refused: ${r.code}: ${r.message} (${request.kind} of ${request.space})`]);
+    if (this.unanswered.size === 0) this.sendPhase();
+    return true;
+  }
+
+  private start(): void {
+    this.k.record(`replacement: acceptor ${this.o.victim} goes away; ${this.o.spare} will take its slot`);
+    this.k.takeDown(this.o.victim);
+    this.rc = this.k.procs.spawn("rc", { segmentSize: this.o.segmentSize });
+    this.phase = "choosing";
+    this.choose();
+  }
+
+  private choose(): void {
+    if (!this.rc!.alive) return;
+    this.k.procs.start(this.rc!, choose(this.next), (chosen) => {
+      if (!chosen) return this.k.later(RETRY_MS, () => this.choose());
+      this.k.record("replacement: epoch 1 chosen");
+      this.phase = "fencing";
+      this.fence();
+    });
+  }
+
+  private fence(): void {
+    if (this.phase !== "fencing") return;
+    const targets = this.next.acceptors.map((m) => m.id).filter((id) => !this.fenced.has(id));
+    if (targets.length === 0) {
+      this.copy();
+      return;
+    }
+    for (const t of targets) {
+      this.k.message("rc", acceptorName(t), `rc>a${t} reconfigure`, () => this.tell(t), false);
+    }
+    this.k.later(RETRY_MS, () => this.fence());
+  }
+
+  private tell(t: number): void {
+    const a = this.k.acceptors[t]!;
+    if (!a.up || a.changing) return;
+    a.changeMembership(
+      (m) => m.tell(this.next),
+      (c) => {
+        if (c.kind === "refused") return;
+        if (c.kind === "adopt") this.hooks.fenced(t); // at the adoption itself: votes after it are epoch 1's
+        this.k.message(acceptorName(t), "rc", `a${t}>rc reconfigured`, () => {
+          if (this.fenced.has(t)) return;
+          this.fenced.add(t);
+          probe("sim.replacement.fenced");
+        }, false);
+      },
+    );
+  }
+
+  /** Once fenced: the join of the stay-ers' durable state, as phases of install requests. */
+  private copy(): void {
+    if (this.phase !== "fencing") return;
+    const sources = this.next.acceptors.map((m) => m.id).filter((id) => id !== this.o.spare);
+    if (sources.some((id) => !this.k.acceptors[id]!.up)) return void this.k.later(RETRY_MS, () => this.copy());
+    this.phase = "copying";
+    const states = sources.map((id) => this.k.acceptors[id]!.durableState);
+    const names = [...new Set(states.flatMap((s) => [...s.spaces.keys()]))].sort();
+    const spaces: Request[] = names.filter((n) => ownerOfSystemSpace(n) === undefined).map((space) => ({ kind: "createSpace", space }));
+    const trims: Request[] = [];
+    const addresses: Request[] = [];
+    const ranges: Request[] = [];
+    for (const space of names) {
+      const reports = states.flatMap((s) => (s.spaces.has(space) ? [inspected(s, { space, from: 0, to: 1 << 20 })] : []));
+      const mark = Math.max(...reports.map((r) => r.trimMark));
+      if (mark > 0) trims.push({ kind: "trim", space, below: mark });
+      addresses.push(...installRequests(space, joinReports(reports.map((r) => r.addresses.filter((x) => x.index >= mark)))));
+      ranges.push(rangesRequest(space, joinRanges(reports.map((r) => r.ranges))));
+    }
+    this.phases = [spaces, trims, addresses, ranges].filter((p) => p.length > 0);
+    this.installer = this.k.procs.spawn("rci", { segmentSize: this.o.segmentSize });
+    this.installer.installer = true;
+    this.installer.epoch = this.next.epoch;
+    this.installer.slots = this.next.acceptors.map((m) => m.id);
+    this.k.record(`replacement: copying ${addresses.length} install requests`);
+    this.sendPhase();
+  }
+
+  private sendPhase(): void {
+    const requests = this.phases.shift();
+    if (!requests) {
+      this.activate();
+      return;
+    }
+    for (const request of requests) this.unanswered.set(this.nextId++, request);
+    this.resend();
+  }
+
+  private resend(): void {
+    if (this.phase !== "copying" || this.unanswered.size === 0) return;
+    const slot = this.installer!.slotOf(this.o.spare)!;
+    for (const [id, request] of this.unanswered) this.k.sendFrame(this.installer!, slot, { id, kind: "request", request });
+    this.k.later(RETRY_MS, () => this.resend());
+  }
+
+  private activate(): void {
+    this.phase = "activating";
+    const spare = this.k.acceptors[this.o.spare]!;
+    const go = () => {
+      if (this.phase !== "activating") return;
+      if (spare.up && !spare.changing) {
+        spare.changeMembership(
+          (m) => m.activate(),
+          (c) => {
+            if (c.kind === "refused" || this.phase !== "activating") return;
+            this.phase = "done";
+            this.k.record(`replacement: acceptor ${this.o.spare} active`);
+            probe("sim.replacement.activated");
+            this.hooks.activated();
+            // The victim comes back later with its old state, never told: a zombie.
+            this.k.later(50 + this.k.prng.int(400), () => this.k.release(this.o.victim));
+          },
+        );
+      }
+      this.k.later(RETRY_MS, go);
+    };
+    go();
+  }
+}
