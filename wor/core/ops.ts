@@ -101,6 +101,8 @@ function* captureOnce(ctx: OpContext, space: SpaceName, from: number, to: number
   // accepts within the wire's limits.
   const found = [...p.adopted].filter(([index]) => !p.chosen.has(index)).map(([index, a]) => ({ index, value: a.value }));
   for (const entries of chunkEntries(found)) {
+    // Phase 2 never crosses configurations (docs/ARCHITECTURE.md §3.5): followed one since the prepare, capture again.
+    if (generation !== ctx.generation() && !planted("phase2AcrossConfigurations")) return ok({ _tag: "Preempted", by: ballot });
     const done = yield* accept(ctx, held.space, ballot, entries);
     if (!done.ok) return done;
     for (const e of entries) {
