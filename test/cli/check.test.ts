@@ -29,6 +29,7 @@ describe("worm check", { concurrency: 2 }, () => {
         ["smr", 5, 5],
         ["txn", 5, 5],
         ["logplayer", 5, 5],
+        ["reconfig", 5, 5],
       ],
     );
     const text = await runWorm(["check", "sim", "--layer", "all", "--seeds", "3"]);
@@ -59,7 +60,7 @@ describe("worm check", { concurrency: 2 }, () => {
     assert.match(seeds.stderr, /^worm: --seeds 9\.\.3: the range is empty\n$/);
     const layer = await runWorm(["check", "sim", "--layer", "kv"]);
     assert.equal(layer.code, 2);
-    assert.match(layer.stderr, /^worm: --layer must be one of wor, log, smr, txn, logplayer, all, not "kv"\n$/);
+    assert.match(layer.stderr, /^worm: --layer must be one of wor, log, smr, txn, logplayer, reconfig, all, not "kv"\n$/);
     const config = await runWorm(["check", "mc", "--config", "huge"]);
     assert.equal(config.code, 2);
     assert.match(config.stderr, /--config must be one of full, small, reads, deep/);

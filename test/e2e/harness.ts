@@ -168,11 +168,11 @@ export interface NodeHandle {
 /** Start `worm node` and wait for its listening line (port 0: any free port, reported back). */
 export async function startNode(
   procs: Procs,
-  o: { id: number; dataDir: string; clusterId: string; port?: number; init?: boolean; args?: readonly string[] },
+  o: { id: number; dataDir: string; clusterId: string; port?: number; init?: boolean; args?: readonly string[]; env?: WormOptions["env"] },
 ): Promise<NodeHandle> {
   const args = ["node", "--id", String(o.id), "--cluster-id", o.clusterId, "--listen", `127.0.0.1:${o.port ?? 0}`, "--data-dir", o.dataDir, ...(o.args ?? [])];
   if (o.init ?? true) args.push("--init");
-  const proc = procs.start(args);
+  const proc = procs.start(args, o.env ? { env: o.env } : {});
   const line = await proc.waitForJson((l) => l.event === "listening");
   return { id: o.id, dataDir: o.dataDir, port: line.port as number, proc };
 }
