@@ -206,6 +206,46 @@ async function zombieQuorum(): Promise<{ readonly chosen: Uint8Array; readonly s
 }
 
 describe("a replacement cut short", { timeout: 60_000 }, () => {
+  test("the replacement dies in the middle of the copy: it restarts joining, and the next run finishes the copy", async () => {
+    const a = await Promise.all([51, 52, 53].map((id) => acceptor(id)));
+    const c0: Configuration = { epoch: 0, quorum: 2, acceptors: a.map((x) => ({ id: x.id, address: x.address })) };
+    const w = client(c0);
+    for (const space of ["m1", "m2", "m3"]) {
+      await w.createSpace(space, { kind: "registers", segmentSize: 64 });
+      const c = await w.captureRange(space, 0, 200);
+      assert.equal(c._tag, "Captured");
+      if (c._tag === "Captured") await w.writeMany(c.capture, Array.from({ length: 200 }, (_, i) => ({ index: i, value: value(i) })));
+    }
+    await a[2]!.server.close();
+    let b = await acceptor(54, { join: true });
+    // It dies once the copy has done its first space.
+    const died = replaceAcceptor({
+      start: c0,
+      security: { clusterId: CLUSTER },
+      retired: 53,
+      by: { id: 54, address: b.address },
+      segmentSize: 64,
+      deadlineMs: 2_000,
+      progress: (l) => {
+        if (l.startsWith("copied $alloc/m1")) void b.server.close();
+      },
+    });
+    await assert.rejects(died);
+    b = await acceptor(54, { again: b });
+    assert.equal(b.node.members?.joining, true, "it restarts joining: its identity says so");
+    assert.equal(b.node.members?.epoch, 1);
+    const lines: string[] = [];
+    const done = await replaceAcceptor({ start: c0, security: { clusterId: CLUSTER }, retired: 53, by: { id: 54, address: b.address }, segmentSize: 64, progress: (l) => lines.push(l) });
+    assert.ok(lines[0]?.startsWith("resuming epoch 1"), lines.join("\n"));
+    assert.equal(done.addresses >= 600, true, `copied ${done.addresses}`);
+    // 51 stops: 52 and the replacement hold every value.
+    await a[0]!.server.close();
+    for (const space of ["m1", "m2", "m3"]) {
+      const all = await w.readRange(space, 0, 200);
+      assert.ok([...all.values()].every((r, i) => r._tag === "Written" && new TextDecoder().decode(r.value) === `value ${i}`), space);
+    }
+  });
+
   test("chosen in the chain but told to no one: the next run finds it there and finishes it; another replacement is refused", async () => {
     const a = await Promise.all([41, 42, 43].map((id) => acceptor(id)));
     const c0: Configuration = { epoch: 0, quorum: 2, acceptors: a.map((x) => ({ id: x.id, address: x.address })) };
