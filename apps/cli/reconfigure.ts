@@ -1,4 +1,8 @@
 /**
+ * `worm cluster recover --lost A,B --id C,D --address ... --accept-data-loss`: forced recovery of a
+ * cluster that lost its majority for good (wor/node/reconfigure.ts recoverLostMajority), refused
+ * without the flag that names its risk.
+ *
  * `worm cluster show`: the configuration that serves the cluster (docs/ARCHITECTURE.md §3.5), found
  * by following the chain from the cluster file, and each acceptor's state in it. `worm cluster
  * replace --acceptor ID --id NEW --address HOST:PORT`: replace an acceptor (a dead or wiped one, or
@@ -9,12 +13,13 @@ import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import { CONFIGURATION_SPACE, type Configuration, decodeConfiguration, describeConfiguration } from "../../wor/core/configuration.ts";
 import { configurationOf, rewriteClusterFile } from "../../wor/node/cluster-config.ts";
-import { newestConfiguration, replaceAcceptor } from "../../wor/node/reconfigure.ts";
+import { newestConfiguration, recoverLostMajority, replaceAcceptor } from "../../wor/node/reconfigure.ts";
 import { parseAddress } from "../../wor/wire/address.ts";
 import type { AcceptorStatus } from "../../wor/wire/admin.ts";
 import { type Target, connectionFlags, loadCluster, resolveTarget, withClient } from "./cluster.ts";
 import { shortReason } from "../../wor/node/grpc-reason.ts";
-import { task, usage } from "./errors.ts";
+import { operational, task, toFailure, usage } from "./errors.ts";
+import { WorError } from "../../wor/node/client.ts";
 import { printJson, printLine, table, wormCommand } from "./output.ts";
 
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print one JSON document"));
@@ -86,6 +91,12 @@ const replace = Command.make(
         segmentSize: target.segmentSize,
         deadlineMs: Math.max(target.timeoutMs, 10_000),
         progress,
+      }).catch((e: unknown) => {
+        // Fewer than a quorum answer: the safe path cannot choose; a majority lost for good has the forced one.
+        if (e instanceof WorError && (e.code === "unavailable" || e.code === "timeout")) {
+          throw operational(`${toFailure(e).message}; if the acceptors that do not answer are lost for good, see 'worm cluster recover'`);
+        }
+        throw e;
       });
       const file = target.source!.file;
       const dataDir = Option.getOrUndefined(c.dataDir);
@@ -99,7 +110,67 @@ const replace = Command.make(
   ),
 );
 
+const ids = (flag: string, text: string): number[] =>
+  text.split(",").map((x) => {
+    const n = Number(x.trim());
+    if (!Number.isSafeInteger(n) || n < 0 || n > 2 ** 31 - 1) throw usage(`${flag} takes acceptor ids separated by commas (got ${JSON.stringify(x)})`);
+    return n;
+  });
+
+const recover = Command.make(
+  "recover",
+  {
+    lost: Flag.String("lost").pipe(Flag.withDescription("the acceptors lost for good, by id (comma-separated): their disks are gone and they must never start again")),
+    id: Flag.String("id").pipe(Flag.withDescription("the new acceptors' ids, in the same order (comma-separated)")),
+    address: Flag.String("address").pipe(Flag.withDescription("their host:port, in the same order (comma-separated), each running 'worm node --join'")),
+    dataDir: Flag.optional(Flag.String("data-dir").pipe(Flag.withDescription("their data directories, in the same order, recorded in the cluster file"))),
+    acceptDataLoss: Flag.Boolean("accept-data-loss").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("required: values chosen only by the lost acceptors are gone, and their addresses may be written again"),
+    ),
+    json,
+    conn: connectionFlags,
+  },
+  (c) =>
+    task(async () => {
+      if (!c.acceptDataLoss) {
+        throw usage(
+          "a forced recovery rebuilds the cluster from the acceptors that remain, fewer than a quorum: values chosen only by the lost ones are gone (and their addresses may be written again), and a lost acceptor that comes back with its data could choose values of its own. Make sure the lost ones can never start again (wipe them), then run this again with --accept-data-loss",
+        );
+      }
+      const target = await resolveTarget(c.conn);
+      const start = await startOf(target);
+      const lost = ids("--lost", c.lost);
+      const newIds = ids("--id", c.id);
+      const addresses = c.address.split(",").map((a) => {
+        const p = parseAddress(a.trim());
+        if (typeof p === "string") throw usage(`--address ${p}`);
+        return p.address;
+      });
+      const dirs = Option.getOrUndefined(c.dataDir)?.split(",");
+      if (newIds.length !== lost.length || addresses.length !== lost.length || (dirs && dirs.length !== lost.length)) throw usage("--lost, --id, --address (and --data-dir) name as many acceptors each");
+      const progress = (line: string) => (c.json ? process.stderr.write(`worm: ${line}\n`) : printLine(line));
+      const done = await recoverLostMajority({
+        start,
+        security: target.security,
+        lost,
+        by: newIds.map((id, k) => ({ id, address: addresses[k]! })),
+        segmentSize: target.segmentSize,
+        deadlineMs: Math.max(target.timeoutMs, 10_000),
+        progress,
+      });
+      const file = target.source!.file;
+      await rewriteClusterFile(file, done.configuration, new Map(dirs ? newIds.map((id, k) => [id, dirs[k]!.trim()] as const) : []));
+      if (c.json) printJson({ ...done, clusterFile: file });
+      else printLine(`recovered: epoch ${done.configuration.epoch} (${done.spaces} spaces, ${done.addresses} addresses copied from the survivors) in ${done.ms} ms; ${file} names it`);
+    }),
+).pipe(
+  Command.withDescription(
+    "Forced recovery of a cluster that lost its majority for good: new acceptors (started with 'worm node --join') take the lost ones' slots, copied from the survivors alone; refused without --accept-data-loss",
+  ),
+);
+
 export const clusterCommand = Command.make("cluster").pipe(
-  Command.withDescription("The cluster's configuration: show it; replace an acceptor (a dead or wiped one) without stopping service"),
-  Command.withSubcommands([show, replace]),
+  Command.withDescription("The cluster's configuration: show it; replace an acceptor (a dead or wiped one) without stopping service; recover from a lost majority"),
+  Command.withSubcommands([show, replace, recover]),
 );

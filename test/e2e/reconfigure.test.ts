@@ -3,7 +3,9 @@
  * appending to a log while acceptor 3 is killed and its data directory wiped, a new acceptor 4 starts
  * with `worm node --join`, and `worm cluster replace` swaps it in (the cluster file is rewritten);
  * then acceptor 1 is killed. The log stays available on 2 and 4, every acknowledged append reads
- * back with its value, and the longest stall of the appends is reported.
+ * back with its value, and the longest stall of the appends is reported. And a forced recovery: two
+ * acceptors lost for good, `worm cluster recover` refused without --accept-data-loss, then the
+ * cluster rebuilt from the survivor and two new acceptors.
  */
 import assert from "node:assert/strict";
 import { readFile, rm, writeFile } from "node:fs/promises";
@@ -109,4 +111,31 @@ test("a wiped acceptor is replaced under a 64-appender load; then another dies; 
     assert.ok(r?.kind === "entry" && untext(r.entry.payload) === acked.get(slot), `slot ${slot}: ${JSON.stringify(r)} is not ${acked.get(slot)}`);
   }
   t.diagnostic(`appends acknowledged: ${acked.size}; failed: ${failures.length}; longest stall: ${Math.round(stallMs)} ms; addresses copied: ${done.addresses}`);
+});
+
+test("two acceptors lost for good: worm cluster recover refuses without --accept-data-loss, then rebuilds from the survivor", { timeout: 120_000 }, async (t) => {
+  const procs = new Procs(t);
+  const dir = await tempDir(t, "worm-recover-");
+  const nodes = await startCluster(procs, dir, "lost");
+  const addresses = addressesOf(nodes);
+  const clusterFile = join(dir, "cluster.json");
+  await writeFile(clusterFile, JSON.stringify({ clusterId: "lost", segmentSize: 64, acceptors: nodes.map((n, k) => ({ id: n.id, address: addresses[k] })) }));
+  assert.equal((await runWorm(["space", "create", "regs", "--cluster", clusterFile])).code, 0);
+  for (const i of [1, 2, 3]) assert.equal((await runWorm(["wor", "write", "regs", String(i), "--value", `v${i}`, "--cluster", clusterFile])).code, 0);
+  for (const n of [nodes[1]!, nodes[2]!]) {
+    await n.proc.kill("SIGKILL");
+    await rm(n.dataDir, { recursive: true, force: true });
+  }
+  const joiners = await Promise.all([4, 5].map((id) => startNode(procs, { id, dataDir: join(dir, `a${id}`), clusterId: "lost", init: false, args: ["--join"] })));
+  const args = ["cluster", "recover", "--lost", "2,3", "--id", "4,5", "--address", joiners.map((j) => `127.0.0.1:${j.port}`).join(","), "--cluster", clusterFile];
+  const refused = await runWorm(args);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /--accept-data-loss/);
+  const recovered = await runWorm([...args, "--accept-data-loss", "--json"]);
+  assert.equal(recovered.code, 0, recovered.stderr);
+  assert.deepEqual((JSON.parse(recovered.stdout) as { configuration: { acceptors: { id: number }[] } }).configuration.acceptors.map((m) => m.id), [1, 4, 5]);
+  const read = await runWorm(["wor", "read", "regs", "1", "--to", "4", "--json", "--cluster", clusterFile]);
+  assert.equal(read.code, 0, read.stderr);
+  assert.deepEqual((JSON.parse(read.stdout) as { results: { value?: { text: string } }[] }).results.map((r) => r.value?.text), ["v1", "v2", "v3"]);
+  assert.equal((await runWorm(["wor", "write", "regs", "9", "--value", "after", "--cluster", clusterFile])).code, 0);
 });

@@ -20,7 +20,7 @@ import { CONFIGURATION_TRAILER, EPOCH_METADATA } from "../../wor/node/credential
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
 import { type AcceptorServer, startAcceptorServer } from "../../wor/node/grpc-server.ts";
 import { InstallerSession } from "../../wor/node/installer-session.ts";
-import { newestConfiguration, replaceAcceptor } from "../../wor/node/reconfigure.ts";
+import { newestConfiguration, recoverLostMajority, replaceAcceptor } from "../../wor/node/reconfigure.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
 import { makeAcceptorClient } from "../../wor/wire/service.ts";
 import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
@@ -276,6 +276,42 @@ describe("a replacement cut short", { timeout: 60_000 }, () => {
     const admin = new AdminClient(b.address, { clusterId: CLUSTER });
     const seen = await admin.inspect({ space: "k", from: 0, to: 64 }).finally(() => admin.close());
     assert.deepEqual(seen.addresses.map((x) => [x.index, x.committed]), [[3, true]]);
+  });
+});
+
+describe("forced recovery of a configuration that lost its majority", { timeout: 60_000 }, () => {
+  test("two of three acceptors gone for good: replace refuses, recoverLostMajority rebuilds from the survivor", async () => {
+    const a = await Promise.all([61, 62, 63].map((id) => acceptor(id)));
+    const c0: Configuration = { epoch: 0, quorum: 2, acceptors: a.map((x) => ({ id: x.id, address: x.address })) };
+    const w = client(c0, 1_500);
+    await w.createSpace("f", { kind: "registers", segmentSize: 64 });
+    const c = await w.captureRange("f", 0, 20);
+    assert.equal(c._tag, "Captured");
+    if (c._tag === "Captured") await w.writeMany(c.capture, Array.from({ length: 20 }, (_, i) => ({ index: i, value: value(i) })));
+    await Promise.all([a[1]!.server.close(), a[2]!.server.close()]);
+    const [b4, b5] = await Promise.all([acceptor(64, { join: true }), acceptor(65, { join: true })]);
+    const security = { clusterId: CLUSTER };
+    // The safe path needs two of the three: it refuses before telling anyone.
+    await assert.rejects(replaceAcceptor({ start: c0, security, retired: 62, by: { id: 64, address: b4.address }, segmentSize: 64, deadlineMs: 1_000 }), WorError);
+    // Forced: not while a quorum remains.
+    await assert.rejects(
+      recoverLostMajority({ start: c0, security, lost: [63], by: [{ id: 64, address: b4.address }], segmentSize: 64, deadlineMs: 1_000 }),
+      (e: WorError) => /keeps 2 acceptors, a quorum/.test(e.message),
+    );
+    const lines: string[] = [];
+    const done = await recoverLostMajority({ start: c0, security, lost: [62, 63], by: [{ id: 64, address: b4.address }, { id: 65, address: b5.address }], segmentSize: 64, progress: (l) => lines.push(l) });
+    assert.deepEqual(done.configuration.acceptors.map((m) => m.id), [61, 64, 65]);
+    assert.equal(done.configuration.epoch, 1);
+    assert.ok(lines.some((l) => l.startsWith("forcing epoch 1")), lines.join("\n"));
+    // The old client follows; what the survivor held reads back, and new writes are chosen.
+    const all = await w.readRange("f", 0, 20);
+    assert.ok([...all.values()].every((r, i) => r._tag === "Written" && new TextDecoder().decode(r.value) === `value ${i}`));
+    const more = await w.capture("f", 30);
+    assert.equal(more._tag, "Captured");
+    if (more._tag === "Captured") assert.equal((await w.write(more.capture, 30, value(30)))._tag, "Ok");
+    // The chain holds epoch 1, written under it.
+    const chained = await w.read(CONFIGURATION_SPACE, 0);
+    assert.ok(chained._tag === "Written" && decodeConfiguration(chained.value).ok);
   });
 });
 

@@ -85,17 +85,26 @@ export function sameConfiguration(a: Configuration, b: Configuration): boolean {
 }
 
 /**
- * Configuration e+1 of `c` with acceptor `retired` replaced by `by` in its slot, or why it cannot
- * be: the retired id must serve in `c`, and the new id and address must be new to the chain's
- * current configuration (an id is never reused: a directory of a retired id must never serve again).
+ * Configuration e+1 of `c` with each acceptor of `retired` replaced by the new one at the same
+ * position of `by`, in its slot, or why it cannot be: a retired id must serve in `c`, and a new id
+ * and address must be new to it (an id is never reused: a directory of a retired id must never
+ * serve again).
  */
-export function replaced(c: Configuration, retired: number, by: Member): { readonly ok: true; readonly value: Configuration } | { readonly ok: false; readonly error: string } {
-  const slot = c.acceptors.findIndex((m) => m.id === retired);
-  if (slot < 0) return { ok: false, error: `acceptor ${retired} does not serve in epoch ${c.epoch} (its acceptors: ${c.acceptors.map((m) => m.id).join(", ")})` };
-  if (c.acceptors.some((m) => m.id === by.id)) return { ok: false, error: `acceptor id ${by.id} already serves in epoch ${c.epoch}: the replacement needs a new id` };
-  const other = c.acceptors.find((m, k) => k !== slot && m.address === by.address);
-  if (other) return { ok: false, error: `${by.address} is the address of acceptor ${other.id}` };
-  const value: Configuration = { epoch: c.epoch + 1, quorum: c.quorum, acceptors: c.acceptors.map((m, k) => (k === slot ? { id: by.id, address: by.address } : m)) };
+export function replaced(c: Configuration, retired: number | readonly number[], by: Member | readonly Member[]): { readonly ok: true; readonly value: Configuration } | { readonly ok: false; readonly error: string } {
+  const olds = typeof retired === "number" ? [retired] : retired;
+  const news = Array.isArray(by) ? (by as readonly Member[]) : [by as Member];
+  if (olds.length !== news.length || olds.length === 0) return { ok: false, error: `${olds.length} acceptors to replace and ${news.length} replacements` };
+  const acceptors = [...c.acceptors];
+  for (const [k, old] of olds.entries()) {
+    const n = news[k]!;
+    const slot = c.acceptors.findIndex((m) => m.id === old);
+    if (slot < 0) return { ok: false, error: `acceptor ${old} does not serve in epoch ${c.epoch} (its acceptors: ${c.acceptors.map((m) => m.id).join(", ")})` };
+    if (c.acceptors.some((m) => m.id === n.id)) return { ok: false, error: `acceptor id ${n.id} already serves in epoch ${c.epoch}: the replacement needs a new id` };
+    const other = c.acceptors.find((m, j) => j !== slot && m.address === n.address);
+    if (other) return { ok: false, error: `${n.address} is the address of acceptor ${other.id}` };
+    acceptors[slot] = { id: n.id, address: n.address };
+  }
+  const value: Configuration = { epoch: c.epoch + 1, quorum: c.quorum, acceptors };
   const problem = configurationProblem(value);
   return problem ? { ok: false, error: problem } : { ok: true, value };
 }

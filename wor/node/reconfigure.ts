@@ -123,7 +123,7 @@ export async function newestConfiguration(start: Configuration, r: Pick<ReplaceR
 
 /** Refuse a replacement that is not running as a joining acceptor with its id (before anything is
  *  chosen); whether it is still joining (false: a run before finished it). */
-async function preflight(by: Member, epoch: number, r: ReplaceRequest): Promise<boolean> {
+async function preflight(by: Member, epoch: number, r: Pick<ReplaceRequest, "security" | "deadlineMs">): Promise<boolean> {
   const admin = new AdminClient(by.address, { ...r.security, deadlineMs: r.deadlineMs ?? 3_000 });
   let s: AcceptorStatus;
   try {
@@ -140,7 +140,7 @@ async function preflight(by: Member, epoch: number, r: ReplaceRequest): Promise<
 }
 
 /** Choose `next` in register next.epoch-1 of the chain under `current`; resolves once it is chosen there. */
-async function choose(current: Configuration, next: Configuration, r: ReplaceRequest): Promise<void> {
+async function choose(current: Configuration, next: Configuration, r: Pick<ReplaceRequest, "security" | "segmentSize">): Promise<void> {
   const client = clientOf(current, r);
   try {
     const created = await client.createSpace(CONFIGURATION_SPACE, { kind: "configurations" });
@@ -166,7 +166,7 @@ async function choose(current: Configuration, next: Configuration, r: ReplaceReq
 }
 
 /** Tell `next` to every acceptor of `members`; the ids that adopted it (or held it). */
-async function fence(members: readonly Member[], next: Configuration, r: ReplaceRequest): Promise<{ readonly fenced: number[]; readonly refused: Map<number, string> }> {
+async function fence(members: readonly Member[], next: Configuration, r: Pick<ReplaceRequest, "security" | "deadlineMs">): Promise<{ readonly fenced: number[]; readonly refused: Map<number, string> }> {
   const fenced: number[] = [];
   const refused = new Map<number, string>();
   await Promise.all(
@@ -226,7 +226,7 @@ export async function replaceAcceptor(r: ReplaceRequest): Promise<Replaced> {
   return { configuration: next, fenced: told.fenced, ...copied, ms: Math.round(performance.now() - t0) };
 }
 
-/** Copy the join of `sources`' state into the replacement, space by space. */
+/** Copy the join of `sources`' state into the replacement `r.by`, space by space. */
 async function copyTo(next: Configuration, sources: readonly Member[], r: ReplaceRequest): Promise<{ readonly spaces: number; readonly addresses: number }> {
   const admins = sources.map((m) => new AdminClient(m.address, { ...r.security, deadlineMs: r.deadlineMs ?? 10_000 }));
   const installer = new InstallerSession(r.by.address, next.epoch, r.security, r.deadlineMs ?? 10_000);
@@ -311,4 +311,59 @@ function refusal(reply: Reply | Error): string | undefined {
   if (reply instanceof Error) return reply.message;
   if (reply.kind === "error") return `${reply.code}: ${reply.message}`;
   return reply.kind === "installed" || reply.kind === "spaceCreated" || reply.kind === "trimmed" ? undefined : `unexpected reply ${reply.kind}`;
+}
+
+export interface RecoverRequest extends Omit<ReplaceRequest, "retired" | "by"> {
+  /** The acceptors lost for good (their disks gone: they must never serve again). */
+  readonly lost: readonly number[];
+  /** The new acceptors, running `worm node --join`, that take their slots, in the same order. */
+  readonly by: readonly Member[];
+}
+
+/**
+ * Forced recovery (docs/ARCHITECTURE.md §3.5) of a configuration that lost its majority for good:
+ * new acceptors take the lost ones' slots, copied from the survivors alone, and the chain's register
+ * is written afterwards, under the new configuration (the old one has no quorum to choose it). Not
+ * safe, and refused by the CLI unless asked for by name: a value chosen only by lost acceptors is
+ * gone (its address may be written again), a value only a survivor accepted may become chosen, and
+ * a "lost" acceptor that comes back with its data could still form a quorum of the old configuration
+ * with another one. For a configuration that still has a quorum, `replaceAcceptor` is the way.
+ */
+export async function recoverLostMajority(r: RecoverRequest): Promise<Replaced> {
+  const t0 = performance.now();
+  const say = r.progress ?? (() => {});
+  // The chain needs a quorum to read: the newest configuration a survivor holds is the start.
+  const found = await statuses(r.start.acceptors, r);
+  const held = [...found.values()].flatMap((s) => (s instanceof Error || !s.configuration ? [] : [s.configuration]));
+  const current = held.reduce((a, b) => (b.epoch > a.epoch ? b : a), r.start);
+  const survivors = current.acceptors.filter((m) => !r.lost.includes(m.id));
+  if (survivors.length >= current.quorum) fail("invalid", `epoch ${current.epoch} keeps ${survivors.length} acceptors, a quorum: replace the lost ones one at a time with \`worm cluster replace\`, which loses nothing`);
+  const n = replaced(current, r.lost, r.by);
+  if (!n.ok) return fail("invalid", n.error);
+  const next = n.value;
+  for (const m of r.by) await preflight(m, next.epoch, r);
+  say(`forcing ${describeConfiguration(next)} from ${survivors.map((m) => m.id).join(", ")} alone`);
+  const told = await fence([...survivors, ...r.by], next, r);
+  const missing = [...survivors, ...r.by].filter((m) => !told.fenced.includes(m.id));
+  if (missing.length > 0) fail("unavailable", `epoch ${next.epoch} did not reach ${missing.map((m) => `acceptor ${m.id} (${told.refused.get(m.id) ?? "?"})`).join(", ")}: every survivor and every new acceptor must take it`);
+  let addresses = 0;
+  let spaces = 0;
+  for (const m of r.by) {
+    const copied = await copyTo(next, survivors, { ...r, retired: -1, by: m });
+    const admin = new AdminClient(m.address, { ...r.security, deadlineMs: r.deadlineMs ?? 10_000 });
+    try {
+      await admin.activate();
+    } finally {
+      admin.close();
+    }
+    say(`activated acceptor ${m.id}`);
+    addresses += copied.addresses;
+    spaces = copied.spaces;
+  }
+  try {
+    await choose(next, next, r);
+  } catch (e) {
+    say(`the chain's register ${next.epoch - 1} was not written (${(e as Error).message}); the acceptors hold epoch ${next.epoch} all the same`);
+  }
+  return { configuration: next, fenced: told.fenced, spaces, addresses, ms: Math.round(performance.now() - t0) };
 }
