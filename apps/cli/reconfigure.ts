@@ -30,6 +30,24 @@ async function startOf(target: Target): Promise<Configuration> {
   return configurationOf(await loadCluster(target.source.file));
 }
 
+/**
+ * Run a reconfiguration (its progress on stderr under --json, so stdout stays one document), then
+ * rewrite the cluster file for the configuration it reached and report it.
+ */
+async function reconfigureAndRecord<D extends { readonly configuration: Configuration }>(
+  asJson: boolean,
+  target: Target,
+  dataDirs: ReadonlyMap<number, string>,
+  run: (progress: (line: string) => void) => Promise<D>,
+  summary: (done: D, file: string) => string,
+): Promise<void> {
+  const done = await run((line) => (asJson ? process.stderr.write(`worm: ${line}\n`) : printLine(line)));
+  const file = target.source!.file;
+  await rewriteClusterFile(file, done.configuration, dataDirs);
+  if (asJson) printJson({ ...done, clusterFile: file });
+  else printLine(summary(done, file));
+}
+
 type Row = { readonly slot: number; readonly id: number; readonly address: string; readonly state: string; readonly epoch?: number };
 
 function stateOf(s: AcceptorStatus | Error | undefined, epoch: number): { state: string; epoch?: number } {
@@ -82,27 +100,30 @@ const replace = Command.make(
       const address = parseAddress(c.address);
       if (typeof address === "string") throw usage(`--address ${address}`);
       if (!Number.isSafeInteger(c.id) || c.id < 0 || c.id > 2 ** 31 - 1) throw usage(`--id must be an integer from 0 to ${2 ** 31 - 1} (got ${c.id})`);
-      const progress = (line: string) => (c.json ? process.stderr.write(`worm: ${line}\n`) : printLine(line));
-      const done = await replaceAcceptor({
-        start,
-        security: target.security,
-        retired: c.acceptor,
-        by: { id: c.id, address: address.address },
-        segmentSize: target.segmentSize,
-        deadlineMs: Math.max(target.timeoutMs, 10_000),
-        progress,
-      }).catch((e: unknown) => {
-        // Fewer than a quorum answer: the safe path cannot choose; a majority lost for good has the forced one.
-        if (e instanceof WorError && (e.code === "unavailable" || e.code === "timeout")) {
-          throw operational(`${toFailure(e).message}; if the acceptors that do not answer are lost for good, see 'worm cluster recover'`);
-        }
-        throw e;
-      });
-      const file = target.source!.file;
       const dataDir = Option.getOrUndefined(c.dataDir);
-      await rewriteClusterFile(file, done.configuration, new Map(dataDir ? [[c.id, dataDir]] : []));
-      if (c.json) printJson({ ...done, clusterFile: file });
-      else printLine(`replaced acceptor ${c.acceptor} by ${c.id} in ${done.ms} ms (${done.spaces} spaces, ${done.addresses} addresses copied); ${file} now names epoch ${done.configuration.epoch}`);
+      await reconfigureAndRecord(
+        c.json,
+        target,
+        new Map(dataDir ? [[c.id, dataDir]] : []),
+        (progress) =>
+          replaceAcceptor({
+            start,
+            security: target.security,
+            retired: c.acceptor,
+            by: { id: c.id, address: address.address },
+            segmentSize: target.segmentSize,
+            deadlineMs: Math.max(target.timeoutMs, 10_000),
+            progress,
+          }).catch((e: unknown) => {
+            // Fewer than a quorum answer: the safe path cannot choose; a majority lost for good has the forced one.
+            if (e instanceof WorError && (e.code === "unavailable" || e.code === "timeout")) {
+              throw operational(`${toFailure(e).message}; if the acceptors that do not answer are lost for good, see 'worm cluster recover'`);
+            }
+            throw e;
+          }),
+        (done, file) =>
+          `replaced acceptor ${c.acceptor} by ${c.id} in ${done.ms} ms (${done.spaces} spaces, ${done.addresses} addresses copied); ${file} now names epoch ${done.configuration.epoch}`,
+      );
     }),
 ).pipe(
   Command.withDescription(
@@ -149,20 +170,23 @@ const recover = Command.make(
       });
       const dirs = Option.getOrUndefined(c.dataDir)?.split(",");
       if (newIds.length !== lost.length || addresses.length !== lost.length || (dirs && dirs.length !== lost.length)) throw usage("--lost, --id, --address (and --data-dir) name as many acceptors each");
-      const progress = (line: string) => (c.json ? process.stderr.write(`worm: ${line}\n`) : printLine(line));
-      const done = await recoverLostMajority({
-        start,
-        security: target.security,
-        lost,
-        by: newIds.map((id, k) => ({ id, address: addresses[k]! })),
-        segmentSize: target.segmentSize,
-        deadlineMs: Math.max(target.timeoutMs, 10_000),
-        progress,
-      });
-      const file = target.source!.file;
-      await rewriteClusterFile(file, done.configuration, new Map(dirs ? newIds.map((id, k) => [id, dirs[k]!.trim()] as const) : []));
-      if (c.json) printJson({ ...done, clusterFile: file });
-      else printLine(`recovered: epoch ${done.configuration.epoch} (${done.spaces} spaces, ${done.addresses} addresses copied from the survivors) in ${done.ms} ms; ${file} names it`);
+      await reconfigureAndRecord(
+        c.json,
+        target,
+        new Map(dirs ? newIds.map((id, k) => [id, dirs[k]!.trim()] as const) : []),
+        (progress) =>
+          recoverLostMajority({
+            start,
+            security: target.security,
+            lost,
+            by: newIds.map((id, k) => ({ id, address: addresses[k]! })),
+            segmentSize: target.segmentSize,
+            deadlineMs: Math.max(target.timeoutMs, 10_000),
+            progress,
+          }),
+        (done, file) =>
+          `recovered: epoch ${done.configuration.epoch} (${done.spaces} spaces, ${done.addresses} addresses copied from the survivors) in ${done.ms} ms; ${file} names it`,
+      );
     }),
 ).pipe(
   Command.withDescription(

@@ -8,6 +8,9 @@
  * configurations with these functions; nothing here reads a clock or the network.
  */
 import { isValidQuorum } from "../../paxos/quorum.ts";
+import { bytesEqual } from "../../verify/runtime/bytes.ts";
+import type { WorFailure } from "./results.ts";
+import { type RegGen, run } from "./steps.ts";
 
 /** The space of kind `configurations` holding the chain: register e holds configuration e+1. */
 export const CONFIGURATION_SPACE = "worm.configurations";
@@ -115,3 +118,32 @@ export function replaced(c: Configuration, retired: number | readonly number[], 
  * quorum of the next configuration holding the replacement could choose a second value).
  */
 export const copySourcesNeeded = (c: Configuration): number => c.acceptors.length - c.quorum + 1;
+
+/** What choosing configuration e+1 in register e of the chain came to. */
+export type ChainResult =
+  | { readonly kind: "chosen" }
+  /** Another configuration was chosen there first (its bytes). */
+  | { readonly kind: "other"; readonly value: Uint8Array }
+  /** Neither chosen nor refused: preempted, trimmed; choose again. */
+  | { readonly kind: "unsettled"; readonly why: string }
+  | { readonly kind: "failed"; readonly failure: WorFailure };
+
+/**
+ * Choose `next` in register next.epoch − 1 of the chain (the space must exist), under whatever
+ * configuration the driver's client runs: a capture, then the write of its bytes unless the capture
+ * found a value already. The reconfigurer (wor/node/reconfigure.ts) and the simulator's run it.
+ */
+export function* chooseConfiguration(next: Configuration): RegGen<ChainResult> {
+  const at = next.epoch - 1;
+  const bytes = encodeConfiguration(next);
+  const settled = (value: Uint8Array): ChainResult => (bytesEqual(value, bytes) ? { kind: "chosen" } : { kind: "other", value });
+  const got = yield* run({ kind: "capture", space: CONFIGURATION_SPACE, from: at, to: at + 1 });
+  if (!got.ok) return { kind: "failed", failure: got.failure };
+  if (got.value._tag !== "Captured") return { kind: "unsettled", why: got.value._tag };
+  const found = got.value.written.get(at);
+  if (found) return settled(found);
+  const w = yield* run({ kind: "write", capture: got.value.capture, entries: [{ index: at, value: bytes }] });
+  if (!w.ok) return { kind: "failed", failure: w.failure };
+  const r = w.value.get(at)!;
+  return r._tag === "Ok" ? { kind: "chosen" } : r._tag === "AlreadyWritten" ? settled(r.value) : { kind: "unsettled", why: r._tag };
+}

@@ -102,7 +102,7 @@ function* captureOnce(ctx: OpContext, space: SpaceName, from: number, to: number
   const found = [...p.adopted].filter(([index]) => !p.chosen.has(index)).map(([index, a]) => ({ index, value: a.value }));
   for (const entries of chunkEntries(found)) {
     // Phase 2 never crosses configurations (docs/ARCHITECTURE.md §3.5): followed one since the prepare, capture again.
-    if (generation !== ctx.generation() && !planted("phase2AcrossConfigurations")) return ok({ _tag: "Preempted", by: ballot });
+    if (crossed(ctx, generation)) return ok({ _tag: "Preempted", by: ballot });
     const done = yield* accept(ctx, held.space, ballot, entries);
     if (!done.ok) return done;
     for (const e of entries) {
@@ -142,10 +142,15 @@ function* accept(ctx: OpContext, space: SpaceName, ballot: Ballot, entries: read
   return ok(results);
 }
 
+/** The client followed a new configuration since a capture taken in `generation`: its phase 2 must not run. */
+function crossed(ctx: OpContext, generation: number): boolean {
+  return generation !== ctx.generation() && !planted("phase2AcrossConfigurations");
+}
+
 /** Phase 2 under a held capture (one round trip). The client core checked the entries lie in it.
  *  A capture taken before the client followed a new configuration is preempted without a round. */
 export function* write(ctx: OpContext, held: Capture, entries: readonly Entry[]): OpGen<Map<number, WriteResult>> {
-  if ((held.generation ?? 0) !== ctx.generation() && !planted("phase2AcrossConfigurations")) return ok(new Map(entries.map((e) => [e.index, { _tag: "Preempted", by: held.ballot, outcome: "unknown" } as const])));
+  if (crossed(ctx, held.generation ?? 0)) return ok(new Map(entries.map((e) => [e.index, { _tag: "Preempted", by: held.ballot, outcome: "unknown" } as const])));
   return yield* accept(ctx, held.space, held.ballot, entries);
 }
 

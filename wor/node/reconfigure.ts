@@ -17,14 +17,14 @@
  */
 import { ownerOfSystemSpace } from "../../paxos/limits.ts";
 import type { RangePromise, Reply, Request } from "../../paxos/messages.ts";
-import { bytesEqual } from "../../verify/runtime/bytes.ts";
-import { CONFIGURATION_SPACE, type Configuration, type Member, copySourcesNeeded, decodeConfiguration, describeConfiguration, encodeConfiguration, replaced } from "../core/configuration.ts";
+import { CONFIGURATION_SPACE, type Configuration, type Member, chooseConfiguration, copySourcesNeeded, decodeConfiguration, describeConfiguration, replaced } from "../core/configuration.ts";
 import { installRequests, joinRanges, joinReports, rangesRequest } from "../core/state-copy.ts";
 import type { AcceptorStatus } from "../wire/admin.ts";
 import { BLOCKS_MAX } from "../wire/codec-admin.ts";
 import { AdminClient } from "./admin-client.ts";
 import { WorClient, WorError } from "./client.ts";
 import type { ClientSecurity } from "./credentials.ts";
+import { drive } from "./driver.ts";
 import { grpcTransport } from "./grpc-link.ts";
 import { InstallerSession } from "./installer-session.ts";
 
@@ -59,23 +59,33 @@ const READ_GAP = 256;
 /** Install requests (each within wor/core/state-copy.ts's limits) per envelope the installer sends. */
 const REQUESTS_PER_ENVELOPE = 4;
 
+type Reach = Pick<ReplaceRequest, "security" | "deadlineMs">;
+
+/** `f` over an admin client of the acceptor at `address`, closed after (deadline: `r.deadlineMs`, else `ms`). */
+async function withAdmin<T>(address: string, r: Reach, ms: number, f: (admin: AdminClient) => Promise<T>): Promise<T> {
+  const admin = new AdminClient(address, { ...r.security, deadlineMs: r.deadlineMs ?? ms });
+  try {
+    return await f(admin);
+  } finally {
+    admin.close();
+  }
+}
+
 /** Every acceptor's status, by id (an Error for one that did not answer). */
-async function statuses(members: readonly Member[], r: Pick<ReplaceRequest, "security" | "deadlineMs">): Promise<Map<number, AcceptorStatus | Error>> {
+async function statuses(members: readonly Member[], r: Reach): Promise<Map<number, AcceptorStatus | Error>> {
   const out = new Map<number, AcceptorStatus | Error>();
-  await Promise.all(
-    members.map(async (m) => {
-      const admin = new AdminClient(m.address, { ...r.security, deadlineMs: r.deadlineMs ?? 3_000 });
-      try {
-        out.set(m.id, await admin.status());
-      } catch (e) {
-        out.set(m.id, e as Error);
-      } finally {
-        admin.close();
-      }
-    }),
-  );
+  await Promise.all(members.map(async (m) => out.set(m.id, await withAdmin(m.address, r, 3_000, (a) => a.status()).catch((e: Error) => e))));
   return out;
 }
+
+/** The newest configuration any of `found` reports holding, if newer than `c`. */
+function newestReported(found: ReadonlyMap<number, AcceptorStatus | Error>, c: Configuration): Configuration | undefined {
+  const newer = [...found.values()].flatMap((s) => (s instanceof Error || !s.configuration || s.configuration.epoch <= c.epoch ? [] : [s.configuration]));
+  return newer.length === 0 ? undefined : newer.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+}
+
+/** Start a joining replacement serving everyone. */
+const activate = (m: Member, r: Reach): Promise<boolean> => withAdmin(m.address, r, 10_000, (a) => a.activate());
 
 /** A client of configuration `c`. */
 const clientOf = (c: Configuration, r: Pick<ReplaceRequest, "security" | "segmentSize">): WorClient =>
@@ -110,9 +120,9 @@ export async function newestConfiguration(start: Configuration, r: Pick<ReplaceR
   let c = start;
   for (;;) {
     const found = await statuses(c.acceptors, r);
-    const newer = [...found.values()].flatMap((s) => (s instanceof Error || !s.configuration || s.configuration.epoch <= c.epoch ? [] : [s.configuration]));
-    if (newer.length > 0) {
-      c = newer.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+    const newer = newestReported(found, c);
+    if (newer) {
+      c = newer;
       continue;
     }
     const next = await chained(c, r);
@@ -123,16 +133,10 @@ export async function newestConfiguration(start: Configuration, r: Pick<ReplaceR
 
 /** Refuse a replacement that is not running as a joining acceptor with its id (before anything is
  *  chosen); whether it is still joining (false: a run before finished it). */
-async function preflight(by: Member, epoch: number, r: Pick<ReplaceRequest, "security" | "deadlineMs">): Promise<boolean> {
-  const admin = new AdminClient(by.address, { ...r.security, deadlineMs: r.deadlineMs ?? 3_000 });
-  let s: AcceptorStatus;
-  try {
-    s = await admin.status();
-  } catch (e) {
-    return fail("unavailable", `the replacement at ${by.address} does not answer (${(e as Error).message}); start it first: \`worm node --id ${by.id} --join --listen ${by.address} --data-dir DIR\``);
-  } finally {
-    admin.close();
-  }
+async function preflight(by: Member, epoch: number, r: Reach): Promise<boolean> {
+  const s = await withAdmin(by.address, r, 3_000, (a) => a.status()).catch((e: Error) =>
+    fail("unavailable", `the replacement at ${by.address} does not answer (${e.message}); start it first: \`worm node --id ${by.id} --join --listen ${by.address} --data-dir DIR\``),
+  );
   if (s.acceptorId !== by.id) fail("invalid", `the acceptor at ${by.address} is acceptor ${s.acceptorId}, not ${by.id}`);
   const resuming = s.configuration?.epoch === epoch;
   if (!s.joining && !resuming) return fail("invalid", `acceptor ${by.id} at ${by.address} is not a replacement waiting to join (it ${s.configuration ? `holds epoch ${s.configuration.epoch}` : "serves already"}): start a new one with \`worm node --join\` on an empty data directory`);
@@ -145,19 +149,11 @@ async function choose(current: Configuration, next: Configuration, r: Pick<Repla
   try {
     const created = await client.createSpace(CONFIGURATION_SPACE, { kind: "configurations" });
     if (created._tag === "Exists" && created.meta.kind !== "configurations") fail("invalid", `space ${CONFIGURATION_SPACE} exists as ${created.meta.kind}: it is reserved for the configuration chain`);
-    const bytes = encodeConfiguration(next);
-    const at = next.epoch - 1;
-    const got = await client.capture(CONFIGURATION_SPACE, at);
-    let chosen: Uint8Array | undefined;
-    if (got._tag === "Written") chosen = got.value;
-    else if (got._tag === "Captured") {
-      const w = await client.write(got.capture, at, bytes);
-      if (w._tag === "Ok") chosen = bytes;
-      else if (w._tag === "AlreadyWritten") chosen = w.value;
-      else fail("contended", `choosing epoch ${next.epoch}: ${w._tag}; run the command again`);
-    } else fail("contended", `choosing epoch ${next.epoch}: ${got._tag}; run the command again`);
-    if (!bytesEqual(chosen!, bytes)) {
-      const other = decodeConfiguration(chosen!);
+    const r = await drive(chooseConfiguration(next), client);
+    if (r.kind === "failed") throw new WorError(r.failure);
+    if (r.kind === "unsettled") fail("contended", `choosing epoch ${next.epoch}: ${r.why}; run the command again`);
+    if (r.kind === "other") {
+      const other = decodeConfiguration(r.value);
       fail("invalid", `epoch ${next.epoch} was already chosen as ${other.ok ? describeConfiguration(other.value) : "something else"} by another reconfiguration; see \`worm cluster show\``);
     }
   } finally {
@@ -166,21 +162,16 @@ async function choose(current: Configuration, next: Configuration, r: Pick<Repla
 }
 
 /** Tell `next` to every acceptor of `members`; the ids that adopted it (or held it). */
-async function fence(members: readonly Member[], next: Configuration, r: Pick<ReplaceRequest, "security" | "deadlineMs">): Promise<{ readonly fenced: number[]; readonly refused: Map<number, string> }> {
+async function fence(members: readonly Member[], next: Configuration, r: Reach): Promise<{ readonly fenced: number[]; readonly refused: Map<number, string> }> {
   const fenced: number[] = [];
   const refused = new Map<number, string>();
   await Promise.all(
-    members.map(async (m) => {
-      const admin = new AdminClient(m.address, { ...r.security, deadlineMs: r.deadlineMs ?? 10_000 });
-      try {
-        await admin.reconfigure(next);
-        fenced.push(m.id);
-      } catch (e) {
-        refused.set(m.id, (e as Error).message);
-      } finally {
-        admin.close();
-      }
-    }),
+    members.map((m) =>
+      withAdmin(m.address, r, 10_000, (a) => a.reconfigure(next)).then(
+        () => fenced.push(m.id),
+        (e: Error) => refused.set(m.id, e.message),
+      ),
+    ),
   );
   return { fenced: fenced.sort((a, b) => a - b), refused };
 }
@@ -216,12 +207,7 @@ export async function replaceAcceptor(r: ReplaceRequest): Promise<Replaced> {
     return { configuration: next, fenced: told.fenced, spaces: 0, addresses: 0, ms: Math.round(performance.now() - t0) };
   }
   const copied = await copyTo(next, fencedSurvivors, r);
-  const admin = new AdminClient(r.by.address, { ...r.security, deadlineMs: r.deadlineMs ?? 10_000 });
-  try {
-    await admin.activate();
-  } finally {
-    admin.close();
-  }
+  await activate(r.by, r);
   say(`activated acceptor ${r.by.id}: it serves epoch ${next.epoch}`);
   return { configuration: next, fenced: told.fenced, ...copied, ms: Math.round(performance.now() - t0) };
 }
@@ -333,9 +319,7 @@ export async function recoverLostMajority(r: RecoverRequest): Promise<Replaced> 
   const t0 = performance.now();
   const say = r.progress ?? (() => {});
   // The chain needs a quorum to read: the newest configuration a survivor holds is the start.
-  const found = await statuses(r.start.acceptors, r);
-  const held = [...found.values()].flatMap((s) => (s instanceof Error || !s.configuration ? [] : [s.configuration]));
-  const current = held.reduce((a, b) => (b.epoch > a.epoch ? b : a), r.start);
+  const current = newestReported(await statuses(r.start.acceptors, r), r.start) ?? r.start;
   const survivors = current.acceptors.filter((m) => !r.lost.includes(m.id));
   if (survivors.length >= current.quorum) fail("invalid", `epoch ${current.epoch} keeps ${survivors.length} acceptors, a quorum: replace the lost ones one at a time with \`worm cluster replace\`, which loses nothing`);
   const n = replaced(current, r.lost, r.by);
@@ -350,12 +334,7 @@ export async function recoverLostMajority(r: RecoverRequest): Promise<Replaced> 
   let spaces = 0;
   for (const m of r.by) {
     const copied = await copyTo(next, survivors, { ...r, retired: -1, by: m });
-    const admin = new AdminClient(m.address, { ...r.security, deadlineMs: r.deadlineMs ?? 10_000 });
-    try {
-      await admin.activate();
-    } finally {
-      admin.close();
-    }
+    await activate(m, r);
     say(`activated acceptor ${m.id}`);
     addresses += copied.addresses;
     spaces = copied.spaces;

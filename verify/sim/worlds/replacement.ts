@@ -18,17 +18,14 @@
  */
 import { ownerOfSystemSpace } from "../../../paxos/limits.ts";
 import type { Reply, Request } from "../../../paxos/messages.ts";
-import { CONFIGURATION_SPACE, type Configuration, encodeConfiguration } from "../../../wor/core/configuration.ts";
+import { type Configuration, chooseConfiguration } from "../../../wor/core/configuration.ts";
 import type { ServerFrame } from "../../../wor/core/frames.ts";
-import type { CaptureResult, OpResult, WriteResult } from "../../../wor/core/results.ts";
 import { installRequests, joinRanges, joinReports, rangesRequest } from "../../../wor/core/state-copy.ts";
 import { inspected } from "../../../wor/node/node-admin.ts";
-import { bytesEqual } from "../../runtime/bytes.ts";
 import { probe } from "../../runtime/probe.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { acceptorName } from "../kernel/net.ts";
 import type { SimProcess } from "../kernel/process.ts";
-import { type WorGen, run } from "./wor-options.ts";
 
 /** What the world learns from the replacement, for its checks. */
 export interface ReplacementHooks {
@@ -41,17 +38,6 @@ export interface ReplacementHooks {
 const RETRY_MS = 80;
 /** Installer frame ids, above the client core's and the watches'. */
 const INSTALL_ID_BASE = 2 ** 40;
-
-function* choose(c: Configuration): WorGen<boolean> {
-  const bytes = encodeConfiguration(c);
-  const got = (yield* run({ kind: "capture", space: CONFIGURATION_SPACE, from: c.epoch - 1, to: c.epoch })) as OpResult<CaptureResult>;
-  if (!got.ok || got.value._tag !== "Captured") return false;
-  const found = got.value.written.get(c.epoch - 1);
-  if (found) return bytesEqual(found, bytes);
-  const w = (yield* run({ kind: "write", capture: got.value.capture, entries: [{ index: c.epoch - 1, value: bytes }] })) as OpResult<Map<number, WriteResult>>;
-  const r = w.ok ? w.value.get(c.epoch - 1) : undefined;
-  return r?._tag === "Ok" || (r?._tag === "AlreadyWritten" && bytesEqual(r.value, bytes));
-}
 
 export class Replacement {
   readonly next: Configuration;
@@ -103,8 +89,8 @@ export class Replacement {
 
   private choose(): void {
     if (!this.rc!.alive) return;
-    this.k.procs.start(this.rc!, choose(this.next), (chosen) => {
-      if (!chosen) return this.k.later(RETRY_MS, () => this.choose());
+    this.k.procs.start(this.rc!, chooseConfiguration(this.next), (r) => {
+      if (r.kind !== "chosen") return this.k.later(RETRY_MS, () => this.choose());
       this.k.record("replacement: epoch 1 chosen");
       this.phase = "fencing";
       this.fence();

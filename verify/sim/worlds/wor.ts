@@ -191,7 +191,7 @@ class WorWorld implements World, WorChecks {
 
   /** The durable states of the configuration that serves: epoch 1's once its spare is active. */
   private durables(): AcceptorState[] {
-    const members = this.active ? this.replacement!.next.acceptors.map((m) => m.id) : [0, 1, 2].slice(0, this.k.options.acceptors);
+    const members = this.active ? this.replacement!.next.acceptors.map((m) => m.id) : Array.from({ length: this.k.options.acceptors }, (_, i) => i);
     return members.map((id) => this.k.acceptors[id]!.durableState);
   }
 
