@@ -1,19 +1,22 @@
 /**
  * `worm cluster recover --lost A,B --id C,D --address ... --accept-data-loss`: forced recovery of a
- * cluster that lost its majority for good (wor/node/reconfigure.ts recoverLostMajority), refused
+ * cluster that lost its majority for good (wor/node/forced-recovery.ts), refused
  * without the flag that names its risk.
  *
  * `worm cluster show`: the configuration that serves the cluster (docs/ARCHITECTURE.md §3.5), found
  * by following the chain from the cluster file, and each acceptor's state in it. `worm cluster
  * replace --acceptor ID --id NEW --address HOST:PORT`: replace an acceptor (a dead or wiped one, or
  * one moving to another host) by a new one started with `worm node --join`, online
- * (wor/node/reconfigure.ts); then rewrite the cluster file for the new configuration.
+ * (wor/node/reconfigure.ts); then rewrite the cluster file for the new configuration. `worm cluster
+ * add --id NEW --address HOST:PORT [--quorum Q]` and `worm cluster remove --acceptor ID [--quorum Q]`
+ * add a slot or drop one the same way.
  */
 import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import { CONFIGURATION_SPACE, type Configuration, decodeConfiguration, describeConfiguration } from "../../wor/core/configuration.ts";
 import { configurationOf, rewriteClusterFile } from "../../wor/node/cluster-config.ts";
-import { newestConfiguration, recoverLostMajority, replaceAcceptor } from "../../wor/node/reconfigure.ts";
+import { recoverLostMajority } from "../../wor/node/forced-recovery.ts";
+import { type MembershipChange, newestConfiguration, reconfigure } from "../../wor/node/reconfigure.ts";
 import { parseAddress } from "../../wor/wire/address.ts";
 import type { AcceptorStatus } from "../../wor/wire/admin.ts";
 import { type Target, connectionFlags, loadCluster, resolveTarget, withClient } from "./cluster.ts";
@@ -79,55 +82,77 @@ const show = Command.make("show", { json, conn: connectionFlags }, (c) =>
     printLine(`epoch ${current.epoch}, quorum ${current.quorum} of ${current.acceptors.length}`);
     printLine(table(["slot", "id", "address", "state"], rows.map((r) => [String(r.slot), String(r.id), r.address, r.state])));
     for (const e of epochs) printLine(`  chain: ${describeConfiguration(e)}`);
-    if (stale) printLine(`the cluster file (${target.source?.file}) names epoch ${start.epoch}: clients follow the newer one when an acceptor refuses them; the file is rewritten by '${wormCommand()} cluster replace'`);
+    if (stale) printLine(`the cluster file (${target.source?.file}) names epoch ${start.epoch}: clients follow the newer one when an acceptor refuses them; the file is rewritten by '${wormCommand()} cluster replace|add|remove'`);
   }),
 ).pipe(Command.withDescription("Show the configuration serving the cluster (its epoch, acceptors and their state), following the chain from the cluster file"));
 
-const replace = Command.make(
-  "replace",
-  {
-    acceptor: Flag.Int("acceptor").pipe(Flag.withDescription("the id of the acceptor that leaves (dead, wiped, or moving)")),
-    id: Flag.Int("id").pipe(Flag.withDescription("the new acceptor's id: never used in this cluster before")),
-    address: Flag.String("address").pipe(Flag.withDescription("host:port of the new acceptor, already running 'worm node --join'")),
-    dataDir: Flag.optional(Flag.String("data-dir").pipe(Flag.withDescription("the new acceptor's data directory, recorded in the cluster file"))),
-    json,
-    conn: connectionFlags,
-  },
-  (c) =>
-    task(async () => {
-      const target = await resolveTarget(c.conn);
-      const start = await startOf(target);
-      const address = parseAddress(c.address);
-      if (typeof address === "string") throw usage(`--address ${address}`);
-      if (!Number.isSafeInteger(c.id) || c.id < 0 || c.id > 2 ** 31 - 1) throw usage(`--id must be an integer from 0 to ${2 ** 31 - 1} (got ${c.id})`);
-      const dataDir = Option.getOrUndefined(c.dataDir);
-      await reconfigureAndRecord(
-        c.json,
-        target,
-        new Map(dataDir ? [[c.id, dataDir]] : []),
-        (progress) =>
-          replaceAcceptor({
-            start,
-            security: target.security,
-            retired: c.acceptor,
-            by: { id: c.id, address: address.address },
-            segmentSize: target.segmentSize,
-            deadlineMs: Math.max(target.timeoutMs, 10_000),
-            progress,
-          }).catch((e: unknown) => {
-            // Fewer than a quorum answer: the safe path cannot choose; a majority lost for good has the forced one.
-            if (e instanceof WorError && (e.code === "unavailable" || e.code === "timeout")) {
-              throw operational(`${toFailure(e).message}; if the acceptors that do not answer are lost for good, see 'worm cluster recover'`);
-            }
-            throw e;
-          }),
-        (done, file) =>
-          `replaced acceptor ${c.acceptor} by ${c.id} in ${done.ms} ms (${done.spaces} spaces, ${done.addresses} addresses copied); ${file} now names epoch ${done.configuration.epoch}`,
-      );
-    }),
+/** Make `change` (its progress printed), then rewrite the cluster file; a missing quorum points at the forced recovery. */
+async function change(c: { readonly json: boolean }, target: Target, change: MembershipChange, dataDirs: ReadonlyMap<number, string>, summary: (ms: number, spaces: number, addresses: number) => string): Promise<void> {
+  const start = await startOf(target);
+  await reconfigureAndRecord(
+    c.json,
+    target,
+    dataDirs,
+    (progress) =>
+      reconfigure({ start, security: target.security, change, segmentSize: target.segmentSize, deadlineMs: Math.max(target.timeoutMs, 10_000), progress }).catch((e: unknown) => {
+        // Fewer than a quorum answer: the safe path cannot choose; a majority lost for good has the forced one.
+        if (e instanceof WorError && (e.code === "unavailable" || e.code === "timeout")) {
+          throw operational(`${toFailure(e).message}; if the acceptors that do not answer are lost for good, see 'worm cluster recover'`);
+        }
+        throw e;
+      }),
+    (done, file) => `${summary(done.ms, done.spaces, done.addresses)}; ${file} now names ${describeConfiguration(done.configuration)}`,
+  );
+}
+
+/** The new acceptor `--id` at `--address` (its data directory, when given, for the cluster file). */
+function newAcceptor(id: number, address: string, dataDir: Option.Option<string>): { readonly by: { readonly id: number; readonly address: string }; readonly dataDirs: Map<number, string> } {
+  const parsed = parseAddress(address);
+  if (typeof parsed === "string") throw usage(`--address ${parsed}`);
+  if (!Number.isSafeInteger(id) || id < 0 || id > 2 ** 31 - 1) throw usage(`--id must be an integer from 0 to ${2 ** 31 - 1} (got ${id})`);
+  const dir = Option.getOrUndefined(dataDir);
+  return { by: { id, address: parsed.address }, dataDirs: new Map(dir ? [[id, dir]] : []) };
+}
+
+const newId = Flag.Int("id").pipe(Flag.withDescription("the new acceptor's id: never used in this cluster before"));
+const newAddress = Flag.String("address").pipe(Flag.withDescription("host:port of the new acceptor, already running 'worm node --join'"));
+const newDataDir = Flag.optional(Flag.String("data-dir").pipe(Flag.withDescription("the new acceptor's data directory, recorded in the cluster file")));
+const quorumFlag = Flag.optional(Flag.Int("quorum").pipe(Flag.withDescription("the quorum of the new configuration (default: a majority)")));
+
+const replace = Command.make("replace", { acceptor: Flag.Int("acceptor").pipe(Flag.withDescription("the id of the acceptor that leaves (dead, wiped, or moving)")), id: newId, address: newAddress, dataDir: newDataDir, json, conn: connectionFlags }, (c) =>
+  task(async () => {
+    const target = await resolveTarget(c.conn);
+    const { by, dataDirs } = newAcceptor(c.id, c.address, c.dataDir);
+    await change(c, target, { kind: "replace", retired: c.acceptor, by }, dataDirs, (ms, spaces, addresses) => `replaced acceptor ${c.acceptor} by ${c.id} in ${ms} ms (${spaces} spaces, ${addresses} addresses copied)`);
+  }),
 ).pipe(
   Command.withDescription(
     "Replace an acceptor by a new one (started with 'worm node --join'), online: choose the next configuration, fence the old one, copy the state, activate; then rewrite the cluster file",
+  ),
+);
+
+const add = Command.make("add", { id: newId, address: newAddress, dataDir: newDataDir, quorum: quorumFlag, json, conn: connectionFlags }, (c) =>
+  task(async () => {
+    const target = await resolveTarget(c.conn);
+    const { by, dataDirs } = newAcceptor(c.id, c.address, c.dataDir);
+    const quorum = Option.getOrUndefined(c.quorum);
+    await change(c, target, { kind: "add", by, ...(quorum !== undefined ? { quorum } : {}) }, dataDirs, (ms, spaces, addresses) => `added acceptor ${c.id} in ${ms} ms (${spaces} spaces, ${addresses} addresses copied)`);
+  }),
+).pipe(
+  Command.withDescription(
+    "Add an acceptor (started with 'worm node --join'), online: choose the next configuration with it in a new slot, fence, copy the state to it, activate; then rewrite the cluster file",
+  ),
+);
+
+const remove = Command.make("remove", { acceptor: Flag.Int("acceptor").pipe(Flag.withDescription("the id of the acceptor that leaves")), quorum: quorumFlag, json, conn: connectionFlags }, (c) =>
+  task(async () => {
+    const target = await resolveTarget(c.conn);
+    const quorum = Option.getOrUndefined(c.quorum);
+    await change(c, target, { kind: "remove", retired: c.acceptor, ...(quorum !== undefined ? { quorum } : {}) }, new Map(), (ms) => `removed acceptor ${c.acceptor} in ${ms} ms`);
+  }),
+).pipe(
+  Command.withDescription(
+    "Remove an acceptor, online: choose the next configuration without it, fence (it is retired and serves no one again); then rewrite the cluster file. Stop it afterwards",
   ),
 );
 
@@ -195,6 +220,6 @@ const recover = Command.make(
 );
 
 export const clusterCommand = Command.make("cluster").pipe(
-  Command.withDescription("The cluster's configuration: show it; replace an acceptor (a dead or wiped one) without stopping service; recover from a lost majority"),
-  Command.withSubcommands([show, replace, recover]),
+  Command.withDescription("The cluster's configuration: show it; replace, add or remove an acceptor without stopping service; recover from a lost majority"),
+  Command.withSubcommands([show, replace, add, remove, recover]),
 );

@@ -9,7 +9,8 @@ import { type Ballot, OWNER_BALLOT, ballotLt } from "../../paxos/ballot.ts";
 import { type AcceptorState, applyMutation, effectivePromise, emptyAcceptor, step } from "../../paxos/acceptor.ts";
 import { mintReceipt, release } from "../../paxos/held.ts";
 import type { ReportedAddress } from "../../paxos/messages.ts";
-import { type Configuration, configurationProblem, copySourcesNeeded, decodeConfiguration, encodeConfiguration, replaced } from "../../wor/core/configuration.ts";
+import { type Configuration, added, configurationProblem, copySourcesNeeded, decodeConfiguration, encodeConfiguration, removed, replaced, successionProblem } from "../../wor/core/configuration.ts";
+import { isValidQuorum } from "../../paxos/quorum.ts";
 import { installRequests, joinRanges, joinReports, rangesRequest } from "../../wor/core/state-copy.ts";
 import { checkAcceptorStep, snapshotAcceptor } from "../../paxos/acceptor-invariants.ts";
 import { Membership } from "../../wor/node/membership.ts";
@@ -43,6 +44,49 @@ describe("configuration", () => {
     assert.ok(!taken.ok && /address of acceptor 1/.test(taken.error));
     assert.equal(copySourcesNeeded(C0), 2);
     assert.equal(copySourcesNeeded({ ...C0, quorum: 3, acceptors: [...C0.acceptors, { id: 4, address: "h:4" }, { id: 5, address: "h:5" }] }), 3);
+  });
+
+  test("add appends a slot and remove drops one, each under a majority unless told, and refuse what does not fit", () => {
+    const plus = added(C0, { id: 4, address: "h:4" });
+    assert.deepEqual(plus, { ok: true, value: { epoch: 1, quorum: 3, acceptors: [...C0.acceptors, { id: 4, address: "h:4" }] } });
+    assert.ok(!added(C0, { id: 2, address: "h:9" }).ok, "an id that serves");
+    assert.ok(!added(C0, { id: 4, address: "h:2" }).ok, "an address that serves");
+    const four = (plus as { value: Configuration }).value;
+    // 4 acceptors under quorum 2: two quorums need not meet.
+    assert.match(added(C0, { id: 4, address: "h:4" }, 2).ok ? "" : "not a safe quorum", /not a safe quorum/);
+    const minus = removed(four, 2);
+    assert.deepEqual(minus, { ok: true, value: { epoch: 2, quorum: 2, acceptors: [four.acceptors[0], four.acceptors[2], four.acceptors[3]] } });
+    assert.deepEqual(removed(C0, 1), { ok: true, value: { epoch: 1, quorum: 2, acceptors: [C0.acceptors[1], C0.acceptors[2]] } });
+    assert.ok(!removed(C0, 9).ok, "an id that does not serve");
+    const one: Configuration = { epoch: 0, quorum: 1, acceptors: [{ id: 1, address: "h:1" }] };
+    assert.match(removed(one, 1).ok ? "" : "last one", /last one/);
+    // One acceptor added or removed under a valid quorum always follows the rule (q' + q > n holds
+    // for any two majorities of n and n ± 1); two at once need not: 2 of 3 that stay need not meet 3 of 5.
+    const five: Configuration = { epoch: 0, quorum: 3, acceptors: [1, 2, 3, 4, 5].map((id) => ({ id, address: `h:${id}` })) };
+    assert.match(successionProblem(five, { epoch: 1, quorum: 2, acceptors: five.acceptors.slice(0, 3) }) ?? "", /too small/);
+    assert.equal(successionProblem(five, { epoch: 1, quorum: 3, acceptors: five.acceptors.slice(0, 3) }), undefined);
+    assert.match(successionProblem(C0, { epoch: 2, quorum: 2, acceptors: C0.acceptors }) ?? "", /cannot follow/);
+    assert.match(successionProblem(C0, { epoch: 1, quorum: 2, acceptors: [C0.acceptors[0]!, C0.acceptors[1]!, { id: 3, address: "h:9" }] }) ?? "", /cannot change its address/);
+  });
+
+  test("the succession rule holds exactly when every quorum of the next configuration made of acceptors that stay meets every quorum of the one before", () => {
+    const subsets = (ids: readonly number[], k: number): number[][] => (k === 0 ? [[]] : ids.length < k ? [] : [...subsets(ids.slice(1), k - 1).map((s) => [ids[0]!, ...s]), ...subsets(ids.slice(1), k)]);
+    const shape = fc.integer({ min: 1, max: 6 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: Math.floor(n / 2) + 1, max: n })));
+    fc.assert(
+      fc.property(shape, fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 8 }), (oldShape, keep, joining, q2) => {
+        const [n, q] = oldShape;
+        const before: Configuration = { epoch: 3, quorum: q, acceptors: Array.from({ length: n }, (_, i) => ({ id: i + 1, address: `h:${i + 1}` })) };
+        const stay = before.acceptors.filter((_, i) => keep[i]).map((m) => m.id);
+        const ids = [...stay, ...Array.from({ length: joining }, (_, k) => 100 + k)];
+        if (ids.length === 0 || !isValidQuorum(q2, ids.length)) return;
+        const next: Configuration = { epoch: 4, quorum: q2, acceptors: ids.map((id) => ({ id, address: `h:${id}` })) };
+        const meets = subsets(stay, q2).every((a) => subsets(before.acceptors.map((m) => m.id), q).every((b) => a.some((x) => b.includes(x))));
+        const copyable = joining === 0 || stay.length >= copySourcesNeeded(before);
+        const problem = successionProblem(before, next);
+        assert.equal(problem === undefined, meets && copyable, `${JSON.stringify({ n, q, ids, q2 })}: ${problem ?? "accepted"}`);
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });
 

@@ -5,62 +5,23 @@
  * survives the loss of another original acceptor; the fence refuses sessions of the old epoch.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { ballotLt } from "../../paxos/ballot.ts";
 import type { Configuration } from "../../wor/core/configuration.ts";
 import { CONFIGURATION_SPACE, decodeConfiguration, encodeConfiguration, replaced } from "../../wor/core/configuration.ts";
-import { AcceptorNode } from "../../wor/node/acceptor-node.ts";
 import { AdminClient } from "../../wor/node/admin-client.ts";
-import { WorClient, WorError } from "../../wor/node/client.ts";
+import { WorError } from "../../wor/node/client.ts";
 import { CONFIGURATION_TRAILER, EPOCH_METADATA } from "../../wor/node/credentials.ts";
-import { grpcTransport } from "../../wor/node/grpc-link.ts";
-import { type AcceptorServer, startAcceptorServer } from "../../wor/node/grpc-server.ts";
 import { InstallerSession } from "../../wor/node/installer-session.ts";
-import { newestConfiguration, recoverLostMajority, replaceAcceptor } from "../../wor/node/reconfigure.ts";
-import { LevelStorage } from "../../wor/node/storage-level.ts";
+import { recoverLostMajority } from "../../wor/node/forced-recovery.ts";
+import { newestConfiguration, reconfigure } from "../../wor/node/reconfigure.ts";
 import { makeAcceptorClient } from "../../wor/wire/service.ts";
 import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 import { plantBugForTestAsync } from "../../verify/runtime/planted.ts";
+import { CLUSTER, acceptor, client, closeAll, value } from "./reconfigure-harness.ts";
 
-const CLUSTER = "rc";
-const dirs: string[] = [];
-const servers: AcceptorServer[] = [];
-const clients: WorClient[] = [];
-after(async () => {
-  for (const c of clients) c.close();
-  for (const s of servers) await s.close();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
-
-interface Running {
-  readonly id: number;
-  readonly dir: string;
-  readonly address: string;
-  readonly server: AcceptorServer;
-  readonly node: AcceptorNode;
-}
-
-/** An acceptor on a new data directory, or (`again`) restarted on its directory and port. */
-async function acceptor(id: number, o: { join?: boolean; again?: Running } = {}): Promise<Running> {
-  const dir = o.again?.dir ?? (await mkdtemp(join(tmpdir(), `wor-reconf-${id}-`)));
-  if (!o.again) dirs.push(dir);
-  const node = await AcceptorNode.open({ storage: await LevelStorage.open(dir), identity: { clusterId: CLUSTER, acceptorId: id }, init: !o.again, join: o.join, checkInvariants: true });
-  const server = await startAcceptorServer({ node, ...(o.again ? { port: o.again.server.port } : {}) });
-  servers.push(server);
-  return { id, dir, address: `127.0.0.1:${server.port}`, server, node };
-}
-
-function client(c: Configuration, roundTimeoutMs = 5_000): WorClient {
-  const w = new WorClient({ transport: grpcTransport({ addresses: c.acceptors.map((m) => m.address), epoch: c.epoch, clusterId: CLUSTER }), acceptors: c.acceptors.length, segmentSize: 64, roundTimeoutMs });
-  clients.push(w);
-  return w;
-}
-
-const value = (i: number) => new TextEncoder().encode(`value ${i}`);
+after(closeAll);
 
 describe("replacing an acceptor", { timeout: 60_000 }, () => {
   test("a wiped acceptor is replaced online; the replacement holds the join; the old epoch is fenced; then another", async (t) => {
@@ -81,14 +42,14 @@ describe("replacing an acceptor", { timeout: 60_000 }, () => {
     await a[2]!.server.close();
     const b = await acceptor(4, { join: true });
     const lines: string[] = [];
-    const done = await replaceAcceptor({ start: epoch0, security: { clusterId: CLUSTER }, retired: 3, by: { id: 4, address: b.address }, segmentSize: 64, progress: (l) => lines.push(l) });
+    const done = await reconfigure({ start: epoch0, security: { clusterId: CLUSTER }, change: { kind: "replace", retired: 3, by: { id: 4, address: b.address } }, segmentSize: 64, progress: (l) => lines.push(l) });
     assert.equal(done.configuration.epoch, 1);
     assert.deepEqual(done.configuration.acceptors.map((m) => m.id), [1, 2, 4]);
     assert.deepEqual(done.fenced, [1, 2, 4]);
     assert.ok(done.addresses >= 140, `copied ${done.addresses} addresses`);
     assert.ok(lines.some((l) => l.startsWith("activated")), lines.join("\n"));
     // Run again, it resumes and changes nothing.
-    const again = await replaceAcceptor({ start: epoch0, security: { clusterId: CLUSTER }, retired: 3, by: { id: 4, address: b.address }, segmentSize: 64, progress: (l) => lines.push(l) });
+    const again = await reconfigure({ start: epoch0, security: { clusterId: CLUSTER }, change: { kind: "replace", retired: 3, by: { id: 4, address: b.address } }, segmentSize: 64, progress: (l) => lines.push(l) });
     assert.deepEqual(again.configuration, done.configuration);
     assert.ok(lines.some((l) => l.startsWith("resuming epoch 1")), lines.join("\n"));
 
@@ -140,7 +101,7 @@ describe("replacing an acceptor", { timeout: 60_000 }, () => {
     // Acceptor 1 is gone for good too: replace it (epoch 2, copied from 2 and 4, itself a copy). The
     // old client follows again, and reads every value from 4 and 5, the two replacements, with 2 down.
     const c2 = await acceptor(5, { join: true });
-    const second = await replaceAcceptor({ start: epoch0, security: { clusterId: CLUSTER }, retired: 1, by: { id: 5, address: c2.address }, segmentSize: 64 });
+    const second = await reconfigure({ start: epoch0, security: { clusterId: CLUSTER }, change: { kind: "replace", retired: 1, by: { id: 5, address: c2.address } }, segmentSize: 64 });
     assert.deepEqual(second.configuration.acceptors.map((m) => m.id), [5, 2, 4]);
     assert.equal(second.configuration.epoch, 2);
     await a[1]!.server.close();
@@ -153,13 +114,13 @@ describe("replacing an acceptor", { timeout: 60_000 }, () => {
   test("refusals before anything is written: an id that does not serve, a replacement id in use, a replacement not running", async () => {
     const a = await Promise.all([11, 12, 13].map((id) => acceptor(id)));
     const c0: Configuration = { epoch: 0, quorum: 2, acceptors: a.map((x, k) => ({ id: 11 + k, address: x.address })) };
-    const attempt = (retired: number, by: { id: number; address: string }) => replaceAcceptor({ start: c0, security: { clusterId: CLUSTER }, retired, by, segmentSize: 64, deadlineMs: 1_000 });
+    const attempt = (retired: number, by: { id: number; address: string }) => reconfigure({ start: c0, security: { clusterId: CLUSTER }, change: { kind: "replace", retired, by }, segmentSize: 64, deadlineMs: 1_000 });
     await assert.rejects(attempt(99, { id: 20, address: "127.0.0.1:1" }), (e: WorError) => e.failure.code === "invalid" && /acceptor 99 does not serve/.test(e.message));
     await assert.rejects(attempt(13, { id: 12, address: "127.0.0.1:1" }), (e: WorError) => /already serves/.test(e.message));
     // Nothing listens at the replacement's address; an acceptor that serves already is no replacement.
     await assert.rejects(attempt(13, { id: 20, address: "127.0.0.1:1" }), (e: WorError) => e.failure.code === "unavailable" && /worm node --id 20 --join/.test(e.message));
     const serving = await acceptor(21);
-    await assert.rejects(attempt(13, { id: 21, address: serving.address }), (e: WorError) => /not a replacement waiting to join/.test(e.message));
+    await assert.rejects(attempt(13, { id: 21, address: serving.address }), (e: WorError) => /not a new acceptor waiting to join/.test(e.message));
     await assert.rejects(attempt(13, { id: 22, address: serving.address }), (e: WorError) => /is acceptor 21, not 22/.test(e.message));
     for (const x of a) assert.equal(x.node.members?.epoch, 0, "nothing was chosen or told");
 
@@ -185,7 +146,7 @@ async function zombieQuorum(): Promise<{ readonly chosen: Uint8Array; readonly s
   await client(c0).createSpace("z", { kind: "registers", segmentSize: 64 });
   await a3!.server.close();
   const a4 = await acceptor(34, { join: true });
-  const done = await replaceAcceptor({ start: c0, security: { clusterId: CLUSTER }, retired: 33, by: { id: 34, address: a4.address }, segmentSize: 64 });
+  const done = await reconfigure({ start: c0, security: { clusterId: CLUSTER }, change: { kind: "replace", retired: 33, by: { id: 34, address: a4.address } }, segmentSize: 64 });
   await a1!.server.close();
   const fresh = client(done.configuration);
   const c = await fresh.capture("z", 7);
@@ -219,11 +180,10 @@ describe("a replacement cut short", { timeout: 60_000 }, () => {
     await a[2]!.server.close();
     let b = await acceptor(54, { join: true });
     // It dies once the copy has done its first space.
-    const died = replaceAcceptor({
+    const died = reconfigure({
       start: c0,
       security: { clusterId: CLUSTER },
-      retired: 53,
-      by: { id: 54, address: b.address },
+      change: { kind: "replace", retired: 53, by: { id: 54, address: b.address } },
       segmentSize: 64,
       deadlineMs: 2_000,
       progress: (l) => {
@@ -235,7 +195,7 @@ describe("a replacement cut short", { timeout: 60_000 }, () => {
     assert.equal(b.node.members?.joining, true, "it restarts joining: its identity says so");
     assert.equal(b.node.members?.epoch, 1);
     const lines: string[] = [];
-    const done = await replaceAcceptor({ start: c0, security: { clusterId: CLUSTER }, retired: 53, by: { id: 54, address: b.address }, segmentSize: 64, progress: (l) => lines.push(l) });
+    const done = await reconfigure({ start: c0, security: { clusterId: CLUSTER }, change: { kind: "replace", retired: 53, by: { id: 54, address: b.address } }, segmentSize: 64, progress: (l) => lines.push(l) });
     assert.ok(lines[0]?.startsWith("resuming epoch 1"), lines.join("\n"));
     assert.equal(done.addresses >= 600, true, `copied ${done.addresses}`);
     // 51 stops: 52 and the replacement hold every value.
@@ -265,11 +225,11 @@ describe("a replacement cut short", { timeout: 60_000 }, () => {
     // Another replacement of 43 would be epoch 1 again: the chain refuses the fork.
     const other = await acceptor(45, { join: true });
     await assert.rejects(
-      replaceAcceptor({ start: c0, security: { clusterId: CLUSTER }, retired: 43, by: { id: 45, address: other.address }, segmentSize: 64 }),
+      reconfigure({ start: c0, security: { clusterId: CLUSTER }, change: { kind: "replace", retired: 43, by: { id: 45, address: other.address } }, segmentSize: 64 }),
       (e: WorError) => /acceptor 43 does not serve in epoch 1/.test(e.message),
     );
     const lines: string[] = [];
-    const done = await replaceAcceptor({ start: c0, security: { clusterId: CLUSTER }, retired: 43, by: { id: 44, address: b.address }, segmentSize: 64, progress: (l) => lines.push(l) });
+    const done = await reconfigure({ start: c0, security: { clusterId: CLUSTER }, change: { kind: "replace", retired: 43, by: { id: 44, address: b.address } }, segmentSize: 64, progress: (l) => lines.push(l) });
     assert.deepEqual(done.configuration, chosen);
     assert.ok(lines[0]?.startsWith("resuming epoch 1"), lines.join("\n"));
     assert.deepEqual(done.fenced, [41, 42, 44]);
@@ -292,7 +252,7 @@ describe("forced recovery of a configuration that lost its majority", { timeout:
     const [b4, b5] = await Promise.all([acceptor(64, { join: true }), acceptor(65, { join: true })]);
     const security = { clusterId: CLUSTER };
     // The safe path needs two of the three: it refuses before telling anyone.
-    await assert.rejects(replaceAcceptor({ start: c0, security, retired: 62, by: { id: 64, address: b4.address }, segmentSize: 64, deadlineMs: 1_000 }), WorError);
+    await assert.rejects(reconfigure({ start: c0, security, change: { kind: "replace", retired: 62, by: { id: 64, address: b4.address } }, segmentSize: 64, deadlineMs: 1_000 }), WorError);
     // Forced: not while a quorum remains.
     await assert.rejects(
       recoverLostMajority({ start: c0, security, lost: [63], by: [{ id: 64, address: b4.address }], segmentSize: 64, deadlineMs: 1_000 }),

@@ -82,6 +82,9 @@ export const PLANTED_BUGS = [
   /** client core: after following a new configuration, phase 2 goes on under captures taken under the
    *  old one (wor/core/client-core.ts onReconfigured, wor/core/ops.ts write; issue 17). */
   "phase2AcrossConfigurations",
+  /** reconfiguration: the copy to a new acceptor reads one acceptor that stays, not
+   *  `copySourcesNeeded` of them (wor/core/configuration.ts copySources; issue 17). */
+  "copyFromOneSource",
 ] as const;
 
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
@@ -114,6 +117,7 @@ const switches: Record<PlantedBug, boolean> = {
   recoverOverwritesYes: false,
   admitStaleEpoch: false,
   phase2AcrossConfigurations: false,
+  copyFromOneSource: false,
 };
 
 /** Is `bug` switched on? Always false outside tests that plant it. */

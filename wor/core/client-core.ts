@@ -26,33 +26,14 @@ import { LruMap } from "./lru-map.ts";
 import { ValueCache } from "./value-cache.ts";
 import { AcceptBatches, CommitQueue } from "./batches.ts";
 import type { ClientCoreConfig } from "./client-config.ts";
+import type { Completion, LinkAttempt, Outputs, Send } from "./client-io.ts";
 
 export { CLIENT_DEFAULTS, type ClientCoreConfig } from "./client-config.ts";
+export type { Completion, LinkAttempt, Outputs, Send } from "./client-io.ts";
 
 declare const opBrand: unique symbol;
 /** A submitted operation; its completion carries an `OpResult<T>`. */
 export type Op<T> = number & { readonly [opBrand]: T };
-
-/** The connection attempt a link failure ended: when it began, whether it had been established,
- *  and whether the link had reached its acceptor on an earlier attempt. */
-export interface LinkAttempt {
-  readonly startedAt: number;
-  readonly established: boolean;
-  readonly reachedBefore: boolean;
-}
-
-export interface Send {
-  readonly to: number;
-  readonly frame: ClientFrame;
-}
-export interface Completion {
-  readonly op: number;
-  readonly result: OpResult<unknown>;
-}
-export interface Outputs {
-  readonly sends: Send[];
-  readonly completions: Completion[];
-}
 
 interface Running {
   readonly gen: OpGen<unknown>;
@@ -73,7 +54,6 @@ interface ActiveRound {
   resendAt: number;
 }
 
-
 export class WorClientCore {
   private readonly running = new Map<number, Running>();
   /** frame id → (round, acceptor) for the rounds in flight. */
@@ -92,7 +72,14 @@ export class WorClientCore {
   private now = 0;
   private readonly ctx: OpContext;
 
-  constructor(readonly config: ClientCoreConfig) {
+  /** The acceptors (slots) and quorum change when the client follows an addition or a removal. */
+  private shape: ClientCoreConfig;
+  get config(): ClientCoreConfig {
+    return this.shape;
+  }
+
+  constructor(config: ClientCoreConfig) {
+    this.shape = config;
     assert(isValidQuorum(config.quorum, config.acceptors), "quorum must intersect and be reachable");
     assert(Number.isSafeInteger(config.proposerId) && config.proposerId > 0, "proposerId must be a positive integer");
     this.cache = new ValueCache(config.cacheEntriesMax);
@@ -222,10 +209,16 @@ export class WorClientCore {
    * The client follows a new configuration (docs/ARCHITECTURE.md §3.5). A reply counted under the old
    * one (a retired acceptor's) must not join a quorum of the new, so every round starts over, but
    * for phase 2 under a capture taken under the old one: that is preempted, and so is every later
-   * write under such a capture (its generation is past), so the writer captures again.
+   * write under such a capture (its generation is past), so the writer captures again. `shape`:
+   * the new configuration's slots and quorum (an addition or a removal changes them).
    */
-  onReconfigured(): void {
+  onReconfigured(shape?: { readonly acceptors: number; readonly quorum: number }): void {
     this.generation++;
+    if (shape) {
+      assert(isValidQuorum(shape.quorum, shape.acceptors), "quorum must intersect and be reachable");
+      this.shape = { ...this.shape, acceptors: shape.acceptors, quorum: shape.quorum };
+      this.sends = this.sends.filter((x) => x.to < shape.acceptors);
+    }
     for (const r of new Set([...this.running.values()].flatMap((run) => (run.round ? [run.round] : [])))) {
       const round = r.tally.round;
       if (round.kind === "accept" && !isOwnerBallot(round.ballot) && !planted("phase2AcrossConfigurations")) {
@@ -374,6 +367,8 @@ export class WorClientCore {
   private dispatch(active: ActiveRound): void {
     const request = roundRequest(active.tally.round);
     for (const id of active.unanswered.values()) this.inflight.delete(id);
+    active.unanswered.clear();
+    active.frames.clear();
     for (let a = 0; a < this.config.acceptors; a++) {
       const frame: ClientFrame = { id: this.nextFrame++, kind: "request", request };
       active.unanswered.set(a, frame.id);

@@ -2,13 +2,16 @@
  * A configuration (docs/ARCHITECTURE.md §3.5): which acceptors serve the cluster, slot by slot, and
  * under which epoch. Epoch 0 is the cluster file's; configuration e+1 is chosen in register e of the
  * chain space (`CONFIGURATION_SPACE`) while configuration e serves, so two operators can never fork
- * the chain. A replacement keeps the slots and the quorum and puts a new acceptor id in one slot.
+ * the chain. A replacement keeps the slots and the quorum and puts a new acceptor id in one slot; an
+ * addition appends a slot, a removal drops one, each with a quorum the succession rule
+ * (`successionProblem`) accepts.
  *
  * Pure: the node and the reconfigurer (wor/node/reconfigure.ts) encode, check and derive
  * configurations with these functions; nothing here reads a clock or the network.
  */
-import { isValidQuorum } from "../../paxos/quorum.ts";
+import { isValidQuorum, majority } from "../../paxos/quorum.ts";
 import { bytesEqual } from "../../verify/runtime/bytes.ts";
+import { planted } from "../../verify/runtime/planted.ts";
 import type { WorFailure } from "./results.ts";
 import { type RegGen, run } from "./steps.ts";
 
@@ -87,13 +90,16 @@ export function sameConfiguration(a: Configuration, b: Configuration): boolean {
   return a.epoch === b.epoch && a.quorum === b.quorum && a.acceptors.length === b.acceptors.length && a.acceptors.every((m, k) => m.id === b.acceptors[k]!.id && m.address === b.acceptors[k]!.address);
 }
 
+/** A configuration derived from another, or why it cannot be. */
+type Derived = { readonly ok: true; readonly value: Configuration } | { readonly ok: false; readonly error: string };
+
 /**
  * Configuration e+1 of `c` with each acceptor of `retired` replaced by the new one at the same
  * position of `by`, in its slot, or why it cannot be: a retired id must serve in `c`, and a new id
  * and address must be new to it (an id is never reused: a directory of a retired id must never
  * serve again).
  */
-export function replaced(c: Configuration, retired: number | readonly number[], by: Member | readonly Member[]): { readonly ok: true; readonly value: Configuration } | { readonly ok: false; readonly error: string } {
+export function replaced(c: Configuration, retired: number | readonly number[], by: Member | readonly Member[]): Derived {
   const olds = typeof retired === "number" ? [retired] : retired;
   const news = Array.isArray(by) ? (by as readonly Member[]) : [by as Member];
   if (olds.length !== news.length || olds.length === 0) return { ok: false, error: `${olds.length} acceptors to replace and ${news.length} replacements` };
@@ -112,12 +118,78 @@ export function replaced(c: Configuration, retired: number | readonly number[], 
   return problem ? { ok: false, error: problem } : { ok: true, value };
 }
 
+/** `next` if the succession rule accepts it after `c`, else why not. */
+const succeeding = (c: Configuration, next: Configuration): Derived => {
+  const problem = configurationProblem(next) ?? successionProblem(c, next);
+  return problem ? { ok: false, error: problem } : { ok: true, value: next };
+};
+
 /**
- * How many acceptors of `c` the state copied to a replacement must come from: every quorum of `c`
- * must share one with them, or a value chosen by a quorum could be missing from the copy (then a
- * quorum of the next configuration holding the replacement could choose a second value).
+ * Configuration e+1 of `c` with the new acceptor `by` in a new last slot, under `quorum` (default:
+ * a majority of the new count). Its id and address must be new to `c`.
+ */
+export function added(c: Configuration, by: Member, quorum?: number): Derived {
+  if (c.acceptors.some((m) => m.id === by.id)) return { ok: false, error: `acceptor id ${by.id} already serves in epoch ${c.epoch}: a new acceptor needs a new id` };
+  const other = c.acceptors.find((m) => m.address === by.address);
+  if (other) return { ok: false, error: `${by.address} is the address of acceptor ${other.id}` };
+  const acceptors = [...c.acceptors, { id: by.id, address: by.address }];
+  return succeeding(c, { epoch: c.epoch + 1, quorum: quorum ?? majority(acceptors.length), acceptors });
+}
+
+/** Configuration e+1 of `c` without acceptor `retired` (the later slots move up one), under `quorum`
+ *  (default: a majority of the new count). */
+export function removed(c: Configuration, retired: number, quorum?: number): Derived {
+  if (!c.acceptors.some((m) => m.id === retired)) return { ok: false, error: `acceptor ${retired} does not serve in epoch ${c.epoch} (its acceptors: ${c.acceptors.map((m) => m.id).join(", ")})` };
+  const acceptors = c.acceptors.filter((m) => m.id !== retired);
+  if (acceptors.length === 0) return { ok: false, error: `acceptor ${retired} is the last one of epoch ${c.epoch}: a cluster needs an acceptor` };
+  return succeeding(c, { epoch: c.epoch + 1, quorum: quorum ?? majority(acceptors.length), acceptors });
+}
+
+/**
+ * How many acceptors of `c` must be fenced, and the state copied to new acceptors must come from:
+ * every quorum of `c` must share one with them. Then no quorum of `c` forms after the fence, and no
+ * value a quorum of `c` chose is missing from the copy (else a quorum of the next configuration
+ * holding a new acceptor could choose a second value).
  */
 export const copySourcesNeeded = (c: Configuration): number => c.acceptors.length - c.quorum + 1;
+
+/**
+ * The acceptors the copy to `next`'s newcomers reads: those of `before` that stay in `next` and
+ * adopted it (`fenced`: their state no longer changes under `before`), or undefined while they are
+ * fewer than `copySourcesNeeded(before)`. Joined, their state holds every value a quorum of
+ * `before` chose.
+ */
+export function copySources(before: Configuration, next: Configuration, fenced: readonly number[]): Member[] | undefined {
+  const sources = next.acceptors.filter((m) => fenced.includes(m.id) && before.acceptors.some((o) => o.id === m.id));
+  if (sources.length < copySourcesNeeded(before)) return undefined;
+  return planted("copyFromOneSource") ? sources.slice(0, 1) : sources;
+}
+
+/** The acceptors of `next` that `c` does not have: they join by the copy. */
+const newcomers = (c: Configuration, next: Configuration): Member[] => next.acceptors.filter((m) => !c.acceptors.some((o) => o.id === m.id));
+
+/**
+ * Why `next` cannot follow `c` by the fence and the copy (docs/ARCHITECTURE.md §3.5), or undefined.
+ * During the change clients of both may run, and the acceptors that both share serve both, while
+ * the newcomers serve no one until their copy is installed. So a quorum of `next` made of shared
+ * acceptors alone must meet every quorum of `c`: next.quorum + c.quorum > |c| whenever the shared
+ * acceptors can make one. (A quorum of `next` holding a newcomer meets every quorum of `c` through
+ * the copy, which holds a member of each.) And the newcomers' copy needs `copySourcesNeeded(c)`
+ * acceptors of `c` that stay.
+ */
+export function successionProblem(c: Configuration, next: Configuration): string | undefined {
+  if (next.epoch !== c.epoch + 1) return `epoch ${next.epoch} cannot follow epoch ${c.epoch}`;
+  const shared = next.acceptors.filter((m) => c.acceptors.some((o) => o.id === m.id && o.address === m.address));
+  const moved = next.acceptors.find((m) => c.acceptors.some((o) => o.id === m.id && o.address !== m.address));
+  if (moved) return `acceptor ${moved.id} cannot change its address: replace it by a new id`;
+  if (shared.length >= next.quorum && next.quorum + c.quorum <= c.acceptors.length) {
+    return `quorum ${next.quorum} of ${next.acceptors.length} is too small after quorum ${c.quorum} of ${c.acceptors.length}: ${next.quorum} of the acceptors that stay need not share one with a quorum of epoch ${c.epoch} (it needs at least ${c.acceptors.length - c.quorum + 1})`;
+  }
+  if (newcomers(c, next).length > 0 && shared.length < copySourcesNeeded(c)) {
+    return `${shared.length} acceptors stay, and the new ones' state must be copied from ${copySourcesNeeded(c)} of epoch ${c.epoch}: change fewer at a time`;
+  }
+  return undefined;
+}
 
 /** What choosing configuration e+1 in register e of the chain came to. */
 export type ChainResult =

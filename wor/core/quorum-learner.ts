@@ -31,8 +31,8 @@ export class QuorumLearner {
   private readonly tallies = new Map<number, Candidate[]>();
 
   constructor(
-    /** Acceptors that make a quorum (a majority of the cluster). */
-    readonly quorum: number,
+    /** Acceptors that make a quorum (a majority of the cluster; `forgetAll` may change it). */
+    private quorum: number,
     private readonly tallyMax: number = LEARNER_LIMITS.tallyMax,
   ) {}
 
@@ -78,9 +78,10 @@ export class QuorumLearner {
   }
 
   /** Stop counting everything: the acceptors' slots changed (a reconfiguration), and what one said
-   *  must not join a quorum with what its successor says. */
-  forgetAll(): void {
+   *  must not join a quorum with what its successor says; from now on `quorum` make one. */
+  forgetAll(quorum = this.quorum): void {
     this.tallies.clear();
+    this.quorum = quorum;
   }
 
   /** Addresses with a tally open. */
@@ -143,9 +144,10 @@ export class WatchLearner {
     return chosen;
   }
 
-  /** The client follows a new configuration: accepts heard so far count no more (what it delivered stays delivered). */
-  reconfigured(): void {
-    this.tally.forgetAll();
+  /** The client follows a new configuration (of `quorum`): accepts heard so far count no more
+   *  (what it delivered stays delivered). */
+  reconfigured(quorum?: number): void {
+    this.tally.forgetAll(quorum);
   }
 
   private seen(index: number): boolean {

@@ -72,8 +72,8 @@ export class WorClient {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private closed = false;
-  /** Acceptors that make a quorum. */
-  private readonly quorum: number;
+  /** Acceptors that make a quorum (another after following an addition or a removal). */
+  private quorum: number;
 
   constructor(readonly options: WorClientOptions) {
     const quorum = options.quorum ?? Math.floor(options.acceptors / 2) + 1;
@@ -86,39 +86,57 @@ export class WorClient {
       segmentSize: options.segmentSize,
       proposerId: options.proposerId ?? 1 + Math.floor(Math.random() * 2 ** 48),
     });
-    // Followed a new configuration (docs/ARCHITECTURE.md §3.5): nothing heard before counts toward a quorum after.
-    options.transport.onReconfigured?.(() => {
-      this.core.onReconfigured();
-      for (const { feed } of this.feeds.values()) feed.reconfigured();
-      this.scheduleFlush();
+    options.transport.onReconfigured?.((c) => this.follow(c.acceptors.length, c.quorum));
+    for (let a = 0; a < options.acceptors; a++) this.connect(a);
+  }
+
+  /** Open the link of slot `a`. */
+  private connect(a: number): void {
+    this.outbox[a] = [];
+    // The current connection attempt of the link: when it began, and whether frames came back.
+    const attempt = { startedAt: now(), established: false, reachedBefore: false };
+    this.links[a] = this.options.transport.connect(a, {
+      onFrames: (frames) => {
+        attempt.established = true;
+        this.onFrames(a, frames);
+      },
+      onUp: () => {
+        attempt.reachedBefore ||= attempt.established;
+        attempt.startedAt = now();
+        attempt.established = false;
+        this.core.onReconnect(a);
+        this.resendWatches(a);
+        this.scheduleFlush();
+      },
+      onDown: (reason) => {
+        if (this.closed) return;
+        this.core.onLinkDown(a, shortReason(reason), now(), { ...attempt });
+        this.complete(this.take());
+        this.scheduleFlush();
+      },
     });
-    for (let a = 0; a < options.acceptors; a++) {
-      this.outbox.push([]);
-      // The current connection attempt of each link: when it began, and whether frames came back.
-      const attempt = { startedAt: now(), established: false, reachedBefore: false };
-      this.links.push(
-        options.transport.connect(a, {
-          onFrames: (frames) => {
-            attempt.established = true;
-            this.onFrames(a, frames);
-          },
-          onUp: () => {
-            attempt.reachedBefore ||= attempt.established;
-            attempt.startedAt = now();
-            attempt.established = false;
-            this.core.onReconnect(a);
-            this.resendWatches(a);
-            this.scheduleFlush();
-          },
-          onDown: (reason) => {
-            if (this.closed) return;
-            this.core.onLinkDown(a, shortReason(reason), now(), { ...attempt });
-            this.complete(this.take());
-            this.scheduleFlush();
-          },
-        }),
-      );
+  }
+
+  /**
+   * The transport followed a new configuration (docs/ARCHITECTURE.md §3.5) of `acceptors` slots and
+   * `quorum`: nothing heard before counts toward a quorum after. Slots an addition made get links;
+   * those a removal dropped are closed (the transport renews the rest under the new configuration).
+   */
+  private follow(acceptors: number, quorum: number): void {
+    if (this.closed) return;
+    this.quorum = quorum;
+    for (const l of this.links.splice(acceptors)) l.close();
+    this.outbox.splice(acceptors);
+    for (let a = this.links.length; a < acceptors; a++) {
+      this.connect(a);
+      this.resendWatches(a);
     }
+    this.core.onReconfigured({ acceptors, quorum });
+    for (const w of this.feeds.values()) {
+      w.refused.clear();
+      w.feed.reconfigured(quorum);
+    }
+    this.scheduleFlush();
   }
 
   get proposerId(): number {
@@ -294,7 +312,7 @@ export class WorClient {
       this.links[acceptor]?.send([{ id, kind: "watch", space: w.space, from: w.start, skipOwn: w.skipOwn }]);
     } else if (reply.kind === "error") {
       w.refused.add(acceptor);
-      if (this.options.acceptors - w.refused.size >= this.quorum) return;
+      if (this.links.length - w.refused.size >= this.quorum) return;
       w.feed.fail(new WorError({ code: reply.code, message: `the watch of ${w.space} from ${w.feed.from} was refused by ${w.refused.size} acceptors: ${reply.message}` }));
     }
   }

@@ -236,8 +236,8 @@ export async function readTlsFiles(tls: ClusterTlsPaths): Promise<{ cert?: Uint8
 }
 
 /**
- * Rewrite the cluster file at `path` for configuration `c` (after a replacement): its acceptors, in
- * slot order, keep their other fields (a new one gets `dataDir` when given), and `epoch` is c's; every
+ * Rewrite the cluster file at `path` for configuration `c` (after a reconfiguration): its acceptors, in
+ * slot order, keep their other fields (a new one gets `dataDir` when given), `epoch` and `quorum` are c's; every
  * other field stays. Written to a temporary file and renamed, so a reader never sees half of it.
  */
 export async function rewriteClusterFile(path: string, c: Configuration, dataDirs: ReadonlyMap<number, string> = new Map()): Promise<void> {
@@ -249,6 +249,7 @@ export async function rewriteClusterFile(path: string, c: Configuration, dataDir
     return { ...(kept ?? {}), id: m.id, address: m.address, ...(dataDir ? { dataDir } : {}) };
   });
   raw.epoch = c.epoch;
+  raw.quorum = c.quorum;
   const temp = `${path}.${process.pid}.tmp`;
   await writeFile(temp, `${JSON.stringify(raw, null, 2)}\n`);
   await rename(temp, path);

@@ -5,9 +5,8 @@
  *
  * Every session declares the epoch of the configuration the transport runs under (§3.5). An
  * acceptor that knows a newer one refuses the session and names it in a trailer; the transport
- * follows it (same slots, same quorum: a replacement) and reconnects each slot to the acceptor that
- * now serves it. A configuration it cannot follow (another number of acceptors or quorum) is
- * reported as the reason its links stay down.
+ * follows it and reconnects each slot to the acceptor that now serves it (the client opens links
+ * for slots an addition made and closes those a removal dropped).
  */
 import type * as grpc from "@grpc/grpc-js";
 import { decodeServerFrames, encodeClientFrames } from "../wire/codec.ts";
@@ -41,28 +40,25 @@ class View {
   epoch: number;
   readonly addresses: string[];
   readonly links = new Set<GrpcLink>();
-  readonly listeners: (() => void)[] = [];
+  readonly listeners: ((c: Configuration) => void)[] = [];
   constructor(o: GrpcTransportOptions) {
     this.epoch = o.epoch ?? 0;
     this.addresses = [...o.addresses];
   }
 
   /**
-   * Follow `c` if it is newer: the listeners first (the client starts its rounds over), then every
-   * link drops its session and opens one under `c`. A message when `c` cannot be followed.
+   * Follow `c` if it is newer: the listeners first (the client starts its rounds over, and opens or
+   * closes links for the slots `c` adds or drops), then every link it had drops its session and
+   * opens one under `c`. A message when `c` is not newer.
    */
   follow(c: Configuration, counters: LinkCounters): string | undefined {
     if (c.epoch <= this.epoch) return `the acceptor names epoch ${c.epoch}, and this client runs ${this.epoch} already`;
-    if (c.acceptors.length !== this.addresses.length) {
-      return `the cluster moved to epoch ${c.epoch} with ${c.acceptors.length} acceptors; this client runs ${this.addresses.length}: restart it with the new cluster file`;
-    }
-    c.acceptors.forEach((m, slot) => {
-      this.addresses[slot] = m.address;
-    });
+    this.addresses.splice(0, this.addresses.length, ...c.acceptors.map((m) => m.address));
     this.epoch = c.epoch;
     counters.reconfigurations++;
-    for (const l of this.listeners) l();
-    for (const link of this.links) link.renew();
+    const had = [...this.links];
+    for (const l of this.listeners) l(c);
+    for (const link of had) link.renew();
     return undefined;
   }
 }

@@ -45,9 +45,9 @@ export class WatchFeed implements AsyncIterableIterator<Watched> {
     if (chosen) this.deliver(index, chosen);
   }
 
-  /** The client follows a new configuration (docs/ARCHITECTURE.md §3.5): accepts heard so far count no more. */
-  reconfigured(): void {
-    this.learner.reconfigured();
+  /** The client follows a new configuration (docs/ARCHITECTURE.md §3.5; of `quorum`): accepts heard so far count no more. */
+  reconfigured(quorum?: number): void {
+    this.learner.reconfigured(quorum);
   }
 
   private deliver(index: number, value: Uint8Array): void {
