@@ -1,10 +1,12 @@
 /**
- * The simulator's reconfig world (verify/sim/worlds/replacement.ts): the register world while
- * acceptor 2 is replaced by a spare, every fault on (the spare and the stay-ers crash too), the
- * victim back later as a zombie; quorums counted per configuration; after the activation every
- * acknowledged write must be durable at a quorum of the new configuration. Its planted bugs: an
- * acceptor that admits stale epochs, and a client that goes on with phase 2 under a capture of the
- * old configuration (which the simulator found before the client core refused it).
+ * The simulator's reconfig world (verify/sim/worlds/reconfiguration.ts): the register world while
+ * its acceptors change, drawn per seed: acceptor 2 replaced by a spare, the spare added (4 acceptors,
+ * quorum 3), or acceptor 2 removed (2 acceptors, quorum 2); every fault on (the spare and the
+ * acceptors that stay crash too), a victim held down back later as a zombie; quorums counted per
+ * configuration; once epoch 1 serves, every acknowledged write must be durable at enough of its
+ * acceptors that every quorum meets one. Its planted bugs: an acceptor that admits stale epochs, a
+ * client that goes on with phase 2 under a capture of the old configuration (which the simulator
+ * found before the client core refused it), and a copy from one source only.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -17,12 +19,17 @@ import { assertCleanSweep } from "./sweep.ts";
 const SEEDS = Number(process.env.WORM_SIM_SEEDS ?? 1_000);
 const now = () => performance.now();
 
-test(`${SEEDS} seeds of the register world through a replacement, every fault on, are clean`, () => {
+test(`${SEEDS} seeds of the register world through a replacement, an addition or a removal, every fault on, are clean`, () => {
   const s = simulate(reconfigWorld, { seeds: { from: 1, to: SEEDS }, now });
   assertCleanSweep("sim reconfig", s, SEEDS, {
     probes: [
-      "sim.replacement.fenced",
-      "sim.replacement.activated",
+      "sim.reconfiguration.fenced",
+      "sim.reconfiguration.activated",
+      "sim.reconfiguration.replace",
+      "sim.reconfiguration.add",
+      "sim.reconfiguration.remove",
+      // a removed acceptor that was up when told serves no one
+      "sim.acceptor.refused.retired",
       // clients refused by a fenced acceptor (or whose session it ended) follow epoch 1
       "sim.acceptor.fencedSession",
       "sim.acceptor.refused.reconfigured",
@@ -33,12 +40,13 @@ test(`${SEEDS} seeds of the register world through a replacement, every fault on
     ],
     outcomes: ["write:Ok", "finalRead:Written"],
   });
-  assert.equal(s.probes["sim.replacement.activated"], SEEDS, "every run finished its replacement");
+  assert.equal(s.probes["sim.reconfiguration.activated"], SEEDS, "every run finished its reconfiguration");
 });
 
 for (const [bug, seeds] of [
   ["admitStaleEpoch", 500],
   ["phase2AcrossConfigurations", 2_000],
+  ["copyFromOneSource", 500],
 ] as const) {
   test(`the reconfig world catches the planted bug ${bug}`, () => {
     const s = plantBugForTest(bug, () => simulate(reconfigWorld, { seeds: { from: 1, to: seeds } }));

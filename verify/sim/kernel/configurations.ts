@@ -1,6 +1,6 @@
 /**
  * The configuration a simulated process runs under (docs/ARCHITECTURE.md §3.5): following a newer
- * one as wor/node/grpc-link.ts does. Its slots move to the new acceptors, its client core starts
+ * one as wor/node/grpc-link.ts does. Its slots move to the new acceptors (as many as `c` has), its client core starts
  * every round over (and preempts phase 2 under older captures), its watches forget what they heard,
  * its sessions end, and each slot's link comes back, or is down.
  */
@@ -15,8 +15,8 @@ export function follow(k: Kernel, p: SimProcess, c: Configuration): void {
   probe("sim.process.followed");
   p.epoch = c.epoch;
   p.slots = c.acceptors.map((m) => m.id);
-  p.wor.onReconfigured();
-  for (const w of p.watches.values()) w.learner.reconfigured();
+  p.wor.onReconfigured({ acceptors: c.acceptors.length, quorum: c.quorum });
+  for (const w of p.watches.values()) w.learner.reconfigured(c.quorum);
   for (const a of k.acceptors) a.endSession(p.endpoint);
   for (let slot = 0; slot < p.slots.length; slot++) {
     if (k.reachable(p, p.acceptorOf(slot))) k.linkUp(p, slot);

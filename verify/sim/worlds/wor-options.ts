@@ -19,8 +19,9 @@ export interface WorOptions extends KernelOptions {
   /** Addresses per segment of "s": a trim below k · segmentSize trims the first k allocations too. */
   readonly segmentSize: number;
   readonly opsPerClient: number;
-  /** Replace acceptor 2 by a spare during the run (worlds/replacement.ts; the layer "reconfig"). */
-  readonly replace?: boolean;
+  /** Change the acceptors during the run (worlds/reconfiguration.ts; the layer "reconfig"): replace
+   *  acceptor 2 by a spare, add the spare, remove acceptor 2, or one of them drawn per seed. */
+  readonly reconfigure?: "replace" | "add" | "remove" | "any";
 }
 
 export const WOR_DEFAULTS: Omit<WorOptions, "seed"> = {

@@ -17,7 +17,7 @@ import type { Mutation } from "../../../paxos/messages.ts";
 import { spaceSetup } from "../../../wor/core/space-meta.ts";
 import type { Step } from "../../../wor/core/steps.ts";
 import type { ClientFrame, ServerFrame } from "../../../wor/core/frames.ts";
-import { CONFIGURATION_SPACE } from "../../../wor/core/configuration.ts";
+import { CONFIGURATION_SPACE, type Configuration, copySourcesNeeded } from "../../../wor/core/configuration.ts";
 import { probe } from "../../runtime/probe.ts";
 import { checkAddressSpace, partitionByAddress } from "../../spec/address-space.ts";
 import {
@@ -37,7 +37,7 @@ import type { Kernel } from "../kernel/kernel.ts";
 import type { SimProcess } from "../kernel/process.ts";
 import type { World, WorldDef } from "../kernel/world.ts";
 import { MinorityWatch } from "./minority.ts";
-import { Replacement } from "./replacement.ts";
+import { type ChangeKind, Reconfiguration } from "./reconfiguration.ts";
 import { type OwnerWriteStep, WOR_DEFAULTS, type WorOptions } from "./wor-options.ts";
 import { type WorChecks, WorWorkload } from "./wor-workload.ts";
 
@@ -48,17 +48,18 @@ export const worWorld: WorldDef<WorOptions> = {
   buggifySalt: 0x5bd1e995,
   setup: (o) => [
     ...["s", "own"].flatMap((s) => spaceSetup(s, { kind: "registers", segmentSize: o.segmentSize })),
-    ...(o.replace ? spaceSetup(CONFIGURATION_SPACE, { kind: "configurations", segmentSize: o.segmentSize }) : []),
+    ...(o.reconfigure ? spaceSetup(CONFIGURATION_SPACE, { kind: "configurations", segmentSize: o.segmentSize }) : []),
   ],
   create: (kernel, o) => new WorWorld(kernel, o),
 };
 
-/** The register world with acceptor 2 replaced by a spare while it runs (worlds/replacement.ts). */
+/** The register world while its acceptors change (worlds/reconfiguration.ts): acceptor 2 replaced
+ *  by a spare, the spare added, or acceptor 2 removed, drawn per seed. */
 export const reconfigWorld: WorldDef<WorOptions> = {
   ...worWorld,
   layer: "reconfig",
-  title: "the register world while acceptor 2 is replaced by a new one: the fence, the copy, a zombie, clients following",
-  defaults: { ...WOR_DEFAULTS, spares: 1, replace: true },
+  title: "the register world while acceptor 2 is replaced, a fourth is added, or acceptor 2 is removed: the fence, the copy, a zombie, clients following",
+  defaults: { ...WOR_DEFAULTS, spares: 1, reconfigure: "any" },
   buggifySalt: 0x2c1b3c6d,
 };
 
@@ -70,9 +71,9 @@ class WorWorld implements World, WorChecks {
   private readonly ackedWrites = new Map<string, { readonly space: string; readonly index: number; readonly value: Uint8Array }>();
   /** The highest trim mark acknowledged per space. */
   private readonly trimmed = new Map<string, number>();
-  /** A replacement (layer reconfig): epoch 0's votes of each acceptor as they were when it took epoch
-   *  1, and whether the spare serves (then acknowledged writes must be durable at epoch 1's). */
-  private readonly replacement: Replacement | undefined;
+  /** A reconfiguration (layer reconfig): epoch 0's votes of each acceptor as they were when it took
+   *  epoch 1, and whether epoch 1 serves (then acknowledged writes must be durable at epoch 1's). */
+  private readonly reconfiguration: Reconfiguration | undefined;
   private readonly epoch0 = new Map<number, VoteLog>();
   private fenced = false;
   private active = false;
@@ -82,18 +83,22 @@ class WorWorld implements World, WorChecks {
     o: WorOptions,
   ) {
     this.workload = new WorWorkload(k, o, this, this.minority);
-    if (o.replace) {
+    if (o.reconfigure) {
       const at = Math.floor(o.faultMs * (0.1 + 0.4 * k.prng.float()));
-      this.replacement = new Replacement(k, { victim: 2, spare: o.acceptors, at, segmentSize: o.segmentSize }, {
+      const kinds: readonly ChangeKind[] = ["replace", "add", "remove"];
+      const change = o.reconfigure === "any" ? kinds[k.prng.int(kinds.length)]! : o.reconfigure;
+      this.reconfiguration = new Reconfiguration(k, { change, victim: 2, spare: o.acceptors, at, segmentSize: o.segmentSize }, {
         fenced: (a) => {
           this.fenced = true;
-          this.epoch0.set(a, this.votes[a]!);
+          // Its durable state now, not the votes the world saw synced: the sync that made the node
+          // quiet adopts the configuration before the world hears of that sync.
+          this.epoch0.set(a, recordVotes(this.votes[a]!, k.acceptors[a]!.durableState));
         },
         activated: () => {
           this.active = true;
           this.checkDurable(false);
           // Half the clients restart with the new cluster file; the others follow when refused.
-          for (const p of k.procs.all()) if (/^c\d*[02468]$/.test(p.name)) k.follow(p, this.replacement!.next);
+          for (const p of k.procs.all()) if (/^c\d*[02468]$/.test(p.name)) k.follow(p, this.reconfiguration!.next);
         },
       });
     }
@@ -110,7 +115,7 @@ class WorWorld implements World, WorChecks {
   }
   begin(): void {
     this.workload.begin();
-    this.replacement?.begin();
+    this.reconfiguration?.begin();
   }
   final(): void {
     this.workload.final();
@@ -118,7 +123,7 @@ class WorWorld implements World, WorChecks {
 
   finish(): readonly string[] {
     if (this.workload.pending > 0) return [`${this.workload.pending} operations never finished`];
-    if (this.replacement && !this.replacement.done) return ["the replacement never finished"];
+    if (this.reconfiguration && !this.reconfiguration.done) return ["the reconfiguration never finished"];
     const ops = this.workload.history.operations();
     const v = checkAddressSpace(ops, { stepsMax: 5_000_000 });
     if (v.ok) return [];
@@ -129,7 +134,7 @@ class WorWorld implements World, WorChecks {
 
   // ---- Hooks. ----
   replied(proc: SimProcess, _acceptor: number, frame: Extract<ServerFrame, { kind: "reply" }>): boolean {
-    return this.replacement?.replied(proc, frame) ?? false;
+    return this.reconfiguration?.replied(proc, frame) ?? false;
   }
 
   /** The owner write, this world's own step, is answered by the client core's `unsafeWrite`. */
@@ -181,18 +186,29 @@ class WorWorld implements World, WorChecks {
 
   acked(space: string, index: number, value: Uint8Array): void {
     this.ackedWrites.set(`${space}[${index}]`, { space, index, value });
-    this.k.check(checkAcked(this.ghost, this.durables(), this.k.quorum, space, index, value));
+    this.k.check(checkAcked(this.ghost, this.durables(), this.holders(), space, index, value));
   }
 
   trimAcked(space: string, below: number): void {
     this.trimmed.set(space, Math.max(below, this.trimmed.get(space) ?? 0));
-    this.k.check(checkTrimAcked(this.durables(), this.k.quorum, space, below));
+    this.k.check(checkTrimAcked(this.durables(), this.holders(), space, below));
   }
 
-  /** The durable states of the configuration that serves: epoch 1's once its spare is active. */
+  /** The configuration that serves: epoch 1 once its spare is active (or, removing, once fenced). */
+  private get serving(): Configuration | undefined {
+    return this.active ? this.reconfiguration!.next : this.reconfiguration?.before;
+  }
+
+  /** The durable states of the configuration that serves. */
   private durables(): AcceptorState[] {
-    const members = this.active ? this.replacement!.next.acceptors.map((m) => m.id) : Array.from({ length: this.k.options.acceptors }, (_, i) => i);
+    const members = this.serving?.acceptors.map((m) => m.id) ?? Array.from({ length: this.k.options.acceptors }, (_, i) => i);
     return members.map((id) => this.k.acceptors[id]!.durableState);
+  }
+
+  /** How many of them must hold what was acknowledged: a quorum of epoch 0; of epoch 1 (a removal
+   *  copies nothing), enough that every quorum meets one. */
+  private holders(): number {
+    return this.active ? copySourcesNeeded(this.reconfiguration!.next) : this.k.quorum;
   }
 
   /** After durable state changed (a sync or a crash): what is chosen (when `voted`: new durable
@@ -203,14 +219,18 @@ class WorWorld implements World, WorChecks {
       // of that configuration's time (epoch 0's as they were when it took epoch 1).
       const n = this.k.options.acceptors;
       const eras: VoteLog[][] = [Array.from({ length: n }, (_, a) => this.epoch0.get(a) ?? this.votes[a]!)];
-      if (this.fenced) eras.push(this.replacement!.next.acceptors.map((m) => this.votes[m.id]!));
-      for (const logs of eras) {
-        const seen = observeChosen(this.ghost, logs, this.k.quorum);
+      const quorums = [this.k.quorum];
+      if (this.fenced) {
+        eras.push(this.reconfiguration!.next.acceptors.map((m) => this.votes[m.id]!));
+        quorums.push(this.reconfiguration!.next.quorum);
+      }
+      for (const [e, logs] of eras.entries()) {
+        const seen = observeChosen(this.ghost, logs, quorums[e]!);
         this.ghost = seen.ghost;
         this.k.check(seen.violations);
       }
     }
     const durable = this.durables();
-    for (const a of this.ackedWrites.values()) this.k.check(checkAcked(this.ghost, durable, this.k.quorum, a.space, a.index, a.value));
+    for (const a of this.ackedWrites.values()) this.k.check(checkAcked(this.ghost, durable, this.holders(), a.space, a.index, a.value));
   }
 }
