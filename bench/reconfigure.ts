@@ -1,11 +1,13 @@
 /**
- * Replacing an acceptor under load (issue 17): three acceptor processes (`worm node`), this process
+ * Changing the acceptors under load (issue 17): three acceptor processes (`worm node`), this process
  * appending to a log with `--in-flight` appends outstanding (an embedded sequencer, as in
  * bench/log.ts). After `--prefill` entries, acceptor 3's process is killed and its data directory
  * wiped, a replacement starts (`worm node --join`) and the reconfigurer (wor/node/reconfigure.ts)
- * replaces 3 by it; then acceptor 1 is killed and the appends go on for `--after-seconds` on 2 and
- * the replacement. One JSON line per phase: appends/s, latency, the longest stall (the longest gap
- * between two acknowledgments); and one for the replacement: its time and what it copied.
+ * replaces 3 by it; after `--after-seconds`, a fifth acceptor is added (4 acceptors, quorum 3); then
+ * acceptor 2 is removed (3 acceptors, quorum 2) and its process stopped; then acceptor 1 is killed
+ * and the appends go on on the replacement and the added one. One JSON line per phase: appends/s,
+ * latency, the longest stall (the longest gap between two acknowledgments); and one per change: its
+ * time and what it copied.
  *
  *   node --import tsx bench/reconfigure.ts [--prefill 100000] [--in-flight 64] [--entry-bytes 100] [--after-seconds 3]
  */
@@ -17,7 +19,7 @@ import { SequencerNode } from "../apps/log/node/sequencer-node.ts";
 import type { Configuration } from "../wor/core/configuration.ts";
 import { WorClient } from "../wor/node/client.ts";
 import { grpcTransport } from "../wor/node/grpc-link.ts";
-import { replaceAcceptor } from "../wor/node/reconfigure.ts";
+import { reconfigure } from "../wor/node/reconfigure.ts";
 import { startProcessCluster } from "./lib/cluster.ts";
 import { emit, round, summarize } from "./lib/stats.ts";
 import { killAllWormProcesses, startWormProcess } from "./lib/worm-process.ts";
@@ -37,7 +39,7 @@ const CLUSTER = "bench-rc";
 const SEGMENT = 4_096;
 process.on("exit", killAllWormProcesses);
 
-type Phase = "prefill" | "acceptor 3 down" | "replacing" | "replaced" | "acceptor 1 down";
+type Phase = "prefill" | "acceptor 3 down" | "replacing" | "replaced" | "adding" | "added" | "removing" | "removed" | "acceptor 1 down";
 
 const cluster = await startProcessCluster(3, CLUSTER);
 const epoch0: Configuration = { epoch: 0, quorum: 2, acceptors: cluster.addresses.map((address, id) => ({ id, address })) };
@@ -83,23 +85,41 @@ const enter = (p: Phase) => {
   phase = p;
   started.set(p, performance.now());
 };
-let replaced: Awaited<ReturnType<typeof replaceAcceptor>> | undefined;
+const changes: { readonly change: string; readonly done: Awaited<ReturnType<typeof reconfigure>> }[] = [];
+const settle = () => new Promise((r) => setTimeout(r, AFTER_MS));
+const joiner = (id: number) => startWormProcess(["node", "--id", String(id), "--join", "--listen", "127.0.0.1:0", "--cluster-id", CLUSTER, "--data-dir", join(cluster.dir, `a${id}`)], { what: `new acceptor ${id}` });
+const change = async (what: string, start: Configuration, c: Parameters<typeof reconfigure>[0]["change"]) => {
+  const done = await reconfigure({ start, security: { clusterId: CLUSTER }, change: c, segmentSize: SEGMENT, deadlineMs: 30_000 });
+  changes.push({ change: what, done });
+  return done.configuration;
+};
+const joined: Awaited<ReturnType<typeof joiner>>[] = [];
 try {
   await waitFor(() => acked() >= PREFILL);
   enter("acceptor 3 down");
   process.kill(cluster.pid(2), "SIGKILL");
   await rm(join(cluster.dir, "a2"), { recursive: true, force: true });
-  const fresh = await startWormProcess(["node", "--id", "3", "--join", "--listen", "127.0.0.1:0", "--cluster-id", CLUSTER, "--data-dir", join(cluster.dir, "a3")], { what: "the replacement" });
+  joined.push(await joiner(3));
   enter("replacing");
-  replaced = await replaceAcceptor({ start: epoch0, security: { clusterId: CLUSTER }, retired: 2, by: { id: 3, address: `127.0.0.1:${fresh.ready.port as number}` }, segmentSize: SEGMENT, deadlineMs: 30_000 });
+  const epoch1 = await change("replace", epoch0, { kind: "replace", retired: 2, by: { id: 3, address: `127.0.0.1:${joined[0]!.ready.port as number}` } });
   enter("replaced");
-  await new Promise((r) => setTimeout(r, AFTER_MS));
+  await settle();
+  joined.push(await joiner(4));
+  enter("adding");
+  const epoch2 = await change("add", epoch1, { kind: "add", by: { id: 4, address: `127.0.0.1:${joined[1]!.ready.port as number}` } });
+  enter("added");
+  await settle();
+  enter("removing");
+  await change("remove", epoch2, { kind: "remove", retired: 1 });
+  process.kill(cluster.pid(1), "SIGTERM");
+  enter("removed");
+  await settle();
   enter("acceptor 1 down");
   process.kill(cluster.pid(0), "SIGKILL");
-  await new Promise((r) => setTimeout(r, AFTER_MS));
+  await settle();
   stopping = true;
   await Promise.all(load);
-  await fresh.stop();
+  for (const j of joined) await j.stop();
 } finally {
   stopping = true;
   sequencer.close();
@@ -108,7 +128,8 @@ try {
 }
 
 const ended = performance.now();
-const order: Phase[] = ["prefill", "acceptor 3 down", "replacing", "replaced", "acceptor 1 down"];
+const order: Phase[] = ["prefill", "acceptor 3 down", "replacing", "replaced", "adding", "added", "removing", "removed", "acceptor 1 down"];
+const acceptorsIn: Record<Phase, number> = { prefill: 3, "acceptor 3 down": 3, replacing: 3, replaced: 3, adding: 3, added: 4, removing: 4, removed: 3, "acceptor 1 down": 3 };
 let previousAck: number | undefined;
 for (const [k, p] of order.entries()) {
   const s = samples.get(p) ?? { lat: [], acks: [] };
@@ -118,6 +139,9 @@ for (const [k, p] of order.entries()) {
   let stall = acks.length > 0 ? acks[0]! - (previousAck ?? from) : to - from;
   for (let i = 1; i < acks.length; i++) stall = Math.max(stall, acks[i]! - acks[i - 1]!);
   if (acks.length > 0) previousAck = acks[acks.length - 1];
-  emit({ bench: "reconfigure.phase", phase: p, acceptors: 3, in_flight: IN_FLIGHT, secs: round((to - from) / 1000), appends_per_s: round(s.acks.length / ((to - from) / 1000), 0), longest_stall_ms: round(stall), ...summarize(s.lat) });
+  emit({ bench: "reconfigure.phase", phase: p, acceptors: acceptorsIn[p], in_flight: IN_FLIGHT, secs: round((to - from) / 1000), appends_per_s: round(s.acks.length / ((to - from) / 1000), 0), longest_stall_ms: round(stall), ...summarize(s.lat) });
 }
-emit({ bench: "reconfigure.replace", acceptors: 3, entries_before: PREFILL, ms: replaced?.ms, spaces: replaced?.spaces, addresses_copied: replaced?.addresses, appends_failed: failed });
+for (const { change: c, done } of changes) {
+  emit({ bench: `reconfigure.${c}`, epoch: done.configuration.epoch, acceptors: done.configuration.acceptors.length, quorum: done.configuration.quorum, entries_before: PREFILL, ms: done.ms, spaces: done.spaces, addresses_copied: done.addresses });
+}
+emit({ bench: "reconfigure.appends", acked: acked(), appends_failed: failed });

@@ -5,12 +5,14 @@
  * then acceptor 1 is killed. The log stays available on 2 and 4, every acknowledged append reads
  * back with its value, and the longest stall of the appends is reported. And a forced recovery: two
  * acceptors lost for good, `worm cluster recover` refused without --accept-data-loss, then the
- * cluster rebuilt from the survivor and two new acceptors.
+ * cluster rebuilt from the survivor and two new acceptors. And a cluster grown from 3 acceptors to 5
+ * under the same load (`worm cluster add`), two originals killed, the dead ones removed (`worm cluster
+ * remove`), then another killed.
  */
 import assert from "node:assert/strict";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { WormLog } from "../../apps/log/node/log-client.ts";
 import { SequencerNode } from "../../apps/log/node/sequencer-node.ts";
 import { WorClient } from "../../wor/node/client.ts";
@@ -19,23 +21,8 @@ import { Procs, addressesOf, runWorm, startCluster, startNode, tempDir, text, un
 
 const APPENDERS = 64;
 
-test("a wiped acceptor is replaced under a 64-appender load; then another dies; every acknowledged append reads back", { timeout: 180_000 }, async (t) => {
-  const procs = new Procs(t);
-  const dir = await tempDir(t, "worm-reconf-");
-  const nodes = await startCluster(procs, dir, "recon");
-  const addresses = addressesOf(nodes);
-  const clusterFile = join(dir, "cluster.json");
-  await writeFile(clusterFile, JSON.stringify({ clusterId: "recon", segmentSize: 64, acceptors: nodes.map((n, k) => ({ id: n.id, address: addresses[k] })) }));
-
-  const client = new WorClient({ transport: grpcTransport({ addresses, clusterId: "recon" }), acceptors: 3, segmentSize: 64, roundTimeoutMs: 4_000, resendMs: 300 });
-  const sequencer = new SequencerNode({ client, owner: "e2e" });
-  t.after(() => {
-    sequencer.close();
-    client.close();
-  });
-  await WormLog.create(client, "l", { segmentSize: 64 });
-  const log = new WormLog({ client, log: "l", tokens: sequencer });
-
+/** 64 appenders appending to `log` until stopped: what they had acknowledged, what failed, the longest gap between acknowledgements. */
+function appendLoad(log: WormLog) {
   const acked = new Map<number, string>();
   const failures: string[] = [];
   let stopping = false;
@@ -57,11 +44,55 @@ test("a wiped acceptor is replaced under a 64-appender load; then another dies; 
     }
   };
   const load = Array.from({ length: APPENDERS }, appender);
-  const ackedBy = async (count: number, what: string) => {
-    const end = Date.now() + 30_000;
-    while (acked.size < count && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(acked.size >= count, `appends stalled ${what}: ${acked.size} acknowledged, failures: ${failures.slice(-3).join("; ")}`);
+  return {
+    acked,
+    failures,
+    stall: () => stallMs,
+    /** Wait until `count` appends are acknowledged (30 s at most). */
+    ackedBy: async (count: number, what: string) => {
+      const end = Date.now() + 30_000;
+      while (acked.size < count && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(acked.size >= count, `appends stalled ${what}: ${acked.size} acknowledged, failures: ${failures.slice(-3).join("; ")}`);
+    },
+    stop: async () => {
+      stopping = true;
+      await Promise.all(load);
+    },
   };
+}
+
+/** Every acknowledged append reads back, with its value. */
+async function readsBack(log: WormLog, acked: ReadonlyMap<number, string>): Promise<void> {
+  const slots = [...acked.keys()].sort((a, b) => a - b);
+  const read = await log.readRange(0, slots[slots.length - 1]! + 1);
+  const bySlot = new Map(read.map((r) => [r.slot, r]));
+  for (const slot of slots) {
+    const r = bySlot.get(slot);
+    assert.ok(r?.kind === "entry" && untext(r.entry.payload) === acked.get(slot), `slot ${slot}: ${JSON.stringify(r)} is not ${acked.get(slot)}`);
+  }
+}
+
+/** 3 acceptor processes, their cluster file, and a log with an embedded sequencer on a client of them. */
+async function logCluster(t: TestContext, clusterId: string) {
+  const procs = new Procs(t);
+  const dir = await tempDir(t, `worm-${clusterId}-`);
+  const nodes = await startCluster(procs, dir, clusterId);
+  const addresses = addressesOf(nodes);
+  const clusterFile = join(dir, "cluster.json");
+  await writeFile(clusterFile, JSON.stringify({ clusterId, segmentSize: 64, acceptors: nodes.map((n, k) => ({ id: n.id, address: addresses[k] })) }));
+  const client = new WorClient({ transport: grpcTransport({ addresses, clusterId }), acceptors: 3, segmentSize: 64, roundTimeoutMs: 4_000, resendMs: 300 });
+  const sequencer = new SequencerNode({ client, owner: "e2e" });
+  t.after(() => {
+    sequencer.close();
+    client.close();
+  });
+  await WormLog.create(client, "l", { segmentSize: 64 });
+  return { procs, dir, nodes, clusterFile, log: new WormLog({ client, log: "l", tokens: sequencer }) };
+}
+
+test("a wiped acceptor is replaced under a 64-appender load; then another dies; every acknowledged append reads back", { timeout: 180_000 }, async (t) => {
+  const { procs, dir, nodes, clusterFile, log } = await logCluster(t, "recon");
+  const { acked, failures, ackedBy, stop, stall } = appendLoad(log);
   await ackedBy(500, "before anything failed");
 
   // Acceptor 3 loses its disk; its replacement starts empty, joining.
@@ -82,8 +113,7 @@ test("a wiped acceptor is replaced under a 64-appender load; then another dies; 
   // Another original acceptor dies: 2 and 4 carry on.
   await nodes[0]!.proc.kill("SIGKILL");
   await ackedBy(acked.size + 500, "after acceptor 1 died");
-  stopping = true;
-  await Promise.all(load);
+  await stop();
 
   const shown = await runWorm(["cluster", "show", "--json", "--cluster", clusterFile]);
   assert.equal(shown.code, 0, shown.stderr);
@@ -102,15 +132,43 @@ test("a wiped acceptor is replaced under a 64-appender load; then another dies; 
     [4, 1],
   ]);
 
-  // Every acknowledged append reads back, with its value.
-  const slots = [...acked.keys()].sort((a, b) => a - b);
-  const read = await log.readRange(0, slots[slots.length - 1]! + 1);
-  const bySlot = new Map(read.map((r) => [r.slot, r]));
-  for (const slot of slots) {
-    const r = bySlot.get(slot);
-    assert.ok(r?.kind === "entry" && untext(r.entry.payload) === acked.get(slot), `slot ${slot}: ${JSON.stringify(r)} is not ${acked.get(slot)}`);
+  await readsBack(log, acked);
+  t.diagnostic(`appends acknowledged: ${acked.size}; failed: ${failures.length}; longest stall: ${Math.round(stall())} ms; addresses copied: ${done.addresses}`);
+});
+
+test("grown from 3 acceptors to 5 and shrunk to 3 under a 64-appender load, two originals killed on the way; every acknowledged append reads back", { timeout: 180_000 }, async (t) => {
+  const { procs, dir, nodes, clusterFile, log } = await logCluster(t, "grow");
+  const { acked, failures, ackedBy, stop, stall } = appendLoad(log);
+  await ackedBy(500, "before anything changed");
+  const worm = async (...args: string[]) => {
+    const r = await runWorm([...args, "--cluster", clusterFile, "--json"]);
+    assert.equal(r.code, 0, `worm ${args.join(" ")}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as { configuration: { epoch: number; quorum: number; acceptors: { id: number }[] } };
+  };
+  for (const id of [4, 5]) {
+    const fresh = await startNode(procs, { id, dataDir: join(dir, `a${id}`), clusterId: "grow", init: false, args: ["--join"] });
+    const added = await worm("cluster", "add", "--id", String(id), "--address", `127.0.0.1:${fresh.port}`, "--data-dir", join(dir, `a${id}`));
+    assert.equal(added.configuration.acceptors.length, id);
+    await ackedBy(acked.size + 300, `after acceptor ${id} was added`);
   }
-  t.diagnostic(`appends acknowledged: ${acked.size}; failed: ${failures.length}; longest stall: ${Math.round(stallMs)} ms; addresses copied: ${done.addresses}`);
+  // 5 acceptors under quorum 3: two originals die, and 3, 4, 5 carry on.
+  for (const n of [nodes[0]!, nodes[1]!]) await n.proc.kill("SIGKILL");
+  await ackedBy(acked.size + 500, "with acceptors 1 and 2 dead, 3 of 5 up");
+  // Remove the dead ones: 4 acceptors under 3, then 3 under 2.
+  await worm("cluster", "remove", "--acceptor", "1");
+  const shrunk = await worm("cluster", "remove", "--acceptor", "2");
+  assert.deepEqual(shrunk.configuration, { ...shrunk.configuration, epoch: 4, quorum: 2 });
+  assert.deepEqual(shrunk.configuration.acceptors.map((m) => m.id), [3, 4, 5]);
+  const file = JSON.parse(await readFile(clusterFile, "utf8")) as { epoch: number; quorum: number; acceptors: { id: number; dataDir?: string }[] };
+  assert.deepEqual([file.epoch, file.quorum, file.acceptors.map((a) => a.id)], [4, 2, [3, 4, 5]]);
+  assert.equal(file.acceptors[2]!.dataDir, join(dir, "a5"));
+  await ackedBy(acked.size + 500, "after the removals");
+  // And one more dies: 4 and 5 are a quorum of 3.
+  await nodes[2]!.proc.kill("SIGKILL");
+  await ackedBy(acked.size + 500, "with acceptor 3 dead too");
+  await stop();
+  await readsBack(log, acked);
+  t.diagnostic(`appends acknowledged: ${acked.size}; failed: ${failures.length}; longest stall: ${Math.round(stall())} ms`);
 });
 
 test("two acceptors lost for good: worm cluster recover refuses without --accept-data-loss, then rebuilds from the survivor", { timeout: 120_000 }, async (t) => {
