@@ -9,7 +9,7 @@ import { type Ballot, OWNER_BALLOT, ballotLt } from "../../paxos/ballot.ts";
 import { type AcceptorState, applyMutation, effectivePromise, emptyAcceptor, step } from "../../paxos/acceptor.ts";
 import { mintReceipt, release } from "../../paxos/held.ts";
 import type { ReportedAddress } from "../../paxos/messages.ts";
-import { type Configuration, added, configurationProblem, copySourcesNeeded, decodeConfiguration, encodeConfiguration, removed, replaced, successionProblem } from "../../wor/core/configuration.ts";
+import { type Configuration, added, configurationProblem, copySources, copySourcesNeeded, decodeConfiguration, encodeConfiguration, removed, replaced, successionProblem } from "../../wor/core/configuration.ts";
 import { isValidQuorum } from "../../paxos/quorum.ts";
 import { installRequests, joinRanges, joinReports, rangesRequest } from "../../wor/core/state-copy.ts";
 import { checkAcceptorStep, snapshotAcceptor } from "../../paxos/acceptor-invariants.ts";
@@ -66,6 +66,10 @@ describe("configuration", () => {
     assert.match(successionProblem(five, { epoch: 1, quorum: 2, acceptors: five.acceptors.slice(0, 3) }) ?? "", /too small/);
     assert.equal(successionProblem(five, { epoch: 1, quorum: 3, acceptors: five.acceptors.slice(0, 3) }), undefined);
     assert.match(successionProblem(C0, { epoch: 2, quorum: 2, acceptors: C0.acceptors }) ?? "", /cannot follow/);
+    // The copy to an added acceptor reads 2 of the 3 that stay (every quorum of 2 of 3 meets them), fenced ones only.
+    assert.deepEqual(copySources(C0, four, [1, 2, 3, 4])?.map((m) => m.id), [1, 2]);
+    assert.deepEqual(copySources(C0, four, [2, 3, 4])?.map((m) => m.id), [2, 3]);
+    assert.equal(copySources(C0, four, [3, 4]), undefined);
     assert.match(successionProblem(C0, { epoch: 1, quorum: 2, acceptors: [C0.acceptors[0]!, C0.acceptors[1]!, { id: 3, address: "h:9" }] }) ?? "", /cannot change its address/);
   });
 

@@ -154,15 +154,16 @@ export function removed(c: Configuration, retired: number, quorum?: number): Der
 export const copySourcesNeeded = (c: Configuration): number => c.acceptors.length - c.quorum + 1;
 
 /**
- * The acceptors the copy to `next`'s newcomers reads: those of `before` that stay in `next` and
- * adopted it (`fenced`: their state no longer changes under `before`), or undefined while they are
- * fewer than `copySourcesNeeded(before)`. Joined, their state holds every value a quorum of
- * `before` chose.
+ * The acceptors the copy to `next`'s newcomers reads: `copySourcesNeeded(before)` of those of
+ * `before` that stay in `next` and adopted it (`fenced`: their state no longer changes under
+ * `before`), or undefined while they are fewer. Joined, their state holds every value a quorum of
+ * `before` chose; reading more would only cost more.
  */
 export function copySources(before: Configuration, next: Configuration, fenced: readonly number[]): Member[] | undefined {
   const sources = next.acceptors.filter((m) => fenced.includes(m.id) && before.acceptors.some((o) => o.id === m.id));
-  if (sources.length < copySourcesNeeded(before)) return undefined;
-  return planted("copyFromOneSource") ? sources.slice(0, 1) : sources;
+  const needed = copySourcesNeeded(before);
+  if (sources.length < needed) return undefined;
+  return sources.slice(0, planted("copyFromOneSource") ? 1 : needed);
 }
 
 /** The acceptors of `next` that `c` does not have: they join by the copy. */
