@@ -96,7 +96,7 @@ async function change(c: { readonly json: boolean }, target: Target, change: Mem
     (progress) =>
       reconfigure({ start, security: target.security, change, segmentSize: target.segmentSize, deadlineMs: Math.max(target.timeoutMs, 10_000), progress }).catch((e: unknown) => {
         // Fewer than a quorum answer: the safe path cannot choose; a majority lost for good has the forced one.
-        if (e instanceof WorError && (e.code === "unavailable" || e.code === "timeout")) {
+        if (e instanceof WorError && (e.code === "unavailable" || e.code === "timeout") && !e.message.includes("the new acceptor")) {
           throw operational(`${toFailure(e).message}; if the acceptors that do not answer are lost for good, see 'worm cluster recover'`);
         }
         throw e;

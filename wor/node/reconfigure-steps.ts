@@ -11,6 +11,7 @@ import { WorClient, WorError } from "./client.ts";
 import type { ClientSecurity } from "./credentials.ts";
 import { drive } from "./driver.ts";
 import { grpcTransport } from "./grpc-link.ts";
+import { shortReason } from "./grpc-reason.ts";
 
 export const fail = (code: "invalid" | "unavailable" | "contended", message: string): never => {
   throw new WorError({ code, message });
@@ -101,7 +102,7 @@ export async function newestConfiguration(start: Configuration, r: ChainReach): 
  *  chosen); whether it is still joining (false: a run before finished it). */
 export async function preflight(by: Member, epoch: number, r: Reach): Promise<boolean> {
   const s = await withAdmin(by.address, r, 3_000, (a) => a.status()).catch((e: Error) =>
-    fail("unavailable", `the new acceptor at ${by.address} does not answer (${e.message}); start it first: \`worm node --id ${by.id} --join --listen ${by.address} --data-dir DIR\``),
+    fail("unavailable", `the new acceptor at ${by.address} does not answer (${shortReason(e.message)}); start it first: \`worm node --id ${by.id} --join --listen ${by.address} --data-dir DIR\``),
   );
   if (s.acceptorId !== by.id) fail("invalid", `the acceptor at ${by.address} is acceptor ${s.acceptorId}, not ${by.id}`);
   const resuming = s.configuration?.epoch === epoch;
