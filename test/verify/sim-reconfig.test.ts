@@ -43,9 +43,11 @@ test(`${SEEDS} seeds of the register world through a replacement, an addition or
   assert.equal(s.probes["sim.reconfiguration.activated"], SEEDS, "every run finished its reconfiguration");
 });
 
+// Each run stops at its catch: phase2AcrossConfigurations is caught at seed 2286 (at 1320 in a world
+// of replacements only), the others within a few dozen.
 for (const [bug, seeds] of [
   ["admitStaleEpoch", 500],
-  ["phase2AcrossConfigurations", 2_000],
+  ["phase2AcrossConfigurations", 5_000],
   ["copyFromOneSource", 500],
 ] as const) {
   test(`the reconfig world catches the planted bug ${bug}`, () => {
