@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { ClusterConfigError, clusterConfigFromText, loadClusterConfig, parseClusterConfig } from "../../wor/node/cluster-config.ts";
+import { ClusterConfigError, acceptorOf, clusterConfigFromText, configurationOf, loadClusterConfig, parseClusterConfig } from "../../wor/node/cluster-config.ts";
 import { parseAddress } from "../../wor/wire/address.ts";
 
 const base = {
@@ -92,6 +92,20 @@ describe("cluster config", () => {
     assert.match(errorsOf({ ...base, sequencers: Array.from({ length: 17 }, (_, k) => `h:${k + 1}`) }).join(), /^sequencers: at most 16/);
   });
 
+  test("groups (docs/ARCHITECTURE.md §3.6): each its acceptors, quorum and epoch; an acceptor serves one group", () => {
+    const g = { g1: { acceptors: [{ id: 11, address: "7011" }, { id: 12, address: "7012" }, { id: 13, address: "7013", dataDir: "g1/a13" }], epoch: 2 } };
+    const c = clusterConfigFromText(JSON.stringify({ ...base, groups: g }));
+    assert.deepEqual(c.groups?.map((x) => [x.name, x.quorum, x.epoch, x.acceptors.map((a) => a.id)]), [["g1", 2, 2, [11, 12, 13]]]);
+    assert.deepEqual(configurationOf(c, "g1"), { epoch: 2, quorum: 2, acceptors: [11, 12, 13].map((id) => ({ id, address: `127.0.0.1:70${id}` })) });
+    assert.equal(acceptorOf(c, 13)?.dataDir, "g1/a13");
+    assert.throws(() => configurationOf(c, "g2"), /names no group g2/);
+    const errors = errorsOf({ ...base, groups: { main: g.g1, "b@d": g.g1, g2: { acceptors: [{ id: 1, address: "7101" }, { id: 21, address: "7002" }], quorum: 1, color: "red" } } });
+    for (const re of [/groups\.main: a group's name/, /groups\.b@d: a group's name/, /groups\.g2\.acceptors: id 1 is also in acceptors/, /groups\.g2\.acceptors: 127\.0\.0\.1:7002 is also in acceptors/, /groups\.g2\.quorum: 1 of 2/, /groups\.g2\.color: unknown field/, /groups\.b@d\.acceptors: 127\.0\.0\.1:7011 is also in groups\.main\.acceptors/]) {
+      assert.ok(errors.some((e) => re.test(e)), `no error matching ${re} in ${JSON.stringify(errors)}`);
+    }
+    assert.ok(errorsOf({ ...base, groups: {} }).some((e) => /groups: must be an object of groups/.test(e)));
+  });
+
   test("addresses", () => {
     assert.deepEqual(parseAddress("[::1]:80"), { host: "::1", port: 80, address: "[::1]:80" });
     assert.deepEqual(parseAddress("node-a.local:9000"), { host: "node-a.local", port: 9000, address: "node-a.local:9000" });
@@ -103,9 +117,10 @@ describe("cluster config", () => {
     const dir = await mkdtemp(join(tmpdir(), "wor-node-config-"));
     try {
       const path = join(dir, "cluster.json");
-      await writeFile(path, JSON.stringify({ ...base, tls: { ca: "tls/ca.pem" } }));
+      await writeFile(path, JSON.stringify({ ...base, tls: { ca: "tls/ca.pem" }, groups: { g1: { acceptors: [{ id: 9, address: "7009", dataDir: "g1/a9" }] } } }));
       const c = await loadClusterConfig(path);
       assert.equal(c.acceptors[2]?.dataDir, join(dir, "data/a3"));
+      assert.equal(c.groups?.[0]?.acceptors[0]?.dataDir, join(dir, "g1/a9"));
       assert.equal(c.tls?.ca, join(dir, "tls/ca.pem"));
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -18,11 +18,17 @@ import { MemoryCluster, bytes } from "./memory-cluster.ts";
 describe("space metadata codec", () => {
   it("round-trips every valid metadata document", () => {
     fc.assert(
-      fc.property(fc.constantFrom(...SPACE_KINDS), fc.integer({ min: 0, max: 20 }), (kind, log2) => {
-        const meta = { kind, segmentSize: 2 ** log2 };
+      fc.property(fc.constantFrom(...SPACE_KINDS), fc.integer({ min: 0, max: 20 }), fc.option(fc.stringMatching(/^[a-z0-9_-]{1,32}$/), { nil: undefined }), (kind, log2, group) => {
+        const meta = { kind, segmentSize: 2 ** log2, ...(group !== undefined && group !== "main" ? { group } : {}) };
         assert.deepEqual(decodeSpaceMeta(encodeSpaceMeta(meta)), { ok: true, meta });
       }),
     );
+  });
+  it("a group is a name, not the main group's (docs/ARCHITECTURE.md §3.6)", () => {
+    for (const group of ["", "main", "a b", "x".repeat(33), 7]) assert.match(spaceMetaProblem({ kind: "log", segmentSize: 64, group }) ?? "", /group must be/, String(group));
+    assert.equal(spaceMetaProblem({ kind: "log", segmentSize: 64, group: "east-1" }), undefined);
+    const bytes = new TextEncoder().encode(JSON.stringify({ v: 1, kind: "log", segmentSize: 64, group: "main" }));
+    assert.equal(decodeSpaceMeta(bytes).ok, false);
   });
   it("decodes garbage to an error, never throws", () => {
     fc.assert(
