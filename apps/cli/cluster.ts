@@ -13,8 +13,8 @@ import { isValidQuorum, majority } from "../../paxos/quorum.ts";
 import { isUserSpaceName, NAME_GRAMMAR } from "../../paxos/limits.ts";
 import { noQuorumMessage } from "../../wor/core/account.ts";
 import { type SpaceKind, type SpaceMeta, spaceMetaProblem } from "../../wor/core/space-meta.ts";
-import { WorClient, WorError } from "../../wor/node/client.ts";
-import { type ClusterConfig, loadClusterConfig, readTlsFiles } from "../../wor/node/cluster-config.ts";
+import { type GroupOptions, WorClient, WorError } from "../../wor/node/client.ts";
+import { type ClusterConfig, type GroupEntry, loadClusterConfig, readTlsFiles } from "../../wor/node/cluster-config.ts";
 import { parseAddress } from "../../wor/wire/address.ts";
 import { type ClientSecurity, clusterMismatch } from "../../wor/node/credentials.ts";
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
@@ -103,6 +103,8 @@ export interface Target {
   readonly sequencers: readonly string[];
   /** The cluster file and where its name came from (none with --peers). */
   readonly source?: ClusterSource;
+  /** The acceptor groups besides the main one (docs/ARCHITECTURE.md §3.6), from the cluster file. */
+  readonly groups?: readonly GroupEntry[];
 }
 
 export async function resolveTarget(input: ConnectionInput): Promise<Target> {
@@ -149,6 +151,7 @@ async function targetOf(input: ConnectionInput): Promise<Target> {
       timeoutMs,
       sequencers: config.sequencers ?? [],
       source,
+      ...(config.groups ? { groups: config.groups } : {}),
     };
   }
   const addresses = parsePeers(peers!);
@@ -293,6 +296,7 @@ export function openClient(target: Target, options: ClientOptions = {}): OpenCli
     resendMs: Math.min(1_000, Math.max(50, Math.floor(target.timeoutMs / 3))),
     ...(options.cache === false ? { cacheEntriesMax: 0 } : {}),
     ...(options.proposerId !== undefined ? { proposerId: options.proposerId } : {}),
+    ...(target.groups ? { groups: groupTransports(target.groups, target.security) } : {}),
   });
   /** The acceptors that did not answer, and why. */
   const unanswered = (): string => {
@@ -317,6 +321,10 @@ export function openClient(target: Target, options: ClientOptions = {}): OpenCli
   };
   return { client, failure };
 }
+
+/** Each group's transport, acceptors and quorum, for a client that places spaces on groups. */
+const groupTransports = (groups: readonly GroupEntry[], security: ClientSecurity): Record<string, GroupOptions> =>
+  Object.fromEntries(groups.map((g) => [g.name, { transport: grpcTransport({ addresses: g.acceptors.map((a) => a.address), epoch: g.epoch, ...security }), acceptors: g.acceptors.length, quorum: g.quorum }]));
 
 /** Acceptor `k` of the target by id and address, for messages: "acceptor 3 (127.0.0.1:7102)". */
 export const acceptorName =

@@ -70,7 +70,7 @@ async function nodeSpec(c: NodeInput): Promise<AcceptorSpec> {
   const clusterFile = Option.getOrUndefined(c.cluster);
   if (clusterFile !== undefined) config = await loadCluster(clusterFile);
   const entry = config ? acceptorOf(config, c.id) : undefined;
-  if (config && !entry && !c.join) throw usage(`acceptor ${c.id} is not in the cluster file ${clusterFile} (ids: ${config.acceptors.map((a) => a.id).join(", ")}); a new acceptor that replaces one starts with --join`);
+  if (config && !entry && !c.join) throw usage(`acceptor ${c.id} is not in the cluster file ${clusterFile} (ids: ${[config.acceptors, ...(config.groups ?? []).map((g) => g.acceptors)].flat().map((a) => a.id).join(", ")}); a new acceptor that replaces one starts with --join`);
   if (c.join && c.init) throw usage("--join and --init both initialise a data directory: --init for an acceptor of a new cluster, --join for one that replaces another");
   let clusterId = Option.getOrUndefined(c.clusterId);
   if (config && clusterId !== undefined && clusterId !== config.clusterId) throw usage(`--cluster-id ${clusterId} disagrees with the cluster file's ${config.clusterId}`);

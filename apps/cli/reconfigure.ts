@@ -14,7 +14,7 @@
 import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import { CONFIGURATION_SPACE, type Configuration, decodeConfiguration, describeConfiguration } from "../../wor/core/configuration.ts";
-import { configurationOf, rewriteClusterFile } from "../../wor/node/cluster-config.ts";
+import { configurationOf, groupOf, rewriteClusterFile } from "../../wor/node/cluster-config.ts";
 import { recoverLostMajority } from "../../wor/node/forced-recovery.ts";
 import { type MembershipChange, newestConfiguration, reconfigure } from "../../wor/node/reconfigure.ts";
 import { parseAddress } from "../../wor/wire/address.ts";
@@ -27,10 +27,15 @@ import { printJson, printLine, table, wormCommand } from "./output.ts";
 
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print one JSON document"));
 
-/** The configuration the target names: the cluster file's acceptors (ids needed) at its epoch. */
-async function startOf(target: Target): Promise<Configuration> {
+/** `--group G`: the acceptor group a command works on (docs/ARCHITECTURE.md §3.6; default: main). */
+const groupOption = Flag.String("group").pipe(Flag.withDefault("main"), Flag.withDescription("the acceptor group of the cluster file (default: main, its own acceptors)"));
+
+/** The configuration the target names for `group`: the cluster file's acceptors (ids needed) at its epoch. */
+async function startOf(target: Target, group: string): Promise<Configuration> {
   if (!target.source) throw usage("this command needs the cluster file (--cluster FILE, $WORM_CLUSTER or a context): it names the acceptors by id");
-  return configurationOf(await loadCluster(target.source.file));
+  const config = await loadCluster(target.source.file);
+  if (!groupOf(config, group)) throw usage(`--group ${group}: the cluster file names no such group (its groups: ${["main", ...(config.groups ?? []).map((g) => g.name)].join(", ")})`);
+  return configurationOf(config, group);
 }
 
 /**
@@ -40,13 +45,14 @@ async function startOf(target: Target): Promise<Configuration> {
 async function reconfigureAndRecord<D extends { readonly configuration: Configuration }>(
   asJson: boolean,
   target: Target,
+  group: string,
   dataDirs: ReadonlyMap<number, string>,
   run: (progress: (line: string) => void) => Promise<D>,
   summary: (done: D, file: string) => string,
 ): Promise<void> {
   const done = await run((line) => (asJson ? process.stderr.write(`worm: ${line}\n`) : printLine(line)));
   const file = target.source!.file;
-  await rewriteClusterFile(file, done.configuration, dataDirs);
+  await rewriteClusterFile(file, done.configuration, dataDirs, group);
   if (asJson) printJson({ ...done, clusterFile: file });
   else printLine(summary(done, file));
 }
@@ -61,10 +67,10 @@ function stateOf(s: AcceptorStatus | Error | undefined, epoch: number): { state:
   return at < epoch ? { state: `serving, told epoch ${at} (it takes ${epoch} from the next session it refuses)`, epoch: at } : { state: "serving", epoch: at };
 }
 
-const show = Command.make("show", { json, conn: connectionFlags }, (c) =>
+const show = Command.make("show", { group: groupOption, json, conn: connectionFlags }, (c) =>
   task(async () => {
     const target = await resolveTarget(c.conn);
-    const start = await startOf(target);
+    const start = await startOf(target, c.group);
     const found = await newestConfiguration(start, { security: target.security, segmentSize: target.segmentSize, deadlineMs: target.timeoutMs });
     const current = found.configuration;
     const rows: Row[] = current.acceptors.map((m, slot) => ({ slot, id: m.id, address: m.address, ...stateOf(found.statuses.get(m.id), current.epoch) }));
@@ -76,10 +82,10 @@ const show = Command.make("show", { json, conn: connectionFlags }, (c) =>
     });
     const stale = start.epoch < current.epoch;
     if (c.json) {
-      printJson({ epoch: current.epoch, quorum: current.quorum, acceptors: rows, chain: epochs, clusterFile: { path: target.source?.file, epoch: start.epoch, stale } });
+      printJson({ group: c.group, epoch: current.epoch, quorum: current.quorum, acceptors: rows, chain: epochs, clusterFile: { path: target.source?.file, epoch: start.epoch, stale } });
       return;
     }
-    printLine(`epoch ${current.epoch}, quorum ${current.quorum} of ${current.acceptors.length}`);
+    printLine(`${c.group === "main" ? "" : `group ${c.group}: `}epoch ${current.epoch}, quorum ${current.quorum} of ${current.acceptors.length}`);
     printLine(table(["slot", "id", "address", "state"], rows.map((r) => [String(r.slot), String(r.id), r.address, r.state])));
     for (const e of epochs) printLine(`  chain: ${describeConfiguration(e)}`);
     if (stale) printLine(`the cluster file (${target.source?.file}) names epoch ${start.epoch}: clients follow the newer one when an acceptor refuses them; the file is rewritten by '${wormCommand()} cluster replace|add|remove'`);
@@ -87,11 +93,12 @@ const show = Command.make("show", { json, conn: connectionFlags }, (c) =>
 ).pipe(Command.withDescription("Show the configuration serving the cluster (its epoch, acceptors and their state), following the chain from the cluster file"));
 
 /** Make `change` (its progress printed), then rewrite the cluster file; a missing quorum points at the forced recovery. */
-async function change(c: { readonly json: boolean }, target: Target, change: MembershipChange, dataDirs: ReadonlyMap<number, string>, summary: (ms: number, spaces: number, addresses: number) => string): Promise<void> {
-  const start = await startOf(target);
+async function change(c: { readonly json: boolean; readonly group: string }, target: Target, change: MembershipChange, dataDirs: ReadonlyMap<number, string>, summary: (ms: number, spaces: number, addresses: number) => string): Promise<void> {
+  const start = await startOf(target, c.group);
   await reconfigureAndRecord(
     c.json,
     target,
+    c.group,
     dataDirs,
     (progress) =>
       reconfigure({ start, security: target.security, change, segmentSize: target.segmentSize, deadlineMs: Math.max(target.timeoutMs, 10_000), progress }).catch((e: unknown) => {
@@ -119,7 +126,7 @@ const newAddress = Flag.String("address").pipe(Flag.withDescription("host:port o
 const newDataDir = Flag.optional(Flag.String("data-dir").pipe(Flag.withDescription("the new acceptor's data directory, recorded in the cluster file")));
 const quorumFlag = Flag.optional(Flag.Int("quorum").pipe(Flag.withDescription("the quorum of the new configuration (default: a majority)")));
 
-const replace = Command.make("replace", { acceptor: Flag.Int("acceptor").pipe(Flag.withDescription("the id of the acceptor that leaves (dead, wiped, or moving)")), id: newId, address: newAddress, dataDir: newDataDir, json, conn: connectionFlags }, (c) =>
+const replace = Command.make("replace", { acceptor: Flag.Int("acceptor").pipe(Flag.withDescription("the id of the acceptor that leaves (dead, wiped, or moving)")), id: newId, address: newAddress, dataDir: newDataDir, group: groupOption, json, conn: connectionFlags }, (c) =>
   task(async () => {
     const target = await resolveTarget(c.conn);
     const { by, dataDirs } = newAcceptor(c.id, c.address, c.dataDir);
@@ -131,7 +138,7 @@ const replace = Command.make("replace", { acceptor: Flag.Int("acceptor").pipe(Fl
   ),
 );
 
-const add = Command.make("add", { id: newId, address: newAddress, dataDir: newDataDir, quorum: quorumFlag, json, conn: connectionFlags }, (c) =>
+const add = Command.make("add", { id: newId, address: newAddress, dataDir: newDataDir, quorum: quorumFlag, group: groupOption, json, conn: connectionFlags }, (c) =>
   task(async () => {
     const target = await resolveTarget(c.conn);
     const { by, dataDirs } = newAcceptor(c.id, c.address, c.dataDir);
@@ -144,7 +151,7 @@ const add = Command.make("add", { id: newId, address: newAddress, dataDir: newDa
   ),
 );
 
-const remove = Command.make("remove", { acceptor: Flag.Int("acceptor").pipe(Flag.withDescription("the id of the acceptor that leaves")), quorum: quorumFlag, json, conn: connectionFlags }, (c) =>
+const remove = Command.make("remove", { acceptor: Flag.Int("acceptor").pipe(Flag.withDescription("the id of the acceptor that leaves")), quorum: quorumFlag, group: groupOption, json, conn: connectionFlags }, (c) =>
   task(async () => {
     const target = await resolveTarget(c.conn);
     const quorum = Option.getOrUndefined(c.quorum);
@@ -174,6 +181,7 @@ const recover = Command.make(
       Flag.withDefault(false),
       Flag.withDescription("required: values chosen only by the lost acceptors are gone, and their addresses may be written again"),
     ),
+    group: groupOption,
     json,
     conn: connectionFlags,
   },
@@ -185,7 +193,7 @@ const recover = Command.make(
         );
       }
       const target = await resolveTarget(c.conn);
-      const start = await startOf(target);
+      const start = await startOf(target, c.group);
       const lost = ids("--lost", c.lost);
       const newIds = ids("--id", c.id);
       const addresses = c.address.split(",").map((a) => {
@@ -198,6 +206,7 @@ const recover = Command.make(
       await reconfigureAndRecord(
         c.json,
         target,
+        c.group,
         new Map(dirs ? newIds.map((id, k) => [id, dirs[k]!.trim()] as const) : []),
         (progress) =>
           recoverLostMajority({
@@ -219,7 +228,28 @@ const recover = Command.make(
   ),
 );
 
+const groups = Command.make("groups", { json, conn: connectionFlags }, (c) =>
+  task(async () => {
+    const target = await resolveTarget(c.conn);
+    const names = ["main", ...(target.groups ?? []).map((g) => g.name)];
+    const rows = await Promise.all(
+      names.map(async (group) => {
+        const found = await newestConfiguration(await startOf(target, group), { security: target.security, segmentSize: target.segmentSize, deadlineMs: target.timeoutMs });
+        const current = found.configuration;
+        const up = current.acceptors.filter((m) => { const s = found.statuses.get(m.id); return s !== undefined && !(s instanceof Error); }).length;
+        return { group, epoch: current.epoch, quorum: current.quorum, acceptors: current.acceptors.map((m) => ({ id: m.id, address: m.address })), answering: up };
+      }),
+    );
+    if (c.json) {
+      printJson({ groups: rows });
+      return;
+    }
+    printLine(table(["GROUP", "EPOCH", "QUORUM", "ACCEPTORS", "ANSWERING"], rows.map((r) => [r.group, String(r.epoch), `${r.quorum} of ${r.acceptors.length}`, r.acceptors.map((m) => `${m.id}@${m.address}`).join(", "), String(r.answering)])));
+    printLine(`a space lives in one group, chosen when it is created ('${wormCommand()} space create NAME --group G', '${wormCommand()} log create NAME --group G'); each group is reconfigured on its own (--group G)`);
+  }),
+).pipe(Command.withDescription("List the cluster's acceptor groups: each one's configuration (epoch, quorum, acceptors) and how many of its acceptors answer"));
+
 export const clusterCommand = Command.make("cluster").pipe(
-  Command.withDescription("The cluster's configuration: show it; replace, add or remove an acceptor without stopping service; recover from a lost majority"),
-  Command.withSubcommands([show, replace, add, remove, recover]),
+  Command.withDescription("The cluster's configuration: show it; replace, add or remove an acceptor without stopping service; recover from a lost majority; list its acceptor groups (--group G works on one)"),
+  Command.withSubcommands([show, groups, replace, add, remove, recover]),
 );

@@ -1,8 +1,10 @@
 /**
- * `worm space create NAME`: create a register space (and its system spaces) at every acceptor, with
- * its kind and segment size chosen once, as write-once metadata. `worm space list`: every space the
- * acceptors hold, with its kind, segment size, the segments it uses and its trim mark.
+ * `worm space create NAME [--group G]`: create a register space (and its system spaces) at every
+ * acceptor of its group, with its kind, segment size and group chosen once, as write-once metadata
+ * (docs/ARCHITECTURE.md §3.6). `worm space list`: every space, with its kind, segment size, group,
+ * the segments it uses and its trim mark.
  */
+import * as Option from "effect/Option";
 import { Argument, Command, Flag } from "effect/cli";
 import type { CreateSpaceResult } from "../../wor/core/results.ts";
 import { type SpaceKind, type SpaceMeta, describeSpaceMeta, kindNoun } from "../../wor/core/space-meta.ts";
@@ -10,6 +12,7 @@ import { checkSpaceName, connectionFlags, resolveTarget, withClient, type Target
 import { task, usage } from "./errors.ts";
 import { printJson, printLine, table } from "./output.ts";
 import { NAME_GRAMMAR } from "../../paxos/limits.ts";
+import type { AcceptorStatus } from "../../wor/wire/admin.ts";
 import { acceptorStatuses, answered, failShortOfQuorum, mapInFlight, segmentSpan, settle, userSpacesOf } from "./statuses.ts";
 
 const SPACE_LIST_LIMITS = Object.freeze({
@@ -21,20 +24,33 @@ const SPACE_LIST_LIMITS = Object.freeze({
  * Report a create: "created" or "exists" when the space is what was asked for; a usage failure when
  * the name is taken by another kind, or by the same kind with another segment size given explicitly.
  */
-export function reportCreate(what: string, name: string, kind: SpaceKind, target: Target, r: CreateSpaceResult, json: boolean): void {
+export function reportCreate(what: string, name: string, kind: SpaceKind, target: Target, r: CreateSpaceResult, json: boolean, group?: string): void {
   const m: SpaceMeta = r.meta;
   if (m.kind !== kind) throw usage(`${name} already exists as ${kindNoun(m.kind)} (segment size ${m.segmentSize}), not ${kindNoun(kind)}`);
   if (target.segmentSizeGiven !== undefined && m.segmentSize !== target.segmentSizeGiven) {
     throw usage(`${what} ${name} already exists with segment size ${m.segmentSize}, not ${target.segmentSizeGiven}`);
   }
-  if (json) printJson({ name, result: r._tag, kind: m.kind, segmentSize: m.segmentSize });
+  if (group !== undefined && (m.group ?? "main") !== group) throw usage(`${what} ${name} already exists on group ${m.group ?? "main"}, not ${group}`);
+  if (json) printJson({ name, result: r._tag, kind: m.kind, segmentSize: m.segmentSize, group: m.group ?? "main" });
   else printLine(r._tag === "Created" ? `created ${what} ${name} (${describeSpaceMeta(m)})` : `${what} ${name} exists (${describeSpaceMeta(m)})`);
+}
+
+/** `--group G`: the acceptor group a new space lives in (default: the main group). */
+export const groupFlag = Flag.optional(Flag.String("group").pipe(Flag.withDescription("the acceptor group of the cluster file the new space lives in (default: main)")));
+
+/** The group `--group` names, checked against the target's cluster file; undefined for the main group. */
+export function placement(target: Target, flag: Option.Option<string>): string | undefined {
+  const group = Option.getOrUndefined(flag);
+  if (group === undefined || group === "main") return undefined;
+  if (!target.groups?.some((g) => g.name === group)) throw usage(`--group ${group}: the cluster file names no such group (its groups: ${["main", ...(target.groups ?? []).map((g) => g.name)].join(", ")})`);
+  return group;
 }
 
 const create = Command.make(
   "create",
   {
     name: Argument.String("name").pipe(Argument.withDescription(NAME_GRAMMAR)),
+    group: groupFlag,
     json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print one JSON document")),
     conn: connectionFlags,
   },
@@ -42,16 +58,19 @@ const create = Command.make(
     task(async () => {
       const space = checkSpaceName(c.name);
       const target = await resolveTarget(c.conn);
-      const r = await withClient(target, (client) => client.createSpace(space, { kind: "registers", segmentSize: target.segmentSize }));
-      reportCreate("space", space, "registers", target, r, c.json);
+      const group = placement(target, c.group);
+      const r = await withClient(target, (client) => client.createSpace(space, { kind: "registers", segmentSize: target.segmentSize, ...(group ? { group } : {}) }));
+      reportCreate("space", space, "registers", target, r, c.json, Option.getOrUndefined(c.group));
     }),
-).pipe(Command.withDescription("Create a register space (--segment-size sets its segment size); creating an existing one is a no-op"));
+).pipe(Command.withDescription("Create a register space (--segment-size sets its segment size, --group the acceptor group it lives in); creating an existing one is a no-op"));
 
 interface SpaceRow {
   readonly name: string;
   /** Null when the space has no metadata (its creation did not finish) or it could not be read. */
   readonly kind: SpaceKind | null;
   readonly segmentSize: number | null;
+  /** The acceptor group it lives in ("main": the cluster file's own acceptors). */
+  readonly group: string | null;
   /** Segments from the trim mark's to the highest holding data or an allocation. */
   readonly segments: { readonly first: number; readonly last: number; readonly count: number } | null;
   readonly trimMark: number;
@@ -65,21 +84,29 @@ const list = Command.make("list", { json: Flag.Boolean("json").pipe(Flag.withDes
     const live = answered(statuses);
     const names = userSpacesOf(live);
     const metas = await withClient(target, (client) => mapInFlight(names, SPACE_LIST_LIMITS.metaReadsInFlightMax, (name) => settle(client.spaceMeta(name))));
+    // A space placed on another group holds its data there: its segments are counted from that group's acceptors.
+    const groupLive = new Map<string, AcceptorStatus[]>(
+      await Promise.all(
+        (target.groups ?? []).map(async (g) => [g.name, answered(await acceptorStatuses({ ...target, addresses: g.acceptors.map((a) => a.address), acceptorIds: g.acceptors.map((a) => a.id), quorum: g.quorum, epoch: g.epoch }))] as const),
+      ),
+    );
     const rows: SpaceRow[] = names.map((name, k) => {
       const m = metas[k]!;
       const meta = m.ok && m.value._tag === "Typed" ? m.value.meta : undefined;
       if (!meta) {
         const note = m.ok ? "no metadata: its creation did not finish" : m.error;
-        return { name, kind: null, segmentSize: null, segments: null, trimMark: segmentSpan(live, name, 1).trimMark, note };
+        return { name, kind: null, segmentSize: null, group: null, segments: null, trimMark: segmentSpan(live, name, 1).trimMark, note };
       }
-      const span = segmentSpan(live, name, meta.segmentSize);
-      return { name, kind: meta.kind, segmentSize: meta.segmentSize, segments: { first: span.first, last: span.last, count: Math.max(0, span.last - span.first + 1) }, trimMark: span.trimMark };
+      const span = segmentSpan(meta.group ? (groupLive.get(meta.group) ?? []) : live, name, meta.segmentSize);
+      return { name, kind: meta.kind, segmentSize: meta.segmentSize, group: meta.group ?? "main", segments: { first: span.first, last: span.last, count: Math.max(0, span.last - span.first + 1) }, trimMark: span.trimMark };
     });
     if (c.json) printJson({ spaces: rows });
     else if (rows.length === 0) printLine("no spaces; create one with 'worm space create NAME' or 'worm log create NAME'");
     else {
       const segs = (r: SpaceRow) => (r.segments === null ? "" : r.segments.count === 0 ? "0" : `${r.segments.count} (${r.segments.first}..${r.segments.last})`);
-      printLine(table(["NAME", "KIND", "SEGMENT SIZE", "SEGMENTS", "TRIM"], rows.map((r) => [r.name, r.kind ?? `(${r.note})`, r.segmentSize === null ? "" : String(r.segmentSize), segs(r), String(r.trimMark)])));
+      const grouped = (target.groups ?? []).length > 0;
+      const header = ["NAME", "KIND", "SEGMENT SIZE", ...(grouped ? ["GROUP"] : []), "SEGMENTS", "TRIM"];
+      printLine(table(header, rows.map((r) => [r.name, r.kind ?? `(${r.note})`, r.segmentSize === null ? "" : String(r.segmentSize), ...(grouped ? [r.group ?? ""] : []), segs(r), String(r.trimMark)])));
     }
     failShortOfQuorum(target, statuses, "space list");
   }),
