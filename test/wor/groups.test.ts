@@ -3,7 +3,7 @@
  * register space and a log placed on group g1 live on g1's acceptors (the main group holds only
  * their metadata), keep serving with the main group's majority down once placed, follow a
  * replacement in g1, and a watch of a placed space delivers; a client that cannot reach the main
- * group cannot place a space it has not opened, and says so.
+ * group cannot place a space it has not opened, and says so. And a log striped over two groups.
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
@@ -106,5 +106,56 @@ describe("acceptor groups", { timeout: 90_000 }, () => {
     await assert.rejects(late.read("r", 7), (e: WorError) => e.code === "unavailable" || e.code === "timeout");
     const watched = late.watch("l", 0);
     await assert.rejects(watched.next(), /not placed yet in this client/);
+  });
+
+  test("a log striped over the main group and g1: its segments alternate, and it reads, subscribes and trims across them", async () => {
+    const main = await Promise.all([91, 92, 93].map((id) => acceptor(id)));
+    const g1 = await Promise.all([94, 95, 96].map((id) => acceptor(id)));
+    const client = groupedClient(configOf(main), configOf(g1));
+    after(() => client.close());
+    const created = await client.createSpace("sl", { kind: "log", segmentSize: 64, stripe: ["main", "g1"] });
+    assert.deepEqual(created.meta, { kind: "log", segmentSize: 64, stripe: ["main", "g1"] });
+    const sequencer = new SequencerNode({ client, owner: "striped" });
+    after(() => sequencer.close());
+    const log = new WormLog({ client, log: "sl", tokens: sequencer });
+    const stop = new AbortController();
+    const seen: number[] = [];
+    const following = (async () => {
+      for await (const e of log.subscribe(0, { signal: stop.signal })) {
+        seen.push(e.slot);
+        if (seen.length === 300) stop.abort();
+      }
+    })();
+    const slots: number[] = [];
+    for (let i = 0; i < 300; i++) slots.push((await log.append(value(i))).slot);
+    assert.deepEqual(slots, Array.from({ length: 300 }, (_, i) => i), "one sequencer, no fills: slots 0..299");
+    // Segment k (64 slots) is on main for even k, on g1 for odd k.
+    for (const [at, group, other] of [[main[0]!, "main", g1[0]!], [g1[0]!, "g1", main[0]!]] as const) {
+      const admin = new AdminClient(at.address, { ...security, deadlineMs: 3_000 });
+      const held = (await admin.inspect({ space: "sl", from: 0, to: 320 })).addresses.filter((x) => x.accepted).map((x) => Math.floor(x.index / 64));
+      admin.close();
+      assert.deepEqual([...new Set(held)], group === "main" ? [0, 2, 4] : [1, 3], `${group} holds segments ${[...new Set(held)].join(", ")} (not ${other.id}'s)`);
+    }
+    const read = await log.readRange(0, 300);
+    assert.deepEqual(
+      read.map((e) => (e.kind === "entry" ? text.decode(e.entry.payload) : e.kind)),
+      Array.from({ length: 300 }, (_, i) => `value ${i}`),
+    );
+    await following;
+    assert.deepEqual(seen, Array.from({ length: 300 }, (_, i) => i), "the subscription delivered every slot in order, across both groups");
+    assert.equal(await client.trim("sl", 128), 128);
+    const after128 = await client.readRange("sl", 0, 130);
+    assert.equal(after128.get(5)?._tag, "Trimmed");
+    assert.equal(after128.get(70)?._tag, "Trimmed");
+    assert.equal(after128.get(129)?._tag, "Written");
+    // A capture across segments is one capture per segment, on its group; a write under it goes to each.
+    const wide = await client.captureRange("sl", 500, 600);
+    assert.ok(wide._tag === "Captured" && wide.capture.parts?.length === 3, JSON.stringify(wide));
+    if (wide._tag === "Captured") {
+      const w = await client.writeMany(wide.capture, [500, 520, 590].map((index) => ({ index, value: value(index) })));
+      assert.deepEqual([...w.values()].map((r) => r._tag), ["Ok", "Ok", "Ok"]);
+    }
+    const back = await client.readRange("sl", 500, 600);
+    assert.deepEqual([...back].filter(([, r]) => r._tag === "Written").map(([i]) => i), [500, 520, 590]);
   });
 });

@@ -29,6 +29,12 @@ describe("space metadata codec", () => {
     assert.equal(spaceMetaProblem({ kind: "log", segmentSize: 64, group: "east-1" }), undefined);
     const bytes = new TextEncoder().encode(JSON.stringify({ v: 1, kind: "log", segmentSize: 64, group: "main" }));
     assert.equal(decodeSpaceMeta(bytes).ok, false);
+    for (const stripe of [["g1"], ["g1", "g1"], ["g1", "b d"], "g1,g2", Array.from({ length: 17 }, (_, k) => `g${k}`)]) {
+      assert.match(spaceMetaProblem({ kind: "log", segmentSize: 64, stripe }) ?? "", /stripe must be/, JSON.stringify(stripe));
+    }
+    assert.match(spaceMetaProblem({ kind: "log", segmentSize: 64, group: "g1", stripe: ["main", "g2"] }) ?? "", /not both/);
+    const striped = { kind: "log" as const, segmentSize: 64, stripe: ["main", "g1"] };
+    assert.deepEqual(decodeSpaceMeta(encodeSpaceMeta(striped)), { ok: true, meta: striped });
   });
   it("decodes garbage to an error, never throws", () => {
     fc.assert(

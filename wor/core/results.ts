@@ -16,6 +16,9 @@ export interface Capture {
   /** The client's configuration generation it was taken in (none: the first); a write under it after
    *  the client followed a newer configuration is preempted (docs/ARCHITECTURE.md §3.5). */
   readonly generation?: number;
+  /** A capture of a striped space across segments (wor/node/striped.ts, docs/ARCHITECTURE.md §3.6):
+   *  one capture per segment, each by its group's client; a write under it goes to each its part. */
+  readonly parts?: readonly Capture[];
 }
 
 export type CaptureResult =

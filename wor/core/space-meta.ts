@@ -22,7 +22,12 @@ export interface SpaceMeta {
   readonly segmentSize: number;
   /** The acceptor group the space lives in (docs/ARCHITECTURE.md §3.6); none: the main group. */
   readonly group?: string;
+  /** Or the groups it is striped over: segment k on `stripe[k mod n]` ("main" may be one). */
+  readonly stripe?: readonly string[];
 }
+
+/** Groups a space may be striped over, at most. */
+const STRIPE_GROUPS_MAX = 16;
 
 /** A group's name: letters, digits, '-' and '_', up to 32 characters ("main" is the cluster file's acceptors). */
 export const GROUP_NAME = /^[A-Za-z0-9_-]{1,32}$/;
@@ -41,9 +46,17 @@ const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 const isPowerOfTwo = (n: number): boolean => Number.isSafeInteger(n) && n >= 1 && (n & (n - 1)) === 0;
 
 /** `undefined` if `meta` may describe a space, else why not. */
-export function spaceMetaProblem(meta: { readonly kind: unknown; readonly segmentSize: unknown; readonly group?: unknown }): string | undefined {
+export function spaceMetaProblem(meta: { readonly kind: unknown; readonly segmentSize: unknown; readonly group?: unknown; readonly stripe?: unknown }): string | undefined {
   if (meta.group !== undefined && (typeof meta.group !== "string" || !GROUP_NAME.test(meta.group) || meta.group === "main")) {
     return `group must be a name of letters, digits, '-' and '_' (up to 32), other than "main" (got ${JSON.stringify(meta.group)})`;
+  }
+  if (meta.stripe !== undefined) {
+    const s = meta.stripe;
+    const names = Array.isArray(s) && s.every((g) => typeof g === "string" && GROUP_NAME.test(g));
+    if (!names || s.length < 2 || s.length > STRIPE_GROUPS_MAX || new Set(s).size !== s.length) {
+      return `stripe must be 2 to ${STRIPE_GROUPS_MAX} distinct group names (got ${JSON.stringify(s)})`;
+    }
+    if (meta.group !== undefined) return "a space lives on one group or is striped over several, not both";
   }
   if (typeof meta.kind !== "string" || !(SPACE_KINDS as readonly string[]).includes(meta.kind)) {
     return `kind must be one of ${SPACE_KINDS.join(", ")} (got ${JSON.stringify(meta.kind)})`;
@@ -58,7 +71,7 @@ export function spaceMetaProblem(meta: { readonly kind: unknown; readonly segmen
 export function encodeSpaceMeta(meta: SpaceMeta): Uint8Array {
   const problem = spaceMetaProblem(meta);
   assert(problem === undefined, () => `encoding invalid space metadata: ${problem}`);
-  return utf8.encode(JSON.stringify({ v: FORMAT_VERSION, kind: meta.kind, segmentSize: meta.segmentSize, ...(meta.group ? { group: meta.group } : {}) }));
+  return utf8.encode(JSON.stringify({ v: FORMAT_VERSION, kind: meta.kind, segmentSize: meta.segmentSize, ...(meta.group ? { group: meta.group } : {}), ...(meta.stripe ? { stripe: meta.stripe } : {}) }));
 }
 
 export type DecodedSpaceMeta = { readonly ok: true; readonly meta: SpaceMeta } | { readonly ok: false; readonly message: string };
@@ -74,9 +87,10 @@ export function decodeSpaceMeta(bytes: Uint8Array): DecodedSpaceMeta {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return { ok: false, message: "not a JSON object" };
   const o = v as Record<string, unknown>;
   if (o.v !== FORMAT_VERSION) return { ok: false, message: `unknown format version ${JSON.stringify(o.v)}` };
-  const problem = spaceMetaProblem({ kind: o.kind, segmentSize: o.segmentSize, group: o.group });
+  const problem = spaceMetaProblem({ kind: o.kind, segmentSize: o.segmentSize, group: o.group, stripe: o.stripe });
   if (problem) return { ok: false, message: problem };
-  return { ok: true, meta: { kind: o.kind as SpaceKind, segmentSize: o.segmentSize as number, ...(o.group !== undefined ? { group: o.group as string } : {}) } };
+  const placed = { ...(o.group !== undefined ? { group: o.group as string } : {}), ...(o.stripe !== undefined ? { stripe: o.stripe as string[] } : {}) };
+  return { ok: true, meta: { kind: o.kind as SpaceKind, segmentSize: o.segmentSize as number, ...placed } };
 }
 
 
@@ -101,7 +115,8 @@ export function kindNoun(kind: SpaceKind): string {
 }
 
 /** One line for output: "log, segment size 4096". */
-export const describeSpaceMeta = (meta: SpaceMeta): string => `${meta.kind}, segment size ${meta.segmentSize}${meta.group ? `, on group ${meta.group}` : ""}`;
+export const describeSpaceMeta = (meta: SpaceMeta): string =>
+  `${meta.kind}, segment size ${meta.segmentSize}${meta.group ? `, on group ${meta.group}` : ""}${meta.stripe ? `, striped over ${meta.stripe.join(", ")}` : ""}`;
 
 /**
  * The acceptor requests that leave `space` created with `meta` chosen (accepted at the owner ballot

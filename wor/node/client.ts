@@ -17,6 +17,7 @@ import type { SpaceKind, SpaceMeta } from "../core/space-meta.ts";
 import type { RegisterOpStep } from "../core/step-ops.ts";
 import type { RegisterResults } from "../core/steps.ts";
 import { type CaptureOne, GroupClient, type GroupClientOptions } from "./group-client.ts";
+import { Striped } from "./striped.ts";
 import type { Transport } from "./link.ts";
 import { WatchFeed } from "./watch-feed.ts";
 import { WorError } from "./wor-error.ts";
@@ -40,11 +41,13 @@ export class WorClient {
   private readonly main: GroupClient;
   /** The other groups' clients, opened at their first space. */
   private readonly others = new Map<string, GroupClient>();
-  /** Each space's group, once known (user spaces; a system space goes with its owner). */
-  private readonly placed = new Map<SpaceName, GroupClient>();
+  /** Each space's group, or groups it is striped over, once known (user spaces; a system space goes with its owner). */
+  private readonly placed = new Map<SpaceName, GroupClient | Striped>();
 
   constructor(readonly options: WorClientOptions) {
+    // One proposer id for every group: a striped space's captures, one per group, carry the same one.
     this.main = new GroupClient(options);
+    if (options.groups && options.proposerId === undefined) this.options = { ...options, proposerId: this.main.proposerId };
   }
 
   get proposerId(): number {
@@ -60,7 +63,7 @@ export class WorClient {
    * which may be another kind or group.
    */
   async createSpace(space: SpaceName, meta: Partial<SpaceMeta> = {}): Promise<CreateSpaceResult> {
-    if (meta.group !== undefined) this.group(meta.group); // an unknown group is refused before anything is chosen
+    for (const g of meta.stripe ?? (meta.group !== undefined ? [meta.group] : [])) this.group(g); // an unknown group is refused before anything is chosen
     const r = await this.main.createSpace(space, meta);
     await this.settle(space, r.meta);
     return r;
@@ -78,28 +81,28 @@ export class WorClient {
     return meta;
   }
   capture(space: SpaceName, index: number): Promise<CaptureOne> {
-    return this.on(space, (g) => g.capture(space, index));
+    return this.on(space, (g) => (g instanceof Striped ? g.at(space, index) : g).capture(space, index));
   }
   captureRange(space: SpaceName, from: number, to: number): Promise<CaptureResult> {
     return this.on(space, (g) => g.captureRange(space, from, to));
   }
-  write(held: Capture, index: number, value: Uint8Array): Promise<WriteResult> {
-    return this.on(held?.space, (g) => g.write(held, index, value));
+  async write(held: Capture, index: number, value: Uint8Array): Promise<WriteResult> {
+    return (await this.writeMany(held, [{ index, value }])).get(index)!;
   }
   writeMany(held: Capture, entries: readonly Entry[]): Promise<Map<number, WriteResult>> {
     return this.on(held?.space, (g) => g.writeMany(held, entries));
   }
   /** Owner-ballot write, skipping phase 1: ONLY for the address's single owner (checked per client). */
   unsafeWrite(space: SpaceName, index: number, value: Uint8Array): Promise<WriteResult> {
-    return this.on(space, (g) => g.unsafeWrite(space, index, value));
+    return this.on(space, (g) => (g instanceof Striped ? g.at(space, index) : g).unsafeWrite(space, index, value));
   }
   read(space: SpaceName, index: number, opts: { recover?: boolean } = {}): Promise<ReadResult> {
-    return this.on(space, (g) => g.read(space, index, opts));
+    return this.on(space, (g) => (g instanceof Striped ? g.at(space, index) : g).read(space, index, opts));
   }
   readRange(space: SpaceName, from: number, to: number, opts: { recover?: boolean } = {}): Promise<Map<number, ReadResult>> {
     return this.on(space, (g) => g.readRange(space, from, to, opts));
   }
-  /** Trim below `below`; resolves with the mark a quorum holds. */
+  /** Trim below `below`; resolves with the mark a quorum holds (of every group, for a striped space). */
   trim(space: SpaceName, below: number): Promise<number> {
     return this.on(space, (g) => g.trim(space, below));
   }
@@ -122,6 +125,7 @@ export class WorClient {
   watch(space: SpaceName, from = 0, options: { readonly skipOwn?: boolean } = {}): WatchFeed {
     const g = this.groupOf(space);
     if (g instanceof GroupClient) return g.watch(space, from, options);
+    if (g instanceof Striped) return g.watch(space, from, options, this.options.watchBufferMax ?? 65_536);
     void g.catch(() => undefined); // placing it is this call's side effect; the caller opens the space to see a failure
     const feed = new WatchFeed(0, 0, () => {});
     feed.fail(new WorError({ code: "invalid", message: `${space} is not placed yet in this client: open the space (or read its metadata) before watching it` }));
@@ -136,19 +140,19 @@ export class WorClient {
 
   /** `f` on the client of the group `space` lives in: at once when it is known (always, without
    *  groups). Garbage goes to the main group's client, which refuses it. */
-  private on<T>(space: SpaceName | undefined, f: (g: GroupClient) => Promise<T>): Promise<T> {
+  private on<T>(space: SpaceName | undefined, f: (g: GroupClient | Striped) => Promise<T>): Promise<T> {
     const g = this.groupOf(space);
-    return g instanceof GroupClient ? f(g) : g.then(f);
+    return g instanceof Promise ? g.then(f) : f(g);
   }
 
-  private groupOf(space: SpaceName | undefined): GroupClient | Promise<GroupClient> {
+  private groupOf(space: SpaceName | undefined): GroupClient | Striped | Promise<GroupClient | Striped> {
     if (!this.options.groups || typeof space !== "string") return this.main;
     const owner = ownerOfSystemSpace(space) ?? space;
     return this.placed.get(owner) ?? this.place(owner);
   }
 
   /** Read where `space` lives (a space whose creation did not finish, or that does not exist, is sent to the main group, which answers for it). */
-  private async place(space: SpaceName): Promise<GroupClient> {
+  private async place(space: SpaceName): Promise<GroupClient | Striped> {
     const r = await this.main.spaceMeta(space).catch((e: unknown) => {
       if (e instanceof WorError && e.code === "unknownSpace") return undefined;
       throw e;
@@ -158,19 +162,21 @@ export class WorClient {
     return this.placed.get(space)!;
   }
 
-  /** `space` has metadata `meta`: remember its group, and create it there (idempotent) the first time. */
+  /** `space` has metadata `meta`: remember its group (or groups), and create it there (idempotent) the first time. */
   private async settle(space: SpaceName, meta: SpaceMeta): Promise<void> {
     if (!this.options.groups || ownerOfSystemSpace(space) !== undefined || this.placed.has(space)) return;
-    if (meta.group === undefined) {
-      this.placed.set(space, this.main);
-      return;
-    }
-    const g = this.group(meta.group);
-    const created = await g.createSpace(space, meta);
-    if (created.meta.kind !== meta.kind || created.meta.segmentSize !== meta.segmentSize || created.meta.group !== meta.group) {
-      throw new WorError({ code: "internal", message: `${space} is placed on group ${meta.group}, which holds another space of that name` });
-    }
-    this.placed.set(space, g);
+    const names = meta.stripe ?? (meta.group !== undefined ? [meta.group] : []);
+    const clients = new Map(names.map((n) => [n, this.group(n)] as const));
+    await Promise.all(
+      [...clients].map(async ([name, g]) => {
+        if (g === this.main) return;
+        const created = (await g.createSpace(space, meta)).meta;
+        if (created.kind !== meta.kind || created.segmentSize !== meta.segmentSize || created.group !== meta.group || created.stripe?.join() !== meta.stripe?.join()) {
+          throw new WorError({ code: "internal", message: `${space} is placed on group ${name}, which holds another space of that name` });
+        }
+      }),
+    );
+    this.placed.set(space, meta.stripe ? new Striped({ groups: meta.stripe, segmentSize: meta.segmentSize }, clients) : (clients.values().next().value ?? this.main));
   }
 
   /** The client of group `name` ("main", or one of `options.groups`). */

@@ -145,7 +145,7 @@ export class GroupClient {
    * creator's metadata wins: `Exists` carries what the space is, which may be another kind.
    */
   createSpace(space: SpaceName, meta: Partial<SpaceMeta> = {}): Promise<CreateSpaceResult> {
-    const group = meta?.group !== undefined ? { group: meta.group } : {};
+    const group = { ...(meta?.group !== undefined ? { group: meta.group } : {}), ...(meta?.stripe !== undefined ? { stripe: meta.stripe } : {}) };
     return this.run(() => this.core.createSpace(space, { kind: meta?.kind ?? "registers", segmentSize: meta?.segmentSize ?? this.segmentSize, ...group }, now()));
   }
   /** What a space is (kind, segment size), from its write-once metadata register (cached). */

@@ -45,6 +45,11 @@ export class WatchFeed implements AsyncIterableIterator<Watched> {
     if (chosen) this.deliver(index, chosen);
   }
 
+  /** A value another feed delivered (a striped space's feed relays its groups' feeds). */
+  relay(index: number, value: Uint8Array): void {
+    if (!this.ended) this.deliver(index, value);
+  }
+
   /** The client follows a new configuration (docs/ARCHITECTURE.md §3.5; of `quorum`): accepts heard so far count no more. */
   reconfigured(quorum?: number): void {
     this.learner.reconfigured(quorum);
