@@ -13,20 +13,24 @@ import { checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient 
 import { task, usage } from "./errors.ts";
 import { readBounded } from "./input.ts";
 import { sequencerFlag, withLog } from "./log-open.ts";
-import { groupFlag, placement, reportCreate } from "./space.ts";
+import { groupFlag, placement, reportCreate, stripeFlag } from "./space.ts";
 import { json, logNameArg, logReadCommands } from "./log-read.ts";
 import { logSequencerCommand } from "./log-sequencer.ts";
 import { printJson, printLine } from "./output.ts";
 
-const create = Command.make("create", { name: logNameArg, group: groupFlag, json, conn: connectionFlags }, (c) =>
+const create = Command.make("create", { name: logNameArg, group: groupFlag, stripe: stripeFlag, json, conn: connectionFlags }, (c) =>
   task(async () => {
     const log = checkSpaceName(c.name);
     const target = await resolveTarget(c.conn);
-    const group = placement(target, c.group);
-    const r = await withClient(target, (client) => client.createSpace(log, { kind: "log", segmentSize: target.segmentSize, ...(group ? { group } : {}) }));
-    reportCreate("log", log, "log", target, r, c.json, Option.getOrUndefined(c.group));
+    const placed = placement(target, c.group, c.stripe);
+    const r = await withClient(target, (client) => client.createSpace(log, { kind: "log", segmentSize: target.segmentSize, ...placed }));
+    reportCreate("log", log, "log", target, r, c.json, Option.isSome(c.group) || Option.isSome(c.stripe) ? placed : undefined);
   }),
-).pipe(Command.withDescription("Create a log (its space; --segment-size sets its segment size, --group the acceptor group it lives in); creating an existing log is a no-op"));
+).pipe(
+  Command.withDescription(
+    "Create a log (its space; --segment-size sets its segment size, --group the acceptor group it lives in, --stripe the groups its segments are striped over); creating an existing log is a no-op",
+  ),
+);
 
 /** `client:seq` → an idempotency key (the client part may itself hold colons). */
 function parseKey(text: string): IdempotencyKey {

@@ -24,26 +24,38 @@ const SPACE_LIST_LIMITS = Object.freeze({
  * Report a create: "created" or "exists" when the space is what was asked for; a usage failure when
  * the name is taken by another kind, or by the same kind with another segment size given explicitly.
  */
-export function reportCreate(what: string, name: string, kind: SpaceKind, target: Target, r: CreateSpaceResult, json: boolean, group?: string): void {
+export function reportCreate(what: string, name: string, kind: SpaceKind, target: Target, r: CreateSpaceResult, json: boolean, asked?: { readonly group?: string; readonly stripe?: readonly string[] }): void {
   const m: SpaceMeta = r.meta;
   if (m.kind !== kind) throw usage(`${name} already exists as ${kindNoun(m.kind)} (segment size ${m.segmentSize}), not ${kindNoun(kind)}`);
   if (target.segmentSizeGiven !== undefined && m.segmentSize !== target.segmentSizeGiven) {
     throw usage(`${what} ${name} already exists with segment size ${m.segmentSize}, not ${target.segmentSizeGiven}`);
   }
-  if (group !== undefined && (m.group ?? "main") !== group) throw usage(`${what} ${name} already exists on group ${m.group ?? "main"}, not ${group}`);
-  if (json) printJson({ name, result: r._tag, kind: m.kind, segmentSize: m.segmentSize, group: m.group ?? "main" });
+  const where = (x: { readonly group?: string; readonly stripe?: readonly string[] }) => (x.stripe ? `striped over ${x.stripe.join(",")}` : `on group ${x.group ?? "main"}`);
+  if (asked !== undefined && where(m) !== where(asked)) throw usage(`${what} ${name} already exists ${where(m)}, not ${where(asked)}`);
+  if (json) printJson({ name, result: r._tag, kind: m.kind, segmentSize: m.segmentSize, ...(m.stripe ? { stripe: m.stripe } : { group: m.group ?? "main" }) });
   else printLine(r._tag === "Created" ? `created ${what} ${name} (${describeSpaceMeta(m)})` : `${what} ${name} exists (${describeSpaceMeta(m)})`);
 }
 
-/** `--group G`: the acceptor group a new space lives in (default: the main group). */
+/** `--group G`: the acceptor group a new space lives in (default: the main group); `--stripe G1,G2,...`: the groups its segments are striped over. */
 export const groupFlag = Flag.optional(Flag.String("group").pipe(Flag.withDescription("the acceptor group of the cluster file the new space lives in (default: main)")));
+export const stripeFlag = Flag.optional(
+  Flag.String("stripe").pipe(Flag.withDescription("the acceptor groups the new space's segments are striped over, comma-separated: segment k lives on the (k mod n)-th (\"main\" may be one)")),
+);
 
-/** The group `--group` names, checked against the target's cluster file; undefined for the main group. */
-export function placement(target: Target, flag: Option.Option<string>): string | undefined {
-  const group = Option.getOrUndefined(flag);
-  if (group === undefined || group === "main") return undefined;
-  if (!target.groups?.some((g) => g.name === group)) throw usage(`--group ${group}: the cluster file names no such group (its groups: ${["main", ...(target.groups ?? []).map((g) => g.name)].join(", ")})`);
-  return group;
+/** Where `--group` or `--stripe` place a new space, checked against the target's cluster file (nothing: the main group). */
+export function placement(target: Target, groupOpt: Option.Option<string>, stripeOpt: Option.Option<string>): { readonly group?: string; readonly stripe?: readonly string[] } {
+  const group = Option.getOrUndefined(groupOpt);
+  const stripe = Option.getOrUndefined(stripeOpt)?.split(",").map((g) => g.trim());
+  if (group !== undefined && stripe !== undefined) throw usage("give --group or --stripe, not both");
+  const known = ["main", ...(target.groups ?? []).map((g) => g.name)];
+  for (const [flag, g] of [...(group !== undefined ? [["--group", group]] : []), ...(stripe ?? []).map((g) => ["--stripe", g])]) {
+    if (!known.includes(g!)) throw usage(`${flag} ${g}: the cluster file names no such group (its groups: ${known.join(", ")})`);
+  }
+  if (stripe !== undefined) {
+    if (stripe.length < 2 || new Set(stripe).size !== stripe.length) throw usage("--stripe names two or more distinct groups");
+    return { stripe };
+  }
+  return group === undefined || group === "main" ? {} : { group };
 }
 
 const create = Command.make(
@@ -51,6 +63,7 @@ const create = Command.make(
   {
     name: Argument.String("name").pipe(Argument.withDescription(NAME_GRAMMAR)),
     group: groupFlag,
+    stripe: stripeFlag,
     json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print one JSON document")),
     conn: connectionFlags,
   },
@@ -58,18 +71,18 @@ const create = Command.make(
     task(async () => {
       const space = checkSpaceName(c.name);
       const target = await resolveTarget(c.conn);
-      const group = placement(target, c.group);
-      const r = await withClient(target, (client) => client.createSpace(space, { kind: "registers", segmentSize: target.segmentSize, ...(group ? { group } : {}) }));
-      reportCreate("space", space, "registers", target, r, c.json, Option.getOrUndefined(c.group));
+      const placed = placement(target, c.group, c.stripe);
+      const r = await withClient(target, (client) => client.createSpace(space, { kind: "registers", segmentSize: target.segmentSize, ...placed }));
+      reportCreate("space", space, "registers", target, r, c.json, Option.isSome(c.group) || Option.isSome(c.stripe) ? placed : undefined);
     }),
-).pipe(Command.withDescription("Create a register space (--segment-size sets its segment size, --group the acceptor group it lives in); creating an existing one is a no-op"));
+).pipe(Command.withDescription("Create a register space (--segment-size sets its segment size, --group the acceptor group it lives in, --stripe the groups its segments are striped over); creating an existing one is a no-op"));
 
 interface SpaceRow {
   readonly name: string;
   /** Null when the space has no metadata (its creation did not finish) or it could not be read. */
   readonly kind: SpaceKind | null;
   readonly segmentSize: number | null;
-  /** The acceptor group it lives in ("main": the cluster file's own acceptors). */
+  /** The acceptor group it lives in ("main": the cluster file's own acceptors), or "g1+g2" for the groups it is striped over. */
   readonly group: string | null;
   /** Segments from the trim mark's to the highest holding data or an allocation. */
   readonly segments: { readonly first: number; readonly last: number; readonly count: number } | null;
@@ -97,8 +110,9 @@ const list = Command.make("list", { json: Flag.Boolean("json").pipe(Flag.withDes
         const note = m.ok ? "no metadata: its creation did not finish" : m.error;
         return { name, kind: null, segmentSize: null, group: null, segments: null, trimMark: segmentSpan(live, name, 1).trimMark, note };
       }
-      const span = segmentSpan(meta.group ? (groupLive.get(meta.group) ?? []) : live, name, meta.segmentSize);
-      return { name, kind: meta.kind, segmentSize: meta.segmentSize, group: meta.group ?? "main", segments: { first: span.first, last: span.last, count: Math.max(0, span.last - span.first + 1) }, trimMark: span.trimMark };
+      const holders = meta.stripe ?? [meta.group ?? "main"];
+      const span = segmentSpan(holders.flatMap((g) => (g === "main" ? live : (groupLive.get(g) ?? []))), name, meta.segmentSize);
+      return { name, kind: meta.kind, segmentSize: meta.segmentSize, group: meta.stripe ? meta.stripe.join("+") : (meta.group ?? "main"), segments: { first: span.first, last: span.last, count: Math.max(0, span.last - span.first + 1) }, trimMark: span.trimMark };
     });
     if (c.json) printJson({ spaces: rows });
     else if (rows.length === 0) printLine("no spaces; create one with 'worm space create NAME' or 'worm log create NAME'");

@@ -1,7 +1,7 @@
 /**
  * Acceptor groups from the command line (docs/ARCHITECTURE.md §3.6), every acceptor a real process:
  * a cluster file with the main group and group g1; `worm space create --group g1` and `worm log
- * create --group g1` place spaces on g1; reads, writes and appends reach them; `worm space list`
+ * create --group g1` place spaces on g1, `worm log create --stripe main,g1` stripes one over both; reads, writes and appends reach them; `worm space list`
  * and `worm cluster groups|show --group g1` say where things are; the main group's majority killed,
  * the CLI (a new client each time) can no longer place a space (a client that opened it before goes
  * on: test/wor/groups.test.ts);
@@ -30,18 +30,23 @@ test("spaces placed on a group from the CLI: created, written, listed, shown; mi
 
   assert.deepEqual(JSON.parse(await ok("space", "create", "regs", "--group", "g1", "--json")), { name: "regs", result: "Created", kind: "registers", segmentSize: 64, group: "g1" });
   await ok("log", "create", "events", "--group", "g1");
+  assert.deepEqual(JSON.parse(await ok("log", "create", "wide", "--stripe", "main,g1", "--json")).stripe, ["main", "g1"]);
   await ok("wor", "write", "regs", "3", "--value", "three");
   for (const n of ["a", "b", "c"]) await ok("log", "append", "events", "--data", n, "--embedded-sequencer");
+  // Each embedded sequencer starts a new segment: the entries of the striped log alternate between the groups.
+  for (const n of ["x", "y", "z"]) await ok("log", "append", "wide", "--data", n, "--embedded-sequencer");
+  assert.match(await ok("log", "read", "wide"), /"x"[\s\S]*"y"[\s\S]*"z"/);
   const read = JSON.parse(await ok("wor", "read", "regs", "3", "--json")) as { results: { value?: { text: string } }[] };
   assert.equal(read.results[0]?.value?.text, "three");
   assert.match(await ok("log", "read", "events"), /"a"[\s\S]*"b"[\s\S]*"c"/);
 
   const listed = JSON.parse(await ok("space", "list", "--json")) as { spaces: { name: string; group: string; segments: { count: number } }[] };
   assert.deepEqual(
-    listed.spaces.filter((s) => s.name === "regs" || s.name === "events").map((s) => [s.name, s.group, s.segments.count > 0]),
+    listed.spaces.filter((s) => ["regs", "events", "wide"].includes(s.name)).map((s) => [s.name, s.group, s.segments.count > 0]),
     [
       ["events", "g1", true],
       ["regs", "g1", true],
+      ["wide", "main+g1", true],
     ],
   );
   const groups = JSON.parse(await ok("cluster", "groups", "--json")) as { groups: { group: string; epoch: number; quorum: number; answering: number }[] };
@@ -58,7 +63,10 @@ test("spaces placed on a group from the CLI: created, written, listed, shown; mi
   assert.match(unknown.stderr, /--group g9: the cluster file names no such group \(its groups: main, g1\)/);
   const elsewhere = await worm("space", "create", "regs", "--group", "main");
   assert.equal(elsewhere.code, 2);
-  assert.match(elsewhere.stderr, /space regs already exists on group g1, not main/);
+  assert.match(elsewhere.stderr, /space regs already exists on group g1, not on group main/);
+  const both = await worm("log", "create", "y", "--group", "g1", "--stripe", "main,g1");
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /give --group or --stripe, not both/);
   assert.equal((await worm("cluster", "show", "--group", "g9")).code, 2);
 
   // The main group's majority dies: the CLI (a new client each time) cannot learn where regs lives.
