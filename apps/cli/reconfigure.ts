@@ -24,11 +24,12 @@ import { shortReason } from "../../wor/node/grpc-reason.ts";
 import { operational, task, toFailure, usage } from "./errors.ts";
 import { WorError } from "../../wor/node/client.ts";
 import { printJson, printLine, table, wormCommand } from "./output.ts";
+import { withDefaultShown } from "./flags.ts";
 
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print one JSON document"));
 
 /** `--group G`: the acceptor group a command works on (docs/ARCHITECTURE.md §3.6; default: main). */
-const groupOption = Flag.String("group").pipe(Flag.withDefault("main"), Flag.withDescription("the acceptor group of the cluster file (default: main, its own acceptors)"));
+const groupOption = Flag.String("group").pipe(withDefaultShown("the acceptor group of the cluster file (main: its own acceptors)", "main"));
 
 /** The configuration the target names for `group`: the cluster file's acceptors (ids needed) at its epoch. */
 async function startOf(target: Target, group: string): Promise<Configuration> {

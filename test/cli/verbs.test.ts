@@ -56,9 +56,9 @@ test("space list, values from files and stdin, inspect's truncation notes", { ti
   const list = ok(await worm(["space", "list", "--json"]), "space list");
   assert.deepEqual(JSON.parse(list.stdout), {
     spaces: [
-      { name: "dev", kind: "registers", segmentSize: 4096, segments: { first: 0, last: 0, count: 1 }, trimMark: 0 },
-      { name: "events", kind: "log", segmentSize: 8, segments: { first: 0, last: -1, count: 0 }, trimMark: 0 },
-      { name: "regs", kind: "registers", segmentSize: 4, segments: { first: 1, last: 2, count: 2 }, trimMark: 4 },
+      { name: "dev", kind: "registers", segmentSize: 4096, group: "main", segments: { first: 0, last: 0, count: 1 }, trimMark: 0 },
+      { name: "events", kind: "log", segmentSize: 8, group: "main", segments: { first: 0, last: -1, count: 0 }, trimMark: 0 },
+      { name: "regs", kind: "registers", segmentSize: 4, group: "main", segments: { first: 1, last: 2, count: 2 }, trimMark: 4 },
     ],
   });
   const text = ok(await worm(["space", "list"]), "space list (text)");
