@@ -9,7 +9,7 @@
  * latency, the longest stall (the longest gap between two acknowledgments); and one per change: its
  * time and what it copied.
  *
- *   node --import tsx bench/reconfigure.ts [--prefill 100000] [--in-flight 64] [--entry-bytes 100] [--after-seconds 3]
+ *   node --import tsx bench/reconfigure.ts [--prefill 100000] [--in-flight 64] [--entry-bytes 100] [--after-seconds 3] [--copy-rate N]
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -30,11 +30,14 @@ const { values: flags } = parseArgs({
     "in-flight": { type: "string", default: "64" },
     "entry-bytes": { type: "string", default: "100" },
     "after-seconds": { type: "string", default: "3" },
+    "copy-rate": { type: "string" },
   },
 });
 const PREFILL = Number(flags.prefill);
 const IN_FLIGHT = Number(flags["in-flight"]);
 const AFTER_MS = Number(flags["after-seconds"]) * 1000;
+/** The copy's pace (addresses/s), or as fast as it goes. */
+const COPY_RATE = flags["copy-rate"] === undefined ? {} : { copyRate: Number(flags["copy-rate"]) };
 const CLUSTER = "bench-rc";
 const SEGMENT = 4_096;
 process.on("exit", killAllWormProcesses);
@@ -89,7 +92,7 @@ const changes: { readonly change: string; readonly done: Awaited<ReturnType<type
 const settle = () => new Promise((r) => setTimeout(r, AFTER_MS));
 const joiner = (id: number) => startWormProcess(["node", "--id", String(id), "--join", "--listen", "127.0.0.1:0", "--cluster-id", CLUSTER, "--data-dir", join(cluster.dir, `a${id}`)], { what: `new acceptor ${id}` });
 const change = async (what: string, start: Configuration, c: Parameters<typeof reconfigure>[0]["change"]) => {
-  const done = await reconfigure({ start, security: { clusterId: CLUSTER }, change: c, segmentSize: SEGMENT, deadlineMs: 30_000 });
+  const done = await reconfigure({ start, security: { clusterId: CLUSTER }, change: c, segmentSize: SEGMENT, deadlineMs: 30_000, ...COPY_RATE });
   changes.push({ change: what, done });
   return done.configuration;
 };
@@ -142,6 +145,6 @@ for (const [k, p] of order.entries()) {
   emit({ bench: "reconfigure.phase", phase: p, acceptors: acceptorsIn[p], in_flight: IN_FLIGHT, secs: round((to - from) / 1000), appends_per_s: round(s.acks.length / ((to - from) / 1000), 0), longest_stall_ms: round(stall), ...summarize(s.lat) });
 }
 for (const { change: c, done } of changes) {
-  emit({ bench: `reconfigure.${c}`, epoch: done.configuration.epoch, acceptors: done.configuration.acceptors.length, quorum: done.configuration.quorum, entries_before: PREFILL, ms: done.ms, spaces: done.spaces, addresses_copied: done.addresses });
+  emit({ bench: `reconfigure.${c}`, ...(COPY_RATE.copyRate !== undefined ? { copy_rate: COPY_RATE.copyRate } : {}), epoch: done.configuration.epoch, acceptors: done.configuration.acceptors.length, quorum: done.configuration.quorum, entries_before: PREFILL, ms: done.ms, spaces: done.spaces, addresses_copied: done.addresses });
 }
 emit({ bench: "reconfigure.appends", acked: acked(), appends_failed: failed });

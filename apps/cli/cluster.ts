@@ -322,6 +322,13 @@ export function openClient(target: Target, options: ClientOptions = {}): OpenCli
   return { client, failure };
 }
 
+/** The target of acceptor group `name` alone (its acceptors, quorum and epoch), for admin calls to them. */
+export function groupTarget(target: Target, name: string): Target {
+  const g = target.groups?.find((x) => x.name === name);
+  if (!g) return target;
+  return { ...target, addresses: g.acceptors.map((a) => a.address), acceptorIds: g.acceptors.map((a) => a.id), quorum: g.quorum, epoch: g.epoch };
+}
+
 /** Each group's transport, acceptors and quorum, for a client that places spaces on groups. */
 const groupTransports = (groups: readonly GroupEntry[], security: ClientSecurity): Record<string, GroupOptions> =>
   Object.fromEntries(groups.map((g) => [g.name, { transport: grpcTransport({ addresses: g.acceptors.map((a) => a.address), epoch: g.epoch, ...security }), acceptors: g.acceptors.length, quorum: g.quorum }]));

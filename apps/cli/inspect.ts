@@ -11,11 +11,11 @@
 import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import type { Ballot } from "../../paxos/ballot.ts";
-import { LIMITS, isUserSpaceName, spacesOf } from "../../paxos/limits.ts";
+import { LIMITS, isUserSpaceName, ownerOfSystemSpace, spacesOf } from "../../paxos/limits.ts";
 import type { CheckResult } from "../../wor/core/results.ts";
 import type { SpaceMeta } from "../../wor/core/space-meta.ts";
 import type { AcceptorStatus, InspectReply } from "../../wor/wire/admin.ts";
-import { type Target, checkIndex, checkSpaceName, connectionFlags, resolveTarget, withClient } from "./cluster.ts";
+import { type Target, checkIndex, checkSpaceName, connectionFlags, groupTarget, resolveTarget, withClient } from "./cluster.ts";
 import { task, usage } from "./errors.ts";
 import { inspectPlayers, printPlayers } from "./inspect-logplayer.ts";
 import { inspectLogs, printLogs } from "./inspect-logs.ts";
@@ -53,7 +53,11 @@ async function runInspect(c: {
   if (Option.isNone(only) && (Option.isSome(c.from) || Option.isSome(c.to))) throw usage("--from and --to need --space");
   const target = await resolveTarget(c.conn);
   const statuses = await acceptorStatuses(target);
-  const live = answered(statuses);
+  // Every acceptor group's acceptors (docs/ARCHITECTURE.md §3.6): a placed space's data is on its group's.
+  const groups = [{ name: "main", target, statuses }, ...(await Promise.all((target.groups ?? []).map(async (g) => { const t = groupTarget(target, g.name); return { name: g.name, target: t, statuses: await acceptorStatuses(t) }; })))];
+  const members = groups.flatMap((g) => g.statuses.map((status, k) => ({ group: g.name, address: g.target.addresses[k]!, id: g.target.acceptorIds[k], status })));
+  const grouped = groups.length > 1;
+  const live = answered(members.map((m) => m.status));
   const wanted = (name: string) => Option.isNone(only) || spacesOf(only.value).includes(name);
   const userSpaces = userSpacesOf(live).filter(wanted);
   if (Option.isSome(only) && !userSpaces.includes(only.value)) throw usage(`unknown space ${JSON.stringify(only.value)}: no acceptor that answered holds it`);
@@ -67,13 +71,14 @@ async function runInspect(c: {
   const smrs = await withClient(target, (client) => inspectSmrs(client, target.security, live, new Map([...typed].filter(([, m]) => m.kind === "smr"))));
   const txns = await withClient(target, (client) => inspectTxns(client, new Map([...typed].filter(([, m]) => m.kind === "txn"))));
   const players = await withClient(target, (client) => inspectPlayers(client, target.security, new Map([...typed].filter(([, m]) => m.kind === "logplayer"))));
-  const addresses = Option.isSome(only) ? await readAddresses(target, live, only.value, c.from, c.to) : undefined;
+  const holders = (name: string) => { const m = typed.get(name); return m?.stripe ?? [m?.group ?? "main"]; };
+  const addresses = Option.isSome(only) ? await readAddresses(groups.filter((g) => holders(only.value).includes(g.name)).map((g) => g.target), live, only.value, c.from, c.to) : undefined;
 
   if (c.json) {
     printJson({
       cluster: { clusterId: target.clusterId, segmentSize: target.segmentSize, quorum: target.quorum, acceptors: target.addresses.length },
       spaces: [...kinds].map(([name, m]) => ({ name, ...(m.ok ? (m.value._tag === "Typed" ? m.value.meta : { kind: null, note: "no metadata: its creation did not finish" }) : { error: m.error }) })),
-      acceptors: statuses.map((s, k) => ({ address: target.addresses[k], ...(s.ok ? { status: { ...s.value, spaces: s.value.spaces.filter((x) => wanted(x.name)) } } : { error: s.error }) })),
+      acceptors: members.map((m) => ({ group: m.group, address: m.address, ...(m.status.ok ? { status: { ...m.status.value, spaces: m.status.value.spaces.filter((x) => wanted(x.name)) } } : { error: m.status.error }) })),
       segments: segments.map((r) => ({ space: r.space, segment: r.segment, result: r.result._tag, ...segmentDetail(r.result) })),
       // What was left out: segments past INSPECT_LIMITS.segmentsMax per space; addresses past the default window.
       truncated: { segments: cut, ...(addresses?.cut ? { addresses: { shown: [addresses.from, addresses.to], highestAccepted: addresses.highest } } : {}) },
@@ -88,7 +93,7 @@ async function runInspect(c: {
               from: addresses.from,
               to: addresses.to,
               byAcceptor: addresses.replies.map((r, k) => ({
-                address: target.addresses[k],
+                address: addresses.who[k]!.address,
                 ...(r.ok ? { trimMark: r.value.trimMark, ranges: r.value.ranges, addresses: r.value.addresses.map((a) => ({ ...a, accepted: a.accepted ? { ballot: a.accepted.ballot, value: jsonValue(a.accepted.value) } : undefined })) } : { error: r.error }),
               })),
             },
@@ -104,34 +109,42 @@ async function runInspect(c: {
     printLine("");
     printLine(
       table(
-        ["SPACE", "KIND", "SEGMENT SIZE"],
-        [...kinds].map(([name, m]) => (m.ok ? (m.value._tag === "Typed" ? [name, m.value.meta.kind, String(m.value.meta.segmentSize)] : [name, "(no metadata: creation did not finish)", ""]) : [name, `error: ${m.error}`, ""])),
+        ["SPACE", "KIND", "SEGMENT SIZE", ...(grouped ? ["GROUP"] : [])],
+        [...kinds].map(([name, m]) => {
+          const row = m.ok ? (m.value._tag === "Typed" ? [name, m.value.meta.kind, String(m.value.meta.segmentSize)] : [name, "(no metadata: creation did not finish)", ""]) : [name, `error: ${m.error}`, ""];
+          return grouped ? [...row, m.ok && m.value._tag === "Typed" ? holders(name).join("+") : ""] : row;
+        }),
       ),
     );
   }
   printLine("");
   printLine(
     table(
-      ["ACCEPTOR", "ADDRESS", "CLUSTER", "VERSION", "EPOCH", "STATE"],
-      statuses.map((s, k) =>
-        s.ok
-          ? [String(s.value.acceptorId), target.addresses[k]!, s.value.clusterId, s.value.version, String(s.value.configuration?.epoch ?? 0), memberState(s.value)]
-          : [String(target.acceptorIds[k] ?? "?"), target.addresses[k]!, "", "", "", `unreachable: ${s.error}`],
-      ),
+      [...(grouped ? ["GROUP"] : []), "ACCEPTOR", "ADDRESS", "CLUSTER", "VERSION", "EPOCH", "STATE"],
+      members.map(({ group, address, id, status: s }) => [
+        ...(grouped ? [group] : []),
+        ...(s.ok
+          ? [String(s.value.acceptorId), address, s.value.clusterId, s.value.version, String(s.value.configuration?.epoch ?? 0), memberState(s.value)]
+          : [String(id ?? "?"), address, "", "", "", `unreachable: ${s.error}`]),
+      ]),
     ),
   );
-  const newest = live.reduce((e, s) => Math.max(e, s.configuration?.epoch ?? 0), 0);
+  const newest = answered(statuses).reduce((e, s) => Math.max(e, s.configuration?.epoch ?? 0), 0);
   if (newest > target.epoch) printLine(`the cluster serves epoch ${newest}; this cluster file names epoch ${target.epoch}: 'worm cluster show' lists the acceptors that serve it`);
   printLine("");
   const spaceRows: string[][] = [];
   // System spaces ($alloc/, $meta/) are listed only for the space asked about with --space.
   const listed = (name: string) => wanted(name) && (Option.isSome(only) || isUserSpaceName(name));
   for (const name of sortedNames(live.flatMap((s) => s.spaces.map((x) => x.name)).filter(listed))) {
-    statuses.forEach((s) => {
-      if (!s.ok) return;
+    // A space's rows are its group's acceptors (the main group holds only a placed space's metadata).
+    const owner = ownerOfSystemSpace(name) ?? name;
+    const on = name.startsWith("$meta/") ? ["main", ...holders(owner)] : holders(owner);
+    for (const m of members) {
+      const s = m.status;
+      if (!s.ok || !on.includes(m.group)) continue;
       const x = s.value.spaces.find((y) => y.name === name);
       spaceRows.push(x ? [name, String(s.value.acceptorId), String(x.trimMark), String(x.addresses), String(x.ranges), x.highestAccepted < 0 ? "-" : String(x.highestAccepted)] : [name, String(s.value.acceptorId), "(missing)", "", "", ""]);
-    });
+    }
   }
   printLine(spaceRows.length > 0 ? table(["SPACE", "ACCEPTOR", "TRIM", "ADDRESSES", "RANGES", "HIGHEST"], spaceRows) : "no spaces");
   if (segments.length > 0) {
@@ -148,7 +161,7 @@ async function runInspect(c: {
   printSmrs(smrs);
   printTxns(txns);
   printPlayers(players);
-  if (addresses) printAddresses(target, addresses);
+  if (addresses) printAddresses(addresses);
   failShortOfQuorum(target, statuses, "inspect");
 }
 
@@ -203,6 +216,8 @@ async function readSegments(
 }
 
 interface AddressView {
+  /** Who each reply is from: its acceptor's id (if known) and address. */
+  readonly who: readonly { readonly id?: number; readonly address: string }[];
   readonly space: string;
   readonly from: number;
   readonly to: number;
@@ -213,7 +228,7 @@ interface AddressView {
   readonly cut: boolean;
 }
 
-async function readAddresses(target: Target, live: readonly AcceptorStatus[], space: string, fromFlag: Option.Option<number>, toFlag: Option.Option<number>): Promise<AddressView> {
+async function readAddresses(targets: readonly Target[], live: readonly AcceptorStatus[], space: string, fromFlag: Option.Option<number>, toFlag: Option.Option<number>): Promise<AddressView> {
   const summaries = live.flatMap((s) => s.spaces.filter((x) => x.name === space));
   const trim = Math.min(...summaries.map((x) => x.trimMark));
   const highest = Math.max(-1, ...summaries.map((x) => x.highestAccepted));
@@ -221,17 +236,18 @@ async function readAddresses(target: Target, live: readonly AcceptorStatus[], sp
   const to = Option.isSome(toFlag) ? checkIndex(toFlag.value, "--to") : Math.max(from + 1, Math.min(highest + 1, from + INSPECT_LIMITS.addressesDefault));
   if (to <= from) throw usage(`--to ${to} must be above --from ${from}`);
   if (to - from > LIMITS.rangeMax) throw usage(`inspect at most ${LIMITS.rangeMax} addresses at once`);
-  const replies = await eachAcceptor(target, (a) => a.inspect({ space, from, to }));
-  return { space, from, to, replies, highest, cut: Option.isNone(toFlag) && highest >= to };
+  const replies = (await Promise.all(targets.map((t) => eachAcceptor(t, (a) => a.inspect({ space, from, to }))))).flat();
+  const who = targets.flatMap((t) => t.addresses.map((address, k) => ({ address, ...(t.acceptorIds[k] !== undefined ? { id: t.acceptorIds[k] } : {}) })));
+  return { who, space, from, to, replies, highest, cut: Option.isNone(toFlag) && highest >= to };
 }
 
-function printAddresses(target: Target, v: AddressView): void {
+function printAddresses(v: AddressView): void {
   printLine("");
   printLine(`${v.space}[${v.from}, ${v.to}): per acceptor (addresses with no state of their own are not listed)`);
   const rows: string[][] = [];
   const byIndex = new Map<number, string[][]>();
   v.replies.forEach((r, k) => {
-    const who = String(target.acceptorIds[k] ?? target.addresses[k]);
+    const who = String(v.who[k]!.id ?? v.who[k]!.address);
     if (!r.ok) {
       rows.push(["*", who, `error: ${r.error}`, "", "", ""]);
       return;
@@ -249,7 +265,7 @@ function printAddresses(target: Target, v: AddressView): void {
   const ranges: string[][] = [];
   v.replies.forEach((r, k) => {
     if (!r.ok) return;
-    const who = String(target.acceptorIds[k] ?? target.addresses[k]);
+    const who = String(v.who[k]!.id ?? v.who[k]!.address);
     for (const p of r.value.ranges) ranges.push([who, `[${p.from}, ${p.to})`, ballotText(p.ballot)]);
     if (r.value.trimMark > 0) ranges.push([who, `[0, ${r.value.trimMark})`, "trimmed"]);
   });

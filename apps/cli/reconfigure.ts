@@ -94,15 +94,22 @@ const show = Command.make("show", { group: groupOption, json, conn: connectionFl
 ).pipe(Command.withDescription("Show the configuration serving the cluster (its epoch, acceptors and their state), following the chain from the cluster file"));
 
 /** Make `change` (its progress printed), then rewrite the cluster file; a missing quorum points at the forced recovery. */
-async function change(c: { readonly json: boolean; readonly group: string }, target: Target, change: MembershipChange, dataDirs: ReadonlyMap<number, string>, summary: (ms: number, spaces: number, addresses: number) => string): Promise<void> {
+async function change(
+  c: { readonly json: boolean; readonly group: string; readonly copyRate?: Option.Option<number> },
+  target: Target,
+  change: MembershipChange,
+  dataDirs: ReadonlyMap<number, string>,
+  summary: (ms: number, spaces: number, addresses: number) => string,
+): Promise<void> {
   const start = await startOf(target, c.group);
+  const copyRate = copyRateOf(c.copyRate);
   await reconfigureAndRecord(
     c.json,
     target,
     c.group,
     dataDirs,
     (progress) =>
-      reconfigure({ start, security: target.security, change, segmentSize: target.segmentSize, deadlineMs: Math.max(target.timeoutMs, 10_000), progress }).catch((e: unknown) => {
+      reconfigure({ start, security: target.security, change, segmentSize: target.segmentSize, deadlineMs: Math.max(target.timeoutMs, 10_000), progress, ...copyRate }).catch((e: unknown) => {
         // Fewer than a quorum answer: the safe path cannot choose; a majority lost for good has the forced one.
         if (e instanceof WorError && (e.code === "unavailable" || e.code === "timeout") && !e.message.includes("the new acceptor")) {
           throw operational(`${toFailure(e).message}; if the acceptors that do not answer are lost for good, see 'worm cluster recover'`);
@@ -126,8 +133,19 @@ const newId = Flag.Int("id").pipe(Flag.withDescription("the new acceptor's id: n
 const newAddress = Flag.String("address").pipe(Flag.withDescription("host:port of the new acceptor, already running 'worm node --join'"));
 const newDataDir = Flag.optional(Flag.String("data-dir").pipe(Flag.withDescription("the new acceptor's data directory, recorded in the cluster file")));
 const quorumFlag = Flag.optional(Flag.Int("quorum").pipe(Flag.withDescription("the quorum of the new configuration (default: a majority)")));
+const copyRateFlag = Flag.optional(
+  Flag.Int("copy-rate").pipe(Flag.withDescription("addresses per second the copy to the new acceptor takes at most (default: as fast as it goes; lower leaves the clients more of the acceptors, and takes longer)")),
+);
 
-const replace = Command.make("replace", { acceptor: Flag.Int("acceptor").pipe(Flag.withDescription("the id of the acceptor that leaves (dead, wiped, or moving)")), id: newId, address: newAddress, dataDir: newDataDir, group: groupOption, json, conn: connectionFlags }, (c) =>
+/** `--copy-rate N`, checked. */
+function copyRateOf(flag: Option.Option<number> | undefined): { readonly copyRate?: number } {
+  const rate = flag === undefined ? undefined : Option.getOrUndefined(flag);
+  if (rate === undefined) return {};
+  if (!Number.isSafeInteger(rate) || rate < 1) throw usage(`--copy-rate must be a positive number of addresses per second (got ${rate})`);
+  return { copyRate: rate };
+}
+
+const replace = Command.make("replace", { acceptor: Flag.Int("acceptor").pipe(Flag.withDescription("the id of the acceptor that leaves (dead, wiped, or moving)")), id: newId, address: newAddress, dataDir: newDataDir, copyRate: copyRateFlag, group: groupOption, json, conn: connectionFlags }, (c) =>
   task(async () => {
     const target = await resolveTarget(c.conn);
     const { by, dataDirs } = newAcceptor(c.id, c.address, c.dataDir);
@@ -139,7 +157,7 @@ const replace = Command.make("replace", { acceptor: Flag.Int("acceptor").pipe(Fl
   ),
 );
 
-const add = Command.make("add", { id: newId, address: newAddress, dataDir: newDataDir, quorum: quorumFlag, group: groupOption, json, conn: connectionFlags }, (c) =>
+const add = Command.make("add", { id: newId, address: newAddress, dataDir: newDataDir, quorum: quorumFlag, copyRate: copyRateFlag, group: groupOption, json, conn: connectionFlags }, (c) =>
   task(async () => {
     const target = await resolveTarget(c.conn);
     const { by, dataDirs } = newAcceptor(c.id, c.address, c.dataDir);
@@ -178,6 +196,7 @@ const recover = Command.make(
     id: Flag.String("id").pipe(Flag.withDescription("the new acceptors' ids, in the same order (comma-separated)")),
     address: Flag.String("address").pipe(Flag.withDescription("their host:port, in the same order (comma-separated), each running 'worm node --join'")),
     dataDir: Flag.optional(Flag.String("data-dir").pipe(Flag.withDescription("their data directories, in the same order, recorded in the cluster file"))),
+    copyRate: copyRateFlag,
     acceptDataLoss: Flag.Boolean("accept-data-loss").pipe(
       Flag.withDefault(false),
       Flag.withDescription("required: values chosen only by the lost acceptors are gone, and their addresses may be written again"),
@@ -218,6 +237,7 @@ const recover = Command.make(
             segmentSize: target.segmentSize,
             deadlineMs: Math.max(target.timeoutMs, 10_000),
             progress,
+            ...copyRateOf(c.copyRate),
           }),
         (done, file) =>
           `recovered: epoch ${done.configuration.epoch} (${done.spaces} spaces, ${done.addresses} addresses copied from the survivors) in ${done.ms} ms; ${file} names it`,

@@ -8,7 +8,7 @@ import * as Option from "effect/Option";
 import { Argument, Command, Flag } from "effect/cli";
 import type { CreateSpaceResult } from "../../wor/core/results.ts";
 import { type SpaceKind, type SpaceMeta, describeSpaceMeta, kindNoun } from "../../wor/core/space-meta.ts";
-import { checkSpaceName, connectionFlags, resolveTarget, withClient, type Target } from "./cluster.ts";
+import { checkSpaceName, connectionFlags, groupTarget, resolveTarget, withClient, type Target } from "./cluster.ts";
 import { task, usage } from "./errors.ts";
 import { printJson, printLine, table } from "./output.ts";
 import { NAME_GRAMMAR } from "../../paxos/limits.ts";
@@ -100,7 +100,7 @@ const list = Command.make("list", { json: Flag.Boolean("json").pipe(Flag.withDes
     // A space placed on another group holds its data there: its segments are counted from that group's acceptors.
     const groupLive = new Map<string, AcceptorStatus[]>(
       await Promise.all(
-        (target.groups ?? []).map(async (g) => [g.name, answered(await acceptorStatuses({ ...target, addresses: g.acceptors.map((a) => a.address), acceptorIds: g.acceptors.map((a) => a.id), quorum: g.quorum, epoch: g.epoch }))] as const),
+        (target.groups ?? []).map(async (g) => [g.name, answered(await acceptorStatuses(groupTarget(target, g.name)))] as const),
       ),
     );
     const rows: SpaceRow[] = names.map((name, k) => {

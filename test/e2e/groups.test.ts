@@ -2,7 +2,7 @@
  * Acceptor groups from the command line (docs/ARCHITECTURE.md §3.6), every acceptor a real process:
  * a cluster file with the main group and group g1; `worm space create --group g1` and `worm log
  * create --group g1` place spaces on g1, `worm log create --stripe main,g1` stripes one over both; reads, writes and appends reach them; `worm space list`
- * and `worm cluster groups|show --group g1` say where things are; the main group's majority killed,
+ * `worm cluster groups|show --group g1` and `worm inspect` say where things are; the main group's majority killed,
  * the CLI (a new client each time) can no longer place a space (a client that opened it before goes
  * on: test/wor/groups.test.ts);
  * misuse is refused before anything is written.
@@ -56,6 +56,13 @@ test("spaces placed on a group from the CLI: created, written, listed, shown; mi
   ]);
   const shown = JSON.parse(await ok("cluster", "show", "--group", "g1", "--json")) as { group: string; acceptors: { id: number; state: string }[] };
   assert.deepEqual([shown.group, shown.acceptors.map((a) => [a.id, a.state])], ["g1", [11, 12, 13].map((id) => [id, "serving"])]);
+
+  // worm inspect: every group's acceptors; a placed space's addresses from its group's.
+  const inspected = JSON.parse(await ok("inspect", "--json")) as { acceptors: { group: string; status?: { acceptorId: number } }[] };
+  assert.deepEqual(inspected.acceptors.map((a) => [a.group, a.status?.acceptorId]), [["main", 1], ["main", 2], ["main", 3], ["g1", 11], ["g1", 12], ["g1", 13]]);
+  const regs = JSON.parse(await ok("inspect", "--space", "regs", "--json")) as { addresses: { byAcceptor: { address: string; addresses: { index: number }[] }[] } };
+  assert.deepEqual(regs.addresses.byAcceptor.map((a) => [a.address, a.addresses.map((x) => x.index)]), addressesOf(g1).map((address) => [address, [3]]));
+  assert.match(await ok("inspect"), /GROUP +ACCEPTOR +ADDRESS[\s\S]*g1 +11 /);
 
   // Misuse: an unknown group, the same space on another group, a group given to a client without groups.
   const unknown = await worm("space", "create", "x", "--group", "g9");

@@ -45,7 +45,9 @@ describe("adding and removing acceptors", { timeout: 90_000 }, () => {
     // Add acceptor 4: epoch 1 has 4 acceptors under quorum 3.
     const four = await acceptor(4, { join: true });
     const lines: string[] = [];
-    const plus = await reconfigure({ start: epoch0, security, change: { kind: "add", by: { id: 4, address: four.address } }, segmentSize: 64, progress: (l) => lines.push(l) });
+    // Paced at 400 addresses/s: the copy of 100-odd addresses takes at least a quarter of a second.
+    const plus = await reconfigure({ start: epoch0, security, change: { kind: "add", by: { id: 4, address: four.address } }, segmentSize: 64, copyRate: 400, progress: (l) => lines.push(l) });
+    assert.ok(plus.ms >= (plus.addresses / 400) * 1000 - 50, `${plus.addresses} addresses copied in ${plus.ms} ms at 400/s`);
     assert.deepEqual(plus.configuration.acceptors.map((m) => m.id), [1, 2, 3, 4]);
     assert.equal(plus.configuration.quorum, 3);
     assert.deepEqual(plus.fenced, [1, 2, 3, 4]);

@@ -9,6 +9,8 @@ export interface RecoverRequest extends ChainReach {
   /** The configuration to start from: the cluster file's or any later one. */
   readonly start: Configuration;
   readonly progress?: (line: string) => void;
+  /** The copy's pace, addresses per second (state-copier.ts; default: as fast as it goes). */
+  readonly copyRate?: number;
   /** The acceptors lost for good (their disks gone: they must never serve again). */
   readonly lost: readonly number[];
   /** The new acceptors, running `worm node --join`, that take their slots, in the same order. */

@@ -35,6 +35,8 @@ export interface ReconfigureRequest extends ChainReach {
   readonly start: Configuration;
   readonly change: MembershipChange;
   readonly progress?: (line: string) => void;
+  /** The copy's pace, addresses per second (state-copier.ts; default: as fast as it goes). */
+  readonly copyRate?: number;
 }
 
 export interface Reconfigured {

@@ -18,6 +18,21 @@ export interface CopyRequest extends Reach {
   /** The joining acceptor the state goes to. */
   readonly by: Member;
   readonly progress?: (line: string) => void;
+  /** Addresses copied per second at most (default: as fast as it goes). The copy shares the
+   *  acceptors with the clients: a lower rate leaves them more, and takes longer. */
+  readonly copyRate?: number;
+}
+
+/** Wait, after each batch of `n` addresses, as long as the copy is ahead of `rate` addresses/s. */
+function pacer(rate: number | undefined): (n: number) => Promise<void> {
+  if (rate === undefined) return async () => {};
+  const t0 = performance.now();
+  let copied = 0;
+  return async (n) => {
+    copied += n;
+    const ahead = (copied / rate) * 1000 - (performance.now() - t0);
+    if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead));
+  };
 }
 
 /** Addresses one inspection covers at most, and the gap between blocks it reads across. */
@@ -36,7 +51,8 @@ export async function copyTo(next: Configuration, sources: readonly Member[], r:
     // User spaces first: creating one creates its system spaces.
     await install(installer, names.filter((n) => ownerOfSystemSpace(n) === undefined).map((space): Request => ({ kind: "createSpace", space })));
     let addresses = 0;
-    for (const space of names) addresses += await copySpace(space, admins, installer, r);
+    const pace = pacer(r.copyRate);
+    for (const space of names) addresses += await copySpace(space, admins, installer, r, pace);
     return { spaces: names.length, addresses };
   } finally {
     installer.close();
@@ -44,7 +60,7 @@ export async function copyTo(next: Configuration, sources: readonly Member[], r:
   }
 }
 
-async function copySpace(space: string, admins: readonly AdminClient[], installer: InstallerSession, r: CopyRequest): Promise<number> {
+async function copySpace(space: string, admins: readonly AdminClient[], installer: InstallerSession, r: CopyRequest, pace: (n: number) => Promise<void>): Promise<number> {
   /** Addresses with state, in runs of whole blocks: [from, to) per block of each source. */
   const runs: [number, number][] = [];
   let trimMark = 0;
@@ -77,6 +93,7 @@ async function copySpace(space: string, admins: readonly AdminClient[], installe
     const joined = joinReports(reports);
     addresses += joined.length;
     await install(installer, installRequests(space, joined));
+    await pace(joined.length);
   }
   await install(installer, [rangesRequest(space, joinRanges(ranges))]);
   r.progress?.(`copied ${space}: ${addresses} addresses${trimMark > 0 ? `, trimmed below ${trimMark}` : ""}`);
