@@ -71,7 +71,17 @@ async function runInspect(c: {
   const smrs = await withClient(target, (client) => inspectSmrs(client, target.security, live, new Map([...typed].filter(([, m]) => m.kind === "smr"))));
   const txns = await withClient(target, (client) => inspectTxns(client, new Map([...typed].filter(([, m]) => m.kind === "txn"))));
   const players = await withClient(target, (client) => inspectPlayers(client, target.security, new Map([...typed].filter(([, m]) => m.kind === "logplayer"))));
-  const holders = (name: string) => { const m = typed.get(name); return m?.stripe ?? [m?.group ?? "main"]; };
+  const holders = (name: string) => {
+    const m = typed.get(name);
+    return m?.stripe ?? [m?.group ?? "main"];
+  };
+  /** The configuration serving segment `segment` of `space`: its group (segment k of a striped space is on the (k mod n)-th) at the newest epoch its acceptors hold. */
+  const servedBy = (space: string, segment: number) => {
+    const h = holders(space);
+    const group = h[segment % h.length]!;
+    const epoch = answered(groups.find((g) => g.name === group)?.statuses ?? []).reduce((e, x) => Math.max(e, x.configuration?.epoch ?? 0), 0);
+    return { group, epoch };
+  };
   const addresses = Option.isSome(only) ? await readAddresses(groups.filter((g) => holders(only.value).includes(g.name)).map((g) => g.target), live, only.value, c.from, c.to) : undefined;
 
   if (c.json) {
@@ -79,7 +89,7 @@ async function runInspect(c: {
       cluster: { clusterId: target.clusterId, segmentSize: target.segmentSize, quorum: target.quorum, acceptors: target.addresses.length },
       spaces: [...kinds].map(([name, m]) => ({ name, ...(m.ok ? (m.value._tag === "Typed" ? m.value.meta : { kind: null, note: "no metadata: its creation did not finish" }) : { error: m.error }) })),
       acceptors: members.map((m) => ({ group: m.group, address: m.address, ...(m.status.ok ? { status: { ...m.status.value, spaces: m.status.value.spaces.filter((x) => wanted(x.name)) } } : { error: m.status.error }) })),
-      segments: segments.map((r) => ({ space: r.space, segment: r.segment, result: r.result._tag, ...segmentDetail(r.result) })),
+      segments: segments.map((r) => ({ space: r.space, segment: r.segment, servedBy: servedBy(r.space, r.segment), result: r.result._tag, ...segmentDetail(r.result) })),
       // What was left out: segments past INSPECT_LIMITS.segmentsMax per space; addresses past the default window.
       truncated: { segments: cut, ...(addresses?.cut ? { addresses: { shown: [addresses.from, addresses.to], highestAccepted: addresses.highest } } : {}) },
       logs: logs.map((r) => (r.ok ? r.view : { log: r.log, error: r.error })),
@@ -151,8 +161,11 @@ async function runInspect(c: {
     printLine("");
     printLine(
       table(
-        ["SPACE", "SEGMENT", "ADDRESSES", "ALLOCATION", "META"],
-        segments.map((r) => [r.space, String(r.segment), `${r.segment * r.segmentSize}..${(r.segment + 1) * r.segmentSize - 1}`, r.result._tag.toLowerCase(), segmentMeta(r.result)]),
+        ["SPACE", "SEGMENT", "ADDRESSES", "SERVED BY", "ALLOCATION", "META"],
+        segments.map((r) => {
+          const by = servedBy(r.space, r.segment);
+          return [r.space, String(r.segment), `${r.segment * r.segmentSize}..${(r.segment + 1) * r.segmentSize - 1}`, `${by.group} epoch ${by.epoch}`, r.result._tag.toLowerCase(), segmentMeta(r.result)];
+        }),
       ),
     );
     for (const x of cut) printLine(`(truncated: ${x.space} uses segments ${x.first}..${x.last}; only the first ${x.shown} were read)`);

@@ -58,7 +58,9 @@ test("spaces placed on a group from the CLI: created, written, listed, shown; mi
   assert.deepEqual([shown.group, shown.acceptors.map((a) => [a.id, a.state])], ["g1", [11, 12, 13].map((id) => [id, "serving"])]);
 
   // worm inspect: every group's acceptors; a placed space's addresses from its group's.
-  const inspected = JSON.parse(await ok("inspect", "--json")) as { acceptors: { group: string; status?: { acceptorId: number } }[] };
+  const inspected = JSON.parse(await ok("inspect", "--json")) as { acceptors: { group: string; status?: { acceptorId: number } }[]; segments: { space: string; segment: number; servedBy: { group: string; epoch: number } }[] };
+  const wideSegments = inspected.segments.filter((x) => x.space === "wide" && x.segment < 3);
+  assert.deepEqual(wideSegments.map((x) => [x.segment, x.servedBy.group, x.servedBy.epoch]), [[0, "main", 0], [1, "g1", 0], [2, "main", 0]], "which configuration serves each segment");
   assert.deepEqual(inspected.acceptors.map((a) => [a.group, a.status?.acceptorId]), [["main", 1], ["main", 2], ["main", 3], ["g1", 11], ["g1", 12], ["g1", 13]]);
   const regs = JSON.parse(await ok("inspect", "--space", "regs", "--json")) as { addresses: { byAcceptor: { address: string; addresses: { index: number }[] }[] } };
   assert.deepEqual(regs.addresses.byAcceptor.map((a) => [a.address, a.addresses.map((x) => x.index)]), addressesOf(g1).map((address) => [address, [3]]));
