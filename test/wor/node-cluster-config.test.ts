@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { ClusterConfigError, acceptorOf, clusterConfigFromText, configurationOf, loadClusterConfig, parseClusterConfig } from "../../wor/node/cluster-config.ts";
+import { ClusterConfigError, acceptorOf, clusterConfigFromText, configurationOf, loadClusterConfig, parseClusterConfig, rewriteClusterFile } from "../../wor/node/cluster-config.ts";
 import { parseAddress } from "../../wor/wire/address.ts";
 
 const base = {
@@ -104,6 +104,27 @@ describe("cluster config", () => {
       assert.ok(errors.some((e) => re.test(e)), `no error matching ${re} in ${JSON.stringify(errors)}`);
     }
     assert.ok(errorsOf({ ...base, groups: {} }).some((e) => /groups: must be an object of groups/.test(e)));
+  });
+
+  test("rewriteClusterFile rewrites one group's acceptors, epoch and quorum, and keeps everything else", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "wor-node-config-"));
+    try {
+      const path = join(dir, "cluster.json");
+      const g1 = { acceptors: [{ id: 11, address: "7011", dataDir: "g1/a11" }, { id: 12, address: "7012" }, { id: 13, address: "7013" }] };
+      await writeFile(path, JSON.stringify({ ...base, token: "x".repeat(16), groups: { g1 } }));
+      const next = { epoch: 1, quorum: 3, acceptors: [{ id: 11, address: "127.0.0.1:7011" }, { id: 12, address: "127.0.0.1:7012" }, { id: 13, address: "127.0.0.1:7013" }, { id: 14, address: "127.0.0.1:7014" }] };
+      await rewriteClusterFile(path, next, new Map([[14, "g1/a14"]]), "g1");
+      const c = await loadClusterConfig(path);
+      assert.deepEqual(c.acceptors.map((a) => a.id), [1, 2, 3], "the main group is untouched");
+      assert.equal(c.epoch, 0);
+      assert.equal(c.token, "x".repeat(16));
+      const g = c.groups?.[0];
+      assert.deepEqual([g?.epoch, g?.quorum, g?.acceptors.map((a) => a.id)], [1, 3, [11, 12, 13, 14]]);
+      assert.deepEqual([g?.acceptors[0]?.dataDir, g?.acceptors[3]?.dataDir], [join(dir, "g1/a11"), join(dir, "g1/a14")]);
+      await assert.rejects(rewriteClusterFile(path, next, new Map(), "g9"), /names no group g9/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test("addresses", () => {
