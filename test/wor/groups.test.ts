@@ -80,6 +80,10 @@ describe("acceptor groups", { timeout: 90_000 }, () => {
     const got = await feed.next();
     assert.ok(!got.done && got.value.index === 100 && text.decode(got.value.value) === "value 100");
     await feed.return();
+    const unaware = new WorClient({ transport: grpcTransport({ addresses: configOf(main).acceptors.map((m) => m.address), ...security }), acceptors: 3, segmentSize: 64 });
+    after(() => unaware.close());
+    await assert.rejects(unaware.openSpace("r", "registers"), /r lives on group g1, and this client knows no groups/);
+    await assert.rejects(unaware.createSpace("l", { kind: "log" }), /l lives on group g1/);
 
     // The main group's majority goes down: the placed space and log go on (placement is cached).
     await Promise.all([main[1]!.server.close(), main[2]!.server.close()]);

@@ -8,7 +8,8 @@
  *
  * Creating a space on a group chooses its metadata (with the group) in the main group, then creates
  * it in the group with the same metadata; a creation cut short between the two is finished by the
- * first client that opens the space.
+ * first client that opens the space. A client that knows no groups refuses to open (or create, or
+ * read the metadata of) a placed space: the main group holds only an empty copy of it.
  */
 import type { Entry, SpaceName } from "../../paxos/messages.ts";
 import { ownerOfSystemSpace } from "../../paxos/limits.ts";
@@ -164,6 +165,12 @@ export class WorClient {
 
   /** `space` has metadata `meta`: remember its group (or groups), and create it there (idempotent) the first time. */
   private async settle(space: SpaceName, meta: SpaceMeta): Promise<void> {
+    if (!this.options.groups && (meta.group !== undefined || meta.stripe !== undefined)) {
+      // The main group holds only an empty copy of a placed space: a client that does not know the
+      // groups must not read or write it there.
+      const where = meta.stripe ? `striped over groups ${meta.stripe.join(", ")}` : `on group ${meta.group}`;
+      throw new WorError({ code: "invalid", message: `${space} lives ${where}, and this client knows no groups: give it the cluster file that names them` });
+    }
     if (!this.options.groups || ownerOfSystemSpace(space) !== undefined || this.placed.has(space)) return;
     const names = meta.stripe ?? (meta.group !== undefined ? [meta.group] : []);
     const clients = new Map(names.map((n) => [n, this.group(n)] as const));
