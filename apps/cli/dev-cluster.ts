@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { majority } from "../../paxos/quorum.ts";
-import { CLUSTER_LIMITS } from "../../wor/node/cluster-config.ts";
+import { CLUSTER_LIMITS, type GroupEntry } from "../../wor/node/cluster-config.ts";
 import { type RunningAcceptor, startAcceptor } from "../../wor/node/run-acceptor.ts";
 import { SequencerNode } from "../log/node/sequencer-node.ts";
 import { type SequencerServer, startSequencerServer } from "../log/node/sequencer-server.ts";
@@ -19,6 +19,9 @@ import { CliFailure, operational, usage } from "./errors.ts";
 export interface DevOptions {
   readonly dataDir: string;
   readonly acceptors: number;
+  /** Acceptor groups besides the main one (docs/ARCHITECTURE.md §3.6): g1..gN, each of `acceptors`
+   *  acceptors with ids 100·k + 1.., listening after the sequencer. */
+  readonly groups?: number;
   /** Acceptor i (1-based) listens on basePort + i - 1, the sequencer on the next port; 0: any free ports. */
   readonly basePort: number;
   readonly host?: string;
@@ -60,6 +63,10 @@ export interface DevLayout {
   readonly ids: readonly number[];
   /** The configuration the acceptors are (docs/ARCHITECTURE.md §3.5): 0 until `worm cluster replace` moved it on. */
   readonly epoch: number;
+  /** The other acceptor groups: each its name, acceptor ids and epoch. */
+  readonly groups: readonly { readonly name: string; readonly ids: readonly number[]; readonly epoch: number }[];
+  /** Every acceptor: the main group's, then each group's in order. */
+  readonly allIds: readonly number[];
   /** Acceptors with no directory yet, in a new cluster: they start with --init. */
   readonly fresh: readonly number[];
   /** The port acceptor `id` asks for (0: any), and the sequencer's. */
@@ -68,6 +75,9 @@ export interface DevLayout {
 }
 
 export const acceptorDir = (dataDir: string, id: number) => join(dataDir, `acceptor-${id}`);
+
+/** Groups `worm dev --groups` runs at most. */
+const DEV_GROUPS_MAX = 4;
 
 /** A path as the user would type it: relative below the working directory, absolute elsewhere. */
 export function displayPath(p: string): string {
@@ -80,8 +90,11 @@ export async function devLayout(o: DevOptions): Promise<DevLayout> {
   if (!Number.isSafeInteger(o.acceptors) || o.acceptors < 1 || o.acceptors > CLUSTER_LIMITS.acceptorsMax) {
     throw usage(`--acceptors must be 1..${CLUSTER_LIMITS.acceptorsMax} (got ${o.acceptors})`);
   }
-  if (!Number.isSafeInteger(o.basePort) || o.basePort < 0 || o.basePort + o.acceptors > 65_535) {
-    throw usage(`--base-port must be 0 or a port such that all ${o.acceptors + 1} ports (acceptors and the sequencer) fit below 65536`);
+  const groupCount = o.groups ?? 0;
+  if (!Number.isSafeInteger(groupCount) || groupCount < 0 || groupCount > DEV_GROUPS_MAX) throw usage(`--groups must be 0..${DEV_GROUPS_MAX} (got ${groupCount})`);
+  const portsNeeded = o.acceptors * (1 + groupCount) + 1;
+  if (!Number.isSafeInteger(o.basePort) || o.basePort < 0 || o.basePort + portsNeeded > 65_535) {
+    throw usage(`--base-port must be 0 or a port such that all ${portsNeeded} ports (acceptors and the sequencer) fit below 65536`);
   }
   const dataDir = resolve(o.dataDir);
   const clusterFile = join(dataDir, "cluster.json");
@@ -89,6 +102,7 @@ export async function devLayout(o: DevOptions): Promise<DevLayout> {
   let segmentSize = DEFAULT_SEGMENT_SIZE;
   let ids = Array.from({ length: o.acceptors }, (_, k) => k + 1);
   let epoch = 0;
+  let groups = Array.from({ length: groupCount }, (_, g) => ({ name: `g${g + 1}`, ids: Array.from({ length: o.acceptors }, (_, k) => 100 * (g + 1) + k + 1), epoch: 0 }));
   /** A reconfigured cluster's acceptors listen where its configuration says (the chain holds their addresses). */
   let ports: ReadonlyMap<number, number> | undefined;
   if (existsSync(clusterFile)) {
@@ -96,13 +110,18 @@ export async function devLayout(o: DevOptions): Promise<DevLayout> {
     if (config.acceptors.length !== o.acceptors) {
       throw usage(`${dataDir} holds a cluster of ${config.acceptors.length} acceptors; run with --acceptors ${config.acceptors.length} or use another --data-dir`);
     }
+    const had = config.groups?.length ?? 0;
+    if (had !== groupCount) throw usage(`${dataDir} holds a cluster with ${had} group${had === 1 ? "" : "s"} besides the main one; run with --groups ${had} or use another --data-dir`);
     clusterId = config.clusterId;
     segmentSize = config.segmentSize;
     ids = config.acceptors.map((a) => a.id);
     epoch = config.epoch;
-    if (epoch > 0) ports = new Map(config.acceptors.map((a) => [a.id, a.port]));
+    groups = (config.groups ?? []).map((g) => ({ name: g.name, ids: g.acceptors.map((a) => a.id), epoch: g.epoch }));
+    // A reconfigured group's acceptors listen where its configuration says.
+    const moved = [...(epoch > 0 ? config.acceptors : []), ...(config.groups ?? []).flatMap((g) => (g.epoch > 0 ? g.acceptors : []))];
+    if (moved.length > 0) ports = new Map(moved.map((a) => [a.id, a.port]));
     // The cluster exists: an acceptor without its directory lost its data, and must not come back under its id.
-    const lost = ids.filter((id) => !existsSync(acceptorDir(dataDir, id)));
+    const lost = [...ids, ...groups.flatMap((g) => g.ids)].filter((id) => !existsSync(acceptorDir(dataDir, id)));
     if (lost.length > 0) {
       throw usage(
         `acceptor ${lost.join(", ")} of ${dataDir} has no data directory: a wiped acceptor must not rejoin under its old id (it forgot what it promised and accepted). ` +
@@ -115,6 +134,12 @@ export async function devLayout(o: DevOptions): Promise<DevLayout> {
     clusterId = `dev-${randomBytes(4).toString("hex")}`;
   }
   await mkdir(dataDir, { recursive: true });
+  const allIds = [...ids, ...groups.flatMap((g) => g.ids)];
+  /** Main acceptor k at base + k, the sequencer next, then each group's acceptors in order. */
+  const slotOf = (id: number) => {
+    const k = allIds.indexOf(id);
+    return k < ids.length ? k : k + 1;
+  };
   return {
     dataDir,
     clusterFile,
@@ -123,8 +148,10 @@ export async function devLayout(o: DevOptions): Promise<DevLayout> {
     segmentSize,
     ids,
     epoch,
-    fresh: existsSync(clusterFile) ? [] : ids,
-    port: (id) => ports?.get(id) ?? (o.basePort === 0 ? 0 : o.basePort + id - 1),
+    groups,
+    allIds,
+    fresh: existsSync(clusterFile) ? [] : allIds,
+    port: (id) => ports?.get(id) ?? (o.basePort === 0 ? 0 : o.basePort + slotOf(id)),
     sequencerPort: o.basePort === 0 ? 0 : o.basePort + o.acceptors,
   };
 }
@@ -135,18 +162,28 @@ export async function removeFresh(layout: DevLayout): Promise<void> {
   if (!existsSync(layout.clusterFile)) await Promise.all(layout.fresh.map((id) => rm(acceptorDir(layout.dataDir, id), { recursive: true, force: true })));
 }
 
-/** The target of the acceptors at `addresses` (no TLS, no token: a local cluster). */
-export const devTarget = (layout: DevLayout, addresses: readonly string[], sequencers: readonly string[]): Target => ({
-  addresses,
-  epoch: layout.epoch,
-  acceptorIds: layout.ids,
-  clusterId: layout.clusterId,
-  segmentSize: layout.segmentSize,
-  quorum: majority(layout.ids.length),
-  security: {},
-  timeoutMs: 5_000,
-  sequencers,
-});
+/** The target of the acceptors at `addresses` (every acceptor's, in `layout.allIds` order; no TLS, no token: a local cluster). */
+export function devTarget(layout: DevLayout, addresses: readonly string[], sequencers: readonly string[]): Target {
+  const at = (id: number) => addresses[layout.allIds.indexOf(id)]!;
+  const entry = (id: number) => {
+    const address = at(id);
+    const colon = address.lastIndexOf(":");
+    return { id, host: address.slice(0, colon), port: Number(address.slice(colon + 1)), address, dataDir: relative(layout.dataDir, acceptorDir(layout.dataDir, id)) };
+  };
+  const groups: GroupEntry[] = layout.groups.map((g) => ({ name: g.name, quorum: majority(g.ids.length), epoch: g.epoch, acceptors: g.ids.map(entry) }));
+  return {
+    addresses: layout.ids.map(at),
+    epoch: layout.epoch,
+    acceptorIds: layout.ids,
+    clusterId: layout.clusterId,
+    segmentSize: layout.segmentSize,
+    quorum: majority(layout.ids.length),
+    security: {},
+    timeoutMs: 5_000,
+    sequencers,
+    ...(groups.length > 0 ? { groups } : {}),
+  };
+}
 
 /** Write (or rewrite) the cluster file, atomically. */
 export async function writeClusterFile(layout: DevLayout, target: Target): Promise<void> {
@@ -156,6 +193,13 @@ export async function writeClusterFile(layout: DevLayout, target: Target): Promi
     quorum: target.quorum,
     acceptors: layout.ids.map((id, k) => ({ id, address: target.addresses[k]!, dataDir: relative(layout.dataDir, acceptorDir(layout.dataDir, id)) })),
     ...(layout.epoch > 0 ? { epoch: layout.epoch } : {}),
+    ...(target.groups
+      ? {
+          groups: Object.fromEntries(
+            target.groups.map((g) => [g.name, { quorum: g.quorum, ...(g.epoch > 0 ? { epoch: g.epoch } : {}), acceptors: g.acceptors.map((a) => ({ id: a.id, address: a.address, dataDir: a.dataDir })) }]),
+          ),
+        }
+      : {}),
     ...(target.sequencers.length > 0 ? { sequencers: target.sequencers } : {}),
   };
   try {
@@ -174,7 +218,7 @@ export const portHint = (message: string): string => (/in use|EADDRINUSE/i.test(
 export async function startDevCluster(o: DevOptions): Promise<DevRunning> {
   const layout = await devLayout(o);
   const started = await Promise.allSettled(
-    layout.ids.map((id) =>
+    layout.allIds.map((id) =>
       startAcceptor({ clusterId: layout.clusterId, acceptorId: id, dataDir: acceptorDir(layout.dataDir, id), host: layout.host, port: layout.port(id), init: layout.fresh.includes(id) }),
     ),
   );

@@ -115,7 +115,7 @@ export async function startDevProcesses(o: DevOptions, onChange: (rows: StatusRo
   let addresses: string[];
   let sequencerAddress: string;
   try {
-    const acceptors = layout.ids.map((id) => {
+    const acceptors = layout.allIds.map((id) => {
       const args = ["node", "--id", String(id), "--cluster-id", layout.clusterId, "--listen", `${layout.host}:${layout.port(id)}`, "--data-dir", acceptorDir(layout.dataDir, id)];
       const child = new DevChild(`acceptor ${id}`, layout.fresh.includes(id) ? [...args, "--init"] : args);
       children.push(child);
@@ -144,7 +144,7 @@ export async function startDevProcesses(o: DevOptions, onChange: (rows: StatusRo
   const row = (c: DevChild, k: number): StatusRow => {
     const address = k < addresses.length ? addresses[k]! : sequencerAddress;
     const state = c.exit ? (answering[k] ? "up (not started by worm dev)" : `stopped (${c.exitText()})`) : answering[k] ? "up" : "not answering";
-    return { role: c.role, address, pid: c.pid, state, data: k < addresses.length ? displayPath(acceptorDir(layout.dataDir, layout.ids[k]!)) : "" };
+    return { role: c.role, address, pid: c.pid, state, data: k < addresses.length ? displayPath(acceptorDir(layout.dataDir, layout.allIds[k]!)) : "" };
   };
   const rows = () => children.map(row);
   let last = rows();
@@ -187,7 +187,7 @@ export async function startDevProcesses(o: DevOptions, onChange: (rows: StatusRo
     clusterFile: layout.clusterFile,
     target,
     sequencer: sequencerAddress,
-    acceptors: addresses.map((address, k) => ({ acceptorId: layout.ids[k]!, host: layout.host, port: Number(address.slice(address.lastIndexOf(":") + 1)), dataDir: acceptorDir(layout.dataDir, layout.ids[k]!), pid: children[k]!.proc.pid! })),
+    acceptors: addresses.map((address, k) => ({ acceptorId: layout.allIds[k]!, host: layout.host, port: Number(address.slice(address.lastIndexOf(":") + 1)), dataDir: acceptorDir(layout.dataDir, layout.allIds[k]!), pid: children[k]!.proc.pid! })),
     status: rows,
     stopped: new Promise<never>(() => {}),
     close: () =>

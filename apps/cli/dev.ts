@@ -67,6 +67,7 @@ function announce(dev: DevRunning, check: SelfCheck, json: boolean, processes: b
       clusterId: dev.clusterId,
       clusterFile: dev.clusterFile,
       addresses: dev.target.addresses,
+      ...(dev.target.groups ? { groups: dev.target.groups.map((g) => ({ name: g.name, addresses: g.acceptors.map((a) => a.address) })) } : {}),
       sequencer: dev.sequencer,
       selfCheck: { space: check.space, address: check.address, ok: true },
       processes: dev.status(),
@@ -74,7 +75,9 @@ function announce(dev: DevRunning, check: SelfCheck, json: boolean, processes: b
     return;
   }
   const where = processes ? "one process each" : "in this process";
-  printLine(`worm dev: cluster ${dev.clusterId}, ${dev.acceptors.length} acceptors (quorum ${dev.target.quorum}) and a log sequencer, ${where}; segment size ${dev.target.segmentSize}`);
+  const groups = dev.target.groups ?? [];
+  const grouped = groups.length > 0 ? ` in ${groups.length + 1} groups (main: ${dev.target.acceptorIds.join(", ")}; ${groups.map((g) => `${g.name}: ${g.acceptors.map((a) => a.id).join(", ")}`).join("; ")})` : "";
+  printLine(`worm dev: cluster ${dev.clusterId}, ${dev.acceptors.length} acceptors${grouped} (quorum ${dev.target.quorum}) and a log sequencer, ${where}; segment size ${dev.target.segmentSize}`);
   printLine(statusTable(dev.status()));
   printLine(`cluster file: ${file}`);
   printLine(`self-check passed: wrote ${check.space}[${check.address}] = ${showValue(check.value)} and read it back`);
@@ -87,6 +90,7 @@ function announce(dev: DevRunning, check: SelfCheck, json: boolean, processes: b
   printLine(`  ${w} log create events --cluster ${file}`);
   printLine(`  ${w} log append events --data hello --cluster ${file}`);
   printLine(`  ${w} log read events --cluster ${file}`);
+  if (groups.length > 0) printLine(`  ${w} log create clicks --group ${groups[0]!.name} --cluster ${file}      # or --stripe main,${groups[0]!.name}`);
   printLine(`  ${w} space list --cluster ${file}`);
   printLine(`  ${w} inspect --cluster ${file} --space ${DEV_SPACE}`);
   if (processes) printLine(`stop one with 'kill PID' (or pause it: 'kill -STOP PID'); the table is printed again when a process stops or starts`);
@@ -112,7 +116,8 @@ export const devCommand = Command.make(
   "dev",
   {
     dataDir: Flag.String("data-dir").pipe(withDefaultShown("where the acceptors keep their state", ".data/dev")),
-    acceptors: Flag.Int("acceptors").pipe(withDefaultShown("how many acceptors", 3)),
+    acceptors: Flag.Int("acceptors").pipe(withDefaultShown("how many acceptors (in each group)", 3)),
+    groups: Flag.Int("groups").pipe(withDefaultShown("acceptor groups besides the main one (g1, g2, ...), for spaces placed on them: 'worm log create NAME --group g1'", 0)),
     basePort: Flag.Int("base-port").pipe(
       withDefaultShown("acceptor i listens on base-port + i - 1, the log sequencer on the port after the last acceptor's; 0 picks free ports", 7100),
     ),
@@ -125,7 +130,7 @@ export const devCommand = Command.make(
   (c) =>
     Effect.acquireUseRelease(
       task(async () => {
-        const options = { dataDir: c.dataDir, acceptors: c.acceptors, basePort: c.basePort };
+        const options = { dataDir: c.dataDir, acceptors: c.acceptors, groups: c.groups, basePort: c.basePort };
         let running: DevRunning | undefined;
         const dev = c.processes ? await startDevProcesses(options, (rows, changed) => reportChange(running, rows, changed, c.json)) : await startDevCluster(options);
         try {

@@ -8,7 +8,7 @@
  * misuse is refused before anything is written.
  */
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Procs, addressesOf, runWorm, startCluster, startNode, tempDir } from "./harness.ts";
@@ -82,4 +82,28 @@ test("spaces placed on a group from the CLI: created, written, listed, shown; mi
   for (const n of [main[1]!, main[2]!]) await n.proc.kill("SIGKILL");
   const stuck = await runWorm(["wor", "read", "regs", "3", "--cluster", clusterFile, "--timeout", "1500"]);
   assert.equal(stuck.code, 1, stuck.stderr);
+});
+
+test("worm dev --groups 1: a group beside the main one, its logs appended through the dev sequencer; a restart must name the groups again", { timeout: 120_000 }, async (t) => {
+  const procs = new Procs(t);
+  const dataDir = join(await tempDir(t, "worm-devgroups-"), "dev");
+  const dev = procs.start(["dev", "--groups", "1", "--data-dir", dataDir, "--base-port", "0", "--json"]);
+  const ready = await dev.waitForJson((l) => l.event === "ready", 60_000);
+  const groups = ready.groups as { name: string; addresses: string[] }[];
+  assert.deepEqual(groups.map((g) => [g.name, g.addresses.length]), [["g1", 3]]);
+  assert.equal(dev.jsonLines().filter((l) => l.event === "listening").length, 6);
+  const clusterFile = ready.clusterFile as string;
+  const file = JSON.parse(await readFile(clusterFile, "utf8")) as { groups: Record<string, { acceptors: { id: number; address: string }[] }> };
+  assert.deepEqual(file.groups.g1?.acceptors.map((a) => [a.id, a.address]), [101, 102, 103].map((id, k) => [id, groups[0]!.addresses[k]]));
+  for (const args of [["log", "create", "clicks", "--group", "g1"], ["log", "append", "clicks", "--data", "one"], ["log", "append", "clicks", "--data", "two"]]) {
+    const r = await runWorm([...args, "--cluster", clusterFile]);
+    assert.equal(r.code, 0, `worm ${args.join(" ")}: ${r.stderr}`);
+  }
+  const read = await runWorm(["log", "read", "clicks", "--cluster", clusterFile]);
+  assert.match(read.stdout, /^0 +entry .*"one"\n1 +entry .*"two"/m);
+  const stopped = await dev.kill("SIGTERM");
+  assert.equal(stopped.code, 0, stopped.stderr);
+  const again = await runWorm(["dev", "--data-dir", dataDir, "--base-port", "0"]);
+  assert.equal(again.code, 2);
+  assert.match(again.stderr, /holds a cluster with 1 group besides the main one; run with --groups 1/);
 });
