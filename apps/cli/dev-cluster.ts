@@ -10,6 +10,7 @@ import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { majority } from "../../paxos/quorum.ts";
 import { CLUSTER_LIMITS, type GroupEntry } from "../../wor/node/cluster-config.ts";
+import { parseAddress } from "../../wor/wire/address.ts";
 import { type RunningAcceptor, startAcceptor } from "../../wor/node/run-acceptor.ts";
 import { SequencerNode } from "../log/node/sequencer-node.ts";
 import { type SequencerServer, startSequencerServer } from "../log/node/sequencer-server.ts";
@@ -165,11 +166,8 @@ export async function removeFresh(layout: DevLayout): Promise<void> {
 /** The target of the acceptors at `addresses` (every acceptor's, in `layout.allIds` order; no TLS, no token: a local cluster). */
 export function devTarget(layout: DevLayout, addresses: readonly string[], sequencers: readonly string[]): Target {
   const at = (id: number) => addresses[layout.allIds.indexOf(id)]!;
-  const entry = (id: number) => {
-    const address = at(id);
-    const colon = address.lastIndexOf(":");
-    return { id, host: address.slice(0, colon), port: Number(address.slice(colon + 1)), address, dataDir: relative(layout.dataDir, acceptorDir(layout.dataDir, id)) };
-  };
+  // Addresses the acceptors reported listening on: always "host:port".
+  const entry = (id: number) => ({ id, ...(parseAddress(at(id)) as Exclude<ReturnType<typeof parseAddress>, string>), dataDir: relative(layout.dataDir, acceptorDir(layout.dataDir, id)) });
   const groups: GroupEntry[] = layout.groups.map((g) => ({ name: g.name, quorum: majority(g.ids.length), epoch: g.epoch, acceptors: g.ids.map(entry) }));
   return {
     addresses: layout.ids.map(at),

@@ -13,7 +13,7 @@ import { Command, Flag } from "effect/cli";
 import type { Ballot } from "../../paxos/ballot.ts";
 import { LIMITS, isUserSpaceName, ownerOfSystemSpace, spacesOf } from "../../paxos/limits.ts";
 import type { CheckResult } from "../../wor/core/results.ts";
-import type { SpaceMeta } from "../../wor/core/space-meta.ts";
+import { type SpaceMeta, groupsOf } from "../../wor/core/space-meta.ts";
 import type { AcceptorStatus, InspectReply } from "../../wor/wire/admin.ts";
 import { type Target, checkIndex, checkSpaceName, connectionFlags, groupTarget, resolveTarget, withClient } from "./cluster.ts";
 import { task, usage } from "./errors.ts";
@@ -71,10 +71,7 @@ async function runInspect(c: {
   const smrs = await withClient(target, (client) => inspectSmrs(client, target.security, live, new Map([...typed].filter(([, m]) => m.kind === "smr"))));
   const txns = await withClient(target, (client) => inspectTxns(client, new Map([...typed].filter(([, m]) => m.kind === "txn"))));
   const players = await withClient(target, (client) => inspectPlayers(client, target.security, new Map([...typed].filter(([, m]) => m.kind === "logplayer"))));
-  const holders = (name: string) => {
-    const m = typed.get(name);
-    return m?.stripe ?? [m?.group ?? "main"];
-  };
+  const holders = (name: string) => groupsOf(typed.get(name) ?? {});
   /** The configuration serving segment `segment` of `space`: its group (segment k of a striped space is on the (k mod n)-th) at the newest epoch its acceptors hold. */
   const servedBy = (space: string, segment: number) => {
     const h = holders(space);

@@ -7,7 +7,7 @@
 import * as Option from "effect/Option";
 import { Argument, Command, Flag } from "effect/cli";
 import type { CreateSpaceResult } from "../../wor/core/results.ts";
-import { type SpaceKind, type SpaceMeta, describeSpaceMeta, kindNoun } from "../../wor/core/space-meta.ts";
+import { type SpaceKind, type SpaceMeta, describePlacement, describeSpaceMeta, groupsOf, kindNoun } from "../../wor/core/space-meta.ts";
 import { checkSpaceName, connectionFlags, groupTarget, resolveTarget, withClient, type Target } from "./cluster.ts";
 import { task, usage } from "./errors.ts";
 import { printJson, printLine, table } from "./output.ts";
@@ -30,8 +30,7 @@ export function reportCreate(what: string, name: string, kind: SpaceKind, target
   if (target.segmentSizeGiven !== undefined && m.segmentSize !== target.segmentSizeGiven) {
     throw usage(`${what} ${name} already exists with segment size ${m.segmentSize}, not ${target.segmentSizeGiven}`);
   }
-  const where = (x: { readonly group?: string; readonly stripe?: readonly string[] }) => (x.stripe ? `striped over ${x.stripe.join(",")}` : `on group ${x.group ?? "main"}`);
-  if (asked !== undefined && where(m) !== where(asked)) throw usage(`${what} ${name} already exists ${where(m)}, not ${where(asked)}`);
+  if (asked !== undefined && groupsOf(m).join() !== groupsOf(asked).join()) throw usage(`${what} ${name} already exists ${describePlacement(m)}, not ${describePlacement(asked)}`);
   if (json) printJson({ name, result: r._tag, kind: m.kind, segmentSize: m.segmentSize, ...(m.stripe ? { stripe: m.stripe } : { group: m.group ?? "main" }) });
   else printLine(r._tag === "Created" ? `created ${what} ${name} (${describeSpaceMeta(m)})` : `${what} ${name} exists (${describeSpaceMeta(m)})`);
 }
@@ -110,9 +109,9 @@ const list = Command.make("list", { json: Flag.Boolean("json").pipe(Flag.withDes
         const note = m.ok ? "no metadata: its creation did not finish" : m.error;
         return { name, kind: null, segmentSize: null, group: null, segments: null, trimMark: segmentSpan(live, name, 1).trimMark, note };
       }
-      const holders = meta.stripe ?? [meta.group ?? "main"];
+      const holders = groupsOf(meta);
       const span = segmentSpan(holders.flatMap((g) => (g === "main" ? live : (groupLive.get(g) ?? []))), name, meta.segmentSize);
-      return { name, kind: meta.kind, segmentSize: meta.segmentSize, group: meta.stripe ? meta.stripe.join("+") : (meta.group ?? "main"), segments: { first: span.first, last: span.last, count: Math.max(0, span.last - span.first + 1) }, trimMark: span.trimMark };
+      return { name, kind: meta.kind, segmentSize: meta.segmentSize, group: holders.join("+"), segments: { first: span.first, last: span.last, count: Math.max(0, span.last - span.first + 1) }, trimMark: span.trimMark };
     });
     if (c.json) printJson({ spaces: rows });
     else if (rows.length === 0) printLine("no spaces; create one with 'worm space create NAME' or 'worm log create NAME'");

@@ -26,6 +26,13 @@ export interface SpaceMeta {
   readonly stripe?: readonly string[];
 }
 
+/** The groups a space lives on: the ones it is striped over, or its one group ("main" when its
+ *  metadata names none). */
+export const groupsOf = (meta: Pick<SpaceMeta, "group" | "stripe">): readonly string[] => meta.stripe ?? [meta.group ?? "main"];
+
+/** "on group g1", "striped over main, g1": where a space lives, for messages. */
+export const describePlacement = (meta: Pick<SpaceMeta, "group" | "stripe">): string => (meta.stripe ? `striped over ${meta.stripe.join(", ")}` : `on group ${meta.group ?? "main"}`);
+
 /** Groups a space may be striped over, at most. */
 const STRIPE_GROUPS_MAX = 16;
 
@@ -116,7 +123,7 @@ export function kindNoun(kind: SpaceKind): string {
 
 /** One line for output: "log, segment size 4096". */
 export const describeSpaceMeta = (meta: SpaceMeta): string =>
-  `${meta.kind}, segment size ${meta.segmentSize}${meta.group ? `, on group ${meta.group}` : ""}${meta.stripe ? `, striped over ${meta.stripe.join(", ")}` : ""}`;
+  `${meta.kind}, segment size ${meta.segmentSize}${meta.group !== undefined || meta.stripe !== undefined ? `, ${describePlacement(meta)}` : ""}`;
 
 /**
  * The acceptor requests that leave `space` created with `meta` chosen (accepted at the owner ballot

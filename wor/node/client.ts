@@ -14,7 +14,7 @@
 import type { Entry, SpaceName } from "../../paxos/messages.ts";
 import { ownerOfSystemSpace } from "../../paxos/limits.ts";
 import type { AllocResult, Capture, CaptureResult, CheckResult, CreateSpaceResult, ReadResult, SpaceMetaResult, WriteResult } from "../core/results.ts";
-import type { SpaceKind, SpaceMeta } from "../core/space-meta.ts";
+import { type SpaceKind, type SpaceMeta, describePlacement, groupsOf } from "../core/space-meta.ts";
 import type { RegisterOpStep } from "../core/step-ops.ts";
 import type { RegisterResults } from "../core/steps.ts";
 import { type CaptureOne, GroupClient, type GroupClientOptions } from "./group-client.ts";
@@ -64,7 +64,7 @@ export class WorClient {
    * which may be another kind or group.
    */
   async createSpace(space: SpaceName, meta: Partial<SpaceMeta> = {}): Promise<CreateSpaceResult> {
-    for (const g of meta.stripe ?? (meta.group !== undefined ? [meta.group] : [])) this.group(g); // an unknown group is refused before anything is chosen
+    for (const g of groupsOf(meta)) this.group(g); // an unknown group is refused before anything is chosen
     const r = await this.main.createSpace(space, meta);
     await this.settle(space, r.meta);
     return r;
@@ -82,7 +82,7 @@ export class WorClient {
     return meta;
   }
   capture(space: SpaceName, index: number): Promise<CaptureOne> {
-    return this.on(space, (g) => (g instanceof Striped ? g.at(space, index) : g).capture(space, index));
+    return this.onAddress(space, index, (g) => g.capture(space, index));
   }
   captureRange(space: SpaceName, from: number, to: number): Promise<CaptureResult> {
     return this.on(space, (g) => g.captureRange(space, from, to));
@@ -95,10 +95,10 @@ export class WorClient {
   }
   /** Owner-ballot write, skipping phase 1: ONLY for the address's single owner (checked per client). */
   unsafeWrite(space: SpaceName, index: number, value: Uint8Array): Promise<WriteResult> {
-    return this.on(space, (g) => (g instanceof Striped ? g.at(space, index) : g).unsafeWrite(space, index, value));
+    return this.onAddress(space, index, (g) => g.unsafeWrite(space, index, value));
   }
   read(space: SpaceName, index: number, opts: { recover?: boolean } = {}): Promise<ReadResult> {
-    return this.on(space, (g) => (g instanceof Striped ? g.at(space, index) : g).read(space, index, opts));
+    return this.onAddress(space, index, (g) => g.read(space, index, opts));
   }
   readRange(space: SpaceName, from: number, to: number, opts: { recover?: boolean } = {}): Promise<Map<number, ReadResult>> {
     return this.on(space, (g) => g.readRange(space, from, to, opts));
@@ -146,6 +146,11 @@ export class WorClient {
     return g instanceof Promise ? g.then(f) : f(g);
   }
 
+  /** `f` on the client of the group address `index` of `space` lives on. */
+  private onAddress<T>(space: SpaceName, index: number, f: (g: GroupClient) => Promise<T>): Promise<T> {
+    return this.on(space, (g) => f(g instanceof Striped ? g.at(space, index) : g));
+  }
+
   private groupOf(space: SpaceName | undefined): GroupClient | Striped | Promise<GroupClient | Striped> {
     if (!this.options.groups || typeof space !== "string") return this.main;
     const owner = ownerOfSystemSpace(space) ?? space;
@@ -165,25 +170,24 @@ export class WorClient {
 
   /** `space` has metadata `meta`: remember its group (or groups), and create it there (idempotent) the first time. */
   private async settle(space: SpaceName, meta: SpaceMeta): Promise<void> {
-    if (!this.options.groups && (meta.group !== undefined || meta.stripe !== undefined)) {
+    const names = groupsOf(meta);
+    if (!this.options.groups && names.some((n) => n !== "main")) {
       // The main group holds only an empty copy of a placed space: a client that does not know the
       // groups must not read or write it there.
-      const where = meta.stripe ? `striped over groups ${meta.stripe.join(", ")}` : `on group ${meta.group}`;
-      throw new WorError({ code: "invalid", message: `${space} lives ${where}, and this client knows no groups: give it the cluster file that names them` });
+      throw new WorError({ code: "invalid", message: `${space} lives ${describePlacement(meta)}, and this client knows no groups: give it the cluster file that names them` });
     }
     if (!this.options.groups || ownerOfSystemSpace(space) !== undefined || this.placed.has(space)) return;
-    const names = meta.stripe ?? (meta.group !== undefined ? [meta.group] : []);
     const clients = new Map(names.map((n) => [n, this.group(n)] as const));
     await Promise.all(
       [...clients].map(async ([name, g]) => {
         if (g === this.main) return;
         const created = (await g.createSpace(space, meta)).meta;
-        if (created.kind !== meta.kind || created.segmentSize !== meta.segmentSize || created.group !== meta.group || created.stripe?.join() !== meta.stripe?.join()) {
+        if (created.kind !== meta.kind || created.segmentSize !== meta.segmentSize || groupsOf(created).join() !== names.join()) {
           throw new WorError({ code: "internal", message: `${space} is placed on group ${name}, which holds another space of that name` });
         }
       }),
     );
-    this.placed.set(space, meta.stripe ? new Striped({ groups: meta.stripe, segmentSize: meta.segmentSize }, clients) : (clients.values().next().value ?? this.main));
+    this.placed.set(space, meta.stripe ? new Striped({ groups: meta.stripe, segmentSize: meta.segmentSize }, clients) : this.group(names[0]!));
   }
 
   /** The client of group `name` ("main", or one of `options.groups`). */

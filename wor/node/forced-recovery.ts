@@ -2,8 +2,8 @@
  *  breaks the succession rule (wor/core/configuration.ts). */
 import { type Configuration, type Member, describeConfiguration, replaced } from "../core/configuration.ts";
 import type { Reconfigured } from "./reconfigure.ts";
-import { type ChainReach, activate, choose, fail, fence, newestReported, preflight, statuses } from "./reconfigure-steps.ts";
-import { copyTo } from "./state-copier.ts";
+import { type ChainReach, choose, fail, fence, newestReported, preflight, statuses } from "./reconfigure-steps.ts";
+import { copyAndActivate } from "./state-copier.ts";
 
 export interface RecoverRequest extends ChainReach {
   /** The configuration to start from: the cluster file's or any later one. */
@@ -41,15 +41,7 @@ export async function recoverLostMajority(r: RecoverRequest): Promise<Reconfigur
   const told = await fence([...survivors, ...r.by], next, r);
   const missing = [...survivors, ...r.by].filter((m) => !told.fenced.includes(m.id));
   if (missing.length > 0) fail("unavailable", `epoch ${next.epoch} did not reach ${missing.map((m) => `acceptor ${m.id} (${told.refused.get(m.id) ?? "?"})`).join(", ")}: every survivor and every new acceptor must take it`);
-  let addresses = 0;
-  let spaces = 0;
-  for (const m of r.by) {
-    const copied = await copyTo(next, survivors, { ...r, by: m });
-    await activate(m, r);
-    say(`activated acceptor ${m.id}`);
-    addresses += copied.addresses;
-    spaces = copied.spaces;
-  }
+  const { spaces, addresses } = await copyAndActivate(next, survivors, r.by, r);
   try {
     await choose(next, next, r);
   } catch (e) {

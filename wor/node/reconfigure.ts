@@ -19,8 +19,8 @@
  * Each step is idempotent: a run cut short is finished by running it again.
  */
 import { type Configuration, type Member, added, copySources, copySourcesNeeded, describeConfiguration, removed, replaced, successionProblem } from "../core/configuration.ts";
-import { type ChainReach, activate, chainAt, choose, fail, fence, newestConfiguration, preflight } from "./reconfigure-steps.ts";
-import { copyTo } from "./state-copier.ts";
+import { type ChainReach, chainAt, choose, fail, fence, newestConfiguration, preflight } from "./reconfigure-steps.ts";
+import { copyAndActivate } from "./state-copier.ts";
 
 export { newestConfiguration } from "./reconfigure-steps.ts";
 
@@ -105,15 +105,7 @@ export async function reconfigure(r: ReconfigureRequest): Promise<Reconfigured> 
       fail("unavailable", `epoch ${next.epoch} reached ${stayers.filter((m) => told.fenced.includes(m.id)).length} of the ${stayers.length} acceptors that stay, and it needs ${needed} of epoch ${before.epoch} (${why(missing)}); run this again once they are up`);
     }
     say(`fenced: acceptors ${told.fenced.join(", ")} hold epoch ${next.epoch}`);
-    let spaces = 0;
-    let addresses = 0;
-    for (const m of copying) {
-      const copied = await copyTo(next, sources!, { ...r, by: m });
-      await activate(m, r);
-      say(`activated acceptor ${m.id}: it serves epoch ${next.epoch}`);
-      spaces = copied.spaces;
-      addresses += copied.addresses;
-    }
+    const { spaces, addresses } = await copyAndActivate(next, sources ?? [], copying, r);
     for (const m of joiners) if (!copying.includes(m)) say(`acceptor ${m.id} serves already: the change was finished before`);
     const gone = before.acceptors.filter((m) => !has(next, m.id));
     for (const m of gone) say(`acceptor ${m.id} ${told.fenced.includes(m.id) ? "is retired: it serves no one again" : "did not answer: told nothing, it is fenced all the same (stop it for good)"}`);

@@ -12,7 +12,7 @@ import { BLOCKS_MAX } from "../wire/codec-admin.ts";
 import { AdminClient } from "./admin-client.ts";
 import { WorError } from "./client.ts";
 import { InstallerSession } from "./installer-session.ts";
-import { type Reach, fail } from "./reconfigure-steps.ts";
+import { type Reach, activate, fail } from "./reconfigure-steps.ts";
 
 export interface CopyRequest extends Reach {
   /** The joining acceptor the state goes to. */
@@ -41,8 +41,23 @@ const READ_GAP = 256;
 /** Install requests (each within wor/core/state-copy.ts's limits) per envelope the installer sends. */
 const REQUESTS_PER_ENVELOPE = 4;
 
+/** Copy the join of `sources`' state into each of `joiners` in turn, and start it serving: the
+ *  spaces and addresses copied. */
+export async function copyAndActivate(next: Configuration, sources: readonly Member[], joiners: readonly Member[], r: Omit<CopyRequest, "by">): Promise<{ readonly spaces: number; readonly addresses: number }> {
+  let spaces = 0;
+  let addresses = 0;
+  for (const m of joiners) {
+    const copied = await copyTo(next, sources, { ...r, by: m });
+    await activate(m, r);
+    r.progress?.(`activated acceptor ${m.id}: it serves epoch ${next.epoch}`);
+    spaces = copied.spaces;
+    addresses += copied.addresses;
+  }
+  return { spaces, addresses };
+}
+
 /** Copy the join of `sources`' state into the new acceptor `r.by`, space by space. */
-export async function copyTo(next: Configuration, sources: readonly Member[], r: CopyRequest): Promise<{ readonly spaces: number; readonly addresses: number }> {
+async function copyTo(next: Configuration, sources: readonly Member[], r: CopyRequest): Promise<{ readonly spaces: number; readonly addresses: number }> {
   const admins = sources.map((m) => new AdminClient(m.address, { ...r.security, deadlineMs: r.deadlineMs ?? 10_000 }));
   const installer = new InstallerSession(r.by.address, next.epoch, r.security, r.deadlineMs ?? 10_000);
   try {

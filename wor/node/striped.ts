@@ -3,8 +3,9 @@
  * group's client: an address goes to its segment's group (stripes.ts); a read of a range asks every
  * group holding some of it and keeps from each what is its own; a capture across segments is one
  * capture per segment (its `parts`), and a write under it goes to each part's group; a trim goes to
- * every group (resolving with the lowest mark they hold); a watch merges every group's. So a log striped over n groups spreads its segments, and their load, over n
- * groups of acceptors.
+ * every group (resolving with the lowest mark they hold); a watch merges every group's. So a log
+ * striped over n groups spreads its segments, and their load, over n groups of acceptors. The API
+ * calls and an app's steps go through the one splitter (`answer`).
  */
 import { allocSpaceOf } from "../../paxos/limits.ts";
 import { maxBallot } from "../../paxos/ballot.ts";
@@ -28,32 +29,30 @@ export class Striped {
     return this.clients.get(groupAt(this.stripe, space, index))!;
   }
 
-  async captureRange(space: SpaceName, from: number, to: number): Promise<CaptureResult> {
-    const parts = await Promise.all(segmentRuns(this.stripe, space, from, to).map((r) => this.at(space, r.from).captureRange(space, r.from, r.to)));
-    return joinCaptures(space, from, to, parts);
+  captureRange(space: SpaceName, from: number, to: number): Promise<CaptureResult> {
+    return this.run({ kind: "capture", space, from, to });
   }
-
-  /** Entries under `held`: each to its part's group (one capture: its own group). */
-  async writeMany(held: Capture, entries: readonly Entry[]): Promise<Map<number, WriteResult>> {
-    if (!held.parts) return this.at(held.space, held.from).writeMany(held, entries);
-    const results = await Promise.all(partsOf(held, entries).map(([part, es]) => this.at(part.space, part.from).writeMany(part, es)));
-    return new Map(results.flatMap((m) => [...m]));
+  writeMany(held: Capture, entries: readonly Entry[]): Promise<Map<number, WriteResult>> {
+    return this.run({ kind: "write", capture: held, entries });
   }
-
-  async readRange(space: SpaceName, from: number, to: number, opts: { recover?: boolean }): Promise<Map<number, ReadResult>> {
-    return merged(this, space, await Promise.all([...spansOf(this.stripe, space, from, to)].map(async ([group, r]) => [group, await this.clients.get(group)!.readRange(space, r.from, r.to, opts)] as const)));
+  readRange(space: SpaceName, from: number, to: number, opts: { recover?: boolean }): Promise<Map<number, ReadResult>> {
+    return this.run({ kind: "read", space, from, to, recover: opts.recover ?? false });
   }
-
-  async trim(space: SpaceName, below: number): Promise<number> {
-    return Math.min(...(await Promise.all(this.stripe.groups.map((g) => this.clients.get(g)!.trim(space, below)))));
+  trim(space: SpaceName, below: number): Promise<number> {
+    return this.run({ kind: "trim", space, below });
   }
-
   alloc(space: SpaceName, segment: number, meta: Uint8Array): Promise<AllocResult> {
-    return this.at(allocSpaceOf(space), segment).alloc(space, segment, meta);
+    return this.run({ kind: "alloc", space, segment, meta });
+  }
+  check(space: SpaceName, segment: number): Promise<CheckResult> {
+    return this.run({ kind: "check", space, segment });
   }
 
-  check(space: SpaceName, segment: number): Promise<CheckResult> {
-    return this.at(allocSpaceOf(space), segment).check(space, segment);
+  /** A step's result, its failure thrown as the API throws it (a `WorError`). */
+  private async run<S extends RegisterOpStep>(step: S): Promise<Extract<RegisterResults[S["kind"]], { ok: true }>["value"]> {
+    const r = (await this.answer(step)) as OpResult<Extract<RegisterResults[S["kind"]], { ok: true }>["value"]>;
+    if (!r.ok) throw new WorError(r.failure);
+    return r.value;
   }
 
   /** An app's register step, its failures as values (wor/core/steps.ts). */
