@@ -84,6 +84,21 @@ describe("acceptor groups", { timeout: 90_000 }, () => {
     after(() => unaware.close());
     await assert.rejects(unaware.openSpace("r", "registers"), /r lives on group g1, and this client knows no groups/);
     await assert.rejects(unaware.createSpace("l", { kind: "log" }), /l lives on group g1/);
+    // Nor does it read, write or watch one without opening it: the main group's empty copy would
+    // read as unwritten.
+    const newUnaware = () => {
+      const c = new WorClient({ transport: grpcTransport({ addresses: configOf(main).acceptors.map((m) => m.address), ...security }), acceptors: 3, segmentSize: 64 });
+      after(() => c.close());
+      return c;
+    };
+    await assert.rejects(newUnaware().read("r", 7), /r lives on group g1, and this client knows no groups/);
+    await assert.rejects(newUnaware().readRange("r", 0, 10), /r lives on group g1/);
+    await assert.rejects(newUnaware().unsafeWrite("r", 99, value(99)), /r lives on group g1/);
+    await assert.rejects(newUnaware().captureRange("l", 0, 64), /l lives on group g1/);
+    await assert.rejects(newUnaware().watch("r", 0).next(), /r lives on group g1/);
+    const plain = newUnaware();
+    await plain.createSpace("plain");
+    assert.equal((await plain.read("plain", 0))._tag, "Unwritten");
 
     // The main group's majority goes down: the placed space and log go on (placement is cached).
     await Promise.all([main[1]!.server.close(), main[2]!.server.close()]);

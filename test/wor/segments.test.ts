@@ -108,6 +108,7 @@ describe("segment ownership", () => {
     await client.writeMany(captures[2]!, [{ index: 2 * SEGMENT + 1, value: bytes("landed") }]);
     // A write that reached one acceptor only (its writer died): not chosen, maybe later.
     const { client: lonely, transport } = cluster.client({ segmentSize: SEGMENT, roundTimeoutMs: 100 });
+    await lonely.spaceMeta("handover"); // what the space is, read while it reaches a quorum
     transport.disconnect(1);
     transport.disconnect(2);
     await assert.rejects(lonely.writeMany(captures[3]!, [{ index: 3 * SEGMENT + 5, value: bytes("half") }]));

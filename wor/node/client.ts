@@ -8,8 +8,10 @@
  *
  * Creating a space on a group chooses its metadata (with the group) in the main group, then creates
  * it in the group with the same metadata; a creation cut short between the two is finished by the
- * first client that opens the space. A client that knows no groups refuses to open (or create, or
- * read the metadata of) a placed space: the main group holds only an empty copy of it.
+ * first client that opens the space. A client that knows no groups refuses every operation on a
+ * placed space (the main group holds only an empty copy of it, which would read as unwritten): it
+ * too reads a space's metadata before its first operation on it, unless the space was opened,
+ * created or its metadata read through it.
  */
 import type { Entry, SpaceName } from "../../paxos/messages.ts";
 import { ownerOfSystemSpace } from "../../paxos/limits.ts";
@@ -44,6 +46,8 @@ export class WorClient {
   private readonly others = new Map<string, GroupClient>();
   /** Each space's group, or groups it is striped over, once known (user spaces; a system space goes with its owner). */
   private readonly placed = new Map<SpaceName, GroupClient | Striped>();
+  /** The reads of a placement under way: concurrent first operations on a space share one. */
+  private readonly placing = new Map<SpaceName, Promise<GroupClient | Striped>>();
 
   constructor(readonly options: WorClientOptions) {
     // One proposer id for every group: a striped space's captures, one per group, carry the same one.
@@ -126,6 +130,14 @@ export class WorClient {
   watch(space: SpaceName, from = 0, options: { readonly skipOwn?: boolean } = {}): WatchFeed {
     const g = this.groupOf(space);
     if (g instanceof GroupClient) return g.watch(space, from, options);
+    if (!this.options.groups && g instanceof Promise) {
+      // Without groups every space is watched on the main group at once; a placed one fails the feed.
+      const feed = this.main.watch(space, from, options);
+      g.catch((e: unknown) => {
+        if (e instanceof WorError && e.code === "invalid") feed.fail(e);
+      });
+      return feed;
+    }
     if (g instanceof Striped) return g.watch(space, from, options, this.options.watchBufferMax ?? 65_536);
     void g.catch(() => undefined); // placing it is this call's side effect; the caller opens the space to see a failure
     const feed = new WatchFeed(0, 0, () => {});
@@ -139,8 +151,8 @@ export class WorClient {
     for (const g of this.others.values()) g.close();
   }
 
-  /** `f` on the client of the group `space` lives in: at once when it is known (always, without
-   *  groups). Garbage goes to the main group's client, which refuses it. */
+  /** `f` on the client of the group `space` lives in: at once when it is known, else once its
+   *  metadata is read. Garbage goes to the main group's client, which refuses it. */
   private on<T>(space: SpaceName | undefined, f: (g: GroupClient | Striped) => Promise<T>): Promise<T> {
     const g = this.groupOf(space);
     return g instanceof Promise ? g.then(f) : f(g);
@@ -152,12 +164,19 @@ export class WorClient {
   }
 
   private groupOf(space: SpaceName | undefined): GroupClient | Striped | Promise<GroupClient | Striped> {
-    if (!this.options.groups || typeof space !== "string") return this.main;
+    if (typeof space !== "string") return this.main;
     const owner = ownerOfSystemSpace(space) ?? space;
-    return this.placed.get(owner) ?? this.place(owner);
+    const known = this.placed.get(owner);
+    if (known) return known;
+    const under = this.placing.get(owner);
+    if (under) return under;
+    const placing = this.place(owner).finally(() => this.placing.delete(owner));
+    this.placing.set(owner, placing);
+    return placing;
   }
 
-  /** Read where `space` lives (a space whose creation did not finish, or that does not exist, is sent to the main group, which answers for it). */
+  /** Read where `space` lives (a space whose creation did not finish, or that does not exist, is
+   *  sent to the main group, which answers for it; it is read again at the next operation). */
   private async place(space: SpaceName): Promise<GroupClient | Striped> {
     const r = await this.main.spaceMeta(space).catch((e: unknown) => {
       if (e instanceof WorError && e.code === "unknownSpace") return undefined;
@@ -176,7 +195,11 @@ export class WorClient {
       // groups must not read or write it there.
       throw new WorError({ code: "invalid", message: `${space} lives ${describePlacement(meta)}, and this client knows no groups: give it the cluster file that names them` });
     }
-    if (!this.options.groups || ownerOfSystemSpace(space) !== undefined || this.placed.has(space)) return;
+    if (ownerOfSystemSpace(space) !== undefined || this.placed.has(space)) return;
+    if (!this.options.groups) {
+      this.placed.set(space, this.main);
+      return;
+    }
     const clients = new Map(names.map((n) => [n, this.group(n)] as const));
     await Promise.all(
       [...clients].map(async ([name, g]) => {
