@@ -111,7 +111,10 @@ async function runInspect(c: {
     return;
   }
 
-  printLine(`cluster ${target.clusterId ?? "(from --peers)"}: ${target.addresses.length} acceptors, quorum ${target.quorum}, default segment size ${target.segmentSize}`);
+  const shape = grouped
+    ? `${members.length} acceptors in ${groups.length} groups (${groups.map((g) => `${g.name}: ${g.target.addresses.length}, quorum ${g.target.quorum}`).join("; ")})`
+    : `${target.addresses.length} acceptors, quorum ${target.quorum}`;
+  printLine(`cluster ${target.clusterId ?? "(from --peers)"}: ${shape}, default segment size ${target.segmentSize}`);
   if (kinds.size > 0) {
     printLine("");
     printLine(

@@ -64,7 +64,9 @@ test("spaces placed on a group from the CLI: created, written, listed, shown; mi
   assert.deepEqual(inspected.acceptors.map((a) => [a.group, a.status?.acceptorId]), [["main", 1], ["main", 2], ["main", 3], ["g1", 11], ["g1", 12], ["g1", 13]]);
   const regs = JSON.parse(await ok("inspect", "--space", "regs", "--json")) as { addresses: { byAcceptor: { address: string; addresses: { index: number }[] }[] } };
   assert.deepEqual(regs.addresses.byAcceptor.map((a) => [a.address, a.addresses.map((x) => x.index)]), addressesOf(g1).map((address) => [address, [3]]));
-  assert.match(await ok("inspect"), /GROUP +ACCEPTOR +ADDRESS[\s\S]*g1 +11 /);
+  const table = await ok("inspect");
+  assert.match(table, /^cluster [^:]+: 6 acceptors in 2 groups \(main: 3, quorum 2; g1: 3, quorum 2\), default segment size/);
+  assert.match(table, /GROUP +ACCEPTOR +ADDRESS[\s\S]*g1 +11 /);
 
   // Misuse: an unknown group, the same space on another group, a group given to a client without groups.
   const unknown = await worm("space", "create", "x", "--group", "g9");
