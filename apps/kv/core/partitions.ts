@@ -1,0 +1,83 @@
+/**
+ * The partition map (docs/ARCHITECTURE.md §4.5): the key space cut into ranges, each a partition
+ * with its own log (its write-ahead log and commit point). Ranges, not hashes, so a range scan or a
+ * prefix watch asks only the partitions it overlaps. The map carries an epoch: a change makes a new
+ * map with a higher one, and it lives in a replicated state machine (apps/smr).
+ */
+import type { KvTxn } from "./commands.ts";
+import { type KeyRange, compareKeys, keyProblem } from "./keys.ts";
+import { touched } from "./commands.ts";
+
+/** Partition `id` holds the keys from `from` (inclusive) to the next partition's `from`. */
+export interface Partition {
+  readonly id: number;
+  readonly from: string;
+  /** The name of its log. */
+  readonly log: string;
+}
+
+export interface PartitionMap {
+  readonly epoch: number;
+  /** In key order; the first starts at "" (the whole key space is covered). */
+  readonly partitions: readonly Partition[];
+}
+
+/** A map of one partition per log, cut at `splits` (keys in order: n logs need n − 1 of them). */
+export function partitionMap(epoch: number, logs: readonly string[], splits: readonly string[]): PartitionMap {
+  return { epoch, partitions: logs.map((log, id) => ({ id, from: id === 0 ? "" : splits[id - 1]!, log })) };
+}
+
+/** Why `map` is not a partition map, or undefined. */
+export function mapProblem(map: PartitionMap): string | undefined {
+  if (!Number.isSafeInteger(map.epoch) || map.epoch < 0) return `a map's epoch must be a non-negative integer (got ${map.epoch})`;
+  const ps = map.partitions;
+  if (!Array.isArray(ps) || ps.length === 0) return "a map has at least one partition";
+  if (ps[0]!.from !== "") return "the first partition must start at the beginning of the key space";
+  const ids = new Set<number>();
+  const logs = new Set<string>();
+  for (const [i, p] of ps.entries()) {
+    if (!Number.isSafeInteger(p.id) || p.id < 0 || ids.has(p.id)) return `partition ids must be distinct non-negative integers (${p.id})`;
+    if (typeof p.log !== "string" || p.log.length === 0 || logs.has(p.log)) return `partition ${p.id}: each partition has a log of its own`;
+    ids.add(p.id);
+    logs.add(p.log);
+    if (i === 0) continue;
+    const k = keyProblem(p.from, `partition ${p.id}'s from`);
+    if (k) return k;
+    if (compareKeys(ps[i - 1]!.from, p.from) >= 0) return `partitions must be in key order (${JSON.stringify(ps[i - 1]!.from)} is not before ${JSON.stringify(p.from)})`;
+  }
+  return undefined;
+}
+
+/** The partition holding `key`. */
+export function partitionOf(map: PartitionMap, key: string): Partition {
+  const ps = map.partitions;
+  let lo = 0;
+  let hi = ps.length - 1;
+  // The last partition whose from is at or before the key.
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (compareKeys(ps[mid]!.from, key) <= 0) lo = mid;
+    else hi = mid - 1;
+  }
+  return ps[lo]!;
+}
+
+/** The partitions holding some key of `range`, in key order. */
+export function partitionsOf(map: PartitionMap, range: KeyRange): Partition[] {
+  const first = map.partitions.indexOf(partitionOf(map, range.from));
+  const out: Partition[] = [];
+  for (let i = first; i < map.partitions.length; i++) {
+    const p = map.partitions[i]!;
+    if (i > first && range.to !== undefined && compareKeys(p.from, range.to) >= 0) break;
+    out.push(p);
+  }
+  return out;
+}
+
+/** The partitions a transaction touches: one, and it is one append to that partition's log; more,
+ *  and it goes through the transaction coordinator (apps/txn), the partitions its participants. */
+export function partitionsOfTxn(map: PartitionMap, txn: KvTxn): Partition[] {
+  const ids = new Map<number, Partition>();
+  for (const r of touched(txn)) for (const p of partitionsOf(map, r)) ids.set(p.id, p);
+  return [...ids.values()].sort((a, b) => compareKeys(a.from, b.from));
+}

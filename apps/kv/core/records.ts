@@ -1,0 +1,92 @@
+/**
+ * A transaction as the bytes of a partition's log entry (docs/ARCHITECTURE.md §4.5), on the log's
+ * codec (apps/log/core/bytes.ts). Decoding checks what `txnProblem` checks: a shard applies only what
+ * a KV server would have appended, and names what is wrong with anything else.
+ *
+ *   txn:     [0x01] compares, success ops, failure ops   (each: varint count, then the items)
+ *   compare: key str, target byte (1 value, 2 version, 3 createRevision, 4 modRevision),
+ *            result byte (1 equal, 2 notEqual, 3 less, 4 greater), value blob | number varint
+ *   op:      kind byte (1 put, 2 delete, 3 range), key str, flags byte (1: has to, 2: has limit),
+ *            [to str], [limit varint], put: value blob
+ */
+import { ByteWriter, DecodeError, readAll } from "../../log/core/bytes.ts";
+import { type Compare, type CompareResult, type KvOp, type KvTxn, TXN_LIMITS, txnProblem } from "./commands.ts";
+import { KEY_LIMITS } from "./keys.ts";
+
+const FORMAT = 0x01;
+const TARGETS = ["value", "version", "createRevision", "modRevision"] as const;
+const RESULTS: readonly CompareResult[] = ["equal", "notEqual", "less", "greater"];
+const OPS = ["put", "delete", "range"] as const;
+const HAS_TO = 1;
+const HAS_LIMIT = 2;
+
+export function encodeTxn(txn: KvTxn): Uint8Array {
+  const w = new ByteWriter(64);
+  w.byte(FORMAT);
+  w.varint(txn.compares.length);
+  for (const c of txn.compares) {
+    w.str(c.key);
+    w.byte(TARGETS.indexOf(c.target) + 1);
+    w.byte(RESULTS.indexOf(c.result) + 1);
+    if (c.target === "value") w.blob(c.value);
+    else w.varint(c.number);
+  }
+  for (const ops of [txn.success, txn.failure]) {
+    w.varint(ops.length);
+    for (const o of ops) {
+      w.byte(OPS.indexOf(o.op) + 1);
+      w.str(o.key);
+      const to = o.op === "put" ? undefined : o.to;
+      const limit = o.op === "range" ? o.limit : undefined;
+      w.byte((to !== undefined ? HAS_TO : 0) | (limit !== undefined ? HAS_LIMIT : 0));
+      if (to !== undefined) w.str(to);
+      if (limit !== undefined) w.varint(limit);
+      if (o.op === "put") w.blob(o.value);
+    }
+  }
+  return w.done();
+}
+
+/** The transaction in `bytes`, or why they are not one. Never throws. */
+export function decodeTxn(bytes: Uint8Array): KvTxn | DecodeError {
+  const txn = readAll(bytes, (r): KvTxn | DecodeError => {
+    const format = r.byte();
+    if (format !== FORMAT) return new DecodeError(`not a KV transaction (format ${format})`);
+    const count = (what: string, max: number) => {
+      const n = r.varint();
+      if (n > max) throw new DecodeError(`${n} ${what} (limit ${max})`);
+      return n;
+    };
+    const compares: Compare[] = [];
+    for (let i = count("compares", TXN_LIMITS.comparesMax); i > 0; i--) {
+      const key = r.str("a compare's key", KEY_LIMITS.keyBytesMax);
+      const target = TARGETS[r.byte() - 1];
+      const result = RESULTS[r.byte() - 1];
+      if (!target || !result) return new DecodeError("a compare's target or result is unknown");
+      compares.push(target === "value" ? { key, target, result, value: r.blob("a compare's value", TXN_LIMITS.valueBytesMax) } : { key, target, result, number: r.varint() });
+    }
+    const branch = (): KvOp[] => {
+      const ops: KvOp[] = [];
+      for (let i = count("ops", TXN_LIMITS.opsMax); i > 0; i--) {
+        const op = OPS[r.byte() - 1];
+        if (!op) throw new DecodeError("an op is neither put, delete nor range");
+        const key = r.str("a key", KEY_LIMITS.keyBytesMax);
+        const flags = r.byte();
+        if (flags > (HAS_TO | HAS_LIMIT)) throw new DecodeError(`op flags ${flags}`);
+        const to = flags & HAS_TO ? r.str("a range's to", KEY_LIMITS.keyBytesMax) : undefined;
+        const limit = flags & HAS_LIMIT ? r.varint() : undefined;
+        if ((op === "put" && to !== undefined) || (op !== "range" && limit !== undefined)) throw new DecodeError(`a ${op} with a ${to !== undefined ? "range" : "limit"}`);
+        if (op === "put") ops.push({ op, key, value: r.blob("a value", TXN_LIMITS.valueBytesMax) });
+        else if (op === "delete") ops.push({ op, key, ...(to !== undefined ? { to } : {}) });
+        else ops.push({ op, key, ...(to !== undefined ? { to } : {}), ...(limit !== undefined ? { limit } : {}) });
+      }
+      return ops;
+    };
+    const success = branch();
+    const failure = branch();
+    return r.done ? { compares, success, failure } : new DecodeError("trailing bytes after a transaction");
+  });
+  if (txn instanceof DecodeError) return txn;
+  const problem = txnProblem(txn);
+  return problem ? new DecodeError(problem) : txn;
+}
