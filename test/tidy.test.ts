@@ -84,8 +84,8 @@ test("imports run the way docs/ARCHITECTURE.md §2 draws them", () => {
     for (const target of importsOf(f).files) {
       const to = layer(target);
       const sameApp = f.startsWith("apps/") && target.startsWith("apps/") && f.split("/")[1] === target.split("/")[1];
-      // An app may build on the shared log, layer by layer (docs/ARCHITECTURE.md §2).
-      const onLog = f.startsWith("apps/") && target.startsWith("apps/log/");
+      // An app may build on the shared log, and the example KV on any app, layer by layer (docs/ARCHITECTURE.md §2).
+      const onLog = f.startsWith("apps/") && (target.startsWith("apps/log/") || f.startsWith("apps/kv/"));
       if (to === from && (!f.startsWith("apps/") || sameApp || onLog)) continue;
       if (to.startsWith("apps/*/") && !sameApp && !onLog && from.startsWith("apps/")) {
         bad.push(`${f} → ${target} (another app)`);

@@ -49,6 +49,11 @@ export const VERBS: readonly Verb[] = [
     load: async () => (await import("./txn.ts")).txnCommand,
   },
   {
+    name: "kv",
+    description: "The example KV: create one, serve a node, put, get, del, cas, range, txn, status",
+    load: async () => (await import("./kv.ts")).kvCommand,
+  },
+  {
     name: "shard",
     description: "LogPlayer shards: serve one on its store, read its rows",
     load: async () => (await import("./logplayer-shard.ts")).shardCommand,

@@ -27,7 +27,8 @@ export type Compare =
   | { readonly key: string; readonly target: "version" | "createRevision" | "modRevision"; readonly result: CompareResult; readonly number: number };
 export type CompareResult = "equal" | "notEqual" | "less" | "greater";
 
-/** An op of a transaction. `delete` and `range` take one key (`to` absent) or [key, to). */
+/** An op of a transaction. `delete` and `range` take one key (`to` absent) or [key, to): `key` ""
+ *  is the start of the key space and `to` "" its end (so `{ key: "", to: "" }` is every key). */
 export type KvOp =
   | { readonly op: "put"; readonly key: string; readonly value: Uint8Array }
   | { readonly op: "delete"; readonly key: string; readonly to?: string }
@@ -62,8 +63,12 @@ export const TXN_LIMITS = Object.freeze({
   rangeLimitMax: 10_000,
 });
 
-/** The range an op with `key` and optional `to` names. */
-export const opRange = (o: { readonly key: string; readonly to?: string }): KeyRange => ({ from: o.key, ...(o.to !== undefined ? { to: o.to } : {}) });
+/** The range an op with `key` and optional `to` names (one key: [key, key + "\0")). */
+export const opRange = (o: { readonly key: string; readonly to?: string }): KeyRange =>
+  o.to === undefined ? { from: o.key, to: `${o.key}\u0000` } : { from: o.key, ...(o.to !== "" ? { to: o.to } : {}) };
+
+/** Why a range op's `key` and `to` do not name a key or a range, or undefined. */
+export const rangeOpProblem = (o: { readonly key: string; readonly to?: string }): string | undefined => (o.to === undefined ? keyProblem(o.key) : rangeProblem(opRange(o)));
 
 /** Why `txn` is not a transaction this KV applies, or undefined. Checked before anything is appended. */
 export function txnProblem(txn: KvTxn): string | undefined {
@@ -102,7 +107,7 @@ function opProblem(o: KvOp): string | undefined {
       return keyProblem(o.key) ?? (o.value.length > TXN_LIMITS.valueBytesMax ? `a value of ${o.value.length} bytes (limit ${TXN_LIMITS.valueBytesMax})` : undefined);
     case "delete":
     case "range": {
-      const p = o.to === undefined ? keyProblem(o.key) : rangeProblem(opRange(o));
+      const p = rangeOpProblem(o);
       if (p) return p;
       if (o.op === "range" && o.limit !== undefined && !(Number.isSafeInteger(o.limit) && o.limit >= 1 && o.limit <= TXN_LIMITS.rangeLimitMax)) {
         return `a range's limit must be an integer from 1 to ${TXN_LIMITS.rangeLimitMax} (got ${o.limit})`;
@@ -128,12 +133,12 @@ function twiceWritten(ops: readonly KvOp[]): string | undefined {
 
 /** Whether two writes touch a key in common. */
 function overlap(a: KvOp, b: KvOp): boolean {
-  const end = (o: KvOp) => (o.op === "delete" && o.to !== undefined ? o.to : `${o.key}\u0000`);
-  return compareKeys(a.key, end(b)) < 0 && compareKeys(b.key, end(a)) < 0;
+  const [x, y] = [opRange(a), opRange(b)];
+  const before = (from: string, to: string | undefined) => to === undefined || compareKeys(from, to) < 0;
+  return before(x.from, y.to) && before(y.from, x.to);
 }
 
 /** The keys and ranges a transaction reads or writes: what a shard must have at hand to apply it. */
 export function touched(txn: KvTxn): KeyRange[] {
-  const point = (key: string): KeyRange => ({ from: key, to: `${key}\u0000` });
-  return [...txn.compares.map((c) => point(c.key)), ...[...txn.success, ...txn.failure].map((o) => (o.op === "put" || o.to === undefined ? point(o.key) : opRange(o)))];
+  return [...txn.compares.map((c) => opRange({ key: c.key })), ...[...txn.success, ...txn.failure].map(opRange)];
 }

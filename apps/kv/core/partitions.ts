@@ -4,9 +4,8 @@
  * prefix watch asks only the partitions it overlaps. The map carries an epoch: a change makes a new
  * map with a higher one, and it lives in a replicated state machine (apps/smr).
  */
-import type { KvTxn } from "./commands.ts";
+import { type KvTxn, touched } from "./commands.ts";
 import { type KeyRange, compareKeys, keyProblem } from "./keys.ts";
-import { touched } from "./commands.ts";
 
 /** Partition `id` holds the keys from `from` (inclusive) to the next partition's `from`. */
 export interface Partition {
@@ -14,6 +13,8 @@ export interface Partition {
   readonly from: string;
   /** The name of its log. */
   readonly log: string;
+  /** The "host:port" of the KV node serving it. */
+  readonly node: string;
 }
 
 export interface PartitionMap {
@@ -22,9 +23,10 @@ export interface PartitionMap {
   readonly partitions: readonly Partition[];
 }
 
-/** A map of one partition per log, cut at `splits` (keys in order: n logs need n − 1 of them). */
-export function partitionMap(epoch: number, logs: readonly string[], splits: readonly string[]): PartitionMap {
-  return { epoch, partitions: logs.map((log, id) => ({ id, from: id === 0 ? "" : splits[id - 1]!, log })) };
+/** A map of one partition per node, cut at `splits` (keys in order: n nodes need n − 1 of them);
+ *  partition k's log is `${name}-p${k}`. */
+export function partitionMap(name: string, epoch: number, nodes: readonly string[], splits: readonly string[]): PartitionMap {
+  return { epoch, partitions: nodes.map((node, id) => ({ id, from: id === 0 ? "" : splits[id - 1]!, log: `${name}-p${id}`, node })) };
 }
 
 /** Why `map` is not a partition map, or undefined. */
@@ -38,6 +40,7 @@ export function mapProblem(map: PartitionMap): string | undefined {
   for (const [i, p] of ps.entries()) {
     if (!Number.isSafeInteger(p.id) || p.id < 0 || ids.has(p.id)) return `partition ids must be distinct non-negative integers (${p.id})`;
     if (typeof p.log !== "string" || p.log.length === 0 || logs.has(p.log)) return `partition ${p.id}: each partition has a log of its own`;
+    if (typeof p.node !== "string" || !/^[^\s:]+:\d{1,5}$/.test(p.node)) return `partition ${p.id}: its node must be "host:port" (got ${JSON.stringify(p.node)})`;
     ids.add(p.id);
     logs.add(p.log);
     if (i === 0) continue;
@@ -80,4 +83,23 @@ export function partitionsOfTxn(map: PartitionMap, txn: KvTxn): Partition[] {
   const ids = new Map<number, Partition>();
   for (const r of touched(txn)) for (const p of partitionsOf(map, r)) ids.set(p.id, p);
   return [...ids.values()].sort((a, b) => compareKeys(a.from, b.from));
+}
+
+const utf8 = new TextEncoder();
+
+/** A map as the value of its register in the KV's space (JSON). */
+export const encodeMap = (map: PartitionMap): Uint8Array => utf8.encode(JSON.stringify({ epoch: map.epoch, partitions: map.partitions.map((p) => ({ id: p.id, from: p.from, log: p.log, node: p.node })) }));
+
+/** The map in a register's value, or why it is not one. */
+export function decodeMap(bytes: Uint8Array): PartitionMap | string {
+  let o: unknown;
+  try {
+    o = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return "not a partition map (unreadable)";
+  }
+  const m = o as PartitionMap;
+  if (typeof o !== "object" || o === null || !Array.isArray(m.partitions)) return "not a partition map";
+  const map: PartitionMap = { epoch: m.epoch, partitions: m.partitions.map((p) => ({ id: p?.id, from: p?.from, log: p?.log, node: p?.node })) };
+  return mapProblem(map) ?? map;
 }

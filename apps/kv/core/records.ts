@@ -6,8 +6,8 @@
  *   txn:     [0x01] compares, success ops, failure ops   (each: varint count, then the items)
  *   compare: key str, target byte (1 value, 2 version, 3 createRevision, 4 modRevision),
  *            result byte (1 equal, 2 notEqual, 3 less, 4 greater), value blob | number varint
- *   op:      kind byte (1 put, 2 delete, 3 range), key str, flags byte (1: has to, 2: has limit),
- *            [to str], [limit varint], put: value blob
+ *   op:      kind byte (1 put, 2 delete, 3 range), key str ("" allowed: the key space's start),
+ *            flags byte (1: has to, 2: has limit), [to str ("": the end)], [limit varint], put: value blob
  */
 import { ByteWriter, DecodeError, readAll } from "../../log/core/bytes.ts";
 import { type Compare, type CompareResult, type KvOp, type KvTxn, TXN_LIMITS, txnProblem } from "./commands.ts";
@@ -19,6 +19,17 @@ const RESULTS: readonly CompareResult[] = ["equal", "notEqual", "less", "greater
 const OPS = ["put", "delete", "range"] as const;
 const HAS_TO = 1;
 const HAS_LIMIT = 2;
+
+const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+
+/** A key or a range's end, "" included (the key space's start or end). */
+function text(bytes: Uint8Array): string {
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    throw new DecodeError("a key is not UTF-8");
+  }
+}
 
 export function encodeTxn(txn: KvTxn): Uint8Array {
   const w = new ByteWriter(64);
@@ -70,10 +81,10 @@ export function decodeTxn(bytes: Uint8Array): KvTxn | DecodeError {
       for (let i = count("ops", TXN_LIMITS.opsMax); i > 0; i--) {
         const op = OPS[r.byte() - 1];
         if (!op) throw new DecodeError("an op is neither put, delete nor range");
-        const key = r.str("a key", KEY_LIMITS.keyBytesMax);
+        const key = text(r.blob("a key", KEY_LIMITS.keyBytesMax));
         const flags = r.byte();
         if (flags > (HAS_TO | HAS_LIMIT)) throw new DecodeError(`op flags ${flags}`);
-        const to = flags & HAS_TO ? r.str("a range's to", KEY_LIMITS.keyBytesMax) : undefined;
+        const to = flags & HAS_TO ? text(r.blob("a range's to", KEY_LIMITS.keyBytesMax)) : undefined;
         const limit = flags & HAS_LIMIT ? r.varint() : undefined;
         if ((op === "put" && to !== undefined) || (op !== "range" && limit !== undefined)) throw new DecodeError(`a ${op} with a ${to !== undefined ? "range" : "limit"}`);
         if (op === "put") ops.push({ op, key, value: r.blob("a value", TXN_LIMITS.valueBytesMax) });

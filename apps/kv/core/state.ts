@@ -40,23 +40,17 @@ function applyOp(store: KvStore, revision: number, o: KvOp): OpResponse {
       return { op: "put", prev };
     }
     case "delete": {
-      const found = o.to === undefined ? single(store, o.key) : store.range(opRange(o), Number.POSITIVE_INFINITY);
+      const found = store.range(opRange(o), Number.POSITIVE_INFINITY);
       for (const [key] of found) store.set(key, undefined);
       return { op: "delete", deleted: found };
     }
     case "range": {
-      if (o.to === undefined) return { op: "range", found: single(store, o.key), more: false };
       const limit = o.limit ?? TXN_LIMITS.rangeLimitMax;
       const found = store.range(opRange(o), limit + 1);
       return { op: "range", found: found.slice(0, limit), more: found.length > limit };
     }
   }
 }
-
-const single = (store: KvStore, key: string): (readonly [string, KvRecord])[] => {
-  const r = store.get(key);
-  return r ? [[key, r]] : [];
-};
 
 /** Whether compare `c` holds of `record` (undefined: the key is absent). */
 export function holds(c: Compare, record: KvRecord | undefined): boolean {

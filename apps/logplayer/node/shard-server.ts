@@ -1,33 +1,57 @@
 /**
  * A LogPlayer shard served over gRPC (proto/wormspace/v1/logplayer.proto; docs/ARCHITECTURE.md
- * §4.4): one `ShardCore` for every delivery stream, its writes made durable by the `ShardStore`
- * (rows, applied position, epoch and binding in one synced batch), its replies sent only once the
- * write that made them true is synced (the core's `Held` replies, released by the store's receipt).
+ * §4.4): one `ShardCore` for every delivery stream, its writes made durable by its `DeliveryStore`
+ * (the `ShardStore`: rows, applied position, epoch and binding in one synced batch; or a store that
+ * applies the rows, as the KV's), its replies sent only once the write that made them true is
+ * synced (the core's `Held` replies, released by the store's receipt).
  *
  * A stream must open with a hello the shard accepts (the core checks the binding at the hello
  * only): a batch or a report on a stream without one ends the stream (FAILED_PRECONDITION). Undecodable
- * frames end the stream (INVALID_ARGUMENT). `Read` serves the durable rows, `Status` the durable
+ * frames end the stream (INVALID_ARGUMENT). `Read` serves the durable rows (UNIMPLEMENTED if the
+ * store keeps none), `Status` the durable
  * applied position, the epoch, the binding and the counters, and the latest report of the player
  * of the shard's epoch (what it holds for this shard: in memory only, with its age on this
  * process's clock). With the cluster's token every call
  * must carry it (UNAUTHENTICATED otherwise), with its cluster id a call naming another cluster is
  * refused (FAILED_PRECONDITION), with its certificate it serves TLS, as acceptors do
- * (wor/node/grpc-serving.ts).
+ * (wor/node/grpc-serving.ts). Other `services` (the KV's API on a KV shard) share its server and
+ * port; they do their own admission.
  */
 import * as grpc from "@grpc/grpc-js";
+import type { Receipt } from "../../../paxos/held.ts";
 import { type ListeningServer, type ServeOptions, admission, bindServer, newServer, shutdownServer, statusError } from "../../../wor/node/grpc-serving.ts";
 import { sameBinding } from "../core/items.ts";
-import { ShardCore } from "../core/shard-core.ts";
+import { type Row, ShardCore, type ShardDurable, type ShardWrite } from "../core/shard-core.ts";
 import { READ_LIMITS, decodeFrame, decodeReadRequest, decodeStatusRequest, encodeReply, encodeRows, encodeStatus } from "../wire/codec.ts";
 import { type ShardHandlers, ShardService } from "../wire/service.ts";
-import type { ShardStore } from "./shard-store.ts";
+
+/** What the shard server needs of a shard's storage (the `ShardStore`, or one that applies the rows). */
+export interface DeliveryStore {
+  /** What is durable now. */
+  readonly state: ShardDurable;
+  /** The receipt for what the store loaded (durable already). */
+  readonly loaded: Receipt;
+  /** Make `w` durable in one synced write; the receipt proves it. A failure is for good. */
+  write(w: ShardWrite): Promise<Receipt>;
+  /** Up to `limit` durable rows from position `from` on, at most `bytesMax` data bytes (one row may
+   *  exceed it alone). A store without it keeps no rows: `Read` answers UNIMPLEMENTED. */
+  rows?(from: number, limit: number, bytesMax: number): Promise<Row[]>;
+}
+
+/** A gRPC service served beside the shard's, on its port. */
+export interface ExtraService {
+  readonly definition: grpc.ServiceDefinition;
+  readonly handlers: grpc.UntypedServiceImplementation;
+}
 
 /** With `token`, every call must carry it (UNAUTHENTICATED otherwise); with `clusterId`, a call naming
  *  another cluster is refused (FAILED_PRECONDITION); with `tls`, served over TLS. */
 export interface ShardServerOptions extends ServeOptions {
-  readonly store: ShardStore;
+  readonly store: DeliveryStore;
   /** A write failed (the disk): the shard cannot go on; the owner closes it. */
   readonly onFailure?: (e: Error) => void;
+  /** Services added to the same server (they check the token and cluster id themselves). */
+  readonly services?: readonly ExtraService[];
 }
 
 export type ShardServer = ListeningServer;
@@ -122,6 +146,7 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
     read(call, callback) {
       const refused = admit(call.metadata);
       if (refused) return callback(refused);
+      if (!store.rows) return callback(statusError(grpc.status.UNIMPLEMENTED, "this shard keeps no rows (a KV shard: read it with worm kv)"));
       const req = decodeReadRequest(call.request);
       if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
       const applied = store.state.applied;
@@ -144,6 +169,7 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
   };
   const server = newServer();
   server.addService(ShardService, handlers);
+  for (const s of o.services ?? []) server.addService(s.definition, s.handlers);
   const port = await bindServer(server, o);
   let closing: Promise<void> | undefined;
   return { port, close: () => (closing ??= shutdownServer(server)) };

@@ -1,6 +1,6 @@
 /** Random KV transactions for the property tests (test/apps/kv/*.test.ts): few keys, so they collide. */
 import fc from "fast-check";
-import type { Compare, KvOp, KvTxn } from "../../../apps/kv/core/commands.ts";
+import { type Compare, type KvOp, type KvTxn, opRange } from "../../../apps/kv/core/commands.ts";
 import { compareKeys } from "../../../apps/kv/core/keys.ts";
 
 export const KEYS = ["a", "ab", "b", "b\u00e9", "c", "z", "\u{1F600}", "\uFFFD"] as const;
@@ -17,7 +17,11 @@ const compare: fc.Arbitrary<Compare> = fc.oneof(
 ) as fc.Arbitrary<Compare>;
 
 /** A range [from, to) with from before to. */
-const range = fc.tuple(key, key).filter(([a, b]) => a !== b).map(([a, b]) => (compareKeys(a, b) < 0 ? [a, b] : [b, a]));
+const range = fc.oneof(
+  { weight: 4, arbitrary: fc.tuple(key, key).filter(([a, b]) => a !== b).map(([a, b]) => (compareKeys(a, b) < 0 ? [a, b] : [b, a])) },
+  // From the key space's start, or to its end ("").
+  { weight: 1, arbitrary: fc.oneof(key.map((k) => ["", k]), key.map((k) => [k, ""]), fc.constant(["", ""])) },
+);
 
 const op: fc.Arbitrary<KvOp> = fc.oneof(
   record({ op: fc.constant("put" as const), key, value }),
@@ -32,8 +36,9 @@ const branch = fc.array(op, { maxLength: 4 }).map((ops) => {
   const written: KvOp[] = [];
   return ops.filter((o) => {
     if (o.op === "range") return true;
-    const end = (x: KvOp) => (x.op === "delete" && x.to !== undefined ? x.to : `${x.key}\u0000`);
-    if (written.some((w) => compareKeys(o.key, end(w)) < 0 && compareKeys(w.key, end(o)) < 0)) return false;
+    const before = (from: string, to: string | undefined) => to === undefined || compareKeys(from, to) < 0;
+    const [x, y] = [opRange(o), written.map(opRange)];
+    if (y.some((w) => before(x.from, w.to) && before(w.from, x.to))) return false;
     written.push(o);
     return true;
   });

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { type KvTxn, type TxnResult, txnProblem } from "../../../apps/kv/core/commands.ts";
 import { compareKeys, inRange, keyProblem, prefixRange, rangeProblem } from "../../../apps/kv/core/keys.ts";
-import { mapProblem, partitionMap, partitionOf, partitionsOf, partitionsOfTxn } from "../../../apps/kv/core/partitions.ts";
+import { decodeMap, encodeMap, mapProblem, partitionMap, partitionOf, partitionsOf, partitionsOfTxn } from "../../../apps/kv/core/partitions.ts";
 import { decodeTxn, encodeTxn } from "../../../apps/kv/core/records.ts";
 import { MemoryKv, applyTxn } from "../../../apps/kv/core/state.ts";
 import { DecodeError } from "../../../apps/log/core/bytes.ts";
@@ -53,6 +53,10 @@ describe("transactions", () => {
     ];
     for (const [t, why] of bad) assert.match(txnProblem(t) ?? "(none)", why);
     assert.equal(txnProblem({ compares: [], success: [put("a"), { op: "delete", key: "a\u0000", to: "b" }, { op: "range", key: "a" }], failure: [put("a")] }), undefined);
+    // "" is the key space's start as a range's key, and its end as a range's to: not a key alone.
+    assert.match(txnProblem({ compares: [], success: [put("z"), { op: "delete", key: "a", to: "" }], failure: [] }) ?? "", /two writes of one key/);
+    assert.match(txnProblem({ compares: [], success: [{ op: "range", key: "" }], failure: [] }) ?? "", /non-empty/);
+    assert.equal(txnProblem({ compares: [], success: [{ op: "range", key: "", to: "" }, { op: "delete", key: "", to: "b" }, put("b")], failure: [] }), undefined);
   });
 
   it("cross the log as bytes and come back equal; damaged bytes are refused, never thrown", () => {
@@ -143,6 +147,9 @@ describe("applying transactions", () => {
     r = applyTxn(store, 2, { compares: [], success: [{ op: "delete", key: "a" }], failure: [] });
     r = applyTxn(store, r.revision, { compares: [{ key: "a", target: "version", result: "equal", number: 0 }], success: [{ op: "put", key: "a", value: bytes("4") }], failure: [] });
     assert.deepEqual([r.succeeded, r.revision, store.get("a")?.createRevision, store.get("a")?.version], [true, 4, 4, 1]);
+    // Every key: from the start to the end of the key space.
+    r = applyTxn(store, 4, { compares: [], success: [{ op: "range", key: "", to: "" }], failure: [] });
+    assert.deepEqual(r.responses[0]!.op === "range" && r.responses[0]!.found.map(([k]) => k), ["a", "b"]);
     // A range with a limit says there is more.
     r = applyTxn(store, 4, { compares: [], success: [{ op: "range", key: "a", to: "zz", limit: 1 }], failure: [] });
     assert.deepEqual(r.responses[0], { op: "range", found: [["a", store.get("a")]], more: true });
@@ -168,7 +175,8 @@ describe("applying transactions", () => {
 });
 
 describe("the partition map", () => {
-  const map = partitionMap(1, ["p0", "p1", "p2"], ["b", "c"]);
+  const nodes = ["127.0.0.1:7301", "127.0.0.1:7302", "127.0.0.1:7303"];
+  const map = partitionMap("kv", 1, nodes, ["b", "c"]);
   it("gives every key the partition whose range holds it", () => {
     assert.equal(mapProblem(map), undefined);
     fc.assert(
@@ -191,11 +199,20 @@ describe("the partition map", () => {
     for (const k of KEYS) assert.equal(partitionsOfTxn(map, { compares: [], success: [{ op: "put", key: k, value: bytes("") }], failure: [] }).length, 1);
   });
 
+  it("crosses a register as its bytes and comes back equal; anything else is refused", () => {
+    assert.deepEqual(decodeMap(encodeMap(map)), map);
+    assert.equal(map.partitions[2]!.log, "kv-p2");
+    assert.match(decodeMap(new TextEncoder().encode("{")) as string, /unreadable/);
+    assert.match(decodeMap(new TextEncoder().encode('{"epoch":0,"partitions":[{"id":0,"from":"a","log":"l","node":"h:1"}]}')) as string, /beginning of the key space/);
+  });
+
   it("refuses a map that does not cover the key space once, in order", () => {
     assert.match(mapProblem({ epoch: 0, partitions: [] }) ?? "", /at least one partition/);
-    assert.match(mapProblem({ epoch: 0, partitions: [{ id: 0, from: "a", log: "x" }] }) ?? "", /beginning of the key space/);
-    assert.match(mapProblem(partitionMap(0, ["x", "y", "z"], ["c", "b"])) ?? "", /in key order/);
-    assert.match(mapProblem(partitionMap(0, ["x", "x"], ["c"])) ?? "", /a log of its own/);
+    assert.match(mapProblem({ epoch: 0, partitions: [{ id: 0, from: "a", log: "x", node: "h:1" }] }) ?? "", /beginning of the key space/);
+    assert.match(mapProblem(partitionMap("kv", 0, nodes, ["c", "b"])) ?? "", /in key order/);
+    const p = map.partitions;
+    assert.match(mapProblem({ epoch: 0, partitions: [p[0]!, { ...p[1]!, log: p[0]!.log }] }) ?? "", /a log of its own/);
+    assert.match(mapProblem({ epoch: 0, partitions: [{ ...p[0]!, node: "nowhere" }] }) ?? "", /its node must be "host:port"/);
     assert.match(mapProblem({ ...map, epoch: -1 }) ?? "", /epoch/);
   });
 });

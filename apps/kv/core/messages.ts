@@ -1,0 +1,64 @@
+/**
+ * What KV clients and a KV node say to each other (docs/ARCHITECTURE.md §4.5), as domain values: the
+ * gateway (apps/kv/wire/codec.ts) turns them into proto/wormspace/v1/kv.proto bytes and back.
+ *
+ * A **write** is a transaction with its idempotency key (`client`, `seq`): the node appends it to its
+ * partition's log under that key, so a retry is stored once, and answers with the transaction's
+ * result once its shard has applied the log there. A **read** is a range (one key: `to` absent),
+ * linearizable unless `stale`: the node reads its log's tail, waits until its shard has applied the
+ * log below it, and answers from the shard.
+ */
+import type { KvRecord, KvTxn, TxnResult } from "./commands.ts";
+
+export type KvFailureCode =
+  /** The request breaks a rule (`txnProblem`, a bad key or range): nothing was appended. */
+  | "invalid"
+  | "tooLarge"
+  /** A key of the request is in another partition than the node's (the map's epoch says which map). */
+  | "wrongPartition"
+  /** The log or the shard cannot answer now (a write's outcome is unknown: retry with the same key). */
+  | "unavailable"
+  | "timeout"
+  | "internal";
+
+export interface KvFailure {
+  readonly code: KvFailureCode;
+  readonly message: string;
+}
+
+/** A range read: one key (`to` absent) or [key, to), at most `limit` records. */
+export interface KvRangeQuery {
+  readonly key: string;
+  readonly to?: string;
+  readonly limit?: number;
+}
+
+export type KvRequest =
+  | { readonly id: number; readonly kind: "write"; readonly client: string; readonly seq: number; readonly txn: KvTxn }
+  | { readonly id: number; readonly kind: "read"; readonly range: KvRangeQuery; readonly stale: boolean };
+
+export type KvReply =
+  /** The transaction is at `position` of the partition's log, and this is what it did. */
+  | { readonly id: number; readonly kind: "written"; readonly position: number; readonly result: TxnResult }
+  /** The records found, as of the shard's `revision`, having applied the log up to `position`. */
+  | { readonly id: number; readonly kind: "read"; readonly found: readonly (readonly [string, KvRecord])[]; readonly more: boolean; readonly revision: number; readonly position: number }
+  | { readonly id: number; readonly kind: "failed"; readonly failure: KvFailure };
+
+/** A node's partition and how far its shard has applied the partition's log. */
+export interface KvStatus {
+  readonly partition: number;
+  /** Its keys: [from, to) (`to` absent: to the end of the key space). */
+  readonly from: string;
+  readonly to?: string;
+  readonly log: string;
+  readonly mapEpoch: number;
+  /** The last log position its shard applied (-1: none). */
+  readonly applied: number;
+  readonly revision: number;
+  readonly keys: number;
+}
+
+export const KV_LIMITS = Object.freeze({
+  /** Characters of a client id (an idempotency key's client half). */
+  clientCharsMax: 128,
+});

@@ -1,0 +1,200 @@
+/**
+ * The KV's TypeScript client (docs/ARCHITECTURE.md §4.5). It routes each request to the node of the
+ * partition holding its keys (the partition map), over one long-lived Session stream per node
+ * (wor/node/request-stream.ts). Results are values, never thrown: `{ ok: true, value }` or
+ * `{ ok: false, failure }` with the failure's code (apps/kv/core/messages.ts).
+ *
+ * A write carries an idempotency key (this client's id and a sequence number): when an attempt's
+ * outcome is unknown (`unavailable`, `timeout`), the client tries again with the same key, and the
+ * partition's log stores the transaction once. Reads are tried again too (they change nothing).
+ * A range over several partitions asks them in key order until it has `limit` records.
+ */
+import { randomUUID } from "node:crypto";
+import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
+import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, misconfiguration } from "../../../wor/node/credentials.ts";
+import { RequestStream } from "../../../wor/node/request-stream.ts";
+import { type KvRecord, type KvTxn, TXN_LIMITS, type TxnResult, txnProblem } from "../core/commands.ts";
+import { type KeyRange, compareKeys, keyProblem, rangeProblem } from "../core/keys.ts";
+import type { KvFailure, KvReply, KvRequest, KvStatus } from "../core/messages.ts";
+import { type Partition, type PartitionMap, partitionOf, partitionsOf, partitionsOfTxn } from "../core/partitions.ts";
+import { decodeReplyEnvelope, decodeStatus, encodeRequestEnvelope, encodeStatusRequest } from "../wire/codec.ts";
+import { type KvClientStub, makeKvClient } from "../wire/service.ts";
+
+export type KvResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: KvFailure };
+
+export interface KvClientOptions extends ClientSecurity {
+  readonly map: PartitionMap;
+  /** The client half of idempotency keys (random by default). */
+  readonly clientId?: string;
+  /** One attempt's bound (default 5 s). */
+  readonly attemptTimeoutMs?: number;
+  /** Attempts of a request whose outcome stays unknown (default 3). */
+  readonly attempts?: number;
+}
+
+/** A write that happened: the partition, its log position, what the transaction did. */
+export interface Written {
+  readonly partition: number;
+  readonly position: number;
+  readonly result: TxnResult;
+}
+
+/** What a compare-and-set expects of the key: a value (null: absent) or a modRevision. */
+export type Expected = { readonly value: Uint8Array | null } | { readonly modRevision: number };
+
+const fail = (code: KvFailure["code"], message: string): KvResult<never> => ({ ok: false, failure: { code, message } });
+const UNKNOWN: readonly KvFailure["code"][] = ["unavailable", "timeout"];
+
+export class KvClient {
+  readonly clientId: string;
+  private seq = 0;
+  private readonly nodes = new Map<string, { readonly stub: KvClientStub; readonly stream: RequestStream<KvRequest, KvReply> }>();
+
+  constructor(private readonly o: KvClientOptions) {
+    this.clientId = o.clientId ?? randomUUID();
+  }
+
+  /** A transaction within one partition. */
+  async txn(txn: KvTxn): Promise<KvResult<Written>> {
+    const problem = txnProblem(txn);
+    if (problem) return fail("invalid", problem);
+    const ps = partitionsOfTxn(this.o.map, txn);
+    if (ps.length !== 1) return fail("invalid", `the transaction spans partitions ${ps.map((p) => p.id).join(", ")}: transactions across partitions are not supported yet`);
+    const p = ps[0]!;
+    const seq = this.seq++;
+    const r = await this.ask(p, (id) => ({ id, kind: "write", client: this.clientId, seq, txn }));
+    if (!r.ok) return r;
+    if (r.value.kind !== "written") return fail("internal", `node ${p.node} answered a write with a ${r.value.kind}`);
+    return { ok: true, value: { partition: p.id, position: r.value.position, result: r.value.result } };
+  }
+
+  /** Put `value` at `key`: the revision it made, and the record it replaced. */
+  async put(key: string, value: Uint8Array): Promise<KvResult<{ readonly revision: number; readonly prev: KvRecord | undefined }>> {
+    const r = await this.txn({ compares: [], success: [{ op: "put", key, value }], failure: [] });
+    if (!r.ok) return r;
+    const x = r.value.result.responses[0];
+    return { ok: true, value: { revision: r.value.result.revision, prev: x?.op === "put" ? x.prev : undefined } };
+  }
+
+  /** Delete `key`: the revision after it, and the record it deleted (undefined: there was none). */
+  async delete(key: string): Promise<KvResult<{ readonly revision: number; readonly prev: KvRecord | undefined }>> {
+    const r = await this.txn({ compares: [], success: [{ op: "delete", key }], failure: [] });
+    if (!r.ok) return r;
+    const x = r.value.result.responses[0];
+    return { ok: true, value: { revision: r.value.result.revision, prev: x?.op === "delete" ? x.deleted[0]?.[1] : undefined } };
+  }
+
+  /** Put `value` at `key` if it holds what `expected` says: whether it did, and the record that was there. */
+  async compareAndSet(key: string, expected: Expected, value: Uint8Array): Promise<KvResult<{ readonly succeeded: boolean; readonly revision: number; readonly current: KvRecord | undefined }>> {
+    const compare =
+      "modRevision" in expected
+        ? ({ key, target: "modRevision", result: "equal", number: expected.modRevision } as const)
+        : expected.value === null
+          ? ({ key, target: "version", result: "equal", number: 0 } as const)
+          : ({ key, target: "value", result: "equal", value: expected.value } as const);
+    const r = await this.txn({ compares: [compare], success: [{ op: "put", key, value }], failure: [{ op: "range", key }] });
+    if (!r.ok) return r;
+    const { succeeded, revision, responses } = r.value.result;
+    const x = responses[0];
+    const current = x?.op === "put" ? x.prev : x?.op === "range" ? x.found[0]?.[1] : undefined;
+    return { ok: true, value: { succeeded, revision, current } };
+  }
+
+  /** The record at `key` (undefined: none), linearizable unless `stale`. */
+  async get(key: string, opts: { readonly stale?: boolean } = {}): Promise<KvResult<{ readonly record: KvRecord | undefined; readonly revision: number }>> {
+    const problem = keyProblem(key);
+    if (problem) return fail("invalid", problem);
+    const r = await this.read(partitionOf(this.o.map, key), { key }, opts.stale ?? false);
+    if (!r.ok) return r;
+    return { ok: true, value: { record: r.value.found[0]?.[1], revision: r.value.revision } };
+  }
+
+  /** The records of `range` in key order, at most `limit` (default and most: TXN_LIMITS.rangeLimitMax). */
+  async range(range: KeyRange, opts: { readonly limit?: number; readonly stale?: boolean } = {}): Promise<KvResult<{ readonly found: readonly (readonly [string, KvRecord])[]; readonly more: boolean }>> {
+    const problem = rangeProblem(range);
+    if (problem) return fail("invalid", problem);
+    const limit = opts.limit ?? TXN_LIMITS.rangeLimitMax;
+    if (!(Number.isSafeInteger(limit) && limit >= 1 && limit <= TXN_LIMITS.rangeLimitMax)) return fail("invalid", `limit must be an integer from 1 to ${TXN_LIMITS.rangeLimitMax}`);
+    const found: (readonly [string, KvRecord])[] = [];
+    const ps = partitionsOf(this.o.map, range);
+    for (const [i, p] of ps.entries()) {
+      const next = this.o.map.partitions[this.o.map.partitions.indexOf(p) + 1];
+      // This partition's part of the range: from the later start to the earlier end.
+      const from = i === 0 ? range.from : p.from;
+      const to = next && (range.to === undefined || compareKeys(next.from, range.to) < 0) ? next.from : range.to;
+      const r = await this.read(p, { key: from, to: to ?? "", limit: limit - found.length }, opts.stale ?? false);
+      if (!r.ok) return r;
+      found.push(...r.value.found);
+      if (r.value.more || found.length >= limit) return { ok: true, value: { found, more: true } };
+    }
+    return { ok: true, value: { found, more: false } };
+  }
+
+  /** Each partition's node's status, in the map's order (a node that does not answer: its failure). */
+  status(): Promise<KvResult<KvStatus>[]> {
+    return Promise.all(
+      this.o.map.partitions.map(
+        (p) =>
+          new Promise<KvResult<KvStatus>>((resolve) => {
+            const deadline = new Date(Date.now() + (this.o.attemptTimeoutMs ?? 5_000));
+            this.node(p.node).stub.status(encodeStatusRequest(), callMetadata(this.o), { deadline }, (e, bytes) => {
+              if (e || !bytes) return resolve(fail("unavailable", `node ${p.node}: ${e?.details ?? e?.message ?? "no answer"}`));
+              const s = decodeStatus(bytes);
+              resolve(s.ok ? { ok: true, value: s.value } : fail("internal", `node ${p.node}: ${s.error.message}`));
+            });
+          }),
+      ),
+    );
+  }
+
+  close(): void {
+    for (const n of this.nodes.values()) {
+      n.stream.close();
+      n.stub.close();
+    }
+    this.nodes.clear();
+  }
+
+  private async read(p: Partition, range: { readonly key: string; readonly to?: string; readonly limit?: number }, stale: boolean): Promise<KvResult<Extract<KvReply, { kind: "read" }>>> {
+    const r = await this.ask(p, (id) => ({ id, kind: "read", range, stale }));
+    if (!r.ok) return r;
+    return r.value.kind === "read" ? { ok: true, value: r.value } : fail("internal", `node ${p.node} answered a read with a ${r.value.kind}`);
+  }
+
+  /** Ask partition `p`'s node, again while the outcome is unknown (a write keeps its key). */
+  private async ask(p: Partition, request: (id: number) => KvRequest): Promise<KvResult<Exclude<KvReply, { kind: "failed" }>>> {
+    const attempts = this.o.attempts ?? 3;
+    let last: KvFailure = { code: "unavailable", message: `node ${p.node}: no attempt` };
+    for (let a = 0; a < attempts; a++) {
+      const r = await this.node(p.node).stream.request(request, this.o.attemptTimeoutMs ?? 5_000);
+      if (r.kind !== "failed") return { ok: true, value: r };
+      last = r.failure;
+      if (!UNKNOWN.includes(r.failure.code)) break;
+    }
+    return { ok: false, failure: last };
+  }
+
+  private node(address: string) {
+    let n = this.nodes.get(address);
+    if (!n) {
+      const stub = new makeKvClient(address, channelCredentials(this.o), { ...CHANNEL_OPTIONS, ...channelOptions(this.o) });
+      const stream = new RequestStream<KvRequest, KvReply>({
+        server: `the KV node at ${address}`,
+        open: () => stub.session(callMetadata(this.o)),
+        encode: encodeRequestEnvelope,
+        frameBytes: (f) => (f.kind === "write" ? 64 + f.txn.success.reduce((s, o) => s + 3 * o.key.length + (o.op === "put" ? o.value.length : 0), 0) : 64),
+        decode: (bytes) => {
+          const d = decodeReplyEnvelope(bytes);
+          return d.ok ? { ok: true, value: d.value.map((reply) => ({ id: reply.id, reply })) } : d;
+        },
+        cutOff: (f, message, why) => ({ id: f.id, kind: "failed", failure: { code: why === "timeout" ? "timeout" : why === "refused" ? "invalid" : "unavailable", message } }),
+        refusal: (r) => (r.kind === "failed" ? r.failure.message : "?"),
+        busy: (n, limit) => ({ id: 0, kind: "failed", failure: { code: "unavailable", message: `${n} requests pending on the stream to ${address} (limit ${limit})` } }),
+        refused: (reason) => misconfiguration(`the KV node at ${address}`, reason, this.o),
+      });
+      n = { stub, stream };
+      this.nodes.set(address, n);
+    }
+    return n;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Where a KV's partition map lives (docs/ARCHITECTURE.md §4.5): a space of kind `kv` named after the
+ * KV, whose address e holds the map of epoch e. Each is write-once (the first writer wins), so the
+ * maps form a chain nobody can fork, like the acceptors' configurations (§3.5); a reader takes the
+ * newest, the last written address. Each partition's log is `${name}-p${k}`.
+ */
+import type { WorClient } from "../../../wor/node/client.ts";
+import { WorError } from "../../../wor/node/wor-error.ts";
+import { WormLog } from "../../log/node/log-client.ts";
+import { type PartitionMap, decodeMap, encodeMap, mapProblem } from "../core/partitions.ts";
+
+const KV_MAP_LIMITS = Object.freeze({
+  /** Tries to choose a map against other writers' captures. */
+  attemptsMax: 8,
+  /** Maps read at once while looking for the newest. */
+  chunk: 16,
+});
+
+/**
+ * Create KV `name` with `map` (epoch 0) and its partitions' logs. Again with the same map is a
+ * no-op (an earlier run that was cut short is finished); with another map it is refused, naming the
+ * map in place.
+ */
+export async function createKv(client: WorClient, name: string, map: PartitionMap): Promise<{ readonly created: boolean }> {
+  const problem = mapProblem(map) ?? (map.epoch === 0 ? undefined : "a new KV's map has epoch 0");
+  if (problem) throw new WorError({ code: "invalid", message: problem });
+  const space = await client.createSpace(name, { kind: "kv" });
+  if (space.meta.kind !== "kv") throw new WorError({ code: "wrongKind", message: `${name} is a space of kind ${space.meta.kind}, not a KV` });
+  const chosen = await firstWins(client, name, 0, encodeMap(map));
+  const found = decodeMap(chosen.value);
+  if (typeof found === "string") throw new WorError({ code: "internal", message: `the map of KV ${name} is unreadable: ${found}` });
+  if (JSON.stringify(found) !== JSON.stringify(map)) {
+    throw new WorError({ code: "invalid", message: `KV ${name} exists with another map: ${describeMap(found)}` });
+  }
+  for (const p of map.partitions) await WormLog.create(client, p.log);
+  return { created: chosen.won };
+}
+
+/** The newest map of KV `name`. */
+export async function readMap(client: WorClient, name: string): Promise<PartitionMap> {
+  const meta = await client.openSpace(name, "kv");
+  let newest: PartitionMap | undefined;
+  for (let from = 0; ; from += KV_MAP_LIMITS.chunk) {
+    const read = await client.readRange(name, from, from + KV_MAP_LIMITS.chunk, { recover: true });
+    for (let e = from; e < from + KV_MAP_LIMITS.chunk; e++) {
+      const r = read.get(e);
+      if (r?._tag !== "Written") {
+        if (!newest) throw new WorError({ code: "invalid", message: `KV ${name} has no map: its creation did not finish (create it again)` });
+        return newest;
+      }
+      const map = decodeMap(r.value);
+      if (typeof map === "string") throw new WorError({ code: "internal", message: `map ${e} of KV ${name} is unreadable: ${map}` });
+      newest = map;
+    }
+    if (meta.segmentSize <= from + KV_MAP_LIMITS.chunk) return newest!;
+  }
+}
+
+/** "2 partitions: 0 [start, m) at h:p, 1 [m, end) at h:q (epoch 0)". */
+export function describeMap(map: PartitionMap): string {
+  const ps = map.partitions;
+  const ranges = ps.map((p, i) => `${p.id} [${p.from === "" ? "start" : JSON.stringify(p.from)}, ${ps[i + 1] ? JSON.stringify(ps[i + 1]!.from) : "end"}) at ${p.node}`);
+  return `${ps.length} partition${ps.length === 1 ? "" : "s"}: ${ranges.join(", ")} (epoch ${map.epoch})`;
+}
+
+/** Choose `value` at `index` unless something is there: what is chosen, and whether it is ours. */
+async function firstWins(client: WorClient, space: string, index: number, value: Uint8Array): Promise<{ readonly value: Uint8Array; readonly won: boolean }> {
+  for (let attempt = 0; attempt < KV_MAP_LIMITS.attemptsMax; attempt++) {
+    const c = await client.capture(space, index);
+    if (c._tag === "Written") return { value: c.value, won: false };
+    if (c._tag !== "Captured") continue;
+    const w = await client.write(c.capture, index, value);
+    if (w._tag === "Ok") return { value, won: true };
+    if (w._tag === "AlreadyWritten") return { value: w.value, won: false };
+  }
+  throw new WorError({ code: "contended", message: `another writer kept preempting the map of KV ${space} at ${index}` });
+}

@@ -1,0 +1,219 @@
+/**
+ * A KV node (docs/ARCHITECTURE.md §4.5): one partition's storage shard and its API on one port.
+ *
+ * - **The shard.** A LogPlayer shard (apps/logplayer/node/shard-server.ts) whose store is a
+ *   `KvShardStore` (./shard-store.ts): the partition's log, delivered in order and exactly once by a
+ *   LogPlayer, is applied transaction by transaction (apps/kv/core/state.ts) and made durable with
+ *   the applied position in one synced batch. The node runs that player itself (./kv-player.ts),
+ *   delivering to its own shard.
+ * - **Writes.** A transaction whose keys are all in the node's partition is appended to the
+ *   partition's log under the client's idempotency key (`client`, `seq`): the log is the commit
+ *   point, and a retry is stored once. The node answers once its shard has applied the log up to the
+ *   transaction's position, with what the transaction did there (`resultAt`).
+ * - **Reads** are linearizable: the node reads the log's tail (the sequencer's next slot: every
+ *   append acknowledged before the read began is below it), waits until its shard has applied the
+ *   log below it, then answers from the shard. A `stale` read answers from the shard at once.
+ * - A key outside the node's partition is refused (`wrongPartition`, naming the map's epoch), before
+ *   anything is appended. A transaction over several partitions is refused too: it needs the
+ *   transaction coordinator (apps/txn), not built into the KV yet.
+ *
+ * Sessions are served by wor/node/request-session.ts (requests by id, replies of one tick in one
+ * envelope, backpressure and the session budget), with the cluster's TLS, token and id checks.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { type SessionServeOptions, admission, statusError } from "../../../wor/node/grpc-serving.ts";
+import { RequestSessions } from "../../../wor/node/request-session.ts";
+import type { WorClient } from "../../../wor/node/client.ts";
+import type { ClientSecurity } from "../../../wor/node/credentials.ts";
+import type { WormLog } from "../../log/node/log-client.ts";
+import { LogError } from "../../log/node/log-error.ts";
+import { LogPlayer, type PlayerEvent } from "../../logplayer/node/player.ts";
+import { type ShardServer, startShardServer } from "../../logplayer/node/shard-server.ts";
+import { type KvTxn, TXN_LIMITS, opRange } from "../core/commands.ts";
+import type { KvFailure, KvReply, KvRequest, KvStatus } from "../core/messages.ts";
+import { type PartitionMap, partitionsOf, partitionsOfTxn } from "../core/partitions.ts";
+import { encodeTxn } from "../core/records.ts";
+import { type DecodedKvRequest, decodeRequestEnvelope, decodeStatusRequest, encodeReplyEnvelope, encodeStatus } from "../wire/codec.ts";
+import { type KvHandlers, KvService } from "../wire/service.ts";
+import type { KvShardStore } from "./shard-store.ts";
+
+export interface KvNodeOptions extends SessionServeOptions {
+  /** The partition's log, with a token source for appends. */
+  readonly log: WormLog;
+  readonly store: KvShardStore;
+  readonly map: PartitionMap;
+  /** The id of the node's partition in `map`. */
+  readonly partition: number;
+  /** A request gives up after this long (a write's outcome is then unknown: retry it with the same key). */
+  readonly requestTimeoutMs?: number;
+  /** The shard's storage failed: the node cannot go on; its owner closes it. */
+  readonly onFailure?: (e: Error) => void;
+  /** Run the partition's LogPlayer here, delivering to this node's shard at `address` (its
+   *  "host:port" as the player dials it: fixed, since a player group names its shards). */
+  readonly player?: { readonly client: WorClient; readonly address: string; readonly security?: ClientSecurity; readonly onEvent?: (e: PlayerEvent) => void };
+}
+
+export interface KvNode extends ShardServer {
+  /** The partition's player, when the node runs it: resolves when it stops on its own (fenced by a newer one, refused). */
+  readonly player?: LogPlayer;
+}
+
+/** The player group of a partition's log: its space of epochs (one shard, this node's). */
+const playerGroupOf = (log: string): string => `${log}-kv`;
+
+const KV_NODE_DEFAULTS = Object.freeze({ requestTimeoutMs: 10_000 });
+
+const failed = (id: number, code: KvFailure["code"], message: string): KvReply => ({ id, kind: "failed", failure: { code, message } });
+
+export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
+  const { store, map, log } = o;
+  const mine = map.partitions.find((p) => p.id === o.partition);
+  if (!mine) throw new Error(`partition ${o.partition} is not in the map (epoch ${map.epoch})`);
+  const next = map.partitions[map.partitions.indexOf(mine) + 1];
+  const timeoutMs = o.requestTimeoutMs ?? KV_NODE_DEFAULTS.requestTimeoutMs;
+  const sessions = new RequestSessions<DecodedKvRequest, KvReply>(o.budget);
+  const admit = admission(o, "kv");
+
+  /** Why `txn` cannot be appended to this partition's log, or undefined. */
+  const placement = (txn: KvTxn): string | undefined => {
+    const ps = partitionsOfTxn(map, txn);
+    if (ps.length === 1 && ps[0]!.id === mine.id) return undefined;
+    if (ps.length === 1) return `the transaction's keys are in partition ${ps[0]!.id}, not ${mine.id} (map epoch ${map.epoch})`;
+    return `the transaction spans partitions ${ps.map((p) => p.id).join(", ")} (map epoch ${map.epoch}); transactions across partitions need the transaction coordinator, which the KV does not use yet`;
+  };
+
+  /** What `start` resolves with, or a `timeout` failure once `timeoutMs` passed (its waiter then let go: `signal`). */
+  const within = <T>(start: (signal: AbortSignal) => Promise<T>, what: string): Promise<T> => {
+    const abort = new AbortController();
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        abort.abort();
+        reject(new LogError({ code: "timeout", message: `${what}: no answer within ${timeoutMs} ms` }));
+      }, timeoutMs);
+      start(abort.signal).then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
+  };
+
+  const asFailure = (id: number, e: unknown, what: string): KvReply => {
+    if (e instanceof LogError) {
+      const code = e.failure.code === "timeout" ? "timeout" : e.failure.code === "invalid" || e.failure.code === "tooLarge" ? e.failure.code : "unavailable";
+      return failed(id, code, `${what}: ${e.failure.message}`);
+    }
+    return failed(id, "internal", `${what}: ${(e as Error).message}`);
+  };
+
+  const write = async (r: Extract<KvRequest, { kind: "write" }>): Promise<KvReply> => {
+    const what = `write ${r.client}#${r.seq}`;
+    try {
+      const appended = await within(() => log.append(encodeTxn(r.txn), { key: { client: r.client, seq: r.seq } }), `${what}: append to ${log.name}`);
+      const position = appended.slot;
+      const result = await within((signal) => store.resultAt(position, signal), `${what}: its shard applying position ${position}`);
+      if (!result) return failed(r.id, "internal", `${what}: position ${position} of ${log.name} holds no result the shard still keeps (a retry long after the write)`);
+      return { id: r.id, kind: "written", position, result };
+    } catch (e) {
+      return asFailure(r.id, e, what);
+    }
+  };
+
+  const read = async (r: Extract<KvRequest, { kind: "read" }>): Promise<KvReply> => {
+    const range = r.range;
+    try {
+      if (!r.stale) {
+        const tail = await within(() => log.tail(), `read: the tail of ${log.name}`);
+        await within((signal) => store.whenApplied(tail - 1, signal), `read: its shard applying ${log.name} below ${tail}`);
+      }
+      const limit = range.limit ?? TXN_LIMITS.rangeLimitMax;
+      const rows = store.range(opRange(range), limit + 1);
+      return { id: r.id, kind: "read", found: rows.slice(0, limit), more: rows.length > limit, revision: store.revision, position: store.applied };
+    } catch (e) {
+      return asFailure(r.id, e, "read");
+    }
+  };
+
+  const handle = (f: DecodedKvRequest): KvReply | (() => Promise<KvReply>) => {
+    if (f.kind === "invalid") return failed(f.id, f.error.code === "tooLarge" ? "tooLarge" : "invalid", f.error.message);
+    if (f.kind === "write") {
+      const problem = placement(f.txn);
+      return problem ? failed(f.id, "wrongPartition", problem) : () => write(f);
+    }
+    const outside = partitionsOf(map, opRange(f.range)).find((p) => p.id !== mine.id);
+    if (outside) return failed(f.id, "wrongPartition", `keys of the read are in partition ${outside.id}, not ${mine.id} (map epoch ${map.epoch})`);
+    return () => read(f);
+  };
+
+  const status = (): KvStatus => ({
+    partition: mine.id,
+    from: mine.from,
+    ...(next ? { to: next.from } : {}),
+    log: log.name,
+    mapEpoch: map.epoch,
+    applied: store.applied,
+    revision: store.revision,
+    keys: store.keys,
+  });
+
+  const handlers: KvHandlers = {
+    session(call) {
+      const refused = admit(call.metadata);
+      if (refused) return void call.emit("error", refused);
+      sessions.serve(call, {
+        decode: decodeRequestEnvelope,
+        unreadable: (e) => failed(0, "invalid", e.message),
+        handle,
+        busy: (f, n, limit) => failed(f.id, "unavailable", `${n} requests in flight on this session (limit ${limit})`),
+        encode: encodeReplyEnvelope,
+        replyBytes,
+        queuedFramesMax: o.queuedFramesMax,
+      });
+    },
+    status(call, callback) {
+      const refused = admit(call.metadata);
+      if (refused) return callback(refused);
+      const req = decodeStatusRequest(call.request);
+      if (!req.ok) return callback(statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
+      callback(null, encodeStatus(status()));
+    },
+  };
+
+  const shard = await startShardServer({ ...o, store, services: [{ definition: KvService, handlers }], ...(o.onFailure ? { onFailure: o.onFailure } : {}) });
+  let player: LogPlayer | undefined;
+  try {
+    if (o.player) {
+      const { client, address, security, onEvent } = o.player;
+      // The log is the partition's only full copy (the shard holds its applied state): never trimmed here.
+      player = await LogPlayer.start({ client, log, group: playerGroupOf(log.name), shards: [address], tuning: { trimEvery: Number.POSITIVE_INFINITY }, ...(security ? { security } : {}), ...(onEvent ? { onEvent } : {}) });
+    }
+  } catch (e) {
+    await shard.close();
+    throw e;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    port: shard.port,
+    ...(player ? { player } : {}),
+    close: () => {
+      player?.stop();
+      return (closing ??= sessions.shutdown(() => shard.close()));
+    },
+  };
+}
+
+/** An upper-ish estimate of a reply's encoded bytes (the session budget counts queued replies by it). */
+function replyBytes(r: KvReply): number {
+  const records = (rs: readonly (readonly [string, { readonly value: Uint8Array }])[]) => rs.reduce((n, [k, v]) => n + 3 * k.length + v.value.length + 48, 0);
+  if (r.kind === "failed") return 32 + 3 * r.failure.message.length;
+  if (r.kind === "read") return 32 + records(r.found);
+  return (
+    32 +
+    r.result.responses.reduce((n, x) => n + (x.op === "put" ? (x.prev ? x.prev.value.length + 48 : 8) : x.op === "delete" ? records(x.deleted) : records(x.found)), 0)
+  );
+}

@@ -1,0 +1,331 @@
+/**
+ * A KV partition's storage shard (docs/ARCHITECTURE.md §4.5) on classic-level: a LogPlayer
+ * `DeliveryStore` (apps/logplayer/node/shard-server.ts) that **applies** the delivered log entries,
+ * KV transactions (../core/records.ts), instead of keeping them as rows (it has no `rows`: the
+ * shard's `Read` is UNIMPLEMENTED).
+ *
+ * The whole partition is in memory (a `MemoryKv` mirror and its revision), loaded on `open`. A write
+ * applies its rows in position order at once, before the sync: the log is the commit point, so a
+ * transaction delivered to the shard is chosen already, and reads and results come sooner. A row
+ * that is not a KV transaction is skipped (counted; its position counts as applied). Then ONE synced
+ * batch holds every record changed, the results of the positions applied (the last `resultsKept`
+ * positions' results are kept, older ones deleted in the same batch) and the state; only its
+ * completion mints the receipt that releases the shard's acks (paxos/held.ts). A failed write
+ * leaves memory ahead of the disk: the store then refuses every write and read for good (the shard
+ * server ends its streams; a restart replays the log from the durable applied position).
+ *
+ * Layout (keys utf8, values bytes):
+ *   "k:" + key                      the key's record (../core/stored.ts)
+ *   "r:" + position (16 digits)     the result of the transaction at that position (../core/stored.ts)
+ *   "state"                         JSON {kv: 1, applied, epoch, binding?, revision}
+ */
+import { ClassicLevel } from "classic-level";
+import { type Receipt, mintReceipt } from "../../../paxos/held.ts";
+import { assert } from "../../../verify/runtime/assert.ts";
+import { DecodeError } from "../../log/core/bytes.ts";
+import { BEFORE_FIRST } from "../../logplayer/core/items.ts";
+import type { ShardDurable, ShardWrite } from "../../logplayer/core/shard-core.ts";
+import type { DeliveryStore } from "../../logplayer/node/shard-server.ts";
+import type { KvRecord, TxnResult } from "../core/commands.ts";
+import type { KeyRange } from "../core/keys.ts";
+import { decodeTxn } from "../core/records.ts";
+import { type KvStore, MemoryKv, applyTxn } from "../core/state.ts";
+import { decodeRecord, decodeResult, encodeRecord, encodeResult } from "../core/stored.ts";
+
+type Db = ClassicLevel<string, Uint8Array>;
+type Op = { type: "put"; key: string; value: Uint8Array } | { type: "del"; key: string };
+
+export interface KvShardOptions {
+  /** Positions (the last applied) whose results are kept durable: 65,536. */
+  readonly resultsKept?: number;
+  /** Results also kept in memory (the latest durable ones; those not yet durable always): 4,096. */
+  readonly resultsInMemory?: number;
+}
+
+const DEFAULTS = Object.freeze({ resultsKept: 65_536, resultsInMemory: 4_096, resultsInMemoryBytes: 16 << 20 });
+const STATE_KEY = "state";
+const recordKey = (key: string): string => `k:${key}`;
+/** Results sort by position: positions < 2^53 < 10^16. */
+const resultKey = (position: number): string => `r:${String(position).padStart(16, "0")}`;
+
+/** `b` as a plain Uint8Array (classic-level and gRPC hand out Buffers, whose `slice` is a view):
+ *  what is decoded from it is then a copy, of the type a decoder promises. */
+const plain = (b: Uint8Array): Uint8Array => (Buffer.isBuffer(b) ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : b);
+
+const utf8 = new TextEncoder();
+const text = new TextDecoder();
+
+/** A store holding something that is not a KV shard's (damaged, or another kind of store): refused, never overwritten. */
+export class KvShardStoreDamaged extends Error {
+  override readonly name = "KvShardStoreDamaged";
+}
+
+interface Loaded extends ShardDurable {
+  readonly revision: number;
+}
+
+function parseState(bytes: Uint8Array, dir: string): Loaded {
+  let o: { kv?: unknown; applied?: unknown; epoch?: unknown; revision?: unknown; binding?: { group?: unknown; shard?: unknown; shards?: unknown } };
+  try {
+    o = JSON.parse(text.decode(bytes)) as typeof o;
+  } catch {
+    throw new KvShardStoreDamaged(`KV shard store ${dir}: its state is not readable`);
+  }
+  if (o === null || typeof o !== "object" || o.kv !== 1) throw new KvShardStoreDamaged(`KV shard store ${dir}: its state is not a KV shard's (another kind of store?)`);
+  const b = o.binding;
+  const okInt = (x: unknown, least: number): x is number => Number.isSafeInteger(x) && (x as number) >= least;
+  if (!okInt(o.applied, BEFORE_FIRST) || !okInt(o.epoch, 0) || !okInt(o.revision, 0) || (b !== undefined && (b === null || typeof b.group !== "string" || !okInt(b.shard, 0) || !okInt(b.shards, 1)))) {
+    throw new KvShardStoreDamaged(`KV shard store ${dir}: its state is malformed`);
+  }
+  const binding = b && { group: b.group as string, shard: b.shard as number, shards: b.shards as number };
+  return { applied: o.applied, epoch: o.epoch, revision: o.revision, ...(binding ? { binding } : {}) };
+}
+
+interface Waiter {
+  readonly position: number;
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
+}
+
+export class KvShardStore implements DeliveryStore {
+  private readonly kv = new MemoryKv();
+  private readonly kept: number;
+  private readonly inMemory: number;
+  private rev: number;
+  /** The highest position applied in memory (-1: none). */
+  private appliedAt: number;
+  private writes = 0;
+  private skippedRows = 0;
+  /** Positions whose result is on disk, ascending, from `storedHead` on. */
+  private stored: number[] = [];
+  private storedHead = 0;
+  /** Recent results, by position ascending (insertion order). */
+  private readonly recent = new Map<number, { readonly result: TxnResult; readonly bytes: number }>();
+  private recentBytes = 0;
+  private waiters: Waiter[] = [];
+  /** Why the store serves nothing more (a failed write, or closed). */
+  private broken: Error | undefined;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly db: Db,
+    readonly dir: string,
+    /** What is durable now. */
+    public state: ShardDurable,
+    revision: number,
+    options: KvShardOptions,
+  ) {
+    this.rev = revision;
+    this.appliedAt = state.applied;
+    this.kept = options.resultsKept ?? DEFAULTS.resultsKept;
+    this.inMemory = options.resultsInMemory ?? DEFAULTS.resultsInMemory;
+    assert(Number.isSafeInteger(this.kept) && this.kept >= 1 && Number.isSafeInteger(this.inMemory) && this.inMemory >= 0, "results kept ≥ 1, in memory ≥ 0");
+  }
+
+  /** Open (creating) the store at `dir` and load the partition into memory. */
+  static async open(dir: string, options: KvShardOptions = {}): Promise<KvShardStore> {
+    const db: Db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
+    await db.open();
+    try {
+      const raw = await db.get(STATE_KEY);
+      if (raw === undefined) {
+        for await (const key of db.keys({ limit: 1 })) throw new KvShardStoreDamaged(`KV shard store ${dir}: it holds keys (${JSON.stringify(key)}) but no KV shard state (another kind of store?)`);
+      }
+      const loaded = raw === undefined ? { applied: BEFORE_FIRST, epoch: 0, revision: 0 } : parseState(raw, dir);
+      const { revision, ...state } = loaded;
+      const store = new KvShardStore(db, dir, state, revision, options);
+      for await (const [key, value] of db.iterator({ gte: "k:", lt: "k;" })) {
+        const record = decodeRecord(plain(value));
+        if (record instanceof DecodeError) throw new KvShardStoreDamaged(`KV shard store ${dir}: the record at ${JSON.stringify(key)} is malformed (${record.message})`);
+        if (record.modRevision > revision) throw new KvShardStoreDamaged(`KV shard store ${dir}: the record at ${JSON.stringify(key)} has revision ${record.modRevision}, above the store's ${revision}`);
+        store.kv.set(key.slice(2), record);
+      }
+      for await (const key of db.keys({ gte: "r:", lt: "r;" })) {
+        const position = Number(key.slice(2));
+        if (!Number.isSafeInteger(position) || position < 0 || position > state.applied) throw new KvShardStoreDamaged(`KV shard store ${dir}: a result key ${JSON.stringify(key)} beyond its applied position ${state.applied}`);
+        store.stored.push(position);
+      }
+      return store;
+    } catch (e) {
+      await db.close();
+      throw e;
+    }
+  }
+
+  /** The receipt for what `open` loaded (durable already). */
+  get loaded(): Receipt {
+    return mintReceipt(0);
+  }
+  /** The partition's revision, as applied in memory. */
+  get revision(): number {
+    return this.rev;
+  }
+  /** The highest position applied in memory (-1: none); at least `state.applied`. */
+  get applied(): number {
+    return this.appliedAt;
+  }
+  /** Keys the partition holds. */
+  get keys(): number {
+    return this.kv.size;
+  }
+  /** Delivered rows that were not KV transactions (skipped), since the store opened. */
+  get skipped(): number {
+    return this.skippedRows;
+  }
+
+  get(key: string): KvRecord | undefined {
+    this.usable();
+    return this.kv.get(key);
+  }
+  /** The records of the keys in `range`, in key order, at most `limit`. */
+  range(range: KeyRange, limit: number): (readonly [string, KvRecord])[] {
+    this.usable();
+    return this.kv.range(range, limit);
+  }
+
+  /** Apply `w`'s rows in memory at once, then make them, their results and the state durable in
+   *  one synced batch; the receipt proves it. */
+  async write(w: ShardWrite): Promise<Receipt> {
+    this.usable();
+    const ops: Op[] = [];
+    const state: ShardDurable = { applied: w.applied, epoch: w.epoch, ...(w.binding ? { binding: w.binding } : {}) };
+    try {
+      const changed = new Map<string, KvRecord | undefined>();
+      const tracked: KvStore = {
+        get: (key) => this.kv.get(key),
+        range: (range, limit) => this.kv.range(range, limit),
+        set: (key, record) => {
+          this.kv.set(key, record);
+          changed.set(key, record);
+        },
+      };
+      assert(w.applied >= this.appliedAt, () => `a write's applied position ${w.applied} below ${this.appliedAt}`);
+      const low = w.applied - this.kept;
+      for (const row of w.rows) {
+        assert(row.position > this.appliedAt && row.position <= w.applied, () => `row ${row.position} out of order (applied ${this.appliedAt}, write to ${w.applied})`);
+        this.appliedAt = row.position;
+        const txn = decodeTxn(plain(row.data));
+        if (txn instanceof DecodeError) {
+          this.skippedRows++;
+          continue;
+        }
+        const result = applyTxn(tracked, this.rev, txn);
+        this.rev = result.revision;
+        const bytes = encodeResult(result);
+        this.remember(row.position, result, bytes.length);
+        if (row.position > low) {
+          ops.push({ type: "put", key: resultKey(row.position), value: bytes });
+          this.stored.push(row.position);
+        }
+      }
+      this.appliedAt = w.applied;
+      for (const [key, record] of changed) ops.push(record ? { type: "put", key: recordKey(key), value: encodeRecord(record) } : { type: "del", key: recordKey(key) });
+      for (; this.storedHead < this.stored.length && this.stored[this.storedHead]! <= low; this.storedHead++) ops.push({ type: "del", key: resultKey(this.stored[this.storedHead]!) });
+      if (this.storedHead > 1_024 && this.storedHead * 2 > this.stored.length) {
+        this.stored = this.stored.slice(this.storedHead);
+        this.storedHead = 0;
+      }
+      ops.push({ type: "put", key: STATE_KEY, value: utf8.encode(JSON.stringify({ kv: 1, ...state, revision: this.rev })) });
+      this.wake();
+      await this.db.batch(ops, { sync: true });
+    } catch (e) {
+      this.fail(e as Error);
+      throw e;
+    }
+    this.state = state;
+    this.forget();
+    return mintReceipt(++this.writes);
+  }
+
+  /** Resolves once the position `position` is applied in memory; rejects if the store fails, closes,
+   *  or `signal` aborts (the caller bounds the wait). */
+  whenApplied(position: number, signal?: AbortSignal): Promise<void> {
+    if (this.broken) return Promise.reject(this.broken);
+    if (this.appliedAt >= position) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+      const abort = () => {
+        this.waiters = this.waiters.filter((x) => x !== waiter);
+        reject(signal?.reason);
+      };
+      const waiter: Waiter = {
+        position,
+        resolve: () => {
+          signal?.removeEventListener("abort", abort);
+          resolve();
+        },
+        reject: (e) => {
+          signal?.removeEventListener("abort", abort);
+          reject(e);
+        },
+      };
+      signal?.addEventListener("abort", abort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** The result of the transaction at `position`, once applied: undefined if the entry there was
+   *  no KV transaction (or went to another shard), or its result is no longer kept. */
+  async resultAt(position: number, signal?: AbortSignal): Promise<TxnResult | undefined> {
+    await this.whenApplied(position, signal);
+    if (position <= this.appliedAt - this.kept) return undefined;
+    const held = this.recent.get(position);
+    if (held) return held.result;
+    this.usable();
+    const raw = await this.db.get(resultKey(position));
+    if (raw === undefined) return undefined;
+    const result = decodeResult(plain(raw));
+    if (result instanceof DecodeError) throw new KvShardStoreDamaged(`KV shard store ${this.dir}: the result at position ${position} is malformed (${result.message})`);
+    return result;
+  }
+
+  /** Close the store; waiters are rejected. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.broken ??= new Error(`KV shard store ${this.dir} is closed`);
+      this.rejectWaiters();
+      this.closing = this.db.close();
+    }
+    return this.closing;
+  }
+
+  private usable(): void {
+    if (this.broken) throw this.broken;
+  }
+
+  private fail(e: Error): void {
+    this.broken ??= new Error(`KV shard store ${this.dir}: a write failed (memory is ahead of the disk; reopen the store): ${e.message}`);
+    this.rejectWaiters();
+  }
+
+  private rejectWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(this.broken);
+  }
+
+  private wake(): void {
+    if (!this.waiters.some((w) => w.position <= this.appliedAt)) return;
+    const ready = this.waiters.filter((w) => w.position <= this.appliedAt);
+    this.waiters = this.waiters.filter((w) => w.position > this.appliedAt);
+    for (const w of ready) w.resolve();
+  }
+
+  private remember(position: number, result: TxnResult, bytes: number): void {
+    this.recent.set(position, { result, bytes });
+    this.recentBytes += bytes;
+    this.forget();
+  }
+
+  /** Drop the oldest results from memory beyond its bounds, and those out of the kept window;
+   *  never one not yet durable (its result is on no disk yet). */
+  private forget(): void {
+    const low = this.appliedAt - this.kept;
+    for (const [position, { bytes }] of this.recent) {
+      const over = this.recent.size > this.inMemory || this.recentBytes > DEFAULTS.resultsInMemoryBytes;
+      if (position > low && !(over && position <= this.state.applied)) break;
+      this.recent.delete(position);
+      this.recentBytes -= bytes;
+    }
+  }
+}

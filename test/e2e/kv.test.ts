@@ -1,0 +1,212 @@
+/**
+ * The example KV with real processes (apps/kv, docs/ARCHITECTURE.md §4.5): three acceptors, `worm kv
+ * create` with two partitions, a `worm kv serve` node for each.
+ *
+ * 1. The verbs as a user runs them: put, get, cas, del, range, txn, status, their JSON, their exit
+ *    codes, and the refusals (a transaction across partitions, bad flags) before anything is written.
+ * 2. Clients under faults: eight clients put, delete, compare-and-set, get and scan while one node
+ *    is killed (-9) and restarted on its store and the other paused (SIGSTOP) and resumed. The
+ *    history must be linearizable (verify/spec/kv.ts); every answer must be what the partition's
+ *    log says (KvObserver, against the logs read back); each shard must hold what its log says.
+ */
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type TestContext, test } from "node:test";
+import type { KvRecord } from "../../apps/kv/core/commands.ts";
+import { KvObserver } from "../../apps/kv/core/invariants.ts";
+import { decodeTxn } from "../../apps/kv/core/records.ts";
+import { KvClient } from "../../apps/kv/node/kv-client.ts";
+import { readMap } from "../../apps/kv/node/kv-map.ts";
+import { WormLog } from "../../apps/log/node/log-client.ts";
+import { HistoryRecorder } from "../../verify/history/history.ts";
+import { type KvInput, type KvOutput, checkKvHistory } from "../../verify/spec/kv.ts";
+import { Procs, type Worm, addressesOf, client, freeAddresses, runWorm, startCluster, tempDir } from "./harness.ts";
+
+const text = new TextDecoder();
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+/** Acceptors, a cluster file, a KV of two partitions split at "m", and a node for each. */
+async function kvCluster(t: TestContext, id: string) {
+  const procs = new Procs(t);
+  const dir = await tempDir(t, "worm-kv-");
+  const acceptors = await startCluster(procs, dir, id, 3);
+  const cluster = join(dir, "cluster.json");
+  await writeFile(cluster, JSON.stringify({ clusterId: id, segmentSize: 64, acceptors: acceptors.map((n, k) => ({ id: n.id, address: addressesOf(acceptors)[k] })) }));
+  const nodes = await freeAddresses(2);
+  const created = await runWorm(["kv", "create", "--nodes", nodes.join(","), "--split", "m", "--cluster", cluster]);
+  assert.equal(created.code, 0, created.stderr);
+  assert.match(created.stdout, /^created KV kv, 2 partitions: 0 \[start, "m"\) at 127\.0\.0\.1:\d+, 1 \["m", end\) at 127\.0\.0\.1:\d+ \(epoch 0\)/);
+  const serve = async (k: number): Promise<Worm> => {
+    const p = procs.start(["kv", "serve", "--partition", String(k), "--data-dir", join(dir, `node${k}`), "--cluster", cluster]);
+    const line = await p.waitForJson((l) => l.event === "listening", 30_000);
+    assert.equal(line.address, nodes[k]);
+    return p;
+  };
+  const served = [await serve(0), await serve(1)];
+  return { procs, dir, cluster, acceptors, nodes, serve, served };
+}
+
+test("worm kv: create, serve, put, get, cas, del, range, txn and status as a user runs them; misuse refused before anything is written", { timeout: 150_000 }, async (t) => {
+  const { cluster } = await kvCluster(t, "kvcli");
+  const kv = (...args: string[]) => runWorm(["kv", ...args, "--cluster", cluster]);
+  const ok = async (...args: string[]) => {
+    const r = await kv(...args);
+    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const json = async (...args: string[]) => JSON.parse(await ok(...args, "--json")) as Record<string, unknown>;
+
+  assert.match(await ok("put", "apple", "red"), /^put apple \(revision 1; previous: none\)\n$/);
+  assert.match(await ok("put", "apple", "green"), /^put apple \(revision 2; previous: "red"\)\n$/);
+  assert.equal(await ok("put", "pear", "yellow"), "put pear (revision 1; previous: none)\n", "partition 1 counts its own revisions");
+  assert.equal(await ok("get", "apple"), "green\n");
+  assert.deepEqual((await json("get", "apple")).record, { key: "apple", value: "green", createRevision: 1, modRevision: 2, version: 2 });
+  assert.equal(await ok("get", "nothing"), "(none)\n");
+  // Compare-and-set: by value, by revision, by absence; a failed one exits 3 and says what is there.
+  assert.match(await ok("cas", "apple", "blue", "--expect", "green"), /^set apple \(revision 3\)\n$/);
+  const lost = await kv("cas", "apple", "black", "--expect-revision", "2");
+  assert.equal(lost.code, 3, lost.stderr);
+  assert.match(lost.stderr, /^worm: not set: it holds "blue" \(modRevision 3\)\n$/);
+  assert.equal(await ok("get", "apple"), "blue\n");
+  assert.match(await ok("cas", "fig", "purple", "--expect-absent"), /^set fig/);
+  // A range across both partitions, in key order; a prefix.
+  const all = (await json("range")) as { found: { key: string; value: string }[]; more: boolean };
+  assert.deepEqual(all.found.map((r) => [r.key, r.value]), [["apple", "blue"], ["fig", "purple"], ["pear", "yellow"]]);
+  assert.equal(all.more, false);
+  assert.deepEqual(((await json("range", "--prefix", "p")) as typeof all).found.map((r) => r.key), ["pear"]);
+  assert.deepEqual(((await json("range", "--limit", "2")) as typeof all).more, true);
+  // A transaction within partition 0, from standard input.
+  const txn = '{"if": [{"key": "apple", "value": "blue"}, {"key": "kiwi", "absent": true}], "then": [{"put": {"key": "kiwi", "value": "brown"}}, {"del": {"key": "fig"}}, {"get": {"key": "apple"}}], "else": [{"get": {"key": "kiwi"}}]}';
+  const ran = JSON.parse((await runWorm(["kv", "txn", "-", "--json", "--cluster", cluster], { input: txn })).stdout) as { succeeded: boolean; revision: number; responses: unknown[] };
+  assert.deepEqual([ran.succeeded, ran.revision, ran.responses.length], [true, 5, 3]);
+  assert.equal(await ok("get", "fig"), "(none)\n");
+  assert.match(await ok("del", "kiwi"), /^deleted kiwi \(revision 6\)\n$/);
+  assert.match(await ok("del", "kiwi"), /^kiwi was not there \(revision 6\)\n$/);
+
+  // Refused before anything is written: a transaction across partitions, flags that do not fit.
+  const across = await runWorm(["kv", "txn", "-", "--cluster", cluster], { input: '{"then": [{"put": {"key": "apple", "value": "x"}}, {"put": {"key": "pear", "value": "x"}}]}' });
+  assert.equal(across.code, 2, across.stderr);
+  assert.match(across.stderr, /spans partitions 0, 1/);
+  for (const [args, why] of [
+    [["cas", "apple", "x"], /exactly one of --expect/],
+    [["put", "", "x"], /non-empty/],
+    [["range", "b", "a"], /must sort before/],
+    [["range", "a", "--prefix", "a"], /--prefix or FROM/],
+  ] as const) {
+    const r = await kv(...args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, why);
+  }
+  const bad = await runWorm(["kv", "txn", "-", "--cluster", cluster], { input: '{"then": [{"put": {"key": "a"}}]}' });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /then\[0\]\.put\.value must be a string/);
+  assert.equal(await ok("get", "apple"), "blue\n", "nothing refused was written");
+
+  const status = (await json("status")) as { partitions: { partition: number; status: { revision: number; keys: number; applied: number } }[] };
+  assert.deepEqual(status.partitions.map((p) => [p.partition, p.status.revision, p.status.keys]), [[0, 6, 1], [1, 1, 1]]);
+  assert.ok(status.partitions.every((p) => p.status.applied >= 0));
+});
+
+test("KV clients under a node killed and restarted and a node paused: linearizable, every answer what the log says, every shard what its log holds", { timeout: 170_000 }, async (t) => {
+  const { acceptors, serve, served } = await kvCluster(t, "kvfaults");
+  const worClient = client(t, addressesOf(acceptors));
+  const map = await readMap(worClient, "kv");
+  const history = new HistoryRecorder<KvInput, KvOutput>();
+  const observer = new KvObserver();
+  // Many keys, so that each key's history stays small enough to check; a scan ties "a" and "b".
+  const keys = [..."abcdefgh", ..."nopqrstu"];
+  const outcomes = { ok: 0, failed: 0, unknown: 0 };
+  const clients = Array.from({ length: 8 }, () => new KvClient({ map, attemptTimeoutMs: 3_000 }));
+  t.after(() => {
+    for (const c of clients) c.close();
+  });
+  const value = (r: KvRecord | undefined) => (r ? text.decode(r.value) : null);
+  let stop = false;
+  const pause = () => new Promise((r) => setTimeout(r, 100));
+  const run = async (c: KvClient, n: number) => {
+    for (let i = 0; !stop; i++) {
+      const key = keys[(n * 7 + i * 5) % keys.length]!;
+      const v = `c${n}-${i}`;
+      const kind = (n + i) % 5;
+      const input: KvInput =
+        kind === 0 ? { op: "put", key, value: v } : kind === 1 ? { op: "get", key } : kind === 2 ? { op: "delete", key } : kind === 3 ? { op: "txn", expect: [[key, `c${n}-${i - 5}`]], write: [[key, v]] } : { op: "range", from: "a", to: "c" };
+      const id = history.invoke(n, input);
+      const w =
+        input.op === "put"
+          ? await c.txn({ compares: [], success: [{ op: "put", key, value: bytes(v) }], failure: [] })
+          : input.op === "delete"
+            ? await c.txn({ compares: [], success: [{ op: "delete", key }], failure: [] })
+            : input.op === "txn"
+              ? await c.txn({ compares: [{ key, target: "value", result: "equal", value: bytes(input.expect[0]![1]!) }], success: [{ op: "put", key, value: bytes(v) }], failure: [] })
+              : undefined;
+      if (w) {
+        if (w.ok) {
+          outcomes.ok++;
+          observer.answered(w.value.partition, w.value.position, w.value.result);
+          const x = w.value.result.responses[0];
+          const before = x?.op === "put" ? value(x.prev) : x?.op === "delete" ? value(x.deleted[0]?.[1]) : null;
+          history.ok(id, input.op === "txn" ? { succeeded: w.value.result.succeeded, before: w.value.result.succeeded ? [before] : [] } : { value: before });
+        } else if (w.failure.code === "timeout" || w.failure.code === "unavailable") {
+          outcomes.unknown++;
+          history.unknown(id);
+          await pause(); // a client backs off while its node is down
+        } else assert.fail(`${input.op} ${key}: ${w.failure.code}: ${w.failure.message}`);
+        continue;
+      }
+      const r = input.op === "get" ? await c.get(key) : await c.range({ from: "a", to: "c" });
+      if (!r.ok) {
+        outcomes.failed++;
+        history.fail(id); // a read that failed changed nothing
+        await pause();
+        continue;
+      }
+      outcomes.ok++;
+      history.ok(id, "record" in r.value ? { value: value(r.value.record) } : { found: r.value.found.map(([k, rec]) => [k, text.decode(rec.value)] as const) });
+    }
+  };
+  const load = clients.map((c, n) => run(c, n));
+
+  await new Promise((r) => setTimeout(r, 1_500));
+  await served[1]!.kill("SIGKILL");
+  await new Promise((r) => setTimeout(r, 500));
+  served[1] = await serve(1);
+  await new Promise((r) => setTimeout(r, 1_000));
+  served[0]!.child.kill("SIGSTOP");
+  await new Promise((r) => setTimeout(r, 1_000));
+  served[0]!.child.kill("SIGCONT");
+  await new Promise((r) => setTimeout(r, 1_500));
+  stop = true;
+  await Promise.all(load);
+
+  for (const [k, p] of served.entries()) if (!p.running) t.diagnostic(`node ${k} exited: ${p.stderr.slice(-2_000)}`);
+  const verdict = checkKvHistory(history.operations(), { stepsMax: 5_000_000 });
+  t.diagnostic(`kv faults: ${history.operations().length} operations, outcomes ${JSON.stringify(outcomes)}`);
+  assert.ok(verdict.ok, JSON.stringify(verdict));
+  assert.ok(outcomes.ok > 100, `only ${outcomes.ok} operations succeeded`);
+
+  // Every answer and each shard's state against its partition's log, read back.
+  for (const p of map.partitions) {
+    const log = new WormLog({ client: worClient, log: p.log });
+    const tail = await log.tail();
+    for (const e of await log.readRange(0, tail)) observer.logged(p.id, e.slot, e.kind === "entry" ? txnOf(e.entry.payload) : undefined);
+    // Once the shard has applied the whole log, what it holds against the log's replay.
+    const c = clients[0]!;
+    let s = (await c.status())[p.id]!;
+    for (let waited = 0; s.ok && s.value.applied < tail - 1 && waited < 100; waited++) {
+      await new Promise((r) => setTimeout(r, 100));
+      s = (await c.status())[p.id]!;
+    }
+    assert.ok(s.ok && s.value.applied === tail - 1, `partition ${p.id}: applied ${s.ok ? s.value.applied : s.failure.message}, tail ${tail}`);
+    const found = await c.range(p.id === 0 ? { from: "", to: "m" } : { from: "m" }, { stale: true });
+    assert.ok(found.ok);
+    observer.shardHolds(p.id, "node", s.value.applied, s.value.revision, found.value.found);
+  }
+  assert.deepEqual(observer.violations, []);
+  assert.equal(observer.waiting(), 0);
+});
+
+function txnOf(payload: Uint8Array) {
+  const t = decodeTxn(payload);
+  return "_tag" in t ? undefined : t;
+}
