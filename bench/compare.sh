@@ -19,6 +19,7 @@ fi
 npx tsx bench/wor.ts --n "$N" --concurrency "$C"
 npx tsx bench/log.ts --n "$N" --concurrency "$C"
 npx tsx bench/smr.ts --n "$N" --concurrency "$C"
+npx tsx bench/kv.ts --n "$N" --concurrency "$C"
 # LogPlayer delivery delay at 10K entries/s and the max sustained rate (issue 13), then its peer in the
 # same shape: JetStream delivering the same entries exactly once to two shard processes (needs WORM_PEERS).
 # WORM_LOGPLAYER_FLAGS (e.g. "--seconds 2 --sweep false") goes to both.

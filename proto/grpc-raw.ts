@@ -11,13 +11,13 @@ const serialize = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset,
 /** Identity: the codec copies what it keeps. */
 const deserialize = (b: Buffer): Uint8Array => b;
 
-/** A method over raw bytes (both directions streaming, or both unary). */
-export function rawMethod(path: string, originalName: string, streaming: boolean): grpc.MethodDefinition<Uint8Array, Uint8Array> {
+/** A method over raw bytes (both directions streaming, or both unary; or unary in and a stream out: `responseStreaming`). */
+export function rawMethod(path: string, originalName: string, streaming: boolean, responseStreaming = streaming): grpc.MethodDefinition<Uint8Array, Uint8Array> {
   return {
     path,
     originalName,
     requestStream: streaming,
-    responseStream: streaming,
+    responseStream: responseStreaming,
     requestSerialize: serialize,
     requestDeserialize: deserialize,
     responseSerialize: serialize,

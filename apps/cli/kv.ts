@@ -16,6 +16,7 @@ import { CliFailure, EXIT, task, usage } from "./errors.ts";
 import { kvNameFlag, resultOf, withKv } from "./kv-flags.ts";
 import { kvServeCommand } from "./kv-serve.ts";
 import { kvTxnCommand } from "./kv-txn.ts";
+import { kvWatchCommand } from "./kv-watch.ts";
 import { json } from "./log-read.ts";
 import { printJson, printLine, table } from "./output.ts";
 
@@ -166,6 +167,6 @@ const status = Command.make("status", { kv: kvNameFlag, json, conn: connectionFl
 ).pipe(Command.withDescription("Show each partition's node: how far its shard applied the partition's log, its revision and keys"));
 
 export const kvCommand = Command.make("kv").pipe(
-  Command.withDescription("The example KV: create one, serve a node, put, get, del, cas, range, txn, status"),
-  Command.withSubcommands([create, kvServeCommand, put, get, del, cas, range, kvTxnCommand, status]),
+  Command.withDescription("The example KV: create one, serve a node, put, get, del, cas, range, txn, watch, status"),
+  Command.withSubcommands([create, kvServeCommand, put, get, del, cas, range, kvTxnCommand, kvWatchCommand, status]),
 );

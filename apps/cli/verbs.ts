@@ -50,7 +50,7 @@ export const VERBS: readonly Verb[] = [
   },
   {
     name: "kv",
-    description: "The example KV: create one, serve a node, put, get, del, cas, range, txn, status",
+    description: "The example KV: create one, serve a node, put, get, del, cas, range, txn, watch, status",
     load: async () => (await import("./kv.ts")).kvCommand,
   },
   {

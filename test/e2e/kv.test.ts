@@ -16,6 +16,7 @@ import { type TestContext, test } from "node:test";
 import type { KvRecord } from "../../apps/kv/core/commands.ts";
 import { KvObserver } from "../../apps/kv/core/invariants.ts";
 import { decodeTxn } from "../../apps/kv/core/records.ts";
+import { MemoryKv, applyTxn } from "../../apps/kv/core/state.ts";
 import { KvClient } from "../../apps/kv/node/kv-client.ts";
 import { readMap } from "../../apps/kv/node/kv-map.ts";
 import { WormLog } from "../../apps/log/node/log-client.ts";
@@ -48,7 +49,7 @@ async function kvCluster(t: TestContext, id: string) {
 }
 
 test("worm kv: create, serve, put, get, cas, del, range, txn and status as a user runs them; misuse refused before anything is written", { timeout: 150_000 }, async (t) => {
-  const { cluster } = await kvCluster(t, "kvcli");
+  const { cluster, procs } = await kvCluster(t, "kvcli");
   const kv = (...args: string[]) => runWorm(["kv", ...args, "--cluster", cluster]);
   const ok = async (...args: string[]) => {
     const r = await kv(...args);
@@ -103,8 +104,26 @@ test("worm kv: create, serve, put, get, cas, del, range, txn and status as a use
   assert.match(bad.stderr, /then\[0\]\.put\.value must be a string/);
   assert.equal(await ok("get", "apple"), "blue\n", "nothing refused was written");
 
+  // Watch: a prefix's past changes from a revision of its partition, then the new ones as they land.
+  const watch = procs.start(["kv", "watch", "--prefix", "ki", "--from-revision", "5", "--json", "--cluster", cluster]);
+  await watch.waitForJson((l) => l.key === "kiwi" && l.type === "delete");
+  assert.match(await ok("put", "kiwi", "gold"), /revision 7/);
+  await watch.waitForJson((l) => l.key === "kiwi" && l.value === "gold");
+  assert.deepEqual(
+    watch.jsonLines().map((l) => [l.type, l.key, l.revision, l.partition]),
+    [
+      ["put", "kiwi", 5, 0],
+      ["delete", "kiwi", 6, 0],
+      ["put", "kiwi", 7, 0],
+    ],
+  );
+  await watch.kill("SIGINT");
+  const spans = await kv("watch", "--from-revision", "3");
+  assert.equal(spans.code, 2);
+  assert.match(spans.stderr, /--from-revision needs a range within one partition/);
+
   const status = (await json("status")) as { partitions: { partition: number; status: { revision: number; keys: number; applied: number } }[] };
-  assert.deepEqual(status.partitions.map((p) => [p.partition, p.status.revision, p.status.keys]), [[0, 6, 1], [1, 1, 1]]);
+  assert.deepEqual(status.partitions.map((p) => [p.partition, p.status.revision, p.status.keys]), [[0, 7, 2], [1, 1, 1]]);
   assert.ok(status.partitions.every((p) => p.status.applied >= 0));
 });
 
@@ -165,6 +184,14 @@ test("KV clients under a node killed and restarted and a node paused: linearizab
       history.ok(id, "record" in r.value ? { value: value(r.value.record) } : { found: r.value.found.map(([k, rec]) => [k, text.decode(rec.value)] as const) });
     }
   };
+  // A watcher of partition 0 (paused, never restarted) from its first revision: it must see every change its log makes.
+  const watcher = new KvClient({ map, attemptTimeoutMs: 3_000 });
+  t.after(() => watcher.close());
+  const watched: string[] = [];
+  const watch = watcher.watch({ from: "", to: "m" }, { from: new Map([[0, 1]]) });
+  const watching = (async () => {
+    for await (const b of watch) for (const e of b.events) watched.push(`${e.key}@${e.revision}=${e.record ? text.decode(e.record.value) : "-"}`);
+  })();
   const load = clients.map((c, n) => run(c, n));
 
   await new Promise((r) => setTimeout(r, 1_500));
@@ -189,7 +216,26 @@ test("KV clients under a node killed and restarted and a node paused: linearizab
   for (const p of map.partitions) {
     const log = new WormLog({ client: worClient, log: p.log });
     const tail = await log.tail();
-    for (const e of await log.readRange(0, tail)) observer.logged(p.id, e.slot, e.kind === "entry" ? txnOf(e.entry.payload) : undefined);
+    const entries = await log.readRange(0, tail);
+    for (const e of entries) observer.logged(p.id, e.slot, e.kind === "entry" ? txnOf(e.entry.payload) : undefined);
+    if (p.id === 0) {
+      // The changes the log makes, replayed, are what the watcher saw, in order.
+      const kv = new MemoryKv();
+      let revision = 0;
+      const changes: string[] = [];
+      const tracked = { get: (k: string) => kv.get(k), range: kv.range.bind(kv), set: (k: string, r: KvRecord | undefined) => (kv.set(k, r), void changes.push(`${k}|${r ? text.decode(r.value) : "-"}`)) };
+      for (const e of entries) {
+        const txn = e.kind === "entry" ? txnOf(e.entry.payload) : undefined;
+        if (!txn) continue;
+        const before = changes.length;
+        revision = applyTxn(tracked, revision, txn).revision;
+        for (let i = before; i < changes.length; i++) changes[i] = changes[i]!.replace("|", `@${revision}=`);
+      }
+      for (let waited = 0; watched.length < changes.length && waited < 50; waited++) await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(watched, changes);
+      await watch.return?.();
+      await watching;
+    }
     // Once the shard has applied the whole log, what it holds against the log's replay.
     const c = clients[0]!;
     let s = (await c.status())[p.id]!;

@@ -58,7 +58,31 @@ export interface KvStatus {
   readonly keys: number;
 }
 
+/** A change a shard applied: the key's record after it (`record` absent: deleted), at `revision`. */
+export interface KvEvent {
+  readonly key: string;
+  readonly record?: KvRecord;
+  readonly revision: number;
+}
+
+/** Watch the keys of `range` (a key, or [key, to)): every change from `fromRevision` on (0: from
+ *  now), pushed in revision order. A revision the shard no longer keeps events for is refused. */
+export interface KvWatchRequest {
+  readonly range: { readonly key: string; readonly to?: string };
+  readonly fromRevision: number;
+}
+
+/** Events pushed to a watch: those of the watched keys, up to the partition's `revision`. */
+export interface KvWatchBatch {
+  readonly events: readonly KvEvent[];
+  readonly revision: number;
+}
+
 export const KV_LIMITS = Object.freeze({
   /** Characters of a client id (an idempotency key's client half). */
   clientCharsMax: 128,
+  /** Events a node puts in one pushed batch, about (a batch never splits a revision's changes). */
+  watchBatchEventsTarget: 1_024,
+  /** Events one pushed batch may hold (one revision's changes, a range deleted, may be many). */
+  watchBatchEventsMax: 1 << 20,
 });

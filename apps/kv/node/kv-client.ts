@@ -19,6 +19,7 @@ import type { KvFailure, KvReply, KvRequest, KvStatus } from "../core/messages.t
 import { type Partition, type PartitionMap, partitionOf, partitionsOf, partitionsOfTxn } from "../core/partitions.ts";
 import { decodeReplyEnvelope, decodeStatus, encodeRequestEnvelope, encodeStatusRequest } from "../wire/codec.ts";
 import { type KvClientStub, makeKvClient } from "../wire/service.ts";
+import { KvWatchError, type Watched, watchParts } from "./kv-watch.ts";
 
 export type KvResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: KvFailure };
 
@@ -116,18 +117,26 @@ export class KvClient {
     const limit = opts.limit ?? TXN_LIMITS.rangeLimitMax;
     if (!(Number.isSafeInteger(limit) && limit >= 1 && limit <= TXN_LIMITS.rangeLimitMax)) return fail("invalid", `limit must be an integer from 1 to ${TXN_LIMITS.rangeLimitMax}`);
     const found: (readonly [string, KvRecord])[] = [];
-    const ps = partitionsOf(this.o.map, range);
-    for (const [i, p] of ps.entries()) {
-      const next = this.o.map.partitions[this.o.map.partitions.indexOf(p) + 1];
-      // This partition's part of the range: from the later start to the earlier end.
-      const from = i === 0 ? range.from : p.from;
-      const to = next && (range.to === undefined || compareKeys(next.from, range.to) < 0) ? next.from : range.to;
+    for (const { p, from, to } of this.partsOf(range)) {
       const r = await this.read(p, { key: from, to: to ?? "", limit: limit - found.length }, opts.stale ?? false);
       if (!r.ok) return r;
       found.push(...r.value.found);
       if (r.value.more || found.length >= limit) return { ok: true, value: { found, more: true } };
     }
     return { ok: true, value: { found, more: false } };
+  }
+
+  /**
+   * The changes of `range`, pushed as each node applies them (kv-watch.ts): from each partition's
+   * revision in `from` (absent: now). Ends with a `KvWatchError`; `return()` stops it.
+   */
+  watch(range: KeyRange, opts: { readonly from?: ReadonlyMap<number, number> } = {}): AsyncIterableIterator<Watched> {
+    const problem = rangeProblem(range);
+    if (problem) throw new KvWatchError("invalid", problem);
+    return watchParts(
+      this.partsOf(range).map(({ p, from, to }) => ({ partition: p.id, node: p.node, stub: this.node(p.node).stub, range: { key: from, to: to ?? "" }, fromRevision: opts.from?.get(p.id) ?? 0 })),
+      () => callMetadata(this.o),
+    );
   }
 
   /** Each partition's node's status, in the map's order (a node that does not answer: its failure). */
@@ -145,6 +154,16 @@ export class KvClient {
           }),
       ),
     );
+  }
+
+  /** Each partition `range` overlaps, in key order, with its part of the range (`to` undefined: the end). */
+  private partsOf(range: KeyRange): { readonly p: Partition; readonly from: string; readonly to: string | undefined }[] {
+    return partitionsOf(this.o.map, range).map((p, i) => {
+      const next = this.o.map.partitions[this.o.map.partitions.indexOf(p) + 1];
+      // From the later start to the earlier end.
+      const to = next && (range.to === undefined || compareKeys(next.from, range.to) < 0) ? next.from : range.to;
+      return { p, from: i === 0 ? range.from : p.from, to };
+    });
   }
 
   close(): void {

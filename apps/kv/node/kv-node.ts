@@ -30,10 +30,11 @@ import { LogError } from "../../log/node/log-error.ts";
 import { LogPlayer, type PlayerEvent } from "../../logplayer/node/player.ts";
 import { type ShardServer, startShardServer } from "../../logplayer/node/shard-server.ts";
 import { type KvTxn, TXN_LIMITS, opRange } from "../core/commands.ts";
-import type { KvFailure, KvReply, KvRequest, KvStatus } from "../core/messages.ts";
+import { KV_LIMITS, type KvEvent, type KvFailure, type KvReply, type KvRequest, type KvStatus } from "../core/messages.ts";
 import { type PartitionMap, partitionsOf, partitionsOfTxn } from "../core/partitions.ts";
 import { encodeTxn } from "../core/records.ts";
 import { type DecodedKvRequest, decodeRequestEnvelope, decodeStatusRequest, encodeReplyEnvelope, encodeStatus } from "../wire/codec.ts";
+import { decodeWatchRequest, encodeWatchBatch } from "../wire/codec-watch.ts";
 import { type KvHandlers, KvService } from "../wire/service.ts";
 import type { KvShardStore } from "./shard-store.ts";
 
@@ -62,6 +63,8 @@ export interface KvNode extends ShardServer {
 const playerGroupOf = (log: string): string => `${log}-kv`;
 
 const KV_NODE_DEFAULTS = Object.freeze({ requestTimeoutMs: 10_000 });
+/** Bytes a watcher may leave unread before it is let go. */
+const WATCH_BUFFER_BYTES_MAX = 8 << 20;
 
 const failed = (id: number, code: KvFailure["code"], message: string): KvReply => ({ id, kind: "failed", failure: { code, message } });
 
@@ -161,7 +164,42 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     keys: store.keys,
   });
 
+  /** Open watches: ended (their clients told to watch again) when the node closes. */
+  const watches = new Set<grpc.ServerWritableStream<Uint8Array, Uint8Array>>();
+  const watch: KvHandlers["watch"] = (call) => {
+    const refused = admit(call.metadata);
+    if (refused) return void call.emit("error", refused);
+    const req = decodeWatchRequest(call.request);
+    if (!req.ok) return void call.emit("error", statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
+    const { range, fromRevision } = req.value;
+    const outside = partitionsOf(map, opRange(range)).find((p) => p.id !== mine.id);
+    if (outside) return void call.emit("error", statusError(grpc.status.FAILED_PRECONDITION, `keys of the watch are in partition ${outside.id}, not ${mine.id} (map epoch ${map.epoch})`));
+    let seen = fromRevision === 0 ? store.revision : fromRevision - 1;
+    let stop: () => void = () => {};
+    const end = (code: grpc.status, details: string) => {
+      stop();
+      watches.delete(call);
+      call.emit("error", statusError(code, details));
+    };
+    const deliver = (events: KvEvent[], revision: number) => {
+      let room = true;
+      for (const [part, upTo] of watchBatches(events, revision)) room = call.write(encodeWatchBatch({ events: part, revision: upTo }));
+      // A watcher that does not read is let go, told where to start again (nothing is lost to it).
+      if (!room && call.writableLength > WATCH_BUFFER_BYTES_MAX) end(grpc.status.RESOURCE_EXHAUSTED, `the watcher fell behind: watch again from revision ${seen + 1}`);
+      else seen = revision;
+    };
+    const stopped = store.watch(opRange(range), fromRevision, deliver, (reason) => end(grpc.status.UNAVAILABLE, reason.message));
+    if (typeof stopped === "string") return void call.emit("error", statusError(grpc.status.OUT_OF_RANGE, stopped));
+    stop = stopped;
+    watches.add(call);
+    for (const event of ["cancelled", "close", "error"]) call.on(event, () => {
+      stop();
+      watches.delete(call);
+    });
+  };
+
   const handlers: KvHandlers = {
+    watch,
     session(call) {
       const refused = admit(call.metadata);
       if (refused) return void call.emit("error", refused);
@@ -202,9 +240,31 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     ...(player ? { player } : {}),
     close: () => {
       player?.stop();
+      for (const w of watches) w.emit("error", statusError(grpc.status.UNAVAILABLE, "the KV node is stopping: watch again from the last revision seen"));
+      watches.clear();
       return (closing ??= sessions.shutdown(() => shard.close()));
     },
   };
+}
+
+/**
+ * `events` (up to `revision`) cut into batches of about `KV_LIMITS.watchBatchEventsTarget` events,
+ * never inside a revision (a batch says the watcher has every change up to its revision), each
+ * with the revision it brings the watcher up to.
+ */
+function watchBatches(events: readonly KvEvent[], revision: number): [KvEvent[], number][] {
+  const out: [KvEvent[], number][] = [];
+  let part: KvEvent[] = [];
+  for (const [i, e] of events.entries()) {
+    part.push(e);
+    const next = events[i + 1];
+    if (next && next.revision !== e.revision && part.length >= KV_LIMITS.watchBatchEventsTarget) {
+      out.push([part, e.revision]);
+      part = [];
+    }
+  }
+  out.push([part, revision]);
+  return out;
 }
 
 /** An upper-ish estimate of a reply's encoded bytes (the session budget counts queued replies by it). */

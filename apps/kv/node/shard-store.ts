@@ -27,9 +27,11 @@ import { BEFORE_FIRST } from "../../logplayer/core/items.ts";
 import type { ShardDurable, ShardWrite } from "../../logplayer/core/shard-core.ts";
 import type { DeliveryStore } from "../../logplayer/node/shard-server.ts";
 import type { KvRecord, TxnResult } from "../core/commands.ts";
-import type { KeyRange } from "../core/keys.ts";
+import { type KeyRange, inRange } from "../core/keys.ts";
+import type { KvEvent } from "../core/messages.ts";
 import { decodeTxn } from "../core/records.ts";
 import { type KvStore, MemoryKv, applyTxn } from "../core/state.ts";
+import { Changes } from "../core/changes.ts";
 import { decodeRecord, decodeResult, encodeRecord, encodeResult } from "../core/stored.ts";
 
 type Db = ClassicLevel<string, Uint8Array>;
@@ -40,9 +42,11 @@ export interface KvShardOptions {
   readonly resultsKept?: number;
   /** Results also kept in memory (the latest durable ones; those not yet durable always): 4,096. */
   readonly resultsInMemory?: number;
+  /** Changes kept in memory for watches resuming from a past revision: 65,536. */
+  readonly eventsKept?: number;
 }
 
-const DEFAULTS = Object.freeze({ resultsKept: 65_536, resultsInMemory: 4_096, resultsInMemoryBytes: 16 << 20 });
+const DEFAULTS = Object.freeze({ resultsKept: 65_536, resultsInMemory: 4_096, resultsInMemoryBytes: 16 << 20, eventsKept: 65_536 });
 const STATE_KEY = "state";
 const recordKey = (key: string): string => `k:${key}`;
 /** Results sort by position: positions < 2^53 < 10^16. */
@@ -81,6 +85,12 @@ function parseState(bytes: Uint8Array, dir: string): Loaded {
   return { applied: o.applied, epoch: o.epoch, revision: o.revision, ...(binding ? { binding } : {}) };
 }
 
+interface Watch {
+  readonly range: KeyRange;
+  readonly deliver: (events: KvEvent[], revision: number) => void;
+  readonly end: (reason: Error) => void;
+}
+
 interface Waiter {
   readonly position: number;
   readonly resolve: () => void;
@@ -103,6 +113,9 @@ export class KvShardStore implements DeliveryStore {
   private readonly recent = new Map<number, { readonly result: TxnResult; readonly bytes: number }>();
   private recentBytes = 0;
   private waiters: Waiter[] = [];
+  /** The changes applied since the store opened, the oldest dropped past `eventsKept`. */
+  private readonly events = new Changes();
+  private readonly watches = new Set<Watch>();
   /** Why the store serves nothing more (a failed write, or closed). */
   private broken: Error | undefined;
   private closing: Promise<void> | undefined;
@@ -119,6 +132,7 @@ export class KvShardStore implements DeliveryStore {
     this.appliedAt = state.applied;
     this.kept = options.resultsKept ?? DEFAULTS.resultsKept;
     this.inMemory = options.resultsInMemory ?? DEFAULTS.resultsInMemory;
+    this.events.reset(revision + 1, options.eventsKept ?? DEFAULTS.eventsKept);
     assert(Number.isSafeInteger(this.kept) && this.kept >= 1 && Number.isSafeInteger(this.inMemory) && this.inMemory >= 0, "results kept ≥ 1, in memory ≥ 0");
   }
 
@@ -191,12 +205,15 @@ export class KvShardStore implements DeliveryStore {
     const state: ShardDurable = { applied: w.applied, epoch: w.epoch, ...(w.binding ? { binding: w.binding } : {}) };
     try {
       const changed = new Map<string, KvRecord | undefined>();
+      let changes: [string, KvRecord | undefined][] = [];
+      const events: KvEvent[] = [];
       const tracked: KvStore = {
         get: (key) => this.kv.get(key),
         range: (range, limit) => this.kv.range(range, limit),
         set: (key, record) => {
           this.kv.set(key, record);
           changed.set(key, record);
+          changes.push([key, record]);
         },
       };
       assert(w.applied >= this.appliedAt, () => `a write's applied position ${w.applied} below ${this.appliedAt}`);
@@ -209,8 +226,10 @@ export class KvShardStore implements DeliveryStore {
           this.skippedRows++;
           continue;
         }
+        changes = [];
         const result = applyTxn(tracked, this.rev, txn);
         this.rev = result.revision;
+        for (const [key, record] of changes) events.push({ key, revision: result.revision, ...(record ? { record } : {}) });
         const bytes = encodeResult(result);
         this.remember(row.position, result, bytes.length);
         if (row.position > low) {
@@ -227,6 +246,7 @@ export class KvShardStore implements DeliveryStore {
       }
       ops.push({ type: "put", key: STATE_KEY, value: utf8.encode(JSON.stringify({ kv: 1, ...state, revision: this.rev })) });
       this.wake();
+      this.publish(events);
       await this.db.batch(ops, { sync: true });
     } catch (e) {
       this.fail(e as Error);
@@ -279,10 +299,29 @@ export class KvShardStore implements DeliveryStore {
     return result;
   }
 
+  /**
+   * Watch the changes of `range` from revision `fromRevision` on (0: from the next one): `deliver`
+   * gets the changes kept since then at once, then each batch as it is applied (in revision order;
+   * `revision`: the partition's, up to which the watcher has seen everything of its range). A
+   * revision whose changes are no longer kept is refused, saying from which they are (a string).
+   * Returns what stops the watch; the store's failure or close ends it with `end(reason)`.
+   */
+  watch(range: KeyRange, fromRevision: number, deliver: (events: KvEvent[], revision: number) => void, end: (reason: Error) => void): (() => void) | string {
+    this.usable();
+    const from = fromRevision === 0 ? this.rev + 1 : fromRevision;
+    if (from < this.events.keptFrom) return `revision ${fromRevision} is compacted: this node keeps changes from revision ${this.events.keptFrom} on (watch from there, or from 0: now)`;
+    const w: Watch = { range, deliver, end };
+    const past = this.events.since(from).filter((e) => inRange(e.key, range));
+    if (past.length > 0 || from <= this.rev) deliver(past, this.rev);
+    this.watches.add(w);
+    return () => this.watches.delete(w);
+  }
+
   /** Close the store; waiters are rejected. */
   close(): Promise<void> {
     if (!this.closing) {
       this.broken ??= new Error(`KV shard store ${this.dir} is closed`);
+      this.endWatches();
       this.rejectWaiters();
       this.closing = this.db.close();
     }
@@ -295,7 +334,23 @@ export class KvShardStore implements DeliveryStore {
 
   private fail(e: Error): void {
     this.broken ??= new Error(`KV shard store ${this.dir}: a write failed (memory is ahead of the disk; reopen the store): ${e.message}`);
+    this.endWatches();
     this.rejectWaiters();
+  }
+
+  /** Keep `events` for watches to come, and push each watch its own. */
+  private publish(events: readonly KvEvent[]): void {
+    if (events.length === 0) return;
+    this.events.add(events);
+    for (const w of this.watches) {
+      const mine = events.filter((e) => inRange(e.key, w.range));
+      if (mine.length > 0) w.deliver(mine, this.rev);
+    }
+  }
+
+  private endWatches(): void {
+    for (const w of this.watches) w.end(this.broken!);
+    this.watches.clear();
   }
 
   private rejectWaiters(): void {

@@ -106,7 +106,7 @@ export function txnFromPb(m: pb.KvTxn | undefined): KvTxn {
 
 // ---- records and results ----
 
-function recordFromPb(m: pb.KvRecord | undefined, revision: number, what: string): KvRecord {
+export function recordFromPb(m: pb.KvRecord | undefined, revision: number, what: string): KvRecord {
   if (!m) reject("invalid", `${what}: a pair with no record`);
   const { createRevision, modRevision, version } = m;
   if (version < 1 || createRevision < 1 || createRevision > modRevision || modRevision > revision) {

@@ -13,19 +13,25 @@ export interface KvHandlers extends grpc.UntypedServiceImplementation {
   session: grpc.handleBidiStreamingCall<Uint8Array, Uint8Array>;
   /** KvStatusRequest bytes in, KvStatus bytes out. */
   status: grpc.handleUnaryCall<Uint8Array, Uint8Array>;
+  /** KvWatchRequest bytes in, KvWatchBatch messages out. */
+  watch: grpc.handleServerStreamingCall<Uint8Array, Uint8Array>;
 }
 
 export const KvService: grpc.ServiceDefinition<KvHandlers> = {
   session: rawMethod(`/${SERVICE}/Session`, "Session", true),
   status: rawMethod(`/${SERVICE}/Status`, "Status", false),
+  watch: rawMethod(`/${SERVICE}/Watch`, "Watch", false, true),
 };
 
 type Unary = (request: Uint8Array, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: UnaryCallback) => grpc.ClientUnaryCall;
 type Duplex = (metadata?: grpc.Metadata, options?: Partial<grpc.CallOptions>) => grpc.ClientDuplexStream<Uint8Array, Uint8Array>;
 
+type ServerStream = (request: Uint8Array, metadata?: grpc.Metadata, options?: Partial<grpc.CallOptions>) => grpc.ClientReadableStream<Uint8Array>;
+
 export interface KvClientStub extends grpc.Client {
   session: Duplex;
   status: Unary;
+  watch: ServerStream;
 }
 
 export const makeKvClient = grpc.makeGenericClientConstructor(KvService, SERVICE) as unknown as new (

@@ -21,6 +21,7 @@ import {
   encodeStatus,
   encodeStatusRequest,
 } from "../../../apps/kv/wire/codec.ts";
+import { decodeWatchBatch, decodeWatchRequest, encodeWatchBatch, encodeWatchRequest } from "../../../apps/kv/wire/codec-watch.ts";
 import { type KvClientStub, type KvHandlers, KvService, makeKvClient } from "../../../apps/kv/wire/service.ts";
 import * as pb from "../../../proto/gen/wormspace/v1/kv.ts";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
@@ -229,6 +230,12 @@ describe("Kv service over loopback gRPC", () => {
     status(call, callback) {
       callback(null, decodeStatusRequest(call.request).ok ? encodeStatus(STATUS) : new Uint8Array());
     },
+    /** One batch naming the watched key, then the end a node gives a compacted revision. */
+    watch(call) {
+      const r = decodeWatchRequest(call.request);
+      if (r.ok) call.write(encodeWatchBatch({ events: [{ key: r.value.range.key, revision: r.value.fromRevision }], revision: r.value.fromRevision + 1 }));
+      call.emit("error", Object.assign(new Error("compacted"), { code: grpc.status.OUT_OF_RANGE, details: `revision ${r.ok ? r.value.fromRevision : "?"} is compacted` }));
+    },
   };
 
   before(async () => {
@@ -244,6 +251,7 @@ describe("Kv service over loopback gRPC", () => {
 
   it("names wormspace.v1.Kv's methods", () => {
     assert.deepStrictEqual([KvService.session.path, KvService.session.requestStream, KvService.status.path, KvService.status.responseStream], ["/wormspace.v1.Kv/Session", true, "/wormspace.v1.Kv/Status", false]);
+    assert.deepStrictEqual([KvService.watch.path, KvService.watch.requestStream, KvService.watch.responseStream], ["/wormspace.v1.Kv/Watch", false, true]);
   });
 
   it("Session answers each frame by id; Status is a unary call of the codec's bytes", async () => {
@@ -266,6 +274,15 @@ describe("Kv service over loopback gRPC", () => {
         [3, "timeout: read"],
       ],
     );
+    // Watch: a stream of the codec's batches, ended with the node's status.
+    const watch = stub.watch(encodeWatchRequest({ range: { key: "w", to: "" }, fromRevision: 7 }));
+    const batches: unknown[] = [];
+    const ended = await new Promise<grpc.ServiceError>((resolve) => {
+      watch.on("data", (b: Uint8Array) => batches.push(decodeWatchBatch(b)));
+      watch.on("error", resolve);
+    });
+    assert.deepStrictEqual(batches, [{ ok: true, value: { events: [{ key: "w", revision: 7 }], revision: 8 } }]);
+    assert.deepStrictEqual([ended.code, ended.details], [grpc.status.OUT_OF_RANGE, "revision 7 is compacted"]);
     const bytes = await new Promise<Uint8Array>((resolve, reject) => stub.status(encodeStatusRequest(), new grpc.Metadata(), {}, (err, value) => (err || !value ? reject(err) : resolve(value))));
     assert.deepStrictEqual(decodeStatus(bytes), { ok: true, value: STATUS });
   });

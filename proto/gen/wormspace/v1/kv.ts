@@ -256,6 +256,28 @@ export interface KvStatus {
   keys: number;
 }
 
+/**
+ * Watch the keys of a range (`to` absent: the one key; "" for the key space's ends): every change
+ * from `from_revision` on (0: from now).
+ */
+export interface KvWatchRequest {
+  range?: KvRange | undefined;
+  fromRevision: number;
+}
+
+/** A change a shard applied: the key's record after it (absent: deleted). */
+export interface KvEvent {
+  key: string;
+  record?: KvRecord | undefined;
+  revision: number;
+}
+
+/** Events of the watched keys, up to the partition's revision `revision`. */
+export interface KvWatchBatch {
+  events: KvEvent[];
+  revision: number;
+}
+
 function createBaseKvRecord(): KvRecord {
   return { value: new Uint8Array(0), createRevision: 0, modRevision: 0, version: 0 };
 }
@@ -1795,6 +1817,188 @@ export const KvStatus: MessageFns<KvStatus> = {
             }
 
             message.keys = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseKvWatchRequest(): KvWatchRequest {
+  return { range: undefined, fromRevision: 0 };
+}
+
+export const KvWatchRequest: MessageFns<KvWatchRequest> = {
+  encode(message: KvWatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.range !== undefined) {
+      KvRange.encode(message.range, writer.uint32(10).fork()).join();
+    }
+    if (message.fromRevision !== 0) {
+      writer.uint32(16).uint64(message.fromRevision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvWatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvWatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.range = KvRange.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.fromRevision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseKvEvent(): KvEvent {
+  return { key: "", record: undefined, revision: 0 };
+}
+
+export const KvEvent: MessageFns<KvEvent> = {
+  encode(message: KvEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.record !== undefined) {
+      KvRecord.encode(message.record, writer.uint32(18).fork()).join();
+    }
+    if (message.revision !== 0) {
+      writer.uint32(24).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.record = KvRecord.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseKvWatchBatch(): KvWatchBatch {
+  return { events: [], revision: 0 };
+}
+
+export const KvWatchBatch: MessageFns<KvWatchBatch> = {
+  encode(message: KvWatchBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      KvEvent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvWatchBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvWatchBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(KvEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
             continue;
           }
         }

@@ -1,0 +1,163 @@
+/**
+ * The example KV's benchmarks (issue 14), every part in its own process as the product runs them:
+ * three acceptors (`worm node`, classic-level, synced group commit) and one `worm kv serve` node per
+ * partition (its shard on classic-level, its API, its LogPlayer and the embedded sequencer of its
+ * log); the load generator is this process: `--concurrency` KvClients (each its own client id and
+ * Session stream per node), each with one request in flight. Keys are spread evenly over the
+ * partitions (`--keys` of them, cut by key ranges). One JSON line per measurement, with the run's
+ * shape (partitions, acceptors, in flight, value bytes) and the CPU microseconds each process spent
+ * per operation (bench/lib/cpu-time.ts):
+ *  - kv.put.concurrent: puts (against etcd's puts);
+ *  - kv.get.linearizable: gets of keys that exist (against etcd's linearizable gets), and
+ *    kv.get.stale for reference;
+ *  - kv.cas.concurrent: compare-and-sets, each client on a key of its own by its modRevision (so
+ *    none loses: `cas_lost` says otherwise).
+ * `failed` counts operations that answered a failure (or a get that found nothing); it should be 0.
+ * The run is bounded: past `--run-max-seconds`, or on SIGINT/SIGTERM, everything is stopped.
+ *
+ *   npx tsx bench/kv.ts [--n 20000] [--concurrency 64] [--partitions 2] [--value-bytes 100] [--keys 1024]
+ */
+import { parseArgs } from "node:util";
+import { partitionMap } from "../apps/kv/core/partitions.ts";
+import { KvClient } from "../apps/kv/node/kv-client.ts";
+import { createKv } from "../apps/kv/node/kv-map.ts";
+import { WorClient } from "../wor/node/client.ts";
+import { grpcTransport } from "../wor/node/grpc-link.ts";
+import { type ProcessCluster, startProcessCluster } from "./lib/cluster.ts";
+import { CpuMeter } from "./lib/cpu-time.ts";
+import { freeAddresses } from "./lib/replicas.ts";
+import { writeClusterFile } from "./lib/sequencer.ts";
+import { closedLoop, emit, round, summarize } from "./lib/stats.ts";
+import { type WormProcess, killAllWormProcesses, startWormProcess } from "./lib/worm-process.ts";
+
+const { values: flags } = parseArgs({
+  options: {
+    n: { type: "string", default: "20000" },
+    concurrency: { type: "string", default: "64" },
+    partitions: { type: "string", default: "2" },
+    "value-bytes": { type: "string", default: "100" },
+    keys: { type: "string", default: "1024" },
+    "run-max-seconds": { type: "string", default: "600" },
+  },
+});
+const N = Number(flags.n);
+const C = Number(flags.concurrency);
+const P = Number(flags.partitions);
+const KEYS = Number(flags.keys);
+const value = new Uint8Array(Number(flags["value-bytes"])).fill(7);
+for (const [name, x, least] of [["n", N, 1], ["concurrency", C, 1], ["partitions", P, 1], ["keys", KEYS, P]] as const) {
+  if (!(Number.isSafeInteger(x) && x >= least)) throw new Error(`--${name} must be an integer of at least ${least}, not ${x}`);
+}
+const KV = "bench";
+const CLUSTER = "bench-kv";
+const SEGMENT = 4096;
+/** Puts before the measurements: every key once at least (the gets find them), and the JIT of every process. */
+const WARMUP = Math.max(KEYS, Math.min(N, 2_000));
+
+/** Partition k holds the keys from `p<k>` (three digits: key order is the partitions' order). */
+const prefix = (k: number) => `p${String(k).padStart(3, "0")}`;
+/** Key j is in partition j mod P. */
+const keyOf = (j: number) => `${prefix(j % P)}/k${j}`;
+/** Client c's own key for compare-and-sets. */
+const casKeyOf = (c: number) => `${prefix(c % P)}/cas${c}`;
+
+const stopping = new AbortController();
+const abort = (why: string) => {
+  if (stopping.signal.aborted) return;
+  process.stderr.write(`bench/kv.ts: ${why}; stopping\n`);
+  process.exitCode = 1;
+  stopping.abort();
+  killAllWormProcesses(); // the nodes: what is in flight fails at once, and the run ends
+};
+const watchdog = setTimeout(() => abort(`ran past --run-max-seconds ${flags["run-max-seconds"]}`), Number(flags["run-max-seconds"]) * 1000);
+watchdog.unref();
+process.once("SIGINT", () => abort("SIGINT"));
+process.once("SIGTERM", () => abort("SIGTERM"));
+process.once("exit", killAllWormProcesses);
+
+let cluster: ProcessCluster | undefined;
+let admin: WorClient | undefined;
+const nodes: WormProcess[] = [];
+const clients: KvClient[] = [];
+const shape = { partitions: P, acceptors: 3, in_flight: C, value_bytes: value.length, keys: KEYS, processes: `acceptors x3, KV nodes x${P}: each its own` };
+
+/**
+ * `n` operations at `C` in flight, each with a client of its own while it runs (the pool never runs
+ * dry: C clients, C in flight); `op` says whether it succeeded.
+ */
+async function run(n: number, op: (client: number, i: number) => Promise<boolean>): Promise<{ lat: number[]; secs: number; failed: number }> {
+  const free = clients.map((_, c) => c);
+  let failed = 0;
+  const { lat, secs } = await closedLoop(n, C, async (i) => {
+    if (stopping.signal.aborted) return;
+    const c = free.pop()!;
+    try {
+      if (!(await op(c, i))) failed++;
+    } finally {
+      free.push(c);
+    }
+  });
+  return { lat, secs, failed };
+}
+
+/** One measurement's JSON line; a stopped run reports nothing (its numbers would be of a cut-short measurement). */
+async function report(bench: string, r: { lat: number[]; secs: number; failed: number }, meter: CpuMeter, extra: Record<string, unknown> = {}): Promise<void> {
+  if (stopping.signal.aborted) return;
+  const cpu = await meter.perOp(N);
+  emit({ bench, ...shape, ...summarize(r.lat), ops_per_s: round(N / r.secs, 0), failed: r.failed, ...extra, cpu_us_per_op: cpu });
+}
+
+try {
+  cluster = await startProcessCluster(3, CLUSTER);
+  const clusterFile = await writeClusterFile(cluster, CLUSTER, SEGMENT);
+  admin = new WorClient({ transport: grpcTransport({ addresses: cluster.addresses }), acceptors: 3, segmentSize: SEGMENT });
+  const map = partitionMap(KV, 0, await freeAddresses(P), Array.from({ length: P - 1 }, (_, k) => prefix(k + 1)));
+  await createKv(admin, KV, map);
+  for (const p of map.partitions) {
+    const args = ["kv", "serve", "--kv", KV, "--partition", String(p.id), "--data-dir", `${cluster.dir}/kv-p${p.id}`, "--cluster", clusterFile];
+    nodes.push(await startWormProcess(args, { what: `KV node ${p.id}` }));
+  }
+  for (let c = 0; c < C; c++) clients.push(new KvClient({ map, attemptTimeoutMs: 10_000 }));
+  const roles = new Map<string, number | "self">([["clients", "self"], ...[0, 1, 2].map((i) => [`acceptor${i}`, cluster!.pid(i)] as const), ...nodes.map((p, k) => [`node${k}`, p.pid] as const)]);
+
+  const put = async (c: number, i: number) => (await clients[c]!.put(keyOf(i % KEYS), value)).ok;
+  await run(WARMUP, put); // every key written; connections, streams and the JIT warm
+  {
+    const meter = await CpuMeter.start(roles);
+    await report("kv.put.concurrent", await run(N, put), meter);
+  }
+  for (const stale of [false, true]) {
+    const meter = await CpuMeter.start(roles);
+    const gets = await run(N, async (c, i) => {
+      const r = await clients[c]!.get(keyOf(i % KEYS), { stale });
+      return r.ok && r.value.record !== undefined;
+    });
+    await report(stale ? "kv.get.stale" : "kv.get.linearizable", gets, meter);
+  }
+  {
+    // Each client's key, written once: its modRevision is what the first compare expects.
+    const modRevision: number[] = [];
+    const first = await run(C, async (c) => {
+      const r = await clients[c]!.put(casKeyOf(c), value);
+      if (r.ok) modRevision[c] = r.value.revision;
+      return r.ok;
+    });
+    if (first.failed > 0) throw new Error(`${first.failed} of the compare-and-set keys could not be written`);
+    let lost = 0;
+    const meter = await CpuMeter.start(roles);
+    const cas = await run(N, async (c) => {
+      const r = await clients[c]!.compareAndSet(casKeyOf(c), { modRevision: modRevision[c]! }, value);
+      if (!r.ok) return false;
+      if (!r.value.succeeded) lost++;
+      modRevision[c] = r.value.succeeded ? r.value.revision : (r.value.current?.modRevision ?? 0);
+      return true;
+    });
+    await report("kv.cas.concurrent", cas, meter, { cas_lost: lost });
+  }
+} finally {
+  for (const c of clients) c.close();
+  for (const p of nodes.reverse()) await p.stop();
+  admin?.close();
+  await cluster?.stop(); // its directory holds the cluster file and the nodes' stores
+  clearTimeout(watchdog);
+}

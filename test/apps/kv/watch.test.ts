@@ -1,0 +1,133 @@
+/**
+ * Watches of the KV (apps/kv): the changes a shard applies, kept for resuming watchers
+ * (core/changes.ts) and pushed to watches of a range (KvShardStore.watch), their wire codec
+ * (wire/codec-watch.ts). A watch from a past revision gets every change of its range since, in
+ * revision order, then the new ones; a revision no longer kept is refused, saying from which on
+ * changes are kept.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { Changes } from "../../../apps/kv/core/changes.ts";
+import type { KvTxn } from "../../../apps/kv/core/commands.ts";
+import { prefixRange } from "../../../apps/kv/core/keys.ts";
+import type { KvEvent } from "../../../apps/kv/core/messages.ts";
+import { encodeTxn } from "../../../apps/kv/core/records.ts";
+import { KvShardStore } from "../../../apps/kv/node/shard-store.ts";
+import { decodeWatchBatch, decodeWatchRequest, encodeWatchBatch, encodeWatchRequest } from "../../../apps/kv/wire/codec-watch.ts";
+import * as pb from "../../../proto/gen/wormspace/v1/kv.ts";
+import { bytes, text } from "./arbitraries.ts";
+
+const put = (key: string, value: string): KvTxn => ({ compares: [], success: [{ op: "put", key, value: bytes(value) }], failure: [] });
+const del = (key: string, to?: string): KvTxn => ({ compares: [], success: [{ op: "delete", key, ...(to !== undefined ? { to } : {}) }], failure: [] });
+const binding = { group: "kv-w", shard: 0, shards: 1 };
+
+async function store(t: { after: (f: () => Promise<void>) => void }, eventsKept?: number): Promise<{ s: KvShardStore; apply: (...txns: KvTxn[]) => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), "worm-kv-watch-"));
+  const s = await KvShardStore.open(dir, eventsKept ? { eventsKept } : {});
+  t.after(async () => {
+    await s.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  let position = -1;
+  const apply = async (...txns: KvTxn[]) => {
+    const rows = txns.map((x) => ({ position: ++position, data: encodeTxn(x) }));
+    await s.write({ rows, applied: position, epoch: 1, binding });
+  };
+  return { s, apply };
+}
+
+const show = (events: readonly KvEvent[]) => events.map((e) => `${e.key}@${e.revision}=${e.record ? text(e.record.value) : "-"}`);
+
+describe("KV watches", () => {
+  it("keep the latest revisions' changes whole, and say from which revision on they are kept", () => {
+    const c = new Changes();
+    c.reset(1, 3);
+    c.add([{ key: "a", revision: 1 }, { key: "b", revision: 1 }]);
+    c.add([{ key: "a", revision: 2 }]);
+    assert.equal(c.keptFrom, 1);
+    c.add([{ key: "c", revision: 3 }]);
+    assert.equal(c.keptFrom, 2, "revision 1's two changes went together");
+    assert.deepEqual(c.since(2).map((e) => e.revision), [2, 3]);
+    assert.deepEqual(c.since(0).map((e) => e.revision), [2, 3]);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 60 }), fc.integer({ min: 1, max: 8 }), (sizes, max) => {
+        const ch = new Changes();
+        ch.reset(1, max);
+        const all: KvEvent[] = [];
+        for (const [i, n] of sizes.entries()) {
+          const evs = Array.from({ length: n }, (_, k) => ({ key: `k${k}`, revision: i + 1 }));
+          all.push(...evs);
+          ch.add(evs);
+        }
+        const kept = ch.since(0);
+        assert.deepEqual(kept, all.filter((e) => e.revision >= ch.keptFrom), "exactly the changes from keptFrom on");
+        assert.ok(kept.length <= Math.max(max, 3), "at most max, or one revision's changes");
+      }),
+    );
+  });
+
+  it("a shard pushes each watch the changes of its range, from a past revision, then as it applies them", async (t) => {
+    const { s, apply } = await store(t);
+    await apply(put("a/1", "x"), put("b/1", "y"), put("a/2", "z"));
+    const got: string[][] = [];
+    const revisions: number[] = [];
+    const stop = s.watch(prefixRange("a/"), 2, (events, revision) => {
+      got.push(show(events));
+      revisions.push(revision);
+    }, () => assert.fail("ended"));
+    assert.equal(typeof stop, "function");
+    assert.deepEqual(got, [["a/2@3=z"]], "revision 2 (b/1) is not in the range; 3 is");
+    await apply(put("b/2", "w"), del("a/", "a0"), put("a/3", "v"));
+    assert.deepEqual(got, [["a/2@3=z"], ["a/1@5=-", "a/2@5=-", "a/3@6=v"]], "a range deleted is one revision, a change per key");
+    assert.deepEqual(revisions, [3, 6]);
+    // From now: nothing of the past.
+    const now: string[][] = [];
+    s.watch({ from: "" }, 0, (events) => now.push(show(events)), () => {});
+    await apply(put("c", "1"));
+    assert.deepEqual(now, [["c@7=1"]]);
+    (stop as () => void)();
+    await apply(put("a/4", "u"));
+    assert.equal(got.length, 2, "a stopped watch gets nothing more");
+  });
+
+  it("a revision no longer kept is refused, naming the first one kept; closing the store ends every watch", async (t) => {
+    const { s, apply } = await store(t, 2);
+    await apply(put("a", "1"), put("a", "2"), put("a", "3"));
+    assert.match(s.watch({ from: "" }, 1, () => {}, () => {}) as string, /^revision 1 is compacted: this node keeps changes from revision 2 on/);
+    assert.equal(typeof s.watch({ from: "" }, 2, () => {}, () => {}), "function");
+    let ended: Error | undefined;
+    s.watch({ from: "" }, 0, () => {}, (e) => {
+      ended = e;
+    });
+    await s.close();
+    assert.match(ended?.message ?? "", /is closed/);
+  });
+
+  it("cross the wire as bytes and come back equal; a batch breaking a rule is refused", () => {
+    const req = { range: { key: "a/", to: "a0" }, fromRevision: 17 };
+    assert.deepStrictEqual(decodeWatchRequest(encodeWatchRequest(req)), { ok: true, value: req });
+    assert.deepStrictEqual(decodeWatchRequest(encodeWatchRequest({ range: { key: "k" }, fromRevision: 0 })), { ok: true, value: { range: { key: "k" }, fromRevision: 0 } });
+    const record = { value: bytes("v"), createRevision: 2, modRevision: 3, version: 2 };
+    const batch = { events: [{ key: "a", record, revision: 3 }, { key: "b", revision: 3 }], revision: 4 };
+    assert.deepStrictEqual(decodeWatchBatch(encodeWatchBatch(batch)), { ok: true, value: batch });
+    const refusal = (m: pb.KvWatchBatch) => {
+      const d = decodeWatchBatch(pb.KvWatchBatch.encode(m).finish());
+      return d.ok ? "accepted" : `${d.error.code}: ${d.error.message}`;
+    };
+    assert.match(refusal({ events: [{ key: "a", revision: 5 }], revision: 4 }), /an event at revision 5 .* in a batch up to 4/);
+    assert.match(refusal({ events: [{ key: "a", revision: 3 }, { key: "b", revision: 2 }], revision: 4 }), /an event at revision 2 \(after 3/);
+    assert.match(refusal({ events: [{ key: "a", record: { ...record, modRevision: 2 }, revision: 3 }], revision: 4 }), /a record of modRevision 2/);
+    assert.match(refusal({ events: [{ key: "", revision: 1 }], revision: 1 }), /non-empty/);
+    const badReq = (m: pb.KvWatchRequest) => {
+      const d = decodeWatchRequest(pb.KvWatchRequest.encode(m).finish());
+      return d.ok ? "accepted" : d.error.message;
+    };
+    assert.match(badReq({ fromRevision: 0 }), /no range/);
+    assert.match(badReq({ range: { key: "b", to: "a" }, fromRevision: 0 }), /must sort before/);
+    assert.match(badReq({ range: { key: "a", limit: 3 }, fromRevision: 0 }), /takes no limit/);
+  });
+});
