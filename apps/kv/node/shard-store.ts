@@ -1,30 +1,26 @@
 /**
  * A KV partition's storage shard (docs/ARCHITECTURE.md §4.5) on classic-level: a LogPlayer
- * `DeliveryStore` (apps/logplayer/node/shard-server.ts) that **applies** the delivered log entries,
- * KV transactions (../core/records.ts), instead of keeping them as rows (it has no `rows`: the
- * shard's `Read` is UNIMPLEMENTED).
+ * `DeliveryStore` (apps/logplayer/node/shard-server.ts) that **applies** the delivered entries, KV
+ * transactions (../core/records.ts), instead of keeping rows (its `Read` is UNIMPLEMENTED).
  *
- * The whole partition is in memory (a `MemoryKv` mirror and its revision), loaded on `open`. A write
- * applies its rows in position order at once, before the sync: the log is the commit point, so a
- * transaction delivered to the shard is chosen already, and reads and results come sooner. A row
- * that is not a KV transaction is skipped (counted; its position counts as applied). Then ONE synced
- * batch holds every record changed, the results of the positions applied (the last `resultsKept`
- * positions' results are kept, older ones deleted in the same batch) and the state; only its
- * completion mints the receipt that releases the shard's acks (paxos/held.ts). A failed write
- * leaves memory ahead of the disk: the store then refuses every write and read for good (the shard
- * server ends its streams; a restart replays the log from the durable applied position).
+ * The whole partition is in memory (a `MemoryKv` mirror and its revision), loaded on `open`. Rows
+ * are applied as they arrive (`stage`), before they are durable: the log is the commit point, so a
+ * delivered transaction is chosen already, and reads, results and watches need not wait for a sync.
+ * A row that is not a KV transaction is skipped (counted; its position counts as applied). Each
+ * write is ONE synced batch of the records its rows changed, their results (the last `resultsKept`
+ * positions' kept, older ones deleted in the same batch) and the state; only its completion mints
+ * the receipt that releases the shard's acks (paxos/held.ts). A failed write leaves memory ahead of
+ * the disk: the store refuses everything from then on (a restart replays from what is durable).
  *
- * Layout (keys utf8, values bytes):
- *   "k:" + key                      the key's record (../core/stored.ts)
- *   "r:" + position (16 digits)     the result of the transaction at that position (../core/stored.ts)
- *   "state"                         JSON {kv: 1, applied, epoch, binding?, revision}
+ * Layout (keys utf8): "k:" + key → its record; "r:" + position (16 digits) → the result of the
+ * transaction there (both ../core/stored.ts); "state" → JSON {kv: 1, applied, epoch, binding?, revision}.
  */
 import { ClassicLevel } from "classic-level";
 import { type Receipt, mintReceipt } from "../../../paxos/held.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
 import { DecodeError } from "../../log/core/bytes.ts";
 import { BEFORE_FIRST } from "../../logplayer/core/items.ts";
-import type { ShardDurable, ShardWrite } from "../../logplayer/core/shard-core.ts";
+import type { Row, ShardDurable, ShardWrite } from "../../logplayer/core/shard-core.ts";
 import type { DeliveryStore } from "../../logplayer/node/shard-server.ts";
 import type { KvRecord, TxnResult } from "../core/commands.ts";
 import { type KeyRange, inRange } from "../core/keys.ts";
@@ -55,7 +51,6 @@ const resultKey = (position: number): string => `r:${String(position).padStart(1
 /** `b` as a plain Uint8Array (classic-level and gRPC hand out Buffers, whose `slice` is a view):
  *  what is decoded from it is then a copy, of the type a decoder promises. */
 const plain = (b: Uint8Array): Uint8Array => (Buffer.isBuffer(b) ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : b);
-
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
 
@@ -113,6 +108,8 @@ export class KvShardStore implements DeliveryStore {
   private readonly recent = new Map<number, { readonly result: TxnResult; readonly bytes: number }>();
   private recentBytes = 0;
   private waiters: Waiter[] = [];
+  /** What rows applied since the last write changed, for the next write to make durable. */
+  private staged: { records: Map<string, KvRecord | undefined>; results: [number, Uint8Array][] } = { records: new Map(), results: [] };
   /** The changes applied since the store opened, the oldest dropped past `eventsKept`. */
   private readonly events = new Changes();
   private readonly watches = new Set<Watch>();
@@ -178,11 +175,10 @@ export class KvShardStore implements DeliveryStore {
   get applied(): number {
     return this.appliedAt;
   }
-  /** Keys the partition holds. */
+  /** Keys the partition holds; delivered rows that were not KV transactions (skipped) since it opened. */
   get keys(): number {
     return this.kv.size;
   }
-  /** Delivered rows that were not KV transactions (skipped), since the store opened. */
   get skipped(): number {
     return this.skippedRows;
   }
@@ -197,56 +193,74 @@ export class KvShardStore implements DeliveryStore {
     return this.kv.range(range, limit);
   }
 
-  /** Apply `w`'s rows in memory at once, then make them, their results and the state durable in
-   *  one synced batch; the receipt proves it. */
+  /** Apply the rows not applied yet, in memory, at once (the shard server stages them as they
+   *  arrive; they are its next write's): records, revision, results, waiters and watches. */
+  stage(rows: readonly Row[]): void {
+    this.usable();
+    // Rows come in position order, the ones applied first: start at the first one not applied.
+    let lo = 0;
+    for (let hi = rows.length; lo < hi; ) {
+      const mid = (lo + hi) >>> 1;
+      [lo, hi] = rows[mid]!.position <= this.appliedAt ? [mid + 1, hi] : [lo, mid];
+    }
+    if (lo === rows.length) return;
+    let changes: [string, KvRecord | undefined][] = [];
+    const events: KvEvent[] = [];
+    const tracked: KvStore = {
+      get: (key) => this.kv.get(key),
+      range: (range, limit) => this.kv.range(range, limit),
+      set: (key, record) => {
+        this.kv.set(key, record);
+        this.staged.records.set(key, record);
+        changes.push([key, record]);
+      },
+    };
+    for (const row of rows.slice(lo)) {
+      this.appliedAt = row.position;
+      const txn = decodeTxn(plain(row.data));
+      if (txn instanceof DecodeError) {
+        this.skippedRows++;
+        continue;
+      }
+      changes = [];
+      const result = applyTxn(tracked, this.rev, txn);
+      this.rev = result.revision;
+      for (const [key, record] of changes) events.push({ key, revision: result.revision, ...(record ? { record } : {}) });
+      const bytes = encodeResult(result);
+      this.remember(row.position, result, bytes.length);
+      this.staged.results.push([row.position, bytes]);
+    }
+    this.wake();
+    this.publish(events);
+  }
+
+  /** Make `w` durable in one synced batch (its rows applied first if they were not staged): the
+   *  records they changed, their results, the state; the receipt proves it. */
   async write(w: ShardWrite): Promise<Receipt> {
     this.usable();
-    const ops: Op[] = [];
     const state: ShardDurable = { applied: w.applied, epoch: w.epoch, ...(w.binding ? { binding: w.binding } : {}) };
     try {
-      const changed = new Map<string, KvRecord | undefined>();
-      let changes: [string, KvRecord | undefined][] = [];
-      const events: KvEvent[] = [];
-      const tracked: KvStore = {
-        get: (key) => this.kv.get(key),
-        range: (range, limit) => this.kv.range(range, limit),
-        set: (key, record) => {
-          this.kv.set(key, record);
-          changed.set(key, record);
-          changes.push([key, record]);
-        },
-      };
-      assert(w.applied >= this.appliedAt, () => `a write's applied position ${w.applied} below ${this.appliedAt}`);
-      const low = w.applied - this.kept;
-      for (const row of w.rows) {
-        assert(row.position > this.appliedAt && row.position <= w.applied, () => `row ${row.position} out of order (applied ${this.appliedAt}, write to ${w.applied})`);
-        this.appliedAt = row.position;
-        const txn = decodeTxn(plain(row.data));
-        if (txn instanceof DecodeError) {
-          this.skippedRows++;
-          continue;
-        }
-        changes = [];
-        const result = applyTxn(tracked, this.rev, txn);
-        this.rev = result.revision;
-        for (const [key, record] of changes) events.push({ key, revision: result.revision, ...(record ? { record } : {}) });
-        const bytes = encodeResult(result);
-        this.remember(row.position, result, bytes.length);
-        if (row.position > low) {
-          ops.push({ type: "put", key: resultKey(row.position), value: bytes });
-          this.stored.push(row.position);
-        }
-      }
+      assert(w.applied >= this.appliedAt || w.rows.length > 0, () => `a write's applied position ${w.applied} below ${this.appliedAt}`);
+      this.stage(w.rows);
+      assert(this.appliedAt <= w.applied, () => `rows staged beyond the write (${this.appliedAt} > ${w.applied})`);
       this.appliedAt = w.applied;
-      for (const [key, record] of changed) ops.push(record ? { type: "put", key: recordKey(key), value: encodeRecord(record) } : { type: "del", key: recordKey(key) });
+      this.wake();
+      const { records, results } = this.staged;
+      this.staged = { records: new Map(), results: [] };
+      const low = w.applied - this.kept;
+      const ops: Op[] = [];
+      for (const [position, bytes] of results) {
+        if (position <= low) continue;
+        ops.push({ type: "put", key: resultKey(position), value: bytes });
+        this.stored.push(position);
+      }
+      for (const [key, record] of records) ops.push(record ? { type: "put", key: recordKey(key), value: encodeRecord(record) } : { type: "del", key: recordKey(key) });
       for (; this.storedHead < this.stored.length && this.stored[this.storedHead]! <= low; this.storedHead++) ops.push({ type: "del", key: resultKey(this.stored[this.storedHead]!) });
       if (this.storedHead > 1_024 && this.storedHead * 2 > this.stored.length) {
         this.stored = this.stored.slice(this.storedHead);
         this.storedHead = 0;
       }
       ops.push({ type: "put", key: STATE_KEY, value: utf8.encode(JSON.stringify({ kv: 1, ...state, revision: this.rev })) });
-      this.wake();
-      this.publish(events);
       await this.db.batch(ops, { sync: true });
     } catch (e) {
       this.fail(e as Error);

@@ -138,6 +138,12 @@ export class ShardCore {
     this.settle();
   }
 
+  /** The rows applied since the last `takeWrite`: the next write's, in order (rows only ever join
+   *  it), so a store may act on them before they are durable (apps/kv's shard applies them). */
+  get staged(): readonly Row[] {
+    return this.forming.rows;
+  }
+
   /** The next write for the storage: everything that changed since the last one. Undefined while
    *  a write is in flight (it forms behind it) or when nothing changed. */
   takeWrite(): ShardWrite | undefined {

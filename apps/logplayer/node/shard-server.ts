@@ -36,6 +36,9 @@ export interface DeliveryStore {
   /** Up to `limit` durable rows from position `from` on, at most `bytesMax` data bytes (one row may
    *  exceed it alone). A store without it keeps no rows: `Read` answers UNIMPLEMENTED. */
   rows?(from: number, limit: number, bytesMax: number): Promise<Row[]>;
+  /** The rows the shard applied since its last write (`ShardCore.staged`), after each frame: a store
+   *  may act on them at once (they will be its next write's, in this order). */
+  stage?(rows: readonly Row[]): void;
 }
 
 /** A gRPC service served beside the shard's, on its port. */
@@ -125,6 +128,7 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
         if (!f.ok) return end(grpc.status.INVALID_ARGUMENT, f.error.message);
         if (f.value.kind !== "hello" && !session.bound) return end(grpc.status.FAILED_PRECONDITION, "a delivery stream opens with a hello the shard accepts");
         core.receive(id, f.value);
+        store.stage?.(core.staged);
         if (core.report !== report) {
           report = core.report;
           reportedAt = Date.now();

@@ -26,7 +26,7 @@ import { ShardLinks } from "../../../apps/logplayer/node/shard-link.ts";
 import { startShardServer } from "../../../apps/logplayer/node/shard-server.ts";
 import { ShardStore } from "../../../apps/logplayer/node/shard-store.ts";
 import { walFixture } from "../logplayer/wal.ts";
-import { KEYS, bytes, txn } from "./arbitraries.ts";
+import { KEYS, bytes, text, txn } from "./arbitraries.ts";
 
 const binding = { group: "kv-0", shard: 0, shards: 1 };
 
@@ -285,4 +285,24 @@ test("a LogPlayer delivers a log of transactions to a KV shard served by the sha
   t.after(() => c.close());
   const answer = await new Promise<Uint8Array>((resolve, reject) => c.makeUnaryRequest("/test.Echo/Echo", (b: Uint8Array) => Buffer.from(b), (b: Buffer) => new Uint8Array(b), bytes("ping"), (e, v) => (e ? reject(e) : resolve(v!))));
   assert.deepEqual(answer, bytes("ping"), "the extra service is served on the shard's port");
+});
+
+test("staged rows are applied at once, once, and durable only with their write", { timeout: 30_000 }, async (t) => {
+  const dir = await tempDir(t, "stage");
+  let store = await KvShardStore.open(dir);
+  const rows = ["1", "2", "3"].map((v, position) => ({ position, data: encodeTxn({ compares: [], success: [{ op: "put", key: "a", value: bytes(v) }], failure: [] }) }));
+  store.stage(rows.slice(0, 2));
+  store.stage(rows.slice(0, 2)); // the forming write grows: what was staged is not applied again
+  assert.deepEqual([store.applied, store.revision, text(store.get("a")!.value)], [1, 2, "2"]);
+  assert.equal((await store.resultAt(1))?.revision, 2, "a staged row's result is there before any write");
+  await store.close();
+  store = await KvShardStore.open(dir);
+  assert.deepEqual([store.applied, store.revision, store.get("a")], [-1, 0, undefined], "nothing staged is durable without its write");
+  store.stage(rows.slice(0, 2));
+  await store.write({ rows, applied: 3, epoch: 1, binding }); // the third row not staged yet, and a watermark to 3
+  assert.deepEqual([store.applied, store.revision, text(store.get("a")!.value)], [3, 3, "3"]);
+  await store.close();
+  store = await KvShardStore.open(dir);
+  t.after(() => store.close());
+  assert.deepEqual([store.state.applied, store.revision, text(store.get("a")!.value), store.get("a")!.version], [3, 3, "3", 3]);
 });
