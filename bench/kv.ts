@@ -2,8 +2,9 @@
  * The example KV's benchmarks (issue 14), every part in its own process as the product runs them:
  * three acceptors (`worm node`, classic-level, synced group commit) and one `worm kv serve` node per
  * partition (its shard on classic-level, its API, its LogPlayer and the embedded sequencer of its
- * log); the load generator is this process: `--concurrency` KvClients (each its own client id and
- * Session stream per node), each with one request in flight. Keys are spread evenly over the
+ * log); the load generator is this process: `--concurrency` workers, each with one request in
+ * flight, sharing `--clients` KvClients (default 1, as the etcd peer's benchmark shares one client:
+ * a client's requests of one tick leave in one envelope per node). Keys are spread evenly over the
  * partitions (`--keys` of them, cut by key ranges). One JSON line per measurement, with the run's
  * shape (partitions, acceptors, in flight, value bytes) and the CPU microseconds each process spent
  * per operation (bench/lib/cpu-time.ts):
@@ -15,7 +16,7 @@
  * `failed` counts operations that answered a failure (or a get that found nothing); it should be 0.
  * The run is bounded: past `--run-max-seconds`, or on SIGINT/SIGTERM, everything is stopped.
  *
- *   npx tsx bench/kv.ts [--n 20000] [--concurrency 64] [--partitions 2] [--value-bytes 100] [--keys 1024]
+ *   npx tsx bench/kv.ts [--n 20000] [--concurrency 64] [--clients 1] [--partitions 2] [--value-bytes 100] [--keys 1024]
  */
 import { parseArgs } from "node:util";
 import { partitionMap } from "../apps/kv/core/partitions.ts";
@@ -34,6 +35,7 @@ const { values: flags } = parseArgs({
   options: {
     n: { type: "string", default: "20000" },
     concurrency: { type: "string", default: "64" },
+    clients: { type: "string", default: "1" },
     partitions: { type: "string", default: "2" },
     "value-bytes": { type: "string", default: "100" },
     keys: { type: "string", default: "1024" },
@@ -42,10 +44,11 @@ const { values: flags } = parseArgs({
 });
 const N = Number(flags.n);
 const C = Number(flags.concurrency);
+const K = Number(flags.clients);
 const P = Number(flags.partitions);
 const KEYS = Number(flags.keys);
 const value = new Uint8Array(Number(flags["value-bytes"])).fill(7);
-for (const [name, x, least] of [["n", N, 1], ["concurrency", C, 1], ["partitions", P, 1], ["keys", KEYS, P]] as const) {
+for (const [name, x, least] of [["n", N, 1], ["concurrency", C, 1], ["clients", K, 1], ["partitions", P, 1], ["keys", KEYS, P]] as const) {
   if (!(Number.isSafeInteger(x) && x >= least)) throw new Error(`--${name} must be an integer of at least ${least}, not ${x}`);
 }
 const KV = "bench";
@@ -79,14 +82,14 @@ let cluster: ProcessCluster | undefined;
 let admin: WorClient | undefined;
 const nodes: WormProcess[] = [];
 const clients: KvClient[] = [];
-const shape = { partitions: P, acceptors: 3, in_flight: C, value_bytes: value.length, keys: KEYS, processes: `acceptors x3, KV nodes x${P}: each its own` };
+const shape = { partitions: P, acceptors: 3, in_flight: C, clients: K, value_bytes: value.length, keys: KEYS, processes: `acceptors x3, KV nodes x${P}: each its own` };
 
 /**
- * `n` operations at `C` in flight, each with a client of its own while it runs (the pool never runs
- * dry: C clients, C in flight); `op` says whether it succeeded.
+ * `n` operations at `C` in flight, each by a worker of its own while it runs (the pool never runs
+ * dry: C workers, C in flight; worker w uses client w mod K); `op` says whether it succeeded.
  */
-async function run(n: number, op: (client: number, i: number) => Promise<boolean>): Promise<{ lat: number[]; secs: number; failed: number }> {
-  const free = clients.map((_, c) => c);
+async function run(n: number, op: (worker: number, i: number) => Promise<boolean>): Promise<{ lat: number[]; secs: number; failed: number }> {
+  const free = Array.from({ length: C }, (_, w) => w);
   let failed = 0;
   const { lat, secs } = await closedLoop(n, C, async (i) => {
     if (stopping.signal.aborted) return;
@@ -117,10 +120,11 @@ try {
     const args = ["kv", "serve", "--kv", KV, "--partition", String(p.id), "--data-dir", `${cluster.dir}/kv-p${p.id}`, "--cluster", clusterFile];
     nodes.push(await startWormProcess(args, { what: `KV node ${p.id}` }));
   }
-  for (let c = 0; c < C; c++) clients.push(new KvClient({ map, attemptTimeoutMs: 10_000 }));
+  for (let c = 0; c < K; c++) clients.push(new KvClient({ map, attemptTimeoutMs: 10_000 }));
+  const client = (w: number): KvClient => clients[w % K]!;
   const roles = new Map<string, number | "self">([["clients", "self"], ...[0, 1, 2].map((i) => [`acceptor${i}`, cluster!.pid(i)] as const), ...nodes.map((p, k) => [`node${k}`, p.pid] as const)]);
 
-  const put = async (c: number, i: number) => (await clients[c]!.put(keyOf(i % KEYS), value)).ok;
+  const put = async (c: number, i: number) => (await client(c).put(keyOf(i % KEYS), value)).ok;
   await run(WARMUP, put); // every key written; connections, streams and the JIT warm
   {
     const meter = await CpuMeter.start(roles);
@@ -129,7 +133,7 @@ try {
   for (const stale of [false, true]) {
     const meter = await CpuMeter.start(roles);
     const gets = await run(N, async (c, i) => {
-      const r = await clients[c]!.get(keyOf(i % KEYS), { stale });
+      const r = await client(c).get(keyOf(i % KEYS), { stale });
       return r.ok && r.value.record !== undefined;
     });
     await report(stale ? "kv.get.stale" : "kv.get.linearizable", gets, meter);
@@ -138,7 +142,7 @@ try {
     // Each client's key, written once: its modRevision is what the first compare expects.
     const modRevision: number[] = [];
     const first = await run(C, async (c) => {
-      const r = await clients[c]!.put(casKeyOf(c), value);
+      const r = await client(c).put(casKeyOf(c), value);
       if (r.ok) modRevision[c] = r.value.revision;
       return r.ok;
     });
@@ -146,7 +150,7 @@ try {
     let lost = 0;
     const meter = await CpuMeter.start(roles);
     const cas = await run(N, async (c) => {
-      const r = await clients[c]!.compareAndSet(casKeyOf(c), { modRevision: modRevision[c]! }, value);
+      const r = await client(c).compareAndSet(casKeyOf(c), { modRevision: modRevision[c]! }, value);
       if (!r.ok) return false;
       if (!r.value.succeeded) lost++;
       modRevision[c] = r.value.succeeded ? r.value.revision : (r.value.current?.modRevision ?? 0);
