@@ -1,6 +1,6 @@
 /**
  * The in-order buffer behind `subscribe(from)` (docs/ARCHITECTURE.md §4.1): values arrive pushed (any order,
- * maybe twice) or read; they leave strictly in slot order, fills skipped. Tells its driver which
+ * maybe twice) or read; they leave strictly in slot order (the subscription skips fills unless asked). Tells its driver which
  * slot it is stuck on, so the driver can read it and, past the hole timeout, fill it. Pure.
  */
 import type { SettledRead } from "./read.ts";
@@ -29,14 +29,14 @@ export class InOrder {
     if (this.stuckSince === undefined && !this.held.has(this.nextSlot)) this.stuckSince = now;
   }
 
-  /** Settled slots in order from `next`, fills and trimmed slots consumed but not returned. */
+  /** Settled slots in order from `next`: entries and fills (trimmed slots consumed but not returned). */
   take(now: number): SettledRead[] {
     const out: SettledRead[] = [];
     const before = this.nextSlot;
     for (let s = this.held.get(this.nextSlot); s; s = this.held.get(this.nextSlot)) {
       this.held.delete(this.nextSlot);
       this.nextSlot++;
-      if (s.kind === "entry") out.push(s);
+      if (s.kind !== "trimmed") out.push(s);
     }
     if (this.nextSlot !== before) this.stuckSince = this.held.size > 0 ? now : undefined;
     return out;

@@ -32,17 +32,21 @@ export interface SubscribeOptions {
   readonly stream?: string;
   /** Ends the subscription (the iterator finishes), even while it waits for the next entry. */
   readonly signal?: AbortSignal;
+  /** Yield the fills too (without `stream`): a consumer then knows how far the log is settled even
+   *  where no entry follows them (LogPlayer moves its shards past them). */
+  readonly fills?: boolean;
 }
 
 export async function* subscribe(ports: SubscriptionPorts, from: number, opts: SubscribeOptions = {}): AsyncGenerator<SettledRead> {
-  const { stream, signal } = opts;
+  const { stream, signal, fills } = opts;
   const aborted = new Promise<"aborted">((resolve) => {
     if (signal?.aborted) resolve("aborted");
     signal?.addEventListener("abort", () => resolve("aborted"), { once: true });
   });
   const { client, tokens, config, bound } = ports;
   const run = <T>(gen: LogGen<LogResult<T>>): Promise<T> => runLog(gen, client, tokens, bound);
-  const wanted = (s: SettledRead): boolean => s.kind === "entry" && (stream === undefined || s.entry.streams.some((l) => l.tag === stream));
+  const wanted = (s: SettledRead): boolean =>
+    s.kind === "entry" ? stream === undefined || s.entry.streams.some((l) => l.tag === stream) : s.kind === "fill" && fills === true && stream === undefined;
   let start = from;
   if (stream !== undefined && tokens) {
     // Catch up on one stream by its backpointers, without reading the rest of the log.

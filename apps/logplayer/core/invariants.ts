@@ -24,10 +24,11 @@ export function filteredLog(log: Iterable<LogRecord>, shard: number, shards: num
   return [...log].filter((r) => route(r, shards).includes(shard));
 }
 
-/** How the checks see the log: its entry at a position (undefined: a fill), and where it ends. */
+/** How the checks see the log: its entry at a position (undefined, or a record for no shard: a
+ *  fill), and where it ends. */
 export interface LogView {
   entry(position: number): LogRecord | undefined;
-  /** One past the last entry. */
+  /** One past the last slot known chosen (an entry, or a fill logged as a record for no shard). */
   readonly end: number;
 }
 
@@ -70,8 +71,10 @@ export function fencedApplyNothing(s: number, shardEpoch: number, batchEpoch: nu
 export class DeliveryObserver {
   /** The log as far as it is known: entries by position (positions absent are fills). */
   private readonly log = new Map<number, LogRecord>();
-  /** One past the last entry logged. */
+  /** One past the last slot logged (an entry or a fill). */
   private logEnd = 0;
+  /** One past the last entry logged (a fill is a record for no shard). */
+  private entryEnd = 0;
   private readonly applied: number[];
   private readonly rows: number[];
   private readonly epochs = new Map<number, string>();
@@ -86,10 +89,11 @@ export class DeliveryObserver {
     return this.applied[s]!;
   }
 
-  /** The log's entry at `record.position`; every position below it not logged is a fill. */
+  /** The log's entry at `record.position` (a fill: a record for no shard); every position below it not logged is a fill. */
   logged(record: LogRecord): void {
     this.log.set(record.position, record);
     this.logEnd = Math.max(this.logEnd, record.position + 1);
+    if (record.keys.length > 0) this.entryEnd = Math.max(this.entryEnd, record.position + 1);
   }
 
   /** Shard `s` made `w` durable. */
@@ -153,6 +157,6 @@ export class DeliveryObserver {
   }
 
   private lastEntry(): number {
-    return this.logEnd - 1;
+    return this.entryEnd - 1;
   }
 }

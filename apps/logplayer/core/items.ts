@@ -90,6 +90,14 @@ export const logRecordOf = (position: number, entry: LogEntry): LogRecord => ({
 /** The entries of settled log reads as records (fills go nowhere). */
 export const logRecordsOf = (reads: readonly SettledRead[]): LogRecord[] => reads.flatMap((r) => (r.kind === "entry" ? [logRecordOf(r.slot, r.entry)] : []));
 
+const NO_BYTES = new Uint8Array(0);
+
+/** What a subscription offers the player: an entry's record, or a fill as a record for no shard, so
+ *  that the shards' cursors pass it and watermarks carry them past it (a log that ends in fills, as
+ *  after a new sequencer's seal, still lets every shard reach its tail). */
+export const offeredRecord = (r: Exclude<SettledRead, { kind: "trimmed" }>): LogRecord =>
+  r.kind === "entry" ? logRecordOf(r.slot, r.entry) : { position: r.slot, keys: [], payload: NO_BYTES };
+
 export const DELIVERY_LIMITS = Object.freeze({
   /** Items in one batch frame. */
   itemsPerBatchMax: 4_096,

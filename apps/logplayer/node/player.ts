@@ -19,7 +19,7 @@ import type { WormLog } from "../../log/node/log-client.ts";
 import { WorError, type WorClient } from "../../../wor/node/client.ts";
 import { delay, drive } from "../../../wor/node/driver.ts";
 import { claimEpoch } from "../core/epoch.ts";
-import { type PlayerFrame, type PlayerReport, logRecordOf, logRecordsOf, sameReport } from "../core/items.ts";
+import { type PlayerFrame, type PlayerReport, logRecordsOf, offeredRecord, sameReport } from "../core/items.ts";
 import { PLAYER_DEFAULTS, type PlayerConfig, PlayerCore, type PlayerStop, type PlayerTuning } from "../core/player-core.ts";
 import type { ClientSecurity } from "../../../wor/node/credentials.ts";
 import { type DeliveryStream, ShardLinks } from "./shard-link.ts";
@@ -223,11 +223,11 @@ export class LogPlayer {
     let next = from;
     while (!signal.aborted) {
       try {
-        for await (const r of this.o.log.subscribe(next, { signal })) {
+        for await (const r of this.o.log.subscribe(next, { signal, fills: true })) {
           if (this.closed) return;
           next = r.slot + 1;
-          if (r.kind !== "entry") continue;
-          this.core.offer(logRecordOf(r.slot, r.entry));
+          if (r.kind === "trimmed") continue;
+          this.core.offer(offeredRecord(r));
           this.kick();
         }
       } catch (e) {

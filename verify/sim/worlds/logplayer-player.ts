@@ -12,7 +12,7 @@
  */
 import type { DeliveryObserver } from "../../../apps/logplayer/core/invariants.ts";
 import { claimEpoch } from "../../../apps/logplayer/core/epoch.ts";
-import { type PlayerFrame, type ShardReply, logRecordsOf } from "../../../apps/logplayer/core/items.ts";
+import { type PlayerFrame, type ShardReply, logRecordsOf, offeredRecord } from "../../../apps/logplayer/core/items.ts";
 import { PLAYER_DEFAULTS, PlayerCore } from "../../../apps/logplayer/core/player-core.ts";
 import { InOrder } from "../../../apps/log/core/in-order.ts";
 import { type ReadConfig, type SlotRead, fill, readSettled, readSlots } from "../../../apps/log/core/read.ts";
@@ -198,7 +198,7 @@ export class SimPlayer {
           else if (s.kind !== "unwritten") order.offer(s, k.now);
         }
         const got = order.take(k.now);
-        for (const rec of logRecordsOf(got)) this.core!.offer(rec);
+        for (const r of got) if (r.kind !== "trimmed") this.core!.offer(offeredRecord(r));
         if (over && order.next >= this.h.logEnd && !order.stuck()) k.record(`${this.proc.label} subscription ends at ${order.next}`);
         else k.later(got.length > 0 ? 1 : cfg.pollMs, () => this.poll());
       }),

@@ -21,7 +21,7 @@
  * shard holds exactly the log filtered to it; and the log world's own end checks.
  */
 import { DeliveryObserver, filteredLog } from "../../../apps/logplayer/core/invariants.ts";
-import { type LogRecord, type PlayerFrame, type ShardReply, logRecordOf } from "../../../apps/logplayer/core/items.ts";
+import { type LogRecord, type PlayerFrame, type ShardReply, logRecordOf, offeredRecord } from "../../../apps/logplayer/core/items.ts";
 import { slotRead } from "../../../apps/log/core/read.ts";
 import type { Mutation } from "../../../paxos/messages.ts";
 import { spaceSetup } from "../../../wor/core/space-meta.ts";
@@ -182,6 +182,8 @@ class LogPlayerWorld implements World, PlayerHost, ShardHost {
     this.log.synced?.(a, durable);
     for (const v of this.chosen.add(a.id, durable)) {
       const read = slotRead(v.slot, v.value);
+      // A fill is a record for no shard: watermarks may carry a shard past it.
+      if (read.ok && read.value.kind === "fill") this.observer.logged(offeredRecord(read.value));
       if (!read.ok || read.value.kind !== "entry" || this.records.has(v.slot)) continue;
       const record = logRecordOf(v.slot, read.value.entry);
       this.records.set(v.slot, record);
