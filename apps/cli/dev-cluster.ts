@@ -1,8 +1,9 @@
 /**
  * `worm dev`'s cluster: its layout under the data directory (acceptor i in `acceptor-i`, the cluster
  * file `cluster.json`, the cluster id reused from it on later runs), and the in-process mode: N
- * acceptors on classic-level storage and a log sequencer, all in this process. The other mode, one
- * process each, is dev-processes.ts; both give the command a `DevRunning`.
+ * acceptors on classic-level storage and a log sequencer, all in this process (with --kv, the KV's
+ * nodes too: dev-kv.ts). The other mode, one process each, is dev-processes.ts; both give the
+ * command a `DevRunning`.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -12,9 +13,11 @@ import { majority } from "../../paxos/quorum.ts";
 import { CLUSTER_LIMITS, type GroupEntry } from "../../wor/node/cluster-config.ts";
 import { parseAddress } from "../../wor/wire/address.ts";
 import { type RunningAcceptor, startAcceptor } from "../../wor/node/run-acceptor.ts";
+import type { PartitionMap } from "../kv/core/partitions.ts";
 import { SequencerNode } from "../log/node/sequencer-node.ts";
 import { type SequencerServer, startSequencerServer } from "../log/node/sequencer-server.ts";
 import { DEFAULT_SEGMENT_SIZE, type Target, loadCluster, openClient } from "./cluster.ts";
+import { DEV_KV_PARTITIONS, type DevKvNodes, ensureDevKv, startDevKvNodes } from "./dev-kv.ts";
 import { CliFailure, operational, usage } from "./errors.ts";
 
 export interface DevOptions {
@@ -26,6 +29,8 @@ export interface DevOptions {
   /** Acceptor i (1-based) listens on basePort + i - 1, the sequencer on the next port; 0: any free ports. */
   readonly basePort: number;
   readonly host?: string;
+  /** With `--kv`: the partitions of KV `kv` (dev-kv.ts), a node each, listening after the acceptors. */
+  readonly kvPartitions?: number;
 }
 
 /** One row of `worm dev`'s status table. */
@@ -46,6 +51,8 @@ export interface DevRunning {
   /** The acceptors and the sequencer, as the cluster file names them. */
   readonly target: Target;
   readonly sequencer: string;
+  /** With --kv: the KV's map (its nodes run). */
+  readonly kv?: PartitionMap;
   readonly acceptors: readonly { readonly acceptorId: number; readonly host: string; readonly port: number; readonly dataDir: string; readonly pid: number }[];
   /** Each acceptor and the sequencer, as they are now. */
   status(): StatusRow[];
@@ -73,6 +80,11 @@ export interface DevLayout {
   /** The port acceptor `id` asks for (0: any), and the sequencer's. */
   port(id: number): number;
   readonly sequencerPort: number;
+  /** --base-port (0: any free ports); KV node k listens on basePort + kvOffset + k, after every acceptor and the sequencer. */
+  readonly basePort: number;
+  readonly kvOffset: number;
+  /** The KV's partitions (0: no KV). */
+  readonly kvPartitions: number;
 }
 
 export const acceptorDir = (dataDir: string, id: number) => join(dataDir, `acceptor-${id}`);
@@ -93,9 +105,14 @@ export async function devLayout(o: DevOptions): Promise<DevLayout> {
   }
   const groupCount = o.groups ?? 0;
   if (!Number.isSafeInteger(groupCount) || groupCount < 0 || groupCount > DEV_GROUPS_MAX) throw usage(`--groups must be 0..${DEV_GROUPS_MAX} (got ${groupCount})`);
-  const portsNeeded = o.acceptors * (1 + groupCount) + 1;
+  const kvPartitions = o.kvPartitions ?? 0;
+  if (o.kvPartitions !== undefined && (!Number.isSafeInteger(kvPartitions) || kvPartitions < 1 || kvPartitions > DEV_KV_PARTITIONS.max)) {
+    throw usage(`--kv-partitions must be 1..${DEV_KV_PARTITIONS.max} (got ${kvPartitions})`);
+  }
+  const kvOffset = o.acceptors * (1 + groupCount) + 1;
+  const portsNeeded = kvOffset + kvPartitions;
   if (!Number.isSafeInteger(o.basePort) || o.basePort < 0 || o.basePort + portsNeeded > 65_535) {
-    throw usage(`--base-port must be 0 or a port such that all ${portsNeeded} ports (acceptors and the sequencer) fit below 65536`);
+    throw usage(`--base-port must be 0 or a port such that all ${portsNeeded} ports (acceptors, the sequencer${kvPartitions > 0 ? " and the KV nodes" : ""}) fit below 65536`);
   }
   const dataDir = resolve(o.dataDir);
   const clusterFile = join(dataDir, "cluster.json");
@@ -154,6 +171,9 @@ export async function devLayout(o: DevOptions): Promise<DevLayout> {
     fresh: existsSync(clusterFile) ? [] : allIds,
     port: (id) => ports?.get(id) ?? (o.basePort === 0 ? 0 : o.basePort + slotOf(id)),
     sequencerPort: o.basePort === 0 ? 0 : o.basePort + o.acceptors,
+    basePort: o.basePort,
+    kvOffset,
+    kvPartitions,
   };
 }
 
@@ -240,29 +260,37 @@ export async function startDevCluster(o: DevOptions): Promise<DevRunning> {
     await closeAll();
     throw e;
   }
+  let kv: { readonly map: PartitionMap; readonly nodes: DevKvNodes } | undefined;
   const closeEverything = async () => {
+    await kv?.nodes.close();
     await sequencer.close();
     await closeAll();
   };
   const target = devTarget(layout, addresses, [sequencer.address]);
   try {
     await writeClusterFile(layout, target);
+    if (layout.kvPartitions > 0) {
+      const map = await ensureDevKv(layout, target);
+      kv = { map, nodes: await startDevKvNodes(target, map, layout.dataDir) };
+    }
   } catch (e) {
     await closeEverything();
     throw e;
   }
-  const stopped = Promise.race(acceptors.map((a) => a.stopped));
+  const stopped = Promise.race([...acceptors.map((a) => a.stopped), ...(kv ? [kv.nodes.stopped] : [])]);
   stopped.catch(() => {});
   let closing: Promise<void> | undefined;
   const rows = (): StatusRow[] => [
     ...acceptors.map((a: RunningAcceptor, k) => ({ role: `acceptor ${a.acceptorId}`, address: addresses[k]!, pid: process.pid, state: "up", data: displayPath(a.dataDir) })),
     { role: "sequencer", address: sequencer.address, pid: process.pid, state: "up", data: "" },
+    ...(kv?.nodes.rows() ?? []),
   ];
   return {
     clusterId: layout.clusterId,
     clusterFile: layout.clusterFile,
     target,
     sequencer: sequencer.address,
+    ...(kv ? { kv: kv.map } : {}),
     acceptors: acceptors.map((a) => ({ acceptorId: a.acceptorId, host: a.host, port: a.port, dataDir: a.dataDir, pid: process.pid })),
     status: rows,
     stopped,

@@ -1,16 +1,20 @@
 /**
  * `worm dev --processes`: the dev cluster with each acceptor a `worm node` process and the log
- * sequencer a `worm log sequencer` process, so that one can be stopped (`kill PID`, `kill -STOP PID`)
- * and started again (the command the status line prints). This process supervises: it writes the
- * cluster file, looks at every process once a second (an acceptor's Status call, a connection to
- * the sequencer), reports each change with the status table, and stops them all when it stops. A
+ * sequencer a `worm log sequencer` process (with --kv, each KV node a `worm kv serve` process), so
+ * that one can be stopped (`kill PID`, `kill -STOP PID`) and started again (the command the status
+ * line prints). This process supervises: it writes the cluster file, looks at every process once a
+ * second (an acceptor's Status call, a connection to the sequencer or a KV node), reports each
+ * change with the status table, and stops them all when it stops. A
  * child also stops when this process dies, even by SIGKILL: it holds an IPC channel to it (run.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { connect } from "node:net";
+import { dirname } from "node:path";
 import { AdminClient } from "../../wor/node/admin-client.ts";
+import type { PartitionMap } from "../kv/core/partitions.ts";
 import { type DevOptions, type DevRunning, type StatusRow, acceptorDir, devLayout, devTarget, displayPath, portHint, removeFresh, writeClusterFile } from "./dev-cluster.ts";
+import { ensureDevKv, kvDir, kvServeArgs } from "./dev-kv.ts";
 import { CliFailure, EXIT, operational } from "./errors.ts";
 import { wormCommand } from "./output.ts";
 
@@ -134,24 +138,38 @@ export async function startDevProcesses(o: DevOptions, onChange: (rows: StatusRo
     throw e;
   }
   const target = devTarget(layout, addresses, [sequencerAddress]);
-  await writeClusterFile(layout, target).catch(async (e: unknown) => {
+  /** Where each child listens, and its data directory (acceptors, the sequencer, then the KV nodes). */
+  const where = [...addresses.map((address, k) => ({ address, data: displayPath(acceptorDir(layout.dataDir, layout.allIds[k]!)) })), { address: sequencerAddress, data: "" }];
+  let kv: PartitionMap | undefined;
+  try {
+    await writeClusterFile(layout, target);
+    if (layout.kvPartitions > 0) {
+      kv = await ensureDevKv(layout, target);
+      const nodes = kv.partitions.map((p) => {
+        const child = new DevChild(`kv node ${p.id}`, kvServeArgs(layout.dataDir, layout.clusterFile, p.id));
+        children.push(child);
+        where.push({ address: p.node, data: displayPath(kvDir(layout.dataDir, p.id)) });
+        return child;
+      });
+      await Promise.all(nodes.map((c) => c.listening()));
+    }
+  } catch (e) {
     await stopAll();
     throw e;
-  });
+  }
 
   const admins = addresses.map((a) => new AdminClient(a, { deadlineMs: DEV_PROCESS_LIMITS.probeMsMax }));
   const answering = children.map(() => true);
   const row = (c: DevChild, k: number): StatusRow => {
-    const address = k < addresses.length ? addresses[k]! : sequencerAddress;
     const state = c.exit ? (answering[k] ? "up (not started by worm dev)" : `stopped (${c.exitText()})`) : answering[k] ? "up" : "not answering";
-    return { role: c.role, address, pid: c.pid, state, data: k < addresses.length ? displayPath(acceptorDir(layout.dataDir, layout.allIds[k]!)) : "" };
+    return { role: c.role, address: where[k]!.address, pid: c.pid, state, data: where[k]!.data };
   };
   const rows = () => children.map(row);
   let last = rows();
   let closing = false;
   const probe = async (k: number): Promise<boolean> => {
     try {
-      if (k >= admins.length) return await accepts(sequencerAddress);
+      if (k >= admins.length) return await accepts(where[k]!.address);
       await admins[k]!.status();
       return true;
     } catch {
@@ -187,6 +205,7 @@ export async function startDevProcesses(o: DevOptions, onChange: (rows: StatusRo
     clusterFile: layout.clusterFile,
     target,
     sequencer: sequencerAddress,
+    ...(kv ? { kv } : {}),
     acceptors: addresses.map((address, k) => ({ acceptorId: layout.allIds[k]!, host: layout.host, port: Number(address.slice(address.lastIndexOf(":") + 1)), dataDir: acceptorDir(layout.dataDir, layout.allIds[k]!), pid: children[k]!.proc.pid! })),
     status: rows,
     stopped: new Promise<never>(() => {}),
@@ -206,5 +225,7 @@ export function restartCommand(running: DevRunning, role: string): string {
   const file = displayPath(running.clusterFile);
   const w = wormCommand();
   if (role === "sequencer") return `${w} log sequencer --listen ${running.sequencer} --cluster ${file}`;
+  const kvNode = /^kv node (\d+)$/.exec(role);
+  if (kvNode) return `${w} ${kvServeArgs(displayPath(dirname(running.clusterFile)), file, Number(kvNode[1])).join(" ")}`;
   return `${w} node --cluster ${file} --id ${role.replace(/^acceptor /, "")}`;
 }

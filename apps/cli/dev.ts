@@ -7,12 +7,17 @@
  * Writes the cluster file (naming the sequencer), runs a self-check over gRPC (create space `dev`,
  * capture + write + read one register with the cache off), prints a status table (acceptors and
  * sequencer: address, process, state, data; with --processes again whenever a state changes) and
- * serves until SIGINT/SIGTERM, then stops everything it started.
+ * serves until SIGINT/SIGTERM, then stops everything it started. With `--kv` it also creates the
+ * example KV `kv` and runs a node for each of its partitions (dev-kv.ts), and the self-check puts
+ * and gets a key in each partition.
  */
 import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
+import { describeMap } from "../kv/node/kv-map.ts";
 import { type Target, withClient } from "./cluster.ts";
 import { type DevRunning, type StatusRow, displayPath, startDevCluster } from "./dev-cluster.ts";
+import { DEV_KV, DEV_KV_PARTITIONS, type KvSelfCheck, kvSelfCheck } from "./dev-kv.ts";
 import { restartCommand, startDevProcesses } from "./dev-processes.ts";
 import { operational, task } from "./errors.ts";
 import { withDefaultShown } from "./flags.ts";
@@ -58,7 +63,7 @@ function statusTable(rows: readonly StatusRow[]): string {
   );
 }
 
-function announce(dev: DevRunning, check: SelfCheck, json: boolean, processes: boolean): void {
+function announce(dev: DevRunning, check: SelfCheck, kvCheck: KvSelfCheck | undefined, json: boolean, processes: boolean): void {
   const file = displayPath(dev.clusterFile);
   if (json) {
     for (const a of dev.acceptors) printJson({ event: "listening", acceptorId: a.acceptorId, clusterId: dev.clusterId, host: a.host, port: a.port, dataDir: a.dataDir, pid: a.pid });
@@ -69,6 +74,7 @@ function announce(dev: DevRunning, check: SelfCheck, json: boolean, processes: b
       addresses: dev.target.addresses,
       ...(dev.target.groups ? { groups: dev.target.groups.map((g) => ({ name: g.name, addresses: g.acceptors.map((a) => a.address) })) } : {}),
       sequencer: dev.sequencer,
+      ...(dev.kv && kvCheck ? { kv: { name: DEV_KV, partitions: dev.kv.partitions, selfCheck: { keys: kvCheck.map((x) => x.key), ok: true } } } : {}),
       selfCheck: { space: check.space, address: check.address, ok: true },
       processes: dev.status(),
     });
@@ -77,10 +83,15 @@ function announce(dev: DevRunning, check: SelfCheck, json: boolean, processes: b
   const where = processes ? "one process each" : "in this process";
   const groups = dev.target.groups ?? [];
   const grouped = groups.length > 0 ? ` in ${groups.length + 1} groups (main: ${dev.target.acceptorIds.join(", ")}; ${groups.map((g) => `${g.name}: ${g.acceptors.map((a) => a.id).join(", ")}`).join("; ")})` : "";
-  printLine(`worm dev: cluster ${dev.clusterId}, ${dev.acceptors.length} acceptors${grouped} (quorum ${dev.target.quorum}) and a log sequencer, ${where}; segment size ${dev.target.segmentSize}`);
+  const kv = dev.kv ? `, KV ${DEV_KV} (${dev.kv.partitions.length} partition${dev.kv.partitions.length === 1 ? "" : "s"}, a node each)` : "";
+  printLine(`worm dev: cluster ${dev.clusterId}, ${dev.acceptors.length} acceptors${grouped} (quorum ${dev.target.quorum}), a log sequencer${kv}, ${where}; segment size ${dev.target.segmentSize}`);
   printLine(statusTable(dev.status()));
   printLine(`cluster file: ${file}`);
   printLine(`self-check passed: wrote ${check.space}[${check.address}] = ${showValue(check.value)} and read it back`);
+  if (dev.kv && kvCheck) {
+    printLine(`KV ${DEV_KV}: ${describeMap(dev.kv)}`);
+    printLine(`KV self-check passed: put ${kvCheck.map((x) => `${x.key} (partition ${x.partition}, revision ${x.revision})`).join(", ")} and got ${kvCheck.length === 1 ? "it" : "each"} back`);
+  }
   printLine("");
   const w = wormCommand();
   printLine(`try (or, instead of --cluster: export WORM_CLUSTER=${file}, or '${w} context save dev ${file}' and '${w} context use dev'):`);
@@ -93,6 +104,12 @@ function announce(dev: DevRunning, check: SelfCheck, json: boolean, processes: b
   if (groups.length > 0) printLine(`  ${w} log create clicks --group ${groups[0]!.name} --cluster ${file}      # or --stripe main,${groups[0]!.name}`);
   printLine(`  ${w} space list --cluster ${file}`);
   printLine(`  ${w} inspect --cluster ${file} --space ${DEV_SPACE}`);
+  if (dev.kv) {
+    printLine(`  ${w} kv put greeting hello --cluster ${file}`);
+    printLine(`  ${w} kv get greeting --cluster ${file}`);
+    printLine(`  ${w} kv range --cluster ${file}`);
+    printLine(`  ${w} kv status --cluster ${file}`);
+  }
   if (processes) printLine(`stop one with 'kill PID' (or pause it: 'kill -STOP PID'); the table is printed again when a process stops or starts`);
   printLine("");
   printLine("serving; Ctrl-C to stop");
@@ -115,14 +132,21 @@ function reportChange(dev: DevRunning | undefined, rows: readonly StatusRow[], c
 export const devCommand = Command.make(
   "dev",
   {
-    dataDir: Flag.String("data-dir").pipe(withDefaultShown("where the acceptors keep their state", ".data/dev")),
+    dataDir: Flag.String("data-dir").pipe(withDefaultShown("where the acceptors (and the KV nodes) keep their state", ".data/dev")),
     acceptors: Flag.Int("acceptors").pipe(withDefaultShown("how many acceptors (in each group)", 3)),
     groups: Flag.Int("groups").pipe(withDefaultShown("acceptor groups besides the main one (g1, g2, ...), for spaces placed on them: 'worm log create NAME --group g1'", 0)),
     basePort: Flag.Int("base-port").pipe(
-      withDefaultShown("acceptor i listens on base-port + i - 1, the log sequencer on the port after the last acceptor's; 0 picks free ports", 7100),
+      withDefaultShown("acceptor i listens on base-port + i - 1, the log sequencer on the port after the last acceptor's, then the groups' acceptors, then the KV nodes (--kv); 0 picks free ports", 7100),
+    ),
+    kv: Flag.Boolean("kv").pipe(
+      Flag.withDescription(`also create the example KV '${DEV_KV}' and run a node for each of its partitions; try 'worm kv put greeting hello'`),
+      Flag.withDefault(false),
+    ),
+    kvPartitions: Flag.optional(
+      Flag.Int("kv-partitions").pipe(Flag.withDescription(`the KV's partitions, 1..${DEV_KV_PARTITIONS.max}, cut evenly over a..z; implies --kv (default: ${DEV_KV_PARTITIONS.default})`)),
     ),
     processes: Flag.Boolean("processes").pipe(
-      Flag.withDescription("run each acceptor ('worm node') and the sequencer ('worm log sequencer') as its own process, so that one can be stopped"),
+      Flag.withDescription("run each acceptor ('worm node'), the sequencer ('worm log sequencer') and each KV node ('worm kv serve') as its own process, so that one can be stopped"),
       Flag.withDefault(false),
     ),
     json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print JSON lines instead of text")),
@@ -130,23 +154,25 @@ export const devCommand = Command.make(
   (c) =>
     Effect.acquireUseRelease(
       task(async () => {
-        const options = { dataDir: c.dataDir, acceptors: c.acceptors, groups: c.groups, basePort: c.basePort };
+        const kvPartitions = c.kv || Option.isSome(c.kvPartitions) ? Option.getOrElse(c.kvPartitions, () => DEV_KV_PARTITIONS.default) : undefined;
+        const options = { dataDir: c.dataDir, acceptors: c.acceptors, groups: c.groups, basePort: c.basePort, ...(kvPartitions !== undefined ? { kvPartitions } : {}) };
         let running: DevRunning | undefined;
         const dev = c.processes ? await startDevProcesses(options, (rows, changed) => reportChange(running, rows, changed, c.json)) : await startDevCluster(options);
         try {
           const check = await selfCheck(dev.target);
+          const kvCheck = dev.kv ? await kvSelfCheck(dev.target, dev.kv) : undefined;
           running = dev;
-          return { dev, check };
+          return { dev, check, kvCheck };
         } catch (e) {
           await dev.close();
           throw e;
         }
       }),
-      ({ dev, check }) =>
+      ({ dev, check, kvCheck }) =>
         Effect.andThen(
           Effect.sync(() => {
             markServing();
-            announce(dev, check, c.json, c.processes);
+            announce(dev, check, kvCheck, c.json, c.processes);
           }),
           task(() => dev.stopped),
         ),

@@ -18,7 +18,7 @@ export interface Verb {
 export const VERBS: readonly Verb[] = [
   {
     name: "dev",
-    description: "Run a local cluster (acceptors and a log sequencer; --processes: one process each), self-check it, print its status, and serve until Ctrl-C",
+    description: "Run a local cluster (acceptors and a log sequencer; --groups N: acceptor groups; --kv: the example KV's nodes; --processes: one process each), self-check it, print its status, and serve until Ctrl-C",
     load: async () => (await import("./dev.ts")).devCommand,
   },
   {

@@ -1,0 +1,204 @@
+/**
+ * `worm dev --kv`: the example KV (apps/kv) on the dev cluster. Its map is deterministic from the
+ * flags, so that a restart finds the same one: KV `kv`, N partitions cut evenly over the lowercase
+ * letters (2: at "n"; 4: at "g", "n", "t"), node k at base-port + (the ports before: acceptors and
+ * sequencer) + k; with `--base-port 0` the first run picks free ports and later runs keep the ones
+ * the map names. A map in place that differs is refused (exit 2), naming the flags that made it.
+ * In this process each node runs as `worm kv serve` does (its store in `<data-dir>/kv-<k>`, an
+ * embedded sequencer for its log, its own player); with --processes dev-processes.ts runs
+ * `worm kv serve` itself (`kvServeArgs`). The self-check puts a key in each partition and reads it back.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { parseAddress } from "../../wor/wire/address.ts";
+import { WorError } from "../../wor/node/wor-error.ts";
+import { WormLog } from "../log/node/log-client.ts";
+import { SequencerNode } from "../log/node/sequencer-node.ts";
+import { type Partition, type PartitionMap, partitionMap } from "../kv/core/partitions.ts";
+import { KvClient } from "../kv/node/kv-client.ts";
+import { startKvNode } from "../kv/node/kv-node.ts";
+import { createKv, describeMap, readMap } from "../kv/node/kv-map.ts";
+import { KvShardStore, KvShardStoreDamaged } from "../kv/node/shard-store.ts";
+import { type Target, openClient, withClient } from "./cluster.ts";
+import { type DevLayout, type StatusRow, displayPath } from "./dev-cluster.ts";
+import { operational, usage } from "./errors.ts";
+
+/** The KV's name (`worm kv`'s default). */
+export const DEV_KV = "kv";
+/** Partitions `worm dev --kv` runs at most, and by default. */
+export const DEV_KV_PARTITIONS = Object.freeze({ max: 8, default: 2 });
+
+export const kvDir = (dataDir: string, k: number) => join(dataDir, `kv-${k}`);
+
+/** The keys where partitions 1..n-1 start: the 26 lowercase letters cut evenly. */
+const kvSplits = (n: number): string[] => Array.from({ length: n - 1 }, (_, i) => String.fromCharCode(97 + Math.floor((26 * (i + 1)) / n)));
+
+/** `worm kv serve`'s arguments for partition k (dev-processes.ts starts it, and prints it to start it again). */
+export const kvServeArgs = (dataDir: string, clusterFile: string, k: number): string[] => ["kv", "serve", "--partition", String(k), "--data-dir", kvDir(dataDir, k), "--cluster", clusterFile];
+
+const sameMap = (a: PartitionMap, b: PartitionMap): boolean => {
+  const flat = (m: PartitionMap) => JSON.stringify([m.epoch, m.partitions.map((p) => [p.id, p.from, p.log, p.node])]);
+  return flat(a) === flat(b);
+};
+
+/** `n` ports free on `host` now (each bound once to learn it, then released). */
+async function freePorts(host: string, n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer());
+  try {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve, reject) => s.once("error", reject).listen(0, host, resolve))));
+    return servers.map((s) => (s.address() as { port: number }).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}
+
+/** Why the map in place is not this run's, and the flags that would find it. */
+function mismatch(layout: DevLayout, found: PartitionMap, wanted: PartitionMap): string {
+  const n = found.partitions.length;
+  const byDev = n <= DEV_KV_PARTITIONS.max && sameMap(found, partitionMap(DEV_KV, 0, found.partitions.map((p) => p.node), kvSplits(n)));
+  const port0 = parseAddress(found.partitions[0]!.node);
+  const base = typeof port0 === "string" ? -1 : port0.port - layout.kvOffset;
+  const exact = byDev && base > 0 && sameMap(found, partitionMap(DEV_KV, 0, found.partitions.map((_, k) => `${layout.host}:${base + layout.kvOffset + k}`), kvSplits(n)));
+  const flags = exact ? `--kv-partitions ${n} --base-port ${base}` : `--kv-partitions ${n} and the --base-port it was made with (or 0, which keeps the nodes' addresses in place)`;
+  const hint = byDev ? `run with ${flags}, or use another --data-dir` : "it was not made by worm dev: use another --data-dir";
+  return `KV ${DEV_KV} of ${layout.dataDir} has another map: ${describeMap(found)}; these flags make ${describeMap(wanted)}; ${hint}`;
+}
+
+/** Create KV `kv` with this run's map, or find it in place (a no-op); another map in place is refused (exit 2). */
+export async function ensureDevKv(layout: DevLayout, target: Target): Promise<PartitionMap> {
+  const n = layout.kvPartitions;
+  const otherKind = (e: unknown): never => {
+    if (e instanceof WorError && e.code === "wrongKind") throw usage(`${e.failure.message}: worm dev --kv needs the name ${DEV_KV}; use another --data-dir`);
+    throw e;
+  };
+  return withClient(target, async (client) => {
+    const found = await readMap(client, DEV_KV).catch((e: unknown) => {
+      // None yet, or its creation was cut short (createKv finishes it).
+      if (e instanceof WorError && (e.code === "unknownSpace" || e.code === "invalid")) return undefined;
+      return otherKind(e);
+    });
+    const nodes =
+      layout.basePort !== 0
+        ? Array.from({ length: n }, (_, k) => `${layout.host}:${layout.basePort + layout.kvOffset + k}`)
+        : found?.partitions.length === n
+          ? found.partitions.map((p) => p.node)
+          : (await freePorts(layout.host, n)).map((port) => `${layout.host}:${port}`);
+    const map = partitionMap(DEV_KV, 0, nodes, kvSplits(n));
+    if (found && !sameMap(found, map)) throw usage(mismatch(layout, found, map));
+    await createKv(client, DEV_KV, map).catch(otherKind);
+    return map;
+  });
+}
+
+/** The KV's nodes in this process. */
+export interface DevKvNodes {
+  rows(): StatusRow[];
+  /** Rejects when a node fails (its store, its player); never resolves. */
+  readonly stopped: Promise<never>;
+  close(): Promise<void>;
+}
+
+interface DevKvNode {
+  readonly partition: Partition;
+  readonly dataDir: string;
+  close(): Promise<void>;
+}
+
+/** Start a node for each partition of `map` here, as `worm kv serve` does. */
+export async function startDevKvNodes(target: Target, map: PartitionMap, dataDir: string): Promise<DevKvNodes> {
+  let fail!: (e: Error) => void;
+  const stopped = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  stopped.catch(() => {});
+  const started = await Promise.allSettled(map.partitions.map((p) => startDevKvNode(target, map, p, kvDir(dataDir, p.id), fail)));
+  const nodes = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+  const close = async () => {
+    await Promise.allSettled(nodes.map((n) => n.close()));
+  };
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failed) {
+    await close();
+    throw failed.reason;
+  }
+  const rows = () => nodes.map((n): StatusRow => ({ role: `kv node ${n.partition.id}`, address: n.partition.node, pid: process.pid, state: "up", data: displayPath(n.dataDir) }));
+  return { rows, stopped, close };
+}
+
+async function startDevKvNode(target: Target, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void): Promise<DevKvNode> {
+  const { client } = openClient(target);
+  const opened: (() => Promise<void> | void)[] = [() => client.close()];
+  const close = async () => {
+    for (const f of opened.reverse()) await f();
+    opened.length = 0;
+  };
+  try {
+    const where = parseAddress(p.node);
+    if (typeof where === "string") throw usage(`KV ${DEV_KV} partition ${p.id}: its node ${where}`);
+    let store: KvShardStore;
+    try {
+      store = await KvShardStore.open(dataDir);
+    } catch (e) {
+      if (e instanceof KvShardStoreDamaged) throw usage(`refusing to start KV node ${p.id}: ${e.message}`);
+      throw usage(`KV store ${dataDir} cannot be opened (in use by another process, or not a KV store): ${(e as Error).message}`);
+    }
+    opened.push(() => store.close());
+    const tokens = new SequencerNode({ client, owner: `dev-kv-p${p.id}-${randomUUID()}` });
+    opened.push(() => tokens.close());
+    const log = new WormLog({ client, log: p.log, tokens, timeoutMs: target.timeoutMs });
+    const node = await startKvNode({
+      log,
+      store,
+      map,
+      partition: p.id,
+      host: where.host,
+      port: where.port,
+      ...(target.clusterId ? { clusterId: target.clusterId } : {}),
+      onFailure: (e) => fail(operational(`KV store ${dataDir}: a write failed: ${e.message}`)),
+      player: { client, address: p.node, security: target.security },
+    }).catch((e: unknown) => {
+      const msg = (e as Error).message ?? String(e);
+      throw /in use|EADDRINUSE/i.test(msg) ? operational(`KV node ${p.id} cannot listen on ${p.node}, which the KV's map names: address in use; stop what uses it, or use another --data-dir`) : e;
+    });
+    opened.push(() => node.close());
+    void node.player?.done.then((end) => {
+      if (end) fail(operational(`KV node ${p.id}: the partition's player stopped: ${JSON.stringify(end)}`));
+    });
+    return { partition: p, dataDir, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** What the KV self-check did: in each partition, the key it put and read back, and the revision it made. */
+export type KvSelfCheck = readonly { readonly partition: number; readonly key: string; readonly revision: number }[];
+
+/** Partition p's self-check key: "a-self-check", "n-self-check" (a dev map's splits are letters after "c"). */
+const selfCheckKey = (p: Partition): string => `${p.from === "" ? "a" : p.from}-self-check`;
+
+/**
+ * Put one key in each partition and read it back (linearizable) through the nodes the map names.
+ * Each partition, not one: a node started again reads only once its log has an entry past the gap
+ * its new sequencer left (its shard's applied position moves on entries), and this write is one.
+ */
+export async function kvSelfCheck(target: Target, map: PartitionMap): Promise<KvSelfCheck> {
+  const kv = new KvClient({ ...target.security, map, attemptTimeoutMs: target.timeoutMs });
+  try {
+    const value = new TextEncoder().encode(`self-check ${new Date().toISOString()}`);
+    return await Promise.all(
+      map.partitions.map(async (p) => {
+        const key = selfCheckKey(p);
+        const put = await kv.put(key, value);
+        if (!put.ok) throw operational(`self-check: kv put ${key} (partition ${p.id}, ${p.node}) failed: ${put.failure.message}`);
+        const got = await kv.get(key);
+        if (!got.ok) throw operational(`self-check: kv get ${key} (partition ${p.id}, ${p.node}) failed: ${got.failure.message}`);
+        if (!got.value.record || Buffer.compare(got.value.record.value, value) !== 0) throw operational(`self-check: kv get ${key} (partition ${p.id}) did not give the value put`);
+        return { partition: p.id, key, revision: put.value.revision };
+      }),
+    );
+  } finally {
+    kv.close();
+  }
+}
