@@ -232,7 +232,14 @@ test("KV clients under a node killed and restarted and a node paused: linearizab
       const kv = new MemoryKv();
       let revision = 0;
       const changes: string[] = [];
-      const tracked = { get: (k: string) => kv.get(k), range: kv.range.bind(kv), set: (k: string, r: KvRecord | undefined) => (kv.set(k, r), void changes.push(`${k}|${r ? text.decode(r.value) : "-"}`)) };
+      const tracked = {
+        get: (k: string) => kv.get(k),
+        range: kv.range.bind(kv),
+        set: (k: string, r: KvRecord | undefined) => {
+          kv.set(k, r);
+          changes.push(`${k}|${r ? text.decode(r.value) : "-"}`);
+        },
+      };
       for (const e of entries) {
         const txn = e.kind === "entry" ? txnOf(e.entry.payload) : undefined;
         if (!txn) continue;

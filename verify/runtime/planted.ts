@@ -85,6 +85,13 @@ export const PLANTED_BUGS = [
   /** reconfiguration: the copy to a new acceptor reads one acceptor that stays, not
    *  `copySourcesNeeded` of them (wor/core/configuration.ts copySources; issue 17). */
   "copyFromOneSource",
+  /** KV: a linearizable read waits for nothing, answering from its shard at once (apps/kv/core/shard-state.ts
+   *  readPosition; issue 14). */
+  "staleRead",
+  /** KV shard: the durable image names the applied position of the image before while holding the
+   *  records of now, so a restart applies the last write's rows again (apps/kv/core/shard-state.ts
+   *  image; issue 14). */
+  "applyTwice",
 ] as const;
 
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
@@ -118,6 +125,8 @@ const switches: Record<PlantedBug, boolean> = {
   admitStaleEpoch: false,
   phase2AcrossConfigurations: false,
   copyFromOneSource: false,
+  staleRead: false,
+  applyTwice: false,
 };
 
 /** Is `bug` switched on? Always false outside tests that plant it. */

@@ -3,6 +3,7 @@
  * each a world under worlds/. Adding a world is adding its file and one line here.
  */
 import { type SimLayer, simLayer } from "./kernel/run.ts";
+import { kvWorld } from "./worlds/kv.ts";
 import { logWorld } from "./worlds/log.ts";
 import { logPlayerWorld } from "./worlds/logplayer.ts";
 import { smrWorld } from "./worlds/smr.ts";
@@ -15,5 +16,6 @@ export const SIM_LAYERS: Readonly<Record<string, SimLayer>> = {
   smr: simLayer(smrWorld),
   txn: simLayer(txnWorld),
   logplayer: simLayer(logPlayerWorld),
+  kv: simLayer(kvWorld),
   reconfig: simLayer(reconfigWorld),
 };
