@@ -184,7 +184,7 @@ const selfCheckKey = (p: Partition): string => `${p.from === "" ? "a" : p.from}-
  * its new sequencer left (its shard's applied position moves on entries), and this write is one.
  */
 export async function kvSelfCheck(target: Target, map: PartitionMap): Promise<KvSelfCheck> {
-  const kv = new KvClient({ ...target.security, map, attemptTimeoutMs: target.timeoutMs });
+  const kv = new KvClient({ ...target.security, map, attemptTimeoutMs: target.timeoutMs, retryForMs: target.timeoutMs });
   try {
     const value = new TextEncoder().encode(`self-check ${new Date().toISOString()}`);
     return await Promise.all(

@@ -29,7 +29,7 @@ async function mapOf(conn: ConnectionInput, name: string): Promise<{ readonly ma
 /** Run `f` with a client of KV `name` (its nodes reached with the cluster's TLS and token). */
 export async function withKv<T>(conn: ConnectionInput, name: string, f: (c: KvClient, map: PartitionMap) => Promise<T>): Promise<T> {
   const { map, target } = await mapOf(conn, name);
-  const client = new KvClient({ ...target.security, map, attemptTimeoutMs: target.timeoutMs });
+  const client = new KvClient({ ...target.security, map, attemptTimeoutMs: target.timeoutMs, retryForMs: target.timeoutMs });
   try {
     return await f(client, map);
   } finally {

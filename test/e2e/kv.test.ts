@@ -216,7 +216,7 @@ test("KV clients under a node killed and restarted and a node paused: linearizab
   await Promise.all(load);
 
   for (const [k, p] of served.entries()) if (!p.running) t.diagnostic(`node ${k} exited: ${p.stderr.slice(-2_000)}`);
-  const verdict = checkKvHistory(history.operations(), { stepsMax: 5_000_000 });
+  const verdict = checkKvHistory(history.operations(), { stepsMax: 20_000_000 });
   t.diagnostic(`kv faults: ${history.operations().length} operations, outcomes ${JSON.stringify(outcomes)}`);
   assert.ok(verdict.ok, JSON.stringify(verdict));
   assert.ok(outcomes.ok > 100, `only ${outcomes.ok} operations succeeded`);

@@ -5,8 +5,8 @@
  * `{ ok: false, failure }` with the failure's code (apps/kv/core/messages.ts).
  *
  * A write carries an idempotency key (this client's id and a sequence number): when an attempt's
- * outcome is unknown (`unavailable`, `timeout`), the client tries again with the same key, and the
- * partition's log stores the transaction once. Reads are tried again too (they change nothing).
+ * outcome is unknown (`unavailable`, `timeout`), the client tries again with the same key for up to
+ * `retryForMs`, and the partition's log stores the transaction once. Reads are tried again too.
  * A range over several partitions asks them in key order until it has `limit` records.
  */
 import { randomUUID } from "node:crypto";
@@ -29,8 +29,9 @@ export interface KvClientOptions extends ClientSecurity {
   readonly clientId?: string;
   /** One attempt's bound (default 5 s). */
   readonly attemptTimeoutMs?: number;
-  /** Attempts of a request whose outcome stays unknown (default 3). */
-  readonly attempts?: number;
+  /** How long a request whose outcome stays unknown is tried again (default 10 s): a node that is
+   *  restarting is waited for, backing off from 50 ms to 500 ms between attempts. */
+  readonly retryForMs?: number;
 }
 
 /** A write that happened: the partition, its log position, what the transaction did. */
@@ -182,15 +183,14 @@ export class KvClient {
 
   /** Ask partition `p`'s node, again while the outcome is unknown (a write keeps its key). */
   private async ask(p: Partition, request: (id: number) => KvRequest): Promise<KvResult<Exclude<KvReply, { kind: "failed" }>>> {
-    const attempts = this.o.attempts ?? 3;
-    let last: KvFailure = { code: "unavailable", message: `node ${p.node}: no attempt` };
-    for (let a = 0; a < attempts; a++) {
+    const until = Date.now() + (this.o.retryForMs ?? 10_000);
+    for (let attempt = 0; ; attempt++) {
       const r = await this.node(p.node).stream.request(request, this.o.attemptTimeoutMs ?? 5_000);
       if (r.kind !== "failed") return { ok: true, value: r };
-      last = r.failure;
-      if (!UNKNOWN.includes(r.failure.code)) break;
+      const pause = Math.min(500, 50 * 2 ** attempt);
+      if (!UNKNOWN.includes(r.failure.code) || Date.now() + pause >= until) return { ok: false, failure: r.failure };
+      if (r.failure.code === "unavailable") await new Promise((resolve) => setTimeout(resolve, pause));
     }
-    return { ok: false, failure: last };
   }
 
   private node(address: string) {

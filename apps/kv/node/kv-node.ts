@@ -33,6 +33,7 @@ import { type KvTxn, TXN_LIMITS, opRange } from "../core/commands.ts";
 import { KV_LIMITS, type KvEvent, type KvFailure, type KvReply, type KvRequest, type KvStatus } from "../core/messages.ts";
 import { type PartitionMap, partitionsOf, partitionsOfTxn } from "../core/partitions.ts";
 import { encodeTxn } from "../core/records.ts";
+import { readPosition } from "../core/shard-state.ts";
 import { type DecodedKvRequest, decodeRequestEnvelope, decodeStatusRequest, encodeReplyEnvelope, encodeStatus } from "../wire/codec.ts";
 import { decodeWatchRequest, encodeWatchBatch } from "../wire/codec-watch.ts";
 import { type KvHandlers, KvService } from "../wire/service.ts";
@@ -132,7 +133,7 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     try {
       if (!r.stale) {
         const tail = await within(() => log.tail(), `read: the tail of ${log.name}`);
-        await within((signal) => store.whenApplied(tail - 1, signal), `read: its shard applying ${log.name} below ${tail}`);
+        await within((signal) => store.whenApplied(readPosition(tail), signal), `read: its shard applying ${log.name} below ${tail}`);
       }
       const limit = range.limit ?? TXN_LIMITS.rangeLimitMax;
       const rows = store.range(opRange(range), limit + 1);

@@ -3,7 +3,7 @@
  * `DeliveryStore` (apps/logplayer/node/shard-server.ts) that **applies** the delivered entries, KV
  * transactions (../core/records.ts), instead of keeping rows (its `Read` is UNIMPLEMENTED).
  *
- * The whole partition is in memory (a `MemoryKv` mirror and its revision), loaded on `open`. Rows
+ * The whole partition is in memory (a `KvShardState`, as the simulator's shards keep it), loaded on `open`. Rows
  * are applied as they arrive (`stage`), before they are durable: the log is the commit point, so a
  * delivered transaction is chosen already, and reads, results and watches need not wait for a sync.
  * A row that is not a KV transaction is skipped (counted; its position counts as applied). Each
@@ -25,8 +25,7 @@ import type { DeliveryStore } from "../../logplayer/node/shard-server.ts";
 import type { KvRecord, TxnResult } from "../core/commands.ts";
 import { type KeyRange, inRange } from "../core/keys.ts";
 import type { KvEvent } from "../core/messages.ts";
-import { decodeTxn } from "../core/records.ts";
-import { type KvStore, MemoryKv, applyTxn } from "../core/state.ts";
+import { type Applied, KvShardState } from "../core/shard-state.ts";
 import { Changes } from "../core/changes.ts";
 import { decodeRecord, decodeResult, encodeRecord, encodeResult } from "../core/stored.ts";
 
@@ -93,12 +92,10 @@ interface Waiter {
 }
 
 export class KvShardStore implements DeliveryStore {
-  private readonly kv = new MemoryKv();
+  /** The partition in memory, applying staged rows (the simulator's shards run the same, ../core/shard-state.ts). */
+  private readonly mem: KvShardState;
   private readonly kept: number;
   private readonly inMemory: number;
-  private rev: number;
-  /** The highest position applied in memory (-1: none). */
-  private appliedAt: number;
   private writes = 0;
   private skippedRows = 0;
   /** Positions whose result is on disk, ascending, from `storedHead` on. */
@@ -123,10 +120,10 @@ export class KvShardStore implements DeliveryStore {
     /** What is durable now. */
     public state: ShardDurable,
     revision: number,
+    entries: readonly (readonly [string, KvRecord])[],
     options: KvShardOptions,
   ) {
-    this.rev = revision;
-    this.appliedAt = state.applied;
+    this.mem = new KvShardState({ applied: state.applied, revision, entries, results: new Map() }, false);
     this.kept = options.resultsKept ?? DEFAULTS.resultsKept;
     this.inMemory = options.resultsInMemory ?? DEFAULTS.resultsInMemory;
     this.events.reset(revision + 1, options.eventsKept ?? DEFAULTS.eventsKept);
@@ -144,13 +141,14 @@ export class KvShardStore implements DeliveryStore {
       }
       const loaded = raw === undefined ? { applied: BEFORE_FIRST, epoch: 0, revision: 0 } : parseState(raw, dir);
       const { revision, ...state } = loaded;
-      const store = new KvShardStore(db, dir, state, revision, options);
+      const entries: [string, KvRecord][] = [];
       for await (const [key, value] of db.iterator({ gte: "k:", lt: "k;" })) {
         const record = decodeRecord(plain(value));
         if (record instanceof DecodeError) throw new KvShardStoreDamaged(`KV shard store ${dir}: the record at ${JSON.stringify(key)} is malformed (${record.message})`);
         if (record.modRevision > revision) throw new KvShardStoreDamaged(`KV shard store ${dir}: the record at ${JSON.stringify(key)} has revision ${record.modRevision}, above the store's ${revision}`);
-        store.kv.set(key.slice(2), record);
+        entries.push([key.slice(2), record]);
       }
+      const store = new KvShardStore(db, dir, state, revision, entries, options);
       for await (const key of db.keys({ gte: "r:", lt: "r;" })) {
         const position = Number(key.slice(2));
         if (!Number.isSafeInteger(position) || position < 0 || position > state.applied) throw new KvShardStoreDamaged(`KV shard store ${dir}: a result key ${JSON.stringify(key)} beyond its applied position ${state.applied}`);
@@ -169,15 +167,15 @@ export class KvShardStore implements DeliveryStore {
   }
   /** The partition's revision, as applied in memory. */
   get revision(): number {
-    return this.rev;
+    return this.mem.revision;
   }
   /** The highest position applied in memory (-1: none); at least `state.applied`. */
   get applied(): number {
-    return this.appliedAt;
+    return this.mem.applied;
   }
   /** Keys the partition holds; delivered rows that were not KV transactions (skipped) since it opened. */
   get keys(): number {
-    return this.kv.size;
+    return this.mem.size;
   }
   get skipped(): number {
     return this.skippedRows;
@@ -185,51 +183,22 @@ export class KvShardStore implements DeliveryStore {
 
   get(key: string): KvRecord | undefined {
     this.usable();
-    return this.kv.get(key);
+    return this.mem.get(key);
   }
   /** The records of the keys in `range`, in key order, at most `limit`. */
   range(range: KeyRange, limit: number): (readonly [string, KvRecord])[] {
     this.usable();
-    return this.kv.range(range, limit);
+    return this.mem.range(range, limit);
   }
 
   /** Apply the rows not applied yet, in memory, at once (the shard server stages them as they
    *  arrive; they are its next write's): records, revision, results, waiters and watches. */
   stage(rows: readonly Row[]): void {
     this.usable();
-    // Rows come in position order, the ones applied first: start at the first one not applied.
-    let lo = 0;
-    for (let hi = rows.length; lo < hi; ) {
-      const mid = (lo + hi) >>> 1;
-      [lo, hi] = rows[mid]!.position <= this.appliedAt ? [mid + 1, hi] : [lo, mid];
-    }
-    if (lo === rows.length) return;
-    let changes: [string, KvRecord | undefined][] = [];
+    const before = this.mem.applied;
     const events: KvEvent[] = [];
-    const tracked: KvStore = {
-      get: (key) => this.kv.get(key),
-      range: (range, limit) => this.kv.range(range, limit),
-      set: (key, record) => {
-        this.kv.set(key, record);
-        this.staged.records.set(key, record);
-        changes.push([key, record]);
-      },
-    };
-    for (const row of rows.slice(lo)) {
-      this.appliedAt = row.position;
-      const txn = decodeTxn(plain(row.data));
-      if (txn instanceof DecodeError) {
-        this.skippedRows++;
-        continue;
-      }
-      changes = [];
-      const result = applyTxn(tracked, this.rev, txn);
-      this.rev = result.revision;
-      for (const [key, record] of changes) events.push({ key, revision: result.revision, ...(record ? { record } : {}) });
-      const bytes = encodeResult(result);
-      this.remember(row.position, result, bytes.length);
-      this.staged.results.push([row.position, bytes]);
-    }
+    this.skippedRows += this.mem.stage(rows, (a) => this.note(a, events));
+    if (this.mem.applied === before) return;
     this.wake();
     this.publish(events);
   }
@@ -238,13 +207,13 @@ export class KvShardStore implements DeliveryStore {
    *  records they changed, their results, the state; the receipt proves it. */
   async write(w: ShardWrite): Promise<Receipt> {
     this.usable();
-    const state: ShardDurable = { applied: w.applied, epoch: w.epoch, ...(w.binding ? { binding: w.binding } : {}) };
     try {
-      assert(w.applied >= this.appliedAt || w.rows.length > 0, () => `a write's applied position ${w.applied} below ${this.appliedAt}`);
-      this.stage(w.rows);
-      assert(this.appliedAt <= w.applied, () => `rows staged beyond the write (${this.appliedAt} > ${w.applied})`);
-      this.appliedAt = w.applied;
+      const events: KvEvent[] = [];
+      this.skippedRows += this.mem.write(w.rows, w.applied, (a) => this.note(a, events));
       this.wake();
+      this.publish(events);
+      const durable = this.mem.durable();
+      const state: ShardDurable = { applied: durable.applied, epoch: w.epoch, ...(w.binding ? { binding: w.binding } : {}) };
       const { records, results } = this.staged;
       this.staged = { records: new Map(), results: [] };
       const low = w.applied - this.kept;
@@ -260,22 +229,33 @@ export class KvShardStore implements DeliveryStore {
         this.stored = this.stored.slice(this.storedHead);
         this.storedHead = 0;
       }
-      ops.push({ type: "put", key: STATE_KEY, value: utf8.encode(JSON.stringify({ kv: 1, ...state, revision: this.rev })) });
+      ops.push({ type: "put", key: STATE_KEY, value: utf8.encode(JSON.stringify({ kv: 1, ...state, revision: durable.revision })) });
       await this.db.batch(ops, { sync: true });
+      this.state = state;
     } catch (e) {
       this.fail(e as Error);
       throw e;
     }
-    this.state = state;
     this.forget();
     return mintReceipt(++this.writes);
+  }
+
+  /** A transaction applied in memory: what the next write makes durable, its result, its events. */
+  private note(a: Applied, events: KvEvent[]): void {
+    for (const [key, record] of a.changes) {
+      this.staged.records.set(key, record);
+      events.push({ key, revision: a.result.revision, ...(record ? { record } : {}) });
+    }
+    const bytes = encodeResult(a.result);
+    this.remember(a.position, a.result, bytes.length);
+    this.staged.results.push([a.position, bytes]);
   }
 
   /** Resolves once the position `position` is applied in memory; rejects if the store fails, closes,
    *  or `signal` aborts (the caller bounds the wait). */
   whenApplied(position: number, signal?: AbortSignal): Promise<void> {
     if (this.broken) return Promise.reject(this.broken);
-    if (this.appliedAt >= position) return Promise.resolve();
+    if (this.mem.applied >= position) return Promise.resolve();
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<void>((resolve, reject) => {
       const abort = () => {
@@ -302,7 +282,7 @@ export class KvShardStore implements DeliveryStore {
    *  no KV transaction (or went to another shard), or its result is no longer kept. */
   async resultAt(position: number, signal?: AbortSignal): Promise<TxnResult | undefined> {
     await this.whenApplied(position, signal);
-    if (position <= this.appliedAt - this.kept) return undefined;
+    if (position <= this.mem.applied - this.kept) return undefined;
     const held = this.recent.get(position);
     if (held) return held.result;
     this.usable();
@@ -322,11 +302,11 @@ export class KvShardStore implements DeliveryStore {
    */
   watch(range: KeyRange, fromRevision: number, deliver: (events: KvEvent[], revision: number) => void, end: (reason: Error) => void): (() => void) | string {
     this.usable();
-    const from = fromRevision === 0 ? this.rev + 1 : fromRevision;
+    const from = fromRevision === 0 ? this.mem.revision + 1 : fromRevision;
     if (from < this.events.keptFrom) return `revision ${fromRevision} is compacted: this node keeps changes from revision ${this.events.keptFrom} on (watch from there, or from 0: now)`;
     const w: Watch = { range, deliver, end };
     const past = this.events.since(from).filter((e) => inRange(e.key, range));
-    if (past.length > 0 || from <= this.rev) deliver(past, this.rev);
+    if (past.length > 0 || from <= this.mem.revision) deliver(past, this.mem.revision);
     this.watches.add(w);
     return () => this.watches.delete(w);
   }
@@ -358,7 +338,7 @@ export class KvShardStore implements DeliveryStore {
     this.events.add(events);
     for (const w of this.watches) {
       const mine = events.filter((e) => inRange(e.key, w.range));
-      if (mine.length > 0) w.deliver(mine, this.rev);
+      if (mine.length > 0) w.deliver(mine, this.mem.revision);
     }
   }
 
@@ -374,9 +354,9 @@ export class KvShardStore implements DeliveryStore {
   }
 
   private wake(): void {
-    if (!this.waiters.some((w) => w.position <= this.appliedAt)) return;
-    const ready = this.waiters.filter((w) => w.position <= this.appliedAt);
-    this.waiters = this.waiters.filter((w) => w.position > this.appliedAt);
+    if (!this.waiters.some((w) => w.position <= this.mem.applied)) return;
+    const ready = this.waiters.filter((w) => w.position <= this.mem.applied);
+    this.waiters = this.waiters.filter((w) => w.position > this.mem.applied);
     for (const w of ready) w.resolve();
   }
 
@@ -389,7 +369,7 @@ export class KvShardStore implements DeliveryStore {
   /** Drop the oldest results from memory beyond its bounds, and those out of the kept window;
    *  never one not yet durable (its result is on no disk yet). */
   private forget(): void {
-    const low = this.appliedAt - this.kept;
+    const low = this.mem.applied - this.kept;
     for (const [position, { bytes }] of this.recent) {
       const over = this.recent.size > this.inMemory || this.recentBytes > DEFAULTS.resultsInMemoryBytes;
       if (position > low && !(over && position <= this.state.applied)) break;

@@ -149,7 +149,8 @@ export class SimKvShard {
     if (!w) return;
     const memory = this.memory!;
     const before = memory.applied;
-    const image = memory.write(w.rows, w.applied);
+    memory.write(w.rows, w.applied);
+    const image = memory.image();
     if (memory.applied !== before) {
       this.h.applied(this);
       this.wake(memory);
