@@ -6,7 +6,8 @@
  * promised / accepted / committed state (Inspect). Per log (a space of kind log): its tail, trim
  * mark and last segment (inspect-logs.ts). Per transaction space (kind txn): its transactions by
  * outcome and those in doubt (inspect-txns.ts). Per LogPlayer group (kind logplayer): its epoch and
- * each shard's applied position, lag and epoch (inspect-logplayer.ts).
+ * each shard's applied position, lag and epoch (inspect-logplayer.ts); per KV, its map and each
+ * partition's node: applied position, lag, revision, keys (inspect-kv.ts).
  */
 import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
@@ -17,6 +18,7 @@ import { type SpaceMeta, groupsOf } from "../../wor/core/space-meta.ts";
 import type { AcceptorStatus, InspectReply } from "../../wor/wire/admin.ts";
 import { type Target, checkIndex, checkSpaceName, connectionFlags, groupTarget, resolveTarget, withClient } from "./cluster.ts";
 import { task, usage } from "./errors.ts";
+import { inspectKvs, printKvs } from "./inspect-kv.ts";
 import { inspectPlayers, printPlayers } from "./inspect-logplayer.ts";
 import { inspectLogs, printLogs } from "./inspect-logs.ts";
 import { inspectSmrs, printSmrs } from "./inspect-smr.ts";
@@ -71,6 +73,7 @@ async function runInspect(c: {
   const smrs = await withClient(target, (client) => inspectSmrs(client, target.security, live, new Map([...typed].filter(([, m]) => m.kind === "smr"))));
   const txns = await withClient(target, (client) => inspectTxns(client, new Map([...typed].filter(([, m]) => m.kind === "txn"))));
   const players = await withClient(target, (client) => inspectPlayers(client, target.security, new Map([...typed].filter(([, m]) => m.kind === "logplayer"))));
+  const kvs = await withClient(target, (client) => inspectKvs(client, target.security, [...typed].filter(([, m]) => m.kind === "kv").map(([name]) => name), Math.min(target.timeoutMs, 3_000)));
   const holders = (name: string) => groupsOf(typed.get(name) ?? {});
   /** The configuration serving segment `segment` of `space`: its group (segment k of a striped space is on the (k mod n)-th) at the newest epoch its acceptors hold. */
   const servedBy = (space: string, segment: number) => {
@@ -93,6 +96,7 @@ async function runInspect(c: {
       smrs,
       transactions: txns.map((r) => (r.ok ? r.view : { space: r.space, error: r.error })),
       players,
+      kvs,
       ...(addresses
         ? {
             addresses: {
@@ -174,6 +178,7 @@ async function runInspect(c: {
   printSmrs(smrs);
   printTxns(txns);
   printPlayers(players);
+  printKvs(kvs);
   if (addresses) printAddresses(addresses);
   failShortOfQuorum(target, statuses, "inspect");
 }

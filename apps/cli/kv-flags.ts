@@ -19,10 +19,12 @@ export const kvNameFlag = Flag.String("kv").pipe(withDefaultShown("the KV's name
 async function mapOf(conn: ConnectionInput, name: string): Promise<{ readonly map: PartitionMap; readonly target: Awaited<ReturnType<typeof resolveTarget>> }> {
   const kv = checkSpaceName(name);
   const target = await resolveTarget(conn);
-  const map = await withClient(target, (client) => readMap(client, kv)).catch((e: unknown) => {
-    if (e instanceof WorError && e.code === "unknownSpace") throw usage(`no KV named ${kv}; create it with 'worm kv create ${kv} --nodes HOST:PORT,...'`);
-    throw e;
-  });
+  const map = await withClient(target, (client) =>
+    readMap(client, kv).catch((e: unknown) => {
+      if (e instanceof WorError && e.code === "unknownSpace") throw usage(`no KV named ${kv}; create it with 'worm kv create --kv ${kv} --nodes HOST:PORT,...'`);
+      throw e;
+    }),
+  );
   return { map, target };
 }
 

@@ -45,7 +45,7 @@ async function start(c: { readonly kv: string; readonly partition: number; reado
   };
   try {
     const map = await readMap(client, name).catch((e: unknown) => {
-      if (e instanceof WorError && e.code === "unknownSpace") throw usage(`no KV named ${name}; create it with 'worm kv create ${name} --nodes HOST:PORT,...'`);
+      if (e instanceof WorError && e.code === "unknownSpace") throw usage(`no KV named ${name}; create it with 'worm kv create --kv ${name} --nodes HOST:PORT,...'`);
       throw e;
     });
     const p = map.partitions.find((x) => x.id === c.partition);

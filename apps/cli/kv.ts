@@ -112,7 +112,7 @@ const cas = Command.make(
         if (!c.json) printLine(`set ${key} (revision ${r.revision})`);
         return;
       }
-      const now = r.current ? `it holds ${JSON.stringify(text.decode(r.current.value))} (modRevision ${r.current.modRevision})` : "it is absent";
+      const now = r.current ? `${key} holds ${JSON.stringify(text.decode(r.current.value))} (modRevision ${r.current.modRevision})` : `${key} is absent`;
       throw new CliFailure(`not set: ${now}`, EXIT.refused);
     }),
 ).pipe(Command.withDescription("Compare-and-set: put a value only if the key holds what one of --expect, --expect-absent, --expect-revision says (exit 3 when not)"));

@@ -4,10 +4,12 @@
  *
  * 1. The verbs as a user runs them: put, get, cas, del, range, txn, status, their JSON, their exit
  *    codes, and the refusals (a transaction across partitions, bad flags) before anything is written.
- * 2. Clients under faults: eight clients put, delete, compare-and-set, get and scan while one node
- *    is killed (-9) and restarted on its store and the other paused (SIGSTOP) and resumed. The
- *    history must be linearizable (verify/spec/kv.ts); every answer must be what the partition's
- *    log says (KvObserver, against the logs read back); each shard must hold what its log says.
+ * 2. Clients under faults (Jepsen-style): 24 clients put, delete, compare-and-set, get and scan,
+ *    and 8 tellers move money between bank accounts, while one node is killed (-9) and restarted
+ *    on its store twice and both are paused (SIGSTOP) and resumed. The history must be
+ *    linearizable (verify/spec/kv.ts); every read of the bank totals what it opened with; every
+ *    answer must be what the partition's log says (KvObserver, against the logs read back); each
+ *    shard must hold what its log says; a watcher of the other partition sees exactly its changes.
  */
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
@@ -68,7 +70,7 @@ test("worm kv: create, serve, put, get, cas, del, range, txn and status as a use
   assert.match(await ok("cas", "apple", "blue", "--expect", "green"), /^set apple \(revision 3\)\n$/);
   const lost = await kv("cas", "apple", "black", "--expect-revision", "2");
   assert.equal(lost.code, 3, lost.stderr);
-  assert.match(lost.stderr, /^worm: not set: it holds "blue" \(modRevision 3\)\n$/);
+  assert.match(lost.stderr, /^worm: not set: apple holds "blue" \(modRevision 3\)\n$/);
   assert.equal(await ok("get", "apple"), "blue\n");
   assert.match(await ok("cas", "fig", "purple", "--expect-absent"), /^set fig/);
   // A range across both partitions, in key order; a prefix.
@@ -99,6 +101,9 @@ test("worm kv: create, serve, put, get, cas, del, range, txn and status as a use
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, why);
   }
+  const unknown = await kv("get", "apple", "--kv", "nope");
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /^worm: no KV named nope; create it with 'worm kv create --kv nope --nodes HOST:PORT,\.\.\.'\n$/);
   const bad = await runWorm(["kv", "txn", "-", "--cluster", cluster], { input: '{"then": [{"put": {"key": "a"}}]}' });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /then\[0\]\.put\.value must be a string/);
@@ -126,6 +131,15 @@ test("worm kv: create, serve, put, get, cas, del, range, txn and status as a use
   assert.deepEqual(status.partitions.map((p) => [p.partition, p.status.revision, p.status.keys]), [[0, 7, 2], [1, 1, 1]]);
   assert.ok(status.partitions.every((p) => p.status.applied >= 0));
 
+  // worm inspect shows the KV: its map and each partition's node, against its log's tail.
+  const inspected = JSON.parse((await runWorm(["inspect", "--json", "--cluster", cluster])).stdout) as { kvs: { kv: string; mapEpoch: number; partitions: { partition: number; applied: number; tail: number; revision: number; keys: number }[] }[] };
+  assert.deepEqual(
+    inspected.kvs.map((v) => [v.kv, v.mapEpoch, v.partitions.map((p) => [p.partition, p.revision, p.keys, p.applied === p.tail - 1])]),
+    [["kv", 0, [[0, 7, 2, true], [1, 1, 1, true]]]],
+  );
+  const table = (await runWorm(["inspect", "--cluster", cluster])).stdout;
+  assert.match(table, /KV +MAP EPOCH +PARTITION +FROM +NODE[\s\S]*kv +0 +1 +m +127\.0\.0\.1:\d+ +kv-p1 +\d+ +\d+ +0 +1 +1 +up/);
+
   // A node killed and started again answers a linearizable read at once, with no write after it:
   // its new sequencer sealed the log with fills, which its player carries its shard past.
   await served[1]!.kill("SIGKILL");
@@ -136,18 +150,19 @@ test("worm kv: create, serve, put, get, cas, del, range, txn and status as a use
   assert.ok(again.ms < 10_000, `took ${again.ms} ms`);
 });
 
-test("KV clients under a node killed and restarted and a node paused: linearizable, every answer what the log says, every shard what its log holds", { timeout: 170_000 }, async (t) => {
+test("32 KV clients under nodes killed and restarted and paused: linearizable, the bank's total kept, every answer what the log says, every shard what its log holds", { timeout: 170_000 }, async (t) => {
   const { acceptors, serve, served } = await kvCluster(t, "kvfaults");
   const worClient = client(t, addressesOf(acceptors));
   const map = await readMap(worClient, "kv");
   const history = new HistoryRecorder<KvInput, KvOutput>();
   const observer = new KvObserver();
-  // Many keys, so that each key's history stays small enough to check; a scan ties "a" and "b".
-  const keys = [..."abcdefgh", ..."nopqrstu"];
+  // Many keys, so that each key's history stays small enough to check; a scan ties "c" and "d".
+  const keys = [..."cdefghij", ..."opqrstuv"];
   const outcomes = { ok: 0, failed: 0, unknown: 0 };
-  const clients = Array.from({ length: 8 }, () => new KvClient({ map, attemptTimeoutMs: 3_000 }));
+  const clients = Array.from({ length: 24 }, () => new KvClient({ map, attemptTimeoutMs: 3_000 }));
+  const tellers = Array.from({ length: 8 }, () => new KvClient({ map, attemptTimeoutMs: 3_000 }));
   t.after(() => {
-    for (const c of clients) c.close();
+    for (const c of [...clients, ...tellers]) c.close();
   });
   const value = (r: KvRecord | undefined) => (r ? text.decode(r.value) : null);
   let stop = false;
@@ -158,7 +173,7 @@ test("KV clients under a node killed and restarted and a node paused: linearizab
       const v = `c${n}-${i}`;
       const kind = (n + i) % 5;
       const input: KvInput =
-        kind === 0 ? { op: "put", key, value: v } : kind === 1 ? { op: "get", key } : kind === 2 ? { op: "delete", key } : kind === 3 ? { op: "txn", expect: [[key, `c${n}-${i - 5}`]], write: [[key, v]] } : { op: "range", from: "a", to: "c" };
+        kind === 0 ? { op: "put", key, value: v } : kind === 1 ? { op: "get", key } : kind === 2 ? { op: "delete", key } : kind === 3 ? { op: "txn", expect: [[key, `c${n}-${i - 5}`]], write: [[key, v]] } : { op: "range", from: "c", to: "e" };
       const id = history.invoke(n, input);
       const w =
         input.op === "put"
@@ -182,7 +197,7 @@ test("KV clients under a node killed and restarted and a node paused: linearizab
         } else assert.fail(`${input.op} ${key}: ${w.failure.code}: ${w.failure.message}`);
         continue;
       }
-      const r = input.op === "get" ? await c.get(key) : await c.range({ from: "a", to: "c" });
+      const r = input.op === "get" ? await c.get(key) : await c.range({ from: "c", to: "e" });
       if (!r.ok) {
         outcomes.failed++;
         history.fail(id); // a read that failed changed nothing
@@ -201,23 +216,78 @@ test("KV clients under a node killed and restarted and a node paused: linearizab
   const watching = (async () => {
     for await (const b of watch) for (const e of b.events) watched.push(`${e.key}@${e.revision}=${e.record ? text.decode(e.record.value) : "-"}`);
   })();
-  const load = clients.map((c, n) => run(c, n));
+  // The bank, in partition 1 (its node is the one killed): eight accounts of 100; tellers move
+  // money between two of them by a transaction that expects both balances; every read of all the
+  // accounts (one range: atomic within the partition) must total 800.
+  const ACCOUNTS = 8;
+  const account = (i: number) => `nbank/${i}`;
+  const opened = await tellers[0]!.txn({ compares: [], success: Array.from({ length: ACCOUNTS }, (_, i) => ({ op: "put" as const, key: account(i), value: bytes("100") })), failure: [] });
+  assert.ok(opened.ok);
+  const bank = { transfers: 0, refused: 0, reads: 0, totals: new Set<number>() };
+  const teller = async (c: KvClient, n: number) => {
+    for (let i = 0; !stop; i++) {
+      const read = await c.range({ from: "nbank/", to: "nbank0" });
+      if (!read.ok) {
+        await pause();
+        continue;
+      }
+      bank.reads++;
+      const balances = read.value.found.map(([, r]) => Number(text.decode(r.value)));
+      bank.totals.add(balances.reduce((a, b) => a + b, 0));
+      const [from, to] = [(n + i) % ACCOUNTS, (n + 3 * i + 1) % ACCOUNTS];
+      if (from === to || balances[from]! === 0) continue;
+      const amount = 1 + ((n * 31 + i) % Math.min(10, balances[from]!));
+      const moved = await c.txn({
+        compares: [from, to].map((a) => ({ key: account(a), target: "value" as const, result: "equal" as const, value: bytes(String(balances[a])) })),
+        success: [
+          { op: "put", key: account(from), value: bytes(String(balances[from]! - amount)) },
+          { op: "put", key: account(to), value: bytes(String(balances[to]! + amount)) },
+        ],
+        failure: [],
+      });
+      if (moved.ok && moved.value.result.succeeded) bank.transfers++;
+      else bank.refused++;
+      if (!moved.ok) await pause();
+    }
+  };
+  const load = [...clients.map((c, n) => run(c, n)), ...tellers.map((c, n) => teller(c, n))];
 
-  await new Promise((r) => setTimeout(r, 1_500));
-  await served[1]!.kill("SIGKILL");
-  await new Promise((r) => setTimeout(r, 500));
-  served[1] = await serve(1);
-  await new Promise((r) => setTimeout(r, 1_000));
-  served[0]!.child.kill("SIGSTOP");
-  await new Promise((r) => setTimeout(r, 1_000));
-  served[0]!.child.kill("SIGCONT");
-  await new Promise((r) => setTimeout(r, 1_500));
+  // Faults: node 1 killed (-9) and restarted twice and paused once, node 0 (whose watcher must see
+  // everything) paused three times; each at its time in the schedule.
+  const faults: string[] = [];
+  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const paused = async (k: number, ms: number) => {
+    served[k]!.child.kill("SIGSTOP");
+    faults.push(`SIGSTOP node ${k} for ${ms} ms`);
+    await wait(ms);
+    served[k]!.child.kill("SIGCONT");
+  };
+  const killed = async (k: number) => {
+    await served[k]!.kill("SIGKILL");
+    faults.push(`kill -9 node ${k}, restarted`);
+    served[k] = await serve(k);
+  };
+  await wait(1_000);
+  await killed(1);
+  await wait(500);
+  await paused(0, 700);
+  await wait(300);
+  await paused(1, 500);
+  await paused(0, 400);
+  await wait(500);
+  await killed(1);
+  await wait(300);
+  await paused(0, 800);
+  await wait(1_000);
   stop = true;
   await Promise.all(load);
+  t.diagnostic(`kv faults: ${faults.join("; ")}; bank: ${bank.transfers} transfers, ${bank.refused} refused or unknown, ${bank.reads} reads`);
+  assert.deepEqual([...bank.totals], [800], "every read of the bank totals 800");
+  assert.ok(bank.transfers > 10, `only ${bank.transfers} transfers`);
 
   for (const [k, p] of served.entries()) if (!p.running) t.diagnostic(`node ${k} exited: ${p.stderr.slice(-2_000)}`);
   const verdict = checkKvHistory(history.operations(), { stepsMax: 20_000_000 });
-  t.diagnostic(`kv faults: ${history.operations().length} operations, outcomes ${JSON.stringify(outcomes)}`);
+  t.diagnostic(`kv clients: ${history.operations().length} operations, outcomes ${JSON.stringify(outcomes)}`);
   assert.ok(verdict.ok, JSON.stringify(verdict));
   assert.ok(outcomes.ok > 100, `only ${outcomes.ok} operations succeeded`);
 
