@@ -16,6 +16,7 @@ import { CONFIGURATION_TRAILER, EPOCH_METADATA } from "../../wor/node/credential
 import { InstallerSession } from "../../wor/node/installer-session.ts";
 import { recoverLostMajority } from "../../wor/node/forced-recovery.ts";
 import { newestConfiguration, reconfigure } from "../../wor/node/reconfigure.ts";
+import { fence } from "../../wor/node/reconfigure-steps.ts";
 import { makeAcceptorClient } from "../../wor/wire/service.ts";
 import { CHANNEL_OPTIONS } from "../../proto/grpc-raw.ts";
 import { plantBugForTestAsync } from "../../verify/runtime/planted.ts";
@@ -280,6 +281,15 @@ describe("the fence (zombie quorums of a retired configuration)", { timeout: 60_
     const r = await zombieQuorum();
     assert.notEqual(r.stale, "wrote value 2", "the stale client chose a second value at z[7]");
     assert.match(r.stale, /timeout|unavailable/);
+  });
+
+  test("an address that another acceptor took since is not fenced in the member's name", async () => {
+    const a = await Promise.all([41, 42].map((id) => acceptor(id)));
+    const next: Configuration = { epoch: 1, quorum: 2, acceptors: [{ id: 41, address: a[0]!.address }, { id: 43, address: a[1]!.address }] };
+    // Member 43's address is served by acceptor 42 (as when a replacement took a freed port).
+    const told = await fence([{ id: 41, address: a[0]!.address }, { id: 43, address: a[1]!.address }], next, { security: { clusterId: CLUSTER } });
+    assert.deepEqual(told.fenced, [41]);
+    assert.match(told.refused.get(43) ?? "", /the acceptor at 127\.0\.0\.1:\d+ is acceptor 42, not 43/);
   });
 
   test("planted admitStaleEpoch (an acceptor admits any epoch): the second value is chosen, and caught", async () => {

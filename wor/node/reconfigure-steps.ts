@@ -134,7 +134,12 @@ export async function fence(members: readonly Member[], next: Configuration, r: 
   const refused = new Map<number, string>();
   await Promise.all(
     members.map((m) =>
-      withAdmin(m.address, r, 10_000, (a) => a.reconfigure(next)).then(
+      // The acceptor at the address must be the member (an address may have been taken since by another acceptor).
+      withAdmin(m.address, r, 10_000, async (a) => {
+        const who = (await a.status()).acceptorId;
+        if (who !== m.id) throw new Error(`the acceptor at ${m.address} is acceptor ${who}, not ${m.id}`);
+        return a.reconfigure(next);
+      }).then(
         () => fenced.push(m.id),
         (e: Error) => refused.set(m.id, e.message),
       ),
