@@ -229,7 +229,8 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     if (o.player) {
       const { client, address, security, onEvent } = o.player;
       // The log is the partition's only full copy (the shard holds its applied state): never trimmed here.
-      player = await LogPlayer.start({ client, log, group: playerGroupOf(log.name), shards: [address], tuning: { trimEvery: Number.POSITIVE_INFINITY }, ...(security ? { security } : {}), ...(onEvent ? { onEvent } : {}) });
+      // Its own appends reach the player from the appends themselves (the node is the log's only writer).
+      player = await LogPlayer.start({ client, log, group: playerGroupOf(log.name), shards: [address], tuning: { trimEvery: Number.POSITIVE_INFINITY }, ownAppends: true, ...(security ? { security } : {}), ...(onEvent ? { onEvent } : {}) });
     }
   } catch (e) {
     await shard.close();

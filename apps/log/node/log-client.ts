@@ -58,6 +58,8 @@ export class WormLog {
   /** The read settings, once the log's metadata said it is a log and gave its segment size. */
   private opened: Promise<ReadConfig> | undefined;
   private readonly appendConfig: AppendConfig;
+  /** Subscriptions of this log with `own`, told of each append that lands. */
+  private readonly appendedListeners = new Set<(r: SettledRead) => void>();
 
   constructor(private readonly options: WormLogOptions) {
     this.clientId = options.clientId ?? randomUUID();
@@ -95,7 +97,11 @@ export class WormLog {
     const tooLarge = entryTooLarge({ key, streams }, payload);
     if (tooLarge) throw new LogError({ code: "tooLarge", message: tooLarge });
     await this.open();
-    return this.run(append(this.appendConfig, { key, streams, payload, ...(opts.since !== undefined ? { since: opts.since } : {}) }), `append to ${this.name}`);
+    const appended = await this.run(append(this.appendConfig, { key, streams, payload, ...(opts.since !== undefined ? { since: opts.since } : {}) }), `append to ${this.name}`);
+    // Own-append listeners (a subscription with `own`) get the entry as it is in the log: one
+    // without streams is exactly its key and payload (a duplicate's earlier attempt carried the same).
+    if (streams.length === 0) for (const l of this.appendedListeners) l({ kind: "entry", slot: appended.slot, entry: { key, streams: [], payload } });
+    return appended;
   }
 
   /** What slot `slot` holds now (no waiting, no filling). */
@@ -126,7 +132,11 @@ export class WormLog {
   /** Entries from slot `from` on, in slot order (fills skipped), following new appends by push. */
   async *subscribe(from: number, opts: SubscribeOptions = {}): AsyncIterableIterator<SettledRead> {
     const config = await this.open();
-    yield* subscribe({ client: this.options.client, tokens: this.options.tokens, config, bound: this.bound(`subscription to ${this.name}`) }, from, opts);
+    const appended = (l: (r: SettledRead) => void) => {
+      this.appendedListeners.add(l);
+      return () => void this.appendedListeners.delete(l);
+    };
+    yield* subscribe({ client: this.options.client, tokens: this.options.tokens, config, bound: this.bound(`subscription to ${this.name}`), appended }, from, opts);
   }
 
   /** Trim below `below`: reads there answer trimmed from now on. Resolves with the mark in force. */

@@ -20,6 +20,8 @@ export interface SubscriptionPorts {
   readonly config: ReadConfig;
   /** Bounds each read and fill (not the wait for new entries). */
   readonly bound?: Bound;
+  /** Hear of this process's own appends as they land (`own`); returns what stops hearing. */
+  readonly appended?: (listener: (r: SettledRead) => void) => () => void;
 }
 
 /** Slots held ahead of the next one to deliver; beyond, pushes are dropped and read again later. */
@@ -35,10 +37,16 @@ export interface SubscribeOptions {
   /** Yield the fills too (without `stream`): a consumer then knows how far the log is settled even
    *  where no entry follows them (LogPlayer moves its shards past them). */
   readonly fills?: boolean;
+  /** This process's own appends come from the appends themselves, not from the acceptors' pushes
+   *  (the watch skips the values this client writes): each acceptor sends one push fewer per own
+   *  entry, and this process reads none of them. What the appends do not tell (an entry with
+   *  streams, a fill of its own sequencer) is read, as a lost push is. */
+  readonly own?: boolean;
 }
 
 export async function* subscribe(ports: SubscriptionPorts, from: number, opts: SubscribeOptions = {}): AsyncGenerator<SettledRead> {
   const { stream, signal, fills } = opts;
+  const own = opts.own === true && ports.appended !== undefined;
   const aborted = new Promise<"aborted">((resolve) => {
     if (signal?.aborted) resolve("aborted");
     signal?.addEventListener("abort", () => resolve("aborted"), { once: true });
@@ -56,7 +64,15 @@ export async function* subscribe(ports: SubscriptionPorts, from: number, opts: S
     start = Math.max(from, tail.value.tail);
   }
   const order = new InOrder(start, HELD_MAX);
-  let feed = client.watch(config.log, start);
+  let feed = client.watch(config.log, start, { skipOwn: own });
+  // Own appends, offered as they land; each wakes the loop.
+  let poked: (() => void) | undefined;
+  const unlisten = own
+    ? ports.appended!((r) => {
+        order.offer(r, Date.now());
+        poked?.();
+      })
+    : undefined;
   let push: Promise<IteratorResult<Watched>> | undefined;
   let look: { readonly at: number; readonly fired: Promise<void> } | undefined;
   let lastRead = 0;
@@ -88,13 +104,17 @@ export async function* subscribe(ports: SubscriptionPorts, from: number, opts: S
           if (look?.at === at) look = undefined;
         }) };
       }
-      const r = await Promise.race([push.catch((e: unknown) => e as Error), look.fired, aborted]);
-      if (r === undefined || r === "aborted") continue;
+      const poke = own ? new Promise<"poked">((resolve) => {
+        poked = () => resolve("poked");
+      }) : undefined;
+      const r = await Promise.race([push.catch((e: unknown) => e as Error), look.fired, aborted, ...(poke ? [poke] : [])]);
+      poked = undefined;
+      if (r === undefined || r === "aborted" || r === "poked") continue;
       push = undefined;
       if (r instanceof Error || r.done) {
         // The feed fell behind or ended: reads carry on, and a new watch starts where we are.
         feed.return();
-        feed = client.watch(config.log, order.next);
+        feed = client.watch(config.log, order.next, { skipOwn: own });
         continue;
       }
       // This push and every one already buffered behind it, in one go.
@@ -105,6 +125,7 @@ export async function* subscribe(ports: SubscriptionPorts, from: number, opts: S
       }
     }
   } finally {
+    unlisten?.();
     feed.return();
   }
 }

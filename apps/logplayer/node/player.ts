@@ -39,6 +39,9 @@ export interface LogPlayerOptions {
   readonly tuning?: Partial<PlayerTuning>;
   /** Something worth telling the operator: the subscription's start, a trim, a lost subscription. */
   readonly onEvent?: (event: PlayerEvent) => void;
+  /** `log` is this process's own, appended through: its appends reach the player from the appends
+   *  themselves, not from the acceptors' pushes (apps/log subscribe `own`; a KV node plays its own log). */
+  readonly ownAppends?: boolean;
 }
 
 /** Why a player stopped on its own: the core's reasons, or a shard refused its token (it cannot deliver there). */
@@ -223,7 +226,7 @@ export class LogPlayer {
     let next = from;
     while (!signal.aborted) {
       try {
-        for await (const r of this.o.log.subscribe(next, { signal, fills: true })) {
+        for await (const r of this.o.log.subscribe(next, { signal, fills: true, own: this.o.ownAppends === true })) {
           if (this.closed) return;
           next = r.slot + 1;
           if (r.kind === "trimmed") continue;
