@@ -18,7 +18,7 @@ import { SequencerNode } from "../log/node/sequencer-node.ts";
 import { type Partition, type PartitionMap, partitionMap } from "../kv/core/partitions.ts";
 import { KvClient } from "../kv/node/kv-client.ts";
 import { startKvNode } from "../kv/node/kv-node.ts";
-import { createKv, describeMap, readMap } from "../kv/node/kv-map.ts";
+import { createKv, describeMap, describePartition, readMap } from "../kv/node/kv-map.ts";
 import { KvShardStore, KvShardStoreDamaged } from "../kv/node/shard-store.ts";
 import { type Target, openClient, withClient } from "./cluster.ts";
 import { type DevLayout, type StatusRow, displayPath } from "./dev-cluster.ts";
@@ -138,7 +138,7 @@ async function startDevKvNode(target: Target, map: PartitionMap, p: Partition, d
     if (typeof where === "string") throw usage(`KV ${DEV_KV} partition ${p.id}: its node ${where}`);
     let store: KvShardStore;
     try {
-      store = await KvShardStore.open(dataDir);
+      store = await KvShardStore.open(dataDir, { holds: describePartition(DEV_KV, p) });
     } catch (e) {
       if (e instanceof KvShardStoreDamaged) throw usage(`refusing to start KV node ${p.id}: ${e.message}`);
       throw usage(`KV store ${dataDir} cannot be opened (in use by another process, or not a KV store): ${(e as Error).message}`);

@@ -12,7 +12,7 @@ import { WorError } from "../../wor/node/wor-error.ts";
 import { WormLog } from "../log/node/log-client.ts";
 import { SequencerNode } from "../log/node/sequencer-node.ts";
 import { type KvNode, startKvNode } from "../kv/node/kv-node.ts";
-import { readMap } from "../kv/node/kv-map.ts";
+import { describePartition, readMap } from "../kv/node/kv-map.ts";
 import { KvShardStore, KvShardStoreDamaged } from "../kv/node/shard-store.ts";
 import { type ConnectionInput, checkSpaceName, connectionFlags, openClient, resolveTarget } from "./cluster.ts";
 import { operational, usage } from "./errors.ts";
@@ -53,7 +53,7 @@ async function start(c: { readonly kv: string; readonly partition: number; reado
     const where = parseListen(p.node);
     let store: KvShardStore;
     try {
-      store = await KvShardStore.open(c.dataDir);
+      store = await KvShardStore.open(c.dataDir, { holds: describePartition(name, p) });
     } catch (e) {
       if (e instanceof KvShardStoreDamaged) throw usage(`refusing to start: ${e.message}`);
       throw usage(`KV store ${c.dataDir} cannot be opened (in use by another node, or not a KV store): ${(e as Error).message}`);

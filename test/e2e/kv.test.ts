@@ -51,7 +51,7 @@ async function kvCluster(t: TestContext, id: string) {
 }
 
 test("worm kv: create, serve, put, get, cas, del, range, txn and status as a user runs them; misuse refused before anything is written", { timeout: 150_000 }, async (t) => {
-  const { cluster, procs, serve, served } = await kvCluster(t, "kvcli");
+  const { cluster, procs, dir, serve, served } = await kvCluster(t, "kvcli");
   const kv = (...args: string[]) => runWorm(["kv", ...args, "--cluster", cluster]);
   const ok = async (...args: string[]) => {
     const r = await kv(...args);
@@ -148,6 +148,12 @@ test("worm kv: create, serve, put, get, cas, del, range, txn and status as a use
   assert.equal(again.code, 0, again.stderr);
   assert.equal(again.stdout, "yellow\n");
   assert.ok(again.ms < 10_000, `took ${again.ms} ms`);
+
+  // A node started on another partition's data directory refuses before it serves anything.
+  await served[0]!.kill("SIGKILL");
+  const mixed = await runWorm(["kv", "serve", "--partition", "1", "--data-dir", join(dir, "node0"), "--cluster", cluster]);
+  assert.equal(mixed.code, 2, mixed.stderr);
+  assert.match(mixed.stderr, /refusing to start: KV shard store .*node0 holds partition 0 of KV kv \(log kv-p0\), not partition 1 of KV kv \(log kv-p1\): give each node its own data directory/);
 });
 
 test("32 KV clients under nodes killed and restarted and paused: linearizable, the bank's total kept, every answer what the log says, every shard what its log holds", { timeout: 170_000 }, async (t) => {

@@ -7,7 +7,7 @@
 import type { WorClient } from "../../../wor/node/client.ts";
 import { WorError } from "../../../wor/node/wor-error.ts";
 import { WormLog } from "../../log/node/log-client.ts";
-import { type PartitionMap, decodeMap, encodeMap, mapProblem } from "../core/partitions.ts";
+import { type Partition, type PartitionMap, decodeMap, encodeMap, mapProblem } from "../core/partitions.ts";
 
 const KV_MAP_LIMITS = Object.freeze({
   /** Tries to choose a map against other writers' captures. */
@@ -55,6 +55,9 @@ export async function readMap(client: WorClient, name: string): Promise<Partitio
     if (meta.segmentSize <= from + KV_MAP_LIMITS.chunk) return newest!;
   }
 }
+
+/** "partition 0 of KV kv (log kv-p0)": what a node's store holds (KvShardStore's `holds`). */
+export const describePartition = (kv: string, p: Partition): string => `partition ${p.id} of KV ${kv} (log ${p.log})`;
 
 /** "2 partitions: 0 [start, m) at h:p, 1 [m, end) at h:q (epoch 0)". */
 export function describeMap(map: PartitionMap): string {

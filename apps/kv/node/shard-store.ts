@@ -13,7 +13,8 @@
  * the disk: the store refuses everything from then on (a restart replays from what is durable).
  *
  * Layout (keys utf8): "k:" + key → its record; "r:" + position (16 digits) → the result of the
- * transaction there (both ../core/stored.ts); "state" → JSON {kv: 1, applied, epoch, binding?, revision}.
+ * transaction there (both ../core/stored.ts); "state" → JSON {kv: 1, applied, epoch, binding?, revision};
+ * "holds" → which partition of which KV it is.
  */
 import { ClassicLevel } from "classic-level";
 import { type Receipt, mintReceipt } from "../../../paxos/held.ts";
@@ -39,10 +40,14 @@ export interface KvShardOptions {
   readonly resultsInMemory?: number;
   /** Changes kept in memory for watches resuming from a past revision: 65,536. */
   readonly eventsKept?: number;
+  /** What the store holds ("partition 0 of KV kv (log kv-p0)"): recorded by its first open, and a
+   *  later open naming anything else is refused (a node started on another's data directory). */
+  readonly holds?: string;
 }
 
 const DEFAULTS = Object.freeze({ resultsKept: 65_536, resultsInMemory: 4_096, resultsInMemoryBytes: 16 << 20, eventsKept: 65_536 });
 const STATE_KEY = "state";
+const HOLDS_KEY = "holds";
 const recordKey = (key: string): string => `k:${key}`;
 /** Results sort by position: positions < 2^53 < 10^16. */
 const resultKey = (position: number): string => `r:${String(position).padStart(16, "0")}`;
@@ -137,9 +142,14 @@ export class KvShardStore implements DeliveryStore {
     try {
       const raw = await db.get(STATE_KEY);
       if (raw === undefined) {
-        for await (const key of db.keys({ limit: 1 })) throw new KvShardStoreDamaged(`KV shard store ${dir}: it holds keys (${JSON.stringify(key)}) but no KV shard state (another kind of store?)`);
+        for await (const key of db.keys({ limit: 2 })) if (key !== HOLDS_KEY) throw new KvShardStoreDamaged(`KV shard store ${dir}: it holds keys (${JSON.stringify(key)}) but no KV shard state (another kind of store?)`);
       }
       const loaded = raw === undefined ? { applied: BEFORE_FIRST, epoch: 0, revision: 0 } : parseState(raw, dir);
+      if (options.holds !== undefined) {
+        const held = await db.get(HOLDS_KEY);
+        if (held === undefined) await db.put(HOLDS_KEY, utf8.encode(options.holds), { sync: true });
+        else if (text.decode(held) !== options.holds) throw new KvShardStoreDamaged(`KV shard store ${dir} holds ${text.decode(held)}, not ${options.holds}: give each node its own data directory`);
+      }
       const { revision, ...state } = loaded;
       const entries: [string, KvRecord][] = [];
       for await (const [key, value] of db.iterator({ gte: "k:", lt: "k;" })) {

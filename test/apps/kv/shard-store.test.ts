@@ -306,3 +306,17 @@ test("staged rows are applied at once, once, and durable only with their write",
   t.after(() => store.close());
   assert.deepEqual([store.state.applied, store.revision, text(store.get("a")!.value), store.get("a")!.version], [3, 3, "3", 3]);
 });
+
+test("a store records which partition it holds, and refuses to open as another's", { timeout: 30_000 }, async (t) => {
+  const dir = await tempDir(t, "holds");
+  let store = await KvShardStore.open(dir, { holds: "partition 0 of KV kv (log kv-p0)" });
+  await store.close();
+  // Opened again before any write (no state yet): the same partition is served, another refused.
+  store = await KvShardStore.open(dir, { holds: "partition 0 of KV kv (log kv-p0)" });
+  await store.write({ rows: [{ position: 0, data: encodeTxn({ compares: [], success: [{ op: "put", key: "a", value: bytes("1") }], failure: [] }) }], applied: 0, epoch: 1, binding });
+  await store.close();
+  await assert.rejects(KvShardStore.open(dir, { holds: "partition 1 of KV kv (log kv-p1)" }), (e: Error) => e instanceof KvShardStoreDamaged && /holds partition 0 of KV kv \(log kv-p0\), not partition 1 of KV kv \(log kv-p1\): give each node its own data directory/.test(e.message));
+  store = await KvShardStore.open(dir, { holds: "partition 0 of KV kv (log kv-p0)" });
+  t.after(() => store.close());
+  assert.equal(text(store.get("a")!.value), "1", "refused, the store is left as it was");
+});
