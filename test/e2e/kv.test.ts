@@ -6,7 +6,8 @@
  *    codes, and the refusals (a transaction across partitions, bad flags) before anything is written.
  * 2. Clients under faults (Jepsen-style): 24 clients put, delete, compare-and-set, get and scan,
  *    and 8 tellers move money between bank accounts, while one node is killed (-9) and restarted
- *    on its store twice and both are paused (SIGSTOP) and resumed. The history must be
+ *    on its store twice, both are paused (SIGSTOP) and resumed, and an acceptor is killed (-9) and
+ *    restarted. The history must be
  *    linearizable (verify/spec/kv.ts); every read of the bank totals what it opened with; every
  *    answer must be what the partition's log says (KvObserver, against the logs read back); each
  *    shard must hold what its log says; a watcher of the other partition sees exactly its changes.
@@ -24,7 +25,7 @@ import { readMap } from "../../apps/kv/node/kv-map.ts";
 import { WormLog } from "../../apps/log/node/log-client.ts";
 import { HistoryRecorder } from "../../verify/history/history.ts";
 import { type KvInput, type KvOutput, checkKvHistory } from "../../verify/spec/kv.ts";
-import { Procs, type Worm, addressesOf, client, freeAddresses, runWorm, startCluster, tempDir } from "./harness.ts";
+import { Procs, type Worm, addressesOf, client, freeAddresses, restartNode, runWorm, startCluster, tempDir } from "./harness.ts";
 
 const text = new TextDecoder();
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -157,7 +158,7 @@ test("worm kv: create, serve, put, get, cas, del, range, txn and status as a use
 });
 
 test("32 KV clients under nodes killed and restarted and paused: linearizable, the bank's total kept, every answer what the log says, every shard what its log holds", { timeout: 170_000 }, async (t) => {
-  const { acceptors, serve, served } = await kvCluster(t, "kvfaults");
+  const { acceptors, procs, serve, served } = await kvCluster(t, "kvfaults");
   const worClient = client(t, addressesOf(acceptors));
   const map = await readMap(worClient, "kv");
   const history = new HistoryRecorder<KvInput, KvOutput>();
@@ -276,11 +277,15 @@ test("32 KV clients under nodes killed and restarted and paused: linearizable, t
   await wait(1_000);
   await killed(1);
   await wait(500);
+  await acceptors[2]!.proc.kill("SIGKILL");
+  faults.push("kill -9 acceptor 3");
   await paused(0, 700);
   await wait(300);
   await paused(1, 500);
   await paused(0, 400);
   await wait(500);
+  await restartNode(procs, acceptors[2]!, "kvfaults");
+  faults.push("acceptor 3 restarted");
   await killed(1);
   await wait(300);
   await paused(0, 800);
