@@ -13,7 +13,7 @@
  *    shard must hold what its log says; a watcher of the other partition sees exactly its changes.
  */
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
 import type { KvRecord } from "../../apps/kv/core/commands.ts";
@@ -149,6 +149,12 @@ test("worm kv: create, serve, put, get, cas, del, range, txn and status as a use
   assert.equal(again.code, 0, again.stderr);
   assert.equal(again.stdout, "yellow\n");
   assert.ok(again.ms < 10_000, `took ${again.ms} ms`);
+
+  // A node whose data directory is lost is rebuilt on an empty one: it replays its partition's log.
+  await served[1]!.kill("SIGKILL");
+  await rm(join(dir, "node1"), { recursive: true, force: true });
+  served[1] = await serve(1);
+  assert.equal((await kv("get", "pear")).stdout, "yellow\n");
 
   // A node started on another partition's data directory refuses before it serves anything.
   await served[0]!.kill("SIGKILL");
