@@ -7,7 +7,8 @@
  * A write carries an idempotency key (this client's id and a sequence number): when an attempt's
  * outcome is unknown (`unavailable`, `timeout`), the client tries again with the same key for up to
  * `retryForMs`, and the partition's log stores the transaction once. Reads are tried again too.
- * A range over several partitions asks them in key order until it has `limit` records.
+ * A range over several partitions asks them in key order until it has `limit` records: each
+ * partition's part is linearizable, the whole is not one snapshot.
  */
 import { randomUUID } from "node:crypto";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
