@@ -86,6 +86,8 @@ function parseState(bytes: Uint8Array, dir: string): Loaded {
 
 interface Watch {
   readonly range: KeyRange;
+  /** The first revision it wants (a watch may start past the revision applied now). */
+  readonly from: number;
   readonly deliver: (events: KvEvent[], revision: number) => void;
   readonly end: (reason: Error) => void;
 }
@@ -314,7 +316,7 @@ export class KvShardStore implements DeliveryStore {
     this.usable();
     const from = fromRevision === 0 ? this.mem.revision + 1 : fromRevision;
     if (from < this.events.keptFrom) return `revision ${fromRevision} is compacted: this node keeps changes from revision ${this.events.keptFrom} on (watch from there, or from 0: now)`;
-    const w: Watch = { range, deliver, end };
+    const w: Watch = { range, from, deliver, end };
     const past = this.events.since(from).filter((e) => inRange(e.key, range));
     if (past.length > 0 || from <= this.mem.revision) deliver(past, this.mem.revision);
     this.watches.add(w);
@@ -347,7 +349,7 @@ export class KvShardStore implements DeliveryStore {
     if (events.length === 0) return;
     this.events.add(events);
     for (const w of this.watches) {
-      const mine = events.filter((e) => inRange(e.key, w.range));
+      const mine = events.filter((e) => e.revision >= w.from && inRange(e.key, w.range));
       if (mine.length > 0) w.deliver(mine, this.mem.revision);
     }
   }

@@ -92,6 +92,11 @@ describe("KV watches", () => {
     (stop as () => void)();
     await apply(put("a/4", "u"));
     assert.equal(got.length, 2, "a stopped watch gets nothing more");
+    // A watch from a revision still to come gets nothing before it.
+    const later: string[][] = [];
+    s.watch({ from: "" }, s.revision + 2, (events) => later.push(show(events)), () => {});
+    await apply(put("b/3", "t"), put("b/4", "s"));
+    assert.deepEqual(later, [["b/4@10=s"]]);
   });
 
   it("a revision no longer kept is refused, naming the first one kept; closing the store ends every watch", async (t) => {
