@@ -79,8 +79,6 @@ export interface KvWatchBatch {
 }
 
 export const KV_LIMITS = Object.freeze({
-  /** Characters of a client id (an idempotency key's client half). */
-  clientCharsMax: 128,
   /** Events a node puts in one pushed batch, about (a batch never splits a revision's changes). */
   watchBatchEventsTarget: 1_024,
   /** Events one pushed batch may hold (one revision's changes, a range deleted, may be many). */

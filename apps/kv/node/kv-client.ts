@@ -12,6 +12,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
+import { nameProblem } from "../../log/core/entry.ts";
 import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, misconfiguration } from "../../../wor/node/credentials.ts";
 import { RequestStream } from "../../../wor/node/request-stream.ts";
 import { type KvRecord, type KvTxn, TXN_LIMITS, type TxnResult, txnProblem } from "../core/commands.ts";
@@ -55,6 +56,8 @@ export class KvClient {
 
   constructor(private readonly o: KvClientOptions) {
     this.clientId = o.clientId ?? randomUUID();
+    const problem = nameProblem("a client id", this.clientId);
+    if (problem) throw new Error(problem);
   }
 
   /** A transaction within one partition. */

@@ -9,8 +9,8 @@
  * decodes as `{id, kind: "invalid", error}`, so the node answers that frame alone; a broken envelope
  * fails as a whole. Reply envelopes are all or nothing.
  *
- * Validation: request ids are not 0; a write's client id has 1..`KV_LIMITS.clientCharsMax`
- * characters, its seq is an exact integer ≥ 0 (a uint64 beyond 2^53 − 1 is `invalid`) and its
+ * Validation: request ids are not 0; a write's client id follows the log's rule for an idempotency
+ * key's client (1..64 bytes of UTF-8), its seq is an exact integer ≥ 0 (a uint64 beyond 2^53 − 1 is `invalid`) and its
  * transaction passes `txnProblem`; a read's range follows a range op's rules (`rangeOpProblem`: a
  * key, or [key, to) with "" for the ends) with a limit of 1..`TXN_LIMITS.rangeLimitMax`; replies
  * hold at most `rangeLimitMax` records found, in key order; failure codes are known and their
@@ -21,9 +21,10 @@ import type { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { isUserSpaceName } from "../../../paxos/limits.ts";
 import { type CodecError, type Decoded, count, decodeLenientEnvelope, decodeMessage, decodeStrictEnvelope, reject, writeEnvelope } from "../../../proto/codec-kernel.ts";
 import * as pb from "../../../proto/gen/wormspace/v1/kv.ts";
+import { nameProblem } from "../../log/core/entry.ts";
 import { TXN_LIMITS, rangeOpProblem } from "../core/commands.ts";
 import { rangeProblem } from "../core/keys.ts";
-import { KV_LIMITS, type KvFailure, type KvFailureCode, type KvRangeQuery, type KvReply, type KvRequest, type KvStatus } from "../core/messages.ts";
+import { type KvFailure, type KvFailureCode, type KvRangeQuery, type KvReply, type KvRequest, type KvStatus } from "../core/messages.ts";
 import { fromPb, pairsFromPb, pairsToPb, rangeQueryFromPb, rangeToPb, resultFromPb, resultToPb, txnFromPb, txnToPb } from "./codec-txn.ts";
 
 /** Characters of a failure's message: the encoder cuts it there, the decoder refuses more. */
@@ -68,7 +69,9 @@ function requestFromPb(m: pb.KvRequest): KvRequest {
   if (k.$case === "read") return { id: m.id, kind: "read", range: readRange(k.value.range), stale: k.value.stale };
   // seq is a uint64 the parser already refused beyond 2^53 − 1.
   const { client, seq } = k.value;
-  if (client.length === 0 || client.length > KV_LIMITS.clientCharsMax) reject("invalid", `a client id of ${client.length} characters (1..${KV_LIMITS.clientCharsMax})`);
+  // The client id is the log entry's idempotency key's: the log's rule for it.
+  const problem = nameProblem("a client id", client);
+  if (problem) reject("invalid", problem);
   return { id: m.id, kind: "write", client, seq, txn: txnFromPb(k.value.txn) };
 }
 
