@@ -24,7 +24,7 @@ import * as pb from "../../../proto/gen/wormspace/v1/kv.ts";
 import { nameProblem } from "../../log/core/entry.ts";
 import { TXN_LIMITS, rangeOpProblem } from "../core/commands.ts";
 import { rangeProblem } from "../core/keys.ts";
-import { type KvFailure, type KvFailureCode, type KvRangeQuery, type KvReply, type KvRequest, type KvStatus } from "../core/messages.ts";
+import type { KvFailure, KvFailureCode, KvRangeQuery, KvReply, KvRequest, KvStatus } from "../core/messages.ts";
 import { fromPb, pairsFromPb, pairsToPb, rangeQueryFromPb, rangeToPb, resultFromPb, resultToPb, txnFromPb, txnToPb } from "./codec-txn.ts";
 
 /** Characters of a failure's message: the encoder cuts it there, the decoder refuses more. */
