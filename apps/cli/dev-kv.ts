@@ -1,28 +1,15 @@
-/**
- * `worm dev --kv`: the example KV (apps/kv) on the dev cluster. Its map is deterministic from the
- * flags, so that a restart finds the same one: KV `kv`, N partitions cut evenly over the lowercase
- * letters (2: at "n"; 4: at "g", "n", "t"), node k at base-port + (the ports before: acceptors and
- * sequencer) + k; with `--base-port 0` the first run picks free ports and later runs keep the ones
- * the map names. A map in place that differs is refused (exit 2), naming the flags that made it.
- * In this process each node runs as `worm kv serve` does (its store in `<data-dir>/kv-<k>`, an
- * embedded sequencer for its log, its own player); with --processes dev-processes.ts runs
- * `worm kv serve` itself (`kvServeArgs`). The self-check puts a key in each partition and reads it back.
- */
-import { randomUUID } from "node:crypto";
+
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { parseAddress } from "../../wor/wire/address.ts";
 import { WorError } from "../../wor/node/wor-error.ts";
-import { WormLog } from "../log/node/log-client.ts";
-import { SequencerNode } from "../log/node/sequencer-node.ts";
 import { type Partition, type PartitionMap, partitionMap } from "../kv/core/partitions.ts";
 import { KvClient } from "../kv/node/kv-client.ts";
-import { startKvNode } from "../kv/node/kv-node.ts";
-import { createKv, describeMap, describePartition, readMap } from "../kv/node/kv-map.ts";
-import { KvShardStore, KvShardStoreDamaged } from "../kv/node/shard-store.ts";
-import { type Target, openClient, withClient } from "./cluster.ts";
+import { createKv, describeMap, readMap } from "../kv/node/kv-map.ts";
+import { type Target, withClient } from "./cluster.ts";
 import { type DevLayout, type StatusRow, displayPath } from "./dev-cluster.ts";
 import { operational, usage } from "./errors.ts";
+import { startKvServing } from "./kv-serve.ts";
 
 /** The KV's name (`worm kv`'s default). */
 export const DEV_KV = "kv";
@@ -127,49 +114,10 @@ export async function startDevKvNodes(target: Target, map: PartitionMap, dataDir
 }
 
 async function startDevKvNode(target: Target, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void): Promise<DevKvNode> {
-  const { client } = openClient(target);
-  const opened: (() => Promise<void> | void)[] = [() => client.close()];
-  const close = async () => {
-    for (const f of opened.reverse()) await f();
-    opened.length = 0;
-  };
-  try {
-    const where = parseAddress(p.node);
-    if (typeof where === "string") throw usage(`KV ${DEV_KV} partition ${p.id}: its node ${where}`);
-    let store: KvShardStore;
-    try {
-      store = await KvShardStore.open(dataDir, { holds: describePartition(DEV_KV, p) });
-    } catch (e) {
-      if (e instanceof KvShardStoreDamaged) throw usage(`refusing to start KV node ${p.id}: ${e.message}`);
-      throw usage(`KV store ${dataDir} cannot be opened (in use by another process, or not a KV store): ${(e as Error).message}`);
-    }
-    opened.push(() => store.close());
-    const tokens = new SequencerNode({ client, owner: `dev-kv-p${p.id}-${randomUUID()}` });
-    opened.push(() => tokens.close());
-    const log = new WormLog({ client, log: p.log, tokens, timeoutMs: target.timeoutMs });
-    const node = await startKvNode({
-      log,
-      store,
-      map,
-      partition: p.id,
-      host: where.host,
-      port: where.port,
-      ...(target.clusterId ? { clusterId: target.clusterId } : {}),
-      onFailure: (e) => fail(operational(`KV store ${dataDir}: a write failed: ${e.message}`)),
-      player: { client, address: p.node, security: target.security },
-    }).catch((e: unknown) => {
-      const msg = (e as Error).message ?? String(e);
-      throw /in use|EADDRINUSE/i.test(msg) ? operational(`KV node ${p.id} cannot listen on ${p.node}, which the KV's map names: address in use; stop what uses it, or use another --data-dir`) : e;
-    });
-    opened.push(() => node.close());
-    void node.player?.done.then((end) => {
-      if (end) fail(operational(`KV node ${p.id}: the partition's player stopped: ${JSON.stringify(end)}`));
-    });
-    return { partition: p, dataDir, close };
-  } catch (e) {
-    await close();
-    throw e;
-  }
+  const where = parseAddress(p.node);
+  if (typeof where === "string") throw usage(`KV ${DEV_KV} partition ${p.id}: its node ${where}`);
+  const { close } = await startKvServing(target, DEV_KV, map, p, dataDir, fail);
+  return { partition: p, dataDir, close };
 }
 
 /** What the KV self-check did: in each partition, the key it put and read back, and the revision it made. */
@@ -178,11 +126,7 @@ export type KvSelfCheck = readonly { readonly partition: number; readonly key: s
 /** Partition p's self-check key: "a-self-check", "n-self-check" (a dev map's splits are letters after "c"). */
 const selfCheckKey = (p: Partition): string => `${p.from === "" ? "a" : p.from}-self-check`;
 
-/**
- * Put one key in each partition and read it back (linearizable) through the nodes the map names.
- * Each partition, not one: a node started again reads only once its log has an entry past the gap
- * its new sequencer left (its shard's applied position moves on entries), and this write is one.
- */
+/** Put one key in each partition and read it back (linearizable) through the nodes the map names. */
 export async function kvSelfCheck(target: Target, map: PartitionMap): Promise<KvSelfCheck> {
   const kv = new KvClient({ ...target.security, map, attemptTimeoutMs: target.timeoutMs, retryForMs: target.timeoutMs });
   try {

@@ -11,10 +11,12 @@ import { Command, Flag } from "effect/cli";
 import { WorError } from "../../wor/node/wor-error.ts";
 import { WormLog } from "../log/node/log-client.ts";
 import { SequencerNode } from "../log/node/sequencer-node.ts";
+import type { Partition, PartitionMap } from "../kv/core/partitions.ts";
 import { type KvNode, startKvNode } from "../kv/node/kv-node.ts";
 import { describePartition, readMap } from "../kv/node/kv-map.ts";
 import { KvShardStore, KvShardStoreDamaged } from "../kv/node/shard-store.ts";
-import { type ConnectionInput, checkSpaceName, connectionFlags, openClient, resolveTarget } from "./cluster.ts";
+import type { PlayerEvent } from "../logplayer/node/player.ts";
+import { type ConnectionInput, type Target, checkSpaceName, connectionFlags, openClient, resolveTarget, withClient } from "./cluster.ts";
 import { operational, usage } from "./errors.ts";
 import { kvNameFlag } from "./kv-flags.ts";
 import { clusterTls } from "./log-sequencer.ts";
@@ -32,40 +34,42 @@ interface Serving {
   readonly failed: Promise<never>;
 }
 
-async function start(c: { readonly kv: string; readonly partition: number; readonly dataDir: string; readonly conn: ConnectionInput }): Promise<Serving> {
-  const name = checkSpaceName(c.kv);
-  const target = await resolveTarget(c.conn);
+/** A KV node running in this process, and what stops it (and its client, sequencer and store). */
+export interface RunningKvNode {
+  readonly node: KvNode;
+  readonly store: KvShardStore;
+  readonly close: () => Promise<void>;
+}
+
+/**
+ * Start partition `p` of KV `name`'s node on `dataDir`, at the map's address for it (`worm kv serve`,
+ * and `worm dev --kv` for each partition): its store (refused if it holds another partition), an
+ * embedded sequencer for its log, the node and its player, with `target`'s cluster TLS, token and
+ * id. `fail` hears of a failure after it serves (a store write, the player stopped).
+ */
+export async function startKvServing(target: Target, name: string, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void, onEvent?: (e: PlayerEvent) => void): Promise<RunningKvNode> {
+  const where = parseListen(p.node);
   const tls = await clusterTls(target);
   const { tls: _acceptorsTls, ...plain } = target.security;
   const token = target.security.token;
   const { client } = openClient(target);
   const opened: (() => Promise<void> | void)[] = [() => client.close()];
-  const closeAll = async () => {
+  const close = async () => {
     for (const f of opened.reverse()) await f();
+    opened.length = 0;
   };
   try {
-    const map = await readMap(client, name).catch((e: unknown) => {
-      if (e instanceof WorError && e.code === "unknownSpace") throw usage(`no KV named ${name}; create it with 'worm kv create --kv ${name} --nodes HOST:PORT,...'`);
-      throw e;
-    });
-    const p = map.partitions.find((x) => x.id === c.partition);
-    if (!p) throw usage(`--partition ${c.partition}: KV ${name} has partitions ${map.partitions.map((x) => x.id).join(", ")}`);
-    const where = parseListen(p.node);
     let store: KvShardStore;
     try {
-      store = await KvShardStore.open(c.dataDir, { holds: describePartition(name, p) });
+      store = await KvShardStore.open(dataDir, { holds: describePartition(name, p) });
     } catch (e) {
       if (e instanceof KvShardStoreDamaged) throw usage(`refusing to start: ${e.message}`);
-      throw usage(`KV store ${c.dataDir} cannot be opened (in use by another node, or not a KV store): ${(e as Error).message}`);
+      throw usage(`KV store ${dataDir} cannot be opened (in use by another node, or not a KV store): ${(e as Error).message}`);
     }
     opened.push(() => store.close());
     const tokens = new SequencerNode({ client, owner: `kv-${name}-p${p.id}-${randomUUID()}` });
     opened.push(() => tokens.close());
     const log = new WormLog({ client, log: p.log, tokens, timeoutMs: target.timeoutMs });
-    let fail!: (e: Error) => void;
-    const failed = new Promise<never>((_, reject) => {
-      fail = reject;
-    });
     const node = await startKvNode({
       log,
       store,
@@ -76,21 +80,40 @@ async function start(c: { readonly kv: string; readonly partition: number; reado
       ...(tls ? { tls } : {}),
       ...(token ? { token } : {}),
       ...(target.clusterId ? { clusterId: target.clusterId } : {}),
-      onFailure: (e) => fail(operational(`KV store ${c.dataDir}: a write failed: ${e.message}`)),
-      player: { client, address: p.node, security: tls ? target.security : plain, onEvent: (e) => printJson({ player: e }) },
+      onFailure: (e) => fail(operational(`KV store ${dataDir}: a write failed: ${e.message}`)),
+      player: { client, address: p.node, security: tls ? target.security : plain, ...(onEvent ? { onEvent } : {}) },
     }).catch((e: unknown) => {
       const msg = (e as Error).message ?? String(e);
-      throw /in use|EADDRINUSE/i.test(msg) ? operational(`kv serve: cannot listen on ${p.node}: address in use`) : e;
+      throw /in use|EADDRINUSE/i.test(msg) ? operational(`KV node ${p.id} cannot listen on ${p.node}, which the KV's map names: address in use`) : e;
     });
     opened.push(() => node.close());
     void node.player?.done.then((end) => {
-      if (end) fail(operational(`the partition's player stopped: ${JSON.stringify(end)}`));
+      if (end) fail(operational(`KV node ${p.id}: the partition's player stopped: ${JSON.stringify(end)}`));
     });
-    return { name, partition: p.id, address: p.node, node, store, close: closeAll, failed };
+    return { node, store, close };
   } catch (e) {
-    await closeAll();
+    await close();
     throw e;
   }
+}
+
+async function start(c: { readonly kv: string; readonly partition: number; readonly dataDir: string; readonly conn: ConnectionInput }): Promise<Serving> {
+  const name = checkSpaceName(c.kv);
+  const target = await resolveTarget(c.conn);
+  const map = await withClient(target, (client) =>
+    readMap(client, name).catch((e: unknown) => {
+      if (e instanceof WorError && e.code === "unknownSpace") throw usage(`no KV named ${name}; create it with 'worm kv create --kv ${name} --nodes HOST:PORT,...'`);
+      throw e;
+    }),
+  );
+  const p = map.partitions.find((x) => x.id === c.partition);
+  if (!p) throw usage(`--partition ${c.partition}: KV ${name} has partitions ${map.partitions.map((x) => x.id).join(", ")}`);
+  let fail!: (e: Error) => void;
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  const running = await startKvServing(target, name, map, p, c.dataDir, fail, (e) => printJson({ player: e }));
+  return { name, partition: p.id, address: p.node, node: running.node, store: running.store, close: running.close, failed };
 }
 
 export const kvServeCommand = Command.make(
