@@ -16,7 +16,7 @@ import { withDefaultShown } from "./flags.ts";
 export const kvNameFlag = Flag.String("kv").pipe(withDefaultShown("the KV's name", "kv"));
 
 /** The newest map of KV `name`, in the CLI's words when there is none. */
-async function mapOf(conn: ConnectionInput, name: string): Promise<{ readonly map: PartitionMap; readonly target: Awaited<ReturnType<typeof resolveTarget>> }> {
+export async function mapOf(conn: ConnectionInput, name: string): Promise<{ readonly map: PartitionMap; readonly target: Awaited<ReturnType<typeof resolveTarget>> }> {
   const kv = checkSpaceName(name);
   const target = await resolveTarget(conn);
   const map = await withClient(target, (client) =>

@@ -8,17 +8,16 @@
  */
 import { randomUUID } from "node:crypto";
 import { Command, Flag } from "effect/cli";
-import { WorError } from "../../wor/node/wor-error.ts";
 import { WormLog } from "../log/node/log-client.ts";
 import { SequencerNode } from "../log/node/sequencer-node.ts";
 import type { Partition, PartitionMap } from "../kv/core/partitions.ts";
 import { type KvNode, startKvNode } from "../kv/node/kv-node.ts";
-import { describePartition, readMap } from "../kv/node/kv-map.ts";
+import { describePartition } from "../kv/node/kv-map.ts";
 import { KvShardStore, KvShardStoreDamaged } from "../kv/node/shard-store.ts";
 import type { PlayerEvent } from "../logplayer/node/player.ts";
-import { type ConnectionInput, type Target, checkSpaceName, connectionFlags, openClient, resolveTarget, withClient } from "./cluster.ts";
+import { type ConnectionInput, type Target, checkSpaceName, connectionFlags, openClient } from "./cluster.ts";
 import { operational, usage } from "./errors.ts";
-import { kvNameFlag } from "./kv-flags.ts";
+import { kvNameFlag, mapOf } from "./kv-flags.ts";
 import { clusterTls } from "./log-sequencer.ts";
 import { parseListen } from "./node.ts";
 import { serveUntilStopped } from "./serving.ts";
@@ -99,13 +98,7 @@ export async function startKvServing(target: Target, name: string, map: Partitio
 
 async function start(c: { readonly kv: string; readonly partition: number; readonly dataDir: string; readonly conn: ConnectionInput }): Promise<Serving> {
   const name = checkSpaceName(c.kv);
-  const target = await resolveTarget(c.conn);
-  const map = await withClient(target, (client) =>
-    readMap(client, name).catch((e: unknown) => {
-      if (e instanceof WorError && e.code === "unknownSpace") throw usage(`no KV named ${name}; create it with 'worm kv create --kv ${name} --nodes HOST:PORT,...'`);
-      throw e;
-    }),
-  );
+  const { map, target } = await mapOf(c.conn, name);
   const p = map.partitions.find((x) => x.id === c.partition);
   if (!p) throw usage(`--partition ${c.partition}: KV ${name} has partitions ${map.partitions.map((x) => x.id).join(", ")}`);
   let fail!: (e: Error) => void;

@@ -13,7 +13,8 @@ import { isValidQuorum, majority } from "../../paxos/quorum.ts";
 import { bytesEqual } from "../../verify/runtime/bytes.ts";
 import { planted } from "../../verify/runtime/planted.ts";
 import type { WorFailure } from "./results.ts";
-import { type RegGen, run } from "./steps.ts";
+import { firstWins } from "./first-wins.ts";
+import type { RegGen } from "./steps.ts";
 
 /** The space of kind `configurations` holding the chain: register e holds configuration e+1. */
 export const CONFIGURATION_SPACE = "worm.configurations";
@@ -207,16 +208,9 @@ export type ChainResult =
  * found a value already. The reconfigurer (wor/node/reconfigure.ts) and the simulator's run it.
  */
 export function* chooseConfiguration(next: Configuration): RegGen<ChainResult> {
-  const at = next.epoch - 1;
   const bytes = encodeConfiguration(next);
-  const settled = (value: Uint8Array): ChainResult => (bytesEqual(value, bytes) ? { kind: "chosen" } : { kind: "other", value });
-  const got = yield* run({ kind: "capture", space: CONFIGURATION_SPACE, from: at, to: at + 1 });
-  if (!got.ok) return { kind: "failed", failure: got.failure };
-  if (got.value._tag !== "Captured") return { kind: "unsettled", why: got.value._tag };
-  const found = got.value.written.get(at);
-  if (found) return settled(found);
-  const w = yield* run({ kind: "write", capture: got.value.capture, entries: [{ index: at, value: bytes }] });
-  if (!w.ok) return { kind: "failed", failure: w.failure };
-  const r = w.value.get(at)!;
-  return r._tag === "Ok" ? { kind: "chosen" } : r._tag === "AlreadyWritten" ? settled(r.value) : { kind: "unsettled", why: r._tag };
+  const r = yield* firstWins(CONFIGURATION_SPACE, next.epoch - 1, bytes);
+  if (r.kind === "won") return { kind: "chosen" };
+  if (r.kind === "found") return bytesEqual(r.value, bytes) ? { kind: "chosen" } : { kind: "other", value: r.value };
+  return r;
 }

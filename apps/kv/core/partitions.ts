@@ -77,6 +77,22 @@ export function partitionsOf(map: PartitionMap, range: KeyRange): Partition[] {
   return out;
 }
 
+/** The keys partition `p` of `map` holds: from its `from` to the next partition's (the end: none). */
+export function rangeOf(map: PartitionMap, p: Partition): KeyRange {
+  const next = map.partitions[map.partitions.indexOf(p) + 1];
+  return { from: p.from, ...(next ? { to: next.from } : {}) };
+}
+
+/** Each partition `range` overlaps, in key order, with its part of the range. */
+export function partsOf(map: PartitionMap, range: KeyRange): { readonly partition: Partition; readonly range: KeyRange }[] {
+  return partitionsOf(map, range).map((partition, i) => {
+    const whole = rangeOf(map, partition);
+    // From the later start to the earlier end.
+    const to = whole.to !== undefined && (range.to === undefined || compareKeys(whole.to, range.to) < 0) ? whole.to : range.to;
+    return { partition, range: { from: i === 0 ? range.from : whole.from, ...(to !== undefined ? { to } : {}) } };
+  });
+}
+
 /** The partitions a transaction touches: one, and it is one append to that partition's log; more,
  *  and it goes through the transaction coordinator (apps/txn), the partitions its participants. */
 export function partitionsOfTxn(map: PartitionMap, txn: KvTxn): Partition[] {

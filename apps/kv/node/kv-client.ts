@@ -16,9 +16,9 @@ import { nameProblem } from "../../log/core/entry.ts";
 import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, misconfiguration } from "../../../wor/node/credentials.ts";
 import { RequestStream } from "../../../wor/node/request-stream.ts";
 import { type KvRecord, type KvTxn, TXN_LIMITS, type TxnResult, txnProblem } from "../core/commands.ts";
-import { type KeyRange, compareKeys, keyProblem, rangeProblem } from "../core/keys.ts";
+import { type KeyRange, keyProblem, rangeProblem } from "../core/keys.ts";
 import type { KvFailure, KvReply, KvRequest, KvStatus } from "../core/messages.ts";
-import { type Partition, type PartitionMap, partitionOf, partitionsOf, partitionsOfTxn } from "../core/partitions.ts";
+import { type Partition, type PartitionMap, partitionOf, partitionsOfTxn, partsOf } from "../core/partitions.ts";
 import { decodeReplyEnvelope, decodeStatus, encodeRequestEnvelope, encodeStatusRequest } from "../wire/codec.ts";
 import { type KvClientStub, makeKvClient } from "../wire/service.ts";
 import { KvWatchError, type Watched, watchParts } from "./kv-watch.ts";
@@ -122,8 +122,8 @@ export class KvClient {
     const limit = opts.limit ?? TXN_LIMITS.rangeLimitMax;
     if (!(Number.isSafeInteger(limit) && limit >= 1 && limit <= TXN_LIMITS.rangeLimitMax)) return fail("invalid", `limit must be an integer from 1 to ${TXN_LIMITS.rangeLimitMax}`);
     const found: (readonly [string, KvRecord])[] = [];
-    for (const { p, from, to } of this.partsOf(range)) {
-      const r = await this.read(p, { key: from, to: to ?? "", limit: limit - found.length }, opts.stale ?? false);
+    for (const { partition, range: part } of partsOf(this.o.map, range)) {
+      const r = await this.read(partition, { key: part.from, to: part.to ?? "", limit: limit - found.length }, opts.stale ?? false);
       if (!r.ok) return r;
       found.push(...r.value.found);
       if (r.value.more || found.length >= limit) return { ok: true, value: { found, more: true } };
@@ -139,7 +139,7 @@ export class KvClient {
     const problem = rangeProblem(range);
     if (problem) throw new KvWatchError("invalid", problem);
     return watchParts(
-      this.partsOf(range).map(({ p, from, to }) => ({ partition: p.id, node: p.node, stub: this.node(p.node).stub, range: { key: from, to: to ?? "" }, fromRevision: opts.from?.get(p.id) ?? 0 })),
+      partsOf(this.o.map, range).map(({ partition: p, range: part }) => ({ partition: p.id, node: p.node, stub: this.node(p.node).stub, range: { key: part.from, to: part.to ?? "" }, fromRevision: opts.from?.get(p.id) ?? 0 })),
       () => callMetadata(this.o),
     );
   }
@@ -159,16 +159,6 @@ export class KvClient {
           }),
       ),
     );
-  }
-
-  /** Each partition `range` overlaps, in key order, with its part of the range (`to` undefined: the end). */
-  private partsOf(range: KeyRange): { readonly p: Partition; readonly from: string; readonly to: string | undefined }[] {
-    return partitionsOf(this.o.map, range).map((p, i) => {
-      const next = this.o.map.partitions[this.o.map.partitions.indexOf(p) + 1];
-      // From the later start to the earlier end.
-      const to = next && (range.to === undefined || compareKeys(next.from, range.to) < 0) ? next.from : range.to;
-      return { p, from: i === 0 ? range.from : p.from, to };
-    });
   }
 
   close(): void {

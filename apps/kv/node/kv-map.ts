@@ -4,7 +4,9 @@
  * maps form a chain nobody can fork, like the acceptors' configurations (§3.5); a reader takes the
  * newest, the last written address. Each partition's log is `${name}-p${k}`.
  */
+import { firstWins } from "../../../wor/core/first-wins.ts";
 import type { WorClient } from "../../../wor/node/client.ts";
+import { drive } from "../../../wor/node/driver.ts";
 import { WorError } from "../../../wor/node/wor-error.ts";
 import { WormLog } from "../../log/node/log-client.ts";
 import { type Partition, type PartitionMap, decodeMap, encodeMap, mapProblem } from "../core/partitions.ts";
@@ -26,7 +28,7 @@ export async function createKv(client: WorClient, name: string, map: PartitionMa
   if (problem) throw new WorError({ code: "invalid", message: problem });
   const space = await client.createSpace(name, { kind: "kv" });
   if (space.meta.kind !== "kv") throw new WorError({ code: "wrongKind", message: `${name} is a space of kind ${space.meta.kind}, not a KV` });
-  const chosen = await firstWins(client, name, 0, encodeMap(map));
+  const chosen = await firstWinsAt(client, name, 0, encodeMap(map));
   const found = decodeMap(chosen.value);
   if (typeof found === "string") throw new WorError({ code: "internal", message: `the map of KV ${name} is unreadable: ${found}` });
   if (JSON.stringify(found) !== JSON.stringify(map)) {
@@ -67,14 +69,12 @@ export function describeMap(map: PartitionMap): string {
 }
 
 /** Choose `value` at `index` unless something is there: what is chosen, and whether it is ours. */
-async function firstWins(client: WorClient, space: string, index: number, value: Uint8Array): Promise<{ readonly value: Uint8Array; readonly won: boolean }> {
+async function firstWinsAt(client: WorClient, space: string, index: number, value: Uint8Array): Promise<{ readonly value: Uint8Array; readonly won: boolean }> {
   for (let attempt = 0; attempt < KV_MAP_LIMITS.attemptsMax; attempt++) {
-    const c = await client.capture(space, index);
-    if (c._tag === "Written") return { value: c.value, won: false };
-    if (c._tag !== "Captured") continue;
-    const w = await client.write(c.capture, index, value);
-    if (w._tag === "Ok") return { value, won: true };
-    if (w._tag === "AlreadyWritten") return { value: w.value, won: false };
+    const r = await drive(firstWins(space, index, value), client);
+    if (r.kind === "won") return { value, won: true };
+    if (r.kind === "found") return { value: r.value, won: false };
+    if (r.kind === "failed") throw new WorError(r.failure);
   }
   throw new WorError({ code: "contended", message: `another writer kept preempting the map of KV ${space} at ${index}` });
 }

@@ -4,8 +4,8 @@
  * - **The shard.** A LogPlayer shard (apps/logplayer/node/shard-server.ts) whose store is a
  *   `KvShardStore` (./shard-store.ts): the partition's log, delivered in order and exactly once by a
  *   LogPlayer, is applied transaction by transaction (apps/kv/core/state.ts) and made durable with
- *   the applied position in one synced batch. The node runs that player itself (./kv-player.ts),
- *   delivering to its own shard.
+ *   the applied position in one synced batch. The node runs that player itself, delivering to its
+ *   own shard (its own appends taken from the appends themselves).
  * - **Writes.** A transaction whose keys are all in the node's partition is appended to the
  *   partition's log under the client's idempotency key (`client`, `seq`): the log is the commit
  *   point, and a retry is stored once. The node answers once its shard has applied the log up to the
@@ -26,12 +26,13 @@ import { RequestSessions } from "../../../wor/node/request-session.ts";
 import type { WorClient } from "../../../wor/node/client.ts";
 import type { ClientSecurity } from "../../../wor/node/credentials.ts";
 import type { WormLog } from "../../log/node/log-client.ts";
+import { bounded } from "../../log/node/driver.ts";
 import { LogError } from "../../log/node/log-error.ts";
 import { LogPlayer, type PlayerEvent } from "../../logplayer/node/player.ts";
 import { type ShardServer, startShardServer } from "../../logplayer/node/shard-server.ts";
 import { type KvTxn, TXN_LIMITS, opRange } from "../core/commands.ts";
 import { KV_LIMITS, type KvEvent, type KvFailure, type KvReply, type KvRequest, type KvStatus } from "../core/messages.ts";
-import { type PartitionMap, partitionsOf, partitionsOfTxn } from "../core/partitions.ts";
+import { type PartitionMap, partitionsOf, partitionsOfTxn, rangeOf } from "../core/partitions.ts";
 import { encodeTxn } from "../core/records.ts";
 import { readPosition } from "../core/shard-state.ts";
 import { type DecodedKvRequest, decodeRequestEnvelope, decodeStatusRequest, encodeReplyEnvelope, encodeStatus } from "../wire/codec.ts";
@@ -73,7 +74,6 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
   const { store, map, log } = o;
   const mine = map.partitions.find((p) => p.id === o.partition);
   if (!mine) throw new Error(`partition ${o.partition} is not in the map (epoch ${map.epoch})`);
-  const next = map.partitions[map.partitions.indexOf(mine) + 1];
   const timeoutMs = o.requestTimeoutMs ?? KV_NODE_DEFAULTS.requestTimeoutMs;
   const sessions = new RequestSessions<DecodedKvRequest, KvReply>(o.budget);
   const admit = admission(o, "kv");
@@ -86,32 +86,15 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     return `the transaction spans partitions ${ps.map((p) => p.id).join(", ")} (map epoch ${map.epoch}); transactions across partitions need the transaction coordinator, which the KV does not use yet`;
   };
 
-  /** What `start` resolves with, or a `timeout` failure once `timeoutMs` passed (its waiter then let go: `signal`). */
-  const within = <T>(start: (signal: AbortSignal) => Promise<T>, what: string): Promise<T> => {
-    const abort = new AbortController();
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        abort.abort();
-        reject(new LogError({ code: "timeout", message: `${what}: no answer within ${timeoutMs} ms` }));
-      }, timeoutMs);
-      start(abort.signal).then(
-        (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        (e: unknown) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      );
-    });
-  };
+  /** `p` within `timeoutMs` (a `timeout` LogError past it); a wait on the store gets the signal that lets its waiter go then. */
+  const within = <T>(p: (signal: AbortSignal) => Promise<T>, what: string): Promise<T> => bounded(p(AbortSignal.timeout(timeoutMs)), { timeoutMs, what });
 
   const asFailure = (id: number, e: unknown, what: string): KvReply => {
     if (e instanceof LogError) {
       const code = e.failure.code === "timeout" ? "timeout" : e.failure.code === "invalid" || e.failure.code === "tooLarge" ? e.failure.code : "unavailable";
       return failed(id, code, `${what}: ${e.failure.message}`);
     }
+    if ((e as Error).name === "TimeoutError") return failed(id, "timeout", `${what}: no answer within ${timeoutMs} ms`);
     return failed(id, "internal", `${what}: ${(e as Error).message}`);
   };
 
@@ -154,10 +137,11 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     return () => read(f);
   };
 
+  const keys = rangeOf(map, mine);
   const status = (): KvStatus => ({
     partition: mine.id,
-    from: mine.from,
-    ...(next ? { to: next.from } : {}),
+    from: keys.from,
+    ...(keys.to !== undefined ? { to: keys.to } : {}),
     log: log.name,
     mapEpoch: map.epoch,
     applied: store.applied,

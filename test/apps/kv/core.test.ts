@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { type KvTxn, type TxnResult, txnProblem } from "../../../apps/kv/core/commands.ts";
 import { compareKeys, inRange, keyProblem, prefixRange, rangeProblem } from "../../../apps/kv/core/keys.ts";
-import { decodeMap, encodeMap, mapProblem, partitionMap, partitionOf, partitionsOf, partitionsOfTxn } from "../../../apps/kv/core/partitions.ts";
+import { decodeMap, encodeMap, mapProblem, partitionMap, partsOf, rangeOf, partitionOf, partitionsOf, partitionsOfTxn } from "../../../apps/kv/core/partitions.ts";
 import { decodeTxn, encodeTxn } from "../../../apps/kv/core/records.ts";
 import { MemoryKv, applyTxn } from "../../../apps/kv/core/state.ts";
 import { DecodeError } from "../../../apps/log/core/bytes.ts";
@@ -189,6 +189,10 @@ describe("the partition map", () => {
     assert.deepEqual(partitionsOf(map, { from: "a", to: "b" }).map((p) => p.id), [0], "to is exclusive");
     assert.deepEqual(partitionsOf(map, { from: "a", to: "b\u0000" }).map((p) => p.id), [0, 1]);
     assert.deepEqual(partitionsOf(map, { from: "bz" }).map((p) => p.id), [1, 2]);
+    // Each partition's part of a range: the later start, the earlier end.
+    assert.deepEqual(partsOf(map, { from: "a", to: "bz" }).map((x) => [x.partition.id, x.range]), [[0, { from: "a", to: "b" }], [1, { from: "b", to: "bz" }]]);
+    assert.deepEqual(partsOf(map, { from: "bz" }).map((x) => [x.partition.id, x.range]), [[1, { from: "bz", to: "c" }], [2, { from: "c" }]]);
+    assert.deepEqual(rangeOf(map, map.partitions[0]!), { from: "", to: "b" });
   });
 
   it("says which partitions a transaction touches: one is one append, more go through the coordinator", () => {
