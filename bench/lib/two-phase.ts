@@ -41,8 +41,9 @@ export class TwoPcParticipant {
 
   /** Phase 2: apply the decision (idempotent), durably. */
   decide(key: string, outcome: Outcome): Promise<unknown> {
-    const applied = this.book.decide(key, outcome);
-    if (!applied) return this.writes;
+    const d = this.book.decide(key, outcome);
+    if (!d) return this.writes;
+    const applied = d.outcome === "committed" ? d.part : [];
     this.writes = this.db.batch(
       [
         ...applied.map((o) => ({ type: "put" as const, key: `b/${o.account}`, value: String(this.book.balances.get(o.account)) })),

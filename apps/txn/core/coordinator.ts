@@ -18,7 +18,7 @@ import { probe } from "../../../verify/runtime/probe.ts";
 import type { OpResult, WriteResult } from "../../../wor/core/results.ts";
 import { type Outcome, decide } from "./outcome.ts";
 import { type TxnRecord, type Vote, decodeVote, encodeRecord, voteAddress } from "./record.ts";
-import { type RecoverConfig, type TxnRef, readVotes, resolve } from "./resolve.ts";
+import { type RecoverConfig, type TxnRef, readVotes, resolve, votesOf } from "./resolve.ts";
 import { type TxnGen, type TxnResult, type TxnStep, now, parallel, run, txnFail, txnOk } from "./steps.ts";
 
 export interface CoordinatorConfig extends RecoverConfig {
@@ -33,14 +33,28 @@ export interface TxnStart {
   readonly payloads: readonly Uint8Array[];
 }
 
+/** A chosen NO: who cast it (nobody: a recoverer, or a fenced block) and why, if it says. */
+export interface Refusal {
+  readonly participant?: string;
+  readonly reason?: string;
+}
+
 export interface Committed {
   readonly outcome: Outcome;
   /** A vote is a NO naming nobody: forced by a recoverer, or by a participant that restarted and
    *  fenced the block. Either way this block is a poor place for the next transaction. */
   readonly fenced: boolean;
+  /** The chosen NO votes known when the commit returned (the prepares' answers, and the votes
+   *  learned waiting or resolving): none when committed. */
+  readonly refusals: readonly Refusal[];
 }
 
-/** Commit `t`: its outcome, once decided (every vote chosen, or one chosen NO). */
+const refusalsOf = (votes: readonly (Vote | undefined)[]): Refusal[] =>
+  votes.flatMap((v) =>
+    v?.kind === "no" ? [{ ...(v.participant === undefined ? {} : { participant: v.participant }), ...(v.reason === undefined ? {} : { reason: v.reason }) }] : [],
+  );
+
+/** Commit `t`: its outcome, once decided (every vote chosen, or one chosen NO), and the NOs known. */
 export function* commitTxn(cfg: CoordinatorConfig, t: TxnStart): TxnGen<TxnResult<Committed>> {
   const record = encodeRecord(t.record);
   const { participants } = t.record;
@@ -57,15 +71,17 @@ export function* commitTxn(cfg: CoordinatorConfig, t: TxnStart): TxnGen<TxnResul
   if (!allocated.ok) return allocated;
   const votes = results.slice(1).map((r) => ((r as TxnResult<Vote>).ok ? (r as { value: Vote }).value : undefined));
   let outcome = decide(votes);
+  let known: readonly (Vote | undefined)[] = votes;
   if (!outcome) {
     const ref: TxnRef = { space: cfg.space, segmentSize: cfg.segmentSize, txn: t.txn, record: t.record };
     const r = yield* awaitOutcome(cfg, ref);
     if (!r.ok) return r;
-    outcome = r.value;
+    outcome = r.value.outcome;
+    known = votes.map((v, i) => r.value.votes[i] ?? v);
   }
   const decided = outcome;
   yield* parallel(participants.map((participant) => ({ kind: "notify" as const, participant, space: cfg.space, txn: t.txn, outcome: decided })));
-  return txnOk({ outcome: decided, fenced: votes.some((v) => v?.kind === "no" && v.participant === undefined) });
+  return txnOk({ outcome: decided, fenced: votes.some((v) => v?.kind === "no" && v.participant === undefined), refusals: refusalsOf(known) });
 }
 
 /**
@@ -89,16 +105,16 @@ function* settleRecord(cfg: CoordinatorConfig, txn: number, record: Uint8Array, 
  * vote as it is chosen, and a new watch first the votes chosen already) for the votes still unknown
  * until the outcome follows or the deadline passes; then resolve. A vote chosen between the read and
  * the watch is pushed by the watch's catch-up; one whose commit reached no acceptor (its writer
- * died between accept and commit) is found by resolving.
+ * died between accept and commit) is found by resolving. Returns the outcome and the votes known.
  */
-function* awaitOutcome(cfg: CoordinatorConfig, ref: TxnRef): TxnGen<TxnResult<Outcome>> {
+function* awaitOutcome(cfg: CoordinatorConfig, ref: TxnRef): TxnGen<TxnResult<{ outcome: Outcome; votes: readonly (Vote | undefined)[] }>> {
   const r = yield* readVotes(ref);
   if (!r.ok) return r;
-  const votes = r.value.map((v) => (v.state === "chosen" ? v.vote : undefined));
+  const votes = votesOf(r.value);
   const base = voteAddress(ref.segmentSize, ref.txn, 0);
   for (;;) {
     const outcome = decide(votes);
-    if (outcome) return txnOk(outcome);
+    if (outcome) return txnOk({ outcome, votes });
     if ((yield* now()) >= ref.record.deadline) break;
     const known = votes.flatMap((v, i) => (v ? [base + i] : []));
     const pushed = yield* run({ kind: "awaitChosen", space: ref.space, from: base, to: base + votes.length, known, until: ref.record.deadline } as const);
@@ -107,5 +123,6 @@ function* awaitOutcome(cfg: CoordinatorConfig, ref: TxnRef): TxnGen<TxnResult<Ou
   probe("txn.coordinator.resolvedAtDeadline");
   const res = yield* resolve(ref, cfg, true);
   if (!res.ok) return res;
-  return res.value.outcome ? txnOk(res.value.outcome) : txnFail("internal", `transaction ${ref.txn} of ${ref.space}: recovery left a vote undecided`);
+  const outcome = res.value.outcome;
+  return outcome ? txnOk({ outcome, votes: votesOf(res.value.votes) }) : txnFail("internal", `transaction ${ref.txn} of ${ref.space}: recovery left a vote undecided`);
 }

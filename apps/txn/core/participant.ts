@@ -1,10 +1,12 @@
 /**
- * A participant (docs/ARCHITECTURE.md §4.3): the account book (bank.ts) behind the transaction
- * protocol. Pure: the node (apps/txn/node/accounts.ts) and the simulator run its operations and make
- * its decisions durable (`onDecided`: the balances a commit changed, the decision, and `scanFrom`).
+ * A participant (docs/ARCHITECTURE.md §4.3): a `Book` (what it votes on and applies: the bank's
+ * account book, bank.ts; a KV partition's locks) behind the transaction protocol. Pure: the node
+ * (apps/txn/node/participant-shell.ts, and its owner: accounts.ts) and the simulator run its
+ * operations and make its decisions durable (`onDecided`: the decision, the part a commit applied,
+ * and `scanFrom`).
  *
- *  - **prepare**: vote YES (locking the accounts) or NO, and cast the vote at our address
- *    (vote.ts). A YES is in doubt until the outcome is known.
+ *  - **prepare**: the book votes YES (holding what it needs) or NO (saying why), and we cast the
+ *    vote at our address (vote.ts). A YES is in doubt until the outcome is known.
  *  - **learn** the outcome by the votes pushed to a watch (`pushed`), the coordinator's word
  *    (`notified`), or past the deadline by resolving (`resolveDoubt`, resolve.ts); then decide.
  *  - **restart** (`restart`): the vote registers are the only record of our votes, so a new life
@@ -21,7 +23,6 @@
  */
 import { assert } from "../../../verify/runtime/assert.ts";
 import { probe } from "../../../verify/runtime/probe.ts";
-import { type AccountBook, type Op, decodeOps } from "./bank.ts";
 import { lastBlock } from "./blocks.ts";
 import { type Outcome, decide } from "./outcome.ts";
 import { NO_VOTE, TXN_LIMITS, type Vote, decodeAllocMeta, decodeVote, encodeVote, isBlockStart } from "./record.ts";
@@ -42,18 +43,32 @@ interface Doubt {
   readonly votes: (Vote | undefined)[];
 }
 
-/** A decision to make durable: the ops it applied (none on abort), and where a restart must scan from. */
-export interface Decided {
+/** What a participant votes on and applies: a participant's state machine (the bank's AccountBook, a KV partition's locks). Pure. */
+export interface Book<P> {
+  /** Whether transaction `key` is decided here (a retry or a late message must not apply it twice). */
+  isDecided(key: string): boolean;
+  /** The part a payload holds, or undefined when it holds none (never throws). */
+  decode(payload: Uint8Array): P | undefined;
+  /** Vote on `part` (undefined: the payload held none) for transaction `key`: true is YES (it then holds what it needs until decided), a string is NO and says why. Asking again gives the same answer. Undefined: `key` is decided already. */
+  prepare(key: string, part: P | undefined): true | string | undefined;
+  /** `key` is decided: on commit, the part applied (the prepared one, or `part` read back from our YES when this life never prepared it); undefined when `key` was decided before. */
+  decide(key: string, outcome: Outcome, part?: P): Decision<P> | undefined;
+}
+
+export type Decision<P> = { readonly outcome: "aborted" } | { readonly outcome: "committed"; readonly part: P };
+
+/** A decision to make durable: the part applied on commit, and where a restart must scan from. */
+export interface Decided<P> {
   readonly txn: number;
   readonly outcome: Outcome;
-  readonly ops: readonly Op[];
+  readonly part?: P;
   readonly scanFrom: number;
 }
 
 const K = TXN_LIMITS.blockSegments;
 const blockOf = (segment: number): number => segment - (segment % K);
 
-export class ParticipantCore {
+export class ParticipantCore<P> {
   private readonly doubts = new Map<number, Doubt>();
   /** Segments from here on were claimed after this life began: nothing of an earlier life is there. */
   private ownFrom = Number.MAX_SAFE_INTEGER;
@@ -64,8 +79,8 @@ export class ParticipantCore {
 
   constructor(
     readonly cfg: ParticipantConfig,
-    readonly book: AccountBook,
-    private readonly onDecided: (d: Decided) => void,
+    readonly book: Book<P>,
+    private readonly onDecided: (d: Decided<P>) => void,
   ) {}
 
   /** The transactions we hold a YES in (or are casting one in), with their deadlines. */
@@ -95,14 +110,19 @@ export class ParticipantCore {
     if (meta.kind !== "txn" || meta.record.participants[req.index] !== this.cfg.name) return txnFail("invalid", `transaction ${req.txn}: participant ${req.index} is not ${this.cfg.name}`);
     const known = this.doubts.get(req.txn)?.votes[req.index];
     if (known) return txnOk(known);
-    if (this.book.decided.has(this.key(req.txn))) return txnFail("invalid", `transaction ${req.txn} of ${req.space} is decided already`);
+    if (this.book.isDecided(this.key(req.txn))) return txnFail("invalid", `transaction ${req.txn} of ${req.space} is decided already`);
     this.newest = Math.max(this.newest, req.txn);
     // A prepare again while our YES is being cast casts the same way (the same bytes, the same mode).
     const fresh = this.doubts.has(req.txn) || req.txn >= this.floor;
-    const yes = fresh && this.book.prepare(this.key(req.txn), decodeOps(req.payload)) === true;
+    const answer = fresh ? this.book.prepare(this.key(req.txn), this.book.decode(req.payload)) : undefined;
+    const yes = answer === true;
     const ref: TxnRef = { space: req.space, segmentSize: this.cfg.segmentSize, txn: req.txn, record: meta.record };
     // A NO below the floor names nobody, like a recoverer's: the coordinator learns its block is fenced.
-    const mine: Vote = yes ? { kind: "yes", participant: this.cfg.name, record: req.record, payload: req.payload } : fresh ? { kind: "no", participant: this.cfg.name } : NO_VOTE;
+    const mine: Vote = yes
+      ? { kind: "yes", participant: this.cfg.name, record: req.record, payload: req.payload }
+      : fresh
+        ? { kind: "no", participant: this.cfg.name, ...(typeof answer === "string" ? { reason: answer } : {}) }
+        : NO_VOTE;
     if (yes && !this.doubts.has(req.txn)) this.doubts.set(req.txn, { ref, index: req.index, votes: meta.record.participants.map(() => undefined) });
     const c = yield* castVote(this.cfg, req.txn, req.index, mine, fresh ? "owner" : "capture");
     if (!c.ok) return c;
@@ -146,10 +166,10 @@ export class ParticipantCore {
     if (outcome) this.decide(txn, outcome);
   }
 
-  private decide(txn: number, outcome: Outcome, ops?: readonly Op[]): void {
+  private decide(txn: number, outcome: Outcome, part?: P): void {
     this.doubts.delete(txn);
-    const applied = this.book.decide(this.key(txn), outcome, ops);
-    if (applied) this.onDecided({ txn, outcome, ops: applied, scanFrom: this.scanFrom });
+    const d = this.book.decide(this.key(txn), outcome, part);
+    if (d) this.onDecided(d.outcome === "committed" ? { txn, outcome, part: d.part, scanFrom: this.scanFrom } : { txn, outcome, scanFrom: this.scanFrom });
   }
 
   /**
@@ -168,14 +188,14 @@ export class ParticipantCore {
         const vote = decodeVote(bytes);
         if (vote.participant !== this.cfg.name) continue;
         const txn = Math.floor(address / S);
-        if (this.book.decided.has(this.key(txn))) continue;
+        if (this.book.isDecided(this.key(txn))) continue;
         if (vote.kind === "no") {
           this.decide(txn, "aborted");
           continue;
         }
         const meta = decodeAllocMeta(vote.record);
-        const ops = decodeOps(vote.payload);
-        assert(meta.kind === "txn" && ops !== undefined, () => `our YES in transaction ${txn} does not hold a record and ops`);
+        const part = this.book.decode(vote.payload);
+        assert(meta.kind === "txn" && part !== undefined, () => `our YES in transaction ${txn} does not hold a record and a part`);
         const votes = meta.record.participants.map((_, i) => {
           const v = found.value.get(txn * S + i);
           return v ? decodeVote(v) : undefined;
@@ -184,7 +204,7 @@ export class ParticipantCore {
         const outcome = decide(votes);
         if (!outcome) continue;
         probe("txn.participant.restartDecided");
-        this.decide(txn, outcome, ops);
+        this.decide(txn, outcome, part);
       }
     }
     this.ownFrom = last.value < 0 ? 0 : last.value + K;

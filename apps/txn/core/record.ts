@@ -20,6 +20,8 @@ export const TXN_LIMITS = Object.freeze({
   payloadBytesMax: 64 * 1024,
   /** Bytes of an encoded record or block claim. */
   recordBytesMax: 4_096,
+  /** Bytes of the reason a NO gives (UTF-8; a longer one is cut on a character boundary). */
+  reasonBytesMax: 200,
 });
 
 /** The segment size of a transaction space created without one: room for every participant. */
@@ -91,21 +93,41 @@ export const isBlockStart = (s: number): boolean => s % TXN_LIMITS.blockSegments
 /**
  * A vote. A participant's own vote names it (so that, restarted, it recognises its votes); its YES
  * also carries the transaction's record and what it will apply on commit (its redo record: the
- * vote register is the participant's durable prepare). A recoverer's NO names nobody.
+ * vote register is the participant's durable prepare); its NO may say why. A recoverer's NO names
+ * nobody and gives no reason.
  */
 export type Vote =
   | { readonly kind: "yes"; readonly participant: string; readonly record: Uint8Array; readonly payload: Uint8Array }
-  | { readonly kind: "no"; readonly participant?: string };
+  | { readonly kind: "no"; readonly participant?: string; readonly reason?: string };
 
 const YES = 0x01;
 const NO = 0x00;
 /** A recoverer's NO. */
 export const NO_VOTE: Vote = Object.freeze({ kind: "no" });
 
-/** [tag, name length, name, (YES:) record length (2 bytes), record, payload]. */
+/** `reason` as UTF-8, cut to `reasonBytesMax` on a character boundary. */
+function reasonBytes(reason: string): Uint8Array {
+  const bytes = utf8.encode(reason);
+  let end = Math.min(bytes.byteLength, TXN_LIMITS.reasonBytesMax);
+  // A continuation byte (10xxxxxx) at the cut is the middle of a character: cut before it.
+  if (end < bytes.byteLength) while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end);
+}
+
+/**
+ * [tag, name length, name, then (YES:) record length (2 bytes), record, payload, or (a NO naming a
+ * participant:) its reason as UTF-8, if any].
+ */
 export function encodeVote(v: Vote): Uint8Array {
   const name = utf8.encode(v.participant ?? "");
-  if (v.kind === "no") return Uint8Array.of(NO, name.byteLength, ...name);
+  if (v.kind === "no") {
+    const reason = v.participant !== undefined && v.reason ? reasonBytes(v.reason) : new Uint8Array();
+    const out = new Uint8Array(2 + name.byteLength + reason.byteLength);
+    out.set([NO, name.byteLength], 0);
+    out.set(name, 2);
+    out.set(reason, 2 + name.byteLength);
+    return out;
+  }
   const out = new Uint8Array(4 + name.byteLength + v.record.byteLength + v.payload.byteLength);
   out.set([YES, name.byteLength], 0);
   out.set(name, 2);
@@ -116,17 +138,30 @@ export function encodeVote(v: Vote): Uint8Array {
   return out;
 }
 
-/** Anything that is not a well-formed YES (a NO, bytes of another kind) is a NO: it cannot commit. */
+/** UTF-8 `bytes` as a string, or undefined when they are not UTF-8. */
+function text(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8d.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Anything that is not a well-formed YES (a NO, bytes of another kind) is a NO: it cannot commit.
+ * A NO naming a participant gives the reason after its name, if those bytes are UTF-8 (a NO of
+ * before reasons has none).
+ */
 export function decodeVote(bytes: Uint8Array): Vote {
   const nameEnd = 2 + (bytes[1] ?? 0);
-  let participant: string | undefined;
-  try {
-    participant = bytes.byteLength >= nameEnd && nameEnd > 2 ? utf8d.decode(bytes.subarray(2, nameEnd)) : undefined;
-  } catch {
-    participant = undefined;
+  const participant = bytes.byteLength >= nameEnd && nameEnd > 2 ? text(bytes.subarray(2, nameEnd)) : undefined;
+  if (participant === undefined) return NO_VOTE;
+  if (bytes[0] === NO) {
+    const reason = bytes.byteLength > nameEnd ? text(bytes.subarray(nameEnd)) : undefined;
+    return reason === undefined ? { kind: "no", participant } : { kind: "no", participant, reason };
   }
-  const no: Vote = participant === undefined ? NO_VOTE : { kind: "no", participant };
-  if (bytes[0] !== YES || participant === undefined || bytes.byteLength < nameEnd + 2) return no;
+  const no: Vote = { kind: "no", participant };
+  if (bytes[0] !== YES || bytes.byteLength < nameEnd + 2) return no;
   const recordEnd = nameEnd + 2 + ((bytes[nameEnd]! << 8) | bytes[nameEnd + 1]!);
   if (bytes.byteLength < recordEnd) return no;
   return { kind: "yes", participant, record: bytes.subarray(nameEnd + 2, recordEnd), payload: bytes.subarray(recordEnd) };

@@ -38,7 +38,8 @@ export function voteRead(v: ReadResult): VoteRead | undefined {
   return v._tag === "Written" ? { state: "chosen", vote: decodeVote(v.value) } : { state: v._tag === "Unwritten" ? "unwritten" : "pending" };
 }
 
-const votesOf = (reads: readonly VoteRead[]): (Vote | undefined)[] => reads.map((r) => (r.state === "chosen" ? r.vote : undefined));
+/** The chosen votes of `reads` (undefined where none is chosen yet). */
+export const votesOf = (reads: readonly VoteRead[]): (Vote | undefined)[] => reads.map((r) => (r.state === "chosen" ? r.vote : undefined));
 
 /** The votes as they stand (one read round, no capture). */
 export function* readVotes(ref: TxnRef): TxnGen<TxnResult<VoteRead[]>> {

@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import type { CreateSpaceResult } from "../../../wor/core/results.ts";
 import type { WorClient } from "../../../wor/node/client.ts";
 import { TxnIds, claimBlock, lastBlock } from "../core/blocks.ts";
-import { type CoordinatorConfig, commitTxn } from "../core/coordinator.ts";
+import { type CoordinatorConfig, type Refusal, commitTxn } from "../core/coordinator.ts";
 import type { Outcome } from "../core/outcome.ts";
 import { TXN_LIMITS, TXN_SEGMENT_SIZE, recordProblem } from "../core/record.ts";
 import { type Resolution, findTxn, resolve } from "../core/resolve.ts";
@@ -68,8 +68,9 @@ export class TxnCoordinator {
     return this.config;
   }
 
-  /** Commit a transaction over `parts` (one per participant): its number and outcome. */
-  async commit(parts: readonly TxnPart[]): Promise<{ readonly txn: number; readonly outcome: Outcome }> {
+  /** Commit a transaction over `parts` (one per participant): its number, its outcome, and the NO
+   *  votes known (who refused, and why if it said). */
+  async commit(parts: readonly TxnPart[]): Promise<{ readonly txn: number; readonly outcome: Outcome; readonly refusals: readonly Refusal[] }> {
     const cfg = await this.settings();
     const record = { participants: parts.map((p) => p.participant), deadline: Date.now() + (this.o.timeoutMs ?? 5_000), coordinator: this.owner };
     const problem = recordProblem(record, cfg.segmentSize) ?? parts.map((p) => (p.payload.byteLength > TXN_LIMITS.payloadBytesMax ? `payload of ${p.participant} exceeds ${TXN_LIMITS.payloadBytesMax} bytes` : undefined)).find((x) => x);
@@ -77,7 +78,7 @@ export class TxnCoordinator {
     const txn = await this.nextTxn(cfg);
     const r = await runTxn(commitTxn(cfg, { txn, record, payloads: parts.map((p) => p.payload) }), this.o.client, this.o.participants);
     if (r.fenced) this.ids.abandon(txn);
-    return { txn, outcome: r.outcome };
+    return { txn, outcome: r.outcome, refusals: r.refusals };
   }
 
   /** A fresh transaction number; claims the next block when this one runs low. */

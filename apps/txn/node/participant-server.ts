@@ -22,8 +22,9 @@ export type ParticipantServer = ListeningServer;
 
 const failure = (code: TxnFailure["code"], message: string): TxnResult<never> => ({ ok: false, failure: { code, message } });
 
-export async function startParticipantServer(o: ParticipantServerOptions): Promise<ParticipantServer> {
-  const server = newServer();
+/** The participant service (its definition and handlers), to serve on a server of one's own or
+ *  beside other services (a KV node serves its partition's); `shutdown` ends its sessions. */
+export function participantService(o: ParticipantServerOptions): { readonly definition: typeof ParticipantService; readonly handlers: ParticipantHandlers; shutdown(closeServer: () => Promise<void>): Promise<void> } {
   const admit = admission(o, "participant");
   const sessions = new RequestSessions<DecodedTxnRequestFrame, TxnReplyFrame>(o.budget);
   const p = o.participant;
@@ -50,11 +51,17 @@ export async function startParticipantServer(o: ParticipantServerOptions): Promi
       });
     },
   };
-  server.addService(ParticipantService, handlers);
+  return { definition: ParticipantService, handlers, shutdown: (closeServer) => sessions.shutdown(closeServer) };
+}
+
+export async function startParticipantServer(o: ParticipantServerOptions): Promise<ParticipantServer> {
+  const server = newServer();
+  const service = participantService(o);
+  server.addService(service.definition, service.handlers);
   const port = await bindServer(server, o);
   let closing: Promise<void> | undefined;
   return {
     port,
-    close: () => (closing ??= sessions.shutdown(() => shutdownServer(server))),
+    close: () => (closing ??= service.shutdown(() => shutdownServer(server))),
   };
 }

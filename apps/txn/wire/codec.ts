@@ -8,7 +8,8 @@
  * Validation: spaces are user space names; transaction numbers and indexes exact integers, an index
  * below `TXN_LIMITS.participantsMax`; the record at most `recordBytesMax` bytes, the payload at
  * most `payloadBytesMax`; a vote is a register value (decoded by `decodeVote`, which reads anything
- * that is not a well-formed YES as NO); failure codes are known.
+ * that is not a well-formed YES as NO; a NO's reason crosses as it is in the vote's bytes); failure
+ * codes are known.
  */
 import { isUserSpaceName, LIMITS } from "../../../paxos/limits.ts";
 import type { BinaryWriter } from "@bufbuild/protobuf/wire";
@@ -118,8 +119,9 @@ export const encodeReplies = (frames: readonly TxnReplyFrame[]): Uint8Array => w
 /** All or nothing: a coordinator does not trust a participant that sends a malformed frame. */
 export const decodeReplies = (bytes: Uint8Array): Decoded<TxnReplyFrame[]> => decodeStrictEnvelope(bytes, pb.TxnReplyFrame, (m) => ({ id: m.id, reply: replyFromPb(m) }));
 
-/** A vote's encoded size, at most (encodeVote: a tag, a name's length and its UTF-8, a record's length). */
-const encodedVoteBytes = (v: Vote): number => 4 + 3 * (v.participant?.length ?? 0) + (v.kind === "yes" ? v.record.byteLength + v.payload.byteLength : 0);
+/** A vote's encoded size, at most (encodeVote: a tag, a name's length and its UTF-8, a record's length; a NO's reason). */
+const encodedVoteBytes = (v: Vote): number =>
+  4 + 3 * (v.participant?.length ?? 0) + (v.kind === "yes" ? v.record.byteLength + v.payload.byteLength : Math.min(3 * (v.reason?.length ?? 0), TXN_LIMITS.reasonBytesMax));
 
 /** An upper-ish estimate of a reply frame's encoded size (the session budget counts queued replies by it). */
 export const replyFrameBytes = (f: TxnReplyFrame): number =>

@@ -20,7 +20,7 @@ async function clusterAndDir(t: TestContext): Promise<{ cluster: MemoryCluster; 
   return { cluster, dir };
 }
 
-test("a transfer between two participants commits; a transfer without funds aborts", { timeout: 30_000 }, async (t) => {
+test("a transfer between two participants commits; a transfer without funds aborts, and the coordinator learns who refused and why", { timeout: 30_000 }, async (t) => {
   const { cluster, dir } = await clusterAndDir(t);
   const admin = cluster.client().client;
   await TxnCoordinator.create(admin, "bank");
@@ -38,6 +38,7 @@ test("a transfer between two participants commits; a transfer without funds abor
     ]);
   const r = await transfer(30);
   assert.equal(r.outcome, "committed");
+  assert.deepEqual(r.refusals, []);
   await Promise.all(p.map((x) => x.flushed()));
   assert.equal(p[0]!.balances.get("a0"), 70);
   assert.equal(p[1]!.balances.get("a1"), 130);
@@ -45,6 +46,13 @@ test("a transfer between two participants commits; a transfer without funds abor
   assert.equal(s.outcome, "committed");
   const no = await transfer(500);
   assert.equal(no.outcome, "aborted");
+  assert.deepEqual(no.refusals, [{ participant: "p0", reason: "account a0 would go negative" }]);
+  // The reason is in the vote register: anyone reading the votes sees it.
+  const votes = (await coord.status(no.txn)).votes.map((v) => (v.state === "chosen" ? v.vote : undefined));
+  assert.deepEqual(votes[0], { kind: "no", participant: "p0", reason: "account a0 would go negative" });
+  // An account the participant does not hold.
+  const unknown = await coord.commit([{ participant: "p1", payload: encodeOps([{ account: "a9", delta: 1 }]) }]);
+  assert.deepEqual([unknown.outcome, unknown.refusals], ["aborted", [{ participant: "p1", reason: "unknown account a9" }]]);
   await Promise.all(p.map((x) => x.flushed()));
   assert.equal(p[0]!.balances.get("a0"), 70);
   assert.equal(p[1]!.balances.get("a1"), 130);

@@ -1,7 +1,8 @@
 /**
  * WormTX's participant service (apps/txn/wire, node/participant-server.ts, node/remote-participants.ts):
- * the codecs refuse bad input as values, and a coordinator commits over participants reached by gRPC;
- * a participant it cannot reach leaves its vote unknown, and the transaction aborts at the deadline.
+ * the codecs refuse bad input as values, and a coordinator commits over participants reached by gRPC
+ * (a NO's reason reaches it); a participant it cannot reach leaves its vote unknown, and the
+ * transaction aborts at the deadline.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -27,6 +28,8 @@ test("participant codecs: requests and replies round-trip by id; bad input is a 
   const replies: TxnReplyFrame[] = [
     { id: 8, reply: { ok: true, value: undefined } },
     { id: 7, reply: { ok: true, value: yes } },
+    { id: 10, reply: { ok: true, value: { kind: "no", participant: "p1", reason: "account a1 is locked by another transaction" } } },
+    { id: 11, reply: { ok: true, value: { kind: "no", participant: "p1" } } },
     { id: 9, reply: { ok: false, failure: { code: "unknownTxn", message: "gone" } } },
   ];
   assert.deepEqual(decodeReplies(encodeReplies(replies)), { ok: true, value: replies });
@@ -84,9 +87,16 @@ test("a coordinator commits over participants served by gRPC; one it cannot reac
   const served = await same.prepare("p0", { space: SPACE, txn: 1, index: 0, record, payload: new Uint8Array() });
   assert.ok(!served.ok && /decided already/.test(served.failure.message), JSON.stringify(served));
 
+  // A NO's reason crosses the wire to the coordinator.
+  const overdrawn = await coord.commit(transferParts(0, 1, 500));
+  assert.deepEqual([overdrawn.outcome, overdrawn.refusals], ["aborted", [{ participant: "p0", reason: "account a0 would go negative" }]]);
+  const asked = await link.prepare("p1", { space: SPACE, txn: await bank.freshTxn(), index: 0, record: encodeRecord({ participants: ["p1"], deadline: Date.now() + 5_000, coordinator: "c" }), payload: new Uint8Array() });
+  assert.deepEqual(asked, { ok: true, value: { kind: "no", participant: "p1", reason: "no ops" } });
+
   await servers[1]!.close();
   const cut = await coord.commit(transferParts(0, 1, 10));
   assert.equal(cut.outcome, "aborted");
+  assert.deepEqual(cut.refusals, [{}], "resolved at the deadline: the recoverer's NO names nobody");
   const s = await coord.status(cut.txn);
   assert.deepEqual(s.votes.map((v) => (v.state === "chosen" ? v.vote.kind : v.state)), ["yes", "no"]);
   await until(() => bank.store("p0").inDoubt.length === 0, "p0 to learn the abort");

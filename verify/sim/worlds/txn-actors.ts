@@ -53,7 +53,7 @@ interface Disk {
 
 export class SimParticipant {
   proc: SimProcess | undefined;
-  core: ParticipantCore | undefined;
+  core: ParticipantCore<readonly Op[]> | undefined;
   ready = false;
   readonly disk: Disk;
   private readonly timers = new Set<number>();
@@ -71,7 +71,8 @@ export class SimParticipant {
     const { h } = this;
     const proc = h.spawn(this.name, () => this.died(proc));
     const cfg = { name: this.name, space: TXN_SPACE, segmentSize: h.o.segmentSize, slackBlocks: 4, ...recover };
-    const core = new ParticipantCore(cfg, new AccountBook(new Map(this.disk.balances), new Map(this.disk.decided)), (d) => this.decided(proc, core, d));
+    const book = new AccountBook(new Map(this.disk.balances), new Map(this.disk.decided));
+    const core = new ParticipantCore(cfg, book, (d) => this.decided(proc, book, d));
     this.proc = proc;
     this.core = core;
     this.ready = false;
@@ -79,7 +80,7 @@ export class SimParticipant {
     this.restart(proc, core);
   }
 
-  private restart(proc: SimProcess, core: ParticipantCore): void {
+  private restart(proc: SimProcess, core: ParticipantCore<readonly Op[]>): void {
     this.h.run(proc, core.restart(this.disk.scanFrom), (r) => {
       if (!r.ok) {
         this.h.k.later(30, () => proc.alive && this.restart(proc, core));
@@ -132,7 +133,7 @@ export class SimParticipant {
     }
   }
 
-  private settle(proc: SimProcess, core: ParticipantCore, txn: number): void {
+  private settle(proc: SimProcess, core: ParticipantCore<readonly Op[]>, txn: number): void {
     if (proc !== this.proc) return;
     this.h.run(proc, core.resolveDoubt(txn), () => {
       const d = core.inDoubt.get(txn);
@@ -145,12 +146,12 @@ export class SimParticipant {
   }
 
   /** A decision: checked now; its batch reaches the disk a few ms later (in order), unless we crash first. */
-  private decided(proc: SimProcess, core: ParticipantCore, d: Decided): void {
+  private decided(proc: SimProcess, book: AccountBook, d: Decided<readonly Op[]>): void {
     const { h } = this;
     h.k.record(`${proc.label} decided ${d.txn} ${d.outcome}`);
     const started = h.registry.get(d.txn);
     if (started) h.k.check(h.observer.applied(String(d.txn), started.record.participants.length, proc.label, d.outcome));
-    const balances = d.ops.map((o) => [o.account, core.book.balances.get(o.account)!] as const);
+    const balances = (d.part ?? []).map((o) => [o.account, book.balances.get(o.account)!] as const);
     this.persistAt = Math.max(this.persistAt, h.k.now + 1 + h.k.prng.int(4));
     h.k.later(this.persistAt - h.k.now, () => {
       if (proc !== this.proc) return;
