@@ -12,11 +12,14 @@
  *  - kv.get.linearizable: gets of keys that exist (against etcd's linearizable gets), and
  *    kv.get.stale for reference;
  *  - kv.cas.concurrent: compare-and-sets, each client on a key of its own by its modRevision (so
- *    none loses: `cas_lost` says otherwise).
+ *    none loses: `cas_lost` says otherwise);
+ *  - kv.txn.across: transactions across two partitions (the transaction coordinator, each partition
+ *    a participant), each worker putting two keys of its own, one in partition 0 and one in 1 (no
+ *    lock is ever contended: `aborted` counts those that aborted all the same); `--across-n` of them.
  * `failed` counts operations that answered a failure (or a get that found nothing); it should be 0.
  * The run is bounded: past `--run-max-seconds`, or on SIGINT/SIGTERM, everything is stopped.
  *
- *   npx tsx bench/kv.ts [--n 20000] [--concurrency 64] [--clients 1] [--partitions 2] [--value-bytes 100] [--keys 1024]
+ *   npx tsx bench/kv.ts [--n 20000] [--across-n 5000] [--concurrency 64] [--clients 1] [--partitions 2] [--value-bytes 100] [--keys 1024]
  */
 import { parseArgs } from "node:util";
 import { partitionMap } from "../apps/kv/core/partitions.ts";
@@ -34,6 +37,7 @@ import { type WormProcess, killAllWormProcesses, startWormProcess } from "./lib/
 const { values: flags } = parseArgs({
   options: {
     n: { type: "string", default: "20000" },
+    "across-n": { type: "string", default: "5000" },
     concurrency: { type: "string", default: "64" },
     clients: { type: "string", default: "1" },
     partitions: { type: "string", default: "2" },
@@ -43,12 +47,13 @@ const { values: flags } = parseArgs({
   },
 });
 const N = Number(flags.n);
+const ACROSS_N = Number(flags["across-n"]);
 const C = Number(flags.concurrency);
 const K = Number(flags.clients);
 const P = Number(flags.partitions);
 const KEYS = Number(flags.keys);
 const value = new Uint8Array(Number(flags["value-bytes"])).fill(7);
-for (const [name, x, least] of [["n", N, 1], ["concurrency", C, 1], ["clients", K, 1], ["partitions", P, 1], ["keys", KEYS, P]] as const) {
+for (const [name, x, least] of [["n", N, 1], ["across-n", ACROSS_N, 0], ["concurrency", C, 1], ["clients", K, 1], ["partitions", P, 1], ["keys", KEYS, P]] as const) {
   if (!(Number.isSafeInteger(x) && x >= least)) throw new Error(`--${name} must be an integer of at least ${least}, not ${x}`);
 }
 const KV = "bench";
@@ -106,10 +111,10 @@ async function run(n: number, op: (worker: number, i: number) => Promise<boolean
 }
 
 /** One measurement's JSON line; a stopped run reports nothing (its numbers would be of a cut-short measurement). */
-async function report(bench: string, r: { lat: number[]; secs: number; failed: number }, meter: CpuMeter, extra: Record<string, unknown> = {}): Promise<void> {
+async function report(bench: string, r: { lat: number[]; secs: number; failed: number }, meter: CpuMeter, extra: Record<string, unknown> = {}, n = N): Promise<void> {
   if (stopping.signal.aborted) return;
-  const cpu = await meter.perOp(N);
-  emit({ bench, ...shape, ...summarize(r.lat), ops_per_s: round(N / r.secs, 0), failed: r.failed, ...extra, cpu_us_per_op: cpu });
+  const cpu = await meter.perOp(n);
+  emit({ bench, ...shape, ...summarize(r.lat), ops_per_s: round(n / r.secs, 0), failed: r.failed, ...extra, cpu_us_per_op: cpu });
 }
 
 try {
@@ -159,6 +164,18 @@ try {
       return true;
     });
     await report("kv.cas.concurrent", cas, meter, { cas_lost: lost });
+  }
+  if (P >= 2 && ACROSS_N > 0) {
+    let aborted = 0;
+    const across = async (c: number) => {
+      const r = await client(c).txn({ compares: [], success: [0, 1].map((k) => ({ op: "put" as const, key: `${prefix(k)}/x${c}`, value })), failure: [] });
+      if (!r.ok && r.failure.code === "aborted") aborted++;
+      return r.ok && r.value.result.succeeded;
+    };
+    await run(Math.min(ACROSS_N, 2_000), across); // the coordinators' first blocks, the participant links
+    aborted = 0;
+    const meter = await CpuMeter.start(roles);
+    await report("kv.txn.across", await run(ACROSS_N, across), meter, { partitions_per_txn: 2, aborted }, ACROSS_N);
   }
 } finally {
   for (const c of clients) c.close();

@@ -55,6 +55,7 @@ function asCliFailure(f: KvFailure, write: boolean): CliFailure {
     case "unavailable":
       return new CliFailure(write ? `${f.message} (the write's outcome is unknown: read the key, or run it again)` : f.message, write ? EXIT.unknown : EXIT.operational);
     case "internal":
+    case "aborted":
       return new CliFailure(f.message, EXIT.operational);
   }
 }

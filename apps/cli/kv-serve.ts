@@ -6,6 +6,8 @@
  * as every server of the cluster. A failed write to the store ends the verb (exit 1); restarted on
  * the store, the node resumes from what it made durable.
  */
+import { TxnCoordinator } from "../txn/node/coordinator.ts";
+import { txnSpaceOf } from "../kv/core/cross.ts";
 import { randomUUID } from "node:crypto";
 import { Command, Flag } from "effect/cli";
 import { WormLog } from "../log/node/log-client.ts";
@@ -13,7 +15,8 @@ import { SequencerNode } from "../log/node/sequencer-node.ts";
 import type { Partition, PartitionMap } from "../kv/core/partitions.ts";
 import { type KvNode, startKvNode } from "../kv/node/kv-node.ts";
 import { describePartition } from "../kv/node/kv-map.ts";
-import { KvShardStore, KvShardStoreDamaged } from "../kv/node/shard-store.ts";
+import { KvShardStoreDamaged } from "../kv/node/shard-layout.ts";
+import { KvShardStore } from "../kv/node/shard-store.ts";
 import type { PlayerEvent } from "../logplayer/node/player.ts";
 import { type ConnectionInput, type Target, checkSpaceName, connectionFlags, openClient } from "./cluster.ts";
 import { operational, usage } from "./errors.ts";
@@ -69,6 +72,8 @@ export async function startKvServing(target: Target, name: string, map: Partitio
     const tokens = new SequencerNode({ client, owner: `kv-${name}-p${p.id}-${randomUUID()}` });
     opened.push(() => tokens.close());
     const log = new WormLog({ client, log: p.log, tokens, timeoutMs: target.timeoutMs });
+    // A KV created before transactions across partitions has no transaction space yet (a no-op if it has).
+    await TxnCoordinator.create(client, txnSpaceOf(name));
     const node = await startKvNode({
       log,
       store,
@@ -81,6 +86,7 @@ export async function startKvServing(target: Target, name: string, map: Partitio
       ...(target.clusterId ? { clusterId: target.clusterId } : {}),
       onFailure: (e) => fail(operational(`KV store ${dataDir}: a write failed: ${e.message}`)),
       player: { client, address: p.node, security: tls ? target.security : plain, ...(onEvent ? { onEvent } : {}) },
+      txn: { client, space: txnSpaceOf(name), security: tls ? target.security : plain },
     }).catch((e: unknown) => {
       const msg = (e as Error).message ?? String(e);
       throw /in use|EADDRINUSE/i.test(msg) ? operational(`KV node ${p.id} cannot listen on ${p.node}, which the KV's map names: address in use`) : e;

@@ -1,5 +1,5 @@
 /**
- * `worm kv txn FILE|-`: a transaction from JSON (a file, or standard input), within one partition:
+ * `worm kv txn FILE|-`: a transaction from JSON (a file, or standard input):
  *
  *   { "if":   [ { "key": "a", "value": "1" }, { "key": "b", "absent": true },
  *               { "key": "c", "modRevision": 5 }, { "key": "d", "version": 2, "result": "greater" } ],
@@ -11,6 +11,10 @@
  * A compare holds with `result` (default "equal") between the key's field and the number or text
  * given; `absent: true` is version 0. A range's "from" "" is the start of the key space, its "to" ""
  * the end. It prints whether the `then` branch ran, the revision, and each op's response.
+ *
+ * A transaction whose keys are in several partitions commits across them (apps/kv/core/cross.ts):
+ * no `else`, and its ops put and delete single keys. It prints whether it committed (every compare
+ * held) and its number in the KV's transaction space.
  */
 import { Argument, Command } from "effect/cli";
 import type { Compare, CompareResult, KvOp, KvTxn, OpResponse } from "../kv/core/commands.ts";
@@ -103,6 +107,12 @@ export const kvTxnCommand = Command.make(
       const txn = parseTxn(new TextDecoder().decode(source));
       const w = resultOf(await withKv(c.conn, c.kv, (kv) => kv.txn(txn)), true);
       const { succeeded, revision, responses } = w.result;
+      if (w.across) {
+        const { txn: number, partitions } = w.across;
+        if (c.json) printJson({ succeeded, txn: number, partitions });
+        else printLine(`${succeeded ? "committed" : "not committed: a compare failed"} (transaction ${number} across partitions ${partitions.join(", ")})`);
+        return;
+      }
       if (c.json) {
         printJson({ succeeded, revision, partition: w.partition, position: w.position, responses: responses.map(responseJson) });
         return;
@@ -110,4 +120,4 @@ export const kvTxnCommand = Command.make(
       printLine(`${succeeded ? "then" : "else"} ran (revision ${revision}, partition ${w.partition})`);
       for (const r of responses) printLine(JSON.stringify(responseJson(r)));
     }),
-).pipe(Command.withDescription("Run a transaction given as JSON (if / then / else) within one partition; prints which branch ran and each op's response"));
+).pipe(Command.withDescription("Run a transaction given as JSON (if / then / else); prints which branch ran and each op's response (across partitions: whether it committed)"));

@@ -2,7 +2,9 @@
  * The KV spec (verify/spec/kv.ts) as a linearizability checker: it passes concurrent histories that
  * have a legal order, and catches the anomalies a KV must not show: a stale read, two
  * compare-and-sets both winning from one value, a read that sees half of a transaction, a scan that
- * misses a key it must see, a write whose outcome was unknown taking effect twice.
+ * misses a key it must see, a write whose outcome was unknown taking effect twice; a transaction
+ * across partitions (answered without the values before it) that committed against its compare, or
+ * seen half.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -40,7 +42,31 @@ describe("the KV spec", () => {
     assert.equal(v.partitions, 2);
   });
 
+  it("takes a transaction's answer without the values before it (across partitions): only whether it committed", () => {
+    const h = [
+      op(0, 0, 1, { op: "put", key: "a", value: "1" }, { value: null }),
+      op(1, 2, 3, { op: "txn", expect: [["a", "1"]], write: [["a", "2"], ["z", "2"]] }, { succeeded: true }),
+      op(2, 4, 5, { op: "get", key: "z" }, { value: "2" }),
+    ];
+    assert.ok(checkKvHistory(h).ok);
+  });
+
   const refused: [string, Op[]][] = [
+    [
+      "a transaction across partitions said committed though its compare could not hold",
+      [
+        op(0, 0, 1, { op: "put", key: "a", value: "1" }, { value: null }),
+        op(1, 2, 3, { op: "txn", expect: [["a", "0"]], write: [["a", "2"], ["z", "2"]] }, { succeeded: true }),
+      ],
+    ],
+    [
+      "a read that sees half of a transaction across partitions",
+      [
+        op(0, 0, 1, { op: "txn", expect: [], write: [["a", "1"], ["z", "1"]] }, { succeeded: true }),
+        op(1, 2, 3, { op: "get", key: "a" }, { value: "1" }),
+        op(1, 4, 5, { op: "get", key: "z" }, { value: null }),
+      ],
+    ],
     ["a stale read", [op(0, 0, 1, { op: "put", key: "a", value: "1" }, { value: null }), op(1, 2, 3, { op: "get", key: "a" }, { value: null })]],
     [
       "two compare-and-sets winning from one value",

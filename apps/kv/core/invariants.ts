@@ -13,6 +13,7 @@
  * shards' states; each check runs once the log is known up to its position.
  */
 import type { KvRecord, KvTxn, TxnResult } from "./commands.ts";
+import type { KvCommit } from "./records.ts";
 import { MemoryKv, applyTxn, compareBytes } from "./state.ts";
 
 type Entries = readonly (readonly [string, KvRecord])[];
@@ -50,20 +51,24 @@ type Pending =
 
 /** One partition's log as learned, its replay, and the checks waiting on it. */
 class PartitionReplay {
-  /** Position → the transaction there (undefined: a fill, or an entry that is not the KV's). */
-  readonly log = new Map<number, KvTxn | undefined>();
+  /** Position → the transaction or commit entry there (undefined: a fill, or an entry that is not the KV's). */
+  readonly log = new Map<number, KvTxn | KvCommit | undefined>();
   readonly pending: Pending[] = [];
   /** The replay: the state having applied positions below `at`, and each position's result. */
   private store = new MemoryKv();
   private revision = 0;
   private at = 0;
   private readonly results = new Map<number, TxnResult>();
+  /** Transactions across partitions whose commit entry the replay applied: a second one is not. */
+  private committed = new Set<number>();
 
   /** Apply every known position in order; whether the log is known below `position + 1`. */
   advanceTo(position: number): boolean {
     while (this.at <= position) {
       if (!this.log.has(this.at)) return false;
-      const txn = this.log.get(this.at);
+      const entry = this.log.get(this.at);
+      const txn = entry && "ops" in entry ? (this.committed.has(entry.txn) ? undefined : { compares: [], success: entry.ops, failure: [] }) : entry;
+      if (entry && "ops" in entry) this.committed.add(entry.txn);
       if (txn) {
         const r = applyTxn(this.store, this.revision, txn);
         this.revision = r.revision;
@@ -84,6 +89,7 @@ class PartitionReplay {
       this.store = new MemoryKv();
       this.revision = 0;
       this.at = 0;
+      this.committed = new Set();
     }
     this.advanceTo(position);
     return { revision: this.revision, entries: this.store.entries() };
@@ -96,8 +102,9 @@ export class KvObserver {
   /** Each shard's last revision and position, by "partition/shard". */
   private readonly shards = new Map<string, { position: number; revision: number }>();
 
-  /** The entry chosen at `position` of partition `partition`'s log (undefined: not a KV transaction). */
-  logged(partition: number, position: number, txn: KvTxn | undefined): void {
+  /** The entry chosen at `position` of partition `partition`'s log: a transaction, a commit entry of
+   *  one across partitions (applied once: a second entry of it is not), or undefined (neither). */
+  logged(partition: number, position: number, txn: KvTxn | KvCommit | undefined): void {
     const p = this.partition(partition);
     if (p.log.has(position)) return;
     p.log.set(position, txn);

@@ -19,7 +19,10 @@ export type KvFailureCode =
   /** The log or the shard cannot answer now (a write's outcome is unknown: retry with the same key). */
   | "unavailable"
   | "timeout"
-  | "internal";
+  | "internal"
+  /** A transaction across partitions aborted with no compare failing (a key locked by another
+   *  transaction, a partition that could not vote): nothing was written; try it again. */
+  | "aborted";
 
 export interface KvFailure {
   readonly code: KvFailureCode;
@@ -41,6 +44,9 @@ export type KvReply =
   /** The transaction is at `position` of the partition's log, and this is what it did. */
   | { readonly id: number; readonly kind: "written"; readonly position: number; readonly result: TxnResult }
   /** The records found, as of the shard's `revision`, having applied the log up to `position`. */
+  /** A transaction across partitions (apps/kv/core/cross.ts), decided: its number in the KV's
+   *  transaction space, and whether it committed (every compare held). */
+  | { readonly id: number; readonly kind: "committed"; readonly txn: number; readonly succeeded: boolean }
   | { readonly id: number; readonly kind: "read"; readonly found: readonly (readonly [string, KvRecord])[]; readonly more: boolean; readonly revision: number; readonly position: number }
   | { readonly id: number; readonly kind: "failed"; readonly failure: KvFailure };
 

@@ -8,12 +8,19 @@
  *            result byte (1 equal, 2 notEqual, 3 less, 4 greater), value blob | number varint
  *   op:      kind byte (1 put, 2 delete, 3 range), key str ("" allowed: the key space's start),
  *            flags byte (1: has to, 2: has limit), [to str ("": the end)], [limit varint], put: value blob
+ *
+ * A **commit entry** is a partition's part of a transaction across partitions, committed (./cross.ts):
+ *
+ *   commit:  [0x02] txn varint (its number in the KV's transaction space), scanFrom varint (where the
+ *            partition's participant must scan from after a restart), ops blob (a txn as above with
+ *            no compares and no failure branch, its ops puts and deletes of single keys)
  */
 import { ByteWriter, DecodeError, readAll } from "../../log/core/bytes.ts";
 import { type Compare, type CompareResult, type KvOp, type KvTxn, TXN_LIMITS, txnProblem } from "./commands.ts";
 import { KEY_LIMITS } from "./keys.ts";
 
 const FORMAT = 0x01;
+const COMMIT = 0x02;
 const TARGETS = ["value", "version", "createRevision", "modRevision"] as const;
 const RESULTS: readonly CompareResult[] = ["equal", "notEqual", "less", "greater"];
 const OPS = ["put", "delete", "range"] as const;
@@ -100,4 +107,46 @@ export function decodeTxn(bytes: Uint8Array): KvTxn | DecodeError {
   if (txn instanceof DecodeError) return txn;
   const problem = txnProblem(txn);
   return problem ? new DecodeError(problem) : txn;
+}
+
+/** A partition's part of a transaction across partitions, committed: its ops to apply once. */
+export interface KvCommit {
+  /** The transaction's number in the KV's transaction space. */
+  readonly txn: number;
+  /** Where the partition's participant must scan from after a restart, when this was decided. */
+  readonly scanFrom: number;
+  readonly ops: readonly KvOp[];
+}
+
+/** What a partition's log entry holds for its shards. */
+export type KvEntry = { readonly kind: "txn"; readonly txn: KvTxn } | { readonly kind: "commit"; readonly commit: KvCommit };
+
+export function encodeCommit(c: KvCommit): Uint8Array {
+  const ops = encodeTxn({ compares: [], success: c.ops, failure: [] });
+  const w = new ByteWriter(ops.byteLength + 24);
+  w.byte(COMMIT);
+  w.varint(c.txn);
+  w.varint(c.scanFrom);
+  w.blob(ops);
+  return w.done();
+}
+
+/** The entry in `bytes` (a transaction or a commit entry), or why they are neither. Never throws. */
+export function decodeEntry(bytes: Uint8Array): KvEntry | DecodeError {
+  if (bytes[0] !== COMMIT) {
+    const txn = decodeTxn(bytes);
+    return txn instanceof DecodeError ? txn : { kind: "txn", txn };
+  }
+  const commit = readAll(bytes, (r): KvCommit | DecodeError => {
+    r.byte();
+    const txn = r.varint();
+    const scanFrom = r.varint();
+    const inner = decodeTxn(r.blob("a commit's ops", Number.MAX_SAFE_INTEGER));
+    if (inner instanceof DecodeError) return new DecodeError(`a commit entry's ops: ${inner.message}`);
+    if (inner.compares.length > 0 || inner.failure.length > 0) return new DecodeError("a commit entry's ops have compares or a failure branch");
+    const ranged = inner.success.find((o) => o.op === "range" || (o.op === "delete" && o.to !== undefined));
+    if (ranged) return new DecodeError(`a commit entry holds a ${ranged.op === "range" ? "range read" : "range delete"}`);
+    return r.done ? { txn, scanFrom, ops: inner.success } : new DecodeError("trailing bytes after a commit entry");
+  });
+  return commit instanceof DecodeError ? commit : { kind: "commit", commit };
 }

@@ -3,8 +3,10 @@
  * applies a delivered write with, and the state the simulator's shards keep
  * (verify/sim/worlds/kv-shard.ts). Delivered rows are applied as they arrive (staged), in position
  * order, each above the applied position: a row that is a KV transaction (./records.ts) is applied
- * with `applyTxn` and its result kept by position; any other row is skipped, its position applied all
- * the same. A write's **image** is what it makes durable (records, revision, applied position,
+ * with `applyTxn` and its result kept by position; a commit entry (a part of a transaction across
+ * partitions, ./cross.ts) likewise, once: the transactions committed here are kept (from the
+ * participant's scan start on: a restart decides none below it again), and a second commit entry of
+ * one is skipped; any other row is skipped, its position applied all the same. A write's **image** is what it makes durable (records, revision, applied position,
  * results) and what a restart loads; `readPosition` is the rule of a linearizable read.
  */
 import { assert } from "../../../verify/runtime/assert.ts";
@@ -13,7 +15,7 @@ import { DecodeError } from "../../log/core/bytes.ts";
 import { BEFORE_FIRST } from "../../logplayer/core/items.ts";
 import type { KvRecord, TxnResult } from "./commands.ts";
 import type { KeyRange } from "./keys.ts";
-import { decodeTxn } from "./records.ts";
+import { decodeEntry } from "./records.ts";
 import { type KvStore, MemoryKv, applyTxn } from "./state.ts";
 
 /** What a shard's durable write holds, and what a restart loads. */
@@ -25,10 +27,14 @@ export interface KvImage {
   readonly entries: readonly (readonly [string, KvRecord])[];
   /** The result of each position applied that held a KV transaction. */
   readonly results: ReadonlyMap<number, TxnResult>;
+  /** Transactions across partitions committed here, from `scanFrom` on. */
+  readonly committed: readonly number[];
+  /** Where this partition's participant scans from after a restart (the newest commit entry's). */
+  readonly scanFrom: number;
 }
 
 /** A shard that has applied nothing. */
-export const EMPTY_KV_IMAGE: KvImage = Object.freeze({ applied: BEFORE_FIRST, revision: 0, entries: [], results: new Map<number, TxnResult>() });
+export const EMPTY_KV_IMAGE: KvImage = Object.freeze({ applied: BEFORE_FIRST, revision: 0, entries: [], results: new Map<number, TxnResult>(), committed: [], scanFrom: 0 });
 
 /**
  * The position a linearizable read waits for its shard to have applied, given the log's tail (its
@@ -43,6 +49,8 @@ export interface Applied {
   readonly position: number;
   readonly result: TxnResult;
   readonly changes: readonly (readonly [string, KvRecord | undefined])[];
+  /** A commit entry's: its transaction, now committed here, and those forgotten (below the new scan start). */
+  readonly commit?: { readonly txn: number; readonly forgotten: readonly number[] };
 }
 
 export class KvShardState {
@@ -53,6 +61,8 @@ export class KvShardState {
   private readonly results: Map<number, TxnResult>;
   /** The applied position of the last durable write. */
   private imaged: number;
+  private readonly committedHere: Set<number>;
+  private scanStart: number;
 
   constructor(
     image: KvImage,
@@ -63,6 +73,17 @@ export class KvShardState {
     this.appliedAt = image.applied;
     this.imaged = image.applied;
     this.results = new Map(image.results);
+    this.committedHere = new Set(image.committed);
+    this.scanStart = image.scanFrom;
+  }
+
+  /** Where this partition's participant scans from after a restart. */
+  get scanFrom(): number {
+    return this.scanStart;
+  }
+  /** Whether transaction `txn` (across partitions) committed here. */
+  committed(txn: number): boolean {
+    return this.committedHere.has(txn);
   }
 
   /** The log applied up to here (BEFORE_FIRST: nothing). */
@@ -114,18 +135,31 @@ export class KvShardState {
     for (let i = lo; i < rows.length; i++) {
       const row = rows[i]!;
       this.appliedAt = row.position;
-      const txn = decodeTxn(row.data);
-      if (txn instanceof DecodeError) {
+      const entry = decodeEntry(row.data);
+      if (entry instanceof DecodeError) {
         skipped++;
         continue;
       }
+      if (entry.kind === "commit" && this.committedHere.has(entry.commit.txn)) continue;
       changes = [];
-      const result = applyTxn(tracked, this.rev, txn);
+      const result = applyTxn(tracked, this.rev, entry.kind === "txn" ? entry.txn : { compares: [], success: entry.commit.ops, failure: [] });
       this.rev = result.revision;
       if (this.keepResults) this.results.set(row.position, result);
-      applied?.({ position: row.position, result, changes });
+      const commit = entry.kind === "commit" ? { txn: entry.commit.txn, forgotten: this.committedAt(entry.commit.txn, entry.commit.scanFrom) } : undefined;
+      applied?.({ position: row.position, result, changes, ...(commit ? { commit } : {}) });
     }
     return skipped;
+  }
+
+  /** `txn` committed here, and the scan start is now at least `scanFrom`: returns the transactions
+   *  forgotten (below it: a restart decides none of them again). */
+  private committedAt(txn: number, scanFrom: number): number[] {
+    this.committedHere.add(txn);
+    if (scanFrom <= this.scanStart) return [];
+    this.scanStart = scanFrom;
+    const forgotten = [...this.committedHere].filter((t) => t < scanFrom);
+    for (const t of forgotten) this.committedHere.delete(t);
+    return forgotten;
   }
 
   /** A write of `rows` up to `applied` goes to the storage: its rows are applied (those not staged
@@ -150,6 +184,6 @@ export class KvShardState {
   /** Everything a durable write holds now (the simulator's disk keeps it whole). */
   image(): KvImage {
     const { applied, revision } = this.durable();
-    return { applied, revision, entries: this.kv.entries(), results: new Map(this.results) };
+    return { applied, revision, entries: this.kv.entries(), results: new Map(this.results), committed: [...this.committedHere], scanFrom: this.scanStart };
   }
 }

@@ -9,6 +9,11 @@
  * `retryForMs`, and the partition's log stores the transaction once. Reads are tried again too.
  * A range over several partitions asks them in key order until it has `limit` records: each
  * partition's part is linearizable, the whole is not one snapshot.
+ *
+ * A transaction across partitions goes to its first partition's node, which coordinates it
+ * (apps/kv/node/kv-across.ts). Its outcome unknown, it is not tried again (a retry would be another
+ * transaction): the failure says so. Its result says whether it committed, not revisions or op
+ * responses (apps/kv/core/cross.ts says what such a transaction may hold).
  */
 import { randomUUID } from "node:crypto";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
@@ -16,6 +21,7 @@ import { nameProblem } from "../../log/core/entry.ts";
 import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, misconfiguration } from "../../../wor/node/credentials.ts";
 import { RequestStream } from "../../../wor/node/request-stream.ts";
 import { type KvRecord, type KvTxn, TXN_LIMITS, type TxnResult, txnProblem } from "../core/commands.ts";
+import { crossTxnProblem } from "../core/cross.ts";
 import { type KeyRange, keyProblem, rangeProblem } from "../core/keys.ts";
 import type { KvFailure, KvReply, KvRequest, KvStatus } from "../core/messages.ts";
 import { type Partition, type PartitionMap, partitionOf, partitionsOfTxn, partsOf } from "../core/partitions.ts";
@@ -36,11 +42,14 @@ export interface KvClientOptions extends ClientSecurity {
   readonly retryForMs?: number;
 }
 
-/** A write that happened: the partition, its log position, what the transaction did. */
+/** A write that happened: the partition, its log position, what the transaction did. A transaction
+ *  across partitions (`across`) has no position (-1), and its result only says whether it committed. */
 export interface Written {
   readonly partition: number;
   readonly position: number;
   readonly result: TxnResult;
+  /** Its number in the KV's transaction space, and the partitions it wrote. */
+  readonly across?: { readonly txn: number; readonly partitions: readonly number[] };
 }
 
 /** What a compare-and-set expects of the key: a value (null: absent) or a modRevision. */
@@ -60,14 +69,22 @@ export class KvClient {
     if (problem) throw new Error(problem);
   }
 
-  /** A transaction within one partition. */
+  /** A transaction: within one partition, or across several (crossTxnProblem says what those may hold). */
   async txn(txn: KvTxn): Promise<KvResult<Written>> {
     const problem = txnProblem(txn);
     if (problem) return fail("invalid", problem);
     const ps = partitionsOfTxn(this.o.map, txn);
-    if (ps.length !== 1) return fail("invalid", `the transaction spans partitions ${ps.map((p) => p.id).join(", ")}: transactions across partitions are not supported yet`);
     const p = ps[0]!;
     const seq = this.seq++;
+    if (ps.length > 1) {
+      const why = crossTxnProblem(txn);
+      if (why) return fail("invalid", why);
+      const r = await this.ask(p, (id) => ({ id, kind: "write", client: this.clientId, seq, txn }), { again: false, attemptMs: 2 * (this.o.attemptTimeoutMs ?? 5_000) });
+      if (!r.ok) return UNKNOWN.includes(r.failure.code) ? fail(r.failure.code, `${r.failure.message} (a transaction across partitions: its outcome is unknown, and it was not tried again)`) : r;
+      if (r.value.kind !== "committed") return fail("internal", `node ${p.node} answered a transaction across partitions with a ${r.value.kind}`);
+      const result: TxnResult = { succeeded: r.value.succeeded, revision: 0, responses: [] };
+      return { ok: true, value: { partition: p.id, position: -1, result, across: { txn: r.value.txn, partitions: ps.map((x) => x.id) } } };
+    }
     const r = await this.ask(p, (id) => ({ id, kind: "write", client: this.clientId, seq, txn }));
     if (!r.ok) return r;
     if (r.value.kind !== "written") return fail("internal", `node ${p.node} answered a write with a ${r.value.kind}`);
@@ -175,14 +192,14 @@ export class KvClient {
     return r.value.kind === "read" ? { ok: true, value: r.value } : fail("internal", `node ${p.node} answered a read with a ${r.value.kind}`);
   }
 
-  /** Ask partition `p`'s node, again while the outcome is unknown (a write keeps its key). */
-  private async ask(p: Partition, request: (id: number) => KvRequest): Promise<KvResult<Exclude<KvReply, { kind: "failed" }>>> {
+  /** Ask partition `p`'s node, again while the outcome is unknown (a write keeps its key) unless not `again`. */
+  private async ask(p: Partition, request: (id: number) => KvRequest, opts: { readonly again?: boolean; readonly attemptMs?: number } = {}): Promise<KvResult<Exclude<KvReply, { kind: "failed" }>>> {
     const until = Date.now() + (this.o.retryForMs ?? 10_000);
     for (let attempt = 0; ; attempt++) {
-      const r = await this.node(p.node).stream.request(request, this.o.attemptTimeoutMs ?? 5_000);
+      const r = await this.node(p.node).stream.request(request, opts.attemptMs ?? this.o.attemptTimeoutMs ?? 5_000);
       if (r.kind !== "failed") return { ok: true, value: r };
       const pause = Math.min(500, 50 * 2 ** attempt);
-      if (!UNKNOWN.includes(r.failure.code) || Date.now() + pause >= until) return { ok: false, failure: r.failure };
+      if (!UNKNOWN.includes(r.failure.code) || opts.again === false || Date.now() + pause >= until) return { ok: false, failure: r.failure };
       if (r.failure.code === "unavailable") await new Promise((resolve) => setTimeout(resolve, pause));
     }
   }

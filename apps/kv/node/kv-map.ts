@@ -4,6 +4,8 @@
  * maps form a chain nobody can fork, like the acceptors' configurations (§3.5); a reader takes the
  * newest, the last written address. Each partition's log is `${name}-p${k}`.
  */
+import { TxnCoordinator } from "../../txn/node/coordinator.ts";
+import { txnSpaceOf } from "../core/cross.ts";
 import { firstWins } from "../../../wor/core/first-wins.ts";
 import type { WorClient } from "../../../wor/node/client.ts";
 import { drive } from "../../../wor/node/driver.ts";
@@ -19,7 +21,7 @@ const KV_MAP_LIMITS = Object.freeze({
 });
 
 /**
- * Create KV `name` with `map` (epoch 0) and its partitions' logs. Again with the same map is a
+ * Create KV `name` with `map` (epoch 0), its partitions' logs and its transaction space. Again with the same map is a
  * no-op (an earlier run that was cut short is finished); with another map it is refused, naming the
  * map in place.
  */
@@ -35,6 +37,7 @@ export async function createKv(client: WorClient, name: string, map: PartitionMa
     throw new WorError({ code: "invalid", message: `KV ${name} exists with another map: ${describeMap(found)}` });
   }
   for (const p of map.partitions) await WormLog.create(client, p.log);
+  await TxnCoordinator.create(client, txnSpaceOf(name));
   return { created: chosen.won };
 }
 

@@ -14,8 +14,13 @@
  *   append acknowledged before the read began is below it), waits until its shard has applied the
  *   log below it, then answers from the shard. A `stale` read answers from the shard at once.
  * - A key outside the node's partition is refused (`wrongPartition`, naming the map's epoch), before
- *   anything is appended. A transaction over several partitions is refused too: it needs the
- *   transaction coordinator (apps/txn), not built into the KV yet.
+ *   anything is appended.
+ * - **Transactions across partitions** (with `txn`): the node is its partition's participant
+ *   (./kv-participant.ts, served on this port), and coordinates the transactions whose first
+ *   partition is its own (./kv-across.ts). Writes and linearizable reads of a key a transaction
+ *   holds wait until it is decided and applied (./key-gate.ts). Until the participant's restart
+ *   scan is done (every transaction an earlier life voted in decided, its commits applied), the
+ *   node answers nothing but its status.
  *
  * Sessions are served by wor/node/request-session.ts (requests by id, replies of one tick in one
  * envelope, backpressure and the session budget), with the cluster's TLS, token and id checks.
@@ -30,7 +35,7 @@ import { bounded } from "../../log/node/driver.ts";
 import { LogError } from "../../log/node/log-error.ts";
 import { LogPlayer, type PlayerEvent } from "../../logplayer/node/player.ts";
 import { type ShardServer, startShardServer } from "../../logplayer/node/shard-server.ts";
-import { type KvTxn, TXN_LIMITS, opRange } from "../core/commands.ts";
+import { type KvTxn, TXN_LIMITS, opRange, touched } from "../core/commands.ts";
 import { KV_LIMITS, type KvEvent, type KvFailure, type KvReply, type KvRequest, type KvStatus } from "../core/messages.ts";
 import { type PartitionMap, partitionsOf, partitionsOfTxn, rangeOf } from "../core/partitions.ts";
 import { encodeTxn } from "../core/records.ts";
@@ -39,6 +44,12 @@ import { type DecodedKvRequest, decodeRequestEnvelope, decodeStatusRequest, enco
 import { decodeWatchRequest, encodeWatchBatch } from "../wire/codec-watch.ts";
 import { type KvHandlers, KvService } from "../wire/service.ts";
 import type { KvShardStore } from "./shard-store.ts";
+import { type Across, across } from "./kv-across.ts";
+import { KvParticipant } from "./kv-participant.ts";
+import { participantName } from "../core/cross.ts";
+import type { ParticipantTimings } from "../../txn/node/participant-shell.ts";
+import { participantService } from "../../txn/node/participant-server.ts";
+import type { Participant } from "../../txn/node/participant.ts";
 
 export interface KvNodeOptions extends SessionServeOptions {
   /** The partition's log, with a token source for appends. */
@@ -54,11 +65,16 @@ export interface KvNodeOptions extends SessionServeOptions {
   /** Run the partition's LogPlayer here, delivering to this node's shard at `address` (its
    *  "host:port" as the player dials it: fixed, since a player group names its shards). */
   readonly player?: { readonly client: WorClient; readonly address: string; readonly security?: ClientSecurity; readonly onEvent?: (e: PlayerEvent) => void };
+  /** Take part in transactions across partitions, in the KV's transaction space `space` (absent:
+   *  they are refused). `security` reaches the other partitions' nodes. */
+  readonly txn?: { readonly client: WorClient; readonly space: string; readonly security?: ClientSecurity; readonly timings?: ParticipantTimings };
 }
 
 export interface KvNode extends ShardServer {
   /** The partition's player, when the node runs it: resolves when it stops on its own (fenced by a newer one, refused). */
   readonly player?: LogPlayer;
+  /** The partition as a participant of transactions across partitions (with `txn`), once its restart scan is done. */
+  readonly participant?: KvParticipant;
 }
 
 /** The player group of a partition's log: its space of epochs (one shard, this node's). */
@@ -83,7 +99,8 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     const ps = partitionsOfTxn(map, txn);
     if (ps.length === 1 && ps[0]!.id === mine.id) return undefined;
     if (ps.length === 1) return `the transaction's keys are in partition ${ps[0]!.id}, not ${mine.id} (map epoch ${map.epoch})`;
-    return `the transaction spans partitions ${ps.map((p) => p.id).join(", ")} (map epoch ${map.epoch}); transactions across partitions need the transaction coordinator, which the KV does not use yet`;
+    if (ps[0]!.id !== mine.id) return `a transaction across partitions ${ps.map((p) => p.id).join(", ")} is coordinated by its first partition's node, ${ps[0]!.id}'s, not ${mine.id}'s (map epoch ${map.epoch})`;
+    return o.txn ? "across" : `the transaction spans partitions ${ps.map((p) => p.id).join(", ")} (map epoch ${map.epoch}), and this node takes no part in transactions across partitions`;
   };
 
   /** `p` within `timeoutMs` (a `timeout` LogError past it); a wait on the store gets the signal that lets its waiter go then. */
@@ -98,11 +115,48 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     return failed(id, "internal", `${what}: ${(e as Error).message}`);
   };
 
+  /** Set once the node serves its API: the participant's restart scan is done. */
+  let participant: KvParticipant | undefined;
+  let coordinating: Across | undefined;
+  let isReady = o.txn === undefined;
+  let opened: Promise<void> = Promise.resolve();
+  const ready = async (what: string): Promise<void> => {
+    if (isReady) return;
+    await within((signal) => Promise.race([opened, new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))]), `${what}: the node's restart scan`);
+  };
+  /** The participant served on this port: its calls wait for the restart scan. */
+  const served: Participant = {
+    name: participantName(mine.id),
+    prepare: async (request) => {
+      await ready(`prepare of transaction ${request.txn}`);
+      return participant!.prepare(request);
+    },
+    commit: async (space, txn) => {
+      await ready(`commit of transaction ${txn}`);
+      return participant!.commit(space, txn);
+    },
+    abort: async (space, txn) => {
+      await ready(`abort of transaction ${txn}`);
+      return participant!.abort(space, txn);
+    },
+  };
+  const participants = o.txn ? participantService({ ...o, participant: served }) : undefined;
+
   const write = async (r: Extract<KvRequest, { kind: "write" }>): Promise<KvReply> => {
     const what = `write ${r.client}#${r.seq}`;
     try {
-      const appended = await within(() => log.append(encodeTxn(r.txn), { key: { client: r.client, seq: r.seq } }), `${what}: append to ${log.name}`);
-      const position = appended.slot;
+      await ready(what);
+      const way = participant && (await within((signal) => participant!.gate.admit(touched(r.txn), signal), `${what}: keys locked by a transaction across partitions`));
+      const appending = log.append(encodeTxn(r.txn), { key: { client: r.client, seq: r.seq } });
+      let position: number;
+      try {
+        position = (await bounded(appending, { timeoutMs, what: `${what}: append to ${log.name}` })).slot;
+        await within((signal) => store.whenApplied(position, signal), `${what}: its shard applying position ${position}`);
+      } catch (e) {
+        if (way) participant!.settleLater(way, appending);
+        throw e;
+      }
+      if (way) participant!.gate.settled(way);
       const result = await within((signal) => store.resultAt(position, signal), `${what}: its shard applying position ${position}`);
       if (!result) return failed(r.id, "internal", `${what}: position ${position} of ${log.name} holds no result the shard still keeps (a retry long after the write)`);
       return { id: r.id, kind: "written", position, result };
@@ -111,10 +165,22 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     }
   };
 
+  const writeAcross = async (r: Extract<KvRequest, { kind: "write" }>): Promise<KvReply> => {
+    try {
+      await ready(`write ${r.client}#${r.seq}`);
+      const a = await coordinating!.commit(r.txn);
+      return a.ok ? { id: r.id, kind: "committed", txn: a.txn, succeeded: a.succeeded } : { id: r.id, kind: "failed", failure: a.failure };
+    } catch (e) {
+      return asFailure(r.id, e, `write ${r.client}#${r.seq}`);
+    }
+  };
+
   const read = async (r: Extract<KvRequest, { kind: "read" }>): Promise<KvReply> => {
     const range = r.range;
     try {
       if (!r.stale) {
+        await ready("read");
+        if (participant) await within((signal) => participant!.gate.free([opRange(range)], signal), "read: keys locked by a transaction across partitions");
         const tail = await within(() => log.tail(), `read: the tail of ${log.name}`);
         await within((signal) => store.whenApplied(readPosition(tail), signal), `read: its shard applying ${log.name} below ${tail}`);
       }
@@ -130,6 +196,7 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     if (f.kind === "invalid") return failed(f.id, f.error.code === "tooLarge" ? "tooLarge" : "invalid", f.error.message);
     if (f.kind === "write") {
       const problem = placement(f.txn);
+      if (problem === "across") return () => writeAcross(f);
       return problem ? failed(f.id, "wrongPartition", problem) : () => write(f);
     }
     const outside = partitionsOf(map, opRange(f.range)).find((p) => p.id !== mine.id);
@@ -207,7 +274,8 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     },
   };
 
-  const shard = await startShardServer({ ...o, store, services: [{ definition: KvService, handlers }], ...(o.onFailure ? { onFailure: o.onFailure } : {}) });
+  const services = [{ definition: KvService, handlers }, ...(participants ? [{ definition: participants.definition, handlers: participants.handlers }] : [])];
+  const shard = await startShardServer({ ...o, store, services, ...(o.onFailure ? { onFailure: o.onFailure } : {}) });
   let player: LogPlayer | undefined;
   try {
     if (o.player) {
@@ -216,7 +284,19 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
       // Its own appends reach the player from the appends themselves (the node is the log's only writer).
       player = await LogPlayer.start({ client, log, group: playerGroupOf(log.name), shards: [address], tuning: { trimEvery: Number.POSITIVE_INFINITY }, ownAppends: true, ...(security ? { security } : {}), ...(onEvent ? { onEvent } : {}) });
     }
+    if (o.txn) {
+      // The restart scan needs the shard served and its log delivered: commits it finds are applied through them.
+      const t = o.txn;
+      opened = KvParticipant.open({ ...(t.timings ?? {}), name: served.name, space: t.space, client: t.client, log, store }).then((p) => {
+        participant = p;
+        coordinating = across({ client: t.client, space: t.space, map, participant: p, ...(t.security ? { security: t.security } : {}), timeoutMs });
+        isReady = true;
+      });
+      await opened;
+    }
   } catch (e) {
+    player?.stop();
+    await participant?.close();
     await shard.close();
     throw e;
   }
@@ -224,11 +304,14 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
   return {
     port: shard.port,
     ...(player ? { player } : {}),
+    ...(participant ? { participant } : {}),
     close: () => {
       player?.stop();
+      coordinating?.close();
+      void participant?.close();
       for (const w of watches) w.emit("error", statusError(grpc.status.UNAVAILABLE, "the KV node is stopping: watch again from the last revision seen"));
       watches.clear();
-      return (closing ??= sessions.shutdown(() => shard.close()));
+      return (closing ??= sessions.shutdown(() => (participants ? participants.shutdown(() => shard.close()) : shard.close())));
     },
   };
 }
@@ -257,6 +340,7 @@ function watchBatches(events: readonly KvEvent[], revision: number): [KvEvent[],
 function replyBytes(r: KvReply): number {
   const records = (rs: readonly (readonly [string, { readonly value: Uint8Array }])[]) => rs.reduce((n, [k, v]) => n + 3 * k.length + v.value.length + 48, 0);
   if (r.kind === "failed") return 32 + 3 * r.failure.message.length;
+  if (r.kind === "committed") return 32;
   if (r.kind === "read") return 32 + records(r.found);
   return (
     32 +

@@ -13,8 +13,9 @@
  * the disk: the store refuses everything from then on (a restart replays from what is durable).
  *
  * Layout (keys utf8): "k:" + key → its record; "r:" + position (16 digits) → the result of the
- * transaction there (both ../core/stored.ts); "state" → JSON {kv: 1, applied, epoch, binding?, revision};
- * "holds" → which partition of which KV it is.
+ * transaction there (both ../core/stored.ts); "x:" + txn (16 digits) → "" for each transaction across
+ * partitions committed here (from the participant's scan start on); "state" (./shard-layout.ts) →
+ * JSON {kv: 1, applied, epoch, binding?, revision, scanFrom}; "holds" → which partition of which KV it is.
  */
 import { ClassicLevel } from "classic-level";
 import { type Receipt, mintReceipt } from "../../../paxos/held.ts";
@@ -29,6 +30,7 @@ import type { KvEvent } from "../core/messages.ts";
 import { type Applied, KvShardState } from "../core/shard-state.ts";
 import { Changes } from "../core/changes.ts";
 import { decodeRecord, decodeResult, encodeRecord, encodeResult } from "../core/stored.ts";
+import { HOLDS_KEY, KvShardStoreDamaged, STATE_KEY, committedKey, parseState, recordKey, resultKey } from "./shard-layout.ts";
 
 type Db = ClassicLevel<string, Uint8Array>;
 type Op = { type: "put"; key: string; value: Uint8Array } | { type: "del"; key: string };
@@ -46,43 +48,13 @@ export interface KvShardOptions {
 }
 
 const DEFAULTS = Object.freeze({ resultsKept: 65_536, resultsInMemory: 4_096, resultsInMemoryBytes: 16 << 20, eventsKept: 65_536 });
-const STATE_KEY = "state";
-const HOLDS_KEY = "holds";
-const recordKey = (key: string): string => `k:${key}`;
-/** Results sort by position: positions < 2^53 < 10^16. */
-const resultKey = (position: number): string => `r:${String(position).padStart(16, "0")}`;
 
 /** `b` as a plain Uint8Array (classic-level and gRPC hand out Buffers, whose `slice` is a view):
  *  what is decoded from it is then a copy, of the type a decoder promises. */
 const plain = (b: Uint8Array): Uint8Array => (Buffer.isBuffer(b) ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : b);
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
-
-/** A store holding something that is not a KV shard's (damaged, or another kind of store): refused, never overwritten. */
-export class KvShardStoreDamaged extends Error {
-  override readonly name = "KvShardStoreDamaged";
-}
-
-interface Loaded extends ShardDurable {
-  readonly revision: number;
-}
-
-function parseState(bytes: Uint8Array, dir: string): Loaded {
-  let o: { kv?: unknown; applied?: unknown; epoch?: unknown; revision?: unknown; binding?: { group?: unknown; shard?: unknown; shards?: unknown } };
-  try {
-    o = JSON.parse(text.decode(bytes)) as typeof o;
-  } catch {
-    throw new KvShardStoreDamaged(`KV shard store ${dir}: its state is not readable`);
-  }
-  if (o === null || typeof o !== "object" || o.kv !== 1) throw new KvShardStoreDamaged(`KV shard store ${dir}: its state is not a KV shard's (another kind of store?)`);
-  const b = o.binding;
-  const okInt = (x: unknown, least: number): x is number => Number.isSafeInteger(x) && (x as number) >= least;
-  if (!okInt(o.applied, BEFORE_FIRST) || !okInt(o.epoch, 0) || !okInt(o.revision, 0) || (b !== undefined && (b === null || typeof b.group !== "string" || !okInt(b.shard, 0) || !okInt(b.shards, 1)))) {
-    throw new KvShardStoreDamaged(`KV shard store ${dir}: its state is malformed`);
-  }
-  const binding = b && { group: b.group as string, shard: b.shard as number, shards: b.shards as number };
-  return { applied: o.applied, epoch: o.epoch, revision: o.revision, ...(binding ? { binding } : {}) };
-}
+const NOTHING = new Uint8Array(0);
 
 interface Watch {
   readonly range: KeyRange;
@@ -113,7 +85,7 @@ export class KvShardStore implements DeliveryStore {
   private recentBytes = 0;
   private waiters: Waiter[] = [];
   /** What rows applied since the last write changed, for the next write to make durable. */
-  private staged: { records: Map<string, KvRecord | undefined>; results: [number, Uint8Array][] } = { records: new Map(), results: [] };
+  private staged: { records: Map<string, KvRecord | undefined>; results: [number, Uint8Array][]; committed: Map<number, boolean> } = { records: new Map(), results: [], committed: new Map() };
   /** The changes applied since the store opened, the oldest dropped past `eventsKept`. */
   private readonly events = new Changes();
   private readonly watches = new Set<Watch>();
@@ -128,9 +100,11 @@ export class KvShardStore implements DeliveryStore {
     public state: ShardDurable,
     revision: number,
     entries: readonly (readonly [string, KvRecord])[],
+    committed: readonly number[],
+    scanFrom: number,
     options: KvShardOptions,
   ) {
-    this.mem = new KvShardState({ applied: state.applied, revision, entries, results: new Map() }, false);
+    this.mem = new KvShardState({ applied: state.applied, revision, entries, results: new Map(), committed, scanFrom }, false);
     this.kept = options.resultsKept ?? DEFAULTS.resultsKept;
     this.inMemory = options.resultsInMemory ?? DEFAULTS.resultsInMemory;
     this.events.reset(revision + 1, options.eventsKept ?? DEFAULTS.eventsKept);
@@ -146,13 +120,13 @@ export class KvShardStore implements DeliveryStore {
       if (raw === undefined) {
         for await (const key of db.keys({ limit: 2 })) if (key !== HOLDS_KEY) throw new KvShardStoreDamaged(`KV shard store ${dir}: it holds keys (${JSON.stringify(key)}) but no KV shard state (another kind of store?)`);
       }
-      const loaded = raw === undefined ? { applied: BEFORE_FIRST, epoch: 0, revision: 0 } : parseState(raw, dir);
+      const loaded = raw === undefined ? { applied: BEFORE_FIRST, epoch: 0, revision: 0, scanFrom: 0 } : parseState(raw, dir);
       if (options.holds !== undefined) {
         const held = await db.get(HOLDS_KEY);
         if (held === undefined) await db.put(HOLDS_KEY, utf8.encode(options.holds), { sync: true });
         else if (text.decode(held) !== options.holds) throw new KvShardStoreDamaged(`KV shard store ${dir} holds ${text.decode(held)}, not ${options.holds}: give each node its own data directory`);
       }
-      const { revision, ...state } = loaded;
+      const { revision, scanFrom, ...state } = loaded;
       const entries: [string, KvRecord][] = [];
       for await (const [key, value] of db.iterator({ gte: "k:", lt: "k;" })) {
         const record = decodeRecord(plain(value));
@@ -160,7 +134,13 @@ export class KvShardStore implements DeliveryStore {
         if (record.modRevision > revision) throw new KvShardStoreDamaged(`KV shard store ${dir}: the record at ${JSON.stringify(key)} has revision ${record.modRevision}, above the store's ${revision}`);
         entries.push([key.slice(2), record]);
       }
-      const store = new KvShardStore(db, dir, state, revision, entries, options);
+      const committed: number[] = [];
+      for await (const key of db.keys({ gte: "x:", lt: "x;" })) {
+        const txn = Number(key.slice(2));
+        if (!Number.isSafeInteger(txn) || txn < 0) throw new KvShardStoreDamaged(`KV shard store ${dir}: a malformed key ${JSON.stringify(key)}`);
+        committed.push(txn);
+      }
+      const store = new KvShardStore(db, dir, state, revision, entries, committed, scanFrom, options);
       for await (const key of db.keys({ gte: "r:", lt: "r;" })) {
         const position = Number(key.slice(2));
         if (!Number.isSafeInteger(position) || position < 0 || position > state.applied) throw new KvShardStoreDamaged(`KV shard store ${dir}: a result key ${JSON.stringify(key)} beyond its applied position ${state.applied}`);
@@ -191,6 +171,15 @@ export class KvShardStore implements DeliveryStore {
   }
   get skipped(): number {
     return this.skippedRows;
+  }
+
+  /** Where the partition's participant scans from after a restart (carried by commit entries). */
+  get scanFrom(): number {
+    return this.mem.scanFrom;
+  }
+  /** Whether transaction `txn` (across partitions) committed here (known from the scan start on). */
+  committed(txn: number): boolean {
+    return this.mem.committed(txn);
   }
 
   get(key: string): KvRecord | undefined {
@@ -226,8 +215,8 @@ export class KvShardStore implements DeliveryStore {
       this.publish(events);
       const durable = this.mem.durable();
       const state: ShardDurable = { applied: durable.applied, epoch: w.epoch, ...(w.binding ? { binding: w.binding } : {}) };
-      const { records, results } = this.staged;
-      this.staged = { records: new Map(), results: [] };
+      const { records, results, committed } = this.staged;
+      this.staged = { records: new Map(), results: [], committed: new Map() };
       const low = w.applied - this.kept;
       const ops: Op[] = [];
       for (const [position, bytes] of results) {
@@ -235,13 +224,14 @@ export class KvShardStore implements DeliveryStore {
         ops.push({ type: "put", key: resultKey(position), value: bytes });
         this.stored.push(position);
       }
+      for (const [txn, held] of committed) ops.push(held ? { type: "put", key: committedKey(txn), value: NOTHING } : { type: "del", key: committedKey(txn) });
       for (const [key, record] of records) ops.push(record ? { type: "put", key: recordKey(key), value: encodeRecord(record) } : { type: "del", key: recordKey(key) });
       for (; this.storedHead < this.stored.length && this.stored[this.storedHead]! <= low; this.storedHead++) ops.push({ type: "del", key: resultKey(this.stored[this.storedHead]!) });
       if (this.storedHead > 1_024 && this.storedHead * 2 > this.stored.length) {
         this.stored = this.stored.slice(this.storedHead);
         this.storedHead = 0;
       }
-      ops.push({ type: "put", key: STATE_KEY, value: utf8.encode(JSON.stringify({ kv: 1, ...state, revision: durable.revision })) });
+      ops.push({ type: "put", key: STATE_KEY, value: utf8.encode(JSON.stringify({ kv: 1, ...state, revision: durable.revision, scanFrom: this.mem.scanFrom })) });
       await this.db.batch(ops, { sync: true });
       this.state = state;
     } catch (e) {
@@ -257,6 +247,10 @@ export class KvShardStore implements DeliveryStore {
     for (const [key, record] of a.changes) {
       this.staged.records.set(key, record);
       events.push({ key, revision: a.result.revision, ...(record ? { record } : {}) });
+    }
+    if (a.commit) {
+      this.staged.committed.set(a.commit.txn, true);
+      for (const t of a.commit.forgotten) this.staged.committed.set(t, false);
     }
     const bytes = encodeResult(a.result);
     this.remember(a.position, a.result, bytes.length);

@@ -37,6 +37,7 @@ const CODES: { readonly [K in KvFailureCode]: pb.KvFailureCode } = {
   unavailable: pb.KvFailureCode.KV_FAILURE_CODE_UNAVAILABLE,
   timeout: pb.KvFailureCode.KV_FAILURE_CODE_TIMEOUT,
   internal: pb.KvFailureCode.KV_FAILURE_CODE_INTERNAL,
+  aborted: pb.KvFailureCode.KV_FAILURE_CODE_ABORTED,
 };
 const CODES_FROM_PB = fromPb(CODES);
 
@@ -88,6 +89,9 @@ function writeReply(r: KvReply, w: BinaryWriter): void {
     case "written":
       kind = { $case: "written", value: { position: r.position, result: resultToPb(r.result) } };
       break;
+    case "committed":
+      kind = { $case: "committed", value: { txn: r.txn, succeeded: r.succeeded } };
+      break;
     case "read":
       kind = { $case: "read", value: { found: pairsToPb(r.found), more: r.more, revision: r.revision, position: r.position } };
       break;
@@ -107,7 +111,7 @@ function failureFromPb(m: pb.KvFailure): KvFailure {
 
 function replyFromPb(m: pb.KvReply): KvReply {
   const k = m.kind;
-  if (k === undefined) reject("invalid", "a reply that is neither written, read nor failed");
+  if (k === undefined) reject("invalid", "a reply that is neither written, committed, read nor failed");
   switch (k.$case) {
     case "written":
       return { id: m.id, kind: "written", position: k.value.position, result: resultFromPb(k.value.result) };
@@ -118,6 +122,8 @@ function replyFromPb(m: pb.KvReply): KvReply {
     }
     case "failed":
       return { id: m.id, kind: "failed", failure: failureFromPb(k.value) };
+    case "committed":
+      return { id: m.id, kind: "committed", txn: k.value.txn, succeeded: k.value.succeeded };
   }
 }
 

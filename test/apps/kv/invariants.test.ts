@@ -104,6 +104,23 @@ describe("the KV observer", () => {
     });
   }
 
+  it("applies a commit entry of a transaction across partitions once: a shard that applied a second one is caught", () => {
+    const put = (v: string) => ({ op: "put" as const, key: "a", value: bytes(v) });
+    const o = new KvObserver();
+    o.logged(0, 0, { txn: 65, scanFrom: 0, ops: [put("1")] });
+    o.logged(0, 1, { txn: 65, scanFrom: 0, ops: [put("2")] });
+    o.logged(0, 2, { txn: 66, scanFrom: 0, ops: [put("3")] });
+    const once = new MemoryKv();
+    applyTxn(once, 0, { compares: [], success: [put("1")], failure: [] });
+    applyTxn(once, 1, { compares: [], success: [put("3")], failure: [] });
+    o.shardHolds(0, "right", 2, 2, once.entries());
+    assert.deepEqual(o.violations, []);
+    const twice = new MemoryKv();
+    for (const [r, v] of [[0, "1"], [1, "2"], [2, "3"]] as const) applyTxn(twice, r, { compares: [], success: [put(v)], failure: [] });
+    o.shardHolds(0, "twice", 2, 3, twice.entries());
+    assert.match(o.violations.join("; "), /shard 0\/twice holds revision 3, the log says 2/);
+  });
+
   it("waits for the log below a position before it checks there", () => {
     const o = new KvObserver();
     const { states } = replay(log);

@@ -16,10 +16,11 @@ import fc from "fast-check";
 import { DecodeError } from "../../../apps/log/core/bytes.ts";
 import { WormLog } from "../../../apps/log/node/log-client.ts";
 import type { KvRecord, KvTxn, TxnResult } from "../../../apps/kv/core/commands.ts";
-import { decodeTxn, encodeTxn } from "../../../apps/kv/core/records.ts";
+import { decodeEntry, encodeTxn } from "../../../apps/kv/core/records.ts";
 import { MemoryKv, applyTxn } from "../../../apps/kv/core/state.ts";
 import { decodeRecord, decodeResult, encodeRecord, encodeResult } from "../../../apps/kv/core/stored.ts";
-import { KvShardStore, KvShardStoreDamaged } from "../../../apps/kv/node/shard-store.ts";
+import { KvShardStoreDamaged } from "../../../apps/kv/node/shard-layout.ts";
+import { KvShardStore } from "../../../apps/kv/node/shard-store.ts";
 import type { ShardWrite } from "../../../apps/logplayer/core/shard-core.ts";
 import { LogPlayer } from "../../../apps/logplayer/node/player.ts";
 import { ShardLinks } from "../../../apps/logplayer/node/shard-link.ts";
@@ -49,7 +50,7 @@ function model(txns: readonly KvTxn[]): { kv: MemoryKv; revision: number; result
 }
 
 /** Bytes that are not a KV transaction. */
-const notTxn = fc.uint8Array({ maxLength: 12 }).filter((b) => decodeTxn(b) instanceof DecodeError);
+const notTxn = fc.uint8Array({ maxLength: 12 }).filter((b) => decodeEntry(b) instanceof DecodeError);
 const record: fc.Arbitrary<KvRecord> = fc
   .tuple(fc.uint8Array({ maxLength: 8 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER - 1 }), fc.nat(), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }))
   .map(([value, createRevision, more, version]) => ({ value, createRevision, modRevision: Math.min(Number.MAX_SAFE_INTEGER, createRevision + more), version }));

@@ -64,7 +64,7 @@ describe("KV codec round trips", () => {
     fc.assert(fc.property(fc.array(request, { minLength: 1, maxLength: 5 }), (rs) => assert.deepStrictEqual(decodeRequestEnvelope(encodeRequestEnvelope(rs)), { ok: true, value: rs })));
   });
 
-  it("replies with the results and reads of applied transactions survive a round trip", () => {
+  it("replies with the results and reads of applied transactions, and transactions across partitions decided, survive a round trip", () => {
     fc.assert(
       fc.property(fc.array(txn, { minLength: 1, maxLength: 6 }), (txns) => {
         const store = new MemoryKv();
@@ -75,13 +75,14 @@ describe("KV codec round trips", () => {
           return { id: i + 1, kind: "written", position: 10 + i, result };
         });
         replies.push({ id: 99, kind: "read", found: store.entries(), more: false, revision, position: 10 + txns.length });
+        replies.push({ id: 100, kind: "committed", txn: 65 + txns.length, succeeded: txns.length % 2 === 0 });
         assert.deepStrictEqual(decodeReplyEnvelope(encodeReplyEnvelope(replies)), { ok: true, value: replies });
       }),
     );
   });
 
   it("failures of every code, and statuses (applied -1 included), survive a round trip", () => {
-    const codes = ["invalid", "tooLarge", "wrongPartition", "unavailable", "timeout", "internal"] as const;
+    const codes = ["invalid", "tooLarge", "wrongPartition", "unavailable", "timeout", "internal", "aborted"] as const;
     const failures: KvReply[] = codes.map((code, i) => ({ id: i + 1, kind: "failed", failure: { code, message: `no: ${code}` } }));
     assert.deepStrictEqual(decodeReplyEnvelope(encodeReplyEnvelope(failures)), { ok: true, value: failures });
     fc.assert(
@@ -183,7 +184,7 @@ describe("KV codec refusals", () => {
     const withGood = (bad: Uint8Array) => refusal(decodeReplyEnvelope(Uint8Array.from([...good, ...bad])));
     assert.equal(withGood(rawReply({ id: 2, kind: { $case: "failed", value: { code: 99 as pb.KvFailureCode, message: "?" } } })), "invalid: unknown failure code 99");
     assert.equal(withGood(rawReply({ id: 2, kind: { $case: "failed", value: { code: 0, message: "?" } } })), "invalid: unknown failure code 0");
-    assert.equal(withGood(rawReply({ id: 2 })), "invalid: a reply that is neither written, read nor failed");
+    assert.equal(withGood(rawReply({ id: 2 })), "invalid: a reply that is neither written, committed, read nor failed");
     const read = (found: pb.KvPair[], revision = 5) => rawReply({ id: 2, kind: { $case: "read", value: { found, more: false, revision, position: 3 } } });
     assert.match(withGood(read([{ key: "b", record }, { key: "a", record }])), /^invalid: records read: keys out of order \("a" after "b"\)/);
     assert.equal(withGood(read([{ key: "a", record }], 1)), "invalid: records read: a record of version 2, createRevision 1, modRevision 2 at revision 1");

@@ -73,6 +73,11 @@ export const KvFailureCode = {
   KV_FAILURE_CODE_UNAVAILABLE: 4,
   KV_FAILURE_CODE_TIMEOUT: 5,
   KV_FAILURE_CODE_INTERNAL: 6,
+  /**
+   * KV_FAILURE_CODE_ABORTED - A transaction across partitions aborted with no compare failing (a key locked by another
+   * transaction, a partition that could not vote): nothing was written; try it again.
+   */
+  KV_FAILURE_CODE_ABORTED: 7,
   UNRECOGNIZED: -1,
 } as const;
 
@@ -86,6 +91,7 @@ export namespace KvFailureCode {
   export type KV_FAILURE_CODE_UNAVAILABLE = typeof KvFailureCode.KV_FAILURE_CODE_UNAVAILABLE;
   export type KV_FAILURE_CODE_TIMEOUT = typeof KvFailureCode.KV_FAILURE_CODE_TIMEOUT;
   export type KV_FAILURE_CODE_INTERNAL = typeof KvFailureCode.KV_FAILURE_CODE_INTERNAL;
+  export type KV_FAILURE_CODE_ABORTED = typeof KvFailureCode.KV_FAILURE_CODE_ABORTED;
   export type UNRECOGNIZED = typeof KvFailureCode.UNRECOGNIZED;
 }
 
@@ -203,6 +209,16 @@ export interface KvWritten {
 }
 
 /**
+ * A transaction across partitions, decided: its number in the KV's transaction space, and whether
+ * it committed (every compare held). Each partition applies its part at a revision of its own: no
+ * revision and no op responses come back.
+ */
+export interface KvCommitted {
+  txn: number;
+  succeeded: boolean;
+}
+
+/**
  * The records found (in key order), as of the shard's `revision`, having applied the log up to
  * `position`.
  */
@@ -222,10 +238,12 @@ export interface KvFailure {
 /** The answer to request `id` (0: a whole envelope of the client's was unreadable). */
 export interface KvReply {
   id: number;
-  kind?: { $case: "written"; value: KvWritten } | { $case: "read"; value: KvReadReply } | {
-    $case: "failed";
-    value: KvFailure;
-  } | undefined;
+  kind?:
+    | { $case: "written"; value: KvWritten }
+    | { $case: "read"; value: KvReadReply }
+    | { $case: "failed"; value: KvFailure }
+    | { $case: "committed"; value: KvCommitted }
+    | undefined;
 }
 
 /** One batch on the Session stream. Only field 1 may appear. */
@@ -1365,6 +1383,63 @@ export const KvWritten: MessageFns<KvWritten> = {
   },
 };
 
+function createBaseKvCommitted(): KvCommitted {
+  return { txn: 0, succeeded: false };
+}
+
+export const KvCommitted: MessageFns<KvCommitted> = {
+  encode(message: KvCommitted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.txn !== 0) {
+      writer.uint32(8).uint64(message.txn);
+    }
+    if (message.succeeded !== false) {
+      writer.uint32(16).bool(message.succeeded);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvCommitted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvCommitted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.txn = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.succeeded = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseKvReadReply(): KvReadReply {
   return { found: [], more: false, revision: 0, position: 0 };
 }
@@ -1520,6 +1595,9 @@ export const KvReply: MessageFns<KvReply> = {
       case "failed":
         KvFailure.encode(message.kind.value, writer.uint32(34).fork()).join();
         break;
+      case "committed":
+        KvCommitted.encode(message.kind.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1567,6 +1645,14 @@ export const KvReply: MessageFns<KvReply> = {
             }
 
             message.kind = { $case: "failed", value: KvFailure.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.kind = { $case: "committed", value: KvCommitted.decode(reader, reader.uint32()) };
             continue;
           }
         }

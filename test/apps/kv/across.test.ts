@@ -1,0 +1,148 @@
+/**
+ * Transactions across partitions on real KV nodes in process (apps/kv/node/kv-participant.ts,
+ * kv-across.ts, key-gate.ts), over acceptors in memory: a key a transaction holds keeps linearizable
+ * reads and writes waiting until the transaction is decided and its part applied (a stale read
+ * does not wait); a node restarted while in doubt decides the transaction and applies its part
+ * before it answers; the client's answers for a commit, a failed compare and a refused shape.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type TestContext, test } from "node:test";
+import { participantName, splitTxn, txnSpaceOf } from "../../../apps/kv/core/cross.ts";
+import { type PartitionMap, partitionMap } from "../../../apps/kv/core/partitions.ts";
+import { encodeTxn } from "../../../apps/kv/core/records.ts";
+import { KvClient } from "../../../apps/kv/node/kv-client.ts";
+import { createKv } from "../../../apps/kv/node/kv-map.ts";
+import { type KvNode, startKvNode } from "../../../apps/kv/node/kv-node.ts";
+import { KvShardStore } from "../../../apps/kv/node/shard-store.ts";
+import { WormLog } from "../../../apps/log/node/log-client.ts";
+import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
+import { TxnCoordinator } from "../../../apps/txn/node/coordinator.ts";
+import type { ParticipantLink } from "../../../apps/txn/node/driver.ts";
+import type { ParticipantTimings } from "../../../apps/txn/node/participant-shell.ts";
+import type { WorClient } from "../../../wor/node/client.ts";
+import { freeAddresses } from "../../e2e/harness.ts";
+import { MemoryCluster } from "../../wor/memory-cluster.ts";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b) : undefined);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const SPACE = txnSpaceOf("kv");
+/** Participants that learn outcomes only from the coordinator's word (or a restart). */
+const QUIET: ParticipantTimings = { watch: false, catchUpMs: 600_000, graceMs: 600_000 };
+
+async function kvFixture(t: TestContext) {
+  const dir = await mkdtemp(join(tmpdir(), "worm-kv-across-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cluster = await MemoryCluster.start();
+  t.after(() => cluster.close());
+  const admin = cluster.client({ segmentSize: 64 }).client;
+  const map = partitionMap("kv", 0, await freeAddresses(2), ["m"]);
+  await createKv(admin, "kv", map);
+  const start = async (k: number, timings: ParticipantTimings): Promise<{ readonly node: KvNode; close(): Promise<void> }> => {
+    const { client } = cluster.client({ segmentSize: 64 });
+    const store = await KvShardStore.open(join(dir, `node${k}`));
+    const sequencer = new SequencerNode({ client, owner: `kv-p${k}-${randomUUID()}` });
+    const p = map.partitions[k]!;
+    const log = new WormLog({ client, log: p.log, tokens: sequencer });
+    const [host, port] = p.node.split(":");
+    const node = await startKvNode({ log, store, map, partition: k, host: host!, port: Number(port), player: { client, address: p.node }, txn: { client, space: SPACE, timings } });
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      await node.close();
+      sequencer.close();
+      await store.close();
+      client.close();
+    };
+    t.after(close);
+    return { node, close };
+  };
+  const kv = new KvClient({ map, attemptTimeoutMs: 3_000 });
+  t.after(() => kv.close());
+  return { admin, map, start, kv };
+}
+
+/** A coordinator whose word reaches nobody: the prepares go to the nodes' participants in process. */
+function silentCoordinator(admin: WorClient, nodes: () => readonly { readonly node: KvNode }[]) {
+  const link: ParticipantLink = {
+    prepare: (name, request) => nodes()[Number(name.slice(1))]!.node.participant!.prepare(request),
+    notify: () => {},
+  };
+  return new TxnCoordinator({ client: admin, space: SPACE, participants: link, timeoutMs: 60_000 });
+}
+
+const putBoth = (map: PartitionMap, a: string, z: string) =>
+  splitTxn(map, { compares: [], success: [{ op: "put", key: "a", value: bytes(a) }, { op: "put", key: "z", value: bytes(z) }], failure: [] }).map((p) => ({ participant: participantName(p.partition.id), payload: encodeTxn(p.part) }));
+
+test("a key held by a transaction in doubt keeps linearizable reads and writes waiting until its part is applied; a stale read does not wait", { timeout: 60_000 }, async (t) => {
+  const { admin, map, start, kv } = await kvFixture(t);
+  const nodes = [await start(0, QUIET), await start(1, QUIET)];
+  assert.ok((await kv.put("z", bytes("old"))).ok);
+  const c = await silentCoordinator(admin, () => nodes).commit(putBoth(map, "new", "new"));
+  assert.equal(c.outcome, "committed");
+  assert.deepEqual(nodes[1]!.node.participant!.locks, { keys: 1, inDoubt: 1 });
+
+  const stale = await kv.get("z", { stale: true });
+  assert.equal(stale.ok && text(stale.value.record?.value), "old", "a stale read answers at once, from before the transaction");
+  let read: string | undefined;
+  const reading = kv.get("z").then((r) => (read = r.ok ? text(r.value.record?.value) : `failed: ${r.failure.message}`));
+  let wrote = false;
+  const writing = kv.put("z", bytes("after")).then((r) => (wrote = r.ok));
+  await sleep(400);
+  assert.deepEqual([read, wrote], [undefined, false], "both wait for the transaction");
+
+  await nodes[1]!.node.participant!.commit(SPACE, c.txn);
+  await Promise.all([reading, writing]);
+  // Never "old": the read began after the transaction committed. The write ran beside it, so it may come first.
+  assert.ok(read === "new" || read === "after", `the read saw ${read}`);
+  assert.ok(wrote);
+  const z = await kv.get("z");
+  assert.equal(z.ok && text(z.value.record?.value), "after", "the waiting write came after the transaction's part");
+  assert.deepEqual(nodes[1]!.node.participant!.locks, { keys: 0, inDoubt: 0 });
+  await nodes[0]!.node.participant!.commit(SPACE, c.txn);
+  const a = await kv.get("a");
+  assert.equal(a.ok && text(a.value.record?.value), "new");
+});
+
+test("a node restarted in doubt decides the transaction and applies its part before it answers", { timeout: 60_000 }, async (t) => {
+  const { admin, map, start, kv } = await kvFixture(t);
+  const nodes = [await start(0, QUIET), await start(1, QUIET)];
+  const c = await silentCoordinator(admin, () => nodes).commit(putBoth(map, "1", "1"));
+  assert.equal(c.outcome, "committed");
+  await nodes[1]!.close(); // in doubt, its part not applied: nothing of it is durable but its vote
+  nodes[1] = await start(1, {});
+  assert.deepEqual(nodes[1]!.node.participant!.locks, { keys: 0, inDoubt: 0 }, "the restart scan decided it");
+  const z = await kv.get("z", { stale: true });
+  assert.equal(z.ok && text(z.value.record?.value), "1", "its part was applied before the node answered");
+  // Restarted again: the commit is not applied twice (the shard knows it, the log's key table too).
+  await nodes[1]!.close();
+  nodes[1] = await start(1, {});
+  const again = await kv.get("z");
+  assert.ok(again.ok);
+  assert.deepEqual([text(again.value.record?.value), again.value.record?.version], ["1", 1]);
+});
+
+test("the client: a commit, a failed compare (nothing written), and shapes refused before anything is sent", { timeout: 60_000 }, async (t) => {
+  const { start, kv } = await kvFixture(t);
+  await start(0, {});
+  await start(1, {});
+  const both = (compares: Parameters<KvClient["txn"]>[0]["compares"]) => kv.txn({ compares, success: [{ op: "put", key: "b", value: bytes("x") }, { op: "delete", key: "y" }], failure: [] });
+  assert.ok((await kv.put("y", bytes("there"))).ok);
+  const missed = await both([{ key: "y", target: "value", result: "equal", value: bytes("elsewhere") }]);
+  assert.ok(missed.ok && !missed.value.result.succeeded && missed.value.across, JSON.stringify(missed));
+  assert.equal((await kv.get("b")).ok && undefined, undefined);
+  const y = await kv.get("y");
+  assert.equal(y.ok && text(y.value.record?.value), "there", "nothing of it was written");
+  const done = await both([{ key: "y", target: "value", result: "equal", value: bytes("there") }]);
+  assert.ok(done.ok && done.value.result.succeeded, JSON.stringify(done));
+  assert.deepEqual(done.value.across?.partitions, [0, 1]);
+  const [b, gone] = [await kv.get("b"), await kv.get("y")];
+  assert.deepEqual([b.ok && text(b.value.record?.value), gone.ok && gone.value.record], ["x", undefined]);
+  const withElse = await kv.txn({ compares: [], success: [{ op: "put", key: "b", value: bytes("1") }, { op: "put", key: "y", value: bytes("1") }], failure: [{ op: "range", key: "b" }] });
+  assert.ok(!withElse.ok && withElse.failure.code === "invalid" && /no failure branch/.test(withElse.failure.message));
+});

@@ -1,0 +1,29 @@
+/** The KV e2e tests' cluster (test/e2e/kv.test.ts, kv-cli.test.ts): three acceptor processes, a
+ *  cluster file, `worm kv create` of two partitions split at "m", and a `worm kv serve` node for each. */
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { Procs, type Worm, addressesOf, freeAddresses, runWorm, startCluster, tempDir } from "./harness.ts";
+
+export /** Acceptors, a cluster file, a KV of two partitions split at "m", and a node for each. */
+async function kvCluster(t: TestContext, id: string) {
+  const procs = new Procs(t);
+  const dir = await tempDir(t, "worm-kv-");
+  const acceptors = await startCluster(procs, dir, id, 3);
+  const cluster = join(dir, "cluster.json");
+  await writeFile(cluster, JSON.stringify({ clusterId: id, segmentSize: 64, acceptors: acceptors.map((n, k) => ({ id: n.id, address: addressesOf(acceptors)[k] })) }));
+  const nodes = await freeAddresses(2);
+  const created = await runWorm(["kv", "create", "--nodes", nodes.join(","), "--split", "m", "--cluster", cluster]);
+  assert.equal(created.code, 0, created.stderr);
+  assert.match(created.stdout, /^created KV kv, 2 partitions: 0 \[start, "m"\) at 127\.0\.0\.1:\d+, 1 \["m", end\) at 127\.0\.0\.1:\d+ \(epoch 0\)/);
+  const serve = async (k: number): Promise<Worm> => {
+    const p = procs.start(["kv", "serve", "--partition", String(k), "--data-dir", join(dir, `node${k}`), "--cluster", cluster]);
+    const line = await p.waitForJson((l) => l.event === "listening", 30_000);
+    assert.equal(line.address, nodes[k]);
+    return p;
+  };
+  const served = [await serve(0), await serve(1)];
+  return { procs, dir, cluster, acceptors, nodes, serve, served };
+}
+
