@@ -157,8 +157,15 @@ const status = Command.make("status", { kv: kvNameFlag, json, conn: connectionFl
     else {
       printLine(
         table(
-          ["PARTITION", "FROM", "NODE", "LOG", "APPLIED", "REVISION", "KEYS", "ERROR"],
-          rows.map(({ partition: p, s }) => [String(p.id), p.from === "" ? "(start)" : p.from, p.node, p.log, s.ok ? String(s.value.applied) : "", s.ok ? String(s.value.revision) : "", s.ok ? String(s.value.keys) : "", s.ok ? "" : s.failure.message]),
+          ["PARTITION", "FROM", "NODE", "LOG", "APPLIED", "REVISION", "KEYS", "LOCKED", "IN DOUBT", "ERROR"],
+          rows.map(({ partition: p, s }) => [
+            String(p.id),
+            p.from === "" ? "(start)" : p.from,
+            p.node,
+            p.log,
+            ...(s.ok ? [s.value.applied, s.value.revision, s.value.keys, s.value.lockedKeys, s.value.inDoubt].map(String) : ["", "", "", "", ""]),
+            s.ok ? "" : s.failure.message,
+          ]),
         ),
       );
     }

@@ -111,6 +111,9 @@ test("worm kv: create, serve, put, get, cas, del, range, txn and status as a use
   assert.equal(stale.code, 0, stale.stderr);
   assert.match(stale.stdout, /^not committed: a compare failed \(transaction \d+ across partitions 0, 1\)\n$/);
   assert.deepEqual([await ok("get", "apple"), await ok("get", "plum")], ["red\n", "purple\n"], "nothing of it was written");
+  const held = (await json("status")) as { partitions: { status: { lockedKeys: number; inDoubt: number } }[] };
+  assert.deepEqual(held.partitions.map((p) => [p.status.lockedKeys, p.status.inDoubt]), [[0, 0], [0, 0]], "nothing held once decided and applied");
+  assert.match(await ok("status"), /^PARTITION +FROM +NODE +LOG +APPLIED +REVISION +KEYS +LOCKED +IN DOUBT +ERROR\n0 +\(start\) +127\.0\.0\.1:\d+ +kv-p0 +\d+ +\d+ +\d+ +0 +0/);
 
   // A node killed and started again answers a linearizable read at once, with no write after it:
   // its new sequencer sealed the log with fills, which its player carries its shard past.

@@ -62,6 +62,9 @@ export interface KvStatus {
   readonly applied: number;
   readonly revision: number;
   readonly keys: number;
+  /** Keys locked by transactions across partitions now, and the transactions it holds a YES in, undecided. */
+  readonly lockedKeys: number;
+  readonly inDoubt: number;
 }
 
 /** A change a shard applied: the key's record after it (`record` absent: deleted), at `revision`. */

@@ -214,6 +214,8 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     applied: store.applied,
     revision: store.revision,
     keys: store.keys,
+    lockedKeys: participant?.locks.keys ?? 0,
+    inDoubt: participant?.locks.inDoubt ?? 0,
   });
 
   /** Open watches: ended (their clients told to watch again) when the node closes. */

@@ -138,7 +138,7 @@ export const decodeStatusRequest = (bytes: Uint8Array): Decoded<Record<string, n
 
 /** `applied` is a sint64: -1 (nothing applied) travels as itself. */
 export const encodeStatus = (s: KvStatus): Uint8Array =>
-  pb.KvStatus.encode({ partition: s.partition, from: s.from, to: s.to, log: s.log, mapEpoch: s.mapEpoch, applied: s.applied, revision: s.revision, keys: s.keys }).finish();
+  pb.KvStatus.encode({ partition: s.partition, from: s.from, to: s.to, log: s.log, mapEpoch: s.mapEpoch, applied: s.applied, revision: s.revision, keys: s.keys, lockedKeys: s.lockedKeys, inDoubt: s.inDoubt }).finish();
 
 export const decodeStatus = (bytes: Uint8Array): Decoded<KvStatus> =>
   decodeMessage(bytes, pb.KvStatus, (m): KvStatus => {
@@ -155,5 +155,7 @@ export const decodeStatus = (bytes: Uint8Array): Decoded<KvStatus> =>
       applied: m.applied,
       revision: m.revision,
       keys: m.keys,
+      lockedKeys: m.lockedKeys,
+      inDoubt: m.inDoubt,
     };
   });

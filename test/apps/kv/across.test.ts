@@ -86,6 +86,8 @@ test("a key held by a transaction in doubt keeps linearizable reads and writes w
   const c = await silentCoordinator(admin, () => nodes).commit(putBoth(map, "new", "new"));
   assert.equal(c.outcome, "committed");
   assert.deepEqual(nodes[1]!.node.participant!.locks, { keys: 1, inDoubt: 1 });
+  const status = (await kv.status()).map((r) => (r.ok ? [r.value.lockedKeys, r.value.inDoubt] : r.failure.message));
+  assert.deepEqual(status, [[1, 1], [1, 1]], "each node's status says what it holds");
 
   const stale = await kv.get("z", { stale: true });
   assert.equal(stale.ok && text(stale.value.record?.value), "old", "a stale read answers at once, from before the transaction");

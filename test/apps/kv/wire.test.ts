@@ -57,7 +57,7 @@ const rawReply = (m: pb.KvReply): Uint8Array => pb.KvReplyEnvelope.encode({ fram
 const refusal = (d: { ok: boolean; error?: { code: string; message: string } }): string => (d.ok ? "accepted" : `${d.error!.code}: ${d.error!.message}`);
 
 const record = { value: bytes("v"), createRevision: 1, modRevision: 2, version: 2 };
-const STATUS: KvStatus = { partition: 2, from: "m", log: "kv-p2", mapEpoch: 3, applied: -1, revision: 0, keys: 0 };
+const STATUS: KvStatus = { partition: 2, from: "m", log: "kv-p2", mapEpoch: 3, applied: -1, revision: 0, keys: 0, lockedKeys: 1, inDoubt: 2 };
 
 describe("KV codec round trips", () => {
   it("any request survives a round trip, every transaction of the arbitrary included", () => {

@@ -272,6 +272,9 @@ export interface KvStatus {
   applied: number;
   revision: number;
   keys: number;
+  /** Keys locked by transactions across partitions, and those transactions it holds a YES in, undecided. */
+  lockedKeys: number;
+  inDoubt: number;
 }
 
 /**
@@ -1796,7 +1799,18 @@ export const KvStatusRequest: MessageFns<KvStatusRequest> = {
 };
 
 function createBaseKvStatus(): KvStatus {
-  return { partition: 0, from: "", to: undefined, log: "", mapEpoch: 0, applied: 0, revision: 0, keys: 0 };
+  return {
+    partition: 0,
+    from: "",
+    to: undefined,
+    log: "",
+    mapEpoch: 0,
+    applied: 0,
+    revision: 0,
+    keys: 0,
+    lockedKeys: 0,
+    inDoubt: 0,
+  };
 }
 
 export const KvStatus: MessageFns<KvStatus> = {
@@ -1824,6 +1838,12 @@ export const KvStatus: MessageFns<KvStatus> = {
     }
     if (message.keys !== 0) {
       writer.uint32(64).uint64(message.keys);
+    }
+    if (message.lockedKeys !== 0) {
+      writer.uint32(72).uint64(message.lockedKeys);
+    }
+    if (message.inDoubt !== 0) {
+      writer.uint32(80).uint64(message.inDoubt);
     }
     return writer;
   },
@@ -1903,6 +1923,22 @@ export const KvStatus: MessageFns<KvStatus> = {
             }
 
             message.keys = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.lockedKeys = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.inDoubt = longToNumber(reader.uint64());
             continue;
           }
         }
