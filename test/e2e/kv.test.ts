@@ -16,7 +16,7 @@ import type { KvRecord } from "../../apps/kv/core/commands.ts";
 import { KvObserver } from "../../apps/kv/core/invariants.ts";
 import { decodeEntry } from "../../apps/kv/core/records.ts";
 import { DecodeError } from "../../apps/log/core/bytes.ts";
-import { MemoryKv, applyTxn } from "../../apps/kv/core/state.ts";
+import { EMPTY_KV_IMAGE, KvShardState } from "../../apps/kv/core/shard-state.ts";
 import { KvClient } from "../../apps/kv/node/kv-client.ts";
 import { readMap } from "../../apps/kv/node/kv-map.ts";
 import { WormLog } from "../../apps/log/node/log-client.ts";
@@ -87,7 +87,7 @@ test("32 KV clients under nodes killed and restarted and paused: linearizable, t
           history.ok(id, { succeeded: w.value.result.succeeded });
         } else if (w.ok) {
           outcomes.ok++;
-          observer.answered(w.value.partition, w.value.position, w.value.result);
+          observer.answered(w.value.partition, w.value.position, w.value.result, "a node", { client: c.clientId, seq: w.value.seq });
           const x = w.value.result.responses[0];
           const before = x?.op === "put" ? value(x.prev) : x?.op === "delete" ? value(x.deleted[0]?.[1]) : null;
           history.ok(id, input.op === "txn" ? { succeeded: w.value.result.succeeded, before: w.value.result.succeeded ? [before] : [] } : { value: before });
@@ -223,31 +223,16 @@ test("32 KV clients under nodes killed and restarted and paused: linearizable, t
     const log = new WormLog({ client: worClient, log: p.log });
     const tail = await log.tail();
     const entries = await log.readRange(0, tail);
-    for (const e of entries) observer.logged(p.id, e.slot, e.kind === "entry" ? txnOf(e.entry.payload) : undefined);
+    for (const e of entries) observer.logged(p.id, e.slot, e.kind === "entry" ? entryOf(e.entry.payload) : undefined);
     if (p.id === 0) {
-      // The changes the log makes, replayed, are what the watcher saw, in order.
-      const kv = new MemoryKv();
-      let revision = 0;
+      // The changes the log makes, applied as a shard applies them (each batched transaction and
+      // each commit entry once), are what the watcher saw, in order.
+      const replay = new KvShardState(EMPTY_KV_IMAGE);
       const changes: string[] = [];
-      const tracked = {
-        get: (k: string) => kv.get(k),
-        range: kv.range.bind(kv),
-        set: (k: string, r: KvRecord | undefined) => {
-          kv.set(k, r);
-          changes.push(`${k}|${r ? text.decode(r.value) : "-"}`);
-        },
-      };
-      const committed = new Set<number>();
-      for (const e of entries) {
-        const x = e.kind === "entry" ? txnOf(e.entry.payload) : undefined;
-        // A commit entry of a transaction across partitions applies once.
-        const txn = x && "ops" in x ? (committed.has(x.txn) ? undefined : { compares: [], success: x.ops, failure: [] }) : x;
-        if (x && "ops" in x) committed.add(x.txn);
-        if (!txn) continue;
-        const before = changes.length;
-        revision = applyTxn(tracked, revision, txn).revision;
-        for (let i = before; i < changes.length; i++) changes[i] = changes[i]!.replace("|", `@${revision}=`);
-      }
+      replay.stage(
+        entries.map((e) => ({ position: e.slot, data: e.kind === "entry" ? e.entry.payload : new Uint8Array(0) })),
+        (a) => changes.push(...a.changes.map(([k, r]) => `${k}@${a.result.revision}=${r ? text.decode(r.value) : "-"}`)),
+      );
       for (let waited = 0; watched.length < changes.length && waited < 50; waited++) await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(watched, changes);
       await watch.return?.();
@@ -269,7 +254,7 @@ test("32 KV clients under nodes killed and restarted and paused: linearizable, t
   assert.equal(observer.waiting(), 0);
 });
 
-function txnOf(payload: Uint8Array) {
+function entryOf(payload: Uint8Array) {
   const e = decodeEntry(payload);
-  return e instanceof DecodeError ? undefined : e.kind === "txn" ? e.txn : e.commit;
+  return e instanceof DecodeError ? undefined : e;
 }

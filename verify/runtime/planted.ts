@@ -61,8 +61,8 @@ export const PLANTED_BUGS = [
   /** LogPlayer player (liveness): after a shard's rewind the player closes the stream and never opens
    *  another, so that shard stops short of the log (apps/logplayer/core/player-core.ts; issue 13). */
   "rewindWithoutReconnect",
-  /** SMR: a retried command is applied again instead of answered with its first result
-   *  (apps/smr/core/state.ts apply). */
+  /** SMR, and a KV shard's batches: a retried command (transaction) is applied again instead of
+   *  answered with its first result (apps/smr/core/state.ts apply, apps/kv/core/shard-state.ts stage). */
   "applyRetryTwice",
   /** SMR leader: a linearizable read is answered without the read-index round that confirms no newer
    *  leader exists, so a deposed leader answers from stale state (apps/smr/core/leader.ts). */
@@ -92,6 +92,12 @@ export const PLANTED_BUGS = [
    *  records of now, so a restart applies the last write's rows again (apps/kv/core/shard-state.ts
    *  image; issue 14). */
   "applyTwice",
+  /** KV shard: a commit entry of a transaction across partitions already committed here is applied
+   *  again (apps/kv/core/shard-state.ts stage). */
+  "commitEntryTwice",
+  /** KV partition: a commit releases its part's locks at the decision instead of once the part is
+   *  applied, so a prepare reads its keys before the commit's writes (apps/kv/core/book.ts decide). */
+  "releaseAtDecide",
 ] as const;
 
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
@@ -127,6 +133,8 @@ const switches: Record<PlantedBug, boolean> = {
   copyFromOneSource: false,
   staleRead: false,
   applyTwice: false,
+  commitEntryTwice: false,
+  releaseAtDecide: false,
 };
 
 /** Is `bug` switched on? Always false outside tests that plant it. */

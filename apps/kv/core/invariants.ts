@@ -13,7 +13,7 @@
  * shards' states; each check runs once the log is known up to its position.
  */
 import type { KvRecord, KvTxn, TxnResult } from "./commands.ts";
-import type { KvCommit } from "./records.ts";
+import type { KvEntry } from "./records.ts";
 import { MemoryKv, applyTxn, compareBytes } from "./state.ts";
 
 type Entries = readonly (readonly [string, KvRecord])[];
@@ -46,13 +46,14 @@ const sameRecord = (a: KvRecord, b: KvRecord): boolean =>
 const bytesAsText = (_: string, v: unknown): unknown => (v instanceof Uint8Array ? [...v] : v);
 
 type Pending =
-  | { readonly kind: "answer"; readonly position: number; readonly result: TxnResult; readonly who: string }
+  /** An answer for the transaction at `position`, or (`key`: client#seq) for a batched one the node appended there. */
+  | { readonly kind: "answer"; readonly position: number; readonly key?: string; readonly result: TxnResult; readonly who: string }
   | { readonly kind: "state"; readonly position: number; readonly revision: number; readonly entries: Entries; readonly who: string };
 
 /** One partition's log as learned, its replay, and the checks waiting on it. */
 class PartitionReplay {
-  /** Position → the transaction or commit entry there (undefined: a fill, or an entry that is not the KV's). */
-  readonly log = new Map<number, KvTxn | KvCommit | undefined>();
+  /** Position → the entry there (undefined: a fill, or an entry that is not the KV's). */
+  readonly log = new Map<number, KvEntry | undefined>();
   readonly pending: Pending[] = [];
   /** The replay: the state having applied positions below `at`, and each position's result. */
   private store = new MemoryKv();
@@ -61,22 +62,42 @@ class PartitionReplay {
   private readonly results = new Map<number, TxnResult>();
   /** Transactions across partitions whose commit entry the replay applied: a second one is not. */
   private committed = new Set<number>();
+  /** Batched transactions applied ("client#seq" → result): a second one is not; nor one below its
+   *  client's floor (the highest `ackedBelow` it sent). */
+  private keyed = new Map<string, TxnResult>();
+  private floors = new Map<string, number>();
 
   /** Apply every known position in order; whether the log is known below `position + 1`. */
   advanceTo(position: number): boolean {
     while (this.at <= position) {
       if (!this.log.has(this.at)) return false;
       const entry = this.log.get(this.at);
-      const txn = entry && "ops" in entry ? (this.committed.has(entry.txn) ? undefined : { compares: [], success: entry.ops, failure: [] }) : entry;
-      if (entry && "ops" in entry) this.committed.add(entry.txn);
-      if (txn) {
-        const r = applyTxn(this.store, this.revision, txn);
-        this.revision = r.revision;
-        this.results.set(this.at, r);
+      if (entry?.kind === "txn") this.results.set(this.at, this.apply(entry.txn));
+      else if (entry?.kind === "commit" && !this.committed.has(entry.commit.txn)) {
+        this.committed.add(entry.commit.txn);
+        this.results.set(this.at, this.apply({ compares: [], success: entry.commit.ops, failure: [] }));
+      } else if (entry?.kind === "batch") {
+        for (const p of entry.proposals) {
+          const key = `${p.client}#${p.seq}`;
+          if (this.keyed.has(key) || p.seq < (this.floors.get(p.client) ?? 0)) continue;
+          this.keyed.set(key, this.apply(p.txn));
+          this.floors.set(p.client, Math.max(this.floors.get(p.client) ?? 0, p.ackedBelow));
+        }
       }
       this.at++;
     }
     return true;
+  }
+
+  private apply(txn: KvTxn): TxnResult {
+    const r = applyTxn(this.store, this.revision, txn);
+    this.revision = r.revision;
+    return r;
+  }
+
+  /** The result of the batched transaction `key` (client#seq), once applied. */
+  resultOf(key: string): TxnResult | undefined {
+    return this.keyed.get(key);
   }
 
   resultAt(position: number): TxnResult | undefined {
@@ -90,6 +111,8 @@ class PartitionReplay {
       this.revision = 0;
       this.at = 0;
       this.committed = new Set();
+      this.keyed = new Map();
+      this.floors = new Map();
     }
     this.advanceTo(position);
     return { revision: this.revision, entries: this.store.entries() };
@@ -103,18 +126,20 @@ export class KvObserver {
   private readonly shards = new Map<string, { position: number; revision: number }>();
 
   /** The entry chosen at `position` of partition `partition`'s log: a transaction, a commit entry of
-   *  one across partitions (applied once: a second entry of it is not), or undefined (neither). */
-  logged(partition: number, position: number, txn: KvTxn | KvCommit | undefined): void {
+   *  one across partitions (applied once: a second entry of it is not), a batch (each transaction
+   *  once by its key), or undefined (none of them). */
+  logged(partition: number, position: number, txn: KvEntry | undefined): void {
     const p = this.partition(partition);
     if (p.log.has(position)) return;
     p.log.set(position, txn);
     this.settle(partition, p);
   }
 
-  /** A server answered `result` for the transaction at `position`. */
-  answered(partition: number, position: number, result: TxnResult, who = "a server"): void {
+  /** A server answered `result` for the transaction at `position`; for a batched one (`key`:
+   *  its client and seq), the transaction of that key in the batch it appended at `position`. */
+  answered(partition: number, position: number, result: TxnResult, who = "a server", key?: { readonly client: string; readonly seq: number }): void {
     const p = this.partition(partition);
-    p.pending.push({ kind: "answer", position, result, who });
+    p.pending.push({ kind: "answer", position, result, who, ...(key ? { key: `${key.client}#${key.seq}` } : {}) });
     this.settle(partition, p);
   }
 
@@ -150,8 +175,8 @@ export class KvObserver {
       if (!p.advanceTo(next.position)) return;
       p.pending.shift();
       if (next.kind === "answer") {
-        const expected = p.resultAt(next.position);
-        const problem = expected ? answerProblem(expected, next.result) : "answered for a position that holds no KV transaction";
+        const expected = next.key !== undefined ? p.resultOf(next.key) : p.resultAt(next.position);
+        const problem = expected ? answerProblem(expected, next.result) : next.key !== undefined ? `answered ${next.key}, which the log below ${next.position + 1} did not apply` : "answered for a position that holds no KV transaction";
         if (problem) this.violations.push(`partition ${id}, position ${next.position}: ${next.who} ${problem}`);
       } else {
         const problem = stateProblem(p.stateAfter(next.position), next);

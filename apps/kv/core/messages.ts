@@ -37,7 +37,8 @@ export interface KvRangeQuery {
 }
 
 export type KvRequest =
-  | { readonly id: number; readonly kind: "write"; readonly client: string; readonly seq: number; readonly txn: KvTxn }
+  /** `ackedBelow`: the client waits for no answer below this seq (at most `seq`). */
+  | { readonly id: number; readonly kind: "write"; readonly client: string; readonly seq: number; readonly ackedBelow: number; readonly txn: KvTxn }
   | { readonly id: number; readonly kind: "read"; readonly range: KvRangeQuery; readonly stale: boolean };
 
 export type KvReply =

@@ -9,6 +9,12 @@
  *   op:      kind byte (1 put, 2 delete, 3 range), key str ("" allowed: the key space's start),
  *            flags byte (1: has to, 2: has limit), [to str ("": the end)], [limit varint], put: value blob
  *
+ * A **batch** is the transactions a node appends in one entry, each with its client's idempotency
+ * key: a shard applies each once (./shard-state.ts keeps the results by key, apps/smr's session
+ * table), so a client's retry in a later batch is answered, not applied again:
+ *
+ *   batch:   [0x03] varint n, n × (client str, seq varint, ackedBelow varint, txn blob (as above))
+ *
  * A **commit entry** is a partition's part of a transaction across partitions, committed (./cross.ts):
  *
  *   commit:  [0x02] txn varint (its number in the KV's transaction space), scanFrom varint (where the
@@ -18,9 +24,11 @@
 import { ByteWriter, DecodeError, readAll } from "../../log/core/bytes.ts";
 import { type Compare, type CompareResult, type KvOp, type KvTxn, TXN_LIMITS, txnProblem } from "./commands.ts";
 import { KEY_LIMITS } from "./keys.ts";
+import { ENTRY_LIMITS } from "../../log/core/entry.ts";
 
 const FORMAT = 0x01;
 const COMMIT = 0x02;
+const BATCH = 0x03;
 const TARGETS = ["value", "version", "createRevision", "modRevision"] as const;
 const RESULTS: readonly CompareResult[] = ["equal", "notEqual", "less", "greater"];
 const OPS = ["put", "delete", "range"] as const;
@@ -118,8 +126,40 @@ export interface KvCommit {
   readonly ops: readonly KvOp[];
 }
 
+/** A transaction of a batch, with its client's idempotency key; the client waits for no answer
+ *  below `ackedBelow` (results of its earlier transactions can be forgotten). */
+export interface KvProposal {
+  readonly client: string;
+  readonly seq: number;
+  readonly ackedBelow: number;
+  readonly txn: KvTxn;
+}
+
+export const BATCH_LIMITS = Object.freeze({
+  /** Transactions in one batch. */
+  proposalsMax: 4_096,
+  clientBytesMax: ENTRY_LIMITS.nameBytesMax,
+});
+
 /** What a partition's log entry holds for its shards. */
-export type KvEntry = { readonly kind: "txn"; readonly txn: KvTxn } | { readonly kind: "commit"; readonly commit: KvCommit };
+export type KvEntry =
+  | { readonly kind: "txn"; readonly txn: KvTxn }
+  | { readonly kind: "commit"; readonly commit: KvCommit }
+  | { readonly kind: "batch"; readonly proposals: readonly KvProposal[] };
+
+/** A batch of proposals, each transaction as `encodeTxn` makes it (given, so it is encoded once). */
+export function encodeBatch(proposals: readonly { readonly client: string; readonly seq: number; readonly ackedBelow: number; readonly txn: Uint8Array }[]): Uint8Array {
+  const w = new ByteWriter(proposals.reduce((n, p) => n + p.txn.byteLength + p.client.length * 3 + 24, 8));
+  w.byte(BATCH);
+  w.varint(proposals.length);
+  for (const p of proposals) {
+    w.str(p.client);
+    w.varint(p.seq);
+    w.varint(p.ackedBelow);
+    w.blob(p.txn);
+  }
+  return w.done();
+}
 
 export function encodeCommit(c: KvCommit): Uint8Array {
   const ops = encodeTxn({ compares: [], success: c.ops, failure: [] });
@@ -133,6 +173,7 @@ export function encodeCommit(c: KvCommit): Uint8Array {
 
 /** The entry in `bytes` (a transaction or a commit entry), or why they are neither. Never throws. */
 export function decodeEntry(bytes: Uint8Array): KvEntry | DecodeError {
+  if (bytes[0] === BATCH) return decodeBatch(bytes);
   if (bytes[0] !== COMMIT) {
     const txn = decodeTxn(bytes);
     return txn instanceof DecodeError ? txn : { kind: "txn", txn };
@@ -149,4 +190,23 @@ export function decodeEntry(bytes: Uint8Array): KvEntry | DecodeError {
     return r.done ? { txn, scanFrom, ops: inner.success } : new DecodeError("trailing bytes after a commit entry");
   });
   return commit instanceof DecodeError ? commit : { kind: "commit", commit };
+}
+
+function decodeBatch(bytes: Uint8Array): KvEntry | DecodeError {
+  const proposals = readAll(bytes, (r): KvProposal[] | DecodeError => {
+    r.byte();
+    const n = r.varint();
+    if (n > BATCH_LIMITS.proposalsMax) return new DecodeError(`a batch of ${n} transactions (limit ${BATCH_LIMITS.proposalsMax})`);
+    const out: KvProposal[] = [];
+    for (let i = 0; i < n; i++) {
+      const client = r.str("a client id", BATCH_LIMITS.clientBytesMax);
+      const seq = r.varint();
+      const ackedBelow = r.varint();
+      const txn = decodeTxn(r.blob("a transaction", Number.MAX_SAFE_INTEGER));
+      if (txn instanceof DecodeError) return new DecodeError(`a batch's transaction ${i}: ${txn.message}`);
+      out.push({ client, seq, ackedBelow, txn });
+    }
+    return r.done ? out : new DecodeError("trailing bytes after a batch");
+  });
+  return proposals instanceof DecodeError ? proposals : { kind: "batch", proposals };
 }

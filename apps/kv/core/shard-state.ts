@@ -4,18 +4,26 @@
  * (verify/sim/worlds/kv-shard.ts). Delivered rows are applied as they arrive (staged), in position
  * order, each above the applied position: a row that is a KV transaction (./records.ts) is applied
  * with `applyTxn` and its result kept by position; a commit entry (a part of a transaction across
- * partitions, ./cross.ts) likewise, once: the transactions committed here are kept (from the
- * participant's scan start on: a restart decides none below it again), and a second commit entry of
- * one is skipped; any other row is skipped, its position applied all the same. A write's **image** is what it makes durable (records, revision, applied position,
+ * partitions, ./cross.ts) likewise, once: the transactions committed here are kept from the
+ * participant's scan start on, and a second commit entry of one is skipped, as is one below the scan
+ * start (its transaction was applied before: every commit entry's scan start is at or below every
+ * commit its partition has not applied yet; a restart may still decide it again, scanning whole
+ * blocks from where its image left the scan start); a batch's transactions (./records.ts) each once by its client's idempotency key,
+ * its result kept by that key in a session table (apps/smr's: a retry in a later batch is skipped,
+ * its first result kept; one below what its client acknowledged too); any other row is skipped,
+ * its position applied all the same. A write's **image** is what it makes durable (records, revision, applied position,
  * results) and what a restart loads; `readPosition` is the rule of a linearizable read.
  */
 import { assert } from "../../../verify/runtime/assert.ts";
 import { planted } from "../../../verify/runtime/planted.ts";
+import { probe } from "../../../verify/runtime/probe.ts";
 import { DecodeError } from "../../log/core/bytes.ts";
 import { BEFORE_FIRST } from "../../logplayer/core/items.ts";
 import type { KvRecord, TxnResult } from "./commands.ts";
 import type { KeyRange } from "./keys.ts";
+import { Sessions } from "../../smr/core/sessions.ts";
 import { decodeEntry } from "./records.ts";
+import { decodeResult, encodeResult } from "./stored.ts";
 import { type KvStore, MemoryKv, applyTxn } from "./state.ts";
 
 /** What a shard's durable write holds, and what a restart loads. */
@@ -31,10 +39,22 @@ export interface KvImage {
   readonly committed: readonly number[];
   /** Where this partition's participant scans from after a restart (the newest commit entry's). */
   readonly scanFrom: number;
+  /** The session table: each client's floor and the results of its batched transactions from there on. */
+  readonly sessions: readonly KvSession[];
 }
 
+/** A client's session: results below `floor` are forgotten. */
+export interface KvSession {
+  readonly client: string;
+  readonly floor: number;
+  readonly results: readonly (readonly [number, Uint8Array])[];
+}
+
+/** Bounds of the session table: clients kept, and results kept per client (apps/smr's limits). */
+const KV_SESSION_LIMITS = Object.freeze({ sessionsMax: 65_536, resultsPerClientMax: 16_384 });
+
 /** A shard that has applied nothing. */
-export const EMPTY_KV_IMAGE: KvImage = Object.freeze({ applied: BEFORE_FIRST, revision: 0, entries: [], results: new Map<number, TxnResult>(), committed: [], scanFrom: 0 });
+export const EMPTY_KV_IMAGE: KvImage = Object.freeze({ applied: BEFORE_FIRST, revision: 0, entries: [], results: new Map<number, TxnResult>(), committed: [], scanFrom: 0, sessions: [] });
 
 /**
  * The position a linearizable read waits for its shard to have applied, given the log's tail (its
@@ -51,6 +71,15 @@ export interface Applied {
   readonly changes: readonly (readonly [string, KvRecord | undefined])[];
   /** A commit entry's: its transaction, now committed here, and those forgotten (below the new scan start). */
   readonly commit?: { readonly txn: number; readonly forgotten: readonly number[] };
+  /** A batched transaction's: its key, its result's bytes, its client's floor now, and the results
+   *  the session table forgot meanwhile (of any client). */
+  readonly proposal?: {
+    readonly client: string;
+    readonly seq: number;
+    readonly result: Uint8Array;
+    readonly floor: number;
+    readonly forgotten: readonly (readonly [string, number])[];
+  };
 }
 
 export class KvShardState {
@@ -63,6 +92,9 @@ export class KvShardState {
   private imaged: number;
   private readonly committedHere: Set<number>;
   private scanStart: number;
+  private readonly sessions: Sessions;
+  /** Results the session table forgot since the last applied proposal. */
+  private forgotten: [string, number][] = [];
 
   constructor(
     image: KvImage,
@@ -75,6 +107,18 @@ export class KvShardState {
     this.results = new Map(image.results);
     this.committedHere = new Set(image.committed);
     this.scanStart = image.scanFrom;
+    this.sessions = new Sessions(KV_SESSION_LIMITS, (client, seq) => this.forgotten.push([client, seq]));
+    for (const s of image.sessions) this.sessions.restore(s.client, s.floor, s.results);
+  }
+
+  /** The result of client `client`'s batched transaction `seq`: undefined while not applied;
+   *  `expired` below what the client acknowledged (its result is forgotten). */
+  resultOf(client: string, seq: number): TxnResult | "expired" | undefined {
+    const r = this.sessions.find(client, seq);
+    if (r === undefined || r === "expired") return r;
+    const result = decodeResult(r);
+    assert(!("_tag" in result), () => `the result of ${client}#${seq} does not decode`);
+    return result as TxnResult;
   }
 
   /** Where this partition's participant scans from after a restart. */
@@ -140,7 +184,31 @@ export class KvShardState {
         skipped++;
         continue;
       }
-      if (entry.kind === "commit" && this.committedHere.has(entry.commit.txn)) continue;
+      if (entry.kind === "batch") {
+        for (const p of entry.proposals) {
+          const known = this.sessions.find(p.client, p.seq);
+          // PLANTED BUG (verify/runtime/planted.ts) when on: a retry is applied again.
+          if (known !== undefined && !(known !== "expired" && planted("applyRetryTwice"))) {
+            // A retry (its first result kept), or below what its client acknowledged: not applied again.
+            probe(known === "expired" ? "kv.shard.batchedBelowFloor" : "kv.shard.batchedRetrySkipped");
+            continue;
+          }
+          changes = [];
+          const result = applyTxn(tracked, this.rev, p.txn);
+          this.rev = result.revision;
+          const bytes = encodeResult(result);
+          this.sessions.record(p.client, p.seq, p.ackedBelow, bytes);
+          const forgotten = this.forgotten;
+          this.forgotten = [];
+          applied?.({ position: row.position, result, changes, proposal: { client: p.client, seq: p.seq, result: bytes, floor: this.sessions.floorOf(p.client), forgotten } });
+        }
+        continue;
+      }
+      // A commit entry of a transaction committed here, or below the scan start (committed, applied and
+      // forgotten: a restart may decide it again, and its entry is appended again), is a repeat.
+      const repeat = entry.kind === "commit" && (this.committedHere.has(entry.commit.txn) || entry.commit.txn < this.scanStart);
+      // PLANTED BUG (verify/runtime/planted.ts) when on: a repeated commit entry is applied again.
+      if (repeat && !planted("commitEntryTwice")) continue;
       changes = [];
       const result = applyTxn(tracked, this.rev, entry.kind === "txn" ? entry.txn : { compares: [], success: entry.commit.ops, failure: [] });
       this.rev = result.revision;
@@ -184,6 +252,6 @@ export class KvShardState {
   /** Everything a durable write holds now (the simulator's disk keeps it whole). */
   image(): KvImage {
     const { applied, revision } = this.durable();
-    return { applied, revision, entries: this.kv.entries(), results: new Map(this.results), committed: [...this.committedHere], scanFrom: this.scanStart };
+    return { applied, revision, entries: this.kv.entries(), results: new Map(this.results), committed: [...this.committedHere], scanFrom: this.scanStart, sessions: this.sessions.list() };
   }
 }

@@ -46,7 +46,10 @@ export interface KvClientOptions extends ClientSecurity {
  *  across partitions (`across`) has no position (-1), and its result only says whether it committed. */
 export interface Written {
   readonly partition: number;
+  /** The position of the batch that holds it (the transaction was applied there, or before it if retried). */
   readonly position: number;
+  /** Its seq in this client's idempotency keys (`clientId`, seq). */
+  readonly seq: number;
   readonly result: TxnResult;
   /** Its number in the KV's transaction space, and the partitions it wrote. */
   readonly across?: { readonly txn: number; readonly partitions: readonly number[] };
@@ -61,6 +64,8 @@ const UNKNOWN: readonly KvFailure["code"][] = ["unavailable", "timeout"];
 export class KvClient {
   readonly clientId: string;
   private seq = 0;
+  /** The seqs of the writes waiting for an answer. */
+  private readonly waiting = new Set<number>();
   private readonly nodes = new Map<string, { readonly stub: KvClientStub; readonly stream: RequestStream<KvRequest, KvReply> }>();
 
   constructor(private readonly o: KvClientOptions) {
@@ -74,21 +79,32 @@ export class KvClient {
     const problem = txnProblem(txn);
     if (problem) return fail("invalid", problem);
     const ps = partitionsOfTxn(this.o.map, txn);
-    const p = ps[0]!;
     const seq = this.seq++;
+    this.waiting.add(seq);
+    try {
+      return await this.write(ps, txn, seq);
+    } finally {
+      this.waiting.delete(seq);
+    }
+  }
+
+  private async write(ps: readonly Partition[], txn: KvTxn, seq: number): Promise<KvResult<Written>> {
+    const p = ps[0]!;
+    // Every seq below the oldest this client still waits for is answered (or given up on).
+    const request = (id: number): KvRequest => ({ id, kind: "write", client: this.clientId, seq, ackedBelow: Math.min(...this.waiting), txn });
     if (ps.length > 1) {
       const why = crossTxnProblem(txn);
       if (why) return fail("invalid", why);
-      const r = await this.ask(p, (id) => ({ id, kind: "write", client: this.clientId, seq, txn }), { again: false, attemptMs: 2 * (this.o.attemptTimeoutMs ?? 5_000) });
+      const r = await this.ask(p, request, { again: false, attemptMs: 2 * (this.o.attemptTimeoutMs ?? 5_000) });
       if (!r.ok) return UNKNOWN.includes(r.failure.code) ? fail(r.failure.code, `${r.failure.message} (a transaction across partitions: its outcome is unknown, and it was not tried again)`) : r;
       if (r.value.kind !== "committed") return fail("internal", `node ${p.node} answered a transaction across partitions with a ${r.value.kind}`);
       const result: TxnResult = { succeeded: r.value.succeeded, revision: 0, responses: [] };
-      return { ok: true, value: { partition: p.id, position: -1, result, across: { txn: r.value.txn, partitions: ps.map((x) => x.id) } } };
+      return { ok: true, value: { partition: p.id, position: -1, seq, result, across: { txn: r.value.txn, partitions: ps.map((x) => x.id) } } };
     }
-    const r = await this.ask(p, (id) => ({ id, kind: "write", client: this.clientId, seq, txn }));
+    const r = await this.ask(p, request);
     if (!r.ok) return r;
     if (r.value.kind !== "written") return fail("internal", `node ${p.node} answered a write with a ${r.value.kind}`);
-    return { ok: true, value: { partition: p.id, position: r.value.position, result: r.value.result } };
+    return { ok: true, value: { partition: p.id, position: r.value.position, seq, result: r.value.result } };
   }
 
   /** Put `value` at `key`: the revision it made, and the record it replaced. */

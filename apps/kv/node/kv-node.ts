@@ -6,10 +6,11 @@
  *   LogPlayer, is applied transaction by transaction (apps/kv/core/state.ts) and made durable with
  *   the applied position in one synced batch. The node runs that player itself, delivering to its
  *   own shard (its own appends taken from the appends themselves).
- * - **Writes.** A transaction whose keys are all in the node's partition is appended to the
- *   partition's log under the client's idempotency key (`client`, `seq`): the log is the commit
- *   point, and a retry is stored once. The node answers once its shard has applied the log up to the
- *   transaction's position, with what the transaction did there (`resultAt`).
+ * - **Writes.** A transaction whose keys are all in the node's partition goes to the partition's
+ *   log with the others of its tick, in one batch (./batcher.ts), each with the client's idempotency
+ *   key (`client`, `seq`): the log is the commit point, and the shard applies each key once (a retry
+ *   in a later batch is answered with its first result). The node answers once its shard has
+ *   applied the batch, with what the transaction did (`resultOf`).
  * - **Reads** are linearizable: the node reads the log's tail (the sequencer's next slot: every
  *   append acknowledged before the read began is below it), waits until its shard has applied the
  *   log below it, then answers from the shard. A `stale` read answers from the shard at once.
@@ -44,6 +45,7 @@ import { type DecodedKvRequest, decodeRequestEnvelope, decodeStatusRequest, enco
 import { decodeWatchRequest, encodeWatchBatch } from "../wire/codec-watch.ts";
 import { type KvHandlers, KvService } from "../wire/service.ts";
 import type { KvShardStore } from "./shard-store.ts";
+import { Batcher } from "./batcher.ts";
 import { type Across, across } from "./kv-across.ts";
 import { KvParticipant } from "./kv-participant.ts";
 import { participantName } from "../core/cross.ts";
@@ -92,6 +94,7 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
   if (!mine) throw new Error(`partition ${o.partition} is not in the map (epoch ${map.epoch})`);
   const timeoutMs = o.requestTimeoutMs ?? KV_NODE_DEFAULTS.requestTimeoutMs;
   const sessions = new RequestSessions<DecodedKvRequest, KvReply>(o.budget);
+  const batcher = new Batcher(log);
   const admit = admission(o, "kv");
 
   /** Why `txn` cannot be appended to this partition's log, or undefined. */
@@ -147,18 +150,19 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     try {
       await ready(what);
       const way = participant && (await within((signal) => participant!.gate.admit(touched(r.txn), signal), `${what}: keys locked by a transaction across partitions`));
-      const appending = log.append(encodeTxn(r.txn), { key: { client: r.client, seq: r.seq } });
+      const appending = batcher.propose({ client: r.client, seq: r.seq, ackedBelow: r.ackedBelow, txn: encodeTxn(r.txn) });
       let position: number;
       try {
-        position = (await bounded(appending, { timeoutMs, what: `${what}: append to ${log.name}` })).slot;
+        position = await bounded(appending, { timeoutMs, what: `${what}: append to ${log.name}` });
         await within((signal) => store.whenApplied(position, signal), `${what}: its shard applying position ${position}`);
       } catch (e) {
         if (way) participant!.settleLater(way, appending);
         throw e;
       }
       if (way) participant!.gate.settled(way);
-      const result = await within((signal) => store.resultAt(position, signal), `${what}: its shard applying position ${position}`);
-      if (!result) return failed(r.id, "internal", `${what}: position ${position} of ${log.name} holds no result the shard still keeps (a retry long after the write)`);
+      const result = store.resultOf(r.client, r.seq);
+      if (result === "expired") return failed(r.id, "invalid", `${what}: below what its client acknowledged (a retry of a write it gave up on): its result is forgotten`);
+      if (!result) return failed(r.id, "internal", `${what}: the shard applied position ${position} of ${log.name}, its batch, without it`);
       return { id: r.id, kind: "written", position, result };
     } catch (e) {
       return asFailure(r.id, e, what);

@@ -51,8 +51,9 @@ export class KvParticipant implements Participant {
   readonly gate: KeyGate;
   private readonly book: PartitionBook;
   private readonly shell: ParticipantShell<KvTxn>;
-  /** Commit entries being appended and applied. */
+  /** Commit entries being appended and applied, and their transactions. */
   private readonly applying = new Set<Promise<void>>();
+  private readonly unapplied = new Set<number>();
   private closed = false;
 
   private constructor(
@@ -157,8 +158,13 @@ export class KvParticipant implements Participant {
     this.book.forgetBelow(d.scanFrom);
     if (d.outcome !== "committed" || !d.part || d.part.success.length === 0) return;
     const key = `${this.o.space}:${d.txn}`;
-    const done = this.apply(d.txn, d.part, d.scanFrom).finally(() => {
+    // The scan start a commit entry carries is below every commit of ours not applied yet (its own
+    // included): the shard takes a commit entry below the scan start it holds for a repeat.
+    this.unapplied.add(d.txn);
+    const scanFrom = Math.min(d.scanFrom, ...this.unapplied);
+    const done = this.apply(d.txn, d.part, scanFrom).finally(() => {
       this.applying.delete(done);
+      this.unapplied.delete(d.txn);
       this.book.release(key);
     });
     this.applying.add(done);

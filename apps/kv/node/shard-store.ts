@@ -21,16 +21,15 @@ import { ClassicLevel } from "classic-level";
 import { type Receipt, mintReceipt } from "../../../paxos/held.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
 import { DecodeError } from "../../log/core/bytes.ts";
-import { BEFORE_FIRST } from "../../logplayer/core/items.ts";
 import type { Row, ShardDurable, ShardWrite } from "../../logplayer/core/shard-core.ts";
 import type { DeliveryStore } from "../../logplayer/node/shard-server.ts";
 import type { KvRecord, TxnResult } from "../core/commands.ts";
 import { type KeyRange, inRange } from "../core/keys.ts";
 import type { KvEvent } from "../core/messages.ts";
-import { type Applied, KvShardState } from "../core/shard-state.ts";
+import { type Applied, type KvImage, KvShardState } from "../core/shard-state.ts";
 import { Changes } from "../core/changes.ts";
-import { decodeRecord, decodeResult, encodeRecord, encodeResult } from "../core/stored.ts";
-import { HOLDS_KEY, KvShardStoreDamaged, STATE_KEY, committedKey, parseState, recordKey, resultKey } from "./shard-layout.ts";
+import { decodeResult, encodeRecord, encodeResult } from "../core/stored.ts";
+import { KvShardStoreDamaged, STATE_KEY, committedKey, floorKey, loadShard, plain, recordKey, resultKey, sessionResultKey } from "./shard-layout.ts";
 
 type Db = ClassicLevel<string, Uint8Array>;
 type Op = { type: "put"; key: string; value: Uint8Array } | { type: "del"; key: string };
@@ -49,12 +48,18 @@ export interface KvShardOptions {
 
 const DEFAULTS = Object.freeze({ resultsKept: 65_536, resultsInMemory: 4_096, resultsInMemoryBytes: 16 << 20, eventsKept: 65_536 });
 
-/** `b` as a plain Uint8Array (classic-level and gRPC hand out Buffers, whose `slice` is a view):
- *  what is decoded from it is then a copy, of the type a decoder promises. */
-const plain = (b: Uint8Array): Uint8Array => (Buffer.isBuffer(b) ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : b);
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
 const NOTHING = new Uint8Array(0);
+
+/** What the rows applied since the last write changed, for the next write to make durable. */
+const newStaged = () => ({
+  records: new Map<string, KvRecord | undefined>(),
+  results: [] as [number, Uint8Array][],
+  committed: new Map<number, boolean>(),
+  /** Session keys (a result, a floor) → their bytes (undefined: forgotten). */
+  sessions: new Map<string, Uint8Array | undefined>(),
+});
 
 interface Watch {
   readonly range: KeyRange;
@@ -85,7 +90,7 @@ export class KvShardStore implements DeliveryStore {
   private recentBytes = 0;
   private waiters: Waiter[] = [];
   /** What rows applied since the last write changed, for the next write to make durable. */
-  private staged: { records: Map<string, KvRecord | undefined>; results: [number, Uint8Array][]; committed: Map<number, boolean> } = { records: new Map(), results: [], committed: new Map() };
+  private staged = newStaged();
   /** The changes applied since the store opened, the oldest dropped past `eventsKept`. */
   private readonly events = new Changes();
   private readonly watches = new Set<Watch>();
@@ -98,13 +103,11 @@ export class KvShardStore implements DeliveryStore {
     readonly dir: string,
     /** What is durable now. */
     public state: ShardDurable,
-    revision: number,
-    entries: readonly (readonly [string, KvRecord])[],
-    committed: readonly number[],
-    scanFrom: number,
+    image: KvImage,
     options: KvShardOptions,
   ) {
-    this.mem = new KvShardState({ applied: state.applied, revision, entries, results: new Map(), committed, scanFrom }, false);
+    const revision = image.revision;
+    this.mem = new KvShardState(image, false);
     this.kept = options.resultsKept ?? DEFAULTS.resultsKept;
     this.inMemory = options.resultsInMemory ?? DEFAULTS.resultsInMemory;
     this.events.reset(revision + 1, options.eventsKept ?? DEFAULTS.eventsKept);
@@ -116,36 +119,9 @@ export class KvShardStore implements DeliveryStore {
     const db: Db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
     await db.open();
     try {
-      const raw = await db.get(STATE_KEY);
-      if (raw === undefined) {
-        for await (const key of db.keys({ limit: 2 })) if (key !== HOLDS_KEY) throw new KvShardStoreDamaged(`KV shard store ${dir}: it holds keys (${JSON.stringify(key)}) but no KV shard state (another kind of store?)`);
-      }
-      const loaded = raw === undefined ? { applied: BEFORE_FIRST, epoch: 0, revision: 0, scanFrom: 0 } : parseState(raw, dir);
-      if (options.holds !== undefined) {
-        const held = await db.get(HOLDS_KEY);
-        if (held === undefined) await db.put(HOLDS_KEY, utf8.encode(options.holds), { sync: true });
-        else if (text.decode(held) !== options.holds) throw new KvShardStoreDamaged(`KV shard store ${dir} holds ${text.decode(held)}, not ${options.holds}: give each node its own data directory`);
-      }
-      const { revision, scanFrom, ...state } = loaded;
-      const entries: [string, KvRecord][] = [];
-      for await (const [key, value] of db.iterator({ gte: "k:", lt: "k;" })) {
-        const record = decodeRecord(plain(value));
-        if (record instanceof DecodeError) throw new KvShardStoreDamaged(`KV shard store ${dir}: the record at ${JSON.stringify(key)} is malformed (${record.message})`);
-        if (record.modRevision > revision) throw new KvShardStoreDamaged(`KV shard store ${dir}: the record at ${JSON.stringify(key)} has revision ${record.modRevision}, above the store's ${revision}`);
-        entries.push([key.slice(2), record]);
-      }
-      const committed: number[] = [];
-      for await (const key of db.keys({ gte: "x:", lt: "x;" })) {
-        const txn = Number(key.slice(2));
-        if (!Number.isSafeInteger(txn) || txn < 0) throw new KvShardStoreDamaged(`KV shard store ${dir}: a malformed key ${JSON.stringify(key)}`);
-        committed.push(txn);
-      }
-      const store = new KvShardStore(db, dir, state, revision, entries, committed, scanFrom, options);
-      for await (const key of db.keys({ gte: "r:", lt: "r;" })) {
-        const position = Number(key.slice(2));
-        if (!Number.isSafeInteger(position) || position < 0 || position > state.applied) throw new KvShardStoreDamaged(`KV shard store ${dir}: a result key ${JSON.stringify(key)} beyond its applied position ${state.applied}`);
-        store.stored.push(position);
-      }
+      const { state, image, stored } = await loadShard(db, dir, options.holds);
+      const store = new KvShardStore(db, dir, state, image, options);
+      store.stored.push(...stored);
       return store;
     } catch (e) {
       await db.close();
@@ -215,8 +191,8 @@ export class KvShardStore implements DeliveryStore {
       this.publish(events);
       const durable = this.mem.durable();
       const state: ShardDurable = { applied: durable.applied, epoch: w.epoch, ...(w.binding ? { binding: w.binding } : {}) };
-      const { records, results, committed } = this.staged;
-      this.staged = { records: new Map(), results: [], committed: new Map() };
+      const { records, results, committed, sessions } = this.staged;
+      this.staged = newStaged();
       const low = w.applied - this.kept;
       const ops: Op[] = [];
       for (const [position, bytes] of results) {
@@ -224,6 +200,7 @@ export class KvShardStore implements DeliveryStore {
         ops.push({ type: "put", key: resultKey(position), value: bytes });
         this.stored.push(position);
       }
+      for (const [key, value] of sessions) ops.push(value ? { type: "put", key, value } : { type: "del", key });
       for (const [txn, held] of committed) ops.push(held ? { type: "put", key: committedKey(txn), value: NOTHING } : { type: "del", key: committedKey(txn) });
       for (const [key, record] of records) ops.push(record ? { type: "put", key: recordKey(key), value: encodeRecord(record) } : { type: "del", key: recordKey(key) });
       for (; this.storedHead < this.stored.length && this.stored[this.storedHead]! <= low; this.storedHead++) ops.push({ type: "del", key: resultKey(this.stored[this.storedHead]!) });
@@ -251,6 +228,14 @@ export class KvShardStore implements DeliveryStore {
     if (a.commit) {
       this.staged.committed.set(a.commit.txn, true);
       for (const t of a.commit.forgotten) this.staged.committed.set(t, false);
+    }
+    if (a.proposal) {
+      // A batched transaction's result is kept by its key, in the session table, not by position.
+      const { client, seq, result, floor, forgotten } = a.proposal;
+      for (const [c, s] of forgotten) this.staged.sessions.set(sessionResultKey(c, s), undefined);
+      this.staged.sessions.set(sessionResultKey(client, seq), result);
+      this.staged.sessions.set(floorKey(client), utf8.encode(String(floor)));
+      return;
     }
     const bytes = encodeResult(a.result);
     this.remember(a.position, a.result, bytes.length);
@@ -282,6 +267,13 @@ export class KvShardStore implements DeliveryStore {
       signal?.addEventListener("abort", abort, { once: true });
       this.waiters.push(waiter);
     });
+  }
+
+  /** The result of client `client`'s batched transaction `seq` (`expired`: below what the client
+   *  acknowledged; undefined: not applied). */
+  resultOf(client: string, seq: number): TxnResult | "expired" | undefined {
+    this.usable();
+    return this.mem.resultOf(client, seq);
   }
 
   /** The result of the transaction at `position`, once applied: undefined if the entry there was

@@ -49,7 +49,7 @@ export type DecodedKvRequest = KvRequest | { readonly id: number; readonly kind:
 
 function writeRequest(r: KvRequest, w: BinaryWriter): void {
   const kind: pb.KvRequest["kind"] =
-    r.kind === "write" ? { $case: "write", value: { client: r.client, seq: r.seq, txn: txnToPb(r.txn) } } : { $case: "read", value: { range: rangeToPb(r.range), stale: r.stale } };
+    r.kind === "write" ? { $case: "write", value: { client: r.client, seq: r.seq, ackedBelow: r.ackedBelow, txn: txnToPb(r.txn) } } : { $case: "read", value: { range: rangeToPb(r.range), stale: r.stale } };
   pb.KvRequest.encode({ id: r.id, kind }, w);
 }
 
@@ -69,11 +69,12 @@ function requestFromPb(m: pb.KvRequest): KvRequest {
   if (k === undefined) reject("invalid", "a request that neither writes nor reads");
   if (k.$case === "read") return { id: m.id, kind: "read", range: readRange(k.value.range), stale: k.value.stale };
   // seq is a uint64 the parser already refused beyond 2^53 − 1.
-  const { client, seq } = k.value;
+  const { client, seq, ackedBelow } = k.value;
   // The client id is the log entry's idempotency key's: the log's rule for it.
   const problem = nameProblem("a client id", client);
   if (problem) reject("invalid", problem);
-  return { id: m.id, kind: "write", client, seq, txn: txnFromPb(k.value.txn) };
+  if (ackedBelow > seq) reject("invalid", `a write's ackedBelow (${ackedBelow}) above its seq (${seq})`);
+  return { id: m.id, kind: "write", client, seq, ackedBelow, txn: txnFromPb(k.value.txn) };
 }
 
 export const encodeRequestEnvelope = (requests: readonly KvRequest[]): Uint8Array => writeEnvelope(requests, writeRequest);

@@ -6,6 +6,10 @@
  * forgotten; it was applied or never will be). Bounded: `resultsPerClientMax` results per client
  * (dropping the lowest raises the floor) and `sessionsMax` clients (the least recently active is
  * forgotten whole). Every decision depends on the log's order alone, so it is deterministic.
+ *
+ * The SMR writes the whole table in its checkpoints; an owner that keeps it durable result by
+ * result (the KV's shards, apps/kv) hears of each result forgotten (`forgotten`) and loads the
+ * table back client by client (`restore`).
  */
 import { LruMap } from "../../../wor/core/lru-map.ts";
 import { ByteWriter, DecodeError, readAll } from "../../log/core/bytes.ts";
@@ -29,7 +33,11 @@ export class Sessions {
    *  active is O(1) where a Map's first entry, after many deletions, is found by walking their holes). */
   private readonly clients = new LruMap<string, Session>();
 
-  constructor(private readonly limits: SessionLimits) {}
+  constructor(
+    private readonly limits: SessionLimits,
+    /** Each result forgotten (a floor raised, a client forgotten whole). */
+    private readonly forgotten: (client: string, seq: number) => void = () => {},
+  ) {}
 
   get size(): number {
     return this.clients.size;
@@ -47,15 +55,37 @@ export class Sessions {
     const s = this.clients.get(client) ?? { floor: 0, results: new Map() };
     this.clients.set(client, s);
     s.results.set(seq, result);
-    this.raise(s, ackedBelow);
-    while (s.results.size > this.limits.resultsPerClientMax) this.raise(s, Math.min(...s.results.keys()) + 1);
-    if (this.clients.size > this.limits.sessionsMax) this.clients.shift();
+    this.raise(s, ackedBelow, client);
+    while (s.results.size > this.limits.resultsPerClientMax) this.raise(s, Math.min(...s.results.keys()) + 1, client);
+    if (this.clients.size > this.limits.sessionsMax) {
+      const [gone, old] = this.clients.shift()!;
+      for (const seq of old.results.keys()) this.forgotten(gone, seq);
+    }
   }
 
-  private raise(s: Session, floor: number): void {
+  /** Client `client`'s session as kept durable: its floor and its results (a table being loaded). */
+  restore(client: string, floor: number, results: Iterable<readonly [number, Uint8Array]>): void {
+    this.clients.set(client, { floor, results: new Map([...results].filter(([seq]) => seq >= floor)) });
+  }
+
+  /** Every session, least recently active first (restored in this order, a table evicts alike). */
+  list(): { readonly client: string; readonly floor: number; readonly results: [number, Uint8Array][] }[] {
+    return [...this.clients].map(([client, s]) => ({ client, floor: s.floor, results: [...s.results] }));
+  }
+
+  /** The client's floor (0: a client not known). */
+  floorOf(client: string): number {
+    return this.clients.get(client)?.floor ?? 0;
+  }
+
+  private raise(s: Session, floor: number, client: string): void {
     if (floor <= s.floor) return;
     s.floor = floor;
-    for (const seq of s.results.keys()) if (seq < floor) s.results.delete(seq);
+    for (const seq of s.results.keys()) {
+      if (seq >= floor) continue;
+      s.results.delete(seq);
+      this.forgotten(client, seq);
+    }
   }
 
   /** The table as chunks (in its order, so a restored table evicts alike). */

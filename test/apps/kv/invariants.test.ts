@@ -9,8 +9,11 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { KvTxn, TxnResult } from "../../../apps/kv/core/commands.ts";
 import { KvObserver } from "../../../apps/kv/core/invariants.ts";
+import type { KvEntry } from "../../../apps/kv/core/records.ts";
 import { MemoryKv, applyTxn } from "../../../apps/kv/core/state.ts";
 import { bytes, txn } from "./arbitraries.ts";
+
+const entry = (t: KvTxn | undefined): KvEntry | undefined => (t ? { kind: "txn", txn: t } : undefined);
 
 /** Apply `log` (undefined: a fill) from the start: each position's result, and the state after each. */
 function replay(log: readonly (KvTxn | undefined)[], skip?: number, twice?: number) {
@@ -42,7 +45,7 @@ describe("the KV observer", () => {
         const o = new KvObserver();
         const events: (() => void)[] = [];
         for (const [p, t] of entries.entries()) {
-          events.push(() => o.logged(0, p, t));
+          events.push(() => o.logged(0, p, entry(t)));
           const r = results[p];
           if (r) events.push(() => o.answered(0, p, r));
           events.push(() => o.shardHolds(0, "s1", p, states[p]!.revision, states[p]!.entries));
@@ -95,7 +98,7 @@ describe("the KV observer", () => {
   for (const [what, plant, why] of planted) {
     it(`catches ${what}`, () => {
       const o = new KvObserver();
-      for (const [p, t] of log.entries()) o.logged(0, p, t);
+      for (const [p, t] of log.entries()) o.logged(0, p, entry(t));
       plant(o);
       assert.ok(
         o.violations.some((v) => why.test(v)),
@@ -107,9 +110,9 @@ describe("the KV observer", () => {
   it("applies a commit entry of a transaction across partitions once: a shard that applied a second one is caught", () => {
     const put = (v: string) => ({ op: "put" as const, key: "a", value: bytes(v) });
     const o = new KvObserver();
-    o.logged(0, 0, { txn: 65, scanFrom: 0, ops: [put("1")] });
-    o.logged(0, 1, { txn: 65, scanFrom: 0, ops: [put("2")] });
-    o.logged(0, 2, { txn: 66, scanFrom: 0, ops: [put("3")] });
+    o.logged(0, 0, { kind: "commit", commit: { txn: 65, scanFrom: 0, ops: [put("1")] } });
+    o.logged(0, 1, { kind: "commit", commit: { txn: 65, scanFrom: 0, ops: [put("2")] } });
+    o.logged(0, 2, { kind: "commit", commit: { txn: 66, scanFrom: 0, ops: [put("3")] } });
     const once = new MemoryKv();
     applyTxn(once, 0, { compares: [], success: [put("1")], failure: [] });
     applyTxn(once, 1, { compares: [], success: [put("3")], failure: [] });
@@ -125,8 +128,8 @@ describe("the KV observer", () => {
     const o = new KvObserver();
     const { states } = replay(log);
     o.shardHolds(0, "s1", 2, 99, states[2]!.entries);
-    o.logged(0, 0, log[0]);
-    o.logged(0, 2, log[2]);
+    o.logged(0, 0, entry(log[0]));
+    o.logged(0, 2, entry(log[2]));
     assert.deepEqual([o.violations, o.waiting()], [[], 1], "position 1 is not known yet");
     o.logged(0, 1, undefined);
     assert.deepEqual([o.violations.length, o.waiting()], [1, 0]);

@@ -35,11 +35,13 @@ const rangeQuery: fc.Arbitrary<KvRangeQuery> = fc
   .tuple(key, key, fc.option(fc.integer({ min: 1, max: TXN_LIMITS.rangeLimitMax }), { nil: undefined }))
   .map(([a, b, limit]) => (a === b ? { key: a } : { key: compareKeys(a, b) < 0 ? a : b, to: compareKeys(a, b) < 0 ? b : a, ...(limit !== undefined ? { limit } : {}) }));
 const request: fc.Arbitrary<KvRequest> = fc.oneof(
-  fc.record({ id, kind: fc.constant("write" as const), client, seq, txn }, { noNullPrototype: true }),
+  fc
+    .record({ id, kind: fc.constant("write" as const), client, seq, below: fc.nat(), txn }, { noNullPrototype: true })
+    .map(({ below, ...w }): KvRequest => ({ ...w, ackedBelow: Math.min(below, w.seq) })),
   fc.record({ id, kind: fc.constant("read" as const), range: rangeQuery, stale: fc.boolean() }, { noNullPrototype: true }),
 );
 
-const write = (txn: KvTxn, over: Partial<{ id: number; client: string; seq: number }> = {}): KvRequest => ({ id: 5, kind: "write", client: "c1", seq: 0, txn, ...over });
+const write = (txn: KvTxn, over: Partial<{ id: number; client: string; seq: number; ackedBelow: number }> = {}): KvRequest => ({ id: 5, kind: "write", client: "c1", seq: 0, ackedBelow: 0, txn, ...over });
 const put = (k: string, v = "v") => ({ op: "put" as const, key: k, value: bytes(v) });
 const onePut = (k: string): KvTxn => ({ compares: [], success: [put(k)], failure: [] });
 
@@ -135,6 +137,7 @@ describe("KV codec refusals", () => {
     assert.equal(takenRequest(write(onePut("a"), { client: "" })), "5 invalid: a client id is empty");
     assert.equal(takenRequest(write(onePut("a"), { seq: 2 ** 53 })), "5 invalid: integer beyond 2^53 - 1");
     assert.equal(takenRequest(write(onePut("a"), { id: 0 })), "0 invalid: a request of id 0");
+    assert.equal(takenRequest(write(onePut("a"), { seq: 4, ackedBelow: 5 })), "5 invalid: a write's ackedBelow (5) above its seq (4)");
     assert.equal(takenRequest(write({ compares: [], success: [put("a", "x".repeat(TXN_LIMITS.valueBytesMax + 1))], failure: [] })), "5 tooLarge: a put's value of 262145 bytes exceeds 262144");
     const manyCompares = Array.from({ length: TXN_LIMITS.comparesMax + 1 }, () => ({ key: "a", target: "version" as const, result: "equal" as const, number: 0 }));
     assert.equal(takenRequest(write({ compares: manyCompares, success: [], failure: [] })), "5 tooLarge: compares: 129 exceeds 128");
@@ -157,7 +160,7 @@ describe("KV codec refusals", () => {
   it("a request, op or compare with its oneof unset is refused", () => {
     assert.equal(taken(rawRequest({ id: 4 })), "4 invalid: a request that neither writes nor reads");
     assert.equal(taken(rawRequest({ id: 4, kind: { $case: "read", value: { stale: true } } })), "4 invalid: a read with no range");
-    const w = (t: pb.KvTxn | undefined) => rawRequest({ id: 4, kind: { $case: "write", value: { client: "c", seq: 1, txn: t } } });
+    const w = (t: pb.KvTxn | undefined) => rawRequest({ id: 4, kind: { $case: "write", value: { client: "c", seq: 1, ackedBelow: 0, txn: t } } });
     assert.equal(taken(w(undefined)), "4 invalid: a write with no transaction");
     assert.equal(taken(w({ compares: [], success: [{}], failure: [] })), "4 invalid: an op that neither puts, deletes nor ranges");
     const compare = (c: Partial<pb.KvCompare>) => w({ compares: [{ key: "a", target: 1, result: 1, ...c }], success: [], failure: [] });

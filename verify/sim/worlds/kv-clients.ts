@@ -20,7 +20,7 @@
  * observer every acknowledged one.
  */
 import type { KvOp, KvTxn, OpResponse, TxnResult } from "../../../apps/kv/core/commands.ts";
-import { encodeTxn } from "../../../apps/kv/core/records.ts";
+import { encodeBatch, encodeTxn } from "../../../apps/kv/core/records.ts";
 import { type KvShardState, readPosition } from "../../../apps/kv/core/shard-state.ts";
 import { APPEND_DEFAULTS, type AppendConfig, append } from "../../../apps/log/core/append.ts";
 import { type IdempotencyKey, keyString } from "../../../apps/log/core/entry.ts";
@@ -43,8 +43,8 @@ export interface KvClientsHost {
   /** The log world's record keeping and processes. */
   readonly log: LogHost;
   readonly shards: readonly SimKvShard[];
-  /** `shard` answered `result` for the transaction at `position`. */
-  answer(position: number, result: TxnResult, shard: SimKvShard): void;
+  /** `shard` answered `result` for the batched transaction `key` in the batch at `position`. */
+  answer(position: number, result: TxnResult, shard: SimKvShard, key: { readonly client: string; readonly seq: number }): void;
 }
 
 /** A write drawn: its transaction and how its result reads in the spec's terms. */
@@ -90,6 +90,8 @@ export class KvClients {
   private readonly seen = new Map<string, string | null>();
   /** Clients that made all their requests. */
   private finished = 0;
+  /** Log keys of attempts under a fresh key each. */
+  private attempts = 0;
 
   constructor(private readonly h: KvClientsHost) {}
 
@@ -153,8 +155,13 @@ export class KvClients {
   private write(i: number, state: { proc: SimProcess }, seq: number, w: Write, done: () => void): void {
     const { k, log, history } = this.h;
     const op = history.invoke(i, w.input);
-    const key: IdempotencyKey = { client: `w${i}`, seq };
-    const payload = encodeTxn(w.txn);
+    // A batch of one, under the writer's key: half the writes also under that key in the log (its
+    // retries stored once), half under a fresh log key each attempt (stored again: the shards'
+    // session table must apply it once).
+    const client = `w${i}`;
+    const logKeyed = k.prng.chance(0.5);
+    const payload = encodeBatch([{ client, seq, ackedBelow: seq, txn: encodeTxn(w.txn) }]);
+    let key: IdempotencyKey = { client, seq };
     let tries = 0;
     const retry = () => {
       if (!k.healed && tries >= ATTEMPTS_MAX) {
@@ -170,6 +177,7 @@ export class KvClients {
       const node = this.node();
       if (!node) return void k.later(20, attempt);
       tries++;
+      if (!logKeyed) key = { client: `${client}a`, seq: this.attempts++ };
       const logOp = log.history.invoke(LOG_CLIENT_BASE + i, { kind: "append", key: keyString(key) });
       state.proc.onDeath = () => {
         // Crashed mid-append: its outcome is unknown; a fresh incarnation tries the same key.
@@ -197,9 +205,10 @@ export class KvClients {
           p,
           WAIT_MS,
           (s) => {
-            const result = s.resultAt(p);
-            if (!result) return void k.check([`${node.name} applied position ${p} of write ${keyString(key)} but holds no result there`]);
-            this.h.answer(p, result, node);
+            const result = s.resultOf(client, seq);
+            if (!result || result === "expired") return void k.check([`${node.name} applied position ${p} of write ${client}#${seq} but holds no result for it (${result ?? "none"})`]);
+            if (tries > 1 && !logKeyed) probe("kv.write.retriedUnderAFreshLogKey");
+            this.h.answer(p, result, node, { client, seq });
             const out = outputOf(w.input, result);
             history.ok(op, out);
             this.saw(w.input, out);

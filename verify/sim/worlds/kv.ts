@@ -19,7 +19,7 @@
  */
 import type { TxnResult } from "../../../apps/kv/core/commands.ts";
 import { KvObserver } from "../../../apps/kv/core/invariants.ts";
-import { decodeTxn } from "../../../apps/kv/core/records.ts";
+import { decodeEntry } from "../../../apps/kv/core/records.ts";
 import { DecodeError } from "../../../apps/log/core/bytes.ts";
 import { type ReadConfig, slotRead } from "../../../apps/log/core/read.ts";
 import { logRecordOf } from "../../../apps/logplayer/core/items.ts";
@@ -138,8 +138,8 @@ class KvWorld implements World, DeliveryHost, KvClientsHost {
     this.report();
   }
 
-  answer(position: number, result: TxnResult, shard: SimKvShard): void {
-    this.kv.answered(PARTITION, position, result, `shard ${shard.name}`);
+  answer(position: number, result: TxnResult, shard: SimKvShard, key: { readonly client: string; readonly seq: number }): void {
+    this.kv.answered(PARTITION, position, result, `shard ${shard.name}`, key);
     this.report();
   }
 
@@ -175,8 +175,8 @@ class KvWorld implements World, DeliveryHost, KvClientsHost {
       const record = logRecordOf(v.slot, read.value.entry);
       for (const d of this.deliveries) d.observer.logged(record);
       this.end = Math.max(this.end, v.slot + 1);
-      const txn = decodeTxn(read.value.entry.payload);
-      this.kv.logged(PARTITION, v.slot, txn instanceof DecodeError ? undefined : txn);
+      const entry = decodeEntry(read.value.entry.payload);
+      this.kv.logged(PARTITION, v.slot, entry instanceof DecodeError ? undefined : entry);
     }
     this.report();
   }

@@ -187,7 +187,11 @@ export interface KvTxnResult {
 export interface KvWriteRequest {
   client: string;
   seq: number;
-  txn?: KvTxn | undefined;
+  txn?:
+    | KvTxn
+    | undefined;
+  /** The client waits for no answer below this seq (at most `seq`): the results of those can be forgotten. */
+  ackedBelow: number;
 }
 
 /** A range read, linearizable unless `stale` (answer from the node's shard now). */
@@ -1135,7 +1139,7 @@ export const KvTxnResult: MessageFns<KvTxnResult> = {
 };
 
 function createBaseKvWriteRequest(): KvWriteRequest {
-  return { client: "", seq: 0, txn: undefined };
+  return { client: "", seq: 0, txn: undefined, ackedBelow: 0 };
 }
 
 export const KvWriteRequest: MessageFns<KvWriteRequest> = {
@@ -1148,6 +1152,9 @@ export const KvWriteRequest: MessageFns<KvWriteRequest> = {
     }
     if (message.txn !== undefined) {
       KvTxn.encode(message.txn, writer.uint32(26).fork()).join();
+    }
+    if (message.ackedBelow !== 0) {
+      writer.uint32(32).uint64(message.ackedBelow);
     }
     return writer;
   },
@@ -1187,6 +1194,14 @@ export const KvWriteRequest: MessageFns<KvWriteRequest> = {
             }
 
             message.txn = KvTxn.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.ackedBelow = longToNumber(reader.uint64());
             continue;
           }
         }
