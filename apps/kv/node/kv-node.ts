@@ -27,7 +27,7 @@
  * envelope, backpressure and the session budget), with the cluster's TLS, token and id checks.
  */
 import * as grpc from "@grpc/grpc-js";
-import { type SessionServeOptions, admission, statusError } from "../../../wor/node/grpc-serving.ts";
+import { type ListeningServer, type SessionServeOptions, admission, statusError } from "../../../wor/node/grpc-serving.ts";
 import { RequestSessions } from "../../../wor/node/request-session.ts";
 import type { WorClient } from "../../../wor/node/client.ts";
 import type { ClientSecurity } from "../../../wor/node/credentials.ts";
@@ -35,7 +35,7 @@ import type { WormLog } from "../../log/node/log-client.ts";
 import { bounded } from "../../log/node/driver.ts";
 import { LogError } from "../../log/node/log-error.ts";
 import { LogPlayer, type PlayerEvent } from "../../logplayer/node/player.ts";
-import { type ShardServer, startShardServer } from "../../logplayer/node/shard-server.ts";
+import { startShardServer } from "../../logplayer/node/shard-server.ts";
 import { type KvTxn, TXN_LIMITS, opRange, touched } from "../core/commands.ts";
 import { KV_LIMITS, type KvEvent, type KvFailure, type KvReply, type KvRequest, type KvStatus } from "../core/messages.ts";
 import { type PartitionMap, partitionsOf, partitionsOfTxn, rangeOf } from "../core/partitions.ts";
@@ -72,7 +72,7 @@ export interface KvNodeOptions extends SessionServeOptions {
   readonly txn?: { readonly client: WorClient; readonly space: string; readonly security?: ClientSecurity; readonly timings?: ParticipantTimings };
 }
 
-export interface KvNode extends ShardServer {
+export interface KvNode extends ListeningServer {
   /** The partition's player, when the node runs it: resolves when it stops on its own (fenced by a newer one, refused). */
   readonly player?: LogPlayer;
   /** The partition as a participant of transactions across partitions (with `txn`), once its restart scan is done. */
@@ -288,7 +288,18 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
       const { client, address, security, onEvent } = o.player;
       // The log is the partition's only full copy (the shard holds its applied state): never trimmed here.
       // Its own appends reach the player from the appends themselves (the node is the log's only writer).
-      player = await LogPlayer.start({ client, log, group: playerGroupOf(log.name), shards: [address], tuning: { trimEvery: Number.POSITIVE_INFINITY }, ownAppends: true, ...(security ? { security } : {}), ...(onEvent ? { onEvent } : {}) });
+      // Its own shard is in this process: delivered to without the network.
+      player = await LogPlayer.start({
+        client,
+        log,
+        group: playerGroupOf(log.name),
+        shards: [address],
+        tuning: { trimEvery: Number.POSITIVE_INFINITY },
+        ownAppends: true,
+        localShards: new Map([[address, shard]]),
+        ...(security ? { security } : {}),
+        ...(onEvent ? { onEvent } : {}),
+      });
     }
     if (o.txn) {
       // The restart scan needs the shard served and its log delivered: commits it finds are applied through them.

@@ -103,7 +103,10 @@ export class KvParticipant implements Participant {
         }
       }
     }
-    return this.shell.prepare(request);
+    const voted = await this.shell.prepare(request);
+    // Refused before the book was asked (a request for another space or index): no vote holds the keys.
+    this.book.unreserve(key);
+    return voted;
   }
 
   commit(space: string, txn: number): Promise<void> {

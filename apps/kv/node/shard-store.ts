@@ -49,7 +49,6 @@ export interface KvShardOptions {
 const DEFAULTS = Object.freeze({ resultsKept: 65_536, resultsInMemory: 4_096, resultsInMemoryBytes: 16 << 20, eventsKept: 65_536 });
 
 const utf8 = new TextEncoder();
-const text = new TextDecoder();
 const NOTHING = new Uint8Array(0);
 
 /** What the rows applied since the last write changed, for the next write to make durable. */

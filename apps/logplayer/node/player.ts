@@ -22,7 +22,7 @@ import { claimEpoch } from "../core/epoch.ts";
 import { type PlayerFrame, type PlayerReport, logRecordsOf, offeredRecord, sameReport } from "../core/items.ts";
 import { PLAYER_DEFAULTS, type PlayerConfig, PlayerCore, type PlayerStop, type PlayerTuning } from "../core/player-core.ts";
 import type { ClientSecurity } from "../../../wor/node/credentials.ts";
-import { type DeliveryStream, ShardLinks } from "./shard-link.ts";
+import { type DeliveryStream, type LocalShard, ShardLinks } from "./shard-link.ts";
 import { OncePerTurn } from "../../../wor/node/once-per-turn.ts";
 
 export interface LogPlayerOptions {
@@ -42,6 +42,8 @@ export interface LogPlayerOptions {
   /** `log` is this process's own, appended through: its appends reach the player from the appends
    *  themselves, not from the acceptors' pushes (apps/log subscribe `own`; a KV node plays its own log). */
   readonly ownAppends?: boolean;
+  /** Shards served in this process, by address: delivered to without the network (a KV node's own). */
+  readonly localShards?: ReadonlyMap<string, LocalShard>;
 }
 
 /** Why a player stopped on its own: the core's reasons, or a shard refused its token (it cannot deliver there). */
@@ -97,7 +99,7 @@ export class LogPlayer {
     this.done = new Promise((resolve) => {
       this.finish = resolve;
     });
-    this.links = new ShardLinks(o.shards, o.security);
+    this.links = new ShardLinks(o.shards, o.security, o.localShards);
   }
 
   /** Claim the next epoch of the group and start playing. */

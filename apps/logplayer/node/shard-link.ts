@@ -42,18 +42,27 @@ export class ShardCallError extends Error {
 /** A shard's refusal of the caller's token, by address. */
 const tokenRefused = (address: string): string => `shard ${address} refused the token (check --token or the cluster file's token)`;
 
+/** A shard served in this process: delivery streams to it skip the network (shard-server.ts `local`). */
+export interface LocalShard {
+  local(h: DeliveryHandlers): DeliveryStream;
+}
+
 export class ShardLinks {
   private readonly clients: ShardClient[];
 
   constructor(
     readonly addresses: readonly string[],
     private readonly security: ClientSecurity = {},
+    /** Shards in this process, by address. */
+    private readonly locals: ReadonlyMap<string, LocalShard> = new Map(),
   ) {
     this.clients = addresses.map((a) => new makeShardClient(a, channelCredentials(security), { ...CHANNEL_OPTIONS, ...channelOptions(security) }));
   }
 
-  /** Open a delivery stream to shard `shard`. */
+  /** Open a delivery stream to shard `shard` (in process when it is here). */
   open(shard: number, h: DeliveryHandlers): DeliveryStream {
+    const here = this.locals.get(this.addresses[shard]!);
+    if (here) return here.local(h);
     const call = this.clients[shard]!.deliver(callMetadata(this.security));
     let over = false;
     const down = (why: string, refused = false) => {

@@ -16,14 +16,19 @@
  * refused (FAILED_PRECONDITION), with its certificate it serves TLS, as acceptors do
  * (wor/node/grpc-serving.ts). Other `services` (the KV's API on a KV shard) share its server and
  * port; they do their own admission.
+ *
+ * A player in the same process (a KV node's own) may skip the network: `local()` opens a delivery
+ * stream whose frames reach the same core as a stream's, with no encoding and no gRPC (the
+ * player's `ShardLinks` takes it for that shard's address).
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Receipt } from "../../../paxos/held.ts";
 import { type ListeningServer, type ServeOptions, admission, bindServer, newServer, shutdownServer, statusError } from "../../../wor/node/grpc-serving.ts";
-import { sameBinding } from "../core/items.ts";
+import { type PlayerFrame, type ShardReply, sameBinding } from "../core/items.ts";
 import { type Row, ShardCore, type ShardDurable, type ShardWrite } from "../core/shard-core.ts";
 import { READ_LIMITS, decodeFrame, decodeReadRequest, decodeStatusRequest, encodeReply, encodeRows, encodeStatus } from "../wire/codec.ts";
 import { type ShardHandlers, ShardService } from "../wire/service.ts";
+import type { DeliveryHandlers, DeliveryStream } from "./shard-link.ts";
 
 /** What the shard server needs of a shard's storage (the `ShardStore`, or one that applies the rows). */
 export interface DeliveryStore {
@@ -57,7 +62,11 @@ export interface ShardServerOptions extends ServeOptions {
   readonly services?: readonly ExtraService[];
 }
 
-export type ShardServer = ListeningServer;
+export interface ShardServer extends ListeningServer {
+  /** A delivery stream in this process: frames go to the shard's core as they are, replies come back
+   *  as they are (after a turn, as over a stream). */
+  local(h: DeliveryHandlers): DeliveryStream;
+}
 
 const SHARD_SERVER_LIMITS = Object.freeze({
   /** Delivery streams open at once (a player holds one; a new player's may overlap a zombie's). */
@@ -65,7 +74,10 @@ const SHARD_SERVER_LIMITS = Object.freeze({
 });
 
 interface Session {
-  readonly call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>;
+  /** Where its replies go (its stream, or an in-process player). */
+  readonly reply: (reply: ShardReply) => void;
+  /** End it: the shard's storage failed (UNAVAILABLE), or its frames broke the protocol. */
+  readonly end: (code: grpc.status, details: string) => void;
   /** Its hello was accepted: batches may follow. */
   bound: boolean;
 }
@@ -82,7 +94,7 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
   let reportedAt = 0;
 
   const route = () => {
-    for (const { session, reply } of core.takeReplies()) sessions.get(session)?.call.write(encodeReply(reply));
+    for (const { session, reply } of core.takeReplies()) sessions.get(session)?.reply(reply);
   };
   /** Hand the core's next write to the store; on its receipt, release its replies and go on. */
   const flush = () => {
@@ -96,11 +108,66 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
       },
       (e: unknown) => {
         failed = e as Error;
-        for (const s of sessions.values()) s.call.emit("error", statusError(grpc.status.UNAVAILABLE, `the shard's storage failed: ${failed.message}`));
-        sessions.clear();
+        for (const s of [...sessions.values()]) s.end(grpc.status.UNAVAILABLE, `the shard's storage failed: ${failed.message}`);
         o.onFailure?.(failed);
       },
     );
+  };
+
+  /** A new session: its id. */
+  const open = (reply: Session["reply"], end: Session["end"]): number => {
+    const id = nextSession++;
+    sessions.set(id, {
+      reply,
+      end: (code, details) => {
+        sessions.delete(id);
+        end(code, details);
+      },
+      bound: false,
+    });
+    return id;
+  };
+  /** Frame `f` of session `id`, to the core; then its replies and the next write. */
+  const receive = (id: number, f: PlayerFrame) => {
+    const session = sessions.get(id);
+    if (!session) return;
+    if (failed) return session.end(grpc.status.UNAVAILABLE, `the shard's storage failed: ${failed.message}`);
+    if (f.kind !== "hello" && !session.bound) return session.end(grpc.status.FAILED_PRECONDITION, "a delivery stream opens with a hello the shard accepts");
+    core.receive(id, f);
+    store.stage?.(core.staged);
+    if (core.report !== report) {
+      report = core.report;
+      reportedAt = Date.now();
+    }
+    if (f.kind === "hello") session.bound = core.binding !== undefined && sameBinding(core.binding, f.binding) && f.epoch >= core.epoch;
+    route();
+    flush();
+  };
+  /** The in-process sessions: ended when the server closes (its streams end with the server). */
+  const locals = new Set<number>();
+  const local = (h: DeliveryHandlers): DeliveryStream => {
+    let over = false;
+    // A turn later, as a stream's messages arrive: neither side is re-entered from its own call.
+    const later = (f: () => void) => queueMicrotask(() => over || f());
+    const id = open(
+      (reply) => later(() => h.reply(reply)),
+      (_code, details) => {
+        locals.delete(id);
+        later(() => {
+          over = true;
+          h.down(details, false);
+        });
+      },
+    );
+    locals.add(id);
+    return {
+      send: (frame) => later(() => receive(id, frame)),
+      close: () => {
+        over = true;
+        locals.delete(id);
+        sessions.delete(id);
+      },
+    };
   };
 
   const handlers: ShardHandlers = {
@@ -114,28 +181,14 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
         call.emit("error", statusError(grpc.status.RESOURCE_EXHAUSTED, `${sessions.size} delivery streams open (limit ${SHARD_SERVER_LIMITS.streamsMax})`));
         return;
       }
-      const id = nextSession++;
-      const session: Session = { call, bound: false };
-      sessions.set(id, session);
-      const end = (code: grpc.status, details: string) => {
-        sessions.delete(id);
-        call.emit("error", statusError(code, details));
-      };
+      const id = open(
+        (reply) => call.write(encodeReply(reply)),
+        (code, details) => call.emit("error", statusError(code, details)),
+      );
       call.on("data", (bytes: Uint8Array) => {
-        if (!sessions.has(id)) return;
-        if (failed) return end(grpc.status.UNAVAILABLE, `the shard's storage failed: ${failed.message}`);
         const f = decodeFrame(bytes);
-        if (!f.ok) return end(grpc.status.INVALID_ARGUMENT, f.error.message);
-        if (f.value.kind !== "hello" && !session.bound) return end(grpc.status.FAILED_PRECONDITION, "a delivery stream opens with a hello the shard accepts");
-        core.receive(id, f.value);
-        store.stage?.(core.staged);
-        if (core.report !== report) {
-          report = core.report;
-          reportedAt = Date.now();
-        }
-        if (f.value.kind === "hello") session.bound = core.binding !== undefined && sameBinding(core.binding, f.value.binding) && f.value.epoch >= core.epoch;
-        route();
-        flush();
+        if (!f.ok) return void sessions.get(id)?.end(grpc.status.INVALID_ARGUMENT, f.error.message);
+        receive(id, f.value);
       });
       const gone = () => {
         sessions.delete(id);
@@ -176,5 +229,12 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
   for (const s of o.services ?? []) server.addService(s.definition, s.handlers);
   const port = await bindServer(server, o);
   let closing: Promise<void> | undefined;
-  return { port, close: () => (closing ??= shutdownServer(server)) };
+  return {
+    port,
+    local,
+    close: () => {
+      for (const id of [...locals]) sessions.get(id)?.end(grpc.status.UNAVAILABLE, "the shard is stopping");
+      return (closing ??= shutdownServer(server));
+    },
+  };
 }
