@@ -138,21 +138,28 @@ test("32 KV clients under nodes killed and restarted and paused: linearizable, t
     return parts.flatMap((r) => (r.ok ? r.value.found.map(([, rec]) => Number(text.decode(rec.value))) : []));
   };
   const expectAll = (balances: readonly number[]) => balances.map((b, a) => ({ key: account(a), target: "value" as const, result: "equal" as const, value: bytes(String(b)) }));
+  // While `still`, the other tellers rest and teller 0 audits alone: with seven tellers moving
+  // money, an audit's reads are rarely all still current when its transaction runs.
+  let still = false;
   const teller = async (c: KvClient, n: number) => {
     for (let i = 0; !stop; i++) {
+      if (still && n !== 0) {
+        await pause();
+        continue;
+      }
       const balances = await balancesOf(c);
       if (!balances) {
         await pause();
         continue;
       }
-      // Teller 0 audits; the others audit now and then.
+      // Teller 0 audits; the others now and then.
       if (n === 0 || i % 3 === 2) {
         const audit = await c.txn({ compares: expectAll(balances), success: [], failure: [] });
         if (audit.ok && audit.value.result.succeeded) {
           bank.audits++;
           bank.totals.add(balances.reduce((a, b) => a + b, 0));
         }
-        if (n === 0) await pause(); // an audit locks every account: leave the transfers room
+        if (n === 0 && !still) await pause(); // an audit locks every account: leave the transfers room
         continue;
       }
       const [from, to] = [(n + i) % ACCOUNTS, (n + 3 * i + 1) % ACCOUNTS];
@@ -205,7 +212,10 @@ test("32 KV clients under nodes killed and restarted and paused: linearizable, t
   await killed(1);
   await wait(300);
   await paused(0, 800);
+  still = true; // after a node's restart and a pause: audits, alone
   await wait(1_000);
+  still = false;
+  await wait(500);
   stop = true;
   await Promise.all(load);
   // The history, kept to check again apart (KV_DUMP=FILE; and always when it fails the check).
