@@ -4,6 +4,7 @@
  */
 import { type SimLayer, simLayer } from "./kernel/run.ts";
 import { kvWorld } from "./worlds/kv.ts";
+import { kvTxnWorld } from "./worlds/kvtxn.ts";
 import { logWorld } from "./worlds/log.ts";
 import { logPlayerWorld } from "./worlds/logplayer.ts";
 import { smrWorld } from "./worlds/smr.ts";
@@ -17,5 +18,6 @@ export const SIM_LAYERS: Readonly<Record<string, SimLayer>> = {
   txn: simLayer(txnWorld),
   logplayer: simLayer(logPlayerWorld),
   kv: simLayer(kvWorld),
+  kvtxn: simLayer(kvTxnWorld),
   reconfig: simLayer(reconfigWorld),
 };

@@ -103,10 +103,13 @@ export class KvParticipant implements Participant {
         }
       }
     }
-    const voted = await this.shell.prepare(request);
-    // Refused before the book was asked (a request for another space or index): no vote holds the keys.
-    this.book.unreserve(key);
-    return voted;
+    try {
+      return await this.shell.prepare(request);
+    } finally {
+      // Refused before the book was asked (another space, a vote by capture below the floor that
+      // failed): no vote holds the keys.
+      this.book.unreserve(key);
+    }
   }
 
   commit(space: string, txn: number): Promise<void> {

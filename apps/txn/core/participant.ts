@@ -126,6 +126,12 @@ export class ParticipantCore<P> {
     if (yes && !this.doubts.has(req.txn)) this.doubts.set(req.txn, { ref, index: req.index, votes: meta.record.participants.map(() => undefined) });
     const c = yield* castVote(this.cfg, req.txn, req.index, mine, fresh ? "owner" : "capture");
     if (!c.ok) return c;
+    if (!fresh && c.value.kind === "yes" && c.value.participant === this.cfg.name) {
+      // Below the floor and in no doubt, our YES is one cast before and decided (a book may forget
+      // decisions below the scan start): a late duplicate prepare, answered with the vote chosen.
+      probe("txn.participant.decidedYesFoundAgain");
+      return c;
+    }
     assert(yes || c.value.kind === "no" || c.value.participant !== this.cfg.name, () => `transaction ${req.txn}: found a YES of ours we did not cast`);
     if (yes && c.value.kind === "no") probe("txn.participant.lateYesRefused");
     if (yes) this.learn(req.txn, req.index, c.value);
