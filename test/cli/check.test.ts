@@ -30,6 +30,7 @@ describe("worm check", { concurrency: 2 }, () => {
         ["txn", 5, 5],
         ["logplayer", 5, 5],
         ["kv", 5, 5],
+        ["kvtxn", 5, 5],
         ["reconfig", 5, 5],
       ],
     );
@@ -61,7 +62,7 @@ describe("worm check", { concurrency: 2 }, () => {
     assert.match(seeds.stderr, /^worm: --seeds 9\.\.3: the range is empty\n$/);
     const layer = await runWorm(["check", "sim", "--layer", "kafka"]);
     assert.equal(layer.code, 2);
-    assert.match(layer.stderr, /^worm: --layer must be one of wor, log, smr, txn, logplayer, kv, reconfig, all, not "kafka"\n$/);
+    assert.match(layer.stderr, /^worm: --layer must be one of wor, log, smr, txn, logplayer, kv, kvtxn, reconfig, all, not "kafka"\n$/);
     const config = await runWorm(["check", "mc", "--config", "huge"]);
     assert.equal(config.code, 2);
     assert.match(config.stderr, /--config must be one of full, small, reads, deep/);
