@@ -141,9 +141,9 @@ export class WorClientCore {
     const bad = check.checkSpace(space) ?? check.checkAddress(segment, "segment") ?? check.checkValue(meta, "segment metadata");
     return bad ? this.refuse(bad, now) : this.start(ops.alloc(this.ctx, space, segment, meta), now);
   }
-  check(space: SpaceName, segment: number, now: number): Op<CheckResult> {
+  check(space: SpaceName, segment: number, now: number, final = true): Op<CheckResult> {
     const bad = check.checkSpace(space) ?? check.checkAddress(segment, "segment");
-    return bad ? this.refuse(bad, now) : this.start(ops.check(this.ctx, space, segment), now);
+    return bad ? this.refuse(bad, now) : this.start(ops.check(this.ctx, space, segment, final), now);
   }
 
   // ---- Driving. ----

@@ -304,8 +304,15 @@ export function* alloc(ctx: OpContext, space: SpaceName, segment: number, meta: 
   return ok({ _tag: "AlreadyAllocated", meta: w.value.value });
 }
 
-export function* check(ctx: OpContext, space: SpaceName, segment: number): OpGen<CheckResult> {
-  const r = yield* read(ctx, allocSpaceOf(space), segment, segment + 1, true);
+/**
+ * Segment `segment`'s allocation. `final`: the answer stays true (a register found unwritten is
+ * captured too, so nothing in flight can be chosen there later). Not final: a quorum that accepted
+ * nothing there is answer enough (nothing was chosen there before this check: a chosen value was
+ * accepted by a quorum, which meets ours); only a register some acceptor accepted is recovered.
+ */
+export function* check(ctx: OpContext, space: SpaceName, segment: number, final = true): OpGen<CheckResult> {
+  let r = yield* read(ctx, allocSpaceOf(space), segment, segment + 1, final);
+  if (r.ok && !final && r.value.get(segment)!._tag === "Pending") r = yield* read(ctx, allocSpaceOf(space), segment, segment + 1, true);
   if (!r.ok) return inUserNouns(space, r.failure);
   const v = r.value.get(segment)!;
   if (v._tag === "Written") return ok({ _tag: "Allocated", meta: v.value });

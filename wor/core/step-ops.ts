@@ -22,7 +22,7 @@ export function startRegisterOp(core: WorClientCore, step: RegisterOpStep, now: 
     case "alloc":
       return core.alloc(step.space, step.segment, step.meta, now);
     case "check":
-      return core.check(step.space, step.segment, now);
+      return core.check(step.space, step.segment, now, step.final ?? true);
     case "trim":
       return core.trim(step.space, step.below, now);
   }

@@ -22,7 +22,10 @@ export type RegisterStep =
   | { readonly kind: "write"; readonly capture: Capture; readonly entries: readonly Entry[] }
   | { readonly kind: "read"; readonly space: string; readonly from: number; readonly to: number; readonly recover: boolean }
   | { readonly kind: "alloc"; readonly space: string; readonly segment: number; readonly meta: Uint8Array }
-  | { readonly kind: "check"; readonly space: string; readonly segment: number }
+  /** `final` (default true): the answer stays true (a register seen unwritten is captured, so nothing
+   *  in flight can be chosen there later). Not final: "unallocated" says only that nothing was chosen
+   *  there before the check (a quorum accepted nothing), for a caller that asks no more (a tail check). */
+  | { readonly kind: "check"; readonly space: string; readonly segment: number; readonly final?: boolean }
   | { readonly kind: "trim"; readonly space: string; readonly below: number }
   /** Resume after `ms` of the driver's time (real or virtual). */
   | { readonly kind: "sleep"; readonly ms: number };

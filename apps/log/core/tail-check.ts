@@ -64,7 +64,9 @@ export type Above = { readonly kind: "free" } | { readonly kind: "rival" | "unkn
 export function* segmentAbove(cfg: { readonly space: string; readonly owner: string; readonly retryMs: number; readonly attemptsMax: number }, from: number): RegGen<Above> {
   let why = "no check was answered";
   for (let segment = from, attempt = 0; attempt < cfg.attemptsMax; ) {
-    const r = yield* run({ kind: "check", space: cfg.space, segment });
+    // Not final: the query asks only whether anything above was chosen before it (a quorum that
+    // accepted nothing there says no), not that nothing can be later; one read round, no capture.
+    const r = yield* run({ kind: "check", space: cfg.space, segment, final: false });
     if (r.ok && r.value._tag === "Unallocated") return { kind: "free" };
     if (r.ok && r.value._tag === "Allocated") {
       const owner = LOG_SEGMENT_META.decode(r.value.meta).owner;
