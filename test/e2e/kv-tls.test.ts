@@ -6,8 +6,7 @@
  * cluster id, at once, saying which.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { KvClient } from "../../apps/kv/node/kv-client.ts";
@@ -15,28 +14,15 @@ import { readMap } from "../../apps/kv/node/kv-map.ts";
 import { WorClient } from "../../wor/node/client.ts";
 import type { ClientSecurity } from "../../wor/node/credentials.ts";
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
-import { nodeCertsOrSkip } from "./certs.ts";
+import { nodeCertsOrSkip, startTlsCluster } from "./certs.ts";
 import { Procs, freeAddresses, runWorm, tempDir } from "./harness.ts";
 
 test("worm kv with a cluster file's mutual TLS and token: create, serve, put, get, watch, status, inspect; a client without them refused", { timeout: 150_000 }, async (t) => {
   const dir = await tempDir(t, "worm-kv-tls-");
   if (!(await nodeCertsOrSkip(t, join(dir, "tls")))) return;
   const procs = new Procs(t);
-  const file = join(dir, "cluster.json");
-  const token = randomBytes(24).toString("hex");
   const [acceptor, node] = (await freeAddresses(2)) as [string, string];
-  await writeFile(
-    file,
-    JSON.stringify({
-      clusterId: "kv-tls",
-      segmentSize: 64,
-      acceptors: [{ id: 1, address: acceptor, dataDir: join(dir, "a1") }],
-      tls: { cert: "tls/node.pem", key: "tls/node.key", ca: "tls/ca.pem", requireClientCert: true },
-      token,
-    }),
-  );
-  const cluster = ["--cluster", file];
-  await procs.start(["node", ...cluster, "--id", "1", "--init"]).waitForJson((l) => l.event === "listening", 60_000);
+  const { cluster, token } = await startTlsCluster(procs, dir, "kv-tls", [acceptor]);
   const created = await runWorm(["kv", "create", "--nodes", node, ...cluster]);
   assert.equal(created.code, 0, created.stderr);
   await procs.start(["kv", "serve", "--partition", "0", "--data-dir", join(dir, "kv0"), ...cluster]).waitForJson((l) => l.event === "listening", 60_000);

@@ -9,11 +9,9 @@
  * logplayer status`; with a shard stopped it says that shard is unreachable and still exits 0.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { nodeCertsOrSkip } from "./certs.ts";
+import { nodeCertsOrSkip, startTlsCluster } from "./certs.ts";
 import { Procs, freeAddresses, oneLineError, runWorm, tempDir } from "./harness.ts";
 
 interface InspectPlayers {
@@ -25,22 +23,8 @@ test("LogPlayer shards with the cluster's TLS and token, and the player group in
   const tls = join(dir, "tls");
   if (!(await nodeCertsOrSkip(t, tls))) return;
   const procs = new Procs(t);
-  const file = join(dir, "cluster.json");
-  const token = randomBytes(24).toString("hex");
   const acceptors = await freeAddresses(3);
-  await writeFile(
-    file,
-    JSON.stringify({
-      clusterId: "lp-ops",
-      segmentSize: 64,
-      acceptors: acceptors.map((address, k) => ({ id: k + 1, address, dataDir: join(dir, `a${k + 1}`) })),
-      tls: { cert: "tls/node.pem", key: "tls/node.key", ca: "tls/ca.pem", requireClientCert: true },
-      token,
-    }),
-  );
-  const cluster = ["--cluster", file];
-  const nodes = [1, 2, 3].map((id) => procs.start(["node", ...cluster, "--id", String(id), "--init"]));
-  await Promise.all(nodes.map((n) => n.waitForJson((l) => l.event === "listening", 60_000)));
+  const { cluster } = await startTlsCluster(procs, dir, "lp-ops", acceptors);
   assert.equal((await runWorm(["log", "create", "wal", ...cluster])).code, 0);
   const entries = Array.from({ length: 30 }, (_, i) => `e${i}`);
   const appended = await runWorm(["log", "append", "wal", "--embedded-sequencer", ...cluster], { input: `${entries.join("\n")}\n` });

@@ -10,8 +10,7 @@
  * (served in this process).
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { mapMachine } from "../../apps/smr/core/map-machine.ts";
@@ -20,7 +19,7 @@ import { startSmrServer } from "../../apps/smr/node/server.ts";
 import { SmrClient } from "../../apps/smr/node/smr-client.ts";
 import type { SmrStatusReport } from "../../apps/smr/wire/codec.ts";
 import { MemoryCluster } from "../wor/memory-cluster.ts";
-import { makeNodeCerts, nodeCertsOrSkip } from "./certs.ts";
+import { makeNodeCerts, nodeCertsOrSkip, startTlsCluster } from "./certs.ts";
 import { type Finished, Procs, freeAddresses, oneLineError, runWorm, tempDir } from "./harness.ts";
 
 const pattern = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -30,21 +29,8 @@ test("worm smr with a cluster file's mutual TLS and token: serve, propose, read,
   const tls = join(dir, "tls");
   if (!(await nodeCertsOrSkip(t, tls))) return;
   const procs = new Procs(t);
-  const file = join(dir, "cluster.json");
-  const token = randomBytes(24).toString("hex");
   const [acceptor, ...replicas] = (await freeAddresses(4)) as [string, string, string, string];
-  await writeFile(
-    file,
-    JSON.stringify({
-      clusterId: "smr-tls",
-      segmentSize: 64,
-      acceptors: [{ id: 1, address: acceptor, dataDir: join(dir, "a1") }],
-      tls: { cert: "tls/node.pem", key: "tls/node.key", ca: "tls/ca.pem", requireClientCert: true },
-      token,
-    }),
-  );
-  const cluster = ["--cluster", file];
-  await procs.start(["node", ...cluster, "--id", "1", "--init"]).waitForJson((l) => l.event === "listening", 60_000);
+  const { cluster, token } = await startTlsCluster(procs, dir, "smr-tls", [acceptor]);
   assert.equal((await runWorm(["smr", "create", "shop", ...cluster])).code, 0);
   const list = replicas.join(",");
   const serve = (k: number) =>

@@ -51,9 +51,8 @@ export class KvParticipant implements Participant {
   readonly gate: KeyGate;
   private readonly book: PartitionBook;
   private readonly shell: ParticipantShell<KvTxn>;
-  /** Commit entries being appended and applied, and their transactions. */
-  private readonly applying = new Set<Promise<void>>();
-  private readonly unapplied = new Set<number>();
+  /** Commit entries being appended and applied, by transaction. */
+  private readonly applying = new Map<number, Promise<void>>();
   private closed = false;
 
   private constructor(
@@ -143,7 +142,7 @@ export class KvParticipant implements Participant {
 
   /** Every commit entry decided so far is applied. */
   async flushed(): Promise<void> {
-    while (this.applying.size > 0) await Promise.all(this.applying);
+    while (this.applying.size > 0) await Promise.all(this.applying.values());
   }
 
   async close(): Promise<void> {
@@ -166,14 +165,12 @@ export class KvParticipant implements Participant {
     const key = `${this.o.space}:${d.txn}`;
     // The scan start a commit entry carries is below every commit of ours not applied yet (its own
     // included): the shard takes a commit entry below the scan start it holds for a repeat.
-    this.unapplied.add(d.txn);
-    const scanFrom = Math.min(d.scanFrom, ...this.unapplied);
+    const scanFrom = Math.min(d.scanFrom, d.txn, ...this.applying.keys());
     const done = this.apply(d.txn, d.part, scanFrom).finally(() => {
-      this.applying.delete(done);
-      this.unapplied.delete(d.txn);
+      if (this.applying.get(d.txn) === done) this.applying.delete(d.txn);
       this.book.release(key);
     });
-    this.applying.add(done);
+    this.applying.set(d.txn, done);
   }
 
   /** Append the commit entry of `txn` (again, until it lands: the locks stay held) and wait until the
