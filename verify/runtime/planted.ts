@@ -98,6 +98,10 @@ export const PLANTED_BUGS = [
   /** KV partition: a commit releases its part's locks at the decision instead of once the part is
    *  applied, so a prepare reads its keys before the commit's writes (apps/kv/core/book.ts decide). */
   "releaseAtDecide",
+  /** log subscription (liveness): a tail its process learned does not make a missing slot below it
+   *  stuck, so a token issued at the log's end and never written is never filled, and a reader
+   *  waiting for that tail waits out its timeout (apps/log/core/in-order.ts expect). */
+  "holeAtTailUnfilled",
 ] as const;
 
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
@@ -135,6 +139,7 @@ const switches: Record<PlantedBug, boolean> = {
   applyTwice: false,
   commitEntryTwice: false,
   releaseAtDecide: false,
+  holeAtTailUnfilled: false,
 };
 
 /** Is `bug` switched on? Always false outside tests that plant it. */

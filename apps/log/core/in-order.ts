@@ -1,13 +1,18 @@
 /**
  * The in-order buffer behind `subscribe(from)` (docs/ARCHITECTURE.md §4.1): values arrive pushed (any order,
  * maybe twice) or read; they leave strictly in slot order (the subscription skips fills unless asked). Tells its driver which
- * slot it is stuck on, so the driver can read it and, past the hole timeout, fill it. Pure.
+ * slot it is stuck on, so the driver can read it and, past the hole timeout, fill it. A slot is
+ * stuck when it is missing below a later value or below a tail its driver learned (`expect`): a
+ * token issued at the log's end and never written blocks whoever waits for that tail, and nothing
+ * after it may ever come to show it. Pure.
  */
+import { planted } from "../../../verify/runtime/planted.ts";
 import type { SettledRead } from "./read.ts";
 
 export class InOrder {
   private readonly held = new Map<number, SettledRead>();
-  private highest = -1;
+  /** One past the highest slot known to be issued: held values, and tails learned. */
+  private known = 0;
   /** When the buffer first got stuck at `next` (for the hole timeout), or undefined. */
   private stuckSince: number | undefined;
 
@@ -25,8 +30,16 @@ export class InOrder {
     if (s.slot < this.nextSlot || this.held.has(s.slot)) return;
     if (this.held.size >= this.heldMax && s.slot > this.nextSlot) return;
     this.held.set(s.slot, s);
-    if (s.slot > this.highest) this.highest = s.slot;
+    if (s.slot >= this.known) this.known = s.slot + 1;
     if (this.stuckSince === undefined && !this.held.has(this.nextSlot)) this.stuckSince = now;
+  }
+
+  /** Slots below `tail` were issued (a sequencer's tail, learned by a reader that waits for them):
+   *  one missing below it is stuck, as below a later value. */
+  expect(tail: number, now: number): void {
+    if (tail <= this.known || planted("holeAtTailUnfilled")) return;
+    this.known = tail;
+    if (this.stuckSince === undefined && this.nextSlot < tail && !this.held.has(this.nextSlot)) this.stuckSince = now;
   }
 
   /** Settled slots in order from `next`: entries and fills (trimmed slots consumed but not returned). */
@@ -38,13 +51,13 @@ export class InOrder {
       this.nextSlot++;
       if (s.kind !== "trimmed") out.push(s);
     }
-    if (this.nextSlot !== before) this.stuckSince = this.held.size > 0 ? now : undefined;
+    if (this.nextSlot !== before) this.stuckSince = this.known > this.nextSlot ? now : undefined;
     return out;
   }
 
   /** The slot blocking delivery while later ones are known, and since when; undefined if none. */
   stuck(): { readonly slot: number; readonly since: number } | undefined {
-    return this.stuckSince !== undefined && this.highest > this.nextSlot ? { slot: this.nextSlot, since: this.stuckSince } : undefined;
+    return this.stuckSince !== undefined && this.known > this.nextSlot && !this.held.has(this.nextSlot) ? { slot: this.nextSlot, since: this.stuckSince } : undefined;
   }
 
   /** Skip to `slot` (everything below is trimmed). */

@@ -58,6 +58,9 @@ export class WormLog {
   /** The read settings, once the log's metadata said it is a log and gave its segment size. */
   private opened: Promise<ReadConfig> | undefined;
   private readonly appendConfig: AppendConfig;
+  /** The highest `tail()` answered here: this process's subscriptions fill a hole below it (a token
+   *  issued and never written, at the log's end) that a reader here waits for. */
+  private tailSeen = 0;
   /** Subscriptions of this log with `own`, told of each append that lands. */
   private readonly appendedListeners = new Set<(r: SettledRead) => void>();
 
@@ -125,8 +128,9 @@ export class WormLog {
     const config = await this.open();
     const t = this.options.tokens;
     const what = `tail of ${this.name}`;
-    if (!t) return this.run(scanTail(config), what);
-    return unwrap(await bounded(t.grant(this.options.log, { asks: [] }), this.bound(what))).tail;
+    const tail = t ? unwrap(await bounded(t.grant(this.options.log, { asks: [] }), this.bound(what))).tail : await this.run(scanTail(config), what);
+    if (tail > this.tailSeen) this.tailSeen = tail;
+    return tail;
   }
 
   /** Entries from slot `from` on, in slot order (fills skipped), following new appends by push. */
@@ -136,7 +140,8 @@ export class WormLog {
       this.appendedListeners.add(l);
       return () => void this.appendedListeners.delete(l);
     };
-    yield* subscribe({ client: this.options.client, tokens: this.options.tokens, config, bound: this.bound(`subscription to ${this.name}`), appended }, from, opts);
+    const tailSeen = () => this.tailSeen;
+    yield* subscribe({ client: this.options.client, tokens: this.options.tokens, config, bound: this.bound(`subscription to ${this.name}`), appended, tailSeen }, from, opts);
   }
 
   /** Trim below `below`: reads there answer trimmed from now on. Resolves with the mark in force. */

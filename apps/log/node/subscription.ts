@@ -1,7 +1,8 @@
 /**
  * `subscribe(from)` (docs/ARCHITECTURE.md §4.1): catch up by reading (for one stream: by its backpointers),
  * then follow pushed values (the register layer's watch) through the in-order buffer. Reads fill
- * in what pushes missed; a slot that stays empty below later values past the hole timeout is filled.
+ * in what pushes missed; a slot that stays empty below later values (or below a tail this process
+ * learned) past the hole timeout is filled.
  */
 import type { WorClient } from "../../../wor/node/client.ts";
 import type { Watched } from "../../../wor/node/watch-feed.ts";
@@ -20,6 +21,9 @@ export interface SubscriptionPorts {
   readonly config: ReadConfig;
   /** Bounds each read and fill (not the wait for new entries). */
   readonly bound?: Bound;
+  /** The highest tail this process learned of the log (its reads wait for the slots below it): a
+   *  slot missing below it is a hole, filled past the hole timeout even with nothing after it. */
+  readonly tailSeen?: () => number;
   /** Hear of this process's own appends as they land (`own`); returns what stops hearing. */
   readonly appended?: (listener: (r: SettledRead) => void) => () => void;
 }
@@ -79,8 +83,9 @@ export async function* subscribe(ports: SubscriptionPorts, from: number, opts: S
   try {
     while (!signal?.aborted) {
       for (const s of order.take(Date.now())) if (wanted(s)) yield s;
-      const stuck = order.stuck();
       const now = Date.now();
+      if (ports.tailSeen) order.expect(ports.tailSeen(), now);
+      const stuck = order.stuck();
       if (stuck && now - stuck.since >= config.holeTimeoutMs) {
         order.offer(await run(fill(config, stuck.slot)), Date.now());
         continue;

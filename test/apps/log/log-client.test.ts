@@ -122,6 +122,34 @@ describe("WormLog over an in-memory cluster", () => {
     seq.close();
   });
 
+  it("subscribe fills a hole at the log's end once a tail() here saw past it, and not before", async () => {
+    const { client } = cluster.client({ segmentSize: SEGMENT });
+    await WormLog.create(client, "l4e");
+    const { log, seq } = open("l4e", "s4e");
+    await log.append(bytes("a"));
+    // The last token issued is never written, and nothing is appended after it.
+    const g = await seq.grant("l4e", { asks: [{ key: { client: "dead", seq: 0 }, streams: [] }] });
+    assert.ok(g.ok);
+    const stop = new AbortController();
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const s of log.subscribe(0, { signal: stop.signal, fills: true })) seen.push(`${s.slot}:${s.kind}`);
+    })();
+    // Well past the hole timeout (50 ms) and the idle look (250 ms): nobody waits for slot 1.
+    await new Promise((r) => setTimeout(r, 400));
+    assert.deepEqual(seen, ["0:entry"]);
+    assert.equal((await log.read(1)).kind, "unwritten", "no tail learned: the last slot is left to its appender");
+    // A reader here learns the tail (2) and waits for the slots below it: the subscription fills 1.
+    assert.equal(await log.tail(), 2);
+    const deadline = Date.now() + 5_000;
+    while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    stop.abort();
+    await reading;
+    assert.deepEqual(seen, ["0:entry", "1:fill"]);
+    assert.equal((await log.read(1)).kind, "fill");
+    seq.close();
+  });
+
   it("trim makes reads below answer trimmed", async () => {
     const { client } = cluster.client({ segmentSize: SEGMENT });
     await WormLog.create(client, "l5");

@@ -13,7 +13,10 @@
  *   scan from it.
  *
  * A request that began waiting at its node after the heal must be answered within its wait
- * (liveness: no fault is left to delay delivery).
+ * (liveness: no fault is left to delay delivery). Once every writer is done, in half the seeds an
+ * appender takes one last token and crashes before writing it (nothing is appended after it), and
+ * then each reader makes one last read: its tail is above that hole, which its node's player must
+ * fill (apps/log/core/in-order.ts `expect`).
  *
  * Each client makes all its requests, one at a time, into the heal phase if they last that long. The
  * history is in verify/spec/kv.ts's terms; the log world's history gets every append attempt and its
@@ -90,6 +93,9 @@ export class KvClients {
   private readonly seen = new Map<string, string | null>();
   /** Clients that made all their requests. */
   private finished = 0;
+  private writersOver = 0;
+  /** Readers' last reads, waiting for every writer to be done (and the last token taken). */
+  private lastReads: (() => void)[] | undefined = [];
   /** Log keys of attempts under a fresh key each. */
   private attempts = 0;
 
@@ -100,7 +106,11 @@ export class KvClients {
     for (let i = 0; i < o.kvWriters; i++) {
       const state = { proc: log.spawn(`w${i}`, "appender"), seq: 0 };
       const next = () => {
-        if (state.seq >= o.kvWrites) return void this.finished++;
+        if (state.seq >= o.kvWrites) {
+          this.finished++;
+          if (++this.writersOver === o.kvWriters) this.writesOver();
+          return;
+        }
         const seq = state.seq++;
         this.write(i, state, seq, this.drawWrite(`${i}.${seq}`), () => k.later(k.prng.int(30), next));
       };
@@ -110,11 +120,37 @@ export class KvClients {
       const proc = log.spawn(`r${j}`, "reader");
       let left = o.kvReads;
       const next = () => {
-        if (left-- <= 0) return void this.finished++;
+        if (left-- === 0) return this.afterWrites(() => this.read(o.kvWriters + j, proc, () => void this.finished++));
         this.read(o.kvWriters + j, proc, () => k.later(k.prng.int(40), next));
       };
       k.later(k.prng.int(40), next);
     }
+    if (o.kvWriters === 0) this.writesOver();
+  }
+
+  /** Every writer is done: in half the seeds a last token is taken and never written (its appender
+   *  crashes), then the readers' last reads go. */
+  private writesOver(): void {
+    const { k, log } = this.h;
+    const go = () => {
+      for (const f of this.lastReads ?? []) f();
+      this.lastReads = undefined;
+    };
+    if (!k.prng.chance(0.5)) return go();
+    const proc = log.spawn("abandons", "appender");
+    log.runOp(proc, run({ kind: "tokens", log: LOG_NAME, request: { asks: [{ key: { client: "abandons", seq: 0 }, streams: [] }] } }), (g) => {
+      if (g.ok) {
+        probe("kv.tokenAbandonedAtTail");
+        k.record(`abandons took slot ${g.value.tokens[0]?.slot} and crashed`);
+      }
+      k.procs.kill(proc);
+      go();
+    });
+  }
+
+  private afterWrites(f: () => void): void {
+    if (this.lastReads) this.lastReads.push(f);
+    else f();
   }
 
   /** Every client made all its requests (some may still be open). */
@@ -250,6 +286,7 @@ export class KvClients {
     log.runOp(proc, tail(log), (t) => {
       if (!t.ok) return failed(`tail:${t.failure.code}`);
       const position = readPosition(t.value);
+      node.tailLearned(t.value);
       const healed = k.healed;
       // Its node had not applied below the tail yet: the read waits (the rule under test).
       if ((node.state?.applied ?? position) < position) probe("kv.read.waitedForShard");

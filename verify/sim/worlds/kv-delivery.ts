@@ -104,6 +104,10 @@ export class Delivery implements PlayerHost, KvShardHost {
   }
 
   // ---- KvShardHost. ----
+  tailLearned(tail: number): void {
+    for (const p of this.players) p.tailLearned(tail);
+  }
+
   reply(session: number, reply: ShardReply): void {
     const s = this.sessions.get(session);
     // A stream that was given up or broke takes no replies.

@@ -11,7 +11,8 @@ export interface KvWorldOptions extends LogPlayerWorldOptions {
   /** Writers (each one write at a time: puts, deletes, compare-and-sets) and the writes each makes. */
   readonly kvWriters: number;
   readonly kvWrites: number;
-  /** Readers (linearizable gets and range scans) and the reads each makes. */
+  /** Readers (linearizable gets and range scans) and the reads each makes (then one more once every
+   *  writer is done: worlds/kv-clients.ts). */
   readonly kvReaders: number;
   readonly kvReads: number;
   /** The keys the clients touch. */

@@ -34,6 +34,8 @@ export interface KvShardHost {
   reply(session: number, reply: ShardReply): void;
   /** The shard applied a write in memory: its state moved on. */
   applied(shard: SimKvShard): void;
+  /** A read at this shard's node learned the log's tail (its player's subscription hears of it). */
+  tailLearned(tail: number): void;
 }
 
 interface Waiter {
@@ -59,6 +61,11 @@ export class SimKvShard {
     private readonly h: KvShardHost,
   ) {
     this.boot();
+  }
+
+  /** A read here learned the log's tail, as a KV node's `log.tail()` tells its player's subscription. */
+  tailLearned(tail: number): void {
+    this.h.tailLearned(tail);
   }
 
   get up(): boolean {

@@ -56,6 +56,8 @@ export class SimPlayer {
   private wakeAt: number | undefined;
   /** The subscription's in-order buffer (undefined: not subscribed). */
   private order: InOrder | undefined;
+  /** The highest tail a read in this player's process learned (apps/log/node/log-client.ts). */
+  private tailSeen = 0;
 
   constructor(
     private readonly h: PlayerHost,
@@ -67,6 +69,11 @@ export class SimPlayer {
 
   get alive(): boolean {
     return this.proc.alive && !this.stopped;
+  }
+
+  /** A read in this player's process learned the log's tail (a crashed player's process is gone). */
+  tailLearned(tail: number): void {
+    if (this.proc.alive && tail > this.tailSeen) this.tailSeen = tail;
   }
 
   /** A reply on `stream` of `shard`. */
@@ -169,14 +176,15 @@ export class SimPlayer {
 
   /** One round of the subscription, as apps/log/node/subscription.ts follows the log (without its
    *  pushes, which only make it sooner): read the slots from the next one undelivered into the
-   *  in-order buffer and deliver what is ready; a hole stuck below later values past the hole timeout
-   *  is filled. */
+   *  in-order buffer and deliver what is ready; a hole stuck below later values (or below a tail a
+   *  read in this process learned) past the hole timeout is filled. */
   private poll(): void {
     const order = this.order;
     if (!this.alive || !order) return;
     const cfg = this.h.readCfg;
     // Appends were over before this round read: once it is past the log's last entry, it ends.
     const over = this.h.appendsOver();
+    order.expect(this.tailSeen, this.h.k.now);
     const stuck = order.stuck();
     const hole = stuck !== undefined && this.h.k.now - stuck.since >= cfg.holeTimeoutMs ? stuck.slot : undefined;
     function* fillHole(slot: number): LogGen<LogResult<readonly SlotRead[]>> {
