@@ -19,7 +19,10 @@
  * `failed` counts operations that answered a failure (or a get that found nothing); it should be 0.
  * The run is bounded: past `--run-max-seconds`, or on SIGINT/SIGTERM, everything is stopped.
  *
- *   npx tsx bench/kv.ts [--n 20000] [--across-n 5000] [--concurrency 64] [--clients 1] [--partitions 2] [--value-bytes 100] [--keys 1024]
+ * `--only` runs some of the measurements (a comma list of put, get, cas, across; the puts that write
+ * every key first always run), e.g. to profile one kind of operation.
+ *
+ *   npx tsx bench/kv.ts [--n 20000] [--across-n 5000] [--concurrency 64] [--clients 1] [--partitions 2] [--value-bytes 100] [--keys 1024] [--only put,get,cas,across]
  */
 import { parseArgs } from "node:util";
 import { partitionMap } from "../apps/kv/core/partitions.ts";
@@ -43,6 +46,7 @@ const { values: flags } = parseArgs({
     partitions: { type: "string", default: "2" },
     "value-bytes": { type: "string", default: "100" },
     keys: { type: "string", default: "1024" },
+    only: { type: "string", default: "put,get,cas,across" },
     "run-max-seconds": { type: "string", default: "600" },
   },
 });
@@ -56,10 +60,13 @@ const value = new Uint8Array(Number(flags["value-bytes"])).fill(7);
 for (const [name, x, least] of [["n", N, 1], ["across-n", ACROSS_N, 0], ["concurrency", C, 1], ["clients", K, 1], ["partitions", P, 1], ["keys", KEYS, P]] as const) {
   if (!(Number.isSafeInteger(x) && x >= least)) throw new Error(`--${name} must be an integer of at least ${least}, not ${x}`);
 }
+const MEASUREMENTS = ["put", "get", "cas", "across"] as const;
+const ONLY = new Set(flags.only.split(",").map((m) => m.trim()));
+for (const m of ONLY) if (!(MEASUREMENTS as readonly string[]).includes(m)) throw new Error(`--only takes a comma list of ${MEASUREMENTS.join(", ")}, not ${JSON.stringify(m)}`);
+const measure = (m: (typeof MEASUREMENTS)[number]): boolean => ONLY.has(m);
 const KV = "bench";
 const CLUSTER = "bench-kv";
 const SEGMENT = 4096;
-/** Puts before the measurements: every key once at least (the gets find them), and the JIT of every process. */
 /** Puts before measuring: every key written, and the processes' JIT warm (a first 20,000 puts ran
  *  27% slower than a second and third in one measured run: 3,920/s against 5,370 and 5,373). */
 const WARMUP = Math.max(KEYS, Math.min(N, 20_000));
@@ -133,11 +140,11 @@ try {
 
   const put = async (c: number, i: number) => (await client(c).put(keyOf(i % KEYS), value)).ok;
   await run(WARMUP, put); // every key written; connections, streams and the JIT warm
-  {
+  if (measure("put")) {
     const meter = await CpuMeter.start(roles);
     await report("kv.put.concurrent", await run(N, put), meter);
   }
-  for (const stale of [false, true]) {
+  for (const stale of measure("get") ? [false, true] : []) {
     const meter = await CpuMeter.start(roles);
     const gets = await run(N, async (c, i) => {
       const r = await client(c).get(keyOf(i % KEYS), { stale });
@@ -145,7 +152,7 @@ try {
     });
     await report(stale ? "kv.get.stale" : "kv.get.linearizable", gets, meter);
   }
-  {
+  if (measure("cas")) {
     // Each client's key, written once: its modRevision is what the first compare expects.
     const modRevision: number[] = [];
     const first = await run(C, async (c) => {
@@ -165,7 +172,7 @@ try {
     });
     await report("kv.cas.concurrent", cas, meter, { cas_lost: lost });
   }
-  if (P >= 2 && ACROSS_N > 0) {
+  if (measure("across") && P >= 2 && ACROSS_N > 0) {
     let aborted = 0;
     const across = async (c: number) => {
       const r = await client(c).txn({ compares: [], success: [0, 1].map((k) => ({ op: "put" as const, key: `${prefix(k)}/x${c}`, value })), failure: [] });
