@@ -136,7 +136,10 @@ export class KvClients {
       for (const f of this.lastReads ?? []) f();
       this.lastReads = undefined;
     };
-    if (!k.prng.chance(0.5)) return go();
+    if (!k.prng.chance(0.5)) {
+      go();
+      return;
+    }
     const proc = log.spawn("abandons", "appender");
     log.runOp(proc, run({ kind: "tokens", log: LOG_NAME, request: { asks: [{ key: { client: "abandons", seq: 0 }, streams: [] }] } }), (g) => {
       if (g.ok) {
