@@ -14,6 +14,7 @@ import { assert } from "../../verify/runtime/assert.ts";
 import type { WorFailure } from "../core/results.ts";
 import { type RegisterResults, type RegisterStep, type Step, type StepGen, isRegisterStep } from "../core/steps.ts";
 import { WorError, type WorClient } from "./client.ts";
+import { TIMED_OUT, until } from "./deadlines.ts";
 
 export const delay = (ms: number): Promise<undefined> => new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
 
@@ -43,17 +44,6 @@ export interface DriveOptions<A extends Step> {
   readonly bound?: Bound;
   /** The error thrown when the bound runs out (default: a `WorError`); apps speak their own. */
   readonly raise?: (failure: WorFailure) => Error;
-}
-
-const TIMED_OUT = Symbol("timed out");
-
-/** `p`, or TIMED_OUT once `deadline` (epoch ms) passes. */
-function until<T>(p: Promise<T>, deadline: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, deadline - Date.now()));
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 /** A step's failure, when its result is one (`{ ok: false, failure }`, the shape of every failure). */

@@ -10,6 +10,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Decoded } from "../../proto/codec-kernel.ts";
+import { atDeadline } from "./deadlines.ts";
 import { shortReason } from "./grpc-reason.ts";
 import { OncePerTurn } from "./once-per-turn.ts";
 import { StreamWriter } from "./stream-writer.ts";
@@ -56,7 +57,8 @@ interface Stream<F> {
 interface Pending<F, R> {
   readonly frame: F;
   readonly stream: Stream<F>;
-  readonly timer: NodeJS.Timeout;
+  /** Cancels its deadline. */
+  readonly cancel: () => void;
   readonly resolve: (r: R) => void;
 }
 
@@ -80,8 +82,8 @@ export class RequestStream<F extends { readonly id: number }, R> {
     const stream = this.stream ?? this.open();
     const frame = withId(this.nextId++);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.settle(frame.id, this.o.cutOff(frame, `no answer within ${ms} ms`, "timeout")), ms);
-      this.pending.set(frame.id, { frame, stream, timer, resolve });
+      const cancel = atDeadline(Date.now() + ms, () => this.settle(frame.id, this.o.cutOff(frame, `no answer within ${ms} ms`, "timeout")));
+      this.pending.set(frame.id, { frame, stream, cancel, resolve });
       this.unsent.push(frame);
       this.flusher.schedule();
     });
@@ -129,7 +131,7 @@ export class RequestStream<F extends { readonly id: number }, R> {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
-    clearTimeout(p.timer);
+    p.cancel();
     p.resolve(r);
   }
 

@@ -106,8 +106,17 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     return o.txn ? "across" : `the transaction spans partitions ${ps.map((p) => p.id).join(", ")} (map epoch ${map.epoch}), and this node takes no part in transactions across partitions`;
   };
 
-  /** `p` within `timeoutMs` (a `timeout` LogError past it); a wait on the store gets the signal that lets its waiter go then. */
-  const within = <T>(p: (signal: AbortSignal) => Promise<T>, what: string): Promise<T> => bounded(p(AbortSignal.timeout(timeoutMs)), { timeoutMs, what });
+  /** `p` within `timeoutMs` (a `timeout` LogError past it); a wait on the store gets the signal that
+   *  lets its waiter go then (aborted when the wait fails: a signal per wait, not a timer). */
+  const within = async <T>(p: (signal: AbortSignal) => Promise<T>, what: string): Promise<T> => {
+    const waiter = new AbortController();
+    try {
+      return await bounded(p(waiter.signal), { timeoutMs, what });
+    } catch (e) {
+      waiter.abort(e);
+      throw e;
+    }
+  };
 
   const asFailure = (id: number, e: unknown, what: string): KvReply => {
     if (e instanceof LogError) {

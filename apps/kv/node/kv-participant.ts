@@ -26,6 +26,7 @@ import { PartitionBook } from "../core/book.ts";
 import type { KvTxn } from "../core/commands.ts";
 import { partKeys } from "../core/cross.ts";
 import { encodeCommit } from "../core/records.ts";
+import { timeoutSignal } from "../../../wor/node/deadlines.ts";
 import { readPosition } from "../core/shard-state.ts";
 import { KeyGate, type OnItsWay } from "./key-gate.ts";
 import type { KvShardStore } from "./shard-store.ts";
@@ -94,11 +95,14 @@ export class KvParticipant implements Participant {
     if (part && request.space === this.o.space) {
       const keys = partKeys(part);
       if (this.book.reserve(key, keys)) {
+        const wait = timeoutSignal(this.o.prepareWaitMs ?? 2_000);
         try {
-          await this.current(keys, AbortSignal.timeout(this.o.prepareWaitMs ?? 2_000));
+          await this.current(keys, wait.signal);
         } catch (e) {
           this.book.unreserve(key);
           return { ok: false, failure: { code: "timeout", message: `participant ${this.name}: the partition's state for the transaction's keys is not current yet (${(e as Error).message})` } };
+        } finally {
+          wait.cancel();
         }
       }
     }
