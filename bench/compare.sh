@@ -20,6 +20,9 @@ npx tsx bench/wor.ts --n "$N" --concurrency "$C"
 npx tsx bench/log.ts --n "$N" --concurrency "$C"
 npx tsx bench/smr.ts --n "$N" --concurrency "$C"
 npx tsx bench/kv.ts --n "$N" --concurrency "$C"
+# The KV as one partition (one log, as etcd and ZooKeeper have one): on a small machine every message
+# costs, and two partitions split each client's requests of a tick into two smaller batches.
+npx tsx bench/kv.ts --n "$N" --concurrency "$C" --partitions 1 --only put,get,cas
 # LogPlayer delivery delay at 10K entries/s and the max sustained rate (issue 13), then its peer in the
 # same shape: JetStream delivering the same entries exactly once to two shard processes (needs WORM_PEERS).
 # WORM_LOGPLAYER_FLAGS (e.g. "--seconds 2 --sweep false") goes to both.
