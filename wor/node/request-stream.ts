@@ -82,7 +82,7 @@ export class RequestStream<F extends { readonly id: number }, R> {
     const stream = this.stream ?? this.open();
     const frame = withId(this.nextId++);
     return new Promise((resolve) => {
-      const cancel = atDeadline(Date.now() + ms, () => this.settle(frame.id, this.o.cutOff(frame, `no answer within ${ms} ms`, "timeout")));
+      const cancel = atDeadline(Date.now() + ms, () => this.settle(frame.id, this.o.cutOff(frame, `no answer from ${this.o.server} within ${ms} ms`, "timeout")));
       this.pending.set(frame.id, { frame, stream, cancel, resolve });
       this.unsent.push(frame);
       this.flusher.schedule();
