@@ -17,13 +17,16 @@ async function kvCluster(t: TestContext, id: string) {
   const created = await runWorm(["kv", "create", "--nodes", nodes.join(","), "--split", "m", "--cluster", cluster]);
   assert.equal(created.code, 0, created.stderr);
   assert.match(created.stdout, /^created KV kv, 2 partitions: 0 \[start, "m"\) at 127\.0\.0\.1:\d+, 1 \["m", end\) at 127\.0\.0\.1:\d+ \(epoch 0\)/);
+  /** Every node process started, in order, with its partition: their traces (apps/kv/node/kv-trace.ts). */
+  const lives: { readonly partition: number; readonly proc: Worm }[] = [];
   const serve = async (k: number): Promise<Worm> => {
-    const p = procs.start(["kv", "serve", "--partition", String(k), "--data-dir", join(dir, `node${k}`), "--cluster", cluster]);
+    const p = procs.start(["kv", "serve", "--partition", String(k), "--data-dir", join(dir, `node${k}`), "--cluster", cluster], { env: { WORM_KV_TRACE: "1" } });
+    lives.push({ partition: k, proc: p });
     const line = await p.waitForJson((l) => l.event === "listening", 30_000);
     assert.equal(line.address, nodes[k]);
     return p;
   };
   const served = [await serve(0), await serve(1)];
-  return { procs, dir, cluster, acceptors, nodes, serve, served };
+  return { procs, dir, cluster, acceptors, nodes, serve, served, lives };
 }
 

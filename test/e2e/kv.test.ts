@@ -32,7 +32,7 @@ const text = new TextDecoder();
 const bytes = (s: string) => new TextEncoder().encode(s);
 
 test("32 KV clients under nodes killed and restarted and paused: linearizable, the bank's total kept, every answer what the log says, every shard what its log holds", { timeout: 170_000 }, async (t) => {
-  const { acceptors, procs, serve, served } = await kvCluster(t, "kvfaults");
+  const { acceptors, procs, serve, served, lives } = await kvCluster(t, "kvfaults");
   const worClient = client(t, addressesOf(acceptors));
   const map = await readMap(worClient, "kv");
   const history = new HistoryRecorder<KvInput, KvOutput>();
@@ -228,12 +228,15 @@ test("32 KV clients under nodes killed and restarted and paused: linearizable, t
   for (let tries = 0; !closing && tries < 50; tries++) closing = await balancesOf(tellers[0]!);
   assert.equal(closing?.reduce((a, b) => a + b, 0), 800, `the bank at the end: ${JSON.stringify(closing)}`);
 
-  for (const [k, p] of served.entries()) if (!p.running) t.diagnostic(`node ${k} exited: ${p.stderr.slice(-2_000)}`);
+  const untraced = (stderr: string) => stderr.split("\n").filter((l) => !l.startsWith('{"at":')).join("\n");
+  for (const [k, p] of served.entries()) if (!p.running) t.diagnostic(`node ${k} exited: ${untraced(p.stderr).slice(-2_000)}`);
   const verdict = checkKvHistory(history.operations(), { stepsMax: 40_000_000 });
   t.diagnostic(`kv clients: ${history.operations().length} operations, outcomes ${JSON.stringify(outcomes)}`);
   if (!verdict.ok) {
     const file = join(tmpdir(), `worm-kv-history-${Date.now()}.json`);
     keep(file);
+    // Each node's trace beside it: what it admitted, voted, decided, appended and released, when.
+    for (const [n, l] of lives.entries()) writeFileSync(`${file}.node${l.partition}.life${n}.log`, l.proc.stderr);
     assert.fail(`${JSON.stringify(verdict).slice(0, 2_000)} (the history: ${file})`);
   }
   assert.ok(outcomes.ok > 100 && outcomes.across > 5, `only ${outcomes.ok} operations succeeded (${outcomes.across} across partitions)`);

@@ -40,8 +40,8 @@ export class PartitionBook implements Book<KvTxn> {
   constructor(
     /** The partition's record at `key`, as applied now. */
     private readonly read: (key: string) => KvRecord | undefined,
-    /** Locks were released: waiters may go on. */
-    private readonly released: () => void = () => {},
+    /** Transaction `txn`'s locks were released: waiters may go on. */
+    private readonly released: (txn: string) => void = () => {},
   ) {}
 
   isDecided(key: string): boolean {
@@ -124,7 +124,7 @@ export class PartitionBook implements Book<KvTxn> {
     if (!keys) return;
     this.held.delete(txn);
     for (const k of keys) if (this.locks.get(k) === txn) this.locks.delete(k);
-    this.released();
+    this.released(txn);
   }
 
   /** Forget the decisions of transactions numbered below `txn` (keys `space:number`): no prepare

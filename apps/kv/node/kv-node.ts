@@ -46,6 +46,7 @@ import { decodeWatchRequest, encodeWatchBatch } from "../wire/codec-watch.ts";
 import { type KvHandlers, KvService } from "../wire/service.ts";
 import type { KvShardStore } from "./shard-store.ts";
 import { Batcher } from "./batcher.ts";
+import { kvTrace } from "./kv-trace.ts";
 import { type Across, across } from "./kv-across.ts";
 import { KvParticipant } from "./kv-participant.ts";
 import { participantName } from "../core/cross.ts";
@@ -131,7 +132,14 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
   let participant: KvParticipant | undefined;
   let coordinating: Across | undefined;
   let isReady = o.txn === undefined;
-  let opened: Promise<void> = Promise.resolve();
+  /** Resolves once the participant is open. It exists before the server answers anything: the server
+   *  listens before the player starts and the restart scan runs, and a request that came meanwhile
+   *  waits for them (a write let through then went to the log ahead of the commits the scan was
+   *  about to append, under locks it knew nothing of). */
+  let markOpened: () => void = () => {};
+  const opened = new Promise<void>((resolve) => {
+    markOpened = resolve;
+  });
   const ready = async (what: string): Promise<void> => {
     if (isReady) return;
     await within((signal) => Promise.race([opened, new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))]), `${what}: the node's restart scan`);
@@ -159,6 +167,7 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     try {
       await ready(what);
       const way = participant && (await within((signal) => participant!.gate.admit(touched(r.txn), signal), `${what}: keys locked by a transaction across partitions`));
+      kvTrace?.({ ev: "admit", client: r.client, seq: r.seq, keys: r.txn.success.map((o) => o.key) });
       const appending = batcher.propose({ client: r.client, seq: r.seq, ackedBelow: r.ackedBelow, txn: encodeTxn(r.txn) });
       let position: number;
       try {
@@ -169,6 +178,7 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
         throw e;
       }
       if (way) participant!.gate.settled(way);
+      kvTrace?.({ ev: "written", client: r.client, seq: r.seq, position });
       const result = store.resultOf(r.client, r.seq);
       if (result === "expired") return failed(r.id, "invalid", `${what}: below what its client acknowledged (a retry of a write it gave up on): its result is forgotten`);
       if (!result) return failed(r.id, "internal", `${what}: the shard applied position ${position} of ${log.name}, its batch, without it`);
@@ -313,12 +323,10 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     if (o.txn) {
       // The restart scan needs the shard served and its log delivered: commits it finds are applied through them.
       const t = o.txn;
-      opened = KvParticipant.open({ ...(t.timings ?? {}), name: served.name, space: t.space, client: t.client, log, store }).then((p) => {
-        participant = p;
-        coordinating = across({ client: t.client, space: t.space, map, participant: p, ...(t.security ? { security: t.security } : {}), timeoutMs });
-        isReady = true;
-      });
-      await opened;
+      participant = await KvParticipant.open({ ...(t.timings ?? {}), name: served.name, space: t.space, client: t.client, log, store });
+      coordinating = across({ client: t.client, space: t.space, map, participant, ...(t.security ? { security: t.security } : {}), timeoutMs });
+      isReady = true;
+      markOpened();
     }
   } catch (e) {
     player?.stop();

@@ -29,6 +29,7 @@ import { encodeCommit } from "../core/records.ts";
 import { timeoutSignal } from "../../../wor/node/deadlines.ts";
 import { readPosition } from "../core/shard-state.ts";
 import { KeyGate, type OnItsWay } from "./key-gate.ts";
+import { kvTrace } from "./kv-trace.ts";
 import type { KvShardStore } from "./shard-store.ts";
 
 export interface KvParticipantOptions extends ParticipantTimings {
@@ -63,7 +64,10 @@ export class KvParticipant implements Participant {
     this.name = o.name;
     this.book = new PartitionBook(
       (key) => o.store.get(key),
-      () => this.gate.wake(),
+      (txn) => {
+        kvTrace?.({ ev: "release", txn });
+        this.gate.wake();
+      },
     );
     this.gate = new KeyGate((range) => this.book.lockedIn(range));
     const core = new ParticipantCore(ParticipantShell.config({ name: o.name, space: o.space }, segmentSize), this.book, (d) => this.decided(d));
@@ -75,8 +79,10 @@ export class KvParticipant implements Participant {
     const meta = await o.client.openSpace(o.space, "txn");
     const p = new KvParticipant(o, meta.segmentSize);
     try {
+      kvTrace?.({ ev: "restart", scanFrom: o.store.scanFrom });
       await p.shell.restart(o.store.scanFrom);
       await p.flushed();
+      kvTrace?.({ ev: "restarted", inDoubt: p.shell.inDoubt });
     } catch (e) {
       await p.close();
       throw e;
@@ -94,7 +100,9 @@ export class KvParticipant implements Participant {
     const key = `${request.space}:${request.txn}`;
     if (part && request.space === this.o.space) {
       const keys = partKeys(part);
-      if (this.book.reserve(key, keys)) {
+      const reserved = this.book.reserve(key, keys);
+      kvTrace?.({ ev: "prepare", txn: key, keys, reserved });
+      if (reserved) {
         const wait = timeoutSignal(this.o.prepareWaitMs ?? 2_000);
         try {
           await this.current(keys, wait.signal);
@@ -107,7 +115,9 @@ export class KvParticipant implements Participant {
       }
     }
     try {
-      return await this.shell.prepare(request);
+      const vote = await this.shell.prepare(request);
+      kvTrace?.({ ev: "voted", txn: key, vote: vote.ok ? vote.value.kind : vote.failure.code });
+      return vote;
     } finally {
       // Refused before the book was asked (another space, a vote by capture below the floor that
       // failed): no vote holds the keys.
@@ -164,6 +174,7 @@ export class KvParticipant implements Participant {
   }
 
   private decided(d: Decided<KvTxn>): void {
+    kvTrace?.({ ev: "decided", txn: d.txn, outcome: d.outcome, scanFrom: d.scanFrom });
     this.book.forgetBelow(d.scanFrom);
     if (d.outcome !== "committed" || !d.part || d.part.success.length === 0) return;
     const key = `${this.o.space}:${d.txn}`;
@@ -185,6 +196,7 @@ export class KvParticipant implements Participant {
       try {
         if (this.o.store.committed(txn)) return;
         const { slot } = await this.o.log.append(entry, { key: { client: COMMIT_CLIENT, seq: txn } });
+        kvTrace?.({ ev: "commitEntry", txn, slot });
         await this.o.store.whenApplied(slot);
         return;
       } catch {

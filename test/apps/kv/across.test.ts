@@ -129,6 +129,36 @@ test("a node restarted in doubt decides the transaction and applies its part bef
   assert.deepEqual([text(again.value.record?.value), again.value.record?.version], ["1", 1]);
 });
 
+test("a write sent while a node restarts in doubt waits for its restart scan: it comes after the transaction's part", { timeout: 60_000 }, async (t) => {
+  const { admin, map, start } = await kvFixture(t);
+  const nodes = [await start(0, QUIET), await start(1, QUIET)];
+  const c = await silentCoordinator(admin, () => nodes).commit(putBoth(map, "1", "1"));
+  assert.equal(c.outcome, "committed");
+  await nodes[1]!.close(); // in doubt: its part not applied, its lock gone with it
+  // Writes of z sent as fast as connections are refused while the node starts, each by a new client
+  // (a client's channel backs off after a refusal): the first to get in arrives as the node listens,
+  // before its player has started and its restart scan has run.
+  let restarted = false;
+  const answers: { readonly previous: string | undefined }[] = [];
+  const spam = (async () => {
+    while (!restarted || answers.length === 0) {
+      const kv = new KvClient({ map, attemptTimeoutMs: 5_000, retryForMs: 0 });
+      const r = await kv.put("z", bytes("during"));
+      kv.close();
+      if (r.ok) answers.push({ previous: text(r.value.prev?.value) });
+    }
+  })();
+  nodes[1] = await start(1, {});
+  restarted = true;
+  await spam;
+  assert.ok(answers.length > 0, "some write got in");
+  assert.deepEqual(
+    answers.filter((a) => a.previous !== "1" && a.previous !== "during"),
+    [],
+    "every write came after the transaction's part (it saw the transaction's value, or a write like it after it)",
+  );
+});
+
 test("the client: a commit, a failed compare (nothing written), and shapes refused before anything is sent", { timeout: 60_000 }, async (t) => {
   const { start, kv } = await kvFixture(t);
   await start(0, {});
