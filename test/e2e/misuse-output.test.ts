@@ -7,12 +7,13 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { test } from "node:test";
-import { Procs, REPO, WORM, runWorm, tempDir } from "./harness.ts";
+import { Procs, REPO, runWorm, tempDir, wormArgs } from "./harness.ts";
 
 /** Run `worm args | head -n 1` in a shell: the exit status of worm and what it printed on stderr. */
 function intoHead(args: readonly string[], errFile: string): Promise<{ status: string; stderr: string; first: string }> {
   const quoted = args.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
-  const script = `'${process.execPath}' --import tsx '${WORM}' ${quoted} 2>"$ERR" | head -n 1; echo "status=\${PIPESTATUS[0]}"; cat "$ERR" >&2`;
+  const worm = [process.execPath, ...wormArgs()].map((a) => `'${a}'`).join(" ");
+  const script = `${worm} ${quoted} 2>"$ERR" | head -n 1; echo "status=\${PIPESTATUS[0]}"; cat "$ERR" >&2`;
   return new Promise((resolve) => {
     const child = spawn("bash", ["-c", script], { cwd: REPO, env: { ...process.env, ERR: errFile, NO_COLOR: "1" } });
     let out = "";
