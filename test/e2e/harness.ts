@@ -1,7 +1,7 @@
 /**
  * Real-process test harness: runs `worm` (apps/cli/bin/worm.ts through tsx, or dist/'s compiled one
- * under `npm test`) as child processes of this Node, reads their JSON lines, and kills every process it started when
- * the test ends, even on failure.
+ * under `npm test`) as child processes of this Node, reads their JSON lines, and kills every
+ * process it started when the test ends, even on failure.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";

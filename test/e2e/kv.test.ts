@@ -21,6 +21,7 @@ import { decodeEntry } from "../../apps/kv/core/records.ts";
 import { DecodeError } from "../../apps/log/core/bytes.ts";
 import { EMPTY_KV_IMAGE, KvShardState } from "../../apps/kv/core/shard-state.ts";
 import { KvClient } from "../../apps/kv/node/kv-client.ts";
+import { isKvTraceLine } from "../../apps/kv/node/kv-trace.ts";
 import { readMap } from "../../apps/kv/node/kv-map.ts";
 import { WormLog } from "../../apps/log/node/log-client.ts";
 import { HistoryRecorder } from "../../verify/history/history.ts";
@@ -228,7 +229,7 @@ test("32 KV clients under nodes killed and restarted and paused: linearizable, t
   for (let tries = 0; !closing && tries < 50; tries++) closing = await balancesOf(tellers[0]!);
   assert.equal(closing?.reduce((a, b) => a + b, 0), 800, `the bank at the end: ${JSON.stringify(closing)}`);
 
-  const untraced = (stderr: string) => stderr.split("\n").filter((l) => !l.startsWith('{"at":')).join("\n");
+  const untraced = (stderr: string) => stderr.split("\n").filter((l) => !isKvTraceLine(l)).join("\n");
   for (const [k, p] of served.entries()) if (!p.running) t.diagnostic(`node ${k} exited: ${untraced(p.stderr).slice(-2_000)}`);
   const verdict = checkKvHistory(history.operations(), { stepsMax: 40_000_000 });
   t.diagnostic(`kv clients: ${history.operations().length} operations, outcomes ${JSON.stringify(outcomes)}`);

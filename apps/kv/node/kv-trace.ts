@@ -6,3 +6,6 @@
  */
 export const kvTrace: ((event: Record<string, unknown>) => void) | undefined =
   process.env.WORM_KV_TRACE === "1" ? (event) => process.stderr.write(`${JSON.stringify({ at: Date.now(), ...event })}\n`) : undefined;
+
+/** Whether a line of a node's stderr is one of its trace's (the rest is what it says to its operator). */
+export const isKvTraceLine = (line: string): boolean => line.startsWith('{"at":');
