@@ -119,6 +119,9 @@ export const shardOf = (key: Uint8Array, shards: number): number => fnv1a(key) %
 
 /** The shards a record goes to, ascending, each once. */
 export function route(record: LogRecord, shards: number): number[] {
+  // One shard: no key need be hashed (a record's key may be its whole payload); a record of no key
+  // (a fill) still goes nowhere.
+  if (shards === 1) return record.keys.length > 0 ? [0] : [];
   const out = new Set<number>();
   for (const k of record.keys) out.add(shardOf(k, shards));
   return [...out].sort((a, b) => a - b);

@@ -38,6 +38,9 @@ describe("LogPlayer delivery (pure cores)", () => {
     const k3 = keyFor(3, 4);
     assert.deepEqual(route({ position: 0, keys: [k0], payload: Uint8Array.of() }, 4), [0]);
     assert.deepEqual(route({ position: 0, keys: [k3, k0, k3], payload: Uint8Array.of() }, 4), [0, 3]);
+    // A record of no key (a fill) goes to no shard, one shard or many.
+    for (const shards of [1, 4]) assert.deepEqual(route({ position: 0, keys: [], payload: Uint8Array.of() }, shards), [], `${shards} shards`);
+    assert.deepEqual(route({ position: 0, keys: [k3], payload: Uint8Array.of() }, 1), [0]);
   });
 
   it("delivers a log to three shards, watermarks moving the idle one to the log's end", () => {
