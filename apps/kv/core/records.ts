@@ -35,19 +35,19 @@ const OPS = ["put", "delete", "range"] as const;
 const HAS_TO = 1;
 const HAS_LIMIT = 2;
 
-const utf8Strict = new TextDecoder("utf-8", { fatal: true });
-
-/** A key or a range's end, "" included (the key space's start or end). */
-function text(bytes: Uint8Array): string {
-  try {
-    return utf8Strict.decode(bytes);
-  } catch {
-    throw new DecodeError("a key is not UTF-8");
+/** At least the bytes `encodeTxn` writes for `txn` (UTF-8 takes at most 3 bytes a UTF-16 unit, a
+ *  varint at most 8): its writer's capacity, so that it never grows. */
+function txnBytesBound(txn: KvTxn): number {
+  let n = 32;
+  for (const c of txn.compares) n += 24 + 3 * c.key.length + (c.target === "value" ? c.value.length : 0);
+  for (const ops of [txn.success, txn.failure]) {
+    for (const o of ops) n += 24 + 3 * (o.key.length + (o.op !== "put" && o.to !== undefined ? o.to.length : 0)) + (o.op === "put" ? o.value.length : 0);
   }
+  return n;
 }
 
 export function encodeTxn(txn: KvTxn): Uint8Array {
-  const w = new ByteWriter(64);
+  const w = new ByteWriter(txnBytesBound(txn));
   w.byte(FORMAT);
   w.varint(txn.compares.length);
   for (const c of txn.compares) {
@@ -73,45 +73,55 @@ export function encodeTxn(txn: KvTxn): Uint8Array {
   return w.done();
 }
 
+type Reader = Parameters<Parameters<typeof readAll>[1]>[0];
+
+/** A count of at most `max` `what`. */
+function readCount(r: Reader, what: string, max: number): number {
+  const n = r.varint();
+  if (n > max) throw new DecodeError(`${n} ${what} (limit ${max})`);
+  return n;
+}
+
+function readCompare(r: Reader): Compare {
+  const key = r.str("a compare's key", KEY_LIMITS.keyBytesMax);
+  const target = TARGETS[r.byte() - 1];
+  const result = RESULTS[r.byte() - 1];
+  if (!target || !result) throw new DecodeError("a compare's target or result is unknown");
+  return target === "value" ? { key, target, result, value: r.blob("a compare's value", TXN_LIMITS.valueBytesMax) } : { key, target, result, number: r.varint() };
+}
+
+function readOps(r: Reader): KvOp[] {
+  const ops: KvOp[] = [];
+  for (let i = readCount(r, "ops", TXN_LIMITS.opsMax); i > 0; i--) {
+    const op = OPS[r.byte() - 1];
+    if (!op) throw new DecodeError("an op is neither put, delete nor range");
+    // A key or a range's end may be "" (the key space's start or end).
+    const key = r.text("a key", KEY_LIMITS.keyBytesMax);
+    const flags = r.byte();
+    if (flags > (HAS_TO | HAS_LIMIT)) throw new DecodeError(`op flags ${flags}`);
+    const to = flags & HAS_TO ? r.text("a range's to", KEY_LIMITS.keyBytesMax) : undefined;
+    const limit = flags & HAS_LIMIT ? r.varint() : undefined;
+    if ((op === "put" && to !== undefined) || (op !== "range" && limit !== undefined)) throw new DecodeError(`a ${op} with a ${to !== undefined ? "range" : "limit"}`);
+    if (op === "put") ops.push({ op, key, value: r.blob("a value", TXN_LIMITS.valueBytesMax) });
+    else if (op === "delete") ops.push({ op, key, ...(to !== undefined ? { to } : {}) });
+    else ops.push({ op, key, ...(to !== undefined ? { to } : {}), ...(limit !== undefined ? { limit } : {}) });
+  }
+  return ops;
+}
+
+function readTxn(r: Reader): KvTxn | DecodeError {
+  const format = r.byte();
+  if (format !== FORMAT) return new DecodeError(`not a KV transaction (format ${format})`);
+  const compares: Compare[] = [];
+  for (let i = readCount(r, "compares", TXN_LIMITS.comparesMax); i > 0; i--) compares.push(readCompare(r));
+  const success = readOps(r);
+  const failure = readOps(r);
+  return r.done ? { compares, success, failure } : new DecodeError("trailing bytes after a transaction");
+}
+
 /** The transaction in `bytes`, or why they are not one. Never throws. */
 export function decodeTxn(bytes: Uint8Array): KvTxn | DecodeError {
-  const txn = readAll(bytes, (r): KvTxn | DecodeError => {
-    const format = r.byte();
-    if (format !== FORMAT) return new DecodeError(`not a KV transaction (format ${format})`);
-    const count = (what: string, max: number) => {
-      const n = r.varint();
-      if (n > max) throw new DecodeError(`${n} ${what} (limit ${max})`);
-      return n;
-    };
-    const compares: Compare[] = [];
-    for (let i = count("compares", TXN_LIMITS.comparesMax); i > 0; i--) {
-      const key = r.str("a compare's key", KEY_LIMITS.keyBytesMax);
-      const target = TARGETS[r.byte() - 1];
-      const result = RESULTS[r.byte() - 1];
-      if (!target || !result) return new DecodeError("a compare's target or result is unknown");
-      compares.push(target === "value" ? { key, target, result, value: r.blob("a compare's value", TXN_LIMITS.valueBytesMax) } : { key, target, result, number: r.varint() });
-    }
-    const branch = (): KvOp[] => {
-      const ops: KvOp[] = [];
-      for (let i = count("ops", TXN_LIMITS.opsMax); i > 0; i--) {
-        const op = OPS[r.byte() - 1];
-        if (!op) throw new DecodeError("an op is neither put, delete nor range");
-        const key = text(r.blob("a key", KEY_LIMITS.keyBytesMax));
-        const flags = r.byte();
-        if (flags > (HAS_TO | HAS_LIMIT)) throw new DecodeError(`op flags ${flags}`);
-        const to = flags & HAS_TO ? text(r.blob("a range's to", KEY_LIMITS.keyBytesMax)) : undefined;
-        const limit = flags & HAS_LIMIT ? r.varint() : undefined;
-        if ((op === "put" && to !== undefined) || (op !== "range" && limit !== undefined)) throw new DecodeError(`a ${op} with a ${to !== undefined ? "range" : "limit"}`);
-        if (op === "put") ops.push({ op, key, value: r.blob("a value", TXN_LIMITS.valueBytesMax) });
-        else if (op === "delete") ops.push({ op, key, ...(to !== undefined ? { to } : {}) });
-        else ops.push({ op, key, ...(to !== undefined ? { to } : {}), ...(limit !== undefined ? { limit } : {}) });
-      }
-      return ops;
-    };
-    const success = branch();
-    const failure = branch();
-    return r.done ? { compares, success, failure } : new DecodeError("trailing bytes after a transaction");
-  });
+  const txn = readAll(bytes, readTxn);
   if (txn instanceof DecodeError) return txn;
   const problem = txnProblem(txn);
   return problem ? new DecodeError(problem) : txn;
@@ -182,7 +192,7 @@ export function decodeEntry(bytes: Uint8Array): KvEntry | DecodeError {
     r.byte();
     const txn = r.varint();
     const scanFrom = r.varint();
-    const inner = decodeTxn(r.blob("a commit's ops", Number.MAX_SAFE_INTEGER));
+    const inner = decodeTxn(r.view("a commit's ops", Number.MAX_SAFE_INTEGER));
     if (inner instanceof DecodeError) return new DecodeError(`a commit entry's ops: ${inner.message}`);
     if (inner.compares.length > 0 || inner.failure.length > 0) return new DecodeError("a commit entry's ops have compares or a failure branch");
     const ranged = inner.success.find((o) => o.op === "range" || (o.op === "delete" && o.to !== undefined));
@@ -202,7 +212,7 @@ function decodeBatch(bytes: Uint8Array): KvEntry | DecodeError {
       const client = r.str("a client id", BATCH_LIMITS.clientBytesMax);
       const seq = r.varint();
       const ackedBelow = r.varint();
-      const txn = decodeTxn(r.blob("a transaction", Number.MAX_SAFE_INTEGER));
+      const txn = decodeTxn(r.view("a transaction", Number.MAX_SAFE_INTEGER));
       if (txn instanceof DecodeError) return new DecodeError(`a batch's transaction ${i}: ${txn.message}`);
       out.push({ client, seq, ackedBelow, txn });
     }

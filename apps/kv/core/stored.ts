@@ -62,7 +62,7 @@ function readFound(r: Reader): Found {
 }
 
 export function encodeRecord(record: KvRecord): Uint8Array {
-  const w = new ByteWriter(record.value.length + 16);
+  const w = new ByteWriter(1 + bodyBound(record));
   w.byte(RECORD);
   writeBody(w, record);
   return w.done();
@@ -78,8 +78,22 @@ export function decodeRecord(bytes: Uint8Array): KvRecord | DecodeError {
   });
 }
 
+/** Bytes a record's body takes, at most. */
+const bodyBound = (r: KvRecord): number => r.value.length + 32;
+
+/** At least the bytes `encodeResult` writes for `result` (its writer's capacity: it never grows). */
+function resultBytesBound(result: TxnResult): number {
+  let n = 16;
+  for (const o of result.responses) {
+    n += 16;
+    if (o.op === "put") n += o.prev ? bodyBound(o.prev) : 0;
+    else for (const [key, record] of o.op === "delete" ? o.deleted : o.found) n += 8 + 3 * key.length + bodyBound(record);
+  }
+  return n;
+}
+
 export function encodeResult(result: TxnResult): Uint8Array {
-  const w = new ByteWriter(64);
+  const w = new ByteWriter(resultBytesBound(result));
   w.byte(RESULT);
   w.byte(result.succeeded ? 1 : 0);
   w.varint(result.revision);

@@ -9,6 +9,24 @@ import { assert } from "../../../verify/runtime/assert.ts";
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
+/** Up to this many bytes, ASCII text is read without a `TextDecoder` (a call that costs more than
+ *  a short key or name is long). */
+const ASCII_INLINE_MAX = 128;
+
+/** `bytes` as UTF-8 text, or undefined if they are not UTF-8. */
+export function utf8Text(bytes: Uint8Array): string | undefined {
+  if (bytes.length <= ASCII_INLINE_MAX) {
+    let ascii = true;
+    for (let i = 0; i < bytes.length && ascii; i++) ascii = bytes[i]! < 0x80;
+    if (ascii) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  }
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Bytes `ByteWriter.varint` writes for `x`. */
 export function varintLength(x: number): number {
   let n = 1;
@@ -59,7 +77,7 @@ export class ByteWriter {
   }
   varint(x: number): void {
     assert(Number.isSafeInteger(x) && x >= 0, () => `varint of a non-negative safe integer (${x})`);
-    this.room(8);
+    this.room(x < 0x80 ? 1 : varintLength(x));
     while (x >= 0x80) {
       this.buf[this.n++] = (x % 0x80) | 0x80;
       x = Math.floor(x / 0x80);
@@ -83,9 +101,10 @@ export class ByteWriter {
     this.room(s.length);
     for (let i = 0; i < s.length; i++) this.buf[this.n++] = s.charCodeAt(i);
   }
-  /** The bytes written; the writer is spent. */
+  /** The bytes written; the writer is spent. A view of its buffer when that is at least half
+   *  used (a capacity estimated well copies nothing), else a copy of just them. */
   done(): Uint8Array {
-    return this.n === this.buf.length ? this.buf : this.buf.slice(0, this.n);
+    return this.n === this.buf.length ? this.buf : this.n * 2 >= this.buf.length ? this.buf.subarray(0, this.n) : this.buf.slice(0, this.n);
   }
 }
 
@@ -118,8 +137,9 @@ class ByteReader {
     }
     throw new DecodeError("varint too long");
   }
-  /** The next length-prefixed bytes, at most `max` of them, as a view (not a copy). */
-  private view(what: string, max: number): Uint8Array {
+  /** The next length-prefixed bytes, at most `max` of them, as a view (not a copy: kept, it keeps
+   *  all the bytes read alive). */
+  view(what: string, max: number): Uint8Array {
     const n = this.varint();
     if (n > max) throw new DecodeError(`${what} of ${n} bytes (limit ${max})`);
     if (this.at + n > this.b.length) throw new DecodeError("truncated");
@@ -133,13 +153,15 @@ class ByteReader {
   }
   /** A length-prefixed UTF-8 string of 1..`max` bytes. */
   str(what: string, max: number): string {
-    const b = this.view(what, max);
-    if (b.length === 0) throw new DecodeError(`${what} is empty`);
-    try {
-      return utf8Strict.decode(b);
-    } catch {
-      throw new DecodeError(`${what} is not UTF-8`);
-    }
+    const s = this.text(what, max);
+    if (s === "") throw new DecodeError(`${what} is empty`);
+    return s;
+  }
+  /** A length-prefixed UTF-8 string of 0..`max` bytes. */
+  text(what: string, max: number): string {
+    const s = utf8Text(this.view(what, max));
+    if (s === undefined) throw new DecodeError(`${what} is not UTF-8`);
+    return s;
   }
   rest(): Uint8Array {
     const r = this.b.slice(this.at);

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { ByteWriter, readAll, utf8Length, varintLength } from "../../../apps/log/core/bytes.ts";
+import { ByteWriter, readAll, utf8Length, utf8Text, varintLength } from "../../../apps/log/core/bytes.ts";
 
 const utf8 = new TextEncoder();
 /** Any UTF-16 string, lone surrogates included. */
@@ -41,5 +41,25 @@ describe("the log's byte codec", () => {
         assert.deepEqual(back, ss.map((s) => new TextDecoder().decode(utf8.encode(s))));
       }),
     );
+  });
+
+  it("reads UTF-8 as a strict TextDecoder does, short ASCII without one, and refuses what is not UTF-8", () => {
+    const strict = new TextDecoder("utf-8", { fatal: true });
+    const expected = (b: Uint8Array): string | undefined => {
+      try {
+        return strict.decode(b);
+      } catch {
+        return undefined;
+      }
+    };
+    const anyBytes = fc.oneof(
+      fc.uint8Array({ maxLength: 200 }),
+      fc.uint8Array({ max: 0x7f, maxLength: 300 }),
+      strings.map((s) => utf8.encode(s)),
+    );
+    fc.assert(fc.property(anyBytes, (b) => assert.equal(utf8Text(b), expected(b))), { numRuns: 3_000 });
+    assert.equal(utf8Text(new Uint8Array([0x61, 0xff])), undefined, "a byte that starts nothing");
+    assert.equal(utf8Text(new Uint8Array(0)), "");
+    assert.equal(utf8Text(utf8.encode("x".repeat(500))), "x".repeat(500), "ASCII longer than read inline");
   });
 });
