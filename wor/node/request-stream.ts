@@ -11,7 +11,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Decoded } from "../../proto/codec-kernel.ts";
 import { atDeadline } from "./deadlines.ts";
-import { shortReason } from "./grpc-reason.ts";
+import { connectionFailure, shortReason } from "./grpc-reason.ts";
 import { OncePerTurn } from "./once-per-turn.ts";
 import { StreamWriter } from "./stream-writer.ts";
 
@@ -115,7 +115,9 @@ export class RequestStream<F extends { readonly id: number }, R> {
       const reason = e.details || e.message;
       const refusal = this.o.refused?.(reason);
       if (refusal !== undefined) return this.down(stream, refusal, "refused");
-      this.down(stream, shortReason(reason), LOST.has(e.code) ? "lost" : "refused");
+      // A connection that failed says nothing of whom it was to: name the server.
+      const failed = connectionFailure(reason);
+      this.down(stream, failed ? `${this.o.server}: ${failed}` : shortReason(reason), LOST.has(e.code) ? "lost" : "refused");
     });
     call.on("end", () => this.down(stream, `${this.o.server} ended the stream`));
     return stream;

@@ -16,9 +16,11 @@
  * responses (apps/kv/core/cross.ts says what such a transaction may hold).
  */
 import { randomUUID } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS } from "../../../proto/grpc-raw.ts";
 import { nameProblem } from "../../log/core/entry.ts";
 import { type ClientSecurity, callMetadata, channelCredentials, channelOptions, misconfiguration } from "../../../wor/node/credentials.ts";
+import { shortReason } from "../../../wor/node/grpc-reason.ts";
 import { RequestStream } from "../../../wor/node/request-stream.ts";
 import { type KvRecord, type KvTxn, TXN_LIMITS, type TxnResult, txnProblem } from "../core/commands.ts";
 import { crossTxnProblem } from "../core/cross.ts";
@@ -183,9 +185,10 @@ export class KvClient {
       this.o.map.partitions.map(
         (p) =>
           new Promise<KvResult<KvStatus>>((resolve) => {
-            const deadline = new Date(Date.now() + (this.o.attemptTimeoutMs ?? 5_000));
-            this.node(p.node).stub.status(encodeStatusRequest(), callMetadata(this.o), { deadline }, (e, bytes) => {
-              if (e || !bytes) return resolve(fail("unavailable", `node ${p.node}: ${e?.details ?? e?.message ?? "no answer"}`));
+            const ms = this.o.attemptTimeoutMs ?? 5_000;
+            this.node(p.node).stub.status(encodeStatusRequest(), callMetadata(this.o), { deadline: new Date(Date.now() + ms) }, (e, bytes) => {
+              const why = !e ? "no answer" : e.code === grpc.status.DEADLINE_EXCEEDED ? `no answer within ${ms} ms` : shortReason(e.details || e.message);
+              if (e || !bytes) return resolve(fail("unavailable", `node ${p.node}: ${why}`));
               const s = decodeStatus(bytes);
               resolve(s.ok ? { ok: true, value: s.value } : fail("internal", `node ${p.node}: ${s.error.message}`));
             });
