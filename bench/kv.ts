@@ -1,8 +1,9 @@
 /**
  * The example KV's benchmarks (issue 14), every part in its own process as the product runs them:
- * three acceptors (`worm node`, classic-level, synced group commit) and one `worm kv serve` node per
- * partition (its shard on classic-level, its API, its LogPlayer and the embedded sequencer of its
- * log); the load generator is this process: `--concurrency` workers, each with one request in
+ * three acceptors (`worm node`, classic-level, synced group commit) and a KV node per partition (its
+ * shard on classic-level, its API, its LogPlayer and the embedded sequencer of its log), in
+ * `--node-processes` `worm kv serve` processes (default: one per partition; partition k in process
+ * k mod that many, the nodes of one process sharing its client to the acceptors); the load generator is this process: `--concurrency` workers, each with one request in
  * flight, sharing `--clients` KvClients (default 1, as the etcd peer's benchmark shares one client:
  * a client's requests of one tick leave in one envelope per node). Keys are spread evenly over the
  * partitions (`--keys` of them, cut by key ranges). One JSON line per measurement, with the run's
@@ -22,7 +23,7 @@
  * `--only` runs some of the measurements (a comma list of put, get, cas, across; the puts that write
  * every key first always run), e.g. to profile one kind of operation.
  *
- *   npx tsx bench/kv.ts [--n 20000] [--across-n 5000] [--concurrency 64] [--clients 1] [--partitions 2] [--value-bytes 100] [--keys 1024] [--only put,get,cas,across]
+ *   npx tsx bench/kv.ts [--n 20000] [--across-n 5000] [--concurrency 64] [--clients 1] [--partitions 2] [--node-processes P] [--value-bytes 100] [--keys 1024] [--only put,get,cas,across]
  */
 import { parseArgs } from "node:util";
 import { partitionMap } from "../apps/kv/core/partitions.ts";
@@ -44,6 +45,7 @@ const { values: flags } = parseArgs({
     concurrency: { type: "string", default: "64" },
     clients: { type: "string", default: "1" },
     partitions: { type: "string", default: "2" },
+    "node-processes": { type: "string" },
     "value-bytes": { type: "string", default: "100" },
     keys: { type: "string", default: "1024" },
     only: { type: "string", default: "put,get,cas,across" },
@@ -55,9 +57,10 @@ const ACROSS_N = Number(flags["across-n"]);
 const C = Number(flags.concurrency);
 const K = Number(flags.clients);
 const P = Number(flags.partitions);
+const NP = Number(flags["node-processes"] ?? P);
 const KEYS = Number(flags.keys);
 const value = new Uint8Array(Number(flags["value-bytes"])).fill(7);
-for (const [name, x, least] of [["n", N, 1], ["across-n", ACROSS_N, 0], ["concurrency", C, 1], ["clients", K, 1], ["partitions", P, 1], ["keys", KEYS, P]] as const) {
+for (const [name, x, least] of [["n", N, 1], ["across-n", ACROSS_N, 0], ["concurrency", C, 1], ["clients", K, 1], ["partitions", P, 1], ["node-processes", NP, 1], ["keys", KEYS, P]] as const) {
   if (!(Number.isSafeInteger(x) && x >= least)) throw new Error(`--${name} must be an integer of at least ${least}, not ${x}`);
 }
 const MEASUREMENTS = ["put", "get", "cas", "across"] as const;
@@ -96,7 +99,18 @@ let cluster: ProcessCluster | undefined;
 let admin: WorClient | undefined;
 const nodes: WormProcess[] = [];
 const clients: KvClient[] = [];
-const shape = { partitions: P, acceptors: 3, in_flight: C, clients: K, value_bytes: value.length, keys: KEYS, processes: `acceptors x3, KV nodes x${P}: each its own` };
+if (NP > P) throw new Error(`--node-processes ${NP}: more processes than the ${P} partitions`);
+/** The partitions node process j serves. */
+const servedBy = (j: number): number[] => Array.from({ length: P }, (_, k) => k).filter((k) => k % NP === j);
+const shape = {
+  partitions: P,
+  acceptors: 3,
+  in_flight: C,
+  clients: K,
+  value_bytes: value.length,
+  keys: KEYS,
+  processes: NP === P ? `acceptors x3, KV nodes x${P}: each its own` : `acceptors x3 each its own, KV nodes x${P} in ${NP} process${NP === 1 ? "" : "es"}`,
+};
 
 /**
  * `n` operations at `C` in flight, each by a worker of its own while it runs (the pool never runs
@@ -130,9 +144,10 @@ try {
   admin = new WorClient({ transport: grpcTransport({ addresses: cluster.addresses }), acceptors: 3, segmentSize: SEGMENT });
   const map = partitionMap(KV, 0, await freeAddresses(P), Array.from({ length: P - 1 }, (_, k) => prefix(k + 1)));
   await createKv(admin, KV, map);
-  for (const p of map.partitions) {
-    const args = ["kv", "serve", "--kv", KV, "--partition", String(p.id), "--data-dir", `${cluster.dir}/kv-p${p.id}`, "--cluster", clusterFile];
-    nodes.push(await startWormProcess(args, { what: `KV node ${p.id}` }));
+  const dir = cluster.dir;
+  for (let j = 0; j < NP; j++) {
+    const served = servedBy(j).flatMap((k) => ["--partition", String(k), "--data-dir", `${dir}/kv-p${k}`]);
+    nodes.push(await startWormProcess(["kv", "serve", "--kv", KV, ...served, "--cluster", clusterFile], { what: `KV node process ${j} (partitions ${servedBy(j).join(", ")})` }));
   }
   for (let c = 0; c < K; c++) clients.push(new KvClient({ map, attemptTimeoutMs: 10_000 }));
   const client = (w: number): KvClient => clients[w % K]!;

@@ -6,7 +6,8 @@ import { WorError } from "../../wor/node/wor-error.ts";
 import { type Partition, type PartitionMap, partitionMap } from "../kv/core/partitions.ts";
 import { KvClient } from "../kv/node/kv-client.ts";
 import { createKv, describeMap, readMap } from "../kv/node/kv-map.ts";
-import { type Target, withClient } from "./cluster.ts";
+import { type Target, openClient, withClient } from "./cluster.ts";
+import type { WorClient } from "../../wor/node/client.ts";
 import { type DevLayout, type StatusRow, displayPath } from "./dev-cluster.ts";
 import { operational, usage } from "./errors.ts";
 import { startKvServing } from "./kv-serve.ts";
@@ -92,17 +93,19 @@ interface DevKvNode {
   close(): Promise<void>;
 }
 
-/** Start a node for each partition of `map` here, as `worm kv serve` does. */
+/** Start a node for each partition of `map` here, as `worm kv serve` of them all does (over one client). */
 export async function startDevKvNodes(target: Target, map: PartitionMap, dataDir: string): Promise<DevKvNodes> {
   let fail!: (e: Error) => void;
   const stopped = new Promise<never>((_, reject) => {
     fail = reject;
   });
   stopped.catch(() => {});
-  const started = await Promise.allSettled(map.partitions.map((p) => startDevKvNode(target, map, p, kvDir(dataDir, p.id), fail)));
+  const { client } = openClient(target);
+  const started = await Promise.allSettled(map.partitions.map((p) => startDevKvNode(target, client, map, p, kvDir(dataDir, p.id), fail)));
   const nodes = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   const close = async () => {
     await Promise.allSettled(nodes.map((n) => n.close()));
+    client.close();
   };
   const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
   if (failed) {
@@ -113,10 +116,10 @@ export async function startDevKvNodes(target: Target, map: PartitionMap, dataDir
   return { rows, stopped, close };
 }
 
-async function startDevKvNode(target: Target, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void): Promise<DevKvNode> {
+async function startDevKvNode(target: Target, client: WorClient, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void): Promise<DevKvNode> {
   const where = parseAddress(p.node);
   if (typeof where === "string") throw usage(`KV ${DEV_KV} partition ${p.id}: its node ${where}`);
-  const { close } = await startKvServing(target, DEV_KV, map, p, dataDir, fail);
+  const { close } = await startKvServing(target, client, DEV_KV, map, p, dataDir, fail);
   return { partition: p, dataDir, close };
 }
 

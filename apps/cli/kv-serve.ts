@@ -1,14 +1,20 @@
 /**
- * `worm kv serve`: run one KV node (apps/kv/node/kv-node.ts) until SIGINT/SIGTERM: its partition's
- * storage shard on its store (`--data-dir`), the KV API on the same port (the map's address for the
- * partition), the LogPlayer that delivers the partition's log to the shard, and an embedded
- * sequencer for the log (the node is its only writer). With the cluster file's TLS, token and id,
- * as every server of the cluster. A failed write to the store ends the verb (exit 1); restarted on
- * the store, the node resumes from what it made durable.
+ * `worm kv serve`: run KV nodes (apps/kv/node/kv-node.ts) until SIGINT/SIGTERM, one for each
+ * `--partition`, on the `--data-dir` given in the same place: its partition's storage shard on that
+ * store, the KV API on the same port (the map's address for the partition), the LogPlayer that
+ * delivers the partition's log to the shard, and an embedded sequencer for the log (the node is its
+ * only writer). With the cluster file's TLS, token and id, as every server of the cluster. A failed
+ * write to a store ends the verb (exit 1); restarted on its stores, each node resumes from what it
+ * made durable.
+ *
+ * The nodes of one process share one register client (one stream to each acceptor): the appends
+ * their partitions make in one turn reach each acceptor in one message and one synced write. On a
+ * small machine that is most of what a partition costs (apps/kv/README.md, "Where the time goes").
  */
 import { TxnCoordinator } from "../txn/node/coordinator.ts";
 import { txnSpaceOf } from "../kv/core/cross.ts";
 import { randomUUID } from "node:crypto";
+import { resolve } from "node:path";
 import { Command, Flag } from "effect/cli";
 import { WormLog } from "../log/node/log-client.ts";
 import { SequencerNode } from "../log/node/sequencer-node.ts";
@@ -18,6 +24,7 @@ import { describePartition } from "../kv/node/kv-map.ts";
 import { KvShardStoreDamaged } from "../kv/node/shard-layout.ts";
 import { KvShardStore } from "../kv/node/shard-store.ts";
 import type { PlayerEvent } from "../logplayer/node/player.ts";
+import type { WorClient } from "../../wor/node/client.ts";
 import { type ConnectionInput, type Target, checkSpaceName, connectionFlags, openClient } from "./cluster.ts";
 import { operational, usage } from "./errors.ts";
 import { kvNameFlag, mapOf } from "./kv-flags.ts";
@@ -28,10 +35,7 @@ import { printJson } from "./output.ts";
 
 interface Serving {
   readonly name: string;
-  readonly partition: number;
-  readonly address: string;
-  readonly node: KvNode;
-  readonly store: KvShardStore;
+  readonly nodes: readonly { readonly partition: Partition; readonly running: RunningKvNode }[];
   readonly close: () => Promise<void>;
   readonly failed: Promise<never>;
 }
@@ -47,15 +51,15 @@ export interface RunningKvNode {
  * Start partition `p` of KV `name`'s node on `dataDir`, at the map's address for it (`worm kv serve`,
  * and `worm dev --kv` for each partition): its store (refused if it holds another partition), an
  * embedded sequencer for its log, the node and its player, with `target`'s cluster TLS, token and
- * id. `fail` hears of a failure after it serves (a store write, the player stopped).
+ * id, over `client` (the caller's, shared by the nodes of its process; closed by it after them).
+ * `fail` hears of a failure after it serves (a store write, the player stopped).
  */
-export async function startKvServing(target: Target, name: string, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void, onEvent?: (e: PlayerEvent) => void): Promise<RunningKvNode> {
+export async function startKvServing(target: Target, client: WorClient, name: string, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void, onEvent?: (e: PlayerEvent) => void): Promise<RunningKvNode> {
   const where = parseListen(p.node);
   const tls = await clusterTls(target);
   const { tls: _acceptorsTls, ...plain } = target.security;
   const token = target.security.token;
-  const { client } = openClient(target);
-  const opened: (() => Promise<void> | void)[] = [() => client.close()];
+  const opened: (() => Promise<void> | void)[] = [];
   const close = async () => {
     for (const f of opened.reverse()) await f();
     opened.length = 0;
@@ -102,33 +106,67 @@ export async function startKvServing(target: Target, name: string, map: Partitio
   }
 }
 
-async function start(c: { readonly kv: string; readonly partition: number; readonly dataDir: string; readonly conn: ConnectionInput }): Promise<Serving> {
+/** Why `--partition` and `--data-dir` do not pair up (one of each per node, distinct), or undefined. */
+export function servedProblem(partitions: readonly number[], dataDirs: readonly string[]): string | undefined {
+  if (partitions.length !== dataDirs.length) return `${partitions.length} --partition and ${dataDirs.length} --data-dir: give one --data-dir for each --partition, in the same order`;
+  const twice = partitions.find((k, i) => partitions.indexOf(k) !== i);
+  if (twice !== undefined) return `--partition ${twice} is given twice`;
+  const dirs = dataDirs.map((d) => resolve(d));
+  const shared = dirs.findIndex((d, i) => dirs.indexOf(d) !== i);
+  if (shared >= 0) return `--data-dir ${dataDirs[shared]} is given for two partitions: each partition's node has a store of its own`;
+  return undefined;
+}
+
+async function start(c: { readonly kv: string; readonly partition: readonly number[]; readonly dataDir: readonly string[]; readonly conn: ConnectionInput }): Promise<Serving> {
   const name = checkSpaceName(c.kv);
+  const problem = servedProblem(c.partition, c.dataDir);
+  if (problem) throw usage(problem);
   const { map, target } = await mapOf(c.conn, name);
-  const p = map.partitions.find((x) => x.id === c.partition);
-  if (!p) throw usage(`--partition ${c.partition}: KV ${name} has partitions ${map.partitions.map((x) => x.id).join(", ")}`);
+  const partitions = c.partition.map((k) => {
+    const p = map.partitions.find((x) => x.id === k);
+    if (!p) throw usage(`--partition ${k}: KV ${name} has partitions ${map.partitions.map((x) => x.id).join(", ")}`);
+    return p;
+  });
   let fail!: (e: Error) => void;
   const failed = new Promise<never>((_, reject) => {
     fail = reject;
   });
-  const running = await startKvServing(target, name, map, p, c.dataDir, fail, (e) => printJson({ player: e }));
-  return { name, partition: p.id, address: p.node, node: running.node, store: running.store, close: running.close, failed };
+  const { client } = openClient(target);
+  const nodes: Serving["nodes"][number][] = [];
+  const close = async () => {
+    for (const n of [...nodes].reverse()) await n.running.close();
+    client.close();
+  };
+  try {
+    for (const [i, p] of partitions.entries()) nodes.push({ partition: p, running: await startKvServing(target, client, name, map, p, c.dataDir[i]!, fail, (e) => printJson({ player: e, partition: p.id })) });
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { name, nodes, close, failed };
 }
 
 export const kvServeCommand = Command.make(
   "serve",
   {
     kv: kvNameFlag,
-    partition: Flag.Int("partition").pipe(Flag.withDescription("the partition this node serves (its address is in the KV's map)")),
-    dataDir: Flag.String("data-dir").pipe(Flag.withDescription("the node's store: its partition's applied state (created on first use)")),
+    partition: Flag.Int("partition").pipe(
+      Flag.atLeast(1),
+      Flag.withDescription("a partition to serve (its address is in the KV's map); repeatable: one process serves them all, over one client to the acceptors"),
+    ),
+    dataDir: Flag.String("data-dir").pipe(Flag.atLeast(1), Flag.withDescription("the store of the node of the --partition in the same place (created on first use)")),
     conn: connectionFlags,
   },
   (c) =>
     serveUntilStopped({
       start: () => start(c),
-      listening: (s) => ({ kv: s.name, partition: s.partition, address: s.address, port: s.node.port, applied: s.store.applied, revision: s.store.revision }),
+      listening: (s) => s.nodes.map(({ partition: p, running: r }) => ({ kv: s.name, partition: p.id, address: p.node, port: r.node.port, applied: r.store.applied, revision: r.store.revision })),
       failed: (s) => s.failed,
       close: (s) => s.close(),
-      stopped: (s) => ({ kv: s.name, partition: s.partition }),
+      stopped: (s) => s.nodes.map(({ partition: p }) => ({ kv: s.name, partition: p.id })),
     }),
-).pipe(Command.withDescription("Run one KV node (a partition's shard, its player and its API) until SIGINT/SIGTERM; prints a JSON line when it serves"));
+).pipe(
+  Command.withDescription(
+    "Run KV nodes (each a partition's shard, its player and its API) until SIGINT/SIGTERM; prints a JSON line for each when it serves",
+  ),
+);

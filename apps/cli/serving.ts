@@ -1,8 +1,9 @@
 /**
  * The life of a long-running verb (`worm node`, `log sequencer`, `smr serve`, `txn participant`,
- * `shard serve`): start it; once it serves, one JSON line `{"event":"listening",…}`; serve until
+ * `shard serve`, `kv serve`): start it; once it serves, one JSON line `{"event":"listening",…}` (one
+ * per thing it serves, when it serves several: `kv serve` of several partitions); serve until
  * SIGINT/SIGTERM, or until `failed` rejects (a storage failure ends the verb with that error); then
- * close what it opened and say `{"event":"stopped",…}`.
+ * close what it opened and say `{"event":"stopped",…}` (likewise).
  */
 import * as Effect from "effect/Effect";
 import { task } from "./errors.ts";
@@ -11,14 +12,17 @@ import { markServing } from "./run.ts";
 
 export interface Served<S> {
   readonly start: () => Promise<S>;
-  /** The fields of the listening line. */
-  readonly listening: (s: S) => Record<string, unknown>;
+  /** The fields of the listening line (of each, if several). */
+  readonly listening: (s: S) => Record<string, unknown> | readonly Record<string, unknown>[];
   /** Rejects when the service fails on its own; never resolves. Without it, only a signal ends it. */
   readonly failed?: (s: S) => Promise<never>;
   readonly close: (s: S) => Promise<void>;
-  /** The fields of the stopped line. */
-  readonly stopped: (s: S) => Record<string, unknown>;
+  /** The fields of the stopped line (of each, if several). */
+  readonly stopped: (s: S) => Record<string, unknown> | readonly Record<string, unknown>[];
 }
+
+type Fields = Record<string, unknown>;
+const lines = (fields: Fields | readonly Fields[]): readonly Fields[] => (Array.isArray(fields) ? (fields as readonly Fields[]) : [fields as Fields]);
 
 export function serveUntilStopped<S>(o: Served<S>) {
   return Effect.acquireUseRelease(
@@ -27,14 +31,14 @@ export function serveUntilStopped<S>(o: Served<S>) {
       Effect.andThen(
         Effect.sync(() => {
           markServing();
-          printJson({ event: "listening", ...o.listening(s) });
+          for (const fields of lines(o.listening(s))) printJson({ event: "listening", ...fields });
         }),
         o.failed ? task(() => o.failed!(s)) : Effect.never,
       ),
     (s) =>
       Effect.promise(async () => {
         await o.close(s);
-        printJson({ event: "stopped", ...o.stopped(s) });
+        for (const fields of lines(o.stopped(s))) printJson({ event: "stopped", ...fields });
       }),
   );
 }

@@ -6,8 +6,9 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { Procs, type Worm, addressesOf, freeAddresses, runWorm, startCluster, tempDir } from "./harness.ts";
 
-export /** Acceptors, a cluster file, a KV of two partitions split at "m", and a node for each. */
-async function kvCluster(t: TestContext, id: string) {
+export /** Acceptors, a cluster file, a KV of two partitions split at "m", and a node for each (none
+ *  with `serveEach: false`: the test serves them its own way). */
+async function kvCluster(t: TestContext, id: string, o: { readonly serveEach?: boolean } = {}) {
   const procs = new Procs(t);
   const dir = await tempDir(t, "worm-kv-");
   const acceptors = await startCluster(procs, dir, id, 3);
@@ -26,7 +27,7 @@ async function kvCluster(t: TestContext, id: string) {
     assert.equal(line.address, nodes[k]);
     return p;
   };
-  const served = [await serve(0), await serve(1)];
+  const served = o.serveEach === false ? [] : [await serve(0), await serve(1)];
   return { procs, dir, cluster, acceptors, nodes, serve, served, lives };
 }
 
