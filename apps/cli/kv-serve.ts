@@ -107,7 +107,7 @@ export async function startKvServing(target: Target, client: WorClient, name: st
 }
 
 /** Why `--partition` and `--data-dir` do not pair up (one of each per node, distinct), or undefined. */
-export function servedProblem(partitions: readonly number[], dataDirs: readonly string[]): string | undefined {
+function servedProblem(partitions: readonly number[], dataDirs: readonly string[]): string | undefined {
   if (partitions.length !== dataDirs.length) return `${partitions.length} --partition and ${dataDirs.length} --data-dir: give one --data-dir for each --partition, in the same order`;
   const twice = partitions.find((k, i) => partitions.indexOf(k) !== i);
   if (twice !== undefined) return `--partition ${twice} is given twice`;
