@@ -27,7 +27,19 @@ async function kvCluster(t: TestContext, id: string, o: { readonly serveEach?: b
     assert.equal(line.address, nodes[k]);
     return p;
   };
+  /** Both partitions' nodes in one process (`worm kv serve` of both, over one client). */
+  const serveBoth = async (): Promise<Worm> => {
+    const both = [0, 1].flatMap((k) => ["--partition", String(k), "--data-dir", join(dir, `node${k}`)]);
+    const p = procs.start(["kv", "serve", ...both, "--cluster", cluster], { env: { WORM_KV_TRACE: "1" } });
+    for (const k of [0, 1]) lives.push({ partition: k, proc: p });
+    const lines = await Promise.all([0, 1].map((k) => p.waitForJson((l) => l.event === "listening" && l.partition === k, 30_000)));
+    assert.deepEqual(
+      lines.map((l) => l.address),
+      nodes,
+    );
+    return p;
+  };
   const served = o.serveEach === false ? [] : [await serve(0), await serve(1)];
-  return { procs, dir, cluster, acceptors, nodes, serve, served, lives };
+  return { procs, dir, cluster, acceptors, nodes, serve, serveBoth, served, lives };
 }
 

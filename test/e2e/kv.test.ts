@@ -5,16 +5,18 @@
  * and scan, and 8 tellers move money between bank accounts of both partitions and audit them (a
  * transaction across both that expects every balance read), while one node is killed (-9) and
  * restarted on its store twice, both are paused (SIGSTOP) and resumed, and an acceptor is killed
- * (-9) and restarted. The history must be linearizable (verify/spec/kv.ts); every audit that
+ * (-9) and restarted. Again with both nodes in one process (`worm kv serve` of both, over one
+ * client to the acceptors): that process killed and restarted twice and paused three times. The history must be linearizable (verify/spec/kv.ts); every audit that
  * commits totals what the bank opened with, and so do the balances at the end; every answer must be
  * what the partition's log says (KvObserver, against the logs read back); each shard must hold what
- * its log says; a watcher of the other partition sees exactly its changes.
+ * its log says; a watcher of the other partition sees exactly its changes (a node of its own: with
+ * both nodes in one process, which the faults restart, there is no such watcher).
  */
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import type { KvRecord } from "../../apps/kv/core/commands.ts";
 import { KvObserver } from "../../apps/kv/core/invariants.ts";
 import { decodeEntry } from "../../apps/kv/core/records.ts";
@@ -32,8 +34,18 @@ import { kvCluster } from "./kv-cluster.ts";
 const text = new TextDecoder();
 const bytes = (s: string) => new TextEncoder().encode(s);
 
-test("32 KV clients under nodes killed and restarted and paused: linearizable, the bank's total kept, every answer what the log says, every shard what its log holds", { timeout: 170_000 }, async (t) => {
-  const { acceptors, procs, serve, served, lives } = await kvCluster(t, "kvfaults");
+test("32 KV clients under nodes killed and restarted and paused: linearizable, the bank's total kept, every answer what the log says, every shard what its log holds", { timeout: 170_000 }, (t) =>
+  underFaults(t, "a process each"),
+);
+
+test("the same with both nodes in one process, killed and restarted and paused", { timeout: 170_000 }, (t) => underFaults(t, "one process"));
+
+async function underFaults(t: TestContext, shape: "a process each" | "one process"): Promise<void> {
+  const { acceptors, procs, serve, serveBoth, served, lives } = await kvCluster(t, "kvfaults", { serveEach: shape === "a process each" });
+  if (shape === "one process") {
+    const both = await serveBoth();
+    served.push(both, both);
+  }
   const worClient = client(t, addressesOf(acceptors));
   const map = await readMap(worClient, "kv");
   const history = new HistoryRecorder<KvInput, KvOutput>();
@@ -116,13 +128,14 @@ test("32 KV clients under nodes killed and restarted and paused: linearizable, t
       history.ok(id, "record" in r.value ? { value: value(r.value.record) } : { found: r.value.found.map(([k, rec]) => [k, text.decode(rec.value)] as const) });
     }
   };
-  // A watcher of partition 0 (paused, never restarted) from its first revision: it must see every change its log makes.
+  // A watcher of partition 0 (paused, never restarted, when it has a process of its own) from its
+  // first revision: it must see every change its log makes.
   const watcher = new KvClient({ map, attemptTimeoutMs: 3_000 });
   t.after(() => watcher.close());
   const watched: string[] = [];
-  const watch = watcher.watch({ from: "", to: "m" }, { from: new Map([[0, 1]]) });
+  const watch = shape === "a process each" ? watcher.watch({ from: "", to: "m" }, { from: new Map([[0, 1]]) }) : undefined;
   const watching = (async () => {
-    for await (const b of watch) for (const e of b.events) watched.push(`${e.key}@${e.revision}=${e.record ? text.decode(e.record.value) : "-"}`);
+    if (watch) for await (const b of watch) for (const e of b.events) watched.push(`${e.key}@${e.revision}=${e.record ? text.decode(e.record.value) : "-"}`);
   })();
   // The bank, across both partitions: eight accounts of 100, four in each. Tellers move money
   // between two of them by a transaction that expects both balances (across partitions, or within
@@ -184,19 +197,24 @@ test("32 KV clients under nodes killed and restarted and paused: linearizable, t
   const load = [...clients.map((c, n) => run(c, n)), ...tellers.map((c, n) => teller(c, n))];
 
   // Faults: node 1 killed (-9) and restarted twice and paused once, node 0 (whose watcher must see
-  // everything) paused three times; each at its time in the schedule.
+  // everything) paused three times; each at its time in the schedule. With both in one process,
+  // each fault is that process's.
   const faults: string[] = [];
   const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const named = (k: number) => (shape === "one process" ? "the nodes' process" : `node ${k}`);
   const paused = async (k: number, ms: number) => {
     served[k]!.child.kill("SIGSTOP");
-    faults.push(`SIGSTOP node ${k} for ${ms} ms`);
+    faults.push(`SIGSTOP ${named(k)} for ${ms} ms`);
     await wait(ms);
     served[k]!.child.kill("SIGCONT");
   };
   const killed = async (k: number) => {
     await served[k]!.kill("SIGKILL");
-    faults.push(`kill -9 node ${k}, restarted`);
-    served[k] = await serve(k);
+    faults.push(`kill -9 ${named(k)}, restarted`);
+    if (shape === "one process") {
+      const both = await serveBoth();
+      served.splice(0, 2, both, both);
+    } else served[k] = await serve(k);
   };
   await wait(1_000);
   await killed(1);
@@ -248,7 +266,7 @@ test("32 KV clients under nodes killed and restarted and paused: linearizable, t
     const tail = await log.tail();
     const entries = await log.readRange(0, tail);
     for (const e of entries) observer.logged(p.id, e.slot, e.kind === "entry" ? entryOf(e.entry.payload) : undefined);
-    if (p.id === 0) {
+    if (p.id === 0 && watch) {
       // The changes the log makes, applied as a shard applies them (each batched transaction and
       // each commit entry once), are what the watcher saw, in order.
       const replay = new KvShardState(EMPTY_KV_IMAGE);
@@ -276,7 +294,7 @@ test("32 KV clients under nodes killed and restarted and paused: linearizable, t
   }
   assert.deepEqual(observer.violations, []);
   assert.equal(observer.waiting(), 0);
-});
+}
 
 function entryOf(payload: Uint8Array) {
   const e = decodeEntry(payload);
