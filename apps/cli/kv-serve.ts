@@ -154,7 +154,7 @@ export const kvServeCommand = Command.make(
       Flag.atLeast(1),
       Flag.withDescription("a partition to serve (its address is in the KV's map); repeatable: one process serves them all, over one client to the acceptors"),
     ),
-    dataDir: Flag.String("data-dir").pipe(Flag.atLeast(1), Flag.withDescription("the store of the node of the --partition in the same place (created on first use)")),
+    dataDir: Flag.String("data-dir").pipe(Flag.atLeast(1), Flag.withDescription("the node's store (created on first use); with several --partition, one --data-dir each, in the same order")),
     conn: connectionFlags,
   },
   (c) =>
