@@ -22,7 +22,7 @@ npx tsx bench/smr.ts --n "$N" --concurrency "$C"
 npx tsx bench/kv.ts --n "$N" --concurrency "$C"
 # The KV's two partitions served by one process (`worm kv serve` of both): its nodes share one client
 # to the acceptors, so the appends of a turn reach each acceptor in one message and one synced write.
-npx tsx bench/kv.ts --n "$N" --concurrency "$C" --node-processes 1 --only put,get,cas
+npx tsx bench/kv.ts --n "$N" --concurrency "$C" --node-processes 1
 # The KV as one partition (one log, as etcd and ZooKeeper have one): on a small machine every message
 # costs, and two partitions split each client's requests of a tick into two smaller batches.
 npx tsx bench/kv.ts --n "$N" --concurrency "$C" --partitions 1 --only put,get,cas
