@@ -57,7 +57,7 @@ const create = Command.make(
       const target = await resolveTarget(c.conn);
       const r = await withClient(target, (client) => createKv(client, name, map));
       if (c.json) printJson({ kv: name, created: r.created, map });
-      else printLine(`${r.created ? "created" : "already there:"} KV ${name}, ${describeMap(map)}; start each node with 'worm kv serve --kv ${name} --partition K --data-dir DIR'`);
+      else printLine(`${r.created ? "created" : "already there:"} KV ${name}, ${describeMap(map)}; start each node with 'worm kv serve --kv ${name} --partition K --data-dir DIR' (several in one process: repeat both)`);
     }),
 ).pipe(Command.withDescription("Create a KV: its partition map (which node serves which keys) and each partition's log; again with the same map is a no-op"));
 
