@@ -131,6 +131,9 @@ async function start(c: { readonly kv: string; readonly partition: readonly numb
   const failed = new Promise<never>((_, reject) => {
     fail = reject;
   });
+  // Handled once it serves (the verb ends with it); a node failing while the next one starts is
+  // not an unhandled rejection meanwhile.
+  failed.catch(() => {});
   const { client } = openClient(target);
   const nodes: Serving["nodes"][number][] = [];
   const close = async () => {

@@ -10,18 +10,19 @@ import { task } from "./errors.ts";
 import { printJson } from "./output.ts";
 import { markServing } from "./run.ts";
 
+type Fields = Record<string, unknown>;
+
 export interface Served<S> {
   readonly start: () => Promise<S>;
   /** The fields of the listening line (of each, if several). */
-  readonly listening: (s: S) => Record<string, unknown> | readonly Record<string, unknown>[];
+  readonly listening: (s: S) => Fields | readonly Fields[];
   /** Rejects when the service fails on its own; never resolves. Without it, only a signal ends it. */
   readonly failed?: (s: S) => Promise<never>;
   readonly close: (s: S) => Promise<void>;
   /** The fields of the stopped line (of each, if several). */
-  readonly stopped: (s: S) => Record<string, unknown> | readonly Record<string, unknown>[];
+  readonly stopped: (s: S) => Fields | readonly Fields[];
 }
 
-type Fields = Record<string, unknown>;
 const lines = (fields: Fields | readonly Fields[]): readonly Fields[] => (Array.isArray(fields) ? (fields as readonly Fields[]) : [fields as Fields]);
 
 export function serveUntilStopped<S>(o: Served<S>) {
