@@ -3,8 +3,9 @@
  * three acceptors (`worm node`, classic-level, synced group commit) and a KV node per partition (its
  * shard on classic-level, its API, its LogPlayer and the embedded sequencer of its log), in
  * `--node-processes` `worm kv serve` processes (default: one per partition; partition k in process
- * k mod that many, the nodes of one process sharing its client to the acceptors); the load generator is this process: `--concurrency` workers, each with one request in
- * flight, sharing `--clients` KvClients (default 1, as the etcd peer's benchmark shares one client:
+ * k mod that many, the nodes of one process sharing its client to the acceptors; the CPU of process j
+ * is reported as node<j>'s); the load generator is this process: `--concurrency` workers, each with
+ * one request in flight, sharing `--clients` KvClients (default 1, as the etcd peer's benchmark shares one client:
  * a client's requests of one tick leave in one envelope per node). Keys are spread evenly over the
  * partitions (`--keys` of them, cut by key ranges). One JSON line per measurement, with the run's
  * shape (partitions, acceptors, in flight, value bytes) and the CPU microseconds each process spent
