@@ -49,7 +49,6 @@ const create = Command.make(
     task(async () => {
       const name = checkSpaceName(c.kv);
       const nodes = parsePeers(c.nodes, "--nodes");
-      if (new Set(nodes).size !== nodes.length) throw usage("--nodes: each partition has a node of its own");
       const splits = Option.match(c.split, { onNone: () => [] as string[], onSome: (s) => s.split(",") });
       if (splits.length !== nodes.length - 1) throw usage(`--split: ${nodes.length} nodes need ${nodes.length - 1} split key${nodes.length === 2 ? "" : "s"} (got ${splits.length})`);
       for (const k of splits) checkKey(k);

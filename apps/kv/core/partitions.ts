@@ -37,12 +37,18 @@ export function mapProblem(map: PartitionMap): string | undefined {
   if (ps[0]!.from !== "") return "the first partition must start at the beginning of the key space";
   const ids = new Set<number>();
   const logs = new Set<string>();
+  /** Each node address, and its partition. */
+  const nodes = new Map<string, number>();
   for (const [i, p] of ps.entries()) {
     if (!Number.isSafeInteger(p.id) || p.id < 0 || ids.has(p.id)) return `partition ids must be distinct non-negative integers (${p.id})`;
     if (typeof p.log !== "string" || p.log.length === 0 || logs.has(p.log)) return `partition ${p.id}: each partition has a log of its own`;
     if (typeof p.node !== "string" || !/^[^\s:]+:\d{1,5}$/.test(p.node)) return `partition ${p.id}: its node must be "host:port" (got ${JSON.stringify(p.node)})`;
+    // A node serves one partition on its port (a process may run several nodes, on ports of their own).
+    const other = nodes.get(p.node);
+    if (other !== undefined) return `partitions ${other} and ${p.id} name one node, ${p.node}: each partition's node has an address of its own (one process may serve several, each on its own port)`;
     ids.add(p.id);
     logs.add(p.log);
+    nodes.set(p.node, p.id);
     if (i === 0) continue;
     const k = keyProblem(p.from, `partition ${p.id}'s from`);
     if (k) return k;

@@ -217,6 +217,7 @@ describe("the partition map", () => {
     const p = map.partitions;
     assert.match(mapProblem({ epoch: 0, partitions: [p[0]!, { ...p[1]!, log: p[0]!.log }] }) ?? "", /a log of its own/);
     assert.match(mapProblem({ epoch: 0, partitions: [{ ...p[0]!, node: "nowhere" }] }) ?? "", /its node must be "host:port"/);
+    assert.match(mapProblem({ epoch: 0, partitions: [p[0]!, { ...p[1]!, node: p[0]!.node }] }) ?? "", /^partitions 0 and 1 name one node, .*: each partition's node has an address of its own/);
     assert.match(mapProblem({ ...map, epoch: -1 }) ?? "", /epoch/);
   });
 });
