@@ -135,16 +135,19 @@ async function start(c: { readonly kv: string; readonly partition: readonly numb
   // not an unhandled rejection meanwhile.
   failed.catch(() => {});
   const { client } = openClient(target);
-  const nodes: Serving["nodes"][number][] = [];
+  // Started side by side: each node's restart scan runs while the others start.
+  const started = await Promise.allSettled(
+    partitions.map(async (p, i) => ({ partition: p, running: await startKvServing(target, client, name, map, p, c.dataDir[i]!, fail, (e) => printJson({ player: e, partition: p.id })) })),
+  );
+  const nodes = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   const close = async () => {
-    for (const n of [...nodes].reverse()) await n.running.close();
+    await Promise.allSettled(nodes.map((n) => n.running.close()));
     client.close();
   };
-  try {
-    for (const [i, p] of partitions.entries()) nodes.push({ partition: p, running: await startKvServing(target, client, name, map, p, c.dataDir[i]!, fail, (e) => printJson({ player: e, partition: p.id })) });
-  } catch (e) {
+  const refused = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (refused) {
     await close();
-    throw e;
+    throw refused.reason;
   }
   return { name, nodes, close, failed };
 }
