@@ -6,11 +6,12 @@
  * transaction across both that expects every balance read), while one node is killed (-9) and
  * restarted on its store twice, both are paused (SIGSTOP) and resumed, and an acceptor is killed
  * (-9) and restarted. Again with both nodes in one process (`worm kv serve` of both, over one
- * client to the acceptors): that process killed and restarted twice and paused three times. The history must be linearizable (verify/spec/kv.ts); every audit that
- * commits totals what the bank opened with, and so do the balances at the end; every answer must be
- * what the partition's log says (KvObserver, against the logs read back); each shard must hold what
- * its log says; a watcher of the other partition sees exactly its changes (a node of its own: with
- * both nodes in one process, which the faults restart, there is no such watcher).
+ * client to the acceptors): that process killed and restarted twice and paused three times. The
+ * history must be linearizable (verify/spec/kv.ts); every audit that commits totals what the bank
+ * opened with, and so do the balances at the end; every answer must be what the partition's log
+ * says (KvObserver, against the logs read back); each shard must hold what its log says; a watcher
+ * of the other partition sees exactly its changes (a node of its own: with both nodes in one
+ * process, which the faults restart, there is no such watcher).
  */
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
