@@ -7,10 +7,9 @@ import { type Partition, type PartitionMap, partitionMap } from "../kv/core/part
 import { KvClient } from "../kv/node/kv-client.ts";
 import { createKv, describeMap, readMap } from "../kv/node/kv-map.ts";
 import { type Target, openClient, withClient } from "./cluster.ts";
-import type { WorClient } from "../../wor/node/client.ts";
 import { type DevLayout, type StatusRow, displayPath } from "./dev-cluster.ts";
 import { operational, usage } from "./errors.ts";
-import { startKvServing } from "./kv-serve.ts";
+import { type ProcessShared, startKvServing } from "./kv-serve.ts";
 
 /** The KV's name (`worm kv`'s default). */
 export const DEV_KV = "kv";
@@ -93,7 +92,7 @@ interface DevKvNode {
   close(): Promise<void>;
 }
 
-/** Start a node for each partition of `map` here, as `worm kv serve` of them all does (over one client). */
+/** Start a node for each partition of `map` here, as `worm kv serve` of them all does (sharing one client and their participants). */
 export async function startDevKvNodes(target: Target, map: PartitionMap, dataDir: string): Promise<DevKvNodes> {
   let fail!: (e: Error) => void;
   const stopped = new Promise<never>((_, reject) => {
@@ -101,7 +100,8 @@ export async function startDevKvNodes(target: Target, map: PartitionMap, dataDir
   });
   stopped.catch(() => {});
   const { client } = openClient(target);
-  const started = await Promise.allSettled(map.partitions.map((p) => startDevKvNode(target, client, map, p, kvDir(dataDir, p.id), fail)));
+  const shared: ProcessShared = { client, participants: new Map() };
+  const started = await Promise.allSettled(map.partitions.map((p) => startDevKvNode(target, shared, map, p, kvDir(dataDir, p.id), fail)));
   const nodes = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   const close = async () => {
     await Promise.allSettled(nodes.map((n) => n.close()));
@@ -116,10 +116,10 @@ export async function startDevKvNodes(target: Target, map: PartitionMap, dataDir
   return { rows, stopped, close };
 }
 
-async function startDevKvNode(target: Target, client: WorClient, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void): Promise<DevKvNode> {
+async function startDevKvNode(target: Target, shared: ProcessShared, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void): Promise<DevKvNode> {
   const where = parseAddress(p.node);
   if (typeof where === "string") throw usage(`KV ${DEV_KV} partition ${p.id}: its node ${where}`);
-  const { close } = await startKvServing(target, client, DEV_KV, map, p, dataDir, fail);
+  const { close } = await startKvServing(target, shared, DEV_KV, map, p, dataDir, fail);
   return { partition: p, dataDir, close };
 }
 

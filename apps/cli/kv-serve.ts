@@ -25,6 +25,7 @@ import { KvShardStoreDamaged } from "../kv/node/shard-layout.ts";
 import { KvShardStore } from "../kv/node/shard-store.ts";
 import type { PlayerEvent } from "../logplayer/node/player.ts";
 import type { WorClient } from "../../wor/node/client.ts";
+import type { Participant } from "../txn/node/participant.ts";
 import { type ConnectionInput, type Target, checkSpaceName, connectionFlags, openClient } from "./cluster.ts";
 import { operational, usage } from "./errors.ts";
 import { kvNameFlag, mapOf } from "./kv-flags.ts";
@@ -40,7 +41,15 @@ interface Serving {
   readonly failed: Promise<never>;
 }
 
-/** A KV node running in this process, and what stops it (and its client, sequencer and store). */
+/** What the KV nodes of one process share: one register client (their appends of a turn reach the
+ *  acceptors together; the caller closes it after the nodes), and their participants (a transaction
+ *  across two of them calls the other directly, not through its port). */
+export interface ProcessShared {
+  readonly client: WorClient;
+  readonly participants: Map<string, Participant>;
+}
+
+/** A KV node running in this process, and what stops it (and its sequencer and store). */
 export interface RunningKvNode {
   readonly node: KvNode;
   readonly store: KvShardStore;
@@ -51,14 +60,15 @@ export interface RunningKvNode {
  * Start partition `p` of KV `name`'s node on `dataDir`, at the map's address for it (`worm kv serve`,
  * and `worm dev --kv` for each partition): its store (refused if it holds another partition), an
  * embedded sequencer for its log, the node and its player, with `target`'s cluster TLS, token and
- * id, over `client` (the caller's, shared by the nodes of its process; closed by it after them).
- * `fail` hears of a failure after it serves (a store write, the player stopped).
+ * id, with what the nodes of its process share. `fail` hears of a failure after it serves (a store
+ * write, the player stopped).
  */
-export async function startKvServing(target: Target, client: WorClient, name: string, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void, onEvent?: (e: PlayerEvent) => void): Promise<RunningKvNode> {
+export async function startKvServing(target: Target, shared: ProcessShared, name: string, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void, onEvent?: (e: PlayerEvent) => void): Promise<RunningKvNode> {
   const where = parseListen(p.node);
   const tls = await clusterTls(target);
   const { tls: _acceptorsTls, ...plain } = target.security;
   const token = target.security.token;
+  const { client } = shared;
   const opened: (() => Promise<void> | void)[] = [];
   const close = async () => {
     for (const f of opened.reverse()) await f();
@@ -90,7 +100,7 @@ export async function startKvServing(target: Target, client: WorClient, name: st
       ...(target.clusterId ? { clusterId: target.clusterId } : {}),
       onFailure: (e) => fail(operational(`KV store ${dataDir}: a write failed: ${e.message}`)),
       player: { client, address: p.node, security: tls ? target.security : plain, ...(onEvent ? { onEvent } : {}) },
-      txn: { client, space: txnSpaceOf(name), security: tls ? target.security : plain },
+      txn: { client, space: txnSpaceOf(name), security: tls ? target.security : plain, colocated: shared.participants },
     }).catch((e: unknown) => {
       const msg = (e as Error).message ?? String(e);
       throw /in use|EADDRINUSE/i.test(msg) ? operational(`KV node ${p.id} cannot listen on ${p.node}, which the KV's map names: address in use`) : e;
@@ -135,9 +145,10 @@ async function start(c: { readonly kv: string; readonly partition: readonly numb
   // not an unhandled rejection meanwhile.
   failed.catch(() => {});
   const { client } = openClient(target);
+  const shared: ProcessShared = { client, participants: new Map() };
   // Started side by side: each node's restart scan runs while the others start.
   const started = await Promise.allSettled(
-    partitions.map(async (p, i) => ({ partition: p, running: await startKvServing(target, client, name, map, p, c.dataDir[i]!, fail, (e) => printJson({ player: e, partition: p.id })) })),
+    partitions.map(async (p, i) => ({ partition: p, running: await startKvServing(target, shared, name, map, p, c.dataDir[i]!, fail, (e) => printJson({ player: e, partition: p.id })) })),
   );
   const nodes = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   const close = async () => {

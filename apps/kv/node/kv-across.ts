@@ -2,8 +2,10 @@
  * A KV node coordinating a transaction across partitions (docs/ARCHITECTURE.md §4.5, §4.3): the
  * write arrives at the node of its first partition, which splits it into parts (../core/cross.ts)
  * and commits them with the platform's transaction coordinator (apps/txn/node/coordinator.ts), each
- * partition's node a participant: this node's own partition in process, the others over their
- * nodes' participant service (the same port as their KV API, named in the partition map).
+ * partition's node a participant: this node's own partition in process, those of the other nodes
+ * of this process too (`colocated`: each waits for its node's restart scan, as on its port, and a
+ * prepare is bounded as a remote one is), the others over their nodes' participant service (the
+ * same port as their KV API, named in the partition map).
  *
  * The answer: committed (every compare held, every part will be applied), or did not succeed (a
  * compare failed at some partition: nothing was written). A transaction aborted for another reason
@@ -18,7 +20,8 @@ import type { ClientSecurity } from "../../../wor/node/credentials.ts";
 import type { WorClient } from "../../../wor/node/client.ts";
 import { TxnCoordinator } from "../../txn/node/coordinator.ts";
 import type { ParticipantLink } from "../../txn/node/driver.ts";
-import { localParticipants } from "../../txn/node/participant.ts";
+import { type Participant, localParticipants } from "../../txn/node/participant.ts";
+import { TIMED_OUT, until } from "../../../wor/node/deadlines.ts";
 import { type RemoteParticipants, remoteParticipants } from "../../txn/node/remote-participants.ts";
 import { TxnError } from "../../txn/node/txn-error.ts";
 import { REFUSAL } from "../core/book.ts";
@@ -36,6 +39,9 @@ export interface AcrossOptions {
   readonly map: PartitionMap;
   /** This node's partition, as a participant. */
   readonly participant: KvParticipant;
+  /** Other partitions' participants served by this process, by name (their calls wait for their
+   *  nodes' restart scans, as over the network): called directly, not through their ports. */
+  readonly colocated?: ReadonlyMap<string, Participant>;
   /** How the other partitions' nodes are reached (TLS, token, cluster id). */
   readonly security?: ClientSecurity;
   /** A request's time: a transaction's deadline is a quarter of it, and so is the time to retry aborts. */
@@ -59,9 +65,25 @@ export function across(o: AcrossOptions): Across {
     prepareTimeoutMs: o.timeoutMs / 4,
   });
   const local = localParticipants([o.participant]);
+  const prepareMs = o.timeoutMs / 4;
+  /** A participant of this process other than ours: its prepare bounded as a remote one's is. */
+  const nearby = (name: string): ParticipantLink | undefined => {
+    const p = name === me ? undefined : o.colocated?.get(name);
+    if (!p) return undefined;
+    return {
+      prepare: async (_, request) => {
+        // As its port answers: a prepare that throws is an internal failure, not a NO.
+        const voting = p.prepare(request).catch((e: unknown) => ({ ok: false as const, failure: { code: "internal" as const, message: `participant ${name}: ${(e as Error).message}` } }));
+        const vote = await until(voting, Date.now() + prepareMs);
+        return vote === TIMED_OUT ? { ok: false, failure: { code: "timeout", message: `participant ${name}: no vote within ${prepareMs} ms` } } : vote;
+      },
+      notify: (_, space, txn, outcome) => void (outcome === "committed" ? p.commit(space, txn) : p.abort(space, txn)).catch(() => undefined),
+    };
+  };
+  const linkOf = (name: string): ParticipantLink => (name === me ? local : (nearby(name) ?? remote));
   const link: ParticipantLink = {
-    prepare: (name, request) => (name === me ? local : remote).prepare(name, request),
-    notify: (name, space, txn, outcome) => (name === me ? local : remote).notify(name, space, txn, outcome),
+    prepare: (name, request) => linkOf(name).prepare(name, request),
+    notify: (name, space, txn, outcome) => linkOf(name).notify(name, space, txn, outcome),
   };
   const coordinator = new TxnCoordinator({ client: o.client, space: o.space, participants: link, timeoutMs: o.timeoutMs / 4 });
 

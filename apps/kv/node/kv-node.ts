@@ -70,7 +70,15 @@ export interface KvNodeOptions extends SessionServeOptions {
   readonly player?: { readonly client: WorClient; readonly address: string; readonly security?: ClientSecurity; readonly onEvent?: (e: PlayerEvent) => void };
   /** Take part in transactions across partitions, in the KV's transaction space `space` (absent:
    *  they are refused). `security` reaches the other partitions' nodes. */
-  readonly txn?: { readonly client: WorClient; readonly space: string; readonly security?: ClientSecurity; readonly timings?: ParticipantTimings };
+  readonly txn?: {
+    readonly client: WorClient;
+    readonly space: string;
+    readonly security?: ClientSecurity;
+    readonly timings?: ParticipantTimings;
+    /** The participants of this process's nodes, by name: this node adds its own (waiting for its
+     *  restart scan, as on its port) while it serves, and calls the others directly. */
+    readonly colocated?: Map<string, Participant>;
+  };
 }
 
 export interface KvNode extends ListeningServer {
@@ -161,6 +169,7 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     },
   };
   const participants = o.txn ? participantService({ ...o, participant: served }) : undefined;
+  o.txn?.colocated?.set(served.name, served);
 
   const write = async (r: Extract<KvRequest, { kind: "write" }>): Promise<KvReply> => {
     const what = `write ${r.client}#${r.seq}`;
@@ -324,11 +333,12 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
       // The restart scan needs the shard served and its log delivered: commits it finds are applied through them.
       const t = o.txn;
       participant = await KvParticipant.open({ ...(t.timings ?? {}), name: served.name, space: t.space, client: t.client, log, store });
-      coordinating = across({ client: t.client, space: t.space, map, participant, ...(t.security ? { security: t.security } : {}), timeoutMs });
+      coordinating = across({ client: t.client, space: t.space, map, participant, ...(t.colocated ? { colocated: t.colocated } : {}), ...(t.security ? { security: t.security } : {}), timeoutMs });
       isReady = true;
       markOpened();
     }
   } catch (e) {
+    if (o.txn?.colocated?.get(served.name) === served) o.txn.colocated.delete(served.name);
     player?.stop();
     await participant?.close();
     await shard.close();
@@ -340,6 +350,7 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     ...(player ? { player } : {}),
     ...(participant ? { participant } : {}),
     close: () => {
+      if (o.txn?.colocated?.get(served.name) === served) o.txn.colocated.delete(served.name);
       player?.stop();
       coordinating?.close();
       void participant?.close();

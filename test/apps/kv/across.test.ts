@@ -23,6 +23,7 @@ import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
 import { TxnCoordinator } from "../../../apps/txn/node/coordinator.ts";
 import type { ParticipantLink } from "../../../apps/txn/node/driver.ts";
 import type { ParticipantTimings } from "../../../apps/txn/node/participant-shell.ts";
+import type { Participant } from "../../../apps/txn/node/participant.ts";
 import type { WorClient } from "../../../wor/node/client.ts";
 import { freeAddresses } from "../../e2e/harness.ts";
 import { MemoryCluster } from "../../wor/memory-cluster.ts";
@@ -42,14 +43,14 @@ async function kvFixture(t: TestContext) {
   const admin = cluster.client({ segmentSize: 64 }).client;
   const map = partitionMap("kv", 0, await freeAddresses(2), ["m"]);
   await createKv(admin, "kv", map);
-  const start = async (k: number, timings: ParticipantTimings): Promise<{ readonly node: KvNode; close(): Promise<void> }> => {
+  const start = async (k: number, timings: ParticipantTimings, colocated?: Map<string, Participant>): Promise<{ readonly node: KvNode; close(): Promise<void> }> => {
     const { client } = cluster.client({ segmentSize: 64 });
     const store = await KvShardStore.open(join(dir, `node${k}`));
     const sequencer = new SequencerNode({ client, owner: `kv-p${k}-${randomUUID()}` });
     const p = map.partitions[k]!;
     const log = new WormLog({ client, log: p.log, tokens: sequencer });
     const [host, port] = p.node.split(":");
-    const node = await startKvNode({ log, store, map, partition: k, host: host!, port: Number(port), player: { client, address: p.node }, txn: { client, space: SPACE, timings } });
+    const node = await startKvNode({ log, store, map, partition: k, host: host!, port: Number(port), player: { client, address: p.node }, txn: { client, space: SPACE, timings, ...(colocated ? { colocated } : {}) } });
     let closed = false;
     const close = async () => {
       if (closed) return;
@@ -177,4 +178,35 @@ test("the client: a commit, a failed compare (nothing written), and shapes refus
   assert.deepEqual([b.ok && text(b.value.record?.value), gone.ok && gone.value.record], ["x", undefined]);
   const withElse = await kv.txn({ compares: [], success: [{ op: "put", key: "b", value: bytes("1") }, { op: "put", key: "y", value: bytes("1") }], failure: [{ op: "range", key: "b" }] });
   assert.ok(!withElse.ok && withElse.failure.code === "invalid" && /no failure branch/.test(withElse.failure.message));
+});
+
+test("nodes of one process call each other's participant directly, and a closed one leaves the map", { timeout: 60_000 }, async (t) => {
+  const { start, kv } = await kvFixture(t);
+  const colocated = new Map<string, Participant>();
+  await start(0, {}, colocated);
+  const one = await start(1, {}, colocated);
+  assert.deepEqual([...colocated.keys()].sort(), [participantName(0), participantName(1)]);
+  // Partition 1's participant as node 0 reaches it, counted.
+  const served = colocated.get(participantName(1))!;
+  const calls: string[] = [];
+  colocated.set(served.name, {
+    name: served.name,
+    prepare: (request) => {
+      calls.push("prepare");
+      return served.prepare(request);
+    },
+    commit: (space, txn) => {
+      calls.push("commit");
+      return served.commit(space, txn);
+    },
+    abort: (space, txn) => served.abort(space, txn),
+  });
+  const done = await kv.txn({ compares: [], success: [{ op: "put", key: "b", value: bytes("x") }, { op: "put", key: "y", value: bytes("x") }], failure: [] });
+  assert.ok(done.ok && done.value.result.succeeded && done.value.across, JSON.stringify(done));
+  assert.equal(calls[0], "prepare", "node 0 asked partition 1's participant in process, not through its port");
+  const y = await kv.get("y");
+  assert.equal(y.ok && text(y.value.record?.value), "x");
+  colocated.set(served.name, served);
+  await one.close();
+  assert.deepEqual([...colocated.keys()], [participantName(0)]);
 });
