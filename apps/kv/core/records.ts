@@ -21,7 +21,7 @@
  *            partition's participant must scan from after a restart), ops blob (a txn as above with
  *            no compares and no failure branch, its ops puts and deletes of single keys)
  */
-import { ByteWriter, DecodeError, readAll } from "../../log/core/bytes.ts";
+import { type ByteReader, ByteWriter, DecodeError, readAll } from "../../log/core/bytes.ts";
 import { type Compare, type CompareResult, type KvOp, type KvTxn, TXN_LIMITS, txnProblem } from "./commands.ts";
 import { KEY_LIMITS } from "./keys.ts";
 import { ENTRY_LIMITS } from "../../log/core/entry.ts";
@@ -73,16 +73,14 @@ export function encodeTxn(txn: KvTxn): Uint8Array {
   return w.done();
 }
 
-type Reader = Parameters<Parameters<typeof readAll>[1]>[0];
-
 /** A count of at most `max` `what`. */
-function readCount(r: Reader, what: string, max: number): number {
+function readCount(r: ByteReader, what: string, max: number): number {
   const n = r.varint();
   if (n > max) throw new DecodeError(`${n} ${what} (limit ${max})`);
   return n;
 }
 
-function readCompare(r: Reader): Compare {
+function readCompare(r: ByteReader): Compare {
   const key = r.str("a compare's key", KEY_LIMITS.keyBytesMax);
   const target = TARGETS[r.byte() - 1];
   const result = RESULTS[r.byte() - 1];
@@ -90,7 +88,7 @@ function readCompare(r: Reader): Compare {
   return target === "value" ? { key, target, result, value: r.blob("a compare's value", TXN_LIMITS.valueBytesMax) } : { key, target, result, number: r.varint() };
 }
 
-function readOps(r: Reader): KvOp[] {
+function readOps(r: ByteReader): KvOp[] {
   const ops: KvOp[] = [];
   for (let i = readCount(r, "ops", TXN_LIMITS.opsMax); i > 0; i--) {
     const op = OPS[r.byte() - 1];
@@ -109,7 +107,7 @@ function readOps(r: Reader): KvOp[] {
   return ops;
 }
 
-function readTxn(r: Reader): KvTxn | DecodeError {
+function readTxn(r: ByteReader): KvTxn | DecodeError {
   const format = r.byte();
   if (format !== FORMAT) return new DecodeError(`not a KV transaction (format ${format})`);
   const compares: Compare[] = [];

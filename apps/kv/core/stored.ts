@@ -12,7 +12,7 @@
  *   body:     value blob, createRevision varint, modRevision varint, version varint
  *             (1 ≤ version, 1 ≤ createRevision ≤ modRevision: what applying a transaction makes)
  */
-import { ByteWriter, DecodeError, readAll } from "../../log/core/bytes.ts";
+import { type ByteReader, ByteWriter, DecodeError, readAll } from "../../log/core/bytes.ts";
 import { type KvRecord, type OpResponse, TXN_LIMITS, type TxnResult } from "./commands.ts";
 import { KEY_LIMITS } from "./keys.ts";
 
@@ -20,7 +20,6 @@ const RECORD = 0x01;
 const RESULT = 0x02;
 const KINDS = ["put", "delete", "range"] as const;
 
-type Reader = Parameters<Parameters<typeof readAll>[1]>[0];
 type Found = (readonly [string, KvRecord])[];
 
 function writeBody(w: ByteWriter, r: KvRecord): void {
@@ -30,7 +29,7 @@ function writeBody(w: ByteWriter, r: KvRecord): void {
   w.varint(r.version);
 }
 
-function readBody(r: Reader): KvRecord {
+function readBody(r: ByteReader): KvRecord {
   const value = r.blob("a value", TXN_LIMITS.valueBytesMax);
   const createRevision = r.varint();
   const modRevision = r.varint();
@@ -41,7 +40,7 @@ function readBody(r: Reader): KvRecord {
   return { value, createRevision, modRevision, version };
 }
 
-const flag = (r: Reader, what: string): boolean => {
+const flag = (r: ByteReader, what: string): boolean => {
   const b = r.byte();
   if (b > 1) throw new DecodeError(`${what} byte ${b}`);
   return b === 1;
@@ -55,7 +54,7 @@ function writeFound(w: ByteWriter, found: readonly (readonly [string, KvRecord])
   }
 }
 
-function readFound(r: Reader): Found {
+function readFound(r: ByteReader): Found {
   const found: Found = [];
   for (let n = r.varint(); n > 0; n--) found.push([r.str("a key", KEY_LIMITS.keyBytesMax), readBody(r)]);
   return found;

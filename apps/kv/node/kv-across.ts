@@ -20,6 +20,8 @@ import type { ClientSecurity } from "../../../wor/node/credentials.ts";
 import type { WorClient } from "../../../wor/node/client.ts";
 import { TxnCoordinator } from "../../txn/node/coordinator.ts";
 import type { ParticipantLink } from "../../txn/node/driver.ts";
+import type { Vote } from "../../txn/core/record.ts";
+import type { TxnResult } from "../../txn/core/steps.ts";
 import { type Participant, localParticipants } from "../../txn/node/participant.ts";
 import { TIMED_OUT, until } from "../../../wor/node/deadlines.ts";
 import { type RemoteParticipants, remoteParticipants } from "../../txn/node/remote-participants.ts";
@@ -64,26 +66,20 @@ export function across(o: AcrossOptions): Across {
     addresses: new Map(o.map.partitions.map((p) => [participantName(p.id), p.node])),
     prepareTimeoutMs: o.timeoutMs / 4,
   });
-  const local = localParticipants([o.participant]);
+  /** The participants in this process: ours, and the other nodes' here. */
+  const here = (name: string): Participant | undefined => (name === me ? o.participant : o.colocated?.get(name));
+  const local = localParticipants(here);
   const prepareMs = o.timeoutMs / 4;
-  /** A participant of this process other than ours: its prepare bounded as a remote one's is. */
-  const nearby = (name: string): ParticipantLink | undefined => {
-    const p = name === me ? undefined : o.colocated?.get(name);
-    if (!p) return undefined;
-    return {
-      prepare: async (_, request) => {
-        // As its port answers: a prepare that throws is an internal failure, not a NO.
-        const voting = p.prepare(request).catch((e: unknown) => ({ ok: false as const, failure: { code: "internal" as const, message: `participant ${name}: ${(e as Error).message}` } }));
-        const vote = await until(voting, Date.now() + prepareMs);
-        return vote === TIMED_OUT ? { ok: false, failure: { code: "timeout", message: `participant ${name}: no vote within ${prepareMs} ms` } } : vote;
-      },
-      notify: (_, space, txn, outcome) => void (outcome === "committed" ? p.commit(space, txn) : p.abort(space, txn)).catch(() => undefined),
-    };
+  /** Another node's vote in this process, as its port would answer: bounded as a remote prepare is,
+   *  and a prepare that throws is an internal failure, not a NO. */
+  const asFromItsPort = async (name: string, voting: Promise<TxnResult<Vote>>): Promise<TxnResult<Vote>> => {
+    const caught = voting.catch((e: unknown): TxnResult<Vote> => ({ ok: false, failure: { code: "internal", message: `participant ${name}: ${(e as Error).message}` } }));
+    const vote = await until(caught, Date.now() + prepareMs);
+    return vote === TIMED_OUT ? { ok: false, failure: { code: "timeout", message: `participant ${name}: no vote within ${prepareMs} ms` } } : vote;
   };
-  const linkOf = (name: string): ParticipantLink => (name === me ? local : (nearby(name) ?? remote));
   const link: ParticipantLink = {
-    prepare: (name, request) => linkOf(name).prepare(name, request),
-    notify: (name, space, txn, outcome) => linkOf(name).notify(name, space, txn, outcome),
+    prepare: (name, request) => (name === me ? local.prepare(name, request) : here(name) ? asFromItsPort(name, local.prepare(name, request)) : remote.prepare(name, request)),
+    notify: (name, space, txn, outcome) => (here(name) ? local : remote).notify(name, space, txn, outcome),
   };
   const coordinator = new TxnCoordinator({ client: o.client, space: o.space, participants: link, timeoutMs: o.timeoutMs / 4 });
 

@@ -170,6 +170,10 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
   };
   const participants = o.txn ? participantService({ ...o, participant: served }) : undefined;
   o.txn?.colocated?.set(served.name, served);
+  /** Out of this process's participants (once it stops, it is reached through its port, or not). */
+  const leaveColocated = () => {
+    if (o.txn?.colocated?.get(served.name) === served) o.txn.colocated.delete(served.name);
+  };
 
   const write = async (r: Extract<KvRequest, { kind: "write" }>): Promise<KvReply> => {
     const what = `write ${r.client}#${r.seq}`;
@@ -338,7 +342,7 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
       markOpened();
     }
   } catch (e) {
-    if (o.txn?.colocated?.get(served.name) === served) o.txn.colocated.delete(served.name);
+    leaveColocated();
     player?.stop();
     await participant?.close();
     await shard.close();
@@ -350,7 +354,7 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     ...(player ? { player } : {}),
     ...(participant ? { participant } : {}),
     close: () => {
-      if (o.txn?.colocated?.get(served.name) === served) o.txn.colocated.delete(served.name);
+      leaveColocated();
       player?.stop();
       coordinating?.close();
       void participant?.close();

@@ -113,6 +113,9 @@ export class DecodeError {
   constructor(readonly message: string) {}
 }
 
+/** What `readAll` hands its decoder (exported as a type: only `readAll` makes one). */
+export type { ByteReader };
+
 class ByteReader {
   private at = 0;
   constructor(private readonly b: Uint8Array) {}

@@ -18,17 +18,22 @@ export interface Participant {
   abort(space: string, txn: number): Promise<void>;
 }
 
-/** Participants in this process, by name. */
-export function localParticipants(participants: Iterable<Participant>): ParticipantLink {
-  const byName = new Map<string, Participant>();
-  for (const p of participants) byName.set(p.name, p);
+/** Participants in this process, by name: given, or looked up at each call (a set that changes). */
+export function localParticipants(participants: Iterable<Participant> | ((name: string) => Participant | undefined)): ParticipantLink {
+  let find: (name: string) => Participant | undefined;
+  if (typeof participants === "function") find = participants;
+  else {
+    const byName = new Map<string, Participant>();
+    for (const p of participants) byName.set(p.name, p);
+    find = (name) => byName.get(name);
+  }
   return {
     prepare: (name, request) => {
-      const p = byName.get(name);
+      const p = find(name);
       return p ? p.prepare(request) : Promise.resolve({ ok: false, failure: { code: "unavailable", message: `no participant named ${name} here` } });
     },
     notify: (name, space, txn, outcome) => {
-      const p = byName.get(name);
+      const p = find(name);
       // A participant that fails to take the word learns the outcome from the votes anyway.
       if (p) (outcome === "committed" ? p.commit(space, txn) : p.abort(space, txn)).catch(() => undefined);
     },
