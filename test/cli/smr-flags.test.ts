@@ -14,7 +14,8 @@ import { after, before, describe, it } from "node:test";
 import { mapMachine } from "../../apps/smr/core/map-machine.ts";
 import { ReplicaNode } from "../../apps/smr/node/replica-node.ts";
 import { type SmrServer, startSmrServer } from "../../apps/smr/node/server.ts";
-import { freeAddresses, runWorm } from "../e2e/harness.ts";
+import { runWorm } from "../e2e/harness.ts";
+import { stableAddresses } from "../ports.ts";
 import { MemoryCluster } from "../wor/memory-cluster.ts";
 
 const SMR = "flags";
@@ -33,7 +34,7 @@ describe("worm smr propose, read and status: how they reach the replicas", { tim
     cluster = await MemoryCluster.start();
     const { client } = cluster.client({ roundTimeoutMs: 1_000 });
     await client.createSpace(SMR, { kind: "smr", segmentSize: 64 });
-    [replica] = (await freeAddresses(1)) as [string];
+    [replica] = (await stableAddresses(1)) as [string];
     node = await ReplicaNode.start({ client, smr: SMR, id: replica, peers: [replica], machine: mapMachine, dataDir: join(dir, "r"), config: { electionTimeoutMs: 200, heartbeatMs: 20 }, security: { token: TOKEN } });
     server = await startSmrServer({ node, smr: SMR, port: Number(replica.split(":")[1]), token: TOKEN });
     clusterFile = join(dir, "cluster.json");

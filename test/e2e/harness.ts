@@ -5,13 +5,13 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestContext } from "node:test";
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
 import { WorClient } from "../../wor/node/client.ts";
+import { stablePorts } from "../ports.ts";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const WORM = join(REPO, "apps/cli/bin/worm.ts");
@@ -172,12 +172,13 @@ export interface NodeHandle {
   proc: Worm;
 }
 
-/** Start `worm node` and wait for its listening line (port 0: any free port, reported back). */
+/** Start `worm node` and wait for its listening line (on `port`; by default one from test/ports.ts, so a restart can bind it again). */
 export async function startNode(
   procs: Procs,
   o: { id: number; dataDir: string; clusterId: string; port?: number; init?: boolean; args?: readonly string[]; env?: WormOptions["env"] },
 ): Promise<NodeHandle> {
-  const args = ["node", "--id", String(o.id), "--cluster-id", o.clusterId, "--listen", `127.0.0.1:${o.port ?? 0}`, "--data-dir", o.dataDir, ...(o.args ?? [])];
+  const port = o.port ?? (await stablePorts(1))[0]!;
+  const args = ["node", "--id", String(o.id), "--cluster-id", o.clusterId, "--listen", `127.0.0.1:${port}`, "--data-dir", o.dataDir, ...(o.args ?? [])];
   if (o.init ?? true) args.push("--init");
   const proc = procs.start(args, o.env ? { env: o.env } : {});
   const line = await proc.waitForJson((l) => l.event === "listening");
@@ -221,14 +222,4 @@ export function oneLineError(f: Finished): string {
   if (lines.length !== 1 || !lines[0]!.startsWith("worm: ")) throw new Error(`expected one 'worm: ' line on stderr, got ${JSON.stringify(f.stderr)}`);
   if (/\n\s+at |Error:/.test(f.stderr)) throw new Error(`stderr carries a stack trace or raw error: ${JSON.stringify(f.stderr)}`);
   return lines[0]!;
-}
-
-/** `n` loopback addresses "127.0.0.1:port" free now, each bound once to learn it, then released
- *  (for servers that must know each other's addresses before they listen, like SMR replicas). */
-export async function freeAddresses(n: number): Promise<string[]> {
-  const servers = Array.from({ length: n }, () => createServer());
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve))));
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  return ports.map((p) => `127.0.0.1:${p}`);
 }

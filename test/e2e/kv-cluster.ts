@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import { Procs, type Worm, addressesOf, freeAddresses, runWorm, startCluster, tempDir } from "./harness.ts";
+import { Procs, type Worm, addressesOf, runWorm, startCluster, tempDir } from "./harness.ts";
+import { stableAddresses } from "../ports.ts";
 
 export /** Acceptors, a cluster file, a KV of two partitions split at "m", and a node for each (none
  *  with `serveEach: false`: the test serves them its own way). */
@@ -14,7 +15,7 @@ async function kvCluster(t: TestContext, id: string, o: { readonly serveEach?: b
   const acceptors = await startCluster(procs, dir, id, 3);
   const cluster = join(dir, "cluster.json");
   await writeFile(cluster, JSON.stringify({ clusterId: id, segmentSize: 64, acceptors: acceptors.map((n, k) => ({ id: n.id, address: addressesOf(acceptors)[k] })) }));
-  const nodes = await freeAddresses(2);
+  const nodes = await stableAddresses(2);
   const created = await runWorm(["kv", "create", "--nodes", nodes.join(","), "--split", "m", "--cluster", cluster]);
   assert.equal(created.code, 0, created.stderr);
   assert.match(created.stdout, /^created KV kv, 2 partitions: 0 \[start, "m"\) at 127\.0\.0\.1:\d+, 1 \["m", end\) at 127\.0\.0\.1:\d+ \(epoch 0\)/);

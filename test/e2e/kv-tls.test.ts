@@ -15,13 +15,14 @@ import { WorClient } from "../../wor/node/client.ts";
 import type { ClientSecurity } from "../../wor/node/credentials.ts";
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
 import { nodeCertsOrSkip, startTlsCluster } from "./certs.ts";
-import { Procs, freeAddresses, runWorm, tempDir } from "./harness.ts";
+import { Procs, runWorm, tempDir } from "./harness.ts";
+import { stableAddresses } from "../ports.ts";
 
 test("worm kv with a cluster file's mutual TLS and token: create, serve, put, get, watch, status, inspect; a client without them refused", { timeout: 150_000 }, async (t) => {
   const dir = await tempDir(t, "worm-kv-tls-");
   if (!(await nodeCertsOrSkip(t, join(dir, "tls")))) return;
   const procs = new Procs(t);
-  const [acceptor, node] = (await freeAddresses(2)) as [string, string];
+  const [acceptor, node] = (await stableAddresses(2)) as [string, string];
   const { cluster, token } = await startTlsCluster(procs, dir, "kv-tls", [acceptor]);
   const created = await runWorm(["kv", "create", "--nodes", node, ...cluster]);
   assert.equal(created.code, 0, created.stderr);

@@ -14,6 +14,7 @@ import { ShardLinks } from "../../apps/logplayer/node/shard-link.ts";
 import { WormLog } from "../../apps/log/node/log-client.ts";
 import { SequencerNode } from "../../apps/log/node/sequencer-node.ts";
 import { Procs, addressesOf, client, oneLineError, restartNode, runWorm, startCluster, tempDir, text } from "./harness.ts";
+import { stablePorts } from "../ports.ts";
 
 const SHARDS = 2;
 
@@ -25,8 +26,8 @@ test("LogPlayer delivers the log exactly once through player, shard and acceptor
   const peers = ["--peers", addresses.join(",")];
   assert.equal((await runWorm(["log", "create", "wal", ...peers])).code, 0);
 
-  const shard = async (i: number, port = 0) => {
-    const p = procs.start(["shard", "serve", "--dir", join(dir, `s${i}`), "--listen", `127.0.0.1:${port}`]);
+  const shard = async (i: number, port?: number) => {
+    const p = procs.start(["shard", "serve", "--dir", join(dir, `s${i}`), "--listen", `127.0.0.1:${port ?? (await stablePorts(1))[0]}`]);
     return { proc: p, port: (await p.waitForJson((l) => l.event === "listening", 60_000)).port as number };
   };
   const shards = await Promise.all([shard(0), shard(1)]);

@@ -12,7 +12,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
 import { nodeCertsOrSkip, startTlsCluster } from "./certs.ts";
-import { Procs, freeAddresses, oneLineError, runWorm, tempDir } from "./harness.ts";
+import { Procs, oneLineError, runWorm, tempDir } from "./harness.ts";
+import { stableAddresses } from "../ports.ts";
 
 interface InspectPlayers {
   players: { group: string; epoch: number; player?: string; log?: string; tail?: number; shards: ({ address: string; applied: number; lag: number; epoch: number; player: { epoch: number; inflight: number; window: number; queued: number; behind: boolean; ageMs: number } | null } | { address: string; error: string })[] }[];
@@ -23,7 +24,7 @@ test("LogPlayer shards with the cluster's TLS and token, and the player group in
   const tls = join(dir, "tls");
   if (!(await nodeCertsOrSkip(t, tls))) return;
   const procs = new Procs(t);
-  const acceptors = await freeAddresses(3);
+  const acceptors = await stableAddresses(3);
   const { cluster } = await startTlsCluster(procs, dir, "lp-ops", acceptors);
   assert.equal((await runWorm(["log", "create", "wal", ...cluster])).code, 0);
   const entries = Array.from({ length: 30 }, (_, i) => `e${i}`);

@@ -8,27 +8,19 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import { nodeCertsOrSkip } from "./certs.ts";
 import { Procs, oneLineError, runWorm, tempDir } from "./harness.ts";
+import { stablePorts } from "../ports.ts";
 
 /** Free loopback ports: each bound once to learn it, then released. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = Array.from({ length: n }, () => createServer());
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve))));
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  return ports;
-}
-
 test("a cluster as docs/OPERATIONS.md runs it: mutual TLS, a token, a context, an acceptor lost", { timeout: 180_000 }, async (t) => {
   const dir = await tempDir(t, "worm-operations-");
   const etc = join(dir, "etc");
   if (!(await nodeCertsOrSkip(t, join(etc, "tls")))) return;
   const procs = new Procs(t);
-  const [p1, p2, p3, ps, p4] = await freePorts(5);
+  const [p1, p2, p3, ps, p4] = await stablePorts(5);
   const file = join(etc, "cluster.json");
   const token = randomBytes(24).toString("hex");
   const dataDir = (id: number) => join(dir, "var", `acceptor-${id}`);

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { type Finished, Procs, addressesOf, freeAddresses, runWorm, startCluster, tempDir } from "./harness.ts";
+import { type Finished, Procs, addressesOf, runWorm, startCluster, tempDir } from "./harness.ts";
+import { stableAddresses } from "../ports.ts";
 
 test("worm smr: create, serve, propose (a retried key applied once), read, status, and inspect's replicas", { timeout: 120_000 }, async (t) => {
   const procs = new Procs(t);
@@ -17,7 +18,7 @@ test("worm smr: create, serve, propose (a retried key applied once), read, statu
   const cluster = join(dir, "cluster.json");
   await writeFile(cluster, JSON.stringify({ clusterId: "smrcli", segmentSize: 64, acceptors: nodes.map((n, k) => ({ id: n.id, address: addressesOf(nodes)[k] })) }));
   assert.equal((await runWorm(["smr", "create", "shop", "--cluster", cluster])).code, 0);
-  const [replica] = await freeAddresses(1);
+  const [replica] = await stableAddresses(1);
   const serve = procs.start(["smr", "serve", "shop", "--listen", replica!, "--replicas", replica!, "--data-dir", join(dir, "r"), "--cluster", cluster]);
   await serve.waitForJson((l) => l.event === "listening");
   const smr = (...args: string[]) => runWorm(["smr", ...args, "--replicas", replica!]);
@@ -50,7 +51,7 @@ test("worm smr: create, serve, propose (a retried key applied once), read, statu
   assert.match(bad.stderr, /^worm: a command is 'put KEY VALUE' or 'delete KEY' \(got "frob a"\)\n$/);
 
   // A replica of a machine that does not exist: the message names the verb that creates one.
-  const [other] = await freeAddresses(1);
+  const [other] = await stableAddresses(1);
   const none = await runWorm(["smr", "serve", "nosuch", "--listen", other!, "--replicas", other!, "--data-dir", join(dir, "n"), "--cluster", cluster]);
   assert.equal(none.code, 2);
   assert.match(none.stderr, /^worm: no smr space named nosuch; create it with 'worm smr create nosuch'\n$/);

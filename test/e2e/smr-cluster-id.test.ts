@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { Procs, freeAddresses, oneLineError, runWorm, startNode, tempDir } from "./harness.ts";
+import { Procs, oneLineError, runWorm, startNode, tempDir } from "./harness.ts";
+import { stableAddresses } from "../ports.ts";
 
 test("a replica of cluster dev-a refuses a client of dev-b by name; no cluster id, or dev-a, is served", { timeout: 90_000 }, async (t) => {
   const procs = new Procs(t);
@@ -21,7 +22,7 @@ test("a replica of cluster dev-a refuses a client of dev-b by name; no cluster i
   await writeFile(a, JSON.stringify({ clusterId: "dev-a", segmentSize: 64, acceptors }));
   await writeFile(b, JSON.stringify({ clusterId: "dev-b", segmentSize: 64, acceptors }));
   assert.equal((await runWorm(["smr", "create", "shop", "--cluster", a])).code, 0);
-  const [replica] = (await freeAddresses(1)) as [string];
+  const [replica] = (await stableAddresses(1)) as [string];
   await procs.start(["smr", "serve", "shop", "--listen", replica, "--replicas", replica, "--data-dir", join(dir, "r0"), "--cluster", a]).waitForJson((l) => l.event === "listening", 60_000);
   const smr = (...args: string[]) => runWorm(["smr", ...args, "--replicas", replica, "--timeout", "60000"]);
 

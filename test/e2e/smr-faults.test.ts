@@ -16,7 +16,8 @@ import { mapMachine } from "../../apps/smr/core/map-machine.ts";
 import { SmrClient, SmrError } from "../../apps/smr/node/smr-client.ts";
 import { HistoryRecorder } from "../../verify/history/history.ts";
 import { type MapInput, type MapOutput, checkMapHistory } from "../../verify/spec/map.ts";
-import { Procs, type Worm, addressesOf, client, freeAddresses, runWorm, startCluster, tempDir, text, untext } from "./harness.ts";
+import { Procs, type Worm, addressesOf, client, runWorm, startCluster, tempDir, text, untext } from "./harness.ts";
+import { stableAddresses } from "../ports.ts";
 
 const CLIENTS = 64;
 const KEYS = 8;
@@ -29,7 +30,7 @@ test("the SMR keeps every acknowledged command, once, through kill -9 of the lea
   await writeFile(clusterFile, JSON.stringify({ clusterId: "smrcrash", segmentSize: 256, acceptors: nodes.map((n, k) => ({ id: n.id, address: addressesOf(nodes)[k] })) }));
   assert.equal((await runWorm(["smr", "create", "shop", "--cluster", clusterFile])).code, 0);
 
-  const replicas = await freeAddresses(3);
+  const replicas = await stableAddresses(3);
   const running = new Map<string, Worm>();
   const serve = async (address: string) => {
     const p = procs.start(["smr", "serve", "shop", "--listen", address, "--replicas", replicas.join(","), "--data-dir", join(dir, address.replace(":", "_")), "--cluster", clusterFile, "--checkpoint-commands", "300", "--trailing-slots", "16", "--election-timeout", "500"]);

@@ -20,7 +20,8 @@ import { SmrClient } from "../../apps/smr/node/smr-client.ts";
 import type { SmrStatusReport } from "../../apps/smr/wire/codec.ts";
 import { MemoryCluster } from "../wor/memory-cluster.ts";
 import { makeNodeCerts, nodeCertsOrSkip, startTlsCluster } from "./certs.ts";
-import { type Finished, Procs, freeAddresses, oneLineError, runWorm, tempDir } from "./harness.ts";
+import { type Finished, Procs, oneLineError, runWorm, tempDir } from "./harness.ts";
+import { stableAddresses } from "../ports.ts";
 
 const pattern = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
@@ -29,7 +30,7 @@ test("worm smr with a cluster file's mutual TLS and token: serve, propose, read,
   const tls = join(dir, "tls");
   if (!(await nodeCertsOrSkip(t, tls))) return;
   const procs = new Procs(t);
-  const [acceptor, ...replicas] = (await freeAddresses(4)) as [string, string, string, string];
+  const [acceptor, ...replicas] = (await stableAddresses(4)) as [string, string, string, string];
   const { cluster, token } = await startTlsCluster(procs, dir, "smr-tls", [acceptor]);
   assert.equal((await runWorm(["smr", "create", "shop", ...cluster])).code, 0);
   const list = replicas.join(",");
@@ -115,7 +116,7 @@ test("worm smr with a cluster file's mutual TLS and token: serve, propose, read,
   const memory = await MemoryCluster.start();
   const { client } = memory.client({ roundTimeoutMs: 1_000 });
   await client.createSpace("plain", { kind: "smr", segmentSize: 64 });
-  const [plain] = (await freeAddresses(1)) as [string];
+  const [plain] = (await stableAddresses(1)) as [string];
   const node = await ReplicaNode.start({ client, smr: "plain", id: plain, peers: [plain], machine: mapMachine, dataDir: join(dir, "plain"), config: { electionTimeoutMs: 200, heartbeatMs: 20 } });
   const server = await startSmrServer({ node, smr: "plain", port: Number(plain.split(":")[1]) });
   t.after(async () => {

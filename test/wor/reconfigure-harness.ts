@@ -9,6 +9,7 @@ import { WorClient } from "../../wor/node/client.ts";
 import { grpcTransport } from "../../wor/node/grpc-link.ts";
 import { type AcceptorServer, startAcceptorServer } from "../../wor/node/grpc-server.ts";
 import { LevelStorage } from "../../wor/node/storage-level.ts";
+import { stablePorts } from "../ports.ts";
 
 export const CLUSTER = "rc";
 const dirs: string[] = [];
@@ -34,7 +35,7 @@ export async function acceptor(id: number, o: { join?: boolean; again?: Running 
   const dir = o.again?.dir ?? (await mkdtemp(join(tmpdir(), `wor-reconf-${id}-`)));
   if (!o.again) dirs.push(dir);
   const node = await AcceptorNode.open({ storage: await LevelStorage.open(dir), identity: { clusterId: CLUSTER, acceptorId: id }, init: !o.again, join: o.join, checkInvariants: true });
-  const server = await startAcceptorServer({ node, ...(o.again ? { port: o.again.server.port } : {}) });
+  const server = await startAcceptorServer({ node, port: o.again?.server.port ?? (await stablePorts(1))[0]! });
   servers.push(server);
   return { id, dir, address: `127.0.0.1:${server.port}`, server, node };
 }

@@ -25,7 +25,7 @@ import type { ParticipantLink } from "../../../apps/txn/node/driver.ts";
 import type { ParticipantTimings } from "../../../apps/txn/node/participant-shell.ts";
 import type { Participant } from "../../../apps/txn/node/participant.ts";
 import type { WorClient } from "../../../wor/node/client.ts";
-import { freeAddresses } from "../../e2e/harness.ts";
+import { stableAddresses } from "../../ports.ts";
 import { MemoryCluster } from "../../wor/memory-cluster.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -41,7 +41,7 @@ async function kvFixture(t: TestContext) {
   const cluster = await MemoryCluster.start();
   t.after(() => cluster.close());
   const admin = cluster.client({ segmentSize: 64 }).client;
-  const map = partitionMap("kv", 0, await freeAddresses(2), ["m"]);
+  const map = partitionMap("kv", 0, await stableAddresses(2), ["m"]);
   await createKv(admin, "kv", map);
   const start = async (k: number, timings: ParticipantTimings, colocated?: Map<string, Participant>): Promise<{ readonly node: KvNode; close(): Promise<void> }> => {
     const { client } = cluster.client({ segmentSize: 64 });

@@ -8,19 +8,11 @@ import net from "node:net";
 import { describe, it } from "node:test";
 import { KvClient } from "../../../apps/kv/node/kv-client.ts";
 import { partitionMap } from "../../../apps/kv/core/partitions.ts";
-
-/** A port on 127.0.0.1 that nothing listens on (bound, then closed). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+import { stablePorts } from "../../ports.ts";
 
 describe("the KV client, its node down", () => {
   it("names the node that refused the connection", { timeout: 20_000 }, async () => {
-    const node = `127.0.0.1:${await freePort()}`;
+    const node = `127.0.0.1:${(await stablePorts(1))[0]}`;
     const client = new KvClient({ map: partitionMap("kv", 0, [node], []), attemptTimeoutMs: 1_000, retryForMs: 0 });
     try {
       const put = await client.put("k", new Uint8Array([1]));

@@ -9,6 +9,7 @@ import { shardOf } from "../../../apps/logplayer/core/items.ts";
 import { ShardLinks } from "../../../apps/logplayer/node/shard-link.ts";
 import { type ShardServer, startShardServer } from "../../../apps/logplayer/node/shard-server.ts";
 import { ShardStore } from "../../../apps/logplayer/node/shard-store.ts";
+import { stablePorts } from "../../ports.ts";
 
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
@@ -25,10 +26,10 @@ export async function twoShards(t: TestContext, dir: string, log: WormLog) {
       appended.set((await log.append(utf8.encode(payload))).slot, payload);
     }
   };
-  /** Shard `s`'s store and server (on `port`; 0: any). */
-  const open = async (s: number, port = 0): Promise<{ store: ShardStore; server: ShardServer }> => {
+  /** Shard `s`'s store and server (on `port`; by default one a restart can bind again, test/ports.ts). */
+  const open = async (s: number, port?: number): Promise<{ store: ShardStore; server: ShardServer }> => {
     const store = await ShardStore.open(join(dir, `s${s}`));
-    return { store, server: await startShardServer({ store, port }) };
+    return { store, server: await startShardServer({ store, port: port ?? (await stablePorts(1))[0]! }) };
   };
   const shards = [await open(0), await open(1)];
   t.after(async () => {

@@ -14,7 +14,7 @@ import { ReplicaNode } from "../../../apps/smr/node/replica-node.ts";
 import { startSmrServer } from "../../../apps/smr/node/server.ts";
 import { SmrClient } from "../../../apps/smr/node/smr-client.ts";
 import { delay } from "../../../wor/node/driver.ts";
-import { freeAddresses } from "../../e2e/harness.ts";
+import { stableAddresses } from "../../ports.ts";
 import { MemoryCluster, bytes } from "../../wor/memory-cluster.ts";
 
 const SMR = "orders";
@@ -27,7 +27,7 @@ test("clients that met the election at every replica move to the leader a follow
     await rm(dir, { recursive: true, force: true });
   });
   await cluster.client().client.createSpace(SMR, { kind: "smr", segmentSize: 64 });
-  const addresses = await freeAddresses(3);
+  const addresses = await stableAddresses(3);
   const nodes: ReplicaNode[] = [];
   for (const a of addresses) {
     const node = await ReplicaNode.start({

@@ -14,7 +14,7 @@ import { ReplicaNode } from "../../../apps/smr/node/replica-node.ts";
 import { type SmrServer, startSmrServer } from "../../../apps/smr/node/server.ts";
 import { SmrClient } from "../../../apps/smr/node/smr-client.ts";
 import { delay } from "../../../wor/node/driver.ts";
-import { freeAddresses } from "../../e2e/harness.ts";
+import { stableAddresses } from "../../ports.ts";
 import { MemoryCluster, bytes, text } from "../../wor/memory-cluster.ts";
 
 const SMR = "orders";
@@ -66,7 +66,7 @@ describe("SMR replicas over gRPC", { timeout: 120_000 }, () => {
     dir = await mkdtemp(join(tmpdir(), "smr-replicas-"));
     cluster = await MemoryCluster.start();
     await cluster.client().client.createSpace(SMR, { kind: "smr", segmentSize: 64 });
-    addresses = await freeAddresses(3);
+    addresses = await stableAddresses(3);
     for (const a of addresses) await start(a);
     client = mapClient(addresses) as typeof client;
   });
