@@ -119,6 +119,7 @@ export async function startDevKvNodes(target: Target, map: PartitionMap, dataDir
 async function startDevKvNode(target: Target, shared: ProcessShared, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void): Promise<DevKvNode> {
   const where = parseAddress(p.node);
   if (typeof where === "string") throw usage(`KV ${DEV_KV} partition ${p.id}: its node ${where}`);
+  // A partition moved away (`worm kv move`) leaves its node here refusing, saying where it went.
   const { close } = await startKvServing(target, shared, DEV_KV, map, p, dataDir, fail);
   return { partition: p, dataDir, close };
 }

@@ -31,7 +31,8 @@ export async function mapOf(conn: ConnectionInput, name: string): Promise<{ read
 /** Run `f` with a client of KV `name` (its nodes reached with the cluster's TLS and token). */
 export async function withKv<T>(conn: ConnectionInput, name: string, f: (c: KvClient, map: PartitionMap) => Promise<T>): Promise<T> {
   const { map, target } = await mapOf(conn, name);
-  const client = new KvClient({ ...target.security, map, attemptTimeoutMs: target.timeoutMs, retryForMs: target.timeoutMs });
+  const refreshMap = () => withClient(target, (c) => readMap(c, checkSpaceName(name)));
+  const client = new KvClient({ ...target.security, map, refreshMap, attemptTimeoutMs: target.timeoutMs, retryForMs: target.timeoutMs });
   try {
     return await f(client, map);
   } finally {

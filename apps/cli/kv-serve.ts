@@ -20,7 +20,7 @@ import { WormLog } from "../log/node/log-client.ts";
 import { SequencerNode } from "../log/node/sequencer-node.ts";
 import type { Partition, PartitionMap } from "../kv/core/partitions.ts";
 import { type KvNode, startKvNode } from "../kv/node/kv-node.ts";
-import { describePartition } from "../kv/node/kv-map.ts";
+import { describePartition, readMap } from "../kv/node/kv-map.ts";
 import { KvShardStoreDamaged } from "../kv/node/shard-layout.ts";
 import { KvShardStore } from "../kv/node/shard-store.ts";
 import type { PlayerEvent } from "../logplayer/node/player.ts";
@@ -61,9 +61,20 @@ export interface RunningKvNode {
  * and `worm dev --kv` for each partition): its store (refused if it holds another partition), an
  * embedded sequencer for its log, the node and its player, with `target`'s cluster TLS, token and
  * id, with what the nodes of its process share. `fail` hears of a failure after it serves (a store
- * write, the player stopped).
+ * write, the player stopped); `hear` of the player's events, and of the partition moving away (the
+ * node then refuses everything, and serves on so that clients learn where it went).
  */
-export async function startKvServing(target: Target, shared: ProcessShared, name: string, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void, onEvent?: (e: PlayerEvent) => void): Promise<RunningKvNode> {
+export async function startKvServing(
+  target: Target,
+  shared: ProcessShared,
+  name: string,
+  map: PartitionMap,
+  p: Partition,
+  dataDir: string,
+  fail: (e: Error) => void,
+  hear: { readonly player?: (e: PlayerEvent) => void; readonly moved?: (why: string) => void } = {},
+): Promise<RunningKvNode> {
+  const onEvent = hear.player;
   const where = parseListen(p.node);
   const tls = await clusterTls(target);
   const { tls: _acceptorsTls, ...plain } = target.security;
@@ -99,8 +110,9 @@ export async function startKvServing(target: Target, shared: ProcessShared, name
       ...(token ? { token } : {}),
       ...(target.clusterId ? { clusterId: target.clusterId } : {}),
       onFailure: (e) => fail(operational(`KV store ${dataDir}: a write failed: ${e.message}`)),
+      ...(hear.moved ? { onMoved: hear.moved } : {}),
       player: { client, address: p.node, security: tls ? target.security : plain, ...(onEvent ? { onEvent } : {}) },
-      txn: { client, space: txnSpaceOf(name), security: tls ? target.security : plain, colocated: shared.participants },
+      txn: { client, space: txnSpaceOf(name), security: tls ? target.security : plain, colocated: shared.participants, refreshMap: () => readMap(client, name) },
     }).catch((e: unknown) => {
       const msg = (e as Error).message ?? String(e);
       throw /in use|EADDRINUSE/i.test(msg) ? operational(`KV node ${p.id} cannot listen on ${p.node}, which the KV's map names: address in use`) : e;
@@ -148,7 +160,7 @@ async function start(c: { readonly kv: string; readonly partition: readonly numb
   const shared: ProcessShared = { client, participants: new Map() };
   // Started side by side: each node's restart scan runs while the others start.
   const started = await Promise.allSettled(
-    partitions.map(async (p, i) => ({ partition: p, running: await startKvServing(target, shared, name, map, p, c.dataDir[i]!, fail, (e) => printJson({ player: e, partition: p.id })) })),
+    partitions.map(async (p, i) => ({ partition: p, running: await startKvServing(target, shared, name, map, p, c.dataDir[i]!, fail, { player: (e) => printJson({ player: e, partition: p.id }), moved: (why) => printJson({ event: "moved", partition: p.id, why }) }) })),
   );
   const nodes = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   const close = async () => {

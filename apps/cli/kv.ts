@@ -1,7 +1,8 @@
 /**
- * `worm kv create|serve|put|get|del|cas|range|txn|status`: the example KV (docs/ARCHITECTURE.md
+ * `worm kv create|serve|move|put|get|del|cas|range|txn|status`: the example KV (docs/ARCHITECTURE.md
  * §4.5) from the command line. `create` writes the KV's partition map (which node serves which
- * range of keys) and creates each partition's log; `serve` runs a node (kv-serve.ts); the others
+ * range of keys) and creates each partition's log; `serve` runs a node (kv-serve.ts); `move` gives
+ * a partition to a node at another address (the next map; that node claims it when it starts); the others
  * reach the nodes the map names, with the cluster file's TLS and token. Keys and values are UTF-8
  * text here; reads are linearizable unless `--stale`; every write prints the revision it made.
  */
@@ -10,7 +11,7 @@ import { Argument, Command, Flag } from "effect/cli";
 import type { KvRecord } from "../kv/core/commands.ts";
 import { keyProblem, prefixRange } from "../kv/core/keys.ts";
 import { partitionMap } from "../kv/core/partitions.ts";
-import { createKv, describeMap } from "../kv/node/kv-map.ts";
+import { createKv, describeMap, moveKv } from "../kv/node/kv-map.ts";
 import { checkSpaceName, connectionFlags, parsePeers, resolveTarget, withClient } from "./cluster.ts";
 import { CliFailure, EXIT, task, usage } from "./errors.ts";
 import { kvNameFlag, resultOf, withKv } from "./kv-flags.ts";
@@ -59,6 +60,32 @@ const create = Command.make(
       else printLine(`${r.created ? "created" : "already there:"} KV ${name}, ${describeMap(map)}; start each node with 'worm kv serve --kv ${name} --partition K --data-dir DIR' (several in one process: repeat both)`);
     }),
 ).pipe(Command.withDescription("Create a KV: its partition map (which node serves which keys) and each partition's log; again with the same map is a no-op"));
+
+const move = Command.make(
+  "move",
+  {
+    kv: kvNameFlag,
+    partition: Flag.Int("partition").pipe(Flag.withDescription("the partition to move")),
+    to: Flag.String("to").pipe(Flag.withDescription("host:port of its new node")),
+    json,
+    conn: connectionFlags,
+  },
+  (c) =>
+    task(async () => {
+      const name = checkSpaceName(c.kv);
+      const to = parsePeers(c.to, "--to");
+      if (to.length !== 1) throw usage(`--to: one host:port (got ${to.length})`);
+      const target = await resolveTarget(c.conn);
+      const r = await withClient(target, (client) => moveKv(client, name, c.partition, to[0]!));
+      const was = r.from.partitions.find((p) => p.id === c.partition)!.node;
+      if (c.json) printJson({ kv: name, partition: c.partition, from: was, to: to[0], map: r.to });
+      else {
+        printLine(
+          `moved partition ${c.partition} of KV ${name} from ${was} to ${to[0]} (map epoch ${r.to.epoch}); start its node there with 'worm kv serve --kv ${name} --partition ${c.partition} --data-dir DIR' (a new directory: it fills from the partition's log). The node at ${was} serves it until the new one claims it, then refuses`,
+        );
+      }
+    }),
+).pipe(Command.withDescription("Move a partition to a node at another address: the KV's next map; the node started there claims the partition, and the old node stops serving it"));
 
 const put = Command.make("put", { key: keyArg, value: valueArg, kv: kvNameFlag, json, conn: connectionFlags }, (c) =>
   task(async () => {
@@ -173,6 +200,6 @@ const status = Command.make("status", { kv: kvNameFlag, json, conn: connectionFl
 ).pipe(Command.withDescription("Show each partition's node: how far its shard applied the partition's log, its revision and keys"));
 
 export const kvCommand = Command.make("kv").pipe(
-  Command.withDescription("The example KV: create one, serve a node, put, get, del, cas, range, txn, watch, status"),
-  Command.withSubcommands([create, kvServeCommand, put, get, del, cas, range, kvTxnCommand, kvWatchCommand, status]),
+  Command.withDescription("The example KV: create one, serve a node, move a partition, put, get, del, cas, range, txn, watch, status"),
+  Command.withSubcommands([create, kvServeCommand, move, put, get, del, cas, range, kvTxnCommand, kvWatchCommand, status]),
 );

@@ -3,7 +3,8 @@
  * log world's (the real sequencer and appenders over the real acceptors, failing), delivered by lines
  * of real LogPlayer players to two shards (the real `ShardCore`, the real `KvShardState` applying
  * the transactions), through lost, duplicated and reordered frames, broken streams, shard and player
- * crashes and zombies. Writers append transactions and answer with a shard's result at their
+ * crashes and zombies, and the partition moving to another node while zombie writers go on appending
+ * under the old map epoch. Writers append transactions and answer with a shard's result at their
  * position; readers read linearizably (the tail, then a shard applied below it). The KvObserver
  * holds at every step, every shard ends holding the log, and the history is linearizable. Each
  * planted KV bug is caught by the check named, and its seed is clean without the bug.
@@ -13,8 +14,7 @@ import { test } from "node:test";
 import { type PlantedBug, plantBugForTest } from "../../verify/runtime/planted.ts";
 import { runSeed, simulate } from "../../verify/sim/kernel/run.ts";
 import { kvWorld } from "../../verify/sim/worlds/kv.ts";
-import type { KvWorldOptions } from "../../verify/sim/worlds/kv-options.ts";
-import { LOGPLAYER_NO_FAULTS } from "../../verify/sim/worlds/logplayer-options.ts";
+import { KV_NO_FAULTS, type KvWorldOptions } from "../../verify/sim/worlds/kv-options.ts";
 import { assertCleanSweep } from "./sweep.ts";
 
 const now = () => performance.now();
@@ -45,6 +45,13 @@ test(`${SEEDS} seeds of the KV over its log and its shards, every fault on, are 
         // a read found its shard behind the tail and waited; a write waited for its position
         "kv.read.waitedForShard",
         "kv.write.waitedForShard",
+        // the partition moved: a zombie's batch landed after the owner entry (applied as nothing,
+        // refused, tried again under the new epoch), or before it (applied); a zombie refused up front
+        "kv.move.claimed",
+        "kv.shard.superseded",
+        "kv.move.zombieAppliedAsNothing",
+        "kv.move.zombieLandedFirst",
+        "kv.move.refusedBeforeAppend",
       ],
       // Every seed ended with every shard holding the log and a linearizable history.
       outcomes: [
@@ -59,6 +66,7 @@ test(`${SEEDS} seeds of the KV over its log and its shards, every fault on, are 
         "write:node:crashed",
         "write:appendDuplicate",
         "write:unknown",
+        "write:node:moved",
       ],
     },
     (p) => p.startsWith("kv.") || p.startsWith("logplayer.player."),
@@ -70,7 +78,7 @@ test("with one shard (the KV node's shape) and without faults, every write and r
   const one = simulate(kvWorld, { seeds: { from: 1, to: 40 }, world: { shards: 1 } });
   assert.deepEqual(one.failures, []);
   assert.equal(one.outcomes["kv:complete"], 40);
-  const calm = simulate(kvWorld, { seeds: { from: 1, to: 20 }, world: { faults: LOGPLAYER_NO_FAULTS } });
+  const calm = simulate(kvWorld, { seeds: { from: 1, to: 20 }, world: { faults: KV_NO_FAULTS } });
   assert.deepEqual(calm.failures, []);
   const o = kvWorld.defaults;
   // Each reader makes one last read once every writer is done.
@@ -94,6 +102,14 @@ const PLANTED: readonly { readonly bug: PlantedBug; readonly seeds: number; read
   { bug: "applyTwice", seeds: 100, checker: "KvObserver (shards hold the log), or the delivery observer", violation: /partition 0, position -?\d+: shard 0\/s\d holds revision \d+, the log says \d+|shard \d: durable applied position went back|shard \d: rows at -?\d+ lie outside/ },
   // A batched transaction stored twice in the log (a retry under a fresh log key) applied twice.
   { bug: "applyRetryTwice", seeds: 100, checker: "KvObserver (shards hold the log)", violation: /partition 0, position -?\d+: (shard 0\/s\d holds|shard s\d answered)/ },
+  // A zombie's batch, appended under the old map epoch after the new owner's entry, applied (the
+  // KvObserver's replay applies it as nothing: the shard's revision, or its answer for the write).
+  {
+    bug: "applySuperseded",
+    seeds: 100,
+    checker: "KvObserver (shards hold the log, answers follow it)",
+    violation: /partition 0, position \d+: (shard 0\/s\d holds revision \d+, the log says \d+|shard s\d answered w\d#\d+, which the log below \d+ did not apply)/,
+  },
   // A last token taken and never written, nothing after it: a read's tail above it waits forever.
   { bug: "holeAtTailUnfilled", seeds: 100, checker: "the readers' liveness after the heal", violation: /after the heal, read .* waited \d+ ms at s\d for position \d+/ },
 ];

@@ -95,6 +95,9 @@ export const PLANTED_BUGS = [
   /** KV shard: a commit entry of a transaction across partitions already committed here is applied
    *  again (apps/kv/core/shard-state.ts stage). */
   "commitEntryTwice",
+  /** KV shard: a batch or commit entry of a map epoch below the shard's owner entry (appended by a
+   *  node that had not heard its partition moved) is applied (apps/kv/core/shard-state.ts stage). */
+  "applySuperseded",
   /** KV partition: a commit releases its part's locks at the decision instead of once the part is
    *  applied, so a prepare reads its keys before the commit's writes (apps/kv/core/book.ts decide). */
   "releaseAtDecide",
@@ -138,6 +141,7 @@ const switches: Record<PlantedBug, boolean> = {
   staleRead: false,
   applyTwice: false,
   commitEntryTwice: false,
+  applySuperseded: false,
   releaseAtDecide: false,
   holeAtTailUnfilled: false,
 };

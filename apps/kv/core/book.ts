@@ -25,8 +25,9 @@ import { type KeyRange, inRange } from "./keys.ts";
 import { decodeTxn } from "./records.ts";
 import { holds } from "./state.ts";
 
-/** How a NO's reason starts: a compare failed (the transaction did not succeed), or a key was locked. */
-export const REFUSAL = Object.freeze({ compare: "compare", locked: "locked" });
+/** How a NO's reason starts: a compare failed (the transaction did not succeed), a key was locked,
+ *  or the partition moved to another node (its map is stale: read it again). */
+export const REFUSAL = Object.freeze({ compare: "compare", locked: "locked", moved: "moved" });
 
 export class PartitionBook implements Book<KvTxn> {
   /** key → the transaction holding its lock. */
@@ -42,6 +43,8 @@ export class PartitionBook implements Book<KvTxn> {
     private readonly read: (key: string) => KvRecord | undefined,
     /** Transaction `txn`'s locks were released: waiters may go on. */
     private readonly released: (txn: string) => void = () => {},
+    /** Why this partition's node no longer serves it (it moved), or undefined: every vote is then NO. */
+    private readonly superseded: () => string | undefined = () => undefined,
   ) {}
 
   isDecided(key: string): boolean {
@@ -91,6 +94,8 @@ export class PartitionBook implements Book<KvTxn> {
   }
 
   private judge(key: string, part: KvTxn): true | string {
+    const moved = this.superseded();
+    if (moved !== undefined) return `${REFUSAL.moved}: ${moved}`;
     // Only `reserve` locks: a prepare whose keys were not reserved for it (they were locked) is a NO,
     // even if they are free by now (their writes on the way were not waited for).
     const mine = this.held.get(key) ?? [];

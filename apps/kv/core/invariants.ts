@@ -7,6 +7,9 @@
  * 2. **Shards hold the log** (`stateProblem`): a shard that says it applied the log up to p holds
  *    exactly the records the replay holds at p, at the same revision.
  * 3. **Revisions never go back** : a shard's revision never decreases as its position grows.
+ * 4. **A moved partition's old node changes nothing**: once the log holds an owner entry of map epoch
+ *    e, the replay applies no batch or commit entry of an epoch below e after it; a shard that did,
+ *    or a node that answered for one, is caught by 1 and 2.
  *
  * Linearizability of what clients saw is checked apart, by verify/spec/kv.ts. The observer is fed
  * by the tests and the simulator: the log's chosen entries (in any order), the answers and the
@@ -66,13 +69,18 @@ class PartitionReplay {
    *  client's floor (the highest `ackedBelow` it sent). */
   private keyed = new Map<string, TxnResult>();
   private floors = new Map<string, number>();
+  /** The highest map epoch of an owner entry replayed. */
+  private epoch = 0;
 
   /** Apply every known position in order; whether the log is known below `position + 1`. */
   advanceTo(position: number): boolean {
     while (this.at <= position) {
       if (!this.log.has(this.at)) return false;
       const entry = this.log.get(this.at);
-      if (entry?.kind === "txn") this.results.set(this.at, this.apply(entry.txn));
+      if (entry?.kind === "owner") this.epoch = Math.max(this.epoch, entry.owner.epoch);
+      else if (entry && (entry.kind === "txn" ? 0 : entry.epoch) < this.epoch) {
+        // An entry of a superseded map epoch: nothing.
+      } else if (entry?.kind === "txn") this.results.set(this.at, this.apply(entry.txn));
       else if (entry?.kind === "commit" && !this.committed.has(entry.commit.txn)) {
         this.committed.add(entry.commit.txn);
         this.results.set(this.at, this.apply({ compares: [], success: entry.commit.ops, failure: [] }));
@@ -113,6 +121,7 @@ class PartitionReplay {
       this.committed = new Set();
       this.keyed = new Map();
       this.floors = new Map();
+      this.epoch = 0;
     }
     this.advanceTo(position);
     return { revision: this.revision, entries: this.store.entries() };

@@ -2,7 +2,7 @@
  * The partition map (docs/ARCHITECTURE.md §4.5): the key space cut into ranges, each a partition
  * with its own log (its write-ahead log and commit point). Ranges, not hashes, so a range scan or a
  * prefix watch asks only the partitions it overlaps. The map carries an epoch: a change makes a new
- * map with a higher one, and it lives in a replicated state machine (apps/smr).
+ * map with a higher one, chosen at the next address of the KV's chain of maps (../node/kv-map.ts).
  */
 import { type KvTxn, touched } from "./commands.ts";
 import { type KeyRange, compareKeys, keyProblem } from "./keys.ts";

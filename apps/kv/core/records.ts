@@ -13,13 +13,23 @@
  * key: a shard applies each once (./shard-state.ts keeps the results by key, apps/smr's session
  * table), so a client's retry in a later batch is answered, not applied again:
  *
- *   batch:   [0x03] varint n, n × (client str, seq varint, ackedBelow varint, txn blob (as above))
+ *   batch:   [0x05] epoch varint, varint n, n × (client str, seq varint, ackedBelow varint, txn blob (as above))
  *
  * A **commit entry** is a partition's part of a transaction across partitions, committed (./cross.ts):
  *
- *   commit:  [0x02] txn varint (its number in the KV's transaction space), scanFrom varint (where the
- *            partition's participant must scan from after a restart), ops blob (a txn as above with
- *            no compares and no failure branch, its ops puts and deletes of single keys)
+ *   commit:  [0x06] epoch varint, txn varint (its number in the KV's transaction space), scanFrom
+ *            varint (where the partition's participant must scan from after a restart), ops blob (a
+ *            txn as above with no compares and no failure branch, its ops puts and deletes of single keys)
+ *
+ * An **owner entry** says which node owns the partition from map epoch `epoch` on: the node a map
+ * of that epoch names appends it before it appends anything else (a partition moved, §4.5):
+ *
+ *   owner:   [0x04] epoch varint, node str
+ *
+ * Batches and commit entries carry the **map epoch** their node appended them under; a shard applies
+ * one whose epoch is below the last owner entry's as nothing (./shard-state.ts), so a node that
+ * has not heard of a move changes nothing once the new owner's entry is in the log. Entries written
+ * before epochs (a batch [0x03] or a commit [0x02] without one, a bare txn) are of epoch 0.
  */
 import { type ByteReader, ByteWriter, DecodeError, readAll } from "../../log/core/bytes.ts";
 import { type Compare, type CompareResult, type KvOp, type KvTxn, TXN_LIMITS, txnProblem } from "./commands.ts";
@@ -29,6 +39,11 @@ import { ENTRY_LIMITS } from "../../log/core/entry.ts";
 const FORMAT = 0x01;
 const COMMIT = 0x02;
 const BATCH = 0x03;
+const OWNER = 0x04;
+const BATCH_OF_EPOCH = 0x05;
+const COMMIT_OF_EPOCH = 0x06;
+/** A "host:port" in an owner entry (a map's addresses are far shorter). */
+const OWNER_NODE_BYTES_MAX = 1_024;
 const TARGETS = ["value", "version", "createRevision", "modRevision"] as const;
 const RESULTS: readonly CompareResult[] = ["equal", "notEqual", "less", "greater"];
 const OPS = ["put", "delete", "range"] as const;
@@ -149,16 +164,25 @@ export const BATCH_LIMITS = Object.freeze({
   clientBytesMax: ENTRY_LIMITS.nameBytesMax,
 });
 
-/** What a partition's log entry holds for its shards. */
+/** Who owns a partition from map epoch `epoch` on: the node at `node` ("host:port"). */
+export interface KvOwner {
+  readonly epoch: number;
+  readonly node: string;
+}
+
+/** What a partition's log entry holds for its shards (`epoch`: the map epoch it was appended under). */
 export type KvEntry =
   | { readonly kind: "txn"; readonly txn: KvTxn }
-  | { readonly kind: "commit"; readonly commit: KvCommit }
-  | { readonly kind: "batch"; readonly proposals: readonly KvProposal[] };
+  | { readonly kind: "commit"; readonly epoch: number; readonly commit: KvCommit }
+  | { readonly kind: "batch"; readonly epoch: number; readonly proposals: readonly KvProposal[] }
+  | { readonly kind: "owner"; readonly owner: KvOwner };
 
-/** A batch of proposals, each transaction as `encodeTxn` makes it (given, so it is encoded once). */
-export function encodeBatch(proposals: readonly { readonly client: string; readonly seq: number; readonly ackedBelow: number; readonly txn: Uint8Array }[]): Uint8Array {
-  const w = new ByteWriter(proposals.reduce((n, p) => n + p.txn.byteLength + p.client.length * 3 + 24, 8));
-  w.byte(BATCH);
+/** A batch of proposals appended under map epoch `epoch`, each transaction as `encodeTxn` makes it
+ *  (given, so it is encoded once). */
+export function encodeBatch(epoch: number, proposals: readonly { readonly client: string; readonly seq: number; readonly ackedBelow: number; readonly txn: Uint8Array }[]): Uint8Array {
+  const w = new ByteWriter(proposals.reduce((n, p) => n + p.txn.byteLength + p.client.length * 3 + 24, 16));
+  w.byte(BATCH_OF_EPOCH);
+  w.varint(epoch);
   w.varint(proposals.length);
   for (const p of proposals) {
     w.str(p.client);
@@ -169,25 +193,49 @@ export function encodeBatch(proposals: readonly { readonly client: string; reado
   return w.done();
 }
 
-export function encodeCommit(c: KvCommit): Uint8Array {
+/** A commit entry appended under map epoch `epoch`. */
+export function encodeCommit(epoch: number, c: KvCommit): Uint8Array {
   const ops = encodeTxn({ compares: [], success: c.ops, failure: [] });
-  const w = new ByteWriter(ops.byteLength + 24);
-  w.byte(COMMIT);
+  const w = new ByteWriter(ops.byteLength + 32);
+  w.byte(COMMIT_OF_EPOCH);
+  w.varint(epoch);
   w.varint(c.txn);
   w.varint(c.scanFrom);
   w.blob(ops);
   return w.done();
 }
 
-/** The entry in `bytes` (a transaction or a commit entry), or why they are neither. Never throws. */
+/** An owner entry: the node at `owner.node` owns the partition from map epoch `owner.epoch` on. */
+export function encodeOwner(owner: KvOwner): Uint8Array {
+  const w = new ByteWriter(owner.node.length * 3 + 24);
+  w.byte(OWNER);
+  w.varint(owner.epoch);
+  w.str(owner.node);
+  return w.done();
+}
+
+/** The entry in `bytes` (a transaction, a batch, a commit or an owner entry), or why they are none. Never throws. */
 export function decodeEntry(bytes: Uint8Array): KvEntry | DecodeError {
-  if (bytes[0] === BATCH) return decodeBatch(bytes);
-  if (bytes[0] !== COMMIT) {
-    const txn = decodeTxn(bytes);
-    return txn instanceof DecodeError ? txn : { kind: "txn", txn };
+  const tag = bytes[0];
+  if (tag === BATCH || tag === BATCH_OF_EPOCH) return decodeBatch(bytes);
+  if (tag === COMMIT || tag === COMMIT_OF_EPOCH) return decodeCommit(bytes);
+  if (tag === OWNER) {
+    const owner = readAll(bytes, (r): KvOwner | DecodeError => {
+      r.byte();
+      const epoch = r.varint();
+      const node = r.str("a node's address", OWNER_NODE_BYTES_MAX);
+      return r.done ? { epoch, node } : new DecodeError("trailing bytes after an owner entry");
+    });
+    return owner instanceof DecodeError ? owner : { kind: "owner", owner };
   }
+  const txn = decodeTxn(bytes);
+  return txn instanceof DecodeError ? txn : { kind: "txn", txn };
+}
+
+function decodeCommit(bytes: Uint8Array): KvEntry | DecodeError {
+  let epoch = 0;
   const commit = readAll(bytes, (r): KvCommit | DecodeError => {
-    r.byte();
+    if (r.byte() === COMMIT_OF_EPOCH) epoch = r.varint();
     const txn = r.varint();
     const scanFrom = r.varint();
     const inner = decodeTxn(r.view("a commit's ops", Number.MAX_SAFE_INTEGER));
@@ -197,12 +245,13 @@ export function decodeEntry(bytes: Uint8Array): KvEntry | DecodeError {
     if (ranged) return new DecodeError(`a commit entry holds a ${ranged.op === "range" ? "range read" : "range delete"}`);
     return r.done ? { txn, scanFrom, ops: inner.success } : new DecodeError("trailing bytes after a commit entry");
   });
-  return commit instanceof DecodeError ? commit : { kind: "commit", commit };
+  return commit instanceof DecodeError ? commit : { kind: "commit", epoch, commit };
 }
 
 function decodeBatch(bytes: Uint8Array): KvEntry | DecodeError {
+  let epoch = 0;
   const proposals = readAll(bytes, (r): KvProposal[] | DecodeError => {
-    r.byte();
+    if (r.byte() === BATCH_OF_EPOCH) epoch = r.varint();
     const n = r.varint();
     if (n > BATCH_LIMITS.proposalsMax) return new DecodeError(`a batch of ${n} transactions (limit ${BATCH_LIMITS.proposalsMax})`);
     const out: KvProposal[] = [];
@@ -216,5 +265,5 @@ function decodeBatch(bytes: Uint8Array): KvEntry | DecodeError {
     }
     return r.done ? out : new DecodeError("trailing bytes after a batch");
   });
-  return proposals instanceof DecodeError ? proposals : { kind: "batch", proposals };
+  return proposals instanceof DecodeError ? proposals : { kind: "batch", epoch, proposals };
 }

@@ -11,7 +11,10 @@
  * blocks from where its image left the scan start); a batch's transactions (./records.ts) each once by its client's idempotency key,
  * its result kept by that key in a session table (apps/smr's: a retry in a later batch is skipped,
  * its first result kept; one below what its client acknowledged too); any other row is skipped,
- * its position applied all the same. A write's **image** is what it makes durable (records, revision, applied position,
+ * its position applied all the same. An **owner entry** of a map epoch above the shard's makes it the
+ * shard's **owner** (a partition moved to another node); from then on a batch or a commit entry of
+ * an older map epoch (appended by a node that has not heard of the move) is applied as nothing: its
+ * position applied, no record, result or session changed. A write's **image** is what it makes durable (records, revision, applied position,
  * results) and what a restart loads; `readPosition` is the rule of a linearizable read.
  */
 import { assert } from "../../../verify/runtime/assert.ts";
@@ -22,7 +25,7 @@ import { BEFORE_FIRST } from "../../logplayer/core/items.ts";
 import type { KvRecord, TxnResult } from "./commands.ts";
 import type { KeyRange } from "./keys.ts";
 import { Sessions } from "../../smr/core/sessions.ts";
-import { decodeEntry } from "./records.ts";
+import { type KvOwner, decodeEntry } from "./records.ts";
 import { decodeResult, encodeResult } from "./stored.ts";
 import { type KvStore, MemoryKv, applyTxn } from "./state.ts";
 
@@ -41,6 +44,8 @@ export interface KvImage {
   readonly scanFrom: number;
   /** The session table: each client's floor and the results of its batched transactions from there on. */
   readonly sessions: readonly KvSession[];
+  /** The owner entry of the highest map epoch applied (none: the partition never moved, epoch 0). */
+  readonly owner?: KvOwner;
 }
 
 /** A client's session: results below `floor` are forgotten. */
@@ -95,6 +100,7 @@ export class KvShardState {
   private readonly sessions: Sessions;
   /** Results the session table forgot since the last applied proposal. */
   private forgotten: [string, number][] = [];
+  private ownedBy: KvOwner | undefined;
 
   constructor(
     image: KvImage,
@@ -109,6 +115,16 @@ export class KvShardState {
     this.scanStart = image.scanFrom;
     this.sessions = new Sessions(KV_SESSION_LIMITS, (client, seq) => this.forgotten.push([client, seq]));
     for (const s of image.sessions) this.sessions.restore(s.client, s.floor, s.results);
+    this.ownedBy = image.owner;
+  }
+
+  /** The owner entry of the highest map epoch applied (undefined: none, map epoch 0). */
+  get owner(): KvOwner | undefined {
+    return this.ownedBy;
+  }
+  /** The map epoch of the partition's owner as the log says: entries of older ones are applied as nothing. */
+  get mapEpoch(): number {
+    return this.ownedBy?.epoch ?? 0;
   }
 
   /** The result of client `client`'s batched transaction `seq`: undefined while not applied;
@@ -184,6 +200,15 @@ export class KvShardState {
         skipped++;
         continue;
       }
+      if (entry.kind === "owner") {
+        if (entry.owner.epoch > this.mapEpoch) this.ownedBy = entry.owner;
+        continue;
+      }
+      // PLANTED BUG (verify/runtime/planted.ts) when on: an entry of a superseded map epoch is applied.
+      if ((entry.kind === "txn" ? 0 : entry.epoch) < this.mapEpoch && !planted("applySuperseded")) {
+        probe("kv.shard.superseded");
+        continue;
+      }
       if (entry.kind === "batch") {
         for (const p of entry.proposals) {
           const known = this.sessions.find(p.client, p.seq);
@@ -252,6 +277,6 @@ export class KvShardState {
   /** Everything a durable write holds now (the simulator's disk keeps it whole). */
   image(): KvImage {
     const { applied, revision } = this.durable();
-    return { applied, revision, entries: this.kv.entries(), results: new Map(this.results), committed: [...this.committedHere], scanFrom: this.scanStart, sessions: this.sessions.list() };
+    return { applied, revision, entries: this.kv.entries(), results: new Map(this.results), committed: [...this.committedHere], scanFrom: this.scanStart, sessions: this.sessions.list(), ...(this.ownedBy ? { owner: this.ownedBy } : {}) };
   }
 }

@@ -36,7 +36,11 @@ export class Batcher {
   private seq = 0;
   private queue: Waiting[] = [];
 
-  constructor(private readonly log: WormLog) {}
+  /** `mapEpoch`: the map epoch the node serves its partition under; its batches carry it. */
+  constructor(
+    private readonly log: WormLog,
+    private readonly mapEpoch: number,
+  ) {}
 
   /** Append `proposal` with the others of this tick: the position of its batch (the append's
    *  failure rejects it: its outcome is unknown). */
@@ -55,7 +59,7 @@ export class Batcher {
       let bytes = queue[from]!.proposal.txn.byteLength;
       while (to < queue.length && to - from < BATCH_LIMITS.proposalsMax && bytes + queue[to]!.proposal.txn.byteLength <= BATCH_BYTES_TARGET) bytes += queue[to++]!.proposal.txn.byteLength;
       const batch = queue.slice(from, to);
-      this.log.append(encodeBatch(batch.map((w) => w.proposal)), { key: { client: this.client, seq: this.seq++ } }).then(
+      this.log.append(encodeBatch(this.mapEpoch, batch.map((w) => w.proposal)), { key: { client: this.client, seq: this.seq++ } }).then(
         (a) => {
           for (const w of batch) w.resolve(a.slot);
         },

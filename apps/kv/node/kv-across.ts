@@ -12,6 +12,9 @@
  * (a key locked by another transaction, a partition that could not vote) is tried again as a new
  * transaction, for up to a quarter of the request's time (a transaction's deadline is another
  * quarter), then reported `aborted` (nothing was written).
+ * A partition that moved (`worm kv move`) is followed: on an abort not caused by a compare, the
+ * node reads the map again (`refreshMap`, at most every `MAP_REFRESH_MS`) and prepares the next
+ * try at the nodes it names.
  * A transaction whose outcome this node cannot learn is reported `unavailable` or `timeout`: the
  * outcome is unknown, and the client does not try it again on its own (a retry would be a new
  * transaction, not the same one).
@@ -48,7 +51,12 @@ export interface AcrossOptions {
   readonly security?: ClientSecurity;
   /** A request's time: a transaction's deadline is a quarter of it, and so is the time to retry aborts. */
   readonly timeoutMs: number;
+  /** Read the KV's newest map (a partition's node may have moved). */
+  readonly refreshMap?: () => Promise<PartitionMap>;
 }
+
+/** The map is read again at most this often. */
+const MAP_REFRESH_MS = 250;
 
 export type AcrossAnswer = { readonly ok: true; readonly txn: number; readonly succeeded: boolean } | { readonly ok: false; readonly failure: KvFailure };
 
@@ -61,11 +69,19 @@ const failed = (code: KvFailure["code"], message: string): AcrossAnswer => ({ ok
 
 export function across(o: AcrossOptions): Across {
   const me = o.participant.name;
-  const remote: RemoteParticipants = remoteParticipants({
-    ...(o.security ?? {}),
-    addresses: new Map(o.map.partitions.map((p) => [participantName(p.id), p.node])),
-    prepareTimeoutMs: o.timeoutMs / 4,
-  });
+  /** Each participant's node, as the newest map read says. */
+  const addresses = new Map(o.map.partitions.map((p) => [participantName(p.id), p.node]));
+  let epoch = o.map.epoch;
+  let refreshed = 0;
+  const refresh = async () => {
+    if (!o.refreshMap || Date.now() - refreshed < MAP_REFRESH_MS) return;
+    refreshed = Date.now();
+    const map = await o.refreshMap().catch(() => undefined);
+    if (!map || map.epoch <= epoch) return;
+    epoch = map.epoch;
+    for (const p of map.partitions) addresses.set(participantName(p.id), p.node);
+  };
+  const remote: RemoteParticipants = remoteParticipants({ ...(o.security ?? {}), addresses, prepareTimeoutMs: o.timeoutMs / 4 });
   /** The participants in this process: ours, and the other nodes' here. */
   const here = (name: string): Participant | undefined => (name === me ? o.participant : o.colocated?.get(name));
   const local = localParticipants(here);
@@ -98,6 +114,7 @@ export function across(o: AcrossOptions): Across {
           c = await coordinator.commit(payloads);
         } catch (e) {
           if (!(e instanceof TxnError)) throw e;
+          await refresh();
           const code = e.failure.code === "invalid" || e.failure.code === "tooLarge" ? e.failure.code : e.failure.code === "timeout" ? "timeout" : "unavailable";
           return failed(code, `a transaction across partitions ${parts.map((p) => p.partition.id).join(", ")}: ${e.failure.message}`);
         }
@@ -107,6 +124,8 @@ export function across(o: AcrossOptions): Across {
           const why = c.refusals.map((r) => `${r.participant ?? "a recoverer"}: ${r.reason ?? "no"}`).join("; ") || "no vote refused";
           return failed("aborted", `transaction ${c.txn} of ${o.space} aborted (${why}): nothing was written; try it again`);
         }
+        // A partition's node may have moved (or be down): the next try goes where the map says now.
+        if (c.refusals.some((r) => !r.reason?.startsWith(REFUSAL.locked))) await refresh();
         // Another transaction holds a key: let it finish, a little longer each time.
         await new Promise((r) => setTimeout(r, Math.min(50, 2 ** attempt) * (0.5 + Math.random())));
       }

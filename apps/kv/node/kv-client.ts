@@ -10,6 +10,11 @@
  * A range over several partitions asks them in key order until it has `limit` records: each
  * partition's part is linearizable, the whole is not one snapshot.
  *
+ * A partition that moved to another node (`worm kv move`) is followed: a request its old node
+ * refuses (`wrongPartition`) or cannot answer (`unavailable`) makes the client read the map again
+ * (`refreshMap`, at most every `MAP_REFRESH_MS`); a newer map routes the request again, a write
+ * with the same key (the old node's append counts for nothing once the new one claimed the partition).
+ *
  * A transaction across partitions goes to its first partition's node, which coordinates it
  * (apps/kv/node/kv-across.ts). Its outcome unknown, it is not tried again (a retry would be another
  * transaction): the failure says so. Its result says whether it committed, not revisions or op
@@ -35,6 +40,8 @@ export type KvResult<T> = { readonly ok: true; readonly value: T } | { readonly 
 
 export interface KvClientOptions extends ClientSecurity {
   readonly map: PartitionMap;
+  /** Read the KV's newest map (absent: the client keeps `map`, and a moved partition's requests fail). */
+  readonly refreshMap?: () => Promise<PartitionMap>;
   /** The client half of idempotency keys (random by default). */
   readonly clientId?: string;
   /** One attempt's bound (default 5 s). */
@@ -62,6 +69,10 @@ export type Expected = { readonly value: Uint8Array | null } | { readonly modRev
 
 const fail = (code: KvFailure["code"], message: string): KvResult<never> => ({ ok: false, failure: { code, message } });
 const UNKNOWN: readonly KvFailure["code"][] = ["unavailable", "timeout"];
+/** A failure that may mean the partition moved: the map is read again. */
+const MAYBE_MOVED: readonly KvFailure["code"][] = ["wrongPartition", "unavailable"];
+/** The map is read again at most this often. */
+const MAP_REFRESH_MS = 250;
 
 export class KvClient {
   readonly clientId: string;
@@ -69,8 +80,13 @@ export class KvClient {
   /** The seqs of the writes waiting for an answer. */
   private readonly waiting = new Set<number>();
   private readonly nodes = new Map<string, { readonly stub: KvClientStub; readonly stream: RequestStream<KvRequest, KvReply> }>();
+  /** The newest map this client knows. */
+  private map: PartitionMap;
+  private refreshed = 0;
+  private refreshing: Promise<void> | undefined;
 
   constructor(private readonly o: KvClientOptions) {
+    this.map = o.map;
     this.clientId = o.clientId ?? randomUUID();
     const problem = nameProblem("a client id", this.clientId);
     if (problem) throw new Error(problem);
@@ -80,7 +96,7 @@ export class KvClient {
   async txn(txn: KvTxn): Promise<KvResult<Written>> {
     const problem = txnProblem(txn);
     if (problem) return fail("invalid", problem);
-    const ps = partitionsOfTxn(this.o.map, txn);
+    const ps = partitionsOfTxn(this.map, txn);
     const seq = this.seq++;
     this.waiting.add(seq);
     try {
@@ -91,19 +107,20 @@ export class KvClient {
   }
 
   private async write(ps: readonly Partition[], txn: KvTxn, seq: number): Promise<KvResult<Written>> {
+    const route = (map: PartitionMap) => partitionsOfTxn(map, txn)[0]!;
     const p = ps[0]!;
     // Every seq below the oldest this client still waits for is answered (or given up on).
     const request = (id: number): KvRequest => ({ id, kind: "write", client: this.clientId, seq, ackedBelow: Math.min(...this.waiting), txn });
     if (ps.length > 1) {
       const why = crossTxnProblem(txn);
       if (why) return fail("invalid", why);
-      const r = await this.ask(p, request, { again: false, attemptMs: 2 * (this.o.attemptTimeoutMs ?? 5_000) });
+      const r = await this.ask(route, request, { again: false, attemptMs: 2 * (this.o.attemptTimeoutMs ?? 5_000) });
       if (!r.ok) return UNKNOWN.includes(r.failure.code) ? fail(r.failure.code, `${r.failure.message} (a transaction across partitions: its outcome is unknown, and it was not tried again)`) : r;
       if (r.value.kind !== "committed") return fail("internal", `node ${p.node} answered a transaction across partitions with a ${r.value.kind}`);
       const result: TxnResult = { succeeded: r.value.succeeded, revision: 0, responses: [] };
       return { ok: true, value: { partition: p.id, position: -1, seq, result, across: { txn: r.value.txn, partitions: ps.map((x) => x.id) } } };
     }
-    const r = await this.ask(p, request);
+    const r = await this.ask(route, request);
     if (!r.ok) return r;
     if (r.value.kind !== "written") return fail("internal", `node ${p.node} answered a write with a ${r.value.kind}`);
     return { ok: true, value: { partition: p.id, position: r.value.position, seq, result: r.value.result } };
@@ -145,7 +162,7 @@ export class KvClient {
   async get(key: string, opts: { readonly stale?: boolean } = {}): Promise<KvResult<{ readonly record: KvRecord | undefined; readonly revision: number }>> {
     const problem = keyProblem(key);
     if (problem) return fail("invalid", problem);
-    const r = await this.read(partitionOf(this.o.map, key), { key }, opts.stale ?? false);
+    const r = await this.read(partitionOf(this.map, key), { key }, opts.stale ?? false);
     if (!r.ok) return r;
     return { ok: true, value: { record: r.value.found[0]?.[1], revision: r.value.revision } };
   }
@@ -157,7 +174,7 @@ export class KvClient {
     const limit = opts.limit ?? TXN_LIMITS.rangeLimitMax;
     if (!(Number.isSafeInteger(limit) && limit >= 1 && limit <= TXN_LIMITS.rangeLimitMax)) return fail("invalid", `limit must be an integer from 1 to ${TXN_LIMITS.rangeLimitMax}`);
     const found: (readonly [string, KvRecord])[] = [];
-    for (const { partition, range: part } of partsOf(this.o.map, range)) {
+    for (const { partition, range: part } of partsOf(this.map, range)) {
       const r = await this.read(partition, { key: part.from, to: part.to ?? "", limit: limit - found.length }, opts.stale ?? false);
       if (!r.ok) return r;
       found.push(...r.value.found);
@@ -174,7 +191,7 @@ export class KvClient {
     const problem = rangeProblem(range);
     if (problem) throw new KvWatchError("invalid", problem);
     return watchParts(
-      partsOf(this.o.map, range).map(({ partition: p, range: part }) => ({ partition: p.id, node: p.node, stub: this.node(p.node).stub, range: { key: part.from, to: part.to ?? "" }, fromRevision: opts.from?.get(p.id) ?? 0 })),
+      partsOf(this.map, range).map(({ partition: p, range: part }) => ({ partition: p.id, node: p.node, stub: this.node(p.node).stub, range: { key: part.from, to: part.to ?? "" }, fromRevision: opts.from?.get(p.id) ?? 0 })),
       () => callMetadata(this.o),
     );
   }
@@ -182,7 +199,7 @@ export class KvClient {
   /** Each partition's node's status, in the map's order (a node that does not answer: its failure). */
   status(): Promise<KvResult<KvStatus>[]> {
     return Promise.all(
-      this.o.map.partitions.map(
+      this.map.partitions.map(
         (p) =>
           new Promise<KvResult<KvStatus>>((resolve) => {
             const ms = this.o.attemptTimeoutMs ?? 5_000;
@@ -206,21 +223,50 @@ export class KvClient {
   }
 
   private async read(p: Partition, range: { readonly key: string; readonly to?: string; readonly limit?: number }, stale: boolean): Promise<KvResult<Extract<KvReply, { kind: "read" }>>> {
-    const r = await this.ask(p, (id) => ({ id, kind: "read", range, stale }));
+    const r = await this.ask((map) => map.partitions.find((x) => x.id === p.id) ?? p, (id) => ({ id, kind: "read", range, stale }));
     if (!r.ok) return r;
     return r.value.kind === "read" ? { ok: true, value: r.value } : fail("internal", `node ${p.node} answered a read with a ${r.value.kind}`);
   }
 
-  /** Ask partition `p`'s node, again while the outcome is unknown (a write keeps its key) unless not `again`. */
-  private async ask(p: Partition, request: (id: number) => KvRequest, opts: { readonly again?: boolean; readonly attemptMs?: number } = {}): Promise<KvResult<Exclude<KvReply, { kind: "failed" }>>> {
+  /**
+   * Ask the node of the partition `route` picks from the map, again while the outcome is unknown (a
+   * write keeps its key) unless not `again`; routed again by a newer map if the node refuses it as
+   * another partition's or does not answer (a transaction across partitions only if its first node
+   * refused it: then nothing of it happened).
+   */
+  private async ask(route: (map: PartitionMap) => Partition, request: (id: number) => KvRequest, opts: { readonly again?: boolean; readonly attemptMs?: number } = {}): Promise<KvResult<Exclude<KvReply, { kind: "failed" }>>> {
     const until = Date.now() + (this.o.retryForMs ?? 10_000);
     for (let attempt = 0; ; attempt++) {
+      const p = route(this.map);
       const r = await this.node(p.node).stream.request(request, opts.attemptMs ?? this.o.attemptTimeoutMs ?? 5_000);
       if (r.kind !== "failed") return { ok: true, value: r };
       const pause = Math.min(500, 50 * 2 ** attempt);
+      const again = opts.again !== false || r.failure.code === "wrongPartition";
+      if (again && MAYBE_MOVED.includes(r.failure.code) && Date.now() < until) {
+        await this.refresh();
+        if (route(this.map).node !== p.node) continue;
+      }
       if (!UNKNOWN.includes(r.failure.code) || opts.again === false || Date.now() + pause >= until) return { ok: false, failure: r.failure };
       if (r.failure.code === "unavailable") await new Promise((resolve) => setTimeout(resolve, pause));
     }
+  }
+
+  /** Read the map again (`refreshMap`, at most every MAP_REFRESH_MS; a read under way is shared), keeping the newer. */
+  private async refresh(): Promise<void> {
+    const read = this.o.refreshMap;
+    if (!read) return;
+    if (!this.refreshing && Date.now() - this.refreshed >= MAP_REFRESH_MS) {
+      this.refreshing = read()
+        .then((m) => {
+          if (m.epoch > this.map.epoch) this.map = m;
+        })
+        .catch(() => {})
+        .finally(() => {
+          this.refreshed = Date.now();
+          this.refreshing = undefined;
+        });
+    }
+    await this.refreshing;
   }
 
   private node(address: string) {

@@ -61,6 +61,31 @@ export async function readMap(client: WorClient, name: string): Promise<Partitio
   }
 }
 
+/**
+ * Move partition `id` of KV `name` to the node at `node` ("host:port"): the map after the newest,
+ * the same but for that partition's node, chosen at the next address of the chain. Refused if the
+ * partition is there already, if another node of the map has that address, or if another change
+ * took the next epoch first (naming it). The new node claims the partition when it starts
+ * (./kv-owner.ts); until then the old one serves it.
+ */
+export async function moveKv(client: WorClient, name: string, id: number, node: string): Promise<{ readonly from: PartitionMap; readonly to: PartitionMap }> {
+  const from = await readMap(client, name);
+  const p = from.partitions.find((x) => x.id === id);
+  if (!p) throw new WorError({ code: "invalid", message: `KV ${name} has no partition ${id} (it has ${from.partitions.map((x) => x.id).join(", ")})` });
+  if (p.node === node) throw new WorError({ code: "invalid", message: `partition ${id} of KV ${name} is at ${node} already (map epoch ${from.epoch})` });
+  const to: PartitionMap = { epoch: from.epoch + 1, partitions: from.partitions.map((x) => (x.id === id ? { ...x, node } : x)) };
+  const problem = mapProblem(to);
+  if (problem) throw new WorError({ code: "invalid", message: problem });
+  const meta = await client.openSpace(name, "kv");
+  if (to.epoch >= meta.segmentSize) throw new WorError({ code: "invalid", message: `KV ${name} has had ${meta.segmentSize} maps, all its chain holds: no more moves` });
+  const chosen = await firstWinsAt(client, name, to.epoch, encodeMap(to));
+  if (!chosen.won) {
+    const other = decodeMap(chosen.value);
+    throw new WorError({ code: "contended", message: `another change of KV ${name} took map epoch ${to.epoch} first: ${typeof other === "string" ? other : describeMap(other)}; read the map and try again` });
+  }
+  return { from, to };
+}
+
 /** "partition 0 of KV kv (log kv-p0)": what a node's store holds (KvShardStore's `holds`). */
 export const describePartition = (kv: string, p: Partition): string => `partition ${p.id} of KV ${kv} (log ${p.log})`;
 

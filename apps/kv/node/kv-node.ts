@@ -16,6 +16,10 @@
  *   log below it, then answers from the shard. A `stale` read answers from the shard at once.
  * - A key outside the node's partition is refused (`wrongPartition`, naming the map's epoch), before
  *   anything is appended.
+ * - **Ownership.** Before it serves, the node claims its partition in the log (./kv-owner.ts): an
+ *   owner entry of its map's epoch unless the log has one; its entries carry that epoch. Once its
+ *   shard applies an owner entry of a newer epoch (the partition moved), the node is superseded:
+ *   it refuses everything (`wrongPartition`, naming the new owner) and votes NO.
  * - **Transactions across partitions** (with `txn`): the node is its partition's participant
  *   (./kv-participant.ts, served on this port), and coordinates the transactions whose first
  *   partition is its own (./kv-across.ts). Writes and linearizable reads of a key a transaction
@@ -37,16 +41,17 @@ import { LogError } from "../../log/node/log-error.ts";
 import { LogPlayer, type PlayerEvent } from "../../logplayer/node/player.ts";
 import { startShardServer } from "../../logplayer/node/shard-server.ts";
 import { type KvTxn, TXN_LIMITS, opRange, touched } from "../core/commands.ts";
-import { KV_LIMITS, type KvEvent, type KvFailure, type KvReply, type KvRequest, type KvStatus } from "../core/messages.ts";
+import type { KvFailure, KvReply, KvRequest, KvStatus } from "../core/messages.ts";
 import { type PartitionMap, partitionsOf, partitionsOfTxn, rangeOf } from "../core/partitions.ts";
 import { encodeTxn } from "../core/records.ts";
 import { readPosition } from "../core/shard-state.ts";
 import { type DecodedKvRequest, decodeRequestEnvelope, decodeStatusRequest, encodeReplyEnvelope, encodeStatus } from "../wire/codec.ts";
-import { decodeWatchRequest, encodeWatchBatch } from "../wire/codec-watch.ts";
 import { type KvHandlers, KvService } from "../wire/service.ts";
 import type { KvShardStore } from "./shard-store.ts";
 import { Batcher } from "./batcher.ts";
 import { kvTrace } from "./kv-trace.ts";
+import { watchServing } from "./watch-server.ts";
+import { claimPartition, superseded } from "./kv-owner.ts";
 import { type Across, across } from "./kv-across.ts";
 import { KvParticipant } from "./kv-participant.ts";
 import { participantName } from "../core/cross.ts";
@@ -65,6 +70,8 @@ export interface KvNodeOptions extends SessionServeOptions {
   readonly requestTimeoutMs?: number;
   /** The shard's storage failed: the node cannot go on; its owner closes it. */
   readonly onFailure?: (e: Error) => void;
+  /** The partition moved to another node (the log says so): this node refuses everything from now on (`why` says where it went). */
+  readonly onMoved?: (why: string) => void;
   /** Run the partition's LogPlayer here, delivering to this node's shard at `address` (its
    *  "host:port" as the player dials it: fixed, since a player group names its shards). */
   readonly player?: { readonly client: WorClient; readonly address: string; readonly security?: ClientSecurity; readonly onEvent?: (e: PlayerEvent) => void };
@@ -78,6 +85,8 @@ export interface KvNodeOptions extends SessionServeOptions {
     /** The participants of this process's nodes, by name: this node adds its own (waiting for its
      *  restart scan, as on its port) while it serves, and calls the others directly. */
     readonly colocated?: Map<string, Participant>;
+    /** Read the KV's newest map: where the other partitions' nodes are after a move. */
+    readonly refreshMap?: () => Promise<PartitionMap>;
   };
 }
 
@@ -88,12 +97,12 @@ export interface KvNode extends ListeningServer {
   readonly participant?: KvParticipant;
 }
 
-/** The player group of a partition's log: its space of epochs (one shard, this node's). */
-const playerGroupOf = (log: string): string => `${log}-kv`;
+/** The player group of a partition's log (its space of epochs; one shard, this node's): the one the
+ *  store is bound to, or for a new store one per map epoch (a group names its shards, and the node
+ *  of a moved partition is at another address). */
+const playerGroupOf = (log: string, store: KvShardStore, mapEpoch: number): string => store.state.binding?.group ?? (mapEpoch === 0 ? `${log}-kv` : `${log}-kv-e${mapEpoch}`);
 
 const KV_NODE_DEFAULTS = Object.freeze({ requestTimeoutMs: 10_000 });
-/** Bytes a watcher may leave unread before it is let go. */
-const WATCH_BUFFER_BYTES_MAX = 8 << 20;
 
 const failed = (id: number, code: KvFailure["code"], message: string): KvReply => ({ id, kind: "failed", failure: { code, message } });
 
@@ -103,7 +112,9 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
   if (!mine) throw new Error(`partition ${o.partition} is not in the map (epoch ${map.epoch})`);
   const timeoutMs = o.requestTimeoutMs ?? KV_NODE_DEFAULTS.requestTimeoutMs;
   const sessions = new RequestSessions<DecodedKvRequest, KvReply>(o.budget);
-  const batcher = new Batcher(log);
+  const batcher = new Batcher(log, map.epoch);
+  /** Why this node no longer serves its partition (the log names a newer owner), or undefined. */
+  const moved = (): string | undefined => superseded(store, mine, map.epoch);
   const admit = admission(o, "kv");
 
   /** Why `txn` cannot be appended to this partition's log, or undefined. */
@@ -139,7 +150,7 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
   /** Set once the node serves its API: the participant's restart scan is done. */
   let participant: KvParticipant | undefined;
   let coordinating: Across | undefined;
-  let isReady = o.txn === undefined;
+  let isReady = false;
   /** Resolves once the participant is open. It exists before the server answers anything: the server
    *  listens before the player starts and the restart scan runs, and a request that came meanwhile
    *  waits for them (a write let through then went to the log ahead of the commits the scan was
@@ -193,6 +204,8 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
       if (way) participant!.gate.settled(way);
       kvTrace?.({ ev: "written", client: r.client, seq: r.seq, position });
       const result = store.resultOf(r.client, r.seq);
+      const gone = result === undefined && moved();
+      if (gone) return failed(r.id, "wrongPartition", `${what}: ${gone}`);
       if (result === "expired") return failed(r.id, "invalid", `${what}: below what its client acknowledged (a retry of a write it gave up on): its result is forgotten`);
       if (!result) return failed(r.id, "internal", `${what}: the shard applied position ${position} of ${log.name}, its batch, without it`);
       return { id: r.id, kind: "written", position, result };
@@ -219,6 +232,8 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
         if (participant) await within((signal) => participant!.gate.free([opRange(range)], signal), "read: keys locked by a transaction across partitions");
         const tail = await within(() => log.tail(), `read: the tail of ${log.name}`);
         await within((signal) => store.whenApplied(readPosition(tail), signal), `read: its shard applying ${log.name} below ${tail}`);
+        const gone = moved();
+        if (gone) return failed(r.id, "wrongPartition", `read: ${gone}`);
       }
       const limit = range.limit ?? TXN_LIMITS.rangeLimitMax;
       const rows = store.range(opRange(range), limit + 1);
@@ -230,6 +245,8 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
 
   const handle = (f: DecodedKvRequest): KvReply | (() => Promise<KvReply>) => {
     if (f.kind === "invalid") return failed(f.id, f.error.code === "tooLarge" ? "tooLarge" : "invalid", f.error.message);
+    const gone = moved();
+    if (gone) return failed(f.id, "wrongPartition", gone);
     if (f.kind === "write") {
       const problem = placement(f.txn);
       if (problem === "across") return () => writeAcross(f);
@@ -254,42 +271,17 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     inDoubt: participant?.locks.inDoubt ?? 0,
   });
 
-  /** Open watches: ended (their clients told to watch again) when the node closes. */
-  const watches = new Set<grpc.ServerWritableStream<Uint8Array, Uint8Array>>();
-  const watch: KvHandlers["watch"] = (call) => {
-    const refused = admit(call.metadata);
-    if (refused) return void call.emit("error", refused);
-    const req = decodeWatchRequest(call.request);
-    if (!req.ok) return void call.emit("error", statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
-    const { range, fromRevision } = req.value;
-    const outside = partitionsOf(map, opRange(range)).find((p) => p.id !== mine.id);
-    if (outside) return void call.emit("error", statusError(grpc.status.FAILED_PRECONDITION, `keys of the watch are in partition ${outside.id}, not ${mine.id} (map epoch ${map.epoch})`));
-    let seen = fromRevision === 0 ? store.revision : fromRevision - 1;
-    let stop: () => void = () => {};
-    const end = (code: grpc.status, details: string) => {
-      stop();
-      watches.delete(call);
-      call.emit("error", statusError(code, details));
-    };
-    const deliver = (events: KvEvent[], revision: number) => {
-      let room = true;
-      for (const [part, upTo] of watchBatches(events, revision)) room = call.write(encodeWatchBatch({ events: part, revision: upTo }));
-      // A watcher that does not read is let go, told where to start again (nothing is lost to it).
-      if (!room && call.writableLength > WATCH_BUFFER_BYTES_MAX) end(grpc.status.RESOURCE_EXHAUSTED, `the watcher fell behind: watch again from revision ${seen + 1}`);
-      else seen = revision;
-    };
-    const stopped = store.watch(opRange(range), fromRevision, deliver, (reason) => end(grpc.status.UNAVAILABLE, reason.message));
-    if (typeof stopped === "string") return void call.emit("error", statusError(grpc.status.OUT_OF_RANGE, stopped));
-    stop = stopped;
-    watches.add(call);
-    for (const event of ["cancelled", "close", "error"]) call.on(event, () => {
-      stop();
-      watches.delete(call);
-    });
-  };
+  const watches = watchServing({
+    admit,
+    store,
+    refusal: (range) => {
+      const outside = partitionsOf(map, range).find((p) => p.id !== mine.id);
+      return outside ? `keys of the watch are in partition ${outside.id}, not ${mine.id} (map epoch ${map.epoch})` : moved();
+    },
+  });
 
   const handlers: KvHandlers = {
-    watch,
+    watch: watches.handler,
     session(call) {
       const refused = admit(call.metadata);
       if (refused) return void call.emit("error", refused);
@@ -324,7 +316,7 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
       player = await LogPlayer.start({
         client,
         log,
-        group: playerGroupOf(log.name),
+        group: playerGroupOf(log.name, store, map.epoch),
         shards: [address],
         tuning: { trimEvery: Number.POSITIVE_INFINITY },
         ownAppends: true,
@@ -333,14 +325,30 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
         ...(onEvent ? { onEvent } : {}),
       });
     }
+    // The owner entry goes before anything else of this node's, the restart scan's commits included.
+    await within((signal) => claimPartition(log, store, map, mine, signal), `partition ${mine.id}: claiming it in ${log.name}`);
+    // Its player goes on (a wait under way ends as it would), its shard unused: its owner stops it.
+    store.onOwner = () => {
+      const gone = moved();
+      if (gone) o.onMoved?.(gone);
+    };
     if (o.txn) {
       // The restart scan needs the shard served and its log delivered: commits it finds are applied through them.
       const t = o.txn;
-      participant = await KvParticipant.open({ ...(t.timings ?? {}), name: served.name, space: t.space, client: t.client, log, store });
-      coordinating = across({ client: t.client, space: t.space, map, participant, ...(t.colocated ? { colocated: t.colocated } : {}), ...(t.security ? { security: t.security } : {}), timeoutMs });
-      isReady = true;
-      markOpened();
+      participant = await KvParticipant.open({ ...(t.timings ?? {}), name: served.name, space: t.space, client: t.client, log, store, mapEpoch: map.epoch, superseded: moved });
+      coordinating = across({
+        client: t.client,
+        space: t.space,
+        map,
+        participant,
+        timeoutMs,
+        ...(t.colocated ? { colocated: t.colocated } : {}),
+        ...(t.security ? { security: t.security } : {}),
+        ...(t.refreshMap ? { refreshMap: t.refreshMap } : {}),
+      });
     }
+    isReady = true;
+    markOpened();
   } catch (e) {
     leaveColocated();
     player?.stop();
@@ -358,31 +366,10 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
       player?.stop();
       coordinating?.close();
       void participant?.close();
-      for (const w of watches) w.emit("error", statusError(grpc.status.UNAVAILABLE, "the KV node is stopping: watch again from the last revision seen"));
-      watches.clear();
+      watches.endAll("the KV node is stopping: watch again from the last revision seen");
       return (closing ??= sessions.shutdown(() => (participants ? participants.shutdown(() => shard.close()) : shard.close())));
     },
   };
-}
-
-/**
- * `events` (up to `revision`) cut into batches of about `KV_LIMITS.watchBatchEventsTarget` events,
- * never inside a revision (a batch says the watcher has every change up to its revision), each
- * with the revision it brings the watcher up to.
- */
-function watchBatches(events: readonly KvEvent[], revision: number): [KvEvent[], number][] {
-  const out: [KvEvent[], number][] = [];
-  let part: KvEvent[] = [];
-  for (const [i, e] of events.entries()) {
-    part.push(e);
-    const next = events[i + 1];
-    if (next && next.revision !== e.revision && part.length >= KV_LIMITS.watchBatchEventsTarget) {
-      out.push([part, e.revision]);
-      part = [];
-    }
-  }
-  out.push([part, revision]);
-  return out;
 }
 
 /** An upper-ish estimate of a reply's encoded bytes (the session budget counts queued replies by it). */

@@ -40,12 +40,18 @@ export interface KvParticipantOptions extends ParticipantTimings {
   readonly client: WorClient;
   readonly log: WormLog;
   readonly store: KvShardStore;
+  /** The map epoch its node serves the partition under: its commit entries carry it. */
+  readonly mapEpoch: number;
+  /** Why its node no longer serves the partition (it moved: ./kv-owner.ts), or undefined: then it votes NO. */
+  readonly superseded?: () => string | undefined;
   /** A prepare waits at most this long for the partition's state to be current (default 2 s). */
   readonly prepareWaitMs?: number;
 }
 
-/** The idempotency key's client half of every commit entry (each partition has a log of its own). */
-const COMMIT_CLIENT = "kv-commit";
+/** The idempotency key's client half of every commit entry (each partition has a log of its own),
+ *  per map epoch: a new owner's commit entry of a transaction is not a retry of the old one's (which
+ *  counts for nothing past the new owner's entry, ../core/shard-state.ts). */
+const commitClient = (mapEpoch: number): string => (mapEpoch === 0 ? "kv-commit" : `kv-commit@${mapEpoch}`);
 const RETRY_MS = 100;
 
 export class KvParticipant implements Participant {
@@ -68,6 +74,7 @@ export class KvParticipant implements Participant {
         kvTrace?.({ ev: "release", txn });
         this.gate.wake();
       },
+      o.superseded,
     );
     this.gate = new KeyGate((range) => this.book.lockedIn(range));
     const core = new ParticipantCore(ParticipantShell.config({ name: o.name, space: o.space }, segmentSize), this.book, (d) => this.decided(d));
@@ -98,7 +105,8 @@ export class KvParticipant implements Participant {
   async prepare(request: PrepareRequest): Promise<TxnResult<Vote>> {
     const part = this.book.decode(request.payload);
     const key = `${request.space}:${request.txn}`;
-    if (part && request.space === this.o.space) {
+    // A node whose partition moved votes NO at once (the book says why): its shard waits for nothing more.
+    if (part && request.space === this.o.space && this.o.superseded?.() === undefined) {
       const keys = partKeys(part);
       const reserved = this.book.reserve(key, keys);
       kvTrace?.({ ev: "prepare", txn: key, keys, reserved });
@@ -191,11 +199,11 @@ export class KvParticipant implements Participant {
   /** Append the commit entry of `txn` (again, until it lands: the locks stay held) and wait until the
    *  shard has applied it. */
   private async apply(txn: number, part: KvTxn, scanFrom: number): Promise<void> {
-    const entry = encodeCommit({ txn, scanFrom, ops: part.success });
+    const entry = encodeCommit(this.o.mapEpoch, { txn, scanFrom, ops: part.success });
     while (!this.closed) {
       try {
         if (this.o.store.committed(txn)) return;
-        const { slot } = await this.o.log.append(entry, { key: { client: COMMIT_CLIENT, seq: txn } });
+        const { slot } = await this.o.log.append(entry, { key: { client: commitClient(this.o.mapEpoch), seq: txn } });
         kvTrace?.({ ev: "commitEntry", txn, slot });
         await this.o.store.whenApplied(slot);
         return;

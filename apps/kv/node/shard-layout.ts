@@ -5,9 +5,10 @@
  *   "k:" key → a record; "r:" position (16 digits) → a transaction's result (../core/stored.ts);
  *   "x:" txn (16 digits) → "" (a transaction across partitions committed here);
  *   "f:" client → its session's floor (decimal); "q:" client "\0" seq (16 digits) → a batched
- *   transaction's result; "state" → JSON {kv: 1, applied, epoch, binding?, revision, scanFrom};
+ *   transaction's result; "state" → JSON {kv: 1, applied, epoch, binding?, revision, scanFrom, owner?};
  *   "holds" → which partition of which KV it is.
  */
+import type { KvOwner } from "../core/records.ts";
 import type { ClassicLevel } from "classic-level";
 import { DecodeError } from "../../log/core/bytes.ts";
 import { BEFORE_FIRST } from "../../logplayer/core/items.ts";
@@ -41,10 +42,12 @@ export interface Loaded extends ShardDurable {
   readonly revision: number;
   /** Where the partition's participant scans from after a restart (0 in a store written before). */
   readonly scanFrom: number;
+  /** The owner entry of the highest map epoch applied (none: map epoch 0). */
+  readonly owner?: KvOwner;
 }
 
 export function parseState(bytes: Uint8Array, dir: string): Loaded {
-  let o: { kv?: unknown; applied?: unknown; epoch?: unknown; revision?: unknown; scanFrom?: unknown; binding?: { group?: unknown; shard?: unknown; shards?: unknown } };
+  let o: { kv?: unknown; applied?: unknown; epoch?: unknown; revision?: unknown; scanFrom?: unknown; binding?: { group?: unknown; shard?: unknown; shards?: unknown }; owner?: { epoch?: unknown; node?: unknown } };
   try {
     o = JSON.parse(text.decode(bytes)) as typeof o;
   } catch {
@@ -53,11 +56,12 @@ export function parseState(bytes: Uint8Array, dir: string): Loaded {
   if (o === null || typeof o !== "object" || o.kv !== 1) throw new KvShardStoreDamaged(`KV shard store ${dir}: its state is not a KV shard's (another kind of store?)`);
   const b = o.binding;
   const okInt = (x: unknown, least: number): x is number => Number.isSafeInteger(x) && (x as number) >= least;
-  if (!okInt(o.applied, BEFORE_FIRST) || !okInt(o.epoch, 0) || !okInt(o.revision, 0) || (o.scanFrom !== undefined && !okInt(o.scanFrom, 0)) || (b !== undefined && (b === null || typeof b.group !== "string" || !okInt(b.shard, 0) || !okInt(b.shards, 1)))) {
+  if (!okInt(o.applied, BEFORE_FIRST) || !okInt(o.epoch, 0) || !okInt(o.revision, 0) || (o.scanFrom !== undefined && !okInt(o.scanFrom, 0)) || (b !== undefined && (b === null || typeof b.group !== "string" || !okInt(b.shard, 0) || !okInt(b.shards, 1))) || (o.owner !== undefined && (o.owner === null || !okInt(o.owner.epoch, 1) || typeof o.owner.node !== "string"))) {
     throw new KvShardStoreDamaged(`KV shard store ${dir}: its state is malformed`);
   }
   const binding = b && { group: b.group as string, shard: b.shard as number, shards: b.shards as number };
-  return { applied: o.applied, epoch: o.epoch, revision: o.revision, scanFrom: (o.scanFrom as number | undefined) ?? 0, ...(binding ? { binding } : {}) };
+  const owner = o.owner && { epoch: o.owner.epoch as number, node: o.owner.node as string };
+  return { applied: o.applied, epoch: o.epoch, revision: o.revision, scanFrom: (o.scanFrom as number | undefined) ?? 0, ...(binding ? { binding } : {}), ...(owner ? { owner } : {}) };
 }
 
 
@@ -78,7 +82,7 @@ export async function loadShard(db: ClassicLevel<string, Uint8Array>, dir: strin
     if (held === undefined) await db.put(HOLDS_KEY, utf8.encode(holds), { sync: true });
     else if (text.decode(held) !== holds) throw new KvShardStoreDamaged(`KV shard store ${dir} holds ${text.decode(held)}, not ${holds}: give each node its own data directory`);
   }
-  const { revision, scanFrom, ...state } = loaded;
+  const { revision, scanFrom, owner, ...state } = loaded as Loaded;
   const entries: [string, KvRecord][] = [];
   for await (const [key, value] of db.iterator({ gte: "k:", lt: "k;" })) {
     const record = decodeRecord(plain(value));
@@ -114,5 +118,5 @@ export async function loadShard(db: ClassicLevel<string, Uint8Array>, dir: strin
     stored.push(position);
   }
   const list: KvSession[] = [...sessions].map(([client, s]) => ({ client, ...s }));
-  return { state, image: { applied: state.applied, revision, entries, results: new Map(), committed, scanFrom, sessions: list }, stored };
+  return { state, image: { applied: state.applied, revision, entries, results: new Map(), committed, scanFrom, sessions: list, ...(owner ? { owner } : {}) }, stored };
 }

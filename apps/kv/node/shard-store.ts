@@ -15,8 +15,9 @@
  * Layout (keys utf8): "k:" + key → its record; "r:" + position (16 digits) → the result of the
  * transaction there (both ../core/stored.ts); "x:" + txn (16 digits) → "" for each transaction across
  * partitions committed here (from the participant's scan start on); "state" (./shard-layout.ts) →
- * JSON {kv: 1, applied, epoch, binding?, revision, scanFrom}; "holds" → which partition of which KV it is.
+ * JSON {kv: 1, applied, epoch, binding?, revision, scanFrom, owner?}; "holds" → which partition of which KV it is.
  */
+import type { KvOwner } from "../core/records.ts";
 import { ClassicLevel } from "classic-level";
 import { type Receipt, mintReceipt } from "../../../paxos/held.ts";
 import { assert } from "../../../verify/runtime/assert.ts";
@@ -95,6 +96,8 @@ export class KvShardStore implements DeliveryStore {
   private readonly watches = new Set<Watch>();
   /** Why the store serves nothing more (a failed write, or closed). */
   private broken: Error | undefined;
+  /** Hears of an owner entry that raised the map epoch, once applied (its node may be superseded). */
+  onOwner: ((owner: KvOwner) => void) | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -152,6 +155,14 @@ export class KvShardStore implements DeliveryStore {
   get scanFrom(): number {
     return this.mem.scanFrom;
   }
+  /** The owner entry of the highest map epoch applied (undefined: none, map epoch 0). */
+  get owner(): KvOwner | undefined {
+    return this.mem.owner;
+  }
+  /** The map epoch of the partition's owner as its log says (0: it never moved). */
+  get mapEpoch(): number {
+    return this.mem.mapEpoch;
+  }
   /** Whether transaction `txn` (across partitions) committed here (known from the scan start on). */
   committed(txn: number): boolean {
     return this.mem.committed(txn);
@@ -172,11 +183,13 @@ export class KvShardStore implements DeliveryStore {
   stage(rows: readonly Row[]): void {
     this.usable();
     const before = this.mem.applied;
+    const epoch = this.mem.mapEpoch;
     const events: KvEvent[] = [];
     this.skippedRows += this.mem.stage(rows, (a) => this.note(a, events));
     if (this.mem.applied === before) return;
     this.wake();
     this.publish(events);
+    this.ownerNews(epoch);
   }
 
   /** Make `w` durable in one synced batch (its rows applied first if they were not staged): the
@@ -185,9 +198,11 @@ export class KvShardStore implements DeliveryStore {
     this.usable();
     try {
       const events: KvEvent[] = [];
+      const epoch = this.mem.mapEpoch;
       this.skippedRows += this.mem.write(w.rows, w.applied, (a) => this.note(a, events));
       this.wake();
       this.publish(events);
+      this.ownerNews(epoch);
       const durable = this.mem.durable();
       const state: ShardDurable = { applied: durable.applied, epoch: w.epoch, ...(w.binding ? { binding: w.binding } : {}) };
       const { records, results, committed, sessions } = this.staged;
@@ -207,7 +222,7 @@ export class KvShardStore implements DeliveryStore {
         this.stored = this.stored.slice(this.storedHead);
         this.storedHead = 0;
       }
-      ops.push({ type: "put", key: STATE_KEY, value: utf8.encode(JSON.stringify({ kv: 1, ...state, revision: durable.revision, scanFrom: this.mem.scanFrom })) });
+      ops.push({ type: "put", key: STATE_KEY, value: utf8.encode(JSON.stringify({ kv: 1, ...state, revision: durable.revision, scanFrom: this.mem.scanFrom, ...(this.mem.owner ? { owner: this.mem.owner } : {}) })) });
       await this.db.batch(ops, { sync: true });
       this.state = state;
     } catch (e) {
@@ -348,6 +363,12 @@ export class KvShardStore implements DeliveryStore {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w.reject(this.broken);
+  }
+
+  /** Tell `onOwner` if the map epoch rose from `before`. */
+  private ownerNews(before: number): void {
+    const owner = this.mem.owner;
+    if (owner && owner.epoch > before) this.onOwner?.(owner);
   }
 
   private wake(): void {

@@ -6,67 +6,24 @@
  * before it answers; the client's answers for a commit, a failed compare and a refused shape.
  */
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type TestContext, test } from "node:test";
-import { participantName, splitTxn, txnSpaceOf } from "../../../apps/kv/core/cross.ts";
-import { type PartitionMap, partitionMap } from "../../../apps/kv/core/partitions.ts";
+import { test } from "node:test";
+import { participantName, splitTxn } from "../../../apps/kv/core/cross.ts";
+import type { PartitionMap } from "../../../apps/kv/core/partitions.ts";
 import { encodeTxn } from "../../../apps/kv/core/records.ts";
 import { KvClient } from "../../../apps/kv/node/kv-client.ts";
-import { createKv } from "../../../apps/kv/node/kv-map.ts";
-import { type KvNode, startKvNode } from "../../../apps/kv/node/kv-node.ts";
-import { KvShardStore } from "../../../apps/kv/node/shard-store.ts";
-import { WormLog } from "../../../apps/log/node/log-client.ts";
-import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
+import type { KvNode } from "../../../apps/kv/node/kv-node.ts";
 import { TxnCoordinator } from "../../../apps/txn/node/coordinator.ts";
 import type { ParticipantLink } from "../../../apps/txn/node/driver.ts";
 import type { ParticipantTimings } from "../../../apps/txn/node/participant-shell.ts";
 import type { Participant } from "../../../apps/txn/node/participant.ts";
 import type { WorClient } from "../../../wor/node/client.ts";
-import { stableAddresses } from "../../ports.ts";
-import { MemoryCluster } from "../../wor/memory-cluster.ts";
+import { SPACE, kvFixture } from "./node-fixture.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b) : undefined);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const SPACE = txnSpaceOf("kv");
 /** Participants that learn outcomes only from the coordinator's word (or a restart). */
 const QUIET: ParticipantTimings = { watch: false, catchUpMs: 600_000, graceMs: 600_000 };
-
-async function kvFixture(t: TestContext) {
-  const dir = await mkdtemp(join(tmpdir(), "worm-kv-across-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const cluster = await MemoryCluster.start();
-  t.after(() => cluster.close());
-  const admin = cluster.client({ segmentSize: 64 }).client;
-  const map = partitionMap("kv", 0, await stableAddresses(2), ["m"]);
-  await createKv(admin, "kv", map);
-  const start = async (k: number, timings: ParticipantTimings, colocated?: Map<string, Participant>): Promise<{ readonly node: KvNode; close(): Promise<void> }> => {
-    const { client } = cluster.client({ segmentSize: 64 });
-    const store = await KvShardStore.open(join(dir, `node${k}`));
-    const sequencer = new SequencerNode({ client, owner: `kv-p${k}-${randomUUID()}` });
-    const p = map.partitions[k]!;
-    const log = new WormLog({ client, log: p.log, tokens: sequencer });
-    const [host, port] = p.node.split(":");
-    const node = await startKvNode({ log, store, map, partition: k, host: host!, port: Number(port), player: { client, address: p.node }, txn: { client, space: SPACE, timings, ...(colocated ? { colocated } : {}) } });
-    let closed = false;
-    const close = async () => {
-      if (closed) return;
-      closed = true;
-      await node.close();
-      sequencer.close();
-      await store.close();
-      client.close();
-    };
-    t.after(close);
-    return { node, close };
-  };
-  const kv = new KvClient({ map, attemptTimeoutMs: 3_000 });
-  t.after(() => kv.close());
-  return { admin, map, start, kv };
-}
 
 /** A coordinator whose word reaches nobody: the prepares go to the nodes' participants in process. */
 function silentCoordinator(admin: WorClient, nodes: () => readonly { readonly node: KvNode }[]) {
@@ -183,8 +140,8 @@ test("the client: a commit, a failed compare (nothing written), and shapes refus
 test("nodes of one process call each other's participant directly, and a closed one leaves the map", { timeout: 60_000 }, async (t) => {
   const { start, kv } = await kvFixture(t);
   const colocated = new Map<string, Participant>();
-  await start(0, {}, colocated);
-  const one = await start(1, {}, colocated);
+  await start(0, {}, { colocated });
+  const one = await start(1, {}, { colocated });
   assert.deepEqual([...colocated.keys()].sort(), [participantName(0), participantName(1)]);
   // Partition 1's participant as node 0 reaches it, counted.
   const served = colocated.get(participantName(1))!;

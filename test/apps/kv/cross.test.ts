@@ -63,9 +63,9 @@ describe("the commit entry", () => {
   it("round-trips, and every truncation or trailing byte is refused (property)", () => {
     const ops = fc.array(fc.oneof(key.map((k) => put(k, "v")), key.map((k) => ({ op: "delete" as const, key: k }))), { maxLength: 4 }).map((os) => os.filter((o, i) => os.findIndex((x) => x.key === o.key) === i));
     fc.assert(
-      fc.property(fc.nat(1 << 30), fc.nat(1 << 30), ops, (n, scanFrom, os) => {
-        const b = encodeCommit({ txn: n, scanFrom, ops: os });
-        assert.deepEqual(decodeEntry(b), { kind: "commit", commit: { txn: n, scanFrom, ops: os } } satisfies KvEntry);
+      fc.property(fc.nat(1 << 30), fc.nat(1 << 30), fc.nat(1 << 20), ops, (n, scanFrom, epoch, os) => {
+        const b = encodeCommit(epoch, { txn: n, scanFrom, ops: os });
+        assert.deepEqual(decodeEntry(b), { kind: "commit", epoch, commit: { txn: n, scanFrom, ops: os } } satisfies KvEntry);
         for (let cut = 0; cut < b.length; cut++) assert.ok(decodeEntry(b.subarray(0, cut)) instanceof DecodeError, `cut at ${cut}`);
         assert.ok(decodeEntry(Uint8Array.of(...b, 0)) instanceof DecodeError);
       }),
@@ -75,7 +75,7 @@ describe("the commit entry", () => {
   it("a transaction's entry still decodes as one; a commit holding a range or compares is refused", () => {
     const t: KvTxn = { compares: [valueIs("a", "1")], success: [put("a", "2")], failure: [{ op: "range", key: "a" }] };
     assert.deepEqual(decodeEntry(encodeTxn(t)), { kind: "txn", txn: t });
-    const ranged = encodeCommit({ txn: 1, scanFrom: 0, ops: [{ op: "range", key: "a" }] });
+    const ranged = encodeCommit(0, { txn: 1, scanFrom: 0, ops: [{ op: "range", key: "a" }] });
     assert.match((decodeEntry(ranged) as DecodeError).message, /range read/);
   });
 });
@@ -84,7 +84,7 @@ describe("a shard applies a commit once", () => {
   const row = (position: number, data: Uint8Array) => ({ position, data });
   it("applies a commit entry like a transaction, skips a second one of the same transaction, forgets below the scan start", () => {
     const s = new KvShardState(EMPTY_KV_IMAGE);
-    const commit = (n: number, scanFrom: number, v: string) => encodeCommit({ txn: n, scanFrom, ops: [put("a", v)] });
+    const commit = (n: number, scanFrom: number, v: string) => encodeCommit(0, { txn: n, scanFrom, ops: [put("a", v)] });
     s.stage([row(0, commit(65, 0, "1")), row(1, commit(65, 0, "again")), row(2, commit(66, 66, "2"))]);
     assert.equal(text(s.get("a")!.value), "2");
     assert.equal(s.get("a")!.version, 2, "the second entry of transaction 65 was skipped");

@@ -110,9 +110,9 @@ describe("the KV observer", () => {
   it("applies a commit entry of a transaction across partitions once: a shard that applied a second one is caught", () => {
     const put = (v: string) => ({ op: "put" as const, key: "a", value: bytes(v) });
     const o = new KvObserver();
-    o.logged(0, 0, { kind: "commit", commit: { txn: 65, scanFrom: 0, ops: [put("1")] } });
-    o.logged(0, 1, { kind: "commit", commit: { txn: 65, scanFrom: 0, ops: [put("2")] } });
-    o.logged(0, 2, { kind: "commit", commit: { txn: 66, scanFrom: 0, ops: [put("3")] } });
+    o.logged(0, 0, { kind: "commit", epoch: 0, commit: { txn: 65, scanFrom: 0, ops: [put("1")] } });
+    o.logged(0, 1, { kind: "commit", epoch: 0, commit: { txn: 65, scanFrom: 0, ops: [put("2")] } });
+    o.logged(0, 2, { kind: "commit", epoch: 0, commit: { txn: 66, scanFrom: 0, ops: [put("3")] } });
     const once = new MemoryKv();
     applyTxn(once, 0, { compares: [], success: [put("1")], failure: [] });
     applyTxn(once, 1, { compares: [], success: [put("3")], failure: [] });

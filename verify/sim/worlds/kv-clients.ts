@@ -3,11 +3,13 @@
  * (apps/kv/node/kv-node.ts) at a node (a shard) picked per attempt:
  *
  * - **writers** (the log's appenders: the log world crashes them at a write, or slows it) draw puts,
- *   deletes and compare-and-sets of one or two keys, append each as an encoded transaction with the
- *   real `append` under the key (writer, seq), wait until the node's shard has applied its position
- *   and answer with the shard's result there. An attempt whose outcome is unknown (a crash, a failed
- *   append, the node down or too slow) is tried again with the same key, so the log keeps it once;
- *   after three attempts in the fault phase the write's outcome stays unknown.
+ *   deletes and compare-and-sets of one or two keys, append each as an encoded transaction (a batch
+ *   of one under the map epoch the writer heard of last) with the real `append` under the key
+ *   (writer, seq), wait until the node's shard has applied its position and answer with the shard's
+ *   result there. An attempt whose outcome is unknown (a crash, a failed append, the node down or
+ *   too slow) is tried again with the same key, so the log keeps it once; after three attempts in
+ *   the fault phase the write's outcome stays unknown. An attempt its node refuses because the
+ *   partition moved (worlds/kv-move.ts) is tried again at once under the new epoch, not counted.
  * - **readers** take the log's tail (the log world's token step, checked by its observer), wait
  *   until the node's shard has applied the log below it (`readPosition`) and answer a get or a range
  *   scan from it.
@@ -33,6 +35,7 @@ import { probe } from "../../runtime/probe.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { SimProcess } from "../kernel/process.ts";
+import { KvMove } from "./kv-move.ts";
 import type { KvWorldOptions } from "./kv-options.ts";
 import type { SimKvShard } from "./kv-shard.ts";
 import type { LogHost } from "./log-workload.ts";
@@ -98,8 +101,12 @@ export class KvClients {
   private lastReads: (() => void)[] | undefined = [];
   /** Log keys of attempts under a fresh key each. */
   private attempts = 0;
+  /** The partition's moves, and the map epoch each writer appends under. */
+  private readonly move: KvMove;
 
-  constructor(private readonly h: KvClientsHost) {}
+  constructor(private readonly h: KvClientsHost) {
+    this.move = new KvMove(h, this.appendCfg, LOG_CLIENT_BASE - 1);
+  }
 
   begin(): void {
     const { k, o, log } = this.h;
@@ -108,9 +115,11 @@ export class KvClients {
       const next = () => {
         if (state.seq >= o.kvWrites) {
           this.finished++;
-          if (++this.writersOver === o.kvWriters) this.writesOver();
+          // A move under way ends first: its owner entry is appended before the last token below.
+          if (++this.writersOver === o.kvWriters) this.move.whenSettled(() => this.writesOver());
           return;
         }
+        this.move.writeBegun();
         const seq = state.seq++;
         this.write(i, state, seq, this.drawWrite(`${i}.${seq}`), () => k.later(k.prng.int(30), next));
       };
@@ -156,9 +165,9 @@ export class KvClients {
     else f();
   }
 
-  /** Every client made all its requests (some may still be open). */
+  /** Every client made all its requests (some may still be open), and no move is under way. */
   get over(): boolean {
-    return this.finished === this.h.o.kvWriters + this.h.o.kvReaders;
+    return this.finished === this.h.o.kvWriters + this.h.o.kvReaders && this.move.settled;
   }
 
   /** A put, delete or compare-and-set (one or two keys expected, one or two written) with fresh values `v…`. */
@@ -194,12 +203,12 @@ export class KvClients {
   private write(i: number, state: { proc: SimProcess }, seq: number, w: Write, done: () => void): void {
     const { k, log, history } = this.h;
     const op = history.invoke(i, w.input);
-    // A batch of one, under the writer's key: half the writes also under that key in the log (its
-    // retries stored once), half under a fresh log key each attempt (stored again: the shards'
-    // session table must apply it once).
+    // A batch of one, under the writer's key and map epoch: half the writes also under that key in
+    // the log (its retries through one node stored once), half under a fresh log key each attempt
+    // (stored again: the shards' session table must apply it once).
     const client = `w${i}`;
     const logKeyed = k.prng.chance(0.5);
-    const payload = encodeBatch([{ client, seq, ackedBelow: seq, txn: encodeTxn(w.txn) }]);
+    const txn = encodeTxn(w.txn);
     let key: IdempotencyKey = { client, seq };
     let tries = 0;
     const retry = () => {
@@ -212,11 +221,26 @@ export class KvClients {
         history.unknown(op);
       } else k.later(20, attempt);
     };
+    /** Its node refused it (the partition moved, worlds/kv-move.ts): the writer read the map again and
+     *  tries the same key at once, under the new epoch. */
+    const refused = (why: string) => {
+      this.outcome("write:node:moved");
+      k.record(`write ${client}#${seq}: ${why}`);
+      k.later(1 + k.prng.int(10), attempt);
+    };
     const attempt = () => {
       const node = this.node();
       if (!node) return void k.later(20, attempt);
+      const epoch = this.move.epochOf(i);
+      // A superseded node refuses a write before appending it.
+      const gone = this.move.refusal(i, epoch, node.state);
+      if (gone) {
+        probe("kv.move.refusedBeforeAppend");
+        return refused(gone);
+      }
       tries++;
-      if (!logKeyed) key = { client: `${client}a`, seq: this.attempts++ };
+      key = logKeyed ? { client: this.move.logClientOf(client, epoch), seq } : { client: `${client}a`, seq: this.attempts++ };
+      const payload = encodeBatch(epoch, [{ client, seq, ackedBelow: seq, txn }]);
       const logOp = log.history.invoke(LOG_CLIENT_BASE + i, { kind: "append", key: keyString(key) });
       state.proc.onDeath = () => {
         // Crashed mid-append: its outcome is unknown; a fresh incarnation tries the same key.
@@ -245,6 +269,16 @@ export class KvClients {
           WAIT_MS,
           (s) => {
             const result = s.resultOf(client, seq);
+            // Its batch applied without it: it landed after a newer owner entry, applied as nothing;
+            // refused (the attempt changed nothing: it does not count).
+            const moved = result === undefined ? this.move.refusal(i, epoch, s) : undefined;
+            if (moved) {
+              probe("kv.move.zombieAppliedAsNothing");
+              tries--;
+              return refused(moved);
+            }
+            // Appended under an older epoch than its shard's owner, and applied: it landed before the owner entry.
+            if (epoch < s.mapEpoch) probe("kv.move.zombieLandedFirst");
             if (!result || result === "expired") return void k.check([`${node.name} applied position ${p} of write ${client}#${seq} but holds no result for it (${result ?? "none"})`]);
             if (tries > 1 && !logKeyed) probe("kv.write.retriedUnderAFreshLogKey");
             this.h.answer(p, result, node, { client, seq });

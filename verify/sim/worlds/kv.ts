@@ -7,7 +7,10 @@
  * delivered the whole log by a line of LogPlayer players of its own (worlds/kv-delivery.ts), with
  * every LogPlayer fault. Clients (worlds/kv-clients.ts) write (append a transaction under its key,
  * answer with a shard's result at its position) and read linearizably (the log's tail, then a shard
- * that has applied below it).
+ * that has applied below it). The partition moves to another node now and then (worlds/kv-move.ts):
+ * an owner entry of the next map epoch in its log, while zombie writers go on appending under the
+ * old one; what lands after the owner entry is applied as nothing, and its write refused and tried
+ * again under the new epoch.
  *
  * Checks: the `KvObserver` (apps/kv/core/invariants.ts) fed with every log slot as it is chosen at a
  * quorum, every answer (answers follow the log) and every shard's state each time it applies a

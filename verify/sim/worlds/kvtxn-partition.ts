@@ -169,7 +169,7 @@ export class SimPartition extends SimShell<KvTxn> {
     const h = this.kvh;
     // The scan start a commit entry carries is below every commit of this life not applied yet (its own included).
     this.applying.add(txn);
-    const entry = encodeCommit({ txn, scanFrom: Math.min(scanFrom, ...this.applying), ops: part.success });
+    const entry = encodeCommit(0, { txn, scanFrom: Math.min(scanFrom, ...this.applying), ops: part.success });
     const done = () => {
       book.release(`${h.space}:${txn}`);
       this.applying.delete(txn);

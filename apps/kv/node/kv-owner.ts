@@ -1,0 +1,57 @@
+/**
+ * A KV node's claim on its partition (docs/ARCHITECTURE.md §4.5, moving a partition). The map names
+ * one node per partition; a move chooses map e+1 naming another (./kv-map.ts `moveKv`). A node that
+ * has not heard of it (paused, cut off, never told) would go on acting for the partition, so the
+ * partition's **log** decides who owns it, not the map a node read:
+ *
+ * - Before it serves anything, a node catches its shard up with the log's tail and, if its map is
+ *   newer than the last **owner entry** there (../core/records.ts), appends one naming itself under
+ *   its map's epoch. Its batches and commit entries carry that epoch; the shards apply an entry of
+ *   an older epoch than the last owner entry as nothing (../core/shard-state.ts), so whatever the old
+ *   node appends once the new owner's entry is in the log changes nothing, and its clients, told the
+ *   partition moved, retry at the new node with the same idempotency key (applied once there).
+ * - A node whose shard has applied a newer owner entry than its map's epoch is **superseded**: it
+ *   refuses every request (`wrongPartition`, naming the new owner) and votes NO in every transaction
+ *   across partitions. A vote is cast only after the shard has applied the log below a tail read
+ *   after the prepare arrived, so a YES of the old node is either in a transaction block the new
+ *   owner's restart scan captures (it began before the owner entry) or refused here.
+ */
+import type { WormLog } from "../../log/node/log-client.ts";
+import type { Partition, PartitionMap } from "../core/partitions.ts";
+import { encodeOwner } from "../core/records.ts";
+import { readPosition } from "../core/shard-state.ts";
+import type { KvShardStore } from "./shard-store.ts";
+
+/** The idempotency key's client half of owner entries (a restarted node's second append of the same
+ *  epoch's entry is stored once). */
+const OWNER_CLIENT = "kv-owner";
+
+/** Why a node serving `mine` under map epoch `mapEpoch` no longer may (its log names a newer owner), or undefined. */
+export function superseded(store: KvShardStore, mine: Partition, mapEpoch: number): string | undefined {
+  const owner = store.owner;
+  if (!owner || owner.epoch <= mapEpoch) return undefined;
+  return `partition ${mine.id} moved to the node at ${owner.node} (map epoch ${owner.epoch}; this node serves epoch ${mapEpoch}): read the map again`;
+}
+
+/**
+ * Make this node the owner of its partition as `map` says: its shard caught up with the log's tail,
+ * then an owner entry appended if the log's last one is older than `map` (and applied). Refused if
+ * the log names a newer owner (the map this node read is stale) or another node at `map`'s epoch.
+ */
+export async function claimPartition(log: WormLog, store: KvShardStore, map: PartitionMap, mine: Partition, signal?: AbortSignal): Promise<void> {
+  const tail = await log.tail();
+  await store.whenApplied(readPosition(tail), signal);
+  const check = () => {
+    const moved = superseded(store, mine, map.epoch);
+    if (moved) throw new Error(moved);
+    const owner = store.owner;
+    if (owner && owner.epoch === map.epoch && owner.node !== mine.node) {
+      throw new Error(`the log of partition ${mine.id} names the node at ${owner.node} for map epoch ${map.epoch}, not ${mine.node}: read the map again`);
+    }
+  };
+  check();
+  if (map.epoch <= store.mapEpoch) return;
+  const { slot } = await log.append(encodeOwner({ epoch: map.epoch, node: mine.node }), { key: { client: OWNER_CLIENT, seq: map.epoch } });
+  await store.whenApplied(slot, signal);
+  check();
+}

@@ -1,0 +1,91 @@
+/**
+ * Moving a partition (apps/kv/node/kv-owner.ts, kv-map.ts `moveKv`), on real KV nodes in process
+ * over acceptors in memory: the node the next map names claims the partition in its log and serves
+ * what the log holds; the old node, never told, refuses from then on, and a write it appended after
+ * the claim counts for nothing; a client that reads the map follows the move, its write applied
+ * once; a transaction across partitions prepared at the old node is refused (it votes NO), and one
+ * whose coordinator reads the map commits at the new node.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { KvClient } from "../../../apps/kv/node/kv-client.ts";
+import { moveKv, readMap } from "../../../apps/kv/node/kv-map.ts";
+import { encodeBatch, encodeTxn } from "../../../apps/kv/core/records.ts";
+import { WormLog } from "../../../apps/log/node/log-client.ts";
+import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
+import { stableAddresses } from "../../ports.ts";
+import { kvFixture } from "./node-fixture.ts";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b) : undefined);
+
+test("a moved partition: the new node claims it and serves the log; what the old node appends after the claim counts for nothing; the old node refuses; a client that reads the map follows", { timeout: 60_000 }, async (t) => {
+  const { admin, map, start, kv } = await kvFixture(t);
+  const moved: string[] = [];
+  await start(0, {});
+  await start(1, {}, { onMoved: (why) => moved.push(why) });
+  assert.ok((await kv.put("z", bytes("1"))).ok);
+
+  const [there] = await stableAddresses(1);
+  const { to } = await moveKv(admin, "kv", 1, there!);
+  assert.equal(to.epoch, 1);
+  assert.deepEqual(to.partitions.map((p) => p.node), [map.partitions[0]!.node, there]);
+  await assert.rejects(moveKv(admin, "kv", 1, there!), /at .* already \(map epoch 1\)/);
+  assert.ok((await kv.put("z", bytes("2"))).ok, "until the new node claims the partition, the old one serves it");
+
+  await start(1, {}, { map: to, store: "node1-moved" });
+  // A batch of the old node's epoch, appended after the claim (as a node that had not heard of it would).
+  const sequencer = new SequencerNode({ client: admin, owner: "zombie" });
+  t.after(() => sequencer.close());
+  const zombie = new WormLog({ client: admin, log: map.partitions[1]!.log, tokens: sequencer });
+  const late = await zombie.append(encodeBatch(0, [{ client: "zombie", seq: 0, ackedBelow: 0, txn: encodeTxn({ compares: [], success: [{ op: "put", key: "z", value: bytes("zombie") }], failure: [] }) }]), { key: { client: "zombie", seq: 0 } });
+  const follower = new KvClient({ map, refreshMap: () => readMap(admin, "kv"), attemptTimeoutMs: 3_000 });
+  t.after(() => follower.close());
+  const z = await follower.get("z");
+  assert.ok(z.ok, z.ok ? "" : z.failure.message);
+  assert.ok(z.value.revision >= 2);
+  assert.equal(text(z.value.record?.value), "2", `the new node applied the log past ${late.slot}, the old epoch's batch there as nothing`);
+
+  const stale = await kv.put("z", bytes("refused"));
+  assert.ok(!stale.ok);
+  assert.equal(stale.failure.code, "wrongPartition");
+  assert.match(stale.failure.message, new RegExp(`partition 1 moved to the node at ${there} \\(map epoch 1; this node serves epoch 0\\)`));
+  assert.equal(moved.length, 1, "the old node heard once that its partition moved");
+  const again = await kv.get("z");
+  assert.ok(!again.ok && again.failure.code === "wrongPartition", "the old node refuses reads too");
+
+  const put = await follower.put("z", bytes("3"));
+  assert.ok(put.ok, put.ok ? "" : put.failure.message);
+  const after = await follower.get("z");
+  assert.ok(after.ok);
+  assert.equal(text(after.value.record?.value), "3");
+  assert.equal(after.value.record?.version, 3, "z was written three times: nothing of the old epoch after the claim");
+  assert.ok((await follower.put("a", bytes("0"))).ok, "partition 0 did not move");
+});
+
+test("a transaction across partitions after a move: the old node votes NO, naming the move; a coordinator that reads the map commits at the new node", { timeout: 60_000 }, async (t) => {
+  const { admin, map, start } = await kvFixture(t);
+  const coordinator = await start(0, {});
+  await start(1, {});
+  const [there] = await stableAddresses(1);
+  const { to } = await moveKv(admin, "kv", 1, there!);
+  await start(1, {}, { map: to, store: "node1-moved" });
+  const kv = new KvClient({ map, refreshMap: () => readMap(admin, "kv"), attemptTimeoutMs: 10_000 });
+  t.after(() => kv.close());
+  const txn = { compares: [], success: [{ op: "put" as const, key: "a", value: bytes("x") }, { op: "put" as const, key: "z", value: bytes("y") }], failure: [] };
+  // Node 0 keeps map 0 and reads no other: its prepares go to the old node of partition 1.
+  const refused = await kv.txn(txn);
+  assert.ok(!refused.ok);
+  assert.equal(refused.failure.code, "aborted");
+  assert.match(refused.failure.message, new RegExp(`p1: moved: partition 1 moved to the node at ${there}`));
+  // Node 0 again, reading the map when a partition refuses: the next try goes to the new node.
+  await coordinator.close();
+  await start(0, {}, { follow: true });
+  const both = await kv.txn(txn);
+  assert.ok(both.ok, both.ok ? "" : both.failure.message);
+  assert.equal(both.value.result.succeeded, true);
+  const z = await kv.get("z");
+  assert.equal(z.ok && text(z.value.record?.value), "y", "partition 1's part is applied at its new node");
+  const a = await kv.get("a");
+  assert.equal(a.ok && text(a.value.record?.value), "x");
+});

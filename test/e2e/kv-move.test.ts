@@ -1,0 +1,66 @@
+/**
+ * Moving a KV partition as a user does it, with real processes (apps/kv/node/kv-owner.ts,
+ * docs/OPERATIONS.md): `worm kv move` chooses the next map; `worm kv serve` of that partition on a
+ * new directory listens at its new address, claims the partition in its log and fills from it; the
+ * old node says it moved and refuses; the verbs, a transaction across partitions included, follow
+ * the newest map. Misuse is refused before anything is written.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { test } from "node:test";
+import { runWorm } from "./harness.ts";
+import { kvCluster } from "./kv-cluster.ts";
+import { stableAddresses } from "../ports.ts";
+
+test("worm kv move: the new node claims the partition and serves what its log holds; the old node stops serving it; misuse is refused", { timeout: 150_000 }, async (t) => {
+  const { cluster, procs, dir, nodes, served } = await kvCluster(t, "kvmove");
+  const kv = (...args: string[]) => runWorm(["kv", ...args, "--cluster", cluster]);
+  const ok = async (...args: string[]) => {
+    const r = await kv(...args);
+    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+  await ok("put", "pear", "yellow");
+  await ok("put", "apple", "red");
+  const [there] = await stableAddresses(1);
+
+  // Misuse: refused, the map unchanged.
+  for (const [args, code, why] of [
+    [["--partition", "7", "--to", there!], 2, /KV kv has no partition 7 \(it has 0, 1\)/],
+    [["--partition", "1", "--to", nodes[0]!], 2, /partitions 0 and 1 name one node/],
+    [["--partition", "1", "--to", nodes[1]!], 2, /partition 1 of KV kv is at .* already \(map epoch 0\)/],
+    [["--partition", "1", "--to", "nowhere"], 2, /--to/],
+    [["--partition", "1"], 2, /to/],
+  ] as const) {
+    const r = await kv("move", ...args);
+    assert.equal(r.code, code, `move ${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, why);
+  }
+
+  const moved = JSON.parse(await ok("move", "--partition", "1", "--to", there!, "--json")) as { partition: number; from: string; to: string; map: { epoch: number } };
+  assert.deepEqual([moved.partition, moved.from, moved.to, moved.map.epoch], [1, nodes[1], there, 1]);
+  const node = procs.start(["kv", "serve", "--partition", "1", "--data-dir", join(dir, "node1-moved"), "--cluster", cluster]);
+  assert.equal((await node.waitForJson((l) => l.event === "listening", 60_000)).address, there);
+  const heard = await served[1]!.waitForJson((l) => l.event === "moved", 30_000);
+  assert.match(String(heard.why), new RegExp(`partition 1 moved to the node at ${there} \\(map epoch 1; this node serves epoch 0\\)`));
+
+  assert.equal(await ok("get", "pear"), "yellow\n", "the new node filled its shard from the partition's log");
+  assert.match(await ok("put", "pear", "green"), /^put pear \(revision 2; previous: "yellow"\)\n$/);
+  const across = JSON.parse(
+    (await runWorm(["kv", "txn", "-", "--json", "--cluster", cluster], { input: '{"then": [{"put": {"key": "apple", "value": "x"}}, {"put": {"key": "pear", "value": "x"}}]}' })).stdout,
+  ) as { succeeded?: boolean; partitions?: number[] };
+  assert.deepEqual([across.succeeded, across.partitions], [true, [0, 1]], "node 0 reads the map again and prepares at the new node");
+  assert.equal(await ok("get", "pear"), "x\n");
+  const status = JSON.parse(await ok("status", "--json")) as { partitions: { partition: number; node: string; status?: { mapEpoch: number } }[] };
+  assert.deepEqual(
+    status.partitions.map((p) => [p.partition, p.node, p.status?.mapEpoch]),
+    [
+      [0, nodes[0], 0],
+      [1, there, 1],
+    ],
+  );
+  // The old node, stopped: nothing needs it any more.
+  served[1]!.kill("SIGTERM");
+  await served[1]!.exited;
+  assert.equal(await ok("get", "pear"), "x\n");
+});
