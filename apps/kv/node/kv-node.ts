@@ -328,9 +328,12 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     // The owner entry goes before anything else of this node's, the restart scan's commits included.
     await within((signal) => claimPartition(log, store, map, mine, signal), `partition ${mine.id}: claiming it in ${log.name}`);
     // Its player goes on (a wait under way ends as it would), its shard unused: its owner stops it.
+    // The nodes of this process reach the partition at its new node from now on, not here.
     store.onOwner = () => {
       const gone = moved();
-      if (gone) o.onMoved?.(gone);
+      if (!gone) return;
+      leaveColocated();
+      o.onMoved?.(gone);
     };
     if (o.txn) {
       // The restart scan needs the shard served and its log delivered: commits it finds are applied through them.

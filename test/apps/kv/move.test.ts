@@ -8,7 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { participantName } from "../../../apps/kv/core/cross.ts";
 import { KvClient } from "../../../apps/kv/node/kv-client.ts";
+import type { Participant } from "../../../apps/txn/node/participant.ts";
 import { moveKv, readMap } from "../../../apps/kv/node/kv-map.ts";
 import { encodeBatch, encodeTxn } from "../../../apps/kv/core/records.ts";
 import { WormLog } from "../../../apps/log/node/log-client.ts";
@@ -88,4 +90,22 @@ test("a transaction across partitions after a move: the old node votes NO, namin
   assert.equal(z.ok && text(z.value.record?.value), "y", "partition 1's part is applied at its new node");
   const a = await kv.get("a");
   assert.equal(a.ok && text(a.value.record?.value), "x");
+});
+
+test("a partition moved away from a process: its other nodes stop calling the old node's participant directly, and reach the new one", { timeout: 60_000 }, async (t) => {
+  const { admin, map, start } = await kvFixture(t);
+  const colocated = new Map<string, Participant>();
+  await start(0, {}, { colocated, follow: true });
+  await start(1, {}, { colocated });
+  const [there] = await stableAddresses(1);
+  const { to } = await moveKv(admin, "kv", 1, there!);
+  await start(1, {}, { map: to, store: "node1-moved" });
+  const kv = new KvClient({ map, refreshMap: () => readMap(admin, "kv"), attemptTimeoutMs: 10_000 });
+  t.after(() => kv.close());
+  const both = await kv.txn({ compares: [], success: [{ op: "put", key: "a", value: bytes("x") }, { op: "put", key: "z", value: bytes("y") }], failure: [] });
+  assert.ok(both.ok, both.ok ? "" : both.failure.message);
+  assert.equal(both.value.result.succeeded, true);
+  assert.deepEqual([...colocated.keys()], [participantName(0)], "the old node of partition 1 left the process's participants");
+  const z = await kv.get("z");
+  assert.equal(z.ok && text(z.value.record?.value), "y");
 });
