@@ -9,7 +9,7 @@ import { createKv, describeMap, readMap } from "../kv/node/kv-map.ts";
 import { type Target, openClient, withClient } from "./cluster.ts";
 import { type DevLayout, type StatusRow, displayPath } from "./dev-cluster.ts";
 import { operational, usage } from "./errors.ts";
-import { type ProcessShared, startKvServing } from "./kv-serve.ts";
+import { type ProcessShared, startKvServing } from "./kv-node-serving.ts";
 
 /** The KV's name (`worm kv`'s default). */
 export const DEV_KV = "kv";

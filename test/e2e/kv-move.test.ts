@@ -64,3 +64,40 @@ test("worm kv move: the new node claims the partition and serves what its log ho
   await served[1]!.exited;
   assert.equal(await ok("get", "pear"), "x\n");
 });
+
+test("worm kv serve --listen: a standby follows the partition's log while the old node serves; a move to it serves at once, caught up", { timeout: 150_000 }, async (t) => {
+  const { cluster, procs, dir, nodes, served } = await kvCluster(t, "kvstandby");
+  const kv = (...args: string[]) => runWorm(["kv", ...args, "--cluster", cluster]);
+  const ok = async (...args: string[]) => {
+    const r = await kv(...args);
+    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const puts = Array.from({ length: 40 }, (_, i) => ({ put: { key: `p${String(i).padStart(2, "0")}`, value: String(i) } }));
+  assert.equal((await runWorm(["kv", "txn", "-", "--cluster", cluster], { input: `{"then": ${JSON.stringify(puts)}}` })).code, 0);
+  const [there] = await stableAddresses(1);
+  for (const [args, why] of [
+    [["--partition", "1", "--data-dir", join(dir, "x"), "--listen", nodes[0]!], /--listen .*: the KV's map names it for partition 0/],
+    [["--partition", "0", "--data-dir", join(dir, "x"), "--partition", "1", "--data-dir", join(dir, "y"), "--listen", there!], /give one --partition with it/],
+  ] as const) {
+    const r = await runWorm(["kv", "serve", ...args, "--cluster", cluster]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, why);
+  }
+  const standby = procs.start(["kv", "serve", "--partition", "1", "--data-dir", join(dir, "standby1"), "--listen", there!, "--cluster", cluster]);
+  const line = await standby.waitForJson((l) => l.event === "listening", 60_000);
+  assert.deepEqual([line.standby, line.address, line.partition], [true, there, 1]);
+  await ok("put", "pear", "late");
+  const started = Date.now();
+  await ok("move", "--partition", "1", "--to", there!);
+  const serving = await standby.waitForJson((l) => l.event === "serving", 30_000);
+  t.diagnostic(`the standby served ${Date.now() - started} ms after the move began (applied ${serving.applied}, revision ${serving.revision})`);
+  assert.deepEqual([serving.mapEpoch, serving.address, serving.revision], [1, there, 2]);
+  assert.equal(await ok("get", "pear"), "late\n");
+  assert.equal(await ok("get", "p39"), "39\n");
+  await served[1]!.waitForJson((l) => l.event === "moved", 30_000);
+  standby.kill("SIGTERM");
+  const stopped = await standby.exited;
+  assert.equal(stopped.code, 0, stopped.stderr);
+  assert.match(stopped.stdout, /"event":"stopped","kv":"kv","partition":1/);
+});

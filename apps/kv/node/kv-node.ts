@@ -100,7 +100,7 @@ export interface KvNode extends ListeningServer {
 /** The player group of a partition's log (its space of epochs; one shard, this node's): the one the
  *  store is bound to, or for a new store one per map epoch (a group names its shards, and the node
  *  of a moved partition is at another address). */
-const playerGroupOf = (log: string, store: KvShardStore, mapEpoch: number): string => store.state.binding?.group ?? (mapEpoch === 0 ? `${log}-kv` : `${log}-kv-e${mapEpoch}`);
+export const playerGroupOf = (log: string, store: KvShardStore, mapEpoch: number): string => store.state.binding?.group ?? (mapEpoch === 0 ? `${log}-kv` : `${log}-kv-e${mapEpoch}`);
 
 const KV_NODE_DEFAULTS = Object.freeze({ requestTimeoutMs: 10_000 });
 

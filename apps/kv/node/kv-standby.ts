@@ -1,0 +1,64 @@
+/**
+ * A standby for a partition (docs/ARCHITECTURE.md §4.5, moving a partition): the partition's log
+ * played into a store at an address the map does not name for it yet, so that a node started there
+ * once a move names it (./kv-map.ts `moveKv`) begins caught up, and claims the partition at once
+ * instead of replaying the whole log first. It reads the log only (no sequencer: it appends
+ * nothing) and serves nothing but its shard's delivery, under a player group of its own (the one
+ * the node will use: its store is bound to it).
+ */
+import type { ClientSecurity } from "../../../wor/node/credentials.ts";
+import type { ServeOptions } from "../../../wor/node/grpc-serving.ts";
+import type { WormLog } from "../../log/node/log-client.ts";
+import { LogPlayer, type PlayerEvent } from "../../logplayer/node/player.ts";
+import { startShardServer } from "../../logplayer/node/shard-server.ts";
+import type { WorClient } from "../../../wor/node/client.ts";
+import { playerGroupOf } from "./kv-node.ts";
+import type { KvShardStore } from "./shard-store.ts";
+
+export interface StandbyOptions extends ServeOptions {
+  readonly client: WorClient;
+  /** The partition's log, read-only (no token source). */
+  readonly log: WormLog;
+  readonly store: KvShardStore;
+  /** "host:port" where the node will serve (its player names its shard so). */
+  readonly address: string;
+  /** The newest map's epoch now: a move to this address makes a later one. */
+  readonly mapEpoch: number;
+  readonly security?: ClientSecurity;
+  readonly onEvent?: (e: PlayerEvent) => void;
+  /** The store failed, or the player stopped on its own. */
+  readonly onFailure?: (e: Error) => void;
+}
+
+export interface KvStandby {
+  /** Stop playing and serving (the store stays open: the caller closes it, or hands it on). */
+  close(): Promise<void>;
+}
+
+export async function startKvStandby(o: StandbyOptions): Promise<KvStandby> {
+  const shard = await startShardServer({ ...o, ...(o.onFailure ? { onFailure: o.onFailure } : {}) });
+  try {
+    const player = await LogPlayer.start({
+      client: o.client,
+      log: o.log,
+      group: playerGroupOf(o.log.name, o.store, o.mapEpoch + 1),
+      shards: [o.address],
+      tuning: { trimEvery: Number.POSITIVE_INFINITY },
+      localShards: new Map([[o.address, shard]]),
+      ...(o.security ? { security: o.security } : {}),
+      ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+    });
+    void player.done.then((end) => {
+      if (end) o.onFailure?.(new Error(`the standby's player stopped: ${JSON.stringify(end)}`));
+    });
+    return {
+      close: async () => {
+        player.stop();
+        await shard.close();
+      },
+    };
+  } catch (e) {
+    await shard.close();
+    throw e;
+  }
+}
