@@ -6,7 +6,9 @@
  * transaction across both that expects every balance read), while one node is killed (-9) and
  * restarted on its store twice, both are paused (SIGSTOP) and resumed, and an acceptor is killed
  * (-9) and restarted. Again with both nodes in one process (`worm kv serve` of both, over one
- * client to the acceptors): that process killed and restarted twice and paused three times. The
+ * client to the acceptors): that process killed and restarted twice and paused three times. Again
+ * while partition 1 moves (`worm kv move`) to a standby (`worm kv serve --listen`), its old node
+ * paused across the move and resumed, a zombie, then killed; the new node killed and restarted. The
  * history must be linearizable (verify/spec/kv.ts); every audit that commits totals what the bank
  * opened with, and so do the balances at the end; every answer must be what the partition's log
  * says (KvObserver, against the logs read back); each shard must hold what its log says; a watcher
@@ -29,7 +31,8 @@ import { readMap } from "../../apps/kv/node/kv-map.ts";
 import { WormLog } from "../../apps/log/node/log-client.ts";
 import { HistoryRecorder } from "../../verify/history/history.ts";
 import { type KvInput, type KvOutput, checkKvHistory } from "../../verify/spec/kv.ts";
-import { addressesOf, client, restartNode } from "./harness.ts";
+import { addressesOf, client, restartNode, runWorm } from "./harness.ts";
+import { stableAddresses } from "../ports.ts";
 import { kvCluster } from "./kv-cluster.ts";
 
 const text = new TextDecoder();
@@ -41,21 +44,27 @@ test("32 KV clients under nodes killed and restarted and paused: linearizable, t
 
 test("the same with both nodes in one process, killed and restarted and paused", { timeout: 170_000 }, (t) => underFaults(t, "one process"));
 
-async function underFaults(t: TestContext, shape: "a process each" | "one process"): Promise<void> {
-  const { acceptors, procs, serve, serveBoth, served, lives } = await kvCluster(t, "kvfaults", { serveEach: shape === "a process each" });
+test("the same while partition 1 moves to a standby, its old node paused across the move and resumed (a zombie), the new node killed and restarted", { timeout: 170_000 }, (t) => underFaults(t, "a move"));
+
+type Shape = "a process each" | "one process" | "a move";
+
+async function underFaults(t: TestContext, shape: Shape): Promise<void> {
+  const { acceptors, procs, serve, serveBoth, served, lives, dir, cluster } = await kvCluster(t, "kvfaults", { serveEach: shape !== "one process" });
   if (shape === "one process") {
     const both = await serveBoth();
     served.push(both, both);
   }
   const worClient = client(t, addressesOf(acceptors));
   const map = await readMap(worClient, "kv");
+  // Clients follow a move: they read the map again when a node refuses or does not answer.
+  const refreshMap = () => readMap(worClient, "kv");
   const history = new HistoryRecorder<KvInput, KvOutput>();
   const observer = new KvObserver();
   // Many keys, so that each key's history stays small enough to check; a scan ties "c" and "d".
   const keys = [..."cdefghij", ..."opqrstuv"];
   const outcomes = { ok: 0, failed: 0, unknown: 0, across: 0 };
-  const clients = Array.from({ length: 24 }, () => new KvClient({ map, attemptTimeoutMs: 3_000 }));
-  const tellers = Array.from({ length: 8 }, () => new KvClient({ map, attemptTimeoutMs: 3_000 }));
+  const clients = Array.from({ length: 24 }, () => new KvClient({ map, refreshMap, attemptTimeoutMs: 3_000 }));
+  const tellers = Array.from({ length: 8 }, () => new KvClient({ map, refreshMap, attemptTimeoutMs: 3_000 }));
   t.after(() => {
     for (const c of [...clients, ...tellers]) c.close();
   });
@@ -131,10 +140,10 @@ async function underFaults(t: TestContext, shape: "a process each" | "one proces
   };
   // A watcher of partition 0 (paused, never restarted, when it has a process of its own) from its
   // first revision: it must see every change its log makes.
-  const watcher = new KvClient({ map, attemptTimeoutMs: 3_000 });
+  const watcher = new KvClient({ map, refreshMap, attemptTimeoutMs: 3_000 });
   t.after(() => watcher.close());
   const watched: string[] = [];
-  const watch = shape === "a process each" ? watcher.watch({ from: "", to: "m" }, { from: new Map([[0, 1]]) }) : undefined;
+  const watch = shape !== "one process" ? watcher.watch({ from: "", to: "m" }, { from: new Map([[0, 1]]) }) : undefined;
   const watching = (async () => {
     if (watch) for await (const b of watch) for (const e of b.events) watched.push(`${e.key}@${e.revision}=${e.record ? text.decode(e.record.value) : "-"}`);
   })();
@@ -209,16 +218,44 @@ async function underFaults(t: TestContext, shape: "a process each" | "one proces
     await wait(ms);
     served[k]!.child.kill("SIGCONT");
   };
+  // Partition 1's node after the move: its standby at a new address, on a store of its own.
+  let there = "";
+  const serveMoved = async (event: string) => {
+    const p = procs.start(["kv", "serve", "--partition", "1", "--data-dir", join(dir, "node1-moved"), "--listen", there, "--cluster", cluster], { env: { WORM_KV_TRACE: "1" } });
+    lives.push({ partition: 1, proc: p });
+    await p.waitForJson((l) => l.event === event, 30_000);
+    return p;
+  };
+  /** A standby for partition 1; node 1 paused; the move; the standby serves; node 1 resumed, a zombie until it hears. */
+  const moveUnderLoad = async () => {
+    [there] = (await stableAddresses(1)) as [string];
+    const standby = await serveMoved("listening");
+    await wait(300);
+    served[1]!.child.kill("SIGSTOP");
+    const moved = await runWorm(["kv", "move", "--partition", "1", "--to", there, "--cluster", cluster]);
+    assert.equal(moved.code, 0, moved.stderr);
+    await standby.waitForJson((l) => l.event === "serving", 30_000);
+    faults.push("SIGSTOP node 1, partition 1 moved to its standby, which serves");
+    await wait(800);
+    served[1]!.child.kill("SIGCONT");
+    await served[1]!.waitForJson((l) => l.event === "moved", 30_000);
+    faults.push("SIGCONT node 1: it heard it moved");
+    // The old node stays (a zombie until killed at the end); node 1 is the new one from now on.
+    served.push(served[1]!);
+    served[1] = standby;
+  };
   const killed = async (k: number) => {
     await served[k]!.kill("SIGKILL");
     faults.push(`kill -9 ${named(k)}, restarted`);
-    if (shape === "one process") {
+    if (shape === "a move" && k === 1) served[1] = await serveMoved("listening");
+    else if (shape === "one process") {
       const both = await serveBoth();
       served.splice(0, 2, both, both);
     } else served[k] = await serve(k);
   };
   await wait(1_000);
-  await killed(1);
+  if (shape === "a move") await moveUnderLoad();
+  else await killed(1);
   await wait(500);
   await acceptors[2]!.proc.kill("SIGKILL");
   faults.push("kill -9 acceptor 3");
@@ -230,6 +267,10 @@ async function underFaults(t: TestContext, shape: "a process each" | "one proces
   await restartNode(procs, acceptors[2]!, "kvfaults");
   faults.push("acceptor 3 restarted");
   await killed(1);
+  if (shape === "a move") {
+    await served[2]!.kill("SIGKILL");
+    faults.push("kill -9 the old node 1");
+  }
   await wait(300);
   await paused(0, 800);
   still = true; // after a node's restart and a pause: audits, alone
@@ -261,12 +302,22 @@ async function underFaults(t: TestContext, shape: "a process each" | "one proces
   }
   assert.ok(outcomes.ok > 100 && outcomes.across > 5, `only ${outcomes.ok} operations succeeded (${outcomes.across} across partitions)`);
 
-  // Every answer and each shard's state against its partition's log, read back.
+  // Every answer and each shard's state against its partition's log, read back, at the nodes of the newest map.
+  const auditor = new KvClient({ map: await readMap(worClient, "kv"), attemptTimeoutMs: 3_000 });
+  t.after(() => auditor.close());
   for (const p of map.partitions) {
     const log = new WormLog({ client: worClient, log: p.log });
     const tail = await log.tail();
     const entries = await log.readRange(0, tail);
-    for (const e of entries) observer.logged(p.id, e.slot, e.kind === "entry" ? entryOf(e.entry.payload) : undefined);
+    let owner = 0;
+    let superseded = 0;
+    for (const e of entries) {
+      const entry = e.kind === "entry" ? entryOf(e.entry.payload) : undefined;
+      observer.logged(p.id, e.slot, entry);
+      if (entry?.kind === "owner") owner = Math.max(owner, entry.owner.epoch);
+      else if ((entry?.kind === "batch" || entry?.kind === "commit") && entry.epoch < owner) superseded++;
+    }
+    if (owner > 0) t.diagnostic(`partition ${p.id}: map epoch ${owner} in its log; ${superseded} entries of an older epoch after its owner entry (applied as nothing)`);
     if (p.id === 0 && watch) {
       // The changes the log makes, applied as a shard applies them (each batched transaction and
       // each commit entry once), are what the watcher saw, in order.
@@ -282,7 +333,7 @@ async function underFaults(t: TestContext, shape: "a process each" | "one proces
       await watching;
     }
     // Once the shard has applied the whole log, what it holds against the log's replay.
-    const c = clients[0]!;
+    const c = auditor;
     let s = (await c.status())[p.id]!;
     for (let waited = 0; s.ok && s.value.applied < tail - 1 && waited < 100; waited++) {
       await new Promise((r) => setTimeout(r, 100));
