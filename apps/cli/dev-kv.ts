@@ -24,8 +24,9 @@ const kvSplits = (n: number): string[] => Array.from({ length: n - 1 }, (_, i) =
 /** `worm kv serve`'s arguments for partition k (dev-processes.ts starts it, and prints it to start it again). */
 export const kvServeArgs = (dataDir: string, clusterFile: string, k: number): string[] => ["kv", "serve", "--partition", String(k), "--data-dir", kvDir(dataDir, k), "--cluster", clusterFile];
 
+/** The same partitions at the same nodes (whatever the epoch: a partition moved away and back is in place again). */
 const sameMap = (a: PartitionMap, b: PartitionMap): boolean => {
-  const flat = (m: PartitionMap) => JSON.stringify([m.epoch, m.partitions.map((p) => [p.id, p.from, p.log, p.node])]);
+  const flat = (m: PartitionMap) => JSON.stringify(m.partitions.map((p) => [p.id, p.from, p.log, p.node]));
   return flat(a) === flat(b);
 };
 
@@ -43,6 +44,13 @@ async function freePorts(host: string, n: number): Promise<number[]> {
 /** Why the map in place is not this run's, and the flags that would find it. */
 function mismatch(layout: DevLayout, found: PartitionMap, wanted: PartitionMap): string {
   const n = found.partitions.length;
+  const ranges = (m: PartitionMap) => JSON.stringify(m.partitions.map((p) => [p.id, p.from, p.log]));
+  const away = ranges(found) === ranges(wanted) ? found.partitions.filter((p, k) => p.node !== wanted.partitions[k]!.node) : [];
+  if (found.epoch > 0 && away.length > 0) {
+    const back = away.map((p) => `'worm kv move --partition ${p.id} --to ${wanted.partitions[p.id]!.node}'`).join(", ");
+    const where = away.map((p) => `partition ${p.id} to ${p.node}`).join(", ");
+    return `KV ${DEV_KV} of ${layout.dataDir}: ${where} was moved (map epoch ${found.epoch}, 'worm kv move'), and worm dev serves each partition at its own port: move it back (${back}), or use another --data-dir`;
+  }
   const byDev = n <= DEV_KV_PARTITIONS.max && sameMap(found, partitionMap(DEV_KV, 0, found.partitions.map((p) => p.node), kvSplits(n)));
   const port0 = parseAddress(found.partitions[0]!.node);
   const base = typeof port0 === "string" ? -1 : port0.port - layout.kvOffset;
@@ -74,7 +82,8 @@ export async function ensureDevKv(layout: DevLayout, target: Target): Promise<Pa
     const map = partitionMap(DEV_KV, 0, nodes, kvSplits(n));
     if (found && !sameMap(found, map)) throw usage(mismatch(layout, found, map));
     await createKv(client, DEV_KV, map).catch(otherKind);
-    return map;
+    // The newest map: after a partition moved away and back, a later epoch than the flags' 0.
+    return found ?? map;
   });
 }
 
