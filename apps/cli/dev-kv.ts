@@ -49,7 +49,7 @@ function mismatch(layout: DevLayout, found: PartitionMap, wanted: PartitionMap):
   if (found.epoch > 0 && away.length > 0) {
     const back = away.map((p) => `'worm kv move --partition ${p.id} --to ${wanted.partitions[p.id]!.node}'`).join(", ");
     const where = away.map((p) => `partition ${p.id} to ${p.node}`).join(", ");
-    return `KV ${DEV_KV} of ${layout.dataDir}: ${where} was moved (map epoch ${found.epoch}, 'worm kv move'), and worm dev serves each partition at its own port: move it back (${back}), or use another --data-dir`;
+    return `KV ${DEV_KV} of ${layout.dataDir}: ${where} was moved (map epoch ${found.epoch}, 'worm kv move'), and worm dev --kv serves each partition at its own port: run worm dev without --kv, move it back (${back}), then again with --kv; or use another --data-dir`;
   }
   const byDev = n <= DEV_KV_PARTITIONS.max && sameMap(found, partitionMap(DEV_KV, 0, found.partitions.map((p) => p.node), kvSplits(n)));
   const port0 = parseAddress(found.partitions[0]!.node);
