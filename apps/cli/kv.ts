@@ -81,7 +81,7 @@ const move = Command.make(
       if (c.json) printJson({ kv: name, partition: c.partition, from: was, to: to[0], map: r.to });
       else {
         printLine(
-          `moved partition ${c.partition} of KV ${name} from ${was} to ${to[0]} (map epoch ${r.to.epoch}); start its node there with 'worm kv serve --kv ${name} --partition ${c.partition} --data-dir DIR' (a new directory: it fills from the partition's log). The node at ${was} serves it until the new one claims it, then refuses`,
+          `moved partition ${c.partition} of KV ${name} from ${was} to ${to[0]} (map epoch ${r.to.epoch}); a standby there ('worm kv serve --listen ${to[0]}') takes over by itself, else start its node there with 'worm kv serve --kv ${name} --partition ${c.partition} --data-dir DIR' (a new directory: it fills from the partition's log). The node at ${was} serves it until the new one claims it, then refuses`,
         );
       }
     }),
