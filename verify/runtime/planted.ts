@@ -98,6 +98,14 @@ export const PLANTED_BUGS = [
   /** KV shard: a batch or commit entry of a map epoch below the shard's owner entry (appended by a
    *  node that had not heard its partition moved) is applied (apps/kv/core/shard-state.ts stage). */
   "applySuperseded",
+  /** KV partition: the book votes on a part as if its node still served the partition after it moved
+   *  (it ignores `superseded`), so an old node whose prepare's wait applied the new owner entry votes
+   *  YES in a transaction the new node's restart scan never saw (apps/kv/core/book.ts judge). */
+  "voteWhenMoved",
+  /** KV partition: a decision is forgotten (below the scan start) while its locks are still held, so a
+   *  late duplicate prepare of it gives them up before its part is applied (apps/kv/core/book.ts
+   *  forgetBelow; found by the kvtxn simulator, stop 31). */
+  "forgetHeldDecision",
   /** KV partition: a commit releases its part's locks at the decision instead of once the part is
    *  applied, so a prepare reads its keys before the commit's writes (apps/kv/core/book.ts decide). */
   "releaseAtDecide",
@@ -142,7 +150,9 @@ const switches: Record<PlantedBug, boolean> = {
   applyTwice: false,
   commitEntryTwice: false,
   applySuperseded: false,
+  voteWhenMoved: false,
   releaseAtDecide: false,
+  forgetHeldDecision: false,
   holeAtTailUnfilled: false,
 };
 

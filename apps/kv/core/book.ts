@@ -94,7 +94,8 @@ export class PartitionBook implements Book<KvTxn> {
   }
 
   private judge(key: string, part: KvTxn): true | string {
-    const moved = this.superseded();
+    // PLANTED BUG (verify/runtime/planted.ts) when on: a node whose partition moved judges as if it had not.
+    const moved = planted("voteWhenMoved") ? undefined : this.superseded();
     if (moved !== undefined) return `${REFUSAL.moved}: ${moved}`;
     // Only `reserve` locks: a prepare whose keys were not reserved for it (they were locked) is a NO,
     // even if they are free by now (their writes on the way were not waited for).
@@ -133,8 +134,14 @@ export class PartitionBook implements Book<KvTxn> {
   }
 
   /** Forget the decisions of transactions numbered below `txn` (keys `space:number`): no prepare
-   *  below the participant's scan start is answered from them (it votes NO by capture). */
+   *  below the participant's scan start is answered from them (it votes NO by capture). Not one
+   *  whose locks are still held (committed, its part not applied yet): a late duplicate prepare of
+   *  it would otherwise take them for its own reservation and give them up (`unreserve`) before the
+   *  part is applied, and a write let through then is lost under it. */
   forgetBelow(txn: number): void {
-    for (const key of this.decided.keys()) if (Number(key.slice(key.lastIndexOf(":") + 1)) < txn) this.decided.delete(key);
+    for (const key of this.decided.keys()) {
+      // PLANTED BUG (verify/runtime/planted.ts) when on: a decision is forgotten with its locks still held.
+      if (Number(key.slice(key.lastIndexOf(":") + 1)) < txn && (!this.held.has(key) || planted("forgetHeldDecision"))) this.decided.delete(key);
+    }
   }
 }

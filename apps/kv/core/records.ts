@@ -170,6 +170,13 @@ export interface KvOwner {
   readonly node: string;
 }
 
+/** Why a node serving partition `partition` under map epoch `mapEpoch` no longer may, given the
+ *  last owner entry its shard applied (one of a newer epoch: the partition moved), or undefined. */
+export function supersededBy(owner: KvOwner | undefined, partition: number, mapEpoch: number): string | undefined {
+  if (!owner || owner.epoch <= mapEpoch) return undefined;
+  return `partition ${partition} moved to the node at ${owner.node} (map epoch ${owner.epoch}; this node serves epoch ${mapEpoch}): read the map again`;
+}
+
 /** What a partition's log entry holds for its shards (`epoch`: the map epoch it was appended under). */
 export type KvEntry =
   | { readonly kind: "txn"; readonly txn: KvTxn }

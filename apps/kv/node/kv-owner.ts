@@ -18,7 +18,7 @@
  */
 import type { WormLog } from "../../log/node/log-client.ts";
 import type { Partition, PartitionMap } from "../core/partitions.ts";
-import { encodeOwner } from "../core/records.ts";
+import { encodeOwner, supersededBy } from "../core/records.ts";
 import { readPosition } from "../core/shard-state.ts";
 import type { KvShardStore } from "./shard-store.ts";
 
@@ -27,11 +27,7 @@ import type { KvShardStore } from "./shard-store.ts";
 const OWNER_CLIENT = "kv-owner";
 
 /** Why a node serving `mine` under map epoch `mapEpoch` no longer may (its log names a newer owner), or undefined. */
-export function superseded(store: KvShardStore, mine: Partition, mapEpoch: number): string | undefined {
-  const owner = store.owner;
-  if (!owner || owner.epoch <= mapEpoch) return undefined;
-  return `partition ${mine.id} moved to the node at ${owner.node} (map epoch ${owner.epoch}; this node serves epoch ${mapEpoch}): read the map again`;
-}
+export const superseded = (store: KvShardStore, mine: Partition, mapEpoch: number): string | undefined => supersededBy(store.owner, mine.id, mapEpoch);
 
 /**
  * Make this node the owner of its partition as `map` says: its shard caught up with the log's tail,

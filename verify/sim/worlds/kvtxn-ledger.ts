@@ -6,8 +6,11 @@
  *  1. a partition's log holds a commit entry only of a transaction its votes committed, and holding
  *     exactly that partition's part's ops (`landed`);
  *  2. a shard applies a committed transaction's part once: it applies a commit entry only if no
- *     entry of that transaction lies below it in the log (`applied`; later entries it skips);
- *  3. every committed part that writes is applied in the end (`unapplied`);
+ *     entry of that transaction lies below it in the log (`applied`; later entries it skips), and
+ *     never one of a superseded map epoch (below an owner entry of a newer one, `owner`: appended by
+ *     a node the partition moved from, it counts for nothing);
+ *  3. every committed part that writes is applied in the end (`unapplied`): a commit entry of it
+ *     that counts lies within what the shard applied;
  *  4. the bank's money: no balance is ever negative or not a number (`balanceProblem`), an audit
  *     that committed saw the opening total, and so does the end (`totalProblem`).
  */
@@ -41,11 +44,22 @@ export const totalProblem = (what: string, total: number, opening: number): stri
 /** The ops of a commit entry, as bytes (two entries hold the same ops iff these are equal). */
 const opsBytes = (ops: KvTxn["success"]): Uint8Array => encodeTxn({ compares: [], success: ops, failure: [] });
 
+/** A commit entry that counts for nothing: of map epoch `epoch`, below which an owner entry of `owner` lay. */
+interface Superseded {
+  readonly txn: number;
+  readonly epoch: number;
+  readonly owner: number;
+}
+
 export class CommitLedger {
   /** Each transaction's parts, by partition. */
   private readonly parts = new Map<number, ReadonlyMap<number, KvTxn>>();
-  /** Each partition's commit entries: transaction → its positions in the log, in order. */
+  /** Each partition's commit entries that count: transaction → its positions in the log, in order. */
   private readonly entries = new Map<number, Map<number, number[]>>();
+  /** Each partition's owner epoch so far (its newest owner entry's). */
+  private readonly epochs = new Map<number, number>();
+  /** Each partition's commit entries of a superseded map epoch, by position. */
+  private readonly superseded = new Map<number, Map<number, Superseded>>();
 
   constructor(
     /** The outcome the chosen votes of a transaction imply (undefined: undecided yet). */
@@ -57,12 +71,24 @@ export class CommitLedger {
     this.parts.set(txn, parts);
   }
 
-  /** A commit entry landed at `position` of `partition`'s log. */
-  landed(partition: number, position: number, commit: KvCommit): string[] {
-    let log = this.entries.get(partition);
-    if (!log) this.entries.set(partition, (log = new Map()));
-    const at = log.get(commit.txn) ?? [];
-    log.set(commit.txn, [...at, position]);
+  /** An owner entry of map epoch `epoch` landed in `partition`'s log (entries land in order). */
+  owner(partition: number, epoch: number): void {
+    this.epochs.set(partition, Math.max(epoch, this.epochs.get(partition) ?? 0));
+  }
+
+  /** A commit entry appended under map epoch `epoch` landed at `position` of `partition`'s log: it
+   *  counts unless an owner entry of a newer epoch lies below it. */
+  landed(partition: number, position: number, commit: KvCommit, epoch = 0): string[] {
+    const owner = this.epochs.get(partition) ?? 0;
+    if (epoch < owner) {
+      let old = this.superseded.get(partition);
+      if (!old) this.superseded.set(partition, (old = new Map()));
+      old.set(position, { txn: commit.txn, epoch, owner });
+    } else {
+      let log = this.entries.get(partition);
+      if (!log) this.entries.set(partition, (log = new Map()));
+      log.set(commit.txn, [...(log.get(commit.txn) ?? []), position]);
+    }
     const where = `partition ${partition}, position ${position}: a commit entry of transaction ${commit.txn}`;
     const outcome = this.outcome(commit.txn);
     if (outcome !== "committed") return [`${where}, whose votes ${outcome === "aborted" ? "aborted it" : "have not committed it"}`];
@@ -73,6 +99,8 @@ export class CommitLedger {
 
   /** The shard of `partition` applied the commit entry of `txn` at `position`. */
   applied(partition: number, position: number, txn: number): string[] {
+    const old = this.superseded.get(partition)?.get(position);
+    if (old) return [`partition ${partition}, position ${position}: applied the commit entry of transaction ${txn} appended under map epoch ${old.epoch}, superseded by the owner entry of epoch ${old.owner} below it`];
     const at = this.entries.get(partition)?.get(txn) ?? [];
     const first = at[0];
     if (first === undefined) return [`partition ${partition}, position ${position}: applied a commit entry of transaction ${txn} that never landed`];
@@ -87,7 +115,9 @@ export class CommitLedger {
       const part = parts.get(partition);
       if (!part || part.success.length === 0 || this.outcome(txn) !== "committed") continue;
       const first = this.entries.get(partition)?.get(txn)?.[0];
-      if (first === undefined || first > applied) bad.push(`partition ${partition} never applied committed transaction ${txn}${first === undefined ? " (no commit entry landed)" : ` (its entry at ${first} is past ${applied})`}`);
+      if (first !== undefined && first <= applied) continue;
+      const none = [...(this.superseded.get(partition)?.values() ?? [])].some((e) => e.txn === txn) ? "only commit entries of a superseded map epoch landed" : "no commit entry landed";
+      bad.push(`partition ${partition} never applied committed transaction ${txn} (${first === undefined ? none : `its entry at ${first} is past ${applied}`})`);
     }
     return bad;
   }

@@ -11,9 +11,12 @@ export interface KvTxnFaults extends TxnFaults {
   readonly appendAnswerLoss: number;
   /** Chance per append in flight when its partition crashes that it lands all the same. */
   readonly appendLandsAfterCrash: number;
+  /** Chance per fault tick that a partition moves to a new node, its old one a zombie for a while
+   *  (worlds/kvtxn-move.ts). */
+  readonly move: number;
 }
 
-export const KVTXN_ALL_FAULTS: KvTxnFaults = { ...TXN_ALL_FAULTS, appendAnswerLoss: 0.05, appendLandsAfterCrash: 0.5 };
+export const KVTXN_ALL_FAULTS: KvTxnFaults = { ...TXN_ALL_FAULTS, appendAnswerLoss: 0.05, appendLandsAfterCrash: 0.5, move: 0.01 };
 
 export interface KvTxnWorldOptions extends TxnWorldOptions {
   readonly faults: KvTxnFaults;
@@ -34,6 +37,13 @@ export interface KvTxnWorldOptions extends TxnWorldOptions {
   readonly playerStartMs: number;
   /** A partition whose append went unanswered tries again after this long. */
   readonly appendRetryMs: number;
+  /** A coordinator that does not hear of a move at once hears of it up to this long after the new
+   *  node claimed the partition (or when the old node refuses it `moved`); the old node, a zombie,
+   *  stops up to this long after the last has heard. */
+  readonly zombieMs: number;
+  /** A move's old node may be cut off (from its log, or its clients too) from the move on till up
+   *  to this long after the new node claimed the partition (worlds/kvtxn-move.ts). */
+  readonly zombieCutMs: number;
   /**
    * A prepare that fails (its vote's cast unknown) gives up the keys reserved for it unless the book
    * voted on them. apps/kv/node/kv-participant.ts does not yet (false: the node as it is): a prepare
@@ -58,6 +68,8 @@ export const KVTXN_WORLD_DEFAULTS: Omit<KvTxnWorldOptions, "seed"> = {
   appendMs: 6,
   playerStartMs: 150,
   appendRetryMs: 20,
+  zombieMs: 300,
+  zombieCutMs: 600,
   unreserveFailedVotes: true,
   faultMs: 1_200,
 };
