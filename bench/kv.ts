@@ -18,6 +18,10 @@
  *  - kv.txn.across: transactions across two partitions (the transaction coordinator, each partition
  *    a participant), each worker putting two keys of its own, one in partition 0 and one in 1 (no
  *    lock is ever contended: `aborted` counts those that aborted all the same); `--across-n` of them.
+ *  - kv.move.standby (with `--only move`, run last): the last partition moves (`moveKv`) to a
+ *    standby (`worm kv serve --listen`, started before) under puts of its keys at `--concurrency` in
+ *    flight through a client that follows the map: `write_stall_ms` is the longest time after the
+ *    move began in which no put completed, `map_written_ms` how long writing the map took.
  * `failed` counts operations that answered a failure (or a get that found nothing); it should be 0.
  * The run is bounded: past `--run-max-seconds`, or on SIGINT/SIGTERM, everything is stopped.
  *
@@ -29,7 +33,7 @@
 import { parseArgs } from "node:util";
 import { partitionMap } from "../apps/kv/core/partitions.ts";
 import { KvClient } from "../apps/kv/node/kv-client.ts";
-import { createKv } from "../apps/kv/node/kv-map.ts";
+import { createKv, moveKv, readMap } from "../apps/kv/node/kv-map.ts";
 import { WorClient } from "../wor/node/client.ts";
 import { grpcTransport } from "../wor/node/grpc-link.ts";
 import { type ProcessCluster, startProcessCluster } from "./lib/cluster.ts";
@@ -64,7 +68,7 @@ const value = new Uint8Array(Number(flags["value-bytes"])).fill(7);
 for (const [name, x, least] of [["n", N, 1], ["across-n", ACROSS_N, 0], ["concurrency", C, 1], ["clients", K, 1], ["partitions", P, 1], ["node-processes", NP, 1], ["keys", KEYS, P]] as const) {
   if (!(Number.isSafeInteger(x) && x >= least)) throw new Error(`--${name} must be an integer of at least ${least}, not ${x}`);
 }
-const MEASUREMENTS = ["put", "get", "cas", "across"] as const;
+const MEASUREMENTS = ["put", "get", "cas", "across", "move"] as const;
 const ONLY = new Set(flags.only.split(",").map((m) => m.trim()));
 for (const m of ONLY) if (!(MEASUREMENTS as readonly string[]).includes(m)) throw new Error(`--only takes a comma list of ${MEASUREMENTS.join(", ")}, not ${JSON.stringify(m)}`);
 const measure = (m: (typeof MEASUREMENTS)[number]): boolean => ONLY.has(m);
@@ -199,6 +203,33 @@ try {
     aborted = 0;
     const meter = await CpuMeter.start(roles);
     await report("kv.txn.across", await run(ACROSS_N, across), meter, { partitions_per_txn: 2, aborted }, ACROSS_N);
+  }
+  if (measure("move")) {
+    const k = P - 1;
+    const [there] = await freeAddresses(1);
+    const args = ["kv", "serve", "--kv", KV, "--partition", String(k), "--data-dir", `${dir}/kv-p${k}-moved`, "--listen", there!, "--cluster", clusterFile];
+    nodes.push(await startWormProcess(args, { what: `the standby of partition ${k}` }));
+    const follower = new KvClient({ map, refreshMap: () => readMap(admin!, KV), attemptTimeoutMs: 10_000, retryForMs: 30_000 });
+    clients.push(follower);
+    /** Key m of partition k (key j is in partition j mod P). */
+    const keyOfK = (m: number) => keyOf(k + P * (m % Math.max(1, Math.floor(KEYS / P))));
+    const done: number[] = [];
+    let began = 0;
+    let written = 0;
+    const moving = await run(N, async (_c, i) => {
+      if (i === Math.floor(N / 3)) {
+        began = performance.now();
+        void moveKv(admin!, KV, k, there!).then(() => (written = performance.now()), (e: unknown) => abort(`the move failed: ${(e as Error).message}`));
+      }
+      const ok = (await follower.put(keyOfK(i), value)).ok;
+      done.push(performance.now());
+      return ok;
+    });
+    let stall = 0;
+    for (let j = 1; j < done.length; j++) if (done[j]! > began) stall = Math.max(stall, done[j]! - Math.max(began, done[j - 1]!));
+    if (!stopping.signal.aborted) {
+      emit({ bench: "kv.move.standby", ...shape, partition: k, ...summarize(moving.lat), ops_per_s: round(N / moving.secs, 0), failed: moving.failed, write_stall_ms: round(stall), map_written_ms: round(written - began) });
+    }
   }
 } finally {
   for (const c of clients) c.close();

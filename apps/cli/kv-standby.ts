@@ -1,7 +1,8 @@
 /**
  * `worm kv serve --partition K --data-dir DIR --listen H:P` where the map names another node for K:
  * a **standby** (apps/kv/node/kv-standby.ts). It plays partition K's log into its store at H:P while
- * the old node serves, and reads the map every `STANDBY_POLL_MS`; once the newest map names H:P for
+ * the old node serves, and reads the map when the acceptors push a newer one (a watch of the map's
+ * chain), or every `STANDBY_POLL_MS` (a push can be lost); once the newest map names H:P for
  * K (`worm kv move --partition K --to H:P`), it hands its store, caught up, to a node started there
  * as `kv serve` starts one, which claims the partition at once, and prints
  * `{"event":"serving",…}`. A move is then a matter of the claim, not of replaying the log.
@@ -17,7 +18,7 @@ import { type ProcessShared, type RunningKvNode, nodeSecurity, openKvStore, star
 import { parseListen } from "./node.ts";
 import { printJson } from "./output.ts";
 
-/** How often a standby reads the map. */
+/** How often a standby reads the map when no newer one was pushed. */
 const STANDBY_POLL_MS = 500;
 
 export interface StandbyServing {
@@ -62,9 +63,17 @@ export async function startStandbyServing(
     node = await startKvServing(target, shared, name, newest, mine, dataDir, fail, hear);
     printJson({ event: "serving", kv: name, partition: p.id, address, mapEpoch: newest.epoch, applied: node.store.applied, revision: node.store.revision });
   };
+  // The maps after this one, as they are chosen.
+  const feed = client.watch(name, map.epoch + 1);
+  // A failed watch leaves the poll alone.
+  const arm = (): Promise<boolean> => feed.next().then(() => true, () => new Promise<boolean>(() => {}));
+  let pushed = arm();
   const watching = (async () => {
     while (!closed) {
-      await new Promise((r) => setTimeout(r, STANDBY_POLL_MS));
+      let timer: NodeJS.Timeout | undefined;
+      const news = await Promise.race([pushed, new Promise<false>((r) => (timer = setTimeout(() => r(false), STANDBY_POLL_MS)))]);
+      clearTimeout(timer);
+      if (news) pushed = arm();
       if (closed) return;
       const newest = await readMap(client, name).catch(() => undefined);
       const here = newest?.partitions.find((x) => x.node === address);
@@ -72,7 +81,9 @@ export async function startStandbyServing(
       if (here.id !== p.id) return fail(operational(`the KV's map (epoch ${newest.epoch}) names ${address} for partition ${here.id}, not ${p.id}: this standby stops`));
       return promote(newest, here);
     }
-  })().catch((e: unknown) => fail(e as Error));
+  })()
+    .catch((e: unknown) => fail(e as Error))
+    .finally(() => void feed.return?.());
   return {
     fields: () =>
       node
