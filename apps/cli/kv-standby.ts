@@ -11,6 +11,7 @@ import { WormLog } from "../log/node/log-client.ts";
 import type { Partition, PartitionMap } from "../kv/core/partitions.ts";
 import { readMap } from "../kv/node/kv-map.ts";
 import { startKvStandby } from "../kv/node/kv-standby.ts";
+import { kvTrace } from "../kv/node/kv-trace.ts";
 import type { PlayerEvent } from "../logplayer/node/player.ts";
 import type { Target } from "./cluster.ts";
 import { operational } from "./errors.ts";
@@ -57,6 +58,7 @@ export async function startStandbyServing(
   /** Once the newest map names this address for the partition: hand the store to a node there. */
   const promote = async (newest: PartitionMap, mine: Partition) => {
     handedOver = true;
+    kvTrace?.({ ev: "promote", mapEpoch: newest.epoch, applied: store.applied });
     await standby!.close();
     await store.close();
     if (closed) return;
