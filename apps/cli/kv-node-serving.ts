@@ -69,6 +69,12 @@ export async function nodeSecurity(target: Target): Promise<{ readonly serve: Pi
   };
 }
 
+/** What a node's owner hears of: its player's events, and its partition moving away. */
+export interface NodeEvents {
+  readonly player?: (e: PlayerEvent) => void;
+  readonly moved?: (why: string) => void;
+}
+
 export async function startKvServing(
   target: Target,
   shared: ProcessShared,
@@ -77,7 +83,7 @@ export async function startKvServing(
   p: Partition,
   dataDir: string,
   fail: (e: Error) => void,
-  hear: { readonly player?: (e: PlayerEvent) => void; readonly moved?: (why: string) => void } = {},
+  hear: NodeEvents = {},
 ): Promise<RunningKvNode> {
   const onEvent = hear.player;
   const where = parseListen(p.node);

@@ -16,11 +16,10 @@ import { resolve } from "node:path";
 import * as Option from "effect/Option";
 import { Command, Flag } from "effect/cli";
 import type { Partition } from "../kv/core/partitions.ts";
-import type { PlayerEvent } from "../logplayer/node/player.ts";
 import { type ConnectionInput, checkSpaceName, connectionFlags, openClient } from "./cluster.ts";
 import { usage } from "./errors.ts";
 import { kvNameFlag, mapOf } from "./kv-flags.ts";
-import { type ProcessShared, startKvServing } from "./kv-node-serving.ts";
+import { type NodeEvents, type ProcessShared, startKvServing } from "./kv-node-serving.ts";
 import { startStandbyServing } from "./kv-standby.ts";
 import { parseListen } from "./node.ts";
 import { printJson } from "./output.ts";
@@ -70,7 +69,7 @@ async function start(c: { readonly kv: string; readonly partition: readonly numb
   if (other) throw usage(`--listen ${standbyAt}: the KV's map names it for partition ${other.id}`);
   const { client } = openClient(target);
   const shared: ProcessShared = { client, participants: new Map() };
-  const hear = (p: Partition) => ({ player: (e: PlayerEvent) => printJson({ player: e, partition: p.id }), moved: (why: string) => printJson({ event: "moved", partition: p.id, why }) });
+  const hear = (p: Partition): NodeEvents => ({ player: (e) => printJson({ player: e, partition: p.id }), moved: (why) => printJson({ event: "moved", partition: p.id, why }) });
   if (standbyAt !== undefined) {
     const p = partitions[0]!;
     const standby = await startStandbyServing(target, shared, name, map, p, standbyAt, c.dataDir[0]!, fail, hear(p)).catch((e: unknown) => {

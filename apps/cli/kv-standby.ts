@@ -12,10 +12,9 @@ import type { Partition, PartitionMap } from "../kv/core/partitions.ts";
 import { readMap } from "../kv/node/kv-map.ts";
 import { startKvStandby } from "../kv/node/kv-standby.ts";
 import { kvTrace } from "../kv/node/kv-trace.ts";
-import type { PlayerEvent } from "../logplayer/node/player.ts";
 import type { Target } from "./cluster.ts";
 import { operational } from "./errors.ts";
-import { type ProcessShared, type RunningKvNode, nodeSecurity, openKvStore, startKvServing } from "./kv-node-serving.ts";
+import { type NodeEvents, type ProcessShared, type RunningKvNode, nodeSecurity, openKvStore, startKvServing } from "./kv-node-serving.ts";
 import { parseListen } from "./node.ts";
 import { printJson } from "./output.ts";
 
@@ -37,7 +36,7 @@ export async function startStandbyServing(
   address: string,
   dataDir: string,
   fail: (e: Error) => void,
-  hear: { readonly player?: (e: PlayerEvent) => void; readonly moved?: (why: string) => void } = {},
+  hear: NodeEvents = {},
 ): Promise<StandbyServing> {
   const { client } = shared;
   const where = parseListen(address);

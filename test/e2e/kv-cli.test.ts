@@ -13,13 +13,7 @@ import { runWorm } from "./harness.ts";
 import { kvCluster } from "./kv-cluster.ts";
 
 test("worm kv: create, serve, put, get, cas, del, range, txn and status as a user runs them; misuse refused before anything is written", { timeout: 150_000 }, async (t) => {
-  const { cluster, procs, dir, serve, served } = await kvCluster(t, "kvcli");
-  const kv = (...args: string[]) => runWorm(["kv", ...args, "--cluster", cluster]);
-  const ok = async (...args: string[]) => {
-    const r = await kv(...args);
-    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const { cluster, procs, dir, serve, served, kv, ok } = await kvCluster(t, "kvcli");
   const json = async (...args: string[]) => JSON.parse(await ok(...args, "--json")) as Record<string, unknown>;
 
   assert.match(await ok("put", "apple", "red"), /^put apple \(revision 1; previous: none\)\n$/);

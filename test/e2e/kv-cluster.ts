@@ -7,6 +7,17 @@ import type { TestContext } from "node:test";
 import { Procs, type Worm, addressesOf, runWorm, startCluster, tempDir } from "./harness.ts";
 import { stableAddresses } from "../ports.ts";
 
+/** `worm kv VERB … --cluster FILE` as a user runs it (`kv`), and the same that must exit 0, its stdout (`ok`). */
+export function kvVerbs(cluster: string) {
+  const kv = (...args: string[]) => runWorm(["kv", ...args, "--cluster", cluster]);
+  const ok = async (...args: string[]) => {
+    const r = await kv(...args);
+    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+  return { kv, ok };
+}
+
 export /** Acceptors, a cluster file, a KV of two partitions split at "m", and a node for each (none
  *  with `serveEach: false`: the test serves them its own way). */
 async function kvCluster(t: TestContext, id: string, o: { readonly serveEach?: boolean } = {}) {
@@ -41,6 +52,6 @@ async function kvCluster(t: TestContext, id: string, o: { readonly serveEach?: b
     return p;
   };
   const served = o.serveEach === false ? [] : [await serve(0), await serve(1)];
-  return { procs, dir, cluster, acceptors, nodes, serve, serveBoth, served, lives };
+  return { procs, dir, cluster, acceptors, nodes, serve, serveBoth, served, lives, ...kvVerbs(cluster) };
 }
 

@@ -13,13 +13,7 @@ import { kvCluster } from "./kv-cluster.ts";
 import { stableAddresses } from "../ports.ts";
 
 test("worm kv move: the new node claims the partition and serves what its log holds; the old node stops serving it; misuse is refused", { timeout: 150_000 }, async (t) => {
-  const { cluster, procs, dir, nodes, served } = await kvCluster(t, "kvmove");
-  const kv = (...args: string[]) => runWorm(["kv", ...args, "--cluster", cluster]);
-  const ok = async (...args: string[]) => {
-    const r = await kv(...args);
-    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const { cluster, procs, dir, nodes, served, kv, ok } = await kvCluster(t, "kvmove");
   await ok("put", "pear", "yellow");
   await ok("put", "apple", "red");
   const [there] = await stableAddresses(1);
@@ -66,13 +60,7 @@ test("worm kv move: the new node claims the partition and serves what its log ho
 });
 
 test("worm kv serve --listen: a standby follows the partition's log while the old node serves; a move to it serves at once, caught up", { timeout: 150_000 }, async (t) => {
-  const { cluster, procs, dir, nodes, served } = await kvCluster(t, "kvstandby");
-  const kv = (...args: string[]) => runWorm(["kv", ...args, "--cluster", cluster]);
-  const ok = async (...args: string[]) => {
-    const r = await kv(...args);
-    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const { cluster, procs, dir, nodes, served, ok } = await kvCluster(t, "kvstandby");
   const puts = Array.from({ length: 40 }, (_, i) => ({ put: { key: `p${String(i).padStart(2, "0")}`, value: String(i) } }));
   assert.equal((await runWorm(["kv", "txn", "-", "--cluster", cluster], { input: `{"then": ${JSON.stringify(puts)}}` })).code, 0);
   const [there] = await stableAddresses(1);

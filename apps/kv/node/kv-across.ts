@@ -13,7 +13,7 @@
  * transaction, for up to a quarter of the request's time (a transaction's deadline is another
  * quarter), then reported `aborted` (nothing was written).
  * A partition that moved (`worm kv move`) is followed: on an abort not caused by a compare, the
- * node reads the map again (`refreshMap`, at most every `MAP_REFRESH_MS`) and prepares the next
+ * node reads the map again (`refreshMap`, ./newest-map.ts) and prepares the next
  * try at the nodes it names.
  * A transaction whose outcome this node cannot learn is reported `unavailable` or `timeout`: the
  * outcome is unknown, and the client does not try it again on its own (a retry would be a new
@@ -36,6 +36,7 @@ import type { KvFailure } from "../core/messages.ts";
 import type { PartitionMap } from "../core/partitions.ts";
 import { encodeTxn } from "../core/records.ts";
 import type { KvParticipant } from "./kv-participant.ts";
+import { NewestMap } from "./newest-map.ts";
 
 export interface AcrossOptions {
   readonly client: WorClient;
@@ -55,8 +56,6 @@ export interface AcrossOptions {
   readonly refreshMap?: () => Promise<PartitionMap>;
 }
 
-/** The map is read again at most this often. */
-const MAP_REFRESH_MS = 250;
 
 export type AcrossAnswer = { readonly ok: true; readonly txn: number; readonly succeeded: boolean } | { readonly ok: false; readonly failure: KvFailure };
 
@@ -71,15 +70,10 @@ export function across(o: AcrossOptions): Across {
   const me = o.participant.name;
   /** Each participant's node, as the newest map read says. */
   const addresses = new Map(o.map.partitions.map((p) => [participantName(p.id), p.node]));
-  let epoch = o.map.epoch;
-  let refreshed = 0;
+  const maps = new NewestMap(o.map, o.refreshMap);
   const refresh = async () => {
-    if (!o.refreshMap || Date.now() - refreshed < MAP_REFRESH_MS) return;
-    refreshed = Date.now();
-    const map = await o.refreshMap().catch(() => undefined);
-    if (!map || map.epoch <= epoch) return;
-    epoch = map.epoch;
-    for (const p of map.partitions) addresses.set(participantName(p.id), p.node);
+    await maps.refresh();
+    for (const p of maps.map.partitions) addresses.set(participantName(p.id), p.node);
   };
   const remote: RemoteParticipants = remoteParticipants({ ...(o.security ?? {}), addresses, prepareTimeoutMs: o.timeoutMs / 4 });
   /** The participants in this process: ours, and the other nodes' here. */

@@ -12,7 +12,7 @@
  *
  * A partition that moved to another node (`worm kv move`) is followed: a request its old node
  * refuses (`wrongPartition`) or cannot answer (`unavailable`) makes the client read the map again
- * (`refreshMap`, at most every `MAP_REFRESH_MS`); a newer map routes the request again, a write
+ * (`refreshMap`, ./newest-map.ts); a newer map routes the request again, a write
  * with the same key (the old node's append counts for nothing once the new one claimed the partition).
  *
  * A transaction across partitions goes to its first partition's node, which coordinates it
@@ -35,6 +35,7 @@ import { type Partition, type PartitionMap, partitionOf, partitionsOfTxn, partsO
 import { decodeReplyEnvelope, decodeStatus, encodeRequestEnvelope, encodeStatusRequest } from "../wire/codec.ts";
 import { type KvClientStub, makeKvClient } from "../wire/service.ts";
 import { KvWatchError, type Watched, watchParts } from "./kv-watch.ts";
+import { NewestMap } from "./newest-map.ts";
 
 export type KvResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: KvFailure };
 
@@ -71,8 +72,6 @@ const fail = (code: KvFailure["code"], message: string): KvResult<never> => ({ o
 const UNKNOWN: readonly KvFailure["code"][] = ["unavailable", "timeout"];
 /** A failure that may mean the partition moved: the map is read again. */
 const MAYBE_MOVED: readonly KvFailure["code"][] = ["wrongPartition", "unavailable"];
-/** The map is read again at most this often. */
-const MAP_REFRESH_MS = 250;
 
 export class KvClient {
   readonly clientId: string;
@@ -81,12 +80,10 @@ export class KvClient {
   private readonly waiting = new Set<number>();
   private readonly nodes = new Map<string, { readonly stub: KvClientStub; readonly stream: RequestStream<KvRequest, KvReply> }>();
   /** The newest map this client knows. */
-  private map: PartitionMap;
-  private refreshed = 0;
-  private refreshing: Promise<void> | undefined;
+  private readonly maps: NewestMap;
 
   constructor(private readonly o: KvClientOptions) {
-    this.map = o.map;
+    this.maps = new NewestMap(o.map, o.refreshMap);
     this.clientId = o.clientId ?? randomUUID();
     const problem = nameProblem("a client id", this.clientId);
     if (problem) throw new Error(problem);
@@ -243,7 +240,7 @@ export class KvClient {
       const pause = Math.min(500, 50 * 2 ** attempt);
       const again = opts.again !== false || r.failure.code === "wrongPartition";
       if (again && MAYBE_MOVED.includes(r.failure.code) && Date.now() < until) {
-        await this.refresh();
+        await this.maps.refresh();
         if (route(this.map).node !== p.node) continue;
       }
       if (!UNKNOWN.includes(r.failure.code) || opts.again === false || Date.now() + pause >= until) return { ok: false, failure: r.failure };
@@ -251,22 +248,9 @@ export class KvClient {
     }
   }
 
-  /** Read the map again (`refreshMap`, at most every MAP_REFRESH_MS; a read under way is shared), keeping the newer. */
-  private async refresh(): Promise<void> {
-    const read = this.o.refreshMap;
-    if (!read) return;
-    if (!this.refreshing && Date.now() - this.refreshed >= MAP_REFRESH_MS) {
-      this.refreshing = read()
-        .then((m) => {
-          if (m.epoch > this.map.epoch) this.map = m;
-        })
-        .catch(() => {})
-        .finally(() => {
-          this.refreshed = Date.now();
-          this.refreshing = undefined;
-        });
-    }
-    await this.refreshing;
+  /** The newest map known. */
+  private get map(): PartitionMap {
+    return this.maps.map;
   }
 
   private node(address: string) {

@@ -38,7 +38,7 @@ import type { ClientSecurity } from "../../../wor/node/credentials.ts";
 import type { WormLog } from "../../log/node/log-client.ts";
 import { bounded } from "../../log/node/driver.ts";
 import { LogError } from "../../log/node/log-error.ts";
-import { LogPlayer, type PlayerEvent } from "../../logplayer/node/player.ts";
+import type { LogPlayer, PlayerEvent } from "../../logplayer/node/player.ts";
 import { startShardServer } from "../../logplayer/node/shard-server.ts";
 import { type KvTxn, TXN_LIMITS, opRange, touched } from "../core/commands.ts";
 import type { KvFailure, KvReply, KvRequest, KvStatus } from "../core/messages.ts";
@@ -51,6 +51,7 @@ import type { KvShardStore } from "./shard-store.ts";
 import { Batcher } from "./batcher.ts";
 import { kvTrace } from "./kv-trace.ts";
 import { watchServing } from "./watch-server.ts";
+import { startPartitionPlayer } from "./partition-player.ts";
 import { claimPartition, superseded } from "./kv-owner.ts";
 import { type Across, across } from "./kv-across.ts";
 import { KvParticipant } from "./kv-participant.ts";
@@ -96,11 +97,6 @@ export interface KvNode extends ListeningServer {
   /** The partition as a participant of transactions across partitions (with `txn`), once its restart scan is done. */
   readonly participant?: KvParticipant;
 }
-
-/** The player group of a partition's log (its space of epochs; one shard, this node's): the one the
- *  store is bound to, or for a new store one per map epoch (a group names its shards, and the node
- *  of a moved partition is at another address). */
-export const playerGroupOf = (log: string, store: KvShardStore, mapEpoch: number): string => store.state.binding?.group ?? (mapEpoch === 0 ? `${log}-kv` : `${log}-kv-e${mapEpoch}`);
 
 const KV_NODE_DEFAULTS = Object.freeze({ requestTimeoutMs: 10_000 });
 
@@ -309,21 +305,8 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
   let player: LogPlayer | undefined;
   try {
     if (o.player) {
-      const { client, address, security, onEvent } = o.player;
-      // The log is the partition's only full copy (the shard holds its applied state): never trimmed here.
       // Its own appends reach the player from the appends themselves (the node is the log's only writer).
-      // Its own shard is in this process: delivered to without the network.
-      player = await LogPlayer.start({
-        client,
-        log,
-        group: playerGroupOf(log.name, store, map.epoch),
-        shards: [address],
-        tuning: { trimEvery: Number.POSITIVE_INFINITY },
-        ownAppends: true,
-        localShards: new Map([[address, shard]]),
-        ...(security ? { security } : {}),
-        ...(onEvent ? { onEvent } : {}),
-      });
+      player = await startPartitionPlayer({ ...o.player, log, store, shard, mapEpoch: map.epoch, ownAppends: true });
     }
     // The owner entry goes before anything else of this node's, the restart scan's commits included.
     kvTrace?.({ ev: "claim", mapEpoch: map.epoch, applied: store.applied });

@@ -9,10 +9,10 @@
 import type { ClientSecurity } from "../../../wor/node/credentials.ts";
 import type { ServeOptions } from "../../../wor/node/grpc-serving.ts";
 import type { WormLog } from "../../log/node/log-client.ts";
-import { LogPlayer, type PlayerEvent } from "../../logplayer/node/player.ts";
+import type { PlayerEvent } from "../../logplayer/node/player.ts";
 import { startShardServer } from "../../logplayer/node/shard-server.ts";
 import type { WorClient } from "../../../wor/node/client.ts";
-import { playerGroupOf } from "./kv-node.ts";
+import { startPartitionPlayer } from "./partition-player.ts";
 import type { KvShardStore } from "./shard-store.ts";
 
 export interface StandbyOptions extends ServeOptions {
@@ -38,16 +38,8 @@ export interface KvStandby {
 export async function startKvStandby(o: StandbyOptions): Promise<KvStandby> {
   const shard = await startShardServer({ ...o, ...(o.onFailure ? { onFailure: o.onFailure } : {}) });
   try {
-    const player = await LogPlayer.start({
-      client: o.client,
-      log: o.log,
-      group: playerGroupOf(o.log.name, o.store, o.mapEpoch + 1),
-      shards: [o.address],
-      tuning: { trimEvery: Number.POSITIVE_INFINITY },
-      localShards: new Map([[o.address, shard]]),
-      ...(o.security ? { security: o.security } : {}),
-      ...(o.onEvent ? { onEvent: o.onEvent } : {}),
-    });
+    // Under the group the node will use: a move to this address makes the next map epoch.
+    const player = await startPartitionPlayer({ ...o, shard, mapEpoch: o.mapEpoch + 1 });
     void player.done.then((end) => {
       if (end) o.onFailure?.(new Error(`the standby's player stopped: ${JSON.stringify(end)}`));
     });
