@@ -4,7 +4,6 @@
  * sequencer for its log (the node is its only writer), the node and its player, with the cluster's
  * TLS, token and id, and what the nodes of one process share.
  */
-import { randomUUID } from "node:crypto";
 import type { WorClient } from "../../wor/node/client.ts";
 import type { ClientSecurity } from "../../wor/node/credentials.ts";
 import type { ServeOptions } from "../../wor/node/grpc-serving.ts";
@@ -12,10 +11,10 @@ import { txnSpaceOf } from "../kv/core/cross.ts";
 import type { Partition, PartitionMap } from "../kv/core/partitions.ts";
 import { describePartition, readMap } from "../kv/node/kv-map.ts";
 import { type KvNode, startKvNode } from "../kv/node/kv-node.ts";
+import { partitionSequencer } from "../kv/node/kv-owner.ts";
 import { KvShardStoreDamaged } from "../kv/node/shard-layout.ts";
 import { KvShardStore } from "../kv/node/shard-store.ts";
 import { WormLog } from "../log/node/log-client.ts";
-import { SequencerNode } from "../log/node/sequencer-node.ts";
 import type { PlayerEvent } from "../logplayer/node/player.ts";
 import { TxnCoordinator } from "../txn/node/coordinator.ts";
 import type { Participant } from "../txn/node/participant.ts";
@@ -97,7 +96,7 @@ export async function startKvServing(
   try {
     const store = await openKvStore(name, p, dataDir);
     opened.push(() => store.close());
-    const tokens = new SequencerNode({ client, owner: `kv-${name}-p${p.id}-${randomUUID()}` });
+    const tokens = partitionSequencer(client, name, p.id, map.epoch);
     opened.push(() => tokens.close());
     const log = new WormLog({ client, log: p.log, tokens, timeoutMs: target.timeoutMs });
     // A KV created before transactions across partitions has no transaction space yet (a no-op if it has).

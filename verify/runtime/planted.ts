@@ -45,6 +45,10 @@ export const PLANTED_BUGS = [
   /** log sequencer: recovery seals and learns keys from the last two segments only, ignoring the
    *  sealed-below mark and the dedupe window (apps/log/core/recovery.ts). */
   "recoverOnlyLastSegments",
+  /** log sequencer: one given a rule of whom it gives way to (`yieldsTo`) gives way to every rival,
+   *  so the newest writer of a log stops on finding an older one's segment last
+   *  (apps/log/core/standby.ts). */
+  "yieldToAnyRival",
   /** log sequencer: a tail query is answered at once, without the tail check that no other owner
    *  allocated a segment above ours, so a sequencer another one recovered over reports a tail below
    *  appends the other acknowledged (apps/log/core/sequencer.ts). */
@@ -133,6 +137,7 @@ const switches: Record<PlantedBug, boolean> = {
   trimBackwards: false,
   appendWithoutSettle: false,
   recoverOnlyLastSegments: false,
+  yieldToAnyRival: false,
   unconfirmedTail: false,
   applyWithoutPrevious: false,
   ackBeforePersist: false,

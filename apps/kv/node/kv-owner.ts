@@ -15,16 +15,29 @@
  *   across partitions. A vote is cast only after the shard has applied the log below a tail read
  *   after the prepare arrived, so a YES of the old node is either in a transaction block the new
  *   owner's restart scan captures (it began before the owner entry) or refused here.
+ * - The node's embedded sequencer is named for its map epoch and gives way to the sequencer of a
+ *   newer one (../core/log-writer.ts): an old node that has not heard of the move stops appending
+ *   when it finds the new node's segment last, instead of recovering over it.
  */
+import { randomUUID } from "node:crypto";
+import type { WorClient } from "../../../wor/node/client.ts";
 import type { WormLog } from "../../log/node/log-client.ts";
+import { SequencerNode } from "../../log/node/sequencer-node.ts";
+import { givesWayTo, logWriter } from "../core/log-writer.ts";
 import type { Partition, PartitionMap } from "../core/partitions.ts";
 import { encodeOwner, supersededBy } from "../core/records.ts";
 import { readPosition } from "../core/shard-state.ts";
+import { kvTrace } from "./kv-trace.ts";
 import type { KvShardStore } from "./shard-store.ts";
 
 /** The idempotency key's client half of owner entries (a restarted node's second append of the same
  *  epoch's entry is stored once). */
 const OWNER_CLIENT = "kv-owner";
+
+/** The embedded sequencer of a node serving partition `partition` of `kv` under map epoch `epoch`:
+ *  named for that epoch, and giving way to a node of a newer one (../core/log-writer.ts). */
+export const partitionSequencer = (client: WorClient, kv: string, partition: number, epoch: number): SequencerNode =>
+  new SequencerNode({ client, owner: logWriter(kv, partition, epoch, randomUUID()), config: { yieldsTo: givesWayTo(kv, partition, epoch) } });
 
 /** Why a node serving `mine` under map epoch `mapEpoch` no longer may (its log names a newer owner), or undefined. */
 export const superseded = (store: KvShardStore, mine: Partition, mapEpoch: number): string | undefined => supersededBy(store.owner, mine.id, mapEpoch);
@@ -36,7 +49,9 @@ export const superseded = (store: KvShardStore, mine: Partition, mapEpoch: numbe
  */
 export async function claimPartition(log: WormLog, store: KvShardStore, map: PartitionMap, mine: Partition, signal?: AbortSignal): Promise<void> {
   const tail = await log.tail();
+  kvTrace?.({ ev: "claimTail", tail });
   await store.whenApplied(readPosition(tail), signal);
+  kvTrace?.({ ev: "claimCaughtUp", applied: store.applied });
   const check = () => {
     const moved = superseded(store, mine, map.epoch);
     if (moved) throw new Error(moved);
@@ -48,6 +63,7 @@ export async function claimPartition(log: WormLog, store: KvShardStore, map: Par
   check();
   if (map.epoch <= store.mapEpoch) return;
   const { slot } = await log.append(encodeOwner({ epoch: map.epoch, node: mine.node }), { key: { client: OWNER_CLIENT, seq: map.epoch } });
+  kvTrace?.({ ev: "ownerAppended", slot });
   await store.whenApplied(slot, signal);
   check();
 }

@@ -59,7 +59,9 @@ export function* append(cfg: AppendConfig, input: AppendInput): LogGen<LogResult
     };
     const g = yield* run({ kind: "tokens", log: cfg.log, request: { asks: [ask] } });
     if (!g.ok) {
-      if (!isTransient(g.failure.code)) return g;
+      // `contended`: the sequencer was deposed (it gave way to another owner of the log) and will
+      // grant nothing again; its owner decides what to do.
+      if (!isTransient(g.failure.code) || g.failure.code === "contended") return g;
       yield* sleep(cfg.retryMs);
       continue;
     }

@@ -20,6 +20,9 @@
  * carries a takeover hint naming that sequencer. A ready sequencer told that a slot it issued holds
  * someone else's value looks the owner up the same way. An embedded sequencer never stands by.
  * With `yieldToRivals` (an SMR leader, apps/smr) a claim lost to another owner deposes it instead.
+ * With `yieldsTo` (a KV node, apps/kv: the node of a newer partition map) a sequencer that would
+ * recover, or look up the last segment's owner, and finds it a rival it gives way to is deposed
+ * instead of sealing the rival's segments.
  */
 import { type Ballot, compareBallots } from "../../../paxos/ballot.ts";
 import type { Capture } from "../../../wor/core/results.ts";
@@ -33,7 +36,7 @@ import { KeyTable } from "./key-table.ts";
 import type { Recovered, RecoveryConfig } from "./recovery.ts";
 import { SealBehind } from "./seal-behind.ts";
 import { LOG_SEGMENT_META, type LogSegmentFields, segmentsOf } from "./segments.ts";
-import { lastOwner, recoverOrStandBy, redirect } from "./standby.ts";
+import { type SequencerSelf, lastOwner, recoverOrStandBy, redirect } from "./standby.ts";
 import { TAIL_CHECK_ATTEMPTS_MAX, TailChecks, segmentAbove } from "./tail-check.ts";
 import { planted } from "../../../verify/runtime/planted.ts";
 import { probe } from "../../../verify/runtime/probe.ts";
@@ -41,12 +44,8 @@ import { type ActiveSequencer, type LogFailure, type GrantRequest, type LogResul
 import { type Grant, SEQUENCER_PRIORS_MAX, type Token } from "./tokens.ts";
 import { StreamTails } from "./stream-tails.ts";
 
-export interface SequencerConfig extends RecoveryConfig {
-  /** Written in each segment's allocation metadata: unique per sequencer incarnation. */
-  readonly owner: string;
-  /** Where this sequencer serves ("host:port"), written with `owner`: a standby redirects clients
-   *  here. None: embedded in an appender, never standing by. */
-  readonly address?: string;
+/** Its owner (unique per incarnation), where it serves and whom it gives way to: ./standby.ts. */
+export interface SequencerConfig extends RecoveryConfig, SequencerSelf {
   /** Claimed segments kept ahead of the next slot. */
   readonly aheadSegments: number;
   /** A segment whose tokens are all issued is sealed this long after its last one was issued
@@ -65,6 +64,8 @@ export interface SequencerConfig extends RecoveryConfig {
    *  log back (an SMR leader, apps/smr, steps down and follows the winner). Default: recover. */
   readonly yieldToRivals?: boolean;
 }
+
+const givingWay = (owner: string): string => `${owner} owns the log's last segment, and this sequencer gives way to it`;
 
 export const SEQUENCER_DEFAULTS = {
   aheadSegments: 1,
@@ -211,6 +212,7 @@ export class SequencerCore {
       this.checking = false;
       if (!r.ok || r.value === "ours") return;
       if (r.value === "fence") this.recover();
+      else if ("yieldTo" in r.value) this.depose(givingWay(r.value.yieldTo));
       else this.standBy(r.value);
     });
   }
@@ -244,6 +246,7 @@ export class SequencerCore {
         return;
       }
       if (r.value.kind === "standby") this.standBy(r.value.active);
+      else if (r.value.kind === "yield") this.depose(givingWay(r.value.owner));
       else this.adopt(r.value);
       this.pump();
     });
@@ -254,7 +257,7 @@ export class SequencerCore {
     for (const q of this.queue.take()) this.grants.push({ id: q.id, result: redirect(this.config, this.config.log, active) });
   }
 
-  /** Another owner claimed the log and we yield to it (`yieldToRivals`): stop issuing. */
+  /** Another owner claimed the log and we yield to it (`yieldToRivals`, `yieldsTo`): stop issuing. */
   private depose(why: string): void {
     this.enter("deposed");
     this.failQueued({ code: "contended", message: `sequencer ${this.config.owner} was deposed: ${why}` });

@@ -109,3 +109,37 @@ test("a partition moved away from a process: its other nodes stop calling the ol
   const z = await kv.get("z");
   assert.equal(z.ok && text(z.value.record?.value), "y");
 });
+
+test("under writes, the old node's sequencer gives way to the new node's (a newer map epoch) instead of taking the log back", { timeout: 60_000 }, async (t) => {
+  const { admin, start, kv } = await kvFixture(t);
+  await start(0, {});
+  const old = await start(1, {});
+  // Writers of partition 1 through a client that keeps map 0: they load the old node until it refuses.
+  let stop = false;
+  const outcomes = new Map<string, number>();
+  const writers = Array.from({ length: 8 }, async (_, w) => {
+    for (let i = 0; !stop; i++) {
+      const r = await kv.put(`z${w}`, bytes(String(i)));
+      const code = r.ok ? "ok" : r.failure.code;
+      outcomes.set(code, (outcomes.get(code) ?? 0) + 1);
+      if (!r.ok && r.failure.code === "wrongPartition") return;
+    }
+  });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const [there] = await stableAddresses(1);
+  const { to } = await moveKv(admin, "kv", 1, there!);
+  const moved = await start(1, {}, { map: to, store: "node1-moved" });
+  const follower = new KvClient({ map: to, attemptTimeoutMs: 3_000 });
+  t.after(() => follower.close());
+  for (let i = 0; i < 20; i++) assert.ok((await follower.put("z", bytes(String(i)))).ok);
+  await Promise.race([Promise.all(writers), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+  stop = true;
+  await Promise.all(writers);
+  const [o] = old.sequencer.status();
+  const [n] = moved.sequencer.status();
+  console.log(`# old node's sequencer: ${JSON.stringify(o)}; new node's: ${JSON.stringify(n)}; the old node's writers: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+  assert.ok((outcomes.get("ok") ?? 0) > 0, "the old node served writes before the move");
+  assert.equal(n?.phase, "ready");
+  assert.equal(n?.recoveries, 1, "the new node's sequencer recovered once, at its claim: the old one never took the log back");
+  assert.ok(o?.phase === "deposed" || o?.phase === "ready", `the old node's sequencer is ${o?.phase}`);
+});

@@ -2,7 +2,6 @@
  * KV nodes in process over acceptors in memory (across.test.ts, move.test.ts): KV `kv` of two
  * partitions split at "m", each node started on its own store by `start`, closed after the test.
  */
-import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,9 +11,10 @@ import { type PartitionMap, partitionMap } from "../../../apps/kv/core/partition
 import { KvClient } from "../../../apps/kv/node/kv-client.ts";
 import { createKv, readMap } from "../../../apps/kv/node/kv-map.ts";
 import { type KvNode, startKvNode } from "../../../apps/kv/node/kv-node.ts";
+import { partitionSequencer } from "../../../apps/kv/node/kv-owner.ts";
 import { KvShardStore } from "../../../apps/kv/node/shard-store.ts";
 import { WormLog } from "../../../apps/log/node/log-client.ts";
-import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
+import type { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
 import type { ParticipantTimings } from "../../../apps/txn/node/participant-shell.ts";
 import type { Participant } from "../../../apps/txn/node/participant.ts";
 import { stableAddresses } from "../../ports.ts";
@@ -42,11 +42,11 @@ export async function kvFixture(t: TestContext) {
   const admin = cluster.client({ segmentSize: 64 }).client;
   const map = partitionMap("kv", 0, await stableAddresses(2), ["m"]);
   await createKv(admin, "kv", map);
-  const start = async (k: number, timings: ParticipantTimings, o: StartOptions = {}): Promise<{ readonly node: KvNode; close(): Promise<void> }> => {
+  const start = async (k: number, timings: ParticipantTimings, o: StartOptions = {}): Promise<{ readonly node: KvNode; readonly sequencer: SequencerNode; close(): Promise<void> }> => {
     const { client } = cluster.client({ segmentSize: 64 });
     const store = await KvShardStore.open(join(dir, o.store ?? `node${k}`));
-    const sequencer = new SequencerNode({ client, owner: `kv-p${k}-${randomUUID()}` });
     const m = o.map ?? map;
+    const sequencer = partitionSequencer(client, "kv", k, m.epoch);
     const p = m.partitions[k]!;
     const log = new WormLog({ client, log: p.log, tokens: sequencer });
     const [host, port] = p.node.split(":");
@@ -71,7 +71,7 @@ export async function kvFixture(t: TestContext) {
       client.close();
     };
     t.after(close);
-    return { node, close };
+    return { node, sequencer, close };
   };
   const kv = new KvClient({ map, attemptTimeoutMs: 3_000 });
   t.after(() => kv.close());

@@ -131,3 +131,27 @@ for (const bug of ["forgetRangePromises", "ignoreRangePromises"] as const) {
     assert.equal(runLogSeed(f.seed).ok, true);
   });
 }
+
+test("sequencers that give way to newer ones (yieldsTo, as KV nodes do across a move): failovers stay clean, and only old ones give way", () => {
+  // An old sequencer that finds a newer one's segment last is deposed instead of recovering over
+  // it; the world checks the newest one never is (worlds/log.ts).
+  const s = runLogSimulation({ seeds: { from: 1, to: 1_000 }, world: { faults: FAILOVERS, yieldToNewer: true }, stopOnFailure: false, now });
+  console.log(`# giving way: ${s.seeds} seeds in ${(s.ms / 1000).toFixed(1)} s; ${s.probes["log.sequencer.gaveWay"] ?? 0} old sequencers gave way in ${s.probes["log.sequencer.takeover"] ?? 0} takeovers`);
+  assert.deepEqual(
+    s.failures.map((f) => `${f.seed}: ${f.violations[0]}`),
+    [],
+  );
+  assert.ok((s.probes["log.sequencer.gaveWay"] ?? 0) > 0, "no old sequencer gave way");
+  assert.ok((s.outcomes["append:ok"] ?? 0) > 1_000);
+});
+
+test("the log simulator catches the planted bug yieldToAnyRival (the newest sequencer gives way to an older one)", () => {
+  const s = plantBugForTest("yieldToAnyRival", () => runLogSimulation({ seeds: { from: 1, to: 300 }, world: { faults: FAILOVERS, yieldToNewer: true } }));
+  assert.equal(s.failures.length, 1, "yieldToAnyRival was not caught in 300 seeds");
+  const f = s.failures[0]!;
+  assert.match(f.violations[0]!, /the newest sequencer .* was deposed/);
+  console.log(`# yieldToAnyRival: caught at seed ${f.seed}: ${f.violations[0]!.slice(0, 140)}`);
+  assert.equal(runLogSeed(f.seed, { faults: FAILOVERS, yieldToNewer: true }).ok, true);
+  // Without a rule to give way by, the bug is dormant: the default world is clean at that seed.
+  assert.equal(plantBugForTest("yieldToAnyRival", () => runLogSeed(f.seed, { faults: FAILOVERS })).ok, true);
+});

@@ -28,6 +28,12 @@ export interface LogWorldOptions extends KernelOptions {
    * Token.priors, the sealed-below marks and the key table a recovery rebuilds).
    */
   readonly keyRetries: boolean;
+  /**
+   * Each sequencer gives way to newer incarnations (`yieldsTo`, as a KV node does to the node of a
+   * newer partition map): an old one that finds a newer one's segment last is deposed instead of
+   * recovering over it. The newest must never be deposed.
+   */
+  readonly yieldToNewer: boolean;
 }
 
 export const LOG_WORLD_DEFAULTS: Omit<LogWorldOptions, "seed"> = {
@@ -39,6 +45,7 @@ export const LOG_WORLD_DEFAULTS: Omit<LogWorldOptions, "seed"> = {
   readsPerReader: 5,
   segmentSize: 8,
   keyRetries: true,
+  yieldToNewer: false,
   faultMs: 1_500,
   healMs: 30_000,
   keepLog: false,

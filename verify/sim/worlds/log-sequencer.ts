@@ -12,11 +12,22 @@ import type { StepSource } from "../kernel/process.ts";
 
 export const LOG_NAME = "log";
 
+/** A sequencer's owner name: its incarnation (endpoint), newer ones numbered higher. */
+export const sequencerOwner = (endpoint: number): string => `seq-${endpoint}`;
+/** The rule of a sequencer that gives way to newer incarnations (`yieldToNewer`): the rival is
+ *  one if its number is above ours. */
+const newerThan =
+  (endpoint: number) =>
+  (owner: string): boolean =>
+    Number(owner.slice("seq-".length)) > endpoint;
+
 export class SequencerService implements StepSource {
   readonly core: SequencerCore;
 
   constructor(
-    owner: string,
+    endpoint: number,
+    /** Give way to newer incarnations instead of recovering over them. */
+    yieldToNewer: boolean,
     segmentSize: number,
     /** A grant for ask `id`. */
     private readonly grant: (id: number, result: LogResult<Grant>) => void,
@@ -27,7 +38,8 @@ export class SequencerService implements StepSource {
     this.core = new SequencerCore({
       ...SEQUENCER_DEFAULTS,
       log: LOG_NAME,
-      owner,
+      owner: sequencerOwner(endpoint),
+      ...(yieldToNewer ? { yieldsTo: newerThan(endpoint) } : {}),
       segmentSize,
       retryMs: 20,
       askTimeoutMs: 1_000,

@@ -15,6 +15,7 @@
  * the observer's final check. At the end: the history against the log spec (verify/spec/log.ts).
  */
 import { FILL_BYTES } from "../../../apps/log/core/entry.ts";
+import type { SequencerCore } from "../../../apps/log/core/sequencer.ts";
 import { LogObserver } from "../../../apps/log/core/invariants.ts";
 import { slotRead } from "../../../apps/log/core/read.ts";
 import type { LogGen, LogResult, TokensStep } from "../../../apps/log/core/steps.ts";
@@ -35,7 +36,7 @@ import type { World, WorldDef } from "../kernel/world.ts";
 import { ChosenSlots } from "./log-chosen.ts";
 import { LogCoverage } from "./log-coverage.ts";
 import { LOG_WORLD_DEFAULTS, type LogWorldOptions } from "./log-options.ts";
-import { LOG_NAME, SequencerService } from "./log-sequencer.ts";
+import { LOG_NAME, SequencerService, sequencerOwner } from "./log-sequencer.ts";
 import { type LogHost, type Role, LogWorkload } from "./log-workload.ts";
 
 type WriteStep = Extract<RegisterStep, { kind: "write" }>;
@@ -63,6 +64,8 @@ class LogWorld implements World, LogHost {
   /** Token asks in flight: ask id → the process and step waiting for the grant. */
   private readonly asks = new Map<number, { readonly proc: SimProcess; readonly stepId: number }>();
   private nextAsk = 1;
+  /** Sequencers seen deposed (they gave way to a newer one). */
+  private readonly gaveWay = new Set<number>();
 
   constructor(
     readonly k: Kernel,
@@ -181,14 +184,24 @@ class LogWorld implements World, LogHost {
       { segmentSize: seg },
       (endpoint) =>
         new SequencerService(
-          `seq-${endpoint}`,
+          endpoint,
+          this.options.yieldToNewer,
           seg,
           (ask, result) => this.sendGrant(endpoint, ask, result),
-          (core) => this.coverage.ran(endpoint, core),
+          (core) => this.ran(endpoint, core),
         ),
     );
     this.roles.set(s, "sequencer");
     this.seq = s;
+  }
+
+  /** Sequencer `endpoint` ran: the newest one must never be deposed (nobody is newer to give way to). */
+  private ran(endpoint: number, core: SequencerCore): void {
+    this.coverage.ran(endpoint, core);
+    if (core.status.phase !== "deposed" || this.gaveWay.has(endpoint)) return;
+    this.gaveWay.add(endpoint);
+    if (this.seq?.endpoint === endpoint) this.k.check([`the newest sequencer (${sequencerOwner(endpoint)}) was deposed: it gave way to an older one`]);
+    else probe("log.sequencer.gaveWay");
   }
 
   private kill(p: SimProcess): void {
