@@ -34,6 +34,7 @@ import { parseArgs } from "node:util";
 import { partitionMap } from "../apps/kv/core/partitions.ts";
 import { KvClient } from "../apps/kv/node/kv-client.ts";
 import { createKv, moveKv, readMap } from "../apps/kv/node/kv-map.ts";
+import { type MapWatch, watchMaps } from "../apps/kv/node/map-watch.ts";
 import { WorClient } from "../wor/node/client.ts";
 import { grpcTransport } from "../wor/node/grpc-link.ts";
 import { type ProcessCluster, startProcessCluster } from "./lib/cluster.ts";
@@ -104,6 +105,7 @@ let cluster: ProcessCluster | undefined;
 let admin: WorClient | undefined;
 const nodes: WormProcess[] = [];
 const clients: KvClient[] = [];
+const watches: MapWatch[] = [];
 if (NP > P) throw new Error(`--node-processes ${NP}: more processes than the ${P} partitions`);
 /** The partitions node process j serves. */
 const servedBy = (j: number): number[] => Array.from({ length: P }, (_, k) => k).filter((k) => k % NP === j);
@@ -211,6 +213,12 @@ try {
     nodes.push(await startWormProcess(args, { what: `the standby of partition ${k}` }));
     const follower = new KvClient({ map, refreshMap: () => readMap(admin!, KV), attemptTimeoutMs: 10_000, retryForMs: 30_000 });
     clients.push(follower);
+    // It hears of the move as the map is chosen (a watch of the chain), not only when refused.
+    const maps = watchMaps(admin!, KV, map, (m) => {
+      follower.adopt(m);
+      return false;
+    });
+    watches.push(maps);
     /** Key m of partition k (key j is in partition j mod P). */
     const keyOfK = (m: number) => keyOf(k + P * (m % Math.max(1, Math.floor(KEYS / P))));
     const done: number[] = [];
@@ -232,6 +240,7 @@ try {
     }
   }
 } finally {
+  for (const w of watches) await w.close();
   for (const c of clients) c.close();
   for (const p of nodes.reverse()) await p.stop();
   admin?.close();

@@ -2,14 +2,14 @@
  * `worm kv serve --partition K --data-dir DIR --listen H:P` where the map names another node for K:
  * a **standby** (apps/kv/node/kv-standby.ts). It plays partition K's log into its store at H:P while
  * the old node serves, and reads the map when the acceptors push a newer one (a watch of the map's
- * chain), or every `STANDBY_POLL_MS` (a push can be lost); once the newest map names H:P for
+ * chain), or every half second (a push can be lost: apps/kv/node/map-watch.ts); once the newest map names H:P for
  * K (`worm kv move --partition K --to H:P`), it hands its store, caught up, to a node started there
  * as `kv serve` starts one, which claims the partition at once, and prints
  * `{"event":"serving",…}`. A move is then a matter of the claim, not of replaying the log.
  */
 import { WormLog } from "../log/node/log-client.ts";
 import type { Partition, PartitionMap } from "../kv/core/partitions.ts";
-import { readMap } from "../kv/node/kv-map.ts";
+import { watchMaps } from "../kv/node/map-watch.ts";
 import { startKvStandby } from "../kv/node/kv-standby.ts";
 import { kvTrace } from "../kv/node/kv-trace.ts";
 import type { Target } from "./cluster.ts";
@@ -17,9 +17,6 @@ import { operational } from "./errors.ts";
 import { type NodeEvents, type ProcessShared, type RunningKvNode, nodeSecurity, openKvStore, startKvServing } from "./kv-node-serving.ts";
 import { parseListen } from "./node.ts";
 import { printJson } from "./output.ts";
-
-/** How often a standby reads the map when no newer one was pushed. */
-const STANDBY_POLL_MS = 500;
 
 export interface StandbyServing {
   /** The listening line's fields now (the standby's, or the node's once it serves). */
@@ -64,27 +61,15 @@ export async function startStandbyServing(
     node = await startKvServing(target, shared, name, newest, mine, dataDir, fail, hear);
     printJson({ event: "serving", kv: name, partition: p.id, address, mapEpoch: newest.epoch, applied: node.store.applied, revision: node.store.revision });
   };
-  // The maps after this one, as they are chosen.
-  const feed = client.watch(name, map.epoch + 1);
-  // A failed watch leaves the poll alone.
-  const arm = (): Promise<boolean> => feed.next().then(() => true, () => new Promise<boolean>(() => {}));
-  let pushed = arm();
-  const watching = (async () => {
-    while (!closed) {
-      let timer: NodeJS.Timeout | undefined;
-      const news = await Promise.race([pushed, new Promise<false>((r) => (timer = setTimeout(() => r(false), STANDBY_POLL_MS)))]);
-      clearTimeout(timer);
-      if (news) pushed = arm();
-      if (closed) return;
-      const newest = await readMap(client, name).catch(() => undefined);
-      const here = newest?.partitions.find((x) => x.node === address);
-      if (!newest || !here) continue;
-      if (here.id !== p.id) return fail(operational(`the KV's map (epoch ${newest.epoch}) names ${address} for partition ${here.id}, not ${p.id}: this standby stops`));
-      return promote(newest, here);
-    }
-  })()
-    .catch((e: unknown) => fail(e as Error))
-    .finally(() => void feed.return?.());
+  // The maps after this one, as they are chosen: the first that names this address is the move.
+  const watch = watchMaps(client, name, map, async (newest) => {
+    const here = newest.partitions.find((x) => x.node === address);
+    if (!here) return false;
+    if (here.id !== p.id) throw operational(`the KV's map (epoch ${newest.epoch}) names ${address} for partition ${here.id}, not ${p.id}: this standby stops`);
+    await promote(newest, here);
+    return true;
+  });
+  const watching = watch.done.catch((e: unknown) => fail(e as Error));
   return {
     fields: () =>
       node
@@ -92,6 +77,7 @@ export async function startStandbyServing(
         : { kv: name, partition: p.id, address, standby: true, mapEpoch: map.epoch, applied: store.applied, revision: store.revision },
     close: async () => {
       closed = true;
+      await watch.close();
       await watching;
       if (node) await node.close();
       else if (!handedOver) {

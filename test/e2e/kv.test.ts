@@ -28,6 +28,7 @@ import { EMPTY_KV_IMAGE, KvShardState } from "../../apps/kv/core/shard-state.ts"
 import { KvClient } from "../../apps/kv/node/kv-client.ts";
 import { isKvTraceLine } from "../../apps/kv/node/kv-trace.ts";
 import { readMap } from "../../apps/kv/node/kv-map.ts";
+import { watchMaps } from "../../apps/kv/node/map-watch.ts";
 import { WormLog } from "../../apps/log/node/log-client.ts";
 import { HistoryRecorder } from "../../verify/history/history.ts";
 import { type KvInput, type KvOutput, checkKvHistory } from "../../verify/spec/kv.ts";
@@ -56,7 +57,7 @@ async function underFaults(t: TestContext, shape: Shape): Promise<void> {
   }
   const worClient = client(t, addressesOf(acceptors));
   const map = await readMap(worClient, "kv");
-  // Clients follow a move: they read the map again when a node refuses or does not answer.
+  // Clients follow a move: they read the map again when a node refuses or does not answer,
   const refreshMap = () => readMap(worClient, "kv");
   const history = new HistoryRecorder<KvInput, KvOutput>();
   const observer = new KvObserver();
@@ -65,7 +66,14 @@ async function underFaults(t: TestContext, shape: Shape): Promise<void> {
   const outcomes = { ok: 0, failed: 0, unknown: 0, across: 0 };
   const clients = Array.from({ length: 24 }, () => new KvClient({ map, refreshMap, attemptTimeoutMs: 3_000 }));
   const tellers = Array.from({ length: 8 }, () => new KvClient({ map, refreshMap, attemptTimeoutMs: 3_000 }));
-  t.after(() => {
+  // And they hear of a move as it is chosen (a watch of the chain of maps): a request stuck at a
+  // paused old node goes to the new one at once.
+  const maps = watchMaps(worClient, "kv", map, (m) => {
+    for (const c of [...clients, ...tellers]) c.adopt(m);
+    return false;
+  });
+  t.after(async () => {
+    await maps.close();
     for (const c of [...clients, ...tellers]) c.close();
   });
   const value = (r: KvRecord | undefined) => (r ? text.decode(r.value) : null);

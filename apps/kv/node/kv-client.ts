@@ -14,6 +14,8 @@
  * refuses (`wrongPartition`) or cannot answer (`unavailable`) makes the client read the map again
  * (`refreshMap`, ./newest-map.ts); a newer map routes the request again, a write
  * with the same key (the old node's append counts for nothing once the new one claimed the partition).
+ * A client that hears of maps otherwise (`adopt`, from a watch of the chain: ./map-watch.ts) does
+ * not wait for a paused old node: its requests in flight there are routed again at once.
  *
  * A transaction across partitions goes to its first partition's node, which coordinates it
  * (apps/kv/node/kv-across.ts). Its outcome unknown, it is not tried again (a retry would be another
@@ -81,12 +83,25 @@ export class KvClient {
   private readonly nodes = new Map<string, { readonly stub: KvClientStub; readonly stream: RequestStream<KvRequest, KvReply> }>();
   /** The newest map this client knows. */
   private readonly maps: NewestMap;
+  /** Requests in flight, told when a newer map is adopted. */
+  private readonly inFlight = new Set<() => void>();
 
   constructor(private readonly o: KvClientOptions) {
     this.maps = new NewestMap(o.map, o.refreshMap);
     this.clientId = o.clientId ?? randomUUID();
     const problem = nameProblem("a client id", this.clientId);
     if (problem) throw new Error(problem);
+  }
+
+  /**
+   * A newer map, heard of otherwise than by failing (a watch of the chain: `watchMaps`, ./map-watch.ts).
+   * Requests in flight at a node it no longer names for their partition are routed again at once,
+   * as if the node had not answered (a write keeps its key; a transaction across partitions fails
+   * with its outcome unknown).
+   */
+  adopt(map: PartitionMap): void {
+    if (!this.maps.offer(map)) return;
+    for (const hear of [...this.inFlight]) hear();
   }
 
   /** A transaction: within one partition, or across several (crossTxnProblem says what those may hold). */
@@ -235,7 +250,7 @@ export class KvClient {
     const until = Date.now() + (this.o.retryForMs ?? 10_000);
     for (let attempt = 0; ; attempt++) {
       const p = route(this.map);
-      const r = await this.node(p.node).stream.request(request, opts.attemptMs ?? this.o.attemptTimeoutMs ?? 5_000);
+      const r = await this.attempt(route, p, request, opts.attemptMs ?? this.o.attemptTimeoutMs ?? 5_000);
       if (r.kind !== "failed") return { ok: true, value: r };
       const pause = Math.min(500, 50 * 2 ** attempt);
       const again = opts.again !== false || r.failure.code === "wrongPartition";
@@ -245,6 +260,23 @@ export class KvClient {
       }
       if (!UNKNOWN.includes(r.failure.code) || opts.again === false || Date.now() + pause >= until) return { ok: false, failure: r.failure };
       if (r.failure.code === "unavailable") await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+
+  /** One attempt at `p`'s node, cut short (unavailable) if a newer map adopted meanwhile routes it elsewhere. */
+  private async attempt(route: (map: PartitionMap) => Partition, p: Partition, request: (id: number) => KvRequest, timeoutMs: number): Promise<KvReply> {
+    let hear = (): void => {};
+    const moved = new Promise<KvReply>((resolve) => {
+      hear = () => {
+        const now = route(this.map);
+        if (now.node !== p.node) resolve({ id: 0, kind: "failed", failure: { code: "unavailable", message: `partition ${now.id} moved to the node at ${now.node} (map epoch ${this.map.epoch}) while this request was at ${p.node}` } });
+      };
+    });
+    this.inFlight.add(hear);
+    try {
+      return await Promise.race([this.node(p.node).stream.request(request, timeoutMs), moved]);
+    } finally {
+      this.inFlight.delete(hear);
     }
   }
 

@@ -25,13 +25,20 @@ export class NewestMap {
     return this.newest;
   }
 
+  /** A map heard of otherwise (pushed: ./map-watch.ts); kept if newer, which it says. */
+  offer(map: PartitionMap): boolean {
+    if (map.epoch <= this.newest.epoch) return false;
+    this.newest = map;
+    return true;
+  }
+
   /** Read the map again (unless read within MAP_REFRESH_MS); a failed read keeps the one known. */
   async refresh(): Promise<void> {
     if (!this.read) return;
     if (!this.reading && Date.now() - this.readAt >= MAP_REFRESH_MS) {
       this.reading = this.read()
         .then((m) => {
-          if (m.epoch > this.newest.epoch) this.newest = m;
+          this.offer(m);
         })
         .catch(() => {})
         .finally(() => {

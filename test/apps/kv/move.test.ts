@@ -7,11 +7,13 @@
  * whose coordinator reads the map commits at the new node.
  */
 import assert from "node:assert/strict";
+import { type Socket, createServer } from "node:net";
 import { test } from "node:test";
 import { participantName } from "../../../apps/kv/core/cross.ts";
 import { KvClient } from "../../../apps/kv/node/kv-client.ts";
 import type { Participant } from "../../../apps/txn/node/participant.ts";
 import { moveKv, readMap } from "../../../apps/kv/node/kv-map.ts";
+import { watchMaps } from "../../../apps/kv/node/map-watch.ts";
 import { encodeBatch, encodeTxn } from "../../../apps/kv/core/records.ts";
 import { WormLog } from "../../../apps/log/node/log-client.ts";
 import { SequencerNode } from "../../../apps/log/node/sequencer-node.ts";
@@ -142,4 +144,37 @@ test("under writes, the old node's sequencer gives way to the new node's (a newe
   assert.equal(n?.phase, "ready");
   assert.equal(n?.recoveries, 1, "the new node's sequencer recovered once, at its claim: the old one never took the log back");
   assert.ok(o?.phase === "deposed" || o?.phase === "ready", `the old node's sequencer is ${o?.phase}`);
+});
+
+test("a client that follows the chain of maps sends a request stuck at a node that never answers to the new node as soon as the move is chosen", { timeout: 60_000 }, async (t) => {
+  const { admin, map, start } = await kvFixture(t);
+  await start(0, {});
+  // Partition 1's node of map 0 is frozen: its port accepts connections and answers nothing.
+  const sockets: Socket[] = [];
+  const frozen = createServer((s) => sockets.push(s));
+  const [host, port] = map.partitions[1]!.node.split(":");
+  await new Promise<void>((resolve) => frozen.listen(Number(port), host, resolve));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    frozen.close();
+  });
+  const kv = new KvClient({ map, attemptTimeoutMs: 20_000, retryForMs: 30_000 });
+  t.after(() => kv.close());
+  const watch = watchMaps(admin, "kv", map, (m) => {
+    kv.adopt(m);
+    return false;
+  });
+  t.after(() => watch.close());
+  const began = Date.now();
+  const put = kv.put("z", bytes("1"));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const [there] = await stableAddresses(1);
+  const { to } = await moveKv(admin, "kv", 1, there!);
+  await start(1, {}, { map: to, store: "node1-moved" });
+  const r = await put;
+  const took = Date.now() - began;
+  assert.ok(r.ok, r.ok ? "" : r.failure.message);
+  assert.ok(took < 10_000, `the put took ${took} ms: it waited for its attempt at the frozen node to time out (20 s)`);
+  const z = await kv.get("z");
+  assert.equal(z.ok && text(z.value.record?.value), "1", "the put was applied at the new node");
 });
