@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
+import { partitionMap } from "../../apps/kv/core/partitions.ts";
+import { KvClient } from "../../apps/kv/node/kv-client.ts";
 import { runWorm } from "./harness.ts";
 import { kvCluster } from "./kv-cluster.ts";
 import { stableAddresses } from "../ports.ts";
@@ -75,6 +77,12 @@ test("worm kv serve --listen: a standby follows the partition's log while the ol
   const standby = procs.start(["kv", "serve", "--partition", "1", "--data-dir", join(dir, "standby1"), "--listen", there!, "--cluster", cluster]);
   const line = await standby.waitForJson((l) => l.event === "listening", 60_000);
   assert.deepEqual([line.standby, line.address, line.partition], [true, there, 1]);
+  // A client that read the move's map before the node started there is told to try again, not refused.
+  const early = new KvClient({ map: partitionMap("kv", 1, [nodes[0]!, there!], ["m"]), attemptTimeoutMs: 2_000, retryForMs: 300 });
+  const r = await early.get("pear");
+  early.close();
+  assert.ok(!r.ok && r.failure.code === "unavailable", JSON.stringify(r));
+  assert.match(r.failure.message, /is a standby \(it serves once moved here\)/);
   await ok("put", "pear", "late");
   const started = Date.now();
   await ok("move", "--partition", "1", "--to", there!);

@@ -4,14 +4,17 @@
  * once a move names it (./kv-map.ts `moveKv`) begins caught up, and claims the partition at once
  * instead of replaying the whole log first. It reads the log only (no sequencer: it appends
  * nothing) and serves nothing but its shard's delivery, under a player group of its own (the one
- * the node will use: its store is bound to it).
+ * the node will use: its store is bound to it). A client that reached it early (it read the move's
+ * map before the node started here) is answered `UNAVAILABLE`, so it tries again shortly.
  */
+import * as grpc from "@grpc/grpc-js";
 import type { ClientSecurity } from "../../../wor/node/credentials.ts";
-import type { ServeOptions } from "../../../wor/node/grpc-serving.ts";
+import { type ServeOptions, statusError } from "../../../wor/node/grpc-serving.ts";
 import type { WormLog } from "../../log/node/log-client.ts";
 import type { PlayerEvent } from "../../logplayer/node/player.ts";
 import { startShardServer } from "../../logplayer/node/shard-server.ts";
 import type { WorClient } from "../../../wor/node/client.ts";
+import { type KvHandlers, KvService } from "../wire/service.ts";
 import { startPartitionPlayer } from "./partition-player.ts";
 import type { KvShardStore } from "./shard-store.ts";
 
@@ -35,8 +38,19 @@ export interface KvStandby {
   close(): Promise<void>;
 }
 
+/** The KV API of a standby: not yet (a move names this address, then a node serves here). */
+function notYet(address: string): KvHandlers {
+  const why = () => statusError(grpc.status.UNAVAILABLE, `the KV node at ${address} is a standby (it serves once moved here)`);
+  return {
+    session: (call) => void call.emit("error", why()),
+    status: (_call, callback) => callback(why()),
+    watch: (call) => void call.emit("error", why()),
+  };
+}
+
 export async function startKvStandby(o: StandbyOptions): Promise<KvStandby> {
-  const shard = await startShardServer({ ...o, ...(o.onFailure ? { onFailure: o.onFailure } : {}) });
+  const services = [{ definition: KvService, handlers: notYet(o.address) }];
+  const shard = await startShardServer({ ...o, services, ...(o.onFailure ? { onFailure: o.onFailure } : {}) });
   try {
     // Under the group the node will use: a move to this address makes the next map epoch.
     const player = await startPartitionPlayer({ ...o, shard, mapEpoch: o.mapEpoch + 1 });
