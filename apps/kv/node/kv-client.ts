@@ -15,7 +15,8 @@
  * (`refreshMap`, ./newest-map.ts); a newer map routes the request again, a write
  * with the same key (the old node's append counts for nothing once the new one claimed the partition).
  * A client that hears of maps otherwise (`adopt`, from a watch of the chain: ./map-watch.ts) does
- * not wait for a paused old node: its requests in flight there are routed again at once.
+ * not wait out a paused old node: a request that gets no answer there within `MOVED_GRACE_MS`
+ * is routed by the newer map (the old node serves until the new one has claimed the partition).
  *
  * A transaction across partitions goes to its first partition's node, which coordinates it
  * (apps/kv/node/kv-across.ts). Its outcome unknown, it is not tried again (a retry would be another
@@ -72,6 +73,8 @@ export type Expected = { readonly value: Uint8Array | null } | { readonly modRev
 
 const fail = (code: KvFailure["code"], message: string): KvResult<never> => ({ ok: false, failure: { code, message } });
 const UNKNOWN: readonly KvFailure["code"][] = ["unavailable", "timeout"];
+/** How long a request in flight at a node a newer map no longer names may still take (`adopt`). */
+const MOVED_GRACE_MS = 500;
 /** A failure that may mean the partition moved: the map is read again. */
 const MAYBE_MOVED: readonly KvFailure["code"][] = ["wrongPartition", "unavailable"];
 
@@ -83,6 +86,8 @@ export class KvClient {
   private readonly nodes = new Map<string, { readonly stub: KvClientStub; readonly stream: RequestStream<KvRequest, KvReply> }>();
   /** The newest map this client knows. */
   private readonly maps: NewestMap;
+  /** A newer map heard of (`adopt`) but not routed by yet: its move may not be served yet. */
+  private pushed: PartitionMap | undefined;
   /** Requests in flight, told when a newer map is adopted. */
   private readonly inFlight = new Set<() => void>();
 
@@ -95,12 +100,14 @@ export class KvClient {
 
   /**
    * A newer map, heard of otherwise than by failing (a watch of the chain: `watchMaps`, ./map-watch.ts).
-   * Requests in flight at a node it no longer names for their partition are routed again at once,
-   * as if the node had not answered (a write keeps its key; a transaction across partitions fails
-   * with its outcome unknown).
+   * Requests keep going to the nodes they went to (the old node of a moved partition serves until
+   * the new one has claimed it), but one that gets no answer there within `MOVED_GRACE_MS` is
+   * routed by the newer map from then on, as if the node had not answered (a write keeps its key; a
+   * transaction across partitions fails with its outcome unknown).
    */
   adopt(map: PartitionMap): void {
-    if (!this.maps.offer(map)) return;
+    if (map.epoch <= Math.max(this.map.epoch, this.pushed?.epoch ?? -1)) return;
+    this.pushed = map;
     for (const hear of [...this.inFlight]) hear();
   }
 
@@ -263,20 +270,32 @@ export class KvClient {
     }
   }
 
-  /** One attempt at `p`'s node, cut short (unavailable) if a newer map adopted meanwhile routes it elsewhere. */
+  /** One attempt at `p`'s node, cut short (unavailable) `MOVED_GRACE_MS` after an adopted map
+   *  routes it elsewhere: the old node serves until the new one has claimed the partition, so it
+   *  is given that long to answer, but a paused one is not waited out. */
   private async attempt(route: (map: PartitionMap) => Partition, p: Partition, request: (id: number) => KvRequest, timeoutMs: number): Promise<KvReply> {
     let hear = (): void => {};
+    let timer: NodeJS.Timeout | undefined;
     const moved = new Promise<KvReply>((resolve) => {
       hear = () => {
-        const now = route(this.map);
-        if (now.node !== p.node) resolve({ id: 0, kind: "failed", failure: { code: "unavailable", message: `partition ${now.id} moved to the node at ${now.node} (map epoch ${this.map.epoch}) while this request was at ${p.node}` } });
+        const next = this.pushed;
+        if (!next || next.epoch <= this.map.epoch || timer) return;
+        const now = route(next);
+        if (now.node === p.node) return;
+        const why = `partition ${now.id} moved to the node at ${now.node} (map epoch ${next.epoch}), and its old node at ${p.node} did not answer within ${MOVED_GRACE_MS} ms`;
+        timer = setTimeout(() => {
+          this.maps.offer(next);
+          resolve({ id: 0, kind: "failed", failure: { code: "unavailable", message: why } });
+        }, MOVED_GRACE_MS);
       };
     });
+    hear();
     this.inFlight.add(hear);
     try {
       return await Promise.race([this.node(p.node).stream.request(request, timeoutMs), moved]);
     } finally {
       this.inFlight.delete(hear);
+      clearTimeout(timer);
     }
   }
 

@@ -146,7 +146,7 @@ test("under writes, the old node's sequencer gives way to the new node's (a newe
   assert.ok(o?.phase === "deposed" || o?.phase === "ready", `the old node's sequencer is ${o?.phase}`);
 });
 
-test("a client that follows the chain of maps sends a request stuck at a node that never answers to the new node as soon as the move is chosen", { timeout: 60_000 }, async (t) => {
+test("a client that follows the chain of maps sends a request stuck at a node that never answers to the new node once the move is chosen, without waiting out its attempt", { timeout: 60_000 }, async (t) => {
   const { admin, map, start } = await kvFixture(t);
   await start(0, {});
   // Partition 1's node of map 0 is frozen: its port accepts connections and answers nothing.
@@ -177,4 +177,20 @@ test("a client that follows the chain of maps sends a request stuck at a node th
   assert.ok(took < 10_000, `the put took ${took} ms: it waited for its attempt at the frozen node to time out (20 s)`);
   const z = await kv.get("z");
   assert.equal(z.ok && text(z.value.record?.value), "1", "the put was applied at the new node");
+});
+
+test("a client that follows the chain of maps keeps writing at the old node while it answers: the new node has not claimed the partition yet", { timeout: 60_000 }, async (t) => {
+  const { admin, map, start } = await kvFixture(t);
+  await start(0, {});
+  await start(1, {});
+  const kv = new KvClient({ map, attemptTimeoutMs: 3_000, retryForMs: 2_000 });
+  t.after(() => kv.close());
+  const [there] = await stableAddresses(1);
+  const { to } = await moveKv(admin, "kv", 1, there!);
+  kv.adopt(to);
+  // Nothing listens at the new address yet: routed there, the put would fail after retryForMs.
+  const r = await kv.put("z", bytes("old node"));
+  assert.ok(r.ok, r.ok ? "" : r.failure.message);
+  const z = await kv.get("z");
+  assert.equal(z.ok && text(z.value.record?.value), "old node");
 });
