@@ -11,7 +11,7 @@ import type { PartitionMap } from "../core/partitions.ts";
 import { readMap } from "./kv-map.ts";
 
 /** How often the map is read when no newer one was pushed. */
-export const MAP_POLL_MS = 500;
+const MAP_POLL_MS = 500;
 
 export interface MapWatch {
   /** Ends when `newer` said stop or the watch was closed; rejects with what `newer` threw. */
