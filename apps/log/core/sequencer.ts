@@ -20,9 +20,8 @@
  * carries a takeover hint naming that sequencer. A ready sequencer told that a slot it issued holds
  * someone else's value looks the owner up the same way. An embedded sequencer never stands by.
  * With `yieldToRivals` (an SMR leader, apps/smr) a claim lost to another owner deposes it instead.
- * With `yieldsTo` (a KV node, apps/kv: the node of a newer partition map) a sequencer that would
- * recover, or look up the last segment's owner, and finds it a rival it gives way to is deposed
- * instead of sealing the rival's segments.
+ * With `yieldsTo` (a KV node gives way to one of a newer map), finding such a rival's segment last
+ * where it would recover or look the owner up deposes it instead.
  */
 import { type Ballot, compareBallots } from "../../../paxos/ballot.ts";
 import type { Capture } from "../../../wor/core/results.ts";
@@ -36,7 +35,7 @@ import { KeyTable } from "./key-table.ts";
 import type { Recovered, RecoveryConfig } from "./recovery.ts";
 import { SealBehind } from "./seal-behind.ts";
 import { LOG_SEGMENT_META, type LogSegmentFields, segmentsOf } from "./segments.ts";
-import { type SequencerSelf, lastOwner, recoverOrStandBy, redirect } from "./standby.ts";
+import { type SequencerSelf, givingWay, lastOwner, recoverOrStandBy, redirect } from "./standby.ts";
 import { TAIL_CHECK_ATTEMPTS_MAX, TailChecks, segmentAbove } from "./tail-check.ts";
 import { planted } from "../../../verify/runtime/planted.ts";
 import { probe } from "../../../verify/runtime/probe.ts";
@@ -46,7 +45,8 @@ import { StreamTails } from "./stream-tails.ts";
 
 /** Its owner (unique per incarnation), where it serves and whom it gives way to: ./standby.ts. */
 export interface SequencerConfig extends RecoveryConfig, SequencerSelf {
-  /** Claimed segments kept ahead of the next slot. */
+  /** Claimed segments kept ahead of the next slot; 0: the next is claimed when the last is used up
+   *  (a claim's wait then and again, but a new owner has less left unused to seal). */
   readonly aheadSegments: number;
   /** A segment whose tokens are all issued is sealed this long after its last one was issued
    *  (an appender still writing with a token there by then is fenced and settles its slot). */
@@ -64,8 +64,6 @@ export interface SequencerConfig extends RecoveryConfig, SequencerSelf {
    *  log back (an SMR leader, apps/smr, steps down and follows the winner). Default: recover. */
   readonly yieldToRivals?: boolean;
 }
-
-const givingWay = (owner: string): string => `${owner} owns the log's last segment, and this sequencer gives way to it`;
 
 export const SEQUENCER_DEFAULTS = {
   aheadSegments: 1,
@@ -119,7 +117,7 @@ export class SequencerCore {
   private active: ActiveSequencer | undefined;
 
   constructor(readonly config: SequencerConfig) {
-    assert(config.aheadSegments >= 1 && config.dedupeSegments >= 1 && config.sealAfterMs >= 0, "aheadSegments ≥ 1, dedupeSegments ≥ 1, sealAfterMs ≥ 0");
+    assert(config.aheadSegments >= 0 && config.dedupeSegments >= 1 && config.sealAfterMs >= 0, "aheadSegments ≥ 0, dedupeSegments ≥ 1, sealAfterMs ≥ 0");
     this.keys = new KeyTable(config.keysMax, 0);
     this.segments = segmentsOf(config);
     this.behind = new SealBehind(config.sealAfterMs, config.dedupeSegments);
@@ -190,11 +188,15 @@ export class SequencerCore {
     return this.phase === "ready" ? this.next : undefined;
   }
   get status(): { phase: Phase; next: number; captured: number; recoveries: number; queued: number; streams: number; sealedBelow: number; dedupeFrom: number; active?: string } {
-    const capturedEnd = this.captures.at(-1)?.to ?? this.next;
-    const { phase, next, recoveries } = this;
+    const { phase, next, recoveries, capturedEnd } = this;
     const counts = { recoveries, queued: this.queue.size, streams: this.streams.size, sealedBelow: this.behind.sealedBelow, dedupeFrom: this.keys.from };
     return { phase, next, captured: capturedEnd - next, ...counts, ...(this.active ? { active: this.active.address } : {}) };
   }
+  /** The end of the slots claimed and not issued yet. */
+  private get capturedEnd(): number {
+    return this.captures.at(-1)?.to ?? this.next;
+  }
+
   private fencedBy(by: Ballot): void {
     if (this.phase !== "ready") return;
     // Our own ballots (a seal behind us fencing a slow appender) do not fence our live segments.
@@ -275,8 +277,9 @@ export class SequencerCore {
 
   private claimAhead(): void {
     if (this.phase !== "ready" || this.claiming) return;
-    const capturedEnd = this.captures.at(-1)?.to ?? this.next;
-    if (capturedEnd - this.next >= this.config.aheadSegments * this.config.segmentSize) return;
+    // Enough for the first ask waiting, or `aheadSegments` of slack if more.
+    const want = Math.max(1, this.queue.firstAsk()?.req.asks.length ?? 0, this.config.aheadSegments * this.config.segmentSize);
+    if (this.capturedEnd - this.next >= want) return;
     this.claiming = true;
     const epoch = this.epoch;
     const segment = this.nextSegment;
@@ -359,8 +362,7 @@ export class SequencerCore {
       // Token asks in arrival order (tail queries waiting for their check do not hold them up).
       const q = this.queue.firstAsk();
       if (!q) return;
-      const capturedEnd = this.captures.at(-1)?.to ?? this.next;
-      if (capturedEnd - this.next < q.req.asks.length) return;
+      if (this.capturedEnd - this.next < q.req.asks.length) return;
       this.queue.shiftAsk();
       const refused = this.keys.refusal(q.req.asks, this.config.priorsMax);
       if (refused) {

@@ -52,6 +52,9 @@ export function* lastOwner(log: string, self: SequencerSelf, takeover: (address:
   return logOk(ownerIn(self, found.value, takeover));
 }
 
+/** Why a sequencer was deposed on finding `owner`'s segment last. */
+export const givingWay = (owner: string): string => `${owner} owns the log's last segment, and this sequencer gives way to it`;
+
 /** A standby's answer to a grant request. */
 export const redirect = (self: SequencerSelf, log: string, active: ActiveSequencer): LogResult<never> => ({
   ok: false,

@@ -135,7 +135,8 @@ for (const bug of ["forgetRangePromises", "ignoreRangePromises"] as const) {
 test("sequencers that give way to newer ones (yieldsTo, as KV nodes do across a move): failovers stay clean, and only old ones give way", () => {
   // An old sequencer that finds a newer one's segment last is deposed instead of recovering over
   // it; the world checks the newest one never is (worlds/log.ts).
-  const s = runLogSimulation({ seeds: { from: 1, to: 1_000 }, world: { faults: FAILOVERS, yieldToNewer: true }, stopOnFailure: false, now });
+  // With no segment claimed ahead, as KV nodes run their sequencers.
+  const s = runLogSimulation({ seeds: { from: 1, to: 1_000 }, world: { faults: FAILOVERS, yieldToNewer: true, aheadSegments: 0 }, stopOnFailure: false, now });
   console.log(`# giving way: ${s.seeds} seeds in ${(s.ms / 1000).toFixed(1)} s; ${s.probes["log.sequencer.gaveWay"] ?? 0} old sequencers gave way in ${s.probes["log.sequencer.takeover"] ?? 0} takeovers`);
   assert.deepEqual(
     s.failures.map((f) => `${f.seed}: ${f.violations[0]}`),
@@ -154,4 +155,13 @@ test("the log simulator catches the planted bug yieldToAnyRival (the newest sequ
   assert.equal(runLogSeed(f.seed, { faults: FAILOVERS, yieldToNewer: true }).ok, true);
   // Without a rule to give way by, the bug is dormant: the default world is clean at that seed.
   assert.equal(plantBugForTest("yieldToAnyRival", () => runLogSeed(f.seed, { faults: FAILOVERS })).ok, true);
+});
+
+test("sequencers that claim a segment only when the last is used up (aheadSegments 0) keep the log's rules: 1,000 seeds with every fault clean", () => {
+  const s = runLogSimulation({ seeds: { from: 1, to: 1_000 }, world: { aheadSegments: 0 }, stopOnFailure: false, now });
+  assert.deepEqual(
+    s.failures.map((f) => `${f.seed}: ${f.violations[0]}`),
+    [],
+  );
+  assert.ok((s.outcomes["append:ok"] ?? 0) > 5_000);
 });

@@ -34,6 +34,8 @@ export interface LogWorldOptions extends KernelOptions {
    * recovering over it. The newest must never be deposed.
    */
   readonly yieldToNewer: boolean;
+  /** The sequencers' `aheadSegments` (0: claim the next segment when the last is used up, as KV nodes do). */
+  readonly aheadSegments: number;
 }
 
 export const LOG_WORLD_DEFAULTS: Omit<LogWorldOptions, "seed"> = {
@@ -46,6 +48,7 @@ export const LOG_WORLD_DEFAULTS: Omit<LogWorldOptions, "seed"> = {
   segmentSize: 8,
   keyRetries: true,
   yieldToNewer: false,
+  aheadSegments: 1,
   faultMs: 1_500,
   healMs: 30_000,
   keepLog: false,

@@ -9,6 +9,7 @@ import type { Grant } from "../../../apps/log/core/tokens.ts";
 import type { Step } from "../../../wor/core/steps.ts";
 import type { Issued } from "../../../wor/core/tasks.ts";
 import type { StepSource } from "../kernel/process.ts";
+import type { LogWorldOptions } from "./log-options.ts";
 
 export const LOG_NAME = "log";
 
@@ -26,9 +27,7 @@ export class SequencerService implements StepSource {
 
   constructor(
     endpoint: number,
-    /** Give way to newer incarnations instead of recovering over them. */
-    yieldToNewer: boolean,
-    segmentSize: number,
+    o: Pick<LogWorldOptions, "yieldToNewer" | "aheadSegments" | "segmentSize">,
     /** A grant for ask `id`. */
     private readonly grant: (id: number, result: LogResult<Grant>) => void,
     /** Called each time the core ran (coverage probes look at its status). */
@@ -39,12 +38,14 @@ export class SequencerService implements StepSource {
       ...SEQUENCER_DEFAULTS,
       log: LOG_NAME,
       owner: sequencerOwner(endpoint),
-      ...(yieldToNewer ? { yieldsTo: newerThan(endpoint) } : {}),
-      segmentSize,
+      // Give way to newer incarnations instead of recovering over them.
+      ...(o.yieldToNewer ? { yieldsTo: newerThan(endpoint) } : {}),
+      aheadSegments: o.aheadSegments,
+      segmentSize: o.segmentSize,
       retryMs: 20,
       askTimeoutMs: 1_000,
       sealAfterMs: 150,
-      sealChunkMax: 2 * segmentSize,
+      sealChunkMax: 2 * o.segmentSize,
     });
   }
 

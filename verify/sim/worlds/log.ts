@@ -185,8 +185,7 @@ class LogWorld implements World, LogHost {
       (endpoint) =>
         new SequencerService(
           endpoint,
-          this.options.yieldToNewer,
-          seg,
+          this.options,
           (ask, result) => this.sendGrant(endpoint, ask, result),
           (core) => this.ran(endpoint, core),
         ),
