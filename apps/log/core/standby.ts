@@ -69,8 +69,8 @@ export type Recovery =
   | { readonly kind: "yield"; readonly owner: string };
 
 /** Stand by if another sequencer serves the log (and no client asked us to take over from it), give
- *  way if a rival we yield to owns it; otherwise seal what is unsealed and learn the dedupe window (./recovery.ts). Retries while the
- *  cluster is unreachable or another sequencer keeps preempting. */
+ *  way if a rival we yield to owns it; otherwise seal what is unsealed and learn the dedupe window
+ *  (./recovery.ts). Retries while the cluster is unreachable or another sequencer keeps preempting. */
 export function* recoverOrStandBy(cfg: SequencerSelf & RecoveryConfig, takeover: (address: string) => boolean): RegGen<LogResult<Recovery>> {
   for (;;) {
     const r = yield* tryRecover(cfg, takeover);
