@@ -31,6 +31,8 @@ export interface DevOptions {
   readonly host?: string;
   /** With `--kv`: the partitions of KV `kv` (dev-kv.ts), a node each, listening after the acceptors. */
   readonly kvPartitions?: number;
+  /** A KV partition served here moved away (`worm kv move`): why its node refuses from now on. */
+  readonly kvMoved?: (partition: number, why: string) => void;
 }
 
 /** One row of `worm dev`'s status table. */
@@ -271,7 +273,7 @@ export async function startDevCluster(o: DevOptions): Promise<DevRunning> {
     await writeClusterFile(layout, target);
     if (layout.kvPartitions > 0) {
       const map = await ensureDevKv(layout, target);
-      kv = { map, nodes: await startDevKvNodes(target, map, layout.dataDir) };
+      kv = { map, nodes: await startDevKvNodes(target, map, layout.dataDir, o.kvMoved) };
     }
   } catch (e) {
     await closeEverything();

@@ -5,7 +5,7 @@ import { parseAddress } from "../../wor/wire/address.ts";
 import { WorError } from "../../wor/node/wor-error.ts";
 import { type Partition, type PartitionMap, partitionMap } from "../kv/core/partitions.ts";
 import { KvClient } from "../kv/node/kv-client.ts";
-import { createKv, describeMap, readMap } from "../kv/node/kv-map.ts";
+import { createKv, describeMap, readMap, readMapAt } from "../kv/node/kv-map.ts";
 import { type Target, openClient, withClient } from "./cluster.ts";
 import { type DevLayout, type StatusRow, displayPath } from "./dev-cluster.ts";
 import { operational, usage } from "./errors.ts";
@@ -73,11 +73,14 @@ export async function ensureDevKv(layout: DevLayout, target: Target): Promise<Pa
       if (e instanceof WorError && (e.code === "unknownSpace" || e.code === "invalid")) return undefined;
       return otherKind(e);
     });
+    // With --base-port 0: the ports of the map this KV was made with (a partition moved away since
+    // is not at one of worm dev's ports: refused below, saying how to move it back).
+    const first = found && found.epoch > 0 ? await readMapAt(client, DEV_KV, 0) : found;
     const nodes =
       layout.basePort !== 0
         ? Array.from({ length: n }, (_, k) => `${layout.host}:${layout.basePort + layout.kvOffset + k}`)
-        : found?.partitions.length === n
-          ? found.partitions.map((p) => p.node)
+        : first?.partitions.length === n
+          ? first.partitions.map((p) => p.node)
           : (await freePorts(layout.host, n)).map((port) => `${layout.host}:${port}`);
     const map = partitionMap(DEV_KV, 0, nodes, kvSplits(n));
     if (found && !sameMap(found, map)) throw usage(mismatch(layout, found, map));
@@ -102,7 +105,7 @@ interface DevKvNode {
 }
 
 /** Start a node for each partition of `map` here, as `worm kv serve` of them all does (sharing one client and their participants). */
-export async function startDevKvNodes(target: Target, map: PartitionMap, dataDir: string): Promise<DevKvNodes> {
+export async function startDevKvNodes(target: Target, map: PartitionMap, dataDir: string, moved?: (partition: number, why: string) => void): Promise<DevKvNodes> {
   let fail!: (e: Error) => void;
   const stopped = new Promise<never>((_, reject) => {
     fail = reject;
@@ -110,7 +113,7 @@ export async function startDevKvNodes(target: Target, map: PartitionMap, dataDir
   stopped.catch(() => {});
   const { client } = openClient(target);
   const shared: ProcessShared = { client, participants: new Map() };
-  const started = await Promise.allSettled(map.partitions.map((p) => startDevKvNode(target, shared, map, p, kvDir(dataDir, p.id), fail)));
+  const started = await Promise.allSettled(map.partitions.map((p) => startDevKvNode(target, shared, map, p, kvDir(dataDir, p.id), fail, moved)));
   const nodes = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   const close = async () => {
     await Promise.allSettled(nodes.map((n) => n.close()));
@@ -125,11 +128,11 @@ export async function startDevKvNodes(target: Target, map: PartitionMap, dataDir
   return { rows, stopped, close };
 }
 
-async function startDevKvNode(target: Target, shared: ProcessShared, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void): Promise<DevKvNode> {
+async function startDevKvNode(target: Target, shared: ProcessShared, map: PartitionMap, p: Partition, dataDir: string, fail: (e: Error) => void, moved?: (partition: number, why: string) => void): Promise<DevKvNode> {
   const where = parseAddress(p.node);
   if (typeof where === "string") throw usage(`KV ${DEV_KV} partition ${p.id}: its node ${where}`);
   // A partition moved away (`worm kv move`) leaves its node here refusing, saying where it went.
-  const { close } = await startKvServing(target, shared, DEV_KV, map, p, dataDir, fail);
+  const { close } = await startKvServing(target, shared, DEV_KV, map, p, dataDir, fail, moved ? { moved: (why) => moved(p.id, why) } : {});
   return { partition: p, dataDir, close };
 }
 

@@ -155,7 +155,9 @@ export const devCommand = Command.make(
     Effect.acquireUseRelease(
       task(async () => {
         const kvPartitions = c.kv || Option.isSome(c.kvPartitions) ? Option.getOrElse(c.kvPartitions, () => DEV_KV_PARTITIONS.default) : undefined;
-        const options = { dataDir: c.dataDir, acceptors: c.acceptors, groups: c.groups, basePort: c.basePort, ...(kvPartitions !== undefined ? { kvPartitions } : {}) };
+        // A partition moved away by `worm kv move`: its node here refuses from now on.
+        const kvMoved = (partition: number, why: string) => (c.json ? printJson({ event: "moved", kv: DEV_KV, partition, why }) : printLine(`worm dev: KV ${DEV_KV}: ${why}`));
+        const options = { dataDir: c.dataDir, acceptors: c.acceptors, groups: c.groups, basePort: c.basePort, kvMoved, ...(kvPartitions !== undefined ? { kvPartitions } : {}) };
         let running: DevRunning | undefined;
         const dev = c.processes ? await startDevProcesses(options, (rows, changed) => reportChange(running, rows, changed, c.json)) : await startDevCluster(options);
         try {

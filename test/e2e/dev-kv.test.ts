@@ -4,13 +4,16 @@
  * against its cluster file on both partitions, and a restart on the same data directory finds the
  * same map and keeps the values; a map in place that other flags would not make, and
  * `--kv-partitions` out of 1..8, are refused with exit 2 and one line. With `--processes`: each node
- * a `worm kv serve` process in the status table, one killed and started again by hand.
+ * a `worm kv serve` process in the status table, one killed and started again by hand. A partition
+ * moved away: dev says so as its node hears it, a restart refuses with the way back, and that way
+ * works (worm dev without --kv, the move back, worm dev --kv serving it again).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Procs, oneLineError, runWorm, tempDir } from "./harness.ts";
+import { stableAddresses } from "../ports.ts";
 
 interface Row {
   readonly role: string;
@@ -117,4 +120,40 @@ test("worm dev --processes --kv: each KV node a worm kv serve process in the sta
   }
   assert.ok(again.running);
   assert.equal((await again.kill("SIGTERM")).code, 0);
+});
+
+test("worm dev --kv, a partition moved away: dev says so as it happens, and a restart says how to move it back", { timeout: 180_000 }, async (t) => {
+  const procs = new Procs(t);
+  const dir = await tempDir(t, "worm-dev-kv-moved-");
+  const dataDir = join(dir, "dev");
+  const dev = procs.start(["dev", "--kv", "--data-dir", dataDir, "--base-port", "0", "--json"]);
+  const ready = await dev.waitForJson((l) => l.event === "ready", 60_000);
+  const cluster = ready.clusterFile as string;
+  const ok = kvOf(cluster);
+  await ok("put", "pear", "green");
+  const [there] = await stableAddresses(1);
+  await ok("move", "--partition", "1", "--to", there!);
+  const node = procs.start(["kv", "serve", "--partition", "1", "--data-dir", join(dir, "moved-1"), "--cluster", cluster]);
+  await node.waitForJson((l) => l.event === "listening", 60_000);
+  const moved = await dev.waitForJson((l) => l.event === "moved", 30_000);
+  assert.equal(moved.partition, 1);
+  assert.match(moved.why as string, new RegExp(`partition 1 moved to the node at ${there} \\(map epoch 1; this node serves epoch 0\\)`));
+  assert.equal(await ok("get", "pear"), "green\n", "the new node serves what the log holds");
+  assert.equal((await dev.kill("SIGTERM")).code, 0);
+  assert.equal((await node.kill("SIGTERM")).code, 0);
+  const again = await runWorm(["dev", "--kv", "--data-dir", dataDir, "--base-port", "0"], { deadlineMs: 60_000 });
+  assert.equal(again.code, 2, again.stderr);
+  assert.match(oneLineError(again), /partition 1 .*was moved \(map epoch 1, 'worm kv move'\).*run worm dev without --kv, move it back/);
+  // As it says: worm dev without --kv, the partition moved back, worm dev --kv serves it again.
+  const home = (ready.kv as ReadyKv).partitions[1]!.node;
+  assert.match(oneLineError(again), new RegExp(`'worm kv move --partition 1 --to ${home}'`));
+  const bare = procs.start(["dev", "--data-dir", dataDir, "--base-port", "0", "--json"]);
+  await bare.waitForJson((l) => l.event === "ready", 60_000);
+  await ok("move", "--partition", "1", "--to", home);
+  assert.equal((await bare.kill("SIGTERM")).code, 0);
+  const back = procs.start(["dev", "--kv", "--data-dir", dataDir, "--base-port", "0", "--json"]);
+  const ready3 = await back.waitForJson((l) => l.event === "ready", 60_000);
+  assert.deepEqual((ready3.kv as ReadyKv).partitions.map((p) => p.node), (ready.kv as ReadyKv).partitions.map((p) => p.node));
+  assert.equal(await ok("get", "pear"), "green\n");
+  assert.equal((await back.kill("SIGTERM")).code, 0);
 });

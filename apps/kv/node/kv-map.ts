@@ -41,6 +41,20 @@ export async function createKv(client: WorClient, name: string, map: PartitionMa
   return { created: chosen.won };
 }
 
+const mapOf = (name: string, epoch: number, bytes: Uint8Array): PartitionMap => {
+  const map = decodeMap(bytes);
+  if (typeof map === "string") throw new WorError({ code: "internal", message: `map ${epoch} of KV ${name} is unreadable: ${map}` });
+  return map;
+};
+
+/** Map `epoch` of KV `name` (the first, 0, is the one it was created with). */
+export async function readMapAt(client: WorClient, name: string, epoch: number): Promise<PartitionMap> {
+  await client.openSpace(name, "kv");
+  const r = (await client.readRange(name, epoch, epoch + 1, { recover: true })).get(epoch);
+  if (r?._tag !== "Written") throw new WorError({ code: "invalid", message: `KV ${name} has no map ${epoch}` });
+  return mapOf(name, epoch, r.value);
+}
+
 /** The newest map of KV `name`. */
 export async function readMap(client: WorClient, name: string): Promise<PartitionMap> {
   const meta = await client.openSpace(name, "kv");
@@ -53,9 +67,7 @@ export async function readMap(client: WorClient, name: string): Promise<Partitio
         if (!newest) throw new WorError({ code: "invalid", message: `KV ${name} has no map: its creation did not finish (create it again)` });
         return newest;
       }
-      const map = decodeMap(r.value);
-      if (typeof map === "string") throw new WorError({ code: "internal", message: `map ${e} of KV ${name} is unreadable: ${map}` });
-      newest = map;
+      newest = mapOf(name, e, r.value);
     }
     if (meta.segmentSize <= from + KV_MAP_LIMITS.chunk) return newest!;
   }
