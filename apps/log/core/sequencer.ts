@@ -45,8 +45,8 @@ import { StreamTails } from "./stream-tails.ts";
 
 /** Its owner (unique per incarnation), where it serves and whom it gives way to: ./standby.ts. */
 export interface SequencerConfig extends RecoveryConfig, SequencerSelf {
-  /** Claimed segments kept ahead of the next slot; 0: the next is claimed when the last is used up
-   *  (a claim's wait then and again, but a new owner has less left unused to seal). */
+  /** Claimed segments kept ahead of the next slot, maybe a fraction (1/16: the next is claimed when
+   *  the last has a sixteenth left; 0: when it is used up). Less ahead, less for a new owner to seal. */
   readonly aheadSegments: number;
   /** A segment whose tokens are all issued is sealed this long after its last one was issued
    *  (an appender still writing with a token there by then is fenced and settles its slot). */

@@ -34,7 +34,7 @@ export interface LogWorldOptions extends KernelOptions {
    * recovering over it. The newest must never be deposed.
    */
   readonly yieldToNewer: boolean;
-  /** The sequencers' `aheadSegments` (0: claim the next segment when the last is used up, as KV nodes do). */
+  /** The sequencers' `aheadSegments` (0: claim the next segment when the last is used up; a fraction, when that much of it is left, as KV nodes do). */
   readonly aheadSegments: number;
 }
 
