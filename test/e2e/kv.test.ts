@@ -8,7 +8,9 @@
  * (-9) and restarted. Again with both nodes in one process (`worm kv serve` of both, over one
  * client to the acceptors): that process killed and restarted twice and paused three times. Again
  * while partition 1 moves (`worm kv move`) to a standby (`worm kv serve --listen`), its old node
- * paused across the move and resumed, a zombie, then killed; the new node killed and restarted. The
+ * paused across the move and resumed, a zombie, then killed (its log writer gives way to the new
+ * node's, so a writer of the old epoch that does not, as an older version would not, appends a batch
+ * after the owner entry, which every shard must apply as nothing); the new node killed and restarted. The
  * history must be linearizable (verify/spec/kv.ts); every audit that commits totals what the bank
  * opened with, and so do the balances at the end; every answer must be what the partition's log
  * says (KvObserver, against the logs read back); each shard must hold what its log says; a watcher
@@ -22,7 +24,7 @@ import { join } from "node:path";
 import { type TestContext, test } from "node:test";
 import type { KvRecord } from "../../apps/kv/core/commands.ts";
 import { KvObserver } from "../../apps/kv/core/invariants.ts";
-import { decodeEntry } from "../../apps/kv/core/records.ts";
+import { decodeEntry, encodeBatch, encodeTxn } from "../../apps/kv/core/records.ts";
 import { DecodeError } from "../../apps/log/core/bytes.ts";
 import { EMPTY_KV_IMAGE, KvShardState } from "../../apps/kv/core/shard-state.ts";
 import { KvClient } from "../../apps/kv/node/kv-client.ts";
@@ -30,6 +32,7 @@ import { isKvTraceLine } from "../../apps/kv/node/kv-trace.ts";
 import { readMap } from "../../apps/kv/node/kv-map.ts";
 import { watchMaps } from "../../apps/kv/node/map-watch.ts";
 import { WormLog } from "../../apps/log/node/log-client.ts";
+import { SequencerNode } from "../../apps/log/node/sequencer-node.ts";
 import { HistoryRecorder } from "../../verify/history/history.ts";
 import { type KvInput, type KvOutput, checkKvHistory } from "../../verify/spec/kv.ts";
 import { addressesOf, client, restartNode, runWorm } from "./harness.ts";
@@ -248,6 +251,15 @@ async function underFaults(t: TestContext, shape: Shape): Promise<void> {
     served[1]!.child.kill("SIGCONT");
     await served[1]!.waitForJson((l) => l.event === "moved", 30_000);
     faults.push("SIGCONT node 1: it heard it moved");
+    // A writer of the old epoch that does not give way (as an older version of the node would not):
+    // it takes the log back from the new node and appends a batch of map epoch 0 after the owner
+    // entry, putting a value no client writes. Every shard must apply it as nothing.
+    const sequencer = new SequencerNode({ client: worClient, owner: "e2e-old-epoch-writer" });
+    const zombie = new WormLog({ client: worClient, log: map.partitions[1]!.log, tokens: sequencer });
+    const late = encodeBatch(0, [{ client: "e2e-zombie", seq: 0, ackedBelow: 0, txn: encodeTxn({ compares: [], success: [{ op: "put", key: "q", value: new TextEncoder().encode("zombie") }], failure: [] }) }]);
+    const { slot } = await zombie.append(late, { key: { client: "e2e-zombie", seq: 0 } });
+    sequencer.close();
+    faults.push(`a writer of map epoch 0 appended a batch at slot ${slot}`);
     // The old node stays (a zombie until killed at the end); node 1 is the new one from now on.
     served.push(served[1]!);
     served[1] = standby;
@@ -326,6 +338,7 @@ async function underFaults(t: TestContext, shape: Shape): Promise<void> {
       else if ((entry?.kind === "batch" || entry?.kind === "commit") && entry.epoch < owner) superseded++;
     }
     if (owner > 0) t.diagnostic(`partition ${p.id}: map epoch ${owner} in its log; ${superseded} entries of an older epoch after its owner entry (applied as nothing)`);
+    if (shape === "a move" && p.id === 1) assert.ok(superseded >= 1, "the old-epoch writer's batch is in the log after the owner entry");
     if (p.id === 0 && watch) {
       // The changes the log makes, applied as a shard applies them (each batched transaction and
       // each commit entry once), are what the watcher saw, in order.
