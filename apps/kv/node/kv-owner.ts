@@ -38,7 +38,7 @@ const OWNER_CLIENT = "kv-owner";
  *  named for that epoch, giving way to a node of a newer one (../core/log-writer.ts), and claiming
  *  the next segment only when the last has a sixteenth left: a node taking the partition over
  *  seals what the old one claimed and left unused, one fill per slot, and a whole segment claimed
- *  ahead doubled that (a move's stall 0.54-1.1 s against 0.23-0.69), while claiming only when
+ *  ahead doubled that (a move's stall 0.54-1.1 s against 0.23-0.66), while claiming only when
  *  the last is used up cost puts a wait (8% fewer in 7 alternated pairs; a sixteenth: none seen). */
 export const partitionSequencer = (client: WorClient, kv: string, partition: number, epoch: number): SequencerNode =>
   new SequencerNode({ client, owner: logWriter(kv, partition, epoch, randomUUID()), config: { yieldsTo: givesWayTo(kv, partition, epoch), aheadSegments: 1 / 16 } });
