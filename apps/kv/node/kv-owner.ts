@@ -52,6 +52,14 @@ export const superseded = (store: KvShardStore, mine: Partition, mapEpoch: numbe
  * the log names a newer owner (the map this node read is stale) or another node at `map`'s epoch.
  */
 export async function claimPartition(log: WormLog, store: KvShardStore, map: PartitionMap, mine: Partition, signal?: AbortSignal): Promise<void> {
+  if (map.epoch > store.mapEpoch) {
+    // Taking the partition over: catch up first with what the registers hold, while the old node
+    // (if it runs) still serves. Our sequencer's first tail makes it give way (../core/log-writer.ts),
+    // so from there on the partition waits only for the rest.
+    const near = await log.chosenTail();
+    await store.whenApplied(readPosition(near), signal);
+    kvTrace?.({ ev: "claimNear", tail: near, applied: store.applied });
+  }
   const tail = await log.tail();
   kvTrace?.({ ev: "claimTail", tail });
   await store.whenApplied(readPosition(tail), signal);

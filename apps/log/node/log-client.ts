@@ -125,10 +125,19 @@ export class WormLog {
 
   /** The next slot to be issued (from the sequencer), or, read-only, one past the last chosen slot. */
   async tail(): Promise<number> {
-    const config = await this.open();
     const t = this.options.tokens;
+    if (!t) return this.chosenTail();
     const what = `tail of ${this.name}`;
-    const tail = t ? unwrap(await bounded(t.grant(this.options.log, { asks: [] }), this.bound(what))).tail : await this.run(scanTail(config), what);
+    const tail = unwrap(await bounded(t.grant(this.options.log, { asks: [] }), this.bound(what))).tail;
+    if (tail > this.tailSeen) this.tailSeen = tail;
+    return tail;
+  }
+
+  /** One past the last chosen slot, read from the registers without asking the sequencer (which a
+   *  tail query makes recover the log if another writer holds it): a lower bound on the tail, since
+   *  slots issued may still be in flight. */
+  async chosenTail(): Promise<number> {
+    const tail = await this.run(scanTail(await this.open()), `tail of ${this.name}`);
     if (tail > this.tailSeen) this.tailSeen = tail;
     return tail;
   }

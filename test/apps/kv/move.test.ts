@@ -13,6 +13,9 @@ import { participantName } from "../../../apps/kv/core/cross.ts";
 import { KvClient } from "../../../apps/kv/node/kv-client.ts";
 import type { Participant } from "../../../apps/txn/node/participant.ts";
 import { moveKv, readMap } from "../../../apps/kv/node/kv-map.ts";
+import { claimPartition } from "../../../apps/kv/node/kv-owner.ts";
+import type { KvShardStore } from "../../../apps/kv/node/shard-store.ts";
+import { partitionMap } from "../../../apps/kv/core/partitions.ts";
 import { watchMaps } from "../../../apps/kv/node/map-watch.ts";
 import { encodeBatch, encodeTxn } from "../../../apps/kv/core/records.ts";
 import { WormLog } from "../../../apps/log/node/log-client.ts";
@@ -193,4 +196,40 @@ test("a client that follows the chain of maps keeps writing at the old node whil
   assert.ok(r.ok, r.ok ? "" : r.failure.message);
   const z = await kv.get("z");
   assert.equal(z.ok && text(z.value.record?.value), "old node");
+});
+
+test("a node taking a partition over catches up to the log's chosen tail before it asks its own sequencer (whose first tail makes the old node give way); a restart does not", async () => {
+  const calls: string[] = [];
+  let applied = -1;
+  const store = {
+    mapEpoch: 0,
+    owner: undefined,
+    get applied() {
+      return applied;
+    },
+    whenApplied: async (position: number) => {
+      calls.push(`caught up to ${position}`);
+      applied = Math.max(applied, position);
+    },
+  };
+  /** Says what was asked, and answers `value`. */
+  const heard = <T>(what: () => string, value: T) => async (): Promise<T> => {
+    calls.push(what());
+    return value;
+  };
+  const log = {
+    name: "kv-p1",
+    chosenTail: heard(() => "chosen tail", 100),
+    tail: heard(() => `sequencer's tail, applied ${applied}`, 110),
+    append: heard(() => "owner entry", { slot: 110, duplicate: false }),
+  };
+  const map = partitionMap("kv", 1, ["127.0.0.1:1", "127.0.0.1:2"], ["m"]);
+  await claimPartition(log as unknown as WormLog, store as unknown as KvShardStore, map, map.partitions[1]!);
+  assert.deepEqual(calls, ["chosen tail", "caught up to 99", "sequencer's tail, applied 99", "caught up to 109", "owner entry", "caught up to 110"]);
+  // A restart under the map its store already serves: straight to the sequencer's tail.
+  calls.length = 0;
+  applied = -1;
+  store.mapEpoch = 1;
+  await claimPartition(log as unknown as WormLog, store as unknown as KvShardStore, map, map.partitions[1]!);
+  assert.deepEqual(calls, ["sequencer's tail, applied -1", "caught up to 109"]);
 });
