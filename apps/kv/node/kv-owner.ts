@@ -30,6 +30,11 @@ import { readPosition } from "../core/shard-state.ts";
 import { kvTrace } from "./kv-trace.ts";
 import type { KvShardStore } from "./shard-store.ts";
 
+/** A node taking a partition over catches up with the registers' tail until it was this close, at
+ *  most this many times, before it asks its own sequencer. */
+const NEAR_SLOTS = 256;
+const NEAR_ROUNDS_MAX = 4;
+
 /** The idempotency key's client half of owner entries (a restarted node's second append of the same
  *  epoch's entry is stored once). */
 const OWNER_CLIENT = "kv-owner";
@@ -52,13 +57,15 @@ export const superseded = (store: KvShardStore, mine: Partition, mapEpoch: numbe
  * the log names a newer owner (the map this node read is stale) or another node at `map`'s epoch.
  */
 export async function claimPartition(log: WormLog, store: KvShardStore, map: PartitionMap, mine: Partition, signal?: AbortSignal): Promise<void> {
-  if (map.epoch > store.mapEpoch) {
-    // Taking the partition over: catch up first with what the registers hold, while the old node
-    // (if it runs) still serves. Our sequencer's first tail makes it give way (../core/log-writer.ts),
-    // so from there on the partition waits only for the rest.
+  // Taking the partition over: catch up first with what the registers hold, while the old node (if
+  // it runs) still serves, and again while that was far (it went on appending); our sequencer's
+  // first tail makes it give way (../core/log-writer.ts), so the partition waits only for the rest.
+  for (let round = 0; map.epoch > store.mapEpoch && round < NEAR_ROUNDS_MAX; round++) {
     const near = await log.chosenTail();
+    const behind = readPosition(near) - store.applied;
     await store.whenApplied(readPosition(near), signal);
     kvTrace?.({ ev: "claimNear", tail: near, applied: store.applied });
+    if (behind <= NEAR_SLOTS) break;
   }
   const tail = await log.tail();
   kvTrace?.({ ev: "claimTail", tail });

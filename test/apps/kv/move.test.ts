@@ -217,19 +217,25 @@ test("a node taking a partition over catches up to the log's chosen tail before 
     calls.push(what());
     return value;
   };
+  // The registers' tail: far the first time (a long log), near the second (the old node went on).
+  const chosen = [1_000, 1_100];
   const log = {
     name: "kv-p1",
-    chosenTail: heard(() => "chosen tail", 100),
-    tail: heard(() => `sequencer's tail, applied ${applied}`, 110),
-    append: heard(() => "owner entry", { slot: 110, duplicate: false }),
+    chosenTail: async () => {
+      const at = chosen.shift() ?? 1_100;
+      calls.push(`chosen tail ${at}`);
+      return at;
+    },
+    tail: heard(() => `sequencer's tail, applied ${applied}`, 1_110),
+    append: heard(() => "owner entry", { slot: 1_110, duplicate: false }),
   };
   const map = partitionMap("kv", 1, ["127.0.0.1:1", "127.0.0.1:2"], ["m"]);
   await claimPartition(log as unknown as WormLog, store as unknown as KvShardStore, map, map.partitions[1]!);
-  assert.deepEqual(calls, ["chosen tail", "caught up to 99", "sequencer's tail, applied 99", "caught up to 109", "owner entry", "caught up to 110"]);
+  assert.deepEqual(calls, ["chosen tail 1000", "caught up to 999", "chosen tail 1100", "caught up to 1099", "sequencer's tail, applied 1099", "caught up to 1109", "owner entry", "caught up to 1110"]);
   // A restart under the map its store already serves: straight to the sequencer's tail.
   calls.length = 0;
   applied = -1;
   store.mapEpoch = 1;
   await claimPartition(log as unknown as WormLog, store as unknown as KvShardStore, map, map.partitions[1]!);
-  assert.deepEqual(calls, ["sequencer's tail, applied -1", "caught up to 109"]);
+  assert.deepEqual(calls, ["sequencer's tail, applied -1", "caught up to 1109"]);
 });
