@@ -2,9 +2,9 @@
  * `worm kv serve --partition K --data-dir DIR --listen H:P` where the map names another node for K:
  * a **standby** (apps/kv/node/kv-standby.ts). It plays partition K's log into its store at H:P while
  * the old node serves, and reads the map when the acceptors push a newer one (a watch of the map's
- * chain), or every half second (a push can be lost: apps/kv/node/map-watch.ts); once the newest map names H:P for
- * K (`worm kv move --partition K --to H:P`), it hands its store, caught up, to a node started there
- * as `kv serve` starts one, which claims the partition at once, and prints
+ * chain), or every half second (a push can be lost: apps/kv/node/map-watch.ts); once the newest map
+ * names H:P for K (`worm kv move --partition K --to H:P`), it hands its store, caught up, to a node
+ * started there as `kv serve` starts one, which claims the partition at once, and prints
  * `{"event":"serving",…}`. A move is then a matter of the claim, not of replaying the log.
  */
 import { WormLog } from "../log/node/log-client.ts";

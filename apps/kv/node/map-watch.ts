@@ -1,7 +1,7 @@
 /**
  * Following a KV's chain of maps (docs/ARCHITECTURE.md §4.5, moving a partition): a watch of the
  * chain (the acceptors push each map as it is chosen) and, since a push can be lost, a read every
- * `pollMs` besides; each map newer than the last one heard goes to `newer`, until it says stop. A
+ * `MAP_POLL_MS` besides; each map newer than the last one heard goes to `newer`, until it says stop. A
  * standby waits this way for the move that names it; long-lived clients (`KvClient.adopt`) for the
  * moves of the partitions they use, so a request at a node that no longer serves its partition
  * (paused, cut off) goes to the new one at once, not after its attempt's timeout.
@@ -20,7 +20,7 @@ export interface MapWatch {
 }
 
 /** Hear of every map of KV `name` after `from`; `newer` returns true to stop watching. */
-export function watchMaps(client: WorClient, name: string, from: PartitionMap, newer: (map: PartitionMap) => boolean | Promise<boolean>, pollMs = MAP_POLL_MS): MapWatch {
+export function watchMaps(client: WorClient, name: string, from: PartitionMap, newer: (map: PartitionMap) => boolean | Promise<boolean>): MapWatch {
   const feed = client.watch(name, from.epoch + 1);
   // A failed watch leaves the poll alone.
   const arm = (): Promise<boolean> => feed.next().then(() => true, () => new Promise<boolean>(() => {}));
@@ -35,7 +35,7 @@ export function watchMaps(client: WorClient, name: string, from: PartitionMap, n
         pushed,
         new Promise<false>((resolve) => {
           wake = () => resolve(false);
-          timer = setTimeout(wake, pollMs);
+          timer = setTimeout(wake, MAP_POLL_MS);
           timer.unref();
         }),
       ]);
