@@ -108,7 +108,7 @@ export class KvClient {
   adopt(map: PartitionMap): void {
     if (map.epoch <= Math.max(this.map.epoch, this.pushed?.epoch ?? -1)) return;
     this.pushed = map;
-    for (const hear of [...this.inFlight]) hear();
+    for (const hear of this.inFlight) hear();
   }
 
   /** A transaction: within one partition, or across several (crossTxnProblem says what those may hold). */

@@ -55,12 +55,13 @@ export async function readMapAt(client: WorClient, name: string, epoch: number):
   return mapOf(name, epoch, r.value);
 }
 
-/** The newest map of KV `name`. */
-export async function readMap(client: WorClient, name: string): Promise<PartitionMap> {
+/** The newest map of KV `name`. `recover: false`: the newest chosen one, found without capturing
+ *  the addresses after it (a map still being written is missed until it is chosen). */
+export async function readMap(client: WorClient, name: string, opts: { readonly recover?: boolean } = {}): Promise<PartitionMap> {
   const meta = await client.openSpace(name, "kv");
   let newest: PartitionMap | undefined;
   for (let from = 0; ; from += KV_MAP_LIMITS.chunk) {
-    const read = await client.readRange(name, from, from + KV_MAP_LIMITS.chunk, { recover: true });
+    const read = await client.readRange(name, from, from + KV_MAP_LIMITS.chunk, { recover: opts.recover ?? true });
     for (let e = from; e < from + KV_MAP_LIMITS.chunk; e++) {
       const r = read.get(e);
       if (r?._tag !== "Written") {

@@ -42,7 +42,9 @@ export function watchMaps(client: WorClient, name: string, from: PartitionMap, n
       clearTimeout(timer);
       if (news) pushed = arm();
       if (closed) return;
-      const map = await readMap(client, name).catch(() => undefined);
+      // Not recovering: a capture of the addresses after the newest map, twice a second by every
+      // watcher, would be a synced write at each acceptor and could preempt the next move's write.
+      const map = await readMap(client, name, { recover: false }).catch(() => undefined);
       if (closed) return;
       if (!map || map.epoch <= heard) continue;
       heard = map.epoch;
