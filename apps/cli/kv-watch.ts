@@ -1,8 +1,9 @@
 /**
  * `worm kv watch [FROM [TO]] [--prefix P] [--from-revision R]`: the changes of a range of keys, as
  * the nodes apply them, one line each (`--json`: one JSON object per line), until Ctrl-C. Each
- * change names its partition and revision (revisions are per partition): to resume after the
- * watch ended, watch again `--from-revision` the last revision seen + 1, within one partition.
+ * change names its partition and revision (revisions are per partition). The watch goes on at the
+ * node a partition moved to, or at its node restarted (saying so on stderr); if it ends, it says
+ * from which revision of each partition to watch again (`--from-revision`, within one partition).
  */
 import * as Option from "effect/Option";
 import { Argument, Command, Flag } from "effect/cli";
@@ -43,14 +44,20 @@ export const kvWatchCommand = Command.make(
         }
         let it: AsyncIterableIterator<Watched>;
         try {
-          it = kv.watch(range, revision !== undefined ? { from: new Map([[parts[0]!.id, revision]]) } : {});
+          it = kv.watch(range, {
+            ...(revision !== undefined ? { from: new Map([[parts[0]!.id, revision]]) } : {}),
+            onResumed: (r) => process.stderr.write(`worm kv watch: partition ${r.partition}'s watch goes on at node ${r.node} ${r.fromRevision === 0 ? "from now" : `from revision ${r.fromRevision}`} (${r.why})\n`),
+          });
         } catch (e) {
           if (e instanceof KvWatchError) throw usage(e.message);
           throw e;
         }
         signal.addEventListener("abort", () => void it.return?.(), { once: true });
+        /** Each partition's last revision printed (to say where to watch again from). */
+        const seen = new Map<number, number>();
         try {
           for await (const b of it) {
+            seen.set(b.partition, b.revision);
             for (const e of b.events) {
               if (c.json) printJson({ partition: b.partition, revision: e.revision, type: e.record ? "put" : "delete", ...(e.record ? recordJson(e.key, e.record) : { key: e.key }) });
               else printLine(e.record ? `put ${e.key} = ${text.decode(e.record.value)} (partition ${b.partition}, revision ${e.revision})` : `delete ${e.key} (partition ${b.partition}, revision ${e.revision})`);
@@ -58,7 +65,8 @@ export const kvWatchCommand = Command.make(
           }
         } catch (e) {
           if (!(e instanceof KvWatchError)) throw e;
-          throw new CliFailure(`the watch ended: ${e.message}`, e.code === "invalid" || e.code === "wrongPartition" || e.code === "compacted" ? EXIT.usage : EXIT.operational);
+          const resume = [...seen].map(([p, r]) => `partition ${p} from revision ${r + 1}`).join(", ");
+          throw new CliFailure(`the watch ended: ${e.message}${resume && e.code !== "invalid" ? ` (to go on, watch ${resume}: --from-revision)` : ""}`, e.code === "invalid" || e.code === "wrongPartition" || e.code === "compacted" ? EXIT.usage : EXIT.operational);
         }
       });
     }),

@@ -307,8 +307,10 @@ export class KvShardStore implements DeliveryStore {
 
   /**
    * Watch the changes of `range` from revision `fromRevision` on (0: from the next one): `deliver`
-   * gets the changes kept since then at once, then each batch as it is applied (in revision order;
-   * `revision`: the partition's, up to which the watcher has seen everything of its range). A
+   * gets at once the changes kept since then with the revision applied now (so a watch from now
+   * learns where it starts, and one of a revision to come that it is served here), then each batch
+   * as it is applied (in revision order; `revision`: the partition's, up to which the watcher has
+   * seen everything of its range). A
    * revision whose changes are no longer kept is refused, saying from which they are (a string).
    * Returns what stops the watch; the store's failure or close ends it with `end(reason)`.
    */
@@ -318,7 +320,7 @@ export class KvShardStore implements DeliveryStore {
     if (from < this.events.keptFrom) return `revision ${fromRevision} is compacted: this node keeps changes from revision ${this.events.keptFrom} on (watch from there, or from 0: now)`;
     const w: Watch = { range, from, deliver, end };
     const past = this.events.since(from).filter((e) => inRange(e.key, range));
-    if (past.length > 0 || from <= this.mem.revision) deliver(past, this.mem.revision);
+    deliver(past, this.mem.revision);
     this.watches.add(w);
     return () => this.watches.delete(w);
   }

@@ -84,19 +84,20 @@ describe("KV watches", () => {
     await apply(put("b/2", "w"), del("a/", "a0"), put("a/3", "v"));
     assert.deepEqual(got, [["a/2@3=z"], ["a/1@5=-", "a/2@5=-", "a/3@6=v"]], "a range deleted is one revision, a change per key");
     assert.deepEqual(revisions, [3, 6]);
-    // From now: nothing of the past.
-    const now: string[][] = [];
-    s.watch({ from: "" }, 0, (events) => now.push(show(events)), () => {});
+    // From now: nothing of the past, but at once the revision it starts after.
+    const now: [string[], number][] = [];
+    s.watch({ from: "" }, 0, (events, revision) => now.push([show(events), revision]), () => {});
+    assert.deepEqual(now, [[[], 6]]);
     await apply(put("c", "1"));
-    assert.deepEqual(now, [["c@7=1"]]);
+    assert.deepEqual(now, [[[], 6], [["c@7=1"], 7]]);
     (stop as () => void)();
     await apply(put("a/4", "u"));
     assert.equal(got.length, 2, "a stopped watch gets nothing more");
-    // A watch from a revision still to come gets nothing before it.
+    // A watch from a revision still to come gets nothing before it (at once: the revision applied now).
     const later: string[][] = [];
     s.watch({ from: "" }, s.revision + 2, (events) => later.push(show(events)), () => {});
     await apply(put("b/3", "t"), put("b/4", "s"));
-    assert.deepEqual(later, [["b/4@10=s"]]);
+    assert.deepEqual(later, [[], ["b/4@10=s"]]);
   });
 
   it("a revision no longer kept is refused, naming the first one kept; closing the store ends every watch", async (t) => {
