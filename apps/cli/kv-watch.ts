@@ -1,9 +1,10 @@
 /**
  * `worm kv watch [FROM [TO]] [--prefix P] [--from-revision R]`: the changes of a range of keys, as
  * the nodes apply them, one line each (`--json`: one JSON object per line), until Ctrl-C. Each
- * change names its partition and revision (revisions are per partition). The watch goes on at the
- * node a partition moved to, or at its node restarted (saying so on stderr); if it ends, it says
- * from which revision of each partition to watch again (`--from-revision`, within one partition).
+ * change names its partition and revision (revisions are per partition). A partition whose node
+ * goes away is waited for, and the watch goes on at the node it moved to, or at its node restarted
+ * (saying both on stderr); if it ends, it says from which revision of each partition to watch again
+ * (`--from-revision`, within one partition).
  */
 import * as Option from "effect/Option";
 import { Argument, Command, Flag } from "effect/cli";
@@ -18,6 +19,7 @@ import { json } from "./log-read.ts";
 import { printJson, printLine } from "./output.ts";
 
 const text = new TextDecoder();
+const notice = (line: string) => process.stderr.write(`worm kv watch: ${line}\n`);
 
 export const kvWatchCommand = Command.make(
   "watch",
@@ -46,7 +48,12 @@ export const kvWatchCommand = Command.make(
         try {
           it = kv.watch(range, {
             ...(revision !== undefined ? { from: new Map([[parts[0]!.id, revision]]) } : {}),
-            onResumed: (r) => process.stderr.write(`worm kv watch: partition ${r.partition}'s watch goes on at node ${r.node} ${r.fromRevision === 0 ? "from now" : `from revision ${r.fromRevision}`} (${r.why})\n`),
+            // Until Ctrl-C: a partition without a node is waited for, saying so.
+            follow: {
+              retryForMs: Number.POSITIVE_INFINITY,
+              onLost: (r) => notice(`partition ${r.partition}'s node at ${r.node} went away (${r.why}); waiting for a node to serve it`),
+              onResumed: (r) => notice(`partition ${r.partition}'s watch goes on at node ${r.node} ${r.fromRevision === 0 ? "from now" : `from revision ${r.fromRevision}`}`),
+            },
           });
         } catch (e) {
           if (e instanceof KvWatchError) throw usage(e.message);

@@ -37,7 +37,7 @@ import type { KvFailure, KvReply, KvRequest, KvStatus } from "../core/messages.t
 import { type Partition, type PartitionMap, partitionOf, partitionsOfTxn, partsOf } from "../core/partitions.ts";
 import { decodeReplyEnvelope, decodeStatus, encodeRequestEnvelope, encodeStatusRequest } from "../wire/codec.ts";
 import { type KvClientStub, makeKvClient } from "../wire/service.ts";
-import { type WatchFollow, KvWatchError, type Watched, watchParts } from "./kv-watch.ts";
+import { type FollowOptions, KvWatchError, type WatchFollow, type Watched, watchParts } from "./kv-watch.ts";
 import { NewestMap } from "./newest-map.ts";
 
 export type KvResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: KvFailure };
@@ -207,21 +207,21 @@ export class KvClient {
    * revision in `from` (absent: now; a watch from now starts with an empty batch per partition,
    * naming the revision it starts after). It follows each partition to the node the newest map
    * names when its node stops, restarts or no longer serves it, from the revision after the last
-   * one delivered, for up to `retryForMs` without a node (`follow: false`: it ends at once
-   * instead). Ends with a `KvWatchError`; `return()` stops it.
+   * one delivered, for up to `retryForMs` without a node (`follow.retryForMs`; `follow: false`: it
+   * ends at once instead). Ends with a `KvWatchError`; `return()` stops it.
    */
-  watch(range: KeyRange, opts: { readonly from?: ReadonlyMap<number, number>; readonly follow?: boolean; readonly onResumed?: WatchFollow["onResumed"] } = {}): AsyncIterableIterator<Watched> {
+  watch(range: KeyRange, opts: { readonly from?: ReadonlyMap<number, number>; readonly follow?: false | FollowOptions } = {}): AsyncIterableIterator<Watched> {
     const problem = rangeProblem(range);
     if (problem) throw new KvWatchError("invalid", problem);
     const follow: WatchFollow = {
       retryForMs: this.o.retryForMs ?? 10_000,
+      ...opts.follow,
       locate: async (id) => {
         await this.maps.refresh();
         const map = this.pushed && this.pushed.epoch > this.map.epoch ? this.pushed : this.map;
         const p = map.partitions.find((x) => x.id === id);
         return p ? { node: p.node, stub: this.node(p.node).stub } : `the map has no partition ${id} now (epoch ${map.epoch})`;
       },
-      ...(opts.onResumed ? { onResumed: opts.onResumed } : {}),
     };
     return watchParts(
       partsOf(this.map, range).map(({ partition: p, range: part }) => ({ partition: p.id, node: p.node, stub: this.node(p.node).stub, range: { key: part.from, to: part.to ?? "" }, fromRevision: opts.from?.get(p.id) ?? 0 })),

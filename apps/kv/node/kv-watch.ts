@@ -14,6 +14,7 @@
  * ends the watch with `compacted`.
  */
 import type * as grpc from "@grpc/grpc-js";
+import { connectionFailure } from "../../../wor/node/grpc-reason.ts";
 import type { KvEvent } from "../core/messages.ts";
 import { decodeWatchBatch, encodeWatchRequest } from "../wire/codec-watch.ts";
 import type { KvClientStub } from "../wire/service.ts";
@@ -49,14 +50,21 @@ export interface WatchPart extends WatchNode {
   readonly fromRevision: number;
 }
 
+/** What a following watch tells its caller, and how long it waits for a node. */
+export interface FollowOptions {
+  /** How long a partition's watch may go without a node serving it (Infinity: for ever). */
+  readonly retryForMs?: number;
+  /** A partition's stream was lost (`why`); the watch looks for a node serving it. */
+  readonly onLost?: (r: { readonly partition: number; readonly node: string; readonly why: string }) => void;
+  /** A partition's stream goes on: at `node`, from revision `fromRevision` (0: now). */
+  readonly onResumed?: (r: { readonly partition: number; readonly node: string; readonly fromRevision: number }) => void;
+}
+
 /** How a watch follows its partitions to other nodes (and the same node back). */
-export interface WatchFollow {
+export interface WatchFollow extends FollowOptions {
   /** The node that serves `partition` now (the newest map's), or why none does (a string: the watch ends). */
   readonly locate: (partition: number) => Promise<WatchNode | string>;
-  /** How long a partition's watch may go without a node serving it. */
   readonly retryForMs: number;
-  /** A partition's stream was opened again: at `node`, from revision `fromRevision` (0: now), after `why`. */
-  readonly onResumed?: (r: { readonly partition: number; readonly node: string; readonly fromRevision: number; readonly why: string }) => void;
 }
 
 const codeOf = (status: number): KvWatchError["code"] => (status === 11 ? "compacted" : status === 3 ? "invalid" : status === 9 ? "wrongPartition" : "unavailable");
@@ -103,7 +111,7 @@ export function watchParts(parts: readonly WatchPart[], metadata: () => grpc.Met
       if (s.call !== call) return;
       const b = decodeWatchBatch(bytes);
       if (!b.ok) return fail(new KvWatchError("unavailable", `node ${node}: an unreadable watch batch (${b.error.message})`));
-      if (s.down) follow?.onResumed?.({ partition: s.partition, node, fromRevision, why: s.down.why });
+      if (s.down) follow?.onResumed?.({ partition: s.partition, node, fromRevision });
       s.down = undefined;
       // A stream opened again starts with the revision its node has applied: nothing new, unless past `from`.
       if (b.value.events.length === 0 && b.value.revision < s.from) return;
@@ -116,7 +124,7 @@ export function watchParts(parts: readonly WatchPart[], metadata: () => grpc.Met
       s.call = undefined;
       retry(s, why);
     };
-    call.on("error", (e: grpc.ServiceError) => lost(new KvWatchError(codeOf(e.code), `node ${node}: ${e.details || e.message}`)));
+    call.on("error", (e: grpc.ServiceError) => lost(new KvWatchError(codeOf(e.code), `node ${node}: ${connectionFailure(e.details || e.message) ?? (e.details || e.message)}`)));
     call.on("end", () => lost(new KvWatchError("unavailable", `node ${node} ended the watch`)));
   };
 
@@ -124,6 +132,7 @@ export function watchParts(parts: readonly WatchPart[], metadata: () => grpc.Met
   const retry = (s: Stream, why: KvWatchError) => {
     if (!follow || !PASSING.includes(why.code)) return fail(why);
     const now = Date.now();
+    if (!s.down) follow.onLost?.({ partition: s.partition, node: s.at.node, why: why.message });
     s.down = { since: s.down?.since ?? now, attempts: (s.down?.attempts ?? 0) + 1, why: why.message };
     if (now - s.down.since >= follow.retryForMs) {
       return fail(new KvWatchError(why.code, `no node served partition ${s.partition}'s watch for ${now - s.down.since} ms (last: ${why.message})`));

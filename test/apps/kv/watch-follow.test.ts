@@ -47,7 +47,8 @@ test("a watch goes on across its node's restart and its partition's move, every 
   t.after(() => kv.close());
   const resumed: string[] = [];
   const batches: Watched[] = [];
-  const it = kv.watch({ from: "" }, { onResumed: (r) => resumed.push(`${r.partition}@${r.node} from ${r.fromRevision}`) });
+  const lost: string[] = [];
+  const it = kv.watch({ from: "" }, { follow: { onLost: (r) => lost.push(`${r.partition}@${r.node}`), onResumed: (r) => resumed.push(`${r.partition}@${r.node} from ${r.fromRevision}`) } });
   const ended = drain(it, batches);
   await until("a first batch of each partition", () => new Set(batches.map((b) => b.partition)).size === 2);
   assert.deepEqual(
@@ -70,6 +71,7 @@ test("a watch goes on across its node's restart and its partition's move, every 
   assert.ok((await kv.put("z", bytes("3"))).ok);
   await until("z=2 and z=3", () => changesOf(batches, 1).length === 3);
   assert.equal(resumed.length, 1, `resumed: ${resumed.join("; ")}`);
+  assert.deepEqual(lost, [`1@${map.partitions[1]!.node}`], "lost once, at its node");
   assert.equal(resumed[0], `1@${map.partitions[1]!.node} from 2`, "at the same node, from the revision after the last one delivered");
 
   // Partition 1 moves; its old node stops once the new one serves.
