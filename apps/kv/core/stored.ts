@@ -11,13 +11,17 @@
  *             range: more byte (0|1), varint count, (key str, body)...
  *   body:     value blob, createRevision varint, modRevision varint, version varint
  *             (1 ≤ version, 1 ≤ createRevision ≤ modRevision: what applying a transaction makes)
+ *   changes:  [0x03] varint count, then each: key str, revision varint, has-record byte (0|1),
+ *             [body] (the record written at that revision; none: a delete), in revision order
  */
 import { type ByteReader, ByteWriter, DecodeError, readAll } from "../../log/core/bytes.ts";
 import { type KvRecord, type OpResponse, TXN_LIMITS, type TxnResult } from "./commands.ts";
 import { KEY_LIMITS } from "./keys.ts";
+import type { KvEvent } from "./messages.ts";
 
 const RECORD = 0x01;
 const RESULT = 0x02;
+const CHANGES = 0x03;
 const KINDS = ["put", "delete", "range"] as const;
 
 type Found = (readonly [string, KvRecord])[];
@@ -131,5 +135,42 @@ export function decodeResult(bytes: Uint8Array): TxnResult | DecodeError {
       } else return new DecodeError("a response is neither put, delete nor range");
     }
     return r.done ? { succeeded, revision, responses } : new DecodeError("trailing bytes after a result");
+  });
+}
+
+/** The changes of one synced write of a shard (a watch's events), for watches resuming after a restart. */
+export function encodeChanges(events: readonly KvEvent[]): Uint8Array {
+  const w = new ByteWriter(16 + events.reduce((n, e) => n + 16 + 3 * e.key.length + (e.record ? bodyBound(e.record) : 0), 0));
+  w.byte(CHANGES);
+  w.varint(events.length);
+  for (const e of events) {
+    w.str(e.key);
+    w.varint(e.revision);
+    w.byte(e.record ? 1 : 0);
+    if (e.record) writeBody(w, e.record);
+  }
+  return w.done();
+}
+
+/** The changes in `bytes` (in revision order, each record written at its change's revision), or why they are not. Never throws. */
+export function decodeChanges(bytes: Uint8Array): KvEvent[] | DecodeError {
+  return readAll(bytes, (r): KvEvent[] | DecodeError => {
+    const format = r.byte();
+    if (format !== CHANGES) return new DecodeError(`not a KV shard's changes (format ${format})`);
+    const events: KvEvent[] = [];
+    for (let n = r.varint(), last = 1; n > 0; n--) {
+      const key = r.str("a key", KEY_LIMITS.keyBytesMax);
+      const revision = r.varint();
+      if (revision < last) return new DecodeError(`a change at revision ${revision} after one at ${last}`);
+      last = revision;
+      if (!flag(r, "a has-record")) {
+        events.push({ key, revision });
+        continue;
+      }
+      const record = readBody(r);
+      if (record.modRevision !== revision) return new DecodeError(`a change at revision ${revision} whose record has modRevision ${record.modRevision}`);
+      events.push({ key, revision, record });
+    }
+    return r.done ? events : new DecodeError("trailing bytes after changes");
   });
 }

@@ -5,8 +5,9 @@
  *   "k:" key → a record; "r:" position (16 digits) → a transaction's result (../core/stored.ts);
  *   "x:" txn (16 digits) → "" (a transaction across partitions committed here);
  *   "f:" client → its session's floor (decimal); "q:" client "\0" seq (16 digits) → a batched
- *   transaction's result; "state" → JSON {kv: 1, applied, epoch, binding?, revision, scanFrom, owner?};
- *   "holds" → which partition of which KV it is.
+ *   transaction's result; "e:" revision (16 digits) → the changes of one write, from that revision
+ *   on (../core/stored.ts); "state" → JSON {kv: 1, applied, epoch, binding?, revision, scanFrom,
+ *   owner?}; "holds" → which partition of which KV it is.
  */
 import type { KvOwner } from "../core/records.ts";
 import type { ClassicLevel } from "classic-level";
@@ -15,7 +16,8 @@ import { BEFORE_FIRST } from "../../logplayer/core/items.ts";
 import type { ShardDurable } from "../../logplayer/core/shard-core.ts";
 import type { KvRecord } from "../core/commands.ts";
 import type { KvImage, KvSession } from "../core/shard-state.ts";
-import { decodeRecord, decodeResult } from "../core/stored.ts";
+import type { KvEvent } from "../core/messages.ts";
+import { decodeChanges, decodeRecord, decodeResult } from "../core/stored.ts";
 
 export const STATE_KEY = "state";
 const HOLDS_KEY = "holds";
@@ -27,6 +29,18 @@ export const committedKey = (txn: number): string => `x:${String(txn).padStart(1
 /** A client's session floor, and the result of its batched transaction `seq` (client ids hold no "\0"). */
 export const floorKey = (client: string): string => `f:${client}`;
 export const sessionResultKey = (client: string, seq: number): string => `q:${client}\u0000${String(seq).padStart(16, "0")}`;
+/** The changes of one write, by its first revision (./shard-changes.ts). */
+export const changesKey = (revision: number): string => `e:${String(revision).padStart(16, "0")}`;
+
+/** One operation of a store's synced batch. */
+export type Op = { type: "put"; key: string; value: Uint8Array } | { type: "del"; key: string };
+
+/** The latest changes a store holds, and the first revision of each of its blobs (./shard-changes.ts). */
+export interface LoadedChanges {
+  /** In revision order, up to the store's revision, with no revision missing. */
+  readonly events: readonly KvEvent[];
+  readonly blobs: readonly number[];
+}
 
 const text = new TextDecoder();
 const utf8 = new TextEncoder();
@@ -70,7 +84,7 @@ export function parseState(bytes: Uint8Array, dir: string): Loaded {
  * overwritten): its durable state, the partition's image, and the positions whose results it keeps.
  * `holds` is recorded by the first open and checked by the later ones.
  */
-export async function loadShard(db: ClassicLevel<string, Uint8Array>, dir: string, holds: string | undefined): Promise<{ state: ShardDurable; image: KvImage; stored: number[] }> {
+export async function loadShard(db: ClassicLevel<string, Uint8Array>, dir: string, holds: string | undefined, changesMax: number): Promise<{ state: ShardDurable; image: KvImage; stored: number[]; changes: LoadedChanges }> {
   const damaged = (why: string) => new KvShardStoreDamaged(`KV shard store ${dir}: ${why}`);
   const raw = await db.get(STATE_KEY);
   if (raw === undefined) {
@@ -118,5 +132,33 @@ export async function loadShard(db: ClassicLevel<string, Uint8Array>, dir: strin
     stored.push(position);
   }
   const list: KvSession[] = [...sessions].map(([client, s]) => ({ client, ...s }));
-  return { state, image: { applied: state.applied, revision, entries, results: new Map(), committed, scanFrom, sessions: list, ...(owner ? { owner } : {}) }, stored };
+  const changes = await loadChanges(db, revision, changesMax, damaged);
+  return { state, image: { applied: state.applied, revision, entries, results: new Map(), committed, scanFrom, sessions: list, ...(owner ? { owner } : {}) }, stored, changes };
+}
+
+/**
+ * The latest changes on disk, newest blob first back, until `max` are loaded: only while they run
+ * without a gap up to `revision` (a store written for a while by a version that kept none has a gap:
+ * the changes before it are not served).
+ */
+async function loadChanges(db: ClassicLevel<string, Uint8Array>, revision: number, max: number, damaged: (why: string) => Error): Promise<LoadedChanges> {
+  const blobs: number[] = [];
+  for await (const key of db.keys({ gte: "e:", lt: "e;" })) {
+    const first = Number(key.slice(2));
+    if (!Number.isSafeInteger(first) || first < 1 || first > revision) throw damaged(`a malformed changes key ${JSON.stringify(key)}`);
+    blobs.push(first);
+  }
+  const loaded: KvEvent[][] = [];
+  let count = 0;
+  let next = revision + 1;
+  for (let i = blobs.length - 1; i >= 0 && count < max; i--) {
+    const raw = await db.get(changesKey(blobs[i]!));
+    const events = raw === undefined ? undefined : decodeChanges(plain(raw));
+    if (events instanceof DecodeError) throw damaged(`the changes at revision ${blobs[i]} are malformed (${events.message})`);
+    if (!events || events[0]?.revision !== blobs[i] || events.at(-1)!.revision !== next - 1) break;
+    loaded.unshift(events);
+    count += events.length;
+    next = blobs[i]!;
+  }
+  return { events: loaded.flat(), blobs };
 }

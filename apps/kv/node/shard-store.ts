@@ -7,14 +7,15 @@
  * are applied as they arrive (`stage`), before they are durable: the log is the commit point, so a
  * delivered transaction is chosen already, and reads, results and watches need not wait for a sync.
  * A row that is not a KV transaction is skipped (counted; its position counts as applied). Each
- * write is ONE synced batch of the records its rows changed, their results (the last `resultsKept`
+ * write is ONE synced batch of the records its rows changed, their changes (for watches), their results (the last `resultsKept`
  * positions' kept, older ones deleted in the same batch) and the state; only its completion mints
  * the receipt that releases the shard's acks (paxos/held.ts). A failed write leaves memory ahead of
  * the disk: the store refuses everything from then on (a restart replays from what is durable).
  *
  * Layout (keys utf8): "k:" + key → its record; "r:" + position (16 digits) → the result of the
  * transaction there (both ../core/stored.ts); "x:" + txn (16 digits) → "" for each transaction across
- * partitions committed here (from the participant's scan start on); "state" (./shard-layout.ts) →
+ * partitions committed here (from the participant's scan start on); "e:" + revision (16 digits) →
+ * the changes of one write, for watches resuming after a restart (./shard-changes.ts); "state" (./shard-layout.ts) →
  * JSON {kv: 1, applied, epoch, binding?, revision, scanFrom, owner?}; "holds" → which partition of which KV it is.
  */
 import type { KvOwner } from "../core/records.ts";
@@ -25,22 +26,21 @@ import { DecodeError } from "../../log/core/bytes.ts";
 import type { Row, ShardDurable, ShardWrite } from "../../logplayer/core/shard-core.ts";
 import type { DeliveryStore } from "../../logplayer/node/shard-server.ts";
 import type { KvRecord, TxnResult } from "../core/commands.ts";
-import { type KeyRange, inRange } from "../core/keys.ts";
+import type { KeyRange } from "../core/keys.ts";
 import type { KvEvent } from "../core/messages.ts";
 import { type Applied, type KvImage, KvShardState } from "../core/shard-state.ts";
-import { Changes } from "../core/changes.ts";
 import { decodeResult, encodeRecord, encodeResult } from "../core/stored.ts";
-import { KvShardStoreDamaged, STATE_KEY, committedKey, floorKey, loadShard, plain, recordKey, resultKey, sessionResultKey } from "./shard-layout.ts";
+import { ShardChanges } from "./shard-changes.ts";
+import { KvShardStoreDamaged, type LoadedChanges, type Op, STATE_KEY, committedKey, floorKey, loadShard, plain, recordKey, resultKey, sessionResultKey } from "./shard-layout.ts";
 
 type Db = ClassicLevel<string, Uint8Array>;
-type Op = { type: "put"; key: string; value: Uint8Array } | { type: "del"; key: string };
 
 export interface KvShardOptions {
   /** Positions (the last applied) whose results are kept durable: 65,536. */
   readonly resultsKept?: number;
   /** Results also kept in memory (the latest durable ones; those not yet durable always): 4,096. */
   readonly resultsInMemory?: number;
-  /** Changes kept in memory for watches resuming from a past revision: 65,536. */
+  /** Changes kept (in memory, and on disk across restarts) for watches resuming from a past revision: 65,536. */
   readonly eventsKept?: number;
   /** What the store holds ("partition 0 of KV kv (log kv-p0)"): recorded by its first open, and a
    *  later open naming anything else is refused (a node started on another's data directory). */
@@ -60,14 +60,6 @@ const newStaged = () => ({
   /** Session keys (a result, a floor) → their bytes (undefined: forgotten). */
   sessions: new Map<string, Uint8Array | undefined>(),
 });
-
-interface Watch {
-  readonly range: KeyRange;
-  /** The first revision it wants (a watch may start past the revision applied now). */
-  readonly from: number;
-  readonly deliver: (events: KvEvent[], revision: number) => void;
-  readonly end: (reason: Error) => void;
-}
 
 interface Waiter {
   readonly position: number;
@@ -91,9 +83,8 @@ export class KvShardStore implements DeliveryStore {
   private waiters: Waiter[] = [];
   /** What rows applied since the last write changed, for the next write to make durable. */
   private staged = newStaged();
-  /** The changes applied since the store opened, the oldest dropped past `eventsKept`. */
-  private readonly events = new Changes();
-  private readonly watches = new Set<Watch>();
+  /** The latest changes (loaded back, and applied since), the oldest dropped past `eventsKept`; the watches. */
+  private readonly changes: ShardChanges;
   /** Why the store serves nothing more (a failed write, or closed). */
   private broken: Error | undefined;
   /** Hears of an owner entry that raised the map epoch, once applied (its node may be superseded). */
@@ -106,13 +97,14 @@ export class KvShardStore implements DeliveryStore {
     /** What is durable now. */
     public state: ShardDurable,
     image: KvImage,
+    changes: LoadedChanges,
     options: KvShardOptions,
   ) {
     const revision = image.revision;
     this.mem = new KvShardState(image, false);
     this.kept = options.resultsKept ?? DEFAULTS.resultsKept;
     this.inMemory = options.resultsInMemory ?? DEFAULTS.resultsInMemory;
-    this.events.reset(revision + 1, options.eventsKept ?? DEFAULTS.eventsKept);
+    this.changes = new ShardChanges(changes, revision, options.eventsKept ?? DEFAULTS.eventsKept);
     assert(Number.isSafeInteger(this.kept) && this.kept >= 1 && Number.isSafeInteger(this.inMemory) && this.inMemory >= 0, "results kept ≥ 1, in memory ≥ 0");
   }
 
@@ -121,8 +113,8 @@ export class KvShardStore implements DeliveryStore {
     const db: Db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
     await db.open();
     try {
-      const { state, image, stored } = await loadShard(db, dir, options.holds);
-      const store = new KvShardStore(db, dir, state, image, options);
+      const { state, image, stored, changes } = await loadShard(db, dir, options.holds, options.eventsKept ?? DEFAULTS.eventsKept);
+      const store = new KvShardStore(db, dir, state, image, changes, options);
       store.stored.push(...stored);
       return store;
     } catch (e) {
@@ -188,7 +180,7 @@ export class KvShardStore implements DeliveryStore {
     this.skippedRows += this.mem.stage(rows, (a) => this.note(a, events));
     if (this.mem.applied === before) return;
     this.wake();
-    this.publish(events);
+    this.changes.publish(events, this.mem.revision);
     this.ownerNews(epoch);
   }
 
@@ -201,7 +193,7 @@ export class KvShardStore implements DeliveryStore {
       const epoch = this.mem.mapEpoch;
       this.skippedRows += this.mem.write(w.rows, w.applied, (a) => this.note(a, events));
       this.wake();
-      this.publish(events);
+      this.changes.publish(events, this.mem.revision);
       this.ownerNews(epoch);
       const durable = this.mem.durable();
       const state: ShardDurable = { applied: durable.applied, epoch: w.epoch, ...(w.binding ? { binding: w.binding } : {}) };
@@ -222,6 +214,7 @@ export class KvShardStore implements DeliveryStore {
         this.stored = this.stored.slice(this.storedHead);
         this.storedHead = 0;
       }
+      ops.push(...this.changes.writeOps());
       ops.push({ type: "put", key: STATE_KEY, value: utf8.encode(JSON.stringify({ kv: 1, ...state, revision: durable.revision, scanFrom: this.mem.scanFrom, ...(this.mem.owner ? { owner: this.mem.owner } : {}) })) });
       await this.db.batch(ops, { sync: true });
       this.state = state;
@@ -305,31 +298,17 @@ export class KvShardStore implements DeliveryStore {
     return result;
   }
 
-  /**
-   * Watch the changes of `range` from revision `fromRevision` on (0: from the next one): `deliver`
-   * gets at once the changes kept since then with the revision applied now (so a watch from now
-   * learns where it starts, and one of a revision to come that it is served here), then each batch
-   * as it is applied (in revision order; `revision`: the partition's, up to which the watcher has
-   * seen everything of its range). A
-   * revision whose changes are no longer kept is refused, saying from which they are (a string).
-   * Returns what stops the watch; the store's failure or close ends it with `end(reason)`.
-   */
+  /** Watch `range` from revision `fromRevision` on (0: from the next): ./shard-changes.ts `watch`. */
   watch(range: KeyRange, fromRevision: number, deliver: (events: KvEvent[], revision: number) => void, end: (reason: Error) => void): (() => void) | string {
     this.usable();
-    const from = fromRevision === 0 ? this.mem.revision + 1 : fromRevision;
-    if (from < this.events.keptFrom) return `revision ${fromRevision} is compacted: this node keeps changes from revision ${this.events.keptFrom} on (watch from there, or from 0: now)`;
-    const w: Watch = { range, from, deliver, end };
-    const past = this.events.since(from).filter((e) => inRange(e.key, range));
-    deliver(past, this.mem.revision);
-    this.watches.add(w);
-    return () => this.watches.delete(w);
+    return this.changes.watch(range, fromRevision, this.mem.revision, deliver, end);
   }
 
   /** Close the store; waiters are rejected. */
   close(): Promise<void> {
     if (!this.closing) {
       this.broken ??= new Error(`KV shard store ${this.dir} is closed`);
-      this.endWatches();
+      this.changes.endAll(this.broken);
       this.rejectWaiters();
       this.closing = this.db.close();
     }
@@ -342,23 +321,8 @@ export class KvShardStore implements DeliveryStore {
 
   private fail(e: Error): void {
     this.broken ??= new Error(`KV shard store ${this.dir}: a write failed (memory is ahead of the disk; reopen the store): ${e.message}`);
-    this.endWatches();
+    this.changes.endAll(this.broken);
     this.rejectWaiters();
-  }
-
-  /** Keep `events` for watches to come, and push each watch its own. */
-  private publish(events: readonly KvEvent[]): void {
-    if (events.length === 0) return;
-    this.events.add(events);
-    for (const w of this.watches) {
-      const mine = events.filter((e) => e.revision >= w.from && inRange(e.key, w.range));
-      if (mine.length > 0) w.deliver(mine, this.mem.revision);
-    }
-  }
-
-  private endWatches(): void {
-    for (const w of this.watches) w.end(this.broken!);
-    this.watches.clear();
   }
 
   private rejectWaiters(): void {

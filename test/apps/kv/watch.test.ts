@@ -3,19 +3,23 @@
  * (core/changes.ts) and pushed to watches of a range (KvShardStore.watch), their wire codec
  * (wire/codec-watch.ts). A watch from a past revision gets every change of its range since, in
  * revision order, then the new ones; a revision no longer kept is refused, saying from which on
- * changes are kept.
+ * changes are kept. The changes are kept on disk too (apps/kv/node/shard-changes.ts), so a store
+ * reopened still serves them.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { ClassicLevel } from "classic-level";
 import fc from "fast-check";
 import { Changes } from "../../../apps/kv/core/changes.ts";
 import type { KvTxn } from "../../../apps/kv/core/commands.ts";
 import { prefixRange } from "../../../apps/kv/core/keys.ts";
 import type { KvEvent } from "../../../apps/kv/core/messages.ts";
 import { encodeTxn } from "../../../apps/kv/core/records.ts";
+import { decodeChanges, encodeChanges } from "../../../apps/kv/core/stored.ts";
+import { DecodeError } from "../../../apps/log/core/bytes.ts";
 import { KvShardStore } from "../../../apps/kv/node/shard-store.ts";
 import { decodeWatchBatch, decodeWatchRequest, encodeWatchBatch, encodeWatchRequest } from "../../../apps/kv/wire/codec-watch.ts";
 import * as pb from "../../../proto/gen/wormspace/v1/kv.ts";
@@ -135,5 +139,79 @@ describe("KV watches", () => {
     assert.match(badReq({ fromRevision: 0 }), /no range/);
     assert.match(badReq({ range: { key: "b", to: "a" }, fromRevision: 0 }), /must sort before/);
     assert.match(badReq({ range: { key: "a", limit: 3 }, fromRevision: 0 }), /takes no limit/);
+  });
+
+  it("are kept on disk: a store reopened serves a watch from before it closed, up to eventsKept; blobs no longer kept are deleted; a gap stops what is served", async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), "worm-kv-watch-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    let position = -1;
+    const open = async (eventsKept?: number) => {
+      const s = await KvShardStore.open(dir, eventsKept ? { eventsKept } : {});
+      const apply = async (...txns: KvTxn[]) => {
+        const rows = txns.map((x) => ({ position: ++position, data: encodeTxn(x) }));
+        await s.write({ rows, applied: position, epoch: 1, binding });
+      };
+      return { s, apply };
+    };
+    const from = (s: KvShardStore, revision: number): string[] | string => {
+      const got: string[] = [];
+      const stop = s.watch({ from: "" }, revision, (events) => got.push(...show(events)), () => {});
+      return typeof stop === "string" ? stop : (stop(), got);
+    };
+    const changeKeys = async () => {
+      const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
+      const keys = await db.keys({ gte: "e:", lt: "e;" }).all();
+      await db.close();
+      return keys;
+    };
+
+    let { s, apply } = await open();
+    await apply(put("a", "1"), put("b", "1"));
+    await apply(del("a"));
+    // Staged, not yet written: published at once, on disk with the next write.
+    s.stage([{ position: position + 1, data: encodeTxn(put("c", "1")) }]);
+    await apply(put("c", "1"), put("d", "1"));
+    await s.close();
+    ({ s, apply } = await open());
+    assert.deepEqual(from(s, 1), ["a@1=1", "b@2=1", "a@3=-", "c@4=1", "d@5=1"], "every change since revision 1, after the restart");
+    await apply(put("e", "1"));
+    assert.deepEqual(from(s, 5), ["d@5=1", "e@6=1"]);
+    await s.close();
+    assert.equal((await changeKeys()).length, 4, "a blob per write");
+
+    // Fewer kept: the oldest revisions dropped whole; blobs wholly below them deleted by the next write.
+    ({ s, apply } = await open(2));
+    assert.match(from(s, 1) as string, /revision 1 is compacted: this node keeps changes from revision 5 on/);
+    assert.deepEqual(from(s, 5), ["d@5=1", "e@6=1"]);
+    await apply(put("f", "1"));
+    assert.deepEqual(from(s, 6), ["e@6=1", "f@7=1"]);
+    await s.close();
+    assert.deepEqual(await changeKeys(), ["e:0000000000000006", "e:0000000000000007"]);
+
+    // A gap (a version that kept no changes wrote revision 8 and 9): nothing before it is served.
+    ({ s, apply } = await open());
+    await apply(put("g", "1"));
+    await s.close();
+    const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
+    await db.del("e:0000000000000007");
+    await db.close();
+    ({ s, apply } = await open());
+    assert.match(from(s, 6) as string, /keeps changes from revision 8 on/);
+    assert.deepEqual(from(s, 8), ["g@8=1"]);
+    await s.close();
+  });
+
+  it("a write's changes cross to disk and back equal; malformed bytes are refused, never thrown", () => {
+    const record = (v: string, rev: number) => ({ value: bytes(v), createRevision: 1, modRevision: rev, version: rev });
+    const events: KvEvent[] = [{ key: "a", revision: 3, record: record("x", 3) }, { key: "b", revision: 3 }, { key: "é", revision: 4, record: record("", 4) }];
+    assert.deepStrictEqual(decodeChanges(encodeChanges(events)), events);
+    const refused = (b: Uint8Array) => {
+      const d = decodeChanges(b);
+      return d instanceof DecodeError ? d.message : "accepted";
+    };
+    assert.match(refused(encodeChanges([events[2]!, events[0]!])), /revision 3 after one at 4/);
+    assert.match(refused(encodeChanges([{ key: "a", revision: 5, record: record("x", 4) }])), /modRevision 4/);
+    assert.match(refused(new Uint8Array([0x01, 0])), /not a KV shard's changes/);
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => Array.isArray(decodeChanges(b)) || decodeChanges(b) instanceof DecodeError));
   });
 });
