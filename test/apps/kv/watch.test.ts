@@ -156,7 +156,9 @@ describe("KV watches", () => {
     const from = (s: KvShardStore, revision: number): string[] | string => {
       const got: string[] = [];
       const stop = s.watch({ from: "" }, revision, (events) => got.push(...show(events)), () => {});
-      return typeof stop === "string" ? stop : (stop(), got);
+      if (typeof stop === "string") return stop;
+      stop();
+      return got;
     };
     const changeKeys = async () => {
       const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
