@@ -14,8 +14,8 @@
  * history must be linearizable (verify/spec/kv.ts); every audit that commits totals what the bank
  * opened with, and so do the balances at the end; every answer must be what the partition's log
  * says (KvObserver, against the logs read back); each shard must hold what its log says; a watcher
- * of the other partition sees exactly its changes (a node of its own: with both nodes in one
- * process, which the faults restart, there is no such watcher).
+ * of both partitions from their first revision, following them across the kills, restarts and the
+ * move, sees exactly the changes each log makes, each once, in order.
  */
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
@@ -149,14 +149,16 @@ async function underFaults(t: TestContext, shape: Shape): Promise<void> {
       history.ok(id, "record" in r.value ? { value: value(r.value.record) } : { found: r.value.found.map(([k, rec]) => [k, text.decode(rec.value)] as const) });
     }
   };
-  // A watcher of partition 0 (paused, never restarted, when it has a process of its own) from its
-  // first revision: it must see every change its log makes.
+  // A watcher of both partitions from their first revisions, following them to the nodes that
+  // restart or take over (a node's restart takes seconds under this load): it must see every
+  // change each log makes, once, in order.
   const watcher = new KvClient({ map, refreshMap, attemptTimeoutMs: 3_000 });
   t.after(() => watcher.close());
-  const watched: string[] = [];
-  const watch = shape !== "one process" ? watcher.watch({ from: "", to: "m" }, { from: new Map([[0, 1]]) }) : undefined;
+  const watched: string[][] = [[], []];
+  const resumed: string[] = [];
+  const watch = watcher.watch({ from: "" }, { from: new Map([[0, 1], [1, 1]]), follow: { retryForMs: 60_000, onResumed: (r) => resumed.push(`partition ${r.partition} at ${r.node} from revision ${r.fromRevision}`) } });
   const watching = (async () => {
-    if (watch) for await (const b of watch) for (const e of b.events) watched.push(`${e.key}@${e.revision}=${e.record ? text.decode(e.record.value) : "-"}`);
+    for await (const b of watch) for (const e of b.events) watched[b.partition]!.push(`${e.key}@${e.revision}=${e.record ? text.decode(e.record.value) : "-"}`);
   })();
   // The bank, across both partitions: eight accounts of 100, four in each. Tellers move money
   // between two of them by a transaction that expects both balances (across partitions, or within
@@ -217,9 +219,8 @@ async function underFaults(t: TestContext, shape: Shape): Promise<void> {
   };
   const load = [...clients.map((c, n) => run(c, n)), ...tellers.map((c, n) => teller(c, n))];
 
-  // Faults: node 1 killed (-9) and restarted twice and paused once, node 0 (whose watcher must see
-  // everything) paused three times; each at its time in the schedule. With both in one process,
-  // each fault is that process's.
+  // Faults: node 1 killed (-9) and restarted twice and paused once, node 0 paused three times; each
+  // at its time in the schedule. With both in one process, each fault is that process's.
   const faults: string[] = [];
   const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const named = (k: number) => (shape === "one process" ? "the nodes' process" : `node ${k}`);
@@ -339,7 +340,7 @@ async function underFaults(t: TestContext, shape: Shape): Promise<void> {
     }
     if (owner > 0) t.diagnostic(`partition ${p.id}: map epoch ${owner} in its log; ${superseded} entries of an older epoch after its owner entry (applied as nothing)`);
     if (shape === "a move" && p.id === 1) assert.ok(superseded >= 1, "the old-epoch writer's batch is in the log after the owner entry");
-    if (p.id === 0 && watch) {
+    {
       // The changes the log makes, applied as a shard applies them (each batched transaction and
       // each commit entry once), are what the watcher saw, in order.
       const replay = new KvShardState(EMPTY_KV_IMAGE);
@@ -348,10 +349,9 @@ async function underFaults(t: TestContext, shape: Shape): Promise<void> {
         entries.map((e) => ({ position: e.slot, data: e.kind === "entry" ? e.entry.payload : new Uint8Array(0) })),
         (a) => changes.push(...a.changes.map(([k, r]) => `${k}@${a.result.revision}=${r ? text.decode(r.value) : "-"}`)),
       );
-      for (let waited = 0; watched.length < changes.length && waited < 50; waited++) await new Promise((r) => setTimeout(r, 100));
-      assert.deepEqual(watched, changes);
-      await watch.return?.();
-      await watching;
+      const seen = watched[p.id]!;
+      for (let waited = 0; seen.length < changes.length && waited < 50; waited++) await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(seen, changes, `partition ${p.id}'s watcher (resumed: ${resumed.join("; ")})`);
     }
     // Once the shard has applied the whole log, what it holds against the log's replay.
     const c = auditor;
@@ -365,6 +365,9 @@ async function underFaults(t: TestContext, shape: Shape): Promise<void> {
     assert.ok(found.ok);
     observer.shardHolds(p.id, "node", s.value.applied, s.value.revision, found.value.found);
   }
+  t.diagnostic(`the watcher: ${watched.map((w, k) => `partition ${k} ${w.length} changes`).join(", ")}; resumed ${resumed.length} times: ${resumed.join("; ")}`);
+  await watch.return?.();
+  await watching;
   assert.deepEqual(observer.violations, []);
   assert.equal(observer.waiting(), 0);
 }
