@@ -53,6 +53,10 @@ export interface KvClientOptions extends ClientSecurity {
   /** How long a request whose outcome stays unknown is tried again (default 10 s): a node that is
    *  restarting is waited for, backing off from 50 ms to 500 ms between attempts. */
   readonly retryForMs?: number;
+  /** How long a connection to a node with calls open may go without hearing from it before a ping
+   *  checks it, and how long the ping's answer is waited for (default 10 s): a node paused or cut
+   *  off is found within twice that, its calls fail, and a watch there follows its partition. */
+  readonly keepaliveMs?: number;
 }
 
 /** A write that happened: the partition, its log position, what the transaction did. A transaction
@@ -322,7 +326,8 @@ export class KvClient {
   private node(address: string) {
     let n = this.nodes.get(address);
     if (!n) {
-      const stub = new makeKvClient(address, channelCredentials(this.o), { ...CHANNEL_OPTIONS, ...channelOptions(this.o) });
+      const keepalive = this.o.keepaliveMs ?? 10_000;
+      const stub = new makeKvClient(address, channelCredentials(this.o), { ...CHANNEL_OPTIONS, ...channelOptions(this.o), "grpc.keepalive_time_ms": keepalive, "grpc.keepalive_timeout_ms": keepalive });
       const stream = new RequestStream<KvRequest, KvReply>({
         server: `the KV node at ${address}`,
         open: () => stub.session(callMetadata(this.o)),

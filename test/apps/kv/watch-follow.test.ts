@@ -3,9 +3,11 @@
  * nodes in process over acceptors in memory: when a partition's node restarts, and when the
  * partition moves to another node and its old node stops, the watch goes on at the node serving it
  * from the revision after the last one it delivered: every change once, in revision order, none
- * missed. Without following it ends at the first stop, saying so.
+ * missed; a node that stops answering without closing the connection is found out by the
+ * connection's keepalive. Without following it ends at the first stop, saying so.
  */
 import assert from "node:assert/strict";
+import { type AddressInfo, type Socket, connect, createServer } from "node:net";
 import { test } from "node:test";
 import type { KvEvent } from "../../../apps/kv/core/messages.ts";
 import { KvClient } from "../../../apps/kv/node/kv-client.ts";
@@ -126,4 +128,49 @@ test("a following watch ends once no node has served its partition for retryForM
   assert.ok(e instanceof KvWatchError, String(e));
   assert.match(e.message, /no node served partition 0's watch for \d+ ms/);
   assert.ok(took >= 1_500 && took < 6_000, `ended after ${took} ms`);
+});
+
+test("a watch whose node stops answering (paused, or cut off) finds out by the connection's keepalive, and follows its partition to the node it moved to", { timeout: 60_000 }, async (t) => {
+  const { admin, map, start } = await kvFixture(t);
+  await start(0, {});
+  // The watcher reaches partition 0's node through a proxy that can go silent (a paused process,
+  // a cable pulled: the connection stays open, nothing comes back).
+  const [host, port] = map.partitions[0]!.node.split(":") as [string, string];
+  let silent = false;
+  const sockets: Socket[] = [];
+  const proxy = createServer((down) => {
+    const up = connect(Number(port), host);
+    sockets.push(down, up);
+    down.on("data", (d) => void (silent || up.write(d)));
+    up.on("data", (d) => void (silent || down.write(d)));
+    // Silent, nothing passes, not even a close.
+    for (const [a, b] of [[down, up], [up, down]] as const) for (const event of ["error", "close"]) a.on(event, () => void (silent || b.destroy()));
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    proxy.close();
+  });
+  const through = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  const proxied = { ...map, partitions: map.partitions.map((p) => (p.id === 0 ? { ...p, node: through } : p)) };
+  const watcher = new KvClient({ map: proxied, refreshMap: () => readMap(admin, "kv"), attemptTimeoutMs: 3_000, keepaliveMs: 300 });
+  t.after(() => watcher.close());
+  const writer = new KvClient({ map, refreshMap: () => readMap(admin, "kv"), attemptTimeoutMs: 3_000 });
+  t.after(() => writer.close());
+  const batches: Watched[] = [];
+  const resumed: string[] = [];
+  const ended = drain(watcher.watch({ from: "", to: "m" }, { follow: { onResumed: (r) => resumed.push(`${r.node} from ${r.fromRevision}`) } }), batches);
+  await until("the first batch", () => batches.length === 1);
+  assert.ok((await writer.put("a", bytes("1"))).ok);
+  await until("a=1", () => changesOf(batches, 0).length === 1);
+
+  silent = true;
+  const [there] = await stableAddresses(1);
+  const { to } = await moveKv(admin, "kv", 0, there!);
+  await start(0, {}, { map: to, store: "node0-moved" });
+  assert.ok((await writer.put("a", bytes("2"))).ok);
+  await until("a=2 at the new node", () => changesOf(batches, 0).length === 2, 10_000);
+  assert.deepEqual(resumed, [`${there} from 2`]);
+  assert.deepEqual(changesOf(batches, 0).map((e) => e.record && text(e.record.value)), ["1", "2"]);
+  assert.equal(await Promise.race([ended, Promise.resolve("going")]), "going");
 });
