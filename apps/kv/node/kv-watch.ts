@@ -78,8 +78,8 @@ interface Stream {
   at: WatchNode;
   from: number;
   call: grpc.ClientReadableStream<Uint8Array> | undefined;
-  /** Since when it has had no node (a failure and no batch since), how many tries, the last failure. */
-  down: { readonly since: number; readonly attempts: number; readonly why: string } | undefined;
+  /** Since when it has had no node (a failure and no batch since), and how many tries. */
+  down: { readonly since: number; readonly attempts: number } | undefined;
 }
 
 /** The merged watch of `parts`; `metadata` for each call. Returning (or breaking out of) the iterator cancels every stream. */
@@ -133,7 +133,7 @@ export function watchParts(parts: readonly WatchPart[], metadata: () => grpc.Met
     if (!follow || !PASSING.includes(why.code)) return fail(why);
     const now = Date.now();
     if (!s.down) follow.onLost?.({ partition: s.partition, node: s.at.node, why: why.message });
-    s.down = { since: s.down?.since ?? now, attempts: (s.down?.attempts ?? 0) + 1, why: why.message };
+    s.down = { since: s.down?.since ?? now, attempts: (s.down?.attempts ?? 0) + 1 };
     if (now - s.down.since >= follow.retryForMs) {
       return fail(new KvWatchError(why.code, `no node served partition ${s.partition}'s watch for ${now - s.down.since} ms (last: ${why.message})`));
     }
