@@ -4,15 +4,18 @@
  * sequencer for its log (the node is its only writer), the node and its player, with the cluster's
  * TLS, token and id, and what the nodes of one process share.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { WorClient } from "../../wor/node/client.ts";
 import type { ClientSecurity } from "../../wor/node/credentials.ts";
 import type { ServeOptions } from "../../wor/node/grpc-serving.ts";
 import { txnSpaceOf } from "../kv/core/cross.ts";
 import type { Partition, PartitionMap } from "../kv/core/partitions.ts";
-import { describePartition, readMap } from "../kv/node/kv-map.ts";
+import { describePartition, readMap, readMapAt } from "../kv/node/kv-map.ts";
 import { type KvNode, startKvNode } from "../kv/node/kv-node.ts";
 import { partitionSequencer } from "../kv/node/kv-owner.ts";
 import { KvShardStoreDamaged } from "../kv/node/shard-layout.ts";
+import { installSnapshot } from "../kv/node/shard-snapshot.ts";
 import { KvShardStore } from "../kv/node/shard-store.ts";
 import { WormLog } from "../log/node/log-client.ts";
 import type { PlayerEvent } from "../logplayer/node/player.ts";
@@ -22,6 +25,7 @@ import type { Target } from "./cluster.ts";
 import { operational, usage } from "./errors.ts";
 import { clusterTls } from "./log-sequencer.ts";
 import { parseListen } from "./node.ts";
+import { printJson } from "./output.ts";
 
 /** What the KV nodes of one process share: one register client (their appends of a turn reach the
  *  acceptors together; the caller closes it after the nodes), and their participants (a transaction
@@ -53,6 +57,25 @@ export async function openKvStore(name: string, p: Partition, dataDir: string): 
   } catch (e) {
     if (e instanceof KvShardStoreDamaged) throw usage(`refusing to start: ${e.message}`);
     throw usage(`KV store ${dataDir} cannot be opened (in use by another node, or not a KV store): ${(e as Error).message}`);
+  }
+}
+
+/** How long a snapshot's copy may take. */
+const SEED_TIMEOUT_MS = 600_000;
+
+/**
+ * A new store for partition `p` (none at `dataDir` yet) seeded with a snapshot of the node at
+ * `source` (apps/kv/node/shard-snapshot.ts), so that its player replays only the log after the copy.
+ * Says on stdout that it did (`seeded`), or why not (`notSeeded`: the node replays the whole log).
+ */
+export async function seedKvStore(name: string, p: Partition, dataDir: string, source: string | undefined, reach: ClientSecurity): Promise<void> {
+  if (source === undefined || existsSync(join(dataDir, "CURRENT"))) return;
+  const began = Date.now();
+  try {
+    const s = await installSnapshot({ dir: dataDir, holds: describePartition(name, p), source, security: reach, timeoutMs: SEED_TIMEOUT_MS });
+    printJson({ event: "seeded", kv: name, partition: p.id, from: source, applied: s.applied, revision: s.revision, entries: s.entries, ms: Date.now() - began });
+  } catch (e) {
+    printJson({ event: "notSeeded", kv: name, partition: p.id, from: source, why: (e as Error).message, instead: "it replays the partition's log" });
   }
 }
 
@@ -94,6 +117,11 @@ export async function startKvServing(
     opened.length = 0;
   };
   try {
+    // A node new at an address a move named: seeded by the node the map named before.
+    if (map.epoch > 0 && !existsSync(join(dataDir, "CURRENT"))) {
+      const before = (await readMapAt(client, name, map.epoch - 1)).partitions.find((x) => x.id === p.id)?.node;
+      await seedKvStore(name, p, dataDir, before === p.node ? undefined : before, reach);
+    }
     const store = await openKvStore(name, p, dataDir);
     opened.push(() => store.close());
     const tokens = partitionSequencer(client, name, p.id, map.epoch);

@@ -14,7 +14,7 @@ import { startKvStandby } from "../kv/node/kv-standby.ts";
 import { kvTrace } from "../kv/node/kv-trace.ts";
 import type { Target } from "./cluster.ts";
 import { operational } from "./errors.ts";
-import { type NodeEvents, type ProcessShared, type RunningKvNode, nodeSecurity, openKvStore, startKvServing } from "./kv-node-serving.ts";
+import { type NodeEvents, type ProcessShared, type RunningKvNode, nodeSecurity, openKvStore, seedKvStore, startKvServing } from "./kv-node-serving.ts";
 import { parseListen } from "./node.ts";
 import { printJson } from "./output.ts";
 
@@ -38,6 +38,8 @@ export async function startStandbyServing(
   const { client } = shared;
   const where = parseListen(address);
   const { serve, reach } = await nodeSecurity(target);
+  // A new standby copies the serving node's store, and replays only the log after the copy.
+  await seedKvStore(name, p, dataDir, p.node, reach);
   const store = await openKvStore(name, p, dataDir);
   let standby: Awaited<ReturnType<typeof startKvStandby>> | undefined;
   try {

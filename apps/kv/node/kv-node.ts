@@ -50,6 +50,7 @@ import { type KvHandlers, KvService } from "../wire/service.ts";
 import type { KvShardStore } from "./shard-store.ts";
 import { Batcher } from "./batcher.ts";
 import { kvTrace } from "./kv-trace.ts";
+import { snapshotServing } from "./shard-snapshot.ts";
 import { watchServing } from "./watch-server.ts";
 import { startPartitionPlayer } from "./partition-player.ts";
 import { claimPartition, superseded } from "./kv-owner.ts";
@@ -278,6 +279,7 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
 
   const handlers: KvHandlers = {
     watch: watches.handler,
+    snapshot: snapshotServing({ admit, store }),
     session(call) {
       const refused = admit(call.metadata);
       if (refused) return void call.emit("error", refused);

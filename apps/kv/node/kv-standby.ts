@@ -45,6 +45,7 @@ function notYet(address: string): KvHandlers {
     session: (call) => void call.emit("error", why()),
     status: (_call, callback) => callback(why()),
     watch: (call) => void call.emit("error", why()),
+    snapshot: (call) => void call.emit("error", why()),
   };
 }
 

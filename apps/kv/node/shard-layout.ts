@@ -20,7 +20,7 @@ import type { KvEvent } from "../core/messages.ts";
 import { decodeChanges, decodeRecord, decodeResult } from "../core/stored.ts";
 
 export const STATE_KEY = "state";
-const HOLDS_KEY = "holds";
+export const HOLDS_KEY = "holds";
 export const recordKey = (key: string): string => `k:${key}`;
 /** Results sort by position: positions < 2^53 < 10^16. */
 export const resultKey = (position: number): string => `r:${String(position).padStart(16, "0")}`;
@@ -78,6 +78,10 @@ export function parseState(bytes: Uint8Array, dir: string): Loaded {
   return { applied: o.applied, epoch: o.epoch, revision: o.revision, scanFrom: (o.scanFrom as number | undefined) ?? 0, ...(binding ? { binding } : {}), ...(owner ? { owner } : {}) };
 }
 
+
+/** The state record's bytes. */
+export const encodeState = (s: Loaded): Uint8Array =>
+  utf8.encode(JSON.stringify({ kv: 1, applied: s.applied, epoch: s.epoch, ...(s.binding ? { binding: s.binding } : {}), revision: s.revision, scanFrom: s.scanFrom, ...(s.owner ? { owner: s.owner } : {}) }));
 
 /**
  * Everything a store at `dir` holds, checked (a store holding anything else is refused, never

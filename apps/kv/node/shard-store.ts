@@ -31,7 +31,7 @@ import type { KvEvent } from "../core/messages.ts";
 import { type Applied, type KvImage, KvShardState } from "../core/shard-state.ts";
 import { decodeResult, encodeRecord, encodeResult } from "../core/stored.ts";
 import { ShardChanges } from "./shard-changes.ts";
-import { KvShardStoreDamaged, type LoadedChanges, type Op, STATE_KEY, committedKey, floorKey, loadShard, plain, recordKey, resultKey, sessionResultKey } from "./shard-layout.ts";
+import { KvShardStoreDamaged, type LoadedChanges, type Op, STATE_KEY, committedKey, encodeState, floorKey, loadShard, plain, recordKey, resultKey, sessionResultKey } from "./shard-layout.ts";
 
 type Db = ClassicLevel<string, Uint8Array>;
 
@@ -215,7 +215,7 @@ export class KvShardStore implements DeliveryStore {
         this.storedHead = 0;
       }
       ops.push(...this.changes.writeOps());
-      ops.push({ type: "put", key: STATE_KEY, value: utf8.encode(JSON.stringify({ kv: 1, ...state, revision: durable.revision, scanFrom: this.mem.scanFrom, ...(this.mem.owner ? { owner: this.mem.owner } : {}) })) });
+      ops.push({ type: "put", key: STATE_KEY, value: encodeState({ ...state, revision: durable.revision, scanFrom: this.mem.scanFrom, ...(this.mem.owner ? { owner: this.mem.owner } : {}) }) });
       await this.db.batch(ops, { sync: true });
       this.state = state;
     } catch (e) {
@@ -296,6 +296,28 @@ export class KvShardStore implements DeliveryStore {
     const result = decodeResult(plain(raw));
     if (result instanceof DecodeError) throw new KvShardStoreDamaged(`KV shard store ${this.dir}: the result at position ${position} is malformed (${result.message})`);
     return result;
+  }
+
+  /** Everything the store holds durably, in key order, from one view of its database (which later
+   *  writes do not change), in chunks of about `chunkBytes` (a snapshot: ./shard-snapshot.ts). */
+  async *entries(chunkBytes: number): AsyncGenerator<[string, Uint8Array][]> {
+    this.usable();
+    const it = this.db.iterator();
+    try {
+      let chunk: [string, Uint8Array][] = [];
+      let bytes = 0;
+      for await (const [key, value] of it) {
+        chunk.push([key, plain(value)]);
+        bytes += key.length + value.length;
+        if (bytes < chunkBytes) continue;
+        yield chunk;
+        chunk = [];
+        bytes = 0;
+      }
+      if (chunk.length > 0) yield chunk;
+    } finally {
+      await it.close();
+    }
   }
 
   /** Watch `range` from revision `fromRevision` on (0: from the next): ./shard-changes.ts `watch`. */

@@ -15,12 +15,15 @@ export interface KvHandlers extends grpc.UntypedServiceImplementation {
   status: grpc.handleUnaryCall<Uint8Array, Uint8Array>;
   /** KvWatchRequest bytes in, KvWatchBatch messages out. */
   watch: grpc.handleServerStreamingCall<Uint8Array, Uint8Array>;
+  /** KvSnapshotRequest bytes in, KvSnapshotChunk messages out. */
+  snapshot: grpc.handleServerStreamingCall<Uint8Array, Uint8Array>;
 }
 
 export const KvService: grpc.ServiceDefinition<KvHandlers> = {
   session: rawMethod(`/${SERVICE}/Session`, "Session", true),
   status: rawMethod(`/${SERVICE}/Status`, "Status", false),
   watch: rawMethod(`/${SERVICE}/Watch`, "Watch", false, true),
+  snapshot: rawMethod(`/${SERVICE}/Snapshot`, "Snapshot", false, true),
 };
 
 type Unary = (request: Uint8Array, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: UnaryCallback) => grpc.ClientUnaryCall;
@@ -32,6 +35,7 @@ export interface KvClientStub extends grpc.Client {
   session: Duplex;
   status: Unary;
   watch: ServerStream;
+  snapshot: ServerStream;
 }
 
 export const makeKvClient = grpc.makeGenericClientConstructor(KvService, SERVICE) as unknown as new (

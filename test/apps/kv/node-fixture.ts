@@ -9,7 +9,7 @@ import type { TestContext } from "node:test";
 import { txnSpaceOf } from "../../../apps/kv/core/cross.ts";
 import { type PartitionMap, partitionMap } from "../../../apps/kv/core/partitions.ts";
 import { KvClient } from "../../../apps/kv/node/kv-client.ts";
-import { createKv, readMap } from "../../../apps/kv/node/kv-map.ts";
+import { createKv, describePartition, readMap } from "../../../apps/kv/node/kv-map.ts";
 import { type KvNode, startKvNode } from "../../../apps/kv/node/kv-node.ts";
 import { partitionSequencer } from "../../../apps/kv/node/kv-owner.ts";
 import { KvShardStore } from "../../../apps/kv/node/shard-store.ts";
@@ -44,8 +44,8 @@ export async function kvFixture(t: TestContext) {
   await createKv(admin, "kv", map);
   const start = async (k: number, timings: ParticipantTimings, o: StartOptions = {}): Promise<{ readonly node: KvNode; readonly sequencer: SequencerNode; close(): Promise<void> }> => {
     const { client } = cluster.client({ segmentSize: 64 });
-    const store = await KvShardStore.open(join(dir, o.store ?? `node${k}`));
     const m = o.map ?? map;
+    const store = await KvShardStore.open(join(dir, o.store ?? `node${k}`), { holds: describePartition("kv", m.partitions[k]!) });
     const sequencer = partitionSequencer(client, "kv", k, m.epoch);
     const p = m.partitions[k]!;
     const log = new WormLog({ client, log: p.log, tokens: sequencer });
@@ -75,5 +75,5 @@ export async function kvFixture(t: TestContext) {
   };
   const kv = new KvClient({ map, attemptTimeoutMs: 3_000 });
   t.after(() => kv.close());
-  return { admin, map, start, kv };
+  return { admin, map, start, kv, dir };
 }

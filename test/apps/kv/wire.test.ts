@@ -240,6 +240,9 @@ describe("Kv service over loopback gRPC", () => {
       if (r.ok) call.write(encodeWatchBatch({ events: [{ key: r.value.range.key, revision: r.value.fromRevision }], revision: r.value.fromRevision + 1 }));
       call.emit("error", Object.assign(new Error("compacted"), { code: grpc.status.OUT_OF_RANGE, details: `revision ${r.ok ? r.value.fromRevision : "?"} is compacted` }));
     },
+    snapshot(call) {
+      call.emit("error", Object.assign(new Error("unimplemented"), { code: grpc.status.UNIMPLEMENTED, details: "no snapshot here" }));
+    },
   };
 
   before(async () => {
