@@ -96,22 +96,29 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
   const route = () => {
     for (const { session, reply } of core.takeReplies()) sessions.get(session)?.reply(reply);
   };
+  /** Closing: no write starts any more (what is staged is the log's still: a next life replays it). */
+  let stopping = false;
+  /** The write under way, if any: closing waits for it, so that the store it writes to may be closed then. */
+  let writing: Promise<void> | undefined;
   /** Hand the core's next write to the store; on its receipt, release its replies and go on. */
   const flush = () => {
-    const w = failed ? undefined : core.takeWrite();
+    const w = failed || stopping ? undefined : core.takeWrite();
     if (!w) return;
-    store.write(w).then(
+    const done: Promise<void> = store.write(w).then(
       (receipt) => {
+        if (writing === done) writing = undefined;
         core.durable(receipt);
         route();
         flush();
       },
       (e: unknown) => {
+        if (writing === done) writing = undefined;
         failed = e as Error;
         for (const s of [...sessions.values()]) s.end(grpc.status.UNAVAILABLE, `the shard's storage failed: ${failed.message}`);
         o.onFailure?.(failed);
       },
     );
+    writing = done;
   };
 
   /** A new session: its id. */
@@ -233,8 +240,13 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
     port,
     local,
     close: () => {
+      stopping = true;
       for (const id of [...locals]) sessions.get(id)?.end(grpc.status.UNAVAILABLE, "the shard is stopping");
-      return (closing ??= shutdownServer(server));
+      closing ??= (async () => {
+        await shutdownServer(server);
+        while (writing) await writing;
+      })();
+      return closing;
     },
   };
 }

@@ -168,3 +168,56 @@ test("a failed write acks nothing, ends every stream, stops the shard; a restart
   c.s.send({ kind: "batch", epoch: 1, items: [{ position: 2, previous: 1, data: utf8.encode("c") }] });
   assert.deepEqual(await c.next(), { kind: "ack", applied: 2 }, "the failed batch, sent again, is applied");
 });
+
+test("closing a shard server waits for the write under way and starts no other, so its store may be closed then (a standby handing its store over under load)", { timeout: 30_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "worm-shard-close-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  let store = await ShardStore.open(dir);
+  const write = store.write.bind(store);
+  let gate: Promise<void> = Promise.resolve();
+  let writes = 0;
+  store.write = async (w) => {
+    writes++;
+    await gate;
+    return write(w);
+  };
+  const failures: Error[] = [];
+  const server = await startShardServer({ store, onFailure: (e) => failures.push(e) });
+  const links = new ShardLinks([`127.0.0.1:${server.port}`]);
+  t.after(() => links.close());
+  const a = stream(links);
+  a.s.send({ kind: "hello", epoch: 1, player: "p1", binding });
+  assert.deepEqual(await a.next(), { kind: "state", applied: -1, epoch: 1 });
+
+  let open!: () => void;
+  gate = new Promise((resolve) => {
+    open = resolve;
+  });
+  t.after(async () => {
+    open();
+    await server.close();
+    await store.close().catch(() => {});
+  });
+  const before = writes; // the hello's (its epoch made durable)
+  a.s.send({ kind: "batch", epoch: 1, items: [{ position: 0, previous: -1, data: utf8.encode("a") }] });
+  await new Promise((r) => setTimeout(r, 200));
+  // Staged while the first write waits: the next write's, which closing must not start.
+  a.s.send({ kind: "batch", epoch: 1, items: [{ position: 1, previous: 0, data: utf8.encode("b") }] });
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(writes, before + 1, "one write under way");
+  let closed = false;
+  const closing = server.close().then(() => {
+    closed = true;
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(closed, false, "it waits for the write under way");
+  open();
+  await closing;
+  await store.close();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(writes, before + 1, "no write after closing began");
+  assert.deepEqual(failures, []);
+  store = await ShardStore.open(dir);
+  assert.equal(store.state.applied, 0, "the write under way is durable; what was only staged is the log's to replay");
+  await store.close();
+});
