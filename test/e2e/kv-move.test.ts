@@ -36,11 +36,14 @@ test("worm kv move: the new node claims the partition and serves what its log ho
   const moved = JSON.parse(await ok("move", "--partition", "1", "--to", there!, "--json")) as { partition: number; from: string; to: string; map: { epoch: number } };
   assert.deepEqual([moved.partition, moved.from, moved.to, moved.map.epoch], [1, nodes[1], there, 1]);
   const node = procs.start(["kv", "serve", "--partition", "1", "--data-dir", join(dir, "node1-moved"), "--cluster", cluster]);
+  // On an empty data directory it copies the store of the node the map named before, still serving.
+  const seeded = await node.waitForJson((l) => l.event === "seeded" || l.event === "notSeeded", 60_000);
+  assert.deepEqual([seeded.event, seeded.from, seeded.revision], ["seeded", nodes[1], 1], JSON.stringify(seeded));
   assert.equal((await node.waitForJson((l) => l.event === "listening", 60_000)).address, there);
   const heard = await served[1]!.waitForJson((l) => l.event === "moved", 30_000);
   assert.match(String(heard.why), new RegExp(`partition 1 moved to the node at ${there} \\(map epoch 1; this node serves epoch 0\\)`));
 
-  assert.equal(await ok("get", "pear"), "yellow\n", "the new node filled its shard from the partition's log");
+  assert.equal(await ok("get", "pear"), "yellow\n", "the new node holds the partition (the copy, then the log after it)");
   assert.match(await ok("put", "pear", "green"), /^put pear \(revision 2; previous: "yellow"\)\n$/);
   const across = JSON.parse(
     (await runWorm(["kv", "txn", "-", "--json", "--cluster", cluster], { input: '{"then": [{"put": {"key": "apple", "value": "x"}}, {"put": {"key": "pear", "value": "x"}}]}' })).stdout,
@@ -75,6 +78,8 @@ test("worm kv serve --listen: a standby follows the partition's log while the ol
     assert.match(r.stderr, why);
   }
   const standby = procs.start(["kv", "serve", "--partition", "1", "--data-dir", join(dir, "standby1"), "--listen", there!, "--cluster", cluster]);
+  const copied = await standby.waitForJson((l) => l.event === "seeded" || l.event === "notSeeded", 60_000);
+  assert.deepEqual([copied.event, copied.from, copied.revision], ["seeded", nodes[1], 1], JSON.stringify(copied));
   const line = await standby.waitForJson((l) => l.event === "listening", 60_000);
   assert.deepEqual([line.standby, line.address, line.partition], [true, there, 1]);
   // A client that read the move's map before the node started there is told to try again, not refused.
