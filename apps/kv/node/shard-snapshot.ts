@@ -33,9 +33,7 @@ export function snapshotServing(o: { readonly admit: ReturnType<typeof admission
     const req = decodeSnapshotRequest(call.request);
     if (!req.ok) return void call.emit("error", statusError(grpc.status.INVALID_ARGUMENT, req.error.message));
     let gone = false;
-    call.once("cancelled", () => {
-      gone = true;
-    });
+    for (const event of ["cancelled", "close"]) call.once(event, () => void (gone = true));
     try {
       for await (const entries of o.store.entries(CHUNK_BYTES)) {
         if (gone) return;
