@@ -63,20 +63,40 @@ export async function openKvStore(name: string, p: Partition, dataDir: string): 
 /** How long a snapshot's copy may take. */
 const SEED_TIMEOUT_MS = 600_000;
 
+/** Earlier maps a node new at a moved partition's address looks for a node to copy in. */
+const SEED_MAPS_BACK = 16;
+
 /**
- * A new store for partition `p` (none at `dataDir` yet) seeded with a snapshot of the node at
- * `source` (apps/kv/node/shard-snapshot.ts), so that its player replays only the log after the copy.
- * Says on stdout that it did (`seeded`), or why not (`notSeeded`: the node replays the whole log).
+ * A new store for partition `p` (none at `dataDir` yet) seeded with a snapshot of the first of
+ * `sources` that gives one (apps/kv/node/shard-snapshot.ts), so that its player replays only the
+ * log after the copy. Says on stdout that it did (`seeded`), or why not (`notSeeded`, each source's
+ * failure: the node replays the whole log).
  */
-export async function seedKvStore(name: string, p: Partition, dataDir: string, source: string | undefined, reach: ClientSecurity): Promise<void> {
-  if (source === undefined || existsSync(join(dataDir, "CURRENT"))) return;
-  const began = Date.now();
-  try {
-    const s = await installSnapshot({ dir: dataDir, holds: describePartition(name, p), source, security: reach, timeoutMs: SEED_TIMEOUT_MS });
-    printJson({ event: "seeded", kv: name, partition: p.id, from: source, applied: s.applied, revision: s.revision, entries: s.entries, ms: Date.now() - began });
-  } catch (e) {
-    printJson({ event: "notSeeded", kv: name, partition: p.id, from: source, why: (e as Error).message, instead: "it replays the partition's log" });
+export async function seedKvStore(name: string, p: Partition, dataDir: string, sources: readonly string[], reach: ClientSecurity): Promise<void> {
+  if (sources.length === 0 || existsSync(join(dataDir, "CURRENT"))) return;
+  const failures: string[] = [];
+  for (const source of sources) {
+    const began = Date.now();
+    try {
+      const s = await installSnapshot({ dir: dataDir, holds: describePartition(name, p), source, security: reach, timeoutMs: SEED_TIMEOUT_MS });
+      printJson({ event: "seeded", kv: name, partition: p.id, from: source, applied: s.applied, revision: s.revision, entries: s.entries, ms: Date.now() - began });
+      return;
+    } catch (e) {
+      failures.push((e as Error).message);
+    }
   }
+  printJson({ event: "notSeeded", kv: name, partition: p.id, from: sources, why: failures.join("; "), instead: "it replays the partition's log" });
+}
+
+/** The nodes earlier maps named for partition `p` (not `p.node`), newest first: where a node new at
+ *  a moved partition's address may copy the store from (the last move may not have served). */
+async function earlierNodes(client: WorClient, name: string, map: PartitionMap, p: Partition): Promise<string[]> {
+  const nodes: string[] = [];
+  for (let e = map.epoch - 1; e >= Math.max(0, map.epoch - SEED_MAPS_BACK); e--) {
+    const node = (await readMapAt(client, name, e)).partitions.find((x) => x.id === p.id)?.node;
+    if (node !== undefined && node !== p.node && !nodes.includes(node)) nodes.push(node);
+  }
+  return nodes;
 }
 
 /** How a KV node of `target` serves (the cluster's server TLS, token and id) and reaches the other
@@ -117,11 +137,8 @@ export async function startKvServing(
     opened.length = 0;
   };
   try {
-    // A node new at an address a move named: seeded by the node the map named before.
-    if (map.epoch > 0 && !existsSync(join(dataDir, "CURRENT"))) {
-      const before = (await readMapAt(client, name, map.epoch - 1)).partitions.find((x) => x.id === p.id)?.node;
-      await seedKvStore(name, p, dataDir, before === p.node ? undefined : before, reach);
-    }
+    // A node new at an address a move named: seeded by a node an earlier map named.
+    if (map.epoch > 0 && !existsSync(join(dataDir, "CURRENT"))) await seedKvStore(name, p, dataDir, await earlierNodes(client, name, map, p), reach);
     const store = await openKvStore(name, p, dataDir);
     opened.push(() => store.close());
     const tokens = partitionSequencer(client, name, p.id, map.epoch);

@@ -35,6 +35,11 @@ import type { KvShardStore } from "./shard-store.ts";
 const NEAR_SLOTS = 256;
 const NEAR_ROUNDS_MAX = 4;
 
+/** A claim's register round that times out is tried again while the shard applies the log between
+ *  tries (a node replaying a long log is busy, and its rounds wait their turn), and fails after this
+ *  many timeouts in a row with nothing applied between. */
+const STALLED_TIMEOUTS_MAX = 3;
+
 /** The idempotency key's client half of owner entries (a restarted node's second append of the same
  *  epoch's entry is stored once). */
 const OWNER_CLIENT = "kv-owner";
@@ -61,13 +66,13 @@ export async function claimPartition(log: WormLog, store: KvShardStore, map: Par
   // it runs) still serves, and again while that was far (it went on appending); our sequencer's
   // first tail makes it give way (../core/log-writer.ts), so the partition waits only for the rest.
   for (let round = 0; map.epoch > store.mapEpoch && round < NEAR_ROUNDS_MAX; round++) {
-    const near = await log.chosenTail();
+    const near = await patiently(store, () => log.chosenTail());
     const behind = readPosition(near) - store.applied;
     await store.whenApplied(readPosition(near), signal);
     kvTrace?.({ ev: "claimNear", tail: near, applied: store.applied });
     if (behind <= NEAR_SLOTS) break;
   }
-  const tail = await log.tail();
+  const tail = await patiently(store, () => log.tail());
   kvTrace?.({ ev: "claimTail", tail });
   await store.whenApplied(readPosition(tail), signal);
   kvTrace?.({ ev: "claimCaughtUp", applied: store.applied });
@@ -85,4 +90,20 @@ export async function claimPartition(log: WormLog, store: KvShardStore, map: Par
   kvTrace?.({ ev: "ownerAppended", slot });
   await store.whenApplied(slot, signal);
   check();
+}
+
+/** `read()` (a read of the log's tail: asking again is harmless), again after a timeout while the
+ *  shard still applies the log (STALLED_TIMEOUTS_MAX). */
+async function patiently<T>(store: KvShardStore, read: () => Promise<T>): Promise<T> {
+  for (let stalled = 0, at = store.applied; ; ) {
+    try {
+      return await read();
+    } catch (e) {
+      if ((e as { failure?: { code?: string } }).failure?.code !== "timeout") throw e;
+      stalled = store.applied > at ? 0 : stalled + 1;
+      at = store.applied;
+      if (stalled >= STALLED_TIMEOUTS_MAX) throw e;
+      kvTrace?.({ ev: "claimRetry", why: (e as Error).message, applied: at });
+    }
+  }
 }

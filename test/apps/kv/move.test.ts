@@ -239,3 +239,49 @@ test("a node taking a partition over catches up to the log's chosen tail before 
   await claimPartition(log as unknown as WormLog, store as unknown as KvShardStore, map, map.partitions[1]!);
   assert.deepEqual(calls, ["sequencer's tail, applied -1", "caught up to 1109"]);
 });
+
+test("a node taking a partition over asks for the log's tail again when it times out while its shard is still catching up (a long replay keeps the process busy), and fails once nothing is applied between timeouts", async () => {
+  let applied = -1;
+  const store = {
+    mapEpoch: 0,
+    owner: undefined,
+    get applied() {
+      return applied;
+    },
+    whenApplied: async (position: number) => {
+      applied = Math.max(applied, position);
+    },
+  };
+  const timeout = () => Object.assign(new Error("timeout: tail of kv-p1 did not finish within 3000 ms"), { failure: { code: "timeout", message: "…" } });
+  let asked = 0;
+  const log = {
+    name: "kv-p1",
+    // Times out twice, the shard applying meanwhile (the player replays), then answers.
+    chosenTail: async () => {
+      asked++;
+      if (asked <= 2) {
+        applied += 100;
+        throw timeout();
+      }
+      return 250;
+    },
+    tail: async () => 260,
+    append: async () => ({ slot: 260, duplicate: false }),
+  };
+  const map = partitionMap("kv", 1, ["127.0.0.1:1", "127.0.0.1:2"], ["m"]);
+  await claimPartition(log as unknown as WormLog, store as unknown as KvShardStore, map, map.partitions[1]!);
+  assert.equal(asked, 3);
+  assert.equal(applied, 260);
+  // Nothing applied between timeouts: it gives up after three, with the timeout.
+  applied = -1;
+  let tries = 0;
+  const stuck = {
+    ...log,
+    chosenTail: async () => {
+      tries++;
+      throw timeout();
+    },
+  };
+  await assert.rejects(claimPartition(stuck as unknown as WormLog, store as unknown as KvShardStore, map, map.partitions[1]!), /timeout: tail of kv-p1/);
+  assert.equal(tries, 3);
+});
