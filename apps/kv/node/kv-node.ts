@@ -312,7 +312,8 @@ export async function startKvNode(o: KvNodeOptions): Promise<KvNode> {
     }
     // The owner entry goes before anything else of this node's, the restart scan's commits included.
     kvTrace?.({ ev: "claim", mapEpoch: map.epoch, applied: store.applied });
-    await within((signal) => claimPartition(log, store, map, mine, signal), `partition ${mine.id}: claiming it in ${log.name}`);
+    // Not within a request's time: a node new to the partition replays its log first, however long.
+    await claimPartition(log, store, map, mine, undefined, timeoutMs);
     kvTrace?.({ ev: "claimed", owner: store.owner ?? null, applied: store.applied });
     // Its player goes on (a wait under way ends as it would), its shard unused: its owner stops it.
     // The nodes of this process reach the partition at its new node from now on, not here.

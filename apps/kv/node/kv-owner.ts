@@ -22,6 +22,7 @@
 import { randomUUID } from "node:crypto";
 import type { WorClient } from "../../../wor/node/client.ts";
 import type { WormLog } from "../../log/node/log-client.ts";
+import { LogError } from "../../log/node/log-error.ts";
 import { SequencerNode } from "../../log/node/sequencer-node.ts";
 import { givesWayTo, logWriter } from "../core/log-writer.ts";
 import type { Partition, PartitionMap } from "../core/partitions.ts";
@@ -61,20 +62,22 @@ export const superseded = (store: KvShardStore, mine: Partition, mapEpoch: numbe
  * then an owner entry appended if the log's last one is older than `map` (and applied). Refused if
  * the log names a newer owner (the map this node read is stale) or another node at `map`'s epoch.
  */
-export async function claimPartition(log: WormLog, store: KvShardStore, map: PartitionMap, mine: Partition, signal?: AbortSignal): Promise<void> {
+export async function claimPartition(log: WormLog, store: KvShardStore, map: PartitionMap, mine: Partition, signal?: AbortSignal, stallMs = 10_000): Promise<void> {
+  // Catching up takes as long as the log takes to replay: only a shard that applies nothing for `stallMs` fails it.
+  const caughtUp = (position: number) => appliedUpTo(store, position, stallMs, signal);
   // Taking the partition over: catch up first with what the registers hold, while the old node (if
   // it runs) still serves, and again while that was far (it went on appending); our sequencer's
   // first tail makes it give way (../core/log-writer.ts), so the partition waits only for the rest.
   for (let round = 0; map.epoch > store.mapEpoch && round < NEAR_ROUNDS_MAX; round++) {
     const near = await patiently(store, () => log.chosenTail());
     const behind = readPosition(near) - store.applied;
-    await store.whenApplied(readPosition(near), signal);
+    await caughtUp(readPosition(near));
     kvTrace?.({ ev: "claimNear", tail: near, applied: store.applied });
     if (behind <= NEAR_SLOTS) break;
   }
   const tail = await patiently(store, () => log.tail());
   kvTrace?.({ ev: "claimTail", tail });
-  await store.whenApplied(readPosition(tail), signal);
+  await caughtUp(readPosition(tail));
   kvTrace?.({ ev: "claimCaughtUp", applied: store.applied });
   const check = () => {
     const moved = superseded(store, mine, map.epoch);
@@ -88,7 +91,7 @@ export async function claimPartition(log: WormLog, store: KvShardStore, map: Par
   if (map.epoch <= store.mapEpoch) return;
   const { slot } = await log.append(encodeOwner({ epoch: map.epoch, node: mine.node }), { key: { client: OWNER_CLIENT, seq: map.epoch } });
   kvTrace?.({ ev: "ownerAppended", slot });
-  await store.whenApplied(slot, signal);
+  await caughtUp(slot);
   check();
 }
 
@@ -104,6 +107,22 @@ async function patiently<T>(store: KvShardStore, read: () => Promise<T>): Promis
       at = store.applied;
       if (stalled >= STALLED_TIMEOUTS_MAX) throw e;
       kvTrace?.({ ev: "claimRetry", why: (e as Error).message, applied: at });
+    }
+  }
+}
+
+/** Until the shard has applied `position`, however long, while it applies something at least every
+ *  `stallMs` (a `timeout` LogError once it does not); `signal` aborts the wait. */
+async function appliedUpTo(store: KvShardStore, position: number, stallMs: number, signal?: AbortSignal): Promise<void> {
+  for (;;) {
+    const at = store.applied;
+    const slice = AbortSignal.timeout(stallMs);
+    try {
+      return await store.whenApplied(position, signal ? AbortSignal.any([signal, slice]) : slice);
+    } catch (e) {
+      if (!slice.aborted || signal?.aborted) throw e;
+      if (store.applied > at) continue;
+      throw new LogError({ code: "timeout", message: `the shard applied nothing for ${stallMs} ms, at position ${store.applied} of ${position}` });
     }
   }
 }

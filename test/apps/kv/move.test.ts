@@ -285,3 +285,46 @@ test("a node taking a partition over asks for the log's tail again when it times
   await assert.rejects(claimPartition(stuck as unknown as WormLog, store as unknown as KvShardStore, map, map.partitions[1]!), /timeout: tail of kv-p1/);
   assert.equal(tries, 3);
 });
+
+test("a node taking a partition over waits for its shard to catch up however long the replay takes, failing only once the shard applies nothing for the stall bound", { timeout: 30_000 }, async () => {
+  /** A shard applying `step` positions every 20 ms, up to `upTo`. */
+  const replaying = (step: number, upTo: number) => {
+    let applied = -1;
+    const timer = setInterval(() => {
+      applied = Math.min(upTo, applied + step);
+    }, 20);
+    return {
+      stop: () => clearInterval(timer),
+      store: {
+        mapEpoch: 0,
+        owner: undefined,
+        get applied() {
+          return applied;
+        },
+        whenApplied: (position: number, signal?: AbortSignal) =>
+          new Promise<void>((resolve, reject) => {
+            const poll = setInterval(() => {
+              if (applied >= position) done(resolve);
+            }, 5);
+            const done = (f: () => void) => {
+              clearInterval(poll);
+              f();
+            };
+            signal?.addEventListener("abort", () => done(() => reject(signal.reason)), { once: true });
+          }),
+      },
+    };
+  };
+  const log = { name: "kv-p1", chosenTail: async () => 100, tail: async () => 100, append: async () => ({ slot: 100, duplicate: false }) };
+  const map = partitionMap("kv", 1, ["127.0.0.1:1", "127.0.0.1:2"], ["m"]);
+  // 100 positions at 2 every 20 ms: about a second, five times the stall bound.
+  const slow = replaying(2, 1_000);
+  const began = Date.now();
+  await claimPartition(log as unknown as WormLog, slow.store as unknown as KvShardStore, map, map.partitions[1]!, undefined, 200);
+  slow.stop();
+  assert.ok(Date.now() - began >= 800, `caught up after ${Date.now() - began} ms`);
+  // A shard that stops at 40: the claim fails, saying where it stood.
+  const stuck = replaying(10, 40);
+  await assert.rejects(claimPartition(log as unknown as WormLog, stuck.store as unknown as KvShardStore, map, map.partitions[1]!, undefined, 200), /the shard applied nothing for 200 ms, at position 40 of 99/);
+  stuck.stop();
+});
