@@ -198,20 +198,23 @@ test("a client that follows the chain of maps keeps writing at the old node whil
   assert.equal(z.ok && text(z.value.record?.value), "old node");
 });
 
-test("a node taking a partition over catches up to the log's chosen tail before it asks its own sequencer (whose first tail makes the old node give way); a restart does not", async () => {
-  const calls: string[] = [];
-  let applied = -1;
+/** A shard for claimPartition that catches up at once to what it is asked to; `heard` hears each ask. */
+function caughtUpStore(heard: (position: number) => void = () => {}) {
   const store = {
     mapEpoch: 0,
     owner: undefined,
-    get applied() {
-      return applied;
-    },
+    applied: -1,
     whenApplied: async (position: number) => {
-      calls.push(`caught up to ${position}`);
-      applied = Math.max(applied, position);
+      heard(position);
+      store.applied = Math.max(store.applied, position);
     },
   };
+  return store;
+}
+
+test("a node taking a partition over catches up to the log's chosen tail before it asks its own sequencer (whose first tail makes the old node give way); a restart does not", async () => {
+  const calls: string[] = [];
+  const store = caughtUpStore((position) => calls.push(`caught up to ${position}`));
   /** Says what was asked, and answers `value`. */
   const heard = <T>(what: () => string, value: T) => async (): Promise<T> => {
     calls.push(what());
@@ -226,7 +229,7 @@ test("a node taking a partition over catches up to the log's chosen tail before 
       calls.push(`chosen tail ${at}`);
       return at;
     },
-    tail: heard(() => `sequencer's tail, applied ${applied}`, 1_110),
+    tail: heard(() => `sequencer's tail, applied ${store.applied}`, 1_110),
     append: heard(() => "owner entry", { slot: 1_110, duplicate: false }),
   };
   const map = partitionMap("kv", 1, ["127.0.0.1:1", "127.0.0.1:2"], ["m"]);
@@ -234,24 +237,14 @@ test("a node taking a partition over catches up to the log's chosen tail before 
   assert.deepEqual(calls, ["chosen tail 1000", "caught up to 999", "chosen tail 1100", "caught up to 1099", "sequencer's tail, applied 1099", "caught up to 1109", "owner entry", "caught up to 1110"]);
   // A restart under the map its store already serves: straight to the sequencer's tail.
   calls.length = 0;
-  applied = -1;
+  store.applied = -1;
   store.mapEpoch = 1;
   await claimPartition(log as unknown as WormLog, store as unknown as KvShardStore, map, map.partitions[1]!);
   assert.deepEqual(calls, ["sequencer's tail, applied -1", "caught up to 1109"]);
 });
 
 test("a node taking a partition over asks for the log's tail again when it times out while its shard is still catching up (a long replay keeps the process busy), and fails once nothing is applied between timeouts", async () => {
-  let applied = -1;
-  const store = {
-    mapEpoch: 0,
-    owner: undefined,
-    get applied() {
-      return applied;
-    },
-    whenApplied: async (position: number) => {
-      applied = Math.max(applied, position);
-    },
-  };
+  const store = caughtUpStore();
   const timeout = () => Object.assign(new Error("timeout: tail of kv-p1 did not finish within 3000 ms"), { failure: { code: "timeout", message: "…" } });
   let asked = 0;
   const log = {
@@ -260,7 +253,7 @@ test("a node taking a partition over asks for the log's tail again when it times
     chosenTail: async () => {
       asked++;
       if (asked <= 2) {
-        applied += 100;
+        store.applied += 100;
         throw timeout();
       }
       return 250;
@@ -271,9 +264,9 @@ test("a node taking a partition over asks for the log's tail again when it times
   const map = partitionMap("kv", 1, ["127.0.0.1:1", "127.0.0.1:2"], ["m"]);
   await claimPartition(log as unknown as WormLog, store as unknown as KvShardStore, map, map.partitions[1]!);
   assert.equal(asked, 3);
-  assert.equal(applied, 260);
+  assert.equal(store.applied, 260);
   // Nothing applied between timeouts: it gives up after three, with the timeout.
-  applied = -1;
+  store.applied = -1;
   let tries = 0;
   const stuck = {
     ...log,
