@@ -82,6 +82,10 @@ test("worm kv serve --listen: a standby follows the partition's log while the ol
   assert.deepEqual([copied.event, copied.from, copied.revision], ["seeded", nodes[1], 1], JSON.stringify(copied));
   const line = await standby.waitForJson((l) => l.event === "listening", 60_000);
   assert.deepEqual([line.standby, line.address, line.partition], [true, there, 1]);
+  // A second standby for the same partition, elsewhere: its own player group (one per address).
+  const [elsewhere] = await stableAddresses(1);
+  const second = procs.start(["kv", "serve", "--partition", "1", "--data-dir", join(dir, "standby2"), "--listen", elsewhere!, "--cluster", cluster]);
+  assert.equal((await second.waitForJson((l) => l.event === "listening", 60_000)).standby, true);
   // A client that read the move's map before the node started there is told to try again, not refused.
   const early = new KvClient({ map: partitionMap("kv", 1, [nodes[0]!, there!], ["m"]), attemptTimeoutMs: 2_000, retryForMs: 300 });
   const r = await early.get("pear");
@@ -97,6 +101,15 @@ test("worm kv serve --listen: a standby follows the partition's log while the ol
   assert.equal(await ok("get", "pear"), "late\n");
   assert.equal(await ok("get", "p39"), "39\n");
   await served[1]!.waitForJson((l) => l.event === "moved", 30_000);
+  // On to the second standby, which followed the log all along.
+  await ok("put", "pear", "later");
+  await ok("move", "--partition", "1", "--to", elsewhere!);
+  const next = await second.waitForJson((l) => l.event === "serving", 30_000);
+  assert.deepEqual([next.mapEpoch, next.address], [2, elsewhere]);
+  assert.equal(await ok("get", "pear"), "later\n");
+  assert.equal(await ok("get", "p39"), "39\n");
+  second.kill("SIGTERM");
+  await second.exited;
   standby.kill("SIGTERM");
   const stopped = await standby.exited;
   assert.equal(stopped.code, 0, stopped.stderr);

@@ -4,6 +4,7 @@
  * network, and the log never trimmed (it is the partition's only full copy; the shard holds its
  * applied state).
  */
+import { createHash } from "node:crypto";
 import type { WorClient } from "../../../wor/node/client.ts";
 import type { ClientSecurity } from "../../../wor/node/credentials.ts";
 import type { WormLog } from "../../log/node/log-client.ts";
@@ -27,14 +28,22 @@ export interface PartitionPlayerOptions {
 }
 
 /** The player group (its space of epochs): the one the store is bound to, or for a new store one per
- *  map epoch (a group names its shards, and the node of a moved partition is at another address). */
-const playerGroupOf = (log: string, store: KvShardStore, mapEpoch: number): string => store.state.binding?.group ?? (mapEpoch === 0 ? `${log}-kv` : `${log}-kv-e${mapEpoch}`);
+ *  map epoch and address (a group names its shards: the node of a moved partition is at another
+ *  address, and two standbys for the next epoch, or a standby and a node started elsewhere, must
+ *  not share one). */
+function playerGroupOf(log: string, store: KvShardStore, mapEpoch: number, address: string): string {
+  const bound = store.state.binding?.group;
+  if (bound !== undefined) return bound;
+  if (mapEpoch === 0) return `${log}-kv`;
+  const named = `${log}-kv-e${mapEpoch}-${address.replace(/[^A-Za-z0-9._-]/g, "_")}`;
+  return named.length <= 64 ? named : `${log}-kv-e${mapEpoch}-${createHash("sha256").update(address).digest("hex").slice(0, 12)}`;
+}
 
 export function startPartitionPlayer(o: PartitionPlayerOptions): Promise<LogPlayer> {
   return LogPlayer.start({
     client: o.client,
     log: o.log,
-    group: playerGroupOf(o.log.name, o.store, o.mapEpoch),
+    group: playerGroupOf(o.log.name, o.store, o.mapEpoch, o.address),
     shards: [o.address],
     tuning: { trimEvery: Number.POSITIVE_INFINITY },
     localShards: new Map([[o.address, o.shard]]),
