@@ -11,7 +11,7 @@ import type { ClientSecurity } from "../../wor/node/credentials.ts";
 import type { ServeOptions } from "../../wor/node/grpc-serving.ts";
 import { txnSpaceOf } from "../kv/core/cross.ts";
 import type { Partition, PartitionMap } from "../kv/core/partitions.ts";
-import { describePartition, readMap, readMapAt } from "../kv/node/kv-map.ts";
+import { describePartition, readMap, readMapsAt } from "../kv/node/kv-map.ts";
 import { type KvNode, startKvNode } from "../kv/node/kv-node.ts";
 import { partitionSequencer } from "../kv/node/kv-owner.ts";
 import { KvShardStoreDamaged } from "../kv/node/shard-layout.ts";
@@ -67,15 +67,17 @@ const SEED_TIMEOUT_MS = 600_000;
 const SEED_MAPS_BACK = 16;
 
 /**
- * A new store for partition `p` (none at `dataDir` yet) seeded with a snapshot of the first of
- * `sources` that gives one (apps/kv/node/shard-snapshot.ts), so that its player replays only the
- * log after the copy. Says on stdout that it did (`seeded`), or why not (`notSeeded`, each source's
- * failure: the node replays the whole log).
+ * A new store for partition `p` (none at `dataDir` yet: else nothing is done, `sources` not asked)
+ * seeded with a snapshot of the first of `sources` that gives one (apps/kv/node/shard-snapshot.ts),
+ * so that its player replays only the log after the copy. Says on stdout that it did (`seeded`), or
+ * why not (`notSeeded`, each source's failure: the node replays the whole log).
  */
-export async function seedKvStore(name: string, p: Partition, dataDir: string, sources: readonly string[], reach: ClientSecurity): Promise<void> {
-  if (sources.length === 0 || existsSync(join(dataDir, "CURRENT"))) return;
+export async function seedKvStore(name: string, p: Partition, dataDir: string, sources: () => Promise<readonly string[]>, reach: ClientSecurity): Promise<void> {
+  if (existsSync(join(dataDir, "CURRENT"))) return;
+  const from = await sources();
+  if (from.length === 0) return;
   const failures: string[] = [];
-  for (const source of sources) {
+  for (const source of from) {
     const began = Date.now();
     try {
       const s = await installSnapshot({ dir: dataDir, holds: describePartition(name, p), source, security: reach, timeoutMs: SEED_TIMEOUT_MS });
@@ -85,18 +87,15 @@ export async function seedKvStore(name: string, p: Partition, dataDir: string, s
       failures.push((e as Error).message);
     }
   }
-  printJson({ event: "notSeeded", kv: name, partition: p.id, from: sources, why: failures.join("; "), instead: "it replays the partition's log" });
+  printJson({ event: "notSeeded", kv: name, partition: p.id, from, why: failures.join("; "), instead: "it replays the partition's log" });
 }
 
 /** The nodes earlier maps named for partition `p` (not `p.node`), newest first: where a node new at
  *  a moved partition's address may copy the store from (the last move may not have served). */
 async function earlierNodes(client: WorClient, name: string, map: PartitionMap, p: Partition): Promise<string[]> {
-  const nodes: string[] = [];
-  for (let e = map.epoch - 1; e >= Math.max(0, map.epoch - SEED_MAPS_BACK); e--) {
-    const node = (await readMapAt(client, name, e)).partitions.find((x) => x.id === p.id)?.node;
-    if (node !== undefined && node !== p.node && !nodes.includes(node)) nodes.push(node);
-  }
-  return nodes;
+  const maps = await readMapsAt(client, name, Math.max(0, map.epoch - SEED_MAPS_BACK), map.epoch);
+  const nodes = maps.reverse().map((m) => m.partitions.find((x) => x.id === p.id)?.node);
+  return [...new Set(nodes)].filter((node): node is string => node !== undefined && node !== p.node);
 }
 
 /** How a KV node of `target` serves (the cluster's server TLS, token and id) and reaches the other
@@ -138,7 +137,7 @@ export async function startKvServing(
   };
   try {
     // A node new at an address a move named: seeded by a node an earlier map named.
-    if (map.epoch > 0 && !existsSync(join(dataDir, "CURRENT"))) await seedKvStore(name, p, dataDir, await earlierNodes(client, name, map, p), reach);
+    if (map.epoch > 0) await seedKvStore(name, p, dataDir, () => earlierNodes(client, name, map, p), reach);
     const store = await openKvStore(name, p, dataDir);
     opened.push(() => store.close());
     const tokens = partitionSequencer(client, name, p.id, map.epoch);

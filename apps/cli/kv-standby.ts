@@ -39,7 +39,7 @@ export async function startStandbyServing(
   const where = parseListen(address);
   const { serve, reach } = await nodeSecurity(target);
   // A new standby copies the serving node's store, and replays only the log after the copy.
-  await seedKvStore(name, p, dataDir, [p.node], reach);
+  await seedKvStore(name, p, dataDir, async () => [p.node], reach);
   const store = await openKvStore(name, p, dataDir);
   let standby: Awaited<ReturnType<typeof startKvStandby>> | undefined;
   try {

@@ -47,12 +47,20 @@ const mapOf = (name: string, epoch: number, bytes: Uint8Array): PartitionMap => 
   return map;
 };
 
-/** Map `epoch` of KV `name` (the first, 0, is the one it was created with). */
-export async function readMapAt(client: WorClient, name: string, epoch: number): Promise<PartitionMap> {
+/** Maps `from` to `to` - 1 of KV `name`, in one read (the first, 0, is the one it was created with). */
+export async function readMapsAt(client: WorClient, name: string, from: number, to: number): Promise<PartitionMap[]> {
   await client.openSpace(name, "kv");
-  const r = (await client.readRange(name, epoch, epoch + 1, { recover: true })).get(epoch);
-  if (r?._tag !== "Written") throw new WorError({ code: "invalid", message: `KV ${name} has no map ${epoch}` });
-  return mapOf(name, epoch, r.value);
+  const read = await client.readRange(name, from, to, { recover: true });
+  return Array.from({ length: to - from }, (_, i) => {
+    const r = read.get(from + i);
+    if (r?._tag !== "Written") throw new WorError({ code: "invalid", message: `KV ${name} has no map ${from + i}` });
+    return mapOf(name, from + i, r.value);
+  });
+}
+
+/** Map `epoch` of KV `name`. */
+export async function readMapAt(client: WorClient, name: string, epoch: number): Promise<PartitionMap> {
+  return (await readMapsAt(client, name, epoch, epoch + 1))[0]!;
 }
 
 /** The newest map of KV `name`. `recover: false`: the newest chosen one, found without capturing

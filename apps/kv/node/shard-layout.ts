@@ -147,22 +147,25 @@ export async function loadShard(db: ClassicLevel<string, Uint8Array>, dir: strin
  */
 async function loadChanges(db: ClassicLevel<string, Uint8Array>, revision: number, max: number, damaged: (why: string) => Error): Promise<LoadedChanges> {
   const blobs: number[] = [];
-  for await (const key of db.keys({ gte: "e:", lt: "e;" })) {
+  const loaded: KvEvent[][] = [];
+  let count = 0;
+  /** The revision the next blob back must end just below; undefined once loading stopped. */
+  let next: number | undefined = revision + 1;
+  // One pass from the newest blob back: every blob is listed (a later write deletes the old ones).
+  for await (const [key, value] of db.iterator({ gte: "e:", lt: "e;", reverse: true })) {
     const first = Number(key.slice(2));
     if (!Number.isSafeInteger(first) || first < 1 || first > revision) throw damaged(`a malformed changes key ${JSON.stringify(key)}`);
     blobs.push(first);
-  }
-  const loaded: KvEvent[][] = [];
-  let count = 0;
-  let next = revision + 1;
-  for (let i = blobs.length - 1; i >= 0 && count < max; i--) {
-    const raw = await db.get(changesKey(blobs[i]!));
-    const events = raw === undefined ? undefined : decodeChanges(plain(raw));
-    if (events instanceof DecodeError) throw damaged(`the changes at revision ${blobs[i]} are malformed (${events.message})`);
-    if (!events || events[0]?.revision !== blobs[i] || events.at(-1)!.revision !== next - 1) break;
-    loaded.unshift(events);
+    if (next === undefined || count >= max) continue;
+    const events = decodeChanges(plain(value));
+    if (events instanceof DecodeError) throw damaged(`the changes at revision ${first} are malformed (${events.message})`);
+    if (events[0]?.revision !== first || events.at(-1)!.revision !== next - 1) {
+      next = undefined;
+      continue;
+    }
+    loaded.push(events);
     count += events.length;
-    next = blobs[i]!;
+    next = first;
   }
-  return { events: loaded.flat(), blobs };
+  return { events: loaded.reverse().flat(), blobs: blobs.reverse() };
 }

@@ -24,6 +24,8 @@ import type { KvShardStore } from "./shard-store.ts";
 
 /** Bytes of entries per chunk sent. */
 const CHUNK_BYTES = 1 << 20;
+const text = new TextDecoder();
+const utf8 = new TextEncoder();
 
 /** A node's `Snapshot`: its store's entries, streamed with the stream's flow control. */
 export function snapshotServing(o: { readonly admit: ReturnType<typeof admission>; readonly store: KvShardStore }): KvHandlers["snapshot"] {
@@ -92,7 +94,7 @@ async function copy(db: ClassicLevel<string, Uint8Array>, o: Parameters<typeof i
       for (const [key, value] of chunk.value.entries) {
         if (key === STATE_KEY) state = value;
         else if (key === HOLDS_KEY) {
-          holds = new TextDecoder().decode(value);
+          holds = text.decode(value);
           if (holds !== o.holds) throw new Error(`${from} is of ${holds}, not ${o.holds}`);
         } else ops.push({ type: "put", key, value });
       }
@@ -107,7 +109,7 @@ async function copy(db: ClassicLevel<string, Uint8Array>, o: Parameters<typeof i
     const { binding: _theirs, ...loaded } = parseState(state, o.source);
     await db.batch(
       [
-        { type: "put", key: HOLDS_KEY, value: new TextEncoder().encode(o.holds) },
+        { type: "put", key: HOLDS_KEY, value: utf8.encode(o.holds) },
         { type: "put", key: STATE_KEY, value: encodeState({ ...loaded, epoch: 0 }) },
       ],
       { sync: true },
